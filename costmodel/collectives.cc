@@ -1,0 +1,165 @@
+#include "costmodel/collectives.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace meshplan::costmodel {
+
+std::string_view ToString(Coll c) {
+  switch (c) {
+    case Coll::kAllGather: return "all_gather";
+    case Coll::kReduceScatter: return "reduce_scatter";
+    case Coll::kAllReduce: return "all_reduce";
+  }
+  return "?";
+}
+std::string_view ToString(Algo a) {
+  switch (a) {
+    case Algo::kRing: return "ring";
+    case Algo::kTree: return "tree";
+    case Algo::kNvls: return "nvls";
+    case Algo::kPat: return "pat";
+  }
+  return "?";
+}
+std::string_view ToString(Proto p) {
+  switch (p) {
+    case Proto::kLL: return "LL";
+    case Proto::kLL128: return "LL128";
+    case Proto::kSimple: return "Simple";
+  }
+  return "?";
+}
+
+LinkParams LinkParamsFor(const Cluster& c) {
+  LinkParams p;
+  p.intra_busbw_GBps = c.node.intra.GBps_per_gpu * c.efficiency.nvlink_fraction;
+  p.node_net_GBps = c.fabric.nics_per_node * c.fabric.nic_Gbps / 8.0 *
+                    c.efficiency.network_fraction / c.fabric.oversubscription;
+  p.gpus_per_node = c.node.gpus_per_node;
+  p.intra_extra_latency_us = c.node.intra.latency_us;
+  p.net_extra_latency_us = c.fabric.latency_us;
+  p.nvls = c.node.intra.nvls;
+  p.ampere = c.gpu.name.rfind("A100", 0) == 0;
+  return p;
+}
+
+int64_t RingSteps(Coll c, int64_t ranks) {
+  return c == Coll::kAllReduce ? 2 * (ranks - 1) : ranks - 1;
+}
+int64_t RingInterSteps(Coll c, int64_t nodes) {
+  return c == Coll::kAllReduce ? 2 * (nodes - 1) : nodes - 1;
+}
+
+double BusBwFactor(Coll c, int64_t ranks) {
+  const double n = static_cast<double>(ranks);
+  return c == Coll::kAllReduce ? 2.0 * (n - 1) / n : (n - 1) / n;
+}
+
+CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
+  CollectiveTable t;
+  t.group = g;
+  const NcclConstants& k = p.nccl;
+  const int64_t n = g.ranks, nodes = g.nodes, ppn = g.ranks_per_node();
+  if (n <= 1) return t;
+  const bool multi = nodes > 1;
+  // Bus bandwidth: NVLink inside a node; across nodes the ring leaves each node once per
+  // channel, so the node's NICs bound it, shared by the gpus_per_node / ppn groups that run
+  // at the same time (a 1-rank-per-node group gets one NIC's share).
+  double busbw = p.intra_busbw_GBps;
+  if (multi) {
+    const double share = static_cast<double>(ppn) / static_cast<double>(p.gpus_per_node);
+    busbw = std::min(busbw, p.node_net_GBps * std::min(1.0, share));
+  }
+  const double log2_nodes = std::log2(static_cast<double>(nodes));
+  const auto& ll_caps = p.ampere ? k.ll_max_ampere : k.ll_max_hopper;
+  const double ll_max = ll_caps[nodes == 1 ? 0 : nodes == 2 ? 1 : 2];
+  for (int pi = 0; pi < kNumProto; ++pi) {
+    const bool simple = pi == static_cast<int>(Proto::kSimple);
+    const double net_overhead = k.net_overhead_us * (simple ? 3.0 : 1.0);
+    const double extra_inter = p.net_extra_latency_us * (simple ? 2.0 : 1.0);
+    // Ring. NCCL takes the tree's NET latency when there is one rank per node.
+    double intra_ring = k.nvlink_ring[pi] + p.intra_extra_latency_us;
+    if (multi) intra_ring = std::max(intra_ring, net_overhead);
+    const double inter_ring = (ppn == 1 ? k.net_tree[pi] : k.net_ring[pi]) + extra_inter;
+    const double proto_bw = pi == 0 ? k.ll_fraction : pi == 1 ? k.ll128_fraction : 1.0;
+    for (int ci = 0; ci < kNumColl; ++ci) {
+      const Coll c = static_cast<Coll>(ci);
+      const int64_t steps = RingSteps(c, n), inter = RingInterSteps(c, nodes);
+      AlgoEntry& ring = t.e[ci][static_cast<int>(Algo::kRing)][pi];
+      ring.latency_us = k.base_ring[pi] + static_cast<double>(steps - inter) * intra_ring +
+                        static_cast<double>(inter) * inter_ring;
+      double proto_busbw = busbw * proto_bw;
+      if (pi == 0) proto_busbw = std::min(proto_busbw, ll_max);
+      ring.algbw_GBps = proto_busbw * static_cast<double>(n) / static_cast<double>(steps);
+    }
+    // Tree all-reduce (double binary tree across nodes, chain inside).
+    if (multi) {
+      double intra_tree = k.nvlink_tree[pi] + p.intra_extra_latency_us;
+      intra_tree = std::max(intra_tree, net_overhead);
+      const double inter_tree = k.net_tree[pi] + extra_inter;
+      AlgoEntry& tree = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][pi];
+      tree.latency_us = k.base_tree[pi] + 2.0 * (static_cast<double>(ppn - 1) * intra_tree +
+                                                 log2_nodes * inter_tree);
+      const double tree_bus = pi == 0   ? std::min(busbw / k.tree_ll_divisor, ll_max)
+                              : pi == 1 ? busbw * k.tree_fraction * k.tree_ll128_multinode
+                                        : busbw * k.tree_fraction;
+      tree.algbw_GBps = tree_bus * 0.5;
+    }
+    if (simple) {
+      // NVLS all-reduce inside one NVSwitch node.
+      if (!multi && p.nvls && n > 2) {
+        AlgoEntry& nv = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvls)][pi];
+        nv.latency_us = k.nvls_simple + p.intra_extra_latency_us;
+        nv.algbw_GBps = p.intra_busbw_GBps * k.nvls_efficiency *
+                        (k.nvls_channels - 1.0) / k.nvls_channels;
+      }
+      // PAT all-gather / reduce-scatter with one rank per node.
+      if (multi && ppn == 1) {
+        for (Coll c : {Coll::kAllGather, Coll::kReduceScatter}) {
+          AlgoEntry& pat = t.e[static_cast<int>(c)][static_cast<int>(Algo::kPat)][pi];
+          pat.latency_us = k.base_pat + log2_nodes * inter_ring / k.pat_net_divisor +
+                           k.pat_per_rank_us * static_cast<double>(n);
+          pat.algbw_GBps = busbw * k.pat_fraction * static_cast<double>(n) /
+                           static_cast<double>(n - 1);
+        }
+      }
+    }
+  }
+  return t;
+}
+
+CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double bytes) {
+  CollectiveCost out;
+  out.algo = a;
+  out.proto = p;
+  const AlgoEntry& e = t.e[static_cast<int>(c)][static_cast<int>(a)][static_cast<int>(p)];
+  if (e.algbw_GBps <= 0) {
+    out.time_s = -1;
+    return out;
+  }
+  out.latency_s = e.latency_us * 1e-6;
+  out.bandwidth_s = bytes / (e.algbw_GBps * 1e9);
+  out.time_s = out.latency_s + out.bandwidth_s;
+  const Group& g = t.group;
+  if (a == Algo::kRing) {
+    out.inter_steps = RingInterSteps(c, g.nodes);
+    out.intra_steps = RingSteps(c, g.ranks) - out.inter_steps;
+  }
+  return out;
+}
+
+CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes) {
+  CollectiveCost best;
+  if (t.group.ranks <= 1) return best;
+  best.time_s = -1;
+  for (int a = 0; a < kNumAlgo; ++a) {
+    for (int p = 0; p < kNumProto; ++p) {
+      CollectiveCost cand = TimeOf(t, c, static_cast<Algo>(a), static_cast<Proto>(p), bytes);
+      if (cand.time_s >= 0 && (best.time_s < 0 || cand.time_s < best.time_s)) best = cand;
+    }
+  }
+  return best;
+}
+
+}  // namespace meshplan::costmodel

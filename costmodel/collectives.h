@@ -1,0 +1,120 @@
+// File: costmodel/collectives.h
+// Alpha-beta cost of NCCL collectives, in the shape of NCCL's own tuner (src/graph/tuning.cc,
+// v2.30.7; facts in shared/notes/nccl-cost-model.md): a versioned constants struct, a table
+// {latency_us, algbw_GBps}[collective][algorithm][protocol] built once per communicator shape,
+// a pure Time(table, bytes) = latency + bytes / algbw, and the choice an argmin over the
+// enabled (algorithm, protocol) pairs. Calibration overwrites the link parameters.
+//
+// bytes is nccl-tests' S: the whole output of an all-gather, the whole input of a
+// reduce-scatter, the buffer of an all-reduce. GB = 1e9 bytes.
+#ifndef MESHPLAN_COSTMODEL_COLLECTIVES_H_
+#define MESHPLAN_COSTMODEL_COLLECTIVES_H_
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2 };
+enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3 };
+enum class Proto { kLL = 0, kLL128 = 1, kSimple = 2 };
+inline constexpr int kNumColl = 3, kNumAlgo = 4, kNumProto = 3;
+
+std::string_view ToString(Coll c);
+std::string_view ToString(Algo a);
+std::string_view ToString(Proto p);
+
+/// NCCL v2.30.7 tuning constants, in µs (src/graph/tuning.cc). Rows are {LL, LL128, Simple}.
+struct NcclConstants {
+  static constexpr std::string_view kVersion = "2.30.7";
+  // baseLat[algo][proto]
+  std::array<double, 3> base_tree{6.8, 14.0, 8.4};
+  std::array<double, 3> base_ring{6.6, 14.0, 8.4};
+  double base_pat = 8.0;
+  // hwLat[link][algo][proto]
+  std::array<double, 3> nvlink_tree{0.6, 1.25, 4.0};
+  std::array<double, 3> nvlink_ring{0.6, 1.9, 3.4};
+  std::array<double, 3> net_tree{5.0, 8.5, 14.0};
+  std::array<double, 3> net_ring{2.7, 4.0, 14.0};
+  double nvls_simple = 25.0;
+  double net_overhead_us = 1.0;  // per inter-node step on Intel hosts; x3 for Simple
+  // Bandwidth refinements.
+  double ll_fraction = 0.5;          // Ring LL: 0.5 * busBw
+  double ll128_fraction = 0.92;      // Ring LL128 on Hopper
+  double tree_fraction = 0.92;       // Tree AllReduce Simple
+  double tree_ll_divisor = 3.8;      // Tree LL: busBw / 3.8
+  double tree_ll128_multinode = 120.0 / 128.0;
+  double nvls_efficiency = 0.85;     // Hopper
+  int nvls_channels = 16;            // (nCh - 1) / nCh
+  double pat_fraction = 0.75;
+  double pat_per_rank_us = 2.8;
+  // llMaxBws[arch][nodes 1, 2, >2] in GB/s: caps LL bandwidth (Ampere, Hopper rows).
+  std::array<double, 3> ll_max_ampere{87.7, 22.5, 19.0};
+  std::array<double, 3> ll_max_hopper{141.0, 45.0, 35.0};
+  double pat_net_divisor = 3.5;
+};
+
+/// The link parameters of one cluster: what calibration fits.
+struct LinkParams {
+  double intra_busbw_GBps = 0;       // ring busbw over NVLink/NVSwitch inside a node
+  double node_net_GBps = 0;          // a node's aggregate achievable network bandwidth
+  int64_t gpus_per_node = 1;
+  double intra_extra_latency_us = 0;
+  double net_extra_latency_us = 0;   // NCCL's graph latencyInter
+  bool nvls = false;
+  bool ampere = false;  // selects NCCL's Ampere LL caps (GPU name starting "A100")
+  NcclConstants nccl;
+};
+
+LinkParams LinkParamsFor(const Cluster& c);
+
+/// A communicator: `ranks` spread evenly over `nodes`, the ranks of one node contiguous.
+/// Groups of the same kind run concurrently on every node and share its NICs.
+struct Group {
+  int64_t ranks = 1;
+  int64_t nodes = 1;
+  int64_t ranks_per_node() const { return ranks / nodes; }
+};
+
+struct AlgoEntry {
+  double latency_us = 0;
+  double algbw_GBps = 0;  // 0 means disabled
+};
+
+struct CollectiveTable {
+  Group group;
+  std::array<std::array<std::array<AlgoEntry, kNumProto>, kNumAlgo>, kNumColl> e{};
+};
+
+/// Fills the table for one communicator shape (NCCL's ncclTopoTuneModel).
+CollectiveTable BuildTable(const LinkParams& p, const Group& g);
+
+struct CollectiveCost {
+  Algo algo = Algo::kRing;
+  Proto proto = Proto::kSimple;
+  double latency_s = 0;
+  double bandwidth_s = 0;
+  double time_s = 0;
+  int64_t intra_steps = 0;  // latency hops over NVLink (ring) ...
+  int64_t inter_steps = 0;  // ... and over the network, as NCCL counts them
+};
+
+/// Cheapest enabled (algorithm, protocol) for `bytes`, as NCCL's topoGetAlgoInfo picks.
+/// A group of one rank costs nothing.
+CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes);
+/// One (algorithm, protocol) pair; time_s < 0 when it is disabled.
+CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double bytes);
+
+/// Ring step counts as NCCL's tuner counts them: total steps and the inter-node ones.
+int64_t RingSteps(Coll c, int64_t ranks);
+int64_t RingInterSteps(Coll c, int64_t nodes);
+
+/// nccl-tests busbw = algbw * factor (src/*.cu *GetBw): the one place these factors live.
+double BusBwFactor(Coll c, int64_t ranks);
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_COLLECTIVES_H_

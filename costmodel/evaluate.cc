@@ -1,0 +1,374 @@
+#include "costmodel/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "costmodel/params.h"
+
+namespace meshplan::costmodel {
+
+std::string_view ToString(Purpose p) {
+  switch (p) {
+    case Purpose::kTp: return "tp";
+    case Purpose::kFsdpParamGather: return "fsdp_param_gather";
+    case Purpose::kFsdpGradReduce: return "fsdp_grad_reduce";
+    case Purpose::kDpGradReduce: return "dp_grad_reduce";
+  }
+  return "?";
+}
+
+std::string_view ReasonCodeName(int bit_index) {
+  static constexpr std::array<std::string_view, kNumReasonCodes> kNames = {
+      "global_batch", "memory", "divisibility", "topology"};
+  return kNames[static_cast<size_t>(bit_index)];
+}
+
+Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
+    : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
+      compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq)) {}
+
+Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
+  const int64_t gpn = cluster_.node.gpus_per_node;
+  if (size <= 1) return {1, 1};
+  if (stride >= gpn) return {size, size};
+  const int64_t per_node = std::max<int64_t>(1, std::min(size, gpn / stride));
+  return {size, (size + per_node - 1) / per_node};
+}
+
+namespace {
+
+/// Forward and backward time of one transformer layer for one micro-batch, compute only.
+struct LayerCompute {
+  double fwd_s = 0;
+  double bwd_s = 0;          // dgrad + wgrad + recompute
+  double gemm_flops = 0;     // all GEMM FLOPs executed per micro-batch per layer (fwd+bwd+recompute)
+  double gemm_time_s = 0;
+};
+
+void AddGemm(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch, double& fwd,
+             double& bwd, double& flops, double& time, bool recompute) {
+  const KernelTime f = GemmTime(p, m, n, k, batch);
+  const KernelTime dg = GemmTime(p, m, k, n, batch);  // dX = dY W^T
+  const KernelTime wg = GemmTime(p, k, n, m, batch);  // dW = X^T dY
+  fwd += f.time_s;
+  bwd += dg.time_s + wg.time_s + (recompute ? f.time_s : 0.0);
+  flops += f.flops + dg.flops + wg.flops + (recompute ? f.flops : 0.0);
+  time += f.time_s + dg.time_s + wg.time_s + (recompute ? f.time_s : 0.0);
+}
+
+}  // namespace
+
+Evaluation Evaluator::Evaluate(const Layout& l) const {
+  Evaluation e;
+  const Model& m = model_;
+  const Workload& w = workload_;
+  const ComputeParams& cp = compute_;
+  const int64_t t = l.tp, gpn = cluster_.node.gpus_per_node;
+  const int64_t dp = l.dp();
+
+  // --- Feasibility that does not need costing.
+  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
+  if (m.heads % t != 0 || (m.kv_heads % t != 0 && t % m.kv_heads != 0) || ffn % t != 0 ||
+      (l.sp && w.seq % t != 0)) {
+    e.reasons |= kReasonDivisibility;
+  }
+  if ((t > gpn && !w.allow_cross_node_tp) || (t < gpn && gpn % t != 0)) e.reasons |= kReasonTopology;
+  if (w.global_batch < dp || w.global_batch % (l.mbs * dp) != 0) {
+    e.reasons |= kReasonGlobalBatch;
+    e.grad_accum = 0;
+  } else {
+    e.grad_accum = w.global_batch / (l.mbs * dp);
+  }
+  // A layout whose batch does not divide is still costed as if it ran whole micro-batches.
+  const double micro = e.grad_accum > 0
+                           ? static_cast<double>(e.grad_accum)
+                           : std::max(1.0, static_cast<double>(w.global_batch) /
+                                               static_cast<double>(l.mbs * dp));
+
+  // --- Memory.
+  e.memory = EstimateMemory(m, cluster_, w, l);
+  if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
+
+  // --- Compute of one layer, one micro-batch.
+  const int64_t T = l.mbs * w.seq;
+  const int64_t h = m.hidden, d = m.head_dim;
+  const int64_t heads_local = std::max<int64_t>(1, m.heads / t);
+  const int64_t kv_local = m.kv_heads >= t ? std::max<int64_t>(1, m.kv_heads / t) : 1;
+  const int64_t ffn_local = std::max<int64_t>(1, ffn / t);
+  const bool gated = m.activation == Activation::kSwiglu;
+  const bool full = l.recompute == Recompute::kFull;
+  const double rep = l.sp ? static_cast<double>(t) : 1.0;
+  LayerCompute lc;
+  double& fwd = lc.fwd_s;
+  double& bwd = lc.bwd_s;
+  AddGemm(cp, T, (heads_local + 2 * kv_local) * d, h, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
+  AddGemm(cp, T, h, heads_local * d, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
+  if (m.moe.dense()) {
+    AddGemm(cp, T, (gated ? 2 : 1) * ffn_local, h, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
+    AddGemm(cp, T, h, ffn_local, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
+  } else {
+    const int64_t tokens_per_expert =
+        std::max<int64_t>(1, T * m.moe.experts_per_token / m.moe.experts);
+    AddGemm(cp, tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, fwd, bwd,
+            lc.gemm_flops, lc.gemm_time_s, full);
+    AddGemm(cp, tokens_per_expert, h, ffn_local, m.moe.experts, fwd, bwd, lc.gemm_flops,
+            lc.gemm_time_s, full);
+  }
+  // Attention core.
+  const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
+  const double hl = static_cast<double>(heads_local), dd = static_cast<double>(d);
+  if (w.flash_attention) {
+    // FlashAttention-2 convention: forward 4 s^2 d per head (halved when causal), backward 2.5x.
+    const double flops = 4.0 * Td * s * hl * dd * 0.5;
+    const double f = flops / (cp.peak_flops * cp.attention_fraction) + cp.launch_s;
+    fwd += f;
+    bwd += 2.5 * (f - cp.launch_s) + cp.launch_s + (full ? f : 0.0);
+  } else {
+    // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
+    // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.).
+    const int64_t batch = l.mbs * heads_local;
+    const bool sel = l.recompute != Recompute::kNone;
+    AddGemm(cp, w.seq, w.seq, d, batch, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, sel);
+    AddGemm(cp, w.seq, d, w.seq, batch, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, sel);
+    const double scores = static_cast<double>(batch) * s * s;
+    const double sm_f = MemoryBoundTime(cp, 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0));
+    const double sm_b = MemoryBoundTime(cp, 6.0 * scores + (m.dropout ? 5.0 * scores : 0.0));
+    fwd += sm_f;
+    bwd += sm_b + (sel ? sm_f : 0.0);
+  }
+  // Bandwidth-bound kernels: norms, residual adds (+dropout), activation, rotary embedding.
+  {
+    const double Th = Td * static_cast<double>(h);
+    const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
+    const double norms = 2.0 * MemoryBoundTime(cp, 4.0 * Th / rep);
+    const double residual = 2.0 * MemoryBoundTime(cp, (m.dropout ? 7.0 : 6.0) * Th / rep);
+    const double act = MemoryBoundTime(
+        cp, experts * (gated ? 6.0 : 4.0) * Td * static_cast<double>(ffn_local));
+    const double rope = m.position == Position::kRope
+                            ? MemoryBoundTime(cp, 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd)
+                            : 0.0;
+    const double ew = norms + residual + act + rope;
+    fwd += ew;
+    bwd += 2.0 * ew + (full ? ew : 0.0);
+  }
+  e.layer_forward_s = fwd;
+  e.layer_backward_s = bwd;
+
+  // Outside the layers, per micro-batch: output head GEMM and the vocab-parallel cross-entropy.
+  double head_fwd = 0, head_bwd = 0, head_flops = 0, head_time = 0;
+  const int64_t vocab_local = PaddedVocab(m.vocab, t) / t;
+  AddGemm(cp, T, vocab_local, h, 1, head_fwd, head_bwd, head_flops, head_time, false);
+  {
+    const double logits = Td * static_cast<double>(vocab_local);
+    head_fwd += MemoryBoundTime(cp, 6.0 * logits) +
+                MemoryBoundTime(cp, 4.0 * Td * static_cast<double>(h) / rep);  // CE + final norm
+    head_bwd += MemoryBoundTime(cp, 6.0 * logits) +
+                MemoryBoundTime(cp, 8.0 * Td * static_cast<double>(h) / rep);
+  }
+
+  const double L = static_cast<double>(m.layers);
+  const double compute_mb = L * (fwd + bwd) + head_fwd + head_bwd;
+  double compute = micro * compute_mb;
+  const double gemm_flops = micro * (L * lc.gemm_flops + head_flops);
+  const double gemm_time = micro * (L * lc.gemm_time_s + head_time);
+  e.time.gemm_efficiency = gemm_time > 0 ? gemm_flops / (gemm_time * cp.peak_flops) : 0.0;
+
+  // --- Communication. Rank order: tp innermost, then fsdp, then replicate.
+  const Group tp_group = PlaceGroup(t, 1);
+  const Group fsdp_group = PlaceGroup(l.fsdp, t);
+  const Group rep_group = PlaceGroup(l.replicate, t * l.fsdp);
+  auto add = [&](Coll op, Purpose purpose, const Group& g, const CollectiveTable& table,
+                 double bytes, double count) -> double {
+    const CollectiveCost cost = Time(table, op, bytes);
+    if (e.num_collectives < kMaxCollectives && count > 0) {
+      CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
+      u.op = op;
+      u.purpose = purpose;
+      u.group = g;
+      u.bytes = bytes;
+      u.cost = cost;
+      u.count_per_step = count;
+    }
+    return cost.time_s;
+  };
+
+  // TP: per layer per micro-batch, on the critical path.
+  double tp_exposed = 0;
+  if (t > 1) {
+    const CollectiveTable tt = BuildTable(links_, tp_group);
+    const double S = 2.0 * Td * static_cast<double>(h);  // bf16 activations of the micro-batch
+    const double per_mb_layer = full ? 6.0 : 4.0;         // collectives of each kind per layer
+    if (l.sp) {
+      const double ag = add(Coll::kAllGather, Purpose::kTp, tp_group, tt, S,
+                            micro * (L * per_mb_layer + 1.0));
+      const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
+                            micro * (L * per_mb_layer + 2.0));
+      tp_exposed = micro * ((L * per_mb_layer + 1.0) * ag + (L * per_mb_layer + 2.0) * rs);
+    } else {
+      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
+                            micro * (L * per_mb_layer + 2.0));
+      tp_exposed = micro * (L * per_mb_layer + 2.0) * ar;
+    }
+    // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
+    tp_exposed += micro * add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro);
+  }
+
+  // FSDP / ZeRO over the shard group, and the replica all-reduce.
+  const TpShardParams tpp = ParamsPerTpRank(m, t);
+  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+  const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
+  double fsdp_exposed = 0, hidden_comm = 0;
+  const double F = fwd, B = bwd;
+  if (l.fsdp > 1) {
+    const CollectiveTable ft = BuildTable(links_, fsdp_group);
+    const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
+    const CollectiveCost rs_l = Time(ft, Coll::kReduceScatter, reduce_bytes * unit);
+    const CollectiveCost ag_o = Time(ft, Coll::kAllGather, 2.0 * outer);
+    const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
+    double total = 0, latency = 0;
+    auto account = [&](const CollectiveCost& c, double count) {
+      total += c.time_s * count;
+      latency += c.latency_s * count;
+    };
+    if (l.zero >= 2) {
+      const bool gather_in_bwd = l.zero >= 3;
+      const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
+      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * unit, ag_count);
+      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * outer, micro);
+      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * unit, micro * L);
+      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
+      account(ag_l, ag_count);
+      account(ag_o, micro);
+      account(rs_l, micro * L);
+      account(rs_o, micro);
+      // Forward: the first gather is exposed, the rest hide behind the previous layer.
+      double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F);
+      // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
+      const double per_layer_bwd = (gather_in_bwd ? ag_l.time_s : 0.0) + rs_l.time_s;
+      double bwd_exp = (gather_in_bwd ? ag_l.time_s : 0.0) +
+                       (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
+      fsdp_exposed = micro * (fwd_exp + bwd_exp);
+    } else {
+      // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
+      // backward, gather the updated parameters behind the next step's first forward.
+      const double all = tpp.total(m.layers);
+      const CollectiveCost rs_all = Time(ft, Coll::kReduceScatter, reduce_bytes * all);
+      const CollectiveCost ag_all = Time(ft, Coll::kAllGather, 2.0 * all);
+      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * all, 1.0);
+      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * all, 1.0);
+      account(rs_all, 1.0);
+      account(ag_all, 1.0);
+      const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
+      fsdp_exposed = rs_all.time_s * bucket + std::max(0.0, rs_all.time_s * (1 - bucket) - L * B) +
+                     ag_all.time_s * bucket + std::max(0.0, ag_all.time_s * (1 - bucket) - L * F);
+    }
+    e.fsdp_comm_s = total;
+    e.fsdp_latency_s = latency;
+    hidden_comm += std::max(0.0, total - fsdp_exposed);
+  }
+  double dp_exposed = 0;
+  if (l.replicate > 1) {
+    const CollectiveTable rt = BuildTable(links_, rep_group);
+    const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.fsdp);
+    const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
+    const double bucket = 1.0 / L;
+    dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
+    hidden_comm += std::max(0.0, ar - dp_exposed);
+  }
+
+  // Compute slows while NCCL kernels share the SMs and HBM with it.
+  compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
+
+  // Optimizer: Adam over the local shard, bandwidth-bound. fp32 param r/w, grad read, m and v
+  // r/w, the gradient-norm read (32 B/param); Megatron also writes the bf16 copy (34 B/param).
+  const double local_params = tpp.total(m.layers) / static_cast<double>(l.fsdp);
+  const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
+  e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
+
+  e.time.compute_s = compute;
+  e.time.exposed_tp_comm_s = tp_exposed;
+  e.time.exposed_fsdp_comm_s = fsdp_exposed;
+  e.time.exposed_dp_comm_s = dp_exposed;
+  e.time.bubble_s = 0.0;  // no pipeline parallelism yet
+  e.time.step_s = compute + tp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
+
+  // --- Throughput. MFU: model FLOPs (6N + attention, no recompute); HFU adds the recompute.
+  const double tokens = static_cast<double>(w.global_batch) * s;
+  const double gpus = static_cast<double>(w.gpus);
+  e.throughput.tokens_per_s_per_gpu = tokens / (e.time.step_s * gpus);
+  const double peak_all = cp.peak_flops * gpus * e.time.step_s;
+  e.throughput.mfu = model_flops_per_token_ * tokens / peak_all;
+  double extra_per_token = 0;
+  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s;
+  if (l.recompute == Recompute::kFull) {
+    extra_per_token = (model_flops_per_token_ - 12.0 * L * static_cast<double>(m.heads * d) * s -
+                       6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
+  } else if (l.recompute == Recompute::kSelective) {
+    extra_per_token = 3.0 * attn_fwd;  // Korthikanti Eq. 8: s/(3h) in place of s/(6h)
+  }
+  e.throughput.hfu = (model_flops_per_token_ + extra_per_token) * tokens / peak_all;
+  return e;
+}
+
+namespace {
+std::string Fmt(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+}  // namespace
+
+std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e) const {
+  std::vector<std::string> out;
+  const Model& m = model_;
+  const Workload& w = workload_;
+  const int64_t t = l.tp, dp = l.dp();
+  if (e.reasons & kReasonGlobalBatch) {
+    if (w.global_batch < dp) {
+      out.push_back("global batch " + std::to_string(w.global_batch) +
+                    " < data-parallel degree " + std::to_string(dp));
+    } else {
+      out.push_back("global batch " + std::to_string(w.global_batch) +
+                    " is not a multiple of mbs " + std::to_string(l.mbs) +
+                    " x data-parallel degree " + std::to_string(dp) + " = " +
+                    std::to_string(l.mbs * dp));
+    }
+  }
+  if (e.reasons & kReasonMemory) {
+    out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +
+                  Fmt("%.1f", e.memory.capacity_bytes / kGiB) + " GiB usable (" +
+                  Fmt("%g", cluster_.gpu.hbm_gib) + " GiB minus " +
+                  Fmt("%g", cluster_.overhead.reserve_gib) + " GiB reserve)");
+  }
+  if (e.reasons & kReasonDivisibility) {
+    const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
+    if (m.heads % t != 0) {
+      out.push_back("tp " + std::to_string(t) + " does not divide heads " + std::to_string(m.heads));
+    }
+    if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
+      out.push_back("tp " + std::to_string(t) + " neither divides nor is a multiple of kv_heads " +
+                    std::to_string(m.kv_heads));
+    }
+    if (ffn % t != 0) {
+      out.push_back("tp " + std::to_string(t) + " does not divide ffn " + std::to_string(ffn));
+    }
+    if (l.sp && w.seq % t != 0) {
+      out.push_back("sequence parallelism: tp " + std::to_string(t) + " does not divide seq " +
+                    std::to_string(w.seq));
+    }
+  }
+  if (e.reasons & kReasonTopology) {
+    const int64_t gpn = cluster_.node.gpus_per_node;
+    if (t > gpn) {
+      out.push_back("tp " + std::to_string(t) + " > " + std::to_string(gpn) +
+                    " GPUs per node (allow with --allow-cross-node-tp)");
+    } else {
+      out.push_back("tp " + std::to_string(t) + " does not divide " + std::to_string(gpn) +
+                    " GPUs per node");
+    }
+  }
+  return out;
+}
+
+}  // namespace meshplan::costmodel

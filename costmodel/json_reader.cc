@@ -1,0 +1,134 @@
+#include "costmodel/json_reader.h"
+
+#include <sstream>
+
+namespace meshplan::costmodel {
+
+nlohmann::json ParseJsonText(std::string_view text, std::string_view origin) {
+  try {
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann's message starts with "[json.exception.parse_error.101] "; keep the sentence.
+    auto pos = what.find("] ");
+    throw Error(std::string(origin),
+                "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+}
+
+std::string Describe(const nlohmann::json& v) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::object: return "an object";
+    case nlohmann::json::value_t::array: return "an array";
+    case nlohmann::json::value_t::null: return "null";
+    default: {
+      std::string s = v.dump();
+      if (s.size() > 40) s = s.substr(0, 37) + "...";
+      return s;
+    }
+  }
+}
+
+JsonObject::JsonObject(const nlohmann::json& j, std::string origin, std::string path)
+    : j_(j), origin_(std::move(origin)), path_(std::move(path)) {
+  if (!j_.is_object()) {
+    throw Error(origin_ + (path_.empty() ? "" : ": " + path_),
+                "must be a JSON object, got " + Describe(j_));
+  }
+}
+
+std::string JsonObject::PathOf(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+void JsonObject::Fail(const std::string& key, const std::string& problem) const {
+  throw Error(origin_ + ": " + PathOf(key), problem);
+}
+
+const nlohmann::json& JsonObject::Get(const std::string& key) {
+  seen_.insert(key);
+  auto it = j_.find(key);
+  if (it == j_.end()) Fail(key, "missing (required)");
+  return *it;
+}
+
+const nlohmann::json& JsonObject::Raw(const std::string& key) { return Get(key); }
+
+int64_t JsonObject::Int(const std::string& key, int64_t min, int64_t max) {
+  const auto& v = Get(key);
+  int64_t out = 0;
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max)) {
+      Fail(key, "must be an integer <= " + std::to_string(max) + ", got " + Describe(v));
+    }
+    out = v.get<int64_t>();
+  } else if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e15) {
+      Fail(key, "must be an integer, got " + Describe(v));
+    }
+    out = static_cast<int64_t>(d);
+  } else {
+    Fail(key, "must be an integer, got " + Describe(v));
+  }
+  if (out < min) Fail(key, "must be an integer >= " + std::to_string(min) + ", got " + Describe(v));
+  if (out > max) Fail(key, "must be an integer <= " + std::to_string(max) + ", got " + Describe(v));
+  return out;
+}
+
+double JsonObject::Number(const std::string& key, double min, double max) {
+  const auto& v = Get(key);
+  if (!v.is_number()) Fail(key, "must be a number, got " + Describe(v));
+  double d = v.get<double>();
+  if (!std::isfinite(d) || d < min || d > max) {
+    std::ostringstream os;
+    os << "must be a number in [" << min << ", " << max << "], got " << Describe(v);
+    Fail(key, os.str());
+  }
+  return d;
+}
+
+bool JsonObject::Bool(const std::string& key) {
+  const auto& v = Get(key);
+  if (!v.is_boolean()) Fail(key, "must be true or false, got " + Describe(v));
+  return v.get<bool>();
+}
+
+std::string JsonObject::String(const std::string& key) {
+  const auto& v = Get(key);
+  if (!v.is_string()) Fail(key, "must be a string, got " + Describe(v));
+  return v.get<std::string>();
+}
+
+std::string JsonObject::Enum(const std::string& key,
+                             std::initializer_list<std::string_view> allowed) {
+  const auto& v = Get(key);
+  std::string list;
+  for (auto a : allowed) list += (list.empty() ? "" : " | ") + std::string(a);
+  if (v.is_string()) {
+    for (auto a : allowed) {
+      if (v.get<std::string>() == a) return std::string(a);
+    }
+  }
+  Fail(key, "must be one of " + list + ", got " + Describe(v));
+}
+
+JsonObject JsonObject::Object(const std::string& key) {
+  const auto& v = Get(key);
+  if (!v.is_object()) Fail(key, "must be an object, got " + Describe(v));
+  return JsonObject(v, origin_, PathOf(key));
+}
+
+const nlohmann::json& JsonObject::Array(const std::string& key) {
+  const auto& v = Get(key);
+  if (!v.is_array()) Fail(key, "must be an array, got " + Describe(v));
+  return v;
+}
+
+void JsonObject::Finish() const {
+  for (auto it = j_.begin(); it != j_.end(); ++it) {
+    if (!seen_.count(it.key())) Fail(it.key(), "unknown key");
+  }
+}
+
+}  // namespace meshplan::costmodel

@@ -1,0 +1,168 @@
+#include "costmodel/memory.h"
+
+#include <algorithm>
+
+#include "costmodel/params.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+struct LayerActivations {
+  double kept = 0;        // what the layer keeps under the requested recompute mode
+  double no_recompute = 0;  // what it would keep with no recompute
+  double attention_core = 0;  // the s^2 / softmax terms selective recompute drops
+};
+
+LayerActivations AccountLayer(const Model& m, const ActivationShape& a) {
+  const double s = static_cast<double>(a.seq), b = static_cast<double>(a.mbs);
+  const double t = static_cast<double>(a.tp);
+  const double T = s * b;  // tokens in the micro-batch
+  const double h = static_cast<double>(m.hidden), d = static_cast<double>(m.head_dim);
+  const double heads_local = static_cast<double>(m.heads) / t;
+  // KV heads: sharded when tp divides them, otherwise replicated to one per rank (Megatron).
+  const double kv_local = m.kv_heads >= a.tp ? static_cast<double>(m.kv_heads) / t : 1.0;
+  const double ffn_local = static_cast<double>(m.moe.dense() ? m.ffn : m.moe.expert_ffn) / t;
+  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
+  const double rep = a.sp ? t : 1.0;  // tensors outside the TP regions: sharded only with SP
+  const double mask = m.dropout ? 1.0 : 0.0;
+
+  double outside = 0;  // replicated across TP ranks unless SP
+  double inside = 0;   // always split by TP
+  double core = 0;     // attention core
+  // Attention block (Korthikanti 11sbh + 5as^2b, plus 2sbh for its LayerNorm).
+  outside += 2 * T * h;                     // norm 1 input
+  outside += 2 * T * h;                     // QKV matmul input
+  inside += 2 * T * heads_local * d;        // Q (for QK^T)
+  inside += 2 * T * kv_local * d * 2;       // K (for QK^T) and V (for attention over V)
+  if (a.flash_attention) {
+    inside += 4 * T * heads_local;          // fp32 softmax log-sum-exp; output O is the proj input
+  } else {
+    const double s2 = heads_local * s * s * b;
+    core += 2 * s2;                         // softmax output
+    core += mask * s2;                      // attention dropout mask
+    core += mask * 2 * s2;                  // attention dropout output (input of AV)
+  }
+  inside += 2 * T * heads_local * d;        // output projection input
+  outside += mask * T * h;                  // attention output dropout mask
+  // MLP block (Korthikanti 19sbh, plus 2sbh for its LayerNorm).
+  outside += 2 * T * h;                     // norm 2 input
+  outside += 2 * T * h;                     // fc1 input
+  const double act_in = m.activation == Activation::kSwiglu ? 2.0 : 1.0;  // gate and up
+  inside += experts * act_in * 2 * T * ffn_local;  // activation function input(s)
+  inside += experts * 2 * T * ffn_local;    // fc2 input
+  outside += mask * T * h;                  // MLP dropout mask
+
+  LayerActivations out;
+  out.no_recompute = outside / rep + inside + core;
+  out.attention_core = core;
+  switch (a.recompute) {
+    case Recompute::kNone: out.kept = out.no_recompute; break;
+    case Recompute::kSelective: out.kept = out.no_recompute - core; break;
+    case Recompute::kFull: out.kept = 2 * T * h / rep; break;  // the layer input only
+  }
+  return out;
+}
+
+}  // namespace
+
+double ActivationBytesPerLayer(const Model& m, const ActivationShape& a) {
+  return AccountLayer(m, a).kept;
+}
+
+double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a) {
+  const double T = static_cast<double>(a.seq) * static_cast<double>(a.mbs);
+  const double t = static_cast<double>(a.tp), h = static_cast<double>(m.hidden);
+  const double rep = a.sp ? t : 1.0;
+  const double vocab_local = static_cast<double>(PaddedVocab(m.vocab, a.tp)) / t;
+  double bytes = 0;
+  bytes += (m.dropout ? 1.0 : 0.0) * T * h / rep;  // embedding dropout mask
+  bytes += 2 * T * h / rep;                        // final norm input
+  bytes += 2 * T * h / rep;                        // output head input
+  bytes += 4 * T * vocab_local;                    // fp32 logits kept by the cross-entropy
+  return bytes;
+}
+
+TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
+  const ParamCounts pc = CountParams(m);
+  const double t = static_cast<double>(tp), h = static_cast<double>(m.hidden);
+  const double a = static_cast<double>(m.heads), d = static_cast<double>(m.head_dim);
+  const double kv_local = m.kv_heads >= tp ? static_cast<double>(m.kv_heads) / t : 1.0;
+  const LayerParams& lp = pc.layer;
+  TpShardParams p;
+  // Column-parallel QKV and row-parallel output projection; KV heads replicated below tp.
+  const double attn = h * (a / t + 2.0 * kv_local) * d + (a / t) * d * h;
+  const double qkv_bias = m.biases.qkv ? (a / t + 2.0 * kv_local) * d : 0.0;
+  const double out_bias = m.biases.attn_out ? h : 0.0;
+  const double mlp = static_cast<double>(lp.mlp_matmul) / t;
+  // MLP biases: the column-parallel part splits, the row-parallel h stays whole.
+  const int64_t experts = m.moe.dense() ? 1 : m.moe.experts;
+  const double mlp_bias_row = m.biases.mlp ? h * static_cast<double>(experts) : 0.0;
+  const double mlp_bias = (static_cast<double>(lp.mlp_bias) - mlp_bias_row) / t + mlp_bias_row;
+  p.layer = attn + qkv_bias + out_bias + mlp + mlp_bias + static_cast<double>(lp.router + lp.norm);
+  const double vocab_local = static_cast<double>(PaddedVocab(m.vocab, tp)) / t;
+  p.embedding = vocab_local * h +
+                (m.position == Position::kLearned ? static_cast<double>(m.max_seq) * h : 0.0);
+  p.head = (m.tied_embeddings ? 0.0 : vocab_local * h) + static_cast<double>(pc.final_norm);
+  return p;
+}
+
+StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard) {
+  const double f = static_cast<double>(shard);
+  StateBytes s;
+  if (recipe == Recipe::kMegatron) {
+    // bf16 params, fp32 main grads, fp32 master + Adam m + v (Megatron-LM distributed
+    // optimizer guide: 18 bytes/param, or 6 + 12/d with the distributed optimizer).
+    s.params = zero >= 3 ? 2.0 / f : 2.0;
+    s.grads = zero >= 2 ? 4.0 / f : 4.0;
+    s.optimizer = 12.0 / f;
+  } else {
+    // FSDP2: fp32 sharded params and grads, fp32 Adam m + v (16 bytes/param over the shard).
+    s.params = zero >= 2 ? 4.0 / f : 4.0;
+    s.grads = zero >= 2 ? 4.0 / f : 4.0;
+    s.optimizer = 8.0 / f;
+  }
+  return s;
+}
+
+MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
+                               const Layout& l) {
+  MemoryBreakdown mb;
+  const TpShardParams tpp = ParamsPerTpRank(m, l.tp);
+  const double params_tp = tpp.total(m.layers);
+  const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.fsdp);
+  mb.params_bytes = params_tp * sb.params;
+  mb.grads_bytes = params_tp * sb.grads;
+  mb.optimizer_bytes = params_tp * sb.optimizer;
+
+  ActivationShape as{w.seq, l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
+  const LayerActivations la = AccountLayer(m, as);
+  mb.activations_per_layer_bytes = la.kept;
+  mb.activations_bytes =
+      la.kept * static_cast<double>(m.layers) + ActivationBytesOutsideLayers(m, as);
+
+  // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.
+  double transient = 0;
+  if (l.recompute == Recompute::kFull) transient += la.no_recompute;
+  if (l.recompute == Recompute::kSelective) transient += la.attention_core;
+  const double unit = std::max(tpp.layer, tpp.head);  // the largest FSDP unit
+  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+  const bool sharded_params = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
+  if (l.recipe == Recipe::kFsdp2 || sharded_params) {
+    if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.fsdp > 1) {
+      transient += params_tp * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
+    } else {
+      transient += 2.0 * unit * 2.0;  // current + prefetched unit, bf16
+    }
+    transient += unit * 2.0;                                // unsharded bf16 grads of a unit
+    if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // its reduce-dtype copy
+  }
+  mb.transient_bytes = transient;
+  mb.overhead_bytes = (c.overhead.cuda_context_gib + c.overhead.nccl_gib) * kGiB +
+                      c.overhead.allocator_fraction * (mb.activations_bytes + transient);
+  mb.peak_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.activations_bytes +
+                  mb.transient_bytes + mb.overhead_bytes;
+  mb.capacity_bytes = (c.gpu.hbm_gib - c.overhead.reserve_gib) * kGiB;
+  return mb;
+}
+
+}  // namespace meshplan::costmodel

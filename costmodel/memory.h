@@ -1,0 +1,70 @@
+// File: costmodel/memory.h
+// Per-GPU memory of a layout, in bytes: model states by recipe, activations from an op-by-op
+// account of the tensors each op saves for backward, transient buffers, framework overhead.
+//
+// Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
+// Transformer Models", Sec. 4, Table 2): a GPT layer (LayerNorm, GeLU 4h MLP, dropout, no flash
+// attention) keeps sbh(34 + 5as/h) bytes with 2-byte activations and 1-byte dropout masks. Each
+// op below names what it keeps; TP shards the tensors between the all-reduces, SP shards the rest,
+// selective recompute drops the attention core (softmax, dropout, s^2 terms), full recompute
+// keeps only the layer input. Flash attention, GQA, SwiGLU, RMSNorm and no-dropout follow from
+// the same accounting.
+#ifndef MESHPLAN_COSTMODEL_MEMORY_H_
+#define MESHPLAN_COSTMODEL_MEMORY_H_
+
+#include <cstdint>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+/// What shapes the activations of one layer.
+struct ActivationShape {
+  int64_t seq = 0;
+  int64_t mbs = 1;
+  int64_t tp = 1;
+  bool sp = false;
+  bool flash_attention = true;
+  Recompute recompute = Recompute::kNone;
+};
+
+/// Bytes one transformer layer keeps for backward, per GPU, for one micro-batch.
+double ActivationBytesPerLayer(const Model& m, const ActivationShape& a);
+/// Bytes kept outside the layers (embedding dropout, final norm, output head input, fp32 logits).
+double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a);
+
+/// Parameters held by one TP rank before any data-parallel sharding.
+struct TpShardParams {
+  double layer = 0;      // one transformer layer
+  double embedding = 0;  // vocab-parallel token embedding (+ replicated learned positions)
+  double head = 0;       // vocab-parallel output head (0 when tied) + final norm
+  double total(int64_t layers) const { return embedding + head + layer * static_cast<double>(layers); }
+};
+TpShardParams ParamsPerTpRank(const Model& m, int64_t tp);
+
+struct MemoryBreakdown {
+  double params_bytes = 0;
+  double grads_bytes = 0;
+  double optimizer_bytes = 0;
+  double activations_bytes = 0;
+  double activations_per_layer_bytes = 0;
+  double transient_bytes = 0;
+  double overhead_bytes = 0;
+  double peak_bytes = 0;
+  double capacity_bytes = 0;  // HBM minus the planner's reserve
+};
+
+/// Bytes per parameter of each model state, for a recipe and ZeRO stage over `shard` ranks.
+struct StateBytes {
+  double params = 0, grads = 0, optimizer = 0;
+};
+StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard);
+
+MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
+                               const Layout& l);
+
+inline constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_MEMORY_H_

@@ -1,0 +1,628 @@
+#include "costmodel/spec_io.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "costmodel/error.h"
+#include "costmodel/json_reader.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+// Bounds that keep absurd input from overflowing the arithmetic (a 10^9-layer model).
+constexpr int64_t kMaxLayers = 100'000;
+constexpr int64_t kMaxWidth = 1 << 22;  // hidden, ffn, heads, head_dim
+constexpr int64_t kMaxVocab = 1 << 24;
+constexpr int64_t kMaxSeq = 1 << 24;
+
+void CheckSchemaVersion(JsonObject& o) {
+  int64_t v = o.Int("schema_version", 1);
+  if (v > kSchemaVersion) {
+    o.Fail("schema_version", "is " + std::to_string(v) + " but this meshplan reads versions up to " +
+                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
+  }
+}
+
+Activation ActivationFrom(const std::string& s) {
+  if (s == "gelu") return Activation::kGelu;
+  if (s == "swiglu") return Activation::kSwiglu;
+  return Activation::kRelu;
+}
+
+/// Checks the relations between a model's fields; `place` is the origin prefix.
+void CheckModelConsistency(const Model& m, const std::string& origin) {
+  auto fail = [&](const std::string& path, const std::string& why) {
+    throw Error(origin + ": " + path, why);
+  };
+  if (m.hidden % m.heads != 0) {
+    fail("heads", "must divide hidden (" + std::to_string(m.hidden) + "), got " +
+                      std::to_string(m.heads));
+  }
+  if (m.heads % m.kv_heads != 0) {
+    fail("kv_heads", "must divide heads (" + std::to_string(m.heads) + "), got " +
+                         std::to_string(m.kv_heads));
+  }
+  if (m.norm == Norm::kRmsNorm && m.norm_bias) fail("norm_bias", "RMSNorm has no bias");
+  if (m.moe.experts == 0) {
+    if (m.moe.experts_per_token != 0 || m.moe.expert_ffn != 0) {
+      fail("moe", "a dense model (experts 0) must have experts_per_token 0 and expert_ffn 0");
+    }
+  } else {
+    if (m.moe.experts < 2) fail("moe.experts", "must be 0 (dense) or >= 2");
+    if (m.moe.experts_per_token < 1 || m.moe.experts_per_token > m.moe.experts) {
+      fail("moe.experts_per_token", "must be in [1, experts]");
+    }
+    if (m.moe.expert_ffn < 1) fail("moe.expert_ffn", "must be >= 1 for an MoE model");
+  }
+}
+
+}  // namespace
+
+std::string_view ToString(Activation a) {
+  switch (a) {
+    case Activation::kGelu: return "gelu";
+    case Activation::kSwiglu: return "swiglu";
+    case Activation::kRelu: return "relu";
+  }
+  return "?";
+}
+std::string_view ToString(Norm n) { return n == Norm::kLayerNorm ? "layernorm" : "rmsnorm"; }
+std::string_view ToString(Position p) {
+  switch (p) {
+    case Position::kLearned: return "learned";
+    case Position::kRope: return "rope";
+    case Position::kAlibi: return "alibi";
+  }
+  return "?";
+}
+std::string_view ToString(Recompute r) {
+  switch (r) {
+    case Recompute::kNone: return "none";
+    case Recompute::kSelective: return "selective";
+    case Recompute::kFull: return "full";
+  }
+  return "?";
+}
+std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron" : "fsdp2"; }
+std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
+
+std::string ReadFileText(const std::string& path, std::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(std::string(flag), "cannot open file '" + path + "'");
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(std::string(flag), "cannot read file '" + path + "'");
+  return ss.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// meshplan model JSON
+Model ParseModelJson(std::string_view text, std::string_view origin_view) {
+  std::string origin(origin_view);
+  nlohmann::json j = ParseJsonText(text, origin);
+  JsonObject o(j, origin, "");
+  CheckSchemaVersion(o);
+  Model m;
+  m.name = o.String("name");
+  if (m.name.empty()) o.Fail("name", "must not be empty");
+  m.family = o.String("family");
+  m.layers = o.Int("layers", 1, kMaxLayers);
+  m.hidden = o.Int("hidden", 1, kMaxWidth);
+  m.heads = o.Int("heads", 1, kMaxWidth);
+  m.kv_heads = o.Int("kv_heads", 1, kMaxWidth);
+  m.head_dim = o.Int("head_dim", 1, kMaxWidth);
+  m.ffn = o.Int("ffn", 1, kMaxWidth);
+  m.vocab = o.Int("vocab", 1, kMaxVocab);
+  m.max_seq = o.Int("max_seq", 1, kMaxSeq);
+  m.activation = ActivationFrom(o.Enum("activation", {"gelu", "swiglu", "relu"}));
+  m.norm = o.Enum("norm", {"layernorm", "rmsnorm"}) == "layernorm" ? Norm::kLayerNorm
+                                                                   : Norm::kRmsNorm;
+  m.norm_bias = o.Bool("norm_bias");
+  m.tied_embeddings = o.Bool("tied_embeddings");
+  {
+    JsonObject b = o.Object("biases");
+    m.biases.qkv = b.Bool("qkv");
+    m.biases.attn_out = b.Bool("attn_out");
+    m.biases.mlp = b.Bool("mlp");
+    b.Finish();
+  }
+  std::string pos = o.Enum("position", {"learned", "rope", "alibi"});
+  m.position = pos == "learned" ? Position::kLearned
+               : pos == "rope"  ? Position::kRope
+                                : Position::kAlibi;
+  m.dropout = o.Bool("dropout");
+  {
+    JsonObject moe = o.Object("moe");
+    m.moe.experts = moe.Int("experts", 0, 1 << 16);
+    m.moe.experts_per_token = moe.Int("experts_per_token", 0, 1 << 16);
+    m.moe.expert_ffn = moe.Int("expert_ffn", 0, kMaxWidth);
+    moe.Finish();
+  }
+  if (o.Raw("params_published").is_null()) {
+    m.params_published.reset();
+  } else {
+    m.params_published = o.Int("params_published", 1);
+  }
+  const auto& sources = o.Array("sources");
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!sources[i].is_string()) {
+      o.Fail("sources[" + std::to_string(i) + "]", "must be a string, got " + Describe(sources[i]));
+    }
+    m.sources.push_back(sources[i].get<std::string>());
+  }
+  if (m.sources.empty()) o.Fail("sources", "must name at least one source");
+  o.Finish();
+  CheckModelConsistency(m, origin);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// meshplan cluster JSON
+Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
+  std::string origin(origin_view);
+  nlohmann::json j = ParseJsonText(text, origin);
+  JsonObject o(j, origin, "");
+  CheckSchemaVersion(o);
+  Cluster c;
+  c.name = o.String("name");
+  if (c.name.empty()) o.Fail("name", "must not be empty");
+  {
+    JsonObject g = o.Object("gpu");
+    c.gpu.name = g.String("name");
+    JsonObject p = g.Object("peak_tflops");
+    constexpr double kMaxTflops = 1e6;
+    c.gpu.peak_tflops.fp32 = p.Number("fp32", 1e-3, kMaxTflops);
+    c.gpu.peak_tflops.tf32 = p.Number("tf32", 1e-3, kMaxTflops);
+    c.gpu.peak_tflops.bf16 = p.Number("bf16", 1e-3, kMaxTflops);
+    c.gpu.peak_tflops.fp16 = p.Number("fp16", 1e-3, kMaxTflops);
+    c.gpu.peak_tflops.fp8 = p.Number("fp8", 0, kMaxTflops);  // 0: no fp8 tensor cores (A100)
+    p.Finish();
+    c.gpu.hbm_gib = g.Number("hbm_gib", 1e-3, 1e6);
+    c.gpu.hbm_GBps = g.Number("hbm_GBps", 1e-3, 1e9);
+    c.gpu.sms = g.Int("sms", 1, 1 << 20);
+    g.Finish();
+  }
+  {
+    JsonObject n = o.Object("node");
+    c.node.gpus_per_node = n.Int("gpus_per_node", 1, 1 << 16);
+    JsonObject in = n.Object("intra");
+    c.node.intra.name = in.String("name");
+    c.node.intra.GBps_per_gpu = in.Number("GBps_per_gpu", 1e-3, 1e9);
+    c.node.intra.latency_us = in.Number("latency_us", 0, 1e6);
+    c.node.intra.nvls = in.Bool("nvls");
+    in.Finish();
+    n.Finish();
+  }
+  {
+    JsonObject f = o.Object("fabric");
+    c.fabric.name = f.String("name");
+    c.fabric.nics_per_node = f.Int("nics_per_node", 1, 1 << 16);
+    c.fabric.nic_Gbps = f.Number("nic_Gbps", 1e-3, 1e9);
+    c.fabric.latency_us = f.Number("latency_us", 0, 1e6);
+    c.fabric.oversubscription = f.Number("oversubscription", 1.0, 1e6);
+    f.Finish();
+  }
+  {
+    JsonObject e = o.Object("efficiency");
+    c.efficiency.gemm_peak_fraction = e.Number("gemm_peak_fraction", 1e-3, 1.0);
+    c.efficiency.attention_peak_fraction = e.Number("attention_peak_fraction", 1e-3, 1.0);
+    c.efficiency.hbm_fraction = e.Number("hbm_fraction", 1e-3, 1.0);
+    c.efficiency.nvlink_fraction = e.Number("nvlink_fraction", 1e-3, 1.0);
+    c.efficiency.network_fraction = e.Number("network_fraction", 1e-3, 1.0);
+    c.efficiency.kernel_launch_us = e.Number("kernel_launch_us", 0, 1e6);
+    c.efficiency.overlap_slowdown = e.Number("overlap_slowdown", 1.0, 10.0);
+    e.Finish();
+  }
+  {
+    JsonObject ov = o.Object("overhead");
+    c.overhead.cuda_context_gib = ov.Number("cuda_context_gib", 0, 1e6);
+    c.overhead.nccl_gib = ov.Number("nccl_gib", 0, 1e6);
+    c.overhead.allocator_fraction = ov.Number("allocator_fraction", 0, 1.0);
+    c.overhead.reserve_gib = ov.Number("reserve_gib", 0, 1e6);
+    ov.Finish();
+  }
+  const auto& sources = o.Array("sources");
+  for (size_t i = 0; i < sources.size(); ++i) {
+    JsonObject s(sources[i], origin, "sources[" + std::to_string(i) + "]");
+    c.sources.push_back({s.String("field"), s.String("source")});
+    s.Finish();
+  }
+  if (c.sources.empty()) o.Fail("sources", "must name at least one source");
+  o.Finish();
+  if (c.gpu.hbm_gib <= c.overhead.reserve_gib) {
+    throw Error(origin + ": overhead.reserve_gib",
+                "must be smaller than gpu.hbm_gib (" + std::to_string(c.gpu.hbm_gib) + ")");
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HuggingFace transformers config.json
+namespace {
+
+// Keys that carry no information about the parameter shapes or the training cost model
+// (tokenizer ids, init scales, inference caches, numerical epsilons, rope frequencies).
+const std::set<std::string>& HfIgnoredKeys() {
+  static const std::set<std::string> k = {
+      "_name_or_path", "architectures", "auto_map", "bos_token_id", "eos_token_id",
+      "pad_token_id", "torch_dtype", "transformers_version", "use_cache", "initializer_range",
+      "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "rope_theta", "rope_scaling",
+      "pretraining_tp", "sliding_window", "use_sliding_window", "max_window_layers",
+      "output_router_logits", "router_aux_loss_coef", "router_jitter_noise",
+      "original_max_position_embeddings", "rotary_emb_base", "rotary_pct", "use_parallel_residual",
+      "classifier_dropout", "summary_activation", "summary_first_dropout", "summary_proj_to_labels",
+      "summary_type", "summary_use_proj", "task_specific_params", "scale_attn_weights",
+      "reorder_and_upcast_attn", "scale_attn_by_inverse_layer_idx", "n_ctx", "is_decoder",
+      "tokenizer_class", "model_type", "partial_rotary_factor", "embd_pdrop", "torch_dtype",
+      "attn_implementation", "bias_dropout_fusion"};
+  return k;
+}
+
+class HfReader {
+ public:
+  HfReader(const nlohmann::json& j, std::string origin, std::string family)
+      : o_(j, std::move(origin), ""), family_(std::move(family)) {}
+  JsonObject& o() { return o_; }
+  bool Has(const std::string& k) { return o_.Has(k) && !o_.Raw(k).is_null(); }
+  int64_t Int(const std::string& k, int64_t max = kMaxWidth) { return o_.Int(k, 1, max); }
+  int64_t IntOr(const std::string& k, int64_t dflt, int64_t max = kMaxWidth) {
+    if (!o_.Has(k)) return dflt;
+    if (o_.Raw(k).is_null()) return dflt;
+    return o_.Int(k, 1, max);
+  }
+  bool BoolOr(const std::string& k, bool dflt) { return o_.Has(k) ? o_.Bool(k) : dflt; }
+  double DropoutOr(const std::string& k) { return o_.Has(k) ? o_.Number(k, 0.0, 1.0) : 0.0; }
+  void Finish() {
+    // Everything not read must be a key known to have no effect on shapes or cost.
+    for (const auto& key : HfIgnoredKeys()) o_.Ignore(key);
+    try {
+      o_.Finish();
+    } catch (const Error& e) {
+      throw Error(e.place(), "unknown key for family '" + family_ +
+                                 "': meshplan cannot tell whether it changes the architecture");
+    }
+  }
+
+ private:
+  JsonObject o_;
+  std::string family_;
+};
+
+void RequireActivation(HfReader& r, const std::string& key,
+                       std::initializer_list<std::string_view> allowed) {
+  r.o().Enum(key, allowed);
+}
+
+}  // namespace
+
+Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
+  std::string origin(origin_view);
+  nlohmann::json j = ParseJsonText(text, origin);
+  if (!j.is_object()) throw Error(origin, "must be a JSON object, got " + Describe(j));
+  auto mt = j.find("model_type");
+  if (mt == j.end() || !mt->is_string()) {
+    throw Error(origin + ": model_type", "missing: not a HuggingFace transformers config.json");
+  }
+  const std::string family = mt->get<std::string>();
+  static const std::array<std::string_view, 7> kFamilies = {
+      "llama", "mistral", "qwen2", "phi3", "gpt2", "gpt_neox", "mixtral"};
+  if (std::find(kFamilies.begin(), kFamilies.end(), family) == kFamilies.end()) {
+    throw Error(origin + ": model_type",
+                "unsupported family '" + family +
+                    "' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral)");
+  }
+  HfReader r(j, origin, family);
+  Model m;
+  m.family = family;
+  auto slash = origin.find_last_of('/');
+  m.name = origin.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (m.name.size() > 5 && m.name.substr(m.name.size() - 5) == ".json") {
+    m.name = m.name.substr(0, m.name.size() - 5);
+  }
+  m.sources.push_back("HuggingFace config.json: " + origin);
+  if (family == "gpt2") {
+    m.hidden = r.Int("n_embd");
+    m.layers = r.Int("n_layer", kMaxLayers);
+    m.heads = r.Int("n_head");
+    m.kv_heads = m.heads;
+    m.head_dim = m.hidden / m.heads;
+    m.ffn = r.IntOr("n_inner", 4 * m.hidden);
+    m.vocab = r.Int("vocab_size", kMaxVocab);
+    m.max_seq = r.Int("n_positions", kMaxSeq);
+    RequireActivation(r, "activation_function", {"gelu_new", "gelu", "gelu_pytorch_tanh"});
+    m.activation = Activation::kGelu;
+    m.norm = Norm::kLayerNorm;
+    m.norm_bias = true;
+    m.biases = {true, true, true};
+    m.position = Position::kLearned;
+    m.tied_embeddings = r.BoolOr("tie_word_embeddings", true);
+    const double resid = r.DropoutOr("resid_pdrop"), attn = r.DropoutOr("attn_pdrop");
+    m.dropout = resid > 0 || attn > 0;
+  } else if (family == "gpt_neox") {
+    m.hidden = r.Int("hidden_size");
+    m.layers = r.Int("num_hidden_layers", kMaxLayers);
+    m.heads = r.Int("num_attention_heads");
+    m.kv_heads = m.heads;
+    m.head_dim = m.hidden / m.heads;
+    m.ffn = r.Int("intermediate_size");
+    m.vocab = r.Int("vocab_size", kMaxVocab);
+    m.max_seq = r.Int("max_position_embeddings", kMaxSeq);
+    RequireActivation(r, "hidden_act", {"gelu", "gelu_new", "gelu_fast"});
+    m.activation = Activation::kGelu;
+    m.norm = Norm::kLayerNorm;
+    m.norm_bias = true;
+    bool bias = r.BoolOr("attention_bias", true);
+    m.biases = {bias, bias, true};
+    m.position = Position::kRope;
+    m.tied_embeddings = r.BoolOr("tie_word_embeddings", false);
+    const double hidden_p = r.DropoutOr("hidden_dropout"), attn_p = r.DropoutOr("attention_dropout");
+    m.dropout = hidden_p > 0 || attn_p > 0;
+  } else {
+    // llama, mistral, qwen2, phi3, mixtral: gated (SwiGLU) MLP, RMSNorm, RoPE.
+    m.hidden = r.Int("hidden_size");
+    m.layers = r.Int("num_hidden_layers", kMaxLayers);
+    m.heads = r.Int("num_attention_heads");
+    m.kv_heads = r.IntOr("num_key_value_heads", m.heads);
+    m.head_dim = r.IntOr("head_dim", m.hidden / m.heads);
+    m.vocab = r.Int("vocab_size", kMaxVocab);
+    m.max_seq = r.Int("max_position_embeddings", kMaxSeq);
+    RequireActivation(r, "hidden_act", {"silu", "swish"});
+    m.activation = Activation::kSwiglu;
+    m.norm = Norm::kRmsNorm;
+    m.norm_bias = false;
+    m.position = Position::kRope;
+    m.tied_embeddings = r.BoolOr("tie_word_embeddings", false);
+    bool attn_bias = r.BoolOr("attention_bias", false);
+    bool mlp_bias = family == "llama" ? r.BoolOr("mlp_bias", false) : false;
+    // Qwen2 hard-codes bias=True on q/k/v and no other bias (modeling_qwen2.py).
+    m.biases = {family == "qwen2" || attn_bias, attn_bias, mlp_bias};
+    const double attn_p = r.DropoutOr("attention_dropout");
+    const double resid_p = family == "phi3" ? r.DropoutOr("resid_pdrop") : 0.0;
+    m.dropout = attn_p > 0 || resid_p > 0;
+    if (family == "mixtral") {
+      m.moe.experts = r.Int("num_local_experts", 1 << 16);
+      m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+      m.moe.expert_ffn = r.Int("intermediate_size");
+      m.ffn = m.moe.expert_ffn;
+    } else {
+      m.ffn = r.Int("intermediate_size");
+    }
+  }
+  r.Finish();
+  CheckModelConsistency(m, origin);
+  return m;
+}
+
+Model ParseAnyModelJson(std::string_view text, std::string_view origin) {
+  nlohmann::json j = ParseJsonText(text, origin);
+  if (j.is_object() && j.contains("model_type")) return ParseHfConfig(text, origin);
+  return ParseModelJson(text, origin);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout text form
+Recipe ParseRecipe(std::string_view text, std::string_view origin) {
+  if (text == "megatron") return Recipe::kMegatron;
+  if (text == "fsdp2") return Recipe::kFsdp2;
+  throw Error(std::string(origin),
+              "recipe must be megatron or fsdp2, got '" + std::string(text) + "'");
+}
+
+Dtype ParseDtype(std::string_view text, std::string_view origin) {
+  if (text == "fp32") return Dtype::kFp32;
+  if (text == "bf16") return Dtype::kBf16;
+  throw Error(std::string(origin), "dtype must be fp32 or bf16, got '" + std::string(text) + "'");
+}
+
+namespace {
+
+int64_t ParsePositive(std::string_view key, std::string_view value, const std::string& origin) {
+  int64_t out = 0;
+  auto res = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (res.ec != std::errc() || res.ptr != value.data() + value.size() || out < 1 ||
+      out > (int64_t{1} << 40)) {
+    throw Error(origin + ": " + std::string(key),
+                "must be a positive integer, got '" + std::string(value) + "'");
+  }
+  return out;
+}
+
+}  // namespace
+
+Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Recipe default_recipe) {
+  std::string origin(origin_view);
+  Layout l;
+  l.recipe = default_recipe;
+  if (text.empty()) throw Error(origin, "empty layout (expected e.g. tp=8,sp=on,fsdp=32)");
+  std::set<std::string> seen;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view item =
+        text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      throw Error(origin, "expected key=value, got '" + std::string(item) + "'");
+    }
+    std::string key(item.substr(0, eq));
+    std::string_view value = item.substr(eq + 1);
+    if (!seen.insert(key).second) throw Error(origin + ": " + key, "given twice");
+    if (key == "tp") {
+      l.tp = ParsePositive(key, value, origin);
+    } else if (key == "sp") {
+      if (value == "on" || value == "true" || value == "1") {
+        l.sp = true;
+      } else if (value == "off" || value == "false" || value == "0") {
+        l.sp = false;
+      } else {
+        throw Error(origin + ": sp", "must be on or off, got '" + std::string(value) + "'");
+      }
+    } else if (key == "fsdp") {
+      l.fsdp = ParsePositive(key, value, origin);
+    } else if (key == "replicate") {
+      l.replicate = ParsePositive(key, value, origin);
+    } else if (key == "zero") {
+      int64_t z = ParsePositive(key, value, origin);
+      if (z > 3) throw Error(origin + ": zero", "must be 1, 2 or 3, got '" + std::string(value) + "'");
+      l.zero = static_cast<int>(z);
+    } else if (key == "mbs") {
+      l.mbs = ParsePositive(key, value, origin);
+    } else if (key == "recompute") {
+      if (value == "none") l.recompute = Recompute::kNone;
+      else if (value == "selective") l.recompute = Recompute::kSelective;
+      else if (value == "full") l.recompute = Recompute::kFull;
+      else throw Error(origin + ": recompute",
+                       "must be none, selective or full, got '" + std::string(value) + "'");
+    } else if (key == "recipe") {
+      l.recipe = ParseRecipe(value, origin + ": recipe");
+    } else if (key == "pp" || key == "cp") {
+      int64_t v = ParsePositive(key, value, origin);
+      if (v != 1) {
+        throw Error(origin + ": " + key,
+                    "only 1 is modelled so far (pipeline and context parallelism are not yet "
+                    "costed), got '" + std::string(value) + "'");
+      }
+    } else if (key == "grad_accum") {
+      ParsePositive(key, value, origin);  // derived from the batch; checked by ResolveLayout's caller
+    } else {
+      throw Error(origin + ": " + key,
+                  "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
+                  "recipe, pp, cp)");
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
+  return l;
+}
+
+void ResolveLayout(Layout& l, const Workload& w, std::string_view origin_view) {
+  std::string origin(origin_view);
+  int64_t other = l.tp * l.replicate * l.pp * l.cp;
+  if (l.fsdp == 0) {
+    if (w.gpus % other != 0) {
+      throw Error(origin, "tp*replicate = " + std::to_string(other) + " does not divide --gpus " +
+                              std::to_string(w.gpus));
+    }
+    l.fsdp = w.gpus / other;
+  }
+  if (l.gpus() != w.gpus) {
+    throw Error(origin, "tp*fsdp*replicate = " + std::to_string(l.gpus()) +
+                            " does not equal --gpus " + std::to_string(w.gpus));
+  }
+}
+
+std::string LayoutToText(const Layout& l) {
+  std::ostringstream os;
+  os << "tp=" << l.tp << ",sp=" << (l.sp ? "on" : "off") << ",fsdp=" << l.fsdp
+     << ",replicate=" << l.replicate << ",zero=" << l.zero << ",mbs=" << l.mbs
+     << ",recompute=" << ToString(l.recompute) << ",recipe=" << ToString(l.recipe);
+  return os.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialisation
+nlohmann::json ToJson(const Model& m) {
+  nlohmann::json j;
+  j["name"] = m.name;
+  j["family"] = m.family;
+  j["layers"] = m.layers;
+  j["hidden"] = m.hidden;
+  j["heads"] = m.heads;
+  j["kv_heads"] = m.kv_heads;
+  j["head_dim"] = m.head_dim;
+  j["ffn"] = m.ffn;
+  j["vocab"] = m.vocab;
+  j["max_seq"] = m.max_seq;
+  j["activation"] = ToString(m.activation);
+  j["norm"] = ToString(m.norm);
+  j["norm_bias"] = m.norm_bias;
+  j["tied_embeddings"] = m.tied_embeddings;
+  j["biases"] = {{"qkv", m.biases.qkv}, {"attn_out", m.biases.attn_out}, {"mlp", m.biases.mlp}};
+  j["position"] = ToString(m.position);
+  j["dropout"] = m.dropout;
+  j["moe"] = {{"experts", m.moe.experts},
+              {"experts_per_token", m.moe.experts_per_token},
+              {"expert_ffn", m.moe.expert_ffn}};
+  j["params_published"] =
+      m.params_published ? nlohmann::json(*m.params_published) : nlohmann::json(nullptr);
+  j["sources"] = m.sources;
+  return j;
+}
+
+nlohmann::json ToJson(const Cluster& c) {
+  nlohmann::json j;
+  j["name"] = c.name;
+  j["gpu"] = {{"name", c.gpu.name},
+              {"peak_tflops",
+               {{"fp32", c.gpu.peak_tflops.fp32},
+                {"tf32", c.gpu.peak_tflops.tf32},
+                {"bf16", c.gpu.peak_tflops.bf16},
+                {"fp16", c.gpu.peak_tflops.fp16},
+                {"fp8", c.gpu.peak_tflops.fp8}}},
+              {"hbm_gib", c.gpu.hbm_gib},
+              {"hbm_GBps", c.gpu.hbm_GBps},
+              {"sms", c.gpu.sms}};
+  j["node"] = {{"gpus_per_node", c.node.gpus_per_node},
+               {"intra",
+                {{"name", c.node.intra.name},
+                 {"GBps_per_gpu", c.node.intra.GBps_per_gpu},
+                 {"latency_us", c.node.intra.latency_us},
+                 {"nvls", c.node.intra.nvls}}}};
+  j["fabric"] = {{"name", c.fabric.name},
+                 {"nics_per_node", c.fabric.nics_per_node},
+                 {"nic_Gbps", c.fabric.nic_Gbps},
+                 {"latency_us", c.fabric.latency_us},
+                 {"oversubscription", c.fabric.oversubscription}};
+  const auto& e = c.efficiency;
+  j["efficiency"] = {{"gemm_peak_fraction", e.gemm_peak_fraction},
+                     {"attention_peak_fraction", e.attention_peak_fraction},
+                     {"hbm_fraction", e.hbm_fraction},
+                     {"nvlink_fraction", e.nvlink_fraction},
+                     {"network_fraction", e.network_fraction},
+                     {"kernel_launch_us", e.kernel_launch_us},
+                     {"overlap_slowdown", e.overlap_slowdown}};
+  const auto& ov = c.overhead;
+  j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
+                   {"nccl_gib", ov.nccl_gib},
+                   {"allocator_fraction", ov.allocator_fraction},
+                   {"reserve_gib", ov.reserve_gib}};
+  return j;
+}
+
+nlohmann::json ToJson(const Layout& l) {
+  return {{"tp", l.tp},     {"sp", l.sp},           {"fsdp", l.fsdp},
+          {"replicate", l.replicate}, {"zero", l.zero}, {"mbs", l.mbs},
+          {"recompute", ToString(l.recompute)},     {"recipe", ToString(l.recipe)},
+          {"pp", l.pp},     {"cp", l.cp}};
+}
+
+Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
+  JsonObject o(j, std::string(origin), "layout");
+  Layout l;
+  l.tp = o.Int("tp", 1, 1 << 20);
+  l.sp = o.Bool("sp");
+  l.fsdp = o.Int("fsdp", 1, int64_t{1} << 40);
+  l.replicate = o.Int("replicate", 1, int64_t{1} << 40);
+  l.zero = static_cast<int>(o.Int("zero", 1, 3));
+  l.mbs = o.Int("mbs", 1, int64_t{1} << 30);
+  std::string rc = o.Enum("recompute", {"none", "selective", "full"});
+  l.recompute = rc == "none" ? Recompute::kNone
+                : rc == "selective" ? Recompute::kSelective : Recompute::kFull;
+  l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
+                                                                     : Recipe::kFsdp2;
+  l.pp = o.Int("pp", 1, 1);
+  l.cp = o.Int("cp", 1, 1);
+  if (o.Has("grad_accum")) o.Int("grad_accum", 1);
+  o.Finish();
+  if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
+  return l;
+}
+
+}  // namespace meshplan::costmodel

@@ -1,0 +1,49 @@
+// File: costmodel/spec_io.h
+// Parsers for the specs: meshplan's own model/cluster JSON, HuggingFace config.json, and the
+// layout text form. Every parser checks every field; a bad value throws meshplan::Error whose
+// place names the origin (file or flag) and the JSON path, e.g.
+//   "data/clusters/x.json: node.gpus_per_node: must be an integer >= 1, got 0".
+#ifndef MESHPLAN_COSTMODEL_SPEC_IO_H_
+#define MESHPLAN_COSTMODEL_SPEC_IO_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+/// Highest schema_version this build reads; files from a newer version are rejected.
+inline constexpr int kSchemaVersion = 1;
+
+Model ParseModelJson(std::string_view text, std::string_view origin);
+Cluster ParseClusterJson(std::string_view text, std::string_view origin);
+/// A transformers config.json (families llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral).
+Model ParseHfConfig(std::string_view text, std::string_view origin);
+/// Either format: a config.json (has "model_type") or meshplan's model JSON.
+Model ParseAnyModelJson(std::string_view text, std::string_view origin);
+
+/// "tp=8,sp=on,fsdp=32,..."; keys not given keep Layout's defaults, `recipe` defaults to
+/// `default_recipe`. fsdp left 0 is filled in by ResolveLayout.
+Layout ParseLayoutText(std::string_view text, std::string_view origin,
+                       Recipe default_recipe = Recipe::kFsdp2);
+/// Fills fsdp from the GPU count when absent and checks tp*fsdp*replicate*pp*cp == gpus.
+void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
+
+Recipe ParseRecipe(std::string_view text, std::string_view origin);
+Dtype ParseDtype(std::string_view text, std::string_view origin);
+
+nlohmann::json ToJson(const Model& m);
+nlohmann::json ToJson(const Cluster& c);
+nlohmann::json ToJson(const Layout& l);
+Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin);
+
+/// Reads a whole file; a missing or unreadable file is an Error naming it.
+std::string ReadFileText(const std::string& path, std::string_view flag);
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_SPEC_IO_H_

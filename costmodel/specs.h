@@ -1,0 +1,167 @@
+// File: costmodel/specs.h
+// The plain value types every part of meshplan computes on: a transformer Model, a GPU Cluster,
+// a parallel Layout and the Workload (GPU count, global batch, sequence length, precision
+// choices). Parsing and validation live in spec_io.h; these are just validated data.
+// Units are in the field names: _gib (2^30 bytes), _GBps (1e9 B/s), _Gbps (1e9 bit/s), _us.
+#ifndef MESHPLAN_COSTMODEL_SPECS_H_
+#define MESHPLAN_COSTMODEL_SPECS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace meshplan::costmodel {
+
+enum class Activation { kGelu, kSwiglu, kRelu };
+enum class Norm { kLayerNorm, kRmsNorm };
+enum class Position { kLearned, kRope, kAlibi };
+
+struct Biases {
+  bool qkv = false;       // bias on the Q, K, V projections
+  bool attn_out = false;  // bias on the attention output projection
+  bool mlp = false;       // biases on the MLP matmuls
+};
+
+/// Mixture of experts. experts == 0 means a dense MLP (the other fields are then 0).
+struct Moe {
+  int64_t experts = 0;
+  int64_t experts_per_token = 0;
+  int64_t expert_ffn = 0;
+  bool dense() const { return experts == 0; }
+};
+
+struct Model {
+  std::string name;
+  std::string family;
+  int64_t layers = 0;
+  int64_t hidden = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t ffn = 0;
+  int64_t vocab = 0;
+  int64_t max_seq = 0;
+  Activation activation = Activation::kGelu;
+  Norm norm = Norm::kLayerNorm;
+  bool norm_bias = false;
+  bool tied_embeddings = false;
+  Biases biases;
+  Position position = Position::kRope;
+  bool dropout = false;
+  Moe moe;
+  std::optional<int64_t> params_published;  // exact published total, when one exists
+  std::vector<std::string> sources;
+};
+
+struct PeakTflops {
+  double fp32 = 0, tf32 = 0, bf16 = 0, fp16 = 0, fp8 = 0;  // dense, per GPU
+};
+
+struct Gpu {
+  std::string name;
+  PeakTflops peak_tflops;
+  double hbm_gib = 0;
+  double hbm_GBps = 0;
+  int64_t sms = 0;
+};
+
+struct IntraLink {
+  std::string name;
+  double GBps_per_gpu = 0;  // unidirectional NVLink bandwidth of one GPU
+  double latency_us = 0;    // extra per-hop latency beyond NCCL's protocol constants
+  bool nvls = false;        // NVLink SHARP (NVSwitch reductions) available
+};
+
+struct Node {
+  int64_t gpus_per_node = 0;
+  IntraLink intra;
+};
+
+struct Fabric {
+  std::string name;
+  int64_t nics_per_node = 0;
+  double nic_Gbps = 0;
+  double latency_us = 0;          // extra per inter-node hop (NCCL's graph latencyInter)
+  double oversubscription = 1.0;  // >= 1; divides inter-node bandwidth
+};
+
+/// Achieved fractions of peak: uncalibrated defaults, each with a source in the cluster file.
+struct Efficiency {
+  double gemm_peak_fraction = 0;
+  double attention_peak_fraction = 0;
+  double hbm_fraction = 0;
+  double nvlink_fraction = 0;
+  double network_fraction = 0;
+  double kernel_launch_us = 0;
+  double overlap_slowdown = 1.0;
+};
+
+/// Framework memory overhead, shown as its own line in every report.
+struct Overhead {
+  double cuda_context_gib = 0;
+  double nccl_gib = 0;
+  double allocator_fraction = 0;
+  double reserve_gib = 0;
+};
+
+struct SourceNote {
+  std::string field;
+  std::string source;
+};
+
+struct Cluster {
+  std::string name;
+  Gpu gpu;
+  Node node;
+  Fabric fabric;
+  Efficiency efficiency;
+  Overhead overhead;
+  std::vector<SourceNote> sources;
+};
+
+enum class Recompute { kNone, kSelective, kFull };
+enum class Recipe { kMegatron, kFsdp2 };
+
+/// A parallel layout. fsdp == 0 means "fill in from the GPU count" (see ResolveLayout).
+struct Layout {
+  int64_t tp = 1;
+  bool sp = false;
+  int64_t fsdp = 0;
+  int64_t replicate = 1;
+  int zero = 3;  // ZeRO stage over the FSDP shard group: 1, 2 or 3
+  int64_t mbs = 1;
+  Recompute recompute = Recompute::kNone;
+  Recipe recipe = Recipe::kFsdp2;
+  int64_t pp = 1;  // present for the future; only 1 is modelled
+  int64_t cp = 1;  // present for the future; only 1 is modelled
+  int64_t dp() const { return fsdp * replicate; }
+  int64_t gpus() const { return tp * pp * cp * fsdp * replicate; }
+  bool operator==(const Layout&) const = default;
+};
+
+enum class Dtype { kFp32, kBf16 };
+
+struct Workload {
+  int64_t gpus = 0;
+  int64_t global_batch = 0;  // sequences per optimizer step
+  int64_t seq = 0;           // tokens per sequence
+  bool flash_attention = true;
+  Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
+  bool allow_cross_node_tp = false;
+};
+
+std::string_view ToString(Activation a);
+std::string_view ToString(Norm n);
+std::string_view ToString(Position p);
+std::string_view ToString(Recompute r);
+std::string_view ToString(Recipe r);
+std::string_view ToString(Dtype d);
+
+/// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".
+std::string LayoutToText(const Layout& l);
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_SPECS_H_

@@ -1,0 +1,78 @@
+#include "costmodel/zoo.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "costmodel/error.h"
+#include "costmodel/spec_io.h"
+
+#ifndef MESHPLAN_DATA_DIR
+#error "MESHPLAN_DATA_DIR must be defined by the build"
+#endif
+
+namespace meshplan::costmodel {
+namespace fs = std::filesystem;
+
+std::string DataDir() {
+  const char* env = std::getenv("MESHPLAN_DATA");
+  if (env != nullptr && *env != '\0') return env;
+  return MESHPLAN_DATA_DIR;
+}
+
+std::vector<std::string> ListZoo(std::string_view kind) {
+  std::vector<std::string> names;
+  fs::path dir = fs::path(DataDir()) / kind;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  }
+  if (ec) throw Error(dir.string(), "cannot list the built-in " + std::string(kind) + ": " + ec.message(),
+                      ErrorKind::kRuntime);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+namespace {
+
+bool LooksLikePath(const std::string& s) {
+  return s.find('/') != std::string::npos || s.ends_with(".json");
+}
+
+std::string Joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+template <typename Parse>
+auto Resolve(const std::string& name_or_path, std::string_view flag, std::string_view kind,
+             Parse parse) {
+  if (name_or_path.empty()) throw Error(std::string(flag), "must not be empty");
+  if (LooksLikePath(name_or_path)) {
+    return parse(ReadFileText(name_or_path, flag), name_or_path);
+  }
+  fs::path p = fs::path(DataDir()) / kind / (name_or_path + ".json");
+  if (!fs::exists(p)) {
+    throw Error(std::string(flag), "no built-in " + std::string(kind).substr(0, kind.size() - 1) +
+                                       " named '" + name_or_path + "' (built-in: " +
+                                       Joined(ListZoo(kind)) + "; or give a path to a .json file)");
+  }
+  return parse(ReadFileText(p.string(), flag), p.string());
+}
+
+}  // namespace
+
+Model ResolveModel(const std::string& name_or_path, std::string_view flag) {
+  return Resolve(name_or_path, flag, "models", [](const std::string& text, const std::string& o) {
+    return ParseAnyModelJson(text, o);
+  });
+}
+
+Cluster ResolveCluster(const std::string& name_or_path, std::string_view flag) {
+  return Resolve(name_or_path, flag, "clusters", [](const std::string& text, const std::string& o) {
+    return ParseClusterJson(text, o);
+  });
+}
+
+}  // namespace meshplan::costmodel

@@ -1,0 +1,26 @@
+// File: costmodel/zoo.h
+// The built-in models and clusters under data/, named on the command line (`--model
+// llama2-70b`), and resolution of a name-or-path to a validated spec.
+#ifndef MESHPLAN_COSTMODEL_ZOO_H_
+#define MESHPLAN_COSTMODEL_ZOO_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+/// $MESHPLAN_DATA when set, else the data/ folder this build was configured with.
+std::string DataDir();
+/// Sorted names of data/<kind>/*.json, kind "models" or "clusters".
+std::vector<std::string> ListZoo(std::string_view kind);
+/// A built-in name, or a path to meshplan model JSON or a HuggingFace config.json.
+Model ResolveModel(const std::string& name_or_path, std::string_view flag = "--model");
+/// A built-in name or a path to meshplan cluster JSON.
+Cluster ResolveCluster(const std::string& name_or_path, std::string_view flag = "--cluster");
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_ZOO_H_

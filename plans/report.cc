@@ -1,0 +1,270 @@
+#include "plans/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/params.h"
+#include "costmodel/spec_io.h"
+
+#ifndef MESHPLAN_VERSION
+#error "MESHPLAN_VERSION must be defined by the build"
+#endif
+
+namespace meshplan::plans {
+using costmodel::kGiB;
+using nlohmann::json;
+
+std::string ToolVersion() { return std::string("meshplan ") + MESHPLAN_VERSION; }
+
+json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>& calibration) {
+  const auto& m = ev.model();
+  const auto& w = ev.workload();
+  json model = costmodel::ToJson(m);
+  model["params"] = costmodel::CountParams(m).total;
+  json cluster = costmodel::ToJson(ev.cluster());
+  json in;
+  in["model"] = model;
+  in["cluster"] = cluster;
+  in["gpus"] = w.gpus;
+  in["global_batch"] = w.global_batch;
+  in["seq"] = w.seq;
+  in["flash_attention"] = w.flash_attention;
+  in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
+  in["calibration"] = calibration ? json(*calibration) : json(nullptr);
+  return in;
+}
+
+double FsdpLatencyShare(const costmodel::Evaluation& e) {
+  return e.fsdp_comm_s > 0 ? e.fsdp_latency_s / e.fsdp_comm_s : 0.0;
+}
+
+json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                     const costmodel::Evaluation& e) {
+  json j;
+  json lj = costmodel::ToJson(l);
+  lj["grad_accum"] = e.grad_accum;
+  j["layout"] = lj;
+  j["layout_text"] = costmodel::LayoutToText(l);
+  j["feasible"] = e.feasible();
+  j["reasons"] = ev.Reasons(l, e);
+  json codes = json::array();
+  for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
+    if (e.reasons & (1u << b)) codes.push_back(costmodel::ReasonCodeName(b));
+  }
+  j["reason_codes"] = codes;
+  const auto& mem = e.memory;
+  j["memory"] = {{"params_bytes", mem.params_bytes},
+                 {"grads_bytes", mem.grads_bytes},
+                 {"optimizer_bytes", mem.optimizer_bytes},
+                 {"activations_bytes", mem.activations_bytes},
+                 {"activations_per_layer_bytes", mem.activations_per_layer_bytes},
+                 {"transient_bytes", mem.transient_bytes},
+                 {"overhead_bytes", mem.overhead_bytes},
+                 {"peak_bytes", mem.peak_bytes},
+                 {"capacity_bytes", mem.capacity_bytes}};
+  const auto& t = e.time;
+  j["time"] = {{"step_s", t.step_s},
+               {"compute_s", t.compute_s},
+               {"exposed_tp_comm_s", t.exposed_tp_comm_s},
+               {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
+               {"exposed_dp_comm_s", t.exposed_dp_comm_s},
+               {"optimizer_s", t.optimizer_s},
+               {"bubble_s", t.bubble_s},
+               {"gemm_efficiency", t.gemm_efficiency}};
+  j["throughput"] = {{"tokens_per_s_per_gpu", e.throughput.tokens_per_s_per_gpu},
+                     {"mfu", e.throughput.mfu},
+                     {"hfu", e.throughput.hfu}};
+  j["per_layer"] = {{"forward_s", e.layer_forward_s}, {"backward_s", e.layer_backward_s}};
+  j["fsdp_comm"] = {{"total_s", e.fsdp_comm_s},
+                    {"latency_s", e.fsdp_latency_s},
+                    {"latency_share", FsdpLatencyShare(e)}};
+  json colls = json::array();
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    colls.push_back({{"op", costmodel::ToString(u.op)},
+                     {"purpose", costmodel::ToString(u.purpose)},
+                     {"ranks", u.group.ranks},
+                     {"nodes", u.group.nodes},
+                     {"bytes", u.bytes},
+                     {"algorithm", costmodel::ToString(u.cost.algo)},
+                     {"protocol", costmodel::ToString(u.cost.proto)},
+                     {"latency_s", u.cost.latency_s},
+                     {"bandwidth_s", u.cost.bandwidth_s},
+                     {"time_s", u.cost.time_s},
+                     {"intra_node_hops", u.cost.intra_steps},
+                     {"inter_node_hops", u.cost.inter_steps},
+                     {"count_per_step", u.count_per_step}});
+  }
+  j["collectives"] = colls;
+  return j;
+}
+
+json ReportSkeleton(const std::string& command, const costmodel::Evaluator& ev,
+                    const std::optional<std::string>& calibration) {
+  json r;
+  r["schema_version"] = kReportSchemaVersion;
+  r["tool"] = ToolVersion();
+  r["command"] = command;
+  r["inputs"] = InputsJson(ev, calibration);
+  return r;
+}
+
+json SearchJson(const SearchResult& r, bool with_timing) {
+  json by_reason = json::object();
+  for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
+    if (r.infeasible_by_reason[static_cast<size_t>(b)] > 0) {
+      by_reason[std::string(costmodel::ReasonCodeName(b))] =
+          r.infeasible_by_reason[static_cast<size_t>(b)];
+    }
+  }
+  json j = {{"evaluated", r.evaluated}, {"feasible", r.feasible}, {"infeasible_by_reason", by_reason}};
+  if (with_timing) j["seconds"] = r.seconds;
+  return j;
+}
+
+namespace {
+
+void CheckFinite(const json& j, const std::string& path) {
+  if (j.is_number_float()) {
+    if (!std::isfinite(j.get<double>())) {
+      throw Error(path, "is not a finite number (internal error; nothing was written)",
+                  ErrorKind::kRuntime);
+    }
+  } else if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) CheckFinite(*it, path + "." + it.key());
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) CheckFinite(j[i], path + "[" + std::to_string(i) + "]");
+  }
+}
+
+std::string Printf(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+std::string Ms(double s) { return Printf("%.1f", s * 1e3); }
+
+}  // namespace
+
+std::string DumpReport(const json& report) {
+  CheckFinite(report, "report");
+  return report.dump(2) + "\n";
+}
+
+std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                            const costmodel::Evaluation& e) {
+  std::ostringstream os;
+  const auto& w = ev.workload();
+  os << "layout   " << costmodel::LayoutToText(l) << "  (grad_accum " << e.grad_accum << ")\n";
+  os << "model    " << ev.model().name << ", cluster " << ev.cluster().name << ", " << w.gpus
+     << " GPUs, global batch " << w.global_batch << " x " << w.seq << " tokens\n";
+  if (e.feasible()) {
+    os << "feasible yes\n";
+  } else {
+    os << "feasible NO\n";
+    for (const auto& r : ev.Reasons(l, e)) os << "  - " << r << "\n";
+  }
+  const auto& t = e.time;
+  os << "\nstep time               " << Ms(t.step_s) << " ms\n";
+  os << "  compute               " << Ms(t.compute_s) << " ms  (GEMM efficiency "
+     << Printf("%.1f%%", 100 * t.gemm_efficiency) << ")\n";
+  os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
+  os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
+  os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
+  os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
+  os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";
+  os << "per layer, per micro-batch: forward " << Printf("%.3f", e.layer_forward_s * 1e3)
+     << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";
+  os << "throughput " << Printf("%.0f", e.throughput.tokens_per_s_per_gpu)
+     << " tokens/s/GPU, MFU " << Printf("%.1f%%", 100 * e.throughput.mfu) << ", HFU "
+     << Printf("%.1f%%", 100 * e.throughput.hfu) << "\n";
+  const auto& m = e.memory;
+  os << "\nmemory per GPU          GiB\n";
+  os << "  params                " << Printf("%7.2f", m.params_bytes / kGiB) << "\n";
+  os << "  grads                 " << Printf("%7.2f", m.grads_bytes / kGiB) << "\n";
+  os << "  optimizer             " << Printf("%7.2f", m.optimizer_bytes / kGiB) << "\n";
+  os << "  activations           " << Printf("%7.2f", m.activations_bytes / kGiB) << "  ("
+     << Printf("%.3f", m.activations_per_layer_bytes / kGiB) << " per layer)\n";
+  os << "  transient             " << Printf("%7.2f", m.transient_bytes / kGiB) << "\n";
+  os << "  overhead              " << Printf("%7.2f", m.overhead_bytes / kGiB) << "\n";
+  os << "  peak                  " << Printf("%7.2f", m.peak_bytes / kGiB) << "  of "
+     << Printf("%.2f", m.capacity_bytes / kGiB) << " usable\n";
+  if (e.num_collectives > 0) {
+    os << "\ncollectives (per call)\n";
+    os << "  op              purpose            ranks nodes        bytes  algo/proto    "
+          "latency_us   bw_us   count/step\n";
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const auto& u = e.collectives[static_cast<size_t>(i)];
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "  %-15s %-18s %5lld %5lld %12.4g  %-5s/%-7s %10.1f %8.1f %10.0f\n",
+                    std::string(costmodel::ToString(u.op)).c_str(),
+                    std::string(costmodel::ToString(u.purpose)).c_str(),
+                    static_cast<long long>(u.group.ranks), static_cast<long long>(u.group.nodes),
+                    u.bytes, std::string(costmodel::ToString(u.cost.algo)).c_str(),
+                    std::string(costmodel::ToString(u.cost.proto)).c_str(), u.cost.latency_s * 1e6,
+                    u.cost.bandwidth_s * 1e6, u.count_per_step);
+      os << buf;
+    }
+  }
+  if (e.fsdp_comm_s > 0) {
+    os << "FSDP communication per step " << Ms(e.fsdp_comm_s) << " ms, of which latency "
+       << Printf("%.0f%%", 100 * FsdpLatencyShare(e)) << "\n";
+  }
+  return os.str();
+}
+
+std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluation& b) {
+  struct Term {
+    const char* name;
+    double delta;
+  };
+  const auto& ta = a.time;
+  const auto& tb = b.time;
+  std::vector<Term> terms = {{"compute", tb.compute_s - ta.compute_s},
+                             {"exposed TP comm", tb.exposed_tp_comm_s - ta.exposed_tp_comm_s},
+                             {"exposed FSDP comm", tb.exposed_fsdp_comm_s - ta.exposed_fsdp_comm_s},
+                             {"exposed DP comm", tb.exposed_dp_comm_s - ta.exposed_dp_comm_s},
+                             {"optimizer", tb.optimizer_s - ta.optimizer_s}};
+  std::stable_sort(terms.begin(), terms.end(), [](const Term& x, const Term& y) {
+    return std::fabs(x.delta) > std::fabs(y.delta);
+  });
+  const double d = tb.step_s - ta.step_s;
+  std::string out = "step " + Printf("%+.1f", d * 1e3) + " ms (" +
+                    Printf("%+.1f%%", ta.step_s > 0 ? 100 * d / ta.step_s : 0.0) + ")";
+  int shown = 0;
+  for (const auto& t : terms) {
+    if (std::fabs(t.delta) < 0.05e-3 || shown == 3) continue;
+    out += (shown == 0 ? ": " : ", ") + std::string(t.name) + " " + Printf("%+.1f", t.delta * 1e3) + " ms";
+    ++shown;
+  }
+  const double dm = b.memory.peak_bytes - a.memory.peak_bytes;
+  if (std::fabs(dm) >= 0.05 * kGiB) out += "; peak memory " + Printf("%+.1f", dm / kGiB) + " GiB";
+  return out;
+}
+
+std::string FormatTable(const std::vector<Candidate>& rows) {
+  std::ostringstream os;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s\n", "#", "layout",
+                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms");
+  os << buf;
+  int i = 0;
+  for (const auto& c : rows) {
+    const auto& t = c.eval.time;
+    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f\n", ++i,
+                  costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
+                  c.eval.throughput.tokens_per_s_per_gpu, 100 * c.eval.throughput.mfu,
+                  c.eval.memory.peak_bytes / kGiB, t.exposed_tp_comm_s * 1e3,
+                  t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3);
+    os << buf;
+  }
+  return os.str();
+}
+
+}  // namespace meshplan::plans

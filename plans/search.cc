@@ -1,0 +1,174 @@
+#include "plans/search.h"
+
+#include <algorithm>
+#include <bit>
+#include <tuple>
+#include <chrono>
+
+#include "costmodel/error.h"
+
+namespace meshplan::plans {
+using costmodel::Evaluation;
+using costmodel::Layout;
+
+namespace {
+
+std::vector<int64_t> Divisors(int64_t n) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i * i <= n; ++i) {
+    if (n % i == 0) {
+      d.push_back(i);
+      if (i != n / i) d.push_back(n / i);
+    }
+  }
+  std::sort(d.begin(), d.end());
+  return d;
+}
+
+/// A total order on layouts so equal costs rank the same way every time.
+bool LayoutLess(const Layout& a, const Layout& b) {
+  auto key = [](const Layout& l) {
+    return std::tuple(l.tp, l.sp, l.fsdp, l.replicate, l.zero, l.mbs,
+                      static_cast<int>(l.recompute), static_cast<int>(l.recipe));
+  };
+  return key(a) < key(b);
+}
+
+}  // namespace
+
+bool CloserToFeasible(const Candidate& a, const Candidate& b) {
+  const int ra = std::popcount(a.eval.reasons), rb = std::popcount(b.eval.reasons);
+  if (ra != rb) return ra < rb;
+  if (a.eval.memory.peak_bytes != b.eval.memory.peak_bytes) {
+    return a.eval.memory.peak_bytes < b.eval.memory.peak_bytes;
+  }
+  if (a.eval.time.step_s != b.eval.time.step_s) return a.eval.time.step_s < b.eval.time.step_s;
+  return LayoutLess(a.layout, b.layout);
+}
+
+bool Better(const Candidate& a, const Candidate& b, Objective objective) {
+  const double sa = a.eval.time.step_s, sb = b.eval.time.step_s;
+  const double ma = a.eval.memory.peak_bytes, mb = b.eval.memory.peak_bytes;
+  if (objective == Objective::kStepTime) {
+    if (sa != sb) return sa < sb;
+    if (ma != mb) return ma < mb;
+  } else {
+    if (ma != mb) return ma < mb;
+    if (sa != sb) return sa < sb;
+  }
+  return LayoutLess(a.layout, b.layout);
+}
+
+std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const SearchOptions& opt) {
+  const auto& w = ev.workload();
+  const int64_t gpn = ev.cluster().node.gpus_per_node;
+  int64_t max_tp = opt.max_tp > 0 ? opt.max_tp : (w.allow_cross_node_tp ? w.gpus : gpn);
+  std::vector<costmodel::Recipe> recipes;
+  if (opt.recipe) {
+    recipes.push_back(*opt.recipe);
+  } else {
+    recipes = {costmodel::Recipe::kFsdp2, costmodel::Recipe::kMegatron};
+  }
+  std::vector<Layout> out;
+  for (int64_t tp : Divisors(w.gpus)) {
+    if (tp > max_tp) continue;
+    const int64_t dp = w.gpus / tp;
+    // Micro-batch sizes: the divisors of the local batch (or 1 when the batch cannot split).
+    std::vector<int64_t> mbs_list = {1};
+    if (w.global_batch >= dp && w.global_batch % dp == 0) {
+      mbs_list.clear();
+      for (int64_t m : Divisors(w.global_batch / dp)) {
+        if (m <= 64) mbs_list.push_back(m);
+      }
+    }
+    for (int sp = 0; sp <= (tp > 1 ? 1 : 0); ++sp) {
+      for (int64_t f : Divisors(dp)) {
+        for (int zero = 1; zero <= 3; ++zero) {
+          if (f == 1 && zero > 1) continue;  // nothing to shard over one rank
+          for (int64_t mbs : mbs_list) {
+            for (auto rc : {costmodel::Recompute::kNone, costmodel::Recompute::kSelective,
+                            costmodel::Recompute::kFull}) {
+              // With flash attention the attention core is already recomputed: selective
+              // recompute is the same layout as none.
+              if (rc == costmodel::Recompute::kSelective && w.flash_attention) continue;
+              for (auto recipe : recipes) {
+                Layout l;
+                l.tp = tp;
+                l.sp = sp == 1;
+                l.fsdp = f;
+                l.replicate = dp / f;
+                l.zero = zero;
+                l.mbs = mbs;
+                l.recompute = rc;
+                l.recipe = recipe;
+                out.push_back(l);
+                if (static_cast<int64_t>(out.size()) > opt.max_layouts) {
+                  throw Error("search", "more than " + std::to_string(opt.max_layouts) +
+                                            " layouts to evaluate; narrow it with --max-tp or "
+                                            "--recipe");
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
+                    const std::function<void(int64_t, int64_t)>& progress) {
+  MESHPLAN_CHECK(opt.top_k >= 1);
+  const auto start = std::chrono::steady_clock::now();
+  SearchResult r;
+  const std::vector<Layout> space = EnumerateLayouts(ev, opt);
+  const int64_t total = static_cast<int64_t>(space.size());
+  std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
+  auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };
+  for (int64_t i = 0; i < total; ++i) {
+    if (progress && (i % 4096) == 0) progress(i, total);
+    const Layout& l = space[static_cast<size_t>(i)];
+    Candidate c{l, ev.Evaluate(l)};
+    ++r.evaluated;
+    if (l.tp == 1) {
+      const bool replace =
+          !r.best_fsdp_only ||
+          (c.eval.feasible() && !r.best_fsdp_only->eval.feasible()) ||
+          (c.eval.feasible() && r.best_fsdp_only->eval.feasible() && cmp(c, *r.best_fsdp_only)) ||
+          (!c.eval.feasible() && !r.best_fsdp_only->eval.feasible() &&
+           CloserToFeasible(c, *r.best_fsdp_only));
+      if (replace) r.best_fsdp_only = c;
+    }
+    if (c.eval.feasible()) {
+      ++r.feasible;
+      // Keep the top K in order (K is small: insertion is cheaper than a heap here).
+      if (static_cast<int>(r.top.size()) < opt.top_k || cmp(c, r.top.back())) {
+        auto pos = std::upper_bound(r.top.begin(), r.top.end(), c, cmp);
+        r.top.insert(pos, c);
+        if (static_cast<int>(r.top.size()) > opt.top_k) r.top.pop_back();
+      }
+    } else {
+      for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
+        if (c.eval.reasons & (1u << b)) {
+          ++r.infeasible_by_reason[static_cast<size_t>(b)];
+          if (!best_bad[static_cast<size_t>(b)] ||
+              CloserToFeasible(c, *best_bad[static_cast<size_t>(b)])) {
+            best_bad[static_cast<size_t>(b)] = c;
+          }
+        }
+      }
+    }
+  }
+  if (progress) progress(total, total);
+  for (const auto& b : best_bad) {
+    if (!b) continue;
+    const bool dup = std::any_of(r.best_infeasible.begin(), r.best_infeasible.end(),
+                                 [&](const Candidate& x) { return x.layout == b->layout; });
+    if (!dup) r.best_infeasible.push_back(*b);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace meshplan::plans

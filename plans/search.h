@@ -1,0 +1,61 @@
+// File: plans/search.h
+// Exhaustive layout search (Timeloop's space x search x evaluator shape): enumerate every
+// TP/SP/FSDP x replicate/ZeRO/micro-batch/recompute/recipe combination for a GPU count, cost
+// each with the analytical evaluator, count the infeasible ones by reason, and rank the rest.
+#ifndef MESHPLAN_PLANS_SEARCH_H_
+#define MESHPLAN_PLANS_SEARCH_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/specs.h"
+
+namespace meshplan::plans {
+
+enum class Objective { kStepTime, kMemory };
+
+struct SearchOptions {
+  int top_k = 10;
+  Objective objective = Objective::kStepTime;
+  int64_t max_tp = 0;                               // 0: GPUs per node (or all, cross-node)
+  std::optional<costmodel::Recipe> recipe;          // unset: both recipes
+  int64_t max_layouts = 50'000'000;                 // refuse larger spaces
+};
+
+struct Candidate {
+  costmodel::Layout layout;
+  costmodel::Evaluation eval;
+};
+
+struct SearchResult {
+  std::vector<Candidate> top;  // feasible, best first
+  int64_t evaluated = 0;
+  int64_t feasible = 0;
+  std::array<int64_t, costmodel::kNumReasonCodes> infeasible_by_reason{};
+  std::optional<Candidate> best_fsdp_only;  // tp = 1; feasible if any is, else the best infeasible
+  /// For each reason code that occurred, the infeasible layout closest to running.
+  std::vector<Candidate> best_infeasible;
+  double seconds = 0;
+};
+
+/// Every layout of the space, in a fixed order.
+std::vector<costmodel::Layout> EnumerateLayouts(const costmodel::Evaluator& ev,
+                                                const SearchOptions& opt);
+
+/// REQUIRES: opt.top_k >= 1. `progress(done, total)` is called now and then when set.
+SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
+                    const std::function<void(int64_t, int64_t)>& progress = {});
+
+/// Among infeasible layouts: fewer reasons, then less memory, then faster.
+bool CloserToFeasible(const Candidate& a, const Candidate& b);
+
+/// Ranking order: true when a should come before b.
+bool Better(const Candidate& a, const Candidate& b, Objective objective);
+
+}  // namespace meshplan::plans
+
+#endif  // MESHPLAN_PLANS_SEARCH_H_

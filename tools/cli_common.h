@@ -1,0 +1,58 @@
+// File: tools/cli_common.h
+// Shared pieces of the meshplan CLI: the workload flags every costing command takes, their
+// validation into specs, and atomic output files. Subcommands follow CLI11's
+// subcom_in_files example: an options struct, SetupX(app) binds flags, RunX(opts) does the work.
+#ifndef MESHPLAN_TOOLS_CLI_COMMON_H_
+#define MESHPLAN_TOOLS_CLI_COMMON_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/specs.h"
+
+namespace meshplan::tools {
+
+struct WorkloadOptions {
+  std::string model;
+  std::string cluster;
+  int64_t gpus = 0;
+  int64_t global_batch = 0;
+  int64_t seq = 0;
+  std::string recipe;  // empty: command default
+  std::string reduce_dtype = "fp32";
+  bool no_flash_attention = false;
+  bool allow_cross_node_tp = false;
+};
+
+/// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
+/// --no-flash-attention --allow-cross-node-tp. `gpus_required` false for commands that take lists.
+void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required = true,
+                      bool batch_required = true);
+
+struct Resolved {
+  costmodel::Model model;
+  costmodel::Cluster cluster;
+  costmodel::Workload workload;
+};
+
+/// Loads the model and cluster and checks the numeric flags against them (exit 2 on error).
+Resolved Resolve(const WorkloadOptions& o);
+/// Checks gpus/global_batch/seq for one point of the workload.
+costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
+                                 const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,
+                                 int64_t seq);
+
+/// Writes `content` to `path` through a temporary file and a rename; errors name `flag`.
+void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag);
+
+void SetupInfo(CLI::App& app);      // models, clusters, inspect
+void SetupSimulate(CLI::App& app);  // simulate
+void SetupPlan(CLI::App& app);      // plan, compare, sweep
+
+}  // namespace meshplan::tools
+
+#endif  // MESHPLAN_TOOLS_CLI_COMMON_H_

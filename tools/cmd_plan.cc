@@ -1,0 +1,411 @@
+// meshplan plan | compare | sweep: search the layout space, put layouts side by side, and sweep
+// GPU count, batch and sequence length to show where TP + FSDP overtakes FSDP alone.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/json_reader.h"
+#include "costmodel/memory.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "plans/report.h"
+#include "plans/search.h"
+#include "tools/cli_common.h"
+
+namespace meshplan::tools {
+namespace {
+using nlohmann::json;
+
+plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const std::string& objective,
+                                       int64_t max_tp) {
+  plans::SearchOptions so;
+  if (top < 1 || top > 10000) throw Error("--top", "must be in [1, 10000], got " + std::to_string(top));
+  so.top_k = top;
+  if (objective == "step-time") {
+    so.objective = plans::Objective::kStepTime;
+  } else if (objective == "memory") {
+    so.objective = plans::Objective::kMemory;
+  } else {
+    throw Error("--objective", "must be step-time or memory, got '" + objective + "'");
+  }
+  if (max_tp < 0) throw Error("--max-tp", "must be >= 1, got " + std::to_string(max_tp));
+  so.max_tp = max_tp;
+  if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
+  return so;
+}
+
+std::function<void(int64_t, int64_t)> ProgressLine() {
+  if (!::isatty(STDERR_FILENO)) return {};
+  return [](int64_t done, int64_t total) {
+    std::fprintf(stderr, "\rsearching: %lld / %lld layouts", static_cast<long long>(done),
+                 static_cast<long long>(total));
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+  };
+}
+
+/// One line on the best FSDP-only layout: why it could not run, or by how much it lost.
+std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchResult& r) {
+  if (!r.best_fsdp_only) return "no FSDP-only layout in the search space";
+  const auto& f = *r.best_fsdp_only;
+  const std::string text = costmodel::LayoutToText(f.layout);
+  if (!f.eval.feasible()) {
+    std::string reasons;
+    for (const auto& s : ev.Reasons(f.layout, f.eval)) reasons += (reasons.empty() ? "" : "; ") + s;
+    return "no FSDP-only layout can run; the best one (" + text + ") fails: " + reasons;
+  }
+  if (r.top.empty()) return "best FSDP-only layout: " + text;
+  const auto& best = r.top.front();
+  if (best.layout == f.layout) return "the best layout is FSDP-only (" + text + ")";
+  return "best FSDP-only layout (" + text + ") lost: " + plans::FormatDelta(best.eval, f.eval) +
+         " against the best";
+}
+
+// ----------------------------------------------------------------------------- plan
+struct PlanOptions {
+  WorkloadOptions w;
+  int top = 10;
+  std::string objective = "step-time";
+  int64_t max_tp = 0;
+  std::string json_path;
+  bool timing = false;
+};
+
+void RunPlan(const PlanOptions& o) {
+  Resolved r = Resolve(o.w);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp);
+  const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
+  const plans::SearchResult res = plans::Search(ev, so, ProgressLine());
+
+  json report = plans::ReportSkeleton("plan", ev, std::nullopt);
+  json layouts = json::array();
+  for (const auto& c : res.top) layouts.push_back(plans::LayoutEntryJson(ev, c.layout, c.eval));
+  auto listed = [&](const costmodel::Layout& l) {
+    for (const auto& c : res.top) if (c.layout == l) return true;
+    for (const auto& c : res.best_infeasible) if (c.layout == l) return true;
+    return false;
+  };
+  for (const auto& c : res.best_infeasible) layouts.push_back(plans::LayoutEntryJson(ev, c.layout, c.eval));
+  if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout)) {
+    layouts.push_back(plans::LayoutEntryJson(ev, res.best_fsdp_only->layout, res.best_fsdp_only->eval));
+  }
+  report["layouts"] = layouts;
+  report["search"] = plans::SearchJson(res, o.timing);
+  report["best_fsdp_only"] =
+      res.best_fsdp_only ? json(costmodel::LayoutToText(res.best_fsdp_only->layout)) : json(nullptr);
+  report["verdict"] = FsdpOnlyVerdict(ev, res);
+  const std::string text = plans::DumpReport(report);
+
+  const auto& w = r.workload;
+  std::printf("meshplan plan: %s on %lld x %s (%s), global batch %lld x %lld tokens\n",
+              r.model.name.c_str(), static_cast<long long>(w.gpus), r.cluster.name.c_str(),
+              r.cluster.gpu.name.c_str(), static_cast<long long>(w.global_batch),
+              static_cast<long long>(w.seq));
+  std::printf("evaluated %lld layouts: %lld feasible\n\n", static_cast<long long>(res.evaluated),
+              static_cast<long long>(res.feasible));
+  if (res.top.empty()) {
+    std::printf("no feasible layout.\n");
+  } else {
+    std::fputs(plans::FormatTable(res.top).c_str(), stdout);
+  }
+  std::printf("\ninfeasible layouts by reason:");
+  bool any = false;
+  for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
+    const auto n = res.infeasible_by_reason[static_cast<size_t>(b)];
+    if (n > 0) {
+      std::printf(" %s %lld", std::string(costmodel::ReasonCodeName(b)).c_str(),
+                  static_cast<long long>(n));
+      any = true;
+    }
+  }
+  std::printf("%s\n", any ? "" : " none");
+  for (const auto& c : res.best_infeasible) {
+    std::string reasons;
+    for (const auto& s : ev.Reasons(c.layout, c.eval)) reasons += (reasons.empty() ? "" : "; ") + s;
+    std::printf("  best blocked by %s: %s (%s)\n",
+                c.eval.reasons & costmodel::kReasonGlobalBatch ? "batch"
+                : c.eval.reasons & costmodel::kReasonMemory    ? "memory"
+                                                               : "shape",
+                costmodel::LayoutToText(c.layout).c_str(), reasons.c_str());
+  }
+  std::printf("%s\n", FsdpOnlyVerdict(ev, res).c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr, "search: %lld layouts in %.3f s (%.0f layouts/s)\n",
+               static_cast<long long>(res.evaluated), res.seconds,
+               res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);
+  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+}
+
+// ----------------------------------------------------------------------------- compare
+struct CompareOptions {
+  WorkloadOptions w;
+  std::vector<std::string> layouts;
+  std::vector<std::string> reports;
+  std::string json_path;
+};
+
+/// A layout entry read back from a report file (the numbers only).
+costmodel::Evaluation EvaluationFromEntry(const json& entry, const std::string& origin,
+                                          std::string& layout_text) {
+  costmodel::JsonObject o(entry, origin, "layouts[0]");
+  layout_text = o.String("layout_text");
+  costmodel::Evaluation e;
+  costmodel::JsonObject t = o.Object("time");
+  e.time.step_s = t.Number("step_s", 0, 1e12);
+  e.time.compute_s = t.Number("compute_s", 0, 1e12);
+  e.time.exposed_tp_comm_s = t.Number("exposed_tp_comm_s", 0, 1e12);
+  e.time.exposed_fsdp_comm_s = t.Number("exposed_fsdp_comm_s", 0, 1e12);
+  e.time.exposed_dp_comm_s = t.Number("exposed_dp_comm_s", 0, 1e12);
+  e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
+  e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
+  costmodel::JsonObject m = o.Object("memory");
+  e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
+  costmodel::JsonObject th = o.Object("throughput");
+  e.throughput.tokens_per_s_per_gpu = th.Number("tokens_per_s_per_gpu", 0, 1e15);
+  e.throughput.mfu = th.Number("mfu", 0, 10);
+  return e;
+}
+
+void RunCompare(const CompareOptions& o) {
+  std::vector<std::string> names;
+  std::vector<costmodel::Evaluation> evals;
+  json report;
+  json entries = json::array();
+  if (!o.reports.empty()) {
+    if (!o.layouts.empty()) throw Error("--layout", "give either --layout values or report files, not both");
+    for (const auto& path : o.reports) {
+      const std::string text = costmodel::ReadFileText(path, "compare");
+      json j = costmodel::ParseJsonText(text, path);
+      costmodel::JsonObject top(j, path, "");
+      const int64_t v = top.Int("schema_version", 1);
+      if (v > plans::kReportSchemaVersion) {
+        top.Fail("schema_version", "is " + std::to_string(v) + "; this meshplan reads up to " +
+                                       std::to_string(plans::kReportSchemaVersion));
+      }
+      const json& layouts = top.Array("layouts");
+      if (layouts.empty()) top.Fail("layouts", "is empty");
+      std::string lt;
+      evals.push_back(EvaluationFromEntry(layouts[0], path, lt));
+      names.push_back(path + " (" + lt + ")");
+      entries.push_back(layouts[0]);
+    }
+    report["schema_version"] = plans::kReportSchemaVersion;
+    report["tool"] = plans::ToolVersion();
+    report["command"] = "compare";
+    report["inputs"] = {{"reports", o.reports}};
+  } else {
+    if (o.layouts.size() < 2) throw Error("--layout", "give at least two layouts (or report files) to compare");
+    if (o.w.model.empty() || o.w.cluster.empty() || o.w.gpus == 0 || o.w.global_batch == 0 || o.w.seq == 0) {
+      throw Error("compare", "--model, --cluster, --gpus, --global-batch and --seq are required with --layout");
+    }
+    Resolved r = Resolve(o.w);
+    const auto recipe = o.w.recipe.empty() ? costmodel::Recipe::kFsdp2
+                                           : costmodel::ParseRecipe(o.w.recipe, "--recipe");
+    const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
+    report = plans::ReportSkeleton("compare", ev, std::nullopt);
+    for (const auto& text : o.layouts) {
+      costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe);
+      costmodel::ResolveLayout(l, r.workload, "--layout " + text);
+      evals.push_back(ev.Evaluate(l));
+      names.push_back(costmodel::LayoutToText(l));
+      entries.push_back(plans::LayoutEntryJson(ev, l, evals.back()));
+    }
+  }
+  json diffs = json::array();
+  for (size_t i = 1; i < evals.size(); ++i) {
+    const auto& a = evals[0].time;
+    const auto& b = evals[i].time;
+    diffs.push_back({{"against", 0},
+                     {"layout", i},
+                     {"step_s", b.step_s - a.step_s},
+                     {"compute_s", b.compute_s - a.compute_s},
+                     {"exposed_tp_comm_s", b.exposed_tp_comm_s - a.exposed_tp_comm_s},
+                     {"exposed_fsdp_comm_s", b.exposed_fsdp_comm_s - a.exposed_fsdp_comm_s},
+                     {"exposed_dp_comm_s", b.exposed_dp_comm_s - a.exposed_dp_comm_s},
+                     {"optimizer_s", b.optimizer_s - a.optimizer_s},
+                     {"peak_bytes", evals[i].memory.peak_bytes - evals[0].memory.peak_bytes},
+                     {"summary", plans::FormatDelta(evals[0], evals[i])}});
+  }
+  report["layouts"] = entries;
+  report["differences"] = diffs;
+  const std::string text = plans::DumpReport(report);
+
+  std::printf("%-22s", "");
+  for (size_t i = 0; i < names.size(); ++i) std::printf(" %14s", ("[" + std::to_string(i + 1) + "]").c_str());
+  std::printf("\n");
+  auto row = [&](const char* label, auto get, const char* fmt) {
+    std::printf("%-22s", label);
+    for (const auto& e : evals) std::printf(fmt, get(e));
+    std::printf("\n");
+  };
+  row("step ms", [](const auto& e) { return e.time.step_s * 1e3; }, " %14.1f");
+  row("compute ms", [](const auto& e) { return e.time.compute_s * 1e3; }, " %14.1f");
+  row("exposed TP comm ms", [](const auto& e) { return e.time.exposed_tp_comm_s * 1e3; }, " %14.1f");
+  row("exposed FSDP comm ms", [](const auto& e) { return e.time.exposed_fsdp_comm_s * 1e3; }, " %14.1f");
+  row("exposed DP comm ms", [](const auto& e) { return e.time.exposed_dp_comm_s * 1e3; }, " %14.1f");
+  row("optimizer ms", [](const auto& e) { return e.time.optimizer_s * 1e3; }, " %14.1f");
+  row("GEMM efficiency %", [](const auto& e) { return e.time.gemm_efficiency * 100; }, " %14.1f");
+  row("tokens/s/GPU", [](const auto& e) { return e.throughput.tokens_per_s_per_gpu; }, " %14.0f");
+  row("MFU %", [](const auto& e) { return e.throughput.mfu * 100; }, " %14.1f");
+  row("peak GiB", [](const auto& e) { return e.memory.peak_bytes / costmodel::kGiB; }, " %14.2f");
+  std::printf("\n");
+  for (size_t i = 0; i < names.size(); ++i) std::printf("[%zu] %s\n", i + 1, names[i].c_str());
+  for (size_t i = 1; i < evals.size(); ++i) {
+    std::printf("[%zu] vs [1]: %s\n", i + 1, plans::FormatDelta(evals[0], evals[i]).c_str());
+  }
+  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+}
+
+// ----------------------------------------------------------------------------- sweep
+struct SweepOptions {
+  WorkloadOptions w;
+  std::vector<int64_t> gpus;
+  std::vector<int64_t> global_batch;
+  std::vector<int64_t> seq;
+  int64_t max_tp = 0;
+  std::string json_path;
+};
+
+/// Latency of one FSDP all-gather of `bytes` over tp=1 vs tp=8 at the same GPU count: the
+/// ring/Simple (n-1)-hop latency terms, their ratio, and the ratio if every hop cost the same.
+json LatencyCut(const costmodel::Evaluator& ev, int64_t gpus) {
+  const int64_t gpn = ev.cluster().node.gpus_per_node;
+  if (gpus < 2 * gpn || gpus % gpn != 0) return nullptr;
+  const auto links = costmodel::LinkParamsFor(ev.cluster());
+  const auto g1 = ev.PlaceGroup(gpus, 1);
+  const auto g8 = ev.PlaceGroup(gpus / gpn, gpn);
+  const auto t1 = costmodel::BuildTable(links, g1);
+  const auto t8 = costmodel::BuildTable(links, g8);
+  using costmodel::Algo;
+  using costmodel::Coll;
+  using costmodel::Proto;
+  const double l1 = costmodel::TimeOf(t1, Coll::kAllGather, Algo::kRing, Proto::kSimple, 0).latency_s;
+  const double l8 = costmodel::TimeOf(t8, Coll::kAllGather, Algo::kRing, Proto::kSimple, 0).latency_s;
+  const double n = static_cast<double>(gpus), m = static_cast<double>(gpus / gpn);
+  return {{"tp", gpn},
+          {"fsdp_ranks_before", gpus},
+          {"fsdp_ranks_after", gpus / gpn},
+          {"ring_latency_before_s", l1},
+          {"ring_latency_after_s", l8},
+          {"actual_cut", l1 / l8},
+          {"uniform_hop_cut", (n - 1) / (m - 1)}};
+}
+
+void RunSweep(const SweepOptions& o) {
+  const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
+  const costmodel::Cluster cluster = costmodel::ResolveCluster(o.w.cluster, "--cluster");
+  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp);
+  if (o.gpus.size() * o.global_batch.size() * o.seq.size() > 10000) {
+    throw Error("sweep", "more than 10000 points; give shorter lists");
+  }
+  json points = json::array();
+  json inputs;
+  std::printf("%7s %7s %7s  %-58s %9s %9s  %-40s %9s %8s %9s\n", "gpus", "batch", "seq", "best layout",
+              "step_ms", "tok/s/gpu", "best FSDP-only", "step_ms", "lat_share", "tp8_cut");
+  for (int64_t seq : o.seq) {
+    for (int64_t gb : o.global_batch) {
+      for (int64_t gpus : o.gpus) {
+        const costmodel::Workload w = MakeWorkload(o.w, model, cluster, gpus, gb, seq);
+        const costmodel::Evaluator ev(model, cluster, w);
+        if (inputs.is_null()) inputs = plans::InputsJson(ev, std::nullopt);
+        const plans::SearchResult r = plans::Search(ev, so);
+        json p = {{"gpus", gpus}, {"global_batch", gb}, {"seq", seq}};
+        p["best"] = r.top.empty() ? json(nullptr)
+                                  : plans::LayoutEntryJson(ev, r.top[0].layout, r.top[0].eval);
+        p["best_fsdp_only"] =
+            r.best_fsdp_only ? plans::LayoutEntryJson(ev, r.best_fsdp_only->layout, r.best_fsdp_only->eval)
+                             : json(nullptr);
+        const double share = r.best_fsdp_only ? plans::FsdpLatencyShare(r.best_fsdp_only->eval) : 0.0;
+        p["fsdp_latency_share"] = share;
+        p["best_fsdp_latency_share"] = r.top.empty() ? 0.0 : plans::FsdpLatencyShare(r.top[0].eval);
+        p["tp8_fsdp_latency_cut"] = LatencyCut(ev, gpus);
+        p["evaluated"] = r.evaluated;
+        p["feasible"] = r.feasible;
+        points.push_back(p);
+        std::string best = r.top.empty() ? "(none feasible)" : costmodel::LayoutToText(r.top[0].layout);
+        std::string fsdp = "(none)";
+        double fsdp_ms = 0;
+        if (r.best_fsdp_only) {
+          const auto& f = *r.best_fsdp_only;
+          if (f.eval.feasible()) {
+            fsdp = "fsdp=" + std::to_string(f.layout.fsdp) + ",replicate=" +
+                   std::to_string(f.layout.replicate) + ",mbs=" + std::to_string(f.layout.mbs);
+            fsdp_ms = f.eval.time.step_s * 1e3;
+          } else {
+            fsdp = "infeasible: " + ev.Reasons(f.layout, f.eval).front();
+          }
+        }
+        const json& cut = p["tp8_fsdp_latency_cut"];
+        std::printf("%7lld %7lld %7lld  %-58s %9.1f %9.0f  %-40s %9.1f %7.0f%% %9s\n",
+                    static_cast<long long>(gpus), static_cast<long long>(gb),
+                    static_cast<long long>(seq), best.c_str(),
+                    r.top.empty() ? 0.0 : r.top[0].eval.time.step_s * 1e3,
+                    r.top.empty() ? 0.0 : r.top[0].eval.throughput.tokens_per_s_per_gpu,
+                    fsdp.substr(0, 40).c_str(), fsdp_ms, 100 * share,
+                    cut.is_null() ? "-"
+                                  : (std::to_string(cut["actual_cut"].get<double>()).substr(0, 4) + "x/" +
+                                     std::to_string(cut["uniform_hop_cut"].get<double>()).substr(0, 4) + "x").c_str());
+      }
+    }
+  }
+  std::printf("tp8_cut: the FSDP all-gather's ring latency term with tp=8 against tp=1 at the same GPU "
+              "count, actual / if every hop cost the same\n");
+  json report;
+  report["schema_version"] = plans::kReportSchemaVersion;
+  report["tool"] = plans::ToolVersion();
+  report["command"] = "sweep";
+  report["inputs"] = inputs;
+  report["points"] = points;
+  const std::string text = plans::DumpReport(report);
+  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+}
+
+}  // namespace
+
+void SetupPlan(CLI::App& app) {
+  {
+    auto opt = std::make_shared<PlanOptions>();
+    CLI::App* sub = app.add_subcommand("plan", "search every layout and rank the feasible ones");
+    AddWorkloadFlags(sub, opt->w);
+    sub->add_option("--top", opt->top, "how many layouts to print (default 10)");
+    sub->add_option("--objective", opt->objective, "step-time | memory");
+    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
+    sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
+    sub->callback([opt] { RunPlan(*opt); });
+  }
+  {
+    auto opt = std::make_shared<CompareOptions>();
+    CLI::App* sub = app.add_subcommand("compare", "layouts (or report files) side by side");
+    sub->add_option("--model", opt->w.model, "model (with --layout)");
+    sub->add_option("--cluster", opt->w.cluster, "cluster (with --layout)");
+    sub->add_option("--gpus", opt->w.gpus, "GPUs (with --layout)");
+    sub->add_option("--global-batch", opt->w.global_batch, "sequences per step (with --layout)");
+    sub->add_option("--seq", opt->w.seq, "tokens per sequence (with --layout)");
+    sub->add_option("--recipe", opt->w.recipe, "megatron | fsdp2");
+    sub->add_option("--reduce-dtype", opt->w.reduce_dtype, "fp32 | bf16");
+    sub->add_flag("--no-flash-attention", opt->w.no_flash_attention, "unfused attention");
+    sub->add_flag("--allow-cross-node-tp", opt->w.allow_cross_node_tp, "TP may span nodes");
+    sub->add_option("--layout", opt->layouts, "a layout (repeat)");
+    sub->add_option("reports", opt->reports, "report JSON files written by plan/simulate");
+    sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->callback([opt] { RunCompare(*opt); });
+  }
+  {
+    auto opt = std::make_shared<SweepOptions>();
+    CLI::App* sub = app.add_subcommand("sweep", "best layout and best FSDP-only layout per point");
+    AddWorkloadFlags(sub, opt->w, /*gpus_required=*/false, /*batch_required=*/false);
+    sub->add_option("--gpus", opt->gpus, "GPU counts, e.g. 64,128,256")->delimiter(',')->required();
+    sub->add_option("--global-batch", opt->global_batch, "global batch sizes")->delimiter(',')->required();
+    sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required();
+    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
+    sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->callback([opt] { RunSweep(*opt); });
+  }
+}
+
+}  // namespace meshplan::tools
