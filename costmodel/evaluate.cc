@@ -205,13 +205,23 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
                             micro * (L * per_mb_layer + 2.0));
       tp_exposed = micro * ((L * per_mb_layer + 1.0) * ag + (L * per_mb_layer + 2.0) * rs);
+      e.parts.layer_fwd_tp_s = 2.0 * (ag + rs);
+      e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * (ag + rs);
+      e.parts.head_fwd_s += 2.0 * rs + ag;  // embedding RS, head AG ...
+      e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
     } else {
       const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
                             micro * (L * per_mb_layer + 2.0));
       tp_exposed = micro * (L * per_mb_layer + 2.0) * ar;
+      e.parts.layer_fwd_tp_s = 2.0 * ar;
+      e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * ar;
+      e.parts.head_fwd_s += ar;  // embedding output
+      e.parts.head_bwd_s += ar;  // head input gradient
     }
     // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
-    tp_exposed += micro * add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro);
+    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro);
+    tp_exposed += micro * ce;
+    e.parts.head_fwd_s += ce;
   }
 
   // FSDP / ZeRO over the shard group, and the replica all-reduce.
@@ -249,6 +259,11 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       double bwd_exp = (gather_in_bwd ? ag_l.time_s : 0.0) +
                        (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
       fsdp_exposed = micro * (fwd_exp + bwd_exp);
+      e.parts.fsdp_ag_layer_s = ag_l.time_s;
+      e.parts.fsdp_rs_layer_s = rs_l.time_s;
+      e.parts.fsdp_ag_outer_s = ag_o.time_s;
+      e.parts.fsdp_rs_outer_s = rs_o.time_s;
+      e.parts.gather_in_backward = gather_in_bwd;
     } else {
       // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
       // backward, gather the updated parameters behind the next step's first forward.
@@ -260,6 +275,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       account(rs_all, 1.0);
       account(ag_all, 1.0);
       const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
+      e.parts.per_step_zero1 = true;
+      e.parts.zero1_rs_s = rs_all.time_s;
+      e.parts.zero1_ag_s = ag_all.time_s;
       fsdp_exposed = rs_all.time_s * bucket + std::max(0.0, rs_all.time_s * (1 - bucket) - L * B) +
                      ag_all.time_s * bucket + std::max(0.0, ag_all.time_s * (1 - bucket) - L * F);
     }
@@ -274,6 +292,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
     const double bucket = 1.0 / L;
     dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
+    e.parts.dp_allreduce_s = ar;
     hidden_comm += std::max(0.0, ar - dp_exposed);
   }
 
@@ -286,6 +305,24 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
   e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
 
+  {
+    StepComponents& p = e.parts;
+    p.micro_batches = micro;
+    p.layer_fwd_compute_s = fwd;
+    p.layer_bwd_compute_s = bwd;
+    p.head_fwd_s += head_fwd;
+    p.head_bwd_s += head_bwd;
+    p.optimizer_s = e.time.optimizer_s;
+    p.overlap_slowdown = cluster_.efficiency.overlap_slowdown;
+    const MemoryBreakdown& mb = e.memory;
+    p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
+    p.layer_activation_bytes = mb.activations_per_layer_bytes;
+    p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
+    const bool gathered = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
+    p.unit_param_bytes = gathered ? 2.0 * unit : 0.0;
+    p.unit_grad_bytes = l.fsdp > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
+    p.recompute_working_bytes = mb.recompute_working_bytes;
+  }
   e.time.compute_s = compute;
   e.time.exposed_tp_comm_s = tp_exposed;
   e.time.exposed_fsdp_comm_s = fsdp_exposed;

@@ -65,6 +65,35 @@ std::string_view ReasonCodeName(int bit_index);
 
 inline constexpr int kMaxCollectives = 12;
 
+/// The pieces the step is assembled from, for the discrete-event simulator (sim/): per call
+/// times of one layer / one micro-batch. All in seconds; 0 where the layout has none.
+struct StepComponents {
+  double micro_batches = 1;        // gradient-accumulation steps (fractional if the batch does not divide)
+  double layer_fwd_compute_s = 0;  // one layer's forward kernels
+  double layer_bwd_compute_s = 0;  // its backward (with recompute)
+  double layer_fwd_tp_s = 0;       // its TP collectives in forward (critical path)
+  double layer_bwd_tp_s = 0;       // ... in backward (including recompute's)
+  double head_fwd_s = 0;           // output head + loss forward (compute + its TP collectives)
+  double head_bwd_s = 0;
+  double fsdp_ag_layer_s = 0;      // all-gather of one layer's parameters (0 when unsharded)
+  double fsdp_rs_layer_s = 0;      // reduce-scatter of one layer's gradients
+  double fsdp_ag_outer_s = 0;      // embedding + head unit
+  double fsdp_rs_outer_s = 0;
+  bool gather_in_backward = false; // ZeRO-3 re-gathers in backward
+  bool per_step_zero1 = false;     // ZeRO-1: one reduce-scatter + all-gather per step instead
+  double zero1_rs_s = 0, zero1_ag_s = 0;
+  double dp_allreduce_s = 0;       // HSDP/DDP replica all-reduce per step
+  double optimizer_s = 0;
+  double overlap_slowdown = 1.0;   // compute slowdown while communication overlaps it
+  // Memory pieces (bytes) for a memory timeline.
+  double static_bytes = 0;              // params + grads + optimizer + overhead
+  double layer_activation_bytes = 0;    // kept per layer per micro-batch
+  double outer_activation_bytes = 0;    // outside the layers per micro-batch
+  double unit_param_bytes = 0;          // one gathered layer, bf16
+  double unit_grad_bytes = 0;           // one layer's unsharded grads before reduce-scatter
+  double recompute_working_bytes = 0;   // rematerialised in a layer's backward
+};
+
 struct Evaluation {
   uint32_t reasons = 0;
   bool feasible() const { return reasons == 0; }
@@ -76,6 +105,7 @@ struct Evaluation {
   double layer_backward_s = 0;  // including recompute
   double fsdp_comm_s = 0;       // total FSDP communication per step, hidden or not ...
   double fsdp_latency_s = 0;    // ... of which latency (alpha) terms
+  StepComponents parts;
   std::array<CollectiveUse, kMaxCollectives> collectives{};
   int num_collectives = 0;
 };

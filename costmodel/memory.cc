@@ -144,6 +144,7 @@ MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload&
   double transient = 0;
   if (l.recompute == Recompute::kFull) transient += la.no_recompute;
   if (l.recompute == Recompute::kSelective) transient += la.attention_core;
+  mb.recompute_working_bytes = transient;
   const double unit = std::max(tpp.layer, tpp.head);  // the largest FSDP unit
   const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
   const bool sharded_params = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));

@@ -52,6 +52,7 @@ struct MemoryBreakdown {
   double overhead_bytes = 0;
   double peak_bytes = 0;
   double capacity_bytes = 0;  // HBM minus the planner's reserve
+  double recompute_working_bytes = 0;  // part of transient: a layer rematerialised in backward
 };
 
 /// Bytes per parameter of each model state, for a recipe and ZeRO stage over `shard` ranks.

@@ -1,0 +1,108 @@
+// The NCCL collective model against hand calculations from NCCL v2.30.7's tuning constants
+// (shared/notes/nccl-cost-model.md) on the dgx-h100 cluster.
+#include <gtest/gtest.h>
+
+#include "costmodel/collectives.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+LinkParams H100() { return LinkParamsFor(ResolveCluster("dgx-h100")); }
+
+TEST(RingAllGather, LatencyTermOf2048RanksSplitsNvlinkAndNetworkHops) {
+  // 2048 ranks, 8 per node over 256 nodes: 2047 steps, of which nNodes - 1 = 255 cross the
+  // network. Simple: base 8.4 + 1792 x max(NVLink 3.4, net overhead 3 x 1.0) + 255 x NET 14.0.
+  const CollectiveTable t = BuildTable(H100(), Group{2048, 256});
+  const CollectiveCost c = TimeOf(t, Coll::kAllGather, Algo::kRing, Proto::kSimple, 0);
+  EXPECT_EQ(c.intra_steps, 1792);
+  EXPECT_EQ(c.inter_steps, 255);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.4 + 1792 * 3.4 + 255 * 14.0, 1e-9);
+}
+
+TEST(RingAllGather, AfterTp8TheGroupHas255NetworkHops) {
+  // 256 ranks, one per node (FSDP group strided across nodes): every one of the 255 steps is a
+  // network hop, priced with NCCL's tree NET latency when there is one rank per node (14.0).
+  const CollectiveTable t = BuildTable(H100(), Group{256, 256});
+  const CollectiveCost c = TimeOf(t, Coll::kAllGather, Algo::kRing, Proto::kSimple, 0);
+  EXPECT_EQ(c.intra_steps, 0);
+  EXPECT_EQ(c.inter_steps, 255);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.4 + 255 * 14.0, 1e-9);
+}
+
+TEST(RingAllGather, Tp8CutsLatencyLessThanTheSlogan) {
+  // "TP=8 cuts the FSDP latency by 8" holds only if every hop costs the same: 2047/255 = 8.03.
+  // With NVLink hops at 3.4 us and network hops at 14 us the real cut is 9671.2/3578.4 = 2.70.
+  const double before = TimeOf(BuildTable(H100(), Group{2048, 256}), Coll::kAllGather, Algo::kRing,
+                               Proto::kSimple, 0).latency_s;
+  const double after = TimeOf(BuildTable(H100(), Group{256, 256}), Coll::kAllGather, Algo::kRing,
+                              Proto::kSimple, 0).latency_s;
+  EXPECT_NEAR(before / after, (8.4 + 1792 * 3.4 + 255 * 14.0) / (8.4 + 255 * 14.0), 1e-12);
+  EXPECT_LT(before / after, 2047.0 / 255.0 / 2.5);
+}
+
+TEST(RingAllGather, BandwidthTermIsNMinus1OverNTimesSOverB) {
+  // Inside a node: busbw = 450 GB/s x 0.8134 NVLink efficiency; AG time = (n-1)/n S / busbw.
+  const CollectiveTable t = BuildTable(H100(), Group{8, 1});
+  const double S = 1 << 30;
+  const CollectiveCost c = TimeOf(t, Coll::kAllGather, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(c.bandwidth_s, 7.0 / 8.0 * S / (450e9 * 0.8134), 1e-15);
+  // Across nodes with one rank per node, each rank has one NIC: 400 Gb/s x 0.9817.
+  const CollectiveTable t2 = BuildTable(H100(), Group{16, 16});
+  const CollectiveCost c2 = TimeOf(t2, Coll::kAllGather, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(c2.bandwidth_s, 15.0 / 16.0 * S / (50e9 * 0.9817), 1e-15);
+}
+
+TEST(AllReduce, InsideOneNvswitchNodeNvlsWinsAtOneGiB) {
+  // Ring: 8.4 + 14 x 3.4 us + 2 x 7/8 S / 366.03 GB/s = 5.186 ms (the together-ring log:
+  // 5206.0 us at 1 GiB). NVLS: 25 us + S / (366.03 x 0.85 x 15/16) = 3.707 ms (the NVLS log
+  // reaches busbw 480, i.e. 3.91 ms).
+  const CollectiveTable t = BuildTable(H100(), Group{8, 1});
+  const double S = 1 << 30, bus = 450e9 * 0.8134;
+  const CollectiveCost ring = TimeOf(t, Coll::kAllReduce, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(ring.time_s, (8.4 + 14 * 3.4) * 1e-6 + 2.0 * 7.0 / 8.0 * S / bus, 1e-12);
+  EXPECT_NEAR(ring.time_s, 5206.0e-6, 0.02 * 5206.0e-6);
+  const CollectiveCost best = Time(t, Coll::kAllReduce, S);
+  EXPECT_EQ(best.algo, Algo::kNvls);
+  EXPECT_NEAR(best.time_s, 25e-6 + S / (bus * 0.85 * 15.0 / 16.0), 1e-12);
+}
+
+TEST(AllReduce, SmallMessageAcrossNodesPicksLowLatency) {
+  // 8 bytes over 32 nodes x 8: the tree's log2 latency beats the ring's 2(n-1) hops.
+  const CollectiveCost c = Time(BuildTable(H100(), Group{256, 32}), Coll::kAllReduce, 8);
+  EXPECT_EQ(c.algo, Algo::kTree);
+  EXPECT_EQ(c.proto, Proto::kLL);
+  // Tree LL: 6.8 + 2 x (7 x max(0.6, 1.0) + 5 x 5.0) us.
+  EXPECT_NEAR(c.latency_s * 1e6, 6.8 + 2 * (7 * 1.0 + 5 * 5.0), 1e-9);
+}
+
+TEST(AllGather, OneRankPerNodeUsesPatForSmallMessages) {
+  // PAT: 8.0 + log2(256) x 14.0 / 3.5 + 2.8 x 256 = 756.8 us < ring LL's 6.6 + 255 x 5.0.
+  const CollectiveCost c = Time(BuildTable(H100(), Group{256, 256}), Coll::kAllGather, 1024);
+  EXPECT_EQ(c.algo, Algo::kPat);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.0 + 8 * 14.0 / 3.5 + 2.8 * 256, 1e-9);
+}
+
+TEST(BusBw, NcclTestsFactors) {
+  EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kAllReduce, 8), 2.0 * 7 / 8);
+  EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kAllGather, 16), 15.0 / 16);
+  EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kReduceScatter, 32), 31.0 / 32);
+}
+
+TEST(Placement, TpContiguousFsdpStridedAcrossNodes) {
+  Workload w;
+  w.gpus = 2048;
+  w.global_batch = 1024;
+  w.seq = 4096;
+  const Evaluator ev(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), w);
+  EXPECT_EQ(ev.PlaceGroup(8, 1).nodes, 1);       // TP=8: one node
+  EXPECT_EQ(ev.PlaceGroup(256, 8).nodes, 256);   // FSDP after TP=8: one rank per node
+  EXPECT_EQ(ev.PlaceGroup(2048, 1).nodes, 256);  // FSDP alone: 8 per node
+  EXPECT_EQ(ev.PlaceGroup(1024, 2).nodes, 256);  // after TP=2: 4 per node
+  EXPECT_EQ(ev.PlaceGroup(512, 2).nodes, 128);
+  EXPECT_EQ(ev.PlaceGroup(4, 512).nodes, 4);     // replicas of 512-rank shard groups
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

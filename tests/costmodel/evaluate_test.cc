@@ -1,0 +1,145 @@
+// The analytical step: its parts add up, overlap follows the written rule, infeasible layouts
+// carry every reason, and the seed's claims hold at the cost-model level.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/params.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+Workload MakeWorkload(int64_t gpus, int64_t gb, int64_t seq) {
+  Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = seq;
+  return w;
+}
+
+Layout L(const std::string& text, const Workload& w) {
+  Layout l = ParseLayoutText(text, "test");
+  ResolveLayout(l, w, "test");
+  return l;
+}
+
+TEST(Step, IsTheSumOfItsParts) {
+  const Workload w = MakeWorkload(256, 512, 4096);
+  const Evaluator ev(ResolveModel("llama2-13b"), ResolveCluster("dgx-h100"), w);
+  for (const char* text : {"tp=1,zero=3,mbs=1", "tp=8,sp=on,zero=3,mbs=2", "tp=4,fsdp=16,replicate=4,zero=2",
+                           "tp=2,zero=1,mbs=2,recompute=full", "tp=8,sp=off,fsdp=32,recipe=megatron,zero=1"}) {
+    const Evaluation e = ev.Evaluate(L(text, w));
+    const auto& t = e.time;
+    EXPECT_DOUBLE_EQ(t.step_s, t.compute_s + t.exposed_tp_comm_s + t.exposed_fsdp_comm_s +
+                                   t.exposed_dp_comm_s + t.optimizer_s + t.bubble_s) << text;
+    EXPECT_GT(t.compute_s, 0) << text;
+    EXPECT_GT(t.gemm_efficiency, 0.3) << text;
+    EXPECT_LE(t.gemm_efficiency, 0.8033) << text;
+  }
+}
+
+TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
+  // Hand assembly of the written rule from the per-call parts, for one micro-batch:
+  // forward  AG_outer + AG + (L-1) max(0, AG - F)
+  // backward AG + (L-1) max(0, AG + RS - B) + RS + RS_outer.
+  const Workload w = MakeWorkload(1024, 1024, 4096);
+  const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
+  const Evaluation e = ev.Evaluate(L("tp=1,zero=3,mbs=1", w));
+  const auto& p = e.parts;
+  const double Lm1 = 31, F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s;
+  const double ag = p.fsdp_ag_layer_s, rs = p.fsdp_rs_layer_s;
+  const double expected = p.fsdp_ag_outer_s + ag + Lm1 * std::max(0.0, ag - F) + ag +
+                          Lm1 * std::max(0.0, ag + rs - B) + rs + p.fsdp_rs_outer_s;
+  EXPECT_DOUBLE_EQ(e.time.exposed_fsdp_comm_s, expected);
+  EXPECT_EQ(e.grad_accum, 1);
+  EXPECT_TRUE(p.gather_in_backward);
+}
+
+TEST(Step, SequenceParallelTurnsEachAllReduceIntoGatherAndScatter) {
+  const Workload w = MakeWorkload(8, 8, 2048);
+  const Evaluator ev(ResolveModel("gpt-22b"), ResolveCluster("dgx-a100-80g"), w);
+  const Evaluation no_sp = ev.Evaluate(L("tp=8,sp=off", w));
+  const Evaluation sp = ev.Evaluate(L("tp=8,sp=on", w));
+  // 4 all-reduces per layer per micro-batch (2 forward, 2 backward) + embedding + head.
+  EXPECT_EQ(no_sp.collectives[0].op, Coll::kAllReduce);
+  EXPECT_DOUBLE_EQ(no_sp.collectives[0].count_per_step, 8 * (48 * 4 + 2));
+  EXPECT_EQ(sp.collectives[0].op, Coll::kAllGather);
+  EXPECT_EQ(sp.collectives[1].op, Coll::kReduceScatter);
+  EXPECT_DOUBLE_EQ(sp.collectives[0].count_per_step, 8 * (48 * 4 + 1));
+  EXPECT_DOUBLE_EQ(sp.collectives[0].bytes, 2.0 * 2048 * 6144);
+}
+
+TEST(Feasibility, EveryReasonIsReported) {
+  const Workload w = MakeWorkload(2048, 1024, 4096);
+  const Evaluator ev(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), w);
+  Layout fsdp_only = L("tp=1,zero=3,mbs=1,recompute=full", w);
+  Evaluation e = ev.Evaluate(fsdp_only);
+  EXPECT_EQ(e.reasons, kReasonGlobalBatch);
+  EXPECT_EQ(ev.Reasons(fsdp_only, e),
+            std::vector<std::string>{"global batch 1024 < data-parallel degree 2048"});
+  Layout tp16 = L("tp=16,sp=on,zero=3", w);
+  e = ev.Evaluate(tp16);
+  EXPECT_TRUE(e.reasons & kReasonTopology);
+  Layout tp3 = L("tp=3,fsdp=1,replicate=1", MakeWorkload(3, 3, 4096));
+  const Evaluator ev3(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), MakeWorkload(3, 3, 4096));
+  e = ev3.Evaluate(tp3);
+  EXPECT_TRUE(e.reasons & kReasonDivisibility);
+  const auto reasons = ev3.Reasons(tp3, e);
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "tp 3 does not divide heads 64"), reasons.end());
+  EXPECT_TRUE(e.reasons & kReasonMemory);  // 70B on 3 GPUs cannot fit either
+}
+
+TEST(Feasibility, MemoryReasonSaysHowMuch) {
+  const Workload w = MakeWorkload(8, 8, 4096);
+  const Evaluator ev(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), w);
+  const Layout l = L("tp=1,zero=3", w);
+  const Evaluation e = ev.Evaluate(l);
+  ASSERT_EQ(e.reasons, kReasonMemory);
+  const std::string r = ev.Reasons(l, e)[0];
+  EXPECT_EQ(r.substr(0, 6), "needs ");
+  EXPECT_NE(r.find("GiB, GPU has 78.1 GiB usable (80 GiB minus 1.86 GiB reserve)"), std::string::npos);
+}
+
+TEST(Throughput, MfuIsModelFlopsOverPeak) {
+  const Workload w = MakeWorkload(64, 64, 4096);
+  const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
+  const Evaluation e = ev.Evaluate(L("tp=1,zero=3,recompute=full", w));
+  const double tokens = 64.0 * 4096;
+  EXPECT_DOUBLE_EQ(e.throughput.tokens_per_s_per_gpu, tokens / (e.time.step_s * 64));
+  EXPECT_DOUBLE_EQ(e.throughput.mfu, ModelFlopsPerToken(ev.model(), 4096) * tokens /
+                                         (e.time.step_s * 64 * 989e12));
+  EXPECT_GT(e.throughput.hfu, e.throughput.mfu);  // full recompute re-runs the forward
+}
+
+TEST(SeedClaims, Tp8ShrinksTheFsdpGroupAndItsLatency) {
+  const Workload w = MakeWorkload(1024, 1024, 4096);
+  const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
+  const Evaluation fsdp = ev.Evaluate(L("tp=1,zero=3,mbs=1", w));
+  const Evaluation tp8 = ev.Evaluate(L("tp=8,sp=on,zero=3,mbs=8", w));
+  // Collectives: TP all-gather, reduce-scatter, loss all-reduce, then the FSDP all-gather.
+  const CollectiveUse& ag1 = fsdp.collectives[0];
+  const CollectiveUse& ag8 = tp8.collectives[3];
+  ASSERT_EQ(ag1.purpose, Purpose::kFsdpParamGather);
+  ASSERT_EQ(ag8.purpose, Purpose::kFsdpParamGather);
+  EXPECT_EQ(ag1.group.ranks, 1024);
+  EXPECT_EQ(ag1.group.nodes, 128);
+  EXPECT_EQ(ag8.group.ranks, 128);
+  EXPECT_EQ(ag8.group.nodes, 128);
+  EXPECT_LT(ag8.cost.latency_s, ag1.cost.latency_s / 2);
+  EXPECT_LT(tp8.fsdp_latency_s, fsdp.fsdp_latency_s / 2);
+}
+
+TEST(Determinism, SameLayoutSameNumbers) {
+  const Workload w = MakeWorkload(512, 1024, 4096);
+  const Evaluator ev(ResolveModel("llama3-70b"), ResolveCluster("dgx-h100"), w);
+  const Layout l = L("tp=4,sp=on,fsdp=64,replicate=2,zero=3,mbs=1", w);
+  const Evaluation a = ev.Evaluate(l), b = ev.Evaluate(l);
+  EXPECT_EQ(a.time.step_s, b.time.step_s);
+  EXPECT_EQ(a.memory.peak_bytes, b.memory.peak_bytes);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

@@ -1,0 +1,125 @@
+// Activation memory against Korthikanti et al. 2022 Table 2, every row, for the 22B, 175B, 530B
+// and 1T configurations of Table 3; model-state bytes against Megatron-LM's distributed
+// optimizer table.
+#include <gtest/gtest.h>
+
+#include "costmodel/memory.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+struct Config {
+  const char* name;
+  int64_t mbs;  // Table 3 micro-batch size (tp = 8, seq 2048 for all)
+};
+
+class KorthikantiTable2 : public ::testing::TestWithParam<Config> {};
+
+TEST_P(KorthikantiTable2, EveryRowExactly) {
+  const Model m = ResolveModel(GetParam().name);
+  const double s = 2048, b = static_cast<double>(GetParam().mbs), h = m.hidden, a = m.heads, t = 8;
+  ActivationShape shape{2048, GetParam().mbs, 1, false, /*flash=*/false, Recompute::kNone};
+  auto at = [&](int64_t tp, bool sp, Recompute rc) {
+    ActivationShape x = shape;
+    x.tp = tp;
+    x.sp = sp;
+    x.recompute = rc;
+    return ActivationBytesPerLayer(m, x);
+  };
+  const double sbh = s * b * h;
+  // No parallelism: sbh(34 + 5as/h).
+  EXPECT_DOUBLE_EQ(at(1, false, Recompute::kNone), sbh * (34 + 5 * a * s / h));
+  // Tensor parallel: sbh(10 + 24/t + 5as/(ht)).
+  EXPECT_DOUBLE_EQ(at(8, false, Recompute::kNone), sbh * (10 + 24 / t + 5 * a * s / (h * t)));
+  // Tensor + sequence parallel: sbh/t (34 + 5as/h).
+  EXPECT_DOUBLE_EQ(at(8, true, Recompute::kNone), sbh / t * (34 + 5 * a * s / h));
+  // Tensor parallel + selective recompute: sbh(10 + 24/t).
+  EXPECT_DOUBLE_EQ(at(8, false, Recompute::kSelective), sbh * (10 + 24 / t));
+  // Tensor + sequence parallel + selective recompute: 34 sbh / t.
+  EXPECT_DOUBLE_EQ(at(8, true, Recompute::kSelective), 34 * sbh / t);
+  // Full recompute: 2sbh.
+  EXPECT_DOUBLE_EQ(at(1, false, Recompute::kFull), 2 * sbh);
+  EXPECT_DOUBLE_EQ(at(8, false, Recompute::kFull), 2 * sbh);
+}
+
+INSTANTIATE_TEST_SUITE_P(Table3, KorthikantiTable2,
+                         ::testing::Values(Config{"gpt-22b", 4}, Config{"gpt-175b", 1},
+                                           Config{"gpt-530b", 1}, Config{"gpt-1t", 1}),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           return n.substr(4);
+                         });
+
+TEST(Activations, Gpt3SelectiveSavesSeventyPercent) {
+  // Korthikanti Sec. 5: for GPT-3 (5as/h = 80) selective recompute saves 70% of activations.
+  const Model m = ResolveModel("gpt-175b");
+  ActivationShape none{2048, 1, 8, true, false, Recompute::kNone};
+  ActivationShape sel = none;
+  sel.recompute = Recompute::kSelective;
+  EXPECT_NEAR(1 - ActivationBytesPerLayer(m, sel) / ActivationBytesPerLayer(m, none), 0.70, 0.005);
+}
+
+TEST(Activations, FlashAttentionGqaSwigluNoDropoutFollowsTheSameAccount) {
+  // Llama 2 70B layer, s 4096, b 1, tp 8 + SP, flash, no dropout, hand count per tensor:
+  // norms 2x2sbh, QKV input 2sbh, fc1 input 2sbh (all /t with SP); Q 2sb(a/t)d; K,V 2sb(g/t)d
+  // each; softmax LSE 4sb(a/t); proj input 2sb(a/t)d; SwiGLU gate+up 4sbF/t; fc2 input 2sbF/t.
+  const Model m = ResolveModel("llama2-70b");
+  const double s = 4096, h = 8192, F = 28672, t = 8, d = 128, a = 64, g = 8;
+  const double expected = 8 * s * h / t + 2 * s * (a / t) * d + 2 * 2 * s * (g / t) * d +
+                          4 * s * (a / t) + 2 * s * (a / t) * d + 4 * s * F / t + 2 * s * F / t;
+  ActivationShape x{4096, 1, 8, true, true, Recompute::kNone};
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), expected);
+  // Selective recompute has nothing left to drop once attention is fused.
+  x.recompute = Recompute::kSelective;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), expected);
+}
+
+TEST(StateBytes, MegatronDistributedOptimizerTable) {
+  // Megatron-LM docs (distrib_optimizer.md), bf16 params + fp32 grads: 18 bytes/param without
+  // the distributed optimizer, 6 + 12/d with it.
+  StateBytes plain = StateBytesPerParam(Recipe::kMegatron, 1, 1);
+  EXPECT_DOUBLE_EQ(plain.params + plain.grads + plain.optimizer, 18.0);
+  StateBytes dist = StateBytesPerParam(Recipe::kMegatron, 1, 64);
+  EXPECT_DOUBLE_EQ(dist.params + dist.grads + dist.optimizer, 6.0 + 12.0 / 64);
+}
+
+TEST(StateBytes, Fsdp2FullShardIsSixteenOverF) {
+  // FSDP2 with fp32 params: param 4 + grad 4 + Adam m 4 + v 4 = 16 bytes, all sharded by f.
+  StateBytes s = StateBytesPerParam(Recipe::kFsdp2, 3, 128);
+  EXPECT_DOUBLE_EQ(s.params + s.grads + s.optimizer, 16.0 / 128);
+  StateBytes z1 = StateBytesPerParam(Recipe::kFsdp2, 1, 128);
+  EXPECT_DOUBLE_EQ(z1.params + z1.grads + z1.optimizer, 8.0 + 8.0 / 128);
+}
+
+TEST(Memory, TpShardsMatmulsAndVocabButNotNorms) {
+  const Model m = ResolveModel("llama2-70b");
+  const TpShardParams p1 = ParamsPerTpRank(m, 1), p8 = ParamsPerTpRank(m, 8);
+  // KV heads (8) split by tp 8: one KV head per rank; the two norms (2 x 8192) stay whole.
+  const double attn8 = 8192.0 * (8 + 2 * 1) * 128 + 8.0 * 128 * 8192;
+  EXPECT_DOUBLE_EQ(p8.layer, attn8 + 3.0 * 8192 * 28672 / 8 + 2 * 8192);
+  EXPECT_DOUBLE_EQ(p1.layer, 855654400.0);
+  // Vocab padded to 128 * 8 = 1024: 32768 / 8 rows per rank.
+  EXPECT_DOUBLE_EQ(p8.embedding, 4096.0 * 8192);
+}
+
+TEST(Memory, BreakdownSumsToPeakAndOverheadIsItsOwnLine) {
+  const Model m = ResolveModel("llama2-7b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 4096;
+  Layout l;
+  l.fsdp = 64;
+  const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
+  EXPECT_DOUBLE_EQ(mb.peak_bytes, mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes +
+                                      mb.activations_bytes + mb.transient_bytes + mb.overhead_bytes);
+  EXPECT_DOUBLE_EQ(mb.overhead_bytes, (0.8 + 1.5) * kGiB + 0.15 * (mb.activations_bytes + mb.transient_bytes));
+  EXPECT_DOUBLE_EQ(mb.capacity_bytes, (80 - 1.86) * kGiB);
+  // Vocab 32000 is already a multiple of 128: fp32 params of all 6,738,415,616 over 64 ranks.
+  EXPECT_DOUBLE_EQ(mb.params_bytes, 4.0 * 6738415616.0 / 64);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

@@ -1,0 +1,233 @@
+// Loaders: every zoo file loads; every class of bad input is rejected with the exact message
+// naming the origin, the JSON path and the problem.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/params.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+std::string ReadTestFile(const std::string& rel) {
+  return ReadFileText(std::string(MESHPLAN_TEST_DATA) + "/" + rel, "test");
+}
+
+/// The message of the Error `fn` throws (fails the test if it throws nothing).
+template <typename Fn>
+std::string ErrorOf(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return "";
+}
+
+nlohmann::json ZooModelJson(const std::string& name) {
+  return nlohmann::json::parse(ReadFileText(DataDir() + "/models/" + name + ".json", "test"));
+}
+
+TEST(Zoo, EveryBuiltInModelAndClusterLoads) {
+  const auto models = ListZoo("models");
+  ASSERT_EQ(models.size(), 14u);
+  for (const auto& n : models) EXPECT_EQ(ResolveModel(n).name, n);
+  const auto clusters = ListZoo("clusters");
+  ASSERT_EQ(clusters, (std::vector<std::string>{"dgx-a100-40g", "dgx-a100-80g", "dgx-h100", "dgx-h200"}));
+  for (const auto& n : clusters) {
+    Cluster c = ResolveCluster(n);
+    EXPECT_EQ(c.name, n);
+    EXPECT_GE(c.sources.size(), 10u) << n << ": every number needs its source";
+  }
+}
+
+TEST(Zoo, PublishedParameterCountsMatch) {
+  for (const auto& n : ListZoo("models")) {
+    Model m = ResolveModel(n);
+    if (m.params_published) {
+      EXPECT_EQ(CountParams(m).total, *m.params_published) << n;
+    }
+  }
+}
+
+TEST(Zoo, UnknownNameListsTheBuiltIns) {
+  EXPECT_EQ(ErrorOf([] { ResolveModel("llama9-1t"); }).substr(0, 50),
+            "--model: no built-in model named 'llama9-1t' (buil");
+  EXPECT_EQ(ErrorOf([] { ResolveCluster("/no/such/cluster.json"); }),
+            "--cluster: cannot open file '/no/such/cluster.json'");
+}
+
+struct BadModelCase {
+  const char* name;
+  const char* path;   // JSON pointer to change
+  nlohmann::json value;
+  const char* message;
+};
+
+class BadModel : public ::testing::TestWithParam<BadModelCase> {};
+
+TEST_P(BadModel, IsRejectedWithPathAndReason) {
+  const auto& c = GetParam();
+  nlohmann::json j = ZooModelJson("llama2-70b");
+  if (c.value.is_discarded()) {
+    j.erase(std::string(c.path).substr(1));
+  } else {
+    j[nlohmann::json::json_pointer(c.path)] = c.value;
+  }
+  EXPECT_EQ(ErrorOf([&] { ParseModelJson(j.dump(), "m.json"); }), c.message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Loaders, BadModel,
+    ::testing::Values(
+        BadModelCase{"missing", "/layers", nlohmann::json::value_t::discarded,
+                     "m.json: layers: missing (required)"},
+        BadModelCase{"zero", "/layers", 0, "m.json: layers: must be an integer >= 1, got 0"},
+        BadModelCase{"negative", "/hidden", -8, "m.json: hidden: must be an integer >= 1, got -8"},
+        BadModelCase{"non_integral", "/heads", 6.5, "m.json: heads: must be an integer, got 6.5"},
+        BadModelCase{"mistyped", "/vocab", "32000", "m.json: vocab: must be an integer, got \"32000\""},
+        BadModelCase{"huge", "/layers", 1000000000,
+                     "m.json: layers: must be an integer <= 100000, got 1000000000"},
+        BadModelCase{"bad_enum", "/activation", "tanh",
+                     "m.json: activation: must be one of gelu | swiglu | relu, got \"tanh\""},
+        BadModelCase{"bad_bool", "/biases/qkv", 1, "m.json: biases.qkv: must be true or false, got 1"},
+        BadModelCase{"heads_not_dividing_hidden", "/heads", 60,
+                     "m.json: heads: must divide hidden (8192), got 60"},
+        BadModelCase{"kv_not_dividing_heads", "/kv_heads", 6,
+                     "m.json: kv_heads: must divide heads (64), got 6"},
+        BadModelCase{"unknown_key", "/rotary", true, "m.json: rotary: unknown key"},
+        BadModelCase{"rmsnorm_bias", "/norm_bias", true, "m.json: norm_bias: RMSNorm has no bias"},
+        BadModelCase{"moe_inconsistent", "/moe/experts_per_token", 2,
+                     "m.json: moe: a dense model (experts 0) must have experts_per_token 0 and expert_ffn 0"},
+        BadModelCase{"newer_schema", "/schema_version", 2,
+                     "m.json: schema_version: is 2 but this meshplan reads versions up to 1; upgrade meshplan"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ModelJson, SyntaxErrorNamesTheFile) {
+  const std::string msg = ErrorOf([] { ParseModelJson("{\"name\": ", "broken.json"); });
+  EXPECT_EQ(msg.substr(0, 33), "broken.json: not valid JSON: pars");
+}
+
+TEST(ClusterJson, RejectsBadValuesWithTheirPath) {
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  j["node"]["gpus_per_node"] = 0;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: node.gpus_per_node: must be an integer >= 1, got 0");
+  j["node"]["gpus_per_node"] = 8;
+  j["efficiency"]["gemm_peak_fraction"] = 1.5;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: efficiency.gemm_peak_fraction: must be a number in [0.001, 1], got 1.5");
+  j["efficiency"]["gemm_peak_fraction"] = 0.8;
+  j["overhead"]["reserve_gib"] = 90;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: overhead.reserve_gib: must be smaller than gpu.hbm_gib (80.000000)");
+  j["overhead"]["reserve_gib"] = 1;
+  j["sources"] = nlohmann::json::array({{{"field", "x"}}});
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: sources[0].source: missing (required)");
+}
+
+TEST(LayoutText, RoundTripsAndFillsFsdp) {
+  Layout l = ParseLayoutText("tp=8,sp=on,mbs=2,recompute=selective", "--layout");
+  Workload w;
+  w.gpus = 2048;
+  ResolveLayout(l, w, "--layout");
+  EXPECT_EQ(l.fsdp, 256);
+  EXPECT_EQ(LayoutToText(l), "tp=8,sp=on,fsdp=256,replicate=1,zero=3,mbs=2,recompute=selective,recipe=fsdp2");
+  EXPECT_EQ(ParseLayoutText(LayoutToText(l), "x"), l);
+}
+
+TEST(LayoutText, RejectsBadInputByKey) {
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("tp=0", "--layout"); }),
+            "--layout: tp: must be a positive integer, got '0'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("tp=8,sp=maybe", "--layout"); }),
+            "--layout: sp: must be on or off, got 'maybe'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("tp=2,tp=4", "--layout"); }), "--layout: tp: given twice");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("tp8", "--layout"); }), "--layout: expected key=value, got 'tp8'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("sp=on", "--layout"); }),
+            "--layout: sp: sequence parallelism needs tp > 1");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("zero=4", "--layout"); }),
+            "--layout: zero: must be 1, 2 or 3, got '4'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp=2", "--layout"); }).substr(0, 40),
+            "--layout: pp: only 1 is modelled so far ");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("dp=4", "--layout"); }).substr(0, 36),
+            "--layout: dp: unknown layout key (kn");
+  Layout l = ParseLayoutText("tp=8,fsdp=3", "--layout");
+  Workload w;
+  w.gpus = 16;
+  EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
+            "--layout: tp*fsdp*replicate = 24 does not equal --gpus 16");
+}
+
+// HuggingFace import: each family's real config.json gives the published parameter count.
+TEST(HfConfig, EveryFamilyMatchesItsPublishedCount) {
+  const nlohmann::json expected = nlohmann::json::parse(ReadTestFile("hf/expected.json"));
+  ASSERT_EQ(expected.size(), 7u);
+  for (auto it = expected.begin(); it != expected.end(); ++it) {
+    const std::string text = ReadTestFile("hf/" + it.key());
+    Model m = ParseAnyModelJson(text, it.key());
+    EXPECT_EQ(CountParams(m).total, it.value()["params"].get<int64_t>()) << it.key();
+  }
+}
+
+TEST(HfConfig, HandCountsOfMistralAndGpt2) {
+  // Mistral-7B-v0.1: h 4096, 32 layers, 32 heads, 8 KV heads of 128, SwiGLU 14336, vocab 32000.
+  const int64_t mistral_layer = 4096 * 4096 * 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096;
+  EXPECT_EQ(CountParams(ParseAnyModelJson(ReadTestFile("hf/mistral-7b-v0.1.json"), "m")).total,
+            32 * mistral_layer + 2 * 32000 * 4096 + 4096);
+  EXPECT_EQ(32 * mistral_layer + 2 * 32000 * 4096 + 4096, 7241732096);
+  // GPT-2: wte 50257x768 + wpe 1024x768; per layer 2 LayerNorms (w+b), c_attn 768x2304+2304,
+  // c_proj 768x768+768, c_fc 768x3072+3072, mlp c_proj 3072x768+768; ln_f; tied head.
+  const int64_t gpt2_layer = 4 * 768 + (768 * 2304 + 2304) + (768 * 768 + 768) +
+                             (768 * 3072 + 3072) + (3072 * 768 + 768);
+  const int64_t gpt2 = 50257 * 768 + 1024 * 768 + 12 * gpt2_layer + 2 * 768;
+  EXPECT_EQ(gpt2, 124439808);
+  Model m = ParseAnyModelJson(ReadTestFile("hf/gpt2.json"), "gpt2.json");
+  EXPECT_EQ(CountParams(m).total, gpt2);
+  EXPECT_TRUE(m.tied_embeddings);
+  EXPECT_TRUE(m.dropout);
+  EXPECT_EQ(m.position, Position::kLearned);
+}
+
+TEST(HfConfig, MixtralIsAnMoeWithTwoOfEightExperts) {
+  Model m = ParseAnyModelJson(ReadTestFile("hf/mixtral-8x7b-v0.1.json"), "mixtral");
+  EXPECT_EQ(m.moe.experts, 8);
+  EXPECT_EQ(m.moe.experts_per_token, 2);
+  EXPECT_EQ(m.moe.expert_ffn, 14336);
+}
+
+TEST(HfConfig, QwenHasQkvBiasOnly) {
+  Model m = ParseAnyModelJson(ReadTestFile("hf/qwen2-0.5b.json"), "qwen2");
+  EXPECT_TRUE(m.biases.qkv);
+  EXPECT_FALSE(m.biases.attn_out);
+  EXPECT_FALSE(m.biases.mlp);
+  EXPECT_TRUE(m.tied_embeddings);
+}
+
+TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
+  EXPECT_EQ(ErrorOf([] { ParseHfConfig(R"({"model_type": "mamba"})", "c.json"); }),
+            "c.json: model_type: unsupported family 'mamba' (supported: llama, mistral, qwen2, "
+            "phi3, gpt2, gpt_neox, mixtral)");
+  nlohmann::json j = nlohmann::json::parse(ReadTestFile("hf/llama-2-7b-hf.json"));
+  j["qk_layernorm"] = true;
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
+            "c.json: qk_layernorm: unknown key for family 'llama': meshplan cannot tell whether it "
+            "changes the architecture");
+  j.erase("qk_layernorm");
+  j["hidden_act"] = "relu2";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
+            "c.json: hidden_act: must be one of silu | swish, got \"relu2\"");
+  j["hidden_act"] = "silu";
+  j.erase("num_hidden_layers");
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
+            "c.json: num_hidden_layers: missing (required)");
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

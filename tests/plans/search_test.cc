@@ -1,0 +1,102 @@
+// The exhaustive search: the space it enumerates, the order it ranks, what it counts.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "costmodel/error.h"
+#include "plans/search.h"
+
+namespace meshplan::plans {
+namespace {
+using costmodel::Evaluator;
+using costmodel::Workload;
+
+Workload MakeWorkload(int64_t gpus, int64_t gb, int64_t seq) {
+  Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = seq;
+  return w;
+}
+
+TEST(Enumerate, CountsTheSpaceByHand) {
+  // 16 GPUs on 8-GPU nodes, global batch 16, one recipe, flash attention (selective == none):
+  // tp in {1,2,4,8}; sp off (+on when tp > 1); fsdp over the divisors of dp; zero 1..3 (only 1
+  // when fsdp = 1); mbs over the divisors of the local batch 16/dp; recompute none/full.
+  const Evaluator ev(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(16, 16, 4096));
+  SearchOptions o;
+  o.recipe = costmodel::Recipe::kFsdp2;
+  auto zero_choices = [](int64_t dp) {  // sum over divisors f of dp: 1 if f == 1 else 3
+    int64_t n = 0;
+    for (int64_t f = 1; f <= dp; ++f) if (dp % f == 0) n += f == 1 ? 1 : 3;
+    return n;
+  };
+  auto divisors = [](int64_t n) { int64_t c = 0; for (int64_t i = 1; i <= n; ++i) c += n % i == 0; return c; };
+  int64_t expected = 0;
+  for (int64_t tp : {1, 2, 4, 8}) {
+    const int64_t dp = 16 / tp;
+    expected += (tp > 1 ? 2 : 1) * zero_choices(dp) * divisors(16 / dp) * 2;
+  }
+  const auto space = EnumerateLayouts(ev, o);
+  EXPECT_EQ(static_cast<int64_t>(space.size()), expected);
+  std::set<std::string> unique;
+  for (const auto& l : space) {
+    EXPECT_EQ(l.gpus(), 16);
+    unique.insert(costmodel::LayoutToText(l));
+  }
+  EXPECT_EQ(unique.size(), space.size());
+}
+
+TEST(Search, RanksFeasibleByStepTimeAndCountsTheRest) {
+  const Evaluator ev(costmodel::ResolveModel("llama2-70b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(2048, 1024, 4096));
+  SearchOptions o;
+  o.top_k = 20;
+  const SearchResult r = Search(ev, o);
+  ASSERT_EQ(r.top.size(), 20u);
+  for (size_t i = 1; i < r.top.size(); ++i) {
+    EXPECT_LE(r.top[i - 1].eval.time.step_s, r.top[i].eval.time.step_s);
+    EXPECT_TRUE(r.top[i].eval.feasible());
+  }
+  int64_t infeasible = r.evaluated - r.feasible;
+  EXPECT_GT(infeasible, 0);
+  int64_t by_reason = 0;
+  for (auto n : r.infeasible_by_reason) by_reason += n;
+  EXPECT_GE(by_reason, infeasible);  // a layout may fail for several reasons
+  // Seed claim 3: no FSDP-only layout runs, because of the global batch; the best uses TP.
+  ASSERT_TRUE(r.best_fsdp_only.has_value());
+  EXPECT_FALSE(r.best_fsdp_only->eval.feasible());
+  EXPECT_TRUE(r.best_fsdp_only->eval.reasons & costmodel::kReasonGlobalBatch);
+  EXPECT_GT(r.top[0].layout.tp, 1);
+}
+
+TEST(Search, ObjectiveMemoryRanksByPeak) {
+  const Evaluator ev(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(64, 128, 4096));
+  SearchOptions o;
+  o.top_k = 10;
+  o.objective = Objective::kMemory;
+  const SearchResult r = Search(ev, o);
+  for (size_t i = 1; i < r.top.size(); ++i) {
+    EXPECT_LE(r.top[i - 1].eval.memory.peak_bytes, r.top[i].eval.memory.peak_bytes);
+  }
+}
+
+TEST(Search, TooLargeASpaceIsAClearError) {
+  const Evaluator ev(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(1024, 1024, 4096));
+  SearchOptions o;
+  o.max_layouts = 100;
+  try {
+    Search(ev, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).substr(0, 38), "search: more than 100 layouts to evalu");
+  }
+}
+
+}  // namespace
+}  // namespace meshplan::plans

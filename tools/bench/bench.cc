@@ -1,0 +1,52 @@
+// Google Benchmark: the analytical evaluation of one layout (aim: >= 1M layouts/s per core) and
+// the exhaustive search for llama3-405b on 16,384 H100s, global batch 2048 x 8192 (aim: < 1 s).
+#include <benchmark/benchmark.h>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "plans/search.h"
+
+namespace {
+using namespace meshplan;
+
+costmodel::Workload W(int64_t gpus, int64_t gb, int64_t seq) {
+  costmodel::Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = seq;
+  return w;
+}
+
+void BM_EvaluateOneLayout(benchmark::State& state) {
+  const auto w = W(2048, 1024, 4096);
+  const costmodel::Evaluator ev(costmodel::ResolveModel("llama2-70b"),
+                                costmodel::ResolveCluster("dgx-h100"), w);
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=8,sp=on,fsdp=64,replicate=4,zero=3,mbs=1", "bench");
+  costmodel::ResolveLayout(l, w, "bench");
+  for (auto _ : state) {
+    costmodel::Evaluation e = ev.Evaluate(l);
+    benchmark::DoNotOptimize(e);
+  }
+  state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_EvaluateOneLayout);
+
+void BM_SearchLlama405bOn16k(benchmark::State& state) {
+  const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-405b"),
+                                costmodel::ResolveCluster("dgx-h100"), W(16384, 2048, 8192));
+  int64_t evaluated = 0;
+  for (auto _ : state) {
+    plans::SearchResult r = plans::Search(ev, plans::SearchOptions{});
+    evaluated += r.evaluated;
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["layouts"] = static_cast<double>(evaluated) / static_cast<double>(state.iterations());
+  state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(evaluated), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SearchLlama405bOn16k)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
