@@ -52,6 +52,7 @@ void WriteFileAtomic(const std::string& path, const std::string& content, const 
 void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate
 void SetupPlan(CLI::App& app);      // plan, compare, sweep
+void SetupAccuracy(CLI::App& app);  // accuracy
 
 }  // namespace meshplan::tools
 

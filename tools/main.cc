@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   meshplan::tools::SetupInfo(app);
   meshplan::tools::SetupSimulate(app);
   meshplan::tools::SetupPlan(app);
+  meshplan::tools::SetupAccuracy(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

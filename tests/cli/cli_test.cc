@@ -284,4 +284,26 @@ TEST_F(Cli, CompareReadsReportFiles) {
   EXPECT_NE(r.out.find("[2] vs [1]: step "), std::string::npos);
 }
 
+// The collective model against real nccl-tests logs: the bandwidth regime (32 MiB - 16 GiB
+// all-gather / reduce-scatter on one H100 node) is within 8%; unmodelled ops are skipped with
+// a reason, never dropped.
+TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  Result r = Run("accuracy --cluster dgx-h100 --nccl-tests " + d + "h100-1x8-all_gather-xxrjun.txt " + d +
+                 "h100-1x8-reduce_scatter-xxrjun.txt " + d + "h100-1x8-alltoall-xxrjun.txt --json " + P("a.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  json j = ReadJson("a.json");
+  ASSERT_EQ(j["records"].size(), 3u);
+  EXPECT_EQ(j["records"][0]["status"], "scored");
+  EXPECT_EQ(j["records"][0]["rows"].size(), 10u);
+  EXPECT_LT(j["records"][0]["mape_pct"].get<double>(), 8.0);
+  EXPECT_LT(j["records"][1]["mape_pct"].get<double>(), 8.0);
+  EXPECT_EQ(j["records"][2]["status"], "skipped");
+  EXPECT_EQ(j["records"][2]["reason"], "alltoall is not modelled yet");
+  EXPECT_EQ(j["summary"]["per_quantity"]["collective_time_s"]["n"], 20);
+  Result bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("missing.txt"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "'\n");
+}
+
 }  // namespace

@@ -1,0 +1,165 @@
+#include "costmodel/nccl_tests.h"
+
+#include <cmath>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "costmodel/collectives.h"
+#include "costmodel/error.h"
+
+namespace meshplan::costmodel {
+
+std::string_view ToString(NcclTestOp op) {
+  switch (op) {
+    case NcclTestOp::kAllReduce: return "all_reduce";
+    case NcclTestOp::kAllGather: return "all_gather";
+    case NcclTestOp::kReduceScatter: return "reduce_scatter";
+    case NcclTestOp::kAllToAll: return "alltoall";
+    case NcclTestOp::kSendRecv: return "sendrecv";
+  }
+  return "?";
+}
+
+double NcclTestBusBwFactor(NcclTestOp op, int64_t ranks) {
+  switch (op) {
+    case NcclTestOp::kAllReduce: return BusBwFactor(Coll::kAllReduce, ranks);
+    case NcclTestOp::kAllGather: return BusBwFactor(Coll::kAllGather, ranks);
+    case NcclTestOp::kReduceScatter: return BusBwFactor(Coll::kReduceScatter, ranks);
+    case NcclTestOp::kAllToAll: return (static_cast<double>(ranks) - 1) / static_cast<double>(ranks);
+    case NcclTestOp::kSendRecv: return 1.0;
+  }
+  return 1.0;
+}
+
+namespace {
+
+std::optional<NcclTestOp> OpFromText(std::string_view s) {
+  // Longest names first: "reduce_scatter" contains no other name, "all_reduce" is checked
+  // after it so "reduce_scatter" is not read as a reduce.
+  static const std::pair<const char*, NcclTestOp> kNames[] = {
+      {"reduce_scatter", NcclTestOp::kReduceScatter}, {"all_gather", NcclTestOp::kAllGather},
+      {"all_reduce", NcclTestOp::kAllReduce},         {"alltoall", NcclTestOp::kAllToAll},
+      {"sendrecv", NcclTestOp::kSendRecv}};
+  for (const auto& [name, op] : kNames) {
+    if (s.find(name) != std::string_view::npos) return op;
+  }
+  return std::nullopt;
+}
+
+bool ParseDouble(const std::string& tok, double& out) {
+  char* end = nullptr;
+  out = std::strtod(tok.c_str(), &end);
+  return end != tok.c_str() && *end == '\0' && std::isfinite(out);
+}
+
+bool ParseInt(const std::string& tok, int64_t& out) {
+  if (tok.empty() || tok.find_first_not_of("0123456789") != std::string::npos || tok.size() > 18) {
+    return false;
+  }
+  out = std::stoll(tok);
+  return true;
+}
+
+const std::regex& TagPrefix() {
+  static const std::regex re(R"(\[\d+,\d+\]<std(out|err)>:)");
+  return re;
+}
+
+}  // namespace
+
+NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view,
+                             std::optional<NcclTestOp> op) {
+  const std::string origin(origin_view);
+  NcclTestLog log;
+  bool has_root = true;  // current builds print a root column; old ones do not
+  bool saw_header = false;
+  std::istringstream in{std::string(text)};
+  std::string raw;
+  int line_no = 0;
+  while (std::getline(in, raw)) {
+    ++line_no;
+    std::string line = std::regex_replace(raw, TagPrefix(), " ");
+    static const std::regex srun(R"(^\d+: )");
+    line = std::regex_replace(line, srun, "");
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    if (line[first] == '#') {
+      if (!op && line.find("Collective test starting") != std::string::npos) op = OpFromText(line);
+      if (line.find("size") != std::string::npos && line.find("redop") != std::string::npos) {
+        saw_header = true;
+        has_root = line.find("root") != std::string::npos;
+      }
+      continue;
+    }
+    std::istringstream ls(line);
+    std::vector<std::string> tok;
+    for (std::string t; ls >> t;) tok.push_back(t);
+    int64_t size = 0, count = 0;
+    // A data row starts with two integers and a type name; anything else is a foreign line
+    // (MPI help aggregation, NCCL INFO/version lines, elisions) and is skipped.
+    if (tok.size() < 3 || !ParseInt(tok[0], size) || !ParseInt(tok[1], count) ||
+        std::isdigit(static_cast<unsigned char>(tok[2][0]))) {
+      continue;
+    }
+    if (!saw_header) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "data row before the nccl-tests column header: not an nccl-tests log");
+    }
+    const size_t want = has_root ? 13 : 12;
+    if (tok.size() < want) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "truncated row: expected " + std::to_string(want) + " columns, got " +
+                      std::to_string(tok.size()));
+    }
+    if (size == 0) continue;  // -g runs print 0-byte rows below n * sizeof(type)
+    const size_t t0 = has_root ? 5 : 4;
+    NcclTestRow row;
+    row.line = line_no;
+    row.size_bytes = size;
+    row.count = count;
+    row.type = tok[2];
+    bool ok = ParseDouble(tok[t0], row.time_us) && ParseDouble(tok[t0 + 1], row.algbw_GBps) &&
+              ParseDouble(tok[t0 + 2], row.busbw_GBps) && ParseDouble(tok[t0 + 4], row.ip_time_us) &&
+              ParseDouble(tok[t0 + 5], row.ip_algbw_GBps) && ParseDouble(tok[t0 + 6], row.ip_busbw_GBps);
+    if (!ok || row.time_us <= 0 || row.ip_time_us <= 0) {
+      throw Error(origin + ":" + std::to_string(line_no), "row has a non-numeric or non-positive time");
+    }
+    log.rows.push_back(row);
+  }
+  if (!op) op = OpFromText(origin);
+  if (!op) {
+    throw Error(origin, "cannot tell the collective: no 'Collective test starting' line and the "
+                        "file name names none of all_reduce, all_gather, reduce_scatter, alltoall, sendrecv");
+  }
+  log.op = *op;
+  if (log.rows.empty()) {
+    throw Error(origin, saw_header ? "no data rows after the column header (truncated log?)"
+                                   : "no nccl-tests performance table found");
+  }
+  // Infer n from the most precise rows: busbw / algbw = factor(n).
+  std::map<int64_t, int> votes;
+  for (const auto& r : log.rows) {
+    for (auto [alg, bus] : {std::pair{r.algbw_GBps, r.busbw_GBps}, std::pair{r.ip_algbw_GBps, r.ip_busbw_GBps}}) {
+      if (alg < 10.0) continue;  // two printed decimals: too coarse below 10 GB/s
+      const double f = bus / alg;
+      double n = 0;
+      if (log.op == NcclTestOp::kAllReduce) {
+        if (f < 2.0) n = 2.0 / (2.0 - f);
+      } else if (log.op != NcclTestOp::kSendRecv) {
+        if (f < 1.0) n = 1.0 / (1.0 - f);
+      }
+      if (n >= 1.5 && n < 1e6) ++votes[std::llround(n)];
+    }
+  }
+  int best = 0;
+  for (const auto& [n, v] : votes) {
+    if (v > best) {
+      best = v;
+      log.ranks = n;
+    }
+  }
+  return log;
+}
+
+}  // namespace meshplan::costmodel

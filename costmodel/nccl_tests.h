@@ -1,0 +1,47 @@
+// File: costmodel/nccl_tests.h
+// Parser for the performance tables nccl-tests prints (all_reduce_perf, all_gather_perf,
+// reduce_scatter_perf, alltoall_perf, sendrecv_perf), as published: with mpirun --tag-output
+// and srun -l prefixes, foreign lines inside the table, old builds without the root column,
+// N/A in #wrong, size-0 rows (skipped). The rank count is inferred from busbw / algbw, which
+// nccl-tests computes exactly (doc/PERFORMANCE.md), not from the header.
+#ifndef MESHPLAN_COSTMODEL_NCCL_TESTS_H_
+#define MESHPLAN_COSTMODEL_NCCL_TESTS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace meshplan::costmodel {
+
+enum class NcclTestOp { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kSendRecv };
+std::string_view ToString(NcclTestOp op);
+
+struct NcclTestRow {
+  int line = 0;           // 1-based line in the log
+  int64_t size_bytes = 0; // nccl-tests' S
+  int64_t count = 0;
+  std::string type;
+  double time_us = 0, algbw_GBps = 0, busbw_GBps = 0;     // out-of-place
+  double ip_time_us = 0, ip_algbw_GBps = 0, ip_busbw_GBps = 0;  // in-place
+};
+
+struct NcclTestLog {
+  NcclTestOp op = NcclTestOp::kAllReduce;
+  int64_t ranks = 0;  // inferred from busbw / algbw (0 when no row is precise enough)
+  std::vector<NcclTestRow> rows;
+};
+
+/// nccl-tests' busbw / algbw for `op` over `ranks` (the one place these factors live for logs).
+double NcclTestBusBwFactor(NcclTestOp op, int64_t ranks);
+
+/// Parses a log. `op` comes from the caller when known; otherwise from the log's
+/// "Collective test starting: X_perf" line or the origin's file name. Throws Error (exit 2)
+/// naming origin and line for truncated or foreign input.
+NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin,
+                             std::optional<NcclTestOp> op = std::nullopt);
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_NCCL_TESTS_H_

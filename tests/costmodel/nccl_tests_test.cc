@@ -1,0 +1,94 @@
+// The nccl-tests parser reads every published log in tests/data/nccl-tests exactly (row counts,
+// sizes, times, busbw, the rank count inferred from busbw / algbw) and rejects truncated or
+// foreign input with a clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/nccl_tests.h"
+#include "costmodel/spec_io.h"
+
+namespace meshplan::costmodel {
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kDir = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests";
+
+TEST(NcclTestsLog, EveryPublishedLogParsesAsItsSidecarDescribes) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(kDir)) {
+    if (entry.path().extension() != ".txt") continue;
+    ++files;
+    const std::string path = entry.path().string();
+    const auto meta = nlohmann::json::parse(ReadFileText(path + ".meta.json", "test"));
+    const NcclTestLog log = ParseNcclTestLog(ReadFileText(path, "test"), path);
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(ToString(log.op), meta["collective"].get<std::string>()) << name;
+    EXPECT_EQ(static_cast<int64_t>(log.rows.size()), meta["summary"]["sizes_nonzero"].get<int64_t>()) << name;
+    EXPECT_EQ(log.rows.front().size_bytes, meta["summary"]["min_size_bytes"].get<int64_t>()) << name;
+    EXPECT_EQ(log.rows.back().size_bytes, meta["summary"]["max_size_bytes"].get<int64_t>()) << name;
+    if (log.op != NcclTestOp::kSendRecv) {
+      EXPECT_EQ(log.ranks, meta["ranks"].get<int64_t>()) << name;
+    }
+    // busbw = algbw x factor(n) and algbw = S / t, to print precision.
+    for (const auto& r : log.rows) {
+      const double alg = static_cast<double>(r.size_bytes) / (r.time_us * 1e3);
+      EXPECT_NEAR(r.algbw_GBps, alg, 0.006 + 0.002 * alg) << name << ":" << r.line;
+    }
+  }
+  EXPECT_EQ(files, 23);
+}
+
+TEST(NcclTestsLog, TaggedMpirunRowsAreReadExactly) {
+  // [1,0]<stdout>: prefixes at the line start and twice inside each row.
+  const std::string path = kDir + "/h100-2x8-all_reduce-keitaw-p5efa.txt";
+  const NcclTestLog log = ParseNcclTestLog(ReadFileText(path, "t"), path);
+  ASSERT_EQ(log.rows.size(), 32u);
+  EXPECT_EQ(log.rows[0].size_bytes, 8);
+  EXPECT_DOUBLE_EQ(log.rows[0].time_us, 85.70);
+  EXPECT_DOUBLE_EQ(log.rows[0].ip_time_us, 74.97);
+  EXPECT_EQ(log.ranks, 16);
+}
+
+TEST(NcclTestsLog, OldBuildWithoutRootColumnAndStaleHeader) {
+  // CoreWeave 2022: no root column, an error column, a header from a 128-GPU run; busbw says 32.
+  const std::string path = kDir + "/a100-4x8-all_reduce-coreweave-sharp.txt";
+  const NcclTestLog log = ParseNcclTestLog(ReadFileText(path, "t"), path);
+  EXPECT_EQ(log.ranks, 32);
+  EXPECT_DOUBLE_EQ(log.rows[0].time_us, 58.23);
+  EXPECT_DOUBLE_EQ(log.rows[0].ip_time_us, 56.02);
+}
+
+std::string ErrorOf(const std::string& text, const std::string& origin) {
+  try {
+    ParseNcclTestLog(text, origin);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+TEST(NcclTestsLog, RejectsTruncatedAndForeignInput) {
+  const std::string header =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time   algbw   busbw #wrong\n";
+  EXPECT_EQ(ErrorOf(header + "           8             2     float     sum      -1    36.0    0.00\n",
+                    "all_reduce.log"),
+            "all_reduce.log:2: truncated row: expected 13 columns, got 7");
+  EXPECT_EQ(ErrorOf(header, "all_reduce.log"), "all_reduce.log: no data rows after the column header (truncated log?)");
+  EXPECT_EQ(ErrorOf("hello world\nthis is not a log\n", "all_gather.txt"),
+            "all_gather.txt: no nccl-tests performance table found");
+  EXPECT_EQ(ErrorOf(header + "8 2 float sum -1 36.0 0.00 0.00 0 35.0 0.00 0.00 0\n", "mystery.txt"),
+            "mystery.txt: cannot tell the collective: no 'Collective test starting' line and the file "
+            "name names none of all_reduce, all_gather, reduce_scatter, alltoall, sendrecv");
+  EXPECT_EQ(ErrorOf("8 2 float sum -1 36.0 0.00 0.00 0 35.0 0.00 0.00 0\n", "all_reduce.txt"),
+            "all_reduce.txt:1: data row before the nccl-tests column header: not an nccl-tests log");
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel
