@@ -2,7 +2,7 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
+#include <cctype>
 #include <sstream>
 
 #include "costmodel/collectives.h"
@@ -61,9 +61,38 @@ bool ParseInt(const std::string& tok, int64_t& out) {
   return true;
 }
 
-const std::regex& TagPrefix() {
-  static const std::regex re(R"(\[\d+,\d+\]<std(out|err)>:)");
-  return re;
+/// Length of an mpirun --tag-output marker ("[1,0]<stdout>:") at s[i], or 0.
+size_t TagLength(std::string_view s, size_t i) {
+  size_t j = i;
+  if (j >= s.size() || s[j++] != '[') return 0;
+  for (char sep : {',', ']'}) {
+    const size_t start = j;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == start || j >= s.size() || s[j++] != sep) return 0;
+  }
+  for (std::string_view tag : {"<stdout>:", "<stderr>:"}) {
+    if (s.substr(j, tag.size()) == tag) return j + tag.size() - i;
+  }
+  return 0;
+}
+
+/// Drops mpirun --tag-output markers (anywhere in the line) and an srun -l prefix ("0: ").
+std::string StripLaunchPrefixes(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size();) {
+    const size_t tag = TagLength(raw, i);
+    if (tag > 0) {
+      out += ' ';
+      i += tag;
+    } else {
+      out += raw[i++];
+    }
+  }
+  size_t k = 0;
+  while (k < out.size() && std::isdigit(static_cast<unsigned char>(out[k]))) ++k;
+  if (k > 0 && k + 1 < out.size() && out[k] == ':' && out[k + 1] == ' ') out.erase(0, k + 2);
+  return out;
 }
 
 }  // namespace
@@ -79,9 +108,7 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
   int line_no = 0;
   while (std::getline(in, raw)) {
     ++line_no;
-    std::string line = std::regex_replace(raw, TagPrefix(), " ");
-    static const std::regex srun(R"(^\d+: )");
-    line = std::regex_replace(line, srun, "");
+    const std::string line = StripLaunchPrefixes(raw);
     const size_t first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos) continue;
     if (line[first] == '#') {
