@@ -4,7 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/error.h"
+#include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
+#include "sim/simulate.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 
@@ -15,7 +18,33 @@ struct SimulateOptions {
   WorkloadOptions w;
   std::string layout;
   std::string json_path;
+  std::string trace_path;
+  bool analytical = false;
+  int prefetch = 1;
 };
+
+/// Puts the simulated step into a layout entry: `time` becomes the simulated breakdown, the
+/// analytical one moves to `analytical`, throughput follows the simulated step.
+void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus) {
+  nlohmann::json analytical = entry["time"];
+  nlohmann::json& t = entry["time"];
+  t["step_s"] = r.step_s;
+  t["compute_s"] = r.compute_s;
+  t["exposed_tp_comm_s"] = r.exposed_tp_comm_s;
+  t["exposed_fsdp_comm_s"] = r.exposed_fsdp_comm_s;
+  t["exposed_dp_comm_s"] = r.exposed_dp_comm_s;
+  t["optimizer_s"] = r.optimizer_s;
+  t["analytical"] = analytical;
+  const double scale = analytical["step_s"].get<double>() / r.step_s;
+  nlohmann::json& th = entry["throughput"];
+  th["tokens_per_s_per_gpu"] = tokens / (r.step_s * gpus);
+  th["mfu"] = th["mfu"].get<double>() * scale;
+  th["hfu"] = th["hfu"].get<double>() * scale;
+  entry["simulation"] = {{"peak_bytes", r.peak_bytes},
+                         {"peak_time_s", r.peak_time_s},
+                         {"tasks", r.tasks},
+                         {"events", r.events}};
+}
 
 void RunSimulate(const SimulateOptions& o) {
   Resolved r = Resolve(o.w);
@@ -25,11 +54,40 @@ void RunSimulate(const SimulateOptions& o) {
   costmodel::ResolveLayout(l, r.workload, "--layout");
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
   const costmodel::Evaluation e = ev.Evaluate(l);
+  if (o.prefetch < 0 || o.prefetch > 64) {
+    throw Error("--prefetch", "must be in [0, 64], got " + std::to_string(o.prefetch));
+  }
+  if (o.analytical && !o.trace_path.empty()) {
+    throw Error("--trace", "needs the simulator; drop --analytical");
+  }
   nlohmann::json report = plans::ReportSkeleton("simulate", ev, std::nullopt);
-  report["layouts"] = nlohmann::json::array({plans::LayoutEntryJson(ev, l, e)});
+  nlohmann::json entry = plans::LayoutEntryJson(ev, l, e);
+  std::string sim_text, trace;
+  if (!o.analytical) {
+    sim::SimOptions so;
+    so.prefetch_depth = o.prefetch;
+    so.record_timeline = !o.trace_path.empty();
+    const sim::SimResult r = sim::SimulateStep(ev, l, e, so);
+    const double tokens = static_cast<double>(ev.workload().global_batch) * static_cast<double>(ev.workload().seq);
+    ApplySimulation(entry, r, tokens, static_cast<double>(ev.workload().gpus));
+    if (so.record_timeline) trace = sim::ChromeTrace(r);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "\nsimulated step (discrete-event, prefetch depth %d): %.1f ms (analytical %.1f ms)\n"
+                  "  compute %.1f ms, exposed TP %.1f ms, FSDP %.1f ms, DP %.1f ms, optimizer %.1f ms\n"
+                  "  peak memory %.2f GiB at %.1f ms; %lld tasks\n",
+                  o.prefetch, r.step_s * 1e3, e.time.step_s * 1e3, r.compute_s * 1e3,
+                  r.exposed_tp_comm_s * 1e3, r.exposed_fsdp_comm_s * 1e3, r.exposed_dp_comm_s * 1e3,
+                  r.optimizer_s * 1e3, r.peak_bytes / costmodel::kGiB, r.peak_time_s * 1e3,
+                  static_cast<long long>(r.tasks));
+    sim_text = buf;
+  }
+  report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
+  std::fputs(sim_text.c_str(), stdout);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.trace_path.empty()) WriteFileAtomic(o.trace_path, trace, "--trace");
 }
 
 }  // namespace
@@ -42,6 +100,9 @@ void SetupSimulate(CLI::App& app) {
                   "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective")
       ->required();
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+  sub->add_option("--trace", opt->trace_path, "write a Chrome/Perfetto trace of the simulated step");
+  sub->add_flag("--analytical", opt->analytical, "the fast analytical model only (no simulation)");
+  sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)");
   sub->callback([opt] { RunSimulate(*opt); });
 }
 

@@ -306,4 +306,25 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "'\n");
 }
 
+// simulate runs the discrete-event simulator by default: `time` is simulated, `analytical`
+// sits beside it, and --trace writes a Chrome trace; --analytical skips the simulation.
+TEST_F(Cli, SimulateUsesTheSimulatorAndWritesATrace) {
+  Result r = Run(std::string("simulate ") + kPlan70b + " --layout tp=2,sp=on,fsdp=32,replicate=32 --json " +
+                 P("s.json") + " --trace " + P("t.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("simulated step (discrete-event"), std::string::npos);
+  const json l = ReadJson("s.json")["layouts"][0];
+  ASSERT_TRUE(l["time"].contains("analytical"));
+  EXPECT_GT(l["time"]["step_s"].get<double>(), 0);
+  EXPECT_GT(l["simulation"]["tasks"].get<int>(), 0);
+  const json t = ReadJson("t.json");
+  EXPECT_GT(t["traceEvents"].size(), 100u);
+  Result a = Run(std::string("simulate ") + kPlan70b + " --layout tp=2,sp=on,fsdp=32,replicate=32 --analytical --json " + P("a.json"));
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_FALSE(ReadJson("a.json")["layouts"][0]["time"].contains("analytical"));
+  EXPECT_EQ(ReadJson("a.json")["layouts"][0]["time"]["step_s"], l["time"]["analytical"]["step_s"]);
+  Result bad = Run(std::string("simulate ") + kPlan70b + " --layout tp=8 --prefetch -1");
+  EXPECT_EQ(bad.rc, 2);
+}
+
 }  // namespace

@@ -1,0 +1,238 @@
+// File: sim/step_graph.cc
+// Builds the step's task graph (see step_graph.h for the order and the dependencies) from the
+// analytical per-call times in costmodel::StepComponents.
+#include "sim/step_graph.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "costmodel/error.h"
+#include "costmodel/memory.h"
+#include "sim/graph_impl.h"
+
+namespace meshplan::sim {
+
+StepGraph::StepGraph() : impl_(std::make_unique<GraphImpl>()) {}
+StepGraph::StepGraph(StepGraph&&) noexcept = default;
+StepGraph& StepGraph::operator=(StepGraph&&) noexcept = default;
+StepGraph::~StepGraph() = default;
+
+int64_t StepGraph::num_edges() const {
+  return static_cast<int64_t>(boost::num_edges(impl_->graph));
+}
+
+std::vector<std::pair<int32_t, int32_t>> StepGraph::Edges() const {
+  std::vector<std::pair<int32_t, int32_t>> out;
+  out.reserve(static_cast<size_t>(num_edges()));
+  auto [it, last] = boost::edges(impl_->graph);
+  for (; it != last; ++it) {
+    out.emplace_back(static_cast<int32_t>(boost::source(*it, impl_->graph)),
+                     static_cast<int32_t>(boost::target(*it, impl_->graph)));
+  }
+  return out;
+}
+
+namespace {
+
+/// Collects tasks in issue order and their dependencies (predecessor, successor).
+class Builder {
+ public:
+  Builder(size_t tasks, size_t edges) {
+    tasks_.reserve(tasks);
+    edges_.reserve(edges);
+    last_on_stream_.fill(-1);
+  }
+  /// Appends a task; preds < 0 are ignored. Returns its index.
+  int32_t Add(Op op, Stream s, int64_t mb, int64_t layer, double duration_s, double alloc_bytes,
+              std::initializer_list<int32_t> preds) {
+    const auto id = static_cast<int32_t>(tasks_.size());
+    tasks_.push_back(Task{op, KindOf(op), s, static_cast<int32_t>(mb), static_cast<int32_t>(layer),
+                          duration_s, alloc_bytes, 0.0});
+    for (int32_t p : preds) {
+      if (p >= 0) edges_.emplace_back(static_cast<uint32_t>(p), static_cast<uint32_t>(id));
+    }
+    last_on_stream_[static_cast<size_t>(s)] = id;
+    return id;
+  }
+  void Free(int32_t task, double bytes) { tasks_[static_cast<size_t>(task)].free_bytes += bytes; }
+  int32_t last_on(Stream s) const { return last_on_stream_[static_cast<size_t>(s)]; }
+
+  std::vector<Task> tasks_;
+  std::vector<std::pair<uint32_t, uint32_t>> edges_;
+
+ private:
+  std::array<int32_t, kNumStreams> last_on_stream_{};
+};
+
+/// The TP collectives of the head (embedding, output head, loss) per micro-batch, split into
+/// forward and backward. StepComponents folds them into head_fwd_s/head_bwd_s; the analytical
+/// TP total less the layers' share is their sum, and the head's backward issues one activation
+/// collective (the TP reduce-scatter with SP, else the activation all-reduce, the larger one).
+struct HeadTp {
+  double fwd_s = 0, bwd_s = 0;
+};
+HeadTp SplitHeadTp(const costmodel::Layout& l, const costmodel::Evaluation& e, double layers) {
+  const costmodel::StepComponents& p = e.parts;
+  HeadTp h;
+  if (l.tp <= 1 || p.micro_batches <= 0) return h;
+  const double total = std::max(0.0, e.time.exposed_tp_comm_s / p.micro_batches -
+                                         layers * (p.layer_fwd_tp_s + p.layer_bwd_tp_s));
+  double bwd = 0, best_bytes = -1;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const costmodel::CollectiveUse& c = e.collectives[static_cast<size_t>(i)];
+    if (c.purpose != costmodel::Purpose::kTp) continue;
+    const costmodel::Coll want = l.sp ? costmodel::Coll::kReduceScatter : costmodel::Coll::kAllReduce;
+    if (c.op == want && c.bytes > best_bytes) {
+      best_bytes = c.bytes;
+      bwd = c.cost.time_s;
+    }
+  }
+  h.bwd_s = std::min({bwd, total, p.head_bwd_s});
+  h.fwd_s = std::min(total - h.bwd_s, p.head_fwd_s);
+  return h;
+}
+
+Stream StreamFor(const costmodel::Group& g) {
+  return g.nodes > 1 ? Stream::kCommInter : Stream::kCommIntra;
+}
+
+}  // namespace
+
+StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                         const costmodel::Evaluation& e, int prefetch_depth) {
+  MESHPLAN_CHECK(prefetch_depth >= 0);
+  const costmodel::StepComponents& p = e.parts;
+  const int64_t L = std::max<int64_t>(1, ev.model().layers);
+  const double Ld = static_cast<double>(L);
+  // A batch that does not divide is simulated with whole micro-batches (rounded up).
+  const int64_t M = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(p.micro_batches - 1e-9)));
+  const int64_t d = prefetch_depth;
+
+  const bool fsdp_layer = !p.per_step_zero1 && (p.fsdp_ag_layer_s > 0 || p.fsdp_rs_layer_s > 0);
+  const bool gather_bwd = fsdp_layer && p.gather_in_backward;
+  const bool zero1 = p.per_step_zero1;
+  const bool dp = p.dp_allreduce_s > 0;
+  const Stream fsdp_stream = StreamFor(ev.PlaceGroup(l.fsdp, l.tp));
+  const Stream dp_stream = StreamFor(ev.PlaceGroup(l.replicate, l.tp * l.fsdp));
+
+  const int64_t per_mb = 6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0));
+  const int64_t total = M * per_mb + (zero1 ? 2 * L : 0) + (dp ? L : 0) + 1;
+  if (total > kMaxTasks) {
+    throw Error("simulate", std::to_string(M) + " micro-batches x " + std::to_string(L) +
+                                " layers make " + std::to_string(total) +
+                                " tasks, more than the simulator's limit of " +
+                                std::to_string(kMaxTasks));
+  }
+  Builder b(static_cast<size_t>(total), static_cast<size_t>(2 * total));
+
+  // Memory of the outer unit (embedding + head) scales like a layer's.
+  const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(ev.model(), l.tp);
+  const double outer_ratio = tpp.layer > 0 ? (tpp.embedding + tpp.head) / tpp.layer : 0.0;
+  const double outer_param_bytes = fsdp_layer ? p.unit_param_bytes * outer_ratio : 0.0;
+  const double outer_grad_bytes = fsdp_layer ? p.unit_grad_bytes * outer_ratio : 0.0;
+  const double unit_param_bytes = fsdp_layer ? p.unit_param_bytes : 0.0;
+  const double unit_grad_bytes = fsdp_layer ? p.unit_grad_bytes : 0.0;
+
+  const HeadTp head_tp = SplitHeadTp(l, e, Ld);
+  const double F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s;
+
+  std::vector<int32_t> zero1_ag(static_cast<size_t>(zero1 ? L : 0), -1);
+  for (int64_t k = 0; zero1 && k < L; ++k) {
+    zero1_ag[static_cast<size_t>(k)] =
+        b.Add(Op::kZero1Ag, fsdp_stream, -1, k, p.zero1_ag_s / Ld, 0.0, {});
+  }
+
+  const auto Ls = static_cast<size_t>(L);
+  std::vector<int32_t> ag_fwd(Ls, -1), ag_bwd(Ls, -1), fwd_last(Ls, -1), bwd_last(Ls, -1);
+  for (int64_t m = 0; m < M; ++m) {
+    const bool last_mb = m == M - 1;
+    // ---- Forward.
+    const int32_t ag_outer =
+        fsdp_layer ? b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s, outer_param_bytes, {})
+                   : -1;
+    int64_t issued = 0;  // forward all-gathers issued so far this micro-batch
+    for (int64_t i = 0; i < L; ++i) {
+      const auto ui = static_cast<size_t>(i);
+      while (fsdp_layer && issued < L && issued <= i + d) {
+        const int64_t j = issued++;
+        const int32_t after = j - d - 1 >= 0 ? fwd_last[static_cast<size_t>(j - d - 1)] : -1;
+        ag_fwd[static_cast<size_t>(j)] =
+            b.Add(Op::kAgLayerFwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
+      }
+      int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, p.layer_activation_bytes,
+                           {ag_fwd[ui], i == 0 ? ag_outer : -1,
+                            m == 0 && zero1 ? zero1_ag[ui] : -1});
+      if (p.layer_fwd_tp_s > 0) {
+        last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
+      }
+      if (gather_bwd) b.Free(last, unit_param_bytes);  // FSDP2 reshard_after_forward
+      fwd_last[ui] = last;
+    }
+    b.Add(Op::kHeadFwd, Stream::kCompute, m, -1, p.head_fwd_s - head_tp.fwd_s,
+          p.outer_activation_bytes, {});
+    if (head_tp.fwd_s > 0) b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
+    // ---- Backward.
+    int32_t head_last = b.Add(Op::kHeadBwd, Stream::kCompute, m, -1, p.head_bwd_s - head_tp.bwd_s,
+                              outer_grad_bytes, {});
+    if (head_tp.bwd_s > 0) {
+      head_last = b.Add(Op::kHeadBwdTp, Stream::kCompute, m, -1, head_tp.bwd_s, 0.0, {});
+    }
+    b.Free(head_last, p.outer_activation_bytes);
+    int64_t next_bwd_ag = L - 1;  // next backward re-gather to issue, going down
+    int32_t rs_outer = -1;
+    for (int64_t i = L - 1; i >= 0; --i) {
+      const auto ui = static_cast<size_t>(i);
+      while (gather_bwd && next_bwd_ag >= 0 && next_bwd_ag >= i - d) {
+        const int64_t j = next_bwd_ag--;
+        const int64_t freed = j + d + 1;  // the layer whose release admits this gather
+        const int32_t after = freed < L ? bwd_last[static_cast<size_t>(freed)] : head_last;
+        ag_bwd[static_cast<size_t>(j)] =
+            b.Add(Op::kAgLayerBwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
+      }
+      const int32_t bwd = b.Add(Op::kLayerBwd, Stream::kCompute, m, i, B,
+                                p.recompute_working_bytes + unit_grad_bytes,
+                                {gather_bwd ? ag_bwd[ui] : -1});
+      int32_t last = bwd;
+      if (p.layer_bwd_tp_s > 0) {
+        last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
+      }
+      b.Free(last, p.recompute_working_bytes + p.layer_activation_bytes + unit_param_bytes);
+      bwd_last[ui] = last;
+      int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for
+      if (fsdp_layer) {
+        grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, 0.0, {last});
+        b.Free(grads_ready, unit_grad_bytes);
+        if (i == 0) {
+          b.Free(last, outer_param_bytes);  // the root unit reshards after its backward
+          rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s, 0.0, {last});
+          b.Free(rs_outer, outer_grad_bytes);
+        }
+      }
+      if (last_mb && zero1) {
+        grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {last});
+      }
+      if (last_mb && dp) {
+        b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / Ld, 0.0,
+              {grads_ready, i == 0 ? rs_outer : -1});
+      }
+    }
+  }
+  b.Add(Op::kOptimizer, Stream::kCompute, -1, -1, p.optimizer_s, 0.0,
+        {b.last_on(Stream::kCommIntra), b.last_on(Stream::kCommInter)});
+
+  StepGraph g;
+  const auto n = static_cast<uint32_t>(b.tasks_.size());
+  g.impl_->in_degree.assign(n, 0);
+  for (const auto& [from, to] : b.edges_) ++g.impl_->in_degree[to];
+  g.impl_->graph = Csr(boost::edges_are_unsorted_multi_pass, b.edges_.begin(), b.edges_.end(), n);
+  g.tasks_ = std::move(b.tasks_);
+  g.static_bytes_ = p.static_bytes;
+  g.micro_batches_ = M;
+  g.layers_ = L;
+  return g;
+}
+
+}  // namespace meshplan::sim

@@ -1,0 +1,453 @@
+// Tests of the step simulator (sim/): the task graph, the event engine and the trace.
+// Every expected value is computed here from the analytical evaluation's parts.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "sim/simulate.h"
+#include "sim/step_graph.h"
+
+namespace meshplan::sim {
+namespace {
+
+struct Case {
+  std::string name;
+  std::string model;
+  int64_t gpus;
+  int64_t global_batch;
+  std::string layout;
+};
+
+struct Fixture {
+  costmodel::Evaluator ev;
+  costmodel::Layout l;
+  costmodel::Evaluation e;
+};
+
+Fixture Make(const std::string& model, int64_t gpus, int64_t gb, const std::string& layout,
+           double overlap_slowdown = -1) {
+  costmodel::Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = 4096;
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "--layout");
+  costmodel::ResolveLayout(l, w, "--layout");
+  costmodel::Cluster c = costmodel::ResolveCluster("dgx-h100");
+  if (overlap_slowdown > 0) c.efficiency.overlap_slowdown = overlap_slowdown;
+  costmodel::Evaluator ev(costmodel::ResolveModel(model), c, w);
+  costmodel::Evaluation e = ev.Evaluate(l);
+  return Fixture{ev, l, e};
+}
+Fixture Make(const Case& c) { return Make(c.model, c.gpus, c.global_batch, c.layout); }
+
+SimResult Simulate(const Fixture& s, int depth = 1, bool overlap = true) {
+  SimOptions o;
+  o.prefetch_depth = depth;
+  o.overlap = overlap;
+  return SimulateStep(s.ev, s.l, s.e, o);
+}
+
+double Layers(const Fixture& s) { return static_cast<double>(s.ev.model().layers); }
+
+/// Everything in the step, nothing hidden: the analytical parts summed by hand.
+double SerialSum(const Fixture& s) {
+  const costmodel::StepComponents& p = s.e.parts;
+  const double M = p.micro_batches, L = Layers(s);
+  double sum = M * (L * (p.layer_fwd_compute_s + p.layer_bwd_compute_s + p.layer_fwd_tp_s +
+                         p.layer_bwd_tp_s) +
+                    p.head_fwd_s + p.head_bwd_s);
+  if (p.per_step_zero1) {
+    sum += p.zero1_ag_s + p.zero1_rs_s;
+  } else {
+    sum += M * (L * p.fsdp_ag_layer_s * (p.gather_in_backward ? 2.0 : 1.0) +
+                L * p.fsdp_rs_layer_s + p.fsdp_ag_outer_s + p.fsdp_rs_outer_s);
+  }
+  return sum + p.dp_allreduce_s + p.optimizer_s;
+}
+
+void ExpectRelNear(double actual, double expected, double rel) {
+  EXPECT_NEAR(actual, expected, rel * std::max(1e-30, std::abs(expected)))
+      << "actual " << actual << " expected " << expected;
+}
+
+// llama2-7b on DGX H100, seq 4096: one layout per feature the simulator must handle.
+const std::vector<Case> kCases = {
+    {"FsdpZero3", "llama2-7b", 256, 256, "tp=1,fsdp=256,zero=3,mbs=1"},
+    {"TpSpFsdp", "llama2-7b", 256, 256, "tp=8,sp=on,fsdp=32,zero=3,mbs=1"},
+    {"TpNoSpHsdp", "llama2-7b", 256, 256, "tp=4,fsdp=16,replicate=4,zero=3"},
+    {"Hsdp", "llama2-7b", 256, 256, "tp=1,fsdp=8,replicate=32,zero=3"},
+    {"Zero1", "llama2-7b", 64, 128, "tp=1,fsdp=64,zero=1"},
+    {"Zero1HsdpMegatron", "llama2-7b", 256, 256, "tp=8,fsdp=8,replicate=4,zero=1,recipe=megatron"},
+    {"Zero2", "llama2-7b", 64, 128, "tp=1,fsdp=64,zero=2"},
+    {"FullRecompute", "llama2-7b", 256, 512, "tp=8,sp=on,fsdp=32,recompute=full"},
+    {"SelectiveRecompute", "llama2-13b", 128, 256, "tp=2,sp=on,fsdp=64,recompute=selective"},
+    {"GradAccum", "llama2-7b", 64, 512, "tp=1,fsdp=64,zero=3,mbs=1"},
+    {"DdpOnly", "llama2-7b", 64, 64, "tp=8,fsdp=1,replicate=8"},
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name << " (" << c.layout << ")"; }
+
+class SimLayouts : public ::testing::TestWithParam<Case> {};
+
+TEST_P(SimLayouts, WithoutOverlapStepIsTheAnalyticalSum) {
+  const Fixture s = Make(GetParam());
+  const SimResult r = Simulate(s, 1, /*overlap=*/false);
+  ExpectRelNear(r.step_s, SerialSum(s), 1e-9);
+}
+
+TEST_P(SimLayouts, NoStreamRunsTwoTasksAtOnce) {
+  const Fixture s = Make(GetParam());
+  for (bool overlap : {true, false}) {
+    const SimResult r = Simulate(s, 1, overlap);
+    std::map<Stream, std::vector<std::pair<double, double>>> by_stream;
+    for (const TaskRecord& t : r.tasks_run) by_stream[t.stream].emplace_back(t.start_s, t.end_s);
+    for (auto& [stream, spans] : by_stream) {
+      std::sort(spans.begin(), spans.end());
+      for (size_t i = 1; i < spans.size(); ++i) {
+        ASSERT_GE(spans[i].first, spans[i - 1].second) << ToString(stream) << " task " << i;
+      }
+    }
+  }
+}
+
+TEST_P(SimLayouts, EveryDependencyIsRespected) {
+  const Fixture s = Make(GetParam());
+  const StepGraph g = BuildStepGraph(s.ev, s.l, s.e, 1);
+  const SimResult r = Simulate(s);
+  ASSERT_EQ(r.tasks_run.size(), g.tasks().size());
+  ASSERT_GT(g.num_edges(), 0);
+  for (const auto& [from, to] : g.Edges()) {
+    ASSERT_LT(from, to);  // issue order is a topological order
+    ASSERT_GE(r.tasks_run[static_cast<size_t>(to)].start_s,
+              r.tasks_run[static_cast<size_t>(from)].end_s)
+        << TaskName(r.tasks_run[static_cast<size_t>(from)]) << " -> "
+        << TaskName(r.tasks_run[static_cast<size_t>(to)]);
+  }
+  // Durations as given, except compute stretched by at most the overlap slowdown.
+  const double tol = 1e-12 * r.step_s;
+  for (size_t i = 0; i < r.tasks_run.size(); ++i) {
+    const TaskRecord& t = r.tasks_run[i];
+    const double want = g.tasks()[i].duration_s;
+    const bool slowable = t.kind == TaskKind::kCompute || t.kind == TaskKind::kOptimizer;
+    ASSERT_GE(t.start_s, 0.0);
+    ASSERT_GE(t.end_s - t.start_s, want - tol) << TaskName(t);
+    ASSERT_LE(t.end_s - t.start_s, want * (slowable ? s.e.parts.overlap_slowdown : 1.0) + tol)
+        << TaskName(t);
+  }
+}
+
+TEST_P(SimLayouts, MemoryNeverNegativeAndBackToStaticAfterTheStep) {
+  const Fixture s = Make(GetParam());
+  const SimResult r = Simulate(s);
+  ASSERT_FALSE(r.memory.empty());
+  ExpectRelNear(r.static_bytes, s.e.parts.static_bytes, 0);
+  double prev_t = 0, peak = r.static_bytes;
+  for (const MemoryEvent& m : r.memory) {
+    ASSERT_GE(m.time_s, prev_t);
+    ASSERT_GE(m.total_bytes, r.static_bytes * (1 - 1e-12));
+    ASSERT_GE(m.total_bytes, 0.0);
+    prev_t = m.time_s;
+    peak = std::max(peak, m.total_bytes);
+  }
+  ExpectRelNear(r.memory.back().total_bytes, r.static_bytes, 1e-9);
+  EXPECT_EQ(r.peak_bytes, peak);
+  EXPECT_GE(r.peak_time_s, 0.0);
+  EXPECT_LE(r.peak_time_s, r.step_s);
+}
+
+TEST_P(SimLayouts, PeakHoldsOneMicroBatchOfActivations) {
+  const Fixture s = Make(GetParam());
+  const costmodel::StepComponents& p = s.e.parts;
+  const SimResult r = Simulate(s);
+  EXPECT_GE(r.peak_bytes * (1 + 1e-12),
+            p.static_bytes + Layers(s) * p.layer_activation_bytes + p.outer_activation_bytes);
+}
+
+TEST_P(SimLayouts, StepIsComputePlusExposedCommunicationPlusOptimizer) {
+  const Fixture s = Make(GetParam());
+  for (bool overlap : {true, false}) {
+    const SimResult r = Simulate(s, 1, overlap);
+    ExpectRelNear(r.compute_s + r.exposed_tp_comm_s + r.exposed_fsdp_comm_s +
+                      r.exposed_dp_comm_s + r.optimizer_s,
+                  r.step_s, 1e-9);
+    EXPECT_EQ(r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kCompute)], 0.0);
+    EXPECT_EQ(r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kOptimizer)], 0.0);
+  }
+}
+
+TEST_P(SimLayouts, OverlappedStepLiesBetweenComputeAndTheSerialSum) {
+  const Fixture s = Make(GetParam());
+  const SimResult r = Simulate(s);
+  const SimResult serial = Simulate(s, 1, false);
+  EXPECT_GE(r.step_s, r.compute_s);
+  EXPECT_LE(r.step_s, serial.step_s * (1 + 1e-12));
+}
+
+TEST_P(SimLayouts, TpCollectivesAreExposedAsInTheAnalyticalModel) {
+  const Fixture s = Make(GetParam());
+  const SimResult r = Simulate(s);
+  ExpectRelNear(r.exposed_tp_comm_s, s.e.time.exposed_tp_comm_s, 1e-9);
+  ExpectRelNear(r.optimizer_s, s.e.time.optimizer_s, 1e-12);
+}
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& i) { return i.param.name; }
+INSTANTIATE_TEST_SUITE_P(Layouts, SimLayouts, ::testing::ValuesIn(kCases), CaseName);
+
+TEST(SimulateStep, WithoutOverlapEveryCollectiveIsExposed) {
+  const Fixture s = Make("llama2-7b", 256, 256, "tp=1,fsdp=8,replicate=32,zero=3");
+  const costmodel::StepComponents& p = s.e.parts;
+  const SimResult r = Simulate(s, 1, false);
+  const double L = Layers(s);
+  ExpectRelNear(r.exposed_fsdp_comm_s,
+                L * (2 * p.fsdp_ag_layer_s + p.fsdp_rs_layer_s) + p.fsdp_ag_outer_s + p.fsdp_rs_outer_s,
+                1e-9);
+  ExpectRelNear(r.exposed_dp_comm_s, p.dp_allreduce_s, 1e-9);
+}
+
+TEST(SimulateStep, WithoutSlowdownComputeIsNeverStretched) {
+  const Fixture s = Make("llama2-7b", 256, 512, "tp=8,sp=on,fsdp=32", /*overlap_slowdown=*/1.0);
+  const costmodel::StepComponents& p = s.e.parts;
+  const SimResult r = Simulate(s);
+  // Layer compute plus the head's compute (head_*_s less the head's TP collectives, which are
+  // the analytical TP total less the layers' TP collectives).
+  const double M = p.micro_batches, L = Layers(s);
+  const double head_tp = s.e.time.exposed_tp_comm_s - M * L * (p.layer_fwd_tp_s + p.layer_bwd_tp_s);
+  const double unstretched =
+      M * (L * (p.layer_fwd_compute_s + p.layer_bwd_compute_s) + p.head_fwd_s + p.head_bwd_s) -
+      head_tp;
+  ExpectRelNear(r.compute_s, unstretched, 1e-9);
+}
+
+TEST(SimulateStep, SlowdownStretchesComputeThatHidesCommunication) {
+  const Fixture slow = Make("llama2-7b", 256, 256, "tp=1,fsdp=256", 1.5);
+  const Fixture fast = Make("llama2-7b", 256, 256, "tp=1,fsdp=256", 1.0);
+  const SimResult rs = Simulate(slow), rf = Simulate(fast);
+  EXPECT_GT(rs.compute_s, rf.compute_s);
+  // A compute task overlapped for its whole length by communication runs 1.5x as long at most.
+  EXPECT_LE(rs.compute_s, 1.5 * rf.compute_s);
+  EXPECT_GT(rs.events, rf.events);  // rate changes are events
+}
+
+TEST(SimulateStep, NegativePrefetchDepthIsAnError) {
+  const Fixture s = Make("llama2-7b", 256, 256, "tp=1,fsdp=256");
+  SimOptions o;
+  o.prefetch_depth = -1;
+  try {
+    SimulateStep(s.ev, s.l, s.e, o);
+    FAIL() << "no error";
+  } catch (const Error& err) {
+    EXPECT_STREQ(err.what(), "prefetch_depth: must be >= 0, got -1");
+  }
+}
+
+TEST(SimulateStep, TimelineCanBeLeftOutWithoutChangingTheResult) {
+  const Fixture s = Make("llama2-7b", 64, 512, "tp=1,fsdp=64");
+  SimOptions o;
+  o.record_timeline = false;
+  const SimResult lean = SimulateStep(s.ev, s.l, s.e, o);
+  const SimResult full = Simulate(s);
+  EXPECT_TRUE(lean.tasks_run.empty());
+  EXPECT_TRUE(lean.memory.empty());
+  EXPECT_EQ(lean.step_s, full.step_s);
+  EXPECT_EQ(lean.peak_bytes, full.peak_bytes);
+  EXPECT_EQ(lean.peak_time_s, full.peak_time_s);
+  EXPECT_EQ(lean.tasks, full.tasks);
+}
+
+TEST(StepGraph, HasOneForwardAndBackwardPerLayerAndMicroBatch) {
+  const Fixture s = Make("llama2-7b", 64, 512, "tp=1,fsdp=64,zero=3");
+  const StepGraph g = BuildStepGraph(s.ev, s.l, s.e, 1);
+  std::map<Op, int64_t> count;
+  for (const Task& t : g.tasks()) ++count[t.op];
+  const int64_t M = 8, L = 32;
+  ASSERT_EQ(g.micro_batches(), M);
+  EXPECT_EQ(count[Op::kLayerFwd], M * L);
+  EXPECT_EQ(count[Op::kLayerBwd], M * L);
+  EXPECT_EQ(count[Op::kAgLayerFwd], M * L);
+  EXPECT_EQ(count[Op::kAgLayerBwd], M * L);
+  EXPECT_EQ(count[Op::kRsLayer], M * L);
+  EXPECT_EQ(count[Op::kAgOuter], M);
+  EXPECT_EQ(count[Op::kRsOuter], M);
+  EXPECT_EQ(count[Op::kOptimizer], 1);
+  EXPECT_EQ(count[Op::kLayerFwdTp], 0);  // tp = 1: no TP tasks
+  EXPECT_EQ(g.tasks().back().op, Op::kOptimizer);
+}
+
+// FSDP groups that span nodes use the inter-node stream; groups inside a node the intra-node one.
+TEST(StepGraph, CollectivesGoOnTheStreamOfTheirGroupsSpan) {
+  const Fixture s = Make("llama2-7b", 256, 256, "tp=1,fsdp=8,replicate=32");
+  const StepGraph g = BuildStepGraph(s.ev, s.l, s.e, 1);
+  for (const Task& t : g.tasks()) {
+    if (t.kind == TaskKind::kFsdpAg || t.kind == TaskKind::kFsdpRs) {
+      EXPECT_EQ(t.stream, Stream::kCommIntra);
+    } else if (t.kind == TaskKind::kDpAr) {
+      EXPECT_EQ(t.stream, Stream::kCommInter);
+    } else {
+      EXPECT_EQ(t.stream, Stream::kCompute);
+    }
+  }
+}
+
+// ---- Prefetch. The case: llama2-7b, FSDP over 64 GPUs, 4 micro-batches: a layer's forward
+// compute is longer than its all-gather, its backward longer than all-gather + reduce-scatter.
+Fixture PrefetchCase(const std::string& zero) {
+  return Make("llama2-7b", 64, 256, "tp=1,fsdp=64,mbs=1,zero=" + zero);
+}
+
+double AllGatherTotal(const SimResult& r) {
+  double sum = 0;
+  for (const TaskRecord& t : r.tasks_run) {
+    if (t.kind == TaskKind::kFsdpAg) sum += t.end_s - t.start_s;
+  }
+  return sum;
+}
+
+TEST(Prefetch, TheCaseHasComputeLongerThanCommunication) {
+  const costmodel::StepComponents& p = PrefetchCase("3").e.parts;
+  ASSERT_EQ(p.micro_batches, 4);
+  ASSERT_GT(p.layer_fwd_compute_s, p.fsdp_ag_layer_s);
+  ASSERT_GT(p.layer_bwd_compute_s, p.fsdp_ag_layer_s + p.fsdp_rs_layer_s);
+}
+
+TEST(Prefetch, DepthZeroExposesEveryAllGather) {
+  for (const std::string zero : {"2", "3"}) {
+    const SimResult r = Simulate(PrefetchCase(zero), 0);
+    const double ag = r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kFsdpAg)];
+    EXPECT_GE(ag, AllGatherTotal(r) * (1 - 1e-9)) << "zero=" << zero;
+    EXPECT_GE(r.exposed_fsdp_comm_s, AllGatherTotal(r) * (1 - 1e-9));
+  }
+}
+
+TEST(Prefetch, DepthOneHidesAllButTheFirstGatherOfEachPass) {
+  // ZeRO-3: per micro-batch, the outer unit and layer 0 in forward, layer L-1 in backward.
+  const Fixture z3 = PrefetchCase("3");
+  const costmodel::StepComponents& p = z3.e.parts;
+  const double M = p.micro_batches;
+  const SimResult r3 = Simulate(z3, 1);
+  ExpectRelNear(r3.exposed_by_kind_s[static_cast<size_t>(TaskKind::kFsdpAg)],
+                M * (p.fsdp_ag_outer_s + 2 * p.fsdp_ag_layer_s), 1e-9);
+  // ... and the last reduce-scatters of each micro-batch (layer 0, outer unit).
+  ExpectRelNear(r3.exposed_by_kind_s[static_cast<size_t>(TaskKind::kFsdpRs)],
+                M * (p.fsdp_rs_layer_s + p.fsdp_rs_outer_s), 1e-9);
+  // The analytical model assumes the same prefetch: its exposed FSDP time agrees.
+  ExpectRelNear(r3.exposed_fsdp_comm_s, z3.e.time.exposed_fsdp_comm_s, 1e-9);
+  // ZeRO-2 gathers only in forward: the first gather of each micro-batch's forward.
+  const Fixture z2 = PrefetchCase("2");
+  const SimResult r2 = Simulate(z2, 1);
+  ExpectRelNear(r2.exposed_by_kind_s[static_cast<size_t>(TaskKind::kFsdpAg)],
+                M * (z2.e.parts.fsdp_ag_outer_s + z2.e.parts.fsdp_ag_layer_s), 1e-9);
+}
+
+TEST(Prefetch, AtMostDepthPlusOneLayersAreUnshardedAtOnce) {
+  const Fixture s = PrefetchCase("3");
+  for (int depth : {0, 1, 2, 4}) {
+    const SimResult r = Simulate(s, depth);
+    // +1 at an all-gather's start, -1 at the end of the last task of that layer's pass.
+    std::vector<std::pair<double, int>> deltas;
+    std::map<std::pair<int32_t, int32_t>, double> fwd_end, bwd_end;
+    for (const TaskRecord& t : r.tasks_run) {
+      const auto key = std::make_pair(t.micro_batch, t.layer);
+      if (t.op == Op::kLayerFwd || t.op == Op::kLayerFwdTp) fwd_end[key] = std::max(fwd_end[key], t.end_s);
+      if (t.op == Op::kLayerBwd || t.op == Op::kLayerBwdTp) bwd_end[key] = std::max(bwd_end[key], t.end_s);
+    }
+    for (const TaskRecord& t : r.tasks_run) {
+      const auto key = std::make_pair(t.micro_batch, t.layer);
+      if (t.op == Op::kAgLayerFwd) {
+        deltas.emplace_back(t.start_s, +1);
+        deltas.emplace_back(fwd_end[key], -1);
+      } else if (t.op == Op::kAgLayerBwd) {
+        deltas.emplace_back(t.start_s, +1);
+        deltas.emplace_back(bwd_end[key], -1);
+      }
+    }
+    std::sort(deltas.begin(), deltas.end());  // at equal times, releases (-1) first
+    int alive = 0, most = 0;
+    for (const auto& [t, d] : deltas) most = std::max(most, alive += d);
+    EXPECT_EQ(most, depth + 1) << "depth " << depth;
+  }
+}
+
+TEST(Prefetch, DeeperPrefetchNeverSlowsTheStepHere) {
+  const Fixture s = PrefetchCase("3");
+  const double d0 = Simulate(s, 0).step_s, d1 = Simulate(s, 1).step_s;
+  EXPECT_LT(d1, d0);
+  EXPECT_GT(Simulate(s, 2).peak_bytes, Simulate(s, 1).peak_bytes);  // one more unit unsharded
+}
+
+// ---- Per-step collectives.
+TEST(PerStepCollectives, OnlyTheLastBucketOfTheReplicaAllReduceIsExposed) {
+  const Fixture s = Make("llama2-7b", 256, 256, "tp=1,fsdp=8,replicate=32,zero=3");
+  const SimResult r = Simulate(s);
+  ExpectRelNear(r.exposed_dp_comm_s, s.e.parts.dp_allreduce_s / Layers(s), 1e-9);
+  ExpectRelNear(r.exposed_dp_comm_s, s.e.time.exposed_dp_comm_s, 1e-9);
+}
+
+TEST(PerStepCollectives, ZeroOneGathersBeforeTheFirstForwardAndReducesAfterTheLastBackward) {
+  const Fixture s = Make("llama2-7b", 64, 128, "tp=1,fsdp=64,zero=1");
+  const SimResult r = Simulate(s);
+  double first_fwd = 1e300, last_bwd = 0, zero1_ag_first_end = 1e300, zero1_rs_start = 1e300;
+  for (const TaskRecord& t : r.tasks_run) {
+    if (t.op == Op::kLayerFwd) first_fwd = std::min(first_fwd, t.start_s);
+    if (t.op == Op::kLayerBwd && t.micro_batch == 0) last_bwd = std::max(last_bwd, t.end_s);
+    if (t.op == Op::kZero1Ag && t.layer == 0) zero1_ag_first_end = t.end_s;
+    if (t.op == Op::kZero1Rs) zero1_rs_start = std::min(zero1_rs_start, t.start_s);
+    EXPECT_NE(t.op, Op::kAgLayerFwd);
+    EXPECT_NE(t.op, Op::kRsLayer);
+  }
+  EXPECT_EQ(first_fwd, zero1_ag_first_end);
+  EXPECT_GE(zero1_rs_start, last_bwd);  // not during micro-batch 0 of 2
+}
+
+// ---- Trace.
+TEST(ChromeTrace, IsValidJsonWithOneTrackPerStreamTaskEventsAndAMemoryCounter) {
+  const Fixture s = Make("llama2-7b", 256, 256, "tp=8,sp=on,fsdp=8,replicate=4");
+  const SimResult r = Simulate(s);
+  const nlohmann::json j = nlohmann::json::parse(ChromeTrace(r));
+  ASSERT_TRUE(j.contains("traceEvents"));
+  EXPECT_EQ(j.at("displayTimeUnit"), "ms");
+  std::map<int, std::string> thread_names;
+  int64_t x = 0, counters = 0;
+  for (const nlohmann::json& ev : j.at("traceEvents")) {
+    const std::string ph = ev.at("ph");
+    if (ph == "M" && ev.at("name") == "thread_name") {
+      const int tid = ev.at("tid");
+      EXPECT_EQ(thread_names.count(tid), 0u);
+      thread_names[tid] = ev.at("args").at("name");
+    } else if (ph == "X") {
+      ++x;
+      for (const char* key : {"name", "ts", "dur", "pid", "tid"}) ASSERT_TRUE(ev.contains(key)) << key;
+      EXPECT_GE(ev.at("dur").get<double>(), 0.0);
+      EXPECT_EQ(thread_names.count(ev.at("tid").get<int>()), 1u);  // metadata comes first
+    } else if (ph == "C") {
+      ++counters;
+      EXPECT_EQ(ev.at("name"), "memory (GiB)");
+      EXPECT_GT(ev.at("args").at("allocated").get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(x, r.tasks);
+  EXPECT_GT(counters, 1);
+  // TP inside a node, FSDP over 8 ranks with stride 8 (8 nodes), replicas across nodes.
+  const std::map<int, std::string> want = {{0, "compute"}, {2, "comm_inter"}};
+  EXPECT_EQ(thread_names, want);
+}
+
+TEST(ChromeTrace, SameInputGivesTheSameBytes) {
+  const Fixture a = Make("llama2-7b", 256, 512, "tp=8,sp=on,fsdp=32,recompute=full");
+  const Fixture b = Make("llama2-7b", 256, 512, "tp=8,sp=on,fsdp=32,recompute=full");
+  const std::string ta = ChromeTrace(Simulate(a)), tb = ChromeTrace(Simulate(b));
+  EXPECT_EQ(ta, tb);
+  EXPECT_GT(ta.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace meshplan::sim
