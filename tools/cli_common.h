@@ -13,6 +13,8 @@
 
 #include "costmodel/evaluate.h"
 #include "costmodel/specs.h"
+#include "sim/simulate.h"
+#include <nlohmann/json_fwd.hpp>
 
 namespace meshplan::tools {
 
@@ -48,6 +50,9 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
 
 /// Writes `content` to `path` through a temporary file and a rename; errors name `flag`.
 void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag);
+
+/// Puts a simulated step into a report's layout entry (time{} simulated, time.analytical{}).
+void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus);
 
 void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate

@@ -12,16 +12,6 @@
 #include "tools/cli_common.h"
 
 namespace meshplan::tools {
-namespace {
-
-struct SimulateOptions {
-  WorkloadOptions w;
-  std::string layout;
-  std::string json_path;
-  std::string trace_path;
-  bool analytical = false;
-  int prefetch = 1;
-};
 
 /// Puts the simulated step into a layout entry: `time` becomes the simulated breakdown, the
 /// analytical one moves to `analytical`, throughput follows the simulated step.
@@ -45,6 +35,17 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
                          {"tasks", r.tasks},
                          {"events", r.events}};
 }
+
+namespace {
+
+struct SimulateOptions {
+  WorkloadOptions w;
+  std::string layout;
+  std::string json_path;
+  std::string trace_path;
+  bool analytical = false;
+  int prefetch = 1;
+};
 
 void RunSimulate(const SimulateOptions& o) {
   Resolved r = Resolve(o.w);

@@ -191,6 +191,10 @@ TEST_F(Cli, Llama70bOn2048GpusNeedsTpBecauseOfTheBatch) {
   EXPECT_TRUE(best["feasible"].get<bool>());
   EXPECT_GT(best["layout"]["tp"].get<int>(), 1);
   EXPECT_GT(j["search"]["infeasible_by_reason"]["global_batch"].get<int>(), 0);
+  // The analytical top 32 are re-ranked by the simulator (--refine, default 32).
+  EXPECT_EQ(j["search"]["refined_with_simulator"], 32);
+  EXPECT_TRUE(best["time"].contains("analytical"));
+  EXPECT_LE(best["time"]["step_s"].get<double>(), j["layouts"][1]["time"]["step_s"].get<double>());
   // The best FSDP-only layout is kept, infeasible, and the limit that stops it is the batch.
   bool found = false;
   for (const auto& l : j["layouts"]) {
