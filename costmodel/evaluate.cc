@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "costmodel/kernels.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -46,15 +47,37 @@ struct LayerCompute {
   double gemm_time_s = 0;
 };
 
-void AddGemm(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch, double& fwd,
-             double& bwd, double& flops, double& time, bool recompute) {
-  const KernelTime f = GemmTime(p, m, n, k, batch);
-  const KernelTime dg = GemmTime(p, m, k, n, batch);  // dX = dY W^T
-  const KernelTime wg = GemmTime(p, k, n, m, batch);  // dW = X^T dY
+void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
+             double& time) {
+  const KernelTime f = GemmTime(p, g.m, g.n, g.k, g.batch);
+  const KernelTime dg = GemmTime(p, g.m, g.k, g.n, g.batch);  // dX = dY W^T
+  const KernelTime wg = GemmTime(p, g.k, g.n, g.m, g.batch);  // dW = X^T dY
+  const bool rc = g.recomputed;
   fwd += f.time_s;
-  bwd += dg.time_s + wg.time_s + (recompute ? f.time_s : 0.0);
-  flops += f.flops + dg.flops + wg.flops + (recompute ? f.flops : 0.0);
-  time += f.time_s + dg.time_s + wg.time_s + (recompute ? f.time_s : 0.0);
+  bwd += dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
+  flops += f.flops + dg.flops + wg.flops + (rc ? f.flops : 0.0);
+  time += f.time_s + dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
+}
+
+/// Prices a layer's kernels (kernels.h) on one GPU.
+LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
+  LayerCompute lc;
+  for (int i = 0; i < k.num_gemms; ++i) {
+    AddGemm(cp, k.gemms[static_cast<size_t>(i)], lc.fwd_s, lc.bwd_s, lc.gemm_flops, lc.gemm_time_s);
+  }
+  if (k.flash_fwd_flops > 0) {
+    // FlashAttention-2: backward 2.5x forward FLOPs.
+    const double f = k.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction) + cp.launch_s;
+    lc.fwd_s += f;
+    lc.bwd_s += 2.5 * (f - cp.launch_s) + cp.launch_s + (k.flash_recomputed ? f : 0.0);
+  }
+  for (int i = 0; i < k.num_memory; ++i) {
+    const MemoryKernel& mk = k.memory[static_cast<size_t>(i)];
+    const double f = mk.count * MemoryBoundTime(cp, mk.bytes);
+    lc.fwd_s += f;
+    lc.bwd_s += mk.backward_count * MemoryBoundTime(cp, mk.backward_bytes) + (mk.recomputed ? f : 0.0);
+  }
+  return lc;
 }
 
 }  // namespace
@@ -93,78 +116,22 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   // --- Compute of one layer, one micro-batch.
   const int64_t T = l.mbs * w.seq;
   const int64_t h = m.hidden, d = m.head_dim;
-  const int64_t heads_local = std::max<int64_t>(1, m.heads / t);
-  const int64_t kv_local = m.kv_heads >= t ? std::max<int64_t>(1, m.kv_heads / t) : 1;
-  const int64_t ffn_local = std::max<int64_t>(1, ffn / t);
-  const bool gated = m.activation == Activation::kSwiglu;
   const bool full = l.recompute == Recompute::kFull;
-  const double rep = l.sp ? static_cast<double>(t) : 1.0;
-  LayerCompute lc;
-  double& fwd = lc.fwd_s;
-  double& bwd = lc.bwd_s;
-  AddGemm(cp, T, (heads_local + 2 * kv_local) * d, h, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
-  AddGemm(cp, T, h, heads_local * d, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
-  if (m.moe.dense()) {
-    AddGemm(cp, T, (gated ? 2 : 1) * ffn_local, h, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
-    AddGemm(cp, T, h, ffn_local, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
-  } else {
-    const int64_t tokens_per_expert =
-        std::max<int64_t>(1, T * m.moe.experts_per_token / m.moe.experts);
-    AddGemm(cp, tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, fwd, bwd,
-            lc.gemm_flops, lc.gemm_time_s, full);
-    AddGemm(cp, tokens_per_expert, h, ffn_local, m.moe.experts, fwd, bwd, lc.gemm_flops,
-            lc.gemm_time_s, full);
-  }
-  // Attention core.
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
-  const double hl = static_cast<double>(heads_local), dd = static_cast<double>(d);
-  if (w.flash_attention) {
-    // FlashAttention-2 convention: forward 4 s^2 d per head (halved when causal), backward 2.5x.
-    const double flops = 4.0 * Td * s * hl * dd * 0.5;
-    const double f = flops / (cp.peak_flops * cp.attention_fraction) + cp.launch_s;
-    fwd += f;
-    bwd += 2.5 * (f - cp.launch_s) + cp.launch_s + (full ? f : 0.0);
-  } else {
-    // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
-    // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.).
-    const int64_t batch = l.mbs * heads_local;
-    const bool sel = l.recompute != Recompute::kNone;
-    AddGemm(cp, w.seq, w.seq, d, batch, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, sel);
-    AddGemm(cp, w.seq, d, w.seq, batch, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, sel);
-    const double scores = static_cast<double>(batch) * s * s;
-    const double sm_f = MemoryBoundTime(cp, 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0));
-    const double sm_b = MemoryBoundTime(cp, 6.0 * scores + (m.dropout ? 5.0 * scores : 0.0));
-    fwd += sm_f;
-    bwd += sm_b + (sel ? sm_f : 0.0);
-  }
-  // Bandwidth-bound kernels: norms, residual adds (+dropout), activation, rotary embedding.
-  {
-    const double Th = Td * static_cast<double>(h);
-    const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
-    const double norms = 2.0 * MemoryBoundTime(cp, 4.0 * Th / rep);
-    const double residual = 2.0 * MemoryBoundTime(cp, (m.dropout ? 7.0 : 6.0) * Th / rep);
-    const double act = MemoryBoundTime(
-        cp, experts * (gated ? 6.0 : 4.0) * Td * static_cast<double>(ffn_local));
-    const double rope = m.position == Position::kRope
-                            ? MemoryBoundTime(cp, 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd)
-                            : 0.0;
-    const double ew = norms + residual + act + rope;
-    fwd += ew;
-    bwd += 2.0 * ew + (full ? ew : 0.0);
-  }
+  const LayerCompute lc = PriceLayer(cp, LayerKernelsFor(m, w, l));
+  const double fwd = lc.fwd_s, bwd = lc.bwd_s;
   e.layer_forward_s = fwd;
   e.layer_backward_s = bwd;
 
   // Outside the layers, per micro-batch: output head GEMM and the vocab-parallel cross-entropy.
   double head_fwd = 0, head_bwd = 0, head_flops = 0, head_time = 0;
-  const int64_t vocab_local = PaddedVocab(m.vocab, t) / t;
-  AddGemm(cp, T, vocab_local, h, 1, head_fwd, head_bwd, head_flops, head_time, false);
   {
-    const double logits = Td * static_cast<double>(vocab_local);
-    head_fwd += MemoryBoundTime(cp, 6.0 * logits) +
-                MemoryBoundTime(cp, 4.0 * Td * static_cast<double>(h) / rep);  // CE + final norm
-    head_bwd += MemoryBoundTime(cp, 6.0 * logits) +
-                MemoryBoundTime(cp, 8.0 * Td * static_cast<double>(h) / rep);
+    const HeadKernels hk = HeadKernelsFor(m, w, l);
+    AddGemm(cp, hk.gemm, head_fwd, head_bwd, head_flops, head_time);
+    for (const MemoryKernel& k : hk.memory) {
+      head_fwd += k.count * MemoryBoundTime(cp, k.bytes);
+      head_bwd += k.backward_count * MemoryBoundTime(cp, k.backward_bytes);
+    }
   }
 
   const double L = static_cast<double>(m.layers);

@@ -1,0 +1,91 @@
+#include "costmodel/kernels.h"
+
+#include <algorithm>
+
+#include "costmodel/params.h"
+
+namespace meshplan::costmodel {
+
+LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l) {
+  LayerKernels k;
+  const int64_t t = l.tp;
+  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
+  const int64_t T = l.mbs * w.seq;
+  const int64_t h = m.hidden, d = m.head_dim;
+  const int64_t heads_local = std::max<int64_t>(1, m.heads / t);
+  // GQA under TP: KV heads are split while there are enough, else each rank keeps one copy.
+  const int64_t kv_local = m.kv_heads >= t ? std::max<int64_t>(1, m.kv_heads / t) : 1;
+  const int64_t ffn_local = std::max<int64_t>(1, ffn / t);
+  const bool gated = m.activation == Activation::kSwiglu;
+  const bool full = l.recompute == Recompute::kFull;
+  auto gemm = [&](std::string_view name, int64_t gm, int64_t gn, int64_t gk, int64_t batch,
+                  bool recomputed) {
+    k.gemms[static_cast<size_t>(k.num_gemms++)] = GemmShape{name, gm, gn, gk, batch, recomputed};
+  };
+  // Column-parallel QKV and MLP-in, row-parallel attention-out and MLP-out (Megatron-LM).
+  gemm("qkv", T, (heads_local + 2 * kv_local) * d, h, 1, full);
+  gemm("attn_out", T, h, heads_local * d, 1, full);
+  if (m.moe.dense()) {
+    gemm("mlp_in", T, (gated ? 2 : 1) * ffn_local, h, 1, full);
+    gemm("mlp_out", T, h, ffn_local, 1, full);
+  } else {
+    // Top-k routing spreads T * k token copies evenly over the experts (grouped GEMM).
+    const int64_t tokens_per_expert = std::max<int64_t>(1, T * m.moe.experts_per_token / m.moe.experts);
+    gemm("mlp_in", tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, full);
+    gemm("mlp_out", tokens_per_expert, h, ffn_local, m.moe.experts, full);
+  }
+  const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
+  const double hl = static_cast<double>(heads_local), dd = static_cast<double>(d);
+  auto mem = [&](std::string_view name, double bytes, int count, double bwd_bytes, int bwd_count,
+                 bool recomputed) {
+    k.memory[static_cast<size_t>(k.num_memory++)] =
+        MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed};
+  };
+  if (w.flash_attention) {
+    // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal.
+    k.flash_fwd_flops = 4.0 * Td * s * hl * dd * 0.5;
+    k.flash_recomputed = full;
+  } else {
+    // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
+    // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);
+    // selective recompute re-runs exactly this core.
+    const int64_t batch = l.mbs * heads_local;
+    const bool sel = l.recompute != Recompute::kNone;
+    gemm("scores", w.seq, w.seq, d, batch, sel);
+    gemm("context", w.seq, d, w.seq, batch, sel);
+    const double scores = static_cast<double>(batch) * s * s;
+    mem("softmax", 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1,
+        6.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1, sel);
+  }
+  // Norms, residual adds (+dropout), activation, rotary embedding; SP shards the first two by t.
+  const double rep = l.sp ? static_cast<double>(t) : 1.0;
+  const double Th = Td * static_cast<double>(h);
+  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
+  mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
+  mem("residual", (m.dropout ? 7.0 : 6.0) * Th / rep, 2, (m.dropout ? 7.0 : 6.0) * Th / rep, 4, full);
+  const double act = experts * (gated ? 6.0 : 4.0) * Td * static_cast<double>(ffn_local);
+  mem("activation", act, 1, act, 2, full);
+  if (m.position == Position::kRope) {
+    const double rope = 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd;
+    mem("rope", rope, 1, rope, 2, full);
+  }
+  return k;
+}
+
+HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
+  HeadKernels k;
+  const int64_t t = l.tp;
+  const int64_t T = l.mbs * w.seq;
+  const int64_t vocab_local = PaddedVocab(m.vocab, t) / t;
+  k.gemm = GemmShape{"head", T, vocab_local, m.hidden, 1, false};
+  const double Td = static_cast<double>(T);
+  const double rep = l.sp ? static_cast<double>(t) : 1.0;
+  const double logits = Td * static_cast<double>(vocab_local);
+  const double Th = Td * static_cast<double>(m.hidden);
+  // Vocab-parallel cross-entropy reads and writes the logits; the final norm before the head.
+  k.memory[0] = MemoryKernel{"cross_entropy", 6.0 * logits, 1, 6.0 * logits, 1, false};
+  k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
+  return k;
+}
+
+}  // namespace meshplan::costmodel

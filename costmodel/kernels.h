@@ -1,0 +1,67 @@
+// File: costmodel/kernels.h
+// The kernels of one transformer layer (and of the output head) for one micro-batch on one GPU
+// under a layout: GEMM shapes, attention FLOPs and the bytes of the bandwidth-bound kernels.
+// This is the one place the step's work is enumerated: the analytical evaluator prices it, the
+// validation backend (validate/) executes it as a skeleton and times its GEMM shapes, and the
+// calibration fits efficiencies against those timings. Plain value types, no allocation.
+//
+// Backward of a GEMM C[m,n] = A[m,k] B[k,n] is its data gradient (m, k, n) plus its weight
+// gradient (k, n, m) (Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU
+// Clusters", sec. 3: backward is 2x forward FLOPs). A layer's bandwidth-bound kernels run twice in
+// backward (input gradient and the saved-tensor reads); softmax and the loss have their own
+// backward bytes. Recomputed work runs its forward again in backward.
+#ifndef MESHPLAN_COSTMODEL_KERNELS_H_
+#define MESHPLAN_COSTMODEL_KERNELS_H_
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+/// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies, as run in forward.
+struct GemmShape {
+  std::string_view name;  // qkv, attn_out, mlp_in, mlp_out, scores, context, head
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  bool recomputed = false;  // run again in backward (full, or selective for the attention core)
+};
+
+/// A bandwidth-bound kernel: `count` forward launches of `bytes` each through HBM, and
+/// `backward_count` launches of `backward_bytes` each in backward.
+struct MemoryKernel {
+  std::string_view name;  // norm, residual, activation, rope, softmax, cross_entropy, final_norm
+  double bytes = 0;
+  int count = 1;
+  double backward_bytes = 0;
+  int backward_count = 1;
+  bool recomputed = false;
+};
+
+inline constexpr int kMaxLayerGemms = 6;
+inline constexpr int kMaxLayerMemoryKernels = 5;
+
+struct LayerKernels {
+  std::array<GemmShape, kMaxLayerGemms> gemms{};
+  int num_gemms = 0;
+  std::array<MemoryKernel, kMaxLayerMemoryKernels> memory{};
+  int num_memory = 0;
+  // Fused (flash) attention: forward FLOPs of the causal core; backward is 2.5x (FlashAttention-2).
+  double flash_fwd_flops = 0;
+  bool flash_recomputed = false;
+};
+
+struct HeadKernels {
+  GemmShape gemm;  // output projection to the local vocabulary shard
+  std::array<MemoryKernel, 2> memory{};  // cross-entropy over the logits, final norm
+};
+
+/// The kernels of one layer for one micro-batch of `l.mbs` sequences.
+LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l);
+/// The output head and loss for one micro-batch.
+HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l);
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_KERNELS_H_

@@ -1,0 +1,81 @@
+// The layer's kernels: shapes follow Megatron-LM's column/row split, and the forward GEMM FLOPs
+// of one layer equal 2 x tokens x (its matmul weights / t), the hand count of params_test.
+#include <gtest/gtest.h>
+
+#include "costmodel/kernels.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+Workload W(int64_t seq, bool flash) {
+  Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = seq;
+  w.flash_attention = flash;
+  return w;
+}
+
+TEST(LayerKernels, Llama2_70bUnderTp8HasMegatronShapes) {
+  const Model m = ResolveModel("llama2-70b");  // h 8192, 64 heads, 8 KV heads, ffn 28672
+  Layout l = ParseLayoutText("tp=8,sp=on,fsdp=1,mbs=2", "test");
+  const LayerKernels k = LayerKernelsFor(m, W(4096, true), l);
+  ASSERT_EQ(k.num_gemms, 4);
+  const int64_t T = 2 * 4096;
+  // qkv: 8 local query heads + 2 x 1 KV head, 128 each -> n = 1280.
+  EXPECT_EQ(k.gemms[0].name, "qkv");
+  EXPECT_EQ(k.gemms[0].m, T);
+  EXPECT_EQ(k.gemms[0].n, 1280);
+  EXPECT_EQ(k.gemms[0].k, 8192);
+  EXPECT_EQ(k.gemms[1].n, 8192);
+  EXPECT_EQ(k.gemms[1].k, 1024);
+  // SwiGLU: gate and up fused, 28672 / 8 = 3584 each.
+  EXPECT_EQ(k.gemms[2].n, 7168);
+  EXPECT_EQ(k.gemms[3].k, 3584);
+  // Forward GEMM FLOPs = 2 T (qkv 8192*1280 + out 1024*8192 + in 8192*7168 + out 3584*8192).
+  double flops = 0;
+  for (int i = 0; i < k.num_gemms; ++i) {
+    const GemmShape& g = k.gemms[static_cast<size_t>(i)];
+    flops += 2.0 * g.m * g.n * g.k * g.batch;
+  }
+  EXPECT_DOUBLE_EQ(flops, 2.0 * T * (8192.0 * 1280 + 1024.0 * 8192 + 8192.0 * 7168 + 3584.0 * 8192));
+  // Causal flash attention: 4 T s d x local heads / 2 = 4 * 8192 * 4096 * 128 * 8 / 2.
+  EXPECT_DOUBLE_EQ(k.flash_fwd_flops, 4.0 * T * 4096 * 128 * 8 / 2);
+  // SP shards the norms by t: 4 bytes per element of T x h / 8 per launch, two launches.
+  EXPECT_EQ(k.memory[0].name, "norm");
+  EXPECT_DOUBLE_EQ(k.memory[0].bytes, 4.0 * T * 8192 / 8);
+  EXPECT_EQ(k.memory[0].count, 2);
+  EXPECT_EQ(k.memory[0].backward_count, 4);
+}
+
+TEST(LayerKernels, UnfusedAttentionRunsScoresAsBatchedGemmsAndRecomputesThemSelectively) {
+  const Model m = ResolveModel("gpt-22b");  // h 6144, 64 heads, dropout
+  Layout l = ParseLayoutText("tp=8,sp=on,fsdp=1,mbs=1,recompute=selective", "test");
+  const LayerKernels k = LayerKernelsFor(m, W(2048, false), l);
+  ASSERT_EQ(k.num_gemms, 6);
+  EXPECT_EQ(k.gemms[4].name, "scores");
+  EXPECT_EQ(k.gemms[4].m, 2048);
+  EXPECT_EQ(k.gemms[4].n, 2048);
+  EXPECT_EQ(k.gemms[4].k, 96);
+  EXPECT_EQ(k.gemms[4].batch, 8);  // mbs x 64/8 local heads
+  EXPECT_TRUE(k.gemms[4].recomputed);
+  EXPECT_FALSE(k.gemms[0].recomputed);
+  EXPECT_EQ(k.memory[0].name, "softmax");
+  // Softmax 4 bytes + dropout 5 bytes per score, 8 x 2048^2 scores.
+  EXPECT_DOUBLE_EQ(k.memory[0].bytes, 9.0 * 8 * 2048.0 * 2048.0);
+  EXPECT_TRUE(k.memory[0].recomputed);
+}
+
+TEST(HeadKernels, VocabIsPaddedToMultipleOf128TimesTp) {
+  const Model m = ResolveModel("llama2-7b");  // vocab 32000 -> 32768 at t=8 (128 * 8 = 1024)
+  Layout l = ParseLayoutText("tp=8,fsdp=1", "test");
+  const HeadKernels k = HeadKernelsFor(m, W(4096, true), l);
+  EXPECT_EQ(k.gemm.n, 32768 / 8);
+  EXPECT_EQ(k.gemm.k, 4096);
+  EXPECT_DOUBLE_EQ(k.memory[0].bytes, 6.0 * 4096 * 4096);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel
