@@ -19,6 +19,7 @@ std::string_view ToString(Algo a) {
     case Algo::kTree: return "tree";
     case Algo::kNvls: return "nvls";
     case Algo::kPat: return "pat";
+    case Algo::kNvlsTree: return "nvls_tree";
   }
   return "?";
 }
@@ -39,6 +40,9 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.gpus_per_node = c.node.gpus_per_node;
   p.intra_extra_latency_us = c.node.intra.latency_us;
   p.net_extra_latency_us = c.fabric.latency_us;
+  p.launch_us = c.efficiency.collective_launch_us;
+  p.nvls_fraction = c.efficiency.nvls_fraction;
+  p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
   p.nvls = c.node.intra.nvls;
   p.ampere = c.gpu.name.rfind("A100", 0) == 0;
   return p;
@@ -59,6 +63,7 @@ double BusBwFactor(Coll c, int64_t ranks) {
 CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   CollectiveTable t;
   t.group = g;
+  t.launch_us = p.launch_us;
   const NcclConstants& k = p.nccl;
   const int64_t n = g.ranks, nodes = g.nodes, ppn = g.ranks_per_node();
   if (n <= 1) return t;
@@ -111,8 +116,25 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       if (!multi && p.nvls && n > 2) {
         AlgoEntry& nv = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvls)][pi];
         nv.latency_us = k.nvls_simple + p.intra_extra_latency_us;
-        nv.algbw_GBps = p.intra_busbw_GBps * k.nvls_efficiency *
+        nv.algbw_GBps = p.intra_busbw_GBps * p.nvls_fraction *
                         (k.nvls_channels - 1.0) / k.nvls_channels;
+      }
+      // NVLS-tree all-reduce across nodes (NCCL >= 2.18 on NVSwitch systems): NVLS reduces
+      // inside each node, each GPU then all-reduces its 1/ppn slice with its peers on the other
+      // nodes over its own NIC share, and NVLS broadcasts back. Latency as NCCL's tuner:
+      // intraLat + 2 log2(nNodes) interLat. Bandwidth: the hierarchical bound, a node moving
+      // 2 (nodes - 1) / nodes of S through its NICs at a calibrated efficiency, or the NVLS
+      // all-reduce inside the node, whichever is slower (our model, not NCCL's busBw conversion,
+      // which does not fall with the node count as measured).
+      if (multi && p.nvls && ppn == p.gpus_per_node && ppn > 2) {
+        AlgoEntry& nt = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvlsTree)][pi];
+        nt.latency_us = k.nvls_simple + p.intra_extra_latency_us +
+                        2.0 * log2_nodes * (k.nvls_tree_net + extra_inter);
+        const double net_bound = p.node_net_GBps * static_cast<double>(nodes) /
+                                 (2.0 * static_cast<double>(nodes - 1));
+        const double intra_bound =
+            p.intra_busbw_GBps * p.nvls_fraction * (k.nvls_channels - 1.0) / k.nvls_channels;
+        nt.algbw_GBps = std::min(net_bound * p.nvls_tree_fraction, intra_bound);
       }
       // PAT all-gather / reduce-scatter with one rank per node.
       if (multi && ppn == 1) {
@@ -138,7 +160,7 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     out.time_s = -1;
     return out;
   }
-  out.latency_s = e.latency_us * 1e-6;
+  out.latency_s = (e.latency_us + t.launch_us) * 1e-6;
   out.bandwidth_s = bytes / (e.algbw_GBps * 1e9);
   out.time_s = out.latency_s + out.bandwidth_s;
   const Group& g = t.group;

@@ -19,9 +19,9 @@
 namespace meshplan::costmodel {
 
 enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2 };
-enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3 };
+enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3, kNvlsTree = 4 };
 enum class Proto { kLL = 0, kLL128 = 1, kSimple = 2 };
-inline constexpr int kNumColl = 3, kNumAlgo = 4, kNumProto = 3;
+inline constexpr int kNumColl = 3, kNumAlgo = 5, kNumProto = 3;
 
 std::string_view ToString(Coll c);
 std::string_view ToString(Algo a);
@@ -40,6 +40,7 @@ struct NcclConstants {
   std::array<double, 3> net_tree{5.0, 8.5, 14.0};
   std::array<double, 3> net_ring{2.7, 4.0, 14.0};
   double nvls_simple = 25.0;
+  double nvls_tree_net = 20.9;  // hwLat[NET][NVLS_TREE][Simple]
   double net_overhead_us = 1.0;  // per inter-node step on Intel hosts; x3 for Simple
   // Bandwidth refinements.
   double ll_fraction = 0.5;          // Ring LL: 0.5 * busBw
@@ -47,7 +48,6 @@ struct NcclConstants {
   double tree_fraction = 0.92;       // Tree AllReduce Simple
   double tree_ll_divisor = 3.8;      // Tree LL: busBw / 3.8
   double tree_ll128_multinode = 120.0 / 128.0;
-  double nvls_efficiency = 0.85;     // Hopper
   int nvls_channels = 16;            // (nCh - 1) / nCh
   double pat_fraction = 0.75;
   double pat_per_rank_us = 2.8;
@@ -64,6 +64,9 @@ struct LinkParams {
   int64_t gpus_per_node = 1;
   double intra_extra_latency_us = 0;
   double net_extra_latency_us = 0;   // NCCL's graph latencyInter
+  double launch_us = 0;              // fixed cost of every call (calibrated; 0 uncalibrated)
+  double nvls_fraction = 0.85;       // NVLS all-reduce bandwidth efficiency (NCCL: 0.85 Hopper)
+  double nvls_tree_fraction = 0.85;  // NVLS-tree, of the hierarchical network bound
   bool nvls = false;
   bool ampere = false;  // selects NCCL's Ampere LL caps (GPU name starting "A100")
   NcclConstants nccl;
@@ -86,6 +89,7 @@ struct AlgoEntry {
 
 struct CollectiveTable {
   Group group;
+  double launch_us = 0;  // added to every enabled entry's latency
   std::array<std::array<std::array<AlgoEntry, kNumProto>, kNumAlgo>, kNumColl> e{};
 };
 

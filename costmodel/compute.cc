@@ -12,6 +12,9 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   p.attention_fraction = c.efficiency.attention_peak_fraction;
   p.launch_s = c.efficiency.kernel_launch_us * 1e-6;
   p.sms = c.gpu.sms;
+  if (!c.gemm_table.empty()) {
+    p.gemm_table = std::make_shared<const std::vector<GemmEfficiency>>(c.gemm_table);
+  }
   return p;
 }
 
@@ -25,11 +28,33 @@ double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch) {
   return tile_eff * static_cast<double>(tiles) / static_cast<double>(waves * sms);
 }
 
+namespace {
+const GemmEfficiency* Measured(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
+  if (!p.gemm_table) return nullptr;
+  const GemmEfficiency key{m, n, k, batch, 0.0};
+  const auto it = std::lower_bound(p.gemm_table->begin(), p.gemm_table->end(), key);
+  if (it != p.gemm_table->end() && it->m == m && it->n == n && it->k == k && it->batch == batch) {
+    return &*it;
+  }
+  return nullptr;
+}
+}  // namespace
+
+double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
+  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency;
+  return p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
+}
+
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
   KernelTime t;
   const double md = static_cast<double>(m), nd = static_cast<double>(n),
                kd = static_cast<double>(k), bd = static_cast<double>(batch);
   t.flops = 2.0 * md * nd * kd * bd;
+  // A measured shape's efficiency is FLOPs / (peak x its measured time, launch included).
+  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) {
+    t.time_s = t.flops / (p.peak_flops * e->efficiency);
+    return t;
+  }
   const double eff = p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
   t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;

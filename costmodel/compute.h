@@ -9,6 +9,8 @@
 #define MESHPLAN_COSTMODEL_COMPUTE_H_
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "costmodel/specs.h"
 
@@ -23,7 +25,13 @@ struct ComputeParams {
   double attention_fraction = 0;
   double launch_s = 0;
   int64_t sms = 1;
+  // Measured shapes (calibration), sorted; null when uncalibrated.
+  std::shared_ptr<const std::vector<GemmEfficiency>> gemm_table;
 };
+
+/// The achieved fraction of peak for one GEMM: the measured value when the calibration table
+/// has the shape, else gemm_fraction x the tile/wave quantisation model.
+double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch);
 
 ComputeParams ComputeParamsFor(const Cluster& c);
 

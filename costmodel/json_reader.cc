@@ -125,6 +125,12 @@ const nlohmann::json& JsonObject::Array(const std::string& key) {
   return v;
 }
 
+std::vector<std::string> JsonObject::Keys() const {
+  std::vector<std::string> keys;
+  for (auto it = j_.begin(); it != j_.end(); ++it) keys.push_back(it.key());
+  return keys;
+}
+
 void JsonObject::Finish() const {
   for (auto it = j_.begin(); it != j_.end(); ++it) {
     if (!seen_.count(it.key())) Fail(it.key(), "unknown key");

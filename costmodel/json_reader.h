@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,8 @@ class JsonObject {
   JsonObject(const nlohmann::json& j, std::string origin, std::string path);
 
   bool Has(const std::string& key) const { return j_.contains(key); }
+  /// The object's keys in JSON order (sorted: nlohmann::json's std::map).
+  std::vector<std::string> Keys() const;
   int64_t Int(const std::string& key, int64_t min,
               int64_t max = std::numeric_limits<int64_t>::max());
   double Number(const std::string& key, double min, double max);

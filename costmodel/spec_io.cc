@@ -217,6 +217,13 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     c.efficiency.network_fraction = e.Number("network_fraction", 1e-3, 1.0);
     c.efficiency.kernel_launch_us = e.Number("kernel_launch_us", 0, 1e6);
     c.efficiency.overlap_slowdown = e.Number("overlap_slowdown", 1.0, 10.0);
+    if (e.Has("collective_launch_us")) {
+      c.efficiency.collective_launch_us = e.Number("collective_launch_us", 0, 1e6);
+    }
+    if (e.Has("nvls_fraction")) c.efficiency.nvls_fraction = e.Number("nvls_fraction", 1e-3, 1.0);
+    if (e.Has("nvls_tree_fraction")) {
+      c.efficiency.nvls_tree_fraction = e.Number("nvls_tree_fraction", 1e-3, 1.0);
+    }
     e.Finish();
   }
   {
@@ -587,7 +594,10 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"nvlink_fraction", e.nvlink_fraction},
                      {"network_fraction", e.network_fraction},
                      {"kernel_launch_us", e.kernel_launch_us},
-                     {"overlap_slowdown", e.overlap_slowdown}};
+                     {"overlap_slowdown", e.overlap_slowdown},
+                     {"collective_launch_us", e.collective_launch_us},
+                     {"nvls_fraction", e.nvls_fraction},
+                     {"nvls_tree_fraction", e.nvls_tree_fraction}};
   const auto& ov = c.overhead;
   j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
                    {"nccl_gib", ov.nccl_gib},

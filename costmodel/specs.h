@@ -96,6 +96,10 @@ struct Efficiency {
   double network_fraction = 0;
   double kernel_launch_us = 0;
   double overlap_slowdown = 1.0;
+  // Optional in cluster files; calibration fits them.
+  double collective_launch_us = 0;  // fixed cost of every collective call (launch, sync)
+  double nvls_fraction = 0.85;      // NVLS all-reduce: NCCL's Hopper nvlsEfficiency
+  double nvls_tree_fraction = 0.85; // NVLS-tree all-reduce across nodes, of the hierarchical bound
 };
 
 /// Framework memory overhead, shown as its own line in every report.
@@ -104,6 +108,15 @@ struct Overhead {
   double nccl_gib = 0;
   double allocator_fraction = 0;
   double reserve_gib = 0;
+};
+
+/// A measured GEMM: achieved fraction of the bf16 dense peak for one shape (calibration).
+struct GemmEfficiency {
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  double efficiency = 0;
+  bool operator<(const GemmEfficiency& o) const {
+    return m != o.m ? m < o.m : n != o.n ? n < o.n : k != o.k ? k < o.k : batch < o.batch;
+  }
 };
 
 struct SourceNote {
@@ -119,6 +132,8 @@ struct Cluster {
   Efficiency efficiency;
   Overhead overhead;
   std::vector<SourceNote> sources;
+  std::string calibration;                  // profile applied, empty when uncalibrated
+  std::vector<GemmEfficiency> gemm_table;   // sorted; measured shapes override the shape model
 };
 
 enum class Recompute { kNone, kSelective, kFull };

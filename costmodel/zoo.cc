@@ -75,4 +75,20 @@ Cluster ResolveCluster(const std::string& name_or_path, std::string_view flag) {
   });
 }
 
+CalibrationProfile ResolveCalibration(const std::string& name_or_path, std::string_view flag) {
+  return Resolve(name_or_path, flag, "calibration", [](const std::string& text, const std::string& o) {
+    return ParseCalibrationJson(text, o);
+  });
+}
+
+std::string ShippedCalibrationFor(const std::string& cluster_name) {
+  const fs::path dir = fs::path(DataDir()) / "calibration";
+  if (!fs::is_directory(dir)) return "";
+  for (const std::string& name : ListZoo("calibration")) {
+    const CalibrationProfile p = ResolveCalibration(name, "data/calibration");
+    if (std::find(p.clusters.begin(), p.clusters.end(), cluster_name) != p.clusters.end()) return name;
+  }
+  return "";
+}
+
 }  // namespace meshplan::costmodel

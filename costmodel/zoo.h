@@ -8,18 +8,24 @@
 #include <string_view>
 #include <vector>
 
+#include "costmodel/calibration.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::costmodel {
 
 /// $MESHPLAN_DATA when set, else the data/ folder this build was configured with.
 std::string DataDir();
-/// Sorted names of data/<kind>/*.json, kind "models" or "clusters".
+/// Sorted names of data/<kind>/*.json, kind "models", "clusters" or "calibration".
 std::vector<std::string> ListZoo(std::string_view kind);
 /// A built-in name, or a path to meshplan model JSON or a HuggingFace config.json.
 Model ResolveModel(const std::string& name_or_path, std::string_view flag = "--model");
 /// A built-in name or a path to meshplan cluster JSON.
 Cluster ResolveCluster(const std::string& name_or_path, std::string_view flag = "--cluster");
+/// A shipped profile name (data/calibration/<name>.json) or a path to a calibration profile.
+CalibrationProfile ResolveCalibration(const std::string& name_or_path,
+                                      std::string_view flag = "--calibration");
+/// The shipped profile whose `clusters` names `cluster_name` (first in name order), or "".
+std::string ShippedCalibrationFor(const std::string& cluster_name);
 
 }  // namespace meshplan::costmodel
 

@@ -35,7 +35,8 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["seq"] = w.seq;
   in["flash_attention"] = w.flash_attention;
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
-  in["calibration"] = calibration ? json(*calibration) : json(nullptr);
+  const std::string& applied = ev.cluster().calibration;
+  in["calibration"] = calibration ? json(*calibration) : applied.empty() ? json(nullptr) : json(applied);
   return in;
 }
 

@@ -31,6 +31,17 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
                 "unfused attention (keeps the s^2 scores, as Megatron did in 2022)");
   app->add_flag("--allow-cross-node-tp", o.allow_cross_node_tp,
                 "let tensor parallelism span nodes");
+  app->add_option("--calibration", o.calibration,
+                  "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate')");
+}
+
+costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
+  costmodel::Cluster c = costmodel::ResolveCluster(o.cluster, "--cluster");
+  if (!o.calibration.empty()) {
+    costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), c,
+                                "--calibration");
+  }
+  return c;
 }
 
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
@@ -69,7 +80,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
 Resolved Resolve(const WorkloadOptions& o) {
   Resolved r;
   r.model = costmodel::ResolveModel(o.model, "--model");
-  r.cluster = costmodel::ResolveCluster(o.cluster, "--cluster");
+  r.cluster = ResolveCalibratedCluster(o);
   if (!o.recipe.empty()) costmodel::ParseRecipe(o.recipe, "--recipe");
   r.workload = MakeWorkload(o, r.model, r.cluster, o.gpus, o.global_batch, o.seq);
   return r;

@@ -28,6 +28,7 @@ struct WorkloadOptions {
   std::string reduce_dtype = "fp32";
   bool no_flash_attention = false;
   bool allow_cross_node_tp = false;
+  std::string calibration;  // profile name or path; empty: uncalibrated
 };
 
 /// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
@@ -41,6 +42,8 @@ struct Resolved {
   costmodel::Workload workload;
 };
 
+/// The cluster named by --cluster with the --calibration profile (if any) applied.
+costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o);
 /// Loads the model and cluster and checks the numeric flags against them (exit 2 on error).
 Resolved Resolve(const WorkloadOptions& o);
 /// Checks gpus/global_batch/seq for one point of the workload.
@@ -58,6 +61,7 @@ void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate
 void SetupPlan(CLI::App& app);      // plan, compare, sweep
 void SetupAccuracy(CLI::App& app);  // accuracy
+void SetupCalibrate(CLI::App& app); // calibrate
 
 }  // namespace meshplan::tools
 

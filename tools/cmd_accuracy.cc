@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/calibration.h"
 #include "costmodel/collectives.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
@@ -16,6 +17,7 @@
 #include "costmodel/zoo.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
+#include "tools/inputs.h"
 
 namespace meshplan::tools {
 namespace {
@@ -25,105 +27,72 @@ struct AccuracyOptions {
   std::vector<std::string> logs;
   std::string cluster;
   std::string json_path;
+  std::string calibration;
 };
-
-/// What the sidecar X.meta.json (when present) says about the run: nodes and NCCL_ALGO.
-struct Sidecar {
-  int64_t nodes = 0;
-  std::string algo;  // "", "ring", "tree", "nvls"
-};
-
-Sidecar ReadSidecar(const std::string& log_path) {
-  Sidecar s;
-  const std::string path = log_path + ".meta.json";
-  if (!std::filesystem::exists(path)) return s;
-  const json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "--nccl-tests"), path);
-  if (j.contains("nodes") && j["nodes"].is_number_integer()) s.nodes = j["nodes"].get<int64_t>();
-  if (j.contains("env") && j["env"].is_object() && j["env"].contains("NCCL_ALGO") &&
-      j["env"]["NCCL_ALGO"].is_string()) {
-    s.algo = j["env"]["NCCL_ALGO"].get<std::string>();
-    std::transform(s.algo.begin(), s.algo.end(), s.algo.begin(), ::tolower);
-  }
-  return s;
-}
 
 void RunAccuracy(const AccuracyOptions& o) {
   if (o.logs.empty()) throw Error("--nccl-tests", "give at least one nccl-tests log");
-  const costmodel::Cluster cluster = costmodel::ResolveCluster(o.cluster, "--cluster");
-  const costmodel::LinkParams links = costmodel::LinkParamsFor(cluster);
+  costmodel::Cluster cluster = costmodel::ResolveCluster(o.cluster, "--cluster");
+  if (!o.calibration.empty()) {
+    costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), cluster,
+                                "--calibration");
+  }
   json records = json::array();
   double sum_all = 0, max_all = 0;
   int64_t n_all = 0;
   std::printf("%-52s %-14s %5s %5s %5s %9s %9s\n", "log", "op", "ranks", "nodes", "rows", "MAPE_%", "max_%");
   for (const auto& path : o.logs) {
-    const std::string name = std::filesystem::path(path).filename().string();
-    const costmodel::NcclTestLog log =
-        costmodel::ParseNcclTestLog(costmodel::ReadFileText(path, "--nccl-tests"), path);
-    const Sidecar side = ReadSidecar(path);
-    json rec = {{"id", name}, {"op", costmodel::ToString(log.op)}};
-    std::optional<costmodel::Coll> coll;
-    if (log.op == costmodel::NcclTestOp::kAllReduce) coll = costmodel::Coll::kAllReduce;
-    if (log.op == costmodel::NcclTestOp::kAllGather) coll = costmodel::Coll::kAllGather;
-    if (log.op == costmodel::NcclTestOp::kReduceScatter) coll = costmodel::Coll::kReduceScatter;
-    if (!coll || log.ranks < 2) {
+    const NcclLogSamples log = LoadNcclTestsLog(path, cluster);
+    json rec = {{"id", log.name}, {"op", costmodel::ToString(log.op)}};
+    if (!log.skip_reason.empty()) {
       rec["status"] = "skipped";
-      rec["reason"] = !coll ? std::string(costmodel::ToString(log.op)) + " is not modelled yet"
-                            : "rank count could not be inferred from busbw / algbw";
+      rec["reason"] = log.skip_reason;
       records.push_back(rec);
-      std::printf("%-52s %-14s skipped: %s\n", name.c_str(), std::string(costmodel::ToString(log.op)).c_str(),
-                  rec["reason"].get<std::string>().c_str());
+      std::printf("%-52s %-14s skipped: %s\n", log.name.c_str(),
+                  std::string(costmodel::ToString(log.op)).c_str(), log.skip_reason.c_str());
       continue;
     }
-    const int64_t gpn = cluster.node.gpus_per_node;
-    const int64_t nodes = side.nodes > 0 ? side.nodes : std::max<int64_t>(1, (log.ranks + gpn - 1) / gpn);
-    const costmodel::CollectiveTable table = costmodel::BuildTable(links, {log.ranks, nodes});
     json rows = json::array();
     double sum = 0, worst = 0;
-    for (const auto& r : log.rows) {
-      const double bytes = static_cast<double>(r.size_bytes);
-      costmodel::CollectiveCost c;
-      if (side.algo == "ring") {
-        c.time_s = -1;
-        for (int p = 0; p < costmodel::kNumProto; ++p) {
-          auto cand = costmodel::TimeOf(table, *coll, costmodel::Algo::kRing, static_cast<costmodel::Proto>(p), bytes);
-          if (cand.time_s >= 0 && (c.time_s < 0 || cand.time_s < c.time_s)) c = cand;
-        }
-      } else {
-        c = costmodel::Time(table, *coll, bytes);
-      }
-      const double measured = std::min(r.time_us, r.ip_time_us) * 1e-6;
-      const double err = 100.0 * (c.time_s - measured) / measured;
+    for (const auto& s : log.samples) {
+      const costmodel::CollectiveCost c = costmodel::PredictCollectiveCost(cluster, s);
+      const double err = 100.0 * (c.time_s - s.time_s) / s.time_s;
       sum += std::fabs(err);
       worst = std::max(worst, std::fabs(err));
-      rows.push_back({{"bytes", r.size_bytes},
-                      {"quantities", {{"collective_time_s", {{"measured", measured}, {"predicted", c.time_s}, {"error_pct", err}}}}},
+      rows.push_back({{"bytes", s.bytes},
+                      {"quantities", {{"collective_time_s", {{"measured", s.time_s}, {"predicted", c.time_s}, {"error_pct", err}}}}},
                       {"algorithm", costmodel::ToString(c.algo)},
                       {"protocol", costmodel::ToString(c.proto)}});
     }
-    const double mape = sum / static_cast<double>(log.rows.size());
+    const double mape = log.samples.empty() ? 0.0 : sum / static_cast<double>(log.samples.size());
     rec["status"] = "scored";
     rec["reason"] = "";
     rec["ranks"] = log.ranks;
-    rec["nodes"] = nodes;
+    rec["nodes"] = log.nodes;
     rec["rows"] = rows;
     rec["mape_pct"] = mape;
     rec["max_pct"] = worst;
     records.push_back(rec);
     sum_all += sum;
-    n_all += static_cast<int64_t>(log.rows.size());
+    n_all += static_cast<int64_t>(log.samples.size());
     max_all = std::max(max_all, worst);
-    std::printf("%-52s %-14s %5lld %5lld %5zu %9.1f %9.1f\n", name.c_str(),
+    std::printf("%-52s %-14s %5lld %5lld %5zu %9.1f %9.1f\n", log.name.c_str(),
                 std::string(costmodel::ToString(log.op)).c_str(), static_cast<long long>(log.ranks),
-                static_cast<long long>(nodes), log.rows.size(), mape, worst);
+                static_cast<long long>(log.nodes), log.samples.size(), mape, worst);
   }
   const double mape_all = n_all > 0 ? sum_all / static_cast<double>(n_all) : 0.0;
-  std::printf("collective_time_s: %lld rows, MAPE %.1f%%, worst %.1f%% (uncalibrated %s model)\n",
-              static_cast<long long>(n_all), mape_all, max_all, cluster.name.c_str());
+  const std::string model_desc = cluster.calibration.empty()
+                                     ? "uncalibrated " + cluster.name + " model"
+                                     : cluster.name + " model, calibration '" + cluster.calibration + "'";
+  std::printf("collective_time_s: %lld rows, MAPE %.1f%%, worst %.1f%% (%s)\n",
+              static_cast<long long>(n_all), mape_all, max_all, model_desc.c_str());
   json report;
   report["schema_version"] = plans::kReportSchemaVersion;
   report["tool"] = plans::ToolVersion();
   report["command"] = "accuracy";
-  report["inputs"] = {{"cluster", cluster.name}, {"nccl_tests", o.logs}, {"calibration", nullptr}};
+  report["inputs"] = {{"cluster", cluster.name},
+                      {"nccl_tests", o.logs},
+                      {"calibration", cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration)}};
   report["records"] = records;
   report["summary"] = {{"scored", n_all},
                        {"per_quantity", {{"collective_time_s", {{"n", n_all}, {"mape_pct", mape_all}, {"max_pct", max_all}}}}}};
@@ -140,6 +109,7 @@ void SetupAccuracy(CLI::App& app) {
       ->required();
   sub->add_option("--cluster", opt->cluster, "the cluster the logs were taken on")->required();
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+  sub->add_option("--calibration", opt->calibration, "score with this calibration profile (name or path)");
   sub->callback([opt] { RunAccuracy(*opt); });
 }
 

@@ -336,7 +336,7 @@ json LatencyCut(const costmodel::Evaluator& ev, int64_t gpus) {
 
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
-  const costmodel::Cluster cluster = costmodel::ResolveCluster(o.w.cluster, "--cluster");
+  const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
   const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp);
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > 10000) {
     throw Error("sweep", "more than 10000 points; give shorter lists");

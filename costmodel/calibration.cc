@@ -1,0 +1,492 @@
+#include "costmodel/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <Eigen/Dense>
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/json_reader.h"
+#include "costmodel/spec_io.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+/// A cluster field calibration may overwrite, with its physical bounds.
+struct Param {
+  const char* path;
+  const char* unit;
+  double lo, hi;
+  double& (*field)(Cluster&);
+};
+
+// Bounds: fractions of a link's or a chip's datasheet figure cannot exceed 1 (no bandwidth
+// above the link's); latencies and fixed costs cannot be negative.
+const Param kParams[] = {
+    {"efficiency.nvlink_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvlink_fraction; }},
+    {"efficiency.network_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.network_fraction; }},
+    {"efficiency.nvls_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvls_fraction; }},
+    {"efficiency.nvls_tree_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvls_tree_fraction; }},
+    {"node.intra.latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.latency_us; }},
+    {"fabric.latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.latency_us; }},
+    {"efficiency.collective_launch_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.collective_launch_us; }},
+    {"efficiency.gemm_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_peak_fraction; }},
+    {"efficiency.attention_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.attention_peak_fraction; }},
+    {"efficiency.hbm_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.hbm_fraction; }},
+    {"efficiency.kernel_launch_us", "us", 0.0, 1e6, [](Cluster& c) -> double& { return c.efficiency.kernel_launch_us; }},
+    {"efficiency.overlap_slowdown", "factor", 1.0, 10.0, [](Cluster& c) -> double& { return c.efficiency.overlap_slowdown; }},
+    {"overhead.reserve_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.reserve_gib; }},
+};
+constexpr int kNumCollectiveParams = 7;  // the first seven: the collective model's alpha and beta
+
+const Param* FindParam(std::string_view path) {
+  for (const Param& p : kParams) {
+    if (path == p.path) return &p;
+  }
+  return nullptr;
+}
+
+double Pct(double predicted, double measured) {
+  return 100.0 * std::abs(predicted - measured) / measured;
+}
+
+std::vector<std::string> Sources(const std::vector<std::string>& all) {
+  std::set<std::string> s(all.begin(), all.end());
+  return {s.begin(), s.end()};
+}
+
+/// Levenberg-Marquardt on relative residuals (predicted - measured) / measured over the
+/// parameters in `active`, each clamped to its bounds after every step (projected LM).
+/// `residuals(cluster, out)` fills one residual per sample.
+template <typename ResidualFn>
+void FitLm(Cluster& c, const std::vector<const Param*>& active, size_t rows, ResidualFn residuals) {
+  const int np = static_cast<int>(active.size());
+  if (np == 0 || rows == 0) return;
+  Eigen::VectorXd r(static_cast<Eigen::Index>(rows)), r_try(static_cast<Eigen::Index>(rows));
+  auto cost = [&](Cluster& cc, Eigen::VectorXd& out) {
+    residuals(cc, out);
+    return out.squaredNorm();
+  };
+  double f = cost(c, r);
+  double lambda = 1e-3;
+  Eigen::MatrixXd J(static_cast<Eigen::Index>(rows), np);
+  Eigen::VectorXd col(static_cast<Eigen::Index>(rows));
+  for (int iter = 0; iter < 100; ++iter) {
+    // Forward differences, stepping inward at an upper bound.
+    for (int j = 0; j < np; ++j) {
+      const Param& p = *active[static_cast<size_t>(j)];
+      double& x = p.field(c);
+      const double x0 = x;
+      double h = 1e-4 * std::max(std::abs(x0), p.hi <= 1.0 ? 0.1 : 1.0);
+      if (x0 + h > p.hi) h = -h;
+      x = x0 + h;
+      residuals(c, col);
+      x = x0;
+      J.col(j) = (col - r) / h;
+    }
+    const Eigen::MatrixXd A = J.transpose() * J;
+    const Eigen::VectorXd g = J.transpose() * r;
+    bool improved = false;
+    for (int tries = 0; tries < 12 && !improved; ++tries) {
+      Eigen::MatrixXd M = A;
+      for (int j = 0; j < np; ++j) M(j, j) += lambda * std::max(A(j, j), 1e-12);
+      const Eigen::VectorXd step = M.ldlt().solve(-g);
+      std::vector<double> saved(static_cast<size_t>(np));
+      for (int j = 0; j < np; ++j) {
+        const Param& p = *active[static_cast<size_t>(j)];
+        double& x = p.field(c);
+        saved[static_cast<size_t>(j)] = x;
+        x = std::clamp(x + step(j), p.lo, p.hi);
+      }
+      const double f_try = cost(c, r_try);
+      if (std::isfinite(f_try) && f_try < f) {
+        improved = true;
+        const double gain = (f - f_try) / std::max(f, 1e-300);
+        f = f_try;
+        r = r_try;
+        lambda = std::max(lambda / 10.0, 1e-9);
+        if (gain < 1e-10) return;
+      } else {
+        for (int j = 0; j < np; ++j) active[static_cast<size_t>(j)]->field(c) = saved[static_cast<size_t>(j)];
+        lambda *= 10.0;
+      }
+    }
+    if (!improved) return;
+  }
+}
+
+void Record(CalibrationProfile& out, const Cluster& fitted, const Param& p,
+            const std::vector<std::string>& sources) {
+  Cluster copy = fitted;
+  out.fitted.push_back({p.path, p.field(copy), p.unit, Sources(sources)});
+}
+
+}  // namespace
+
+double Mape(const std::vector<double>& predicted, const std::vector<double>& measured) {
+  MESHPLAN_CHECK(predicted.size() == measured.size());
+  if (measured.empty()) return 0.0;
+  double sum = 0;
+  for (size_t i = 0; i < measured.size(); ++i) sum += Pct(predicted[i], measured[i]);
+  return sum / static_cast<double>(measured.size());
+}
+
+namespace {
+/// The forced algorithm's cheapest protocol, else NCCL's argmin.
+CollectiveCost CostIn(const CollectiveTable& table, const CollectiveSample& s) {
+  if (s.algo >= 0) {
+    CollectiveCost best;
+    best.time_s = -1;
+    for (int p = 0; p < kNumProto; ++p) {
+      const CollectiveCost cand = TimeOf(table, s.op, static_cast<Algo>(s.algo), static_cast<Proto>(p), s.bytes);
+      if (cand.time_s >= 0 && (best.time_s < 0 || cand.time_s < best.time_s)) best = cand;
+    }
+    if (best.time_s >= 0) return best;
+  }
+  return Time(table, s.op, s.bytes);
+}
+}  // namespace
+
+CollectiveCost PredictCollectiveCost(const Cluster& c, const CollectiveSample& s) {
+  return CostIn(BuildTable(LinkParamsFor(c), s.group), s);
+}
+
+CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::string_view name) {
+  CalibrationProfile out;
+  out.name = std::string(name);
+  out.clusters = {base.name};
+  out.inputs = in.provenance;
+  Cluster c = base;
+  c.gemm_table.clear();
+
+  // --- Collectives: alpha (per-hop latencies per link level, a per-call fixed cost) and beta
+  // (link bandwidth fractions, NVLS efficiencies), jointly, through the NCCL-shaped model.
+  if (!in.collectives.empty()) {
+    const auto& samples = in.collectives;
+    auto residuals = [&](Cluster& cc, Eigen::VectorXd& r) {
+      const LinkParams lp = LinkParamsFor(cc);
+      std::map<std::pair<int64_t, int64_t>, CollectiveTable> tables;
+      for (size_t i = 0; i < samples.size(); ++i) {
+        const CollectiveSample& s = samples[i];
+        auto key = std::make_pair(s.group.ranks, s.group.nodes);
+        auto it = tables.find(key);
+        if (it == tables.end()) it = tables.emplace(key, BuildTable(lp, s.group)).first;
+        const double t = CostIn(it->second, s).time_s;
+        r(static_cast<Eigen::Index>(i)) = (t - s.time_s) / s.time_s;
+      }
+    };
+    Eigen::VectorXd r0(static_cast<Eigen::Index>(samples.size()));
+    residuals(c, r0);
+    // A parameter is fitted only when the samples respond to it.
+    std::vector<const Param*> active;
+    Eigen::VectorXd probe(static_cast<Eigen::Index>(samples.size()));
+    for (int i = 0; i < kNumCollectiveParams; ++i) {
+      const Param& p = kParams[i];
+      double& x = p.field(c);
+      const double x0 = x;
+      x = std::clamp(x0 * 0.9 + (p.hi <= 1.0 ? 0.0 : 1.0), p.lo, p.hi);
+      residuals(c, probe);
+      x = x0;
+      if ((probe - r0).cwiseAbs().maxCoeff() > 1e-9) active.push_back(&p);
+    }
+    // Least absolute relative error (what MAPE scores) by iteratively reweighted least
+    // squares: each round weights a row by 1 / sqrt(|r|) from the previous fit.
+    Eigen::VectorXd w = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(samples.size()));
+    for (int round = 0; round < 4; ++round) {
+      FitLm(c, active, samples.size(), [&](Cluster& cc, Eigen::VectorXd& r) {
+        residuals(cc, r);
+        r = r.cwiseProduct(w);
+      });
+      Eigen::VectorXd r(static_cast<Eigen::Index>(samples.size()));
+      residuals(c, r);
+      w = r.cwiseAbs().cwiseMax(0.01).cwiseSqrt().cwiseInverse();
+    }
+    Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size()));
+    residuals(c, r1);
+    std::vector<std::string> src;
+    for (const auto& s : samples) src.push_back(s.source);
+    for (const Param* p : active) Record(out, c, *p, src);
+    out.fit_error.push_back({"collective_time_s", static_cast<int64_t>(samples.size()),
+                             100.0 * r0.cwiseAbs().mean(), 100.0 * r1.cwiseAbs().mean()});
+  }
+
+  // --- Bandwidth-bound kernels: t = bytes / (HBM peak x f) + launch, linear in (1/f, launch);
+  // least squares on relative error.
+  if (!in.memory_kernels.empty()) {
+    const auto& ks = in.memory_kernels;
+    const double peak = c.gpu.hbm_GBps * 1e9;
+    const ComputeParams before = ComputeParamsFor(c);
+    const Eigen::Index n = static_cast<Eigen::Index>(ks.size());
+    Eigen::MatrixXd X(n, 2);
+    Eigen::VectorXd y(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const auto& k = ks[static_cast<size_t>(i)];
+      X(i, 0) = k.bytes / peak / k.time_s;
+      X(i, 1) = 1.0 / k.time_s;
+      y(i) = 1.0;
+    }
+    Eigen::Vector2d beta = X.colPivHouseholderQr().solve(y);  // {1/f, launch_s}
+    double inv_f = beta(0), launch = beta(1);
+    if (launch < 0) {  // clamp, refit the other
+      launch = 0;
+      inv_f = X.col(0).dot(y) / X.col(0).squaredNorm();
+    }
+    if (inv_f < 1.0) {
+      inv_f = 1.0;
+      launch = std::max(0.0, (y - X.col(0) * inv_f).dot(X.col(1)) / X.col(1).squaredNorm());
+    }
+    c.efficiency.hbm_fraction = std::clamp(1.0 / inv_f, 1e-3, 1.0);
+    c.efficiency.kernel_launch_us = launch * 1e6;
+    const ComputeParams after = ComputeParamsFor(c);
+    std::vector<double> meas, pb, pa;
+    std::vector<std::string> src;
+    for (const auto& k : ks) {
+      meas.push_back(k.time_s);
+      pb.push_back(MemoryBoundTime(before, k.bytes));
+      pa.push_back(MemoryBoundTime(after, k.bytes));
+      src.push_back(k.source);
+    }
+    Record(out, c, *FindParam("efficiency.hbm_fraction"), src);
+    Record(out, c, *FindParam("efficiency.kernel_launch_us"), src);
+    out.fit_error.push_back({"memory_kernel_time_s", static_cast<int64_t>(ks.size()), Mape(pb, meas), Mape(pa, meas)});
+  }
+
+  // --- GEMMs: the measured table, and the best-case fraction of the shape model fitted to it
+  // (relative least squares of f x shape_efficiency against measured efficiency), used for
+  // shapes the table does not have.
+  if (!in.gemms.empty()) {
+    const ComputeParams before = ComputeParamsFor(c);
+    const double peak = before.peak_flops;
+    double num = 0, den = 0;
+    std::map<GemmEfficiency, std::vector<double>> by_shape;
+    std::vector<std::string> src;
+    for (const auto& g : in.gemms) {
+      const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
+                           static_cast<double>(g.k) * static_cast<double>(g.batch);
+      const double eff = flops / (peak * g.time_s);
+      const double shape = GemmShapeEfficiency(g.m, g.n, before.sms, g.batch);
+      num += shape / eff;
+      den += shape * shape / (eff * eff);
+      by_shape[GemmEfficiency{g.m, g.n, g.k, g.batch, 0.0}].push_back(eff);
+      src.push_back(g.source);
+    }
+    c.efficiency.gemm_peak_fraction = std::clamp(num / den, 1e-3, 1.0);
+    for (auto& [shape, effs] : by_shape) {
+      std::sort(effs.begin(), effs.end());
+      GemmEfficiency e = shape;
+      e.efficiency = std::min(1.0, effs[effs.size() / 2]);  // median of repeats
+      out.gemm_table.push_back(e);
+    }
+    const ComputeParams after = ComputeParamsFor(c);  // shape model only (table not yet applied)
+    std::vector<double> meas, pb, pa;
+    for (const auto& g : in.gemms) {
+      meas.push_back(g.time_s);
+      pb.push_back(GemmTime(before, g.m, g.n, g.k, g.batch).time_s);
+      pa.push_back(GemmTime(after, g.m, g.n, g.k, g.batch).time_s);
+    }
+    Record(out, c, *FindParam("efficiency.gemm_peak_fraction"), src);
+    out.fit_error.push_back({"gemm_time_s", static_cast<int64_t>(in.gemms.size()), Mape(pb, meas), Mape(pa, meas)});
+    c.gemm_table = out.gemm_table;
+  }
+
+  // --- Attention: t = FLOPs / (peak x f) + launch; relative least squares for 1/f.
+  if (!in.attention.empty()) {
+    const ComputeParams before = ComputeParamsFor(c);
+    double num = 0, den = 0;
+    std::vector<std::string> src;
+    for (const auto& a : in.attention) {
+      const double x = a.flops / before.peak_flops / a.time_s;  // t_ideal / t
+      const double y = 1.0 - before.launch_s / a.time_s;
+      num += x * y;
+      den += x * x;
+      src.push_back(a.source);
+    }
+    c.efficiency.attention_peak_fraction = std::clamp(den / std::max(num, 1e-300), 1e-3, 1.0);
+    const ComputeParams after = ComputeParamsFor(c);
+    std::vector<double> meas, pb, pa;
+    for (const auto& a : in.attention) {
+      meas.push_back(a.time_s);
+      pb.push_back(a.flops / (before.peak_flops * before.attention_fraction) + before.launch_s);
+      pa.push_back(a.flops / (after.peak_flops * after.attention_fraction) + after.launch_s);
+    }
+    Record(out, c, *FindParam("efficiency.attention_peak_fraction"), src);
+    out.fit_error.push_back({"attention_time_s", static_cast<int64_t>(in.attention.size()), Mape(pb, meas), Mape(pa, meas)});
+  }
+
+  // --- Steps: with everything above applied, the compute/communication overlap slowdown
+  // (1-D, bounded) and the memory reserve (mean residual of the peak).
+  if (!in.steps.empty()) {
+    auto step_residuals = [&](Cluster& cc, Eigen::VectorXd& r) {
+      for (size_t i = 0; i < in.steps.size(); ++i) {
+        const StepSample& s = in.steps[i];
+        const Evaluator ev(s.model, cc, s.workload);
+        r(static_cast<Eigen::Index>(i)) = (ev.Evaluate(s.layout).time.step_s - s.time_s) / s.time_s;
+      }
+    };
+    const size_t n = in.steps.size();
+    Eigen::VectorXd r0(static_cast<Eigen::Index>(n)), r1(static_cast<Eigen::Index>(n));
+    Cluster uncal = base;
+    step_residuals(uncal, r0);
+    const Param& ov = *FindParam("efficiency.overlap_slowdown");
+    Eigen::VectorXd before_ov(static_cast<Eigen::Index>(n)), probe(static_cast<Eigen::Index>(n));
+    step_residuals(c, before_ov);
+    const double x0 = ov.field(c);
+    ov.field(c) = x0 + 0.5;
+    step_residuals(c, probe);
+    ov.field(c) = x0;
+    std::vector<std::string> src;
+    for (const auto& s : in.steps) src.push_back(s.source);
+    if ((probe - before_ov).cwiseAbs().maxCoeff() > 1e-9) {
+      FitLm(c, {&ov}, n, step_residuals);
+      Record(out, c, ov, src);
+    }
+    step_residuals(c, r1);
+    out.fit_error.push_back({"step_time_s", static_cast<int64_t>(n), 100.0 * r0.cwiseAbs().mean(),
+                             100.0 * r1.cwiseAbs().mean()});
+    // Peak memory: the reserve absorbs what the model does not itemise.
+    std::vector<double> meas, pb;
+    double resid = 0;
+    int64_t counted = 0;
+    for (const auto& s : in.steps) {
+      if (s.peak_memory_bytes <= 0) continue;
+      const double pred = Evaluator(s.model, c, s.workload).Evaluate(s.layout).memory.peak_bytes;
+      meas.push_back(s.peak_memory_bytes);
+      pb.push_back(Evaluator(s.model, base, s.workload).Evaluate(s.layout).memory.peak_bytes);
+      resid += s.peak_memory_bytes - pred;
+      ++counted;
+    }
+    if (counted > 0) {
+      c.overhead.reserve_gib = std::max(0.0, c.overhead.reserve_gib + resid / counted / kGiB);
+      std::vector<double> pa;
+      for (const auto& s : in.steps) {
+        if (s.peak_memory_bytes <= 0) continue;
+        pa.push_back(Evaluator(s.model, c, s.workload).Evaluate(s.layout).memory.peak_bytes);
+      }
+      Record(out, c, *FindParam("overhead.reserve_gib"), src);
+      out.fit_error.push_back({"peak_memory_bytes", counted, Mape(pb, meas), Mape(pa, meas)});
+    }
+  }
+  return out;
+}
+
+void ApplyCalibration(const CalibrationProfile& p, Cluster& c, std::string_view origin) {
+  if (std::find(p.clusters.begin(), p.clusters.end(), c.name) == p.clusters.end()) {
+    std::string names;
+    for (const auto& n : p.clusters) names += (names.empty() ? "" : ", ") + n;
+    throw Error(std::string(origin), "clusters: profile '" + p.name + "' is for " + names +
+                                         ", not for cluster '" + c.name + "'");
+  }
+  for (const FittedValue& f : p.fitted) {
+    const Param* param = FindParam(f.path);
+    MESHPLAN_CHECK(param != nullptr);  // ParseCalibrationJson rejects unknown paths
+    param->field(c) = f.value;
+  }
+  c.gemm_table = p.gemm_table;
+  std::sort(c.gemm_table.begin(), c.gemm_table.end());
+  c.calibration = p.name;
+}
+
+nlohmann::json ToJson(const CalibrationProfile& p) {
+  nlohmann::json j;
+  j["schema_version"] = kSchemaVersion;
+  j["command"] = "calibrate";
+  j["name"] = p.name;
+  j["clusters"] = p.clusters;
+  j["fitted"] = nlohmann::json::object();
+  for (const auto& f : p.fitted) {
+    j["fitted"][f.path] = {{"value", f.value}, {"unit", f.unit}, {"sources", f.sources}};
+  }
+  j["gemm_table"] = nlohmann::json::array();
+  for (const auto& g : p.gemm_table) {
+    j["gemm_table"].push_back({{"m", g.m}, {"n", g.n}, {"k", g.k}, {"batch", g.batch}, {"efficiency", g.efficiency}});
+  }
+  j["fit_error"] = nlohmann::json::object();
+  for (const auto& e : p.fit_error) {
+    j["fit_error"][e.quantity] = {{"n", e.n}, {"before_pct", e.before_pct}, {"after_pct", e.after_pct}};
+  }
+  j["inputs"] = p.inputs;
+  return j;
+}
+
+CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view origin) {
+  CalibrationProfile p;
+  const nlohmann::json root = ParseJsonText(text, origin);
+  if (!root.is_object()) throw Error(std::string(origin), "expected a JSON object (a calibration profile)");
+  JsonObject o(root, std::string(origin), "");
+  const int64_t version = o.Int("schema_version", 1);
+  if (version > kSchemaVersion) {
+    o.Fail("schema_version", "is " + std::to_string(version) +
+                                 " but this meshplan reads versions up to " +
+                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
+  }
+  if (o.Has("tool")) o.String("tool");
+  o.Ignore("leave_one_out");  // calibrate's own report of its held-out scores
+  const std::string command = o.String("command");
+  if (command != "calibrate") {
+    o.Fail("command", "expected \"calibrate\" (a calibration profile), got \"" + command + "\"");
+  }
+  p.name = o.String("name");
+  for (const auto& n : o.Array("clusters")) {
+    if (!n.is_string()) o.Fail("clusters", "must be a list of cluster names");
+    p.clusters.push_back(n.get<std::string>());
+  }
+  if (p.clusters.empty()) o.Fail("clusters", "must name at least one cluster");
+  {
+    JsonObject fitted = o.Object("fitted");
+    for (const std::string& key : fitted.Keys()) {
+      const Param* param = FindParam(key);
+      if (param == nullptr) fitted.Fail(key, "not a quantity calibration can set");
+      JsonObject f = fitted.Object(key);
+      FittedValue v;
+      v.path = key;
+      v.value = f.Number("value", param->lo, param->hi);
+      v.unit = f.String("unit");
+      for (const auto& s : f.Array("sources")) {
+        if (!s.is_string()) f.Fail("sources", "must be a list of strings");
+        v.sources.push_back(s.get<std::string>());
+      }
+      f.Finish();
+      p.fitted.push_back(v);
+    }
+    fitted.Finish();
+  }
+  {
+    const auto& table = o.Array("gemm_table");
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (!table[i].is_object()) o.Fail("gemm_table", "entries must be objects");
+      JsonObject g(table[i], std::string(origin), "gemm_table[" + std::to_string(i) + "]");
+      GemmEfficiency e;
+      e.m = g.Int("m", 1, int64_t{1} << 40);
+      e.n = g.Int("n", 1, int64_t{1} << 40);
+      e.k = g.Int("k", 1, int64_t{1} << 40);
+      e.batch = g.Int("batch", 1, int64_t{1} << 40);
+      e.efficiency = g.Number("efficiency", 1e-6, 1.0);
+      g.Finish();
+      p.gemm_table.push_back(e);
+    }
+  }
+  if (o.Has("fit_error")) {
+    JsonObject fe = o.Object("fit_error");
+    for (const std::string& key : fe.Keys()) {
+      JsonObject e = fe.Object(key);
+      p.fit_error.push_back({key, e.Int("n", 0, int64_t{1} << 40), e.Number("before_pct", 0, 1e12),
+                             e.Number("after_pct", 0, 1e12)});
+      e.Finish();
+    }
+    fe.Finish();
+  }
+  if (o.Has("inputs")) {
+    for (const auto& s : o.Array("inputs")) {
+      if (!s.is_string()) o.Fail("inputs", "must be a list of strings");
+      p.inputs.push_back(s.get<std::string>());
+    }
+  }
+  o.Finish();
+  return p;
+}
+
+}  // namespace meshplan::costmodel

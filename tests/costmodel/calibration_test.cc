@@ -1,0 +1,217 @@
+// Calibration: fitting recovers known parameters from samples the model itself generated (with
+// noise), profiles round-trip through JSON, and applying one changes exactly the fitted fields.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/calibration.h"
+#include "costmodel/compute.h"
+#include "costmodel/error.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+/// Deterministic multiplicative noise in [1 - amp, 1 + amp] (a 64-bit LCG, Knuth's MMIX).
+struct Noise {
+  uint64_t state = 12345;
+  double operator()(double amp) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double u = static_cast<double>(state >> 11) / static_cast<double>(1ULL << 53);
+    return 1.0 + amp * (2.0 * u - 1.0);
+  }
+};
+
+const FittedValue* Find(const CalibrationProfile& p, const std::string& path) {
+  for (const auto& f : p.fitted) {
+    if (f.path == path) return &f;
+  }
+  return nullptr;
+}
+
+Cluster Truth() {
+  Cluster c = ResolveCluster("dgx-h100");
+  c.efficiency.nvlink_fraction = 0.70;
+  c.efficiency.network_fraction = 0.90;
+  c.efficiency.nvls_fraction = 0.80;
+  c.efficiency.nvls_tree_fraction = 0.75;
+  c.node.intra.latency_us = 1.5;
+  c.fabric.latency_us = 3.0;
+  c.efficiency.collective_launch_us = 8.0;
+  return c;
+}
+
+TEST(FitCollectives, RecoversAlphaAndBetaPerLinkLevelFromNoisySyntheticLogs) {
+  const Cluster truth = Truth();
+  CalibrationInputs in;
+  Noise noise;
+  for (const Group g : {Group{8, 1}, Group{16, 2}, Group{32, 4}, Group{64, 8}}) {
+    for (Coll op : {Coll::kAllGather, Coll::kReduceScatter, Coll::kAllReduce}) {
+      for (int algo : {-1, static_cast<int>(Algo::kRing)}) {
+        for (int e = 10; e <= 33; ++e) {
+          CollectiveSample s;
+          s.op = op;
+          s.group = g;
+          s.bytes = std::ldexp(1.0, e);
+          s.algo = algo;
+          s.time_s = PredictCollective(truth, s) * noise(0.02);
+          s.source = "synthetic";
+          in.collectives.push_back(s);
+        }
+      }
+    }
+  }
+  const Cluster base = ResolveCluster("dgx-h100");
+  const CalibrationProfile p = Fit(base, in, "synthetic");
+  ASSERT_NE(Find(p, "efficiency.nvlink_fraction"), nullptr);
+  EXPECT_NEAR(Find(p, "efficiency.nvlink_fraction")->value, 0.70, 0.02);
+  EXPECT_NEAR(Find(p, "efficiency.network_fraction")->value, 0.90, 0.03);
+  EXPECT_NEAR(Find(p, "efficiency.nvls_fraction")->value, 0.80, 0.03);
+  EXPECT_NEAR(Find(p, "efficiency.nvls_tree_fraction")->value, 0.75, 0.03);
+  EXPECT_NEAR(Find(p, "node.intra.latency_us")->value, 1.5, 0.4);
+  EXPECT_NEAR(Find(p, "fabric.latency_us")->value, 3.0, 0.6);
+  EXPECT_NEAR(Find(p, "efficiency.collective_launch_us")->value, 8.0, 1.0);
+  ASSERT_EQ(p.fit_error.size(), 1u);
+  EXPECT_EQ(p.fit_error[0].quantity, "collective_time_s");
+  EXPECT_GT(p.fit_error[0].before_pct, 10.0);
+  EXPECT_LT(p.fit_error[0].after_pct, 1.5);  // the noise is +-2%: mean |noise| is 1%
+}
+
+TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
+  // Single-node ring rows say nothing about the network or NVLS.
+  const Cluster truth = Truth();
+  CalibrationInputs in;
+  for (int e = 10; e <= 30; ++e) {
+    CollectiveSample s{Coll::kAllGather, {8, 1}, std::ldexp(1.0, e), 0, static_cast<int>(Algo::kRing), "x"};
+    s.time_s = PredictCollective(truth, s);
+    in.collectives.push_back(s);
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-h100"), in, "single-node");
+  EXPECT_NE(Find(p, "efficiency.nvlink_fraction"), nullptr);
+  EXPECT_EQ(Find(p, "efficiency.network_fraction"), nullptr);
+  EXPECT_EQ(Find(p, "fabric.latency_us"), nullptr);
+  EXPECT_EQ(Find(p, "efficiency.nvls_fraction"), nullptr);
+}
+
+TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {
+  Cluster truth = ResolveCluster("dgx-h100");
+  truth.efficiency.gemm_peak_fraction = 0.70;
+  truth.efficiency.hbm_fraction = 0.80;
+  truth.efficiency.kernel_launch_us = 5.0;
+  truth.efficiency.attention_peak_fraction = 0.45;
+  const ComputeParams tp = ComputeParamsFor(truth);
+  CalibrationInputs in;
+  for (int64_t m : {4096, 8192, 16384}) {
+    for (int64_t n : {1280, 8192, 28672}) {
+      const double t = GemmTime(tp, m, n, 8192).time_s;
+      in.gemms.push_back({m, n, 8192, 1, t, "synthetic"});
+    }
+  }
+  for (double bytes : {1e6, 1e7, 1e8, 1e9}) {
+    in.memory_kernels.push_back({bytes, MemoryBoundTime(tp, bytes), "synthetic"});
+  }
+  for (double flops : {1e11, 1e12, 1e13}) {
+    in.attention.push_back({flops, flops / (tp.peak_flops * 0.45) + tp.launch_s, "synthetic"});
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-h100"), in, "kernels");
+  EXPECT_NEAR(Find(p, "efficiency.hbm_fraction")->value, 0.80, 1e-6);
+  EXPECT_NEAR(Find(p, "efficiency.kernel_launch_us")->value, 5.0, 1e-4);
+  // Large GEMMs are compute-bound, so time = FLOPs / (peak x 0.70 x shape) + launch: the fit of
+  // the best-case fraction lands within the launch's share of a millisecond kernel.
+  EXPECT_NEAR(Find(p, "efficiency.gemm_peak_fraction")->value, 0.70, 0.01);
+  EXPECT_NEAR(Find(p, "efficiency.attention_peak_fraction")->value, 0.45, 1e-3);
+  EXPECT_EQ(p.gemm_table.size(), 9u);
+  // With the profile applied, a measured shape is predicted exactly.
+  Cluster c = ResolveCluster("dgx-h100");
+  ApplyCalibration(p, c, "test");
+  const ComputeParams cp = ComputeParamsFor(c);
+  EXPECT_NEAR(GemmTime(cp, 8192, 1280, 8192).time_s, GemmTime(tp, 8192, 1280, 8192).time_s, 1e-12);
+}
+
+TEST(FitStep, RecoversOverlapSlowdownFromMeasuredSteps) {
+  Cluster truth = ResolveCluster("dgx-h100");
+  truth.efficiency.overlap_slowdown = 1.30;
+  const Model m = ResolveModel("llama2-13b");
+  CalibrationInputs in;
+  for (const char* text : {"tp=1,zero=3,mbs=1", "tp=2,sp=on,zero=3,mbs=2", "tp=1,fsdp=16,replicate=4,zero=2"}) {
+    Workload w;
+    w.gpus = 64;
+    w.global_batch = 256;
+    w.seq = 4096;
+    Layout l = ParseLayoutText(text, "test");
+    ResolveLayout(l, w, "test");
+    StepSample s{m, w, l, Evaluator(m, truth, w).Evaluate(l).time.step_s, 0, "synthetic"};
+    in.steps.push_back(s);
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-h100"), in, "steps");
+  EXPECT_NEAR(Find(p, "efficiency.overlap_slowdown")->value, 1.30, 1e-3);
+  ASSERT_EQ(p.fit_error.back().quantity, "step_time_s");
+  EXPECT_LT(p.fit_error.back().after_pct, 0.01);
+}
+
+TEST(Profile, RoundTripsThroughJsonAndAppliesOnlyToItsClusters) {
+  CalibrationProfile p;
+  p.name = "lab";
+  p.clusters = {"dgx-h100"};
+  p.fitted = {{"efficiency.network_fraction", 0.5, "fraction", {"log.txt"}},
+              {"fabric.latency_us", 7.0, "us", {"log.txt"}}};
+  p.gemm_table = {{4096, 4096, 4096, 1, 0.75}};
+  p.fit_error = {{"collective_time_s", 10, 30.0, 5.0}};
+  const std::string text = ToJson(p).dump();
+  const CalibrationProfile q = ParseCalibrationJson(text, "p.json");
+  EXPECT_EQ(ToJson(q).dump(), text);
+  Cluster c = ResolveCluster("dgx-h100");
+  ApplyCalibration(q, c, "p.json");
+  EXPECT_EQ(c.calibration, "lab");
+  EXPECT_DOUBLE_EQ(c.efficiency.network_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(c.fabric.latency_us, 7.0);
+  EXPECT_DOUBLE_EQ(c.efficiency.nvlink_fraction, 0.8134);  // untouched
+  Cluster a = ResolveCluster("dgx-a100-80g");
+  try {
+    ApplyCalibration(q, a, "p.json");
+    FAIL() << "applied a dgx-h100 profile to dgx-a100-80g";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "p.json: clusters: profile 'lab' is for dgx-h100, not for cluster 'dgx-a100-80g'");
+  }
+}
+
+TEST(Profile, RejectsUnknownQuantitiesOutOfBoundValuesAndNewerVersions) {
+  auto error_of = [](const std::string& text) -> std::string {
+    try {
+      ParseCalibrationJson(text, "p.json");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string head = R"({"schema_version": 1, "command": "calibrate", "name": "x", "clusters": ["dgx-h100"], "gemm_table": [], )";
+  EXPECT_EQ(error_of(head + R"("fitted": {"efficiency.magic": {"value": 1, "unit": "", "sources": []}}})"),
+            "p.json: fitted.efficiency.magic: not a quantity calibration can set");
+  EXPECT_EQ(error_of(head + R"("fitted": {"efficiency.network_fraction": {"value": 1.5, "unit": "fraction", "sources": []}}})"),
+            "p.json: fitted.efficiency.network_fraction.value: must be a number in [0.02, 1], got 1.5");
+  EXPECT_EQ(error_of(R"({"schema_version": 2, "command": "calibrate"})"),
+            "p.json: schema_version: is 2 but this meshplan reads versions up to 1; upgrade meshplan");
+  EXPECT_EQ(error_of(R"({"schema_version": 1, "command": "plan"})"),
+            "p.json: command: expected \"calibrate\" (a calibration profile), got \"plan\"");
+}
+
+TEST(NvlsTree, LatencyAndBandwidthByHand) {
+  // dgx-h100 uncalibrated, 16 ranks on 2 nodes. Latency: NVLS 25 us + 2 log2(2) x 20.9 us.
+  // Bandwidth: min(node NICs 8 x 400/8 x 0.9817 = 392.68 GB/s x 2/(2 x 1) x 0.85,
+  //                NVLink 450 x 0.8134 = 366.03 x 0.85 x 15/16) = min(333.78, 291.68).
+  const LinkParams lp = LinkParamsFor(ResolveCluster("dgx-h100"));
+  const CollectiveTable t = BuildTable(lp, {16, 2});
+  const CollectiveCost c = TimeOf(t, Coll::kAllReduce, Algo::kNvlsTree, Proto::kSimple, 1e9);
+  EXPECT_NEAR(c.latency_s, 66.8e-6, 1e-9);
+  EXPECT_NEAR(c.bandwidth_s, 1e9 / (450 * 0.8134 * 0.85 * 15.0 / 16.0 * 1e9), 1e-9);
+  // Only whole-node groups on NVLS systems get it.
+  EXPECT_LT(TimeOf(BuildTable(lp, {2, 2}), Coll::kAllReduce, Algo::kNvlsTree, Proto::kSimple, 1e9).time_s, 0);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

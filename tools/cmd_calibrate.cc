@@ -1,0 +1,155 @@
+// meshplan calibrate --cluster C [--measurements M.json ...] [--nccl-tests LOG ...] -o PROFILE.json
+// Fits the cost model's cluster parameters to measurements (costmodel/calibration.h), prints each
+// fitted value and the error before and after on the inputs, and with --leave-one-out scores
+// every input file with a profile fitted without it: the honest figure for unseen systems.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/calibration.h"
+#include "costmodel/error.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/zoo.h"
+#include "plans/report.h"
+#include "tools/cli_common.h"
+#include "tools/inputs.h"
+
+namespace meshplan::tools {
+namespace {
+
+struct CalibrateOptions {
+  std::string cluster;
+  std::vector<std::string> measurements;
+  std::vector<std::string> logs;
+  std::string out;
+  std::string name;
+  bool leave_one_out = false;
+};
+
+/// The inputs of one file, kept apart so leave-one-out can drop it.
+struct FileInputs {
+  std::string name;
+  costmodel::CalibrationInputs in;
+};
+
+void Append(costmodel::CalibrationInputs& to, const costmodel::CalibrationInputs& from) {
+  auto add = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
+  add(to.collectives, from.collectives);
+  add(to.gemms, from.gemms);
+  add(to.attention, from.attention);
+  add(to.memory_kernels, from.memory_kernels);
+  add(to.steps, from.steps);
+  add(to.provenance, from.provenance);
+}
+
+/// MAPE of the collective rows and the step of `in` under cluster `c`.
+std::pair<double, double> Score(const costmodel::Cluster& c, const costmodel::CalibrationInputs& in) {
+  std::vector<double> p, m;
+  for (const auto& s : in.collectives) {
+    p.push_back(costmodel::PredictCollective(c, s));
+    m.push_back(s.time_s);
+  }
+  std::vector<double> sp, sm;
+  for (const auto& s : in.steps) {
+    sp.push_back(costmodel::Evaluator(s.model, c, s.workload).Evaluate(s.layout).time.step_s);
+    sm.push_back(s.time_s);
+  }
+  return {costmodel::Mape(p, m), costmodel::Mape(sp, sm)};
+}
+
+void RunCalibrate(const CalibrateOptions& o) {
+  if (o.measurements.empty() && o.logs.empty()) {
+    throw Error("calibrate", "give --measurements and/or --nccl-tests files to fit");
+  }
+  const costmodel::Cluster base = costmodel::ResolveCluster(o.cluster, "--cluster");
+  std::vector<FileInputs> files;
+  for (const auto& path : o.logs) {
+    const NcclLogSamples log = LoadNcclTestsLog(path, base);
+    if (!log.skip_reason.empty()) {
+      std::printf("skipped %s: %s\n", log.name.c_str(), log.skip_reason.c_str());
+      continue;
+    }
+    FileInputs f;
+    f.name = log.name;
+    f.in.collectives = log.samples;
+    f.in.provenance.push_back(log.name + " (nccl-tests " + std::string(costmodel::ToString(log.op)) +
+                              ", " + std::to_string(log.ranks) + " ranks on " +
+                              std::to_string(log.nodes) + " nodes, " +
+                              std::to_string(log.samples.size()) + " rows)");
+    files.push_back(std::move(f));
+  }
+  for (const auto& path : o.measurements) {
+    FileInputs f;
+    f.name = std::filesystem::path(path).filename().string();
+    AddMeasurementFile(path, base, f.in);
+    files.push_back(std::move(f));
+  }
+  if (files.empty()) throw Error("calibrate", "no input could be modelled (every log was skipped)");
+  costmodel::CalibrationInputs all;
+  for (const auto& f : files) Append(all, f.in);
+  const std::string name = o.name.empty() ? base.name : o.name;
+  const costmodel::CalibrationProfile profile = costmodel::Fit(base, all, name);
+
+  std::printf("calibration profile '%s' for %s, from %zu input file(s)\n", name.c_str(), base.name.c_str(), files.size());
+  std::printf("%-36s %14s %-9s\n", "fitted", "value", "unit");
+  for (const auto& f : profile.fitted) {
+    std::printf("%-36s %14.6g %-9s\n", f.path.c_str(), f.value, f.unit.c_str());
+  }
+  if (!profile.gemm_table.empty()) {
+    std::printf("%-36s %14zu shapes\n", "gemm_table", profile.gemm_table.size());
+  }
+  std::printf("%-24s %6s %12s %12s\n", "error on the inputs", "n", "before_%", "after_%");
+  for (const auto& e : profile.fit_error) {
+    std::printf("%-24s %6lld %12.1f %12.1f\n", e.quantity.c_str(), static_cast<long long>(e.n),
+                e.before_pct, e.after_pct);
+  }
+
+  nlohmann::json j = costmodel::ToJson(profile);
+  j["tool"] = plans::ToolVersion();
+  if (o.leave_one_out && files.size() > 1) {
+    std::printf("leave-one-out: fit without the file, score it (MAPE %%)\n");
+    std::printf("%-52s %10s %10s %10s\n", "held-out file", "uncal", "fit_all", "held_out");
+    nlohmann::json loo = nlohmann::json::array();
+    for (size_t i = 0; i < files.size(); ++i) {
+      costmodel::CalibrationInputs rest;
+      for (size_t k = 0; k < files.size(); ++k) {
+        if (k != i) Append(rest, files[k].in);
+      }
+      costmodel::Cluster held = base, fitted_all = base, uncal = base;
+      costmodel::ApplyCalibration(costmodel::Fit(base, rest, name), held, "leave-one-out");
+      costmodel::ApplyCalibration(profile, fitted_all, "leave-one-out");
+      const auto [u, us] = Score(uncal, files[i].in);
+      const auto [a, as] = Score(fitted_all, files[i].in);
+      const auto [h, hs] = Score(held, files[i].in);
+      const bool has_coll = !files[i].in.collectives.empty();
+      const double uu = has_coll ? u : us, aa = has_coll ? a : as, hh = has_coll ? h : hs;
+      std::printf("%-52s %10.1f %10.1f %10.1f\n", files[i].name.c_str(), uu, aa, hh);
+      loo.push_back({{"file", files[i].name},
+                     {"quantity", has_coll ? "collective_time_s" : "step_time_s"},
+                     {"uncalibrated_pct", uu},
+                     {"fitted_on_all_pct", aa},
+                     {"held_out_pct", hh}});
+    }
+    j["leave_one_out"] = loo;
+  }
+  if (!o.out.empty()) WriteFileAtomic(o.out, plans::DumpReport(j), "-o");
+}
+
+}  // namespace
+
+void SetupCalibrate(CLI::App& app) {
+  auto opt = std::make_shared<CalibrateOptions>();
+  CLI::App* sub = app.add_subcommand("calibrate", "fit the cost model to measurements into a calibration profile");
+  sub->add_option("--cluster", opt->cluster, "the cluster the measurements were taken on")->required();
+  sub->add_option("--measurements", opt->measurements, "meshplan-validate measurement JSON files");
+  sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)");
+  sub->add_option("-o,--out", opt->out, "write the calibration profile (JSON) to this file");
+  sub->add_option("--name", opt->name, "profile name (default: the cluster's name)");
+  sub->add_flag("--leave-one-out", opt->leave_one_out,
+                "also fit without each input file in turn and score the held-out file");
+  sub->callback([opt] { RunCalibrate(*opt); });
+}
+
+}  // namespace meshplan::tools

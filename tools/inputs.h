@@ -1,0 +1,37 @@
+// File: tools/inputs.h
+// Measured inputs the CLI reads for calibration and scoring: nccl-tests logs (with the sidecar
+// X.meta.json that says how many nodes ran and which NCCL_ALGO was forced) and the measurement
+// JSON written by meshplan-validate. Both become costmodel::CalibrationInputs samples.
+#ifndef MESHPLAN_TOOLS_INPUTS_H_
+#define MESHPLAN_TOOLS_INPUTS_H_
+
+#include <string>
+#include <vector>
+
+#include "costmodel/calibration.h"
+#include "costmodel/nccl_tests.h"
+#include "costmodel/specs.h"
+
+namespace meshplan::tools {
+
+struct NcclLogSamples {
+  std::string path;
+  std::string name;  // file name
+  costmodel::NcclTestOp op = costmodel::NcclTestOp::kAllReduce;
+  int64_t ranks = 0, nodes = 0;
+  std::string skip_reason;  // non-empty: the log cannot be modelled (alltoall, sendrecv, ...)
+  std::vector<costmodel::CollectiveSample> samples;  // one per row: min of out/in-place time
+};
+
+/// Reads an nccl-tests log and its sidecar; nodes from the sidecar, else ranks / gpus per node.
+NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c);
+
+/// Adds the samples of a meshplan-validate measurement file to `in` (collectives, GEMMs,
+/// attention as GEMM-free FLOPs are not fitted, memory kernels, the step). The file's plan must
+/// have run on cluster `c`.
+void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
+                        costmodel::CalibrationInputs& in);
+
+}  // namespace meshplan::tools
+
+#endif  // MESHPLAN_TOOLS_INPUTS_H_
