@@ -54,8 +54,10 @@ double Pct(double predicted, double measured) {
   return 100.0 * std::abs(predicted - measured) / measured;
 }
 
+/// The files behind a quantity: sample sources are "file:row" or "file: path"; keep the file.
 std::vector<std::string> Sources(const std::vector<std::string>& all) {
-  std::set<std::string> s(all.begin(), all.end());
+  std::set<std::string> s;
+  for (const auto& a : all) s.insert(a.substr(0, a.find(':')));
   return {s.begin(), s.end()};
 }
 

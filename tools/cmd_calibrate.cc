@@ -26,6 +26,7 @@ struct CalibrateOptions {
   std::string out;
   std::string name;
   bool leave_one_out = false;
+  std::vector<std::string> also_for;
 };
 
 /// The inputs of one file, kept apart so leave-one-out can drop it.
@@ -90,7 +91,11 @@ void RunCalibrate(const CalibrateOptions& o) {
   costmodel::CalibrationInputs all;
   for (const auto& f : files) Append(all, f.in);
   const std::string name = o.name.empty() ? base.name : o.name;
-  const costmodel::CalibrationProfile profile = costmodel::Fit(base, all, name);
+  costmodel::CalibrationProfile profile = costmodel::Fit(base, all, name);
+  for (const auto& other : o.also_for) {
+    costmodel::ResolveCluster(other, "--also-for");  // must exist
+    profile.clusters.push_back(other);
+  }
 
   std::printf("calibration profile '%s' for %s, from %zu input file(s)\n", name.c_str(), base.name.c_str(), files.size());
   std::printf("%-36s %14s %-9s\n", "fitted", "value", "unit");
@@ -147,6 +152,8 @@ void SetupCalibrate(CLI::App& app) {
   sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)");
   sub->add_option("-o,--out", opt->out, "write the calibration profile (JSON) to this file");
   sub->add_option("--name", opt->name, "profile name (default: the cluster's name)");
+  sub->add_option("--also-for", opt->also_for,
+                  "other built-in clusters with the same links the profile may be applied to");
   sub->add_flag("--leave-one-out", opt->leave_one_out,
                 "also fit without each input file in turn and score the held-out file");
   sub->callback([opt] { RunCalibrate(*opt); });
