@@ -8,6 +8,7 @@
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "sim/simulate.h"
+#include "sim/trace.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 
@@ -34,6 +35,7 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
                          {"peak_time_s", r.peak_time_s},
                          {"tasks", r.tasks},
                          {"events", r.events}};
+  if (!r.tasks_run.empty()) entry["simulation"].update(sim::TimelineJson(r));  // for HTML reports
 }
 
 namespace {
@@ -67,11 +69,11 @@ void RunSimulate(const SimulateOptions& o) {
   if (!o.analytical) {
     sim::SimOptions so;
     so.prefetch_depth = o.prefetch;
-    so.record_timeline = !o.trace_path.empty();
+    so.record_timeline = true;  // the JSON carries a bounded timeline and memory curve
     const sim::SimResult r = sim::SimulateStep(ev, l, e, so);
     const double tokens = static_cast<double>(ev.workload().global_batch) * static_cast<double>(ev.workload().seq);
     ApplySimulation(entry, r, tokens, static_cast<double>(ev.workload().gpus));
-    if (so.record_timeline) trace = sim::ChromeTrace(r);
+    if (!o.trace_path.empty()) trace = sim::ChromeTrace(r);
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "\nsimulated step (discrete-event, prefetch depth %d): %.1f ms (analytical %.1f ms)\n"
