@@ -45,6 +45,7 @@ struct SimulateOptions {
   std::string layout;
   std::string json_path;
   std::string trace_path;
+  std::string html_path;
   bool analytical = false;
   int prefetch = 1;
 };
@@ -90,6 +91,7 @@ void RunSimulate(const SimulateOptions& o) {
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
   std::fputs(sim_text.c_str(), stdout);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
   if (!o.trace_path.empty()) WriteFileAtomic(o.trace_path, trace, "--trace");
 }
 
@@ -103,6 +105,7 @@ void SetupSimulate(CLI::App& app) {
                   "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective")
       ->required();
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+  sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
   sub->add_option("--trace", opt->trace_path, "write a Chrome/Perfetto trace of the simulated step");
   sub->add_flag("--analytical", opt->analytical, "the fast analytical model only (no simulation)");
   sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)");
