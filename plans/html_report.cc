@@ -300,7 +300,7 @@ Chart StackedBars(const std::string& id, const In& layouts, size_t n, const char
                      {"axis", {{"labelLimit", 620}, {"labelFontSize", 11}}}}},
               {"x", {{"field", "value"}, {"type", "quantitative"}, {"stack", "zero"}, {"title", unit_title}}},
               {"color", {{"field", "part"}, {"type", "nominal"}, {"scale", PartsScale(parts)},
-                         {"legend", {{"title", nullptr}, {"orient", "bottom"}, {"columns", 6}}}}},
+                         {"legend", {{"title", nullptr}, {"orient", "bottom"}, {"columns", 3}}}}},
               {"order", {{"field", "order"}, {"type", "quantitative"}}},
               {"tooltip", json::array({{{"field", "layout"}, {"type", "nominal"}},
                                        {{"field", "part"}, {"type", "nominal"}},
@@ -397,6 +397,57 @@ const Part kKinds[] = {{"compute", "compute", "#4c78a8"},       {"tp_comm", "TP 
                        {"fsdp_ag", "FSDP all-gather", "#e45756"}, {"fsdp_rs", "FSDP reduce-scatter", "#b279a2"},
                        {"dp_ar", "DP all-reduce", "#72b7b2"},     {"optimizer", "optimizer", "#54a24b"}};
 
+/// Bars thinner than a pixel blur into a wash of colour, so a busy timeline is drawn at about one
+/// bar per pixel: per lane, `bins` equal bins over [0, span_ms) each show the kind busiest in it,
+/// at the opacity of the lane's busy share (in tenths); neighbouring equal bins make one bar.
+json PixelBins(const json& bars, double span_ms, size_t bins) {
+  const double w = span_ms / static_cast<double>(bins);
+  std::map<std::string, std::map<std::string, std::vector<double>>> busy;  // lane -> kind -> bins
+  std::vector<std::string> lanes;
+  for (const json& b : bars) {
+    const std::string lane = b["lane"], kind = b["kind"];
+    if (std::find(lanes.begin(), lanes.end(), lane) == lanes.end()) lanes.push_back(lane);
+    auto& v = busy[lane][kind];
+    v.resize(bins, 0.0);
+    const double s0 = b["start"].get<double>(), s1 = b["end"].get<double>(), share = b["busy"].get<double>();
+    for (size_t i = std::min(bins - 1, static_cast<size_t>(std::max(0.0, s0 / w)));
+         i < bins && w * static_cast<double>(i) < s1; ++i) {
+      const double lo = std::max(s0, w * static_cast<double>(i)), hi = std::min(s1, w * static_cast<double>(i + 1));
+      if (hi > lo) v[i] += (hi - lo) * share;
+    }
+  }
+  json out = json::array();
+  for (const std::string& lane : lanes) {
+    std::string open_kind;
+    double open_share = -1;
+    for (size_t i = 0; i < bins; ++i) {
+      double total = 0, top = 0;
+      std::string kind;
+      for (const auto& [k, v] : busy[lane]) {
+        total += v[i];
+        if (v[i] > top) {
+          top = v[i];
+          kind = k;
+        }
+      }
+      if (total <= 0) {
+        open_kind.clear();
+        continue;
+      }
+      const double share = std::max(0.1, std::round(std::min(1.0, total / w) * 10) / 10);
+      if (kind == open_kind && share == open_share) {
+        out.back()["end"] = w * static_cast<double>(i + 1);
+        continue;
+      }
+      out.push_back({{"lane", lane}, {"kind", kind}, {"task", kind + Printf(" (stream busy %.0f%%)", share * 100)},
+                     {"start", w * static_cast<double>(i)}, {"end", w * static_cast<double>(i + 1)}, {"busy", share}});
+      open_kind = kind;
+      open_share = share;
+    }
+  }
+  return out;
+}
+
 /// The simulated step: one lane per stream, and the memory curve under it on the same time axis.
 Chart TimelineChart(const std::string& id, const std::string& label, const In& sim, double capacity_gib,
                     double step_ms) {
@@ -433,6 +484,11 @@ Chart TimelineChart(const std::string& id, const std::string& label, const In& s
     }
   }
   if (!curve.empty()) curve.push_back({{"t", std::max(step_ms, curve.back()["t"].get<double>())}, {"gib", curve.back()["gib"]}});
+  constexpr size_t kPixels = 820;  // the chart's width
+  if (bars.size() > kPixels / 2) {
+    bars = PixelBins(bars, step_ms, kPixels / 2);
+    binned = step_ms / 1e3 / static_cast<double>(kPixels / 2);
+  }
   const json x_scale = {{"domain", {0, step_ms}}, {"nice", false}};
   json lane_enc = {
       {"y", {{"field", "lane"}, {"type", "nominal"}, {"title", nullptr},
@@ -449,7 +505,7 @@ Chart TimelineChart(const std::string& id, const std::string& label, const In& s
                            {"legend", nullptr}};
   }
   json timeline = {{"name", "timeline_bars"},
-                   {"width", 820},
+                   {"width", kPixels},
                    {"height", {{"step", 34}}},
                    {"data", {{"values", bars}}},
                    {"mark", {{"type", "bar"}}},
@@ -480,7 +536,7 @@ Chart TimelineChart(const std::string& id, const std::string& label, const In& s
                         {"mark", {{"type", "text"}, {"align", "left"}, {"dx", 6}, {"dy", -8}, {"fontSize", 11}, {"color", "#b22"}}},
                         {"encoding", {{"x", {{"field", "t"}, {"type", "quantitative"}}}, {"y", {{"field", "gib"}, {"type", "quantitative"}}},
                                       {"text", {{"field", "label"}}}}}});
-  json memory = {{"width", 820}, {"height", 170}, {"data", {{"values", curve}}}, {"layer", mem_layers}};
+  json memory = {{"width", kPixels}, {"height", 170}, {"data", {{"values", curve}}}, {"layer", mem_layers}};
   std::string sub = "one lane per stream; below: memory allocated per GPU";
   if (binned > 0) sub += "; drawn at " + Printf("%.2f", binned * 1e3) + " ms resolution (lighter: busy part of the time)";
   c.spec = {{"title", Title(c.title, sub)},
@@ -504,8 +560,29 @@ std::string InputsHtml(const std::string& name, const In& doc) {
   row("file", name);
   row("command", doc.Str("command"));
   row("written by", doc.Str("tool"));
+  if (doc.Has("cluster") && doc.raw()["cluster"].is_string()) row("cluster", doc.Str("cluster"));
+  // A sweep's inputs are its first point's; the swept values come from its points.
+  std::map<std::string, std::vector<std::string>> swept;
+  if (doc.Str("command") == "sweep" && doc.Has("points") && doc.raw()["points"].is_array()) {
+    for (const auto& p : doc.raw()["points"]) {
+      for (const char* k : {"gpus", "global_batch", "seq"}) {
+        if (!p.is_object() || !p.contains(k)) continue;
+        auto& v = swept[k];
+        const std::string d = Describe(p[k]);
+        if (std::find(v.begin(), v.end(), d) == v.end()) v.push_back(d);
+      }
+    }
+  }
   if (doc.Has("inputs") && doc.raw()["inputs"].is_object()) {
-    for (const auto& [k, v] : doc.raw()["inputs"].items()) row(k, Describe(v));
+    for (const auto& [k, v] : doc.raw()["inputs"].items()) {
+      if (swept.count(k)) {
+        std::string list;
+        for (const auto& e : swept[k]) list += (list.empty() ? "" : ", ") + e;
+        row(k, list + (swept[k].size() > 1 ? " (swept)" : ""));
+      } else {
+        row(k, Describe(v));
+      }
+    }
   }
   return h + "</tbody></table>\n";
 }
@@ -665,7 +742,7 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
                 {"color", color},
                 {"tooltip", json::array({{{"field", "gpus"}, {"title", "GPUs"}}, {{"field", "series"}},
                                          {{"field", field}, {"format", ",.1f"}, {"title", ytitle}}})}};
-    if (log_y) enc["y"]["scale"] = {{"type", "log"}};
+    enc["y"]["scale"] = log_y ? json{{"type", "log"}} : json{{"zero", false}};
     if (data.size() > 0 && data[0].contains("layout")) enc["tooltip"].push_back({{"field", "layout"}});
     if (many) {
       enc["strokeDash"] = {{"field", "group"}, {"type", "nominal"}, {"legend", {{"title", nullptr}, {"orient", "bottom"}}}};
@@ -680,7 +757,8 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
                         {"mark", {{"type", "rule"}, {"color", "#555"}, {"strokeDash", {4, 4}}, {"size", 1.5}}},
                         {"encoding", {{"x", {{"field", "gpus"}, {"type", "quantitative"}}}}}});
       layers.push_back({{"name", cid + "_crossover_label"}, {"data", {{"values", cross}}},
-                        {"mark", {{"type", "text"}, {"align", "left"}, {"baseline", "top"}, {"dx", 5}, {"y", 4}, {"fontSize", 11}}},
+                        {"mark", {{"type", "text"}, {"align", "left"}, {"baseline", "bottom"}, {"dx", 5},
+                                  {"y", {{"expr", "height"}}}, {"dy", -4}, {"fontSize", 11}, {"fontWeight", "bold"}}},
                         {"encoding", {{"x", {{"field", "gpus"}, {"type", "quantitative"}}}, {"text", {{"field", "label"}}}}}});
     }
     c.spec = {{"title", Title(title, sub)}, {"width", 560}, {"height", 280}, {"layer", layers}};
@@ -933,8 +1011,8 @@ void CheckReportJson(const json& doc, const std::string& name) {
   if (!doc["schema_version"].is_number_integer()) d.Fail("schema_version", "must be an integer");
   const int64_t v = doc["schema_version"].get<int64_t>();
   if (v < 1 || v > kReportSchemaVersion) {
-    d.Fail("schema_version", "is " + std::to_string(v) + "; this meshplan reads 1 to " +
-                                 std::to_string(kReportSchemaVersion));
+    d.Fail("schema_version", "is " + std::to_string(v) + "; this meshplan reads reports of schema version 1 to " +
+                                 std::to_string(kReportSchemaVersion) + " (a newer meshplan wrote it?)");
   }
   const std::string tool = d.Str("tool");
   if (tool.rfind("meshplan", 0) != 0) d.Fail("tool", "is '" + tool + "': not written by meshplan");
