@@ -309,12 +309,13 @@ Chart StackedBars(const std::string& id, const In& layouts, size_t n, const char
   return c;
 }
 
-Chart StepChart(const std::string& id, const In& layouts, size_t n) {
+Chart StepChart(const std::string& id, const In& layouts, size_t n, bool ranked) {
   Chart c = StackedBars(id + "-step", layouts, n, "time", kTimeParts, 1e3, "time per step (ms)");
   c.title = "Step time by layout";
   c.caption = "Where each layout's step goes: compute, the communication the compute stream waits "
               "for (exposed), the optimizer step and the pipeline bubble.";
-  c.spec["title"] = Title(c.title, "ranked best first; exposed comm = time compute waits on it");
+  c.spec["title"] = Title(c.title, std::string(ranked ? "ranked best first" : "in the order given") +
+                                       "; exposed comm = time the compute stream waits for it");
   c.spec["width"] = 460;
   c.spec["height"] = {{"step", 20}};
   return c;
@@ -627,7 +628,7 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
     h += "</ul>\n";
   }
   if (n > 0) {
-    s.charts.push_back(StepChart(id, layouts, n));
+    s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") != "compare"));
     s.charts.push_back(MemoryChart(id, layouts, n));
   }
   if (doc.Has("search")) s.charts.push_back(SearchChart(id, doc.Obj("search")));
@@ -722,7 +723,7 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
       text = "A layout with tensor parallelism beats FSDP alone at every GPU count of the sweep.";
     } else {
       text = "TP+FSDP overtakes FSDP alone at " + Printf("%.0f", gp[k]->gpus) + " GPUs.";
-      cross.push_back({{"gpus", gp[k]->gpus}, {"group", g}, {"label", "TP+FSDP wins from " + Printf("%.0f", gp[k]->gpus) + " GPUs"}});
+      cross.push_back({{"gpus", gp[k]->gpus}, {"group", g}});
     }
     h += "<p class=\"verdict\">" + Esc(groups.size() > 1 ? g + ": " + text : text) + "</p>\n";
   }
@@ -756,17 +757,18 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
       layers.push_back({{"name", cid + "_crossover"}, {"data", {{"values", cross}}},
                         {"mark", {{"type", "rule"}, {"color", "#555"}, {"strokeDash", {4, 4}}, {"size", 1.5}}},
                         {"encoding", {{"x", {{"field", "gpus"}, {"type", "quantitative"}}}}}});
-      layers.push_back({{"name", cid + "_crossover_label"}, {"data", {{"values", cross}}},
-                        {"mark", {{"type", "text"}, {"align", "left"}, {"baseline", "bottom"}, {"dx", 5},
-                                  {"y", {{"expr", "height"}}}, {"dy", -4}, {"fontSize", 11}, {"fontWeight", "bold"}}},
-                        {"encoding", {{"x", {{"field", "gpus"}, {"type", "quantitative"}}}, {"text", {{"field", "label"}}}}}});
     }
-    c.spec = {{"title", Title(title, sub)}, {"width", 560}, {"height", 280}, {"layer", layers}};
+    std::string subtitle = sub;
+    for (const json& x : cross) {
+      subtitle += "; dashed line: TP+FSDP overtakes FSDP alone at " + Printf("%.0f", x["gpus"].get<double>()) +
+                  " GPUs" + (many ? " (" + x["group"].get<std::string>() + ")" : "");
+    }
+    c.spec = {{"title", Title(title, subtitle)}, {"width", 560}, {"height", 280}, {"layer", layers}};
     c.expect = {cid + "_lines"};
     return c;
   };
   if (!lines.empty()) {
-    Chart a = line_chart("throughput", "Throughput against GPU count", "tokens/s per GPU of the best layout and of the best FSDP-only layout; dashed: crossover",
+    Chart a = line_chart("throughput", "Throughput against GPU count", "tokens/s per GPU of the best layout and of the best FSDP-only layout",
                          lines, "tps", "tokens/s per GPU", false);
     a.caption = "Where TP+FSDP overtakes FSDP alone as the GPU count grows (missing points: no such layout can run).";
     a.cols = {{"gpus", "GPUs", 'i'}, {"group", "point", 't'}, {"best_layout", "best layout", 't'},
@@ -975,6 +977,7 @@ details summary { cursor: pointer; font-size: 13px; color: #23374d; }
 .vis { min-height: 40px; }
 .chart-error { color: #b22; font-weight: 600; }
 nav ul { margin: 6px 0; font-size: 13px; }
+ul.diffs { font-size: 13px; }
 )css";
 
 const char* kBoot = R"js(
