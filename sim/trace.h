@@ -8,7 +8,10 @@
 #ifndef MESHPLAN_SIM_TRACE_H_
 #define MESHPLAN_SIM_TRACE_H_
 
+#include <cstddef>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "sim/simulate.h"
 
@@ -16,6 +19,16 @@ namespace meshplan::sim {
 
 // ChromeTrace(const SimResult&) is declared in sim/simulate.h.
 inline constexpr const char* kMemoryCounterName = "memory (GiB)";
+
+/// A compact, bounded timeline for reports: {"timeline": [{stream, kind, name, start_s, end_s,
+/// tasks, busy_share}], "timeline_tasks": N, "timeline_binned_s": B, "memory": [{t_s, bytes}]}. Every task
+/// as it ran when there are at most `max_tasks` (B = 0); else each stream drawn at a resolution
+/// of B seconds (max_tasks / streams bins; a bar per run of bins where one kind keeps the stream
+/// busiest, named "first .. last" task of it, `tasks` of them, busy that share of the bar). The memory curve is the total after
+/// each instant, reduced to at most `max_points` (+2) by keeping each time bin's maximum, so the
+/// peak, the first and the last points survive. Deterministic: same result, same JSON.
+/// REQUIRES: max_tasks >= 1, max_points >= 2.
+nlohmann::json TimelineJson(const SimResult& r, size_t max_tasks = 3000, size_t max_points = 1500);
 
 }  // namespace meshplan::sim
 

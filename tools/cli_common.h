@@ -57,11 +57,16 @@ void WriteFileAtomic(const std::string& path, const std::string& content, const 
 /// Puts a simulated step into a report's layout entry (time{} simulated, time.analytical{}).
 void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus);
 
+/// Writes the HTML report of one JSON report's text, as `meshplan report` draws it, naming the
+/// input `name` in the page (the --html shortcut of plan, simulate, compare and sweep).
+void WriteHtmlReport(const std::string& html_path, const std::string& json_text, const std::string& name);
+
 void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate
 void SetupPlan(CLI::App& app);      // plan, compare, sweep
 void SetupAccuracy(CLI::App& app);  // accuracy
 void SetupCalibrate(CLI::App& app); // calibrate
+void SetupReport(CLI::App& app);    // report
 
 }  // namespace meshplan::tools
 

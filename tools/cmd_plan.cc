@@ -74,6 +74,7 @@ struct PlanOptions {
   std::string objective = "step-time";
   int64_t max_tp = 0;
   std::string json_path;
+  std::string html_path;
   bool timing = false;
   int refine = 32;
 };
@@ -177,6 +178,7 @@ void RunPlan(const PlanOptions& o) {
                static_cast<long long>(res.evaluated), res.seconds,
                res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
 }
 
 // ----------------------------------------------------------------------------- compare
@@ -185,6 +187,7 @@ struct CompareOptions {
   std::vector<std::string> layouts;
   std::vector<std::string> reports;
   std::string json_path;
+  std::string html_path;
 };
 
 /// A layout entry read back from a report file (the numbers only).
@@ -297,6 +300,7 @@ void RunCompare(const CompareOptions& o) {
     std::printf("[%zu] vs [1]: %s\n", i + 1, plans::FormatDelta(evals[0], evals[i]).c_str());
   }
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
 }
 
 // ----------------------------------------------------------------------------- sweep
@@ -307,6 +311,7 @@ struct SweepOptions {
   std::vector<int64_t> seq;
   int64_t max_tp = 0;
   std::string json_path;
+  std::string html_path;
 };
 
 /// Latency of one FSDP all-gather of `bytes` over tp=1 vs tp=8 at the same GPU count: the
@@ -401,6 +406,7 @@ void RunSweep(const SweepOptions& o) {
   report["points"] = points;
   const std::string text = plans::DumpReport(report);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
 }
 
 }  // namespace
@@ -414,6 +420,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--objective", opt->objective, "step-time | memory");
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
     sub->add_option("--refine", opt->refine, "re-rank this many of the best layouts with the simulator (default 32, 0: off)");
     sub->callback([opt] { RunPlan(*opt); });
@@ -433,6 +440,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--layout", opt->layouts, "a layout (repeat)");
     sub->add_option("reports", opt->reports, "report JSON files written by plan/simulate");
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->callback([opt] { RunCompare(*opt); });
   }
   {
@@ -444,6 +452,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required();
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+    sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->callback([opt] { RunSweep(*opt); });
   }
 }

@@ -8,6 +8,7 @@
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "sim/simulate.h"
+#include "sim/trace.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 
@@ -34,6 +35,7 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
                          {"peak_time_s", r.peak_time_s},
                          {"tasks", r.tasks},
                          {"events", r.events}};
+  if (!r.tasks_run.empty()) entry["simulation"].update(sim::TimelineJson(r));  // for HTML reports
 }
 
 namespace {
@@ -43,6 +45,7 @@ struct SimulateOptions {
   std::string layout;
   std::string json_path;
   std::string trace_path;
+  std::string html_path;
   bool analytical = false;
   int prefetch = 1;
 };
@@ -67,11 +70,11 @@ void RunSimulate(const SimulateOptions& o) {
   if (!o.analytical) {
     sim::SimOptions so;
     so.prefetch_depth = o.prefetch;
-    so.record_timeline = !o.trace_path.empty();
+    so.record_timeline = true;  // the JSON carries a bounded timeline and memory curve
     const sim::SimResult r = sim::SimulateStep(ev, l, e, so);
     const double tokens = static_cast<double>(ev.workload().global_batch) * static_cast<double>(ev.workload().seq);
     ApplySimulation(entry, r, tokens, static_cast<double>(ev.workload().gpus));
-    if (so.record_timeline) trace = sim::ChromeTrace(r);
+    if (!o.trace_path.empty()) trace = sim::ChromeTrace(r);
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "\nsimulated step (discrete-event, prefetch depth %d): %.1f ms (analytical %.1f ms)\n"
@@ -88,6 +91,7 @@ void RunSimulate(const SimulateOptions& o) {
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
   std::fputs(sim_text.c_str(), stdout);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
   if (!o.trace_path.empty()) WriteFileAtomic(o.trace_path, trace, "--trace");
 }
 
@@ -101,6 +105,7 @@ void SetupSimulate(CLI::App& app) {
                   "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective")
       ->required();
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
+  sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
   sub->add_option("--trace", opt->trace_path, "write a Chrome/Perfetto trace of the simulated step");
   sub->add_flag("--analytical", opt->analytical, "the fast analytical model only (no simulation)");
   sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)");

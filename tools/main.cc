@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   meshplan::tools::SetupPlan(app);
   meshplan::tools::SetupAccuracy(app);
   meshplan::tools::SetupCalibrate(app);
+  meshplan::tools::SetupReport(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

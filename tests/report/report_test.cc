@@ -1,0 +1,303 @@
+// The HTML report: the page builder on its own (fake scripts, no browser), the bounded timeline
+// the simulator exports for it, and `meshplan report` / `--html` end to end through the binary.
+// What the page looks like once drawn is checked in a real browser by browser_test.js.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "plans/html_report.h"
+#include "sim/simulate.h"
+#include "sim/trace.h"
+
+namespace meshplan {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::string kData = MESHPLAN_REPORT_TEST_DATA;
+
+plans::HtmlAssets FakeAssets() {
+  plans::HtmlAssets a;
+  a.vega_js = "/*VEGA*/";
+  a.vega_lite_js = "/*VEGA-LITE*/ var s = '</script>';";
+  a.vega_embed_js = "/*EMBED*/";
+  a.vega_version = "1.0.0";
+  a.vega_lite_version = "2.0.0";
+  a.vega_embed_version = "3.0.0";
+  return a;
+}
+
+json Entry(const std::string& text, bool feasible, const std::string& reason) {
+  json e = {{"layout", {{"tp", 8}}},
+            {"layout_text", text},
+            {"feasible", feasible},
+            {"reasons", feasible ? json::array() : json::array({reason})},
+            {"time", {{"step_s", 2.0}, {"compute_s", 1.5}, {"exposed_tp_comm_s", 0.2}, {"exposed_fsdp_comm_s", 0.3},
+                      {"exposed_dp_comm_s", 0.0}, {"optimizer_s", 0.01}, {"bubble_s", 0.0}}},
+            {"memory", {{"params_bytes", 1e9}, {"grads_bytes", 1e9}, {"optimizer_bytes", 2e9},
+                        {"activations_bytes", 3e10}, {"transient_bytes", 1e9}, {"overhead_bytes", 2e9},
+                        {"peak_bytes", 3.8e10}, {"capacity_bytes", 8.4e10}}},
+            {"throughput", {{"tokens_per_s_per_gpu", 1000.0}, {"mfu", 0.4}}}};
+  return e;
+}
+
+json PlanDoc(std::vector<json> layouts) {
+  return {{"schema_version", 1}, {"tool", "meshplan 0.1.0"}, {"command", "plan"},
+          {"inputs", {{"model", {{"name", "llama2-70b"}, {"params", 6.9e10}}}, {"gpus", 2048}}},
+          {"layouts", layouts},
+          {"search", {{"evaluated", 10}, {"feasible", 0}, {"infeasible_by_reason", {{"memory", 10}}}}}};
+}
+
+std::string ErrorOf(const json& doc, const std::string& name) {
+  try {
+    plans::CheckReportJson(doc, name);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HtmlReport, SameInputsGiveTheSameBytes) {
+  const json doc = PlanDoc({Entry("tp=8,fsdp=256", true, ""), Entry("tp=1,fsdp=2048", false, "needs 97.3 GiB")});
+  const std::string a = plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
+  const std::string b = plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.find("/*VEGA*/"), std::string::npos);
+  EXPECT_NE(a.find("/*EMBED*/"), std::string::npos);
+  EXPECT_NE(a.find("vega 1.0.0, vega-lite 2.0.0, vega-embed 3.0.0"), std::string::npos);
+}
+
+TEST(HtmlReport, NothingInTheInputsCanCloseAScriptOrInjectMarkup) {
+  const json doc = PlanDoc({Entry("tp=8</script><script>alert(1)//", false, "<b>bad</b>")});
+  const std::string h = plans::RenderHtmlReport({"x<y>.json"}, {doc}, FakeAssets());
+  EXPECT_EQ(h.find("</script><script>alert"), std::string::npos);
+  EXPECT_EQ(h.find("<b>bad</b>"), std::string::npos);
+  EXPECT_NE(h.find("&lt;b&gt;bad&lt;/b&gt;"), std::string::npos);
+  EXPECT_NE(h.find("x&lt;y&gt;.json"), std::string::npos);
+  EXPECT_NE(h.find("var s = '<\\/script>';"), std::string::npos);  // the inlined script's own text
+}
+
+TEST(HtmlReport, InfeasibleOnlyPlanShowsItsReasonsAndStillDrawsCharts) {
+  const json doc = PlanDoc({Entry("tp=8,fsdp=1", false, "needs 765.5 GiB, GPU has 78.1 GiB usable")});
+  const std::string h = plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
+  EXPECT_NE(h.find("No layout in this report can run"), std::string::npos);
+  EXPECT_NE(h.find("needs 765.5 GiB, GPU has 78.1 GiB usable"), std::string::npos);
+  for (const char* id : {"\"r1-step\"", "\"r1-memory\"", "\"r1-search\""}) EXPECT_NE(h.find(id), std::string::npos) << id;
+}
+
+TEST(HtmlReport, BadReportsAreNamedByFileAndField) {
+  EXPECT_EQ(ErrorOf(json::array(), "a.json"), "a.json: not a meshplan report: the top level must be a JSON object");
+  EXPECT_EQ(ErrorOf(json{{"x", 1}}, "a.json"), "a.json: schema_version: missing: not a meshplan report");
+  EXPECT_EQ(ErrorOf(json{{"schema_version", 2}, {"tool", "meshplan 9"}, {"command", "plan"}}, "a.json"),
+            "a.json: schema_version: is 2; this meshplan reads reports of schema version 1 to 1 (a newer "
+            "meshplan wrote it?)");
+  EXPECT_EQ(ErrorOf(json{{"schema_version", 1}, {"tool", "other 1.0"}, {"command", "plan"}}, "a.json"),
+            "a.json: tool: is 'other 1.0': not written by meshplan");
+  EXPECT_EQ(ErrorOf(json{{"schema_version", 1}, {"tool", "meshplan 0.1.0"}, {"command", "inspect"}}, "a.json"),
+            "a.json: command: is 'inspect'; the HTML report draws plan, simulate, compare, sweep, accuracy and "
+            "calibrate reports");
+  EXPECT_EQ(ErrorOf(json{{"schema_version", 1}, {"tool", "meshplan 0.1.0"}, {"command", "sweep"}}, "a.json"),
+            "a.json: points: missing");
+  json doc = PlanDoc({Entry("tp=8", true, "")});
+  doc["layouts"][0]["time"].erase("step_s");
+  doc["layouts"][0]["time"]["compute_s"] = "fast";
+  try {
+    plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "p.json: layouts[0].time.compute_s: must be a number");
+  }
+}
+
+TEST(HtmlReport, DrawsCalibrationAndDesignFormatAccuracy) {
+  const json cal = json::parse(Slurp(kData + "/calibrate.json"));
+  const json acc = json::parse(Slurp(kData + "/accuracy.json"));
+  const std::string h = plans::RenderHtmlReport({"c.json", "a.json"}, {cal, acc}, FakeAssets());
+  EXPECT_NE(h.find("\"r1-calibration\""), std::string::npos);
+  for (int i = 1; i <= 4; ++i) EXPECT_NE(h.find("\"r2-accuracy-" + std::to_string(i) + "\""), std::string::npos);
+  EXPECT_NE(h.find("pipeline parallelism is not modelled yet"), std::string::npos);  // the skipped record
+  EXPECT_NE(h.find("Narayanan et al. 2021"), std::string::npos);                      // colour by source
+}
+
+// ------------------------------------------------------------------------ the timeline export
+struct Sim {
+  costmodel::Evaluator ev;
+  sim::SimResult r;
+};
+Sim Simulate(const std::string& model, int64_t gpus, int64_t gb, const std::string& layout) {
+  costmodel::Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = 4096;
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "--layout");
+  costmodel::ResolveLayout(l, w, "--layout");
+  costmodel::Evaluator ev(costmodel::ResolveModel(model), costmodel::ResolveCluster("dgx-h100"), w);
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  sim::SimResult r = sim::SimulateStep(ev, l, e);
+  return {ev, r};
+}
+
+TEST(TimelineJson, KeepsEveryTaskWhenTheyFit) {
+  const Sim s = Simulate("llama2-7b", 16, 16, "tp=2,sp=on,fsdp=8,mbs=1");
+  const json j = sim::TimelineJson(s.r, 100000, 100000);
+  EXPECT_EQ(j["timeline"].size(), s.r.tasks_run.size());
+  EXPECT_EQ(j["timeline_binned_s"], 0.0);
+  double peak = 0;
+  for (const auto& p : j["memory"]) peak = std::max(peak, p["bytes"].get<double>());
+  EXPECT_DOUBLE_EQ(peak, s.r.peak_bytes);
+  EXPECT_EQ(j["memory"][0]["t_s"], 0.0);
+}
+
+TEST(TimelineJson, BoundsALongStepAndKeepsItsPeakAndEnds) {
+  const Sim s = Simulate("llama2-70b", 2048, 1024, "tp=8,sp=on,fsdp=256,mbs=1");
+  ASSERT_GT(s.r.tasks_run.size(), 300u);
+  const json j = sim::TimelineJson(s.r, 300, 100);
+  EXPECT_LE(j["timeline"].size(), 300u);
+  EXPECT_GT(j["timeline_binned_s"].get<double>(), 0.0);
+  EXPECT_EQ(j["timeline_tasks"], static_cast<int64_t>(s.r.tasks_run.size()));
+  int64_t tasks = 0;
+  for (const auto& b : j["timeline"]) {
+    EXPECT_LE(b["start_s"].get<double>(), b["end_s"].get<double>());
+    EXPECT_GT(b["busy_share"].get<double>(), 0.0);
+    EXPECT_LE(b["busy_share"].get<double>(), 1.0);
+    tasks += b["tasks"].get<int64_t>();
+  }
+  EXPECT_GT(tasks, 0);
+  EXPECT_LE(j["memory"].size(), 102u);
+  double peak = 0;
+  for (const auto& p : j["memory"]) peak = std::max(peak, p["bytes"].get<double>());
+  EXPECT_DOUBLE_EQ(peak, s.r.peak_bytes);
+  EXPECT_EQ(j["memory"][0]["t_s"], 0.0);
+  EXPECT_EQ(j["memory"].back()["bytes"], s.r.memory.back().total_bytes);
+  EXPECT_EQ(j.dump(), sim::TimelineJson(s.r, 300, 100).dump());
+}
+
+// ------------------------------------------------------------------------ through the binary
+class ReportCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("meshplan_report_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  struct Result {
+    int rc = -1;
+    std::string out, err;
+  };
+  Result Run(const std::string& args, const std::string& env = "") {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = env + " " + MESHPLAN_BIN + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
+  }
+  std::string P(const std::string& name) { return (dir_ / name).string(); }
+  static bool HaveAssets() {
+    return fs::exists(fs::path(MESHPLAN_REPORT_ASSETS_DIR) / "vega-embed" / "build" / "vega-embed.min.js");
+  }
+  fs::path dir_;
+};
+
+const char* kPlan70b = "--model llama2-70b --cluster dgx-h100 --gpus 2048 --global-batch 1024 --seq 4096";
+
+TEST_F(ReportCli, SimulateJsonCarriesABoundedTimelineAndMemoryCurve) {
+  ASSERT_EQ(Run(std::string("simulate ") + kPlan70b + " --layout tp=8,sp=on,fsdp=256,mbs=1 --json " + P("s.json")).rc, 0);
+  const json s = json::parse(Slurp(P("s.json")))["layouts"][0]["simulation"];
+  ASSERT_TRUE(s.contains("timeline"));
+  EXPECT_GT(s["timeline"].size(), 100u);
+  EXPECT_LE(s["timeline"].size(), 3000u);
+  EXPECT_LE(s["memory"].size(), 1502u);
+  EXPECT_EQ(s["timeline"][0].size(), 7u);  // stream kind name start_s end_s tasks busy_share
+}
+
+TEST_F(ReportCli, SameReportTwiceIsByteIdenticalAndHtmlFlagMatchesReport) {
+  if (!HaveAssets()) GTEST_SKIP() << "tools/report/node_modules missing: run tools/setup.sh";
+  ASSERT_EQ(Run(std::string("plan ") + kPlan70b + " --json " + P("p.json") + " --html " + P("flag.html")).rc, 0);
+  ASSERT_EQ(Run("report " + P("p.json") + " -o " + P("a.html")).rc, 0);
+  ASSERT_EQ(Run("report " + P("p.json") + " -o " + P("b.html")).rc, 0);
+  const std::string a = Slurp(P("a.html"));
+  EXPECT_GT(a.size(), 500000u);  // the three charting scripts are inlined
+  EXPECT_EQ(a, Slurp(P("b.html")));
+  EXPECT_EQ(a, Slurp(P("flag.html")));
+  EXPECT_EQ(a.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(a.find("<link"), std::string::npos);
+}
+
+TEST_F(ReportCli, HtmlFlagOnSweepSimulateAndCompare) {
+  if (!HaveAssets()) GTEST_SKIP() << "tools/report/node_modules missing: run tools/setup.sh";
+  const std::string w = "--model llama2-7b --cluster dgx-h100 --global-batch 64 --seq 4096";
+  ASSERT_EQ(Run("sweep " + w + " --gpus 16,32 --html " + P("sw.html")).rc, 0);
+  ASSERT_EQ(Run("simulate " + w + " --gpus 16 --layout tp=2,fsdp=8 --html " + P("s.html")).rc, 0);
+  ASSERT_EQ(Run("compare " + w + " --gpus 16 --layout tp=1,fsdp=16 --layout tp=2,fsdp=8 --html " + P("c.html")).rc, 0);
+  EXPECT_NE(Slurp(P("sw.html")).find("\"r1-throughput\""), std::string::npos);
+  EXPECT_NE(Slurp(P("s.html")).find("\"r1-timeline1\""), std::string::npos);
+  EXPECT_NE(Slurp(P("c.html")).find("\"r1-step\""), std::string::npos);
+}
+
+TEST_F(ReportCli, InfeasibleOnlyPlanRendersWithItsReasons) {
+  if (!HaveAssets()) GTEST_SKIP() << "tools/report/node_modules missing: run tools/setup.sh";
+  const Result r = Run("plan --model llama3-405b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 4096 --json " +
+                       P("p.json") + " --html " + P("p.html"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string h = Slurp(P("p.html"));
+  EXPECT_NE(h.find("No layout in this report can run"), std::string::npos);
+  EXPECT_NE(h.find("GPU has 78.1 GiB usable"), std::string::npos);
+}
+
+TEST_F(ReportCli, BadInputsExitTwoNamingFileAndField) {
+  struct Case {
+    std::string file, message;
+  };
+  const std::vector<Case> cases = {
+      {P("missing.json"), P("missing.json") + ": cannot read: no such file"},
+      {kData + "/not_object.json", kData + "/not_object.json: not a meshplan report"},
+      {kData + "/newer_schema.json", kData + "/newer_schema.json: schema_version: is 2"},
+      {kData + "/unknown_command.json", kData + "/unknown_command.json: command: is 'inspect'"},
+      {kData + "/no_layouts.json", kData + "/no_layouts.json: layouts: missing"},
+      {kData + "/bad_field.json", kData + "/bad_field.json: points[0].best.time.step_s: missing"},
+  };
+  for (const Case& c : cases) {
+    const Result r = Run("report " + c.file + " -o " + P("x.html"));
+    EXPECT_EQ(r.rc, 2) << c.file;
+    EXPECT_NE(r.err.find("meshplan: error: " + c.message), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(P("x.html")));
+  }
+  std::ofstream(P("junk.json")) << "{not json";
+  EXPECT_EQ(Run("report " + P("junk.json") + " -o " + P("x.html")).rc, 2);
+  EXPECT_EQ(Run("report -o " + P("x.html")).rc, 2);
+}
+
+TEST_F(ReportCli, MissingChartingScriptsExitOneNamingThePathAndWriteNothing) {
+  const Result r = Run("report " + kData + "/calibrate.json -o " + P("x.html"),
+                       "MESHPLAN_REPORT_ASSETS=" + P("no_node_modules"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find(P("no_node_modules") + "/vega/build/vega.min.js not found; run tools/setup.sh"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(P("x.html")));
+}
+
+}  // namespace
+}  // namespace meshplan
