@@ -58,6 +58,7 @@ void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate
 void SetupPlan(CLI::App& app);      // plan, compare, sweep
 void SetupAccuracy(CLI::App& app);  // accuracy
+void SetupValidate(CLI::App& app);  // validate
 
 }  // namespace meshplan::tools
 

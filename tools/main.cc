@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   meshplan::tools::SetupSimulate(app);
   meshplan::tools::SetupPlan(app);
   meshplan::tools::SetupAccuracy(app);
+  meshplan::tools::SetupValidate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
