@@ -1,6 +1,7 @@
 #include "costmodel/plan_file.h"
 
 #include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -64,7 +65,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
                                    std::to_string(kSchemaVersion) + "; upgrade meshplan");
   }
   const std::string tool = top.String("tool");
-  if (tool.rfind("meshplan ", 0) != 0) top.Fail("tool", "must start with \"meshplan \", got " + Describe(j["tool"]));
+  if (tool.rfind("meshplan ", 0) != 0) top.Fail("tool", "must start with \"meshplan \", got " + Describe(j.at("tool")));
   PlanSpec p;
   p.command = top.Enum("command", {"plan", "simulate"});
   // Other top-level blocks (search, verdict, ...) are results, not inputs: not read.
@@ -100,6 +101,14 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   const std::string path = "layouts[" + std::to_string(layout_index) + "]";
   JsonObject entry(layouts[static_cast<size_t>(layout_index)], origin, path);
   p.layout = LayoutFromJson(entry.Raw("layout"), origin + ": " + path);
+  // Each degree is checked against the GPU count before the product, which could overflow.
+  for (const auto& [key, degree] : {std::pair<const char*, int64_t>{"tp", p.layout.tp},
+                                    {"fsdp", p.layout.fsdp}, {"replicate", p.layout.replicate}}) {
+    if (degree > w.gpus) {
+      throw Error(origin + ": " + path + ".layout." + key,
+                  "must be <= inputs.gpus " + std::to_string(w.gpus) + ", got " + std::to_string(degree));
+    }
+  }
   p.layout_text = entry.String("layout_text");
   if (p.layout_text != LayoutToText(p.layout)) {
     entry.Fail("layout_text", "\"" + p.layout_text + "\" does not match layout (" +

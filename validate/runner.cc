@@ -188,6 +188,9 @@ class Watchdog {
       doc_.Write(&err);
     } catch (...) {
     }
+    // Every stuck rank's watchdog fires within a poll of the first: a short grace lets them
+    // all say where they are (the rank that hung among them) before MPI_Abort kills the job.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     MPI_Abort(MPI_COMM_WORLD, 1);
     std::_Exit(1);
   }

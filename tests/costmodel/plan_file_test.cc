@@ -134,6 +134,13 @@ TEST_F(PlanFile, LayoutMustCoverTheGpus) {
             "plan.json: layouts[0].layout: tp*fsdp*replicate = 64 does not equal inputs.gpus 32");
 }
 
+TEST_F(PlanFile, HugeDegreeIsRejectedBeforeMultiplying) {
+  report_["layouts"][0]["layout"]["fsdp"] = int64_t{1} << 40;
+  report_["layouts"][0]["layout"]["replicate"] = int64_t{1} << 40;
+  EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),
+            "plan.json: layouts[0].layout.fsdp: must be <= inputs.gpus 64, got 1099511627776");
+}
+
 TEST_F(PlanFile, LayoutTextMustMatchTheLayout) {
   report_["layouts"][0]["layout_text"] = "tp=4";
   EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),
