@@ -67,6 +67,7 @@ void SetupPlan(CLI::App& app);      // plan, compare, sweep
 void SetupAccuracy(CLI::App& app);  // accuracy
 void SetupCalibrate(CLI::App& app); // calibrate
 void SetupReport(CLI::App& app);    // report
+void SetupValidate(CLI::App& app);  // validate
 
 }  // namespace meshplan::tools
 

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   meshplan::tools::SetupAccuracy(app);
   meshplan::tools::SetupCalibrate(app);
   meshplan::tools::SetupReport(app);
+  meshplan::tools::SetupValidate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,140 @@
+#include "costmodel/plan_file.h"
+
+#include <optional>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/json_reader.h"
+#include "costmodel/params.h"
+#include "costmodel/spec_io.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+constexpr int64_t kMaxGpus = int64_t{1} << 24;
+constexpr int64_t kMaxBatch = int64_t{1} << 30;
+
+/// The embedded model: ToJson(Model) plus the derived `params`, which must equal the count.
+Model ReadEmbeddedModel(const nlohmann::json& j, const std::string& origin) {
+  const std::string place = origin + ": inputs.model";
+  if (!j.is_object()) throw Error(place, "must be an object, got " + Describe(j));
+  nlohmann::json spec = j;
+  if (spec.contains("schema_version")) throw Error(place + ": schema_version", "unknown key (the report's schema_version applies)");
+  std::optional<nlohmann::json> params;
+  if (auto it = spec.find("params"); it != spec.end()) {
+    params = *it;
+    spec.erase(it);
+  }
+  spec["schema_version"] = kSchemaVersion;  // the report's version, checked by the caller
+  Model m = ParseModelJson(spec.dump(), place);
+  if (!params) throw Error(place + ": params", "missing (required)");
+  const int64_t counted = CountParams(m).total;
+  if (!params->is_number_integer() || params->get<int64_t>() != counted) {
+    throw Error(place + ": params", "must equal the parameter count of this model (" +
+                                        std::to_string(counted) + "), got " + Describe(*params));
+  }
+  return m;
+}
+
+/// The embedded cluster: ToJson(Cluster); `sources` may be left out and then cites the plan.
+Cluster ReadEmbeddedCluster(const nlohmann::json& j, const std::string& origin) {
+  const std::string place = origin + ": inputs.cluster";
+  if (!j.is_object()) throw Error(place, "must be an object, got " + Describe(j));
+  if (j.contains("schema_version")) throw Error(place + ": schema_version", "unknown key (the report's schema_version applies)");
+  nlohmann::json spec = j;
+  if (!spec.contains("sources")) {
+    spec["sources"] = nlohmann::json::array(
+        {{{"field", "*"}, {"source", "embedded in plan file " + origin}}});
+  }
+  spec["schema_version"] = kSchemaVersion;
+  return ParseClusterJson(spec.dump(), place);
+}
+
+}  // namespace
+
+PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64_t layout_index) {
+  const std::string origin(origin_view);
+  const nlohmann::json j = ParseJsonText(text, origin);
+  JsonObject top(j, origin, "");
+  const int64_t version = top.Int("schema_version", 1);
+  if (version > kSchemaVersion) {
+    top.Fail("schema_version", "is " + std::to_string(version) +
+                                   " but this meshplan reads versions up to " +
+                                   std::to_string(kSchemaVersion) + "; upgrade meshplan");
+  }
+  const std::string tool = top.String("tool");
+  if (tool.rfind("meshplan ", 0) != 0) top.Fail("tool", "must start with \"meshplan \", got " + Describe(j.at("tool")));
+  PlanSpec p;
+  p.command = top.Enum("command", {"plan", "simulate"});
+  // Other top-level blocks (search, verdict, ...) are results, not inputs: not read.
+  for (auto it = j.begin(); it != j.end(); ++it) top.Ignore(it.key());
+
+  JsonObject in = top.Object("inputs");
+  p.model = ReadEmbeddedModel(in.Raw("model"), origin);
+  p.cluster = ReadEmbeddedCluster(in.Raw("cluster"), origin);
+  Workload& w = p.workload;
+  w.gpus = in.Int("gpus", 1, kMaxGpus);
+  w.global_batch = in.Int("global_batch", 1, kMaxBatch);
+  w.seq = in.Int("seq", 1, int64_t{1} << 24);
+  w.flash_attention = in.Bool("flash_attention");
+  w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
+  if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
+    in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
+  }
+  in.Finish();
+  const int64_t gpn = p.cluster.node.gpus_per_node;
+  if (w.gpus > gpn && w.gpus % gpn != 0) {
+    in.Fail("gpus", "must be a multiple of the cluster's " + std::to_string(gpn) +
+                        " GPUs per node when it spans nodes, got " + std::to_string(w.gpus));
+  }
+
+  const nlohmann::json& layouts = top.Array("layouts");
+  if (layouts.empty()) top.Fail("layouts", "is empty: the report has no layout to run");
+  if (layout_index < 0 || layout_index >= static_cast<int64_t>(layouts.size())) {
+    throw Error(origin + ": layouts",
+                "has " + std::to_string(layouts.size()) + " entries; --layout-index " +
+                    std::to_string(layout_index) + " is out of range");
+  }
+  p.layout_index = layout_index;
+  const std::string path = "layouts[" + std::to_string(layout_index) + "]";
+  JsonObject entry(layouts[static_cast<size_t>(layout_index)], origin, path);
+  p.layout = LayoutFromJson(entry.Raw("layout"), origin + ": " + path);
+  // Each degree is checked against the GPU count before the product, which could overflow.
+  for (const auto& [key, degree] : {std::pair<const char*, int64_t>{"tp", p.layout.tp},
+                                    {"fsdp", p.layout.fsdp}, {"replicate", p.layout.replicate}}) {
+    if (degree > w.gpus) {
+      throw Error(origin + ": " + path + ".layout." + key,
+                  "must be <= inputs.gpus " + std::to_string(w.gpus) + ", got " + std::to_string(degree));
+    }
+  }
+  p.layout_text = entry.String("layout_text");
+  if (p.layout_text != LayoutToText(p.layout)) {
+    entry.Fail("layout_text", "\"" + p.layout_text + "\" does not match layout (" +
+                                  LayoutToText(p.layout) + ")");
+  }
+  if (!entry.Bool("feasible")) {
+    entry.Fail("feasible", "is false: this layout cannot run (see its reasons[]); pick another");
+  }
+  if (p.layout.gpus() != w.gpus) {
+    entry.Fail("layout", "tp*fsdp*replicate = " + std::to_string(p.layout.gpus()) +
+                             " does not equal inputs.gpus " + std::to_string(w.gpus));
+  }
+  const int64_t per_mb = p.layout.mbs * p.layout.dp();
+  if (w.global_batch % per_mb != 0) {
+    entry.Fail("layout", "global batch " + std::to_string(w.global_batch) +
+                             " is not a multiple of mbs x data-parallel degree " +
+                             std::to_string(per_mb));
+  }
+  const nlohmann::json& lj = entry.Raw("layout");
+  if (lj.contains("grad_accum") && lj["grad_accum"] != nlohmann::json(w.global_batch / per_mb)) {
+    throw Error(origin + ": " + path + ".layout.grad_accum",
+                "must be global_batch / (mbs x dp) = " + std::to_string(w.global_batch / per_mb) +
+                    ", got " + Describe(lj["grad_accum"]));
+  }
+  // The entry's results (memory, time, collectives, ...) are predictions: recomputed on use.
+  return p;
+}
+
+}  // namespace meshplan::costmodel

@@ -1,0 +1,187 @@
+// The validation skeleton runs exactly what the cost model prices: the collectives of
+// Evaluator::Evaluate (op, group, bytes, count per step), the GEMM FLOPs and bandwidth-kernel
+// bytes of costmodel/kernels.h, and frees every buffer it allocates. Checked with a counting
+// fake backend, no MPI. Also the mesh: rank order tp innermost, then fsdp, then replicate.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <tuple>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "validate/mesh.h"
+#include "validate/skeleton.h"
+
+namespace meshplan::validate {
+namespace {
+
+using costmodel::Coll;
+using Groups = std::vector<std::vector<int>>;
+
+TEST(Mesh, FourRanksTp2Fsdp2) {
+  costmodel::Layout l;
+  l.tp = 2;
+  l.fsdp = 2;
+  const Mesh m = BuildMesh(l);
+  EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}}));
+  EXPECT_EQ(m.fsdp, (Groups{{0, 2}, {1, 3}}));
+  EXPECT_EQ(m.replicate, (Groups{{0}, {1}, {2}, {3}}));
+  EXPECT_EQ(m.GroupOf(GroupKind::kFsdp, 3), (std::vector<int>{1, 3}));
+}
+
+TEST(Mesh, EightRanksHsdpStridesReplicasByTpTimesFsdp) {
+  costmodel::Layout l;
+  l.tp = 2;
+  l.fsdp = 2;
+  l.replicate = 2;
+  const Mesh m = BuildMesh(l);
+  EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
+  EXPECT_EQ(m.fsdp, (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
+  EXPECT_EQ(m.replicate, (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
+  EXPECT_EQ(m.world_size(), 8);
+}
+
+/// Counts what the skeleton asks for; no data, no time.
+class CountingBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "fake"; }
+  std::string_view gemm_dtype() const override { return "fp32"; }
+  std::string_view peak_memory_source() const override { return "fake"; }
+  void Prepare(const Workspace& w) override { ws = w; }
+  void Gemm(int stream, int64_t m, int64_t n, int64_t k, int64_t batch) override {
+    EXPECT_EQ(stream, kComputeStream);
+    EXPECT_LE(m * k * batch, ws.gemm_a_elems);
+    EXPECT_LE(k * n * batch, ws.gemm_b_elems);
+    EXPECT_LE(m * n * batch, ws.gemm_c_elems);
+    gemm_flops += 2.0 * static_cast<double>(m * n * k * batch);
+  }
+  void MemoryKernel(int, double bytes) override { memory_bytes += bytes; }
+  double Collective(int stream, Coll op, GroupKind g, double bytes, costmodel::Dtype) override {
+    EXPECT_LE(bytes, ws.collective_bytes);
+    // TP on the compute stream (critical path), FSDP and replica traffic on the comm stream.
+    EXPECT_EQ(stream, g == GroupKind::kTp ? kComputeStream : kCommStream);
+    ++counts[{op, g, bytes}];
+    return bytes;
+  }
+  int RecordEvent(int) override { return events++; }
+  void WaitEvent(int, int event) override {
+    EXPECT_GE(event, 0);
+    EXPECT_LT(event, events);
+  }
+  void ResetEvents() override { events = 0; }
+  void Synchronize() override {}
+  void TimerStart(int) override {}
+  double TimerStop(int) override { return 0; }
+  void GroupBarrier(GroupKind) override {}
+  int Alloc(double bytes) override {
+    live[next] = bytes;
+    current += bytes;
+    peak = std::max(peak, current);
+    return next++;
+  }
+  void Free(int id) override {
+    ASSERT_TRUE(live.count(id)) << "double free of buffer " << id;
+    current -= live[id];
+    live.erase(id);
+  }
+  void ResetPeakMemory() override { peak = current; }
+  double PeakMemoryBytes() override { return peak; }
+  std::vector<int> GroupMembers(GroupKind) override { return {}; }
+  std::vector<float> CheckedCollective(Coll, GroupKind, const std::vector<float>& in) override { return in; }
+  void Abort() noexcept override {}
+
+  Workspace ws;
+  double gemm_flops = 0, memory_bytes = 0, current = 0, peak = 0;
+  std::map<std::tuple<Coll, GroupKind, double>, double> counts;
+  std::map<int, double> live;
+  int next = 0, events = 0;
+};
+
+class NullObserver final : public OpObserver {
+ public:
+  void OnOp(std::string_view, std::string_view) override { ++ops; }
+  int ops = 0;
+};
+
+GroupKind KindOf(costmodel::Purpose p) {
+  if (p == costmodel::Purpose::kTp) return GroupKind::kTp;
+  if (p == costmodel::Purpose::kDpGradReduce) return GroupKind::kReplicate;
+  return GroupKind::kFsdp;
+}
+
+struct Case {
+  const char* name;
+  const char* layout;
+  int64_t gpus, batch, seq;
+  bool flash;
+};
+
+class Skeleton : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
+  const Case& c = GetParam();
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  const costmodel::Cluster cl = costmodel::ResolveCluster("dgx-h100");
+  costmodel::Workload w;
+  w.gpus = c.gpus;
+  w.global_batch = c.batch;
+  w.seq = c.seq;
+  w.flash_attention = c.flash;
+  costmodel::Layout l = costmodel::ParseLayoutText(c.layout, "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, cl, w);
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  const StepPlan p = MakeStepPlan(ev, l, e);
+  CountingBackend b;
+  b.Prepare(WorkspaceFor(p));
+  NullObserver obs;
+  RunStep(b, p, obs);
+
+  // Collectives: the same (op, group, bytes) with the same count per step, nothing else.
+  std::map<std::tuple<Coll, GroupKind, double>, double> expected;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    expected[{u.op, KindOf(u.purpose), u.bytes}] += u.count_per_step;
+  }
+  EXPECT_EQ(b.counts, expected);
+
+  // GEMM FLOPs: forward, dgrad + wgrad, recomputed forward; flash 1 + 2.5 (+1 recomputed).
+  const double micro = static_cast<double>(p.micro_batches);
+  double layer = 0;
+  for (int i = 0; i < p.layer.num_gemms; ++i) {
+    const auto& g = p.layer.gemms[static_cast<size_t>(i)];
+    layer += 2.0 * static_cast<double>(g.m * g.n * g.k * g.batch) * (3.0 + (g.recomputed ? 1.0 : 0.0));
+  }
+  layer += p.layer.flash_fwd_flops * (3.5 + (p.layer.flash_recomputed ? 1.0 : 0.0));
+  const auto& h = p.head.gemm;
+  const double head = 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k);
+  EXPECT_DOUBLE_EQ(b.gemm_flops, micro * (static_cast<double>(p.layers) * layer + head));
+
+  // Bandwidth kernels: count x bytes forward, backward_count x backward bytes, recompute, optimizer.
+  double mem = 0;
+  for (int i = 0; i < p.layer.num_memory; ++i) {
+    const auto& k = p.layer.memory[static_cast<size_t>(i)];
+    mem += k.count * k.bytes * (k.recomputed ? 2.0 : 1.0) + k.backward_count * k.backward_bytes;
+  }
+  double head_mem = 0;
+  for (const auto& k : p.head.memory) head_mem += k.count * k.bytes + k.backward_count * k.backward_bytes;
+  EXPECT_DOUBLE_EQ(b.memory_bytes, micro * (static_cast<double>(p.layers) * mem + head_mem) + p.optimizer_bytes);
+
+  // Every buffer of the step is freed; the peak holds at least one layer's activations.
+  EXPECT_TRUE(b.live.empty());
+  EXPECT_GE(b.peak, p.layer_activation_bytes * static_cast<double>(p.layers));
+  EXPECT_GT(obs.ops, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, Skeleton,
+    ::testing::Values(Case{"Tp2SpFsdp2Zero3", "tp=2,sp=on,fsdp=2", 4, 8, 2048, true},
+                      Case{"Tp4Zero2FullRecompute", "tp=4,sp=off,fsdp=2,zero=2,recompute=full,mbs=2", 8, 16, 2048, true},
+                      Case{"HsdpSelectiveUnfused", "tp=2,sp=on,fsdp=2,replicate=2,recompute=selective", 8, 16, 1024, false},
+                      Case{"Zero1MegatronReplicas", "tp=1,fsdp=4,replicate=2,zero=1,recipe=megatron", 8, 8, 1024, true},
+                      Case{"Tp8Only", "tp=8,sp=on,fsdp=1", 8, 4, 4096, true}),
+    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+}  // namespace
+}  // namespace meshplan::validate

@@ -1,0 +1,228 @@
+// meshplan-validate end to end on this machine: the CPU backend under mpirun --oversubscribe
+// with 4 ranks (tp=2 x fsdp=2) and 8 ranks (tp=2 x fsdp=2 x replicate=2) on tiny-llama,
+// checking the mesh, the reductions and the measurement file; injected faults (a hang, a rank
+// that dies) end the job with a non-zero exit naming the rank and the operation and leave a
+// valid partial file; `meshplan validate` prints the launch line and runs it.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Groups = std::vector<std::vector<int>>;
+
+struct Result {
+  int rc = -1;
+  std::string out;  // stdout and stderr
+  double seconds = 0;
+};
+
+Result Shell(const std::string& cmd) {
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+json ReadJson(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());  // throws (fails the test) on a half-written file
+}
+
+void ExpectFinite(const json& j, const std::string& path) {
+  if (j.is_number()) {
+    EXPECT_TRUE(std::isfinite(j.get<double>())) << path;
+  }
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) ExpectFinite(*it, path + "." + it.key());
+  }
+  if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) ExpectFinite(j[i], path + "[" + std::to_string(i) + "]");
+  }
+}
+
+class ValidateMpi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("meshplan_validate_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  /// A simulate report of tiny-llama on cpu-local: the plan file a user would pass.
+  fs::path Plan(const std::string& layout, int gpus, int batch) {
+    const fs::path p = dir_ / "plan.json";
+    const Result r = Shell(std::string(MESHPLAN_BIN) + " simulate --model tiny-llama --cluster cpu-local --gpus " +
+                         std::to_string(gpus) + " --global-batch " + std::to_string(batch) +
+                         " --seq 128 --layout " + layout + " --analytical --json " + p.string());
+    EXPECT_EQ(r.rc, 0) << r.out;
+    return p;
+  }
+  std::string Mpirun(int np) const {
+    return std::string(MPIEXEC) + " --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " " +
+           MESHPLAN_VALIDATE_BIN;
+  }
+  static std::string Fast() { return " --backend cpu --max-bytes 262144 --iters 2 --warmup 1 --steps 2 --warmup-steps 1"; }
+
+  void CheckMeasurements(const json& m, int ranks) {
+    EXPECT_EQ(m["schema_version"], 1);
+    EXPECT_EQ(m["command"], "validate");
+    EXPECT_EQ(m["backend"], "cpu");
+    EXPECT_EQ(m["complete"], true);
+    EXPECT_EQ(m["checks"]["mesh_ok"], true);
+    EXPECT_EQ(m["checks"]["reductions_ok"], true);
+    EXPECT_EQ(m["checks"]["max_abs_error"], 0.0);
+    EXPECT_EQ(m["environment"]["ranks"], ranks);
+    EXPECT_EQ(m["environment"]["hostnames"].size(), static_cast<size_t>(ranks));
+    EXPECT_EQ(m["plan"]["model"], "tiny-llama");
+    EXPECT_EQ(m["plan"]["gpus"], ranks);
+    ASSERT_FALSE(m["collectives"].empty());
+    for (const auto& c : m["collectives"]) {
+      for (const char* k : {"op", "purpose", "ranks", "nodes", "bytes", "time_s", "algbw_GBps", "busbw_GBps", "iterations"}) {
+        EXPECT_TRUE(c.contains(k)) << k;
+      }
+      EXPECT_GT(c["time_s"].get<double>(), 0);
+      EXPECT_NEAR(c["algbw_GBps"].get<double>(), c["bytes"].get<double>() / c["time_s"].get<double>() / 1e9,
+                  1e-9 * c["algbw_GBps"].get<double>());
+    }
+    ASSERT_FALSE(m["gemms"].empty());
+    for (const auto& g : m["gemms"]) EXPECT_GT(g["tflops"].get<double>(), 0);
+    EXPECT_EQ(m["attention"].size(), 2u);
+    ASSERT_FALSE(m["memory_kernels"].empty());
+    EXPECT_GT(m["step"]["time_s"].get<double>(), 0);
+    EXPECT_GT(m["step"]["peak_memory_bytes"].get<double>(), 0);
+    EXPECT_EQ(m["step"]["peak_memory_bytes_per_rank"].size(), static_cast<size_t>(ranks));
+    EXPECT_EQ(m["step"]["times_s"].size(), 2u);
+    ExpectFinite(m, "measurements");
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ValidateMpi, FourRanksTp2Fsdp2) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() + Fast());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  CheckMeasurements(m, 4);
+  EXPECT_EQ(m["mesh"]["tp"].get<Groups>(), (Groups{{0, 1}, {2, 3}}));
+  EXPECT_EQ(m["mesh"]["fsdp"].get<Groups>(), (Groups{{0, 2}, {1, 3}}));
+  EXPECT_EQ(m["mesh"]["replicate"].get<Groups>(), (Groups{{0}, {1}, {2}, {3}}));
+  std::set<std::string> purposes;
+  for (const auto& c : m["collectives"]) purposes.insert(c["purpose"]);
+  EXPECT_EQ(purposes, (std::set<std::string>{"tp", "fsdp"}));
+  EXPECT_LT(r.seconds, 30);
+}
+
+TEST_F(ValidateMpi, EightRanksHsdp) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2,replicate=2", 8, 4);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(8) + " --plan " + plan.string() + " --out " + out.string() + Fast());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  CheckMeasurements(m, 8);
+  EXPECT_EQ(m["mesh"]["tp"].get<Groups>(), (Groups{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
+  EXPECT_EQ(m["mesh"]["fsdp"].get<Groups>(), (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
+  EXPECT_EQ(m["mesh"]["replicate"].get<Groups>(), (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
+  std::set<std::string> purposes;
+  for (const auto& c : m["collectives"]) purposes.insert(c["purpose"]);
+  EXPECT_EQ(purposes, (std::set<std::string>{"tp", "fsdp", "replicate"}));
+}
+
+TEST_F(ValidateMpi, WrongRankCountIsAUserError) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const Result r = Shell(Mpirun(2) + " --plan " + plan.string() + " --out " + (dir_ / "m.json").string() + Fast());
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("meshplan-validate: error: mpirun -np: the plan runs on 4 GPUs (ranks), this job has 2"),
+            std::string::npos) << r.out;
+}
+
+TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() + Fast() +
+                       " --timeout-s 3 --inject-fault hang:rank=1:op=all_gather");
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_LT(r.seconds, 30);
+  EXPECT_NE(r.out.find("rank 1: injected hang in all_gather"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("rank 1 \\([^)]*\\): timeout: all_gather \\(")))
+      << r.out;
+  const json m = ReadJson(out);
+  EXPECT_EQ(m["complete"], false);
+  EXPECT_TRUE(m["step"].is_null());
+}
+
+TEST_F(ValidateMpi, DyingRankEndsTheJobAndKeepsEarlierPhases) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  // The first GEMM runs in the microbenchmarks, after the collective sweep was written.
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() + Fast() +
+                       " --timeout-s 10 --inject-fault exit:rank=2:op=gemm");
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_LT(r.seconds, 40);
+  EXPECT_NE(r.out.find("rank 2: injected exit in gemm"), std::string::npos) << r.out;
+  const json m = ReadJson(out);
+  EXPECT_EQ(m["complete"], false);
+  EXPECT_FALSE(m["collectives"].empty());
+  EXPECT_EQ(m["checks"]["reductions_ok"], true);
+}
+
+TEST_F(ValidateMpi, LaunchLineForMpirunAndSrun) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  Result r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan +
+                 " --validate-bin meshplan-validate --out m.json");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(r.out, "mpirun -np 4 --map-by ppr:4:node --bind-to none meshplan-validate --plan " + plan +
+                       " --out m.json --backend nccl\n");
+  r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan +
+          " --validate-bin meshplan-validate --launcher srun --np-per-node 2 --timeout-s 30");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(r.out, "srun -N 2 --ntasks-per-node 2 --gpus-per-node=2 meshplan-validate --plan " + plan +
+                       " --out measurements.json --backend nccl --timeout-s 30\n");
+  r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan + " --np-per-node 3");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "meshplan: error: --np-per-node: 3 does not divide the plan's 4 GPUs\n");
+}
+
+TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell("MESHPLAN_VALIDATE=" + std::string(MESHPLAN_VALIDATE_BIN) + " " + MESHPLAN_BIN +
+                       " validate --plan " + plan.string() + " --backend cpu --run --out " + out.string() +
+                       " --max-bytes 262144 --iters 2 --steps 2");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("mpirun -np 4 --oversubscribe"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("predicted vs measured (cpu backend, tp=2,sp=on,fsdp=2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  step time "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  all_gather tp x2 65536 B "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  gemm qkv forward 128x256x256 "), std::string::npos) << r.out;
+  EXPECT_EQ(ReadJson(out)["complete"], true);
+}
+
+}  // namespace

@@ -1,0 +1,231 @@
+// meshplan validate: turns a plan file into the launch line of meshplan-validate for the user's
+// cluster (mpirun or srun, with the rank-to-GPU mapping the plan's mesh needs: G ranks per node,
+// consecutive ranks on one node, so TP groups stay inside a node), prints it, and with --run
+// runs it and prints the plan's predictions next to what was measured.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/compute.h"
+#include "costmodel/error.h"
+#include "costmodel/kernels.h"
+#include "costmodel/memory.h"
+#include "costmodel/plan_file.h"
+#include "costmodel/spec_io.h"
+#include "tools/cli_common.h"
+
+namespace meshplan::tools {
+namespace {
+
+struct ValidateOptions {
+  std::string plan;
+  std::string launcher = "mpirun";
+  std::string backend = "nccl";
+  std::string out = "measurements.json";
+  bool run = false;
+  int64_t np_per_node = 0;  // 0: the cluster's GPUs per node (at most the plan's GPU count)
+  int64_t layout_index = 0;
+  std::string validate_bin;  // empty: found next to this binary
+  std::vector<std::string> passthrough;  // --max-bytes etc. as given
+  double max_bytes = 0, timeout_s = 0;
+  int iters = 0, steps = 0;
+};
+
+/// meshplan-validate: $MESHPLAN_VALIDATE, next to this binary, the build tree's validate/, PATH.
+std::string FindValidateBinary() {
+  if (const char* env = std::getenv("MESHPLAN_VALIDATE")) return env;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& p : {self.parent_path() / "meshplan-validate",
+                              self.parent_path().parent_path() / "validate" / "meshplan-validate"}) {
+      if (fs::exists(p, ec)) return p.string();
+    }
+  }
+  return "meshplan-validate";
+}
+
+std::string Quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./=:,+@%") == std::string::npos) {
+    return s;
+  }
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::PlanSpec& p) {
+  const int64_t n = p.workload.gpus;
+  const int64_t g = o.np_per_node > 0 ? o.np_per_node
+                                      : std::min<int64_t>(n, p.cluster.node.gpus_per_node);
+  if (n % g != 0) {
+    throw Error("--np-per-node", std::to_string(g) + " does not divide the plan's " +
+                                     std::to_string(n) + " GPUs");
+  }
+  if (p.layout.tp > g || g % p.layout.tp != 0) {
+    throw Error("--np-per-node", "must be a multiple of tp " + std::to_string(p.layout.tp) +
+                                     " so every TP group stays inside a node, got " + std::to_string(g));
+  }
+  const int64_t nodes = n / g;
+  const bool cpu = o.backend == "cpu";
+  std::vector<std::string> a;
+  if (o.launcher == "mpirun") {
+    a = {"mpirun", "-np", std::to_string(n)};
+    if (cpu) {
+      // MPI ranks on this host are the "GPUs": more ranks than cores is expected.
+      a.push_back("--oversubscribe");
+      if (::geteuid() == 0) a.push_back("--allow-run-as-root");
+    } else {
+      // G consecutive ranks per node (rank r on node r / G, GPU r % G = its local rank).
+      a.insert(a.end(), {"--map-by", "ppr:" + std::to_string(g) + ":node", "--bind-to", "none"});
+    }
+  } else {
+    a = {"srun", "-N", std::to_string(cpu ? 1 : nodes), "--ntasks-per-node",
+         std::to_string(cpu ? n : g)};
+    if (cpu) {
+      a.push_back("--overcommit");
+    } else {
+      a.push_back("--gpus-per-node=" + std::to_string(g));
+    }
+  }
+  a.insert(a.end(), {o.validate_bin.empty() ? FindValidateBinary() : o.validate_bin, "--plan",
+                     o.plan, "--out", o.out, "--backend", o.backend});
+  if (o.layout_index != 0) a.insert(a.end(), {"--layout-index", std::to_string(o.layout_index)});
+  if (o.max_bytes > 0) a.insert(a.end(), {"--max-bytes", Num(o.max_bytes)});
+  if (o.iters > 0) a.insert(a.end(), {"--iters", std::to_string(o.iters)});
+  if (o.steps > 0) a.insert(a.end(), {"--steps", std::to_string(o.steps)});
+  if (o.timeout_s > 0) a.insert(a.end(), {"--timeout-s", Num(o.timeout_s)});
+  return a;
+}
+
+std::string Ms(double s) { return Num(std::round(s * 1e6) / 1e3) + " ms"; }
+std::string Us(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
+  return b;
+}
+std::string Ratio(double predicted, double measured) {
+  if (!(predicted > 0) || !(measured > 0)) return "";
+  char b[32];
+  std::snprintf(b, sizeof b, "%+.1f%%", (predicted / measured - 1.0) * 100.0);
+  return b;
+}
+
+/// Predicted vs measured, side by side (prediction error = predicted / measured - 1).
+void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
+  const costmodel::Evaluator ev(p.model, p.cluster, p.workload);
+  const costmodel::Evaluation e = ev.Evaluate(p.layout);
+  const costmodel::ComputeParams cp = costmodel::ComputeParamsFor(p.cluster);
+  std::printf("\npredicted vs measured (%s backend, %s on %s, %lld ranks)%s\n",
+              m.value("backend", "?").c_str(), p.layout_text.c_str(), p.cluster.name.c_str(),
+              static_cast<long long>(p.workload.gpus),
+              m.value("complete", false) ? "" : "  [INCOMPLETE: the run stopped early]");
+  std::printf("  %-52s %14s %14s %9s\n", "quantity", "predicted", "measured", "error");
+  auto row = [](const std::string& q, const std::string& pr, const std::string& me, const std::string& er) {
+    std::printf("  %-52s %14s %14s %9s\n", q.c_str(), pr.c_str(), me.c_str(), er.c_str());
+  };
+  if (m.contains("step") && m["step"].is_object()) {
+    const double t = m["step"]["time_s"].get<double>();
+    row("step time", Ms(e.time.step_s), Ms(t), Ratio(e.time.step_s, t));
+    const double peak = m["step"]["peak_memory_bytes"].get<double>();
+    char a[32], b[32];
+    std::snprintf(a, sizeof a, "%.3f GiB", e.memory.peak_bytes / costmodel::kGiB);
+    std::snprintf(b, sizeof b, "%.3f GiB", peak / costmodel::kGiB);
+    row("peak memory per rank", a, b, Ratio(e.memory.peak_bytes, peak));
+  }
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    const std::string op(costmodel::ToString(u.op));
+    const std::string purpose = u.purpose == costmodel::Purpose::kTp ? "tp"
+                                : u.purpose == costmodel::Purpose::kDpGradReduce ? "replicate" : "fsdp";
+    double measured = -1;
+    for (const auto& r : m.value("collectives", nlohmann::json::array())) {
+      if (r["op"] == op && r["purpose"] == purpose && r["from_plan"] == true &&
+          r["requested_bytes"].get<double>() == u.bytes) {
+        measured = r["time_s"].get<double>();
+      }
+    }
+    row(op + " " + purpose + " x" + std::to_string(u.group.ranks) + " " +
+            Num(u.bytes) + " B",
+        Us(u.cost.time_s), measured >= 0 ? Us(measured) : "-", measured >= 0 ? Ratio(u.cost.time_s, measured) : "");
+  }
+  for (const auto& g : m.value("gemms", nlohmann::json::array())) {
+    const int64_t gm = g["m"], gn = g["n"], gk = g["k"], gb = g["batch"];
+    const double pred = costmodel::GemmTime(cp, gm, gn, gk, gb).time_s;
+    const double t = g["time_s"].get<double>();
+    row("gemm " + g["name"].get<std::string>() + " " + g["pass"].get<std::string>() + " " +
+            std::to_string(gm) + "x" + std::to_string(gn) + "x" + std::to_string(gk) +
+            (gb > 1 ? " x" + std::to_string(gb) : ""),
+        Us(pred), Us(t), Ratio(pred, t));
+  }
+}
+
+void RunValidate(const ValidateOptions& o) {
+  const costmodel::PlanSpec p =
+      costmodel::ReadPlanFile(costmodel::ReadFileText(o.plan, "--plan"), o.plan, o.layout_index);
+  const std::vector<std::string> argv = LaunchLine(o, p);
+  std::string line;
+  for (const auto& a : argv) line += (line.empty() ? "" : " ") + Quote(a);
+  std::printf("%s\n", line.c_str());
+  if (!o.run) return;
+  std::fflush(stdout);
+  const int status = std::system(line.c_str());
+  const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  nlohmann::json m;
+  bool have = false;
+  try {
+    m = nlohmann::json::parse(costmodel::ReadFileText(o.out, "--out"));
+    have = true;
+  } catch (const std::exception&) {
+  }
+  if (have) PrintComparison(p, m);
+  if (rc != 0) {
+    throw Error("meshplan-validate", "failed (exit " + std::to_string(rc) + ")" +
+                                         (have ? "; partial measurements kept in " + o.out : ""),
+                ErrorKind::kRuntime);
+  }
+}
+
+}  // namespace
+
+void SetupValidate(CLI::App& app) {
+  auto opt = std::make_shared<ValidateOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "validate", "print (and with --run, run) the meshplan-validate launch line of a plan");
+  sub->add_option("--plan", opt->plan, "plan file: meshplan plan/simulate --json")->required();
+  sub->add_option("--launcher", opt->launcher, "mpirun | srun (default mpirun)")
+      ->check(CLI::IsMember({"mpirun", "srun"}));
+  sub->add_option("--backend", opt->backend, "nccl | cpu (default nccl)")
+      ->check(CLI::IsMember({"nccl", "cpu"}));
+  sub->add_option("--out", opt->out, "measurement file (default measurements.json)");
+  sub->add_flag("--run", opt->run, "run it and print predicted vs measured");
+  sub->add_option("--np-per-node", opt->np_per_node,
+                  "ranks (GPUs) per node (default: the cluster's GPUs per node)");
+  sub->add_option("--layout-index", opt->layout_index, "which of the plan's layouts (0: the best)");
+  sub->add_option("--validate-bin", opt->validate_bin,
+                  "path of meshplan-validate (default: next to meshplan, or $MESHPLAN_VALIDATE)");
+  sub->add_option("--max-bytes", opt->max_bytes, "passed to meshplan-validate");
+  sub->add_option("--iters", opt->iters, "passed to meshplan-validate");
+  sub->add_option("--steps", opt->steps, "passed to meshplan-validate");
+  sub->add_option("--timeout-s", opt->timeout_s, "passed to meshplan-validate");
+  sub->callback([opt] { RunValidate(*opt); });
+}
+
+}  // namespace meshplan::tools

@@ -1,0 +1,36 @@
+// File: validate/mesh.h
+// The device mesh a layout describes, as lists of world ranks: rank order is tp innermost,
+// then fsdp, then replicate (the order costmodel's Evaluator::PlaceGroup assumes), so TP
+// groups are contiguous ranks inside a node, FSDP groups stride by tp, and HSDP replica groups
+// stride by tp*fsdp. rank = tp_index + tp * (fsdp_index + fsdp * replicate_index).
+#ifndef MESHPLAN_VALIDATE_MESH_H_
+#define MESHPLAN_VALIDATE_MESH_H_
+
+#include <string_view>
+#include <vector>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::validate {
+
+enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2 };
+inline constexpr int kNumGroupKinds = 3;
+/// "tp", "fsdp", "replicate": the measurement file's `purpose` and `mesh` keys.
+std::string_view ToString(GroupKind g);
+
+struct Mesh {
+  std::vector<std::vector<int>> tp, fsdp, replicate;
+  const std::vector<std::vector<int>>& groups(GroupKind g) const;
+  /// The group of kind `g` that holds `rank`. REQUIRES 0 <= rank < world size.
+  const std::vector<int>& GroupOf(GroupKind g, int rank) const;
+  /// Index of that group in groups(g): the color for MPI_Comm_split / ncclCommSplit.
+  int ColorOf(GroupKind g, int rank) const;
+  int world_size() const;
+};
+
+/// REQUIRES l.gpus() >= 1 (a resolved layout).
+Mesh BuildMesh(const costmodel::Layout& l);
+
+}  // namespace meshplan::validate
+
+#endif  // MESHPLAN_VALIDATE_MESH_H_

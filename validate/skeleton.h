@@ -1,0 +1,88 @@
+// File: validate/skeleton.h
+// One training step of a plan as a skeleton: the kernels costmodel/kernels.h enumerates for a
+// layer and the head (forward GEMM (m,n,k); backward dgrad (m,k,n) + wgrad (k,n,m); recomputed
+// work again in backward; each bandwidth kernel `count` / `backward_count` launches; flash
+// attention as the causal core's batched GEMMs), the collectives Evaluator::Evaluate counts
+// (TP on the compute stream; FSDP all-gathers prefetched one layer ahead on the communication
+// stream with events; gradient reduce-scatters behind each layer's backward; ZeRO-1 and the
+// HSDP all-reduce once per step) and the buffers the memory model predicts. Data-free: only
+// sizes, streams and order matter, so any Backend runs it and a counting fake can check it.
+#ifndef MESHPLAN_VALIDATE_SKELETON_H_
+#define MESHPLAN_VALIDATE_SKELETON_H_
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/kernels.h"
+#include "validate/backend.h"
+
+namespace meshplan::validate {
+
+struct StepPlan {
+  costmodel::LayerKernels layer;
+  costmodel::HeadKernels head;
+  int64_t layers = 0;
+  int64_t micro_batches = 1;
+  int64_t seq = 0, mbs = 1, heads_local = 1, head_dim = 1;
+  bool full_recompute = false;
+  // TP (0 bytes: no TP).
+  bool sp = false;
+  double tp_bytes = 0;  // 2 T h, bf16
+  double ce_bytes = 0;  // vocab-parallel cross-entropy, fp32
+  // FSDP over the shard group (zero >= 2: per layer; zero == 1: once per step).
+  bool fsdp = false;
+  int zero = 3;
+  costmodel::Dtype reduce_dtype = costmodel::Dtype::kFp32;
+  double unit_ag_bytes = 0, unit_rs_bytes = 0, outer_ag_bytes = 0, outer_rs_bytes = 0;
+  double zero1_rs_bytes = 0, zero1_ag_bytes = 0;
+  double dp_ar_bytes = 0;  // HSDP replica all-reduce (0: none)
+  double optimizer_bytes = 0;
+  // Memory the plan predicts (bytes).
+  double static_bytes = 0;  // params + grads + optimizer states
+  double layer_activation_bytes = 0, outer_activation_bytes = 0;
+  double unit_param_bytes = 0, unit_grad_bytes = 0, recompute_working_bytes = 0;
+};
+
+StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                      const costmodel::Evaluation& e);
+
+/// Told of every operation before it is enqueued: the watchdog's labels, fault injection.
+class OpObserver {
+ public:
+  virtual ~OpObserver() = default;
+  /// `op` is "gemm", "memory", "all_gather", "reduce_scatter", "all_reduce", "wait";
+  /// `what` says where ("layer 3 backward mlp_in dgrad").
+  virtual void OnOp(std::string_view op, std::string_view what) = 0;
+};
+
+/// Allocates the persistent buffers (parameters, gradients, optimizer states); returns its id.
+int AllocateStatic(Backend& b, const StepPlan& p);
+/// Enqueues one step and waits for it. REQUIRES b.Prepare(WorkspaceFor(p)).
+void RunStep(Backend& b, const StepPlan& p, OpObserver& obs);
+
+/// Scratch a backend needs for RunStep and the benchmarks of this plan.
+Workspace WorkspaceFor(const StepPlan& p);
+
+/// A distinct GEMM of the step in one pass, for the GEMM benchmark.
+struct GemmCase {
+  std::string_view name;
+  std::string_view pass;  // forward, dgrad, wgrad
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+};
+std::vector<GemmCase> GemmCases(const StepPlan& p);
+/// Flash attention's causal core as batched GEMMs: forward {scores, context}, each
+/// (s, s/2, d) / (s, d, s/2) over mbs x local heads, together exactly the forward FLOPs.
+std::vector<GemmCase> AttentionForwardGemms(const StepPlan& p);
+
+struct MemoryCase {
+  std::string_view name;
+  std::string_view pass;  // forward, backward, step (optimizer)
+  double bytes = 0;
+};
+std::vector<MemoryCase> MemoryCases(const StepPlan& p);
+
+}  // namespace meshplan::validate
+
+#endif  // MESHPLAN_VALIDATE_SKELETON_H_
