@@ -25,7 +25,8 @@ struct Param {
 };
 
 // Bounds: fractions of a link's or a chip's datasheet figure cannot exceed 1 (no bandwidth
-// above the link's); latencies and fixed costs cannot be negative.
+// above the link's); latencies and fixed costs cannot be negative; the overlap slowdown runs from
+// 1 (hidden communication is free) to 2 (it costs its whole time: no overlap at all).
 const Param kParams[] = {
     {"efficiency.nvlink_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvlink_fraction; }},
     {"efficiency.network_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.network_fraction; }},
@@ -34,14 +35,16 @@ const Param kParams[] = {
     {"node.intra.latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.latency_us; }},
     {"fabric.latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.latency_us; }},
     {"efficiency.collective_launch_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.collective_launch_us; }},
+    {"efficiency.reduce_scatter_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.reduce_scatter_fraction; }},
+    {"efficiency.all_reduce_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.all_reduce_fraction; }},
     {"efficiency.gemm_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_peak_fraction; }},
     {"efficiency.attention_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.attention_peak_fraction; }},
     {"efficiency.hbm_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.hbm_fraction; }},
     {"efficiency.kernel_launch_us", "us", 0.0, 1e6, [](Cluster& c) -> double& { return c.efficiency.kernel_launch_us; }},
-    {"efficiency.overlap_slowdown", "factor", 1.0, 10.0, [](Cluster& c) -> double& { return c.efficiency.overlap_slowdown; }},
-    {"overhead.reserve_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.reserve_gib; }},
+    {"efficiency.overlap_slowdown", "factor", 1.0, 2.0, [](Cluster& c) -> double& { return c.efficiency.overlap_slowdown; }},
+    {"overhead.cuda_context_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.cuda_context_gib; }},
 };
-constexpr int kNumCollectiveParams = 7;  // the first seven: the collective model's alpha and beta
+constexpr int kNumCollectiveParams = 9;  // the first nine: the collective model's alpha and beta
 
 const Param* FindParam(std::string_view path) {
   for (const Param& p : kParams) {
@@ -186,8 +189,20 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     // A parameter is fitted only when the samples respond to it.
     std::vector<const Param*> active;
     Eigen::VectorXd probe(static_cast<Eigen::Index>(samples.size()));
+    // The per-collective fractions are relative to all-gather: fitted only beside it.
+    bool has[kNumColl] = {false, false, false};
+    for (const auto& s : samples) has[static_cast<int>(s.op)] = true;
     for (int i = 0; i < kNumCollectiveParams; ++i) {
       const Param& p = kParams[i];
+      const std::string_view path = p.path;
+      if (path == "efficiency.reduce_scatter_fraction" &&
+          !(has[static_cast<int>(Coll::kAllGather)] && has[static_cast<int>(Coll::kReduceScatter)])) {
+        continue;
+      }
+      if (path == "efficiency.all_reduce_fraction" &&
+          !(has[static_cast<int>(Coll::kAllGather)] && has[static_cast<int>(Coll::kAllReduce)])) {
+        continue;
+      }
       double& x = p.field(c);
       const double x0 = x;
       x = std::clamp(x0 * 0.9 + (p.hi <= 1.0 ? 0.0 : 1.0), p.lo, p.hi);
@@ -283,16 +298,22 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
       e.efficiency = std::min(1.0, effs[effs.size() / 2]);  // median of repeats
       out.gemm_table.push_back(e);
     }
-    const ComputeParams after = ComputeParamsFor(c);  // shape model only (table not yet applied)
-    std::vector<double> meas, pb, pa;
+    const ComputeParams shape_only = ComputeParamsFor(c);  // table not yet applied
+    c.gemm_table = out.gemm_table;
+    std::sort(c.gemm_table.begin(), c.gemm_table.end());
+    const ComputeParams with_table = ComputeParamsFor(c);
+    std::vector<double> meas, pb, pa, ps;
     for (const auto& g : in.gemms) {
       meas.push_back(g.time_s);
       pb.push_back(GemmTime(before, g.m, g.n, g.k, g.batch).time_s);
-      pa.push_back(GemmTime(after, g.m, g.n, g.k, g.batch).time_s);
+      pa.push_back(GemmTime(with_table, g.m, g.n, g.k, g.batch).time_s);
+      ps.push_back(GemmTime(shape_only, g.m, g.n, g.k, g.batch).time_s);
     }
     Record(out, c, *FindParam("efficiency.gemm_peak_fraction"), src);
-    out.fit_error.push_back({"gemm_time_s", static_cast<int64_t>(in.gemms.size()), Mape(pb, meas), Mape(pa, meas)});
-    c.gemm_table = out.gemm_table;
+    const int64_t ng = static_cast<int64_t>(in.gemms.size());
+    out.fit_error.push_back({"gemm_time_s", ng, Mape(pb, meas), Mape(pa, meas)});
+    // How well the fitted best-case fraction alone does, i.e. on shapes nobody measured.
+    out.fit_error.push_back({"gemm_time_s_shape_model", ng, Mape(pb, meas), Mape(ps, meas)});
   }
 
   // --- Attention: t = FLOPs / (peak x f) + launch; relative least squares for 1/f.
@@ -349,7 +370,8 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     step_residuals(c, r1);
     out.fit_error.push_back({"step_time_s", static_cast<int64_t>(n), 100.0 * r0.cwiseAbs().mean(),
                              100.0 * r1.cwiseAbs().mean()});
-    // Peak memory: the reserve absorbs what the model does not itemise.
+    // Peak memory: the constant per-GPU overhead (CUDA context; the process on a CPU backend)
+    // absorbs what the model does not itemise.
     std::vector<double> meas, pb;
     double resid = 0;
     int64_t counted = 0;
@@ -362,13 +384,13 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
       ++counted;
     }
     if (counted > 0) {
-      c.overhead.reserve_gib = std::max(0.0, c.overhead.reserve_gib + resid / counted / kGiB);
+      c.overhead.cuda_context_gib = std::max(0.0, c.overhead.cuda_context_gib + resid / counted / kGiB);
       std::vector<double> pa;
       for (const auto& s : in.steps) {
         if (s.peak_memory_bytes <= 0) continue;
         pa.push_back(Evaluator(s.model, c, s.workload).Evaluate(s.layout).memory.peak_bytes);
       }
-      Record(out, c, *FindParam("overhead.reserve_gib"), src);
+      Record(out, c, *FindParam("overhead.cuda_context_gib"), src);
       out.fit_error.push_back({"peak_memory_bytes", counted, Mape(pb, meas), Mape(pa, meas)});
     }
   }

@@ -43,6 +43,8 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.launch_us = c.efficiency.collective_launch_us;
   p.nvls_fraction = c.efficiency.nvls_fraction;
   p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
+  p.reduce_scatter_fraction = c.efficiency.reduce_scatter_fraction;
+  p.all_reduce_fraction = c.efficiency.all_reduce_fraction;
   p.nvls = c.node.intra.nvls;
   p.ampere = c.gpu.name.rfind("A100", 0) == 0;
   return p;
@@ -146,6 +148,14 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
                            static_cast<double>(n - 1);
         }
       }
+    }
+  }
+  // Per-collective bandwidth relative to all-gather (calibrated; 1 uncalibrated): where the
+  // reduction itself costs, as on CPUs, reduce-scatter and all-reduce move bytes slower.
+  for (int a = 0; a < kNumAlgo; ++a) {
+    for (int pi = 0; pi < kNumProto; ++pi) {
+      t.e[static_cast<int>(Coll::kReduceScatter)][a][pi].algbw_GBps *= p.reduce_scatter_fraction;
+      t.e[static_cast<int>(Coll::kAllReduce)][a][pi].algbw_GBps *= p.all_reduce_fraction;
     }
   }
   return t;

@@ -67,6 +67,8 @@ struct LinkParams {
   double launch_us = 0;              // fixed cost of every call (calibrated; 0 uncalibrated)
   double nvls_fraction = 0.85;       // NVLS all-reduce bandwidth efficiency (NCCL: 0.85 Hopper)
   double nvls_tree_fraction = 0.85;  // NVLS-tree, of the hierarchical network bound
+  double reduce_scatter_fraction = 1.0;  // bandwidth relative to all-gather (calibrated)
+  double all_reduce_fraction = 1.0;
   bool nvls = false;
   bool ampere = false;  // selects NCCL's Ampere LL caps (GPU name starting "A100")
   NcclConstants nccl;

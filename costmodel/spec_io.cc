@@ -224,6 +224,12 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     if (e.Has("nvls_tree_fraction")) {
       c.efficiency.nvls_tree_fraction = e.Number("nvls_tree_fraction", 1e-3, 1.0);
     }
+    if (e.Has("reduce_scatter_fraction")) {
+      c.efficiency.reduce_scatter_fraction = e.Number("reduce_scatter_fraction", 1e-3, 1.0);
+    }
+    if (e.Has("all_reduce_fraction")) {
+      c.efficiency.all_reduce_fraction = e.Number("all_reduce_fraction", 1e-3, 1.0);
+    }
     e.Finish();
   }
   {
@@ -597,7 +603,9 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"overlap_slowdown", e.overlap_slowdown},
                      {"collective_launch_us", e.collective_launch_us},
                      {"nvls_fraction", e.nvls_fraction},
-                     {"nvls_tree_fraction", e.nvls_tree_fraction}};
+                     {"nvls_tree_fraction", e.nvls_tree_fraction},
+                     {"reduce_scatter_fraction", e.reduce_scatter_fraction},
+                     {"all_reduce_fraction", e.all_reduce_fraction}};
   const auto& ov = c.overhead;
   j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
                    {"nccl_gib", ov.nccl_gib},

@@ -100,6 +100,8 @@ struct Efficiency {
   double collective_launch_us = 0;  // fixed cost of every collective call (launch, sync)
   double nvls_fraction = 0.85;      // NVLS all-reduce: NCCL's Hopper nvlsEfficiency
   double nvls_tree_fraction = 0.85; // NVLS-tree all-reduce across nodes, of the hierarchical bound
+  double reduce_scatter_fraction = 1.0;  // reduce-scatter bandwidth relative to all-gather's
+  double all_reduce_fraction = 1.0;      // all-reduce bandwidth relative to the ring model's
 };
 
 /// Framework memory overhead, shown as its own line in every report.

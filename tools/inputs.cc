@@ -99,7 +99,7 @@ void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
   }
   const std::string command = o.String("command");
   if (command != "validate") o.Fail("command", "expected \"validate\" (a meshplan-validate measurement file), got \"" + command + "\"");
-  for (const char* k : {"tool", "environment", "mesh", "checks", "complete", "backend"}) o.Ignore(k);
+  for (const char* k : {"tool", "environment", "mesh", "checks", "complete", "backend", "collectives_skipped", "error"}) o.Ignore(k);
   const std::string name = std::filesystem::path(path).filename().string();
 
   JsonObject plan = o.Object("plan");
@@ -117,7 +117,7 @@ void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
     w.reduce_dtype = costmodel::ParseDtype(plan.String("reduce_dtype"), path + ": plan.reduce_dtype");
   }
   costmodel::Layout layout = costmodel::LayoutFromJson(plan.Raw("layout"), path + ": plan.layout");
-  plan.Ignore("layout_text");
+  for (const char* k : {"layout_text", "file", "layout_index"}) plan.Ignore(k);
   plan.Finish();
   w.allow_cross_node_tp = layout.tp > c.node.gpus_per_node;
 
@@ -132,7 +132,7 @@ void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
     s.bytes = e.Number("bytes", 1, 1e15);
     s.time_s = e.Number("time_s", 1e-12, 1e6);
     s.source = name + ": collectives[" + std::to_string(i) + "]";
-    for (const char* k : {"purpose", "algbw_GBps", "busbw_GBps", "iterations"}) e.Ignore(k);
+    for (const char* k : {"purpose", "algbw_GBps", "busbw_GBps", "iterations", "dtype", "from_plan", "requested_bytes"}) e.Ignore(k);
     e.Finish();
     if (s.group.ranks >= 2) in.collectives.push_back(s);
   }
@@ -174,7 +174,7 @@ void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
       m.bytes = e.Number("bytes", 1, 1e15);
       m.time_s = e.Number("time_s", 1e-12, 1e6);
       m.source = name + ": memory_kernels[" + std::to_string(i) + "]";
-      for (const char* k : {"name", "GBps"}) e.Ignore(k);
+      for (const char* k : {"name", "pass", "GBps"}) e.Ignore(k);
       e.Finish();
       in.memory_kernels.push_back(m);
     }
@@ -187,7 +187,7 @@ void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
     s.layout = layout;
     s.time_s = st.Number("time_s", 1e-12, 1e9);
     s.peak_memory_bytes = st.Has("peak_memory_bytes") ? st.Number("peak_memory_bytes", 0, 1e18) : 0;
-    for (const char* k : {"times_s", "peak_memory_bytes_per_rank", "micro_batches", "layers"}) st.Ignore(k);
+    for (const char* k : {"times_s", "peak_memory_bytes_per_rank", "peak_memory_source", "micro_batches", "layers", "warmup_steps"}) st.Ignore(k);
     st.Finish();
     s.source = name + ": step";
     in.steps.push_back(s);

@@ -225,4 +225,61 @@ TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {
   EXPECT_EQ(ReadJson(out)["complete"], true);
 }
 
+// The closed loop of issue 8 on the CPU backend: plan -> meshplan-validate -> meshplan calibrate
+// -> predict again. The step-time error on the measurement it was fitted on must fall and end
+// within 35%; a second, held-back measurement of another layout (tp=2 without sequence
+// parallelism, ZeRO-2: the same GEMM shapes, other collectives) must be predicted within 45%.
+// Tolerances are wide because 4 ranks share this machine's 2 cores: a step's wall time moves by
+// 10-30% between runs with the scheduler, and the calibrated model stays 15-25% under the
+// measured step (ranks waiting on partners that the scheduler has parked: not modelled).
+TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
+  const std::string bin = MESHPLAN_BIN;
+  const std::string opts = " --backend cpu --max-bytes 4194304 --iters 3 --warmup 1 --steps 3 --warmup-steps 1";
+  auto plan = [&](const std::string& layout, const std::string& name, const std::string& extra) {
+    const fs::path p = dir_ / name;
+    const Result r = Shell(bin + " simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4"
+                           " --seq 128 --layout " + layout + " --analytical --json " + p.string() + extra);
+    EXPECT_EQ(r.rc, 0) << r.out;
+    return r;
+  };
+  auto step_of = [](const std::string& out) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(out, m, std::regex("step time +([0-9.]+) ms"))) << out;
+    return std::stod(m[1]) * 1e-3;
+  };
+  plan("tp=2,sp=on,fsdp=2", "a.json", "");
+  plan("tp=2,sp=off,fsdp=2,zero=2", "b.json", "");
+  for (const char* p : {"a", "b"}) {
+    const Result r = Shell(Mpirun(4) + " --plan " + (dir_ / (std::string(p) + ".json")).string() + " --out " +
+                           (dir_ / (std::string("m") + p + ".json")).string() + opts);
+    ASSERT_EQ(r.rc, 0) << r.out;
+  }
+  const double measured_a = ReadJson(dir_ / "ma.json")["step"]["time_s"].get<double>();
+  const double measured_b = ReadJson(dir_ / "mb.json")["step"]["time_s"].get<double>();
+  const Result cal = Shell(bin + " calibrate --cluster cpu-local --measurements " + (dir_ / "ma.json").string() +
+                           " -o " + (dir_ / "cpu.json").string());
+  ASSERT_EQ(cal.rc, 0) << cal.out;
+  const json profile = ReadJson(dir_ / "cpu.json");
+  ASSERT_TRUE(profile["fit_error"].contains("step_time_s")) << profile.dump(1);
+  const double before = profile["fit_error"]["step_time_s"]["before_pct"].get<double>();
+  const double after = profile["fit_error"]["step_time_s"]["after_pct"].get<double>();
+  const std::string cal_flag = " --calibration " + (dir_ / "cpu.json").string();
+  const double pa0 = step_of(plan("tp=2,sp=on,fsdp=2", "a0.json", "").out);
+  const double pa1 = step_of(plan("tp=2,sp=on,fsdp=2", "a1.json", cal_flag).out);
+  const double pb0 = step_of(plan("tp=2,sp=off,fsdp=2,zero=2", "b0.json", "").out);
+  const double pb1 = step_of(plan("tp=2,sp=off,fsdp=2,zero=2", "b1.json", cal_flag).out);
+  auto pct = [](double p, double m) { return 100.0 * std::fabs(p - m) / m; };
+  std::printf("fitted layout:    measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated %.1f ms (%.1f%%)\n",
+              measured_a * 1e3, pa0 * 1e3, pct(pa0, measured_a), pa1 * 1e3, pct(pa1, measured_a));
+  std::printf("held-back layout: measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated %.1f ms (%.1f%%)\n",
+              measured_b * 1e3, pb0 * 1e3, pct(pb0, measured_b), pb1 * 1e3, pct(pb1, measured_b));
+  EXPECT_NEAR(before, pct(pa0, measured_a), 1.0);  // calibrate scores with the same analytical step
+  EXPECT_LT(after, before);
+  EXPECT_LT(pct(pa1, measured_a), pct(pa0, measured_a));
+  EXPECT_LT(pct(pa1, measured_a), 35.0);
+  EXPECT_LT(pct(pb1, measured_b), 45.0);
+  // The calibrated report names its profile.
+  EXPECT_EQ(ReadJson(dir_ / "b1.json")["inputs"]["calibration"], "cpu-local");
+}
+
 }  // namespace
