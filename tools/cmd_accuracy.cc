@@ -1,9 +1,15 @@
-// meshplan accuracy --nccl-tests LOG...: predict every row of published nccl-tests logs with
-// the collective model and score it (time per row, MAPE per log and overall).
+// meshplan accuracy: score meshplan's predictions against measurements.
+//   --nccl-tests LOG... --cluster C: every row of published nccl-tests logs with the collective
+//     model (time per row, MAPE per log and overall); uncalibrated unless --calibration.
+//   --reference FILE: every record of a published-measurements file (data/reference/ format),
+//     mapped by the rules of plans/reference.h, each predicted with the shipped calibration
+//     profile of its cluster (or --calibration P, or none with --no-calibration) by the
+//     analytical evaluator; prints each record's errors, then MAPE and worst case per quantity,
+//     per source and per calibration profile, and counts skips by reason.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <map>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +21,7 @@
 #include "costmodel/nccl_tests.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/reference.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 #include "tools/inputs.h"
@@ -25,46 +32,99 @@ using nlohmann::json;
 
 struct AccuracyOptions {
   std::vector<std::string> logs;
+  std::string reference;
   std::string cluster;
   std::string json_path;
   std::string calibration;
+  bool no_calibration = false;
 };
 
-void RunAccuracy(const AccuracyOptions& o) {
-  if (o.logs.empty()) throw Error("--nccl-tests", "give at least one nccl-tests log");
+/// Absolute percentage errors per key, summarised as {n, mape_pct, max_pct}.
+class ErrorTable {
+ public:
+  void Add(const std::string& key, double error_pct) {
+    Acc& a = acc_[key];
+    a.n += 1;
+    a.sum += std::fabs(error_pct);
+    a.max = std::max(a.max, std::fabs(error_pct));
+  }
+  json ToJson() const {
+    json out = json::object();
+    for (const auto& [k, a] : acc_) {
+      out[k] = {{"n", a.n}, {"mape_pct", a.sum / static_cast<double>(a.n)}, {"max_pct", a.max}};
+    }
+    return out;
+  }
+  void Print(const std::string& indent) const {
+    for (const auto& [k, a] : acc_) {
+      std::printf("%s%-22s n=%-4lld MAPE %6.1f%%  worst %6.1f%%\n", indent.c_str(), k.c_str(),
+                  static_cast<long long>(a.n), a.sum / static_cast<double>(a.n), a.max);
+    }
+  }
+  bool empty() const { return acc_.empty(); }
+
+ private:
+  struct Acc {
+    int64_t n = 0;
+    double sum = 0, max = 0;
+  };
+  std::map<std::string, Acc> acc_;
+};
+
+struct Group {
+  int64_t scored = 0, skipped = 0;
+  ErrorTable quantities;
+  json ToJson() const { return {{"scored", scored}, {"skipped", skipped}, {"per_quantity", quantities.ToJson()}}; }
+};
+
+struct Summary {
+  int64_t scored = 0, skipped = 0;
+  ErrorTable per_quantity;
+  std::map<std::string, Group> per_source, per_calibration;
+  std::map<std::string, int64_t> skipped_by_reason;
+};
+
+void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
   costmodel::Cluster cluster = costmodel::ResolveCluster(o.cluster, "--cluster");
   if (!o.calibration.empty()) {
     costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), cluster,
                                 "--calibration");
   }
-  json records = json::array();
   double sum_all = 0, max_all = 0;
   int64_t n_all = 0;
   std::printf("%-52s %-14s %5s %5s %5s %9s %9s\n", "log", "op", "ranks", "nodes", "rows", "MAPE_%", "max_%");
+  const std::string calib = cluster.calibration.empty() ? "none" : cluster.calibration;
   for (const auto& path : o.logs) {
     const NcclLogSamples log = LoadNcclTestsLog(path, cluster);
-    json rec = {{"id", log.name}, {"op", costmodel::ToString(log.op)}};
+    json rec = {{"id", log.name}, {"op", costmodel::ToString(log.op)}, {"source", log.name},
+                {"calibration", cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration)}};
     if (!log.skip_reason.empty()) {
       rec["status"] = "skipped";
       rec["reason"] = log.skip_reason;
       records.push_back(rec);
+      ++sum.skipped;
+      ++sum.skipped_by_reason[log.skip_reason];
+      ++sum.per_source[log.name].skipped;
       std::printf("%-52s %-14s skipped: %s\n", log.name.c_str(),
                   std::string(costmodel::ToString(log.op)).c_str(), log.skip_reason.c_str());
       continue;
     }
     json rows = json::array();
-    double sum = 0, worst = 0;
+    double total = 0, worst = 0;
     for (const auto& s : log.samples) {
       const costmodel::CollectiveCost c = costmodel::PredictCollectiveCost(cluster, s);
       const double err = 100.0 * (c.time_s - s.time_s) / s.time_s;
-      sum += std::fabs(err);
+      total += std::fabs(err);
       worst = std::max(worst, std::fabs(err));
+      sum.per_quantity.Add("collective_time_s", err);
+      sum.per_source[log.name].quantities.Add("collective_time_s", err);
+      sum.per_calibration[calib].quantities.Add("collective_time_s", err);
       rows.push_back({{"bytes", s.bytes},
                       {"quantities", {{"collective_time_s", {{"measured", s.time_s}, {"predicted", c.time_s}, {"error_pct", err}}}}},
                       {"algorithm", costmodel::ToString(c.algo)},
                       {"protocol", costmodel::ToString(c.proto)}});
     }
-    const double mape = log.samples.empty() ? 0.0 : sum / static_cast<double>(log.samples.size());
+    const double mape = log.samples.empty() ? 0.0 : total / static_cast<double>(log.samples.size());
     rec["status"] = "scored";
     rec["reason"] = "";
     rec["ranks"] = log.ranks;
@@ -73,7 +133,10 @@ void RunAccuracy(const AccuracyOptions& o) {
     rec["mape_pct"] = mape;
     rec["max_pct"] = worst;
     records.push_back(rec);
-    sum_all += sum;
+    ++sum.scored;
+    ++sum.per_source[log.name].scored;
+    ++sum.per_calibration[calib].scored;
+    sum_all += total;
     n_all += static_cast<int64_t>(log.samples.size());
     max_all = std::max(max_all, worst);
     std::printf("%-52s %-14s %5lld %5lld %5zu %9.1f %9.1f\n", log.name.c_str(),
@@ -86,16 +149,130 @@ void RunAccuracy(const AccuracyOptions& o) {
                                      : cluster.name + " model, calibration '" + cluster.calibration + "'";
   std::printf("collective_time_s: %lld rows, MAPE %.1f%%, worst %.1f%% (%s)\n",
               static_cast<long long>(n_all), mape_all, max_all, model_desc.c_str());
+  inputs["cluster"] = cluster.name;
+  inputs["nccl_tests"] = o.logs;
+  inputs["calibration"] = cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration);
+}
+
+/// The cluster a reference record is predicted on: its own, calibrated by rule.
+/// Returns "" and sets `reason` when a forced profile does not apply to it.
+costmodel::Cluster CalibratedFor(const plans::ReferenceRecord& r, const AccuracyOptions& o,
+                                 std::map<std::string, costmodel::CalibrationProfile>& cache,
+                                 std::string& reason) {
+  costmodel::Cluster c = r.cluster;
+  if (o.no_calibration) return c;
+  const std::string name = o.calibration.empty() ? costmodel::ShippedCalibrationFor(r.cluster_name) : o.calibration;
+  if (name.empty()) return c;
+  auto it = cache.find(name);
+  if (it == cache.end()) it = cache.emplace(name, costmodel::ResolveCalibration(name, "--calibration")).first;
+  const auto& clusters = it->second.clusters;
+  if (std::find(clusters.begin(), clusters.end(), c.name) == clusters.end()) {
+    reason = "calibration '" + it->second.name + "' does not apply to cluster " + c.name;
+    return c;
+  }
+  costmodel::ApplyCalibration(it->second, c, "--calibration");
+  return c;
+}
+
+void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
+  const std::string text = costmodel::ReadFileText(o.reference, "--reference");
+  const std::vector<plans::ReferenceRecord> mapped = plans::MapReferenceFile(text, o.reference);
+  std::map<std::string, costmodel::CalibrationProfile> cache;
+  std::printf("%-62s %-8s %-22s %12s %12s %8s\n", "record", "status", "quantity", "measured", "predicted", "error_%");
+  for (const plans::ReferenceRecord& r : mapped) {
+    json rec = {{"id", r.id}, {"kind", r.kind}, {"source", r.source}};
+    std::string reason = r.skip_reason;
+    costmodel::Cluster cluster;
+    if (reason.empty()) cluster = CalibratedFor(r, o, cache, reason);
+    if (!reason.empty()) {
+      rec["status"] = "skipped";
+      rec["reason"] = reason;
+      rec["calibration"] = nullptr;
+      records.push_back(rec);
+      ++sum.skipped;
+      ++sum.skipped_by_reason[reason];
+      ++sum.per_source[r.source].skipped;
+      std::printf("%-62s %-8s %s\n", r.id.c_str(), "skipped", reason.c_str());
+      continue;
+    }
+    const std::string calib = cluster.calibration.empty() ? "none" : cluster.calibration;
+    json quantities = json::object();
+    for (const plans::ScoredQuantity& q : plans::PredictRecord(r, cluster)) {
+      quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
+      sum.per_quantity.Add(q.quantity, q.error_pct);
+      sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
+      sum.per_calibration[calib].quantities.Add(q.quantity, q.error_pct);
+      std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
+                  q.measured, q.predicted, q.error_pct);
+    }
+    rec["status"] = "scored";
+    rec["reason"] = "";
+    rec["cluster"] = r.cluster_name;
+    rec["calibration"] = cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration);
+    rec["notes"] = r.notes;
+    rec["quantities"] = quantities;
+    if (r.kind == "end_to_end" || r.kind == "per_layer") {
+      rec["layout_text"] = costmodel::LayoutToText(r.layout);
+      rec["flop_convention"] = plans::ToString(r.convention);
+    }
+    records.push_back(rec);
+    ++sum.scored;
+    ++sum.per_source[r.source].scored;
+    ++sum.per_calibration[calib].scored;
+  }
+  inputs["reference"] = o.reference;
+  inputs["calibration"] = o.no_calibration ? json("none") : o.calibration.empty() ? json("shipped profile per cluster") : json(o.calibration);
+  inputs["predictor"] = "analytical evaluator (costmodel/evaluate.h)";
+}
+
+void RunAccuracy(const AccuracyOptions& o) {
+  if (o.logs.empty() && o.reference.empty()) {
+    throw Error("accuracy", "give --nccl-tests LOG... (with --cluster) or --reference FILE");
+  }
+  if (!o.logs.empty() && o.cluster.empty()) throw Error("--cluster", "required with --nccl-tests");
+  if (o.no_calibration && !o.calibration.empty()) {
+    throw Error("--no-calibration", "cannot be combined with --calibration");
+  }
+  json records = json::array();
+  json inputs = json::object();
+  Summary sum;
+  if (!o.logs.empty()) ScoreNcclLogs(o, records, sum, inputs);
+  if (!o.reference.empty()) ScoreReference(o, records, sum, inputs);
+
+  std::printf("\nscored %lld, skipped %lld\n", static_cast<long long>(sum.scored), static_cast<long long>(sum.skipped));
+  std::printf("per quantity:\n");
+  sum.per_quantity.Print("  ");
+  std::printf("per source:\n");
+  for (const auto& [name, g] : sum.per_source) {
+    std::printf("  %s: %lld scored, %lld skipped\n", name.c_str(), static_cast<long long>(g.scored),
+                static_cast<long long>(g.skipped));
+    g.quantities.Print("    ");
+  }
+  std::printf("per calibration profile:\n");
+  for (const auto& [name, g] : sum.per_calibration) {
+    std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
+    g.quantities.Print("    ");
+  }
+  if (!sum.skipped_by_reason.empty()) std::printf("skipped by reason:\n");
+  for (const auto& [reason, n] : sum.skipped_by_reason) {
+    std::printf("  %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+  }
+
   json report;
   report["schema_version"] = plans::kReportSchemaVersion;
   report["tool"] = plans::ToolVersion();
   report["command"] = "accuracy";
-  report["inputs"] = {{"cluster", cluster.name},
-                      {"nccl_tests", o.logs},
-                      {"calibration", cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration)}};
+  report["inputs"] = inputs;
   report["records"] = records;
-  report["summary"] = {{"scored", n_all},
-                       {"per_quantity", {{"collective_time_s", {{"n", n_all}, {"mape_pct", mape_all}, {"max_pct", max_all}}}}}};
+  json per_source = json::object(), per_calibration = json::object();
+  for (const auto& [name, g] : sum.per_source) per_source[name] = g.ToJson();
+  for (const auto& [name, g] : sum.per_calibration) per_calibration[name] = g.ToJson();
+  report["summary"] = {{"scored", sum.scored},
+                       {"skipped", sum.skipped},
+                       {"skipped_by_reason", sum.skipped_by_reason},
+                       {"per_quantity", sum.per_quantity.ToJson()},
+                       {"per_source", per_source},
+                       {"per_calibration", per_calibration}};
   const std::string text = plans::DumpReport(report);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
 }
@@ -104,12 +281,16 @@ void RunAccuracy(const AccuracyOptions& o) {
 
 void SetupAccuracy(CLI::App& app) {
   auto opt = std::make_shared<AccuracyOptions>();
-  CLI::App* sub = app.add_subcommand("accuracy", "score the collective model on nccl-tests logs");
-  sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)")
-      ->required();
-  sub->add_option("--cluster", opt->cluster, "the cluster the logs were taken on")->required();
+  CLI::App* sub = app.add_subcommand("accuracy", "score meshplan against nccl-tests logs or published measurements");
+  sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)");
+  sub->add_option("--reference", opt->reference,
+                  "published measurements (data/reference/published.json format)");
+  sub->add_option("--cluster", opt->cluster, "the cluster the nccl-tests logs were taken on");
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
-  sub->add_option("--calibration", opt->calibration, "score with this calibration profile (name or path)");
+  sub->add_option("--calibration", opt->calibration,
+                  "score with this calibration profile (name or path); reference records default to "
+                  "the shipped profile of their cluster");
+  sub->add_flag("--no-calibration", opt->no_calibration, "score reference records with the uncalibrated model");
   sub->callback([opt] { RunAccuracy(*opt); });
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -308,6 +309,65 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   Result bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("missing.txt"));
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "'\n");
+}
+
+// The model against the shipped published measurements (data/reference/published.json). Counts
+// and skips are pinned; each MAPE is a regression guard at the figure reached, rounded up a
+// little: it may fall, never rise. Deterministic: the same run writes the same bytes.
+TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
+  const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/published.json";
+  Result r = Run("accuracy --reference " + ref + " --json " + P("r.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("per source:"), std::string::npos);
+  EXPECT_NE(r.out.find("per calibration profile:"), std::string::npos);
+  const json j = ReadJson("r.json");
+  const json& s = j["summary"];
+  EXPECT_EQ(s["scored"], 200);
+  EXPECT_EQ(s["skipped"], 57);
+  EXPECT_EQ(j["records"].size(), 257u);
+  EXPECT_EQ(s["skipped_by_reason"]["pipeline parallelism not modelled"], 10);
+  EXPECT_EQ(s["skipped_by_reason"]["recompute 'selective-op': op-level selective checkpointing not modelled"], 3);
+  for (const json& rec : j["records"]) {
+    ASSERT_TRUE(rec.contains("source"));
+    if (rec["status"] == "skipped") {
+      EXPECT_FALSE(rec["reason"].get<std::string>().empty()) << rec["id"];
+    }
+  }
+  auto mape = [&](const char* source, const char* q) {
+    return s["per_source"][source]["per_quantity"][q]["mape_pct"].get<double>();
+  };
+  // Korthikanti et al. 2022 (22B, TP=8, SP/selective/full recompute, A100): end to end and per layer.
+  EXPECT_LE(mape("Korthikanti et al. 2022", "step_time_s"), 11.5);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "mfu"), 18.0);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_forward_s"), 9.0);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_backward_s"), 5.5);
+  // A100 FSDP: llm-foundry (139 records) and torchtitan.
+  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 30.0);
+  EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 45.5);
+  EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 45.5);
+  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 22.0);
+  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 28.0);
+  // Kernel level.
+  EXPECT_LE(mape("stas00/ml-engineering", "collective_time_s"), 12.5);
+  EXPECT_LE(mape("stas00/ml-engineering", "gemm_tflops"), 4.5);
+  EXPECT_EQ(s["per_calibration"]["dgx-a100"]["scored"], 170);
+  EXPECT_EQ(s["per_calibration"]["dgx-h100"]["scored"], 30);
+  ASSERT_EQ(Run("accuracy --reference " + ref + " --json " + P("r2.json")).rc, 0);
+  EXPECT_EQ(Slurp(P("r.json")), Slurp(P("r2.json")));
+
+  Result none = Run("accuracy --reference " + ref + " --no-calibration --json " + P("n.json"));
+  ASSERT_EQ(none.rc, 0) << none.err;
+  const json n = ReadJson("n.json");
+  EXPECT_EQ(n["summary"]["per_calibration"].size(), 1u);
+  EXPECT_EQ(n["summary"]["per_calibration"]["none"]["scored"], 200);
+  // A forced profile applies only to its clusters; the others are skipped, and counted.
+  ASSERT_EQ(Run("accuracy --reference " + ref + " --calibration dgx-h100 --json " + P("h.json")).rc, 0);
+  const json h = ReadJson("h.json");
+  EXPECT_EQ(h["summary"]["scored"], 30);
+  EXPECT_EQ(h["summary"]["skipped_by_reason"]["calibration 'dgx-h100' does not apply to cluster dgx-a100-80g"], 92);
+  Result bad = Run("accuracy");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: accuracy: give --nccl-tests LOG... (with --cluster) or --reference FILE\n");
 }
 
 // simulate runs the discrete-event simulator by default: `time` is simulated, `analytical`
