@@ -82,8 +82,11 @@ HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   const double rep = l.sp ? static_cast<double>(t) : 1.0;
   const double logits = Td * static_cast<double>(vocab_local);
   const double Th = Td * static_cast<double>(m.hidden);
-  // Vocab-parallel cross-entropy reads and writes the logits; the final norm before the head.
-  k.memory[0] = MemoryKernel{"cross_entropy", 6.0 * logits, 1, 6.0 * logits, 1, false};
+  // Cross-entropy over the bf16 logits as PyTorch (and Megatron's vocab-parallel loss) runs it,
+  // in fp32. Forward: upcast (read 2 B, write 4 B per logit), log-softmax (read 4, write 4):
+  // 14 B. Backward: softmax gradient (read the saved 4 B output and the 4 B incoming gradient,
+  // write 4 B), downcast for the head's GEMMs (read 4, write 2): 18 B.
+  k.memory[0] = MemoryKernel{"cross_entropy", 14.0 * logits, 1, 18.0 * logits, 1, false};
   k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
   return k;
 }

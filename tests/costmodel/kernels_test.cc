@@ -74,7 +74,9 @@ TEST(HeadKernels, VocabIsPaddedToMultipleOf128TimesTp) {
   const HeadKernels k = HeadKernelsFor(m, W(4096, true), l);
   EXPECT_EQ(k.gemm.n, 32768 / 8);
   EXPECT_EQ(k.gemm.k, 4096);
-  EXPECT_DOUBLE_EQ(k.memory[0].bytes, 6.0 * 4096 * 4096);
+  // fp32 loss: 14 bytes per logit forward (upcast 2+4, log-softmax 4+4), 18 backward.
+  EXPECT_DOUBLE_EQ(k.memory[0].bytes, 14.0 * 4096 * 4096);
+  EXPECT_DOUBLE_EQ(k.memory[0].backward_bytes, 18.0 * 4096 * 4096);
 }
 
 }  // namespace
