@@ -26,9 +26,7 @@ struct NcclLogSamples {
 /// Reads an nccl-tests log and its sidecar; nodes from the sidecar, else ranks / gpus per node.
 NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c);
 
-/// Adds the samples of a meshplan-validate measurement file to `in` (collectives, GEMMs,
-/// attention as GEMM-free FLOPs are not fitted, memory kernels, the step). The file's plan must
-/// have run on cluster `c`.
+/// Adds the samples of a meshplan-validate measurement file to `in` (costmodel/measurements.h).
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
                         costmodel::CalibrationInputs& in);
 

@@ -1,0 +1,136 @@
+#include "costmodel/measurements.h"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/json_reader.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+using nlohmann::json;
+
+Coll CollFromName(JsonObject& o, const std::string& key) {
+  const std::string op = o.Enum(key, {"all_gather", "reduce_scatter", "all_reduce"});
+  if (op == "all_gather") return Coll::kAllGather;
+  if (op == "reduce_scatter") return Coll::kReduceScatter;
+  return Coll::kAllReduce;
+}
+
+}  // namespace
+
+void AddMeasurements(std::string_view text, const std::string& path, const Cluster& c,
+                     CalibrationInputs& in) {
+  const json root = ParseJsonText(text, path);
+  if (!root.is_object()) throw Error(path, "expected a JSON object (a meshplan-validate measurement file)");
+  JsonObject o(root, path, "");
+  const int64_t version = o.Int("schema_version", 1);
+  if (version > kSchemaVersion) {
+    o.Fail("schema_version", "is " + std::to_string(version) +
+                                 " but this meshplan reads versions up to " +
+                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
+  }
+  const std::string command = o.String("command");
+  if (command != "validate") o.Fail("command", "expected \"validate\" (a meshplan-validate measurement file), got \"" + command + "\"");
+  for (const char* k : {"tool", "environment", "mesh", "checks", "complete", "backend", "collectives_skipped", "error"}) o.Ignore(k);
+  const std::string name = std::filesystem::path(path).filename().string();
+
+  JsonObject plan = o.Object("plan");
+  const std::string cluster_name = plan.String("cluster");
+  if (cluster_name != c.name) {
+    plan.Fail("cluster", "measured on '" + cluster_name + "', but calibrating cluster '" + c.name + "'");
+  }
+  const std::string model_name = plan.String("model");
+  Workload w;
+  w.gpus = plan.Int("gpus", 1, int64_t{1} << 24);
+  w.global_batch = plan.Int("global_batch", 1, int64_t{1} << 30);
+  w.seq = plan.Int("seq", 1, int64_t{1} << 24);
+  if (plan.Has("flash_attention")) w.flash_attention = plan.Bool("flash_attention");
+  if (plan.Has("reduce_dtype")) {
+    w.reduce_dtype = ParseDtype(plan.String("reduce_dtype"), path + ": plan.reduce_dtype");
+  }
+  Layout layout = LayoutFromJson(plan.Raw("layout"), path + ": plan.layout");
+  for (const char* k : {"layout_text", "file", "layout_index"}) plan.Ignore(k);
+  plan.Finish();
+  w.allow_cross_node_tp = layout.tp > c.node.gpus_per_node;
+
+  const auto& colls = o.Array("collectives");
+  for (size_t i = 0; i < colls.size(); ++i) {
+    if (!colls[i].is_object()) o.Fail("collectives", "entries must be objects");
+    JsonObject e(colls[i], path, "collectives[" + std::to_string(i) + "]");
+    CollectiveSample s;
+    s.op = CollFromName(e, "op");
+    s.group.ranks = e.Int("ranks", 1, int64_t{1} << 24);
+    s.group.nodes = e.Has("nodes") ? e.Int("nodes", 1, s.group.ranks) : 1;
+    s.bytes = e.Number("bytes", 1, 1e15);
+    s.time_s = e.Number("time_s", 1e-12, 1e6);
+    s.source = name + ": collectives[" + std::to_string(i) + "]";
+    for (const char* k : {"purpose", "algbw_GBps", "busbw_GBps", "iterations", "dtype", "from_plan", "requested_bytes"}) e.Ignore(k);
+    e.Finish();
+    if (s.group.ranks >= 2) in.collectives.push_back(s);
+  }
+  const auto& gemms = o.Array("gemms");
+  for (size_t i = 0; i < gemms.size(); ++i) {
+    if (!gemms[i].is_object()) o.Fail("gemms", "entries must be objects");
+    JsonObject e(gemms[i], path, "gemms[" + std::to_string(i) + "]");
+    GemmSample g;
+    g.m = e.Int("m", 1, int64_t{1} << 32);
+    g.n = e.Int("n", 1, int64_t{1} << 32);
+    g.k = e.Int("k", 1, int64_t{1} << 32);
+    g.batch = e.Has("batch") ? e.Int("batch", 1, int64_t{1} << 32) : 1;
+    g.time_s = e.Number("time_s", 1e-12, 1e6);
+    g.source = name + ": gemms[" + std::to_string(i) + "]";
+    for (const char* k : {"name", "pass", "dtype", "tflops"}) e.Ignore(k);
+    e.Finish();
+    in.gemms.push_back(g);
+  }
+  if (o.Has("attention")) {
+    const auto& att = o.Array("attention");
+    for (size_t i = 0; i < att.size(); ++i) {
+      if (!att[i].is_object()) o.Fail("attention", "entries must be objects");
+      JsonObject e(att[i], path, "attention[" + std::to_string(i) + "]");
+      AttentionSample a;
+      a.flops = e.Number("flops", 1, 1e21);
+      a.time_s = e.Number("time_s", 1e-12, 1e6);
+      a.source = name + ": attention[" + std::to_string(i) + "]";
+      for (const char* k : {"name", "pass", "tflops"}) e.Ignore(k);
+      e.Finish();
+      in.attention.push_back(a);
+    }
+  }
+  if (o.Has("memory_kernels")) {
+    const auto& mk = o.Array("memory_kernels");
+    for (size_t i = 0; i < mk.size(); ++i) {
+      if (!mk[i].is_object()) o.Fail("memory_kernels", "entries must be objects");
+      JsonObject e(mk[i], path, "memory_kernels[" + std::to_string(i) + "]");
+      MemoryKernelSample m;
+      m.bytes = e.Number("bytes", 1, 1e15);
+      m.time_s = e.Number("time_s", 1e-12, 1e6);
+      m.source = name + ": memory_kernels[" + std::to_string(i) + "]";
+      for (const char* k : {"name", "pass", "GBps"}) e.Ignore(k);
+      e.Finish();
+      in.memory_kernels.push_back(m);
+    }
+  }
+  if (o.Has("step")) {
+    JsonObject st = o.Object("step");
+    StepSample s;
+    s.model = ResolveModel(model_name, path + ": plan.model");
+    s.workload = w;
+    s.layout = layout;
+    s.time_s = st.Number("time_s", 1e-12, 1e9);
+    s.peak_memory_bytes = st.Has("peak_memory_bytes") ? st.Number("peak_memory_bytes", 0, 1e18) : 0;
+    for (const char* k : {"times_s", "peak_memory_bytes_per_rank", "peak_memory_source", "micro_batches", "layers", "warmup_steps"}) st.Ignore(k);
+    st.Finish();
+    s.source = name + ": step";
+    in.steps.push_back(s);
+  }
+  o.Finish();
+  in.provenance.push_back(name + " (meshplan-validate measurements, " + std::to_string(w.gpus) +
+                          " ranks, " + LayoutToText(layout) + ")");
+}
+
+}  // namespace meshplan::costmodel
