@@ -11,6 +11,7 @@
 #include "costmodel/compute.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/measurements.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 
@@ -211,6 +212,44 @@ TEST(NvlsTree, LatencyAndBandwidthByHand) {
   EXPECT_NEAR(c.bandwidth_s, 1e9 / (450 * 0.8134 * 0.85 * 15.0 / 16.0 * 1e9), 1e-9);
   // Only whole-node groups on NVLS systems get it.
   EXPECT_LT(TimeOf(BuildTable(lp, {2, 2}), Coll::kAllReduce, Algo::kNvlsTree, Proto::kSimple, 1e9).time_s, 0);
+}
+
+TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
+  const std::string good = R"({"schema_version": 1, "command": "validate", "backend": "cpu",
+    "plan": {"model": "tiny-llama", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,
+             "layout": {"tp": 2, "sp": true, "fsdp": 2, "replicate": 1, "zero": 3, "mbs": 1,
+                        "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1}},
+    "collectives": [{"op": "all_gather", "purpose": "tp", "ranks": 2, "nodes": 1, "bytes": 65536, "time_s": 2e-5}],
+    "gemms": [{"name": "qkv", "pass": "forward", "m": 128, "n": 256, "k": 256, "batch": 1, "time_s": 3e-4}],
+    "attention": [{"pass": "forward", "flops": 4194304, "time_s": 9e-5}],
+    "memory_kernels": [{"name": "norm", "pass": "forward", "bytes": 65536, "time_s": 2e-7}],
+    "step": {"time_s": 0.3, "peak_memory_bytes": 2.6e7}})";
+  const Cluster cpu = ResolveCluster("cpu-local");
+  CalibrationInputs in;
+  AddMeasurements(good, "m.json", cpu, in);
+  EXPECT_EQ(in.collectives.size(), 1u);
+  EXPECT_EQ(in.gemms.size(), 1u);
+  EXPECT_EQ(in.attention.size(), 1u);
+  EXPECT_EQ(in.memory_kernels.size(), 1u);
+  ASSERT_EQ(in.steps.size(), 1u);
+  EXPECT_EQ(in.steps[0].layout.tp, 2);
+  EXPECT_EQ(in.steps[0].model.name, "tiny-llama");
+  auto error_of = [&](const std::string& text, const Cluster& c) -> std::string {
+    CalibrationInputs sink;
+    try {
+      AddMeasurements(text, "m.json", c, sink);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of(good, ResolveCluster("dgx-h100")),
+            "m.json: plan.cluster: measured on 'cpu-local', but calibrating cluster 'dgx-h100'");
+  EXPECT_EQ(error_of(R"({"schema_version": 1, "command": "plan"})", cpu),
+            "m.json: command: expected \"validate\" (a meshplan-validate measurement file), got \"plan\"");
+  std::string bad = good;
+  bad.replace(bad.find("\"time_s\": 2e-5"), 14, "\"time_s\": -1.0");
+  EXPECT_EQ(error_of(bad, cpu), "m.json: collectives[0].time_s: must be a number in [1e-12, 1e+06], got -1.0");
 }
 
 }  // namespace
