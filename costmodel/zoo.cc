@@ -54,7 +54,9 @@ auto Resolve(const std::string& name_or_path, std::string_view flag, std::string
   }
   fs::path p = fs::path(DataDir()) / kind / (name_or_path + ".json");
   if (!fs::exists(p)) {
-    throw Error(std::string(flag), "no built-in " + std::string(kind).substr(0, kind.size() - 1) +
+    const std::string noun = kind == "calibration" ? "calibration profile"
+                                                   : std::string(kind).substr(0, kind.size() - 1);
+    throw Error(std::string(flag), "no built-in " + noun +
                                        " named '" + name_or_path + "' (built-in: " +
                                        Joined(ListZoo(kind)) + "; or give a path to a .json file)");
   }

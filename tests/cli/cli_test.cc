@@ -311,6 +311,50 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "'\n");
 }
 
+// calibrate: a profile from nccl-tests logs lowers the error on them, is applied by every
+// costing command through --calibration, is named in their reports, and bad use exits 2.
+TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string logs = d + "h100-1x8-all_reduce-together-ring.txt " + d + "h100-1x8-all_gather-together-ring.txt " +
+                           d + "h100-2x8-all_reduce-ncclt309-gjaion.txt";
+  Result r = Run("calibrate --cluster dgx-h100 --name lab --nccl-tests " + logs + " -o " + P("lab.json") +
+                 " --leave-one-out");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("efficiency.nvlink_fraction"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("leave-one-out"), std::string::npos) << r.out;
+  const json p = ReadJson("lab.json");
+  EXPECT_EQ(p["command"], "calibrate");
+  EXPECT_EQ(p["clusters"], json::array({"dgx-h100"}));
+  EXPECT_LT(p["fit_error"]["collective_time_s"]["after_pct"].get<double>(),
+            p["fit_error"]["collective_time_s"]["before_pct"].get<double>());
+  EXPECT_EQ(p["leave_one_out"].size(), 3u);
+  // Scored again with the profile, the logs' error is the fit's.
+  r = Run("accuracy --cluster dgx-h100 --calibration " + P("lab.json") + " --nccl-tests " + logs + " --json " + P("a.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NEAR(ReadJson("a.json")["summary"]["per_quantity"]["collective_time_s"]["mape_pct"].get<double>(),
+              p["fit_error"]["collective_time_s"]["after_pct"].get<double>(), 1e-9);
+  EXPECT_EQ(ReadJson("a.json")["inputs"]["calibration"], "lab");
+  r = Run(std::string("plan ") + kPlan70b + " --calibration " + P("lab.json") + " --json " + P("plan.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("plan.json")["inputs"]["calibration"], "lab");
+  r = Run(std::string("sweep --model llama2-7b --cluster dgx-h100 --gpus 64,128 --global-batch 512 --seq 4096") +
+          " --calibration dgx-h100 --json " + P("sweep.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("sweep.json")["inputs"]["calibration"], "dgx-h100");
+  // Bad use.
+  r = Run("calibrate --cluster dgx-h100 -o " + P("x.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: calibrate: give --measurements and/or --nccl-tests files to fit\n");
+  EXPECT_FALSE(fs::exists(P("x.json")));
+  r = Run("simulate --model llama2-7b --cluster dgx-a100-80g --gpus 8 --global-batch 8 --seq 2048 --layout tp=1"
+          " --calibration " + P("lab.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --calibration: clusters: profile 'lab' is for dgx-h100, not for cluster 'dgx-a100-80g'\n");
+  r = Run(std::string("plan ") + kPlan70b + " --calibration nosuch");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no built-in calibration profile named 'nosuch' (built-in: dgx-a100, dgx-h100"), std::string::npos) << r.err;
+}
+
 // The model against the shipped published measurements (data/reference/published.json). Counts
 // and skips are pinned; each MAPE is a regression guard at the figure reached, rounded up a
 // little: it may fall, never rise. Deterministic: the same run writes the same bytes.
