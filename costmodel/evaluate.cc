@@ -108,8 +108,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     AddGemm(cp, T, (gated ? 2 : 1) * ffn_local, h, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
     AddGemm(cp, T, h, ffn_local, 1, fwd, bwd, lc.gemm_flops, lc.gemm_time_s, full);
   } else {
-    const int64_t tokens_per_expert =
-        std::max<int64_t>(1, T * m.moe.experts_per_token / m.moe.experts);
+    // floor(T * k / E) without forming T * k (which can overflow for absurd micro-batches).
+    const int64_t E = m.moe.experts, k = m.moe.experts_per_token;
+    const int64_t tokens_per_expert = std::max<int64_t>(1, T / E * k + T % E * k / E);
     AddGemm(cp, tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, fwd, bwd,
             lc.gemm_flops, lc.gemm_time_s, full);
     AddGemm(cp, tokens_per_expert, h, ffn_local, m.moe.experts, fwd, bwd, lc.gemm_flops,
