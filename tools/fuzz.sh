@@ -13,7 +13,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MESHPLAN_FUZZ_BUILD_DIR:-$root/build-fuzz}
 which=${1:-all}
 seconds=${2:-60}
-targets=(cluster_json hf_config layout_text model_json nccl_tests report_file)
+targets=()
+for f in "$root"/tests/fuzz/fuzz_*.cc; do
+  t=$(basename "$f" .cc)
+  t=${t#fuzz_}
+  [ "$t" = common ] || [ "$t" = replay_test ] || targets+=("$t")
+done
 if [ "$which" != all ]; then
   [ -f "$root/tests/fuzz/fuzz_$which.cc" ] || { echo "fuzz.sh: no target '$which' (have: ${targets[*]})" >&2; exit 2; }
   targets=("$which")

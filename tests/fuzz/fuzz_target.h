@@ -16,7 +16,8 @@
 //   2. add `X(plan_file, PlanFile)` to MESHPLAN_FUZZ_TARGETS below;
 //   3. add `plan_file` to MESHPLAN_FUZZ_TARGET_NAMES in tests/fuzz/CMakeLists.txt (and the
 //      library it needs to MESHPLAN_FUZZ_LIBS there);
-//   4. name its seed files in tools/fuzz.sh (seed_<name>), and `tools/fuzz.sh plan_file 600`.
+//   4. tests/fuzz/seeds/plan_file.dirs: the folders of its seed files, one a line (read by
+//      tools/fuzz.sh and fuzz_replay_test); then `tools/fuzz.sh plan_file 600`.
 #ifndef MESHPLAN_TESTS_FUZZ_FUZZ_TARGET_H_
 #define MESHPLAN_TESTS_FUZZ_FUZZ_TARGET_H_
 
