@@ -101,9 +101,14 @@ void WriteFilesAtomic(const std::vector<OutputFile>& files) {
   };
   // Stage every file first, so a failure on the second leaves not even the first behind.
   for (const auto& f : files) {
+    if (f.path.empty()) {
+      discard();
+      throw Error(f.flag, "must name a file, got ''");
+    }
     const fs::path target(f.path);
     const fs::path dir = target.parent_path();
-    if (!dir.empty() && !fs::is_directory(dir)) {
+    std::error_code ec;
+    if (!dir.empty() && !fs::is_directory(dir, ec)) {
       discard();
       throw Error(f.flag, "directory '" + dir.string() + "' does not exist");
     }

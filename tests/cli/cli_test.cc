@@ -479,6 +479,21 @@ TEST_F(Cli, AbsurdSearchSpacesAndSweepsAreRefusedNotAttempted) {
   EXPECT_TRUE(Leftovers(dir_).empty());
 }
 
+// Every flag at its bound at once: the arithmetic stays defined (the sanitizer build of this test
+// runs a UBSan-instrumented meshplan, which aborts on a signed overflow or a bad float cast).
+TEST_F(Cli, ExtremeButValidFlagsAreCostedWithoutOverflow) {
+  const std::string w = "--model llama2-7b --cluster dgx-h100 --gpus 16777216 --global-batch 1073741824 "
+                        "--seq 16777216 ";
+  Result r = Run("simulate " + w + "--layout tp=8,sp=on,mbs=1073741824 --analytical --json " + P("s.json"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(ReadJson("s.json")["layouts"][0]["feasible"].get<bool>());
+  r = Run("simulate " + w + "--layout tp=8,sp=on,mbs=64");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  r = Run("plan " + w + "--top 1 --refine 1 --json " + P("p.json"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("p.json")["search"]["feasible"], 0);
+}
+
 TEST_F(Cli, FailedRunsLeaveNoFileAndNoTemporary) {
   // A bad flag after a valid --json path.
   Result r = Run(std::string("plan ") + kPlan70b + " --json " + P("p.json") + " --top 0");
