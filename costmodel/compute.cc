@@ -1,6 +1,7 @@
 #include "costmodel/compute.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace meshplan::costmodel {
 
@@ -19,13 +20,14 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
 }
 
 double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch) {
-  const int64_t tm = (m + kGemmTile - 1) / kGemmTile, tn = (n + kGemmTile - 1) / kGemmTile;
-  const double tile_eff = static_cast<double>(m) * static_cast<double>(n) /
-                          (static_cast<double>(tm * kGemmTile) * static_cast<double>(tn * kGemmTile));
+  // In floating point: tile and wave counts of absurd shapes overflow int64 (exact below 2^53).
+  const double tile = static_cast<double>(kGemmTile);
+  const double tm = std::ceil(static_cast<double>(m) / tile), tn = std::ceil(static_cast<double>(n) / tile);
+  const double tile_eff = static_cast<double>(m) * static_cast<double>(n) / (tm * tile * tn * tile);
   // Batched GEMMs fill the SMs with the tiles of all batches.
-  const int64_t tiles = tm * tn * batch;
-  const int64_t waves = (tiles + sms - 1) / sms;
-  return tile_eff * static_cast<double>(tiles) / static_cast<double>(waves * sms);
+  const double tiles = tm * tn * static_cast<double>(batch);
+  const double waves = std::ceil(tiles / static_cast<double>(sms));
+  return tile_eff * tiles / (waves * static_cast<double>(sms));
 }
 
 namespace {

@@ -4,10 +4,43 @@
 
 namespace meshplan::costmodel {
 
+namespace {
+
+/// Deepest nesting of arrays and objects in `text` (outside strings), and the byte offset where
+/// it first exceeds `limit` (or npos). nlohmann's parser is iterative, but copying, comparing and
+/// dumping a json value recurse, so a hostile file of 10^6 '[' would overflow the stack later.
+size_t FirstTooDeep(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 nlohmann::json ParseJsonText(std::string_view text, std::string_view origin) {
+  if (const size_t at = FirstTooDeep(text, kMaxJsonDepth); at != std::string_view::npos) {
+    throw Error(std::string(origin), "not valid JSON: nested deeper than " +
+                                         std::to_string(kMaxJsonDepth) + " levels at byte " +
+                                         std::to_string(at + 1));
+  }
   try {
     return nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error (syntax) and out_of_range (a number like 1e999 overflows a double).
     std::string what = e.what();
     // nlohmann's message starts with "[json.exception.parse_error.101] "; keep the sentence.
     auto pos = what.find("] ");
@@ -22,7 +55,8 @@ std::string Describe(const nlohmann::json& v) {
     case nlohmann::json::value_t::array: return "an array";
     case nlohmann::json::value_t::null: return "null";
     default: {
-      std::string s = v.dump();
+      // Strings parsed by nlohmann are valid UTF-8, but be safe: replace, never throw.
+      std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       if (s.size() > 40) s = s.substr(0, 37) + "...";
       return s;
     }

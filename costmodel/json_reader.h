@@ -20,6 +20,9 @@
 
 namespace meshplan::costmodel {
 
+/// Deepest nesting of arrays/objects ParseJsonText accepts (meshplan's own files use 5).
+inline constexpr int kMaxJsonDepth = 64;
+
 /// Parses JSON text; a syntax error names the origin and the byte offset.
 nlohmann::json ParseJsonText(std::string_view text, std::string_view origin);
 

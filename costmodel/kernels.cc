@@ -30,7 +30,9 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
     gemm("mlp_out", T, h, ffn_local, 1, full);
   } else {
     // Top-k routing spreads T * k token copies evenly over the experts (grouped GEMM).
-    const int64_t tokens_per_expert = std::max<int64_t>(1, T * m.moe.experts_per_token / m.moe.experts);
+    // floor(T * k / E) without forming T * k (which can overflow for absurd micro-batches).
+    const int64_t E = m.moe.experts, kk = m.moe.experts_per_token;
+    const int64_t tokens_per_expert = std::max<int64_t>(1, T / E * kk + T % E * kk / E);
     gemm("mlp_in", tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, full);
     gemm("mlp_out", tokens_per_expert, h, ffn_local, m.moe.experts, full);
   }

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "costmodel/error.h"
@@ -18,6 +21,12 @@ constexpr int64_t kMaxLayers = 100'000;
 constexpr int64_t kMaxWidth = 1 << 22;  // hidden, ffn, heads, head_dim
 constexpr int64_t kMaxVocab = 1 << 24;
 constexpr int64_t kMaxSeq = 1 << 24;
+// Parameter count above which the integer arithmetic of the cost model could overflow: 2^50
+// (10^15) is four orders of magnitude above any model trained so far.
+constexpr double kMaxParams = 1125899906842624.0;
+// Layout degrees (tp, fsdp, replicate) and micro-batch: as many as --gpus / --global-batch allow.
+constexpr int64_t kMaxDegree = int64_t{1} << 24;
+constexpr int64_t kMaxMicroBatch = int64_t{1} << 30;
 
 void CheckSchemaVersion(JsonObject& o) {
   int64_t v = o.Int("schema_version", 1);
@@ -58,6 +67,22 @@ void CheckModelConsistency(const Model& m, const std::string& origin) {
     }
     if (m.moe.expert_ffn < 1) fail("moe.expert_ffn", "must be >= 1 for an MoE model");
   }
+  // An upper bound of CountParams in floating point, so the exact integer count cannot overflow.
+  const double h = static_cast<double>(m.hidden), ad = static_cast<double>(m.heads * m.head_dim);
+  const double gd = static_cast<double>(m.kv_heads * m.head_dim);
+  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts);
+  const double ffn = static_cast<double>(m.moe.dense() ? m.ffn : m.moe.expert_ffn);
+  const double layer = 2 * h * ad + 2 * h * gd + ad + 2 * gd + 4 * h +
+                       experts * (3 * h * ffn + 2 * ffn + 2 * h) + h * experts;
+  const double params = static_cast<double>(m.layers) * layer +
+                        (2 * static_cast<double>(m.vocab) + static_cast<double>(m.max_seq) + 2) * h;
+  if (params > kMaxParams) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "has about %.3g parameters; meshplan costs models up to %.3g (check layers, "
+                  "hidden, ffn, heads and experts)", params, kMaxParams);
+    throw Error(origin, buf);
+  }
 }
 
 }  // namespace
@@ -91,14 +116,28 @@ std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron"
 std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
 
 std::string ReadFileText(const std::string& path, std::string_view flag) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(std::string(flag), "'" + path + "' is a directory, not a file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw Error(std::string(flag), "cannot open file '" + path + "'");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  // Every input meshplan reads is a few MB at most; refuse to slurp a disk image by mistake
+  // (a FIFO or /dev/zero has no size up front, so the read itself is bounded too).
+  std::string out;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > kMaxInputFileBytes) {
+      throw Error(std::string(flag), "file '" + path + "' is larger than " +
+                                         std::to_string(kMaxInputFileBytes >> 20) +
+                                         " MiB: not a meshplan input");
+    }
+  }
   if (in.bad()) throw Error(std::string(flag), "cannot read file '" + path + "'");
-  return ss.str();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,14 +474,25 @@ Dtype ParseDtype(std::string_view text, std::string_view origin) {
 
 namespace {
 
-int64_t ParsePositive(std::string_view key, std::string_view value, const std::string& origin) {
+int64_t ParsePositive(std::string_view key, std::string_view value, const std::string& origin,
+                      int64_t max = kMaxDegree) {
   int64_t out = 0;
   auto res = std::from_chars(value.data(), value.data() + value.size(), out);
-  if (res.ec != std::errc() || res.ptr != value.data() + value.size() || out < 1 ||
-      out > (int64_t{1} << 40)) {
+  if (res.ec == std::errc::result_out_of_range || (res.ec == std::errc() && out > max)) {
+    throw Error(origin + ": " + std::string(key), "must be at most " + std::to_string(max) +
+                                                      ", got '" + std::string(value) + "'");
+  }
+  if (res.ec != std::errc() || res.ptr != value.data() + value.size() || out < 1) {
     throw Error(origin + ": " + std::string(key),
                 "must be a positive integer, got '" + std::string(value) + "'");
   }
+  return out;
+}
+
+/// a * b, or nullopt when it would overflow int64.
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b) {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) return std::nullopt;
   return out;
 }
 
@@ -485,7 +535,7 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       if (z > 3) throw Error(origin + ": zero", "must be 1, 2 or 3, got '" + std::string(value) + "'");
       l.zero = static_cast<int>(z);
     } else if (key == "mbs") {
-      l.mbs = ParsePositive(key, value, origin);
+      l.mbs = ParsePositive(key, value, origin, kMaxMicroBatch);
     } else if (key == "recompute") {
       if (value == "none") l.recompute = Recompute::kNone;
       else if (value == "selective") l.recompute = Recompute::kSelective;
@@ -502,7 +552,7 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
                     "costed), got '" + std::string(value) + "'");
       }
     } else if (key == "grad_accum") {
-      ParsePositive(key, value, origin);  // derived from the batch; checked by ResolveLayout's caller
+      ParsePositive(key, value, origin, kMaxMicroBatch);  // derived from the batch; checked by ResolveLayout's caller
     } else {
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
@@ -517,16 +567,26 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
 
 void ResolveLayout(Layout& l, const Workload& w, std::string_view origin_view) {
   std::string origin(origin_view);
-  int64_t other = l.tp * l.replicate * l.pp * l.cp;
+  // Each degree is <= 2^24 but their product may not fit in int64: multiply checked.
+  std::optional<int64_t> other = CheckedMul(l.tp, l.replicate);
+  if (other) other = CheckedMul(*other, l.pp);
+  if (other) other = CheckedMul(*other, l.cp);
+  if (!other || *other > w.gpus) {
+    throw Error(origin, "tp*replicate = " +
+                            (other ? std::to_string(*other) : std::string("more than 2^63")) +
+                            " exceeds --gpus " + std::to_string(w.gpus));
+  }
   if (l.fsdp == 0) {
-    if (w.gpus % other != 0) {
-      throw Error(origin, "tp*replicate = " + std::to_string(other) + " does not divide --gpus " +
+    if (w.gpus % *other != 0) {
+      throw Error(origin, "tp*replicate = " + std::to_string(*other) + " does not divide --gpus " +
                               std::to_string(w.gpus));
     }
-    l.fsdp = w.gpus / other;
+    l.fsdp = w.gpus / *other;
   }
-  if (l.gpus() != w.gpus) {
-    throw Error(origin, "tp*fsdp*replicate = " + std::to_string(l.gpus()) +
+  const std::optional<int64_t> all = CheckedMul(*other, l.fsdp);
+  if (!all || *all != w.gpus) {
+    throw Error(origin, "tp*fsdp*replicate = " +
+                            (all ? std::to_string(*all) : std::string("more than 2^63")) +
                             " does not equal --gpus " + std::to_string(w.gpus));
   }
 }
@@ -624,12 +684,12 @@ nlohmann::json ToJson(const Layout& l) {
 Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
   JsonObject o(j, std::string(origin), "layout");
   Layout l;
-  l.tp = o.Int("tp", 1, 1 << 20);
+  l.tp = o.Int("tp", 1, kMaxDegree);
   l.sp = o.Bool("sp");
-  l.fsdp = o.Int("fsdp", 1, int64_t{1} << 40);
-  l.replicate = o.Int("replicate", 1, int64_t{1} << 40);
+  l.fsdp = o.Int("fsdp", 1, kMaxDegree);
+  l.replicate = o.Int("replicate", 1, kMaxDegree);
   l.zero = static_cast<int>(o.Int("zero", 1, 3));
-  l.mbs = o.Int("mbs", 1, int64_t{1} << 30);
+  l.mbs = o.Int("mbs", 1, kMaxMicroBatch);
   std::string rc = o.Enum("recompute", {"none", "selective", "full"});
   l.recompute = rc == "none" ? Recompute::kNone
                 : rc == "selective" ? Recompute::kSelective : Recompute::kFull;
@@ -637,8 +697,12 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
                                                                      : Recipe::kFsdp2;
   l.pp = o.Int("pp", 1, 1);
   l.cp = o.Int("cp", 1, 1);
-  if (o.Has("grad_accum")) o.Int("grad_accum", 1);
+  if (o.Has("grad_accum")) o.Int("grad_accum", 0, kMaxMicroBatch);
   o.Finish();
+  if (!CheckedMul(l.tp, l.fsdp) || !CheckedMul(l.tp * l.fsdp, l.replicate) ||
+      l.gpus() > kMaxDegree) {
+    o.Fail("fsdp", "tp*fsdp*replicate is more than " + std::to_string(kMaxDegree) + " GPUs");
+  }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
   return l;
 }

@@ -6,6 +6,7 @@
 #ifndef MESHPLAN_COSTMODEL_SPEC_IO_H_
 #define MESHPLAN_COSTMODEL_SPEC_IO_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +42,9 @@ nlohmann::json ToJson(const Cluster& c);
 nlohmann::json ToJson(const Layout& l);
 Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin);
 
-/// Reads a whole file; a missing or unreadable file is an Error naming it.
+/// Largest input file ReadFileText accepts.
+inline constexpr size_t kMaxInputFileBytes = size_t{64} << 20;
+/// Reads a whole file; a missing, unreadable or oversized file is an Error naming it.
 std::string ReadFileText(const std::string& path, std::string_view flag);
 
 }  // namespace meshplan::costmodel

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
 
@@ -153,9 +154,39 @@ std::string Ms(double s) { return Printf("%.1f", s * 1e3); }
 
 }  // namespace
 
+costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::string& origin,
+                                            std::string& layout_text) {
+  costmodel::JsonObject top(report, origin, "");
+  const int64_t v = top.Int("schema_version", 1);
+  if (v > kReportSchemaVersion) {
+    top.Fail("schema_version", "is " + std::to_string(v) + " but this meshplan reads reports up to " +
+                                   std::to_string(kReportSchemaVersion) + "; upgrade meshplan");
+  }
+  const json& layouts = top.Array("layouts");
+  if (layouts.empty()) top.Fail("layouts", "is empty");
+  costmodel::JsonObject o(layouts[0], origin, "layouts[0]");
+  layout_text = o.String("layout_text");
+  costmodel::Evaluation e;
+  costmodel::JsonObject t = o.Object("time");
+  e.time.step_s = t.Number("step_s", 0, 1e12);
+  e.time.compute_s = t.Number("compute_s", 0, 1e12);
+  e.time.exposed_tp_comm_s = t.Number("exposed_tp_comm_s", 0, 1e12);
+  e.time.exposed_fsdp_comm_s = t.Number("exposed_fsdp_comm_s", 0, 1e12);
+  e.time.exposed_dp_comm_s = t.Number("exposed_dp_comm_s", 0, 1e12);
+  e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
+  e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
+  costmodel::JsonObject m = o.Object("memory");
+  e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
+  costmodel::JsonObject th = o.Object("throughput");
+  e.throughput.tokens_per_s_per_gpu = th.Number("tokens_per_s_per_gpu", 0, 1e15);
+  e.throughput.mfu = th.Number("mfu", 0, 10);
+  return e;
+}
+
 std::string DumpReport(const json& report) {
   CheckFinite(report, "report");
-  return report.dump(2) + "\n";
+  // Names taken from file paths may be invalid UTF-8: replace those bytes (U+FFFD), never throw.
+  return report.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Layout& l,

@@ -31,6 +31,12 @@ nlohmann::json ReportSkeleton(const std::string& command, const costmodel::Evalu
 /// The `search` block of a plan report (seconds only when `with_timing`: it breaks byte-identity).
 nlohmann::json SearchJson(const SearchResult& r, bool with_timing);
 
+/// Reads back a report written by plan, simulate or compare (--json), as `compare` does: checks
+/// schema_version (a newer one is an Error naming it) and returns the numbers of layouts[0], its
+/// layout_text in `layout_text`. Errors name `origin` and the JSON path.
+costmodel::Evaluation ReadReportFirstLayout(const nlohmann::json& report, const std::string& origin,
+                                            std::string& layout_text);
+
 /// Serialises a report; throws meshplan::Error (runtime) if any number is NaN or infinite.
 std::string DumpReport(const nlohmann::json& report);
 

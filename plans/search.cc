@@ -59,7 +59,11 @@ bool Better(const Candidate& a, const Candidate& b, Objective objective) {
   return LayoutLess(a.layout, b.layout);
 }
 
-std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const SearchOptions& opt) {
+namespace {
+
+/// Calls visit(layout) for every layout of the space, in a fixed order.
+template <typename Visit>
+void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Visit&& visit) {
   const auto& w = ev.workload();
   const int64_t gpn = ev.cluster().node.gpus_per_node;
   int64_t max_tp = opt.max_tp > 0 ? opt.max_tp : (w.allow_cross_node_tp ? w.gpus : gpn);
@@ -69,7 +73,6 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
   } else {
     recipes = {costmodel::Recipe::kFsdp2, costmodel::Recipe::kMegatron};
   }
-  std::vector<Layout> out;
   for (int64_t tp : Divisors(w.gpus)) {
     if (tp > max_tp) continue;
     const int64_t dp = w.gpus / tp;
@@ -101,12 +104,7 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
                 l.mbs = mbs;
                 l.recompute = rc;
                 l.recipe = recipe;
-                out.push_back(l);
-                if (static_cast<int64_t>(out.size()) > opt.max_layouts) {
-                  throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                                            " layouts to evaluate; narrow it with --max-tp or "
-                                            "--recipe");
-                }
+                visit(l);
               }
             }
           }
@@ -114,6 +112,32 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
       }
     }
   }
+}
+
+}  // namespace
+
+int64_t CountLayouts(const costmodel::Evaluator& ev, const SearchOptions& opt) {
+  struct Stop {};
+  int64_t count = 0;
+  try {
+    ForEachLayout(ev, opt, [&](const Layout&) {
+      if (++count > opt.max_layouts) throw Stop{};
+    });
+  } catch (const Stop&) {
+  }
+  return count;
+}
+
+std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const SearchOptions& opt) {
+  // Count first, so a space too large to search is refused before any memory is spent on it.
+  const int64_t count = CountLayouts(ev, opt);
+  if (count > opt.max_layouts) {
+    throw Error("search", "more than " + std::to_string(opt.max_layouts) +
+                              " layouts to evaluate; narrow it with --max-tp or --recipe");
+  }
+  std::vector<Layout> out;
+  out.reserve(static_cast<size_t>(count));
+  ForEachLayout(ev, opt, [&](const Layout& l) { out.push_back(l); });
   return out;
 }
 

@@ -23,7 +23,8 @@ struct SearchOptions {
   Objective objective = Objective::kStepTime;
   int64_t max_tp = 0;                               // 0: GPUs per node (or all, cross-node)
   std::optional<costmodel::Recipe> recipe;          // unset: both recipes
-  int64_t max_layouts = 50'000'000;                 // refuse larger spaces
+  // Refuse larger spaces: 5M layouts are ~3 s of search and ~0.4 GB.
+  int64_t max_layouts = 5'000'000;
 };
 
 struct Candidate {
@@ -42,7 +43,11 @@ struct SearchResult {
   double seconds = 0;
 };
 
-/// Every layout of the space, in a fixed order.
+/// How many layouts EnumerateLayouts would return, counting no further than max_layouts + 1.
+int64_t CountLayouts(const costmodel::Evaluator& ev, const SearchOptions& opt);
+
+/// Every layout of the space, in a fixed order; throws Error when there are more than
+/// opt.max_layouts.
 std::vector<costmodel::Layout> EnumerateLayouts(const costmodel::Evaluator& ev,
                                                 const SearchOptions& opt);
 

@@ -1,5 +1,6 @@
 #include "tools/cli_common.h"
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,19 +12,36 @@
 
 namespace meshplan::tools {
 
-namespace {
-constexpr int64_t kMaxGpus = int64_t{1} << 24;  // 16.7M GPUs: beyond any cluster
-constexpr int64_t kMaxBatch = int64_t{1} << 30;
-}  // namespace
+CLI::Validator IntegerIn(int64_t min, int64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto res = std::from_chars(text.data(), end, v);
+        if (res.ptr != end || (res.ec != std::errc() && res.ec != std::errc::result_out_of_range) ||
+            text.empty()) {
+          return "must be an integer, got '" + text + "'";
+        }
+        if (res.ec == std::errc::result_out_of_range || v < min || v > max) {
+          return "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + text;
+        }
+        return "";
+      },
+      "INT in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+}
 
 void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, bool batch_required) {
   app->add_option("--model", o.model, "built-in model name, meshplan model JSON or HF config.json")
       ->required();
   app->add_option("--cluster", o.cluster, "built-in cluster name or cluster JSON")->required();
-  if (gpus_required) app->add_option("--gpus", o.gpus, "number of GPUs")->required();
+  if (gpus_required) {
+    app->add_option("--gpus", o.gpus, "number of GPUs")->required()->check(IntegerIn(1, kMaxGpus));
+  }
   if (batch_required) {
-    app->add_option("--global-batch", o.global_batch, "sequences per optimizer step")->required();
-    app->add_option("--seq", o.seq, "tokens per sequence")->required();
+    app->add_option("--global-batch", o.global_batch, "sequences per optimizer step")
+        ->required()
+        ->check(IntegerIn(1, kMaxGlobalBatch));
+    app->add_option("--seq", o.seq, "tokens per sequence")->required()->check(IntegerIn(1, kMaxSeq));
   }
   app->add_option("--recipe", o.recipe, "megatron | fsdp2");
   app->add_option("--reduce-dtype", o.reduce_dtype, "gradient reduction dtype: fp32 | bf16");
@@ -56,12 +74,12 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
     throw Error("--gpus", "must be a multiple of the cluster's " + std::to_string(gpn) +
                               " GPUs per node when it spans nodes, got " + std::to_string(gpus));
   }
-  if (global_batch < 1 || global_batch > kMaxBatch) {
-    throw Error("--global-batch", "must be in [1, " + std::to_string(kMaxBatch) + "], got " +
+  if (global_batch < 1 || global_batch > kMaxGlobalBatch) {
+    throw Error("--global-batch", "must be in [1, " + std::to_string(kMaxGlobalBatch) + "], got " +
                                       std::to_string(global_batch));
   }
-  if (seq < 1 || seq > (int64_t{1} << 24)) {
-    throw Error("--seq", "must be in [1, 16777216], got " + std::to_string(seq));
+  if (seq < 1 || seq > kMaxSeq) {
+    throw Error("--seq", "must be in [1, " + std::to_string(kMaxSeq) + "], got " + std::to_string(seq));
   }
   if (m.position == costmodel::Position::kLearned && seq > m.max_seq) {
     throw Error("--seq", "model " + m.name + " has learned positions for at most " +
@@ -86,30 +104,53 @@ Resolved Resolve(const WorkloadOptions& o) {
   return r;
 }
 
-void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag) {
+void WriteFilesAtomic(const std::vector<OutputFile>& files) {
   namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.parent_path();
-  if (!dir.empty() && !fs::is_directory(dir)) {
-    throw Error(flag, "directory '" + dir.string() + "' does not exist");
-  }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  std::vector<std::string> tmps;
+  auto discard = [&] {
+    for (const auto& t : tmps) std::remove(t.c_str());
+  };
+  // Stage every file first, so a failure on the second leaves not even the first behind.
+  for (const auto& f : files) {
+    if (f.path.empty()) {
+      discard();
+      throw Error(f.flag, "must name a file, got ''");
+    }
+    const fs::path target(f.path);
+    const fs::path dir = target.parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !fs::is_directory(dir, ec)) {
+      discard();
+      throw Error(f.flag, "directory '" + dir.string() + "' does not exist");
+    }
+    const std::string tmp = f.path + ".tmp." + std::to_string(::getpid());
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(flag, "cannot write '" + tmp + "'");
-    out << content;
+    if (!out) {
+      discard();
+      throw Error(f.flag, "cannot write '" + tmp + "'");
+    }
+    tmps.push_back(tmp);
+    out << f.content;
     out.flush();
     if (!out) {
-      std::remove(tmp.c_str());
-      throw Error(flag, "cannot write '" + tmp + "'", ErrorKind::kRuntime);
+      discard();
+      throw Error(f.flag, "cannot write '" + tmp + "'", ErrorKind::kRuntime);
     }
   }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(flag, "cannot rename into '" + path + "': " + ec.message(), ErrorKind::kRuntime);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::error_code ec;
+    fs::rename(tmps[i], files[i].path, ec);
+    if (ec) {
+      tmps.erase(tmps.begin(), tmps.begin() + static_cast<long>(i));
+      discard();
+      throw Error(files[i].flag, "cannot rename into '" + files[i].path + "': " + ec.message(),
+                  ErrorKind::kRuntime);
+    }
   }
+}
+
+void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag) {
+  WriteFilesAtomic({{path, content, flag}});
 }
 
 }  // namespace meshplan::tools

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +31,16 @@ struct WorkloadOptions {
   bool allow_cross_node_tp = false;
   std::string calibration;  // profile name or path; empty: uncalibrated
 };
+
+/// Largest --gpus (16.7M GPUs: beyond any cluster) and --global-batch.
+inline constexpr int64_t kMaxGpus = int64_t{1} << 24;
+inline constexpr int64_t kMaxGlobalBatch = int64_t{1} << 30;
+inline constexpr int64_t kMaxSeq = int64_t{1} << 24;
+
+/// A CLI11 check of an integer flag's text, before CLI11 converts it (which saturates on
+/// overflow): "must be an integer, got 'x'" or "must be in [min, max], got N". Applies to each
+/// element of a list flag.
+CLI::Validator IntegerIn(int64_t min, int64_t max);
 
 /// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
 /// --no-flash-attention --allow-cross-node-tp. `gpus_required` false for commands that take lists.
@@ -54,12 +65,19 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
 /// Writes `content` to `path` through a temporary file and a rename; errors name `flag`.
 void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag);
 
+struct OutputFile {
+  std::string path, content, flag;
+};
+/// All or nothing: writes every file to a temporary, then renames them into place; on any
+/// failure the temporaries are removed and (unless a rename fails midway) nothing is written.
+void WriteFilesAtomic(const std::vector<OutputFile>& files);
+
 /// Puts a simulated step into a report's layout entry (time{} simulated, time.analytical{}).
 void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus);
 
 /// Writes the HTML report of one JSON report's text, as `meshplan report` draws it, naming the
 /// input `name` in the page (the --html shortcut of plan, simulate, compare and sweep).
-void WriteHtmlReport(const std::string& html_path, const std::string& json_text, const std::string& name);
+std::string HtmlReportFor(const std::string& json_text, const std::string& name);
 
 void SetupInfo(CLI::App& app);      // models, clusters, inspect
 void SetupSimulate(CLI::App& app);  // simulate

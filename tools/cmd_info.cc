@@ -103,7 +103,8 @@ void SetupInfo(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("inspect", "parameter counts and FLOPs of a model");
   sub->add_option("--model", opt->model, "built-in name, meshplan model JSON or HF config.json")
       ->required();
-  sub->add_option("--seq", opt->seq, "sequence length for FLOPs (default: the model's max_seq)");
+  sub->add_option("--seq", opt->seq, "sequence length for FLOPs (default: the model's max_seq)")
+      ->check(IntegerIn(1, kMaxSeq));
   sub->add_option("--json", opt->json_path, "write the JSON to this file");
   sub->callback([opt] { RunInspect(*opt); });
 }

@@ -177,8 +177,12 @@ void RunPlan(const PlanOptions& o) {
   std::fprintf(stderr, "search: %lld layouts in %.3f s (%.0f layouts/s)\n",
                static_cast<long long>(res.evaluated), res.seconds,
                res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);
-  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
-  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
+  std::vector<OutputFile> outputs;
+  if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
+  if (!o.html_path.empty()) {
+    outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  WriteFilesAtomic(outputs);
 }
 
 // ----------------------------------------------------------------------------- compare
@@ -190,28 +194,6 @@ struct CompareOptions {
   std::string html_path;
 };
 
-/// A layout entry read back from a report file (the numbers only).
-costmodel::Evaluation EvaluationFromEntry(const json& entry, const std::string& origin,
-                                          std::string& layout_text) {
-  costmodel::JsonObject o(entry, origin, "layouts[0]");
-  layout_text = o.String("layout_text");
-  costmodel::Evaluation e;
-  costmodel::JsonObject t = o.Object("time");
-  e.time.step_s = t.Number("step_s", 0, 1e12);
-  e.time.compute_s = t.Number("compute_s", 0, 1e12);
-  e.time.exposed_tp_comm_s = t.Number("exposed_tp_comm_s", 0, 1e12);
-  e.time.exposed_fsdp_comm_s = t.Number("exposed_fsdp_comm_s", 0, 1e12);
-  e.time.exposed_dp_comm_s = t.Number("exposed_dp_comm_s", 0, 1e12);
-  e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
-  e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
-  costmodel::JsonObject m = o.Object("memory");
-  e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
-  costmodel::JsonObject th = o.Object("throughput");
-  e.throughput.tokens_per_s_per_gpu = th.Number("tokens_per_s_per_gpu", 0, 1e15);
-  e.throughput.mfu = th.Number("mfu", 0, 10);
-  return e;
-}
-
 void RunCompare(const CompareOptions& o) {
   std::vector<std::string> names;
   std::vector<costmodel::Evaluation> evals;
@@ -220,20 +202,11 @@ void RunCompare(const CompareOptions& o) {
   if (!o.reports.empty()) {
     if (!o.layouts.empty()) throw Error("--layout", "give either --layout values or report files, not both");
     for (const auto& path : o.reports) {
-      const std::string text = costmodel::ReadFileText(path, "compare");
-      json j = costmodel::ParseJsonText(text, path);
-      costmodel::JsonObject top(j, path, "");
-      const int64_t v = top.Int("schema_version", 1);
-      if (v > plans::kReportSchemaVersion) {
-        top.Fail("schema_version", "is " + std::to_string(v) + "; this meshplan reads up to " +
-                                       std::to_string(plans::kReportSchemaVersion));
-      }
-      const json& layouts = top.Array("layouts");
-      if (layouts.empty()) top.Fail("layouts", "is empty");
+      const json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "compare"), path);
       std::string lt;
-      evals.push_back(EvaluationFromEntry(layouts[0], path, lt));
+      evals.push_back(plans::ReadReportFirstLayout(j, path, lt));
       names.push_back(path + " (" + lt + ")");
-      entries.push_back(layouts[0]);
+      entries.push_back(j["layouts"][0]);
     }
     report["schema_version"] = plans::kReportSchemaVersion;
     report["tool"] = plans::ToolVersion();
@@ -299,8 +272,12 @@ void RunCompare(const CompareOptions& o) {
   for (size_t i = 1; i < evals.size(); ++i) {
     std::printf("[%zu] vs [1]: %s\n", i + 1, plans::FormatDelta(evals[0], evals[i]).c_str());
   }
-  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
-  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
+  std::vector<OutputFile> outputs;
+  if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
+  if (!o.html_path.empty()) {
+    outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  WriteFilesAtomic(outputs);
 }
 
 // ----------------------------------------------------------------------------- sweep
@@ -339,12 +316,29 @@ json LatencyCut(const costmodel::Evaluator& ev, int64_t gpus) {
           {"uniform_hop_cut", (n - 1) / (m - 1)}};
 }
 
+constexpr size_t kMaxSweepPoints = 1000;
+
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
   const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp);
-  if (o.gpus.size() * o.global_batch.size() * o.seq.size() > 10000) {
-    throw Error("sweep", "more than 10000 points; give shorter lists");
+  if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
+    throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
+                             " points; give shorter lists");
+  }
+  // Check every point and size the whole sweep before printing anything.
+  int64_t total_layouts = 0;
+  for (int64_t seq : o.seq) {
+    for (int64_t gb : o.global_batch) {
+      for (int64_t gpus : o.gpus) {
+        const costmodel::Workload w = MakeWorkload(o.w, model, cluster, gpus, gb, seq);
+        total_layouts += plans::CountLayouts(costmodel::Evaluator(model, cluster, w), so);
+        if (total_layouts > so.max_layouts) {
+          throw Error("sweep", "more than " + std::to_string(so.max_layouts) +
+                                   " layouts over all points; give shorter lists or --max-tp");
+        }
+      }
+    }
   }
   json points = json::array();
   json inputs;
@@ -405,8 +399,12 @@ void RunSweep(const SweepOptions& o) {
   report["inputs"] = inputs;
   report["points"] = points;
   const std::string text = plans::DumpReport(report);
-  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
-  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
+  std::vector<OutputFile> outputs;
+  if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
+  if (!o.html_path.empty()) {
+    outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  WriteFilesAtomic(outputs);
 }
 
 }  // namespace
@@ -416,13 +414,15 @@ void SetupPlan(CLI::App& app) {
     auto opt = std::make_shared<PlanOptions>();
     CLI::App* sub = app.add_subcommand("plan", "search every layout and rank the feasible ones");
     AddWorkloadFlags(sub, opt->w);
-    sub->add_option("--top", opt->top, "how many layouts to print (default 10)");
+    sub->add_option("--top", opt->top, "how many layouts to print (default 10)")->check(IntegerIn(1, 10000));
     sub->add_option("--objective", opt->objective, "step-time | memory");
-    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
+    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
-    sub->add_option("--refine", opt->refine, "re-rank this many of the best layouts with the simulator (default 32, 0: off)");
+    sub->add_option("--refine", opt->refine, "re-rank this many of the best layouts with the simulator (default 32, 0: off)")
+        ->check(IntegerIn(0, 1000));
     sub->callback([opt] { RunPlan(*opt); });
   }
   {
@@ -430,9 +430,11 @@ void SetupPlan(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("compare", "layouts (or report files) side by side");
     sub->add_option("--model", opt->w.model, "model (with --layout)");
     sub->add_option("--cluster", opt->w.cluster, "cluster (with --layout)");
-    sub->add_option("--gpus", opt->w.gpus, "GPUs (with --layout)");
-    sub->add_option("--global-batch", opt->w.global_batch, "sequences per step (with --layout)");
-    sub->add_option("--seq", opt->w.seq, "tokens per sequence (with --layout)");
+    sub->add_option("--gpus", opt->w.gpus, "GPUs (with --layout)")->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--global-batch", opt->w.global_batch, "sequences per step (with --layout)")
+        ->check(IntegerIn(1, kMaxGlobalBatch));
+    sub->add_option("--seq", opt->w.seq, "tokens per sequence (with --layout)")
+        ->check(IntegerIn(1, kMaxSeq));
     sub->add_option("--recipe", opt->w.recipe, "megatron | fsdp2");
     sub->add_option("--reduce-dtype", opt->w.reduce_dtype, "fp32 | bf16");
     sub->add_flag("--no-flash-attention", opt->w.no_flash_attention, "unfused attention");
@@ -447,10 +449,17 @@ void SetupPlan(CLI::App& app) {
     auto opt = std::make_shared<SweepOptions>();
     CLI::App* sub = app.add_subcommand("sweep", "best layout and best FSDP-only layout per point");
     AddWorkloadFlags(sub, opt->w, /*gpus_required=*/false, /*batch_required=*/false);
-    sub->add_option("--gpus", opt->gpus, "GPU counts, e.g. 64,128,256")->delimiter(',')->required();
-    sub->add_option("--global-batch", opt->global_batch, "global batch sizes")->delimiter(',')->required();
-    sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required();
-    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try");
+    sub->add_option("--gpus", opt->gpus, "GPU counts, e.g. 64,128,256")
+        ->delimiter(',')
+        ->required()
+        ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--global-batch", opt->global_batch, "global batch sizes")
+        ->delimiter(',')
+        ->required()
+        ->check(IntegerIn(1, kMaxGlobalBatch));
+    sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required()->check(IntegerIn(1, kMaxSeq));
+    sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->callback([opt] { RunSweep(*opt); });

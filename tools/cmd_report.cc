@@ -71,10 +71,9 @@ void RunReport(const ReportOptions& o) {
 
 }  // namespace
 
-void WriteHtmlReport(const std::string& html_path, const std::string& json_text, const std::string& name) {
+std::string HtmlReportFor(const std::string& json_text, const std::string& name) {
   const json doc = costmodel::ParseJsonText(json_text, name);  // exactly what `report` would read
-  const std::string html = plans::RenderHtmlReport({name}, {doc}, LoadAssets());
-  WriteFileAtomic(html_path, html, "--html");
+  return plans::RenderHtmlReport({name}, {doc}, LoadAssets());
 }
 
 void SetupReport(CLI::App& app) {

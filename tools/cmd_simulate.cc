@@ -90,9 +90,13 @@ void RunSimulate(const SimulateOptions& o) {
   const std::string text = plans::DumpReport(report);  // checks every number before printing
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
   std::fputs(sim_text.c_str(), stdout);
-  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
-  if (!o.html_path.empty()) WriteHtmlReport(o.html_path, text, o.json_path.empty() ? "(not saved)" : o.json_path);
-  if (!o.trace_path.empty()) WriteFileAtomic(o.trace_path, trace, "--trace");
+  std::vector<OutputFile> outputs;
+  if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
+  if (!o.html_path.empty()) {
+    outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  if (!o.trace_path.empty()) outputs.push_back({o.trace_path, trace, "--trace"});
+  WriteFilesAtomic(outputs);
 }
 
 }  // namespace
@@ -108,7 +112,8 @@ void SetupSimulate(CLI::App& app) {
   sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
   sub->add_option("--trace", opt->trace_path, "write a Chrome/Perfetto trace of the simulated step");
   sub->add_flag("--analytical", opt->analytical, "the fast analytical model only (no simulation)");
-  sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)");
+  sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)")
+      ->check(IntegerIn(0, 64));
   sub->callback([opt] { RunSimulate(*opt); });
 }
 

@@ -22,8 +22,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    // --help and --version are ParseErrors with exit code 0: CLI11 prints them.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "meshplan: error: %s\n", e.what());
+    return 2;
   } catch (const meshplan::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "meshplan: error: %s\n", e.what());

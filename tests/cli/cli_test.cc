@@ -5,11 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,9 +42,11 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result Run(const std::string& args) {
+  /// Runs meshplan with `args`; `env` ("A=1 B=2") is put in front of the command.
+  Result Run(const std::string& args, const std::string& env = "") {
     const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string cmd = std::string(MESHPLAN_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const std::string cmd = env + " " + std::string(MESHPLAN_BIN) + " " + args + " >" + out.string() +
+                            " 2>" + err.string();
     const int status = std::system(cmd.c_str());
     Result r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -433,6 +437,219 @@ TEST_F(Cli, SimulateUsesTheSimulatorAndWritesATrace) {
   EXPECT_EQ(ReadJson("a.json")["layouts"][0]["time"]["step_s"], l["time"]["analytical"]["step_s"]);
   Result bad = Run(std::string("simulate ") + kPlan70b + " --layout tp=8 --prefetch -1");
   EXPECT_EQ(bad.rc, 2);
+}
+
+// ----------------------------------------------------------------------------- robustness
+// Issue 10: every class of bad input exits 2 with one line naming the flag or file, the place
+// and the problem; runtime failures exit 1; a failed run leaves no output and no temporary.
+
+/// Every file in the test's scratch directory other than stdout/stderr.
+std::vector<std::string> Leftovers(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n != "stdout" && n != "stderr") out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(Cli, EveryNumericFlagRejectsNegativeZeroOverflowAndAbsurdValues) {
+  struct Case {
+    std::string args, message;
+  };
+  const std::string w = "--model llama2-7b --cluster dgx-h100 ";
+  const std::string plan = "plan " + w + "--gpus 64 --global-batch 64 --seq 4096 ";
+  const std::string sim = "simulate " + w + "--gpus 64 --global-batch 64 --seq 4096 --layout tp=8 ";
+  const std::vector<Case> cases = {
+      {"plan " + w + "--gpus -8 --global-batch 64 --seq 4096", "--gpus: must be in [1, 16777216], got -8"},
+      {"plan " + w + "--gpus 1000000000000 --global-batch 64 --seq 4096",
+       "--gpus: must be in [1, 16777216], got 1000000000000"},
+      {"plan " + w + "--gpus 99999999999999999999 --global-batch 64 --seq 4096",
+       "--gpus: must be in [1, 16777216], got 99999999999999999999"},
+      {"plan " + w + "--gpus 1e3 --global-batch 64 --seq 4096", "--gpus: must be an integer, got '1e3'"},
+      {"plan " + w + "--gpus 64 --global-batch 0 --seq 4096", "--global-batch: must be in [1, 1073741824], got 0"},
+      {"plan " + w + "--gpus 64 --global-batch 64 --seq -1", "--seq: must be in [1, 16777216], got -1"},
+      {"plan " + w + "--gpus 64 --global-batch 64 --seq 4294967296",
+       "--seq: must be in [1, 16777216], got 4294967296"},
+      {plan + "--top 0", "--top: must be in [1, 10000], got 0"},
+      {plan + "--top 99999999999", "--top: must be in [1, 10000], got 99999999999"},
+      {plan + "--max-tp -1", "--max-tp: must be in [1, 16777216], got -1"},
+      {plan + "--max-tp 999999999999", "--max-tp: must be in [1, 16777216], got 999999999999"},
+      {plan + "--refine -3", "--refine: must be in [0, 1000], got -3"},
+      {sim + "--prefetch 65", "--prefetch: must be in [0, 64], got 65"},
+      {sim + "--prefetch -1", "--prefetch: must be in [0, 64], got -1"},
+      {"inspect --model llama2-7b --seq 0", "--seq: must be in [1, 16777216], got 0"},
+      {"sweep " + w + "--gpus 64,0 --global-batch 64 --seq 4096", "--gpus: must be in [1, 16777216], got 0"},
+      {"sweep " + w + "--gpus 64 --global-batch 64,x --seq 4096", "--global-batch: must be an integer, got 'x'"},
+      {"compare " + w + "--gpus 0 --global-batch 8 --seq 8 --layout tp=1 --layout tp=2",
+       "--gpus: must be in [1, 16777216], got 0"},
+      {"compare " + w + "--gpus 8 --global-batch -8 --seq 8 --layout tp=1 --layout tp=2",
+       "--global-batch: must be in [1, 1073741824], got -8"},
+  };
+  for (const auto& c : cases) {
+    Result r = Run(c.args + " --json " + P("out.json"));
+    EXPECT_EQ(r.rc, 2) << c.args;
+    EXPECT_EQ(r.err, "meshplan: error: " + c.message + "\n") << c.args;
+    EXPECT_TRUE(Leftovers(dir_).empty()) << c.args;
+  }
+}
+
+TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
+  struct Case {
+    std::string file, content, args, message;
+  };
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/";
+  const std::string good_model = Slurp(std::string(MESHPLAN_TEST_DATA) + "/../../data/models/llama2-7b.json");
+  json huge = json::parse(good_model);
+  huge["layers"] = 1000000000;
+  json hf = json::parse(Slurp(d + "hf/llama-2-7b-hf.json"));
+  hf["model_type"] = "gemma";
+  json hf_key = json::parse(Slurp(d + "hf/llama-2-7b-hf.json"));
+  hf_key["num_experts"] = 64;
+  const std::string log = Slurp(d + "nccl-tests/h100-1x8-all_gather-xxrjun.txt");
+  const size_t cut = log.find("351.17") + 6;  // mid-row, as a killed run leaves it
+  const std::string sim = " --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 2048 --layout tp=8";
+  const std::vector<Case> cases = {
+      {"m.json", huge.dump(), "inspect --model @", "@: layers: must be an integer <= 100000, got 1000000000"},
+      {"m.json", "{\"schema_version\": 1, \"layers\": 1e999}", "inspect --model @",
+       "@: not valid JSON: number overflow parsing '1e999'"},
+      {"m.json", std::string(1000, '[') + std::string(1000, ']'), "inspect --model @",
+       "@: not valid JSON: nested deeper than 64 levels at byte 65"},
+      {"config.json", hf.dump(), "inspect --model @",
+       "@: model_type: unsupported family 'gemma' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral)"},
+      {"config.json", hf_key.dump(), "inspect --model @",
+       "@: num_experts: unknown key for family 'llama': meshplan cannot tell whether it changes the architecture"},
+      {"c.json", "{\"schema_version\": 1, \"name\": \"x\", \"gpu\": []}",
+       "simulate --model llama2-7b --cluster @ --gpus 8 --global-batch 8 --seq 8 --layout tp=1",
+       "@: gpu: must be an object, got an array"},
+      {"all_gather.txt", log.substr(0, cut), "accuracy --cluster dgx-h100 --nccl-tests @",
+       "@:" + std::to_string(std::count(log.begin(), log.begin() + static_cast<long>(cut), '\n') + 1) +
+           ": truncated row: expected 13 columns, got 7"},
+      {"x.txt", "", "simulate --model llama2-7b" + sim + ",sp=maybe", "--layout: sp: must be on or off, got 'maybe'"},
+      {"x.txt", "", "simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 8 "
+                    "--layout tp=16777216,replicate=16777216,fsdp=16777216",
+       "--layout: tp*replicate = 281474976710656 exceeds --gpus 16"},
+      {"r.json", "{\"schema_version\": 1, \"layouts\": [{\"layout_text\": 3}]}", "compare @ @",
+       "@: layouts[0].layout_text: must be a string, got 3"},
+      {"r.json", "", "compare @",
+       "@: not valid JSON: parse error at line 1, column 1: syntax error while parsing value - "
+       "unexpected end of input; expected '[', '{', or a literal"},
+      {"dir", "", "compare " + P("."), "compare: '" + P(".") + "' is a directory, not a file"},
+  };
+  for (const auto& c : cases) {
+    if (c.file != "dir") std::ofstream(dir_ / c.file, std::ios::binary) << c.content;
+    auto subst = [&](std::string s) {
+      for (size_t at; (at = s.find('@')) != std::string::npos;) s.replace(at, 1, P(c.file));
+      return s;
+    };
+    Result r = Run(subst(c.args) + " --json " + P("out.json"));
+    EXPECT_EQ(r.rc, 2) << c.args;
+    EXPECT_EQ(r.err, "meshplan: error: " + subst(c.message) + "\n") << c.args;
+    EXPECT_FALSE(fs::exists(dir_ / "out.json")) << c.args;
+    fs::remove(dir_ / c.file);
+  }
+}
+
+TEST_F(Cli, CompareRefusesAReportFromANewerMeshplan) {
+  ASSERT_EQ(Run(std::string("simulate ") + kPlan70b + " --layout tp=8,sp=on --analytical --json " + P("a.json")).rc, 0);
+  json newer = ReadJson("a.json");
+  newer["schema_version"] = 2;
+  std::ofstream(dir_ / "b.json") << newer.dump(2);
+  Result r = Run("compare " + P("a.json") + " " + P("b.json") + " --json " + P("c.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: " + P("b.json") +
+                       ": schema_version: is 2 but this meshplan reads reports up to 1; upgrade meshplan\n");
+  EXPECT_FALSE(fs::exists(dir_ / "c.json"));
+}
+
+TEST_F(Cli, AbsurdSearchSpacesAndSweepsAreRefusedNotAttempted) {
+  // 8648640 GPUs (448 divisors) with TP across nodes: billions of layouts.
+  Result r = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 8648640 --global-batch 8648640 "
+                 "--seq 2048 --allow-cross-node-tp --json " + P("p.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: search: more than 5000000 layouts to evaluate; narrow it with "
+                   "--max-tp or --recipe\n");
+  std::string gpus = "8";
+  for (int i = 2; i <= 1001; ++i) gpus.append(",").append(std::to_string(8 * i));
+  r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus " + gpus + " --global-batch 64 --seq 2048");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: sweep: more than 1000 points; give shorter lists\n");
+  // A bad point late in the list is found before anything is printed.
+  r = Run("sweep --model gpt-22b --cluster dgx-h100 --gpus 8,16 --global-batch 64 --seq 1024,4096");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "meshplan: error: --seq: model gpt-22b has learned positions for at most 2048 tokens, got 4096\n");
+  EXPECT_TRUE(Leftovers(dir_).empty());
+}
+
+// Every flag at its bound at once: the arithmetic stays defined (the sanitizer build of this test
+// runs a UBSan-instrumented meshplan, which aborts on a signed overflow or a bad float cast).
+TEST_F(Cli, ExtremeButValidFlagsAreCostedWithoutOverflow) {
+  const std::string w = "--model llama2-7b --cluster dgx-h100 --gpus 16777216 --global-batch 1073741824 "
+                        "--seq 16777216 ";
+  Result r = Run("simulate " + w + "--layout tp=8,sp=on,mbs=1073741824 --analytical --json " + P("s.json"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(ReadJson("s.json")["layouts"][0]["feasible"].get<bool>());
+  r = Run("simulate " + w + "--layout tp=8,sp=on,mbs=64");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  r = Run("plan " + w + "--top 1 --refine 1 --json " + P("p.json"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("p.json")["search"]["feasible"], 0);
+}
+
+TEST_F(Cli, FailedRunsLeaveNoFileAndNoTemporary) {
+  // A bad flag after a valid --json path.
+  Result r = Run(std::string("plan ") + kPlan70b + " --json " + P("p.json") + " --top 0");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_TRUE(Leftovers(dir_).empty());
+  // The rename fails (the target is a directory): a runtime failure, exit 1, temporary removed.
+  fs::create_directory(dir_ / "taken");
+  r = Run(std::string("simulate ") + kPlan70b + " --layout tp=8 --analytical --json " + P("taken"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("meshplan: error: --json: cannot rename into '" + P("taken") + "'"), std::string::npos);
+  EXPECT_EQ(Leftovers(dir_), std::vector<std::string>{"taken"});
+  EXPECT_TRUE(fs::is_empty(dir_ / "taken"));
+  fs::remove(dir_ / "taken");
+  // Two outputs are all or nothing: the trace cannot be written, so neither is the report.
+  r = Run(std::string("simulate ") + kPlan70b + " --layout tp=8 --json " + P("s.json") + " --trace " +
+          P("no/such/t.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --trace: directory '" + P("no/such") + "' does not exist\n");
+  EXPECT_TRUE(Leftovers(dir_).empty());
+}
+
+// Same inputs, byte-identical output (text and JSON), for every command. meshplan runs on one
+// thread (no std::thread, OpenMP or TBB anywhere), so there is no thread count to vary;
+// OMP_NUM_THREADS differs between the two runs so that adding threads later is caught here.
+TEST_F(Cli, EveryCommandIsByteIdenticalRunToRun) {
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/";
+  ASSERT_EQ(Run(std::string("simulate ") + kPlan70b + " --layout tp=8,sp=on --analytical --json " + P("r1.json")).rc, 0);
+  ASSERT_EQ(Run(std::string("simulate ") + kPlan70b + " --layout tp=4,sp=on --analytical --json " + P("r2.json")).rc, 0);
+  const std::vector<std::string> commands = {
+      "plan --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 128 --seq 4096 --top 5",
+      std::string("simulate ") + kPlan70b + " --layout tp=8,sp=on,recompute=full --trace " + P("trace.json"),
+      "compare " + P("r1.json") + " " + P("r2.json"),
+      "compare --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 128 --seq 4096 "
+      "--layout tp=1 --layout tp=8,sp=on",
+      "sweep --model llama2-7b --cluster dgx-h100 --gpus 64,128 --global-batch 128 --seq 2048,4096",
+      "inspect --model " + d + "hf/mixtral-8x7b-v0.1.json --seq 4096",
+      "accuracy --cluster dgx-h100 --nccl-tests " + d + "nccl-tests/h100-1x8-all_reduce-xxrjun.txt " + d +
+          "nccl-tests/h100-1x8-alltoall-xxrjun.txt",
+  };
+  for (const auto& c : commands) {
+    Result a = Run(c + " --json " + P("a.json"), "OMP_NUM_THREADS=1");
+    const std::string trace_a = fs::exists(dir_ / "trace.json") ? Slurp(dir_ / "trace.json") : "";
+    Result b = Run(c + " --json " + P("b.json"), "OMP_NUM_THREADS=2");
+    const std::string trace_b = fs::exists(dir_ / "trace.json") ? Slurp(dir_ / "trace.json") : "";
+    ASSERT_EQ(a.rc, 0) << c << a.err;
+    ASSERT_EQ(b.rc, 0) << c << b.err;
+    EXPECT_FALSE(a.out.empty()) << c;
+    EXPECT_EQ(a.out, b.out) << c;
+    EXPECT_EQ(Slurp(dir_ / "a.json"), Slurp(dir_ / "b.json")) << c;
+    EXPECT_EQ(trace_a, trace_b) << c;
+    EXPECT_NE(Slurp(dir_ / "a.json").find("\"schema_version\": 1"), std::string::npos) << c;
+  }
 }
 
 }  // namespace

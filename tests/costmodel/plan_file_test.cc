@@ -138,7 +138,7 @@ TEST_F(PlanFile, HugeDegreeIsRejectedBeforeMultiplying) {
   report_["layouts"][0]["layout"]["fsdp"] = int64_t{1} << 40;
   report_["layouts"][0]["layout"]["replicate"] = int64_t{1} << 40;
   EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),
-            "plan.json: layouts[0].layout.fsdp: must be <= inputs.gpus 64, got 1099511627776");
+            "plan.json: layouts[0]: layout.fsdp: must be an integer <= 16777216, got 1099511627776");
 }
 
 TEST_F(PlanFile, LayoutTextMustMatchTheLayout) {

@@ -166,6 +166,71 @@ TEST(LayoutText, RejectsBadInputByKey) {
             "--layout: tp*fsdp*replicate = 24 does not equal --gpus 16");
 }
 
+TEST(LayoutText, AbsurdDegreesAreBoundedAndTheirProductCannotOverflow) {
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("tp=99999999999999999999", "--layout"); }),
+            "--layout: tp: must be at most 16777216, got '99999999999999999999'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("fsdp=16777217", "--layout"); }),
+            "--layout: fsdp: must be at most 16777216, got '16777217'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("mbs=1073741825", "--layout"); }),
+            "--layout: mbs: must be at most 1073741824, got '1073741825'");
+  // 2^24 each: tp*replicate*fsdp = 2^72 would overflow int64 (UB) before this was checked.
+  Layout l = ParseLayoutText("tp=16777216,replicate=16777216,fsdp=16777216", "--layout");
+  Workload w;
+  w.gpus = 16;
+  EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
+            "--layout: tp*replicate = 281474976710656 exceeds --gpus 16");
+  l = ParseLayoutText("tp=4,fsdp=16777216", "--layout");
+  w.gpus = 16777216;
+  EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
+            "--layout: tp*fsdp*replicate = 67108864 does not equal --gpus 16777216");
+  const auto j = nlohmann::json::parse(
+      R"({"tp": 16777216, "sp": false, "fsdp": 16777216, "replicate": 16777216, "zero": 3,
+          "mbs": 1, "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1})");
+  EXPECT_EQ(ErrorOf([&] { LayoutFromJson(j, "plan.json"); }),
+            "plan.json: layout.fsdp: tp*fsdp*replicate is more than 16777216 GPUs");
+}
+
+TEST(ModelJson, AbsurdSizesAreRejectedBeforeAnyArithmetic) {
+  nlohmann::json j = ZooModelJson("llama2-70b");
+  // Each field within its bound, but together 10^17 parameters: the int64 count would overflow.
+  j["layers"] = 100000;
+  j["hidden"] = 4194304;
+  j["heads"] = 32768;
+  j["kv_heads"] = 8;
+  j["head_dim"] = 128;
+  j["ffn"] = 4194304;
+  EXPECT_EQ(ErrorOf([&] { ParseModelJson(j.dump(), "m.json"); }),
+            "m.json: has about 8.8e+18 parameters; meshplan costs models up to 1.13e+15 (check "
+            "layers, hidden, ffn, heads and experts)");
+}
+
+TEST(JsonInput, NumberOverflowIsAnErrorNotACrash) {
+  // Found by fuzz_model_json (tests/fuzz_regressions/*/json-number-overflow-*): nlohmann throws
+  // out_of_range for 1e999, which escaped as an internal error.
+  EXPECT_EQ(ErrorOf([] { ParseModelJson(R"({"layers": 1e999})", "m.json"); }),
+            "m.json: not valid JSON: number overflow parsing '1e999'");
+  EXPECT_EQ(ErrorOf([] { ParseClusterJson(R"({"gpu": {"hbm_gib": -1E400}})", "c.json"); }),
+            "c.json: not valid JSON: number overflow parsing '-1E400'");
+  EXPECT_EQ(ErrorOf([] { ParseHfConfig(R"({"model_type": "llama", "hidden_size": 4e4000})", "h.json"); }),
+            "h.json: not valid JSON: number overflow parsing '4e4000'");
+}
+
+TEST(JsonInput, DeepNestingIsRefusedBeforeParsing) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(ErrorOf([&] { ParseModelJson(deep, "m.json"); }),
+            "m.json: not valid JSON: nested deeper than 64 levels at byte 65");
+  // Brackets inside strings do not count.
+  const std::string in_string = "{\"name\": \"" + std::string(1000, '[') + "\"}";
+  EXPECT_EQ(ErrorOf([&] { ParseModelJson(in_string, "m.json"); }),
+            "m.json: schema_version: missing (required)");
+}
+
+TEST(ReadFile, DirectoriesAndHugeFilesAreClearErrors) {
+  EXPECT_EQ(ErrorOf([] { ReadFileText("/", "--model"); }), "--model: '/' is a directory, not a file");
+  EXPECT_EQ(ErrorOf([] { ReadFileText("/dev/zero", "--cluster"); }),
+            "--cluster: file '/dev/zero' is larger than 64 MiB: not a meshplan input");
+}
+
 // HuggingFace import: each family's real config.json gives the published parameter count.
 TEST(HfConfig, EveryFamilyMatchesItsPublishedCount) {
   const nlohmann::json expected = nlohmann::json::parse(ReadTestFile("hf/expected.json"));

@@ -1,11 +1,14 @@
 // The exhaustive search: the space it enumerates, the order it ranks, what it counts.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <set>
 
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 #include "costmodel/error.h"
+#include "plans/report.h"
 #include "plans/search.h"
 
 namespace meshplan::plans {
@@ -96,6 +99,42 @@ TEST(Search, TooLargeASpaceIsAClearError) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).substr(0, 38), "search: more than 100 layouts to evalu");
   }
+}
+
+TEST(Search, SpaceIsCountedBeforeAnythingIsAllocated) {
+  // 8648640 = 2^6 3^3 5 7 11 13 has 448 divisors: with TP across nodes the space has billions
+  // of layouts. Counting stops at max_layouts + 1 and the error comes before any allocation.
+  costmodel::Workload w = MakeWorkload(8648640, 8648640, 2048);
+  w.allow_cross_node_tp = true;
+  const Evaluator ev(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-h100"), w);
+  SearchOptions o;
+  EXPECT_EQ(CountLayouts(ev, o), o.max_layouts + 1);
+  try {
+    EnumerateLayouts(ev, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp or --recipe");
+  }
+}
+
+TEST(ReportFile, NewerSchemaAndMalformedEntriesAreClearErrors) {
+  std::string lt;
+  auto error_of = [&](const char* text) {
+    try {
+      ReadReportFirstLayout(nlohmann::json::parse(text), "r.json", lt);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of(R"({"schema_version": 2, "layouts": []})"),
+            "r.json: schema_version: is 2 but this meshplan reads reports up to 1; upgrade meshplan");
+  EXPECT_EQ(error_of(R"({"layouts": []})"), "r.json: schema_version: missing (required)");
+  EXPECT_EQ(error_of(R"({"schema_version": 1, "layouts": []})"), "r.json: layouts: is empty");
+  EXPECT_EQ(error_of(R"({"schema_version": 1, "layouts": [{"layout_text": "tp=1", "time": 3}]})"),
+            "r.json: layouts[0].time: must be an object, got 3");
 }
 
 }  // namespace
