@@ -34,7 +34,11 @@
   X(cluster_json, ClusterJson)   \
   X(nccl_tests, NcclTests)       \
   X(layout_text, LayoutText)     \
-  X(report_file, ReportFile)
+  X(report_file, ReportFile)     \
+  X(calibration_json, CalibrationJson) \
+  X(plan_file, PlanFile)         \
+  X(measurements, Measurements)  \
+  X(reference_file, ReferenceFile)
 
 namespace meshplan::fuzz {
 #define MESHPLAN_FUZZ_DECLARE(stem, Name) void Name(std::string_view input);
