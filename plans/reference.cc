@@ -147,7 +147,11 @@ std::optional<std::pair<double, std::string>> NumberWithUnit(const std::string& 
 }
 }  // namespace
 
+// libstdc++'s std::regex recurses per input character: phrases are bounded before matching.
+constexpr size_t kMaxPhrase = 200;
+
 std::optional<double> IntraLinkGBps(std::string_view phrase) {
+  if (phrase.size() > kMaxPhrase) return std::nullopt;
   const std::string lower = Lower(phrase);
   static const std::regex kGBps(R"(([0-9]+(?:\.[0-9]+)?)\s*gb/s)");
   const auto v = NumberWithUnit(lower, kGBps);
@@ -158,6 +162,7 @@ std::optional<double> IntraLinkGBps(std::string_view phrase) {
 }
 
 std::optional<std::pair<int64_t, double>> InterLinkNics(std::string_view phrase) {
+  if (phrase.size() > kMaxPhrase) return std::nullopt;
   const std::string lower = Lower(phrase);
   // "8x 400 Gb/s ...", "8x Mellanox HDR 200 Gb/s ...": NICs x per-NIC rate.
   static const std::regex kPerNic(R"(([0-9]+)\s*x\s*(?:[a-z -]*?)([0-9]+(?:\.[0-9]+)?)\s*gb(?:/s|ps|it))");
@@ -239,6 +244,7 @@ std::string SourceName(std::string_view ref) {
 
 std::optional<double> MessageBytes(std::string_view phrase) {
   static const std::regex kSize(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|kib|mib|gib|kb|mb|gb)?\s*$)");
+  if (phrase.size() > kMaxPhrase) return std::nullopt;
   const std::string lower = Lower(phrase);
   std::smatch m;
   if (!std::regex_match(lower, m, kSize)) return std::nullopt;
@@ -560,7 +566,9 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   if (!shape) throw Skip{"layout.best_shape_MxNxK missing"};
   static const std::regex kShape(R"(^([0-9]+)x([0-9]+)x([0-9]+)$)");
   std::smatch m;
-  if (!std::regex_match(*shape, m, kShape)) throw Skip{"GEMM shape '" + *shape + "' not MxNxK"};
+  if (shape->size() > kMaxPhrase || !std::regex_match(*shape, m, kShape)) {
+    throw Skip{"GEMM shape '" + shape->substr(0, 40) + "' not MxNxK"};
+  }
   out.gemm_m = std::strtoll(m[1].str().c_str(), nullptr, 10);
   out.gemm_n = std::strtoll(m[2].str().c_str(), nullptr, 10);
   out.gemm_k = std::strtoll(m[3].str().c_str(), nullptr, 10);
