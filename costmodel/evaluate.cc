@@ -166,11 +166,15 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const CollectiveTable tt = BuildTable(links_, tp_group);
     const double S = 2.0 * Td * static_cast<double>(h);  // bf16 activations of the micro-batch
     const double per_mb_layer = full ? 6.0 : 4.0;         // collectives of each kind per layer
+    // A blocking collective inside the step also waits for the slowest rank of its group to
+    // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
+    // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
+    const double sync = cluster_.efficiency.step_sync_us * 1e-6;
     if (l.sp) {
       const double ag = add(Coll::kAllGather, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 1.0));
+                            micro * (L * per_mb_layer + 1.0)) + sync;
       const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 2.0));
+                            micro * (L * per_mb_layer + 2.0)) + sync;
       tp_exposed = micro * ((L * per_mb_layer + 1.0) * ag + (L * per_mb_layer + 2.0) * rs);
       e.parts.layer_fwd_tp_s = 2.0 * (ag + rs);
       e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * (ag + rs);
@@ -178,7 +182,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
     } else {
       const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 2.0));
+                            micro * (L * per_mb_layer + 2.0)) + sync;
       tp_exposed = micro * (L * per_mb_layer + 2.0) * ar;
       e.parts.layer_fwd_tp_s = 2.0 * ar;
       e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * ar;
@@ -186,7 +190,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       e.parts.head_bwd_s += ar;  // head input gradient
     }
     // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
-    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro);
+    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro) + sync;
     tp_exposed += micro * ce;
     e.parts.head_fwd_s += ce;
   }

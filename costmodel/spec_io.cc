@@ -269,6 +269,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     if (e.Has("all_reduce_fraction")) {
       c.efficiency.all_reduce_fraction = e.Number("all_reduce_fraction", 1e-3, 1.0);
     }
+    if (e.Has("step_sync_us")) c.efficiency.step_sync_us = e.Number("step_sync_us", 0, 1e6);
     e.Finish();
   }
   {
@@ -665,7 +666,8 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"nvls_fraction", e.nvls_fraction},
                      {"nvls_tree_fraction", e.nvls_tree_fraction},
                      {"reduce_scatter_fraction", e.reduce_scatter_fraction},
-                     {"all_reduce_fraction", e.all_reduce_fraction}};
+                     {"all_reduce_fraction", e.all_reduce_fraction},
+                     {"step_sync_us", e.step_sync_us}};
   const auto& ov = c.overhead;
   j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
                    {"nccl_gib", ov.nccl_gib},

@@ -102,6 +102,7 @@ struct Efficiency {
   double nvls_tree_fraction = 0.85; // NVLS-tree all-reduce across nodes, of the hierarchical bound
   double reduce_scatter_fraction = 1.0;  // reduce-scatter bandwidth relative to all-gather's
   double all_reduce_fraction = 1.0;      // all-reduce bandwidth relative to the ring model's
+  double step_sync_us = 0;               // skew a blocking TP collective waits in a real step
 };
 
 /// Framework memory overhead, shown as its own line in every report.

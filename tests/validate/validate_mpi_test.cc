@@ -226,12 +226,12 @@ TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {
 }
 
 // The closed loop of issue 8 on the CPU backend: plan -> meshplan-validate -> meshplan calibrate
-// -> predict again. The step-time error on the measurement it was fitted on must fall and end
-// within 35%; a second, held-back measurement of another layout (tp=2 without sequence
-// parallelism, ZeRO-2: the same GEMM shapes, other collectives) must be predicted within 45%.
-// Tolerances are wide because 4 ranks share this machine's 2 cores: a step's wall time moves by
-// 10-30% between runs with the scheduler, and the calibrated model stays 15-25% under the
-// measured step (ranks waiting on partners that the scheduler has parked: not modelled).
+// -> predict again. The step-time error on the measurement it was fitted on must fall to within
+// 5% (the step's own parameters, overlap and the per-call skew of blocking collectives, are fitted
+// on it); a second, held-back measurement of another layout (tp=2 without sequence parallelism,
+// ZeRO-2: the same GEMM shapes, half the TP calls, other collectives) must be predicted within
+// 50%. That tolerance is wide because 4 ranks share this machine's 2 cores: a step's wall time
+// moves by 10-30% between runs with the scheduler; 14-30% was seen while building this test.
 TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   const std::string bin = MESHPLAN_BIN;
   const std::string opts = " --backend cpu --max-bytes 4194304 --iters 3 --warmup 1 --steps 3 --warmup-steps 1";
@@ -276,8 +276,9 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   EXPECT_NEAR(before, pct(pa0, measured_a), 1.0);  // calibrate scores with the same analytical step
   EXPECT_LT(after, before);
   EXPECT_LT(pct(pa1, measured_a), pct(pa0, measured_a));
-  EXPECT_LT(pct(pa1, measured_a), 35.0);
-  EXPECT_LT(pct(pb1, measured_b), 45.0);
+  EXPECT_LT(pct(pa1, measured_a), 5.0);
+  EXPECT_LT(pct(pb1, measured_b), 50.0);
+  EXPECT_LT(pct(pb1, measured_b), pct(pb0, measured_b));
   // The calibrated report names its profile.
   EXPECT_EQ(ReadJson(dir_ / "b1.json")["inputs"]["calibration"], "cpu-local");
 }
