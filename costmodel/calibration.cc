@@ -317,6 +317,49 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     out.fit_error.push_back({"gemm_time_s_shape_model", ng, Mape(pb, meas), Mape(ps, meas)});
   }
 
+  // --- Per-layer timings: the best-case GEMM fraction that makes the layer's kernels (GEMMs,
+  // attention, bandwidth-bound work; kernels.h) take the measured time, by bounded least squares
+  // on relative error. Fitted after the GEMM table, so a measured shape keeps its own value.
+  if (!in.layers.empty()) {
+    std::vector<const LayerSample*> rows;
+    for (const auto& s : in.layers) rows.push_back(&s);
+    auto layer_residuals = [&](Cluster& cc, Eigen::VectorXd& r) {
+      Eigen::Index i = 0;
+      for (const LayerSample* s : rows) {
+        const Evaluation e = Evaluator(s->model, cc, s->workload).Evaluate(s->layout);
+        // A measured layer includes its TP collectives on the critical path.
+        const double fwd = e.layer_forward_s + e.parts.layer_fwd_tp_s;
+        const double bwd = e.layer_backward_s + e.parts.layer_bwd_tp_s;
+        r(i++) = s->forward_s > 0 ? (fwd - s->forward_s) / s->forward_s : 0.0;
+        r(i++) = s->backward_s > 0 ? (bwd - s->backward_s) / s->backward_s : 0.0;
+      }
+    };
+    const size_t n = 2 * rows.size();
+    Eigen::VectorXd r0(static_cast<Eigen::Index>(n)), r1(static_cast<Eigen::Index>(n));
+    layer_residuals(c, r0);
+    const Param& gp = *FindParam("efficiency.gemm_peak_fraction");
+    FitLm(c, {&gp}, n, layer_residuals);
+    layer_residuals(c, r1);
+    std::vector<std::string> src;
+    for (const auto& s : in.layers) src.push_back(s.source);
+    // One value per path: a GEMM-table fit of the same fraction is replaced by this one.
+    std::erase_if(out.fitted, [&](const FittedValue& f) { return f.path == gp.path; });
+    Record(out, c, gp, src);
+    int64_t measured = 0;
+    double sum0 = 0, sum1 = 0;
+    for (Eigen::Index i = 0; i < r0.size(); ++i) {
+      const LayerSample* s = rows[static_cast<size_t>(i / 2)];
+      if ((i % 2 == 0 ? s->forward_s : s->backward_s) <= 0) continue;
+      ++measured;
+      sum0 += std::abs(r0(i));
+      sum1 += std::abs(r1(i));
+    }
+    if (measured > 0) {
+      out.fit_error.push_back({"layer_time_s", measured, 100.0 * sum0 / static_cast<double>(measured),
+                               100.0 * sum1 / static_cast<double>(measured)});
+    }
+  }
+
   // --- Attention: t = FLOPs / (peak x f) + launch; relative least squares for 1/f.
   if (!in.attention.empty()) {
     const ComputeParams before = ComputeParamsFor(c);

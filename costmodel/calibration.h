@@ -57,6 +57,17 @@ struct MemoryKernelSample {
   std::string source;
 };
 
+/// One transformer layer's measured forward and backward time (a paper's per-layer table), its
+/// TP collectives on the critical path included.
+struct LayerSample {
+  Model model;
+  Workload workload;
+  Layout layout;
+  double forward_s = 0;   // 0 when not measured
+  double backward_s = 0;  // 0 when not measured
+  std::string source;
+};
+
 /// A measured training step of one layout (meshplan-validate's skeleton step).
 struct StepSample {
   Model model;
@@ -71,6 +82,7 @@ struct CalibrationInputs {
   std::vector<CollectiveSample> collectives;
   std::vector<GemmSample> gemms;
   std::vector<AttentionSample> attention;
+  std::vector<LayerSample> layers;
   std::vector<MemoryKernelSample> memory_kernels;
   std::vector<StepSample> steps;
   std::vector<std::string> provenance;  // one line per input file

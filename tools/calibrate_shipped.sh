@@ -2,8 +2,9 @@
 # Regenerates the shipped calibration profiles in data/calibration/ from the published
 # nccl-tests logs (tests/data/nccl-tests, copied from shared/data/nccl-tests with their sidecars).
 #   tools/calibrate_shipped.sh [MESHPLAN_BIN] [OUT_DIR]     (defaults: build/tools/meshplan, data/calibration)
-# Only kernel-level data goes in (DESIGN.md; issue 9): never the end-to-end records that
-# `meshplan accuracy --reference` scores. Which logs, and why (README.md next to the profiles):
+# Only kernel-level data goes in (DESIGN.md; issue 9): the logs, and from the reference file its
+# per-layer timings, GEMM and collective records of the profile's clusters; never the end-to-end
+# records that `meshplan accuracy --reference` scores. Which logs, and why (README.md there):
 #  - dgx-h100: the single-node H100 logs and the InfiniBand 2- and 4-node logs. The AWS EFA (p5)
 #    and GCP GPUDirect-TCPXO (a3mega) logs are other fabrics, not a DGX H100's 8x400G IB.
 #  - dgx-a100: the single-node A100 logs and OCI's 2-node RoCE log (8x2x100G per node, the DGX
@@ -15,7 +16,9 @@ bin=${1:-$root/build/tools/meshplan}
 out=${2:-$root/data/calibration}
 n=$root/tests/data/nccl-tests
 cd "$n"
+ref=$root/data/reference/published.json
 "$bin" calibrate --cluster dgx-h100 --name dgx-h100 --also-for dgx-h200 --leave-one-out -o "$out/dgx-h100.json" \
+  --reference "$ref" \
   --nccl-tests h100-1x8-all_gather-together-ring.txt h100-1x8-all_gather-xxrjun.txt \
   h100-1x8-all_reduce-together-nvls.txt h100-1x8-all_reduce-together-ring.txt h100-1x8-all_reduce-xxrjun.txt \
   h100-1x8-reduce_scatter-together-ring.txt h100-1x8-reduce_scatter-xxrjun.txt \
@@ -23,5 +26,6 @@ cd "$n"
   h100-2x8-all_reduce-ncclt309-xe9680.txt h100-4x8-all_reduce-ncclt309-gjaion.txt \
   h100-4x8-all_reduce-ncclt309-vmware.txt
 "$bin" calibrate --cluster dgx-a100-80g --name dgx-a100 --also-for dgx-a100-40g --leave-one-out -o "$out/dgx-a100.json" \
+  --reference "$ref" \
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \
   a100-2x8-all_reduce-ocioke-roce.txt

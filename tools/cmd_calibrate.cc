@@ -2,6 +2,7 @@
 // Fits the cost model's cluster parameters to measurements (costmodel/calibration.h), prints each
 // fitted value and the error before and after on the inputs, and with --leave-one-out scores
 // every input file with a profile fitted without it: the honest figure for unseen systems.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,7 +12,9 @@
 #include "costmodel/calibration.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/reference.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 #include "tools/inputs.h"
@@ -23,6 +26,7 @@ struct CalibrateOptions {
   std::string cluster;
   std::vector<std::string> measurements;
   std::vector<std::string> logs;
+  std::vector<std::string> references;
   std::string out;
   std::string name;
   bool leave_one_out = false;
@@ -40,6 +44,7 @@ void Append(costmodel::CalibrationInputs& to, const costmodel::CalibrationInputs
   add(to.collectives, from.collectives);
   add(to.gemms, from.gemms);
   add(to.attention, from.attention);
+  add(to.layers, from.layers);
   add(to.memory_kernels, from.memory_kernels);
   add(to.steps, from.steps);
   add(to.provenance, from.provenance);
@@ -62,7 +67,9 @@ std::pair<double, double> Score(const costmodel::Cluster& c, const costmodel::Ca
 
 void RunCalibrate(const CalibrateOptions& o) {
   if (o.measurements.empty() && o.logs.empty()) {
-    throw Error("calibrate", "give --measurements and/or --nccl-tests files to fit");
+    if (o.references.empty()) {
+      throw Error("calibrate", "give --measurements, --nccl-tests and/or --reference files to fit");
+    }
   }
   const costmodel::Cluster base = costmodel::ResolveCluster(o.cluster, "--cluster");
   std::vector<FileInputs> files;
@@ -79,6 +86,50 @@ void RunCalibrate(const CalibrateOptions& o) {
                               ", " + std::to_string(log.ranks) + " ranks on " +
                               std::to_string(log.nodes) + " nodes, " +
                               std::to_string(log.samples.size()) + " rows)");
+    files.push_back(std::move(f));
+  }
+  // Published kernel-level figures (the reference format of `accuracy --reference`): per-layer
+  // timings, GEMM and collective records of this profile's clusters. Never end-to-end records:
+  // those are what `accuracy --reference` scores.
+  std::vector<std::string> clusters = {base.name};
+  clusters.insert(clusters.end(), o.also_for.begin(), o.also_for.end());
+  for (const auto& path : o.references) {
+    FileInputs f;
+    f.name = std::filesystem::path(path).filename().string();
+    int64_t used = 0;
+    for (const plans::ReferenceRecord& r :
+         plans::MapReferenceFile(costmodel::ReadFileText(path, "--reference"), path)) {
+      if (!r.skip_reason.empty() || r.kind == "end_to_end") continue;
+      if (std::find(clusters.begin(), clusters.end(), r.cluster_name) == clusters.end()) continue;
+      auto value = [&](std::string_view q) {
+        for (const auto& m : r.measured) {
+          if (m.quantity == q) return m.value;
+        }
+        return 0.0;
+      };
+      const std::string src = f.name + ":" + r.id;
+      if (r.kind == "per_layer") {
+        f.in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
+      } else if (r.kind == "gemm" && value("gemm_tflops") > 0) {
+        const double flops = 2.0 * static_cast<double>(r.gemm_m) * static_cast<double>(r.gemm_n) *
+                             static_cast<double>(r.gemm_k);
+        f.in.gemms.push_back({r.gemm_m, r.gemm_n, r.gemm_k, 1, flops / (value("gemm_tflops") * 1e12), src});
+      } else if (r.kind == "collective" && value("collective_time_s") > 0) {
+        costmodel::CollectiveSample s = r.collective;
+        s.time_s = value("collective_time_s");
+        s.source = src;
+        f.in.collectives.push_back(s);
+      } else {
+        continue;
+      }
+      ++used;
+    }
+    if (used == 0) {
+      std::printf("skipped %s: no per-layer, GEMM or collective record of %s\n", f.name.c_str(), base.name.c_str());
+      continue;
+    }
+    f.in.provenance.push_back(f.name + " (" + std::to_string(used) +
+                              " kernel-level records: per-layer timings, GEMMs, collectives)");
     files.push_back(std::move(f));
   }
   for (const auto& path : o.measurements) {
@@ -150,6 +201,9 @@ void SetupCalibrate(CLI::App& app) {
   sub->add_option("--cluster", opt->cluster, "the cluster the measurements were taken on")->required();
   sub->add_option("--measurements", opt->measurements, "meshplan-validate measurement JSON files");
   sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)");
+  sub->add_option("--reference", opt->references,
+                  "published measurements (accuracy --reference format): their per-layer, GEMM and "
+                  "collective records of this cluster; never the end-to-end ones");
   sub->add_option("-o,--out", opt->out, "write the calibration profile (JSON) to this file");
   sub->add_option("--name", opt->name, "profile name (default: the cluster's name)");
   sub->add_option("--also-for", opt->also_for,
