@@ -492,12 +492,7 @@ CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view 
   const nlohmann::json root = ParseJsonText(text, origin);
   if (!root.is_object()) throw Error(std::string(origin), "expected a JSON object (a calibration profile)");
   JsonObject o(root, std::string(origin), "");
-  const int64_t version = o.Int("schema_version", 1);
-  if (version > kSchemaVersion) {
-    o.Fail("schema_version", "is " + std::to_string(version) +
-                                 " but this meshplan reads versions up to " +
-                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
-  }
+  CheckSchemaVersion(o, kSchemaVersion);
   if (o.Has("tool")) o.String("tool");
   o.Ignore("leave_one_out");  // calibrate's own report of its held-out scores
   const std::string command = o.String("command");

@@ -159,6 +159,14 @@ const nlohmann::json& JsonObject::Array(const std::string& key) {
   return v;
 }
 
+void CheckSchemaVersion(JsonObject& o, int64_t highest) {
+  const int64_t v = o.Int("schema_version", 1);
+  if (v > highest) {
+    o.Fail("schema_version", "is " + std::to_string(v) + " but this meshplan reads versions up to " +
+                                 std::to_string(highest) + "; upgrade meshplan");
+  }
+}
+
 std::vector<std::string> JsonObject::Keys() const {
   std::vector<std::string> keys;
   for (auto it = j_.begin(); it != j_.end(); ++it) keys.push_back(it.key());

@@ -60,6 +60,10 @@ class JsonObject {
   std::set<std::string> seen_;
 };
 
+/// A file's top-level schema_version: an integer >= 1 and at most `highest` (the version this
+/// build reads); a newer one is an error that says to upgrade meshplan.
+void CheckSchemaVersion(JsonObject& o, int64_t highest);
+
 /// Describes a JSON value for messages: `"abc"`, `-3`, `an object`.
 std::string Describe(const nlohmann::json& v);
 

@@ -27,12 +27,7 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
   const json root = ParseJsonText(text, path);
   if (!root.is_object()) throw Error(path, "expected a JSON object (a meshplan-validate measurement file)");
   JsonObject o(root, path, "");
-  const int64_t version = o.Int("schema_version", 1);
-  if (version > kSchemaVersion) {
-    o.Fail("schema_version", "is " + std::to_string(version) +
-                                 " but this meshplan reads versions up to " +
-                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
-  }
+  CheckSchemaVersion(o, kSchemaVersion);
   const std::string command = o.String("command");
   if (command != "validate") o.Fail("command", "expected \"validate\" (a meshplan-validate measurement file), got \"" + command + "\"");
   for (const char* k : {"tool", "environment", "mesh", "checks", "complete", "backend", "collectives_skipped", "error"}) o.Ignore(k);

@@ -58,12 +58,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   const std::string origin(origin_view);
   const nlohmann::json j = ParseJsonText(text, origin);
   JsonObject top(j, origin, "");
-  const int64_t version = top.Int("schema_version", 1);
-  if (version > kSchemaVersion) {
-    top.Fail("schema_version", "is " + std::to_string(version) +
-                                   " but this meshplan reads versions up to " +
-                                   std::to_string(kSchemaVersion) + "; upgrade meshplan");
-  }
+  CheckSchemaVersion(top, kSchemaVersion);
   const std::string tool = top.String("tool");
   if (tool.rfind("meshplan ", 0) != 0) top.Fail("tool", "must start with \"meshplan \", got " + Describe(j.at("tool")));
   PlanSpec p;

@@ -28,14 +28,6 @@ constexpr double kMaxParams = 1125899906842624.0;
 constexpr int64_t kMaxDegree = int64_t{1} << 24;
 constexpr int64_t kMaxMicroBatch = int64_t{1} << 30;
 
-void CheckSchemaVersion(JsonObject& o) {
-  int64_t v = o.Int("schema_version", 1);
-  if (v > kSchemaVersion) {
-    o.Fail("schema_version", "is " + std::to_string(v) + " but this meshplan reads versions up to " +
-                                 std::to_string(kSchemaVersion) + "; upgrade meshplan");
-  }
-}
-
 Activation ActivationFrom(const std::string& s) {
   if (s == "gelu") return Activation::kGelu;
   if (s == "swiglu") return Activation::kSwiglu;
@@ -146,7 +138,7 @@ Model ParseModelJson(std::string_view text, std::string_view origin_view) {
   std::string origin(origin_view);
   nlohmann::json j = ParseJsonText(text, origin);
   JsonObject o(j, origin, "");
-  CheckSchemaVersion(o);
+  CheckSchemaVersion(o, kSchemaVersion);
   Model m;
   m.name = o.String("name");
   if (m.name.empty()) o.Fail("name", "must not be empty");
@@ -207,7 +199,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
   std::string origin(origin_view);
   nlohmann::json j = ParseJsonText(text, origin);
   JsonObject o(j, origin, "");
-  CheckSchemaVersion(o);
+  CheckSchemaVersion(o, kSchemaVersion);
   Cluster c;
   c.name = o.String("name");
   if (c.name.empty()) o.Fail("name", "must not be empty");
