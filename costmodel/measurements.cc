@@ -20,6 +20,22 @@ Coll CollFromName(JsonObject& o, const std::string& key) {
   return Coll::kAllReduce;
 }
 
+/// Runs `read(entry, where)` on each object of the array `key` (absent and not `required`: none),
+/// then checks the entry has no unread key. `where` is "key[i]", for sample sources.
+template <typename Read>
+void ForEachEntry(JsonObject& o, const std::string& path, const std::string& key, bool required,
+                  Read read) {
+  if (!required && !o.Has(key)) return;
+  const json& array = o.Array(key);
+  for (size_t i = 0; i < array.size(); ++i) {
+    if (!array[i].is_object()) o.Fail(key, "entries must be objects");
+    const std::string where = key + "[" + std::to_string(i) + "]";
+    JsonObject e(array[i], path, where);
+    read(e, where);
+    e.Finish();
+  }
+}
+
 }  // namespace
 
 void AddMeasurements(std::string_view text, const std::string& path, const Cluster& c,
@@ -52,64 +68,44 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
   plan.Finish();
   w.allow_cross_node_tp = layout.tp > c.node.gpus_per_node;
 
-  const auto& colls = o.Array("collectives");
-  for (size_t i = 0; i < colls.size(); ++i) {
-    if (!colls[i].is_object()) o.Fail("collectives", "entries must be objects");
-    JsonObject e(colls[i], path, "collectives[" + std::to_string(i) + "]");
+  ForEachEntry(o, path, "collectives", true, [&](JsonObject& e, const std::string& where) {
     CollectiveSample s;
     s.op = CollFromName(e, "op");
     s.group.ranks = e.Int("ranks", 1, int64_t{1} << 24);
     s.group.nodes = e.Has("nodes") ? e.Int("nodes", 1, s.group.ranks) : 1;
     s.bytes = e.Number("bytes", 1, 1e15);
     s.time_s = e.Number("time_s", 1e-12, 1e6);
-    s.source = name + ": collectives[" + std::to_string(i) + "]";
+    s.source = name + ": " + where;
     for (const char* k : {"purpose", "algbw_GBps", "busbw_GBps", "iterations", "dtype", "from_plan", "requested_bytes"}) e.Ignore(k);
-    e.Finish();
     if (s.group.ranks >= 2) in.collectives.push_back(s);
-  }
-  const auto& gemms = o.Array("gemms");
-  for (size_t i = 0; i < gemms.size(); ++i) {
-    if (!gemms[i].is_object()) o.Fail("gemms", "entries must be objects");
-    JsonObject e(gemms[i], path, "gemms[" + std::to_string(i) + "]");
+  });
+  ForEachEntry(o, path, "gemms", true, [&](JsonObject& e, const std::string& where) {
     GemmSample g;
     g.m = e.Int("m", 1, int64_t{1} << 32);
     g.n = e.Int("n", 1, int64_t{1} << 32);
     g.k = e.Int("k", 1, int64_t{1} << 32);
     g.batch = e.Has("batch") ? e.Int("batch", 1, int64_t{1} << 32) : 1;
     g.time_s = e.Number("time_s", 1e-12, 1e6);
-    g.source = name + ": gemms[" + std::to_string(i) + "]";
+    g.source = name + ": " + where;
     for (const char* k : {"name", "pass", "dtype", "tflops"}) e.Ignore(k);
-    e.Finish();
     in.gemms.push_back(g);
-  }
-  if (o.Has("attention")) {
-    const auto& att = o.Array("attention");
-    for (size_t i = 0; i < att.size(); ++i) {
-      if (!att[i].is_object()) o.Fail("attention", "entries must be objects");
-      JsonObject e(att[i], path, "attention[" + std::to_string(i) + "]");
-      AttentionSample a;
-      a.flops = e.Number("flops", 1, 1e21);
-      a.time_s = e.Number("time_s", 1e-12, 1e6);
-      a.source = name + ": attention[" + std::to_string(i) + "]";
-      for (const char* k : {"name", "pass", "tflops"}) e.Ignore(k);
-      e.Finish();
-      in.attention.push_back(a);
-    }
-  }
-  if (o.Has("memory_kernels")) {
-    const auto& mk = o.Array("memory_kernels");
-    for (size_t i = 0; i < mk.size(); ++i) {
-      if (!mk[i].is_object()) o.Fail("memory_kernels", "entries must be objects");
-      JsonObject e(mk[i], path, "memory_kernels[" + std::to_string(i) + "]");
-      MemoryKernelSample m;
-      m.bytes = e.Number("bytes", 1, 1e15);
-      m.time_s = e.Number("time_s", 1e-12, 1e6);
-      m.source = name + ": memory_kernels[" + std::to_string(i) + "]";
-      for (const char* k : {"name", "pass", "GBps"}) e.Ignore(k);
-      e.Finish();
-      in.memory_kernels.push_back(m);
-    }
-  }
+  });
+  ForEachEntry(o, path, "attention", false, [&](JsonObject& e, const std::string& where) {
+    AttentionSample a;
+    a.flops = e.Number("flops", 1, 1e21);
+    a.time_s = e.Number("time_s", 1e-12, 1e6);
+    a.source = name + ": " + where;
+    for (const char* k : {"name", "pass", "tflops"}) e.Ignore(k);
+    in.attention.push_back(a);
+  });
+  ForEachEntry(o, path, "memory_kernels", false, [&](JsonObject& e, const std::string& where) {
+    MemoryKernelSample m;
+    m.bytes = e.Number("bytes", 1, 1e15);
+    m.time_s = e.Number("time_s", 1e-12, 1e6);
+    m.source = name + ": " + where;
+    for (const char* k : {"name", "pass", "GBps"}) e.Ignore(k);
+    in.memory_kernels.push_back(m);
+  });
   if (o.Has("step")) {
     JsonObject st = o.Object("step");
     StepSample s;
