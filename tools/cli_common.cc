@@ -53,13 +53,17 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
                   "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate')");
 }
 
-costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
-  costmodel::Cluster c = costmodel::ResolveCluster(o.cluster, "--cluster");
-  if (!o.calibration.empty()) {
-    costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), c,
+costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
+  costmodel::Cluster c = costmodel::ResolveCluster(cluster, "--cluster");
+  if (!calibration.empty()) {
+    costmodel::ApplyCalibration(costmodel::ResolveCalibration(calibration, "--calibration"), c,
                                 "--calibration");
   }
   return c;
+}
+
+costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
+  return ResolveCalibratedCluster(o.cluster, o.calibration);
 }
 
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,

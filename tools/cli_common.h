@@ -55,6 +55,8 @@ struct Resolved {
 
 /// The cluster named by --cluster with the --calibration profile (if any) applied.
 costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o);
+/// The same from the two flags' values (commands without the workload flags).
+costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration);
 /// Loads the model and cluster and checks the numeric flags against them (exit 2 on error).
 Resolved Resolve(const WorkloadOptions& o);
 /// Checks gpus/global_batch/seq for one point of the workload.

@@ -85,11 +85,7 @@ struct Summary {
 };
 
 void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
-  costmodel::Cluster cluster = costmodel::ResolveCluster(o.cluster, "--cluster");
-  if (!o.calibration.empty()) {
-    costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), cluster,
-                                "--calibration");
-  }
+  const costmodel::Cluster cluster = ResolveCalibratedCluster(o.cluster, o.calibration);
   double sum_all = 0, max_all = 0;
   int64_t n_all = 0;
   std::printf("%-52s %-14s %5s %5s %5s %9s %9s\n", "log", "op", "ranks", "nodes", "rows", "MAPE_%", "max_%");
