@@ -150,17 +150,31 @@ void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& 
   inputs["calibration"] = cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration);
 }
 
+/// Profiles read once per run: the shipped profile of each cluster, and each profile by name.
+struct ProfileCache {
+  std::map<std::string, std::string> shipped_for;  // cluster name -> profile name ("" for none)
+  std::map<std::string, costmodel::CalibrationProfile> by_name;
+};
+
 /// The cluster a reference record is predicted on: its own, calibrated by rule.
 /// Returns "" and sets `reason` when a forced profile does not apply to it.
 costmodel::Cluster CalibratedFor(const plans::ReferenceRecord& r, const AccuracyOptions& o,
-                                 std::map<std::string, costmodel::CalibrationProfile>& cache,
-                                 std::string& reason) {
+                                 ProfileCache& cache, std::string& reason) {
   costmodel::Cluster c = r.cluster;
   if (o.no_calibration) return c;
-  const std::string name = o.calibration.empty() ? costmodel::ShippedCalibrationFor(r.cluster_name) : o.calibration;
+  std::string name = o.calibration;
+  if (name.empty()) {
+    auto s = cache.shipped_for.find(r.cluster_name);
+    if (s == cache.shipped_for.end()) {
+      s = cache.shipped_for.emplace(r.cluster_name, costmodel::ShippedCalibrationFor(r.cluster_name)).first;
+    }
+    name = s->second;
+  }
   if (name.empty()) return c;
-  auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, costmodel::ResolveCalibration(name, "--calibration")).first;
+  auto it = cache.by_name.find(name);
+  if (it == cache.by_name.end()) {
+    it = cache.by_name.emplace(name, costmodel::ResolveCalibration(name, "--calibration")).first;
+  }
   const auto& clusters = it->second.clusters;
   if (std::find(clusters.begin(), clusters.end(), c.name) == clusters.end()) {
     reason = "calibration '" + it->second.name + "' does not apply to cluster " + c.name;
@@ -173,7 +187,7 @@ costmodel::Cluster CalibratedFor(const plans::ReferenceRecord& r, const Accuracy
 void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
   const std::string text = costmodel::ReadFileText(o.reference, "--reference");
   const std::vector<plans::ReferenceRecord> mapped = plans::MapReferenceFile(text, o.reference);
-  std::map<std::string, costmodel::CalibrationProfile> cache;
+  ProfileCache cache;
   std::printf("%-62s %-8s %-22s %12s %12s %8s\n", "record", "status", "quantity", "measured", "predicted", "error_%");
   for (const plans::ReferenceRecord& r : mapped) {
     json rec = {{"id", r.id}, {"kind", r.kind}, {"source", r.source}};
