@@ -1,7 +1,9 @@
 #include "costmodel/compute.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <string>
 
 namespace meshplan::costmodel {
 
@@ -61,6 +63,23 @@ KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
   t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
   return t;
+}
+
+double FlashSpeedRelativeToFa2(int version) {
+  switch (version) {
+    case 1: return 0.5;
+    case 3: return 1.5;
+    default: return 1.0;
+  }
+}
+
+bool IsHopperGpu(std::string_view gpu_name) {
+  std::string lower(gpu_name);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (std::string_view token : {"h100", "h200", "h800", "h20", "gh200"}) {
+    if (lower.find(token) != std::string::npos) return true;
+  }
+  return false;
 }
 
 double MemoryBoundTime(const ComputeParams& p, double bytes) {

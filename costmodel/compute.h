@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "costmodel/specs.h"
@@ -45,6 +46,17 @@ struct KernelTime {
 
 /// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies (batched GEMM).
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch = 1);
+/// Throughput of a FlashAttention generation relative to FlashAttention-2 on the same GPU (a
+/// cluster's attention_peak_fraction is FA2's, fwd+bwd). 1: 0.5, the FA2 paper's "around 2x
+/// speedup compared to FlashAttention" (Dao 2023, arXiv 2307.08691, abstract; Sec. 4.1 gives
+/// 1.7-3.0x over FlashAttention and 1.3-2.5x over its Triton port, which llm-foundry used).
+/// 3: 1.5, the lower bound FA3 reports over FA2 on H100 for both forward (1.5-2.0x) and
+/// backward (1.5-1.75x) (Shah et al. 2024, arXiv 2407.08608). 2 (and anything else): 1.
+double FlashSpeedRelativeToFa2(int version);
+/// Whether `gpu_name` is a Hopper part (H100, H200, H800, H20, GH200): FlashAttention-3 runs
+/// only there.
+bool IsHopperGpu(std::string_view gpu_name);
+
 /// A bandwidth-bound kernel moving `bytes` through HBM.
 double MemoryBoundTime(const ComputeParams& p, double bytes);
 

@@ -66,8 +66,10 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
     AddGemm(cp, k.gemms[static_cast<size_t>(i)], lc.fwd_s, lc.bwd_s, lc.gemm_flops, lc.gemm_time_s);
   }
   if (k.flash_fwd_flops > 0) {
-    // FlashAttention-2: backward 2.5x forward FLOPs.
-    const double f = k.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction) + cp.launch_s;
+    // FlashAttention-2 accounting: backward 2.5x forward FLOPs. attention_fraction is FA2's on
+    // this GPU; other generations scale it (compute.h FlashSpeedRelativeToFa2).
+    const double f =
+        k.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * k.flash_speed) + cp.launch_s;
     lc.fwd_s += f;
     lc.bwd_s += 2.5 * (f - cp.launch_s) + cp.launch_s + (k.flash_recomputed ? f : 0.0);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "costmodel/compute.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -47,6 +48,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
     // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal.
     k.flash_fwd_flops = 4.0 * Td * s * hl * dd * 0.5;
     k.flash_recomputed = full;
+    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version);
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
     // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);

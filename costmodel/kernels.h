@@ -50,6 +50,7 @@ struct LayerKernels {
   // Fused (flash) attention: forward FLOPs of the causal core; backward is 2.5x (FlashAttention-2).
   double flash_fwd_flops = 0;
   bool flash_recomputed = false;
+  double flash_speed = 1.0;  // throughput relative to FlashAttention-2 (FlashSpeedRelativeToFa2)
 };
 
 struct HeadKernels {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/params.h"
@@ -74,11 +75,17 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   w.global_batch = in.Int("global_batch", 1, kMaxBatch);
   w.seq = in.Int("seq", 1, int64_t{1} << 24);
   w.flash_attention = in.Bool("flash_attention");
+  // Absent in reports written before FlashAttention generations were modelled: FA2 then.
+  if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
   in.Finish();
+  if (w.flash_attention && w.flash_version == 3 && !IsHopperGpu(p.cluster.gpu.name)) {
+    in.Fail("flash_version", "FlashAttention-3 runs only on Hopper GPUs, the cluster has " +
+                                 p.cluster.gpu.name);
+  }
   const int64_t gpn = p.cluster.node.gpus_per_node;
   if (w.gpus > gpn && w.gpus % gpn != 0) {
     in.Fail("gpus", "must be a multiple of the cluster's " + std::to_string(gpn) +

@@ -166,6 +166,9 @@ struct Workload {
   int64_t global_batch = 0;  // sequences per optimizer step
   int64_t seq = 0;           // tokens per sequence
   bool flash_attention = true;
+  // FlashAttention generation when flash_attention: 1 (Dao et al. 2022, and its Triton port),
+  // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
+  int flash_version = 2;
   Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
   bool allow_cross_node_tp = false;
 };

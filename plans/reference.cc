@@ -345,7 +345,33 @@ constexpr std::array<Family, 3> kFamilies{{
     {"mpt", costmodel::Activation::kGelu, costmodel::Norm::kLayerNorm, costmodel::Position::kLearned, true, false, true},
 }};
 
-costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash) {
+// The FlashAttention generation a free-text phrase names (already lower-case), 0 when it names
+// none: "FlashAttention-2", "flash-attn 2.5", "FA3", PyTorch SDPA (whose flash backend has been
+// FlashAttention-2 since PyTorch 2.2), the Triton port (FlashAttention-1's algorithm).
+int FlashVersionStated(const std::string& lower) {
+  auto any = [&](std::initializer_list<std::string_view> tokens) {
+    for (std::string_view t : tokens) {
+      if (Has(lower, t)) return true;
+    }
+    return false;
+  };
+  if (any({"flashattention-3", "flashattention 3", "flashattention3", "flash attention 3",
+           "flash-attention 3", "flash-attn 3", "flash_attn 3", "fa3"})) {
+    return 3;
+  }
+  if (any({"flashattention-2", "flashattention 2", "flashattention2", "flash attention 2",
+           "flash-attention 2", "flash-attn 2", "flash_attn 2", "fa2", "sdpa",
+           "scaled_dot_product_attention"})) {
+    return 2;
+  }
+  if (any({"flashattention-1", "flashattention 1", "flashattention v1", "flash attention 1",
+           "triton"})) {
+    return 1;
+  }
+  return 0;
+}
+
+costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash, int& flash_version) {
   const json* mj = Field(rec, "model");
   if (!mj || !mj->is_object()) throw Skip{"model missing"};
   costmodel::Model m;
@@ -397,7 +423,9 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash) {
   if (Has(arch, "untied")) m.tied_embeddings = false;
   else if (Has(arch, "tied emb")) m.tied_embeddings = true;
   m.norm_bias = m.norm == costmodel::Norm::kLayerNorm && m.biases.mlp;
-  flash_stated = Has(arch, "flashattention") || Has(arch, "flash attention") || Has(arch, "flash-attn");
+  flash_version = FlashVersionStated(arch);
+  flash_stated = flash_version > 0 || Has(arch, "flashattention") || Has(arch, "flash attention") ||
+                 Has(arch, "flash-attn") || Has(arch, "flash_attn");
   flash = flash_stated;
   // The shape must reproduce the published size (a typo in a shape is not silently scored).
   if (const auto pb = OptNumber(*mj, "params_b")) {
@@ -417,6 +445,16 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash) {
 bool FlashDefaultFor(std::string_view source_ref) {
   const std::string lower = Lower(source_ref);
   return !(Has(lower, "korthikanti") || Has(lower, "narayanan"));
+}
+
+// The FlashAttention generation when the arch phrase does not name one. llm-foundry's
+// benchmark tables were produced by scripts/train/benchmarking/submit_benchmarks.py, whose
+// --attn_impl defaults to 'triton' (the Triton port of FlashAttention-1, the FA2 paper's
+// "FlashAttention Triton" baseline); every other framework: FlashAttention-2, the version in
+// flash-attn and PyTorch SDPA since mid-2023.
+int FlashVersionDefaultFor(std::string_view source_ref) {
+  const std::string lower = Lower(source_ref);
+  return Has(lower, "llm-foundry") ? 1 : 2;
 }
 
 void MapTraining(const json& rec, ReferenceRecord& out) {
@@ -440,7 +478,8 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   if (!recompute) throw Skip{reason};
 
   bool flash_stated = false, flash = false;
-  out.model = MapModel(rec, flash_stated, flash);
+  int flash_version = 0;
+  out.model = MapModel(rec, flash_stated, flash, flash_version);
   const json* src = Field(rec, "source");
   const std::string ref = src ? OptString(*src, "ref").value_or("") : "";
   out.convention = ConventionFor(ref);
@@ -494,6 +533,10 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   w.global_batch = *gb;
   w.seq = out.model.max_seq;
   w.flash_attention = flash_stated ? flash : FlashDefaultFor(ref);
+  w.flash_version = flash_version > 0 ? flash_version : FlashVersionDefaultFor(ref);
+  if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(out.cluster.gpu.name)) {
+    throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
+  }
   w.reduce_dtype = *reduce;
   w.allow_cross_node_tp = false;
   if (l.sp && l.tp == 1) l.sp = false;

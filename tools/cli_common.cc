@@ -6,6 +6,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "costmodel/compute.h"
 #include "costmodel/error.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -47,10 +48,17 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
   app->add_option("--reduce-dtype", o.reduce_dtype, "gradient reduction dtype: fp32 | bf16");
   app->add_flag("--no-flash-attention", o.no_flash_attention,
                 "unfused attention (keeps the s^2 scores, as Megatron did in 2022)");
+  AddFlashVersionFlag(app, o);
   app->add_flag("--allow-cross-node-tp", o.allow_cross_node_tp,
                 "let tensor parallelism span nodes");
   app->add_option("--calibration", o.calibration,
                   "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate')");
+}
+
+void AddFlashVersionFlag(CLI::App* app, WorkloadOptions& o) {
+  app->add_option("--flash-version", o.flash_version,
+                  "FlashAttention generation: 1 (or its Triton port), 2 (default), 3 (Hopper)")
+      ->check(IntegerIn(1, 3));
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
@@ -94,6 +102,11 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.global_batch = global_batch;
   w.seq = seq;
   w.flash_attention = !o.no_flash_attention;
+  w.flash_version = o.flash_version;
+  if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(c.gpu.name)) {
+    throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
+                                       c.name + " has " + c.gpu.name);
+  }
   w.reduce_dtype = costmodel::ParseDtype(o.reduce_dtype, "--reduce-dtype");
   w.allow_cross_node_tp = o.allow_cross_node_tp;
   return w;

@@ -604,6 +604,7 @@ json PlanJson(const Context& c) {
           {"global_batch", p.workload.global_batch},
           {"seq", p.workload.seq},
           {"flash_attention", p.workload.flash_attention},
+          {"flash_version", p.workload.flash_version},
           {"reduce_dtype", costmodel::ToString(p.workload.reduce_dtype)},
           {"layout", layout},
           {"layout_text", p.layout_text}};

@@ -43,6 +43,10 @@ TEST(LayerKernels, Llama2_70bUnderTp8HasMegatronShapes) {
   EXPECT_DOUBLE_EQ(flops, 2.0 * T * (8192.0 * 1280 + 1024.0 * 8192 + 8192.0 * 7168 + 3584.0 * 8192));
   // Causal flash attention: 4 T s d x local heads / 2 = 4 * 8192 * 4096 * 128 * 8 / 2.
   EXPECT_DOUBLE_EQ(k.flash_fwd_flops, 4.0 * T * 4096 * 128 * 8 / 2);
+  EXPECT_DOUBLE_EQ(k.flash_speed, 1.0);  // FlashAttention-2 by default
+  Workload fa1 = W(4096, true);
+  fa1.flash_version = 1;
+  EXPECT_DOUBLE_EQ(LayerKernelsFor(m, fa1, l).flash_speed, 0.5);
   // SP shards the norms by t: 4 bytes per element of T x h / 8 per launch, two launches.
   EXPECT_EQ(k.memory[0].name, "norm");
   EXPECT_DOUBLE_EQ(k.memory[0].bytes, 4.0 * T * 8192 / 8);

@@ -83,6 +83,21 @@ TEST_F(PlanFile, ReadsTheCheckedInSimulateReport) {
   EXPECT_EQ(p.workload.gpus, 4);
 }
 
+// Reports written before flash_version existed read as FlashAttention-2; FA3 needs Hopper.
+TEST_F(PlanFile, FlashVersionDefaultsToTwoAndFa3NeedsHopper) {
+  EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 2);
+  report_["inputs"]["flash_version"] = 3;
+  EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 3);  // dgx-h100
+  report_["inputs"]["flash_version"] = 4;
+  EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),
+            "plan.json: inputs.flash_version: must be an integer <= 3, got 4");
+  json a100 = Report(model_, ResolveCluster("dgx-a100-80g"), layout_, 64, 128, 4096);
+  a100["inputs"]["flash_version"] = 3;
+  EXPECT_EQ(Message([&] { ReadPlanFile(a100.dump(), "plan.json"); }),
+            "plan.json: inputs.flash_version: FlashAttention-3 runs only on Hopper GPUs, the cluster has "
+            "A100-SXM4-80GB");
+}
+
 TEST_F(PlanFile, NewerSchemaIsRejected) {
   report_["schema_version"] = 2;
   EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),

@@ -144,6 +144,38 @@ TEST(ReferenceMapRecord, EndToEndByRule) {
   EXPECT_NEAR(q[2].predicted, q[1].predicted * flops / 312e12, 1e-12);
 }
 
+// The FlashAttention generation: named in the arch phrase, else the source's default
+// (llm-foundry's benchmark script ran the Triton port of FlashAttention-1), else FA2.
+TEST(ReferenceMapRecord, FlashAttentionGenerationByRule) {
+  EXPECT_EQ(MapRecord(Record()).workload.flash_version, 1);  // llm-foundry, unversioned
+  json j = Record();
+  j["model"]["arch"] = "MPT (learned position embeddings, LayerNorm, GeLU, FlashAttention-2)";
+  EXPECT_EQ(MapRecord(j).workload.flash_version, 2);
+  j["model"]["arch"] = "MPT (learned pos, flash-attn 2.5.8)";
+  EXPECT_EQ(MapRecord(j).workload.flash_version, 2);
+  j["model"]["arch"] = "MPT (learned pos, PyTorch SDPA)";
+  EXPECT_EQ(MapRecord(j).workload.flash_version, 2);
+  EXPECT_TRUE(MapRecord(j).workload.flash_attention);
+  j = Record();
+  j["source"]["ref"] = "someone/else benchmarks";
+  EXPECT_EQ(MapRecord(j).workload.flash_version, 2);  // unversioned elsewhere: FA2
+  j["model"]["arch"] = "MPT (learned pos, FlashAttention Triton)";
+  EXPECT_EQ(MapRecord(j).workload.flash_version, 1);
+  j["model"]["arch"] = "MPT (learned pos, FA3)";
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "FlashAttention-3 on 'A100-SXM4-40GB': it runs only on Hopper GPUs");
+  j["cluster"]["gpu"] = "H100 SXM";
+  const ReferenceRecord h = MapRecord(j);
+  ASSERT_EQ(h.skip_reason, "");
+  EXPECT_EQ(h.workload.flash_version, 3);
+  // A slower generation predicts a slower step, all else equal.
+  const ReferenceRecord fa1 = MapRecord(Record());
+  json k = Record();
+  k["model"]["arch"] = "MPT (learned position embeddings, biases on, LayerNorm, GeLU 4x MLP, FlashAttention-2)";
+  const ReferenceRecord fa2 = MapRecord(k);
+  EXPECT_GT(PredictRecord(fa1, fa1.cluster)[0].predicted, PredictRecord(fa2, fa2.cluster)[0].predicted);
+}
+
 TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   json j = Record();
   j["layout"]["pp"] = 8;
