@@ -172,6 +172,14 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
   }
   out.latency_s = (e.latency_us + t.launch_us) * 1e-6;
   out.bandwidth_s = bytes / (e.algbw_GBps * 1e9);
+  if (c == Coll::kAllReduce && a == Algo::kTree && bytes >= 64.0) {
+    // NCCL's log2i(nBytes >> 6): the floor of log2 of whole 64-byte units.
+    const int log_size = std::ilogb(std::floor(bytes / 64.0));
+    if (log_size >= 0 && log_size < 24) {
+      out.bandwidth_s /=
+          NcclConstants::kTreeCorrection[static_cast<size_t>(p)][static_cast<size_t>(log_size)];
+    }
+  }
   out.time_s = out.latency_s + out.bandwidth_s;
   const Group& g = t.group;
   if (a == Algo::kRing) {

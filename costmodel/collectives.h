@@ -55,6 +55,14 @@ struct NcclConstants {
   std::array<double, 3> ll_max_ampere{87.7, 22.5, 19.0};
   std::array<double, 3> ll_max_hopper{141.0, 45.0, 35.0};
   double pat_net_divisor = 3.5;
+  // treeCorrectionFactor[proto][log2(bytes / 64)], 64 B to 512 MiB (src/tuning/cost_model.cc):
+  // "Trees are not perfectly sticking to the model for medium sizes. Applying a static
+  // correction factor is not ideal but works quite well." Tree all-reduce bandwidth x this.
+  static constexpr std::array<std::array<double, 24>, 3> kTreeCorrection{{
+      {1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1.0, 1.0, 1.0, 1.0, 1.0},
+      {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9, .9, .9, 1.0, 1.0, 1.0},
+      {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9, .9},
+  }};
 };
 
 /// The link parameters of one cluster: what calibration fits.

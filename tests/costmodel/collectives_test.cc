@@ -77,6 +77,32 @@ TEST(AllReduce, SmallMessageAcrossNodesPicksLowLatency) {
   EXPECT_NEAR(c.latency_s * 1e6, 6.8 + 2 * (7 * 1.0 + 5 * 5.0), 1e-9);
 }
 
+TEST(AllReduce, TreeBandwidthTakesNcclsMediumSizeCorrection) {
+  // NCCL's treeCorrectionFactor, indexed by log2i(bytes >> 6): 2 MiB = 2^15 units of 64 B ->
+  // LL128 0.6, Simple 0.6; 64 B (index 0) -> LL128 1.0, Simple 0.9; 512 MiB = 2^23 -> 1.0 / 0.9.
+  // The latency term is untouched; only the bandwidth term is divided by the factor.
+  const CollectiveTable t = BuildTable(H100(), Group{32, 4});
+  const AlgoEntry& ll128 = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][1];
+  const AlgoEntry& simple = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][2];
+  auto bw_s = [&](Proto p, double bytes) {
+    return TimeOf(t, Coll::kAllReduce, Algo::kTree, p, bytes).bandwidth_s;
+  };
+  const double mib2 = 2.0 * 1024 * 1024;
+  EXPECT_NEAR(bw_s(Proto::kLL128, mib2), mib2 / (ll128.algbw_GBps * 1e9) / 0.6, 1e-15);
+  EXPECT_NEAR(bw_s(Proto::kSimple, mib2), mib2 / (simple.algbw_GBps * 1e9) / 0.6, 1e-15);
+  EXPECT_NEAR(bw_s(Proto::kSimple, mib2 / 2), mib2 / 2 / (simple.algbw_GBps * 1e9) / 0.5, 1e-15);  // index 14
+  EXPECT_NEAR(bw_s(Proto::kLL128, 64), 64 / (ll128.algbw_GBps * 1e9), 1e-18);
+  EXPECT_NEAR(bw_s(Proto::kSimple, 127), 127 / (simple.algbw_GBps * 1e9) / 0.9, 1e-18);
+  const double mib512 = 512.0 * 1024 * 1024;
+  EXPECT_NEAR(bw_s(Proto::kSimple, mib512), mib512 / (simple.algbw_GBps * 1e9) / 0.9, 1e-12);
+  // Beyond the table (1 GiB = index 24): no correction.
+  EXPECT_NEAR(bw_s(Proto::kSimple, 2 * mib512), 2 * mib512 / (simple.algbw_GBps * 1e9), 1e-12);
+  // Ring and NVLS-tree are not corrected.
+  const AlgoEntry& ring = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2];
+  EXPECT_NEAR(TimeOf(t, Coll::kAllReduce, Algo::kRing, Proto::kSimple, mib2).bandwidth_s,
+              mib2 / (ring.algbw_GBps * 1e9), 1e-15);
+}
+
 TEST(AllGather, OneRankPerNodeUsesPatForSmallMessages) {
   // PAT: 8.0 + log2(256) x 14.0 / 3.5 + 2.8 x 256 = 756.8 us < ring LL's 6.6 + 255 x 5.0.
   const CollectiveCost c = Time(BuildTable(H100(), Group{256, 256}), Coll::kAllGather, 1024);
