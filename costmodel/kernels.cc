@@ -65,13 +65,34 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   const double rep = l.sp ? static_cast<double>(t) : 1.0;
   const double Th = Td * static_cast<double>(h);
   const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
-  mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
+  // Eager PyTorch runs RMSNorm, SwiGLU and RoPE as chains of separate ops (kernels.h EagerOp);
+  // LayerNorm and GeLU are one native kernel each either way.
+  const bool eager = w.eager_elementwise;
+  // `copies` tensors of `elements` each, every one through the op's whole chain.
+  auto eager_mem = [&](std::string_view name, const EagerOp& op, double elements, int copies) {
+    mem(name, op.fwd_bytes * elements / op.fwd_launches, copies * op.fwd_launches,
+        op.bwd_bytes * elements / op.bwd_launches, copies * op.bwd_launches, full);
+  };
+  if (eager && m.norm == Norm::kRmsNorm) {
+    eager_mem("norm", kEagerRmsNorm, Th / rep, 2);
+  } else {
+    mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
+  }
   mem("residual", (m.dropout ? 7.0 : 6.0) * Th / rep, 2, (m.dropout ? 7.0 : 6.0) * Th / rep, 4, full);
   const double act = experts * (gated ? 6.0 : 4.0) * Td * static_cast<double>(ffn_local);
-  mem("activation", act, 1, act, 2, full);
+  if (eager && gated) {
+    eager_mem("activation", kEagerSwiglu, experts * Td * static_cast<double>(ffn_local), 1);
+  } else {
+    mem("activation", act, 1, act, 2, full);
+  }
   if (m.position == Position::kRope) {
     const double rope = 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd;
-    mem("rope", rope, 1, rope, 2, full);
+    if (eager) {
+      // q and k each run the chain (2 x the launches); bytes over their elements together.
+      eager_mem("rope", kEagerRope, 0.5 * Td * static_cast<double>(heads_local + kv_local) * dd, 2);
+    } else {
+      mem("rope", rope, 1, rope, 2, full);
+    }
   }
   return k;
 }
@@ -91,7 +112,13 @@ HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   // 14 B. Backward: softmax gradient (read the saved 4 B output and the 4 B incoming gradient,
   // write 4 B), downcast for the head's GEMMs (read 4, write 2): 18 B.
   k.memory[0] = MemoryKernel{"cross_entropy", 14.0 * logits, 1, 18.0 * logits, 1, false};
-  k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
+  if (w.eager_elementwise && m.norm == Norm::kRmsNorm) {
+    const EagerOp& op = kEagerRmsNorm;
+    k.memory[1] = MemoryKernel{"final_norm", op.fwd_bytes * Th / rep / op.fwd_launches, op.fwd_launches,
+                               op.bwd_bytes * Th / rep / op.bwd_launches, op.bwd_launches, false};
+  } else {
+    k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
+  }
   return k;
 }
 

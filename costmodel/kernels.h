@@ -39,6 +39,28 @@ struct MemoryKernel {
   bool recomputed = false;
 };
 
+/// Eager PyTorch elementwise ops (no torch.compile), as torchtitan's model code writes them:
+/// bytes moved per element of the op's tensor (each op reads its inputs and writes its output
+/// at its dtype; bf16 2 B, fp32 4 B) and kernel launches, forward and backward (autograd).
+struct EagerOp {
+  double fwd_bytes;
+  int fwd_launches;
+  double bwd_bytes;
+  int bwd_launches;
+};
+/// RMSNorm `(x.float() * rsqrt(x.float().pow(2).mean(-1) + eps)).type_as(x) * w`, per element of
+/// T x h. Forward: float 2+4, pow 4+4, mean 4, mul 4+4, type_as 4+2, mul w 2+2 = 36 B, 8 launches
+/// (with the add-eps and rsqrt over T). Backward: mul w (g*w 2+2, g*y 2+2+2 and its sum 2) 12,
+/// type_as 2+4, mul (g*r 4+4, g*x 4+4+4 and its sum 4) 24, mean 4, pow (g*2x) 4+4+4, the add of
+/// the two gradients of x 4+4+4, float 4+2 = 76 B, 13 launches.
+inline constexpr EagerOp kEagerRmsNorm{36.0, 8, 76.0, 13};
+/// SwiGLU `silu(a) * b`, per element of T x ffn: forward silu 2+2, mul 2+2+2 = 10 B, 2 launches;
+/// backward g*b, g*s and silu's backward, 2+2+2 each = 18 B, 3 launches.
+inline constexpr EagerOp kEagerSwiglu{10.0, 2, 18.0, 3};
+/// Rotary embedding `view_as_real(view_as_complex(x.float()) * freqs).type_as(x)`, per element
+/// of q and k: float 2+4, complex mul 4+4, type_as 4+2 = 20 B each way, 3 launches per tensor.
+inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
+
 inline constexpr int kMaxLayerGemms = 6;
 inline constexpr int kMaxLayerMemoryKernels = 5;
 

@@ -61,6 +61,7 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
   w.seq = plan.Int("seq", 1, int64_t{1} << 24);
   if (plan.Has("flash_attention")) w.flash_attention = plan.Bool("flash_attention");
   if (plan.Has("flash_version")) w.flash_version = static_cast<int>(plan.Int("flash_version", 1, 3));
+  if (plan.Has("eager_elementwise")) w.eager_elementwise = plan.Bool("eager_elementwise");
   if (plan.Has("reduce_dtype")) {
     w.reduce_dtype = ParseDtype(plan.String("reduce_dtype"), path + ": plan.reduce_dtype");
   }

@@ -75,8 +75,9 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   w.global_batch = in.Int("global_batch", 1, kMaxBatch);
   w.seq = in.Int("seq", 1, int64_t{1} << 24);
   w.flash_attention = in.Bool("flash_attention");
-  // Absent in reports written before FlashAttention generations were modelled: FA2 then.
+  // Absent in reports written before these were modelled: FA2 and fused kernels then.
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
+  if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));

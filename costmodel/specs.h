@@ -169,6 +169,9 @@ struct Workload {
   // FlashAttention generation when flash_attention: 1 (Dao et al. 2022, and its Triton port),
   // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
   int flash_version = 2;
+  // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
+  // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
+  bool eager_elementwise = false;
   Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
   bool allow_cross_node_tp = false;
 };

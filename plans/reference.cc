@@ -457,6 +457,19 @@ int FlashVersionDefaultFor(std::string_view source_ref) {
   return Has(lower, "llm-foundry") ? 1 : 2;
 }
 
+// Whether RMSNorm, SwiGLU and RoPE ran as eager PyTorch op chains (kernels.h EagerOp). A record
+// that says "torch.compile" / "compiled" / "fused" in its arch or notes: no; one that says
+// "eager": yes. Otherwise the source's default: torchtitan's A100 presets
+// (train_configs/llama2_13b.toml and siblings) set compile = false and norm_type = "rmsnorm",
+// the unfused PyTorch RMSNorm; llm-foundry ran MPT uncompiled (its LayerNorm and GeLU are one
+// native kernel each, so nothing changes); Megatron-LM and everyone else: fused kernels.
+bool EagerElementwiseFor(std::string_view source_ref, const std::string& text) {
+  if (Has(text, "torch.compile") || Has(text, "compiled") || Has(text, "fused")) return false;
+  if (Has(text, "eager")) return true;
+  const std::string lower = Lower(source_ref);
+  return Has(lower, "torchtitan") || Has(lower, "llm-foundry");
+}
+
 void MapTraining(const json& rec, ReferenceRecord& out) {
   out.cluster = MapCluster(rec, out, /*needs_memory=*/true);
   const json* lj = Field(rec, "layout");
@@ -534,6 +547,12 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   w.seq = out.model.max_seq;
   w.flash_attention = flash_stated ? flash : FlashDefaultFor(ref);
   w.flash_version = flash_version > 0 ? flash_version : FlashVersionDefaultFor(ref);
+  {
+    const json* mj = Field(rec, "model");
+    const std::string text = Lower((mj ? OptString(*mj, "arch").value_or("") : std::string()) + " " +
+                                   OptString(rec, "notes").value_or(""));
+    w.eager_elementwise = EagerElementwiseFor(ref, text);
+  }
   if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }

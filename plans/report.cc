@@ -36,6 +36,7 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["seq"] = w.seq;
   in["flash_attention"] = w.flash_attention;
   in["flash_version"] = w.flash_version;
+  in["eager_elementwise"] = w.eager_elementwise;
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   const std::string& applied = ev.cluster().calibration;
   in["calibration"] = calibration ? json(*calibration) : applied.empty() ? json(nullptr) : json(applied);

@@ -48,17 +48,19 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
   app->add_option("--reduce-dtype", o.reduce_dtype, "gradient reduction dtype: fp32 | bf16");
   app->add_flag("--no-flash-attention", o.no_flash_attention,
                 "unfused attention (keeps the s^2 scores, as Megatron did in 2022)");
-  AddFlashVersionFlag(app, o);
+  AddKernelFlags(app, o);
   app->add_flag("--allow-cross-node-tp", o.allow_cross_node_tp,
                 "let tensor parallelism span nodes");
   app->add_option("--calibration", o.calibration,
                   "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate')");
 }
 
-void AddFlashVersionFlag(CLI::App* app, WorkloadOptions& o) {
+void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   app->add_option("--flash-version", o.flash_version,
                   "FlashAttention generation: 1 (or its Triton port), 2 (default), 3 (Hopper)")
       ->check(IntegerIn(1, 3));
+  app->add_flag("--eager-elementwise", o.eager_elementwise,
+                "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
@@ -103,6 +105,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.seq = seq;
   w.flash_attention = !o.no_flash_attention;
   w.flash_version = o.flash_version;
+  w.eager_elementwise = o.eager_elementwise;
   if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);

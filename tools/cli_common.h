@@ -29,6 +29,7 @@ struct WorkloadOptions {
   std::string reduce_dtype = "fp32";
   bool no_flash_attention = false;
   int flash_version = 2;
+  bool eager_elementwise = false;
   bool allow_cross_node_tp = false;
   std::string calibration;  // profile name or path; empty: uncalibrated
 };
@@ -44,9 +45,10 @@ inline constexpr int64_t kMaxSeq = int64_t{1} << 24;
 CLI::Validator IntegerIn(int64_t min, int64_t max);
 
 /// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
-/// --no-flash-attention --flash-version --allow-cross-node-tp. `gpus_required` false for commands that take lists.
-/// --flash-version alone (commands that add the workload flags one by one).
-void AddFlashVersionFlag(CLI::App* app, WorkloadOptions& o);
+/// --no-flash-attention --flash-version --eager-elementwise --allow-cross-node-tp. `gpus_required` false for commands that take lists.
+/// --flash-version and --eager-elementwise (also for commands that add the workload flags one by
+/// one).
+void AddKernelFlags(CLI::App* app, WorkloadOptions& o);
 
 void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required = true,
                       bool batch_required = true);

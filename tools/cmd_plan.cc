@@ -438,7 +438,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--recipe", opt->w.recipe, "megatron | fsdp2");
     sub->add_option("--reduce-dtype", opt->w.reduce_dtype, "fp32 | bf16");
     sub->add_flag("--no-flash-attention", opt->w.no_flash_attention, "unfused attention");
-    AddFlashVersionFlag(sub, opt->w);
+    AddKernelFlags(sub, opt->w);
     sub->add_flag("--allow-cross-node-tp", opt->w.allow_cross_node_tp, "TP may span nodes");
     sub->add_option("--layout", opt->layouts, "a layout (repeat)");
     sub->add_option("reports", opt->reports, "report JSON files written by plan/simulate");

@@ -605,6 +605,7 @@ json PlanJson(const Context& c) {
           {"seq", p.workload.seq},
           {"flash_attention", p.workload.flash_attention},
           {"flash_version", p.workload.flash_version},
+          {"eager_elementwise", p.workload.eager_elementwise},
           {"reduce_dtype", costmodel::ToString(p.workload.reduce_dtype)},
           {"layout", layout},
           {"layout_text", p.layout_text}};

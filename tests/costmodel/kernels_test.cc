@@ -72,6 +72,49 @@ TEST(LayerKernels, UnfusedAttentionRunsScoresAsBatchedGemmsAndRecomputesThemSele
   EXPECT_TRUE(k.memory[0].recomputed);
 }
 
+// Eager PyTorch (torchtitan without torch.compile): the op-by-op byte counts of kernels.h.
+// Llama 2 13B, t=1, mbs 1, seq 4096: T h = 4096 x 5120, T ffn = 4096 x 13824, q and k
+// 4096 x (40 + 40) x 128 elements.
+TEST(LayerKernels, EagerRmsNormSwigluRopeMoveTheirOpChainsBytes) {
+  const Model m = ResolveModel("llama2-13b");
+  const Layout l = ParseLayoutText("tp=1,fsdp=8,mbs=1", "test");
+  Workload w = W(4096, true);
+  w.eager_elementwise = true;
+  const LayerKernels e = LayerKernelsFor(m, w, l);
+  const LayerKernels f = LayerKernelsFor(m, W(4096, true), l);
+  auto total = [](const MemoryKernel& k) { return k.bytes * k.count; };
+  auto total_bwd = [](const MemoryKernel& k) { return k.backward_bytes * k.backward_count; };
+  const double Th = 4096.0 * 5120, Tf = 4096.0 * 13824, qk = 4096.0 * 80 * 128;
+  ASSERT_EQ(e.memory[0].name, "norm");
+  EXPECT_DOUBLE_EQ(total(e.memory[0]), 2 * 36.0 * Th);  // two RMSNorms, 36 B per element
+  EXPECT_DOUBLE_EQ(total_bwd(e.memory[0]), 2 * 76.0 * Th);
+  EXPECT_EQ(e.memory[0].count, 16);
+  EXPECT_EQ(e.memory[0].backward_count, 26);
+  EXPECT_DOUBLE_EQ(total(f.memory[0]), 2 * 4.0 * Th);  // fused: read 2 B, write 2 B
+  ASSERT_EQ(e.memory[2].name, "activation");
+  EXPECT_DOUBLE_EQ(total(e.memory[2]), 10.0 * Tf);
+  EXPECT_DOUBLE_EQ(total_bwd(e.memory[2]), 18.0 * Tf);
+  EXPECT_DOUBLE_EQ(total(f.memory[2]), 6.0 * Tf);
+  ASSERT_EQ(e.memory[3].name, "rope");
+  EXPECT_DOUBLE_EQ(total(e.memory[3]), 20.0 * qk);
+  EXPECT_DOUBLE_EQ(total_bwd(e.memory[3]), 20.0 * qk);
+  EXPECT_EQ(e.memory[3].count, 6);  // three ops each for q and k
+  EXPECT_DOUBLE_EQ(total(f.memory[3]), 4.0 * qk);
+  // The residual adds are one kernel either way; the head's final RMSNorm goes eager too.
+  EXPECT_DOUBLE_EQ(total(e.memory[1]), total(f.memory[1]));
+  const HeadKernels he = HeadKernelsFor(m, w, l);
+  EXPECT_DOUBLE_EQ(he.memory[1].bytes * he.memory[1].count, 36.0 * Th);
+  // LayerNorm and GeLU (GPT) are one native kernel each in eager PyTorch: nothing changes.
+  const Model gpt = ResolveModel("gpt-22b");
+  Workload we = W(2048, true);
+  we.eager_elementwise = true;
+  const LayerKernels ge = LayerKernelsFor(gpt, we, l), gf = LayerKernelsFor(gpt, W(2048, true), l);
+  for (int i = 0; i < gf.num_memory; ++i) {
+    EXPECT_DOUBLE_EQ(total(ge.memory[static_cast<size_t>(i)]), total(gf.memory[static_cast<size_t>(i)]));
+    EXPECT_EQ(ge.memory[static_cast<size_t>(i)].count, gf.memory[static_cast<size_t>(i)].count);
+  }
+}
+
 TEST(HeadKernels, VocabIsPaddedToMultipleOf128TimesTp) {
   const Model m = ResolveModel("llama2-7b");  // vocab 32000 -> 32768 at t=8 (128 * 8 = 1024)
   Layout l = ParseLayoutText("tp=8,fsdp=1", "test");

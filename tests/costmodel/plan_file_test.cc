@@ -86,6 +86,9 @@ TEST_F(PlanFile, ReadsTheCheckedInSimulateReport) {
 // Reports written before flash_version existed read as FlashAttention-2; FA3 needs Hopper.
 TEST_F(PlanFile, FlashVersionDefaultsToTwoAndFa3NeedsHopper) {
   EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 2);
+  EXPECT_FALSE(ReadPlanFile(report_.dump(), "plan.json").workload.eager_elementwise);
+  report_["inputs"]["eager_elementwise"] = true;
+  EXPECT_TRUE(ReadPlanFile(report_.dump(), "plan.json").workload.eager_elementwise);
   report_["inputs"]["flash_version"] = 3;
   EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 3);  // dgx-h100
   report_["inputs"]["flash_version"] = 4;

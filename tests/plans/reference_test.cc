@@ -176,6 +176,25 @@ TEST(ReferenceMapRecord, FlashAttentionGenerationByRule) {
   EXPECT_GT(PredictRecord(fa1, fa1.cluster)[0].predicted, PredictRecord(fa2, fa2.cluster)[0].predicted);
 }
 
+// Eager elementwise ops: said in the arch or notes, else the source's default (torchtitan's
+// presets: compile = false, unfused rmsnorm; llm-foundry uncompiled), else fused.
+TEST(ReferenceMapRecord, EagerElementwiseByRule) {
+  EXPECT_TRUE(MapRecord(Record()).workload.eager_elementwise);  // llm-foundry
+  json j = Record();
+  j["notes"] = "trained with torch.compile";
+  EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
+  j = Record();
+  j["source"]["ref"] = "pytorch/torchtitan docs/performance.md";
+  EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
+  j["model"]["arch"] = "MPT (learned position embeddings, LayerNorm, GeLU, fused kernels)";
+  EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
+  j = Record();
+  j["source"]["ref"] = "someone/else benchmarks";
+  EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
+  j["notes"] = "PyTorch eager mode";
+  EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
+}
+
 TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   json j = Record();
   j["layout"]["pp"] = 8;
