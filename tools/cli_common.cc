@@ -56,9 +56,11 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
 }
 
 void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
-  app->add_option("--flash-version", o.flash_version,
-                  "FlashAttention generation: 1 (or its Triton port), 2 (default), 3 (Hopper)")
-      ->check(IntegerIn(1, 3));
+  CLI::Option* version =
+      app->add_option("--flash-version", o.flash_version,
+                      "FlashAttention generation: 1 (or its Triton port), 2 (default), 3 (Hopper)")
+          ->check(IntegerIn(1, 3));
+  if (CLI::Option* unfused = app->get_option_no_throw("--no-flash-attention")) version->excludes(unfused);
   app->add_flag("--eager-elementwise", o.eager_elementwise,
                 "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
 }

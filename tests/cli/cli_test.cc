@@ -185,6 +185,9 @@ TEST_F(Cli, FlashVersionPricesTheAttentionCore) {
   EXPECT_EQ(bad.err, "meshplan: error: --flash-version: FlashAttention-3 runs only on Hopper GPUs (H100/H200), "
                      "cluster dgx-a100-80g has A100-SXM4-80GB\n");
   EXPECT_EQ(Run(base + P("x.json") + " --flash-version 4").rc, 2);
+  Result both = Run(base + P("x.json") + " --flash-version 1 --no-flash-attention");
+  EXPECT_EQ(both.rc, 2);
+  EXPECT_EQ(both.err, "meshplan: error: --no-flash-attention excludes --flash-version\n");
   EXPECT_FALSE(std::filesystem::exists(P("x.json")));
 }
 
