@@ -458,13 +458,16 @@ int FlashVersionDefaultFor(std::string_view source_ref) {
 }
 
 // Whether RMSNorm, SwiGLU and RoPE ran as eager PyTorch op chains (kernels.h EagerOp). A record
-// that says "torch.compile" / "compiled" / "fused" in its arch or notes: no; one that says
-// "eager": yes. Otherwise the source's default: torchtitan's A100 presets
+// whose arch or notes say "torch.compile", "compiled", "fused kernels" or "fused rmsnorm": no;
+// one that says "eager": yes (a fused optimizer says nothing about the layer's kernels). Otherwise the source's default: torchtitan's A100 presets
 // (train_configs/llama2_13b.toml and siblings) set compile = false and norm_type = "rmsnorm",
 // the unfused PyTorch RMSNorm; llm-foundry ran MPT uncompiled (its LayerNorm and GeLU are one
 // native kernel each, so nothing changes); Megatron-LM and everyone else: fused kernels.
 bool EagerElementwiseFor(std::string_view source_ref, const std::string& text) {
-  if (Has(text, "torch.compile") || Has(text, "compiled") || Has(text, "fused")) return false;
+  for (std::string_view fused : {"torch.compile", "compiled", "fused kernels", "fused rmsnorm",
+                                 "fused_rmsnorm"}) {
+    if (Has(text, fused)) return false;
+  }
   if (Has(text, "eager")) return true;
   const std::string lower = Lower(source_ref);
   return Has(lower, "torchtitan") || Has(lower, "llm-foundry");

@@ -188,6 +188,11 @@ TEST(ReferenceMapRecord, EagerElementwiseByRule) {
   EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
   j["model"]["arch"] = "MPT (learned position embeddings, LayerNorm, GeLU, fused kernels)";
   EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
+  j["model"]["arch"] = "MPT (learned position embeddings, LayerNorm, GeLU)";
+  j["notes"] = "fused AdamW; norm_type fused_rmsnorm";
+  EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
+  j["notes"] = "fused AdamW";  // the optimizer's fusion says nothing about the layers
+  EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
   j = Record();
   j["source"]["ref"] = "someone/else benchmarks";
   EXPECT_FALSE(MapRecord(j).workload.eager_elementwise);
