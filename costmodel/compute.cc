@@ -82,6 +82,10 @@ bool IsHopperGpu(std::string_view gpu_name) {
   return false;
 }
 
+bool AttentionRunsOn(const Workload& w, std::string_view gpu_name) {
+  return !w.flash_attention || w.flash_version != 3 || IsHopperGpu(gpu_name);
+}
+
 double MemoryBoundTime(const ComputeParams& p, double bytes) {
   return bytes / p.hbm_Bps + p.launch_s;
 }

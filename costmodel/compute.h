@@ -56,6 +56,8 @@ double FlashSpeedRelativeToFa2(int version);
 /// Whether `gpu_name` is a Hopper part (H100, H200, H800, H20, GH200): FlashAttention-3 runs
 /// only there.
 bool IsHopperGpu(std::string_view gpu_name);
+/// Whether the workload's attention kernel runs on `gpu_name` (FlashAttention-3: Hopper only).
+bool AttentionRunsOn(const Workload& w, std::string_view gpu_name);
 
 /// A bandwidth-bound kernel moving `bytes` through HBM.
 double MemoryBoundTime(const ComputeParams& p, double bytes);

@@ -83,7 +83,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
   in.Finish();
-  if (w.flash_attention && w.flash_version == 3 && !IsHopperGpu(p.cluster.gpu.name)) {
+  if (!AttentionRunsOn(w, p.cluster.gpu.name)) {
     in.Fail("flash_version", "FlashAttention-3 runs only on Hopper GPUs, the cluster has " +
                                  p.cluster.gpu.name);
   }

@@ -556,7 +556,7 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
                                    OptString(rec, "notes").value_or(""));
     w.eager_elementwise = EagerElementwiseFor(ref, text);
   }
-  if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(out.cluster.gpu.name)) {
+  if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }
   w.reduce_dtype = *reduce;

@@ -108,7 +108,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.flash_attention = !o.no_flash_attention;
   w.flash_version = o.flash_version;
   w.eager_elementwise = o.eager_elementwise;
-  if (w.flash_attention && w.flash_version == 3 && !costmodel::IsHopperGpu(c.gpu.name)) {
+  if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);
   }

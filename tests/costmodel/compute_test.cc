@@ -69,6 +69,15 @@ TEST(FlashAttention, OnlyHopperRunsFa3) {
   EXPECT_FALSE(IsHopperGpu("A100-SXM4-80GB"));
   EXPECT_FALSE(IsHopperGpu("B200"));
   EXPECT_FALSE(IsHopperGpu("cpu"));
+  Workload w;
+  w.flash_version = 3;
+  EXPECT_TRUE(AttentionRunsOn(w, "H100-SXM5-80GB"));
+  EXPECT_FALSE(AttentionRunsOn(w, "A100-SXM4-80GB"));
+  w.flash_attention = false;  // the unfused path runs anywhere, whatever the version says
+  EXPECT_TRUE(AttentionRunsOn(w, "A100-SXM4-80GB"));
+  w.flash_attention = true;
+  w.flash_version = 2;
+  EXPECT_TRUE(AttentionRunsOn(w, "A100-SXM4-80GB"));
 }
 
 }  // namespace
