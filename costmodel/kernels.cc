@@ -7,6 +7,16 @@
 
 namespace meshplan::costmodel {
 
+namespace {
+/// `copies` tensors of `elements` each, every one through an eager op's whole chain: the op's
+/// bytes spread evenly over its launches.
+MemoryKernel EagerKernel(std::string_view name, const EagerOp& op, double elements, int copies,
+                         bool recomputed) {
+  return MemoryKernel{name, op.fwd_bytes * elements / op.fwd_launches, copies * op.fwd_launches,
+                      op.bwd_bytes * elements / op.bwd_launches, copies * op.bwd_launches, recomputed};
+}
+}  // namespace
+
 LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   LayerKernels k;
   const int64_t t = l.tp;
@@ -68,10 +78,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   // Eager PyTorch runs RMSNorm, SwiGLU and RoPE as chains of separate ops (kernels.h EagerOp);
   // LayerNorm and GeLU are one native kernel each either way.
   const bool eager = w.eager_elementwise;
-  // `copies` tensors of `elements` each, every one through the op's whole chain.
   auto eager_mem = [&](std::string_view name, const EagerOp& op, double elements, int copies) {
-    mem(name, op.fwd_bytes * elements / op.fwd_launches, copies * op.fwd_launches,
-        op.bwd_bytes * elements / op.bwd_launches, copies * op.bwd_launches, full);
+    k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op, elements, copies, full);
   };
   if (eager && m.norm == Norm::kRmsNorm) {
     eager_mem("norm", kEagerRmsNorm, Th / rep, 2);
@@ -113,9 +121,7 @@ HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   // write 4 B), downcast for the head's GEMMs (read 4, write 2): 18 B.
   k.memory[0] = MemoryKernel{"cross_entropy", 14.0 * logits, 1, 18.0 * logits, 1, false};
   if (w.eager_elementwise && m.norm == Norm::kRmsNorm) {
-    const EagerOp& op = kEagerRmsNorm;
-    k.memory[1] = MemoryKernel{"final_norm", op.fwd_bytes * Th / rep / op.fwd_launches, op.fwd_launches,
-                               op.bwd_bytes * Th / rep / op.bwd_launches, op.bwd_launches, false};
+    k.memory[1] = EagerKernel("final_norm", kEagerRmsNorm, Th / rep, 1, false);
   } else {
     k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
   }
