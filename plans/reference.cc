@@ -371,7 +371,7 @@ int FlashVersionStated(const std::string& lower) {
   return 0;
 }
 
-costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash, int& flash_version) {
+costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_version) {
   const json* mj = Field(rec, "model");
   if (!mj || !mj->is_object()) throw Skip{"model missing"};
   costmodel::Model m;
@@ -426,7 +426,6 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, bool& flash, int&
   flash_version = FlashVersionStated(arch);
   flash_stated = flash_version > 0 || Has(arch, "flashattention") || Has(arch, "flash attention") ||
                  Has(arch, "flash-attn") || Has(arch, "flash_attn");
-  flash = flash_stated;
   // The shape must reproduce the published size (a typo in a shape is not silently scored).
   if (const auto pb = OptNumber(*mj, "params_b")) {
     const double counted = static_cast<double>(costmodel::CountParams(m).total) / 1e9;
@@ -493,9 +492,9 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   const auto recompute = RecomputeFor(*rc, reason);
   if (!recompute) throw Skip{reason};
 
-  bool flash_stated = false, flash = false;
+  bool flash_stated = false;
   int flash_version = 0;
-  out.model = MapModel(rec, flash_stated, flash, flash_version);
+  out.model = MapModel(rec, flash_stated, flash_version);
   const json* src = Field(rec, "source");
   const std::string ref = src ? OptString(*src, "ref").value_or("") : "";
   out.convention = ConventionFor(ref);
@@ -548,7 +547,7 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   w.gpus = gpus;
   w.global_batch = *gb;
   w.seq = out.model.max_seq;
-  w.flash_attention = flash_stated ? flash : FlashDefaultFor(ref);
+  w.flash_attention = flash_stated || FlashDefaultFor(ref);
   w.flash_version = flash_version > 0 ? flash_version : FlashVersionDefaultFor(ref);
   {
     const json* mj = Field(rec, "model");
