@@ -28,6 +28,14 @@
 
 namespace meshplan::costmodel {
 
+/// How a collective was timed. One process per GPU under nccl-tests (or meshplan-validate) is
+/// what a training step pays; the others add host cost of the benchmark, fitted apart so that it
+/// never reaches a plan's prediction.
+enum class Harness {
+  kNcclTests,        // nccl-tests / meshplan-validate; gpus_per_thread > 1 is nccl-tests -g N
+  kTorchDistributed, // a torch.distributed timing loop (e.g. stas00's all_reduce_bench.py)
+};
+
 /// One timed collective: nccl-tests' S bytes on a group; `algo` forced (NCCL_ALGO) or -1.
 struct CollectiveSample {
   Coll op = Coll::kAllReduce;
@@ -35,6 +43,8 @@ struct CollectiveSample {
   double bytes = 0;
   double time_s = 0;
   int algo = -1;
+  Harness harness = Harness::kNcclTests;
+  int64_t gpus_per_thread = 1;  // nccl-tests -g N: adds (N - 1) x efficiency.group_launch_us
   std::string source;  // file (and row) it came from
 };
 

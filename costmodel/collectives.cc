@@ -40,6 +40,7 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.gpus_per_node = c.node.gpus_per_node;
   p.intra_extra_latency_us = c.node.intra.latency_us;
   p.net_extra_latency_us = c.fabric.latency_us;
+  p.net_bulk_latency_us = c.fabric.bulk_latency_us;
   p.launch_us = c.efficiency.collective_launch_us;
   p.nvls_fraction = c.efficiency.nvls_fraction;
   p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
@@ -84,7 +85,9 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   for (int pi = 0; pi < kNumProto; ++pi) {
     const bool simple = pi == static_cast<int>(Proto::kSimple);
     const double net_overhead = k.net_overhead_us * (simple ? 3.0 : 1.0);
-    const double extra_inter = p.net_extra_latency_us * (simple ? 2.0 : 1.0);
+    // latencyInter, again for Simple (the flush); the calibrated bulk latency for LL128/Simple.
+    const double extra_inter = p.net_extra_latency_us * (simple ? 2.0 : 1.0) +
+                               (pi == static_cast<int>(Proto::kLL) ? 0.0 : p.net_bulk_latency_us);
     // Ring. NCCL takes the tree's NET latency when there is one rank per node.
     double intra_ring = k.nvlink_ring[pi] + p.intra_extra_latency_us;
     if (multi) intra_ring = std::max(intra_ring, net_overhead);
@@ -102,8 +105,8 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
     }
     // Tree all-reduce (double binary tree across nodes, chain inside).
     if (multi) {
-      double intra_tree = k.nvlink_tree[pi] + p.intra_extra_latency_us;
-      intra_tree = std::max(intra_tree, net_overhead);
+      // The tree's intra-node hops do not take the NET overhead (NCCL applies it to rings only).
+      const double intra_tree = k.nvlink_tree[pi] + p.intra_extra_latency_us;
       const double inter_tree = k.net_tree[pi] + extra_inter;
       AlgoEntry& tree = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][pi];
       tree.latency_us = k.base_tree[pi] + 2.0 * (static_cast<double>(ppn - 1) * intra_tree +
@@ -132,7 +135,11 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
         AlgoEntry& nt = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvlsTree)][pi];
         nt.latency_us = k.nvls_simple + p.intra_extra_latency_us +
                         2.0 * log2_nodes * (k.nvls_tree_net + extra_inter);
-        const double net_bound = p.node_net_GBps * static_cast<double>(nodes) /
+        // Past two nodes the inter-node part is a real tree: a node's NICs carry its two
+        // children's data as well as its own, so NCCL's tuner halves bwInter there
+        // (tuning.cc: bwInter / 2 when nNodes > 2).
+        const double tree_share = nodes <= 2 ? 1.0 : 0.5;
+        const double net_bound = p.node_net_GBps * tree_share * static_cast<double>(nodes) /
                                  (2.0 * static_cast<double>(nodes - 1));
         const double intra_bound =
             p.intra_busbw_GBps * p.nvls_fraction * (k.nvls_channels - 1.0) / k.nvls_channels;
@@ -170,7 +177,16 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     out.time_s = -1;
     return out;
   }
-  out.latency_s = (e.latency_us + t.launch_us) * 1e-6;
+  double latency_us = e.latency_us;
+  const Group& g = t.group;
+  // NCCL's "plateau effect of ring": a multi-node Simple ring all-reduce whose per-channel,
+  // per-rank share reaches 64 bytes pays 1.4x its latency (x1.9 before Ampere; GetAlgoTime).
+  // Channels taken at NCCL's default maximum of 32, the earliest the threshold can be reached.
+  if (c == Coll::kAllReduce && a == Algo::kRing && p == Proto::kSimple && g.nodes > 1 &&
+      bytes / (32.0 * static_cast<double>(g.ranks)) >= 64.0) {
+    latency_us *= NcclConstants::kRingPlateau;
+  }
+  out.latency_s = (latency_us + t.launch_us) * 1e-6;
   out.bandwidth_s = bytes / (e.algbw_GBps * 1e9);
   if (c == Coll::kAllReduce && a == Algo::kTree && bytes >= 64.0) {
     // NCCL's log2i(nBytes >> 6): the floor of log2 of whole 64-byte units.
@@ -181,7 +197,6 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     }
   }
   out.time_s = out.latency_s + out.bandwidth_s;
-  const Group& g = t.group;
   if (a == Algo::kRing) {
     out.inter_steps = RingInterSteps(c, g.nodes);
     out.intra_steps = RingSteps(c, g.ranks) - out.inter_steps;

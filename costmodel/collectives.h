@@ -55,6 +55,7 @@ struct NcclConstants {
   std::array<double, 3> ll_max_ampere{87.7, 22.5, 19.0};
   std::array<double, 3> ll_max_hopper{141.0, 45.0, 35.0};
   double pat_net_divisor = 3.5;
+  static constexpr double kRingPlateau = 1.4;  // Ampere and later
   // treeCorrectionFactor[proto][log2(bytes / 64)], 64 B to 512 MiB (src/tuning/cost_model.cc):
   // "Trees are not perfectly sticking to the model for medium sizes. Applying a static
   // correction factor is not ideal but works quite well." Tree all-reduce bandwidth x this.
@@ -72,6 +73,7 @@ struct LinkParams {
   int64_t gpus_per_node = 1;
   double intra_extra_latency_us = 0;
   double net_extra_latency_us = 0;   // NCCL's graph latencyInter
+  double net_bulk_latency_us = 0;    // extra per inter-node hop, LL128 and Simple only
   double launch_us = 0;              // fixed cost of every call (calibrated; 0 uncalibrated)
   double nvls_fraction = 0.85;       // NVLS all-reduce bandwidth efficiency (NCCL: 0.85 Hopper)
   double nvls_tree_fraction = 0.85;  // NVLS-tree, of the hierarchical network bound

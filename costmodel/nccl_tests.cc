@@ -113,6 +113,16 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     if (first == std::string::npos) continue;
     if (line[first] == '#') {
       if (!op && line.find("Collective test starting") != std::string::npos) op = OpFromText(line);
+      if (line.find(" nGpus ") != std::string::npos) {  // "# nThread 1 nGpus 8 minBytes ..."
+        std::istringstream hs(line.substr(line.find(" nGpus ") + 7));
+        std::string t;
+        int64_t g = 0;
+        if (!(hs >> t) || !ParseInt(t, g) || g < 1 || g > (1 << 16)) {
+          throw Error(origin + ":" + std::to_string(line_no),
+                      "header: nGpus must be followed by a GPU count (1 to 65536), got '" + t + "'");
+        }
+        log.gpus_per_thread = g;
+      }
       if (line.find("size") != std::string::npos && line.find("redop") != std::string::npos) {
         saw_header = true;
         has_root = line.find("root") != std::string::npos;

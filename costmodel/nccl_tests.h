@@ -30,6 +30,9 @@ struct NcclTestRow {
 struct NcclTestLog {
   NcclTestOp op = NcclTestOp::kAllReduce;
   int64_t ranks = 0;  // inferred from busbw / algbw (0 when no row is precise enough)
+  // GPUs each thread drives (the header's "nGpus N", nccl-tests -g N; 1 when not printed): with
+  // more than one, a call's launches are serialised in one thread, which training never does.
+  int64_t gpus_per_thread = 1;
   std::vector<NcclTestRow> rows;
 };
 

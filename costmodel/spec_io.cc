@@ -236,6 +236,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     c.fabric.nics_per_node = f.Int("nics_per_node", 1, 1 << 16);
     c.fabric.nic_Gbps = f.Number("nic_Gbps", 1e-3, 1e9);
     c.fabric.latency_us = f.Number("latency_us", 0, 1e6);
+    if (f.Has("bulk_latency_us")) c.fabric.bulk_latency_us = f.Number("bulk_latency_us", 0, 1e6);
     c.fabric.oversubscription = f.Number("oversubscription", 1.0, 1e6);
     f.Finish();
   }
@@ -251,6 +252,8 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     if (e.Has("collective_launch_us")) {
       c.efficiency.collective_launch_us = e.Number("collective_launch_us", 0, 1e6);
     }
+    if (e.Has("group_launch_us")) c.efficiency.group_launch_us = e.Number("group_launch_us", 0, 1e6);
+    if (e.Has("torch_call_us")) c.efficiency.torch_call_us = e.Number("torch_call_us", 0, 1e6);
     if (e.Has("nvls_fraction")) c.efficiency.nvls_fraction = e.Number("nvls_fraction", 1e-3, 1.0);
     if (e.Has("nvls_tree_fraction")) {
       c.efficiency.nvls_tree_fraction = e.Number("nvls_tree_fraction", 1e-3, 1.0);
@@ -645,6 +648,7 @@ nlohmann::json ToJson(const Cluster& c) {
                  {"nics_per_node", c.fabric.nics_per_node},
                  {"nic_Gbps", c.fabric.nic_Gbps},
                  {"latency_us", c.fabric.latency_us},
+                 {"bulk_latency_us", c.fabric.bulk_latency_us},
                  {"oversubscription", c.fabric.oversubscription}};
   const auto& e = c.efficiency;
   j["efficiency"] = {{"gemm_peak_fraction", e.gemm_peak_fraction},
@@ -655,6 +659,8 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"kernel_launch_us", e.kernel_launch_us},
                      {"overlap_slowdown", e.overlap_slowdown},
                      {"collective_launch_us", e.collective_launch_us},
+                     {"group_launch_us", e.group_launch_us},
+                     {"torch_call_us", e.torch_call_us},
                      {"nvls_fraction", e.nvls_fraction},
                      {"nvls_tree_fraction", e.nvls_tree_fraction},
                      {"reduce_scatter_fraction", e.reduce_scatter_fraction},

@@ -84,6 +84,9 @@ struct Fabric {
   int64_t nics_per_node = 0;
   double nic_Gbps = 0;
   double latency_us = 0;          // extra per inter-node hop (NCCL's graph latencyInter)
+  // Extra per inter-node hop for the LL128 and Simple protocols (calibrated; 0 uncalibrated):
+  // NCCL's hwLat NET rows undershoot what mid-size messages measure on these fabrics.
+  double bulk_latency_us = 0;
   double oversubscription = 1.0;  // >= 1; divides inter-node bandwidth
 };
 
@@ -98,6 +101,12 @@ struct Efficiency {
   double overlap_slowdown = 1.0;
   // Optional in cluster files; calibration fits them.
   double collective_launch_us = 0;  // fixed cost of every collective call (launch, sync)
+  // Benchmark harnesses only, never a training step (calibration fits them so that they do not
+  // leak into collective_launch_us): each further GPU one thread drives in an NCCL group
+  // (nccl-tests -g N) adds group_launch_us to a call, as its launches are serialised; a
+  // torch.distributed timing loop adds torch_call_us (Python, dispatch, the work object).
+  double group_launch_us = 0;
+  double torch_call_us = 0;
   double nvls_fraction = 0.85;      // NVLS all-reduce: NCCL's Hopper nvlsEfficiency
   double nvls_tree_fraction = 0.85; // NVLS-tree all-reduce across nodes, of the hierarchical bound
   double reduce_scatter_fraction = 1.0;  // reduce-scatter bandwidth relative to all-gather's

@@ -617,6 +617,12 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
     out.measured.push_back({"collective_time_s", t});
     out.notes.push_back("collective_time_s from the measured bandwidth");
   }
+  // The harness: a torch.distributed timing loop pays host cost per call that nccl-tests does not.
+  const json* src = Field(rec, "source");
+  if (src && src->is_object()) {
+    const std::string table = Lower(OptString(*src, "table").value_or(""));
+    if (Has(table, "torch.distributed")) s.harness = costmodel::Harness::kTorchDistributed;
+  }
   s.source = out.id;
 }
 

@@ -70,6 +70,7 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
     s.bytes = static_cast<double>(r.size_bytes);
     s.time_s = std::min(r.time_us, r.ip_time_us) * 1e-6;  // nccl-tests prints both; the faster
     s.algo = algo;
+    s.gpus_per_thread = log.gpus_per_thread;
     s.source = out.name + ":" + std::to_string(r.line);
     if (s.time_s > 0) out.samples.push_back(s);
   }

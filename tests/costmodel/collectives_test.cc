@@ -73,8 +73,55 @@ TEST(AllReduce, SmallMessageAcrossNodesPicksLowLatency) {
   const CollectiveCost c = Time(BuildTable(H100(), Group{256, 32}), Coll::kAllReduce, 8);
   EXPECT_EQ(c.algo, Algo::kTree);
   EXPECT_EQ(c.proto, Proto::kLL);
-  // Tree LL: 6.8 + 2 x (7 x max(0.6, 1.0) + 5 x 5.0) us.
-  EXPECT_NEAR(c.latency_s * 1e6, 6.8 + 2 * (7 * 1.0 + 5 * 5.0), 1e-9);
+  // Tree LL (tuning.cc): 6.8 + 2 x (7 x 0.6 + 5 x 5.0) us. The NET overhead floors only the
+  // ring's intra-node hops, not the tree's.
+  EXPECT_NEAR(c.latency_s * 1e6, 6.8 + 2 * (7 * 0.6 + 5 * 5.0), 1e-9);
+}
+
+TEST(AllReduce, UncalibratedTreeLatencyMatchesMeasuredSmallMessageFloors) {
+  // NCCL's own constants against the per-process InfiniBand logs (nccl-tests#309, NCCL 2.26.2,
+  // in-place column, 8 B): 2 x 8 XE9680 measured 24.70 us, 4 x 8 VMware 34.75 us. Tree LL:
+  // 6.8 + 2 x (7 x 0.6 + log2(nodes) x 5.0) = 25.2 and 35.2 us, within 2%.
+  const double two = Time(BuildTable(H100(), Group{16, 2}), Coll::kAllReduce, 8).latency_s * 1e6;
+  const double four = Time(BuildTable(H100(), Group{32, 4}), Coll::kAllReduce, 8).latency_s * 1e6;
+  EXPECT_NEAR(two, 25.2, 1e-9);
+  EXPECT_NEAR(four, 35.2, 1e-9);
+  EXPECT_NEAR(two / 24.70, 1.0, 0.025);
+  EXPECT_NEAR(four / 34.75, 1.0, 0.015);
+}
+
+TEST(AllReduce, NvlsTreeHalvesTheNetworkPastTwoNodes) {
+  // NVLS-tree's network bound: a node moves 2 (nodes - 1) / nodes of S through its NICs; past two
+  // nodes the inter-node tree's inner nodes carry their children's data too, which NCCL's tuner
+  // models as bwInter / 2 (tuning.cc). 8 x 400 Gb/s = 400 GB/s a node at network_fraction f:
+  // 2 nodes: 400 f x 1 x 2/2; 4 nodes: 400 f x 1/2 x 4/6; 8 nodes: 400 f x 1/2 x 8/14.
+  const LinkParams p = H100();
+  const double node = p.node_net_GBps, f = p.nvls_tree_fraction;
+  auto bw = [&](int64_t nodes) {
+    return BuildTable(p, Group{8 * nodes, nodes})
+        .e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvlsTree)][2].algbw_GBps;
+  };
+  const double intra = p.intra_busbw_GBps * p.nvls_fraction * 15.0 / 16.0;
+  EXPECT_NEAR(bw(2), std::min(node * f, intra), 1e-9);
+  EXPECT_NEAR(bw(4), node * f * 0.5 * 4.0 / 6.0, 1e-9);
+  EXPECT_NEAR(bw(8), node * f * 0.5 * 8.0 / 14.0, 1e-9);
+}
+
+TEST(AllReduce, RingSimplePaysNcclsPlateauLatencyAcrossNodes) {
+  // GetAlgoTime: a multi-node Simple ring all-reduce with nBytes / (nChannels x nRanks) >= 64
+  // pays 1.4x its latency on Ampere and later; one node, or a smaller message, does not.
+  const CollectiveTable t = BuildTable(H100(), Group{32, 4});
+  const double lat = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2].latency_us;
+  auto latency_us = [&](double bytes) {
+    return TimeOf(t, Coll::kAllReduce, Algo::kRing, Proto::kSimple, bytes).latency_s * 1e6;
+  };
+  EXPECT_NEAR(latency_us(64.0 * 32 * 32), 1.4 * lat, 1e-9);      // the threshold: 32 channels
+  EXPECT_NEAR(latency_us(64.0 * 32 * 32 - 1), lat, 1e-9);
+  EXPECT_NEAR(TimeOf(t, Coll::kAllGather, Algo::kRing, Proto::kSimple, 1e9).latency_s * 1e6,
+              t.e[static_cast<int>(Coll::kAllGather)][static_cast<int>(Algo::kRing)][2].latency_us, 1e-9);
+  const CollectiveTable one = BuildTable(H100(), Group{8, 1});
+  EXPECT_NEAR(TimeOf(one, Coll::kAllReduce, Algo::kRing, Proto::kSimple, 1e9).latency_s * 1e6,
+              one.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2].latency_us, 1e-9);
 }
 
 TEST(AllReduce, TreeBandwidthTakesNcclsMediumSizeCorrection) {

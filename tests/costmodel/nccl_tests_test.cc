@@ -33,6 +33,11 @@ TEST(NcclTestsLog, EveryPublishedLogParsesAsItsSidecarDescribes) {
     if (log.op != NcclTestOp::kSendRecv) {
       EXPECT_EQ(log.ranks, meta["ranks"].get<int64_t>()) << name;
     }
+    // The header's nGpus: one process drives all eight GPUs in the -g 8 runs (the sidecars'
+    // commands), one GPU per process everywhere else (and where no header was posted).
+    const bool g8 = name.find("together") != std::string::npos || name.find("dkhnotes") != std::string::npos ||
+                    name.find("zhnotes-g8") != std::string::npos;
+    EXPECT_EQ(log.gpus_per_thread, g8 ? 8 : 1) << name;
     // busbw = algbw x factor(n) and algbw = S / t, to print precision.
     for (const auto& r : log.rows) {
       const double alg = static_cast<double>(r.size_bytes) / (r.time_us * 1e3);
@@ -88,6 +93,10 @@ TEST(NcclTestsLog, RejectsTruncatedAndForeignInput) {
             "name names none of all_reduce, all_gather, reduce_scatter, alltoall, sendrecv");
   EXPECT_EQ(ErrorOf("8 2 float sum -1 36.0 0.00 0.00 0 35.0 0.00 0.00 0\n", "all_reduce.txt"),
             "all_reduce.txt:1: data row before the nccl-tests column header: not an nccl-tests log");
+  EXPECT_EQ(ErrorOf("# nThread 1 nGpus eight minBytes 8\n" + header, "all_reduce.txt"),
+            "all_reduce.txt:1: header: nGpus must be followed by a GPU count (1 to 65536), got 'eight'");
+  EXPECT_EQ(ErrorOf("# nThread 1 nGpus 0 minBytes 8\n" + header, "all_reduce.txt"),
+            "all_reduce.txt:1: header: nGpus must be followed by a GPU count (1 to 65536), got '0'");
 }
 
 }  // namespace

@@ -134,6 +134,27 @@ TEST(ClusterJson, RejectsBadValuesWithTheirPath) {
             "c.json: sources[0].source: missing (required)");
 }
 
+TEST(ClusterJson, CalibratedLatenciesAndHarnessCostsRoundTrip) {
+  // Optional fields a calibration profile writes: absent means 0, present must be >= 0, and
+  // ToJson (the cluster a report embeds) writes them back.
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  const Cluster plain = ParseClusterJson(j.dump(), "c.json");
+  EXPECT_EQ(plain.fabric.bulk_latency_us, 0.0);
+  EXPECT_EQ(plain.efficiency.group_launch_us, 0.0);
+  EXPECT_EQ(plain.efficiency.torch_call_us, 0.0);
+  j["fabric"]["bulk_latency_us"] = 11.5;
+  j["efficiency"]["group_launch_us"] = 2.7;
+  j["efficiency"]["torch_call_us"] = 20.4;
+  const Cluster c = ParseClusterJson(j.dump(), "c.json");
+  const nlohmann::json out = ToJson(c);
+  EXPECT_EQ(out["fabric"]["bulk_latency_us"], 11.5);
+  EXPECT_EQ(out["efficiency"]["group_launch_us"], 2.7);
+  EXPECT_EQ(out["efficiency"]["torch_call_us"], 20.4);
+  j["efficiency"]["torch_call_us"] = -1;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: efficiency.torch_call_us: must be a number in [0, 1e+06], got -1");
+}
+
 TEST(LayoutText, RoundTripsAndFillsFsdp) {
   Layout l = ParseLayoutText("tp=8,sp=on,mbs=2,recompute=selective", "--layout");
   Workload w;

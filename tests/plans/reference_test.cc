@@ -245,6 +245,22 @@ TEST(ReferenceMapRecord, CollectiveFromBandwidth) {
   ASSERT_EQ(r.measured.size(), 1u);
   // busbw = algbw x 2(n-1)/n for all-reduce: t = S x 1.75 / busbw.
   EXPECT_DOUBLE_EQ(r.measured[0].value, 16.0 * 1024 * 1024 * 1024 * 1.75 / 367.2e9);
+  EXPECT_EQ(r.collective.harness, costmodel::Harness::kNcclTests);
+}
+
+TEST(ReferenceMapRecord, CollectiveHarnessFromTheSourceTable) {
+  // A torch.distributed timing loop pays host cost per call that nccl-tests does not: the
+  // source's table names the harness (stas00's all_reduce_bench.py records).
+  const json j = json::parse(R"J({"id": "c", "kind": "collective",
+    "source": {"ref": "x", "table": "all_reduce_bench.py (torch.distributed) on 8x H200 node"}, "model": null,
+    "cluster": {"gpu": "H200 (NVLink4/NVSwitch)", "gpus": 8, "gpus_per_node": 8, "intra_link": null, "inter_link": null},
+    "layout": {"collective": "all_reduce", "ranks": 8},
+    "measured": {"message": "32KiB", "busbw_GBps": 1.44, "algbw_GBps": 0.82}})J");
+  const ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.collective.harness, costmodel::Harness::kTorchDistributed);
+  EXPECT_EQ(r.collective.gpus_per_thread, 1);
+  EXPECT_DOUBLE_EQ(r.measured[0].value, 32768.0 / 0.82e9);
 }
 
 }  // namespace
