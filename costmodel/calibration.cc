@@ -545,6 +545,7 @@ CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view 
   CheckSchemaVersion(o, kSchemaVersion);
   if (o.Has("tool")) o.String("tool");
   o.Ignore("leave_one_out");  // calibrate's own report of its held-out scores
+  o.Ignore("extrapolation_in_nodes");  // and of its fits on fewer nodes
   const std::string command = o.String("command");
   if (command != "calibrate") {
     o.Fail("command", "expected \"calibrate\" (a calibration profile), got \"" + command + "\"");

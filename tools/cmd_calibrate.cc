@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -189,6 +190,50 @@ void RunCalibrate(const CalibrateOptions& o) {
                      {"held_out_pct", hh}});
     }
     j["leave_one_out"] = loo;
+    // Extrapolation in the node count, the way a profile is used on a bigger cluster than it
+    // was measured on: for every node count N the logs reach past the smallest, fit on the files
+    // of fewer nodes (and every file without collectives) and score each file of N or more.
+    std::set<int64_t> node_counts;
+    std::vector<int64_t> file_nodes;
+    for (const auto& f : files) {
+      int64_t n = 0;
+      for (const auto& s : f.in.collectives) n = std::max(n, s.group.nodes);
+      file_nodes.push_back(n);
+      if (n > 0) node_counts.insert(n);
+    }
+    nlohmann::json ex = nlohmann::json::array();
+    for (auto it = node_counts.begin(); it != node_counts.end(); ++it) {
+      if (it == node_counts.begin()) continue;
+      const int64_t below = *it;
+      costmodel::CalibrationInputs fewer;
+      for (size_t k = 0; k < files.size(); ++k) {
+        if (file_nodes[k] < below) Append(fewer, files[k].in);
+      }
+      costmodel::Cluster small = base;
+      costmodel::ApplyCalibration(costmodel::Fit(base, fewer, name), small, "extrapolation");
+      if (ex.empty()) {
+        std::printf("extrapolation in nodes: fit on files of fewer nodes, score the larger (MAPE %%)\n");
+        std::printf("%-12s %-52s %6s %10s\n", "fit_below", "scored file", "nodes", "mape");
+      }
+      std::vector<double> pred, meas;
+      for (size_t k = 0; k < files.size(); ++k) {
+        if (file_nodes[k] < below) continue;
+        const double m = Score(small, files[k].in).first;
+        std::printf("%-12lld %-52s %6lld %10.1f\n", static_cast<long long>(below), files[k].name.c_str(),
+                    static_cast<long long>(file_nodes[k]), m);
+        for (const auto& s : files[k].in.collectives) {
+          pred.push_back(costmodel::PredictCollective(small, s));
+          meas.push_back(s.time_s);
+        }
+        ex.push_back({{"fit_below_nodes", below}, {"file", files[k].name}, {"nodes", file_nodes[k]},
+                      {"mape_pct", m}});
+      }
+      const double pooled = costmodel::Mape(pred, meas);
+      std::printf("%-12lld %-52s %6s %10.1f  (%zu rows)\n", static_cast<long long>(below), "all of them", "",
+                  pooled, meas.size());
+      ex.push_back({{"fit_below_nodes", below}, {"file", "*"}, {"rows", meas.size()}, {"mape_pct", pooled}});
+    }
+    if (!ex.empty()) j["extrapolation_in_nodes"] = ex;
   }
   if (!o.out.empty()) WriteFileAtomic(o.out, plans::DumpReport(j), "-o");
 }

@@ -399,6 +399,44 @@ TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
   EXPECT_NE(r.err.find("no built-in calibration profile named 'nosuch' (built-in: dgx-a100, dgx-h100"), std::string::npos) << r.err;
 }
 
+// Issue 8's bar is a dgx-h100 profile fitted on 1-4 node logs predicting 8-16 node collectives
+// within 10% MAPE; no such log is published, so the shipped profile carries the same test one
+// step down (calibration_shipped_profiles_reproduce pins the file to what the code computes):
+// fitted on the 1- and 2-node logs, it predicts every row of the two 4-node logs, other systems
+// included. Each figure is a regression guard at the value reached, rounded up a little.
+TEST_F(Cli, ShippedH100ProfileExtrapolatesInNodes) {
+  const json p = json::parse(Slurp(std::string(std::getenv("MESHPLAN_DATA")) + "/calibration/dgx-h100.json"));
+  double pooled = -1;
+  int scored_4 = 0;
+  for (const json& e : p["extrapolation_in_nodes"]) {
+    if (e["fit_below_nodes"] != 4) continue;
+    if (e["file"] == "*") {
+      pooled = e["mape_pct"].get<double>();
+      EXPECT_EQ(e["rows"], 46);
+    } else {
+      ++scored_4;
+      EXPECT_LE(e["mape_pct"].get<double>(), 13.5) << e["file"];
+    }
+  }
+  EXPECT_EQ(scored_4, 2);
+  EXPECT_GT(pooled, 0.0);
+  EXPECT_LE(pooled, 11.0);
+  // Leave-one-out: every multi-node log scored by a profile fitted without it.
+  for (const json& l : p["leave_one_out"]) {
+    const std::string f = l["file"];
+    if (f.rfind("h100-4x8", 0) == 0) {
+      EXPECT_LE(l["held_out_pct"].get<double>(), 15.0) << f;
+    }
+    if (f.rfind("h100-2x8", 0) == 0) {
+      EXPECT_LE(l["held_out_pct"].get<double>(), 20.0) << f;
+    }
+  }
+  // Harness host cost stays out of a training step's collective launch.
+  EXPECT_LT(p["fitted"]["efficiency.collective_launch_us"]["value"].get<double>(), 5.0);
+  EXPECT_GT(p["fitted"]["efficiency.group_launch_us"]["value"].get<double>(), 1.0);
+  EXPECT_GT(p["fitted"]["efficiency.torch_call_us"]["value"].get<double>(), 10.0);
+}
+
 // The model against the shipped published measurements (data/reference/published.json). Counts
 // and skips are pinned; each MAPE is a regression guard at the figure reached, rounded up a
 // little: it may fall, never rise. Deterministic: the same run writes the same bytes.
