@@ -35,9 +35,9 @@ const Param kParams[] = {
     {"node.intra.latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.latency_us; }},
     {"fabric.latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.latency_us; }},
     {"fabric.bulk_latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.bulk_latency_us; }},
-    {"efficiency.collective_launch_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.collective_launch_us; }},
     {"efficiency.group_launch_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.efficiency.group_launch_us; }},
     {"efficiency.torch_call_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.torch_call_us; }},
+    {"efficiency.collective_launch_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.collective_launch_us; }},
     {"efficiency.reduce_scatter_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.reduce_scatter_fraction; }},
     {"efficiency.all_reduce_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.all_reduce_fraction; }},
     {"efficiency.gemm_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_peak_fraction; }},
@@ -157,11 +157,20 @@ CollectiveCost CostIn(const CollectiveTable& table, const CollectiveSample& s, c
     }
   }
   if (best.time_s < 0) best = Time(table, s.op, s.bytes);
-  const double harness_s =
-      1e-6 * (static_cast<double>(s.gpus_per_thread - 1) * c.efficiency.group_launch_us +
-              (s.harness == Harness::kTorchDistributed ? c.efficiency.torch_call_us : 0.0));
-  best.latency_s += harness_s;
-  best.time_s += harness_s;
+  // One thread issuing a call on g GPUs spends g launches of host time per iteration; the
+  // GPUs run while it issues the next, so a call takes the longer of the two.
+  if (s.gpus_per_thread > 1) {
+    const double host_s = 1e-6 * static_cast<double>(s.gpus_per_thread) * c.efficiency.group_launch_us;
+    if (host_s > best.time_s) {
+      best.latency_s += host_s - best.time_s;
+      best.time_s = host_s;
+    }
+  }
+  if (s.harness == Harness::kTorchDistributed) {
+    const double call_s = 1e-6 * c.efficiency.torch_call_us;
+    best.latency_s += call_s;
+    best.time_s += call_s;
+  }
   return best;
 }
 }  // namespace
@@ -208,24 +217,26 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
     double& x = p.field(c);
     const double x0 = x;
     bool responds = false;
-    for (double scale : {0.9, 0.5}) {
-      x = std::clamp(x0 * scale + (p.hi <= 1.0 ? 0.0 : 1.0), p.lo, p.hi);
+    for (auto [scale, shift] : {std::pair{0.9, 1.0}, std::pair{0.5, 20.0}}) {
+      x = std::clamp(x0 * scale + (p.hi <= 1.0 ? 0.0 : shift), p.lo, p.hi);
       CollectiveResiduals(samples, c, probe);
       responds = responds || (probe - r0).cwiseAbs().maxCoeff() > 1e-9;
     }
     x = x0;
     if (responds) active.push_back(&p);
   }
-  // A coarse scan of each fraction first, one at a time: the gradient of a bandwidth hidden by
-  // a min() is zero until it binds, so a descent alone would never move it there.
+  // A coarse scan of each parameter first, one at a time: the gradient of a bandwidth hidden by
+  // a min() (or of a host floor hidden by a max()) is zero until it binds, so a descent alone
+  // would never move it there. Fractions over 0.05 ... 1, latencies over 0 ... 50 us.
+  static constexpr double kLatencyGrid[] = {0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50};
   Eigen::VectorXd r(rows);
   for (const Param* p : active) {
-    if (p->hi > 1.0) continue;
     double& x = p->field(c);
     CollectiveResiduals(samples, c, r);
     double best_x = x, best = r.squaredNorm();
-    for (int k = 1; k <= 20; ++k) {
-      x = std::clamp(0.05 * k, p->lo, p->hi);
+    const bool fraction = p->hi <= 1.0;
+    for (int k = 1; k <= (fraction ? 20 : 11); ++k) {
+      x = std::clamp(fraction ? 0.05 * k : kLatencyGrid[k - 1], p->lo, p->hi);
       CollectiveResiduals(samples, c, r);
       if (r.squaredNorm() < best) best = r.squaredNorm(), best_x = x;
     }
@@ -262,16 +273,27 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
   // (link bandwidth fractions, NVLS efficiencies), jointly, through the NCCL-shaped model. The
   // link levels are fitted in turn, inside a node first: a multi-node ring runs at the slower of
   // NVLink and the NICs, and started from the datasheet values the joint fit can trade one for
-  // the other into a local minimum that the single-node rows alone rule out.
+  // the other into a local minimum that the single-node rows alone rule out. The same holds for
+  // a benchmark's host floor against the per-call launch.
   if (!in.collectives.empty()) {
     const auto& samples = in.collectives;
-    std::vector<CollectiveSample> one_node;
+    // Stages: one node, one process per GPU; then every node count; then the rows other
+    // harnesses timed (nccl-tests -g N, torch.distributed), whose host cost is fitted last so it
+    // cannot be taken for the per-call launch that a training step pays.
+    const auto plain = [](const CollectiveSample& s) {
+      return s.gpus_per_thread == 1 && s.harness == Harness::kNcclTests;
+    };
+    std::vector<CollectiveSample> stages[2];
     for (const auto& s : samples) {
-      if (s.group.nodes == 1) one_node.push_back(s);
+      if (plain(s) && s.group.nodes == 1) stages[0].push_back(s);
+      if (plain(s)) stages[1].push_back(s);
     }
     Eigen::VectorXd r0(static_cast<Eigen::Index>(samples.size()));
     CollectiveResiduals(samples, c, r0);
-    if (!one_node.empty() && one_node.size() < samples.size()) FitCollectiveSet(c, one_node);
+    for (int k = 0; k < 2; ++k) {
+      const size_t next = k == 0 ? stages[1].size() : samples.size();
+      if (!stages[k].empty() && stages[k].size() < next) FitCollectiveSet(c, stages[k]);
+    }
     const std::vector<const Param*> active = FitCollectiveSet(c, samples);
     Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size()));
     CollectiveResiduals(samples, c, r1);

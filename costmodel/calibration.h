@@ -44,7 +44,7 @@ struct CollectiveSample {
   double time_s = 0;
   int algo = -1;
   Harness harness = Harness::kNcclTests;
-  int64_t gpus_per_thread = 1;  // nccl-tests -g N: adds (N - 1) x efficiency.group_launch_us
+  int64_t gpus_per_thread = 1;  // nccl-tests -g N: at least N x efficiency.group_launch_us
   std::string source;  // file (and row) it came from
 };
 

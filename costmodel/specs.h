@@ -102,9 +102,10 @@ struct Efficiency {
   // Optional in cluster files; calibration fits them.
   double collective_launch_us = 0;  // fixed cost of every collective call (launch, sync)
   // Benchmark harnesses only, never a training step (calibration fits them so that they do not
-  // leak into collective_launch_us): each further GPU one thread drives in an NCCL group
-  // (nccl-tests -g N) adds group_launch_us to a call, as its launches are serialised; a
-  // torch.distributed timing loop adds torch_call_us (Python, dispatch, the work object).
+  // leak into collective_launch_us): one thread that drives N GPUs in an NCCL group (nccl-tests
+  // -g N) spends N x group_launch_us of host time issuing a call, a floor under its time as the
+  // GPUs run meanwhile; a torch.distributed timing loop adds torch_call_us (Python, dispatch,
+  // the work object).
   double group_launch_us = 0;
   double torch_call_us = 0;
   double nvls_fraction = 0.85;      // NVLS all-reduce: NCCL's Hopper nvlsEfficiency

@@ -45,7 +45,7 @@ Cluster Truth() {
   c.fabric.latency_us = 3.0;
   c.efficiency.collective_launch_us = 8.0;
   c.fabric.bulk_latency_us = 6.0;
-  c.efficiency.group_launch_us = 2.5;
+  c.efficiency.group_launch_us = 5.0;  // a 40 us host floor under -g 8 calls
   c.efficiency.torch_call_us = 20.0;
   return c;
 }
@@ -93,12 +93,32 @@ TEST(FitCollectives, RecoversAlphaAndBetaPerLinkLevelFromNoisySyntheticLogs) {
   EXPECT_NEAR(Find(p, "fabric.latency_us")->value, 3.0, 0.6);
   EXPECT_NEAR(Find(p, "efficiency.collective_launch_us")->value, 8.0, 1.0);
   EXPECT_NEAR(Find(p, "fabric.bulk_latency_us")->value, 6.0, 1.0);
-  EXPECT_NEAR(Find(p, "efficiency.group_launch_us")->value, 2.5, 0.3);
+  EXPECT_NEAR(Find(p, "efficiency.group_launch_us")->value, 5.0, 0.3);
   EXPECT_NEAR(Find(p, "efficiency.torch_call_us")->value, 20.0, 2.0);
   ASSERT_EQ(p.fit_error.size(), 1u);
   EXPECT_EQ(p.fit_error[0].quantity, "collective_time_s");
   EXPECT_GT(p.fit_error[0].before_pct, 10.0);
   EXPECT_LT(p.fit_error[0].after_pct, 1.5);  // the noise is +-2%: mean |noise| is 1%
+}
+
+TEST(PredictCollective, BenchmarkHarnessesAddHostCostTheTrainingStepDoesNotPay) {
+  // nccl-tests -g 8: one thread issues the call on eight GPUs, 8 x group_launch_us of host time
+  // per iteration while the GPUs run, so a call takes the longer of the two. A torch.distributed
+  // loop adds its per-call cost. One process per GPU (training, meshplan-validate) pays neither.
+  Cluster c = ResolveCluster("dgx-h100");
+  c.efficiency.group_launch_us = 4.4;
+  c.efficiency.torch_call_us = 20.0;
+  CollectiveSample s{Coll::kAllGather, {8, 1}, 1024, 0, -1, Harness::kNcclTests, 1, "x"};
+  const double plain = PredictCollective(c, s);
+  s.gpus_per_thread = 8;
+  EXPECT_NEAR(PredictCollective(c, s), std::max(plain, 8 * 4.4e-6), 1e-15);
+  EXPECT_GT(8 * 4.4e-6, plain);  // a small message sits on the host floor ...
+  s.bytes = 1e9;
+  const double big = PredictCollective(c, CollectiveSample{s.op, s.group, s.bytes, 0, -1, Harness::kNcclTests, 1, "x"});
+  EXPECT_NEAR(PredictCollective(c, s), big, 1e-15);  // ... a large one on the GPUs
+  s.gpus_per_thread = 1;
+  s.harness = Harness::kTorchDistributed;
+  EXPECT_NEAR(PredictCollective(c, s), big + 20e-6, 1e-12);
 }
 
 TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
