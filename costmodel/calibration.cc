@@ -35,6 +35,7 @@ const Param kParams[] = {
     {"node.intra.latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.latency_us; }},
     {"fabric.latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.latency_us; }},
     {"fabric.bulk_latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.bulk_latency_us; }},
+    {"fabric.bulk_saturation_mib", "MiB", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.bulk_saturation_mib; }},
     {"efficiency.group_launch_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.efficiency.group_launch_us; }},
     {"efficiency.torch_call_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.torch_call_us; }},
     {"efficiency.collective_launch_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.efficiency.collective_launch_us; }},
@@ -48,7 +49,7 @@ const Param kParams[] = {
     {"efficiency.step_sync_us", "us", 0.0, 1e5, [](Cluster& c) -> double& { return c.efficiency.step_sync_us; }},
     {"overhead.cuda_context_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.cuda_context_gib; }},
 };
-constexpr int kNumCollectiveParams = 12;  // the first ten: the collective model's alpha and beta
+constexpr int kNumCollectiveParams = 13;  // the first thirteen: the collective model and its harnesses
 
 const Param* FindParam(std::string_view path) {
   for (const Param& p : kParams) {

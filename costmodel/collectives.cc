@@ -41,6 +41,7 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.intra_extra_latency_us = c.node.intra.latency_us;
   p.net_extra_latency_us = c.fabric.latency_us;
   p.net_bulk_latency_us = c.fabric.bulk_latency_us;
+  p.net_bulk_saturation_bytes = c.fabric.bulk_saturation_mib * 1048576.0;
   p.launch_us = c.efficiency.collective_launch_us;
   p.nvls_fraction = c.efficiency.nvls_fraction;
   p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
@@ -67,6 +68,8 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   CollectiveTable t;
   t.group = g;
   t.launch_us = p.launch_us;
+  t.bulk_latency_us = p.net_bulk_latency_us;
+  t.bulk_saturation_bytes = p.net_bulk_saturation_bytes;
   const NcclConstants& k = p.nccl;
   const int64_t n = g.ranks, nodes = g.nodes, ppn = g.ranks_per_node();
   if (n <= 1) return t;
@@ -85,9 +88,10 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   for (int pi = 0; pi < kNumProto; ++pi) {
     const bool simple = pi == static_cast<int>(Proto::kSimple);
     const double net_overhead = k.net_overhead_us * (simple ? 3.0 : 1.0);
-    // latencyInter, again for Simple (the flush); the calibrated bulk latency for LL128/Simple.
-    const double extra_inter = p.net_extra_latency_us * (simple ? 2.0 : 1.0) +
-                               (pi == static_cast<int>(Proto::kLL) ? 0.0 : p.net_bulk_latency_us);
+    // latencyInter, and again for Simple (the flush).
+    const double extra_inter = p.net_extra_latency_us * (simple ? 2.0 : 1.0);
+    // Inter-node hops that pay the calibrated bulk latency (LL128 and Simple; TimeOf adds it).
+    const bool bulk = pi != static_cast<int>(Proto::kLL);
     // Ring. NCCL takes the tree's NET latency when there is one rank per node.
     double intra_ring = k.nvlink_ring[pi] + p.intra_extra_latency_us;
     if (multi) intra_ring = std::max(intra_ring, net_overhead);
@@ -99,6 +103,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       AlgoEntry& ring = t.e[ci][static_cast<int>(Algo::kRing)][pi];
       ring.latency_us = k.base_ring[pi] + static_cast<double>(steps - inter) * intra_ring +
                         static_cast<double>(inter) * inter_ring;
+      ring.bulk_hops = bulk ? static_cast<double>(inter) : 0.0;
       double proto_busbw = busbw * proto_bw;
       if (pi == 0) proto_busbw = std::min(proto_busbw, ll_max);
       ring.algbw_GBps = proto_busbw * static_cast<double>(n) / static_cast<double>(steps);
@@ -111,6 +116,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       AlgoEntry& tree = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][pi];
       tree.latency_us = k.base_tree[pi] + 2.0 * (static_cast<double>(ppn - 1) * intra_tree +
                                                  log2_nodes * inter_tree);
+      tree.bulk_hops = bulk ? 2.0 * log2_nodes : 0.0;
       const double tree_bus = pi == 0   ? std::min(busbw / k.tree_ll_divisor, ll_max)
                               : pi == 1 ? busbw * k.tree_fraction * k.tree_ll128_multinode
                                         : busbw * k.tree_fraction;
@@ -135,6 +141,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
         AlgoEntry& nt = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvlsTree)][pi];
         nt.latency_us = k.nvls_simple + p.intra_extra_latency_us +
                         2.0 * log2_nodes * (k.nvls_tree_net + extra_inter);
+        nt.bulk_hops = 2.0 * log2_nodes;
         // Past two nodes the inter-node part is a real tree: a node's NICs carry its two
         // children's data as well as its own, so NCCL's tuner halves bwInter there
         // (tuning.cc: bwInter / 2 when nNodes > 2).
@@ -151,6 +158,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
           AlgoEntry& pat = t.e[static_cast<int>(c)][static_cast<int>(Algo::kPat)][pi];
           pat.latency_us = k.base_pat + log2_nodes * inter_ring / k.pat_net_divisor +
                            k.pat_per_rank_us * static_cast<double>(n);
+          pat.bulk_hops = log2_nodes / k.pat_net_divisor;
           pat.algbw_GBps = busbw * k.pat_fraction * static_cast<double>(n) /
                            static_cast<double>(n - 1);
         }
@@ -177,7 +185,10 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     out.time_s = -1;
     return out;
   }
-  double latency_us = e.latency_us;
+  // The bulk latency of each LL128/Simple inter-node hop: a pipeline step's chunk in flight,
+  // which grows with the message until the chunk reaches its largest size.
+  const double ramp = t.bulk_saturation_bytes > 0 ? std::min(1.0, bytes / t.bulk_saturation_bytes) : 1.0;
+  double latency_us = e.latency_us + e.bulk_hops * t.bulk_latency_us * ramp;
   const Group& g = t.group;
   // NCCL's "plateau effect of ring": a multi-node Simple ring all-reduce whose per-channel,
   // per-rank share reaches 64 bytes pays 1.4x its latency (x1.9 before Ampere; GetAlgoTime).

@@ -237,6 +237,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     c.fabric.nic_Gbps = f.Number("nic_Gbps", 1e-3, 1e9);
     c.fabric.latency_us = f.Number("latency_us", 0, 1e6);
     if (f.Has("bulk_latency_us")) c.fabric.bulk_latency_us = f.Number("bulk_latency_us", 0, 1e6);
+    if (f.Has("bulk_saturation_mib")) c.fabric.bulk_saturation_mib = f.Number("bulk_saturation_mib", 0, 1e6);
     c.fabric.oversubscription = f.Number("oversubscription", 1.0, 1e6);
     f.Finish();
   }
@@ -649,6 +650,7 @@ nlohmann::json ToJson(const Cluster& c) {
                  {"nic_Gbps", c.fabric.nic_Gbps},
                  {"latency_us", c.fabric.latency_us},
                  {"bulk_latency_us", c.fabric.bulk_latency_us},
+                 {"bulk_saturation_mib", c.fabric.bulk_saturation_mib},
                  {"oversubscription", c.fabric.oversubscription}};
   const auto& e = c.efficiency;
   j["efficiency"] = {{"gemm_peak_fraction", e.gemm_peak_fraction},

@@ -85,8 +85,11 @@ struct Fabric {
   double nic_Gbps = 0;
   double latency_us = 0;          // extra per inter-node hop (NCCL's graph latencyInter)
   // Extra per inter-node hop for the LL128 and Simple protocols (calibrated; 0 uncalibrated):
-  // NCCL's hwLat NET rows undershoot what mid-size messages measure on these fabrics.
+  // NCCL's hwLat NET rows undershoot what mid-size messages measure on these fabrics. A hop's
+  // share grows in proportion to the message up to bulk_saturation_mib, as a pipeline chunk
+  // does until it reaches its largest size.
   double bulk_latency_us = 0;
+  double bulk_saturation_mib = 0;  // message size from which a hop pays all of it (0: any size)
   double oversubscription = 1.0;  // >= 1; divides inter-node bandwidth
 };
 

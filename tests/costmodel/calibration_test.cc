@@ -45,6 +45,7 @@ Cluster Truth() {
   c.fabric.latency_us = 3.0;
   c.efficiency.collective_launch_us = 8.0;
   c.fabric.bulk_latency_us = 6.0;
+  c.fabric.bulk_saturation_mib = 2.0;
   c.efficiency.group_launch_us = 5.0;  // a 40 us host floor under -g 8 calls
   c.efficiency.torch_call_us = 20.0;
   return c;
@@ -93,6 +94,7 @@ TEST(FitCollectives, RecoversAlphaAndBetaPerLinkLevelFromNoisySyntheticLogs) {
   EXPECT_NEAR(Find(p, "fabric.latency_us")->value, 3.0, 0.6);
   EXPECT_NEAR(Find(p, "efficiency.collective_launch_us")->value, 8.0, 1.0);
   EXPECT_NEAR(Find(p, "fabric.bulk_latency_us")->value, 6.0, 1.0);
+  EXPECT_NEAR(Find(p, "fabric.bulk_saturation_mib")->value, 2.0, 0.5);
   EXPECT_NEAR(Find(p, "efficiency.group_launch_us")->value, 5.0, 0.3);
   EXPECT_NEAR(Find(p, "efficiency.torch_call_us")->value, 20.0, 2.0);
   ASSERT_EQ(p.fit_error.size(), 1u);
@@ -137,6 +139,7 @@ TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
   EXPECT_EQ(Find(p, "fabric.latency_us"), nullptr);
   EXPECT_EQ(Find(p, "efficiency.nvls_fraction"), nullptr);
   EXPECT_EQ(Find(p, "fabric.bulk_latency_us"), nullptr);
+  EXPECT_EQ(Find(p, "fabric.bulk_saturation_mib"), nullptr);
   // One process per GPU: nothing to say about the harnesses' host cost.
   EXPECT_EQ(Find(p, "efficiency.group_launch_us"), nullptr);
   EXPECT_EQ(Find(p, "efficiency.torch_call_us"), nullptr);

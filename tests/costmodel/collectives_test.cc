@@ -107,6 +107,31 @@ TEST(AllReduce, NvlsTreeHalvesTheNetworkPastTwoNodes) {
   EXPECT_NEAR(bw(8), node * f * 0.5 * 8.0 / 14.0, 1e-9);
 }
 
+TEST(AllReduce, BulkLatencyGrowsWithTheMessageOnEveryInterNodeHopOfLl128AndSimple) {
+  // Calibrated: bulk_latency_us per inter-node hop of the LL128 and Simple protocols, reached in
+  // proportion to the message up to bulk_saturation_mib. 4 nodes: the tree crosses 2 log2(4) = 4
+  // network hops, the ring 2 (4 - 1) = 6; LL pays nothing. 10 us, saturating at 4 MiB.
+  LinkParams p = H100();
+  const CollectiveTable plain = BuildTable(p, Group{32, 4});
+  p.net_bulk_latency_us = 10.0;
+  p.net_bulk_saturation_bytes = 4.0 * 1048576;
+  const CollectiveTable t = BuildTable(p, Group{32, 4});
+  auto extra_us = [&](Algo a, Proto pr, double bytes) {
+    return (TimeOf(t, Coll::kAllReduce, a, pr, bytes).latency_s -
+            TimeOf(plain, Coll::kAllReduce, a, pr, bytes).latency_s) * 1e6;
+  };
+  const double mib = 1048576;
+  EXPECT_NEAR(extra_us(Algo::kTree, Proto::kLL128, 1 * mib), 4 * 10.0 * 0.25, 1e-9);
+  EXPECT_NEAR(extra_us(Algo::kTree, Proto::kLL128, 8 * mib), 4 * 10.0, 1e-9);
+  EXPECT_NEAR(extra_us(Algo::kTree, Proto::kLL, 8 * mib), 0.0, 1e-9);
+  EXPECT_NEAR(extra_us(Algo::kRing, Proto::kLL128, 2 * mib), 6 * 10.0 * 0.5, 1e-9);
+  EXPECT_NEAR(extra_us(Algo::kNvlsTree, Proto::kSimple, 64 * mib), 4 * 10.0, 1e-9);
+  // A ring Simple all-reduce this large also pays NCCL's 1.4x plateau, on the whole latency.
+  EXPECT_NEAR(extra_us(Algo::kRing, Proto::kSimple, 64 * mib), 1.4 * 6 * 10.0, 1e-9);
+  // One node has no network hop.
+  EXPECT_EQ(BuildTable(p, Group{8, 1}).e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2].bulk_hops, 0.0);
+}
+
 TEST(AllReduce, RingSimplePaysNcclsPlateauLatencyAcrossNodes) {
   // GetAlgoTime: a multi-node Simple ring all-reduce with nBytes / (nChannels x nRanks) >= 64
   // pays 1.4x its latency on Ampere and later; one node, or a smaller message, does not.

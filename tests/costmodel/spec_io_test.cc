@@ -140,14 +140,17 @@ TEST(ClusterJson, CalibratedLatenciesAndHarnessCostsRoundTrip) {
   nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
   const Cluster plain = ParseClusterJson(j.dump(), "c.json");
   EXPECT_EQ(plain.fabric.bulk_latency_us, 0.0);
+  EXPECT_EQ(plain.fabric.bulk_saturation_mib, 0.0);
   EXPECT_EQ(plain.efficiency.group_launch_us, 0.0);
   EXPECT_EQ(plain.efficiency.torch_call_us, 0.0);
   j["fabric"]["bulk_latency_us"] = 11.5;
+  j["fabric"]["bulk_saturation_mib"] = 6.0;
   j["efficiency"]["group_launch_us"] = 2.7;
   j["efficiency"]["torch_call_us"] = 20.4;
   const Cluster c = ParseClusterJson(j.dump(), "c.json");
   const nlohmann::json out = ToJson(c);
   EXPECT_EQ(out["fabric"]["bulk_latency_us"], 11.5);
+  EXPECT_EQ(out["fabric"]["bulk_saturation_mib"], 6.0);
   EXPECT_EQ(out["efficiency"]["group_launch_us"], 2.7);
   EXPECT_EQ(out["efficiency"]["torch_call_us"], 20.4);
   j["efficiency"]["torch_call_us"] = -1;
