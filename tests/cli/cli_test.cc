@@ -372,6 +372,12 @@ TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
   EXPECT_LT(p["fit_error"]["collective_time_s"]["after_pct"].get<double>(),
             p["fit_error"]["collective_time_s"]["before_pct"].get<double>());
   EXPECT_EQ(p["leave_one_out"].size(), 3u);
+  // The together logs ran -g 8 (one thread, eight GPUs): their host floor is fitted as the
+  // harness's, not as a per-call launch a training step would pay.
+  EXPECT_GT(p["fitted"]["efficiency.group_launch_us"]["value"].get<double>(), 3.0);
+  EXPECT_LT(p["fitted"]["efficiency.collective_launch_us"]["value"].get<double>(), 3.0);
+  ASSERT_EQ(p["extrapolation_in_nodes"].size(), 2u);  // the 2-node log, then all of them
+  EXPECT_EQ(p["extrapolation_in_nodes"][1]["file"], "*");
   // Scored again with the profile, the logs' error is the fit's.
   r = Run("accuracy --cluster dgx-h100 --calibration " + P("lab.json") + " --nccl-tests " + logs + " --json " + P("a.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
