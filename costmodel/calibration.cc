@@ -190,10 +190,34 @@ void CollectiveResiduals(const std::vector<CollectiveSample>& samples, const Clu
   }
 }
 
+/// The data's residuals, then one row per prior: NCCL's per-hop latency constants are taken as
+/// right (the extras at their uncalibrated values) until the rows say otherwise; a 10 us extra
+/// costs what one row 100% off does, little beside a log's dozens of rows. Logs that start at
+/// 1 MiB cannot tell the LL hop latency from the LL128/Simple bulk latency, and without the
+/// prior their fit hands small messages whichever (15 us a hop: 4 x 8 small messages 3x slow).
+constexpr const char* kPriorPaths[] = {"node.intra.latency_us", "fabric.latency_us"};
+constexpr double kPriorRowPer10us = 1.0;
+
+void Objective(const std::vector<CollectiveSample>& samples, const Cluster& cc, const Cluster& prior,
+               Eigen::VectorXd& r) {
+  Eigen::VectorXd data(static_cast<Eigen::Index>(samples.size()));
+  CollectiveResiduals(samples, cc, data);
+  r.head(data.size()) = data;
+  Eigen::Index i = data.size();
+  for (const char* path : kPriorPaths) {
+    for (const Param& p : kParams) {
+      if (std::string_view(p.path) != path) continue;
+      r(i++) = kPriorRowPer10us * (p.field(const_cast<Cluster&>(cc)) - p.field(const_cast<Cluster&>(prior))) / 10.0;
+    }
+  }
+}
+
 /// Fits the collective parameters `samples` respond to, in place; returns them.
-std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<CollectiveSample>& samples) {
-  const Eigen::Index rows = static_cast<Eigen::Index>(samples.size());
-  Eigen::VectorXd r0(rows), probe(rows);
+std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<CollectiveSample>& samples,
+                                           const Cluster& prior) {
+  const Eigen::Index rows = static_cast<Eigen::Index>(samples.size() + std::size(kPriorPaths));
+  const Eigen::Index data_rows = static_cast<Eigen::Index>(samples.size());
+  Eigen::VectorXd r0(data_rows), probe(data_rows);
   CollectiveResiduals(samples, c, r0);
   // A parameter is fitted only when the samples respond to it.
   std::vector<const Param*> active;
@@ -231,12 +255,12 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
   Eigen::VectorXd r(rows);
   for (const Param* p : active) {
     double& x = p->field(c);
-    CollectiveResiduals(samples, c, r);
+    Objective(samples, c, prior, r);
     double best_x = x, best = r.squaredNorm();
     const bool fraction = p->hi <= 1.0;
     for (int k = 1; k <= (fraction ? 20 : 11); ++k) {
       x = std::clamp(fraction ? 0.05 * k : kLatencyGrid[k - 1], p->lo, p->hi);
-      CollectiveResiduals(samples, c, r);
+      Objective(samples, c, prior, r);
       if (r.squaredNorm() < best) best = r.squaredNorm(), best_x = x;
     }
     x = best_x;
@@ -245,12 +269,13 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
   // squares: each round weights a row by 1 / sqrt(|r|) from the previous fit.
   Eigen::VectorXd w = Eigen::VectorXd::Ones(rows);
   for (int round = 0; round < 4; ++round) {
-    FitLm(c, active, samples.size(), [&](Cluster& cc, Eigen::VectorXd& r) {
-      CollectiveResiduals(samples, cc, r);
+    FitLm(c, active, static_cast<size_t>(rows), [&](Cluster& cc, Eigen::VectorXd& r) {
+      Objective(samples, cc, prior, r);
       r = r.cwiseProduct(w);
     });
-    CollectiveResiduals(samples, c, r);
+    Objective(samples, c, prior, r);
     w = r.cwiseAbs().cwiseMax(0.01).cwiseSqrt().cwiseInverse();
+    w.tail(static_cast<Eigen::Index>(std::size(kPriorPaths))).setOnes();  // priors stay quadratic
   }
   return active;
 }
@@ -291,7 +316,7 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     CollectiveResiduals(samples, c, r0);
     for (int k = 0; k < 2; ++k) {
       const size_t next = k == 0 ? stages[1].size() : samples.size();
-      if (!stages[k].empty() && stages[k].size() < next) FitCollectiveSet(c, stages[k]);
+      if (!stages[k].empty() && stages[k].size() < next) FitCollectiveSet(c, stages[k], base);
     }
     // The joint fit from where the stages left it, and again with every latency and host cost
     // back at its uncalibrated value: stages whose rows lack small messages (a log that starts
@@ -301,8 +326,8 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     for (int i = 0; i < kNumCollectiveParams; ++i) {
       if (kParams[i].hi > 1.0) kParams[i].field(restart) = kParams[i].field(const_cast<Cluster&>(base));
     }
-    std::vector<const Param*> active = FitCollectiveSet(c, samples);
-    const std::vector<const Param*> active_restart = FitCollectiveSet(restart, samples);
+    std::vector<const Param*> active = FitCollectiveSet(c, samples, base);
+    const std::vector<const Param*> active_restart = FitCollectiveSet(restart, samples, base);
     Eigen::VectorXd ra(static_cast<Eigen::Index>(samples.size())), rb(ra.size());
     CollectiveResiduals(samples, c, ra);
     CollectiveResiduals(samples, restart, rb);

@@ -426,7 +426,7 @@ TEST_F(Cli, ShippedH100ProfileExtrapolatesInNodes) {
   }
   EXPECT_EQ(scored_4, 2);
   EXPECT_GT(pooled, 0.0);
-  EXPECT_LE(pooled, 8.5);
+  EXPECT_LE(pooled, 8.0);
   // Leave-one-out: every multi-node log scored by a profile fitted without it.
   for (const json& l : p["leave_one_out"]) {
     const std::string f = l["file"];
@@ -441,6 +441,28 @@ TEST_F(Cli, ShippedH100ProfileExtrapolatesInNodes) {
   EXPECT_LT(p["fitted"]["efficiency.collective_launch_us"]["value"].get<double>(), 5.0);
   EXPECT_GT(p["fitted"]["efficiency.group_launch_us"]["value"].get<double>(), 1.0);
   EXPECT_GT(p["fitted"]["efficiency.torch_call_us"]["value"].get<double>(), 10.0);
+}
+
+// Logs that start at 1 MiB (gjaion's) cannot tell the LL hop latency from the LL128/Simple bulk
+// latency; NCCL's hop constants are the prior, so the profile still predicts small messages on a
+// 4-node system it never saw (VMware, 8 B - 16 GiB): 83% MAPE without the prior.
+TEST_F(Cli, CalibrationFromLogsStartingAt1MiBKeepsNcclsHopLatency) {
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  std::string logs;
+  for (const char* f : {"h100-1x8-all_gather-together-ring.txt", "h100-1x8-all_gather-xxrjun.txt",
+                        "h100-1x8-all_reduce-together-nvls.txt", "h100-1x8-all_reduce-together-ring.txt",
+                        "h100-1x8-all_reduce-xxrjun.txt", "h100-1x8-reduce_scatter-together-ring.txt",
+                        "h100-1x8-reduce_scatter-xxrjun.txt", "h100-2x8-all_reduce-ncclt309-gjaion-ring.txt",
+                        "h100-2x8-all_reduce-ncclt309-gjaion.txt"}) {
+    logs += " " + d + f;
+  }
+  Result r = Run("calibrate --cluster dgx-h100 --name mib --nccl-tests" + logs + " -o " + P("mib.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_LT(ReadJson("mib.json")["fitted"]["fabric.latency_us"]["value"].get<double>(), 3.0);
+  r = Run("accuracy --cluster dgx-h100 --calibration " + P("mib.json") + " --nccl-tests " + d +
+          "h100-4x8-all_reduce-ncclt309-vmware.txt --json " + P("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_LE(ReadJson("v.json")["summary"]["per_quantity"]["collective_time_s"]["mape_pct"].get<double>(), 25.0);
 }
 
 // The model against the shipped published measurements (data/reference/published.json). Counts
@@ -488,8 +510,8 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   auto profile_mape = [&](const char* profile, const char* q) {
     return s["per_calibration"][profile]["per_quantity"][q]["mape_pct"].get<double>();
   };
-  EXPECT_LE(profile_mape("dgx-h100", "collective_time_s"), 6.0);
-  EXPECT_LE(profile_mape("dgx-a100", "collective_time_s"), 24.5);
+  EXPECT_LE(profile_mape("dgx-h100", "collective_time_s"), 5.5);
+  EXPECT_LE(profile_mape("dgx-a100", "collective_time_s"), 25.0);
   EXPECT_LE(mape("stas00/ml-engineering", "gemm_tflops"), 0.5);
   EXPECT_EQ(s["per_calibration"]["dgx-a100"]["scored"], 170);
   // Issue 9's bar: every A100 step time (Korthikanti, llm-foundry, torchtitan) within 10% MAPE.
