@@ -198,24 +198,24 @@ void CollectiveResiduals(const std::vector<CollectiveSample>& samples, const Clu
 constexpr const char* kPriorPaths[] = {"node.intra.latency_us", "fabric.latency_us"};
 constexpr double kPriorRowPer10us = 1.0;
 
-void Objective(const std::vector<CollectiveSample>& samples, const Cluster& cc, const Cluster& prior,
+using Priors = std::vector<std::pair<const Param*, double>>;
+
+void Objective(const std::vector<CollectiveSample>& samples, Cluster& cc, const Priors& priors,
                Eigen::VectorXd& r) {
   Eigen::VectorXd data(static_cast<Eigen::Index>(samples.size()));
   CollectiveResiduals(samples, cc, data);
   r.head(data.size()) = data;
   Eigen::Index i = data.size();
-  for (const char* path : kPriorPaths) {
-    for (const Param& p : kParams) {
-      if (std::string_view(p.path) != path) continue;
-      r(i++) = kPriorRowPer10us * (p.field(const_cast<Cluster&>(cc)) - p.field(const_cast<Cluster&>(prior))) / 10.0;
-    }
-  }
+  for (const auto& [p, value] : priors) r(i++) = kPriorRowPer10us * (p->field(cc) - value) / 10.0;
 }
 
 /// Fits the collective parameters `samples` respond to, in place; returns them.
 std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<CollectiveSample>& samples,
-                                           const Cluster& prior) {
-  const Eigen::Index rows = static_cast<Eigen::Index>(samples.size() + std::size(kPriorPaths));
+                                           const Cluster& uncalibrated) {
+  Priors priors;
+  Cluster u = uncalibrated;
+  for (const char* path : kPriorPaths) priors.emplace_back(FindParam(path), FindParam(path)->field(u));
+  const Eigen::Index rows = static_cast<Eigen::Index>(samples.size() + priors.size());
   const Eigen::Index data_rows = static_cast<Eigen::Index>(samples.size());
   Eigen::VectorXd r0(data_rows), probe(data_rows);
   CollectiveResiduals(samples, c, r0);
@@ -255,12 +255,12 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
   Eigen::VectorXd r(rows);
   for (const Param* p : active) {
     double& x = p->field(c);
-    Objective(samples, c, prior, r);
+    Objective(samples, c, priors, r);
     double best_x = x, best = r.squaredNorm();
     const bool fraction = p->hi <= 1.0;
     for (int k = 1; k <= (fraction ? 20 : 11); ++k) {
       x = std::clamp(fraction ? 0.05 * k : kLatencyGrid[k - 1], p->lo, p->hi);
-      Objective(samples, c, prior, r);
+      Objective(samples, c, priors, r);
       if (r.squaredNorm() < best) best = r.squaredNorm(), best_x = x;
     }
     x = best_x;
@@ -270,12 +270,12 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
   Eigen::VectorXd w = Eigen::VectorXd::Ones(rows);
   for (int round = 0; round < 4; ++round) {
     FitLm(c, active, static_cast<size_t>(rows), [&](Cluster& cc, Eigen::VectorXd& r) {
-      Objective(samples, cc, prior, r);
+      Objective(samples, cc, priors, r);
       r = r.cwiseProduct(w);
     });
-    Objective(samples, c, prior, r);
+    Objective(samples, c, priors, r);
     w = r.cwiseAbs().cwiseMax(0.01).cwiseSqrt().cwiseInverse();
-    w.tail(static_cast<Eigen::Index>(std::size(kPriorPaths))).setOnes();  // priors stay quadratic
+    w.tail(static_cast<Eigen::Index>(priors.size())).setOnes();  // priors stay quadratic
   }
   return active;
 }
@@ -322,9 +322,9 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     // back at its uncalibrated value: stages whose rows lack small messages (a log that starts
     // at 1 MiB) can park the mid-size cost in the per-call launch, where the harness rows then
     // find no room for their own. The lower mean absolute error wins.
-    Cluster restart = c;
+    Cluster restart = c, uncalibrated = base;
     for (int i = 0; i < kNumCollectiveParams; ++i) {
-      if (kParams[i].hi > 1.0) kParams[i].field(restart) = kParams[i].field(const_cast<Cluster&>(base));
+      if (kParams[i].hi > 1.0) kParams[i].field(restart) = kParams[i].field(uncalibrated);
     }
     std::vector<const Param*> active = FitCollectiveSet(c, samples, base);
     const std::vector<const Param*> active_restart = FitCollectiveSet(restart, samples, base);
