@@ -328,15 +328,14 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     }
     std::vector<const Param*> active = FitCollectiveSet(c, samples, base);
     const std::vector<const Param*> active_restart = FitCollectiveSet(restart, samples, base);
-    Eigen::VectorXd ra(static_cast<Eigen::Index>(samples.size())), rb(ra.size());
-    CollectiveResiduals(samples, c, ra);
+    Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size())), rb(r1.size());
+    CollectiveResiduals(samples, c, r1);
     CollectiveResiduals(samples, restart, rb);
-    if (rb.cwiseAbs().mean() < ra.cwiseAbs().mean()) {
+    if (rb.cwiseAbs().mean() < r1.cwiseAbs().mean()) {
       c = restart;
       active = active_restart;
+      r1 = rb;
     }
-    Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size()));
-    CollectiveResiduals(samples, c, r1);
     std::vector<std::string> src;
     for (const auto& s : samples) src.push_back(s.source);
     for (const Param* p : active) Record(out, c, *p, src);

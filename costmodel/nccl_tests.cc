@@ -113,8 +113,8 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     if (first == std::string::npos) continue;
     if (line[first] == '#') {
       if (!op && line.find("Collective test starting") != std::string::npos) op = OpFromText(line);
-      if (line.find(" nGpus ") != std::string::npos) {  // "# nThread 1 nGpus 8 minBytes ..."
-        std::istringstream hs(line.substr(line.find(" nGpus ") + 7));
+      if (const size_t at = line.find(" nGpus "); at != std::string::npos) {  // "# nThread 1 nGpus 8 ..."
+        std::istringstream hs(line.substr(at + 7));
         std::string t;
         int64_t g = 0;
         if (!(hs >> t) || !ParseInt(t, g) || g < 1 || g > (1 << 16)) {

@@ -44,12 +44,13 @@ inline constexpr int64_t kMaxSeq = int64_t{1} << 24;
 /// element of a list flag.
 CLI::Validator IntegerIn(int64_t min, int64_t max);
 
-/// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
-/// --no-flash-attention --flash-version --eager-elementwise --allow-cross-node-tp. `gpus_required` false for commands that take lists.
-/// --flash-version and --eager-elementwise (also for commands that add the workload flags one by
-/// one).
+/// Adds --flash-version and --eager-elementwise (also for commands that add the workload flags
+/// one by one).
 void AddKernelFlags(CLI::App* app, WorkloadOptions& o);
 
+/// Adds --model --cluster --gpus --global-batch --seq --recipe --reduce-dtype
+/// --no-flash-attention --flash-version --eager-elementwise --allow-cross-node-tp.
+/// `gpus_required` false for commands that take lists.
 void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required = true,
                       bool batch_required = true);
 

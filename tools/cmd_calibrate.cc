@@ -215,16 +215,19 @@ void RunCalibrate(const CalibrateOptions& o) {
         std::printf("extrapolation in nodes: fit on files of fewer nodes, score the larger (MAPE %%)\n");
         std::printf("%-12s %-52s %6s %10s\n", "fit_below", "scored file", "nodes", "mape");
       }
-      std::vector<double> pred, meas;
+      std::vector<double> pred, meas;  // every scored row, for the pooled figure
       for (size_t k = 0; k < files.size(); ++k) {
         if (file_nodes[k] < below) continue;
-        const double m = Score(small, files[k].in).first;
+        std::vector<double> fp, fm;
+        for (const auto& s : files[k].in.collectives) {
+          fp.push_back(costmodel::PredictCollective(small, s));
+          fm.push_back(s.time_s);
+        }
+        const double m = costmodel::Mape(fp, fm);
+        pred.insert(pred.end(), fp.begin(), fp.end());
+        meas.insert(meas.end(), fm.begin(), fm.end());
         std::printf("%-12lld %-52s %6lld %10.1f\n", static_cast<long long>(below), files[k].name.c_str(),
                     static_cast<long long>(file_nodes[k]), m);
-        for (const auto& s : files[k].in.collectives) {
-          pred.push_back(costmodel::PredictCollective(small, s));
-          meas.push_back(s.time_s);
-        }
         ex.push_back({{"fit_below_nodes", below}, {"file", files[k].name}, {"nodes", file_nodes[k]},
                       {"mape_pct", m}});
       }
