@@ -458,7 +458,12 @@ TEST_F(Cli, CalibrationFromLogsStartingAt1MiBKeepsNcclsHopLatency) {
   }
   Result r = Run("calibrate --cluster dgx-h100 --name mib --nccl-tests" + logs + " -o " + P("mib.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_LT(ReadJson("mib.json")["fitted"]["fabric.latency_us"]["value"].get<double>(), 3.0);
+  const json mib = ReadJson("mib.json")["fitted"];
+  EXPECT_LT(mib["fabric.latency_us"]["value"].get<double>(), 3.0);
+  // No small per-process rows: only the restart from the uncalibrated latencies keeps the -g 8
+  // floor in group_launch_us (without it: a 20.7 us per-call launch, group launch 0).
+  EXPECT_LT(mib["efficiency.collective_launch_us"]["value"].get<double>(), 8.0);
+  EXPECT_GT(mib["efficiency.group_launch_us"]["value"].get<double>(), 3.0);
   r = Run("accuracy --cluster dgx-h100 --calibration " + P("mib.json") + " --nccl-tests " + d +
           "h100-4x8-all_reduce-ncclt309-vmware.txt --json " + P("v.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
