@@ -80,7 +80,7 @@ TEST_F(Cli, BadFlagsExitTwoWithTheFlagNamedAndWriteNothing) {
       {base + "--gpus 0 --layout tp=1", "meshplan: error: --gpus: must be in [1, 16777216], got 0\n"},
       {base + "--gpus 12 --layout tp=1",
        "meshplan: error: --gpus: must be a multiple of the cluster's 8 GPUs per node when it spans nodes, got 12\n"},
-      {base + "--gpus 64 --layout tp=8,fsdp=4", "meshplan: error: --layout: tp*fsdp*replicate = 32 does not equal --gpus 64\n"},
+      {base + "--gpus 64 --layout tp=8,fsdp=4", "meshplan: error: --layout: tp*fsdp*replicate*pp*cp = 32 does not equal --gpus 64\n"},
       {base + "--gpus 64 --layout tp=1 --recipe deepspeed",
        "meshplan: error: --recipe: recipe must be megatron or fsdp2, got 'deepspeed'\n"},
       {"inspect --model nosuch.json", "meshplan: error: --model: cannot open file 'nosuch.json'\n"},
@@ -652,7 +652,7 @@ TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
       {"x.txt", "", "simulate --model llama2-7b" + sim + ",sp=maybe", "--layout: sp: must be on or off, got 'maybe'"},
       {"x.txt", "", "simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 8 "
                     "--layout tp=16777216,replicate=16777216,fsdp=16777216",
-       "--layout: tp*replicate = 281474976710656 exceeds --gpus 16"},
+       "--layout: tp*replicate*pp*cp = 281474976710656 exceeds --gpus 16"},
       {"r.json", "{\"schema_version\": 1, \"layouts\": [{\"layout_text\": 3}]}", "compare @ @",
        "@: layouts[0].layout_text: must be a string, got 3"},
       {"r.json", "", "compare @",
