@@ -499,14 +499,25 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // interleaved and ZB-H1 pay them in the fill and the drain only, 2(p v - 1) and 4(p - 1)
   // sends; 1F1B also in the steady state, where a rank's backward waits on the round trip to
   // its neighbour: 2 m (p-1)/p + 2(p-2) sends.
+  // In 1F1B's steady state a stage with slack (the bottleneck stage busier than its
+  // neighbours by at least the round trip) hides those sends; only the excess shows.
   const double pd = static_cast<double>(p), md = static_cast<double>(mi);
-  double sends = 0;
-  switch (l.schedule) {
-    case Schedule::k1F1B: sends = 2.0 * md * (pd - 1.0) / pd + 2.0 * (pd - 2.0); break;
-    case Schedule::kInterleaved: sends = 2.0 * (pd * static_cast<double>(v) - 1.0); break;
-    case Schedule::kZeroBubble: sends = 4.0 * (pd - 1.0); break;
+  double second = 0;  // the busiest stage kind other than the bottleneck's
+  for (const StageCost* x : {&f, &mid, &la}) {
+    if (x == &mid && p <= 2) continue;
+    if (x != b) second = std::max(second, x->total_s());
   }
-  const double p2p_exposed = sends * p2p.time_s;
+  if (b == &mid && p > 3) second = b->total_s();  // several middle stages share the bottleneck
+  const double slack = std::max(0.0, b->total_s() - second);
+  double p2p_exposed = 0;
+  switch (l.schedule) {
+    case Schedule::k1F1B:
+      p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
+                    2.0 * (pd - 2.0) * p2p.time_s;
+      break;
+    case Schedule::kInterleaved: p2p_exposed = 2.0 * (pd * static_cast<double>(v) - 1.0) * p2p.time_s; break;
+    case Schedule::kZeroBubble: p2p_exposed = 4.0 * (pd - 1.0) * p2p.time_s; break;
+  }
 
   // Compute slows while the stage's data-parallel traffic overlaps it.
   double compute = micro * b->compute_s;

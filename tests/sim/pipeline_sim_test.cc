@@ -110,7 +110,9 @@ TEST(PipelineSim, SimulatedStepMatchesTheAnalyticalOne) {
         "tp=8,sp=on,pp=8,vpp=3,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
         "tp=8,sp=on,pp=8,schedule=zb-h1,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
         "tp=8,sp=on,pp=4,fsdp=2,zero=1,mbs=1,recipe=megatron",
-        "tp=4,sp=on,pp=4,fsdp=4,zero=3,mbs=2,recipe=fsdp2"}) {
+        "tp=4,sp=on,pp=4,fsdp=4,zero=3,mbs=2,recipe=fsdp2",
+        // A last stage made heavy by the output head hides 1F1B's steady-state sends.
+        "tp=8,sp=off,pp=8,fsdp=1,mbs=1,recompute=full,recipe=megatron"}) {
     const PipeFixture f = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, layout);
     ASSERT_FALSE(f.e.reasons & costmodel::kReasonPipeline) << layout;
     const SimResult r = SimulateStep(f.ev, f.l, f.e);
