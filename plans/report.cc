@@ -331,17 +331,19 @@ std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluat
 std::string FormatTable(const std::vector<Candidate>& rows) {
   std::ostringstream os;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s\n", "#", "layout",
-                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms");
+  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s %8s\n", "#", "layout",
+                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms", "pp_ms");
   os << buf;
   int i = 0;
   for (const auto& c : rows) {
     const auto& t = c.eval.time;
-    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f\n", ++i,
+    // pp_ms: the pipeline's bubble and its exposed stage-to-stage sends.
+    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
                   costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
                   c.eval.throughput.tokens_per_s_per_gpu, 100 * c.eval.throughput.mfu,
                   c.eval.memory.peak_bytes / kGiB, t.exposed_tp_comm_s * 1e3,
-                  t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3);
+                  t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3,
+                  (t.bubble_s + t.exposed_pp_comm_s) * 1e3);
     os << buf;
   }
   return os.str();
