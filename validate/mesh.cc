@@ -11,12 +11,13 @@ std::string_view ToString(GroupKind g) {
     case GroupKind::kTp: return "tp";
     case GroupKind::kFsdp: return "fsdp";
     case GroupKind::kReplicate: return "replicate";
+    case GroupKind::kPp: return "pp";
   }
   return "?";
 }
 
 const std::vector<std::vector<int>>& Mesh::groups(GroupKind g) const {
-  return g == GroupKind::kTp ? tp : g == GroupKind::kFsdp ? fsdp : replicate;
+  return g == GroupKind::kTp ? tp : g == GroupKind::kFsdp ? fsdp : g == GroupKind::kReplicate ? replicate : pp;
 }
 
 int Mesh::world_size() const {
@@ -41,35 +42,49 @@ const std::vector<int>& Mesh::GroupOf(GroupKind g, int rank) const {
 }
 
 Mesh BuildMesh(const costmodel::Layout& l) {
-  MESHPLAN_CHECK(l.tp >= 1 && l.fsdp >= 1 && l.replicate >= 1);
+  MESHPLAN_CHECK(l.tp >= 1 && l.fsdp >= 1 && l.replicate >= 1 && l.pp >= 1);
   const int t = static_cast<int>(l.tp), f = static_cast<int>(l.fsdp), r = static_cast<int>(l.replicate);
-  auto rank = [&](int ti, int fi, int ri) { return ti + t * (fi + f * ri); };
+  const int p = static_cast<int>(l.pp);
+  // Pipeline stages outermost (DESIGN.md "N-D layouts"): stage neighbours are a stage apart.
+  auto rank = [&](int ti, int fi, int ri, int pi) { return ti + t * (fi + f * (ri + r * pi)); };
   Mesh m;
+  for (int pi = 0; pi < p; ++pi) {
+    for (int ri = 0; ri < r; ++ri) {
+      for (int fi = 0; fi < f; ++fi) {
+        std::vector<int> g;
+        for (int ti = 0; ti < t; ++ti) g.push_back(rank(ti, fi, ri, pi));
+        m.tp.push_back(g);
+      }
+    }
+    for (int ri = 0; ri < r; ++ri) {
+      for (int ti = 0; ti < t; ++ti) {
+        std::vector<int> g;
+        for (int fi = 0; fi < f; ++fi) g.push_back(rank(ti, fi, ri, pi));
+        m.fsdp.push_back(g);
+      }
+    }
+    for (int fi = 0; fi < f; ++fi) {
+      for (int ti = 0; ti < t; ++ti) {
+        std::vector<int> g;
+        for (int ri = 0; ri < r; ++ri) g.push_back(rank(ti, fi, ri, pi));
+        m.replicate.push_back(g);
+      }
+    }
+  }
   for (int ri = 0; ri < r; ++ri) {
     for (int fi = 0; fi < f; ++fi) {
-      std::vector<int> g;
-      for (int ti = 0; ti < t; ++ti) g.push_back(rank(ti, fi, ri));
-      m.tp.push_back(g);
-    }
-  }
-  for (int ri = 0; ri < r; ++ri) {
-    for (int ti = 0; ti < t; ++ti) {
-      std::vector<int> g;
-      for (int fi = 0; fi < f; ++fi) g.push_back(rank(ti, fi, ri));
-      m.fsdp.push_back(g);
-    }
-  }
-  for (int fi = 0; fi < f; ++fi) {
-    for (int ti = 0; ti < t; ++ti) {
-      std::vector<int> g;
-      for (int ri = 0; ri < r; ++ri) g.push_back(rank(ti, fi, ri));
-      m.replicate.push_back(g);
+      for (int ti = 0; ti < t; ++ti) {
+        std::vector<int> g;
+        for (int pi = 0; pi < p; ++pi) g.push_back(rank(ti, fi, ri, pi));
+        m.pp.push_back(g);
+      }
     }
   }
   // Sorted by first rank, so the file lists groups in rank order.
   auto by_first = [](const std::vector<int>& a, const std::vector<int>& b) { return a[0] < b[0]; };
   std::sort(m.fsdp.begin(), m.fsdp.end(), by_first);
   std::sort(m.replicate.begin(), m.replicate.end(), by_first);
+  std::sort(m.pp.begin(), m.pp.end(), by_first);
   return m;
 }
 
