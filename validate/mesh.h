@@ -1,9 +1,7 @@
 // File: validate/mesh.h
-// The device mesh a layout describes, as lists of world ranks: rank order is tp innermost,
-// then fsdp, then replicate (the order costmodel's Evaluator::PlaceGroup assumes), so TP
-// groups are contiguous ranks inside a node, FSDP groups stride by tp, and HSDP replica groups
-// stride by tp*fsdp, and pipeline stages are outermost (stride tp*fsdp*replicate).
-// rank = tp_index + tp * (fsdp_index + fsdp * (replicate_index + replicate * stage)).
+// The device mesh a layout describes, as lists of world ranks, built from costmodel/mesh.h's
+// MeshShape (the one place the rank order lives, shared with the evaluator): tp innermost, then
+// fsdp, then replicate, then pipeline stages outermost.
 #ifndef MESHPLAN_VALIDATE_MESH_H_
 #define MESHPLAN_VALIDATE_MESH_H_
 

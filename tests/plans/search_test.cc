@@ -140,7 +140,7 @@ TEST(Search, SpaceIsCountedBeforeAnythingIsAllocated) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp or --recipe");
+              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
   }
 }
 
