@@ -42,6 +42,19 @@ Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
 
 namespace {
 
+/// Records one collective the step issues (up to kMaxCollectives; none with a zero count).
+void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
+            const CollectiveCost& cost, double count) {
+  if (e.num_collectives >= kMaxCollectives || count <= 0) return;
+  CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
+  u.op = op;
+  u.purpose = purpose;
+  u.group = g;
+  u.bytes = bytes;
+  u.cost = cost;
+  u.count_per_step = count;
+}
+
 /// Forward and backward time of one transformer layer for one micro-batch, compute only.
 struct LayerCompute {
   double fwd_s = 0;
@@ -169,15 +182,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   auto add = [&](Coll op, Purpose purpose, const Group& g, const CollectiveTable& table,
                  double bytes, double count) -> double {
     const CollectiveCost cost = Time(table, op, bytes);
-    if (e.num_collectives < kMaxCollectives && count > 0) {
-      CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
-      u.op = op;
-      u.purpose = purpose;
-      u.group = g;
-      u.bytes = bytes;
-      u.cost = cost;
-      u.count_per_step = count;
-    }
+    AddUse(e, op, purpose, g, bytes, cost, count);
     return cost.time_s;
   };
 
@@ -345,22 +350,6 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   e.throughput.hfu = (model_flops_per_token_ + extra_per_token) * tokens / peak_all;
   return e;
 }
-
-namespace {
-
-void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
-            const CollectiveCost& cost, double count) {
-  if (e.num_collectives >= kMaxCollectives || count <= 0) return;
-  CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
-  u.op = op;
-  u.purpose = purpose;
-  u.group = g;
-  u.bytes = bytes;
-  u.cost = cost;
-  u.count_per_step = count;
-}
-
-}  // namespace
 
 // Pipeline parallelism (pipeline.h). Each stage runs m micro-batches of its layers; the schedule
 // sets the makespan: m x the slowest stage + the bubble the schedule leaves (1F1B: the other
