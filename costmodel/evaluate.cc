@@ -274,7 +274,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
     double fsdp_exposed = 0, hidden_comm = 0;
-    const double F = fwd, B = bwd;
+    // The windows data-parallel traffic hides behind: everything the compute stream does for a
+    // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
+    const double F = fwd + e.parts.layer_fwd_tp_s, B = bwd + e.parts.layer_bwd_tp_s;
     if (l.fsdp > 1) {
       const CollectiveTable ft = BuildTable(links_, fsdp_group);
       const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
