@@ -42,6 +42,9 @@
 //   --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers).
 //   Megatron's distributed optimizer shards the optimizer states over the whole data-parallel
 //   group and keeps full fp32 main gradients (6 + 12/d bytes per parameter): ZeRO-1.
+//   Interleaving with pp = 2: arguments.py at 307dcf37 asserts pp > 2, Megatron-Core's
+//   megatron/core/parallel_state.py at 934c8260ada361db9b155d504c5b20600731d773 (the releases
+//   with --decoder-first-pipeline-num-layers) needs only pp > 1; these files follow the latter.
 //   Not emitted, because the upstream file read above does not have them: --use-torch-fsdp2,
 //   --num-distributed-optimizer-instances, Megatron-FSDP.
 #include "tools/launch_config.h"
