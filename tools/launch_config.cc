@@ -114,7 +114,7 @@ costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail 
   }
   costmodel::StageSplit split;
   std::string why;
-  if (!costmodel::SplitLayers(l, t.model.layers, split, why)) fail("pp=" + Str(l.pp), why);
+  if (!costmodel::SplitLayers(l, t.model.layers, split, &why)) fail("pp=" + Str(l.pp), why);
   if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
     fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
          "an uneven split with vpp > 1 has no exact form in either framework's flags");
