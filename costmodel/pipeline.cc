@@ -57,13 +57,20 @@ bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* 
     out.last = l.pp_last_layers > 0 ? l.pp_last_layers : each;
     out.middle = p > 2 ? each : 0;
   }
-  for (int64_t n : {out.first, out.middle, out.last}) {
-    if (n == 0 && !(p == 2 && n == out.middle)) {
+  // An explicitly lighter first (last) stage counts its embedding (head and loss) as one layer
+  // slot when it is cut into chunks, as Megatron-LM's --account-for-embedding-in-pipeline-split
+  // and --account-for-loss-in-pipeline-split do (Llama 3 405B: 7 layers + embedding = 8 slots).
+  const int64_t slots[3] = {out.first + (l.pp_first_layers > 0 ? 1 : 0), out.middle,
+                            out.last + (l.pp_last_layers > 0 ? 1 : 0)};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t n = i == 0 ? out.first : i == 1 ? out.middle : out.last;
+    if (n == 0 && !(p == 2 && i == 1)) {
       return fail([] { return std::string("a pipeline stage would hold no layers"); });
     }
-    if (v > 1 && n % v != 0) {
+    if (v > 1 && slots[i] % v != 0 && !(p == 2 && i == 1)) {
       return fail([&] {
-        return "vpp " + std::to_string(v) + " does not divide a stage's " + std::to_string(n) + " layers";
+        return "vpp " + std::to_string(v) + " does not divide a stage's " + std::to_string(slots[i]) +
+               (slots[i] != n ? " layer slots (layers + embedding or head)" : " layers");
       });
     }
   }

@@ -48,7 +48,8 @@ struct StageSplit {
 
 /// The split of `layers` over l.pp stages; false with a sentence in `why` when
 /// the layout cannot split them (layers not divisible and no split given; a split that does not
-/// add up; a stage whose layers do not divide into l.vpp chunks).
+/// add up; a stage whose layers do not divide into l.vpp chunks, where an explicitly given first
+/// or last stage counts its embedding or head as one more layer slot).
 /// `why` may be null (no sentence built: the evaluator's allocation-free path).
 bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* why);
 

@@ -100,7 +100,8 @@ std::vector<PipeChoice> PipeChoices(int64_t gpus, int64_t layers, int64_t max_pp
       out.push_back(c);
     }
     for (int64_t v = 2; v <= 8; ++v) {
-      const bool divides = stage % v == 0 && (c.first == 0 || c.first % v == 0);
+      // A lighter first/last stage counts its embedding/head as a slot (pipeline.h SplitLayers).
+      const bool divides = stage % v == 0 && (c.first == 0 || (c.first + 1) % v == 0);
       if (!divides) continue;
       c.schedule = costmodel::Schedule::kInterleaved;
       c.vpp = v;
@@ -151,6 +152,10 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
                 // recompute is the same layout as none.
                 if (rc == costmodel::Recompute::kSelective && w.flash_attention) continue;
                 for (auto recipe : recipes) {
+                  // Megatron-LM's distributed optimizer shards optimizer states only (ZeRO-1;
+                  // megatron/core/optimizer/distrib_optimizer.py): no megatron layout shards
+                  // gradients or parameters, so the search does not offer one.
+                  if (recipe == costmodel::Recipe::kMegatron && zero > 1) continue;
                   Layout l;
                   l.tp = tp;
                   l.sp = sp == 1;

@@ -123,7 +123,7 @@ class StepRunner {
   /// backward leaves the weight-gradient GEMMs to its W action.
   void RunPipeline() {
     b_.ResetEvents();
-    const int64_t p = p_.pp, V = p_.pp * p_.vpp, n = p_.chunk_layers;
+    const int64_t p = p_.pp, V = p_.pp * p_.vpp;
     const auto lists = costmodel::ScheduleActions(p_.schedule, p, p_.vpp, p_.micro_batches);
     const auto& mine = lists[static_cast<size_t>(p_.stage)];
     const bool split_w = p_.schedule == costmodel::Schedule::kZeroBubble;
@@ -133,6 +133,9 @@ class StepRunner {
     auto bwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs + 1); };
     for (const costmodel::Action& a : mine) {
       const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
+      // The chunk's layers: the stage's spread evenly, whole layers (a stage whose embedding or
+      // head takes a chunk slot has one chunk with a layer fewer).
+      const int64_t n = (a.chunk + 1) * p_.layers / p_.vpp - a.chunk * p_.layers / p_.vpp;
       auto& acts = held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)];
       where_mb_ = "micro-batch " + std::to_string(a.micro_batch) + " chunk " + std::to_string(a.chunk) + " ";
       if (a.kind == costmodel::ActionKind::kForward) {
@@ -389,7 +392,6 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.stage = stage;
     p.schedule = l.schedule;
     p.layers = split.LayersOf(stage, l.pp);
-    p.chunk_layers = p.layers / l.vpp;
     p.p2p_bytes = e.pipe.p2p_bytes;
     p.micro_batches = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
     // The stage's parameters, as the evaluator sizes its per-step traffic (evaluate.cc).

@@ -45,10 +45,10 @@ struct StepPlan {
   double layer_activation_bytes = 0, outer_activation_bytes = 0;
   double unit_param_bytes = 0, unit_grad_bytes = 0, recompute_working_bytes = 0;
   // Pipeline (pp > 1): this rank's stage runs its schedule's action list (costmodel/pipeline.h):
-  // `layers` are the stage's, chunk_layers each of its vpp model chunks; activations go to
+  // `layers` are the stage's, spread over its vpp model chunks; activations go to
   // next_rank and gradients to prev_rank (world ranks; the interleaved schedule wraps from the
   // last stage to the first), tagged by the virtual stage that receives them.
-  int64_t pp = 1, vpp = 1, stage = 0, chunk_layers = 0;
+  int64_t pp = 1, vpp = 1, stage = 0;
   costmodel::Schedule schedule = costmodel::Schedule::k1F1B;
   double p2p_bytes = 0;
   int prev_rank = -1, next_rank = -1;

@@ -53,6 +53,23 @@ TEST(PipelineSplit, VppMustDivideEachStage) {
   EXPECT_EQ(why, "vpp 5 does not divide a stage's 12 layers");
 }
 
+TEST(PipelineSplit, ALighterFirstOrLastStageCountsItsEmbeddingOrHeadAsASlot) {
+  // Llama 3 405B as Meta ran it (Llama 3 paper, Sec. 3.3.2): 16 stages, first and last one layer
+  // lighter; 7 layers + embedding = 8 slots, so 8 chunks per rank fit every stage.
+  Layout l;
+  l.pp = 16;
+  l.pp_first_layers = 7;
+  l.pp_last_layers = 7;
+  l.vpp = 8;
+  l.schedule = Schedule::kInterleaved;
+  StageSplit s;
+  std::string why;
+  EXPECT_TRUE(SplitLayers(l, 126, s, &why)) << why;
+  l.vpp = 3;
+  EXPECT_FALSE(SplitLayers(l, 126, s, &why));
+  EXPECT_EQ(why, "vpp 3 does not divide a stage's 8 layer slots (layers + embedding or head)");
+}
+
 TEST(PipelineSchedule, InterleavedNeedsMicroBatchesMultipleOfPp) {
   Layout l;
   l.pp = 4;
