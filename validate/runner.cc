@@ -25,6 +25,7 @@
 #include "costmodel/collectives.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/output_file.h"
 #include "costmodel/plan_file.h"
 #include "costmodel/spec_io.h"
 #include "validate/backend.h"
@@ -87,19 +88,10 @@ void CheckFinite(const json& j, const std::string& path) {
   }
 }
 
-/// temp file + rename: a reader sees the previous complete file or the new one, never half.
+/// temp file + rename (costmodel/output_file.h): a reader sees the previous complete file or
+/// the new one, never half; a device or FIFO is written through.
 void WriteAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("--out", "cannot write '" + tmp + "'", ErrorKind::kRuntime);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("--out", "cannot rename into '" + path + "'", ErrorKind::kRuntime);
-  }
+  costmodel::WriteOutputFiles({{path, text, "--out"}});
 }
 
 /// The measurement document, owned by rank 0; the watchdog may write it from its thread.
@@ -120,7 +112,8 @@ class Document {
       doc_["complete"] = false;
     }
     CheckFinite(doc_, "measurements");
-    WriteAtomic(path_, doc_.dump(2) + "\n");
+    // replace: a path that is not UTF-8 (--plan) is recorded with U+FFFD, never a throw.
+    WriteAtomic(path_, doc_.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   }
 
  private:
@@ -596,10 +589,18 @@ json PlanJson(const Context& c) {
   const auto& p = c.plan;
   json layout = costmodel::ToJson(p.layout);
   layout["grad_accum"] = c.eval.grad_accum;
+  // The model and cluster themselves, not only their names: calibrate then fits the model the
+  // plan was made for (a user's model.json, or one that reuses a built-in name).
+  json model = costmodel::ToJson(p.model);
+  model.erase("schema_version");
+  json cluster = costmodel::ToJson(p.cluster);
+  cluster.erase("schema_version");
   return {{"file", c.o.plan_path},
           {"layout_index", p.layout_index},
           {"model", p.model.name},
+          {"model_spec", model},
           {"cluster", p.cluster.name},
+          {"cluster_spec", cluster},
           {"gpus", p.workload.gpus},
           {"global_batch", p.workload.global_batch},
           {"seq", p.workload.seq},
