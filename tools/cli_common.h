@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "costmodel/evaluate.h"
+#include "costmodel/output_file.h"
 #include "costmodel/specs.h"
 #include "sim/simulate.h"
 #include <nlohmann/json_fwd.hpp>
@@ -43,6 +44,8 @@ inline constexpr int64_t kMaxSeq = int64_t{1} << 24;
 /// overflow): "must be an integer, got 'x'" or "must be in [min, max], got N". Applies to each
 /// element of a list flag.
 CLI::Validator IntegerIn(int64_t min, int64_t max);
+/// The same for a decimal number (no hexadecimal, inf or nan): "must be in [min, max], got x".
+CLI::Validator NumberIn(double min, double max);
 
 /// Adds --flash-version and --eager-elementwise (also for commands that add the workload flags
 /// one by one).
@@ -71,15 +74,23 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
                                  const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,
                                  int64_t seq);
 
-/// Writes `content` to `path` through a temporary file and a rename; errors name `flag`.
+/// Writes `content` to `path` (costmodel/output_file.h: atomic for regular files, written
+/// through for devices and FIFOs); errors name `flag`.
 void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag);
 
-struct OutputFile {
-  std::string path, content, flag;
-};
+using OutputFile = costmodel::OutputFile;
 /// All or nothing: writes every file to a temporary, then renames them into place; on any
 /// failure the temporaries are removed and (unless a rename fails midway) nothing is written.
 void WriteFilesAtomic(const std::vector<OutputFile>& files);
+
+/// Before any work (CLI11's parse-complete callback of the root app): every value given to an
+/// option of the chosen subcommand must be non-empty; every output (--json, --trace, --html,
+/// -o/--out, --output) must have a writable place (costmodel::CheckOutputTarget), no two outputs may be
+/// one file and no output may be one of the files the command reads (by file identity).
+void PreflightFiles(const CLI::App& app);
+/// Before parsing: a list flag (--gpus 64,128) must have no empty element ("64,,128", "64,"),
+/// which CLI11 would drop silently.
+void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv);
 
 /// Puts a simulated step into a report's layout entry (time{} simulated, time.analytical{}).
 void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus);
