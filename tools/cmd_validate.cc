@@ -225,6 +225,10 @@ void RunValidate(const ValidateOptions& o) {
                                          (have ? "; partial measurements kept in " + o.out : ""),
                 ErrorKind::kRuntime);
   }
+  if (!have && !out.write_through) {
+    throw Error("meshplan-validate", "exited 0 but wrote no measurement file '" + o.out + "'",
+                ErrorKind::kRuntime);
+  }
 }
 
 }  // namespace

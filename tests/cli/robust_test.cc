@@ -1,0 +1,198 @@
+// Issue 22, "robustness round 2", end to end through the meshplan binary: outputs that are
+// devices, links or inputs; values read wrongly without a word; standard output that fails.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Robust : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("meshplan_robust_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  /// Runs meshplan with `args` in the test's directory; `stdout_to` replaces the capture file.
+  Result Run(const std::string& args, const std::string& stdout_to = "") {
+    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
+    const std::string cmd = "cd '" + dir_.string() + "' && " + std::string(MESHPLAN_BIN) + " " + args +
+                            " >" + (stdout_to.empty() ? out.string() : stdout_to) + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = stdout_to.empty() ? Slurp(out) : "";
+    r.err = Slurp(err);
+    return r;
+  }
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+  /// Files of the directory, except the captured streams.
+  int Files() const {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      n += name == "stdout.txt" || name == "stderr.txt" ? 0 : 1;
+    }
+    return n;
+  }
+  fs::path dir_;
+};
+
+const char* kSim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                   "--layout tp=2,fsdp=2 --analytical";
+
+TEST_F(Robust, DeviceOutputsAreWrittenThroughAndTheirFailuresReported) {
+  Result r = Run("inspect --model tiny-llama --json /dev/null");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  r = Run("inspect --model tiny-llama --json /dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: error: --json: cannot write '/dev/full': No space left on device\n");
+  // /dev/stdout: the JSON follows the table on standard output.
+  r = Run("inspect --model tiny-llama --json /dev/stdout");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\"schema_version\""), std::string::npos);
+  EXPECT_LT(r.out.find("params total"), r.out.find("\"schema_version\""));
+  EXPECT_TRUE(fs::is_regular_file(P("stdout.txt")));
+}
+
+TEST_F(Robust, FailedStandardOutputExitsOne) {
+  const Result r = Run("inspect --model tiny-llama", "/dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: cannot write standard output: No space left on device\n");
+}
+
+TEST_F(Robust, OutputThatIsAnInputIsRefusedByIdentityBeforeAnyWork) {
+  std::ofstream(P("model.json")) << Slurp(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json");
+  fs::create_hard_link(P("model.json"), P("alias.json"));
+  const std::string before = Slurp(P("model.json"));
+  Result r = Run("inspect --model model.json --json alias.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'alias.json' is the file given to --model: refusing to overwrite an input\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(Slurp(P("model.json")), before);
+}
+
+TEST_F(Robust, TwoOutputsOnOneFileAreRefusedBeforeAnyWork) {
+  const Result r = Run(std::string(kSim) + " --json X --trace ./X");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --trace: names the same file as --json ('./X')\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(Files(), 0);
+}
+
+TEST_F(Robust, MissingOutputDirectoryIsFoundBeforeTheSearch) {
+  const Result r = Run("plan --model llama2-70b --cluster dgx-h100 --gpus 2048 --global-batch 1024 --seq 4096 "
+                       "--json no/such/plan.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: directory 'no/such' does not exist\n");
+  EXPECT_EQ(r.out, "");  // no search ran: nothing printed
+}
+
+TEST_F(Robust, SymlinkOutputReplacesItsTargetAndStaysALink) {
+  std::ofstream(P("real.json")) << "old";
+  fs::create_symlink("real.json", P("link.json"));
+  const Result r = Run("inspect --model tiny-llama --json link.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(P("link.json")));
+  EXPECT_NE(Slurp(P("real.json")).find("\"schema_version\""), std::string::npos);
+  EXPECT_EQ(Files(), 2);  // no temporary left
+}
+
+TEST_F(Robust, EmptyValuesAreErrors) {
+  for (const std::string flag : {"--json", "--recipe", "--calibration"}) {
+    const Result r = Run(std::string(kSim) + " " + flag + " ''");
+    EXPECT_EQ(r.rc, 2) << flag;
+    EXPECT_EQ(r.err, "meshplan: error: " + flag + ": must not be empty\n");
+  }
+  const Result r = Run("sweep --model tiny-llama --cluster cpu-local --global-batch 4 --seq 128 --gpus 2,,4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: has an empty element in the list '2,,4'\n");
+}
+
+TEST_F(Robust, NumericFlagsAreDecimal) {
+  Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 010 --global-batch 4 --seq 128 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: must be a decimal integer without leading zeros, got '010'\n");
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 09 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --seq: must be a decimal integer without leading zeros, got '09'\n");
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 0x4 --global-batch 4 --seq 128 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: must be an integer, got '0x4'\n");
+}
+
+TEST_F(Robust, ValidateFlagsAreCheckedLikeTheOthers) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  struct Case {
+    std::string flags, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--np-per-node 0", "--np-per-node: must be in [1, 16777216], got 0"},
+           {"--iters -5", "--iters: must be in [1, 100000], got -5"},
+           {"--steps 0", "--steps: must be in [1, 10000], got 0"},
+           {"--max-bytes nan", "--max-bytes: must be a decimal number, got 'nan'"},
+           {"--max-bytes 0x100000", "--max-bytes: must be a decimal number, got '0x100000'"},
+           {"--timeout-s 0", "--timeout-s: must be in [0.001, 86400], got 0"},
+           {"--validate-bin ''", "--validate-bin: must not be empty"},
+       }) {
+    const Result r = Run("validate --plan " + plan + " " + c.flags);
+    EXPECT_EQ(r.rc, 2) << c.flags;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n')).find(c.message), 17u) << r.err;
+    EXPECT_EQ(r.out, "") << c.flags;
+  }
+}
+
+TEST_F(Robust, NonUtf8PlanPathIsNoInternalError) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  const std::string odd = "p\xff.json";
+  fs::copy_file(plan, dir_ / odd);
+  const Result r = Run("validate --plan 'p\xff.json' --validate-bin meshplan-validate");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "mpirun -np 4 --map-by ppr:4:node --bind-to none meshplan-validate --plan 'p\xff.json' "
+                   "--out measurements.json --backend nccl\n");
+}
+
+TEST_F(Robust, NewlineInAPathKeepsTheErrorOnOneLine) {
+  const Result r = Run("inspect --model 'a\nb.json'");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --model: cannot open file 'a\\nb.json': No such file or directory\n");
+}
+
+TEST_F(Robust, FifoInputIsRefusedNotWaitedOn) {
+  ASSERT_EQ(::mkfifo(P("model.json").c_str(), 0600), 0);
+  const Result r = Run("inspect --model model.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --model: 'model.json' is a FIFO, not a regular file: meshplan reads "
+                   "inputs from files only\n");
+}
+
+}  // namespace
