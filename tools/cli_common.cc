@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "costmodel/compute.h"
 #include "costmodel/error.h"
@@ -152,6 +153,13 @@ Resolved Resolve(const WorkloadOptions& o) {
   if (!o.recipe.empty()) costmodel::ParseRecipe(o.recipe, "--recipe");
   r.workload = MakeWorkload(o, r.model, r.cluster, o.gpus, o.global_batch, o.seq);
   return r;
+}
+
+int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Evaluation& e) {
+  const double layers = static_cast<double>(std::max<int64_t>(1, ev.model().layers));
+  const double mb = std::max(1.0, std::ceil(e.parts.micro_batches - 1e-9));
+  const double bound = mb * (6 + 7 * layers) + 3 * layers + 1;
+  return bound > 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bound);
 }
 
 void WriteFilesAtomic(const std::vector<OutputFile>& files) { costmodel::WriteOutputFiles(files); }

@@ -195,4 +195,41 @@ TEST_F(Robust, FifoInputIsRefusedNotWaitedOn) {
                    "inputs from files only\n");
 }
 
+/// tiny-llama with `layers` layers: a model at the documented 10^5-layer limit.
+void WriteDeepModel(const fs::path& to, int layers) {
+  std::string m = Slurp(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json");
+  m.replace(m.find("\"layers\": 4"), 11, "\"layers\": " + std::to_string(layers));
+  m.replace(m.find("\"tiny-llama\""), 12, "\"deep\"");
+  std::ofstream(to) << m;
+}
+
+// Resources are checked before the work, against the flag that bounds them: a trace of a
+// million tasks once took 70 s and 8 GB; now it is refused at once.
+TEST_F(Robust, SimulatorBoundsAreCheckedBeforeTheWorkNamingTheFlag) {
+  WriteDeepModel(dir_ / "deep.json", 100000);
+  const std::string w = "simulate --model deep.json --cluster cpu-local --gpus 8 --seq 128 ";
+  Result r = Run(w + "--global-batch 8 --layout fsdp=8,mbs=1 --trace t.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --trace: 1 micro-batches x 100000 layers make up to 1000007 simulator "
+                   "tasks; a trace is written for at most 500000 (about 1 GB of memory while built): drop "
+                   "--trace, or raise mbs in --layout\n");
+  r = Run(w + "--global-batch 264 --layout fsdp=8,mbs=1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.substr(0, 45), "meshplan: error: --layout: 33 micro-batches x");
+  EXPECT_FALSE(fs::exists(dir_ / "t.json"));
+}
+
+// plan's refinement shares one simulator budget across the layouts it refines: with valid flags
+// it used to fail in the simulator (exit 2, naming no flag) or run for minutes.
+TEST_F(Robust, PlanRefinementSharesOneSimulatorBudget) {
+  WriteDeepModel(dir_ / "deep.json", 100000);
+  const Result r = Run("plan --model deep.json --cluster dgx-h100 --gpus 64 --global-batch 2048 --seq 128 --json p.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("(simulated 3 of the 32 layouts --refine asked for: the next one would take the "
+                       "simulator past its budget of 10000000 tasks per command)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(Slurp(P("p.json")).find("\"refine_stopped\""), std::string::npos);
+}
+
 }  // namespace
