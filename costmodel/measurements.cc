@@ -7,6 +7,7 @@
 
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
+#include "costmodel/nccl_tests.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 
@@ -28,6 +29,11 @@ void ForEachEntry(JsonObject& o, const std::string& path, const std::string& key
                   Read read) {
   if (!required && !o.Has(key)) return;
   const json& array = o.Array(key);
+  // meshplan-validate writes a few hundred entries; the fit's cost grows with them.
+  if (array.size() > static_cast<size_t>(kMaxNcclTestRows)) {
+    o.Fail(key, "has " + std::to_string(array.size()) + " entries, more than " +
+                    std::to_string(kMaxNcclTestRows) + " (meshplan-validate writes hundreds)");
+  }
   for (size_t i = 0; i < array.size(); ++i) {
     if (!array[i].is_object()) o.Fail(key, "entries must be objects");
     const std::string where = key + "[" + std::to_string(i) + "]";

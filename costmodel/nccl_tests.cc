@@ -183,6 +183,11 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
         throw Error(origin + ":" + std::to_string(line_no), "row has a bandwidth outside [0, 1e6] GB/s");
       }
     }
+    if (log.rows.size() >= static_cast<size_t>(kMaxNcclTestRows)) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "more than " + std::to_string(kMaxNcclTestRows) +
+                      " data rows: not one nccl-tests run (a real log has tens)");
+    }
     log.rows.push_back(row);
   }
   if (!op) op = OpFromText(origin);

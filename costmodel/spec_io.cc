@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -385,6 +386,46 @@ void RequireActivation(HfReader& r, const std::string& key,
   r.o().Enum(key, allowed);
 }
 
+/// `text` with meshplan's model field names replaced by the HF config keys of `family` they
+/// were read from (whole words only).
+std::string HfWords(const std::string& text, const std::string& family) {
+  const bool gpt2 = family == "gpt2";
+  const std::map<std::string, std::string> names = {
+      {"hidden", gpt2 ? "n_embd" : "hidden_size"},
+      {"layers", gpt2 ? "n_layer" : "num_hidden_layers"},
+      {"heads", gpt2 ? "n_head" : "num_attention_heads"},
+      {"kv_heads", gpt2 || family == "gpt_neox" ? (gpt2 ? "n_head" : "num_attention_heads")
+                                                : "num_key_value_heads"},
+      {"ffn", gpt2 ? "n_inner" : "intermediate_size"},
+      {"vocab", "vocab_size"},
+      {"max_seq", gpt2 ? "n_positions" : "max_position_embeddings"},
+      {"moe.experts", "num_local_experts"},
+      {"experts", "num_local_experts"},
+      {"moe.experts_per_token", "num_experts_per_tok"},
+      {"experts_per_token", "num_experts_per_tok"},
+      {"moe.expert_ffn", "intermediate_size"},
+      {"expert_ffn", "intermediate_size"}};
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (!word_char(text[i])) {
+      out += text[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && word_char(text[j])) ++j;
+    std::string word = text.substr(i, j - i), tail;
+    while (!word.empty() && word.back() == '.') {  // a sentence's full stop is not part of it
+      tail += '.';
+      word.pop_back();
+    }
+    const auto it = names.find(word);
+    out += (it == names.end() ? word : it->second) + tail;
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace
 
 Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
@@ -481,7 +522,15 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     }
   }
   r.Finish();
-  CheckModelConsistency(m, origin);
+  try {
+    CheckModelConsistency(m, origin);
+  } catch (const Error& e) {
+    // The user wrote HF keys: say num_key_value_heads, not meshplan's kv_heads.
+    const std::string prefix = origin + ": ";
+    const bool has_field = e.place().rfind(prefix, 0) == 0;
+    throw Error(has_field ? prefix + HfWords(e.place().substr(prefix.size()), family) : e.place(),
+                HfWords(e.reason(), family));
+  }
   return m;
 }
 

@@ -232,4 +232,21 @@ TEST_F(Robust, PlanRefinementSharesOneSimulatorBudget) {
   EXPECT_NE(Slurp(P("p.json")).find("\"refine_stopped\""), std::string::npos);
 }
 
+// calibrate bounds samples x fits before fitting: 40 logs with --leave-one-out took 25 s.
+TEST_F(Robust, CalibrateBoundsItsFitWorkBeforeFitting) {
+  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  std::string args = "calibrate --cluster dgx-a100-80g --leave-one-out --nccl-tests";
+  for (int i = 0; i < 40; ++i) {
+    std::string name = std::to_string(i);  // (not "l" + ...: GCC 12's -Wrestrict false positive)
+    name += "-all_reduce.txt";
+    fs::copy_file(log, dir_ / name);
+    fs::copy_file(log + ".meta.json", dir_ / (name + ".meta.json"));
+    args += " " + name;
+  }
+  const Result r = Run(args);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --leave-one-out: fitting 1160 samples 81 time(s) is more than 25000 "
+                   "sample-fits (about 8 s): give fewer or shorter inputs or drop --leave-one-out\n");
+}
+
 }  // namespace

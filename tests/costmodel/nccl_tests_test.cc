@@ -120,5 +120,19 @@ TEST(NcclTestsLog, NonDecimalAndAbsurdValuesAreErrorsNamingTheLine) {
   EXPECT_NO_THROW(ParseNcclTestLog(header + row("10.00", "0.10"), "all_reduce.log"));
 }
 
+// A 64 MiB log of 550k rows took minutes to calibrate on and 2 GB to score: rows are bounded.
+TEST(NcclTestsLog, MoreRowsThanAnyRealRunIsAnErrorAtTheLine) {
+  std::string text =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time   algbw   busbw #wrong\n";
+  const std::string row =
+      "       1024           256     float     sum      -1    10.00    0.10    0.10      0    10.00    0.10    0.10      0\n";
+  for (int64_t i = 0; i < kMaxNcclTestRows; ++i) text += row;
+  EXPECT_EQ(ParseNcclTestLog(text, "all_reduce.log").rows.size(), static_cast<size_t>(kMaxNcclTestRows));
+  text += row;
+  EXPECT_EQ(ErrorOf(text, "all_reduce.log"),
+            "all_reduce.log:20002: more than 20000 data rows: not one nccl-tests run (a real log has tens)");
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

@@ -65,7 +65,7 @@ TEST(Zoo, UnknownNameListsTheBuiltIns) {
   EXPECT_EQ(ErrorOf([] { ResolveModel("llama9-1t"); }).substr(0, 50),
             "--model: no built-in model named 'llama9-1t' (buil");
   EXPECT_EQ(ErrorOf([] { ResolveCluster("/no/such/cluster.json"); }),
-            "--cluster: cannot open file '/no/such/cluster.json'");
+            "--cluster: cannot open file '/no/such/cluster.json': No such file or directory");
 }
 
 struct BadModelCase {
@@ -327,6 +327,18 @@ TEST(HfConfig, QwenHasQkvBiasOnly) {
   EXPECT_FALSE(m.biases.attn_out);
   EXPECT_FALSE(m.biases.mlp);
   EXPECT_TRUE(m.tied_embeddings);
+}
+
+// A config.json's errors name its own keys, never meshplan's model fields.
+TEST(HfConfig, ConsistencyErrorsNameTheHfKeys) {
+  const std::string llama = R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+    "num_attention_heads": 32, "num_key_value_heads": 5, "intermediate_size": 11008,
+    "vocab_size": 32000, "max_position_embeddings": 4096, "hidden_act": "silu"})";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(llama, "/models/layers/config.json"); }),
+            "/models/layers/config.json: num_key_value_heads: must divide num_attention_heads (32), got 5");
+  const std::string gpt2 = R"({"model_type": "gpt2", "n_embd": 100, "n_layer": 2, "n_head": 3,
+    "vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"})";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(gpt2, "g.json"); }), "g.json: n_head: must divide n_embd (100), got 3");
 }
 
 TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
