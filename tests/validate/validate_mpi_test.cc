@@ -178,6 +178,23 @@ TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
   EXPECT_TRUE(m["step"].is_null());
 }
 
+// A failure on a rank other than 0 (the writer) is the file's error block: that rank sends it to
+// rank 0 before the job is aborted. Before, only rank 0's own failures were recorded, so a job
+// ended by rank 1 left a file without any error.
+TEST_F(ValidateMpi, FailureOnAnotherRankIsTheErrorBlock) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() + Fast() +
+                         " --timeout-s 20 --inject-fault error:rank=1:op=gemm");
+  EXPECT_NE(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  EXPECT_EQ(m["complete"], false);
+  ASSERT_TRUE(m.contains("error")) << m.dump(1);
+  EXPECT_EQ(m["error"]["rank"], 1);
+  EXPECT_EQ(m["error"]["reason"], "error");
+  EXPECT_NE(m["error"]["message"].get<std::string>().find("injected error"), std::string::npos);
+}
+
 TEST_F(ValidateMpi, DyingRankEndsTheJobAndKeepsEarlierPhases) {
   const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
   const fs::path out = dir_ / "m.json";
