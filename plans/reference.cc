@@ -16,6 +16,7 @@
 #include "costmodel/json_reader.h"
 #include "costmodel/memory.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/zoo.h"
 
 namespace meshplan::plans {
@@ -472,12 +473,38 @@ bool EagerElementwiseFor(std::string_view source_ref, const std::string& text) {
   return Has(lower, "torchtitan") || Has(lower, "llm-foundry");
 }
 
+/// Pipeline degree, virtual stages and schedule of a record: vpp > 1 or a schedule phrase naming
+/// interleaving is Megatron's interleaved 1F1B; "zero bubble" / "zb" is ZB-H1; anything else
+/// with pp > 1 ("1F1B", "none", not stated) is 1F1B, the default of Megatron-LM, NeMo and
+/// DeepSpeed (Megatron-LM schedules.py get_forward_backward_func). Layers that pp does not
+/// divide need the record's own split (pp_first_layers / pp_last_layers).
+void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& l) {
+  l.pp = pp;
+  if (pp <= 1) return;
+  const int64_t vpp = OptInt(lj, "vpp").value_or(1);
+  const std::string phrase = Lower(OptString(lj, "pipeline_schedule").value_or(""));
+  // The phrase's head names the schedule; what follows may discuss others ("1F1B (inferred:
+  // Sec 6 states interleaving only for 175B and 530B)").
+  if (vpp > 1 || phrase.rfind("interleav", 0) == 0) {
+    if (vpp < 2) throw Skip{"interleaved pipeline schedule without vpp"};
+    l.vpp = vpp;
+    l.schedule = costmodel::Schedule::kInterleaved;
+  } else if (phrase.rfind("zero bubble", 0) == 0 || phrase.rfind("zero-bubble", 0) == 0 ||
+             phrase.rfind("zb-h", 0) == 0) {
+    l.schedule = costmodel::Schedule::kZeroBubble;
+  }
+  l.pp_first_layers = OptInt(lj, "pp_first_layers").value_or(0);
+  l.pp_last_layers = OptInt(lj, "pp_last_layers").value_or(0);
+  costmodel::StageSplit split;
+  std::string why;
+  if (!costmodel::SplitLayers(l, layers, split, why)) throw Skip{"pipeline split: " + why};
+}
+
 void MapTraining(const json& rec, ReferenceRecord& out) {
   out.cluster = MapCluster(rec, out, /*needs_memory=*/true);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const int64_t pp = OptInt(*lj, "pp").value_or(1);
-  if (pp > 1) throw Skip{"pipeline parallelism not modelled"};
   if (OptInt(*lj, "cp").value_or(1) > 1) throw Skip{"context parallelism not modelled"};
   if (const json* off = Field(*lj, "cpu_offload"); off && off->is_boolean() && off->get<bool>()) {
     throw Skip{"CPU offload not modelled"};
@@ -507,10 +534,11 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
     l.sp = sp->get<bool>();
   }
   l.recompute = *recompute;
-  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp));
-  if (l.tp * dp != gpus) {
-    throw Skip{"tp " + std::to_string(l.tp) + " x dp " + std::to_string(dp) + " != " +
-               std::to_string(gpus) + " GPUs"};
+  MapPipeline(*lj, pp, out.model.layers, l);
+  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp));
+  if (l.tp * pp * dp != gpus) {
+    throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x dp " +
+               std::to_string(dp) + " != " + std::to_string(gpus) + " GPUs"};
   }
   if (const auto f = OptInt(*lj, "fsdp")) {
     // FSDP: shard over f ranks, replicate over the rest (HSDP when dp > f).

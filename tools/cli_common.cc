@@ -155,10 +155,12 @@ Resolved Resolve(const WorkloadOptions& o) {
   return r;
 }
 
-int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Evaluation& e) {
+int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                            const costmodel::Evaluation& e) {
   const double layers = static_cast<double>(std::max<int64_t>(1, ev.model().layers));
   const double mb = std::max(1.0, std::ceil(e.parts.micro_batches - 1e-9));
-  const double bound = mb * (6 + 7 * layers) + 3 * layers + 1;
+  const double bound = l.pp > 1 ? static_cast<double>(l.pp) * static_cast<double>(l.vpp) * mb * 3 + 1
+                                : mb * (6 + 7 * layers) + 3 * layers + 1;
   return bound > 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bound);
 }
 

@@ -99,9 +99,11 @@ void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv);
 /// --trace (about 9 s, 1 GB and 110 MB of JSON).
 inline constexpr int64_t kMaxSimulatedTasks = 10'000'000;
 inline constexpr int64_t kMaxTraceTasks = 500'000;
-/// An upper bound of the simulator's task count for layout evaluation `e` (sim/step_graph.cc
-/// builds micro-batches x (6 + up to 7 per layer) + up to 3 per layer + 1).
-int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Evaluation& e);
+/// An upper bound of the simulator's task count for layout `l` evaluated as `e`: without a
+/// pipeline sim/step_graph.cc builds micro-batches x (6 + up to 7 per layer) + up to 3 per layer
+/// + 1 tasks; a pipeline runs pp x vpp x micro-batches x 3 schedule actions (sim/simulate.cc).
+int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                            const costmodel::Evaluation& e);
 
 /// Puts a simulated step into a report's layout entry (time{} simulated, time.analytical{}).
 void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double tokens, double gpus);

@@ -14,6 +14,7 @@
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/planner.h"
 #include "plans/report.h"
 #include "plans/search.h"
 #include "sim/simulate.h"
@@ -24,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const std::string& objective,
-                                       int64_t max_tp) {
+                                       int64_t max_tp, int64_t max_pp) {
   plans::SearchOptions so;
   if (top < 1 || top > 10000) throw Error("--top", "must be in [1, 10000], got " + std::to_string(top));
   so.top_k = top;
@@ -37,6 +38,7 @@ plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const 
   }
   if (max_tp < 0) throw Error("--max-tp", "must be >= 1, got " + std::to_string(max_tp));
   so.max_tp = max_tp;
+  so.max_pp = max_pp;
   if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
   return so;
 }
@@ -73,6 +75,7 @@ struct PlanOptions {
   int top = 10;
   std::string objective = "step-time";
   int64_t max_tp = 0;
+  int64_t max_pp = 0;
   std::string json_path;
   std::string html_path;
   bool timing = false;
@@ -82,43 +85,19 @@ struct PlanOptions {
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp);
-  so.top_k = std::max(o.top, o.refine);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
-  plans::SearchResult res = plans::Search(ev, so, ProgressLine());
-  // Refine: re-rank the analytical top `refine` by the discrete-event simulator's step time.
-  std::vector<double> sim_step(res.top.size(), 0.0);
-  std::vector<sim::SimResult> sims(res.top.size());
-  size_t refined = std::min(res.top.size(), static_cast<size_t>(o.refine));
   // The refined layouts share one simulator budget (kMaxSimulatedTasks, checked before each
   // simulation): --refine 1000 of a 100k-layer model once took minutes. Refinement stops at the
   // first layout that does not fit what is left; the rest keep their analytical rank.
-  size_t within_budget = 0;
-  int64_t budget = kMaxSimulatedTasks;
-  for (; within_budget < refined; ++within_budget) {
-    const int64_t t = SimulatedTasksBound(ev, res.top[within_budget].eval);
-    if (t > budget) break;
-    budget -= t;
-  }
-  const bool budget_cut = within_budget < refined && so.objective == plans::Objective::kStepTime;
-  const size_t asked_refined = refined;
-  refined = within_budget;
-  if (refined > 0 && so.objective == plans::Objective::kStepTime) {
-    sim::SimOptions sopt;
-    sopt.record_timeline = false;
-    std::vector<size_t> order(refined);
-    for (size_t i = 0; i < refined; ++i) {
-      sims[i] = sim::SimulateStep(ev, res.top[i].layout, res.top[i].eval, sopt);
-      order[i] = i;
-    }
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sims[a].step_s < sims[b].step_s; });
-    std::vector<plans::Candidate> top;
-    std::vector<sim::SimResult> s2;
-    for (size_t i : order) { top.push_back(res.top[i]); s2.push_back(sims[i]); }
-    for (size_t i = refined; i < res.top.size(); ++i) { top.push_back(res.top[i]); s2.push_back(sims[i]); }
-    res.top = top;
-    sims = s2;
-  }
+  plans::PlanResult planned =
+      plans::Plan(ev, so, o.refine, ProgressLine(), kMaxSimulatedTasks,
+                  [&](const plans::Candidate& c) { return SimulatedTasksBound(ev, c.layout, c.eval); });
+  const plans::SearchResult& res = planned.search;
+  const std::vector<sim::SimResult>& sims = planned.sims;
+  const size_t refined = planned.refined;
+  const size_t asked_refined = std::min(res.top.size(), static_cast<size_t>(o.refine));
+  const bool budget_cut = refined < asked_refined && so.objective == plans::Objective::kStepTime;
   const size_t shown = std::min(res.top.size(), static_cast<size_t>(o.top));
 
   json report = plans::ReportSkeleton("plan", ev, std::nullopt);
@@ -127,7 +106,7 @@ void RunPlan(const PlanOptions& o) {
   for (size_t i = 0; i < shown; ++i) {
     const auto& c = res.top[i];
     json entry = plans::LayoutEntryJson(ev, c.layout, c.eval);
-    if (i < refined && so.objective == plans::Objective::kStepTime) {
+    if (i < refined) {
       ApplySimulation(entry, sims[i], tokens, static_cast<double>(r.workload.gpus));
     }
     layouts.push_back(entry);
@@ -307,6 +286,7 @@ struct SweepOptions {
   std::vector<int64_t> global_batch;
   std::vector<int64_t> seq;
   int64_t max_tp = 0;
+  int64_t max_pp = 0;
   std::string json_path;
   std::string html_path;
 };
@@ -341,7 +321,7 @@ constexpr size_t kMaxSweepPoints = 1000;
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
-  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp);
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
     throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
                              " points; give shorter lists");
@@ -438,6 +418,8 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--objective", opt->objective, "step-time | memory");
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
         ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
@@ -480,6 +462,8 @@ void SetupPlan(CLI::App& app) {
         ->check(IntegerIn(1, kMaxGlobalBatch));
     sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required()->check(IntegerIn(1, kMaxSeq));
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
+        ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");

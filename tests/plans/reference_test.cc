@@ -200,11 +200,41 @@ TEST(ReferenceMapRecord, EagerElementwiseByRule) {
   EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
 }
 
+TEST(ReferenceMapRecord, PipelineDegreeScheduleAndSplitByRule) {
+  json j = Record();
+  j["layout"]["pp"] = 4;
+  j["layout"]["dp"] = 4;
+  j["layout"]["fsdp"] = 4;
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.layout.pp, 4);
+  EXPECT_EQ(r.layout.schedule, costmodel::Schedule::k1F1B);
+  j["layout"]["vpp"] = 2;
+  r = MapRecord(j);
+  EXPECT_EQ(r.layout.schedule, costmodel::Schedule::kInterleaved);
+  EXPECT_EQ(r.layout.vpp, 2);
+  // The head of the phrase names the schedule, not a later mention.
+  j["layout"]["vpp"] = nullptr;
+  j["layout"]["pipeline_schedule"] = "1F1B (inferred: Sec 6 states interleaving only for 175B)";
+  EXPECT_EQ(MapRecord(j).layout.schedule, costmodel::Schedule::k1F1B);
+  j["layout"]["pipeline_schedule"] = "interleaved 1F1B";
+  EXPECT_EQ(MapRecord(j).skip_reason, "interleaved pipeline schedule without vpp");
+  j["layout"]["pipeline_schedule"] = "ZB-H1";
+  EXPECT_EQ(MapRecord(j).layout.schedule, costmodel::Schedule::kZeroBubble);
+  j = Record();
+  j["layout"]["pp"] = 8;
+  EXPECT_EQ(MapRecord(j).skip_reason, "tp 1 x pp 8 x dp 16 != 16 GPUs");
+  j["layout"]["pp"] = 16;  // 32 layers on 16 stages of 2: fine; on 3 stages: no split
+  j["cluster"]["gpus"] = 48;
+  j["layout"]["pp"] = 3;
+  j["layout"]["dp"] = 16;
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "pipeline split: pp 3 does not divide 32 layers (give pp_first_layers / pp_last_layers "
+            "for an uneven split)");
+}
+
 TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   json j = Record();
-  j["layout"]["pp"] = 8;
-  EXPECT_EQ(MapRecord(j).skip_reason, "pipeline parallelism not modelled");
-  j = Record();
   j["layout"]["grad_accum"] = nullptr;
   EXPECT_EQ(MapRecord(j).skip_reason, "layout.micro_batch missing (and no grad_accum to derive it)");
   j = Record();
