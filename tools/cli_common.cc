@@ -1,5 +1,6 @@
 #include "tools/cli_common.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -179,6 +180,17 @@ bool IsOutputOption(const CLI::Option& opt) {
   return false;
 }
 }  // namespace
+
+namespace {
+int g_stdout_errno = 0;
+}  // namespace
+
+void FlushStdout() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 && g_stdout_errno == 0) g_stdout_errno = errno;
+}
+
+int StdoutErrno() { return g_stdout_errno; }
 
 void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv) {
   const CLI::App* sub = &app;

@@ -88,6 +88,12 @@ void WriteFilesAtomic(const std::vector<OutputFile>& files);
 /// -o/--out, --output) must have a writable place (costmodel::CheckOutputTarget), no two outputs may be
 /// one file and no output may be one of the files the command reads (by file identity).
 void PreflightFiles(const CLI::App& app);
+/// fflush(stdout), remembering the OS reason of the first failure for the check at exit
+/// (StdoutErrno; stdio itself keeps only an error flag).
+void FlushStdout();
+/// errno of the first failed FlushStdout, or 0.
+int StdoutErrno();
+
 /// Before parsing: a list flag (--gpus 64,128) must have no empty element ("64,,128", "64,"),
 /// which CLI11 would drop silently.
 void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv);

@@ -172,7 +172,7 @@ void RunPlan(const PlanOptions& o) {
                 costmodel::LayoutToText(c.layout).c_str(), reasons.c_str());
   }
   std::printf("%s\n", FsdpOnlyVerdict(ev, res).c_str());
-  std::fflush(stdout);
+  FlushStdout();
   std::fprintf(stderr, "search: %lld layouts in %.3f s (%.0f layouts/s)\n",
                static_cast<long long>(res.evaluated), res.seconds,
                res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);

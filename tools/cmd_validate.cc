@@ -198,7 +198,7 @@ void RunValidate(const ValidateOptions& o) {
     throw Error("--out", "cannot remove the previous '" + o.out + "': " + costmodel::OsReason(errno),
                 ErrorKind::kRuntime);
   }
-  std::fflush(stdout);
+  FlushStdout();
   const int status = std::system(line.c_str());
   const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   nlohmann::json m;

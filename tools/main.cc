@@ -1,5 +1,7 @@
 // meshplan: plan, cost and compare distributed-training layouts. Exit codes: 0 success,
 // 2 bad input (flags, files), 1 runtime failure (including a failed write to standard output).
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -38,12 +40,12 @@ std::string OneLine(const std::string& s) {
 /// Flushes and closes standard output; a command whose output was lost (a full disk, a closed
 /// pipe, /dev/full) fails with exit 1 rather than claiming success.
 int FinishStdout(int rc) {
-  errno = 0;
-  const bool flushed = std::fflush(stdout) == 0;
-  int err = errno;
+  meshplan::tools::FlushStdout();
   const bool had_error = std::ferror(stdout) != 0;
+  errno = 0;
   const bool closed = std::fclose(stdout) == 0;
-  if (flushed && !had_error && closed) return rc;
+  if (!had_error && closed) return rc;
+  int err = meshplan::tools::StdoutErrno();
   if (err == 0) err = errno;
   std::fprintf(stderr, "meshplan: cannot write standard output: %s\n",
                err != 0 ? meshplan::costmodel::OsReason(err).c_str() : "write error");
@@ -73,11 +75,11 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "meshplan: error: %s\n", OneLine(e.what()).c_str());
     return 2;
   } catch (const meshplan::Error& e) {
-    std::fflush(stdout);
+    meshplan::tools::FlushStdout();
     std::fprintf(stderr, "meshplan: error: %s\n", OneLine(e.what()).c_str());
     return e.exit_code();
   } catch (const std::exception& e) {
-    std::fflush(stdout);
+    meshplan::tools::FlushStdout();
     std::fprintf(stderr, "meshplan: internal error: %s\n", OneLine(e.what()).c_str());
     return 1;
   }
@@ -86,4 +88,11 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return FinishStdout(Run(argc, argv)); }
+int main(int argc, char** argv) {
+  // A larger buffer when standard output is a file or pipe: what a command prints then usually
+  // reaches the OS in the one flush FinishStdout checks, whose errno names the reason (a write
+  // that fails mid-run leaves only the stream's error flag, and "write error").
+  static char buffer[1 << 20];
+  if (!::isatty(STDOUT_FILENO)) std::setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+  return FinishStdout(Run(argc, argv));
+}
