@@ -172,9 +172,10 @@ void WriteFileAtomic(const std::string& path, const std::string& content, const 
 }
 
 namespace {
-/// The options whose values are files meshplan writes.
+/// The options whose values are files meshplan writes. A new output flag must be listed here:
+/// unlisted, its value would be checked as an input.
 bool IsOutputOption(const CLI::Option& opt) {
-  for (const char* name : {"json", "trace", "html", "out", "output"}) {
+  for (const char* name : {"json", "trace", "html", "out", "output", "emit-torchtitan", "emit-megatron"}) {
     if (opt.check_lname(name)) return true;
   }
   return false;

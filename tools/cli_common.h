@@ -85,7 +85,7 @@ void WriteFilesAtomic(const std::vector<OutputFile>& files);
 
 /// Before any work (CLI11's parse-complete callback of the root app): every value given to an
 /// option of the chosen subcommand must be non-empty; every output (--json, --trace, --html,
-/// -o/--out, --output) must have a writable place (costmodel::CheckOutputTarget), no two outputs may be
+/// -o/--out, --output, --emit-torchtitan, --emit-megatron) must have a writable place (costmodel::CheckOutputTarget), no two outputs may be
 /// one file and no output may be one of the files the command reads (by file identity).
 void PreflightFiles(const CLI::App& app);
 /// fflush(stdout), remembering the OS reason of the first failure for the check at exit

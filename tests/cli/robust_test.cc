@@ -114,6 +114,23 @@ TEST_F(Robust, TwoOutputsOnOneFileAreRefusedBeforeAnyWork) {
   EXPECT_EQ(Files(), 0);
 }
 
+// Launch configs are outputs too: one file for two of them is refused, as is a launch config
+// written over the one simulate reads.
+TEST_F(Robust, LaunchConfigOutputsAreCheckedLikeTheOthers) {
+  Result r = Run(std::string(kSim) + " --json X --emit-megatron X");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: names the same file as --emit-megatron ('X')\n");
+  EXPECT_EQ(Files(), 0);
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+          "--layout tp=2,sp=on,fsdp=2 --analytical --emit-torchtitan t.toml");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--from-torchtitan t.toml --emit-torchtitan ./t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --emit-torchtitan: './t.toml' is the file given to --from-torchtitan: "
+                   "refusing to overwrite an input\n");
+}
+
 TEST_F(Robust, MissingOutputDirectoryIsFoundBeforeTheSearch) {
   const Result r = Run("plan --model llama2-70b --cluster dgx-h100 --gpus 2048 --global-batch 1024 --seq 4096 "
                        "--json no/such/plan.json");
