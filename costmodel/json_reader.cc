@@ -1,5 +1,7 @@
 #include "costmodel/json_reader.h"
 
+#include <cctype>
+#include <optional>
 #include <sstream>
 
 namespace meshplan::costmodel {
@@ -29,6 +31,41 @@ size_t FirstTooDeep(std::string_view text, int limit) {
   return std::string_view::npos;
 }
 
+/// Lines (1-based) of each occurrence of the key `key` in the `ordinal`-th object of `text`
+/// (objects counted by their '{' in document order, outside strings).
+std::vector<size_t> KeyLines(std::string_view text, size_t ordinal, const std::string& key) {
+  std::vector<size_t> lines;
+  std::vector<long long> objects;  // ordinal of each open object; -1 for arrays
+  size_t next = 0, line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c == '{') {
+      objects.push_back(static_cast<long long>(next++));
+    } else if (c == '[') {
+      objects.push_back(-1);
+    } else if ((c == '}' || c == ']') && !objects.empty()) {
+      objects.pop_back();
+    } else if (c == '"') {
+      const size_t start = i, start_line = line;
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\') ++i;
+      }
+      size_t j = i + 1;
+      while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+      if (j < text.size() && text[j] == ':' && !objects.empty() &&
+          objects.back() == static_cast<long long>(ordinal)) {
+        try {
+          if (nlohmann::json::parse(text.substr(start, i + 1 - start)) == key) lines.push_back(start_line);
+        } catch (const nlohmann::json::exception&) {
+        }
+      }
+    }
+  }
+  return lines;
+}
+
 }  // namespace
 
 nlohmann::json ParseJsonText(std::string_view text, std::string_view origin) {
@@ -37,8 +74,30 @@ nlohmann::json ParseJsonText(std::string_view text, std::string_view origin) {
                                          std::to_string(kMaxJsonDepth) + " levels at byte " +
                                          std::to_string(at + 1));
   }
+  // Duplicate keys: nlohmann keeps the last silently; meshplan refuses them (the first one
+  // found, in the object it is in, counted in document order).
+  std::vector<std::set<std::string>> keys;
+  std::vector<size_t> ordinals;
+  size_t objects = 0;
+  std::optional<std::pair<std::string, size_t>> duplicate;
+  const nlohmann::json::parser_callback_t on_event = [&](int, nlohmann::json::parse_event_t ev,
+                                                          nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (ev == E::object_start) {
+      keys.emplace_back();
+      ordinals.push_back(objects++);
+    } else if (ev == E::object_end) {
+      keys.pop_back();
+      ordinals.pop_back();
+    } else if (ev == E::key && !duplicate && !keys.empty() &&
+               !keys.back().insert(parsed.get<std::string>()).second) {
+      duplicate.emplace(parsed.get<std::string>(), ordinals.back());
+    }
+    return true;
+  };
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(text.begin(), text.end());
+    j = nlohmann::json::parse(text.begin(), text.end(), on_event);
   } catch (const nlohmann::json::exception& e) {
     // parse_error (syntax) and out_of_range (a number like 1e999 overflows a double).
     std::string what = e.what();
@@ -47,6 +106,16 @@ nlohmann::json ParseJsonText(std::string_view text, std::string_view origin) {
     throw Error(std::string(origin),
                 "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
+  if (duplicate) {
+    const std::vector<size_t> lines = KeyLines(text, duplicate->second, duplicate->first);
+    std::string where;
+    if (lines.size() >= 2) {
+      where = " at lines " + std::to_string(lines[0]) + " and " + std::to_string(lines[1]);
+    }
+    throw Error(std::string(origin), "duplicate key " + Describe(nlohmann::json(duplicate->first)) +
+                                         where + ": each key may appear once in an object");
+  }
+  return j;
 }
 
 std::string Describe(const nlohmann::json& v) {

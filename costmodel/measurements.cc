@@ -1,11 +1,13 @@
 #include "costmodel/measurements.h"
 
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
+#include "costmodel/nccl_tests.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 
@@ -27,6 +29,11 @@ void ForEachEntry(JsonObject& o, const std::string& path, const std::string& key
                   Read read) {
   if (!required && !o.Has(key)) return;
   const json& array = o.Array(key);
+  // meshplan-validate writes a few hundred entries; the fit's cost grows with them.
+  if (array.size() > static_cast<size_t>(kMaxNcclTestRows)) {
+    o.Fail(key, "has " + std::to_string(array.size()) + " entries, more than " +
+                    std::to_string(kMaxNcclTestRows) + " (meshplan-validate writes hundreds)");
+  }
   for (size_t i = 0; i < array.size(); ++i) {
     if (!array[i].is_object()) o.Fail(key, "entries must be objects");
     const std::string where = key + "[" + std::to_string(i) + "]";
@@ -57,6 +64,17 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     plan.Fail("cluster", "measured on '" + cluster_name + "', but calibrating cluster '" + c.name + "'");
   }
   const std::string model_name = plan.String("model");
+  // The model the run measured: embedded since schema 1 files of meshplan-validate 0.x carry
+  // `model_spec`; older files name it only, and the name is looked up as before.
+  std::optional<json> model_spec;
+  if (plan.Has("model_spec")) {
+    const json& spec = plan.Raw("model_spec");
+    if (!spec.is_object()) plan.Fail("model_spec", "must be an object, got " + Describe(spec));
+    model_spec = spec;
+    model_spec->erase("params");
+    (*model_spec)["schema_version"] = kSchemaVersion;
+  }
+  plan.Ignore("cluster_spec");  // the fit is of --cluster; the name check above ties them
   Workload w;
   w.gpus = plan.Int("gpus", 1, int64_t{1} << 24);
   w.global_batch = plan.Int("global_batch", 1, int64_t{1} << 30);
@@ -113,7 +131,9 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
   if (o.Has("step")) {
     JsonObject st = o.Object("step");
     StepSample s;
-    s.model = ResolveModel(model_name, path + ": plan.model");
+    s.model = model_spec ? ParseModelJson(model_spec->dump(-1, ' ', false, json::error_handler_t::replace),
+                                          path + ": plan.model_spec")
+                         : ResolveModel(model_name, path + ": plan.model");
     s.workload = w;
     s.layout = layout;
     s.time_s = st.Number("time_s", 1e-12, 1e9);

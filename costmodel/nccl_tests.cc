@@ -1,5 +1,6 @@
 #include "costmodel/nccl_tests.h"
 
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <cctype>
@@ -34,6 +35,9 @@ double NcclTestBusBwFactor(NcclTestOp op, int64_t ranks) {
 
 namespace {
 
+// Plausible row values: nccl-tests prints times in us with two decimals and bandwidths in GB/s.
+constexpr double kMinRowTimeUs = 1e-3, kMaxRowTimeUs = 1e12, kMaxRowGBps = 1e6;
+
 std::optional<NcclTestOp> OpFromText(std::string_view s) {
   // Longest names first: "reduce_scatter" contains no other name, "all_reduce" is checked
   // after it so "reduce_scatter" is not read as a reduce.
@@ -47,10 +51,14 @@ std::optional<NcclTestOp> OpFromText(std::string_view s) {
   return std::nullopt;
 }
 
+/// A decimal number as nccl-tests prints it ("%7.2f"; "1.5e+03" too): from_chars reads no
+/// hexadecimal ("0x10"), "inf" or "nan" the way strtod would.
 bool ParseDouble(const std::string& tok, double& out) {
-  char* end = nullptr;
-  out = std::strtod(tok.c_str(), &end);
-  return end != tok.c_str() && *end == '\0' && std::isfinite(out);
+  const char* begin = tok.data();
+  const char* end = begin + tok.size();
+  if (begin != end && *begin == '+') ++begin;
+  const auto res = std::from_chars(begin, end, out, std::chars_format::general);
+  return begin != end && res.ec == std::errc() && res.ptr == end && std::isfinite(out);
 }
 
 bool ParseInt(const std::string& tok, int64_t& out) {
@@ -160,7 +168,25 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
               ParseDouble(tok[t0 + 2], row.busbw_GBps) && ParseDouble(tok[t0 + 4], row.ip_time_us) &&
               ParseDouble(tok[t0 + 5], row.ip_algbw_GBps) && ParseDouble(tok[t0 + 6], row.ip_busbw_GBps);
     if (!ok || row.time_us <= 0 || row.ip_time_us <= 0) {
-      throw Error(origin + ":" + std::to_string(line_no), "row has a non-numeric or non-positive time");
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+    }
+    // Finite but absurd values (1e-310 us, 1e308 GB/s) would overflow the fit's arithmetic.
+    for (const double t : {row.time_us, row.ip_time_us}) {
+      if (t < kMinRowTimeUs || t > kMaxRowTimeUs) {
+        throw Error(origin + ":" + std::to_string(line_no),
+                    "row has a time of " + tok[t0] + " us, outside [0.001, 1e12] us");
+      }
+    }
+    for (const double bw : {row.algbw_GBps, row.busbw_GBps, row.ip_algbw_GBps, row.ip_busbw_GBps}) {
+      if (bw < 0 || bw > kMaxRowGBps) {
+        throw Error(origin + ":" + std::to_string(line_no), "row has a bandwidth outside [0, 1e6] GB/s");
+      }
+    }
+    if (log.rows.size() >= static_cast<size_t>(kMaxNcclTestRows)) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "more than " + std::to_string(kMaxNcclTestRows) +
+                      " data rows: not one nccl-tests run (a real log has tens)");
     }
     log.rows.push_back(row);
   }

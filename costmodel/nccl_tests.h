@@ -27,6 +27,11 @@ struct NcclTestRow {
   double ip_time_us = 0, ip_algbw_GBps = 0, ip_busbw_GBps = 0;  // in-place
 };
 
+/// Most data rows ParseNcclTestLog reads from one log, and (tools/inputs.cc) from all the logs of
+/// one command together. A real log has 20 to 60; the collective fit spends about 0.1 ms per row,
+/// so this keeps calibrate and accuracy within seconds.
+inline constexpr int64_t kMaxNcclTestRows = 20'000;
+
 struct NcclTestLog {
   NcclTestOp op = NcclTestOp::kAllReduce;
   int64_t ranks = 0;  // inferred from busbw / algbw (0 when no row is precise enough)

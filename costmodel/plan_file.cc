@@ -29,7 +29,8 @@ Model ReadEmbeddedModel(const nlohmann::json& j, const std::string& origin) {
     spec.erase(it);
   }
   spec["schema_version"] = kSchemaVersion;  // the report's version, checked by the caller
-  Model m = ParseModelJson(spec.dump(), place);
+  // replace: a plan path that is not UTF-8 (in a cited source) must not throw from dump().
+  Model m = ParseModelJson(spec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), place);
   if (!params) throw Error(place + ": params", "missing (required)");
   const int64_t counted = CountParams(m).total;
   if (!params->is_number_integer() || params->get<int64_t>() != counted) {
@@ -50,7 +51,7 @@ Cluster ReadEmbeddedCluster(const nlohmann::json& j, const std::string& origin) 
         {{{"field", "*"}, {"source", "embedded in plan file " + origin}}});
   }
   spec["schema_version"] = kSchemaVersion;
-  return ParseClusterJson(spec.dump(), place);
+  return ParseClusterJson(spec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), place);
 }
 
 }  // namespace

@@ -1,7 +1,14 @@
 #include "costmodel/spec_io.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +19,7 @@
 
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
+#include "costmodel/output_file.h"
 
 namespace meshplan::costmodel {
 namespace {
@@ -108,27 +116,57 @@ std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron"
 std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
 
 std::string ReadFileText(const std::string& path, std::string_view flag) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw Error(std::string(flag), "'" + path + "' is a directory, not a file");
+  // Regular files only: a FIFO would block (at open, or forever at read) and a device has no
+  // end. O_NONBLOCK makes the open of a FIFO return at once, so it can be refused.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error(std::string(flag), "cannot open file '" + path + "': " + OsReason(errno));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(std::string(flag), "cannot open file '" + path + "'");
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw Error(std::string(flag), "cannot read file '" + path + "': " + OsReason(errno));
   }
-  // Every input meshplan reads is a few MB at most; refuse to slurp a disk image by mistake
-  // (a FIFO or /dev/zero has no size up front, so the read itself is bounded too).
-  std::string out;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    out.append(buf, static_cast<size_t>(in.gcount()));
-    if (out.size() > kMaxInputFileBytes) {
+  if (S_ISDIR(st.st_mode)) throw Error(std::string(flag), "'" + path + "' is a directory, not a file");
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                       : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device"
+                                             : "a socket";
+    throw Error(std::string(flag), "'" + path + "' is " + kind +
+                                       ", not a regular file: meshplan reads inputs from files only");
+  }
+  // Every input meshplan reads is a few MB at most; refuse to slurp a disk image by mistake.
+  // All inputs of one command together are bounded as well (kMaxTotalInputBytes).
+  static std::atomic<size_t> total{0};
+  auto too_large = [&](size_t bytes) {
+    if (bytes > kMaxInputFileBytes) {
       throw Error(std::string(flag), "file '" + path + "' is larger than " +
                                          std::to_string(kMaxInputFileBytes >> 20) +
                                          " MiB: not a meshplan input");
     }
+  };
+  too_large(static_cast<size_t>(st.st_size));
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(std::string(flag), "cannot read file '" + path + "': " + OsReason(errno));
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    too_large(out.size());  // a file that grows while read
   }
-  if (in.bad()) throw Error(std::string(flag), "cannot read file '" + path + "'");
+  if (total.fetch_add(out.size()) + out.size() > kMaxTotalInputBytes) {
+    throw Error(std::string(flag), "file '" + path + "' takes the command's inputs past " +
+                                       std::to_string(kMaxTotalInputBytes >> 20) +
+                                       " MiB in all: give fewer or smaller files");
+  }
   return out;
 }
 
@@ -348,6 +386,46 @@ void RequireActivation(HfReader& r, const std::string& key,
   r.o().Enum(key, allowed);
 }
 
+/// `text` with meshplan's model field names replaced by the HF config keys of `family` they
+/// were read from (whole words only).
+std::string HfWords(const std::string& text, const std::string& family) {
+  const bool gpt2 = family == "gpt2";
+  const std::map<std::string, std::string> names = {
+      {"hidden", gpt2 ? "n_embd" : "hidden_size"},
+      {"layers", gpt2 ? "n_layer" : "num_hidden_layers"},
+      {"heads", gpt2 ? "n_head" : "num_attention_heads"},
+      {"kv_heads", gpt2 || family == "gpt_neox" ? (gpt2 ? "n_head" : "num_attention_heads")
+                                                : "num_key_value_heads"},
+      {"ffn", gpt2 ? "n_inner" : "intermediate_size"},
+      {"vocab", "vocab_size"},
+      {"max_seq", gpt2 ? "n_positions" : "max_position_embeddings"},
+      {"moe.experts", "num_local_experts"},
+      {"experts", "num_local_experts"},
+      {"moe.experts_per_token", "num_experts_per_tok"},
+      {"experts_per_token", "num_experts_per_tok"},
+      {"moe.expert_ffn", "intermediate_size"},
+      {"expert_ffn", "intermediate_size"}};
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (!word_char(text[i])) {
+      out += text[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && word_char(text[j])) ++j;
+    std::string word = text.substr(i, j - i), tail;
+    while (!word.empty() && word.back() == '.') {  // a sentence's full stop is not part of it
+      tail += '.';
+      word.pop_back();
+    }
+    const auto it = names.find(word);
+    out += (it == names.end() ? word : it->second) + tail;
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace
 
 Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
@@ -444,7 +522,15 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     }
   }
   r.Finish();
-  CheckModelConsistency(m, origin);
+  try {
+    CheckModelConsistency(m, origin);
+  } catch (const Error& e) {
+    // The user wrote HF keys: say num_key_value_heads, not meshplan's kv_heads.
+    const std::string prefix = origin + ": ";
+    const bool has_field = e.place().rfind(prefix, 0) == 0;
+    throw Error(has_field ? prefix + HfWords(e.place().substr(prefix.size()), family) : e.place(),
+                HfWords(e.reason(), family));
+  }
   return m;
 }
 

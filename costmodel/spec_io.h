@@ -46,7 +46,10 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin);
 
 /// Largest input file ReadFileText accepts.
 inline constexpr size_t kMaxInputFileBytes = size_t{64} << 20;
-/// Reads a whole file; a missing, unreadable or oversized file is an Error naming it.
+/// Largest sum of the input files one process reads (ReadFileText counts them).
+inline constexpr size_t kMaxTotalInputBytes = size_t{128} << 20;
+/// Reads a whole regular file; a missing, unreadable, oversized or non-regular file (a FIFO, a
+/// device, a socket: refused before any read, so never a hang) is an Error naming it.
 std::string ReadFileText(const std::string& path, std::string_view flag);
 
 }  // namespace meshplan::costmodel

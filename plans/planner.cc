@@ -8,7 +8,8 @@
 namespace meshplan::plans {
 
 PlanResult Plan(const costmodel::Evaluator& ev, SearchOptions opt, int refine,
-                const std::function<void(int64_t, int64_t)>& progress) {
+                const std::function<void(int64_t, int64_t)>& progress, int64_t sim_budget,
+                const std::function<int64_t(const Candidate&)>& sim_cost) {
   MESHPLAN_CHECK(refine >= 0);
   opt.top_k = std::max(opt.top_k, refine);
   PlanResult out;
@@ -17,6 +18,15 @@ PlanResult Plan(const costmodel::Evaluator& ev, SearchOptions opt, int refine,
   out.sims.resize(res.top.size());
   if (opt.objective != Objective::kStepTime) return out;
   out.refined = std::min(res.top.size(), static_cast<size_t>(refine));
+  if (sim_cost) {
+    size_t n = 0;
+    for (int64_t left = sim_budget; n < out.refined; ++n) {
+      const int64_t cost = sim_cost(res.top[n]);
+      if (cost > left) break;
+      left -= cost;
+    }
+    out.refined = n;
+  }
   if (out.refined == 0) return out;
   sim::SimOptions sopt;
   sopt.record_timeline = false;

@@ -22,9 +22,12 @@ struct PlanResult {
 };
 
 /// REQUIRES: refine >= 0. With Objective::kMemory nothing is re-ranked (refined = 0). The search
-/// keeps max(top_k, refine) candidates so that all `refine` can be simulated.
+/// keeps max(top_k, refine) candidates so that all `refine` can be simulated. With `sim_cost`,
+/// the simulations share `sim_budget` (in sim_cost's units): refinement stops at the first
+/// candidate whose cost does not fit what is left (`refined` says how many ran).
 PlanResult Plan(const costmodel::Evaluator& ev, SearchOptions opt, int refine,
-                const std::function<void(int64_t, int64_t)>& progress = {});
+                const std::function<void(int64_t, int64_t)>& progress = {}, int64_t sim_budget = 0,
+                const std::function<int64_t(const Candidate&)>& sim_cost = {});
 
 }  // namespace meshplan::plans
 

@@ -1,10 +1,11 @@
 #include "tools/cli_common.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <unistd.h>
+#include <limits>
 
 #include "costmodel/compute.h"
 #include "costmodel/error.h"
@@ -12,6 +13,30 @@
 #include "costmodel/zoo.h"
 
 namespace meshplan::tools {
+namespace {
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+CLI::Validator NumberIn(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        double v = 0;
+        const char* end = text.data() + text.size();
+        const auto res = std::from_chars(text.data(), end, v, std::chars_format::general);
+        if (text.empty() || res.ptr != end || res.ec != std::errc() || !std::isfinite(v)) {
+          return "must be a decimal number, got '" + text + "'";
+        }
+        if (v < min || v > max) {
+          return "must be in [" + Num(min) + ", " + Num(max) + "], got " + text;
+        }
+        return "";
+      },
+      "NUMBER in [" + Num(min) + ", " + Num(max) + "]");
+}
 
 CLI::Validator IntegerIn(int64_t min, int64_t max) {
   return CLI::Validator(
@@ -22,6 +47,11 @@ CLI::Validator IntegerIn(int64_t min, int64_t max) {
         if (res.ptr != end || (res.ec != std::errc() && res.ec != std::errc::result_out_of_range) ||
             text.empty()) {
           return "must be an integer, got '" + text + "'";
+        }
+        // CLI11 converts integers with base auto-detection: 010 would be 8 and 09 an error.
+        const size_t digits = text.find_first_not_of("+-");
+        if (text.size() - digits > 1 && text[digits] == '0') {
+          return "must be a decimal integer without leading zeros, got '" + text + "'";
         }
         if (res.ec == std::errc::result_out_of_range || v < min || v > max) {
           return "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + text;
@@ -126,53 +156,106 @@ Resolved Resolve(const WorkloadOptions& o) {
   return r;
 }
 
-void WriteFilesAtomic(const std::vector<OutputFile>& files) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> tmps;
-  auto discard = [&] {
-    for (const auto& t : tmps) std::remove(t.c_str());
-  };
-  // Stage every file first, so a failure on the second leaves not even the first behind.
-  for (const auto& f : files) {
-    if (f.path.empty()) {
-      discard();
-      throw Error(f.flag, "must name a file, got ''");
-    }
-    const fs::path target(f.path);
-    const fs::path dir = target.parent_path();
-    std::error_code ec;
-    if (!dir.empty() && !fs::is_directory(dir, ec)) {
-      discard();
-      throw Error(f.flag, "directory '" + dir.string() + "' does not exist");
-    }
-    const std::string tmp = f.path + ".tmp." + std::to_string(::getpid());
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      discard();
-      throw Error(f.flag, "cannot write '" + tmp + "'");
-    }
-    tmps.push_back(tmp);
-    out << f.content;
-    out.flush();
-    if (!out) {
-      discard();
-      throw Error(f.flag, "cannot write '" + tmp + "'", ErrorKind::kRuntime);
-    }
+int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                            const costmodel::Evaluation& e) {
+  const double layers = static_cast<double>(std::max<int64_t>(1, ev.model().layers));
+  const double mb = std::max(1.0, std::ceil(e.parts.micro_batches - 1e-9));
+  const double bound = l.pp > 1 ? static_cast<double>(l.pp) * static_cast<double>(l.vpp) * mb * 3 + 1
+                                : mb * (6 + 7 * layers) + 3 * layers + 1;
+  return bound > 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bound);
+}
+
+void WriteFilesAtomic(const std::vector<OutputFile>& files) { costmodel::WriteOutputFiles(files); }
+
+void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag) {
+  WriteFilesAtomic({{path, content, flag}});
+}
+
+namespace {
+/// The options whose values are files meshplan writes. A new output flag must be listed here:
+/// unlisted, its value would be checked as an input.
+bool IsOutputOption(const CLI::Option& opt) {
+  for (const char* name : {"json", "trace", "html", "out", "output", "emit-torchtitan", "emit-megatron"}) {
+    if (opt.check_lname(name)) return true;
   }
-  for (size_t i = 0; i < files.size(); ++i) {
-    std::error_code ec;
-    fs::rename(tmps[i], files[i].path, ec);
-    if (ec) {
-      tmps.erase(tmps.begin(), tmps.begin() + static_cast<long>(i));
-      discard();
-      throw Error(files[i].flag, "cannot rename into '" + files[i].path + "': " + ec.message(),
-                  ErrorKind::kRuntime);
+  return false;
+}
+}  // namespace
+
+namespace {
+int g_stdout_errno = 0;
+}  // namespace
+
+void FlushStdout() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 && g_stdout_errno == 0) g_stdout_errno = errno;
+}
+
+int StdoutErrno() { return g_stdout_errno; }
+
+void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv) {
+  const CLI::App* sub = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      if (sub == &app) {
+        for (const CLI::App* s : app.get_subcommands({})) {
+          if (s->check_name(arg)) sub = s;
+        }
+      }
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const CLI::Option* opt = sub->get_option_no_throw(arg.substr(0, eq));
+    if (opt == nullptr || opt->get_delimiter() == '\0') continue;
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    }
+    const std::string sep(1, opt->get_delimiter());
+    if (value.empty()) continue;  // PreflightFiles says it
+    if (value.find(sep + sep) != std::string::npos || value.rfind(sep, 0) == 0 ||
+        value.compare(value.size() - 1, 1, sep) == 0) {
+      throw Error(opt->get_name(), "has an empty element in the list '" + value + "'");
     }
   }
 }
 
-void WriteFileAtomic(const std::string& path, const std::string& content, const std::string& flag) {
-  WriteFilesAtomic({{path, content, flag}});
+void PreflightFiles(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) {
+    std::vector<costmodel::OutputTarget> outputs;
+    std::vector<std::pair<std::string, std::string>> inputs;  // (flag, value)
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (opt->get_expected_max() == 0 || opt->count() == 0) continue;  // flags, options not given
+      const std::string flag = opt->get_name();
+      for (const std::string& v : opt->results()) {
+        if (v.empty()) throw Error(flag, "must not be empty");
+        if (IsOutputOption(*opt)) {
+          outputs.push_back(costmodel::CheckOutputTarget(v, flag));
+          for (size_t i = 0; i + 1 < outputs.size(); ++i) {
+            if (costmodel::SameOutput(outputs[i], outputs.back())) {
+              throw Error(flag, "names the same file as " + outputs[i].flag + " ('" + v + "')");
+            }
+          }
+        } else {
+          inputs.emplace_back(flag, v);
+        }
+      }
+    }
+    // Every other value that names an existing file is (or may be) read: a built-in name that
+    // happens to be a file here too is compared as well, which only ever refuses more.
+    for (const auto& out : outputs) {
+      for (const auto& [flag, value] : inputs) {
+        if (costmodel::OutputIsInput(out, value)) {
+          throw Error(out.flag, "'" + out.path + "' is the file given to " + flag +
+                                    ": refusing to overwrite an input");
+        }
+      }
+    }
+    PreflightFiles(*sub);
+  }
 }
 
 }  // namespace meshplan::tools

@@ -23,6 +23,9 @@
 namespace meshplan::tools {
 namespace {
 
+/// Samples x fits one calibrate command may do (about 0.3 ms each).
+constexpr size_t kMaxSampleFits = 25'000;
+
 struct CalibrateOptions {
   std::string cluster;
   std::vector<std::string> measurements;
@@ -142,6 +145,19 @@ void RunCalibrate(const CalibrateOptions& o) {
   if (files.empty()) throw Error("calibrate", "no input could be modelled (every log was skipped)");
   costmodel::CalibrationInputs all;
   for (const auto& f : files) Append(all, f.in);
+  // The fit costs about 0.3 ms per sample on a 2-core builder, and --leave-one-out fits once
+  // more per file (and once per node count for the extrapolation): bound the product before
+  // any fit, so calibrate stays within seconds (40 logs of 50 rows with it took 25 s).
+  const size_t samples = all.collectives.size() + all.gemms.size() + all.attention.size() +
+                         all.layers.size() + all.memory_kernels.size() + all.steps.size();
+  const size_t fits = 1 + (o.leave_one_out && files.size() > 1 ? 2 * files.size() : 0);
+  if (samples * fits > kMaxSampleFits) {
+    throw Error(o.leave_one_out ? "--leave-one-out" : "calibrate",
+                "fitting " + std::to_string(samples) + " samples " + std::to_string(fits) +
+                    " time(s) is more than " + std::to_string(kMaxSampleFits) +
+                    " sample-fits (about 8 s): give fewer or shorter inputs" +
+                    (o.leave_one_out ? " or drop --leave-one-out" : ""));
+  }
   const std::string name = o.name.empty() ? base.name : o.name;
   costmodel::CalibrationProfile profile = costmodel::Fit(base, all, name);
   for (const auto& other : o.also_for) {

@@ -1,4 +1,5 @@
 // meshplan simulate: one layout, full breakdown.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -150,6 +151,19 @@ void RunSimulate(const SimulateOptions& o) {
   nlohmann::json entry = plans::LayoutEntryJson(ev, l, e);
   std::string sim_text, trace;
   if (!o.analytical) {
+    const int64_t tasks = SimulatedTasksBound(ev, l, e);
+    const std::string size = std::to_string(static_cast<int64_t>(std::ceil(e.parts.micro_batches - 1e-9))) +
+                             " micro-batches x " + std::to_string(ev.model().layers) + " layers make up to " +
+                             std::to_string(tasks) + " simulator tasks";
+    if (!o.trace_path.empty() && tasks > kMaxTraceTasks) {
+      throw Error("--trace", size + "; a trace is written for at most " + std::to_string(kMaxTraceTasks) +
+                                 " (about 1 GB of memory while built): drop --trace, or raise mbs in --layout");
+    }
+    if (tasks > kMaxSimulatedTasks) {
+      throw Error("--layout", size + ", more than the " + std::to_string(kMaxSimulatedTasks) +
+                                  " one simulation may take (about 5 s, 1.7 GB): raise mbs, lower "
+                                  "--global-batch, or give --analytical");
+    }
     sim::SimOptions so;
     so.prefetch_depth = o.prefetch;
     so.record_timeline = true;  // the JSON carries a bounded timeline and memory curve

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 
 #include "costmodel/compute.h"
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 #include "costmodel/kernels.h"
 #include "costmodel/memory.h"
 #include "costmodel/plan_file.h"
@@ -25,6 +27,8 @@
 
 namespace meshplan::tools {
 namespace {
+
+constexpr int64_t kMaxLayoutIndex = 1 << 20;
 
 struct ValidateOptions {
   std::string plan;
@@ -187,20 +191,44 @@ void RunValidate(const ValidateOptions& o) {
   for (const auto& a : argv) line += (line.empty() ? "" : " ") + Quote(a);
   std::printf("%s\n", line.c_str());
   if (!o.run) return;
-  std::fflush(stdout);
+  // A file left at --out by an earlier run must never be shown as this run's measurements: it
+  // goes before the launch, so whatever is there afterwards was written by this run.
+  const costmodel::OutputTarget out = costmodel::CheckOutputTarget(o.out, "--out");
+  if (out.exists && !out.write_through && ::unlink(out.resolved.c_str()) != 0) {
+    throw Error("--out", "cannot remove the previous '" + o.out + "': " + costmodel::OsReason(errno),
+                ErrorKind::kRuntime);
+  }
+  FlushStdout();
   const int status = std::system(line.c_str());
   const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   nlohmann::json m;
   bool have = false;
-  try {
-    m = nlohmann::json::parse(costmodel::ReadFileText(o.out, "--out"));
-    have = true;
-  } catch (const std::exception&) {
+  if (!out.write_through && std::filesystem::exists(o.out)) {
+    try {
+      m = costmodel::ParseJsonText(costmodel::ReadFileText(o.out, "--out"), o.out);
+      have = m.is_object() && m.value("command", "") == "validate" && m.contains("plan") &&
+             m["plan"].is_object() && m["plan"].value("layout_text", "") == p.layout_text;
+    } catch (const Error& e) {
+      throw Error("--out", std::string("cannot read this run's measurements: ") + e.what(), ErrorKind::kRuntime);
+    }
+    if (!have) {
+      throw Error("--out", "'" + o.out + "' is not the measurement file of this plan's run",
+                  ErrorKind::kRuntime);
+    }
+    try {
+      PrintComparison(p, m);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("--out", "'" + o.out + "' is not a meshplan-validate measurement file: " + e.what(),
+                  ErrorKind::kRuntime);
+    }
   }
-  if (have) PrintComparison(p, m);
   if (rc != 0) {
     throw Error("meshplan-validate", "failed (exit " + std::to_string(rc) + ")" +
                                          (have ? "; partial measurements kept in " + o.out : ""),
+                ErrorKind::kRuntime);
+  }
+  if (!have && !out.write_through) {
+    throw Error("meshplan-validate", "exited 0 but wrote no measurement file '" + o.out + "'",
                 ErrorKind::kRuntime);
   }
 }
@@ -219,14 +247,20 @@ void SetupValidate(CLI::App& app) {
   sub->add_option("--out", opt->out, "measurement file (default measurements.json)");
   sub->add_flag("--run", opt->run, "run it and print predicted vs measured");
   sub->add_option("--np-per-node", opt->np_per_node,
-                  "ranks (GPUs) per node (default: the cluster's GPUs per node)");
-  sub->add_option("--layout-index", opt->layout_index, "which of the plan's layouts (0: the best)");
+                  "ranks (GPUs) per node (default: the cluster's GPUs per node)")
+      ->check(IntegerIn(1, kMaxGpus));
+  sub->add_option("--layout-index", opt->layout_index, "which of the plan's layouts (0: the best)")
+      ->check(IntegerIn(0, kMaxLayoutIndex));
   sub->add_option("--validate-bin", opt->validate_bin,
                   "path of meshplan-validate (default: next to meshplan, or $MESHPLAN_VALIDATE)");
-  sub->add_option("--max-bytes", opt->max_bytes, "passed to meshplan-validate");
-  sub->add_option("--iters", opt->iters, "passed to meshplan-validate");
-  sub->add_option("--steps", opt->steps, "passed to meshplan-validate");
-  sub->add_option("--timeout-s", opt->timeout_s, "passed to meshplan-validate");
+  // The same ranges meshplan-validate checks (validate/runner.cc CheckOptions), so a bad value
+  // is refused here rather than dropped from the launch line or refused by every rank.
+  sub->add_option("--max-bytes", opt->max_bytes, "passed to meshplan-validate")
+      ->check(NumberIn(1024, 1e12));
+  sub->add_option("--iters", opt->iters, "passed to meshplan-validate")->check(IntegerIn(1, 100000));
+  sub->add_option("--steps", opt->steps, "passed to meshplan-validate")->check(IntegerIn(1, 10000));
+  sub->add_option("--timeout-s", opt->timeout_s, "passed to meshplan-validate")
+      ->check(NumberIn(0.001, 86400));
   sub->callback([opt] { RunValidate(*opt); });
 }
 

@@ -20,6 +20,12 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
   out.name = std::filesystem::path(path).filename().string();
   const costmodel::NcclTestLog log =
       costmodel::ParseNcclTestLog(costmodel::ReadFileText(path, "--nccl-tests"), path);
+  static int64_t rows_so_far = 0;  // one command's logs together
+  rows_so_far += static_cast<int64_t>(log.rows.size());
+  if (rows_so_far > costmodel::kMaxNcclTestRows) {
+    throw Error("--nccl-tests", "'" + path + "' takes the command's nccl-tests data rows past " +
+                                    std::to_string(costmodel::kMaxNcclTestRows) + " in all: give fewer logs");
+  }
   out.op = log.op;
   out.ranks = log.ranks;
   // The sidecar (optional) says how many nodes ran and which algorithm NCCL_ALGO forced.

@@ -25,6 +25,7 @@
 #include "costmodel/collectives.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/output_file.h"
 #include "costmodel/plan_file.h"
 #include "costmodel/spec_io.h"
 #include "validate/backend.h"
@@ -87,47 +88,98 @@ void CheckFinite(const json& j, const std::string& path) {
   }
 }
 
-/// temp file + rename: a reader sees the previous complete file or the new one, never half.
+/// temp file + rename (costmodel/output_file.h): a reader sees the previous complete file or
+/// the new one, never half; a device or FIFO is written through.
 void WriteAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("--out", "cannot write '" + tmp + "'", ErrorKind::kRuntime);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("--out", "cannot rename into '" + path + "'", ErrorKind::kRuntime);
-  }
+  costmodel::WriteOutputFiles({{path, text, "--out"}});
 }
 
+// Error reports from the other ranks to rank 0, the only writer, on a communicator of their own.
+constexpr int kTagError = 7101, kTagAck = 7102;
+
 /// The measurement document, owned by rank 0; the watchdog may write it from its thread.
+/// The first failure of the job, on whichever rank, is the `error` block: another rank sends its
+/// error to rank 0 (MPI_THREAD_MULTIPLE), whose watchdog thread writes it and acknowledges.
 class Document {
  public:
-  Document(std::string path, bool writer) : path_(std::move(path)), writer_(writer) {}
+  Document(std::string path, bool writer, MPI_Comm reports, bool can_report)
+      : path_(std::move(path)), writer_(writer), reports_(reports), can_report_(can_report) {}
   template <typename F>
   void Update(F f) {
     std::lock_guard<std::mutex> lock(mu_);
     f(doc_);
   }
-  /// Writes the current document (rank 0 only); `error` adds an `error` block first.
+  /// Writes the current document (rank 0); `error` adds an `error` block first unless one is
+  /// there (the first failure explains the rest). On another rank, `error` goes to rank 0, and
+  /// this waits (up to 3 s) until rank 0 has written it.
   void Write(const json* error = nullptr) {
-    if (!writer_) return;
+    if (!writer_) {
+      if (error && can_report_) SendToWriter(*error);
+      return;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (error) {
+      if (doc_.contains("error")) return;
       doc_["error"] = *error;
       doc_["complete"] = false;
     }
     CheckFinite(doc_, "measurements");
-    WriteAtomic(path_, doc_.dump(2) + "\n");
+    // replace: a path that is not UTF-8 (--plan) is recorded with U+FFFD, never a throw.
+    WriteAtomic(path_, doc_.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  }
+  /// Rank 0, from the watchdog's thread: writes an error another rank sent, and acknowledges it.
+  void ReceiveReports() {
+    if (!writer_ || !can_report_) return;
+    std::lock_guard<std::mutex> lock(mpi_mu_);
+    if (closed_) return;
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(MPI_ANY_SOURCE, kTagError, reports_, &flag, &st);
+    if (!flag) return;
+    int n = 0;
+    MPI_Get_count(&st, MPI_CHAR, &n);
+    std::string text(static_cast<size_t>(std::max(n, 0)), '\0');
+    MPI_Recv(text.data(), n, MPI_CHAR, st.MPI_SOURCE, kTagError, reports_, MPI_STATUS_IGNORE);
+    try {
+      const json err = json::parse(text);
+      Write(&err);
+    } catch (...) {
+    }
+    int ack = 1;
+    MPI_Send(&ack, 1, MPI_INT, st.MPI_SOURCE, kTagAck, reports_);
+  }
+  /// No more MPI calls from the watchdog's thread (before MPI_Finalize).
+  void Close() {
+    std::lock_guard<std::mutex> lock(mpi_mu_);
+    closed_ = true;
   }
 
  private:
+  void SendToWriter(const json& err) {
+    std::lock_guard<std::mutex> lock(mpi_mu_);
+    if (closed_) return;
+    const std::string text = err.dump(-1, ' ', false, json::error_handler_t::replace);
+    MPI_Request req[2];
+    int ack = 0;
+    MPI_Isend(text.data(), static_cast<int>(text.size()), MPI_CHAR, 0, kTagError, reports_, &req[0]);
+    MPI_Irecv(&ack, 1, MPI_INT, 0, kTagAck, reports_, &req[1]);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    int done = 0;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      MPI_Testall(2, req, &done, MPI_STATUSES_IGNORE);
+      if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Not acknowledged (rank 0 is gone or stuck without its watchdog): the job is aborted next.
+  }
+
   std::mutex mu_;
+  std::mutex mpi_mu_;  // MPI calls of the report channel; taken before mu_
   json doc_;
   std::string path_;
   bool writer_;
+  MPI_Comm reports_;
+  bool can_report_;
+  bool closed_ = false;
 };
 
 /// Ends the job when one operation runs past the timeout: prints which rank and operation,
@@ -137,13 +189,15 @@ class Watchdog {
   Watchdog(int rank, std::string host, double timeout_s, Document& doc)
       : rank_(rank), host_(std::move(host)), timeout_s_(timeout_s), doc_(doc),
         thread_([this] { Loop(); }) {}
-  ~Watchdog() {
+  ~Watchdog() { Stop(); }
+  /// Ends the watchdog's thread (idempotent).
+  void Stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   void SetBackend(Backend* b) { backend_.store(b); }
   void Begin(std::string label) {
@@ -166,6 +220,10 @@ class Watchdog {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (stop_) continue;
+      lock.unlock();
+      doc_.ReceiveReports();  // rank 0: another rank's failure, written while this rank waits
+      lock.lock();
       if (stop_ || !active_) continue;
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       if (s < timeout_s_) continue;
@@ -650,10 +708,18 @@ json PlanJson(const Context& c) {
   const auto& p = c.plan;
   json layout = costmodel::ToJson(p.layout);
   layout["grad_accum"] = c.eval.grad_accum;
+  // The model and cluster themselves, not only their names: calibrate then fits the model the
+  // plan was made for (a user's model.json, or one that reuses a built-in name).
+  json model = costmodel::ToJson(p.model);
+  model.erase("schema_version");
+  json cluster = costmodel::ToJson(p.cluster);
+  cluster.erase("schema_version");
   return {{"file", c.o.plan_path},
           {"layout_index", p.layout_index},
           {"model", p.model.name},
+          {"model_spec", model},
           {"cluster", p.cluster.name},
+          {"cluster_spec", cluster},
           {"gpus", p.workload.gpus},
           {"global_batch", p.workload.global_batch},
           {"seq", p.workload.seq},
@@ -698,13 +764,18 @@ void CheckOptions(const Options& o) {
 }
 
 /// Reads the plan on rank 0 and broadcasts the text, so ranks on other nodes need no copy.
-std::string BroadcastPlanText(const std::string& path, int rank) {
+/// Rank 0 (the writer) also checks --out before any work: a writable place, not the plan.
+std::string BroadcastPlanText(const std::string& path, const std::string& out_path, int rank) {
   std::string text;
   int64_t len = 0;
   int ok = 1;
   std::string why;
   if (rank == 0) {
     try {
+      const costmodel::OutputTarget out = costmodel::CheckOutputTarget(out_path, "--out");
+      if (costmodel::OutputIsInput(out, path)) {
+        throw Error("--out", "'" + out_path + "' is the file given to --plan: refusing to overwrite an input");
+      }
       text = costmodel::ReadFileText(path, "--plan");
       len = static_cast<int64_t>(text.size());
     } catch (const Error& e) {
@@ -713,7 +784,7 @@ std::string BroadcastPlanText(const std::string& path, int rank) {
     }
   }
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  if (!ok) throw Error("--plan", rank == 0 ? why : "unreadable on rank 0");
+  if (!ok) throw Error("", rank == 0 ? why : "--plan or --out: unusable on rank 0");
   MPI_Bcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
   text.resize(static_cast<size_t>(len));
   MPI_Bcast(text.data(), static_cast<int>(len), MPI_CHAR, 0, MPI_COMM_WORLD);
@@ -767,7 +838,7 @@ int ValidateMain(int argc, char** argv) {
     backend_name = o.backend.empty() ? (HasNcclBackend() ? "nccl" : "cpu") : o.backend;
     if (backend_name == "nccl" && !HasNcclBackend()) MakeNcclBackend(Mesh{}, 0, 0);  // throws
     max_bytes = o.max_bytes > 0 ? o.max_bytes : (backend_name == "nccl" ? 1073741824.0 : 67108864.0);
-    c.plan = costmodel::ReadPlanFile(BroadcastPlanText(o.plan_path, rank), o.plan_path, o.layout_index);
+    c.plan = costmodel::ReadPlanFile(BroadcastPlanText(o.plan_path, o.out_path, rank), o.plan_path, o.layout_index);
     if (c.plan.workload.gpus != size) {
       throw Error("mpirun -np", "the plan runs on " + std::to_string(c.plan.workload.gpus) +
                                     " GPUs (ranks), this job has " + std::to_string(size));
@@ -808,7 +879,9 @@ int ValidateMain(int argc, char** argv) {
   MPI_Comm_rank(local, &local_rank);
   MPI_Comm_free(&local);
 
-  Document doc(o.out_path, rank == 0);
+  MPI_Comm reports;
+  MPI_Comm_dup(MPI_COMM_WORLD, &reports);
+  Document doc(o.out_path, rank == 0, reports, provided >= MPI_THREAD_MULTIPLE);
   Watchdog dog(rank, host, o.timeout_s, doc);
   Observer obs(dog, rank, ParseFault(o.inject_fault));
   c.dog = &dog;
@@ -870,6 +943,9 @@ int ValidateMain(int argc, char** argv) {
   dog.Idle();
   backend.reset();
   if (rank == 0) std::printf("meshplan-validate: wrote %s\n", o.out_path.c_str());
+  doc.Close();
+  dog.Stop();
+  MPI_Comm_free(&reports);
   MPI_Finalize();
   return 0;
 }

@@ -188,7 +188,8 @@ TEST_F(LaunchCli, BadLaunchFilesExitTwoWithOneLine) {
   EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: only 1 is modelled, got 2\n");
   r = Run(w + "--from-megatron " + P("missing.txt"));
   EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --from-megatron: cannot open file '" + P("missing.txt") + "'\n");
+  EXPECT_EQ(r.err, "meshplan: error: --from-megatron: cannot open file '" + P("missing.txt") +
+                       "': No such file or directory\n");
   std::ofstream(dir_ / "noseq.txt") << "--bf16 --micro-batch-size 1 --tensor-model-parallel-size 8\n";
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --from-megatron " + P("noseq.txt"));
   EXPECT_EQ(r.rc, 2);

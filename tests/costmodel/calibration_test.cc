@@ -260,6 +260,32 @@ TEST(NvlsTree, LatencyAndBandwidthByHand) {
   EXPECT_LT(TimeOf(BuildTable(lp, {2, 2}), Coll::kAllReduce, Algo::kNvlsTree, Proto::kSimple, 1e9).time_s, 0);
 }
 
+// meshplan-validate embeds the model it ran: a user's model.json that is no built-in, or that
+// reuses a built-in's name with other shapes, is the model calibrate fits, not a name lookup.
+TEST(Measurements, EmbeddedModelIsTheOneFittedNotTheBuiltInOfThatName) {
+  Model user = ResolveModel("tiny-llama");
+  user.layers = 6;  // same name as the built-in, other shape
+  nlohmann::json m = nlohmann::json::parse(R"({"schema_version": 1, "command": "validate",
+    "plan": {"model": "tiny-llama", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,
+             "layout": {"tp": 2, "sp": true, "fsdp": 2, "replicate": 1, "zero": 3, "mbs": 1,
+                        "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1}},
+    "collectives": [], "gemms": [], "step": {"time_s": 0.3, "peak_memory_bytes": 2.6e7}})");
+  m["plan"]["model_spec"] = ToJson(user);
+  m["plan"]["cluster_spec"] = ToJson(ResolveCluster("cpu-local"));
+  const Cluster cpu = ResolveCluster("cpu-local");
+  CalibrationInputs in;
+  AddMeasurements(m.dump(), "m.json", cpu, in);
+  ASSERT_EQ(in.steps.size(), 1u);
+  EXPECT_EQ(in.steps[0].model.layers, 6);
+  user.name = "my-own-model";  // no built-in of that name at all
+  m["plan"]["model"] = user.name;
+  m["plan"]["model_spec"] = ToJson(user);
+  CalibrationInputs in2;
+  AddMeasurements(m.dump(), "m.json", cpu, in2);
+  ASSERT_EQ(in2.steps.size(), 1u);
+  EXPECT_EQ(in2.steps[0].model.name, "my-own-model");
+}
+
 TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   const std::string good = R"({"schema_version": 1, "command": "validate", "backend": "cpu",
     "plan": {"model": "tiny-llama", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,

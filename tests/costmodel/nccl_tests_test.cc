@@ -99,5 +99,40 @@ TEST(NcclTestsLog, RejectsTruncatedAndForeignInput) {
             "all_reduce.txt:1: header: nGpus must be followed by a GPU count (1 to 65536), got '0'");
 }
 
+// Numbers in a log are decimal: strtod would read 0x10 as 16 us and accept inf; and finite but
+// absurd values (which overflow the fit later) are errors naming the file and line.
+TEST(NcclTestsLog, NonDecimalAndAbsurdValuesAreErrorsNamingTheLine) {
+  const std::string header =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time   algbw   busbw #wrong\n";
+  auto row = [](const std::string& time, const std::string& bw) {
+    return "       1024           256     float     sum      -1   " + time + "   " + bw +
+           "    0.10      0    10.00    0.10    0.10      0\n";
+  };
+  EXPECT_EQ(ErrorOf(header + row("0x10", "0.10"), "all_reduce.log"),
+            "all_reduce.log:2: row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+  EXPECT_EQ(ErrorOf(header + row("inf", "0.10"), "all_reduce.log"),
+            "all_reduce.log:2: row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+  EXPECT_EQ(ErrorOf(header + row("1e-310", "0.10"), "all_reduce.log"),
+            "all_reduce.log:2: row has a time of 1e-310 us, outside [0.001, 1e12] us");
+  EXPECT_EQ(ErrorOf(header + row("10.00", "1e308"), "all_reduce.log"),
+            "all_reduce.log:2: row has a bandwidth outside [0, 1e6] GB/s");
+  EXPECT_NO_THROW(ParseNcclTestLog(header + row("10.00", "0.10"), "all_reduce.log"));
+}
+
+// A 64 MiB log of 550k rows took minutes to calibrate on and 2 GB to score: rows are bounded.
+TEST(NcclTestsLog, MoreRowsThanAnyRealRunIsAnErrorAtTheLine) {
+  std::string text =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time   algbw   busbw #wrong\n";
+  const std::string row =
+      "       1024           256     float     sum      -1    10.00    0.10    0.10      0    10.00    0.10    0.10      0\n";
+  for (int64_t i = 0; i < kMaxNcclTestRows; ++i) text += row;
+  EXPECT_EQ(ParseNcclTestLog(text, "all_reduce.log").rows.size(), static_cast<size_t>(kMaxNcclTestRows));
+  text += row;
+  EXPECT_EQ(ErrorOf(text, "all_reduce.log"),
+            "all_reduce.log:20002: more than 20000 data rows: not one nccl-tests run (a real log has tens)");
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

@@ -2,10 +2,14 @@
 // naming the origin, the JSON path and the problem.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -61,7 +65,7 @@ TEST(Zoo, UnknownNameListsTheBuiltIns) {
   EXPECT_EQ(ErrorOf([] { ResolveModel("llama9-1t"); }).substr(0, 50),
             "--model: no built-in model named 'llama9-1t' (buil");
   EXPECT_EQ(ErrorOf([] { ResolveCluster("/no/such/cluster.json"); }),
-            "--cluster: cannot open file '/no/such/cluster.json'");
+            "--cluster: cannot open file '/no/such/cluster.json': No such file or directory");
 }
 
 struct BadModelCase {
@@ -277,7 +281,32 @@ TEST(JsonInput, DeepNestingIsRefusedBeforeParsing) {
 TEST(ReadFile, DirectoriesAndHugeFilesAreClearErrors) {
   EXPECT_EQ(ErrorOf([] { ReadFileText("/", "--model"); }), "--model: '/' is a directory, not a file");
   EXPECT_EQ(ErrorOf([] { ReadFileText("/dev/zero", "--cluster"); }),
-            "--cluster: file '/dev/zero' is larger than 64 MiB: not a meshplan input");
+            "--cluster: '/dev/zero' is a character device, not a regular file: meshplan reads inputs from files only");
+}
+
+TEST(ReadFile, MissingFileGivesTheOsReason) {
+  EXPECT_EQ(ErrorOf([] { ReadFileText("/no/such/file.json", "--model"); }),
+            "--model: cannot open file '/no/such/file.json': No such file or directory");
+}
+
+// A FIFO nobody writes to would block the open (and the read) forever: it is refused at once.
+TEST(ReadFile, FifoIsRefusedWithoutBlocking) {
+  const std::string fifo = ::testing::TempDir() + "/meshplan_input_fifo_" + std::to_string(::getpid());
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(ErrorOf([&] { ReadFileText(fifo, "--model"); }),
+            "--model: '" + fifo + "' is a FIFO, not a regular file: meshplan reads inputs from files only");
+  ::unlink(fifo.c_str());
+}
+
+TEST(ParseJson, DuplicateKeyIsAnErrorNamingTheKeyAndBothLines) {
+  EXPECT_EQ(ErrorOf([] { ParseJsonText("{\"name\": \"a\",\n \"layers\": 2,\n \"name\": \"b\"}", "m.json"); }),
+            "m.json: duplicate key \"name\" at lines 1 and 3: each key may appear once in an object");
+  // In a nested object, written with an escape the second time.
+  EXPECT_EQ(ErrorOf([] { ParseJsonText("{\"a\": {\"x\": 1},\n \"b\": {\"x\": 1,\n \"\\u0078\": 2}}", "c.json"); }),
+            "c.json: duplicate key \"x\" at lines 2 and 3: each key may appear once in an object");
+  // The same key in two different objects is fine.
+  EXPECT_NO_THROW(ParseJsonText("{\"a\": {\"x\": 1}, \"b\": {\"x\": 1}, \"c\": [{\"x\": 1}, {\"x\": 2}]}", "ok.json"));
 }
 
 // HuggingFace import: each family's real config.json gives the published parameter count.
@@ -323,6 +352,18 @@ TEST(HfConfig, QwenHasQkvBiasOnly) {
   EXPECT_FALSE(m.biases.attn_out);
   EXPECT_FALSE(m.biases.mlp);
   EXPECT_TRUE(m.tied_embeddings);
+}
+
+// A config.json's errors name its own keys, never meshplan's model fields.
+TEST(HfConfig, ConsistencyErrorsNameTheHfKeys) {
+  const std::string llama = R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+    "num_attention_heads": 32, "num_key_value_heads": 5, "intermediate_size": 11008,
+    "vocab_size": 32000, "max_position_embeddings": 4096, "hidden_act": "silu"})";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(llama, "/models/layers/config.json"); }),
+            "/models/layers/config.json: num_key_value_heads: must divide num_attention_heads (32), got 5");
+  const std::string gpt2 = R"({"model_type": "gpt2", "n_embd": 100, "n_layer": 2, "n_head": 3,
+    "vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"})";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(gpt2, "g.json"); }), "g.json: n_head: must divide n_embd (100), got 3");
 }
 
 TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {

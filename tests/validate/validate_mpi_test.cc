@@ -178,6 +178,23 @@ TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
   EXPECT_TRUE(m["step"].is_null());
 }
 
+// A failure on a rank other than 0 (the writer) is the file's error block: that rank sends it to
+// rank 0 before the job is aborted. Before, only rank 0's own failures were recorded, so a job
+// ended by rank 1 left a file without any error.
+TEST_F(ValidateMpi, FailureOnAnotherRankIsTheErrorBlock) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() + Fast() +
+                         " --timeout-s 20 --inject-fault error:rank=1:op=gemm");
+  EXPECT_NE(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  EXPECT_EQ(m["complete"], false);
+  ASSERT_TRUE(m.contains("error")) << m.dump(1);
+  EXPECT_EQ(m["error"]["rank"], 1);
+  EXPECT_EQ(m["error"]["reason"], "error");
+  EXPECT_NE(m["error"]["message"].get<std::string>().find("injected error"), std::string::npos);
+}
+
 TEST_F(ValidateMpi, DyingRankEndsTheJobAndKeepsEarlierPhases) {
   const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
   const fs::path out = dir_ / "m.json";
@@ -208,6 +225,63 @@ TEST_F(ValidateMpi, LaunchLineForMpirunAndSrun) {
   r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan + " --np-per-node 3");
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.out, "meshplan: error: --np-per-node: 3 does not divide the plan's 4 GPUs\n");
+}
+
+// A measurement file left at --out by an earlier run is never shown as this run's: it is
+// removed before the launch, and a run that fails early (here: a meshplan-validate that exits
+// at once) prints no "predicted vs measured". A run that exits 0 without a file is a failure.
+TEST_F(ValidateMpi, StaleOutIsNeverShownAsThisRunsMeasurements) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  const fs::path out = dir_ / "m.json";
+  std::ofstream(out) << R"({"schema_version": 1, "command": "validate", "complete": true, "plan": {}})";
+  Result r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan +
+                 " --backend cpu --run --validate-bin /bin/false --out " + out.string());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out.find("predicted vs measured"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: failed (exit 1)\n"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  std::ofstream(out) << "not json at all";
+  r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan + " --backend cpu --run --validate-bin /bin/true --out " +
+            out.string());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: exited 0 but wrote no measurement file '" +
+                       out.string() + "'\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("internal error"), std::string::npos) << r.out;
+}
+
+TEST_F(ValidateMpi, OutEqualToThePlanIsRefusedBeforeTheLaunch) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const std::string before = [&] {
+    std::ifstream in(plan);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }();
+  const Result r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan.string() +
+                         " --backend cpu --run --out " + plan.string());
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "meshplan: error: --out: '" + plan.string() +
+                       "' is the file given to --plan: refusing to overwrite an input\n");
+  std::ifstream in(plan);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), before);
+}
+
+// meshplan-validate records a --plan path that is not UTF-8 (with U+FFFD) instead of aborting
+// on every rank, and embeds the model and cluster it ran.
+TEST_F(ValidateMpi, NonUtf8PlanPathAndEmbeddedModel) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
+  const fs::path odd = dir_ / "p\xff.json";
+  fs::copy_file(plan, odd);
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell(Mpirun(4) + " --plan '" + odd.string() + "' --out " + out.string() + Fast());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  EXPECT_EQ(m["plan"]["file"], (dir_ / "p\xef\xbf\xbd.json").string());
+  EXPECT_EQ(m["plan"]["model_spec"]["layers"], 4);
+  EXPECT_EQ(m["plan"]["model_spec"]["name"], "tiny-llama");
+  EXPECT_EQ(m["plan"]["cluster_spec"]["name"], "cpu-local");
 }
 
 TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {

@@ -1,0 +1,276 @@
+// Issue 22, "robustness round 2", end to end through the meshplan binary: outputs that are
+// devices, links or inputs; values read wrongly without a word; standard output that fails.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Robust : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("meshplan_robust_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  /// Runs meshplan with `args` in the test's directory; `stdout_to` replaces the capture file.
+  Result Run(const std::string& args, const std::string& stdout_to = "") {
+    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
+    const std::string cmd = "cd '" + dir_.string() + "' && " + std::string(MESHPLAN_BIN) + " " + args +
+                            " >" + (stdout_to.empty() ? out.string() : stdout_to) + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = stdout_to.empty() ? Slurp(out) : "";
+    r.err = Slurp(err);
+    return r;
+  }
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+  /// Files of the directory, except the captured streams.
+  int Files() const {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      n += name == "stdout.txt" || name == "stderr.txt" ? 0 : 1;
+    }
+    return n;
+  }
+  fs::path dir_;
+};
+
+const char* kSim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                   "--layout tp=2,fsdp=2 --analytical";
+
+TEST_F(Robust, DeviceOutputsAreWrittenThroughAndTheirFailuresReported) {
+  Result r = Run("inspect --model tiny-llama --json /dev/null");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  r = Run("inspect --model tiny-llama --json /dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: error: --json: cannot write '/dev/full': No space left on device\n");
+  // /dev/stdout: the JSON follows the table on standard output.
+  r = Run("inspect --model tiny-llama --json /dev/stdout");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\"schema_version\""), std::string::npos);
+  EXPECT_LT(r.out.find("params total"), r.out.find("\"schema_version\""));
+  EXPECT_TRUE(fs::is_regular_file(P("stdout.txt")));
+}
+
+TEST_F(Robust, FailedStandardOutputExitsOne) {
+  Result r = Run("inspect --model tiny-llama", "/dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: cannot write standard output: No space left on device\n");
+  // plan flushes its table before the outputs are written: the reason survives that flush.
+  r = Run("plan --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --refine 0", "/dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err.substr(r.err.find("meshplan:")), "meshplan: cannot write standard output: No space left on device\n");
+}
+
+TEST_F(Robust, OutputThatIsAnInputIsRefusedByIdentityBeforeAnyWork) {
+  std::ofstream(P("model.json")) << Slurp(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json");
+  fs::create_hard_link(P("model.json"), P("alias.json"));
+  const std::string before = Slurp(P("model.json"));
+  Result r = Run("inspect --model model.json --json alias.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'alias.json' is the file given to --model: refusing to overwrite an input\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(Slurp(P("model.json")), before);
+}
+
+TEST_F(Robust, TwoOutputsOnOneFileAreRefusedBeforeAnyWork) {
+  const Result r = Run(std::string(kSim) + " --json X --trace ./X");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --trace: names the same file as --json ('./X')\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(Files(), 0);
+}
+
+// Launch configs are outputs too: one file for two of them is refused, as is a launch config
+// written over the one simulate reads.
+TEST_F(Robust, LaunchConfigOutputsAreCheckedLikeTheOthers) {
+  Result r = Run(std::string(kSim) + " --json X --emit-megatron X");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: names the same file as --emit-megatron ('X')\n");
+  EXPECT_EQ(Files(), 0);
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+          "--layout tp=2,sp=on,fsdp=2 --analytical --emit-torchtitan t.toml");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--from-torchtitan t.toml --emit-torchtitan ./t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --emit-torchtitan: './t.toml' is the file given to --from-torchtitan: "
+                   "refusing to overwrite an input\n");
+}
+
+TEST_F(Robust, MissingOutputDirectoryIsFoundBeforeTheSearch) {
+  const Result r = Run("plan --model llama2-70b --cluster dgx-h100 --gpus 2048 --global-batch 1024 --seq 4096 "
+                       "--json no/such/plan.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: directory 'no/such' does not exist\n");
+  EXPECT_EQ(r.out, "");  // no search ran: nothing printed
+}
+
+TEST_F(Robust, SymlinkOutputReplacesItsTargetAndStaysALink) {
+  std::ofstream(P("real.json")) << "old";
+  fs::create_symlink("real.json", P("link.json"));
+  const Result r = Run("inspect --model tiny-llama --json link.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(P("link.json")));
+  EXPECT_NE(Slurp(P("real.json")).find("\"schema_version\""), std::string::npos);
+  EXPECT_EQ(Files(), 2);  // no temporary left
+}
+
+TEST_F(Robust, EmptyValuesAreErrors) {
+  for (const std::string flag : {"--json", "--recipe", "--calibration"}) {
+    const Result r = Run(std::string(kSim) + " " + flag + " ''");
+    EXPECT_EQ(r.rc, 2) << flag;
+    EXPECT_EQ(r.err, "meshplan: error: " + flag + ": must not be empty\n");
+  }
+  const Result r = Run("sweep --model tiny-llama --cluster cpu-local --global-batch 4 --seq 128 --gpus 2,,4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: has an empty element in the list '2,,4'\n");
+}
+
+TEST_F(Robust, NumericFlagsAreDecimal) {
+  Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 010 --global-batch 4 --seq 128 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: must be a decimal integer without leading zeros, got '010'\n");
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 09 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --seq: must be a decimal integer without leading zeros, got '09'\n");
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 0x4 --global-batch 4 --seq 128 --layout tp=2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: must be an integer, got '0x4'\n");
+}
+
+TEST_F(Robust, ValidateFlagsAreCheckedLikeTheOthers) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  struct Case {
+    std::string flags, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--np-per-node 0", "--np-per-node: must be in [1, 16777216], got 0"},
+           {"--iters -5", "--iters: must be in [1, 100000], got -5"},
+           {"--steps 0", "--steps: must be in [1, 10000], got 0"},
+           {"--max-bytes nan", "--max-bytes: must be a decimal number, got 'nan'"},
+           {"--max-bytes 0x100000", "--max-bytes: must be a decimal number, got '0x100000'"},
+           {"--timeout-s 0", "--timeout-s: must be in [0.001, 86400], got 0"},
+           {"--validate-bin ''", "--validate-bin: must not be empty"},
+       }) {
+    const Result r = Run("validate --plan " + plan + " " + c.flags);
+    EXPECT_EQ(r.rc, 2) << c.flags;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n')).find(c.message), 17u) << r.err;
+    EXPECT_EQ(r.out, "") << c.flags;
+  }
+}
+
+TEST_F(Robust, NonUtf8PlanPathIsNoInternalError) {
+  const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
+  const std::string odd = "p\xff.json";
+  fs::copy_file(plan, dir_ / odd);
+  const Result r = Run("validate --plan 'p\xff.json' --validate-bin meshplan-validate");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "mpirun -np 4 --map-by ppr:4:node --bind-to none meshplan-validate --plan 'p\xff.json' "
+                   "--out measurements.json --backend nccl\n");
+}
+
+TEST_F(Robust, NewlineInAPathKeepsTheErrorOnOneLine) {
+  const Result r = Run("inspect --model 'a\nb.json'");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --model: cannot open file 'a\\nb.json': No such file or directory\n");
+}
+
+TEST_F(Robust, FifoInputIsRefusedNotWaitedOn) {
+  ASSERT_EQ(::mkfifo(P("model.json").c_str(), 0600), 0);
+  const Result r = Run("inspect --model model.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --model: 'model.json' is a FIFO, not a regular file: meshplan reads "
+                   "inputs from files only\n");
+}
+
+/// tiny-llama with `layers` layers: a model at the documented 10^5-layer limit.
+void WriteDeepModel(const fs::path& to, int layers) {
+  std::string m = Slurp(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json");
+  m.replace(m.find("\"layers\": 4"), 11, "\"layers\": " + std::to_string(layers));
+  m.replace(m.find("\"tiny-llama\""), 12, "\"deep\"");
+  std::ofstream(to) << m;
+}
+
+// Resources are checked before the work, against the flag that bounds them: a trace of a
+// million tasks once took 70 s and 8 GB; now it is refused at once.
+TEST_F(Robust, SimulatorBoundsAreCheckedBeforeTheWorkNamingTheFlag) {
+  WriteDeepModel(dir_ / "deep.json", 100000);
+  const std::string w = "simulate --model deep.json --cluster cpu-local --gpus 8 --seq 128 ";
+  Result r = Run(w + "--global-batch 8 --layout fsdp=8,mbs=1 --trace t.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --trace: 1 micro-batches x 100000 layers make up to 1000007 simulator "
+                   "tasks; a trace is written for at most 500000 (about 1 GB of memory while built): drop "
+                   "--trace, or raise mbs in --layout\n");
+  r = Run(w + "--global-batch 264 --layout fsdp=8,mbs=1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.substr(0, 45), "meshplan: error: --layout: 33 micro-batches x");
+  EXPECT_FALSE(fs::exists(dir_ / "t.json"));
+}
+
+// plan's refinement shares one simulator budget across the layouts it refines: with valid flags
+// it used to fail in the simulator (exit 2, naming no flag) or run for minutes.
+TEST_F(Robust, PlanRefinementSharesOneSimulatorBudget) {
+  WriteDeepModel(dir_ / "deep.json", 100000);
+  const Result r = Run("plan --model deep.json --cluster dgx-h100 --gpus 64 --global-batch 2048 --seq 128 --json p.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\\(simulated ([0-9]+) of the 32 layouts --refine asked "
+                                                      "for: the next one would take the simulator past its "
+                                                      "budget of 10000000 tasks per command\\)")))
+      << r.out;
+  EXPECT_LT(std::stoi(m[1]), 32);
+  EXPECT_NE(Slurp(P("p.json")).find("\"refine_stopped\""), std::string::npos);
+}
+
+// calibrate bounds samples x fits before fitting: 40 logs with --leave-one-out took 25 s.
+TEST_F(Robust, CalibrateBoundsItsFitWorkBeforeFitting) {
+  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  std::string args = "calibrate --cluster dgx-a100-80g --leave-one-out --nccl-tests";
+  for (int i = 0; i < 40; ++i) {
+    std::string name = std::to_string(i);  // (not "l" + ...: GCC 12's -Wrestrict false positive)
+    name += "-all_reduce.txt";
+    fs::copy_file(log, dir_ / name);
+    fs::copy_file(log + ".meta.json", dir_ / (name + ".meta.json"));
+    args += " " + name;
+  }
+  const Result r = Run(args);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --leave-one-out: fitting 1160 samples 81 time(s) is more than 25000 "
+                   "sample-fits (about 8 s): give fewer or shorter inputs or drop --leave-one-out\n");
+}
+
+}  // namespace
