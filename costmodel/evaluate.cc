@@ -562,7 +562,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // Compute slows while the stage's data-parallel traffic overlaps it.
   double compute = micro * b->compute_s;
   compute += (slowdown - 1.0) * std::min(compute, bt.hidden_s);
-  const double tp_exposed = micro * (b->total_s() - b->compute_s);
+  const double tp_exposed = std::max(0.0, micro * (b->total_s() - b->compute_s));  // no -0
   e.pipe.makespan_s = micro * b->total_s() + bubble + p2p_exposed;
   // The largest tail and optimizer of any stage close the step (stage 0 drains last).
   const Tail* worst = &tf;
