@@ -11,6 +11,7 @@
 #include "sim/trace.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
+#include "tools/framework_flag.h"
 
 namespace meshplan::tools {
 
@@ -105,6 +106,7 @@ void SetupSimulate(CLI::App& app) {
   auto opt = std::make_shared<SimulateOptions>();
   CLI::App* sub = app.add_subcommand("simulate", "cost one layout: memory, step time, collectives");
   AddWorkloadFlags(sub, opt->w);
+  AddFrameworkFlag(sub, opt->w);
   sub->add_option("--layout", opt->layout,
                   "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective")
       ->required();

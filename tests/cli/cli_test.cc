@@ -541,6 +541,39 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   EXPECT_EQ(bad.err, "meshplan: error: accuracy: give --nccl-tests LOG... (with --cluster) or --reference FILE\n");
 }
 
+// --framework NAME fills the workload traits the framework implies (data/frameworks); a flag
+// given explicitly wins. The report's inputs show which were used.
+TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
+  const std::string w = "simulate --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
+                        "--layout tp=1,fsdp=64 --analytical ";
+  auto inputs = [&](const std::string& extra) {
+    Result r = Run(w + extra + " --json " + P("f.json"));
+    EXPECT_EQ(r.rc, 0) << extra << ": " << r.err;
+    return ReadJson("f.json")["inputs"];
+  };
+  json in = inputs("--framework torchtitan");
+  EXPECT_EQ(in["eager_elementwise"], true);
+  EXPECT_EQ(in["flash_version"], 2);
+  EXPECT_EQ(in["reduce_dtype"], "fp32");
+  in = inputs("--framework llm-foundry");
+  EXPECT_EQ(in["flash_version"], 1);
+  EXPECT_EQ(in["reduce_dtype"], "bf16");
+  in = inputs("--framework deepspeed");
+  EXPECT_EQ(in["flash_attention"], false);
+  in = inputs("--framework llm-foundry --flash-version 2 --reduce-dtype fp32");
+  EXPECT_EQ(in["flash_version"], 2);
+  EXPECT_EQ(in["reduce_dtype"], "fp32");
+  EXPECT_EQ(in["eager_elementwise"], true);
+  // The recipe the framework implies: megatron's layout is priced with the Megatron recipe.
+  Result m = Run(w + "--framework megatron --json " + P("m.json"));
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_EQ(ReadJson("m.json")["layouts"][0]["layout"]["recipe"], "megatron");
+  Result bad = Run(w + "--framework jax");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: --framework: no built-in framework named 'jax' (built-in: deepspeed, "
+                     "llm-foundry, megatron, nemo, torchtitan; or give a path to a .json file)\n");
+}
+
 // simulate runs the discrete-event simulator by default: `time` is simulated, `analytical`
 // sits beside it, and --trace writes a Chrome trace; --analytical skips the simulation.
 TEST_F(Cli, SimulateUsesTheSimulatorAndWritesATrace) {
