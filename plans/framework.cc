@@ -1,7 +1,6 @@
 #include "plans/framework.h"
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
@@ -31,7 +30,8 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   f.flash_attention = w.Bool("flash_attention");
   f.flash_version = static_cast<int>(w.Int("flash_version", 1, 3));
   f.eager_elementwise = w.Bool("eager_elementwise");
-  f.reduce_dtype = costmodel::ParseDtype(w.Enum("reduce_dtype", {"fp32", "bf16"}), w.PathOf("reduce_dtype"));
+  f.reduce_dtype =
+      costmodel::ParseDtype(w.Enum("reduce_dtype", {"fp32", "bf16"}), w.PathOf("reduce_dtype"));
   f.recipe = costmodel::ParseRecipe(w.Enum("recipe", {"megatron", "fsdp2"}), w.PathOf("recipe"));
   w.Finish();
   costmodel::JsonObject d = o.Object("defaults");
@@ -41,7 +41,8 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   const nlohmann::json& traits = o.Array("traits");
   for (size_t i = 0; i < traits.size(); ++i) {
     costmodel::JsonObject t(traits[i], std::string(origin), "traits[" + std::to_string(i) + "]");
-    Framework::Trait tr{t.String("trait"), t.String("value"), t.String("source"), t.Bool("modelled")};
+    Framework::Trait tr{t.String("trait"), t.String("value"), t.String("source"),
+                        t.Bool("modelled")};
     if (tr.source.empty()) t.Fail("source", "every trait needs its source in the framework's code");
     t.Finish();
     f.traits.push_back(std::move(tr));
@@ -62,8 +63,9 @@ Framework ResolveFramework(const std::string& name_or_path, std::string_view fla
   if (!fs::exists(p)) {
     std::string names;
     for (const auto& n : ListFrameworks()) names += (names.empty() ? "" : ", ") + n;
-    throw Error(std::string(flag), "no built-in framework named '" + name_or_path + "' (built-in: " +
-                                       names + "; or give a path to a .json file)");
+    throw Error(std::string(flag), "no built-in framework named '" + name_or_path +
+                                       "' (built-in: " + names +
+                                       "; or give a path to a .json file)");
   }
   return ParseFramework(costmodel::ReadFileText(p.string(), flag), p.string());
 }

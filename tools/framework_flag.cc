@@ -10,9 +10,10 @@ namespace meshplan::tools {
 
 void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
   auto name = std::make_shared<std::string>();
-  sub->add_option("--framework", *name,
-                  "training framework whose defaults the workload takes (data/frameworks: torchtitan, "
-                  "megatron, nemo, llm-foundry, deepspeed, or a framework JSON); explicit flags win");
+  sub->add_option(
+      "--framework", *name,
+      "training framework whose defaults the workload takes (data/frameworks: torchtitan, "
+      "megatron, nemo, llm-foundry, deepspeed, or a framework JSON); explicit flags win");
   WorkloadOptions* w = &o;
   // After parsing, before the command runs: fill what the user left out.
   sub->parse_complete_callback([sub, name, w] {
@@ -27,7 +28,8 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
       w->flash_version = f.flash_version;
     }
     if (!given("--eager-elementwise")) w->eager_elementwise = f.eager_elementwise;
-    if (!given("--reduce-dtype")) w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
+    if (!given("--reduce-dtype"))
+      w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));
   });
 }

@@ -1,7 +1,6 @@
 #include "tools/shipped_fits.h"
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
@@ -14,7 +13,8 @@ namespace meshplan::tools {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<std::string> Paths(costmodel::JsonObject& o, const std::string& key, const fs::path& dir) {
+std::vector<std::string> Paths(costmodel::JsonObject& o, const std::string& key,
+                               const fs::path& dir) {
   std::vector<std::string> out;
   const nlohmann::json& a = o.Array(key);
   for (size_t i = 0; i < a.size(); ++i) {
@@ -44,7 +44,8 @@ std::vector<ShippedFit> ReadShippedFits() {
   const fs::path file = data / "calibration" / "inputs" / "shipped.json";
   if (!fs::exists(file)) return {};
   const std::string origin = file.string();
-  const nlohmann::json j = costmodel::ParseJsonText(costmodel::ReadFileText(origin, "data/calibration"), origin);
+  const nlohmann::json j =
+      costmodel::ParseJsonText(costmodel::ReadFileText(origin, "data/calibration"), origin);
   costmodel::JsonObject o(j, origin, "");
   costmodel::CheckSchemaVersion(o, 1);
   o.String("description");
@@ -70,7 +71,8 @@ std::vector<ShippedFit> ReadShippedFits() {
 }
 
 ShippedFitter::ShippedFitter(ShippedFit fit)
-    : fit_(std::move(fit)), base_(costmodel::ResolveCluster(fit_.cluster, "data/calibration/inputs/shipped.json")) {
+    : fit_(std::move(fit)),
+      base_(costmodel::ResolveCluster(fit_.cluster, "data/calibration/inputs/shipped.json")) {
   // As `meshplan calibrate`: the logs in order (those that cannot be modelled left out).
   for (const auto& path : fit_.logs) {
     const NcclLogSamples log = LoadNcclTestsLog(path, base_);

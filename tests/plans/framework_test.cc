@@ -11,13 +11,15 @@ namespace {
 
 TEST(Framework, EveryShippedFileParsesWithASourcePerTrait) {
   const std::vector<std::string> names = ListFrameworks();
-  EXPECT_EQ(names, (std::vector<std::string>{"deepspeed", "llm-foundry", "megatron", "nemo", "torchtitan"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"deepspeed", "llm-foundry", "megatron", "nemo",
+                                             "torchtitan"}));
   for (const auto& n : names) {
     const Framework f = ResolveFramework(n);
     EXPECT_EQ(f.name, n);
     EXPECT_GE(f.traits.size(), 2u) << n;
     for (const auto& t : f.traits) {
-      // "repo path @ commit" or "(stored version <commit>)": the trait's place in the framework's code.
+      // "repo path @ commit" or "(stored version <commit>)": the trait's place in the framework's
+      // code.
       EXPECT_NE(t.source.find('/'), std::string::npos) << n << ": " << t.trait;
     }
   }
@@ -31,10 +33,11 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_EQ(tt.reduce_dtype, costmodel::Dtype::kFp32);
   EXPECT_EQ(tt.recipe, costmodel::Recipe::kFsdp2);
   const Framework lf = ResolveFramework("llm-foundry");
-  EXPECT_EQ(lf.flash_version, 1);     // submit_benchmarks.py: --attn_impl default 'triton'
-  EXPECT_EQ(lf.reduce_dtype, costmodel::Dtype::kBf16);  // --fsdp_config_mixed_precision default 'PURE'
+  EXPECT_EQ(lf.flash_version, 1);  // submit_benchmarks.py: --attn_impl default 'triton'
+  EXPECT_EQ(lf.reduce_dtype,
+            costmodel::Dtype::kBf16);  // --fsdp_config_mixed_precision default 'PURE'
   const Framework ds = ResolveFramework("deepspeed");
-  EXPECT_FALSE(ds.flash_attention);   // Megatron-DeepSpeed: --use-flash-attn-* are opt-in
+  EXPECT_FALSE(ds.flash_attention);  // Megatron-DeepSpeed: --use-flash-attn-* are opt-in
   const Framework mg = ResolveFramework("megatron");
   EXPECT_FALSE(mg.eager_elementwise);
   EXPECT_EQ(mg.recipe, costmodel::Recipe::kMegatron);
@@ -67,15 +70,21 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
   const std::string ok_head = R"({"schema_version": 1, "name": "x", "description": "d",
     "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2"},
     "defaults": {"precision": null, "recompute": "none"}, )";
-  EXPECT_EQ(ErrorOf(ok_head + R"("traits": [{"trait": "t", "value": "v", "source": "", "modelled": true}]})"),
+  EXPECT_EQ(ErrorOf(ok_head +
+                    R"("traits": [{"trait": "t", "value": "v", "source": "", "modelled": true}]})"),
             "f.json: traits[0].source: every trait needs its source in the framework's code");
-  EXPECT_EQ(ErrorOf(ok_head + R"("traits": []})"), "f.json: traits: must list the traits with their sources");
+  EXPECT_EQ(ErrorOf(ok_head + R"("traits": []})"),
+            "f.json: traits: must list the traits with their sources");
   const std::string bad_version = R"({"schema_version": 1, "name": "x", "description": "d",
     "workload": {"flash_attention": true, "flash_version": 4, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2"},
     "defaults": {"precision": null, "recompute": "none"}, "traits": []})";
-  EXPECT_NE(ErrorOf(bad_version).find("f.json: workload.flash_version: "), std::string::npos) << ErrorOf(bad_version);
-  EXPECT_EQ(ErrorOf(ok_head + R"("traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}], "extra": 1})"),
-            "f.json: extra: unknown key");
+  EXPECT_NE(ErrorOf(bad_version).find("f.json: workload.flash_version: "), std::string::npos)
+      << ErrorOf(bad_version);
+  EXPECT_EQ(
+      ErrorOf(
+          ok_head +
+          R"("traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}], "extra": 1})"),
+      "f.json: extra: unknown key");
 }
 
 TEST(Framework, UnknownNameListsTheBuiltIns) {
@@ -84,7 +93,8 @@ TEST(Framework, UnknownNameListsTheBuiltIns) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "--framework: no built-in framework named 'jax' (built-in: deepspeed, llm-foundry, megatron, nemo, "
+              "--framework: no built-in framework named 'jax' (built-in: deepspeed, llm-foundry, "
+              "megatron, nemo, "
               "torchtitan; or give a path to a .json file)");
   }
 }
