@@ -73,14 +73,6 @@ std::vector<ShippedFit> ReadShippedFits() {
 ShippedFitter::ShippedFitter(ShippedFit fit)
     : fit_(std::move(fit)),
       base_(costmodel::ResolveCluster(fit_.cluster, "data/calibration/inputs/shipped.json")) {
-  // As `meshplan calibrate`: the logs in order (those that cannot be modelled left out).
-  for (const auto& path : fit_.logs) {
-    const NcclLogSamples log = LoadNcclTestsLog(path, base_);
-    if (!log.skip_reason.empty()) continue;
-    costmodel::CalibrationInputs in;
-    in.collectives = log.samples;
-    logs_.push_back(std::move(in));
-  }
   std::vector<std::string> clusters = {base_.name};
   clusters.insert(clusters.end(), fit_.also_for.begin(), fit_.also_for.end());
   for (const auto& path : fit_.references) {
@@ -92,6 +84,18 @@ ShippedFitter::ShippedFitter(ShippedFit fit)
 const costmodel::CalibrationProfile& ShippedFitter::FitWithout(const std::string& leave_out) {
   auto it = fitted_.find(leave_out);
   if (it != fitted_.end()) return it->second;
+  if (!logs_read_) {
+    // As `meshplan calibrate`: the logs in order (those that cannot be modelled left out). Read
+    // only for a refit: labelling records in-sample needs the reference files alone.
+    for (const auto& path : fit_.logs) {
+      const NcclLogSamples log = LoadNcclTestsLog(path, base_);
+      if (!log.skip_reason.empty()) continue;
+      costmodel::CalibrationInputs in;
+      in.collectives = log.samples;
+      logs_.push_back(std::move(in));
+    }
+    logs_read_ = true;
+  }
   costmodel::CalibrationInputs all;
   for (const auto& l : logs_) Append(all, l);
   std::vector<std::string> clusters = {base_.name};

@@ -26,7 +26,7 @@ struct ShippedFit {
 /// The shipped fits; an absent file is an empty list, a malformed one an Error naming it.
 std::vector<ShippedFit> ReadShippedFits();
 
-/// Refits a shipped profile, reading its logs once.
+/// Refits a shipped profile, reading its logs once, on the first refit.
 class ShippedFitter {
  public:
   explicit ShippedFitter(ShippedFit fit);
@@ -41,6 +41,7 @@ class ShippedFitter {
   ShippedFit fit_;
   costmodel::Cluster base_;
   std::vector<costmodel::CalibrationInputs> logs_;  // one per log that could be modelled
+  bool logs_read_ = false;
   std::set<std::string> sources_;
   std::map<std::string, costmodel::CalibrationProfile> fitted_;
 };

@@ -694,6 +694,20 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   Result m = Run(w + "--framework megatron --json " + P("m.json"));
   ASSERT_EQ(m.rc, 0) << m.err;
   EXPECT_EQ(ReadJson("m.json")["layouts"][0]["layout"]["recipe"], "megatron");
+  // accuracy --framework scores every reference record as run with that framework.
+  const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/llm-foundry-h100.json";
+  Result a = Run("accuracy --reference " + ref + " --framework megatron --json " + P("a.json"));
+  ASSERT_EQ(a.rc, 0) << a.err;
+  const json aj = ReadJson("a.json");
+  EXPECT_EQ(aj["inputs"]["framework"], "megatron");
+  for (const json& rec : aj["records"]) {
+    if (rec["status"] == "scored") {
+      EXPECT_EQ(rec["framework"], "megatron") << rec["id"];
+    }
+  }
+  Result abad = Run("accuracy --reference " + ref + " --framework jax");
+  EXPECT_EQ(abad.rc, 2);
+  EXPECT_EQ(abad.err.rfind("meshplan: error: --framework: no built-in framework named 'jax'", 0), 0u) << abad.err;
   Result bad = Run(w + "--framework jax");
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: --framework: no built-in framework named 'jax' (built-in: deepspeed, "
