@@ -264,6 +264,10 @@ std::vector<double> RatesGbps(std::string_view p) {
       while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j]))) ++j;
     }
     const double v = std::strtod(std::string(p.substr(i, j - i)).c_str(), nullptr);
+    if (!(v > 0) || v > 1e7) {  // no link is faster than 10 PB/s: a figure that is not a rate
+      i = j;
+      continue;
+    }
     size_t k = j;
     while (k < p.size() && k - j < 2 && p[k] == ' ') ++k;
     for (const UnitSpelling& u : units) {
@@ -278,35 +282,27 @@ std::vector<double> RatesGbps(std::string_view p) {
   return out;
 }
 
-/// A generation word's value ("NDR" -> 400 Gb/s, "NVLink4" -> 450 GB/s): tokens are matched on
-/// the phrase squashed to lower-case letters and digits, first table row first.
-std::optional<double> GenerationValue(std::string_view phrase, const std::vector<RateWord>& table) {
-  std::string sq;
-  for (char c : phrase) {
-    if (std::isalnum(static_cast<unsigned char>(c))) sq += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+/// A generation word's value ("NDR" -> 400 Gb/s, "NVLink4" -> 450 GB/s), first table row
+/// first. NVLink tokens are matched on the phrase squashed to letters and digits ("NVLink 4th
+/// generation"); an InfiniBand generation must be a word of its own ("NDR", "NDR200", not the
+/// "ndr" in "Alexandria"), and "ndr" followed by digits is another row ("ndr200").
+std::optional<double> GenerationValue(std::string_view phrase, const std::vector<RateWord>& table,
+                                      bool whole_word) {
+  const std::string lower = Lower(phrase);
+  std::string squashed;
+  for (char c : lower) {
+    if (std::isalnum(static_cast<unsigned char>(c))) squashed += c;
   }
+  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
   for (const RateWord& w : table) {
-    std::string tok;
-    for (char c : w.token) {
-      if (std::isalnum(static_cast<unsigned char>(c))) tok += c;
-    }
-    // A generation name stands alone: "ndr" in "ndr200" is the 200 Gb/s port, in "nvidia" nothing.
-    for (size_t at = sq.find(tok); at != std::string::npos; at = sq.find(tok, at + 1)) {
-      const size_t end = at + tok.size();
-      const bool digit_after = end < sq.size() && std::isdigit(static_cast<unsigned char>(sq[end]));
-      if (!digit_after || std::isdigit(static_cast<unsigned char>(tok.back()))) {
-        if (&table == &Tables().link_generations) {
-          // Word boundary in the original phrase: an InfiniBand generation is a word of its own.
-          const std::string lower = Lower(phrase);
-          const size_t o = lower.find(w.token);
-          if (o == std::string::npos) break;
-          const size_t oe = o + w.token.size();
-          const bool left = o == 0 || !std::isalpha(static_cast<unsigned char>(lower[o - 1]));
-          const bool right = oe >= lower.size() || !std::isalpha(static_cast<unsigned char>(lower[oe]));
-          if (!(left && right)) break;
-        }
-        return w.value;
-      }
+    const std::string& text = whole_word ? lower : squashed;
+    for (size_t at = text.find(w.token); at != std::string::npos; at = text.find(w.token, at + 1)) {
+      const size_t end = at + w.token.size();
+      const bool more_digits = end < text.size() && digit(text[end]) && !digit(w.token.back());
+      if (more_digits) continue;
+      if (whole_word && ((at > 0 && alpha(text[at - 1])) || (end < text.size() && alpha(text[end])))) continue;
+      return w.value;
     }
   }
   return std::nullopt;
@@ -364,7 +360,7 @@ std::optional<double> IntraLinkGBps(std::string_view phrase, int64_t gpus_per_no
   const MappingTables& t = Tables();
   const std::string lower = Lower(phrase);
   const std::vector<double> rates = RatesGbps(phrase);
-  if (rates.empty()) return GenerationValue(phrase, t.nvlink_generations);
+  if (rates.empty()) return GenerationValue(phrase, t.nvlink_generations, /*whole_word=*/false);
   double GBps = rates.front() / 8.0;
   if (HasAny(lower, t.bidirectional)) GBps /= 2.0;
   if (HasAny(lower, t.per_node) && !HasAny(lower, t.per_gpu)) GBps /= static_cast<double>(gpus_per_node);
@@ -380,7 +376,7 @@ std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default
   std::optional<double> rate;
   if (!rates.empty()) rate = rates.front();
   const bool named_generation = !rate.has_value();
-  if (!rate) rate = GenerationValue(phrase, t.link_generations);
+  if (!rate) rate = GenerationValue(phrase, t.link_generations, /*whole_word=*/true);
   if (!rate) return std::nullopt;
   if (const auto n = LinkCount(phrase)) return NicReading{*n, *rate, false};
   if (!named_generation && HasAny(lower, t.per_gpu)) return NicReading{gpus_per_node, *rate, false};
@@ -404,17 +400,17 @@ std::string FrameworkFor(std::string_view framework_phrase, std::string_view sou
 }
 
 std::string UnmodelledFeature(const json& layout, const json& model) {
-  auto number = [](const json& o, const char* key) -> int64_t {
+  auto number = [](const json& o, const char* key) -> double {
     const json* f = Field(o, key);
-    return f && f->is_number() ? f->get<int64_t>() : 1;
+    return f && f->is_number() ? f->get<double>() : 1.0;
   };
   auto text = [](const json& o, const char* key) -> std::string {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
   // Pipeline parallelism: read here so that, once pipelines are modelled, they map from here.
-  const int64_t pp = number(layout, "pp");
-  const int64_t vpp = number(layout, "vpp");
+  const double pp = number(layout, "pp");
+  const double vpp = number(layout, "vpp");
   const std::string pipeline_schedule = text(layout, "pipeline_schedule");
   (void)vpp;
   (void)pipeline_schedule;
