@@ -33,6 +33,11 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   f.reduce_dtype =
       costmodel::ParseDtype(w.Enum("reduce_dtype", {"fp32", "bf16"}), w.PathOf("reduce_dtype"));
   f.recipe = costmodel::ParseRecipe(w.Enum("recipe", {"megatron", "fsdp2"}), w.PathOf("recipe"));
+  if (!w.Raw("selective_recompute").is_null()) {
+    f.selective = w.Enum("selective_recompute", {"attention_core", "some_layers"}) == "attention_core"
+                      ? Framework::Selective::kAttentionCore
+                      : Framework::Selective::kSomeLayers;
+  }
   w.Finish();
   costmodel::JsonObject d = o.Object("defaults");
   f.default_precision = OptionalString(d, "precision");

@@ -25,6 +25,11 @@ struct Framework {
   bool eager_elementwise = false;
   costmodel::Dtype reduce_dtype = costmodel::Dtype::kFp32;
   costmodel::Recipe recipe = costmodel::Recipe::kFsdp2;
+  // What the framework's "selective" checkpointing recomputes: Megatron's attention core
+  // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
+  // (torchtitan). nullopt: the framework has no selective mode.
+  enum class Selective { kAttentionCore, kSomeLayers };
+  std::optional<Selective> selective;
   // What a run gets when it states nothing: a precision and a recompute phrase in the words
   // the reference mapping reads; nullopt where the framework has no default (opt-in flags).
   std::optional<std::string> default_precision, default_recompute;

@@ -775,6 +775,12 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   std::string reason;
   const auto recompute = RecomputeFor(*rc, reason);
   if (!recompute) throw Skip{reason};
+  // "Selective" is the framework's word: torchtitan's checkpoints whole layers, not the
+  // attention core meshplan prices (unless the phrase itself says attention).
+  if (*recompute == Recompute::kSelective && fw && fw->selective == Framework::Selective::kSomeLayers &&
+      !Has(Lower(*rc), "attention")) {
+    throw Skip{"checkpointing of only some layers not modelled"};
+  }
 
   bool flash_stated = false;
   int flash_version = 0;

@@ -44,6 +44,10 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_FALSE(mg.default_precision.has_value());  // --bf16 is opt-in
   EXPECT_EQ(mg.default_recompute, "none");
   EXPECT_EQ(ResolveFramework("nemo").default_precision, "bf16 mixed (NeMo bf16_mixed plugin)");
+  // What "selective" means: Megatron's attention core, torchtitan's whole layers.
+  EXPECT_EQ(mg.selective, Framework::Selective::kAttentionCore);
+  EXPECT_EQ(tt.selective, Framework::Selective::kSomeLayers);
+  EXPECT_FALSE(lf.selective.has_value());
 }
 
 TEST(Framework, ApplySetsTheWorkloadTraits) {
@@ -68,7 +72,7 @@ std::string ErrorOf(const std::string& text) {
 
 TEST(Framework, BadFilesAreOneErrorNamingTheField) {
   const std::string ok_head = R"({"schema_version": 1, "name": "x", "description": "d",
-    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2"},
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
     "defaults": {"precision": null, "recompute": "none"}, )";
   EXPECT_EQ(ErrorOf(ok_head +
                     R"("traits": [{"trait": "t", "value": "v", "source": "", "modelled": true}]})"),
@@ -76,7 +80,7 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
   EXPECT_EQ(ErrorOf(ok_head + R"("traits": []})"),
             "f.json: traits: must list the traits with their sources");
   const std::string bad_version = R"({"schema_version": 1, "name": "x", "description": "d",
-    "workload": {"flash_attention": true, "flash_version": 4, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2"},
+    "workload": {"flash_attention": true, "flash_version": 4, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
     "defaults": {"precision": null, "recompute": "none"}, "traits": []})";
   EXPECT_NE(ErrorOf(bad_version).find("f.json: workload.flash_version: "), std::string::npos)
       << ErrorOf(bad_version);

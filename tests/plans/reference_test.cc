@@ -393,6 +393,19 @@ TEST(ReferenceMapRecord, FrameworkFileSuppliesTheTraits) {
   EXPECT_FALSE(MapRecord(j).workload.flash_attention);
 }
 
+// "Selective" means what the framework means by it: Megatron's attention core is priced,
+// torchtitan's layer-level selective checkpointing is not modelled.
+TEST(ReferenceMapRecord, SelectiveRecomputeIsTheFrameworksMeaning) {
+  json j = Record();
+  j["layout"]["recompute"] = "selective";
+  j["layout"]["framework"] = "Megatron-LM";
+  EXPECT_EQ(MapRecord(j).layout.recompute, Recompute::kSelective);
+  j["layout"]["framework"] = "torchtitan";
+  EXPECT_EQ(MapRecord(j).skip_reason, "checkpointing of only some layers not modelled");
+  j["layout"]["recompute"] = "selective (attention core)";
+  EXPECT_EQ(MapRecord(j).layout.recompute, Recompute::kSelective);
+}
+
 // Megatron's distributed optimizer (or a ZeRO stage) shards the optimizer over the whole
 // data-parallel group: fsdp = dp, ZeRO-1, not a replicated all-reduce.
 TEST(ReferenceMapRecord, DistributedOptimizerShardsOverDataParallel) {
