@@ -123,6 +123,16 @@ struct DtypeWord {
   std::string token;
   costmodel::Dtype dtype;
 };
+struct RecomputeWord {
+  enum class Match { kContains, kPrefix, kExact } match;
+  std::string token;
+  std::optional<Recompute> recompute;  // nullopt: `unmodelled` says why
+  std::string unmodelled;
+};
+struct AttentionWords {
+  std::vector<std::string> tokens;
+  int flash_version;  // 0: flash attention named without a generation
+};
 struct MappingTables {
   std::vector<GpuRow> gpus;
   std::vector<std::string> unmodelled_gpus;
@@ -132,6 +142,9 @@ struct MappingTables {
   std::vector<SourceRow> sources;
   std::vector<FrameworkWord> framework_words;
   std::vector<DtypeWord> dtype_words;
+  std::vector<RecomputeWord> recompute_words;
+  std::vector<AttentionWords> attention_words;
+  std::vector<std::string> fused_words, eager_words;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -227,6 +240,36 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     return DtypeWord{Lower(r.String("token")),
                      costmodel::ParseDtype(r.Enum("dtype", {"fp32", "bf16"}), r.PathOf("dtype"))};
   });
+  t.recompute_words = Rows<RecomputeWord>(o, "recompute_words", [](costmodel::JsonObject& r) {
+    RecomputeWord w{RecomputeWord::Match::kContains, "", std::nullopt, ""};
+    int given = 0;
+    for (const auto& [key, match] : {std::pair{"contains", RecomputeWord::Match::kContains},
+                                     std::pair{"prefix", RecomputeWord::Match::kPrefix},
+                                     std::pair{"exact", RecomputeWord::Match::kExact}}) {
+      if (!r.Has(key)) continue;
+      w.match = match;
+      w.token = Lower(r.String(key));
+      ++given;
+    }
+    if (given != 1) r.Fail("contains", "give exactly one of contains, prefix, exact");
+    if (r.Has("recompute")) {
+      const std::string v = r.Enum("recompute", {"none", "selective", "full"});
+      w.recompute = v == "none" ? Recompute::kNone : v == "full" ? Recompute::kFull : Recompute::kSelective;
+    }
+    if (r.Has("unmodelled")) w.unmodelled = r.String("unmodelled");
+    if (w.recompute.has_value() == !w.unmodelled.empty()) r.Fail("recompute", "give recompute or unmodelled");
+    return w;
+  });
+  t.attention_words = Rows<AttentionWords>(o, "attention_words", [](costmodel::JsonObject& r) {
+    return AttentionWords{Strings(r, "tokens"), static_cast<int>(r.Int("flash_version", 0, 3))};
+  });
+  {
+    costmodel::JsonObject w = o.Object("elementwise_words");
+    t.fused_words = Strings(w, "fused");
+    t.eager_words = Strings(w, "eager");
+    w.String("source");
+    w.Finish();
+  }
   t.not_stated = Strings(o, "not_stated_words");
   o.Finish();
   return t;
@@ -440,27 +483,15 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
 std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason) {
   const std::string lower = Lower(phrase);
   const std::string quoted = "recompute '" + std::string(phrase) + "'";
-  // Mixed or partial schemes first: they contain the plain words too.
-  if (Has(lower, "microbatch") || Has(lower, "micro-batch")) {
-    reason = quoted + ": micro-batch-level recompute not modelled";
-    return std::nullopt;
+  // The table's order matters: mixed or partial schemes come first (they contain the plain words).
+  for (const RecomputeWord& w : Tables().recompute_words) {
+    const bool hit = w.match == RecomputeWord::Match::kContains ? Has(lower, w.token)
+                     : w.match == RecomputeWord::Match::kPrefix ? lower.rfind(w.token, 0) == 0
+                                                                : lower == w.token;
+    if (!hit) continue;
+    if (!w.recompute) reason = quoted + ": " + w.unmodelled;
+    return w.recompute;
   }
-  if (Has(lower, "partial") || Has(lower, "every n") || Has(lower, "selective-layer") ||
-      Has(lower, "selective layer")) {
-    reason = quoted + ": checkpointing of only some layers not modelled";
-    return std::nullopt;
-  }
-  if (Has(lower, "selective-op") || Has(lower, "op-level") || Has(lower, "selective op")) {
-    reason = quoted + ": op-level selective checkpointing not modelled";
-    return std::nullopt;
-  }
-  if (lower.rfind("none", 0) == 0 || lower == "no" || lower == "off" || lower == "false") {
-    return Recompute::kNone;
-  }
-  if (lower.rfind("full", 0) == 0 || lower == "true" || Has(lower, "activation checkpointing")) {
-    return Recompute::kFull;
-  }
-  if (lower.rfind("selective", 0) == 0) return Recompute::kSelective;
   reason = "unrecognised " + quoted;
   return std::nullopt;
 }
@@ -619,30 +650,13 @@ constexpr std::array<Family, 3> kFamilies{{
     {"mpt", costmodel::Activation::kGelu, costmodel::Norm::kLayerNorm, costmodel::Position::kLearned, true, false, true},
 }};
 
-// The FlashAttention generation a free-text phrase names (already lower-case), 0 when it names
-// none: "FlashAttention-2", "flash-attn 2.5", "FA3", PyTorch SDPA (whose flash backend has been
-// FlashAttention-2 since PyTorch 2.2), the Triton port (FlashAttention-1's algorithm).
-int FlashVersionStated(const std::string& lower) {
-  auto any = [&](std::initializer_list<std::string_view> tokens) {
-    for (std::string_view t : tokens) {
-      if (Has(lower, t)) return true;
-    }
-    return false;
-  };
-  if (any({"flashattention-3", "flashattention 3", "flashattention3", "flash attention 3",
-           "flash-attention 3", "flash-attn 3", "flash_attn 3", "fa3"})) {
-    return 3;
+/// The FlashAttention generation a free-text phrase (lower-case) names, 0 when it names flash
+/// attention without one, nullopt when it names none (mapping.json attention_words).
+std::optional<int> FlashVersionStated(const std::string& lower) {
+  for (const AttentionWords& w : Tables().attention_words) {
+    if (HasAny(lower, w.tokens)) return w.flash_version;
   }
-  if (any({"flashattention-2", "flashattention 2", "flashattention2", "flash attention 2",
-           "flash-attention 2", "flash-attn 2", "flash_attn 2", "fa2", "sdpa",
-           "scaled_dot_product_attention"})) {
-    return 2;
-  }
-  if (any({"flashattention-1", "flashattention 1", "flashattention v1", "flash attention 1",
-           "triton"})) {
-    return 1;
-  }
-  return 0;
+  return std::nullopt;
 }
 
 costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_version) {
@@ -697,9 +711,9 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   if (Has(arch, "untied")) m.tied_embeddings = false;
   else if (Has(arch, "tied emb")) m.tied_embeddings = true;
   m.norm_bias = m.norm == costmodel::Norm::kLayerNorm && m.biases.mlp;
-  flash_version = FlashVersionStated(arch);
-  flash_stated = flash_version > 0 || Has(arch, "flashattention") || Has(arch, "flash attention") ||
-                 Has(arch, "flash-attn") || Has(arch, "flash_attn");
+  const std::optional<int> stated = FlashVersionStated(arch);
+  flash_version = stated.value_or(0);
+  flash_stated = stated.has_value();
   // The shape must reproduce the published size (a typo in a shape is not silently scored).
   if (const auto pb = OptNumber(*mj, "params_b")) {
     const double counted = static_cast<double>(costmodel::CountParams(m).total) / 1e9;
@@ -730,14 +744,11 @@ std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
 }
 
 /// Whether the record's own words (arch and notes, lower-case) say how the elementwise ops
-/// ran: "torch.compile", "compiled", "fused kernels", "fused rmsnorm" -> fused; "eager" ->
-/// eager (a fused optimizer says nothing about the layers); nullopt: the framework's default.
+/// ran (mapping.json elementwise_words: "torch.compile", "fused kernels" -> fused; "eager" ->
+/// eager; a fused optimizer says nothing about the layers); nullopt: the framework's default.
 std::optional<bool> EagerElementwiseStated(const std::string& text) {
-  for (std::string_view fused : {"torch.compile", "compiled", "fused kernels", "fused rmsnorm",
-                                 "fused_rmsnorm"}) {
-    if (Has(text, fused)) return false;
-  }
-  if (Has(text, "eager")) return true;
+  if (HasAny(text, Tables().fused_words)) return false;
+  if (HasAny(text, Tables().eager_words)) return true;
   return std::nullopt;
 }
 
