@@ -10,6 +10,7 @@ std::string_view ToString(Coll c) {
     case Coll::kAllGather: return "all_gather";
     case Coll::kReduceScatter: return "reduce_scatter";
     case Coll::kAllReduce: return "all_reduce";
+    case Coll::kSendRecv: return "send_recv";
   }
   return "?";
 }
@@ -212,6 +213,30 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     out.inter_steps = RingInterSteps(c, g.nodes);
     out.intra_steps = RingSteps(c, g.ranks) - out.inter_steps;
   }
+  return out;
+}
+
+CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes) {
+  CollectiveCost out;
+  out.algo = Algo::kRing;
+  out.proto = Proto::kSimple;
+  const int simple = static_cast<int>(Proto::kSimple);
+  const double base = p.nccl.base_ring[static_cast<size_t>(simple)];
+  double latency_us = base + p.launch_us;
+  double GBps = 0;
+  if (inter_node) {
+    latency_us += p.nccl.net_ring[static_cast<size_t>(simple)] + p.net_extra_latency_us +
+                  p.net_bulk_latency_us;
+    GBps = p.node_net_GBps / static_cast<double>(std::max<int64_t>(1, p.gpus_per_node));
+    out.inter_steps = 1;
+  } else {
+    latency_us += p.nccl.nvlink_ring[static_cast<size_t>(simple)] + p.intra_extra_latency_us;
+    GBps = p.intra_busbw_GBps;
+    out.intra_steps = 1;
+  }
+  out.latency_s = latency_us * 1e-6;
+  out.bandwidth_s = GBps > 0 ? bytes / (GBps * 1e9) : 0.0;
+  out.time_s = out.latency_s + out.bandwidth_s;
   return out;
 }
 

@@ -18,7 +18,8 @@
 
 namespace meshplan::costmodel {
 
-enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2 };
+// kSendRecv (point-to-point, pipeline stages) has no tuning table: SendRecvTime prices it.
+enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2, kSendRecv = 3 };
 enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3, kNvlsTree = 4 };
 enum class Proto { kLL = 0, kLL128 = 1, kSimple = 2 };
 inline constexpr int kNumColl = 3, kNumAlgo = 5, kNumProto = 3;
@@ -126,6 +127,13 @@ struct CollectiveCost {
 CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes);
 /// One (algorithm, protocol) pair; time_s < 0 when it is disabled.
 CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double bytes);
+
+/// One point-to-point send/recv of `bytes` between two ranks (pipeline stage neighbours), on
+/// NVLink inside a node or over the network between nodes. NCCL runs p2p on the Simple protocol
+/// with no tuning model of its own (src/enqueue.cc p2p path): priced as one ring step, NCCL's
+/// Simple base latency + the link's Simple hop latency + the fitted extras, at the link's
+/// per-GPU bandwidth (NVLink ring busbw; a node's network bandwidth shared by its GPUs).
+CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes);
 
 /// Ring step counts as NCCL's tuner counts them: total steps and the inter-node ones.
 int64_t RingSteps(Coll c, int64_t ranks);

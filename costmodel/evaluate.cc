@@ -6,6 +6,7 @@
 
 #include "costmodel/kernels.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 
 namespace meshplan::costmodel {
 
@@ -15,13 +16,14 @@ std::string_view ToString(Purpose p) {
     case Purpose::kFsdpParamGather: return "fsdp_param_gather";
     case Purpose::kFsdpGradReduce: return "fsdp_grad_reduce";
     case Purpose::kDpGradReduce: return "dp_grad_reduce";
+    case Purpose::kPpP2p: return "pp_p2p";
   }
   return "?";
 }
 
 std::string_view ReasonCodeName(int bit_index) {
   static constexpr std::array<std::string_view, kNumReasonCodes> kNames = {
-      "global_batch", "memory", "divisibility", "topology"};
+      "global_batch", "memory", "divisibility", "topology", "pipeline"};
   return kNames[static_cast<size_t>(bit_index)];
 }
 
@@ -43,12 +45,13 @@ namespace {
 struct LayerCompute {
   double fwd_s = 0;
   double bwd_s = 0;          // dgrad + wgrad + recompute
+  double wgrad_s = 0;        // of which the weight-gradient GEMMs
   double gemm_flops = 0;     // all GEMM FLOPs executed per micro-batch per layer (fwd+bwd+recompute)
   double gemm_time_s = 0;
 };
 
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
-             double& time) {
+             double& time, double* wgrad = nullptr) {
   const KernelTime f = GemmTime(p, g.m, g.n, g.k, g.batch);
   const KernelTime dg = GemmTime(p, g.m, g.k, g.n, g.batch);  // dX = dY W^T
   const KernelTime wg = GemmTime(p, g.k, g.n, g.m, g.batch);  // dW = X^T dY
@@ -57,13 +60,15 @@ void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bw
   bwd += dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
   flops += f.flops + dg.flops + wg.flops + (rc ? f.flops : 0.0);
   time += f.time_s + dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
+  if (wgrad) *wgrad += wg.time_s;
 }
 
 /// Prices a layer's kernels (kernels.h) on one GPU.
 LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
   LayerCompute lc;
   for (int i = 0; i < k.num_gemms; ++i) {
-    AddGemm(cp, k.gemms[static_cast<size_t>(i)], lc.fwd_s, lc.bwd_s, lc.gemm_flops, lc.gemm_time_s);
+    AddGemm(cp, k.gemms[static_cast<size_t>(i)], lc.fwd_s, lc.bwd_s, lc.gemm_flops, lc.gemm_time_s,
+            &lc.wgrad_s);
   }
   if (k.flash_fwd_flops > 0) {
     // FlashAttention-2 accounting: backward 2.5x forward FLOPs. attention_fraction is FA2's on
@@ -111,9 +116,18 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
                            : std::max(1.0, static_cast<double>(w.global_batch) /
                                                static_cast<double>(l.mbs * dp));
 
-  // --- Memory.
-  e.memory = EstimateMemory(m, cluster_, w, l);
-  if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
+  // --- Pipeline: the split of the layers and the schedule's constraints.
+  StageSplit split;
+  std::string why;
+  const bool piped = l.pp > 1;
+  if (!SplitLayers(l, m.layers, split, why) ||
+      !ScheduleProblem(l, static_cast<int64_t>(std::ceil(micro))).empty()) {
+    e.reasons |= kReasonPipeline;
+    if (split.first == 0) split.first = split.middle = split.last = std::max<int64_t>(1, m.layers / l.pp);
+  }
+
+  // --- Memory (pipeline: the fullest stage, PricePipeline).
+  if (!piped) e.memory = EstimateMemory(m, cluster_, w, l);
 
   // --- Compute of one layer, one micro-batch.
   const int64_t T = l.mbs * w.seq;
@@ -137,6 +151,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   }
 
   const double L = static_cast<double>(m.layers);
+  // Layers this rank runs: all of them, or the largest stage's under pipeline parallelism.
+  const double Lr = static_cast<double>(std::max({split.first, split.middle, split.last}));
   const double compute_mb = L * (fwd + bwd) + head_fwd + head_bwd;
   double compute = micro * compute_mb;
   const double gemm_flops = micro * (L * lc.gemm_flops + head_flops);
@@ -174,18 +190,18 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const double sync = cluster_.efficiency.step_sync_us * 1e-6;
     if (l.sp) {
       const double ag = add(Coll::kAllGather, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 1.0)) + sync;
+                            micro * (Lr * per_mb_layer + 1.0)) + sync;
       const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 2.0)) + sync;
-      tp_exposed = micro * ((L * per_mb_layer + 1.0) * ag + (L * per_mb_layer + 2.0) * rs);
+                            micro * (Lr * per_mb_layer + 2.0)) + sync;
+      tp_exposed = micro * ((Lr * per_mb_layer + 1.0) * ag + (Lr * per_mb_layer + 2.0) * rs);
       e.parts.layer_fwd_tp_s = 2.0 * (ag + rs);
       e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * (ag + rs);
       e.parts.head_fwd_s += 2.0 * rs + ag;  // embedding RS, head AG ...
       e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
     } else {
       const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
-                            micro * (L * per_mb_layer + 2.0)) + sync;
-      tp_exposed = micro * (L * per_mb_layer + 2.0) * ar;
+                            micro * (Lr * per_mb_layer + 2.0)) + sync;
+      tp_exposed = micro * (Lr * per_mb_layer + 2.0) * ar;
       e.parts.layer_fwd_tp_s = 2.0 * ar;
       e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * ar;
       e.parts.head_fwd_s += ar;  // embedding output
@@ -197,111 +213,117 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     e.parts.head_fwd_s += ce;
   }
 
-  // FSDP / ZeRO over the shard group, and the replica all-reduce.
-  const TpShardParams tpp = ParamsPerTpRank(m, t);
-  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
-  const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
-  double fsdp_exposed = 0, hidden_comm = 0;
-  const double F = fwd, B = bwd;
-  if (l.fsdp > 1) {
-    const CollectiveTable ft = BuildTable(links_, fsdp_group);
-    const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
-    const CollectiveCost rs_l = Time(ft, Coll::kReduceScatter, reduce_bytes * unit);
-    const CollectiveCost ag_o = Time(ft, Coll::kAllGather, 2.0 * outer);
-    const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
-    double total = 0, latency = 0;
-    auto account = [&](const CollectiveCost& c, double count) {
-      total += c.time_s * count;
-      latency += c.latency_s * count;
-    };
-    if (l.zero >= 2) {
-      const bool gather_in_bwd = l.zero >= 3;
-      const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
-      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * unit, ag_count);
-      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * outer, micro);
-      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * unit, micro * L);
-      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
-      account(ag_l, ag_count);
-      account(ag_o, micro);
-      account(rs_l, micro * L);
-      account(rs_o, micro);
-      // Forward: the first gather is exposed, the rest hide behind the previous layer.
-      double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F);
-      // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
-      const double per_layer_bwd = (gather_in_bwd ? ag_l.time_s : 0.0) + rs_l.time_s;
-      double bwd_exp = (gather_in_bwd ? ag_l.time_s : 0.0) +
-                       (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
-      fsdp_exposed = micro * (fwd_exp + bwd_exp);
-      e.parts.fsdp_ag_layer_s = ag_l.time_s;
-      e.parts.fsdp_rs_layer_s = rs_l.time_s;
-      e.parts.fsdp_ag_outer_s = ag_o.time_s;
-      e.parts.fsdp_rs_outer_s = rs_o.time_s;
-      e.parts.gather_in_backward = gather_in_bwd;
-    } else {
-      // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
-      // backward, gather the updated parameters behind the next step's first forward.
-      const double all = tpp.total(m.layers);
-      const CollectiveCost rs_all = Time(ft, Coll::kReduceScatter, reduce_bytes * all);
-      const CollectiveCost ag_all = Time(ft, Coll::kAllGather, 2.0 * all);
-      add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * all, 1.0);
-      add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * all, 1.0);
-      account(rs_all, 1.0);
-      account(ag_all, 1.0);
-      const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
-      e.parts.per_step_zero1 = true;
-      e.parts.zero1_rs_s = rs_all.time_s;
-      e.parts.zero1_ag_s = ag_all.time_s;
-      fsdp_exposed = rs_all.time_s * bucket + std::max(0.0, rs_all.time_s * (1 - bucket) - L * B) +
-                     ag_all.time_s * bucket + std::max(0.0, ag_all.time_s * (1 - bucket) - L * F);
+  if (piped) {
+    PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
+  } else {
+    // FSDP / ZeRO over the shard group, and the replica all-reduce.
+    const TpShardParams tpp = ParamsPerTpRank(m, t);
+    const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+    const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
+    double fsdp_exposed = 0, hidden_comm = 0;
+    const double F = fwd, B = bwd;
+    if (l.fsdp > 1) {
+      const CollectiveTable ft = BuildTable(links_, fsdp_group);
+      const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
+      const CollectiveCost rs_l = Time(ft, Coll::kReduceScatter, reduce_bytes * unit);
+      const CollectiveCost ag_o = Time(ft, Coll::kAllGather, 2.0 * outer);
+      const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
+      double total = 0, latency = 0;
+      auto account = [&](const CollectiveCost& c, double count) {
+        total += c.time_s * count;
+        latency += c.latency_s * count;
+      };
+      if (l.zero >= 2) {
+        const bool gather_in_bwd = l.zero >= 3;
+        const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * unit, ag_count);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * outer, micro);
+        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * unit, micro * L);
+        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
+        account(ag_l, ag_count);
+        account(ag_o, micro);
+        account(rs_l, micro * L);
+        account(rs_o, micro);
+        // Forward: the first gather is exposed, the rest hide behind the previous layer.
+        double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F);
+        // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
+        const double per_layer_bwd = (gather_in_bwd ? ag_l.time_s : 0.0) + rs_l.time_s;
+        double bwd_exp = (gather_in_bwd ? ag_l.time_s : 0.0) +
+                         (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
+        fsdp_exposed = micro * (fwd_exp + bwd_exp);
+        e.parts.fsdp_ag_layer_s = ag_l.time_s;
+        e.parts.fsdp_rs_layer_s = rs_l.time_s;
+        e.parts.fsdp_ag_outer_s = ag_o.time_s;
+        e.parts.fsdp_rs_outer_s = rs_o.time_s;
+        e.parts.gather_in_backward = gather_in_bwd;
+      } else {
+        // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
+        // backward, gather the updated parameters behind the next step's first forward.
+        const double all = tpp.total(m.layers);
+        const CollectiveCost rs_all = Time(ft, Coll::kReduceScatter, reduce_bytes * all);
+        const CollectiveCost ag_all = Time(ft, Coll::kAllGather, 2.0 * all);
+        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * all, 1.0);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * all, 1.0);
+        account(rs_all, 1.0);
+        account(ag_all, 1.0);
+        const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
+        e.parts.per_step_zero1 = true;
+        e.parts.zero1_rs_s = rs_all.time_s;
+        e.parts.zero1_ag_s = ag_all.time_s;
+        fsdp_exposed = rs_all.time_s * bucket + std::max(0.0, rs_all.time_s * (1 - bucket) - L * B) +
+                       ag_all.time_s * bucket + std::max(0.0, ag_all.time_s * (1 - bucket) - L * F);
+      }
+      e.fsdp_comm_s = total;
+      e.fsdp_latency_s = latency;
+      hidden_comm += std::max(0.0, total - fsdp_exposed);
     }
-    e.fsdp_comm_s = total;
-    e.fsdp_latency_s = latency;
-    hidden_comm += std::max(0.0, total - fsdp_exposed);
-  }
-  double dp_exposed = 0;
-  if (l.replicate > 1) {
-    const CollectiveTable rt = BuildTable(links_, rep_group);
-    const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.fsdp);
-    const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
-    const double bucket = 1.0 / L;
-    dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
-    e.parts.dp_allreduce_s = ar;
-    hidden_comm += std::max(0.0, ar - dp_exposed);
+    double dp_exposed = 0;
+    if (l.replicate > 1) {
+      const CollectiveTable rt = BuildTable(links_, rep_group);
+      const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.fsdp);
+      const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
+      const double bucket = 1.0 / L;
+      dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
+      e.parts.dp_allreduce_s = ar;
+      hidden_comm += std::max(0.0, ar - dp_exposed);
+    }
+
+    // Compute slows while NCCL kernels share the SMs and HBM with it.
+    compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
+
+    // Optimizer: Adam over the local shard, bandwidth-bound. fp32 param r/w, grad read, m and v
+    // r/w, the gradient-norm read (32 B/param); Megatron also writes the bf16 copy (34 B/param).
+    const double local_params = tpp.total(m.layers) / static_cast<double>(l.fsdp);
+    const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
+    e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
+
+    {
+      StepComponents& p = e.parts;
+      p.micro_batches = micro;
+      p.layer_fwd_compute_s = fwd;
+      p.layer_bwd_compute_s = bwd;
+      p.head_fwd_s += head_fwd;
+      p.head_bwd_s += head_bwd;
+      p.optimizer_s = e.time.optimizer_s;
+      p.overlap_slowdown = cluster_.efficiency.overlap_slowdown;
+      const MemoryBreakdown& mb = e.memory;
+      p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
+      p.layer_activation_bytes = mb.activations_per_layer_bytes;
+      p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
+      const bool gathered = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
+      p.unit_param_bytes = gathered ? 2.0 * unit : 0.0;
+      p.unit_grad_bytes = l.fsdp > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
+      p.recompute_working_bytes = mb.recompute_working_bytes;
+    }
+    e.time.compute_s = compute;
+    e.time.exposed_tp_comm_s = tp_exposed;
+    e.time.exposed_fsdp_comm_s = fsdp_exposed;
+    e.time.exposed_dp_comm_s = dp_exposed;
+    e.time.bubble_s = 0.0;  // no pipeline parallelism yet
+    e.time.step_s = compute + tp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
   }
 
-  // Compute slows while NCCL kernels share the SMs and HBM with it.
-  compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
-
-  // Optimizer: Adam over the local shard, bandwidth-bound. fp32 param r/w, grad read, m and v
-  // r/w, the gradient-norm read (32 B/param); Megatron also writes the bf16 copy (34 B/param).
-  const double local_params = tpp.total(m.layers) / static_cast<double>(l.fsdp);
-  const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
-  e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
-
-  {
-    StepComponents& p = e.parts;
-    p.micro_batches = micro;
-    p.layer_fwd_compute_s = fwd;
-    p.layer_bwd_compute_s = bwd;
-    p.head_fwd_s += head_fwd;
-    p.head_bwd_s += head_bwd;
-    p.optimizer_s = e.time.optimizer_s;
-    p.overlap_slowdown = cluster_.efficiency.overlap_slowdown;
-    const MemoryBreakdown& mb = e.memory;
-    p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
-    p.layer_activation_bytes = mb.activations_per_layer_bytes;
-    p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
-    const bool gathered = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
-    p.unit_param_bytes = gathered ? 2.0 * unit : 0.0;
-    p.unit_grad_bytes = l.fsdp > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
-    p.recompute_working_bytes = mb.recompute_working_bytes;
-  }
-  e.time.compute_s = compute;
-  e.time.exposed_tp_comm_s = tp_exposed;
-  e.time.exposed_fsdp_comm_s = fsdp_exposed;
-  e.time.exposed_dp_comm_s = dp_exposed;
-  e.time.bubble_s = 0.0;  // no pipeline parallelism yet
-  e.time.step_s = compute + tp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
+  if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
 
   // --- Throughput. MFU: model FLOPs (6N + attention, no recompute); HFU adds the recompute.
   const double tokens = static_cast<double>(w.global_batch) * s;
@@ -319,6 +341,205 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   }
   e.throughput.hfu = (model_flops_per_token_ + extra_per_token) * tokens / peak_all;
   return e;
+}
+
+namespace {
+
+void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
+            const CollectiveCost& cost, double count) {
+  if (e.num_collectives >= kMaxCollectives || count <= 0) return;
+  CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
+  u.op = op;
+  u.purpose = purpose;
+  u.group = g;
+  u.bytes = bytes;
+  u.cost = cost;
+  u.count_per_step = count;
+}
+
+}  // namespace
+
+// Pipeline parallelism (pipeline.h). Each stage runs m micro-batches of its layers; the schedule
+// sets the makespan: m x the slowest stage + the bubble the schedule leaves (1F1B: the other
+// stages' time once, (sum_i T_i - T_max); interleaved: / vpp; ZB-H1: x (t_f + t_b - t_w) / T,
+// Qi et al. 2023) + the stage-to-stage sends on the critical path. Then each stage's per-step
+// data-parallel traffic after its last backward (the largest tail counts) and the optimizer.
+void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const LayerTimes& lt,
+                              double micro, Evaluation& e) const {
+  const Model& m = model_;
+  const Workload& w = workload_;
+  const int64_t p = l.pp, v = l.vpp, t = l.tp;
+  const int64_t mi = static_cast<int64_t>(std::ceil(micro));
+  const TpShardParams tpp = ParamsPerTpRank(m, t);
+  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+  const double tied_copy = m.tied_embeddings ? static_cast<double>(PaddedVocab(m.vocab, t)) /
+                                                   static_cast<double>(t) * static_cast<double>(m.hidden)
+                                             : 0.0;
+  const StepComponents& pc = e.parts;  // TP per layer and the head's TP so far
+  const double slowdown = cluster_.efficiency.overlap_slowdown;
+
+  // Stage-to-stage activations: b x s x h in bf16, sequence-sharded over TP with SP
+  // (Megatron-LM p2p_communication.py sends the SP shard). Stage neighbours are gpus/p apart.
+  const double act_bytes = 2.0 * static_cast<double>(l.mbs * w.seq * m.hidden) /
+                           (l.sp ? static_cast<double>(t) : 1.0);
+  const int64_t stride = w.gpus / p;
+  const bool inter = stride >= cluster_.node.gpus_per_node;
+  const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
+  e.pipe.p2p_s = p2p.time_s;
+  e.pipe.layer_fwd_s = lt.fwd_s + pc.layer_fwd_tp_s;
+  e.pipe.layer_wgrad_s = lt.wgrad_s;
+  e.pipe.layer_bwd_s = lt.bwd_s + pc.layer_bwd_tp_s - lt.wgrad_s;
+  e.pipe.head_fwd_s = lt.head_fwd_s + pc.head_fwd_s;
+  e.pipe.head_bwd_s = lt.head_bwd_s + pc.head_bwd_s;
+  e.pipe.p2p_bytes = act_bytes;
+  e.pipe.inter_node = inter;
+  AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, inter ? 2 : 1}, act_bytes, p2p,
+         2.0 * micro * static_cast<double>(v));
+
+  const Group fsdp_group = PlaceGroup(l.fsdp, t);
+  const Group rep_group = PlaceGroup(l.replicate, t * l.fsdp);
+  const CollectiveTable ft = BuildTable(links_, fsdp_group);
+  const CollectiveTable rt = BuildTable(links_, rep_group);
+
+  struct Tail {
+    double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0;
+  };
+  auto price_stage = [&](StageCost& sc, int64_t stage, Tail& tail, bool record) {
+    const bool first = stage == 0, last = stage == p - 1;
+    const int64_t n = split.LayersOf(stage, p);
+    const double nd = static_cast<double>(n);
+    sc.stage = stage;
+    sc.layers = n;
+    const double head_f = last ? lt.head_fwd_s + pc.head_fwd_s : 0.0;
+    const double head_b = last ? lt.head_bwd_s + pc.head_bwd_s : 0.0;
+    sc.fwd_s = nd * (lt.fwd_s + pc.layer_fwd_tp_s) + head_f;
+    sc.wgrad_s = nd * lt.wgrad_s;
+    sc.bwd_s = nd * (lt.bwd_s + pc.layer_bwd_tp_s) + head_b - sc.wgrad_s;
+    sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
+    sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
+    const MemoryBreakdown mem =
+        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight});
+    sc.peak_bytes = mem.peak_bytes;
+    if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
+
+    // Per-step data-parallel traffic of this stage's parameters.
+    const double outer = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied_copy : 0.0);
+    const double params = nd * tpp.layer + outer;
+    const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
+    if (l.fsdp > 1 && l.zero >= 2) {
+      // Unsharded across micro-batches: one gather and one reduce-scatter per unit per step.
+      const CollectiveCost ag = Time(ft, Coll::kAllGather, 2.0 * tpp.layer);
+      const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * tpp.layer);
+      const CollectiveCost ago = Time(ft, Coll::kAllGather, 2.0 * outer);
+      const CollectiveCost rso = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
+      if (record) {
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * tpp.layer, ag, nd);
+        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
+               reduce_bytes * tpp.layer, rs, nd);
+        if (outer > 0) {
+          AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * outer, ago, 1.0);
+          AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
+                 reduce_bytes * outer, rso, 1.0);
+        }
+      }
+      const double total = nd * (ag.time_s + rs.time_s) + (outer > 0 ? ago.time_s + rso.time_s : 0.0);
+      // The first gather and the last reduce-scatter are exposed; the rest hide behind the
+      // stage's compute over the step unless they outlast it.
+      const double exposed = ag.time_s + rs.time_s + (outer > 0 ? rso.time_s : 0.0) +
+                             std::max(0.0, total - micro * sc.compute_s);
+      tail.fsdp_s = std::min(total, exposed);
+      tail.hidden_s += total - tail.fsdp_s;
+    } else if (l.fsdp > 1) {
+      // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
+      // all-gather behind the next first forward; one layer's bucket is never hidden.
+      const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * params);
+      const CollectiveCost ag = Time(ft, Coll::kAllGather, 2.0 * params);
+      if (record) {
+        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, reduce_bytes * params, rs, 1.0);
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * params, ag, 1.0);
+      }
+      const double bucket = 1.0 / nd;
+      tail.fsdp_s = rs.time_s * bucket + std::max(0.0, rs.time_s * (1 - bucket) - bwd_all / micro) +
+                    ag.time_s * bucket + std::max(0.0, ag.time_s * (1 - bucket) - fwd_all / micro);
+      tail.hidden_s += rs.time_s + ag.time_s - tail.fsdp_s;
+    }
+    if (l.replicate > 1) {
+      const double bytes = reduce_bytes * params / static_cast<double>(l.fsdp);
+      const CollectiveCost ar = Time(rt, Coll::kAllReduce, bytes);
+      if (record) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
+      const double bucket = 1.0 / nd;
+      tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
+      tail.hidden_s += ar.time_s - tail.dp_s;
+    }
+    const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
+    tail.optimizer_s = MemoryBoundTime(compute_, params / static_cast<double>(l.fsdp) * opt_bytes);
+    sc.tail_s = tail.fsdp_s + tail.dp_s;
+  };
+
+  e.memory = MemoryBreakdown{};
+  Tail tf, tm, tl;
+  price_stage(e.pipe.first, 0, tf, false);
+  if (p > 2) price_stage(e.pipe.middle, 1, tm, false);
+  price_stage(e.pipe.last, p - 1, tl, true);
+  const StageCost& f = e.pipe.first;
+  const StageCost& mid = e.pipe.middle;
+  const StageCost& la = e.pipe.last;
+  const double mids = static_cast<double>(std::max<int64_t>(0, p - 2));
+  const double sum_t = f.total_s() + mids * mid.total_s() + la.total_s();
+  const StageCost* b = &f;
+  if (p > 2 && mid.total_s() > b->total_s()) b = &mid;
+  if (la.total_s() > b->total_s()) b = &la;
+  const Tail& bt = b == &f ? tf : b == &mid ? tm : tl;
+  double bubble = (sum_t - b->total_s()) / static_cast<double>(v);
+  if (l.schedule == Schedule::kZeroBubble && b->total_s() > 0) {
+    bubble *= std::max(0.0, b->fwd_s + b->bwd_s - b->wgrad_s) / b->total_s();
+  }
+  // Sends on the critical path, as the schedule's list run with a send delay gives them (sends
+  // async on their own stream; tests/sim/pipeline_sim_test.cc pins these against the run):
+  // interleaved and ZB-H1 pay them in the fill and the drain only, 2(p v - 1) and 4(p - 1)
+  // sends; 1F1B also in the steady state, where a rank's backward waits on the round trip to
+  // its neighbour: 2 m (p-1)/p + 2(p-2) sends.
+  // In 1F1B's steady state a stage with slack (the bottleneck stage busier than its
+  // neighbours by at least the round trip) hides those sends; only the excess shows.
+  const double pd = static_cast<double>(p), md = static_cast<double>(mi);
+  double second = 0;  // the busiest stage kind other than the bottleneck's
+  for (const StageCost* x : {&f, &mid, &la}) {
+    if (x == &mid && p <= 2) continue;
+    if (x != b) second = std::max(second, x->total_s());
+  }
+  if (b == &mid && p > 3) second = b->total_s();  // several middle stages share the bottleneck
+  const double slack = std::max(0.0, b->total_s() - second);
+  double p2p_exposed = 0;
+  switch (l.schedule) {
+    case Schedule::k1F1B:
+      p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
+                    2.0 * (pd - 2.0) * p2p.time_s;
+      break;
+    case Schedule::kInterleaved: p2p_exposed = 2.0 * (pd * static_cast<double>(v) - 1.0) * p2p.time_s; break;
+    case Schedule::kZeroBubble: p2p_exposed = 4.0 * (pd - 1.0) * p2p.time_s; break;
+  }
+
+  // Compute slows while the stage's data-parallel traffic overlaps it.
+  double compute = micro * b->compute_s;
+  compute += (slowdown - 1.0) * std::min(compute, bt.hidden_s);
+  const double tp_exposed = micro * (b->total_s() - b->compute_s);
+  e.pipe.makespan_s = micro * b->total_s() + bubble + p2p_exposed;
+  // The largest tail and optimizer of any stage close the step (stage 0 drains last).
+  const Tail* worst = &tf;
+  for (const Tail* x : {&tm, &tl}) {
+    if (x->fsdp_s + x->dp_s + x->optimizer_s > worst->fsdp_s + worst->dp_s + worst->optimizer_s) worst = x;
+  }
+  e.time.compute_s = compute;
+  e.time.exposed_tp_comm_s = tp_exposed;
+  e.time.exposed_pp_comm_s = p2p_exposed;
+  e.time.exposed_fsdp_comm_s = worst->fsdp_s;
+  e.time.exposed_dp_comm_s = worst->dp_s;
+  e.time.optimizer_s = worst->optimizer_s;
+  e.time.bubble_s = bubble;
+  e.time.step_s = compute + tp_exposed + p2p_exposed + bubble + worst->fsdp_s + worst->dp_s +
+                  worst->optimizer_s;
+  e.parts.micro_batches = micro;
+  e.parts.optimizer_s = worst->optimizer_s;
 }
 
 namespace {
@@ -366,6 +587,16 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
     if (l.sp && w.seq % t != 0) {
       out.push_back("sequence parallelism: tp " + std::to_string(t) + " does not divide seq " +
                     std::to_string(w.seq));
+    }
+  }
+  if (e.reasons & kReasonPipeline) {
+    StageSplit split;
+    std::string why;
+    if (!SplitLayers(l, m.layers, split, why)) {
+      out.push_back(why);
+    } else {
+      out.push_back(ScheduleProblem(l, e.grad_accum > 0 ? e.grad_accum
+                                                        : std::max<int64_t>(1, w.global_batch / (l.mbs * dp))));
     }
   }
   if (e.reasons & kReasonTopology) {

@@ -20,11 +20,12 @@
 #include "costmodel/collectives.h"
 #include "costmodel/compute.h"
 #include "costmodel/memory.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::costmodel {
 
-enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce };
+enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p };
 std::string_view ToString(Purpose p);
 
 struct CollectiveUse {
@@ -42,8 +43,9 @@ struct TimeBreakdown {
   double exposed_tp_comm_s = 0;
   double exposed_fsdp_comm_s = 0;
   double exposed_dp_comm_s = 0;
+  double exposed_pp_comm_s = 0;  // stage-to-stage send/recv on the critical path
   double optimizer_s = 0;
-  double bubble_s = 0;
+  double bubble_s = 0;           // pipeline: idle time of the bottleneck stage's schedule
   double gemm_efficiency = 0;  // FLOP-weighted achieved / peak of the step's GEMMs
 };
 
@@ -59,8 +61,9 @@ enum ReasonCode : uint32_t {
   kReasonMemory = 1u << 1,
   kReasonDivisibility = 1u << 2,
   kReasonTopology = 1u << 3,
+  kReasonPipeline = 1u << 4,
 };
-inline constexpr int kNumReasonCodes = 4;
+inline constexpr int kNumReasonCodes = 5;
 std::string_view ReasonCodeName(int bit_index);
 
 inline constexpr int kMaxCollectives = 12;
@@ -94,6 +97,33 @@ struct StepComponents {
   double recompute_working_bytes = 0;   // rematerialised in a layer's backward
 };
 
+/// One kind of pipeline stage, per micro-batch (pipeline.h): the first, a middle (the fullest:
+/// rank 1, which keeps the most micro-batches alive) and the last. Times include the stage's TP
+/// collectives; bwd_s excludes the weight gradient, which wgrad_s carries (ZB-H1 runs it apart).
+struct StageCost {
+  int64_t stage = 0;
+  int64_t layers = 0;
+  double fwd_s = 0;
+  double bwd_s = 0;
+  double wgrad_s = 0;
+  double compute_s = 0;    // per micro-batch, kernels only
+  double in_flight = 0;    // micro-batches of activations alive at the peak
+  double peak_bytes = 0;
+  double tail_s = 0;       // per-step data-parallel / FSDP communication exposed after its flush
+  double total_s() const { return fwd_s + bwd_s + wgrad_s; }
+};
+
+struct PipelineParts {
+  StageCost first, middle, last;  // middle is unused when pp <= 2
+  double p2p_s = 0;               // one activation (or gradient) send/recv between neighbours
+  double p2p_bytes = 0;
+  bool inter_node = false;        // stage neighbours on different nodes
+  double makespan_s = 0;          // the schedule: m micro-batches over every stage, with bubble
+  // One layer per micro-batch with its TP collectives (bwd without the weight gradient), and
+  // the last stage's head + loss: what each model chunk of the simulated schedule is built from.
+  double layer_fwd_s = 0, layer_bwd_s = 0, layer_wgrad_s = 0, head_fwd_s = 0, head_bwd_s = 0;
+};
+
 struct Evaluation {
   uint32_t reasons = 0;
   bool feasible() const { return reasons == 0; }
@@ -106,6 +136,7 @@ struct Evaluation {
   double fsdp_comm_s = 0;       // total FSDP communication per step, hidden or not ...
   double fsdp_latency_s = 0;    // ... of which latency (alpha) terms
   StepComponents parts;
+  PipelineParts pipe;  // pp > 1 only
   std::array<CollectiveUse, kMaxCollectives> collectives{};
   int num_collectives = 0;
 };
@@ -126,6 +157,16 @@ class Evaluator {
   ComputeParams& compute() { return compute_; }
 
  private:
+  /// Per micro-batch: one layer's compute (fwd, bwd with its weight-gradient share) and TP
+  /// (in e.parts), the head's compute.
+  struct LayerTimes {
+    double fwd_s = 0, bwd_s = 0, wgrad_s = 0, head_fwd_s = 0, head_bwd_s = 0;
+  };
+  /// The pipeline part of Evaluate (pp > 1): stage costs, schedule makespan, p2p, per-stage
+  /// data-parallel tails, memory of the fullest stage; fills e.time, e.memory, e.pipe.
+  void PricePipeline(const Layout& l, const StageSplit& split, const LayerTimes& t, double micro,
+                     Evaluation& e) const;
+
   Model model_;
   Cluster cluster_;
   Workload workload_;

@@ -126,9 +126,25 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard) {
 
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
                                const Layout& l) {
+  return EstimateStageMemory(m, c, w, l, StageShape{m.layers, true, true, 1.0});
+}
+
+MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Workload& w,
+                                    const Layout& l, const StageShape& st) {
   MemoryBreakdown mb;
   const TpShardParams tpp = ParamsPerTpRank(m, l.tp);
-  const double params_tp = tpp.total(m.layers);
+  const bool piped = l.pp > 1;
+  double params_tp = tpp.layer * static_cast<double>(st.layers);
+  if (st.first) params_tp += tpp.embedding;
+  if (st.last) {
+    params_tp += tpp.head;
+    // Megatron-LM keeps the output layer's copy of tied word embeddings on the last stage
+    // (megatron/core/models/common/language_module: shared_embedding_or_output_weight).
+    if (piped && m.tied_embeddings) {
+      params_tp += static_cast<double>(PaddedVocab(m.vocab, l.tp)) / static_cast<double>(l.tp) *
+                   static_cast<double>(m.hidden);
+    }
+  }
   const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.fsdp);
   mb.params_bytes = params_tp * sb.params;
   mb.grads_bytes = params_tp * sb.grads;
@@ -137,18 +153,21 @@ MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload&
   ActivationShape as{w.seq, l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
   const LayerActivations la = AccountLayer(m, as);
   mb.activations_per_layer_bytes = la.kept;
-  mb.activations_bytes =
-      la.kept * static_cast<double>(m.layers) + ActivationBytesOutsideLayers(m, as);
+  mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +
+                         (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.
   double transient = 0;
   if (l.recompute == Recompute::kFull) transient += la.no_recompute;
   if (l.recompute == Recompute::kSelective) transient += la.attention_core;
   mb.recompute_working_bytes = transient;
-  const double unit = std::max(tpp.layer, tpp.head);  // the largest FSDP unit
+  const double unit = std::max(tpp.layer, st.last ? tpp.head : 0.0);  // the largest FSDP unit
   const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
   const bool sharded_params = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
-  if (l.recipe == Recipe::kFsdp2 || sharded_params) {
+  if (piped && sharded_params) {
+    transient += params_tp * 2.0 + params_tp * 2.0;  // the stage's bf16 params and grads
+    if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // one unit's reduce-dtype copy
+  } else if (l.recipe == Recipe::kFsdp2 || sharded_params) {
     if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.fsdp > 1) {
       transient += params_tp * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
     } else {

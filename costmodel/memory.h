@@ -61,8 +61,28 @@ struct StateBytes {
 };
 StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard);
 
+/// What one pipeline stage holds: its transformer layers, whether it holds the embedding
+/// (first) and the final norm, head and loss (last), and how many micro-batches of its
+/// activations its schedule keeps alive at the peak (pipeline.h InFlightMicroBatches).
+struct StageShape {
+  int64_t layers = 0;
+  bool first = true;
+  bool last = true;
+  double in_flight = 1;
+};
+
+/// The whole model on one stage (no pipeline), one micro-batch alive.
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
                                const Layout& l);
+/// One pipeline stage. Params and their states are the stage's (the last stage of a model with
+/// tied embeddings keeps its own copy of the output weights, as Megatron-LM does); activations
+/// are in_flight x layers x per-layer, plus the head's once on the last stage. FSDP (ZeRO-2/3)
+/// under pipeline parallelism keeps the stage unsharded across micro-batches (torch.distributed
+/// .pipelining reshards and syncs gradients only on the last backward; torchtitan
+/// parallelize.py sets reshard_after_forward = not pp_enabled): bf16 params and bf16 gradients
+/// of the whole stage are transient.
+MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Workload& w,
+                                    const Layout& l, const StageShape& s);
 
 inline constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 

@@ -495,6 +495,34 @@ std::optional<int64_t> CheckedMul(int64_t a, int64_t b) {
 
 }  // namespace
 
+Schedule ParseSchedule(std::string_view text, std::string_view origin) {
+  if (text == "1f1b") return Schedule::k1F1B;
+  if (text == "interleaved") return Schedule::kInterleaved;
+  if (text == "zb-h1" || text == "zbh1") return Schedule::kZeroBubble;
+  throw Error(std::string(origin), "must be 1f1b, interleaved or zb-h1, got '" + std::string(text) + "'");
+}
+
+namespace {
+/// Pipeline keys that contradict each other whatever the model: an error naming the key.
+void CheckPipelineKeys(Layout& l, const std::string& origin) {
+  if (l.vpp > 1 && l.schedule == Schedule::k1F1B) l.schedule = Schedule::kInterleaved;
+  if (l.pp == 1 && (l.vpp > 1 || l.schedule != Schedule::k1F1B)) {
+    throw Error(origin + ": " + (l.vpp > 1 ? "vpp" : "schedule"), "needs pp > 1");
+  }
+  if (l.pp == 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
+    throw Error(origin + ": " + (l.pp_first_layers > 0 ? "pp_first_layers" : "pp_last_layers"),
+                "needs pp > 1");
+  }
+  if (l.schedule == Schedule::kInterleaved && l.vpp < 2) {
+    throw Error(origin + ": schedule", "interleaved needs vpp >= 2");
+  }
+  if (l.schedule != Schedule::kInterleaved && l.vpp > 1) {
+    throw Error(origin + ": vpp", "vpp > 1 needs schedule=interleaved, got schedule=" +
+                                      std::string(ToString(l.schedule)));
+  }
+}
+}  // namespace
+
 Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Recipe default_recipe) {
   std::string origin(origin_view);
   Layout l;
@@ -541,24 +569,35 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
                        "must be none, selective or full, got '" + std::string(value) + "'");
     } else if (key == "recipe") {
       l.recipe = ParseRecipe(value, origin + ": recipe");
-    } else if (key == "pp" || key == "cp") {
+    } else if (key == "pp") {
+      l.pp = ParsePositive(key, value, origin);
+    } else if (key == "vpp") {
+      l.vpp = ParsePositive(key, value, origin);
+    } else if (key == "schedule") {
+      l.schedule = ParseSchedule(value, origin + ": schedule");
+    } else if (key == "pp_first_layers") {
+      l.pp_first_layers = ParsePositive(key, value, origin);
+    } else if (key == "pp_last_layers") {
+      l.pp_last_layers = ParsePositive(key, value, origin);
+    } else if (key == "cp") {
       int64_t v = ParsePositive(key, value, origin);
       if (v != 1) {
         throw Error(origin + ": " + key,
-                    "only 1 is modelled so far (pipeline and context parallelism are not yet "
-                    "costed), got '" + std::string(value) + "'");
+                    "only 1 is modelled so far (context parallelism is not yet costed), got '" +
+                        std::string(value) + "'");
       }
     } else if (key == "grad_accum") {
       ParsePositive(key, value, origin, kMaxMicroBatch);  // derived from the batch; checked by ResolveLayout's caller
     } else {
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
-                  "recipe, pp, cp)");
+                  "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
+  CheckPipelineKeys(l, origin);
   return l;
 }
 
@@ -569,20 +608,20 @@ void ResolveLayout(Layout& l, const Workload& w, std::string_view origin_view) {
   if (other) other = CheckedMul(*other, l.pp);
   if (other) other = CheckedMul(*other, l.cp);
   if (!other || *other > w.gpus) {
-    throw Error(origin, "tp*replicate = " +
+    throw Error(origin, "tp*replicate*pp*cp = " +
                             (other ? std::to_string(*other) : std::string("more than 2^63")) +
                             " exceeds --gpus " + std::to_string(w.gpus));
   }
   if (l.fsdp == 0) {
     if (w.gpus % *other != 0) {
-      throw Error(origin, "tp*replicate = " + std::to_string(*other) + " does not divide --gpus " +
+      throw Error(origin, "tp*replicate*pp*cp = " + std::to_string(*other) + " does not divide --gpus " +
                               std::to_string(w.gpus));
     }
     l.fsdp = w.gpus / *other;
   }
   const std::optional<int64_t> all = CheckedMul(*other, l.fsdp);
   if (!all || *all != w.gpus) {
-    throw Error(origin, "tp*fsdp*replicate = " +
+    throw Error(origin, "tp*fsdp*replicate*pp*cp = " +
                             (all ? std::to_string(*all) : std::string("more than 2^63")) +
                             " does not equal --gpus " + std::to_string(w.gpus));
   }
@@ -593,6 +632,13 @@ std::string LayoutToText(const Layout& l) {
   os << "tp=" << l.tp << ",sp=" << (l.sp ? "on" : "off") << ",fsdp=" << l.fsdp
      << ",replicate=" << l.replicate << ",zero=" << l.zero << ",mbs=" << l.mbs
      << ",recompute=" << ToString(l.recompute) << ",recipe=" << ToString(l.recipe);
+  if (l.pp > 1) {
+    os << ",pp=" << l.pp;
+    if (l.vpp > 1) os << ",vpp=" << l.vpp;
+    os << ",schedule=" << ToString(l.schedule);
+    if (l.pp_first_layers > 0) os << ",pp_first_layers=" << l.pp_first_layers;
+    if (l.pp_last_layers > 0) os << ",pp_last_layers=" << l.pp_last_layers;
+  }
   return os.str();
 }
 
@@ -677,10 +723,14 @@ nlohmann::json ToJson(const Cluster& c) {
 }
 
 nlohmann::json ToJson(const Layout& l) {
-  return {{"tp", l.tp},     {"sp", l.sp},           {"fsdp", l.fsdp},
-          {"replicate", l.replicate}, {"zero", l.zero}, {"mbs", l.mbs},
-          {"recompute", ToString(l.recompute)},     {"recipe", ToString(l.recipe)},
-          {"pp", l.pp},     {"cp", l.cp}};
+  nlohmann::json j = {{"tp", l.tp},     {"sp", l.sp},           {"fsdp", l.fsdp},
+                      {"replicate", l.replicate}, {"zero", l.zero}, {"mbs", l.mbs},
+                      {"recompute", ToString(l.recompute)},     {"recipe", ToString(l.recipe)},
+                      {"pp", l.pp},     {"vpp", l.vpp}, {"schedule", ToString(l.schedule)},
+                      {"cp", l.cp}};
+  if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
+  if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
+  return j;
 }
 
 Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
@@ -697,15 +747,23 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
                 : rc == "selective" ? Recompute::kSelective : Recompute::kFull;
   l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
                                                                      : Recipe::kFsdp2;
-  l.pp = o.Int("pp", 1, 1);
+  l.pp = o.Int("pp", 1, kMaxDegree);
+  if (o.Has("vpp")) l.vpp = o.Int("vpp", 1, kMaxDegree);
+  if (o.Has("schedule")) {
+    const std::string sch = o.Enum("schedule", {"1f1b", "interleaved", "zb-h1"});
+    l.schedule = ParseSchedule(sch, std::string(origin) + ": layout.schedule");
+  }
+  if (o.Has("pp_first_layers")) l.pp_first_layers = o.Int("pp_first_layers", 1, kMaxDegree);
+  if (o.Has("pp_last_layers")) l.pp_last_layers = o.Int("pp_last_layers", 1, kMaxDegree);
   l.cp = o.Int("cp", 1, 1);
   if (o.Has("grad_accum")) o.Int("grad_accum", 0, kMaxMicroBatch);
   o.Finish();
   if (!CheckedMul(l.tp, l.fsdp) || !CheckedMul(l.tp * l.fsdp, l.replicate) ||
-      l.gpus() > kMaxDegree) {
-    o.Fail("fsdp", "tp*fsdp*replicate is more than " + std::to_string(kMaxDegree) + " GPUs");
+      !CheckedMul(l.tp * l.fsdp * l.replicate, l.pp) || l.gpus() > kMaxDegree) {
+    o.Fail("fsdp", "tp*fsdp*replicate*pp is more than " + std::to_string(kMaxDegree) + " GPUs");
   }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
+  CheckPipelineKeys(l, std::string(origin) + ": layout");
   return l;
 }
 

@@ -35,6 +35,8 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin,
 void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
 
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
+/// 1f1b | interleaved | zb-h1.
+Schedule ParseSchedule(std::string_view text, std::string_view origin);
 Dtype ParseDtype(std::string_view text, std::string_view origin);
 
 nlohmann::json ToJson(const Model& m);

@@ -154,6 +154,11 @@ struct Cluster {
 
 enum class Recompute { kNone, kSelective, kFull };
 enum class Recipe { kMegatron, kFsdp2 };
+/// Pipeline schedule (costmodel/pipeline.h): 1F1B (PipeDream-Flush, Narayanan et al. SC21),
+/// Megatron's interleaved 1F1B (vpp > 1 model chunks per rank) and ZB-H1 (Qi et al. 2023,
+/// "Zero Bubble Pipeline Parallelism", arXiv 2401.10241: 1F1B's memory, the weight-gradient
+/// GEMMs moved into the drain).
+enum class Schedule { k1F1B, kInterleaved, kZeroBubble };
 
 /// A parallel layout. fsdp == 0 means "fill in from the GPU count" (see ResolveLayout).
 struct Layout {
@@ -165,7 +170,13 @@ struct Layout {
   int64_t mbs = 1;
   Recompute recompute = Recompute::kNone;
   Recipe recipe = Recipe::kFsdp2;
-  int64_t pp = 1;  // present for the future; only 1 is modelled
+  int64_t pp = 1;   // pipeline stages (outermost mesh dimension)
+  int64_t vpp = 1;  // virtual stages (model chunks) per pipeline rank; > 1 only interleaved
+  Schedule schedule = Schedule::k1F1B;
+  // Uneven split: transformer layers of the first / last stage (Megatron
+  // --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers); 0: even split.
+  int64_t pp_first_layers = 0;
+  int64_t pp_last_layers = 0;
   int64_t cp = 1;  // present for the future; only 1 is modelled
   int64_t dp() const { return fsdp * replicate; }
   int64_t gpus() const { return tp * pp * cp * fsdp * replicate; }
@@ -194,6 +205,7 @@ std::string_view ToString(Norm n);
 std::string_view ToString(Position p);
 std::string_view ToString(Recompute r);
 std::string_view ToString(Recipe r);
+std::string_view ToString(Schedule s);
 std::string_view ToString(Dtype d);
 
 /// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".

@@ -18,6 +18,7 @@
 #include "costmodel/json_reader.h"
 #include "costmodel/memory.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 #include "plans/framework.h"
@@ -451,13 +452,7 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
-  // Pipeline parallelism: read here so that, once pipelines are modelled, they map from here.
-  const double pp = number(layout, "pp");
-  const double vpp = number(layout, "vpp");
-  const std::string pipeline_schedule = text(layout, "pipeline_schedule");
-  (void)vpp;
-  (void)pipeline_schedule;
-  if (pp > 1) return "pipeline parallelism not modelled";
+  // Pipeline parallelism is modelled (MapPipeline reads pp, vpp and the schedule).
   if (number(layout, "cp") > 1) return "context parallelism not modelled";
   if (number(layout, "ep") > 1) return "expert parallelism not modelled";
   if (Field(model, "moe")) return "mixture of experts not modelled";
@@ -743,6 +738,33 @@ std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
   return std::nullopt;
 }
 
+/// Pipeline degree, virtual stages and schedule of a record: vpp > 1 or a schedule phrase naming
+/// interleaving is Megatron's interleaved 1F1B; "zero bubble" / "zb" is ZB-H1; anything else
+/// with pp > 1 ("1F1B", "none", not stated) is 1F1B, the default of Megatron-LM, NeMo and
+/// DeepSpeed (Megatron-LM schedules.py get_forward_backward_func). Layers that pp does not
+/// divide need the record's own split (pp_first_layers / pp_last_layers).
+void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& l) {
+  l.pp = pp;
+  if (pp <= 1) return;
+  const int64_t vpp = OptInt(lj, "vpp").value_or(1);
+  const std::string phrase = Lower(OptString(lj, "pipeline_schedule").value_or(""));
+  // The phrase's head names the schedule; what follows may discuss others ("1F1B (inferred:
+  // Sec 6 states interleaving only for 175B and 530B)").
+  if (vpp > 1 || phrase.rfind("interleav", 0) == 0) {
+    if (vpp < 2) throw Skip{"interleaved pipeline schedule without vpp"};
+    l.vpp = vpp;
+    l.schedule = costmodel::Schedule::kInterleaved;
+  } else if (phrase.rfind("zero bubble", 0) == 0 || phrase.rfind("zero-bubble", 0) == 0 ||
+             phrase.rfind("zb-h", 0) == 0) {
+    l.schedule = costmodel::Schedule::kZeroBubble;
+  }
+  l.pp_first_layers = OptInt(lj, "pp_first_layers").value_or(0);
+  l.pp_last_layers = OptInt(lj, "pp_last_layers").value_or(0);
+  costmodel::StageSplit split;
+  std::string why;
+  if (!costmodel::SplitLayers(l, layers, split, why)) throw Skip{"pipeline split: " + why};
+}
+
 /// Whether the record's own words (arch and notes, lower-case) say how the elementwise ops
 /// ran (mapping.json elementwise_words: "torch.compile", "fused kernels" -> fused; "eager" ->
 /// eager; a fused optimizer says nothing about the layers); nullopt: the framework's default.
@@ -760,6 +782,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   if (const std::string f = UnmodelledFeature(*lj, model_json ? *model_json : json::object()); !f.empty()) {
     throw Skip{f};
   }
+  const int64_t pp = OptInt(*lj, "pp").value_or(1);
   const json* src = Field(rec, "source");
   const std::string ref = src ? OptString(*src, "ref").value_or("") : "";
   out.convention = ConventionFor(ref);
@@ -805,10 +828,11 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     l.sp = sp->get<bool>();
   }
   l.recompute = *recompute;
-  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp));
-  if (l.tp * dp != gpus) {
-    throw Skip{"tp " + std::to_string(l.tp) + " x dp " + std::to_string(dp) + " != " +
-               std::to_string(gpus) + " GPUs"};
+  MapPipeline(*lj, pp, out.model.layers, l);
+  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp));
+  if (l.tp * pp * dp != gpus) {
+    throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x dp " +
+               std::to_string(dp) + " != " + std::to_string(gpus) + " GPUs"};
   }
   const json* dist_opt = Field(*lj, "distributed_optimizer");
   const std::optional<int64_t> zero_stage = OptInt(*lj, "zero_stage");

@@ -10,6 +10,7 @@
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 
 #ifndef MESHPLAN_VERSION
@@ -47,6 +48,37 @@ double FsdpLatencyShare(const costmodel::Evaluation& e) {
   return e.fsdp_comm_s > 0 ? e.fsdp_latency_s / e.fsdp_comm_s : 0.0;
 }
 
+json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
+                const costmodel::Evaluation& e) {
+  json out = json::array();
+  costmodel::StageSplit split;
+  std::string why;
+  if (!costmodel::SplitLayers(l, ev.model().layers, split, why)) return out;
+  const double micro = e.parts.micro_batches;
+  const int64_t mi = static_cast<int64_t>(std::ceil(micro));
+  const costmodel::PipelineParts& pp = e.pipe;
+  for (int64_t r = 0; r < l.pp; ++r) {
+    const costmodel::StageCost& k = r == 0 ? pp.first : r == l.pp - 1 ? pp.last : pp.middle;
+    const double in_flight = costmodel::InFlightMicroBatches(l.schedule, l.pp, l.vpp, mi, r);
+    const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
+        ev.model(), ev.cluster(), ev.workload(), l,
+        costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight});
+    const double busy = micro * k.total_s();
+    out.push_back({{"stage", r},
+                   {"layers", split.LayersOf(r, l.pp)},
+                   {"embedding", r == 0},
+                   {"head", r == l.pp - 1},
+                   {"micro_batches_in_flight", in_flight},
+                   {"peak_bytes", mem.peak_bytes},
+                   {"activations_bytes", mem.activations_bytes},
+                   {"compute_s", micro * k.compute_s},
+                   {"busy_s", busy},
+                   {"bubble_s", std::max(0.0, pp.makespan_s - busy)},
+                   {"dp_tail_s", k.tail_s}});
+  }
+  return out;
+}
+
 json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                      const costmodel::Evaluation& e) {
   json j;
@@ -77,6 +109,7 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                {"exposed_tp_comm_s", t.exposed_tp_comm_s},
                {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
                {"exposed_dp_comm_s", t.exposed_dp_comm_s},
+               {"exposed_pp_comm_s", t.exposed_pp_comm_s},
                {"optimizer_s", t.optimizer_s},
                {"bubble_s", t.bubble_s},
                {"gemm_efficiency", t.gemm_efficiency}};
@@ -105,6 +138,7 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                      {"count_per_step", u.count_per_step}});
   }
   j["collectives"] = colls;
+  if (l.pp > 1) j["stages"] = StagesJson(ev, l, e);
   return j;
 }
 
@@ -213,6 +247,18 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
   os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";
+  if (l.pp > 1) {
+    const auto& pp = e.pipe;
+    os << "  exposed PP send/recv  " << Ms(t.exposed_pp_comm_s) << " ms  ("
+       << Printf("%.3f", pp.p2p_s * 1e3) << " ms per send of " << Printf("%.1f", pp.p2p_bytes / 1048576.0)
+       << " MiB, " << (pp.inter_node ? "between nodes" : "inside a node") << ")\n";
+    os << "pipeline " << l.pp << " stages x " << l.vpp << " chunks, " << costmodel::ToString(l.schedule)
+       << ", " << Printf("%.0f", e.parts.micro_batches) << " micro-batches: per micro-batch first stage "
+       << Printf("%.1f", pp.first.total_s() * 1e3) << " ms (" << pp.first.layers << " layers, "
+       << Printf("%.1f", pp.first.peak_bytes / costmodel::kGiB) << " GiB), last "
+       << Printf("%.1f", pp.last.total_s() * 1e3) << " ms (" << pp.last.layers << " layers + head, "
+       << Printf("%.1f", pp.last.peak_bytes / costmodel::kGiB) << " GiB)\n";
+  }
   os << "per layer, per micro-batch: forward " << Printf("%.3f", e.layer_forward_s * 1e3)
      << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";
   os << "throughput " << Printf("%.0f", e.throughput.tokens_per_s_per_gpu)
@@ -285,17 +331,19 @@ std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluat
 std::string FormatTable(const std::vector<Candidate>& rows) {
   std::ostringstream os;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s\n", "#", "layout",
-                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms");
+  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s %8s\n", "#", "layout",
+                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms", "pp_ms");
   os << buf;
   int i = 0;
   for (const auto& c : rows) {
     const auto& t = c.eval.time;
-    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f\n", ++i,
+    // pp_ms: the pipeline's bubble and its exposed stage-to-stage sends.
+    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
                   costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
                   c.eval.throughput.tokens_per_s_per_gpu, 100 * c.eval.throughput.mfu,
                   c.eval.memory.peak_bytes / kGiB, t.exposed_tp_comm_s * 1e3,
-                  t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3);
+                  t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3,
+                  (t.bubble_s + t.exposed_pp_comm_s) * 1e3);
     os << buf;
   }
   return os.str();

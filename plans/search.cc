@@ -29,7 +29,8 @@ std::vector<int64_t> Divisors(int64_t n) {
 bool LayoutLess(const Layout& a, const Layout& b) {
   auto key = [](const Layout& l) {
     return std::tuple(l.tp, l.sp, l.fsdp, l.replicate, l.zero, l.mbs,
-                      static_cast<int>(l.recompute), static_cast<int>(l.recipe));
+                      static_cast<int>(l.recompute), static_cast<int>(l.recipe), l.pp, l.vpp,
+                      static_cast<int>(l.schedule), l.pp_first_layers, l.pp_last_layers);
   };
   return key(a) < key(b);
 }
@@ -61,6 +62,54 @@ bool Better(const Candidate& a, const Candidate& b, Objective objective) {
 
 namespace {
 
+/// One pipeline shape: degree, schedule, virtual stages, and an uneven split when pp does not
+/// divide the layers.
+struct PipeChoice {
+  int64_t pp = 1, vpp = 1;
+  costmodel::Schedule schedule = costmodel::Schedule::k1F1B;
+  int64_t first = 0, last = 0;
+};
+
+/// The pipeline shapes worth costing for `gpus` (after TP) and `layers`: pp dividing gpus, each
+/// stage at least two layers; an even split, or else Llama 3's: first and last stages one layer
+/// lighter than the others (Meta, "The Llama 3 Herd of Models", Sec. 3.3.2: "we reduce one
+/// Transformer layer each from the first and the last stages"). Each with 1F1B, ZB-H1, and the
+/// interleaved schedule at every vpp that divides the stage (up to 8 chunks per rank).
+std::vector<PipeChoice> PipeChoices(int64_t gpus, int64_t layers, int64_t max_pp) {
+  std::vector<PipeChoice> out = {PipeChoice{}};
+  for (int64_t pp : Divisors(gpus)) {
+    if (pp == 1 || (max_pp > 0 && pp > max_pp) || 2 * pp > layers) continue;
+    PipeChoice c;
+    c.pp = pp;
+    int64_t stage = 0;
+    if (layers % pp == 0) {
+      stage = layers / pp;
+    } else if (pp > 2) {
+      const int64_t middle = (layers + pp - 1) / pp;
+      const int64_t rest = layers - (pp - 2) * middle;
+      if (rest < 2 || rest % 2 != 0) continue;
+      c.first = c.last = rest / 2;
+      stage = middle;
+      if (c.first == stage) c.first = c.last = 0;  // it was even after all
+    } else {
+      continue;
+    }
+    for (auto s : {costmodel::Schedule::k1F1B, costmodel::Schedule::kZeroBubble}) {
+      c.schedule = s;
+      c.vpp = 1;
+      out.push_back(c);
+    }
+    for (int64_t v = 2; v <= 8; ++v) {
+      const bool divides = stage % v == 0 && (c.first == 0 || c.first % v == 0);
+      if (!divides) continue;
+      c.schedule = costmodel::Schedule::kInterleaved;
+      c.vpp = v;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 /// Calls visit(layout) for every layout of the space, in a fixed order.
 template <typename Visit>
 void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Visit&& visit) {
@@ -73,38 +122,51 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
   } else {
     recipes = {costmodel::Recipe::kFsdp2, costmodel::Recipe::kMegatron};
   }
+  const int64_t layers = ev.model().layers;
   for (int64_t tp : Divisors(w.gpus)) {
     if (tp > max_tp) continue;
-    const int64_t dp = w.gpus / tp;
-    // Micro-batch sizes: the divisors of the local batch (or 1 when the batch cannot split).
-    std::vector<int64_t> mbs_list = {1};
-    if (w.global_batch >= dp && w.global_batch % dp == 0) {
-      mbs_list.clear();
-      for (int64_t m : Divisors(w.global_batch / dp)) {
-        if (m <= 64) mbs_list.push_back(m);
+    for (const PipeChoice& pipe : PipeChoices(w.gpus / tp, layers, opt.max_pp)) {
+      const int64_t dp = w.gpus / tp / pipe.pp;
+      // Micro-batch sizes: the divisors of the local batch (or 1 when the batch cannot split).
+      std::vector<int64_t> mbs_list = {1};
+      if (w.global_batch >= dp && w.global_batch % dp == 0) {
+        mbs_list.clear();
+        for (int64_t m : Divisors(w.global_batch / dp)) {
+          if (m <= 64) mbs_list.push_back(m);
+        }
       }
-    }
-    for (int sp = 0; sp <= (tp > 1 ? 1 : 0); ++sp) {
-      for (int64_t f : Divisors(dp)) {
-        for (int zero = 1; zero <= 3; ++zero) {
-          if (f == 1 && zero > 1) continue;  // nothing to shard over one rank
-          for (int64_t mbs : mbs_list) {
-            for (auto rc : {costmodel::Recompute::kNone, costmodel::Recompute::kSelective,
-                            costmodel::Recompute::kFull}) {
-              // With flash attention the attention core is already recomputed: selective
-              // recompute is the same layout as none.
-              if (rc == costmodel::Recompute::kSelective && w.flash_attention) continue;
-              for (auto recipe : recipes) {
-                Layout l;
-                l.tp = tp;
-                l.sp = sp == 1;
-                l.fsdp = f;
-                l.replicate = dp / f;
-                l.zero = zero;
-                l.mbs = mbs;
-                l.recompute = rc;
-                l.recipe = recipe;
-                visit(l);
+      for (int sp = 0; sp <= (tp > 1 ? 1 : 0); ++sp) {
+        for (int64_t f : Divisors(dp)) {
+          for (int zero = 1; zero <= 3; ++zero) {
+            if (f == 1 && zero > 1) continue;  // nothing to shard over one rank
+            for (int64_t mbs : mbs_list) {
+              // Interleaving needs the micro-batches to divide into pp (pipeline.h).
+              if (pipe.schedule == costmodel::Schedule::kInterleaved &&
+                  (w.global_batch % (mbs * dp) != 0 || (w.global_batch / (mbs * dp)) % pipe.pp != 0)) {
+                continue;
+              }
+              for (auto rc : {costmodel::Recompute::kNone, costmodel::Recompute::kSelective,
+                              costmodel::Recompute::kFull}) {
+                // With flash attention the attention core is already recomputed: selective
+                // recompute is the same layout as none.
+                if (rc == costmodel::Recompute::kSelective && w.flash_attention) continue;
+                for (auto recipe : recipes) {
+                  Layout l;
+                  l.tp = tp;
+                  l.sp = sp == 1;
+                  l.fsdp = f;
+                  l.replicate = dp / f;
+                  l.zero = zero;
+                  l.mbs = mbs;
+                  l.recompute = rc;
+                  l.recipe = recipe;
+                  l.pp = pipe.pp;
+                  l.vpp = pipe.vpp;
+                  l.schedule = pipe.schedule;
+                  l.pp_first_layers = pipe.first;
+                  l.pp_last_layers = pipe.last;
+                  visit(l);
+                }
               }
             }
           }
@@ -155,7 +217,7 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
     const Layout& l = space[static_cast<size_t>(i)];
     Candidate c{l, ev.Evaluate(l)};
     ++r.evaluated;
-    if (l.tp == 1) {
+    if (l.tp == 1 && l.pp == 1) {  // FSDP alone: no tensor or pipeline parallelism
       const bool replace =
           !r.best_fsdp_only ||
           (c.eval.feasible() && !r.best_fsdp_only->eval.feasible()) ||

@@ -25,6 +25,7 @@ struct SearchOptions {
   std::optional<costmodel::Recipe> recipe;          // unset: both recipes
   // Refuse larger spaces: 5M layouts are ~3 s of search and ~0.4 GB.
   int64_t max_layouts = 5'000'000;
+  int64_t max_pp = 0;                               // 0: any; 1: no pipeline parallelism
 };
 
 struct Candidate {
@@ -37,7 +38,7 @@ struct SearchResult {
   int64_t evaluated = 0;
   int64_t feasible = 0;
   std::array<int64_t, costmodel::kNumReasonCodes> infeasible_by_reason{};
-  std::optional<Candidate> best_fsdp_only;  // tp = 1; feasible if any is, else the best infeasible
+  std::optional<Candidate> best_fsdp_only;  // tp = pp = 1; feasible if any is, else the best infeasible
   /// For each reason code that occurred, the infeasible layout closest to running.
   std::vector<Candidate> best_infeasible;
   double seconds = 0;

@@ -44,4 +44,27 @@ BENCHMARK(BM_SimulateStepLlama405b)->Unit(benchmark::kMillisecond);
 void BM_SimulateStepLlama405bNoTimeline(benchmark::State& state) { SimulateLlama405b(state, false); }
 BENCHMARK(BM_SimulateStepLlama405bNoTimeline)->Unit(benchmark::kMillisecond);
 
+/// One simulated interleaved pipeline step of 16 stages x 8 chunks x 128 micro-batches (32k
+/// actions; aim <= 20 ms): GPT-1T (128 layers: one layer per chunk) on 16,384 A100s, TP 8 x PP 16
+/// x DP 128. llama3-405b's 126 layers cannot take vpp 8 on 16 stages.
+void BM_SimulateInterleavedPipeline(benchmark::State& state) {
+  costmodel::Workload w;
+  w.gpus = 16384;
+  w.global_batch = 16384;
+  w.seq = 2048;
+  const costmodel::Evaluator ev(costmodel::ResolveModel("gpt-1t"), costmodel::ResolveCluster("dgx-a100-80g"), w);
+  costmodel::Layout l = costmodel::ParseLayoutText(
+      "tp=8,sp=on,pp=16,vpp=8,fsdp=128,zero=1,mbs=1,recipe=megatron,recompute=selective", "bench");
+  costmodel::ResolveLayout(l, w, "bench");
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  sim::SimOptions o;
+  o.record_timeline = false;
+  for (auto _ : state) {
+    sim::SimResult r = sim::SimulateStep(ev, l, e, o);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["micro_batches"] = e.parts.micro_batches;
+}
+BENCHMARK(BM_SimulateInterleavedPipeline)->Unit(benchmark::kMillisecond);
+
 }  // namespace

@@ -47,6 +47,7 @@ inline constexpr int kNumStreams = 3;
 
 enum class TaskKind : uint8_t { kCompute = 0, kTpComm, kFsdpAg, kFsdpRs, kDpAr, kOptimizer };
 inline constexpr int kNumTaskKinds = 6;
+// Pipeline steps (pp > 1) are simulated by sim/pipeline.h: one track per stage, tasks kChunk*.
 
 /// What a task does; with (micro_batch, layer) it names the task (names are made lazily).
 enum class Op : uint8_t {
@@ -67,6 +68,9 @@ enum class Op : uint8_t {
   kZero1Rs,      // ZeRO-1 per-step gradient reduce-scatter, one bucket
   kDpAllReduce,  // HSDP/DDP replica all-reduce, one bucket
   kOptimizer,
+  kChunkFwd,     // pipeline: one model chunk's forward of a micro-batch (layer = chunk)
+  kChunkBwd,     // ... its backward (1F1B, interleaved: with the weight gradient)
+  kChunkWgrad,   // ... its weight gradient (ZB-H1)
 };
 
 TaskKind KindOf(Op op);
@@ -89,6 +93,7 @@ struct TaskRecord {
   int32_t layer = -1;
   double start_s = 0;
   double end_s = 0;
+  int32_t stage = -1;  // pipeline rank (pp > 1), -1 otherwise
 };
 /// "fwd L3 mb0", "ag_bwd L7 mb1", "dp_ar b5", "optimizer", ...
 std::string TaskName(const TaskRecord& t);
@@ -100,6 +105,16 @@ struct MemoryEvent {
   double delta_bytes = 0;
   double total_bytes = 0;
   int32_t task = -1;
+};
+
+/// One pipeline stage as simulated (pp > 1).
+struct StageResult {
+  int64_t stage = 0;
+  int64_t layers = 0;
+  double busy_s = 0;          // its chunks' compute + TP time
+  double bubble_s = 0;        // schedule makespan - busy: idle, waits for sends included
+  double peak_in_flight = 0;  // micro-batches of activations alive at its peak (from the list)
+  double peak_bytes = 0;      // the analytical stage memory at that many in flight
 };
 
 struct SimResult {
@@ -118,6 +133,8 @@ struct SimResult {
   int64_t layers = 0;
   int64_t tasks = 0;
   int64_t events = 0;  // task starts + task ends + compute rate changes
+  double bubble_s = 0;  // pipeline: the bottleneck stage's idle time in the schedule
+  std::vector<StageResult> stages;    // pp > 1: every stage
   std::vector<TaskRecord> tasks_run;  // in issue order (same index as the step graph's tasks)
   std::vector<MemoryEvent> memory;    // in time order
 };

@@ -33,7 +33,18 @@ nlohmann::json Counter(double t_s, double bytes) {
 
 std::string ChromeTrace(const SimResult& r) {
   nlohmann::json events = nlohmann::json::array();
-  events.push_back(Meta("process_name", 0, {{"name", "meshplan simulated step (one GPU)"}}));
+  if (!r.stages.empty()) {
+    // Pipeline: one process per stage, its compute track.
+    for (const StageResult& s : r.stages) {
+      const int pid = static_cast<int>(s.stage);
+      events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0},
+                        {"args", {{"name", "stage " + std::to_string(s.stage)}}}});
+      events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", 0},
+                        {"args", {{"sort_index", pid}}}});
+    }
+  } else {
+    events.push_back(Meta("process_name", 0, {{"name", "meshplan simulated step (one GPU)"}}));
+  }
   std::array<bool, kNumStreams> used{};
   used[static_cast<size_t>(Stream::kCompute)] = true;
   for (const TaskRecord& t : r.tasks_run) used[static_cast<size_t>(t.stream)] = true;
@@ -46,7 +57,7 @@ std::string ChromeTrace(const SimResult& r) {
     nlohmann::json x = {{"name", TaskName(t)},
                         {"cat", ToString(t.kind)},
                         {"ph", "X"},
-                        {"pid", 0},
+                        {"pid", t.stage >= 0 ? t.stage : 0},
                         {"tid", static_cast<int>(t.stream)},
                         {"ts", t.start_s * kUs},
                         {"dur", (t.end_s - t.start_s) * kUs}};
@@ -72,6 +83,7 @@ std::string ChromeTrace(const SimResult& r) {
                           {"optimizer_s", r.optimizer_s},
                           {"peak_bytes", r.peak_bytes},
                           {"peak_time_s", r.peak_time_s},
+                          {"bubble_s", r.bubble_s},
                           {"micro_batches", r.micro_batches},
                           {"layers", r.layers}};
   const nlohmann::json doc = {

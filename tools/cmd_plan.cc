@@ -25,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const std::string& objective,
-                                       int64_t max_tp) {
+                                       int64_t max_tp, int64_t max_pp) {
   plans::SearchOptions so;
   if (top < 1 || top > 10000) throw Error("--top", "must be in [1, 10000], got " + std::to_string(top));
   so.top_k = top;
@@ -38,6 +38,7 @@ plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const 
   }
   if (max_tp < 0) throw Error("--max-tp", "must be >= 1, got " + std::to_string(max_tp));
   so.max_tp = max_tp;
+  so.max_pp = max_pp;
   if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
   return so;
 }
@@ -74,6 +75,7 @@ struct PlanOptions {
   int top = 10;
   std::string objective = "step-time";
   int64_t max_tp = 0;
+  int64_t max_pp = 0;
   std::string json_path;
   std::string html_path;
   bool timing = false;
@@ -83,7 +85,7 @@ struct PlanOptions {
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp);
+  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
   so.top_k = std::max(o.top, o.refine);
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
   plans::SearchResult res = plans::Search(ev, so, ProgressLine());
@@ -288,6 +290,7 @@ struct SweepOptions {
   std::vector<int64_t> global_batch;
   std::vector<int64_t> seq;
   int64_t max_tp = 0;
+  int64_t max_pp = 0;
   std::string json_path;
   std::string html_path;
 };
@@ -322,7 +325,7 @@ constexpr size_t kMaxSweepPoints = 1000;
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
-  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp);
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
     throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
                              " points; give shorter lists");
@@ -420,6 +423,8 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--objective", opt->objective, "step-time | memory");
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
         ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
@@ -464,6 +469,8 @@ void SetupPlan(CLI::App& app) {
         ->check(IntegerIn(1, kMaxGlobalBatch));
     sub->add_option("--seq", opt->seq, "sequence lengths")->delimiter(',')->required()->check(IntegerIn(1, kMaxSeq));
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
+        ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");

@@ -26,6 +26,8 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
   t["exposed_fsdp_comm_s"] = r.exposed_fsdp_comm_s;
   t["exposed_dp_comm_s"] = r.exposed_dp_comm_s;
   t["optimizer_s"] = r.optimizer_s;
+  t["bubble_s"] = r.bubble_s;
+  if (!r.stages.empty()) t["exposed_pp_comm_s"] = 0.0;  // the simulated bubble includes send waits
   t["analytical"] = analytical;
   const double scale = analytical["step_s"].get<double>() / r.step_s;
   nlohmann::json& th = entry["throughput"];
@@ -36,7 +38,20 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
                          {"peak_time_s", r.peak_time_s},
                          {"tasks", r.tasks},
                          {"events", r.events}};
-  if (!r.tasks_run.empty()) entry["simulation"].update(sim::TimelineJson(r));  // for HTML reports
+  if (!r.stages.empty()) {
+    nlohmann::json stages = nlohmann::json::array();
+    for (const sim::StageResult& s : r.stages) {
+      stages.push_back({{"stage", s.stage},
+                        {"layers", s.layers},
+                        {"busy_s", s.busy_s},
+                        {"bubble_s", s.bubble_s},
+                        {"micro_batches_in_flight", s.peak_in_flight},
+                        {"peak_bytes", s.peak_bytes}});
+    }
+    entry["simulation"]["stages"] = stages;
+  } else if (!r.tasks_run.empty()) {
+    entry["simulation"].update(sim::TimelineJson(r));  // for HTML reports
+  }
 }
 
 namespace {
@@ -79,13 +94,21 @@ void RunSimulate(const SimulateOptions& o) {
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "\nsimulated step (discrete-event, prefetch depth %d): %.1f ms (analytical %.1f ms)\n"
-                  "  compute %.1f ms, exposed TP %.1f ms, FSDP %.1f ms, DP %.1f ms, optimizer %.1f ms\n"
+                  "  compute %.1f ms, exposed TP %.1f ms, FSDP %.1f ms, DP %.1f ms, optimizer %.1f ms,"
+                  " bubble %.1f ms\n"
                   "  peak memory %.2f GiB at %.1f ms; %lld tasks\n",
                   o.prefetch, r.step_s * 1e3, e.time.step_s * 1e3, r.compute_s * 1e3,
                   r.exposed_tp_comm_s * 1e3, r.exposed_fsdp_comm_s * 1e3, r.exposed_dp_comm_s * 1e3,
-                  r.optimizer_s * 1e3, r.peak_bytes / costmodel::kGiB, r.peak_time_s * 1e3,
+                  r.optimizer_s * 1e3, r.bubble_s * 1e3, r.peak_bytes / costmodel::kGiB, r.peak_time_s * 1e3,
                   static_cast<long long>(r.tasks));
     sim_text = buf;
+    for (const sim::StageResult& s : r.stages) {
+      std::snprintf(buf, sizeof buf,
+                    "  stage %2lld: %3lld layers, busy %.1f ms, bubble %.1f ms, %.2f micro-batches in flight, peak %.2f GiB\n",
+                    static_cast<long long>(s.stage), static_cast<long long>(s.layers), s.busy_s * 1e3,
+                    s.bubble_s * 1e3, s.peak_in_flight, s.peak_bytes / costmodel::kGiB);
+      sim_text += buf;
+    }
   }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing

@@ -135,6 +135,9 @@ class CpuBackend final : public Backend {
         rc = req ? MPI_Iallreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm, req)
                  : MPI_Allreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm);
         break;
+      case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+        MESHPLAN_CHECK(false);
+        break;
     }
     Check(rc, call, g);
     return actual;
@@ -218,6 +221,9 @@ class CpuBackend final : public Backend {
       case Coll::kAllReduce:
         out.resize(in.size());
         rc = MPI_Allreduce(in.data(), out.data(), count, MPI_FLOAT, MPI_SUM, comms_[gi]);
+        break;
+      case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+        MESHPLAN_CHECK(false);
         break;
     }
     Check(rc, "checked " + std::string(costmodel::ToString(op)), g);

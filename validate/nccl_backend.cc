@@ -155,6 +155,9 @@ class NcclBackend final : public Backend {
         Nccl(ncclAllReduce(send, recv, share * static_cast<size_t>(n), type, ncclSum, comms_[gi], s),
              "ncclAllReduce", g);
         break;
+      case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+        MESHPLAN_CHECK(false);
+        break;
     }
     return actual;
   }
@@ -260,6 +263,9 @@ class NcclBackend final : public Backend {
         break;
       case Coll::kAllReduce:
         Nccl(ncclAllReduce(din, dout, in.size(), ncclFloat, ncclSum, comms_[gi], s), "ncclAllReduce", g);
+        break;
+      case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+        MESHPLAN_CHECK(false);
         break;
     }
     Synchronize();

@@ -296,7 +296,9 @@ GroupKind KindOf(costmodel::Purpose p) {
     case costmodel::Purpose::kFsdpParamGather:
     case costmodel::Purpose::kFsdpGradReduce: return GroupKind::kFsdp;
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kPpP2p: break;  // refused with the plan (pp > 1 not executed)
   }
+  MESHPLAN_CHECK(p != costmodel::Purpose::kPpP2p);
   return GroupKind::kTp;
 }
 
@@ -717,6 +719,11 @@ int ValidateMain(int argc, char** argv) {
     if (c.plan.workload.gpus != size) {
       throw Error("mpirun -np", "the plan runs on " + std::to_string(c.plan.workload.gpus) +
                                     " GPUs (ranks), this job has " + std::to_string(size));
+    }
+    if (c.plan.layout.pp > 1) {
+      throw Error(o.plan_path + ": layout.pp",
+                  "pipeline-parallel plans (pp > 1) are priced and simulated but not yet executed "
+                  "by meshplan-validate; validate a pp=1 layout");
     }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {

@@ -179,15 +179,40 @@ TEST(LayoutText, RejectsBadInputByKey) {
             "--layout: sp: sequence parallelism needs tp > 1");
   EXPECT_EQ(ErrorOf([] { ParseLayoutText("zero=4", "--layout"); }),
             "--layout: zero: must be 1, 2 or 3, got '4'");
-  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp=2", "--layout"); }).substr(0, 40),
-            "--layout: pp: only 1 is modelled so far ");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("cp=2", "--layout"); }).substr(0, 40),
+            "--layout: cp: only 1 is modelled so far ");
+  // Pipeline keys that contradict each other, whatever the model.
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("vpp=2", "--layout"); }), "--layout: vpp: needs pp > 1");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("schedule=zb-h1", "--layout"); }),
+            "--layout: schedule: needs pp > 1");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp=2,schedule=interleaved", "--layout"); }),
+            "--layout: schedule: interleaved needs vpp >= 2");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp=2,vpp=2,schedule=zb-h1", "--layout"); }),
+            "--layout: vpp: vpp > 1 needs schedule=interleaved, got schedule=zb-h1");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp=2,schedule=gpipe", "--layout"); }),
+            "--layout: schedule: must be 1f1b, interleaved or zb-h1, got 'gpipe'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("pp_first_layers=3", "--layout"); }),
+            "--layout: pp_first_layers: needs pp > 1");
+  {
+    // vpp alone implies the interleaved schedule; the text form round-trips.
+    const Layout pl = ParseLayoutText("tp=8,sp=on,pp=8,vpp=3,fsdp=1", "--layout");
+    EXPECT_EQ(pl.schedule, Schedule::kInterleaved);
+    EXPECT_EQ(LayoutToText(pl),
+              "tp=8,sp=on,fsdp=1,replicate=1,zero=3,mbs=1,recompute=none,recipe=fsdp2,pp=8,vpp=3,"
+              "schedule=interleaved");
+    EXPECT_EQ(ParseLayoutText(LayoutToText(pl), "x"), pl);
+    EXPECT_EQ(LayoutFromJson(ToJson(pl), "x"), pl);
+    const Layout ul = ParseLayoutText("pp=4,pp_first_layers=7,pp_last_layers=7,fsdp=2", "--layout");
+    EXPECT_EQ(LayoutFromJson(ToJson(ul), "x"), ul);
+    EXPECT_EQ(ParseLayoutText(LayoutToText(ul), "x"), ul);
+  }
   EXPECT_EQ(ErrorOf([] { ParseLayoutText("dp=4", "--layout"); }).substr(0, 36),
             "--layout: dp: unknown layout key (kn");
   Layout l = ParseLayoutText("tp=8,fsdp=3", "--layout");
   Workload w;
   w.gpus = 16;
   EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
-            "--layout: tp*fsdp*replicate = 24 does not equal --gpus 16");
+            "--layout: tp*fsdp*replicate*pp*cp = 24 does not equal --gpus 16");
 }
 
 TEST(LayoutText, AbsurdDegreesAreBoundedAndTheirProductCannotOverflow) {
@@ -202,16 +227,16 @@ TEST(LayoutText, AbsurdDegreesAreBoundedAndTheirProductCannotOverflow) {
   Workload w;
   w.gpus = 16;
   EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
-            "--layout: tp*replicate = 281474976710656 exceeds --gpus 16");
+            "--layout: tp*replicate*pp*cp = 281474976710656 exceeds --gpus 16");
   l = ParseLayoutText("tp=4,fsdp=16777216", "--layout");
   w.gpus = 16777216;
   EXPECT_EQ(ErrorOf([&] { ResolveLayout(l, w, "--layout"); }),
-            "--layout: tp*fsdp*replicate = 67108864 does not equal --gpus 16777216");
+            "--layout: tp*fsdp*replicate*pp*cp = 67108864 does not equal --gpus 16777216");
   const auto j = nlohmann::json::parse(
       R"({"tp": 16777216, "sp": false, "fsdp": 16777216, "replicate": 16777216, "zero": 3,
           "mbs": 1, "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1})");
   EXPECT_EQ(ErrorOf([&] { LayoutFromJson(j, "plan.json"); }),
-            "plan.json: layout.fsdp: tp*fsdp*replicate is more than 16777216 GPUs");
+            "plan.json: layout.fsdp: tp*fsdp*replicate*pp is more than 16777216 GPUs");
 }
 
 TEST(ModelJson, AbsurdSizesAreRejectedBeforeAnyArithmetic) {

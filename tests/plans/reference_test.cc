@@ -125,8 +125,8 @@ TEST(ReferencePrecisionRule, ReduceDtypeAsStatedElseTheFrameworks) {
 TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   const json none = json::object();
   EXPECT_EQ(UnmodelledFeature(json{{"pp", 1}, {"cp", 1}, {"precision", "bf16"}}, none), "");
-  EXPECT_EQ(UnmodelledFeature(json{{"pp", 8}, {"vpp", 5}, {"pipeline_schedule", "interleaved 1F1B"}}, none),
-            "pipeline parallelism not modelled");
+  // Pipelines are modelled (MapPipeline): not a reason to skip.
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 8}, {"vpp", 5}, {"pipeline_schedule", "interleaved 1F1B"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "context parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
@@ -137,8 +137,7 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json{{"finetune", "sft"}}, none), "fine-tuning (sft) not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"cpu_offload", true}}, none), "CPU offload not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"framework", "MaxText (JAX) container"}}, none), "MaxText (JAX/XLA) not modelled");
-  // Pipeline first: a PP + FP8 run counts under PP until pipelines are modelled.
-  EXPECT_EQ(UnmodelledFeature(json{{"pp", 4}, {"precision", "fp8"}}, none), "pipeline parallelism not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 4}, {"precision", "fp8"}}, none), "fp8 not modelled");
 }
 
 TEST(ReferenceFrameworkRule, NamedOrImpliedBySourceByTable) {
@@ -270,11 +269,41 @@ TEST(ReferenceMapRecord, EagerElementwiseByRule) {
   EXPECT_TRUE(MapRecord(j).workload.eager_elementwise);
 }
 
+TEST(ReferenceMapRecord, PipelineDegreeScheduleAndSplitByRule) {
+  json j = Record();
+  j["layout"]["pp"] = 4;
+  j["layout"]["dp"] = 4;
+  j["layout"]["fsdp"] = 4;
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.layout.pp, 4);
+  EXPECT_EQ(r.layout.schedule, costmodel::Schedule::k1F1B);
+  j["layout"]["vpp"] = 2;
+  r = MapRecord(j);
+  EXPECT_EQ(r.layout.schedule, costmodel::Schedule::kInterleaved);
+  EXPECT_EQ(r.layout.vpp, 2);
+  // The head of the phrase names the schedule, not a later mention.
+  j["layout"]["vpp"] = nullptr;
+  j["layout"]["pipeline_schedule"] = "1F1B (inferred: Sec 6 states interleaving only for 175B)";
+  EXPECT_EQ(MapRecord(j).layout.schedule, costmodel::Schedule::k1F1B);
+  j["layout"]["pipeline_schedule"] = "interleaved 1F1B";
+  EXPECT_EQ(MapRecord(j).skip_reason, "interleaved pipeline schedule without vpp");
+  j["layout"]["pipeline_schedule"] = "ZB-H1";
+  EXPECT_EQ(MapRecord(j).layout.schedule, costmodel::Schedule::kZeroBubble);
+  j = Record();
+  j["layout"]["pp"] = 8;
+  EXPECT_EQ(MapRecord(j).skip_reason, "tp 1 x pp 8 x dp 16 != 16 GPUs");
+  j["layout"]["pp"] = 16;  // 32 layers on 16 stages of 2: fine; on 3 stages: no split
+  j["cluster"]["gpus"] = 48;
+  j["layout"]["pp"] = 3;
+  j["layout"]["dp"] = 16;
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "pipeline split: pp 3 does not divide 32 layers (give pp_first_layers / pp_last_layers "
+            "for an uneven split)");
+}
+
 TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   json j = Record();
-  j["layout"]["pp"] = 8;
-  EXPECT_EQ(MapRecord(j).skip_reason, "pipeline parallelism not modelled");
-  j = Record();
   j["layout"]["grad_accum"] = nullptr;
   EXPECT_EQ(MapRecord(j).skip_reason, "layout.micro_batch missing (and no grad_accum to derive it)");
   j = Record();
@@ -307,7 +336,7 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
 }
 
 // vTrain's runs: an "A100" of unstated memory, a per-GPU NVLink figure, no inter-node link,
-// Megatron-DeepSpeed. Scored with the assumptions listed; only its pipeline runs are skipped.
+// Megatron-DeepSpeed. Scored with the assumptions listed, pipeline runs included.
 json VtrainRecord() {
   return json::parse(R"J({
     "id": "v", "kind": "end_to_end",
@@ -342,9 +371,17 @@ TEST(ReferenceMapRecord, VtrainA100WithoutMemorySizeIsScoredWithItsAssumptions) 
   EXPECT_EQ(r.layout.fsdp, 1);
   ASSERT_EQ(r.measured.size(), 1u);  // _derived values are never scored
   EXPECT_FALSE(PredictRecord(r, r.cluster).empty());
+  // Its pipeline runs (1F1B) are scored too.
   json pp = VtrainRecord();
   pp["layout"]["pp"] = 2;
-  EXPECT_EQ(MapRecord(pp).skip_reason, "pipeline parallelism not modelled");
+  pp["layout"]["dp"] = 1;
+  pp["layout"]["grad_accum"] = 4;
+  pp["layout"]["pipeline_schedule"] = "1f1b (vTrain config pipeline_scheduling)";
+  const ReferenceRecord p = MapRecord(pp);
+  ASSERT_EQ(p.skip_reason, "");
+  EXPECT_EQ(p.layout.pp, 2);
+  EXPECT_EQ(p.layout.schedule, costmodel::Schedule::k1F1B);
+  EXPECT_EQ(p.assumptions, r.assumptions);
 }
 
 // What a record leaves out gets the standard system's or the framework's default, and says so.

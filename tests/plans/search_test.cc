@@ -38,10 +38,36 @@ TEST(Enumerate, CountsTheSpaceByHand) {
     return n;
   };
   auto divisors = [](int64_t n) { int64_t c = 0; for (int64_t i = 1; i <= n; ++i) c += n % i == 0; return c; };
+  // Pipelines: pp over the divisors of 16/tp that divide the 32 layers into stages of >= 2;
+  // per micro-batch size, 1f1b and zb-h1, and interleaved at each vpp in 2..8 dividing the
+  // stage's layers when the micro-batches divide into pp.
   int64_t expected = 0;
   for (int64_t tp : {1, 2, 4, 8}) {
-    const int64_t dp = 16 / tp;
-    expected += (tp > 1 ? 2 : 1) * zero_choices(dp) * divisors(16 / dp) * 2;
+    for (int64_t pp : {1, 2, 4, 8, 16}) {
+      if ((16 / tp) % pp != 0) continue;
+      const int64_t dp = 16 / tp / pp;
+      int64_t per_zero = 0;  // schedules summed over the micro-batch sizes
+      for (int64_t mbs = 1; mbs <= 16 / dp; ++mbs) {
+        if ((16 / dp) % mbs != 0) continue;
+        int64_t schedules = pp == 1 ? 1 : 2;
+        for (int64_t v = 2; v <= 8 && pp > 1; ++v) {
+          if ((32 / pp) % v == 0 && (16 / (mbs * dp)) % pp == 0) ++schedules;
+        }
+        per_zero += schedules;
+      }
+      expected += (tp > 1 ? 2 : 1) * zero_choices(dp) * per_zero * 2;
+    }
+  }
+  {
+    SearchOptions flat = o;
+    flat.max_pp = 1;  // the space without pipelines: the first round's hand count
+    int64_t no_pp = 0;
+    for (int64_t tp : {1, 2, 4, 8}) {
+      const int64_t dp = 16 / tp;
+      no_pp += (tp > 1 ? 2 : 1) * zero_choices(dp) * divisors(16 / dp) * 2;
+    }
+    EXPECT_EQ(static_cast<int64_t>(EnumerateLayouts(ev, flat).size()), no_pp);
+    EXPECT_EQ(no_pp, 254);
   }
   const auto space = EnumerateLayouts(ev, o);
   EXPECT_EQ(static_cast<int64_t>(space.size()), expected);

@@ -1,0 +1,191 @@
+// File: costmodel/pipeline.cc
+// Stage split, schedule constraints, the schedules' action lists and their closed forms.
+#include "costmodel/pipeline.h"
+
+#include <algorithm>
+
+#include "costmodel/error.h"
+
+namespace meshplan::costmodel {
+
+std::string_view ToString(Schedule s) {
+  switch (s) {
+    case Schedule::k1F1B: return "1f1b";
+    case Schedule::kInterleaved: return "interleaved";
+    case Schedule::kZeroBubble: return "zb-h1";
+  }
+  return "?";
+}
+
+bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& why) {
+  const int64_t p = l.pp, v = l.vpp;
+  out = {};
+  if (p == 1) {
+    out.first = out.last = layers;
+    if (l.pp_first_layers > 0 || l.pp_last_layers > 0) {
+      why = "pp_first_layers / pp_last_layers need pp > 1";
+      return false;
+    }
+    return true;
+  }
+  const bool uneven = l.pp_first_layers > 0 || l.pp_last_layers > 0;
+  if (!uneven) {
+    if (layers % p != 0) {
+      why = "pp " + std::to_string(p) + " does not divide " + std::to_string(layers) +
+            " layers (give pp_first_layers / pp_last_layers for an uneven split)";
+      return false;
+    }
+    out.first = out.middle = out.last = layers / p;
+  } else {
+    // Megatron: the stages without an explicit count share the rest evenly.
+    const int64_t rest = layers - l.pp_first_layers - l.pp_last_layers;
+    const int64_t others = p - (l.pp_first_layers > 0 ? 1 : 0) - (l.pp_last_layers > 0 ? 1 : 0);
+    if (rest < 0 || (others == 0 && rest != 0) || (others > 0 && (rest <= 0 || rest % others != 0))) {
+      why = "uneven split: " + std::to_string(layers) + " layers minus first " +
+            std::to_string(l.pp_first_layers) + " and last " + std::to_string(l.pp_last_layers) +
+            " do not divide evenly over the other " + std::to_string(others) + " stages";
+      return false;
+    }
+    const int64_t each = others > 0 ? rest / others : 0;
+    out.first = l.pp_first_layers > 0 ? l.pp_first_layers : each;
+    out.last = l.pp_last_layers > 0 ? l.pp_last_layers : each;
+    out.middle = p > 2 ? each : 0;
+  }
+  for (int64_t n : {out.first, out.middle, out.last}) {
+    if (n == 0 && !(p == 2 && n == out.middle)) {
+      why = "a pipeline stage would hold no layers";
+      return false;
+    }
+    if (v > 1 && n % v != 0) {
+      why = "vpp " + std::to_string(v) + " does not divide a stage's " + std::to_string(n) +
+            " layers";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string ScheduleProblem(const Layout& l, int64_t m) {
+  if (l.pp == 1) {
+    if (l.vpp != 1 || l.schedule != Schedule::k1F1B) return "vpp and schedule need pp > 1";
+    return "";
+  }
+  if (l.schedule == Schedule::kInterleaved) {
+    if (l.vpp < 2) return "the interleaved schedule needs vpp >= 2";
+    if (m % l.pp != 0) {
+      return "interleaved schedule: " + std::to_string(m) +
+             " micro-batches are not a multiple of pp " + std::to_string(l.pp);
+    }
+  } else if (l.vpp != 1) {
+    return "vpp " + std::to_string(l.vpp) + " needs schedule=interleaved";
+  }
+  return "";
+}
+
+double InFlightMicroBatches(Schedule s, int64_t p, int64_t v, int64_t m, int64_t rank) {
+  switch (s) {
+    case Schedule::k1F1B: return static_cast<double>(std::min(m, p - rank));
+    case Schedule::kZeroBubble: return static_cast<double>(std::min(m, p));
+    case Schedule::kInterleaved: {
+      const int64_t total = m * v;
+      const int64_t warmup = m == p ? total : std::min(total, 2 * (p - rank - 1) + (v - 1) * p);
+      return static_cast<double>(std::min(total, warmup + 1)) / static_cast<double>(v);
+    }
+  }
+  return 0;
+}
+
+double BubbleTime(Schedule s, int64_t p, int64_t v, double t_f, double t_b, double t_w) {
+  const double hops = static_cast<double>(p - 1);
+  switch (s) {
+    case Schedule::k1F1B: return hops * (t_f + t_b + t_w);
+    case Schedule::kInterleaved: return hops * (t_f + t_b + t_w) / static_cast<double>(v);
+    case Schedule::kZeroBubble: return hops * std::max(0.0, t_f + t_b - t_w);
+  }
+  return 0;
+}
+
+namespace {
+
+std::vector<Action> OneFOneB(int64_t p, int64_t m, int64_t rank) {
+  std::vector<Action> a;
+  const int64_t warmup = std::min(m, p - rank - 1);
+  for (int64_t i = 0; i < warmup; ++i) a.push_back({ActionKind::kForward, static_cast<int32_t>(i), 0});
+  for (int64_t i = 0; i < m - warmup; ++i) {
+    a.push_back({ActionKind::kForward, static_cast<int32_t>(warmup + i), 0});
+    a.push_back({ActionKind::kBackward, static_cast<int32_t>(i), 0});
+  }
+  for (int64_t i = m - warmup; i < m; ++i) a.push_back({ActionKind::kBackward, static_cast<int32_t>(i), 0});
+  return a;
+}
+
+std::vector<Action> Interleaved(int64_t p, int64_t v, int64_t m, int64_t rank) {
+  const int64_t total = m * v;
+  auto chunk_of = [&](int64_t k, bool forward) {
+    const int64_t c = (k % (p * v)) / p;
+    return static_cast<int32_t>(forward ? c : v - 1 - c);
+  };
+  auto mb_of = [&](int64_t k) { return static_cast<int32_t>((k / (p * v)) * p + k % p); };
+  std::vector<Action> a;
+  const int64_t warmup = m == p ? total : std::min(total, 2 * (p - rank - 1) + (v - 1) * p);
+  for (int64_t k = 0; k < warmup; ++k) a.push_back({ActionKind::kForward, mb_of(k), chunk_of(k, true)});
+  for (int64_t i = 0; i < total - warmup; ++i) {
+    const int64_t kf = warmup + i;
+    a.push_back({ActionKind::kForward, mb_of(kf), chunk_of(kf, true)});
+    a.push_back({ActionKind::kBackward, mb_of(i), chunk_of(i, false)});
+  }
+  for (int64_t k = total - warmup; k < total; ++k) {
+    a.push_back({ActionKind::kBackward, mb_of(k), chunk_of(k, false)});
+  }
+  return a;
+}
+
+std::vector<Action> ZeroBubbleH1(int64_t p, int64_t m, int64_t rank) {
+  std::vector<Action> a;
+  int32_t f = 0, b = 0, w = 0;
+  const int32_t M = static_cast<int32_t>(m);
+  auto F = [&] { a.push_back({ActionKind::kForward, f++, 0}); };
+  auto B = [&] { a.push_back({ActionKind::kBackward, b++, 0}); };
+  auto W = [&] { a.push_back({ActionKind::kWeight, w++, 0}); };
+  for (int64_t i = 0; i < p - rank - 1 && f < M; ++i) F();
+  for (int64_t i = 0; i < rank && f < M; ++i) { F(); B(); }
+  while (f < M) { F(); B(); W(); }
+  while (b < M) { B(); W(); }
+  while (w < M) W();
+  return a;
+}
+
+}  // namespace
+
+std::vector<std::vector<Action>> ScheduleActions(Schedule s, int64_t p, int64_t v, int64_t m) {
+  MESHPLAN_CHECK(p >= 1 && v >= 1 && m >= 1);
+  MESHPLAN_CHECK(p * v * m * 3 <= kMaxPipelineActions);
+  std::vector<std::vector<Action>> out(static_cast<size_t>(p));
+  for (int64_t r = 0; r < p; ++r) {
+    auto& list = out[static_cast<size_t>(r)];
+    switch (s) {
+      case Schedule::k1F1B: list = OneFOneB(p, m, r); break;
+      case Schedule::kInterleaved: list = Interleaved(p, v, m, r); break;
+      case Schedule::kZeroBubble: list = ZeroBubbleH1(p, m, r); break;
+    }
+  }
+  return out;
+}
+
+std::vector<double> PeakInFlight(const std::vector<std::vector<Action>>& actions, int64_t v) {
+  std::vector<double> out;
+  out.reserve(actions.size());
+  for (const auto& list : actions) {
+    const bool split_w = std::any_of(list.begin(), list.end(),
+                                     [](const Action& x) { return x.kind == ActionKind::kWeight; });
+    int64_t live = 0, peak = 0;
+    for (const Action& x : list) {
+      if (x.kind == ActionKind::kForward) peak = std::max(peak, ++live);
+      else if (x.kind == (split_w ? ActionKind::kWeight : ActionKind::kBackward)) --live;
+    }
+    out.push_back(static_cast<double>(peak) / static_cast<double>(v));
+  }
+  return out;
+}
+
+}  // namespace meshplan::costmodel

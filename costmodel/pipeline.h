@@ -1,0 +1,91 @@
+// File: costmodel/pipeline.h
+// Pipeline parallelism as data: how the layers split over stages, the per-rank action list of
+// each schedule (forward / backward / weight-gradient chunks of a micro-batch, in the order the
+// framework issues them, as torch.distributed.pipelining's schedules.py keeps them), and the
+// closed forms the analytical evaluator uses, which the list and the simulator's execution of it
+// pin in tests (tests/costmodel/pipeline_test.cc, tests/sim/sim_test.cc).
+//
+// Notation: p stages (pipeline ranks), v virtual stages (model chunks) per rank, m micro-batches
+// per step. Virtual stage vs = chunk * p + rank holds layers [vs * L/(p v), (vs+1) * L/(p v)) of
+// an even split (Megatron-LM's interleaved layout, megatron/core/transformer/transformer_block.py
+// get_num_layers_to_build / pipeline_parallel/schedules.py at 0c6f5c7).
+//
+// Schedules:
+// - 1F1B (PipeDream-Flush; Narayanan et al. SC21, Sec. 2.2): rank r runs min(p-r-1, m) warm-up
+//   forwards, then one forward and one backward in turn, then the remaining backwards. Bubble
+//   (p-1)(t_f + t_b); rank r holds at most min(m, p-r) micro-batches of activations.
+// - Interleaved 1F1B (Narayanan et al. SC21, Sec. 2.2.2; Megatron-LM
+//   forward_backward_pipelining_with_interleaving): virtual micro-batch k runs on chunk
+//   (k / p) % v (backward: v-1 minus that), micro-batch (k / (p v)) p + k % p; warm-up
+//   2(p-r-1) + (v-1)p chunk-forwards (all of them when m == p). Bubble (p-1)(t_f + t_b)/v.
+//   REQUIRES m % p == 0 (Megatron's original interleaved schedule).
+// - ZB-H1 (Qi et al. 2023, arXiv 2401.10241, Sec. 3; the order of sail-sg/zero-bubble's
+//   DeepSpeed ZeroBubbleH1Pipeline.steps): backward split into B (input gradient) and W (weight
+//   gradient); rank r runs p-r-1 forwards, then r pairs F, B with their W deferred, then F, B, W
+//   triples, then B, W pairs, then the deferred Ws. Rank 0 is plain 1F1B. At most min(m, p)
+//   micro-batches in flight (forward to W) on every rank: 1F1B's peak; the paper's bubble
+//   (p-1)(t_f + t_b - t_w) where t_b is the input-gradient part alone.
+#ifndef MESHPLAN_COSTMODEL_PIPELINE_H_
+#define MESHPLAN_COSTMODEL_PIPELINE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+/// Transformer layers of each kind of stage. p == 1: first holds all of them.
+struct StageSplit {
+  int64_t first = 0;   // stage 0 (also holds the embedding)
+  int64_t middle = 0;  // every stage strictly between (0 when p <= 2)
+  int64_t last = 0;    // stage p-1 (also holds the final norm, output head and loss)
+  int64_t LayersOf(int64_t stage, int64_t p) const {
+    return stage == 0 ? first : stage == p - 1 ? last : middle;
+  }
+};
+
+/// The split of `layers` over l.pp stages; false with a sentence in `why` when
+/// the layout cannot split them (layers not divisible and no split given; a split that does not
+/// add up; a stage whose layers do not divide into l.vpp chunks).
+bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& why);
+
+/// Schedule constraints other than the split: vpp > 1 only with the interleaved schedule (and
+/// interleaved needs vpp > 1); interleaved needs m % p == 0; pp == 1 with schedule options.
+/// Returns "" when fine.
+std::string ScheduleProblem(const Layout& l, int64_t micro_batches);
+
+/// Micro-batches of one full stage's activations rank `rank` holds at its peak, read off the
+/// schedule (interleaved: chunk activations / v, so the unit stays one stage's worth).
+double InFlightMicroBatches(Schedule s, int64_t p, int64_t v, int64_t m, int64_t rank);
+
+/// Idle time of the busiest stage, in units of one micro-batch's stage time split as
+/// t_f + t_b + t_w (t_b the input gradient, t_w the weight gradient; 1F1B and interleaved run
+/// them together), with equal stages and no communication.
+double BubbleTime(Schedule s, int64_t p, int64_t v, double t_f, double t_b, double t_w);
+
+enum class ActionKind : uint8_t { kForward = 0, kBackward = 1, kWeight = 2 };
+
+/// One unit of work of a pipeline rank. kBackward includes the weight gradient except in ZB-H1,
+/// where kWeight carries it.
+struct Action {
+  ActionKind kind = ActionKind::kForward;
+  int32_t micro_batch = 0;
+  int32_t chunk = 0;  // model chunk on this rank, 0..v-1 (virtual stage chunk * p + rank)
+};
+
+/// The action list of every rank, in issue order. REQUIRES: ScheduleProblem(...) == "".
+std::vector<std::vector<Action>> ScheduleActions(Schedule s, int64_t p, int64_t v, int64_t m);
+
+/// Peak micro-batches of activations held by each rank when its list runs in order (a
+/// micro-batch's chunk is held from its forward to its backward, or to its W in ZB-H1), in
+/// units of one full stage (chunks / v).
+std::vector<double> PeakInFlight(const std::vector<std::vector<Action>>& actions, int64_t v);
+
+/// Bounds on what the schedule lists may hold (actions = 2 or 3 x p x v x m).
+inline constexpr int64_t kMaxPipelineActions = 20'000'000;
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_PIPELINE_H_

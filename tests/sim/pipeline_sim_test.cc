@@ -1,0 +1,149 @@
+// The pipeline schedules executed (sim/pipeline.h) against the closed forms, and the pipeline
+// step of the simulator against the analytical evaluator.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "costmodel/evaluate.h"
+#include "costmodel/pipeline.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+#include "sim/pipeline.h"
+#include "sim/simulate.h"
+
+namespace meshplan::sim {
+namespace {
+
+using costmodel::Schedule;
+
+PipelineInput Equal(Schedule s, int64_t p, int64_t v, int64_t m, double f, double b, double w,
+                    double p2p = 0) {
+  PipelineInput in;
+  in.schedule = s;
+  in.p = p;
+  in.v = v;
+  in.m = m;
+  in.p2p_s = p2p;
+  in.chunks.assign(static_cast<size_t>(p * v), ChunkCost{f / static_cast<double>(v),
+                                                        b / static_cast<double>(v),
+                                                        w / static_cast<double>(v)});
+  return in;
+}
+
+// With no communication and equal stages the simulated bubble is exactly the closed form
+// (Narayanan et al. SC21: (p-1)(t_f + t_b), interleaved / v; Qi et al. 2023: ZB-H1
+// (p-1)(t_f + t_b - t_w)).
+TEST(PipelineSim, BubbleEqualsTheClosedFormWithoutCommunication) {
+  struct C { Schedule s; int64_t p, v, m; double f, b, w; };
+  for (const C& c : std::vector<C>{{Schedule::k1F1B, 4, 1, 8, 1.0, 1.5, 0.5},
+                                   {Schedule::k1F1B, 8, 1, 64, 2.0, 3.0, 1.0},
+                                   {Schedule::k1F1B, 8, 1, 3, 1.0, 2.0, 0.0},
+                                   {Schedule::kInterleaved, 4, 2, 8, 1.0, 1.5, 0.5},
+                                   {Schedule::kInterleaved, 8, 3, 64, 1.0, 2.0, 1.0},
+                                   {Schedule::kInterleaved, 4, 4, 4, 1.0, 2.0, 1.0},
+                                   {Schedule::kZeroBubble, 4, 1, 8, 1.0, 1.0, 1.0},
+                                   {Schedule::kZeroBubble, 8, 1, 32, 1.0, 1.2, 0.8}}) {
+    const PipelineRun run = RunPipeline(Equal(c.s, c.p, c.v, c.m, c.f, c.b, c.w));
+    const double busy = static_cast<double>(c.m) * (c.f + c.b + c.w);
+    for (const StageRun& st : run.stages) EXPECT_NEAR(st.busy_s, busy, 1e-9);
+    const double closed = costmodel::BubbleTime(c.s, c.p, c.v, c.f, c.b, c.w);
+    const double bubble = run.makespan_s - busy;
+    // ZB-H1 reaches its bound once the pipeline has at least p micro-batches.
+    EXPECT_NEAR(bubble, closed, 1e-9) << costmodel::ToString(c.s) << " p=" << c.p << " v=" << c.v
+                                      << " m=" << c.m;
+  }
+}
+
+TEST(PipelineSim, InterleavingShrinksTheBubble) {
+  const PipelineRun a = RunPipeline(Equal(Schedule::k1F1B, 8, 1, 16, 1.0, 2.0, 0.0, 0.01));
+  const PipelineRun b = RunPipeline(Equal(Schedule::kInterleaved, 8, 2, 16, 1.0, 2.0, 0.0, 0.01));
+  EXPECT_LT(b.makespan_s, a.makespan_s);
+  EXPECT_LT(b.stages[0].idle_s, a.stages[0].idle_s);
+}
+
+TEST(PipelineSim, SendsOnTheCriticalPathAsTheEvaluatorCountsThem) {
+  // The counts the analytical evaluator uses (evaluate.cc PricePipeline): 1F1B 2m(p-1)/p + 2(p-2),
+  // interleaved 2(pv - 1), ZB-H1 4(p - 1) sends.
+  struct C { Schedule s; int64_t p, v, m; double sends; };
+  for (const C& c : std::vector<C>{{Schedule::k1F1B, 2, 1, 8, 8},
+                                   {Schedule::k1F1B, 4, 1, 16, 28},
+                                   {Schedule::k1F1B, 8, 1, 32, 68},
+                                   {Schedule::kInterleaved, 4, 2, 16, 14},
+                                   {Schedule::kInterleaved, 8, 2, 32, 30},
+                                   {Schedule::kZeroBubble, 4, 1, 16, 12}}) {
+    const bool zb = c.s == Schedule::kZeroBubble;
+    const PipelineRun a = RunPipeline(Equal(c.s, c.p, c.v, c.m, 1.0, zb ? 1.0 : 2.0, zb ? 1.0 : 0.0));
+    const PipelineRun b =
+        RunPipeline(Equal(c.s, c.p, c.v, c.m, 1.0, zb ? 1.0 : 2.0, zb ? 1.0 : 0.0, 0.05));
+    EXPECT_NEAR(b.makespan_s - a.makespan_s, c.sends * 0.05, 1e-9) << costmodel::ToString(c.s);
+  }
+}
+
+struct PipeFixture {
+  costmodel::Evaluator ev;
+  costmodel::Layout l;
+  costmodel::Evaluation e;
+};
+
+PipeFixture MakePipe(const std::string& model, const std::string& cluster, int64_t gpus, int64_t gb,
+                     int64_t seq, const std::string& layout) {
+  costmodel::Workload w;
+  w.gpus = gpus;
+  w.global_batch = gb;
+  w.seq = seq;
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "--layout");
+  costmodel::ResolveLayout(l, w, "--layout");
+  costmodel::Evaluator ev(costmodel::ResolveModel(model), costmodel::ResolveCluster(cluster), w);
+  costmodel::Evaluation e = ev.Evaluate(l);
+  return {ev, l, e};
+}
+
+// One model at two resolutions: the analytical makespan and the simulated schedule agree for
+// equal stages (the closed forms are what the lists give).
+TEST(PipelineSim, SimulatedStepMatchesTheAnalyticalOne) {
+  for (const std::string layout :
+       {"tp=8,sp=on,pp=8,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
+        "tp=8,sp=on,pp=8,vpp=3,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
+        "tp=8,sp=on,pp=8,schedule=zb-h1,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
+        "tp=8,sp=on,pp=4,fsdp=2,zero=1,mbs=1,recipe=megatron",
+        "tp=4,sp=on,pp=4,fsdp=4,zero=3,mbs=2,recipe=fsdp2",
+        // A last stage made heavy by the output head hides 1F1B's steady-state sends.
+        "tp=8,sp=off,pp=8,fsdp=1,mbs=1,recompute=full,recipe=megatron"}) {
+    const PipeFixture f = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, layout);
+    ASSERT_FALSE(f.e.reasons & costmodel::kReasonPipeline) << layout;
+    const SimResult r = SimulateStep(f.ev, f.l, f.e);
+    ASSERT_EQ(r.stages.size(), static_cast<size_t>(f.l.pp));
+    const double rel = std::abs(r.step_s - f.e.time.step_s) / f.e.time.step_s;
+    EXPECT_LT(rel, 0.01) << layout << ": sim " << r.step_s << " analytical " << f.e.time.step_s;
+    EXPECT_NEAR(r.bubble_s + r.compute_s + r.exposed_tp_comm_s + r.exposed_fsdp_comm_s +
+                    r.exposed_dp_comm_s + r.optimizer_s,
+                r.step_s, 1e-9 * r.step_s);
+  }
+}
+
+TEST(PipelineSim, PerStageResultsAndOneTraceProcessPerStage) {
+  const PipeFixture a = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048,
+                                 "tp=8,sp=on,pp=8,fsdp=1,recompute=selective,recipe=megatron");
+  const PipeFixture b = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048,
+                                 "tp=8,sp=on,pp=8,vpp=2,fsdp=1,recompute=selective,recipe=megatron");
+  const SimResult ra = SimulateStep(a.ev, a.l, a.e), rb = SimulateStep(b.ev, b.l, b.e);
+  EXPECT_LT(rb.bubble_s, ra.bubble_s);
+  EXPECT_EQ(ra.stages[0].peak_in_flight, 8.0);
+  EXPECT_EQ(ra.stages[7].peak_in_flight, 1.0);
+  EXPECT_GT(ra.stages[0].peak_bytes, ra.stages[7].peak_bytes - 4e9);  // the last holds the head
+  const nlohmann::json trace = nlohmann::json::parse(ChromeTrace(ra));
+  std::vector<int> pids;
+  for (const auto& ev : trace["traceEvents"]) {
+    if (ev["ph"] == "X") pids.push_back(ev["pid"].get<int>());
+  }
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  EXPECT_EQ(pids, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
+}  // namespace
+}  // namespace meshplan::sim
