@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "costmodel/kernels.h"
+#include "costmodel/mesh.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
 
@@ -40,6 +41,19 @@ Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
 }
 
 namespace {
+
+/// Records one collective the step issues (up to kMaxCollectives; none with a zero count).
+void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
+            const CollectiveCost& cost, double count) {
+  if (e.num_collectives >= kMaxCollectives || count <= 0) return;
+  CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
+  u.op = op;
+  u.purpose = purpose;
+  u.group = g;
+  u.bytes = bytes;
+  u.cost = cost;
+  u.count_per_step = count;
+}
 
 /// Forward and backward time of one transformer layer for one micro-batch, compute only.
 struct LayerCompute {
@@ -159,22 +173,16 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const double gemm_time = micro * (L * lc.gemm_time_s + head_time);
   e.time.gemm_efficiency = gemm_time > 0 ? gemm_flops / (gemm_time * cp.peak_flops) : 0.0;
 
-  // --- Communication. Rank order: tp innermost, then fsdp, then replicate.
-  const Group tp_group = PlaceGroup(t, 1);
-  const Group fsdp_group = PlaceGroup(l.fsdp, t);
-  const Group rep_group = PlaceGroup(l.replicate, t * l.fsdp);
+  // --- Communication: each group placed by its stride in the mesh's rank order (mesh.h).
+  MeshShape mesh;
+  mesh.degree = {l.tp, l.fsdp, l.replicate, l.pp};
+  const Group tp_group = PlaceGroup(t, mesh.Stride(MeshDim::kTp));
+  const Group fsdp_group = PlaceGroup(l.fsdp, mesh.Stride(MeshDim::kFsdp));
+  const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   auto add = [&](Coll op, Purpose purpose, const Group& g, const CollectiveTable& table,
                  double bytes, double count) -> double {
     const CollectiveCost cost = Time(table, op, bytes);
-    if (e.num_collectives < kMaxCollectives && count > 0) {
-      CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
-      u.op = op;
-      u.purpose = purpose;
-      u.group = g;
-      u.bytes = bytes;
-      u.cost = cost;
-      u.count_per_step = count;
-    }
+    AddUse(e, op, purpose, g, bytes, cost, count);
     return cost.time_s;
   };
 
@@ -343,22 +351,6 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   return e;
 }
 
-namespace {
-
-void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
-            const CollectiveCost& cost, double count) {
-  if (e.num_collectives >= kMaxCollectives || count <= 0) return;
-  CollectiveUse& u = e.collectives[static_cast<size_t>(e.num_collectives++)];
-  u.op = op;
-  u.purpose = purpose;
-  u.group = g;
-  u.bytes = bytes;
-  u.cost = cost;
-  u.count_per_step = count;
-}
-
-}  // namespace
-
 // Pipeline parallelism (pipeline.h). Each stage runs m micro-batches of its layers; the schedule
 // sets the makespan: m x the slowest stage + the bubble the schedule leaves (1F1B: the other
 // stages' time once, (sum_i T_i - T_max); interleaved: / vpp; ZB-H1: x (t_f + t_b - t_w) / T,
@@ -382,8 +374,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // (Megatron-LM p2p_communication.py sends the SP shard). Stage neighbours are gpus/p apart.
   const double act_bytes = 2.0 * static_cast<double>(l.mbs * w.seq * m.hidden) /
                            (l.sp ? static_cast<double>(t) : 1.0);
-  const int64_t stride = w.gpus / p;
-  const bool inter = stride >= cluster_.node.gpus_per_node;
+  MeshShape mesh;
+  mesh.degree = {l.tp, l.fsdp, l.replicate, l.pp};
+  const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
   const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
   e.pipe.p2p_s = p2p.time_s;
   e.pipe.layer_fwd_s = lt.fwd_s + pc.layer_fwd_tp_s;
@@ -396,8 +389,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, inter ? 2 : 1}, act_bytes, p2p,
          2.0 * micro * static_cast<double>(v));
 
-  const Group fsdp_group = PlaceGroup(l.fsdp, t);
-  const Group rep_group = PlaceGroup(l.replicate, t * l.fsdp);
+  const Group fsdp_group = PlaceGroup(l.fsdp, mesh.Stride(MeshDim::kFsdp));
+  const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   const CollectiveTable ft = BuildTable(links_, fsdp_group);
   const CollectiveTable rt = BuildTable(links_, rep_group);
 

@@ -195,7 +195,7 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
   const int64_t count = CountLayouts(ev, opt);
   if (count > opt.max_layouts) {
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                              " layouts to evaluate; narrow it with --max-tp or --recipe");
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
   }
   std::vector<Layout> out;
   out.reserve(static_cast<size_t>(count));
@@ -208,13 +208,19 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   MESHPLAN_CHECK(opt.top_k >= 1);
   const auto start = std::chrono::steady_clock::now();
   SearchResult r;
-  const std::vector<Layout> space = EnumerateLayouts(ev, opt);
-  const int64_t total = static_cast<int64_t>(space.size());
+  // Count first, so a space too large to search is refused before any work; then visit the
+  // layouts as the enumeration yields them: the space is never held in memory.
+  const int64_t total = CountLayouts(ev, opt);
+  if (total > opt.max_layouts) {
+    throw Error("search", "more than " + std::to_string(opt.max_layouts) +
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
+  }
   std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
   auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };
-  for (int64_t i = 0; i < total; ++i) {
+  int64_t i = 0;
+  ForEachLayout(ev, opt, [&](const Layout& l) {
     if (progress && (i % 4096) == 0) progress(i, total);
-    const Layout& l = space[static_cast<size_t>(i)];
+    ++i;
     Candidate c{l, ev.Evaluate(l)};
     ++r.evaluated;
     if (l.tp == 1 && l.pp == 1) {  // FSDP alone: no tensor or pipeline parallelism
@@ -245,7 +251,7 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
         }
       }
     }
-  }
+  });
   if (progress) progress(total, total);
   for (const auto& b : best_bad) {
     if (!b) continue;

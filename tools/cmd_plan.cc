@@ -14,6 +14,7 @@
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/planner.h"
 #include "plans/report.h"
 #include "plans/search.h"
 #include "sim/simulate.h"
@@ -85,30 +86,12 @@ struct PlanOptions {
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
-  so.top_k = std::max(o.top, o.refine);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
-  plans::SearchResult res = plans::Search(ev, so, ProgressLine());
-  // Refine: re-rank the analytical top `refine` by the discrete-event simulator's step time.
-  std::vector<double> sim_step(res.top.size(), 0.0);
-  std::vector<sim::SimResult> sims(res.top.size());
-  const size_t refined = std::min(res.top.size(), static_cast<size_t>(o.refine));
-  if (refined > 0 && so.objective == plans::Objective::kStepTime) {
-    sim::SimOptions sopt;
-    sopt.record_timeline = false;
-    std::vector<size_t> order(refined);
-    for (size_t i = 0; i < refined; ++i) {
-      sims[i] = sim::SimulateStep(ev, res.top[i].layout, res.top[i].eval, sopt);
-      order[i] = i;
-    }
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sims[a].step_s < sims[b].step_s; });
-    std::vector<plans::Candidate> top;
-    std::vector<sim::SimResult> s2;
-    for (size_t i : order) { top.push_back(res.top[i]); s2.push_back(sims[i]); }
-    for (size_t i = refined; i < res.top.size(); ++i) { top.push_back(res.top[i]); s2.push_back(sims[i]); }
-    res.top = top;
-    sims = s2;
-  }
+  plans::PlanResult planned = plans::Plan(ev, so, o.refine, ProgressLine());
+  const plans::SearchResult& res = planned.search;
+  const std::vector<sim::SimResult>& sims = planned.sims;
+  const size_t refined = planned.refined;
   const size_t shown = std::min(res.top.size(), static_cast<size_t>(o.top));
 
   json report = plans::ReportSkeleton("plan", ev, std::nullopt);
@@ -117,7 +100,7 @@ void RunPlan(const PlanOptions& o) {
   for (size_t i = 0; i < shown; ++i) {
     const auto& c = res.top[i];
     json entry = plans::LayoutEntryJson(ev, c.layout, c.eval);
-    if (i < refined && so.objective == plans::Objective::kStepTime) {
+    if (i < refined) {
       ApplySimulation(entry, sims[i], tokens, static_cast<double>(r.workload.gpus));
     }
     layouts.push_back(entry);

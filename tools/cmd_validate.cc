@@ -153,12 +153,14 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
   for (int i = 0; i < e.num_collectives; ++i) {
     const auto& u = e.collectives[static_cast<size_t>(i)];
     const std::string op(costmodel::ToString(u.op));
-    const std::string purpose = u.purpose == costmodel::Purpose::kTp ? "tp"
+    const bool p2p = u.purpose == costmodel::Purpose::kPpP2p;
+    const std::string purpose = p2p ? "pp_p2p"
+                                : u.purpose == costmodel::Purpose::kTp ? "tp"
                                 : u.purpose == costmodel::Purpose::kDpGradReduce ? "replicate" : "fsdp";
     double measured = -1;
-    for (const auto& r : m.value("collectives", nlohmann::json::array())) {
+    for (const auto& r : m.value(p2p ? "p2p" : "collectives", nlohmann::json::array())) {
       if (r["op"] == op && r["purpose"] == purpose && r["from_plan"] == true &&
-          r["requested_bytes"].get<double>() == u.bytes) {
+          r[p2p ? "bytes" : "requested_bytes"].get<double>() == u.bytes) {
         measured = r["time_s"].get<double>();
       }
     }

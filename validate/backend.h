@@ -31,6 +31,7 @@ struct Workspace {
   int64_t gemm_a_elems = 0, gemm_b_elems = 0, gemm_c_elems = 0;  // over batch
   double memory_kernel_bytes = 0;  // largest single bandwidth kernel (chunked above a cap)
   double collective_bytes = 0;     // largest S
+  double p2p_bytes = 0;            // a pipeline stage-to-stage message
 };
 
 class Backend {
@@ -52,6 +53,11 @@ class Backend {
   virtual double Collective(int stream, costmodel::Coll op, GroupKind g, double bytes,
                             costmodel::Dtype dtype) = 0;
 
+  /// Pipeline point-to-point with a stage neighbour (world rank `peer`); `tag` pairs a send with
+  /// its receive. Send is asynchronous, after the compute stream's work so far, and complete by
+  /// Synchronize; Recv orders the compute stream's later work after the message arrived.
+  virtual void Send(int peer, double bytes, int tag) = 0;
+  virtual void Recv(int peer, double bytes, int tag) = 0;
   /// An event marking the work enqueued so far on `stream`; `WaitEvent` orders later work on
   /// `stream` after it. Event ids are valid until ResetEvents().
   virtual int RecordEvent(int stream) = 0;

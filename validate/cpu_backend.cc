@@ -40,6 +40,7 @@ class CpuBackend final : public Backend {
   }
   ~CpuBackend() override {
     for (MPI_Request& r : pending_) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    for (MPI_Request& r : p2p_pending_) MPI_Wait(&r, MPI_STATUS_IGNORE);
     for (auto& [id, ptr] : buffers_) std::free(ptr.first);
     for (MPI_Comm& c : comms_) MPI_Comm_free(&c);
   }
@@ -66,6 +67,26 @@ class CpuBackend final : public Backend {
       if (static_cast<double>(s.size()) < 2 * slot) s.assign(static_cast<size_t>(2 * slot), 0);
     }
     slot_bytes_ = std::max(slot_bytes_, slot);
+    if (static_cast<double>(p2p_send_.size()) < w.p2p_bytes) {
+      p2p_send_.assign(static_cast<size_t>(w.p2p_bytes), 0);
+      p2p_recv_.assign(static_cast<size_t>(w.p2p_bytes), 0);
+    }
+  }
+
+  // Pipeline messages: MPI_Isend from one send buffer (MPI reads a send buffer concurrently),
+  // completed with the step; MPI_Recv blocks the (synchronous) compute stream.
+  void Send(int peer, double bytes, int tag) override {
+    MESHPLAN_CHECK(bytes <= static_cast<double>(p2p_send_.size()) && bytes <= 2147483647.0);
+    p2p_pending_.emplace_back(MPI_REQUEST_NULL);
+    Check(MPI_Isend(p2p_send_.data(), static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD,
+                    &p2p_pending_.back()),
+          "MPI_Isend to rank " + std::to_string(peer), GroupKind::kPp);
+  }
+  void Recv(int peer, double bytes, int tag) override {
+    MESHPLAN_CHECK(bytes <= static_cast<double>(p2p_recv_.size()) && bytes <= 2147483647.0);
+    Check(MPI_Recv(p2p_recv_.data(), static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD,
+                   MPI_STATUS_IGNORE),
+          "MPI_Recv from rank " + std::to_string(peer), GroupKind::kPp);
   }
 
   void Gemm(int, int64_t m, int64_t n, int64_t k, int64_t batch) override {
@@ -156,7 +177,14 @@ class CpuBackend final : public Backend {
     pending_.clear();
     done_ = 0;
   }
-  void Synchronize() override { Complete(pending_.size()); }
+  void Synchronize() override {
+    Complete(pending_.size());
+    for (MPI_Request& r : p2p_pending_) {
+      const int rc = MPI_Wait(&r, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS) Check(rc, "MPI_Wait (pipeline send)", GroupKind::kPp);
+    }
+    p2p_pending_.clear();
+  }
 
   void TimerStart(int) override { t0_ = MPI_Wtime(); }
   double TimerStop(int) override {
@@ -260,6 +288,8 @@ class CpuBackend final : public Backend {
   std::vector<char> slots_[kCommSlots + 1];
   double slot_bytes_ = 0;
   std::deque<MPI_Request> pending_;  // deque: pointers stay valid as it grows
+  std::deque<MPI_Request> p2p_pending_;
+  std::vector<char> p2p_send_, p2p_recv_;
   size_t done_ = 0;
   size_t issued_ = 0;
   double t0_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "costmodel/error.h"
+#include "costmodel/mesh.h"
 
 namespace meshplan::validate {
 
@@ -11,12 +12,13 @@ std::string_view ToString(GroupKind g) {
     case GroupKind::kTp: return "tp";
     case GroupKind::kFsdp: return "fsdp";
     case GroupKind::kReplicate: return "replicate";
+    case GroupKind::kPp: return "pp";
   }
   return "?";
 }
 
 const std::vector<std::vector<int>>& Mesh::groups(GroupKind g) const {
-  return g == GroupKind::kTp ? tp : g == GroupKind::kFsdp ? fsdp : replicate;
+  return g == GroupKind::kTp ? tp : g == GroupKind::kFsdp ? fsdp : g == GroupKind::kReplicate ? replicate : pp;
 }
 
 int Mesh::world_size() const {
@@ -41,35 +43,12 @@ const std::vector<int>& Mesh::GroupOf(GroupKind g, int rank) const {
 }
 
 Mesh BuildMesh(const costmodel::Layout& l) {
-  MESHPLAN_CHECK(l.tp >= 1 && l.fsdp >= 1 && l.replicate >= 1);
-  const int t = static_cast<int>(l.tp), f = static_cast<int>(l.fsdp), r = static_cast<int>(l.replicate);
-  auto rank = [&](int ti, int fi, int ri) { return ti + t * (fi + f * ri); };
+  const costmodel::MeshShape shape = costmodel::MeshShape::Of(l);  // the rank order lives there
   Mesh m;
-  for (int ri = 0; ri < r; ++ri) {
-    for (int fi = 0; fi < f; ++fi) {
-      std::vector<int> g;
-      for (int ti = 0; ti < t; ++ti) g.push_back(rank(ti, fi, ri));
-      m.tp.push_back(g);
-    }
-  }
-  for (int ri = 0; ri < r; ++ri) {
-    for (int ti = 0; ti < t; ++ti) {
-      std::vector<int> g;
-      for (int fi = 0; fi < f; ++fi) g.push_back(rank(ti, fi, ri));
-      m.fsdp.push_back(g);
-    }
-  }
-  for (int fi = 0; fi < f; ++fi) {
-    for (int ti = 0; ti < t; ++ti) {
-      std::vector<int> g;
-      for (int ri = 0; ri < r; ++ri) g.push_back(rank(ti, fi, ri));
-      m.replicate.push_back(g);
-    }
-  }
-  // Sorted by first rank, so the file lists groups in rank order.
-  auto by_first = [](const std::vector<int>& a, const std::vector<int>& b) { return a[0] < b[0]; };
-  std::sort(m.fsdp.begin(), m.fsdp.end(), by_first);
-  std::sort(m.replicate.begin(), m.replicate.end(), by_first);
+  m.tp = shape.Groups(costmodel::MeshDim::kTp);
+  m.fsdp = shape.Groups(costmodel::MeshDim::kFsdp);
+  m.replicate = shape.Groups(costmodel::MeshDim::kReplicate);
+  m.pp = shape.Groups(costmodel::MeshDim::kPp);
   return m;
 }
 

@@ -1,8 +1,7 @@
 // File: validate/mesh.h
-// The device mesh a layout describes, as lists of world ranks: rank order is tp innermost,
-// then fsdp, then replicate (the order costmodel's Evaluator::PlaceGroup assumes), so TP
-// groups are contiguous ranks inside a node, FSDP groups stride by tp, and HSDP replica groups
-// stride by tp*fsdp. rank = tp_index + tp * (fsdp_index + fsdp * replicate_index).
+// The device mesh a layout describes, as lists of world ranks, built from costmodel/mesh.h's
+// MeshShape (the one place the rank order lives, shared with the evaluator): tp innermost, then
+// fsdp, then replicate, then pipeline stages outermost.
 #ifndef MESHPLAN_VALIDATE_MESH_H_
 #define MESHPLAN_VALIDATE_MESH_H_
 
@@ -13,13 +12,16 @@
 
 namespace meshplan::validate {
 
-enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2 };
+/// The collective groups (kNumGroupKinds of them: each has a communicator and collective
+/// sweeps), then kPp: the pipeline ranks of one (tp, fsdp, replicate) position, which exchange
+/// point-to-point sends only.
+enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2, kPp = 3 };
 inline constexpr int kNumGroupKinds = 3;
-/// "tp", "fsdp", "replicate": the measurement file's `purpose` and `mesh` keys.
+/// "tp", "fsdp", "replicate", "pp": the measurement file's `purpose` and `mesh` keys.
 std::string_view ToString(GroupKind g);
 
 struct Mesh {
-  std::vector<std::vector<int>> tp, fsdp, replicate;
+  std::vector<std::vector<int>> tp, fsdp, replicate, pp;  // pp: ranks of stage 0, 1, ...
   const std::vector<std::vector<int>>& groups(GroupKind g) const;
   /// The group of kind `g` that holds `rank`. REQUIRES 0 <= rank < world size.
   const std::vector<int>& GroupOf(GroupKind g, int rank) const;

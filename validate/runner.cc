@@ -417,7 +417,7 @@ void SweepCollectives(Context& c, double max_bytes) {
     double largest = 0;
     for (int i = 0; i < c.eval.num_collectives; ++i) {
       const auto& u = c.eval.collectives[static_cast<size_t>(i)];
-      if (KindOf(u.purpose) != kind) continue;
+      if (u.purpose == costmodel::Purpose::kPpP2p || KindOf(u.purpose) != kind) continue;
       plan_sizes[u.op].insert(u.bytes);
       largest = std::max(largest, u.bytes);
     }
@@ -472,6 +472,58 @@ void SweepCollectives(Context& c, double max_bytes) {
   c.doc->Update([&](json& d) {
     d["collectives"] = rows;
     d["collectives_skipped"] = skipped;
+  });
+  c.doc->Write();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 1b: stage-to-stage sends of a pipeline plan, as nccl-tests' sendrecv runs them: every
+// rank sends S bytes to the next stage and receives S from the previous one at once (a ring
+// over the stages; two stages exchange). Sizes double from --min-bytes to the plan's message,
+// which is measured too. Written as `p2p[]` (op send_recv, purpose pp_p2p; busbw = algbw).
+void SweepPipelineSends(Context& c, double max_bytes) {
+  if (c.step.pp <= 1) return;
+  constexpr int kSweepTag = 32000;  // above the step's tags (2 x virtual stages)
+  const std::vector<int>& stages = c.mesh.GroupOf(GroupKind::kPp, c.rank);
+  std::vector<std::pair<double, bool>> sizes;
+  for (double s = c.o.min_bytes; s <= max_bytes && s < c.step.p2p_bytes; s *= 2) sizes.push_back({s, false});
+  json skipped = json::array();
+  if (c.step.p2p_bytes <= max_bytes) {
+    sizes.push_back({c.step.p2p_bytes, true});
+  } else {
+    skipped.push_back({{"op", "send_recv"}, {"purpose", "pp_p2p"}, {"bytes", c.step.p2p_bytes},
+                       {"reason", "larger than --max-bytes"}});
+  }
+  std::vector<double> medians;
+  for (const auto& [bytes, from_plan] : sizes) {
+    std::vector<double> times;
+    const std::string what = "pipeline send/recv of " + std::to_string(static_cast<int64_t>(bytes)) + " bytes";
+    for (int it = 0; it < c.o.warmup + c.o.iters; ++it) {
+      c.obs->OnOp("barrier", what);
+      c.b->Synchronize();
+      MPI_Barrier(MPI_COMM_WORLD);
+      c.obs->OnOp("send", what);
+      c.b->TimerStart(kComputeStream);
+      c.b->Send(c.step.next_rank, bytes, kSweepTag);
+      c.b->Recv(c.step.prev_rank, bytes, kSweepTag);
+      const double t = c.b->TimerStop(kComputeStream);
+      if (it >= c.o.warmup) times.push_back(t);
+    }
+    medians.push_back(Median(times));
+  }
+  const std::vector<double> worst = WorldMax(c, "pipeline send/recv sweep", medians);
+  json rows = json::array();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const double t = std::max(worst[i], 1e-9);
+    const double algbw = sizes[i].first / t / 1e9;
+    rows.push_back({{"op", "send_recv"}, {"purpose", "pp_p2p"}, {"ranks", stages.size()},
+                    {"nodes", NodesOf(c, stages)}, {"bytes", sizes[i].first},
+                    {"from_plan", sizes[i].second}, {"time_s", worst[i]}, {"algbw_GBps", algbw},
+                    {"busbw_GBps", algbw}, {"iterations", c.o.iters}});
+  }
+  c.doc->Update([&](json& d) {
+    d["p2p"] = rows;
+    d["p2p_skipped"] = skipped;
   });
   c.doc->Write();
 }
@@ -720,10 +772,14 @@ int ValidateMain(int argc, char** argv) {
       throw Error("mpirun -np", "the plan runs on " + std::to_string(c.plan.workload.gpus) +
                                     " GPUs (ranks), this job has " + std::to_string(size));
     }
-    if (c.plan.layout.pp > 1) {
-      throw Error(o.plan_path + ": layout.pp",
-                  "pipeline-parallel plans (pp > 1) are priced and simulated but not yet executed "
-                  "by meshplan-validate; validate a pp=1 layout");
+    if (c.plan.layout.pp > 1 && backend_name == "nccl") {
+      throw Error("--backend nccl", "pipeline-parallel plans (pp > 1) run on the cpu backend only "
+                                    "so far (ncclSend/ncclRecv pairing is not written yet)");
+    }
+    if (c.plan.layout.pp > 1 && c.plan.layout.fsdp > 1 && c.plan.layout.zero >= 2) {
+      throw Error(o.plan_path + ": layout.zero",
+                  "FSDP ZeRO-2/3 under pipeline parallelism is priced but not executed by "
+                  "meshplan-validate yet; validate zero=1 or replicate");
     }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {
@@ -735,7 +791,15 @@ int ValidateMain(int argc, char** argv) {
   const costmodel::Evaluator ev(c.plan.model, c.plan.cluster, c.plan.workload);
   c.eval = ev.Evaluate(c.plan.layout);
   c.mesh = BuildMesh(c.plan.layout);
-  c.step = MakeStepPlan(ev, c.plan.layout, c.eval);
+  {
+    // This rank's pipeline stage and its neighbours (the interleaved schedule wraps around).
+    const std::vector<int>& stages = c.mesh.GroupOf(GroupKind::kPp, rank);
+    const int p = static_cast<int>(stages.size());
+    const int stage = static_cast<int>(std::find(stages.begin(), stages.end(), rank) - stages.begin());
+    c.step = MakeStepPlan(ev, c.plan.layout, c.eval, stage);
+    c.step.prev_rank = stages[static_cast<size_t>((stage + p - 1) % p)];
+    c.step.next_rank = stages[static_cast<size_t>((stage + 1) % p)];
+  }
   const std::string host = HostName();
   c.hosts = GatherHostnames(host, size);
   MPI_Comm local;
@@ -764,7 +828,8 @@ int ValidateMain(int argc, char** argv) {
       d["complete"] = false;
       d["environment"] = env;
       d["plan"] = PlanJson(c);
-      d["mesh"] = {{"tp", c.mesh.tp}, {"fsdp", c.mesh.fsdp}, {"replicate", c.mesh.replicate}};
+      d["mesh"] = {{"tp", c.mesh.tp}, {"fsdp", c.mesh.fsdp}, {"replicate", c.mesh.replicate},
+                   {"pp", c.mesh.pp}};
       d["collectives"] = json::array();
       d["gemms"] = json::array();
       d["attention"] = json::array();
@@ -782,6 +847,7 @@ int ValidateMain(int argc, char** argv) {
     dog.Idle();
     CheckMeshAndReductions(c);
     SweepCollectives(c, max_bytes);
+    SweepPipelineSends(c, max_bytes);
     MicroBenchmarks(c);
     RunSteps(c);
   } catch (const std::exception& e) {

@@ -1,10 +1,13 @@
 #include "validate/skeleton.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "costmodel/memory.h"
+#include "costmodel/error.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 
 namespace meshplan::validate {
 namespace {
@@ -33,6 +36,10 @@ class StepRunner {
   StepRunner(Backend& b, const StepPlan& p, OpObserver& obs) : b_(b), p_(p), obs_(obs) {}
 
   void Run() {
+    if (p_.pp > 1) {
+      RunPipeline();
+      return;
+    }
     b_.ResetEvents();
     const int64_t L = p_.layers;
     const bool per_layer_fsdp = p_.fsdp && p_.zero >= 2;
@@ -106,8 +113,78 @@ class StepRunner {
       Free(outer_act);
     }
     where_mb_.clear();
-    // Once per step: ZeRO-1's gradient reduce-scatter, the HSDP replica all-reduce, the
-    // optimizer, then ZeRO-1's parameter all-gather.
+    StepTail();
+  }
+
+  /// One pipeline stage: its rank's action list in order. A forward receives its input from the
+  /// previous virtual stage (the first: the embedding), runs the chunk's layers and sends the
+  /// output on (the last: the head and loss); a backward receives the output gradient (the last:
+  /// the loss's), runs the layers in reverse and sends the input gradient back. ZB-H1's
+  /// backward leaves the weight-gradient GEMMs to its W action.
+  void RunPipeline() {
+    b_.ResetEvents();
+    const int64_t p = p_.pp, V = p_.pp * p_.vpp, n = p_.chunk_layers;
+    const auto lists = costmodel::ScheduleActions(p_.schedule, p, p_.vpp, p_.micro_batches);
+    const auto& mine = lists[static_cast<size_t>(p_.stage)];
+    const bool split_w = p_.schedule == costmodel::Schedule::kZeroBubble;
+    // Activations held per (micro-batch, chunk): each layer's, plus the head's on the last.
+    std::vector<std::vector<int>> held(static_cast<size_t>(p_.micro_batches * p_.vpp));
+    auto fwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs); };
+    auto bwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs + 1); };
+    for (const costmodel::Action& a : mine) {
+      const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
+      auto& acts = held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)];
+      where_mb_ = "micro-batch " + std::to_string(a.micro_batch) + " chunk " + std::to_string(a.chunk) + " ";
+      if (a.kind == costmodel::ActionKind::kForward) {
+        if (vs > 0) {
+          obs_.OnOp("recv", where_mb_ + "activations from rank " + std::to_string(p_.prev_rank));
+          b_.Recv(p_.prev_rank, p_.p2p_bytes, fwd_tag(vs));
+        } else {
+          Tp(/*in=*/false, "embedding forward");
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          LayerForward("chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
+          acts.push_back(Alloc(p_.layer_activation_bytes));
+        }
+        if (vs == V - 1) {
+          acts.push_back(Alloc(p_.outer_activation_bytes));
+          HeadForward();
+        } else {
+          Wait(kCommStream, b_.RecordEvent(kComputeStream), "activations");
+          obs_.OnOp("send", where_mb_ + "activations to rank " + std::to_string(p_.next_rank));
+          b_.Send(p_.next_rank, p_.p2p_bytes, fwd_tag(vs + 1));
+        }
+      } else if (a.kind == costmodel::ActionKind::kBackward) {
+        if (vs == V - 1) {
+          HeadBackward();
+        } else {
+          obs_.OnOp("recv", where_mb_ + "gradients from rank " + std::to_string(p_.next_rank));
+          b_.Recv(p_.next_rank, p_.p2p_bytes, bwd_tag(vs));
+        }
+        weights_ = split_w ? Weights::kSkip : Weights::kWith;
+        for (int64_t i = n - 1; i >= 0; --i) LayerBackward("chunk layer " + std::to_string(i) + " backward");
+        weights_ = Weights::kWith;
+        if (!split_w) {
+          for (int id : acts) Free(id);
+          acts.clear();
+        }
+        if (vs > 0) {
+          obs_.OnOp("send", where_mb_ + "gradients to rank " + std::to_string(p_.prev_rank));
+          b_.Send(p_.prev_rank, p_.p2p_bytes, bwd_tag(vs - 1));
+        }
+      } else {
+        for (int64_t i = n - 1; i >= 0; --i) LayerWeightGradients("chunk layer " + std::to_string(i) + " weights");
+        for (int id : acts) Free(id);
+        acts.clear();
+      }
+    }
+    where_mb_.clear();
+    StepTail();
+  }
+
+  /// Once per step: ZeRO-1's gradient reduce-scatter, the HSDP replica all-reduce, the
+  /// optimizer, then ZeRO-1's parameter all-gather.
+  void StepTail() {
     const bool zero1 = p_.fsdp && p_.zero == 1;
     if (zero1) {
       Wait(kCommStream, b_.RecordEvent(kComputeStream), "step grads");
@@ -153,6 +230,18 @@ class StepRunner {
   void Backward(const GemmShape& g, const std::string& where) {
     GemmOp(g, "dgrad", g.m, g.k, g.n, where);
     GemmOp(g, "wgrad", g.k, g.n, g.m, where);
+  }
+  /// A weight GEMM's backward: without its wgrad when ZB-H1 defers it to the W action.
+  void WeightBackward(const GemmShape& g, const std::string& where) {
+    GemmOp(g, "dgrad", g.m, g.k, g.n, where);
+    if (weights_ == Weights::kWith) GemmOp(g, "wgrad", g.k, g.n, g.m, where);
+  }
+  void LayerWeightGradients(const std::string& where) {
+    const auto& k = p_.layer;
+    for (int i = k.num_gemms - 1; i >= 0; --i) {
+      const GemmShape& g = k.gemms[static_cast<size_t>(i)];
+      GemmOp(g, "wgrad", g.k, g.n, g.m, where);
+    }
   }
   void Memory(int stream, double bytes, int launches, const std::string& what) {
     for (int i = 0; i < launches; ++i) {
@@ -226,7 +315,7 @@ class StepRunner {
           Forward(shapes[0], w + " flash backward");
           for (auto it = shapes.rbegin(); it != shapes.rend(); ++it) Backward(*it, w + " flash");
         }
-        Backward(g, w);
+        WeightBackward(g, w);
       }
       Tp(false, w);
     }
@@ -254,16 +343,18 @@ class StepRunner {
            "head final_norm backward");
   }
 
+  enum class Weights { kWith, kSkip };
   Backend& b_;
   const StepPlan& p_;
   OpObserver& obs_;
   std::string where_mb_;
+  Weights weights_ = Weights::kWith;
 };
 
 }  // namespace
 
 StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
-                      const costmodel::Evaluation& e) {
+                      const costmodel::Evaluation& e, int64_t stage) {
   const costmodel::Model& m = ev.model();
   const costmodel::Workload& w = ev.workload();
   StepPlan p;
@@ -286,7 +377,29 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(m, l.tp);
   p.reduce_dtype = w.reduce_dtype;
   const double reduce_bytes = w.reduce_dtype == costmodel::Dtype::kFp32 ? 4.0 : 2.0;
-  const double all = tpp.total(m.layers);
+  double all = tpp.total(m.layers);
+  if (l.pp > 1) {
+    costmodel::StageSplit split;
+    std::string why;
+    MESHPLAN_CHECK(costmodel::SplitLayers(l, m.layers, split, why));
+    MESHPLAN_CHECK(stage >= 0 && stage < l.pp);
+    const bool first = stage == 0, last = stage == l.pp - 1;
+    p.pp = l.pp;
+    p.vpp = l.vpp;
+    p.stage = stage;
+    p.schedule = l.schedule;
+    p.layers = split.LayersOf(stage, l.pp);
+    p.chunk_layers = p.layers / l.vpp;
+    p.p2p_bytes = e.pipe.p2p_bytes;
+    p.micro_batches = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
+    // The stage's parameters, as the evaluator sizes its per-step traffic (evaluate.cc).
+    const double tied = m.tied_embeddings && last
+                            ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /
+                                  static_cast<double>(l.tp) * static_cast<double>(m.hidden)
+                            : 0.0;
+    all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
+          (last ? tpp.head + tied : 0.0);
+  }
   if (l.fsdp > 1) {
     p.fsdp = true;
     p.zero = l.zero;
@@ -304,6 +417,20 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;
   p.layer_activation_bytes = e.parts.layer_activation_bytes;
   p.outer_activation_bytes = std::max(0.0, e.parts.outer_activation_bytes);
+  if (l.pp > 1) {
+    MESHPLAN_CHECK(!(l.fsdp > 1 && l.zero >= 2));
+    const costmodel::MemoryBreakdown sm = costmodel::EstimateStageMemory(
+        m, ev.cluster(), w, l, costmodel::StageShape{p.layers, stage == 0, stage == l.pp - 1, 1.0});
+    p.static_bytes = sm.params_bytes + sm.grads_bytes + sm.optimizer_bytes;
+    p.layer_activation_bytes = sm.activations_per_layer_bytes;
+    p.outer_activation_bytes = stage == l.pp - 1
+                                   ? sm.activations_bytes - sm.activations_per_layer_bytes * static_cast<double>(p.layers)
+                                   : 0.0;
+    p.unit_param_bytes = p.unit_grad_bytes = 0;
+    p.recompute_working_bytes = sm.recompute_working_bytes;
+    p.fsdp = l.fsdp > 1;  // ZeRO-1 only: its per-step collectives run in StepTail
+    return p;
+  }
   p.unit_param_bytes = e.parts.unit_param_bytes;
   p.unit_grad_bytes = e.parts.unit_grad_bytes;
   p.recompute_working_bytes = e.parts.recompute_working_bytes;
@@ -382,6 +509,7 @@ Workspace WorkspaceFor(const StepPlan& p) {
                    p.outer_rs_bytes, p.zero1_rs_bytes, p.zero1_ag_bytes, p.dp_ar_bytes}) {
     w.collective_bytes = std::max(w.collective_bytes, b);
   }
+  w.p2p_bytes = p.p2p_bytes;
   return w;
 }
 

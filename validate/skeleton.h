@@ -16,6 +16,7 @@
 
 #include "costmodel/evaluate.h"
 #include "costmodel/kernels.h"
+#include "costmodel/pipeline.h"
 #include "validate/backend.h"
 
 namespace meshplan::validate {
@@ -43,16 +44,28 @@ struct StepPlan {
   double static_bytes = 0;  // params + grads + optimizer states
   double layer_activation_bytes = 0, outer_activation_bytes = 0;
   double unit_param_bytes = 0, unit_grad_bytes = 0, recompute_working_bytes = 0;
+  // Pipeline (pp > 1): this rank's stage runs its schedule's action list (costmodel/pipeline.h):
+  // `layers` are the stage's, chunk_layers each of its vpp model chunks; activations go to
+  // next_rank and gradients to prev_rank (world ranks; the interleaved schedule wraps from the
+  // last stage to the first), tagged by the virtual stage that receives them.
+  int64_t pp = 1, vpp = 1, stage = 0, chunk_layers = 0;
+  costmodel::Schedule schedule = costmodel::Schedule::k1F1B;
+  double p2p_bytes = 0;
+  int prev_rank = -1, next_rank = -1;
 };
 
+/// The step of pipeline stage `stage` (0 without pipeline parallelism); the caller sets
+/// prev_rank / next_rank from the mesh. REQUIRES: l.pp == 1 or FSDP below ZeRO-2 (the skeleton
+/// does not run FSDP's per-unit gathers under a pipeline).
 StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
-                      const costmodel::Evaluation& e);
+                      const costmodel::Evaluation& e, int64_t stage = 0);
 
 /// Told of every operation before it is enqueued: the watchdog's labels, fault injection.
 class OpObserver {
  public:
   virtual ~OpObserver() = default;
-  /// `op` is "gemm", "memory", "all_gather", "reduce_scatter", "all_reduce", "wait";
+  /// `op` is "gemm", "memory", "all_gather", "reduce_scatter", "all_reduce", "send", "recv",
+  /// "wait";
   /// `what` says where ("layer 3 backward mlp_in dgrad").
   virtual void OnOp(std::string_view op, std::string_view what) = 0;
 };

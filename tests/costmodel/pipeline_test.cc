@@ -1,6 +1,8 @@
 // Pipeline schedules: the action lists against the closed forms and the papers they come from.
 #include "costmodel/pipeline.h"
 
+#include "costmodel/mesh.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -124,6 +126,28 @@ TEST(PipelineSchedule, BubbleClosedForms) {
   EXPECT_DOUBLE_EQ(BubbleTime(Schedule::k1F1B, 4, 1, 1.0, 1.0, 1.0), 9.0);
   EXPECT_DOUBLE_EQ(BubbleTime(Schedule::kInterleaved, 4, 3, 1.0, 1.0, 1.0), 3.0);
   EXPECT_DOUBLE_EQ(BubbleTime(Schedule::kZeroBubble, 4, 1, 1.0, 1.0, 1.0), 3.0);
+}
+
+TEST(MeshShape, RankOrderTpInnermostPipelineOutermost) {
+  // tp 2 x fsdp 2 x replicate 2 x pp 2: rank = tp_i + 2 (fsdp_i + 2 (replicate_i + 2 pp_i)).
+  MeshShape m;
+  m.degree = {2, 2, 2, 2};
+  EXPECT_EQ(m.size(), 16);
+  EXPECT_EQ(m.Stride(MeshDim::kTp), 1);
+  EXPECT_EQ(m.Stride(MeshDim::kFsdp), 2);
+  EXPECT_EQ(m.Stride(MeshDim::kReplicate), 4);
+  EXPECT_EQ(m.Stride(MeshDim::kPp), 8);
+  // Rank 13 = 1 + 2 (0 + 2 (1 + 2 * 1)): tp 1, fsdp 0, replicate 1, stage 1.
+  EXPECT_EQ(m.Coord(MeshDim::kTp, 13), 1);
+  EXPECT_EQ(m.Coord(MeshDim::kFsdp, 13), 0);
+  EXPECT_EQ(m.Coord(MeshDim::kReplicate, 13), 1);
+  EXPECT_EQ(m.Coord(MeshDim::kPp, 13), 1);
+  EXPECT_EQ(m.GroupOf(MeshDim::kTp, 13), (std::vector<int>{12, 13}));
+  EXPECT_EQ(m.GroupOf(MeshDim::kFsdp, 13), (std::vector<int>{13, 15}));
+  EXPECT_EQ(m.GroupOf(MeshDim::kReplicate, 13), (std::vector<int>{9, 13}));
+  EXPECT_EQ(m.GroupOf(MeshDim::kPp, 13), (std::vector<int>{5, 13}));
+  EXPECT_EQ(m.Groups(MeshDim::kPp).size(), 8u);
+  EXPECT_EQ(m.Groups(MeshDim::kPp).front(), (std::vector<int>{0, 8}));
 }
 
 }  // namespace

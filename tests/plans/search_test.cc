@@ -8,6 +8,7 @@
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 #include "costmodel/error.h"
+#include "plans/planner.h"
 #include "plans/report.h"
 #include "plans/search.h"
 
@@ -140,7 +141,7 @@ TEST(Search, SpaceIsCountedBeforeAnythingIsAllocated) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp or --recipe");
+              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
   }
 }
 
@@ -161,6 +162,41 @@ TEST(ReportFile, NewerSchemaAndMalformedEntriesAreClearErrors) {
   EXPECT_EQ(error_of(R"({"schema_version": 1, "layouts": []})"), "r.json: layouts: is empty");
   EXPECT_EQ(error_of(R"({"schema_version": 1, "layouts": [{"layout_text": "tp=1", "time": 3}]})"),
             "r.json: layouts[0].time: must be an object, got 3");
+}
+
+}  // namespace
+}  // namespace meshplan::plans
+
+namespace meshplan::plans {
+namespace {
+
+// The planner re-ranks the analytical top `refine` by simulated step time and leaves the rest.
+TEST(Plan, RefinesTheAnalyticalTopBySimulatedStep) {
+  costmodel::Workload w;
+  w.gpus = 64;
+  w.global_batch = 256;
+  w.seq = 4096;
+  const costmodel::Evaluator ev(costmodel::ResolveModel("llama2-13b"), costmodel::ResolveCluster("dgx-h100"), w);
+  SearchOptions o;
+  o.top_k = 12;
+  const PlanResult p = Plan(ev, o, 8);
+  ASSERT_EQ(p.refined, 8u);
+  ASSERT_EQ(p.search.top.size(), 12u);
+  for (size_t i = 1; i < p.refined; ++i) EXPECT_LE(p.sims[i - 1].step_s, p.sims[i].step_s);
+  for (size_t i = 0; i < p.refined; ++i) EXPECT_GT(p.sims[i].step_s, 0.0);
+  for (size_t i = p.refined + 1; i < p.search.top.size(); ++i) {
+    EXPECT_LE(p.search.top[i - 1].eval.time.step_s, p.search.top[i].eval.time.step_s);
+  }
+  // The same set as the plain search's top 12, reordered.
+  const SearchResult s = Search(ev, o);
+  std::set<std::string> a, b;
+  for (const auto& c : s.top) a.insert(costmodel::LayoutToText(c.layout));
+  for (const auto& c : p.search.top) b.insert(costmodel::LayoutToText(c.layout));
+  EXPECT_EQ(a, b);
+  // refine 0 is the analytical ranking; the memory objective is never re-ranked.
+  EXPECT_EQ(Plan(ev, o, 0).refined, 0u);
+  o.objective = Objective::kMemory;
+  EXPECT_EQ(Plan(ev, o, 8).refined, 0u);
 }
 
 }  // namespace

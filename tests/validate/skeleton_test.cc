@@ -42,6 +42,18 @@ TEST(Mesh, EightRanksHsdpStridesReplicasByTpTimesFsdp) {
   EXPECT_EQ(m.world_size(), 8);
 }
 
+TEST(Mesh, PipelineStagesAreOutermost) {
+  costmodel::Layout l;
+  l.tp = 2;
+  l.fsdp = 1;
+  l.pp = 2;
+  const Mesh m = BuildMesh(l);
+  EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}}));
+  EXPECT_EQ(m.fsdp, (Groups{{0}, {1}, {2}, {3}}));
+  EXPECT_EQ(m.pp, (Groups{{0, 2}, {1, 3}}));
+  EXPECT_EQ(m.GroupOf(GroupKind::kPp, 3), (std::vector<int>{1, 3}));
+}
+
 /// Counts what the skeleton asks for; no data, no time.
 class CountingBackend final : public Backend {
  public:
@@ -89,6 +101,14 @@ class CountingBackend final : public Backend {
   double PeakMemoryBytes() override { return peak; }
   std::vector<int> GroupMembers(GroupKind) override { return {}; }
   std::vector<float> CheckedCollective(Coll, GroupKind, const std::vector<float>& in) override { return in; }
+  void Send(int peer, double bytes, int tag) override { sends.push_back({peer, bytes, tag}); }
+  void Recv(int peer, double bytes, int tag) override { recvs.push_back({peer, bytes, tag}); }
+  struct P2p {
+    int peer;
+    double bytes;
+    int tag;
+  };
+  std::vector<P2p> sends, recvs;
   void Abort() noexcept override {}
 
   Workspace ws;
@@ -172,6 +192,68 @@ TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
   EXPECT_TRUE(b.live.empty());
   EXPECT_GE(b.peak, p.layer_activation_bytes * static_cast<double>(p.layers));
   EXPECT_GT(obs.ops, 0);
+}
+
+// A pipeline stage runs its schedule's list: every forward input received from the previous
+// stage and every output gradient from the next, each once per micro-batch and chunk, tagged by
+// the receiving virtual stage; the stage's GEMM FLOPs are its layers' (and the head's on the last).
+TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
+  for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,vpp=2,fsdp=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=1,recipe=megatron"}) {
+    const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+    costmodel::Workload w;
+    w.gpus = 8;
+    w.global_batch = 8;
+    w.seq = 1024;
+    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_TRUE(e.feasible()) << layout;
+    double flops_all = 0;
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      p.prev_rank = 100 + static_cast<int>(stage);  // stand-ins: checked below
+      p.next_rank = 200 + static_cast<int>(stage);
+      EXPECT_EQ(p.layers, 8);
+      EXPECT_EQ(p.micro_batches, 8);
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      EXPECT_EQ(b.ws.p2p_bytes, 2.0 * 1024 * 4096 / 2);  // b s h bf16, SP shard of TP 2
+      NullObserver obs;
+      RunStep(b, p, obs);
+      const int64_t chunks = l.vpp;
+      // Forward inputs come from prev except on virtual stage 0 (stage 0, chunk 0); output
+      // gradients come from next except on the last virtual stage.
+      const size_t recv_fwd = static_cast<size_t>(8 * chunks - (stage == 0 ? 8 : 0));
+      const size_t recv_bwd = static_cast<size_t>(8 * chunks - (stage == 3 ? 8 : 0));
+      size_t from_prev = 0, from_next = 0, to_prev = 0, to_next = 0;
+      for (const auto& r : b.recvs) {
+        EXPECT_EQ(r.bytes, p.p2p_bytes);
+        (r.peer == p.prev_rank ? from_prev : from_next) += 1;
+        EXPECT_EQ(r.tag % 2, r.peer == p.prev_rank ? 0 : 1);  // activations even, gradients odd
+      }
+      for (const auto& s : b.sends) (s.peer == p.prev_rank ? to_prev : to_next) += 1;
+      EXPECT_EQ(from_prev, recv_fwd) << layout << " stage " << stage;
+      EXPECT_EQ(from_next, recv_bwd) << layout << " stage " << stage;
+      EXPECT_EQ(to_next, recv_bwd) << layout << " stage " << stage;  // mirror of the next's
+      EXPECT_EQ(to_prev, recv_fwd) << layout << " stage " << stage;
+      EXPECT_TRUE(b.live.empty());
+      flops_all += b.gemm_flops;
+    }
+    // Over the stages, the step's GEMM FLOPs are the whole model's, micro-batch by micro-batch.
+    const StepPlan whole = MakeStepPlan(ev, costmodel::ParseLayoutText("tp=2,sp=on,fsdp=4", "t"), e);
+    double layer = 0;
+    for (int i = 0; i < whole.layer.num_gemms; ++i) {
+      const auto& g = whole.layer.gemms[static_cast<size_t>(i)];
+      layer += 2.0 * static_cast<double>(g.m * g.n * g.k * g.batch) * 3.0;
+    }
+    layer += whole.layer.flash_fwd_flops * 3.5;
+    const auto& h = whole.head.gemm;
+    EXPECT_DOUBLE_EQ(flops_all, 8.0 * (32.0 * layer + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k)))
+        << layout;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -251,13 +251,28 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   };
   plan("tp=2,sp=on,fsdp=2", "a.json", "");
   plan("tp=2,sp=off,fsdp=2,zero=2", "b.json", "");
-  for (const char* p : {"a", "b"}) {
+  // A pipeline plan: 2 stages of 2 layers, TP 2 inside each, 4 micro-batches of 1F1B.
+  const std::string pp_layout = "tp=2,sp=on,pp=2,fsdp=1,recipe=megatron";
+  plan(pp_layout, "c.json", "");
+  for (const char* p : {"a", "b", "c"}) {
     const Result r = Shell(Mpirun(4) + " --plan " + (dir_ / (std::string(p) + ".json")).string() + " --out " +
                            (dir_ / (std::string("m") + p + ".json")).string() + opts);
     ASSERT_EQ(r.rc, 0) << r.out;
   }
   const double measured_a = ReadJson(dir_ / "ma.json")["step"]["time_s"].get<double>();
   const double measured_b = ReadJson(dir_ / "mb.json")["step"]["time_s"].get<double>();
+  const json mc = ReadJson(dir_ / "mc.json");
+  const double measured_c = mc["step"]["time_s"].get<double>();
+  // The stages exchanged activations: the mesh has the stage groups and the send/recv of the
+  // plan's message size was measured.
+  EXPECT_EQ(mc["mesh"]["pp"], json::parse("[[0, 2], [1, 3]]"));
+  bool plan_size = false;
+  for (const json& r : mc["p2p"]) {
+    EXPECT_EQ(r["op"], "send_recv");
+    EXPECT_GT(r["time_s"].get<double>(), 0.0);
+    plan_size |= r["from_plan"].get<bool>() && r["bytes"].get<double>() == 2.0 * 128 * 256 / 2;
+  }
+  EXPECT_TRUE(plan_size) << mc["p2p"].dump(1);
   const Result cal = Shell(bin + " calibrate --cluster cpu-local --measurements " + (dir_ / "ma.json").string() +
                            " -o " + (dir_ / "cpu.json").string());
   ASSERT_EQ(cal.rc, 0) << cal.out;
@@ -270,6 +285,13 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   const double pa1 = step_of(plan("tp=2,sp=on,fsdp=2", "a1.json", cal_flag).out);
   const double pb0 = step_of(plan("tp=2,sp=off,fsdp=2,zero=2", "b0.json", "").out);
   const double pb1 = step_of(plan("tp=2,sp=off,fsdp=2,zero=2", "b1.json", cal_flag).out);
+  const double pc0 = step_of(plan(pp_layout, "c0.json", "").out);
+  // The pipeline plan closes its own loop: calibrated from its measurement file (stage
+  // sends, per-stage steps), its prediction moves onto the measured step.
+  const Result cal_pp = Shell(bin + " calibrate --cluster cpu-local --measurements " + (dir_ / "mc.json").string() +
+                              " -o " + (dir_ / "cpu_pp.json").string());
+  ASSERT_EQ(cal_pp.rc, 0) << cal_pp.out;
+  const double pc1 = step_of(plan(pp_layout, "c1.json", " --calibration " + (dir_ / "cpu_pp.json").string()).out);
   auto pct = [](double p, double m) { return 100.0 * std::fabs(p - m) / m; };
   std::printf("fitted layout:    measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated %.1f ms (%.1f%%)\n",
               measured_a * 1e3, pa0 * 1e3, pct(pa0, measured_a), pa1 * 1e3, pct(pa1, measured_a));
@@ -280,6 +302,14 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   EXPECT_LT(pct(pa1, measured_a), pct(pa0, measured_a));
   EXPECT_LT(pct(pa1, measured_a), 5.0);
   EXPECT_LT(pct(pb1, measured_b), 50.0);
+  std::printf("pipeline layout:  measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated on it %.1f ms (%.1f%%)\n",
+              measured_c * 1e3, pc0 * 1e3, pct(pc0, measured_c), pc1 * 1e3, pct(pc1, measured_c));
+  // Not held back from the TP+FSDP fit: 4 ranks share 2 cores here, and a pipeline stage that
+  // waits (the bubble, the lighter first stage) yields its core to the busy one, which then runs
+  // faster than the all-ranks-busy speed a TP+FSDP profile is fitted at (measured 0.8x that
+  // layout's step where the model, as on GPUs, says 1.4x). A GPU does not lend its idle SMs.
+  EXPECT_LT(pct(pc1, measured_c), pct(pc0, measured_c));
+  EXPECT_LT(pct(pc1, measured_c), 10.0);
   // The calibrated report names its profile.
   EXPECT_EQ(ReadJson(dir_ / "b1.json")["inputs"]["calibration"], "cpu-local");
 }
