@@ -42,6 +42,64 @@ Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
 
 namespace {
 
+/// Feasibility that needs no costing, written once for Evaluate (which keeps the codes) and
+/// Reasons (which asks for the sentences): report(code, sentence) per problem, in the order
+/// global batch, divisibility, pipeline, topology; sentence() builds the text only when called,
+/// so Evaluate allocates nothing.
+template <typename Report>
+void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const Layout& l,
+                    Report&& report) {
+  const int64_t t = l.tp, dp = l.dp(), gpn = c.node.gpus_per_node;
+  if (w.global_batch < dp) {
+    report(kReasonGlobalBatch, [&] {
+      return "global batch " + std::to_string(w.global_batch) + " < data-parallel degree " +
+             std::to_string(dp);
+    });
+  } else if (w.global_batch % (l.mbs * dp) != 0) {
+    report(kReasonGlobalBatch, [&] {
+      return "global batch " + std::to_string(w.global_batch) + " is not a multiple of mbs " +
+             std::to_string(l.mbs) + " x data-parallel degree " + std::to_string(dp) + " = " +
+             std::to_string(l.mbs * dp);
+    });
+  }
+  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
+  if (m.heads % t != 0) {
+    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide heads " + std::to_string(m.heads); });
+  }
+  if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
+    report(kReasonDivisibility, [&] {
+      return "tp " + std::to_string(t) + " neither divides nor is a multiple of kv_heads " +
+             std::to_string(m.kv_heads);
+    });
+  }
+  if (ffn % t != 0) {
+    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide ffn " + std::to_string(ffn); });
+  }
+  if (l.sp && w.seq % t != 0) {
+    report(kReasonDivisibility, [&] {
+      return "sequence parallelism: tp " + std::to_string(t) + " does not divide seq " + std::to_string(w.seq);
+    });
+  }
+  StageSplit split;
+  if (!SplitLayers(l, m.layers, split, nullptr)) {
+    report(kReasonPipeline, [&] {
+      std::string why;
+      SplitLayers(l, m.layers, split, &why);
+      return why;
+    });
+  } else if (l.pp > 1 || l.vpp > 1 || l.schedule != Schedule::k1F1B) {
+    const int64_t micro = std::max<int64_t>(1, (w.global_batch + l.mbs * dp - 1) / (l.mbs * dp));
+    if (!ScheduleFits(l, micro)) report(kReasonPipeline, [&] { return ScheduleProblem(l, micro); });
+  }
+  if (t > gpn && !w.allow_cross_node_tp) {
+    report(kReasonTopology, [&] {
+      return "tp " + std::to_string(t) + " > " + std::to_string(gpn) + " GPUs per node (allow with --allow-cross-node-tp)";
+    });
+  } else if (t < gpn && gpn % t != 0) {
+    report(kReasonTopology, [&] { return "tp " + std::to_string(t) + " does not divide " + std::to_string(gpn) + " GPUs per node"; });
+  }
+}
+
 /// Records one collective the step issues (up to kMaxCollectives; none with a zero count).
 void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double bytes,
             const CollectiveCost& cost, double count) {
@@ -108,36 +166,23 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const Model& m = model_;
   const Workload& w = workload_;
   const ComputeParams& cp = compute_;
-  const int64_t t = l.tp, gpn = cluster_.node.gpus_per_node;
+  const int64_t t = l.tp;
   const int64_t dp = l.dp();
 
   // --- Feasibility that does not need costing.
-  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
-  if (m.heads % t != 0 || (m.kv_heads % t != 0 && t % m.kv_heads != 0) || ffn % t != 0 ||
-      (l.sp && w.seq % t != 0)) {
-    e.reasons |= kReasonDivisibility;
-  }
-  if ((t > gpn && !w.allow_cross_node_tp) || (t < gpn && gpn % t != 0)) e.reasons |= kReasonTopology;
-  if (w.global_batch < dp || w.global_batch % (l.mbs * dp) != 0) {
-    e.reasons |= kReasonGlobalBatch;
-    e.grad_accum = 0;
-  } else {
-    e.grad_accum = w.global_batch / (l.mbs * dp);
-  }
+  StaticProblems(m, cluster_, w, l, [&](ReasonCode code, auto&&) { e.reasons |= code; });
+  e.grad_accum = (e.reasons & kReasonGlobalBatch) ? 0 : w.global_batch / (l.mbs * dp);
   // A layout whose batch does not divide is still costed as if it ran whole micro-batches.
   const double micro = e.grad_accum > 0
                            ? static_cast<double>(e.grad_accum)
                            : std::max(1.0, static_cast<double>(w.global_batch) /
                                                static_cast<double>(l.mbs * dp));
 
-  // --- Pipeline: the split of the layers and the schedule's constraints.
+  // --- Pipeline: the split of the layers (checked above; an impossible one is costed as even).
   StageSplit split;
-  std::string why;
   const bool piped = l.pp > 1;
-  if (!SplitLayers(l, m.layers, split, why) ||
-      !ScheduleProblem(l, static_cast<int64_t>(std::ceil(micro))).empty()) {
-    e.reasons |= kReasonPipeline;
-    if (split.first == 0) split.first = split.middle = split.last = std::max<int64_t>(1, m.layers / l.pp);
+  if (!SplitLayers(l, m.layers, split, nullptr)) {
+    split.first = split.middle = split.last = std::max<int64_t>(1, m.layers / l.pp);
   }
 
   // --- Memory (pipeline: the fullest stage, PricePipeline).
@@ -229,7 +274,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
     double fsdp_exposed = 0, hidden_comm = 0;
-    const double F = fwd, B = bwd;
+    // The windows data-parallel traffic hides behind: everything the compute stream does for a
+    // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
+    const double F = fwd + e.parts.layer_fwd_tp_s, B = bwd + e.parts.layer_bwd_tp_s;
     if (l.fsdp > 1) {
       const CollectiveTable ft = BuildTable(links_, fsdp_group);
       const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
@@ -544,62 +591,21 @@ std::string Fmt(const char* fmt, double v) {
 }  // namespace
 
 std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e) const {
+  std::vector<std::pair<ReasonCode, std::string>> found;
+  StaticProblems(model_, cluster_, workload_, l,
+                 [&](ReasonCode code, auto&& sentence) { found.emplace_back(code, sentence()); });
   std::vector<std::string> out;
-  const Model& m = model_;
-  const Workload& w = workload_;
-  const int64_t t = l.tp, dp = l.dp();
-  if (e.reasons & kReasonGlobalBatch) {
-    if (w.global_batch < dp) {
-      out.push_back("global batch " + std::to_string(w.global_batch) +
-                    " < data-parallel degree " + std::to_string(dp));
-    } else {
-      out.push_back("global batch " + std::to_string(w.global_batch) +
-                    " is not a multiple of mbs " + std::to_string(l.mbs) +
-                    " x data-parallel degree " + std::to_string(dp) + " = " +
-                    std::to_string(l.mbs * dp));
+  for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonPipeline,
+                          kReasonTopology}) {
+    if (!(e.reasons & code)) continue;
+    if (code == kReasonMemory) {
+      out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +
+                    Fmt("%.1f", e.memory.capacity_bytes / kGiB) + " GiB usable (" +
+                    Fmt("%g", cluster_.gpu.hbm_gib) + " GiB minus " +
+                    Fmt("%g", cluster_.overhead.reserve_gib) + " GiB reserve)");
     }
-  }
-  if (e.reasons & kReasonMemory) {
-    out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +
-                  Fmt("%.1f", e.memory.capacity_bytes / kGiB) + " GiB usable (" +
-                  Fmt("%g", cluster_.gpu.hbm_gib) + " GiB minus " +
-                  Fmt("%g", cluster_.overhead.reserve_gib) + " GiB reserve)");
-  }
-  if (e.reasons & kReasonDivisibility) {
-    const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
-    if (m.heads % t != 0) {
-      out.push_back("tp " + std::to_string(t) + " does not divide heads " + std::to_string(m.heads));
-    }
-    if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
-      out.push_back("tp " + std::to_string(t) + " neither divides nor is a multiple of kv_heads " +
-                    std::to_string(m.kv_heads));
-    }
-    if (ffn % t != 0) {
-      out.push_back("tp " + std::to_string(t) + " does not divide ffn " + std::to_string(ffn));
-    }
-    if (l.sp && w.seq % t != 0) {
-      out.push_back("sequence parallelism: tp " + std::to_string(t) + " does not divide seq " +
-                    std::to_string(w.seq));
-    }
-  }
-  if (e.reasons & kReasonPipeline) {
-    StageSplit split;
-    std::string why;
-    if (!SplitLayers(l, m.layers, split, why)) {
-      out.push_back(why);
-    } else {
-      out.push_back(ScheduleProblem(l, e.grad_accum > 0 ? e.grad_accum
-                                                        : std::max<int64_t>(1, w.global_batch / (l.mbs * dp))));
-    }
-  }
-  if (e.reasons & kReasonTopology) {
-    const int64_t gpn = cluster_.node.gpus_per_node;
-    if (t > gpn) {
-      out.push_back("tp " + std::to_string(t) + " > " + std::to_string(gpn) +
-                    " GPUs per node (allow with --allow-cross-node-tp)");
-    } else {
-      out.push_back("tp " + std::to_string(t) + " does not divide " + std::to_string(gpn) +
-                    " GPUs per node");
+    for (const auto& [c, sentence] : found) {
+      if (c == code) out.push_back(sentence);
     }
   }
   return out;

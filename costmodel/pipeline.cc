@@ -17,23 +17,28 @@ std::string_view ToString(Schedule s) {
   return "?";
 }
 
-bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& why) {
+bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* why) {
+  // The sentence is built only when asked for (the evaluator's path allocates nothing).
+  auto fail = [&](auto&& sentence) {
+    if (why) *why = sentence();
+    return false;
+  };
   const int64_t p = l.pp, v = l.vpp;
   out = {};
   if (p == 1) {
     out.first = out.last = layers;
     if (l.pp_first_layers > 0 || l.pp_last_layers > 0) {
-      why = "pp_first_layers / pp_last_layers need pp > 1";
-      return false;
+      return fail([] { return std::string("pp_first_layers / pp_last_layers need pp > 1"); });
     }
     return true;
   }
   const bool uneven = l.pp_first_layers > 0 || l.pp_last_layers > 0;
   if (!uneven) {
     if (layers % p != 0) {
-      why = "pp " + std::to_string(p) + " does not divide " + std::to_string(layers) +
-            " layers (give pp_first_layers / pp_last_layers for an uneven split)";
-      return false;
+      return fail([&] {
+        return "pp " + std::to_string(p) + " does not divide " + std::to_string(layers) +
+               " layers (give pp_first_layers / pp_last_layers for an uneven split)";
+      });
     }
     out.first = out.middle = out.last = layers / p;
   } else {
@@ -41,10 +46,11 @@ bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& 
     const int64_t rest = layers - l.pp_first_layers - l.pp_last_layers;
     const int64_t others = p - (l.pp_first_layers > 0 ? 1 : 0) - (l.pp_last_layers > 0 ? 1 : 0);
     if (rest < 0 || (others == 0 && rest != 0) || (others > 0 && (rest <= 0 || rest % others != 0))) {
-      why = "uneven split: " + std::to_string(layers) + " layers minus first " +
-            std::to_string(l.pp_first_layers) + " and last " + std::to_string(l.pp_last_layers) +
-            " do not divide evenly over the other " + std::to_string(others) + " stages";
-      return false;
+      return fail([&] {
+        return "uneven split: " + std::to_string(layers) + " layers minus first " +
+               std::to_string(l.pp_first_layers) + " and last " + std::to_string(l.pp_last_layers) +
+               " do not divide evenly over the other " + std::to_string(others) + " stages";
+      });
     }
     const int64_t each = others > 0 ? rest / others : 0;
     out.first = l.pp_first_layers > 0 ? l.pp_first_layers : each;
@@ -53,16 +59,21 @@ bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& 
   }
   for (int64_t n : {out.first, out.middle, out.last}) {
     if (n == 0 && !(p == 2 && n == out.middle)) {
-      why = "a pipeline stage would hold no layers";
-      return false;
+      return fail([] { return std::string("a pipeline stage would hold no layers"); });
     }
     if (v > 1 && n % v != 0) {
-      why = "vpp " + std::to_string(v) + " does not divide a stage's " + std::to_string(n) +
-            " layers";
-      return false;
+      return fail([&] {
+        return "vpp " + std::to_string(v) + " does not divide a stage's " + std::to_string(n) + " layers";
+      });
     }
   }
   return true;
+}
+
+bool ScheduleFits(const Layout& l, int64_t m) {
+  if (l.pp == 1) return l.vpp == 1 && l.schedule == Schedule::k1F1B;
+  if (l.schedule == Schedule::kInterleaved) return l.vpp >= 2 && m % l.pp == 0;
+  return l.vpp == 1;
 }
 
 std::string ScheduleProblem(const Layout& l, int64_t m) {

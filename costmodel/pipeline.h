@@ -49,12 +49,15 @@ struct StageSplit {
 /// The split of `layers` over l.pp stages; false with a sentence in `why` when
 /// the layout cannot split them (layers not divisible and no split given; a split that does not
 /// add up; a stage whose layers do not divide into l.vpp chunks).
-bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string& why);
+/// `why` may be null (no sentence built: the evaluator's allocation-free path).
+bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* why);
 
 /// Schedule constraints other than the split: vpp > 1 only with the interleaved schedule (and
 /// interleaved needs vpp > 1); interleaved needs m % p == 0; pp == 1 with schedule options.
 /// Returns "" when fine.
 std::string ScheduleProblem(const Layout& l, int64_t micro_batches);
+/// ScheduleProblem(l, m).empty(), without building the sentence.
+bool ScheduleFits(const Layout& l, int64_t micro_batches);
 
 /// Micro-batches of one full stage's activations rank `rank` holds at its peak, read off the
 /// schedule (interleaved: chunk activations / v, so the unit stays one stage's worth).

@@ -762,7 +762,7 @@ void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& 
   l.pp_last_layers = OptInt(lj, "pp_last_layers").value_or(0);
   costmodel::StageSplit split;
   std::string why;
-  if (!costmodel::SplitLayers(l, layers, split, why)) throw Skip{"pipeline split: " + why};
+  if (!costmodel::SplitLayers(l, layers, split, &why)) throw Skip{"pipeline split: " + why};
 }
 
 /// Whether the record's own words (arch and notes, lower-case) say how the elementwise ops

@@ -53,7 +53,7 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
   json out = json::array();
   costmodel::StageSplit split;
   std::string why;
-  if (!costmodel::SplitLayers(l, ev.model().layers, split, why)) return out;
+  if (!costmodel::SplitLayers(l, ev.model().layers, split, &why)) return out;
   const double micro = e.parts.micro_batches;
   const int64_t mi = static_cast<int64_t>(std::ceil(micro));
   const costmodel::PipelineParts& pp = e.pipe;

@@ -113,7 +113,7 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   const costmodel::Model& model = ev.model();
   costmodel::StageSplit split;
   std::string why;
-  if (!costmodel::SplitLayers(l, model.layers, split, why)) throw Error("layout", why);
+  if (!costmodel::SplitLayers(l, model.layers, split, &why)) throw Error("layout", why);
   const int64_t m = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
   const std::string problem = costmodel::ScheduleProblem(l, m);
   if (!problem.empty()) throw Error("layout", problem);

@@ -20,6 +20,7 @@
 #include "sim/simulate.h"
 #include "tools/cli_common.h"
 #include "tools/framework_flag.h"
+#include "tools/launch_config.h"
 
 namespace meshplan::tools {
 namespace {
@@ -81,6 +82,7 @@ struct PlanOptions {
   std::string html_path;
   bool timing = false;
   int refine = 32;
+  std::string emit_torchtitan, emit_megatron;  // launch configs for the best layout
 };
 
 void RunPlan(const PlanOptions& o) {
@@ -167,6 +169,21 @@ void RunPlan(const PlanOptions& o) {
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
   if (!o.html_path.empty()) {
     outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  // Launch configs of the best layout (layouts[0]); one it cannot be written for stops every file.
+  if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
+    const std::string flag = o.emit_torchtitan.empty() ? "--emit-megatron" : "--emit-torchtitan";
+    if (res.top.empty()) throw Error(flag, "no feasible layout to write");
+    const LaunchTarget target{r.model, r.cluster, r.workload};
+    const costmodel::Layout& best = res.top.front().layout;
+    if (!o.emit_torchtitan.empty()) {
+      outputs.push_back({o.emit_torchtitan, TorchtitanToml(target, best, "--emit-torchtitan", o.emit_torchtitan),
+                         "--emit-torchtitan"});
+    }
+    if (!o.emit_megatron.empty()) {
+      outputs.push_back({o.emit_megatron, MegatronArgs(target, best, "--emit-megatron", o.emit_megatron),
+                         "--emit-megatron"});
+    }
   }
   WriteFilesAtomic(outputs);
 }
@@ -411,6 +428,8 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
+    sub->add_option("--emit-torchtitan", opt->emit_torchtitan, "write a torchtitan TOML for the best layout");
+    sub->add_option("--emit-megatron", opt->emit_megatron, "write Megatron-LM arguments for the best layout");
     sub->add_option("--refine", opt->refine, "re-rank this many of the best layouts with the simulator (default 32, 0: off)")
         ->check(IntegerIn(0, 1000));
     sub->callback([opt] { RunPlan(*opt); });

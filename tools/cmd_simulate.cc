@@ -1,17 +1,20 @@
 // meshplan simulate: one layout, full breakdown.
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
 #include "sim/simulate.h"
 #include "sim/trace.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 #include "tools/framework_flag.h"
+#include "tools/launch_config.h"
 
 namespace meshplan::tools {
 
@@ -64,14 +67,78 @@ struct SimulateOptions {
   std::string html_path;
   bool analytical = false;
   int prefetch = 1;
+  std::string emit_torchtitan, emit_megatron;  // launch configs to write for the layout
+  std::string from_torchtitan, from_megatron;  // launch config to read the layout from
 };
 
+/// Reads --from-torchtitan / --from-megatron: the layout, and --global-batch / --seq where the
+/// file has them (a command-line value that disagrees is an error naming both).
+ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
+  const bool titan = !o.from_torchtitan.empty();
+  const std::string flag = titan ? "--from-torchtitan" : "--from-megatron";
+  const std::string path = titan ? o.from_torchtitan : o.from_megatron;
+  const std::string text = costmodel::ReadFileText(path, flag);
+  const costmodel::Model m = costmodel::ResolveModel(w.model, "--model");
+  ImportedLaunch in = titan ? ParseTorchtitanToml(text, path, m, w.gpus) : ParseMegatronArgs(text, path, m, w.gpus);
+  if (!w.recipe.empty() && costmodel::ParseRecipe(w.recipe, "--recipe") != in.layout.recipe) {
+    throw Error("--recipe", w.recipe + " disagrees with " + path + " (" + (titan ? "torchtitan" : "Megatron-LM") +
+                                " runs the " + std::string(costmodel::ToString(in.layout.recipe)) + " recipe)");
+  }
+  if (in.reduce_dtype && costmodel::ParseDtype(w.reduce_dtype, "--reduce-dtype") != *in.reduce_dtype) {
+    throw Error("--reduce-dtype", w.reduce_dtype + " disagrees with " + path + " (gradients reduce in " +
+                                      std::string(costmodel::ToString(*in.reduce_dtype)) + ")");
+  }
+  if (in.global_batch) {
+    if (w.global_batch != 0 && w.global_batch != *in.global_batch) {
+      throw Error("--global-batch", std::to_string(w.global_batch) + " disagrees with " + in.global_batch_from);
+    }
+    w.global_batch = *in.global_batch;
+  }
+  if (in.seq) {
+    if (w.seq != 0 && w.seq != *in.seq) throw Error("--seq", std::to_string(w.seq) + " disagrees with " + in.seq_from);
+    w.seq = *in.seq;
+  }
+  if (w.seq == 0) throw Error("--seq", "required (" + path + " does not give the sequence length)");
+  for (const std::string& n : in.notes) std::fprintf(stderr, "meshplan: note: %s: %s\n", path.c_str(), n.c_str());
+  if (!in.ignored.empty()) {
+    std::string keys;
+    for (const std::string& k : in.ignored) keys += (keys.empty() ? "" : ", ") + k;
+    std::fprintf(stderr, "meshplan: note: %s: not modelled, ignored: %s\n", path.c_str(), keys.c_str());
+  }
+  return in;
+}
+
 void RunSimulate(const SimulateOptions& o) {
-  Resolved r = Resolve(o.w);
-  const auto recipe = o.w.recipe.empty() ? costmodel::Recipe::kFsdp2
-                                         : costmodel::ParseRecipe(o.w.recipe, "--recipe");
-  costmodel::Layout l = costmodel::ParseLayoutText(o.layout, "--layout", recipe);
-  costmodel::ResolveLayout(l, r.workload, "--layout");
+  WorkloadOptions wo = o.w;
+  std::optional<ImportedLaunch> imported;
+  if (!o.from_torchtitan.empty() || !o.from_megatron.empty()) {
+    imported = ImportLaunch(o, wo);
+  } else if (o.layout.empty()) {
+    throw Error("--layout", "required (or --from-torchtitan / --from-megatron)");
+  }
+  if (wo.global_batch == 0) throw Error("--global-batch", "required");
+  if (wo.seq == 0) throw Error("--seq", "required");
+  Resolved r = Resolve(wo);
+  costmodel::Layout l;
+  if (imported) {
+    l = imported->layout;
+    costmodel::ResolveLayout(l, r.workload, o.from_torchtitan.empty() ? o.from_megatron : o.from_torchtitan);
+  } else {
+    const auto recipe = wo.recipe.empty() ? costmodel::Recipe::kFsdp2 : costmodel::ParseRecipe(wo.recipe, "--recipe");
+    l = costmodel::ParseLayoutText(o.layout, "--layout", recipe);
+    costmodel::ResolveLayout(l, r.workload, "--layout");
+  }
+  // Launch configs: built before anything is simulated or written, so a layout a framework
+  // cannot run fails at once and leaves no file behind.
+  std::vector<OutputFile> launch;
+  const LaunchTarget target{r.model, r.cluster, r.workload};
+  if (!o.emit_torchtitan.empty()) {
+    launch.push_back({o.emit_torchtitan, TorchtitanToml(target, l, "--emit-torchtitan", o.emit_torchtitan),
+                      "--emit-torchtitan"});
+  }
+  if (!o.emit_megatron.empty()) {
+    launch.push_back({o.emit_megatron, MegatronArgs(target, l, "--emit-megatron", o.emit_megatron), "--emit-megatron"});
+  }
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
   const costmodel::Evaluation e = ev.Evaluate(l);
   if (o.prefetch < 0 || o.prefetch > 64) {
@@ -120,6 +187,7 @@ void RunSimulate(const SimulateOptions& o) {
     outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
   }
   if (!o.trace_path.empty()) outputs.push_back({o.trace_path, trace, "--trace"});
+  outputs.insert(outputs.end(), launch.begin(), launch.end());
   WriteFilesAtomic(outputs);
 }
 
@@ -128,11 +196,23 @@ void RunSimulate(const SimulateOptions& o) {
 void SetupSimulate(CLI::App& app) {
   auto opt = std::make_shared<SimulateOptions>();
   CLI::App* sub = app.add_subcommand("simulate", "cost one layout: memory, step time, collectives");
-  AddWorkloadFlags(sub, opt->w);
+  AddWorkloadFlags(sub, opt->w, /*gpus_required=*/true, /*batch_required=*/false);
   AddFrameworkFlag(sub, opt->w);
-  sub->add_option("--layout", opt->layout,
-                  "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective")
-      ->required();
+  // Required unless a --from-* file gives them (checked in RunSimulate).
+  sub->add_option("--global-batch", opt->w.global_batch, "sequences per optimizer step")
+      ->check(IntegerIn(1, kMaxGlobalBatch));
+  sub->add_option("--seq", opt->w.seq, "tokens per sequence")->check(IntegerIn(1, kMaxSeq));
+  CLI::Option* layout = sub->add_option("--layout", opt->layout,
+                                        "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective");
+  CLI::Option* from_titan = sub->add_option("--from-torchtitan", opt->from_torchtitan,
+                                            "read the layout (and batch, sequence) from a torchtitan TOML")
+                                ->excludes(layout);
+  sub->add_option("--from-megatron", opt->from_megatron,
+                  "read the layout (and batch, sequence) from a Megatron-LM arguments file")
+      ->excludes(layout)
+      ->excludes(from_titan);
+  sub->add_option("--emit-torchtitan", opt->emit_torchtitan, "write a torchtitan TOML for the layout");
+  sub->add_option("--emit-megatron", opt->emit_megatron, "write Megatron-LM arguments for the layout");
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
   sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
   sub->add_option("--trace", opt->trace_path, "write a Chrome/Perfetto trace of the simulated step");

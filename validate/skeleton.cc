@@ -381,7 +381,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   if (l.pp > 1) {
     costmodel::StageSplit split;
     std::string why;
-    MESHPLAN_CHECK(costmodel::SplitLayers(l, m.layers, split, why));
+    MESHPLAN_CHECK(costmodel::SplitLayers(l, m.layers, split, &why));
     MESHPLAN_CHECK(stage >= 0 && stage < l.pp);
     const bool first = stage == 0, last = stage == l.pp - 1;
     p.pp = l.pp;

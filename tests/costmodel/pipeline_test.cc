@@ -15,11 +15,11 @@ TEST(PipelineSplit, EvenSplitNeedsPpToDivideLayers) {
   l.pp = 4;
   StageSplit s;
   std::string why;
-  ASSERT_TRUE(SplitLayers(l, 32, s, why));
+  ASSERT_TRUE(SplitLayers(l, 32, s, &why));
   EXPECT_EQ(s.first, 8);
   EXPECT_EQ(s.middle, 8);
   EXPECT_EQ(s.last, 8);
-  EXPECT_FALSE(SplitLayers(l, 30, s, why));
+  EXPECT_FALSE(SplitLayers(l, 30, s, &why));
   EXPECT_EQ(why, "pp 4 does not divide 30 layers (give pp_first_layers / pp_last_layers for an uneven split)");
 }
 
@@ -31,12 +31,12 @@ TEST(PipelineSplit, UnevenSplitSharesTheRestEvenly) {
   l.pp_last_layers = 7;
   StageSplit s;
   std::string why;
-  ASSERT_TRUE(SplitLayers(l, 126, s, why)) << why;
+  ASSERT_TRUE(SplitLayers(l, 126, s, &why)) << why;
   EXPECT_EQ(s.first, 7);
   EXPECT_EQ(s.middle, 8);  // (126 - 14) / 14
   EXPECT_EQ(s.last, 7);
   l.pp_last_layers = 8;
-  EXPECT_FALSE(SplitLayers(l, 126, s, why));
+  EXPECT_FALSE(SplitLayers(l, 126, s, &why));
   EXPECT_EQ(why, "uneven split: 126 layers minus first 7 and last 8 do not divide evenly over the other 14 stages");
 }
 
@@ -47,9 +47,9 @@ TEST(PipelineSplit, VppMustDivideEachStage) {
   l.schedule = Schedule::kInterleaved;
   StageSplit s;
   std::string why;
-  EXPECT_TRUE(SplitLayers(l, 96, s, why));  // GPT-3 175B, Korthikanti Table 3: 12 layers, 3 chunks
+  EXPECT_TRUE(SplitLayers(l, 96, s, &why));  // GPT-3 175B, Korthikanti Table 3: 12 layers, 3 chunks
   l.vpp = 5;
-  EXPECT_FALSE(SplitLayers(l, 96, s, why));
+  EXPECT_FALSE(SplitLayers(l, 96, s, &why));
   EXPECT_EQ(why, "vpp 5 does not divide a stage's 12 layers");
 }
 

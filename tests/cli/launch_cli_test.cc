@@ -1,0 +1,200 @@
+// plan / simulate --emit-torchtitan / --emit-megatron and simulate --from-torchtitan /
+// --from-megatron, end to end through the meshplan binary: all files or none, exit 2 with one
+// line naming the setting, and a written config read back predicts the plan's own step time.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class LaunchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("meshplan_launch_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Result Run(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = std::string(MESHPLAN_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = Slurp(out);
+    r.err = Slurp(err);
+    return r;
+  }
+  json ReadJson(const std::string& name) { return json::parse(Slurp(dir_ / name)); }
+  std::string P(const std::string& name) { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+const char* k70b = "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq 8192";
+
+/// Product of every `*_degree = N` line of a torchtitan TOML.
+int64_t DegreeProduct(const std::string& toml) {
+  int64_t product = 1;
+  const std::regex re("_degree = ([0-9]+)");
+  for (auto it = std::sregex_iterator(toml.begin(), toml.end(), re); it != std::sregex_iterator(); ++it) {
+    product *= std::stoll((*it)[1].str());
+  }
+  return product;
+}
+
+// The command: the best layout (recipe=megatron, ZeRO-2) runs in neither framework, so
+// the command names the setting, exits 2 and writes neither file.
+TEST_F(LaunchCli, PlanWhoseBestLayoutNoFrameworkRunsWritesNothing) {
+  Result r = Run(std::string("plan ") + k70b + " --emit-torchtitan " + P("t.toml") + " --emit-megatron " + P("m.txt") +
+                 " --json " + P("p.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("meshplan: error:")),
+            "meshplan: error: --emit-torchtitan: recipe=megatron: torchtitan trains with FSDP2 (fp32 sharded "
+            "parameters, bf16 compute); meshplan's megatron recipe (bf16 parameters, fp32 main gradients) is not "
+            "what it runs\n");
+  EXPECT_FALSE(fs::exists(dir_ / "t.toml"));
+  EXPECT_FALSE(fs::exists(dir_ / "m.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "p.json"));
+  r = Run(std::string("plan ") + k70b + " --emit-megatron " + P("m.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("meshplan: error:")),
+            "meshplan: error: --emit-megatron: zero=2: Megatron-LM's distributed optimizer shards optimizer states "
+            "only (ZeRO-1); gradients and parameters stay whole on every data-parallel rank\n");
+  EXPECT_FALSE(fs::exists(dir_ / "m.txt"));
+}
+
+// With the fsdp2 recipe the best layout is torchtitan's: the TOML's degrees multiply to 512 and
+// simulate --from-torchtitan predicts the plan's own step, analytical and simulated.
+TEST_F(LaunchCli, TorchtitanConfigOfThePlanPredictsThePlansStep) {
+  Result r = Run(std::string("plan ") + k70b + " --recipe fsdp2 --emit-torchtitan " + P("t.toml") + " --json " +
+                 P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string toml = Slurp(dir_ / "t.toml");
+  EXPECT_EQ(DegreeProduct(toml), 512) << toml;
+  const json best = ReadJson("p.json")["layouts"][0];
+  r = Run("simulate --model llama3-70b --cluster dgx-h100 --gpus 512 --from-torchtitan " + P("t.toml") + " --json " +
+          P("s.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json sim = ReadJson("s.json")["layouts"][0];
+  EXPECT_EQ(sim["layout_text"], best["layout_text"]);
+  EXPECT_DOUBLE_EQ(sim["time"]["analytical"]["step_s"].get<double>(),
+                   best["time"]["analytical"]["step_s"].get<double>());
+  EXPECT_DOUBLE_EQ(sim["time"]["step_s"].get<double>(), best["time"]["step_s"].get<double>());
+  // The same flags agree; a different one is an error naming both.
+  EXPECT_EQ(Run(std::string("simulate ") + k70b + " --from-torchtitan " + P("t.toml") + " --analytical").rc, 0);
+  r = Run("simulate --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 256 --seq 8192 "
+          "--from-torchtitan " + P("t.toml"));
+  EXPECT_EQ(r.rc, 2);
+  const int line = 1 + static_cast<int>(std::count(toml.begin(), toml.begin() + static_cast<long>(toml.find("global_batch_size")), '\n'));
+  EXPECT_EQ(r.err, "meshplan: error: --global-batch: 256 disagrees with " + P("t.toml") + ":" + std::to_string(line) +
+                       ": training.global_batch_size = 512\n");
+  r = Run("simulate --model llama3-70b --cluster dgx-h100 --gpus 512 --recipe megatron --from-torchtitan " + P("t.toml"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --recipe: megatron disagrees with " + P("t.toml") +
+                       " (torchtitan runs the fsdp2 recipe)\n");
+  // --layout and a --from file exclude each other.
+  EXPECT_EQ(Run(std::string("simulate ") + k70b + " --layout tp=8 --from-torchtitan " + P("t.toml")).rc, 2);
+}
+
+// GPT-3 175B on 64 GPUs with the megatron recipe: tp=4 with 16 interleaved stages, no data
+// parallelism; the arguments file read back predicts the plan's step.
+TEST_F(LaunchCli, MegatronArgsOfThePlanPredictThePlansStep) {
+  const std::string w = "--model gpt3-175b --cluster dgx-h100 --gpus 64 ";
+  Result r = Run("plan " + w + "--global-batch 64 --seq 2048 --recipe megatron --emit-megatron " + P("m.txt") +
+                 " --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string args = Slurp(dir_ / "m.txt");
+  EXPECT_NE(args.find("\n--tensor-model-parallel-size 4\n--sequence-parallel\n--pipeline-model-parallel-size 16\n"),
+            std::string::npos)
+      << args;
+  const json best = ReadJson("p.json")["layouts"][0];
+  r = Run("simulate " + w + "--from-megatron " + P("m.txt") + " --json " + P("s.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // nothing ignored, nothing assumed
+  const json sim = ReadJson("s.json")["layouts"][0];
+  EXPECT_EQ(sim["layout_text"], best["layout_text"]);
+  EXPECT_DOUBLE_EQ(sim["time"]["analytical"]["step_s"].get<double>(),
+                   best["time"]["analytical"]["step_s"].get<double>());
+  EXPECT_DOUBLE_EQ(sim["time"]["step_s"].get<double>(), best["time"]["step_s"].get<double>());
+}
+
+TEST_F(LaunchCli, EmittedFilesAreByteIdenticalAcrossRuns) {
+  const std::string sim = std::string("simulate ") + k70b +
+                          " --layout tp=8,sp=on,fsdp=64,zero=1,recipe=megatron,recompute=selective --analytical";
+  const std::string titan = std::string("simulate ") + k70b + " --layout tp=8,sp=on,fsdp=64,zero=3 --analytical";
+  ASSERT_EQ(Run(sim + " --emit-megatron " + P("m.txt")).rc, 0);
+  ASSERT_EQ(Run(titan + " --emit-torchtitan " + P("t.toml")).rc, 0);
+  const std::string m1 = Slurp(dir_ / "m.txt"), t1 = Slurp(dir_ / "t.toml");
+  ASSERT_EQ(Run(sim + " --emit-megatron " + P("m.txt")).rc, 0);
+  ASSERT_EQ(Run(titan + " --emit-torchtitan " + P("t.toml")).rc, 0);
+  EXPECT_EQ(Slurp(dir_ / "m.txt"), m1);
+  EXPECT_EQ(Slurp(dir_ / "t.toml"), t1);
+  EXPECT_NE(m1.find("\n--recompute-granularity selective\n"), std::string::npos) << m1;
+}
+
+// Both files requested, one impossible: neither is written, nor the JSON beside them.
+TEST_F(LaunchCli, SimulateWritesAllOutputsOrNone) {
+  Result r = Run(std::string("simulate ") + k70b +
+                 " --layout tp=8,sp=on,fsdp=64,zero=3,recipe=fsdp2 --analytical --json " + P("s.json") +
+                 " --emit-torchtitan " + P("t.toml") + " --emit-megatron " + P("m.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --emit-megatron: recipe=fsdp2: Megatron-LM keeps bf16 parameters with fp32 main "
+                   "gradients (meshplan's megatron recipe); the fsdp2 recipe's fp32 sharded parameters are "
+                   "torchtitan's\n");
+  EXPECT_FALSE(fs::exists(dir_ / "s.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "t.toml"));
+  EXPECT_FALSE(fs::exists(dir_ / "m.txt"));
+}
+
+TEST_F(LaunchCli, BadLaunchFilesExitTwoWithOneLine) {
+  const std::string w = "simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 ";
+  std::ofstream(dir_ / "bad.toml") << "[parallelism]\ntensor_parallel_degree = 4\npipeline_parallel_degree = 2\n"
+                                      "pipeline_parallel_schedule = \"DualPipeV\"\n[activation_checkpoint]\nmode = \"full\"\n";
+  Result r = Run(w + "--from-torchtitan " + P("bad.toml"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.toml") +
+                       ":4: parallelism.pipeline_parallel_schedule: 'DualPipeV' is not modelled (meshplan models 1F1B "
+                       "and Interleaved1F1B)\n");
+  std::ofstream(dir_ / "bad.txt") << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 8\n"
+                                     "--context-parallel-size 2\n";
+  r = Run(w + "--from-megatron " + P("bad.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: only 1 is modelled, got 2\n");
+  r = Run(w + "--from-megatron " + P("missing.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --from-megatron: cannot open file '" + P("missing.txt") + "'\n");
+  std::ofstream(dir_ / "noseq.txt") << "--bf16 --micro-batch-size 1 --tensor-model-parallel-size 8\n";
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --from-megatron " + P("noseq.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("meshplan: error:")),
+            "meshplan: error: --seq: required (" + P("noseq.txt") + " does not give the sequence length)\n");
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --global-batch 64");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --layout: required (or --from-torchtitan / --from-megatron)\n");
+}
+
+}  // namespace

@@ -1,0 +1,291 @@
+// tools/launch_config: the torchtitan TOML and Megatron-LM arguments meshplan writes (pinned byte
+// for byte in tests/data/launch/), every layout a framework cannot run refused by name, and the
+// files read back into the layout they were written for. MESHPLAN_UPDATE_GOLDEN=1 rewrites the
+// pinned files.
+#include "tools/launch_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "costmodel/error.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::tools {
+namespace {
+using costmodel::Layout;
+
+struct Target {
+  costmodel::Model model;
+  costmodel::Cluster cluster;
+  costmodel::Workload workload;
+  LaunchTarget launch() const { return {model, cluster, workload}; }
+};
+
+Target Make(const std::string& model, int64_t gpus, int64_t global_batch, int64_t seq) {
+  Target t;
+  t.model = costmodel::ResolveModel(model);
+  t.cluster = costmodel::ResolveCluster("dgx-h100", "--cluster");
+  t.workload.gpus = gpus;
+  t.workload.global_batch = global_batch;
+  t.workload.seq = seq;
+  return t;
+}
+
+Layout L(const std::string& text, const Target& t) {
+  Layout l = costmodel::ParseLayoutText(text, "test");
+  costmodel::ResolveLayout(l, t.workload, "test");
+  return l;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Compares `text` with tests/data/launch/`name` (or rewrites it under MESHPLAN_UPDATE_GOLDEN).
+void ExpectPinned(const std::string& text, const std::string& name) {
+  const std::string path = std::string(MESHPLAN_TEST_DATA) + "/launch/" + name;
+  const char* update = std::getenv("MESHPLAN_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") std::ofstream(path, std::ios::binary) << text;
+  EXPECT_EQ(text, Slurp(path)) << name;
+}
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// The example of generate_llm_fqn_per_model_part's docstring (torchtitan/distributed/
+// pipeline_parallel.py: 2 stages, 3 layers, weights 2 and 2) and torchtitan's default weights of 1.
+TEST(TorchtitanStageLayers, ReproducesTorchtitansSplit) {
+  EXPECT_EQ(TorchtitanStageLayers(2, 3, 2, 2, "x"), (std::vector<int64_t>{2, 1}));
+  // 32 layers + 1 + 1 = 34 over 4 stages: 9, 9, 8, 8 effective; first and last give one up.
+  EXPECT_EQ(TorchtitanStageLayers(4, 32, 1, 1, "x"), (std::vector<int64_t>{8, 9, 8, 7}));
+  EXPECT_EQ(TorchtitanStageLayers(8, 32, 0, 0, "x"), (std::vector<int64_t>(8, 4)));
+  EXPECT_EQ(ErrorOf([] { TorchtitanStageLayers(40, 32, 1, 1, "x"); }),
+            "x: number of stages (40) cannot be greater than effective layers (34)");
+}
+
+TEST(LaunchConfig, TorchtitanTomlIsPinned) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  ExpectPinned(TorchtitanToml(t.launch(),
+                              L("tp=2,sp=on,fsdp=8,replicate=2,zero=3,mbs=1,recompute=full,recipe=fsdp2,pp=2,vpp=2,"
+                                "schedule=interleaved",
+                                t),
+                              "--emit-torchtitan", "t.toml"),
+               "llama3_8b_tp2_hsdp_pp2_vpp2.toml");
+  ExpectPinned(TorchtitanToml(t.launch(), L("tp=1,fsdp=64,zero=3,mbs=2,recompute=none,recipe=fsdp2", t),
+                              "--emit-torchtitan", "t.toml"),
+               "llama3_8b_fsdp64.toml");
+  // An uneven split: 32 layers as 6 + 9 + 9 + 8 (first_less 3, last_less 1).
+  ExpectPinned(TorchtitanToml(t.launch(),
+                              L("tp=2,sp=on,fsdp=8,zero=2,mbs=1,recompute=none,recipe=fsdp2,pp=4,pp_first_layers=6,"
+                                "pp_last_layers=8",
+                                t),
+                              "--emit-torchtitan", "t.toml"),
+               "llama3_8b_pp4_uneven.toml");
+}
+
+TEST(LaunchConfig, MegatronArgsArePinned) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  ExpectPinned(MegatronArgs(t.launch(),
+                            L("tp=4,sp=on,fsdp=8,zero=1,mbs=1,recompute=selective,recipe=megatron,pp=2,vpp=4,"
+                              "schedule=interleaved",
+                              t),
+                            "--emit-megatron", "m.txt"),
+               "llama3_8b_tp4_distopt_pp2_vpp4.txt");
+  ExpectPinned(MegatronArgs(t.launch(),
+                            L("tp=8,sp=off,fsdp=1,replicate=4,zero=1,mbs=2,recompute=full,recipe=megatron,pp=2,"
+                              "pp_first_layers=15",
+                              t),
+                            "--emit-megatron", "m.txt"),
+               "llama3_8b_tp8_ddp_pp2_uneven.txt");
+}
+
+// Written, read back: the same layout, batch and sequence.
+TEST(LaunchConfig, RoundTripsTheLayout) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  const char* titan[] = {
+      "tp=2,sp=on,fsdp=8,replicate=2,zero=2,mbs=1,recompute=full,recipe=fsdp2,pp=2,vpp=2,schedule=interleaved",
+      "tp=1,sp=off,fsdp=64,replicate=1,zero=3,mbs=2,recompute=none,recipe=fsdp2",
+      "tp=1,sp=off,fsdp=32,replicate=2,zero=2,mbs=1,recompute=none,recipe=fsdp2",
+      "tp=2,sp=on,fsdp=8,replicate=1,zero=2,mbs=1,recompute=none,recipe=fsdp2,pp=4,schedule=1f1b,pp_first_layers=6,"
+      "pp_last_layers=8",
+      "tp=8,sp=on,fsdp=1,replicate=1,zero=1,mbs=1,recompute=full,recipe=fsdp2,pp=8,vpp=4,schedule=interleaved",
+  };
+  for (const char* text : titan) {
+    const Layout l = L(text, t);
+    const ImportedLaunch in =
+        ParseTorchtitanToml(TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml"), "t.toml", t.model, 64);
+    EXPECT_EQ(costmodel::LayoutToText(in.layout), costmodel::LayoutToText(l)) << text;
+    EXPECT_EQ(in.global_batch, 128) << text;
+    EXPECT_EQ(in.seq, 8192) << text;
+    EXPECT_TRUE(in.notes.empty()) << text;
+  }
+  const char* megatron[] = {
+      "tp=4,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=selective,recipe=megatron,pp=2,vpp=4,schedule=interleaved",
+      "tp=8,sp=off,fsdp=1,replicate=4,zero=1,mbs=2,recompute=full,recipe=megatron,pp=2,schedule=1f1b,"
+      "pp_first_layers=15,pp_last_layers=17",
+      "tp=1,sp=off,fsdp=64,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron",
+      "tp=8,sp=on,fsdp=1,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron,pp=8,schedule=1f1b",
+  };
+  for (const char* text : megatron) {
+    const Layout l = L(text, t);
+    const ImportedLaunch in =
+        ParseMegatronArgs(MegatronArgs(t.launch(), l, "--emit-megatron", "m.txt"), "m.txt", t.model, 64);
+    EXPECT_EQ(costmodel::LayoutToText(in.layout), costmodel::LayoutToText(l)) << text;
+    EXPECT_EQ(in.global_batch, 128) << text;
+    EXPECT_EQ(in.seq, 8192) << text;
+    EXPECT_TRUE(in.notes.empty()) << text;
+  }
+}
+
+TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  auto titan = [&](const std::string& layout) {
+    return ErrorOf([&] { TorchtitanToml(t.launch(), L(layout, t), "--emit-torchtitan", "t.toml"); });
+  };
+  auto megatron = [&](const std::string& layout) {
+    return ErrorOf([&] { MegatronArgs(t.launch(), L(layout, t), "--emit-megatron", "m.txt"); });
+  };
+  EXPECT_EQ(titan("tp=8,sp=on,fsdp=8,zero=3,recipe=megatron"),
+            "--emit-torchtitan: recipe=megatron: torchtitan trains with FSDP2 (fp32 sharded parameters, bf16 "
+            "compute); meshplan's megatron recipe (bf16 parameters, fp32 main gradients) is not what it runs");
+  EXPECT_EQ(titan("tp=8,sp=off,fsdp=8,zero=3"),
+            "--emit-torchtitan: sp=off: torchtitan's tensor parallelism always shards the sequence between blocks "
+            "(sequence parallelism); it has no TP without SP");
+  EXPECT_EQ(titan("tp=1,fsdp=64,zero=1"),
+            "--emit-torchtitan: zero=1: FSDP2 has no optimizer-only sharding; torchtitan shards parameters and "
+            "gradients (fsdp_reshard_after_forward chooses ZeRO-2 or ZeRO-3)");
+  EXPECT_EQ(titan("tp=1,fsdp=64,zero=3,recompute=selective"),
+            "--emit-torchtitan: recompute=selective: torchtitan's selective activation checkpointing (every n-th "
+            "block, or a per-op policy that saves matmul outputs) is not the attention-core recompute meshplan "
+            "costs; use recompute=none or full");
+  EXPECT_EQ(titan("tp=1,fsdp=32,zero=3,pp=2,schedule=zb-h1"),
+            "--emit-torchtitan: schedule=zb-h1: torchtitan's zero-bubble schedules (InterleavedZeroBubble, "
+            "ZBVZeroBubble) run two or more stages per rank; meshplan's ZB-H1 runs one");
+  EXPECT_EQ(titan("tp=8,sp=on,fsdp=1,replicate=8,zero=1"),
+            "--emit-torchtitan: fsdp=1,replicate=8: torchtitan's DDP path (data_parallel_shard_degree = 1) does not "
+            "combine with TP or PP ('DDP has not supported > 1D parallelism')");
+  EXPECT_EQ(titan("tp=2,sp=on,fsdp=8,zero=2,pp=4,pp_first_layers=11"),
+            "--emit-torchtitan: pp_first_layers=11: torchtitan can only take layers off the first stage "
+            "(pipeline_parallel_first_stage_less_layers), not add them beyond the middle stages' 7");
+  EXPECT_EQ(megatron("tp=4,sp=on,fsdp=16,zero=2,recipe=megatron"),
+            "--emit-megatron: zero=2: Megatron-LM's distributed optimizer shards optimizer states only (ZeRO-1); "
+            "gradients and parameters stay whole on every data-parallel rank");
+  EXPECT_EQ(megatron("tp=4,sp=on,fsdp=16,zero=3,recipe=fsdp2"),
+            "--emit-megatron: recipe=fsdp2: Megatron-LM keeps bf16 parameters with fp32 main gradients (meshplan's "
+            "megatron recipe); the fsdp2 recipe's fp32 sharded parameters are torchtitan's");
+  EXPECT_EQ(megatron("tp=4,sp=on,fsdp=8,replicate=2,zero=1,recipe=megatron"),
+            "--emit-megatron: replicate=2: Megatron-LM's distributed optimizer shards over the whole data-parallel "
+            "group (fsdp x replicate = 16 ranks), not over fsdp=8 alone");
+  EXPECT_EQ(megatron("tp=4,sp=on,fsdp=8,zero=1,recipe=megatron,pp=2,schedule=zb-h1"),
+            "--emit-megatron: schedule=zb-h1: Megatron-LM runs 1F1B and interleaved 1F1B; its arguments have no "
+            "zero-bubble schedule");
+  EXPECT_EQ(megatron("tp=4,sp=on,fsdp=4,zero=1,recipe=megatron,pp=4,vpp=2,pp_first_layers=4,pp_last_layers=4"),
+            "--emit-megatron: pp_first_layers=4: an uneven split with vpp > 1 has no exact form in either "
+            "framework's flags");
+}
+
+TEST(LaunchConfig, TorchtitanReadErrorsNameFileLineAndKey) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  auto read = [&](const std::string& toml) {
+    return ErrorOf([&] { ParseTorchtitanToml(toml, "t.toml", m, 64); });
+  };
+  const std::string ac = "[activation_checkpoint]\nmode = \"none\"\n";
+  EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = 2\nsome_new_degree = 2\n" + ac),
+            "t.toml:3: parallelism.some_new_degree: unknown [parallelism] key: meshplan cannot tell how it changes "
+            "the layout");
+  EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 2\npipeline_parallel_schedule = \"ZBVZeroBubble\"\n" + ac),
+            "t.toml:3: parallelism.pipeline_parallel_schedule: 'ZBVZeroBubble' is not modelled (meshplan models 1F1B "
+            "and Interleaved1F1B)");
+  EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = 2\n"),
+            "t.toml: activation_checkpoint.mode: not set (torchtitan's default is selective): torchtitan's selective "
+            "checkpointing (every n-th block or a per-op policy) is not the attention-core recompute meshplan "
+            "models; use none or full");
+  EXPECT_EQ(read("[parallelism]\ndata_parallel_shard_degree = 16\ntensor_parallel_degree = 2\n" + ac),
+            "t.toml: [parallelism] degrees multiply to 32, not --gpus 64");
+  EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = two\n" + ac),
+            "t.toml:2: parallelism.tensor_parallel_degree: must be an integer, got 'two'");
+  EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 2\n[training]\nlocal_batch_size = 1\n"
+                 "global_batch_size = 64\n" + ac),
+            "t.toml:5: training.global_batch_size: 64 is 2 x local_batch_size x dp: with pipeline parallelism "
+            "torchtitan then runs 2 pipeline steps per optimizer step, each with its own bubble; meshplan models one "
+            "pipeline of all micro-batches (set local_batch_size = 2)");
+  // torchtitan's defaults: first/last stage one layer short, 2 stages per rank for Interleaved1F1B.
+  EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 4\npipeline_parallel_schedule = \"Interleaved1F1B\"\n"
+                 "[training]\nlocal_batch_size = 8\n" + ac),
+            "t.toml: parallelism.pipeline_parallel_layers_per_stage: torchtitan's split gives virtual stages of 4 and "
+            "5 layers; meshplan models interleaved stages of equal size");
+}
+
+TEST(LaunchConfig, TorchtitanDefaultsAndIgnoredKeys) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  // 32 layers + 2 + 0 = 34 over 2 stages of 17: the first gives up 2 layers.
+  const ImportedLaunch in = ParseTorchtitanToml(
+      "[job]\ndump_folder = \"./out\"\n[optimizer]\nlr = 3e-4\n[parallelism]\npipeline_parallel_degree = 2\n"
+      "pipeline_parallel_first_stage_less_layers = 2\npipeline_parallel_last_stage_less_layers = 0\n"
+      "tensor_parallel_degree = 8\nenable_async_tensor_parallel = true\n[training]\nlocal_batch_size = 16\n"
+      "steps = 100\n[activation_checkpoint]\nmode = \"full\"\n",
+      "t.toml", m, 64);
+  EXPECT_EQ(costmodel::LayoutToText(in.layout),
+            "tp=8,sp=on,fsdp=4,replicate=1,zero=2,mbs=1,recompute=full,recipe=fsdp2,pp=2,schedule=1f1b,"
+            "pp_first_layers=15,pp_last_layers=17");
+  EXPECT_EQ(in.global_batch, 64);  // local x dp
+  EXPECT_EQ(in.seq, 2048);         // torchtitan's default
+  EXPECT_EQ(in.ignored, (std::vector<std::string>{"job.dump_folder", "optimizer.lr",
+                                                  "parallelism.enable_async_tensor_parallel", "training.steps"}));
+  EXPECT_EQ(in.notes, (std::vector<std::string>{"training.seq_len not set: torchtitan's default 2048"}));
+}
+
+TEST(LaunchConfig, MegatronReadErrorsNameFileLineAndFlag) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  auto read = [&](const std::string& args) {
+    return ErrorOf([&] { ParseMegatronArgs(args, "m.txt", m, 64); });
+  };
+  const std::string base = "--bf16 --micro-batch-size 1\n";
+  EXPECT_EQ(read(base + "--tensor-model-parallel-size 8\n--expert-tensor-parallel-size 2\n"),
+            "m.txt:3: --expert-tensor-parallel-size: not read by meshplan, and it may change the layout, batch or "
+            "precision");
+  EXPECT_EQ(read(base + "--num-layers 80 # wrong model\n"), "m.txt:2: --num-layers: 80 disagrees with --model llama3-8b (32)");
+  EXPECT_EQ(read("--micro-batch-size 1\n"),
+            "m.txt: --bf16: missing (without it Megatron-LM trains in fp32; meshplan costs bf16)");
+  EXPECT_EQ(read(base + "--recompute-granularity full\n"),
+            "m.txt:2: --recompute-granularity: full is modelled as every layer recomputed: give --recompute-method "
+            "uniform --recompute-num-layers 1");
+  EXPECT_EQ(read(base + "--tensor-model-parallel-size 8 --tensor-model-parallel-size 4\n"),
+            "m.txt:2: --tensor-model-parallel-size: given twice");
+  EXPECT_EQ(read(base + "tensor-model-parallel-size 8\n"), "m.txt:2: expected a --flag, got 'tensor-model-parallel-size'");
+  EXPECT_EQ(read(base + "--tensor-model-parallel-size 3\n"),
+            "m.txt: tensor x pipeline x context parallel sizes = 3 do not divide --gpus 64");
+}
+
+TEST(LaunchConfig, MegatronIgnoredFlagsAndNotes) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  const ImportedLaunch in = ParseMegatronArgs(
+      "--bf16 --micro-batch-size 2 --lr 3e-4 --use-flash-attn\n--tensor-model-parallel-size=4 \\\n"
+      "--use-distributed-optimizer --seq-length 4096\n",
+      "m.txt", m, 64);
+  EXPECT_EQ(costmodel::LayoutToText(in.layout),
+            "tp=4,sp=off,fsdp=16,replicate=1,zero=1,mbs=2,recompute=none,recipe=megatron");
+  EXPECT_EQ(in.global_batch, 32);  // Megatron's default: micro-batch x dp
+  EXPECT_EQ(in.seq, 4096);
+  EXPECT_EQ(in.ignored, (std::vector<std::string>{"--lr", "--use-flash-attn"}));
+  EXPECT_EQ(in.notes, (std::vector<std::string>{
+                          "--overlap-grad-reduce not given: meshplan costs the gradient reduction overlapped with backward",
+                          "--overlap-param-gather not given: meshplan costs the parameter all-gather overlapped with forward"}));
+}
+
+}  // namespace
+}  // namespace meshplan::tools

@@ -1,0 +1,843 @@
+// File: tools/launch_config.cc
+// torchtitan TOML and Megatron-LM arguments, out of and into a meshplan Layout.
+//
+// Sources (read with the project's code search; a later release may rename a key):
+// - torchtitan job config keys, defaults and meanings: pytorch/torchtitan
+//   torchtitan/config/job_config.py at 6404b932421f5ce382e7dac5ad381b2c17b1373c
+//   ([parallelism] data_parallel_replicate_degree, data_parallel_shard_degree (-1: the rest),
+//   fsdp_reshard_after_forward default|always|never, tensor_parallel_degree,
+//   pipeline_parallel_degree, pipeline_parallel_schedule "1F1B",
+//   pipeline_parallel_layers_per_stage, pipeline_parallel_first/last_stage_less_layers (default 1),
+//   pipeline_parallel_microbatch_size (default 1), context_parallel_degree; [training]
+//   local_batch_size (default 8), global_batch_size (-1: local x dp), seq_len (default 2048),
+//   mixed_precision_param bfloat16, mixed_precision_reduce float32 only; [activation_checkpoint]
+//   mode selective|full|none, default selective, with selective_ac_option "2" (every 2nd block)
+//   or "op" (per-op policy)).
+// - Virtual stages and the layer split: torchtitan/models/llama3/infra/pipeline.py at
+//   d10b9debf2d4507d3ec7e63c3f209529b5cb616c (num_virtual_stages = ceil((layers + first_less +
+//   last_less) / layers_per_stage), single-stage schedules need 1 stage per rank, multi-stage
+//   ones >= 2, default 1 or 2) and torchtitan/distributed/pipeline_parallel.py at
+//   fb3b230e2a050885057a1a02f167658b0cb6c5ac (generate_llm_fqn_per_model_part; looped stage
+//   placement: rank r holds stages r, r + pp, ...; n_microbatches = local_batch_size /
+//   pipeline_parallel_microbatch_size).
+// - fsdp_reshard_after_forward: torchtitan/models/llama3/infra/parallelize.py at
+//   81c1243395b46ce693a0681cfe1bb20e9b9433fb, apply_fsdp: always -> True, never -> False,
+//   default -> not pp_enabled; its DDP path (shard degree 1) raises "DDP has not supported > 1D
+//   parallelism" next to TP or PP.
+// - Schedule names: torch.distributed.pipelining.schedules.get_schedule_class (1F1B and GPipe
+//   run one stage per rank; Interleaved1F1B, LoopedBFS, InterleavedZeroBubble, ZBVZeroBubble and
+//   DualPipeV run several). Entry point: torchrun ... -m torchtitan.train --job.config_file F
+//   (torchtitan/train.py, Job.config_file).
+// - Megatron-LM flags: NVIDIA/Megatron-LM megatron/training/arguments.py at
+//   307dcf37f03d44da131ba21999278abe4112d2ad (--tensor-model-parallel-size,
+//   --pipeline-model-parallel-size, --num-layers-per-virtual-pipeline-stage,
+//   --context-parallel-size, --micro-batch-size, --global-batch-size (default micro x dp),
+//   --seq-length, --sequence-parallel, --recompute-granularity full|selective ("selective: core
+//   attention part of the transformer layer is recomputed"), --recompute-method uniform|block,
+//   --recompute-num-layers, --use-distributed-optimizer, --overlap-grad-reduce,
+//   --overlap-param-gather (needs the distributed optimizer and --overlap-grad-reduce), --bf16
+//   (forces fp32 gradient accumulation and all-reduce)), and
+//   megatron/training/argument_utils.py at 003579558fa320cbedaab8b5d1ee7b976bb3f38c
+//   (args.decoder_first_pipeline_num_layers / args.decoder_last_pipeline_num_layers, i.e.
+//   --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers).
+//   Megatron's distributed optimizer shards the optimizer states over the whole data-parallel
+//   group and keeps full fp32 main gradients (6 + 12/d bytes per parameter): ZeRO-1.
+//   Interleaving with pp = 2: arguments.py at 307dcf37 asserts pp > 2, Megatron-Core's
+//   megatron/core/parallel_state.py at 934c8260ada361db9b155d504c5b20600731d773 (the releases
+//   with --decoder-first-pipeline-num-layers) needs only pp > 1; these files follow the latter.
+//   Not emitted, because the upstream file read above does not have them: --use-torch-fsdp2,
+//   --num-distributed-optimizer-instances, Megatron-FSDP.
+#include "tools/launch_config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/pipeline.h"
+#include "costmodel/spec_io.h"
+
+namespace meshplan::tools {
+namespace {
+using costmodel::Layout;
+using costmodel::Recipe;
+using costmodel::Recompute;
+using costmodel::Schedule;
+
+std::string Str(int64_t v) { return std::to_string(v); }
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+/// The torchrun line's node count and processes per node.
+std::string TorchrunHead(const LaunchTarget& t) {
+  const int64_t gpn = t.cluster.node.gpus_per_node, g = t.workload.gpus;
+  const int64_t nodes = g <= gpn ? 1 : g / gpn;
+  const int64_t per_node = g <= gpn ? g : gpn;
+  return "torchrun --nnodes " + Str(nodes) + " --nproc-per-node " + Str(per_node);
+}
+
+/// Transformer layers of stages 0, 1, ..., p*v-1 (virtual stage c*p + r on rank r) for `l`.
+std::vector<int64_t> MeshplanStageLayers(const Layout& l, const costmodel::StageSplit& s) {
+  std::vector<int64_t> out;
+  for (int64_t c = 0; c < l.vpp; ++c) {
+    for (int64_t r = 0; r < l.pp; ++r) out.push_back(s.LayersOf(r, l.pp) / l.vpp);
+  }
+  return out;
+}
+
+/// Checks shared by both emitters; `fail` throws.
+template <typename Fail>
+costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail fail) {
+  const costmodel::Workload& w = t.workload;
+  if (l.cp != 1) fail("cp=" + Str(l.cp), "only cp=1 is modelled");
+  if (!w.flash_attention) {
+    fail("--no-flash-attention", "both frameworks run fused (flash) attention; meshplan would cost unfused attention");
+  }
+  if (w.reduce_dtype == costmodel::Dtype::kBf16) {
+    fail("--reduce-dtype bf16", "both frameworks reduce bf16 gradients in fp32 (torchtitan's "
+                                "training.mixed_precision_reduce accepts float32 only; Megatron-LM's --bf16 "
+                                "forces fp32 gradient accumulation and all-reduce)");
+  }
+  if (l.gpus() != w.gpus) fail("layout", "degrees multiply to " + Str(l.gpus()) + ", not --gpus " + Str(w.gpus));
+  const int64_t dp = l.dp();
+  if (w.global_batch % (dp * l.mbs) != 0) {
+    fail("mbs=" + Str(l.mbs), "the global batch " + Str(w.global_batch) + " is not a multiple of dp " + Str(dp) +
+                                  " x mbs " + Str(l.mbs));
+  }
+  costmodel::StageSplit split;
+  std::string why;
+  if (!costmodel::SplitLayers(l, t.model.layers, split, &why)) fail("pp=" + Str(l.pp), why);
+  if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
+    fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
+         "an uneven split with vpp > 1 has no exact form in either framework's flags");
+  }
+  return split;
+}
+
+std::string ScheduleComment(const Layout& l) {
+  return "# meshplan layout: " + costmodel::LayoutToText(l) + "\n";
+}
+
+// ------------------------------------------------------------------------- reading helpers
+int64_t ParseInt(const std::string& text, const std::string& place, int64_t min) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto res = std::from_chars(text.data(), end, v);
+  if (text.empty() || res.ptr != end || res.ec != std::errc()) {
+    throw Error(place, "must be an integer, got '" + text + "'");
+  }
+  if (v < min || v > (int64_t{1} << 30)) {
+    throw Error(place, "must be in [" + Str(min) + ", " + Str(int64_t{1} << 30) + "], got " + text);
+  }
+  return v;
+}
+
+/// Checks the layout read from a file the way --layout is checked (schedule vs vpp, sp vs tp).
+Layout Canonical(const Layout& l, const std::string& path) {
+  return costmodel::ParseLayoutText(costmodel::LayoutToText(l), path, l.recipe);
+}
+
+/// meshplan's first / last stage layers for torchtitan's or Megatron's per-stage counts (one
+/// stage per rank): 0 where the stage matches the middle ones.
+void SetUnevenSplit(Layout& l, int64_t first, int64_t middle, int64_t last) {
+  if (l.pp == 2) {
+    if (first != last) {
+      l.pp_first_layers = first;
+      l.pp_last_layers = last;
+    }
+    return;
+  }
+  if (first != middle) l.pp_first_layers = first;
+  if (last != middle) l.pp_last_layers = last;
+}
+
+}  // namespace
+
+std::vector<int64_t> TorchtitanStageLayers(int64_t stages, int64_t layers, int64_t input_weight,
+                                           int64_t output_weight, const std::string& place) {
+  if (stages < 1) throw Error(place, "number of stages must be at least 1");
+  if (stages == 1) return {layers};
+  const int64_t effective = layers + input_weight + output_weight;
+  if (stages > effective) {
+    throw Error(place, "number of stages (" + Str(stages) + ") cannot be greater than effective layers (" +
+                           Str(effective) + ")");
+  }
+  const int64_t per = effective / stages, extra = effective % stages;
+  if (input_weight > per || output_weight > per) {
+    throw Error(place, "first/last stage less-layers (" + Str(input_weight) + ", " + Str(output_weight) +
+                           ") exceed the minimum layers per stage (" + Str(per) + ")");
+  }
+  std::vector<int64_t> out;
+  int64_t current = 0;
+  for (int64_t i = 0; i < stages; ++i) {
+    int64_t n = per + (i < extra ? 1 : 0);
+    if (i == 0) n -= input_weight;
+    if (i == stages - 1) n -= output_weight;
+    n = std::max<int64_t>(0, std::min(n, layers - current));
+    out.push_back(n);
+    current += n;
+  }
+  return out;
+}
+
+// =============================================================================== torchtitan
+std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_view flag_view,
+                           std::string_view file_name) {
+  const std::string flag(flag_view);
+  auto fail = [&](const std::string& setting, const std::string& why) { throw Error(flag, setting + ": " + why); };
+  if (l.recipe != Recipe::kFsdp2) {
+    fail("recipe=megatron", "torchtitan trains with FSDP2 (fp32 sharded parameters, bf16 compute); meshplan's "
+                            "megatron recipe (bf16 parameters, fp32 main gradients) is not what it runs");
+  }
+  if (l.tp > 1 && !l.sp) {
+    fail("sp=off", "torchtitan's tensor parallelism always shards the sequence between blocks (sequence "
+                   "parallelism); it has no TP without SP");
+  }
+  if (l.fsdp > 1 && l.zero == 1) {
+    fail("zero=1", "FSDP2 has no optimizer-only sharding; torchtitan shards parameters and gradients "
+                   "(fsdp_reshard_after_forward chooses ZeRO-2 or ZeRO-3)");
+  }
+  if (l.fsdp == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1)) {
+    fail("fsdp=1,replicate=" + Str(l.replicate), "torchtitan's DDP path (data_parallel_shard_degree = 1) does "
+                                                 "not combine with TP or PP ('DDP has not supported > 1D parallelism')");
+  }
+  if (l.recompute == Recompute::kSelective) {
+    fail("recompute=selective", "torchtitan's selective activation checkpointing (every n-th block, or a per-op "
+                                "policy that saves matmul outputs) is not the attention-core recompute meshplan "
+                                "costs; use recompute=none or full");
+  }
+  if (l.schedule == Schedule::kZeroBubble) {
+    fail("schedule=zb-h1", "torchtitan's zero-bubble schedules (InterleavedZeroBubble, ZBVZeroBubble) run two "
+                           "or more stages per rank; meshplan's ZB-H1 runs one");
+  }
+  const costmodel::StageSplit split = CommonChecks(t, l, fail);
+  const costmodel::Workload& w = t.workload;
+  const int64_t dp = l.dp();
+
+  // Pipeline: layers per (virtual) stage, and the first/last stage's shortfall from it.
+  int64_t lps = 0, first_less = 0, last_less = 0;
+  if (l.pp > 1) {
+    const bool uneven = l.pp_first_layers > 0 || l.pp_last_layers > 0;
+    if (!uneven) {
+      lps = t.model.layers / (l.pp * l.vpp);
+    } else {
+      lps = l.pp > 2 ? split.middle : std::max(split.first, split.last);
+      if (split.first > lps) {
+        fail("pp_first_layers=" + Str(split.first), "torchtitan can only take layers off the first stage "
+                                                    "(pipeline_parallel_first_stage_less_layers), not add them beyond the "
+                                                    "middle stages' " + Str(lps));
+      }
+      if (split.last > lps) {
+        fail("pp_last_layers=" + Str(split.last), "torchtitan can only take layers off the last stage "
+                                                  "(pipeline_parallel_last_stage_less_layers), not add them beyond the "
+                                                  "middle stages' " + Str(lps));
+      }
+      first_less = lps - split.first;
+      last_less = lps - split.last;
+    }
+    // torchtitan's own arithmetic must give back meshplan's split.
+    const int64_t stages = (t.model.layers + first_less + last_less + lps - 1) / lps;
+    MESHPLAN_CHECK(stages == l.pp * l.vpp);
+    MESHPLAN_CHECK(TorchtitanStageLayers(stages, t.model.layers, first_less, last_less, flag) ==
+                   MeshplanStageLayers(l, split));
+  }
+
+  std::ostringstream os;
+  os << "# torchtitan job config written by meshplan for " << t.model.name << " on " << w.gpus << " x "
+     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+     << ScheduleComment(l)
+     << "# launch: " << TorchrunHead(t) << " -m torchtitan.train --job.config_file " << file_name << "\n"
+     << "# keys as torchtitan's JobConfig names them (torchtitan/config/job_config.py at 6404b93);\n"
+     << "# add [model] name / flavor (torchtitan's names for " << t.model.name
+     << "), tokenizer, dataset and optimizer.\n"
+     << "\n[parallelism]\n"
+     << "data_parallel_replicate_degree = " << l.replicate << "\n"
+     << "data_parallel_shard_degree = " << l.fsdp << "\n";
+  if (l.fsdp > 1) {
+    // Under pipeline parallelism meshplan costs ZeRO-2 and ZeRO-3 alike: parameters gathered
+    // once per step and kept across the micro-batches (torchtitan's default with PP).
+    const char* policy = l.pp > 1 || l.zero == 2 ? "never" : "always";
+    os << "fsdp_reshard_after_forward = \"" << policy << "\"\n";
+  }
+  os << "tensor_parallel_degree = " << l.tp << "\n"
+     << "pipeline_parallel_degree = " << l.pp << "\n";
+  if (l.pp > 1) {
+    os << "pipeline_parallel_schedule = \"" << (l.vpp > 1 ? "Interleaved1F1B" : "1F1B") << "\"\n"
+       << "pipeline_parallel_layers_per_stage = " << lps << "\n"
+       << "pipeline_parallel_first_stage_less_layers = " << first_less << "\n"
+       << "pipeline_parallel_last_stage_less_layers = " << last_less << "\n"
+       << "pipeline_parallel_microbatch_size = " << l.mbs << "\n";
+  }
+  os << "context_parallel_degree = " << l.cp << "\n"
+     << "\n[training]\n"
+     // With PP the whole per-rank batch goes through one pipeline step in micro-batches of mbs;
+     // without, local_batch_size is the micro-batch and torchtitan accumulates gradients.
+     << "local_batch_size = " << (l.pp > 1 ? w.global_batch / dp : l.mbs) << "\n"
+     << "global_batch_size = " << w.global_batch << "\n"
+     << "seq_len = " << w.seq << "\n"
+     << "mixed_precision_param = \"bfloat16\"\n"
+     << "mixed_precision_reduce = \"float32\"\n"
+     << "\n[activation_checkpoint]\n"
+     << "mode = \"" << (l.recompute == Recompute::kFull ? "full" : "none") << "\"\n";
+  return os.str();
+}
+
+namespace {
+
+/// Line (1-based) of `key` in `[section]` of a TOML text; 0 when not found.
+int LineOf(std::string_view text, const std::string& section, const std::string& key) {
+  std::string current;
+  int line_no = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    ++line_no;
+    CLI::detail::trim(line);
+    if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
+      current = line.substr(1, line.size() - 2);
+      CLI::detail::trim(current);
+    } else if (current == section && line.rfind(key, 0) == 0) {
+      std::string rest = line.substr(key.size());
+      CLI::detail::trim(rest);
+      if (!rest.empty() && rest.front() == '=') return line_no;
+    }
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  return 0;
+}
+
+struct TomlValue {
+  std::string value;
+  std::string place;  // "t.toml:7: parallelism.tensor_parallel_degree"
+};
+
+}  // namespace
+
+ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& path, const costmodel::Model& m,
+                                   int64_t gpus) {
+  std::vector<CLI::ConfigItem> items;
+  try {
+    CLI::ConfigTOML reader;
+    std::istringstream in{std::string(text)};
+    items = reader.from_config(in);
+  } catch (const CLI::Error& e) {
+    throw Error(path, std::string("not a TOML file CLI11 can read: ") + e.what());
+  }
+  static const std::set<std::string> kParallelism = {
+      "data_parallel_replicate_degree", "data_parallel_shard_degree", "fsdp_reshard_after_forward",
+      "tensor_parallel_degree", "pipeline_parallel_degree", "pipeline_parallel_schedule",
+      "pipeline_parallel_layers_per_stage", "pipeline_parallel_first_stage_less_layers",
+      "pipeline_parallel_last_stage_less_layers", "pipeline_parallel_microbatch_size", "context_parallel_degree",
+      "expert_parallel_degree", "pipeline_parallel_split_points", "module_fqns_per_model_part",
+      "pipeline_parallel_schedule_csv"};
+  // Keys that do not change what meshplan costs.
+  static const std::set<std::string> kParallelismIgnored = {"enable_compiled_autograd", "disable_loss_parallel",
+                                                            "enable_async_tensor_parallel",
+                                                            "context_parallel_rotate_method"};
+  static const std::set<std::string> kTraining = {"local_batch_size", "global_batch_size", "seq_len",
+                                                  "mixed_precision_param", "mixed_precision_reduce",
+                                                  "enable_cpu_offload"};
+  static const std::set<std::string> kChangesCompute = {"model.converters"};
+  ImportedLaunch out;
+  std::map<std::string, TomlValue> values;  // "section.key"
+  for (const CLI::ConfigItem& it : items) {
+    if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
+    const std::string section = CLI::detail::join(it.parents, ".");
+    const std::string full = section.empty() ? it.name : section + "." + it.name;
+    const int line = LineOf(text, section, it.name);
+    const std::string place = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full;
+    if (section.empty()) {
+      throw Error(place, "key outside a section (torchtitan's keys live under [parallelism], [training], ...)");
+    }
+    if (section == "parallelism") {
+      if (kParallelismIgnored.count(it.name)) {
+        out.ignored.push_back(full);
+        continue;
+      }
+      if (!kParallelism.count(it.name)) {
+        throw Error(place, "unknown [parallelism] key: meshplan cannot tell how it changes the layout");
+      }
+    } else if (section == "training") {
+      if (!kTraining.count(it.name)) {
+        out.ignored.push_back(full);
+        continue;
+      }
+    } else if (section == "activation_checkpoint") {
+      if (it.name != "mode" && it.name != "selective_ac_option") {
+        out.ignored.push_back(full);
+        continue;
+      }
+    } else if (kChangesCompute.count(full)) {
+      if (!(it.inputs.empty() || (it.inputs.size() == 1 && it.inputs[0].empty()))) {
+        throw Error(place, "model converters (float8, mx) change the compute meshplan costs in bf16");
+      }
+      continue;
+    } else {
+      out.ignored.push_back(full);
+      continue;
+    }
+    if (values.count(full)) throw Error(place, "given twice");
+    if (it.name == "pipeline_parallel_split_points" || it.name == "module_fqns_per_model_part") {
+      const bool empty = it.inputs.empty() || (it.inputs.size() == 1 && it.inputs[0].empty());
+      if (!empty) throw Error(place, "a hand-written stage split is not read; give pipeline_parallel_layers_per_stage");
+      continue;
+    }
+    if (it.inputs.size() != 1) throw Error(place, "expected one value, got " + Str(static_cast<int64_t>(it.inputs.size())));
+    values[full] = {it.inputs[0], place};
+  }
+  auto has = [&](const std::string& k) { return values.count(k) > 0; };
+  auto place_of = [&](const std::string& k) { return has(k) ? values[k].place : path + ": " + k; };
+  auto int_of = [&](const std::string& k, int64_t dflt, int64_t min) {
+    return has(k) ? ParseInt(values[k].value, values[k].place, min) : dflt;
+  };
+  auto str_of = [&](const std::string& k, const std::string& dflt) { return has(k) ? values[k].value : dflt; };
+
+  const int64_t replicate = int_of("parallelism.data_parallel_replicate_degree", 1, 1);
+  int64_t shard = int_of("parallelism.data_parallel_shard_degree", -1, -1);
+  const int64_t tp = int_of("parallelism.tensor_parallel_degree", 1, 1);
+  const int64_t pp = int_of("parallelism.pipeline_parallel_degree", 1, 1);
+  const int64_t cp = int_of("parallelism.context_parallel_degree", 1, 1);
+  const int64_t ep = int_of("parallelism.expert_parallel_degree", 1, 1);
+  if (cp != 1) throw Error(place_of("parallelism.context_parallel_degree"), "only 1 is modelled, got " + Str(cp));
+  if (ep != 1) throw Error(place_of("parallelism.expert_parallel_degree"), "only 1 is modelled, got " + Str(ep));
+  if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
+  const int64_t others = replicate * tp * pp * cp;
+  if (shard == -1) {
+    if (gpus % others != 0) {
+      throw Error(place_of("parallelism.data_parallel_shard_degree"),
+                  "-1 takes the GPUs left over, but replicate x tp x pp x cp = " + Str(others) + " does not divide --gpus " +
+                      Str(gpus));
+    }
+    shard = gpus / others;
+  }
+  if (others * shard != gpus) {
+    throw Error(path, "[parallelism] degrees multiply to " + Str(others * shard) + ", not --gpus " + Str(gpus));
+  }
+  if (!str_of("parallelism.pipeline_parallel_schedule_csv", "").empty()) {
+    throw Error(place_of("parallelism.pipeline_parallel_schedule_csv"), "a schedule from a CSV file is not modelled");
+  }
+  Layout l;
+  l.recipe = Recipe::kFsdp2;
+  l.tp = tp;
+  l.sp = tp > 1;  // torchtitan's TP always shards the sequence between blocks
+  l.fsdp = shard;
+  l.replicate = replicate;
+  l.pp = pp;
+  l.cp = cp;
+
+  // ZeRO stage from the reshard policy (apply_fsdp: default -> not pp_enabled).
+  const std::string policy = str_of("parallelism.fsdp_reshard_after_forward", "default");
+  if (policy != "default" && policy != "always" && policy != "never") {
+    throw Error(place_of("parallelism.fsdp_reshard_after_forward"),
+                "must be default, always or never, got '" + policy + "'");
+  }
+  if (shard == 1) {
+    l.zero = 1;  // nothing is sharded
+  } else if (pp > 1) {
+    if (policy == "always") {
+      throw Error(place_of("parallelism.fsdp_reshard_after_forward"),
+                  "always with pipeline_parallel_degree > 1 re-gathers parameters every micro-batch; meshplan costs "
+                  "FSDP under PP as gathered once per step (default or never)");
+    }
+    l.zero = 2;
+  } else {
+    l.zero = policy == "never" ? 2 : 3;
+  }
+
+  // Batch: local_batch_size per data-parallel rank, global_batch_size (-1: local x dp).
+  const int64_t dp = replicate * shard;
+  const int64_t local = int_of("training.local_batch_size", 8, 1);
+  if (!has("training.local_batch_size")) out.notes.push_back("training.local_batch_size not set: torchtitan's default 8");
+  int64_t global = int_of("training.global_batch_size", -1, -1);
+  if (global == 0) throw Error(place_of("training.global_batch_size"), "must be -1 or >= 1, got 0");
+  if (global == -1) global = local * dp;
+  if (global % (local * dp) != 0) {
+    throw Error(place_of("training.global_batch_size"), "global batch " + Str(global) + " is not a multiple of local_batch_size " +
+                                                            Str(local) + " x data-parallel degree " + Str(dp));
+  }
+  const int64_t accumulation = global / (local * dp);
+  out.global_batch = global;
+  out.global_batch_from = has("training.global_batch_size")
+                              ? values["training.global_batch_size"].place + " = " + Str(global)
+                              : path + ": training.local_batch_size x data-parallel degree = " + Str(global);
+  out.seq = int_of("training.seq_len", 2048, 1);
+  out.seq_from = has("training.seq_len") ? values["training.seq_len"].place + " = " + Str(*out.seq)
+                                         : path + ": training.seq_len not set (torchtitan's default " + Str(*out.seq) + ")";
+  if (!has("training.seq_len")) out.notes.push_back("training.seq_len not set: torchtitan's default 2048");
+  if (str_of("training.mixed_precision_param", "bfloat16") != "bfloat16") {
+    throw Error(place_of("training.mixed_precision_param"), "meshplan costs bf16 compute, got '" +
+                                                                 values["training.mixed_precision_param"].value + "'");
+  }
+  if (str_of("training.mixed_precision_reduce", "float32") != "float32") {
+    throw Error(place_of("training.mixed_precision_reduce"),
+                "must be float32, got '" + values["training.mixed_precision_reduce"].value + "'");
+  }
+  out.reduce_dtype = costmodel::Dtype::kFp32;
+  const std::string offload = Lower(str_of("training.enable_cpu_offload", "false"));
+  if (offload != "false") {
+    throw Error(place_of("training.enable_cpu_offload"), "CPU offload is not modelled, got '" + offload + "'");
+  }
+
+  // Pipeline schedule, virtual stages and the split.
+  if (pp > 1) {
+    const std::string sched = str_of("parallelism.pipeline_parallel_schedule", "1F1B");
+    const std::string s = Lower(sched);
+    bool single = false;
+    if (s == "1f1b") {
+      single = true;
+    } else if (s == "interleaved1f1b") {
+      single = false;
+    } else if (s == "gpipe" || s == "loopedbfs" || s == "interleavedzerobubble" || s == "zbvzerobubble" ||
+               s == "dualpipev" || s == "pipelineschedulesingle" || s == "pipelineschedulemulti") {
+      throw Error(place_of("parallelism.pipeline_parallel_schedule"),
+                  "'" + sched + "' is not modelled (meshplan models 1F1B and Interleaved1F1B)");
+    } else {
+      throw Error(place_of("parallelism.pipeline_parallel_schedule"), "unknown schedule '" + sched + "'");
+    }
+    const int64_t first_less = int_of("parallelism.pipeline_parallel_first_stage_less_layers", 1, 0);
+    const int64_t last_less = int_of("parallelism.pipeline_parallel_last_stage_less_layers", 1, 0);
+    const std::string lps_key = "parallelism.pipeline_parallel_layers_per_stage";
+    int64_t per_rank = single ? 1 : 2;
+    if (has(lps_key)) {
+      const int64_t lps = ParseInt(values[lps_key].value, values[lps_key].place, 1);
+      const int64_t stages = (m.layers + first_less + last_less + lps - 1) / lps;
+      if (stages % pp != 0) {
+        throw Error(values[lps_key].place, "gives " + Str(stages) + " virtual stages, not a multiple of pipeline_parallel_degree " +
+                                               Str(pp));
+      }
+      per_rank = stages / pp;
+      if (single && per_rank != 1) {
+        throw Error(values[lps_key].place, "gives " + Str(per_rank) + " stages per rank; 1F1B runs exactly 1");
+      }
+      if (!single && per_rank < 2) {
+        throw Error(values[lps_key].place, "gives 1 stage per rank; Interleaved1F1B needs at least 2");
+      }
+    }
+    const std::vector<int64_t> per_stage =
+        TorchtitanStageLayers(pp * per_rank, m.layers, first_less, last_less, place_of(lps_key));
+    l.vpp = per_rank;
+    l.schedule = single ? Schedule::k1F1B : Schedule::kInterleaved;
+    const int64_t middle = pp > 2 ? per_stage[1] : 0;
+    if (per_rank > 1) {
+      for (int64_t n : per_stage) {
+        if (n != per_stage[0]) {
+          throw Error(place_of(lps_key), "torchtitan's split gives virtual stages of " + Str(per_stage[0]) + " and " + Str(n) +
+                                             " layers; meshplan models interleaved stages of equal size");
+        }
+      }
+    } else {
+      for (int64_t i = 1; i + 1 < pp; ++i) {
+        if (per_stage[static_cast<size_t>(i)] != middle) {
+          throw Error(place_of(lps_key), "torchtitan's split gives middle stages of " + Str(middle) + " and " +
+                                             Str(per_stage[static_cast<size_t>(i)]) +
+                                             " layers; meshplan models equal middle stages");
+        }
+      }
+      SetUnevenSplit(l, per_stage.front(), middle, per_stage.back());
+    }
+    const int64_t micro = int_of("parallelism.pipeline_parallel_microbatch_size", 1, 1);
+    if (local % micro != 0) {
+      throw Error(place_of("parallelism.pipeline_parallel_microbatch_size"),
+                  "does not divide training.local_batch_size " + Str(local));
+    }
+    if (accumulation > 1) {
+      throw Error(place_of("training.global_batch_size"),
+                  Str(global) + " is " + Str(accumulation) + " x local_batch_size x dp: with pipeline parallelism torchtitan "
+                  "then runs " + Str(accumulation) + " pipeline steps per optimizer step, each with its own bubble; meshplan "
+                  "models one pipeline of all micro-batches (set local_batch_size = " + Str(global / dp) + ")");
+    }
+    l.mbs = micro;
+  } else {
+    l.mbs = local;
+  }
+
+  const std::string mode = str_of("activation_checkpoint.mode", "selective");
+  if (mode == "none") {
+    l.recompute = Recompute::kNone;
+  } else if (mode == "full") {
+    l.recompute = Recompute::kFull;
+  } else if (mode == "selective") {
+    throw Error(place_of("activation_checkpoint.mode"),
+                std::string(has("activation_checkpoint.mode") ? "selective" : "not set (torchtitan's default is selective)") +
+                    ": torchtitan's selective checkpointing (every n-th block or a per-op policy) is not the "
+                    "attention-core recompute meshplan models; use none or full");
+  } else {
+    throw Error(place_of("activation_checkpoint.mode"), "must be none, selective or full, got '" + mode + "'");
+  }
+  out.layout = Canonical(l, path);
+  return out;
+}
+
+// ================================================================================== Megatron
+std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_view flag_view,
+                         std::string_view file_name) {
+  const std::string flag(flag_view);
+  auto fail = [&](const std::string& setting, const std::string& why) { throw Error(flag, setting + ": " + why); };
+  if (l.recipe != Recipe::kMegatron) {
+    fail("recipe=fsdp2", "Megatron-LM keeps bf16 parameters with fp32 main gradients (meshplan's megatron recipe); "
+                         "the fsdp2 recipe's fp32 sharded parameters are torchtitan's");
+  }
+  if (l.fsdp > 1 && l.zero >= 2) {
+    fail("zero=" + Str(l.zero), "Megatron-LM's distributed optimizer shards optimizer states only (ZeRO-1); "
+                                "gradients and parameters stay whole on every data-parallel rank");
+  }
+  if (l.fsdp > 1 && l.replicate > 1) {
+    fail("replicate=" + Str(l.replicate), "Megatron-LM's distributed optimizer shards over the whole data-parallel "
+                                          "group (fsdp x replicate = " + Str(l.dp()) + " ranks), not over fsdp=" +
+                                          Str(l.fsdp) + " alone");
+  }
+  if (l.schedule == Schedule::kZeroBubble) {
+    fail("schedule=zb-h1", "Megatron-LM runs 1F1B and interleaved 1F1B; its arguments have no zero-bubble schedule");
+  }
+  const costmodel::StageSplit split = CommonChecks(t, l, fail);
+  const costmodel::Workload& w = t.workload;
+  std::ostringstream os;
+  os << "# Megatron-LM arguments written by meshplan for " << t.model.name << " on " << w.gpus << " x "
+     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+     << ScheduleComment(l)
+     << "# launch: " << TorchrunHead(t) << " pretrain_gpt.py $(grep -v '^#' " << file_name << ") <model, data and optimizer flags>\n"
+     << "# flags as megatron/training/arguments.py names them (NVIDIA/Megatron-LM at 307dcf37)\n"
+     << "--num-layers " << t.model.layers << "\n"
+     << "--hidden-size " << t.model.hidden << "\n"
+     << "--num-attention-heads " << t.model.heads << "\n"
+     << "--tensor-model-parallel-size " << l.tp << "\n";
+  if (l.sp) os << "--sequence-parallel\n";
+  os << "--pipeline-model-parallel-size " << l.pp << "\n";
+  if (l.vpp > 1) os << "--num-layers-per-virtual-pipeline-stage " << t.model.layers / (l.pp * l.vpp) << "\n";
+  if (l.pp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
+    os << "--decoder-first-pipeline-num-layers " << split.first << "\n"
+       << "--decoder-last-pipeline-num-layers " << split.last << "\n";
+  }
+  os << "--context-parallel-size " << l.cp << "\n"
+     << "--micro-batch-size " << l.mbs << "\n"
+     << "--global-batch-size " << w.global_batch << "\n"
+     << "--seq-length " << w.seq << "\n"
+     << "--bf16\n";
+  if (l.recompute == Recompute::kSelective) os << "--recompute-granularity selective\n";
+  if (l.recompute == Recompute::kFull) {
+    os << "--recompute-granularity full\n--recompute-method uniform\n--recompute-num-layers 1\n";
+  }
+  if (l.dp() > 1) {
+    if (l.fsdp > 1) os << "--use-distributed-optimizer\n";
+    os << "--overlap-grad-reduce\n";
+    if (l.fsdp > 1) os << "--overlap-param-gather\n";
+  }
+  return os.str();
+}
+
+ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path, const costmodel::Model& m,
+                                 int64_t gpus) {
+  // Tokens with their line, comments dropped.
+  struct Token {
+    std::string text;
+    int line;
+  };
+  std::vector<Token> tokens;
+  {
+    int line_no = 0;
+    size_t start = 0;
+    while (start <= text.size()) {
+      const size_t nl = text.find('\n', start);
+      std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+      ++line_no;
+      const size_t hash = line.find('#');
+      if (hash != std::string::npos) line.erase(hash);
+      std::istringstream words(line);
+      for (std::string w; words >> w;) {
+        if (w == "\\") continue;  // shell line continuation
+        tokens.push_back({w, line_no});
+      }
+      if (nl == std::string_view::npos) break;
+      start = nl + 1;
+    }
+  }
+  struct FlagValue {
+    std::vector<std::string> values;
+    std::string place;
+  };
+  std::map<std::string, FlagValue> flags;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < tokens.size();) {
+    const Token& tok = tokens[i];
+    const std::string place = path + ":" + std::to_string(tok.line);
+    if (tok.text.rfind("--", 0) != 0 || tok.text.size() == 2) {
+      throw Error(place, "expected a --flag, got '" + tok.text + "'");
+    }
+    std::string name = tok.text;
+    FlagValue fv;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      fv.values.push_back(name.substr(eq + 1));
+      name.erase(eq);
+    }
+    fv.place = place + ": " + name;
+    ++i;
+    // Values follow their flag on the same line (one flag a line, or several on one).
+    while (eq == std::string::npos && i < tokens.size() && tokens[i].line == tok.line &&
+           tokens[i].text.rfind("--", 0) != 0) {
+      fv.values.push_back(tokens[i].text);
+      ++i;
+    }
+    if (flags.count(name)) throw Error(fv.place, "given twice");
+    flags[name] = fv;
+    order.push_back(name);
+  }
+  static const std::set<std::string> kRead = {
+      "--num-layers", "--hidden-size", "--num-attention-heads", "--tensor-model-parallel-size", "--sequence-parallel",
+      "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage",
+      "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
+      "--expert-model-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
+      "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
+      "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
+  // Words in a flag's name that mean it may change the layout, the batch or the precision.
+  static const std::vector<std::string> kLayoutWords = {"parallel", "pipeline", "recompute", "fsdp", "zero",
+                                                        "batch-size", "seq-length", "virtual", "expert",
+                                                        "distributed-optimizer", "fp8", "fp4"};
+  ImportedLaunch out;
+  for (const std::string& name : order) {
+    if (kRead.count(name)) continue;
+    for (const std::string& word : kLayoutWords) {
+      if (name.find(word) != std::string::npos) {
+        throw Error(flags[name].place, "not read by meshplan, and it may change the layout, batch or precision");
+      }
+    }
+    out.ignored.push_back(name);
+  }
+  auto has = [&](const std::string& f) { return flags.count(f) > 0; };
+  auto switch_of = [&](const std::string& f) {
+    if (!has(f)) return false;
+    if (!flags[f].values.empty()) throw Error(flags[f].place, "takes no value, got '" + flags[f].values[0] + "'");
+    return true;
+  };
+  auto int_of = [&](const std::string& f, int64_t dflt) -> int64_t {
+    if (!has(f)) return dflt;
+    const FlagValue& fv = flags[f];
+    if (fv.values.size() != 1) throw Error(fv.place, "expects one value, got " + Str(static_cast<int64_t>(fv.values.size())));
+    return ParseInt(fv.values[0], fv.place, 1);
+  };
+  auto str_of = [&](const std::string& f) -> std::string {
+    const FlagValue& fv = flags[f];
+    if (fv.values.size() != 1) throw Error(fv.place, "expects one value, got " + Str(static_cast<int64_t>(fv.values.size())));
+    return fv.values[0];
+  };
+  // The model's shape, where the file gives it, must be --model's.
+  const std::pair<const char*, int64_t> shape[] = {
+      {"--num-layers", m.layers}, {"--hidden-size", m.hidden}, {"--num-attention-heads", m.heads}};
+  for (const auto& [f, v] : shape) {
+    if (has(f) && int_of(f, 0) != v) {
+      throw Error(flags[f].place, Str(int_of(f, 0)) + " disagrees with --model " + m.name + " (" + Str(v) + ")");
+    }
+  }
+  if (switch_of("--fp16")) throw Error(flags["--fp16"].place, "meshplan costs bf16 training");
+  if (!switch_of("--bf16")) {
+    throw Error(path, "--bf16: missing (without it Megatron-LM trains in fp32; meshplan costs bf16)");
+  }
+  out.reduce_dtype = costmodel::Dtype::kFp32;  // --bf16 forces fp32 gradient all-reduce
+  const int64_t tp = int_of("--tensor-model-parallel-size", 1);
+  const int64_t pp = int_of("--pipeline-model-parallel-size", 1);
+  const int64_t cp = int_of("--context-parallel-size", 1);
+  if (cp != 1) throw Error(flags["--context-parallel-size"].place, "only 1 is modelled, got " + Str(cp));
+  const int64_t ep = int_of("--expert-model-parallel-size", 1);
+  if (ep != 1) throw Error(flags["--expert-model-parallel-size"].place, "only 1 is modelled, got " + Str(ep));
+  if (gpus % (tp * pp * cp) != 0) {
+    throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(tp * pp * cp) + " do not divide --gpus " +
+                          Str(gpus));
+  }
+  const int64_t dp = gpus / (tp * pp * cp);
+  Layout l;
+  l.recipe = Recipe::kMegatron;
+  l.tp = tp;
+  l.sp = switch_of("--sequence-parallel");
+  l.pp = pp;
+  l.cp = cp;
+  l.zero = 1;
+  if (switch_of("--use-distributed-optimizer")) {
+    l.fsdp = dp;  // the optimizer states shard over the whole data-parallel group
+    l.replicate = 1;
+  } else {
+    l.fsdp = 1;
+    l.replicate = dp;
+  }
+  if (dp > 1 && !switch_of("--overlap-grad-reduce")) {
+    out.notes.push_back("--overlap-grad-reduce not given: meshplan costs the gradient reduction overlapped with backward");
+  }
+  if (l.fsdp > 1 && !switch_of("--overlap-param-gather")) {
+    out.notes.push_back("--overlap-param-gather not given: meshplan costs the parameter all-gather overlapped with forward");
+  }
+  if (!has("--micro-batch-size")) throw Error(path, "--micro-batch-size: missing (Megatron-LM requires it)");
+  l.mbs = int_of("--micro-batch-size", 1);
+  out.global_batch = int_of("--global-batch-size", l.mbs * dp);
+  out.global_batch_from = has("--global-batch-size")
+                              ? flags["--global-batch-size"].place + " " + Str(*out.global_batch)
+                              : path + ": --global-batch-size not set (Megatron-LM's default micro-batch x dp = " +
+                                    Str(*out.global_batch) + ")";
+  if (has("--seq-length")) {
+    out.seq = int_of("--seq-length", 0);
+    out.seq_from = flags["--seq-length"].place + " " + Str(*out.seq);
+  }
+
+  // Pipeline: interleaving from layers per virtual stage, an uneven split from first / last.
+  const int64_t first = int_of("--decoder-first-pipeline-num-layers", 0);
+  const int64_t last = int_of("--decoder-last-pipeline-num-layers", 0);
+  if (pp == 1) {
+    for (const char* f : {"--num-layers-per-virtual-pipeline-stage", "--decoder-first-pipeline-num-layers",
+                          "--decoder-last-pipeline-num-layers"}) {
+      if (has(f)) throw Error(flags[f].place, "needs --pipeline-model-parallel-size > 1");
+    }
+  } else if (has("--num-layers-per-virtual-pipeline-stage")) {
+    const std::string f = "--num-layers-per-virtual-pipeline-stage";
+    if (first > 0 || last > 0) {
+      throw Error(flags[f].place, "with --decoder-first/last-pipeline-num-layers has no exact meshplan layout");
+    }
+    const int64_t per_chunk = int_of(f, 1);
+    if (m.layers % pp != 0 || (m.layers / pp) % per_chunk != 0) {
+      throw Error(flags[f].place, Str(per_chunk) + " does not divide the " + Str(m.layers) + " layers over " + Str(pp) +
+                                      " stages into whole chunks");
+    }
+    l.vpp = m.layers / pp / per_chunk;
+    l.schedule = l.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+  } else {
+    l.pp_first_layers = first;
+    l.pp_last_layers = last;
+  }
+
+  // Recompute.
+  bool selective = switch_of("--recompute-activations");
+  if (has("--recompute-granularity")) {
+    const std::string g = str_of("--recompute-granularity");
+    if (g == "selective") {
+      selective = true;
+    } else if (g == "full") {
+      if (selective) throw Error(flags["--recompute-granularity"].place, "full contradicts --recompute-activations (selective)");
+      const std::string method = has("--recompute-method") ? str_of("--recompute-method") : "";
+      const int64_t n = int_of("--recompute-num-layers", 0);
+      if (method != "uniform" || n != 1) {
+        throw Error(flags["--recompute-granularity"].place,
+                    "full is modelled as every layer recomputed: give --recompute-method uniform --recompute-num-layers 1");
+      }
+      l.recompute = Recompute::kFull;
+    } else {
+      throw Error(flags["--recompute-granularity"].place, "must be full or selective, got '" + g + "'");
+    }
+  }
+  if (selective) l.recompute = Recompute::kSelective;
+  if (l.recompute != Recompute::kFull) {
+    for (const char* f : {"--recompute-method", "--recompute-num-layers"}) {
+      if (has(f)) throw Error(flags[f].place, "needs --recompute-granularity full");
+    }
+  }
+  out.layout = Canonical(l, path);
+  return out;
+}
+
+}  // namespace meshplan::tools
