@@ -840,10 +840,13 @@ void AddAccuracySection(Section& s, const std::string& id, const In& doc) {
   }
   if (doc.Has("summary") && doc.raw()["summary"].is_object() && doc.raw()["summary"].contains("per_quantity") &&
       doc.raw()["summary"]["per_quantity"].is_object()) {
-    s.html += "<table><thead><tr><th>quantity</th><th>records</th><th>MAPE (%)</th><th>worst (%)</th></tr></thead><tbody>\n";
+    s.html += "<table><thead><tr><th>quantity</th><th>records</th><th>MAPE (%)</th><th>bias (%)</th><th>worst (%)</th>"
+              "</tr></thead><tbody>\n";
     for (const auto& [q, v] : doc.raw()["summary"]["per_quantity"].items()) {
+      // bias: the signed mean error (negative: predicted faster than measured), beside MAPE.
       s.html += "<tr><td>" + Esc(q) + "</td><td class=\"num\">" + Cell(v.value("n", json(nullptr)), 'i') +
                 "</td><td class=\"num\">" + Cell(v.value("mape_pct", json(nullptr)), '1') + "</td><td class=\"num\">" +
+                Cell(v.value("bias_pct", json(nullptr)), '1') + "</td><td class=\"num\">" +
                 Cell(v.value("max_pct", json(nullptr)), '1') + "</td></tr>\n";
     }
     s.html += "</tbody></table>\n";

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -17,7 +19,9 @@
 #include "costmodel/memory.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
+#include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/framework.h"
 
 namespace meshplan::plans {
 namespace {
@@ -70,25 +74,6 @@ int64_t ReqInt(const json& o, const char* section, const char* key) {
   return *v;
 }
 
-// --- GPU names. One row per GPU part meshplan has a cluster for; matched on the lowercased
-// name with spaces, dashes and underscores removed. Rows are tried in order.
-struct GpuRule {
-  std::string_view token;      // must appear in the squashed name
-  std::string_view cluster;    // built-in cluster
-  std::string_view memory;     // "" or the memory-size token that selects this row
-};
-// Order matters: GH200/GB200 contain "h200"/"b200"; they are rejected before this table.
-constexpr std::array<GpuRule, 5> kGpuRules{{
-    {"a100", "dgx-a100-40g", "40g"},
-    {"a100", "dgx-a100-80g", "80g"},
-    {"h100", "dgx-h100", ""},
-    {"h200", "dgx-h200", ""},
-    {"a100", "dgx-a100-80g", ""},  // size unstated (kernel-level records only, see ClusterForGpu)
-}};
-// Parts named but not modelled: no cluster file (or a different form factor).
-constexpr std::array<std::string_view, 8> kUnmodelledGpus{
-    "gh200", "gb200", "gb300", "b200", "b300", "mi250", "mi300", "v100"};
-
 std::string Squash(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -109,7 +94,285 @@ std::string_view ToString(FlopConvention c) {
   return "?";
 }
 
-std::string ClusterForGpu(std::string_view gpu, bool needs_memory, std::string& reason) {
+// libstdc++'s std::regex recurses per input character: phrases are bounded before matching.
+constexpr size_t kMaxPhrase = 200;
+
+namespace {
+
+// --- The tables (data/reference/mapping.json). Read once; a broken file is the user's error,
+// named by file and JSON path.
+struct GpuRow {
+  std::string token, memory, cluster, assumption;
+};
+struct UnitSpelling {
+  std::string spelling;
+  double Gbps;  // Gb/s per unit
+};
+struct RateWord {
+  std::string token;
+  double value;
+};
+struct SourceRow {
+  std::string match, framework;  // framework "" when the table does not say
+  std::optional<bool> flash_attention;
+  std::optional<FlopConvention> convention;
+};
+struct FrameworkWord {
+  std::string token, framework, unmodelled;
+};
+struct DtypeWord {
+  std::string token;
+  costmodel::Dtype dtype;
+};
+struct RecomputeWord {
+  enum class Match { kContains, kPrefix, kExact } match;
+  std::string token;
+  std::optional<Recompute> recompute;  // nullopt: `unmodelled` says why
+  std::string unmodelled;
+};
+struct AttentionWords {
+  std::vector<std::string> tokens;
+  int flash_version;  // 0: flash attention named without a generation
+};
+struct MappingTables {
+  std::vector<GpuRow> gpus;
+  std::vector<std::string> unmodelled_gpus;
+  std::vector<UnitSpelling> units;  // longest spelling first
+  std::vector<RateWord> link_generations, nvlink_generations;
+  std::vector<std::string> per_gpu, per_node, bidirectional, not_stated;
+  std::vector<SourceRow> sources;
+  std::vector<FrameworkWord> framework_words;
+  std::vector<DtypeWord> dtype_words;
+  std::vector<RecomputeWord> recompute_words;
+  std::vector<AttentionWords> attention_words;
+  std::vector<std::string> fused_words, eager_words;
+};
+
+std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
+  std::vector<std::string> out;
+  const json& a = o.Array(key);
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_string()) o.Fail(key + "[" + std::to_string(i) + "]", "must be a string");
+    out.push_back(Lower(a[i].get<std::string>()));
+  }
+  return out;
+}
+
+template <typename Row>
+std::vector<Row> Rows(costmodel::JsonObject& o, const std::string& key,
+                      const std::function<Row(costmodel::JsonObject&)>& read) {
+  std::vector<Row> out;
+  const json& a = o.Array(key);
+  for (size_t i = 0; i < a.size(); ++i) {
+    costmodel::JsonObject r(a[i], o.origin(), key + "[" + std::to_string(i) + "]");
+    out.push_back(read(r));
+    if (r.String("source").empty()) r.Fail("source", "every entry needs its source");
+    r.Finish();
+  }
+  return out;
+}
+
+MappingTables ParseMappingTables(std::string_view text, const std::string& origin) {
+  const json j = costmodel::ParseJsonText(text, origin);
+  costmodel::JsonObject o(j, origin, "");
+  costmodel::CheckSchemaVersion(o, 1);
+  o.Ignore("description");
+  MappingTables t;
+  t.gpus = Rows<GpuRow>(o, "gpus", [](costmodel::JsonObject& r) {
+    GpuRow g{Lower(r.String("token")), Lower(r.String("memory")), r.String("cluster"), ""};
+    if (r.Has("assumption")) g.assumption = r.String("assumption");
+    return g;
+  });
+  for (const auto& u : Rows<GpuRow>(o, "unmodelled_gpus", [](costmodel::JsonObject& r) {
+         return GpuRow{Lower(r.String("token")), "", "", ""};
+       })) {
+    t.unmodelled_gpus.push_back(u.token);
+  }
+  for (const auto& u : Rows<std::vector<UnitSpelling>>(o, "bandwidth_units", [](costmodel::JsonObject& r) {
+         std::vector<UnitSpelling> out;
+         const double gbps = r.Number("Gbps", 1e-3, 1e6);
+         const json& sp = r.Array("spellings");
+         for (const json& s : sp) {
+           if (!s.is_string() || s.get<std::string>().empty()) r.Fail("spellings", "must be non-empty strings");
+           out.push_back({s.get<std::string>(), gbps});
+         }
+         return out;
+       })) {
+    t.units.insert(t.units.end(), u.begin(), u.end());
+  }
+  std::stable_sort(t.units.begin(), t.units.end(), [](const UnitSpelling& a, const UnitSpelling& b) {
+    return a.spelling.size() > b.spelling.size();
+  });
+  auto rates = [&](const char* key, const char* value) {
+    return Rows<RateWord>(o, key, [value](costmodel::JsonObject& r) {
+      return RateWord{Lower(r.String("token")), r.Number(value, 1e-3, 1e6)};
+    });
+  };
+  t.link_generations = rates("link_generations", "Gbps");
+  t.nvlink_generations = rates("nvlink_generations", "GBps_per_gpu");
+  {
+    costmodel::JsonObject w = o.Object("scope_words");
+    t.per_gpu = Strings(w, "per_gpu");
+    t.per_node = Strings(w, "per_node");
+    t.bidirectional = Strings(w, "bidirectional");
+    w.String("source");
+    w.Finish();
+  }
+  t.sources = Rows<SourceRow>(o, "sources", [](costmodel::JsonObject& r) {
+    SourceRow s{Lower(r.String("match")), "", std::nullopt, std::nullopt};
+    if (r.Has("framework")) s.framework = r.String("framework");
+    if (r.Has("flash_attention")) s.flash_attention = r.Bool("flash_attention");
+    if (r.Has("flop_convention")) {
+      const std::string c = r.Enum("flop_convention", {"palm", "llm-foundry", "narayanan"});
+      s.convention = c == "palm" ? FlopConvention::kPalm
+                     : c == "llm-foundry" ? FlopConvention::kLlmFoundry
+                                          : FlopConvention::kNarayanan;
+    }
+    return s;
+  });
+  t.framework_words = Rows<FrameworkWord>(o, "framework_words", [](costmodel::JsonObject& r) {
+    FrameworkWord f{Lower(r.String("token")), "", ""};
+    if (r.Has("framework")) f.framework = r.String("framework");
+    if (r.Has("unmodelled")) f.unmodelled = r.String("unmodelled");
+    if (f.framework.empty() == f.unmodelled.empty()) r.Fail("framework", "give a framework or an unmodelled reason");
+    return f;
+  });
+  t.dtype_words = Rows<DtypeWord>(o, "reduce_dtype_words", [](costmodel::JsonObject& r) {
+    return DtypeWord{Lower(r.String("token")),
+                     costmodel::ParseDtype(r.Enum("dtype", {"fp32", "bf16"}), r.PathOf("dtype"))};
+  });
+  t.recompute_words = Rows<RecomputeWord>(o, "recompute_words", [](costmodel::JsonObject& r) {
+    RecomputeWord w{RecomputeWord::Match::kContains, "", std::nullopt, ""};
+    int given = 0;
+    for (const auto& [key, match] : {std::pair{"contains", RecomputeWord::Match::kContains},
+                                     std::pair{"prefix", RecomputeWord::Match::kPrefix},
+                                     std::pair{"exact", RecomputeWord::Match::kExact}}) {
+      if (!r.Has(key)) continue;
+      w.match = match;
+      w.token = Lower(r.String(key));
+      ++given;
+    }
+    if (given != 1) r.Fail("contains", "give exactly one of contains, prefix, exact");
+    if (r.Has("recompute")) {
+      const std::string v = r.Enum("recompute", {"none", "selective", "full"});
+      w.recompute = v == "none" ? Recompute::kNone : v == "full" ? Recompute::kFull : Recompute::kSelective;
+    }
+    if (r.Has("unmodelled")) w.unmodelled = r.String("unmodelled");
+    if (w.recompute.has_value() == !w.unmodelled.empty()) r.Fail("recompute", "give recompute or unmodelled");
+    return w;
+  });
+  t.attention_words = Rows<AttentionWords>(o, "attention_words", [](costmodel::JsonObject& r) {
+    return AttentionWords{Strings(r, "tokens"), static_cast<int>(r.Int("flash_version", 0, 3))};
+  });
+  {
+    costmodel::JsonObject w = o.Object("elementwise_words");
+    t.fused_words = Strings(w, "fused");
+    t.eager_words = Strings(w, "eager");
+    w.String("source");
+    w.Finish();
+  }
+  t.not_stated = Strings(o, "not_stated_words");
+  o.Finish();
+  return t;
+}
+
+const MappingTables& Tables() {
+  static const MappingTables t = [] {
+    const std::string path = costmodel::DataDir() + "/reference/mapping.json";
+    return ParseMappingTables(costmodel::ReadFileText(path, "data/reference/mapping.json"), path);
+  }();
+  return t;
+}
+
+bool HasAny(const std::string& lower, const std::vector<std::string>& words) {
+  return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return Has(lower, w); });
+}
+
+/// Every "<number> <unit>" in a phrase, in Gb/s, in order. The unit's case matters (GB/s is
+/// bytes, Gb/s bits); a number glued to a letter before it ("A100", "NVLink3") is a name, and a
+/// unit must end at a word boundary ("400G" but not "400Gx").
+std::vector<double> RatesGbps(std::string_view p) {
+  std::vector<double> out;
+  const auto& units = Tables().units;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(p[i]))) continue;
+    if (i > 0 && (alnum(p[i - 1]) || p[i - 1] == '.' || p[i - 1] == '-' || p[i - 1] == '_')) {
+      while (i < p.size() && (std::isdigit(static_cast<unsigned char>(p[i])) || p[i] == '.')) ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j]))) ++j;
+    if (j + 1 < p.size() && p[j] == '.' && std::isdigit(static_cast<unsigned char>(p[j + 1]))) {
+      ++j;
+      while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j]))) ++j;
+    }
+    const double v = std::strtod(std::string(p.substr(i, j - i)).c_str(), nullptr);
+    if (!(v > 0) || v > 1e7) {  // no link is faster than 10 PB/s: a figure that is not a rate
+      i = j;
+      continue;
+    }
+    size_t k = j;
+    while (k < p.size() && k - j < 2 && p[k] == ' ') ++k;
+    for (const UnitSpelling& u : units) {
+      if (p.substr(k, u.spelling.size()) != u.spelling) continue;
+      const size_t end = k + u.spelling.size();
+      if (end < p.size() && alnum(p[end])) continue;
+      out.push_back(v * u.Gbps);
+      break;
+    }
+    i = j;
+  }
+  return out;
+}
+
+/// A generation word's value ("NDR" -> 400 Gb/s, "NVLink4" -> 450 GB/s), first table row
+/// first. NVLink tokens are matched on the phrase squashed to letters and digits ("NVLink 4th
+/// generation"); an InfiniBand generation must be a word of its own ("NDR", "NDR200", not the
+/// "ndr" in "Alexandria"), and "ndr" followed by digits is another row ("ndr200").
+std::optional<double> GenerationValue(std::string_view phrase, const std::vector<RateWord>& table,
+                                      bool whole_word) {
+  const std::string lower = Lower(phrase);
+  std::string squashed;
+  for (char c : lower) {
+    if (std::isalnum(static_cast<unsigned char>(c))) squashed += c;
+  }
+  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  for (const RateWord& w : table) {
+    const std::string& text = whole_word ? lower : squashed;
+    for (size_t at = text.find(w.token); at != std::string::npos; at = text.find(w.token, at + 1)) {
+      const size_t end = at + w.token.size();
+      const bool more_digits = end < text.size() && digit(text[end]) && !digit(w.token.back());
+      if (more_digits) continue;
+      if (whole_word && ((at > 0 && alpha(text[at - 1])) || (end < text.size() && alpha(text[end])))) continue;
+      return w.value;
+    }
+  }
+  return std::nullopt;
+}
+
+/// The "N x" NIC count right before a rate or a generation name: "8x 400G", "8 x NDR".
+std::optional<int64_t> LinkCount(std::string_view p) {
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(p[i]))) continue;
+    if (i > 0 && std::isalnum(static_cast<unsigned char>(p[i - 1]))) continue;
+    size_t j = i;
+    while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j]))) ++j;
+    size_t k = j;
+    while (k < p.size() && p[k] == ' ') ++k;
+    if (k < p.size() && (p[k] == 'x' || p[k] == 'X') && k + 1 < p.size() && !std::isalpha(static_cast<unsigned char>(p[k + 1]))) {
+      const long n = std::strtol(std::string(p.substr(i, j - i)).c_str(), nullptr, 10);
+      if (n >= 1 && n <= 64) return n;
+    }
+    i = j;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string ClusterForGpu(std::string_view gpu, std::string& reason, std::string& assumption) {
   const std::string sq = Squash(gpu);
   if (Has(sq, "pcie") && !Has(sq, "nvlink") && !Has(sq, "sxm")) {
     reason = "GPU '" + std::string(gpu) + "': PCIe parts are not modelled (clusters are SXM/NVLink systems)";
@@ -119,117 +382,133 @@ std::string ClusterForGpu(std::string_view gpu, bool needs_memory, std::string& 
     reason = "GPU '" + std::string(gpu) + "': H100 NVL is not modelled";
     return "";
   }
-  for (std::string_view u : kUnmodelledGpus) {
+  const MappingTables& t = Tables();
+  for (const std::string& u : t.unmodelled_gpus) {
     if (Has(sq, u)) {
-      reason = "unknown GPU '" + std::string(gpu) + "'";
+      reason = "GPU '" + std::string(gpu) + "' not modelled";
       return "";
     }
   }
-  for (const GpuRule& r : kGpuRules) {
+  for (const GpuRow& r : t.gpus) {
     if (!Has(sq, r.token)) continue;
     if (!r.memory.empty() && !Has(sq, r.memory)) continue;
-    if (r.memory.empty() && r.token == "a100" && needs_memory) {
-      reason = "GPU '" + std::string(gpu) + "': A100 memory size (40GB or 80GB) not stated";
-      return "";
-    }
-    return std::string(r.cluster);
+    assumption = r.assumption;
+    return r.cluster;
   }
-  reason = "unknown GPU '" + std::string(gpu) + "'";
+  reason = "GPU '" + std::string(gpu) + "' not modelled";
   return "";
 }
 
-namespace {
-/// The first "<number> <unit>" in `lower` whose unit starts with one of `units`, e.g. "600 gb/s".
-std::optional<std::pair<double, std::string>> NumberWithUnit(const std::string& lower,
-                                                             const std::regex& re) {
-  std::smatch m;
-  if (!std::regex_search(lower, m, re)) return std::nullopt;
-  return std::make_pair(std::strtod(m[1].str().c_str(), nullptr), m.suffix().str());
-}
-}  // namespace
-
-// libstdc++'s std::regex recurses per input character: phrases are bounded before matching.
-constexpr size_t kMaxPhrase = 200;
-
-std::optional<double> IntraLinkGBps(std::string_view phrase) {
-  if (phrase.size() > kMaxPhrase) return std::nullopt;
+std::optional<double> IntraLinkGBps(std::string_view phrase, int64_t gpus_per_node) {
+  if (phrase.size() > 4 * kMaxPhrase) return std::nullopt;
+  const MappingTables& t = Tables();
   const std::string lower = Lower(phrase);
-  static const std::regex kGBps(R"(([0-9]+(?:\.[0-9]+)?)\s*gb/s)");
-  const auto v = NumberWithUnit(lower, kGBps);
-  if (!v) return std::nullopt;
-  // "600 GB/s bidir" is 300 per direction; "uni"/"unidirectional" or unqualified is per direction.
-  const bool bidir = Has(v->second.substr(0, 12), "bidir") || Has(v->second.substr(0, 12), "bi-dir");
-  return bidir ? v->first / 2.0 : v->first;
+  const std::vector<double> rates = RatesGbps(phrase);
+  if (rates.empty()) return GenerationValue(phrase, t.nvlink_generations, /*whole_word=*/false);
+  double GBps = rates.front() / 8.0;
+  if (HasAny(lower, t.bidirectional)) GBps /= 2.0;
+  if (HasAny(lower, t.per_node) && !HasAny(lower, t.per_gpu)) GBps /= static_cast<double>(gpus_per_node);
+  return GBps;
 }
 
-std::optional<std::pair<int64_t, double>> InterLinkNics(std::string_view phrase) {
-  if (phrase.size() > kMaxPhrase) return std::nullopt;
+std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default_nics,
+                                        int64_t gpus_per_node) {
+  if (phrase.size() > 4 * kMaxPhrase) return std::nullopt;
+  const MappingTables& t = Tables();
   const std::string lower = Lower(phrase);
-  // "8x 400 Gb/s ...", "8x Mellanox HDR 200 Gb/s ...": NICs x per-NIC rate.
-  static const std::regex kPerNic(R"(([0-9]+)\s*x\s*(?:[a-z -]*?)([0-9]+(?:\.[0-9]+)?)\s*gb(?:/s|ps|it))");
-  std::smatch m;
-  if (std::regex_search(lower, m, kPerNic)) {
-    return std::make_pair(static_cast<int64_t>(std::strtol(m[1].str().c_str(), nullptr, 10)),
-                          std::strtod(m[2].str().c_str(), nullptr));
+  const std::vector<double> rates = RatesGbps(phrase);
+  std::optional<double> rate;
+  if (!rates.empty()) rate = rates.front();
+  const bool named_generation = !rate.has_value();
+  if (!rate) rate = GenerationValue(phrase, t.link_generations, /*whole_word=*/true);
+  if (!rate) return std::nullopt;
+  if (const auto n = LinkCount(phrase)) return NicReading{*n, *rate, false};
+  if (!named_generation && HasAny(lower, t.per_gpu)) return NicReading{gpus_per_node, *rate, false};
+  if (!named_generation && HasAny(lower, t.per_node)) {
+    return NicReading{default_nics, *rate / static_cast<double>(default_nics), false};
   }
-  // "1600 Gbps node-node": a node's aggregate; spread over 8 NICs (only the product matters).
-  static const std::regex kAggregate(R"(([0-9]+(?:\.[0-9]+)?)\s*gb(?:ps|/s|it/s))");
-  if (std::regex_search(lower, m, kAggregate) && !Has(lower, "gb/s per gpu")) {
-    const double total = std::strtod(m[1].str().c_str(), nullptr);
-    if (Has(lower, "node")) return std::make_pair(int64_t{8}, total / 8.0);
-  }
-  return std::nullopt;
+  return NicReading{default_nics, *rate, true};
 }
 
+std::string FrameworkFor(std::string_view framework_phrase, std::string_view source_ref) {
+  const MappingTables& t = Tables();
+  const std::string phrase = Lower(framework_phrase);
+  for (const FrameworkWord& w : t.framework_words) {
+    if (!w.framework.empty() && Has(phrase, w.token)) return w.framework;
+  }
+  const std::string ref = Lower(source_ref);
+  for (const SourceRow& s : t.sources) {
+    if (Has(ref, s.match) && !s.framework.empty()) return s.framework;
+  }
+  return "";
+}
+
+std::string UnmodelledFeature(const json& layout, const json& model) {
+  auto number = [](const json& o, const char* key) -> double {
+    const json* f = Field(o, key);
+    return f && f->is_number() ? f->get<double>() : 1.0;
+  };
+  auto text = [](const json& o, const char* key) -> std::string {
+    const json* f = Field(o, key);
+    return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
+  };
+  // Pipeline parallelism is modelled (MapPipeline reads pp, vpp and the schedule).
+  if (number(layout, "cp") > 1) return "context parallelism not modelled";
+  if (number(layout, "ep") > 1) return "expert parallelism not modelled";
+  if (Field(model, "moe")) return "mixture of experts not modelled";
+  if (Field(model, "mla")) return "multi-latent attention not modelled";
+  const std::string precision = text(layout, "precision");
+  if (Has(precision, "fp8") || Has(precision, "float8")) return "fp8 not modelled";
+  if (!precision.empty() && !(Has(precision, "bf16") || Has(precision, "fp16") || Has(precision, "16-bit") ||
+                              Has(precision, "mixed") || Has(precision, "amp"))) {
+    return "precision other than 16-bit mixed not modelled";
+  }
+  const std::string finetune = text(layout, "finetune");
+  if (finetune == "lora" || Field(layout, "peft")) return "LoRA fine-tuning not modelled";
+  if (!finetune.empty()) return "fine-tuning (" + finetune + ") not modelled";
+  if (const json* off = Field(layout, "cpu_offload"); off && off->is_boolean() && off->get<bool>()) {
+    return "CPU offload not modelled";
+  }
+  const std::string framework = text(layout, "framework");
+  for (const FrameworkWord& w : Tables().framework_words) {
+    if (!w.unmodelled.empty() && Has(framework, w.token)) return w.unmodelled;
+  }
+  return "";
+}
 std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason) {
   const std::string lower = Lower(phrase);
   const std::string quoted = "recompute '" + std::string(phrase) + "'";
-  // Mixed or partial schemes first: they contain the plain words too.
-  if (Has(lower, "microbatch") || Has(lower, "micro-batch")) {
-    reason = quoted + ": micro-batch-level recompute not modelled";
-    return std::nullopt;
+  // The table's order matters: mixed or partial schemes come first (they contain the plain words).
+  for (const RecomputeWord& w : Tables().recompute_words) {
+    const bool hit = w.match == RecomputeWord::Match::kContains ? Has(lower, w.token)
+                     : w.match == RecomputeWord::Match::kPrefix ? lower.rfind(w.token, 0) == 0
+                                                                : lower == w.token;
+    if (!hit) continue;
+    if (!w.recompute) reason = quoted + ": " + w.unmodelled;
+    return w.recompute;
   }
-  if (Has(lower, "partial") || Has(lower, "every n") || Has(lower, "selective-layer") ||
-      Has(lower, "selective layer")) {
-    reason = quoted + ": checkpointing of only some layers not modelled";
-    return std::nullopt;
-  }
-  if (Has(lower, "selective-op") || Has(lower, "op-level") || Has(lower, "selective op")) {
-    reason = quoted + ": op-level selective checkpointing not modelled";
-    return std::nullopt;
-  }
-  if (lower.rfind("none", 0) == 0 || lower == "no" || lower == "off" || lower == "false") {
-    return Recompute::kNone;
-  }
-  if (lower.rfind("full", 0) == 0 || lower == "true" || Has(lower, "activation checkpointing")) {
-    return Recompute::kFull;
-  }
-  if (lower.rfind("selective", 0) == 0) return Recompute::kSelective;
   reason = "unrecognised " + quoted;
   return std::nullopt;
 }
 
-std::optional<costmodel::Dtype> ReduceDtypeFor(std::string_view phrase, std::string& reason) {
+costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallback) {
   const std::string lower = Lower(phrase);
-  if (Has(lower, "fp8") || Has(lower, "float8")) {
-    reason = "precision '" + std::string(phrase) + "': fp8 not modelled";
-    return std::nullopt;
+  std::string squashed;
+  for (char c : lower) {
+    if (c != ' ') squashed += c;
   }
-  if (!(Has(lower, "bf16") || Has(lower, "fp16") || Has(lower, "16-bit") || Has(lower, "mixed") ||
-        Has(lower, "amp"))) {
-    reason = "precision '" + std::string(phrase) + "': only 16-bit mixed precision is modelled";
-    return std::nullopt;
+  for (const DtypeWord& w : Tables().dtype_words) {
+    if (Has(squashed, w.token)) return w.dtype;
   }
-  // FSDP MixedPrecision PURE reduces in bf16; DEFAULT/amp and Megatron reduce in fp32.
-  if (Has(lower, "pure")) return costmodel::Dtype::kBf16;
-  return costmodel::Dtype::kFp32;
+  return fallback;
 }
-
 FlopConvention ConventionFor(std::string_view source_ref) {
+  // published.json conventions: MFU is Korthikanti/PaLM "unless noted"; the sources table
+  // (mapping.json) notes the others.
   const std::string lower = Lower(source_ref);
-  // published.json conventions: MFU is Korthikanti/PaLM "unless noted"; these sources note it.
-  if (Has(lower, "llm-foundry") || Has(lower, "torchtitan")) return FlopConvention::kLlmFoundry;
-  if (Has(lower, "narayanan") || Has(lower, "bloom")) return FlopConvention::kNarayanan;
+  for (const SourceRow& s : Tables().sources) {
+    if (Has(lower, s.match) && s.convention) return *s.convention;
+  }
   return FlopConvention::kPalm;
 }
 
@@ -295,37 +574,57 @@ bool HasQuantity(const std::vector<Measured>& ms, std::string_view q) {
   return std::any_of(ms.begin(), ms.end(), [&](const Measured& m) { return m.quantity == q; });
 }
 
-costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out, bool needs_memory) {
+/// Whether a free-text link field says nothing: absent, or a "not stated" phrase with no rate.
+bool Unstated(const std::optional<std::string>& phrase) {
+  return !phrase || HasAny(Lower(*phrase), Tables().not_stated);
+}
+
+costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   const json* c = Field(rec, "cluster");
   if (!c || !c->is_object()) throw Skip{"cluster missing"};
   const std::optional<std::string> gpu = OptString(*c, "gpu");
   if (!gpu) throw Skip{"cluster.gpu missing"};
-  std::string reason;
-  out.cluster_name = ClusterForGpu(*gpu, needs_memory, reason);
+  std::string reason, assumption;
+  out.cluster_name = ClusterForGpu(*gpu, reason, assumption);
   if (out.cluster_name.empty()) throw Skip{reason};
+  if (!assumption.empty()) out.assumptions.push_back(assumption);
+  for (const GpuRow& r : Tables().gpus) {
+    if (r.cluster == out.cluster_name) {
+      out.gpu_generation = Lower(r.token);
+      for (char& ch : out.gpu_generation) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      break;
+    }
+  }
   costmodel::Cluster cluster = costmodel::ResolveCluster(out.cluster_name, "reference");
-  if (const auto gpn = OptInt(*c, "gpus_per_node")) {
-    if (*gpn != cluster.node.gpus_per_node) {
-      throw Skip{"cluster.gpus_per_node " + std::to_string(*gpn) + " differs from " +
-                 out.cluster_name + "'s " + std::to_string(cluster.node.gpus_per_node)};
+  const int64_t gpn = cluster.node.gpus_per_node;
+  if (const auto g = OptInt(*c, "gpus_per_node")) {
+    if (*g != gpn) {
+      throw Skip{"cluster.gpus_per_node " + std::to_string(*g) + " differs from " + out.cluster_name +
+                 "'s " + std::to_string(gpn)};
     }
   }
-  // Link phrases override the cluster file's figures; an unstated link keeps the reference
-  // system's (DGX) figure, and the report says so.
-  if (const auto intra = OptString(*c, "intra_link")) {
-    if (const auto gbps = IntraLinkGBps(*intra)) cluster.node.intra.GBps_per_gpu = *gbps;
-  } else if (needs_memory) {
-    out.notes.push_back("intra_link unstated: " + cluster.node.intra.name);
+  // Link phrases override the standard system's figures; a link the record leaves out (or
+  // phrases without a rate: "RoCE", "not stated") keeps the standard system's, and says so.
+  const std::optional<std::string> intra = OptString(*c, "intra_link");
+  std::optional<double> intra_GBps;
+  if (!Unstated(intra)) intra_GBps = IntraLinkGBps(*intra, gpn);
+  if (intra_GBps) {
+    cluster.node.intra.GBps_per_gpu = *intra_GBps;
+  } else {
+    out.assumptions.push_back("intra-node link not stated: " + out.cluster_name + "'s " + cluster.node.intra.name);
   }
-  if (const auto inter = OptString(*c, "inter_link")) {
-    if (const auto nics = InterLinkNics(*inter)) {
-      cluster.fabric.nics_per_node = nics->first;
-      cluster.fabric.nic_Gbps = nics->second;
-    } else {
-      throw Skip{"cluster.inter_link '" + *inter + "': no bandwidth in it"};
+  const std::optional<std::string> inter = OptString(*c, "inter_link");
+  std::optional<NicReading> nics;
+  if (!Unstated(inter)) nics = InterLinkNics(*inter, cluster.fabric.nics_per_node, gpn);
+  if (nics) {
+    cluster.fabric.nics_per_node = nics->nics;
+    cluster.fabric.nic_Gbps = nics->Gbps_each;
+    if (nics->count_assumed) {
+      out.assumptions.push_back("inter-node NIC count not stated: " + out.cluster_name + "'s " +
+                                std::to_string(cluster.fabric.nics_per_node) + " per node");
     }
-  } else if (needs_memory) {
-    out.notes.push_back("inter_link unstated: " + cluster.fabric.name);
+  } else if (OptInt(*c, "gpus").value_or(gpn + 1) > gpn) {  // only a run across nodes uses it
+    out.assumptions.push_back("inter-node link not stated: " + out.cluster_name + "'s " + cluster.fabric.name);
   }
   return cluster;
 }
@@ -346,30 +645,13 @@ constexpr std::array<Family, 3> kFamilies{{
     {"mpt", costmodel::Activation::kGelu, costmodel::Norm::kLayerNorm, costmodel::Position::kLearned, true, false, true},
 }};
 
-// The FlashAttention generation a free-text phrase names (already lower-case), 0 when it names
-// none: "FlashAttention-2", "flash-attn 2.5", "FA3", PyTorch SDPA (whose flash backend has been
-// FlashAttention-2 since PyTorch 2.2), the Triton port (FlashAttention-1's algorithm).
-int FlashVersionStated(const std::string& lower) {
-  auto any = [&](std::initializer_list<std::string_view> tokens) {
-    for (std::string_view t : tokens) {
-      if (Has(lower, t)) return true;
-    }
-    return false;
-  };
-  if (any({"flashattention-3", "flashattention 3", "flashattention3", "flash attention 3",
-           "flash-attention 3", "flash-attn 3", "flash_attn 3", "fa3"})) {
-    return 3;
+/// The FlashAttention generation a free-text phrase (lower-case) names, 0 when it names flash
+/// attention without one, nullopt when it names none (mapping.json attention_words).
+std::optional<int> FlashVersionStated(const std::string& lower) {
+  for (const AttentionWords& w : Tables().attention_words) {
+    if (HasAny(lower, w.tokens)) return w.flash_version;
   }
-  if (any({"flashattention-2", "flashattention 2", "flashattention2", "flash attention 2",
-           "flash-attention 2", "flash-attn 2", "flash_attn 2", "fa2", "sdpa",
-           "scaled_dot_product_attention"})) {
-    return 2;
-  }
-  if (any({"flashattention-1", "flashattention 1", "flashattention v1", "flash attention 1",
-           "triton"})) {
-    return 1;
-  }
-  return 0;
+  return std::nullopt;
 }
 
 costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_version) {
@@ -424,9 +706,9 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   if (Has(arch, "untied")) m.tied_embeddings = false;
   else if (Has(arch, "tied emb")) m.tied_embeddings = true;
   m.norm_bias = m.norm == costmodel::Norm::kLayerNorm && m.biases.mlp;
-  flash_version = FlashVersionStated(arch);
-  flash_stated = flash_version > 0 || Has(arch, "flashattention") || Has(arch, "flash attention") ||
-                 Has(arch, "flash-attn") || Has(arch, "flash_attn");
+  const std::optional<int> stated = FlashVersionStated(arch);
+  flash_version = stated.value_or(0);
+  flash_stated = stated.has_value();
   // The shape must reproduce the published size (a typo in a shape is not silently scored).
   if (const auto pb = OptNumber(*mj, "params_b")) {
     const double counted = static_cast<double>(costmodel::CountParams(m).total) / 1e9;
@@ -439,38 +721,21 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   return m;
 }
 
-// Frameworks whose attention implementation is known when the arch phrase does not say:
-// Megatron-LM of Narayanan 2021 / Korthikanti 2022 predates fused flash attention (its
-// activation accounting keeps the s^2 scores); llm-foundry and torchtitan use flash/SDPA.
-bool FlashDefaultFor(std::string_view source_ref) {
-  const std::string lower = Lower(source_ref);
-  return !(Has(lower, "korthikanti") || Has(lower, "narayanan"));
+/// The framework file of a name (data/frameworks), read once per run.
+const Framework& FrameworkNamed(const std::string& name) {
+  static std::map<std::string, Framework> cache;
+  auto it = cache.find(name);
+  if (it == cache.end()) it = cache.emplace(name, ResolveFramework(name, "data/reference/mapping.json")).first;
+  return it->second;
 }
 
-// The FlashAttention generation when the arch phrase does not name one. llm-foundry's
-// benchmark tables were produced by scripts/train/benchmarking/submit_benchmarks.py, whose
-// --attn_impl defaults to 'triton' (the Triton port of FlashAttention-1, the FA2 paper's
-// "FlashAttention Triton" baseline); every other framework: FlashAttention-2, the version in
-// flash-attn and PyTorch SDPA since mid-2023.
-int FlashVersionDefaultFor(std::string_view source_ref) {
+/// The source table's word on flash attention for sources that predate it (mapping.json).
+std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
   const std::string lower = Lower(source_ref);
-  return Has(lower, "llm-foundry") ? 1 : 2;
-}
-
-// Whether RMSNorm, SwiGLU and RoPE ran as eager PyTorch op chains (kernels.h EagerOp). A record
-// whose arch or notes say "torch.compile", "compiled", "fused kernels" or "fused rmsnorm": no;
-// one that says "eager": yes (a fused optimizer says nothing about the layer's kernels). Otherwise the source's default: torchtitan's A100 presets
-// (train_configs/llama2_13b.toml and siblings) set compile = false and norm_type = "rmsnorm",
-// the unfused PyTorch RMSNorm; llm-foundry ran MPT uncompiled (its LayerNorm and GeLU are one
-// native kernel each, so nothing changes); Megatron-LM and everyone else: fused kernels.
-bool EagerElementwiseFor(std::string_view source_ref, const std::string& text) {
-  for (std::string_view fused : {"torch.compile", "compiled", "fused kernels", "fused rmsnorm",
-                                 "fused_rmsnorm"}) {
-    if (Has(text, fused)) return false;
+  for (const SourceRow& s : Tables().sources) {
+    if (Has(lower, s.match) && s.flash_attention) return s.flash_attention;
   }
-  if (Has(text, "eager")) return true;
-  const std::string lower = Lower(source_ref);
-  return Has(lower, "torchtitan") || Has(lower, "llm-foundry");
+  return std::nullopt;
 }
 
 /// Pipeline degree, virtual stages and schedule of a record: vpp > 1 or a schedule phrase naming
@@ -500,31 +765,60 @@ void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& 
   if (!costmodel::SplitLayers(l, layers, split, &why)) throw Skip{"pipeline split: " + why};
 }
 
-void MapTraining(const json& rec, ReferenceRecord& out) {
-  out.cluster = MapCluster(rec, out, /*needs_memory=*/true);
+/// Whether the record's own words (arch and notes, lower-case) say how the elementwise ops
+/// ran (mapping.json elementwise_words: "torch.compile", "fused kernels" -> fused; "eager" ->
+/// eager; a fused optimizer says nothing about the layers); nullopt: the framework's default.
+std::optional<bool> EagerElementwiseStated(const std::string& text) {
+  if (HasAny(text, Tables().fused_words)) return false;
+  if (HasAny(text, Tables().eager_words)) return true;
+  return std::nullopt;
+}
+
+void MapTraining(const json& rec, const std::string& framework, ReferenceRecord& out) {
+  out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
-  const int64_t pp = OptInt(*lj, "pp").value_or(1);
-  if (OptInt(*lj, "cp").value_or(1) > 1) throw Skip{"context parallelism not modelled"};
-  if (const json* off = Field(*lj, "cpu_offload"); off && off->is_boolean() && off->get<bool>()) {
-    throw Skip{"CPU offload not modelled"};
+  const json* model_json = Field(rec, "model");
+  if (const std::string f = UnmodelledFeature(*lj, model_json ? *model_json : json::object()); !f.empty()) {
+    throw Skip{f};
   }
-  const std::optional<std::string> precision = OptString(*lj, "precision");
-  if (!precision) throw Skip{"layout.precision missing"};
+  const int64_t pp = OptInt(*lj, "pp").value_or(1);
+  const json* src = Field(rec, "source");
+  const std::string ref = src ? OptString(*src, "ref").value_or("") : "";
+  out.convention = ConventionFor(ref);
+  // The framework the record names (or its source implies) supplies the traits it leaves out.
+  out.framework = !framework.empty() ? framework : FrameworkFor(OptString(*lj, "framework").value_or(""), ref);
+  const Framework* fw = out.framework.empty() ? nullptr : &FrameworkNamed(out.framework);
+  if (!fw) {
+    out.assumptions.push_back(
+        "framework not stated: meshplan's defaults (FlashAttention-2, fused elementwise, fp32 gradient reduction)");
+  }
+  std::optional<std::string> precision = OptString(*lj, "precision");
+  if (!precision) {
+    if (!fw || !fw->default_precision) throw Skip{"layout.precision missing (and no framework default)"};
+    precision = fw->default_precision;
+    out.assumptions.push_back("precision not stated: " + fw->name + "'s default");
+  }
+  const costmodel::Dtype reduce = ReduceDtypeFor(*precision, fw ? fw->reduce_dtype : costmodel::Dtype::kFp32);
+  std::optional<std::string> rc = OptString(*lj, "recompute");
+  if (!rc) {
+    if (!fw || !fw->default_recompute) throw Skip{"layout.recompute missing (and no framework default)"};
+    rc = fw->default_recompute;
+    out.assumptions.push_back("recompute not stated: " + fw->name + "'s default");
+  }
   std::string reason;
-  const auto reduce = ReduceDtypeFor(*precision, reason);
-  if (!reduce) throw Skip{reason};
-  const std::optional<std::string> rc = OptString(*lj, "recompute");
-  if (!rc) throw Skip{"layout.recompute missing"};
   const auto recompute = RecomputeFor(*rc, reason);
   if (!recompute) throw Skip{reason};
+  // "Selective" is the framework's word: torchtitan's checkpoints whole layers, not the
+  // attention core meshplan prices (unless the phrase itself says attention).
+  if (*recompute == Recompute::kSelective && fw && fw->selective == Framework::Selective::kSomeLayers &&
+      !Has(Lower(*rc), "attention")) {
+    throw Skip{"checkpointing of only some layers not modelled"};
+  }
 
   bool flash_stated = false;
   int flash_version = 0;
   out.model = MapModel(rec, flash_stated, flash_version);
-  const json* src = Field(rec, "source");
-  const std::string ref = src ? OptString(*src, "ref").value_or("") : "";
-  out.convention = ConventionFor(ref);
 
   const int64_t gpus = ReqInt(rec.at("cluster"), "cluster", "gpus");
   costmodel::Layout& l = out.layout;
@@ -540,6 +834,8 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
     throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x dp " +
                std::to_string(dp) + " != " + std::to_string(gpus) + " GPUs"};
   }
+  const json* dist_opt = Field(*lj, "distributed_optimizer");
+  const std::optional<int64_t> zero_stage = OptInt(*lj, "zero_stage");
   if (const auto f = OptInt(*lj, "fsdp")) {
     // FSDP: shard over f ranks, replicate over the rest (HSDP when dp > f).
     const std::string sharding = OptString(*lj, "fsdp_sharding").value_or("FULL_SHARD");
@@ -550,8 +846,16 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
     l.fsdp = *f;
     l.replicate = dp / *f;
     l.recipe = costmodel::Recipe::kFsdp2;
+  } else if ((dist_opt && dist_opt->is_boolean() && dist_opt->get<bool>()) || (zero_stage && *zero_stage >= 1)) {
+    // Megatron's distributed optimizer (ZeRO-1, or the ZeRO stage given) over the whole
+    // data-parallel group: states sharded by dp, gradients reduce-scattered, params gathered.
+    if (zero_stage && *zero_stage > 3) throw Skip{"layout.zero_stage: expected 1, 2 or 3"};
+    l.fsdp = dp;
+    l.replicate = 1;
+    l.zero = static_cast<int>(zero_stage.value_or(1));
+    l.recipe = costmodel::Recipe::kMegatron;
   } else {
-    // No FSDP: Megatron-style data parallelism (replicated states, gradient all-reduce).
+    // Plain data parallelism: replicated states, gradient all-reduce.
     l.fsdp = 1;
     l.replicate = dp;
     l.zero = 1;
@@ -575,18 +879,20 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
   w.gpus = gpus;
   w.global_batch = *gb;
   w.seq = out.model.max_seq;
-  w.flash_attention = flash_stated || FlashDefaultFor(ref);
-  w.flash_version = flash_version > 0 ? flash_version : FlashVersionDefaultFor(ref);
+  // Each trait: the record's own words, else the source table's, else the framework's, else
+  // meshplan's default.
+  const std::optional<bool> source_flash = SourceFlashAttention(ref);
+  w.flash_attention = flash_stated || source_flash.value_or(fw ? fw->flash_attention : true);
+  w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
   {
-    const json* mj = Field(rec, "model");
-    const std::string text = Lower((mj ? OptString(*mj, "arch").value_or("") : std::string()) + " " +
-                                   OptString(rec, "notes").value_or(""));
-    w.eager_elementwise = EagerElementwiseFor(ref, text);
+    const std::string text = Lower((model_json ? OptString(*model_json, "arch").value_or("") : std::string()) +
+                                   " " + OptString(rec, "notes").value_or(""));
+    w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
   }
   if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }
-  w.reduce_dtype = *reduce;
+  w.reduce_dtype = reduce;
   w.allow_cross_node_tp = false;
   if (l.sp && l.tp == 1) l.sp = false;
   // Derived step time: when a record gives throughput but no step time, the step follows from
@@ -604,7 +910,17 @@ void MapTraining(const json& rec, ReferenceRecord& out) {
 }
 
 void MapCollective(const json& rec, ReferenceRecord& out) {
-  out.cluster = MapCluster(rec, out, /*needs_memory=*/false);
+  // The size first: a record without one cannot be scored whatever its system.
+  const json& mj = rec.at("measured");
+  std::optional<double> bytes = OptNumber(mj, "message_bytes");
+  if (!bytes) {
+    if (const auto msg = OptString(mj, "message")) {
+      bytes = MessageBytes(*msg);
+      if (!bytes) throw Skip{"measured.message '" + *msg + "': not a size"};
+    }
+  }
+  if (!bytes) throw Skip{"message size not stated"};
+  out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::optional<std::string> op = OptString(*lj, "collective");
@@ -624,15 +940,6 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   const int64_t gpn = out.cluster.node.gpus_per_node;
   s.group = {ranks, (ranks + gpn - 1) / gpn};
   if (s.group.nodes > 1 && ranks % s.group.nodes != 0) throw Skip{"ranks not spread evenly over nodes"};
-  const json& mj = rec.at("measured");
-  std::optional<double> bytes = OptNumber(mj, "message_bytes");
-  if (!bytes) {
-    if (const auto msg = OptString(mj, "message")) {
-      bytes = MessageBytes(*msg);
-      if (!bytes) throw Skip{"measured.message '" + *msg + "': not a size"};
-    }
-  }
-  if (!bytes) throw Skip{"message size not stated"};
   s.bytes = *bytes;
   // Time: published, else from algbw (S / t), else from busbw (nccl-tests' factor).
   if (!HasQuantity(out.measured, "collective_time_s")) {
@@ -655,10 +962,11 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
 }
 
 void MapGemm(const json& rec, ReferenceRecord& out) {
-  out.cluster = MapCluster(rec, out, /*needs_memory=*/false);
+  out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::string dtype = Lower(OptString(*lj, "dtype").value_or(""));
+  if (Has(dtype, "fp8") || Has(dtype, "float8")) throw Skip{"fp8 not modelled"};
   if (dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
   const std::optional<std::string> shape = OptString(*lj, "best_shape_MxNxK");
   if (!shape) throw Skip{"layout.best_shape_MxNxK missing"};
@@ -674,7 +982,7 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
 
 }  // namespace
 
-ReferenceRecord MapRecord(const json& rec) {
+ReferenceRecord MapRecord(const json& rec, const std::string& framework) {
   ReferenceRecord out;
   try {
     out.id = OptString(rec, "id").value_or("");
@@ -684,7 +992,7 @@ ReferenceRecord MapRecord(const json& rec) {
     const json* mj = Field(rec, "measured");
     if (!mj || !mj->is_object()) throw Skip{"measured missing"};
     out.measured = ReadMeasured(*mj, out.kind);
-    if (out.kind == "end_to_end" || out.kind == "per_layer") MapTraining(rec, out);
+    if (out.kind == "end_to_end" || out.kind == "per_layer") MapTraining(rec, framework, out);
     else if (out.kind == "collective") MapCollective(rec, out);
     else if (out.kind == "gemm") MapGemm(rec, out);
     else throw Skip{"unknown kind '" + out.kind + "'"};
@@ -695,7 +1003,41 @@ ReferenceRecord MapRecord(const json& rec) {
   return out;
 }
 
-std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string_view origin) {
+namespace {
+/// A collective record that publishes one bus bandwidth per group size
+/// ("busbw_GBps_1node_8gpu", "busbw_GBps_4node_32gpu") is that many measurements: one record
+/// each, id suffixed "@1node_8gpu", with its ranks and bandwidth. Other records pass unchanged.
+std::vector<json> SplitPerGroupSize(const json& r) {
+  const json* m = Field(r, "measured");
+  const json* kind = Field(r, "kind");
+  if (!m || !m->is_object() || !kind || *kind != "collective") return {r};
+  const json* id = Field(r, "id");
+  const std::string base_id = id && id->is_string() ? id->get<std::string>() : "";
+  static const std::regex kKey(R"(^busbw_GBps_([0-9]+)node_([0-9]+)gpu$)");
+  std::vector<json> out;
+  for (const auto& [key, value] : m->items()) {
+    std::smatch g;
+    if (key.size() > 64 || !std::regex_match(key, g, kKey) || !value.is_number()) continue;
+    json one = r;
+    const std::string suffix = key.substr(std::string("busbw_GBps_").size());
+    one["id"] = base_id + "@" + suffix;
+    one["measured"].erase(key);
+    for (const auto& [other, v] : m->items()) {
+      if (other != key && std::regex_match(other, kKey)) one["measured"].erase(other);
+    }
+    one["measured"]["busbw_GBps"] = value;
+    const int64_t ranks = std::strtoll(g[2].str().c_str(), nullptr, 10);
+    if (one.contains("layout") && one["layout"].is_object()) one["layout"]["ranks"] = ranks;
+    if (one.contains("cluster") && one["cluster"].is_object()) one["cluster"]["gpus"] = ranks;
+    out.push_back(std::move(one));
+  }
+  if (out.empty()) return {r};
+  return out;
+}
+}  // namespace
+
+std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string_view origin,
+                                              const std::string& framework) {
   const json j = costmodel::ParseJsonText(text, origin);
   if (!j.is_object() || !j.contains("records") || !j.at("records").is_array()) {
     throw meshplan::Error(std::string(origin), "records: expected an array of records");
@@ -703,7 +1045,7 @@ std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string
   std::vector<ReferenceRecord> out;
   for (const json& r : j.at("records")) {
     if (!r.is_object()) throw meshplan::Error(std::string(origin), "records: expected objects");
-    out.push_back(MapRecord(r));
+    for (const json& one : SplitPerGroupSize(r)) out.push_back(MapRecord(one, framework));
   }
   return out;
 }

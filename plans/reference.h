@@ -1,12 +1,14 @@
 // File: plans/reference.h
-// Published measurements (data/reference/published.json format) mapped onto meshplan's specs, and
-// the predictions `meshplan accuracy --reference` scores against them.
+// Published measurements (data/reference/*.json format) mapped onto meshplan's specs, and the
+// predictions `meshplan accuracy --reference` scores against them.
 //
-// Every record is mapped by the same rule tables (reference.cc), never by its id: the GPU name
-// and link phrases pick and adjust a built-in cluster, the model shape comes from the record's
-// numbers and its architecture phrase, the layout from its parallel degrees, batch, recompute and
-// precision phrases, and the source's FLOP convention from the source's name. A record the rules
-// cannot read is skipped with the reason, never guessed. Pure functions: no files, no printing.
+// Every record is mapped by the same rule tables, never by its id or its source's name in code:
+// data/reference/mapping.json maps GPU names to their standard system, reads link bandwidth in
+// every phrasing published tables use, says which framework a source ran; the framework file
+// (data/frameworks/*.json, plans/framework.h) supplies the traits and defaults a record does
+// not state. What a record leaves out is assumed and listed in its `assumptions`; a record is
+// skipped only for a feature not modelled (UnmodelledFeature, one function) or a quantity it
+// lacks, with a short stable reason. Pure functions: no printing; the tables are read once.
 #ifndef MESHPLAN_PLANS_REFERENCE_H_
 #define MESHPLAN_PLANS_REFERENCE_H_
 
@@ -44,6 +46,11 @@ struct ReferenceRecord {
   std::string source;  // short source name (see SourceName)
   std::string skip_reason;
   std::vector<std::string> notes;  // the rules that filled something in, for the report
+  // What the record did not state and the mapping assumed (a default of the GPU's standard
+  // system or of the framework): stable sentences, counted in the summary.
+  std::vector<std::string> assumptions;
+  std::string framework;           // data/frameworks name, "" when none is known
+  std::string gpu_generation;      // "A100", "H100", "H200", "B200": the GPU table's token
   std::string cluster_name;        // built-in cluster it maps to
   costmodel::Cluster cluster;      // uncalibrated, with the record's link figures applied
   // end_to_end, per_layer:
@@ -58,19 +65,40 @@ struct ReferenceRecord {
   std::vector<Measured> measured;
 };
 
-// --- The rules, exposed for their tests. Each returns the value or sets `reason`.
+// --- The rules, exposed for their tests. Each returns the value or sets `reason`. The tables
+// behind them (GPU names, bandwidth words, defaults, source -> framework) are data:
+// data/reference/mapping.json, read once.
 
-/// The built-in cluster for a free-text GPU name ("A100-SXM4-80GB", "H100 SXM", "A100-80GB").
-/// An A100 without a memory size maps to the 80GB part only when `needs_memory` is false.
-std::string ClusterForGpu(std::string_view gpu, bool needs_memory, std::string& reason);
-/// Per-GPU unidirectional GB/s of an intra-node link phrase, or nullopt if it names none.
-std::optional<double> IntraLinkGBps(std::string_view phrase);
-/// {NICs per node, Gb/s per NIC} of an inter-node link phrase, or nullopt if it names none.
-std::optional<std::pair<int64_t, double>> InterLinkNics(std::string_view phrase);
+/// The built-in cluster for a free-text GPU name ("A100-SXM4-80GB", "H100 SXM", "B200"). A name
+/// the table maps only with an assumption (an A100 with no memory size) sets `assumption`.
+std::string ClusterForGpu(std::string_view gpu, std::string& reason, std::string& assumption);
+/// Per-GPU unidirectional GB/s of an intra-node link phrase ("600 GB/s bidir", "1.8 TB/s
+/// bidirectional", "NVLink4"), or nullopt if it names none. A per-node figure is divided by
+/// `gpus_per_node`.
+std::optional<double> IntraLinkGBps(std::string_view phrase, int64_t gpus_per_node = 8);
+/// An inter-node link phrase read as NICs per node x Gb/s per NIC.
+struct NicReading {
+  int64_t nics = 0;
+  double Gbps_each = 0;
+  bool count_assumed = false;  // the phrase gave a rate but no NIC count: `default_nics` used
+  bool operator==(const NicReading&) const = default;
+};
+/// "8x 400G", "8x Mellanox HDR 200 Gb/s", "3.2 Tbps per node", "400 Gb/s per GPU", "NDR",
+/// "1600 Gbps node-node RoCE"; nullopt when it names no rate ("RoCE", "EFA", "not stated").
+std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default_nics,
+                                        int64_t gpus_per_node);
 /// none / selective / full from a recompute phrase; nullopt with `reason` when not modelled.
 std::optional<costmodel::Recompute> RecomputeFor(std::string_view phrase, std::string& reason);
-/// The gradient-reduction dtype of a 16-bit mixed-precision phrase; nullopt with `reason`.
-std::optional<costmodel::Dtype> ReduceDtypeFor(std::string_view phrase, std::string& reason);
+/// The gradient-reduction dtype a 16-bit mixed-precision phrase states ("PURE",
+/// "grad_reduce_in_fp32=False", "DEFAULT"), else `fallback` (the framework's).
+costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallback);
+/// The one place that decides what meshplan does not model yet: "" or a short stable reason
+/// ("pipeline parallelism not modelled", "fp8 not modelled", ...) for a record's layout and
+/// model objects (reference format).
+std::string UnmodelledFeature(const nlohmann::json& layout, const nlohmann::json& model);
+/// The framework (a data/frameworks name) a record ran: its layout.framework phrase, else the
+/// source table's; "" when neither says.
+std::string FrameworkFor(std::string_view framework_phrase, std::string_view source_ref);
 /// The FLOP convention of a source reference.
 FlopConvention ConventionFor(std::string_view source_ref);
 /// The short name records are grouped by: a repository ("pytorch/torchtitan") or the text
@@ -79,10 +107,13 @@ std::string SourceName(std::string_view source_ref);
 /// Bytes of a message-size phrase: "32KiB", "8GiB", "1048576" (binary prefixes).
 std::optional<double> MessageBytes(std::string_view phrase);
 
-/// Maps one record (a JSON object of the reference format).
-ReferenceRecord MapRecord(const nlohmann::json& record);
-/// Maps every record of a reference file; a file that is not of the format is an Error.
-std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string_view origin);
+/// Maps one record (a JSON object of the reference format). A non-empty `framework` (a
+/// data/frameworks name) replaces the one the record names or its source implies.
+ReferenceRecord MapRecord(const nlohmann::json& record, const std::string& framework = "");
+/// Maps every record of a reference file; a file that is not of the format is an Error. A
+/// collective record that publishes one bandwidth per group size becomes one record each.
+std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string_view origin,
+                                              const std::string& framework = "");
 
 /// A measured value against its prediction; error_pct = 100 (predicted - measured) / measured.
 struct ScoredQuantity {

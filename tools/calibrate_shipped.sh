@@ -10,6 +10,8 @@
 #  - dgx-a100: the single-node A100 logs and OCI's 2-node RoCE log (8x2x100G per node, the DGX
 #    A100's 1.6 Tb/s). Not the p4de EFA log (4x100G: another fabric) nor CoreWeave's SHARP log
 #    (in-network reduction, an algorithm meshplan does not model).
+# data/calibration/inputs/shipped.json lists the same inputs for `accuracy --leave-source-out`;
+# change both together (Cli.ShippedFitInputsMatchTheCalibrationScript checks they agree).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/tools/meshplan}

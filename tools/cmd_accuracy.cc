@@ -4,8 +4,12 @@
 //   --reference FILE: every record of a published-measurements file (data/reference/ format),
 //     mapped by the rules of plans/reference.h, each predicted with the shipped calibration
 //     profile of its cluster (or --calibration P, or none with --no-calibration) by the
-//     analytical evaluator; prints each record's errors, then MAPE and worst case per quantity,
-//     per source and per calibration profile, and counts skips by reason.
+//     analytical evaluator; prints each record's errors, then n, MAPE, signed mean error (bias)
+//     and worst case per quantity, per source, per GPU generation and per calibration profile,
+//     counts skips by reason and the assumptions made for what records leave out. Records whose
+//     source's kernel-level records went into the profile are labelled in-sample; with
+//     --leave-source-out they are scored with the profile refitted without that source
+//     (tools/shipped_fits.h) instead: accuracy out of sample.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,10 +25,12 @@
 #include "costmodel/nccl_tests.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/framework.h"
 #include "plans/reference.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 #include "tools/inputs.h"
+#include "tools/shipped_fits.h"
 
 namespace meshplan::tools {
 namespace {
@@ -37,28 +43,39 @@ struct AccuracyOptions {
   std::string json_path;
   std::string calibration;
   bool no_calibration = false;
+  bool leave_source_out = false;
+  std::string framework;
 };
 
-/// Absolute percentage errors per key, summarised as {n, mape_pct, max_pct}.
+/// Percentage errors per key, summarised as {n, mape_pct, max_pct, bias_pct, worst_pct}: the
+/// mean absolute error, the largest absolute one, the signed mean (bias: negative means
+/// predictions are optimistic, faster than measured) and the signed error of the worst case.
 class ErrorTable {
  public:
   void Add(const std::string& key, double error_pct) {
     Acc& a = acc_[key];
     a.n += 1;
     a.sum += std::fabs(error_pct);
-    a.max = std::max(a.max, std::fabs(error_pct));
+    a.signed_sum += error_pct;
+    if (std::fabs(error_pct) > a.max) {
+      a.max = std::fabs(error_pct);
+      a.worst = error_pct;
+    }
   }
   json ToJson() const {
     json out = json::object();
     for (const auto& [k, a] : acc_) {
-      out[k] = {{"n", a.n}, {"mape_pct", a.sum / static_cast<double>(a.n)}, {"max_pct", a.max}};
+      const double n = static_cast<double>(a.n);
+      out[k] = {{"n", a.n}, {"mape_pct", a.sum / n}, {"max_pct", a.max}, {"bias_pct", a.signed_sum / n},
+                {"worst_pct", a.worst}};
     }
     return out;
   }
   void Print(const std::string& indent) const {
     for (const auto& [k, a] : acc_) {
-      std::printf("%s%-22s n=%-4lld MAPE %6.1f%%  worst %6.1f%%\n", indent.c_str(), k.c_str(),
-                  static_cast<long long>(a.n), a.sum / static_cast<double>(a.n), a.max);
+      const double n = static_cast<double>(a.n);
+      std::printf("%s%-22s n=%-4lld MAPE %6.1f%%  bias %+7.1f%%  worst %+7.1f%%\n", indent.c_str(), k.c_str(),
+                  static_cast<long long>(a.n), a.sum / n, a.signed_sum / n, a.worst);
     }
   }
   bool empty() const { return acc_.empty(); }
@@ -66,22 +83,33 @@ class ErrorTable {
  private:
   struct Acc {
     int64_t n = 0;
-    double sum = 0, max = 0;
+    double sum = 0, signed_sum = 0, max = 0, worst = 0;
   };
   std::map<std::string, Acc> acc_;
 };
 
 struct Group {
-  int64_t scored = 0, skipped = 0;
+  int64_t scored = 0, skipped = 0, in_sample = 0;
   ErrorTable quantities;
-  json ToJson() const { return {{"scored", scored}, {"skipped", skipped}, {"per_quantity", quantities.ToJson()}}; }
+  std::map<std::string, int64_t> skipped_by_reason;
+  json ToJson() const {
+    return {{"scored", scored},
+            {"skipped", skipped},
+            {"in_sample", in_sample},
+            {"skipped_by_reason", skipped_by_reason},
+            {"per_quantity", quantities.ToJson()}};
+  }
+  void Skip(const std::string& reason) {
+    ++skipped;
+    ++skipped_by_reason[reason];
+  }
 };
 
 struct Summary {
-  int64_t scored = 0, skipped = 0;
+  int64_t scored = 0, skipped = 0, in_sample = 0;
   ErrorTable per_quantity;
-  std::map<std::string, Group> per_source, per_calibration;
-  std::map<std::string, int64_t> skipped_by_reason;
+  std::map<std::string, Group> per_source, per_gpu, per_calibration;
+  std::map<std::string, int64_t> skipped_by_reason, assumptions;
 };
 
 void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
@@ -100,7 +128,7 @@ void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& 
       records.push_back(rec);
       ++sum.skipped;
       ++sum.skipped_by_reason[log.skip_reason];
-      ++sum.per_source[log.name].skipped;
+      sum.per_source[log.name].Skip(log.skip_reason);
       std::printf("%-52s %-14s skipped: %s\n", log.name.c_str(),
                   std::string(costmodel::ToString(log.op)).c_str(), log.skip_reason.c_str());
       continue;
@@ -184,10 +212,37 @@ costmodel::Cluster CalibratedFor(const plans::ReferenceRecord& r, const Accuracy
   return c;
 }
 
+/// The shipped fits by profile name, built once: which sources' kernel-level records shaped
+/// each profile, and the refits without one of them.
+class Provenance {
+ public:
+  explicit Provenance(bool needed) {
+    if (!needed) return;
+    for (ShippedFit& f : ReadShippedFits()) {
+      const std::string name = f.name;
+      fitters_.emplace(name, std::make_unique<ShippedFitter>(std::move(f)));
+    }
+  }
+  bool empty() const { return fitters_.empty(); }
+  /// The fitter of the profile a cluster was calibrated with, or null (none, or not shipped).
+  ShippedFitter* For(const costmodel::Cluster& c) {
+    const auto it = fitters_.find(c.calibration);
+    return it == fitters_.end() ? nullptr : it->second.get();
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<ShippedFitter>> fitters_;
+};
+
 void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
+  if (!o.framework.empty()) plans::ResolveFramework(o.framework, "--framework");  // must exist
   const std::string text = costmodel::ReadFileText(o.reference, "--reference");
-  const std::vector<plans::ReferenceRecord> mapped = plans::MapReferenceFile(text, o.reference);
+  const std::vector<plans::ReferenceRecord> mapped = plans::MapReferenceFile(text, o.reference, o.framework);
   ProfileCache cache;
+  Provenance provenance(!o.no_calibration);
+  if (o.leave_source_out && provenance.empty()) {
+    throw Error("--leave-source-out", "no shipped fit inputs to refit from (data/calibration/inputs/shipped.json)");
+  }
   std::printf("%-62s %-8s %-22s %12s %12s %8s\n", "record", "status", "quantity", "measured", "predicted", "error_%");
   for (const plans::ReferenceRecord& r : mapped) {
     json rec = {{"id", r.id}, {"kind", r.kind}, {"source", r.source}};
@@ -201,16 +256,34 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       records.push_back(rec);
       ++sum.skipped;
       ++sum.skipped_by_reason[reason];
-      ++sum.per_source[r.source].skipped;
+      sum.per_source[r.source].Skip(reason);
+      if (!r.gpu_generation.empty()) sum.per_gpu[r.gpu_generation].Skip(reason);
       std::printf("%-62s %-8s %s\n", r.id.c_str(), "skipped", reason.c_str());
       continue;
     }
+    // In sample: the profile was fitted on this source's kernel-level records. Out of sample
+    // with --leave-source-out: refit without them.
+    json in_sample = nullptr;
+    if (ShippedFitter* fitter = provenance.For(cluster)) {
+      const bool shaped = fitter->sources().count(r.source) > 0;
+      if (shaped && o.leave_source_out) {
+        cluster = r.cluster;
+        costmodel::ApplyCalibration(fitter->FitWithout(r.source), cluster, "--leave-source-out");
+        in_sample = false;
+      } else {
+        in_sample = shaped;
+      }
+    } else if (cluster.calibration.empty()) {
+      in_sample = false;  // the uncalibrated model
+    }
     const std::string calib = cluster.calibration.empty() ? "none" : cluster.calibration;
+    const bool is_in_sample = in_sample.is_boolean() && in_sample.get<bool>();
     json quantities = json::object();
     for (const plans::ScoredQuantity& q : plans::PredictRecord(r, cluster)) {
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
       sum.per_quantity.Add(q.quantity, q.error_pct);
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
+      sum.per_gpu[r.gpu_generation].quantities.Add(q.quantity, q.error_pct);
       sum.per_calibration[calib].quantities.Add(q.quantity, q.error_pct);
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
@@ -218,7 +291,11 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
     rec["status"] = "scored";
     rec["reason"] = "";
     rec["cluster"] = r.cluster_name;
+    rec["gpu"] = r.gpu_generation;
     rec["calibration"] = cluster.calibration.empty() ? json(nullptr) : json(cluster.calibration);
+    rec["in_sample"] = in_sample;
+    rec["framework"] = r.framework.empty() ? json(nullptr) : json(r.framework);
+    rec["assumptions"] = r.assumptions;
     rec["notes"] = r.notes;
     rec["quantities"] = quantities;
     if (r.kind == "end_to_end" || r.kind == "per_layer") {
@@ -226,13 +303,34 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       rec["flop_convention"] = plans::ToString(r.convention);
     }
     records.push_back(rec);
+    for (const std::string& a : r.assumptions) ++sum.assumptions[a];
     ++sum.scored;
     ++sum.per_source[r.source].scored;
+    ++sum.per_gpu[r.gpu_generation].scored;
     ++sum.per_calibration[calib].scored;
+    if (is_in_sample) {
+      ++sum.in_sample;
+      ++sum.per_source[r.source].in_sample;
+      ++sum.per_gpu[r.gpu_generation].in_sample;
+      ++sum.per_calibration[calib].in_sample;
+    }
   }
   inputs["reference"] = o.reference;
   inputs["calibration"] = o.no_calibration ? json("none") : o.calibration.empty() ? json("shipped profile per cluster") : json(o.calibration);
+  inputs["leave_source_out"] = o.leave_source_out;
+  inputs["framework"] = o.framework.empty() ? json("as each record names or its source implies") : json(o.framework);
   inputs["predictor"] = "analytical evaluator (costmodel/evaluate.h)";
+}
+
+/// "name: 12 scored (3 in-sample), 4 skipped" and its table, skips by reason under it.
+void PrintGroup(const std::string& name, const Group& g) {
+  std::printf("  %s: %lld scored", name.c_str(), static_cast<long long>(g.scored));
+  if (g.in_sample > 0) std::printf(" (%lld in-sample)", static_cast<long long>(g.in_sample));
+  std::printf(", %lld skipped\n", static_cast<long long>(g.skipped));
+  g.quantities.Print("    ");
+  for (const auto& [reason, n] : g.skipped_by_reason) {
+    std::printf("    skipped %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+  }
 }
 
 void RunAccuracy(const AccuracyOptions& o) {
@@ -243,25 +341,33 @@ void RunAccuracy(const AccuracyOptions& o) {
   if (o.no_calibration && !o.calibration.empty()) {
     throw Error("--no-calibration", "cannot be combined with --calibration");
   }
+  if (o.leave_source_out && (o.no_calibration || !o.calibration.empty() || o.reference.empty())) {
+    throw Error("--leave-source-out", "refits the shipped profiles: use it with --reference alone, not with "
+                                      "--calibration or --no-calibration");
+  }
   json records = json::array();
   json inputs = json::object();
   Summary sum;
   if (!o.logs.empty()) ScoreNcclLogs(o, records, sum, inputs);
   if (!o.reference.empty()) ScoreReference(o, records, sum, inputs);
 
-  std::printf("\nscored %lld, skipped %lld\n", static_cast<long long>(sum.scored), static_cast<long long>(sum.skipped));
+  std::printf("\nscored %lld (%lld in-sample: their source's kernel-level records shaped the profile), skipped %lld\n",
+              static_cast<long long>(sum.scored), static_cast<long long>(sum.in_sample),
+              static_cast<long long>(sum.skipped));
   std::printf("per quantity:\n");
   sum.per_quantity.Print("  ");
   std::printf("per source:\n");
-  for (const auto& [name, g] : sum.per_source) {
-    std::printf("  %s: %lld scored, %lld skipped\n", name.c_str(), static_cast<long long>(g.scored),
-                static_cast<long long>(g.skipped));
-    g.quantities.Print("    ");
-  }
+  for (const auto& [name, g] : sum.per_source) PrintGroup(name, g);
+  if (!sum.per_gpu.empty()) std::printf("per GPU generation:\n");
+  for (const auto& [name, g] : sum.per_gpu) PrintGroup(name, g);
   std::printf("per calibration profile:\n");
   for (const auto& [name, g] : sum.per_calibration) {
     std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
     g.quantities.Print("    ");
+  }
+  if (!sum.assumptions.empty()) std::printf("assumed (scored records):\n");
+  for (const auto& [text, n] : sum.assumptions) {
+    std::printf("  %4lld  %s\n", static_cast<long long>(n), text.c_str());
   }
   if (!sum.skipped_by_reason.empty()) std::printf("skipped by reason:\n");
   for (const auto& [reason, n] : sum.skipped_by_reason) {
@@ -274,14 +380,18 @@ void RunAccuracy(const AccuracyOptions& o) {
   report["command"] = "accuracy";
   report["inputs"] = inputs;
   report["records"] = records;
-  json per_source = json::object(), per_calibration = json::object();
+  json per_source = json::object(), per_gpu = json::object(), per_calibration = json::object();
   for (const auto& [name, g] : sum.per_source) per_source[name] = g.ToJson();
+  for (const auto& [name, g] : sum.per_gpu) per_gpu[name] = g.ToJson();
   for (const auto& [name, g] : sum.per_calibration) per_calibration[name] = g.ToJson();
   report["summary"] = {{"scored", sum.scored},
                        {"skipped", sum.skipped},
+                       {"in_sample", sum.in_sample},
                        {"skipped_by_reason", sum.skipped_by_reason},
+                       {"assumptions", sum.assumptions},
                        {"per_quantity", sum.per_quantity.ToJson()},
                        {"per_source", per_source},
+                       {"per_gpu", per_gpu},
                        {"per_calibration", per_calibration}};
   const std::string text = plans::DumpReport(report);
   if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
@@ -301,6 +411,11 @@ void SetupAccuracy(CLI::App& app) {
                   "score with this calibration profile (name or path); reference records default to "
                   "the shipped profile of their cluster");
   sub->add_flag("--no-calibration", opt->no_calibration, "score reference records with the uncalibrated model");
+  sub->add_flag("--leave-source-out", opt->leave_source_out,
+                "score each source with the shipped profiles refitted without its kernel-level records "
+                "(data/calibration/inputs/shipped.json): accuracy out of sample");
+  sub->add_option("--framework", opt->framework,
+                  "score every reference record as run with this framework (data/frameworks name or JSON)");
   sub->callback([opt] { RunAccuracy(*opt); });
 }
 

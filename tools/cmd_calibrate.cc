@@ -100,34 +100,7 @@ void RunCalibrate(const CalibrateOptions& o) {
   for (const auto& path : o.references) {
     FileInputs f;
     f.name = std::filesystem::path(path).filename().string();
-    int64_t used = 0;
-    for (const plans::ReferenceRecord& r :
-         plans::MapReferenceFile(costmodel::ReadFileText(path, "--reference"), path)) {
-      if (!r.skip_reason.empty() || r.kind == "end_to_end") continue;
-      if (std::find(clusters.begin(), clusters.end(), r.cluster_name) == clusters.end()) continue;
-      auto value = [&](std::string_view q) {
-        for (const auto& m : r.measured) {
-          if (m.quantity == q) return m.value;
-        }
-        return 0.0;
-      };
-      const std::string src = f.name + ":" + r.id;
-      if (r.kind == "per_layer") {
-        f.in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
-      } else if (r.kind == "gemm" && value("gemm_tflops") > 0) {
-        const double flops = 2.0 * static_cast<double>(r.gemm_m) * static_cast<double>(r.gemm_n) *
-                             static_cast<double>(r.gemm_k);
-        f.in.gemms.push_back({r.gemm_m, r.gemm_n, r.gemm_k, 1, flops / (value("gemm_tflops") * 1e12), src});
-      } else if (r.kind == "collective" && value("collective_time_s") > 0) {
-        costmodel::CollectiveSample s = r.collective;
-        s.time_s = value("collective_time_s");
-        s.source = src;
-        f.in.collectives.push_back(s);
-      } else {
-        continue;
-      }
-      ++used;
-    }
+    const int64_t used = static_cast<int64_t>(AddReferenceKernelRecords(path, clusters, f.in).size());
     if (used == 0) {
       std::printf("skipped %s: no per-layer, GEMM or collective record of %s\n", f.name.c_str(), base.name.c_str());
       continue;

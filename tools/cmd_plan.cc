@@ -19,6 +19,7 @@
 #include "plans/search.h"
 #include "sim/simulate.h"
 #include "tools/cli_common.h"
+#include "tools/framework_flag.h"
 #include "tools/launch_config.h"
 
 namespace meshplan::tools {
@@ -431,6 +432,7 @@ void SetupPlan(CLI::App& app) {
     auto opt = std::make_shared<PlanOptions>();
     CLI::App* sub = app.add_subcommand("plan", "search every layout and rank the feasible ones");
     AddWorkloadFlags(sub, opt->w);
+    AddFrameworkFlag(sub, opt->w);
     sub->add_option("--top", opt->top, "how many layouts to print (default 10)")->check(IntegerIn(1, 10000));
     sub->add_option("--objective", opt->objective, "step-time | memory");
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
@@ -461,6 +463,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_flag("--no-flash-attention", opt->w.no_flash_attention, "unfused attention");
     AddKernelFlags(sub, opt->w);
     sub->add_flag("--allow-cross-node-tp", opt->w.allow_cross_node_tp, "TP may span nodes");
+    AddFrameworkFlag(sub, opt->w);
     sub->add_option("--layout", opt->layouts, "a layout (repeat)");
     sub->add_option("reports", opt->reports, "report JSON files written by plan/simulate");
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
@@ -471,6 +474,7 @@ void SetupPlan(CLI::App& app) {
     auto opt = std::make_shared<SweepOptions>();
     CLI::App* sub = app.add_subcommand("sweep", "best layout and best FSDP-only layout per point");
     AddWorkloadFlags(sub, opt->w, /*gpus_required=*/false, /*batch_required=*/false);
+    AddFrameworkFlag(sub, opt->w);
     sub->add_option("--gpus", opt->gpus, "GPU counts, e.g. 64,128,256")
         ->delimiter(',')
         ->required()

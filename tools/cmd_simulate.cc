@@ -14,6 +14,7 @@
 #include "sim/trace.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
+#include "tools/framework_flag.h"
 #include "tools/launch_config.h"
 
 namespace meshplan::tools {
@@ -210,6 +211,7 @@ void SetupSimulate(CLI::App& app) {
   auto opt = std::make_shared<SimulateOptions>();
   CLI::App* sub = app.add_subcommand("simulate", "cost one layout: memory, step time, collectives");
   AddWorkloadFlags(sub, opt->w, /*gpus_required=*/true, /*batch_required=*/false);
+  AddFrameworkFlag(sub, opt->w);
   // Required unless a --from-* file gives them (checked in RunSimulate).
   sub->add_option("--global-batch", opt->w.global_batch, "sequences per optimizer step")
       ->check(IntegerIn(1, kMaxGlobalBatch));

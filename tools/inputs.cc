@@ -10,6 +10,7 @@
 #include "costmodel/measurements.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/reference.h"
 
 namespace meshplan::tools {
 using nlohmann::json;
@@ -86,6 +87,43 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
                         costmodel::CalibrationInputs& in) {
   costmodel::AddMeasurements(costmodel::ReadFileText(path, "--measurements"), path, c, in);
+}
+
+std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
+                                                   const std::vector<std::string>& clusters,
+                                                   costmodel::CalibrationInputs& in,
+                                                   std::string_view leave_out) {
+  const std::string file = std::filesystem::path(path).filename().string();
+  std::vector<std::string> used;
+  for (const plans::ReferenceRecord& r :
+       plans::MapReferenceFile(costmodel::ReadFileText(path, "--reference"), path)) {
+    if (!r.skip_reason.empty() || r.kind == "end_to_end") continue;
+    if (std::find(clusters.begin(), clusters.end(), r.cluster_name) == clusters.end()) continue;
+    if (!leave_out.empty() && r.source == leave_out) continue;
+    auto value = [&](std::string_view q) {
+      for (const auto& m : r.measured) {
+        if (m.quantity == q) return m.value;
+      }
+      return 0.0;
+    };
+    const std::string src = file + ":" + r.id;
+    if (r.kind == "per_layer") {
+      in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
+    } else if (r.kind == "gemm" && value("gemm_tflops") > 0) {
+      const double flops = 2.0 * static_cast<double>(r.gemm_m) * static_cast<double>(r.gemm_n) *
+                           static_cast<double>(r.gemm_k);
+      in.gemms.push_back({r.gemm_m, r.gemm_n, r.gemm_k, 1, flops / (value("gemm_tflops") * 1e12), src});
+    } else if (r.kind == "collective" && value("collective_time_s") > 0) {
+      costmodel::CollectiveSample s = r.collective;
+      s.time_s = value("collective_time_s");
+      s.source = src;
+      in.collectives.push_back(s);
+    } else {
+      continue;
+    }
+    used.push_back(r.source);
+  }
+  return used;
 }
 
 }  // namespace meshplan::tools

@@ -6,6 +6,7 @@
 #define MESHPLAN_TOOLS_INPUTS_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "costmodel/calibration.h"
@@ -29,6 +30,16 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
 /// Adds the samples of a meshplan-validate measurement file to `in` (costmodel/measurements.h).
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
                         costmodel::CalibrationInputs& in);
+
+/// Adds the kernel-level records (per-layer timings, GEMMs, collectives) of a published
+/// reference file (plans/reference.h) whose cluster is one of `clusters` to `in`, leaving out
+/// the records of source `leave_out` (plans::SourceName; "" keeps all). Never end-to-end
+/// records: those are what `accuracy --reference` scores. Returns the sources that went in,
+/// one per record, in file order.
+std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
+                                                   const std::vector<std::string>& clusters,
+                                                   costmodel::CalibrationInputs& in,
+                                                   std::string_view leave_out = "");
 
 }  // namespace meshplan::tools
 

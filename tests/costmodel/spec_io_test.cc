@@ -43,7 +43,7 @@ TEST(Zoo, EveryBuiltInModelAndClusterLoads) {
   ASSERT_EQ(models.size(), 15u);
   for (const auto& n : models) EXPECT_EQ(ResolveModel(n).name, n);
   const auto clusters = ListZoo("clusters");
-  ASSERT_EQ(clusters, (std::vector<std::string>{"cpu-local", "dgx-a100-40g", "dgx-a100-80g", "dgx-h100", "dgx-h200"}));
+  ASSERT_EQ(clusters, (std::vector<std::string>{"cpu-local", "dgx-a100-40g", "dgx-a100-80g", "dgx-b200", "dgx-h100", "dgx-h200"}));
   for (const auto& n : clusters) {
     Cluster c = ResolveCluster(n);
     EXPECT_EQ(c.name, n);

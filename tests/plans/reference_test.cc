@@ -13,43 +13,85 @@ using costmodel::Recompute;
 using nlohmann::json;
 
 TEST(ReferenceGpuRule, NamesMapToClusters) {
-  std::string why;
-  EXPECT_EQ(ClusterForGpu("A100-SXM4-80GB", true, why), "dgx-a100-80g");
-  EXPECT_EQ(ClusterForGpu("A100-40GB", true, why), "dgx-a100-40g");
-  EXPECT_EQ(ClusterForGpu("a100_80gb", true, why), "dgx-a100-80g");
-  EXPECT_EQ(ClusterForGpu("H100 SXM", true, why), "dgx-h100");
-  EXPECT_EQ(ClusterForGpu("H200 (8x, NVLink4/NVSwitch)", false, why), "dgx-h200");
-  EXPECT_EQ(ClusterForGpu("A100 (8x, NVLink3/NVSwitch)", false, why), "dgx-a100-80g");
+  std::string why, assumed;
+  EXPECT_EQ(ClusterForGpu("A100-SXM4-80GB", why, assumed), "dgx-a100-80g");
+  EXPECT_EQ(ClusterForGpu("A100-40GB", why, assumed), "dgx-a100-40g");
+  EXPECT_EQ(ClusterForGpu("a100_80gb", why, assumed), "dgx-a100-80g");
+  EXPECT_EQ(ClusterForGpu("H100 SXM", why, assumed), "dgx-h100");
+  EXPECT_EQ(ClusterForGpu("H200 (8x, NVLink4/NVSwitch)", why, assumed), "dgx-h200");
+  EXPECT_EQ(ClusterForGpu("B200 (8x/node, NVLink5)", why, assumed), "dgx-b200");
+  EXPECT_EQ(ClusterForGpu("H100 80GB HBM3 (DGX H100 reference architecture, 700W TDP)", why, assumed), "dgx-h100");
   EXPECT_TRUE(why.empty());
+  EXPECT_TRUE(assumed.empty());
+}
+
+// An A100 with no memory size (vTrain's 1,440 runs) is the DGX A100 640GB's 80 GB part, and
+// the record says it was assumed: a default, never a skip.
+TEST(ReferenceGpuRule, A100WithoutMemorySizeIsAssumedTheStandardSystemsPart) {
+  std::string why, assumed;
+  EXPECT_EQ(ClusterForGpu("A100 (vTrain gpu_name 'A100'; memory size and form factor not stated in the repository)",
+                          why, assumed),
+            "dgx-a100-80g");
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(assumed, "A100 memory size not stated: the 80 GB part of the DGX A100 640GB assumed");
 }
 
 TEST(ReferenceGpuRule, UnmodelledPartsAreSkippedWithReason) {
-  std::string why;
-  EXPECT_EQ(ClusterForGpu("A100 PCIe", false, why), "");
+  std::string why, assumed;
+  EXPECT_EQ(ClusterForGpu("A100 PCIe", why, assumed), "");
   EXPECT_EQ(why, "GPU 'A100 PCIe': PCIe parts are not modelled (clusters are SXM/NVLink systems)");
-  EXPECT_EQ(ClusterForGpu("GH200 SXM", false, why), "");
-  EXPECT_EQ(why, "unknown GPU 'GH200 SXM'");
-  EXPECT_EQ(ClusterForGpu("B200 (8x/node, NVLink5)", false, why), "");
-  EXPECT_EQ(why, "unknown GPU 'B200 (8x/node, NVLink5)'");
-  EXPECT_EQ(ClusterForGpu("H100 NVL", false, why), "");
+  EXPECT_EQ(ClusterForGpu("GH200 SXM", why, assumed), "");
+  EXPECT_EQ(why, "GPU 'GH200 SXM' not modelled");
+  EXPECT_EQ(ClusterForGpu("GB200", why, assumed), "");  // contains "b200": the table rejects it first
+  EXPECT_EQ(why, "GPU 'GB200' not modelled");
+  EXPECT_EQ(ClusterForGpu("H100 NVL", why, assumed), "");
   EXPECT_EQ(why, "GPU 'H100 NVL': H100 NVL is not modelled");
-  EXPECT_EQ(ClusterForGpu("A100", true, why), "");
-  EXPECT_EQ(why, "GPU 'A100': A100 memory size (40GB or 80GB) not stated");
-  EXPECT_EQ(ClusterForGpu("TPU v4", true, why), "");
-  EXPECT_EQ(why, "unknown GPU 'TPU v4'");
+  EXPECT_EQ(ClusterForGpu("TPU v4", why, assumed), "");
+  EXPECT_EQ(why, "GPU 'TPU v4' not modelled");
 }
 
-TEST(ReferenceLinkRule, IntraLinkIsPerDirection) {
+// NVLink figures: per GPU and per direction, whatever the unit and whether the phrase gives
+// both directions or the whole node.
+TEST(ReferenceLinkRule, IntraLinkIsPerGpuPerDirection) {
   EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink3/NVSwitch (DGX A100, 600 GB/s bidir per GPU)"), 300.0);
   EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink4 450 GB/s unidirectional"), 450.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink 4th generation, 900 GB/s bidirectional GPU-to-GPU (18 links per GPU)"), 450.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("fifth-generation NVLink, 1.8 TB/s bidirectional"), 900.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("400 GB/s per GPU"), 400.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("14.4 TB/s bidirectional per node", 8), 900.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink (SimuMax system config: high_intra_node 900 GB/s)"), 900.0);
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink4"), 450.0);  // the generation's figure when no rate is given
+  EXPECT_DOUBLE_EQ(*IntraLinkGBps("NVLink3/NVSwitch"), 300.0);
   EXPECT_FALSE(IntraLinkGBps("NVSwitch").has_value());
+  EXPECT_FALSE(IntraLinkGBps("not stated").has_value());
 }
 
-TEST(ReferenceLinkRule, InterLinkNicsTimesRate) {
-  EXPECT_EQ(*InterLinkNics("8x Mellanox HDR 200 Gb/s InfiniBand per node (fat tree)"), std::make_pair(int64_t{8}, 200.0));
-  EXPECT_EQ(*InterLinkNics("8x 400 Gb/s EFA v4 per node"), std::make_pair(int64_t{8}, 400.0));
-  EXPECT_EQ(*InterLinkNics("1600 Gbps node-node RoCE"), std::make_pair(int64_t{8}, 200.0));
-  EXPECT_FALSE(InterLinkNics("InfiniBand").has_value());
+// Inter-node links in every form published tables use: NIC count x rate, a node's aggregate,
+// a per-GPU rate, an InfiniBand generation name; bits and bytes told apart by case.
+TEST(ReferenceLinkRule, InterLinkBandwidthInEveryPublishedForm) {
+  const int64_t nics = 8, gpn = 8;
+  EXPECT_EQ(*InterLinkNics("8x 400G", nics, gpn), (NicReading{8, 400.0, false}));
+  EXPECT_EQ(*InterLinkNics("8x Mellanox HDR 200 Gb/s InfiniBand per node (fat tree)", nics, gpn), (NicReading{8, 200.0, false}));
+  EXPECT_EQ(*InterLinkNics("8x 400 Gbit/s InfiniBand compute links per node (plus 2x 400 Gbit/s storage links)", nics, gpn),
+            (NicReading{8, 400.0, false}));
+  EXPECT_EQ(*InterLinkNics("4x 100 Gbps EFA", nics, gpn), (NicReading{4, 100.0, false}));
+  EXPECT_EQ(*InterLinkNics("8 x NDR", nics, gpn), (NicReading{8, 400.0, false}));
+  EXPECT_EQ(*InterLinkNics("3.2 Tbps per node", nics, gpn), (NicReading{8, 400.0, false}));
+  EXPECT_EQ(*InterLinkNics("1600 Gbps node-node RoCE", nics, gpn), (NicReading{8, 200.0, false}));
+  EXPECT_EQ(*InterLinkNics("3200 Gbps EFA per node", 32, gpn), (NicReading{32, 100.0, false}));
+  EXPECT_EQ(*InterLinkNics("400 Gb/s per GPU", 4, gpn), (NicReading{8, 400.0, false}));
+  EXPECT_EQ(*InterLinkNics("50 GB/s per GPU", 4, gpn), (NicReading{8, 400.0, false}));  // bytes
+  // A generation or a bare rate: the standard system's NIC count, flagged as assumed.
+  EXPECT_EQ(*InterLinkNics("NDR", nics, gpn), (NicReading{8, 400.0, true}));
+  EXPECT_EQ(*InterLinkNics("InfiniBand HDR", nics, gpn), (NicReading{8, 200.0, true}));
+  EXPECT_EQ(*InterLinkNics("XDR InfiniBand", nics, gpn), (NicReading{8, 800.0, true}));
+  EXPECT_EQ(*InterLinkNics("ConnectX-7 NDR200", nics, gpn), (NicReading{8, 200.0, true}));
+  EXPECT_EQ(*InterLinkNics("400 Gb/s InfiniBand", nics, gpn), (NicReading{8, 400.0, true}));
+  // No rate: the caller keeps the standard system's fabric and lists the assumption.
+  EXPECT_FALSE(InterLinkNics("RoCE", nics, gpn).has_value());
+  EXPECT_FALSE(InterLinkNics("EFA", nics, gpn).has_value());
+  EXPECT_FALSE(InterLinkNics("not stated (MosaicML platform)", nics, gpn).has_value());
+  EXPECT_FALSE(InterLinkNics("InfiniBand", nics, gpn).has_value());
 }
 
 TEST(ReferenceRecomputeRule, PhrasesMapOrSkip) {
@@ -70,15 +112,42 @@ TEST(ReferenceRecomputeRule, PhrasesMapOrSkip) {
   EXPECT_EQ(why, "unrecognised recompute 'sometimes'");
 }
 
-TEST(ReferencePrecisionRule, SixteenBitMixedOnly) {
-  std::string why;
-  EXPECT_EQ(*ReduceDtypeFor("bf16 (FSDP mixed precision PURE)", why), costmodel::Dtype::kBf16);
-  EXPECT_EQ(*ReduceDtypeFor("amp_bf16 (FSDP mixed precision DEFAULT)", why), costmodel::Dtype::kFp32);
-  EXPECT_EQ(*ReduceDtypeFor("mixed (fp16/bf16 not stated)", why), costmodel::Dtype::kFp32);
-  EXPECT_FALSE(ReduceDtypeFor("amp_fp8", why));
-  EXPECT_EQ(why, "precision 'amp_fp8': fp8 not modelled");
-  EXPECT_FALSE(ReduceDtypeFor("fp32", why));
-  EXPECT_EQ(why, "precision 'fp32': only 16-bit mixed precision is modelled");
+TEST(ReferencePrecisionRule, ReduceDtypeAsStatedElseTheFrameworks) {
+  const auto fp32 = costmodel::Dtype::kFp32, bf16 = costmodel::Dtype::kBf16;
+  EXPECT_EQ(ReduceDtypeFor("bf16 (FSDP mixed precision PURE)", fp32), bf16);
+  EXPECT_EQ(ReduceDtypeFor("amp_bf16 (FSDP mixed precision DEFAULT)", bf16), fp32);
+  EXPECT_EQ(ReduceDtypeFor("bf16 mixed (NeMo 2.0: plugins.grad_reduce_in_fp32=False)", fp32), bf16);
+  EXPECT_EQ(ReduceDtypeFor("mixed (fp16/bf16 not stated)", fp32), fp32);
+  EXPECT_EQ(ReduceDtypeFor("bf16", bf16), bf16);  // nothing stated: the framework's
+}
+
+// The one function that decides what is not modelled yet: short stable reasons, counted as such.
+TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
+  const json none = json::object();
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 1}, {"cp", 1}, {"precision", "bf16"}}, none), "");
+  // Pipelines are modelled (MapPipeline): not a reason to skip.
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 8}, {"vpp", 5}, {"pipeline_schedule", "interleaved 1F1B"}}, none), "");
+  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "context parallelism not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "fp8 not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp32"}}, none), "precision other than 16-bit mixed not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"finetune", "lora"}}, none), "LoRA fine-tuning not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"finetune", "sft"}}, none), "fine-tuning (sft) not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"cpu_offload", true}}, none), "CPU offload not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"framework", "MaxText (JAX) container"}}, none), "MaxText (JAX/XLA) not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 4}, {"precision", "fp8"}}, none), "fp8 not modelled");
+}
+
+TEST(ReferenceFrameworkRule, NamedOrImpliedBySourceByTable) {
+  EXPECT_EQ(FrameworkFor("Megatron-DeepSpeed", ""), "deepspeed");
+  EXPECT_EQ(FrameworkFor("NeMo 25.02.01 container (NeMo 2.0 / NeMo-Run; Megatron-Core commit ee6737da)", ""), "nemo");
+  EXPECT_EQ(FrameworkFor("Megatron-LM 23e00ed0 (Megatron-Core) + TransformerEngine 2.11.0", ""), "megatron");
+  EXPECT_EQ(FrameworkFor("", "mosaicml/llm-foundry scripts/train/benchmarking/README.md"), "llm-foundry");
+  EXPECT_EQ(FrameworkFor("", "pytorch/torchtitan docs/performance.md"), "torchtitan");
+  EXPECT_EQ(FrameworkFor("", "Korthikanti et al. 2022, Reducing Activation Recomputation"), "megatron");
+  EXPECT_EQ(FrameworkFor("", "someone/else benchmarks"), "");
 }
 
 TEST(ReferenceSourceRule, ConventionAndName) {
@@ -239,7 +308,7 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   EXPECT_EQ(MapRecord(j).skip_reason, "layout.micro_batch missing (and no grad_accum to derive it)");
   j = Record();
   j["layout"]["precision"] = "fp8 (TransformerEngine)";
-  EXPECT_EQ(MapRecord(j).skip_reason, "precision 'fp8 (TransformerEngine)': fp8 not modelled");
+  EXPECT_EQ(MapRecord(j).skip_reason, "fp8 not modelled");
   j = Record();
   j["model"].erase("ffn");
   EXPECT_EQ(MapRecord(j).skip_reason, "model.ffn missing");
@@ -261,6 +330,155 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   j = Record();
   j["kind"] = "inference";
   EXPECT_EQ(MapRecord(j).skip_reason, "unknown kind 'inference'");
+  j = Record();
+  j["layout"].erase("global_batch");
+  EXPECT_EQ(MapRecord(j).skip_reason, "layout.global_batch missing");
+}
+
+// vTrain's runs: an "A100" of unstated memory, a per-GPU NVLink figure, no inter-node link,
+// Megatron-DeepSpeed. Scored with the assumptions listed, pipeline runs included.
+json VtrainRecord() {
+  return json::parse(R"J({
+    "id": "v", "kind": "end_to_end",
+    "source": {"ref": "VIA-Research/vTrain data/ground_truth_single.csv (commit f8dda84)", "table": "x"},
+    "model": {"name": "GPT h1024 L24 a16", "layers": 24, "hidden": 1024, "heads": 16, "kv_heads": 16, "ffn": 4096,
+              "vocab": 50257, "seq": 1024, "params_b": null,
+              "arch": "GPT (Megatron-DeepSpeed: pre-LayerNorm, learned position embeddings, GeLU MLP with ffn 4h, biases, dropout 0.1)"},
+    "cluster": {"gpu": "A100 (vTrain gpu_name 'A100'; memory size and form factor not stated in the repository)",
+                "gpus": 4, "gpus_per_node": 8, "intra_link": "150 GB/s (vTrain config intra_node_bandwidth)", "inter_link": null},
+    "layout": {"tp": 2, "sp": null, "pp": 1, "dp": 2, "fsdp": null, "cp": 1, "micro_batch": 4, "global_batch": 16,
+               "recompute": "full (activation checkpointing on)", "precision": "fp16 mixed (not stated for the measured runs)",
+               "vpp": null, "pipeline_schedule": "none (pp=1)", "framework": "Megatron-DeepSpeed", "zero_stage": null,
+               "grad_accum": 2},
+    "measured": {"step_time_s": 0.372, "iteration_time_ms": 372.0, "tokens_per_s_per_gpu_derived": 22012.01},
+    "confidence": "exact", "notes": ""})J");
+}
+
+TEST(ReferenceMapRecord, VtrainA100WithoutMemorySizeIsScoredWithItsAssumptions) {
+  const ReferenceRecord r = MapRecord(VtrainRecord());
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.cluster_name, "dgx-a100-80g");
+  EXPECT_EQ(r.gpu_generation, "A100");
+  EXPECT_EQ(r.framework, "deepspeed");
+  EXPECT_DOUBLE_EQ(r.cluster.node.intra.GBps_per_gpu, 150.0);
+  // One node: the unstated inter-node link decides nothing, so nothing is assumed about it.
+  EXPECT_EQ(r.assumptions,
+            std::vector<std::string>{"A100 memory size not stated: the 80 GB part of the DGX A100 640GB assumed"});
+  // deepspeed.json: Megatron-DeepSpeed's flash attention is opt-in, its kernels are fused.
+  EXPECT_FALSE(r.workload.flash_attention);
+  EXPECT_FALSE(r.workload.eager_elementwise);
+  EXPECT_EQ(r.layout.replicate, 2);  // no ZeRO stage, no distributed optimizer: plain DDP
+  EXPECT_EQ(r.layout.fsdp, 1);
+  ASSERT_EQ(r.measured.size(), 1u);  // _derived values are never scored
+  EXPECT_FALSE(PredictRecord(r, r.cluster).empty());
+  // Its pipeline runs (1F1B) are scored too.
+  json pp = VtrainRecord();
+  pp["layout"]["pp"] = 2;
+  pp["layout"]["dp"] = 1;
+  pp["layout"]["grad_accum"] = 4;
+  pp["layout"]["pipeline_schedule"] = "1f1b (vTrain config pipeline_scheduling)";
+  const ReferenceRecord p = MapRecord(pp);
+  ASSERT_EQ(p.skip_reason, "");
+  EXPECT_EQ(p.layout.pp, 2);
+  EXPECT_EQ(p.layout.schedule, costmodel::Schedule::k1F1B);
+  EXPECT_EQ(p.assumptions, r.assumptions);
+}
+
+// What a record leaves out gets the standard system's or the framework's default, and says so.
+TEST(ReferenceMapRecord, UnstatedLinksAndPrecisionTakeDefaultsAndSayWhich) {
+  json j = Record();
+  j["cluster"]["gpu"] = "H100-80GB";
+  j["cluster"]["inter_link"] = "not stated (MosaicML platform)";
+  j["layout"].erase("precision");
+  const ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.cluster.fabric.nics_per_node, 8);
+  EXPECT_DOUBLE_EQ(r.cluster.fabric.nic_Gbps, 400.0);
+  const std::vector<std::string> expected = {
+      "intra-node link not stated: dgx-h100's NVLink4 + NVSwitch gen3",
+      "inter-node link not stated: dgx-h100's 8x ConnectX-7 NDR InfiniBand, rail-optimised fat tree",
+      "precision not stated: llm-foundry's default"};
+  EXPECT_EQ(r.assumptions, expected);
+  // llm-foundry's benchmark default is mixed precision PURE: gradients reduced in bf16.
+  EXPECT_EQ(r.workload.reduce_dtype, costmodel::Dtype::kBf16);
+  // Without a framework there is no default precision: a quantity the record lacks.
+  j["source"]["ref"] = "someone/else benchmarks";
+  EXPECT_EQ(MapRecord(j).skip_reason, "layout.precision missing (and no framework default)");
+}
+
+// The framework file supplies the traits a record leaves out; the record's own words win, and
+// --framework replaces the framework for every record.
+TEST(ReferenceMapRecord, FrameworkFileSuppliesTheTraits) {
+  json j = Record();
+  j["layout"]["framework"] = "NeMo 25.02.01 container";
+  j["model"]["arch"] = "MPT (learned position embeddings, biases on, LayerNorm, GeLU 4x MLP, FlashAttention)";
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.framework, "nemo");
+  EXPECT_EQ(r.workload.flash_version, 2);
+  EXPECT_FALSE(r.workload.eager_elementwise);
+  r = MapRecord(j, "torchtitan");
+  EXPECT_EQ(r.framework, "torchtitan");
+  EXPECT_TRUE(r.workload.eager_elementwise);
+  j["notes"] = "trained with torch.compile";
+  EXPECT_FALSE(MapRecord(j, "torchtitan").workload.eager_elementwise);
+  // A source the table says predates flash attention keeps the s^2 scores.
+  j = Record();
+  j["source"]["ref"] = "Korthikanti et al. 2022, Reducing Activation Recomputation";
+  j["model"]["arch"] = "GPT (LayerNorm, GeLU MLP 4h, learned pos emb, tied emb)";
+  j["model"]["name"] = "GPT-7b";
+  EXPECT_FALSE(MapRecord(j).workload.flash_attention);
+}
+
+// "Selective" means what the framework means by it: Megatron's attention core is priced,
+// torchtitan's layer-level selective checkpointing is not modelled.
+TEST(ReferenceMapRecord, SelectiveRecomputeIsTheFrameworksMeaning) {
+  json j = Record();
+  j["layout"]["recompute"] = "selective";
+  j["layout"]["framework"] = "Megatron-LM";
+  EXPECT_EQ(MapRecord(j).layout.recompute, Recompute::kSelective);
+  j["layout"]["framework"] = "torchtitan";
+  EXPECT_EQ(MapRecord(j).skip_reason, "checkpointing of only some layers not modelled");
+  j["layout"]["recompute"] = "selective (attention core)";
+  EXPECT_EQ(MapRecord(j).layout.recompute, Recompute::kSelective);
+}
+
+// Megatron's distributed optimizer (or a ZeRO stage) shards the optimizer over the whole
+// data-parallel group: fsdp = dp, ZeRO-1, not a replicated all-reduce.
+TEST(ReferenceMapRecord, DistributedOptimizerShardsOverDataParallel) {
+  json j = VtrainRecord();
+  j["layout"]["distributed_optimizer"] = true;
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.layout.fsdp, 2);
+  EXPECT_EQ(r.layout.replicate, 1);
+  EXPECT_EQ(r.layout.zero, 1);
+  EXPECT_EQ(r.layout.recipe, costmodel::Recipe::kMegatron);
+  j = VtrainRecord();
+  j["layout"]["zero_stage"] = 2;
+  EXPECT_EQ(MapRecord(j).layout.zero, 2);
+}
+
+// A collective record with one bus bandwidth per group size is one measurement each.
+TEST(ReferenceMapRecord, PerGroupSizeBandwidthsBecomeOneRecordEach) {
+  const std::string text = R"J({"records": [{"id": "p6-1MiB", "kind": "collective", "source": {"ref": "x"},
+    "cluster": {"gpu": "B200 (8x/node, NVLink5)", "gpus": null, "gpus_per_node": 8,
+                "intra_link": "NVLink5 900 GB/s uni", "inter_link": "8x 400 Gb/s EFA v4 per node"},
+    "layout": {"collective": "all_reduce"},
+    "measured": {"message": "1MiB", "busbw_GBps_1node_8gpu": 36.06, "busbw_GBps_4node_32gpu": 5.37}}]})J";
+  const std::vector<ReferenceRecord> rs = MapReferenceFile(text, "t.json");
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].id, "p6-1MiB@1node_8gpu");
+  EXPECT_EQ(rs[1].id, "p6-1MiB@4node_32gpu");
+  ASSERT_EQ(rs[0].skip_reason, "");
+  ASSERT_EQ(rs[1].skip_reason, "");
+  EXPECT_EQ(rs[0].collective.group.ranks, 8);
+  EXPECT_EQ(rs[0].collective.group.nodes, 1);
+  EXPECT_EQ(rs[1].collective.group.ranks, 32);
+  EXPECT_EQ(rs[1].collective.group.nodes, 4);
+  // all-reduce busbw = algbw x 2(n-1)/n: t = S x 2(31/32) / busbw.
+  EXPECT_DOUBLE_EQ(rs[1].measured[0].value, 1048576.0 * 2.0 * 31.0 / 32.0 / 5.37e9);
+  EXPECT_EQ(rs[1].cluster_name, "dgx-b200");
 }
 
 TEST(ReferenceMapRecord, CollectiveFromBandwidth) {

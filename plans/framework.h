@@ -1,0 +1,56 @@
+// File: plans/framework.h
+// Training frameworks as data (DESIGN.md "Frameworks are data"): data/frameworks/<name>.json
+// says how a framework implements a layout - which attention kernel, fused or eager elementwise
+// ops, the gradient-reduction dtype, the model-state recipe - and its defaults for precision and
+// checkpointing, each trait with its source in the framework's code. The reference mapping
+// (plans/reference.h) and the CLI's --framework read the same files. Parsing only; no printing.
+#ifndef MESHPLAN_PLANS_FRAMEWORK_H_
+#define MESHPLAN_PLANS_FRAMEWORK_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::plans {
+
+struct Framework {
+  std::string name;
+  std::string description;
+  // The workload traits the cost model prices (costmodel::Workload fields and the recipe).
+  bool flash_attention = true;
+  int flash_version = 2;
+  bool eager_elementwise = false;
+  costmodel::Dtype reduce_dtype = costmodel::Dtype::kFp32;
+  costmodel::Recipe recipe = costmodel::Recipe::kFsdp2;
+  // What the framework's "selective" checkpointing recomputes: Megatron's attention core
+  // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
+  // (torchtitan). nullopt: the framework has no selective mode.
+  enum class Selective { kAttentionCore, kSomeLayers };
+  std::optional<Selective> selective;
+  // What a run gets when it states nothing: a precision and a recompute phrase in the words
+  // the reference mapping reads; nullopt where the framework has no default (opt-in flags).
+  std::optional<std::string> default_precision, default_recompute;
+  struct Trait {
+    std::string trait, value, source;
+    bool modelled = false;  // false: documented, not (yet) priced by the cost model
+  };
+  std::vector<Trait> traits;
+};
+
+/// Parses a framework file; errors name the origin, the JSON path and the problem.
+Framework ParseFramework(std::string_view text, std::string_view origin);
+/// A built-in name (data/frameworks/<name>.json) or a path to a framework file; an unknown name
+/// is an error that lists the built-ins.
+Framework ResolveFramework(const std::string& name_or_path, std::string_view flag = "--framework");
+/// Sorted names of the built-in frameworks.
+std::vector<std::string> ListFrameworks();
+
+/// Sets the workload traits `f` implies on `w`. Pure.
+void ApplyFramework(const Framework& f, costmodel::Workload& w);
+
+}  // namespace meshplan::plans
+
+#endif  // MESHPLAN_PLANS_FRAMEWORK_H_

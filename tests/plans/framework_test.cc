@@ -1,0 +1,107 @@
+// Frameworks as data (plans/framework.h): every shipped framework file parses, every trait
+// names its source, and a broken file is one error naming the file, the field and the problem.
+#include "plans/framework.h"
+
+#include <gtest/gtest.h>
+
+#include "costmodel/error.h"
+
+namespace meshplan::plans {
+namespace {
+
+TEST(Framework, EveryShippedFileParsesWithASourcePerTrait) {
+  const std::vector<std::string> names = ListFrameworks();
+  EXPECT_EQ(names, (std::vector<std::string>{"deepspeed", "llm-foundry", "megatron", "nemo",
+                                             "torchtitan"}));
+  for (const auto& n : names) {
+    const Framework f = ResolveFramework(n);
+    EXPECT_EQ(f.name, n);
+    EXPECT_GE(f.traits.size(), 2u) << n;
+    for (const auto& t : f.traits) {
+      // "repo path @ commit" or "(stored version <commit>)": the trait's place in the framework's
+      // code.
+      EXPECT_NE(t.source.find('/'), std::string::npos) << n << ": " << t.trait;
+    }
+  }
+}
+
+// The traits the cost model prices, pinned to their sources (see each file's traits[]).
+TEST(Framework, TraitsAreTheFrameworksDefaults) {
+  const Framework tt = ResolveFramework("torchtitan");
+  EXPECT_TRUE(tt.eager_elementwise);  // job_config.py: compile = False
+  EXPECT_EQ(tt.flash_version, 2);     // SDPA
+  EXPECT_EQ(tt.reduce_dtype, costmodel::Dtype::kFp32);
+  EXPECT_EQ(tt.recipe, costmodel::Recipe::kFsdp2);
+  const Framework lf = ResolveFramework("llm-foundry");
+  EXPECT_EQ(lf.flash_version, 1);  // submit_benchmarks.py: --attn_impl default 'triton'
+  EXPECT_EQ(lf.reduce_dtype,
+            costmodel::Dtype::kBf16);  // --fsdp_config_mixed_precision default 'PURE'
+  const Framework ds = ResolveFramework("deepspeed");
+  EXPECT_FALSE(ds.flash_attention);  // Megatron-DeepSpeed: --use-flash-attn-* are opt-in
+  const Framework mg = ResolveFramework("megatron");
+  EXPECT_FALSE(mg.eager_elementwise);
+  EXPECT_EQ(mg.recipe, costmodel::Recipe::kMegatron);
+  EXPECT_FALSE(mg.default_precision.has_value());  // --bf16 is opt-in
+  EXPECT_EQ(mg.default_recompute, "none");
+  EXPECT_EQ(ResolveFramework("nemo").default_precision, "bf16 mixed (NeMo bf16_mixed plugin)");
+  // What "selective" means: Megatron's attention core, torchtitan's whole layers.
+  EXPECT_EQ(mg.selective, Framework::Selective::kAttentionCore);
+  EXPECT_EQ(tt.selective, Framework::Selective::kSomeLayers);
+  EXPECT_FALSE(lf.selective.has_value());
+}
+
+TEST(Framework, ApplySetsTheWorkloadTraits) {
+  costmodel::Workload w;
+  ApplyFramework(ResolveFramework("deepspeed"), w);
+  EXPECT_FALSE(w.flash_attention);
+  ApplyFramework(ResolveFramework("llm-foundry"), w);
+  EXPECT_TRUE(w.flash_attention);
+  EXPECT_EQ(w.flash_version, 1);
+  EXPECT_TRUE(w.eager_elementwise);
+  EXPECT_EQ(w.reduce_dtype, costmodel::Dtype::kBf16);
+}
+
+std::string ErrorOf(const std::string& text) {
+  try {
+    ParseFramework(text, "f.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Framework, BadFilesAreOneErrorNamingTheField) {
+  const std::string ok_head = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
+    "defaults": {"precision": null, "recompute": "none"}, )";
+  EXPECT_EQ(ErrorOf(ok_head +
+                    R"("traits": [{"trait": "t", "value": "v", "source": "", "modelled": true}]})"),
+            "f.json: traits[0].source: every trait needs its source in the framework's code");
+  EXPECT_EQ(ErrorOf(ok_head + R"("traits": []})"),
+            "f.json: traits: must list the traits with their sources");
+  const std::string bad_version = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 4, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
+    "defaults": {"precision": null, "recompute": "none"}, "traits": []})";
+  EXPECT_NE(ErrorOf(bad_version).find("f.json: workload.flash_version: "), std::string::npos)
+      << ErrorOf(bad_version);
+  EXPECT_EQ(
+      ErrorOf(
+          ok_head +
+          R"("traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}], "extra": 1})"),
+      "f.json: extra: unknown key");
+}
+
+TEST(Framework, UnknownNameListsTheBuiltIns) {
+  try {
+    ResolveFramework("jax");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--framework: no built-in framework named 'jax' (built-in: deepspeed, llm-foundry, "
+              "megatron, nemo, "
+              "torchtitan; or give a path to a .json file)");
+  }
+}
+
+}  // namespace
+}  // namespace meshplan::plans
