@@ -17,44 +17,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_harness.h"
+
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using meshplan::cli_harness::Result;
+using meshplan::cli_harness::Slurp;
 
 class Cli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("meshplan_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = meshplan::cli_harness::FreshTestDir("meshplan_cli_"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   /// Runs meshplan with `args`; `env` ("A=1 B=2") is put in front of the command.
   Result Run(const std::string& args, const std::string& env = "") {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string cmd = env + " " + std::string(MESHPLAN_BIN) + " " + args + " >" + out.string() +
-                            " 2>" + err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = Slurp(out);
-    r.err = Slurp(err);
-    return r;
+    return meshplan::cli_harness::RunShell(env + " " + std::string(MESHPLAN_BIN) + " " + args,
+                                           dir_ / "stdout", dir_ / "stderr");
   }
   json ReadJson(const std::string& name) { return json::parse(Slurp(dir_ / name)); }
   std::string P(const std::string& name) { return (dir_ / name).string(); }

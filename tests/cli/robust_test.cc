@@ -14,43 +14,25 @@
 #include <sstream>
 #include <string>
 
+#include "tests/cli/cli_harness.h"
+
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using meshplan::cli_harness::Result;
+using meshplan::cli_harness::Slurp;
 
 class Robust : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("meshplan_robust_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = meshplan::cli_harness::FreshTestDir("meshplan_robust_"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   /// Runs meshplan with `args` in the test's directory; `stdout_to` replaces the capture file.
   Result Run(const std::string& args, const std::string& stdout_to = "") {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
     const std::string cmd = "cd '" + dir_.string() + "' && " + std::string(MESHPLAN_BIN) + " " + args +
-                            " >" + (stdout_to.empty() ? out.string() : stdout_to) + " 2>" + err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = stdout_to.empty() ? Slurp(out) : "";
-    r.err = Slurp(err);
-    return r;
+                            (stdout_to.empty() ? "" : " >" + stdout_to);
+    return meshplan::cli_harness::RunShell(cmd, stdout_to.empty() ? dir_ / "stdout.txt" : fs::path(),
+                                           dir_ / "stderr.txt");
   }
   std::string P(const std::string& name) const { return (dir_ / name).string(); }
   /// Files of the directory, except the captured streams.
