@@ -96,6 +96,17 @@ struct CalibrationInputs {
   std::vector<MemoryKernelSample> memory_kernels;
   std::vector<StepSample> steps;
   std::vector<std::string> provenance;  // one line per input file
+  /// Adds every sample (and provenance line) of `other` after this one's.
+  void Append(const CalibrationInputs& other) {
+    auto add = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
+    add(collectives, other.collectives);
+    add(gemms, other.gemms);
+    add(attention, other.attention);
+    add(layers, other.layers);
+    add(memory_kernels, other.memory_kernels);
+    add(steps, other.steps);
+    add(provenance, other.provenance);
+  }
 };
 
 struct FittedValue {

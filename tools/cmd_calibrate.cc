@@ -43,17 +43,6 @@ struct FileInputs {
   costmodel::CalibrationInputs in;
 };
 
-void Append(costmodel::CalibrationInputs& to, const costmodel::CalibrationInputs& from) {
-  auto add = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
-  add(to.collectives, from.collectives);
-  add(to.gemms, from.gemms);
-  add(to.attention, from.attention);
-  add(to.layers, from.layers);
-  add(to.memory_kernels, from.memory_kernels);
-  add(to.steps, from.steps);
-  add(to.provenance, from.provenance);
-}
-
 /// MAPE of the collective rows and the step of `in` under cluster `c`.
 std::pair<double, double> Score(const costmodel::Cluster& c, const costmodel::CalibrationInputs& in) {
   std::vector<double> p, m;
@@ -117,7 +106,7 @@ void RunCalibrate(const CalibrateOptions& o) {
   }
   if (files.empty()) throw Error("calibrate", "no input could be modelled (every log was skipped)");
   costmodel::CalibrationInputs all;
-  for (const auto& f : files) Append(all, f.in);
+  for (const auto& f : files) all.Append(f.in);
   // The fit costs about 0.3 ms per sample on a 2-core builder, and --leave-one-out fits once
   // more per file (and once per node count for the extrapolation): bound the product before
   // any fit, so calibrate stays within seconds (40 logs of 50 rows with it took 25 s).
@@ -161,7 +150,7 @@ void RunCalibrate(const CalibrateOptions& o) {
     for (size_t i = 0; i < files.size(); ++i) {
       costmodel::CalibrationInputs rest;
       for (size_t k = 0; k < files.size(); ++k) {
-        if (k != i) Append(rest, files[k].in);
+        if (k != i) rest.Append(files[k].in);
       }
       costmodel::Cluster held = base, fitted_all = base, uncal = base;
       costmodel::ApplyCalibration(costmodel::Fit(base, rest, name), held, "leave-one-out");
@@ -196,7 +185,7 @@ void RunCalibrate(const CalibrateOptions& o) {
       const int64_t below = *it;
       costmodel::CalibrationInputs fewer;
       for (size_t k = 0; k < files.size(); ++k) {
-        if (file_nodes[k] < below) Append(fewer, files[k].in);
+        if (file_nodes[k] < below) fewer.Append(files[k].in);
       }
       costmodel::Cluster small = base;
       costmodel::ApplyCalibration(costmodel::Fit(base, fewer, name), small, "extrapolation");

@@ -26,17 +26,6 @@ std::vector<std::string> Paths(costmodel::JsonObject& o, const std::string& key,
   return out;
 }
 
-void Append(costmodel::CalibrationInputs& to, const costmodel::CalibrationInputs& from) {
-  auto add = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
-  add(to.collectives, from.collectives);
-  add(to.gemms, from.gemms);
-  add(to.attention, from.attention);
-  add(to.layers, from.layers);
-  add(to.memory_kernels, from.memory_kernels);
-  add(to.steps, from.steps);
-  add(to.provenance, from.provenance);
-}
-
 }  // namespace
 
 std::vector<ShippedFit> ReadShippedFits() {
@@ -97,13 +86,13 @@ const costmodel::CalibrationProfile& ShippedFitter::FitWithout(const std::string
     logs_read_ = true;
   }
   costmodel::CalibrationInputs all;
-  for (const auto& l : logs_) Append(all, l);
+  for (const auto& l : logs_) all.Append(l);
   std::vector<std::string> clusters = {base_.name};
   clusters.insert(clusters.end(), fit_.also_for.begin(), fit_.also_for.end());
   for (const auto& path : fit_.references) {
     costmodel::CalibrationInputs in;
     AddReferenceKernelRecords(path, clusters, in, leave_out);
-    Append(all, in);
+    all.Append(in);
   }
   costmodel::CalibrationProfile p = costmodel::Fit(base_, all, fit_.name);
   for (const auto& other : fit_.also_for) p.clusters.push_back(other);
