@@ -177,10 +177,13 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
     if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // its reduce-dtype copy
   }
   mb.transient_bytes = transient;
-  mb.overhead_bytes = (c.overhead.cuda_context_gib + c.overhead.nccl_gib) * kGiB +
-                      c.overhead.allocator_fraction * (mb.activations_bytes + transient);
-  mb.peak_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.activations_bytes +
-                  mb.transient_bytes + mb.overhead_bytes;
+  mb.allocated_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes +
+                       mb.activations_bytes + mb.transient_bytes;
+  const double allocator_gap = c.overhead.allocator_fraction * (mb.activations_bytes + transient);
+  mb.reserved_bytes = mb.allocated_bytes + allocator_gap;
+  const double outside_allocator = (c.overhead.cuda_context_gib + c.overhead.nccl_gib) * kGiB;
+  mb.overhead_bytes = outside_allocator + allocator_gap;
+  mb.peak_bytes = mb.reserved_bytes + outside_allocator;
   mb.capacity_bytes = (c.gpu.hbm_gib - c.overhead.reserve_gib) * kGiB;
   return mb;
 }

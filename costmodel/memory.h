@@ -49,7 +49,16 @@ struct MemoryBreakdown {
   double activations_bytes = 0;
   double activations_per_layer_bytes = 0;
   double transient_bytes = 0;
-  double overhead_bytes = 0;
+  double overhead_bytes = 0;  // CUDA context + NCCL buffers + the caching allocator's gap
+  // What PyTorch reports, for scoring against published peaks: allocated_bytes is every tensor
+  // alive at the peak (torch.cuda.max_memory_allocated: params, grads, optimizer states,
+  // activations, transient buffers); reserved_bytes adds the caching allocator's gap of
+  // fragmented, cached blocks (torch.cuda.max_memory_reserved; cluster
+  // overhead.allocator_fraction of the activations and transient buffers, the tensors that come
+  // and go within a step). peak_bytes, what decides whether the layout fits, adds the CUDA
+  // context (with cuBLAS workspaces) and NCCL's buffers, which live outside the allocator.
+  double allocated_bytes = 0;
+  double reserved_bytes = 0;
   double peak_bytes = 0;
   double capacity_bytes = 0;  // HBM minus the planner's reserve
   double recompute_working_bytes = 0;  // part of transient: a layer rematerialised in backward

@@ -70,6 +70,8 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                    {"head", r == l.pp - 1},
                    {"micro_batches_in_flight", in_flight},
                    {"peak_bytes", mem.peak_bytes},
+                   {"allocated_bytes", mem.allocated_bytes},
+                   {"reserved_bytes", mem.reserved_bytes},
                    {"activations_bytes", mem.activations_bytes},
                    {"compute_s", micro * k.compute_s},
                    {"busy_s", busy},
@@ -101,6 +103,8 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                  {"activations_per_layer_bytes", mem.activations_per_layer_bytes},
                  {"transient_bytes", mem.transient_bytes},
                  {"overhead_bytes", mem.overhead_bytes},
+                 {"allocated_bytes", mem.allocated_bytes},
+                 {"reserved_bytes", mem.reserved_bytes},
                  {"peak_bytes", mem.peak_bytes},
                  {"capacity_bytes", mem.capacity_bytes}};
   const auto& t = e.time;
@@ -213,6 +217,9 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
+  // Report files written before the allocated / reserved split do not carry them.
+  if (m.Has("allocated_bytes")) e.memory.allocated_bytes = m.Number("allocated_bytes", 0, 1e18);
+  if (m.Has("reserved_bytes")) e.memory.reserved_bytes = m.Number("reserved_bytes", 0, 1e18);
   costmodel::JsonObject th = o.Object("throughput");
   e.throughput.tokens_per_s_per_gpu = th.Number("tokens_per_s_per_gpu", 0, 1e15);
   e.throughput.mfu = th.Number("mfu", 0, 10);
@@ -272,9 +279,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "  activations           " << Printf("%7.2f", m.activations_bytes / kGiB) << "  ("
      << Printf("%.3f", m.activations_per_layer_bytes / kGiB) << " per layer)\n";
   os << "  transient             " << Printf("%7.2f", m.transient_bytes / kGiB) << "\n";
-  os << "  overhead              " << Printf("%7.2f", m.overhead_bytes / kGiB) << "\n";
+  os << "  overhead              " << Printf("%7.2f", m.overhead_bytes / kGiB)
+     << "  (CUDA context, NCCL, allocator gap)\n";
   os << "  peak                  " << Printf("%7.2f", m.peak_bytes / kGiB) << "  of "
      << Printf("%.2f", m.capacity_bytes / kGiB) << " usable\n";
+  os << "  as PyTorch reports it: allocated " << Printf("%.2f", m.allocated_bytes / kGiB)
+     << ", reserved " << Printf("%.2f", m.reserved_bytes / kGiB) << "\n";
   if (e.num_collectives > 0) {
     os << "\ncollectives (per call)\n";
     os << "  op              purpose            ranks nodes        bytes  algo/proto    "

@@ -121,5 +121,33 @@ TEST(Memory, BreakdownSumsToPeakAndOverheadIsItsOwnLine) {
   EXPECT_DOUBLE_EQ(mb.params_bytes, 4.0 * 6738415616.0 / 64);
 }
 
+// What PyTorch reports and what the device holds, as memory.h defines them: allocated
+// (torch.cuda.max_memory_allocated) is the tensors; reserved (max_memory_reserved) adds the
+// caching allocator's gap, allocator_fraction (0.15, GMLake's average on A100-80GB) of the
+// activations and transient buffers; the device peak adds the CUDA context (0.8 GiB) and NCCL
+// (1.5 GiB) of dgx-h100.json. Hand count for Llama 2 7B, FSDP 64, one 4096-token sequence,
+// full recompute: the kept activations are the 32 layer inputs, 4096 x 4096 x 2 B each, plus
+// what is kept outside the layers (final norm input and the fp32 logits of the loss).
+TEST(Memory, AllocatedReservedAndDevicePeakSeparate) {
+  const Model m = ResolveModel("llama2-7b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 4096;
+  Layout l;
+  l.fsdp = 64;
+  l.recompute = Recompute::kFull;
+  const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
+  const double states = 16.0 * 6738415616.0 / 64;  // fp32 params + grads + Adam m, v
+  EXPECT_DOUBLE_EQ(mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes, states);
+  EXPECT_DOUBLE_EQ(mb.activations_per_layer_bytes, 4096.0 * 4096 * 2);
+  EXPECT_DOUBLE_EQ(mb.allocated_bytes, states + mb.activations_bytes + mb.transient_bytes);
+  EXPECT_DOUBLE_EQ(mb.reserved_bytes,
+                   mb.allocated_bytes + 0.15 * (mb.activations_bytes + mb.transient_bytes));
+  EXPECT_DOUBLE_EQ(mb.peak_bytes, mb.reserved_bytes + (0.8 + 1.5) * kGiB);
+  EXPECT_GT(mb.reserved_bytes, mb.allocated_bytes);
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

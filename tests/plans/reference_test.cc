@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "costmodel/evaluate.h"
 #include "costmodel/params.h"
 
 namespace meshplan::plans {
@@ -211,6 +212,33 @@ TEST(ReferenceMapRecord, EndToEndByRule) {
   EXPECT_EQ(q[2].quantity, "mfu");
   EXPECT_EQ(q[1].quantity, "tokens_per_s_per_gpu");
   EXPECT_NEAR(q[2].predicted, q[1].predicted * flops / 312e12, 1e-12);
+}
+
+// Published peaks are PyTorch's (shared/data/reference/README.md: SimuMax's peak_memory_gib is
+// torch.cuda.max_memory_allocated, peak_reserved_gib max_memory_reserved): each is scored against
+// the same quantity of the memory model, never the device peak with the CUDA context and NCCL.
+TEST(ReferenceMapRecord, MemoryScoredAsPyTorchReportsIt) {
+  json j = Record();
+  j["measured"] = {{"tokens_per_s_per_gpu", 3000.0}, {"peak_memory_gib", 30.0}, {"peak_reserved_gib", 33.0}};
+  const ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  const std::vector<ScoredQuantity> q = PredictRecord(r, r.cluster);
+  const costmodel::MemoryBreakdown mem =
+      costmodel::Evaluator(r.model, r.cluster, r.workload).Evaluate(r.layout).memory;
+  int seen = 0;
+  for (const ScoredQuantity& s : q) {
+    if (s.quantity == "peak_memory_gib") {
+      EXPECT_DOUBLE_EQ(s.predicted, mem.allocated_bytes / costmodel::kGiB);
+      ++seen;
+    } else if (s.quantity == "peak_reserved_gib") {
+      EXPECT_DOUBLE_EQ(s.predicted, mem.reserved_bytes / costmodel::kGiB);
+      EXPECT_DOUBLE_EQ(s.measured, 33.0);
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 2);
+  EXPECT_LT(mem.allocated_bytes, mem.reserved_bytes);
+  EXPECT_LT(mem.reserved_bytes, mem.peak_bytes);
 }
 
 // The FlashAttention generation: named in the arch phrase, else the source's default
