@@ -15,6 +15,8 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   p.attention_fraction = c.efficiency.attention_peak_fraction;
   p.launch_s = c.efficiency.kernel_launch_us * 1e-6;
   p.sms = c.gpu.sms;
+  p.fp8_peak_flops = c.gpu.peak_tflops.fp8 * 1e12;
+  p.gemm_fp8_fraction = c.efficiency.gemm_fp8_peak_fraction;
   if (!c.gemm_table.empty()) {
     p.gemm_table = std::make_shared<const std::vector<GemmEfficiency>>(c.gemm_table);
   }
@@ -62,6 +64,17 @@ KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int
   const double eff = p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
   t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
+  return t;
+}
+
+KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
+  KernelTime t;
+  const double md = static_cast<double>(m), nd = static_cast<double>(n),
+               kd = static_cast<double>(k), bd = static_cast<double>(batch);
+  t.flops = 2.0 * md * nd * kd * bd;
+  const double eff = p.gemm_fp8_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
+  const double bytes = bd * (md * kd + kd * nd + 2.0 * md * nd);  // fp8 inputs, bf16 output
+  t.time_s = std::max(t.flops / (p.fp8_peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
   return t;
 }
 

@@ -26,6 +26,8 @@ struct ComputeParams {
   double attention_fraction = 0;
   double launch_s = 0;
   int64_t sms = 1;
+  double fp8_peak_flops = 0;   // FP8 dense FLOP/s (0: no FP8 tensor cores)
+  double gemm_fp8_fraction = 0;  // best achievable FP8 GEMM fraction of the FP8 peak (0: unknown)
   // Measured shapes (calibration), sorted; null when uncalibrated.
   std::shared_ptr<const std::vector<GemmEfficiency>> gemm_table;
 };
@@ -46,6 +48,10 @@ struct KernelTime {
 
 /// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies (batched GEMM).
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch = 1);
+/// The same GEMM with FP8 inputs (BF16 output): the FP8 dense peak x gemm_fp8_fraction x the same
+/// tile/wave quantisation; 1-byte operands for the bandwidth floor. The calibration table holds
+/// BF16 shapes and is not used. Requires fp8_peak_flops and gemm_fp8_fraction > 0.
+KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch = 1);
 /// Throughput of a FlashAttention generation relative to FlashAttention-2 on the same GPU (a
 /// cluster's attention_peak_fraction is FA2's, fwd+bwd). 1: 0.5, the FA2 paper's "around 2x
 /// speedup compared to FlashAttention" (Dao 2023, arXiv 2307.08691, abstract; Sec. 4.1 gives

@@ -113,6 +113,16 @@ void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double byte
   u.count_per_step = count;
 }
 
+/// Bytes of the distributed optimizer's (ZeRO-1) parameter all-gather: bf16, or with
+/// --fp8-param-gather the layers' (linear) weights in FP8 (Megatron-LM
+/// megatron/core/distributed/param_and_grad_buffer.py gathers the FP8 parameter data); the
+/// embedding and head stay bf16. Norm weights inside the layers are counted as FP8 too (a few
+/// thousand per layer against millions).
+double ParamGatherBytes(const Workload& w, double layer_params, double outer_params) {
+  const bool fp8 = w.precision == Precision::kFp8 && w.fp8_param_gather;
+  return (fp8 ? 1.0 : 2.0) * layer_params + 2.0 * outer_params;
+}
+
 /// Forward and backward time of one transformer layer for one micro-batch, compute only.
 struct LayerCompute {
   double fwd_s = 0;
@@ -120,18 +130,26 @@ struct LayerCompute {
   double wgrad_s = 0;        // of which the weight-gradient GEMMs
   double gemm_flops = 0;     // all GEMM FLOPs executed per micro-batch per layer (fwd+bwd+recompute)
   double gemm_time_s = 0;
+  double gemm_ideal_s = 0;   // the same FLOPs at the dense peak of each GEMM's precision
 };
 
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
-             double& time, double* wgrad = nullptr) {
-  const KernelTime f = GemmTime(p, g.m, g.n, g.k, g.batch);
-  const KernelTime dg = GemmTime(p, g.m, g.k, g.n, g.batch);  // dX = dY W^T
-  const KernelTime wg = GemmTime(p, g.k, g.n, g.m, g.batch);  // dW = X^T dY
+             double& time, double& ideal, double* wgrad = nullptr) {
+  // FP8 (TransformerEngine): forward, data-gradient and weight-gradient GEMMs all run in FP8
+  // (E4M3 forward, E5M2 gradients with the hybrid format), unless a recipe overrides one.
+  auto run = [&](int64_t m, int64_t n, int64_t k) {
+    return g.fp8 ? Fp8GemmTime(p, m, n, k, g.batch) : GemmTime(p, m, n, k, g.batch);
+  };
+  const KernelTime f = run(g.m, g.n, g.k);
+  const KernelTime dg = run(g.m, g.k, g.n);  // dX = dY W^T
+  const KernelTime wg = run(g.k, g.n, g.m);  // dW = X^T dY
   const bool rc = g.recomputed;
   fwd += f.time_s;
   bwd += dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
-  flops += f.flops + dg.flops + wg.flops + (rc ? f.flops : 0.0);
+  const double executed = f.flops + dg.flops + wg.flops + (rc ? f.flops : 0.0);
+  flops += executed;
   time += f.time_s + dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
+  ideal += executed / (g.fp8 ? p.fp8_peak_flops : p.peak_flops);
   if (wgrad) *wgrad += wg.time_s;
 }
 
@@ -140,7 +158,14 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
   LayerCompute lc;
   for (int i = 0; i < k.num_gemms; ++i) {
     AddGemm(cp, k.gemms[static_cast<size_t>(i)], lc.fwd_s, lc.bwd_s, lc.gemm_flops, lc.gemm_time_s,
-            &lc.wgrad_s);
+            lc.gemm_ideal_s, &lc.wgrad_s);
+  }
+  if (k.fp8_cast_fwd_launches > 0) {
+    // FP8 casts (kernels.h): bandwidth-bound, one launch each; recomputed with the layer.
+    const double f = k.fp8_cast_fwd_bytes / cp.hbm_Bps + k.fp8_cast_fwd_launches * cp.launch_s;
+    lc.fwd_s += f;
+    lc.bwd_s += k.fp8_cast_bwd_bytes / cp.hbm_Bps + k.fp8_cast_bwd_launches * cp.launch_s +
+                (k.gemms[0].recomputed ? f : 0.0);
   }
   if (k.flash_fwd_flops > 0) {
     // FlashAttention-2 accounting: backward 2.5x forward FLOPs. attention_fraction is FA2's on
@@ -193,16 +218,24 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const int64_t h = m.hidden, d = m.head_dim;
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
-  const LayerCompute lc = PriceLayer(cp, LayerKernelsFor(m, w, l));
-  const double fwd = lc.fwd_s, bwd = lc.bwd_s;
+  const LayerKernels layer_kernels = LayerKernelsFor(m, w, l);
+  const LayerCompute lc = PriceLayer(cp, layer_kernels);
+  // FP8 weight casts run once per step (the first micro-batch, kernels.h); spread over the
+  // micro-batches so that every layer time is a per-micro-batch mean.
+  const double weight_casts =
+      layer_kernels.fp8_weight_launches > 0
+          ? (4.0 * layer_kernels.fp8_weight_elements / cp.hbm_Bps +
+             layer_kernels.fp8_weight_launches * cp.launch_s) / micro
+          : 0.0;
+  const double fwd = lc.fwd_s + weight_casts, bwd = lc.bwd_s;
   e.layer_forward_s = fwd;
   e.layer_backward_s = bwd;
 
   // Outside the layers, per micro-batch: output head GEMM and the vocab-parallel cross-entropy.
-  double head_fwd = 0, head_bwd = 0, head_flops = 0, head_time = 0;
+  double head_fwd = 0, head_bwd = 0, head_flops = 0, head_time = 0, head_ideal = 0;
   {
     const HeadKernels hk = HeadKernelsFor(m, w, l);
-    AddGemm(cp, hk.gemm, head_fwd, head_bwd, head_flops, head_time);
+    AddGemm(cp, hk.gemm, head_fwd, head_bwd, head_flops, head_time, head_ideal);
     for (const MemoryKernel& k : hk.memory) {
       head_fwd += k.count * MemoryBoundTime(cp, k.bytes);
       head_bwd += k.backward_count * MemoryBoundTime(cp, k.backward_bytes);
@@ -214,9 +247,10 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const double Lr = static_cast<double>(std::max({split.first, split.middle, split.last}));
   const double compute_mb = L * (fwd + bwd) + head_fwd + head_bwd;
   double compute = micro * compute_mb;
-  const double gemm_flops = micro * (L * lc.gemm_flops + head_flops);
   const double gemm_time = micro * (L * lc.gemm_time_s + head_time);
-  e.time.gemm_efficiency = gemm_time > 0 ? gemm_flops / (gemm_time * cp.peak_flops) : 0.0;
+  // Achieved over the dense peak of each GEMM's own precision (FP8 GEMMs against the FP8 peak).
+  const double gemm_ideal = micro * (L * lc.gemm_ideal_s + head_ideal);
+  e.time.gemm_efficiency = gemm_time > 0 ? gemm_ideal / gemm_time : 0.0;
 
   // --- Communication: each group placed by its stride in the mesh's rank order (mesh.h).
   MeshShape mesh;
@@ -315,10 +349,11 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
         // backward, gather the updated parameters behind the next step's first forward.
         const double all = tpp.total(m.layers);
+        const double gathered = ParamGatherBytes(w, tpp.layer * L, outer);
         const CollectiveCost rs_all = Time(ft, Coll::kReduceScatter, reduce_bytes * all);
-        const CollectiveCost ag_all = Time(ft, Coll::kAllGather, 2.0 * all);
+        const CollectiveCost ag_all = Time(ft, Coll::kAllGather, gathered);
         add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * all, 1.0);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * all, 1.0);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, gathered, 1.0);
         account(rs_all, 1.0);
         account(ag_all, 1.0);
         const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
@@ -386,6 +421,10 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   e.throughput.tokens_per_s_per_gpu = tokens / (e.time.step_s * gpus);
   const double peak_all = cp.peak_flops * gpus * e.time.step_s;
   e.throughput.mfu = model_flops_per_token_ * tokens / peak_all;
+  if (w.precision == Precision::kFp8 && cp.fp8_peak_flops > 0) {
+    e.throughput.fp8_peak_utilization =
+        model_flops_per_token_ * tokens / (cp.fp8_peak_flops * gpus * e.time.step_s);
+  }
   double extra_per_token = 0;
   const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s;
   if (l.recompute == Recompute::kFull) {
@@ -492,11 +531,12 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     } else if (l.fsdp > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
+      const double gathered = ParamGatherBytes(w, nd * tpp.layer, outer);
       const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * params);
-      const CollectiveCost ag = Time(ft, Coll::kAllGather, 2.0 * params);
+      const CollectiveCost ag = Time(ft, Coll::kAllGather, gathered);
       if (record) {
         AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, reduce_bytes * params, rs, 1.0);
-        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * params, ag, 1.0);
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, gathered, ag, 1.0);
       }
       const double bucket = 1.0 / nd;
       tail.fsdp_s = rs.time_s * bucket + std::max(0.0, rs.time_s * (1 - bucket) - bwd_all / micro) +

@@ -51,8 +51,10 @@ struct TimeBreakdown {
 
 struct Throughput {
   double tokens_per_s_per_gpu = 0;
-  double mfu = 0;
+  double mfu = 0;  // model FLOPs over the BF16 dense peak, whatever the precision
   double hfu = 0;
+  // FP8 runs: the same model FLOPs over the FP8 dense peak (0 for BF16 runs).
+  double fp8_peak_utilization = 0;
 };
 
 /// Why a layout cannot run; a bit set so the planner can count without strings.

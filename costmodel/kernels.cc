@@ -102,6 +102,24 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
       mem("rope", rope, 1, rope, 2, full);
     }
   }
+  if (w.precision == Precision::kFp8) {
+    // The four linear layers run in FP8; the attention core and the head stay BF16.
+    for (int i = 0; i < k.num_gemms; ++i) {
+      GemmShape& g = k.gemms[static_cast<size_t>(i)];
+      if (g.name == "scores" || g.name == "context") continue;
+      g.fp8 = true;
+      const double rows = static_cast<double>(g.m) * static_cast<double>(g.batch);
+      // Inputs: qkv and mlp_in follow a norm that writes FP8 itself (+1 B per element), the
+      // other two are cast and transposed (4 B). Output gradients: 4 B per element.
+      const bool after_norm = g.name == "qkv" || g.name == "mlp_in";
+      k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
+      k.fp8_cast_bwd_bytes += 4.0 * rows * static_cast<double>(g.n);
+      k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+      ++k.fp8_cast_fwd_launches;
+      ++k.fp8_cast_bwd_launches;
+      ++k.fp8_weight_launches;
+    }
+  }
   return k;
 }
 

@@ -26,6 +26,7 @@ struct GemmShape {
   std::string_view name;  // qkv, attn_out, mlp_in, mlp_out, scores, context, head
   int64_t m = 0, n = 0, k = 0, batch = 1;
   bool recomputed = false;  // run again in backward (full, or selective for the attention core)
+  bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
 };
 
 /// A bandwidth-bound kernel: `count` forward launches of `bytes` each through HBM, and
@@ -73,6 +74,21 @@ struct LayerKernels {
   double flash_fwd_flops = 0;
   bool flash_recomputed = false;
   double flash_speed = 1.0;  // throughput relative to FlashAttention-2 (FlashSpeedRelativeToFa2)
+  // FP8 (TransformerEngine delayed scaling, NVIDIA/TransformerEngine
+  // transformer_engine/pytorch/module/linear.py and layernorm_linear.py, TE 1.x): every linear
+  // layer's input is cast to FP8 together with its FP8 transpose for the weight-gradient GEMM
+  // (fp8_cast_transpose_fused: read 2 B, write 1 + 1 B per element, 4 B), except where the
+  // LayerNorm/RMSNorm before it writes FP8 directly (LayerNormLinear: the norm writes 1 B
+  // instead of 2, and fp8_transpose reads 1 and writes 1: +1 B per element); in backward each
+  // linear's output gradient is cast and transposed (grad_output_preprocess: 4 B per element).
+  // Weights are cast and transposed on the first micro-batch of a step (is_first_microbatch:
+  // 4 B per weight element per step). One launch per cast.
+  double fp8_cast_fwd_bytes = 0;
+  double fp8_cast_bwd_bytes = 0;
+  int fp8_cast_fwd_launches = 0;
+  int fp8_cast_bwd_launches = 0;
+  double fp8_weight_elements = 0;  // linear weights of one layer on this rank (cast per step)
+  int fp8_weight_launches = 0;
 };
 
 struct HeadKernels {

@@ -176,6 +176,21 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
     transient += unit * 2.0;                                // unsharded bf16 grads of a unit
     if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // its reduce-dtype copy
   }
+  // FP8 (TransformerEngine): each linear weight's FP8 copy and its FP8 transpose, made on the
+  // first micro-batch and kept to the step's end (TE linear.py: weight_fp8, weight_t_fp8), 2 B
+  // per layer parameter held unsharded. With --fp8-param-gather the parameter itself is FP8:
+  // its 1-byte data and transpose take the place of the 2-byte bf16 copy counted above (net 0).
+  // Under FSDP ZeRO-3 only the gathered unit (and the prefetched one) has copies. Activations
+  // stay counted in bf16, though TE saves 1-byte FP8 copies of linear inputs for backward: an
+  // over-count, not modelled.
+  if (w.precision == Precision::kFp8 && !w.fp8_param_gather) {
+    const double layer_params = tpp.layer * static_cast<double>(st.layers);
+    if (l.fsdp > 1 && l.zero >= 3 && !piped) {
+      transient += 2.0 * 2.0 * tpp.layer;
+    } else {
+      mb.params_bytes += 2.0 * layer_params;
+    }
+  }
   mb.transient_bytes = transient;
   mb.allocated_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes +
                        mb.activations_bytes + mb.transient_bytes;

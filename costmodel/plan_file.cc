@@ -80,10 +80,21 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
+  // Absent before FP8 was modelled: bf16.
+  if (in.Has("precision")) {
+    w.precision = in.Enum("precision", {"bf16", "fp8"}) == "fp8" ? Precision::kFp8 : Precision::kBf16;
+  }
+  if (in.Has("fp8_recipe")) in.Enum("fp8_recipe", {"te-delayed"});
+  if (in.Has("fp8_param_gather")) w.fp8_param_gather = in.Bool("fp8_param_gather");
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
   in.Finish();
+  if (w.precision == Precision::kFp8 &&
+      (!(p.cluster.gpu.peak_tflops.fp8 > 0) || !(p.cluster.efficiency.gemm_fp8_peak_fraction > 0))) {
+    in.Fail("precision", "fp8 needs FP8 tensor cores and a measured efficiency.gemm_fp8_peak_fraction "
+                         "in the cluster, which " + p.cluster.name + " does not give");
+  }
   if (!AttentionRunsOn(w, p.cluster.gpu.name)) {
     in.Fail("flash_version", "FlashAttention-3 runs only on Hopper GPUs, the cluster has " +
                                  p.cluster.gpu.name);

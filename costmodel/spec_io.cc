@@ -114,6 +114,8 @@ std::string_view ToString(Recompute r) {
 }
 std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron" : "fsdp2"; }
 std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
+std::string_view ToString(Precision p) { return p == Precision::kFp8 ? "fp8" : "bf16"; }
+std::string_view ToString(Fp8Recipe) { return "te-delayed"; }
 
 std::string ReadFileText(const std::string& path, std::string_view flag) {
   // Regular files only: a FIFO would block (at open, or forever at read) and a device has no
@@ -290,6 +292,10 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     c.efficiency.overlap_slowdown = e.Number("overlap_slowdown", 1.0, 10.0);
     if (e.Has("collective_launch_us")) {
       c.efficiency.collective_launch_us = e.Number("collective_launch_us", 0, 1e6);
+    }
+    if (e.Has("gemm_fp8_peak_fraction")) {
+      // 0: not measured (what a cluster without it writes back).
+      c.efficiency.gemm_fp8_peak_fraction = e.Number("gemm_fp8_peak_fraction", 0.0, 1.0);
     }
     if (e.Has("group_launch_us")) c.efficiency.group_launch_us = e.Number("group_launch_us", 0, 1e6);
     if (e.Has("torch_call_us")) c.efficiency.torch_call_us = e.Number("torch_call_us", 0, 1e6);
@@ -555,6 +561,25 @@ Dtype ParseDtype(std::string_view text, std::string_view origin) {
   throw Error(std::string(origin), "dtype must be fp32 or bf16, got '" + std::string(text) + "'");
 }
 
+Precision ParsePrecision(std::string_view text, std::string_view origin) {
+  if (text == "bf16") return Precision::kBf16;
+  if (text == "fp8") return Precision::kFp8;
+  throw Error(std::string(origin), "precision must be bf16 or fp8, got '" + std::string(text) + "'");
+}
+
+void CheckFp8Runs(const Cluster& c, std::string_view origin) {
+  if (!(c.gpu.peak_tflops.fp8 > 0)) {
+    throw Error(std::string(origin), "fp8: cluster " + c.name + "'s " + c.gpu.name +
+                                         " has no FP8 tensor cores (gpu.peak_tflops.fp8 is 0)");
+  }
+  if (!(c.efficiency.gemm_fp8_peak_fraction > 0)) {
+    throw Error(std::string(origin),
+                "fp8: cluster " + c.name +
+                    " gives no measured FP8 GEMM efficiency (efficiency.gemm_fp8_peak_fraction); "
+                    "FP8 GEMMs are not priced at the BF16 fraction");
+  }
+}
+
 namespace {
 
 int64_t ParsePositive(std::string_view key, std::string_view value, const std::string& origin,
@@ -792,6 +817,7 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"network_fraction", e.network_fraction},
                      {"kernel_launch_us", e.kernel_launch_us},
                      {"overlap_slowdown", e.overlap_slowdown},
+                     {"gemm_fp8_peak_fraction", e.gemm_fp8_peak_fraction},
                      {"collective_launch_us", e.collective_launch_us},
                      {"group_launch_us", e.group_launch_us},
                      {"torch_call_us", e.torch_call_us},

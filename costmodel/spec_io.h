@@ -38,6 +38,12 @@ Recipe ParseRecipe(std::string_view text, std::string_view origin);
 /// 1f1b | interleaved | zb-h1.
 Schedule ParseSchedule(std::string_view text, std::string_view origin);
 Dtype ParseDtype(std::string_view text, std::string_view origin);
+/// bf16 | fp8.
+Precision ParsePrecision(std::string_view text, std::string_view origin);
+/// Throws (naming `origin`) unless FP8 GEMMs can be priced on the cluster: FP8 tensor cores
+/// (gpu.peak_tflops.fp8 > 0) and a measured FP8 GEMM efficiency
+/// (efficiency.gemm_fp8_peak_fraction > 0); FP8 is never priced at the BF16 fraction.
+void CheckFp8Runs(const Cluster& c, std::string_view origin);
 
 nlohmann::json ToJson(const Model& m);
 nlohmann::json ToJson(const Cluster& c);

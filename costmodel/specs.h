@@ -102,6 +102,9 @@ struct Efficiency {
   double network_fraction = 0;
   double kernel_launch_us = 0;
   double overlap_slowdown = 1.0;
+  // Optional: achieved fraction of the FP8 dense peak for the best GEMM shape (0: not measured
+  // for this GPU, and FP8 runs are refused rather than priced at the BF16 fraction).
+  double gemm_fp8_peak_fraction = 0;
   // Optional in cluster files; calibration fits them.
   double collective_launch_us = 0;  // fixed cost of every collective call (launch, sync)
   // Benchmark harnesses only, never a training step (calibration fits them so that they do not
@@ -185,6 +188,13 @@ struct Layout {
 
 enum class Dtype { kFp32, kBf16 };
 
+/// The precision of the linear layers' GEMMs (the attention core and the output head stay BF16).
+enum class Precision { kBf16, kFp8 };
+/// How FP8 scaling factors are computed and where the casts run. kTeDelayed: TransformerEngine's
+/// DelayedScaling (Megatron-LM --fp8-format hybrid --fp8-recipe delayed, NeMo's default);
+/// scales come from the amax history, so each cast is one fused cast(+transpose) kernel.
+enum class Fp8Recipe { kTeDelayed };
+
 struct Workload {
   int64_t gpus = 0;
   int64_t global_batch = 0;  // sequences per optimizer step
@@ -197,6 +207,11 @@ struct Workload {
   // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
   bool eager_elementwise = false;
   Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
+  Precision precision = Precision::kBf16;
+  Fp8Recipe fp8_recipe = Fp8Recipe::kTeDelayed;
+  // Megatron-LM --fp8-param-gather (NeMo fp8_params=True): parameters kept in FP8, so the
+  // distributed optimizer's parameter all-gather moves 1 byte per parameter, not 2.
+  bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
 };
 
@@ -207,6 +222,8 @@ std::string_view ToString(Recompute r);
 std::string_view ToString(Recipe r);
 std::string_view ToString(Schedule s);
 std::string_view ToString(Dtype d);
+std::string_view ToString(Precision p);
+std::string_view ToString(Fp8Recipe r);
 
 /// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".
 std::string LayoutToText(const Layout& l);

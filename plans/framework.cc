@@ -38,6 +38,9 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
                       ? Framework::Selective::kAttentionCore
                       : Framework::Selective::kSomeLayers;
   }
+  if (w.Has("fp8") && !w.Raw("fp8").is_null()) {
+    f.fp8 = w.Enum("fp8", {"te-delayed", "torchao-tensorwise"});
+  }
   w.Finish();
   costmodel::JsonObject d = o.Object("defaults");
   f.default_precision = OptionalString(d, "precision");

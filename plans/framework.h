@@ -30,6 +30,10 @@ struct Framework {
   // (torchtitan). nullopt: the framework has no selective mode.
   enum class Selective { kAttentionCore, kSomeLayers };
   std::optional<Selective> selective;
+  // How the framework runs FP8 training: "te-delayed" (TransformerEngine delayed scaling, which
+  // meshplan prices) or another recipe named for the skip reason ("torchao-tensorwise");
+  // nullopt: no FP8 path.
+  std::optional<std::string> fp8;
   // What a run gets when it states nothing: a precision and a recompute phrase in the words
   // the reference mapping reads; nullopt where the framework has no default (opt-in flags).
   std::optional<std::string> default_precision, default_recompute;

@@ -458,8 +458,8 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
   if (Field(model, "moe")) return "mixture of experts not modelled";
   if (Field(model, "mla")) return "multi-latent attention not modelled";
   const std::string precision = text(layout, "precision");
-  if (Has(precision, "fp8") || Has(precision, "float8")) return "fp8 not modelled";
-  if (!precision.empty() && !(Has(precision, "bf16") || Has(precision, "fp16") || Has(precision, "16-bit") ||
+  // FP8 is decided with the framework (MapRecord): TransformerEngine's delayed scaling is priced.
+  if (!precision.empty() && !(Has(precision, "fp8") || Has(precision, "float8") || Has(precision, "bf16") || Has(precision, "fp16") || Has(precision, "16-bit") ||
                               Has(precision, "mixed") || Has(precision, "amp"))) {
     return "precision other than 16-bit mixed not modelled";
   }
@@ -898,6 +898,21 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   }
   w.reduce_dtype = reduce;
   w.allow_cross_node_tp = false;
+  {
+    // FP8: priced for TransformerEngine's delayed scaling (the framework's FP8 path), on a
+    // cluster with a measured FP8 GEMM efficiency; anything else is skipped by name.
+    const std::string p = Lower(*precision);
+    if (Has(p, "fp8") || Has(p, "float8")) {
+      if (!fw || !fw->fp8) throw Skip{"fp8 not modelled for framework '" + out.framework + "'"};
+      if (*fw->fp8 != "te-delayed") throw Skip{"fp8 with " + *fw->fp8 + " scaling not modelled"};
+      if (!(out.cluster.gpu.peak_tflops.fp8 > 0) || !(out.cluster.efficiency.gemm_fp8_peak_fraction > 0)) {
+        throw Skip{"fp8 on '" + out.cluster.name + "': no measured FP8 GEMM efficiency"};
+      }
+      w.precision = costmodel::Precision::kFp8;
+      w.fp8_param_gather = Has(p, "fp8_params=true") || Has(p, "fp8-param-gather") ||
+                           Has(p, "fp8_param_gather");
+    }
+  }
   if (l.sp && l.tp == 1) l.sp = false;
   // Derived step time: when a record gives throughput but no step time, the step follows from
   // it exactly: global_batch x seq / (tokens/s/GPU x GPUs).
@@ -970,7 +985,8 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::string dtype = Lower(OptString(*lj, "dtype").value_or(""));
-  if (Has(dtype, "fp8") || Has(dtype, "float8")) throw Skip{"fp8 not modelled"};
+  // The FP8 GEMM records are where the clusters' gemm_fp8_peak_fraction comes from.
+  if (Has(dtype, "fp8") || Has(dtype, "float8")) throw Skip{"fp8 GEMM record: the source of gemm_fp8_peak_fraction, not scored"};
   if (dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
   const std::optional<std::string> shape = OptString(*lj, "best_shape_MxNxK");
   if (!shape) throw Skip{"layout.best_shape_MxNxK missing"};
@@ -996,6 +1012,9 @@ ReferenceRecord MapRecord(const json& rec, const std::string& framework) {
     const json* mj = Field(rec, "measured");
     if (!mj || !mj->is_object()) throw Skip{"measured missing"};
     out.measured = ReadMeasured(*mj, out.kind);
+    if (const std::optional<double> p = OptNumber(*mj, "mfu_peak_tflops"); p && *p > 0) {
+      out.mfu_peak_flops = *p * 1e12;
+    }
     if (out.kind == "end_to_end" || out.kind == "per_layer") MapTraining(rec, framework, out);
     else if (out.kind == "collective") MapCollective(rec, out);
     else if (out.kind == "gemm") MapGemm(rec, out);
@@ -1090,7 +1109,7 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   }
   const costmodel::Evaluator ev(r.model, cluster, r.workload);
   const costmodel::Evaluation e = ev.Evaluate(r.layout);
-  const double peak = cluster.gpu.peak_tflops.bf16 * 1e12;
+  const double peak = r.mfu_peak_flops > 0 ? r.mfu_peak_flops : cluster.gpu.peak_tflops.bf16 * 1e12;
   const double tps = e.throughput.tokens_per_s_per_gpu;
   const double flops = FlopsPerToken(r, e);
   for (const Measured& m : r.measured) {

@@ -58,6 +58,9 @@ struct ReferenceRecord {
   costmodel::Workload workload;
   costmodel::Layout layout;
   FlopConvention convention = FlopConvention::kPalm;
+  // The peak the source's MFU divides by, when it says (measured.mfu_peak_tflops: llm-foundry's
+  // FP8 rows use the FP8 dense peak); 0: the BF16 dense peak, published.json's convention.
+  double mfu_peak_flops = 0;
   // collective:
   costmodel::CollectiveSample collective;
   // gemm:

@@ -39,6 +39,11 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["flash_version"] = w.flash_version;
   in["eager_elementwise"] = w.eager_elementwise;
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
+  in["precision"] = costmodel::ToString(w.precision);
+  if (w.precision == costmodel::Precision::kFp8) {
+    in["fp8_recipe"] = costmodel::ToString(w.fp8_recipe);
+    in["fp8_param_gather"] = w.fp8_param_gather;
+  }
   const std::string& applied = ev.cluster().calibration;
   in["calibration"] = calibration ? json(*calibration) : applied.empty() ? json(nullptr) : json(applied);
   return in;
@@ -120,6 +125,9 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
   j["throughput"] = {{"tokens_per_s_per_gpu", e.throughput.tokens_per_s_per_gpu},
                      {"mfu", e.throughput.mfu},
                      {"hfu", e.throughput.hfu}};
+  if (e.throughput.fp8_peak_utilization > 0) {
+    j["throughput"]["fp8_peak_utilization"] = e.throughput.fp8_peak_utilization;
+  }
   j["per_layer"] = {{"forward_s", e.layer_forward_s}, {"backward_s", e.layer_backward_s}};
   j["fsdp_comm"] = {{"total_s", e.fsdp_comm_s},
                     {"latency_s", e.fsdp_latency_s},
@@ -270,7 +278,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
      << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";
   os << "throughput " << Printf("%.0f", e.throughput.tokens_per_s_per_gpu)
      << " tokens/s/GPU, MFU " << Printf("%.1f%%", 100 * e.throughput.mfu) << ", HFU "
-     << Printf("%.1f%%", 100 * e.throughput.hfu) << "\n";
+     << Printf("%.1f%%", 100 * e.throughput.hfu);
+  if (e.throughput.fp8_peak_utilization > 0) {
+    os << " (of the BF16 dense peak; of the FP8 peak "
+       << Printf("%.1f%%", 100 * e.throughput.fp8_peak_utilization) << ")";
+  }
+  os << "\n";
   const auto& m = e.memory;
   os << "\nmemory per GPU          GiB\n";
   os << "  params                " << Printf("%7.2f", m.params_bytes / kGiB) << "\n";

@@ -93,6 +93,12 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   if (CLI::Option* unfused = app->get_option_no_throw("--no-flash-attention")) version->excludes(unfused);
   app->add_flag("--eager-elementwise", o.eager_elementwise,
                 "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
+  app->add_option("--precision", o.precision,
+                  "bf16 (default) | fp8: the linear layers' GEMMs in FP8 with TransformerEngine "
+                  "delayed scaling (attention and the output head stay BF16)");
+  app->add_flag("--fp8-param-gather", o.fp8_param_gather,
+                "parameters kept in FP8 (Megatron-LM --fp8-param-gather, NeMo fp8_params): "
+                "1-byte parameter all-gather, no separate FP8 weight copy");
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
@@ -144,6 +150,12 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   }
   w.reduce_dtype = costmodel::ParseDtype(o.reduce_dtype, "--reduce-dtype");
   w.allow_cross_node_tp = o.allow_cross_node_tp;
+  w.precision = costmodel::ParsePrecision(o.precision, "--precision");
+  if (w.precision == costmodel::Precision::kFp8) costmodel::CheckFp8Runs(c, "--precision");
+  if (o.fp8_param_gather && w.precision != costmodel::Precision::kFp8) {
+    throw Error("--fp8-param-gather", "needs --precision fp8");
+  }
+  w.fp8_param_gather = o.fp8_param_gather;
   return w;
 }
 

@@ -31,6 +31,8 @@ struct WorkloadOptions {
   bool no_flash_attention = false;
   int flash_version = 2;
   bool eager_elementwise = false;
+  std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
+  bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
   std::string calibration;  // profile name or path; empty: uncalibrated
 };

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "costmodel/error.h"
 #include "costmodel/specs.h"
 #include "plans/framework.h"
 
@@ -31,6 +32,14 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));
+    // meshplan prices FP8 as TransformerEngine's delayed scaling; another framework's FP8 path
+    // (torchtitan's torchao Float8Linear) is refused, not priced as if it were TE.
+    if (w->precision == "fp8" && f.fp8 != "te-delayed") {
+      throw Error("--precision", "fp8 under --framework " + f.name + " runs " +
+                                                f.fp8.value_or("no FP8 path") +
+                                                ", which is not modelled (TransformerEngine delayed "
+                                                "scaling is: --framework megatron, nemo or llm-foundry)");
+    }
   });
 }
 

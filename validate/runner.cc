@@ -843,6 +843,10 @@ int ValidateMain(int argc, char** argv) {
       throw Error("mpirun -np", "the plan runs on " + std::to_string(c.plan.workload.gpus) +
                                     " GPUs (ranks), this job has " + std::to_string(size));
     }
+    if (c.plan.workload.precision == costmodel::Precision::kFp8) {
+      throw Error("--plan", "an fp8 plan: the validation skeleton runs its GEMMs in bf16, so it "
+                            "cannot measure an fp8 step yet");
+    }
     if (c.plan.layout.pp > 1 && backend_name == "nccl") {
       throw Error("--backend nccl", "pipeline-parallel plans (pp > 1) run on the cpu backend only "
                                     "so far (ncclSend/ncclRecv pairing is not written yet)");

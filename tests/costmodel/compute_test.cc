@@ -80,5 +80,20 @@ TEST(FlashAttention, OnlyHopperRunsFa3) {
   EXPECT_TRUE(AttentionRunsOn(w, "A100-SXM4-80GB"));
 }
 
+
+// FP8 GEMMs: the FP8 dense peak (H100 SXM datasheet 1,979 TFLOPS) x the measured best fraction
+// (mamf-finder fp8_e4m3fn 1402.6 / 1979 = 0.7087, dgx-h100.json) x the same tile/wave
+// quantisation as bf16: 8192^3 is 64 x 64 = 4096 tiles on 132 SMs, 32 waves, 4096 / 4224.
+TEST(Fp8Gemm, FpEightPeakTimesMeasuredFractionTimesQuantisation) {
+  const ComputeParams p = ComputeParamsFor(ResolveCluster("dgx-h100"));
+  const KernelTime t = Fp8GemmTime(p, 8192, 8192, 8192);
+  EXPECT_DOUBLE_EQ(t.flops, 2.0 * 8192 * 8192 * 8192);
+  const double eff = 0.7087 * 4096.0 / (32 * 132);
+  EXPECT_NEAR(t.time_s, t.flops / (1979e12 * eff) + 4e-6, 1e-12);
+  // Against bf16 (989 x 0.8033): 1979 x 0.7087 / (989 x 0.8033) = 1.765x the throughput.
+  const KernelTime b = GemmTime(p, 8192, 8192, 8192);
+  EXPECT_NEAR((b.time_s - 4e-6) / (t.time_s - 4e-6), 1979.0 * 0.7087 / (989.0 * 0.8033), 1e-9);
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

@@ -126,5 +126,35 @@ TEST(HeadKernels, VocabIsPaddedToMultipleOf128TimesTp) {
   EXPECT_DOUBLE_EQ(k.memory[0].backward_bytes, 18.0 * 4096 * 4096);
 }
 
+
+// FP8 casts of a Llama 2 7B layer (h 4096, ffn 11008, MHA), one 4096-token micro-batch, tp 1,
+// by hand from TransformerEngine's linear.py / layernorm_linear.py (kernels.h): inputs of qkv
+// and mlp_in come FP8 from the norm plus an FP8 transpose (+1 B per element), those of attn_out
+// and mlp_out are cast and transposed (4 B); every output gradient is cast and transposed (4 B).
+TEST(LayerKernels, Fp8CastsByHand) {
+  const Model m = ResolveModel("llama2-7b");
+  Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 4096;
+  w.precision = Precision::kFp8;
+  Layout l;
+  l.fsdp = 8;
+  const LayerKernels k = LayerKernelsFor(m, w, l);
+  const double T = 4096, h = 4096, f = 11008;
+  EXPECT_DOUBLE_EQ(k.fp8_cast_fwd_bytes, T * h * 1 + T * h * 4 + T * h * 1 + T * f * 4);
+  EXPECT_DOUBLE_EQ(k.fp8_cast_bwd_bytes, 4 * T * (3 * h) + 4 * T * h + 4 * T * (2 * f) + 4 * T * h);
+  EXPECT_DOUBLE_EQ(k.fp8_weight_elements, 3 * h * h + h * h + 2 * f * h + f * h);
+  EXPECT_EQ(k.fp8_cast_fwd_launches, 4);
+  int fp8 = 0;
+  for (int i = 0; i < k.num_gemms; ++i) fp8 += k.gemms[static_cast<size_t>(i)].fp8 ? 1 : 0;
+  EXPECT_EQ(fp8, 4);
+  // BF16: no casts, no FP8 GEMMs.
+  w.precision = Precision::kBf16;
+  const LayerKernels b = LayerKernelsFor(m, w, l);
+  EXPECT_EQ(b.fp8_cast_fwd_launches, 0);
+  EXPECT_FALSE(b.gemms[0].fp8);
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

@@ -132,13 +132,14 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
-  EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "fp8 not modelled");
+  // FP8 is decided with the framework and the cluster (MapRecord), not here.
+  EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp32"}}, none), "precision other than 16-bit mixed not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"finetune", "lora"}}, none), "LoRA fine-tuning not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"finetune", "sft"}}, none), "fine-tuning (sft) not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"cpu_offload", true}}, none), "CPU offload not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"framework", "MaxText (JAX) container"}}, none), "MaxText (JAX/XLA) not modelled");
-  EXPECT_EQ(UnmodelledFeature(json{{"pp", 4}, {"precision", "fp8"}}, none), "fp8 not modelled");
+  EXPECT_EQ(UnmodelledFeature(json{{"pp", 4}, {"precision", "fp8"}}, none), "");
 }
 
 TEST(ReferenceFrameworkRule, NamedOrImpliedBySourceByTable) {
@@ -336,7 +337,21 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   EXPECT_EQ(MapRecord(j).skip_reason, "layout.micro_batch missing (and no grad_accum to derive it)");
   j = Record();
   j["layout"]["precision"] = "fp8 (TransformerEngine)";
-  EXPECT_EQ(MapRecord(j).skip_reason, "fp8 not modelled");
+  // An A100 has no FP8 tensor cores: never priced at the BF16 rate.
+  EXPECT_EQ(MapRecord(j).skip_reason, "fp8 on 'dgx-a100-40g': no measured FP8 GEMM efficiency");
+  // On H100 with llm-foundry (Composer's TransformerEngine delayed scaling) it is priced as FP8;
+  // torchtitan's torchao Float8Linear is not modelled and says so.
+  j["cluster"]["gpu"] = "H100 SXM";
+  {
+    const ReferenceRecord r = MapRecord(j);
+    ASSERT_EQ(r.skip_reason, "");
+    EXPECT_EQ(r.workload.precision, costmodel::Precision::kFp8);
+    EXPECT_FALSE(r.workload.fp8_param_gather);
+  }
+  j["layout"]["precision"] = "fp8 (NeMo bf16_with_fp8_mixed, fp8_params=True)";
+  EXPECT_TRUE(MapRecord(j).workload.fp8_param_gather);
+  EXPECT_EQ(MapRecord(j, "torchtitan").skip_reason, "fp8 with torchao-tensorwise scaling not modelled");
+  EXPECT_EQ(MapRecord(j, "deepspeed").skip_reason, "fp8 not modelled for framework 'deepspeed'");
   j = Record();
   j["model"].erase("ffn");
   EXPECT_EQ(MapRecord(j).skip_reason, "model.ffn missing");
