@@ -161,6 +161,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
         if (l.topology == IntraTopology::kNvlinkBridge) {
           l.bridge_gpus = in.Int("bridge_gpus", 2, 1 << 16);
         } else if (in.Has("bridge_gpus")) {
+          in.Ignore("bridge_gpus");
           in.Fail("bridge_gpus", "applies only to topology \"nvlink_bridge\"");
         }
       });
@@ -168,6 +169,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
         if (l.topology != IntraTopology::kNvSwitch) {
           l.pcie_busbw_GBps = in.Number("pcie_busbw_GBps", 1e-3, 1e9);
         } else if (in.Has("pcie_busbw_GBps")) {
+          in.Ignore("pcie_busbw_GBps");
           in.Fail("pcie_busbw_GBps", "applies only without NVSwitch (topology \"nvlink_bridge\" or \"pcie\")");
         }
       });
@@ -202,7 +204,11 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     pr.Try([&] {
       // NICs per node, or GPUs per NIC ("8 GPUs share 2 NICs": gpus_per_nic 4).
       if (f.Has("gpus_per_nic")) {
-        if (f.Has("nics_per_node")) f.Fail("gpus_per_nic", "give it or nics_per_node, not both");
+        if (f.Has("nics_per_node")) {
+          f.Ignore("gpus_per_nic");
+          f.Ignore("nics_per_node");
+          f.Fail("gpus_per_nic", "give it or nics_per_node, not both");
+        }
         const int64_t per = f.Int("gpus_per_nic", 1, 1 << 16);
         if (c.node.gpus_per_node > 0 && c.node.gpus_per_node % per != 0) {
           f.Fail("gpus_per_nic", "must divide node.gpus_per_node (" + std::to_string(c.node.gpus_per_node) +
@@ -277,6 +283,15 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
       });
     }
     if (sources.empty()) o.Fail("sources", "must name at least one source");
+  });
+  pr.Try([&] {
+    // A cluster a report embeds (ToJson) lists the defaults it was given; read back, they stay listed.
+    if (!o.Has("defaulted")) return;
+    const auto& d = o.Array("defaulted");
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (!d[i].is_string()) o.Fail("defaulted", "must be an array of field names");
+      c.defaulted.push_back(d[i].get<std::string>());
+    }
   });
   pr.Try([&] { o.Finish(); });
   pr.Try([&] {

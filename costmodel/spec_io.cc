@@ -681,9 +681,11 @@ nlohmann::json ToJson(const Cluster& c) {
                  {"GBps_per_gpu", c.node.intra.GBps_per_gpu},
                  {"latency_us", c.node.intra.latency_us},
                  {"nvls", c.node.intra.nvls},
-                 {"topology", ToString(c.node.intra.topology)},
-                 {"bridge_gpus", c.node.intra.bridge_gpus},
-                 {"pcie_busbw_GBps", c.node.intra.pcie_busbw_GBps}}}};
+                 {"topology", ToString(c.node.intra.topology)}}}};
+  if (c.node.intra.topology == IntraTopology::kNvlinkBridge) j["node"]["intra"]["bridge_gpus"] = c.node.intra.bridge_gpus;
+  if (c.node.intra.topology != IntraTopology::kNvSwitch) {
+    j["node"]["intra"]["pcie_busbw_GBps"] = c.node.intra.pcie_busbw_GBps;
+  }
   j["fabric"] = {{"name", c.fabric.name},
                  {"transport", ToString(c.fabric.transport)},
                  {"nics_per_node", c.fabric.nics_per_node},

@@ -271,11 +271,11 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
      << ")\n";
   if (in.band) {
     const ErrorBand& e = *in.band;
-    os << "  error band       " << e.generation << ": measured steps of " << e.n
-       << " published runs differ from meshplan's predictions by " << Printf("%.1f%%", e.mape_pct)
-       << " on average (bias " << Printf("%+.1f%%", e.bias_pct) << ": negative = predicted faster than measured; worst "
-       << Printf("%+.1f%%", e.worst_pct) << "); layouts within the " << Printf("%.1f%%", e.spread_pct)
-       << " spread around that bias are ties (out of sample: " << e.source << ")";
+    os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample: "
+       << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
+       << " (negative: predicted faster than measured), worst " << Printf("%+.1f%%", e.worst_pct) << "\n";
+    os << "                   rows within " << Printf("%.1f%%", e.spread_pct)
+       << " of row 1 (the spread of those errors around their bias) are ties (data/accuracy/error_bands.json)";
     if (e.why.find(" is " + e.generation) == std::string::npos) os << "; " << e.why;
     os << "\n";
   } else {

@@ -69,8 +69,8 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
     app->add_option("--gpus", o.gpus, "number of GPUs")->required()->check(IntegerIn(1, kMaxGpus));
   }
   if (batch_required) {
+    // Required unless --global-batch-tokens gives it (ResolveGlobalBatchTokens).
     app->add_option("--global-batch", o.global_batch, "sequences per optimizer step")
-        ->required()
         ->check(IntegerIn(1, kMaxGlobalBatch));
     app->add_option("--seq", o.seq, "tokens per sequence")->required()->check(IntegerIn(1, kMaxSeq));
   }

@@ -567,6 +567,9 @@ void RunSweep(const SweepOptions& o) {
   report["tool"] = plans::ToolVersion();
   report["command"] = "sweep";
   report["inputs"] = inputs;
+  report["inputs"]["calibration_why"] = CalibrationWhy(o.w, cluster);
+  // The model's error band for this GPU: the HTML report claims no crossover inside it.
+  report["error_band"] = ErrorBandJson(plans::ReadErrorBand(plans::DefaultErrorBandsPath(), cluster.gpu.name));
   report["points"] = points;
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;
