@@ -234,6 +234,16 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
                 (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
                 std::string(costmodel::ToString(w.reduce_dtype)));
+  const costmodel::Cluster& c = ev.cluster();
+  if (!c.defaulted.empty()) {
+    std::string fields;
+    for (const std::string& f : c.defaulted) fields += (fields.empty() ? "" : ", ") + f;
+    out.push_back("cluster " + c.name + " leaves out " + fields + ": DGX H100 defaults used (data/clusters/README.md)");
+  }
+  if (c.node.intra.topology != costmodel::IntraTopology::kNvSwitch) {
+    out.push_back("no NVSwitch (" + std::string(costmodel::ToString(c.node.intra.topology)) +
+                  "): groups wider than the NVLink domain ring over PCIe");
+  }
   if (!w.allow_cross_node_tp) {
     out.push_back("tensor parallelism inside one NVLink domain of " + std::to_string(ev.cluster().node.gpus_per_node) +
                   " GPUs");

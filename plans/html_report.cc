@@ -823,7 +823,24 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
     if (k == gp.size()) {
       text = "FSDP alone is the best layout at the largest GPU count of the sweep (" + Printf("%.0f", gp.back()->gpus) + ").";
     } else if (k == 0) {
-      text = "A layout with tensor parallelism beats FSDP alone at every GPU count of the sweep.";
+      // The smallest gap over the points where FSDP alone runs: inside the band it is no win.
+      const Pt* closest = nullptr;
+      for (const Pt* p : gp) {
+        if (p->has_fsdp && (closest == nullptr || p->fsdp_ms / p->best_ms < closest->fsdp_ms / closest->best_ms)) closest = p;
+      }
+      const double gap = closest ? 100.0 * (closest->fsdp_ms - closest->best_ms) / closest->best_ms : 0.0;
+      if (closest != nullptr && (spread_pct < 0 || gap <= spread_pct)) {
+        text = "A layout with tensor parallelism ranks first at every GPU count of the sweep, but at " +
+               Printf("%.0f", closest->gpus) + " GPUs FSDP alone is only " + Printf("%.1f%%", gap) + " slower, " +
+               (spread_pct < 0 ? std::string("and this GPU has no error band to tell a real gap from the model's error")
+                               : "inside the " + Printf("%.1f%%", spread_pct) + " error band of the model") + ".";
+      } else {
+        text = "A layout with tensor parallelism beats FSDP alone at every GPU count of the sweep" +
+               (closest ? " (by " + Printf("%.1f%%", gap) + " or more, outside the " + Printf("%.1f%%", spread_pct) +
+                              " error band)"
+                        : std::string(" (FSDP alone cannot run at any of them)")) +
+               ".";
+      }
     } else if (gp[k]->has_fsdp && (spread_pct < 0 || 100.0 * (gp[k]->fsdp_ms - gp[k]->best_ms) / gp[k]->best_ms <= spread_pct)) {
       // Inside the model's error band (or with no band to check against) the gap is no claim.
       const double gap = 100.0 * (gp[k]->fsdp_ms - gp[k]->best_ms) / gp[k]->best_ms;
