@@ -99,6 +99,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
     // As tools' ApplySimulation writes the JSON entry: the simulated step and its parts, tokens
     // over the simulated step, MFU scaled by analytical / simulated step.
     r.simulated = true;
+    r.sim_peak_bytes = sim->peak_bytes;
     r.step_s = sim->step_s;
     r.exposed_tp_s = sim->exposed_tp_comm_s;
     r.exposed_fsdp_s = sim->exposed_fsdp_comm_s;
@@ -177,6 +178,11 @@ std::string FormatShownTable(const std::vector<ShownRow>& rows) {
     ++i;
     std::string notes;
     if (r.tight) notes += "tight memory";
+    // The two models' memory peaks disagree: say so rather than pick one silently.
+    if (r.sim_peak_bytes > 0 && std::fabs(r.sim_peak_bytes - r.peak_bytes) > kGiB) {
+      notes += std::string(notes.empty() ? "" : "; ") + "simulator peak " + Printf("%.1f", r.sim_peak_bytes / kGiB) +
+               " GiB";
+    }
     if (!r.variants.empty()) {
       notes += std::string(notes.empty() ? "" : "; ") + "+" + std::to_string(r.variants.size()) + " variant" +
                (r.variants.size() == 1 ? "" : "s");
@@ -208,6 +214,8 @@ std::string TableLegend(bool any_simulated, bool any_variants, const std::option
         " accumulation steps (micro-batches per step per data-parallel rank);\n  tp_ms / fsdp_ms / dp_ms: exposed"
         " (not overlapped) tensor-parallel, FSDP/ZeRO gather+reduce-scatter and data-parallel (replicate)"
         " all-reduce time per step; pp_ms: pipeline bubble and exposed stage-to-stage sends\n";
+  os << "  notes: \"simulator peak\" where the simulator's memory peak differs from the analytical one by more than"
+        " 1 GiB (feasibility and room_GiB use the analytical peak)\n";
   if (any_variants) {
     os << "  variants: rows differing only in recipe (or in a ZeRO stage that changes nothing) folded into the"
           " faster; --show-variants lists them\n";

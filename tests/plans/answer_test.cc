@@ -122,6 +122,23 @@ TEST(ShownRow, SimulatedRowsCarryTheSimulatorsNumbers) {
   EXPECT_EQ(a.tokens_per_s_per_gpu, 999);
 }
 
+TEST(ShownTable, NamesTheSimulatorsPeakWhenItDisagreesAndExplainsEveryColumn) {
+  ShownRow a = Row("tp=1,fsdp=64,recompute=full", 1.0, 48.7);
+  a.simulated = true;
+  a.sim_peak_bytes = 61.4 * kGiB;  // 12.7 GiB above the analytical peak
+  ShownRow b = Row("tp=8,sp=on,fsdp=8", 1.1, 60);
+  b.simulated = true;
+  b.sim_peak_bytes = 60.5 * kGiB;  // within 1 GiB: not worth a note
+  const std::string t = FormatShownTable(BuildTopList({a, b}, {}, std::nullopt).rows);
+  EXPECT_NE(t.find("simulator peak 61.4 GiB"), std::string::npos) << t;
+  EXPECT_EQ(t.find("simulator peak 60.5 GiB"), std::string::npos) << t;
+  const std::string legend = TableLegend(true, true, Band(8.2));
+  for (const char* col : {"step_ms", "by:", "vs_best", "\"tie\" within the 8.2%", "room_GiB", "accum:",
+                          "tp_ms / fsdp_ms / dp_ms", "pp_ms", "variants:", "--show-variants"}) {
+    EXPECT_NE(legend.find(col), std::string::npos) << col;
+  }
+}
+
 TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
   // README "Accuracy against published measurements", all end-to-end step times per GPU:
   // H100 n=87, MAPE 18.8%, bias -18.4%, worst -35.0%; B200 n=24, 42.1%, -42.1%, -46.4%.
