@@ -78,7 +78,7 @@ costmodel::Evaluation AsShown(const plans::Candidate& c, const sim::SimResult* s
 /// on the same kind of numbers (simulated against simulated).
 std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchResult& r,
                             const std::vector<sim::SimResult>& sims, size_t refined, const plans::TopList& list,
-                            const std::optional<plans::ErrorBand>& band) {
+                            const std::optional<plans::ErrorBand>& band, double min_headroom_gib) {
   if (!r.best_fsdp_only) return "no FSDP-only layout in the search space";
   const auto& f = *r.best_fsdp_only;
   const std::string text = costmodel::LayoutToText(f.layout);
@@ -95,6 +95,13 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
     return false;
   };
   if (same(f.layout)) return "the best layout is FSDP-only (" + text + ")";
+  const double headroom_gib = (f.eval.memory.capacity_bytes - f.eval.memory.peak_bytes) / costmodel::kGiB;
+  if (min_headroom_gib > 0 && headroom_gib < min_headroom_gib) {
+    char room[64];
+    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", headroom_gib,
+                  min_headroom_gib);
+    return "best FSDP-only layout (" + text + ") is left out: " + room;
+  }
   // Its numbers as ranked: simulated when it was among the refined layouts, or simulated now
   // when row 1 was (a plan never compares a simulated step with an analytical one).
   std::optional<sim::SimResult> own;
@@ -111,20 +118,24 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
   const plans::Candidate& b = r.top[best.rank];
   const costmodel::Evaluation be = AsShown(b, best.simulated ? &sims[best.rank] : nullptr, ev.workload());
   const costmodel::Evaluation fe = AsShown(f, fsim, ev.workload());
+  // Past the simulator's budget the FSDP-only step stays analytical: say so.
+  const std::string mixed = best.simulated && fsim == nullptr
+                                ? " (its step analytical: the simulator's budget is spent; row 1's simulated)"
+                                : "";
   const double d = fe.time.step_s - be.time.step_s;
   const double pct = be.time.step_s > 0 ? 100.0 * d / be.time.step_s : 0.0;
   char buf[96];
   if (d < 0) {
     std::snprintf(buf, sizeof buf, "%.1f ms (%.1f%%)", -d * 1e3, -pct);
     return "best FSDP-only layout (" + text + ") steps " + buf + " faster than row 1 but was not among the " +
-           std::to_string(refined) + " layouts the simulator ranked (--refine)";
+           std::to_string(refined) + " layouts the simulator ranked (--refine)" + mixed;
   }
   if (band && pct <= band->spread_pct) {
     std::snprintf(buf, sizeof buf, "%+.1f%%, inside the %.1f%% band", pct, band->spread_pct);
-    return "best FSDP-only layout (" + text + ") ties with row 1 (" + buf + "): " +
+    return "best FSDP-only layout (" + text + ") ties with row 1 (" + buf + ")" + mixed + ": " +
            plans::FormatDelta(be, fe);
   }
-  return "best FSDP-only layout (" + text + ") is slower than row 1: " + plans::FormatDelta(be, fe);
+  return "best FSDP-only layout (" + text + ") is slower than row 1" + mixed + ": " + plans::FormatDelta(be, fe);
 }
 
 // ----------------------------------------------------------------------------- plan
@@ -254,7 +265,7 @@ void RunPlan(const PlanOptions& o) {
   }
   report["best_fsdp_only"] =
       res.best_fsdp_only ? json(costmodel::LayoutToText(res.best_fsdp_only->layout)) : json(nullptr);
-  const std::string verdict = FsdpOnlyVerdict(ev, res, sims, refined, list, band);
+  const std::string verdict = FsdpOnlyVerdict(ev, res, sims, refined, list, band, o.min_headroom_gib);
   report["verdict"] = verdict;
   const std::string text = plans::DumpReport(report);
 
