@@ -149,6 +149,7 @@ void RunSimulate(const SimulateOptions& o) {
     throw Error("--trace", "needs the simulator; drop --analytical");
   }
   nlohmann::json report = plans::ReportSkeleton("simulate", ev, std::nullopt);
+  report["inputs"]["calibration_why"] = CalibrationWhy(wo, r.cluster);
   nlohmann::json entry = plans::LayoutEntryJson(ev, l, e);
   std::string sim_text, trace;
   if (!o.analytical) {
