@@ -83,6 +83,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
+  if (in.Has("calibration_why")) in.String("calibration_why");  // the sentence plan printed: informational
   in.Finish();
   if (!AttentionRunsOn(w, p.cluster.gpu.name)) {
     in.Fail("flash_version", "FlashAttention-3 runs only on Hopper GPUs, the cluster has " +

@@ -86,6 +86,9 @@ TEST_F(Answer, TheFirstRowCarriesTheStepTimeOfLayoutsZero) {
   EXPECT_NE(r.out.find("calibration      dgx-h100 (the shipped profile of cluster dgx-h100"), std::string::npos);
   EXPECT_EQ(j["inputs"]["calibration"], "dgx-h100");
   EXPECT_NE(r.out.find("over the BF16 dense peak (989 TFLOPS per H100-SXM5-80GB)"), std::string::npos);
+  // validate reads the plan it wrote (its inputs name why the profile applies).
+  const Result v = Run("validate --plan " + P("p.json"));
+  EXPECT_EQ(v.rc, 0) << v.err;
   // compare of the plan's own report shows the same step for its first layout.
   const Result c = Run("compare " + P("p.json") + " " + P("p.json"));
   ASSERT_EQ(c.rc, 0) << c.err;
