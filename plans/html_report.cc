@@ -378,7 +378,7 @@ Chart MemoryChart(const std::string& id, const In& layouts, size_t n) {
 
 /// One bar per layout that ran: tokens/s per GPU, or MFU. The axis starts at zero; rows a plan
 /// marked as ties with row 1 (within the model's error band) are coloured as such.
-Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu) {
+Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu, bool ranked) {
   Chart c;
   const std::string what = mfu ? "mfu" : "throughput";
   c.id = id + "-" + what;
@@ -394,7 +394,8 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu) {
     labels.push_back(label);
     const In th = e.Obj("throughput");
     const double v = mfu ? th.Num("mfu") * 100 : th.Num("tokens_per_s_per_gpu");
-    const std::string cls = i == 0 ? "row 1" : e.raw().value("tie", false) ? "tie with row 1" : "slower";
+    // Only a plan ranks its rows; compare and simulate draw their layouts as given.
+    const std::string cls = !ranked ? "as given" : i == 0 ? "row 1" : e.raw().value("tie", false) ? "tie with row 1" : "slower";
     data.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
     c.rows.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
   }
@@ -402,7 +403,8 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu) {
   c.cols = {{"layout", "layout", 't'}, {"value", unit, '1'}, {"rank", "against row 1", 't'}};
   const std::string name = what + "_bars";
   c.expect = {name};
-  c.spec = {{"title", Title(c.title, "axis from zero; a tie is within the model's error band of row 1")},
+  c.spec = {{"title", Title(c.title, ranked ? "axis from zero; a tie is within the model's error band of row 1"
+                                             : "axis from zero; in the order given")},
             {"width", 460},
             {"height", {{"step", 20}}},
             {"name", name},
@@ -413,7 +415,8 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu) {
                      {"axis", {{"labelLimit", 620}, {"labelFontSize", 11}}}}},
               {"x", {{"field", "value"}, {"type", "quantitative"}, {"title", unit}, {"scale", {{"zero", true}}}}},
               {"color", {{"field", "rank"}, {"type", "nominal"},
-                         {"scale", Scale({"row 1", "tie with row 1", "slower"}, {"#4c78a8", "#9ecae9", "#bab0ac"})},
+                         {"scale", ranked ? Scale({"row 1", "tie with row 1", "slower"}, {"#4c78a8", "#9ecae9", "#bab0ac"})
+                                          : Scale({"as given"}, {"#4c78a8"})},
                          {"legend", {{"title", nullptr}, {"orient", "bottom"}}}}}}}};
   return c;
 }
@@ -714,6 +717,9 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
          reasons + "</tbody></table>\n";
   }
   if (doc.Has("differences") && doc.raw()["differences"].is_array() && !doc.raw()["differences"].empty()) {
+    if (layouts.size() > 0 && !Feasible(layouts.At(0))) {
+      h += "<p class=\"warn\">#1 cannot run: the differences below are against what it would take, not a run.</p>\n";
+    }
     h += "<ul class=\"diffs\">\n";
     for (const auto& d : doc.raw()["differences"]) {
       if (!d.contains("summary") || !d["summary"].is_string() || !d.contains("layout")) continue;
@@ -725,8 +731,9 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
   if (n > 0) {
     if (!Layouts(layouts, n, true).empty()) {
       s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") != "compare"));
-      s.charts.push_back(RateChart(id, layouts, n, false));
-      s.charts.push_back(RateChart(id, layouts, n, true));
+      const bool ranked = doc.Str("command") == "plan";
+      s.charts.push_back(RateChart(id, layouts, n, false, ranked));
+      s.charts.push_back(RateChart(id, layouts, n, true, ranked));
     }
     s.charts.push_back(MemoryChart(id, layouts, n));
   }

@@ -446,7 +446,10 @@ void RunCompare(const CompareOptions& o) {
   row("MFU %", [](const auto& e) { return e.throughput.mfu * 100; }, " %14.1f");
   row("peak GiB", [](const auto& e) { return e.memory.peak_bytes / costmodel::kGiB; }, " %14.2f");
   std::printf("\n");
-  for (size_t i = 0; i < names.size(); ++i) std::printf("[%zu] %s\n", i + 1, names[i].c_str());
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::printf("[%zu] %s%s\n", i + 1, names[i].c_str(),
+                evals[i].feasible() ? "" : " [cannot run: its numbers are what it would take]");
+  }
   for (size_t i = 1; i < evals.size(); ++i) {
     std::printf("[%zu] vs [1]: %s\n", i + 1, plans::FormatDelta(evals[0], evals[i]).c_str());
   }
