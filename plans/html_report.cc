@@ -730,7 +730,7 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
   }
   if (n > 0) {
     if (!Layouts(layouts, n, true).empty()) {
-      s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") != "compare"));
+      s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") == "plan"));
       const bool ranked = doc.Str("command") == "plan";
       s.charts.push_back(RateChart(id, layouts, n, false, ranked));
       s.charts.push_back(RateChart(id, layouts, n, true, ranked));
