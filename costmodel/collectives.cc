@@ -39,6 +39,8 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.node_net_GBps = c.fabric.nics_per_node * c.fabric.nic_Gbps / 8.0 *
                     c.efficiency.network_fraction / c.fabric.oversubscription;
   p.gpus_per_node = c.node.gpus_per_node;
+  p.nvlink_domain = c.node.intra.NvlinkDomain(c.node.gpus_per_node);
+  p.pcie_busbw_GBps = c.node.intra.pcie_busbw_GBps;
   p.intra_extra_latency_us = c.node.intra.latency_us;
   p.net_extra_latency_us = c.fabric.latency_us;
   p.net_bulk_latency_us = c.fabric.bulk_latency_us;
@@ -78,7 +80,11 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   // Bus bandwidth: NVLink inside a node; across nodes the ring leaves each node once per
   // channel, so the node's NICs bound it, shared by the gpus_per_node / ppn groups that run
   // at the same time (a 1-rank-per-node group gets one NIC's share).
-  double busbw = p.intra_busbw_GBps;
+  // Past the NVLink domain (no NVSwitch: a bridged group, or PCIe alone) NCCL's graph is PCI:
+  // its ring takes the PCI bandwidth and hwLat row (tuning.cc: intraHw = typeIntra == LINK_NVL ?
+  // NVLINK : PCI).
+  const bool pci = ppn > p.nvlink_domain;
+  double busbw = pci ? p.pcie_busbw_GBps : p.intra_busbw_GBps;
   if (multi) {
     const double share = static_cast<double>(ppn) / static_cast<double>(p.gpus_per_node);
     busbw = std::min(busbw, p.node_net_GBps * std::min(1.0, share));
@@ -94,7 +100,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
     // Inter-node hops that pay the calibrated bulk latency (LL128 and Simple; TimeOf adds it).
     const bool bulk = pi != static_cast<int>(Proto::kLL);
     // Ring. NCCL takes the tree's NET latency when there is one rank per node.
-    double intra_ring = k.nvlink_ring[pi] + p.intra_extra_latency_us;
+    double intra_ring = (pci ? k.pci_ring[pi] : k.nvlink_ring[pi]) + p.intra_extra_latency_us;
     if (multi) intra_ring = std::max(intra_ring, net_overhead);
     const double inter_ring = (ppn == 1 ? k.net_tree[pi] : k.net_ring[pi]) + extra_inter;
     const double proto_bw = pi == 0 ? k.ll_fraction : pi == 1 ? k.ll128_fraction : 1.0;
@@ -112,7 +118,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
     // Tree all-reduce (double binary tree across nodes, chain inside).
     if (multi) {
       // The tree's intra-node hops do not take the NET overhead (NCCL applies it to rings only).
-      const double intra_tree = k.nvlink_tree[pi] + p.intra_extra_latency_us;
+      const double intra_tree = (pci ? k.pci_tree[pi] : k.nvlink_tree[pi]) + p.intra_extra_latency_us;
       const double inter_tree = k.net_tree[pi] + extra_inter;
       AlgoEntry& tree = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kTree)][pi];
       tree.latency_us = k.base_tree[pi] + 2.0 * (static_cast<double>(ppn - 1) * intra_tree +

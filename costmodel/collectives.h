@@ -38,6 +38,8 @@ struct NcclConstants {
   // hwLat[link][algo][proto]
   std::array<double, 3> nvlink_tree{0.6, 1.25, 4.0};
   std::array<double, 3> nvlink_ring{0.6, 1.9, 3.4};
+  std::array<double, 3> pci_tree{1.0, 1.9, 4.0};  // NCCL_HW_PCI: rings whose graph is PCI (typeIntra)
+  std::array<double, 3> pci_ring{1.0, 2.5, 5.7};
   std::array<double, 3> net_tree{5.0, 8.5, 14.0};
   std::array<double, 3> net_ring{2.7, 4.0, 14.0};
   double nvls_simple = 25.0;
@@ -72,6 +74,10 @@ struct LinkParams {
   double intra_busbw_GBps = 0;       // ring busbw over NVLink/NVSwitch inside a node
   double node_net_GBps = 0;          // a node's aggregate achievable network bandwidth
   int64_t gpus_per_node = 1;
+  // GPUs that reach each other over NVLink (cluster IntraLink::NvlinkDomain): a group with more
+  // ranks on a node runs its intra-node hops over PCIe, at pcie_busbw_GBps and NCCL's PCI latency.
+  int64_t nvlink_domain = int64_t{1} << 40;
+  double pcie_busbw_GBps = 0;
   double intra_extra_latency_us = 0;
   double net_extra_latency_us = 0;   // NCCL's graph latencyInter
   double net_bulk_latency_us = 0;    // extra per inter-node hop, LL128 and Simple only ...

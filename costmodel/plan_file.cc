@@ -89,6 +89,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
+  if (in.Has("calibration_why")) in.String("calibration_why");  // the sentence plan printed: informational
   in.Finish();
   if (w.precision == Precision::kFp8 &&
       (!(p.cluster.gpu.peak_tflops.fp8 > 0) || !(p.cluster.efficiency.gemm_fp8_peak_fraction > 0))) {

@@ -233,107 +233,7 @@ Model ParseModelJson(std::string_view text, std::string_view origin_view) {
   return m;
 }
 
-// ---------------------------------------------------------------------------------------------
-// meshplan cluster JSON
-Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
-  std::string origin(origin_view);
-  nlohmann::json j = ParseJsonText(text, origin);
-  JsonObject o(j, origin, "");
-  CheckSchemaVersion(o, kSchemaVersion);
-  Cluster c;
-  c.name = o.String("name");
-  if (c.name.empty()) o.Fail("name", "must not be empty");
-  {
-    JsonObject g = o.Object("gpu");
-    c.gpu.name = g.String("name");
-    JsonObject p = g.Object("peak_tflops");
-    constexpr double kMaxTflops = 1e6;
-    c.gpu.peak_tflops.fp32 = p.Number("fp32", 1e-3, kMaxTflops);
-    c.gpu.peak_tflops.tf32 = p.Number("tf32", 1e-3, kMaxTflops);
-    c.gpu.peak_tflops.bf16 = p.Number("bf16", 1e-3, kMaxTflops);
-    c.gpu.peak_tflops.fp16 = p.Number("fp16", 1e-3, kMaxTflops);
-    c.gpu.peak_tflops.fp8 = p.Number("fp8", 0, kMaxTflops);  // 0: no fp8 tensor cores (A100)
-    p.Finish();
-    c.gpu.hbm_gib = g.Number("hbm_gib", 1e-3, 1e6);
-    c.gpu.hbm_GBps = g.Number("hbm_GBps", 1e-3, 1e9);
-    c.gpu.sms = g.Int("sms", 1, 1 << 20);
-    g.Finish();
-  }
-  {
-    JsonObject n = o.Object("node");
-    c.node.gpus_per_node = n.Int("gpus_per_node", 1, 1 << 16);
-    JsonObject in = n.Object("intra");
-    c.node.intra.name = in.String("name");
-    c.node.intra.GBps_per_gpu = in.Number("GBps_per_gpu", 1e-3, 1e9);
-    c.node.intra.latency_us = in.Number("latency_us", 0, 1e6);
-    c.node.intra.nvls = in.Bool("nvls");
-    in.Finish();
-    n.Finish();
-  }
-  {
-    JsonObject f = o.Object("fabric");
-    c.fabric.name = f.String("name");
-    c.fabric.nics_per_node = f.Int("nics_per_node", 1, 1 << 16);
-    c.fabric.nic_Gbps = f.Number("nic_Gbps", 1e-3, 1e9);
-    c.fabric.latency_us = f.Number("latency_us", 0, 1e6);
-    if (f.Has("bulk_latency_us")) c.fabric.bulk_latency_us = f.Number("bulk_latency_us", 0, 1e6);
-    if (f.Has("bulk_saturation_mib")) c.fabric.bulk_saturation_mib = f.Number("bulk_saturation_mib", 0, 1e6);
-    c.fabric.oversubscription = f.Number("oversubscription", 1.0, 1e6);
-    f.Finish();
-  }
-  {
-    JsonObject e = o.Object("efficiency");
-    c.efficiency.gemm_peak_fraction = e.Number("gemm_peak_fraction", 1e-3, 1.0);
-    c.efficiency.attention_peak_fraction = e.Number("attention_peak_fraction", 1e-3, 1.0);
-    c.efficiency.hbm_fraction = e.Number("hbm_fraction", 1e-3, 1.0);
-    c.efficiency.nvlink_fraction = e.Number("nvlink_fraction", 1e-3, 1.0);
-    c.efficiency.network_fraction = e.Number("network_fraction", 1e-3, 1.0);
-    c.efficiency.kernel_launch_us = e.Number("kernel_launch_us", 0, 1e6);
-    c.efficiency.overlap_slowdown = e.Number("overlap_slowdown", 1.0, 10.0);
-    if (e.Has("collective_launch_us")) {
-      c.efficiency.collective_launch_us = e.Number("collective_launch_us", 0, 1e6);
-    }
-    if (e.Has("gemm_fp8_peak_fraction")) {
-      // 0: not measured (what a cluster without it writes back).
-      c.efficiency.gemm_fp8_peak_fraction = e.Number("gemm_fp8_peak_fraction", 0.0, 1.0);
-    }
-    if (e.Has("group_launch_us")) c.efficiency.group_launch_us = e.Number("group_launch_us", 0, 1e6);
-    if (e.Has("torch_call_us")) c.efficiency.torch_call_us = e.Number("torch_call_us", 0, 1e6);
-    if (e.Has("nvls_fraction")) c.efficiency.nvls_fraction = e.Number("nvls_fraction", 1e-3, 1.0);
-    if (e.Has("nvls_tree_fraction")) {
-      c.efficiency.nvls_tree_fraction = e.Number("nvls_tree_fraction", 1e-3, 1.0);
-    }
-    if (e.Has("reduce_scatter_fraction")) {
-      c.efficiency.reduce_scatter_fraction = e.Number("reduce_scatter_fraction", 1e-3, 1.0);
-    }
-    if (e.Has("all_reduce_fraction")) {
-      c.efficiency.all_reduce_fraction = e.Number("all_reduce_fraction", 1e-3, 1.0);
-    }
-    if (e.Has("step_sync_us")) c.efficiency.step_sync_us = e.Number("step_sync_us", 0, 1e6);
-    e.Finish();
-  }
-  {
-    JsonObject ov = o.Object("overhead");
-    c.overhead.cuda_context_gib = ov.Number("cuda_context_gib", 0, 1e6);
-    c.overhead.nccl_gib = ov.Number("nccl_gib", 0, 1e6);
-    c.overhead.allocator_fraction = ov.Number("allocator_fraction", 0, 1.0);
-    c.overhead.reserve_gib = ov.Number("reserve_gib", 0, 1e6);
-    ov.Finish();
-  }
-  const auto& sources = o.Array("sources");
-  for (size_t i = 0; i < sources.size(); ++i) {
-    JsonObject s(sources[i], origin, "sources[" + std::to_string(i) + "]");
-    c.sources.push_back({s.String("field"), s.String("source")});
-    s.Finish();
-  }
-  if (c.sources.empty()) o.Fail("sources", "must name at least one source");
-  o.Finish();
-  if (c.gpu.hbm_gib <= c.overhead.reserve_gib) {
-    throw Error(origin + ": overhead.reserve_gib",
-                "must be smaller than gpu.hbm_gib (" + std::to_string(c.gpu.hbm_gib) + ")");
-  }
-  return c;
-}
+// meshplan cluster JSON: costmodel/cluster_io.cc (every problem at once, declared defaults).
 
 // ---------------------------------------------------------------------------------------------
 // HuggingFace transformers config.json
@@ -801,8 +701,14 @@ nlohmann::json ToJson(const Cluster& c) {
                 {{"name", c.node.intra.name},
                  {"GBps_per_gpu", c.node.intra.GBps_per_gpu},
                  {"latency_us", c.node.intra.latency_us},
-                 {"nvls", c.node.intra.nvls}}}};
+                 {"nvls", c.node.intra.nvls},
+                 {"topology", ToString(c.node.intra.topology)}}}};
+  if (c.node.intra.topology == IntraTopology::kNvlinkBridge) j["node"]["intra"]["bridge_gpus"] = c.node.intra.bridge_gpus;
+  if (c.node.intra.topology != IntraTopology::kNvSwitch) {
+    j["node"]["intra"]["pcie_busbw_GBps"] = c.node.intra.pcie_busbw_GBps;
+  }
   j["fabric"] = {{"name", c.fabric.name},
+                 {"transport", ToString(c.fabric.transport)},
                  {"nics_per_node", c.fabric.nics_per_node},
                  {"nic_Gbps", c.fabric.nic_Gbps},
                  {"latency_us", c.fabric.latency_us},
@@ -831,6 +737,7 @@ nlohmann::json ToJson(const Cluster& c) {
                    {"nccl_gib", ov.nccl_gib},
                    {"allocator_fraction", ov.allocator_fraction},
                    {"reserve_gib", ov.reserve_gib}};
+  if (!c.defaulted.empty()) j["defaulted"] = c.defaulted;
   return j;
 }
 

@@ -67,12 +67,31 @@ struct Gpu {
   int64_t sms = 0;
 };
 
+/// How a node's GPUs reach each other: all through NVSwitch (one NVLink domain: DGX, HGX,
+/// GB200 NVL72), in NVLink-bridged groups (bridge_gpus each, PCIe between groups), or over PCIe
+/// alone. Past its NVLink domain a ring inside the node runs over PCIe, as NCCL's graph does.
+enum class IntraTopology { kNvSwitch, kNvlinkBridge, kPcie };
+
 struct IntraLink {
   std::string name;
   double GBps_per_gpu = 0;  // unidirectional NVLink bandwidth of one GPU
   double latency_us = 0;    // extra per-hop latency beyond NCCL's protocol constants
   bool nvls = false;        // NVLink SHARP (NVSwitch reductions) available
+  IntraTopology topology = IntraTopology::kNvSwitch;
+  int64_t bridge_gpus = 0;        // kNvlinkBridge: GPUs per bridged group
+  double pcie_busbw_GBps = 0;     // kNvlinkBridge, kPcie: ring busbw across the node over PCIe
+  /// GPUs that reach each other over NVLink: the node, a bridged group, or 1 over PCIe alone.
+  int64_t NvlinkDomain(int64_t gpus_per_node) const {
+    return topology == IntraTopology::kNvSwitch ? gpus_per_node
+           : topology == IntraTopology::kNvlinkBridge ? bridge_gpus : 1;
+  }
 };
+
+/// The inter-node transport. NCCL drives InfiniBand and RoCE through the same IB-verbs plugin
+/// (src/transport/net_ib.cc) and its tuner has one NET row for both (src/graph/tuning.cc), so
+/// they are priced alike; what differs on a real fabric goes through network_fraction and
+/// latency_us (calibrate).
+enum class Transport { kInfiniband, kRoce };
 
 struct Node {
   int64_t gpus_per_node = 0;
@@ -81,7 +100,8 @@ struct Node {
 
 struct Fabric {
   std::string name;
-  int64_t nics_per_node = 0;
+  Transport transport = Transport::kInfiniband;
+  int64_t nics_per_node = 0;  // shared by the node's GPUs: 2 NICs per 8 GPUs give each a quarter
   double nic_Gbps = 0;
   double latency_us = 0;          // extra per inter-node hop (NCCL's graph latencyInter)
   // Extra per inter-node hop for the LL128 and Simple protocols (calibrated; 0 uncalibrated):
@@ -152,6 +172,7 @@ struct Cluster {
   Overhead overhead;
   std::vector<SourceNote> sources;
   std::string calibration;                  // profile applied, empty when uncalibrated
+  std::vector<std::string> defaulted;       // fields the cluster file left out (defaults applied)
   std::vector<GemmEfficiency> gemm_table;   // sorted; measured shapes override the shape model
 };
 
@@ -224,6 +245,8 @@ std::string_view ToString(Schedule s);
 std::string_view ToString(Dtype d);
 std::string_view ToString(Precision p);
 std::string_view ToString(Fp8Recipe r);
+std::string_view ToString(IntraTopology t);
+std::string_view ToString(Transport t);
 
 /// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".
 std::string LayoutToText(const Layout& l);

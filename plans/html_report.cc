@@ -264,13 +264,13 @@ std::string LayoutLabel(size_t rank, const In& e) {
 
 /// Stacked horizontal bars: one row per layout, one segment per part.
 template <size_t N>
-Chart StackedBars(const std::string& id, const In& layouts, size_t n, const char* block,
+Chart StackedBars(const std::string& id, const In& layouts, const std::vector<size_t>& which, const char* block,
                   const Part (&parts)[N], double scale, const std::string& unit_title) {
   Chart c;
   c.id = id;
   std::vector<std::string> labels;
   json bar_rows = json::array();
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i : which) {
     const In e = layouts.At(i);
     const In b = e.Obj(block);
     const std::string label = LayoutLabel(i, e);
@@ -309,22 +309,40 @@ Chart StackedBars(const std::string& id, const In& layouts, size_t n, const char
   return c;
 }
 
+bool Feasible(const In& e) {
+  const json& f = e.raw().contains("feasible") ? e.raw()["feasible"] : json(true);
+  return !f.is_boolean() || f.get<bool>();
+}
+
+/// The first n layouts, or only the feasible ones among them: a layout that cannot run has no
+/// step time or throughput to draw.
+std::vector<size_t> Layouts(const In& layouts, size_t n, bool feasible_only) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < n; ++i) {
+    if (!feasible_only || Feasible(layouts.At(i))) out.push_back(i);
+  }
+  return out;
+}
+
 Chart StepChart(const std::string& id, const In& layouts, size_t n, bool ranked) {
-  Chart c = StackedBars(id + "-step", layouts, n, "time", kTimeParts, 1e3, "time per step (ms)");
+  Chart c = StackedBars(id + "-step", layouts, Layouts(layouts, n, true), "time", kTimeParts, 1e3, "time per step (ms)");
   c.title = "Step time by layout";
   c.caption = "Where each layout's step goes: compute, the communication the compute stream waits "
               "for (exposed), the optimizer step and the pipeline bubble.";
   c.spec["title"] = Title(c.title, std::string(ranked ? "ranked best first" : "in the order given") +
-                                       "; exposed comm = time the compute stream waits for it");
+                                       "; exposed comm = time the compute stream waits for it; layouts that "
+                                       "cannot run are not drawn");
   c.spec["width"] = 460;
   c.spec["height"] = {{"step", 20}};
   return c;
 }
 
 Chart MemoryChart(const std::string& id, const In& layouts, size_t n) {
-  Chart c = StackedBars(id + "-memory", layouts, n, "memory", kMemParts, 1.0 / kGiB, "memory per GPU (GiB)");
+  Chart c = StackedBars(id + "-memory", layouts, Layouts(layouts, n, false), "memory", kMemParts, 1.0 / kGiB,
+                        "memory per GPU (GiB)");
   c.title = "Memory per GPU by layout";
-  c.caption = "Each layout's memory per GPU against the GPU's usable capacity (dashed line).";
+  c.caption = "Each layout's memory per GPU against the GPU's usable capacity (dashed line); an [infeasible] "
+              "layout's bar is what it would need, not what it ran with.";
   double cap = 0;
   for (size_t i = 0; i < n; ++i) {
     const In e = layouts.At(i);
@@ -356,6 +374,86 @@ Chart MemoryChart(const std::string& id, const In& layouts, size_t n) {
   spec["layer"] = layers;
   c.spec = spec;
   return c;
+}
+
+/// One bar per layout that ran: tokens/s per GPU, or MFU. The axis starts at zero; rows a plan
+/// marked as ties with row 1 (within the model's error band) are coloured as such.
+Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu, bool ranked) {
+  Chart c;
+  const std::string what = mfu ? "mfu" : "throughput";
+  c.id = id + "-" + what;
+  c.title = mfu ? "MFU by layout" : "Throughput by layout";
+  c.caption = mfu ? "Model FLOPs utilisation against the GPU's BF16 dense peak (the report's summary gives the "
+                    "convention); axis from zero."
+                  : "Tokens per second per GPU of each layout that can run; axis from zero.";
+  std::vector<std::string> labels;
+  json data = json::array();
+  for (size_t i : Layouts(layouts, n, true)) {
+    const In e = layouts.At(i);
+    const std::string label = LayoutLabel(i, e);
+    labels.push_back(label);
+    const In th = e.Obj("throughput");
+    const double v = mfu ? th.Num("mfu") * 100 : th.Num("tokens_per_s_per_gpu");
+    // Only a plan ranks its rows; compare and simulate draw their layouts as given.
+    const std::string cls = !ranked ? "as given" : i == 0 ? "row 1" : e.raw().value("tie", false) ? "tie with row 1" : "slower";
+    data.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
+    c.rows.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
+  }
+  const std::string unit = mfu ? "MFU (%)" : "tokens/s per GPU";
+  c.cols = {{"layout", "layout", 't'}, {"value", unit, '1'}, {"rank", "against row 1", 't'}};
+  const std::string name = what + "_bars";
+  c.expect = {name};
+  c.spec = {{"title", Title(c.title, ranked ? "axis from zero; a tie is within the model's error band of row 1"
+                                             : "axis from zero; in the order given")},
+            {"width", 460},
+            {"height", {{"step", 20}}},
+            {"name", name},
+            {"data", {{"values", data}}},
+            {"mark", {{"type", "bar"}, {"tooltip", true}}},
+            {"encoding",
+             {{"y", {{"field", "layout"}, {"type", "nominal"}, {"sort", labels}, {"title", nullptr},
+                     {"axis", {{"labelLimit", 620}, {"labelFontSize", 11}}}}},
+              {"x", {{"field", "value"}, {"type", "quantitative"}, {"title", unit}, {"scale", {{"zero", true}}}}},
+              {"color", {{"field", "rank"}, {"type", "nominal"},
+                         {"scale", ranked ? Scale({"row 1", "tie with row 1", "slower"}, {"#4c78a8", "#9ecae9", "#bab0ac"})
+                                          : Scale({"as given"}, {"#4c78a8"})},
+                         {"legend", {{"title", nullptr}, {"orient", "bottom"}}}}}}}};
+  return c;
+}
+
+/// The plan's summary block (report "summary"), drawn first.
+std::string SummaryHtml(const In& doc) {
+  if (doc.StrOr("command", "") != "plan" || !doc.Has("summary") || !doc.raw()["summary"].is_object()) return "";
+  const In sm = doc.Obj("summary");
+  std::string h = "<table class=\"kv summary\"><tbody>\n";
+  auto row = [&](const std::string& k, const std::string& v) {
+    h += "<tr><th>" + Esc(k) + "</th><td>" + Esc(v) + "</td></tr>\n";
+  };
+  row("recommended", sm.Str("recommended"));
+  row("step time", Printf("%.1f ms", sm.Num("step_s") * 1e3) + " (" + sm.StrOr("ranked_by", "?") + ")");
+  row("throughput", Printf("%.0f tokens/s/GPU", sm.Num("tokens_per_s_per_gpu")) + ", MFU " +
+                        Printf("%.1f%%", sm.Num("mfu") * 100) + " (" + sm.StrOr("mfu_convention", "") + ")");
+  const double cap = sm.Num("capacity_bytes") / kGiB, peak = sm.Num("peak_bytes") / kGiB;
+  row("memory", Printf("peak %.1f", peak) + Printf(" of %.1f GiB usable, ", cap) + Printf("%.1f GiB headroom", cap - peak) +
+                    (sm.raw().value("tight_memory", false) ? " (tight: above 90% of usable memory)" : ""));
+  const json& cal = sm.raw().contains("calibration") ? sm.raw()["calibration"] : json(nullptr);
+  row("calibration", cal.is_string() ? cal.get<std::string>() : "none (uncalibrated)");
+  if (sm.Has("error_band") && sm.raw()["error_band"].is_object()) {
+    const In b = sm.Obj("error_band");
+    row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample: ", b.Num("n")) +
+                          Printf("%.1f%% off on average", b.Num("mape_pct")) + Printf(", bias %+.1f%%", b.Num("bias_pct")) +
+                          Printf("; rows within %.1f%% of the best are ties", b.Num("spread_pct")));
+  } else {
+    row("error band", "none for this GPU: ties not marked");
+  }
+  if (sm.Has("caveats") && sm.raw()["caveats"].is_array()) {
+    std::string all;
+    for (const auto& c : sm.raw()["caveats"]) {
+      if (c.is_string()) all += (all.empty() ? "" : "; ") + c.get<std::string>();
+    }
+    row("caveats", all);
+  }
+  return h + "</tbody></table>\n";
 }
 
 /// Feasible vs rejected-by-reason counts of a plan's search.
@@ -619,6 +717,9 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
          reasons + "</tbody></table>\n";
   }
   if (doc.Has("differences") && doc.raw()["differences"].is_array() && !doc.raw()["differences"].empty()) {
+    if (layouts.size() > 0 && !Feasible(layouts.At(0))) {
+      h += "<p class=\"warn\">#1 cannot run: the differences below are against what it would take, not a run.</p>\n";
+    }
     h += "<ul class=\"diffs\">\n";
     for (const auto& d : doc.raw()["differences"]) {
       if (!d.contains("summary") || !d["summary"].is_string() || !d.contains("layout")) continue;
@@ -628,7 +729,12 @@ void AddLayoutSections(Section& s, const std::string& id, const In& doc) {
     h += "</ul>\n";
   }
   if (n > 0) {
-    s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") != "compare"));
+    if (!Layouts(layouts, n, true).empty()) {
+      s.charts.push_back(StepChart(id, layouts, n, doc.Str("command") == "plan"));
+      const bool ranked = doc.Str("command") == "plan";
+      s.charts.push_back(RateChart(id, layouts, n, false, ranked));
+      s.charts.push_back(RateChart(id, layouts, n, true, ranked));
+    }
     s.charts.push_back(MemoryChart(id, layouts, n));
   }
   if (doc.Has("search")) s.charts.push_back(SearchChart(id, doc.Obj("search")));
@@ -709,6 +815,10 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
   // alone no longer wins), after at least one count where FSDP alone was best.
   json cross = json::array();
   std::string& h = s.html;
+  // The model's error band for this GPU (sweep "error_band", from data/accuracy/error_bands.json):
+  // a gap inside it is not a result. -1: no band.
+  double spread_pct = -1;
+  if (doc.Has("error_band") && doc.raw()["error_band"].is_object()) spread_pct = doc.Obj("error_band").Num("spread_pct");
   for (const std::string& g : groups) {
     std::vector<const Pt*> gp;
     for (const Pt& p : pts) if (p.group == g && p.has_best) gp.push_back(&p);
@@ -720,9 +830,38 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
     if (k == gp.size()) {
       text = "FSDP alone is the best layout at the largest GPU count of the sweep (" + Printf("%.0f", gp.back()->gpus) + ").";
     } else if (k == 0) {
-      text = "A layout with tensor parallelism beats FSDP alone at every GPU count of the sweep.";
+      // The smallest gap over the points where FSDP alone runs: inside the band it is no win.
+      const Pt* closest = nullptr;
+      for (const Pt* p : gp) {
+        if (p->has_fsdp && (closest == nullptr || p->fsdp_ms / p->best_ms < closest->fsdp_ms / closest->best_ms)) closest = p;
+      }
+      const double gap = closest ? 100.0 * (closest->fsdp_ms - closest->best_ms) / closest->best_ms : 0.0;
+      if (closest != nullptr && (spread_pct < 0 || gap <= spread_pct)) {
+        text = "A layout with tensor parallelism ranks first at every GPU count of the sweep, but at " +
+               Printf("%.0f", closest->gpus) + " GPUs FSDP alone is only " + Printf("%.1f%%", gap) + " slower, " +
+               (spread_pct < 0 ? std::string("and this GPU has no error band to tell a real gap from the model's error")
+                               : "inside the " + Printf("%.1f%%", spread_pct) + " error band of the model") + ".";
+      } else {
+        text = "A layout with tensor parallelism beats FSDP alone at every GPU count of the sweep" +
+               (closest ? " (by " + Printf("%.1f%%", gap) + " or more, outside the " + Printf("%.1f%%", spread_pct) +
+                              " error band)"
+                        : std::string(" (FSDP alone cannot run at any of them)")) +
+               ".";
+      }
+    } else if (gp[k]->has_fsdp && (spread_pct < 0 || 100.0 * (gp[k]->fsdp_ms - gp[k]->best_ms) / gp[k]->best_ms <= spread_pct)) {
+      // Inside the model's error band (or with no band to check against) the gap is no claim.
+      const double gap = 100.0 * (gp[k]->fsdp_ms - gp[k]->best_ms) / gp[k]->best_ms;
+      text = "From " + Printf("%.0f", gp[k]->gpus) + " GPUs a layout with tensor parallelism ranks first, but FSDP alone is " +
+             Printf("%.1f%%", gap) + " slower there, " +
+             (spread_pct < 0 ? std::string("and this GPU has no error band to tell a real gap from the model's error")
+                             : "inside the " + Printf("%.1f%%", spread_pct) + " error band of the model") +
+             ": no overtaking is claimed.";
     } else {
-      text = "TP+FSDP overtakes FSDP alone at " + Printf("%.0f", gp[k]->gpus) + " GPUs.";
+      text = "TP+FSDP overtakes FSDP alone at " + Printf("%.0f", gp[k]->gpus) + " GPUs" +
+             (gp[k]->has_fsdp ? " (FSDP alone " + Printf("%.1f%%", 100.0 * (gp[k]->fsdp_ms - gp[k]->best_ms) / gp[k]->best_ms) +
+                                    " slower, outside the " + Printf("%.1f%%", spread_pct) + " error band)"
+                              : " (FSDP alone cannot run there)") +
+             ".";
       cross.push_back({{"gpus", gp[k]->gpus}, {"group", g}});
     }
     h += "<p class=\"verdict\">" + Esc(groups.size() > 1 ? g + ": " + text : text) + "</p>\n";
@@ -743,7 +882,7 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
                 {"color", color},
                 {"tooltip", json::array({{{"field", "gpus"}, {"title", "GPUs"}}, {{"field", "series"}},
                                          {{"field", field}, {"format", ",.1f"}, {"title", ytitle}}})}};
-    enc["y"]["scale"] = log_y ? json{{"type", "log"}} : json{{"zero", false}};
+    enc["y"]["scale"] = log_y ? json{{"type", "log"}} : json{{"zero", true}};
     if (data.size() > 0 && data[0].contains("layout")) enc["tooltip"].push_back({{"field", "layout"}});
     if (many) {
       enc["strokeDash"] = {{"field", "group"}, {"type", "nominal"}, {"legend", {{"title", nullptr}, {"orient", "bottom"}}}};
@@ -770,7 +909,8 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
   if (!lines.empty()) {
     Chart a = line_chart("throughput", "Throughput against GPU count", "tokens/s per GPU of the best layout and of the best FSDP-only layout",
                          lines, "tps", "tokens/s per GPU", false);
-    a.caption = "Where TP+FSDP overtakes FSDP alone as the GPU count grows (missing points: no such layout can run).";
+    a.caption = "The best layout against the best FSDP-only layout as the GPU count grows (missing points: no such "
+                "layout can run); a crossover is claimed only outside the model's error band.";
     a.cols = {{"gpus", "GPUs", 'i'}, {"group", "point", 't'}, {"best_layout", "best layout", 't'},
               {"best_tps", "tokens/s/GPU", '1'}, {"best_ms", "step (ms)", '1'}, {"fsdp_layout", "best FSDP-only", 't'},
               {"fsdp_tps", "tokens/s/GPU", '1'}, {"fsdp_ms", "step (ms)", '1'}};
@@ -876,7 +1016,7 @@ void AddAccuracySection(Section& s, const std::string& id, const In& doc) {
     c.id = id + "-accuracy-" + std::to_string(drawn);
     c.title = "Predicted against measured: " + q;
     c.caption = "One point per measurement; on the dashed line the prediction is exact.";
-    const json scale = log_ok ? json{{"type", "log"}} : json{{"zero", false}};
+    const json scale = log_ok ? json{{"type", "log"}} : json{{"zero", true}};
     json tooltip = json::array({{{"field", "id"}}, {{"field", "measured"}, {"format", ".4g"}},
                                 {{"field", "predicted"}, {"format", ".4g"}},
                                 {{"field", "error_pct"}, {"format", "+.1f"}, {"title", "error (%)"}}});
@@ -1043,7 +1183,7 @@ std::string RenderHtmlReport(const std::vector<std::string>& names, const std::v
     const std::string id = "r" + std::to_string(i + 1);
     Section s;
     s.heading = std::to_string(i + 1) + ". " + names[i] + ": " + cmd;
-    s.html = InputsHtml(names[i], doc);
+    s.html = SummaryHtml(doc) + InputsHtml(names[i], doc);
     if (cmd == "plan" || cmd == "simulate" || cmd == "compare") AddLayoutSections(s, id, doc);
     if (cmd == "sweep") AddSweepSection(s, id, doc);
     if (cmd == "accuracy") AddAccuracySection(s, id, doc);

@@ -69,8 +69,8 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
     app->add_option("--gpus", o.gpus, "number of GPUs")->required()->check(IntegerIn(1, kMaxGpus));
   }
   if (batch_required) {
+    // Required unless --global-batch-tokens gives it (ResolveGlobalBatchTokens).
     app->add_option("--global-batch", o.global_batch, "sequences per optimizer step")
-        ->required()
         ->check(IntegerIn(1, kMaxGlobalBatch));
     app->add_option("--seq", o.seq, "tokens per sequence")->required()->check(IntegerIn(1, kMaxSeq));
   }
@@ -81,8 +81,84 @@ void AddWorkloadFlags(CLI::App* app, WorkloadOptions& o, bool gpus_required, boo
   AddKernelFlags(app, o);
   app->add_flag("--allow-cross-node-tp", o.allow_cross_node_tp,
                 "let tensor parallelism span nodes");
-  app->add_option("--calibration", o.calibration,
-                  "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate')");
+  AddCalibrationFlags(app, o);
+  if (batch_required) {
+    app->add_option("--global-batch-tokens", o.global_batch_tokens,
+                    "tokens per optimizer step instead of --global-batch, e.g. 4M (= 4194304) or 4194304; "
+                    "a multiple of --seq")
+        ->excludes("--global-batch");
+  }
+}
+
+void AddCalibrationFlags(CLI::App* app, WorkloadOptions& o) {
+  CLI::Option* calib = app->add_option(
+      "--calibration", o.calibration,
+      "calibration profile (a data/calibration name or a profile JSON from 'meshplan calibrate'); default: the "
+      "cluster's shipped profile");
+  app->add_flag("--no-calibration", o.no_calibration, "the uncalibrated model (no shipped profile)")->excludes(calib);
+}
+
+int64_t ParseTokenCount(const std::string& text, const std::string& flag) {
+  const std::string bad = "must be a token count: decimal digits with an optional K, M or G suffix "
+                          "(x 2^10, 2^20, 2^30), got '" + text + "'";
+  if (text.empty()) throw Error(flag, bad);
+  int shift = 0;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    default: break;
+  }
+  if (shift > 0) digits.pop_back();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) throw Error(flag, bad);
+  if (digits.size() > 1 && digits[0] == '0') {
+    throw Error(flag, "must be a decimal integer without leading zeros, got '" + text + "'");
+  }
+  const int64_t max_tokens = kMaxGlobalBatch * kMaxSeq;  // 2^54
+  uint64_t v = 0;
+  const auto res = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (res.ec != std::errc() || v > (static_cast<uint64_t>(max_tokens) >> shift)) {
+    throw Error(flag, "must be at most 2^54 tokens (global batch 2^30 x seq 2^24), got '" + text + "'");
+  }
+  const int64_t tokens = static_cast<int64_t>(v << shift);
+  if (tokens < 1) throw Error(flag, "must be at least 1 token, got '" + text + "'");
+  return tokens;
+}
+
+void ResolveGlobalBatchTokens(WorkloadOptions& o, bool required) {
+  if (o.global_batch_tokens.empty()) {
+    if (required && o.global_batch == 0) throw Error("--global-batch", "required (or --global-batch-tokens)");
+    return;
+  }
+  if (o.global_batch != 0) throw Error("--global-batch-tokens", "give it or --global-batch, not both");
+  const int64_t tokens = ParseTokenCount(o.global_batch_tokens, "--global-batch-tokens");
+  if (o.seq < 1) throw Error("--global-batch-tokens", "needs --seq to turn tokens into sequences");
+  if (tokens % o.seq != 0) {
+    throw Error("--global-batch-tokens", std::to_string(tokens) + " tokens is not a multiple of --seq " +
+                                             std::to_string(o.seq) + " (" + std::to_string(tokens / o.seq) +
+                                             " or " + std::to_string(tokens / o.seq + 1) + " sequences?)");
+  }
+  if (tokens / o.seq > kMaxGlobalBatch) {
+    throw Error("--global-batch-tokens", std::to_string(tokens / o.seq) + " sequences of " + std::to_string(o.seq) +
+                                             " tokens: more than the largest global batch, " +
+                                             std::to_string(kMaxGlobalBatch));
+  }
+  o.global_batch = tokens / o.seq;
+  o.global_batch_tokens.clear();
+}
+
+std::string CalibrationWhy(const WorkloadOptions& o, const costmodel::Cluster& calibrated) {
+  if (o.no_calibration) return "--no-calibration: the uncalibrated model";
+  if (!o.calibration.empty()) return "--calibration " + o.calibration;
+  if (calibrated.calibration.empty() && o.cluster != calibrated.name) {
+    return "a cluster file gets no shipped profile; --calibration NAME applies one";
+  }
+  if (calibrated.calibration.empty()) {
+    return "no shipped profile for cluster " + calibrated.name + " in data/calibration: the uncalibrated model";
+  }
+  return "the shipped profile of cluster " + calibrated.name + ", data/calibration/" + calibrated.calibration +
+         ".json; --no-calibration for the uncalibrated model";
 }
 
 void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
@@ -111,7 +187,17 @@ costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const st
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
-  return ResolveCalibratedCluster(o.cluster, o.calibration);
+  if (!o.calibration.empty() || o.no_calibration) {
+    return ResolveCalibratedCluster(o.cluster, o.no_calibration ? std::string() : o.calibration);
+  }
+  costmodel::Cluster c = costmodel::ResolveCluster(o.cluster, "--cluster");
+  // Only a built-in cluster named as such: a cluster file is the user's own system, even when it
+  // kept the name of the file it was copied from.
+  const std::string shipped = o.cluster == c.name ? costmodel::ShippedCalibrationFor(c.name) : "";
+  if (!shipped.empty()) {
+    costmodel::ApplyCalibration(costmodel::ResolveCalibration(shipped, "data/calibration"), c, "data/calibration");
+  }
+  return c;
 }
 
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
@@ -159,7 +245,9 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   return w;
 }
 
-Resolved Resolve(const WorkloadOptions& o) {
+Resolved Resolve(const WorkloadOptions& in) {
+  WorkloadOptions o = in;
+  ResolveGlobalBatchTokens(o);
   Resolved r;
   r.model = costmodel::ResolveModel(o.model, "--model");
   r.cluster = ResolveCalibratedCluster(o);
@@ -187,7 +275,7 @@ namespace {
 /// The options whose values are files meshplan writes. A new output flag must be listed here:
 /// unlisted, its value would be checked as an input.
 bool IsOutputOption(const CLI::Option& opt) {
-  for (const char* name : {"json", "trace", "html", "out", "output", "emit-torchtitan", "emit-megatron"}) {
+  for (const char* name : {"json", "trace", "html", "out", "output", "emit-torchtitan", "emit-megatron", "error-bands", "template"}) {
     if (opt.check_lname(name)) return true;
   }
   return false;
@@ -204,6 +292,13 @@ void FlushStdout() {
 }
 
 int StdoutErrno() { return g_stdout_errno; }
+
+void NoteLine(const std::string& line) {
+  FlushStdout();
+  const std::string text = line + "\n";
+  std::fputs(text.c_str(), stderr);
+  std::fflush(stderr);
+}
 
 void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv) {
   const CLI::App* sub = &app;

@@ -34,8 +34,24 @@ struct WorkloadOptions {
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
-  std::string calibration;  // profile name or path; empty: uncalibrated
+  std::string calibration;  // profile name or path; empty: the cluster's shipped profile, if any
+  bool no_calibration = false;  // --no-calibration: the uncalibrated model
+  std::string global_batch_tokens;  // --global-batch-tokens: "4M" or "4194304"; sets global_batch
 };
+
+/// --global-batch-tokens' text as tokens: decimal digits with an optional K, M or G suffix
+/// (2^10, 2^20, 2^30: "4M" = 4194304). Errors name the flag.
+int64_t ParseTokenCount(const std::string& text, const std::string& flag);
+/// Sets o.global_batch from o.global_batch_tokens (which must be a multiple of o.seq) and clears
+/// the latter; an error when both or neither is given (`required`).
+void ResolveGlobalBatchTokens(WorkloadOptions& o, bool required = true);
+
+/// Adds --calibration and --no-calibration.
+void AddCalibrationFlags(CLI::App* app, WorkloadOptions& o);
+/// The calibration line every costing command prints: the profile applied and why, e.g.
+/// "dgx-h100 (the shipped profile of cluster dgx-h100, data/calibration/dgx-h100.json;
+/// --no-calibration for the uncalibrated model)".
+std::string CalibrationWhy(const WorkloadOptions& o, const costmodel::Cluster& calibrated);
 
 /// Largest --gpus (16.7M GPUs: beyond any cluster) and --global-batch.
 inline constexpr int64_t kMaxGpus = int64_t{1} << 24;
@@ -65,7 +81,8 @@ struct Resolved {
   costmodel::Workload workload;
 };
 
-/// The cluster named by --cluster with the --calibration profile (if any) applied.
+/// The cluster named by --cluster with the --calibration profile applied; without one, the
+/// cluster's shipped profile (data/calibration/, matched by cluster name) unless --no-calibration.
 costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o);
 /// The same from the two flags' values (commands without the workload flags).
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration);
@@ -93,6 +110,9 @@ void PreflightFiles(const CLI::App& app);
 /// fflush(stdout), remembering the OS reason of the first failure for the check at exit
 /// (StdoutErrno; stdio itself keeps only an error flag).
 void FlushStdout();
+/// Writes one whole line (newline added) to standard error after flushing standard output, so
+/// that in a log of both (2>&1) a note never lands inside a line of the report.
+void NoteLine(const std::string& line);
 /// errno of the first failed FlushStdout, or 0.
 int StdoutErrno();
 

@@ -38,13 +38,14 @@ using nlohmann::json;
 
 struct AccuracyOptions {
   std::vector<std::string> logs;
-  std::string reference;
+  std::vector<std::string> references;  // --reference, repeatable
   std::string cluster;
   std::string json_path;
   std::string calibration;
   bool no_calibration = false;
   bool leave_source_out = false;
   std::string framework;
+  std::string error_bands_path;  // --error-bands: the per-GPU step-time bands plan reads
 };
 
 /// Percentage errors per key, summarised as {n, mape_pct, max_pct, bias_pct, worst_pct}: the
@@ -57,6 +58,7 @@ class ErrorTable {
     a.n += 1;
     a.sum += std::fabs(error_pct);
     a.signed_sum += error_pct;
+    a.values.push_back(error_pct);
     if (std::fabs(error_pct) > a.max) {
       a.max = std::fabs(error_pct);
       a.worst = error_pct;
@@ -67,7 +69,7 @@ class ErrorTable {
     for (const auto& [k, a] : acc_) {
       const double n = static_cast<double>(a.n);
       out[k] = {{"n", a.n}, {"mape_pct", a.sum / n}, {"max_pct", a.max}, {"bias_pct", a.signed_sum / n},
-                {"worst_pct", a.worst}};
+                {"worst_pct", a.worst}, {"spread_pct", a.Spread()}};
     }
     return out;
   }
@@ -79,11 +81,25 @@ class ErrorTable {
     }
   }
   bool empty() const { return acc_.empty(); }
+  /// The summary of one key (n = 0 when it has none).
+  json Of(const std::string& key) const {
+    const json all = ToJson();
+    return all.contains(key) ? all[key] : json(nullptr);
+  }
 
  private:
   struct Acc {
     int64_t n = 0;
     double sum = 0, signed_sum = 0, max = 0, worst = 0;
+    std::vector<double> values;
+    /// Mean absolute deviation of the signed errors around their mean (the bias): how far two
+    /// predictions that share the bias can still be off against each other.
+    double Spread() const {
+      const double mean = signed_sum / static_cast<double>(n);
+      double dev = 0;
+      for (double v : values) dev += std::fabs(v - mean);
+      return dev / static_cast<double>(n);
+    }
   };
   std::map<std::string, Acc> acc_;
 };
@@ -236,8 +252,12 @@ class Provenance {
 
 void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
   if (!o.framework.empty()) plans::ResolveFramework(o.framework, "--framework");  // must exist
-  const std::string text = costmodel::ReadFileText(o.reference, "--reference");
-  const std::vector<plans::ReferenceRecord> mapped = plans::MapReferenceFile(text, o.reference, o.framework);
+  std::vector<plans::ReferenceRecord> mapped;
+  for (const std::string& path : o.references) {
+    const std::string text = costmodel::ReadFileText(path, "--reference");
+    std::vector<plans::ReferenceRecord> one = plans::MapReferenceFile(text, path, o.framework);
+    mapped.insert(mapped.end(), std::make_move_iterator(one.begin()), std::make_move_iterator(one.end()));
+  }
   ProfileCache cache;
   Provenance provenance(!o.no_calibration);
   if (o.leave_source_out && provenance.empty()) {
@@ -315,7 +335,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       ++sum.per_calibration[calib].in_sample;
     }
   }
-  inputs["reference"] = o.reference;
+  inputs["reference"] = o.references.size() == 1 ? json(o.references.front()) : json(o.references);
   inputs["calibration"] = o.no_calibration ? json("none") : o.calibration.empty() ? json("shipped profile per cluster") : json(o.calibration);
   inputs["leave_source_out"] = o.leave_source_out;
   inputs["framework"] = o.framework.empty() ? json("as each record names or its source implies") : json(o.framework);
@@ -334,14 +354,17 @@ void PrintGroup(const std::string& name, const Group& g) {
 }
 
 void RunAccuracy(const AccuracyOptions& o) {
-  if (o.logs.empty() && o.reference.empty()) {
+  if (o.logs.empty() && o.references.empty()) {
     throw Error("accuracy", "give --nccl-tests LOG... (with --cluster) or --reference FILE");
   }
   if (!o.logs.empty() && o.cluster.empty()) throw Error("--cluster", "required with --nccl-tests");
   if (o.no_calibration && !o.calibration.empty()) {
     throw Error("--no-calibration", "cannot be combined with --calibration");
   }
-  if (o.leave_source_out && (o.no_calibration || !o.calibration.empty() || o.reference.empty())) {
+  if (!o.error_bands_path.empty() && !o.leave_source_out) {
+    throw Error("--error-bands", "needs --leave-source-out: the bands plan prints must be out of sample");
+  }
+  if (o.leave_source_out && (o.no_calibration || !o.calibration.empty() || o.references.empty())) {
     throw Error("--leave-source-out", "refits the shipped profiles: use it with --reference alone, not with "
                                       "--calibration or --no-calibration");
   }
@@ -349,7 +372,7 @@ void RunAccuracy(const AccuracyOptions& o) {
   json inputs = json::object();
   Summary sum;
   if (!o.logs.empty()) ScoreNcclLogs(o, records, sum, inputs);
-  if (!o.reference.empty()) ScoreReference(o, records, sum, inputs);
+  if (!o.references.empty()) ScoreReference(o, records, sum, inputs);
 
   std::printf("\nscored %lld (%lld in-sample: their source's kernel-level records shaped the profile), skipped %lld\n",
               static_cast<long long>(sum.scored), static_cast<long long>(sum.in_sample),
@@ -394,7 +417,30 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"per_gpu", per_gpu},
                        {"per_calibration", per_calibration}};
   const std::string text = plans::DumpReport(report);
-  if (!o.json_path.empty()) WriteFileAtomic(o.json_path, text, "--json");
+  std::vector<OutputFile> outputs;
+  if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
+  if (!o.error_bands_path.empty()) {
+    // The band plan marks ties with and prints in its summary (plans/answer.h): the out-of-sample
+    // end-to-end step-time errors of each GPU generation.
+    std::string refs;
+    for (const std::string& path : o.references) refs += " --reference " + path;
+    json bands = json::object();
+    for (const auto& [name, g] : sum.per_gpu) {
+      const json q = g.quantities.Of("step_time_s");
+      if (!q.is_null()) bands[name] = q;
+    }
+    json file = {{"schema_version", 1},
+                 {"tool", plans::ToolVersion()},
+                 {"quantity", "step_time_s"},
+                 {"source", "meshplan accuracy" + refs + " --leave-source-out"},
+                 {"meaning", "per GPU generation, the end-to-end step-time errors of the published runs, each "
+                             "predicted with the shipped profile refitted without its source (out of sample): "
+                             "n, MAPE, bias (signed mean; negative: predicted faster than measured), worst, and "
+                             "spread (mean absolute deviation around the bias)"},
+                 {"bands", bands}};
+    outputs.push_back({o.error_bands_path, plans::DumpReport(file), "--error-bands"});
+  }
+  WriteFilesAtomic(outputs);
 }
 
 }  // namespace
@@ -403,8 +449,8 @@ void SetupAccuracy(CLI::App& app) {
   auto opt = std::make_shared<AccuracyOptions>();
   CLI::App* sub = app.add_subcommand("accuracy", "score meshplan against nccl-tests logs or published measurements");
   sub->add_option("--nccl-tests", opt->logs, "nccl-tests output files (a sidecar X.meta.json is read when present)");
-  sub->add_option("--reference", opt->reference,
-                  "published measurements (data/reference/published.json format)");
+  sub->add_option("--reference", opt->references,
+                  "published measurements (data/reference/published.json format); repeat for several files");
   sub->add_option("--cluster", opt->cluster, "the cluster the nccl-tests logs were taken on");
   sub->add_option("--json", opt->json_path, "write the JSON report to this file");
   sub->add_option("--calibration", opt->calibration,
@@ -414,6 +460,9 @@ void SetupAccuracy(CLI::App& app) {
   sub->add_flag("--leave-source-out", opt->leave_source_out,
                 "score each source with the shipped profiles refitted without its kernel-level records "
                 "(data/calibration/inputs/shipped.json): accuracy out of sample");
+  sub->add_option("--error-bands", opt->error_bands_path,
+                  "write the per-GPU step-time error bands (with --leave-source-out) that plan reads "
+                  "(data/accuracy/error_bands.json)");
   sub->add_option("--framework", opt->framework,
                   "score every reference record as run with this framework (data/frameworks name or JSON)");
   sub->callback([opt] { RunAccuracy(*opt); });

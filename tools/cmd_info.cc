@@ -1,5 +1,6 @@
 // meshplan models | clusters | inspect: what is built in, and what a model is made of.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -30,14 +31,29 @@ void RunModels() {
   }
 }
 
-void RunClusters() {
+/// The commented starting file for a user's cluster (data/templates/cluster.json).
+std::string ClusterTemplatePath() {
+  return (std::filesystem::path(costmodel::DataDir()) / "templates" / "cluster.json").string();
+}
+
+void RunClusters(const std::string& template_out) {
+  if (!template_out.empty()) {
+    const std::string path = ClusterTemplatePath();
+    const std::string text = costmodel::ReadFileText(path, "--template");
+    costmodel::ParseClusterJson(text, path);  // the template itself must stay a valid cluster
+    WriteFileAtomic(template_out, text, "--template");
+    std::printf("wrote %s: a DGX H100 starting point; every field is explained in its \"_doc\" keys and in "
+                "data/clusters/README.md\n",
+                template_out.c_str());
+    return;
+  }
   std::printf("%-14s %-16s %9s %8s %9s %4s %9s %-5s %s\n", "name", "gpu", "bf16_TF", "HBM_GiB",
               "HBM_GBps", "gpn", "NVL_GBps", "nvls", "network");
   for (const auto& name : costmodel::ListZoo("clusters")) {
     const costmodel::Cluster c = costmodel::ResolveCluster(name);
     char net[64];
-    std::snprintf(net, sizeof net, "%lldx%g Gb/s", static_cast<long long>(c.fabric.nics_per_node),
-                  c.fabric.nic_Gbps);
+    std::snprintf(net, sizeof net, "%lldx%g Gb/s %s", static_cast<long long>(c.fabric.nics_per_node),
+                  c.fabric.nic_Gbps, std::string(costmodel::ToString(c.fabric.transport)).c_str());
     std::printf("%-14s %-16s %9g %8g %9g %4lld %9g %-5s %s\n", name.c_str(), c.gpu.name.c_str(),
                 c.gpu.peak_tflops.bf16, c.gpu.hbm_gib, c.gpu.hbm_GBps,
                 static_cast<long long>(c.node.gpus_per_node), c.node.intra.GBps_per_gpu,
@@ -98,7 +114,13 @@ void RunInspect(const InspectOptions& o) {
 
 void SetupInfo(CLI::App& app) {
   app.add_subcommand("models", "list the built-in models")->callback(RunModels);
-  app.add_subcommand("clusters", "list the built-in clusters")->callback(RunClusters);
+  {
+    auto out = std::make_shared<std::string>();
+    CLI::App* clusters = app.add_subcommand("clusters", "list the built-in clusters");
+    clusters->add_option("--template", *out,
+                         "write a commented starting file for your own cluster to this path");
+    clusters->callback([out] { RunClusters(*out); });
+  }
   auto opt = std::make_shared<InspectOptions>();
   CLI::App* sub = app.add_subcommand("inspect", "parameter counts and FLOPs of a model");
   sub->add_option("--model", opt->model, "built-in name, meshplan model JSON or HF config.json")

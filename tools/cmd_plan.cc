@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/answer.h"
 #include "plans/planner.h"
 #include "plans/report.h"
 #include "plans/search.h"
@@ -54,8 +56,29 @@ std::function<void(int64_t, int64_t)> ProgressLine() {
   };
 }
 
-/// One line on the best FSDP-only layout: why it could not run, or by how much it lost.
-std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchResult& r) {
+/// `c`'s evaluation with the time and throughput it was ranked by (the simulator's when `sim`).
+costmodel::Evaluation AsShown(const plans::Candidate& c, const sim::SimResult* sim, const costmodel::Workload& w) {
+  costmodel::Evaluation e = c.eval;
+  if (sim == nullptr || sim->step_s <= 0) return e;
+  const plans::ShownRow row = plans::MakeShownRow(c, sim, w);
+  e.time.step_s = sim->step_s;
+  e.time.compute_s = sim->compute_s;
+  e.time.exposed_tp_comm_s = sim->exposed_tp_comm_s;
+  e.time.exposed_fsdp_comm_s = sim->exposed_fsdp_comm_s;
+  e.time.exposed_dp_comm_s = sim->exposed_dp_comm_s;
+  e.time.optimizer_s = sim->optimizer_s;
+  e.time.bubble_s = sim->bubble_s;
+  e.time.exposed_pp_comm_s = 0;
+  e.throughput.tokens_per_s_per_gpu = row.tokens_per_s_per_gpu;
+  e.throughput.mfu = row.mfu;
+  return e;
+}
+
+/// One line on the best FSDP-only layout: why it could not run, or how it compares with row 1,
+/// on the same kind of numbers (simulated against simulated).
+std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchResult& r,
+                            const std::vector<sim::SimResult>& sims, size_t refined, const plans::TopList& list,
+                            const std::optional<plans::ErrorBand>& band, double min_headroom_gib) {
   if (!r.best_fsdp_only) return "no FSDP-only layout in the search space";
   const auto& f = *r.best_fsdp_only;
   const std::string text = costmodel::LayoutToText(f.layout);
@@ -64,11 +87,55 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
     for (const auto& s : ev.Reasons(f.layout, f.eval)) reasons += (reasons.empty() ? "" : "; ") + s;
     return "no FSDP-only layout can run; the best one (" + text + ") fails: " + reasons;
   }
-  if (r.top.empty()) return "best FSDP-only layout: " + text;
-  const auto& best = r.top.front();
-  if (best.layout == f.layout) return "the best layout is FSDP-only (" + text + ")";
-  return "best FSDP-only layout (" + text + ") lost: " + plans::FormatDelta(best.eval, f.eval) +
-         " against the best";
+  if (list.rows.empty()) return "best FSDP-only layout: " + text;
+  const plans::ShownRow& best = list.rows.front();
+  auto same = [&](const costmodel::Layout& l) {
+    if (l == best.layout) return true;
+    for (const auto& v : best.variants) if (v.layout == l) return true;
+    return false;
+  };
+  if (same(f.layout)) return "the best layout is FSDP-only (" + text + ")";
+  const double headroom_gib = (f.eval.memory.capacity_bytes - f.eval.memory.peak_bytes) / costmodel::kGiB;
+  if (min_headroom_gib > 0 && headroom_gib < min_headroom_gib) {
+    char room[64];
+    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", headroom_gib,
+                  min_headroom_gib);
+    return "best FSDP-only layout (" + text + ") is left out: " + room;
+  }
+  // Its numbers as ranked: simulated when it was among the refined layouts, or simulated now
+  // when row 1 was (a plan never compares a simulated step with an analytical one).
+  std::optional<sim::SimResult> own;
+  const sim::SimResult* fsim = nullptr;
+  for (size_t i = 0; i < refined; ++i) {
+    if (r.top[i].layout == f.layout) fsim = &sims[i];
+  }
+  if (fsim == nullptr && best.simulated && SimulatedTasksBound(ev, f.layout, f.eval) <= kMaxSimulatedTasks) {
+    sim::SimOptions so;
+    so.record_timeline = false;
+    own = sim::SimulateStep(ev, f.layout, f.eval, so);
+    fsim = &*own;
+  }
+  const plans::Candidate& b = r.top[best.rank];
+  const costmodel::Evaluation be = AsShown(b, best.simulated ? &sims[best.rank] : nullptr, ev.workload());
+  const costmodel::Evaluation fe = AsShown(f, fsim, ev.workload());
+  // Past the simulator's budget the FSDP-only step stays analytical: say so.
+  const std::string mixed = best.simulated && fsim == nullptr
+                                ? " (its step analytical: the simulator's budget is spent; row 1's simulated)"
+                                : "";
+  const double d = fe.time.step_s - be.time.step_s;
+  const double pct = be.time.step_s > 0 ? 100.0 * d / be.time.step_s : 0.0;
+  char buf[96];
+  if (d < 0) {
+    std::snprintf(buf, sizeof buf, "%.1f ms (%.1f%%)", -d * 1e3, -pct);
+    return "best FSDP-only layout (" + text + ") steps " + buf + " faster than row 1 but was not among the " +
+           std::to_string(refined) + " layouts the simulator ranked (--refine)" + mixed;
+  }
+  if (band && pct <= band->spread_pct) {
+    std::snprintf(buf, sizeof buf, "%+.1f%%, inside the %.1f%% band", pct, band->spread_pct);
+    return "best FSDP-only layout (" + text + ") ties with row 1 (" + buf + ")" + mixed + ": " +
+           plans::FormatDelta(be, fe);
+  }
+  return "best FSDP-only layout (" + text + ") is slower than row 1" + mixed + ": " + plans::FormatDelta(be, fe);
 }
 
 // ----------------------------------------------------------------------------- plan
@@ -82,13 +149,24 @@ struct PlanOptions {
   std::string html_path;
   bool timing = false;
   int refine = 32;
+  bool show_variants = false;
+  double min_headroom_gib = 0;
   std::string emit_torchtitan, emit_megatron;  // launch configs for the best layout
 };
+
+nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
+  if (!band) return nullptr;
+  return {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
+          {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
+          {"spread_pct", band->spread_pct}, {"source", band->source}};
+}
 
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  const plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
+  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
+  // Folded twins and the headroom rule take rows out: keep enough candidates to fill the list.
+  if (!o.show_variants || o.min_headroom_gib > 0) so.top_k = std::min(10000, std::max(4 * o.top, o.top + 40));
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
   // The refined layouts share one simulator budget (kMaxSimulatedTasks, checked before each
   // simulation): --refine 1000 of a 100k-layer model once took minutes. Refinement stops at the
@@ -101,21 +179,49 @@ void RunPlan(const PlanOptions& o) {
   const size_t refined = planned.refined;
   const size_t asked_refined = std::min(res.top.size(), static_cast<size_t>(o.refine));
   const bool budget_cut = refined < asked_refined && so.objective == plans::Objective::kStepTime;
-  const size_t shown = std::min(res.top.size(), static_cast<size_t>(o.top));
+
+  // One answer: every row carries the numbers it was ranked by, in the table and the JSON alike.
+  std::vector<plans::ShownRow> ranked;
+  for (size_t i = 0; i < res.top.size(); ++i) {
+    ranked.push_back(plans::MakeShownRow(res.top[i], i < refined ? &sims[i] : nullptr, r.workload));
+    ranked.back().rank = i;
+  }
+  const std::optional<plans::ErrorBand> band =
+      so.objective == plans::Objective::kStepTime
+          ? plans::ReadErrorBand(plans::DefaultErrorBandsPath(), r.cluster.gpu.name)
+          : std::nullopt;
+  plans::TopListOptions to;
+  to.top = static_cast<size_t>(o.top);
+  to.show_variants = o.show_variants;
+  to.min_headroom_gib = o.min_headroom_gib;
+  const plans::TopList list = plans::BuildTopList(ranked, to, band);
 
   json report = plans::ReportSkeleton("plan", ev, std::nullopt);
+  report["inputs"]["calibration_why"] = CalibrationWhy(o.w, r.cluster);
   json layouts = json::array();
   const double tokens = static_cast<double>(r.workload.global_batch) * static_cast<double>(r.workload.seq);
-  for (size_t i = 0; i < shown; ++i) {
-    const auto& c = res.top[i];
+  for (size_t i = 0; i < list.rows.size(); ++i) {
+    const plans::ShownRow& row = list.rows[i];
+    const auto& c = res.top[row.rank];
     json entry = plans::LayoutEntryJson(ev, c.layout, c.eval);
-    if (i < refined) {
-      ApplySimulation(entry, sims[i], tokens, static_cast<double>(r.workload.gpus));
+    if (row.simulated) ApplySimulation(entry, sims[row.rank], tokens, static_cast<double>(r.workload.gpus));
+    entry["ranked_by"] = row.simulated ? "simulator" : "analytical";
+    entry["vs_best_pct"] = row.vs_best_pct;
+    entry["tie"] = row.tie;
+    entry["tight_memory"] = row.tight;
+    entry["headroom_bytes"] = row.headroom_bytes();
+    json variants = json::array();
+    for (const plans::ShownRow& v : row.variants) {
+      variants.push_back({{"layout_text", costmodel::LayoutToText(v.layout)},
+                          {"ranked_by", v.simulated ? "simulator" : "analytical"},
+                          {"step_s", v.step_s},
+                          {"peak_bytes", v.peak_bytes}});
     }
+    entry["variants"] = variants;
     layouts.push_back(entry);
   }
   auto listed = [&](const costmodel::Layout& l) {
-    for (const auto& c : res.top) if (c.layout == l) return true;
+    for (const auto& row : list.rows) if (row.layout == l) return true;
     for (const auto& c : res.best_infeasible) if (c.layout == l) return true;
     return false;
   };
@@ -123,9 +229,34 @@ void RunPlan(const PlanOptions& o) {
   if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout)) {
     layouts.push_back(plans::LayoutEntryJson(ev, res.best_fsdp_only->layout, res.best_fsdp_only->eval));
   }
+  plans::SummaryInputs si;
+  si.calibration = r.cluster.calibration;
+  si.calibration_why = CalibrationWhy(o.w, r.cluster);
+  si.band = band;
+  si.caveats = plans::SearchCaveats(ev, so);
+  if (!list.rows.empty()) {
+    const plans::ShownRow& b = list.rows.front();
+    report["summary"] = {{"recommended", costmodel::LayoutToText(b.layout)},
+                         {"ranked_by", b.simulated ? "simulator" : "analytical"},
+                         {"step_s", b.step_s},
+                         {"tokens_per_s_per_gpu", b.tokens_per_s_per_gpu},
+                         {"mfu", b.mfu},
+                         {"mfu_convention", plans::MfuConvention(r.cluster)},
+                         {"peak_bytes", b.peak_bytes},
+                         {"capacity_bytes", b.capacity_bytes},
+                         {"headroom_bytes", b.headroom_bytes()},
+                         {"tight_memory", b.tight},
+                         {"calibration", r.cluster.calibration.empty() ? json(nullptr) : json(r.cluster.calibration)},
+                         {"error_band", ErrorBandJson(band)},
+                         {"caveats", si.caveats}};
+  } else {
+    report["summary"] = nullptr;
+  }
   report["layouts"] = layouts;
   report["search"] = plans::SearchJson(res, o.timing);
   report["search"]["refined_with_simulator"] = static_cast<int64_t>(refined);
+  report["search"]["folded_variants"] = list.folded;
+  report["search"]["below_min_headroom"] = list.below_headroom;
   if (budget_cut) {
     report["search"]["refine_stopped"] =
         "simulated " + std::to_string(refined) + " of the " + std::to_string(asked_refined) +
@@ -134,7 +265,8 @@ void RunPlan(const PlanOptions& o) {
   }
   report["best_fsdp_only"] =
       res.best_fsdp_only ? json(costmodel::LayoutToText(res.best_fsdp_only->layout)) : json(nullptr);
-  report["verdict"] = FsdpOnlyVerdict(ev, res);
+  const std::string verdict = FsdpOnlyVerdict(ev, res, sims, refined, list, band, o.min_headroom_gib);
+  report["verdict"] = verdict;
   const std::string text = plans::DumpReport(report);
 
   const auto& w = r.workload;
@@ -144,15 +276,30 @@ void RunPlan(const PlanOptions& o) {
               static_cast<long long>(w.seq));
   std::printf("evaluated %lld layouts: %lld feasible\n\n", static_cast<long long>(res.evaluated),
               static_cast<long long>(res.feasible));
-  if (res.top.empty()) {
-    std::printf("no feasible layout.\n");
+  std::fputs(plans::FormatSummary(ev, list, si).c_str(), stdout);
+  std::printf("\n");
+  if (list.rows.empty()) {
+    std::printf("no feasible layout%s.\n", list.below_headroom > 0 ? " with the headroom --min-headroom-gib asks" : "");
   } else {
-    std::fputs(plans::FormatTable(std::vector<plans::Candidate>(res.top.begin(), res.top.begin() + static_cast<long>(shown))).c_str(), stdout);
+    bool any_sim = false, any_variants = false;
+    for (const auto& row : list.rows) {
+      any_sim = any_sim || row.simulated;
+      any_variants = any_variants || !row.variants.empty();
+    }
+    std::fputs(plans::FormatShownTable(list.rows).c_str(), stdout);
+    std::fputs(plans::TableLegend(any_sim, any_variants, band).c_str(), stdout);
     if (refined > 0 && so.objective == plans::Objective::kStepTime) {
-      std::printf("(ranked by the discrete-event simulator over the analytical top %zu; simulated step of #1: %.1f ms)\n",
-                  refined, sims[0].step_s * 1e3);
+      std::printf("(ranked by the discrete-event simulator over the analytical top %zu; the rest by the analytical model)\n",
+                  refined);
     }
     if (budget_cut) std::printf("(%s)\n", report["search"]["refine_stopped"].get<std::string>().c_str());
+    if (list.folded > 0) {
+      std::printf("(%lld variant rows folded: --show-variants lists them)\n", static_cast<long long>(list.folded));
+    }
+  }
+  if (list.below_headroom > 0) {
+    std::printf("(%lld ranked layouts left out: less than %g GiB of headroom, --min-headroom-gib)\n",
+                static_cast<long long>(list.below_headroom), o.min_headroom_gib);
   }
   std::printf("\ninfeasible layouts by reason:");
   bool any = false;
@@ -174,11 +321,12 @@ void RunPlan(const PlanOptions& o) {
                                                                : "shape",
                 costmodel::LayoutToText(c.layout).c_str(), reasons.c_str());
   }
-  std::printf("%s\n", FsdpOnlyVerdict(ev, res).c_str());
-  FlushStdout();
-  std::fprintf(stderr, "search: %lld layouts in %.3f s (%.0f layouts/s)\n",
-               static_cast<long long>(res.evaluated), res.seconds,
-               res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);
+  std::printf("%s\n", verdict.c_str());
+  char line[160];
+  std::snprintf(line, sizeof line, "search: %lld layouts in %.3f s (%.0f layouts/s)",
+                static_cast<long long>(res.evaluated), res.seconds,
+                res.seconds > 0 ? static_cast<double>(res.evaluated) / res.seconds : 0.0);
+  NoteLine(line);
   std::vector<OutputFile> outputs;
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
   if (!o.html_path.empty()) {
@@ -187,9 +335,9 @@ void RunPlan(const PlanOptions& o) {
   // Launch configs of the best layout (layouts[0]); one it cannot be written for stops every file.
   if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
     const std::string flag = o.emit_torchtitan.empty() ? "--emit-megatron" : "--emit-torchtitan";
-    if (res.top.empty()) throw Error(flag, "no feasible layout to write");
+    if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
     const LaunchTarget target{r.model, r.cluster, r.workload};
-    const costmodel::Layout& best = res.top.front().layout;
+    const costmodel::Layout& best = list.rows.front().layout;
     if (!o.emit_torchtitan.empty()) {
       outputs.push_back({o.emit_torchtitan, TorchtitanToml(target, best, "--emit-torchtitan", o.emit_torchtitan),
                          "--emit-torchtitan"});
@@ -222,7 +370,17 @@ void RunCompare(const CompareOptions& o) {
       const json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "compare"), path);
       std::string lt;
       evals.push_back(plans::ReadReportFirstLayout(j, path, lt));
-      names.push_back(path + " (" + lt + ")");
+      // The numbers each report ranked its first layout by, and the profile behind them.
+      std::string how;
+      if (j.contains("inputs") && j["inputs"].is_object() && j["inputs"].contains("calibration")) {
+        const json& c = j["inputs"]["calibration"];
+        how = c.is_string() ? "calibration " + c.get<std::string>() : "uncalibrated";
+      }
+      const json& first = j["layouts"][0];
+      if (first.contains("time") && first["time"].is_object() && first["time"].contains("analytical")) {
+        how += std::string(how.empty() ? "" : ", ") + "simulated";
+      }
+      names.push_back(path + " (" + lt + (how.empty() ? "" : "; " + how) + ")");
       entries.push_back(j["layouts"][0]);
     }
     report["schema_version"] = plans::kReportSchemaVersion;
@@ -239,6 +397,9 @@ void RunCompare(const CompareOptions& o) {
                                            : costmodel::ParseRecipe(o.w.recipe, "--recipe");
     const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
     report = plans::ReportSkeleton("compare", ev, std::nullopt);
+    report["inputs"]["calibration_why"] = CalibrationWhy(o.w, r.cluster);
+    std::printf("calibration %s (%s)\n\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
+                CalibrationWhy(o.w, r.cluster).c_str());
     for (const auto& text : o.layouts) {
       costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe);
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
@@ -285,7 +446,10 @@ void RunCompare(const CompareOptions& o) {
   row("MFU %", [](const auto& e) { return e.throughput.mfu * 100; }, " %14.1f");
   row("peak GiB", [](const auto& e) { return e.memory.peak_bytes / costmodel::kGiB; }, " %14.2f");
   std::printf("\n");
-  for (size_t i = 0; i < names.size(); ++i) std::printf("[%zu] %s\n", i + 1, names[i].c_str());
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::printf("[%zu] %s%s\n", i + 1, names[i].c_str(),
+                evals[i].feasible() ? "" : " [cannot run: its numbers are what it would take]");
+  }
   for (size_t i = 1; i < evals.size(); ++i) {
     std::printf("[%zu] vs [1]: %s\n", i + 1, plans::FormatDelta(evals[0], evals[i]).c_str());
   }
@@ -360,6 +524,8 @@ void RunSweep(const SweepOptions& o) {
   }
   json points = json::array();
   json inputs;
+  std::printf("calibration %s (%s)\n", cluster.calibration.empty() ? "none" : cluster.calibration.c_str(),
+              CalibrationWhy(o.w, cluster).c_str());
   std::printf("%7s %7s %7s  %-58s %9s %9s  %-40s %9s %8s %9s\n", "gpus", "batch", "seq", "best layout",
               "step_ms", "tok/s/gpu", "best FSDP-only", "step_ms", "lat_share", "tp8_cut");
   for (int64_t seq : o.seq) {
@@ -415,6 +581,9 @@ void RunSweep(const SweepOptions& o) {
   report["tool"] = plans::ToolVersion();
   report["command"] = "sweep";
   report["inputs"] = inputs;
+  report["inputs"]["calibration_why"] = CalibrationWhy(o.w, cluster);
+  // The model's error band for this GPU: the HTML report claims no crossover inside it.
+  report["error_band"] = ErrorBandJson(plans::ReadErrorBand(plans::DefaultErrorBandsPath(), cluster.gpu.name));
   report["points"] = points;
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;
@@ -444,6 +613,12 @@ void SetupPlan(CLI::App& app) {
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
     sub->add_option("--emit-torchtitan", opt->emit_torchtitan, "write a torchtitan TOML for the best layout");
     sub->add_option("--emit-megatron", opt->emit_megatron, "write Megatron-LM arguments for the best layout");
+    sub->add_flag("--show-variants", opt->show_variants,
+                  "list rows that differ only in recipe (or in a ZeRO stage without effect) instead of folding them");
+    sub->add_option("--min-headroom-gib", opt->min_headroom_gib,
+                    "leave out layouts with less free memory per GPU than this (default 0; rows above 90% of "
+                    "usable memory are marked either way)")
+        ->check(NumberIn(0, 1e6));
     sub->add_option("--refine", opt->refine, "re-rank this many of the best layouts with the simulator (default 32, 0: off)")
         ->check(IntegerIn(0, 1000));
     sub->callback([opt] { RunPlan(*opt); });
@@ -463,6 +638,7 @@ void SetupPlan(CLI::App& app) {
     sub->add_flag("--no-flash-attention", opt->w.no_flash_attention, "unfused attention");
     AddKernelFlags(sub, opt->w);
     sub->add_flag("--allow-cross-node-tp", opt->w.allow_cross_node_tp, "TP may span nodes");
+    AddCalibrationFlags(sub, opt->w);
     AddFrameworkFlag(sub, opt->w);
     sub->add_option("--layout", opt->layouts, "a layout (repeat)");
     sub->add_option("reports", opt->reports, "report JSON files written by plan/simulate");

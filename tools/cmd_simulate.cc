@@ -100,11 +100,11 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
     w.seq = *in.seq;
   }
   if (w.seq == 0) throw Error("--seq", "required (" + path + " does not give the sequence length)");
-  for (const std::string& n : in.notes) std::fprintf(stderr, "meshplan: note: %s: %s\n", path.c_str(), n.c_str());
+  for (const std::string& n : in.notes) NoteLine("meshplan: note: " + path + ": " + n);
   if (!in.ignored.empty()) {
     std::string keys;
     for (const std::string& k : in.ignored) keys += (keys.empty() ? "" : ", ") + k;
-    std::fprintf(stderr, "meshplan: note: %s: not modelled, ignored: %s\n", path.c_str(), keys.c_str());
+    NoteLine("meshplan: note: " + path + ": not modelled, ignored: " + keys);
   }
   return in;
 }
@@ -117,8 +117,8 @@ void RunSimulate(const SimulateOptions& o) {
   } else if (o.layout.empty()) {
     throw Error("--layout", "required (or --from-torchtitan / --from-megatron)");
   }
-  if (wo.global_batch == 0) throw Error("--global-batch", "required");
   if (wo.seq == 0) throw Error("--seq", "required");
+  ResolveGlobalBatchTokens(wo);
   Resolved r = Resolve(wo);
   costmodel::Layout l;
   if (imported) {
@@ -149,6 +149,7 @@ void RunSimulate(const SimulateOptions& o) {
     throw Error("--trace", "needs the simulator; drop --analytical");
   }
   nlohmann::json report = plans::ReportSkeleton("simulate", ev, std::nullopt);
+  report["inputs"]["calibration_why"] = CalibrationWhy(wo, r.cluster);
   nlohmann::json entry = plans::LayoutEntryJson(ev, l, e);
   std::string sim_text, trace;
   if (!o.analytical) {
@@ -193,6 +194,8 @@ void RunSimulate(const SimulateOptions& o) {
   }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
+  std::printf("calibration %s (%s)\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
+              CalibrationWhy(wo, r.cluster).c_str());
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
   std::fputs(sim_text.c_str(), stdout);
   std::vector<OutputFile> outputs;
@@ -216,6 +219,9 @@ void SetupSimulate(CLI::App& app) {
   sub->add_option("--global-batch", opt->w.global_batch, "sequences per optimizer step")
       ->check(IntegerIn(1, kMaxGlobalBatch));
   sub->add_option("--seq", opt->w.seq, "tokens per sequence")->check(IntegerIn(1, kMaxSeq));
+  sub->add_option("--global-batch-tokens", opt->w.global_batch_tokens,
+                  "tokens per optimizer step instead of --global-batch, e.g. 4M (= 4194304); a multiple of --seq")
+      ->excludes("--global-batch");
   CLI::Option* layout = sub->add_option("--layout", opt->layout,
                                         "e.g. tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective");
   CLI::Option* from_titan = sub->add_option("--from-torchtitan", opt->from_torchtitan,

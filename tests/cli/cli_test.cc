@@ -849,7 +849,8 @@ TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
        "@: num_experts: unknown key for family 'llama': meshplan cannot tell whether it changes the architecture"},
       {"c.json", "{\"schema_version\": 1, \"name\": \"x\", \"gpu\": []}",
        "simulate --model llama2-7b --cluster @ --gpus 8 --global-batch 8 --seq 8 --layout tp=1",
-       "@: gpu: must be an object, got an array"},
+       "@: 4 problems: gpu: must be an object, got an array; node: missing (required); fabric: missing (required); "
+       "sources: missing (required)"},
       {"all_gather.txt", log.substr(0, cut), "accuracy --cluster dgx-h100 --nccl-tests @",
        "@:" + std::to_string(std::count(log.begin(), log.begin() + static_cast<long>(cut), '\n') + 1) +
            ": truncated row: expected 13 columns, got 7"},

@@ -204,3 +204,56 @@ TEST(Placement, TpContiguousFsdpStridedAcrossNodes) {
 
 }  // namespace
 }  // namespace meshplan::costmodel
+
+namespace meshplan::costmodel {
+namespace {
+
+Cluster H100Variant(IntraTopology topology, int64_t bridge_gpus, double pcie_busbw, int64_t nics) {
+  Cluster c = ResolveCluster("dgx-h100");
+  c.node.intra.topology = topology;
+  c.node.intra.bridge_gpus = bridge_gpus;
+  c.node.intra.pcie_busbw_GBps = pcie_busbw;
+  c.node.intra.nvls = topology == IntraTopology::kNvSwitch;
+  c.fabric.nics_per_node = nics;
+  return c;
+}
+
+TEST(NoNvswitch, APcieNodeRingsAtItsPcieBandwidthWithNcclsPciLatency) {
+  // 8 ranks in one PCIe node: 7 hops at NCCL's hwLat[PCI] ring Simple 5.7 us (tuning.cc), on top
+  // of the Simple base 8.4; bandwidth the given 20 GB/s ring busbw: algbw = 20 x 8/7.
+  const LinkParams p = LinkParamsFor(H100Variant(IntraTopology::kPcie, 0, 20.0, 8));
+  const CollectiveCost c = TimeOf(BuildTable(p, Group{8, 1}), Coll::kAllGather, Algo::kRing, Proto::kSimple, 1e9);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.4 + 7 * 5.7, 1e-9);
+  EXPECT_NEAR(c.bandwidth_s, 1e9 / (20.0 * 8 / 7 * 1e9), 1e-12);
+  // No NVLS without NVSwitch.
+  const CollectiveTable t = BuildTable(p, Group{8, 1});
+  EXPECT_EQ(t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvls)][2].algbw_GBps, 0.0);
+}
+
+TEST(NoNvswitch, ABridgedPairStaysOnNvlinkAndFourRanksCrossPcie) {
+  const LinkParams p = LinkParamsFor(H100Variant(IntraTopology::kNvlinkBridge, 2, 20.0, 8));
+  // TP=2 inside a bridged pair: one NVLink hop (ring Simple 3.4 us) at NVLink busbw 450 x 0.8134.
+  const CollectiveCost two = TimeOf(BuildTable(p, Group{2, 1}), Coll::kAllGather, Algo::kRing, Proto::kSimple, 1e9);
+  EXPECT_NEAR(two.latency_s * 1e6, 8.4 + 1 * 3.4, 1e-9);
+  EXPECT_NEAR(two.bandwidth_s, 1e9 / (450 * 0.8134 * 2 / 1 * 1e9), 1e-12);
+  // TP=4 spans two pairs: NCCL's graph is PCI, so 3 hops at 5.7 us and the PCIe busbw.
+  const CollectiveCost four = TimeOf(BuildTable(p, Group{4, 1}), Coll::kAllGather, Algo::kRing, Proto::kSimple, 1e9);
+  EXPECT_NEAR(four.latency_s * 1e6, 8.4 + 3 * 5.7, 1e-9);
+  EXPECT_NEAR(four.bandwidth_s, 1e9 / (20.0 * 4 / 3 * 1e9), 1e-12);
+}
+
+TEST(SharedNics, TwoNicsPerEightGpusGiveEachGpuAQuarterOfTheNetwork) {
+  // An FSDP group of one rank per node over 4 nodes: the node's NICs are shared by the 8 groups
+  // that run at once. 8 NICs: 8 x 400/8 x 0.9817 / 8 = 49.085 GB/s per GPU; 2 NICs: 12.271.
+  const LinkParams eight = LinkParamsFor(H100Variant(IntraTopology::kNvSwitch, 0, 0, 8));
+  const LinkParams two = LinkParamsFor(H100Variant(IntraTopology::kNvSwitch, 0, 0, 2));
+  const double bytes = 1e9;
+  const CollectiveCost a = TimeOf(BuildTable(eight, Group{4, 4}), Coll::kAllGather, Algo::kRing, Proto::kSimple, bytes);
+  const CollectiveCost b = TimeOf(BuildTable(two, Group{4, 4}), Coll::kAllGather, Algo::kRing, Proto::kSimple, bytes);
+  EXPECT_NEAR(a.bandwidth_s, bytes / (8 * 50.0 * 0.9817 / 8 * 4 / 3 * 1e9), 1e-12);
+  EXPECT_NEAR(b.bandwidth_s, bytes / (2 * 50.0 * 0.9817 / 8 * 4 / 3 * 1e9), 1e-12);
+  EXPECT_NEAR(b.bandwidth_s / a.bandwidth_s, 4.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel

@@ -43,7 +43,8 @@ TEST(Zoo, EveryBuiltInModelAndClusterLoads) {
   ASSERT_EQ(models.size(), 15u);
   for (const auto& n : models) EXPECT_EQ(ResolveModel(n).name, n);
   const auto clusters = ListZoo("clusters");
-  ASSERT_EQ(clusters, (std::vector<std::string>{"cpu-local", "dgx-a100-40g", "dgx-a100-80g", "dgx-b200", "dgx-h100", "dgx-h200"}));
+  ASSERT_EQ(clusters, (std::vector<std::string>{"cpu-local", "dgx-a100-40g", "dgx-a100-80g", "dgx-b200", "dgx-h100", "dgx-h200",
+                                              "gb200-nvl72"}));
   for (const auto& n : clusters) {
     Cluster c = ResolveCluster(n);
     EXPECT_EQ(c.name, n);
@@ -160,6 +161,105 @@ TEST(ClusterJson, CalibratedLatenciesAndHarnessCostsRoundTrip) {
   j["efficiency"]["torch_call_us"] = -1;
   EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
             "c.json: efficiency.torch_call_us: must be a number in [0, 1e+06], got -1");
+}
+
+TEST(ClusterJson, EveryProblemOfAFileIsReportedAtOnce) {
+  // A copy of dgx-h100.json with three mistakes: one run, one line, all three.
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  j["gpu"].erase("sms");
+  j["fabric"]["transport"] = "ib";
+  j["node"]["intra"]["nvlink"] = true;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "my.json"); }),
+            "my.json: 3 problems: gpu.sms: missing (required); node.intra.nvlink: unknown key; "
+            "fabric.transport: must be one of infiniband | roce, got \"ib\"");
+}
+
+TEST(ClusterJson, EfficiencyAndOverheadBlocksDefaultWithTheirSources) {
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  const Cluster full = ParseClusterJson(j.dump(), "c.json");
+  EXPECT_TRUE(full.defaulted.empty());
+  j.erase("efficiency");
+  j.erase("overhead");
+  j["fabric"].erase("latency_us");
+  const Cluster c = ParseClusterJson(j.dump(), "c.json");
+  // The defaults are dgx-h100's measured values (data/clusters/dgx-h100.json, sourced there).
+  EXPECT_EQ(c.efficiency.gemm_peak_fraction, full.efficiency.gemm_peak_fraction);
+  EXPECT_EQ(c.efficiency.nvlink_fraction, full.efficiency.nvlink_fraction);
+  EXPECT_EQ(c.efficiency.overlap_slowdown, full.efficiency.overlap_slowdown);
+  EXPECT_EQ(c.overhead.reserve_gib, full.overhead.reserve_gib);
+  EXPECT_EQ(c.overhead.allocator_fraction, full.overhead.allocator_fraction);
+  EXPECT_EQ(c.fabric.latency_us, 0.0);
+  EXPECT_EQ(c.defaulted.size(), 12u);  // 7 efficiency + 4 overhead + fabric.latency_us
+  EXPECT_EQ(c.defaulted.front(), "fabric.latency_us");
+  bool sourced = false;
+  for (const SourceNote& s : c.sources) {
+    if (s.field == "efficiency.gemm_peak_fraction" && s.source.rfind("default 0.8", 0) == 0) {
+      sourced = s.source.find("mamf-finder") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(sourced);
+  EXPECT_EQ(ToJson(c)["defaulted"].size(), 12u);
+}
+
+TEST(ClusterJson, GpusPerNicTopologyAndTransport) {
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  j["fabric"].erase("nics_per_node");
+  j["fabric"]["gpus_per_nic"] = 4;  // 8 GPUs share 2 NICs
+  j["fabric"]["transport"] = "roce";
+  Cluster c = ParseClusterJson(j.dump(), "c.json");
+  EXPECT_EQ(c.fabric.nics_per_node, 2);
+  EXPECT_EQ(c.fabric.transport, Transport::kRoce);
+  j["fabric"]["gpus_per_nic"] = 3;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: fabric.gpus_per_nic: must divide node.gpus_per_node (8), got 3");
+  j["fabric"]["gpus_per_nic"] = 4;
+  j["fabric"]["nics_per_node"] = 2;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: fabric.gpus_per_nic: give it or nics_per_node, not both");
+  j["fabric"].erase("nics_per_node");
+  // A PCIe node: no NVLS, and its PCIe ring bandwidth is required.
+  j["node"]["intra"]["topology"] = "pcie";
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: 2 problems: node.intra.pcie_busbw_GBps: missing (required); node.intra.nvls: NVLink SHARP "
+            "needs NVSwitch; topology \"pcie\" has none: set it false");
+  j["node"]["intra"]["nvls"] = false;
+  j["node"]["intra"]["pcie_busbw_GBps"] = 20;
+  c = ParseClusterJson(j.dump(), "c.json");
+  EXPECT_EQ(c.node.intra.NvlinkDomain(8), 1);
+  j["node"]["intra"]["topology"] = "nvlink_bridge";
+  j["node"]["intra"]["bridge_gpus"] = 2;
+  c = ParseClusterJson(j.dump(), "c.json");
+  EXPECT_EQ(c.node.intra.NvlinkDomain(8), 2);
+  j["node"]["intra"]["bridge_gpus"] = 3;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: node.intra.bridge_gpus: must divide node.gpus_per_node (8), got 3");
+}
+
+TEST(ClusterJson, TheTemplateIsAValidClusterAndDocumentsItself) {
+  const std::string path = DataDir() + "/templates/cluster.json";
+  const Cluster c = ParseClusterJson(ReadFileText(path, "t"), path);
+  EXPECT_EQ(c.name, "my-cluster");
+  EXPECT_TRUE(c.defaulted.empty());
+  const nlohmann::json j = nlohmann::json::parse(ReadFileText(path, "t"));
+  for (const char* block : {"gpu", "node", "fabric", "efficiency", "overhead"}) {
+    EXPECT_TRUE(j[block].contains("_doc")) << block;
+  }
+  // "_doc" is the only unknown key accepted.
+  nlohmann::json bad = j;
+  bad["gpu"]["_comment"] = "x";
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(bad.dump(), "t.json"); }), "t.json: gpu._comment: unknown key");
+}
+
+TEST(ClusterJson, Gb200Nvl72IsOneNvlinkDomainOf72) {
+  const Cluster c = ResolveCluster("gb200-nvl72");
+  EXPECT_EQ(c.node.gpus_per_node, 72);
+  EXPECT_EQ(c.node.intra.NvlinkDomain(c.node.gpus_per_node), 72);
+  EXPECT_EQ(c.fabric.nics_per_node, 72);  // one 400G NIC per GPU
+  // NVIDIA: 130 TB/s NVLink per rack (1.8 TB/s bidirectional per GPU); 576 TB/s HBM per rack.
+  EXPECT_NEAR(2.0 * c.node.intra.GBps_per_gpu * 72 / 1000, 129.6, 1e-9);
+  EXPECT_NEAR(c.gpu.hbm_GBps * 72 / 1000, 576, 1e-9);
+  EXPECT_EQ(c.gpu.peak_tflops.bf16, 2500);  // 1,200 W GB200 dense BF16
+  EXPECT_NEAR(c.gpu.hbm_gib, 189471.0 / 1024, 0.1);  // nvidia-smi's 189471 MiB
 }
 
 TEST(LayoutText, RoundTripsAndFillsFsdp) {

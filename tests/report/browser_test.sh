@@ -27,10 +27,19 @@ w70="--model llama2-70b --cluster dgx-h100 --global-batch 1024 --seq 4096"
 "$meshplan" report "$data/calibrate.json" -o calibrate.html
 "$meshplan" report plan.json simulate_small.json sweep.json "$data/accuracy.json" "$data/calibrate.json" -o all.html
 "$node" "$here/browser_test.js" --chromium "$chromium" --out "$out" \
-  plan.html=step,memory,search simulate.html=step,memory,timeline1 sweep.html=throughput,steptime,latency \
-  compare.html=step,memory infeasible.html=step,memory,search accuracy_nccl.html=accuracy-1 \
+  plan.html=step,throughput,mfu,memory,search simulate.html=step,throughput,mfu,memory,timeline1 \
+  sweep.html=throughput,steptime,latency compare.html=step,throughput,mfu,memory infeasible.html=memory,search \
+  accuracy_nccl.html=accuracy-1 \
   accuracy.html=accuracy-1,accuracy-2,accuracy-3,accuracy-4 calibrate.html=calibration \
   all.html=step,timeline1,throughput,accuracy-1,calibration
+# The plan's summary block is the first thing on its page, and no layout that cannot run is drawn
+# with a step time.
+summary=$(grep -b -o '<table class="kv summary">' plan.html | head -1 | cut -d: -f1)
+first_chart=$(grep -b -o '<div class="vis"' plan.html | head -1 | cut -d: -f1)
+[ -n "$summary" ] && [ -n "$first_chart" ] && [ "$summary" -lt "$first_chart" ] ||
+  { echo "FAIL: plan.html has no summary block before its charts"; exit 1; }
+if grep -q '"r1-step"' infeasible.html; then echo "FAIL: infeasible.html draws a step time"; exit 1; fi
+echo "ok: summary first, infeasible layouts not drawn as if they ran"
 # The check itself must fail on an empty chart: filter every bar out of the calibration chart.
 sed 's/"name":"calibration_bars"/"name":"calibration_bars","transform":[{"filter":"false"}]/' calibrate.html \
   > empty_chart.html

@@ -104,7 +104,67 @@ TEST(HtmlReport, InfeasibleOnlyPlanShowsItsReasonsAndStillDrawsCharts) {
   const std::string h = plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
   EXPECT_NE(h.find("No layout in this report can run"), std::string::npos);
   EXPECT_NE(h.find("needs 765.5 GiB, GPU has 78.1 GiB usable"), std::string::npos);
-  for (const char* id : {"\"r1-step\"", "\"r1-memory\"", "\"r1-search\""}) EXPECT_NE(h.find(id), std::string::npos) << id;
+  for (const char* id : {"\"r1-memory\"", "\"r1-search\""}) EXPECT_NE(h.find(id), std::string::npos) << id;
+  // A layout that cannot run has no step time or throughput to draw.
+  for (const char* id : {"\"r1-step\"", "\"r1-throughput\"", "\"r1-mfu\""}) EXPECT_EQ(h.find(id), std::string::npos) << id;
+}
+
+TEST(HtmlReport, SummaryComesFirstAndRateChartsStartAtZeroWithoutInfeasibleLayouts) {
+  json doc = PlanDoc({Entry("tp=8,fsdp=256", true, ""), Entry("tp=4,fsdp=512", true, ""),
+                      Entry("tp=1,fsdp=2048", false, "global batch 1024 < data-parallel degree 2048")});
+  doc["layouts"][1]["tie"] = true;
+  doc["summary"] = {{"recommended", "tp=8,fsdp=256"}, {"ranked_by", "simulator"}, {"step_s", 2.0},
+                    {"tokens_per_s_per_gpu", 1000.0}, {"mfu", 0.4}, {"mfu_convention", "model FLOPs over BF16 peak"},
+                    {"peak_bytes", 3.8e10}, {"capacity_bytes", 8.4e10}, {"tight_memory", false},
+                    {"calibration", "dgx-h100"},
+                    {"error_band", {{"generation", "H100"}, {"n", 87}, {"mape_pct", 18.8}, {"bias_pct", -18.4},
+                                    {"spread_pct", 8.2}}},
+                    {"caveats", {"not searched: context parallelism"}}};
+  const std::string h = plans::RenderHtmlReport({"p.json"}, {doc}, FakeAssets());
+  const size_t summary = h.find("<table class=\"kv summary\">");
+  ASSERT_NE(summary, std::string::npos);
+  EXPECT_LT(summary, h.find("<th>file</th>"));  // before the inputs and every chart
+  EXPECT_NE(h.find("H100, 87 published runs out of sample: 18.8% off on average, bias -18.4%; rows within 8.2% of the "
+                   "best are ties"),
+            std::string::npos);
+  for (const char* id : {"\"r1-throughput\"", "\"r1-mfu\""}) EXPECT_NE(h.find(id), std::string::npos) << id;
+  EXPECT_NE(h.find("\"scale\":{\"zero\":true}"), std::string::npos);
+  EXPECT_NE(h.find("\"rank\":\"tie with row 1\""), std::string::npos);
+  // The infeasible layout is in the memory chart (what it would need), never in the rate charts.
+  EXPECT_EQ(h.find("\"layout\":\"#3 tp=1,fsdp=2048 [infeasible]\",\"rank\""), std::string::npos);
+  EXPECT_NE(h.find("#3 tp=1,fsdp=2048 [infeasible]"), std::string::npos);
+}
+
+json SweepPoint(double gpus, const std::string& best, int best_tp, double best_s, double fsdp_s) {
+  json b = Entry(best, true, "");
+  b["layout"]["tp"] = best_tp;
+  b["time"]["step_s"] = best_s;
+  json f = Entry("tp=1,fsdp=" + std::to_string(static_cast<int>(gpus)), true, "");
+  f["layout"]["tp"] = 1;
+  f["time"]["step_s"] = fsdp_s;
+  return {{"gpus", gpus}, {"global_batch", 1024}, {"seq", 4096}, {"best", b}, {"best_fsdp_only", f},
+          {"fsdp_latency_share", 0.2}, {"best_fsdp_latency_share", 0.1}};
+}
+
+TEST(HtmlReport, NoOvertakingClaimInsideTheErrorBand) {
+  // At 1024 GPUs a TP layout ranks first by 0.8%: inside an 8.2% band that is no result.
+  json doc = {{"schema_version", 1}, {"tool", "meshplan 0.1.0"}, {"command", "sweep"},
+              {"inputs", {{"gpus", 512}}},
+              {"error_band", {{"generation", "H100"}, {"spread_pct", 8.2}}},
+              {"points", {SweepPoint(512, "tp=1,fsdp=512", 1, 1.0, 1.0), SweepPoint(1024, "tp=8,sp=on,fsdp=128", 8, 1.0, 1.008)}}};
+  std::string h = plans::RenderHtmlReport({"s.json"}, {doc}, FakeAssets());
+  EXPECT_EQ(h.find("overtakes"), std::string::npos);
+  EXPECT_NE(h.find("FSDP alone is 0.8% slower there, inside the 8.2% error band of the model: no overtaking is claimed"),
+            std::string::npos);
+  // 20% apart it is a claim, with the gap and the band named.
+  doc["points"][1] = SweepPoint(1024, "tp=8,sp=on,fsdp=128", 8, 1.0, 1.2);
+  h = plans::RenderHtmlReport({"s.json"}, {doc}, FakeAssets());
+  EXPECT_NE(h.find("TP+FSDP overtakes FSDP alone at 1024 GPUs (FSDP alone 20.0% slower, outside the 8.2% error band)."),
+            std::string::npos);
+  // Without a band no claim is made either.
+  doc.erase("error_band");
+  h = plans::RenderHtmlReport({"s.json"}, {doc}, FakeAssets());
+  EXPECT_EQ(h.find("TP+FSDP overtakes"), std::string::npos);
 }
 
 TEST(HtmlReport, BadReportsAreNamedByFileAndField) {

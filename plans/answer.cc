@@ -1,0 +1,315 @@
+// File: plans/answer.cc
+#include "plans/answer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "costmodel/error.h"
+#include "costmodel/json_reader.h"
+#include "costmodel/memory.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::plans {
+using costmodel::kGiB;
+
+namespace {
+std::string Printf(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+/// Layouts equal but for recipe (and, when `ignore_zero`, the ZeRO stage).
+bool Twins(costmodel::Layout a, costmodel::Layout b, bool ignore_zero) {
+  a.recipe = b.recipe;
+  if (ignore_zero) a.zero = b.zero;
+  return a == b;
+}
+
+bool SameNumbers(const ShownRow& a, const ShownRow& b) {
+  const auto close = [](double x, double y) { return std::fabs(x - y) <= 1e-9 * std::max(std::fabs(x), 1.0); };
+  return close(a.step_s, b.step_s) && close(a.peak_bytes, b.peak_bytes);
+}
+}  // namespace
+
+std::string DefaultErrorBandsPath() {
+  return (std::filesystem::path(costmodel::DataDir()) / "accuracy" / "error_bands.json").string();
+}
+
+std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  const nlohmann::json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "error bands"), path);
+  costmodel::JsonObject top(j, path, "");
+  costmodel::CheckSchemaVersion(top, 1);
+  top.Ignore("tool");
+  top.Ignore("meaning");
+  if (top.String("quantity") != "step_time_s") top.Fail("quantity", "must be \"step_time_s\"");
+  const std::string source = top.String("source");
+  costmodel::JsonObject bands = top.Object("bands");
+  // H200 is the GH100 die of H100 at the same clocks with 141 GB of faster HBM (NVIDIA H200
+  // datasheet): its runs share H100's kernels, so H100's band stands for it, and says so.
+  std::string key, why;
+  for (const std::string& k : bands.Keys()) {
+    if (gpu_name.rfind(k, 0) == 0) {
+      key = k;
+      why = gpu_name + " is " + k;
+    } else if (gpu_name.rfind("G" + k, 0) == 0) {
+      key = k;
+      why = gpu_name + " is a " + k + " beside a Grace CPU";
+    }
+  }
+  if (key.empty() && gpu_name.rfind("H200", 0) == 0 && bands.Has("H100")) {
+    key = "H100";
+    why = "H200 runs H100's GH100 die and clocks (more, faster HBM): H100's records stand for it";
+  }
+  for (const std::string& k : bands.Keys()) bands.Ignore(k);
+  bands.Finish();
+  top.Finish();
+  if (key.empty()) return std::nullopt;
+  costmodel::JsonObject b = bands.Object(key);
+  ErrorBand out;
+  out.generation = key;
+  out.why = why;
+  out.source = source;
+  out.n = b.Int("n", 1);
+  out.mape_pct = b.Number("mape_pct", 0, 1e6);
+  out.bias_pct = b.Number("bias_pct", -1e6, 1e6);
+  out.worst_pct = b.Number("worst_pct", -1e6, 1e6);
+  out.spread_pct = b.Number("spread_pct", 0, 1e6);
+  b.Ignore("max_pct");
+  b.Finish();
+  return out;
+}
+
+ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costmodel::Workload& w) {
+  const costmodel::Evaluation& e = c.eval;
+  ShownRow r;
+  r.layout = c.layout;
+  r.grad_accum = e.grad_accum;
+  r.peak_bytes = e.memory.peak_bytes;
+  r.capacity_bytes = e.memory.capacity_bytes;
+  if (sim != nullptr && sim->step_s > 0) {
+    // As tools' ApplySimulation writes the JSON entry: the simulated step and its parts, tokens
+    // over the simulated step, MFU scaled by analytical / simulated step.
+    r.simulated = true;
+    r.sim_peak_bytes = sim->peak_bytes;
+    r.step_s = sim->step_s;
+    r.exposed_tp_s = sim->exposed_tp_comm_s;
+    r.exposed_fsdp_s = sim->exposed_fsdp_comm_s;
+    r.exposed_dp_s = sim->exposed_dp_comm_s;
+    r.pp_s = sim->bubble_s;  // the simulated bubble includes the send waits
+    const double tokens = static_cast<double>(w.global_batch) * static_cast<double>(w.seq);
+    r.tokens_per_s_per_gpu = tokens / (sim->step_s * static_cast<double>(w.gpus));
+    r.mfu = e.throughput.mfu * (e.time.step_s / sim->step_s);
+  } else {
+    const auto& t = e.time;
+    r.step_s = t.step_s;
+    r.exposed_tp_s = t.exposed_tp_comm_s;
+    r.exposed_fsdp_s = t.exposed_fsdp_comm_s;
+    r.exposed_dp_s = t.exposed_dp_comm_s;
+    r.pp_s = t.bubble_s + t.exposed_pp_comm_s;
+    r.tokens_per_s_per_gpu = e.throughput.tokens_per_s_per_gpu;
+    r.mfu = e.throughput.mfu;
+  }
+  return r;
+}
+
+TopList BuildTopList(const std::vector<ShownRow>& ranked, const TopListOptions& opt,
+                     const std::optional<ErrorBand>& band) {
+  TopList out;
+  const double min_headroom = opt.min_headroom_gib * kGiB;
+  for (const ShownRow& r : ranked) {
+    if (opt.min_headroom_gib > 0 && r.headroom_bytes() < min_headroom) {
+      ++out.below_headroom;
+      continue;
+    }
+    if (!opt.show_variants) {
+      auto twin = std::find_if(out.rows.begin(), out.rows.end(), [&](const ShownRow& k) {
+        return Twins(k.layout, r.layout, false) || (Twins(k.layout, r.layout, true) && SameNumbers(k, r));
+      });
+      if (twin != out.rows.end()) {
+        ShownRow v = r;
+        v.variants.clear();
+        twin->variants.push_back(std::move(v));
+        ++out.folded;
+        continue;
+      }
+    }
+    if (out.rows.size() < opt.top) out.rows.push_back(r);
+  }
+  if (out.rows.empty()) return out;
+  const double best = out.rows.front().step_s;
+  for (ShownRow& r : out.rows) {
+    r.tight = r.peak_bytes > kTightFraction * r.capacity_bytes;
+    r.vs_best_pct = best > 0 ? 100.0 * (r.step_s - best) / best : 0.0;
+    r.tie = band && &r != &out.rows.front() && r.vs_best_pct <= band->spread_pct;
+  }
+  if (out.rows.front().tight) {
+    for (size_t i = 1; i < out.rows.size(); ++i) {
+      if (!out.rows[i].tight) {
+        out.roomy_alternative = i;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string VsBestText(const ShownRow& r) {
+  return Printf("%+.1f%%", r.vs_best_pct) + (r.tie ? " tie" : "");
+}
+
+std::string FormatShownTable(const std::vector<ShownRow>& rows) {
+  std::ostringstream os;
+  char buf[640];
+  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %-3s %10s %9s %6s %8s %8s %5s %8s %8s %8s %8s %s\n", "#",
+                "layout", "step_ms", "by", "vs_best", "tok/s/gpu", "MFU", "peak_GiB", "room_GiB", "accum",
+                "tp_ms", "fsdp_ms", "dp_ms", "pp_ms", "notes");
+  os << buf;
+  int i = 0;
+  for (const ShownRow& r : rows) {
+    ++i;
+    std::string notes;
+    if (r.tight) notes += "tight memory";
+    // The two models' memory peaks disagree: say so rather than pick one silently.
+    if (r.sim_peak_bytes > 0 && std::fabs(r.sim_peak_bytes - r.peak_bytes) > kGiB) {
+      notes += std::string(notes.empty() ? "" : "; ") + "simulator peak " + Printf("%.1f", r.sim_peak_bytes / kGiB) +
+               " GiB";
+    }
+    if (!r.variants.empty()) {
+      notes += std::string(notes.empty() ? "" : "; ") + "+" + std::to_string(r.variants.size()) + " variant" +
+               (r.variants.size() == 1 ? "" : "s");
+    }
+    std::snprintf(buf, sizeof buf,
+                  "%-4d %-80s %9.1f %-3s %10s %9.0f %5.1f%% %8.1f %8.1f %5lld %8.1f %8.1f %8.1f %8.1f %s\n", i,
+                  costmodel::LayoutToText(r.layout).c_str(), r.step_s * 1e3, r.simulated ? "sim" : "ana",
+                  i == 1 ? "best" : VsBestText(r).c_str(), r.tokens_per_s_per_gpu, 100 * r.mfu, r.peak_bytes / kGiB,
+                  r.headroom_bytes() / kGiB, static_cast<long long>(r.grad_accum), r.exposed_tp_s * 1e3,
+                  r.exposed_fsdp_s * 1e3, r.exposed_dp_s * 1e3, r.pp_s * 1e3, notes.c_str());
+    std::string line = buf;
+    while (line.size() > 1 && line[line.size() - 2] == ' ') line.erase(line.size() - 2, 1);  // no trailing blanks
+    os << line;
+  }
+  return os.str();
+}
+
+std::string TableLegend(bool any_simulated, bool any_variants, const std::optional<ErrorBand>& band) {
+  std::ostringstream os;
+  os << "columns: step_ms is the step time the rows are ranked by; by: sim = discrete-event simulator, "
+        "ana = analytical model";
+  os << (any_simulated ? "" : " (none simulated)") << "; vs_best: step time against row 1";
+  if (band) {
+    os << ", \"tie\" within the " << Printf("%.1f", band->spread_pct) << "% spread of " << band->generation
+       << " predictions around their bias (data/accuracy/error_bands.json)";
+  }
+  os << ";\n  peak_GiB / room_GiB: analytical peak memory per GPU and what is left of the usable memory"
+        " (\"tight memory\" above " << Printf("%.0f", 100 * kTightFraction) << "% of it); accum: gradient"
+        " accumulation steps (micro-batches per step per data-parallel rank);\n  tp_ms / fsdp_ms / dp_ms: exposed"
+        " (not overlapped) tensor-parallel, FSDP/ZeRO gather+reduce-scatter and data-parallel (replicate)"
+        " all-reduce time per step; pp_ms: pipeline bubble and exposed stage-to-stage sends\n";
+  os << "  notes: \"simulator peak\" where the simulator's memory peak differs from the analytical one by more than"
+        " 1 GiB (feasibility and room_GiB use the analytical peak)\n";
+  if (any_variants) {
+    os << "  variants: rows differing only in recipe (or in a ZeRO stage that changes nothing) folded into the"
+          " faster; --show-variants lists them\n";
+  }
+  return os.str();
+}
+
+std::string MfuConvention(const costmodel::Cluster& c) {
+  return "model FLOPs (6 x params + attention per token, recompute not counted) over the BF16 dense peak (" +
+         Printf("%g", c.gpu.peak_tflops.bf16) + " TFLOPS per " + c.gpu.name + ")";
+}
+
+std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const SearchOptions& so) {
+  std::vector<std::string> out;
+  out.push_back("not searched: context parallelism (cp=1), expert parallelism, rank order other than "
+                "pp-replicate-fsdp-cp-tp, NCCL settings");
+  if (so.recipe) {
+    out.push_back("recipe fixed to " + std::string(costmodel::ToString(*so.recipe)) + " by --recipe");
+  }
+  if (so.max_pp == 1) out.push_back("pipelines left out (--max-pp 1)");
+  if (so.max_tp > 0) out.push_back("tensor parallelism at most " + std::to_string(so.max_tp) + " (--max-tp)");
+  const costmodel::Workload& w = ev.workload();
+  out.push_back(std::string("attention: ") +
+                (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
+                "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
+                std::string(costmodel::ToString(w.reduce_dtype)));
+  const costmodel::Cluster& c = ev.cluster();
+  if (!c.defaulted.empty()) {
+    std::string fields;
+    for (const std::string& f : c.defaulted) fields += (fields.empty() ? "" : ", ") + f;
+    out.push_back("cluster " + c.name + " leaves out " + fields + ": DGX H100 defaults used (data/clusters/README.md)");
+  }
+  if (c.node.intra.topology != costmodel::IntraTopology::kNvSwitch) {
+    out.push_back("no NVSwitch (" + std::string(costmodel::ToString(c.node.intra.topology)) +
+                  "): groups wider than the NVLink domain ring over PCIe");
+  }
+  if (!w.allow_cross_node_tp) {
+    out.push_back("tensor parallelism inside one NVLink domain of " + std::to_string(ev.cluster().node.gpus_per_node) +
+                  " GPUs");
+  }
+  return out;
+}
+
+std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, const SummaryInputs& in) {
+  std::ostringstream os;
+  os << "summary\n";
+  if (list.rows.empty()) {
+    os << "  no feasible layout (see the reasons below)\n";
+    return os.str();
+  }
+  const ShownRow& b = list.rows.front();
+  os << "  recommended      " << costmodel::LayoutToText(b.layout) << "\n";
+  os << "  step time        " << Printf("%.1f", b.step_s * 1e3) << " ms ("
+     << (b.simulated ? "discrete-event simulator" : "analytical model") << "), grad accumulation " << b.grad_accum
+     << "\n";
+  os << "  throughput       " << Printf("%.0f", b.tokens_per_s_per_gpu) << " tokens/s/GPU, MFU "
+     << Printf("%.1f%%", 100 * b.mfu) << " (" << MfuConvention(ev.cluster()) << ")\n";
+  os << "  memory           peak " << Printf("%.1f", b.peak_bytes / kGiB) << " of "
+     << Printf("%.1f", b.capacity_bytes / kGiB) << " GiB usable, " << Printf("%.1f", b.headroom_bytes() / kGiB)
+     << " GiB headroom";
+  if (b.tight) {
+    os << " - tight: above " << Printf("%.0f", 100 * kTightFraction) << "% of usable memory";
+    if (list.roomy_alternative) {
+      const ShownRow& a = list.rows[*list.roomy_alternative];
+      os << "; row " << *list.roomy_alternative + 1 << " (" << costmodel::LayoutToText(a.layout) << ") leaves "
+         << Printf("%.1f", a.headroom_bytes() / kGiB) << " GiB at " << Printf("%+.1f%%", a.vs_best_pct);
+    }
+  }
+  os << "\n";
+  os << "  calibration      " << (in.calibration.empty() ? "none" : in.calibration) << " (" << in.calibration_why
+     << ")\n";
+  if (in.band) {
+    const ErrorBand& e = *in.band;
+    os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample: "
+       << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
+       << " (negative: predicted faster than measured), worst " << Printf("%+.1f%%", e.worst_pct) << "\n";
+    os << "                   rows within " << Printf("%.1f%%", e.spread_pct)
+       << " of row 1 (the spread of those errors around their bias) are ties (data/accuracy/error_bands.json)";
+    if (e.why.find(" is " + e.generation) == std::string::npos) os << "; " << e.why;
+    os << "\n";
+  } else {
+    os << "  error band       none for " << ev.cluster().gpu.name
+       << ": no out-of-sample accuracy records for this GPU (data/accuracy/error_bands.json); ties not marked\n";
+  }
+  int ties = 0;
+  for (const ShownRow& r : list.rows) ties += r.tie ? 1 : 0;
+  if (ties > 0) {
+    os << "  ties             " << ties << " of the other rows are within the band of row 1: the model cannot rank "
+       << "them against it\n";
+  }
+  for (size_t i = 0; i < in.caveats.size(); ++i) {
+    os << (i == 0 ? "  caveats          " : "                   ") << in.caveats[i] << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace meshplan::plans

@@ -1,0 +1,250 @@
+// End to end: one answer (table, JSON and summary agree; the shipped profile by default and
+// named), the top list (no recipe twins), --global-batch-tokens, cluster files written from the
+// template, the Blackwell clusters, and notes on standard error never inside a line of output.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_harness.h"
+
+namespace {
+namespace fs = std::filesystem;
+using meshplan::cli_harness::Result;
+using meshplan::cli_harness::Slurp;
+using nlohmann::json;
+
+class Answer : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = meshplan::cli_harness::FreshTestDir("meshplan_answer_"); }
+  void TearDown() override { fs::remove_all(dir_); }
+  Result Run(const std::string& args) {
+    return meshplan::cli_harness::RunShell(std::string(MESHPLAN_BIN) + " " + args, dir_ / "stdout", dir_ / "stderr");
+  }
+  json ReadJson(const std::string& name) { return json::parse(Slurp(dir_ / name)); }
+  std::string P(const std::string& name) { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+const char* kIssue = "--model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq 8192";
+
+/// The printed table's rows: the text after "#    layout" up to the first empty line.
+std::vector<std::vector<std::string>> TableRows(const std::string& out) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(out);
+  std::string line;
+  bool in_table = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("#    layout", 0) == 0) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    if (line.empty() || line.rfind("columns:", 0) == 0) break;
+    std::istringstream w(line);
+    std::vector<std::string> cells;
+    std::string cell;
+    while (w >> cell) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST_F(Answer, TheFirstRowCarriesTheStepTimeOfLayoutsZero) {
+  const Result r = Run(std::string("plan ") + kIssue + " --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = ReadJson("p.json");
+  const auto rows = TableRows(r.out);
+  ASSERT_GE(rows.size(), 2u);
+  // Row 1: "#", layout, step_ms, by, vs_best, ...
+  EXPECT_EQ(rows[0][1], j["layouts"][0]["layout_text"].get<std::string>());
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.1f", j["layouts"][0]["time"]["step_s"].get<double>() * 1e3);
+  EXPECT_EQ(rows[0][2], ms);
+  EXPECT_EQ(rows[0][3], "sim");
+  EXPECT_EQ(j["layouts"][0]["ranked_by"], "simulator");
+  // Every row, in the same order as the JSON, with the same step time.
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i][1], j["layouts"][i]["layout_text"].get<std::string>()) << i;
+    std::snprintf(ms, sizeof ms, "%.1f", j["layouts"][i]["time"]["step_s"].get<double>() * 1e3);
+    EXPECT_EQ(rows[i][2], ms) << i;
+  }
+  // The summary block comes first and names the same layout, the profile and the band.
+  const size_t summary = r.out.find("summary\n");
+  ASSERT_NE(summary, std::string::npos);
+  EXPECT_LT(summary, r.out.find("#    layout"));
+  EXPECT_NE(r.out.find("recommended      " + j["layouts"][0]["layout_text"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(j["summary"]["recommended"], j["layouts"][0]["layout_text"]);
+  EXPECT_EQ(j["summary"]["step_s"], j["layouts"][0]["time"]["step_s"]);
+  EXPECT_EQ(j["summary"]["error_band"]["generation"], "H100");
+  EXPECT_NE(r.out.find("calibration      dgx-h100 (the shipped profile of cluster dgx-h100"), std::string::npos);
+  EXPECT_EQ(j["inputs"]["calibration"], "dgx-h100");
+  EXPECT_NE(r.out.find("over the BF16 dense peak (989 TFLOPS per H100-SXM5-80GB)"), std::string::npos);
+  // validate reads the plan it wrote (its inputs name why the profile applies).
+  const Result v = Run("validate --plan " + P("p.json"));
+  EXPECT_EQ(v.rc, 0) << v.err;
+  // compare of the plan's own report shows the same step for its first layout.
+  const Result c = Run("compare " + P("p.json") + " " + P("p.json"));
+  ASSERT_EQ(c.rc, 0) << c.err;
+  std::snprintf(ms, sizeof ms, "%.1f", j["layouts"][0]["time"]["step_s"].get<double>() * 1e3);
+  EXPECT_NE(c.out.find(ms), std::string::npos);
+  EXPECT_NE(c.out.find("calibration dgx-h100, simulated"), std::string::npos);
+}
+
+TEST_F(Answer, NoTwoRowsOfTheDefaultTopTenDifferOnlyByRecipe) {
+  const Result r = Run(std::string("plan ") + kIssue + " --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = ReadJson("p.json");
+  std::set<std::string> seen;
+  int ranked = 0, variants = 0;
+  for (const json& l : j["layouts"]) {
+    if (!l.contains("ranked_by")) continue;  // the blocked and FSDP-only entries after the list
+    ++ranked;
+    json key = l["layout"];
+    key.erase("recipe");
+    key.erase("grad_accum");
+    EXPECT_TRUE(seen.insert(key.dump()).second) << l["layout_text"];
+    variants += static_cast<int>(l["variants"].size());
+  }
+  EXPECT_EQ(ranked, 10);
+  EXPECT_GT(variants, 0);  // this plan has recipe twins, folded
+  EXPECT_EQ(j["search"]["folded_variants"].get<int>(), variants);
+  // --show-variants lists them.
+  const Result all = Run(std::string("plan ") + kIssue + " --show-variants --json " + P("v.json"));
+  ASSERT_EQ(all.rc, 0) << all.err;
+  EXPECT_EQ(ReadJson("v.json")["search"]["folded_variants"], 0);
+}
+
+TEST_F(Answer, MinHeadroomLeavesOutTightLayouts) {
+  const Result r = Run(std::string("plan ") + kIssue + " --min-headroom-gib 10 --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = ReadJson("p.json");
+  EXPECT_GT(j["search"]["below_min_headroom"].get<int>(), 0);
+  for (const json& l : j["layouts"]) {
+    if (!l.contains("ranked_by")) continue;
+    EXPECT_GE(l["headroom_bytes"].get<double>(), 10.0 * 1024 * 1024 * 1024) << l["layout_text"];
+    EXPECT_FALSE(l["tight_memory"].get<bool>());
+  }
+}
+
+TEST_F(Answer, NoCalibrationOptsOutAndIsNamed) {
+  const Result r = Run(std::string("plan ") + kIssue + " --top 3 --no-calibration --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(ReadJson("p.json")["inputs"]["calibration"].is_null());
+  EXPECT_NE(r.out.find("calibration      none (--no-calibration: the uncalibrated model)"), std::string::npos);
+  const Result both = Run(std::string("plan ") + kIssue + " --no-calibration --calibration dgx-h100");
+  EXPECT_EQ(both.rc, 2);
+  const Result sim = Run(std::string("simulate ") + kIssue + " --layout tp=8,sp=on,fsdp=64 --analytical");
+  ASSERT_EQ(sim.rc, 0) << sim.err;
+  EXPECT_EQ(sim.out.rfind("calibration dgx-h100 (the shipped profile of cluster dgx-h100", 0), 0u);
+}
+
+TEST_F(Answer, GlobalBatchTokensAcceptsSuffixesAndMustDivideBySeq) {
+  const std::string base = "plan --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --top 1 --refine 0 --json ";
+  ASSERT_EQ(Run(base + P("a.json") + " --global-batch 512").rc, 0);
+  const Result t = Run(base + P("b.json") + " --global-batch-tokens 4M");  // 4 x 2^20 / 8192 = 512
+  ASSERT_EQ(t.rc, 0) << t.err;
+  EXPECT_EQ(ReadJson("b.json")["inputs"]["global_batch"], 512);
+  EXPECT_EQ(Slurp(dir_ / "a.json"), Slurp(dir_ / "b.json"));
+  ASSERT_EQ(Run(base + P("c.json") + " --global-batch-tokens 4194304").rc, 0);
+  EXPECT_EQ(Slurp(dir_ / "a.json"), Slurp(dir_ / "c.json"));
+  Result e = Run(base + P("d.json") + " --global-batch-tokens 4194305");
+  EXPECT_EQ(e.rc, 2);
+  EXPECT_NE(e.err.find("meshplan: error: --global-batch-tokens: 4194305 tokens is not a multiple of --seq 8192 (512 or "
+                       "513 sequences?)"),
+            std::string::npos)
+      << e.err;
+  e = Run(base + P("d.json") + " --global-batch-tokens 4Q");
+  EXPECT_EQ(e.rc, 2);
+  EXPECT_NE(e.err.find("--global-batch-tokens: must be a token count"), std::string::npos) << e.err;
+  e = Run(base + P("d.json") + " --global-batch-tokens 4M --global-batch 512");
+  EXPECT_EQ(e.rc, 2);
+  e = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192");
+  EXPECT_EQ(e.rc, 2);
+  EXPECT_NE(e.err.find("--global-batch: required (or --global-batch-tokens)"), std::string::npos) << e.err;
+  EXPECT_FALSE(fs::exists(dir_ / "d.json"));
+}
+
+TEST_F(Answer, AClusterFromTheTemplateWithTwoNicsAndRoceTakesLongerThanTheDgx) {
+  const Result w = Run("clusters --template " + P("my.json"));
+  ASSERT_EQ(w.rc, 0) << w.err;
+  json c = json::parse(Slurp(dir_ / "my.json"));
+  c["fabric"].erase("nics_per_node");
+  c["fabric"]["gpus_per_nic"] = 4;  // 8 GPUs sharing 2 NICs
+  c["fabric"]["transport"] = "roce";
+  std::ofstream(dir_ / "my.json") << c.dump(2);
+  const std::string work = " --model llama3-8b --gpus 64 --global-batch 256 --seq 8192 --layout tp=1,fsdp=64 --analytical --json ";
+  const Result mine = Run("simulate --cluster " + P("my.json") + work + P("mine.json"));
+  ASSERT_EQ(mine.rc, 0) << mine.err;
+  const Result dgx = Run("simulate --no-calibration --cluster dgx-h100" + work + P("dgx.json"));
+  ASSERT_EQ(dgx.rc, 0) << dgx.err;
+  const json m = ReadJson("mine.json"), d = ReadJson("dgx.json");
+  EXPECT_EQ(m["inputs"]["cluster"]["fabric"]["nics_per_node"], 2);
+  EXPECT_EQ(m["inputs"]["cluster"]["fabric"]["transport"], "roce");
+  EXPECT_GT(m["layouts"][0]["fsdp_comm"]["total_s"].get<double>(),
+            2.0 * d["layouts"][0]["fsdp_comm"]["total_s"].get<double>());
+  const Result plan = Run("plan --cluster " + P("my.json") + " --model llama3-8b --gpus 64 --global-batch 256 --seq 8192 --top 3");
+  EXPECT_EQ(plan.rc, 0) << plan.err;
+  // Its errors come all at once.
+  c["gpu"].erase("sms");
+  c["fabric"]["gpus_per_nic"] = 3;
+  c.erase("sources");
+  std::ofstream(dir_ / "my.json") << c.dump(2);
+  const Result bad = Run("plan --cluster " + P("my.json") + " --model llama3-8b --gpus 64 --global-batch 256 --seq 8192");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: " + P("my.json") +
+                         ": 3 problems: gpu.sms: missing (required); fabric.gpus_per_nic: must divide "
+                         "node.gpus_per_node (8), got 3; sources: missing (required)\n");
+}
+
+TEST_F(Answer, ClustersListBlackwellAndTpSpansTheNvl72Rack) {
+  const Result l = Run("clusters");
+  ASSERT_EQ(l.rc, 0);
+  EXPECT_NE(l.out.find("dgx-b200 "), std::string::npos);
+  EXPECT_NE(l.out.find("gb200-nvl72 "), std::string::npos);
+  // TP=16 on one rack is one NVLink group (a DGX would need --allow-cross-node-tp).
+  const std::string work = " --model llama3-70b --gpus 144 --global-batch 144 --seq 8192 --layout tp=16,sp=on,fsdp=9 --analytical --json ";
+  const Result r = Run("simulate --cluster gb200-nvl72" + work + P("g.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const json& c : ReadJson("g.json")["layouts"][0]["collectives"]) {
+    if (c["purpose"] == "tp") {
+      EXPECT_EQ(c["nodes"], 1);
+    }
+  }
+  // On a DGX B200 (8 GPUs per NVLink domain) the same layout cannot run.
+  ASSERT_EQ(Run("simulate --cluster dgx-b200" + work + P("b.json")).rc, 0);
+  EXPECT_FALSE(ReadJson("b.json")["layouts"][0]["feasible"].get<bool>());
+}
+
+TEST_F(Answer, NotesOnStandardErrorNeverSplitALineOfTheReport) {
+  // Both streams into one file, as a log: every line is whole (the search note after the report).
+  const int rc = std::system((std::string(MESHPLAN_BIN) + " plan " + kIssue + " --top 3 >" + P("log") + " 2>&1").c_str());
+  ASSERT_EQ(rc, 0);
+  const std::string log = Slurp(dir_ / "log");
+  const size_t note = log.find("search: ");
+  ASSERT_NE(note, std::string::npos);
+  EXPECT_TRUE(note == 0 || log[note - 1] == '\n');
+  EXPECT_NE(log.find('\n', note), std::string::npos);
+  EXPECT_NE(log.rfind("best FSDP-only layout", note), std::string::npos);  // the report came first
+}
+
+TEST_F(Answer, TheFsdpOnlySentenceNeverCallsTheBestLayoutALoser) {
+  // Llama 3 8B on 64 H100: an FSDP-only layout ranks first; the sentence must say so.
+  const Result r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = ReadJson("p.json");
+  const std::string verdict = j["verdict"];
+  EXPECT_EQ(verdict.find("lost"), std::string::npos) << verdict;
+  EXPECT_EQ(verdict.find("step -"), std::string::npos) << verdict;
+  if (j["layouts"][0]["layout"]["tp"] == 1 && j["layouts"][0]["layout"]["pp"] == 1) {
+    EXPECT_EQ(verdict.rfind("the best layout is FSDP-only", 0), 0u) << verdict;
+  }
+}
+
+}  // namespace

@@ -1,0 +1,180 @@
+// plans/answer.h: the numbers a row shows, twins folded, the headroom rule, ties inside the
+// error band, and the band read from data/accuracy/error_bands.json.
+#include "plans/answer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "costmodel/error.h"
+#include "costmodel/memory.h"
+#include "costmodel/spec_io.h"
+
+namespace meshplan::plans {
+namespace {
+namespace fs = std::filesystem;
+using costmodel::kGiB;
+
+ShownRow Row(const std::string& layout, double step_s, double peak_gib, double capacity_gib = 78.0) {
+  ShownRow r;
+  r.layout = costmodel::ParseLayoutText(layout, "test");
+  r.step_s = step_s;
+  r.peak_bytes = peak_gib * kGiB;
+  r.capacity_bytes = capacity_gib * kGiB;
+  return r;
+}
+
+ErrorBand Band(double spread_pct) {
+  ErrorBand b;
+  b.generation = "H100";
+  b.spread_pct = spread_pct;
+  return b;
+}
+
+TEST(TopList, RecipeTwinsFoldIntoTheFasterRow) {
+  const std::vector<ShownRow> ranked = {
+      Row("tp=8,sp=on,fsdp=8,zero=3,recipe=megatron", 1.000, 60),
+      Row("tp=8,sp=on,fsdp=8,zero=3,recipe=fsdp2", 1.001, 64),  // its twin, 0.1% slower
+      Row("tp=4,sp=on,fsdp=16,zero=3,recipe=fsdp2", 1.010, 50),
+  };
+  const TopList l = BuildTopList(ranked, {}, std::nullopt);
+  ASSERT_EQ(l.rows.size(), 2u);
+  EXPECT_EQ(l.folded, 1);
+  EXPECT_EQ(l.rows[0].layout.recipe, costmodel::Recipe::kMegatron);
+  ASSERT_EQ(l.rows[0].variants.size(), 1u);
+  EXPECT_EQ(l.rows[0].variants[0].layout.recipe, costmodel::Recipe::kFsdp2);
+  // --show-variants keeps every row.
+  TopListOptions all;
+  all.show_variants = true;
+  EXPECT_EQ(BuildTopList(ranked, all, std::nullopt).rows.size(), 3u);
+}
+
+TEST(TopList, ZeroStagesFoldOnlyWhenTheyChangeNothing) {
+  // zero=1 and zero=3 with the same step and peak (fsdp=1: nothing to shard) fold; with a
+  // different peak they are two answers and stay apart.
+  const TopList same = BuildTopList({Row("tp=8,sp=on,fsdp=1,zero=3", 1.0, 60), Row("tp=8,sp=on,fsdp=1,zero=1", 1.0, 60)},
+                                    {}, std::nullopt);
+  EXPECT_EQ(same.rows.size(), 1u);
+  const TopList apart = BuildTopList({Row("tp=8,sp=on,fsdp=8,zero=3", 1.0, 60), Row("tp=8,sp=on,fsdp=8,zero=1", 1.0, 70)},
+                                     {}, std::nullopt);
+  EXPECT_EQ(apart.rows.size(), 2u);
+}
+
+TEST(TopList, TiesAreRowsWithinTheBandsSpreadOfRowOne) {
+  // Spread 5%: +4.9% is a tie, +5.1% is not; row 1 never is.
+  const TopList l = BuildTopList({Row("tp=1,fsdp=64", 1.000, 40), Row("tp=2,sp=on,fsdp=32", 1.049, 40),
+                                  Row("tp=4,sp=on,fsdp=16", 1.051, 40)},
+                                 {}, Band(5.0));
+  ASSERT_EQ(l.rows.size(), 3u);
+  EXPECT_FALSE(l.rows[0].tie);
+  EXPECT_TRUE(l.rows[1].tie);
+  EXPECT_FALSE(l.rows[2].tie);
+  EXPECT_NEAR(l.rows[1].vs_best_pct, 4.9, 1e-9);
+  EXPECT_EQ(VsBestText(l.rows[1]), "+4.9% tie");
+  // Without a band nothing is a tie.
+  EXPECT_FALSE(BuildTopList({Row("tp=1,fsdp=64", 1.0, 40), Row("tp=2,sp=on,fsdp=32", 1.001, 40)}, {}, std::nullopt)
+                   .rows[1]
+                   .tie);
+}
+
+TEST(TopList, HeadroomRuleWarnsAboveNinetyPercentAndFiltersOnRequest) {
+  // 78 GiB usable: 71 GiB is 91% (tight), 70 GiB is 89.7% (not).
+  const std::vector<ShownRow> ranked = {Row("tp=8,sp=on,fsdp=8", 1.000, 71), Row("tp=4,sp=on,fsdp=16", 1.005, 70),
+                                        Row("tp=2,sp=on,fsdp=32", 1.010, 60)};
+  const TopList l = BuildTopList(ranked, {}, std::nullopt);
+  EXPECT_TRUE(l.rows[0].tight);
+  EXPECT_FALSE(l.rows[1].tight);
+  ASSERT_TRUE(l.roomy_alternative.has_value());
+  EXPECT_EQ(*l.roomy_alternative, 1u);
+  TopListOptions o;
+  o.min_headroom_gib = 10;  // 78 - 71 = 7 and 78 - 70 = 8 GiB are too little
+  const TopList f = BuildTopList(ranked, o, std::nullopt);
+  EXPECT_EQ(f.below_headroom, 2);
+  ASSERT_EQ(f.rows.size(), 1u);
+  EXPECT_NEAR(f.rows[0].headroom_bytes() / kGiB, 18.0, 1e-9);
+}
+
+TEST(ShownRow, SimulatedRowsCarryTheSimulatorsNumbers) {
+  Candidate c;
+  c.layout = costmodel::ParseLayoutText("tp=8,sp=on,fsdp=8", "test");
+  c.eval.time.step_s = 2.0;
+  c.eval.throughput.mfu = 0.50;
+  c.eval.throughput.tokens_per_s_per_gpu = 999;
+  c.eval.memory.peak_bytes = 60 * kGiB;
+  sim::SimResult s;
+  s.step_s = 2.5;
+  s.exposed_tp_comm_s = 0.1;
+  costmodel::Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 4096;
+  const ShownRow r = MakeShownRow(c, &s, w);
+  EXPECT_TRUE(r.simulated);
+  EXPECT_EQ(r.step_s, 2.5);
+  // Hand calculation: 64 x 4096 tokens / (2.5 s x 64 GPUs) = 1638.4; MFU 0.50 x 2.0 / 2.5 = 0.40.
+  EXPECT_NEAR(r.tokens_per_s_per_gpu, 1638.4, 1e-9);
+  EXPECT_NEAR(r.mfu, 0.40, 1e-12);
+  EXPECT_EQ(r.peak_bytes, 60 * kGiB);  // memory stays the analytical peak feasibility used
+  const ShownRow a = MakeShownRow(c, nullptr, w);
+  EXPECT_FALSE(a.simulated);
+  EXPECT_EQ(a.step_s, 2.0);
+  EXPECT_EQ(a.tokens_per_s_per_gpu, 999);
+}
+
+TEST(ShownTable, NamesTheSimulatorsPeakWhenItDisagreesAndExplainsEveryColumn) {
+  ShownRow a = Row("tp=1,fsdp=64,recompute=full", 1.0, 48.7);
+  a.simulated = true;
+  a.sim_peak_bytes = 61.4 * kGiB;  // 12.7 GiB above the analytical peak
+  ShownRow b = Row("tp=8,sp=on,fsdp=8", 1.1, 60);
+  b.simulated = true;
+  b.sim_peak_bytes = 60.5 * kGiB;  // within 1 GiB: not worth a note
+  const std::string t = FormatShownTable(BuildTopList({a, b}, {}, std::nullopt).rows);
+  EXPECT_NE(t.find("simulator peak 61.4 GiB"), std::string::npos) << t;
+  EXPECT_EQ(t.find("simulator peak 60.5 GiB"), std::string::npos) << t;
+  const std::string legend = TableLegend(true, true, Band(8.2));
+  for (const char* col : {"step_ms", "by:", "vs_best", "\"tie\" within the 8.2%", "room_GiB", "accum:",
+                          "tp_ms / fsdp_ms / dp_ms", "pp_ms", "variants:", "--show-variants"}) {
+    EXPECT_NE(legend.find(col), std::string::npos) << col;
+  }
+}
+
+TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
+  // README "Accuracy against published measurements", all end-to-end step times per GPU:
+  // H100 n=87, MAPE 18.8%, bias -18.4%, worst -35.0%; B200 n=24, 42.1%, -42.1%, -46.4%.
+  const auto h100 = ReadErrorBand(DefaultErrorBandsPath(), "H100-SXM5-80GB");
+  ASSERT_TRUE(h100.has_value());
+  EXPECT_EQ(h100->generation, "H100");
+  EXPECT_EQ(h100->n, 87);
+  EXPECT_NEAR(h100->mape_pct, 18.8, 0.05);
+  EXPECT_NEAR(h100->bias_pct, -18.4, 0.05);
+  EXPECT_NEAR(h100->worst_pct, -35.0, 0.05);
+  EXPECT_GT(h100->spread_pct, 0.0);
+  EXPECT_LT(h100->spread_pct, h100->mape_pct);  // the spread around the bias is the smaller
+  const auto gb200 = ReadErrorBand(DefaultErrorBandsPath(), "GB200-186GB");
+  ASSERT_TRUE(gb200.has_value());
+  EXPECT_EQ(gb200->generation, "B200");
+  EXPECT_EQ(gb200->n, 24);
+  const auto h200 = ReadErrorBand(DefaultErrorBandsPath(), "H200-SXM-141GB");
+  ASSERT_TRUE(h200.has_value());
+  EXPECT_EQ(h200->generation, "H100");
+  EXPECT_NE(h200->why.find("GH100"), std::string::npos);
+  EXPECT_FALSE(ReadErrorBand(DefaultErrorBandsPath(), "CPU-MPI-rank").has_value());
+  EXPECT_FALSE(ReadErrorBand("/nonexistent/error_bands.json", "H100-SXM5-80GB").has_value());
+}
+
+TEST(ErrorBandFile, AMalformedFileIsAnErrorNamingIt) {
+  const fs::path p = fs::temp_directory_path() / "meshplan_bad_bands.json";
+  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+                         "bands": {"H100": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}})";
+  try {
+    ReadErrorBand(p.string(), "H100-SXM5-80GB");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.H100.spread_pct: missing (required)");
+  }
+  fs::remove(p);
+}
+
+}  // namespace
+}  // namespace meshplan::plans
