@@ -304,6 +304,9 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
       c.efficiency.all_reduce_fraction = e.Number("all_reduce_fraction", 1e-3, 1.0);
     }
     if (e.Has("step_sync_us")) c.efficiency.step_sync_us = e.Number("step_sync_us", 0, 1e6);
+    if (e.Has("p2p_channel_GBps")) c.efficiency.p2p_channel_GBps = e.Number("p2p_channel_GBps", 0, 1e4);
+    if (e.Has("p2p_part_mib")) c.efficiency.p2p_part_mib = e.Number("p2p_part_mib", 1.0 / 64, 1e4);
+    if (e.Has("alltoall_fraction")) c.efficiency.alltoall_fraction = e.Number("alltoall_fraction", 1e-3, 1.0);
     e.Finish();
   }
   {
@@ -799,7 +802,10 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"nvls_tree_fraction", e.nvls_tree_fraction},
                      {"reduce_scatter_fraction", e.reduce_scatter_fraction},
                      {"all_reduce_fraction", e.all_reduce_fraction},
-                     {"step_sync_us", e.step_sync_us}};
+                     {"step_sync_us", e.step_sync_us},
+                     {"p2p_channel_GBps", e.p2p_channel_GBps},
+                     {"p2p_part_mib", e.p2p_part_mib},
+                     {"alltoall_fraction", e.alltoall_fraction}};
   const auto& ov = c.overhead;
   j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
                    {"nccl_gib", ov.nccl_gib},
