@@ -45,8 +45,8 @@ struct CollectiveSample {
   int algo = -1;
   Harness harness = Harness::kNcclTests;
   int64_t gpus_per_thread = 1;  // nccl-tests -g N: at least N x efficiency.group_launch_us
-  NcclEnv env;  // the NCCL_* settings it ran with (nccl-tests sidecar "env"); neutral if unknown
   std::string source;  // file (and row) it came from
+  NcclEnv env;  // the NCCL_* settings it ran with (nccl-tests sidecar "env"); neutral if unknown
 };
 
 struct GemmSample {

@@ -112,7 +112,21 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
 
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
                         costmodel::CalibrationInputs& in) {
-  costmodel::AddMeasurements(costmodel::ReadFileText(path, "--measurements"), path, c, in);
+  const std::string text = costmodel::ReadFileText(path, "--measurements");
+  // A tools/gpu_check.sh bundle: {"command": "gpu_check", "provenance", "measurements": [the
+  // meshplan-validate files of its runs]}. Each is read as if given on its own.
+  const json j = costmodel::ParseJsonText(text, path);
+  if (j.is_object() && j.contains("command") && j["command"] == "gpu_check") {
+    if (!j.contains("measurements") || !j["measurements"].is_array() || j["measurements"].empty()) {
+      throw Error(path, "measurements: a gpu_check bundle must list its measurement files");
+    }
+    const json& ms = j["measurements"];
+    for (size_t i = 0; i < ms.size(); ++i) {
+      costmodel::AddMeasurements(ms[i].dump(), path + ": measurements[" + std::to_string(i) + "]", c, in);
+    }
+    return;
+  }
+  costmodel::AddMeasurements(text, path, c, in);
 }
 
 std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
