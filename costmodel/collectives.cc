@@ -91,14 +91,16 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   // beat NVLink or the NICs). NCCL's own per-size channel reduction (enqueue.cc
   // topoGetAlgoInfo: fewer channels while nBytes < nc x nThreads x 64 B for Simple) touches only
   // latency-bound sizes and is not modelled.
-  const double ch_scale = static_cast<double>(p.env.Channels(p.channels)) / static_cast<double>(p.channels);
+  const bool neutral = p.env.Neutral();  // the default settings: nothing below to apply
+  const double ch_scale =
+      neutral ? 1.0 : static_cast<double>(p.env.Channels(p.channels)) / static_cast<double>(p.channels);
   double busbw = p.intra_busbw_GBps * ch_scale;
   if (ch_scale > 1.0 && p.intra_line_GBps > 0) busbw = std::min(busbw, std::max(p.intra_busbw_GBps, p.intra_line_GBps));
   if (multi) {
     const double share = static_cast<double>(ppn) / static_cast<double>(p.gpus_per_node);
     busbw = std::min(busbw, p.node_net_GBps * std::min(1.0, share) * std::min(1.0, ch_scale));
   }
-  const double nvls_ch = static_cast<double>(p.env.Channels(k.nvls_channels));
+  const double nvls_ch = static_cast<double>(neutral ? k.nvls_channels : p.env.Channels(k.nvls_channels));
   const double log2_nodes = std::log2(static_cast<double>(nodes));
   const auto& ll_caps = p.ampere ? k.ll_max_ampere : k.ll_max_hopper;
   const double ll_max = ll_caps[nodes == 1 ? 0 : nodes == 2 ? 1 : 2];
@@ -190,7 +192,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   }
   // The user's NCCL_ALGO / NCCL_PROTO / NCCL_NVLS_ENABLE: a disabled pair has bandwidth 0, as in
   // NCCL's tuning table, so the argmin never picks it.
-  for (int a = 0; a < kNumAlgo; ++a) {
+  for (int a = 0; a < (neutral ? 0 : kNumAlgo); ++a) {
     const bool nvls_algo = a == static_cast<int>(Algo::kNvls) || a == static_cast<int>(Algo::kNvlsTree);
     for (int pi = 0; pi < kNumProto; ++pi) {
       const bool off = !(p.env.algo_mask & (1u << a)) || !(p.env.proto_mask & (1u << pi)) ||
