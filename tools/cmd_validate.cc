@@ -188,16 +188,18 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
 }
 
 /// Reads `path` as the measurement file of plan `p`'s run; `flag` names it in errors.
-nlohmann::json ReadMeasurementsOf(const costmodel::PlanSpec& p, const std::string& path, const std::string& flag) {
+/// A file the user names (--show) is bad input when it is not this plan's (exit 2).
+nlohmann::json ReadMeasurementsOf(const costmodel::PlanSpec& p, const std::string& path, const std::string& flag,
+                                  ErrorKind kind) {
   nlohmann::json m;
   try {
     m = costmodel::ParseJsonText(costmodel::ReadFileText(path, flag), path);
   } catch (const Error& e) {
-    throw Error(flag, std::string("cannot read this run's measurements: ") + e.what(), ErrorKind::kRuntime);
+    throw Error(flag, std::string("cannot read this run's measurements: ") + e.what(), kind);
   }
   const bool have = m.is_object() && m.value("command", "") == "validate" && m.contains("plan") &&
                     m["plan"].is_object() && m["plan"].value("layout_text", "") == p.layout_text;
-  if (!have) throw Error(flag, "'" + path + "' is not the measurement file of this plan's run", ErrorKind::kRuntime);
+  if (!have) throw Error(flag, "'" + path + "' is not the measurement file of this plan's run", kind);
   return m;
 }
 
@@ -220,7 +222,7 @@ void RunValidate(const ValidateOptions& o) {
   }
   if (!o.show.empty()) {
     // Compare a measurement file of an earlier run: nothing is launched.
-    const nlohmann::json m = ReadMeasurementsOf(p, o.show, "--show");
+    const nlohmann::json m = ReadMeasurementsOf(p, o.show, "--show", ErrorKind::kUserInput);
     if (!o.calibration.empty()) std::printf("predictions with calibration '%s'\n", shown.cluster.calibration.c_str());
     PrintComparisonOf(shown, m, "--show", o.show);
     return;

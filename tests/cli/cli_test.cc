@@ -506,6 +506,23 @@ TEST_F(Cli, CalibrateWarnsWhenAHeldOutScoreIsWorseThanUncalibrated) {
   EXPECT_EQ(ReadJson("b.json")["warnings"], json::array());
 }
 
+// validate --show compares an earlier run's measurement file without launching anything; a file
+// that is not this plan's is refused (exit 2), as is a profile for another cluster.
+TEST_F(Cli, ValidateShowRefusesAnotherPlansMeasurements) {
+  Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 1 --global-batch 2 --seq 128 "
+                 "--layout tp=1,fsdp=1 --analytical --json " + P("plan.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::ofstream(P("m.json")) << R"({"command": "validate", "plan": {"layout_text": "tp=2"}})";
+  r = Run("validate --plan " + P("plan.json") + " --show " + P("m.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --show: '" + P("m.json") + "' is not the measurement file of this plan's run\n");
+  EXPECT_EQ(r.out, "");  // nothing launched, no launch line
+  r = Run("validate --plan " + P("plan.json") + " --show " + P("m.json") + " --calibration dgx-h100");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --calibration: clusters: profile 'dgx-h100' is for dgx-h100, dgx-h200, not for "
+                   "cluster 'cpu-local'\n");
+}
+
 // Issue 8's bar is a dgx-h100 profile fitted on 1-4 node logs predicting 8-16 node collectives
 // within 10% MAPE; no such log is published, so the shipped profile carries the same test one
 // step down (calibration_shipped_profiles_reproduce pins the file to what the code computes):
