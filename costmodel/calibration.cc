@@ -157,13 +157,14 @@ namespace {
 CollectiveCost CostIn(const CollectiveTable& table, const CollectiveSample& s, const Cluster& c) {
   CollectiveCost best;
   best.time_s = -1;
-  if (s.algo >= 0) {
+  const bool p2p = s.op == Coll::kSendRecv || s.op == Coll::kAllToAll;
+  if (s.algo >= 0 && !p2p) {
     for (int p = 0; p < kNumProto; ++p) {
       const CollectiveCost cand = TimeOf(table, s.op, static_cast<Algo>(s.algo), static_cast<Proto>(p), s.bytes);
       if (cand.time_s >= 0 && (best.time_s < 0 || cand.time_s < best.time_s)) best = cand;
     }
   }
-  if (s.op == Coll::kSendRecv || s.op == Coll::kAllToAll) {
+  if (p2p) {
     LinkParams lp = LinkParamsFor(c);
     lp.env = s.env;
     best = P2pTime(lp, s.group, s.op, s.bytes);

@@ -448,6 +448,13 @@ TEST_F(Cli, SidecarRankCountWinsAndScoresSendrecv) {
   r = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("a2a.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: " + P("a2a.txt.meta.json") + ": ranks: must be an integer in [1, 2^24]\n");
+  // An algorithm mask that leaves nothing modelled for the collective is said, not priced as another.
+  std::ofstream(P("ag.txt")) << Slurp(d + "h100-1x8-all_gather-xxrjun.txt");
+  std::ofstream(P("ag.txt.meta.json")) << R"({"env": {"NCCL_ALGO": "NVLS"}})";
+  r = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("ag.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("ag.txt:20: the NCCL settings it ran with (NCCL_ALGO=nvls) leave no modelled algorithm for "
+                       "all_gather on 8 ranks, 1 node(s)"), std::string::npos) << r.err;
   std::ofstream(P("a2a.txt.meta.json")) << R"({"env": {"NCCL_MIN_CTAS": "lots"}})";
   r = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("a2a.txt"));
   EXPECT_EQ(r.rc, 2);
