@@ -86,11 +86,13 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   // Bus bandwidth: NVLink inside a node; across nodes the ring leaves each node once per
   // channel, so the node's NICs bound it, shared by the gpus_per_node / ppn groups that run
   // at the same time (a 1-rank-per-node group gets one NIC's share).
-  // NCCL's busBw is nChannels x a per-channel bandwidth (tuning.cc): the user's NCCL_MIN/MAX_CTAS
-  // scale what the default channels reach, up to the link's line rate (more channels cannot
-  // beat NVLink or the NICs). NCCL's own per-size channel reduction (enqueue.cc
-  // topoGetAlgoInfo: fewer channels while nBytes < nc x nThreads x 64 B for Simple) touches only
-  // latency-bound sizes and is not modelled.
+  // NCCL's busBw is nChannels x a per-channel bandwidth (src/graph/tuning.cc ncclTopoTuneModel,
+  // "busBw = graphs[a]->nChannels * speed", NVIDIA/nccl@01afd20a77b5804e0ecf1042509dd9d20ebf9e93):
+  // the user's NCCL_MIN/MAX_CTAS scale what the default channels reach, up to the link's line
+  // rate (more channels cannot beat NVLink or the NICs). NCCL's own per-size channel reduction
+  // (src/enqueue.cc topoGetAlgoInfo, NVIDIA/nccl@01e6dd915fdd2627a7205f5aa1c7f14d46990226: fewer
+  // channels while nBytes < nc x nThreads x threadThreshold, 64 B for Simple, comm.h) touches
+  // only latency-bound sizes and is not modelled.
   const bool neutral = p.env.Neutral();  // the default settings: nothing below to apply
   const double ch_scale =
       neutral ? 1.0 : static_cast<double>(p.env.Channels(p.channels)) / static_cast<double>(p.channels);
