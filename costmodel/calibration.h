@@ -46,6 +46,7 @@ struct CollectiveSample {
   Harness harness = Harness::kNcclTests;
   int64_t gpus_per_thread = 1;  // nccl-tests -g N: at least N x efficiency.group_launch_us
   std::string source;  // file (and row) it came from
+  NcclEnv env;  // the NCCL_* settings it ran with (nccl-tests sidecar "env"); neutral if unknown
 };
 
 struct GemmSample {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "costmodel/error.h"
+
 namespace meshplan::costmodel {
 
 std::string_view ToString(Coll c) {
@@ -11,6 +13,7 @@ std::string_view ToString(Coll c) {
     case Coll::kReduceScatter: return "reduce_scatter";
     case Coll::kAllReduce: return "all_reduce";
     case Coll::kSendRecv: return "send_recv";
+    case Coll::kAllToAll: return "all_to_all";
   }
   return "?";
 }
@@ -50,6 +53,10 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
   p.reduce_scatter_fraction = c.efficiency.reduce_scatter_fraction;
   p.all_reduce_fraction = c.efficiency.all_reduce_fraction;
+  p.intra_line_GBps = c.node.intra.GBps_per_gpu;
+  p.p2p_channel_GBps = c.efficiency.p2p_channel_GBps;
+  p.p2p_part_mib = c.efficiency.p2p_part_mib;
+  p.alltoall_fraction = c.efficiency.alltoall_fraction;
   p.nvls = c.node.intra.nvls;
   p.ampere = c.gpu.name.rfind("A100", 0) == 0;
   return p;
@@ -64,6 +71,7 @@ int64_t RingInterSteps(Coll c, int64_t nodes) {
 
 double BusBwFactor(Coll c, int64_t ranks) {
   const double n = static_cast<double>(ranks);
+  if (c == Coll::kSendRecv) return 1.0;
   return c == Coll::kAllReduce ? 2.0 * (n - 1) / n : (n - 1) / n;
 }
 
@@ -84,11 +92,25 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   // its ring takes the PCI bandwidth and hwLat row (tuning.cc: intraHw = typeIntra == LINK_NVL ?
   // NVLINK : PCI).
   const bool pci = ppn > p.nvlink_domain;
-  double busbw = pci ? p.pcie_busbw_GBps : p.intra_busbw_GBps;
+  // NCCL's busBw is nChannels x a per-channel bandwidth (src/graph/tuning.cc ncclTopoTuneModel,
+  // "busBw = graphs[a]->nChannels * speed", NVIDIA/nccl@01afd20a77b5804e0ecf1042509dd9d20ebf9e93):
+  // the user's NCCL_MIN/MAX_CTAS scale what the default channels reach, up to the link's line
+  // rate (more channels cannot beat NVLink or the NICs). NCCL's own per-size channel reduction
+  // (src/enqueue.cc topoGetAlgoInfo, NVIDIA/nccl@01e6dd915fdd2627a7205f5aa1c7f14d46990226: fewer
+  // channels while nBytes < nc x nThreads x threadThreshold, 64 B for Simple, comm.h) touches
+  // only latency-bound sizes and is not modelled.
+  const bool neutral = p.env.Neutral();  // the default settings: nothing below to apply
+  const double ch_scale =
+      neutral ? 1.0 : static_cast<double>(p.env.Channels(p.channels)) / static_cast<double>(p.channels);
+  double busbw = (pci ? p.pcie_busbw_GBps : p.intra_busbw_GBps) * ch_scale;
+  if (!pci && ch_scale > 1.0 && p.intra_line_GBps > 0) {
+    busbw = std::min(busbw, std::max(p.intra_busbw_GBps, p.intra_line_GBps));
+  }
   if (multi) {
     const double share = static_cast<double>(ppn) / static_cast<double>(p.gpus_per_node);
-    busbw = std::min(busbw, p.node_net_GBps * std::min(1.0, share));
+    busbw = std::min(busbw, p.node_net_GBps * std::min(1.0, share) * std::min(1.0, ch_scale));
   }
+  const double nvls_ch = static_cast<double>(neutral ? k.nvls_channels : p.env.Channels(k.nvls_channels));
   const double log2_nodes = std::log2(static_cast<double>(nodes));
   const auto& ll_caps = p.ampere ? k.ll_max_ampere : k.ll_max_hopper;
   const double ll_max = ll_caps[nodes == 1 ? 0 : nodes == 2 ? 1 : 2];
@@ -134,8 +156,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       if (!multi && p.nvls && n > 2) {
         AlgoEntry& nv = t.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvls)][pi];
         nv.latency_us = k.nvls_simple + p.intra_extra_latency_us;
-        nv.algbw_GBps = p.intra_busbw_GBps * p.nvls_fraction *
-                        (k.nvls_channels - 1.0) / k.nvls_channels;
+        nv.algbw_GBps = p.intra_busbw_GBps * p.nvls_fraction * (nvls_ch - 1.0) / nvls_ch;
       }
       // NVLS-tree all-reduce across nodes (NCCL >= 2.18 on NVSwitch systems): NVLS reduces
       // inside each node, each GPU then all-reduces its 1/ppn slice with its peers on the other
@@ -155,8 +176,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
         const double tree_share = nodes <= 2 ? 1.0 : 0.5;
         const double net_bound = p.node_net_GBps * tree_share * static_cast<double>(nodes) /
                                  (2.0 * static_cast<double>(nodes - 1));
-        const double intra_bound =
-            p.intra_busbw_GBps * p.nvls_fraction * (k.nvls_channels - 1.0) / k.nvls_channels;
+        const double intra_bound = p.intra_busbw_GBps * p.nvls_fraction * (nvls_ch - 1.0) / nvls_ch;
         nt.algbw_GBps = std::min(net_bound * p.nvls_tree_fraction, intra_bound);
       }
       // PAT all-gather / reduce-scatter with one rank per node.
@@ -178,6 +198,17 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
     for (int pi = 0; pi < kNumProto; ++pi) {
       t.e[static_cast<int>(Coll::kReduceScatter)][a][pi].algbw_GBps *= p.reduce_scatter_fraction;
       t.e[static_cast<int>(Coll::kAllReduce)][a][pi].algbw_GBps *= p.all_reduce_fraction;
+    }
+  }
+  // The user's NCCL_ALGO / NCCL_PROTO / NCCL_NVLS_ENABLE: a disabled pair has bandwidth 0, as in
+  // NCCL's tuning table, so the argmin never picks it.
+  for (int a = 0; a < (neutral ? 0 : kNumAlgo); ++a) {
+    const bool nvls_algo = a == static_cast<int>(Algo::kNvls) || a == static_cast<int>(Algo::kNvlsTree);
+    for (int pi = 0; pi < kNumProto; ++pi) {
+      const bool off = !(p.env.algo_mask & (1u << a)) || !(p.env.proto_mask & (1u << pi)) ||
+                       (nvls_algo && p.env.nvls_enable == 0);
+      if (!off) continue;
+      for (int ci = 0; ci < kNumColl; ++ci) t.e[ci][a][pi] = AlgoEntry{};
     }
   }
   return t;
@@ -222,28 +253,61 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
   return out;
 }
 
-CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes) {
+int P2pChannelsPerPeer(const LinkParams& p, double peer_bytes, bool inter_node) {
+  // addP2pToPlan: the channel count doubles while a part is above the largest part, up to the
+  // p2p channels per peer (comm->p2pnChannelsPerPeer, here the communicator's channels).
+  const int most = std::max(1, p.env.Channels(p.channels));
+  const double part = p.p2p_part_mib * 1048576.0 / (inter_node ? NcclConstants::kP2pNetPartRatio : 1.0);
+  int n = 1;
+  while (part > 0 && peer_bytes / n > part && n * 2 <= most) n *= 2;
+  return n;
+}
+
+CollectiveCost P2pTime(const LinkParams& p, const Group& g, Coll c, double bytes) {
+  MESHPLAN_CHECK(c == Coll::kSendRecv || c == Coll::kAllToAll);
   CollectiveCost out;
   out.algo = Algo::kRing;
   out.proto = Proto::kSimple;
+  if (g.ranks <= 1) return out;
+  const bool a2a = c == Coll::kAllToAll;
+  const int64_t n = g.ranks, ppn = g.ranks_per_node();
+  // Peers over NVLink and over the network, and what each one gets.
+  const double intra_peers = a2a ? static_cast<double>(ppn - 1) : (g.nodes > 1 ? 0.0 : 1.0);
+  const double inter_peers = a2a ? static_cast<double>(n - ppn) : (g.nodes > 1 ? 1.0 : 0.0);
+  const double peer_bytes = a2a ? bytes / static_cast<double>(n) : bytes;
+  const double frac = a2a ? p.alltoall_fraction : 1.0;
+  const double channels = static_cast<double>(std::max(1, p.env.Channels(p.channels)));
+  auto capped = [&](double link_GBps, double peers, bool inter) {
+    if (p.p2p_channel_GBps <= 0) return link_GBps;
+    const double ch = std::min(channels, peers * P2pChannelsPerPeer(p, peer_bytes, inter));
+    return std::min(link_GBps, ch * p.p2p_channel_GBps);
+  };
   const int simple = static_cast<int>(Proto::kSimple);
-  const double base = p.nccl.base_ring[static_cast<size_t>(simple)];
-  double latency_us = base + p.launch_us;
-  double GBps = 0;
-  if (inter_node) {
-    latency_us += p.nccl.net_ring[static_cast<size_t>(simple)] + p.net_extra_latency_us +
-                  p.net_bulk_latency_us;
-    GBps = p.node_net_GBps / static_cast<double>(std::max<int64_t>(1, p.gpus_per_node));
+  double latency_us = p.nccl.base_ring[static_cast<size_t>(simple)] + p.launch_us;
+  double bw_s = 0;
+  if (intra_peers > 0) {
+    const double GBps = capped(p.intra_busbw_GBps, intra_peers, false) * frac;
+    if (GBps > 0) bw_s = std::max(bw_s, intra_peers * peer_bytes / (GBps * 1e9));
+  }
+  if (inter_peers > 0) {
+    // A node's NICs shared by all its GPUs, each running its own traffic.
+    const double net = p.node_net_GBps / static_cast<double>(std::max<int64_t>(1, p.gpus_per_node));
+    const double GBps = capped(net, inter_peers, true) * frac;
+    if (GBps > 0) bw_s = std::max(bw_s, inter_peers * peer_bytes / (GBps * 1e9));
+    latency_us += p.nccl.net_ring[static_cast<size_t>(simple)] + p.net_extra_latency_us + p.net_bulk_latency_us;
     out.inter_steps = 1;
   } else {
     latency_us += p.nccl.nvlink_ring[static_cast<size_t>(simple)] + p.intra_extra_latency_us;
-    GBps = p.intra_busbw_GBps;
     out.intra_steps = 1;
   }
   out.latency_s = latency_us * 1e-6;
-  out.bandwidth_s = GBps > 0 ? bytes / (GBps * 1e9) : 0.0;
+  out.bandwidth_s = bw_s;
   out.time_s = out.latency_s + out.bandwidth_s;
   return out;
+}
+
+CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes) {
+  return P2pTime(p, Group{2, inter_node ? 2 : 1}, Coll::kSendRecv, bytes);
 }
 
 CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes) {

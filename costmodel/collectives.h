@@ -14,12 +14,14 @@
 #include <cstdint>
 #include <string_view>
 
+#include "costmodel/nccl_env.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::costmodel {
 
-// kSendRecv (point-to-point, pipeline stages) has no tuning table: SendRecvTime prices it.
-enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2, kSendRecv = 3 };
+// kSendRecv (point-to-point, pipeline stages) and kAllToAll (NCCL runs it as grouped
+// ncclSend/ncclRecv to every peer) have no tuning table in NCCL: P2pTime prices them.
+enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2, kSendRecv = 3, kAllToAll = 4 };
 enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3, kNvlsTree = 4 };
 enum class Proto { kLL = 0, kLL128 = 1, kSimple = 2 };
 inline constexpr int kNumColl = 3, kNumAlgo = 5, kNumProto = 3;
@@ -59,6 +61,19 @@ struct NcclConstants {
   std::array<double, 3> ll_max_hopper{141.0, 45.0, 35.0};
   double pat_net_divisor = 3.5;
   static constexpr double kRingPlateau = 1.4;  // Ampere and later
+  // Channels (CTAs) of a communicator when no NCCL_MIN/MAX_CTAS is set: 16 on Hopper NVSwitch
+  // nodes, as NCCL reports it ("16 coll channels, 0 nvls channels, 16 p2p channels, 16 p2p
+  // channels per peer", NVIDIA/nccl#892, H800 8-GPU node, NCCL 2.18). Its p2p channels follow
+  // comm->nChannels (ncclTopoComputeP2pChannels, src/graph/paths.cc, quoted in NVIDIA/nccl#1198).
+  // The NCCL_MIN_CTAS=24 nccl-tests log (2 H100 nodes, ring) runs faster than the default-channel
+  // ones at large sizes, which a default of 24 or more could not explain.
+  static constexpr int kDefaultChannels = 16;
+  // Point-to-point: one peer's message is split over more channels while a part is larger than
+  // the largest part, stepSize x 32 inside a node and stepSize across nodes, with stepSize
+  // NCCL_P2P_NVL_CHUNKSIZE (512 KiB) or NCCL_P2P_NET_CHUNKSIZE (128 KiB) (src/enqueue.cc
+  // addP2pToPlan, NVIDIA/nccl@01e6dd915fdd2627a7205f5aa1c7f14d46990226; src/init.cc defaults).
+  static constexpr double kP2pMaxPartMiB = 16.0;
+  static constexpr double kP2pNetPartRatio = 128.0;  // (32 x 512 KiB) / 128 KiB
   // treeCorrectionFactor[proto][log2(bytes / 64)], 64 B to 512 MiB (src/tuning/cost_model.cc):
   // "Trees are not perfectly sticking to the model for medium sizes. Applying a static
   // correction factor is not ideal but works quite well." Tree all-reduce bandwidth x this.
@@ -87,6 +102,18 @@ struct LinkParams {
   double nvls_tree_fraction = 0.85;  // NVLS-tree, of the hierarchical network bound
   double reduce_scatter_fraction = 1.0;  // bandwidth relative to all-gather (calibrated)
   double all_reduce_fraction = 1.0;
+  // Channels: NCCL's busBw is nChannels x the per-channel bandwidth (src/graph/tuning.cc
+  // ncclTopoTuneModel: busBw = graph->nChannels * bw). The link figures above are what the
+  // default `channels` reach; the user's NCCL_MIN/MAX_CTAS (env) scale them by the channels
+  // they leave, up to the link's line rate (intra_line_GBps, the NICs' for the network).
+  int channels = NcclConstants::kDefaultChannels;
+  double intra_line_GBps = 0;  // NVLink per GPU, datasheet (0: no ceiling)
+  // Point-to-point channels (P2pTime): the per-channel cap (0: none) and the largest part one
+  // channel carries before NCCL splits a peer's message over twice the channels.
+  double p2p_channel_GBps = 0;
+  double p2p_part_mib = NcclConstants::kP2pMaxPartMiB;
+  double alltoall_fraction = 1.0;  // all-to-all bandwidth of the link's (calibrated)
+  NcclEnv env;  // the user's NCCL_* settings (nccl_env.h); neutral by default
   bool nvls = false;
   bool ampere = false;  // selects NCCL's Ampere LL caps (GPU name starting "A100")
   NcclConstants nccl;
@@ -134,11 +161,25 @@ CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes);
 /// One (algorithm, protocol) pair; time_s < 0 when it is disabled.
 CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double bytes);
 
+/// Point-to-point traffic as NCCL runs it, on the Simple protocol with no tuning model of its
+/// own (src/enqueue.cc p2p path): kSendRecv sends `bytes` to one peer (a group of 2 ranks, on one
+/// node or two); kAllToAll sends bytes / ranks to each of the other ranks (nccl-tests' S, the
+/// whole send buffer), the node's peers over NVLink and the others through the node's NICs at
+/// the same time (the slower of the two bounds). Each peer's message takes as many channels as
+/// its size asks for (LinkParams::p2p_part_mib, doubling as NCCL does), and the channels of all
+/// peers together, at p2p_channel_GBps each, cap the NVLink side. Latency: NCCL's Simple base and
+/// one hop of the slowest link the traffic crosses. Not modelled: the per-peer scheduling rounds
+/// of large groups (NCCL_MAX_DEV_WORK_P2P_PER_BATCH peers per channel batch), PXN routing.
+CollectiveCost P2pTime(const LinkParams& p, const Group& g, Coll c, double bytes);
+/// Channels NCCL gives one peer's `peer_bytes` (a power of two, at most the p2p channels).
+int P2pChannelsPerPeer(const LinkParams& p, double peer_bytes, bool inter_node);
+
 /// One point-to-point send/recv of `bytes` between two ranks (pipeline stage neighbours), on
 /// NVLink inside a node or over the network between nodes. NCCL runs p2p on the Simple protocol
 /// with no tuning model of its own (src/enqueue.cc p2p path): priced as one ring step, NCCL's
 /// Simple base latency + the link's Simple hop latency + the fitted extras, at the link's
 /// per-GPU bandwidth (NVLink ring busbw; a node's network bandwidth shared by its GPUs).
+/// P2pTime of kSendRecv on a group of 2.
 CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes);
 
 /// Ring step counts as NCCL's tuner counts them: total steps and the inter-node ones.

@@ -105,6 +105,23 @@ std::string StripLaunchPrefixes(std::string_view raw) {
 
 }  // namespace
 
+std::optional<NcclTestOp> NcclTestOpFromName(std::string_view name) {
+  std::string_view n = name;
+  if (n.size() > 5 && n.substr(n.size() - 5) == "_perf") n.remove_suffix(5);
+  for (NcclTestOp op : {NcclTestOp::kAllReduce, NcclTestOp::kAllGather, NcclTestOp::kReduceScatter,
+                        NcclTestOp::kAllToAll, NcclTestOp::kSendRecv}) {
+    if (n == ToString(op)) return op;
+  }
+  return std::nullopt;
+}
+
+std::optional<NcclTestOp> NcclTestOpFromHeader(std::string_view text) {
+  const size_t at = text.find("Collective test starting");
+  if (at == std::string_view::npos) return std::nullopt;
+  const size_t eol = text.find('\n', at);
+  return OpFromText(text.substr(at, eol == std::string_view::npos ? std::string_view::npos : eol - at));
+}
+
 NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view,
                              std::optional<NcclTestOp> op) {
   const std::string origin(origin_view);

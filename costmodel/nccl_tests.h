@@ -44,6 +44,12 @@ struct NcclTestLog {
 /// nccl-tests' busbw / algbw for `op` over `ranks` (the one place these factors live for logs).
 double NcclTestBusBwFactor(NcclTestOp op, int64_t ranks);
 
+/// The collective an nccl-tests name gives ("all_reduce", "alltoall", "sendrecv_perf", ...), or
+/// nullopt when it names none.
+std::optional<NcclTestOp> NcclTestOpFromName(std::string_view name);
+/// The collective the log's own "# Collective test starting: X_perf" line names, if it has one.
+std::optional<NcclTestOp> NcclTestOpFromHeader(std::string_view text);
+
 /// Parses a log. `op` comes from the caller when known; otherwise from the log's
 /// "Collective test starting: X_perf" line or the origin's file name. Throws Error (exit 2)
 /// naming origin and line for truncated or foreign input.

@@ -731,7 +731,10 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"nvls_tree_fraction", e.nvls_tree_fraction},
                      {"reduce_scatter_fraction", e.reduce_scatter_fraction},
                      {"all_reduce_fraction", e.all_reduce_fraction},
-                     {"step_sync_us", e.step_sync_us}};
+                     {"step_sync_us", e.step_sync_us},
+                     {"p2p_channel_GBps", e.p2p_channel_GBps},
+                     {"p2p_part_mib", e.p2p_part_mib},
+                     {"alltoall_fraction", e.alltoall_fraction}};
   const auto& ov = c.overhead;
   j["overhead"] = {{"cuda_context_gib", ov.cuda_context_gib},
                    {"nccl_gib", ov.nccl_gib},

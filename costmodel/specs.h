@@ -139,6 +139,12 @@ struct Efficiency {
   double reduce_scatter_fraction = 1.0;  // reduce-scatter bandwidth relative to all-gather's
   double all_reduce_fraction = 1.0;      // all-reduce bandwidth relative to the ring model's
   double step_sync_us = 0;               // skew a blocking TP collective waits in a real step
+  // NCCL point-to-point (collectives.h P2pTime; calibrated, optional in cluster files): the
+  // bandwidth one p2p channel carries (0: no per-channel cap), the largest part of a peer's
+  // message on one channel, and all-to-all's share of the links.
+  double p2p_channel_GBps = 0;
+  double p2p_part_mib = 16.0;  // NCCL: stepSize 512 KiB x 32 (src/enqueue.cc addP2pToPlan)
+  double alltoall_fraction = 1.0;
 };
 
 /// Framework memory overhead, shown as its own line in every report.

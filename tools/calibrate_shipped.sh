@@ -6,7 +6,9 @@
 # per-layer timings, GEMM and collective records of the profile's clusters; never the end-to-end
 # records that `meshplan accuracy --reference` scores. Which logs, and why (README.md there):
 #  - dgx-h100: the single-node H100 logs and the InfiniBand 2- and 4-node logs. The AWS EFA (p5)
-#    and GCP GPUDirect-TCPXO (a3mega) logs are other fabrics, not a DGX H100's 8x400G IB.
+#    and GCP GPUDirect-TCPXO (a3mega) logs are other fabrics, not a DGX H100's 8x400G IB. The
+#    single-node alltoall and sendrecv logs fit the point-to-point parameters only (p2p channel
+#    bandwidth and part size, all-to-all fraction), after the links.
 #  - dgx-a100: the single-node A100 logs and OCI's 2-node RoCE log (8x2x100G per node, the DGX
 #    A100's 1.6 Tb/s). Not the p4de EFA log (4x100G: another fabric) nor CoreWeave's SHARP log
 #    (in-network reduction, an algorithm meshplan does not model).
@@ -26,7 +28,7 @@ ref=$root/data/reference/published.json
   h100-1x8-reduce_scatter-together-ring.txt h100-1x8-reduce_scatter-xxrjun.txt \
   h100-2x8-all_reduce-ncclt309-gjaion-ring.txt h100-2x8-all_reduce-ncclt309-gjaion.txt \
   h100-2x8-all_reduce-ncclt309-xe9680.txt h100-4x8-all_reduce-ncclt309-gjaion.txt \
-  h100-4x8-all_reduce-ncclt309-vmware.txt
+  h100-4x8-all_reduce-ncclt309-vmware.txt h100-1x8-alltoall-xxrjun.txt h100-1x8-sendrecv-xxrjun.txt
 "$bin" calibrate --cluster dgx-a100-80g --name dgx-a100 --also-for dgx-a100-40g --leave-one-out -o "$out/dgx-a100.json" \
   --reference "$ref" \
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \

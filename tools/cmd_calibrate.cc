@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,7 @@ struct CalibrateOptions {
   std::string name;
   bool leave_one_out = false;
   std::vector<std::string> also_for;
+  std::string collective;  // for logs whose header does not say
 };
 
 /// The inputs of one file, kept apart so leave-one-out can drop it.
@@ -42,6 +44,15 @@ struct FileInputs {
   std::string name;
   costmodel::CalibrationInputs in;
 };
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
 
 /// MAPE of the collective rows and the step of `in` under cluster `c`.
 std::pair<double, double> Score(const costmodel::Cluster& c, const costmodel::CalibrationInputs& in) {
@@ -65,9 +76,17 @@ void RunCalibrate(const CalibrateOptions& o) {
     }
   }
   const costmodel::Cluster base = costmodel::ResolveCluster(o.cluster, "--cluster");
+  std::optional<costmodel::NcclTestOp> collective;
+  if (!o.collective.empty()) {
+    collective = costmodel::NcclTestOpFromName(o.collective);
+    if (!collective) {
+      throw Error("--collective", "must be one of all_reduce, all_gather, reduce_scatter, alltoall, sendrecv, got '" +
+                                      o.collective + "'");
+    }
+  }
   std::vector<FileInputs> files;
   for (const auto& path : o.logs) {
-    const NcclLogSamples log = LoadNcclTestsLog(path, base);
+    const NcclLogSamples log = LoadNcclTestsLog(path, base, collective);
     if (!log.skip_reason.empty()) {
       std::printf("skipped %s: %s\n", log.name.c_str(), log.skip_reason.c_str());
       continue;
@@ -78,7 +97,10 @@ void RunCalibrate(const CalibrateOptions& o) {
     f.in.provenance.push_back(log.name + " (nccl-tests " + std::string(costmodel::ToString(log.op)) +
                               ", " + std::to_string(log.ranks) + " ranks on " +
                               std::to_string(log.nodes) + " nodes, " +
-                              std::to_string(log.samples.size()) + " rows)");
+                              std::to_string(log.samples.size()) + " rows" +
+                              (log.env.Neutral() ? std::string() : ", " + log.env.Describe()) +
+                              (log.env.not_modelled.empty() ? std::string() : ", not modelled: " + Join(log.env.not_modelled)) +
+                              ")");
     files.push_back(std::move(f));
   }
   // Published kernel-level figures (the reference format of `accuracy --reference`): per-layer
@@ -143,6 +165,9 @@ void RunCalibrate(const CalibrateOptions& o) {
 
   nlohmann::json j = costmodel::ToJson(profile);
   j["tool"] = plans::ToolVersion();
+  // A held-out or extrapolated score worse than the uncalibrated model's: the fit does not
+  // carry to that file (stderr and warnings[]; the profile is still written).
+  std::vector<std::string> warnings;
   if (o.leave_one_out && files.size() > 1) {
     std::printf("leave-one-out: fit without the file, score it (MAPE %%)\n");
     std::printf("%-52s %10s %10s %10s\n", "held-out file", "uncal", "fit_all", "held_out");
@@ -161,6 +186,12 @@ void RunCalibrate(const CalibrateOptions& o) {
       const bool has_coll = !files[i].in.collectives.empty();
       const double uu = has_coll ? u : us, aa = has_coll ? a : as, hh = has_coll ? h : hs;
       std::printf("%-52s %10.1f %10.1f %10.1f\n", files[i].name.c_str(), uu, aa, hh);
+      if (hh > uu) {
+        char w[512];
+        std::snprintf(w, sizeof w, "leave-one-out: %s scores %.1f%% with a profile fitted without it, worse than "
+                      "the uncalibrated model's %.1f%%", files[i].name.c_str(), hh, uu);
+        warnings.push_back(w);
+      }
       loo.push_back({{"file", files[i].name},
                      {"quantity", has_coll ? "collective_time_s" : "step_time_s"},
                      {"uncalibrated_pct", uu},
@@ -202,6 +233,14 @@ void RunCalibrate(const CalibrateOptions& o) {
           fm.push_back(s.time_s);
         }
         const double m = costmodel::Mape(fp, fm);
+        const double um = Score(base, files[k].in).first;
+        if (m > um) {
+          char w[512];
+          std::snprintf(w, sizeof w, "extrapolation: %s (%lld nodes) scores %.1f%% with a profile fitted on fewer "
+                        "than %lld nodes, worse than the uncalibrated model's %.1f%%", files[k].name.c_str(),
+                        static_cast<long long>(file_nodes[k]), m, static_cast<long long>(below), um);
+          warnings.push_back(w);
+        }
         pred.insert(pred.end(), fp.begin(), fp.end());
         meas.insert(meas.end(), fm.begin(), fm.end());
         std::printf("%-12lld %-52s %6lld %10.1f\n", static_cast<long long>(below), files[k].name.c_str(),
@@ -216,6 +255,8 @@ void RunCalibrate(const CalibrateOptions& o) {
     }
     if (!ex.empty()) j["extrapolation_in_nodes"] = ex;
   }
+  for (const auto& w : warnings) std::fprintf(stderr, "meshplan: warning: %s\n", w.c_str());
+  j["warnings"] = warnings;
   if (!o.out.empty()) WriteFileAtomic(o.out, plans::DumpReport(j), "-o");
 }
 
@@ -234,6 +275,9 @@ void SetupCalibrate(CLI::App& app) {
   sub->add_option("--name", opt->name, "profile name (default: the cluster's name)");
   sub->add_option("--also-for", opt->also_for,
                   "other built-in clusters with the same links the profile may be applied to");
+  sub->add_option("--collective", opt->collective,
+                  "the collective of --nccl-tests logs whose header does not name it (all_reduce, all_gather, "
+                  "reduce_scatter, alltoall, sendrecv); an error where a header names another");
   sub->add_flag("--leave-one-out", opt->leave_one_out,
                 "also fit without each input file in turn and score the held-out file");
   sub->callback([opt] { RunCalibrate(*opt); });

@@ -16,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/calibration.h"
 #include "costmodel/compute.h"
+#include "costmodel/zoo.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/kernels.h"
@@ -42,6 +44,8 @@ struct ValidateOptions {
   std::vector<std::string> passthrough;  // --max-bytes etc. as given
   double max_bytes = 0, timeout_s = 0;
   int iters = 0, steps = 0;
+  std::string calibration;  // profile applied to the plan's cluster for the printed predictions
+  std::string show;         // a measurement file of this plan: compare it, run nothing
 };
 
 /// meshplan-validate: $MESHPLAN_VALIDATE, next to this binary, the build tree's validate/, PATH.
@@ -183,12 +187,49 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
   }
 }
 
+/// Reads `path` as the measurement file of plan `p`'s run; `flag` names it in errors.
+/// A file the user names (--show) is bad input when it is not this plan's (exit 2).
+nlohmann::json ReadMeasurementsOf(const costmodel::PlanSpec& p, const std::string& path, const std::string& flag,
+                                  ErrorKind kind) {
+  nlohmann::json m;
+  try {
+    m = costmodel::ParseJsonText(costmodel::ReadFileText(path, flag), path);
+  } catch (const Error& e) {
+    throw Error(flag, std::string("cannot read this run's measurements: ") + e.what(), kind);
+  }
+  const bool have = m.is_object() && m.value("command", "") == "validate" && m.contains("plan") &&
+                    m["plan"].is_object() && m["plan"].value("layout_text", "") == p.layout_text;
+  if (!have) throw Error(flag, "'" + path + "' is not the measurement file of this plan's run", kind);
+  return m;
+}
+
+void PrintComparisonOf(const costmodel::PlanSpec& p, const nlohmann::json& m, const std::string& flag,
+                       const std::string& path) {
+  try {
+    PrintComparison(p, m);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(flag, "'" + path + "' is not a meshplan-validate measurement file: " + e.what(), ErrorKind::kRuntime);
+  }
+}
+
 void RunValidate(const ValidateOptions& o) {
-  const costmodel::PlanSpec p =
+  costmodel::PlanSpec p =
       costmodel::ReadPlanFile(costmodel::ReadFileText(o.plan, "--plan"), o.plan, o.layout_index);
   if (p.workload.precision == costmodel::Precision::kFp8) {
     throw Error("--plan", o.plan + " is an fp8 plan: the validation skeleton runs its GEMMs in bf16, "
                           "so it cannot measure an fp8 step yet");
+  }
+  costmodel::PlanSpec shown = p;  // predicted with --calibration's profile, when given
+  if (!o.calibration.empty()) {
+    costmodel::ApplyCalibration(costmodel::ResolveCalibration(o.calibration, "--calibration"), shown.cluster,
+                                "--calibration");
+  }
+  if (!o.show.empty()) {
+    // Compare a measurement file of an earlier run: nothing is launched.
+    const nlohmann::json m = ReadMeasurementsOf(p, o.show, "--show", ErrorKind::kUserInput);
+    if (!o.calibration.empty()) std::printf("predictions with calibration '%s'\n", shown.cluster.calibration.c_str());
+    PrintComparisonOf(shown, m, "--show", o.show);
+    return;
   }
   const std::vector<std::string> argv = LaunchLine(o, p);
   std::string line;
@@ -219,12 +260,7 @@ void RunValidate(const ValidateOptions& o) {
       throw Error("--out", "'" + o.out + "' is not the measurement file of this plan's run",
                   ErrorKind::kRuntime);
     }
-    try {
-      PrintComparison(p, m);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error("--out", "'" + o.out + "' is not a meshplan-validate measurement file: " + e.what(),
-                  ErrorKind::kRuntime);
-    }
+    PrintComparisonOf(shown, m, "--out", o.out);
   }
   if (rc != 0) {
     throw Error("meshplan-validate", "failed (exit " + std::to_string(rc) + ")" +
@@ -250,6 +286,10 @@ void SetupValidate(CLI::App& app) {
       ->check(CLI::IsMember({"nccl", "cpu"}));
   sub->add_option("--out", opt->out, "measurement file (default measurements.json)");
   sub->add_flag("--run", opt->run, "run it and print predicted vs measured");
+  sub->add_option("--show", opt->show,
+                  "a measurement file of this plan's earlier run: print predicted vs measured, run nothing");
+  sub->add_option("--calibration", opt->calibration,
+                  "predict with this calibration profile (built-in name or file) applied to the plan's cluster");
   sub->add_option("--np-per-node", opt->np_per_node,
                   "ranks (GPUs) per node (default: the cluster's GPUs per node)")
       ->check(IntegerIn(1, kMaxGpus));

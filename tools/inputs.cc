@@ -15,12 +15,21 @@
 namespace meshplan::tools {
 using nlohmann::json;
 
-NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c) {
+NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c,
+                                std::optional<costmodel::NcclTestOp> collective) {
   NcclLogSamples out;
   out.path = path;
   out.name = std::filesystem::path(path).filename().string();
+  const std::string text = costmodel::ReadFileText(path, "--nccl-tests");
+  // Which collective: the log's own header line, else --collective, else the file name.
+  const std::optional<costmodel::NcclTestOp> header = costmodel::NcclTestOpFromHeader(text);
+  if (header && collective && *header != *collective) {
+    throw Error("--collective", "'" + std::string(costmodel::ToString(*collective)) + "' but " + path +
+                                    " says 'Collective test starting: " + std::string(costmodel::ToString(*header)) +
+                                    "_perf'");
+  }
   const costmodel::NcclTestLog log =
-      costmodel::ParseNcclTestLog(costmodel::ReadFileText(path, "--nccl-tests"), path);
+      costmodel::ParseNcclTestLog(text, path, header ? header : collective);
   static int64_t rows_so_far = 0;  // one command's logs together
   rows_so_far += static_cast<int64_t>(log.rows.size());
   if (rows_so_far > costmodel::kMaxNcclTestRows) {
@@ -29,55 +38,72 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
   }
   out.op = log.op;
   out.ranks = log.ranks;
-  // The sidecar (optional) says how many nodes ran and which algorithm NCCL_ALGO forced.
+  // The sidecar (optional) says how many nodes and ranks ran (its rank count wins over the one
+  // busbw / algbw imply: print rounding can turn 128 into 126) and the NCCL_* environment.
   int64_t nodes = 0;
-  int algo = -1;
+  costmodel::NcclEnv env;
   const std::string side = path + ".meta.json";
   if (std::filesystem::exists(side)) {
     const json j = costmodel::ParseJsonText(costmodel::ReadFileText(side, "--nccl-tests"), side);
     if (!j.is_object()) throw Error(side, "expected a JSON object (an nccl-tests sidecar)");
-    if (j.contains("nodes")) {
-      if (!j["nodes"].is_number_integer() || j["nodes"].get<int64_t>() < 1) {
-        throw Error(side, "nodes: must be an integer >= 1");
+    auto count = [&](const char* key) -> int64_t {
+      if (!j.contains(key)) return 0;
+      if (!j[key].is_number_integer() || j[key].get<int64_t>() < 1 || j[key].get<int64_t>() > (int64_t{1} << 24)) {
+        throw Error(side, std::string(key) + ": must be an integer in [1, 2^24]");
       }
-      nodes = j["nodes"].get<int64_t>();
-    }
-    if (j.contains("env") && j["env"].is_object() && j["env"].contains("NCCL_ALGO") &&
-        j["env"]["NCCL_ALGO"].is_string()) {
-      std::string a = j["env"]["NCCL_ALGO"].get<std::string>();
-      std::transform(a.begin(), a.end(), a.begin(), ::tolower);
-      if (a == "ring") algo = static_cast<int>(costmodel::Algo::kRing);
-      if (a == "tree") algo = static_cast<int>(costmodel::Algo::kTree);
-      if (a == "nvls") algo = static_cast<int>(costmodel::Algo::kNvls);
-      if (a == "nvlstree") algo = static_cast<int>(costmodel::Algo::kNvlsTree);
+      return j[key].get<int64_t>();
+    };
+    nodes = count("nodes");
+    if (const int64_t ranks = count("ranks"); ranks > 0) out.ranks = ranks;
+    if (j.contains("env")) {
+      if (!j["env"].is_object()) throw Error(side, "env: must be an object of NCCL_* variables and their values");
+      std::vector<std::pair<std::string, std::string>> vars;
+      for (auto it = j["env"].begin(); it != j["env"].end(); ++it) {
+        if (it.value().is_string()) {
+          vars.emplace_back(it.key(), it.value().get<std::string>());
+        } else if (it.value().is_number_integer()) {
+          vars.emplace_back(it.key(), std::to_string(it.value().get<int64_t>()));
+        } else {
+          throw Error(side, "env." + it.key() + ": must be a string or an integer");
+        }
+      }
+      env = costmodel::ParseNcclEnv(vars, side);
     }
   }
+  out.env = env;
   std::optional<costmodel::Coll> coll;
-  if (log.op == costmodel::NcclTestOp::kAllReduce) coll = costmodel::Coll::kAllReduce;
-  if (log.op == costmodel::NcclTestOp::kAllGather) coll = costmodel::Coll::kAllGather;
-  if (log.op == costmodel::NcclTestOp::kReduceScatter) coll = costmodel::Coll::kReduceScatter;
-  if (!coll) {
-    out.skip_reason = std::string(costmodel::ToString(log.op)) + " is not modelled yet";
-    return out;
+  switch (log.op) {
+    case costmodel::NcclTestOp::kAllReduce: coll = costmodel::Coll::kAllReduce; break;
+    case costmodel::NcclTestOp::kAllGather: coll = costmodel::Coll::kAllGather; break;
+    case costmodel::NcclTestOp::kReduceScatter: coll = costmodel::Coll::kReduceScatter; break;
+    case costmodel::NcclTestOp::kAllToAll: coll = costmodel::Coll::kAllToAll; break;
+    case costmodel::NcclTestOp::kSendRecv: coll = costmodel::Coll::kSendRecv; break;
   }
-  if (log.ranks < 2) {
-    out.skip_reason = "rank count could not be inferred from busbw / algbw";
+  if (out.ranks < 2) {
+    out.skip_reason = log.op == costmodel::NcclTestOp::kSendRecv
+                          ? "sendrecv: the rank count cannot be inferred (busbw = algbw); give it as the sidecar's \"ranks\""
+                          : "rank count could not be inferred from busbw / algbw (give the sidecar's \"ranks\")";
     return out;
   }
   const int64_t gpn = c.node.gpus_per_node;
-  out.nodes = nodes > 0 ? nodes : std::max<int64_t>(1, (log.ranks + gpn - 1) / gpn);
-  if (log.ranks % out.nodes != 0) {
+  out.nodes = nodes > 0 ? nodes : std::max<int64_t>(1, (out.ranks + gpn - 1) / gpn);
+  if (out.ranks % out.nodes != 0) {
     throw Error(side, "nodes: " + std::to_string(out.nodes) + " does not divide the log's " +
-                          std::to_string(log.ranks) + " ranks");
+                          std::to_string(out.ranks) + " ranks");
   }
+  // nccl-tests' sendrecv: every rank sends to the next and receives from the previous; the
+  // slowest pair decides, one across nodes when the ranks span nodes.
+  const costmodel::Group group = *coll == costmodel::Coll::kSendRecv
+                                     ? costmodel::Group{2, out.nodes > 1 ? 2 : 1}
+                                     : costmodel::Group{out.ranks, out.nodes};
   for (const auto& r : log.rows) {
     costmodel::CollectiveSample s;
     s.op = *coll;
-    s.group = {log.ranks, out.nodes};
+    s.group = group;
     s.bytes = static_cast<double>(r.size_bytes);
     s.time_s = std::min(r.time_us, r.ip_time_us) * 1e-6;  // nccl-tests prints both; the faster
-    s.algo = algo;
     s.gpus_per_thread = log.gpus_per_thread;
+    s.env = env;
     s.source = out.name + ":" + std::to_string(r.line);
     if (s.time_s > 0) out.samples.push_back(s);
   }
@@ -86,7 +112,21 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
 
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,
                         costmodel::CalibrationInputs& in) {
-  costmodel::AddMeasurements(costmodel::ReadFileText(path, "--measurements"), path, c, in);
+  const std::string text = costmodel::ReadFileText(path, "--measurements");
+  // A tools/gpu_check.sh bundle: {"command": "gpu_check", "provenance", "measurements": [the
+  // meshplan-validate files of its runs]}. Each is read as if given on its own.
+  const json j = costmodel::ParseJsonText(text, path);
+  if (j.is_object() && j.contains("command") && j["command"] == "gpu_check") {
+    if (!j.contains("measurements") || !j["measurements"].is_array() || j["measurements"].empty()) {
+      throw Error(path, "measurements: a gpu_check bundle must list its measurement files");
+    }
+    const json& ms = j["measurements"];
+    for (size_t i = 0; i < ms.size(); ++i) {
+      costmodel::AddMeasurements(ms[i].dump(), path + ": measurements[" + std::to_string(i) + "]", c, in);
+    }
+    return;
+  }
+  costmodel::AddMeasurements(text, path, c, in);
 }
 
 std::vector<std::string> AddReferenceKernelRecords(const std::string& path,

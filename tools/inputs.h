@@ -5,6 +5,7 @@
 #ifndef MESHPLAN_TOOLS_INPUTS_H_
 #define MESHPLAN_TOOLS_INPUTS_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,13 +20,17 @@ struct NcclLogSamples {
   std::string path;
   std::string name;  // file name
   costmodel::NcclTestOp op = costmodel::NcclTestOp::kAllReduce;
-  int64_t ranks = 0, nodes = 0;
+  int64_t ranks = 0, nodes = 0;  // the sidecar's "ranks" when it has one, else busbw / algbw's
+  costmodel::NcclEnv env;        // the sidecar's "env" (NCCL_MIN_CTAS, NCCL_ALGO, ...)
   std::string skip_reason;  // non-empty: the log cannot be modelled (alltoall, sendrecv, ...)
   std::vector<costmodel::CollectiveSample> samples;  // one per row: min of out/in-place time
 };
 
 /// Reads an nccl-tests log and its sidecar; nodes from the sidecar, else ranks / gpus per node.
-NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c);
+/// The collective is the log header's; `collective` (calibrate --collective) is used for a log
+/// whose header does not say, and is an error where the header says another.
+NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c,
+                                std::optional<costmodel::NcclTestOp> collective = std::nullopt);
 
 /// Adds the samples of a meshplan-validate measurement file to `in` (costmodel/measurements.h).
 void AddMeasurementFile(const std::string& path, const costmodel::Cluster& c,

@@ -74,7 +74,7 @@ TEST(FitCollectives, RecoversAlphaAndBetaPerLinkLevelFromNoisySyntheticLogs) {
   // Single-node rows timed by other harnesses: nccl-tests -g 8 (one thread, eight GPUs) and a
   // torch.distributed loop. Their host cost is fitted apart from the per-call launch.
   for (int e = 3; e <= 33; e += 2) {
-    CollectiveSample g8{Coll::kAllReduce, {8, 1}, std::ldexp(1.0, e), 0, -1, Harness::kNcclTests, 8, "g8"};
+    CollectiveSample g8{Coll::kAllReduce, {8, 1}, std::ldexp(1.0, e), 0, -1, Harness::kNcclTests, 8, "g8", {}};
     g8.time_s = PredictCollective(truth, g8) * noise(0.02);
     in.collectives.push_back(g8);
     CollectiveSample torch = g8;
@@ -110,13 +110,13 @@ TEST(PredictCollective, BenchmarkHarnessesAddHostCostTheTrainingStepDoesNotPay) 
   Cluster c = ResolveCluster("dgx-h100");
   c.efficiency.group_launch_us = 4.4;
   c.efficiency.torch_call_us = 20.0;
-  CollectiveSample s{Coll::kAllGather, {8, 1}, 1024, 0, -1, Harness::kNcclTests, 1, "x"};
+  CollectiveSample s{Coll::kAllGather, {8, 1}, 1024, 0, -1, Harness::kNcclTests, 1, "x", {}};
   const double plain = PredictCollective(c, s);
   s.gpus_per_thread = 8;
   EXPECT_NEAR(PredictCollective(c, s), std::max(plain, 8 * 4.4e-6), 1e-15);
   EXPECT_GT(8 * 4.4e-6, plain);  // a small message sits on the host floor ...
   s.bytes = 1e9;
-  const double big = PredictCollective(c, CollectiveSample{s.op, s.group, s.bytes, 0, -1, Harness::kNcclTests, 1, "x"});
+  const double big = PredictCollective(c, CollectiveSample{s.op, s.group, s.bytes, 0, -1, Harness::kNcclTests, 1, "x", {}});
   EXPECT_NEAR(PredictCollective(c, s), big, 1e-15);  // ... a large one on the GPUs
   s.gpus_per_thread = 1;
   s.harness = Harness::kTorchDistributed;
@@ -129,7 +129,7 @@ TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
   CalibrationInputs in;
   for (int e = 10; e <= 30; ++e) {
     CollectiveSample s{Coll::kAllGather, {8, 1}, std::ldexp(1.0, e), 0, static_cast<int>(Algo::kRing),
-                       Harness::kNcclTests, 1, "x"};
+                       Harness::kNcclTests, 1, "x", {}};
     s.time_s = PredictCollective(truth, s);
     in.collectives.push_back(s);
   }
@@ -143,6 +143,45 @@ TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
   // One process per GPU: nothing to say about the harnesses' host cost.
   EXPECT_EQ(Find(p, "efficiency.group_launch_us"), nullptr);
   EXPECT_EQ(Find(p, "efficiency.torch_call_us"), nullptr);
+}
+
+TEST(FitCollectives, P2pRowsRecoverChannelBandwidthAndPartSizeOnTopOfTheLinks) {
+  // Synthetic send/recv (32 MiB - 16 GiB, one NVLink peer) and all-to-all rows from a truth of
+  // 80 GB/s per p2p channel, 64 MiB parts and an all-to-all fraction of 0.9, beside ring
+  // all-gather rows that fix NVLink: the p2p stage recovers its three values and leaves the
+  // links the all-gather rows fitted.
+  Cluster truth = Truth();
+  truth.efficiency.p2p_channel_GBps = 80;
+  truth.efficiency.p2p_part_mib = 64;
+  truth.efficiency.alltoall_fraction = 0.9;
+  CalibrationInputs in;
+  for (int e = 20; e <= 34; ++e) {
+    for (Coll op : {Coll::kAllGather, Coll::kSendRecv, Coll::kAllToAll}) {
+      if (op != Coll::kAllGather && e < 25) continue;
+      CollectiveSample s{op, op == Coll::kSendRecv ? Group{2, 1} : Group{8, 1}, std::ldexp(1.0, e), 0, -1,
+                         Harness::kNcclTests, 1, "x", {}};
+      s.time_s = PredictCollective(truth, s);
+      in.collectives.push_back(s);
+    }
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-h100"), in, "p2p");
+  ASSERT_NE(Find(p, "efficiency.p2p_channel_GBps"), nullptr);
+  // Within 2%: the links the all-gather rows fit (latencies under their prior) are not exact.
+  EXPECT_NEAR(Find(p, "efficiency.p2p_channel_GBps")->value, 80.0, 1.6);
+  ASSERT_NE(Find(p, "efficiency.p2p_part_mib"), nullptr);
+  EXPECT_EQ(Find(p, "efficiency.p2p_part_mib")->value, 64.0);
+  ASSERT_NE(Find(p, "efficiency.alltoall_fraction"), nullptr);
+  EXPECT_NEAR(Find(p, "efficiency.alltoall_fraction")->value, 0.9, 0.01);
+  EXPECT_NEAR(Find(p, "efficiency.nvlink_fraction")->value, truth.efficiency.nvlink_fraction, 0.01);
+  // The p2p values name the p2p rows as their sources; all-gather rows alone fit no p2p value.
+  EXPECT_EQ(Find(p, "efficiency.alltoall_fraction")->sources, std::vector<std::string>{"x"});
+  CalibrationInputs ag;
+  for (const auto& s : in.collectives) {
+    if (s.op == Coll::kAllGather) ag.collectives.push_back(s);
+  }
+  const CalibrationProfile q = Fit(ResolveCluster("dgx-h100"), ag, "ag");
+  EXPECT_EQ(Find(q, "efficiency.p2p_channel_GBps"), nullptr);
+  EXPECT_EQ(Find(q, "efficiency.alltoall_fraction"), nullptr);
 }
 
 TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "costmodel/collectives.h"
+#include "costmodel/error.h"
+#include "costmodel/nccl_env.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/zoo.h"
 
@@ -186,6 +188,145 @@ TEST(BusBw, NcclTestsFactors) {
   EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kAllReduce, 8), 2.0 * 7 / 8);
   EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kAllGather, 16), 15.0 / 16);
   EXPECT_DOUBLE_EQ(BusBwFactor(Coll::kReduceScatter, 32), 31.0 / 32);
+}
+
+// --- The user's NCCL knobs (nccl_env.h) as inputs of the model.
+
+NcclEnv Env(std::vector<std::pair<std::string, std::string>> vars) { return ParseNcclEnv(vars, "t.meta.json"); }
+
+TEST(NcclEnv, MinCtasRaisesRingBandwidthUpToTheLinksLineRate) {
+  // 2 nodes x 8 ranks, ring Simple, 8 GiB. Default 16 channels: busbw = min(NVLink 450 x 0.8134
+  // = 366.03, NICs 8 x 400 Gb/s x 0.9817 = 392.68) = 366.03. NCCL_MIN_CTAS=24: NVLink side
+  // 366.03 x 24/16 = 549.0, capped at the 450 GB/s line rate; the NICs bind: 392.68 (the
+  // tuned log, h100-2x8-all_reduce-ncclt309-gjaion-ring.txt, reaches busbw 392.69).
+  const double S = 8589934592.0;
+  LinkParams p = H100();
+  const double ring_algbw = 16.0 / 30.0;  // algbw = busbw x n / (2 (n - 1))
+  const CollectiveCost base = TimeOf(BuildTable(p, Group{16, 2}), Coll::kAllReduce, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(base.bandwidth_s, S / (450e9 * 0.8134 * ring_algbw), 1e-12);
+  p.env = Env({{"NCCL_MIN_CTAS", "24"}});
+  const CollectiveCost tuned = TimeOf(BuildTable(p, Group{16, 2}), Coll::kAllReduce, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(tuned.bandwidth_s, S / (400e9 * 0.9817 * ring_algbw), 1e-12);
+  // Inside one node the line rate binds: 450 GB/s, not 549.
+  const CollectiveCost one = TimeOf(BuildTable(p, Group{8, 1}), Coll::kAllGather, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(one.bandwidth_s, 7.0 / 8.0 * S / 450e9, 1e-12);
+}
+
+TEST(NcclEnv, MaxCtasScalesBandwidthDownWithTheChannels) {
+  // NCCL_MAX_CTAS=4 of the default 16: busBw = nChannels x per-channel bw, a quarter.
+  LinkParams p = H100();
+  p.env = Env({{"NCCL_MAX_CTAS", "4"}});
+  const double S = 1 << 30;
+  const CollectiveCost c = TimeOf(BuildTable(p, Group{8, 1}), Coll::kAllGather, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(c.bandwidth_s, 7.0 / 8.0 * S / (450e9 * 0.8134 * 4.0 / 16.0), 1e-12);
+  // The deprecated names read the same; NCCL_NCHANNELS pins both bounds.
+  EXPECT_EQ(Env({{"NCCL_MAX_NCHANNELS", "4"}}).Channels(16), 4);
+  EXPECT_EQ(Env({{"NCCL_MIN_NCHANNELS", "20"}}).Channels(16), 20);
+  EXPECT_EQ(Env({{"NCCL_NCHANNELS", "8"}}).Channels(16), 8);
+  EXPECT_EQ(Env({{"NCCL_NCHANNELS", "8"}}).Channels(4), 8);
+}
+
+TEST(NcclEnv, AlgoProtoAndNvlsSwitchesDisableWhatNcclDisables) {
+  const double S = 1 << 30;
+  LinkParams p = H100();
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllReduce, S).algo, Algo::kNvls);
+  p.env = Env({{"NCCL_ALGO", "Ring"}});
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllReduce, S).algo, Algo::kRing);
+  p.env = Env({{"NCCL_NVLS_ENABLE", "0"}});
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllReduce, S).algo, Algo::kRing);
+  p.env = Env({{"NCCL_ALGO", "^NVLS"}});
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllReduce, S).algo, Algo::kRing);
+  // Small messages take LL by default; NCCL_PROTO=Simple leaves only Simple.
+  p.env = NcclEnv{};
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllGather, 1024).proto, Proto::kLL);
+  p.env = Env({{"NCCL_PROTO", "simple"}});
+  EXPECT_EQ(Time(BuildTable(p, Group{8, 1}), Coll::kAllGather, 1024).proto, Proto::kSimple);
+  // Masks key the table: equal settings, equal keys; "(unset)" is NCCL's default.
+  EXPECT_EQ(Env({{"NCCL_ALGO", "(unset)"}}).Key(), NcclEnv{}.Key());
+  EXPECT_EQ(Env({{"NCCL_ALGO", "ring,tree,nvls,nvlstree,pat"}}).Key(), NcclEnv{}.Key());
+  EXPECT_TRUE(Env({{"NCCL_IB_QPS_PER_CONNECTION", "2"}}).Neutral());
+  EXPECT_EQ(Env({{"NCCL_IB_QPS_PER_CONNECTION", "2"}}).not_modelled, std::vector<std::string>{"NCCL_IB_QPS_PER_CONNECTION"});
+  EXPECT_EQ(Env({{"NCCL_ALGO", "Ring"}, {"NCCL_MIN_CTAS", "24"}}).Describe(), "NCCL_ALGO=ring NCCL_MIN_CTAS=24");
+}
+
+TEST(NcclEnv, BadValuesAreOneLineErrorsNamingTheVariable) {
+  auto err = [](std::vector<std::pair<std::string, std::string>> v) {
+    try {
+      ParseNcclEnv(v, "x.meta.json");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(err({{"NCCL_MIN_CTAS", "0"}}), "x.meta.json: env.NCCL_MIN_CTAS: must be an integer in [1, 64], got '0'");
+  EXPECT_EQ(err({{"NCCL_MAX_CTAS", "8x"}}), "x.meta.json: env.NCCL_MAX_CTAS: must be an integer in [1, 64], got '8x'");
+  EXPECT_EQ(err({{"NCCL_MIN_CTAS", "32"}, {"NCCL_MAX_CTAS", "8"}}),
+            "x.meta.json: env: NCCL_MIN_CTAS 32 is above NCCL_MAX_CTAS 8");
+  EXPECT_EQ(err({{"NCCL_ALGO", "Rings"}}),
+            "x.meta.json: env.NCCL_ALGO: unknown name 'Rings' (NCCL's are Ring, Tree, NVLS, NVLSTree, PAT, "
+            "CollNetDirect, CollNetChain, CollNet)");
+  EXPECT_EQ(err({{"NCCL_ALGO", "allreduce:tree"}}),
+            "x.meta.json: env.NCCL_ALGO: per-collective settings ('allreduce:tree') are not modelled; give one list");
+  EXPECT_EQ(err({{"NCCL_ALGO", "CollNetDirect"}}),
+            "x.meta.json: env.NCCL_ALGO: enables none of the modelled algorithms (Ring, Tree, NVLS, NVLSTree, PAT); "
+            "CollNet is not modelled");
+  EXPECT_EQ(err({{"NCCL_PROTO", ""}}), "x.meta.json: env.NCCL_PROTO: empty list");
+  EXPECT_EQ(err({{"NCCL_NVLS_ENABLE", "yes"}}), "x.meta.json: env.NCCL_NVLS_ENABLE: must be 0, 1 or 2, got 'yes'");
+}
+
+// --- Point-to-point: send/recv and all-to-all (P2pTime).
+
+TEST(P2p, UncalibratedSendRecvIsOneSimpleRingStep) {
+  // NCCL's Simple base 8.4 us + one NVLink Simple hop 3.4 us; bandwidth the NVLink ring busbw.
+  const LinkParams p = H100();
+  const double S = 1 << 26;
+  const CollectiveCost c = SendRecvTime(p, false, S);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.4 + 3.4, 1e-9);
+  EXPECT_NEAR(c.bandwidth_s, S / (450e9 * 0.8134), 1e-15);
+  // Across nodes: + the NET Simple hop 14 us; a GPU's share of the node's NICs, 50 x 0.9817 GB/s.
+  const CollectiveCost x = SendRecvTime(p, true, S);
+  EXPECT_NEAR(x.latency_s * 1e6, 8.4 + 14.0, 1e-9);
+  EXPECT_NEAR(x.bandwidth_s, S / (50e9 * 0.9817), 1e-15);
+}
+
+TEST(P2p, SendRecvChannelsDoubleWithTheMessageAsNcclSplitsParts) {
+  // With a calibrated 80 GB/s per p2p channel and 64 MiB parts: up to 64 MiB one channel
+  // (80 GB/s), 128 MiB two (160), 256 MiB four (320), 512 MiB eight, capped by NVLink (366.03).
+  // The sendrecv log measures 79.5, 81.8, 162.5, 299.5 and 355.8 GB/s at these sizes.
+  LinkParams p = H100();
+  p.p2p_channel_GBps = 80;
+  p.p2p_part_mib = 64;
+  const double MiB = 1048576.0;
+  EXPECT_EQ(P2pChannelsPerPeer(p, 64 * MiB, false), 1);
+  EXPECT_EQ(P2pChannelsPerPeer(p, 128 * MiB, false), 2);
+  EXPECT_EQ(P2pChannelsPerPeer(p, 256 * MiB, false), 4);
+  EXPECT_EQ(P2pChannelsPerPeer(p, 1e12, false), 16);  // the communicator's 16 channels at most
+  // Across nodes NCCL's part is 128 times smaller (stepSize vs 32 x stepSize, 128 KiB vs 512 KiB).
+  EXPECT_EQ(P2pChannelsPerPeer(p, 1 * MiB, true), 2);
+  for (const auto& [mib, GBps] : std::vector<std::pair<double, double>>{{32, 80}, {64, 80}, {128, 160}, {256, 320}, {512, 450 * 0.8134}}) {
+    EXPECT_NEAR(SendRecvTime(p, false, mib * MiB).bandwidth_s, mib * MiB / (GBps * 1e9), 1e-12) << mib;
+  }
+}
+
+TEST(P2p, AllToAllSendsEachPeerItsShareOverNvlinkAndTheNicsAtOnce) {
+  // 16 ranks on 2 nodes, S = 1 GiB: each rank sends S/16 to each of 15 peers, 7 over NVLink
+  // (7/16 S at 366.03 GB/s) and 8 through the NICs (8/16 S at 50 x 0.9817 GB/s per GPU); the
+  // slower side decides. Latency: NCCL's Simple base + the NET Simple hop.
+  const LinkParams p = H100();
+  const double S = 1 << 30;
+  const CollectiveCost c = P2pTime(p, Group{16, 2}, Coll::kAllToAll, S);
+  EXPECT_NEAR(c.bandwidth_s, std::max(7.0 / 16.0 * S / (450e9 * 0.8134), 8.0 / 16.0 * S / (50e9 * 0.9817)), 1e-12);
+  EXPECT_NEAR(c.latency_s * 1e6, 8.4 + 14.0, 1e-9);
+  // One node: (n-1)/n S over NVLink, the inverse of nccl-tests' busbw factor.
+  const CollectiveCost one = P2pTime(p, Group{8, 1}, Coll::kAllToAll, S);
+  EXPECT_NEAR(one.bandwidth_s, 7.0 / 8.0 * S / (450e9 * 0.8134), 1e-12);
+  EXPECT_NEAR(BusBwFactor(Coll::kAllToAll, 8), 7.0 / 8.0, 1e-15);
+  EXPECT_EQ(BusBwFactor(Coll::kSendRecv, 8), 1.0);
+  // A calibrated all-to-all fraction scales the links.
+  LinkParams q = p;
+  q.alltoall_fraction = 0.9;
+  EXPECT_NEAR(P2pTime(q, Group{8, 1}, Coll::kAllToAll, S).bandwidth_s, one.bandwidth_s / 0.9, 1e-12);
 }
 
 TEST(Placement, TpContiguousFsdpStridedAcrossNodes) {

@@ -134,5 +134,22 @@ TEST(NcclTestsLog, MoreRowsThanAnyRealRunIsAnErrorAtTheLine) {
             "all_reduce.log:20002: more than 20000 data rows: not one nccl-tests run (a real log has tens)");
 }
 
+TEST(NcclTestsLog, CollectiveFromNameAndFromTheHeaderLine) {
+  EXPECT_EQ(NcclTestOpFromName("alltoall"), NcclTestOp::kAllToAll);
+  EXPECT_EQ(NcclTestOpFromName("sendrecv_perf"), NcclTestOp::kSendRecv);
+  EXPECT_EQ(NcclTestOpFromName("all_reduce"), NcclTestOp::kAllReduce);
+  EXPECT_EQ(NcclTestOpFromName("allreduce"), std::nullopt);
+  EXPECT_EQ(NcclTestOpFromHeader("# nccl-tests\n# Collective test starting: alltoall_perf\n#\n"), NcclTestOp::kAllToAll);
+  EXPECT_EQ(NcclTestOpFromHeader("# nThread 1 nGpus 1\n"), std::nullopt);
+  // A header-less table takes the caller's collective.
+  const std::string table =
+      "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong\n"
+      "    33554432        524288    double    none      -1   124.79  268.89  235.28       0   123.64  271.39  237.47    N/A\n";
+  EXPECT_THROW(ParseNcclTestLog(table, "x.txt"), Error);
+  const NcclTestLog log = ParseNcclTestLog(table, "x.txt", NcclTestOp::kAllToAll);
+  EXPECT_EQ(log.op, NcclTestOp::kAllToAll);
+  EXPECT_EQ(log.ranks, 8);  // busbw / algbw = 7/8
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel
