@@ -11,6 +11,7 @@ std::string_view ToString(Coll c) {
     case Coll::kReduceScatter: return "reduce_scatter";
     case Coll::kAllReduce: return "all_reduce";
     case Coll::kSendRecv: return "send_recv";
+    case Coll::kAllToAll: return "all_to_all";
   }
   return "?";
 }
@@ -237,6 +238,27 @@ CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes) 
   out.latency_s = latency_us * 1e-6;
   out.bandwidth_s = GBps > 0 ? bytes / (GBps * 1e9) : 0.0;
   out.time_s = out.latency_s + out.bandwidth_s;
+  return out;
+}
+
+CollectiveCost AllToAllTime(const LinkParams& p, const Group& g, double bytes) {
+  CollectiveCost out;
+  if (g.ranks <= 1) return out;
+  out.algo = Algo::kRing;
+  out.proto = Proto::kSimple;
+  const bool inter = g.nodes > 1;
+  // Latency: one point-to-point step over the farthest link (all peers in flight together).
+  const CollectiveCost hop = SendRecvTime(p, inter, 0.0);
+  const double n = static_cast<double>(g.ranks);
+  const double ppn = static_cast<double>(g.ranks_per_node());
+  const double intra_s = p.intra_busbw_GBps > 0 ? bytes * (ppn - 1.0) / n / (p.intra_busbw_GBps * 1e9) : 0.0;
+  const double net_GBps = p.node_net_GBps / static_cast<double>(std::max<int64_t>(1, p.gpus_per_node));
+  const double inter_s = inter && net_GBps > 0 ? bytes * (n - ppn) / n / (net_GBps * 1e9) : 0.0;
+  out.latency_s = hop.latency_s;
+  out.bandwidth_s = std::max(intra_s, inter_s);
+  out.time_s = out.latency_s + out.bandwidth_s;
+  out.intra_steps = inter ? 0 : 1;
+  out.inter_steps = inter ? 1 : 0;
   return out;
 }
 

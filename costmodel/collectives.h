@@ -18,8 +18,9 @@
 
 namespace meshplan::costmodel {
 
-// kSendRecv (point-to-point, pipeline stages) has no tuning table: SendRecvTime prices it.
-enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2, kSendRecv = 3 };
+// kSendRecv (point-to-point, pipeline stages) and kAllToAll (grouped point-to-point, context
+// parallelism's Ulysses exchange) have no tuning table: SendRecvTime and AllToAllTime price them.
+enum class Coll { kAllGather = 0, kReduceScatter = 1, kAllReduce = 2, kSendRecv = 3, kAllToAll = 4 };
 enum class Algo { kRing = 0, kTree = 1, kNvls = 2, kPat = 3, kNvlsTree = 4 };
 enum class Proto { kLL = 0, kLL128 = 1, kSimple = 2 };
 inline constexpr int kNumColl = 3, kNumAlgo = 5, kNumProto = 3;
@@ -134,6 +135,17 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
 /// Simple base latency + the link's Simple hop latency + the fitted extras, at the link's
 /// per-GPU bandwidth (NVLink ring busbw; a node's network bandwidth shared by its GPUs).
 CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes);
+
+/// One all-to-all over group g, `bytes` = nccl-tests' S (each rank's whole send buffer, its
+/// own slice included; S/n to each peer). NCCL has no tuning model for it: ncclAllToAll is a
+/// group of ncclSend/ncclRecv to every peer (nccl-tests src/alltoall.cu; NCCL src/enqueue.cc
+/// p2p path), all peers in flight at once. So one point-to-point latency (SendRecvTime's: the
+/// Simple base + the farthest link's Simple hop + the fitted extras) plus the bandwidth term
+/// nccl-tests' busbw factor implies, t = S (n-1)/n / busbw (shared/notes/nccl-cost-model.md:
+/// AlltoAll busbw = algbw (n-1)/n). busbw is the slower of the GPU's two paths: the (ppn-1)/n
+/// of S to peers on its node over NVLink, the (n-ppn)/n to other nodes over its share of the
+/// node's NICs (every GPU of a node runs such a group at once), both at the same time.
+CollectiveCost AllToAllTime(const LinkParams& p, const Group& g, double bytes);
 
 /// Ring step counts as NCCL's tuner counts them: total steps and the inter-node ones.
 int64_t RingSteps(Coll c, int64_t ranks);

@@ -32,6 +32,7 @@ struct WorkloadOptions {
   int flash_version = 2;
   bool eager_elementwise = false;
   bool allow_cross_node_tp = false;
+  std::string mfu_convention = "noncausal";  // costmodel::Workload::mfu_causal
   std::string calibration;  // profile name or path; empty: uncalibrated
 };
 
@@ -47,7 +48,7 @@ CLI::Validator IntegerIn(int64_t min, int64_t max);
 /// The same for a decimal number (no hexadecimal, inf or nan): "must be in [min, max], got x".
 CLI::Validator NumberIn(double min, double max);
 
-/// Adds --flash-version and --eager-elementwise (also for commands that add the workload flags
+/// Adds --flash-version, --eager-elementwise and --mfu-convention (also for commands that add the workload flags
 /// one by one).
 void AddKernelFlags(CLI::App* app, WorkloadOptions& o);
 

@@ -97,7 +97,7 @@ std::vector<int64_t> MeshplanStageLayers(const Layout& l, const costmodel::Stage
 template <typename Fail>
 costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail fail) {
   const costmodel::Workload& w = t.workload;
-  if (l.cp != 1) fail("cp=" + Str(l.cp), "only cp=1 is modelled");
+  if (l.cp != 1) fail("cp=" + Str(l.cp), "meshplan does not write context-parallel launch settings yet");
   if (!w.flash_attention) {
     fail("--no-flash-attention", "both frameworks run fused (flash) attention; meshplan would cost unfused attention");
   }
@@ -408,7 +408,10 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   const int64_t pp = int_of("parallelism.pipeline_parallel_degree", 1, 1);
   const int64_t cp = int_of("parallelism.context_parallel_degree", 1, 1);
   const int64_t ep = int_of("parallelism.expert_parallel_degree", 1, 1);
-  if (cp != 1) throw Error(place_of("parallelism.context_parallel_degree"), "only 1 is modelled, got " + Str(cp));
+  if (cp != 1) {
+    throw Error(place_of("parallelism.context_parallel_degree"),
+                "meshplan does not read context-parallel launch settings yet, got " + Str(cp));
+  }
   if (ep != 1) throw Error(place_of("parallelism.expert_parallel_degree"), "only 1 is modelled, got " + Str(ep));
   if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
   const int64_t others = replicate * tp * pp * cp;
@@ -746,7 +749,10 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   const int64_t tp = int_of("--tensor-model-parallel-size", 1);
   const int64_t pp = int_of("--pipeline-model-parallel-size", 1);
   const int64_t cp = int_of("--context-parallel-size", 1);
-  if (cp != 1) throw Error(flags["--context-parallel-size"].place, "only 1 is modelled, got " + Str(cp));
+  if (cp != 1) {
+    throw Error(flags["--context-parallel-size"].place,
+                "meshplan does not read context-parallel launch settings yet, got " + Str(cp));
+  }
   const int64_t ep = int_of("--expert-model-parallel-size", 1);
   if (ep != 1) throw Error(flags["--expert-model-parallel-size"].place, "only 1 is modelled, got " + Str(ep));
   if (gpus % (tp * pp * cp) != 0) {

@@ -157,6 +157,7 @@ class CpuBackend final : public Backend {
                  : MPI_Allreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+      case Coll::kAllToAll:  // context parallelism (cp > 1) is refused with the plan
         MESHPLAN_CHECK(false);
         break;
     }
@@ -251,6 +252,7 @@ class CpuBackend final : public Backend {
         rc = MPI_Allreduce(in.data(), out.data(), count, MPI_FLOAT, MPI_SUM, comms_[gi]);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+      case Coll::kAllToAll:  // context parallelism (cp > 1) is refused with the plan
         MESHPLAN_CHECK(false);
         break;
     }

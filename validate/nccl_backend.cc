@@ -156,6 +156,7 @@ class NcclBackend final : public Backend {
              "ncclAllReduce", g);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+      case Coll::kAllToAll:  // context parallelism (cp > 1) is refused with the plan
         MESHPLAN_CHECK(false);
         break;
     }
@@ -274,6 +275,7 @@ class NcclBackend final : public Backend {
         Nccl(ncclAllReduce(din, dout, in.size(), ncclFloat, ncclSum, comms_[gi], s), "ncclAllReduce", g);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
+      case Coll::kAllToAll:  // context parallelism (cp > 1) is refused with the plan
         MESHPLAN_CHECK(false);
         break;
     }

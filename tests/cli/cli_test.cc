@@ -891,7 +891,7 @@ TEST_F(Cli, AbsurdSearchSpacesAndSweepsAreRefusedNotAttempted) {
                  "--seq 2048 --allow-cross-node-tp --json " + P("p.json"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: search: more than 5000000 layouts to evaluate; narrow it with "
-                   "--max-tp, --max-pp or --recipe\n");
+                   "--max-tp, --max-pp, --max-cp or --recipe\n");
   std::string gpus = "8";
   for (int i = 2; i <= 1001; ++i) gpus.append(",").append(std::to_string(8 * i));
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus " + gpus + " --global-batch 64 --seq 2048");

@@ -167,7 +167,7 @@ TEST_F(LaunchCli, BadLaunchFilesExitTwoWithOneLine) {
                                      "--context-parallel-size 2\n";
   r = Run(w + "--from-megatron " + P("bad.txt"));
   EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: only 1 is modelled, got 2\n");
+  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: meshplan does not read context-parallel launch settings yet, got 2\n");
   r = Run(w + "--from-megatron " + P("missing.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: --from-megatron: cannot open file '" + P("missing.txt") +
