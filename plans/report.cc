@@ -348,7 +348,10 @@ std::string FormatTable(const std::vector<Candidate>& rows) {
   char buf[512];
   // The MFU column names its convention (causal or not): every row shares the workload's.
   const bool causal = !rows.empty() && rows.front().eval.throughput.mfu_causal;
-  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s %8s %8s\n", "#", "layout",
+  // The layout column is 80 wide, wider when a layout's text is (context-parallel keys).
+  int width = 80;
+  for (const auto& c : rows) width = std::max(width, static_cast<int>(costmodel::LayoutToText(c.layout).size()));
+  std::snprintf(buf, sizeof buf, "%-4s %-*s %9s %9s %6s %8s %8s %8s %8s %8s %8s\n", "#", width, "layout",
                 "step_ms", "tok/s/gpu", causal ? "MFU_c" : "MFU_nc", "peak_GiB", "tp_ms", "fsdp_ms",
                 "dp_ms", "pp_ms", "cp_ms");
   os << buf;
@@ -356,8 +359,8 @@ std::string FormatTable(const std::vector<Candidate>& rows) {
   for (const auto& c : rows) {
     const auto& t = c.eval.time;
     // pp_ms: the pipeline's bubble and its exposed stage-to-stage sends.
-    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
-                  costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
+    std::snprintf(buf, sizeof buf, "%-4d %-*s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
+                  width, costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
                   c.eval.throughput.tokens_per_s_per_gpu, 100 * c.eval.throughput.mfu,
                   c.eval.memory.peak_bytes / kGiB, t.exposed_tp_comm_s * 1e3,
                   t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3,

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <chrono>
 
+#include "costmodel/context.h"
 #include "costmodel/error.h"
 
 namespace meshplan::plans {
@@ -114,17 +115,21 @@ std::vector<PipeChoice> PipeChoices(int64_t gpus, int64_t layers, int64_t max_pp
 
 /// The context-parallel shapes worth costing after TP: cp = 1, and every cp dividing `gpus`
 /// (up to max_cp) whose causal load balancing splits the sequence evenly (seq % 2cp == 0) and
-/// leaves each rank at least opt.min_cp_tokens tokens, with each of the three KV exchanges.
-/// Balancing is always on (off is never faster: context.h CpAttentionImbalance).
-std::vector<std::pair<int64_t, costmodel::CpComm>> CpChoices(int64_t gpus, int64_t seq,
+/// leaves each rank at least opt.min_cp_tokens tokens; each with the ring (p2p) and, where the
+/// heads and KV heads of a TP rank split over cp, Ulysses (a2a). The all-gather exchange is left
+/// to --layout: it moves the ring's bytes but exposes them all (TE: "KV all-gather between CP
+/// ranks is exposed"), so it never beats the ring here. Balancing is always on (off is never
+/// faster: context.h CpAttentionImbalance).
+std::vector<std::pair<int64_t, costmodel::CpComm>> CpChoices(const costmodel::Model& m, int64_t tp,
+                                                            int64_t gpus, int64_t seq,
                                                             const SearchOptions& opt) {
   std::vector<std::pair<int64_t, costmodel::CpComm>> out = {{1, costmodel::CpComm::kP2p}};
+  const int64_t heads = m.heads / tp, kv = costmodel::KvHeadsPerTpRank(m, tp);
   for (int64_t cp : Divisors(gpus)) {
     if (cp == 1 || (opt.max_cp > 0 && cp > opt.max_cp)) continue;
     if (seq % (2 * cp) != 0 || seq / cp < opt.min_cp_tokens) continue;
-    for (auto c : {costmodel::CpComm::kP2p, costmodel::CpComm::kAllGather, costmodel::CpComm::kA2a}) {
-      out.emplace_back(cp, c);
-    }
+    out.emplace_back(cp, costmodel::CpComm::kP2p);
+    if (m.heads % tp == 0 && heads % cp == 0 && kv % cp == 0) out.emplace_back(cp, costmodel::CpComm::kA2a);
   }
   return out;
 }
@@ -144,7 +149,7 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
   const int64_t layers = ev.model().layers;
   for (int64_t tp : Divisors(w.gpus)) {
     if (tp > max_tp) continue;
-   for (const auto& [cp, cp_comm] : CpChoices(w.gpus / tp, w.seq, opt)) {
+   for (const auto& [cp, cp_comm] : CpChoices(ev.model(), tp, w.gpus / tp, w.seq, opt)) {
     for (const PipeChoice& pipe : PipeChoices(w.gpus / tp / cp, layers, opt.max_pp)) {
       const int64_t dp = w.gpus / tp / cp / pipe.pp;
       // Micro-batch sizes: the divisors of the local batch (or 1 when the batch cannot split).

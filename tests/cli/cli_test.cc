@@ -610,7 +610,7 @@ TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
 // feature meshplan does not model yet or a quantity the record lacks - never for how a field is
 // phrased. Each source's MAPE, bias and worst case are reported; the guards may fall, never rise.
 TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
-  const std::set<std::string> allowed = {"context parallelism not modelled", "expert parallelism not modelled",
+  const std::set<std::string> allowed = {"expert parallelism not modelled",
                                          "fp8 not modelled",                 "LoRA fine-tuning not modelled",
                                          "fine-tuning (sft) not modelled",   "MaxText (JAX/XLA) not modelled"};
   struct Case {
@@ -619,13 +619,16 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     double mape_max;  // step time: may fall, never rise
   };
   // Out of sample: none of these sources' records enter a profile. Predictions are optimistic
-  // (negative bias) on H100 (llm-foundry -20%, DGX Cloud -11%), on B200 (H100 efficiencies
-  // carried over, -42%) and on vTrain's small A100 models (-29%: launch-bound small GEMMs).
+  // (negative bias) on H100 (llm-foundry -20%, DGX Cloud -7%), on B200 (H100 efficiencies
+  // carried over, -38%) and on vTrain's small A100 models (-29%: launch-bound small GEMMs).
+  // Context parallelism is scored (issue 19): DGX Cloud's 12 bf16 CP records at -7% to +2%,
+  // SimuMax's 7 at -2% to -38%; its other CP records are skipped for FP8, experts or a
+  // pipeline split the record does not give (pp not dividing the layers).
   const std::vector<Case> cases = {
       {"llm-foundry-h100.json", "mosaicml/llm-foundry", 70, 7, 21.0},
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 17, 99, 11.5},
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 29, 87, 8.5},
       {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 31.0},
-      {"simumax-b200.json", "MooreThreads/SimuMax", 24, 19, 43.0},
+      {"simumax-b200.json", "MooreThreads/SimuMax", 31, 12, 38.0},
   };
   for (const Case& c : cases) {
     const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/" + c.file;
@@ -637,7 +640,9 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     EXPECT_EQ(s["skipped"], c.skipped) << c.file;
     EXPECT_EQ(s["in_sample"], 0) << c.file;
     for (const auto& [reason, n] : s["skipped_by_reason"].items()) {
-      EXPECT_TRUE(allowed.count(reason)) << c.file << ": skipped " << n << " for '" << reason << "'";
+      // A pipeline split the record leaves out is a quantity it lacks (README, accuracy).
+      EXPECT_TRUE(allowed.count(reason) || reason.rfind("pipeline split: ", 0) == 0)
+          << c.file << ": skipped " << n << " for '" << reason << "'";
     }
     const json& st = s["per_source"][c.source]["per_quantity"]["step_time_s"];
     EXPECT_EQ(st["n"], c.scored) << c.file;
@@ -656,7 +661,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   }
   // SimuMax measured peak memory (allocated, max over ranks) on B200.
   const json b = ReadJson("d.json")["summary"]["per_source"]["MooreThreads/SimuMax"]["per_quantity"]["peak_memory_gib"];
-  EXPECT_EQ(b["n"], 8);
+  EXPECT_EQ(b["n"], 15);  // 7 of them context-parallel
   EXPECT_LE(b["mape_pct"].get<double>(), 4.0);
   // vTrain's A100s of unstated memory are scored, each with the assumption listed and counted.
   ASSERT_EQ(Run("accuracy --reference " + std::string(std::getenv("MESHPLAN_DATA")) +
@@ -917,7 +922,12 @@ TEST_F(Cli, ExtremeButValidFlagsAreCostedWithoutOverflow) {
   EXPECT_EQ(r.rc, 0) << r.err;
   r = Run("plan " + w + "--top 1 --refine 1 --json " + P("p.json"));
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(ReadJson("p.json")["search"]["feasible"], 0);
+  // 16M-token sequences fit once context parallelism splits them (cp up to 4096); the best
+  // layout's figures are finite (the report writer refuses NaN and Inf).
+  const json best = ReadJson("p.json")["layouts"][0];
+  EXPECT_TRUE(best["feasible"].get<bool>());
+  EXPECT_GT(best["layout"]["cp"].get<int64_t>(), 1);
+  EXPECT_GT(best["time"]["step_s"].get<double>(), 0.0);
 }
 
 TEST_F(Cli, FailedRunsLeaveNoFileAndNoTemporary) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -200,23 +201,31 @@ TEST(Plan, RefinesTheAnalyticalTopBySimulatedStep) {
   EXPECT_EQ(Plan(ev, o, 8).refined, 0u);
 }
 
-TEST(Enumerate, ContextParallelDegreesWithEachExchange) {
+TEST(Enumerate, ContextParallelDegreesWithRingAndUlysses) {
   // 32 GPUs, seq 32768: cp over the divisors of 32/tp that split the sequence into 2cp chunks and
-  // leave >= 4096 tokens per rank (cp <= 8), each with p2p, all_gather and a2a; --max-cp caps it.
+  // leave >= 4096 tokens per rank (cp <= 8), each with p2p and, where the TP rank's 32/tp heads
+  // and 8/tp KV heads split over cp, a2a (Llama 3 8B: tp 1 up to cp 8, tp 2 up to 4, tp 4 cp 2);
+  // all_gather only by --layout. --max-cp caps it.
   const Evaluator ev(costmodel::ResolveModel("llama3-8b"), costmodel::ResolveCluster("dgx-h100"),
                      MakeWorkload(32, 32, 32768));
   SearchOptions o;
   o.recipe = costmodel::Recipe::kFsdp2;
   o.max_pp = 1;
-  std::set<std::pair<int64_t, int>> seen;  // (cp, comm)
+  std::set<std::tuple<int64_t, int64_t, costmodel::CpComm>> seen;  // (tp, cp, comm)
   for (const costmodel::Layout& l : EnumerateLayouts(ev, o)) {
-    seen.insert({l.cp, static_cast<int>(l.cp_comm)});
+    seen.insert({l.tp, l.cp, l.cp_comm});
     EXPECT_EQ(l.tp * l.cp * l.fsdp * l.replicate, 32);
     EXPECT_TRUE(l.cp_balance);
   }
-  std::set<std::pair<int64_t, int>> want = {{1, 0}};
-  for (int64_t cp : {2, 4, 8}) {
-    for (int c = 0; c < 3; ++c) want.insert({cp, c});
+  using costmodel::CpComm;
+  std::set<std::tuple<int64_t, int64_t, CpComm>> want;
+  for (int64_t tp : {1, 2, 4, 8}) {
+    want.insert({tp, 1, CpComm::kP2p});
+    for (int64_t cp : {2, 4, 8}) {
+      if (tp * cp > 32) continue;
+      want.insert({tp, cp, CpComm::kP2p});
+      if ((32 / tp) % cp == 0 && (8 / tp) % cp == 0) want.insert({tp, cp, CpComm::kA2a});
+    }
   }
   EXPECT_EQ(seen, want);
   o.max_cp = 1;
