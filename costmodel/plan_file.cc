@@ -80,6 +80,8 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
+  // Plans written before the MFU convention was recorded counted attention non-causally.
+  if (in.Has("mfu_convention")) w.mfu_causal = in.Enum("mfu_convention", {"causal", "noncausal"}) == "causal";
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
