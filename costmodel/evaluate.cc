@@ -195,7 +195,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   if (!piped) e.memory = EstimateMemory(m, cluster_, w, l);
 
   // --- Compute of one layer, one micro-batch.
-  const int64_t T = l.mbs * w.seq;
+  const int64_t T = l.mbs * (w.seq / l.cp);  // this rank's tokens of a micro-batch (CP splits them)
   const int64_t h = m.hidden, d = m.head_dim;
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);

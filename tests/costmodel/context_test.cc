@@ -260,6 +260,17 @@ TEST(ContextStep, PartsAddUpAndTheExchangeIsListed) {
     }
     EXPECT_EQ(cp_uses, 2) << text;
   }
+  // TP's sequence-parallel collectives carry this rank's s/cp tokens: S = 2 (131072/8) h bytes.
+  const Evaluation e = ev.Evaluate(L("tp=8,sp=on,cp=8,fsdp=8", w));
+  bool tp_seen = false;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+    if (u.purpose == Purpose::kTp && u.op == Coll::kAllGather) {
+      tp_seen = true;
+      EXPECT_DOUBLE_EQ(u.bytes, 2.0 * 16384 * 8192);
+    }
+  }
+  EXPECT_TRUE(tp_seen);
 }
 
 TEST(ContextStep, MillionTokensPlanFinite) {
