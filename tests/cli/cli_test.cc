@@ -110,6 +110,35 @@ TEST_F(Cli, InspectJsonHasTheFixedNames) {
   const double attn = 12.0 * 126 * 16384 * 8192;
   const double layer = 2.0 * 16384 * 16384 + 2.0 * 16384 * 1024 + 3.0 * 16384 * 53248;
   EXPECT_DOUBLE_EQ(j["flops_per_token"].get<double>(), 6 * (126 * layer + 128256.0 * 16384) + attn);
+  // The causal MFU convention halves the attention term.
+  EXPECT_DOUBLE_EQ(j["flops_per_token_causal"].get<double>(), 6 * (126 * layer + 128256.0 * 16384) + attn / 2);
+}
+
+// Every MFU says its convention: the plan table's column, the breakdown line, the JSON field;
+// --mfu-convention causal switches it and a bad value is one line naming the flag.
+TEST_F(Cli, MfuConventionIsPrintedAndSwitchable) {
+  const std::string w = "simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 32768 "
+                        "--layout tp=2,sp=on,cp=4,fsdp=8 --analytical ";
+  Result r = Run(w + "--json " + P("nc.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("(noncausal attention FLOPs)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exposed CP comm"), std::string::npos) << r.out;
+  const json nc = ReadJson("nc.json");
+  EXPECT_EQ(nc["layouts"][0]["throughput"]["mfu_convention"], "noncausal");
+  EXPECT_EQ(nc["inputs"]["mfu_convention"], "noncausal");
+  r = Run(w + "--mfu-convention causal --json " + P("c.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("(causal attention FLOPs)"), std::string::npos) << r.out;
+  const json c = ReadJson("c.json");
+  EXPECT_EQ(c["layouts"][0]["throughput"]["mfu_convention"], "causal");
+  EXPECT_LT(c["layouts"][0]["throughput"]["mfu"].get<double>(), nc["layouts"][0]["throughput"]["mfu"].get<double>());
+  r = Run(w + "--mfu-convention palm");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --mfu-convention: must be causal or noncausal, got 'palm'\n");
+  r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 32768 --top 1 --refine 0 "
+          "--mfu-convention causal");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(" MFU_c "), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, SimulateReportCarriesEveryDesignField) {
