@@ -282,10 +282,10 @@ void RunCompare(const CompareOptions& o) {
   row("exposed TP comm ms", [](const auto& e) { return e.time.exposed_tp_comm_s * 1e3; }, " %14.1f");
   row("exposed FSDP comm ms", [](const auto& e) { return e.time.exposed_fsdp_comm_s * 1e3; }, " %14.1f");
   row("exposed DP comm ms", [](const auto& e) { return e.time.exposed_dp_comm_s * 1e3; }, " %14.1f");
+  row("exposed CP comm ms", [](const auto& e) { return e.time.exposed_cp_comm_s * 1e3; }, " %14.1f");
   row("optimizer ms", [](const auto& e) { return e.time.optimizer_s * 1e3; }, " %14.1f");
   row("GEMM efficiency %", [](const auto& e) { return e.time.gemm_efficiency * 100; }, " %14.1f");
   row("tokens/s/GPU", [](const auto& e) { return e.throughput.tokens_per_s_per_gpu; }, " %14.0f");
-  row("exposed CP comm ms", [](const auto& e) { return e.time.exposed_cp_comm_s * 1e3; }, " %14.1f");
   {
     // The MFU row names its convention; reports written under different ones are flagged.
     const bool causal = evals.front().throughput.mfu_causal;
