@@ -91,6 +91,12 @@ struct CpLayerCost {
 CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& l,
                          const CpVolumes& v, double attn_fwd_s);
 
+/// Tokens of one sequence on a CP rank: seq / cp (at least 1, so that a layout with cp > seq,
+/// infeasible, is still costed with finite numbers).
+inline int64_t CpLocalSeq(const Workload& w, const Layout& l) {
+  return w.seq / l.cp > 0 ? w.seq / l.cp : 1;
+}
+
 /// Local KV heads per TP rank (Megatron: split while there are enough, else one copy each).
 int64_t KvHeadsPerTpRank(const Model& m, int64_t tp);
 

@@ -195,7 +195,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   if (!piped) e.memory = EstimateMemory(m, cluster_, w, l);
 
   // --- Compute of one layer, one micro-batch.
-  const int64_t T = l.mbs * (w.seq / l.cp);  // this rank's tokens of a micro-batch (CP splits them)
+  const int64_t T = l.mbs * CpLocalSeq(w, l);  // this rank's tokens of a micro-batch (CP splits them)
   const int64_t h = m.hidden, d = m.head_dim;
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
@@ -451,7 +451,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // Stage-to-stage activations: b x s x h in bf16, sequence-sharded over TP with SP
   // (Megatron-LM p2p_communication.py sends the SP shard) and over CP (s/cp tokens per rank).
   // Stage neighbours are gpus/p apart.
-  const double act_bytes = 2.0 * static_cast<double>(l.mbs * (w.seq / l.cp) * m.hidden) /
+  const double act_bytes = 2.0 * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden) /
                            (l.sp ? static_cast<double>(t) : 1.0);
   const MeshShape mesh = MeshShape::Of(l);
   const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;

@@ -23,7 +23,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   const int64_t t = l.tp;
   const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
   // Context parallelism: every kernel outside the attention core sees this rank's s/cp tokens.
-  const int64_t T = l.mbs * (w.seq / l.cp);
+  const int64_t T = l.mbs * CpLocalSeq(w, l);
   const int64_t h = m.hidden, d = m.head_dim;
   const int64_t heads_local = std::max<int64_t>(1, m.heads / t);
   // GQA under TP: KV heads are split while there are enough, else each rank keeps one copy.
@@ -71,9 +71,9 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
     // (cp > 1 needs flash attention, context.h; the rows are this rank's s/cp queries.)
     const int64_t batch = l.mbs * heads_local;
     const bool sel = l.recompute != Recompute::kNone;
-    gemm("scores", w.seq / l.cp, w.seq, d, batch, sel);
-    gemm("context", w.seq / l.cp, d, w.seq, batch, sel);
-    const double scores = static_cast<double>(batch) * static_cast<double>(w.seq / l.cp) * s;
+    gemm("scores", CpLocalSeq(w, l), w.seq, d, batch, sel);
+    gemm("context", CpLocalSeq(w, l), d, w.seq, batch, sel);
+    const double scores = static_cast<double>(batch) * static_cast<double>(CpLocalSeq(w, l)) * s;
     mem("softmax", 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1,
         6.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1, sel);
   }
@@ -114,7 +114,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
 HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   HeadKernels k;
   const int64_t t = l.tp;
-  const int64_t T = l.mbs * (w.seq / l.cp);  // the loss of this CP rank's tokens
+  const int64_t T = l.mbs * CpLocalSeq(w, l);  // the loss of this CP rank's tokens
   const int64_t vocab_local = PaddedVocab(m.vocab, t) / t;
   k.gemm = GemmShape{"head", T, vocab_local, m.hidden, 1, false};
   const double Td = static_cast<double>(T);

@@ -153,7 +153,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   mb.optimizer_bytes = params_tp * sb.optimizer;
 
   // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
-  ActivationShape as{w.seq / l.cp, l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
+  ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
   const LayerActivations la = AccountLayer(m, as);
   mb.activations_per_layer_bytes = la.kept;
   mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +

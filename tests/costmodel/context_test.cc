@@ -287,6 +287,20 @@ TEST(ContextStep, MillionTokensPlanFinite) {
   EXPECT_DOUBLE_EQ(e.memory.activations_per_layer_bytes, 2.0 * 16384 * 8192 / 8);
 }
 
+TEST(ContextStep, MoreCpRanksThanTokensIsInfeasibleAndFinite) {
+  // cp 256 > seq 128: one sentence, and every figure finite (reports refuse NaN).
+  const Workload w = W(256, 2, 128);
+  const Evaluator ev(ResolveModel("tiny-llama"), ResolveCluster("cpu-local"), w);
+  const Layout l = L("tp=1,cp=256,fsdp=1", w);
+  const Evaluation e = ev.Evaluate(l);
+  EXPECT_TRUE(e.reasons & kReasonDivisibility);
+  EXPECT_EQ(ReasonOf(ev, "tp=1,cp=256,fsdp=1", w, "cp 256"), "cp 256 > seq 128");
+  EXPECT_TRUE(std::isfinite(e.time.step_s));
+  EXPECT_TRUE(std::isfinite(e.layer_backward_s));
+  EXPECT_TRUE(std::isfinite(e.memory.peak_bytes));
+  EXPECT_TRUE(std::isfinite(e.throughput.mfu));
+}
+
 TEST(MfuConvention, CausalHalvesTheAttentionTerm) {
   const Model m = ResolveModel("llama3-70b");
   Workload w = W(512, 64, 131072);
