@@ -310,6 +310,10 @@ CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes) 
   return P2pTime(p, Group{2, inter_node ? 2 : 1}, Coll::kSendRecv, bytes);
 }
 
+CollectiveCost AllToAllTime(const LinkParams& p, const Group& g, double bytes) {
+  return P2pTime(p, g, Coll::kAllToAll, bytes);
+}
+
 CollectiveCost Time(const CollectiveTable& t, Coll c, double bytes) {
   CollectiveCost best;
   if (t.group.ranks <= 1) return best;

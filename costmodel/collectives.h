@@ -182,6 +182,11 @@ int P2pChannelsPerPeer(const LinkParams& p, double peer_bytes, bool inter_node);
 /// P2pTime of kSendRecv on a group of 2.
 CollectiveCost SendRecvTime(const LinkParams& p, bool inter_node, double bytes);
 
+/// One all-to-all over group g, `bytes` = nccl-tests' S (each rank's whole send buffer, its
+/// own slice included; S/n to each peer): P2pTime of kAllToAll (ncclAllToAll is a group of
+/// ncclSend/ncclRecv to every peer, nccl-tests src/alltoall.cu).
+CollectiveCost AllToAllTime(const LinkParams& p, const Group& g, double bytes);
+
 /// Ring step counts as NCCL's tuner counts them: total steps and the inter-node ones.
 int64_t RingSteps(Coll c, int64_t ranks);
 int64_t RingInterSteps(Coll c, int64_t nodes);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "costmodel/context.h"
 #include "costmodel/kernels.h"
 #include "costmodel/mesh.h"
 #include "costmodel/params.h"
@@ -18,19 +19,23 @@ std::string_view ToString(Purpose p) {
     case Purpose::kFsdpGradReduce: return "fsdp_grad_reduce";
     case Purpose::kDpGradReduce: return "dp_grad_reduce";
     case Purpose::kPpP2p: return "pp_p2p";
+    case Purpose::kCpKv: return "cp_kv";
   }
   return "?";
 }
 
+std::string_view MfuConventionName(bool causal) { return causal ? "causal" : "noncausal"; }
+
 std::string_view ReasonCodeName(int bit_index) {
   static constexpr std::array<std::string_view, kNumReasonCodes> kNames = {
-      "global_batch", "memory", "divisibility", "topology", "pipeline"};
+      "global_batch", "memory", "divisibility", "topology", "pipeline", "context"};
   return kNames[static_cast<size_t>(bit_index)];
 }
 
 Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
-      compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq)) {}
+      compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
+                             (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)) {}
 
 Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
   const int64_t gpn = cluster_.node.gpus_per_node;
@@ -75,11 +80,12 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
   if (ffn % t != 0) {
     report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide ffn " + std::to_string(ffn); });
   }
-  if (l.sp && w.seq % t != 0) {
+  if (l.sp && l.cp == 1 && w.seq % t != 0) {
     report(kReasonDivisibility, [&] {
       return "sequence parallelism: tp " + std::to_string(t) + " does not divide seq " + std::to_string(w.seq);
     });
   }
+  CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
   StageSplit split;
   if (!SplitLayers(l, m.layers, split, nullptr)) {
     report(kReasonPipeline, [&] {
@@ -214,18 +220,17 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   if (!piped) e.memory = EstimateMemory(m, cluster_, w, l);
 
   // --- Compute of one layer, one micro-batch.
-  const int64_t T = l.mbs * w.seq;
+  const int64_t T = l.mbs * CpLocalSeq(w, l);  // this rank's tokens of a micro-batch (CP splits them)
   const int64_t h = m.hidden, d = m.head_dim;
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
-  const LayerKernels layer_kernels = LayerKernelsFor(m, w, l);
-  const LayerCompute lc = PriceLayer(cp, layer_kernels);
+  const LayerKernels lk = LayerKernelsFor(m, w, l);
+  const LayerCompute lc = PriceLayer(cp, lk);
   // FP8 weight casts run once per step (the first micro-batch, kernels.h); spread over the
   // micro-batches so that every layer time is a per-micro-batch mean.
   const double weight_casts =
-      layer_kernels.fp8_weight_launches > 0
-          ? (4.0 * layer_kernels.fp8_weight_elements / cp.hbm_Bps +
-             layer_kernels.fp8_weight_launches * cp.launch_s) / micro
+      lk.fp8_weight_launches > 0
+          ? (4.0 * lk.fp8_weight_elements / cp.hbm_Bps + lk.fp8_weight_launches * cp.launch_s) / micro
           : 0.0;
   const double fwd = lc.fwd_s + weight_casts, bwd = lc.bwd_s;
   e.layer_forward_s = fwd;
@@ -253,10 +258,10 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   e.time.gemm_efficiency = gemm_time > 0 ? gemm_ideal / gemm_time : 0.0;
 
   // --- Communication: each group placed by its stride in the mesh's rank order (mesh.h).
-  MeshShape mesh;
-  mesh.degree = {l.tp, l.fsdp, l.replicate, l.pp};
+  // FSDP shards over fsdp x cp: cp*fsdp ranks at the CP stride (mesh.h).
+  const MeshShape mesh = MeshShape::Of(l);
   const Group tp_group = PlaceGroup(t, mesh.Stride(MeshDim::kTp));
-  const Group fsdp_group = PlaceGroup(l.fsdp, mesh.Stride(MeshDim::kFsdp));
+  const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   auto add = [&](Coll op, Purpose purpose, const Group& g, const CollectiveTable& table,
                  double bytes, double count) -> double {
@@ -300,6 +305,26 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     e.parts.head_fwd_s += ce;
   }
 
+  // Context parallelism: one layer's KV exchange per micro-batch, on the critical path where the
+  // attention cannot hide it (context.h).
+  double cp_exposed = 0, cp_hidden = 0;
+  if (l.cp > 1) {
+    const Group cp_group = PlaceGroup(l.cp, mesh.Stride(MeshDim::kCp));
+    const double attn_fwd_s =
+        lk.flash_fwd_flops > 0 ? lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.flash_speed) : 0.0;
+    const CpLayerCost cc = PriceCpLayer(links_, cp_group, l, CpVolumesFor(m, w, l), attn_fwd_s);
+    for (int i = 0; i < cc.num_uses; ++i) {
+      const CpLayerCost::Use& u = cc.uses[i];
+      AddUse(e, u.op, Purpose::kCpKv, cp_group, u.bytes, u.cost, micro * Lr * u.count);
+    }
+    e.parts.layer_fwd_cp_s = cc.fwd_s;
+    e.parts.layer_bwd_cp_s = cc.bwd_s;
+    e.parts.cp_fwd = cc.fwd;
+    e.parts.cp_bwd = cc.bwd;
+    cp_exposed = micro * Lr * (cc.fwd_s + cc.bwd_s);
+    cp_hidden = micro * Lr * cc.hidden_s;
+  }
+
   if (piped) {
     PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
   } else {
@@ -307,11 +332,12 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const TpShardParams tpp = ParamsPerTpRank(m, t);
     const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
-    double fsdp_exposed = 0, hidden_comm = 0;
+    double fsdp_exposed = 0, hidden_comm = cp_hidden;
     // The windows data-parallel traffic hides behind: everything the compute stream does for a
     // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
-    const double F = fwd + e.parts.layer_fwd_tp_s, B = bwd + e.parts.layer_bwd_tp_s;
-    if (l.fsdp > 1) {
+    const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s;
+    const double B = bwd + e.parts.layer_bwd_tp_s + e.parts.layer_bwd_cp_s;
+    if (l.shard() > 1) {
       const CollectiveTable ft = BuildTable(links_, fsdp_group);
       const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
       const CollectiveCost rs_l = Time(ft, Coll::kReduceScatter, reduce_bytes * unit);
@@ -370,7 +396,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     double dp_exposed = 0;
     if (l.replicate > 1) {
       const CollectiveTable rt = BuildTable(links_, rep_group);
-      const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.fsdp);
+      const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.shard());
       const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
       const double bucket = 1.0 / L;
       dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
@@ -383,7 +409,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
 
     // Optimizer: Adam over the local shard, bandwidth-bound. fp32 param r/w, grad read, m and v
     // r/w, the gradient-norm read (32 B/param); Megatron also writes the bf16 copy (34 B/param).
-    const double local_params = tpp.total(m.layers) / static_cast<double>(l.fsdp);
+    const double local_params = tpp.total(m.layers) / static_cast<double>(l.shard());
     const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
     e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
 
@@ -400,17 +426,18 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
       p.layer_activation_bytes = mb.activations_per_layer_bytes;
       p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
-      const bool gathered = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
+      const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
       p.unit_param_bytes = gathered ? 2.0 * unit : 0.0;
-      p.unit_grad_bytes = l.fsdp > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
+      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
       p.recompute_working_bytes = mb.recompute_working_bytes;
     }
     e.time.compute_s = compute;
     e.time.exposed_tp_comm_s = tp_exposed;
     e.time.exposed_fsdp_comm_s = fsdp_exposed;
     e.time.exposed_dp_comm_s = dp_exposed;
+    e.time.exposed_cp_comm_s = cp_exposed;
     e.time.bubble_s = 0.0;  // no pipeline parallelism yet
-    e.time.step_s = compute + tp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
+    e.time.step_s = compute + tp_exposed + cp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
   }
 
   if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
@@ -425,10 +452,12 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     e.throughput.fp8_peak_utilization =
         model_flops_per_token_ * tokens / (cp.fp8_peak_flops * gpus * e.time.step_s);
   }
+  e.throughput.mfu_causal = w.mfu_causal;
   double extra_per_token = 0;
-  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s;
+  // Attention's forward FLOPs per token, halved in the causal convention (Workload::mfu_causal).
+  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s * (w.mfu_causal ? 0.5 : 1.0);
   if (l.recompute == Recompute::kFull) {
-    extra_per_token = (model_flops_per_token_ - 12.0 * L * static_cast<double>(m.heads * d) * s -
+    extra_per_token = (model_flops_per_token_ - (w.mfu_causal ? 6.0 : 12.0) * L * static_cast<double>(m.heads * d) * s -
                        6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
   } else if (l.recompute == Recompute::kSelective) {
     extra_per_token = 3.0 * attn_fwd;  // Korthikanti Eq. 8: s/(3h) in place of s/(6h)
@@ -457,17 +486,17 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const double slowdown = cluster_.efficiency.overlap_slowdown;
 
   // Stage-to-stage activations: b x s x h in bf16, sequence-sharded over TP with SP
-  // (Megatron-LM p2p_communication.py sends the SP shard). Stage neighbours are gpus/p apart.
-  const double act_bytes = 2.0 * static_cast<double>(l.mbs * w.seq * m.hidden) /
+  // (Megatron-LM p2p_communication.py sends the SP shard) and over CP (s/cp tokens per rank).
+  // Stage neighbours are gpus/p apart.
+  const double act_bytes = 2.0 * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden) /
                            (l.sp ? static_cast<double>(t) : 1.0);
-  MeshShape mesh;
-  mesh.degree = {l.tp, l.fsdp, l.replicate, l.pp};
+  const MeshShape mesh = MeshShape::Of(l);
   const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
   const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
   e.pipe.p2p_s = p2p.time_s;
-  e.pipe.layer_fwd_s = lt.fwd_s + pc.layer_fwd_tp_s;
+  e.pipe.layer_fwd_s = lt.fwd_s + pc.layer_fwd_tp_s + pc.layer_fwd_cp_s;
   e.pipe.layer_wgrad_s = lt.wgrad_s;
-  e.pipe.layer_bwd_s = lt.bwd_s + pc.layer_bwd_tp_s - lt.wgrad_s;
+  e.pipe.layer_bwd_s = lt.bwd_s + pc.layer_bwd_tp_s + pc.layer_bwd_cp_s - lt.wgrad_s;
   e.pipe.head_fwd_s = lt.head_fwd_s + pc.head_fwd_s;
   e.pipe.head_bwd_s = lt.head_bwd_s + pc.head_bwd_s;
   e.pipe.p2p_bytes = act_bytes;
@@ -475,7 +504,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, inter ? 2 : 1}, act_bytes, p2p,
          2.0 * micro * static_cast<double>(v));
 
-  const Group fsdp_group = PlaceGroup(l.fsdp, mesh.Stride(MeshDim::kFsdp));
+  const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));  // fsdp x cp
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   const CollectiveTable ft = BuildTable(links_, fsdp_group);
   const CollectiveTable rt = BuildTable(links_, rep_group);
@@ -491,9 +520,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.layers = n;
     const double head_f = last ? lt.head_fwd_s + pc.head_fwd_s : 0.0;
     const double head_b = last ? lt.head_bwd_s + pc.head_bwd_s : 0.0;
-    sc.fwd_s = nd * (lt.fwd_s + pc.layer_fwd_tp_s) + head_f;
+    sc.fwd_s = nd * (lt.fwd_s + pc.layer_fwd_tp_s + pc.layer_fwd_cp_s) + head_f;
     sc.wgrad_s = nd * lt.wgrad_s;
-    sc.bwd_s = nd * (lt.bwd_s + pc.layer_bwd_tp_s) + head_b - sc.wgrad_s;
+    sc.bwd_s = nd * (lt.bwd_s + pc.layer_bwd_tp_s + pc.layer_bwd_cp_s) + head_b - sc.wgrad_s;
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
     const MemoryBreakdown mem =
@@ -505,7 +534,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     const double outer = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied_copy : 0.0);
     const double params = nd * tpp.layer + outer;
     const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
-    if (l.fsdp > 1 && l.zero >= 2) {
+    if (l.shard() > 1 && l.zero >= 2) {
       // Unsharded across micro-batches: one gather and one reduce-scatter per unit per step.
       const CollectiveCost ag = Time(ft, Coll::kAllGather, 2.0 * tpp.layer);
       const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * tpp.layer);
@@ -528,7 +557,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
                              std::max(0.0, total - micro * sc.compute_s);
       tail.fsdp_s = std::min(total, exposed);
       tail.hidden_s += total - tail.fsdp_s;
-    } else if (l.fsdp > 1) {
+    } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
       const double gathered = ParamGatherBytes(w, nd * tpp.layer, outer);
@@ -544,7 +573,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += rs.time_s + ag.time_s - tail.fsdp_s;
     }
     if (l.replicate > 1) {
-      const double bytes = reduce_bytes * params / static_cast<double>(l.fsdp);
+      const double bytes = reduce_bytes * params / static_cast<double>(l.shard());
       const CollectiveCost ar = Time(rt, Coll::kAllReduce, bytes);
       if (record) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
       const double bucket = 1.0 / nd;
@@ -552,7 +581,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
     const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
-    tail.optimizer_s = MemoryBoundTime(compute_, params / static_cast<double>(l.fsdp) * opt_bytes);
+    tail.optimizer_s = MemoryBoundTime(compute_, params / static_cast<double>(l.shard()) * opt_bytes);
     sc.tail_s = tail.fsdp_s + tail.dp_s;
   };
 
@@ -602,7 +631,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // Compute slows while the stage's data-parallel traffic overlaps it.
   double compute = micro * b->compute_s;
   compute += (slowdown - 1.0) * std::min(compute, bt.hidden_s);
-  const double tp_exposed = std::max(0.0, micro * (b->total_s() - b->compute_s));  // no -0
+  const double cp_exposed =
+      micro * static_cast<double>(b->layers) * (pc.layer_fwd_cp_s + pc.layer_bwd_cp_s);
+  const double tp_exposed = std::max(0.0, micro * (b->total_s() - b->compute_s) - cp_exposed);  // no -0
   e.pipe.makespan_s = micro * b->total_s() + bubble + p2p_exposed;
   // The largest tail and optimizer of any stage close the step (stage 0 drains last).
   const Tail* worst = &tf;
@@ -612,11 +643,12 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   e.time.compute_s = compute;
   e.time.exposed_tp_comm_s = tp_exposed;
   e.time.exposed_pp_comm_s = p2p_exposed;
+  e.time.exposed_cp_comm_s = cp_exposed;
   e.time.exposed_fsdp_comm_s = worst->fsdp_s;
   e.time.exposed_dp_comm_s = worst->dp_s;
   e.time.optimizer_s = worst->optimizer_s;
   e.time.bubble_s = bubble;
-  e.time.step_s = compute + tp_exposed + p2p_exposed + bubble + worst->fsdp_s + worst->dp_s +
+  e.time.step_s = compute + tp_exposed + cp_exposed + p2p_exposed + bubble + worst->fsdp_s + worst->dp_s +
                   worst->optimizer_s;
   e.parts.micro_batches = micro;
   e.parts.optimizer_s = worst->optimizer_s;
@@ -635,8 +667,8 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
   StaticProblems(model_, cluster_, workload_, l,
                  [&](ReasonCode code, auto&& sentence) { found.emplace_back(code, sentence()); });
   std::vector<std::string> out;
-  for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonPipeline,
-                          kReasonTopology}) {
+  for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonContext,
+                          kReasonPipeline, kReasonTopology}) {
     if (!(e.reasons & code)) continue;
     if (code == kReasonMemory) {
       out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +

@@ -19,13 +19,14 @@
 
 #include "costmodel/collectives.h"
 #include "costmodel/compute.h"
+#include "costmodel/context.h"
 #include "costmodel/memory.h"
 #include "costmodel/pipeline.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::costmodel {
 
-enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p };
+enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p, kCpKv };
 std::string_view ToString(Purpose p);
 
 struct CollectiveUse {
@@ -44,6 +45,7 @@ struct TimeBreakdown {
   double exposed_fsdp_comm_s = 0;
   double exposed_dp_comm_s = 0;
   double exposed_pp_comm_s = 0;  // stage-to-stage send/recv on the critical path
+  double exposed_cp_comm_s = 0;  // context parallelism's KV exchange not hidden (context.h)
   double optimizer_s = 0;
   double bubble_s = 0;           // pipeline: idle time of the bottleneck stage's schedule
   double gemm_efficiency = 0;  // FLOP-weighted achieved / peak of the step's GEMMs
@@ -55,7 +57,10 @@ struct Throughput {
   double hfu = 0;
   // FP8 runs: the same model FLOPs over the FP8 dense peak (0 for BF16 runs).
   double fp8_peak_utilization = 0;
+  bool mfu_causal = false;  // the convention mfu and hfu count attention in (Workload::mfu_causal)
 };
+/// "causal" or "noncausal": the MFU convention's name in every report.
+std::string_view MfuConventionName(bool causal);
 
 /// Why a layout cannot run; a bit set so the planner can count without strings.
 enum ReasonCode : uint32_t {
@@ -64,11 +69,12 @@ enum ReasonCode : uint32_t {
   kReasonDivisibility = 1u << 2,
   kReasonTopology = 1u << 3,
   kReasonPipeline = 1u << 4,
+  kReasonContext = 1u << 5,
 };
-inline constexpr int kNumReasonCodes = 5;
+inline constexpr int kNumReasonCodes = 6;
 std::string_view ReasonCodeName(int bit_index);
 
-inline constexpr int kMaxCollectives = 12;
+inline constexpr int kMaxCollectives = 16;
 
 /// The pieces the step is assembled from, for the discrete-event simulator (sim/): per call
 /// times of one layer / one micro-batch. All in seconds; 0 where the layout has none.
@@ -78,6 +84,9 @@ struct StepComponents {
   double layer_bwd_compute_s = 0;  // its backward (with recompute)
   double layer_fwd_tp_s = 0;       // its TP collectives in forward (critical path)
   double layer_bwd_tp_s = 0;       // ... in backward (including recompute's)
+  double layer_fwd_cp_s = 0;       // its CP exchange on the critical path in forward (context.h)
+  double layer_bwd_cp_s = 0;       // ... in backward
+  CpPass cp_fwd, cp_bwd;           // how the simulator lays that exchange out (context.h)
   double head_fwd_s = 0;           // output head + loss forward (compute + its TP collectives)
   double head_bwd_s = 0;
   double fsdp_ag_layer_s = 0;      // all-gather of one layer's parameters (0 when unsharded)

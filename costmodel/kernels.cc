@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "costmodel/compute.h"
+#include "costmodel/context.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -21,7 +22,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   LayerKernels k;
   const int64_t t = l.tp;
   const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
-  const int64_t T = l.mbs * w.seq;
+  // Context parallelism: every kernel outside the attention core sees this rank's s/cp tokens.
+  const int64_t T = l.mbs * CpLocalSeq(w, l);
   const int64_t h = m.hidden, d = m.head_dim;
   const int64_t heads_local = std::max<int64_t>(1, m.heads / t);
   // GQA under TP: KV heads are split while there are enough, else each rank keeps one copy.
@@ -55,19 +57,23 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
         MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed};
   };
   if (w.flash_attention) {
-    // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal.
-    k.flash_fwd_flops = 4.0 * Td * s * hl * dd * 0.5;
+    // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal. Under context
+    // parallelism each rank's T/cp queries meet all s keys (ring, all-gather) or its heads/cp
+    // meet the whole sequence (a2a): 1/cp of the work either way, times the busiest rank's
+    // share without causal load balancing (context.h CpAttentionImbalance).
+    k.flash_fwd_flops = 4.0 * Td * s * hl * dd * 0.5 * CpAttentionImbalance(l);
     k.flash_recomputed = full;
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version);
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
     // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);
     // selective recompute re-runs exactly this core.
+    // (cp > 1 needs flash attention, context.h; the rows are this rank's s/cp queries.)
     const int64_t batch = l.mbs * heads_local;
     const bool sel = l.recompute != Recompute::kNone;
-    gemm("scores", w.seq, w.seq, d, batch, sel);
-    gemm("context", w.seq, d, w.seq, batch, sel);
-    const double scores = static_cast<double>(batch) * s * s;
+    gemm("scores", CpLocalSeq(w, l), w.seq, d, batch, sel);
+    gemm("context", CpLocalSeq(w, l), d, w.seq, batch, sel);
+    const double scores = static_cast<double>(batch) * static_cast<double>(CpLocalSeq(w, l)) * s;
     mem("softmax", 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1,
         6.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1, sel);
   }
@@ -126,7 +132,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
 HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   HeadKernels k;
   const int64_t t = l.tp;
-  const int64_t T = l.mbs * w.seq;
+  const int64_t T = l.mbs * CpLocalSeq(w, l);  // the loss of this CP rank's tokens
   const int64_t vocab_local = PaddedVocab(m.vocab, t) / t;
   k.gemm = GemmShape{"head", T, vocab_local, m.hidden, 1, false};
   const double Td = static_cast<double>(T);

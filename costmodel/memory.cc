@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "costmodel/context.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -145,12 +146,14 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
                    static_cast<double>(m.hidden);
     }
   }
-  const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.fsdp);
+  // Parameters, gradients and optimizer states shard over fsdp x cp (torchtitan's dp_shard_cp).
+  const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.shard());
   mb.params_bytes = params_tp * sb.params;
   mb.grads_bytes = params_tp * sb.grads;
   mb.optimizer_bytes = params_tp * sb.optimizer;
 
-  ActivationShape as{w.seq, l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
+  // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
+  ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
   const LayerActivations la = AccountLayer(m, as);
   mb.activations_per_layer_bytes = la.kept;
   mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +
@@ -161,14 +164,15 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   if (l.recompute == Recompute::kFull) transient += la.no_recompute;
   if (l.recompute == Recompute::kSelective) transient += la.attention_core;
   mb.recompute_working_bytes = transient;
+  transient += CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers
   const double unit = std::max(tpp.layer, st.last ? tpp.head : 0.0);  // the largest FSDP unit
   const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
-  const bool sharded_params = l.fsdp > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
+  const bool sharded_params = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
   if (piped && sharded_params) {
     transient += params_tp * 2.0 + params_tp * 2.0;  // the stage's bf16 params and grads
     if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // one unit's reduce-dtype copy
   } else if (l.recipe == Recipe::kFsdp2 || sharded_params) {
-    if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.fsdp > 1) {
+    if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.shard() > 1) {
       transient += params_tp * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
     } else {
       transient += 2.0 * unit * 2.0;  // current + prefetched unit, bf16

@@ -10,6 +10,7 @@ namespace meshplan::costmodel {
 std::string_view ToString(MeshDim d) {
   switch (d) {
     case MeshDim::kTp: return "tp";
+    case MeshDim::kCp: return "cp";
     case MeshDim::kFsdp: return "fsdp";
     case MeshDim::kReplicate: return "replicate";
     case MeshDim::kPp: return "pp";
@@ -18,9 +19,9 @@ std::string_view ToString(MeshDim d) {
 }
 
 MeshShape MeshShape::Of(const Layout& l) {
-  MESHPLAN_CHECK(l.tp >= 1 && l.fsdp >= 1 && l.replicate >= 1 && l.pp >= 1);
+  MESHPLAN_CHECK(l.tp >= 1 && l.cp >= 1 && l.fsdp >= 1 && l.replicate >= 1 && l.pp >= 1);
   MeshShape m;
-  m.degree = {l.tp, l.fsdp, l.replicate, l.pp};
+  m.degree = {l.tp, l.cp, l.fsdp, l.replicate, l.pp};
   return m;
 }
 

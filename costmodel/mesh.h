@@ -1,10 +1,13 @@
 // File: costmodel/mesh.h
 // The device mesh of a layout: its named degrees in rank order, the one place that order lives
 // (torchtitan's ParallelDims, Megatron-Core's RankGenerator order string). Ranks are numbered
-// with tp innermost, then fsdp, then replicate, then pp outermost (DESIGN.md "N-D layouts"):
-//   rank = tp_i + tp * (fsdp_i + fsdp * (replicate_i + replicate * pp_i)).
-// So TP groups are contiguous ranks inside a node, FSDP groups stride by tp, HSDP replicas by
-// tp*fsdp, and pipeline stage neighbours are tp*fsdp*replicate apart. The evaluator prices a
+// with tp innermost, then cp, then fsdp, then replicate, then pp outermost (DESIGN.md "N-D
+// layouts"; Megatron-Core's default order "tp-cp-ep-dp-pp"):
+//   rank = tp_i + tp * (cp_i + cp * (fsdp_i + fsdp * (replicate_i + replicate * pp_i))).
+// So TP groups are contiguous ranks inside a node, CP groups stride by tp (next to TP, inside
+// the node while tp*cp fits), FSDP groups by tp*cp, HSDP replicas by tp*cp*fsdp, and pipeline
+// stage neighbours are tp*cp*fsdp*replicate apart. Parameters shard over fsdp x cp (torchtitan's
+// dp_shard_cp mesh): that flattened group is cp*fsdp ranks at stride tp (ShardGroup). The evaluator prices a
 // group from its stride (Evaluator::PlaceGroup); meshplan-validate builds its communicators
 // from GroupOf. A new dimension (cp, ep) is one more entry here.
 #ifndef MESHPLAN_COSTMODEL_MESH_H_
@@ -20,12 +23,12 @@
 namespace meshplan::costmodel {
 
 /// Mesh dimensions, innermost first.
-enum class MeshDim : uint8_t { kTp = 0, kFsdp = 1, kReplicate = 2, kPp = 3 };
-inline constexpr int kNumMeshDims = 4;
+enum class MeshDim : uint8_t { kTp = 0, kCp = 1, kFsdp = 2, kReplicate = 3, kPp = 4 };
+inline constexpr int kNumMeshDims = 5;
 std::string_view ToString(MeshDim d);
 
 struct MeshShape {
-  std::array<int64_t, kNumMeshDims> degree{1, 1, 1, 1};
+  std::array<int64_t, kNumMeshDims> degree{1, 1, 1, 1, 1};
 
   /// REQUIRES: a resolved layout (every degree >= 1).
   static MeshShape Of(const Layout& l);

@@ -35,8 +35,12 @@ double ModelFlopsPerToken(const Model& m, int64_t seq) {
   const double layer_matmul = h * a * d + 2 * h * g * d + a * d * h +
                               active_experts * (gated ? 3 : 2) * h * ffn + router;
   const double weights = m.layers * layer_matmul + static_cast<double>(m.vocab) * h;
-  const double attention = 12.0 * m.layers * a * d * static_cast<double>(seq);
-  return 6.0 * weights + attention;
+  return 6.0 * weights + AttentionFlopsPerToken(m, seq);
+}
+
+double AttentionFlopsPerToken(const Model& m, int64_t seq) {
+  return 12.0 * static_cast<double>(m.layers) * static_cast<double>(m.heads) *
+         static_cast<double>(m.head_dim) * static_cast<double>(seq);
 }
 
 int64_t PaddedVocab(int64_t vocab, int64_t tp) {

@@ -37,6 +37,10 @@ ParamCounts CountParams(const Model& m);
 /// halving). For a GPT layer this is 72*s*L*h^2*(1 + s/(6h) + V/(12hL)) per sequence.
 double ModelFlopsPerToken(const Model& m, int64_t seq);
 
+/// The attention term of ModelFlopsPerToken, 12 L a d s: QK^T and AV over every key, forward
+/// and backward. The causal MFU convention (Workload::mfu_causal) counts half of it.
+double AttentionFlopsPerToken(const Model& m, int64_t seq);
+
 /// Megatron pads the vocabulary to a multiple of 128 * tp (--make-vocab-size-divisible-by).
 int64_t PaddedVocab(int64_t vocab, int64_t tp);
 

@@ -86,6 +86,8 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   }
   if (in.Has("fp8_recipe")) in.Enum("fp8_recipe", {"te-delayed"});
   if (in.Has("fp8_param_gather")) w.fp8_param_gather = in.Bool("fp8_param_gather");
+  // Plans written before the MFU convention was recorded counted attention non-causally.
+  if (in.Has("mfu_convention")) w.mfu_causal = in.Enum("mfu_convention", {"causal", "noncausal"}) == "causal";
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }

@@ -513,7 +513,21 @@ Schedule ParseSchedule(std::string_view text, std::string_view origin) {
   throw Error(std::string(origin), "must be 1f1b, interleaved or zb-h1, got '" + std::string(text) + "'");
 }
 
+CpComm ParseCpComm(std::string_view text, std::string_view origin) {
+  if (text == "p2p") return CpComm::kP2p;
+  if (text == "all_gather") return CpComm::kAllGather;
+  if (text == "a2a") return CpComm::kA2a;
+  throw Error(std::string(origin), "must be p2p, all_gather or a2a, got '" + std::string(text) + "'");
+}
+
 namespace {
+/// Context-parallel keys given without context parallelism: an error naming the key.
+void CheckContextKeys(const Layout& l, bool comm_given, bool balance_given, const std::string& origin) {
+  if (l.cp > 1) return;
+  if (comm_given) throw Error(origin + ": cp_comm", "needs cp > 1");
+  if (balance_given) throw Error(origin + ": cp_balance", "needs cp > 1");
+}
+
 /// Pipeline keys that contradict each other whatever the model: an error naming the key.
 void CheckPipelineKeys(Layout& l, const std::string& origin) {
   if (l.vpp > 1 && l.schedule == Schedule::k1F1B) l.schedule = Schedule::kInterleaved;
@@ -591,24 +605,31 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
     } else if (key == "pp_last_layers") {
       l.pp_last_layers = ParsePositive(key, value, origin);
     } else if (key == "cp") {
-      int64_t v = ParsePositive(key, value, origin);
-      if (v != 1) {
-        throw Error(origin + ": " + key,
-                    "only 1 is modelled so far (context parallelism is not yet costed), got '" +
-                        std::string(value) + "'");
+      l.cp = ParsePositive(key, value, origin);
+    } else if (key == "cp_comm") {
+      l.cp_comm = ParseCpComm(value, origin + ": cp_comm");
+    } else if (key == "cp_balance") {
+      if (value == "on" || value == "true" || value == "1") {
+        l.cp_balance = true;
+      } else if (value == "off" || value == "false" || value == "0") {
+        l.cp_balance = false;
+      } else {
+        throw Error(origin + ": cp_balance", "must be on or off, got '" + std::string(value) + "'");
       }
     } else if (key == "grad_accum") {
       ParsePositive(key, value, origin, kMaxMicroBatch);  // derived from the batch; checked by ResolveLayout's caller
     } else {
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
-                  "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp)");
+                  "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
+                  "cp_balance)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
   CheckPipelineKeys(l, origin);
+  CheckContextKeys(l, seen.count("cp_comm") > 0, seen.count("cp_balance") > 0, origin);
   return l;
 }
 
@@ -649,6 +670,10 @@ std::string LayoutToText(const Layout& l) {
     os << ",schedule=" << ToString(l.schedule);
     if (l.pp_first_layers > 0) os << ",pp_first_layers=" << l.pp_first_layers;
     if (l.pp_last_layers > 0) os << ",pp_last_layers=" << l.pp_last_layers;
+  }
+  if (l.cp > 1) {
+    os << ",cp=" << l.cp << ",cp_comm=" << ToString(l.cp_comm);
+    if (!l.cp_balance) os << ",cp_balance=off";
   }
   return os.str();
 }
@@ -752,6 +777,10 @@ nlohmann::json ToJson(const Layout& l) {
                       {"cp", l.cp}};
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
+  if (l.cp > 1) {
+    j["cp_comm"] = ToString(l.cp_comm);
+    j["cp_balance"] = l.cp_balance;
+  }
   return j;
 }
 
@@ -777,15 +806,23 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
   }
   if (o.Has("pp_first_layers")) l.pp_first_layers = o.Int("pp_first_layers", 1, kMaxDegree);
   if (o.Has("pp_last_layers")) l.pp_last_layers = o.Int("pp_last_layers", 1, kMaxDegree);
-  l.cp = o.Int("cp", 1, 1);
+  l.cp = o.Int("cp", 1, kMaxDegree);
+  const bool comm_given = o.Has("cp_comm"), balance_given = o.Has("cp_balance");
+  if (comm_given) {
+    l.cp_comm = ParseCpComm(o.Enum("cp_comm", {"p2p", "all_gather", "a2a"}),
+                            std::string(origin) + ": layout.cp_comm");
+  }
+  if (balance_given) l.cp_balance = o.Bool("cp_balance");
   if (o.Has("grad_accum")) o.Int("grad_accum", 0, kMaxMicroBatch);
   o.Finish();
   if (!CheckedMul(l.tp, l.fsdp) || !CheckedMul(l.tp * l.fsdp, l.replicate) ||
-      !CheckedMul(l.tp * l.fsdp * l.replicate, l.pp) || l.gpus() > kMaxDegree) {
-    o.Fail("fsdp", "tp*fsdp*replicate*pp is more than " + std::to_string(kMaxDegree) + " GPUs");
+      !CheckedMul(l.tp * l.fsdp * l.replicate, l.pp) ||
+      !CheckedMul(l.tp * l.fsdp * l.replicate * l.pp, l.cp) || l.gpus() > kMaxDegree) {
+    o.Fail("fsdp", "tp*fsdp*replicate*pp*cp is more than " + std::to_string(kMaxDegree) + " GPUs");
   }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
   CheckPipelineKeys(l, std::string(origin) + ": layout");
+  CheckContextKeys(l, comm_given, balance_given, std::string(origin) + ": layout");
   return l;
 }
 

@@ -37,6 +37,8 @@ void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
 /// 1f1b | interleaved | zb-h1.
 Schedule ParseSchedule(std::string_view text, std::string_view origin);
+/// "p2p", "all_gather" or "a2a" (Megatron-Core --cp-comm-type names); an Error naming `origin`.
+CpComm ParseCpComm(std::string_view text, std::string_view origin);
 Dtype ParseDtype(std::string_view text, std::string_view origin);
 /// bf16 | fp8.
 Precision ParsePrecision(std::string_view text, std::string_view origin);

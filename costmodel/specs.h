@@ -189,6 +189,14 @@ enum class Recipe { kMegatron, kFsdp2 };
 /// "Zero Bubble Pipeline Parallelism", arXiv 2401.10241: 1F1B's memory, the weight-gradient
 /// GEMMs moved into the drain).
 enum class Schedule { k1F1B, kInterleaved, kZeroBubble };
+/// How context parallelism exchanges keys and values (costmodel/context.h), named as
+/// Megatron-Core's --cp-comm-type (megatron/core/transformer/custom_layers/
+/// transformer_engine.py, TransformerEngine attention.py AttnFuncWithCPAndKVP2P /
+/// AttnFuncWithCPAndKVAllGather / AttnFuncWithCPAndQKVOA2A): p2p is ring attention (KV blocks
+/// passed round the CP ring, overlapped with blockwise attention; torchtitan's "alltoall" rotate
+/// method is this ring too), all_gather gathers K and V before attention (torchtitan's
+/// "allgather" rotate method), a2a is Ulysses (all-to-all of q, k, v and of the output).
+enum class CpComm { kP2p, kAllGather, kA2a };
 
 /// A parallel layout. fsdp == 0 means "fill in from the GPU count" (see ResolveLayout).
 struct Layout {
@@ -207,8 +215,16 @@ struct Layout {
   // --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers); 0: even split.
   int64_t pp_first_layers = 0;
   int64_t pp_last_layers = 0;
-  int64_t cp = 1;  // present for the future; only 1 is modelled
+  int64_t cp = 1;  // context-parallel degree (costmodel/context.h); inside fsdp, outside tp
+  CpComm cp_comm = CpComm::kP2p;  // Megatron-Core's default --cp-comm-type
+  // Causal load balancing: each rank holds chunks i and 2cp-1-i of 2cp (Megatron-Core
+  // get_batch_on_this_cp_rank, torchtitan's _HeadTailLoadBalancer). Off: contiguous chunks, the
+  // last rank does 2 - 1/cp times the average causal attention work.
+  bool cp_balance = true;
   int64_t dp() const { return fsdp * replicate; }
+  /// The group parameters, gradients and optimizer states shard over: fsdp x cp (torchtitan
+  /// parallel_dims.py dp_shard_cp; Megatron's distributed optimizer uses the dp x cp group).
+  int64_t shard() const { return fsdp * cp; }
   int64_t gpus() const { return tp * pp * cp * fsdp * replicate; }
   bool operator==(const Layout&) const = default;
 };
@@ -240,6 +256,10 @@ struct Workload {
   // distributed optimizer's parameter all-gather moves 1 byte per parameter, not 2.
   bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
+  // MFU convention: false counts attention as non-causal (12 L a d s FLOPs per token: PaLM App.
+  // B, torchtitan get_num_flop_per_token, meshplan's default); true halves it for causal masks
+  // (the convention NVIDIA's performance tables use).
+  bool mfu_causal = false;
 };
 
 std::string_view ToString(Activation a);
@@ -248,6 +268,7 @@ std::string_view ToString(Position p);
 std::string_view ToString(Recompute r);
 std::string_view ToString(Recipe r);
 std::string_view ToString(Schedule s);
+std::string_view ToString(CpComm c);
 std::string_view ToString(Dtype d);
 std::string_view ToString(Precision p);
 std::string_view ToString(Fp8Recipe r);

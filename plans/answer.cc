@@ -95,6 +95,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
   r.grad_accum = e.grad_accum;
   r.peak_bytes = e.memory.peak_bytes;
   r.capacity_bytes = e.memory.capacity_bytes;
+  r.mfu_causal = e.throughput.mfu_causal;
   if (sim != nullptr && sim->step_s > 0) {
     // As tools' ApplySimulation writes the JSON entry: the simulated step and its parts, tokens
     // over the simulated step, MFU scaled by analytical / simulated step.
@@ -104,6 +105,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
     r.exposed_tp_s = sim->exposed_tp_comm_s;
     r.exposed_fsdp_s = sim->exposed_fsdp_comm_s;
     r.exposed_dp_s = sim->exposed_dp_comm_s;
+    r.exposed_cp_s = sim->exposed_cp_comm_s;
     r.pp_s = sim->bubble_s;  // the simulated bubble includes the send waits
     const double tokens = static_cast<double>(w.global_batch) * static_cast<double>(w.seq);
     r.tokens_per_s_per_gpu = tokens / (sim->step_s * static_cast<double>(w.gpus));
@@ -114,6 +116,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
     r.exposed_tp_s = t.exposed_tp_comm_s;
     r.exposed_fsdp_s = t.exposed_fsdp_comm_s;
     r.exposed_dp_s = t.exposed_dp_comm_s;
+    r.exposed_cp_s = t.exposed_cp_comm_s;
     r.pp_s = t.bubble_s + t.exposed_pp_comm_s;
     r.tokens_per_s_per_gpu = e.throughput.tokens_per_s_per_gpu;
     r.mfu = e.throughput.mfu;
@@ -169,9 +172,11 @@ std::string VsBestText(const ShownRow& r) {
 std::string FormatShownTable(const std::vector<ShownRow>& rows) {
   std::ostringstream os;
   char buf[640];
-  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %-3s %10s %9s %6s %8s %8s %5s %8s %8s %8s %8s %s\n", "#",
-                "layout", "step_ms", "by", "vs_best", "tok/s/gpu", "MFU", "peak_GiB", "room_GiB", "accum",
-                "tp_ms", "fsdp_ms", "dp_ms", "pp_ms", "notes");
+  // MFU's attention convention in its header: MFU_nc (non-causal, the default) or MFU_c.
+  const bool causal = !rows.empty() && rows.front().mfu_causal;
+  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %-3s %10s %9s %6s %8s %8s %5s %8s %8s %8s %8s %8s %s\n", "#",
+                "layout", "step_ms", "by", "vs_best", "tok/s/gpu", causal ? "MFU_c" : "MFU_nc", "peak_GiB",
+                "room_GiB", "accum", "tp_ms", "cp_ms", "fsdp_ms", "dp_ms", "pp_ms", "notes");
   os << buf;
   int i = 0;
   for (const ShownRow& r : rows) {
@@ -188,11 +193,11 @@ std::string FormatShownTable(const std::vector<ShownRow>& rows) {
                (r.variants.size() == 1 ? "" : "s");
     }
     std::snprintf(buf, sizeof buf,
-                  "%-4d %-80s %9.1f %-3s %10s %9.0f %5.1f%% %8.1f %8.1f %5lld %8.1f %8.1f %8.1f %8.1f %s\n", i,
+                  "%-4d %-80s %9.1f %-3s %10s %9.0f %5.1f%% %8.1f %8.1f %5lld %8.1f %8.1f %8.1f %8.1f %8.1f %s\n", i,
                   costmodel::LayoutToText(r.layout).c_str(), r.step_s * 1e3, r.simulated ? "sim" : "ana",
                   i == 1 ? "best" : VsBestText(r).c_str(), r.tokens_per_s_per_gpu, 100 * r.mfu, r.peak_bytes / kGiB,
                   r.headroom_bytes() / kGiB, static_cast<long long>(r.grad_accum), r.exposed_tp_s * 1e3,
-                  r.exposed_fsdp_s * 1e3, r.exposed_dp_s * 1e3, r.pp_s * 1e3, notes.c_str());
+                  r.exposed_cp_s * 1e3, r.exposed_fsdp_s * 1e3, r.exposed_dp_s * 1e3, r.pp_s * 1e3, notes.c_str());
     std::string line = buf;
     while (line.size() > 1 && line[line.size() - 2] == ' ') line.erase(line.size() - 2, 1);  // no trailing blanks
     os << line;
@@ -213,7 +218,9 @@ std::string TableLegend(bool any_simulated, bool any_variants, const std::option
         " (\"tight memory\" above " << Printf("%.0f", 100 * kTightFraction) << "% of it); accum: gradient"
         " accumulation steps (micro-batches per step per data-parallel rank);\n  tp_ms / fsdp_ms / dp_ms: exposed"
         " (not overlapped) tensor-parallel, FSDP/ZeRO gather+reduce-scatter and data-parallel (replicate)"
-        " all-reduce time per step; pp_ms: pipeline bubble and exposed stage-to-stage sends\n";
+        " all-reduce time per step; cp_ms: context parallelism's key/value exchange not hidden behind"
+        " attention; pp_ms: pipeline bubble and exposed stage-to-stage sends; MFU_nc / MFU_c: MFU with"
+        " non-causal / causal attention FLOPs (--mfu-convention)\n";
   os << "  notes: \"simulator peak\" where the simulator's memory peak differs from the analytical one by more than"
         " 1 GiB (feasibility and room_GiB use the analytical peak)\n";
   if (any_variants) {
@@ -223,21 +230,28 @@ std::string TableLegend(bool any_simulated, bool any_variants, const std::option
   return os.str();
 }
 
-std::string MfuConvention(const costmodel::Cluster& c) {
-  return "model FLOPs (6 x params + attention per token, recompute not counted) over the BF16 dense peak (" +
+std::string MfuConvention(const costmodel::Cluster& c, bool causal) {
+  return std::string("model FLOPs (6 x params + ") + (causal ? "causal" : "non-causal") +
+         " attention per token, recompute not counted) over the BF16 dense peak (" +
          Printf("%g", c.gpu.peak_tflops.bf16) + " TFLOPS per " + c.gpu.name + ")";
 }
 
 std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const SearchOptions& so) {
   std::vector<std::string> out;
-  out.push_back("not searched: context parallelism (cp=1), expert parallelism, rank order other than "
-                "pp-replicate-fsdp-cp-tp, NCCL settings");
+  out.push_back("not searched: expert parallelism, context parallelism below 4096 tokens per rank and its "
+                "all_gather exchange (--layout prices them), rank order other than pp-replicate-fsdp-cp-tp, "
+                "NCCL settings");
   if (so.recipe) {
     out.push_back("recipe fixed to " + std::string(costmodel::ToString(*so.recipe)) + " by --recipe");
   }
   if (so.max_pp == 1) out.push_back("pipelines left out (--max-pp 1)");
+  if (so.max_cp == 1) out.push_back("context parallelism left out (--max-cp 1)");
   if (so.max_tp > 0) out.push_back("tensor parallelism at most " + std::to_string(so.max_tp) + " (--max-tp)");
   const costmodel::Workload& w = ev.workload();
+  if (w.precision == costmodel::Precision::kFp8) {
+    out.push_back(std::string("precision: fp8 linear layers (TransformerEngine delayed scaling") +
+                  (w.fp8_param_gather ? ", fp8 parameter gather" : "") + "); attention and the head in bf16");
+  }
   out.push_back(std::string("attention: ") +
                 (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
@@ -272,7 +286,7 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
      << (b.simulated ? "discrete-event simulator" : "analytical model") << "), grad accumulation " << b.grad_accum
      << "\n";
   os << "  throughput       " << Printf("%.0f", b.tokens_per_s_per_gpu) << " tokens/s/GPU, MFU "
-     << Printf("%.1f%%", 100 * b.mfu) << " (" << MfuConvention(ev.cluster()) << ")\n";
+     << Printf("%.1f%%", 100 * b.mfu) << " (" << MfuConvention(ev.cluster(), b.mfu_causal) << ")\n";
   os << "  memory           peak " << Printf("%.1f", b.peak_bytes / kGiB) << " of "
      << Printf("%.1f", b.capacity_bytes / kGiB) << " GiB usable, " << Printf("%.1f", b.headroom_bytes() / kGiB)
      << " GiB headroom";

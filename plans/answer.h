@@ -46,6 +46,8 @@ struct ShownRow {
   bool simulated = false;  // the numbers below come from the discrete-event simulator
   double step_s = 0, tokens_per_s_per_gpu = 0, mfu = 0;
   double exposed_tp_s = 0, exposed_fsdp_s = 0, exposed_dp_s = 0, pp_s = 0;  // pp: bubble + sends
+  double exposed_cp_s = 0;  // context parallelism's KV exchange not hidden
+  bool mfu_causal = false;  // the convention of mfu (Workload::mfu_causal)
   double peak_bytes = 0, capacity_bytes = 0;
   double sim_peak_bytes = 0;  // the simulator's memory peak (0: not simulated); shown when it differs
   int64_t grad_accum = 1;
@@ -108,7 +110,7 @@ struct SummaryInputs {
 std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, const SummaryInputs& in);
 
 /// The MFU convention sentence for a cluster: model FLOPs over the BF16 dense peak.
-std::string MfuConvention(const costmodel::Cluster& c);
+std::string MfuConvention(const costmodel::Cluster& c, bool causal);
 
 /// The caveats of a search: what was assumed and which dimensions were not searched.
 std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const SearchOptions& so);

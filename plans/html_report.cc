@@ -232,6 +232,7 @@ const Part kTimeParts[] = {{"compute_s", "compute", "#4c78a8"},
                            {"exposed_tp_comm_s", "exposed TP comm", "#f58518"},
                            {"exposed_fsdp_comm_s", "exposed FSDP comm", "#e45756"},
                            {"exposed_dp_comm_s", "exposed DP comm", "#72b7b2"},
+                           {"exposed_cp_comm_s", "exposed CP comm", "#b279a2"},
                            {"optimizer_s", "optimizer", "#54a24b"},
                            {"bubble_s", "pipeline bubble", "#bab0ac"}};
 const Part kMemParts[] = {{"params_bytes", "params", "#4c78a8"},
@@ -936,7 +937,7 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
 /// The quantity's unit for axis titles, from the DESIGN.md names.
 std::string QuantityUnit(const std::string& q) {
   if (q == "tokens_per_s_per_gpu") return "tokens/s/GPU";
-  if (q == "mfu") return "fraction of peak";
+  if (q == "mfu") return "fraction of peak, in each source's FLOP convention";
   if (q.ends_with("_tflops") || q == "tflops_per_gpu" || q == "gemm_tflops") return "TFLOP/s";
   if (q.ends_with("_gib")) return "GiB";
   if (q.ends_with("_s")) return "s";

@@ -452,8 +452,7 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
-  // Pipeline parallelism is modelled (MapPipeline reads pp, vpp and the schedule).
-  if (number(layout, "cp") > 1) return "context parallelism not modelled";
+  // Pipeline and context parallelism are modelled (MapPipeline, MapContext).
   if (number(layout, "ep") > 1) return "expert parallelism not modelled";
   if (Field(model, "moe")) return "mixture of experts not modelled";
   if (Field(model, "mla")) return "multi-latent attention not modelled";
@@ -778,6 +777,28 @@ std::optional<bool> EagerElementwiseStated(const std::string& text) {
   return std::nullopt;
 }
 
+/// Context parallelism of a record: cp (Megatron's --context-parallel-size; the record's dp then
+/// excludes it, as Megatron's data-parallel size does) and cp_comm_type, which Megatron-Core
+/// names p2p (its default, megatron/core/model_parallel_config.py cp_comm_type), all_gather or
+/// a2a; the hierarchical "a2a+p2p" is not modelled. Megatron always balances the causal load
+/// (megatron/training/utils.py get_batch_on_this_cp_rank: chunks i and 2cp-1-i).
+void MapContext(const json& lj, ReferenceRecord& out) {
+  costmodel::Layout& l = out.layout;
+  l.cp = OptInt(lj, "cp").value_or(1);
+  if (l.cp <= 1) return;
+  const std::optional<std::string> comm = OptString(lj, "cp_comm_type");
+  if (!comm) {
+    l.cp_comm = costmodel::CpComm::kP2p;
+    out.assumptions.push_back("cp_comm_type not stated: Megatron-Core's default p2p (ring attention)");
+    return;
+  }
+  const std::string c = Lower(*comm);
+  if (c == "p2p") l.cp_comm = costmodel::CpComm::kP2p;
+  else if (c == "all_gather" || c == "allgather") l.cp_comm = costmodel::CpComm::kAllGather;
+  else if (c == "a2a") l.cp_comm = costmodel::CpComm::kA2a;
+  else throw Skip{"cp_comm_type '" + *comm + "' not modelled"};
+}
+
 void MapTraining(const json& rec, const std::string& framework, ReferenceRecord& out) {
   out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
@@ -833,10 +854,12 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   }
   l.recompute = *recompute;
   MapPipeline(*lj, pp, out.model.layers, l);
-  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp));
-  if (l.tp * pp * dp != gpus) {
-    throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x dp " +
-               std::to_string(dp) + " != " + std::to_string(gpus) + " GPUs"};
+  MapContext(*lj, out);
+  const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp * l.cp));
+  if (l.tp * pp * l.cp * dp != gpus) {
+    throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x cp " +
+               std::to_string(l.cp) + " x dp " + std::to_string(dp) + " != " + std::to_string(gpus) +
+               " GPUs"};
   }
   const json* dist_opt = Field(*lj, "distributed_optimizer");
   const std::optional<int64_t> zero_stage = OptInt(*lj, "zero_stage");

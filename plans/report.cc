@@ -44,6 +44,7 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
     in["fp8_recipe"] = costmodel::ToString(w.fp8_recipe);
     in["fp8_param_gather"] = w.fp8_param_gather;
   }
+  in["mfu_convention"] = costmodel::MfuConventionName(w.mfu_causal);
   const std::string& applied = ev.cluster().calibration;
   in["calibration"] = calibration ? json(*calibration) : applied.empty() ? json(nullptr) : json(applied);
   return in;
@@ -119,12 +120,14 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
                {"exposed_dp_comm_s", t.exposed_dp_comm_s},
                {"exposed_pp_comm_s", t.exposed_pp_comm_s},
+               {"exposed_cp_comm_s", t.exposed_cp_comm_s},
                {"optimizer_s", t.optimizer_s},
                {"bubble_s", t.bubble_s},
                {"gemm_efficiency", t.gemm_efficiency}};
   j["throughput"] = {{"tokens_per_s_per_gpu", e.throughput.tokens_per_s_per_gpu},
                      {"mfu", e.throughput.mfu},
-                     {"hfu", e.throughput.hfu}};
+                     {"hfu", e.throughput.hfu},
+                     {"mfu_convention", costmodel::MfuConventionName(e.throughput.mfu_causal)}};
   if (e.throughput.fp8_peak_utilization > 0) {
     j["throughput"]["fp8_peak_utilization"] = e.throughput.fp8_peak_utilization;
   }
@@ -222,6 +225,7 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   e.time.exposed_fsdp_comm_s = t.Number("exposed_fsdp_comm_s", 0, 1e12);
   e.time.exposed_dp_comm_s = t.Number("exposed_dp_comm_s", 0, 1e12);
   e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
+  if (t.Has("exposed_cp_comm_s")) e.time.exposed_cp_comm_s = t.Number("exposed_cp_comm_s", 0, 1e12);
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
@@ -231,6 +235,10 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   costmodel::JsonObject th = o.Object("throughput");
   e.throughput.tokens_per_s_per_gpu = th.Number("tokens_per_s_per_gpu", 0, 1e15);
   e.throughput.mfu = th.Number("mfu", 0, 10);
+  // Reports before the convention was written counted attention non-causally.
+  if (th.Has("mfu_convention")) {
+    e.throughput.mfu_causal = th.Enum("mfu_convention", {"causal", "noncausal"}) == "causal";
+  }
   return e;
 }
 
@@ -260,6 +268,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
+  if (l.cp > 1) {
+    os << "  exposed CP comm       " << Ms(t.exposed_cp_comm_s) << " ms  (cp " << l.cp << ", "
+       << costmodel::ToString(l.cp_comm) << (l.cp_balance ? ", causal load balancing" : ", no load balancing")
+       << ")\n";
+  }
   os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";
   if (l.pp > 1) {
@@ -278,12 +291,13 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
      << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";
   os << "throughput " << Printf("%.0f", e.throughput.tokens_per_s_per_gpu)
      << " tokens/s/GPU, MFU " << Printf("%.1f%%", 100 * e.throughput.mfu) << ", HFU "
-     << Printf("%.1f%%", 100 * e.throughput.hfu);
+     << Printf("%.1f%%", 100 * e.throughput.hfu) << " ("
+     << costmodel::MfuConventionName(e.throughput.mfu_causal) << " attention FLOPs";
   if (e.throughput.fp8_peak_utilization > 0) {
-    os << " (of the BF16 dense peak; of the FP8 peak "
-       << Printf("%.1f%%", 100 * e.throughput.fp8_peak_utilization) << ")";
+    os << "; of the BF16 dense peak; of the FP8 peak "
+       << Printf("%.1f%%", 100 * e.throughput.fp8_peak_utilization);
   }
-  os << "\n";
+  os << ")\n";
   const auto& m = e.memory;
   os << "\nmemory per GPU          GiB\n";
   os << "  params                " << Printf("%7.2f", m.params_bytes / kGiB) << "\n";
@@ -333,6 +347,7 @@ std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluat
                              {"exposed TP comm", tb.exposed_tp_comm_s - ta.exposed_tp_comm_s},
                              {"exposed FSDP comm", tb.exposed_fsdp_comm_s - ta.exposed_fsdp_comm_s},
                              {"exposed DP comm", tb.exposed_dp_comm_s - ta.exposed_dp_comm_s},
+                             {"exposed CP comm", tb.exposed_cp_comm_s - ta.exposed_cp_comm_s},
                              {"optimizer", tb.optimizer_s - ta.optimizer_s}};
   std::stable_sort(terms.begin(), terms.end(), [](const Term& x, const Term& y) {
     return std::fabs(x.delta) > std::fabs(y.delta);
@@ -354,19 +369,25 @@ std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluat
 std::string FormatTable(const std::vector<Candidate>& rows) {
   std::ostringstream os;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-4s %-80s %9s %9s %6s %8s %8s %8s %8s %8s\n", "#", "layout",
-                "step_ms", "tok/s/gpu", "MFU", "peak_GiB", "tp_ms", "fsdp_ms", "dp_ms", "pp_ms");
+  // The MFU column names its convention (causal or not): every row shares the workload's.
+  const bool causal = !rows.empty() && rows.front().eval.throughput.mfu_causal;
+  // The layout column is 80 wide, wider when a layout's text is (context-parallel keys).
+  int width = 80;
+  for (const auto& c : rows) width = std::max(width, static_cast<int>(costmodel::LayoutToText(c.layout).size()));
+  std::snprintf(buf, sizeof buf, "%-4s %-*s %9s %9s %6s %8s %8s %8s %8s %8s %8s\n", "#", width, "layout",
+                "step_ms", "tok/s/gpu", causal ? "MFU_c" : "MFU_nc", "peak_GiB", "tp_ms", "fsdp_ms",
+                "dp_ms", "pp_ms", "cp_ms");
   os << buf;
   int i = 0;
   for (const auto& c : rows) {
     const auto& t = c.eval.time;
     // pp_ms: the pipeline's bubble and its exposed stage-to-stage sends.
-    std::snprintf(buf, sizeof buf, "%-4d %-80s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
-                  costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
+    std::snprintf(buf, sizeof buf, "%-4d %-*s %9.1f %9.0f %5.1f%% %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f\n", ++i,
+                  width, costmodel::LayoutToText(c.layout).c_str(), t.step_s * 1e3,
                   c.eval.throughput.tokens_per_s_per_gpu, 100 * c.eval.throughput.mfu,
                   c.eval.memory.peak_bytes / kGiB, t.exposed_tp_comm_s * 1e3,
                   t.exposed_fsdp_comm_s * 1e3, t.exposed_dp_comm_s * 1e3,
-                  (t.bubble_s + t.exposed_pp_comm_s) * 1e3);
+                  (t.bubble_s + t.exposed_pp_comm_s) * 1e3, t.exposed_cp_comm_s * 1e3);
     os << buf;
   }
   return os.str();

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <chrono>
 
+#include "costmodel/context.h"
 #include "costmodel/error.h"
 
 namespace meshplan::plans {
@@ -30,7 +31,8 @@ bool LayoutLess(const Layout& a, const Layout& b) {
   auto key = [](const Layout& l) {
     return std::tuple(l.tp, l.sp, l.fsdp, l.replicate, l.zero, l.mbs,
                       static_cast<int>(l.recompute), static_cast<int>(l.recipe), l.pp, l.vpp,
-                      static_cast<int>(l.schedule), l.pp_first_layers, l.pp_last_layers);
+                      static_cast<int>(l.schedule), l.pp_first_layers, l.pp_last_layers, l.cp,
+                      static_cast<int>(l.cp_comm), l.cp_balance);
   };
   return key(a) < key(b);
 }
@@ -111,6 +113,27 @@ std::vector<PipeChoice> PipeChoices(int64_t gpus, int64_t layers, int64_t max_pp
   return out;
 }
 
+/// The context-parallel shapes worth costing after TP: cp = 1, and every cp dividing `gpus`
+/// (up to max_cp) whose causal load balancing splits the sequence evenly (seq % 2cp == 0) and
+/// leaves each rank at least opt.min_cp_tokens tokens; each with the ring (p2p) and, where the
+/// heads and KV heads of a TP rank split over cp, Ulysses (a2a). The all-gather exchange is left
+/// to --layout: it moves the ring's bytes but exposes them all (TE: "KV all-gather between CP
+/// ranks is exposed"), so it never beats the ring here. Balancing is always on (off is never
+/// faster: context.h CpAttentionImbalance).
+std::vector<std::pair<int64_t, costmodel::CpComm>> CpChoices(const costmodel::Model& m, int64_t tp,
+                                                            int64_t gpus, int64_t seq,
+                                                            const SearchOptions& opt) {
+  std::vector<std::pair<int64_t, costmodel::CpComm>> out = {{1, costmodel::CpComm::kP2p}};
+  const int64_t heads = m.heads / tp, kv = costmodel::KvHeadsPerTpRank(m, tp);
+  for (int64_t cp : Divisors(gpus)) {
+    if (cp == 1 || (opt.max_cp > 0 && cp > opt.max_cp)) continue;
+    if (seq % (2 * cp) != 0 || seq / cp < opt.min_cp_tokens) continue;
+    out.emplace_back(cp, costmodel::CpComm::kP2p);
+    if (m.heads % tp == 0 && heads % cp == 0 && kv % cp == 0) out.emplace_back(cp, costmodel::CpComm::kA2a);
+  }
+  return out;
+}
+
 /// Calls visit(layout) for every layout of the space, in a fixed order.
 template <typename Visit>
 void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Visit&& visit) {
@@ -126,8 +149,9 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
   const int64_t layers = ev.model().layers;
   for (int64_t tp : Divisors(w.gpus)) {
     if (tp > max_tp) continue;
-    for (const PipeChoice& pipe : PipeChoices(w.gpus / tp, layers, opt.max_pp)) {
-      const int64_t dp = w.gpus / tp / pipe.pp;
+   for (const auto& [cp, cp_comm] : CpChoices(ev.model(), tp, w.gpus / tp, w.seq, opt)) {
+    for (const PipeChoice& pipe : PipeChoices(w.gpus / tp / cp, layers, opt.max_pp)) {
+      const int64_t dp = w.gpus / tp / cp / pipe.pp;
       // Micro-batch sizes: the divisors of the local batch (or 1 when the batch cannot split).
       std::vector<int64_t> mbs_list = {1};
       if (w.global_batch >= dp && w.global_batch % dp == 0) {
@@ -139,7 +163,7 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
       for (int sp = 0; sp <= (tp > 1 ? 1 : 0); ++sp) {
         for (int64_t f : Divisors(dp)) {
           for (int zero = 1; zero <= 3; ++zero) {
-            if (f == 1 && zero > 1) continue;  // nothing to shard over one rank
+            if (f * cp == 1 && zero > 1) continue;  // nothing to shard over one rank (fsdp x cp)
             for (int64_t mbs : mbs_list) {
               // Interleaving needs the micro-batches to divide into pp (pipeline.h).
               if (pipe.schedule == costmodel::Schedule::kInterleaved &&
@@ -170,6 +194,8 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
                   l.schedule = pipe.schedule;
                   l.pp_first_layers = pipe.first;
                   l.pp_last_layers = pipe.last;
+                  l.cp = cp;
+                  l.cp_comm = cp_comm;
                   visit(l);
                 }
               }
@@ -178,6 +204,7 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
         }
       }
     }
+   }
   }
 }
 
@@ -200,7 +227,7 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
   const int64_t count = CountLayouts(ev, opt);
   if (count > opt.max_layouts) {
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                              " layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
   }
   std::vector<Layout> out;
   out.reserve(static_cast<size_t>(count));
@@ -218,7 +245,7 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   const int64_t total = CountLayouts(ev, opt);
   if (total > opt.max_layouts) {
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                              " layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
   }
   std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
   auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };
@@ -228,7 +255,7 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
     ++i;
     Candidate c{l, ev.Evaluate(l)};
     ++r.evaluated;
-    if (l.tp == 1 && l.pp == 1) {  // FSDP alone: no tensor or pipeline parallelism
+    if (l.tp == 1 && l.pp == 1 && l.cp == 1) {  // FSDP alone: no tensor, pipeline or context parallelism
       const bool replace =
           !r.best_fsdp_only ||
           (c.eval.feasible() && !r.best_fsdp_only->eval.feasible()) ||

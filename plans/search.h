@@ -1,6 +1,6 @@
 // File: plans/search.h
 // Exhaustive layout search (Timeloop's space x search x evaluator shape): enumerate every
-// TP/SP/FSDP x replicate/ZeRO/micro-batch/recompute/recipe combination for a GPU count, cost
+// TP/SP/CP/PP/FSDP x replicate/ZeRO/micro-batch/recompute/recipe combination for a GPU count, cost
 // each with the analytical evaluator, count the infeasible ones by reason, and rank the rest.
 #ifndef MESHPLAN_PLANS_SEARCH_H_
 #define MESHPLAN_PLANS_SEARCH_H_
@@ -26,6 +26,14 @@ struct SearchOptions {
   // Refuse larger spaces: 5M layouts are ~3 s of search and ~0.4 GB.
   int64_t max_layouts = 5'000'000;
   int64_t max_pp = 0;                               // 0: any; 1: no pipeline parallelism
+  int64_t max_cp = 0;                               // 0: any; 1: no context parallelism
+  // Context parallelism is searched only while each rank keeps this many tokens of a sequence.
+  // NVIDIA's DGX Cloud recipes run it from 4096 (Llama 3.1 8B, seq 8192, cp 2: dgxc-h100.json);
+  // below that a ring step's K,V block (4 s/cp kv_heads d bytes) nears its attention block
+  // (2 (s/cp)^2 heads d FLOPs) once the ring crosses the network: for Llama 3 70B at TP 8 on
+  // H100 at 400 Gb/s per GPU they are equal at ~2,500 tokens. It keeps CP out of the short-
+  // sequence searches, where it only multiplies the space.
+  int64_t min_cp_tokens = 4096;
 };
 
 struct Candidate {

@@ -26,7 +26,8 @@ struct Later {
 };
 
 bool IsComm(TaskKind k) {
-  return k == TaskKind::kFsdpAg || k == TaskKind::kFsdpRs || k == TaskKind::kDpAr;
+  return k == TaskKind::kFsdpAg || k == TaskKind::kFsdpRs || k == TaskKind::kDpAr ||
+         k == TaskKind::kCpComm;
 }
 bool IsSlowable(TaskKind k) { return k == TaskKind::kCompute || k == TaskKind::kOptimizer; }
 
@@ -58,7 +59,9 @@ SimResult RunEngine(const StepGraph& g, const EngineOptions& o) {
   std::vector<int32_t> pending(gi.in_degree);
   std::vector<double> ready(n, 0.0), start(n, 0.0), end(n, 0.0);
   std::vector<int32_t> binder(n, -1), blocker(n, -1);
-  std::array<int32_t, kNumStreams> running{-1, -1, -1}, res_last_task{-1, -1, -1};
+  std::array<int32_t, kNumStreams> running{}, res_last_task{};
+  running.fill(-1);
+  res_last_task.fill(-1);
   std::array<double, kNumStreams> res_last_end{};
 
   SimResult out;
@@ -212,6 +215,7 @@ SimResult RunEngine(const StepGraph& g, const EngineOptions& o) {
   out.exposed_fsdp_comm_s = out.exposed_by_kind_s[kind(TaskKind::kFsdpAg)] +
                             out.exposed_by_kind_s[kind(TaskKind::kFsdpRs)];
   out.exposed_dp_comm_s = out.exposed_by_kind_s[kind(TaskKind::kDpAr)];
+  out.exposed_cp_comm_s = out.exposed_by_kind_s[kind(TaskKind::kCpComm)];
   out.events = events;
 
   if (o.record_timeline) {

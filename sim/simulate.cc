@@ -35,7 +35,15 @@ TaskKind KindOf(Op op) {
     case Op::kOptimizer: return TaskKind::kOptimizer;
     case Op::kChunkFwd:
     case Op::kChunkBwd:
-    case Op::kChunkWgrad: return TaskKind::kCompute;
+    case Op::kChunkWgrad:
+    case Op::kLayerFwdAttn:
+    case Op::kLayerBwdAttn: return TaskKind::kCompute;
+    case Op::kCpFwdPre:
+    case Op::kCpFwdRing:
+    case Op::kCpFwdPost:
+    case Op::kCpBwdPre:
+    case Op::kCpBwdRing:
+    case Op::kCpBwdPost: return TaskKind::kCpComm;
   }
   return TaskKind::kCompute;
 }
@@ -45,6 +53,7 @@ std::string_view ToString(Stream s) {
     case Stream::kCompute: return "compute";
     case Stream::kCommIntra: return "comm_intra";
     case Stream::kCommInter: return "comm_inter";
+    case Stream::kCommCp: return "comm_cp";
   }
   return "?";
 }
@@ -57,6 +66,7 @@ std::string_view ToString(TaskKind k) {
     case TaskKind::kFsdpRs: return "fsdp_rs";
     case TaskKind::kDpAr: return "dp_ar";
     case TaskKind::kOptimizer: return "optimizer";
+    case TaskKind::kCpComm: return "cp_comm";
   }
   return "?";
 }
@@ -83,6 +93,14 @@ std::string_view ToString(Op op) {
     case Op::kChunkFwd: return "F";
     case Op::kChunkBwd: return "B";
     case Op::kChunkWgrad: return "W";
+    case Op::kLayerFwdAttn: return "attn_fwd";
+    case Op::kLayerBwdAttn: return "attn_bwd";
+    case Op::kCpFwdPre: return "cp_fwd_pre";
+    case Op::kCpFwdRing: return "cp_fwd_ring";
+    case Op::kCpFwdPost: return "cp_fwd_post";
+    case Op::kCpBwdPre: return "cp_bwd_pre";
+    case Op::kCpBwdRing: return "cp_bwd_ring";
+    case Op::kCpBwdPost: return "cp_bwd_post";
   }
   return "?";
 }
@@ -137,7 +155,9 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   if (pp.last.total_s() > b->total_s()) b = &pp.last;
   const double plain = static_cast<double>(m) * b->total_s();
   const double slow =
-      plain > 0 && opt.overlap ? (e.time.compute_s + e.time.exposed_tp_comm_s) / plain : 1.0;
+      plain > 0 && opt.overlap
+          ? (e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s) / plain
+          : 1.0;
   for (int64_t vs = 0; vs < V; ++vs) {
     const int64_t rank = vs % l.pp;
     const double n = static_cast<double>(split.LayersOf(rank, l.pp)) / static_cast<double>(l.vpp);
@@ -166,11 +186,14 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
     busiest = std::max(busiest, s.busy_s);
     r.stages.push_back(sr);
   }
-  // The analytical split of the busiest stage's time into compute and TP, scaled to the run.
-  const double analytical_busy = e.time.compute_s + e.time.exposed_tp_comm_s;
+  // The analytical split of the busiest stage's time into compute, TP and CP (whose exposed
+  // exchange the chunks carry: the schedule has no CP stream), scaled to the run.
+  const double analytical_busy = e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s;
   const double tp_share = analytical_busy > 0 ? e.time.exposed_tp_comm_s / analytical_busy : 0.0;
+  const double cp_share = analytical_busy > 0 ? e.time.exposed_cp_comm_s / analytical_busy : 0.0;
   r.exposed_tp_comm_s = busiest * tp_share;
-  r.compute_s = busiest - r.exposed_tp_comm_s;
+  r.exposed_cp_comm_s = busiest * cp_share;
+  r.compute_s = busiest - r.exposed_tp_comm_s - r.exposed_cp_comm_s;
   r.bubble_s = run.makespan_s - busiest;
   r.exposed_fsdp_comm_s = e.time.exposed_fsdp_comm_s;
   r.exposed_dp_comm_s = e.time.exposed_dp_comm_s;
@@ -183,6 +206,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   r.busy_by_kind_s[static_cast<size_t>(TaskKind::kCompute)] = r.compute_s;
   r.busy_by_kind_s[static_cast<size_t>(TaskKind::kTpComm)] = r.exposed_tp_comm_s;
   r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kTpComm)] = r.exposed_tp_comm_s;
+  r.busy_by_kind_s[static_cast<size_t>(TaskKind::kCpComm)] = r.exposed_cp_comm_s;
+  r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kCpComm)] = r.exposed_cp_comm_s;
   if (opt.record_timeline) {
     r.tasks_run.reserve(run.actions_run.size());
     for (const ActionRecord& a : run.actions_run) {

@@ -18,7 +18,12 @@
 // - Exposed communication = time the compute stream sits idle, attributed along the chain of
 //   tasks that blocked it (each idle instant goes to the collective running then on that chain).
 //   TP collectives run on the compute stream, so all of them are exposed. Hence, exactly,
-//   step_s = compute_s + exposed_tp_comm_s + exposed_fsdp_comm_s + exposed_dp_comm_s + optimizer_s.
+//   step_s = compute_s + exposed_tp_comm_s + exposed_cp_comm_s + exposed_fsdp_comm_s
+//            + exposed_dp_comm_s + optimizer_s.
+// - Context parallelism (cp > 1): each layer's attention core runs as its own compute task and
+//   its KV exchange on a fourth stream, comm_cp (costmodel/context.h CpPass): the ring's
+//   transfers beside the attention blocks (the last block waits for them), all-gathers and
+//   all-to-alls before / after it. The CP exchange counts as communication for the slowdown.
 // - overlap = false serialises every task in issue order (one resource), so the step is the plain
 //   sum of every task's duration (nothing hidden, no slowdown).
 // - Memory: static bytes (params, grads, optimizer, overhead) at t = 0; activations allocated at
@@ -42,11 +47,14 @@
 
 namespace meshplan::sim {
 
-enum class Stream : uint8_t { kCompute = 0, kCommIntra = 1, kCommInter = 2 };
-inline constexpr int kNumStreams = 3;
+// kCommCp: context parallelism's KV exchange on its own stream, as TransformerEngine runs the
+// ring's send/recv on a dedicated cp_stream (context_parallel.py) and NCCL runs the CP
+// communicator beside the FSDP ones.
+enum class Stream : uint8_t { kCompute = 0, kCommIntra = 1, kCommInter = 2, kCommCp = 3 };
+inline constexpr int kNumStreams = 4;
 
-enum class TaskKind : uint8_t { kCompute = 0, kTpComm, kFsdpAg, kFsdpRs, kDpAr, kOptimizer };
-inline constexpr int kNumTaskKinds = 6;
+enum class TaskKind : uint8_t { kCompute = 0, kTpComm, kFsdpAg, kFsdpRs, kDpAr, kOptimizer, kCpComm };
+inline constexpr int kNumTaskKinds = 7;
 // Pipeline steps (pp > 1) are simulated by sim/pipeline.h: one track per stage, tasks kChunk*.
 
 /// What a task does; with (micro_batch, layer) it names the task (names are made lazily).
@@ -71,6 +79,16 @@ enum class Op : uint8_t {
   kChunkFwd,     // pipeline: one model chunk's forward of a micro-batch (layer = chunk)
   kChunkBwd,     // ... its backward (1F1B, interleaved: with the weight gradient)
   kChunkWgrad,   // ... its weight gradient (ZB-H1)
+  // Context parallelism (cp > 1; costmodel/context.h CpPass): a layer's attention core split
+  // out of its compute, and its KV exchange on the CP stream before / beside / after it.
+  kLayerFwdAttn,
+  kLayerBwdAttn,
+  kCpFwdPre,     // all-gather of K,V or the q,k,v all-to-all, before attention
+  kCpFwdRing,    // the ring's cp-1 K,V transfers, beside the attention blocks
+  kCpFwdPost,    // the output all-to-all
+  kCpBwdPre,
+  kCpBwdRing,
+  kCpBwdPost,
 };
 
 TaskKind KindOf(Op op);
@@ -123,6 +141,7 @@ struct SimResult {
   double exposed_tp_comm_s = 0;
   double exposed_fsdp_comm_s = 0;  // = exposed all-gathers + exposed reduce-scatters (incl. ZeRO-1)
   double exposed_dp_comm_s = 0;
+  double exposed_cp_comm_s = 0;  // context parallelism's KV exchange while compute waits
   double optimizer_s = 0;
   std::array<double, kNumTaskKinds> exposed_by_kind_s{};  // indexed by TaskKind
   std::array<double, kNumTaskKinds> busy_by_kind_s{};     // total run time per kind

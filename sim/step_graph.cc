@@ -37,6 +37,10 @@ std::vector<std::pair<int32_t, int32_t>> StepGraph::Edges() const {
 
 namespace {
 
+/// Tasks one layer's CP exchange adds per pass at most: pre, ring, two attention parts, post,
+/// join (StepGraph's cp_pass).
+constexpr int64_t kCpTasksPerPass = 6;
+
 /// Collects tasks in issue order and their dependencies (predecessor, successor).
 class Builder {
  public:
@@ -115,10 +119,12 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const bool gather_bwd = fsdp_layer && p.gather_in_backward;
   const bool zero1 = p.per_step_zero1;
   const bool dp = p.dp_allreduce_s > 0;
-  const Stream fsdp_stream = StreamFor(ev.PlaceGroup(l.fsdp, l.tp));
-  const Stream dp_stream = StreamFor(ev.PlaceGroup(l.replicate, l.tp * l.fsdp));
+  // Groups placed by their mesh strides (costmodel/mesh.h): FSDP shards over fsdp x cp.
+  const Stream fsdp_stream = StreamFor(ev.PlaceGroup(l.shard(), l.tp));
+  const Stream dp_stream = StreamFor(ev.PlaceGroup(l.replicate, l.tp * l.shard()));
 
-  const int64_t per_mb = 6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0));
+  const bool cp = l.cp > 1;
+  const int64_t per_mb = 6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0) + (cp ? 2 * kCpTasksPerPass : 0));
   const int64_t total = M * per_mb + (zero1 ? 2 * L : 0) + (dp ? L : 0) + 1;
   if (total > kMaxTasks) {
     throw Error("simulate", std::to_string(M) + " micro-batches x " + std::to_string(L) +
@@ -137,7 +143,25 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const double unit_grad_bytes = fsdp_layer ? p.unit_grad_bytes : 0.0;
 
   const HeadTp head_tp = SplitHeadTp(l, e, Ld);
-  const double F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s;
+  // Under CP the attention core leaves the layer's compute task: CpPassTasks runs it.
+  const double F = p.layer_fwd_compute_s - (cp ? p.cp_fwd.attn_s : 0.0);
+  const double B = p.layer_bwd_compute_s - (cp ? p.cp_bwd.attn_s : 0.0);
+  // One pass of a layer's CP exchange after its compute task `prev` (costmodel::CpPass): the
+  // blocking part before the attention, the ring beside all but its last block, the output
+  // exchange after it, and a zero-length join so that the compute stream waits for that.
+  auto cp_pass = [&](const costmodel::CpPass& c, bool fwd, int64_t mb, int64_t layer, int32_t prev) {
+    const Op pre = fwd ? Op::kCpFwdPre : Op::kCpBwdPre, ring = fwd ? Op::kCpFwdRing : Op::kCpBwdRing;
+    const Op post = fwd ? Op::kCpFwdPost : Op::kCpBwdPost, attn = fwd ? Op::kLayerFwdAttn : Op::kLayerBwdAttn;
+    const int32_t pre_t = c.before_s > 0 ? b.Add(pre, Stream::kCommCp, mb, layer, c.before_s, 0.0, {prev}) : -1;
+    const int32_t ring_t = c.during_s > 0 ? b.Add(ring, Stream::kCommCp, mb, layer, c.during_s, 0.0, {prev}) : -1;
+    int32_t t = b.Add(attn, Stream::kCompute, mb, layer, c.attn_s - c.last_block_s, 0.0, {pre_t});
+    if (c.last_block_s > 0) t = b.Add(attn, Stream::kCompute, mb, layer, c.last_block_s, 0.0, {ring_t});
+    if (c.after_s > 0) {
+      const int32_t post_t = b.Add(post, Stream::kCommCp, mb, layer, c.after_s, 0.0, {t});
+      t = b.Add(attn, Stream::kCompute, mb, layer, 0.0, 0.0, {post_t});
+    }
+    return t;
+  };
 
   std::vector<int32_t> zero1_ag(static_cast<size_t>(zero1 ? L : 0), -1);
   for (int64_t k = 0; zero1 && k < L; ++k) {
@@ -165,6 +189,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, p.layer_activation_bytes,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
                             m == 0 && zero1 ? zero1_ag[ui] : -1});
+      if (cp) last = cp_pass(p.cp_fwd, true, m, i, last);
       if (p.layer_fwd_tp_s > 0) {
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
       }
@@ -196,6 +221,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
                                 p.recompute_working_bytes + unit_grad_bytes,
                                 {gather_bwd ? ag_bwd[ui] : -1});
       int32_t last = bwd;
+      if (cp) last = cp_pass(p.cp_bwd, false, m, i, last);
       if (p.layer_bwd_tp_s > 0) {
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
@@ -221,7 +247,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     }
   }
   b.Add(Op::kOptimizer, Stream::kCompute, -1, -1, p.optimizer_s, 0.0,
-        {b.last_on(Stream::kCommIntra), b.last_on(Stream::kCommInter)});
+        {b.last_on(Stream::kCommIntra), b.last_on(Stream::kCommInter), b.last_on(Stream::kCommCp)});
 
   StepGraph g;
   const auto n = static_cast<uint32_t>(b.tasks_.size());

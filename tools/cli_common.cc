@@ -175,6 +175,9 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   app->add_flag("--fp8-param-gather", o.fp8_param_gather,
                 "parameters kept in FP8 (Megatron-LM --fp8-param-gather, NeMo fp8_params): "
                 "1-byte parameter all-gather, no separate FP8 weight copy");
+  app->add_option("--mfu-convention", o.mfu_convention,
+                  "attention FLOPs in MFU: noncausal (default: PaLM, torchtitan, Megatron-LM "
+                  "logs) | causal (halved, as NVIDIA's performance tables count)");
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
@@ -242,6 +245,11 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
     throw Error("--fp8-param-gather", "needs --precision fp8");
   }
   w.fp8_param_gather = o.fp8_param_gather;
+  if (o.mfu_convention == "causal") {
+    w.mfu_causal = true;
+  } else if (o.mfu_convention != "noncausal") {
+    throw Error("--mfu-convention", "must be causal or noncausal, got '" + o.mfu_convention + "'");
+  }
   return w;
 }
 
@@ -261,7 +269,7 @@ int64_t SimulatedTasksBound(const costmodel::Evaluator& ev, const costmodel::Lay
   const double layers = static_cast<double>(std::max<int64_t>(1, ev.model().layers));
   const double mb = std::max(1.0, std::ceil(e.parts.micro_batches - 1e-9));
   const double bound = l.pp > 1 ? static_cast<double>(l.pp) * static_cast<double>(l.vpp) * mb * 3 + 1
-                                : mb * (6 + 7 * layers) + 3 * layers + 1;
+                                : mb * (6 + (l.cp > 1 ? 19 : 7) * layers) + 3 * layers + 1;  // CP: 12 more per layer
   return bound > 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bound);
 }
 

@@ -34,6 +34,7 @@ struct WorkloadOptions {
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
+  std::string mfu_convention = "noncausal";  // costmodel::Workload::mfu_causal
   std::string calibration;  // profile name or path; empty: the cluster's shipped profile, if any
   bool no_calibration = false;  // --no-calibration: the uncalibrated model
   std::string global_batch_tokens;  // --global-batch-tokens: "4M" or "4194304"; sets global_batch
@@ -65,7 +66,7 @@ CLI::Validator IntegerIn(int64_t min, int64_t max);
 /// The same for a decimal number (no hexadecimal, inf or nan): "must be in [min, max], got x".
 CLI::Validator NumberIn(double min, double max);
 
-/// Adds --flash-version and --eager-elementwise (also for commands that add the workload flags
+/// Adds --flash-version, --eager-elementwise and --mfu-convention (also for commands that add the workload flags
 /// one by one).
 void AddKernelFlags(CLI::App* app, WorkloadOptions& o);
 

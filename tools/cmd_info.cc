@@ -94,6 +94,9 @@ void RunInspect(const InspectOptions& o) {
   }
   std::printf("model FLOPs/token %16.6g  at seq %lld (6N + 12*L*h*s, no recompute)\n", flops,
               static_cast<long long>(seq));
+  // The MFU conventions (--mfu-convention): noncausal counts all of 12 L a d s, causal half.
+  const double causal = flops - 0.5 * costmodel::AttentionFlopsPerToken(m, seq);
+  std::printf("  causal          %16.6g  (attention halved: --mfu-convention causal)\n", causal);
   if (!o.json_path.empty()) {
     nlohmann::json j;
     j["schema_version"] = plans::kReportSchemaVersion;
@@ -106,6 +109,7 @@ void RunInspect(const InspectOptions& o) {
                    {"output_head", p.output_head}};
     j["seq"] = seq;
     j["flops_per_token"] = flops;
+    j["flops_per_token_causal"] = causal;
     WriteFileAtomic(o.json_path, plans::DumpReport(j), "--json");
   }
 }

@@ -29,7 +29,7 @@ namespace {
 using nlohmann::json;
 
 plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const std::string& objective,
-                                       int64_t max_tp, int64_t max_pp) {
+                                       int64_t max_tp, int64_t max_pp, int64_t max_cp) {
   plans::SearchOptions so;
   if (top < 1 || top > 10000) throw Error("--top", "must be in [1, 10000], got " + std::to_string(top));
   so.top_k = top;
@@ -43,6 +43,7 @@ plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const 
   if (max_tp < 0) throw Error("--max-tp", "must be >= 1, got " + std::to_string(max_tp));
   so.max_tp = max_tp;
   so.max_pp = max_pp;
+  so.max_cp = max_cp;
   if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
   return so;
 }
@@ -145,6 +146,7 @@ struct PlanOptions {
   std::string objective = "step-time";
   int64_t max_tp = 0;
   int64_t max_pp = 0;
+  int64_t max_cp = 0;
   std::string json_path;
   std::string html_path;
   bool timing = false;
@@ -164,7 +166,7 @@ nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp);
+  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp, o.max_cp);
   // Folded twins and the headroom rule take rows out: keep enough candidates to fill the list.
   if (!o.show_variants || o.min_headroom_gib > 0) so.top_k = std::min(10000, std::max(4 * o.top, o.top + 40));
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
@@ -241,7 +243,7 @@ void RunPlan(const PlanOptions& o) {
                          {"step_s", b.step_s},
                          {"tokens_per_s_per_gpu", b.tokens_per_s_per_gpu},
                          {"mfu", b.mfu},
-                         {"mfu_convention", plans::MfuConvention(r.cluster)},
+                         {"mfu_convention", plans::MfuConvention(r.cluster, b.mfu_causal)},
                          {"peak_bytes", b.peak_bytes},
                          {"capacity_bytes", b.capacity_bytes},
                          {"headroom_bytes", b.headroom_bytes()},
@@ -419,6 +421,7 @@ void RunCompare(const CompareOptions& o) {
                      {"exposed_tp_comm_s", b.exposed_tp_comm_s - a.exposed_tp_comm_s},
                      {"exposed_fsdp_comm_s", b.exposed_fsdp_comm_s - a.exposed_fsdp_comm_s},
                      {"exposed_dp_comm_s", b.exposed_dp_comm_s - a.exposed_dp_comm_s},
+                     {"exposed_cp_comm_s", b.exposed_cp_comm_s - a.exposed_cp_comm_s},
                      {"optimizer_s", b.optimizer_s - a.optimizer_s},
                      {"peak_bytes", evals[i].memory.peak_bytes - evals[0].memory.peak_bytes},
                      {"summary", plans::FormatDelta(evals[0], evals[i])}});
@@ -440,10 +443,18 @@ void RunCompare(const CompareOptions& o) {
   row("exposed TP comm ms", [](const auto& e) { return e.time.exposed_tp_comm_s * 1e3; }, " %14.1f");
   row("exposed FSDP comm ms", [](const auto& e) { return e.time.exposed_fsdp_comm_s * 1e3; }, " %14.1f");
   row("exposed DP comm ms", [](const auto& e) { return e.time.exposed_dp_comm_s * 1e3; }, " %14.1f");
+  row("exposed CP comm ms", [](const auto& e) { return e.time.exposed_cp_comm_s * 1e3; }, " %14.1f");
   row("optimizer ms", [](const auto& e) { return e.time.optimizer_s * 1e3; }, " %14.1f");
   row("GEMM efficiency %", [](const auto& e) { return e.time.gemm_efficiency * 100; }, " %14.1f");
   row("tokens/s/GPU", [](const auto& e) { return e.throughput.tokens_per_s_per_gpu; }, " %14.0f");
-  row("MFU %", [](const auto& e) { return e.throughput.mfu * 100; }, " %14.1f");
+  {
+    // The MFU row names its convention; reports written under different ones are flagged.
+    const bool causal = evals.front().throughput.mfu_causal;
+    bool mixed = false;
+    for (const auto& e : evals) mixed = mixed || e.throughput.mfu_causal != causal;
+    const std::string label = mixed ? "MFU % (mixed conv.!)" : causal ? "MFU % (causal)" : "MFU % (noncausal)";
+    row(label.c_str(), [](const auto& e) { return e.throughput.mfu * 100; }, " %14.1f");
+  }
   row("peak GiB", [](const auto& e) { return e.memory.peak_bytes / costmodel::kGiB; }, " %14.2f");
   std::printf("\n");
   for (size_t i = 0; i < names.size(); ++i) {
@@ -469,6 +480,7 @@ struct SweepOptions {
   std::vector<int64_t> seq;
   int64_t max_tp = 0;
   int64_t max_pp = 0;
+  int64_t max_cp = 0;
   std::string json_path;
   std::string html_path;
 };
@@ -503,7 +515,7 @@ constexpr size_t kMaxSweepPoints = 1000;
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
-  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp, o.max_cp);
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
     throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
                              " points; give shorter lists");
@@ -608,6 +620,10 @@ void SetupPlan(CLI::App& app) {
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
         ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-cp", opt->max_cp,
+                    "largest context-parallel degree to try (1: none; default: any leaving each "
+                    "rank >= 4096 tokens of a sequence)")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
@@ -663,6 +679,10 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--max-tp", opt->max_tp, "largest tensor-parallel degree to try")
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--max-pp", opt->max_pp, "largest pipeline-parallel degree to try (1: none)")
+        ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-cp", opt->max_cp,
+                    "largest context-parallel degree to try (1: none; default: any leaving each "
+                    "rank >= 4096 tokens of a sequence)")
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");

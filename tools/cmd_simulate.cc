@@ -29,6 +29,7 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
   t["exposed_tp_comm_s"] = r.exposed_tp_comm_s;
   t["exposed_fsdp_comm_s"] = r.exposed_fsdp_comm_s;
   t["exposed_dp_comm_s"] = r.exposed_dp_comm_s;
+  t["exposed_cp_comm_s"] = r.exposed_cp_comm_s;
   t["optimizer_s"] = r.optimizer_s;
   t["bubble_s"] = r.bubble_s;
   if (!r.stages.empty()) t["exposed_pp_comm_s"] = 0.0;  // the simulated bubble includes send waits
@@ -184,6 +185,11 @@ void RunSimulate(const SimulateOptions& o) {
                   r.optimizer_s * 1e3, r.bubble_s * 1e3, r.peak_bytes / costmodel::kGiB, r.peak_time_s * 1e3,
                   static_cast<long long>(r.tasks));
     sim_text = buf;
+    if (l.cp > 1) {
+      std::snprintf(buf, sizeof buf, "  exposed CP (KV exchange on the comm_cp stream) %.1f ms\n",
+                    r.exposed_cp_comm_s * 1e3);
+      sim_text += buf;
+    }
     for (const sim::StageResult& s : r.stages) {
       std::snprintf(buf, sizeof buf,
                     "  stage %2lld: %3lld layers, busy %.1f ms, bubble %.1f ms, %.2f micro-batches in flight, peak %.2f GiB\n",

@@ -80,6 +80,12 @@ std::string Num(double v) {
 }
 
 std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::PlanSpec& p) {
+  if (p.layout.cp > 1) {
+    // Refused here, before a launch line is written, and again by meshplan-validate itself.
+    throw Error("--plan", "context-parallel plans (cp > 1) are priced but not executed by "
+                          "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
+                          "attention exchange); validate a cp=1 layout");
+  }
   const int64_t n = p.workload.gpus;
   const int64_t g = o.np_per_node > 0 ? o.np_per_node
                                       : std::min<int64_t>(n, p.cluster.node.gpus_per_node);

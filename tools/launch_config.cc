@@ -8,7 +8,8 @@
 //   fsdp_reshard_after_forward default|always|never, tensor_parallel_degree,
 //   pipeline_parallel_degree, pipeline_parallel_schedule "1F1B",
 //   pipeline_parallel_layers_per_stage, pipeline_parallel_first/last_stage_less_layers (default 1),
-//   pipeline_parallel_microbatch_size (default 1), context_parallel_degree; [training]
+//   pipeline_parallel_microbatch_size (default 1), context_parallel_degree,
+//   context_parallel_rotate_method allgather (default) | alltoall; [training]
 //   local_batch_size (default 8), global_batch_size (-1: local x dp), seq_len (default 2048),
 //   mixed_precision_param bfloat16, mixed_precision_reduce float32 only; [activation_checkpoint]
 //   mode selective|full|none, default selective, with selective_ac_option "2" (every 2nd block)
@@ -31,7 +32,7 @@
 // - Megatron-LM flags: NVIDIA/Megatron-LM megatron/training/arguments.py at
 //   307dcf37f03d44da131ba21999278abe4112d2ad (--tensor-model-parallel-size,
 //   --pipeline-model-parallel-size, --num-layers-per-virtual-pipeline-stage,
-//   --context-parallel-size, --micro-batch-size, --global-batch-size (default micro x dp),
+//   --context-parallel-size, --cp-comm-type p2p|all_gather|a2a (default p2p), --micro-batch-size, --global-batch-size (default micro x dp),
 //   --seq-length, --sequence-parallel, --recompute-granularity full|selective ("selective: core
 //   attention part of the transformer layer is recomputed"), --recompute-method uniform|block,
 //   --recompute-num-layers, --use-distributed-optimizer, --overlap-grad-reduce,
@@ -97,7 +98,10 @@ std::vector<int64_t> MeshplanStageLayers(const Layout& l, const costmodel::Stage
 template <typename Fail>
 costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail fail) {
   const costmodel::Workload& w = t.workload;
-  if (l.cp != 1) fail("cp=" + Str(l.cp), "only cp=1 is modelled");
+  if (l.cp > 1 && !l.cp_balance) {
+    fail("cp_balance=off", "both frameworks balance the causal load over the CP ranks (Megatron-LM "
+                           "get_batch_on_this_cp_rank, PyTorch context_parallel's load balancer)");
+  }
   if (!w.flash_attention) {
     fail("--no-flash-attention", "both frameworks run fused (flash) attention; meshplan would cost unfused attention");
   }
@@ -201,11 +205,12 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("sp=off", "torchtitan's tensor parallelism always shards the sequence between blocks (sequence "
                    "parallelism); it has no TP without SP");
   }
-  if (l.fsdp > 1 && l.zero == 1) {
+  // torchtitan applies FSDP over dp_shard x cp (parallel_dims.py dp_shard_cp): l.shard().
+  if (l.shard() > 1 && l.zero == 1) {
     fail("zero=1", "FSDP2 has no optimizer-only sharding; torchtitan shards parameters and gradients "
                    "(fsdp_reshard_after_forward chooses ZeRO-2 or ZeRO-3)");
   }
-  if (l.fsdp == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1)) {
+  if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1)) {
     fail("fsdp=1,replicate=" + Str(l.replicate), "torchtitan's DDP path (data_parallel_shard_degree = 1) does "
                                                  "not combine with TP or PP ('DDP has not supported > 1D parallelism')");
   }
@@ -213,6 +218,10 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("recompute=selective", "torchtitan's selective activation checkpointing (every n-th block, or a per-op "
                                 "policy that saves matmul outputs) is not the attention-core recompute meshplan "
                                 "costs; use recompute=none or full");
+  }
+  if (l.cp > 1 && l.cp_comm == costmodel::CpComm::kA2a) {
+    fail("cp_comm=a2a", "torchtitan's context parallelism rotates K,V shards (context_parallel_rotate_method "
+                        "allgather or alltoall); it has no Ulysses all-to-all of q, k, v");
   }
   if (l.schedule == Schedule::kZeroBubble) {
     fail("schedule=zb-h1", "torchtitan's zero-bubble schedules (InterleavedZeroBubble, ZBVZeroBubble) run two "
@@ -261,7 +270,7 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
      << "\n[parallelism]\n"
      << "data_parallel_replicate_degree = " << l.replicate << "\n"
      << "data_parallel_shard_degree = " << l.fsdp << "\n";
-  if (l.fsdp > 1) {
+  if (l.shard() > 1) {
     // Under pipeline parallelism meshplan costs ZeRO-2 and ZeRO-3 alike: parameters gathered
     // once per step and kept across the micro-batches (torchtitan's default with PP).
     const char* policy = l.pp > 1 || l.zero == 2 ? "never" : "always";
@@ -276,8 +285,14 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
        << "pipeline_parallel_last_stage_less_layers = " << last_less << "\n"
        << "pipeline_parallel_microbatch_size = " << l.mbs << "\n";
   }
-  os << "context_parallel_degree = " << l.cp << "\n"
-     << "\n[training]\n"
+  os << "context_parallel_degree = " << l.cp << "\n";
+  if (l.cp > 1) {
+    // "alltoall" shuffles the K,V shards round the ring step by step (meshplan's p2p);
+    // "allgather" gathers them all (all_gather).
+    os << "context_parallel_rotate_method = \""
+       << (l.cp_comm == costmodel::CpComm::kAllGather ? "allgather" : "alltoall") << "\"\n";
+  }
+  os << "\n[training]\n"
      // With PP the whole per-rank batch goes through one pipeline step in micro-batches of mbs;
      // without, local_batch_size is the micro-batch and torchtitan accumulates gradients.
      << "local_batch_size = " << (l.pp > 1 ? w.global_batch / dp : l.mbs) << "\n"
@@ -338,12 +353,11 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       "tensor_parallel_degree", "pipeline_parallel_degree", "pipeline_parallel_schedule",
       "pipeline_parallel_layers_per_stage", "pipeline_parallel_first_stage_less_layers",
       "pipeline_parallel_last_stage_less_layers", "pipeline_parallel_microbatch_size", "context_parallel_degree",
-      "expert_parallel_degree", "pipeline_parallel_split_points", "module_fqns_per_model_part",
+      "context_parallel_rotate_method", "expert_parallel_degree", "pipeline_parallel_split_points", "module_fqns_per_model_part",
       "pipeline_parallel_schedule_csv"};
   // Keys that do not change what meshplan costs.
   static const std::set<std::string> kParallelismIgnored = {"enable_compiled_autograd", "disable_loss_parallel",
-                                                            "enable_async_tensor_parallel",
-                                                            "context_parallel_rotate_method"};
+                                                            "enable_async_tensor_parallel"};
   static const std::set<std::string> kTraining = {"local_batch_size", "global_batch_size", "seq_len",
                                                   "mixed_precision_param", "mixed_precision_reduce",
                                                   "enable_cpu_offload"};
@@ -408,7 +422,12 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   const int64_t pp = int_of("parallelism.pipeline_parallel_degree", 1, 1);
   const int64_t cp = int_of("parallelism.context_parallel_degree", 1, 1);
   const int64_t ep = int_of("parallelism.expert_parallel_degree", 1, 1);
-  if (cp != 1) throw Error(place_of("parallelism.context_parallel_degree"), "only 1 is modelled, got " + Str(cp));
+  // torchtitan's default rotate method is allgather (job_config.py Parallelism).
+  const std::string rotate = str_of("parallelism.context_parallel_rotate_method", "allgather");
+  if (rotate != "allgather" && rotate != "alltoall") {
+    throw Error(place_of("parallelism.context_parallel_rotate_method"),
+                "must be allgather or alltoall, got '" + rotate + "'");
+  }
   if (ep != 1) throw Error(place_of("parallelism.expert_parallel_degree"), "only 1 is modelled, got " + Str(ep));
   if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
   const int64_t others = replicate * tp * pp * cp;
@@ -434,6 +453,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   l.replicate = replicate;
   l.pp = pp;
   l.cp = cp;
+  l.cp_comm = rotate == "alltoall" ? costmodel::CpComm::kP2p : costmodel::CpComm::kAllGather;
 
   // ZeRO stage from the reshard policy (apply_fsdp: default -> not pp_enabled).
   const std::string policy = str_of("parallelism.fsdp_reshard_after_forward", "default");
@@ -441,8 +461,8 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     throw Error(place_of("parallelism.fsdp_reshard_after_forward"),
                 "must be default, always or never, got '" + policy + "'");
   }
-  if (shard == 1) {
-    l.zero = 1;  // nothing is sharded
+  if (shard * cp == 1) {
+    l.zero = 1;  // nothing is sharded (FSDP runs over dp_shard x cp)
   } else if (pp > 1) {
     if (policy == "always") {
       throw Error(place_of("parallelism.fsdp_reshard_after_forward"),
@@ -587,11 +607,11 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
     fail("recipe=fsdp2", "Megatron-LM keeps bf16 parameters with fp32 main gradients (meshplan's megatron recipe); "
                          "the fsdp2 recipe's fp32 sharded parameters are torchtitan's");
   }
-  if (l.fsdp > 1 && l.zero >= 2) {
+  if (l.shard() > 1 && l.zero >= 2) {
     fail("zero=" + Str(l.zero), "Megatron-LM's distributed optimizer shards optimizer states only (ZeRO-1); "
                                 "gradients and parameters stay whole on every data-parallel rank");
   }
-  if (l.fsdp > 1 && l.replicate > 1) {
+  if (l.shard() > 1 && l.replicate > 1) {
     fail("replicate=" + Str(l.replicate), "Megatron-LM's distributed optimizer shards over the whole data-parallel "
                                           "group (fsdp x replicate = " + Str(l.dp()) + " ranks), not over fsdp=" +
                                           Str(l.fsdp) + " alone");
@@ -618,8 +638,9 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
     os << "--decoder-first-pipeline-num-layers " << split.first << "\n"
        << "--decoder-last-pipeline-num-layers " << split.last << "\n";
   }
-  os << "--context-parallel-size " << l.cp << "\n"
-     << "--micro-batch-size " << l.mbs << "\n"
+  os << "--context-parallel-size " << l.cp << "\n";
+  if (l.cp > 1) os << "--cp-comm-type " << costmodel::ToString(l.cp_comm) << "\n";
+  os << "--micro-batch-size " << l.mbs << "\n"
      << "--global-batch-size " << w.global_batch << "\n"
      << "--seq-length " << w.seq << "\n"
      << "--bf16\n";
@@ -627,10 +648,11 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   if (l.recompute == Recompute::kFull) {
     os << "--recompute-granularity full\n--recompute-method uniform\n--recompute-num-layers 1\n";
   }
-  if (l.dp() > 1) {
-    if (l.fsdp > 1) os << "--use-distributed-optimizer\n";
+  // Gradients are reduced, and the distributed optimizer shards, over dp x cp.
+  if (l.dp() * l.cp > 1) {
+    if (l.shard() > 1) os << "--use-distributed-optimizer\n";
     os << "--overlap-grad-reduce\n";
-    if (l.fsdp > 1) os << "--overlap-param-gather\n";
+    if (l.shard() > 1) os << "--overlap-param-gather\n";
   }
   return os.str();
 }
@@ -696,7 +718,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       "--num-layers", "--hidden-size", "--num-attention-heads", "--tensor-model-parallel-size", "--sequence-parallel",
       "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage",
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
-      "--expert-model-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
+      "--cp-comm-type", "--expert-model-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
       "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
   // Words in a flag's name that mean it may change the layout, the batch or the precision.
@@ -746,7 +768,6 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   const int64_t tp = int_of("--tensor-model-parallel-size", 1);
   const int64_t pp = int_of("--pipeline-model-parallel-size", 1);
   const int64_t cp = int_of("--context-parallel-size", 1);
-  if (cp != 1) throw Error(flags["--context-parallel-size"].place, "only 1 is modelled, got " + Str(cp));
   const int64_t ep = int_of("--expert-model-parallel-size", 1);
   if (ep != 1) throw Error(flags["--expert-model-parallel-size"].place, "only 1 is modelled, got " + Str(ep));
   if (gpus % (tp * pp * cp) != 0) {
@@ -760,10 +781,22 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   l.sp = switch_of("--sequence-parallel");
   l.pp = pp;
   l.cp = cp;
+  if (has("--cp-comm-type")) {
+    // One type for every layer; Megatron also takes a per-layer list and "a2a+p2p" (hierarchical).
+    const std::string c = str_of("--cp-comm-type");
+    if (c != "p2p" && c != "all_gather" && c != "a2a") {
+      throw Error(flags["--cp-comm-type"].place, "meshplan models p2p, all_gather or a2a, got '" + c + "'");
+    }
+    l.cp_comm = costmodel::ParseCpComm(c, flags["--cp-comm-type"].place);
+  }
   l.zero = 1;
   if (switch_of("--use-distributed-optimizer")) {
-    l.fsdp = dp;  // the optimizer states shard over the whole data-parallel group
+    l.fsdp = dp;  // the optimizer states shard over the whole data-parallel group (x cp)
     l.replicate = 1;
+  } else if (cp > 1) {
+    throw Error(flags["--context-parallel-size"].place,
+                "without --use-distributed-optimizer Megatron-LM keeps the optimizer states whole on every "
+                "CP rank; meshplan shards them over fsdp x cp");
   } else {
     l.fsdp = 1;
     l.replicate = dp;

@@ -157,7 +157,7 @@ class CpuBackend final : public Backend {
                  : MPI_Allreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton yet (expert parallelism, issue 20)
+      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -252,7 +252,7 @@ class CpuBackend final : public Backend {
         rc = MPI_Allreduce(in.data(), out.data(), count, MPI_FLOAT, MPI_SUM, comms_[gi]);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton yet (expert parallelism, issue 20)
+      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }

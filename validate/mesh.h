@@ -1,7 +1,8 @@
 // File: validate/mesh.h
 // The device mesh a layout describes, as lists of world ranks, built from costmodel/mesh.h's
 // MeshShape (the one place the rank order lives, shared with the evaluator): tp innermost, then
-// fsdp, then replicate, then pipeline stages outermost.
+// (cp,) fsdp, then replicate, then pipeline stages outermost. Context-parallel plans (cp > 1) are
+// refused before a mesh is built (runner.cc), so the CP dimension is always 1 here.
 #ifndef MESHPLAN_VALIDATE_MESH_H_
 #define MESHPLAN_VALIDATE_MESH_H_
 

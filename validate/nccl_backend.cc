@@ -156,7 +156,7 @@ class NcclBackend final : public Backend {
              "ncclAllReduce", g);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton yet (expert parallelism, issue 20)
+      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -275,7 +275,7 @@ class NcclBackend final : public Backend {
         Nccl(ncclAllReduce(din, dout, in.size(), ncclFloat, ncclSum, comms_[gi], s), "ncclAllReduce", g);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton yet (expert parallelism, issue 20)
+      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }

@@ -354,9 +354,10 @@ GroupKind KindOf(costmodel::Purpose p) {
     case costmodel::Purpose::kFsdpParamGather:
     case costmodel::Purpose::kFsdpGradReduce: return GroupKind::kFsdp;
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
-    case costmodel::Purpose::kPpP2p: break;  // refused with the plan (pp > 1 not executed)
+    case costmodel::Purpose::kPpP2p: break;  // executed as sends, not a group sweep
+    case costmodel::Purpose::kCpKv: break;   // refused with the plan (cp > 1 not executed)
   }
-  MESHPLAN_CHECK(p != costmodel::Purpose::kPpP2p);
+  MESHPLAN_CHECK(p != costmodel::Purpose::kPpP2p && p != costmodel::Purpose::kCpKv);
   return GroupKind::kTp;
 }
 
@@ -855,6 +856,12 @@ int ValidateMain(int argc, char** argv) {
       throw Error(o.plan_path + ": layout.zero",
                   "FSDP ZeRO-2/3 under pipeline parallelism is priced but not executed by "
                   "meshplan-validate yet; validate zero=1 or replicate");
+    }
+    if (c.plan.layout.cp > 1) {
+      throw Error(o.plan_path + ": layout.cp",
+                  "context-parallel plans (cp > 1) are priced but not executed by meshplan-validate "
+                  "yet (its skeleton has no ring, all-gather or all-to-all attention exchange); "
+                  "validate a cp=1 layout");
     }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {

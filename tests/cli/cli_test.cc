@@ -110,6 +110,35 @@ TEST_F(Cli, InspectJsonHasTheFixedNames) {
   const double attn = 12.0 * 126 * 16384 * 8192;
   const double layer = 2.0 * 16384 * 16384 + 2.0 * 16384 * 1024 + 3.0 * 16384 * 53248;
   EXPECT_DOUBLE_EQ(j["flops_per_token"].get<double>(), 6 * (126 * layer + 128256.0 * 16384) + attn);
+  // The causal MFU convention halves the attention term.
+  EXPECT_DOUBLE_EQ(j["flops_per_token_causal"].get<double>(), 6 * (126 * layer + 128256.0 * 16384) + attn / 2);
+}
+
+// Every MFU says its convention: the plan table's column, the breakdown line, the JSON field;
+// --mfu-convention causal switches it and a bad value is one line naming the flag.
+TEST_F(Cli, MfuConventionIsPrintedAndSwitchable) {
+  const std::string w = "simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 32768 "
+                        "--layout tp=2,sp=on,cp=4,fsdp=8 --analytical ";
+  Result r = Run(w + "--json " + P("nc.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("(noncausal attention FLOPs)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exposed CP comm"), std::string::npos) << r.out;
+  const json nc = ReadJson("nc.json");
+  EXPECT_EQ(nc["layouts"][0]["throughput"]["mfu_convention"], "noncausal");
+  EXPECT_EQ(nc["inputs"]["mfu_convention"], "noncausal");
+  r = Run(w + "--mfu-convention causal --json " + P("c.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("(causal attention FLOPs)"), std::string::npos) << r.out;
+  const json c = ReadJson("c.json");
+  EXPECT_EQ(c["layouts"][0]["throughput"]["mfu_convention"], "causal");
+  EXPECT_LT(c["layouts"][0]["throughput"]["mfu"].get<double>(), nc["layouts"][0]["throughput"]["mfu"].get<double>());
+  r = Run(w + "--mfu-convention palm");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --mfu-convention: must be causal or noncausal, got 'palm'\n");
+  r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 32768 --top 1 --refine 0 "
+          "--mfu-convention causal");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(" MFU_c "), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, SimulateReportCarriesEveryDesignField) {
@@ -768,7 +797,7 @@ TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
 // feature meshplan does not model yet or a quantity the record lacks - never for how a field is
 // phrased. Each source's MAPE, bias and worst case are reported; the guards may fall, never rise.
 TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
-  const std::set<std::string> allowed = {"context parallelism not modelled", "expert parallelism not modelled",
+  const std::set<std::string> allowed = {"expert parallelism not modelled",
                                          "fp8 not modelled",                 "LoRA fine-tuning not modelled",
                                          "fine-tuning (sft) not modelled",   "MaxText (JAX/XLA) not modelled"};
   struct Case {
@@ -778,13 +807,16 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   };
   // Out of sample: none of these sources' records enter a profile. Predictions are optimistic
   // (negative bias) on H100 (llm-foundry -20%, DGX Cloud -6%), on B200 (H100 efficiencies
-  // carried over, -42%) and on vTrain's small A100 models (-29%: launch-bound small GEMMs).
-  // FP8 runs (TransformerEngine delayed scaling) are scored: llm-foundry's 7, DGX Cloud's 23.
+  // carried over, -38%) and on vTrain's small A100 models (-29%: launch-bound small GEMMs).
+  // Context parallelism (issue 19) and FP8 (TransformerEngine delayed scaling) are scored:
+  // DGX Cloud's CP and FP8 records, SimuMax's 7 CP records, llm-foundry's 7 FP8 rows; the
+  // other DGX Cloud CP records are skipped for experts or a pipeline split the record does not
+  // give (pp not dividing the layers).
   const std::vector<Case> cases = {
       {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 20.5},
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 40, 76, 10.0},
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 58, 58, 9.0},
       {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 31.0},
-      {"simumax-b200.json", "MooreThreads/SimuMax", 24, 19, 43.0},
+      {"simumax-b200.json", "MooreThreads/SimuMax", 31, 12, 38.5},
   };
   for (const Case& c : cases) {
     const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/" + c.file;
@@ -796,7 +828,9 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     EXPECT_EQ(s["skipped"], c.skipped) << c.file;
     EXPECT_EQ(s["in_sample"], 0) << c.file;
     for (const auto& [reason, n] : s["skipped_by_reason"].items()) {
-      EXPECT_TRUE(allowed.count(reason)) << c.file << ": skipped " << n << " for '" << reason << "'";
+      // A pipeline split the record leaves out is a quantity it lacks (README, accuracy).
+      EXPECT_TRUE(allowed.count(reason) || reason.rfind("pipeline split: ", 0) == 0)
+          << c.file << ": skipped " << n << " for '" << reason << "'";
     }
     const json& st = s["per_source"][c.source]["per_quantity"]["step_time_s"];
     EXPECT_EQ(st["n"], c.scored) << c.file;
@@ -813,13 +847,14 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     EXPECT_DOUBLE_EQ(st["worst_pct"].get<double>(), worst) << c.file;
 
   }
-  // SimuMax measured peak memory (max over ranks) on B200: allocated against the model's
-  // allocated tensors (4.1% when written; the accuracy issue's target is 8%), reserved against
-  // allocated plus the caching allocator's gap (6.4%, all under: the gap is larger than modelled).
+  // SimuMax measured peak memory (max over ranks) on B200, 7 of the 15 context-parallel:
+  // allocated against the model's allocated tensors (3.9% when written; the accuracy issue's
+  // target is 8%), reserved against allocated plus the caching allocator's gap (6.2%, all under:
+  // the gap is larger than modelled).
   const json mem = ReadJson("d.json")["summary"]["per_source"]["MooreThreads/SimuMax"]["per_quantity"];
-  EXPECT_EQ(mem["peak_memory_gib"]["n"], 8);
+  EXPECT_EQ(mem["peak_memory_gib"]["n"], 15);
   EXPECT_LE(mem["peak_memory_gib"]["mape_pct"].get<double>(), 4.5);
-  EXPECT_EQ(mem["peak_reserved_gib"]["n"], 8);
+  EXPECT_EQ(mem["peak_reserved_gib"]["n"], 15);
   EXPECT_LE(mem["peak_reserved_gib"]["mape_pct"].get<double>(), 7.0);
   // vTrain's A100s of unstated memory are scored, each with the assumption listed and counted.
   ASSERT_EQ(Run("accuracy --reference " + std::string(std::getenv("MESHPLAN_DATA")) +
@@ -1055,7 +1090,7 @@ TEST_F(Cli, AbsurdSearchSpacesAndSweepsAreRefusedNotAttempted) {
                  "--seq 2048 --allow-cross-node-tp --json " + P("p.json"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: search: more than 5000000 layouts to evaluate; narrow it with "
-                   "--max-tp, --max-pp or --recipe\n");
+                   "--max-tp, --max-pp, --max-cp or --recipe\n");
   std::string gpus = "8";
   for (int i = 2; i <= 1001; ++i) gpus.append(",").append(std::to_string(8 * i));
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus " + gpus + " --global-batch 64 --seq 2048");
@@ -1081,7 +1116,12 @@ TEST_F(Cli, ExtremeButValidFlagsAreCostedWithoutOverflow) {
   EXPECT_EQ(r.rc, 0) << r.err;
   r = Run("plan " + w + "--top 1 --refine 1 --json " + P("p.json"));
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(ReadJson("p.json")["search"]["feasible"], 0);
+  // 16M-token sequences fit once context parallelism splits them (cp up to 4096); the best
+  // layout's figures are finite (the report writer refuses NaN and Inf).
+  const json best = ReadJson("p.json")["layouts"][0];
+  EXPECT_TRUE(best["feasible"].get<bool>());
+  EXPECT_GT(best["layout"]["cp"].get<int64_t>(), 1);
+  EXPECT_GT(best["time"]["step_s"].get<double>(), 0.0);
 }
 
 TEST_F(Cli, FailedRunsLeaveNoFileAndNoTemporary) {
@@ -1149,7 +1189,7 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
   EXPECT_EQ(j["inputs"]["precision"], "fp8");
   EXPECT_EQ(j["inputs"]["fp8_recipe"], "te-delayed");
   EXPECT_GT(j["layouts"][0]["throughput"]["fp8_peak_utilization"].get<double>(), 0.0);
-  EXPECT_NE(ok.out.find("of the BF16 dense peak; of the FP8 peak"), std::string::npos);
+  EXPECT_NE(ok.out.find("; of the BF16 dense peak; of the FP8 peak"), std::string::npos);
   struct Bad {
     std::string args, err;
   };

@@ -175,7 +175,15 @@ TEST_F(LaunchCli, BadLaunchFilesExitTwoWithOneLine) {
                                      "--context-parallel-size 2\n";
   r = Run(w + "--from-megatron " + P("bad.txt"));
   EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: only 1 is modelled, got 2\n");
+  EXPECT_EQ(r.err, "meshplan: error: " + P("bad.txt") + ":4: --context-parallel-size: without "
+                   "--use-distributed-optimizer Megatron-LM keeps the optimizer states whole on every CP rank; "
+                   "meshplan shards them over fsdp x cp\n");
+  std::ofstream(dir_ / "bad2.txt") << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 8\n"
+                                      "--context-parallel-size 2\n--cp-comm-type a2a+p2p\n--use-distributed-optimizer\n";
+  r = Run(w + "--from-megatron " + P("bad2.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: " + P("bad2.txt") + ":5: --cp-comm-type: meshplan models p2p, all_gather or "
+                   "a2a, got 'a2a+p2p'\n");
   r = Run(w + "--from-megatron " + P("missing.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: --from-megatron: cannot open file '" + P("missing.txt") +

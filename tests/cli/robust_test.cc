@@ -175,6 +175,20 @@ TEST_F(Robust, ValidateFlagsAreCheckedLikeTheOthers) {
   }
 }
 
+// A context-parallel plan is priced but not executed: validate says so before writing a launch
+// line (meshplan-validate refuses it the same way).
+TEST_F(Robust, ValidateRefusesContextParallelPlans) {
+  Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 2 --seq 128 "
+                 "--layout tp=2,sp=on,cp=2,fsdp=1 --analytical --json " + (dir_ / "cp.json").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Run("validate --plan " + (dir_ / "cp.json").string() + " --backend cpu");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --plan: context-parallel plans (cp > 1) are priced but not executed by "
+                   "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all attention "
+                   "exchange); validate a cp=1 layout\n");
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(Robust, NonUtf8PlanPathIsNoInternalError) {
   const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
   const std::string odd = "p\xff.json";

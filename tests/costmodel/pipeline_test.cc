@@ -148,7 +148,7 @@ TEST(PipelineSchedule, BubbleClosedForms) {
 TEST(MeshShape, RankOrderTpInnermostPipelineOutermost) {
   // tp 2 x fsdp 2 x replicate 2 x pp 2: rank = tp_i + 2 (fsdp_i + 2 (replicate_i + 2 pp_i)).
   MeshShape m;
-  m.degree = {2, 2, 2, 2};
+  m.degree = {2, 1, 2, 2, 2};  // cp 1
   EXPECT_EQ(m.size(), 16);
   EXPECT_EQ(m.Stride(MeshDim::kTp), 1);
   EXPECT_EQ(m.Stride(MeshDim::kFsdp), 2);

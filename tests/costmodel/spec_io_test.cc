@@ -283,8 +283,10 @@ TEST(LayoutText, RejectsBadInputByKey) {
             "--layout: sp: sequence parallelism needs tp > 1");
   EXPECT_EQ(ErrorOf([] { ParseLayoutText("zero=4", "--layout"); }),
             "--layout: zero: must be 1, 2 or 3, got '4'");
-  EXPECT_EQ(ErrorOf([] { ParseLayoutText("cp=2", "--layout"); }).substr(0, 40),
-            "--layout: cp: only 1 is modelled so far ");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("cp=0", "--layout"); }),
+            "--layout: cp: must be a positive integer, got '0'");
+  EXPECT_EQ(ErrorOf([] { ParseLayoutText("cp_balance=off", "--layout"); }),
+            "--layout: cp_balance: needs cp > 1");
   // Pipeline keys that contradict each other, whatever the model.
   EXPECT_EQ(ErrorOf([] { ParseLayoutText("vpp=2", "--layout"); }), "--layout: vpp: needs pp > 1");
   EXPECT_EQ(ErrorOf([] { ParseLayoutText("schedule=zb-h1", "--layout"); }),
@@ -340,7 +342,7 @@ TEST(LayoutText, AbsurdDegreesAreBoundedAndTheirProductCannotOverflow) {
       R"({"tp": 16777216, "sp": false, "fsdp": 16777216, "replicate": 16777216, "zero": 3,
           "mbs": 1, "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1})");
   EXPECT_EQ(ErrorOf([&] { LayoutFromJson(j, "plan.json"); }),
-            "plan.json: layout.fsdp: tp*fsdp*replicate*pp is more than 16777216 GPUs");
+            "plan.json: layout.fsdp: tp*fsdp*replicate*pp*cp is more than 16777216 GPUs");
 }
 
 TEST(ModelJson, AbsurdSizesAreRejectedBeforeAnyArithmetic) {

@@ -128,7 +128,9 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json{{"pp", 1}, {"cp", 1}, {"precision", "bf16"}}, none), "");
   // Pipelines are modelled (MapPipeline): not a reason to skip.
   EXPECT_EQ(UnmodelledFeature(json{{"pp", 8}, {"vpp", 5}, {"pipeline_schedule", "interleaved 1F1B"}}, none), "");
-  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "context parallelism not modelled");
+  // Context parallelism is modelled too (MapContext); FP8 is decided with the framework (MapRecord).
+  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "");
+  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"precision", "fp8 (TE hybrid)"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
@@ -321,7 +323,7 @@ TEST(ReferenceMapRecord, PipelineDegreeScheduleAndSplitByRule) {
   EXPECT_EQ(MapRecord(j).layout.schedule, costmodel::Schedule::kZeroBubble);
   j = Record();
   j["layout"]["pp"] = 8;
-  EXPECT_EQ(MapRecord(j).skip_reason, "tp 1 x pp 8 x dp 16 != 16 GPUs");
+  EXPECT_EQ(MapRecord(j).skip_reason, "tp 1 x pp 8 x cp 1 x dp 16 != 16 GPUs");
   j["layout"]["pp"] = 16;  // 32 layers on 16 stages of 2: fine; on 3 stages: no split
   j["cluster"]["gpus"] = 48;
   j["layout"]["pp"] = 3;

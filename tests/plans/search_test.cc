@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <set>
+#include <tuple>
 
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -141,7 +143,7 @@ TEST(Search, SpaceIsCountedBeforeAnythingIsAllocated) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp or --recipe");
+              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
   }
 }
 
@@ -197,6 +199,80 @@ TEST(Plan, RefinesTheAnalyticalTopBySimulatedStep) {
   EXPECT_EQ(Plan(ev, o, 0).refined, 0u);
   o.objective = Objective::kMemory;
   EXPECT_EQ(Plan(ev, o, 8).refined, 0u);
+}
+
+TEST(Enumerate, ContextParallelDegreesWithRingAndUlysses) {
+  // 32 GPUs, seq 32768: cp over the divisors of 32/tp that split the sequence into 2cp chunks and
+  // leave >= 4096 tokens per rank (cp <= 8), each with p2p and, where the TP rank's 32/tp heads
+  // and 8/tp KV heads split over cp, a2a (Llama 3 8B: tp 1 up to cp 8, tp 2 up to 4, tp 4 cp 2);
+  // all_gather only by --layout. --max-cp caps it.
+  const Evaluator ev(costmodel::ResolveModel("llama3-8b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(32, 32, 32768));
+  SearchOptions o;
+  o.recipe = costmodel::Recipe::kFsdp2;
+  o.max_pp = 1;
+  std::set<std::tuple<int64_t, int64_t, costmodel::CpComm>> seen;  // (tp, cp, comm)
+  for (const costmodel::Layout& l : EnumerateLayouts(ev, o)) {
+    seen.insert({l.tp, l.cp, l.cp_comm});
+    EXPECT_EQ(l.tp * l.cp * l.fsdp * l.replicate, 32);
+    EXPECT_TRUE(l.cp_balance);
+  }
+  using costmodel::CpComm;
+  std::set<std::tuple<int64_t, int64_t, CpComm>> want;
+  for (int64_t tp : {1, 2, 4, 8}) {
+    want.insert({tp, 1, CpComm::kP2p});
+    for (int64_t cp : {2, 4, 8}) {
+      if (tp * cp > 32) continue;
+      want.insert({tp, cp, CpComm::kP2p});
+      if ((32 / tp) % cp == 0 && (8 / tp) % cp == 0) want.insert({tp, cp, CpComm::kA2a});
+    }
+  }
+  EXPECT_EQ(seen, want);
+  o.max_cp = 1;
+  for (const costmodel::Layout& l : EnumerateLayouts(ev, o)) EXPECT_EQ(l.cp, 1);
+  o.max_cp = 0;
+  o.min_cp_tokens = 1024;  // cp 16 and 32 too (32768 / 32 = 1024)
+  int64_t most = 1;
+  for (const costmodel::Layout& l : EnumerateLayouts(ev, o)) most = std::max(most, l.cp);
+  EXPECT_EQ(most, 32);
+}
+
+TEST(Search, LongContextPicksContextParallelismWithItsTraffic) {
+  // The case: Llama 3 70B, 512 H100, 64 sequences of 128K. The batch is smaller than
+  // the data-parallel degree of every TP x FSDP layout (64 < 512 / 8): only cp > 1 (or pp)
+  // brings it below 64.
+  const Evaluator ev(costmodel::ResolveModel("llama3-70b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(512, 64, 131072));
+  SearchOptions o;
+  o.top_k = 5;
+  const SearchResult r = Search(ev, o);
+  ASSERT_FALSE(r.top.empty());
+  const Candidate& best = r.top.front();
+  EXPECT_GT(best.layout.cp, 1);
+  bool cp_listed = false;
+  for (int i = 0; i < best.eval.num_collectives; ++i) {
+    cp_listed |= best.eval.collectives[static_cast<size_t>(i)].purpose == costmodel::Purpose::kCpKv;
+  }
+  EXPECT_TRUE(cp_listed);
+  EXPECT_GT(best.eval.throughput.mfu, 0.2);
+  EXPECT_LT(best.eval.throughput.mfu, 0.7);
+}
+
+TEST(Search, MillionTokenSequencesPlanFinite) {
+  const Evaluator ev(costmodel::ResolveModel("llama3-70b"), costmodel::ResolveCluster("dgx-h100"),
+                     MakeWorkload(512, 64, 1048576));
+  SearchOptions o;
+  o.top_k = 3;
+  const SearchResult r = Search(ev, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const Candidate& c : r.top) {
+    EXPECT_GT(c.layout.cp, 1);
+    EXPECT_TRUE(std::isfinite(c.eval.time.step_s));
+    EXPECT_GT(c.eval.time.step_s, 0);
+    EXPECT_GT(c.eval.throughput.mfu, 0.2);  // attention-bound: high MFU, not an absurd one
+    EXPECT_LT(c.eval.throughput.mfu, 0.8);
+    EXPECT_LE(c.eval.memory.peak_bytes, c.eval.memory.capacity_bytes);
+  }
 }
 
 }  // namespace

@@ -449,5 +449,39 @@ TEST(ChromeTrace, SameInputGivesTheSameBytes) {
   EXPECT_GT(ta.size(), 1000u);
 }
 
+// Context parallelism: the KV exchange runs on the comm_cp stream beside or around the attention
+// task; with no compute slowdown the compute stream waits exactly as long as the analytical
+// model's exposed CP time (context.h: (cp-1) max(0, x - a) per ring pass, the whole all-gather
+// and all-to-all).
+TEST(SimContext, ExposedExchangeMatchesTheAnalyticalModel) {
+  for (const char* text : {"tp=2,sp=on,cp=4,fsdp=4,zero=3", "tp=2,sp=on,cp=4,cp_comm=all_gather,fsdp=4,zero=3",
+                           "tp=2,sp=on,cp=4,cp_comm=a2a,fsdp=4,zero=3,recompute=full",
+                           "tp=8,cp=4,fsdp=1,replicate=1,zero=3"}) {
+    costmodel::Workload w;
+    w.gpus = 32;
+    w.global_batch = 4;
+    w.seq = 32768;
+    costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout");
+    costmodel::ResolveLayout(l, w, "--layout");
+    costmodel::Cluster c = costmodel::ResolveCluster("dgx-h100");
+    c.efficiency.overlap_slowdown = 1.0;
+    const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-8b"), c, w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_GT(e.time.exposed_cp_comm_s + e.parts.cp_fwd.during_s, 0) << text;
+    const SimResult r = SimulateStep(ev, l, e, SimOptions{});
+    ExpectRelNear(r.exposed_cp_comm_s, e.time.exposed_cp_comm_s, 1e-9);
+    bool on_cp_stream = false;
+    for (const TaskRecord& t : r.tasks_run) {
+      if (t.kind == TaskKind::kCpComm) {
+        EXPECT_EQ(t.stream, Stream::kCommCp) << text;
+        on_cp_stream = true;
+      }
+    }
+    EXPECT_TRUE(on_cp_stream) << text;
+    EXPECT_NEAR(r.step_s, r.compute_s + r.exposed_tp_comm_s + r.exposed_cp_comm_s + r.exposed_fsdp_comm_s +
+                              r.exposed_dp_comm_s + r.optimizer_s, 1e-9 * r.step_s) << text;
+  }
+}
+
 }  // namespace
 }  // namespace meshplan::sim

@@ -33,6 +33,22 @@ void BM_EvaluateOneLayout(benchmark::State& state) {
 }
 BENCHMARK(BM_EvaluateOneLayout);
 
+// A context-parallel layout (issue 19): the ring's exchange priced on top of the same step.
+void BM_EvaluateOneCpLayout(benchmark::State& state) {
+  const auto w = W(512, 64, 131072);
+  const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-70b"),
+                                costmodel::ResolveCluster("dgx-h100"), w);
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=8,sp=on,cp=8,fsdp=8,zero=3,mbs=1", "bench");
+  costmodel::ResolveLayout(l, w, "bench");
+  for (auto _ : state) {
+    costmodel::Evaluation e = ev.Evaluate(l);
+    benchmark::DoNotOptimize(e);
+  }
+  state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_EvaluateOneCpLayout);
+
 void BM_SearchLlama405bOn16k(benchmark::State& state) {
   const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-405b"),
                                 costmodel::ResolveCluster("dgx-h100"), W(16384, 2048, 8192));

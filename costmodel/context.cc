@@ -1,0 +1,129 @@
+// File: costmodel/context.cc
+#include "costmodel/context.h"
+
+#include <algorithm>
+
+namespace meshplan::costmodel {
+
+std::string_view ToString(CpComm c) {
+  switch (c) {
+    case CpComm::kP2p: return "p2p";
+    case CpComm::kAllGather: return "all_gather";
+    case CpComm::kA2a: return "a2a";
+  }
+  return "?";
+}
+
+int64_t KvHeadsPerTpRank(const Model& m, int64_t tp) {
+  return m.kv_heads >= tp ? std::max<int64_t>(1, m.kv_heads / tp) : 1;
+}
+
+double CpAttentionImbalance(const Layout& l) {
+  if (l.cp <= 1 || l.cp_balance || l.cp_comm == CpComm::kA2a) return 1.0;
+  // Contiguous chunks: rank r's queries [r s/c, (r+1) s/c) see r s/c + (half of its own) keys;
+  // the last rank's (s/c)(s - s/(2c)) = s^2 (2c-1)/(2c^2) over the average s^2/(2c).
+  const double c = static_cast<double>(l.cp);
+  return 2.0 - 1.0 / c;
+}
+
+double RingExposedTime(int64_t cp, double step_transfer_s, double step_compute_s) {
+  if (cp <= 1) return 0.0;
+  return static_cast<double>(cp - 1) * std::max(0.0, step_transfer_s - step_compute_s);
+}
+
+CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l) {
+  CpVolumes v;
+  if (l.cp <= 1) return v;
+  const double b = static_cast<double>(l.mbs), s = static_cast<double>(w.seq);
+  const double c = static_cast<double>(l.cp), d = static_cast<double>(m.head_dim);
+  const double heads = static_cast<double>(std::max<int64_t>(1, m.heads / l.tp));
+  const double kv = static_cast<double>(KvHeadsPerTpRank(m, l.tp));
+  const double local = b * s / c;  // tokens of one micro-batch on this rank
+  // bf16 K and V of this rank's tokens: one ring step's send.
+  v.kv_block_bytes = 2.0 * 2.0 * local * kv * d;
+  // All-gather output: K and V of the whole sequence.
+  v.kv_gather_bytes = 2.0 * 2.0 * b * s * kv * d;
+  // Ulysses: this rank's q, k, v (its tokens, all its heads) go out in cp slices of heads.
+  v.a2a_qkv_bytes = 2.0 * local * (heads + 2.0 * kv) * d;
+  v.a2a_out_bytes = 2.0 * local * heads * d;
+  switch (l.cp_comm) {
+    case CpComm::kP2p:
+      // TE double-buffers the received K,V block, and in backward the dK,dV block too.
+      v.transient_bytes = 4.0 * v.kv_block_bytes;
+      break;
+    case CpComm::kAllGather:
+      // Backward: the re-gathered K and V and the full-length dK, dV before their reduce-scatter.
+      v.transient_bytes = 2.0 * v.kv_gather_bytes;
+      break;
+    case CpComm::kA2a:
+      // The head-sharded q, k, v and the output before its all-to-all back.
+      v.transient_bytes = v.a2a_qkv_bytes + v.a2a_out_bytes;
+      break;
+  }
+  return v;
+}
+
+CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& l,
+                         const CpVolumes& v, double attn_fwd_s) {
+  CpLayerCost out;
+  if (l.cp <= 1) return out;
+  const bool full = l.recompute == Recompute::kFull;
+  auto use = [&](Coll op, double bytes, const CollectiveCost& cost, double count) {
+    out.uses[out.num_uses++] = CpLayerCost::Use{op, bytes, cost, count};
+  };
+  const double c = static_cast<double>(l.cp);
+  // Attention core per pass: backward 2.5x forward, plus the recomputed forward under full.
+  out.fwd.attn_s = attn_fwd_s;
+  out.bwd.attn_s = 2.5 * attn_fwd_s + (full ? attn_fwd_s : 0.0);
+  switch (l.cp_comm) {
+    case CpComm::kP2p: {
+      // The ring crosses nodes as soon as the group does: its slowest hop sets every step.
+      const bool inter = g.nodes > 1;
+      const CollectiveCost kv = SendRecvTime(links, inter, v.kv_block_bytes);
+      const CollectiveCost kv2 = SendRecvTime(links, inter, 2.0 * v.kv_block_bytes);
+      const double block = attn_fwd_s / c;
+      out.fwd_s = RingExposedTime(l.cp, kv.time_s, block);
+      out.bwd_s = RingExposedTime(l.cp, kv2.time_s, 2.5 * block) + (full ? out.fwd_s : 0.0);
+      out.hidden_s = (c - 1.0) * (std::min(kv.time_s, block) + std::min(kv2.time_s, 2.5 * block) +
+                                  (full ? std::min(kv.time_s, block) : 0.0));
+      out.fwd.during_s = (c - 1.0) * kv.time_s;
+      out.fwd.last_block_s = block;
+      out.bwd.during_s = (c - 1.0) * kv2.time_s;
+      out.bwd.last_block_s = 2.5 * block;
+      out.bwd.before_s = full ? out.fwd_s : 0.0;  // the recomputed forward's exposed ring
+      out.bwd.attn_s -= full ? attn_fwd_s : 0.0;  // ... whose attention that time stands for
+      use(Coll::kSendRecv, v.kv_block_bytes, kv, (c - 1.0) * (full ? 2.0 : 1.0));
+      use(Coll::kSendRecv, 2.0 * v.kv_block_bytes, kv2, c - 1.0);
+      break;
+    }
+    case CpComm::kAllGather: {
+      const CollectiveTable t = BuildTable(links, g);
+      const CollectiveCost ag = Time(t, Coll::kAllGather, v.kv_gather_bytes);
+      const CollectiveCost rs = Time(t, Coll::kReduceScatter, v.kv_gather_bytes);
+      out.fwd_s = ag.time_s;
+      out.bwd_s = ag.time_s + rs.time_s + (full ? ag.time_s : 0.0);
+      out.fwd.before_s = ag.time_s;
+      out.bwd.before_s = ag.time_s + (full ? ag.time_s : 0.0);
+      out.bwd.after_s = rs.time_s;
+      use(Coll::kAllGather, v.kv_gather_bytes, ag, full ? 3.0 : 2.0);
+      use(Coll::kReduceScatter, v.kv_gather_bytes, rs, 1.0);
+      break;
+    }
+    case CpComm::kA2a: {
+      const CollectiveCost qkv = AllToAllTime(links, g, v.a2a_qkv_bytes);
+      const CollectiveCost o = AllToAllTime(links, g, v.a2a_out_bytes);
+      out.fwd_s = qkv.time_s + o.time_s;
+      out.bwd_s = o.time_s + qkv.time_s + (full ? out.fwd_s : 0.0);
+      out.fwd.before_s = qkv.time_s;
+      out.fwd.after_s = o.time_s;
+      out.bwd.before_s = o.time_s + (full ? out.fwd_s : 0.0);
+      out.bwd.after_s = qkv.time_s;
+      use(Coll::kAllToAll, v.a2a_qkv_bytes, qkv, full ? 3.0 : 2.0);
+      use(Coll::kAllToAll, v.a2a_out_bytes, o, full ? 3.0 : 2.0);
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace meshplan::costmodel
