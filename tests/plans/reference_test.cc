@@ -129,7 +129,7 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json{{"pp", 8}, {"vpp", 5}, {"pipeline_schedule", "interleaved 1F1B"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "context parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
-  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "expert parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "fp8 not modelled");
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp32"}}, none), "precision other than 16-bit mixed not modelled");
