@@ -89,6 +89,14 @@ void CheckModelConsistency(const Model& m, const std::string& origin) {
   if (m.mla.enabled() && (m.mla.qk_rope_head_dim < 1 || m.mla.v_head_dim < 1)) {
     fail("mla", "needs qk_rope_head_dim >= 1 and v_head_dim >= 1");
   }
+  if (m.mla.enabled() && m.head_dim != m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) {
+    fail("head_dim", "must be mla.qk_nope_head_dim + mla.qk_rope_head_dim (" +
+                         std::to_string(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) +
+                         ") for MLA, got " + std::to_string(m.head_dim));
+  }
+  if (m.mla.enabled() && m.kv_heads != m.heads) {
+    fail("kv_heads", "must equal heads for MLA (each head's key and value come from the latent)");
+  }
   if (!m.mla.enabled() && (m.mla.q_lora_rank != 0 || m.mla.qk_nope_head_dim != 0 ||
                            m.mla.qk_rope_head_dim != 0 || m.mla.v_head_dim != 0)) {
     fail("mla.kv_lora_rank", "must be >= 1 when any other mla field is set");
@@ -100,12 +108,14 @@ void CheckModelConsistency(const Model& m, const std::string& origin) {
   const double ffn = static_cast<double>(e.dense() ? m.ffn : std::max(e.expert_ffn, m.ffn));
   const double shared = static_cast<double>(e.shared_experts) * static_cast<double>(e.shared_expert_ffn);
   const double a = static_cast<double>(m.heads);
-  const double mla = static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank) *
+  const double mla = !m.mla.enabled() ? 0.0 : static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank) *
                          (h + a * static_cast<double>(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim + m.mla.v_head_dim)) +
                      (h + a * static_cast<double>(m.mla.v_head_dim + m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim)) * h;
-  const double layer = 2 * h * ad + 2 * h * gd + ad + 2 * gd + 4 * h + mla +
-                       (experts + 1) * (3 * h * ffn + 2 * ffn + 2 * h) + 3 * h * shared +
-                       2 * shared + 2 * h * experts + h;
+  const double moe_extra = e.dense() ? 0.0
+                                     : (3 * h * ffn + 2 * ffn + 2 * h) + 3 * h * shared + 2 * shared +
+                                           experts + h;  // a dense layer's MLP, shared experts, gates
+  const double layer = 2 * h * ad + 2 * h * gd + ad + 2 * gd + 4 * h +
+                       experts * (3 * h * ffn + 2 * ffn + 2 * h) + h * experts + mla + moe_extra;
   const double params = static_cast<double>(m.layers) * layer +
                         (2 * static_cast<double>(m.vocab) + static_cast<double>(m.max_seq) + 2) * h;
   if (params > kMaxParams) {
