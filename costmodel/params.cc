@@ -12,6 +12,7 @@ namespace {
 /// attention_bias).
 void CountAttention(const Model& m, LayerParams& l) {
   const int64_t h = m.hidden, a = m.heads;
+  l.attn_sinks = m.attention_sinks ? a : 0;  // GptOssAttention.sinks: nn.Parameter(heads)
   if (m.mla.enabled()) {
     const Mla& x = m.mla;
     const int64_t qk = x.qk_nope_head_dim + x.qk_rope_head_dim;

@@ -14,12 +14,13 @@ struct LayerParams {
   int64_t attn_matmul = 0;  // Wq, Wk, Wv, Wo (MLA: q_a, q_b or q_proj, kv_a, kv_b, o)
   int64_t attn_bias = 0;
   int64_t attn_norm = 0;    // norms inside attention: Qwen3 q_norm/k_norm, MLA's latent norms
+  int64_t attn_sinks = 0;   // gpt-oss: one sink logit per head
   int64_t mlp_matmul = 0;   // MoE: all routed and shared experts' matmuls
   int64_t mlp_bias = 0;
   int64_t router = 0;       // MoE gate h x experts (+ its bias, + Qwen2-MoE's shared-expert gate)
   int64_t norm = 0;         // the layer's two norms (weights and biases)
   int64_t total() const {
-    return attn_matmul + attn_bias + attn_norm + mlp_matmul + mlp_bias + router + norm;
+    return attn_matmul + attn_bias + attn_norm + attn_sinks + mlp_matmul + mlp_bias + router + norm;
   }
 };
 

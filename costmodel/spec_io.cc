@@ -279,6 +279,7 @@ Model ParseModelJson(std::string_view text, std::string_view origin_view) {
     mla.Finish();
   }
   if (o.Has("qk_norm")) m.qk_norm = o.Bool("qk_norm");
+  if (o.Has("attention_sinks")) m.attention_sinks = o.Bool("attention_sinks");
   if (o.Has("sliding_window")) m.sliding_window = o.Int("sliding_window", 1, kMaxSeq);
   if (o.Has("mtp_layers")) m.mtp_layers = o.Int("mtp_layers", 0, kMaxLayers);
   if (o.Raw("params_published").is_null()) {
@@ -470,10 +471,11 @@ void RequireActivation(HfReader& r, const std::string& key,
 std::string HfWords(const std::string& text, const std::string& family) {
   const bool gpt2 = family == "gpt2";
   const bool deepseek = family.rfind("deepseek", 0) == 0;
-  const std::string experts = family == "mixtral" ? "num_local_experts"
+  const bool local = family == "mixtral" || family == "gpt_oss";
+  const std::string experts = local ? "num_local_experts"
                               : deepseek          ? "n_routed_experts"
                                                   : "num_experts";
-  const std::string expert_ffn = family == "mixtral" ? "intermediate_size" : "moe_intermediate_size";
+  const std::string expert_ffn = local ? "intermediate_size" : "moe_intermediate_size";
   const std::map<std::string, std::string> names = {
       {"hidden", gpt2 ? "n_embd" : "hidden_size"},
       {"layers", gpt2 ? "n_layer" : "num_hidden_layers"},
@@ -535,6 +537,27 @@ int64_t ReadSlidingWindow(HfReader& r, const std::string& family, int64_t layers
       r.o().Fail("sliding_window", "must be set when use_sliding_window is true");
     }
     return use && first < layers ? window : 0;
+  }
+  if (family == "gpt_oss") {
+    // GptOssAttention (a Qwen2Attention) windows the layers layer_types names
+    // "sliding_attention" (modular_gpt_oss.py, commit 0261a467116de4a9103b58200f9d82f8fb5a0e86).
+    const auto& types = r.o().Array("layer_types");
+    if (static_cast<int64_t>(types.size()) != layers) {
+      r.o().Fail("layer_types", "must have num_hidden_layers (" + std::to_string(layers) +
+                                    ") entries, got " + std::to_string(types.size()));
+    }
+    bool any = false;
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (types[i] != "sliding_attention" && types[i] != "full_attention") {
+        r.o().Fail("layer_types", "entry " + std::to_string(i) +
+                                      " must be \"sliding_attention\" or \"full_attention\", got " +
+                                      Describe(types[i]));
+      }
+      any = any || types[i] == "sliding_attention";
+    }
+    const int64_t window = r.IntOrNone("sliding_window", 1, kMaxSeq);
+    if (any && window == 0) r.o().Fail("sliding_window", "must be set when layer_types has sliding_attention");
+    return any ? window : 0;
   }
   // llama, deepseek_v2, deepseek_v3: HF's attention never reads these keys.
   r.Ignore({"sliding_window", "use_sliding_window", "max_window_layers"});
@@ -621,6 +644,27 @@ void ReadDeepseek(HfReader& r, const std::string& family, Model& m) {
             "quantization_config"});
 }
 
+/// gpt-oss (modular_gpt_oss.py, commit 0261a467116de4a9103b58200f9d82f8fb5a0e86): GptOssAttention
+/// with attention_bias on q, k, v, o and one sink logit per head; GptOssExperts of
+/// intermediate_size with gate_up_proj_bias (2 x intermediate_size) and down_proj_bias (hidden);
+/// GptOssTopKRouter with a bias. The experts' gate is a clamped SwiGLU (swiglu_limit, alpha
+/// 1.702): the same three matrices as SwiGLU.
+void ReadGptOss(HfReader& r, Model& m) {
+  m.moe.experts = r.Int("num_local_experts", 1 << 16);
+  m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+  if (r.Has("experts_per_token") && r.Int("experts_per_token", 1 << 16) != m.moe.experts_per_token) {
+    r.o().Fail("experts_per_token", "must equal num_experts_per_tok (" +
+                                        std::to_string(m.moe.experts_per_token) + ")");
+  }
+  m.moe.expert_ffn = r.Int("intermediate_size");
+  m.ffn = m.moe.expert_ffn;
+  m.moe.router_bias = true;
+  m.biases.mlp = true;
+  m.attention_sinks = true;
+  // The gate's clamp, the RoPE (YaRN) base length and the checkpoint's MXFP4 storage: no parameters.
+  r.Ignore({"swiglu_limit", "initial_context_length", "quantization_config"});
+}
+
 /// llama, mistral, qwen2, phi3 and the MoE families: gated (SwiGLU) MLP, RMSNorm, RoPE.
 void ReadSwigluFamily(HfReader& r, const std::string& family, Model& m) {
   const bool deepseek = family == "deepseek_v2" || family == "deepseek_v3";
@@ -646,7 +690,9 @@ void ReadSwigluFamily(HfReader& r, const std::string& family, Model& m) {
   const double attn_p = r.DropoutOr("attention_dropout");
   const double resid_p = family == "phi3" ? r.DropoutOr("resid_pdrop") : 0.0;
   m.dropout = attn_p > 0 || resid_p > 0;
-  if (family == "mixtral") {
+  if (family == "gpt_oss") {
+    ReadGptOss(r, m);
+  } else if (family == "mixtral") {
     m.moe.experts = r.Int("num_local_experts", 1 << 16);
     m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
     m.moe.expert_ffn = r.Int("intermediate_size");
@@ -674,14 +720,14 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     throw Error(origin + ": model_type", "missing: not a HuggingFace transformers config.json");
   }
   const std::string family = mt->get<std::string>();
-  static const std::array<std::string_view, 11> kFamilies = {
+  static const std::array<std::string_view, 12> kFamilies = {
       "llama", "mistral", "qwen2", "phi3", "gpt2", "gpt_neox", "mixtral", "qwen2_moe", "qwen3_moe",
-      "deepseek_v2", "deepseek_v3"};
+      "deepseek_v2", "deepseek_v3", "gpt_oss"};
   if (std::find(kFamilies.begin(), kFamilies.end(), family) == kFamilies.end()) {
     throw Error(origin + ": model_type",
                 "unsupported family '" + family +
                     "' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral, qwen2_moe, "
-                    "qwen3_moe, deepseek_v2, deepseek_v3)");
+                    "qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss)");
   }
   HfReader r(j, origin, family);
   Model m;
@@ -984,6 +1030,7 @@ nlohmann::json ToJson(const Model& m) {
                 {"v_head_dim", m.mla.v_head_dim}};
   }
   if (m.qk_norm) j["qk_norm"] = true;
+  if (m.attention_sinks) j["attention_sinks"] = true;
   if (m.sliding_window > 0) j["sliding_window"] = m.sliding_window;
   if (m.mtp_layers > 0) j["mtp_layers"] = m.mtp_layers;
   j["params_published"] =

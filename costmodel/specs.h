@@ -84,6 +84,8 @@ struct Model {
   Moe moe;
   Mla mla;
   bool qk_norm = false;        // RMSNorm over each head's query and key (Qwen3 q_norm / k_norm)
+  // A learned sink logit per head in every layer's softmax (gpt-oss GptOssAttention.sinks).
+  bool attention_sinks = false;
   // Sliding-window attention (Mistral, Phi-3, Qwen use_sliding_window): keys further back than
   // this many tokens are masked in some or all layers; 0: none. Not costed: a sequence longer
   // than the window is refused where a cost is asked for (see costable.h).

@@ -452,11 +452,11 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
+  // An MoE record is never costed as dense, with ep > 1 or without (its experts need EP,
+  // all-to-all and routing), whatever else it uses.
+  if (number(layout, "ep") > 1 || Field(model, "moe")) return "expert parallelism not modelled";
   // Pipeline parallelism is modelled (MapPipeline reads pp, vpp and the schedule).
   if (number(layout, "cp") > 1) return "context parallelism not modelled";
-  if (number(layout, "ep") > 1) return "expert parallelism not modelled";
-  // An MoE record without ep > 1 is no more costed: its experts need EP, all-to-all and routing.
-  if (Field(model, "moe")) return "expert parallelism not modelled";
   if (Field(model, "mla")) return "multi-latent attention not modelled";
   const std::string precision = text(layout, "precision");
   if (Has(precision, "fp8") || Has(precision, "float8")) return "fp8 not modelled";

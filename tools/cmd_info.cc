@@ -17,17 +17,23 @@ namespace meshplan::tools {
 namespace {
 
 void RunModels() {
-  std::printf("%-14s %-7s %6s %7s %6s %5s %7s %7s %-8s %-9s %16s\n", "name", "family", "layers",
-              "hidden", "heads", "kv", "ffn", "vocab", "act", "norm", "params");
+  std::printf("%-14s %-11s %6s %7s %6s %5s %7s %7s %-8s %-9s %16s %16s %s\n", "name", "family", "layers",
+              "hidden", "heads", "kv", "ffn", "vocab", "act", "norm", "params", "active", "experts");
   for (const auto& name : costmodel::ListZoo("models")) {
     const costmodel::Model m = costmodel::ResolveModel(name);
-    std::printf("%-14s %-7s %6lld %7lld %6lld %5lld %7lld %7lld %-8s %-9s %16lld\n", name.c_str(),
+    const costmodel::ParamCounts p = costmodel::CountParams(m);
+    const std::string experts =
+        m.moe.dense() ? "-"
+                      : "top-" + std::to_string(m.moe.experts_per_token) + " of " +
+                            std::to_string(m.moe.experts) +
+                            (m.moe.shared_experts > 0 ? " +" + std::to_string(m.moe.shared_experts) + " shared" : "");
+    std::printf("%-14s %-11s %6lld %7lld %6lld %5lld %7lld %7lld %-8s %-9s %16lld %16lld %s\n", name.c_str(),
                 m.family.c_str(), static_cast<long long>(m.layers),
                 static_cast<long long>(m.hidden), static_cast<long long>(m.heads),
                 static_cast<long long>(m.kv_heads), static_cast<long long>(m.ffn),
                 static_cast<long long>(m.vocab), std::string(costmodel::ToString(m.activation)).c_str(),
-                std::string(costmodel::ToString(m.norm)).c_str(),
-                static_cast<long long>(costmodel::CountParams(m).total));
+                std::string(costmodel::ToString(m.norm)).c_str(), static_cast<long long>(p.total),
+                static_cast<long long>(p.active), experts.c_str());
   }
 }
 

@@ -840,7 +840,7 @@ TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
        "@: not valid JSON: nested deeper than 64 levels at byte 65"},
       {"config.json", hf.dump(), "inspect --model @",
        "@: model_type: unsupported family 'gemma' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, "
-       "mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3)"},
+       "mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss)"},
       {"config.json", hf_key.dump(), "inspect --model @",
        "@: num_experts: unknown key for family 'llama': meshplan cannot tell whether it changes the architecture"},
       {"c.json", "{\"schema_version\": 1, \"name\": \"x\", \"gpu\": []}",

@@ -163,7 +163,7 @@ TEST(MoeParams, ExpectedJsonActiveCounts) {
       EXPECT_EQ(p.active_non_embedding, it.value()["active_non_embedding"].get<int64_t>()) << it.key();
     }
   }
-  EXPECT_EQ(checked, 5);
+  EXPECT_EQ(checked, 6);
 }
 
 TEST(MoeFlops, MixtralIsSixTimesActiveMatmulsPlusAttention) {
@@ -264,14 +264,43 @@ TEST(MoeImport, ErrorsNameTheHfKeys) {
   EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
             "c.json: index_topk: unknown key for family 'deepseek_v3': meshplan cannot tell whether "
             "it changes the architecture");
-  // gpt-oss (attention sinks, alternating sliding windows) is refused by family.
-  EXPECT_EQ(ErrorOf([] { ParseHfConfig(R"({"model_type": "gpt_oss"})", "c.json"); }).substr(0, 50),
-            "c.json: model_type: unsupported family 'gpt_oss' (");
+  j = HfJson("gpt-oss-20b.json");
+  j["layer_types"][3] = "chunked_attention";
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
+            "c.json: layer_types: entry 3 must be \"sliding_attention\" or \"full_attention\", got \"chunked_attention\"");
+  j = HfJson("gpt-oss-20b.json");
+  j["experts_per_token"] = 2;
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),
+            "c.json: experts_per_token: must equal num_experts_per_tok (4)");
+}
+
+TEST(MoeParams, GptOss20bHasSinksBiasesAndARouterBias) {
+  // 64 heads + 8 KV heads of 64 on h 2880, biases on q, k, v, o, one sink per head.
+  const int64_t attn = 2880LL * 64 * 64 + 2 * 2880LL * 8 * 64 + 64LL * 64 * 2880 + (64 + 2 * 8) * 64 + 2880 + 64;
+  // An expert: gate_up 2880 x 5760 + bias 5760, down 2880 x 2880 + bias 2880.
+  const int64_t expert = 2880LL * 5760 + 5760 + 2880LL * 2880 + 2880;
+  EXPECT_EQ(expert, 24891840);
+  const int64_t layer = attn + 2 * 2880 + 32 * expert + 2880 * 32 + 32;
+  const int64_t embed = 201088LL * 2880;
+  const int64_t total = 24 * layer + 2 * embed + 2880;
+  EXPECT_EQ(total, 20914757184);  // "20.9B"
+  const int64_t active = total - 24 * 28 * expert;
+  EXPECT_EQ(active - embed, 3608307264);  // "3.6B active"
+  const Model m = Hf("gpt-oss-20b.json");
+  EXPECT_TRUE(m.attention_sinks);
+  EXPECT_EQ(m.sliding_window, 128);  // the even layers (layer_types)
+  EXPECT_EQ(CountParams(m).total, total);
+  EXPECT_EQ(CountParams(m).active, active);
+  EXPECT_EQ(CountParams(m).active_non_embedding, active - embed);
+  EXPECT_EQ(WhyNotCostable(m, 4096).reason.rfind("model gpt-oss-20b is a mixture of experts (32 experts, top-4)", 0), 0u);
+  Model dense = m;
+  dense.moe = Moe{};
+  EXPECT_EQ(WhyNotCostable(dense, 64).reason.rfind("model gpt-oss-20b has attention sinks", 0), 0u);
 }
 
 TEST(MoeModelJson, RoundTripsThroughToJson) {
   for (const char* f : {"deepseek-v3.json", "qwen1.5-moe-a2.7b.json", "qwen3-30b-a3b.json",
-                        "mistral-7b-v0.1.json"}) {
+                        "mistral-7b-v0.1.json", "gpt-oss-20b.json"}) {
     const Model m = Hf(f);
     nlohmann::json j = ToJson(m);
     j["schema_version"] = 1;
@@ -279,6 +308,7 @@ TEST(MoeModelJson, RoundTripsThroughToJson) {
     EXPECT_EQ(back.moe, m.moe) << f;
     EXPECT_EQ(back.mla, m.mla) << f;
     EXPECT_EQ(back.qk_norm, m.qk_norm) << f;
+    EXPECT_EQ(back.attention_sinks, m.attention_sinks) << f;
     EXPECT_EQ(back.sliding_window, m.sliding_window) << f;
     EXPECT_EQ(back.mtp_layers, m.mtp_layers) << f;
     EXPECT_EQ(CountParams(back).total, CountParams(m).total) << f;
