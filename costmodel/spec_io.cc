@@ -517,9 +517,10 @@ std::string HfWords(const std::string& text, const std::string& family) {
   return out;
 }
 
-/// Sliding-window attention of a config (0: none), as HF transformers applies it (commit
-/// 00b676f8f0489b88652a31d70751cc540dd06305 unless said): MistralAttention, MixtralAttention
-/// and Phi3Attention pass config.sliding_window to every layer's attention (null: none);
+/// Sliding-window attention of a config (0: none), as HF transformers applies it: Phi3Attention
+/// passes sliding_window=getattr(config, "sliding_window", None) to every layer's attention
+/// (modular_phi3.py, commit 06053b84c14d72e9789fbf27844a75aa89b3ded7), as MistralAttention (which
+/// Phi-3 derives from) and MixtralAttention do (null: none);
 /// Qwen2 / Qwen2-MoE window the layers from max_window_layers on when use_sliding_window is set
 /// (configuration_qwen2_moe.py layer_types); Qwen3MoeAttention windows every layer when
 /// use_sliding_window is set (modular_qwen3_moe.py, commit 00eb1166685205e8b2c75ab33eee83dc77b18fca);

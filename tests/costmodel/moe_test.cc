@@ -8,6 +8,7 @@
 #include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/measurements.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -373,6 +374,20 @@ TEST(Costable, SlidingWindowIsCostedUpToTheWindowOnly) {
             "--seq: model mistral-7b-v0.1 uses sliding-window attention of 4096 tokens (HF "
             "sliding_window) and the sequence is 8192 tokens: sliding-window attention is not "
             "modelled; give a sequence of at most 4096 tokens");
+}
+
+// calibrate: a measurement file whose embedded model is an MoE is refused, not fitted as dense.
+TEST(Costable, MeasurementOfAnMoeStepIsRefused) {
+  nlohmann::json m = nlohmann::json::parse(R"({"schema_version": 1, "command": "validate",
+    "plan": {"model": "mixtral-8x7b", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,
+             "layout": {"tp": 2, "sp": true, "fsdp": 2, "replicate": 1, "zero": 3, "mbs": 1,
+                        "recompute": "none", "recipe": "fsdp2", "pp": 1, "cp": 1}},
+    "collectives": [], "gemms": [], "step": {"time_s": 0.3, "peak_memory_bytes": 2.6e7}})");
+  m["plan"]["model_spec"] = ToJson(ResolveModel("mixtral-8x7b"));
+  CalibrationInputs in;
+  EXPECT_EQ(ErrorOf([&] { AddMeasurements(m.dump(), "m.json", ResolveCluster("cpu-local"), in); }).substr(0, 86),
+            "m.json: plan.model_spec: model mixtral-8x7b is a mixture of experts (8 experts, top-2)");
+  EXPECT_TRUE(in.steps.empty());
 }
 
 }  // namespace
