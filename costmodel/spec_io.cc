@@ -58,9 +58,12 @@ void CheckModelConsistency(const Model& m, const std::string& origin) {
   if (m.norm == Norm::kRmsNorm && m.norm_bias) fail("norm_bias", "RMSNorm has no bias");
   const Moe& e = m.moe;
   if (e.experts == 0) {
-    if (e.experts_per_token != 0 || e.expert_ffn != 0 || e.shared_experts != 0 ||
-        e.shared_expert_ffn != 0 || e.shared_expert_gate || e.router_bias || !e.dense_layers.empty()) {
+    if (e.experts_per_token != 0 || e.expert_ffn != 0) {
       fail("moe", "a dense model (experts 0) must have experts_per_token 0 and expert_ffn 0");
+    }
+    if (e.shared_experts != 0 || e.shared_expert_ffn != 0 || e.shared_expert_gate || e.router_bias ||
+        !e.dense_layers.empty()) {
+      fail("moe", "a dense model (experts 0) has no shared experts, router bias or dense_layers");
     }
   } else {
     if (e.experts < 2) fail("moe.experts", "must be 0 (dense) or >= 2");

@@ -334,6 +334,10 @@ TEST(MoeModelJson, BadFieldsAreErrors) {
   EXPECT_EQ(ErrorOf([&] { ParseModelJson(j.dump(), "m.json"); }),
             "m.json: head_dim: must be mla.qk_nope_head_dim + mla.qk_rope_head_dim (192) for MLA, got 128");
   j["head_dim"] = 192;
+  nlohmann::json dense = j;
+  dense["moe"] = {{"experts", 0}, {"experts_per_token", 0}, {"expert_ffn", 0}, {"router_bias", true}};
+  EXPECT_EQ(ErrorOf([&] { ParseModelJson(dense.dump(), "m.json"); }),
+            "m.json: moe: a dense model (experts 0) has no shared experts, router bias or dense_layers");
   j["mla"]["kv_lora_rank"] = 0;
   EXPECT_EQ(ErrorOf([&] { ParseModelJson(j.dump(), "m.json"); }),
             "m.json: mla.kv_lora_rank: must be an integer >= 1, got 0");
