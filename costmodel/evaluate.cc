@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "costmodel/context.h"
+#include "costmodel/costable.h"
 #include "costmodel/kernels.h"
 #include "costmodel/mesh.h"
 #include "costmodel/params.h"
@@ -35,7 +36,9 @@ std::string_view ReasonCodeName(int bit_index) {
 Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
       compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
-                             (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)) {}
+                             (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)) {
+  RequireCostable(m, w.seq);  // an MoE, MLA or windowed model is refused, never priced as dense
+}
 
 Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
   const int64_t gpn = cluster_.node.gpus_per_node;

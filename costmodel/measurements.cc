@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/nccl_tests.h"
@@ -134,6 +135,7 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     s.model = model_spec ? ParseModelJson(model_spec->dump(-1, ' ', false, json::error_handler_t::replace),
                                           path + ": plan.model_spec")
                          : ResolveModel(model_name, path + ": plan.model");
+    RequireCostable(s.model, w.seq, path + ": plan.model_spec", path + ": plan.seq");
     s.workload = w;
     s.layout = layout;
     s.time_s = st.Number("time_s", 1e-12, 1e9);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "costmodel/compute.h"
+#include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/params.h"
@@ -75,6 +76,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   w.gpus = in.Int("gpus", 1, kMaxGpus);
   w.global_batch = in.Int("global_batch", 1, kMaxBatch);
   w.seq = in.Int("seq", 1, int64_t{1} << 24);
+  RequireCostable(p.model, w.seq, origin + ": inputs.model", origin + ": inputs.seq");
   w.flash_attention = in.Bool("flash_attention");
   // Absent in reports written before these were modelled: FA2 and fused kernels then.
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));

@@ -56,24 +56,69 @@ void CheckModelConsistency(const Model& m, const std::string& origin) {
                          std::to_string(m.kv_heads));
   }
   if (m.norm == Norm::kRmsNorm && m.norm_bias) fail("norm_bias", "RMSNorm has no bias");
-  if (m.moe.experts == 0) {
-    if (m.moe.experts_per_token != 0 || m.moe.expert_ffn != 0) {
+  const Moe& e = m.moe;
+  if (e.experts == 0) {
+    if (e.experts_per_token != 0 || e.expert_ffn != 0) {
       fail("moe", "a dense model (experts 0) must have experts_per_token 0 and expert_ffn 0");
     }
-  } else {
-    if (m.moe.experts < 2) fail("moe.experts", "must be 0 (dense) or >= 2");
-    if (m.moe.experts_per_token < 1 || m.moe.experts_per_token > m.moe.experts) {
-      fail("moe.experts_per_token", "must be in [1, experts]");
+    if (e.shared_experts != 0 || e.shared_expert_ffn != 0 || e.shared_expert_gate || e.router_bias ||
+        !e.dense_layers.empty()) {
+      fail("moe", "a dense model (experts 0) has no shared experts, router bias or dense_layers");
     }
-    if (m.moe.expert_ffn < 1) fail("moe.expert_ffn", "must be >= 1 for an MoE model");
+  } else {
+    if (e.experts < 2) fail("moe.experts", "must be 0 (dense) or >= 2");
+    if (e.experts_per_token < 1 || e.experts_per_token > e.experts) {
+      fail("moe.experts_per_token", "must be in [1, experts], got " + std::to_string(e.experts_per_token) +
+                                        " (experts is " + std::to_string(e.experts) + ")");
+    }
+    if (e.expert_ffn < 1) fail("moe.expert_ffn", "must be >= 1 for an MoE model");
+    if ((e.shared_experts > 0) != (e.shared_expert_ffn > 0)) {
+      fail("moe.shared_expert_ffn", "must be >= 1 exactly when shared_experts is >= 1");
+    }
+    if (e.shared_expert_gate && e.shared_experts == 0) {
+      fail("moe.shared_expert_gate", "needs a shared expert (shared_experts >= 1)");
+    }
+    for (size_t i = 0; i < e.dense_layers.size(); ++i) {
+      const int64_t l = e.dense_layers[i];
+      if (l < 0 || l >= m.layers || (i > 0 && l <= e.dense_layers[i - 1])) {
+        fail("moe.dense_layers[" + std::to_string(i) + "]",
+             "must be ascending layer indices in [0, layers), got " + std::to_string(l));
+      }
+    }
+    if (static_cast<int64_t>(e.dense_layers.size()) == m.layers) {
+      fail("moe.dense_layers", "every layer is dense: no layer has experts");
+    }
+  }
+  if (m.mla.enabled() && (m.mla.qk_rope_head_dim < 1 || m.mla.v_head_dim < 1)) {
+    fail("mla", "needs qk_rope_head_dim >= 1 and v_head_dim >= 1");
+  }
+  if (m.mla.enabled() && m.head_dim != m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) {
+    fail("head_dim", "must be mla.qk_nope_head_dim + mla.qk_rope_head_dim (" +
+                         std::to_string(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) +
+                         ") for MLA, got " + std::to_string(m.head_dim));
+  }
+  if (m.mla.enabled() && m.kv_heads != m.heads) {
+    fail("kv_heads", "must equal heads for MLA (each head's key and value come from the latent)");
+  }
+  if (!m.mla.enabled() && (m.mla.q_lora_rank != 0 || m.mla.qk_nope_head_dim != 0 ||
+                           m.mla.qk_rope_head_dim != 0 || m.mla.v_head_dim != 0)) {
+    fail("mla.kv_lora_rank", "must be >= 1 when any other mla field is set");
   }
   // An upper bound of CountParams in floating point, so the exact integer count cannot overflow.
   const double h = static_cast<double>(m.hidden), ad = static_cast<double>(m.heads * m.head_dim);
   const double gd = static_cast<double>(m.kv_heads * m.head_dim);
-  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts);
-  const double ffn = static_cast<double>(m.moe.dense() ? m.ffn : m.moe.expert_ffn);
+  const double experts = e.dense() ? 1.0 : static_cast<double>(e.experts);
+  const double ffn = static_cast<double>(e.dense() ? m.ffn : std::max(e.expert_ffn, m.ffn));
+  const double shared = static_cast<double>(e.shared_experts) * static_cast<double>(e.shared_expert_ffn);
+  const double a = static_cast<double>(m.heads);
+  const double mla = !m.mla.enabled() ? 0.0 : static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank) *
+                         (h + a * static_cast<double>(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim + m.mla.v_head_dim)) +
+                     (h + a * static_cast<double>(m.mla.v_head_dim + m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim)) * h;
+  const double moe_extra = e.dense() ? 0.0
+                                     : (3 * h * ffn + 2 * ffn + 2 * h) + 3 * h * shared + 2 * shared +
+                                           experts + h;  // a dense layer's MLP, shared experts, gates
   const double layer = 2 * h * ad + 2 * h * gd + ad + 2 * gd + 4 * h +
-                       experts * (3 * h * ffn + 2 * ffn + 2 * h) + h * experts;
+                       experts * (3 * h * ffn + 2 * ffn + 2 * h) + h * experts + mla + moe_extra;
   const double params = static_cast<double>(m.layers) * layer +
                         (2 * static_cast<double>(m.vocab) + static_cast<double>(m.max_seq) + 2) * h;
   if (params > kMaxParams) {
@@ -213,8 +258,35 @@ Model ParseModelJson(std::string_view text, std::string_view origin_view) {
     m.moe.experts = moe.Int("experts", 0, 1 << 16);
     m.moe.experts_per_token = moe.Int("experts_per_token", 0, 1 << 16);
     m.moe.expert_ffn = moe.Int("expert_ffn", 0, kMaxWidth);
+    // Optional (absent: none), written by ToJson only when set.
+    if (moe.Has("shared_experts")) m.moe.shared_experts = moe.Int("shared_experts", 0, 1 << 16);
+    if (moe.Has("shared_expert_ffn")) m.moe.shared_expert_ffn = moe.Int("shared_expert_ffn", 0, kMaxWidth);
+    if (moe.Has("shared_expert_gate")) m.moe.shared_expert_gate = moe.Bool("shared_expert_gate");
+    if (moe.Has("router_bias")) m.moe.router_bias = moe.Bool("router_bias");
+    if (moe.Has("dense_layers")) {
+      const auto& dl = moe.Array("dense_layers");
+      for (size_t i = 0; i < dl.size(); ++i) {
+        if (!dl[i].is_number_integer()) {
+          moe.Fail("dense_layers[" + std::to_string(i) + "]", "must be an integer, got " + Describe(dl[i]));
+        }
+        m.moe.dense_layers.push_back(dl[i].get<int64_t>());
+      }
+    }
     moe.Finish();
   }
+  if (o.Has("mla")) {
+    JsonObject mla = o.Object("mla");
+    m.mla.q_lora_rank = mla.Int("q_lora_rank", 0, kMaxWidth);
+    m.mla.kv_lora_rank = mla.Int("kv_lora_rank", 1, kMaxWidth);
+    m.mla.qk_nope_head_dim = mla.Int("qk_nope_head_dim", 0, kMaxWidth);
+    m.mla.qk_rope_head_dim = mla.Int("qk_rope_head_dim", 1, kMaxWidth);
+    m.mla.v_head_dim = mla.Int("v_head_dim", 1, kMaxWidth);
+    mla.Finish();
+  }
+  if (o.Has("qk_norm")) m.qk_norm = o.Bool("qk_norm");
+  if (o.Has("attention_sinks")) m.attention_sinks = o.Bool("attention_sinks");
+  if (o.Has("sliding_window")) m.sliding_window = o.Int("sliding_window", 1, kMaxSeq);
+  if (o.Has("mtp_layers")) m.mtp_layers = o.Int("mtp_layers", 0, kMaxLayers);
   if (o.Raw("params_published").is_null()) {
     m.params_published.reset();
   } else {
@@ -246,8 +318,7 @@ const std::set<std::string>& HfIgnoredKeys() {
       "_name_or_path", "architectures", "auto_map", "bos_token_id", "eos_token_id",
       "pad_token_id", "torch_dtype", "transformers_version", "use_cache", "initializer_range",
       "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "rope_theta", "rope_scaling",
-      "pretraining_tp", "sliding_window", "use_sliding_window", "max_window_layers",
-      "output_router_logits", "router_aux_loss_coef", "router_jitter_noise",
+      "pretraining_tp", "output_router_logits", "router_aux_loss_coef", "router_jitter_noise",
       "original_max_position_embeddings", "rotary_emb_base", "rotary_pct", "use_parallel_residual",
       "classifier_dropout", "summary_activation", "summary_first_dropout", "summary_proj_to_labels",
       "summary_type", "summary_use_proj", "task_specific_params", "scale_attn_weights",
@@ -269,7 +340,19 @@ class HfReader {
     if (o_.Raw(k).is_null()) return dflt;
     return o_.Int(k, 1, max);
   }
-  bool BoolOr(const std::string& k, bool dflt) { return o_.Has(k) ? o_.Bool(k) : dflt; }
+  bool BoolOr(const std::string& k, bool dflt) {
+    if (o_.Has(k) && o_.Raw(k).is_null()) return dflt;
+    return o_.Has(k) ? o_.Bool(k) : dflt;
+  }
+  /// A key whose null (or absence) means "none": 0; otherwise an integer in [min, max].
+  int64_t IntOrNone(const std::string& k, int64_t min, int64_t max = kMaxWidth) {
+    if (!o_.Has(k) || o_.Raw(k).is_null()) return 0;
+    return o_.Int(k, min, max);
+  }
+  /// Marks keys as read: they are known not to change the parameter shapes (each call says why).
+  void Ignore(std::initializer_list<const char*> keys) {
+    for (const char* k : keys) o_.Ignore(k);
+  }
   double DropoutOr(const std::string& k) { return o_.Has(k) ? o_.Number(k, 0.0, 1.0) : 0.0; }
   void Finish() {
     // Everything not read must be a key known to have no effect on shapes or cost.
@@ -296,6 +379,12 @@ void RequireActivation(HfReader& r, const std::string& key,
 /// were read from (whole words only).
 std::string HfWords(const std::string& text, const std::string& family) {
   const bool gpt2 = family == "gpt2";
+  const bool deepseek = family.rfind("deepseek", 0) == 0;
+  const bool local = family == "mixtral" || family == "gpt_oss";
+  const std::string experts = local ? "num_local_experts"
+                              : deepseek          ? "n_routed_experts"
+                                                  : "num_experts";
+  const std::string expert_ffn = local ? "intermediate_size" : "moe_intermediate_size";
   const std::map<std::string, std::string> names = {
       {"hidden", gpt2 ? "n_embd" : "hidden_size"},
       {"layers", gpt2 ? "n_layer" : "num_hidden_layers"},
@@ -305,12 +394,17 @@ std::string HfWords(const std::string& text, const std::string& family) {
       {"ffn", gpt2 ? "n_inner" : "intermediate_size"},
       {"vocab", "vocab_size"},
       {"max_seq", gpt2 ? "n_positions" : "max_position_embeddings"},
-      {"moe.experts", "num_local_experts"},
-      {"experts", "num_local_experts"},
+      {"moe.experts", experts},
+      {"experts", experts},
       {"moe.experts_per_token", "num_experts_per_tok"},
       {"experts_per_token", "num_experts_per_tok"},
-      {"moe.expert_ffn", "intermediate_size"},
-      {"expert_ffn", "intermediate_size"}};
+      {"moe.expert_ffn", expert_ffn},
+      {"expert_ffn", expert_ffn},
+      {"moe.shared_expert_ffn", deepseek ? "n_shared_experts" : "shared_expert_intermediate_size"},
+      {"moe.dense_layers", deepseek ? "first_k_dense_replace" : "mlp_only_layers"},
+      {"mla", "kv_lora_rank"},
+      {"mla.kv_lora_rank", "kv_lora_rank"},
+      {"qk_rope_head_dim", "qk_rope_head_dim"}};
   auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
   std::string out;
   for (size_t i = 0; i < text.size();) {
@@ -332,6 +426,199 @@ std::string HfWords(const std::string& text, const std::string& family) {
   return out;
 }
 
+/// Sliding-window attention of a config (0: none), as HF transformers applies it: Phi3Attention
+/// passes sliding_window=getattr(config, "sliding_window", None) to every layer's attention
+/// (modular_phi3.py, commit 06053b84c14d72e9789fbf27844a75aa89b3ded7), as MistralAttention (which
+/// Phi-3 derives from) and MixtralAttention do (null: none);
+/// Qwen2 / Qwen2-MoE window the layers from max_window_layers on when use_sliding_window is set
+/// (configuration_qwen2_moe.py layer_types); Qwen3MoeAttention windows every layer when
+/// use_sliding_window is set (modular_qwen3_moe.py, commit 00eb1166685205e8b2c75ab33eee83dc77b18fca);
+/// LlamaAttention and the DeepSeek attention have no window.
+int64_t ReadSlidingWindow(HfReader& r, const std::string& family, int64_t layers) {
+  if (family == "mistral" || family == "mixtral" || family == "phi3") {
+    return r.IntOrNone("sliding_window", 1, kMaxSeq);
+  }
+  if (family == "qwen2" || family == "qwen2_moe" || family == "qwen3_moe") {
+    const bool use = r.BoolOr("use_sliding_window", false);
+    const int64_t window = r.IntOrNone("sliding_window", 1, kMaxSeq);
+    const int64_t first = family == "qwen3_moe" ? 0 : r.IntOrNone("max_window_layers", 0, kMaxLayers);
+    if (family == "qwen3_moe") r.Ignore({"max_window_layers"});  // Qwen3MoeAttention ignores it
+    if (use && window == 0) {
+      r.o().Fail("sliding_window", "must be set when use_sliding_window is true");
+    }
+    return use && first < layers ? window : 0;
+  }
+  if (family == "gpt_oss") {
+    // GptOssAttention (a Qwen2Attention) windows the layers layer_types names
+    // "sliding_attention" (modular_gpt_oss.py, commit 0261a467116de4a9103b58200f9d82f8fb5a0e86).
+    const auto& types = r.o().Array("layer_types");
+    if (static_cast<int64_t>(types.size()) != layers) {
+      r.o().Fail("layer_types", "must have num_hidden_layers (" + std::to_string(layers) +
+                                    ") entries, got " + std::to_string(types.size()));
+    }
+    bool any = false;
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (types[i] != "sliding_attention" && types[i] != "full_attention") {
+        r.o().Fail("layer_types", "entry " + std::to_string(i) +
+                                      " must be \"sliding_attention\" or \"full_attention\", got " +
+                                      Describe(types[i]));
+      }
+      any = any || types[i] == "sliding_attention";
+    }
+    const int64_t window = r.IntOrNone("sliding_window", 1, kMaxSeq);
+    if (any && window == 0) r.o().Fail("sliding_window", "must be set when layer_types has sliding_attention");
+    return any ? window : 0;
+  }
+  // llama, deepseek_v2, deepseek_v3: HF's attention never reads these keys.
+  r.Ignore({"sliding_window", "use_sliding_window", "max_window_layers"});
+  return 0;
+}
+
+/// The MoE block of qwen2_moe / qwen3_moe (modular_qwen2_moe.py, commit
+/// 001f85b38fb432858ace93f18622f07cec46d874, Qwen2MoeDecoderLayer / Qwen2MoeSparseMoeBlock):
+/// layer i has experts when i is not in mlp_only_layers and (i + 1) % decoder_sparse_step == 0,
+/// else a dense Qwen2MoeMLP of intermediate_size; experts of moe_intermediate_size, a router
+/// Linear(h, num_experts, bias=False); Qwen2-MoE adds one shared expert of
+/// shared_expert_intermediate_size and its sigmoid gate Linear(h, 1, bias=False).
+void ReadQwenMoe(HfReader& r, const std::string& family, Model& m) {
+  m.moe.experts = r.Int("num_experts", 1 << 16);
+  m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+  m.moe.expert_ffn = r.Int("moe_intermediate_size");
+  m.ffn = r.Int("intermediate_size");
+  if (family == "qwen2_moe") {
+    m.moe.shared_experts = 1;
+    m.moe.shared_expert_ffn = r.Int("shared_expert_intermediate_size");
+    m.moe.shared_expert_gate = true;
+  }
+  const int64_t step = r.IntOr("decoder_sparse_step", 1, kMaxLayers);
+  std::set<int64_t> mlp_only;
+  if (r.Has("mlp_only_layers")) {
+    const auto& list = r.o().Array("mlp_only_layers");
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_number_integer() || list[i].get<int64_t>() < 0 ||
+          list[i].get<int64_t>() >= m.layers) {
+        r.o().Fail("mlp_only_layers", "entry " + std::to_string(i) +
+                                          " must be a layer index in [0, num_hidden_layers), got " +
+                                          Describe(list[i]));
+      }
+      mlp_only.insert(list[i].get<int64_t>());
+    }
+  }
+  for (int64_t i = 0; i < m.layers; ++i) {
+    if (mlp_only.count(i) > 0 || (i + 1) % step != 0) m.moe.dense_layers.push_back(i);
+  }
+  // Routing rule only (renormalise the top-k weights): no parameters.
+  r.Ignore({"norm_topk_prob"});
+}
+
+/// DeepSeek-V2 / V3 (modeling_deepseek_v2.py commit 0233e509531ace915c8241b4c16c8032a583279c,
+/// modeling_deepseek_v3.py commit 00b676f8f0489b88652a31d70751cc540dd06305): MLA attention (see
+/// params.cc); layer i >= first_k_dense_replace has DeepseekV3MoE (n_routed_experts experts of
+/// moe_intermediate_size, one shared MLP of moe_intermediate_size * n_shared_experts, router
+/// n_routed_experts x h; V3's router also holds e_score_correction_bias of n_routed_experts),
+/// the others a dense MLP of intermediate_size.
+void ReadDeepseek(HfReader& r, const std::string& family, Model& m) {
+  Mla& x = m.mla;
+  x.q_lora_rank = r.IntOrNone("q_lora_rank", 1);
+  x.kv_lora_rank = r.Int("kv_lora_rank");
+  x.qk_nope_head_dim = r.Int("qk_nope_head_dim");
+  x.qk_rope_head_dim = r.Int("qk_rope_head_dim");
+  x.v_head_dim = r.Int("v_head_dim");
+  m.head_dim = x.qk_nope_head_dim + x.qk_rope_head_dim;
+  // DeepseekV2Config sets head_dim = qk_rope_head_dim for the rotary embedding's width only.
+  r.Ignore({"head_dim"});
+  m.moe.experts = r.Int("n_routed_experts", 1 << 16);
+  m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+  m.moe.expert_ffn = r.Int("moe_intermediate_size");
+  m.ffn = r.Int("intermediate_size");
+  m.moe.shared_experts = r.IntOrNone("n_shared_experts", 1, 1 << 16);
+  m.moe.shared_expert_ffn = m.moe.shared_experts > 0 ? m.moe.expert_ffn : 0;
+  m.moe.router_bias = family == "deepseek_v3";
+  const int64_t first_dense = r.o().Has("first_k_dense_replace")
+                                  ? r.o().Int("first_k_dense_replace", 0, kMaxLayers)
+                                  : 0;
+  for (int64_t i = 0; i < std::min(first_dense, m.layers); ++i) m.moe.dense_layers.push_back(i);
+  // DeepSeek's own modeling_deepseek.py also needs layer_idx % moe_layer_freq == 0; HF
+  // transformers' DeepseekV3DecoderLayer ignores the key. Both agree only at 1.
+  if (r.o().Has("moe_layer_freq") && r.o().Int("moe_layer_freq", 1, kMaxLayers) != 1) {
+    r.o().Fail("moe_layer_freq", "only 1 is supported (HF transformers ignores it, DeepSeek's "
+                                 "own modeling code does not: the two build different models)");
+  }
+  m.mtp_layers = r.o().Has("num_nextn_predict_layers")
+                     ? r.o().Int("num_nextn_predict_layers", 0, kMaxLayers)
+                     : 0;
+  // Routing rules (group-limited top-k, scores, scaling, aux losses), expert placement hints,
+  // RoPE layout and the checkpoint's storage format: no parameters.
+  r.Ignore({"n_group", "topk_group", "topk_method", "scoring_func", "routed_scaling_factor",
+            "norm_topk_prob", "aux_loss_alpha", "seq_aux", "ep_size", "rope_interleave",
+            "quantization_config"});
+}
+
+/// gpt-oss (modular_gpt_oss.py, commit 0261a467116de4a9103b58200f9d82f8fb5a0e86): GptOssAttention
+/// with attention_bias on q, k, v, o and one sink logit per head; GptOssExperts of
+/// intermediate_size with gate_up_proj_bias (2 x intermediate_size) and down_proj_bias (hidden);
+/// GptOssTopKRouter with a bias. The experts' gate is a clamped SwiGLU (swiglu_limit, alpha
+/// 1.702): the same three matrices as SwiGLU.
+void ReadGptOss(HfReader& r, Model& m) {
+  m.moe.experts = r.Int("num_local_experts", 1 << 16);
+  m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+  if (r.Has("experts_per_token") && r.Int("experts_per_token", 1 << 16) != m.moe.experts_per_token) {
+    r.o().Fail("experts_per_token", "must equal num_experts_per_tok (" +
+                                        std::to_string(m.moe.experts_per_token) + ")");
+  }
+  m.moe.expert_ffn = r.Int("intermediate_size");
+  m.ffn = m.moe.expert_ffn;
+  m.moe.router_bias = true;
+  m.biases.mlp = true;
+  m.attention_sinks = true;
+  // The gate's clamp, the RoPE (YaRN) base length and the checkpoint's MXFP4 storage: no parameters.
+  r.Ignore({"swiglu_limit", "initial_context_length", "quantization_config"});
+}
+
+/// llama, mistral, qwen2, phi3 and the MoE families: gated (SwiGLU) MLP, RMSNorm, RoPE.
+void ReadSwigluFamily(HfReader& r, const std::string& family, Model& m) {
+  const bool deepseek = family == "deepseek_v2" || family == "deepseek_v3";
+  m.hidden = r.Int("hidden_size");
+  m.layers = r.Int("num_hidden_layers", kMaxLayers);
+  m.heads = r.Int("num_attention_heads");
+  m.kv_heads = r.IntOr("num_key_value_heads", m.heads);
+  if (!deepseek) m.head_dim = r.IntOr("head_dim", m.hidden / m.heads);
+  m.vocab = r.Int("vocab_size", kMaxVocab);
+  m.max_seq = r.Int("max_position_embeddings", kMaxSeq);
+  RequireActivation(r, "hidden_act", {"silu", "swish"});
+  m.activation = Activation::kSwiglu;
+  m.norm = Norm::kRmsNorm;
+  m.norm_bias = false;
+  m.position = Position::kRope;
+  m.tied_embeddings = r.BoolOr("tie_word_embeddings", false);
+  const bool attn_bias = r.BoolOr("attention_bias", false);
+  const bool mlp_bias = family == "llama" || family == "deepseek_v2" ? r.BoolOr("mlp_bias", false) : false;
+  // Qwen2 hard-codes bias=True on q/k/v and no other bias (modeling_qwen2.py); Qwen2-MoE takes it
+  // from qkv_bias (default true); Qwen3-MoE puts attention_bias on q, k, v and o.
+  const bool qkv_bias = family == "qwen2" || (family == "qwen2_moe" && r.BoolOr("qkv_bias", true));
+  m.biases = {qkv_bias || attn_bias, family == "qwen2_moe" ? false : attn_bias, mlp_bias};
+  const double attn_p = r.DropoutOr("attention_dropout");
+  const double resid_p = family == "phi3" ? r.DropoutOr("resid_pdrop") : 0.0;
+  m.dropout = attn_p > 0 || resid_p > 0;
+  if (family == "gpt_oss") {
+    ReadGptOss(r, m);
+  } else if (family == "mixtral") {
+    m.moe.experts = r.Int("num_local_experts", 1 << 16);
+    m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
+    m.moe.expert_ffn = r.Int("intermediate_size");
+    m.ffn = m.moe.expert_ffn;
+  } else if (family == "qwen2_moe" || family == "qwen3_moe") {
+    ReadQwenMoe(r, family, m);
+    m.qk_norm = family == "qwen3_moe";  // Qwen3Attention q_norm / k_norm, RMSNorm(head_dim)
+  } else if (deepseek) {
+    m.kv_heads = m.heads;  // MLA: every head has its own key and value (from the latent)
+    ReadDeepseek(r, family, m);
+  } else {
+    m.ffn = r.Int("intermediate_size");
+  }
+  m.sliding_window = ReadSlidingWindow(r, family, m.layers);
+}
+
 }  // namespace
 
 Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
@@ -343,12 +630,14 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     throw Error(origin + ": model_type", "missing: not a HuggingFace transformers config.json");
   }
   const std::string family = mt->get<std::string>();
-  static const std::array<std::string_view, 7> kFamilies = {
-      "llama", "mistral", "qwen2", "phi3", "gpt2", "gpt_neox", "mixtral"};
+  static const std::array<std::string_view, 12> kFamilies = {
+      "llama", "mistral", "qwen2", "phi3", "gpt2", "gpt_neox", "mixtral", "qwen2_moe", "qwen3_moe",
+      "deepseek_v2", "deepseek_v3", "gpt_oss"};
   if (std::find(kFamilies.begin(), kFamilies.end(), family) == kFamilies.end()) {
     throw Error(origin + ": model_type",
                 "unsupported family '" + family +
-                    "' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral)");
+                    "' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral, qwen2_moe, "
+                    "qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss)");
   }
   HfReader r(j, origin, family);
   Model m;
@@ -397,35 +686,12 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     const double hidden_p = r.DropoutOr("hidden_dropout"), attn_p = r.DropoutOr("attention_dropout");
     m.dropout = hidden_p > 0 || attn_p > 0;
   } else {
-    // llama, mistral, qwen2, phi3, mixtral: gated (SwiGLU) MLP, RMSNorm, RoPE.
-    m.hidden = r.Int("hidden_size");
-    m.layers = r.Int("num_hidden_layers", kMaxLayers);
-    m.heads = r.Int("num_attention_heads");
-    m.kv_heads = r.IntOr("num_key_value_heads", m.heads);
-    m.head_dim = r.IntOr("head_dim", m.hidden / m.heads);
-    m.vocab = r.Int("vocab_size", kMaxVocab);
-    m.max_seq = r.Int("max_position_embeddings", kMaxSeq);
-    RequireActivation(r, "hidden_act", {"silu", "swish"});
-    m.activation = Activation::kSwiglu;
-    m.norm = Norm::kRmsNorm;
-    m.norm_bias = false;
-    m.position = Position::kRope;
-    m.tied_embeddings = r.BoolOr("tie_word_embeddings", false);
-    bool attn_bias = r.BoolOr("attention_bias", false);
-    bool mlp_bias = family == "llama" ? r.BoolOr("mlp_bias", false) : false;
-    // Qwen2 hard-codes bias=True on q/k/v and no other bias (modeling_qwen2.py).
-    m.biases = {family == "qwen2" || attn_bias, attn_bias, mlp_bias};
-    const double attn_p = r.DropoutOr("attention_dropout");
-    const double resid_p = family == "phi3" ? r.DropoutOr("resid_pdrop") : 0.0;
-    m.dropout = attn_p > 0 || resid_p > 0;
-    if (family == "mixtral") {
-      m.moe.experts = r.Int("num_local_experts", 1 << 16);
-      m.moe.experts_per_token = r.Int("num_experts_per_tok", 1 << 16);
-      m.moe.expert_ffn = r.Int("intermediate_size");
-      m.ffn = m.moe.expert_ffn;
-    } else {
-      m.ffn = r.Int("intermediate_size");
-    }
+    // llama, mistral, qwen2, phi3 and the MoE families: gated (SwiGLU) MLP, RMSNorm, RoPE.
+    ReadSwigluFamily(r, family, m);
+  }
+  if (family == "gpt2" || family == "gpt_neox") {
+    // GPT2Attention / GPTNeoXAttention never read these (full causal attention).
+    r.Ignore({"sliding_window", "use_sliding_window", "max_window_layers"});
   }
   r.Finish();
   try {
@@ -702,6 +968,25 @@ nlohmann::json ToJson(const Model& m) {
   j["moe"] = {{"experts", m.moe.experts},
               {"experts_per_token", m.moe.experts_per_token},
               {"expert_ffn", m.moe.expert_ffn}};
+  // Written only when set, so a dense model's JSON (and every report of one) stays as it was.
+  if (m.moe.shared_experts > 0) {
+    j["moe"]["shared_experts"] = m.moe.shared_experts;
+    j["moe"]["shared_expert_ffn"] = m.moe.shared_expert_ffn;
+  }
+  if (m.moe.shared_expert_gate) j["moe"]["shared_expert_gate"] = true;
+  if (m.moe.router_bias) j["moe"]["router_bias"] = true;
+  if (!m.moe.dense_layers.empty()) j["moe"]["dense_layers"] = m.moe.dense_layers;
+  if (m.mla.enabled()) {
+    j["mla"] = {{"q_lora_rank", m.mla.q_lora_rank},
+                {"kv_lora_rank", m.mla.kv_lora_rank},
+                {"qk_nope_head_dim", m.mla.qk_nope_head_dim},
+                {"qk_rope_head_dim", m.mla.qk_rope_head_dim},
+                {"v_head_dim", m.mla.v_head_dim}};
+  }
+  if (m.qk_norm) j["qk_norm"] = true;
+  if (m.attention_sinks) j["attention_sinks"] = true;
+  if (m.sliding_window > 0) j["sliding_window"] = m.sliding_window;
+  if (m.mtp_layers > 0) j["mtp_layers"] = m.mtp_layers;
   j["params_published"] =
       m.params_published ? nlohmann::json(*m.params_published) : nlohmann::json(nullptr);
   j["sources"] = m.sources;

@@ -22,7 +22,8 @@ inline constexpr int kSchemaVersion = 1;
 
 Model ParseModelJson(std::string_view text, std::string_view origin);
 Cluster ParseClusterJson(std::string_view text, std::string_view origin);
-/// A transformers config.json (families llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral).
+/// A transformers config.json (families llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral,
+/// qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss).
 Model ParseHfConfig(std::string_view text, std::string_view origin);
 /// Either format: a config.json (has "model_type") or meshplan's model JSON.
 Model ParseAnyModelJson(std::string_view text, std::string_view origin);

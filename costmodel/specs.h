@@ -24,12 +24,43 @@ struct Biases {
   bool mlp = false;       // biases on the MLP matmuls
 };
 
-/// Mixture of experts. experts == 0 means a dense MLP (the other fields are then 0).
+/// Mixture of experts. experts == 0 means a dense MLP (the other fields are then 0 or empty).
+/// An MoE layer holds `experts` routed experts (each a gated or plain MLP of expert_ffn), of
+/// which a token uses experts_per_token (top-k), plus `shared_experts` experts of
+/// shared_expert_ffn that every token uses (DeepSeek n_shared_experts, Qwen2-MoE's shared
+/// expert), and a router h x experts (+ a bias of `experts` when router_bias: DeepSeek-V3's
+/// e_score_correction_bias). Layers listed in dense_layers have a dense MLP of Model::ffn instead
+/// (DeepSeek first_k_dense_replace, Qwen mlp_only_layers / decoder_sparse_step).
 struct Moe {
   int64_t experts = 0;
   int64_t experts_per_token = 0;
   int64_t expert_ffn = 0;
+  int64_t shared_experts = 0;
+  int64_t shared_expert_ffn = 0;    // each shared expert's FFN size (0 when shared_experts is 0)
+  bool shared_expert_gate = false;  // Qwen2-MoE: sigmoid(h x 1 gate) scales the shared expert
+  bool router_bias = false;
+  std::vector<int64_t> dense_layers;  // 0-based, ascending
   bool dense() const { return experts == 0; }
+  int64_t moe_layers(int64_t layers) const {
+    return dense() ? 0 : layers - static_cast<int64_t>(dense_layers.size());
+  }
+  bool operator==(const Moe&) const = default;
+};
+
+/// Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 section 2.1; HF transformers
+/// modeling_deepseek_v2.py / modeling_deepseek_v3.py DeepseekV3Attention): queries through a
+/// rank-q_lora_rank bottleneck (0: a full q_proj), keys and values through a shared latent of
+/// kv_lora_rank plus one decoupled RoPE key of qk_rope_head_dim shared by all heads. A head's
+/// query/key is qk_nope_head_dim + qk_rope_head_dim wide, its value v_head_dim.
+/// kv_lora_rank == 0 means ordinary multi-head / grouped-query attention.
+struct Mla {
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+  bool enabled() const { return kv_lora_rank > 0; }
+  bool operator==(const Mla&) const = default;
 };
 
 struct Model {
@@ -51,6 +82,17 @@ struct Model {
   Position position = Position::kRope;
   bool dropout = false;
   Moe moe;
+  Mla mla;
+  bool qk_norm = false;        // RMSNorm over each head's query and key (Qwen3 q_norm / k_norm)
+  // A learned sink logit per head in every layer's softmax (gpt-oss GptOssAttention.sinks).
+  bool attention_sinks = false;
+  // Sliding-window attention (Mistral, Phi-3, Qwen use_sliding_window): keys further back than
+  // this many tokens are masked in some or all layers; 0: none. Not costed: a sequence longer
+  // than the window is refused where a cost is asked for (see costable.h).
+  int64_t sliding_window = 0;
+  // DeepSeek-V3 multi-token-prediction modules (num_nextn_predict_layers): not part of the
+  // published total (DeepSeek README_WEIGHTS.md: 671B main model + MTP), not counted.
+  int64_t mtp_layers = 0;
   std::optional<int64_t> params_published;  // exact published total, when one exists
   std::vector<std::string> sources;
 };

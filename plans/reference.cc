@@ -452,9 +452,9 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
-  // Pipeline and context parallelism are modelled (MapPipeline, MapContext).
-  if (number(layout, "ep") > 1) return "expert parallelism not modelled";
-  if (Field(model, "moe")) return "mixture of experts not modelled";
+  // Pipeline and context parallelism are modelled (MapPipeline, MapContext). An MoE record is
+  // never costed as dense, with ep > 1 or without (its experts need EP, all-to-all and routing).
+  if (number(layout, "ep") > 1 || Field(model, "moe")) return "expert parallelism not modelled";
   if (Field(model, "mla")) return "multi-latent attention not modelled";
   const std::string precision = text(layout, "precision");
   // FP8 is decided with the framework (MapRecord): TransformerEngine's delayed scaling is priced.

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "costmodel/compute.h"
+#include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -206,6 +207,7 @@ costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
                                  const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,
                                  int64_t seq) {
+  costmodel::RequireCostable(m, 0);  // an MoE or MLA model: refused before any flag is judged
   if (gpus < 1 || gpus > kMaxGpus) {
     throw Error("--gpus", "must be in [1, " + std::to_string(kMaxGpus) + "], got " +
                               std::to_string(gpus));
@@ -222,6 +224,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   if (seq < 1 || seq > kMaxSeq) {
     throw Error("--seq", "must be in [1, " + std::to_string(kMaxSeq) + "], got " + std::to_string(seq));
   }
+  costmodel::RequireCostable(m, seq);  // a sliding window shorter than --seq
   if (m.position == costmodel::Position::kLearned && seq > m.max_seq) {
     throw Error("--seq", "model " + m.name + " has learned positions for at most " +
                              std::to_string(m.max_seq) + " tokens, got " + std::to_string(seq));

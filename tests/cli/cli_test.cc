@@ -1037,7 +1037,8 @@ TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
       {"m.json", std::string(1000, '[') + std::string(1000, ']'), "inspect --model @",
        "@: not valid JSON: nested deeper than 64 levels at byte 65"},
       {"config.json", hf.dump(), "inspect --model @",
-       "@: model_type: unsupported family 'gemma' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, mixtral)"},
+       "@: model_type: unsupported family 'gemma' (supported: llama, mistral, qwen2, phi3, gpt2, gpt_neox, "
+       "mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss)"},
       {"config.json", hf_key.dump(), "inspect --model @",
        "@: num_experts: unknown key for family 'llama': meshplan cannot tell whether it changes the architecture"},
       {"c.json", "{\"schema_version\": 1, \"name\": \"x\", \"gpu\": []}",
@@ -1213,6 +1214,99 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
   EXPECT_NE(tt.err.find("--precision: fp8 under --framework torchtitan runs torchao-tensorwise, which is not modelled"),
             std::string::npos)
       << tt.err;
+}
+
+// Until expert parallelism is costed, every command that prices a step refuses an MoE model with
+// one line naming it (exit 2) and writes nothing; inspect still counts it.
+TEST_F(Cli, MoeModelsAreRefusedByEveryCostingCommand) {
+  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/";
+  const std::string mixtral = d + "hf/mixtral-8x7b-v0.1.json";
+  const std::string line =
+      "meshplan: error: --model: model mixtral-8x7b-v0.1 is a mixture of experts (8 experts, top-2): "
+      "expert parallelism and MoE routing are not modelled yet, so it is not costed (meshplan inspect "
+      "gives its parameters and FLOPs)\n";
+  const std::string work = " --cluster dgx-a100-80g --gpus 64 --global-batch 512 --seq 4096";
+  for (const std::string& c : {"plan --model " + mixtral + work,
+                               "simulate --model " + mixtral + work + " --layout tp=8",
+                               "compare --model " + mixtral + work + " --layout tp=1 --layout tp=8",
+                               "sweep --model " + mixtral + " --cluster dgx-a100-80g --gpus 64,128 "
+                               "--global-batch 512 --seq 4096"}) {
+    const Result r = Run(c + " --json " + P("out.json"));
+    EXPECT_EQ(r.rc, 2) << c;
+    EXPECT_EQ(r.err, line) << c;
+    EXPECT_EQ(r.out, "") << c;
+    EXPECT_FALSE(fs::exists(dir_ / "out.json")) << c;
+  }
+  const Result builtin = Run("plan --model deepseek-v3" + work);
+  EXPECT_EQ(builtin.rc, 2);
+  EXPECT_EQ(builtin.err.rfind("meshplan: error: --model: model deepseek-v3 is a mixture of experts "
+                              "(256 experts, top-8, 1 shared): expert parallelism", 0), 0u) << builtin.err;
+
+  // validate: a plan file whose embedded model is an MoE (a dense report with its model swapped).
+  ASSERT_EQ(Run("simulate --model llama2-7b" + work + " --layout tp=8 --analytical --json " + P("r.json")).rc, 0);
+  ASSERT_EQ(Run("inspect --model " + mixtral + " --seq 4096 --json " + P("i.json")).rc, 0);
+  json plan = ReadJson("r.json");
+  const json inspected = ReadJson("i.json");
+  plan["inputs"]["model"] = inspected["model"];
+  plan["inputs"]["model"]["params"] = inspected["params"]["total"];
+  std::ofstream(dir_ / "p.json") << plan.dump(1);
+  const Result v = Run("validate --plan " + P("p.json") + " --validate-bin meshplan-validate");
+  EXPECT_EQ(v.rc, 2);
+  EXPECT_EQ(v.err, "meshplan: error: " + P("p.json") + ": inputs.model: model mixtral-8x7b-v0.1 is a "
+                   "mixture of experts (8 experts, top-2): expert parallelism and MoE routing are not "
+                   "modelled yet, so it is not costed (meshplan inspect gives its parameters and FLOPs)\n");
+}
+
+// A sliding window shorter than --seq: refused naming --seq; within the window it is costed.
+TEST_F(Cli, SlidingWindowLongerThanSeqIsRefused) {
+  const std::string mistral = std::string(MESHPLAN_TEST_DATA) + "/hf/mistral-7b-v0.1.json";
+  const Result r = Run("plan --model " + mistral + " --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 8192");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --seq: model mistral-7b-v0.1 uses sliding-window attention of 4096 "
+                   "tokens (HF sliding_window) and the sequence is 8192 tokens: sliding-window attention "
+                   "is not modelled; give a sequence of at most 4096 tokens\n");
+  EXPECT_EQ(Run("plan --model " + mistral + " --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 4096 --top 1").rc, 0);
+  const Result i = Run("inspect --model " + mistral + " --seq 8192");
+  EXPECT_EQ(i.rc, 2);
+  EXPECT_EQ(i.err.rfind("meshplan: error: --seq: model mistral-7b-v0.1 uses sliding-window", 0), 0u);
+}
+
+TEST_F(Cli, InspectShowsExpertsAndActiveParameters) {
+  const std::string v3 = std::string(MESHPLAN_TEST_DATA) + "/hf/deepseek-v3.json";
+  const Result r = Run("inspect --model " + v3 + " --seq 4096 --json " + P("i.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* want :
+       {"experts           256 routed of ffn 2048, top-8 per token; 1 shared of ffn 2048; router with bias\n",
+        "layers            58 MoE, 3 dense (ffn 18432): layers 0,1,2\n",
+        "attention         MLA: q_lora_rank 1536, kv_lora_rank 512, qk head 128 nope + 64 rope, v head 128\n",
+        "params total          671026419200\n",
+        "  per MoE layer        11507286272  (x 58 layers)\n",
+        "  per dense layer        583483392  (x 3 layers)\n",
+        "params active          37552297472  per token (top-8 of 256 routed experts)\n",
+        "  less embedding       36625618432\n",
+        "  not counted: 1 multi-token-prediction layer(s) (num_nextn_predict_layers)\n",
+        "not costed: model deepseek-v3 is a mixture of experts"}) {
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+  }
+  const json j = ReadJson("i.json");
+  EXPECT_EQ(j["params"]["total"], 671026419200);
+  EXPECT_EQ(j["params"]["active"], 37552297472);
+  EXPECT_EQ(j["params"]["active_non_embedding"], 36625618432);
+  EXPECT_EQ(j["params"]["moe_layers"], 58);
+  EXPECT_EQ(j["params"]["dense_layers"], 3);
+  EXPECT_EQ(j["model"]["moe"]["experts"], 256);
+  EXPECT_EQ(j["model"]["mla"]["kv_lora_rank"], 512);
+  EXPECT_EQ(j["costed"], false);
+  // 6 x active matmul weights + 6 L a (dqk + dv) s (hand count in tests/costmodel/moe_test.cc).
+  EXPECT_DOUBLE_EQ(j["flops_per_token"].get<double>(), 6.0 * 36624596992 + 6.0 * 61 * 128 * 320 * 4096);
+  const Result mx = Run("inspect --model mixtral-8x7b --seq 4096 --json " + P("m.json"));
+  ASSERT_EQ(mx.rc, 0) << mx.err;
+  EXPECT_EQ(ReadJson("m.json")["params"]["active"], 12879925248);
+  EXPECT_EQ(ReadJson("m.json")["params"]["total"], 46702792704);
+  // A dense model: active is the total.
+  ASSERT_EQ(Run("inspect --model llama2-7b --json " + P("l.json")).rc, 0);
+  EXPECT_EQ(ReadJson("l.json")["params"]["active"], ReadJson("l.json")["params"]["total"]);
+  EXPECT_EQ(ReadJson("l.json")["costed"], true);
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ nlohmann::json ZooModelJson(const std::string& name) {
 
 TEST(Zoo, EveryBuiltInModelAndClusterLoads) {
   const auto models = ListZoo("models");
-  ASSERT_EQ(models.size(), 15u);
+  ASSERT_EQ(models.size(), 17u);
   for (const auto& n : models) EXPECT_EQ(ResolveModel(n).name, n);
   const auto clusters = ListZoo("clusters");
   ASSERT_EQ(clusters, (std::vector<std::string>{"cpu-local", "dgx-a100-40g", "dgx-a100-80g", "dgx-b200", "dgx-h100", "dgx-h200",
@@ -414,7 +414,7 @@ TEST(ParseJson, DuplicateKeyIsAnErrorNamingTheKeyAndBothLines) {
 // HuggingFace import: each family's real config.json gives the published parameter count.
 TEST(HfConfig, EveryFamilyMatchesItsPublishedCount) {
   const nlohmann::json expected = nlohmann::json::parse(ReadTestFile("hf/expected.json"));
-  ASSERT_EQ(expected.size(), 7u);
+  ASSERT_EQ(expected.size(), 12u);
   for (auto it = expected.begin(); it != expected.end(); ++it) {
     const std::string text = ReadTestFile("hf/" + it.key());
     Model m = ParseAnyModelJson(text, it.key());
@@ -471,7 +471,7 @@ TEST(HfConfig, ConsistencyErrorsNameTheHfKeys) {
 TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
   EXPECT_EQ(ErrorOf([] { ParseHfConfig(R"({"model_type": "mamba"})", "c.json"); }),
             "c.json: model_type: unsupported family 'mamba' (supported: llama, mistral, qwen2, "
-            "phi3, gpt2, gpt_neox, mixtral)");
+            "phi3, gpt2, gpt_neox, mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, gpt_oss)");
   nlohmann::json j = nlohmann::json::parse(ReadTestFile("hf/llama-2-7b-hf.json"));
   j["qk_layernorm"] = true;
   EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "c.json"); }),

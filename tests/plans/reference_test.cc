@@ -132,7 +132,10 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"precision", "fp8 (TE hybrid)"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
-  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "mixture of experts not modelled");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "expert parallelism not modelled");
+  // Grok-1 in the DGX Cloud recipes runs cp=2 and ep=8: skipped for its experts first.
+  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"ep", 8}}, json{{"moe", {{"experts", 8}}}}),
+            "expert parallelism not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
   // FP8 is decided with the framework and the cluster (MapRecord), not here.
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "");

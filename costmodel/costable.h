@@ -1,0 +1,38 @@
+// File: costmodel/costable.h
+// What the step cost model covers. Parameter counts and FLOPs (params.h) cover every model a
+// spec can describe; the cost model (evaluate.h, memory.h, kernels.h, the simulator) prices
+// dense transformers with multi-head / grouped-query attention over the whole sequence. A model
+// outside that is refused with a reason, never priced as the nearest dense model: an MoE is not
+// eight FFN blocks without expert parallelism, all-to-all, router and load imbalance.
+#ifndef MESHPLAN_COSTMODEL_COSTABLE_H_
+#define MESHPLAN_COSTMODEL_COSTABLE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "costmodel/specs.h"
+
+namespace meshplan::costmodel {
+
+struct Unmodelled {
+  std::string field;   // "" when the model is costed; else the --model or --seq side at fault
+  std::string reason;  // one sentence naming the model and what is not modelled
+  bool ok() const { return reason.empty(); }
+};
+
+/// Why the cost model cannot price `m` at sequence length `seq` (seq <= 0: any length), or an
+/// empty reason when it can. Order: mixture of experts, MLA, q/k norm, sliding window.
+Unmodelled WhyNotCostable(const Model& m, int64_t seq);
+
+/// The sliding-window part of WhyNotCostable alone: "" when seq fits the window (or there is none).
+std::string SlidingWindowProblem(const Model& m, int64_t seq);
+
+/// Throws meshplan::Error (bad input, exit 2) when WhyNotCostable gives a reason; the place is
+/// `model_flag` (e.g. "--model") or `seq_flag` ("--seq"), whichever is at fault.
+void RequireCostable(const Model& m, int64_t seq, std::string_view model_flag = "--model",
+                     std::string_view seq_flag = "--seq");
+
+}  // namespace meshplan::costmodel
+
+#endif  // MESHPLAN_COSTMODEL_COSTABLE_H_
