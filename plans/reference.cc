@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -94,8 +93,43 @@ std::string_view ToString(FlopConvention c) {
   return "?";
 }
 
-// libstdc++'s std::regex recurses per input character: phrases are bounded before matching.
+// Phrases longer than this are not read as numbers, shapes or keys (none published is).
 constexpr size_t kMaxPhrase = 200;
+
+namespace {
+/// A cursor over a phrase for the three fixed grammars the mapping reads (a message size, an
+/// MxNxK shape, a per-group-size key): one pass, no backtracking (std::regex recursed per
+/// character and took milliseconds on long phrases).
+struct Scan {
+  std::string_view s;
+  bool Lit(std::string_view t) {
+    if (s.substr(0, t.size()) != t) return false;
+    s.remove_prefix(t.size());
+    return true;
+  }
+  void Spaces() {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  }
+  std::string_view Digits() {
+    size_t n = 0;
+    while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+    const std::string_view d = s.substr(0, n);
+    s.remove_prefix(n);
+    return d;
+  }
+  bool End() const { return s.empty(); }
+};
+
+/// "busbw_GBps_<N>node_<G>gpu": G, the ranks of that group size; nullopt for any other key.
+std::optional<int64_t> PerGroupSizeRanks(std::string_view key) {
+  if (key.size() > 64) return std::nullopt;
+  Scan c{key};
+  if (!c.Lit("busbw_GBps_") || c.Digits().empty() || !c.Lit("node_")) return std::nullopt;
+  const std::string gpus(c.Digits());
+  if (gpus.empty() || !c.Lit("gpu") || !c.End()) return std::nullopt;
+  return std::strtoll(gpus.c_str(), nullptr, 10);
+}
+}  // namespace
 
 namespace {
 
@@ -522,13 +556,29 @@ std::string SourceName(std::string_view ref) {
 }
 
 std::optional<double> MessageBytes(std::string_view phrase) {
-  static const std::regex kSize(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|kib|mib|gib|kb|mb|gb)?\s*$)");
+  // [spaces] digits [. digits] [spaces] [b|kib|mib|gib|kb|mb|gb] [spaces]
   if (phrase.size() > kMaxPhrase) return std::nullopt;
   const std::string lower = Lower(phrase);
-  std::smatch m;
-  if (!std::regex_match(lower, m, kSize)) return std::nullopt;
-  double v = std::strtod(m[1].str().c_str(), nullptr);
-  const std::string unit = m[2].str();
+  Scan c{lower};
+  c.Spaces();
+  std::string number(c.Digits());
+  if (number.empty()) return std::nullopt;
+  if (c.Lit(".")) {
+    const std::string_view frac = c.Digits();
+    if (frac.empty()) return std::nullopt;
+    number += "." + std::string(frac);
+  }
+  c.Spaces();
+  std::string unit;
+  for (std::string_view u : {"kib", "mib", "gib", "kb", "mb", "gb", "b"}) {
+    if (c.Lit(u)) {
+      unit = u;
+      break;
+    }
+  }
+  c.Spaces();
+  if (!c.End()) return std::nullopt;
+  double v = std::strtod(number.c_str(), nullptr);
   if (unit == "kib" || unit == "kb") v *= 1024.0;
   if (unit == "mib" || unit == "mb") v *= 1024.0 * 1024.0;
   if (unit == "gib" || unit == "gb") v *= 1024.0 * 1024.0 * 1024.0;
@@ -1013,14 +1063,19 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   if (dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
   const std::optional<std::string> shape = OptString(*lj, "best_shape_MxNxK");
   if (!shape) throw Skip{"layout.best_shape_MxNxK missing"};
-  static const std::regex kShape(R"(^([0-9]+)x([0-9]+)x([0-9]+)$)");
-  std::smatch m;
-  if (shape->size() > kMaxPhrase || !std::regex_match(*shape, m, kShape)) {
-    throw Skip{"GEMM shape '" + shape->substr(0, 40) + "' not MxNxK"};
+  // digits x digits x digits, nothing else
+  Scan c{*shape};
+  std::string dims[3];
+  bool ok = shape->size() <= kMaxPhrase;
+  for (int i = 0; ok && i < 3; ++i) {
+    if (i > 0) ok = c.Lit("x");
+    if (ok) dims[i] = std::string(c.Digits());
+    ok = ok && !dims[i].empty();
   }
-  out.gemm_m = std::strtoll(m[1].str().c_str(), nullptr, 10);
-  out.gemm_n = std::strtoll(m[2].str().c_str(), nullptr, 10);
-  out.gemm_k = std::strtoll(m[3].str().c_str(), nullptr, 10);
+  if (!ok || !c.End()) throw Skip{"GEMM shape '" + shape->substr(0, 40) + "' not MxNxK"};
+  out.gemm_m = std::strtoll(dims[0].c_str(), nullptr, 10);
+  out.gemm_n = std::strtoll(dims[1].c_str(), nullptr, 10);
+  out.gemm_k = std::strtoll(dims[2].c_str(), nullptr, 10);
 }
 
 }  // namespace
@@ -1059,20 +1114,19 @@ std::vector<json> SplitPerGroupSize(const json& r) {
   if (!m || !m->is_object() || !kind || *kind != "collective") return {r};
   const json* id = Field(r, "id");
   const std::string base_id = id && id->is_string() ? id->get<std::string>() : "";
-  static const std::regex kKey(R"(^busbw_GBps_([0-9]+)node_([0-9]+)gpu$)");
   std::vector<json> out;
   for (const auto& [key, value] : m->items()) {
-    std::smatch g;
-    if (key.size() > 64 || !std::regex_match(key, g, kKey) || !value.is_number()) continue;
+    const std::optional<int64_t> group_ranks = PerGroupSizeRanks(key);
+    if (!group_ranks || !value.is_number()) continue;
     json one = r;
     const std::string suffix = key.substr(std::string("busbw_GBps_").size());
     one["id"] = base_id + "@" + suffix;
     one["measured"].erase(key);
     for (const auto& [other, v] : m->items()) {
-      if (other != key && std::regex_match(other, kKey)) one["measured"].erase(other);
+      if (other != key && PerGroupSizeRanks(other)) one["measured"].erase(other);
     }
     one["measured"]["busbw_GBps"] = value;
-    const int64_t ranks = std::strtoll(g[2].str().c_str(), nullptr, 10);
+    const int64_t ranks = *group_ranks;
     if (one.contains("layout") && one["layout"].is_object()) one["layout"]["ranks"] = ranks;
     if (one.contains("cluster") && one["cluster"].is_object()) one["cluster"]["gpus"] = ranks;
     out.push_back(std::move(one));

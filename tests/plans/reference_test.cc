@@ -173,6 +173,30 @@ TEST(ReferenceMessageRule, BinaryPrefixes) {
   EXPECT_DOUBLE_EQ(*MessageBytes("8GiB"), 8.0 * 1024 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(*MessageBytes("1048576"), 1048576.0);
   EXPECT_FALSE(MessageBytes("large").has_value());
+  // The whole grammar, read in one pass (no regex): spaces, a decimal, an optional unit.
+  EXPECT_DOUBLE_EQ(*MessageBytes(" 1.5 GiB "), 1.5 * 1024 * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(*MessageBytes("64 b"), 64.0);
+  EXPECT_DOUBLE_EQ(*MessageBytes("4mb"), 4.0 * 1024 * 1024);
+  for (const char* bad : {"", "2.kb", "1e3", ".5", "64 KB extra", "64 tb", "-1"}) {
+    EXPECT_FALSE(MessageBytes(bad).has_value()) << bad;
+  }
+  EXPECT_FALSE(MessageBytes(std::string(1000, '9')).has_value());  // longer than any phrase
+}
+
+// A GEMM record's shape is digits x digits x digits and nothing else (one pass, no regex).
+TEST(ReferenceMapRecord, GemmShapeIsMxNxK) {
+  json j = json::parse(R"J({"id": "g", "kind": "gemm", "source": {"ref": "stas00/ml-engineering", "table": "x"},
+    "cluster": {"gpu": "H100 SXM", "gpus": 1}, "layout": {"op": "torch.mm", "dtype": "bf16",
+    "best_shape_MxNxK": "2048x4096x8192"}, "measured": {"tflops": 700.0}})J");
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.gemm_m, 2048);
+  EXPECT_EQ(r.gemm_n, 4096);
+  EXPECT_EQ(r.gemm_k, 8192);
+  for (const char* bad : {"2048x4096", "2048x4096x", "x4096x8192", "2048 x 4096 x 8192", "2048x4096x8192x1", "2kx4kx8k"}) {
+    j["layout"]["best_shape_MxNxK"] = bad;
+    EXPECT_EQ(MapRecord(j).skip_reason, std::string("GEMM shape '") + bad + "' not MxNxK") << bad;
+  }
 }
 
 json Record() {
