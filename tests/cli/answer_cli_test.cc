@@ -214,7 +214,8 @@ TEST_F(Answer, ClustersListBlackwellAndTpSpansTheNvl72Rack) {
   const std::string work = " --model llama3-70b --gpus 144 --global-batch 144 --seq 8192 --layout tp=16,sp=on,fsdp=9 --analytical --json ";
   const Result r = Run("simulate --cluster gb200-nvl72" + work + P("g.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const json& c : ReadJson("g.json")["layouts"][0]["collectives"]) {
+  const json g = ReadJson("g.json");  // a named value: a range-for over a temporary's member dangles
+  for (const json& c : g["layouts"][0]["collectives"]) {
     if (c["purpose"] == "tp") {
       EXPECT_EQ(c["nodes"], 1);
     }
