@@ -95,8 +95,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   }
   if (in.Has("calibration_why")) in.String("calibration_why");  // the sentence plan printed: informational
   in.Finish();
-  if (w.precision == Precision::kFp8 &&
-      (!(p.cluster.gpu.peak_tflops.fp8 > 0) || !(p.cluster.efficiency.gemm_fp8_peak_fraction > 0))) {
+  if (w.precision == Precision::kFp8 && !Fp8Priceable(p.cluster)) {
     in.Fail("precision", "fp8 needs FP8 tensor cores and a measured efficiency.gemm_fp8_peak_fraction "
                          "in the cluster, which " + p.cluster.name + " does not give");
   }

@@ -733,6 +733,10 @@ Precision ParsePrecision(std::string_view text, std::string_view origin) {
   throw Error(std::string(origin), "precision must be bf16 or fp8, got '" + std::string(text) + "'");
 }
 
+bool Fp8Priceable(const Cluster& c) {
+  return c.gpu.peak_tflops.fp8 > 0 && c.efficiency.gemm_fp8_peak_fraction > 0;
+}
+
 void CheckFp8Runs(const Cluster& c, std::string_view origin) {
   if (!(c.gpu.peak_tflops.fp8 > 0)) {
     throw Error(std::string(origin), "fp8: cluster " + c.name + "'s " + c.gpu.name +

@@ -47,6 +47,8 @@ Precision ParsePrecision(std::string_view text, std::string_view origin);
 /// (gpu.peak_tflops.fp8 > 0) and a measured FP8 GEMM efficiency
 /// (efficiency.gemm_fp8_peak_fraction > 0); FP8 is never priced at the BF16 fraction.
 void CheckFp8Runs(const Cluster& c, std::string_view origin);
+/// Whether FP8 GEMMs can be priced on the cluster (what CheckFp8Runs checks, without throwing).
+bool Fp8Priceable(const Cluster& c);
 
 nlohmann::json ToJson(const Model& m);
 nlohmann::json ToJson(const Cluster& c);

@@ -978,7 +978,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     if (Has(p, "fp8") || Has(p, "float8")) {
       if (!fw || !fw->fp8) throw Skip{"fp8 not modelled for framework '" + out.framework + "'"};
       if (*fw->fp8 != "te-delayed") throw Skip{"fp8 with " + *fw->fp8 + " scaling not modelled"};
-      if (!(out.cluster.gpu.peak_tflops.fp8 > 0) || !(out.cluster.efficiency.gemm_fp8_peak_fraction > 0)) {
+      if (!costmodel::Fp8Priceable(out.cluster)) {
         throw Skip{"fp8 on '" + out.cluster.name + "': no measured FP8 GEMM efficiency"};
       }
       w.precision = costmodel::Precision::kFp8;

@@ -18,11 +18,11 @@ costmodel::Workload W(int64_t gpus, int64_t gb, int64_t seq) {
   return w;
 }
 
-void BM_EvaluateOneLayout(benchmark::State& state) {
-  const auto w = W(2048, 1024, 4096);
-  const costmodel::Evaluator ev(costmodel::ResolveModel("llama2-70b"),
-                                costmodel::ResolveCluster("dgx-h100"), w);
-  costmodel::Layout l = costmodel::ParseLayoutText("tp=8,sp=on,fsdp=64,replicate=4,zero=3,mbs=1", "bench");
+// One layout evaluated over and over: the cost of a single point of the search.
+void EvaluateOneLayout(benchmark::State& state, const char* model, const costmodel::Workload& w,
+                       const char* layout) {
+  const costmodel::Evaluator ev(costmodel::ResolveModel(model), costmodel::ResolveCluster("dgx-h100"), w);
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "bench");
   costmodel::ResolveLayout(l, w, "bench");
   for (auto _ : state) {
     costmodel::Evaluation e = ev.Evaluate(l);
@@ -31,21 +31,15 @@ void BM_EvaluateOneLayout(benchmark::State& state) {
   state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
                                                        benchmark::Counter::kIsRate);
 }
+
+void BM_EvaluateOneLayout(benchmark::State& state) {
+  EvaluateOneLayout(state, "llama2-70b", W(2048, 1024, 4096), "tp=8,sp=on,fsdp=64,replicate=4,zero=3,mbs=1");
+}
 BENCHMARK(BM_EvaluateOneLayout);
 
 // A context-parallel layout (issue 19): the ring's exchange priced on top of the same step.
 void BM_EvaluateOneCpLayout(benchmark::State& state) {
-  const auto w = W(512, 64, 131072);
-  const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-70b"),
-                                costmodel::ResolveCluster("dgx-h100"), w);
-  costmodel::Layout l = costmodel::ParseLayoutText("tp=8,sp=on,cp=8,fsdp=8,zero=3,mbs=1", "bench");
-  costmodel::ResolveLayout(l, w, "bench");
-  for (auto _ : state) {
-    costmodel::Evaluation e = ev.Evaluate(l);
-    benchmark::DoNotOptimize(e);
-  }
-  state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                       benchmark::Counter::kIsRate);
+  EvaluateOneLayout(state, "llama3-70b", W(512, 64, 131072), "tp=8,sp=on,cp=8,fsdp=8,zero=3,mbs=1");
 }
 BENCHMARK(BM_EvaluateOneCpLayout);
 
