@@ -6,14 +6,6 @@ namespace meshplan::costmodel {
 
 Unmodelled WhyNotCostable(const Model& m, int64_t seq) {
   const std::string name = "model " + (m.name.empty() ? std::string("(unnamed)") : m.name);
-  if (!m.moe.dense()) {
-    std::string shape = std::to_string(m.moe.experts) + " experts, top-" +
-                        std::to_string(m.moe.experts_per_token);
-    if (m.moe.shared_experts > 0) shape += ", " + std::to_string(m.moe.shared_experts) + " shared";
-    return {"model", name + " is a mixture of experts (" + shape +
-                         "): expert parallelism and MoE routing are not modelled yet, so it is not "
-                         "costed (meshplan inspect gives its parameters and FLOPs)"};
-  }
   if (m.mla.enabled()) {
     return {"model", name + " uses multi-head latent attention (MLA): not modelled yet, so it is "
                              "not costed (meshplan inspect gives its parameters and FLOPs)"};

@@ -6,6 +6,7 @@
 
 #include "costmodel/context.h"
 #include "costmodel/costable.h"
+#include "costmodel/experts.h"
 #include "costmodel/kernels.h"
 #include "costmodel/mesh.h"
 #include "costmodel/params.h"
@@ -21,6 +22,8 @@ std::string_view ToString(Purpose p) {
     case Purpose::kDpGradReduce: return "dp_grad_reduce";
     case Purpose::kPpP2p: return "pp_p2p";
     case Purpose::kCpKv: return "cp_kv";
+    case Purpose::kEpDispatch: return "ep_dispatch";
+    case Purpose::kEpCombine: return "ep_combine";
   }
   return "?";
 }
@@ -29,7 +32,7 @@ std::string_view MfuConventionName(bool causal) { return causal ? "causal" : "no
 
 std::string_view ReasonCodeName(int bit_index) {
   static constexpr std::array<std::string_view, kNumReasonCodes> kNames = {
-      "global_batch", "memory", "divisibility", "topology", "pipeline", "context"};
+      "global_batch", "memory", "divisibility", "topology", "pipeline", "context", "expert"};
   return kNames[static_cast<size_t>(bit_index)];
 }
 
@@ -70,7 +73,6 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
              std::to_string(l.mbs * dp);
     });
   }
-  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
   if (m.heads % t != 0) {
     report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide heads " + std::to_string(m.heads); });
   }
@@ -80,8 +82,8 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
              std::to_string(m.kv_heads);
     });
   }
-  if (ffn % t != 0) {
-    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide ffn " + std::to_string(ffn); });
+  if ((m.moe.dense() || !m.moe.dense_layers.empty()) && m.ffn % t != 0) {
+    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide ffn " + std::to_string(m.ffn); });
   }
   if (l.sp && l.cp == 1 && w.seq % t != 0) {
     report(kReasonDivisibility, [&] {
@@ -89,6 +91,7 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
     });
   }
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
+  ExpertProblems(m, w, l, kReasonDivisibility, kReasonExpert, report);
   StageSplit split;
   if (!SplitLayers(l, m.layers, split, nullptr)) {
     report(kReasonPipeline, [&] {
@@ -228,7 +231,18 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
   const LayerKernels lk = LayerKernelsFor(m, w, l);
-  const LayerCompute lc = PriceLayer(cp, lk);
+  // An MoE model: the mean layer over its MoE and dense layers (Moe::dense_layers), since the
+  // step counts layers x one layer's time; moe_frac of them route tokens.
+  const double moe_frac = m.moe.dense() ? 0.0
+                                        : static_cast<double>(m.moe.moe_layers(m.layers)) / static_cast<double>(m.layers);
+  LayerCompute lc = PriceLayer(cp, lk);
+  if (!m.moe.dense() && moe_frac < 1.0) {
+    const LayerCompute dc = PriceLayer(cp, LayerKernelsFor(m, w, l, false));
+    auto mix = [&](double x, double y) { return moe_frac * x + (1.0 - moe_frac) * y; };
+    lc = {mix(lc.fwd_s, dc.fwd_s), mix(lc.bwd_s, dc.bwd_s), mix(lc.wgrad_s, dc.wgrad_s),
+          mix(lc.gemm_flops, dc.gemm_flops), mix(lc.gemm_time_s, dc.gemm_time_s),
+          mix(lc.gemm_ideal_s, dc.gemm_ideal_s)};
+  }
   // FP8 weight casts run once per step (the first micro-batch, kernels.h); spread over the
   // micro-batches so that every layer time is a per-micro-batch mean.
   const double weight_casts =
@@ -278,7 +292,11 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   if (t > 1) {
     const CollectiveTable tt = BuildTable(links_, tp_group);
     const double S = 2.0 * Td * static_cast<double>(h);  // bf16 activations of the micro-batch
-    const double per_mb_layer = full ? 6.0 : 4.0;         // collectives of each kind per layer
+    // Collectives of each kind per layer. With SP an MoE layer's MLP gathers and scatters the
+    // routed copies instead of the hidden states (experts.h, priced as ep_dispatch/ep_combine);
+    // its shared experts, if any, keep the dense MLP's pair.
+    const bool moe_sp = l.sp && !m.moe.dense() && m.moe.shared_experts == 0;
+    const double per_mb_layer = (full ? 6.0 : 4.0) * (moe_sp ? 1.0 - 0.5 * moe_frac : 1.0);
     // A blocking collective inside the step also waits for the slowest rank of its group to
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
     // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
@@ -289,8 +307,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
                             micro * (Lr * per_mb_layer + 2.0)) + sync;
       tp_exposed = micro * ((Lr * per_mb_layer + 1.0) * ag + (Lr * per_mb_layer + 2.0) * rs);
-      e.parts.layer_fwd_tp_s = 2.0 * (ag + rs);
-      e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * (ag + rs);
+      e.parts.layer_fwd_tp_s = per_mb_layer / (full ? 3.0 : 2.0) * (ag + rs);
+      e.parts.layer_bwd_tp_s = (per_mb_layer - per_mb_layer / (full ? 3.0 : 2.0)) * (ag + rs);
       e.parts.head_fwd_s += 2.0 * rs + ag;  // embedding RS, head AG ...
       e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
     } else {
@@ -328,6 +346,23 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     cp_hidden = micro * Lr * cc.hidden_s;
   }
 
+  // Expert parallelism: each MoE layer's token dispatch and combine per micro-batch, blocking
+  // on the compute stream (experts.h); the mean over the layers, like the compute.
+  double ep_exposed = 0;
+  if (!m.moe.dense() && (l.ep > 1 || (t > 1 && l.sp))) {
+    const Group ep_group = PlaceGroup(l.ep, mesh.Stride(MeshDim::kCp));
+    const CollectiveTable tt = BuildTable(links_, tp_group);
+    const EpLayerCost ec = PriceEpLayer(links_, ep_group, t > 1 ? &tt : nullptr, m, l, RouteTokens(m, w, l));
+    for (int i = 0; i < ec.num_uses; ++i) {
+      const EpLayerCost::Use& u = ec.uses[i];
+      AddUse(e, u.op, u.dispatch ? Purpose::kEpDispatch : Purpose::kEpCombine, u.over_tp ? tp_group : ep_group,
+             u.bytes, u.cost, micro * Lr * moe_frac * u.count);
+    }
+    e.parts.layer_fwd_ep_s = moe_frac * ec.fwd_s;
+    e.parts.layer_bwd_ep_s = moe_frac * ec.bwd_s;
+    ep_exposed = micro * Lr * (e.parts.layer_fwd_ep_s + e.parts.layer_bwd_ep_s);
+  }
+
   if (piped) {
     PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
   } else {
@@ -335,15 +370,38 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     const TpShardParams tpp = ParamsPerTpRank(m, t);
     const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
+    // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
+    // expert-data-parallel group (fsdp x cp / ep ranks at stride tp x ep), whose collectives run
+    // on the same stream right after the dense part's.
+    const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
+    const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+    const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
     double fsdp_exposed = 0, hidden_comm = cp_hidden;
     // The windows data-parallel traffic hides behind: everything the compute stream does for a
     // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
-    const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s;
-    const double B = bwd + e.parts.layer_bwd_tp_s + e.parts.layer_bwd_cp_s;
+    const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s + e.parts.layer_fwd_ep_s;
+    const double B = bwd + e.parts.layer_bwd_tp_s + e.parts.layer_bwd_cp_s + e.parts.layer_bwd_ep_s;
     if (l.shard() > 1) {
       const CollectiveTable ft = BuildTable(links_, fsdp_group);
-      const CollectiveCost ag_l = Time(ft, Coll::kAllGather, 2.0 * unit);
-      const CollectiveCost rs_l = Time(ft, Coll::kReduceScatter, reduce_bytes * unit);
+      const CollectiveTable xt = BuildTable(links_, edp_group);
+      // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group.
+      auto both = [&](Coll op, double per_param, double dense_params, double expert_params) {
+        CollectiveCost c = Time(ft, op, per_param * dense_params);
+        if (expert_params > 0) {
+          const CollectiveCost x = Time(xt, op, per_param * expert_params);
+          c.time_s += x.time_s;
+          c.latency_s += x.latency_s;
+          c.bandwidth_s += x.bandwidth_s;
+        }
+        return c;
+      };
+      auto record = [&](Coll op, Purpose purpose, double per_param, double dense_params,
+                        double expert_params, double count) {
+        add(op, purpose, fsdp_group, ft, per_param * dense_params, count);
+        if (expert_params > 0) add(op, purpose, edp_group, xt, per_param * expert_params, count);
+      };
+      const CollectiveCost ag_l = both(Coll::kAllGather, 2.0, unit, xunit);
+      const CollectiveCost rs_l = both(Coll::kReduceScatter, reduce_bytes, unit, xunit);
       const CollectiveCost ag_o = Time(ft, Coll::kAllGather, 2.0 * outer);
       const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
       double total = 0, latency = 0;
@@ -354,9 +412,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       if (l.zero >= 2) {
         const bool gather_in_bwd = l.zero >= 3;
         const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * unit, ag_count);
+        record(Coll::kAllGather, Purpose::kFsdpParamGather, 2.0, unit, xunit, ag_count);
         add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * outer, micro);
-        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * unit, micro * L);
+        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, reduce_bytes, unit, xunit, micro * L);
         add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
         account(ag_l, ag_count);
         account(ag_o, micro);
@@ -377,12 +435,13 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       } else {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
         // backward, gather the updated parameters behind the next step's first forward.
-        const double all = tpp.total(m.layers);
+        const double all = tpp.layer * L + outer, xall = xunit * L;
         const double gathered = ParamGatherBytes(w, tpp.layer * L, outer);
-        const CollectiveCost rs_all = Time(ft, Coll::kReduceScatter, reduce_bytes * all);
-        const CollectiveCost ag_all = Time(ft, Coll::kAllGather, gathered);
-        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * all, 1.0);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, gathered, 1.0);
+        const double xgathered = ParamGatherBytes(w, xall, 0.0);
+        const CollectiveCost rs_all = both(Coll::kReduceScatter, reduce_bytes, all, xall);
+        const CollectiveCost ag_all = both(Coll::kAllGather, 1.0, gathered, xgathered);
+        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, reduce_bytes, all, xall, 1.0);
+        record(Coll::kAllGather, Purpose::kFsdpParamGather, 1.0, gathered, xgathered, 1.0);
         account(rs_all, 1.0);
         account(ag_all, 1.0);
         const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
@@ -399,6 +458,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     double dp_exposed = 0;
     if (l.replicate > 1) {
       const CollectiveTable rt = BuildTable(links_, rep_group);
+      // Every parameter's shard: the dense part over fsdp x cp, the experts over ep x edp.
       const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.shard());
       const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
       const double bucket = 1.0 / L;
@@ -430,8 +490,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       p.layer_activation_bytes = mb.activations_per_layer_bytes;
       p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
       const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
-      p.unit_param_bytes = gathered ? 2.0 * unit : 0.0;
-      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * unit : 0.0;
+      p.unit_param_bytes = gathered ? 2.0 * (unit + xunit) : 0.0;
+      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * (unit + xunit) : 0.0;
       p.recompute_working_bytes = mb.recompute_working_bytes;
     }
     e.time.compute_s = compute;
@@ -439,8 +499,9 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     e.time.exposed_fsdp_comm_s = fsdp_exposed;
     e.time.exposed_dp_comm_s = dp_exposed;
     e.time.exposed_cp_comm_s = cp_exposed;
-    e.time.bubble_s = 0.0;  // no pipeline parallelism yet
-    e.time.step_s = compute + tp_exposed + cp_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
+    e.time.exposed_ep_comm_s = ep_exposed;
+    e.time.bubble_s = 0.0;
+    e.time.step_s = compute + tp_exposed + cp_exposed + ep_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
   }
 
   if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
@@ -497,9 +558,11 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
   const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
   e.pipe.p2p_s = p2p.time_s;
-  e.pipe.layer_fwd_s = lt.fwd_s + pc.layer_fwd_tp_s + pc.layer_fwd_cp_s;
+  const double comm_fwd = pc.layer_fwd_tp_s + pc.layer_fwd_cp_s + pc.layer_fwd_ep_s;
+  const double comm_bwd = pc.layer_bwd_tp_s + pc.layer_bwd_cp_s + pc.layer_bwd_ep_s;
+  e.pipe.layer_fwd_s = lt.fwd_s + comm_fwd;
   e.pipe.layer_wgrad_s = lt.wgrad_s;
-  e.pipe.layer_bwd_s = lt.bwd_s + pc.layer_bwd_tp_s + pc.layer_bwd_cp_s - lt.wgrad_s;
+  e.pipe.layer_bwd_s = lt.bwd_s + comm_bwd - lt.wgrad_s;
   e.pipe.head_fwd_s = lt.head_fwd_s + pc.head_fwd_s;
   e.pipe.head_bwd_s = lt.head_bwd_s + pc.head_bwd_s;
   e.pipe.p2p_bytes = act_bytes;
@@ -511,6 +574,23 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   const CollectiveTable ft = BuildTable(links_, fsdp_group);
   const CollectiveTable rt = BuildTable(links_, rep_group);
+  // Routed experts: expert / ep per layer, over the expert-data-parallel group (as Evaluate).
+  const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
+  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+  const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
+  const CollectiveTable xt = BuildTable(links_, edp_group);
+  auto both = [&](Coll op, double bytes, double expert_bytes, Purpose purpose, double count, bool record) {
+    CollectiveCost c = Time(ft, op, bytes);
+    if (record) AddUse(e, op, purpose, fsdp_group, bytes, c, count);
+    if (expert_bytes > 0) {
+      const CollectiveCost x = Time(xt, op, expert_bytes);
+      if (record) AddUse(e, op, purpose, edp_group, expert_bytes, x, count);
+      c.time_s += x.time_s;
+      c.latency_s += x.latency_s;
+      c.bandwidth_s += x.bandwidth_s;
+    }
+    return c;
+  };
 
   struct Tail {
     double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0;
@@ -523,9 +603,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.layers = n;
     const double head_f = last ? lt.head_fwd_s + pc.head_fwd_s : 0.0;
     const double head_b = last ? lt.head_bwd_s + pc.head_bwd_s : 0.0;
-    sc.fwd_s = nd * (lt.fwd_s + pc.layer_fwd_tp_s + pc.layer_fwd_cp_s) + head_f;
+    sc.fwd_s = nd * (lt.fwd_s + comm_fwd) + head_f;
     sc.wgrad_s = nd * lt.wgrad_s;
-    sc.bwd_s = nd * (lt.bwd_s + pc.layer_bwd_tp_s + pc.layer_bwd_cp_s) + head_b - sc.wgrad_s;
+    sc.bwd_s = nd * (lt.bwd_s + comm_bwd) + head_b - sc.wgrad_s;
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
     const MemoryBreakdown mem =
@@ -536,17 +616,18 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     // Per-step data-parallel traffic of this stage's parameters.
     const double outer = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied_copy : 0.0);
     const double params = nd * tpp.layer + outer;
+    const double xparams = nd * xunit;  // the rank's experts that shard further (edp > 1)
+    // Every parameter this rank holds a shard of: the experts' over ep x edp = fsdp x cp.
+    const double all_params = params + nd * tpp.expert;
     const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
     if (l.shard() > 1 && l.zero >= 2) {
       // Unsharded across micro-batches: one gather and one reduce-scatter per unit per step.
-      const CollectiveCost ag = Time(ft, Coll::kAllGather, 2.0 * tpp.layer);
-      const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * tpp.layer);
+      const CollectiveCost ag = both(Coll::kAllGather, 2.0 * tpp.layer, 2.0 * xunit, Purpose::kFsdpParamGather, nd, record);
+      const CollectiveCost rs = both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit,
+                                     Purpose::kFsdpGradReduce, nd, record);
       const CollectiveCost ago = Time(ft, Coll::kAllGather, 2.0 * outer);
       const CollectiveCost rso = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
       if (record) {
-        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * tpp.layer, ag, nd);
-        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
-               reduce_bytes * tpp.layer, rs, nd);
         if (outer > 0) {
           AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * outer, ago, 1.0);
           AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
@@ -564,19 +645,17 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
       const double gathered = ParamGatherBytes(w, nd * tpp.layer, outer);
-      const CollectiveCost rs = Time(ft, Coll::kReduceScatter, reduce_bytes * params);
-      const CollectiveCost ag = Time(ft, Coll::kAllGather, gathered);
-      if (record) {
-        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, reduce_bytes * params, rs, 1.0);
-        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, gathered, ag, 1.0);
-      }
+      const CollectiveCost rs = both(Coll::kReduceScatter, reduce_bytes * params, reduce_bytes * xparams,
+                                     Purpose::kFsdpGradReduce, 1.0, record);
+      const CollectiveCost ag = both(Coll::kAllGather, gathered, ParamGatherBytes(w, xparams, 0.0),
+                                     Purpose::kFsdpParamGather, 1.0, record);
       const double bucket = 1.0 / nd;
       tail.fsdp_s = rs.time_s * bucket + std::max(0.0, rs.time_s * (1 - bucket) - bwd_all / micro) +
                     ag.time_s * bucket + std::max(0.0, ag.time_s * (1 - bucket) - fwd_all / micro);
       tail.hidden_s += rs.time_s + ag.time_s - tail.fsdp_s;
     }
     if (l.replicate > 1) {
-      const double bytes = reduce_bytes * params / static_cast<double>(l.shard());
+      const double bytes = reduce_bytes * all_params / static_cast<double>(l.shard());
       const CollectiveCost ar = Time(rt, Coll::kAllReduce, bytes);
       if (record) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
       const double bucket = 1.0 / nd;
@@ -584,7 +663,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
     const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
-    tail.optimizer_s = MemoryBoundTime(compute_, params / static_cast<double>(l.shard()) * opt_bytes);
+    tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes);
     sc.tail_s = tail.fsdp_s + tail.dp_s;
   };
 
@@ -636,7 +715,10 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   compute += (slowdown - 1.0) * std::min(compute, bt.hidden_s);
   const double cp_exposed =
       micro * static_cast<double>(b->layers) * (pc.layer_fwd_cp_s + pc.layer_bwd_cp_s);
-  const double tp_exposed = std::max(0.0, micro * (b->total_s() - b->compute_s) - cp_exposed);  // no -0
+  const double ep_exposed =
+      micro * static_cast<double>(b->layers) * (pc.layer_fwd_ep_s + pc.layer_bwd_ep_s);
+  const double tp_exposed =
+      std::max(0.0, micro * (b->total_s() - b->compute_s) - cp_exposed - ep_exposed);  // no -0
   e.pipe.makespan_s = micro * b->total_s() + bubble + p2p_exposed;
   // The largest tail and optimizer of any stage close the step (stage 0 drains last).
   const Tail* worst = &tf;
@@ -647,12 +729,13 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   e.time.exposed_tp_comm_s = tp_exposed;
   e.time.exposed_pp_comm_s = p2p_exposed;
   e.time.exposed_cp_comm_s = cp_exposed;
+  e.time.exposed_ep_comm_s = ep_exposed;
   e.time.exposed_fsdp_comm_s = worst->fsdp_s;
   e.time.exposed_dp_comm_s = worst->dp_s;
   e.time.optimizer_s = worst->optimizer_s;
   e.time.bubble_s = bubble;
-  e.time.step_s = compute + tp_exposed + cp_exposed + p2p_exposed + bubble + worst->fsdp_s + worst->dp_s +
-                  worst->optimizer_s;
+  e.time.step_s = compute + tp_exposed + cp_exposed + ep_exposed + p2p_exposed + bubble + worst->fsdp_s +
+                  worst->dp_s + worst->optimizer_s;
   e.parts.micro_batches = micro;
   e.parts.optimizer_s = worst->optimizer_s;
 }
@@ -671,7 +754,7 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
                  [&](ReasonCode code, auto&& sentence) { found.emplace_back(code, sentence()); });
   std::vector<std::string> out;
   for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonContext,
-                          kReasonPipeline, kReasonTopology}) {
+                          kReasonExpert, kReasonPipeline, kReasonTopology}) {
     if (!(e.reasons & code)) continue;
     if (code == kReasonMemory) {
       out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +

@@ -26,7 +26,7 @@
 
 namespace meshplan::costmodel {
 
-enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p, kCpKv };
+enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p, kCpKv, kEpDispatch, kEpCombine };
 std::string_view ToString(Purpose p);
 
 struct CollectiveUse {
@@ -46,6 +46,7 @@ struct TimeBreakdown {
   double exposed_dp_comm_s = 0;
   double exposed_pp_comm_s = 0;  // stage-to-stage send/recv on the critical path
   double exposed_cp_comm_s = 0;  // context parallelism's KV exchange not hidden (context.h)
+  double exposed_ep_comm_s = 0;  // MoE token dispatch and combine (experts.h), all exposed
   double optimizer_s = 0;
   double bubble_s = 0;           // pipeline: idle time of the bottleneck stage's schedule
   double gemm_efficiency = 0;  // FLOP-weighted achieved / peak of the step's GEMMs
@@ -70,11 +71,12 @@ enum ReasonCode : uint32_t {
   kReasonTopology = 1u << 3,
   kReasonPipeline = 1u << 4,
   kReasonContext = 1u << 5,
+  kReasonExpert = 1u << 6,
 };
-inline constexpr int kNumReasonCodes = 6;
+inline constexpr int kNumReasonCodes = 7;
 std::string_view ReasonCodeName(int bit_index);
 
-inline constexpr int kMaxCollectives = 16;
+inline constexpr int kMaxCollectives = 24;
 
 /// The pieces the step is assembled from, for the discrete-event simulator (sim/): per call
 /// times of one layer / one micro-batch. All in seconds; 0 where the layout has none.
@@ -87,6 +89,8 @@ struct StepComponents {
   double layer_fwd_cp_s = 0;       // its CP exchange on the critical path in forward (context.h)
   double layer_bwd_cp_s = 0;       // ... in backward
   CpPass cp_fwd, cp_bwd;           // how the simulator lays that exchange out (context.h)
+  double layer_fwd_ep_s = 0;       // its MoE dispatch + combine in forward (blocking; experts.h),
+  double layer_bwd_ep_s = 0;       // ... in backward; for an MoE model the mean over its layers
   double head_fwd_s = 0;           // output head + loss forward (compute + its TP collectives)
   double head_bwd_s = 0;
   double fsdp_ag_layer_s = 0;      // all-gather of one layer's parameters (0 when unsharded)

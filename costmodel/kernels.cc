@@ -4,6 +4,7 @@
 
 #include "costmodel/compute.h"
 #include "costmodel/context.h"
+#include "costmodel/experts.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -18,10 +19,11 @@ MemoryKernel EagerKernel(std::string_view name, const EagerOp& op, double elemen
 }
 }  // namespace
 
-LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l) {
+LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer) {
   LayerKernels k;
   const int64_t t = l.tp;
-  const int64_t ffn = m.moe.dense() ? m.ffn : m.moe.expert_ffn;
+  const bool moe = !m.moe.dense() && moe_layer;
+  const int64_t ffn = moe ? m.moe.expert_ffn : m.ffn;
   // Context parallelism: every kernel outside the attention core sees this rank's s/cp tokens.
   const int64_t T = l.mbs * CpLocalSeq(w, l);
   const int64_t h = m.hidden, d = m.head_dim;
@@ -38,16 +40,24 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   // Column-parallel QKV and MLP-in, row-parallel attention-out and MLP-out (Megatron-LM).
   gemm("qkv", T, (heads_local + 2 * kv_local) * d, h, 1, full);
   gemm("attn_out", T, h, heads_local * d, 1, full);
-  if (m.moe.dense()) {
+  MoeRouting route;
+  int64_t shared_local = 0;  // the shared experts' FFN on this TP rank, all of them together
+  if (!moe) {
     gemm("mlp_in", T, (gated ? 2 : 1) * ffn_local, h, 1, full);
     gemm("mlp_out", T, h, ffn_local, 1, full);
   } else {
-    // Top-k routing spreads T * k token copies evenly over the experts (grouped GEMM).
-    // floor(T * k / E) without forming T * k (which can overflow for absurd micro-batches).
-    const int64_t E = m.moe.experts, kk = m.moe.experts_per_token;
-    const int64_t tokens_per_expert = std::max<int64_t>(1, T / E * kk + T % E * kk / E);
-    gemm("mlp_in", tokens_per_expert, (gated ? 2 : 1) * ffn_local, h, m.moe.experts, full);
-    gemm("mlp_out", tokens_per_expert, h, ffn_local, m.moe.experts, full);
+    // The router scores this rank's tokens (the SP shard) against every expert; the local
+    // experts run as one grouped GEMM over their routed rows (experts.h).
+    route = RouteTokens(m, w, l);
+    gemm("router", std::max<int64_t>(1, static_cast<int64_t>(route.tokens_in)), m.moe.experts, h, 1, full);
+    gemm("mlp_in", route.rows_per_expert, (gated ? 2 : 1) * ffn_local, h, route.local_experts, full);
+    gemm("mlp_out", route.rows_per_expert, h, ffn_local, route.local_experts, full);
+    if (m.moe.shared_experts > 0) {
+      // Shared experts: a dense MLP of shared_experts x shared_expert_ffn, TP-sharded, on every token.
+      shared_local = std::max<int64_t>(1, m.moe.shared_experts * m.moe.shared_expert_ffn / t);
+      gemm("shared_in", T, (gated ? 2 : 1) * shared_local, h, 1, full);
+      gemm("shared_out", T, h, shared_local, 1, full);
+    }
   }
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
   const double hl = static_cast<double>(heads_local), dd = static_cast<double>(d);
@@ -80,7 +90,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
   // Norms, residual adds (+dropout), activation, rotary embedding; SP shards the first two by t.
   const double rep = l.sp ? static_cast<double>(t) : 1.0;
   const double Th = Td * static_cast<double>(h);
-  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
+  // Rows the MLP's elementwise work runs over: the tokens, or the routed copies of an MoE layer.
+  const double mlp_rows = moe ? static_cast<double>(route.rows_per_expert) * static_cast<double>(route.local_experts) : Td;
   // Eager PyTorch runs RMSNorm, SwiGLU and RoPE as chains of separate ops (kernels.h EagerOp);
   // LayerNorm and GeLU are one native kernel each either way.
   const bool eager = w.eager_elementwise;
@@ -93,11 +104,23 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
     mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
   }
   mem("residual", (m.dropout ? 7.0 : 6.0) * Th / rep, 2, (m.dropout ? 7.0 : 6.0) * Th / rep, 4, full);
-  const double act = experts * (gated ? 6.0 : 4.0) * Td * static_cast<double>(ffn_local);
+  const double act = (gated ? 6.0 : 4.0) * mlp_rows * static_cast<double>(ffn_local);
   if (eager && gated) {
-    eager_mem("activation", kEagerSwiglu, experts * Td * static_cast<double>(ffn_local), 1);
+    eager_mem("activation", kEagerSwiglu, mlp_rows * static_cast<double>(ffn_local), 1);
   } else {
     mem("activation", act, 1, act, 2, full);
+  }
+  if (shared_local > 0) {
+    const double shared_act = (gated ? 6.0 : 4.0) * Td * static_cast<double>(shared_local);
+    mem("shared_activation", shared_act, 1, shared_act, 2, full);
+  }
+  if (moe) {
+    // Permute the routed copies by expert before the dispatch and unpermute (with the routing
+    // weights) after the combine: each reads and writes one bf16 hidden vector per copy
+    // (Megatron-Core moe_utils.py permute / unpermute; fused or not, the same bytes). Backward
+    // runs the pair again on the gradients.
+    const double copies = route.sent_copies * static_cast<double>(h);
+    mem("moe_permute", 4.0 * copies, 2, 4.0 * copies, 2, full);
   }
   if (m.position == Position::kRope) {
     const double rope = 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd;
@@ -112,12 +135,14 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l)
     // The four linear layers run in FP8; the attention core and the head stay BF16.
     for (int i = 0; i < k.num_gemms; ++i) {
       GemmShape& g = k.gemms[static_cast<size_t>(i)];
-      if (g.name == "scores" || g.name == "context") continue;
+      // The router stays in higher precision (Megatron-Core router.py runs the gate in fp32).
+      if (g.name == "scores" || g.name == "context" || g.name == "router") continue;
       g.fp8 = true;
       const double rows = static_cast<double>(g.m) * static_cast<double>(g.batch);
       // Inputs: qkv and mlp_in follow a norm that writes FP8 itself (+1 B per element), the
       // other two are cast and transposed (4 B). Output gradients: 4 B per element.
-      const bool after_norm = g.name == "qkv" || g.name == "mlp_in";
+      // (An MoE layer's expert inputs are the permuted copies, cast like any other input.)
+      const bool after_norm = g.name == "qkv" || g.name == "shared_in" || (g.name == "mlp_in" && !moe);
       k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
       k.fp8_cast_bwd_bytes += 4.0 * rows * static_cast<double>(g.n);
       k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);

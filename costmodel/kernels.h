@@ -23,7 +23,7 @@ namespace meshplan::costmodel {
 
 /// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies, as run in forward.
 struct GemmShape {
-  std::string_view name;  // qkv, attn_out, mlp_in, mlp_out, scores, context, head
+  std::string_view name;  // qkv, attn_out, router, mlp_in, mlp_out, shared_in, shared_out, scores, context, head
   int64_t m = 0, n = 0, k = 0, batch = 1;
   bool recomputed = false;  // run again in backward (full, or selective for the attention core)
   bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
@@ -62,8 +62,10 @@ inline constexpr EagerOp kEagerSwiglu{10.0, 2, 18.0, 3};
 /// of q and k: float 2+4, complex mul 4+4, type_as 4+2 = 20 B each way, 3 launches per tensor.
 inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 
-inline constexpr int kMaxLayerGemms = 6;
-inline constexpr int kMaxLayerMemoryKernels = 5;
+// qkv, attn_out, router, mlp_in, mlp_out, shared_in, shared_out, scores, context.
+inline constexpr int kMaxLayerGemms = 9;
+// norm, residual, activation, shared_activation, moe_permute, rope, softmax.
+inline constexpr int kMaxLayerMemoryKernels = 7;
 
 struct LayerKernels {
   std::array<GemmShape, kMaxLayerGemms> gemms{};
@@ -96,8 +98,11 @@ struct HeadKernels {
   std::array<MemoryKernel, 2> memory{};  // cross-entropy over the logits, final norm
 };
 
-/// The kernels of one layer for one micro-batch of `l.mbs` sequences.
-LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l);
+/// The kernels of one layer for one micro-batch of `l.mbs` sequences. For an MoE model,
+/// moe_layer picks an MoE layer (router, the rank's local experts as one grouped GEMM of
+/// experts.h RouteTokens' rows each, shared experts, the permutation kernels) or one of its
+/// dense layers (Moe::dense_layers: a dense MLP of Model::ffn).
+LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer = true);
 /// The output head and loss for one micro-batch.
 HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "costmodel/context.h"
+#include "costmodel/experts.h"
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
@@ -14,7 +15,7 @@ struct LayerActivations {
   double attention_core = 0;  // the s^2 / softmax terms selective recompute drops
 };
 
-LayerActivations AccountLayer(const Model& m, const ActivationShape& a) {
+LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe_layer) {
   const double s = static_cast<double>(a.seq), b = static_cast<double>(a.mbs);
   const double t = static_cast<double>(a.tp);
   const double T = s * b;  // tokens in the micro-batch
@@ -22,8 +23,8 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a) {
   const double heads_local = static_cast<double>(m.heads) / t;
   // KV heads: sharded when tp divides them, otherwise replicated to one per rank (Megatron).
   const double kv_local = m.kv_heads >= a.tp ? static_cast<double>(m.kv_heads) / t : 1.0;
-  const double ffn_local = static_cast<double>(m.moe.dense() ? m.ffn : m.moe.expert_ffn) / t;
-  const double experts = m.moe.dense() ? 1.0 : static_cast<double>(m.moe.experts_per_token);
+  const bool moe = moe_layer && !m.moe.dense();
+  const double ffn_local = static_cast<double>(moe ? m.moe.expert_ffn : m.ffn) / t;
   const double rep = a.sp ? t : 1.0;  // tensors outside the TP regions: sharded only with SP
   const double mask = m.dropout ? 1.0 : 0.0;
 
@@ -47,10 +48,20 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a) {
   outside += mask * T * h;                  // attention output dropout mask
   // MLP block (Korthikanti 19sbh, plus 2sbh for its LayerNorm).
   outside += 2 * T * h;                     // norm 2 input
-  outside += 2 * T * h;                     // fc1 input
+  outside += 2 * T * h;                     // fc1 input (MoE: the router's and shared experts')
   const double act_in = m.activation == Activation::kSwiglu ? 2.0 : 1.0;  // gate and up
-  inside += experts * act_in * 2 * T * ffn_local;  // activation function input(s)
-  inside += experts * 2 * T * ffn_local;    // fc2 input
+  // The MLP's rows: the tokens, or an MoE layer's routed copies; each TP rank holds every copy
+  // its TP group received (expert tensor parallelism), k x the tokens x the load factor.
+  const double rows = moe ? T * static_cast<double>(m.moe.experts_per_token) * a.moe_load : T;
+  inside += act_in * 2 * rows * ffn_local;  // activation function input(s)
+  inside += 2 * rows * ffn_local;           // fc2 input
+  if (moe) {
+    inside += 2 * rows * h;                                          // the experts' fc1 input (permuted copies)
+    outside += 4 * T * static_cast<double>(m.moe.experts);           // fp32 router probabilities
+    const double shared_local =
+        static_cast<double>(m.moe.shared_experts * m.moe.shared_expert_ffn) / t;
+    inside += (act_in + 1.0) * 2 * T * shared_local;                 // shared experts' activation and fc2 inputs
+  }
   outside += mask * T * h;                  // MLP dropout mask
 
   LayerActivations out;
@@ -66,8 +77,20 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a) {
 
 }  // namespace
 
+/// One layer's accounting for a dense model; for an MoE model the mean over its MoE and dense
+/// layers (Moe::dense_layers), which is what a per-layer figure times the layers needs.
+LayerActivations AccountMeanLayer(const Model& m, const ActivationShape& a) {
+  if (m.moe.dense() || m.moe.dense_layers.empty()) return AccountLayer(m, a, true);
+  const LayerActivations x = AccountLayer(m, a, true), y = AccountLayer(m, a, false);
+  const double dense = static_cast<double>(m.moe.dense_layers.size()) / static_cast<double>(m.layers);
+  auto mix = [&](double p, double q) { return (1.0 - dense) * p + dense * q; };
+  // Recompute's working set is one layer's, the larger kind.
+  return {mix(x.kept, y.kept), std::max(x.no_recompute, y.no_recompute),
+          std::max(x.attention_core, y.attention_core)};
+}
+
 double ActivationBytesPerLayer(const Model& m, const ActivationShape& a) {
-  return AccountLayer(m, a).kept;
+  return AccountMeanLayer(m, a).kept;
 }
 
 double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a) {
@@ -94,12 +117,30 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
   const double attn = h * (a / t + 2.0 * kv_local) * d + (a / t) * d * h;
   const double qkv_bias = m.biases.qkv ? (a / t + 2.0 * kv_local) * d : 0.0;
   const double out_bias = m.biases.attn_out ? h : 0.0;
-  const double mlp = static_cast<double>(lp.mlp_matmul) / t;
   // MLP biases: the column-parallel part splits, the row-parallel h stays whole.
-  const int64_t experts = m.moe.dense() ? 1 : m.moe.experts;
-  const double mlp_bias_row = m.biases.mlp ? h * static_cast<double>(experts) : 0.0;
-  const double mlp_bias = (static_cast<double>(lp.mlp_bias) - mlp_bias_row) / t + mlp_bias_row;
-  p.layer = attn + qkv_bias + out_bias + mlp + mlp_bias + static_cast<double>(lp.router + lp.norm);
+  auto mlp_of = [&](const LayerParams& x, int64_t blocks) {
+    const double row = m.biases.mlp ? h * static_cast<double>(blocks) : 0.0;
+    return static_cast<double>(x.mlp_matmul) / t + (static_cast<double>(x.mlp_bias) - row) / t + row;
+  };
+  const double common = attn + qkv_bias + out_bias;
+  if (m.moe.dense()) {
+    p.layer = common + mlp_of(lp, 1) + static_cast<double>(lp.router + lp.norm);
+  } else {
+    // An MoE layer's MLP is its routed experts (each a TP-sharded MLP: expert tensor
+    // parallelism = tp) and its shared experts (one MLP of their summed FFN); the dense layers
+    // carry a dense MLP instead. Averaged over the layers.
+    const double moe_mlp = mlp_of(lp, m.moe.experts + (m.moe.shared_experts > 0 ? 1 : 0));
+    const double routed_share =
+        static_cast<double>(m.moe.experts * m.moe.expert_ffn) /
+        static_cast<double>(m.moe.experts * m.moe.expert_ffn + m.moe.shared_experts * m.moe.shared_expert_ffn);
+    const double routed = moe_mlp * routed_share;
+    const double L = static_cast<double>(m.layers);
+    const double moe_n = static_cast<double>(pc.moe_layers), dense_n = static_cast<double>(pc.dense_layers);
+    const double moe_rest = common + (moe_mlp - routed) + static_cast<double>(lp.router + lp.norm);
+    const double dense_layer = common + mlp_of(pc.dense_layer, 1) + static_cast<double>(pc.dense_layer.norm);
+    p.layer = (moe_n * moe_rest + dense_n * dense_layer) / L;
+    p.expert = moe_n * routed / L;
+  }
   const double vocab_local = static_cast<double>(PaddedVocab(m.vocab, tp)) / t;
   p.embedding = vocab_local * h +
                 (m.position == Position::kLearned ? static_cast<double>(m.max_seq) * h : 0.0);
@@ -136,6 +177,10 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   const TpShardParams tpp = ParamsPerTpRank(m, l.tp);
   const bool piped = l.pp > 1;
   double params_tp = tpp.layer * static_cast<double>(st.layers);
+  // The rank's routed experts (experts / ep of each MoE layer), sharded over the
+  // expert-data-parallel group fsdp x cp / ep (experts.h).
+  const double expert_tp = tpp.expert / static_cast<double>(l.ep) * static_cast<double>(st.layers);
+  const int64_t edp = std::max<int64_t>(1, l.shard() / l.ep);
   if (st.first) params_tp += tpp.embedding;
   if (st.last) {
     params_tp += tpp.head;
@@ -148,13 +193,15 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   }
   // Parameters, gradients and optimizer states shard over fsdp x cp (torchtitan's dp_shard_cp).
   const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.shard());
-  mb.params_bytes = params_tp * sb.params;
-  mb.grads_bytes = params_tp * sb.grads;
-  mb.optimizer_bytes = params_tp * sb.optimizer;
+  const StateBytes se = StateBytesPerParam(l.recipe, l.zero, edp);
+  mb.params_bytes = params_tp * sb.params + expert_tp * se.params;
+  mb.grads_bytes = params_tp * sb.grads + expert_tp * se.grads;
+  mb.optimizer_bytes = params_tp * sb.optimizer + expert_tp * se.optimizer;
 
   // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
-  ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute};
-  const LayerActivations la = AccountLayer(m, as);
+  ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute,
+                     m.moe.dense() ? 1.0 : MoeLoadFactor(w)};
+  const LayerActivations la = AccountMeanLayer(m, as);
   mb.activations_per_layer_bytes = la.kept;
   mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
@@ -165,15 +212,18 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   if (l.recompute == Recompute::kSelective) transient += la.attention_core;
   mb.recompute_working_bytes = transient;
   transient += CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers
-  const double unit = std::max(tpp.layer, st.last ? tpp.head : 0.0);  // the largest FSDP unit
+  // The largest FSDP unit: a layer's parameters with its experts, those gathered over the
+  // expert-data-parallel group (none to gather when ep covers fsdp x cp: they stay resident).
+  const double layer_unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
+  const double unit = std::max(layer_unit, st.last ? tpp.head : 0.0);
   const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
   const bool sharded_params = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
   if (piped && sharded_params) {
-    transient += params_tp * 2.0 + params_tp * 2.0;  // the stage's bf16 params and grads
+    transient += (params_tp + expert_tp) * 4.0;  // the stage's bf16 params and grads
     if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // one unit's reduce-dtype copy
   } else if (l.recipe == Recipe::kFsdp2 || sharded_params) {
     if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.shard() > 1) {
-      transient += params_tp * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
+      transient += (params_tp + expert_tp) * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
     } else {
       transient += 2.0 * unit * 2.0;  // current + prefetched unit, bf16
     }
@@ -188,9 +238,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // stay counted in bf16, though TE saves 1-byte FP8 copies of linear inputs for backward: an
   // over-count, not modelled.
   if (w.precision == Precision::kFp8 && !w.fp8_param_gather) {
-    const double layer_params = tpp.layer * static_cast<double>(st.layers);
+    const double layer_params = tpp.layer * static_cast<double>(st.layers) + expert_tp;
     if (l.fsdp > 1 && l.zero >= 3 && !piped) {
-      transient += 2.0 * 2.0 * tpp.layer;
+      transient += 2.0 * 2.0 * tpp.LayerOnRank(l.ep);
     } else {
       mb.params_bytes += 2.0 * layer_params;
     }

@@ -26,19 +26,32 @@ struct ActivationShape {
   bool sp = false;
   bool flash_attention = true;
   Recompute recompute = Recompute::kNone;
+  // MoE: the busiest rank's routed copies over the even share (experts.h MoeLoadFactor).
+  double moe_load = 1.0;
 };
 
-/// Bytes one transformer layer keeps for backward, per GPU, for one micro-batch.
+/// Bytes one transformer layer keeps for backward, per GPU, for one micro-batch (an MoE
+/// model: the mean over its MoE and dense layers).
 double ActivationBytesPerLayer(const Model& m, const ActivationShape& a);
 /// Bytes kept outside the layers (embedding dropout, final norm, output head input, fp32 logits).
 double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a);
 
 /// Parameters held by one TP rank before any data-parallel sharding.
 struct TpShardParams {
-  double layer = 0;      // one transformer layer
+  // One transformer layer, less its routed experts (for an MoE model the mean over its MoE and
+  // dense layers: attention, norms, router, shared experts, the dense layers' MLP).
+  double layer = 0;
+  // An MoE model's routed experts, all of them, per layer (mean over the layers; 0 for a dense
+  // model). Expert parallelism holds expert / ep of it on a rank (experts.h).
+  double expert = 0;
   double embedding = 0;  // vocab-parallel token embedding (+ replicated learned positions)
   double head = 0;       // vocab-parallel output head (0 when tied) + final norm
-  double total(int64_t layers) const { return embedding + head + layer * static_cast<double>(layers); }
+  /// One layer's parameters on a rank of an ep group.
+  double LayerOnRank(int64_t ep) const { return layer + expert / static_cast<double>(ep); }
+  /// Every parameter of the model on this TP rank (all experts).
+  double total(int64_t layers) const {
+    return embedding + head + (layer + expert) * static_cast<double>(layers);
+  }
 };
 TpShardParams ParamsPerTpRank(const Model& m, int64_t tp);
 

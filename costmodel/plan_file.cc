@@ -93,6 +93,9 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {
     in.Fail("calibration", "must be a profile name or null, got " + Describe(cal));
   }
+  if (in.Has("moe_capacity_factor")) w.moe_capacity_factor = in.Number("moe_capacity_factor", 0, 64);
+  if (in.Has("moe_pad_to_capacity")) w.moe_pad_to_capacity = in.Bool("moe_pad_to_capacity");
+  if (in.Has("moe_imbalance")) w.moe_imbalance = in.Number("moe_imbalance", 1, 64);
   if (in.Has("calibration_why")) in.String("calibration_why");  // the sentence plan printed: informational
   in.Finish();
   if (w.precision == Precision::kFp8 && !Fp8Priceable(p.cluster)) {

@@ -886,13 +886,15 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       } else {
         throw Error(origin + ": cp_balance", "must be on or off, got '" + std::string(value) + "'");
       }
+    } else if (key == "ep") {
+      l.ep = ParsePositive(key, value, origin);
     } else if (key == "grad_accum") {
       ParsePositive(key, value, origin, kMaxMicroBatch);  // derived from the batch; checked by ResolveLayout's caller
     } else {
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
                   "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
-                  "cp_balance)");
+                  "cp_balance, ep)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -945,6 +947,7 @@ std::string LayoutToText(const Layout& l) {
     os << ",cp=" << l.cp << ",cp_comm=" << ToString(l.cp_comm);
     if (!l.cp_balance) os << ",cp_balance=off";
   }
+  if (l.ep > 1) os << ",ep=" << l.ep;
   return os.str();
 }
 
@@ -1063,7 +1066,7 @@ nlohmann::json ToJson(const Layout& l) {
                       {"replicate", l.replicate}, {"zero", l.zero}, {"mbs", l.mbs},
                       {"recompute", ToString(l.recompute)},     {"recipe", ToString(l.recipe)},
                       {"pp", l.pp},     {"vpp", l.vpp}, {"schedule", ToString(l.schedule)},
-                      {"cp", l.cp}};
+                      {"cp", l.cp},     {"ep", l.ep}};
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
   if (l.cp > 1) {
@@ -1102,6 +1105,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
                             std::string(origin) + ": layout.cp_comm");
   }
   if (balance_given) l.cp_balance = o.Bool("cp_balance");
+  if (o.Has("ep")) l.ep = o.Int("ep", 1, kMaxDegree);
   if (o.Has("grad_accum")) o.Int("grad_accum", 0, kMaxMicroBatch);
   o.Finish();
   if (!CheckedMul(l.tp, l.fsdp) || !CheckedMul(l.tp * l.fsdp, l.replicate) ||

@@ -263,6 +263,12 @@ struct Layout {
   // get_batch_on_this_cp_rank, torchtitan's _HeadTailLoadBalancer). Off: contiguous chunks, the
   // last rank does 2 - 1/cp times the average causal attention work.
   bool cp_balance = true;
+  // Expert-parallel degree of an MoE model's expert layers (costmodel/experts.h): carved out of
+  // fsdp x cp (Megatron-Core's expert_model_parallel_size inside the data x context group,
+  // torchtitan's ep mesh borrowed from dp_shard x cp): each rank of an ep group holds
+  // experts / ep routed experts, and the experts' states shard over the remaining
+  // fsdp x cp / ep ranks (the expert-data-parallel group).
+  int64_t ep = 1;
   int64_t dp() const { return fsdp * replicate; }
   /// The group parameters, gradients and optimizer states shard over: fsdp x cp (torchtitan
   /// parallel_dims.py dp_shard_cp; Megatron's distributed optimizer uses the dp x cp group).
@@ -302,6 +308,16 @@ struct Workload {
   // B, torchtitan get_num_flop_per_token, meshplan's default); true halves it for causal masks
   // (the convention NVIDIA's performance tables use).
   bool mfu_causal = false;
+  // Mixture of experts (costmodel/experts.h). Capacity factor: 0 is dropless (Megatron-Core's
+  // default --moe-expert-capacity-factor None); > 0 caps each expert at capacity_factor x its
+  // even share of the routed tokens, and with moe_pad_to_capacity every expert computes (and the
+  // all-to-all carries) exactly that many (--moe-pad-expert-input-to-capacity).
+  double moe_capacity_factor = 0;
+  bool moe_pad_to_capacity = false;
+  // Dropless routing: the busiest expert-parallel rank's routed tokens over the even share
+  // (experts.h kDefaultMoeImbalance for its source). It sets the grouped GEMMs and the
+  // all-to-all, which wait for the busiest rank.
+  double moe_imbalance = 0;  // 0: the default
 };
 
 std::string_view ToString(Activation a);

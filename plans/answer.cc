@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
+#include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
@@ -106,6 +107,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
     r.exposed_fsdp_s = sim->exposed_fsdp_comm_s;
     r.exposed_dp_s = sim->exposed_dp_comm_s;
     r.exposed_cp_s = sim->exposed_cp_comm_s;
+    r.exposed_ep_s = sim->exposed_ep_comm_s;
     r.pp_s = sim->bubble_s;  // the simulated bubble includes the send waits
     const double tokens = static_cast<double>(w.global_batch) * static_cast<double>(w.seq);
     r.tokens_per_s_per_gpu = tokens / (sim->step_s * static_cast<double>(w.gpus));
@@ -117,6 +119,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
     r.exposed_fsdp_s = t.exposed_fsdp_comm_s;
     r.exposed_dp_s = t.exposed_dp_comm_s;
     r.exposed_cp_s = t.exposed_cp_comm_s;
+    r.exposed_ep_s = t.exposed_ep_comm_s;
     r.pp_s = t.bubble_s + t.exposed_pp_comm_s;
     r.tokens_per_s_per_gpu = e.throughput.tokens_per_s_per_gpu;
     r.mfu = e.throughput.mfu;
@@ -182,7 +185,9 @@ std::string FormatShownTable(const std::vector<ShownRow>& rows) {
   for (const ShownRow& r : rows) {
     ++i;
     std::string notes;
-    if (r.tight) notes += "tight memory";
+    // An MoE model's dispatch and combine: in the notes, so that a dense table keeps its columns.
+    if (r.exposed_ep_s > 0) notes += "ep_ms " + Printf("%.1f", r.exposed_ep_s * 1e3);
+    if (r.tight) notes += std::string(notes.empty() ? "" : "; ") + "tight memory";
     // The two models' memory peaks disagree: say so rather than pick one silently.
     if (r.sim_peak_bytes > 0 && std::fabs(r.sim_peak_bytes - r.peak_bytes) > kGiB) {
       notes += std::string(notes.empty() ? "" : "; ") + "simulator peak " + Printf("%.1f", r.sim_peak_bytes / kGiB) +
@@ -238,9 +243,22 @@ std::string MfuConvention(const costmodel::Cluster& c, bool causal) {
 
 std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const SearchOptions& so) {
   std::vector<std::string> out;
-  out.push_back("not searched: expert parallelism, context parallelism below 4096 tokens per rank and its "
+  out.push_back("not searched: context parallelism below 4096 tokens per rank and its "
                 "all_gather exchange (--layout prices them), rank order other than pp-replicate-fsdp-cp-tp, "
                 "NCCL settings");
+  const costmodel::Model& m = ev.model();
+  if (!m.moe.dense()) {
+    const costmodel::Workload& w = ev.workload();
+    std::string routing =
+        w.moe_capacity_factor > 0
+            ? "capacity factor " + Printf("%g", w.moe_capacity_factor) + (w.moe_pad_to_capacity ? ", padded" : "")
+            : "dropless, busiest rank at " +
+                  Printf("%g", w.moe_imbalance > 0 ? w.moe_imbalance : costmodel::kDefaultMoeImbalance) +
+                  "x its even share" + (w.moe_imbalance > 0 ? "" : " (assumed: --moe-imbalance)");
+    out.push_back("experts: " + routing + "; all-to-all dispatch and combine not overlapped with compute; "
+                  "expert tensor parallelism = tp");
+    if (so.max_ep == 1) out.push_back("expert parallelism left out (--max-ep 1)");
+  }
   if (so.recipe) {
     out.push_back("recipe fixed to " + std::string(costmodel::ToString(*so.recipe)) + " by --recipe");
   }

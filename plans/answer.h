@@ -47,6 +47,7 @@ struct ShownRow {
   double step_s = 0, tokens_per_s_per_gpu = 0, mfu = 0;
   double exposed_tp_s = 0, exposed_fsdp_s = 0, exposed_dp_s = 0, pp_s = 0;  // pp: bubble + sends
   double exposed_cp_s = 0;  // context parallelism's KV exchange not hidden
+  double exposed_ep_s = 0;  // MoE dispatch and combine (shown in the notes column)
   bool mfu_causal = false;  // the convention of mfu (Workload::mfu_causal)
   double peak_bytes = 0, capacity_bytes = 0;
   double sim_peak_bytes = 0;  // the simulator's memory peak (0: not simulated); shown when it differs

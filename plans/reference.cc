@@ -486,9 +486,8 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
     const json* f = Field(o, key);
     return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
   };
-  // Pipeline and context parallelism are modelled (MapPipeline, MapContext). An MoE record is
-  // never costed as dense, with ep > 1 or without (its experts need EP, all-to-all and routing).
-  if (number(layout, "ep") > 1 || Field(model, "moe")) return "expert parallelism not modelled";
+  // Pipeline, context and expert parallelism are modelled (MapPipeline, MapContext, MapExperts).
+  if (number(layout, "ep") > 1 && !Field(model, "moe")) return "ep > 1 on a model without model.moe";
   if (Field(model, "mla")) return "multi-latent attention not modelled";
   const std::string precision = text(layout, "precision");
   // FP8 is decided with the framework (MapRecord): TransformerEngine's delayed scaling is priced.
@@ -730,7 +729,7 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
       break;
     }
   }
-  const bool says_act = Has(arch, "gelu") || Has(arch, "swiglu") || Has(arch, "relu");
+  const bool says_act = Has(arch, "gelu") || Has(arch, "swiglu") || Has(arch, "geglu") || Has(arch, "relu");
   const bool says_norm = Has(arch, "layernorm") || Has(arch, "rmsnorm");
   const bool says_pos = Has(arch, "rope") || Has(arch, "alibi") || Has(arch, "learned pos");
   if (!fam && !(says_act && says_norm && says_pos)) {
@@ -746,7 +745,9 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
     m.dropout = fam->dropout;
     m.tied_embeddings = fam->tied;
   }
-  if (Has(arch, "swiglu")) m.activation = costmodel::Activation::kSwiglu;
+  // GeGLU (Grok-1's fast-geglu) is a gated MLP like SwiGLU: the same three matrices and the
+  // same elementwise bytes, GeLU in place of SiLU; priced as SwiGLU.
+  if (Has(arch, "swiglu") || Has(arch, "geglu")) m.activation = costmodel::Activation::kSwiglu;
   else if (Has(arch, "gelu")) m.activation = costmodel::Activation::kGelu;
   else if (Has(arch, "relu")) m.activation = costmodel::Activation::kRelu;
   if (Has(arch, "rmsnorm")) m.norm = costmodel::Norm::kRmsNorm;
@@ -759,6 +760,33 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   if (Has(arch, "untied")) m.tied_embeddings = false;
   else if (Has(arch, "tied emb")) m.tied_embeddings = true;
   m.norm_bias = m.norm == costmodel::Norm::kLayerNorm && m.biases.mlp;
+  if (const json* moe = Field(*mj, "moe")) {
+    // Mixture of experts: routed experts (top-k), shared experts, the first dense layers.
+    if (!moe->is_object()) throw Skip{"model.moe: expected an object"};
+    m.moe.experts = ReqInt(*moe, "model.moe", "experts");
+    m.moe.experts_per_token = ReqInt(*moe, "model.moe", "top_k");
+    m.moe.expert_ffn = ReqInt(*moe, "model.moe", "expert_ffn");
+    // Counts that may be 0 (OptInt takes positive integers only).
+    auto count = [&](const char* key) -> std::optional<int64_t> {
+      const std::optional<double> v = OptNumber(*moe, key);
+      if (!v) return std::nullopt;
+      if (*v < 0 || *v > 1e6 || *v != std::floor(*v)) throw Skip{std::string("model.moe.") + key + ": expected a count"};
+      return static_cast<int64_t>(*v);
+    };
+    const int64_t shared_ffn = count("shared_expert_ffn").value_or(0);
+    m.moe.shared_experts = count("shared_experts").value_or(shared_ffn > 0 ? 1 : 0);
+    if (m.moe.shared_experts > 0) {
+      if (shared_ffn <= 0) throw Skip{"model.moe.shared_experts without shared_expert_ffn"};
+      m.moe.shared_expert_ffn = shared_ffn / m.moe.shared_experts;  // the total, split evenly
+    }
+    const int64_t dense = count("dense_layers").value_or(0);
+    if (m.moe.experts < 1 || m.moe.experts_per_token < 1 || m.moe.experts_per_token > m.moe.experts ||
+        dense < 0 || dense >= m.layers) {
+      throw Skip{"model.moe: experts, top_k or dense_layers out of range"};
+    }
+    for (int64_t i = 0; i < dense; ++i) m.moe.dense_layers.push_back(i);
+    if (const auto dffn = OptInt(*moe, "dense_ffn")) m.ffn = *dffn;
+  }
   const std::optional<int> stated = FlashVersionStated(arch);
   flash_version = stated.value_or(0);
   flash_stated = stated.has_value();
@@ -905,6 +933,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   l.recompute = *recompute;
   MapPipeline(*lj, pp, out.model.layers, l);
   MapContext(*lj, out);
+  l.ep = OptInt(*lj, "ep").value_or(1);
   const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp * l.cp));
   if (l.tp * pp * l.cp * dp != gpus) {
     throw Skip{"tp " + std::to_string(l.tp) + " x pp " + std::to_string(pp) + " x cp " +
@@ -984,6 +1013,20 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
       w.precision = costmodel::Precision::kFp8;
       w.fp8_param_gather = Has(p, "fp8_params=true") || Has(p, "fp8-param-gather") ||
                            Has(p, "fp8_param_gather");
+    }
+  }
+  if (const json* moe = model_json ? Field(*model_json, "moe") : nullptr) {
+    // Routing: a capacity factor (with padding, every expert computes its capacity) or dropless.
+    if (const auto cf = OptNumber(*moe, "capacity_factor")) {
+      if (!(*cf > 0 && *cf <= 64)) throw Skip{"model.moe.capacity_factor out of range"};
+      w.moe_capacity_factor = *cf;
+      const json* pad = Field(*moe, "pad_to_capacity");
+      w.moe_pad_to_capacity = pad && pad->is_boolean() && pad->get<bool>();
+    } else {
+      out.assumptions.push_back("MoE capacity factor not stated: dropless, even routing");
+    }
+    if (Has(Lower(OptString(*model_json, "arch").value_or("")), "geglu")) {
+      out.assumptions.push_back("GeGLU priced as SwiGLU (the same matrices and elementwise bytes)");
     }
   }
   if (l.sp && l.tp == 1) l.sp = false;

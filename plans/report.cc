@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
+#include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
@@ -45,6 +46,12 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
     in["fp8_param_gather"] = w.fp8_param_gather;
   }
   in["mfu_convention"] = costmodel::MfuConventionName(w.mfu_causal);
+  if (!m.moe.dense()) {
+    // How the experts' tokens were routed (experts.h): capacity factor 0 is dropless.
+    in["moe_capacity_factor"] = w.moe_capacity_factor;
+    in["moe_pad_to_capacity"] = w.moe_pad_to_capacity;
+    in["moe_imbalance"] = w.moe_imbalance > 0 ? w.moe_imbalance : costmodel::kDefaultMoeImbalance;
+  }
   const std::string& applied = ev.cluster().calibration;
   in["calibration"] = calibration ? json(*calibration) : applied.empty() ? json(nullptr) : json(applied);
   return in;
@@ -121,6 +128,7 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                {"exposed_dp_comm_s", t.exposed_dp_comm_s},
                {"exposed_pp_comm_s", t.exposed_pp_comm_s},
                {"exposed_cp_comm_s", t.exposed_cp_comm_s},
+               {"exposed_ep_comm_s", t.exposed_ep_comm_s},
                {"optimizer_s", t.optimizer_s},
                {"bubble_s", t.bubble_s},
                {"gemm_efficiency", t.gemm_efficiency}};
@@ -226,6 +234,7 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   e.time.exposed_dp_comm_s = t.Number("exposed_dp_comm_s", 0, 1e12);
   e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
   if (t.Has("exposed_cp_comm_s")) e.time.exposed_cp_comm_s = t.Number("exposed_cp_comm_s", 0, 1e12);
+  if (t.Has("exposed_ep_comm_s")) e.time.exposed_ep_comm_s = t.Number("exposed_ep_comm_s", 0, 1e12);
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
@@ -272,6 +281,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << "  exposed CP comm       " << Ms(t.exposed_cp_comm_s) << " ms  (cp " << l.cp << ", "
        << costmodel::ToString(l.cp_comm) << (l.cp_balance ? ", causal load balancing" : ", no load balancing")
        << ")\n";
+  }
+  if (!ev.model().moe.dense()) {
+    const costmodel::MoeRouting route = costmodel::RouteTokens(ev.model(), ev.workload(), l);
+    os << "  exposed EP comm       " << Ms(t.exposed_ep_comm_s) << " ms  (ep " << l.ep << ": "
+       << route.local_experts << (route.local_experts == 1 ? " expert" : " experts") << " per rank, "
+       << route.rows_per_expert << " rows per expert GEMM, dispatch and combine blocking)\n";
   }
   os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";
@@ -348,6 +363,7 @@ std::string FormatDelta(const costmodel::Evaluation& a, const costmodel::Evaluat
                              {"exposed FSDP comm", tb.exposed_fsdp_comm_s - ta.exposed_fsdp_comm_s},
                              {"exposed DP comm", tb.exposed_dp_comm_s - ta.exposed_dp_comm_s},
                              {"exposed CP comm", tb.exposed_cp_comm_s - ta.exposed_cp_comm_s},
+                             {"exposed EP comm", tb.exposed_ep_comm_s - ta.exposed_ep_comm_s},
                              {"optimizer", tb.optimizer_s - ta.optimizer_s}};
   std::stable_sort(terms.begin(), terms.end(), [](const Term& x, const Term& y) {
     return std::fabs(x.delta) > std::fabs(y.delta);

@@ -32,7 +32,7 @@ bool LayoutLess(const Layout& a, const Layout& b) {
     return std::tuple(l.tp, l.sp, l.fsdp, l.replicate, l.zero, l.mbs,
                       static_cast<int>(l.recompute), static_cast<int>(l.recipe), l.pp, l.vpp,
                       static_cast<int>(l.schedule), l.pp_first_layers, l.pp_last_layers, l.cp,
-                      static_cast<int>(l.cp_comm), l.cp_balance);
+                      static_cast<int>(l.cp_comm), l.cp_balance, l.ep);
   };
   return key(a) < key(b);
 }
@@ -109,6 +109,21 @@ std::vector<PipeChoice> PipeChoices(int64_t gpus, int64_t layers, int64_t max_pp
       c.vpp = v;
       out.push_back(c);
     }
+  }
+  return out;
+}
+
+/// The expert-parallel degrees worth costing: 1 for a dense model; for an MoE model every ep
+/// dividing fsdp x cp (`shard`) and the experts (up to max_ep), with sp on when tp > 1 (the
+/// only way Megatron-LM runs ep > 1 with tp > 1; experts.h).
+std::vector<int64_t> EpChoices(const costmodel::Model& m, int64_t shard, int64_t tp, bool sp,
+                               const SearchOptions& opt) {
+  std::vector<int64_t> out = {1};
+  if (m.moe.dense()) return out;
+  for (int64_t ep : Divisors(shard)) {
+    if (ep == 1 || (opt.max_ep > 0 && ep > opt.max_ep)) continue;
+    if (m.moe.experts % ep != 0 || (tp > 1 && !sp)) continue;
+    out.push_back(ep);
   }
   return out;
 }
@@ -196,7 +211,10 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
                   l.pp_last_layers = pipe.last;
                   l.cp = cp;
                   l.cp_comm = cp_comm;
-                  visit(l);
+                  for (int64_t ep : EpChoices(ev.model(), f * cp, tp, sp == 1, opt)) {
+                    l.ep = ep;
+                    visit(l);
+                  }
                 }
               }
             }
@@ -227,7 +245,7 @@ std::vector<Layout> EnumerateLayouts(const costmodel::Evaluator& ev, const Searc
   const int64_t count = CountLayouts(ev, opt);
   if (count > opt.max_layouts) {
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp, --max-ep or --recipe");
   }
   std::vector<Layout> out;
   out.reserve(static_cast<size_t>(count));
@@ -245,7 +263,7 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   const int64_t total = CountLayouts(ev, opt);
   if (total > opt.max_layouts) {
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
-                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
+                              " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp, --max-ep or --recipe");
   }
   std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
   auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };

@@ -27,6 +27,7 @@ struct SearchOptions {
   int64_t max_layouts = 5'000'000;
   int64_t max_pp = 0;                               // 0: any; 1: no pipeline parallelism
   int64_t max_cp = 0;                               // 0: any; 1: no context parallelism
+  int64_t max_ep = 0;                               // 0: any; 1: no expert parallelism
   // Context parallelism is searched only while each rank keeps this many tokens of a sequence.
   // NVIDIA's DGX Cloud recipes run it from 4096 (Llama 3.1 8B, seq 8192, cp 2: dgxc-h100.json);
   // below that a ring step's K,V block (4 s/cp kv_heads d bytes) nears its attention block

@@ -216,6 +216,9 @@ SimResult RunEngine(const StepGraph& g, const EngineOptions& o) {
                             out.exposed_by_kind_s[kind(TaskKind::kFsdpRs)];
   out.exposed_dp_comm_s = out.exposed_by_kind_s[kind(TaskKind::kDpAr)];
   out.exposed_cp_comm_s = out.exposed_by_kind_s[kind(TaskKind::kCpComm)];
+  // Blocking on the compute stream, like TP: all of it is exposed.
+  out.exposed_ep_comm_s = out.busy_by_kind_s[kind(TaskKind::kEpComm)];
+  out.exposed_by_kind_s[kind(TaskKind::kEpComm)] = out.exposed_ep_comm_s;
   out.events = events;
 
   if (o.record_timeline) {

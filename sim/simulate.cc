@@ -44,6 +44,8 @@ TaskKind KindOf(Op op) {
     case Op::kCpBwdPre:
     case Op::kCpBwdRing:
     case Op::kCpBwdPost: return TaskKind::kCpComm;
+    case Op::kLayerFwdEp:
+    case Op::kLayerBwdEp: return TaskKind::kEpComm;
   }
   return TaskKind::kCompute;
 }
@@ -67,6 +69,7 @@ std::string_view ToString(TaskKind k) {
     case TaskKind::kDpAr: return "dp_ar";
     case TaskKind::kOptimizer: return "optimizer";
     case TaskKind::kCpComm: return "cp_comm";
+    case TaskKind::kEpComm: return "ep_comm";
   }
   return "?";
 }
@@ -101,6 +104,8 @@ std::string_view ToString(Op op) {
     case Op::kCpBwdPre: return "cp_bwd_pre";
     case Op::kCpBwdRing: return "cp_bwd_ring";
     case Op::kCpBwdPost: return "cp_bwd_post";
+    case Op::kLayerFwdEp: return "ep_fwd";
+    case Op::kLayerBwdEp: return "ep_bwd";
   }
   return "?";
 }
@@ -156,7 +161,7 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   const double plain = static_cast<double>(m) * b->total_s();
   const double slow =
       plain > 0 && opt.overlap
-          ? (e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s) / plain
+          ? (e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s) / plain
           : 1.0;
   for (int64_t vs = 0; vs < V; ++vs) {
     const int64_t rank = vs % l.pp;
@@ -188,12 +193,15 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   }
   // The analytical split of the busiest stage's time into compute, TP and CP (whose exposed
   // exchange the chunks carry: the schedule has no CP stream), scaled to the run.
-  const double analytical_busy = e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s;
+  const double analytical_busy =
+      e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s;
   const double tp_share = analytical_busy > 0 ? e.time.exposed_tp_comm_s / analytical_busy : 0.0;
   const double cp_share = analytical_busy > 0 ? e.time.exposed_cp_comm_s / analytical_busy : 0.0;
+  const double ep_share = analytical_busy > 0 ? e.time.exposed_ep_comm_s / analytical_busy : 0.0;
   r.exposed_tp_comm_s = busiest * tp_share;
   r.exposed_cp_comm_s = busiest * cp_share;
-  r.compute_s = busiest - r.exposed_tp_comm_s - r.exposed_cp_comm_s;
+  r.exposed_ep_comm_s = busiest * ep_share;
+  r.compute_s = busiest - r.exposed_tp_comm_s - r.exposed_cp_comm_s - r.exposed_ep_comm_s;
   r.bubble_s = run.makespan_s - busiest;
   r.exposed_fsdp_comm_s = e.time.exposed_fsdp_comm_s;
   r.exposed_dp_comm_s = e.time.exposed_dp_comm_s;
@@ -208,6 +216,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kTpComm)] = r.exposed_tp_comm_s;
   r.busy_by_kind_s[static_cast<size_t>(TaskKind::kCpComm)] = r.exposed_cp_comm_s;
   r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kCpComm)] = r.exposed_cp_comm_s;
+  r.busy_by_kind_s[static_cast<size_t>(TaskKind::kEpComm)] = r.exposed_ep_comm_s;
+  r.exposed_by_kind_s[static_cast<size_t>(TaskKind::kEpComm)] = r.exposed_ep_comm_s;
   if (opt.record_timeline) {
     r.tasks_run.reserve(run.actions_run.size());
     for (const ActionRecord& a : run.actions_run) {

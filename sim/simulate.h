@@ -53,8 +53,8 @@ namespace meshplan::sim {
 enum class Stream : uint8_t { kCompute = 0, kCommIntra = 1, kCommInter = 2, kCommCp = 3 };
 inline constexpr int kNumStreams = 4;
 
-enum class TaskKind : uint8_t { kCompute = 0, kTpComm, kFsdpAg, kFsdpRs, kDpAr, kOptimizer, kCpComm };
-inline constexpr int kNumTaskKinds = 7;
+enum class TaskKind : uint8_t { kCompute = 0, kTpComm, kFsdpAg, kFsdpRs, kDpAr, kOptimizer, kCpComm, kEpComm };
+inline constexpr int kNumTaskKinds = 8;
 // Pipeline steps (pp > 1) are simulated by sim/pipeline.h: one track per stage, tasks kChunk*.
 
 /// What a task does; with (micro_batch, layer) it names the task (names are made lazily).
@@ -89,6 +89,10 @@ enum class Op : uint8_t {
   kCpBwdPre,
   kCpBwdRing,
   kCpBwdPost,
+  // Expert parallelism (MoE; costmodel/experts.h): a layer's token dispatch and combine,
+  // blocking on the compute stream after its compute.
+  kLayerFwdEp,
+  kLayerBwdEp,
 };
 
 TaskKind KindOf(Op op);
@@ -142,6 +146,7 @@ struct SimResult {
   double exposed_fsdp_comm_s = 0;  // = exposed all-gathers + exposed reduce-scatters (incl. ZeRO-1)
   double exposed_dp_comm_s = 0;
   double exposed_cp_comm_s = 0;  // context parallelism's KV exchange while compute waits
+  double exposed_ep_comm_s = 0;  // MoE dispatch and combine (blocking)
   double optimizer_s = 0;
   std::array<double, kNumTaskKinds> exposed_by_kind_s{};  // indexed by TaskKind
   std::array<double, kNumTaskKinds> busy_by_kind_s{};     // total run time per kind

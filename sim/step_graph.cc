@@ -124,7 +124,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const Stream dp_stream = StreamFor(ev.PlaceGroup(l.replicate, l.tp * l.shard()));
 
   const bool cp = l.cp > 1;
-  const int64_t per_mb = 6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0) + (cp ? 2 * kCpTasksPerPass : 0));
+  const bool ep = p.layer_fwd_ep_s > 0 || p.layer_bwd_ep_s > 0;
+  const int64_t per_mb =
+      6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0) + (cp ? 2 * kCpTasksPerPass : 0) + (ep ? 2 : 0));
   const int64_t total = M * per_mb + (zero1 ? 2 * L : 0) + (dp ? L : 0) + 1;
   if (total > kMaxTasks) {
     throw Error("simulate", std::to_string(M) + " micro-batches x " + std::to_string(L) +
@@ -193,6 +195,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (p.layer_fwd_tp_s > 0) {
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
       }
+      if (ep) last = b.Add(Op::kLayerFwdEp, Stream::kCompute, m, i, p.layer_fwd_ep_s, 0.0, {});
       if (gather_bwd) b.Free(last, unit_param_bytes);  // FSDP2 reshard_after_forward
       fwd_last[ui] = last;
     }
@@ -225,6 +228,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (p.layer_bwd_tp_s > 0) {
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
+      if (ep) last = b.Add(Op::kLayerBwdEp, Stream::kCompute, m, i, p.layer_bwd_ep_s, 0.0, {});
       b.Free(last, p.recompute_working_bytes + p.layer_activation_bytes + unit_param_bytes);
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for

@@ -87,6 +87,7 @@ std::string ChromeTrace(const SimResult& r) {
                           {"micro_batches", r.micro_batches},
                           {"layers", r.layers}};
   if (r.exposed_cp_comm_s > 0) other["exposed_cp_comm_s"] = r.exposed_cp_comm_s;
+  if (r.exposed_ep_comm_s > 0) other["exposed_ep_comm_s"] = r.exposed_ep_comm_s;
   const nlohmann::json doc = {
       {"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}, {"otherData", std::move(other)}};
   return doc.dump();

@@ -179,6 +179,16 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   app->add_option("--mfu-convention", o.mfu_convention,
                   "attention FLOPs in MFU: noncausal (default: PaLM, torchtitan, Megatron-LM "
                   "logs) | causal (halved, as NVIDIA's performance tables count)");
+  app->add_option("--moe-capacity-factor", o.moe_capacity_factor,
+                  "MoE: tokens an expert takes, over its even share (Megatron-LM "
+                  "--moe-expert-capacity-factor; default: dropless)")
+      ->check(NumberIn(0.01, 64));
+  app->add_flag("--moe-pad-to-capacity", o.moe_pad_to_capacity,
+                "MoE: every expert computes its full capacity (--moe-pad-expert-input-to-capacity)");
+  app->add_option("--moe-imbalance", o.moe_imbalance,
+                  "MoE, dropless: the busiest expert-parallel rank's routed tokens over its even "
+                  "share (default 1: even routing, an assumption)")
+      ->check(NumberIn(1, 64));
 }
 
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration) {
@@ -207,7 +217,7 @@ costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o) {
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
                                  const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,
                                  int64_t seq) {
-  costmodel::RequireCostable(m, 0);  // an MoE or MLA model: refused before any flag is judged
+  costmodel::RequireCostable(m, 0);  // an MLA model: refused before any flag is judged
   if (gpus < 1 || gpus > kMaxGpus) {
     throw Error("--gpus", "must be in [1, " + std::to_string(kMaxGpus) + "], got " +
                               std::to_string(gpus));
@@ -248,6 +258,22 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
     throw Error("--fp8-param-gather", "needs --precision fp8");
   }
   w.fp8_param_gather = o.fp8_param_gather;
+  const bool moe_flags = o.moe_capacity_factor > 0 || o.moe_pad_to_capacity || o.moe_imbalance > 0;
+  if (moe_flags && m.moe.dense()) {
+    throw Error(o.moe_capacity_factor > 0 ? "--moe-capacity-factor"
+                : o.moe_pad_to_capacity   ? "--moe-pad-to-capacity"
+                                          : "--moe-imbalance",
+                "needs a mixture-of-experts model; " + m.name + " is dense");
+  }
+  if (o.moe_pad_to_capacity && o.moe_capacity_factor <= 0) {
+    throw Error("--moe-pad-to-capacity", "needs --moe-capacity-factor (padding is to a capacity)");
+  }
+  if (o.moe_imbalance > 0 && o.moe_capacity_factor > 0 && o.moe_pad_to_capacity) {
+    throw Error("--moe-imbalance", "has no effect with --moe-pad-to-capacity (every expert computes its capacity)");
+  }
+  w.moe_capacity_factor = o.moe_capacity_factor;
+  w.moe_pad_to_capacity = o.moe_pad_to_capacity;
+  w.moe_imbalance = o.moe_imbalance;
   if (o.mfu_convention == "causal") {
     w.mfu_causal = true;
   } else if (o.mfu_convention != "noncausal") {

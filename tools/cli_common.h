@@ -35,6 +35,10 @@ struct WorkloadOptions {
   bool fp8_param_gather = false;
   bool allow_cross_node_tp = false;
   std::string mfu_convention = "noncausal";  // costmodel::Workload::mfu_causal
+  // Mixture of experts (costmodel/experts.h): capacity factor (0: dropless), padding, imbalance.
+  double moe_capacity_factor = 0;
+  bool moe_pad_to_capacity = false;
+  double moe_imbalance = 0;
   std::string calibration;  // profile name or path; empty: the cluster's shipped profile, if any
   bool no_calibration = false;  // --no-calibration: the uncalibrated model
   std::string global_batch_tokens;  // --global-batch-tokens: "4M" or "4194304"; sets global_batch

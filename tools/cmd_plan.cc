@@ -29,7 +29,7 @@ namespace {
 using nlohmann::json;
 
 plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const std::string& objective,
-                                       int64_t max_tp, int64_t max_pp, int64_t max_cp) {
+                                       int64_t max_tp, int64_t max_pp, int64_t max_cp, int64_t max_ep) {
   plans::SearchOptions so;
   if (top < 1 || top > 10000) throw Error("--top", "must be in [1, 10000], got " + std::to_string(top));
   so.top_k = top;
@@ -44,6 +44,7 @@ plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const 
   so.max_tp = max_tp;
   so.max_pp = max_pp;
   so.max_cp = max_cp;
+  so.max_ep = max_ep;
   if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
   return so;
 }
@@ -147,6 +148,7 @@ struct PlanOptions {
   int64_t max_tp = 0;
   int64_t max_pp = 0;
   int64_t max_cp = 0;
+  int64_t max_ep = 0;
   std::string json_path;
   std::string html_path;
   bool timing = false;
@@ -166,7 +168,7 @@ nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
-  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp, o.max_cp);
+  plans::SearchOptions so = MakeSearchOptions(o.w, o.top, o.objective, o.max_tp, o.max_pp, o.max_cp, o.max_ep);
   // Folded twins and the headroom rule take rows out: keep enough candidates to fill the list.
   if (!o.show_variants || o.min_headroom_gib > 0) so.top_k = std::min(10000, std::max(4 * o.top, o.top + 40));
   const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
@@ -422,6 +424,7 @@ void RunCompare(const CompareOptions& o) {
                      {"exposed_fsdp_comm_s", b.exposed_fsdp_comm_s - a.exposed_fsdp_comm_s},
                      {"exposed_dp_comm_s", b.exposed_dp_comm_s - a.exposed_dp_comm_s},
                      {"exposed_cp_comm_s", b.exposed_cp_comm_s - a.exposed_cp_comm_s},
+                     {"exposed_ep_comm_s", b.exposed_ep_comm_s - a.exposed_ep_comm_s},
                      {"optimizer_s", b.optimizer_s - a.optimizer_s},
                      {"peak_bytes", evals[i].memory.peak_bytes - evals[0].memory.peak_bytes},
                      {"summary", plans::FormatDelta(evals[0], evals[i])}});
@@ -444,6 +447,7 @@ void RunCompare(const CompareOptions& o) {
   row("exposed FSDP comm ms", [](const auto& e) { return e.time.exposed_fsdp_comm_s * 1e3; }, " %14.1f");
   row("exposed DP comm ms", [](const auto& e) { return e.time.exposed_dp_comm_s * 1e3; }, " %14.1f");
   row("exposed CP comm ms", [](const auto& e) { return e.time.exposed_cp_comm_s * 1e3; }, " %14.1f");
+  row("exposed EP comm ms", [](const auto& e) { return e.time.exposed_ep_comm_s * 1e3; }, " %14.1f");
   row("optimizer ms", [](const auto& e) { return e.time.optimizer_s * 1e3; }, " %14.1f");
   row("GEMM efficiency %", [](const auto& e) { return e.time.gemm_efficiency * 100; }, " %14.1f");
   row("tokens/s/GPU", [](const auto& e) { return e.throughput.tokens_per_s_per_gpu; }, " %14.0f");
@@ -481,6 +485,7 @@ struct SweepOptions {
   int64_t max_tp = 0;
   int64_t max_pp = 0;
   int64_t max_cp = 0;
+  int64_t max_ep = 0;
   std::string json_path;
   std::string html_path;
 };
@@ -515,7 +520,7 @@ constexpr size_t kMaxSweepPoints = 1000;
 void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
-  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp, o.max_cp);
+  const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp, o.max_cp, o.max_ep);
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
     throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
                              " points; give shorter lists");
@@ -624,6 +629,9 @@ void SetupPlan(CLI::App& app) {
                     "largest context-parallel degree to try (1: none; default: any leaving each "
                     "rank >= 4096 tokens of a sequence)")
         ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-ep", opt->max_ep,
+                    "largest expert-parallel degree to try for an MoE model (1: none; default: any)")
+        ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");
     sub->add_flag("--timing", opt->timing, "put the search time in the JSON (not byte-reproducible)");
@@ -683,6 +691,9 @@ void SetupPlan(CLI::App& app) {
     sub->add_option("--max-cp", opt->max_cp,
                     "largest context-parallel degree to try (1: none; default: any leaving each "
                     "rank >= 4096 tokens of a sequence)")
+        ->check(IntegerIn(1, kMaxGpus));
+    sub->add_option("--max-ep", opt->max_ep,
+                    "largest expert-parallel degree to try for an MoE model (1: none; default: any)")
         ->check(IntegerIn(1, kMaxGpus));
     sub->add_option("--json", opt->json_path, "write the JSON report to this file");
     sub->add_option("--html", opt->html_path, "write the HTML report (charts) to this file");

@@ -30,6 +30,7 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
   t["exposed_fsdp_comm_s"] = r.exposed_fsdp_comm_s;
   t["exposed_dp_comm_s"] = r.exposed_dp_comm_s;
   t["exposed_cp_comm_s"] = r.exposed_cp_comm_s;
+  t["exposed_ep_comm_s"] = r.exposed_ep_comm_s;
   t["optimizer_s"] = r.optimizer_s;
   t["bubble_s"] = r.bubble_s;
   if (!r.stages.empty()) t["exposed_pp_comm_s"] = 0.0;  // the simulated bubble includes send waits
@@ -188,6 +189,11 @@ void RunSimulate(const SimulateOptions& o) {
     if (l.cp > 1) {
       std::snprintf(buf, sizeof buf, "  exposed CP (KV exchange on the comm_cp stream) %.1f ms\n",
                     r.exposed_cp_comm_s * 1e3);
+      sim_text += buf;
+    }
+    if (r.exposed_ep_comm_s > 0) {
+      std::snprintf(buf, sizeof buf, "  exposed EP (MoE dispatch and combine on the compute stream) %.1f ms\n",
+                    r.exposed_ep_comm_s * 1e3);
       sim_text += buf;
     }
     for (const sim::StageResult& s : r.stages) {

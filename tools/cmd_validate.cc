@@ -86,6 +86,10 @@ std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::P
                           "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
                           "attention exchange); validate a cp=1 layout");
   }
+  if (!p.model.moe.dense()) {
+    throw Error("--plan", "mixture-of-experts plans are priced but not executed by meshplan-validate yet (its "
+                          "skeleton has no all-to-all token dispatch or grouped expert GEMM)");
+  }
   const int64_t n = p.workload.gpus;
   const int64_t g = o.np_per_node > 0 ? o.np_per_node
                                       : std::min<int64_t>(n, p.cluster.node.gpus_per_node);

@@ -356,8 +356,11 @@ GroupKind KindOf(costmodel::Purpose p) {
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
     case costmodel::Purpose::kPpP2p: break;  // executed as sends, not a group sweep
     case costmodel::Purpose::kCpKv: break;   // refused with the plan (cp > 1 not executed)
+    case costmodel::Purpose::kEpDispatch:
+    case costmodel::Purpose::kEpCombine: break;  // refused with the plan (MoE not executed)
   }
-  MESHPLAN_CHECK(p != costmodel::Purpose::kPpP2p && p != costmodel::Purpose::kCpKv);
+  MESHPLAN_CHECK(p == costmodel::Purpose::kTp || p == costmodel::Purpose::kFsdpParamGather ||
+                 p == costmodel::Purpose::kFsdpGradReduce || p == costmodel::Purpose::kDpGradReduce);
   return GroupKind::kTp;
 }
 
@@ -862,6 +865,11 @@ int ValidateMain(int argc, char** argv) {
                   "context-parallel plans (cp > 1) are priced but not executed by meshplan-validate "
                   "yet (its skeleton has no ring, all-gather or all-to-all attention exchange); "
                   "validate a cp=1 layout");
+    }
+    if (!c.plan.model.moe.dense()) {
+      throw Error(o.plan_path + ": plan.model_spec",
+                  "mixture-of-experts plans are priced but not executed by meshplan-validate yet "
+                  "(its skeleton has no all-to-all token dispatch or grouped expert GEMM)");
     }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {

@@ -8,6 +8,9 @@
 #include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/experts.h"
+#include "costmodel/kernels.h"
+#include "costmodel/memory.h"
 #include "costmodel/measurements.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
@@ -293,10 +296,8 @@ TEST(MoeParams, GptOss20bHasSinksBiasesAndARouterBias) {
   EXPECT_EQ(CountParams(m).total, total);
   EXPECT_EQ(CountParams(m).active, active);
   EXPECT_EQ(CountParams(m).active_non_embedding, active - embed);
-  EXPECT_EQ(WhyNotCostable(m, 4096).reason.rfind("model gpt-oss-20b is a mixture of experts (32 experts, top-4)", 0), 0u);
-  Model dense = m;
-  dense.moe = Moe{};
-  EXPECT_EQ(WhyNotCostable(dense, 64).reason.rfind("model gpt-oss-20b has attention sinks", 0), 0u);
+  // Its experts are costed; its attention sinks are not, so it is refused for them.
+  EXPECT_EQ(WhyNotCostable(m, 64).reason.rfind("model gpt-oss-20b has attention sinks", 0), 0u);
 }
 
 TEST(MoeModelJson, RoundTripsThroughToJson) {
@@ -351,20 +352,12 @@ Workload Work(int64_t seq) {
   return w;
 }
 
-TEST(Costable, MoeIsRefusedNeverPricedAsDense) {
+TEST(Costable, MoeIsCostedMlaIsRefused) {
   const Cluster c = ResolveCluster("dgx-a100-80g");
-  EXPECT_EQ(ErrorOf([&] { const Evaluator ev(Hf("mixtral-8x7b-v0.1.json"), c, Work(4096)); }),
-            "--model: model mixtral-8x7b-v0.1 is a mixture of experts (8 experts, top-2): expert "
-            "parallelism and MoE routing are not modelled yet, so it is not costed (meshplan inspect "
-            "gives its parameters and FLOPs)");
+  EXPECT_NO_THROW({ const Evaluator ev(Hf("mixtral-8x7b-v0.1.json"), c, Work(4096)); });
+  EXPECT_TRUE(WhyNotCostable(Hf("qwen1.5-moe-a2.7b.json"), 4096).ok());  // shared experts, no MLA
+  // DeepSeek-V3 is refused for its attention (MLA), not for its experts.
   EXPECT_EQ(WhyNotCostable(ResolveModel("deepseek-v3"), 4096).reason.rfind(
-                "model deepseek-v3 is a mixture of experts (256 experts, top-8, 1 shared): expert "
-                "parallelism and MoE routing are not modelled yet", 0),
-            0u);
-  // MLA alone (no experts) is refused for its attention.
-  Model mla = ResolveModel("deepseek-v3");
-  mla.moe = Moe{};
-  EXPECT_EQ(WhyNotCostable(mla, 4096).reason.rfind(
                 "model deepseek-v3 uses multi-head latent attention (MLA): not modelled yet", 0),
             0u);
   EXPECT_TRUE(WhyNotCostable(ResolveModel("llama2-7b"), 4096).ok());
@@ -380,8 +373,9 @@ TEST(Costable, SlidingWindowIsCostedUpToTheWindowOnly) {
             "modelled; give a sequence of at most 4096 tokens");
 }
 
-// calibrate: a measurement file whose embedded model is an MoE is refused, not fitted as dense.
-TEST(Costable, MeasurementOfAnMoeStepIsRefused) {
+// calibrate: a measurement file whose embedded model is an MoE is priced as one (experts.h),
+// never as a dense model; meshplan-validate does not run MoE plans yet (runner.cc refuses them).
+TEST(Costable, MeasurementOfAnMoeStepIsPricedAsMoe) {
   nlohmann::json m = nlohmann::json::parse(R"({"schema_version": 1, "command": "validate",
     "plan": {"model": "mixtral-8x7b", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,
              "layout": {"tp": 2, "sp": true, "fsdp": 2, "replicate": 1, "zero": 3, "mbs": 1,
@@ -389,9 +383,194 @@ TEST(Costable, MeasurementOfAnMoeStepIsRefused) {
     "collectives": [], "gemms": [], "step": {"time_s": 0.3, "peak_memory_bytes": 2.6e7}})");
   m["plan"]["model_spec"] = ToJson(ResolveModel("mixtral-8x7b"));
   CalibrationInputs in;
-  EXPECT_EQ(ErrorOf([&] { AddMeasurements(m.dump(), "m.json", ResolveCluster("cpu-local"), in); }).substr(0, 86),
-            "m.json: plan.model_spec: model mixtral-8x7b is a mixture of experts (8 experts, top-2)");
-  EXPECT_TRUE(in.steps.empty());
+  AddMeasurements(m.dump(), "m.json", ResolveCluster("cpu-local"), in);
+  ASSERT_EQ(in.steps.size(), 1u);
+  EXPECT_EQ(in.steps[0].model.moe.experts, 8);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Expert parallelism (experts.h): routing, parameters per rank, the exchange, feasibility.
+
+Layout Lay(const std::string& text, const Workload& w) {
+  Layout l = ParseLayoutText(text, "test");
+  ResolveLayout(l, w, "test");
+  return l;
+}
+
+// Hand counts for Mixtral-8x7B (8 experts, top-2), one sequence of 4096 tokens per micro-batch.
+TEST(MoeRouting, TokensPerExpertByHand) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  Workload w = Work(4096);
+  // tp 1, ep 4: 4096 tokens, 8192 copies sent; the rank's 2 experts compute 8192 rows, 4096 each.
+  MoeRouting r = RouteTokens(m, w, Lay("tp=1,fsdp=64,ep=4", w));
+  EXPECT_EQ(r.local_experts, 2);
+  EXPECT_DOUBLE_EQ(r.tokens_in, 4096);
+  EXPECT_DOUBLE_EQ(r.sent_copies, 8192);
+  EXPECT_DOUBLE_EQ(r.expert_rows, 8192);
+  EXPECT_EQ(r.rows_per_expert, 4096);
+  // tp 2 with SP: each TP rank routes its 2048-token shard (4096 copies) and, after the TP
+  // all-gather, computes its TP shard of the experts for all 8192 copies of the TP group.
+  r = RouteTokens(m, w, Lay("tp=2,sp=on,fsdp=32,ep=4", w));
+  EXPECT_DOUBLE_EQ(r.tokens_in, 2048);
+  EXPECT_DOUBLE_EQ(r.sent_copies, 4096);
+  EXPECT_DOUBLE_EQ(r.expert_rows, 8192);
+  EXPECT_EQ(r.rows_per_expert, 4096);
+  // Capacity 1.25, padded: each source rank sends ceil(4096 x 2 x 1.25 / 8) = 1280 per expert,
+  // and an expert receives them from the 4 ranks of its ep group: 5120 rows.
+  w.moe_capacity_factor = 1.25;
+  w.moe_pad_to_capacity = true;
+  r = RouteTokens(m, w, Lay("tp=1,fsdp=64,ep=4", w));
+  EXPECT_EQ(r.rows_per_expert, 5120);
+  EXPECT_DOUBLE_EQ(r.sent_copies, 8192 * 1.25);
+  // Dropless with the busiest rank at 1.5x: 12288 copies over 2 experts.
+  w.moe_capacity_factor = 0;
+  w.moe_pad_to_capacity = false;
+  w.moe_imbalance = 1.5;
+  r = RouteTokens(m, w, Lay("tp=1,fsdp=64,ep=4", w));
+  EXPECT_EQ(r.rows_per_expert, 6144);
+  // A capacity below the imbalance caps it (tokens beyond capacity are dropped).
+  w.moe_capacity_factor = 1.25;
+  EXPECT_DOUBLE_EQ(MoeLoadFactor(w), 1.25);
+}
+
+// Mixtral's layer on one TP rank: attention 4096 x (32 + 2 x 8) x 128 + 32 x 128 x 4096 =
+// 41,943,040, router 4096 x 8, two RMSNorms 2 x 4096: 41,984,000; routed experts
+// 8 x 3 x 4096 x 14336 = 1,409,286,144, halved by tp 2.
+TEST(MoeParams, PerTpRankSplitsTheRoutedExperts) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  const TpShardParams p1 = ParamsPerTpRank(m, 1);
+  EXPECT_DOUBLE_EQ(p1.layer, 41984000.0);
+  EXPECT_DOUBLE_EQ(p1.expert, 1409286144.0);
+  EXPECT_DOUBLE_EQ(p1.total(32), static_cast<double>(CountParams(m).total));  // 46,702,792,704
+  EXPECT_DOUBLE_EQ(p1.LayerOnRank(8), 41984000.0 + 1409286144.0 / 8);
+  EXPECT_DOUBLE_EQ(ParamsPerTpRank(m, 2).expert, 1409286144.0 / 2);
+  // A dense model has no expert part.
+  EXPECT_EQ(ParamsPerTpRank(ResolveModel("llama2-7b"), 1).expert, 0.0);
+}
+
+TEST(MoeLayerKernels, RouterGroupedExpertsAndPermutation) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  const Workload w = Work(4096);
+  const LayerKernels k = LayerKernelsFor(m, w, Lay("tp=1,fsdp=64,ep=4", w));
+  auto gemm = [&](std::string_view name) {
+    for (int i = 0; i < k.num_gemms; ++i) {
+      if (k.gemms[static_cast<size_t>(i)].name == name) return k.gemms[static_cast<size_t>(i)];
+    }
+    ADD_FAILURE() << "no gemm " << name;
+    return GemmShape{};
+  };
+  const GemmShape router = gemm("router"), in = gemm("mlp_in"), out = gemm("mlp_out");
+  EXPECT_EQ(router.m, 4096);
+  EXPECT_EQ(router.n, 8);
+  EXPECT_EQ(router.k, 4096);
+  // The rank's 2 experts as one grouped GEMM of 4096 rows each: gate+up, then down.
+  EXPECT_EQ(in.m, 4096);
+  EXPECT_EQ(in.n, 2 * 14336);
+  EXPECT_EQ(in.k, 4096);
+  EXPECT_EQ(in.batch, 2);
+  EXPECT_EQ(out.n, 4096);
+  EXPECT_EQ(out.k, 14336);
+  EXPECT_EQ(out.batch, 2);
+  bool permute = false;
+  for (int i = 0; i < k.num_memory; ++i) {
+    const MemoryKernel& mk = k.memory[static_cast<size_t>(i)];
+    if (mk.name != "moe_permute") continue;
+    permute = true;
+    EXPECT_DOUBLE_EQ(mk.bytes, 4.0 * 8192 * 4096);  // read + write a bf16 vector per copy
+    EXPECT_EQ(mk.count, 2);                          // permute and unpermute
+  }
+  EXPECT_TRUE(permute);
+  // Expert GEMM FLOPs per micro-batch equal the active experts' work: 2 x 8192 copies x 3 x
+  // 4096 x 14336 over the rank's two experts (ep 4 spreads the ep group's 4 x 8192 over 8).
+  EXPECT_DOUBLE_EQ(2.0 * in.m * in.n * in.k * in.batch + 2.0 * out.m * out.n * out.k * out.batch,
+                   2.0 * 8192 * 3 * 4096 * 14336);
+}
+
+TEST(MoeStep, ExchangeIsListedAndThePartsAddUp) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  const Workload w = Work(4096);
+  const Evaluator ev(m, c, w);
+  const Layout l8 = Lay("tp=1,fsdp=64,zero=1,recipe=megatron,ep=8", w);
+  const Evaluation e = ev.Evaluate(l8);
+  // (Infeasible for memory at 85.5 GiB: priced all the same.)
+  EXPECT_EQ(e.reasons, static_cast<uint32_t>(kReasonMemory));
+  // Dispatch and combine: each rank sends its 8192 copies of a 4096-wide bf16 vector,
+  // 2 x 8192 x 4096 = 67,108,864 bytes, to the 8 ranks of one node; per MoE layer and
+  // micro-batch once forward and once backward: 8 micro-batches x 32 layers x 2 = 512 per step.
+  int a2a = 0;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+    if (u.op != Coll::kAllToAll) continue;
+    ++a2a;
+    EXPECT_TRUE(u.purpose == Purpose::kEpDispatch || u.purpose == Purpose::kEpCombine);
+    EXPECT_DOUBLE_EQ(u.bytes, 67108864.0);
+    EXPECT_EQ(u.group.ranks, 8);
+    EXPECT_EQ(u.group.nodes, 1);
+    EXPECT_DOUBLE_EQ(u.count_per_step, 512.0);
+    EXPECT_DOUBLE_EQ(u.cost.time_s, AllToAllTime(LinkParamsFor(c), u.group, u.bytes).time_s);
+  }
+  EXPECT_EQ(a2a, 2);
+  const TimeBreakdown& t = e.time;
+  EXPECT_GT(t.exposed_ep_comm_s, 0.0);
+  EXPECT_NEAR(t.step_s, t.compute_s + t.exposed_tp_comm_s + t.exposed_cp_comm_s + t.exposed_ep_comm_s +
+                            t.exposed_fsdp_comm_s + t.exposed_dp_comm_s + t.optimizer_s,
+              1e-12);
+  // Four all-to-alls per layer and micro-batch (dispatch + combine, forward and backward).
+  const double a2a_s = AllToAllTime(LinkParamsFor(c), Group{8, 1}, 67108864.0).time_s;
+  EXPECT_NEAR(t.exposed_ep_comm_s, 8 * 32 * 4 * a2a_s, 1e-9);
+  // Memory: the rank holds 1 of the 8 experts (ep 8), their states sharded over the 8 ranks of
+  // the expert-data-parallel group; the rest over all 64 (Megatron: bf16 params replicated,
+  // fp32 grads replicated, 12 B of optimizer state sharded).
+  const TpShardParams p = ParamsPerTpRank(m, 1);
+  const double dense = p.layer * 32 + p.embedding + p.head, expert = p.expert * 32 / 8;
+  EXPECT_NEAR(e.memory.params_bytes, 2.0 * (dense + expert), 1.0);
+  EXPECT_NEAR(e.memory.grads_bytes, 4.0 * (dense + expert), 1.0);
+  EXPECT_NEAR(e.memory.optimizer_bytes, 12.0 * dense / 64 + 12.0 * expert / 8, 1.0);
+  // Without expert parallelism (tp 1) there is no exchange, and every expert is on every rank.
+  const Evaluation e1 = ev.Evaluate(Lay("tp=1,fsdp=64,zero=1,recipe=megatron", w));
+  EXPECT_EQ(e1.time.exposed_ep_comm_s, 0.0);
+  EXPECT_GT(e1.memory.params_bytes, e.memory.params_bytes + 2.0 * p.expert * 32 * 0.8);
+}
+
+TEST(MoeFeasibility, SaysWhyInOneSentence) {
+  const Cluster c = ResolveCluster("dgx-h100");
+  const Workload w = Work(4096);
+  const Evaluator ev(ResolveModel("mixtral-8x7b"), c, w);
+  auto reasons = [&](const std::string& text) {
+    const Layout l = Lay(text, w);
+    const Evaluation e = ev.Evaluate(l);
+    std::string all;
+    for (const std::string& r : ev.Reasons(l, e)) all += r + "\n";
+    return std::make_pair(e.reasons, all);
+  };
+  auto [bits, text] = reasons("tp=1,fsdp=64,ep=3");
+  EXPECT_TRUE(bits & kReasonDivisibility);
+  EXPECT_NE(text.find("ep 3 does not divide fsdp x cp = 64 (expert parallelism is carved out of the data x context group)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("ep 3 does not divide the model's 8 experts"), std::string::npos) << text;
+  std::tie(bits, text) = reasons("tp=2,sp=off,fsdp=32,ep=2");
+  EXPECT_TRUE(bits & kReasonExpert);
+  EXPECT_NE(text.find("ep 2 with tp 2 needs sp=on (Megatron-LM requires sequence parallelism with expert and tensor parallelism)"),
+            std::string::npos) << text;
+  const Evaluator dense(ResolveModel("llama2-7b"), c, w);
+  const Layout l = Lay("tp=1,fsdp=64,ep=2", w);
+  const Evaluation e = dense.Evaluate(l);
+  EXPECT_EQ(e.reasons, static_cast<uint32_t>(kReasonExpert));
+  EXPECT_EQ(dense.Reasons(l, e), std::vector<std::string>{"ep 2 needs a mixture-of-experts model; llama2-7b is dense"});
+  EXPECT_EQ(ReasonCodeName(6), "expert");
+}
+
+// A layout's ep round-trips through its text and JSON forms; a dense layout's text has no ep.
+TEST(MoeLayoutText, EpRoundTrips) {
+  const Workload w = Work(4096);
+  const Layout l = Lay("tp=2,sp=on,fsdp=32,ep=8", w);
+  EXPECT_EQ(l.ep, 8);
+  EXPECT_EQ(LayoutToText(l), "tp=2,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=none,recipe=fsdp2,ep=8");
+  EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
+  EXPECT_EQ(LayoutToText(Lay("tp=2,sp=on,fsdp=32", w)).find("ep="), std::string::npos);
+  EXPECT_EQ(ErrorOf([&] { ParseLayoutText("tp=1,ep=0", "--layout"); }).rfind("--layout: ep", 0), 0u);
 }
 
 }  // namespace

@@ -131,11 +131,14 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   // Context parallelism is modelled too (MapContext); FP8 is decided with the framework (MapRecord).
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"precision", "fp8 (TE hybrid)"}}, none), "");
-  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "expert parallelism not modelled");
-  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "expert parallelism not modelled");
-  // Grok-1 in the DGX Cloud recipes runs cp=2 and ep=8: skipped for its experts first.
-  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"ep", 8}}, json{{"moe", {{"experts", 8}}}}),
-            "expert parallelism not modelled");
+  // Expert parallelism is modelled (MapModel's model.moe, layout.ep); ep without experts is not a run.
+  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, none), "ep > 1 on a model without model.moe");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "");
+  // Grok-1 in the DGX Cloud recipes runs cp=2 and ep=8: scored.
+  EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"ep", 8}}, json{{"moe", {{"experts", 8}}}}), "");
+  // DeepSeek's MLA is not: its records stay skipped whatever their experts.
+  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, json{{"moe", {{"experts", 160}}}, {"mla", {{"kv_lora_rank", 512}}}}),
+            "multi-latent attention not modelled");
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
   // FP8 is decided with the framework and the cluster (MapRecord), not here.
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "");

@@ -143,7 +143,7 @@ TEST(Search, SpaceIsCountedBeforeAnythingIsAllocated) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp or --recipe");
+              "search: more than 5000000 layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp, --max-ep or --recipe");
   }
 }
 
@@ -165,6 +165,7 @@ TEST(ReportFile, NewerSchemaAndMalformedEntriesAreClearErrors) {
   EXPECT_EQ(error_of(R"({"schema_version": 1, "layouts": [{"layout_text": "tp=1", "time": 3}]})"),
             "r.json: layouts[0].time: must be an object, got 3");
 }
+
 
 }  // namespace
 }  // namespace meshplan::plans
@@ -273,6 +274,30 @@ TEST(Search, MillionTokenSequencesPlanFinite) {
     EXPECT_LT(c.eval.throughput.mfu, 0.8);
     EXPECT_LE(c.eval.memory.peak_bytes, c.eval.memory.capacity_bytes);
   }
+}
+
+
+// Expert parallelism is enumerated for an MoE model only: every ep dividing fsdp x cp and the
+// experts, and never ep > 1 with tp > 1 and sp off (Megatron-LM requires SP there).
+TEST(Enumerate, ExpertParallelDegreesForMoeModelsOnly) {
+  const Workload w = MakeWorkload(64, 512, 4096);
+  plans::SearchOptions o;
+  o.max_pp = 1;
+  o.max_cp = 1;
+  const Evaluator moe(costmodel::ResolveModel("mixtral-8x7b"), costmodel::ResolveCluster("dgx-a100-80g"), w);
+  std::set<int64_t> eps;
+  for (const costmodel::Layout& l : EnumerateLayouts(moe, o)) {
+    eps.insert(l.ep);
+    EXPECT_EQ(l.shard() % l.ep, 0);
+    EXPECT_FALSE(l.ep > 1 && l.tp > 1 && !l.sp);
+  }
+  EXPECT_EQ(eps, (std::set<int64_t>{1, 2, 4, 8}));
+  o.max_ep = 2;
+  eps.clear();
+  for (const costmodel::Layout& l : EnumerateLayouts(moe, o)) eps.insert(l.ep);
+  EXPECT_EQ(eps, (std::set<int64_t>{1, 2}));
+  const Evaluator dense(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-a100-80g"), w);
+  for (const costmodel::Layout& l : EnumerateLayouts(dense, o)) ASSERT_EQ(l.ep, 1);
 }
 
 }  // namespace
