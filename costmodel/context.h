@@ -107,6 +107,13 @@ void CpProblems(const Model& m, const Workload& w, const Layout& l, Code divisib
                 Report&& report) {
   if (l.cp <= 1) return;
   const std::string c = "cp " + std::to_string(l.cp);
+  if (m.mla.enabled()) {
+    report(context, [&] {
+      return c + ": context parallelism of multi-head latent attention (MLA: keys and values of "
+                 "different widths, one shared RoPE key) is not modelled";
+    });
+    return;
+  }
   if (!w.flash_attention) {
     report(context, [&] {
       return std::string(

@@ -6,17 +6,9 @@ namespace meshplan::costmodel {
 
 Unmodelled WhyNotCostable(const Model& m, int64_t seq) {
   const std::string name = "model " + (m.name.empty() ? std::string("(unnamed)") : m.name);
-  if (m.mla.enabled()) {
-    return {"model", name + " uses multi-head latent attention (MLA): not modelled yet, so it is "
-                             "not costed (meshplan inspect gives its parameters and FLOPs)"};
-  }
   if (m.attention_sinks) {
     return {"model", name + " has attention sinks (a learned logit per head in the softmax): not "
                              "modelled yet, so it is not costed"};
-  }
-  if (m.qk_norm) {
-    return {"model", name + " normalises each head's query and key (qk_norm): not modelled yet, "
-                             "so it is not costed"};
   }
   if (std::string w = SlidingWindowProblem(m, seq); !w.empty()) return {"seq", w};
   return {};

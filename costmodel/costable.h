@@ -2,9 +2,10 @@
 // What the step cost model covers. Parameter counts and FLOPs (params.h) cover every model a
 // spec can describe; the cost model (evaluate.h, memory.h, kernels.h, the simulator) prices
 // dense and mixture-of-experts transformers (experts.h: routed and shared experts, dense
-// layers, expert parallelism) with multi-head / grouped-query attention over the whole
-// sequence. A model outside that is refused with a reason, never priced as the nearest model it
-// resembles: MLA is not grouped-query attention, a sliding window is not full attention.
+// layers, expert parallelism) with multi-head, grouped-query or multi-head latent attention
+// (MLA; q/k norms included) over the whole sequence. A model outside that is refused with a
+// reason, never priced as the nearest model it resembles: attention sinks and a sliding window
+// are not full softmax attention.
 #ifndef MESHPLAN_COSTMODEL_COSTABLE_H_
 #define MESHPLAN_COSTMODEL_COSTABLE_H_
 
@@ -23,7 +24,7 @@ struct Unmodelled {
 };
 
 /// Why the cost model cannot price `m` at sequence length `seq` (seq <= 0: any length), or an
-/// empty reason when it can. Order: MLA, attention sinks, q/k norm, sliding window.
+/// empty reason when it can. Order: attention sinks, sliding window.
 Unmodelled WhyNotCostable(const Model& m, int64_t seq);
 
 /// The sliding-window part of WhyNotCostable alone: "" when seq fits the window (or there is none).

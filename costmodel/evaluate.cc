@@ -609,7 +609,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
     const MemoryBreakdown mem =
-        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight});
+        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p)});
     sc.peak_bytes = mem.peak_bytes;
     if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
 

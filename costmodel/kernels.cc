@@ -38,8 +38,28 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     k.gemms[static_cast<size_t>(k.num_gemms++)] = GemmShape{name, gm, gn, gk, batch, recomputed};
   };
   // Column-parallel QKV and MLP-in, row-parallel attention-out and MLP-out (Megatron-LM).
-  gemm("qkv", T, (heads_local + 2 * kv_local) * d, h, 1, full);
-  gemm("attn_out", T, h, heads_local * d, 1, full);
+  const Mla& mla = m.mla;
+  const bool latent = mla.enabled();
+  // A head's query/key width and value width (MLA: nope + rope and v_head_dim).
+  const int64_t dqk = latent ? mla.qk_nope_head_dim + mla.qk_rope_head_dim : d;
+  const int64_t dv = latent ? mla.v_head_dim : d;
+  if (latent) {
+    // Multi-head latent attention as Megatron-Core's MLASelfAttention runs it
+    // (megatron/core/transformer/multi_latent_attention.py): the down projections to the query
+    // and key/value latents are duplicated on every TP rank (parallel_mode "duplicated"), the
+    // up projections column-parallel over the heads, the output projection row-parallel.
+    if (mla.q_lora_rank > 0) {
+      gemm("q_down", T, mla.q_lora_rank, h, 1, full);
+      gemm("q_up", T, heads_local * dqk, mla.q_lora_rank, 1, full);
+    } else {
+      gemm("q_proj", T, heads_local * dqk, h, 1, full);
+    }
+    gemm("kv_down", T, mla.kv_lora_rank + mla.qk_rope_head_dim, h, 1, full);
+    gemm("kv_up", T, heads_local * (mla.qk_nope_head_dim + dv), mla.kv_lora_rank, 1, full);
+  } else {
+    gemm("qkv", T, (heads_local + 2 * kv_local) * d, h, 1, full);
+  }
+  gemm("attn_out", T, h, heads_local * dv, 1, full);
   MoeRouting route;
   int64_t shared_local = 0;  // the shared experts' FFN on this TP rank, all of them together
   if (!moe) {
@@ -71,7 +91,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // parallelism each rank's T/cp queries meet all s keys (ring, all-gather) or its heads/cp
     // meet the whole sequence (a2a): 1/cp of the work either way, times the busiest rank's
     // share without causal load balancing (context.h CpAttentionImbalance).
-    k.flash_fwd_flops = 4.0 * Td * s * hl * dd * 0.5 * CpAttentionImbalance(l);
+    // (2 s^2 (d_qk + d_v) per head: QK^T over the query/key width, AV over the value width.)
+    k.flash_fwd_flops = 2.0 * Td * s * hl * static_cast<double>(dqk + dv) * 0.5 * CpAttentionImbalance(l);
     k.flash_recomputed = full;
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version);
   } else {
@@ -81,8 +102,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // (cp > 1 needs flash attention, context.h; the rows are this rank's s/cp queries.)
     const int64_t batch = l.mbs * heads_local;
     const bool sel = l.recompute != Recompute::kNone;
-    gemm("scores", CpLocalSeq(w, l), w.seq, d, batch, sel);
-    gemm("context", CpLocalSeq(w, l), d, w.seq, batch, sel);
+    gemm("scores", CpLocalSeq(w, l), w.seq, dqk, batch, sel);
+    gemm("context", CpLocalSeq(w, l), dv, w.seq, batch, sel);
     const double scores = static_cast<double>(batch) * static_cast<double>(CpLocalSeq(w, l)) * s;
     mem("softmax", 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1,
         6.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1, sel);
@@ -103,6 +124,15 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   } else {
     mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
   }
+  if (latent) {
+    // The query and key/value latents' RMSNorms (q_layernorm, kv_layernorm), on every TP rank.
+    const double lat = Td * static_cast<double>(mla.q_lora_rank + mla.kv_lora_rank);
+    mem("latent_norm", 4.0 * lat, 2, 4.0 * lat, 4, full);
+  } else if (m.qk_norm) {
+    // Qwen3 q_norm / k_norm: an RMSNorm over each local query and key head.
+    const double qk = Td * static_cast<double>((heads_local + kv_local) * d);
+    mem("qk_norm", 4.0 * qk, 2, 4.0 * qk, 4, full);
+  }
   mem("residual", (m.dropout ? 7.0 : 6.0) * Th / rep, 2, (m.dropout ? 7.0 : 6.0) * Th / rep, 4, full);
   const double act = (gated ? 6.0 : 4.0) * mlp_rows * static_cast<double>(ffn_local);
   if (eager && gated) {
@@ -122,7 +152,11 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     const double copies = route.sent_copies * static_cast<double>(h);
     mem("moe_permute", 4.0 * copies, 2, 4.0 * copies, 2, full);
   }
-  if (m.position == Position::kRope) {
+  if (m.position == Position::kRope && latent) {
+    // MLA: RoPE on each local query head's rope dims and on the one shared rope key.
+    const double rope = 4.0 * Td * static_cast<double>((heads_local + 1) * mla.qk_rope_head_dim);
+    mem("rope", rope, 1, rope, 2, full);
+  } else if (m.position == Position::kRope) {
     const double rope = 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd;
     if (eager) {
       // q and k each run the chain (2 x the launches); bytes over their elements together.
@@ -142,7 +176,10 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // Inputs: qkv and mlp_in follow a norm that writes FP8 itself (+1 B per element), the
       // other two are cast and transposed (4 B). Output gradients: 4 B per element.
       // (An MoE layer's expert inputs are the permuted copies, cast like any other input.)
-      const bool after_norm = g.name == "qkv" || g.name == "shared_in" || (g.name == "mlp_in" && !moe);
+      // (MLA's down projections follow the layer's norm, its up projections the latents' norms.)
+      const bool after_norm = g.name == "qkv" || g.name == "q_down" || g.name == "q_proj" || g.name == "kv_down" ||
+                              g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
+                              (g.name == "mlp_in" && !moe);
       k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
       k.fp8_cast_bwd_bytes += 4.0 * rows * static_cast<double>(g.n);
       k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);

@@ -23,7 +23,9 @@ namespace meshplan::costmodel {
 
 /// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies, as run in forward.
 struct GemmShape {
-  std::string_view name;  // qkv, attn_out, router, mlp_in, mlp_out, shared_in, shared_out, scores, context, head
+  // qkv, q_down, q_proj, q_up, kv_down, kv_up, attn_out, router, mlp_in, mlp_out, shared_in,
+  // shared_out, scores, context, head
+  std::string_view name;
   int64_t m = 0, n = 0, k = 0, batch = 1;
   bool recomputed = false;  // run again in backward (full, or selective for the attention core)
   bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
@@ -62,10 +64,11 @@ inline constexpr EagerOp kEagerSwiglu{10.0, 2, 18.0, 3};
 /// of q and k: float 2+4, complex mul 4+4, type_as 4+2 = 20 B each way, 3 launches per tensor.
 inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 
-// qkv, attn_out, router, mlp_in, mlp_out, shared_in, shared_out, scores, context.
-inline constexpr int kMaxLayerGemms = 9;
-// norm, residual, activation, shared_activation, moe_permute, rope, softmax.
-inline constexpr int kMaxLayerMemoryKernels = 7;
+// qkv (MLA: q_down or q_proj, q_up, kv_down, kv_up), attn_out, router, mlp_in, mlp_out,
+// shared_in, shared_out, scores, context.
+inline constexpr int kMaxLayerGemms = 12;
+// norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute, rope, softmax.
+inline constexpr int kMaxLayerMemoryKernels = 8;
 
 struct LayerKernels {
   std::array<GemmShape, kMaxLayerGemms> gemms{};

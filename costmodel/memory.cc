@@ -34,8 +34,23 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   // Attention block (Korthikanti 11sbh + 5as^2b, plus 2sbh for its LayerNorm).
   outside += 2 * T * h;                     // norm 1 input
   outside += 2 * T * h;                     // QKV matmul input
-  inside += 2 * T * heads_local * d;        // Q (for QK^T)
-  inside += 2 * T * kv_local * d * 2;       // K (for QK^T) and V (for attention over V)
+  double dv = d;                            // a head's value width (MLA: v_head_dim)
+  if (m.mla.enabled()) {
+    // MLA (kernels.cc): every TP rank keeps the latents it computed (duplicated down
+    // projections): each latent's norm input and the up projection's input, then the local
+    // heads' Q and K (nope + rope) and V.
+    const Mla& x = m.mla;
+    const double qk = static_cast<double>(x.qk_nope_head_dim + x.qk_rope_head_dim);
+    dv = static_cast<double>(x.v_head_dim);
+    inside += 2 * 2 * T * static_cast<double>(x.q_lora_rank);                        // q latent, normed
+    inside += 2 * T * static_cast<double>(x.kv_lora_rank + x.qk_rope_head_dim);      // kv latent + rope key
+    inside += 2 * T * static_cast<double>(x.kv_lora_rank);                           // normed kv latent
+    inside += 2 * T * heads_local * (2 * qk + dv);                                   // Q, K, V
+  } else {
+    inside += 2 * T * heads_local * d;        // Q (for QK^T)
+    inside += 2 * T * kv_local * d * 2;       // K (for QK^T) and V (for attention over V)
+    if (m.qk_norm) inside += 2 * T * (heads_local + kv_local) * d;  // q/k norm inputs
+  }
   if (a.flash_attention) {
     inside += 4 * T * heads_local;          // fp32 softmax log-sum-exp; output O is the proj input
   } else {
@@ -44,7 +59,7 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
     core += mask * s2;                      // attention dropout mask
     core += mask * 2 * s2;                  // attention dropout output (input of AV)
   }
-  inside += 2 * T * heads_local * d;        // output projection input
+  inside += 2 * T * heads_local * dv;       // output projection input
   outside += mask * T * h;                  // attention output dropout mask
   // MLP block (Korthikanti 19sbh, plus 2sbh for its LayerNorm).
   outside += 2 * T * h;                     // norm 2 input
@@ -114,7 +129,18 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
   const LayerParams& lp = pc.layer;
   TpShardParams p;
   // Column-parallel QKV and row-parallel output projection; KV heads replicated below tp.
-  const double attn = h * (a / t + 2.0 * kv_local) * d + (a / t) * d * h;
+  double attn = h * (a / t + 2.0 * kv_local) * d + (a / t) * d * h;
+  if (m.mla.enabled()) {
+    // MLA (kernels.cc): the down projections duplicated on every TP rank, the up projections
+    // and the output projection split over the heads.
+    const Mla& x = m.mla;
+    const double qk = static_cast<double>(x.qk_nope_head_dim + x.qk_rope_head_dim);
+    const double q = x.q_lora_rank > 0 ? h * static_cast<double>(x.q_lora_rank) + static_cast<double>(x.q_lora_rank) * (a / t) * qk
+                                       : h * (a / t) * qk;
+    attn = q + h * static_cast<double>(x.kv_lora_rank + x.qk_rope_head_dim) +
+           static_cast<double>(x.kv_lora_rank) * (a / t) * static_cast<double>(x.qk_nope_head_dim + x.v_head_dim) +
+           (a / t) * static_cast<double>(x.v_head_dim) * h;
+  }
   const double qkv_bias = m.biases.qkv ? (a / t + 2.0 * kv_local) * d : 0.0;
   const double out_bias = m.biases.attn_out ? h : 0.0;
   // MLP biases: the column-parallel part splits, the row-parallel h stays whole.
@@ -122,7 +148,10 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
     const double row = m.biases.mlp ? h * static_cast<double>(blocks) : 0.0;
     return static_cast<double>(x.mlp_matmul) / t + (static_cast<double>(x.mlp_bias) - row) / t + row;
   };
-  const double common = attn + qkv_bias + out_bias;
+  // Norms inside attention (Qwen3's q/k norms, MLA's latent norms) stay whole on every TP rank.
+  // (MLA's biases sit on its duplicated down projections and the output: whole on every rank.)
+  const double common = attn + (m.mla.enabled() ? static_cast<double>(lp.attn_bias) : qkv_bias + out_bias) +
+                        static_cast<double>(lp.attn_norm + lp.attn_sinks);
   if (m.moe.dense()) {
     p.layer = common + mlp_of(lp, 1) + static_cast<double>(lp.router + lp.norm);
   } else {
@@ -140,6 +169,9 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
     const double dense_layer = common + mlp_of(pc.dense_layer, 1) + static_cast<double>(pc.dense_layer.norm);
     p.layer = (moe_n * moe_rest + dense_n * dense_layer) / L;
     p.expert = moe_n * routed / L;
+    p.moe_layer = moe_rest;
+    p.moe_experts = routed;
+    p.dense_layer = dense_layer;
   }
   const double vocab_local = static_cast<double>(PaddedVocab(m.vocab, tp)) / t;
   p.embedding = vocab_local * h +
@@ -176,10 +208,21 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   MemoryBreakdown mb;
   const TpShardParams tpp = ParamsPerTpRank(m, l.tp);
   const bool piped = l.pp > 1;
-  double params_tp = tpp.layer * static_cast<double>(st.layers);
+  // An MoE model's stage of known layers counts its dense and MoE layers; else mean layers.
+  int64_t dense_here = -1;
+  if (!m.moe.dense() && st.first_layer >= 0) {
+    dense_here = 0;
+    for (int64_t i : m.moe.dense_layers) dense_here += i >= st.first_layer && i < st.first_layer + st.layers;
+  }
+  const double n_layers = static_cast<double>(st.layers);
+  const double n_dense = static_cast<double>(std::max<int64_t>(0, dense_here));
+  double params_tp = dense_here < 0 ? tpp.layer * n_layers
+                                    : n_dense * tpp.dense_layer + (n_layers - n_dense) * tpp.moe_layer;
   // The rank's routed experts (experts / ep of each MoE layer), sharded over the
   // expert-data-parallel group fsdp x cp / ep (experts.h).
-  const double expert_tp = tpp.expert / static_cast<double>(l.ep) * static_cast<double>(st.layers);
+  const double expert_tp = (dense_here < 0 ? tpp.expert * n_layers : (n_layers - n_dense) * tpp.moe_experts) /
+                           static_cast<double>(l.ep);
+  const double layer_params_tp = params_tp;  // the layers' own, before the embedding and head
   const int64_t edp = std::max<int64_t>(1, l.shard() / l.ep);
   if (st.first) params_tp += tpp.embedding;
   if (st.last) {
@@ -201,7 +244,13 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
   ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute,
                      m.moe.dense() ? 1.0 : MoeLoadFactor(w)};
-  const LayerActivations la = AccountMeanLayer(m, as);
+  LayerActivations la = AccountMeanLayer(m, as);
+  if (dense_here >= 0 && st.layers > 0) {
+    // The stage's own mix of MoE and dense layers (recompute's working set: the larger kind).
+    const LayerActivations x = AccountLayer(m, as, true), y = AccountLayer(m, as, false);
+    const double f = n_dense / n_layers;
+    la.kept = (1.0 - f) * x.kept + f * y.kept;
+  }
   mb.activations_per_layer_bytes = la.kept;
   mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
@@ -238,7 +287,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // stay counted in bf16, though TE saves 1-byte FP8 copies of linear inputs for backward: an
   // over-count, not modelled.
   if (w.precision == Precision::kFp8 && !w.fp8_param_gather) {
-    const double layer_params = tpp.layer * static_cast<double>(st.layers) + expert_tp;
+    const double layer_params = layer_params_tp + expert_tp;
     if (l.fsdp > 1 && l.zero >= 3 && !piped) {
       transient += 2.0 * 2.0 * tpp.LayerOnRank(l.ep);
     } else {

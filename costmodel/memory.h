@@ -38,6 +38,9 @@ double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a);
 
 /// Parameters held by one TP rank before any data-parallel sharding.
 struct TpShardParams {
+  // An MoE model's two kinds of layer, unaveraged: an MoE layer's non-routed parameters and
+  // its routed experts (all of them), and a dense layer (0 for a dense model).
+  double moe_layer = 0, moe_experts = 0, dense_layer = 0;
   // One transformer layer, less its routed experts (for an MoE model the mean over its MoE and
   // dense layers: attention, norms, router, shared experts, the dense layers' MLP).
   double layer = 0;
@@ -91,6 +94,9 @@ struct StageShape {
   bool first = true;
   bool last = true;
   double in_flight = 1;
+  // The stage's first layer: an MoE model's stage then counts its own dense and MoE layers
+  // (Moe::dense_layers); -1: every layer is the model's mean layer.
+  int64_t first_layer = -1;
 };
 
 /// The whole model on one stage (no pipeline), one micro-batch alive.

@@ -44,6 +44,11 @@ struct StageSplit {
   int64_t LayersOf(int64_t stage, int64_t p) const {
     return stage == 0 ? first : stage == p - 1 ? last : middle;
   }
+  /// The index of the stage's first layer (stages hold contiguous layers; with vpp > 1 a rank's
+  /// chunks are spread, and this is the first chunk's).
+  int64_t FirstLayerOf(int64_t stage, int64_t p) const {
+    return stage == 0 ? 0 : stage == p - 1 ? first + (p - 2) * middle : first + (stage - 1) * middle;
+  }
 };
 
 /// The split of `layers` over l.pp stages; false with a sentence in `why` when

@@ -488,7 +488,6 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
   };
   // Pipeline, context and expert parallelism are modelled (MapPipeline, MapContext, MapExperts).
   if (number(layout, "ep") > 1 && !Field(model, "moe")) return "ep > 1 on a model without model.moe";
-  if (Field(model, "mla")) return "multi-latent attention not modelled";
   const std::string precision = text(layout, "precision");
   // FP8 is decided with the framework (MapRecord): TransformerEngine's delayed scaling is priced.
   if (!precision.empty() && !(Has(precision, "fp8") || Has(precision, "float8") || Has(precision, "bf16") || Has(precision, "fp16") || Has(precision, "16-bit") ||
@@ -718,7 +717,7 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   m.ffn = ReqInt(*mj, "model", "ffn");
   m.vocab = ReqInt(*mj, "model", "vocab");
   m.max_seq = ReqInt(*mj, "model", "seq");
-  if (m.hidden % m.heads != 0) throw Skip{"model.hidden not a multiple of model.heads"};
+  if (m.hidden % m.heads != 0 && !Field(*mj, "mla")) throw Skip{"model.hidden not a multiple of model.heads"};
   if (m.heads % m.kv_heads != 0) throw Skip{"model.heads not a multiple of model.kv_heads"};
   m.head_dim = m.hidden / m.heads;
   const std::string arch = Lower(OptString(*mj, "arch").value_or(m.name));
@@ -786,6 +785,17 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
     }
     for (int64_t i = 0; i < dense; ++i) m.moe.dense_layers.push_back(i);
     if (const auto dffn = OptInt(*moe, "dense_ffn")) m.ffn = *dffn;
+  }
+  if (const json* mla = Field(*mj, "mla")) {
+    // Multi-head latent attention (Megatron-Core's names: qk_head_dim is the no-RoPE part,
+    // qk_pos_emb_head_dim the RoPE part); q_lora_rank 0 or absent is a full query projection.
+    if (!mla->is_object()) throw Skip{"model.mla: expected an object"};
+    m.mla.q_lora_rank = OptInt(*mla, "q_lora_rank").value_or(0);
+    m.mla.kv_lora_rank = ReqInt(*mla, "model.mla", "kv_lora_rank");
+    m.mla.qk_nope_head_dim = ReqInt(*mla, "model.mla", "qk_head_dim");
+    m.mla.qk_rope_head_dim = ReqInt(*mla, "model.mla", "qk_pos_emb_head_dim");
+    m.mla.v_head_dim = ReqInt(*mla, "model.mla", "v_head_dim");
+    m.head_dim = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim;
   }
   const std::optional<int> stated = FlashVersionStated(arch);
   flash_version = stated.value_or(0);

@@ -75,7 +75,7 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
     const double in_flight = costmodel::InFlightMicroBatches(l.schedule, l.pp, l.vpp, mi, r);
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         ev.model(), ev.cluster(), ev.workload(), l,
-        costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight});
+        costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight, split.FirstLayerOf(r, l.pp)});
     const double busy = micro * k.total_s();
     out.push_back({{"stage", r},
                    {"layers", split.LayersOf(r, l.pp)},

@@ -139,6 +139,7 @@ std::vector<std::pair<int64_t, costmodel::CpComm>> CpChoices(const costmodel::Mo
                                                             int64_t gpus, int64_t seq,
                                                             const SearchOptions& opt) {
   std::vector<std::pair<int64_t, costmodel::CpComm>> out = {{1, costmodel::CpComm::kP2p}};
+  if (m.mla.enabled()) return out;  // context parallelism of MLA is not modelled (context.h)
   const int64_t heads = m.heads / tp, kv = costmodel::KvHeadsPerTpRank(m, tp);
   for (int64_t cp : Divisors(gpus)) {
     if (cp == 1 || (opt.max_cp > 0 && cp > opt.max_cp)) continue;

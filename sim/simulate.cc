@@ -185,7 +185,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
     sr.peak_in_flight = s.peak_in_flight;
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         model, ev.cluster(), ev.workload(), l,
-        costmodel::StageShape{sr.layers, s.stage == 0, s.stage == l.pp - 1, s.peak_in_flight});
+        costmodel::StageShape{sr.layers, s.stage == 0, s.stage == l.pp - 1, s.peak_in_flight,
+                              split.FirstLayerOf(s.stage, l.pp)});
     sr.peak_bytes = mem.peak_bytes;
     r.peak_bytes = std::max(r.peak_bytes, mem.peak_bytes);
     busiest = std::max(busiest, s.busy_s);

@@ -138,7 +138,10 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
 
   // Memory of the outer unit (embedding + head) scales like a layer's.
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(ev.model(), l.tp);
-  const double outer_ratio = tpp.layer > 0 ? (tpp.embedding + tpp.head) / tpp.layer : 0.0;
+  // (A unit's parameters: the layer's own, plus its experts when they are sharded further over
+  // the expert-data-parallel group, as Evaluate sizes unit_param_bytes.)
+  const double unit_params = tpp.layer + (l.shard() / l.ep > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
+  const double outer_ratio = unit_params > 0 ? (tpp.embedding + tpp.head) / unit_params : 0.0;
   const double outer_param_bytes = fsdp_layer ? p.unit_param_bytes * outer_ratio : 0.0;
   const double outer_grad_bytes = fsdp_layer ? p.unit_grad_bytes * outer_ratio : 0.0;
   const double unit_param_bytes = fsdp_layer ? p.unit_param_bytes : 0.0;

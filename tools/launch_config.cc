@@ -286,6 +286,11 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
        << "pipeline_parallel_microbatch_size = " << l.mbs << "\n";
   }
   os << "context_parallel_degree = " << l.cp << "\n";
+  if (!t.model.moe.dense()) {
+    // meshplan prices expert tensor parallelism = tp (experts.h); torchtitan's default is 1.
+    os << "expert_parallel_degree = " << l.ep << "\n";
+    if (l.ep > 1) os << "expert_tensor_parallel_degree = " << l.tp << "\n";
+  }
   if (l.cp > 1) {
     // "alltoall" shuffles the K,V shards round the ring step by step (meshplan's p2p);
     // "allgather" gathers them all (all_gather).
@@ -353,7 +358,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       "tensor_parallel_degree", "pipeline_parallel_degree", "pipeline_parallel_schedule",
       "pipeline_parallel_layers_per_stage", "pipeline_parallel_first_stage_less_layers",
       "pipeline_parallel_last_stage_less_layers", "pipeline_parallel_microbatch_size", "context_parallel_degree",
-      "context_parallel_rotate_method", "expert_parallel_degree", "pipeline_parallel_split_points", "module_fqns_per_model_part",
+      "context_parallel_rotate_method", "expert_parallel_degree", "expert_tensor_parallel_degree", "pipeline_parallel_split_points", "module_fqns_per_model_part",
       "pipeline_parallel_schedule_csv"};
   // Keys that do not change what meshplan costs.
   static const std::set<std::string> kParallelismIgnored = {"enable_compiled_autograd", "disable_loss_parallel",
@@ -422,13 +427,21 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   const int64_t pp = int_of("parallelism.pipeline_parallel_degree", 1, 1);
   const int64_t cp = int_of("parallelism.context_parallel_degree", 1, 1);
   const int64_t ep = int_of("parallelism.expert_parallel_degree", 1, 1);
+  const int64_t etp = int_of("parallelism.expert_tensor_parallel_degree", 1, 1);
   // torchtitan's default rotate method is allgather (job_config.py Parallelism).
   const std::string rotate = str_of("parallelism.context_parallel_rotate_method", "allgather");
   if (rotate != "allgather" && rotate != "alltoall") {
     throw Error(place_of("parallelism.context_parallel_rotate_method"),
                 "must be allgather or alltoall, got '" + rotate + "'");
   }
-  if (ep != 1) throw Error(place_of("parallelism.expert_parallel_degree"), "only 1 is modelled, got " + Str(ep));
+  if (ep > 1 && m.moe.dense()) {
+    throw Error(place_of("parallelism.expert_parallel_degree"), "needs a mixture-of-experts model, got " + Str(ep));
+  }
+  if (ep > 1 && tp > 1 && etp != tp) {
+    throw Error(place_of("parallelism.expert_tensor_parallel_degree"),
+                "meshplan models expert tensor parallelism equal to tensor_parallel_degree (" + Str(tp) + "), got " +
+                    Str(etp));
+  }
   if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
   const int64_t others = replicate * tp * pp * cp;
   if (shard == -1) {
@@ -453,6 +466,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   l.replicate = replicate;
   l.pp = pp;
   l.cp = cp;
+  l.ep = ep;
   l.cp_comm = rotate == "alltoall" ? costmodel::CpComm::kP2p : costmodel::CpComm::kAllGather;
 
   // ZeRO stage from the reshard policy (apply_fsdp: default -> not pp_enabled).
@@ -640,6 +654,8 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   }
   os << "--context-parallel-size " << l.cp << "\n";
   if (l.cp > 1) os << "--cp-comm-type " << costmodel::ToString(l.cp_comm) << "\n";
+  // (Megatron-LM's --expert-tensor-parallel-size defaults to the TP size, as meshplan prices.)
+  if (!t.model.moe.dense()) os << "--expert-model-parallel-size " << l.ep << "\n";
   os << "--micro-batch-size " << l.mbs << "\n"
      << "--global-batch-size " << w.global_batch << "\n"
      << "--seq-length " << w.seq << "\n"
@@ -718,7 +734,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       "--num-layers", "--hidden-size", "--num-attention-heads", "--tensor-model-parallel-size", "--sequence-parallel",
       "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage",
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
-      "--cp-comm-type", "--expert-model-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
+      "--cp-comm-type", "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
       "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
   // Words in a flag's name that mean it may change the layout, the batch or the precision.
@@ -769,7 +785,13 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   const int64_t pp = int_of("--pipeline-model-parallel-size", 1);
   const int64_t cp = int_of("--context-parallel-size", 1);
   const int64_t ep = int_of("--expert-model-parallel-size", 1);
-  if (ep != 1) throw Error(flags["--expert-model-parallel-size"].place, "only 1 is modelled, got " + Str(ep));
+  if (ep > 1 && m.moe.dense()) {
+    throw Error(flags["--expert-model-parallel-size"].place, "needs a mixture-of-experts model, got " + Str(ep));
+  }
+  if (has("--expert-tensor-parallel-size") && int_of("--expert-tensor-parallel-size", 1) != tp) {
+    throw Error(flags["--expert-tensor-parallel-size"].place,
+                "meshplan models expert tensor parallelism equal to --tensor-model-parallel-size (" + Str(tp) + ")");
+  }
   if (gpus % (tp * pp * cp) != 0) {
     throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(tp * pp * cp) + " do not divide --gpus " +
                           Str(gpus));
@@ -781,6 +803,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   l.sp = switch_of("--sequence-parallel");
   l.pp = pp;
   l.cp = cp;
+  l.ep = ep;
   if (has("--cp-comm-type")) {
     // One type for every layer; Megatron also takes a per-layer list and "a2a+p2p" (hierarchical).
     const std::string c = str_of("--cp-comm-type");

@@ -151,6 +151,33 @@ TEST(LaunchConfig, RoundTripsTheLayout) {
   }
 }
 
+// An MoE plan's expert parallelism goes out and comes back: torchtitan's expert_parallel_degree
+// with expert_tensor_parallel_degree = tp (meshplan prices ETP = TP; torchtitan's default is 1),
+// Megatron-LM's --expert-model-parallel-size (its ETP defaults to the TP size).
+TEST(LaunchConfig, ExpertParallelismRoundTrips) {
+  const Target t = Make("mixtral-8x7b", 64, 512, 4096);
+  for (const char* text : {"tp=2,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=full,recipe=fsdp2,ep=8",
+                           "tp=1,sp=off,fsdp=64,replicate=1,zero=2,mbs=1,recompute=none,recipe=fsdp2,ep=4"}) {
+    const Layout l = L(text, t);
+    const std::string toml = TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
+    EXPECT_NE(toml.find("expert_parallel_degree = " + std::to_string(l.ep) + "\n"), std::string::npos) << toml;
+    EXPECT_EQ(toml.find("expert_tensor_parallel_degree = 2\n") != std::string::npos, l.tp == 2) << toml;
+    EXPECT_EQ(costmodel::LayoutToText(ParseTorchtitanToml(toml, "t.toml", t.model, 64).layout), text);
+  }
+  const Layout m = L("tp=2,sp=on,fsdp=32,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron,ep=8", t);
+  const std::string args = MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt");
+  EXPECT_NE(args.find("--expert-model-parallel-size 8\n"), std::string::npos) << args;
+  EXPECT_EQ(costmodel::LayoutToText(ParseMegatronArgs(args, "m.txt", t.model, 64).layout), costmodel::LayoutToText(m));
+  // torchtitan's default ETP of 1 under TP is not what meshplan prices: refused by key.
+  EXPECT_EQ(ErrorOf([&] {
+              ParseTorchtitanToml("[parallelism]\ntensor_parallel_degree = 2\nexpert_parallel_degree = 8\n"
+                                  "[training]\nlocal_batch_size = 1\nglobal_batch_size = 512\nseq_len = 4096\n",
+                                  "t.toml", t.model, 64);
+            }),
+            "t.toml: parallelism.expert_tensor_parallel_degree: meshplan models expert tensor parallelism equal "
+            "to tensor_parallel_degree (2), got 1");
+}
+
 TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
   const Target t = Make("llama3-8b", 64, 128, 8192);
   auto titan = [&](const std::string& layout) {
@@ -257,8 +284,12 @@ TEST(LaunchConfig, MegatronReadErrorsNameFileLineAndFlag) {
   };
   const std::string base = "--bf16 --micro-batch-size 1\n";
   EXPECT_EQ(read(base + "--tensor-model-parallel-size 8\n--expert-tensor-parallel-size 2\n"),
-            "m.txt:3: --expert-tensor-parallel-size: not read by meshplan, and it may change the layout, batch or "
-            "precision");
+            "m.txt:3: --expert-tensor-parallel-size: meshplan models expert tensor parallelism equal to "
+            "--tensor-model-parallel-size (8)");
+  EXPECT_EQ(read(base + "--expert-model-parallel-size 4\n"),
+            "m.txt:2: --expert-model-parallel-size: needs a mixture-of-experts model, got 4");
+  EXPECT_EQ(read(base + "--dp-expert-degree 2\n"),
+            "m.txt:2: --dp-expert-degree: not read by meshplan, and it may change the layout, batch or precision");
   EXPECT_EQ(read(base + "--num-layers 80 # wrong model\n"), "m.txt:2: --num-layers: 80 disagrees with --model llama3-8b (32)");
   EXPECT_EQ(read("--micro-batch-size 1\n"),
             "m.txt: --bf16: missing (without it Megatron-LM trains in fp32; meshplan costs bf16)");

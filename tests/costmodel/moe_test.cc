@@ -3,6 +3,9 @@
 // the model JSON round trip, and the cost model's refusal to price what it does not model.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "costmodel/costable.h"
@@ -352,14 +355,13 @@ Workload Work(int64_t seq) {
   return w;
 }
 
-TEST(Costable, MoeIsCostedMlaIsRefused) {
+TEST(Costable, MoeAndMlaAreCostedSinksAreRefused) {
   const Cluster c = ResolveCluster("dgx-a100-80g");
   EXPECT_NO_THROW({ const Evaluator ev(Hf("mixtral-8x7b-v0.1.json"), c, Work(4096)); });
-  EXPECT_TRUE(WhyNotCostable(Hf("qwen1.5-moe-a2.7b.json"), 4096).ok());  // shared experts, no MLA
-  // DeepSeek-V3 is refused for its attention (MLA), not for its experts.
-  EXPECT_EQ(WhyNotCostable(ResolveModel("deepseek-v3"), 4096).reason.rfind(
-                "model deepseek-v3 uses multi-head latent attention (MLA): not modelled yet", 0),
-            0u);
+  EXPECT_TRUE(WhyNotCostable(Hf("qwen1.5-moe-a2.7b.json"), 4096).ok());  // shared experts
+  EXPECT_TRUE(WhyNotCostable(Hf("qwen3-30b-a3b.json"), 4096).ok());       // q/k norms
+  EXPECT_TRUE(WhyNotCostable(ResolveModel("deepseek-v3"), 4096).ok());    // MLA, dense first layers
+  EXPECT_EQ(WhyNotCostable(Hf("gpt-oss-20b.json"), 64).reason.rfind("model gpt-oss-20b has attention sinks", 0), 0u);
   EXPECT_TRUE(WhyNotCostable(ResolveModel("llama2-7b"), 4096).ok());
 }
 
@@ -571,6 +573,47 @@ TEST(MoeLayoutText, EpRoundTrips) {
   EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
   EXPECT_EQ(LayoutToText(Lay("tp=2,sp=on,fsdp=32", w)).find("ep="), std::string::npos);
   EXPECT_EQ(ErrorOf([&] { ParseLayoutText("tp=1,ep=0", "--layout"); }).rfind("--layout: ep", 0), 0u);
+}
+
+
+// MLA per TP rank (kernels.cc, Megatron-Core MLASelfAttention): DeepSeek-V3 at tp 8, by hand:
+// q_down 7168 x 1536 = 11,010,048 and kv_down 7168 x (512 + 64) = 4,128,768 duplicated;
+// q_up 1536 x 128 x 192 / 8 = 4,718,592, kv_up 512 x 128 x (128 + 128) / 8 = 2,097,152 and
+// o_proj 128 x 128 x 7168 / 8 = 14,680,064 split; the latent norms 1536 + 512 whole:
+// 36,636,672. A dense variant (ffn 18432) adds two RMSNorms (14,336) and its MLP
+// 3 x 7168 x 18432 / 8 = 49,545,216.
+TEST(MlaParams, PerTpRankByHand) {
+  const Model v3 = ResolveModel("deepseek-v3");
+  EXPECT_DOUBLE_EQ(ParamsPerTpRank(v3, 1).total(v3.layers), static_cast<double>(CountParams(v3).total));
+  Model dense = v3;
+  dense.moe = Moe{};
+  EXPECT_DOUBLE_EQ(ParamsPerTpRank(dense, 8).layer, 36636672.0 + 14336.0 + 49545216.0);
+  EXPECT_DOUBLE_EQ(ParamsPerTpRank(dense, 1).total(dense.layers), static_cast<double>(CountParams(dense).total));
+}
+
+TEST(MlaKernels, LatentProjectionsAndTheAttentionCore) {
+  const Model v3 = ResolveModel("deepseek-v3");
+  Workload w = Work(4096);
+  w.gpus = 64;
+  const LayerKernels k = LayerKernelsFor(v3, w, Lay("tp=8,sp=on,fsdp=8", w));
+  std::map<std::string, GemmShape> g;
+  for (int i = 0; i < k.num_gemms; ++i) g[std::string(k.gemms[static_cast<size_t>(i)].name)] = k.gemms[static_cast<size_t>(i)];
+  auto shape = [&](const char* n) { return std::make_tuple(g[n].m, g[n].n, g[n].k); };
+  EXPECT_EQ(shape("q_down"), std::make_tuple(int64_t{4096}, int64_t{1536}, int64_t{7168}));
+  EXPECT_EQ(shape("q_up"), std::make_tuple(int64_t{4096}, int64_t{16 * 192}, int64_t{1536}));
+  EXPECT_EQ(shape("kv_down"), std::make_tuple(int64_t{4096}, int64_t{576}, int64_t{7168}));
+  EXPECT_EQ(shape("kv_up"), std::make_tuple(int64_t{4096}, int64_t{16 * 256}, int64_t{512}));
+  EXPECT_EQ(shape("attn_out"), std::make_tuple(int64_t{4096}, int64_t{7168}, int64_t{16 * 128}));
+  EXPECT_EQ(g.count("qkv"), 0u);
+  // Causal flash forward: 2 s^2 (192 + 128) / 2 per local head, 16 of them.
+  EXPECT_DOUBLE_EQ(k.flash_fwd_flops, 2.0 * 4096 * 4096 * 16 * (192 + 128) * 0.5);
+  // Context parallelism of MLA is refused by name, not priced as GQA.
+  const Evaluator ev(v3, ResolveCluster("dgx-h100"), w);
+  const Layout cp = Lay("tp=8,sp=on,fsdp=4,cp=2", w);
+  const Evaluation e = ev.Evaluate(cp);
+  EXPECT_TRUE(e.reasons & kReasonContext);
+  EXPECT_EQ(ev.Reasons(cp, e).back(), "cp 2: context parallelism of multi-head latent attention (MLA: keys and "
+                                      "values of different widths, one shared RoPE key) is not modelled");
 }
 
 }  // namespace

@@ -136,10 +136,9 @@ TEST(ReferenceUnmodelledFeature, OneFunctionWithStableReasons) {
   EXPECT_EQ(UnmodelledFeature(json::object(), json{{"moe", {{"experts", 8}}}}), "");
   // Grok-1 in the DGX Cloud recipes runs cp=2 and ep=8: scored.
   EXPECT_EQ(UnmodelledFeature(json{{"cp", 2}, {"ep", 8}}, json{{"moe", {{"experts", 8}}}}), "");
-  // DeepSeek's MLA is not: its records stay skipped whatever their experts.
-  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, json{{"moe", {{"experts", 160}}}, {"mla", {{"kv_lora_rank", 512}}}}),
-            "multi-latent attention not modelled");
-  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "multi-latent attention not modelled");
+  // DeepSeek's MLA is modelled too (MapModel's model.mla).
+  EXPECT_EQ(UnmodelledFeature(json{{"ep", 8}}, json{{"moe", {{"experts", 160}}}, {"mla", {{"kv_lora_rank", 512}}}}), "");
+  EXPECT_EQ(UnmodelledFeature(json::object(), json{{"mla", {{"kv_lora_rank", 512}}}}), "");
   // FP8 is decided with the framework and the cluster (MapRecord), not here.
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp8 (Transformer Engine, hybrid)"}}, none), "");
   EXPECT_EQ(UnmodelledFeature(json{{"precision", "fp32"}}, none), "precision other than 16-bit mixed not modelled");
