@@ -32,7 +32,7 @@ std::string_view MfuConventionName(bool causal) { return causal ? "causal" : "no
 
 std::string_view ReasonCodeName(int bit_index) {
   static constexpr std::array<std::string_view, kNumReasonCodes> kNames = {
-      "global_batch", "memory", "divisibility", "topology", "pipeline", "context", "expert"};
+      "global_batch", "memory", "divisibility", "topology", "pipeline", "context", "expert", "recompute"};
   return kNames[static_cast<size_t>(bit_index)];
 }
 
@@ -92,6 +92,16 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
   }
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
   ExpertProblems(m, w, l, kReasonDivisibility, kReasonExpert, report);
+  if (l.recompute == Recompute::kOp && (!m.moe.dense() || m.mla.enabled())) {
+    report(kReasonRecompute, [&] {
+      return std::string("recompute=op is torchtitan's op-level policy for dense attention and MLP blocks: "
+                         "not modelled for MoE or MLA layers");
+    });
+  } else if (l.recompute == Recompute::kOp && !w.flash_attention) {
+    report(kReasonRecompute, [&] {
+      return std::string("recompute=op saves the fused attention kernel's output: it needs flash attention");
+    });
+  }
   StageSplit split;
   if (!SplitLayers(l, m.layers, split, nullptr)) {
     report(kReasonPipeline, [&] {
@@ -198,7 +208,123 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
 
 }  // namespace
 
+namespace {
+/// (1 - f) a + f b, field by field, for the scalar parts of an evaluation.
+double Mix(double a, double b, double f) { return (1.0 - f) * a + f * b; }
+void MixStage(StageCost& x, const StageCost& a, const StageCost& b, double f) {
+  x.fwd_s = Mix(a.fwd_s, b.fwd_s, f);
+  x.bwd_s = Mix(a.bwd_s, b.bwd_s, f);
+  x.wgrad_s = Mix(a.wgrad_s, b.wgrad_s, f);
+  x.compute_s = Mix(a.compute_s, b.compute_s, f);
+  x.tail_s = Mix(a.tail_s, b.tail_s, f);
+}
+void MixPass(CpPass& x, const CpPass& a, const CpPass& b, double f) {
+  x.attn_s = Mix(a.attn_s, b.attn_s, f);
+  x.last_block_s = Mix(a.last_block_s, b.last_block_s, f);
+  x.before_s = Mix(a.before_s, b.before_s, f);
+  x.during_s = Mix(a.during_s, b.during_s, f);
+  x.after_s = Mix(a.after_s, b.after_s, f);
+}
+}  // namespace
+
+// Full recompute of some layers (ac_freq, recompute_num_layers): a share f of the busiest
+// stage's layers (all of them without a pipeline) runs full recompute, the rest none. Every
+// time is per layer, so the step is the mix (1 - f) x the step with none + f x the step with
+// full, term by term, and each collective's count mixes the same way; memory is the stage's own
+// (memory.h counts its recomputed layers).
 Evaluation Evaluator::Evaluate(const Layout& l) const {
+  if (l.recompute != Recompute::kFull || (l.ac_freq == 0 && l.recompute_num_layers == 0)) {
+    return EvaluateUniform(l);
+  }
+  StageSplit split;
+  if (!SplitLayers(l, model_.layers, split, nullptr)) split.first = split.middle = split.last = std::max<int64_t>(1, model_.layers / l.pp);
+  const int64_t busiest = std::max({split.first, split.middle, split.last});
+  const double f = FullRecomputeShare(l, busiest);
+  Layout none = l, full = l;
+  none.recompute = Recompute::kNone;
+  none.ac_freq = none.recompute_num_layers = 0;
+  full.ac_freq = full.recompute_num_layers = 0;
+  const Evaluation a = EvaluateUniform(none);
+  Evaluation e = EvaluateUniform(full);
+  TimeBreakdown& t = e.time;
+  const TimeBreakdown& ta = a.time;
+  for (auto field : {&TimeBreakdown::step_s, &TimeBreakdown::compute_s, &TimeBreakdown::exposed_tp_comm_s,
+                     &TimeBreakdown::exposed_fsdp_comm_s, &TimeBreakdown::exposed_dp_comm_s,
+                     &TimeBreakdown::exposed_pp_comm_s, &TimeBreakdown::exposed_cp_comm_s,
+                     &TimeBreakdown::exposed_ep_comm_s, &TimeBreakdown::optimizer_s, &TimeBreakdown::bubble_s,
+                     &TimeBreakdown::gemm_efficiency}) {
+    t.*field = Mix(ta.*field, t.*field, f);
+  }
+  const double step_full = e.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / e.throughput.tokens_per_s_per_gpu : 0.0;
+  const double step_none = a.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / a.throughput.tokens_per_s_per_gpu : 0.0;
+  // Throughput over the mixed step: tokens and model FLOPs do not change; HFU's recomputed
+  // FLOPs mix like the time.
+  const double mixed = Mix(step_none, step_full, f);
+  if (mixed > 0) {
+    e.throughput.hfu = Mix(a.throughput.hfu * step_none, e.throughput.hfu * step_full, f) / mixed;
+    e.throughput.mfu *= step_full / mixed;
+    e.throughput.fp8_peak_utilization *= step_full / mixed;
+    e.throughput.tokens_per_s_per_gpu = 1.0 / mixed;
+  }
+  e.layer_forward_s = Mix(a.layer_forward_s, e.layer_forward_s, f);
+  e.layer_backward_s = Mix(a.layer_backward_s, e.layer_backward_s, f);
+  e.fsdp_comm_s = Mix(a.fsdp_comm_s, e.fsdp_comm_s, f);
+  e.fsdp_latency_s = Mix(a.fsdp_latency_s, e.fsdp_latency_s, f);
+  StepComponents& p = e.parts;
+  const StepComponents& pa = a.parts;
+  for (auto field : {&StepComponents::layer_fwd_compute_s, &StepComponents::layer_bwd_compute_s,
+                     &StepComponents::layer_fwd_tp_s, &StepComponents::layer_bwd_tp_s, &StepComponents::layer_fwd_cp_s,
+                     &StepComponents::layer_bwd_cp_s, &StepComponents::layer_fwd_ep_s, &StepComponents::layer_bwd_ep_s,
+                     &StepComponents::head_fwd_s, &StepComponents::head_bwd_s, &StepComponents::fsdp_ag_layer_s,
+                     &StepComponents::fsdp_rs_layer_s, &StepComponents::fsdp_ag_outer_s,
+                     &StepComponents::fsdp_rs_outer_s, &StepComponents::zero1_rs_s, &StepComponents::zero1_ag_s,
+                     &StepComponents::dp_allreduce_s, &StepComponents::optimizer_s}) {
+    p.*field = Mix(pa.*field, p.*field, f);
+  }
+  MixPass(p.cp_fwd, pa.cp_fwd, p.cp_fwd, f);
+  MixPass(p.cp_bwd, pa.cp_bwd, p.cp_bwd, f);
+  if (l.pp > 1) {
+    MixStage(e.pipe.first, a.pipe.first, e.pipe.first, f);
+    MixStage(e.pipe.middle, a.pipe.middle, e.pipe.middle, f);
+    MixStage(e.pipe.last, a.pipe.last, e.pipe.last, f);
+    for (auto field : {&PipelineParts::makespan_s, &PipelineParts::layer_fwd_s, &PipelineParts::layer_bwd_s,
+                       &PipelineParts::layer_wgrad_s, &PipelineParts::head_fwd_s, &PipelineParts::head_bwd_s}) {
+      e.pipe.*field = Mix(a.pipe.*field, e.pipe.*field, f);
+    }
+  }
+  // The same collectives in the same order with counts that differ (recompute repeats some).
+  if (a.num_collectives == e.num_collectives) {
+    for (int i = 0; i < e.num_collectives; ++i) {
+      CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+      const CollectiveUse& v = a.collectives[static_cast<size_t>(i)];
+      if (u.op == v.op && u.purpose == v.purpose && u.bytes == v.bytes) u.count_per_step = Mix(v.count_per_step, u.count_per_step, f);
+    }
+  }
+  // Memory: the stage's own recomputed layers (memory.h), the fullest stage for a pipeline.
+  MemoryBreakdown mem;
+  if (l.pp == 1) {
+    mem = EstimateMemory(model_, cluster_, workload_, l);
+  } else {
+    StageCost* stages[] = {&e.pipe.first, &e.pipe.middle, &e.pipe.last};
+    for (StageCost* sc : stages) {
+      if (sc == &e.pipe.middle && l.pp <= 2) continue;
+      const int64_t stage = sc->stage, n = split.LayersOf(stage, l.pp);
+      const MemoryBreakdown sm = EstimateStageMemory(
+          model_, cluster_, workload_, l,
+          StageShape{n, stage == 0, stage == l.pp - 1, sc->in_flight, split.FirstLayerOf(stage, l.pp)});
+      sc->peak_bytes = sm.peak_bytes;
+      if (mem.peak_bytes < sm.peak_bytes) mem = sm;
+    }
+  }
+  e.memory = mem;
+  e.parts.layer_activation_bytes = mem.activations_per_layer_bytes;
+  e.parts.recompute_working_bytes = mem.recompute_working_bytes;
+  e.reasons = (e.reasons & ~static_cast<uint32_t>(kReasonMemory)) |
+              (mem.peak_bytes > mem.capacity_bytes ? static_cast<uint32_t>(kReasonMemory) : 0u);
+  return e;
+}
+
+Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   Evaluation e;
   const Model& m = model_;
   const Workload& w = workload_;
@@ -296,27 +422,33 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
     // routed copies instead of the hidden states (experts.h, priced as ep_dispatch/ep_combine);
     // its shared experts, if any, keep the dense MLP's pair.
     const bool moe_sp = l.sp && !m.moe.dense() && m.moe.shared_experts == 0;
-    const double per_mb_layer = (full ? 6.0 : 4.0) * (moe_sp ? 1.0 - 0.5 * moe_frac : 1.0);
+    const double moe_share = moe_sp ? 1.0 - 0.5 * moe_frac : 1.0;
+    // Full recompute runs the forward's collectives again; op-level AC (torchtitan) saves the
+    // reduce-scatters' outputs but not the all-gathers' or all-reduces', which it re-runs.
+    const bool op = l.recompute == Recompute::kOp;
+    const double per_mb_layer = (full ? 6.0 : 4.0) * moe_share;
+    const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share;
+    const double fwd_share = 2.0 * moe_share;  // one of each kind per block in forward
     // A blocking collective inside the step also waits for the slowest rank of its group to
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
     // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
     const double sync = cluster_.efficiency.step_sync_us * 1e-6;
     if (l.sp) {
       const double ag = add(Coll::kAllGather, Purpose::kTp, tp_group, tt, S,
-                            micro * (Lr * per_mb_layer + 1.0)) + sync;
+                            micro * (Lr * ag_per_layer + 1.0)) + sync;
       const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
                             micro * (Lr * per_mb_layer + 2.0)) + sync;
-      tp_exposed = micro * ((Lr * per_mb_layer + 1.0) * ag + (Lr * per_mb_layer + 2.0) * rs);
-      e.parts.layer_fwd_tp_s = per_mb_layer / (full ? 3.0 : 2.0) * (ag + rs);
-      e.parts.layer_bwd_tp_s = (per_mb_layer - per_mb_layer / (full ? 3.0 : 2.0)) * (ag + rs);
+      tp_exposed = micro * ((Lr * ag_per_layer + 1.0) * ag + (Lr * per_mb_layer + 2.0) * rs);
+      e.parts.layer_fwd_tp_s = fwd_share * (ag + rs);
+      e.parts.layer_bwd_tp_s = (ag_per_layer - fwd_share) * ag + (per_mb_layer - fwd_share) * rs;
       e.parts.head_fwd_s += 2.0 * rs + ag;  // embedding RS, head AG ...
       e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
     } else {
       const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
-                            micro * (Lr * per_mb_layer + 2.0)) + sync;
-      tp_exposed = micro * (Lr * per_mb_layer + 2.0) * ar;
+                            micro * (Lr * ag_per_layer + 2.0)) + sync;
+      tp_exposed = micro * (Lr * ag_per_layer + 2.0) * ar;
       e.parts.layer_fwd_tp_s = 2.0 * ar;
-      e.parts.layer_bwd_tp_s = (per_mb_layer - 2.0) * ar;
+      e.parts.layer_bwd_tp_s = (ag_per_layer - 2.0) * ar;
       e.parts.head_fwd_s += ar;  // embedding output
       e.parts.head_bwd_s += ar;  // head input gradient
     }
@@ -525,6 +657,11 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
                        6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
   } else if (l.recompute == Recompute::kSelective) {
     extra_per_token = 3.0 * attn_fwd;  // Korthikanti Eq. 8: s/(3h) in place of s/(6h)
+  } else if (l.recompute == Recompute::kOp) {
+    // The recomputed matmuls' forward FLOPs (kernels.cc: wk, wo and w3, or fc2 for a plain MLP).
+    const double kvd = static_cast<double>(m.kv_heads * d), ad = static_cast<double>(m.heads * d);
+    const double f = static_cast<double>(m.ffn);
+    extra_per_token = 2.0 * L * static_cast<double>(h) * (kvd + ad + f);
   }
   e.throughput.hfu = (model_flops_per_token_ + extra_per_token) * tokens / peak_all;
   return e;
@@ -754,7 +891,7 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
                  [&](ReasonCode code, auto&& sentence) { found.emplace_back(code, sentence()); });
   std::vector<std::string> out;
   for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonContext,
-                          kReasonExpert, kReasonPipeline, kReasonTopology}) {
+                          kReasonExpert, kReasonRecompute, kReasonPipeline, kReasonTopology}) {
     if (!(e.reasons & code)) continue;
     if (code == kReasonMemory) {
       out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +

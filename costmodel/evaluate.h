@@ -72,8 +72,9 @@ enum ReasonCode : uint32_t {
   kReasonPipeline = 1u << 4,
   kReasonContext = 1u << 5,
   kReasonExpert = 1u << 6,
+  kReasonRecompute = 1u << 7,
 };
-inline constexpr int kNumReasonCodes = 7;
+inline constexpr int kNumReasonCodes = 8;
 std::string_view ReasonCodeName(int bit_index);
 
 inline constexpr int kMaxCollectives = 24;
@@ -177,6 +178,9 @@ class Evaluator {
   struct LayerTimes {
     double fwd_s = 0, bwd_s = 0, wgrad_s = 0, head_fwd_s = 0, head_bwd_s = 0;
   };
+  /// Evaluate for every layer recomputed alike (recompute=full of some layers is the mix of
+  /// this for none and for full, Evaluate).
+  Evaluation EvaluateUniform(const Layout& l) const;
   /// The pipeline part of Evaluate (pp > 1): stage costs, schedule makespan, p2p, per-stage
   /// data-parallel tails, memory of the fullest stage; fills e.time, e.memory, e.pipe.
   void PricePipeline(const Layout& l, const StageSplit& split, const LayerTimes& t, double micro,

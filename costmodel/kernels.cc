@@ -32,7 +32,10 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   const int64_t kv_local = m.kv_heads >= t ? std::max<int64_t>(1, m.kv_heads / t) : 1;
   const int64_t ffn_local = std::max<int64_t>(1, ffn / t);
   const bool gated = m.activation == Activation::kSwiglu;
+  // Full recompute (of some layers: the evaluator mixes the two, evaluate.cc) re-runs every
+  // kernel in backward; op-level AC re-runs the elementwise kernels and half the matmuls.
   const bool full = l.recompute == Recompute::kFull;
+  const bool op = l.recompute == Recompute::kOp;
   auto gemm = [&](std::string_view name, int64_t gm, int64_t gn, int64_t gk, int64_t batch,
                   bool recomputed) {
     k.gemms[static_cast<size_t>(k.num_gemms++)] = GemmShape{name, gm, gn, gk, batch, recomputed};
@@ -56,13 +59,23 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     }
     gemm("kv_down", T, mla.kv_lora_rank + mla.qk_rope_head_dim, h, 1, full);
     gemm("kv_up", T, heads_local * (mla.qk_nope_head_dim + dv), mla.kv_lora_rank, 1, full);
+  } else if (op) {
+    // torchtitan's op-level AC (specs.h Recompute::kOp): its separate projections, the even
+    // matmuls of the layer (wk, wo, w3) recomputed in backward, the odd ones saved.
+    gemm("wq", T, heads_local * d, h, 1, false);
+    gemm("wk", T, kv_local * d, h, 1, true);
+    gemm("wv", T, kv_local * d, h, 1, false);
   } else {
     gemm("qkv", T, (heads_local + 2 * kv_local) * d, h, 1, full);
   }
-  gemm("attn_out", T, h, heads_local * dv, 1, full);
+  gemm("attn_out", T, h, heads_local * dv, 1, full || op);
   MoeRouting route;
   int64_t shared_local = 0;  // the shared experts' FFN on this TP rank, all of them together
-  if (!moe) {
+  if (!moe && op) {
+    gemm("w1", T, ffn_local, h, 1, false);
+    if (gated) gemm("w3", T, ffn_local, h, 1, true);
+    gemm("w2", T, h, ffn_local, 1, gated ? false : true);  // the 7th matmul (6th without w3)
+  } else if (!moe) {
     gemm("mlp_in", T, (gated ? 2 : 1) * ffn_local, h, 1, full);
     gemm("mlp_out", T, h, ffn_local, 1, full);
   } else {
@@ -84,7 +97,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   auto mem = [&](std::string_view name, double bytes, int count, double bwd_bytes, int bwd_count,
                  bool recomputed) {
     k.memory[static_cast<size_t>(k.num_memory++)] =
-        MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed};
+        MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed || op};
   };
   if (w.flash_attention) {
     // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal. Under context
@@ -116,8 +129,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   // Eager PyTorch runs RMSNorm, SwiGLU and RoPE as chains of separate ops (kernels.h EagerOp);
   // LayerNorm and GeLU are one native kernel each either way.
   const bool eager = w.eager_elementwise;
-  auto eager_mem = [&](std::string_view name, const EagerOp& op, double elements, int copies) {
-    k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op, elements, copies, full);
+  auto eager_mem = [&](std::string_view name, const EagerOp& op_kind, double elements, int copies) {
+    k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op_kind, elements, copies, full || op);
   };
   if (eager && m.norm == Norm::kRmsNorm) {
     eager_mem("norm", kEagerRmsNorm, Th / rep, 2);
@@ -177,7 +190,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // other two are cast and transposed (4 B). Output gradients: 4 B per element.
       // (An MoE layer's expert inputs are the permuted copies, cast like any other input.)
       // (MLA's down projections follow the layer's norm, its up projections the latents' norms.)
-      const bool after_norm = g.name == "qkv" || g.name == "q_down" || g.name == "q_proj" || g.name == "kv_down" ||
+      const bool after_norm = g.name == "qkv" || g.name == "wq" || g.name == "wk" || g.name == "wv" ||
+                              g.name == "w1" || g.name == "w3" || g.name == "q_down" || g.name == "q_proj" || g.name == "kv_down" ||
                               g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
                               (g.name == "mlp_in" && !moe);
       k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);

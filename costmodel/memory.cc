@@ -11,6 +11,7 @@ namespace {
 
 struct LayerActivations {
   double kept = 0;        // what the layer keeps under the requested recompute mode
+  double full = 0;        // what it keeps when fully recomputed (its input)
   double no_recompute = 0;  // what it would keep with no recompute
   double attention_core = 0;  // the s^2 / softmax terms selective recompute drops
 };
@@ -82,10 +83,32 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   LayerActivations out;
   out.no_recompute = outside / rep + inside + core;
   out.attention_core = core;
+  out.full = 2 * T * h / rep;  // the layer input only
   switch (a.recompute) {
     case Recompute::kNone: out.kept = out.no_recompute; break;
     case Recompute::kSelective: out.kept = out.no_recompute - core; break;
-    case Recompute::kFull: out.kept = 2 * T * h / rep; break;  // the layer input only
+    case Recompute::kFull:
+      // Some layers only (ac_freq, recompute_num_layers): the mean over the stage's layers.
+      out.kept = a.full_share * out.full + (1.0 - a.full_share) * out.no_recompute;
+      break;
+    case Recompute::kOp: {
+      // torchtitan's op-level policy (specs.h Recompute::kOp; MLA and MoE refused in
+      // evaluate.cc): the checkpoint's input, the attention kernel's output and log-sum-exp,
+      // the reduce-scatter outputs under SP, and the outputs of every other matmul in forward
+      // order (wq, wk, wv, wo, w1, w3, w2 for a gated MLP: wq, wv, w1, w2 saved; wq, wv, fc1
+      // for a plain one). wo's and w2's outputs are the partial sums of every token.
+      const double kv_d = kv_local * d, ffn_l = ffn_local;
+      const double mm[] = {heads_local * d, kv_d, kv_d, h, ffn_l, m.activation == Activation::kSwiglu ? ffn_l : -1.0, h};
+      double saved = 0;
+      int count = 0;
+      for (double width : mm) {
+        if (width < 0) continue;  // no w3 in a plain MLP
+        if (++count % 2 == 1) saved += 2 * T * width;
+      }
+      const double rs = a.sp && a.tp > 1 ? 2 * (2 * T * h / t) : 0.0;
+      out.kept = 2 * T * h / rep + saved + 2 * T * heads_local * d + 4 * T * heads_local + rs;
+      break;
+    }
   }
   return out;
 }
@@ -100,7 +123,7 @@ LayerActivations AccountMeanLayer(const Model& m, const ActivationShape& a) {
   const double dense = static_cast<double>(m.moe.dense_layers.size()) / static_cast<double>(m.layers);
   auto mix = [&](double p, double q) { return (1.0 - dense) * p + dense * q; };
   // Recompute's working set is one layer's, the larger kind.
-  return {mix(x.kept, y.kept), std::max(x.no_recompute, y.no_recompute),
+  return {mix(x.kept, y.kept), mix(x.full, y.full), std::max(x.no_recompute, y.no_recompute),
           std::max(x.attention_core, y.attention_core)};
 }
 
@@ -119,6 +142,14 @@ double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a) {
   bytes += 2 * T * h / rep;                        // output head input
   bytes += 4 * T * vocab_local;                    // fp32 logits kept by the cross-entropy
   return bytes;
+}
+
+double FullRecomputeShare(const Layout& l, int64_t layers) {
+  if (l.recompute != Recompute::kFull || layers <= 0) return l.recompute == Recompute::kFull ? 1.0 : 0.0;
+  const double n = static_cast<double>(layers);
+  if (l.ac_freq > 0) return static_cast<double>(layers / l.ac_freq) / n;  // every ac_freq-th layer
+  if (l.recompute_num_layers > 0) return static_cast<double>(std::min(l.recompute_num_layers, layers)) / n;
+  return 1.0;
 }
 
 TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
@@ -243,7 +274,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
 
   // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
   ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute,
-                     m.moe.dense() ? 1.0 : MoeLoadFactor(w)};
+                     m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers)};
   LayerActivations la = AccountMeanLayer(m, as);
   if (dense_here >= 0 && st.layers > 0) {
     // The stage's own mix of MoE and dense layers (recompute's working set: the larger kind).
@@ -259,6 +290,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   double transient = 0;
   if (l.recompute == Recompute::kFull) transient += la.no_recompute;
   if (l.recompute == Recompute::kSelective) transient += la.attention_core;
+  if (l.recompute == Recompute::kOp) transient += std::max(0.0, la.no_recompute - la.kept);
   mb.recompute_working_bytes = transient;
   transient += CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers
   // The largest FSDP unit: a layer's parameters with its experts, those gathered over the

@@ -28,7 +28,14 @@ struct ActivationShape {
   Recompute recompute = Recompute::kNone;
   // MoE: the busiest rank's routed copies over the even share (experts.h MoeLoadFactor).
   double moe_load = 1.0;
+  // recompute=full: the share of the layers fully recomputed (FullRecomputeShare).
+  double full_share = 1.0;
 };
+
+/// The share of `layers` (a stage's, or the model's) that recompute=full recomputes: 1, or
+/// with ac_freq N (torchtitan) floor(layers / N) of them, with recompute_num_layers N
+/// (Megatron-LM's block method, per stage) min(N, layers); 0 for the other modes.
+double FullRecomputeShare(const Layout& l, int64_t layers);
 
 /// Bytes one transformer layer keeps for backward, per GPU, for one micro-batch (an MoE
 /// model: the mean over its MoE and dense layers).

@@ -154,6 +154,7 @@ std::string_view ToString(Recompute r) {
     case Recompute::kNone: return "none";
     case Recompute::kSelective: return "selective";
     case Recompute::kFull: return "full";
+    case Recompute::kOp: return "op";
   }
   return "?";
 }
@@ -798,6 +799,17 @@ void CheckContextKeys(const Layout& l, bool comm_given, bool balance_given, cons
   if (balance_given) throw Error(origin + ": cp_balance", "needs cp > 1");
 }
 
+/// Partial full recompute: one way of choosing the layers, with recompute=full.
+void CheckRecomputeKeys(const Layout& l, const std::string& origin) {
+  if (l.ac_freq > 0 && l.recompute_num_layers > 0) {
+    throw Error(origin + ": recompute_num_layers", "give ac_freq (torchtitan) or recompute_num_layers (Megatron-LM), not both");
+  }
+  if ((l.ac_freq > 0 || l.recompute_num_layers > 0) && l.recompute != Recompute::kFull) {
+    throw Error(origin + ": " + (l.ac_freq > 0 ? "ac_freq" : "recompute_num_layers"),
+                "needs recompute=full (it chooses which layers are fully recomputed)");
+  }
+}
+
 /// Pipeline keys that contradict each other whatever the model: an error naming the key.
 void CheckPipelineKeys(Layout& l, const std::string& origin) {
   if (l.vpp > 1 && l.schedule == Schedule::k1F1B) l.schedule = Schedule::kInterleaved;
@@ -860,8 +872,9 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       if (value == "none") l.recompute = Recompute::kNone;
       else if (value == "selective") l.recompute = Recompute::kSelective;
       else if (value == "full") l.recompute = Recompute::kFull;
+      else if (value == "op") l.recompute = Recompute::kOp;
       else throw Error(origin + ": recompute",
-                       "must be none, selective or full, got '" + std::string(value) + "'");
+                       "must be none, selective, full or op, got '" + std::string(value) + "'");
     } else if (key == "recipe") {
       l.recipe = ParseRecipe(value, origin + ": recipe");
     } else if (key == "pp") {
@@ -886,6 +899,10 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       } else {
         throw Error(origin + ": cp_balance", "must be on or off, got '" + std::string(value) + "'");
       }
+    } else if (key == "ac_freq") {
+      l.ac_freq = ParsePositive(key, value, origin);
+    } else if (key == "recompute_num_layers") {
+      l.recompute_num_layers = ParsePositive(key, value, origin);
     } else if (key == "ep") {
       l.ep = ParsePositive(key, value, origin);
     } else if (key == "grad_accum") {
@@ -894,12 +911,13 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
                   "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
-                  "cp_balance, ep)");
+                  "cp_balance, ep, ac_freq, recompute_num_layers)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
+  CheckRecomputeKeys(l, origin);
   CheckPipelineKeys(l, origin);
   CheckContextKeys(l, seen.count("cp_comm") > 0, seen.count("cp_balance") > 0, origin);
   return l;
@@ -935,7 +953,10 @@ std::string LayoutToText(const Layout& l) {
   std::ostringstream os;
   os << "tp=" << l.tp << ",sp=" << (l.sp ? "on" : "off") << ",fsdp=" << l.fsdp
      << ",replicate=" << l.replicate << ",zero=" << l.zero << ",mbs=" << l.mbs
-     << ",recompute=" << ToString(l.recompute) << ",recipe=" << ToString(l.recipe);
+     << ",recompute=" << ToString(l.recompute);
+  if (l.ac_freq > 0) os << ",ac_freq=" << l.ac_freq;
+  if (l.recompute_num_layers > 0) os << ",recompute_num_layers=" << l.recompute_num_layers;
+  os << ",recipe=" << ToString(l.recipe);
   if (l.pp > 1) {
     os << ",pp=" << l.pp;
     if (l.vpp > 1) os << ",vpp=" << l.vpp;
@@ -1067,6 +1088,8 @@ nlohmann::json ToJson(const Layout& l) {
                       {"recompute", ToString(l.recompute)},     {"recipe", ToString(l.recipe)},
                       {"pp", l.pp},     {"vpp", l.vpp}, {"schedule", ToString(l.schedule)},
                       {"cp", l.cp},     {"ep", l.ep}};
+  if (l.ac_freq > 0) j["ac_freq"] = l.ac_freq;
+  if (l.recompute_num_layers > 0) j["recompute_num_layers"] = l.recompute_num_layers;
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
   if (l.cp > 1) {
@@ -1085,9 +1108,13 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
   l.replicate = o.Int("replicate", 1, kMaxDegree);
   l.zero = static_cast<int>(o.Int("zero", 1, 3));
   l.mbs = o.Int("mbs", 1, kMaxMicroBatch);
-  std::string rc = o.Enum("recompute", {"none", "selective", "full"});
+  std::string rc = o.Enum("recompute", {"none", "selective", "full", "op"});
   l.recompute = rc == "none" ? Recompute::kNone
-                : rc == "selective" ? Recompute::kSelective : Recompute::kFull;
+                : rc == "selective" ? Recompute::kSelective
+                : rc == "op"        ? Recompute::kOp
+                                    : Recompute::kFull;
+  if (o.Has("ac_freq")) l.ac_freq = o.Int("ac_freq", 1, kMaxDegree);
+  if (o.Has("recompute_num_layers")) l.recompute_num_layers = o.Int("recompute_num_layers", 1, kMaxDegree);
   l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
                                                                      : Recipe::kFsdp2;
   l.pp = o.Int("pp", 1, kMaxDegree);
@@ -1114,6 +1141,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
     o.Fail("fsdp", "tp*fsdp*replicate*pp*cp is more than " + std::to_string(kMaxDegree) + " GPUs");
   }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
+  CheckRecomputeKeys(l, std::string(origin) + ": layout");
   CheckPipelineKeys(l, std::string(origin) + ": layout");
   CheckContextKeys(l, comm_given, balance_given, std::string(origin) + ": layout");
   return l;

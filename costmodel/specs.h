@@ -224,7 +224,13 @@ struct Cluster {
   std::vector<GemmEfficiency> gemm_table;   // sorted; measured shapes override the shape model
 };
 
-enum class Recompute { kNone, kSelective, kFull };
+/// Activation recompute. kSelective: the attention core (Korthikanti et al. 2022; Megatron-LM
+/// --recompute-granularity selective). kFull: whole layers, all of them or some (Layout::ac_freq,
+/// Layout::recompute_num_layers). kOp: torchtitan's op-level selective AC
+/// (torchtitan/models/llama3/infra/parallelize.py _apply_ac_to_transformer_block, "op"): per
+/// layer the outputs of the attention kernel, the reduce-scatters and every other matmul (the
+/// 1st, 3rd, 5th, 7th: wq, wv, w1, w2) are saved and the rest is recomputed (memory.h).
+enum class Recompute { kNone, kSelective, kFull, kOp };
 enum class Recipe { kMegatron, kFsdp2 };
 /// Pipeline schedule (costmodel/pipeline.h): 1F1B (PipeDream-Flush, Narayanan et al. SC21),
 /// Megatron's interleaved 1F1B (vpp > 1 model chunks per rank) and ZB-H1 (Qi et al. 2023,
@@ -249,6 +255,12 @@ struct Layout {
   int zero = 3;  // ZeRO stage over the FSDP shard group: 1, 2 or 3
   int64_t mbs = 1;
   Recompute recompute = Recompute::kNone;
+  // Full recompute of some layers only (0: every layer). ac_freq: torchtitan's layer-level
+  // selective AC (selective_ac_option = N: every N-th layer of the rank is checkpointed).
+  // recompute_num_layers: Megatron-LM --recompute-method block --recompute-num-layers N (the
+  // first N layers of each pipeline stage). At most one of them, with recompute=full.
+  int64_t ac_freq = 0;
+  int64_t recompute_num_layers = 0;
   Recipe recipe = Recipe::kFsdp2;
   int64_t pp = 1;   // pipeline stages (outermost mesh dimension)
   int64_t vpp = 1;  // virtual stages (model chunks) per pipeline rank; > 1 only interleaved

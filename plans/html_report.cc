@@ -233,6 +233,7 @@ const Part kTimeParts[] = {{"compute_s", "compute", "#4c78a8"},
                            {"exposed_fsdp_comm_s", "exposed FSDP comm", "#e45756"},
                            {"exposed_dp_comm_s", "exposed DP comm", "#72b7b2"},
                            {"exposed_cp_comm_s", "exposed CP comm", "#b279a2"},
+                           {"exposed_ep_comm_s", "exposed EP comm", "#9d755d"},
                            {"optimizer_s", "optimizer", "#54a24b"},
                            {"bubble_s", "pipeline bubble", "#bab0ac"}};
 const Part kMemParts[] = {{"params_bytes", "params", "#4c78a8"},

@@ -163,6 +163,7 @@ struct RecomputeWord {
   std::string token;
   std::optional<Recompute> recompute;  // nullopt: `unmodelled` says why
   std::string unmodelled;
+  int64_t ac_freq = 0;  // recompute full of every ac_freq-th layer (torchtitan's layer-level AC)
 };
 struct AttentionWords {
   std::vector<std::string> tokens;
@@ -288,8 +289,15 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     }
     if (given != 1) r.Fail("contains", "give exactly one of contains, prefix, exact");
     if (r.Has("recompute")) {
-      const std::string v = r.Enum("recompute", {"none", "selective", "full"});
-      w.recompute = v == "none" ? Recompute::kNone : v == "full" ? Recompute::kFull : Recompute::kSelective;
+      const std::string v = r.Enum("recompute", {"none", "selective", "full", "op"});
+      w.recompute = v == "none" ? Recompute::kNone
+                    : v == "full" ? Recompute::kFull
+                    : v == "op"   ? Recompute::kOp
+                                  : Recompute::kSelective;
+    }
+    if (r.Has("ac_freq")) {
+      w.ac_freq = r.Int("ac_freq", 1, 1 << 20);
+      if (w.recompute != Recompute::kFull) r.Fail("ac_freq", "needs recompute full");
     }
     if (r.Has("unmodelled")) w.unmodelled = r.String("unmodelled");
     if (w.recompute.has_value() == !w.unmodelled.empty()) r.Fail("recompute", "give recompute or unmodelled");
@@ -506,7 +514,7 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
   }
   return "";
 }
-std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason) {
+std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason, int64_t* ac_freq) {
   const std::string lower = Lower(phrase);
   const std::string quoted = "recompute '" + std::string(phrase) + "'";
   // The table's order matters: mixed or partial schemes come first (they contain the plain words).
@@ -516,6 +524,7 @@ std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reas
                                                                 : lower == w.token;
     if (!hit) continue;
     if (!w.recompute) reason = quoted + ": " + w.unmodelled;
+    if (ac_freq) *ac_freq = w.ac_freq;
     return w.recompute;
   }
   reason = "unrecognised " + quoted;
@@ -920,7 +929,8 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     out.assumptions.push_back("recompute not stated: " + fw->name + "'s default");
   }
   std::string reason;
-  const auto recompute = RecomputeFor(*rc, reason);
+  int64_t ac_freq = 0;
+  const auto recompute = RecomputeFor(*rc, reason, &ac_freq);
   if (!recompute) throw Skip{reason};
   // "Selective" is the framework's word: torchtitan's checkpoints whole layers, not the
   // attention core meshplan prices (unless the phrase itself says attention).
@@ -941,6 +951,11 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     l.sp = sp->get<bool>();
   }
   l.recompute = *recompute;
+  l.ac_freq = ac_freq;
+  if (ac_freq > 0) {
+    out.assumptions.push_back("layer-level checkpointing of every " + std::to_string(ac_freq) +
+                              "nd layer (torchtitan's default selective_ac_option)");
+  }
   MapPipeline(*lj, pp, out.model.layers, l);
   MapContext(*lj, out);
   l.ep = OptInt(*lj, "ep").value_or(1);

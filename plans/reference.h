@@ -91,7 +91,8 @@ struct NicReading {
 std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default_nics,
                                         int64_t gpus_per_node);
 /// none / selective / full from a recompute phrase; nullopt with `reason` when not modelled.
-std::optional<costmodel::Recompute> RecomputeFor(std::string_view phrase, std::string& reason);
+std::optional<costmodel::Recompute> RecomputeFor(std::string_view phrase, std::string& reason,
+                                                 int64_t* ac_freq = nullptr);
 /// The gradient-reduction dtype a 16-bit mixed-precision phrase states ("PURE",
 /// "grad_reduce_in_fp32=False", "DEFAULT"), else `fallback` (the framework's).
 costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallback);

@@ -217,7 +217,11 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
   if (l.recompute == Recompute::kSelective) {
     fail("recompute=selective", "torchtitan's selective activation checkpointing (every n-th block, or a per-op "
                                 "policy that saves matmul outputs) is not the attention-core recompute meshplan "
-                                "costs; use recompute=none or full");
+                                "costs; use recompute=none, full, full with ac_freq, or op");
+  }
+  if (l.recompute_num_layers > 0) {
+    fail("recompute_num_layers=" + Str(l.recompute_num_layers),
+         "Megatron-LM's block method; torchtitan checkpoints every n-th layer (ac_freq)");
   }
   if (l.cp > 1 && l.cp_comm == costmodel::CpComm::kA2a) {
     fail("cp_comm=a2a", "torchtitan's context parallelism rotates K,V shards (context_parallel_rotate_method "
@@ -305,8 +309,14 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
      << "seq_len = " << w.seq << "\n"
      << "mixed_precision_param = \"bfloat16\"\n"
      << "mixed_precision_reduce = \"float32\"\n"
-     << "\n[activation_checkpoint]\n"
-     << "mode = \"" << (l.recompute == Recompute::kFull ? "full" : "none") << "\"\n";
+     << "\n[activation_checkpoint]\n";
+  if (l.recompute == Recompute::kOp) {
+    os << "mode = \"selective\"\nselective_ac_option = \"op\"\n";
+  } else if (l.recompute == Recompute::kFull && l.ac_freq > 0) {
+    os << "mode = \"selective\"\nselective_ac_option = \"" << l.ac_freq << "\"\n";
+  } else {
+    os << "mode = \"" << (l.recompute == Recompute::kFull ? "full" : "none") << "\"\n";
+  }
   return os.str();
 }
 
@@ -601,10 +611,22 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   } else if (mode == "full") {
     l.recompute = Recompute::kFull;
   } else if (mode == "selective") {
-    throw Error(place_of("activation_checkpoint.mode"),
-                std::string(has("activation_checkpoint.mode") ? "selective" : "not set (torchtitan's default is selective)") +
-                    ": torchtitan's selective checkpointing (every n-th block or a per-op policy) is not the "
-                    "attention-core recompute meshplan models; use none or full");
+    // torchtitan's selective AC: "op" (the per-op policy, meshplan's recompute=op) or an
+    // integer N, every N-th block fully checkpointed (recompute=full,ac_freq=N); default "2".
+    const std::string option = str_of("activation_checkpoint.selective_ac_option", "2");
+    if (!has("activation_checkpoint.mode")) out.notes.push_back("activation_checkpoint.mode not set: torchtitan's default selective");
+    if (option == "op") {
+      l.recompute = Recompute::kOp;
+    } else {
+      int64_t n = 0;
+      const auto res = std::from_chars(option.data(), option.data() + option.size(), n);
+      if (res.ec != std::errc() || res.ptr != option.data() + option.size() || n < 1 || option[0] == '0') {
+        throw Error(place_of("activation_checkpoint.selective_ac_option"),
+                    "must be \"op\" or a positive decimal integer (every n-th layer), got '" + option + "'");
+      }
+      l.recompute = Recompute::kFull;
+      if (n > 1) l.ac_freq = n;  // every layer (n = 1) is plain full recompute
+    }
   } else {
     throw Error(place_of("activation_checkpoint.mode"), "must be none, selective or full, got '" + mode + "'");
   }
@@ -632,6 +654,14 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   }
   if (l.schedule == Schedule::kZeroBubble) {
     fail("schedule=zb-h1", "Megatron-LM runs 1F1B and interleaved 1F1B; its arguments have no zero-bubble schedule");
+  }
+  if (l.recompute == Recompute::kOp) {
+    fail("recompute=op", "torchtitan's op-level checkpointing; Megatron-LM recomputes the attention core "
+                         "(recompute=selective) or whole layers (full, with recompute_num_layers for some)");
+  }
+  if (l.ac_freq > 0) {
+    fail("ac_freq=" + Str(l.ac_freq), "torchtitan's every-n-th-layer checkpointing; Megatron-LM's block method "
+                                      "recomputes the first n layers of each stage (recompute_num_layers)");
   }
   const costmodel::StageSplit split = CommonChecks(t, l, fail);
   const costmodel::Workload& w = t.workload;
@@ -662,7 +692,12 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
      << "--bf16\n";
   if (l.recompute == Recompute::kSelective) os << "--recompute-granularity selective\n";
   if (l.recompute == Recompute::kFull) {
-    os << "--recompute-granularity full\n--recompute-method uniform\n--recompute-num-layers 1\n";
+    if (l.recompute_num_layers > 0) {
+      os << "--recompute-granularity full\n--recompute-method block\n--recompute-num-layers " << l.recompute_num_layers
+         << "\n";
+    } else {
+      os << "--recompute-granularity full\n--recompute-method uniform\n--recompute-num-layers 1\n";
+    }
   }
   // Gradients are reduced, and the distributed optimizer shards, over dp x cp.
   if (l.dp() * l.cp > 1) {
@@ -877,9 +912,12 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       if (selective) throw Error(flags["--recompute-granularity"].place, "full contradicts --recompute-activations (selective)");
       const std::string method = has("--recompute-method") ? str_of("--recompute-method") : "";
       const int64_t n = int_of("--recompute-num-layers", 0);
-      if (method != "uniform" || n != 1) {
+      if (method == "block" && n >= 1) {
+        l.recompute_num_layers = n;  // the first n layers of each stage (recompute=full,recompute_num_layers=n)
+      } else if (method != "uniform" || n != 1) {
         throw Error(flags["--recompute-granularity"].place,
-                    "full is modelled as every layer recomputed: give --recompute-method uniform --recompute-num-layers 1");
+                    "full is modelled as every layer recomputed (--recompute-method uniform --recompute-num-layers 1) "
+                    "or as the first n layers of each stage (--recompute-method block --recompute-num-layers n)");
       }
       l.recompute = Recompute::kFull;
     } else {

@@ -655,8 +655,8 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   EXPECT_NE(r.out.find("per calibration profile:"), std::string::npos);
   const json j = ReadJson("r.json");
   const json& s = j["summary"];
-  EXPECT_EQ(s["scored"], 249);
-  EXPECT_EQ(s["skipped"], 28);
+  EXPECT_EQ(s["scored"], 254);
+  EXPECT_EQ(s["skipped"], 23);
   EXPECT_EQ(j["records"].size(), 277u);
   EXPECT_FALSE(s["skipped_by_reason"].contains("pipeline parallelism not modelled"));
   // Issue 18's bar: the 8 end-to-end points of Korthikanti et al. 2022 Table 5 (22B TP8; 175B,
@@ -678,7 +678,6 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
     EXPECT_EQ(n, 8);
     EXPECT_LE(sum / n, 5.0);
   }
-  EXPECT_EQ(s["skipped_by_reason"]["recompute 'selective-op': op-level selective checkpointing not modelled"], 3);
   EXPECT_EQ(s["skipped_by_reason"]["message size not stated"], 17);
   for (const json& rec : j["records"]) {
     ASSERT_TRUE(rec.contains("source"));
@@ -707,8 +706,8 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -32.3, 0.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 10.0);
   EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 10.0);
-  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 7.5);
-  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 8.0);
+  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 9.5);  // 8 runs, 5 with torchtitan's selective AC
+  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 10.5);
   // Kernel level. Collectives by profile. H100/H200: nccl-tests sweeps and a torch.distributed
   // loop, each harness's host cost fitted apart. A100: stas00's single-node sweep (launch mode
   // not stated) sits 2x above the per-process small-message floor the A100 profile's alpha is
@@ -724,12 +723,12 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   EXPECT_LE(profile("none", "collective_time_s")["mape_pct"].get<double>(), 49.0);
   EXPECT_LT(profile("none", "collective_time_s")["bias_pct"].get<double>(), -40.0);
   EXPECT_LE(mape("stas00/ml-engineering", "gemm_tflops"), 1.5);
-  EXPECT_EQ(s["per_calibration"]["dgx-a100"]["scored"], 178);
+  EXPECT_EQ(s["per_calibration"]["dgx-a100"]["scored"], 183);
   // Issue 9's bar: every A100 step time (Korthikanti, llm-foundry, torchtitan) within 10% MAPE.
-  EXPECT_EQ(profile("dgx-a100", "step_time_s")["n"], 151);
+  EXPECT_EQ(profile("dgx-a100", "step_time_s")["n"], 156);
   EXPECT_LE(profile("dgx-a100", "step_time_s")["mape_pct"].get<double>(), 9.0);
   EXPECT_EQ(s["per_calibration"]["dgx-h100"]["scored"], 30);
-  EXPECT_EQ(s["per_gpu"]["A100"]["scored"], 178);
+  EXPECT_EQ(s["per_gpu"]["A100"]["scored"], 183);
   EXPECT_EQ(s["per_gpu"]["B200"]["scored"], 41);
   ASSERT_EQ(Run("accuracy --reference " + ref + " --json " + P("r2.json")).rc, 0);
   EXPECT_EQ(Slurp(P("r.json")), Slurp(P("r2.json")));
@@ -738,13 +737,13 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   ASSERT_EQ(none.rc, 0) << none.err;
   const json n = ReadJson("n.json");
   EXPECT_EQ(n["summary"]["per_calibration"].size(), 1u);
-  EXPECT_EQ(n["summary"]["per_calibration"]["none"]["scored"], 249);
+  EXPECT_EQ(n["summary"]["per_calibration"]["none"]["scored"], 254);
   EXPECT_EQ(n["summary"]["in_sample"], 0);
   // A forced profile applies only to its clusters; the others are skipped, and counted.
   ASSERT_EQ(Run("accuracy --reference " + ref + " --calibration dgx-h100 --json " + P("h.json")).rc, 0);
   const json h = ReadJson("h.json");
   EXPECT_EQ(h["summary"]["scored"], 30);
-  EXPECT_EQ(h["summary"]["skipped_by_reason"]["calibration 'dgx-h100' does not apply to cluster dgx-a100-80g"], 100);
+  EXPECT_EQ(h["summary"]["skipped_by_reason"]["calibration 'dgx-h100' does not apply to cluster dgx-a100-80g"], 105);
   Result bad = Run("accuracy");
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: accuracy: give --nccl-tests LOG... (with --cluster) or --reference FILE\n");

@@ -178,6 +178,33 @@ TEST(LaunchConfig, ExpertParallelismRoundTrips) {
             "to tensor_parallel_degree (2), got 1");
 }
 
+// Checkpointing modes go out in each framework's own words and come back (issue 19 item 3):
+// torchtitan's selective_ac_option "op" or N, Megatron-LM's block method; the other framework's
+// mode is refused by name.
+TEST(LaunchConfig, CheckpointingModesRoundTrip) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  for (const char* text : {"tp=1,sp=off,fsdp=64,replicate=1,zero=3,mbs=1,recompute=op,recipe=fsdp2",
+                           "tp=1,sp=off,fsdp=64,replicate=1,zero=3,mbs=1,recompute=full,ac_freq=2,recipe=fsdp2"}) {
+    const Layout l = L(text, t);
+    const std::string toml = TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
+    EXPECT_NE(toml.find("mode = \"selective\"\nselective_ac_option = \""), std::string::npos) << toml;
+    EXPECT_EQ(costmodel::LayoutToText(ParseTorchtitanToml(toml, "t.toml", t.model, 64).layout), text);
+  }
+  const Layout m = L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=full,recompute_num_layers=4,recipe=megatron", t);
+  const std::string args = MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt");
+  EXPECT_NE(args.find("--recompute-granularity full\n--recompute-method block\n--recompute-num-layers 4\n"),
+            std::string::npos) << args;
+  EXPECT_EQ(costmodel::LayoutToText(ParseMegatronArgs(args, "m.txt", t.model, 64).layout), costmodel::LayoutToText(m));
+  EXPECT_EQ(ErrorOf([&] { MegatronArgs(t.launch(), L("tp=1,fsdp=64,zero=1,recipe=megatron,recompute=op", t),
+                                       "--emit-megatron", "m.txt"); }),
+            "--emit-megatron: recompute=op: torchtitan's op-level checkpointing; Megatron-LM recomputes the "
+            "attention core (recompute=selective) or whole layers (full, with recompute_num_layers for some)");
+  EXPECT_EQ(ErrorOf([&] { TorchtitanToml(t.launch(), L("tp=1,fsdp=64,recompute=full,recompute_num_layers=2", t),
+                                         "--emit-torchtitan", "t.toml"); }),
+            "--emit-torchtitan: recompute_num_layers=2: Megatron-LM's block method; torchtitan checkpoints every "
+            "n-th layer (ac_freq)");
+}
+
 TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
   const Target t = Make("llama3-8b", 64, 128, 8192);
   auto titan = [&](const std::string& layout) {
@@ -198,7 +225,7 @@ TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
   EXPECT_EQ(titan("tp=1,fsdp=64,zero=3,recompute=selective"),
             "--emit-torchtitan: recompute=selective: torchtitan's selective activation checkpointing (every n-th "
             "block, or a per-op policy that saves matmul outputs) is not the attention-core recompute meshplan "
-            "costs; use recompute=none or full");
+            "costs; use recompute=none, full, full with ac_freq, or op");
   EXPECT_EQ(titan("tp=1,fsdp=32,zero=3,pp=2,schedule=zb-h1"),
             "--emit-torchtitan: schedule=zb-h1: torchtitan's zero-bubble schedules (InterleavedZeroBubble, "
             "ZBVZeroBubble) run two or more stages per rank; meshplan's ZB-H1 runs one");
@@ -238,10 +265,10 @@ TEST(LaunchConfig, TorchtitanReadErrorsNameFileLineAndKey) {
   EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 2\npipeline_parallel_schedule = \"ZBVZeroBubble\"\n" + ac),
             "t.toml:3: parallelism.pipeline_parallel_schedule: 'ZBVZeroBubble' is not modelled (meshplan models 1F1B "
             "and Interleaved1F1B)");
-  EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = 2\n"),
-            "t.toml: activation_checkpoint.mode: not set (torchtitan's default is selective): torchtitan's selective "
-            "checkpointing (every n-th block or a per-op policy) is not the attention-core recompute meshplan "
-            "models; use none or full");
+  EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = 2\n[activation_checkpoint]\nmode = \"selective\"\n"
+                 "selective_ac_option = \"every\"\n"),
+            "t.toml:5: activation_checkpoint.selective_ac_option: must be \"op\" or a positive decimal integer "
+            "(every n-th layer), got 'every'");
   EXPECT_EQ(read("[parallelism]\ndata_parallel_shard_degree = 16\ntensor_parallel_degree = 2\n" + ac),
             "t.toml: [parallelism] degrees multiply to 32, not --gpus 64");
   EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = two\n" + ac),
@@ -294,8 +321,9 @@ TEST(LaunchConfig, MegatronReadErrorsNameFileLineAndFlag) {
   EXPECT_EQ(read("--micro-batch-size 1\n"),
             "m.txt: --bf16: missing (without it Megatron-LM trains in fp32; meshplan costs bf16)");
   EXPECT_EQ(read(base + "--recompute-granularity full\n"),
-            "m.txt:2: --recompute-granularity: full is modelled as every layer recomputed: give --recompute-method "
-            "uniform --recompute-num-layers 1");
+            "m.txt:2: --recompute-granularity: full is modelled as every layer recomputed (--recompute-method "
+            "uniform --recompute-num-layers 1) or as the first n layers of each stage (--recompute-method block "
+            "--recompute-num-layers n)");
   EXPECT_EQ(read(base + "--tensor-model-parallel-size 8 --tensor-model-parallel-size 4\n"),
             "m.txt:2: --tensor-model-parallel-size: given twice");
   EXPECT_EQ(read(base + "tensor-model-parallel-size 8\n"), "m.txt:2: expected a --flag, got 'tensor-model-parallel-size'");

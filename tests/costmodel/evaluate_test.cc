@@ -2,8 +2,12 @@
 // carry every reason, and the seed's claims hold at the cost-model level.
 #include <gtest/gtest.h>
 
-#include <algorithm>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <string>
+
+#include "costmodel/error.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
@@ -178,6 +182,84 @@ TEST(Evaluate, Fp8ShortensTheStepAndKeepsBf16Mfu) {
   const Evaluation g = Evaluator(m, c, w).Evaluate(l);
   EXPECT_DOUBLE_EQ(gather_bytes(g), 1.0 * tpp.layer * 80 + 2.0 * (tpp.embedding + tpp.head));
   EXPECT_DOUBLE_EQ(g.memory.params_bytes, b.memory.params_bytes);  // FP8 data + transpose = bf16
+}
+
+
+// The step under partial and op-level checkpointing (issue 19 item 3): every-other-layer full
+// recompute is the mean of none and full, term by term; op-level AC re-runs wk, wo and w3 and
+// the elementwise kernels, so its backward lies between none's and full's; under TP it re-runs
+// the all-gathers (6 per layer) but keeps the reduce-scatters' outputs (4).
+TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 8192;
+  const Evaluator ev(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), w);
+  auto eval = [&](const std::string& text) {
+    Layout l = ParseLayoutText(text, "t");
+    ResolveLayout(l, w, "t");
+    return ev.Evaluate(l);
+  };
+  const Evaluation none = eval("tp=1,fsdp=64,recompute=none");
+  const Evaluation full = eval("tp=1,fsdp=64,recompute=full");
+  const Evaluation half = eval("tp=1,fsdp=64,recompute=full,ac_freq=2");
+  EXPECT_NEAR(half.time.step_s, 0.5 * (none.time.step_s + full.time.step_s), 1e-12);
+  EXPECT_NEAR(half.layer_backward_s, 0.5 * (none.layer_backward_s + full.layer_backward_s), 1e-15);
+  EXPECT_NEAR(half.memory.activations_per_layer_bytes,
+              0.5 * (none.memory.activations_per_layer_bytes + full.memory.activations_per_layer_bytes), 1.0);
+  const Evaluation op = eval("tp=1,fsdp=64,recompute=op");
+  EXPECT_GT(op.layer_backward_s, none.layer_backward_s);
+  EXPECT_LT(op.layer_backward_s, full.layer_backward_s);
+  // Forward runs torchtitan's separate projections (wq, wk, wv; w1, w3): a little slower than
+  // the fused shapes, never by more than a few launches and smaller tiles.
+  EXPECT_GE(op.layer_forward_s, none.layer_forward_s);
+  EXPECT_LT(op.layer_forward_s, 1.01 * none.layer_forward_s);
+  // HFU counts the recomputed matmuls: 2 x h x (gd + ad + F) FLOPs per token per layer.
+  const double extra = 2.0 * 32 * 4096 * (1024.0 + 4096 + 14336);
+  const double tokens = 64.0 * 8192;
+  EXPECT_NEAR(op.throughput.hfu - op.throughput.mfu,
+              extra * tokens / (ComputeParamsFor(ResolveCluster("dgx-h100")).peak_flops * 64 * op.time.step_s), 1e-9);
+  // TP 8 with SP: all-gathers 6 per layer per micro-batch (+1 for the head), reduce-scatters 4 (+2).
+  const Evaluation tp = eval("tp=8,sp=on,fsdp=8,recompute=op");
+  for (int i = 0; i < tp.num_collectives; ++i) {
+    const CollectiveUse& u = tp.collectives[static_cast<size_t>(i)];
+    if (u.purpose != Purpose::kTp || u.bytes < 1e6) continue;
+    if (u.op == Coll::kAllGather) {
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 6 + 1));
+    } else if (u.op == Coll::kReduceScatter) {
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 4 + 2));
+    }
+  }
+  // An MoE or MLA model has no such policy: refused by name.
+  const Evaluator moe(ResolveModel("mixtral-8x7b"), ResolveCluster("dgx-h100"), w);
+  Layout l = ParseLayoutText("tp=1,fsdp=64,recompute=op", "t");
+  ResolveLayout(l, w, "t");
+  const Evaluation e = moe.Evaluate(l);
+  EXPECT_TRUE(e.reasons & kReasonRecompute);
+  EXPECT_EQ(moe.Reasons(l, e).back(), "recompute=op is torchtitan's op-level policy for dense attention and MLP "
+                                      "blocks: not modelled for MoE or MLA layers");
+}
+
+TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
+  EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t")),
+            "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=full,ac_freq=2,recipe=fsdp2");
+  EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=full,recompute_num_layers=4", "t")),
+            "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=full,recompute_num_layers=4,recipe=fsdp2");
+  auto err = [](const std::string& text) {
+    try {
+      ParseLayoutText(text, "--layout");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(err("tp=1,recompute=selective,ac_freq=2"),
+            "--layout: ac_freq: needs recompute=full (it chooses which layers are fully recomputed)");
+  EXPECT_EQ(err("tp=1,recompute=full,ac_freq=2,recompute_num_layers=2"),
+            "--layout: recompute_num_layers: give ac_freq (torchtitan) or recompute_num_layers (Megatron-LM), not both");
+  EXPECT_EQ(err("tp=1,recompute=ops"), "--layout: recompute: must be none, selective, full or op, got 'ops'");
+  const Layout l = ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t");
+  EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
 }
 
 }  // namespace

@@ -149,5 +149,56 @@ TEST(Memory, AllocatedReservedAndDevicePeakSeparate) {
   EXPECT_GT(mb.reserved_bytes, mb.allocated_bytes);
 }
 
+
+// Checkpointing as frameworks define it (specs.h Recompute, issue 19 item 3), hand counts for a
+// Llama 3 8B layer (h 4096, 32 heads, 8 KV heads of 128, SwiGLU F 14336) at 8192 tokens.
+// torchtitan's op-level AC keeps the block input 2Th, the outputs of the 1st, 3rd, 5th and 7th
+// matmul (wq 2Th, wv 2T gd, w1 2TF, w2 2Th), the attention output 2Th and its fp32
+// log-sum-exp 4Ta: T (8h + 2gd + 2F + 4a) = 8192 x 63,616 = 521,142,272 bytes.
+TEST(Checkpointing, TorchtitanOpLevelKeepsTheSavedOpsOutputs) {
+  const Model m = ResolveModel("llama3-8b");
+  const double T = 8192, h = 4096, gd = 1024, F = 14336, a = 32;
+  ActivationShape x{8192, 1, 1, false, true, Recompute::kOp};
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), T * (8 * h + 2 * gd + 2 * F + 4 * a));
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), 521142272.0);
+  // Under TP 2 with SP: the block input and the two reduce-scatter outputs sharded by 2, the
+  // local shards of wq, wv, w1 and the attention output, wo's and w2's partial sums whole:
+  // T (2h/2 + 2h/2 + 2gd/2 + 2F/2 + 2h + 2h/2 + 4a/2 + 2 x 2h/2) = 8192 x 44,096.
+  x.tp = 2;
+  x.sp = true;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), 8192.0 * 44096);
+  // Between none and full.
+  ActivationShape none = x, full = x;
+  none.recompute = Recompute::kNone;
+  full.recompute = Recompute::kFull;
+  EXPECT_LT(ActivationBytesPerLayer(m, x), ActivationBytesPerLayer(m, none));
+  EXPECT_GT(ActivationBytesPerLayer(m, x), ActivationBytesPerLayer(m, full));
+}
+
+// Full recompute of some layers: torchtitan's every n-th layer (ac_freq) and Megatron-LM's
+// first n layers of each stage (recompute_num_layers, block method).
+TEST(Checkpointing, SomeLayersFullyRecomputed) {
+  Layout l;
+  l.recompute = Recompute::kFull;
+  EXPECT_DOUBLE_EQ(FullRecomputeShare(l, 32), 1.0);
+  l.ac_freq = 3;
+  EXPECT_DOUBLE_EQ(FullRecomputeShare(l, 32), 10.0 / 32);  // layers 3, 6, ..., 30
+  l.ac_freq = 0;
+  l.recompute_num_layers = 4;
+  EXPECT_DOUBLE_EQ(FullRecomputeShare(l, 32), 4.0 / 32);
+  EXPECT_DOUBLE_EQ(FullRecomputeShare(l, 3), 1.0);  // a stage of 3 layers: all of them
+  l.recompute = Recompute::kOp;
+  EXPECT_DOUBLE_EQ(FullRecomputeShare(l, 32), 0.0);
+  // Half the layers keep only their input, the other half everything: the mean per layer.
+  const Model m = ResolveModel("llama3-8b");
+  ActivationShape x{8192, 1, 1, false, true, Recompute::kFull, 1.0, 0.5};
+  ActivationShape none = x, full = x;
+  none.recompute = Recompute::kNone;
+  full.full_share = 1.0;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x),
+                   0.5 * ActivationBytesPerLayer(m, none) + 0.5 * ActivationBytesPerLayer(m, full));
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, full), 2.0 * 8192 * 4096);
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel

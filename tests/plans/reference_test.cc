@@ -101,10 +101,14 @@ TEST(ReferenceRecomputeRule, PhrasesMapOrSkip) {
   EXPECT_EQ(*RecomputeFor("full (activation checkpointing per block)", why), Recompute::kFull);
   EXPECT_EQ(*RecomputeFor("full (every transformer layer)", why), Recompute::kFull);
   EXPECT_EQ(*RecomputeFor("selective (attention core: QK^T, softmax, dropout, attn-over-V)", why), Recompute::kSelective);
-  EXPECT_FALSE(RecomputeFor("selective-layer", why));
-  EXPECT_EQ(why, "recompute 'selective-layer': checkpointing of only some layers not modelled");
-  EXPECT_FALSE(RecomputeFor("selective-op", why));
-  EXPECT_EQ(why, "recompute 'selective-op': op-level selective checkpointing not modelled");
+  // torchtitan's selective modes (issue 19 item 3): every 2nd layer (its default option) and op-level.
+  int64_t ac_freq = 0;
+  EXPECT_EQ(*RecomputeFor("selective-layer", why, &ac_freq), Recompute::kFull);
+  EXPECT_EQ(ac_freq, 2);
+  EXPECT_EQ(*RecomputeFor("selective-op", why, &ac_freq), Recompute::kOp);
+  EXPECT_EQ(ac_freq, 0);
+  EXPECT_FALSE(RecomputeFor("every n-th layer", why));
+  EXPECT_EQ(why, "recompute 'every n-th layer': checkpointing of every N-th layer with N not stated");
   EXPECT_FALSE(RecomputeFor("selective + microbatch-level", why));
   EXPECT_EQ(why, "recompute 'selective + microbatch-level': micro-batch-level recompute not modelled");
   EXPECT_FALSE(RecomputeFor("partial", why));

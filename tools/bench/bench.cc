@@ -2,6 +2,8 @@
 // the exhaustive search for llama3-405b on 16,384 H100s, global batch 2048 x 8192 (aim: < 1 s).
 #include <benchmark/benchmark.h>
 
+#include <string>
+
 #include "costmodel/evaluate.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -43,9 +45,16 @@ void BM_EvaluateOneCpLayout(benchmark::State& state) {
 }
 BENCHMARK(BM_EvaluateOneCpLayout);
 
-void BM_SearchLlama405bOn16k(benchmark::State& state) {
-  const costmodel::Evaluator ev(costmodel::ResolveModel("llama3-405b"),
-                                costmodel::ResolveCluster("dgx-h100"), W(16384, 2048, 8192));
+// A mixture-of-experts layout with MLA (issue 20): DeepSeek-V3's dense and MoE layers priced,
+// the expert exchange and the expert-data-parallel ZeRO traffic on top.
+void BM_EvaluateOneMoeLayout(benchmark::State& state) {
+  EvaluateOneLayout(state, "deepseek-v3", W(2048, 15360, 4096), "tp=1,fsdp=256,replicate=8,zero=1,mbs=1,ep=64,pp=1");
+}
+BENCHMARK(BM_EvaluateOneMoeLayout);
+
+/// Whole searches: layouts evaluated per run and per second.
+void SearchOnce(benchmark::State& state, const std::string& model, const costmodel::Workload& w) {
+  const costmodel::Evaluator ev(costmodel::ResolveModel(model), costmodel::ResolveCluster("dgx-h100"), w);
   int64_t evaluated = 0;
   for (auto _ : state) {
     plans::SearchResult r = plans::Search(ev, plans::SearchOptions{});
@@ -55,7 +64,12 @@ void BM_SearchLlama405bOn16k(benchmark::State& state) {
   state.counters["layouts"] = static_cast<double>(evaluated) / static_cast<double>(state.iterations());
   state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(evaluated), benchmark::Counter::kIsRate);
 }
+
+void BM_SearchLlama405bOn16k(benchmark::State& state) { SearchOnce(state, "llama3-405b", W(16384, 2048, 8192)); }
 BENCHMARK(BM_SearchLlama405bOn16k)->Unit(benchmark::kMillisecond);
+
+void BM_SearchDeepseekV3On2048(benchmark::State& state) { SearchOnce(state, "deepseek-v3", W(2048, 15360, 4096)); }
+BENCHMARK(BM_SearchDeepseekV3On2048)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
