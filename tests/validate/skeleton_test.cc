@@ -1,7 +1,9 @@
 // The validation skeleton runs exactly what the cost model prices: the collectives of
 // Evaluator::Evaluate (op, group, bytes, count per step), the GEMM FLOPs and bandwidth-kernel
 // bytes of costmodel/kernels.h, and frees every buffer it allocates. Checked with a counting
-// fake backend, no MPI. Also the mesh: rank order tp innermost, then fsdp, then replicate.
+// fake backend, no MPI. Also the mesh: rank order tp innermost, then fsdp, then replicate, with
+// expert parallelism's EP and expert-data-parallel groups carved out of fsdp. Mixture-of-experts
+// steps run the evaluator's all-to-alls, TP gathers of routed copies and expert ZeRO traffic.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -42,6 +44,36 @@ TEST(Mesh, EightRanksHsdpStridesReplicasByTpTimesFsdp) {
   EXPECT_EQ(m.world_size(), 8);
 }
 
+// EP groups: ep consecutive ranks of the shard group (stride tp), as the evaluator places them
+// (PlaceGroup(ep, Stride(kCp))); expert-data-parallel groups: the rest, at stride tp x ep.
+TEST(Mesh, ExpertGroupsAreCarvedOutOfTheShardGroup) {
+  costmodel::Layout l;
+  l.fsdp = 4;
+  l.ep = 2;
+  Mesh m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 1}, {2, 3}}));
+  EXPECT_EQ(m.edp, (Groups{{0, 2}, {1, 3}}));
+  EXPECT_TRUE(m.has(GroupKind::kEp));
+  EXPECT_EQ(m.GroupOf(GroupKind::kEdp, 3), (std::vector<int>{1, 3}));
+  l.tp = 2;
+  l.fsdp = 2;
+  m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}}));  // ep == fsdp: the experts shard no further
+  EXPECT_EQ(m.edp, (Groups{{0}, {1}, {2}, {3}}));
+  l.fsdp = 4;
+  l.replicate = 2;
+  m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}, {8, 10}, {9, 11}, {12, 14}, {13, 15}}));
+  EXPECT_EQ(m.edp, (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}, {8, 12}, {9, 13}, {10, 14}, {11, 15}}));
+  EXPECT_EQ(m.ColorOf(GroupKind::kEp, 13), 7);
+  l.ep = 1;  // no expert parallelism: no EP or expert-data-parallel communicators
+  m = BuildMesh(l);
+  EXPECT_FALSE(m.has(GroupKind::kEp));
+  EXPECT_FALSE(m.has(GroupKind::kEdp));
+  EXPECT_EQ(ToString(GroupKind::kEp), "ep");
+  EXPECT_EQ(ToString(GroupKind::kEdp), "edp");
+}
+
 TEST(Mesh, PipelineStagesAreOutermost) {
   costmodel::Layout l;
   l.tp = 2;
@@ -71,8 +103,10 @@ class CountingBackend final : public Backend {
   void MemoryKernel(int, double bytes) override { memory_bytes += bytes; }
   double Collective(int stream, Coll op, GroupKind g, double bytes, costmodel::Dtype) override {
     EXPECT_LE(bytes, ws.collective_bytes);
-    // TP on the compute stream (critical path), FSDP and replica traffic on the comm stream.
-    EXPECT_EQ(stream, g == GroupKind::kTp ? kComputeStream : kCommStream);
+    // TP and the EP exchange on the compute stream (critical path), FSDP and replica traffic on
+    // the comm stream; all-to-alls only over EP.
+    EXPECT_EQ(stream, g == GroupKind::kTp || g == GroupKind::kEp ? kComputeStream : kCommStream);
+    EXPECT_EQ(op == Coll::kAllToAll, g == GroupKind::kEp);
     ++counts[{op, g, bytes}];
     return bytes;
   }
@@ -124,10 +158,75 @@ class NullObserver final : public OpObserver {
   int ops = 0;
 };
 
-GroupKind KindOf(costmodel::Purpose p) {
-  if (p == costmodel::Purpose::kTp) return GroupKind::kTp;
-  if (p == costmodel::Purpose::kDpGradReduce) return GroupKind::kReplicate;
-  return GroupKind::kFsdp;
+/// Where the evaluator says a collective runs: the experts' FSDP share over the (smaller)
+/// expert-data-parallel group, the EP exchange's all-to-alls over EP and its copies over TP.
+GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) {
+  switch (u.purpose) {
+    case costmodel::Purpose::kTp: return GroupKind::kTp;
+    case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kEpDispatch:
+    case costmodel::Purpose::kEpCombine: return u.op == Coll::kAllToAll ? GroupKind::kEp : GroupKind::kTp;
+    default: return u.group.ranks == l.shard() ? GroupKind::kFsdp : GroupKind::kEdp;
+  }
+}
+
+/// Per micro-batch: one layer's GEMM FLOPs (forward, dgrad + wgrad, recomputed forward; flash
+/// 1 + 2.5 (+1 recomputed)) and bandwidth-kernel bytes (count x bytes forward, backward_count x
+/// backward bytes, recompute).
+double LayerFlops(const costmodel::LayerKernels& k) {
+  double f = 0;
+  for (int i = 0; i < k.num_gemms; ++i) {
+    const auto& g = k.gemms[static_cast<size_t>(i)];
+    f += 2.0 * static_cast<double>(g.m * g.n * g.k * g.batch) * (3.0 + (g.recomputed ? 1.0 : 0.0));
+  }
+  return f + k.flash_fwd_flops * (3.5 + (k.flash_recomputed ? 1.0 : 0.0));
+}
+double LayerMemoryBytes(const costmodel::LayerKernels& k) {
+  double mem = 0;
+  for (int i = 0; i < k.num_memory; ++i) {
+    const auto& mk = k.memory[static_cast<size_t>(i)];
+    mem += mk.count * mk.bytes * (mk.recomputed ? 2.0 : 1.0) + mk.backward_count * mk.backward_bytes;
+  }
+  return mem;
+}
+
+/// Runs one step of `layout` on a counting backend and checks it against the evaluation: the
+/// same (op, group, bytes) with the same count per step and nothing else, every layer's GEMM
+/// FLOPs and kernel bytes (an MoE model's dense layers their own), every buffer freed.
+void ExpectStepMatchesEvaluation(const costmodel::Model& m, const costmodel::Workload& w,
+                                 const char* layout) {
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  // Feasible but for memory (what runs does not depend on whether it fits an H100).
+  ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u)
+      << layout << ": " << (ev.Reasons(l, e).empty() ? "" : ev.Reasons(l, e)[0]);
+  const StepPlan p = MakeStepPlan(ev, l, e);
+  CountingBackend b;
+  b.Prepare(WorkspaceFor(p));
+  NullObserver obs;
+  RunStep(b, p, obs);
+  std::map<std::tuple<Coll, GroupKind, double>, double> expected;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    expected[{u.op, KindOf(u, l), u.bytes}] += u.count_per_step;
+  }
+  EXPECT_EQ(b.counts, expected) << layout;
+  double flops = 0, mem = 0;
+  for (int64_t i = 0; i < p.layers; ++i) {
+    const bool routed = p.moe_layer.empty() || p.moe_layer[static_cast<size_t>(i)];
+    flops += LayerFlops(routed ? p.layer : p.dense_layer);
+    mem += LayerMemoryBytes(routed ? p.layer : p.dense_layer);
+  }
+  const auto& h = p.head.gemm;
+  double head_mem = 0;
+  for (const auto& k : p.head.memory) head_mem += k.count * k.bytes + k.backward_count * k.backward_bytes;
+  const double micro = static_cast<double>(p.micro_batches);
+  EXPECT_DOUBLE_EQ(b.gemm_flops, micro * (flops + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k)))
+      << layout;
+  EXPECT_DOUBLE_EQ(b.memory_bytes, micro * (mem + head_mem) + p.optimizer_bytes) << layout;
+  EXPECT_TRUE(b.live.empty()) << layout;
 }
 
 struct Case {
@@ -162,7 +261,7 @@ TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
   std::map<std::tuple<Coll, GroupKind, double>, double> expected;
   for (int i = 0; i < e.num_collectives; ++i) {
     const auto& u = e.collectives[static_cast<size_t>(i)];
-    expected[{u.op, KindOf(u.purpose), u.bytes}] += u.count_per_step;
+    expected[{u.op, KindOf(u, l), u.bytes}] += u.count_per_step;
   }
   EXPECT_EQ(b.counts, expected);
 
@@ -254,6 +353,55 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
     EXPECT_DOUBLE_EQ(flops_all, 8.0 * (32.0 * layer + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k)))
         << layout;
   }
+}
+
+// Expert parallelism: the all-to-alls of every MoE layer (dispatch and combine, forward,
+// backward and full recompute's forward again), the TP all-gather / reduce-scatter of the routed
+// copies in place of the hidden states' around the MLP, the grouped expert GEMMs, the permute
+// kernels, and the experts' ZeRO traffic over the expert-data-parallel group: exactly what
+// Evaluator::Evaluate prices for Mixtral-8x7B.
+TEST(SkeletonExperts, RunsExactlyWhatTheModelPricesForMixtral) {
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 32;
+  w.seq = 2048;
+  for (const char* layout :
+       {"tp=1,fsdp=16,ep=8", "tp=2,sp=on,fsdp=8,ep=4,recompute=full",
+        "tp=2,sp=on,fsdp=4,ep=2,replicate=2,zero=2", "tp=1,fsdp=16,ep=8,zero=1,recipe=megatron",
+        "tp=4,sp=on,fsdp=4,ep=4", "tp=2,sp=on,fsdp=8", "tp=2,sp=off,fsdp=8,recompute=selective"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+}
+
+// A model with a dense first layer (Moe::dense_layers) and a shared expert: the dense layer runs
+// its own kernels and keeps the hidden-state TP pair; the MoE layers keep it too (the shared
+// expert needs the gathered hidden states) besides the routed copies' gather and scatter.
+TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
+  costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  m.moe.dense_layers = {0};
+  m.moe.shared_experts = 1;
+  m.moe.shared_expert_ffn = 4096;
+  costmodel::Workload w;
+  w.gpus = 8;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,fsdp=4,ep=4", "tp=1,fsdp=8,ep=2,recompute=full"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+  // The skeleton ran the dense layer's MLP: its GEMM shape is among the benchmarked ones.
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=8,ep=2", "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  ASSERT_EQ(p.moe_layer.size(), 32u);
+  EXPECT_FALSE(p.moe_layer[0]);
+  EXPECT_TRUE(p.moe_layer[1]);
+  bool dense_mlp = false;
+  for (const GemmCase& c : GemmCases(p)) dense_mlp |= c.name == "mlp_in" && c.batch == 1 && c.n == 2 * 14336;
+  EXPECT_TRUE(dense_mlp);
+  EXPECT_EQ(p.expert_group, GroupKind::kEdp);
+  EXPECT_GT(p.ep_dispatch_bytes, 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
