@@ -34,7 +34,7 @@ class CpuBackend final : public Backend {
     std::fill(std::begin(comms_), std::end(comms_), MPI_COMM_NULL);
     for (int g = 0; g < kNumGroupKinds; ++g) {
       const GroupKind kind = static_cast<GroupKind>(g);
-      if (!mesh.has(kind)) continue;  // ep and edp without expert parallelism: the same on every rank
+      if (!mesh.has(kind)) continue;  // ep, edp without expert parallelism (on every rank alike)
       Check(MPI_Comm_split(MPI_COMM_WORLD, mesh.ColorOf(kind, rank), rank, &comms_[g]),
             "MPI_Comm_split", kind);
       MPI_Comm_set_errhandler(comms_[g], MPI_ERRORS_RETURN);
@@ -268,7 +268,8 @@ class CpuBackend final : public Backend {
         break;
       case Coll::kAllToAll:  // in.size() / n elements to each rank, in group order
         out.resize(in.size());
-        rc = MPI_Alltoall(in.data(), count / n, MPI_FLOAT, out.data(), count / n, MPI_FLOAT, comms_[gi]);
+        rc = MPI_Alltoall(in.data(), count / n, MPI_FLOAT, out.data(), count / n, MPI_FLOAT,
+                          comms_[gi]);
         break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
         MESHPLAN_CHECK(false);

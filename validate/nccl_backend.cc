@@ -2,8 +2,9 @@
 // a unique id broadcast over MPI, split (ncclCommSplit) into the mesh's TP, FSDP and replica
 // groups (and, with expert parallelism, its EP and expert-data-parallel groups; an all-to-all is
 // a group call of ncclSend/ncclRecv to every peer); bf16 GEMMs with cuBLAS (fp32 accumulation);
-// bandwidth kernels as device-to-device cudaMemcpyAsync; a compute and a communication stream ordered with events; the plan's
-// buffers from the stream-ordered allocator so its high-water mark is the step's peak.
+// bandwidth kernels as device-to-device cudaMemcpyAsync; a compute and a communication stream
+// ordered with events; the plan's buffers from the stream-ordered allocator so its high-water
+// mark is the step's peak.
 // Waits poll the streams and the communicators' async errors, so a failed or aborted
 // communicator (ncclCommAbort from the watchdog) ends a wait with an error, never a hang.
 #include <cublas_v2.h>
@@ -60,7 +61,7 @@ class NcclBackend final : public Backend {
     for (int g = 0; g < kNumGroupKinds; ++g) {
       const GroupKind kind = static_cast<GroupKind>(g);
       mpi_comms_[g] = MPI_COMM_NULL;
-      if (!mesh.has(kind)) continue;  // ep and edp without expert parallelism: the same on every rank
+      if (!mesh.has(kind)) continue;  // ep, edp without expert parallelism (on every rank alike)
       const int color = mesh.ColorOf(kind, rank);
       Nccl(ncclCommSplit(world_comm_, color, rank, &comms_[g], nullptr), "ncclCommSplit", kind);
       MPI_Comm_split(MPI_COMM_WORLD, color, rank, &mpi_comms_[g]);
@@ -325,15 +326,17 @@ class NcclBackend final : public Backend {
   /// included) into `recv`, in group order: one ncclSend and one ncclRecv per peer inside a
   /// group call, as ncclAllToAll is built (nccl-tests src/alltoall.cu, NCCL's
   /// docs "Point-to-point communication: all-to-all").
-  void AllToAll(const void* send, void* recv, size_t count, ncclDataType_t type, double esize, GroupKind g,
-                cudaStream_t s) {
+  void AllToAll(const void* send, void* recv, size_t count, ncclDataType_t type, double esize,
+                GroupKind g, cudaStream_t s) {
     const int gi = static_cast<int>(g);
     const size_t slice = count * static_cast<size_t>(esize);
     Nccl(ncclGroupStart(), "ncclGroupStart", g);
     for (int peer = 0; peer < sizes_[gi]; ++peer) {
       const size_t off = static_cast<size_t>(peer) * slice;
-      Nccl(ncclSend(static_cast<const char*>(send) + off, count, type, peer, comms_[gi], s), "ncclSend", g);
-      Nccl(ncclRecv(static_cast<char*>(recv) + off, count, type, peer, comms_[gi], s), "ncclRecv", g);
+      Nccl(ncclSend(static_cast<const char*>(send) + off, count, type, peer, comms_[gi], s),
+           "ncclSend", g);
+      Nccl(ncclRecv(static_cast<char*>(recv) + off, count, type, peer, comms_[gi], s),
+           "ncclRecv", g);
     }
     Nccl(ncclGroupEnd(), "ncclGroupEnd", g);
   }
