@@ -123,7 +123,6 @@ class StepRunner {
   /// the loss's), runs the layers in reverse and sends the input gradient back. ZB-H1's
   /// backward leaves the weight-gradient GEMMs to its W action.
   void RunPipeline() {
-    MESHPLAN_CHECK(p_.moe_layer.empty());  // an MoE model's layers are not placed on stages here
     b_.ResetEvents();
     const int64_t p = p_.pp, V = p_.pp * p_.vpp;
     const auto lists = costmodel::ScheduleActions(p_.schedule, p, p_.vpp, p_.micro_batches);
@@ -148,7 +147,7 @@ class StepRunner {
           Tp(/*in=*/false, "embedding forward");
         }
         for (int64_t i = 0; i < n; ++i) {
-          LayerForward(-1, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
+          LayerForward(i, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
           acts.push_back(Alloc(p_.layer_activation_bytes));
         }
         if (vs == V - 1) {
@@ -168,7 +167,7 @@ class StepRunner {
         }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
         for (int64_t i = n - 1; i >= 0; --i) {
-          LayerBackward(-1, "chunk layer " + std::to_string(i) + " backward");
+          LayerBackward(i, "chunk layer " + std::to_string(i) + " backward");
         }
         weights_ = Weights::kWith;
         if (!split_w) {
@@ -244,10 +243,9 @@ class StepRunner {
                  what + " (experts)");
     }
   }
-  /// Layer `i`'s kernels and whether it routes tokens (i < 0: a pipeline chunk's, always dense).
-  bool Routed(int64_t i) const {
-    return i >= 0 && !p_.moe_layer.empty() && p_.moe_layer[static_cast<size_t>(i)];
-  }
+  /// Layer `i`'s kernels and whether it routes tokens (under a pipeline `i` counts a chunk's
+  /// layers, and an MoE model's all route).
+  bool Routed(int64_t i) const { return !p_.moe_layer.empty() && p_.moe_layer[static_cast<size_t>(i)]; }
   const costmodel::LayerKernels& KernelsOf(int64_t i) const {
     return p_.moe_layer.empty() || Routed(i) ? p_.layer : p_.dense_layer;
   }
@@ -348,7 +346,7 @@ class StepRunner {
     return out;
   }
 
-  /// Layer `li` (< 0: a pipeline chunk's layer) forward, or in backward its recomputed part.
+  /// Layer `li` forward, or in backward its recomputed part.
   void LayerForward(int64_t li, const std::string& where, bool recompute_only) {
     const auto& k = KernelsOf(li);
     const bool routed = Routed(li);
@@ -457,7 +455,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.layers = m.layers;
   MESHPLAN_CHECK(l.cp == 1);
   if (!m.moe.dense()) {
-    MESHPLAN_CHECK(l.pp == 1);
+    // Under a pipeline every layer must route (a stage's chunks are not tied to model layers).
+    MESHPLAN_CHECK(l.pp == 1 || m.moe.dense_layers.empty());
     p.dense_layer = costmodel::LayerKernelsFor(m, w, l, /*moe_layer=*/false);
     p.moe_layer.assign(static_cast<size_t>(m.layers), true);
     for (int64_t d : m.moe.dense_layers) {
@@ -501,8 +500,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   // expert / ep per layer on a rank, over the expert-data-parallel group (evaluate.cc).
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
   const double xunit = edp > 1 ? tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)) : 0.0;
-  const double L = static_cast<double>(m.layers);
-  double dense_all = all - tpp.expert * L;
+  double expert_layers = static_cast<double>(m.layers);  // whose experts this rank holds
+  double dense_all = all - tpp.expert * expert_layers;
   if (l.pp > 1) {
     costmodel::StageSplit split;
     std::string why;
@@ -521,9 +520,11 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
                             ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /
                                   static_cast<double>(l.tp) * static_cast<double>(m.hidden)
                             : 0.0;
-    all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
-          (last ? tpp.head + tied : 0.0);
-    dense_all = all;  // a dense model (MoE under a pipeline is not run)
+    dense_all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
+                (last ? tpp.head + tied : 0.0);
+    expert_layers = static_cast<double>(p.layers);
+    all = dense_all + tpp.expert * expert_layers;
+    if (!p.moe_layer.empty()) p.moe_layer.assign(static_cast<size_t>(p.layers), true);
   }
   if (l.fsdp > 1) {
     p.fsdp = true;
@@ -536,8 +537,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.zero1_ag_bytes = 2.0 * dense_all;
     p.expert_ag_bytes = 2.0 * xunit;
     p.expert_rs_bytes = reduce_bytes * xunit;
-    p.expert_zero1_rs_bytes = reduce_bytes * xunit * L;
-    p.expert_zero1_ag_bytes = 2.0 * xunit * L;
+    p.expert_zero1_rs_bytes = reduce_bytes * xunit * expert_layers;
+    p.expert_zero1_ag_bytes = 2.0 * xunit * expert_layers;
   }
   if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) *

@@ -30,8 +30,8 @@ namespace meshplan::validate {
 struct StepPlan {
   costmodel::LayerKernels layer;  // an MoE model: its MoE layer
   costmodel::HeadKernels head;
-  // Mixture of experts: moe_layer[i] says whether layer i routes tokens (the others, the model's
-  // Moe::dense_layers, run dense_layer); empty for a dense model.
+  // Mixture of experts: moe_layer[i] says whether layer i (of this stage) routes tokens (the
+  // others, the model's Moe::dense_layers, run dense_layer); empty for a dense model.
   std::vector<bool> moe_layer;
   costmodel::LayerKernels dense_layer;
   int64_t layers = 0;
@@ -77,7 +77,8 @@ struct StepPlan {
 
 /// The step of pipeline stage `stage` (0 without pipeline parallelism); the caller sets
 /// prev_rank / next_rank from the mesh. REQUIRES: l.pp == 1 or FSDP below ZeRO-2 (the skeleton
-/// does not run FSDP's per-unit gathers under a pipeline); l.pp == 1 for an MoE model; l.cp == 1.
+/// does not run FSDP's per-unit gathers under a pipeline); l.pp == 1 for an MoE model with dense
+/// layers (Moe::dense_layers); l.cp == 1.
 StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                       const costmodel::Evaluation& e, int64_t stage = 0);
 

@@ -404,6 +404,56 @@ TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
   EXPECT_GT(p.ep_dispatch_bytes, 0.0);
 }
 
+// An MoE model under a pipeline: every stage runs its layers' exchanges (dispatch and combine,
+// forward and backward) once per micro-batch, and the last stage, whose per-step traffic the
+// evaluator records, reduces and gathers the dense part over FSDP and its experts over the
+// expert-data-parallel group, at the evaluator's sizes.
+TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
+                             "tp=1,pp=4,vpp=2,fsdp=4,ep=2,zero=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
+    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
+    std::map<std::tuple<Coll, GroupKind, double>, double> expected;  // EP and data-parallel
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const auto& u = e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == costmodel::Purpose::kPpP2p || u.purpose == costmodel::Purpose::kTp) continue;
+      const GroupKind g = KindOf(u, l);
+      if (g != GroupKind::kTp) expected[{u.op, g, u.bytes}] += u.count_per_step;
+    }
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      p.prev_rank = 0;
+      p.next_rank = 1;
+      ASSERT_EQ(p.moe_layer.size(), 8u);
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      NullObserver obs;
+      RunStep(b, p, obs);
+      const double a2a = b.counts[{Coll::kAllToAll, GroupKind::kEp, p.ep_dispatch_bytes}];
+      // Dispatch and combine, forward and backward, per layer and micro-batch.
+      EXPECT_EQ(a2a, static_cast<double>(p.micro_batches * p.layers * 4)) << layout << " stage " << stage;
+      EXPECT_EQ(p.micro_batches, l.fsdp == 2 ? 8 : 4);
+      if (stage == 3) {
+        std::map<std::tuple<Coll, GroupKind, double>, double> ran;
+        for (const auto& [key, n] : b.counts) {
+          if (std::get<1>(key) != GroupKind::kTp) ran[key] = n;
+        }
+        EXPECT_EQ(ran, expected) << layout;
+      }
+      EXPECT_TRUE(b.live.empty());
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Layouts, Skeleton,
     ::testing::Values(Case{"Tp2SpFsdp2Zero3", "tp=2,sp=on,fsdp=2", 4, 8, 2048, true},
