@@ -20,7 +20,14 @@ using costmodel::MemoryKernel;
 enum class Block { kAttention, kMlp };
 
 bool InAttention(std::string_view gemm) {
-  return gemm == "qkv" || gemm == "scores" || gemm == "context" || gemm == "attn_out";
+  return gemm == "qkv" || gemm == "scores" || gemm == "context" || gemm == "attn_out" ||
+         gemm == "q_down" || gemm == "q_proj" || gemm == "q_up" || gemm == "kv_down" || gemm == "kv_up";
+}
+
+/// Whether gemm `i` is the attention's last input projection (qkv; MLA's kv_up), after which
+/// the fused attention core runs: the one right before attn_out (kernels.h order).
+bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
+  return i + 1 < k.num_gemms && k.gemms[static_cast<size_t>(i + 1)].name == "attn_out";
 }
 
 /// Launches of a bandwidth kernel in one block: the activations run in the MLP; kernels that run
@@ -28,6 +35,7 @@ bool InAttention(std::string_view gemm) {
 /// MoE layer's moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
   if (k.name == "activation" || k.name == "shared_activation") return b == Block::kMlp ? count : 0;
+  if (k.name == "latent_norm" || k.name == "qk_norm") return b == Block::kAttention ? count : 0;
   const int attention = count >= 2 ? (count + 1) / 2 : count;
   return b == Block::kAttention ? attention : count - attention;
 }
@@ -368,7 +376,7 @@ class StepRunner {
         if (moe_mlp && g.name == "mlp_in") Dispatch(k, w, recompute_only, tp);
         if (!recompute_only || g.recomputed) Forward(g, w);
         if (moe_mlp && g.name == "mlp_out") Combine(k, w, recompute_only, tp);
-        if (g.name == "qkv" && k.flash_fwd_flops > 0 && (!recompute_only || k.flash_recomputed)) {
+        if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0 && (!recompute_only || k.flash_recomputed)) {
           for (const GemmShape& a : AttentionShapes()) Forward(a, w + " flash");
         }
       }
@@ -399,11 +407,12 @@ class StepRunner {
         const GemmShape& g = k.gemms[static_cast<size_t>(i)];
         if (InAttention(g.name) != (blk == Block::kAttention)) continue;
         if (moe_mlp && g.name == "mlp_out") CombineBackward(k, w);
-        if (g.name == "qkv" && k.flash_fwd_flops > 0) {
-          // FlashAttention-2 backward: 2.5x forward FLOPs = the scores again + dgrad and wgrad
-          // of both causal GEMMs.
+        if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0) {
+          // FlashAttention-2 backward: 2.5x forward FLOPs = the scores again
+          // (AttentionRecomputeGemm) + dgrad and wgrad of both causal GEMMs.
           const auto shapes = AttentionShapes();
-          Forward(shapes[0], w + " flash backward");
+          const GemmCase again = AttentionRecomputeGemm(p_);
+          Forward(GemmShape{again.name, again.m, again.n, again.k, again.batch, false}, w + " flash backward");
           for (auto it = shapes.rbegin(); it != shapes.rend(); ++it) Backward(*it, w + " flash");
         }
         WeightBackward(g, w);
@@ -483,7 +492,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.seq = w.seq;
   p.mbs = l.mbs;
   p.heads_local = std::max<int64_t>(1, m.heads / l.tp);
-  p.head_dim = m.head_dim;
+  p.qk_dim = m.mla.enabled() ? m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim : m.head_dim;
+  p.v_dim = m.mla.enabled() ? m.mla.v_head_dim : m.head_dim;
   p.full_recompute = l.recompute == costmodel::Recompute::kFull;
   const double T = static_cast<double>(l.mbs * w.seq);
   // Sizes as Evaluator::Evaluate prices them (evaluate.cc).
@@ -502,8 +512,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   const double xunit = edp > 1 ? tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)) : 0.0;
   double expert_layers = static_cast<double>(m.layers);  // whose experts this rank holds
   double dense_all = all - tpp.expert * expert_layers;
+  costmodel::StageSplit split;
   if (l.pp > 1) {
-    costmodel::StageSplit split;
     std::string why;
     MESHPLAN_CHECK(costmodel::SplitLayers(l, m.layers, split, &why));
     MESHPLAN_CHECK(stage >= 0 && stage < l.pp);
@@ -550,7 +560,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   if (l.pp > 1) {
     MESHPLAN_CHECK(!(l.fsdp > 1 && l.zero >= 2));
     const costmodel::MemoryBreakdown sm = costmodel::EstimateStageMemory(
-        m, ev.cluster(), w, l, costmodel::StageShape{p.layers, stage == 0, stage == l.pp - 1, 1.0});
+        m, ev.cluster(), w, l,
+        costmodel::StageShape{p.layers, stage == 0, stage == l.pp - 1, 1.0, split.FirstLayerOf(stage, l.pp)});
     p.static_bytes = sm.params_bytes + sm.grads_bytes + sm.optimizer_bytes;
     p.layer_activation_bytes = sm.activations_per_layer_bytes;
     p.outer_activation_bytes = stage == l.pp - 1
@@ -576,8 +587,14 @@ void RunStep(Backend& b, const StepPlan& p, OpObserver& obs) { StepRunner(b, p, 
 std::vector<GemmCase> AttentionForwardGemms(const StepPlan& p) {
   if (p.layer.flash_fwd_flops <= 0) return {};
   const int64_t s = p.seq, half = std::max<int64_t>(1, p.seq / 2), batch = p.mbs * p.heads_local;
-  return {GemmCase{"scores", "forward", s, half, p.head_dim, batch},
-          GemmCase{"context", "forward", s, p.head_dim, half, batch}};
+  return {GemmCase{"scores", "forward", s, half, p.qk_dim, batch},
+          GemmCase{"context", "forward", s, p.v_dim, half, batch}};
+}
+
+GemmCase AttentionRecomputeGemm(const StepPlan& p) {
+  GemmCase c = AttentionForwardGemms(p).front();
+  c.k = (p.qk_dim + p.v_dim) / 2;  // = d_qk = d_v without MLA: the scores again
+  return c;
 }
 
 std::vector<GemmCase> GemmCases(const StepPlan& p) {
@@ -640,6 +657,10 @@ Workspace WorkspaceFor(const StepPlan& p) {
     gemm(c.m, c.n, c.k, c.batch);
     gemm(c.m, c.k, c.n, c.batch);
     gemm(c.k, c.n, c.m, c.batch);
+  }
+  if (p.layer.flash_fwd_flops > 0) {
+    const GemmCase again = AttentionRecomputeGemm(p);
+    gemm(again.m, again.n, again.k, again.batch);
   }
   for (const MemoryCase& c : MemoryCases(p)) w.memory_kernel_bytes = std::max(w.memory_kernel_bytes, c.bytes);
   for (double b : {p.tp_bytes, p.ce_bytes, p.unit_ag_bytes, p.unit_rs_bytes, p.outer_ag_bytes,

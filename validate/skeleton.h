@@ -36,7 +36,9 @@ struct StepPlan {
   costmodel::LayerKernels dense_layer;
   int64_t layers = 0;
   int64_t micro_batches = 1;
-  int64_t seq = 0, mbs = 1, heads_local = 1, head_dim = 1;
+  int64_t seq = 0, mbs = 1, heads_local = 1;
+  // A head's query/key and value widths (head_dim both; MLA: nope + rope and v_head_dim).
+  int64_t qk_dim = 1, v_dim = 1;
   bool full_recompute = false;
   // TP (0 bytes: no TP).
   bool sp = false;
@@ -107,9 +109,14 @@ struct GemmCase {
   int64_t m = 0, n = 0, k = 0, batch = 1;
 };
 std::vector<GemmCase> GemmCases(const StepPlan& p);
-/// Flash attention's causal core as batched GEMMs: forward {scores, context}, each
-/// (s, s/2, d) / (s, d, s/2) over mbs x local heads, together exactly the forward FLOPs.
+/// Flash attention's causal core as batched GEMMs: forward {scores, context},
+/// (s, s/2, d_qk) / (s, d_v, s/2) over mbs x local heads, together exactly the forward FLOPs.
 std::vector<GemmCase> AttentionForwardGemms(const StepPlan& p);
+/// The part of flash attention's backward that the forward's GEMMs' dgrad and wgrad do not
+/// cover: half the forward's FLOPs again (FlashAttention-2's backward is 2.5x its forward, the
+/// evaluator's convention), as the scores GEMM at the mean of the query/key and value widths
+/// (exactly the scores GEMM when they are equal; MLA's differ).
+GemmCase AttentionRecomputeGemm(const StepPlan& p);
 
 struct MemoryCase {
   std::string_view name;

@@ -454,6 +454,29 @@ TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
   }
 }
 
+// Multi-head latent attention (DeepSeek-V3): its down and up projections run in the attention
+// block, the fused core after kv_up with the heads' query/key (192) and value (128) widths, its
+// backward 2.5x its forward as priced; 3 dense layers, a shared expert, 256 routed experts.
+TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
+  const costmodel::Model m = costmodel::ResolveModel("deepseek-v3");
+  costmodel::Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 1024;
+  for (const char* layout : {"tp=1,fsdp=64,ep=8", "tp=2,sp=on,fsdp=32,ep=8,recompute=full"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=64,ep=8", "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  const std::vector<GemmCase> core = AttentionForwardGemms(p);
+  ASSERT_EQ(core.size(), 2u);
+  EXPECT_EQ(core[0].k, 192);  // scores over qk_nope + qk_rope
+  EXPECT_EQ(core[1].n, 128);  // context over v_head_dim
+  EXPECT_EQ(AttentionRecomputeGemm(p).k, 160);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Layouts, Skeleton,
     ::testing::Values(Case{"Tp2SpFsdp2Zero3", "tp=2,sp=on,fsdp=2", 4, 8, 2048, true},
