@@ -86,11 +86,6 @@ std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::P
                           "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
                           "attention exchange); validate a cp=1 layout");
   }
-  if (!p.model.moe.dense_layers.empty() && p.layout.pp > 1) {
-    throw Error("--plan", "a mixture-of-experts model with dense layers (moe.dense_layers) under pipeline "
-                          "parallelism (pp > 1) is priced but not executed by meshplan-validate yet (its "
-                          "skeleton does not place the dense layers on their stages); validate a pp=1 layout");
-  }
   const int64_t n = p.workload.gpus;
   const int64_t g = o.np_per_node > 0 ? o.np_per_node
                                       : std::min<int64_t>(n, p.cluster.node.gpus_per_node);

@@ -144,7 +144,8 @@ class StepRunner {
       const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
       // The chunk's layers: the stage's spread evenly, whole layers (a stage whose embedding or
       // head takes a chunk slot has one chunk with a layer fewer).
-      const int64_t n = (a.chunk + 1) * p_.layers / p_.vpp - a.chunk * p_.layers / p_.vpp;
+      const int64_t first = a.chunk * p_.layers / p_.vpp;  // of the stage's layers
+      const int64_t n = (a.chunk + 1) * p_.layers / p_.vpp - first;
       auto& acts = held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)];
       where_mb_ = "micro-batch " + std::to_string(a.micro_batch) + " chunk " + std::to_string(a.chunk) + " ";
       if (a.kind == costmodel::ActionKind::kForward) {
@@ -155,7 +156,7 @@ class StepRunner {
           Tp(/*in=*/false, "embedding forward");
         }
         for (int64_t i = 0; i < n; ++i) {
-          LayerForward(i, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
+          LayerForward(first + i, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
           acts.push_back(Alloc(p_.layer_activation_bytes));
         }
         if (vs == V - 1) {
@@ -175,7 +176,7 @@ class StepRunner {
         }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
         for (int64_t i = n - 1; i >= 0; --i) {
-          LayerBackward(i, "chunk layer " + std::to_string(i) + " backward");
+          LayerBackward(first + i, "chunk layer " + std::to_string(i) + " backward");
         }
         weights_ = Weights::kWith;
         if (!split_w) {
@@ -187,7 +188,9 @@ class StepRunner {
           b_.Send(p_.prev_rank, p_.p2p_bytes, bwd_tag(vs - 1));
         }
       } else {
-        for (int64_t i = n - 1; i >= 0; --i) LayerWeightGradients("chunk layer " + std::to_string(i) + " weights");
+        for (int64_t i = n - 1; i >= 0; --i) {
+          LayerWeightGradients(first + i, "chunk layer " + std::to_string(i) + " weights");
+        }
         for (int id : acts) Free(id);
         acts.clear();
       }
@@ -251,8 +254,8 @@ class StepRunner {
                  what + " (experts)");
     }
   }
-  /// Layer `i`'s kernels and whether it routes tokens (under a pipeline `i` counts a chunk's
-  /// layers, and an MoE model's all route).
+  /// Layer `i`'s kernels and whether it routes tokens (under a pipeline: the stage's i-th layer,
+  /// its chunks' layers in order).
   bool Routed(int64_t i) const { return !p_.moe_layer.empty() && p_.moe_layer[static_cast<size_t>(i)]; }
   const costmodel::LayerKernels& KernelsOf(int64_t i) const {
     return p_.moe_layer.empty() || Routed(i) ? p_.layer : p_.dense_layer;
@@ -324,8 +327,8 @@ class StepRunner {
     GemmOp(g, "dgrad", g.m, g.k, g.n, where);
     if (weights_ == Weights::kWith) GemmOp(g, "wgrad", g.k, g.n, g.m, where);
   }
-  void LayerWeightGradients(const std::string& where) {
-    const auto& k = p_.layer;
+  void LayerWeightGradients(int64_t li, const std::string& where) {
+    const auto& k = KernelsOf(li);
     for (int i = k.num_gemms - 1; i >= 0; --i) {
       const GemmShape& g = k.gemms[static_cast<size_t>(i)];
       GemmOp(g, "wgrad", g.k, g.n, g.m, where);
@@ -464,13 +467,12 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.layers = m.layers;
   MESHPLAN_CHECK(l.cp == 1);
   if (!m.moe.dense()) {
-    // Under a pipeline every layer must route (a stage's chunks are not tied to model layers).
-    MESHPLAN_CHECK(l.pp == 1 || m.moe.dense_layers.empty());
     p.dense_layer = costmodel::LayerKernelsFor(m, w, l, /*moe_layer=*/false);
     p.moe_layer.assign(static_cast<size_t>(m.layers), true);
     for (int64_t d : m.moe.dense_layers) {
       if (d >= 0 && d < m.layers) p.moe_layer[static_cast<size_t>(d)] = false;
     }
+    p.has_dense_layers = std::find(p.moe_layer.begin(), p.moe_layer.end(), false) != p.moe_layer.end();
     // The exchange's sizes as the evaluator recorded them (experts.h PriceEpLayer).
     for (int i = 0; i < e.num_collectives; ++i) {
       const costmodel::CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
@@ -534,7 +536,14 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
                 (last ? tpp.head + tied : 0.0);
     expert_layers = static_cast<double>(p.layers);
     all = dense_all + tpp.expert * expert_layers;
-    if (!p.moe_layer.empty()) p.moe_layer.assign(static_cast<size_t>(p.layers), true);
+    if (!p.moe_layer.empty()) {
+      // The stage's layers, contiguous from its first as the memory model counts them
+      // (pipeline.h StageSplit::FirstLayerOf; with vpp > 1 its chunks in order).
+      const int64_t from = split.FirstLayerOf(stage, l.pp);
+      std::vector<bool> mine(static_cast<size_t>(p.layers));
+      for (int64_t j = 0; j < p.layers; ++j) mine[static_cast<size_t>(j)] = p.moe_layer[static_cast<size_t>(from + j)];
+      p.moe_layer = std::move(mine);
+    }
   }
   if (l.fsdp > 1) {
     p.fsdp = true;
@@ -612,7 +621,7 @@ std::vector<GemmCase> GemmCases(const StepPlan& p) {
     add(g.name, "wgrad", g.k, g.n, g.m, g.batch);
   };
   for (int i = 0; i < p.layer.num_gemms; ++i) all(p.layer.gemms[static_cast<size_t>(i)]);
-  if (std::find(p.moe_layer.begin(), p.moe_layer.end(), false) != p.moe_layer.end()) {
+  if (p.has_dense_layers) {
     for (int i = 0; i < p.dense_layer.num_gemms; ++i) all(p.dense_layer.gemms[static_cast<size_t>(i)]);
   }
   all(p.head.gemm);
@@ -636,7 +645,7 @@ std::vector<MemoryCase> MemoryCases(const StepPlan& p) {
     }
   };
   layer(p.layer);
-  if (std::find(p.moe_layer.begin(), p.moe_layer.end(), false) != p.moe_layer.end()) layer(p.dense_layer);
+  if (p.has_dense_layers) layer(p.dense_layer);
   for (const MemoryKernel& k : p.head.memory) {
     add(k.name, "forward", k.bytes);
     add(k.name, "backward", k.backward_bytes);

@@ -34,6 +34,9 @@ struct StepPlan {
   // others, the model's Moe::dense_layers, run dense_layer); empty for a dense model.
   std::vector<bool> moe_layer;
   costmodel::LayerKernels dense_layer;
+  // The model has dense layers: dense_layer's kernels are benchmarked on every rank (a stage
+  // without one too, so that every rank runs the same benchmark list).
+  bool has_dense_layers = false;
   int64_t layers = 0;
   int64_t micro_batches = 1;
   int64_t seq = 0, mbs = 1, heads_local = 1;
@@ -79,8 +82,7 @@ struct StepPlan {
 
 /// The step of pipeline stage `stage` (0 without pipeline parallelism); the caller sets
 /// prev_rank / next_rank from the mesh. REQUIRES: l.pp == 1 or FSDP below ZeRO-2 (the skeleton
-/// does not run FSDP's per-unit gathers under a pipeline); l.pp == 1 for an MoE model with dense
-/// layers (Moe::dense_layers); l.cp == 1.
+/// does not run FSDP's per-unit gathers under a pipeline); l.cp == 1.
 StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                       const costmodel::Evaluation& e, int64_t stage = 0);
 
@@ -108,6 +110,8 @@ struct GemmCase {
   std::string_view pass;  // forward, dgrad, wgrad
   int64_t m = 0, n = 0, k = 0, batch = 1;
 };
+/// The same list on every rank of a plan, whichever stage's layers it runs: the benchmarks time
+/// them all ranks at once, with a barrier per case.
 std::vector<GemmCase> GemmCases(const StepPlan& p);
 /// Flash attention's causal core as batched GEMMs: forward {scores, context},
 /// (s, s/2, d_qk) / (s, d_v, s/2) over mbs x local heads, together exactly the forward FLOPs.
@@ -123,6 +127,7 @@ struct MemoryCase {
   std::string_view pass;  // forward, backward, step (optimizer)
   double bytes = 0;
 };
+/// The same list on every rank, as GemmCases.
 std::vector<MemoryCase> MemoryCases(const StepPlan& p);
 
 }  // namespace meshplan::validate

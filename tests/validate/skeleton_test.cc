@@ -6,6 +6,7 @@
 // steps run the evaluator's all-to-alls, TP gathers of routed copies and expert ZeRO traffic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -434,6 +435,7 @@ TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
       p.prev_rank = 0;
       p.next_rank = 1;
       ASSERT_EQ(p.moe_layer.size(), 8u);
+      EXPECT_EQ(std::count(p.moe_layer.begin(), p.moe_layer.end(), true), 8);
       CountingBackend b;
       b.Prepare(WorkspaceFor(p));
       NullObserver obs;
@@ -475,6 +477,59 @@ TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
   EXPECT_EQ(core[0].k, 192);  // scores over qk_nope + qk_rope
   EXPECT_EQ(core[1].n, 128);  // context over v_head_dim
   EXPECT_EQ(AttentionRecomputeGemm(p).k, 160);
+}
+
+// With a dense first layer (Moe::dense_layers) a stage runs its own layers' kinds: stage 0 its
+// dense layer 0 and 7 MoE layers, the others 8 MoE layers (contiguous stages, as the memory model
+// counts them); the GEMM FLOPs over the stages are the whole model's.
+TEST(SkeletonExperts, PipelineStagesRunTheirOwnDenseAndMoeLayers) {
+  costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  m.moe.dense_layers = {0};
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
+    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
+    double flops = 0, whole = 0;
+    // Every stage benchmarks the same GEMMs and as many bandwidth kernels (the benchmarks
+    // synchronise all ranks per case; the optimizer's bytes are the stage's own).
+    auto shapes = [](const StepPlan& p) {
+      std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> out;
+      for (const GemmCase& c : GemmCases(p)) out.emplace_back(c.m, c.n, c.k, c.batch);
+      out.emplace_back(static_cast<int64_t>(MemoryCases(p).size()), 0, 0, 0);
+      return out;
+    };
+    const auto stage0 = shapes(MakeStepPlan(ev, l, e, 0));
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      EXPECT_EQ(shapes(p), stage0) << layout << " stage " << stage;
+      p.prev_rank = 0;
+      p.next_rank = 1;
+      ASSERT_EQ(p.moe_layer.size(), 8u);
+      EXPECT_EQ(p.moe_layer[0], stage != 0) << layout << " stage " << stage;
+      const int64_t routed = std::count(p.moe_layer.begin(), p.moe_layer.end(), true);
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      NullObserver obs;
+      RunStep(b, p, obs);
+      EXPECT_EQ((b.counts[{Coll::kAllToAll, GroupKind::kEp, p.ep_dispatch_bytes}]),
+                static_cast<double>(p.micro_batches * routed * 4)) << layout << " stage " << stage;
+      EXPECT_TRUE(b.live.empty());
+      flops += b.gemm_flops;
+      if (stage == 0) {
+        for (int64_t i = 0; i < 32; ++i) whole += LayerFlops(i == 0 ? p.dense_layer : p.layer);
+        const auto& h = p.head.gemm;
+        whole = static_cast<double>(p.micro_batches) * (whole + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k));
+      }
+    }
+    EXPECT_DOUBLE_EQ(flops, whole) << layout;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
