@@ -16,10 +16,14 @@ namespace meshplan::costmodel {
 namespace {
 using nlohmann::json;
 
+/// A collective row's op. all_to_all: an expert-parallel plan's sweep over its EP group, which
+/// calibration fits as a point-to-point row (efficiency.alltoall_fraction and the p2p channel
+/// parameters, calibration.cc Fit), never as a ring/tree table row.
 Coll CollFromName(JsonObject& o, const std::string& key) {
-  const std::string op = o.Enum(key, {"all_gather", "reduce_scatter", "all_reduce"});
+  const std::string op = o.Enum(key, {"all_gather", "reduce_scatter", "all_reduce", "all_to_all"});
   if (op == "all_gather") return Coll::kAllGather;
   if (op == "reduce_scatter") return Coll::kReduceScatter;
+  if (op == "all_to_all") return Coll::kAllToAll;
   return Coll::kAllReduce;
 }
 

@@ -86,10 +86,6 @@ std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::P
                           "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
                           "attention exchange); validate a cp=1 layout");
   }
-  if (!p.model.moe.dense()) {
-    throw Error("--plan", "mixture-of-experts plans are priced but not executed by meshplan-validate yet (its "
-                          "skeleton has no all-to-all token dispatch or grouped expert GEMM)");
-  }
   const int64_t n = p.workload.gpus;
   const int64_t g = o.np_per_node > 0 ? o.np_per_node
                                       : std::min<int64_t>(n, p.cluster.node.gpus_per_node);
@@ -172,9 +168,16 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
     const auto& u = e.collectives[static_cast<size_t>(i)];
     const std::string op(costmodel::ToString(u.op));
     const bool p2p = u.purpose == costmodel::Purpose::kPpP2p;
+    const bool ep =
+        u.purpose == costmodel::Purpose::kEpDispatch || u.purpose == costmodel::Purpose::kEpCombine;
+    // The measurement file names the group a collective ran on (validate/mesh.h): the expert
+    // exchange's all-to-alls on "ep", its gather/scatter of routed copies on "tp", the experts'
+    // FSDP traffic on "edp" (fewer ranks than the fsdp x cp shard group).
     const std::string purpose = p2p ? "pp_p2p"
                                 : u.purpose == costmodel::Purpose::kTp ? "tp"
-                                : u.purpose == costmodel::Purpose::kDpGradReduce ? "replicate" : "fsdp";
+                                : ep ? (u.op == costmodel::Coll::kAllToAll ? "ep" : "tp")
+                                : u.purpose == costmodel::Purpose::kDpGradReduce ? "replicate"
+                                : u.group.ranks == p.layout.shard() ? "fsdp" : "edp";
     double measured = -1;
     for (const auto& r : m.value(p2p ? "p2p" : "collectives", nlohmann::json::array())) {
       if (r["op"] == op && r["purpose"] == purpose && r["from_plan"] == true &&
@@ -182,7 +185,9 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
         measured = r["time_s"].get<double>();
       }
     }
-    row(op + " " + purpose + " x" + std::to_string(u.group.ranks) + " " +
+    // The expert exchange's rows say which: ep_dispatch, ep_combine.
+    const std::string label = ep ? std::string(costmodel::ToString(u.purpose)) : purpose;
+    row(op + " " + label + " x" + std::to_string(u.group.ranks) + " " +
             Num(u.bytes) + " B",
         Us(u.cost.time_s), measured >= 0 ? Us(measured) : "-", measured >= 0 ? Ratio(u.cost.time_s, measured) : "");
   }

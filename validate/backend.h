@@ -7,7 +7,9 @@
 // events, as a training framework orders FSDP prefetch (CUDA semantics; the CPU backend runs
 // compute synchronously and communication as non-blocking MPI requests). Collective sizes are
 // nccl-tests' S: the whole output of an all-gather, the whole input of a reduce-scatter, the
-// buffer of an all-reduce. No MPI, CUDA or NCCL type appears here.
+// buffer of an all-reduce, the whole send buffer of an all-to-all (S/n to each rank of the group,
+// its own included; MPI_Alltoall on the CPU, ncclSend/ncclRecv to every peer in one NCCL group
+// call). No MPI, CUDA or NCCL type appears here.
 #ifndef MESHPLAN_VALIDATE_BACKEND_H_
 #define MESHPLAN_VALIDATE_BACKEND_H_
 
@@ -88,7 +90,7 @@ class Backend {
   /// World ranks in this rank's communicator of kind `g`, as the library reports them.
   virtual std::vector<int> GroupMembers(GroupKind g) = 0;
   /// Runs `op` on fp32 host data through the real communicator (numeric checks): `in` is this
-  /// rank's input (S elements for reduce-scatter and all-reduce, S/n for all-gather).
+  /// rank's input (S elements for reduce-scatter, all-reduce and all-to-all, S/n for all-gather).
   virtual std::vector<float> CheckedCollective(costmodel::Coll op, GroupKind g,
                                                const std::vector<float>& in) = 0;
 

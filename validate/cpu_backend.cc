@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 
 #include <Eigen/Core>
@@ -30,8 +31,10 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const Mesh& mesh, int rank) : mesh_(mesh), rank_(rank) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    std::fill(std::begin(comms_), std::end(comms_), MPI_COMM_NULL);
     for (int g = 0; g < kNumGroupKinds; ++g) {
       const GroupKind kind = static_cast<GroupKind>(g);
+      if (!mesh.has(kind)) continue;  // ep, edp without expert parallelism (on every rank alike)
       Check(MPI_Comm_split(MPI_COMM_WORLD, mesh.ColorOf(kind, rank), rank, &comms_[g]),
             "MPI_Comm_split", kind);
       MPI_Comm_set_errhandler(comms_[g], MPI_ERRORS_RETURN);
@@ -42,7 +45,9 @@ class CpuBackend final : public Backend {
     for (MPI_Request& r : pending_) MPI_Wait(&r, MPI_STATUS_IGNORE);
     for (MPI_Request& r : p2p_pending_) MPI_Wait(&r, MPI_STATUS_IGNORE);
     for (auto& [id, ptr] : buffers_) std::free(ptr.first);
-    for (MPI_Comm& c : comms_) MPI_Comm_free(&c);
+    for (MPI_Comm& c : comms_) {
+      if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
+    }
   }
 
   std::string_view name() const override { return "cpu"; }
@@ -114,9 +119,12 @@ class CpuBackend final : public Backend {
   double Collective(int stream, Coll op, GroupKind g, double bytes,
                     costmodel::Dtype dtype) override {
     const int gi = static_cast<int>(g);
+    MESHPLAN_CHECK(comms_[gi] != MPI_COMM_NULL);
     const int n = sizes_[gi];
-    // Reductions run in fp32 (MPI has no bf16); the byte count is what is timed.
-    const double esize = op == Coll::kAllGather ? (dtype == costmodel::Dtype::kFp32 ? 4.0 : 2.0) : 4.0;
+    // Reductions run in fp32 (MPI has no bf16); the byte count is what is timed. Data movement
+    // (all-gather, all-to-all) moves elements of the plan's dtype.
+    const bool moves = op == Coll::kAllGather || op == Coll::kAllToAll;
+    const double esize = moves ? (dtype == costmodel::Dtype::kFp32 ? 4.0 : 2.0) : 4.0;
     const int64_t share = static_cast<int64_t>(std::ceil(bytes / (esize * n)));  // elements per rank
     const double actual = static_cast<double>(share) * n * esize;
     MESHPLAN_CHECK(actual <= slot_bytes_);
@@ -156,8 +164,15 @@ class CpuBackend final : public Backend {
         rc = req ? MPI_Iallreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm, req)
                  : MPI_Allreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm);
         break;
+      case Coll::kAllToAll: {
+        // S/n to every rank of the group (its own slice included), as nccl-tests' alltoall.
+        const int nbytes = static_cast<int>(share * static_cast<int64_t>(esize));
+        call = req ? "MPI_Ialltoall" : "MPI_Alltoall";
+        rc = req ? MPI_Ialltoall(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm, req)
+                 : MPI_Alltoall(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm);
+        break;
+      }
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -251,8 +266,12 @@ class CpuBackend final : public Backend {
         out.resize(in.size());
         rc = MPI_Allreduce(in.data(), out.data(), count, MPI_FLOAT, MPI_SUM, comms_[gi]);
         break;
+      case Coll::kAllToAll:  // in.size() / n elements to each rank, in group order
+        out.resize(in.size());
+        rc = MPI_Alltoall(in.data(), count / n, MPI_FLOAT, out.data(), count / n, MPI_FLOAT,
+                          comms_[gi]);
+        break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -283,7 +302,7 @@ class CpuBackend final : public Backend {
 
   Mesh mesh_;
   int rank_;
-  MPI_Comm comms_[kNumGroupKinds]{};
+  MPI_Comm comms_[kNumGroupKinds]{};  // MPI_COMM_NULL where the mesh has no such group
   int sizes_[kNumGroupKinds]{};
   std::vector<float> a_, b_, c_;
   std::vector<char> copy_src_, copy_dst_;

@@ -12,13 +12,23 @@ std::string_view ToString(GroupKind g) {
     case GroupKind::kTp: return "tp";
     case GroupKind::kFsdp: return "fsdp";
     case GroupKind::kReplicate: return "replicate";
+    case GroupKind::kEp: return "ep";
+    case GroupKind::kEdp: return "edp";
     case GroupKind::kPp: return "pp";
   }
   return "?";
 }
 
 const std::vector<std::vector<int>>& Mesh::groups(GroupKind g) const {
-  return g == GroupKind::kTp ? tp : g == GroupKind::kFsdp ? fsdp : g == GroupKind::kReplicate ? replicate : pp;
+  switch (g) {
+    case GroupKind::kTp: return tp;
+    case GroupKind::kFsdp: return fsdp;
+    case GroupKind::kReplicate: return replicate;
+    case GroupKind::kEp: return ep;
+    case GroupKind::kEdp: return edp;
+    case GroupKind::kPp: break;
+  }
+  return pp;
 }
 
 int Mesh::world_size() const {
@@ -49,6 +59,27 @@ Mesh BuildMesh(const costmodel::Layout& l) {
   m.fsdp = shape.Groups(costmodel::MeshDim::kFsdp);
   m.replicate = shape.Groups(costmodel::MeshDim::kReplicate);
   m.pp = shape.Groups(costmodel::MeshDim::kPp);
+  if (l.ep > 1) {
+    // The shard group of a rank: cp*fsdp ranks at stride tp from the rank with cp_i = fsdp_i = 0
+    // (Stride(kFsdp) = cp * Stride(kCp), so shard index s sits at base + s * tp).
+    const int64_t shard = l.shard(), tp_stride = shape.Stride(costmodel::MeshDim::kCp);
+    MESHPLAN_CHECK(shard % l.ep == 0);
+    for (int64_t r = 0; r < shape.size(); ++r) {
+      const int64_t s = shape.Coord(costmodel::MeshDim::kCp, r) +
+                        l.cp * shape.Coord(costmodel::MeshDim::kFsdp, r);
+      const int64_t base = r - s * tp_stride;
+      if (s % l.ep == 0) {  // the first of its EP group
+        std::vector<int> g;
+        for (int64_t j = 0; j < l.ep; ++j) g.push_back(static_cast<int>(base + (s + j) * tp_stride));
+        m.ep.push_back(std::move(g));
+      }
+      if (s < l.ep) {  // the first of its expert-data-parallel group
+        std::vector<int> g;
+        for (int64_t j = s; j < shard; j += l.ep) g.push_back(static_cast<int>(base + j * tp_stride));
+        m.edp.push_back(std::move(g));
+      }
+    }
+  }
   return m;
 }
 

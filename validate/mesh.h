@@ -3,6 +3,12 @@
 // MeshShape (the one place the rank order lives, shared with the evaluator): tp innermost, then
 // (cp,) fsdp, then replicate, then pipeline stages outermost. Context-parallel plans (cp > 1) are
 // refused before a mesh is built (runner.cc), so the CP dimension is always 1 here.
+// Expert parallelism (costmodel/experts.h) is carved out of the fsdp x cp shard group (its
+// cp*fsdp ranks at stride tp, shard index cp_i + cp * fsdp_i): an EP group is ep consecutive
+// shard indices (ranks at stride tp, as Evaluator prices PlaceGroup(ep, Stride(kCp))), and the
+// expert-data-parallel group that shards the experts' states is the shard indices equal modulo ep
+// (fsdp x cp / ep ranks at stride tp x ep). Both exist only when ep > 1; with ep == 1 the
+// experts shard over the FSDP group itself.
 #ifndef MESHPLAN_VALIDATE_MESH_H_
 #define MESHPLAN_VALIDATE_MESH_H_
 
@@ -13,18 +19,21 @@
 
 namespace meshplan::validate {
 
-/// The collective groups (kNumGroupKinds of them: each has a communicator and collective
-/// sweeps), then kPp: the pipeline ranks of one (tp, fsdp, replicate) position, which exchange
-/// point-to-point sends only.
-enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2, kPp = 3 };
-inline constexpr int kNumGroupKinds = 3;
-/// "tp", "fsdp", "replicate", "pp": the measurement file's `purpose` and `mesh` keys.
+/// The collective groups (kNumGroupKinds of them: each present one has a communicator and
+/// collective sweeps), then kPp: the pipeline ranks of one (tp, fsdp, replicate) position, which
+/// exchange point-to-point sends only.
+enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2, kEp = 3, kEdp = 4, kPp = 5 };
+inline constexpr int kNumGroupKinds = 5;
+/// "tp", "fsdp", "replicate", "ep", "edp", "pp": the measurement file's `purpose` and `mesh` keys.
 std::string_view ToString(GroupKind g);
 
 struct Mesh {
   std::vector<std::vector<int>> tp, fsdp, replicate, pp;  // pp: ranks of stage 0, 1, ...
+  std::vector<std::vector<int>> ep, edp;  // empty unless ep > 1
   const std::vector<std::vector<int>>& groups(GroupKind g) const;
-  /// The group of kind `g` that holds `rank`. REQUIRES 0 <= rank < world size.
+  /// Whether the layout has groups of kind `g` (ep and edp only with ep > 1).
+  bool has(GroupKind g) const { return !groups(g).empty(); }
+  /// The group of kind `g` that holds `rank`. REQUIRES has(g), 0 <= rank < world size.
   const std::vector<int>& GroupOf(GroupKind g, int rank) const;
   /// Index of that group in groups(g): the color for MPI_Comm_split / ncclCommSplit.
   int ColorOf(GroupKind g, int rank) const;

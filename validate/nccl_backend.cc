@@ -1,8 +1,10 @@
 // The NCCL backend: one MPI rank per GPU (device = local rank). A world NCCL communicator from
 // a unique id broadcast over MPI, split (ncclCommSplit) into the mesh's TP, FSDP and replica
-// groups; bf16 GEMMs with cuBLAS (fp32 accumulation); bandwidth kernels as device-to-device
-// cudaMemcpyAsync; a compute and a communication stream ordered with events; the plan's
-// buffers from the stream-ordered allocator so its high-water mark is the step's peak.
+// groups (and, with expert parallelism, its EP and expert-data-parallel groups; an all-to-all is
+// a group call of ncclSend/ncclRecv to every peer); bf16 GEMMs with cuBLAS (fp32 accumulation);
+// bandwidth kernels as device-to-device cudaMemcpyAsync; a compute and a communication stream
+// ordered with events; the plan's buffers from the stream-ordered allocator so its high-water
+// mark is the step's peak.
 // Waits poll the streams and the communicators' async errors, so a failed or aborted
 // communicator (ncclCommAbort from the watchdog) ends a wait with an error, never a hang.
 #include <cublas_v2.h>
@@ -58,6 +60,8 @@ class NcclBackend final : public Backend {
     Nccl(ncclCommInitRank(&world_comm_, world, id, rank), "ncclCommInitRank");
     for (int g = 0; g < kNumGroupKinds; ++g) {
       const GroupKind kind = static_cast<GroupKind>(g);
+      mpi_comms_[g] = MPI_COMM_NULL;
+      if (!mesh.has(kind)) continue;  // ep, edp without expert parallelism (on every rank alike)
       const int color = mesh.ColorOf(kind, rank);
       Nccl(ncclCommSplit(world_comm_, color, rank, &comms_[g], nullptr), "ncclCommSplit", kind);
       MPI_Comm_split(MPI_COMM_WORLD, color, rank, &mpi_comms_[g]);
@@ -68,7 +72,9 @@ class NcclBackend final : public Backend {
   ~NcclBackend() override {
     if (!aborted_.load()) {
       cudaDeviceSynchronize();
-      for (ncclComm_t c : comms_) ncclCommDestroy(c);
+      for (ncclComm_t c : comms_) {
+        if (c != nullptr) ncclCommDestroy(c);
+      }
       ncclCommDestroy(world_comm_);
     }
     for (auto& [id, b] : buffers_) cudaFree(b.first);
@@ -81,7 +87,9 @@ class NcclBackend final : public Backend {
     cublasDestroy(cublas_);
     cudaStreamDestroy(streams_[0]);
     cudaStreamDestroy(streams_[1]);
-    for (MPI_Comm& c : mpi_comms_) MPI_Comm_free(&c);
+    for (MPI_Comm& c : mpi_comms_) {
+      if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
+    }
   }
 
   std::string_view name() const override { return "nccl"; }
@@ -134,6 +142,7 @@ class NcclBackend final : public Backend {
 
   double Collective(int stream, Coll op, GroupKind g, double bytes, costmodel::Dtype dtype) override {
     const int gi = static_cast<int>(g);
+    MESHPLAN_CHECK(comms_[gi] != nullptr);
     const int n = sizes_[gi];
     const bool fp32 = dtype == costmodel::Dtype::kFp32;
     const double esize = fp32 ? 4.0 : 2.0;
@@ -155,8 +164,10 @@ class NcclBackend final : public Backend {
         Nccl(ncclAllReduce(send, recv, share * static_cast<size_t>(n), type, ncclSum, comms_[gi], s),
              "ncclAllReduce", g);
         break;
+      case Coll::kAllToAll:
+        AllToAll(send, recv, share, type, esize, g, s);
+        break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -274,8 +285,10 @@ class NcclBackend final : public Backend {
       case Coll::kAllReduce:
         Nccl(ncclAllReduce(din, dout, in.size(), ncclFloat, ncclSum, comms_[gi], s), "ncclAllReduce", g);
         break;
+      case Coll::kAllToAll:
+        AllToAll(din, dout, in.size() / n, ncclFloat, sizeof(float), g, s);
+        break;
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
-      case Coll::kAllToAll:  // not issued by the skeleton: cp > 1 plans are refused, ep is not costed
         MESHPLAN_CHECK(false);
         break;
     }
@@ -309,6 +322,24 @@ class NcclBackend final : public Backend {
                   ErrorKind::kRuntime);
     }
   }
+  /// `count` elements of `esize` bytes from `send` to every rank of the group (its own slice
+  /// included) into `recv`, in group order: one ncclSend and one ncclRecv per peer inside a
+  /// group call, as ncclAllToAll is built (nccl-tests src/alltoall.cu, NCCL's
+  /// docs "Point-to-point communication: all-to-all").
+  void AllToAll(const void* send, void* recv, size_t count, ncclDataType_t type, double esize,
+                GroupKind g, cudaStream_t s) {
+    const int gi = static_cast<int>(g);
+    const size_t slice = count * static_cast<size_t>(esize);
+    Nccl(ncclGroupStart(), "ncclGroupStart", g);
+    for (int peer = 0; peer < sizes_[gi]; ++peer) {
+      const size_t off = static_cast<size_t>(peer) * slice;
+      Nccl(ncclSend(static_cast<const char*>(send) + off, count, type, peer, comms_[gi], s),
+           "ncclSend", g);
+      Nccl(ncclRecv(static_cast<char*>(recv) + off, count, type, peer, comms_[gi], s),
+           "ncclRecv", g);
+    }
+    Nccl(ncclGroupEnd(), "ncclGroupEnd", g);
+  }
   void Grow(void*& p, double& have, double want) {
     if (want <= have && p != nullptr) return;
     if (p != nullptr) Cuda(cudaFree(p), "cudaFree");
@@ -328,6 +359,7 @@ class NcclBackend final : public Backend {
       if (aborted_.load()) throw Error(Where(what), "communicators aborted", ErrorKind::kRuntime);
       if (spins % 64 == 0) {
         for (int g = 0; g < kNumGroupKinds; ++g) {
+          if (comms_[g] == nullptr) continue;
           ncclResult_t async = ncclSuccess;
           ncclCommGetAsyncError(comms_[g], &async);
           if (async != ncclSuccess && async != ncclInProgress) {

@@ -348,19 +348,23 @@ std::vector<std::string> GatherHostnames(const std::string& mine, int size) {
   return out;
 }
 
-GroupKind KindOf(costmodel::Purpose p) {
-  switch (p) {
+/// The group one of the evaluator's collectives runs on: the routed experts' share of the FSDP
+/// traffic over the expert-data-parallel group (fsdp x cp / ep ranks, fewer than the shard
+/// group's), the expert-parallel all-to-alls over the EP group and its all-gather /
+/// reduce-scatter of the routed copies over TP (experts.h).
+GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) {
+  switch (u.purpose) {
     case costmodel::Purpose::kTp: return GroupKind::kTp;
     case costmodel::Purpose::kFsdpParamGather:
-    case costmodel::Purpose::kFsdpGradReduce: return GroupKind::kFsdp;
+    case costmodel::Purpose::kFsdpGradReduce:
+      return u.group.ranks == l.shard() ? GroupKind::kFsdp : GroupKind::kEdp;
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kEpDispatch:
+    case costmodel::Purpose::kEpCombine: return u.op == Coll::kAllToAll ? GroupKind::kEp : GroupKind::kTp;
     case costmodel::Purpose::kPpP2p: break;  // executed as sends, not a group sweep
     case costmodel::Purpose::kCpKv: break;   // refused with the plan (cp > 1 not executed)
-    case costmodel::Purpose::kEpDispatch:
-    case costmodel::Purpose::kEpCombine: break;  // refused with the plan (MoE not executed)
   }
-  MESHPLAN_CHECK(p == costmodel::Purpose::kTp || p == costmodel::Purpose::kFsdpParamGather ||
-                 p == costmodel::Purpose::kFsdpGradReduce || p == costmodel::Purpose::kDpGradReduce);
+  MESHPLAN_CHECK(false && "a purpose without a group sweep");
   return GroupKind::kTp;
 }
 
@@ -399,6 +403,7 @@ void CheckMeshAndReductions(Context& c) {
   bool mesh_ok = true;
   for (int g = 0; g < kNumGroupKinds; ++g) {
     const GroupKind kind = static_cast<GroupKind>(g);
+    if (!c.mesh.has(kind)) continue;
     c.obs->OnOp("check", "membership of the " + std::string(ToString(kind)) + " communicator");
     if (c.b->GroupMembers(kind) != c.mesh.GroupOf(kind, c.rank)) mesh_ok = false;
   }
@@ -408,14 +413,19 @@ void CheckMeshAndReductions(Context& c) {
   json details = json::array();
   for (int g = 0; g < kNumGroupKinds; ++g) {
     const GroupKind kind = static_cast<GroupKind>(g);
+    if (!c.mesh.has(kind)) continue;
     const std::vector<int>& members = c.mesh.GroupOf(kind, c.rank);
     const size_t n = members.size();
     if (n < 2) continue;
     size_t pos = 0;
     while (members[pos] != c.rank) ++pos;
     auto value = [](int rank, size_t i) { return static_cast<float>((rank + 1) * static_cast<int>(i % 13 + 1)); };
+    // The EP group runs the all-to-alls of the token exchange; the others reductions and gathers.
+    const std::vector<Coll> ops =
+        kind == GroupKind::kEp ? std::vector<Coll>{Coll::kAllToAll}
+                               : std::vector<Coll>{Coll::kAllReduce, Coll::kReduceScatter, Coll::kAllGather};
     for (size_t elems : {n * 8, n * 65536}) {
-      for (Coll op : {Coll::kAllReduce, Coll::kReduceScatter, Coll::kAllGather}) {
+      for (Coll op : ops) {
         const size_t in_elems = op == Coll::kAllGather ? elems / n : elems;
         std::vector<float> in(in_elems);
         for (size_t i = 0; i < in_elems; ++i) in[i] = value(c.rank, i);
@@ -432,6 +442,15 @@ void CheckMeshAndReductions(Context& c) {
         } else if (op == Coll::kReduceScatter) {
           const size_t cnt = elems / n;
           for (size_t i = 0; i < cnt; ++i) err = std::max(err, std::fabs(out[i] - sum_at(pos * cnt + i)));
+        } else if (op == Coll::kAllToAll) {
+          // Slice j of the output is member j's slice for this rank (position pos).
+          const size_t cnt = elems / n;
+          for (size_t j = 0; j < n; ++j) {
+            for (size_t i = 0; i < cnt; ++i) {
+              const double want = value(members[j], pos * cnt + i);
+              err = std::max(err, std::fabs(static_cast<double>(out[j * cnt + i]) - want));
+            }
+          }
         } else {
           const size_t cnt = elems / n;
           for (size_t j = 0; j < n; ++j) {
@@ -466,11 +485,23 @@ void CheckMeshAndReductions(Context& c) {
 
 // ---------------------------------------------------------------------------------------------
 // Phase 1: collective sweeps on the plan's groups.
+/// A group's sweep: S doubling from --min-bytes up to the first at or above the plan's largest
+/// message on the group, none above `max_bytes`.
+std::vector<double> SweepSizes(double min_bytes, double max_bytes, double largest) {
+  std::vector<double> out;
+  for (double s = min_bytes; s <= max_bytes; s *= 2) {
+    out.push_back(s);
+    if (s >= largest) break;
+  }
+  return out;
+}
+
 void SweepCollectives(Context& c, double max_bytes) {
   json rows = json::array();
   json skipped = json::array();
   for (int g = 0; g < kNumGroupKinds; ++g) {
     const GroupKind kind = static_cast<GroupKind>(g);
+    if (!c.mesh.has(kind)) continue;
     const std::vector<int>& group = c.mesh.GroupOf(kind, c.rank);
     const int n = static_cast<int>(group.size());
     if (n < 2) continue;
@@ -479,17 +510,19 @@ void SweepCollectives(Context& c, double max_bytes) {
     double largest = 0;
     for (int i = 0; i < c.eval.num_collectives; ++i) {
       const auto& u = c.eval.collectives[static_cast<size_t>(i)];
-      if (u.purpose == costmodel::Purpose::kPpP2p || KindOf(u.purpose) != kind) continue;
+      if (u.purpose == costmodel::Purpose::kPpP2p || KindOf(u, c.plan.layout) != kind) continue;
       plan_sizes[u.op].insert(u.bytes);
       largest = std::max(largest, u.bytes);
     }
-    for (Coll op : {Coll::kAllGather, Coll::kReduceScatter, Coll::kAllReduce}) {
-      const Dtype dt = op == Coll::kAllGather || kind == GroupKind::kTp ? Dtype::kBf16 : c.plan.workload.reduce_dtype;
+    // The EP group carries the token exchange's all-to-alls (dispatch and combine: one size).
+    const std::vector<Coll> ops =
+        kind == GroupKind::kEp ? std::vector<Coll>{Coll::kAllToAll}
+                               : std::vector<Coll>{Coll::kAllGather, Coll::kReduceScatter, Coll::kAllReduce};
+    for (Coll op : ops) {
+      const Dtype dt = op == Coll::kAllGather || op == Coll::kAllToAll || kind == GroupKind::kTp
+                           ? Dtype::kBf16 : c.plan.workload.reduce_dtype;
       std::vector<std::pair<double, bool>> sizes;  // (S, from the plan)
-      for (double s = c.o.min_bytes; s <= max_bytes; s *= 2) {
-        sizes.push_back({s, false});
-        if (s >= largest) break;
-      }
+      for (double s : SweepSizes(c.o.min_bytes, max_bytes, largest)) sizes.push_back({s, false});
       for (double s : plan_sizes[op]) {
         if (s <= max_bytes) {
           sizes.push_back({s, true});
@@ -630,7 +663,8 @@ void MicroBenchmarks(Context& c) {
     }));
     c.obs->OnOp("gemm", "benchmark flash attention backward");
     t.push_back(TimeMedian(c, [&] {
-      c.b->Gemm(kComputeStream, attn[0].m, attn[0].n, attn[0].k, attn[0].batch);
+      const GemmCase again = AttentionRecomputeGemm(c.step);
+      c.b->Gemm(kComputeStream, again.m, again.n, again.k, again.batch);
       for (const GemmCase& a : attn) {
         c.b->Gemm(kComputeStream, a.m, a.k, a.n, a.batch);
         c.b->Gemm(kComputeStream, a.k, a.n, a.m, a.batch);
@@ -866,11 +900,6 @@ int ValidateMain(int argc, char** argv) {
                   "yet (its skeleton has no ring, all-gather or all-to-all attention exchange); "
                   "validate a cp=1 layout");
     }
-    if (!c.plan.model.moe.dense()) {
-      throw Error(o.plan_path + ": plan.model_spec",
-                  "mixture-of-experts plans are priced but not executed by meshplan-validate yet "
-                  "(its skeleton has no all-to-all token dispatch or grouped expert GEMM)");
-    }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {
     if (rank == 0) std::fprintf(stderr, "meshplan-validate: error: %s\n", e.what());
@@ -922,6 +951,10 @@ int ValidateMain(int argc, char** argv) {
       d["plan"] = PlanJson(c);
       d["mesh"] = {{"tp", c.mesh.tp}, {"fsdp", c.mesh.fsdp}, {"replicate", c.mesh.replicate},
                    {"pp", c.mesh.pp}};
+      // Expert parallelism (ep > 1): the EP groups and the expert-data-parallel groups.
+      for (GroupKind g : {GroupKind::kEp, GroupKind::kEdp}) {
+        if (c.mesh.has(g)) d["mesh"][std::string(ToString(g))] = c.mesh.groups(g);
+      }
       d["collectives"] = json::array();
       d["gemms"] = json::array();
       d["attention"] = json::array();
@@ -935,7 +968,11 @@ int ValidateMain(int argc, char** argv) {
                                      : MakeCpuBackend(c.mesh, rank);
     c.b = backend.get();
     dog.SetBackend(c.b);
-    c.b->Prepare(WorkspaceFor(c.step));
+    Workspace ws = WorkspaceFor(c.step);
+    // The sweeps' largest S can pass the plan's largest message (the next power of two).
+    const std::vector<double> sweep = SweepSizes(o.min_bytes, max_bytes, ws.collective_bytes);
+    if (!sweep.empty()) ws.collective_bytes = std::max(ws.collective_bytes, sweep.back());
+    c.b->Prepare(ws);
     dog.Idle();
     CheckMeshAndReductions(c);
     SweepCollectives(c, max_bytes);

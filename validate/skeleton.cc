@@ -20,13 +20,22 @@ using costmodel::MemoryKernel;
 enum class Block { kAttention, kMlp };
 
 bool InAttention(std::string_view gemm) {
-  return gemm == "qkv" || gemm == "scores" || gemm == "context" || gemm == "attn_out";
+  return gemm == "qkv" || gemm == "scores" || gemm == "context" || gemm == "attn_out" ||
+         gemm == "q_down" || gemm == "q_proj" || gemm == "q_up" || gemm == "kv_down" || gemm == "kv_up";
 }
 
-/// Launches of a bandwidth kernel in one block: the activation runs in the MLP; kernels that run
-/// more than once per layer (the two norms, the two residual adds) split between the blocks.
+/// Whether gemm `i` is the attention's last input projection (qkv; MLA's kv_up), after which
+/// the fused attention core runs: the one right before attn_out (kernels.h order).
+bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
+  return i + 1 < k.num_gemms && k.gemms[static_cast<size_t>(i + 1)].name == "attn_out";
+}
+
+/// Launches of a bandwidth kernel in one block: the activations run in the MLP; kernels that run
+/// more than once per layer (the two norms, the two residual adds) split between the blocks. (An
+/// MoE layer's moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
-  if (k.name == "activation") return b == Block::kMlp ? count : 0;
+  if (k.name == "activation" || k.name == "shared_activation") return b == Block::kMlp ? count : 0;
+  if (k.name == "latent_norm" || k.name == "qk_norm") return b == Block::kAttention ? count : 0;
   const int attention = count >= 2 ? (count + 1) / 2 : count;
   return b == Block::kAttention ? attention : count - attention;
 }
@@ -53,8 +62,7 @@ class StepRunner {
                    "embedding+head params");
         const int outer_ready = b_.RecordEvent(kCommStream);
         gathered[0] = Alloc(p_.unit_param_bytes);
-        Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.unit_ag_bytes, Dtype::kBf16,
-                   "layer 0 params");
+        GatherUnit("layer 0 params");
         ready[0] = b_.RecordEvent(kCommStream);
         Wait(kComputeStream, outer_ready, "embedding+head params");
       }
@@ -65,12 +73,11 @@ class StepRunner {
           Wait(kComputeStream, ready[static_cast<size_t>(i)], where + " params");
           if (i + 1 < L) {  // prefetch the next layer one ahead
             gathered[static_cast<size_t>(i + 1)] = Alloc(p_.unit_param_bytes);
-            Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.unit_ag_bytes,
-                       Dtype::kBf16, "layer " + std::to_string(i + 1) + " params (prefetch)");
+            GatherUnit("layer " + std::to_string(i + 1) + " params (prefetch)");
             ready[static_cast<size_t>(i + 1)] = b_.RecordEvent(kCommStream);
           }
         }
-        LayerForward(where, /*recompute_only=*/false);
+        LayerForward(i, where, /*recompute_only=*/false);
         acts[static_cast<size_t>(i)] = Alloc(p_.layer_activation_bytes);
         if (per_layer_fsdp && p_.zero >= 3) Free(gathered[static_cast<size_t>(i)]);
       }
@@ -82,25 +89,27 @@ class StepRunner {
         if (per_layer_fsdp && p_.zero >= 3) {  // ZeRO-3 gathers again, one layer ahead
           if (i == L - 1) {
             gathered[ui] = Alloc(p_.unit_param_bytes);
-            Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.unit_ag_bytes,
-                       Dtype::kBf16, where + " params");
+            GatherUnit(where + " params");
             ready[ui] = b_.RecordEvent(kCommStream);
           }
           Wait(kComputeStream, ready[ui], where + " params");
           if (i > 0) {
             gathered[ui - 1] = Alloc(p_.unit_param_bytes);
-            Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.unit_ag_bytes,
-                       Dtype::kBf16, "layer " + std::to_string(i - 1) + " backward params (prefetch)");
+            GatherUnit("layer " + std::to_string(i - 1) + " backward params (prefetch)");
             ready[ui - 1] = b_.RecordEvent(kCommStream);
           }
         }
         const int grads = per_layer_fsdp ? Alloc(p_.unit_grad_bytes) : -1;
-        LayerBackward(where);
+        LayerBackward(i, where);
         Free(acts[ui]);
         if (per_layer_fsdp) {
           Wait(kCommStream, b_.RecordEvent(kComputeStream), where + " grads");
           Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.unit_rs_bytes,
                      p_.reduce_dtype, where + " grads");
+          if (p_.expert_rs_bytes > 0) {
+            Collective(kCommStream, Coll::kReduceScatter, p_.expert_group, p_.expert_rs_bytes,
+                       p_.reduce_dtype, where + " expert grads");
+          }
           Free(grads);
           Free(gathered[ui]);
         }
@@ -135,7 +144,8 @@ class StepRunner {
       const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
       // The chunk's layers: the stage's spread evenly, whole layers (a stage whose embedding or
       // head takes a chunk slot has one chunk with a layer fewer).
-      const int64_t n = (a.chunk + 1) * p_.layers / p_.vpp - a.chunk * p_.layers / p_.vpp;
+      const int64_t first = a.chunk * p_.layers / p_.vpp;  // of the stage's layers
+      const int64_t n = (a.chunk + 1) * p_.layers / p_.vpp - first;
       auto& acts = held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)];
       where_mb_ = "micro-batch " + std::to_string(a.micro_batch) + " chunk " + std::to_string(a.chunk) + " ";
       if (a.kind == costmodel::ActionKind::kForward) {
@@ -146,7 +156,7 @@ class StepRunner {
           Tp(/*in=*/false, "embedding forward");
         }
         for (int64_t i = 0; i < n; ++i) {
-          LayerForward("chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
+          LayerForward(first + i, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
           acts.push_back(Alloc(p_.layer_activation_bytes));
         }
         if (vs == V - 1) {
@@ -165,7 +175,9 @@ class StepRunner {
           b_.Recv(p_.next_rank, p_.p2p_bytes, bwd_tag(vs));
         }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
-        for (int64_t i = n - 1; i >= 0; --i) LayerBackward("chunk layer " + std::to_string(i) + " backward");
+        for (int64_t i = n - 1; i >= 0; --i) {
+          LayerBackward(first + i, "chunk layer " + std::to_string(i) + " backward");
+        }
         weights_ = Weights::kWith;
         if (!split_w) {
           for (int id : acts) Free(id);
@@ -176,7 +188,9 @@ class StepRunner {
           b_.Send(p_.prev_rank, p_.p2p_bytes, bwd_tag(vs - 1));
         }
       } else {
-        for (int64_t i = n - 1; i >= 0; --i) LayerWeightGradients("chunk layer " + std::to_string(i) + " weights");
+        for (int64_t i = n - 1; i >= 0; --i) {
+          LayerWeightGradients(first + i, "chunk layer " + std::to_string(i) + " weights");
+        }
         for (int id : acts) Free(id);
         acts.clear();
       }
@@ -193,6 +207,10 @@ class StepRunner {
       Wait(kCommStream, b_.RecordEvent(kComputeStream), "step grads");
       Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.zero1_rs_bytes,
                  p_.reduce_dtype, "all grads (ZeRO-1)");
+      if (p_.expert_zero1_rs_bytes > 0) {
+        Collective(kCommStream, Coll::kReduceScatter, p_.expert_group, p_.expert_zero1_rs_bytes,
+                   p_.reduce_dtype, "all expert grads (ZeRO-1)");
+      }
     }
     if (p_.dp_ar_bytes > 0) {
       Wait(kCommStream, b_.RecordEvent(kComputeStream), "step grads");
@@ -205,6 +223,10 @@ class StepRunner {
       Wait(kCommStream, b_.RecordEvent(kComputeStream), "optimizer");
       Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.zero1_ag_bytes, Dtype::kBf16,
                  "all params (ZeRO-1)");
+      if (p_.expert_zero1_ag_bytes > 0) {
+        Collective(kCommStream, Coll::kAllGather, p_.expert_group, p_.expert_zero1_ag_bytes,
+                   Dtype::kBf16, "all expert params (ZeRO-1)");
+      }
       Wait(kComputeStream, b_.RecordEvent(kCommStream), "params");
     }
     obs_.OnOp("wait", "end of step");
@@ -224,6 +246,72 @@ class StepRunner {
     obs_.OnOp(costmodel::ToString(op), where_mb_ + std::string(ToString(g)) + " " + what);
     b_.Collective(stream, op, g, bytes, dt);
   }
+  /// One layer's parameters gathered over FSDP, then the routed experts' share over theirs.
+  void GatherUnit(const std::string& what) {
+    Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.unit_ag_bytes, Dtype::kBf16, what);
+    if (p_.expert_ag_bytes > 0) {
+      Collective(kCommStream, Coll::kAllGather, p_.expert_group, p_.expert_ag_bytes, Dtype::kBf16,
+                 what + " (experts)");
+    }
+  }
+  /// Layer `i`'s kernels and whether it routes tokens (under a pipeline: the stage's i-th layer,
+  /// its chunks' layers in order).
+  bool Routed(int64_t i) const { return !p_.moe_layer.empty() && p_.moe_layer[static_cast<size_t>(i)]; }
+  const costmodel::LayerKernels& KernelsOf(int64_t i) const {
+    return p_.moe_layer.empty() || Routed(i) ? p_.layer : p_.dense_layer;
+  }
+  /// An expert-parallel collective: blocking, on the compute stream (experts.h); none at 0 bytes.
+  void Ep(Coll op, GroupKind g, double bytes, const std::string& what) {
+    if (bytes > 0) Collective(kComputeStream, op, g, bytes, Dtype::kBf16, what);
+  }
+  static const MemoryKernel* Permute(const costmodel::LayerKernels& k) {
+    for (int i = 0; i < k.num_memory; ++i) {
+      if (k.memory[static_cast<size_t>(i)].name == "moe_permute") return &k.memory[static_cast<size_t>(i)];
+    }
+    return nullptr;
+  }
+  /// An MoE layer's forward exchange before its experts: permute the copies by expert, dispatch
+  /// them over EP, gather the TP group's received copies. `exchange`: the collectives run (a
+  /// selective recompute re-runs no communication).
+  void Dispatch(const costmodel::LayerKernels& k, const std::string& w, bool recompute_only, bool exchange) {
+    const MemoryKernel* perm = Permute(k);
+    if (perm != nullptr && (!recompute_only || perm->recomputed)) {
+      Memory(kComputeStream, perm->bytes, (perm->count + 1) / 2, w + " moe_permute");
+    }
+    if (!exchange) return;
+    Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_dispatch_bytes, w + " dispatch");
+    Ep(Coll::kAllGather, GroupKind::kTp, p_.ep_tp_ag_bytes, w + " routed copies");
+  }
+  /// ... and after them: reduce-scatter over TP, combine over EP, unpermute.
+  void Combine(const costmodel::LayerKernels& k, const std::string& w, bool recompute_only, bool exchange) {
+    if (exchange) {
+      Ep(Coll::kReduceScatter, GroupKind::kTp, p_.ep_tp_rs_bytes, w + " routed copies");
+      Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_combine_bytes, w + " combine");
+    }
+    const MemoryKernel* perm = Permute(k);
+    if (perm != nullptr && (!recompute_only || perm->recomputed)) {
+      Memory(kComputeStream, perm->bytes, perm->count / 2, w + " moe_unpermute");
+    }
+  }
+  /// Backward, in reverse: the combine's gradient before the experts' (unpermute, all-to-all,
+  /// TP all-gather), the dispatch's after them (TP reduce-scatter, all-to-all, permute).
+  void CombineBackward(const costmodel::LayerKernels& k, const std::string& w) {
+    const MemoryKernel* perm = Permute(k);
+    if (perm != nullptr) {
+      Memory(kComputeStream, perm->backward_bytes, perm->backward_count / 2, w + " moe_unpermute backward");
+    }
+    Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_combine_bytes, w + " combine backward");
+    Ep(Coll::kAllGather, GroupKind::kTp, p_.ep_tp_ag_bytes, w + " routed copies backward");
+  }
+  void DispatchBackward(const costmodel::LayerKernels& k, const std::string& w) {
+    Ep(Coll::kReduceScatter, GroupKind::kTp, p_.ep_tp_rs_bytes, w + " routed copies backward");
+    Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_dispatch_bytes, w + " dispatch backward");
+    const MemoryKernel* perm = Permute(k);
+    if (perm != nullptr) {
+      Memory(kComputeStream, perm->backward_bytes, (perm->backward_count + 1) / 2,
+             w + " moe_permute backward");
+    }
+  }
   void GemmOp(const GemmShape& g, std::string_view pass, int64_t m, int64_t n, int64_t k,
               const std::string& where) {
     obs_.OnOp("gemm", where_mb_ + where + " " + std::string(g.name) + " " + std::string(pass));
@@ -239,8 +327,8 @@ class StepRunner {
     GemmOp(g, "dgrad", g.m, g.k, g.n, where);
     if (weights_ == Weights::kWith) GemmOp(g, "wgrad", g.k, g.n, g.m, where);
   }
-  void LayerWeightGradients(const std::string& where) {
-    const auto& k = p_.layer;
+  void LayerWeightGradients(int64_t li, const std::string& where) {
+    const auto& k = KernelsOf(li);
     for (int i = k.num_gemms - 1; i >= 0; --i) {
       const GemmShape& g = k.gemms[static_cast<size_t>(i)];
       GemmOp(g, "wgrad", g.k, g.n, g.m, where);
@@ -269,58 +357,71 @@ class StepRunner {
     return out;
   }
 
-  void LayerForward(const std::string& where, bool recompute_only) {
-    const auto& k = p_.layer;
-    const bool tp = !recompute_only || p_.full_recompute;  // full recompute re-runs TP too
+  /// Layer `li` forward, or in backward its recomputed part.
+  void LayerForward(int64_t li, const std::string& where, bool recompute_only) {
+    const auto& k = KernelsOf(li);
+    const bool routed = Routed(li);
+    const bool tp = !recompute_only || p_.full_recompute;  // full recompute re-runs TP (and EP) too
     for (Block blk : {Block::kAttention, Block::kMlp}) {
       const std::string w = where + (recompute_only ? " recompute" : "") +
                             (blk == Block::kAttention ? " attention" : " mlp");
-      if (tp) Tp(true, w);
+      const bool moe_mlp = routed && blk == Block::kMlp;
+      const bool hidden_tp = tp && !(moe_mlp && p_.ep_replaces_mlp_tp);
+      if (hidden_tp) Tp(true, w);
       for (int i = 0; i < k.num_memory; ++i) {
         const MemoryKernel& mk = k.memory[static_cast<size_t>(i)];
-        if (recompute_only && !mk.recomputed) continue;
+        if ((recompute_only && !mk.recomputed) || mk.name == "moe_permute") continue;
         Memory(kComputeStream, mk.bytes, LaunchesIn(mk, mk.count, blk), w + " " + std::string(mk.name));
       }
       for (int i = 0; i < k.num_gemms; ++i) {
         const GemmShape& g = k.gemms[static_cast<size_t>(i)];
         if (InAttention(g.name) != (blk == Block::kAttention)) continue;
+        if (moe_mlp && g.name == "mlp_in") Dispatch(k, w, recompute_only, tp);
         if (!recompute_only || g.recomputed) Forward(g, w);
-        if (g.name == "qkv" && k.flash_fwd_flops > 0 && (!recompute_only || k.flash_recomputed)) {
+        if (moe_mlp && g.name == "mlp_out") Combine(k, w, recompute_only, tp);
+        if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0 && (!recompute_only || k.flash_recomputed)) {
           for (const GemmShape& a : AttentionShapes()) Forward(a, w + " flash");
         }
       }
-      if (tp) Tp(false, w);
+      if (hidden_tp) Tp(false, w);
     }
   }
 
-  void LayerBackward(const std::string& where) {
-    const auto& k = p_.layer;
+  void LayerBackward(int64_t li, const std::string& where) {
+    const auto& k = KernelsOf(li);
+    const bool routed = Routed(li);
     bool any_recompute = k.flash_recomputed;
     for (int i = 0; i < k.num_gemms; ++i) any_recompute |= k.gemms[static_cast<size_t>(i)].recomputed;
     for (int i = 0; i < k.num_memory; ++i) any_recompute |= k.memory[static_cast<size_t>(i)].recomputed;
     const int working = any_recompute ? Alloc(p_.recompute_working_bytes) : -1;
-    if (any_recompute) LayerForward(where, /*recompute_only=*/true);
+    if (any_recompute) LayerForward(li, where, /*recompute_only=*/true);
     for (Block blk : {Block::kMlp, Block::kAttention}) {
       const std::string w = where + (blk == Block::kAttention ? " attention" : " mlp");
-      Tp(true, w);
+      const bool moe_mlp = routed && blk == Block::kMlp;
+      const bool hidden_tp = !(moe_mlp && p_.ep_replaces_mlp_tp);
+      if (hidden_tp) Tp(true, w);
       for (int i = 0; i < k.num_memory; ++i) {
         const MemoryKernel& mk = k.memory[static_cast<size_t>(i)];
+        if (mk.name == "moe_permute") continue;
         Memory(kComputeStream, mk.backward_bytes, LaunchesIn(mk, mk.backward_count, blk),
                w + " " + std::string(mk.name) + " backward");
       }
       for (int i = k.num_gemms - 1; i >= 0; --i) {
         const GemmShape& g = k.gemms[static_cast<size_t>(i)];
         if (InAttention(g.name) != (blk == Block::kAttention)) continue;
-        if (g.name == "qkv" && k.flash_fwd_flops > 0) {
-          // FlashAttention-2 backward: 2.5x forward FLOPs = the scores again + dgrad and wgrad
-          // of both causal GEMMs.
+        if (moe_mlp && g.name == "mlp_out") CombineBackward(k, w);
+        if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0) {
+          // FlashAttention-2 backward: 2.5x forward FLOPs = the scores again
+          // (AttentionRecomputeGemm) + dgrad and wgrad of both causal GEMMs.
           const auto shapes = AttentionShapes();
-          Forward(shapes[0], w + " flash backward");
+          const GemmCase again = AttentionRecomputeGemm(p_);
+          Forward(GemmShape{again.name, again.m, again.n, again.k, again.batch, false}, w + " flash backward");
           for (auto it = shapes.rbegin(); it != shapes.rend(); ++it) Backward(*it, w + " flash");
         }
         WeightBackward(g, w);
+        if (moe_mlp && g.name == "mlp_in") DispatchBackward(k, w);
       }
-      Tp(false, w);
+      if (hidden_tp) Tp(false, w);
     }
     Free(working);
   }
@@ -364,11 +465,37 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.layer = costmodel::LayerKernelsFor(m, w, l);
   p.head = costmodel::HeadKernelsFor(m, w, l);
   p.layers = m.layers;
+  MESHPLAN_CHECK(l.cp == 1);
+  if (!m.moe.dense()) {
+    p.dense_layer = costmodel::LayerKernelsFor(m, w, l, /*moe_layer=*/false);
+    p.moe_layer.assign(static_cast<size_t>(m.layers), true);
+    for (int64_t d : m.moe.dense_layers) {
+      if (d >= 0 && d < m.layers) p.moe_layer[static_cast<size_t>(d)] = false;
+    }
+    p.has_dense_layers = std::find(p.moe_layer.begin(), p.moe_layer.end(), false) != p.moe_layer.end();
+    // The exchange's sizes as the evaluator recorded them (experts.h PriceEpLayer).
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const costmodel::CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+      const bool dispatch = u.purpose == costmodel::Purpose::kEpDispatch;
+      if (!dispatch && u.purpose != costmodel::Purpose::kEpCombine) continue;
+      if (u.op == Coll::kAllToAll) {
+        (dispatch ? p.ep_dispatch_bytes : p.ep_combine_bytes) = u.bytes;
+      } else {
+        MESHPLAN_CHECK(u.op == (dispatch ? Coll::kAllGather : Coll::kReduceScatter));
+        (dispatch ? p.ep_tp_ag_bytes : p.ep_tp_rs_bytes) = u.bytes;
+      }
+    }
+    // Evaluate's TP count: with SP, an MoE layer's MLP gathers and scatters the routed copies
+    // instead of the hidden states, unless shared experts still need them.
+    p.ep_replaces_mlp_tp = l.tp > 1 && l.sp && m.moe.shared_experts == 0;
+    p.expert_group = l.ep > 1 ? GroupKind::kEdp : GroupKind::kFsdp;
+  }
   p.micro_batches = std::max<int64_t>(1, e.grad_accum);
   p.seq = w.seq;
   p.mbs = l.mbs;
   p.heads_local = std::max<int64_t>(1, m.heads / l.tp);
-  p.head_dim = m.head_dim;
+  p.qk_dim = m.mla.enabled() ? m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim : m.head_dim;
+  p.v_dim = m.mla.enabled() ? m.mla.v_head_dim : m.head_dim;
   p.full_recompute = l.recompute == costmodel::Recompute::kFull;
   const double T = static_cast<double>(l.mbs * w.seq);
   // Sizes as Evaluator::Evaluate prices them (evaluate.cc).
@@ -381,8 +508,14 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.reduce_dtype = w.reduce_dtype;
   const double reduce_bytes = w.reduce_dtype == costmodel::Dtype::kFp32 ? 4.0 : 2.0;
   double all = tpp.total(m.layers);
+  // The routed experts (tpp.expert per layer, 0 for a dense model) shard apart from the rest:
+  // expert / ep per layer on a rank, over the expert-data-parallel group (evaluate.cc).
+  const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
+  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)) : 0.0;
+  double expert_layers = static_cast<double>(m.layers);  // whose experts this rank holds
+  double dense_all = all - tpp.expert * expert_layers;
+  costmodel::StageSplit split;
   if (l.pp > 1) {
-    costmodel::StageSplit split;
     std::string why;
     MESHPLAN_CHECK(costmodel::SplitLayers(l, m.layers, split, &why));
     MESHPLAN_CHECK(stage >= 0 && stage < l.pp);
@@ -399,8 +532,18 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
                             ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /
                                   static_cast<double>(l.tp) * static_cast<double>(m.hidden)
                             : 0.0;
-    all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
-          (last ? tpp.head + tied : 0.0);
+    dense_all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
+                (last ? tpp.head + tied : 0.0);
+    expert_layers = static_cast<double>(p.layers);
+    all = dense_all + tpp.expert * expert_layers;
+    if (!p.moe_layer.empty()) {
+      // The stage's layers, contiguous from its first as the memory model counts them
+      // (pipeline.h StageSplit::FirstLayerOf; with vpp > 1 its chunks in order).
+      const int64_t from = split.FirstLayerOf(stage, l.pp);
+      std::vector<bool> mine(static_cast<size_t>(p.layers));
+      for (int64_t j = 0; j < p.layers; ++j) mine[static_cast<size_t>(j)] = p.moe_layer[static_cast<size_t>(from + j)];
+      p.moe_layer = std::move(mine);
+    }
   }
   if (l.fsdp > 1) {
     p.fsdp = true;
@@ -409,8 +552,12 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.unit_rs_bytes = reduce_bytes * tpp.layer;
     p.outer_ag_bytes = 2.0 * (tpp.embedding + tpp.head);
     p.outer_rs_bytes = reduce_bytes * (tpp.embedding + tpp.head);
-    p.zero1_rs_bytes = reduce_bytes * all;
-    p.zero1_ag_bytes = 2.0 * all;
+    p.zero1_rs_bytes = reduce_bytes * dense_all;
+    p.zero1_ag_bytes = 2.0 * dense_all;
+    p.expert_ag_bytes = 2.0 * xunit;
+    p.expert_rs_bytes = reduce_bytes * xunit;
+    p.expert_zero1_rs_bytes = reduce_bytes * xunit * expert_layers;
+    p.expert_zero1_ag_bytes = 2.0 * xunit * expert_layers;
   }
   if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) *
@@ -422,7 +569,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   if (l.pp > 1) {
     MESHPLAN_CHECK(!(l.fsdp > 1 && l.zero >= 2));
     const costmodel::MemoryBreakdown sm = costmodel::EstimateStageMemory(
-        m, ev.cluster(), w, l, costmodel::StageShape{p.layers, stage == 0, stage == l.pp - 1, 1.0});
+        m, ev.cluster(), w, l,
+        costmodel::StageShape{p.layers, stage == 0, stage == l.pp - 1, 1.0, split.FirstLayerOf(stage, l.pp)});
     p.static_bytes = sm.params_bytes + sm.grads_bytes + sm.optimizer_bytes;
     p.layer_activation_bytes = sm.activations_per_layer_bytes;
     p.outer_activation_bytes = stage == l.pp - 1
@@ -448,8 +596,14 @@ void RunStep(Backend& b, const StepPlan& p, OpObserver& obs) { StepRunner(b, p, 
 std::vector<GemmCase> AttentionForwardGemms(const StepPlan& p) {
   if (p.layer.flash_fwd_flops <= 0) return {};
   const int64_t s = p.seq, half = std::max<int64_t>(1, p.seq / 2), batch = p.mbs * p.heads_local;
-  return {GemmCase{"scores", "forward", s, half, p.head_dim, batch},
-          GemmCase{"context", "forward", s, p.head_dim, half, batch}};
+  return {GemmCase{"scores", "forward", s, half, p.qk_dim, batch},
+          GemmCase{"context", "forward", s, p.v_dim, half, batch}};
+}
+
+GemmCase AttentionRecomputeGemm(const StepPlan& p) {
+  GemmCase c = AttentionForwardGemms(p).front();
+  c.k = (p.qk_dim + p.v_dim) / 2;  // = d_qk = d_v without MLA: the scores again
+  return c;
 }
 
 std::vector<GemmCase> GemmCases(const StepPlan& p) {
@@ -467,6 +621,9 @@ std::vector<GemmCase> GemmCases(const StepPlan& p) {
     add(g.name, "wgrad", g.k, g.n, g.m, g.batch);
   };
   for (int i = 0; i < p.layer.num_gemms; ++i) all(p.layer.gemms[static_cast<size_t>(i)]);
+  if (p.has_dense_layers) {
+    for (int i = 0; i < p.dense_layer.num_gemms; ++i) all(p.dense_layer.gemms[static_cast<size_t>(i)]);
+  }
   all(p.head.gemm);
   return out;
 }
@@ -476,15 +633,19 @@ std::vector<MemoryCase> MemoryCases(const StepPlan& p) {
   auto add = [&](std::string_view name, std::string_view pass, double bytes) {
     if (bytes <= 0) return;
     for (const MemoryCase& c : out) {
-      if (c.name == name && c.pass == pass) return;
+      if (c.name == name && c.pass == pass && c.bytes == bytes) return;
     }
     out.push_back({name, pass, bytes});
   };
-  for (int i = 0; i < p.layer.num_memory; ++i) {
-    const MemoryKernel& k = p.layer.memory[static_cast<size_t>(i)];
-    add(k.name, "forward", k.bytes);
-    add(k.name, "backward", k.backward_bytes);
-  }
+  auto layer = [&](const costmodel::LayerKernels& lk) {
+    for (int i = 0; i < lk.num_memory; ++i) {
+      const MemoryKernel& k = lk.memory[static_cast<size_t>(i)];
+      add(k.name, "forward", k.bytes);
+      add(k.name, "backward", k.backward_bytes);
+    }
+  };
+  layer(p.layer);
+  if (p.has_dense_layers) layer(p.dense_layer);
   for (const MemoryKernel& k : p.head.memory) {
     add(k.name, "forward", k.bytes);
     add(k.name, "backward", k.backward_bytes);
@@ -506,9 +667,15 @@ Workspace WorkspaceFor(const StepPlan& p) {
     gemm(c.m, c.k, c.n, c.batch);
     gemm(c.k, c.n, c.m, c.batch);
   }
+  if (p.layer.flash_fwd_flops > 0) {
+    const GemmCase again = AttentionRecomputeGemm(p);
+    gemm(again.m, again.n, again.k, again.batch);
+  }
   for (const MemoryCase& c : MemoryCases(p)) w.memory_kernel_bytes = std::max(w.memory_kernel_bytes, c.bytes);
   for (double b : {p.tp_bytes, p.ce_bytes, p.unit_ag_bytes, p.unit_rs_bytes, p.outer_ag_bytes,
-                   p.outer_rs_bytes, p.zero1_rs_bytes, p.zero1_ag_bytes, p.dp_ar_bytes}) {
+                   p.outer_rs_bytes, p.zero1_rs_bytes, p.zero1_ag_bytes, p.dp_ar_bytes,
+                   p.ep_dispatch_bytes, p.ep_combine_bytes, p.ep_tp_ag_bytes, p.ep_tp_rs_bytes,
+                   p.expert_ag_bytes, p.expert_rs_bytes, p.expert_zero1_rs_bytes, p.expert_zero1_ag_bytes}) {
     w.collective_bytes = std::max(w.collective_bytes, b);
   }
   w.p2p_bytes = p.p2p_bytes;

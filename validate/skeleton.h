@@ -7,6 +7,12 @@
 // stream with events; gradient reduce-scatters behind each layer's backward; ZeRO-1 and the
 // HSDP all-reduce once per step) and the buffers the memory model predicts. Data-free: only
 // sizes, streams and order matter, so any Backend runs it and a counting fake can check it.
+// A mixture-of-experts layer (costmodel/experts.h) runs its MLP block as Megatron-Core's
+// all-to-all dispatcher does: router GEMM, permute, dispatch all-to-all over the EP group, (tp > 1
+// with SP: all-gather of the received copies over TP), the local experts as one grouped GEMM,
+// (reduce-scatter over TP), combine all-to-all, unpermute; backward the exchanges again in
+// reverse, full recompute the forward's again. The experts' ZeRO traffic runs over the
+// expert-data-parallel group right after the dense part's, as the evaluator prices it.
 #ifndef MESHPLAN_VALIDATE_SKELETON_H_
 #define MESHPLAN_VALIDATE_SKELETON_H_
 
@@ -22,11 +28,20 @@
 namespace meshplan::validate {
 
 struct StepPlan {
-  costmodel::LayerKernels layer;
+  costmodel::LayerKernels layer;  // an MoE model: its MoE layer
   costmodel::HeadKernels head;
+  // Mixture of experts: moe_layer[i] says whether layer i (of this stage) routes tokens (the
+  // others, the model's Moe::dense_layers, run dense_layer); empty for a dense model.
+  std::vector<bool> moe_layer;
+  costmodel::LayerKernels dense_layer;
+  // The model has dense layers: dense_layer's kernels are benchmarked on every rank (a stage
+  // without one too, so that every rank runs the same benchmark list).
+  bool has_dense_layers = false;
   int64_t layers = 0;
   int64_t micro_batches = 1;
-  int64_t seq = 0, mbs = 1, heads_local = 1, head_dim = 1;
+  int64_t seq = 0, mbs = 1, heads_local = 1;
+  // A head's query/key and value widths (head_dim both; MLA: nope + rope and v_head_dim).
+  int64_t qk_dim = 1, v_dim = 1;
   bool full_recompute = false;
   // TP (0 bytes: no TP).
   bool sp = false;
@@ -39,6 +54,17 @@ struct StepPlan {
   double unit_ag_bytes = 0, unit_rs_bytes = 0, outer_ag_bytes = 0, outer_rs_bytes = 0;
   double zero1_rs_bytes = 0, zero1_ag_bytes = 0;
   double dp_ar_bytes = 0;  // HSDP replica all-reduce (0: none)
+  // Expert parallelism, per MoE layer and micro-batch, as Evaluator::Evaluate records them
+  // (ep_dispatch / ep_combine): the all-to-alls over the EP group (0: ep == 1) and the TP
+  // all-gather / reduce-scatter of the routed copies (0: no TP with SP). With them, an MoE
+  // layer without shared experts has no all-gather / reduce-scatter of the hidden states around
+  // its MLP (ep_replaces_mlp_tp).
+  double ep_dispatch_bytes = 0, ep_combine_bytes = 0, ep_tp_ag_bytes = 0, ep_tp_rs_bytes = 0;
+  bool ep_replaces_mlp_tp = false;
+  // The routed experts' share of the FSDP traffic, over expert_group (kEdp with ep > 1, else the
+  // FSDP group itself): per layer (zero >= 2) and per step (ZeRO-1); 0 when nothing shards them.
+  GroupKind expert_group = GroupKind::kFsdp;
+  double expert_ag_bytes = 0, expert_rs_bytes = 0, expert_zero1_rs_bytes = 0, expert_zero1_ag_bytes = 0;
   double optimizer_bytes = 0;
   // Memory the plan predicts (bytes).
   double static_bytes = 0;  // params + grads + optimizer states
@@ -56,7 +82,7 @@ struct StepPlan {
 
 /// The step of pipeline stage `stage` (0 without pipeline parallelism); the caller sets
 /// prev_rank / next_rank from the mesh. REQUIRES: l.pp == 1 or FSDP below ZeRO-2 (the skeleton
-/// does not run FSDP's per-unit gathers under a pipeline).
+/// does not run FSDP's per-unit gathers under a pipeline); l.cp == 1.
 StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                       const costmodel::Evaluation& e, int64_t stage = 0);
 
@@ -64,8 +90,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
 class OpObserver {
  public:
   virtual ~OpObserver() = default;
-  /// `op` is "gemm", "memory", "all_gather", "reduce_scatter", "all_reduce", "send", "recv",
-  /// "wait";
+  /// `op` is "gemm", "memory", "all_gather", "reduce_scatter", "all_reduce", "all_to_all",
+  /// "send", "recv", "wait";
   /// `what` says where ("layer 3 backward mlp_in dgrad").
   virtual void OnOp(std::string_view op, std::string_view what) = 0;
 };
@@ -84,16 +110,24 @@ struct GemmCase {
   std::string_view pass;  // forward, dgrad, wgrad
   int64_t m = 0, n = 0, k = 0, batch = 1;
 };
+/// The same list on every rank of a plan, whichever stage's layers it runs: the benchmarks time
+/// them all ranks at once, with a barrier per case.
 std::vector<GemmCase> GemmCases(const StepPlan& p);
-/// Flash attention's causal core as batched GEMMs: forward {scores, context}, each
-/// (s, s/2, d) / (s, d, s/2) over mbs x local heads, together exactly the forward FLOPs.
+/// Flash attention's causal core as batched GEMMs: forward {scores, context},
+/// (s, s/2, d_qk) / (s, d_v, s/2) over mbs x local heads, together exactly the forward FLOPs.
 std::vector<GemmCase> AttentionForwardGemms(const StepPlan& p);
+/// The part of flash attention's backward that the forward's GEMMs' dgrad and wgrad do not
+/// cover: half the forward's FLOPs again (FlashAttention-2's backward is 2.5x its forward, the
+/// evaluator's convention), as the scores GEMM at the mean of the query/key and value widths
+/// (exactly the scores GEMM when they are equal; MLA's differ).
+GemmCase AttentionRecomputeGemm(const StepPlan& p);
 
 struct MemoryCase {
   std::string_view name;
   std::string_view pass;  // forward, backward, step (optimizer)
   double bytes = 0;
 };
+/// The same list on every rank, as GemmCases.
 std::vector<MemoryCase> MemoryCases(const StepPlan& p);
 
 }  // namespace meshplan::validate

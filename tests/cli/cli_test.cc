@@ -1264,12 +1264,13 @@ TEST_F(Cli, MoeModelsArePlannedWithExpertParallelism) {
   EXPECT_EQ(sinks.err.rfind("meshplan: error: --model: model gpt-oss-20b has attention sinks", 0), 0u) << sinks.err;
   EXPECT_FALSE(fs::exists(dir_ / "out.json"));
 
-  // validate: an MoE plan is priced but not executed.
+  // validate: an ep plan is executed (meshplan-validate runs its all-to-alls): its launch line.
   ASSERT_EQ(Run("simulate --model " + mixtral + work + " --layout tp=1,fsdp=64,ep=8 --analytical --json " + P("r.json")).rc, 0);
   const Result v = Run("validate --plan " + P("r.json") + " --validate-bin meshplan-validate");
-  EXPECT_EQ(v.rc, 2);
-  EXPECT_EQ(v.err, "meshplan: error: --plan: mixture-of-experts plans are priced but not executed by meshplan-validate "
-                   "yet (its skeleton has no all-to-all token dispatch or grouped expert GEMM)\n");
+  EXPECT_EQ(v.rc, 0) << v.err;
+  EXPECT_EQ(v.out.rfind("mpirun -np 64 ", 0), 0u) << v.out;
+  EXPECT_NE(v.out.find(" meshplan-validate --plan " + P("r.json") + " --out measurements.json --backend nccl\n"),
+            std::string::npos) << v.out;
 }
 
 // A sliding window shorter than --seq: refused naming --seq; within the window it is costed.

@@ -1,9 +1,12 @@
 // The validation skeleton runs exactly what the cost model prices: the collectives of
 // Evaluator::Evaluate (op, group, bytes, count per step), the GEMM FLOPs and bandwidth-kernel
 // bytes of costmodel/kernels.h, and frees every buffer it allocates. Checked with a counting
-// fake backend, no MPI. Also the mesh: rank order tp innermost, then fsdp, then replicate.
+// fake backend, no MPI. Also the mesh: rank order tp innermost, then fsdp, then replicate, with
+// expert parallelism's EP and expert-data-parallel groups carved out of fsdp. Mixture-of-experts
+// steps run the evaluator's all-to-alls, TP gathers of routed copies and expert ZeRO traffic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -42,6 +45,36 @@ TEST(Mesh, EightRanksHsdpStridesReplicasByTpTimesFsdp) {
   EXPECT_EQ(m.world_size(), 8);
 }
 
+// EP groups: ep consecutive ranks of the shard group (stride tp), as the evaluator places them
+// (PlaceGroup(ep, Stride(kCp))); expert-data-parallel groups: the rest, at stride tp x ep.
+TEST(Mesh, ExpertGroupsAreCarvedOutOfTheShardGroup) {
+  costmodel::Layout l;
+  l.fsdp = 4;
+  l.ep = 2;
+  Mesh m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 1}, {2, 3}}));
+  EXPECT_EQ(m.edp, (Groups{{0, 2}, {1, 3}}));
+  EXPECT_TRUE(m.has(GroupKind::kEp));
+  EXPECT_EQ(m.GroupOf(GroupKind::kEdp, 3), (std::vector<int>{1, 3}));
+  l.tp = 2;
+  l.fsdp = 2;
+  m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}}));  // ep == fsdp: the experts shard no further
+  EXPECT_EQ(m.edp, (Groups{{0}, {1}, {2}, {3}}));
+  l.fsdp = 4;
+  l.replicate = 2;
+  m = BuildMesh(l);
+  EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}, {8, 10}, {9, 11}, {12, 14}, {13, 15}}));
+  EXPECT_EQ(m.edp, (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}, {8, 12}, {9, 13}, {10, 14}, {11, 15}}));
+  EXPECT_EQ(m.ColorOf(GroupKind::kEp, 13), 7);
+  l.ep = 1;  // no expert parallelism: no EP or expert-data-parallel communicators
+  m = BuildMesh(l);
+  EXPECT_FALSE(m.has(GroupKind::kEp));
+  EXPECT_FALSE(m.has(GroupKind::kEdp));
+  EXPECT_EQ(ToString(GroupKind::kEp), "ep");
+  EXPECT_EQ(ToString(GroupKind::kEdp), "edp");
+}
+
 TEST(Mesh, PipelineStagesAreOutermost) {
   costmodel::Layout l;
   l.tp = 2;
@@ -71,8 +104,10 @@ class CountingBackend final : public Backend {
   void MemoryKernel(int, double bytes) override { memory_bytes += bytes; }
   double Collective(int stream, Coll op, GroupKind g, double bytes, costmodel::Dtype) override {
     EXPECT_LE(bytes, ws.collective_bytes);
-    // TP on the compute stream (critical path), FSDP and replica traffic on the comm stream.
-    EXPECT_EQ(stream, g == GroupKind::kTp ? kComputeStream : kCommStream);
+    // TP and the EP exchange on the compute stream (critical path), FSDP and replica traffic on
+    // the comm stream; all-to-alls only over EP.
+    EXPECT_EQ(stream, g == GroupKind::kTp || g == GroupKind::kEp ? kComputeStream : kCommStream);
+    EXPECT_EQ(op == Coll::kAllToAll, g == GroupKind::kEp);
     ++counts[{op, g, bytes}];
     return bytes;
   }
@@ -124,10 +159,75 @@ class NullObserver final : public OpObserver {
   int ops = 0;
 };
 
-GroupKind KindOf(costmodel::Purpose p) {
-  if (p == costmodel::Purpose::kTp) return GroupKind::kTp;
-  if (p == costmodel::Purpose::kDpGradReduce) return GroupKind::kReplicate;
-  return GroupKind::kFsdp;
+/// Where the evaluator says a collective runs: the experts' FSDP share over the (smaller)
+/// expert-data-parallel group, the EP exchange's all-to-alls over EP and its copies over TP.
+GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) {
+  switch (u.purpose) {
+    case costmodel::Purpose::kTp: return GroupKind::kTp;
+    case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kEpDispatch:
+    case costmodel::Purpose::kEpCombine: return u.op == Coll::kAllToAll ? GroupKind::kEp : GroupKind::kTp;
+    default: return u.group.ranks == l.shard() ? GroupKind::kFsdp : GroupKind::kEdp;
+  }
+}
+
+/// Per micro-batch: one layer's GEMM FLOPs (forward, dgrad + wgrad, recomputed forward; flash
+/// 1 + 2.5 (+1 recomputed)) and bandwidth-kernel bytes (count x bytes forward, backward_count x
+/// backward bytes, recompute).
+double LayerFlops(const costmodel::LayerKernels& k) {
+  double f = 0;
+  for (int i = 0; i < k.num_gemms; ++i) {
+    const auto& g = k.gemms[static_cast<size_t>(i)];
+    f += 2.0 * static_cast<double>(g.m * g.n * g.k * g.batch) * (3.0 + (g.recomputed ? 1.0 : 0.0));
+  }
+  return f + k.flash_fwd_flops * (3.5 + (k.flash_recomputed ? 1.0 : 0.0));
+}
+double LayerMemoryBytes(const costmodel::LayerKernels& k) {
+  double mem = 0;
+  for (int i = 0; i < k.num_memory; ++i) {
+    const auto& mk = k.memory[static_cast<size_t>(i)];
+    mem += mk.count * mk.bytes * (mk.recomputed ? 2.0 : 1.0) + mk.backward_count * mk.backward_bytes;
+  }
+  return mem;
+}
+
+/// Runs one step of `layout` on a counting backend and checks it against the evaluation: the
+/// same (op, group, bytes) with the same count per step and nothing else, every layer's GEMM
+/// FLOPs and kernel bytes (an MoE model's dense layers their own), every buffer freed.
+void ExpectStepMatchesEvaluation(const costmodel::Model& m, const costmodel::Workload& w,
+                                 const char* layout) {
+  costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  // Feasible but for memory (what runs does not depend on whether it fits an H100).
+  ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u)
+      << layout << ": " << (ev.Reasons(l, e).empty() ? "" : ev.Reasons(l, e)[0]);
+  const StepPlan p = MakeStepPlan(ev, l, e);
+  CountingBackend b;
+  b.Prepare(WorkspaceFor(p));
+  NullObserver obs;
+  RunStep(b, p, obs);
+  std::map<std::tuple<Coll, GroupKind, double>, double> expected;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    expected[{u.op, KindOf(u, l), u.bytes}] += u.count_per_step;
+  }
+  EXPECT_EQ(b.counts, expected) << layout;
+  double flops = 0, mem = 0;
+  for (int64_t i = 0; i < p.layers; ++i) {
+    const bool routed = p.moe_layer.empty() || p.moe_layer[static_cast<size_t>(i)];
+    flops += LayerFlops(routed ? p.layer : p.dense_layer);
+    mem += LayerMemoryBytes(routed ? p.layer : p.dense_layer);
+  }
+  const auto& h = p.head.gemm;
+  double head_mem = 0;
+  for (const auto& k : p.head.memory) head_mem += k.count * k.bytes + k.backward_count * k.backward_bytes;
+  const double micro = static_cast<double>(p.micro_batches);
+  EXPECT_DOUBLE_EQ(b.gemm_flops, micro * (flops + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k)))
+      << layout;
+  EXPECT_DOUBLE_EQ(b.memory_bytes, micro * (mem + head_mem) + p.optimizer_bytes) << layout;
+  EXPECT_TRUE(b.live.empty()) << layout;
 }
 
 struct Case {
@@ -162,7 +262,7 @@ TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
   std::map<std::tuple<Coll, GroupKind, double>, double> expected;
   for (int i = 0; i < e.num_collectives; ++i) {
     const auto& u = e.collectives[static_cast<size_t>(i)];
-    expected[{u.op, KindOf(u.purpose), u.bytes}] += u.count_per_step;
+    expected[{u.op, KindOf(u, l), u.bytes}] += u.count_per_step;
   }
   EXPECT_EQ(b.counts, expected);
 
@@ -253,6 +353,182 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
     const auto& h = whole.head.gemm;
     EXPECT_DOUBLE_EQ(flops_all, 8.0 * (32.0 * layer + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k)))
         << layout;
+  }
+}
+
+// Expert parallelism: the all-to-alls of every MoE layer (dispatch and combine, forward,
+// backward and full recompute's forward again), the TP all-gather / reduce-scatter of the routed
+// copies in place of the hidden states' around the MLP, the grouped expert GEMMs, the permute
+// kernels, and the experts' ZeRO traffic over the expert-data-parallel group: exactly what
+// Evaluator::Evaluate prices for Mixtral-8x7B.
+TEST(SkeletonExperts, RunsExactlyWhatTheModelPricesForMixtral) {
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 32;
+  w.seq = 2048;
+  for (const char* layout :
+       {"tp=1,fsdp=16,ep=8", "tp=2,sp=on,fsdp=8,ep=4,recompute=full",
+        "tp=2,sp=on,fsdp=4,ep=2,replicate=2,zero=2", "tp=1,fsdp=16,ep=8,zero=1,recipe=megatron",
+        "tp=4,sp=on,fsdp=4,ep=4", "tp=2,sp=on,fsdp=8", "tp=2,sp=off,fsdp=8,recompute=selective"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+}
+
+// A model with a dense first layer (Moe::dense_layers) and a shared expert: the dense layer runs
+// its own kernels and keeps the hidden-state TP pair; the MoE layers keep it too (the shared
+// expert needs the gathered hidden states) besides the routed copies' gather and scatter.
+TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
+  costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  m.moe.dense_layers = {0};
+  m.moe.shared_experts = 1;
+  m.moe.shared_expert_ffn = 4096;
+  costmodel::Workload w;
+  w.gpus = 8;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,fsdp=4,ep=4", "tp=1,fsdp=8,ep=2,recompute=full"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+  // The skeleton ran the dense layer's MLP: its GEMM shape is among the benchmarked ones.
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=8,ep=2", "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  ASSERT_EQ(p.moe_layer.size(), 32u);
+  EXPECT_FALSE(p.moe_layer[0]);
+  EXPECT_TRUE(p.moe_layer[1]);
+  bool dense_mlp = false;
+  for (const GemmCase& c : GemmCases(p)) dense_mlp |= c.name == "mlp_in" && c.batch == 1 && c.n == 2 * 14336;
+  EXPECT_TRUE(dense_mlp);
+  EXPECT_EQ(p.expert_group, GroupKind::kEdp);
+  EXPECT_GT(p.ep_dispatch_bytes, 0.0);
+}
+
+// An MoE model under a pipeline: every stage runs its layers' exchanges (dispatch and combine,
+// forward and backward) once per micro-batch, and the last stage, whose per-step traffic the
+// evaluator records, reduces and gathers the dense part over FSDP and its experts over the
+// expert-data-parallel group, at the evaluator's sizes.
+TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
+                             "tp=1,pp=4,vpp=2,fsdp=4,ep=2,zero=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
+    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
+    std::map<std::tuple<Coll, GroupKind, double>, double> expected;  // EP and data-parallel
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const auto& u = e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == costmodel::Purpose::kPpP2p || u.purpose == costmodel::Purpose::kTp) continue;
+      const GroupKind g = KindOf(u, l);
+      if (g != GroupKind::kTp) expected[{u.op, g, u.bytes}] += u.count_per_step;
+    }
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      p.prev_rank = 0;
+      p.next_rank = 1;
+      ASSERT_EQ(p.moe_layer.size(), 8u);
+      EXPECT_EQ(std::count(p.moe_layer.begin(), p.moe_layer.end(), true), 8);
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      NullObserver obs;
+      RunStep(b, p, obs);
+      const double a2a = b.counts[{Coll::kAllToAll, GroupKind::kEp, p.ep_dispatch_bytes}];
+      // Dispatch and combine, forward and backward, per layer and micro-batch.
+      EXPECT_EQ(a2a, static_cast<double>(p.micro_batches * p.layers * 4)) << layout << " stage " << stage;
+      EXPECT_EQ(p.micro_batches, l.fsdp == 2 ? 8 : 4);
+      if (stage == 3) {
+        std::map<std::tuple<Coll, GroupKind, double>, double> ran;
+        for (const auto& [key, n] : b.counts) {
+          if (std::get<1>(key) != GroupKind::kTp) ran[key] = n;
+        }
+        EXPECT_EQ(ran, expected) << layout;
+      }
+      EXPECT_TRUE(b.live.empty());
+    }
+  }
+}
+
+// Multi-head latent attention (DeepSeek-V3): its down and up projections run in the attention
+// block, the fused core after kv_up with the heads' query/key (192) and value (128) widths, its
+// backward 2.5x its forward as priced; 3 dense layers, a shared expert, 256 routed experts.
+TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
+  const costmodel::Model m = costmodel::ResolveModel("deepseek-v3");
+  costmodel::Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 1024;
+  for (const char* layout : {"tp=1,fsdp=64,ep=8", "tp=2,sp=on,fsdp=32,ep=8,recompute=full"}) {
+    ExpectStepMatchesEvaluation(m, w, layout);
+  }
+  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=64,ep=8", "test");
+  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  const std::vector<GemmCase> core = AttentionForwardGemms(p);
+  ASSERT_EQ(core.size(), 2u);
+  EXPECT_EQ(core[0].k, 192);  // scores over qk_nope + qk_rope
+  EXPECT_EQ(core[1].n, 128);  // context over v_head_dim
+  EXPECT_EQ(AttentionRecomputeGemm(p).k, 160);
+}
+
+// With a dense first layer (Moe::dense_layers) a stage runs its own layers' kinds: stage 0 its
+// dense layer 0 and 7 MoE layers, the others 8 MoE layers (contiguous stages, as the memory model
+// counts them); the GEMM FLOPs over the stages are the whole model's.
+TEST(SkeletonExperts, PipelineStagesRunTheirOwnDenseAndMoeLayers) {
+  costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  m.moe.dense_layers = {0};
+  costmodel::Workload w;
+  w.gpus = 16;
+  w.global_batch = 16;
+  w.seq = 1024;
+  for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
+                             "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
+    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
+    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
+    double flops = 0, whole = 0;
+    // Every stage benchmarks the same GEMMs and as many bandwidth kernels (the benchmarks
+    // synchronise all ranks per case; the optimizer's bytes are the stage's own).
+    auto shapes = [](const StepPlan& p) {
+      std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> out;
+      for (const GemmCase& c : GemmCases(p)) out.emplace_back(c.m, c.n, c.k, c.batch);
+      out.emplace_back(static_cast<int64_t>(MemoryCases(p).size()), 0, 0, 0);
+      return out;
+    };
+    const auto stage0 = shapes(MakeStepPlan(ev, l, e, 0));
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      EXPECT_EQ(shapes(p), stage0) << layout << " stage " << stage;
+      p.prev_rank = 0;
+      p.next_rank = 1;
+      ASSERT_EQ(p.moe_layer.size(), 8u);
+      EXPECT_EQ(p.moe_layer[0], stage != 0) << layout << " stage " << stage;
+      const int64_t routed = std::count(p.moe_layer.begin(), p.moe_layer.end(), true);
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      NullObserver obs;
+      RunStep(b, p, obs);
+      EXPECT_EQ((b.counts[{Coll::kAllToAll, GroupKind::kEp, p.ep_dispatch_bytes}]),
+                static_cast<double>(p.micro_batches * routed * 4)) << layout << " stage " << stage;
+      EXPECT_TRUE(b.live.empty());
+      flops += b.gemm_flops;
+      if (stage == 0) {
+        for (int64_t i = 0; i < 32; ++i) whole += LayerFlops(i == 0 ? p.dense_layer : p.layer);
+        const auto& h = p.head.gemm;
+        whole = static_cast<double>(p.micro_batches) * (whole + 3.0 * 2.0 * static_cast<double>(h.m * h.n * h.k));
+      }
+    }
+    EXPECT_DOUBLE_EQ(flops, whole) << layout;
   }
 }
 

@@ -2,7 +2,8 @@
 // with 4 ranks (tp=2 x fsdp=2) and 8 ranks (tp=2 x fsdp=2 x replicate=2) on tiny-llama,
 // checking the mesh, the reductions and the measurement file; injected faults (a hang, a rank
 // that dies) end the job with a non-zero exit naming the rank and the operation and leave a
-// valid partial file; `meshplan validate` prints the launch line and runs it.
+// valid partial file; `meshplan validate` prints the launch line and runs it. An expert-parallel
+// plan of a tiny mixture-of-experts model runs its all-to-alls over the EP groups and measures them.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -153,6 +155,185 @@ TEST_F(ValidateMpi, EightRanksHsdp) {
   std::set<std::string> purposes;
   for (const auto& c : m["collectives"]) purposes.insert(c["purpose"]);
   EXPECT_EQ(purposes, (std::set<std::string>{"tp", "fsdp", "replicate"}));
+}
+
+// A tiny mixture-of-experts model (tiny-llama's shape, 4 experts of top-2), small enough for the
+// CPU backend: the ep plans below run it on 4 ranks.
+constexpr const char* kTinyMoe = R"({
+  "schema_version": 1, "name": "tiny-moe", "family": "mixtral", "layers": 4, "hidden": 256,
+  "heads": 4, "kv_heads": 2, "head_dim": 64, "ffn": 688, "vocab": 4096, "max_seq": 256,
+  "activation": "swiglu", "norm": "rmsnorm", "norm_bias": false, "tied_embeddings": false,
+  "biases": {"qkv": false, "attn_out": false, "mlp": false}, "position": "rope", "dropout": false,
+  "moe": {"experts": 4, "experts_per_token": 2, "expert_ffn": 128},
+  "params_published": null, "sources": ["synthetic: a test model for meshplan-validate's expert parallelism"]
+})";
+
+class ValidateMpiExperts : public ValidateMpi {
+ protected:
+  /// A simulate report of tiny-moe on cpu-local (4 ranks, global batch 4, seq 128).
+  fs::path MoePlan(const std::string& layout, const std::string& spec = kTinyMoe) {
+    const fs::path model = dir_ / "tiny-moe.json";
+    std::ofstream(model) << spec;
+    const fs::path p = dir_ / "plan.json";
+    const Result r = Shell(std::string(MESHPLAN_BIN) + " simulate --model " + model.string() +
+                           " --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --layout " + layout +
+                           " --analytical --json " + p.string());
+    EXPECT_EQ(r.rc, 0) << r.out;
+    return p;
+  }
+  /// The plan's collectives[] entries of `purpose` and `op`: their bytes.
+  static std::set<double> PlanBytes(const json& plan, const std::string& purpose, const std::string& op) {
+    std::set<double> out;
+    for (const json& c : plan["layouts"][0]["collectives"]) {
+      if (c["purpose"] == purpose && c["op"] == op) out.insert(c["bytes"].get<double>());
+    }
+    return out;
+  }
+  /// The measured rows of `op` on `group` that the plan's sizes asked for: requested bytes -> time.
+  static std::map<double, double> Measured(const json& m, const std::string& group, const std::string& op) {
+    std::map<double, double> out;
+    for (const json& c : m["collectives"]) {
+      if (c["purpose"] == group && c["op"] == op && c["from_plan"] == true) {
+        out[c["requested_bytes"].get<double>()] = c["time_s"].get<double>();
+      }
+    }
+    return out;
+  }
+  /// Runs `layout` on 4 ranks and checks the parts every ep plan shares; returns the file.
+  json RunEp(const std::string& layout, const Groups& ep, const Groups& edp,
+             const std::string& spec = kTinyMoe) {
+    const fs::path plan = MoePlan(layout, spec);
+    const fs::path out = dir_ / "m.json";
+    // Up to 1 MiB: the experts' gradient reduce-scatter (fp32) is measured too.
+    const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + out.string() +
+                           " --backend cpu --max-bytes 1048576 --iters 2 --warmup 1 --steps 2 --warmup-steps 1");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    const json m = ReadJson(out);
+    const json p = ReadJson(plan);
+    EXPECT_EQ(m["complete"], true);
+    EXPECT_EQ(m["checks"]["mesh_ok"], true);
+    EXPECT_EQ(m["checks"]["reductions_ok"], true);
+    EXPECT_EQ(m["mesh"]["ep"].get<Groups>(), ep);
+    EXPECT_EQ(m["mesh"]["edp"].get<Groups>(), edp);
+    // The all-to-all's numeric check ran on the EP group.
+    bool a2a_checked = false;
+    for (const json& c : m["checks"]["reductions"]) {
+      a2a_checked |= c["op"] == "all_to_all" && c["purpose"] == "ep" && c["ok"] == true;
+    }
+    EXPECT_TRUE(a2a_checked) << m["checks"].dump(1);
+    // The dispatch and the combine send the same bytes: one all-to-all size, measured.
+    const std::set<double> dispatch = PlanBytes(p, "ep_dispatch", "all_to_all");
+    EXPECT_EQ(dispatch.size(), 1u);
+    EXPECT_EQ(PlanBytes(p, "ep_combine", "all_to_all"), dispatch);
+    const auto measured = Measured(m, "ep", "all_to_all");
+    for (double b : dispatch) {
+      EXPECT_EQ(measured.count(b), 1u) << b << " bytes not measured: " << m["collectives"].dump(1);
+      if (measured.count(b) == 0) continue;
+      EXPECT_GT(measured.at(b), 0.0);
+      std::printf("all_to_all over ep x%zu: %.0f bytes in %.1f us\n", ep[0].size(), b, measured.at(b) * 1e6);
+    }
+    for (const json& c : m["collectives"]) {
+      if (c["op"] != "all_to_all") continue;
+      EXPECT_EQ(c["purpose"], "ep");
+      EXPECT_EQ(c["ranks"], ep[0].size());
+      EXPECT_EQ(c["dtype"], "bf16");
+      EXPECT_GT(c["time_s"].get<double>(), 0.0);
+      EXPECT_GE(c["bytes"].get<double>(), c["requested_bytes"].get<double>());
+    }
+    EXPECT_GT(m["step"]["time_s"].get<double>(), 0.0);
+    EXPECT_EQ(m["step"]["layers"], 4 / m["plan"]["layout"]["pp"].get<int>());  // rank 0's stage
+    // The grouped expert GEMM was benchmarked: batch = the 4 experts over ep.
+    bool grouped = false;
+    const int local_experts = 4 / static_cast<int>(ep[0].size());
+    for (const json& g : m["gemms"]) grouped |= g["name"] == "mlp_in" && g["batch"] == local_experts;
+    EXPECT_TRUE(grouped) << m["gemms"].dump(1);
+    ExpectFinite(m, "measurements");
+    return m;
+  }
+};
+
+// Issue 20 item 4: an ep plan runs on the CPU backend with its all-to-alls measured.
+TEST_F(ValidateMpiExperts, Ep2OverFsdp4RunsItsAllToAlls) {
+  const json m = RunEp("tp=1,fsdp=4,ep=2", Groups{{0, 1}, {2, 3}}, Groups{{0, 2}, {1, 3}});
+  // 128 tokens x top-2 x 256 hidden x bf16 per rank and micro-batch.
+  EXPECT_EQ(Measured(m, "ep", "all_to_all").count(2.0 * 128 * 2 * 256), 1u);
+  // The experts' ZeRO-3 traffic ran over the expert-data-parallel group.
+  const json p = ReadJson(dir_ / "plan.json");
+  std::set<double> expert_sizes;
+  for (const json& c : p["layouts"][0]["collectives"]) {
+    if (c["ranks"] == 2 && (c["purpose"] == "fsdp_param_gather" || c["purpose"] == "fsdp_grad_reduce")) {
+      expert_sizes.insert(c["bytes"].get<double>());
+    }
+  }
+  EXPECT_FALSE(expert_sizes.empty());
+  std::set<double> edp_rows;
+  for (const auto& [b, t] : Measured(m, "edp", "all_gather")) edp_rows.insert(b);
+  for (const auto& [b, t] : Measured(m, "edp", "reduce_scatter")) edp_rows.insert(b);
+  EXPECT_EQ(edp_rows, expert_sizes);
+}
+
+// With tp 2 and SP the received copies are gathered over TP and scattered back: those sizes
+// are measured on the TP group next to the all-to-alls on the EP groups (ranks at stride tp).
+TEST_F(ValidateMpiExperts, Tp2SpEp2GathersTheRoutedCopiesOverTp) {
+  const json m = RunEp("tp=2,sp=on,fsdp=2,ep=2", Groups{{0, 2}, {1, 3}}, Groups{{0}, {1}, {2}, {3}});
+  const json p = ReadJson(dir_ / "plan.json");
+  // The SP shard: 64 tokens x top-2 x 256 hidden x bf16.
+  EXPECT_EQ(PlanBytes(p, "ep_dispatch", "all_to_all"), (std::set<double>{2.0 * 64 * 2 * 256}));
+  const std::set<double> ag = PlanBytes(p, "ep_dispatch", "all_gather");
+  ASSERT_EQ(ag.size(), 1u);
+  EXPECT_EQ(*ag.begin(), 2.0 * 128 * 2 * 256);  // the TP group's copies, gathered to each rank
+  EXPECT_EQ(Measured(m, "tp", "all_gather").count(*ag.begin()), 1u);
+  const std::set<double> rs = PlanBytes(p, "ep_combine", "reduce_scatter");
+  ASSERT_EQ(rs, ag);  // scattered back: the same S
+  EXPECT_EQ(Measured(m, "tp", "reduce_scatter").count(*rs.begin()), 1u);
+  EXPECT_FALSE(m["mesh"]["edp"].empty());
+}
+
+// meshplan validate --run prints the predicted and measured all-to-alls side by side, and the
+// measurement file calibrates: its all-to-all rows fit the all-to-all fraction.
+TEST_F(ValidateMpiExperts, RunPrintsTheAllToAllsAndCalibrationUsesThem) {
+  const fs::path plan = MoePlan("tp=1,fsdp=4,ep=2");
+  const fs::path out = dir_ / "m.json";
+  const Result r = Shell("MESHPLAN_VALIDATE=" + std::string(MESHPLAN_VALIDATE_BIN) + " " + MESHPLAN_BIN +
+                         " validate --plan " + plan.string() + " --backend cpu --run --out " + out.string() +
+                         " --max-bytes 262144 --iters 2 --steps 2");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::printf("%s", r.out.c_str());
+  // Both rows have a measured time (a number, not "-") and an error.
+  for (const char* purpose : {"ep_dispatch", "ep_combine"}) {
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string("  all_to_all ") + purpose +
+                                                    " x2 131072 B +[0-9.]+ us +[0-9.]+ us +[-+][0-9.]+%")))
+        << r.out;
+  }
+  const Result cal = Shell(std::string(MESHPLAN_BIN) + " calibrate --cluster cpu-local --measurements " +
+                           out.string() + " -o " + (dir_ / "cpu.json").string());
+  ASSERT_EQ(cal.rc, 0) << cal.out;
+  const json profile = ReadJson(dir_ / "cpu.json");
+  ASSERT_TRUE(profile["fitted"].contains("efficiency.alltoall_fraction")) << cal.out;
+  EXPECT_EQ(profile["fitted"]["efficiency.alltoall_fraction"]["sources"], json::array({"m.json"}))
+      << profile.dump(1);
+}
+
+// Under pipeline parallelism each stage's MoE layers run their exchanges: 2 stages of 2 layers,
+// each stage's 2 ranks one EP group.
+TEST_F(ValidateMpiExperts, PipelineStagesRunTheirAllToAlls) {
+  const json m = RunEp("tp=1,pp=2,fsdp=2,ep=2,zero=1,recipe=megatron", Groups{{0, 1}, {2, 3}},
+                       Groups{{0}, {1}, {2}, {3}});
+  EXPECT_EQ(m["mesh"]["pp"].get<Groups>(), (Groups{{0, 2}, {1, 3}}));
+  EXPECT_FALSE(m["p2p"].empty());
+}
+
+// A dense first layer (moe.dense_layers) under a pipeline: stage 0 runs it as a dense MLP (its
+// GEMM benchmarked with the MoE layers' grouped ones), and the exchanges still run and are measured.
+TEST_F(ValidateMpiExperts, PipelineWithADenseFirstLayer) {
+  std::string spec = kTinyMoe;
+  const std::string moe = "\"expert_ffn\": 128}";
+  spec.replace(spec.find(moe), moe.size(), "\"expert_ffn\": 128, \"dense_layers\": [0]}");
+  const json m = RunEp("tp=1,pp=2,fsdp=2,ep=2,zero=1,recipe=megatron", Groups{{0, 1}, {2, 3}},
+                       Groups{{0}, {1}, {2}, {3}}, spec);
+  bool dense_mlp = false;
+  for (const json& g : m["gemms"]) dense_mlp |= g["name"] == "mlp_in" && g["batch"] == 1 && g["n"] == 2 * 688;
+  EXPECT_TRUE(dense_mlp) << m["gemms"].dump(1);
 }
 
 TEST_F(ValidateMpi, WrongRankCountIsAUserError) {
