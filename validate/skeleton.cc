@@ -21,7 +21,8 @@ enum class Block { kAttention, kMlp };
 
 bool InAttention(std::string_view gemm) {
   return gemm == "qkv" || gemm == "scores" || gemm == "context" || gemm == "attn_out" ||
-         gemm == "q_down" || gemm == "q_proj" || gemm == "q_up" || gemm == "kv_down" || gemm == "kv_up";
+         gemm == "q_down" || gemm == "q_proj" || gemm == "q_up" || gemm == "kv_down" || gemm == "kv_up" ||
+         gemm == "wq" || gemm == "wk" || gemm == "wv";  // torchtitan's projections under recompute=op
 }
 
 /// Whether gemm `i` is the attention's last input projection (qkv; MLA's kv_up), after which
