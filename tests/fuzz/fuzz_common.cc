@@ -1,6 +1,7 @@
 #include "tests/fuzz/fuzz_common.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "costmodel/evaluate.h"
 #include "costmodel/params.h"
@@ -28,7 +29,11 @@ costmodel::Workload FixedWorkload(const costmodel::Model& m) {
 }
 
 void CostLayout(const costmodel::Model& m, const costmodel::Cluster& c, costmodel::Layout l) {
-  const costmodel::Workload w = FixedWorkload(m);
+  CostLayoutOn(m, c, FixedWorkload(m), std::move(l));
+}
+
+void CostLayoutOn(const costmodel::Model& m, const costmodel::Cluster& c, const costmodel::Workload& w,
+                  costmodel::Layout l) {
   costmodel::CountParams(m);
   costmodel::ModelFlopsPerToken(m, w.seq);
   costmodel::ResolveLayout(l, w, "fuzz layout");

@@ -14,6 +14,9 @@ costmodel::Workload FixedWorkload(const costmodel::Model& m);
 /// Costs `l` (resolved against FixedWorkload) with the analytical evaluator (not the simulator:
 /// too slow per input), so the arithmetic downstream of a parser sees what the parser let through.
 void CostLayout(const costmodel::Model& m, const costmodel::Cluster& c, costmodel::Layout l);
+/// The same against a given workload (a framework's traits applied, a launch file's GPU count).
+void CostLayoutOn(const costmodel::Model& m, const costmodel::Cluster& c, const costmodel::Workload& w,
+                  costmodel::Layout l);
 
 }  // namespace meshplan::fuzz
 

@@ -38,7 +38,11 @@
   X(calibration_json, CalibrationJson) \
   X(plan_file, PlanFile)         \
   X(measurements, Measurements)  \
-  X(reference_file, ReferenceFile)
+  X(reference_file, ReferenceFile) \
+  X(framework_profile, FrameworkProfile) \
+  X(torchtitan_toml, TorchtitanToml) \
+  X(megatron_args, MegatronArgs) \
+  X(nccl_env, NcclEnv)
 
 namespace meshplan::fuzz {
 #define MESHPLAN_FUZZ_DECLARE(stem, Name) void Name(std::string_view input);
