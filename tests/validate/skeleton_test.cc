@@ -194,10 +194,23 @@ double LayerMemoryBytes(const costmodel::LayerKernels& k) {
 /// Runs one step of `layout` on a counting backend and checks it against the evaluation: the
 /// same (op, group, bytes) with the same count per step and nothing else, every layer's GEMM
 /// FLOPs and kernel bytes (an MoE model's dense layers their own), every buffer freed.
+/// A layout parsed and resolved against the workload, as the CLI does.
+costmodel::Layout Resolved(const std::string& text, const costmodel::Workload& w) {
+  costmodel::Layout l = costmodel::ParseLayoutText(text, "test");
+  costmodel::ResolveLayout(l, w, "test");
+  return l;
+}
+
+/// The step plan of `text` for `m` on dgx-h100.
+StepPlan PlanOf(const costmodel::Model& m, const costmodel::Workload& w, const std::string& text) {
+  const costmodel::Layout l = Resolved(text, w);
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  return MakeStepPlan(ev, l, ev.Evaluate(l));
+}
+
 void ExpectStepMatchesEvaluation(const costmodel::Model& m, const costmodel::Workload& w,
                                  const char* layout) {
-  costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
-  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Layout l = Resolved(layout, w);
   const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
   const costmodel::Evaluation e = ev.Evaluate(l);
   // Feasible but for memory (what runs does not depend on whether it fits an H100).
@@ -248,8 +261,7 @@ TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
   w.global_batch = c.batch;
   w.seq = c.seq;
   w.flash_attention = c.flash;
-  costmodel::Layout l = costmodel::ParseLayoutText(c.layout, "test");
-  costmodel::ResolveLayout(l, w, "test");
+  const costmodel::Layout l = Resolved(c.layout, w);
   const costmodel::Evaluator ev(m, cl, w);
   const costmodel::Evaluation e = ev.Evaluate(l);
   const StepPlan p = MakeStepPlan(ev, l, e);
@@ -306,8 +318,7 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
     w.gpus = 8;
     w.global_batch = 8;
     w.seq = 1024;
-    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
-    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Layout l = Resolved(layout, w);
     const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
     const costmodel::Evaluation e = ev.Evaluate(l);
     ASSERT_TRUE(e.feasible()) << layout;
@@ -391,10 +402,7 @@ TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
     ExpectStepMatchesEvaluation(m, w, layout);
   }
   // The skeleton ran the dense layer's MLP: its GEMM shape is among the benchmarked ones.
-  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=8,ep=2", "test");
-  costmodel::ResolveLayout(l, w, "test");
-  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
-  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  const StepPlan p = PlanOf(m, w, "tp=1,fsdp=8,ep=2");
   ASSERT_EQ(p.moe_layer.size(), 32u);
   EXPECT_FALSE(p.moe_layer[0]);
   EXPECT_TRUE(p.moe_layer[1]);
@@ -418,8 +426,7 @@ TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
   for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
                              "tp=1,pp=4,vpp=2,fsdp=4,ep=2,zero=1,recipe=megatron",
                              "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
-    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
-    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Layout l = Resolved(layout, w);
     const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
     const costmodel::Evaluation e = ev.Evaluate(l);
     ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
@@ -468,10 +475,7 @@ TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
   for (const char* layout : {"tp=1,fsdp=64,ep=8", "tp=2,sp=on,fsdp=32,ep=8,recompute=full"}) {
     ExpectStepMatchesEvaluation(m, w, layout);
   }
-  costmodel::Layout l = costmodel::ParseLayoutText("tp=1,fsdp=64,ep=8", "test");
-  costmodel::ResolveLayout(l, w, "test");
-  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
-  const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l));
+  const StepPlan p = PlanOf(m, w, "tp=1,fsdp=64,ep=8");
   const std::vector<GemmCase> core = AttentionForwardGemms(p);
   ASSERT_EQ(core.size(), 2u);
   EXPECT_EQ(core[0].k, 192);  // scores over qk_nope + qk_rope
@@ -491,8 +495,7 @@ TEST(SkeletonExperts, PipelineStagesRunTheirOwnDenseAndMoeLayers) {
   w.seq = 1024;
   for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
                              "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
-    costmodel::Layout l = costmodel::ParseLayoutText(layout, "test");
-    costmodel::ResolveLayout(l, w, "test");
+    const costmodel::Layout l = Resolved(layout, w);
     const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
     const costmodel::Evaluation e = ev.Evaluate(l);
     ASSERT_EQ(e.reasons & ~costmodel::kReasonMemory, 0u) << layout;
