@@ -143,17 +143,16 @@ class CpuBackend final : public Backend {
     char* recv = buf + static_cast<size_t>(slot_bytes_);
     const int count = static_cast<int>(share);
     const int whole = static_cast<int>(share * n);
+    const int share_bytes = static_cast<int>(share * static_cast<int64_t>(esize));  // one rank's slice
     MPI_Comm comm = comms_[gi];
     int rc = MPI_SUCCESS;
     const char* call = "";
     switch (op) {
-      case Coll::kAllGather: {
-        const int nbytes = static_cast<int>(share * static_cast<int64_t>(esize));
+      case Coll::kAllGather:
         call = req ? "MPI_Iallgather" : "MPI_Allgather";
-        rc = req ? MPI_Iallgather(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm, req)
-                 : MPI_Allgather(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm);
+        rc = req ? MPI_Iallgather(send, share_bytes, MPI_BYTE, recv, share_bytes, MPI_BYTE, comm, req)
+                 : MPI_Allgather(send, share_bytes, MPI_BYTE, recv, share_bytes, MPI_BYTE, comm);
         break;
-      }
       case Coll::kReduceScatter:
         call = req ? "MPI_Ireduce_scatter_block" : "MPI_Reduce_scatter_block";
         rc = req ? MPI_Ireduce_scatter_block(send, recv, count, MPI_FLOAT, MPI_SUM, comm, req)
@@ -164,14 +163,12 @@ class CpuBackend final : public Backend {
         rc = req ? MPI_Iallreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm, req)
                  : MPI_Allreduce(send, recv, whole, MPI_FLOAT, MPI_SUM, comm);
         break;
-      case Coll::kAllToAll: {
+      case Coll::kAllToAll:
         // S/n to every rank of the group (its own slice included), as nccl-tests' alltoall.
-        const int nbytes = static_cast<int>(share * static_cast<int64_t>(esize));
         call = req ? "MPI_Ialltoall" : "MPI_Alltoall";
-        rc = req ? MPI_Ialltoall(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm, req)
-                 : MPI_Alltoall(send, nbytes, MPI_BYTE, recv, nbytes, MPI_BYTE, comm);
+        rc = req ? MPI_Ialltoall(send, share_bytes, MPI_BYTE, recv, share_bytes, MPI_BYTE, comm, req)
+                 : MPI_Alltoall(send, share_bytes, MPI_BYTE, recv, share_bytes, MPI_BYTE, comm);
         break;
-      }
       case Coll::kSendRecv:  // pipeline p2p is not a group collective here
         MESHPLAN_CHECK(false);
         break;
