@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
+#include <utility>
 
 #include "costmodel/context.h"
 #include "costmodel/costable.h"
@@ -206,24 +208,12 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
   return lc;
 }
 
-}  // namespace
-
-namespace {
-/// (1 - f) a + f b, field by field, for the scalar parts of an evaluation.
+/// (1 - f) a + f b, field by field, for the scalar parts of an evaluation: x's fields become
+/// the mix of a's and x's own.
 double Mix(double a, double b, double f) { return (1.0 - f) * a + f * b; }
-void MixStage(StageCost& x, const StageCost& a, const StageCost& b, double f) {
-  x.fwd_s = Mix(a.fwd_s, b.fwd_s, f);
-  x.bwd_s = Mix(a.bwd_s, b.bwd_s, f);
-  x.wgrad_s = Mix(a.wgrad_s, b.wgrad_s, f);
-  x.compute_s = Mix(a.compute_s, b.compute_s, f);
-  x.tail_s = Mix(a.tail_s, b.tail_s, f);
-}
-void MixPass(CpPass& x, const CpPass& a, const CpPass& b, double f) {
-  x.attn_s = Mix(a.attn_s, b.attn_s, f);
-  x.last_block_s = Mix(a.last_block_s, b.last_block_s, f);
-  x.before_s = Mix(a.before_s, b.before_s, f);
-  x.during_s = Mix(a.during_s, b.during_s, f);
-  x.after_s = Mix(a.after_s, b.after_s, f);
+template <typename T>
+void MixFields(T& x, const T& a, double f, std::initializer_list<double T::*> fields) {
+  for (double T::*field : fields) x.*field = Mix(a.*field, x.*field, f);
 }
 }  // namespace
 
@@ -248,13 +238,11 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   Evaluation e = EvaluateUniform(full);
   TimeBreakdown& t = e.time;
   const TimeBreakdown& ta = a.time;
-  for (auto field : {&TimeBreakdown::step_s, &TimeBreakdown::compute_s, &TimeBreakdown::exposed_tp_comm_s,
-                     &TimeBreakdown::exposed_fsdp_comm_s, &TimeBreakdown::exposed_dp_comm_s,
-                     &TimeBreakdown::exposed_pp_comm_s, &TimeBreakdown::exposed_cp_comm_s,
-                     &TimeBreakdown::exposed_ep_comm_s, &TimeBreakdown::optimizer_s, &TimeBreakdown::bubble_s,
-                     &TimeBreakdown::gemm_efficiency}) {
-    t.*field = Mix(ta.*field, t.*field, f);
-  }
+  MixFields(t, ta, f,
+            {&TimeBreakdown::step_s, &TimeBreakdown::compute_s, &TimeBreakdown::exposed_tp_comm_s,
+             &TimeBreakdown::exposed_fsdp_comm_s, &TimeBreakdown::exposed_dp_comm_s, &TimeBreakdown::exposed_pp_comm_s,
+             &TimeBreakdown::exposed_cp_comm_s, &TimeBreakdown::exposed_ep_comm_s, &TimeBreakdown::optimizer_s,
+             &TimeBreakdown::bubble_s, &TimeBreakdown::gemm_efficiency});
   const double step_full = e.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / e.throughput.tokens_per_s_per_gpu : 0.0;
   const double step_none = a.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / a.throughput.tokens_per_s_per_gpu : 0.0;
   // Throughput over the mixed step: tokens and model FLOPs do not change; HFU's recomputed
@@ -272,25 +260,24 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   e.fsdp_latency_s = Mix(a.fsdp_latency_s, e.fsdp_latency_s, f);
   StepComponents& p = e.parts;
   const StepComponents& pa = a.parts;
-  for (auto field : {&StepComponents::layer_fwd_compute_s, &StepComponents::layer_bwd_compute_s,
-                     &StepComponents::layer_fwd_tp_s, &StepComponents::layer_bwd_tp_s, &StepComponents::layer_fwd_cp_s,
-                     &StepComponents::layer_bwd_cp_s, &StepComponents::layer_fwd_ep_s, &StepComponents::layer_bwd_ep_s,
-                     &StepComponents::head_fwd_s, &StepComponents::head_bwd_s, &StepComponents::fsdp_ag_layer_s,
-                     &StepComponents::fsdp_rs_layer_s, &StepComponents::fsdp_ag_outer_s,
-                     &StepComponents::fsdp_rs_outer_s, &StepComponents::zero1_rs_s, &StepComponents::zero1_ag_s,
-                     &StepComponents::dp_allreduce_s, &StepComponents::optimizer_s}) {
-    p.*field = Mix(pa.*field, p.*field, f);
+  MixFields(p, pa, f,
+            {&StepComponents::layer_fwd_compute_s, &StepComponents::layer_bwd_compute_s, &StepComponents::layer_fwd_tp_s,
+             &StepComponents::layer_bwd_tp_s, &StepComponents::layer_fwd_cp_s, &StepComponents::layer_bwd_cp_s,
+             &StepComponents::layer_fwd_ep_s, &StepComponents::layer_bwd_ep_s, &StepComponents::head_fwd_s,
+             &StepComponents::head_bwd_s, &StepComponents::fsdp_ag_layer_s, &StepComponents::fsdp_rs_layer_s,
+             &StepComponents::fsdp_ag_outer_s, &StepComponents::fsdp_rs_outer_s, &StepComponents::zero1_rs_s,
+             &StepComponents::zero1_ag_s, &StepComponents::dp_allreduce_s, &StepComponents::optimizer_s});
+  for (auto [x, y] : {std::pair{&p.cp_fwd, &pa.cp_fwd}, std::pair{&p.cp_bwd, &pa.cp_bwd}}) {
+    MixFields(*x, *y, f, {&CpPass::attn_s, &CpPass::last_block_s, &CpPass::before_s, &CpPass::during_s, &CpPass::after_s});
   }
-  MixPass(p.cp_fwd, pa.cp_fwd, p.cp_fwd, f);
-  MixPass(p.cp_bwd, pa.cp_bwd, p.cp_bwd, f);
   if (l.pp > 1) {
-    MixStage(e.pipe.first, a.pipe.first, e.pipe.first, f);
-    MixStage(e.pipe.middle, a.pipe.middle, e.pipe.middle, f);
-    MixStage(e.pipe.last, a.pipe.last, e.pipe.last, f);
-    for (auto field : {&PipelineParts::makespan_s, &PipelineParts::layer_fwd_s, &PipelineParts::layer_bwd_s,
-                       &PipelineParts::layer_wgrad_s, &PipelineParts::head_fwd_s, &PipelineParts::head_bwd_s}) {
-      e.pipe.*field = Mix(a.pipe.*field, e.pipe.*field, f);
+    for (auto [x, y] : {std::pair{&e.pipe.first, &a.pipe.first}, std::pair{&e.pipe.middle, &a.pipe.middle},
+                        std::pair{&e.pipe.last, &a.pipe.last}}) {
+      MixFields(*x, *y, f, {&StageCost::fwd_s, &StageCost::bwd_s, &StageCost::wgrad_s, &StageCost::compute_s, &StageCost::tail_s});
     }
+    MixFields(e.pipe, a.pipe, f,
+              {&PipelineParts::makespan_s, &PipelineParts::layer_fwd_s, &PipelineParts::layer_bwd_s,
+               &PipelineParts::layer_wgrad_s, &PipelineParts::head_fwd_s, &PipelineParts::head_bwd_s});
   }
   // The same collectives in the same order with counts that differ (recompute repeats some).
   if (a.num_collectives == e.num_collectives) {
