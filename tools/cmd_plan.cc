@@ -336,19 +336,40 @@ void RunPlan(const PlanOptions& o) {
   if (!o.html_path.empty()) {
     outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
   }
-  // Launch configs of the best layout (layouts[0]); one it cannot be written for stops every file.
+  // Launch configs: each framework gets the best ranked layout it can run (row 1 when it can;
+  // a user of Megatron-LM asking for its arguments wants Megatron's best, not an error because
+  // row 1 is an FSDP2 layout). A substitute is said on stderr and in the file's first line.
   if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
-    const std::string flag = o.emit_torchtitan.empty() ? "--emit-megatron" : "--emit-torchtitan";
-    if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
     const LaunchTarget target{r.model, r.cluster, r.workload};
-    const costmodel::Layout& best = list.rows.front().layout;
+    const auto emit = [&](const std::string& path, const char* flag, const char* framework, auto writer) {
+      if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
+      const plans::ShownRow& first = list.rows.front();
+      std::string first_why;
+      for (const plans::ShownRow& row : ranked) {
+        if (o.min_headroom_gib > 0 && row.headroom_bytes() < o.min_headroom_gib * costmodel::kGiB) continue;
+        try {
+          std::string text = writer(target, row.layout, flag, path);
+          if (row.layout == first.layout) return OutputFile{path, std::move(text), flag};
+          const double vs = first.step_s > 0 ? 100.0 * (row.step_s - first.step_s) / first.step_s : 0.0;
+          char numbers[96];
+          std::snprintf(numbers, sizeof numbers, "step %.1f ms (%+.1f%% against row 1)", row.step_s * 1e3, vs);
+          const std::string why = "row 1 (" + costmodel::LayoutToText(first.layout) + ") cannot run in " +
+                                  framework + " (" + first_why + "); this is the best ranked layout it can run, " +
+                                  costmodel::LayoutToText(row.layout) + ", " + numbers;
+          NoteLine(std::string(flag) + ": " + why);
+          return OutputFile{path, "# meshplan plan: " + why + "\n" + text, flag};
+        } catch (const Error& e) {
+          if (first_why.empty()) first_why = e.reason();
+        }
+      }
+      throw Error(flag, "none of the " + std::to_string(ranked.size()) + " ranked layouts can run in " + framework +
+                            "; row 1: " + first_why);
+    };
     if (!o.emit_torchtitan.empty()) {
-      outputs.push_back({o.emit_torchtitan, TorchtitanToml(target, best, "--emit-torchtitan", o.emit_torchtitan),
-                         "--emit-torchtitan"});
+      outputs.push_back(emit(o.emit_torchtitan, "--emit-torchtitan", "torchtitan", TorchtitanToml));
     }
     if (!o.emit_megatron.empty()) {
-      outputs.push_back({o.emit_megatron, MegatronArgs(target, best, "--emit-megatron", o.emit_megatron),
-                         "--emit-megatron"});
+      outputs.push_back(emit(o.emit_megatron, "--emit-megatron", "Megatron-LM", MegatronArgs));
     }
   }
   WriteFilesAtomic(outputs);

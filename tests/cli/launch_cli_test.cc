@@ -48,24 +48,59 @@ int64_t DegreeProduct(const std::string& toml) {
   return product;
 }
 
-// The command: its best layout runs in one framework only (meshplan's two recipes are
-// torchtitan's FSDP2 and Megatron-LM's distributed optimizer, which no single layout is both), so
-// asking for both files names the setting the other framework lacks, exits 2 and writes nothing.
-// Which one refuses follows the ranking (under the shipped dgx-h100 profile the recipe=fsdp2 and
-// recipe=megatron twins lie within 0.1% of each other).
-TEST_F(LaunchCli, PlanWhoseBestLayoutNoFrameworkRunsWritesNothing) {
+// The command writes both files. Its best layout runs in one framework only (meshplan's
+// two recipes are torchtitan's FSDP2 and Megatron-LM's distributed optimizer, which no single
+// layout is both), so the other framework gets the best ranked layout it can run, said on stderr
+// and on the file's first line; each file read back predicts the layout it holds. Which framework
+// gets row 1 follows the ranking (recipe twins can lie within 0.1% of each other).
+TEST_F(LaunchCli, PlanWritesEachFrameworkTheBestLayoutItCanRun) {
   Result r = Run(std::string("plan ") + k70b + " --emit-torchtitan " + P("t.toml") + " --emit-megatron " + P("m.txt") +
                  " --json " + P("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json best = ReadJson("p.json")["layouts"][0];
+  const std::string row1 = best["layout_text"];
+  const std::string toml = Slurp(dir_ / "t.toml"), args = Slurp(dir_ / "m.txt");
+  EXPECT_EQ(DegreeProduct(toml), 512) << toml;
+  const std::string substitute_head = "# meshplan plan: row 1 (" + row1 + ") cannot run in ";
+  const bool titan_has_row1 = toml.find("# meshplan layout: " + row1 + "\n") != std::string::npos;
+  const bool megatron_has_row1 = args.find("# meshplan layout: " + row1 + "\n") != std::string::npos;
+  ASSERT_NE(titan_has_row1, megatron_has_row1) << toml << args;
+  const std::string& other = titan_has_row1 ? args : toml;
+  const std::string other_flag = titan_has_row1 ? "--emit-megatron" : "--emit-torchtitan";
+  EXPECT_EQ(other.rfind(substitute_head, 0), 0u) << other;
+  EXPECT_NE(r.err.find(other_flag + ": row 1 (" + row1 + ") cannot run in "), std::string::npos) << r.err;
+  // The substitute is named in the sentence and is what its file holds.
+  const size_t at = other.find("this is the best ranked layout it can run, ") + 43;
+  const std::string substitute = other.substr(at, other.find(", step ", at) - at);
+  EXPECT_NE(other.find("# meshplan layout: " + substitute + "\n"), std::string::npos) << other;
+  EXPECT_NE(substitute, row1);
+  for (const char* flag : {"--from-torchtitan ", "--from-megatron "}) {
+    const bool is_titan = std::string(flag) == "--from-torchtitan ";
+    r = Run("simulate --model llama3-70b --cluster dgx-h100 --gpus 512 " + std::string(flag) +
+            P(is_titan ? "t.toml" : "m.txt") + " --json " + P("s.json"));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json sim = ReadJson("s.json")["layouts"][0];
+    if (is_titan == titan_has_row1) {
+      EXPECT_EQ(sim["layout_text"], row1);
+      EXPECT_DOUBLE_EQ(sim["time"]["step_s"].get<double>(), best["time"]["step_s"].get<double>());
+    } else {
+      EXPECT_EQ(sim["layout_text"], substitute);
+    }
+  }
+}
+
+// No ranked layout the framework can run: an error naming row 1's setting, and no file at all.
+TEST_F(LaunchCli, PlanWithNoLayoutAFrameworkRunsWritesNothing) {
+  Result r = Run(std::string("plan ") + k70b + " --recipe fsdp2 --emit-torchtitan " + P("t.toml") +
+                 " --emit-megatron " + P("m.txt") + " --json " + P("p.json"));
   EXPECT_EQ(r.rc, 2);
   const std::string err = r.err.substr(r.err.find("meshplan: error:"));
-  const std::string tt =
-      "meshplan: error: --emit-torchtitan: recipe=megatron: torchtitan trains with FSDP2 (fp32 sharded "
-      "parameters, bf16 compute); meshplan's megatron recipe (bf16 parameters, fp32 main gradients) is not "
-      "what it runs\n";
-  const std::string mg =
-      "meshplan: error: --emit-megatron: recipe=fsdp2: Megatron-LM keeps bf16 parameters with fp32 main "
-      "gradients (meshplan's megatron recipe); the fsdp2 recipe's fp32 sharded parameters are torchtitan's\n";
-  EXPECT_TRUE(err == tt || err == mg) << err;
+  EXPECT_EQ(err.rfind("meshplan: error: --emit-megatron: none of the ", 0), 0u) << err;
+  EXPECT_NE(err.find(" ranked layouts can run in Megatron-LM; row 1: recipe=fsdp2: Megatron-LM keeps bf16 "
+                     "parameters with fp32 main gradients (meshplan's megatron recipe); the fsdp2 recipe's fp32 "
+                     "sharded parameters are torchtitan's\n"),
+            std::string::npos)
+      << err;
   EXPECT_FALSE(fs::exists(dir_ / "t.toml"));
   EXPECT_FALSE(fs::exists(dir_ / "m.txt"));
   EXPECT_FALSE(fs::exists(dir_ / "p.json"));
