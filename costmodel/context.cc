@@ -67,7 +67,8 @@ CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& 
                          const CpVolumes& v, double attn_fwd_s) {
   CpLayerCost out;
   if (l.cp <= 1) return out;
-  const bool full = l.recompute == Recompute::kFull;
+  // Full recompute and Megatron's core_attn module re-run the attention with its exchange.
+  const bool full = l.recompute == Recompute::kFull || Recomputes(l, kRecomputeCoreAttn);
   auto use = [&](Coll op, double bytes, const CollectiveCost& cost, double count) {
     out.uses[out.num_uses++] = CpLayerCost::Use{op, bytes, cost, count};
   };

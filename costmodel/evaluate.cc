@@ -94,6 +94,26 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
   }
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
   ExpertProblems(m, w, l, kReasonDivisibility, kReasonExpert, report);
+  if (l.recompute == Recompute::kSelective) {
+    const uint8_t moe_bits = kRecomputeMoeAct | kRecomputeMoe | kRecomputeSharedExperts;
+    if (m.moe.dense() && (l.recompute_modules & (moe_bits | kRecomputeLayernorm))) {
+      report(kReasonRecompute, [&] {
+        return "recompute_modules=" + RecomputeModulesText(l.recompute_modules, "+") +
+               ": a dense model has no MoE layers, and Megatron-Core's TransformerEngine layer spec fuses a dense "
+               "layer's norms into its linear layers (input_layernorm and pre_mlp_layernorm are IdentityOp), so "
+               "moe_act, moe, shared_experts and layernorm recompute nothing";
+      });
+    } else if (!m.moe.dense() && (l.recompute_modules & kRecomputeMlp) && m.moe.dense_layers.empty()) {
+      report(kReasonRecompute, [&] {
+        return std::string("recompute_modules=mlp: every layer is an MoE layer, and Megatron-Core's mlp module "
+                           "recomputes dense MLPs only (moe or moe_act recompute the experts)");
+      });
+    } else if ((l.recompute_modules & kRecomputeSharedExperts) && m.moe.shared_experts == 0) {
+      report(kReasonRecompute, [&] {
+        return std::string("recompute_modules=shared_experts: the model has no shared experts");
+      });
+    }
+  }
   if (l.recompute == Recompute::kOp && (!m.moe.dense() || m.mla.enabled())) {
     report(kReasonRecompute, [&] {
       return std::string("recompute=op is torchtitan's op-level policy for dense attention and MLP blocks: "
@@ -189,7 +209,7 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
     const double f = k.fp8_cast_fwd_bytes / cp.hbm_Bps + k.fp8_cast_fwd_launches * cp.launch_s;
     lc.fwd_s += f;
     lc.bwd_s += k.fp8_cast_bwd_bytes / cp.hbm_Bps + k.fp8_cast_bwd_launches * cp.launch_s +
-                (k.gemms[0].recomputed ? f : 0.0);
+                k.fp8_cast_recomputed_bytes / cp.hbm_Bps + k.fp8_cast_recomputed_launches * cp.launch_s;
   }
   if (k.flash_fwd_flops > 0) {
     // FlashAttention-2 accounting: backward 2.5x forward FLOPs. attention_fraction is FA2's on
@@ -413,8 +433,15 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // Full recompute runs the forward's collectives again; op-level AC (torchtitan) saves the
     // reduce-scatters' outputs but not the all-gathers' or all-reduces', which it re-runs.
     const bool op = l.recompute == Recompute::kOp;
-    const double per_mb_layer = (full ? 6.0 : 4.0) * moe_share;
-    const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share;
+    // Megatron's selective modules re-run their block's pair in backward (the attention core
+    // sits between them and re-runs none): a dense layer's MLP (mlp), an MoE layer's shared
+    // experts (moe, shared_experts) where that layer has a TP pair.
+    const bool moe_pair = !m.moe.dense() && !moe_sp;
+    const double module_pairs =
+        (Recomputes(l, kRecomputeMlp) ? 1.0 - moe_frac : 0.0) +
+        (moe_pair && (Recomputes(l, kRecomputeMoe) || Recomputes(l, kRecomputeSharedExperts)) ? moe_frac : 0.0);
+    const double per_mb_layer = (full ? 6.0 : 4.0) * moe_share + module_pairs;
+    const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share + module_pairs;
     const double fwd_share = 2.0 * moe_share;  // one of each kind per block in forward
     // A blocking collective inside the step also waits for the slowest rank of its group to
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
@@ -643,7 +670,23 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     extra_per_token = (model_flops_per_token_ - (w.mfu_causal ? 6.0 : 12.0) * L * static_cast<double>(m.heads * d) * s -
                        6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
   } else if (l.recompute == Recompute::kSelective) {
-    extra_per_token = 3.0 * attn_fwd;  // Korthikanti Eq. 8: s/(3h) in place of s/(6h)
+    // Korthikanti Eq. 8 (s/(3h) in place of s/(6h)) for the attention core; Megatron's other
+    // modules add their blocks' forward GEMM FLOPs per token over the layers that have them.
+    if (Recomputes(l, kRecomputeCoreAttn)) extra_per_token = 3.0 * attn_fwd;
+    const double gates = m.activation == Activation::kSwiglu ? 3.0 : 2.0;
+    const double dense_layers = m.moe.dense() ? L : static_cast<double>(m.moe.dense_layers.size());
+    const double moe_layers = L - dense_layers;
+    if (Recomputes(l, kRecomputeMlp)) extra_per_token += 2.0 * gates * static_cast<double>(h * m.ffn) * dense_layers;
+    if (!m.moe.dense()) {
+      const double shared_ffn = static_cast<double>(m.moe.shared_experts * m.moe.shared_expert_ffn);
+      const double routed = static_cast<double>(m.moe.experts_per_token * m.moe.expert_ffn);
+      if (Recomputes(l, kRecomputeMoe)) {
+        extra_per_token += moe_layers * 2.0 * static_cast<double>(h) *
+                           (gates * (routed + shared_ffn) + static_cast<double>(m.moe.experts));
+      } else if (Recomputes(l, kRecomputeSharedExperts)) {
+        extra_per_token += moe_layers * 2.0 * gates * static_cast<double>(h) * shared_ffn;
+      }
+    }
   } else if (l.recompute == Recompute::kOp) {
     // The recomputed matmuls' forward FLOPs (kernels.cc: wk, wo and w3, or fc2 for a plain MLP).
     const double kvd = static_cast<double>(m.kv_heads * d), ad = static_cast<double>(m.heads * d);

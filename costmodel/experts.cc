@@ -40,7 +40,8 @@ EpLayerCost PriceEpLayer(const LinkParams& links, const Group& ep_group, const C
                          const Model& m, const Layout& l, const MoeRouting& r) {
   EpLayerCost c;
   const double h = static_cast<double>(m.hidden);
-  const bool full = l.recompute == Recompute::kFull;
+  // Full recompute and Megatron's moe module re-run the exchange with the layer's forward.
+  const bool full = l.recompute == Recompute::kFull || Recomputes(l, kRecomputeMoe);
   const double fwd_count = 1.0, bwd_count = full ? 2.0 : 1.0;
   double a2a = 0, tp = 0;
   if (l.ep > 1) {

@@ -36,6 +36,14 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   // kernel in backward; op-level AC re-runs the elementwise kernels and half the matmuls.
   const bool full = l.recompute == Recompute::kFull;
   const bool op = l.recompute == Recompute::kOp;
+  // Megatron's selective modules (specs.h RecomputeModule): which parts of this layer re-run.
+  const bool core_rc = full || Recomputes(l, kRecomputeCoreAttn);
+  const bool mlp_rc = full || (!moe && Recomputes(l, kRecomputeMlp));
+  const bool moe_rc = full || (moe && Recomputes(l, kRecomputeMoe));
+  const bool shared_rc = moe_rc || (moe && Recomputes(l, kRecomputeSharedExperts));
+  const bool act_rc = mlp_rc || moe_rc || (moe && Recomputes(l, kRecomputeMoeAct));
+  // The MoE layer's pre-MLP norm is a module of its own (TE fuses the dense layers' norms).
+  const bool norm_rc = moe && Recomputes(l, kRecomputeLayernorm);
   auto gemm = [&](std::string_view name, int64_t gm, int64_t gn, int64_t gk, int64_t batch,
                   bool recomputed) {
     k.gemms[static_cast<size_t>(k.num_gemms++)] = GemmShape{name, gm, gn, gk, batch, recomputed};
@@ -76,20 +84,20 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     if (gated) gemm("w3", T, ffn_local, h, 1, true);
     gemm("w2", T, h, ffn_local, 1, gated ? false : true);  // the 7th matmul (6th without w3)
   } else if (!moe) {
-    gemm("mlp_in", T, (gated ? 2 : 1) * ffn_local, h, 1, full);
-    gemm("mlp_out", T, h, ffn_local, 1, full);
+    gemm("mlp_in", T, (gated ? 2 : 1) * ffn_local, h, 1, mlp_rc);
+    gemm("mlp_out", T, h, ffn_local, 1, mlp_rc);
   } else {
     // The router scores this rank's tokens (the SP shard) against every expert; the local
     // experts run as one grouped GEMM over their routed rows (experts.h).
     route = RouteTokens(m, w, l);
-    gemm("router", std::max<int64_t>(1, static_cast<int64_t>(route.tokens_in)), m.moe.experts, h, 1, full);
-    gemm("mlp_in", route.rows_per_expert, (gated ? 2 : 1) * ffn_local, h, route.local_experts, full);
-    gemm("mlp_out", route.rows_per_expert, h, ffn_local, route.local_experts, full);
+    gemm("router", std::max<int64_t>(1, static_cast<int64_t>(route.tokens_in)), m.moe.experts, h, 1, moe_rc);
+    gemm("mlp_in", route.rows_per_expert, (gated ? 2 : 1) * ffn_local, h, route.local_experts, moe_rc);
+    gemm("mlp_out", route.rows_per_expert, h, ffn_local, route.local_experts, moe_rc);
     if (m.moe.shared_experts > 0) {
       // Shared experts: a dense MLP of shared_experts x shared_expert_ffn, TP-sharded, on every token.
       shared_local = std::max<int64_t>(1, m.moe.shared_experts * m.moe.shared_expert_ffn / t);
-      gemm("shared_in", T, (gated ? 2 : 1) * shared_local, h, 1, full);
-      gemm("shared_out", T, h, shared_local, 1, full);
+      gemm("shared_in", T, (gated ? 2 : 1) * shared_local, h, 1, shared_rc);
+      gemm("shared_out", T, h, shared_local, 1, shared_rc);
     }
   }
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
@@ -106,7 +114,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // share without causal load balancing (context.h CpAttentionImbalance).
     // (2 s^2 (d_qk + d_v) per head: QK^T over the query/key width, AV over the value width.)
     k.flash_fwd_flops = 2.0 * Td * s * hl * static_cast<double>(dqk + dv) * 0.5 * CpAttentionImbalance(l);
-    k.flash_recomputed = full;
+    k.flash_recomputed = core_rc;
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version);
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
@@ -114,7 +122,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // selective recompute re-runs exactly this core.
     // (cp > 1 needs flash attention, context.h; the rows are this rank's s/cp queries.)
     const int64_t batch = l.mbs * heads_local;
-    const bool sel = l.recompute != Recompute::kNone;
+    const bool sel = core_rc;
     gemm("scores", CpLocalSeq(w, l), w.seq, dqk, batch, sel);
     gemm("context", CpLocalSeq(w, l), dv, w.seq, batch, sel);
     const double scores = static_cast<double>(batch) * static_cast<double>(CpLocalSeq(w, l)) * s;
@@ -132,8 +140,12 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   auto eager_mem = [&](std::string_view name, const EagerOp& op_kind, double elements, int copies) {
     k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op_kind, elements, copies, full || op);
   };
+  // (With the layernorm module an MoE layer's pre-MLP norm re-runs: priced as its own kernel.)
   if (eager && m.norm == Norm::kRmsNorm) {
     eager_mem("norm", kEagerRmsNorm, Th / rep, 2);
+  } else if (norm_rc) {
+    mem("norm", 4.0 * Th / rep, 1, 4.0 * Th / rep, 2, full);
+    mem("pre_mlp_norm", 4.0 * Th / rep, 1, 4.0 * Th / rep, 2, true);
   } else {
     mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
   }
@@ -151,11 +163,11 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   if (eager && gated) {
     eager_mem("activation", kEagerSwiglu, mlp_rows * static_cast<double>(ffn_local), 1);
   } else {
-    mem("activation", act, 1, act, 2, full);
+    mem("activation", act, 1, act, 2, act_rc);
   }
   if (shared_local > 0) {
     const double shared_act = (gated ? 6.0 : 4.0) * Td * static_cast<double>(shared_local);
-    mem("shared_activation", shared_act, 1, shared_act, 2, full);
+    mem("shared_activation", shared_act, 1, shared_act, 2, shared_rc);
   }
   if (moe) {
     // Permute the routed copies by expert before the dispatch and unpermute (with the routing
@@ -163,7 +175,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // (Megatron-Core moe_utils.py permute / unpermute; fused or not, the same bytes). Backward
     // runs the pair again on the gradients.
     const double copies = route.sent_copies * static_cast<double>(h);
-    mem("moe_permute", 4.0 * copies, 2, 4.0 * copies, 2, full);
+    mem("moe_permute", 4.0 * copies, 2, 4.0 * copies, 2, moe_rc);
   }
   if (m.position == Position::kRope && latent) {
     // MLA: RoPE on each local query head's rope dims and on the one shared rope key.
@@ -197,6 +209,10 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
       k.fp8_cast_bwd_bytes += 4.0 * rows * static_cast<double>(g.n);
       k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+      if (g.recomputed) {
+        k.fp8_cast_recomputed_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
+        ++k.fp8_cast_recomputed_launches;
+      }
       ++k.fp8_cast_fwd_launches;
       ++k.fp8_cast_bwd_launches;
       ++k.fp8_weight_launches;

@@ -68,7 +68,7 @@ inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 // shared_in, shared_out, scores, context.
 inline constexpr int kMaxLayerGemms = 12;
 // norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute, rope, softmax.
-inline constexpr int kMaxLayerMemoryKernels = 8;
+inline constexpr int kMaxLayerMemoryKernels = 9;
 
 struct LayerKernels {
   std::array<GemmShape, kMaxLayerGemms> gemms{};
@@ -92,6 +92,9 @@ struct LayerKernels {
   double fp8_cast_bwd_bytes = 0;
   int fp8_cast_fwd_launches = 0;
   int fp8_cast_bwd_launches = 0;
+  // The forward casts of the recomputed GEMMs, run again in backward.
+  double fp8_cast_recomputed_bytes = 0;
+  int fp8_cast_recomputed_launches = 0;
   double fp8_weight_elements = 0;  // linear weights of one layer on this rank (cast per step)
   int fp8_weight_launches = 0;
 };

@@ -71,14 +71,44 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   const double rows = moe ? T * static_cast<double>(m.moe.experts_per_token) * a.moe_load : T;
   inside += act_in * 2 * rows * ffn_local;  // activation function input(s)
   inside += 2 * rows * ffn_local;           // fc2 input
+  double shared = 0;  // an MoE layer's shared experts' activation and fc2 inputs
   if (moe) {
     inside += 2 * rows * h;                                          // the experts' fc1 input (permuted copies)
     outside += 4 * T * static_cast<double>(m.moe.experts);           // fp32 router probabilities
     const double shared_local =
         static_cast<double>(m.moe.shared_experts * m.moe.shared_expert_ffn) / t;
-    inside += (act_in + 1.0) * 2 * T * shared_local;                 // shared experts' activation and fc2 inputs
+    shared = (act_in + 1.0) * 2 * T * shared_local;
+    inside += shared;
   }
   outside += mask * T * h;                  // MLP dropout mask
+
+  // Megatron's selective modules (specs.h RecomputeModule): what each one's checkpoint drops.
+  // A normal checkpoint keeps its module's input and drops what is saved inside it; an
+  // output-discarding one (layernorm, moe_act) drops its module's output.
+  double dropped_outside = 0, dropped_inside = 0, dropped_core = 0;
+  if (a.recompute == Recompute::kSelective) {
+    const uint8_t mods = a.recompute_modules;
+    if (mods & kRecomputeCoreAttn) {
+      dropped_core = core;
+      if (a.flash_attention) dropped_inside += 4 * T * heads_local;  // the kernel's log-sum-exp
+    }
+    if (!moe && (mods & kRecomputeMlp)) {
+      // The MLP's input is the residual stream (TE fuses the norm into fc1): fc1's normed
+      // input, the activation's input(s) and fc2's input are dropped.
+      dropped_outside += 2 * T * h;
+      dropped_inside += (act_in + 1.0) * 2 * rows * ffn_local;
+    }
+    if (moe && (mods & kRecomputeMoe)) {
+      // The MoE layer keeps its (normed) input: router probabilities, permuted copies, the
+      // experts' and shared experts' activations are dropped.
+      dropped_outside += 4 * T * static_cast<double>(m.moe.experts);
+      dropped_inside += 2 * rows * h + (act_in + 1.0) * 2 * rows * ffn_local + shared;
+    } else if (moe) {
+      if (mods & kRecomputeMoeAct) dropped_inside += 2 * rows * ffn_local;  // the activation's output
+      if (mods & kRecomputeSharedExperts) dropped_inside += shared;
+    }
+    if (moe && (mods & kRecomputeLayernorm)) dropped_outside += 2 * T * h;  // the pre-MLP norm's output
+  }
 
   LayerActivations out;
   out.no_recompute = outside / rep + inside + core;
@@ -86,7 +116,9 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   out.full = 2 * T * h / rep;  // the layer input only
   switch (a.recompute) {
     case Recompute::kNone: out.kept = out.no_recompute; break;
-    case Recompute::kSelective: out.kept = out.no_recompute - core; break;
+    case Recompute::kSelective:
+      out.kept = out.no_recompute - dropped_outside / rep - dropped_inside - dropped_core;
+      break;
     case Recompute::kFull:
       // Some layers only (ac_freq, recompute_num_layers): the mean over the stage's layers.
       out.kept = a.full_share * out.full + (1.0 - a.full_share) * out.no_recompute;
@@ -273,8 +305,11 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   mb.optimizer_bytes = params_tp * sb.optimizer + expert_tp * se.optimizer;
 
   // Context parallelism: every saved tensor holds this rank's s/cp tokens (context.h).
-  ActivationShape as{CpLocalSeq(w, l), l.mbs, l.tp, l.sp, w.flash_attention, l.recompute,
-                     m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers)};
+  ActivationShape as{CpLocalSeq(w, l), l.mbs,
+                     l.tp,       l.sp,
+                     w.flash_attention, l.recompute,
+                     m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers),
+                     l.recompute_modules};
   LayerActivations la = AccountMeanLayer(m, as);
   if (dense_here >= 0 && st.layers > 0) {
     // The stage's own mix of MoE and dense layers (recompute's working set: the larger kind).
@@ -289,7 +324,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.
   double transient = 0;
   if (l.recompute == Recompute::kFull) transient += la.no_recompute;
-  if (l.recompute == Recompute::kSelective) transient += la.attention_core;
+  if (l.recompute == Recompute::kSelective) transient += la.no_recompute - la.kept;
   if (l.recompute == Recompute::kOp) transient += std::max(0.0, la.no_recompute - la.kept);
   mb.recompute_working_bytes = transient;
   transient += CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers

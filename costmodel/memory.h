@@ -30,6 +30,8 @@ struct ActivationShape {
   double moe_load = 1.0;
   // recompute=full: the share of the layers fully recomputed (FullRecomputeShare).
   double full_share = 1.0;
+  // recompute=selective: Megatron's modules (specs.h RecomputeModule).
+  uint8_t recompute_modules = kDefaultRecomputeModules;
 };
 
 /// The share of `layers` (a stage's, or the model's) that recompute=full recomputes: 1, or

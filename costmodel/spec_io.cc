@@ -722,6 +722,47 @@ Recipe ParseRecipe(std::string_view text, std::string_view origin) {
               "recipe must be megatron or fsdp2, got '" + std::string(text) + "'");
 }
 
+std::string_view RecomputeModuleName(int i) {
+  static constexpr std::string_view kNames[kNumRecomputeModules] = {"core_attn", "layernorm", "mlp",
+                                                                   "moe_act",   "moe",       "shared_experts"};
+  return i >= 0 && i < kNumRecomputeModules ? kNames[i] : std::string_view("?");
+}
+
+uint8_t ParseRecomputeModules(const std::vector<std::string_view>& names, std::string_view origin) {
+  if (names.empty()) throw Error(std::string(origin), "names no module (Megatron-LM's default is core_attn)");
+  uint8_t bits = 0;
+  for (std::string_view name : names) {
+    int found = -1;
+    for (int i = 0; i < kNumRecomputeModules; ++i) {
+      if (RecomputeModuleName(i) == name) found = i;
+    }
+    if (found < 0) {
+      const bool megatron = name == "mla_up_proj" || name == "mhc" || name == "gdn" || name == "gdn_norm_out" ||
+                            name == "experts" || name == "router";
+      throw Error(std::string(origin),
+                  megatron ? "Megatron-LM's '" + std::string(name) +
+                                 "' recompute is not modelled (modelled: core_attn, layernorm, mlp, moe_act, moe, "
+                                 "shared_experts)"
+                           : "unknown module '" + std::string(name) +
+                                 "' (Megatron-LM's: core_attn, layernorm, mlp, moe_act, moe, shared_experts)");
+    }
+    const uint8_t bit = static_cast<uint8_t>(1u << found);
+    if (bits & bit) throw Error(std::string(origin), "'" + std::string(name) + "' given twice");
+    bits = static_cast<uint8_t>(bits | bit);
+  }
+  return bits;
+}
+
+std::string RecomputeModulesText(uint8_t modules, std::string_view sep) {
+  std::string out;
+  for (int i = 0; i < kNumRecomputeModules; ++i) {
+    if (!(modules & (1u << i))) continue;
+    if (!out.empty()) out += sep;
+    out += RecomputeModuleName(i);
+  }
+  return out;
+}
+
 Dtype ParseDtype(std::string_view text, std::string_view origin) {
   if (text == "fp32") return Dtype::kFp32;
   if (text == "bf16") return Dtype::kBf16;
@@ -799,8 +840,13 @@ void CheckContextKeys(const Layout& l, bool comm_given, bool balance_given, cons
   if (balance_given) throw Error(origin + ": cp_balance", "needs cp > 1");
 }
 
-/// Partial full recompute: one way of choosing the layers, with recompute=full.
-void CheckRecomputeKeys(const Layout& l, const std::string& origin) {
+/// Partial full recompute: one way of choosing the layers, with recompute=full; Megatron's
+/// modules only with recompute=selective.
+void CheckRecomputeKeys(const Layout& l, bool modules_given, const std::string& origin) {
+  if (modules_given && l.recompute != Recompute::kSelective) {
+    throw Error(origin + ": recompute_modules", "needs recompute=selective (Megatron-LM's --recompute-modules "
+                                                "apply with --recompute-granularity selective)");
+  }
   if (l.ac_freq > 0 && l.recompute_num_layers > 0) {
     throw Error(origin + ": recompute_num_layers", "give ac_freq (torchtitan) or recompute_num_layers (Megatron-LM), not both");
   }
@@ -903,6 +949,16 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       l.ac_freq = ParsePositive(key, value, origin);
     } else if (key == "recompute_num_layers") {
       l.recompute_num_layers = ParsePositive(key, value, origin);
+    } else if (key == "recompute_modules") {
+      std::vector<std::string_view> names;
+      for (size_t at = 0;;) {
+        const size_t plus = value.find('+', at);
+        names.push_back(value.substr(at, plus == std::string_view::npos ? std::string_view::npos : plus - at));
+        if (plus == std::string_view::npos) break;
+        at = plus + 1;
+      }
+      if (value.empty()) names.clear();
+      l.recompute_modules = ParseRecomputeModules(names, origin + ": recompute_modules");
     } else if (key == "ep") {
       l.ep = ParsePositive(key, value, origin);
     } else if (key == "grad_accum") {
@@ -911,13 +967,13 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
                   "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
-                  "cp_balance, ep, ac_freq, recompute_num_layers)");
+                  "cp_balance, ep, ac_freq, recompute_num_layers, recompute_modules)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
-  CheckRecomputeKeys(l, origin);
+  CheckRecomputeKeys(l, seen.count("recompute_modules") > 0, origin);
   CheckPipelineKeys(l, origin);
   CheckContextKeys(l, seen.count("cp_comm") > 0, seen.count("cp_balance") > 0, origin);
   return l;
@@ -956,6 +1012,9 @@ std::string LayoutToText(const Layout& l) {
      << ",recompute=" << ToString(l.recompute);
   if (l.ac_freq > 0) os << ",ac_freq=" << l.ac_freq;
   if (l.recompute_num_layers > 0) os << ",recompute_num_layers=" << l.recompute_num_layers;
+  if (l.recompute == Recompute::kSelective && l.recompute_modules != kDefaultRecomputeModules) {
+    os << ",recompute_modules=" << RecomputeModulesText(l.recompute_modules, "+");
+  }
   os << ",recipe=" << ToString(l.recipe);
   if (l.pp > 1) {
     os << ",pp=" << l.pp;
@@ -1090,6 +1149,13 @@ nlohmann::json ToJson(const Layout& l) {
                       {"cp", l.cp},     {"ep", l.ep}};
   if (l.ac_freq > 0) j["ac_freq"] = l.ac_freq;
   if (l.recompute_num_layers > 0) j["recompute_num_layers"] = l.recompute_num_layers;
+  if (l.recompute == Recompute::kSelective && l.recompute_modules != kDefaultRecomputeModules) {
+    nlohmann::json mods = nlohmann::json::array();
+    for (int i = 0; i < kNumRecomputeModules; ++i) {
+      if (l.recompute_modules & (1u << i)) mods.push_back(RecomputeModuleName(i));
+    }
+    j["recompute_modules"] = mods;
+  }
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
   if (l.cp > 1) {
@@ -1115,6 +1181,17 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
                                     : Recompute::kFull;
   if (o.Has("ac_freq")) l.ac_freq = o.Int("ac_freq", 1, kMaxDegree);
   if (o.Has("recompute_num_layers")) l.recompute_num_layers = o.Int("recompute_num_layers", 1, kMaxDegree);
+  const bool modules_given = o.Has("recompute_modules");
+  if (modules_given) {
+    const nlohmann::json& mods = o.Array("recompute_modules");
+    std::vector<std::string> names;
+    for (const auto& v : mods) {
+      if (!v.is_string()) o.Fail("recompute_modules", "must be an array of module names, got " + Describe(v));
+      names.push_back(v.get<std::string>());
+    }
+    l.recompute_modules = ParseRecomputeModules(std::vector<std::string_view>(names.begin(), names.end()),
+                                                o.origin() + ": " + o.PathOf("recompute_modules"));
+  }
   l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
                                                                      : Recipe::kFsdp2;
   l.pp = o.Int("pp", 1, kMaxDegree);
@@ -1141,7 +1218,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
     o.Fail("fsdp", "tp*fsdp*replicate*pp*cp is more than " + std::to_string(kMaxDegree) + " GPUs");
   }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
-  CheckRecomputeKeys(l, std::string(origin) + ": layout");
+  CheckRecomputeKeys(l, modules_given, std::string(origin) + ": layout");
   CheckPipelineKeys(l, std::string(origin) + ": layout");
   CheckContextKeys(l, comm_given, balance_given, std::string(origin) + ": layout");
   return l;

@@ -36,6 +36,10 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin,
 void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
 
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
+/// Megatron-Core --recompute-modules names (core_attn, layernorm, mlp, moe_act, moe,
+/// shared_experts) to RecomputeModule bits; an Error naming `origin` for an empty list, an unknown
+/// or unmodelled module (mla_up_proj, mhc, gdn, ...) or one given twice.
+uint8_t ParseRecomputeModules(const std::vector<std::string_view>& names, std::string_view origin);
 /// 1f1b | interleaved | zb-h1.
 Schedule ParseSchedule(std::string_view text, std::string_view origin);
 /// "p2p", "all_gather" or "a2a" (Megatron-Core --cp-comm-type names); an Error naming `origin`.

@@ -231,6 +231,25 @@ struct Cluster {
 /// layer the outputs of the attention kernel, the reduce-scatters and every other matmul (the
 /// 1st, 3rd, 5th, 7th: wq, wv, w1, w2) are saved and the rest is recomputed (memory.h).
 enum class Recompute { kNone, kSelective, kFull, kOp };
+/// Megatron-Core's --recompute-modules, with recompute=selective (megatron/core/transformer/
+/// transformer_config.py recompute_modules, transformer_layer.py and moe/moe_layer.py @002526d):
+/// the submodules whose activations are dropped in forward and recomputed in backward. Bits of
+/// Layout::recompute_modules; memory.cc and kernels.cc say what each drops and re-runs.
+enum RecomputeModule : uint8_t {
+  kRecomputeCoreAttn = 1,        // "core_attn" (Megatron's default): the attention core
+  kRecomputeLayernorm = 2,       // "layernorm": the norms that are modules of their own (TE fuses
+                                 // a dense layer's two into its linears: the MoE layers' pre-MLP norm)
+  kRecomputeMlp = 4,             // "mlp": a dense layer's MLP
+  kRecomputeMoeAct = 8,          // "moe_act": the experts' activation function (output discarded)
+  kRecomputeMoe = 16,            // "moe": the MoE layer (router, dispatch, experts, combine, shared experts)
+  kRecomputeSharedExperts = 32,  // "shared_experts"
+};
+inline constexpr uint8_t kDefaultRecomputeModules = kRecomputeCoreAttn;
+inline constexpr int kNumRecomputeModules = 6;
+/// Megatron's name of module bit i (1 << i), in bit order.
+std::string_view RecomputeModuleName(int i);
+/// The bits' names in bit order, joined by `sep` ("core_attn+mlp" in the layout text).
+std::string RecomputeModulesText(uint8_t modules, std::string_view sep);
 enum class Recipe { kMegatron, kFsdp2 };
 /// Pipeline schedule (costmodel/pipeline.h): 1F1B (PipeDream-Flush, Narayanan et al. SC21),
 /// Megatron's interleaved 1F1B (vpp > 1 model chunks per rank) and ZB-H1 (Qi et al. 2023,
@@ -261,6 +280,8 @@ struct Layout {
   // first N layers of each pipeline stage). At most one of them, with recompute=full.
   int64_t ac_freq = 0;
   int64_t recompute_num_layers = 0;
+  // recompute=selective: the RecomputeModule bits (Megatron's --recompute-modules; default core_attn).
+  uint8_t recompute_modules = kDefaultRecomputeModules;
   Recipe recipe = Recipe::kFsdp2;
   int64_t pp = 1;   // pipeline stages (outermost mesh dimension)
   int64_t vpp = 1;  // virtual stages (model chunks) per pipeline rank; > 1 only interleaved
@@ -288,6 +309,11 @@ struct Layout {
   int64_t gpus() const { return tp * pp * cp * fsdp * replicate; }
   bool operator==(const Layout&) const = default;
 };
+
+/// Whether `l` recomputes Megatron module `mod` (recompute=selective with that module).
+inline bool Recomputes(const Layout& l, RecomputeModule mod) {
+  return l.recompute == Recompute::kSelective && (l.recompute_modules & mod) != 0;
+}
 
 enum class Dtype { kFp32, kBf16 };
 

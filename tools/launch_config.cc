@@ -34,7 +34,9 @@
 //   --pipeline-model-parallel-size, --num-layers-per-virtual-pipeline-stage,
 //   --context-parallel-size, --cp-comm-type p2p|all_gather|a2a (default p2p), --micro-batch-size, --global-batch-size (default micro x dp),
 //   --seq-length, --sequence-parallel, --recompute-granularity full|selective ("selective: core
-//   attention part of the transformer layer is recomputed"), --recompute-method uniform|block,
+//   attention part of the transformer layer is recomputed"), --recompute-modules (selective's
+//   submodules, megatron/core/transformer/transformer_config.py recompute_modules @002526d:
+//   core_attn by default, layernorm, mlp, moe_act, moe, shared_experts), --recompute-method uniform|block,
 //   --recompute-num-layers, --use-distributed-optimizer, --overlap-grad-reduce,
 //   --overlap-param-gather (needs the distributed optimizer and --overlap-grad-reduce), --bf16
 //   (forces fp32 gradient accumulation and all-reduce)), and
@@ -216,8 +218,8 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
   }
   if (l.recompute == Recompute::kSelective) {
     fail("recompute=selective", "torchtitan's selective activation checkpointing (every n-th block, or a per-op "
-                                "policy that saves matmul outputs) is not the attention-core recompute meshplan "
-                                "costs; use recompute=none, full, full with ac_freq, or op");
+                                "policy that saves matmul outputs) is not Megatron-LM's module "
+                                "recompute meshplan costs as selective; use recompute=none, full, full with ac_freq, or op");
   }
   if (l.recompute_num_layers > 0) {
     fail("recompute_num_layers=" + Str(l.recompute_num_layers),
@@ -690,7 +692,12 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
      << "--global-batch-size " << w.global_batch << "\n"
      << "--seq-length " << w.seq << "\n"
      << "--bf16\n";
-  if (l.recompute == Recompute::kSelective) os << "--recompute-granularity selective\n";
+  if (l.recompute == Recompute::kSelective) {
+    os << "--recompute-granularity selective\n";
+    if (l.recompute_modules != costmodel::kDefaultRecomputeModules) {
+      os << "--recompute-modules " << costmodel::RecomputeModulesText(l.recompute_modules, " ") << "\n";
+    }
+  }
   if (l.recompute == Recompute::kFull) {
     if (l.recompute_num_layers > 0) {
       os << "--recompute-granularity full\n--recompute-method block\n--recompute-num-layers " << l.recompute_num_layers
@@ -771,7 +778,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
       "--cp-comm-type", "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
-      "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
+      "--recompute-modules", "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
   // Words in a flag's name that mean it may change the layout, the batch or the precision.
   static const std::vector<std::string> kLayoutWords = {"parallel", "pipeline", "recompute", "fsdp", "zero",
                                                         "batch-size", "seq-length", "virtual", "expert",
@@ -925,6 +932,13 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     }
   }
   if (selective) l.recompute = Recompute::kSelective;
+  if (has("--recompute-modules")) {
+    // Megatron-Core's submodules (TransformerConfig.recompute_modules), with selective only.
+    if (!selective) throw Error(flags["--recompute-modules"].place, "needs --recompute-granularity selective");
+    const std::vector<std::string>& v = flags["--recompute-modules"].values;
+    l.recompute_modules = costmodel::ParseRecomputeModules(std::vector<std::string_view>(v.begin(), v.end()),
+                                                           flags["--recompute-modules"].place);
+  }
   if (l.recompute != Recompute::kFull) {
     for (const char* f : {"--recompute-method", "--recompute-num-layers"}) {
       if (has(f)) throw Error(flags[f].place, "needs --recompute-granularity full");

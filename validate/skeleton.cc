@@ -35,7 +35,9 @@ bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
 /// more than once per layer (the two norms, the two residual adds) split between the blocks. (An
 /// MoE layer's moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
-  if (k.name == "activation" || k.name == "shared_activation") return b == Block::kMlp ? count : 0;
+  if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm") {
+    return b == Block::kMlp ? count : 0;
+  }
   if (k.name == "latent_norm" || k.name == "qk_norm") return b == Block::kAttention ? count : 0;
   const int attention = count >= 2 ? (count + 1) / 2 : count;
   return b == Block::kAttention ? attention : count - attention;
@@ -362,11 +364,22 @@ class StepRunner {
   void LayerForward(int64_t li, const std::string& where, bool recompute_only) {
     const auto& k = KernelsOf(li);
     const bool routed = Routed(li);
-    const bool tp = !recompute_only || p_.full_recompute;  // full recompute re-runs TP (and EP) too
+    // Full recompute re-runs TP (and EP) too; Megatron's mlp / moe / shared_experts modules
+    // re-run their block's (evaluate.cc), the attention core none.
+    auto recomputed = [&](std::string_view name) {
+      for (int i = 0; i < k.num_gemms; ++i) {
+        if (k.gemms[static_cast<size_t>(i)].name == name && k.gemms[static_cast<size_t>(i)].recomputed) return true;
+      }
+      return false;
+    };
+    const bool attn_tp = !recompute_only || p_.full_recompute;
+    const bool mlp_tp = !recompute_only || p_.full_recompute || recomputed(routed ? "shared_in" : "mlp_in");
+    const bool exchange = !recompute_only || p_.full_recompute || (routed && recomputed("mlp_in"));
     for (Block blk : {Block::kAttention, Block::kMlp}) {
       const std::string w = where + (recompute_only ? " recompute" : "") +
                             (blk == Block::kAttention ? " attention" : " mlp");
       const bool moe_mlp = routed && blk == Block::kMlp;
+      const bool tp = blk == Block::kAttention ? attn_tp : mlp_tp;
       const bool hidden_tp = tp && !(moe_mlp && p_.ep_replaces_mlp_tp);
       if (hidden_tp) Tp(true, w);
       for (int i = 0; i < k.num_memory; ++i) {
@@ -377,9 +390,9 @@ class StepRunner {
       for (int i = 0; i < k.num_gemms; ++i) {
         const GemmShape& g = k.gemms[static_cast<size_t>(i)];
         if (InAttention(g.name) != (blk == Block::kAttention)) continue;
-        if (moe_mlp && g.name == "mlp_in") Dispatch(k, w, recompute_only, tp);
+        if (moe_mlp && g.name == "mlp_in") Dispatch(k, w, recompute_only, exchange);
         if (!recompute_only || g.recomputed) Forward(g, w);
-        if (moe_mlp && g.name == "mlp_out") Combine(k, w, recompute_only, tp);
+        if (moe_mlp && g.name == "mlp_out") Combine(k, w, recompute_only, exchange);
         if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0 && (!recompute_only || k.flash_recomputed)) {
           for (const GemmShape& a : AttentionShapes()) Forward(a, w + " flash");
         }

@@ -195,6 +195,26 @@ TEST(LaunchConfig, CheckpointingModesRoundTrip) {
   EXPECT_NE(args.find("--recompute-granularity full\n--recompute-method block\n--recompute-num-layers 4\n"),
             std::string::npos) << args;
   EXPECT_EQ(costmodel::LayoutToText(ParseMegatronArgs(args, "m.txt", t.model, 64).layout), costmodel::LayoutToText(m));
+  // Megatron's selective modules: written as --recompute-modules and read back.
+  const Layout mods =
+      L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=selective,recompute_modules=core_attn+mlp,recipe=megatron", t);
+  const std::string margs = MegatronArgs(t.launch(), mods, "--emit-megatron", "m.txt");
+  EXPECT_NE(margs.find("--recompute-granularity selective\n--recompute-modules core_attn mlp\n"), std::string::npos)
+      << margs;
+  EXPECT_EQ(ParseMegatronArgs(margs, "m.txt", t.model, 64).layout, mods);
+  // The default module list is Megatron's default: no flag written.
+  const Layout core = L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=selective,recipe=megatron", t);
+  EXPECT_EQ(MegatronArgs(t.launch(), core, "--emit-megatron", "m.txt").find("--recompute-modules"), std::string::npos);
+  const std::string base = "--tensor-model-parallel-size 8\n--sequence-parallel\n--use-distributed-optimizer\n"
+                           "--micro-batch-size 1\n--bf16\n";
+  EXPECT_EQ(ErrorOf([&] { ParseMegatronArgs(base + "--recompute-modules mlp\n", "m.txt", t.model, 64); }),
+            "m.txt:6: --recompute-modules: needs --recompute-granularity selective");
+  EXPECT_EQ(ErrorOf([&] {
+              ParseMegatronArgs(base + "--recompute-granularity selective\n--recompute-modules mla_up_proj\n", "m.txt",
+                                t.model, 64);
+            }),
+            "m.txt:7: --recompute-modules: Megatron-LM's 'mla_up_proj' recompute is not modelled (modelled: core_attn, "
+            "layernorm, mlp, moe_act, moe, shared_experts)");
   EXPECT_EQ(ErrorOf([&] { MegatronArgs(t.launch(), L("tp=1,fsdp=64,zero=1,recipe=megatron,recompute=op", t),
                                        "--emit-megatron", "m.txt"); }),
             "--emit-megatron: recompute=op: torchtitan's op-level checkpointing; Megatron-LM recomputes the "
@@ -224,8 +244,8 @@ TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
             "gradients (fsdp_reshard_after_forward chooses ZeRO-2 or ZeRO-3)");
   EXPECT_EQ(titan("tp=1,fsdp=64,zero=3,recompute=selective"),
             "--emit-torchtitan: recompute=selective: torchtitan's selective activation checkpointing (every n-th "
-            "block, or a per-op policy that saves matmul outputs) is not the attention-core recompute meshplan "
-            "costs; use recompute=none, full, full with ac_freq, or op");
+            "block, or a per-op policy that saves matmul outputs) is not Megatron-LM's module recompute meshplan "
+            "costs as selective; use recompute=none, full, full with ac_freq, or op");
   EXPECT_EQ(titan("tp=1,fsdp=32,zero=3,pp=2,schedule=zb-h1"),
             "--emit-torchtitan: schedule=zb-h1: torchtitan's zero-bubble schedules (InterleavedZeroBubble, "
             "ZBVZeroBubble) run two or more stages per rank; meshplan's ZB-H1 runs one");

@@ -9,6 +9,8 @@
 
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
+#include "costmodel/kernels.h"
+#include "costmodel/compute.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -240,6 +242,106 @@ TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
                                       "blocks: not modelled for MoE or MLA layers");
 }
 
+// Megatron's --recompute-modules priced: each module re-runs its block's forward in backward.
+TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 8192;
+  const Evaluator ev(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), w);
+  auto eval = [&](const std::string& text) {
+    Layout l = ParseLayoutText(text, "t");
+    ResolveLayout(l, w, "t");
+    return ev.Evaluate(l);
+  };
+  const Evaluation none = eval("tp=8,sp=on,fsdp=8,recompute=none");
+  const Evaluation core = eval("tp=8,sp=on,fsdp=8,recompute=selective");
+  const Evaluation mlp = eval("tp=8,sp=on,fsdp=8,recompute=selective,recompute_modules=core_attn+mlp");
+  const Evaluation full = eval("tp=8,sp=on,fsdp=8,recompute=full");
+  // core_attn with flash attention re-runs the attention kernel's forward.
+  const LayerKernels lk = LayerKernelsFor(ResolveModel("llama3-8b"), w, ParseLayoutText("tp=8,sp=on,recompute=selective", "t"));
+  const ComputeParams cp = ComputeParamsFor(ResolveCluster("dgx-h100"));
+  EXPECT_TRUE(lk.flash_recomputed);
+  EXPECT_NEAR(core.layer_backward_s - none.layer_backward_s,
+              lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.flash_speed) + cp.launch_s, 1e-15);
+  // mlp adds the MLP's forward: its two GEMMs, the activation and the norm are the part of the
+  // layer's forward that full recompute adds beyond attention.
+  EXPECT_GT(mlp.layer_backward_s, core.layer_backward_s);
+  EXPECT_LT(mlp.layer_backward_s, full.layer_backward_s);
+  for (int i = 0; i < lk.num_gemms; ++i) {
+    const GemmShape& g = lk.gemms[static_cast<size_t>(i)];
+    EXPECT_FALSE(g.recomputed) << g.name;  // core_attn alone re-runs no GEMM under flash
+  }
+  const LayerKernels lm = LayerKernelsFor(ResolveModel("llama3-8b"), w,
+                                          ParseLayoutText("tp=8,sp=on,recompute=selective,recompute_modules=mlp", "t"));
+  for (int i = 0; i < lm.num_gemms; ++i) {
+    const GemmShape& g = lm.gemms[static_cast<size_t>(i)];
+    EXPECT_EQ(g.recomputed, g.name == "mlp_in" || g.name == "mlp_out") << g.name;
+  }
+  EXPECT_FALSE(lm.flash_recomputed);
+  // TP 8 with SP: the recomputed MLP gathers its input and reduce-scatters its output again,
+  // 5 all-gathers and 5 reduce-scatters per layer per micro-batch (+1 and +2 for embedding and head).
+  for (int i = 0; i < mlp.num_collectives; ++i) {
+    const CollectiveUse& u = mlp.collectives[static_cast<size_t>(i)];
+    if (u.purpose != Purpose::kTp || u.bytes < 1e6) continue;
+    if (u.op == Coll::kAllGather) {
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 5 + 1));
+    } else if (u.op == Coll::kReduceScatter) {
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 5 + 2));
+    }
+  }
+  // Memory falls in the same order.
+  EXPECT_LT(mlp.memory.activations_per_layer_bytes, core.memory.activations_per_layer_bytes);
+  EXPECT_GT(mlp.memory.activations_per_layer_bytes, full.memory.activations_per_layer_bytes);
+  // HFU counts the recomputed MLP's FLOPs: 2 x 3 x h x F per token per layer (and core_attn's).
+  const double attn_fwd = 4.0 * 32 * 4096 * 8192.0;  // 4 L (a d) s per token, all layers
+  const double extra = 3.0 * attn_fwd + 32 * 2.0 * 3 * 4096 * 14336.0;
+  EXPECT_NEAR(mlp.throughput.hfu - mlp.throughput.mfu,
+              extra * 64 * 8192 / (cp.peak_flops * 64 * mlp.time.step_s), 1e-9);
+  // A dense model's layernorm and MoE modules recompute nothing in Megatron-Core: refused by name.
+  Layout l = ParseLayoutText("tp=1,fsdp=64,recompute=selective,recompute_modules=layernorm", "t");
+  ResolveLayout(l, w, "t");
+  const Evaluation e = ev.Evaluate(l);
+  EXPECT_TRUE(e.reasons & kReasonRecompute);
+  EXPECT_EQ(ev.Reasons(l, e).back(),
+            "recompute_modules=layernorm: a dense model has no MoE layers, and Megatron-Core's TransformerEngine "
+            "layer spec fuses a dense layer's norms into its linear layers (input_layernorm and pre_mlp_layernorm "
+            "are IdentityOp), so moe_act, moe, shared_experts and layernorm recompute nothing");
+  // An MoE model's moe module re-runs the dispatch and combine with the layer.
+  Workload wm = w;
+  const Evaluator moe(ResolveModel("mixtral-8x7b"), ResolveCluster("dgx-h100"), wm);
+  auto eval_moe = [&](const std::string& text) {
+    Layout x = ParseLayoutText(text, "t");
+    ResolveLayout(x, wm, "t");
+    return moe.Evaluate(x);
+  };
+  const Evaluation act = eval_moe("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=moe_act");
+  const Evaluation whole = eval_moe("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=moe");
+  EXPECT_EQ(act.reasons, 0u);
+  Layout dense_mlp = ParseLayoutText("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=mlp", "t");
+  ResolveLayout(dense_mlp, wm, "t");
+  EXPECT_EQ(moe.Reasons(dense_mlp, moe.Evaluate(dense_mlp)).back(),
+            "recompute_modules=mlp: every layer is an MoE layer, and Megatron-Core's mlp module recomputes dense "
+            "MLPs only (moe or moe_act recompute the experts)");
+  Layout shared = ParseLayoutText("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=shared_experts", "t");
+  ResolveLayout(shared, wm, "t");
+  EXPECT_EQ(moe.Reasons(shared, moe.Evaluate(shared)).back(),
+            "recompute_modules=shared_experts: the model has no shared experts");
+  EXPECT_GT(whole.layer_backward_s, act.layer_backward_s);
+  for (int i = 0; i < act.num_collectives; ++i) {
+    const CollectiveUse& u = act.collectives[static_cast<size_t>(i)];
+    if (u.op == Coll::kAllToAll) {
+      EXPECT_DOUBLE_EQ(u.count_per_step, 32.0 * 2);  // moe_act re-runs no exchange
+    }
+  }
+  for (int i = 0; i < whole.num_collectives; ++i) {
+    const CollectiveUse& u = whole.collectives[static_cast<size_t>(i)];
+    if (u.op != Coll::kAllToAll) continue;
+    // One micro-batch per rank: forward, backward and the recomputed forward of 32 layers.
+    EXPECT_DOUBLE_EQ(u.count_per_step, 32.0 * 3);
+  }
+}
+
 TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t")),
             "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=full,ac_freq=2,recipe=fsdp2");
@@ -258,6 +360,27 @@ TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   EXPECT_EQ(err("tp=1,recompute=full,ac_freq=2,recompute_num_layers=2"),
             "--layout: recompute_num_layers: give ac_freq (torchtitan) or recompute_num_layers (Megatron-LM), not both");
   EXPECT_EQ(err("tp=1,recompute=ops"), "--layout: recompute: must be none, selective, full or op, got 'ops'");
+  // Megatron's modules: with recompute=selective only, by Megatron's names, in canonical order.
+  EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=selective,recompute_modules=mlp+core_attn", "t")),
+            "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=selective,recompute_modules=core_attn+mlp,"
+            "recipe=fsdp2");
+  EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=selective,recompute_modules=core_attn", "t")),
+            "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2");
+  EXPECT_EQ(err("tp=1,recompute=full,recompute_modules=mlp"),
+            "--layout: recompute_modules: needs recompute=selective (Megatron-LM's --recompute-modules apply with "
+            "--recompute-granularity selective)");
+  EXPECT_EQ(err("tp=1,recompute=selective,recompute_modules=mla_up_proj"),
+            "--layout: recompute_modules: Megatron-LM's 'mla_up_proj' recompute is not modelled (modelled: core_attn, "
+            "layernorm, mlp, moe_act, moe, shared_experts)");
+  EXPECT_EQ(err("tp=1,recompute=selective,recompute_modules=attn"),
+            "--layout: recompute_modules: unknown module 'attn' (Megatron-LM's: core_attn, layernorm, mlp, moe_act, "
+            "moe, shared_experts)");
+  EXPECT_EQ(err("tp=1,recompute=selective,recompute_modules=mlp+mlp"), "--layout: recompute_modules: 'mlp' given twice");
+  EXPECT_EQ(err("tp=1,recompute=selective,recompute_modules="),
+            "--layout: recompute_modules: names no module (Megatron-LM's default is core_attn)");
+  const Layout mods = ParseLayoutText("tp=1,fsdp=8,recompute=selective,recompute_modules=moe_act+layernorm", "t");
+  EXPECT_EQ(LayoutFromJson(ToJson(mods), "t"), mods);
+  EXPECT_EQ(ToJson(mods)["recompute_modules"], nlohmann::json::array({"layernorm", "moe_act"}));
   const Layout l = ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t");
   EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
 }

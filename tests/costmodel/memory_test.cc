@@ -70,9 +70,10 @@ TEST(Activations, FlashAttentionGqaSwigluNoDropoutFollowsTheSameAccount) {
                           4 * s * (a / t) + 2 * s * (a / t) * d + 4 * s * F / t + 2 * s * F / t;
   ActivationShape x{4096, 1, 8, true, true, Recompute::kNone};
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), expected);
-  // Selective recompute has nothing left to drop once attention is fused.
+  // Selective recompute (Megatron's core_attn module) drops only the fused kernel's fp32
+  // log-sum-exp once attention is fused: the kernel re-runs in backward and recomputes it.
   x.recompute = Recompute::kSelective;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), expected);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x), expected - 4 * s * (a / t));
 }
 
 TEST(StateBytes, MegatronDistributedOptimizerTable) {
@@ -198,6 +199,56 @@ TEST(Checkpointing, SomeLayersFullyRecomputed) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, x),
                    0.5 * ActivationBytesPerLayer(m, none) + 0.5 * ActivationBytesPerLayer(m, full));
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, full), 2.0 * 8192 * 4096);
+}
+
+// Megatron-Core's --recompute-modules (specs.h RecomputeModule), hand counts. Llama 3 8B at 8192
+// tokens, tp 1, flash attention: core_attn drops the kernel's fp32 log-sum-exp 4Ta = 1,048,576;
+// mlp drops fc1's normed input 2Th = 67,108,864 and the SwiGLU inputs and fc2 input
+// 3 x 2TF = 704,643,072 (the MLP's input, the residual stream, stays).
+TEST(Checkpointing, MegatronModulesDropTheirSubmodulesTensors) {
+  const Model m = ResolveModel("llama3-8b");
+  ActivationShape none{8192, 1, 1, false, true, Recompute::kNone};
+  ActivationShape core = none;
+  core.recompute = Recompute::kSelective;  // the default module: core_attn
+  ActivationShape mlp = core;
+  mlp.recompute_modules = kRecomputeCoreAttn | kRecomputeMlp;
+  const double n = ActivationBytesPerLayer(m, none);
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, core), 1048576.0);
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, mlp), 1048576.0 + 67108864.0 + 704643072.0);
+  // Under TP 8 with SP: fc1's input is this rank's 1/8 of the tokens, the rest its 1/8 of F.
+  for (ActivationShape* x : {&none, &mlp}) {
+    x->tp = 8;
+    x->sp = true;
+  }
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, none) - ActivationBytesPerLayer(m, mlp),
+                   (1048576.0 + 67108864.0 + 704643072.0) / 8);
+  // Unfused attention: core_attn is Korthikanti's selective recompute (the s^2 terms), as before.
+  ActivationShape unfused{2048, 1, 8, true, false, Recompute::kSelective};
+  ActivationShape unfused_none = unfused;
+  unfused_none.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, unfused_none) - ActivationBytesPerLayer(m, unfused),
+                   2.0 * (32 / 8) * 2048.0 * 2048.0);  // bf16 softmax output, no dropout in Llama
+}
+
+// The MoE modules, Mixtral 8x7B (h 4096, 8 experts, top-2, expert F 14336) at 4096 tokens, tp 1,
+// even routing: the experts see T x k = 8192 rows. moe_act drops the activation's output (fc2's
+// input) 2 x 8192 x F = 234,881,024; moe drops the fp32 router probabilities 4TE = 131,072, the
+// permuted copies 2 x 8192 x h = 67,108,864 and the experts' activations 3 x 2 x 8192 x F =
+// 704,643,072; layernorm drops the pre-MLP norm's output 2Th = 33,554,432.
+TEST(Checkpointing, MegatronMoeModulesDropTheExpertsTensors) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  ActivationShape none{4096, 1, 1, false, true, Recompute::kNone};
+  ActivationShape x = none;
+  x.recompute = Recompute::kSelective;
+  const double n = ActivationBytesPerLayer(m, none);
+  x.recompute_modules = kRecomputeMoeAct;
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, x), 234881024.0);
+  x.recompute_modules = kRecomputeMoe;
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, x), 131072.0 + 67108864.0 + 704643072.0);
+  x.recompute_modules = kRecomputeMoe | kRecomputeMoeAct;  // moe covers moe_act
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, x), 131072.0 + 67108864.0 + 704643072.0);
+  x.recompute_modules = kRecomputeLayernorm;
+  EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, x), 33554432.0);
 }
 
 }  // namespace
