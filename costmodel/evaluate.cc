@@ -369,18 +369,27 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   const double moe_frac = m.moe.dense() ? 0.0
                                         : static_cast<double>(m.moe.moe_layers(m.layers)) / static_cast<double>(m.layers);
   LayerCompute lc = PriceLayer(cp, lk);
+  // FP8 current scaling's amax all-reduces over TP per layer and micro-batch (kernels.h).
+  double amax_fwd = lk.fp8_amax_reductions_fwd, amax_bwd = lk.fp8_amax_reductions_bwd,
+         amax_rc = lk.fp8_amax_reductions_recomputed;
   if (!m.moe.dense() && moe_frac < 1.0) {
-    const LayerCompute dc = PriceLayer(cp, LayerKernelsFor(m, w, l, false));
+    const LayerKernels dk = LayerKernelsFor(m, w, l, false);
+    const LayerCompute dc = PriceLayer(cp, dk);
     auto mix = [&](double x, double y) { return moe_frac * x + (1.0 - moe_frac) * y; };
     lc = {mix(lc.fwd_s, dc.fwd_s), mix(lc.bwd_s, dc.bwd_s), mix(lc.wgrad_s, dc.wgrad_s),
           mix(lc.gemm_flops, dc.gemm_flops), mix(lc.gemm_time_s, dc.gemm_time_s),
           mix(lc.gemm_ideal_s, dc.gemm_ideal_s)};
+    amax_fwd = mix(amax_fwd, dk.fp8_amax_reductions_fwd);
+    amax_bwd = mix(amax_bwd, dk.fp8_amax_reductions_bwd);
+    amax_rc = mix(amax_rc, dk.fp8_amax_reductions_recomputed);
   }
   // FP8 weight casts run once per step (the first micro-batch, kernels.h); spread over the
-  // micro-batches so that every layer time is a per-micro-batch mean.
+  // micro-batches so that every layer time is a per-micro-batch mean. Current scaling reads
+  // each weight once more for its amax.
+  const double weight_cast_bytes = w.fp8_recipe == Fp8Recipe::kTeTensorwise ? 6.0 : 4.0;
   const double weight_casts =
       lk.fp8_weight_launches > 0
-          ? (4.0 * lk.fp8_weight_elements / cp.hbm_Bps + lk.fp8_weight_launches * cp.launch_s) / micro
+          ? (weight_cast_bytes * lk.fp8_weight_elements / cp.hbm_Bps + lk.fp8_weight_launches * cp.launch_s) / micro
           : 0.0;
   const double fwd = lc.fwd_s + weight_casts, bwd = lc.bwd_s;
   e.layer_forward_s = fwd;
@@ -465,6 +474,14 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       e.parts.layer_bwd_tp_s = (ag_per_layer - 2.0) * ar;
       e.parts.head_fwd_s += ar;  // embedding output
       e.parts.head_bwd_s += ar;  // head input gradient
+    }
+    // FP8 current scaling: one 4-byte amax all-reduce per reduced cast (kernels.h).
+    if (amax_fwd + amax_bwd > 0) {
+      const double n = amax_fwd + amax_bwd + amax_rc;
+      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 4.0, micro * Lr * n) + sync;
+      tp_exposed += micro * Lr * n * ar;
+      e.parts.layer_fwd_tp_s += amax_fwd * ar;
+      e.parts.layer_bwd_tp_s += (amax_bwd + amax_rc) * ar;
     }
     // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
     const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro) + sync;

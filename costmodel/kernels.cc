@@ -192,6 +192,11 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   }
   if (w.precision == Precision::kFp8) {
     // The four linear layers run in FP8; the attention core and the head stay BF16.
+    // Current scaling (Fp8Recipe::kTeTensorwise) reads each tensor once more for its amax (a
+    // kernel of its own) before the cast-transpose, and the norm before a linear writes bf16:
+    // 2 + 4 B per element and two launches for every cast, inputs after a norm included.
+    const bool current = w.fp8_recipe == Fp8Recipe::kTeTensorwise;
+    const int launches = current ? 2 : 1;
     for (int i = 0; i < k.num_gemms; ++i) {
       GemmShape& g = k.gemms[static_cast<size_t>(i)];
       // The router stays in higher precision (Megatron-Core router.py runs the gate in fp32).
@@ -206,16 +211,28 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
                               g.name == "w1" || g.name == "w3" || g.name == "q_down" || g.name == "q_proj" || g.name == "kv_down" ||
                               g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
                               (g.name == "mlp_in" && !moe);
-      k.fp8_cast_fwd_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
-      k.fp8_cast_bwd_bytes += 4.0 * rows * static_cast<double>(g.n);
+      const double in_bytes = (current ? 6.0 : after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
+      k.fp8_cast_fwd_bytes += in_bytes;
+      k.fp8_cast_bwd_bytes += (current ? 6.0 : 4.0) * rows * static_cast<double>(g.n);
       k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
       if (g.recomputed) {
-        k.fp8_cast_recomputed_bytes += (after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
-        ++k.fp8_cast_recomputed_launches;
+        k.fp8_cast_recomputed_bytes += in_bytes;
+        k.fp8_cast_recomputed_launches += launches;
       }
-      ++k.fp8_cast_fwd_launches;
-      ++k.fp8_cast_bwd_launches;
-      ++k.fp8_weight_launches;
+      k.fp8_cast_fwd_launches += launches;
+      k.fp8_cast_bwd_launches += launches;
+      k.fp8_weight_launches += launches;
+      // Under SP the column-parallel inputs (gathered after the cast) and the row-parallel
+      // output gradients reduce their amax over the TP group: one 4-byte all-reduce each.
+      if (current && l.sp && l.tp > 1) {
+        const bool column = after_norm || g.name == "kv_up" || g.name == "q_up";
+        const bool row = g.name == "attn_out" || (g.name == "mlp_out" && !moe) || g.name == "shared_out";
+        if (column) {
+          ++k.fp8_amax_reductions_fwd;
+          if (g.recomputed) ++k.fp8_amax_reductions_recomputed;
+        }
+        if (row) ++k.fp8_amax_reductions_bwd;
+      }
     }
   }
   return k;

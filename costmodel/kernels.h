@@ -95,6 +95,12 @@ struct LayerKernels {
   // The forward casts of the recomputed GEMMs, run again in backward.
   double fp8_cast_recomputed_bytes = 0;
   int fp8_cast_recomputed_launches = 0;
+  // Current scaling under SP: the TP all-reduces of amaxes (4 B each) per micro-batch, in
+  // forward (column-parallel inputs), backward (row-parallel output gradients) and the
+  // recomputed forward.
+  int fp8_amax_reductions_fwd = 0;
+  int fp8_amax_reductions_bwd = 0;
+  int fp8_amax_reductions_recomputed = 0;
   double fp8_weight_elements = 0;  // linear weights of one layer on this rank (cast per step)
   int fp8_weight_launches = 0;
 };

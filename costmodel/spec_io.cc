@@ -161,7 +161,7 @@ std::string_view ToString(Recompute r) {
 std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron" : "fsdp2"; }
 std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
 std::string_view ToString(Precision p) { return p == Precision::kFp8 ? "fp8" : "bf16"; }
-std::string_view ToString(Fp8Recipe) { return "te-delayed"; }
+std::string_view ToString(Fp8Recipe r) { return r == Fp8Recipe::kTeTensorwise ? "te-tensorwise" : "te-delayed"; }
 
 std::string ReadFileText(const std::string& path, std::string_view flag) {
   // Regular files only: a FIFO would block (at open, or forever at read) and a device has no
@@ -773,6 +773,17 @@ Precision ParsePrecision(std::string_view text, std::string_view origin) {
   if (text == "bf16") return Precision::kBf16;
   if (text == "fp8") return Precision::kFp8;
   throw Error(std::string(origin), "precision must be bf16 or fp8, got '" + std::string(text) + "'");
+}
+
+Fp8Recipe ParseFp8Recipe(std::string_view text, std::string_view origin) {
+  if (text == "te-delayed") return Fp8Recipe::kTeDelayed;
+  if (text == "te-tensorwise") return Fp8Recipe::kTeTensorwise;
+  throw Error(std::string(origin),
+              "must be te-delayed or te-tensorwise (TransformerEngine's delayed and per-tensor current scaling), "
+              "got '" + std::string(text) + "'" +
+                  (text == "mxfp8" || text == "blockwise" || text == "te-mxfp8" || text == "te-blockwise"
+                       ? ": the block-scaled recipes are not modelled"
+                       : ""));
 }
 
 bool Fp8Priceable(const Cluster& c) {

@@ -322,7 +322,13 @@ enum class Precision { kBf16, kFp8 };
 /// How FP8 scaling factors are computed and where the casts run. kTeDelayed: TransformerEngine's
 /// DelayedScaling (Megatron-LM --fp8-format hybrid --fp8-recipe delayed, NeMo's default);
 /// scales come from the amax history, so each cast is one fused cast(+transpose) kernel.
-enum class Fp8Recipe { kTeDelayed };
+/// kTeTensorwise: TransformerEngine's Float8CurrentScaling (Megatron-LM --fp8-recipe tensorwise,
+/// "per tensor current scaling"; megatron/core/transformer/transformer_config.py fp8_recipe
+/// @002526d): each tensor's amax is computed before its cast (a second read), the norm before a
+/// linear cannot write FP8 itself, and under sequence parallelism the column-parallel inputs'
+/// and row-parallel output gradients' amax are all-reduced over the TP group
+/// (TransformerEngine module/layernorm_linear.py, linear.py set_quantizer_amax_reduction_group).
+enum class Fp8Recipe { kTeDelayed, kTeTensorwise };
 
 struct Workload {
   int64_t gpus = 0;

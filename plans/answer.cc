@@ -268,7 +268,8 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   if (so.max_tp > 0) out.push_back("tensor parallelism at most " + std::to_string(so.max_tp) + " (--max-tp)");
   const costmodel::Workload& w = ev.workload();
   if (w.precision == costmodel::Precision::kFp8) {
-    out.push_back(std::string("precision: fp8 linear layers (TransformerEngine delayed scaling") +
+    out.push_back(std::string("precision: fp8 linear layers (TransformerEngine ") +
+                  (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "per-tensor current" : "delayed") + " scaling" +
                   (w.fp8_param_gather ? ", fp8 parameter gather" : "") + "); attention and the head in bf16");
   }
   out.push_back(std::string("attention: ") +

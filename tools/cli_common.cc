@@ -172,7 +172,10 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
                 "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
   app->add_option("--precision", o.precision,
                   "bf16 (default) | fp8: the linear layers' GEMMs in FP8 with TransformerEngine "
-                  "delayed scaling (attention and the output head stay BF16)");
+                  "(--fp8-recipe; attention and the output head stay BF16)");
+  app->add_option("--fp8-recipe", o.fp8_recipe,
+                  "with --precision fp8: te-delayed (default: TransformerEngine delayed scaling, Megatron-LM "
+                  "--fp8-recipe delayed) | te-tensorwise (per-tensor current scaling, --fp8-recipe tensorwise)");
   app->add_flag("--fp8-param-gather", o.fp8_param_gather,
                 "parameters kept in FP8 (Megatron-LM --fp8-param-gather, NeMo fp8_params): "
                 "1-byte parameter all-gather, no separate FP8 weight copy");
@@ -258,6 +261,10 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
     throw Error("--fp8-param-gather", "needs --precision fp8");
   }
   w.fp8_param_gather = o.fp8_param_gather;
+  if (!o.fp8_recipe.empty()) {
+    if (w.precision != costmodel::Precision::kFp8) throw Error("--fp8-recipe", "needs --precision fp8");
+    w.fp8_recipe = costmodel::ParseFp8Recipe(o.fp8_recipe, "--fp8-recipe");
+  }
   const bool moe_flags = o.moe_capacity_factor > 0 || o.moe_pad_to_capacity || o.moe_imbalance > 0;
   if (moe_flags && m.moe.dense()) {
     throw Error(o.moe_capacity_factor > 0 ? "--moe-capacity-factor"

@@ -33,6 +33,7 @@ struct WorkloadOptions {
   bool eager_elementwise = false;
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
+  std::string fp8_recipe;  // --fp8-recipe te-delayed | te-tensorwise; empty: te-delayed
   bool allow_cross_node_tp = false;
   std::string mfu_convention = "noncausal";  // costmodel::Workload::mfu_causal
   // Mixture of experts (costmodel/experts.h): capacity factor (0: dropless), padding, imbalance.

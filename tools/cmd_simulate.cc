@@ -91,6 +91,24 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
     throw Error("--reduce-dtype", w.reduce_dtype + " disagrees with " + path + " (gradients reduce in " +
                                       std::string(costmodel::ToString(*in.reduce_dtype)) + ")");
   }
+  // Precision: the file's FP8 settings set the workload's; a command line that says otherwise
+  // (--precision fp8 against a bf16 file, another --fp8-recipe) is an error naming both.
+  const bool file_fp8 = in.precision == costmodel::Precision::kFp8;
+  if (!titan && w.precision == "fp8" && !file_fp8) {
+    throw Error("--precision", "fp8 disagrees with " + path + " (no --fp8-format: Megatron-LM trains in bf16)");
+  }
+  if (file_fp8) {
+    const std::string recipe(costmodel::ToString(*in.fp8_recipe));
+    if (!w.fp8_recipe.empty() && w.fp8_recipe != recipe) {
+      throw Error("--fp8-recipe", w.fp8_recipe + " disagrees with " + path + " (" + recipe + ")");
+    }
+    w.precision = "fp8";
+    w.fp8_recipe = recipe;
+    w.fp8_param_gather = w.fp8_param_gather || in.fp8_param_gather;
+    if (!in.fp8_param_gather && w.fp8_param_gather) {
+      throw Error("--fp8-param-gather", "disagrees with " + path + " (no --fp8-param-gather)");
+    }
+  }
   if (in.global_batch) {
     if (w.global_batch != 0 && w.global_batch != *in.global_batch) {
       throw Error("--global-batch", std::to_string(w.global_batch) + " disagrees with " + in.global_batch_from);

@@ -207,6 +207,10 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("sp=off", "torchtitan's tensor parallelism always shards the sequence between blocks (sequence "
                    "parallelism); it has no TP without SP");
   }
+  if (t.workload.precision == costmodel::Precision::kFp8) {
+    fail("--precision fp8", "meshplan prices TransformerEngine's FP8 recipes; torchtitan's float8 is torchao's "
+                            "Float8Linear, which is not modelled");
+  }
   // torchtitan applies FSDP over dp_shard x cp (parallel_dims.py dp_shard_cp): l.shard().
   if (l.shard() > 1 && l.zero == 1) {
     fail("zero=1", "FSDP2 has no optimizer-only sharding; torchtitan shards parameters and gradients "
@@ -692,6 +696,12 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
      << "--global-batch-size " << w.global_batch << "\n"
      << "--seq-length " << w.seq << "\n"
      << "--bf16\n";
+  if (w.precision == costmodel::Precision::kFp8) {
+    // TransformerEngine FP8 (transformer_config.py fp8 / fp8_recipe / fp8_param @002526d).
+    os << "--fp8-format hybrid\n--fp8-recipe "
+       << (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "tensorwise" : "delayed") << "\n";
+    if (w.fp8_param_gather) os << "--fp8-param-gather\n";
+  }
   if (l.recompute == Recompute::kSelective) {
     os << "--recompute-granularity selective\n";
     if (l.recompute_modules != costmodel::kDefaultRecomputeModules) {
@@ -778,7 +788,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
       "--cp-comm-type", "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
-      "--recompute-modules", "--recompute-activations", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
+      "--recompute-modules", "--recompute-activations", "--fp8-format", "--fp8-recipe", "--fp8-param-gather", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
   // Words in a flag's name that mean it may change the layout, the batch or the precision.
   static const std::vector<std::string> kLayoutWords = {"parallel", "pipeline", "recompute", "fsdp", "zero",
                                                         "batch-size", "seq-length", "virtual", "expert",
@@ -823,6 +833,30 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     throw Error(path, "--bf16: missing (without it Megatron-LM trains in fp32; meshplan costs bf16)");
   }
   out.reduce_dtype = costmodel::Dtype::kFp32;  // --bf16 forces fp32 gradient all-reduce
+  // FP8 through TransformerEngine: --fp8-format turns it on; the recipe defaults to delayed.
+  if (has("--fp8-format")) {
+    const std::string format = str_of("--fp8-format");
+    if (format != "hybrid" && format != "e4m3") {
+      throw Error(flags["--fp8-format"].place, "must be hybrid or e4m3, got '" + format + "'");
+    }
+    out.precision = costmodel::Precision::kFp8;
+    out.fp8_recipe = costmodel::Fp8Recipe::kTeDelayed;
+    if (has("--fp8-recipe")) {
+      const std::string r = str_of("--fp8-recipe");
+      if (r != "delayed" && r != "tensorwise") {
+        throw Error(flags["--fp8-recipe"].place, "meshplan models delayed and tensorwise (current) scaling, got '" +
+                                                     r + "'" +
+                                                     (r == "mxfp8" || r == "blockwise" ? ": block scaling is not modelled"
+                                                                                       : ""));
+      }
+      out.fp8_recipe = r == "tensorwise" ? costmodel::Fp8Recipe::kTeTensorwise : costmodel::Fp8Recipe::kTeDelayed;
+    }
+    out.fp8_param_gather = switch_of("--fp8-param-gather");
+  } else {
+    for (const char* f : {"--fp8-recipe", "--fp8-param-gather"}) {
+      if (has(f)) throw Error(flags[f].place, "needs --fp8-format (without it Megatron-LM trains in bf16)");
+    }
+  }
   const int64_t tp = int_of("--tensor-model-parallel-size", 1);
   const int64_t pp = int_of("--pipeline-model-parallel-size", 1);
   const int64_t cp = int_of("--context-parallel-size", 1);

@@ -50,6 +50,10 @@ struct ImportedLaunch {
   std::optional<int64_t> seq;
   std::string global_batch_from, seq_from;  // where in the file each came from, for errors
   std::optional<costmodel::Dtype> reduce_dtype;  // where the file names one
+  // Where the file names its precision: FP8 with its recipe and whether parameters stay FP8.
+  std::optional<costmodel::Precision> precision;
+  std::optional<costmodel::Fp8Recipe> fp8_recipe;
+  bool fp8_param_gather = false;
   std::vector<std::string> ignored;  // keys read and not modelled (they do not change the layout)
   std::vector<std::string> notes;    // assumptions the prediction rests on, one sentence each
 };

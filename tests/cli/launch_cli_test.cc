@@ -147,6 +147,32 @@ TEST_F(LaunchCli, TorchtitanConfigOfThePlanPredictsThePlansStep) {
   EXPECT_EQ(Run(std::string("simulate ") + k70b + " --layout tp=8 --from-torchtitan " + P("t.toml")).rc, 2);
 }
 
+// FP8 end to end: a current-scaling run written as Megatron-LM arguments is read back as FP8 with
+// its recipe and predicts the same step; flags that contradict the file are errors naming both.
+TEST_F(LaunchCli, Fp8RecipeTravelsThroughMegatronArgs) {
+  const std::string w = "--model llama3-70b --cluster dgx-h100 --gpus 256 ";
+  Result r = Run("simulate " + w + "--global-batch 256 --seq 8192 --layout tp=8,sp=on,fsdp=32,recipe=megatron,zero=1 "
+                 "--precision fp8 --fp8-recipe te-tensorwise --emit-megatron " + P("m.txt") + " --json " + P("a.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("a.json")["inputs"]["fp8_recipe"], "te-tensorwise");
+  r = Run("simulate " + w + "--from-megatron " + P("m.txt") + " --json " + P("b.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("b.json")["inputs"]["fp8_recipe"], "te-tensorwise");
+  EXPECT_DOUBLE_EQ(ReadJson("b.json")["layouts"][0]["time"]["step_s"].get<double>(),
+                   ReadJson("a.json")["layouts"][0]["time"]["step_s"].get<double>());
+  r = Run("simulate " + w + "--from-megatron " + P("m.txt") + " --fp8-recipe te-delayed");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fp8-recipe: te-delayed disagrees with " + P("m.txt") + " (te-tensorwise)\n");
+  r = Run("simulate " + w + "--global-batch 256 --seq 8192 --layout tp=8,sp=on,fsdp=32 --fp8-recipe te-tensorwise");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fp8-recipe: needs --precision fp8\n");
+  r = Run("simulate " + w + "--global-batch 256 --seq 8192 --layout tp=8,sp=on,fsdp=32 --precision fp8 "
+          "--fp8-recipe mxfp8");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fp8-recipe: must be te-delayed or te-tensorwise (TransformerEngine's delayed "
+                   "and per-tensor current scaling), got 'mxfp8': the block-scaled recipes are not modelled\n");
+}
+
 // GPT-3 175B on 64 GPUs with the megatron recipe: tp=4 with 16 interleaved stages, no data
 // parallelism; the arguments file read back predicts the plan's step.
 TEST_F(LaunchCli, MegatronArgsOfThePlanPredictThePlansStep) {

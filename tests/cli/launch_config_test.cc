@@ -225,6 +225,37 @@ TEST(LaunchConfig, CheckpointingModesRoundTrip) {
             "n-th layer (ac_freq)");
 }
 
+// FP8 through TransformerEngine: --fp8-format hybrid with the recipe (and --fp8-param-gather),
+// read back into the workload's precision; torchtitan's float8 (torchao) is refused by name.
+TEST(LaunchConfig, Fp8RecipesRoundTripThroughMegatronArgs) {
+  Target t = Make("llama3-8b", 64, 128, 8192);
+  t.workload.precision = costmodel::Precision::kFp8;
+  t.workload.fp8_recipe = costmodel::Fp8Recipe::kTeTensorwise;
+  t.workload.fp8_param_gather = true;
+  const Layout m = L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron", t);
+  const std::string args = MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt");
+  EXPECT_NE(args.find("--bf16\n--fp8-format hybrid\n--fp8-recipe tensorwise\n--fp8-param-gather\n"), std::string::npos)
+      << args;
+  const ImportedLaunch in = ParseMegatronArgs(args, "m.txt", t.model, 64);
+  EXPECT_EQ(in.precision, costmodel::Precision::kFp8);
+  EXPECT_EQ(in.fp8_recipe, costmodel::Fp8Recipe::kTeTensorwise);
+  EXPECT_TRUE(in.fp8_param_gather);
+  const std::string base = "--tensor-model-parallel-size 8\n--sequence-parallel\n--use-distributed-optimizer\n"
+                           "--micro-batch-size 1\n--bf16\n";
+  const ImportedLaunch plain = ParseMegatronArgs(base + "--fp8-format e4m3\n", "m.txt", t.model, 64);
+  EXPECT_EQ(plain.fp8_recipe, costmodel::Fp8Recipe::kTeDelayed);  // Megatron's default recipe
+  EXPECT_EQ(ErrorOf([&] { ParseMegatronArgs(base + "--fp8-format hybrid\n--fp8-recipe mxfp8\n", "m.txt", t.model, 64); }),
+            "m.txt:7: --fp8-recipe: meshplan models delayed and tensorwise (current) scaling, got 'mxfp8': block "
+            "scaling is not modelled");
+  EXPECT_EQ(ErrorOf([&] { ParseMegatronArgs(base + "--fp8-recipe tensorwise\n", "m.txt", t.model, 64); }),
+            "m.txt:6: --fp8-recipe: needs --fp8-format (without it Megatron-LM trains in bf16)");
+  EXPECT_EQ(ErrorOf([&] {
+              TorchtitanToml(t.launch(), L("tp=8,sp=on,fsdp=8,zero=3", t), "--emit-torchtitan", "t.toml");
+            }),
+            "--emit-torchtitan: --precision fp8: meshplan prices TransformerEngine's FP8 recipes; torchtitan's float8 "
+            "is torchao's Float8Linear, which is not modelled");
+}
+
 TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
   const Target t = Make("llama3-8b", 64, 128, 8192);
   auto titan = [&](const std::string& layout) {

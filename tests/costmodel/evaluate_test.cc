@@ -186,6 +186,56 @@ TEST(Evaluate, Fp8ShortensTheStepAndKeepsBf16Mfu) {
   EXPECT_DOUBLE_EQ(g.memory.params_bytes, b.memory.params_bytes);  // FP8 data + transpose = bf16
 }
 
+// TransformerEngine's per-tensor current scaling (Megatron --fp8-recipe tensorwise) against
+// delayed scaling, hand counts for a Llama 3 8B layer at 8192 tokens, tp 1. The four FP8 GEMMs'
+// inputs have K = 4096 (qkv), 4096 (attn_out), 4096 (mlp_in), 14336 (mlp_out): sum 26,624; their
+// outputs N = 6144, 4096, 28672, 4096: sum 43,008. Delayed: inputs after a norm cost 1 B per
+// element, the others 4 B (cast + transpose), output gradients 4 B: forward
+// T (4096 + 4 x 4096 + 4096 + 4 x 14336) = 8192 x 81,920, backward 4 T x 43,008. Current scaling:
+// every cast reads its input once more for the amax and the norm writes bf16: 6 B per element
+// both ways, two launches per cast.
+TEST(Evaluate, Fp8CurrentScalingReadsEveryTensorTwice) {
+  const Model m = ResolveModel("llama3-8b");
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 8192;
+  w.precision = Precision::kFp8;
+  const Layout l1 = ParseLayoutText("tp=1,fsdp=64,recipe=megatron,zero=1", "t");
+  const LayerKernels delayed = LayerKernelsFor(m, w, l1);
+  EXPECT_DOUBLE_EQ(delayed.fp8_cast_fwd_bytes, 8192.0 * 81920);
+  EXPECT_DOUBLE_EQ(delayed.fp8_cast_bwd_bytes, 4.0 * 8192 * 43008);
+  EXPECT_EQ(delayed.fp8_cast_fwd_launches, 4);
+  w.fp8_recipe = Fp8Recipe::kTeTensorwise;
+  const LayerKernels current = LayerKernelsFor(m, w, l1);
+  EXPECT_DOUBLE_EQ(current.fp8_cast_fwd_bytes, 6.0 * 8192 * 26624);
+  EXPECT_DOUBLE_EQ(current.fp8_cast_bwd_bytes, 6.0 * 8192 * 43008);
+  EXPECT_EQ(current.fp8_cast_fwd_launches, 8);
+  EXPECT_EQ(current.fp8_cast_bwd_launches, 8);
+  EXPECT_EQ(current.fp8_amax_reductions_fwd, 0);  // no TP, nothing to reduce
+  // TP 8 with SP: qkv's and fc1's inputs (column-parallel, gathered) and attn_out's and fc2's
+  // output gradients reduce their amax over the TP group; full recompute repeats the forward two.
+  const Layout tp = ParseLayoutText("tp=8,sp=on,fsdp=8,recipe=megatron,zero=1,recompute=full", "t");
+  const LayerKernels k8 = LayerKernelsFor(m, w, tp);
+  EXPECT_EQ(k8.fp8_amax_reductions_fwd, 2);
+  EXPECT_EQ(k8.fp8_amax_reductions_bwd, 2);
+  EXPECT_EQ(k8.fp8_amax_reductions_recomputed, 2);
+  Layout r = tp;
+  ResolveLayout(r, w, "t");
+  const Evaluation e = Evaluator(m, ResolveCluster("dgx-h100"), w).Evaluate(r);
+  bool seen = false;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+    if (u.purpose == Purpose::kTp && u.op == Coll::kAllReduce && u.bytes == 4.0) {
+      seen = true;
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * 32 * 6);  // 8 micro-batches x 32 layers x (2 + 2 + 2)
+    }
+  }
+  EXPECT_TRUE(seen);
+  w.fp8_recipe = Fp8Recipe::kTeDelayed;
+  const Evaluation d = Evaluator(m, ResolveCluster("dgx-h100"), w).Evaluate(r);
+  EXPECT_GT(e.time.step_s, d.time.step_s);
+}
 
 // The step under partial and op-level checkpointing (issue 19 item 3): every-other-layer full
 // recompute is the mean of none and full, term by term; op-level AC re-runs wk, wo and w3 and
