@@ -195,7 +195,13 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // Current scaling (Fp8Recipe::kTeTensorwise) reads each tensor once more for its amax (a
     // kernel of its own) before the cast-transpose, and the norm before a linear writes bf16:
     // 2 + 4 B per element and two launches for every cast, inputs after a norm included.
-    const bool current = w.fp8_recipe == Fp8Recipe::kTeTensorwise;
+    // torchao (Fp8Recipe::kTorchaoTensorwise, its casts fused by torch.compile) saves the bf16
+    // input and weight and casts both again in backward: forward input 5 B (amax read 2, cast
+    // read 2 write 1), backward input 5 B again, the output gradient 6 B (one amax, a row- and
+    // a column-major copy), the weight 5 B in forward and 5 B in backward every micro-batch
+    // (cast once per step, on the shard, when FSDP gathers it in FP8: evaluate.cc).
+    const bool torchao = w.fp8_recipe == Fp8Recipe::kTorchaoTensorwise;
+    const bool current = w.fp8_recipe == Fp8Recipe::kTeTensorwise || torchao;
     const int launches = current ? 2 : 1;
     for (int i = 0; i < k.num_gemms; ++i) {
       GemmShape& g = k.gemms[static_cast<size_t>(i)];
@@ -211,17 +217,24 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
                               g.name == "w1" || g.name == "w3" || g.name == "q_down" || g.name == "q_proj" || g.name == "kv_down" ||
                               g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
                               (g.name == "mlp_in" && !moe);
-      const double in_bytes = (current ? 6.0 : after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k);
+      const double weight = static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+      // torchao: the weight cast every micro-batch, in forward and again in backward.
+      const double weight_bytes = torchao && !w.fp8_param_gather ? 5.0 * weight : 0.0;
+      const int weight_launches = torchao && !w.fp8_param_gather ? launches : 0;
+      const double in_bytes =
+          (torchao ? 5.0 : current ? 6.0 : after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k) + weight_bytes;
       k.fp8_cast_fwd_bytes += in_bytes;
-      k.fp8_cast_bwd_bytes += (current ? 6.0 : 4.0) * rows * static_cast<double>(g.n);
-      k.fp8_weight_elements += static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+      k.fp8_cast_bwd_bytes += (current ? 6.0 : 4.0) * rows * static_cast<double>(g.n) +
+                              (torchao ? 5.0 * rows * static_cast<double>(g.k) + weight_bytes : 0.0);
+      k.fp8_weight_elements += weight;
       if (g.recomputed) {
         k.fp8_cast_recomputed_bytes += in_bytes;
-        k.fp8_cast_recomputed_launches += launches;
+        k.fp8_cast_recomputed_launches += launches + weight_launches;
       }
-      k.fp8_cast_fwd_launches += launches;
-      k.fp8_cast_bwd_launches += launches;
-      k.fp8_weight_launches += launches;
+      k.fp8_cast_fwd_launches += launches + weight_launches;
+      k.fp8_cast_bwd_launches += launches + (torchao ? launches + weight_launches : 0);
+      // Per-step weight casts (TE's first micro-batch; torchao's pre-gather cast of the shard).
+      if (!torchao || w.fp8_param_gather) k.fp8_weight_launches += launches;
       // Under SP the column-parallel inputs (gathered after the cast) and the row-parallel
       // output gradients reduce their amax over the TP group: one 4-byte all-reduce each.
       if (current && l.sp && l.tp > 1) {

@@ -353,7 +353,8 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // Under FSDP ZeRO-3 only the gathered unit (and the prefetched one) has copies. Activations
   // stay counted in bf16, though TE saves 1-byte FP8 copies of linear inputs for backward: an
   // over-count, not modelled.
-  if (w.precision == Precision::kFp8 && !w.fp8_param_gather) {
+  // torchao keeps no FP8 weight copy (it casts the bf16 weight when it needs it).
+  if (w.precision == Precision::kFp8 && !w.fp8_param_gather && w.fp8_recipe != Fp8Recipe::kTorchaoTensorwise) {
     const double layer_params = layer_params_tp + expert_tp;
     if (l.fsdp > 1 && l.zero >= 3 && !piped) {
       transient += 2.0 * 2.0 * tpp.LayerOnRank(l.ep);

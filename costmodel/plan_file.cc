@@ -87,7 +87,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
     w.precision = in.Enum("precision", {"bf16", "fp8"}) == "fp8" ? Precision::kFp8 : Precision::kBf16;
   }
   if (in.Has("fp8_recipe")) {
-    w.fp8_recipe = ParseFp8Recipe(in.Enum("fp8_recipe", {"te-delayed", "te-tensorwise"}), in.PathOf("fp8_recipe"));
+    w.fp8_recipe = ParseFp8Recipe(in.Enum("fp8_recipe", {"te-delayed", "te-tensorwise", "torchao-tensorwise"}), in.PathOf("fp8_recipe"));
   }
   if (in.Has("fp8_param_gather")) w.fp8_param_gather = in.Bool("fp8_param_gather");
   // Plans written before the MFU convention was recorded counted attention non-causally.

@@ -161,7 +161,14 @@ std::string_view ToString(Recompute r) {
 std::string_view ToString(Recipe r) { return r == Recipe::kMegatron ? "megatron" : "fsdp2"; }
 std::string_view ToString(Dtype d) { return d == Dtype::kFp32 ? "fp32" : "bf16"; }
 std::string_view ToString(Precision p) { return p == Precision::kFp8 ? "fp8" : "bf16"; }
-std::string_view ToString(Fp8Recipe r) { return r == Fp8Recipe::kTeTensorwise ? "te-tensorwise" : "te-delayed"; }
+std::string_view ToString(Fp8Recipe r) {
+  switch (r) {
+    case Fp8Recipe::kTeTensorwise: return "te-tensorwise";
+    case Fp8Recipe::kTorchaoTensorwise: return "torchao-tensorwise";
+    case Fp8Recipe::kTeDelayed: break;
+  }
+  return "te-delayed";
+}
 
 std::string ReadFileText(const std::string& path, std::string_view flag) {
   // Regular files only: a FIFO would block (at open, or forever at read) and a device has no
@@ -778,12 +785,15 @@ Precision ParsePrecision(std::string_view text, std::string_view origin) {
 Fp8Recipe ParseFp8Recipe(std::string_view text, std::string_view origin) {
   if (text == "te-delayed") return Fp8Recipe::kTeDelayed;
   if (text == "te-tensorwise") return Fp8Recipe::kTeTensorwise;
+  if (text == "torchao-tensorwise") return Fp8Recipe::kTorchaoTensorwise;
+  const bool rowwise = text == "torchao-rowwise" || text == "torchao-rowwise_with_gw_hp" || text == "rowwise";
   throw Error(std::string(origin),
-              "must be te-delayed or te-tensorwise (TransformerEngine's delayed and per-tensor current scaling), "
-              "got '" + std::string(text) + "'" +
+              "must be te-delayed, te-tensorwise (TransformerEngine's delayed and per-tensor current scaling) or "
+              "torchao-tensorwise (torchtitan's float8), got '" + std::string(text) + "'" +
                   (text == "mxfp8" || text == "blockwise" || text == "te-mxfp8" || text == "te-blockwise"
                        ? ": the block-scaled recipes are not modelled"
-                       : ""));
+                   : rowwise ? ": rowwise-scaled GEMMs have no measured efficiency here, so they are not priced"
+                             : ""));
 }
 
 bool Fp8Priceable(const Cluster& c) {

@@ -328,7 +328,13 @@ enum class Precision { kBf16, kFp8 };
 /// linear cannot write FP8 itself, and under sequence parallelism the column-parallel inputs'
 /// and row-parallel output gradients' amax are all-reduced over the TP group
 /// (TransformerEngine module/layernorm_linear.py, linear.py set_quantizer_amax_reduction_group).
-enum class Fp8Recipe { kTeDelayed, kTeTensorwise };
+/// kTorchaoTensorwise: torchao's Float8Linear with dynamic tensorwise scaling, as torchtitan runs
+/// it (model.converters ["float8"], [float8] recipe_name "tensorwise", under torch.compile):
+/// the high-precision input and weight are saved and cast again in backward
+/// (torchao/float8/float8_linear.py matmul_with_hp_or_float8_args), the weight every
+/// micro-batch unless FSDP gathers it in FP8 (enable_fsdp_float8_all_gather), no FP8 weight
+/// copy is kept.
+enum class Fp8Recipe { kTeDelayed, kTeTensorwise, kTorchaoTensorwise };
 
 struct Workload {
   int64_t gpus = 0;

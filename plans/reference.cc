@@ -1026,14 +1026,22 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.reduce_dtype = reduce;
   w.allow_cross_node_tp = false;
   {
-    // FP8: priced for TransformerEngine's delayed scaling (the framework's FP8 path), on a
-    // cluster with a measured FP8 GEMM efficiency; anything else is skipped by name.
+    // FP8: priced on the framework's own FP8 path (TransformerEngine's delayed scaling, or
+    // torchtitan's torchao tensorwise), on a cluster with a measured FP8 GEMM efficiency;
+    // anything else is skipped by name.
     const std::string p = Lower(*precision);
     if (Has(p, "fp8") || Has(p, "float8")) {
       if (!fw || !fw->fp8) throw Skip{"fp8 not modelled for framework '" + out.framework + "'"};
-      if (*fw->fp8 != "te-delayed") throw Skip{"fp8 with " + *fw->fp8 + " scaling not modelled"};
       if (!costmodel::Fp8Priceable(out.cluster)) {
         throw Skip{"fp8 on '" + out.cluster.name + "': no measured FP8 GEMM efficiency"};
+      }
+      if (Has(p, "rowwise") || Has(p, "mxfp8") || Has(p, "blockwise")) {
+        throw Skip{"fp8 recipe '" + *precision + "' not modelled for framework '" + out.framework + "'"};
+      }
+      w.fp8_recipe = costmodel::ParseFp8Recipe(*fw->fp8, "framework fp8");
+      // TransformerEngine's current scaling where the record names it (Megatron "tensorwise").
+      if (w.fp8_recipe == costmodel::Fp8Recipe::kTeDelayed && (Has(p, "current scaling") || Has(p, "tensorwise"))) {
+        w.fp8_recipe = costmodel::Fp8Recipe::kTeTensorwise;
       }
       w.precision = costmodel::Precision::kFp8;
       w.fp8_param_gather = Has(p, "fp8_params=true") || Has(p, "fp8-param-gather") ||

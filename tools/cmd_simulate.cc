@@ -94,8 +94,10 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
   // Precision: the file's FP8 settings set the workload's; a command line that says otherwise
   // (--precision fp8 against a bf16 file, another --fp8-recipe) is an error naming both.
   const bool file_fp8 = in.precision == costmodel::Precision::kFp8;
-  if (!titan && w.precision == "fp8" && !file_fp8) {
-    throw Error("--precision", "fp8 disagrees with " + path + " (no --fp8-format: Megatron-LM trains in bf16)");
+  if (w.precision == "fp8" && !file_fp8) {
+    throw Error("--precision", "fp8 disagrees with " + path +
+                                   (titan ? " (no model.converters = [\"float8\"]: torchtitan trains in bf16)"
+                                          : " (no --fp8-format: Megatron-LM trains in bf16)"));
   }
   if (file_fp8) {
     const std::string recipe(costmodel::ToString(*in.fp8_recipe));

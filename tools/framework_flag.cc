@@ -32,13 +32,18 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));
-    // meshplan prices FP8 as TransformerEngine's delayed scaling; another framework's FP8 path
-    // (torchtitan's torchao Float8Linear) is refused, not priced as if it were TE.
-    if (w->precision == "fp8" && f.fp8 != "te-delayed") {
-      throw Error("--precision", "fp8 under --framework " + f.name + " runs " +
-                                                f.fp8.value_or("no FP8 path") +
-                                                ", which is not modelled (TransformerEngine delayed "
-                                                "scaling is: --framework megatron, nemo or llm-foundry)");
+    // FP8 takes the framework's own path: TransformerEngine's recipes (megatron, nemo,
+    // llm-foundry) or torchao's Float8Linear (torchtitan); the other path's recipe is an error.
+    if (w->precision == "fp8") {
+      if (!f.fp8) throw Error("--precision", "fp8: --framework " + f.name + " has no FP8 path");
+      const bool torchao = *f.fp8 == "torchao-tensorwise";
+      if (w->fp8_recipe.empty()) {
+        w->fp8_recipe = *f.fp8;
+      } else if (torchao != (w->fp8_recipe.rfind("torchao", 0) == 0)) {
+        throw Error("--fp8-recipe", w->fp8_recipe + ": --framework " + f.name + " runs " +
+                                        (torchao ? "torchao's float8 (torchao-tensorwise)"
+                                                 : "TransformerEngine's FP8 (te-delayed or te-tensorwise)"));
+      }
     }
   });
 }

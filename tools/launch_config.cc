@@ -207,9 +207,10 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("sp=off", "torchtitan's tensor parallelism always shards the sequence between blocks (sequence "
                    "parallelism); it has no TP without SP");
   }
-  if (t.workload.precision == costmodel::Precision::kFp8) {
-    fail("--precision fp8", "meshplan prices TransformerEngine's FP8 recipes; torchtitan's float8 is torchao's "
-                            "Float8Linear, which is not modelled");
+  if (t.workload.precision == costmodel::Precision::kFp8 &&
+      t.workload.fp8_recipe != costmodel::Fp8Recipe::kTorchaoTensorwise) {
+    fail("--fp8-recipe " + std::string(costmodel::ToString(t.workload.fp8_recipe)),
+         "TransformerEngine's FP8; torchtitan's float8 is torchao's Float8Linear (--fp8-recipe torchao-tensorwise)");
   }
   // torchtitan applies FSDP over dp_shard x cp (parallel_dims.py dp_shard_cp): l.shard().
   if (l.shard() > 1 && l.zero == 1) {
@@ -307,6 +308,15 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     os << "context_parallel_rotate_method = \""
        << (l.cp_comm == costmodel::CpComm::kAllGather ? "allgather" : "alltoall") << "\"\n";
   }
+  const bool float8 = w.precision == costmodel::Precision::kFp8;
+  if (float8) {
+    // torchao's Float8Linear, tensorwise, the output head left in bf16 as meshplan prices it;
+    // --fp8-param-gather is FSDP's float8 all-gather with its precomputed scales.
+    os << "\n[model]\nconverters = [\"float8\"]\n"
+       << "\n[float8]\nrecipe_name = \"tensorwise\"\nfilter_fqns = [\"output\"]\n"
+       << "enable_fsdp_float8_all_gather = " << (w.fp8_param_gather ? "true" : "false") << "\n"
+       << "precompute_float8_dynamic_scale_for_fsdp = " << (w.fp8_param_gather ? "true" : "false") << "\n";
+  }
   os << "\n[training]\n"
      // With PP the whole per-rank batch goes through one pipeline step in micro-batches of mbs;
      // without, local_batch_size is the micro-batch and torchtitan accumulates gradients.
@@ -314,8 +324,10 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
      << "global_batch_size = " << w.global_batch << "\n"
      << "seq_len = " << w.seq << "\n"
      << "mixed_precision_param = \"bfloat16\"\n"
-     << "mixed_precision_reduce = \"float32\"\n"
-     << "\n[activation_checkpoint]\n";
+     << "mixed_precision_reduce = \"float32\"\n";
+  // meshplan prices torchao's casts fused, as torch.compile runs them (torchtitan's float8 needs it).
+  if (float8) os << "compile = true\n";
+  os << "\n[activation_checkpoint]\n";
   if (l.recompute == Recompute::kOp) {
     os << "mode = \"selective\"\nselective_ac_option = \"op\"\n";
   } else if (l.recompute == Recompute::kFull && l.ac_freq > 0) {
@@ -383,6 +395,10 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                                                   "mixed_precision_param", "mixed_precision_reduce",
                                                   "enable_cpu_offload"};
   static const std::set<std::string> kChangesCompute = {"model.converters"};
+  static const std::set<std::string> kFloat8 = {"recipe_name", "filter_fqns", "enable_fsdp_float8_all_gather",
+                                                "precompute_float8_dynamic_scale_for_fsdp", "emulate",
+                                                "moe_fqns_prototype"};
+  std::map<std::string, std::pair<std::vector<std::string>, std::string>> lists;  // list keys: values, place
   ImportedLaunch out;
   std::map<std::string, TomlValue> values;  // "section.key"
   for (const CLI::ConfigItem& it : items) {
@@ -412,11 +428,17 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
         out.ignored.push_back(full);
         continue;
       }
-    } else if (kChangesCompute.count(full)) {
-      if (!(it.inputs.empty() || (it.inputs.size() == 1 && it.inputs[0].empty()))) {
-        throw Error(place, "model converters (float8, mx) change the compute meshplan costs in bf16");
+    } else if (kChangesCompute.count(full) || full == "float8.filter_fqns" || full == "float8.moe_fqns_prototype") {
+      // Lists: torchao's float8 converter is read (the [float8] section says how), others refused.
+      std::vector<std::string> v;
+      for (const std::string& x : it.inputs) {
+        if (!x.empty()) v.push_back(x);
       }
+      if (lists.count(full)) throw Error(place, "given twice");
+      lists[full] = {v, place};
       continue;
+    } else if (section == "float8") {
+      if (!kFloat8.count(it.name)) throw Error(place, "unknown [float8] key: meshplan cannot tell how it changes FP8");
     } else {
       out.ignored.push_back(full);
       continue;
@@ -533,6 +555,45 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                 "must be float32, got '" + values["training.mixed_precision_reduce"].value + "'");
   }
   out.reduce_dtype = costmodel::Dtype::kFp32;
+  // FP8: torchao's Float8Linear (model.converters ["float8"]) with tensorwise scaling.
+  auto list_of = [&](const std::string& k) {
+    return lists.count(k) ? lists[k].first : std::vector<std::string>{};
+  };
+  auto bool_of = [&](const std::string& k) {
+    const std::string v = Lower(str_of(k, "false"));
+    if (v != "true" && v != "false") throw Error(place_of(k), "must be true or false, got '" + v + "'");
+    return v == "true";
+  };
+  const std::vector<std::string> converters = list_of("model.converters");
+  if (!converters.empty()) {
+    if (converters.size() != 1 || converters[0] != "float8") {
+      throw Error(lists["model.converters"].second, "meshplan reads the float8 converter alone (torchao's "
+                                                     "Float8Linear); other converters (mx, ...) are not modelled");
+    }
+    const std::string recipe = str_of("float8.recipe_name", "tensorwise");
+    if (recipe != "tensorwise") {
+      throw Error(place_of("float8.recipe_name"), "'" + recipe + "': rowwise-scaled GEMMs have no measured efficiency "
+                                                                  "here, so only tensorwise is priced");
+    }
+    const std::vector<std::string> filtered = list_of("float8.filter_fqns");
+    if (std::find(filtered.begin(), filtered.end(), "output") == filtered.end()) {
+      throw Error(lists.count("float8.filter_fqns") ? lists["float8.filter_fqns"].second : path + ": float8.filter_fqns",
+                  "must list \"output\": meshplan prices the output head in bf16");
+    }
+    if (bool_of("float8.emulate")) throw Error(place_of("float8.emulate"), "emulated float8 is not modelled");
+    if (!list_of("float8.moe_fqns_prototype").empty()) {
+      throw Error(lists["float8.moe_fqns_prototype"].second, "float8 MoE experts (prototype) are not modelled");
+    }
+    out.precision = costmodel::Precision::kFp8;
+    out.fp8_recipe = costmodel::Fp8Recipe::kTorchaoTensorwise;
+    out.fp8_param_gather = bool_of("float8.enable_fsdp_float8_all_gather");
+    bool_of("float8.precompute_float8_dynamic_scale_for_fsdp");  // checked; it does not change the price
+  } else {
+    for (const char* k : {"float8.recipe_name", "float8.enable_fsdp_float8_all_gather",
+                          "float8.precompute_float8_dynamic_scale_for_fsdp", "float8.emulate"}) {
+      if (has(k)) throw Error(place_of(k), "needs model.converters = [\"float8\"]");
+    }
+  }
   const std::string offload = Lower(str_of("training.enable_cpu_offload", "false"));
   if (offload != "false") {
     throw Error(place_of("training.enable_cpu_offload"), "CPU offload is not modelled, got '" + offload + "'");

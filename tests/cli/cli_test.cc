@@ -1211,11 +1211,21 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
     EXPECT_EQ(r.rc, 2) << b.args;
     EXPECT_EQ(r.err, b.err) << b.args;
   }
-  Result tt = Run(w + "--cluster dgx-h100 --precision fp8 --framework torchtitan");
-  EXPECT_EQ(tt.rc, 2);
-  EXPECT_NE(tt.err.find("--precision: fp8 under --framework torchtitan runs torchao-tensorwise, which is not modelled"),
-            std::string::npos)
-      << tt.err;
+  // torchtitan's FP8 is torchao's Float8Linear: its recipe, not TransformerEngine's.
+  Result tt = Run(w + "--cluster dgx-h100 --precision fp8 --framework torchtitan --json " + P("t.json"));
+  ASSERT_EQ(tt.rc, 0) << tt.err;
+  EXPECT_EQ(ReadJson("t.json")["inputs"]["fp8_recipe"], "torchao-tensorwise");
+  Result te = Run(w + "--cluster dgx-h100 --precision fp8 --framework torchtitan --fp8-recipe te-delayed");
+  EXPECT_EQ(te.rc, 2);
+  EXPECT_EQ(te.err.substr(te.err.find("meshplan: error:")),
+            "meshplan: error: --fp8-recipe: te-delayed: --framework torchtitan runs torchao's float8 "
+            "(torchao-tensorwise)\n");
+  Result rowwise = Run(w + "--cluster dgx-h100 --precision fp8 --fp8-recipe torchao-rowwise");
+  EXPECT_EQ(rowwise.rc, 2);
+  EXPECT_EQ(rowwise.err,
+            "meshplan: error: --fp8-recipe: must be te-delayed, te-tensorwise (TransformerEngine's delayed and "
+            "per-tensor current scaling) or torchao-tensorwise (torchtitan's float8), got 'torchao-rowwise': "
+            "rowwise-scaled GEMMs have no measured efficiency here, so they are not priced\n");
 }
 
 // An MoE model is planned with expert parallelism (issue 20's done-when: Mixtral-8x7B on 64

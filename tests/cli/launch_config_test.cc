@@ -252,8 +252,42 @@ TEST(LaunchConfig, Fp8RecipesRoundTripThroughMegatronArgs) {
   EXPECT_EQ(ErrorOf([&] {
               TorchtitanToml(t.launch(), L("tp=8,sp=on,fsdp=8,zero=3", t), "--emit-torchtitan", "t.toml");
             }),
-            "--emit-torchtitan: --precision fp8: meshplan prices TransformerEngine's FP8 recipes; torchtitan's float8 "
-            "is torchao's Float8Linear, which is not modelled");
+            "--emit-torchtitan: --fp8-recipe te-tensorwise: TransformerEngine's FP8; torchtitan's float8 is torchao's "
+            "Float8Linear (--fp8-recipe torchao-tensorwise)");
+}
+
+// torchtitan's float8: model.converters ["float8"] with [float8] recipe_name "tensorwise", the
+// output head filtered out, FSDP's float8 all-gather as --fp8-param-gather; read back as FP8.
+TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {
+  Target t = Make("llama3-8b", 64, 128, 8192);
+  t.workload.precision = costmodel::Precision::kFp8;
+  t.workload.fp8_recipe = costmodel::Fp8Recipe::kTorchaoTensorwise;
+  t.workload.fp8_param_gather = true;
+  const Layout l = L("tp=1,sp=off,fsdp=64,replicate=1,zero=3,mbs=1,recompute=none,recipe=fsdp2", t);
+  const std::string toml = TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
+  EXPECT_NE(toml.find("[model]\nconverters = [\"float8\"]\n\n[float8]\nrecipe_name = \"tensorwise\"\n"
+                      "filter_fqns = [\"output\"]\nenable_fsdp_float8_all_gather = true\n"),
+            std::string::npos)
+      << toml;
+  const ImportedLaunch in = ParseTorchtitanToml(toml, "t.toml", t.model, 64);
+  EXPECT_EQ(in.layout, l);
+  EXPECT_EQ(in.precision, costmodel::Precision::kFp8);
+  EXPECT_EQ(in.fp8_recipe, costmodel::Fp8Recipe::kTorchaoTensorwise);
+  EXPECT_TRUE(in.fp8_param_gather);
+  const std::string base = "[parallelism]\ndata_parallel_shard_degree = 64\n[training]\nlocal_batch_size = 1\n"
+                           "seq_len = 8192\n[model]\nconverters = [\"float8\"]\n";
+  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "[float8]\nrecipe_name = \"rowwise\"\nfilter_fqns = [\"output\"]\n",
+                                              "t.toml", t.model, 64); }),
+            "t.toml:9: float8.recipe_name: 'rowwise': rowwise-scaled GEMMs have no measured efficiency here, so only "
+            "tensorwise is priced");
+  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base, "t.toml", t.model, 64); }),
+            "t.toml: float8.filter_fqns: must list \"output\": meshplan prices the output head in bf16");
+  EXPECT_EQ(ErrorOf([&] {
+              ParseTorchtitanToml("[parallelism]\ndata_parallel_shard_degree = 64\n[model]\nconverters = [\"mx\"]\n",
+                                  "t.toml", t.model, 64);
+            }),
+            "t.toml:4: model.converters: meshplan reads the float8 converter alone (torchao's Float8Linear); other "
+            "converters (mx, ...) are not modelled");
 }
 
 TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {

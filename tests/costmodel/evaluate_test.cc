@@ -237,6 +237,42 @@ TEST(Evaluate, Fp8CurrentScalingReadsEveryTensorTwice) {
   EXPECT_GT(e.time.step_s, d.time.step_s);
 }
 
+// torchao's Float8Linear (torchtitan's float8) under torch.compile, the same Llama 3 8B layer:
+// forward input 5 B per element + weight 5 B per element, backward output gradient 6 B, input
+// again 5 B, weight again 5 B, every micro-batch. Weights: qkv 4096 x 6144, attn_out 4096 x 4096,
+// mlp_in 4096 x 28672, mlp_out 14336 x 4096: 218,103,808 elements. No FP8 weight copy is kept.
+TEST(Evaluate, TorchaoFloat8CastsWeightsEveryMicroBatch) {
+  const Model m = ResolveModel("llama3-8b");
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 8192;
+  w.precision = Precision::kFp8;
+  w.fp8_recipe = Fp8Recipe::kTorchaoTensorwise;
+  const Layout l = ParseLayoutText("tp=1,fsdp=64,zero=3", "t");
+  const LayerKernels k = LayerKernelsFor(m, w, l);
+  const double W = 218103808.0;
+  EXPECT_DOUBLE_EQ(k.fp8_weight_elements, W);
+  EXPECT_DOUBLE_EQ(k.fp8_cast_fwd_bytes, 5.0 * 8192 * 26624 + 5.0 * W);
+  EXPECT_DOUBLE_EQ(k.fp8_cast_bwd_bytes, 6.0 * 8192 * 43008 + 5.0 * 8192 * 26624 + 5.0 * W);
+  EXPECT_EQ(k.fp8_cast_fwd_launches, 16);  // input and weight, amax + cast each, four GEMMs
+  EXPECT_EQ(k.fp8_cast_bwd_launches, 24);
+  EXPECT_EQ(k.fp8_weight_launches, 0);     // nothing cast once per step
+  // With FSDP's float8 all-gather the weight is cast once per step, on the shard.
+  w.fp8_param_gather = true;
+  const LayerKernels g = LayerKernelsFor(m, w, l);
+  EXPECT_DOUBLE_EQ(g.fp8_cast_fwd_bytes, 5.0 * 8192 * 26624);
+  EXPECT_EQ(g.fp8_weight_launches, 8);
+  // Memory: no FP8 weight copy, unlike TransformerEngine's.
+  w.fp8_param_gather = false;
+  Layout r = ParseLayoutText("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron", "t");
+  ResolveLayout(r, w, "t");
+  const Evaluation torchao = Evaluator(m, ResolveCluster("dgx-h100"), w).Evaluate(r);
+  w.fp8_recipe = Fp8Recipe::kTeDelayed;
+  const Evaluation te = Evaluator(m, ResolveCluster("dgx-h100"), w).Evaluate(r);
+  EXPECT_NEAR(te.memory.params_bytes - torchao.memory.params_bytes, 2.0 * ParamsPerTpRank(m, 8).layer * 32, 1.0);
+}
+
 // The step under partial and op-level checkpointing (issue 19 item 3): every-other-layer full
 // recompute is the mean of none and full, term by term; op-level AC re-runs wk, wo and w3 and
 // the elementwise kernels, so its backward lies between none's and full's; under TP it re-runs

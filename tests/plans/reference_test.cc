@@ -375,7 +375,7 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   // An A100 has no FP8 tensor cores: never priced at the BF16 rate.
   EXPECT_EQ(MapRecord(j).skip_reason, "fp8 on 'dgx-a100-40g': no measured FP8 GEMM efficiency");
   // On H100 with llm-foundry (Composer's TransformerEngine delayed scaling) it is priced as FP8;
-  // torchtitan's torchao Float8Linear is not modelled and says so.
+  // torchtitan's torchao Float8Linear runs on its own recipe (below).
   j["cluster"]["gpu"] = "H100 SXM";
   {
     const ReferenceRecord r = MapRecord(j);
@@ -385,7 +385,14 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   }
   j["layout"]["precision"] = "fp8 (NeMo bf16_with_fp8_mixed, fp8_params=True)";
   EXPECT_TRUE(MapRecord(j).workload.fp8_param_gather);
-  EXPECT_EQ(MapRecord(j, "torchtitan").skip_reason, "fp8 with torchao-tensorwise scaling not modelled");
+  // torchtitan's torchao Float8Linear is priced on its own path; a rowwise record is skipped.
+  EXPECT_EQ(MapRecord(j, "torchtitan").workload.fp8_recipe, costmodel::Fp8Recipe::kTorchaoTensorwise);
+  EXPECT_EQ(MapRecord(j).workload.fp8_recipe, costmodel::Fp8Recipe::kTeDelayed);
+  j["layout"]["precision"] = "fp8 (TransformerEngine current scaling)";
+  EXPECT_EQ(MapRecord(j).workload.fp8_recipe, costmodel::Fp8Recipe::kTeTensorwise);
+  j["layout"]["precision"] = "float8 rowwise";
+  EXPECT_EQ(MapRecord(j, "torchtitan").skip_reason, "fp8 recipe 'float8 rowwise' not modelled for framework 'torchtitan'");
+  j["layout"]["precision"] = "fp8 (NeMo bf16_with_fp8_mixed, fp8_params=True)";
   EXPECT_EQ(MapRecord(j, "deepspeed").skip_reason, "fp8 not modelled for framework 'deepspeed'");
   j = Record();
   j["model"].erase("ffn");
