@@ -114,6 +114,29 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
       });
     }
   }
+  if (l.cpu_offload_layers > 0) {
+    // Megatron-Core's own checks (transformer_config.py __post_init__ @002526d), and a host link.
+    if (l.cpu_offload_layers >= m.layers) {
+      report(kReasonRecompute, [&] {
+        return "cpu_offload_layers=" + std::to_string(l.cpu_offload_layers) +
+               ": Megatron-Core offloads only layers less than num_layers (" + std::to_string(m.layers) + ")";
+      });
+    } else if (l.pp > 1) {
+      report(kReasonRecompute, [&] {
+        return std::string("cpu_offload_layers: Megatron-Core has no activation offload with pipeline parallelism");
+      });
+    } else if (l.recompute != Recompute::kNone) {
+      report(kReasonRecompute, [&] {
+        return std::string("cpu_offload_layers: Megatron-Core's activation offload does not work with activation "
+                           "recomputation (recompute=none)");
+      });
+    } else if (c.node.host_GBps_per_gpu <= 0) {
+      report(kReasonRecompute, [&] {
+        return "cpu_offload_layers: cluster " + c.name +
+               " gives no host link bandwidth (node.host_GBps_per_gpu), so the copies cannot be priced";
+      });
+    }
+  }
   if (l.recompute == Recompute::kOp && (!m.moe.dense() || m.mla.enabled())) {
     report(kReasonRecompute, [&] {
       return std::string("recompute=op is torchtitan's op-level policy for dense attention and MLP blocks: "
@@ -395,7 +418,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       lk.fp8_weight_launches > 0
           ? (weight_cast_bytes * lk.fp8_weight_elements / cp.hbm_Bps + lk.fp8_weight_launches * cp.launch_s) / micro
           : 0.0;
-  const double fwd = lc.fwd_s + weight_casts, bwd = lc.bwd_s;
+  double fwd = lc.fwd_s + weight_casts, bwd = lc.bwd_s;
   e.layer_forward_s = fwd;
   e.layer_backward_s = bwd;
 
@@ -528,6 +551,26 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     e.parts.layer_fwd_ep_s = moe_frac * ec.fwd_s;
     e.parts.layer_bwd_ep_s = moe_frac * ec.bwd_s;
     ep_exposed = micro * Lr * (e.parts.layer_fwd_ep_s + e.parts.layer_bwd_ep_s);
+  }
+
+  // Activation offload (Layout::cpu_offload_layers; pp 1, no recompute: StaticProblems): an
+  // offloaded layer's saved tensors go to the host while the next layer runs its forward, and
+  // come back while the one after it runs backward (TransformerEngine's double-buffered offload
+  // handler), each copy hidden behind that layer's compute-stream time (its TP, CP and EP
+  // collectives included); what a copy takes beyond it is exposed. A mean over the layers.
+  double offload_exposed_layer = 0;
+  if (l.cpu_offload_layers > 0 && cluster_.node.host_GBps_per_gpu > 0 && l.cpu_offload_layers < m.layers) {
+    const double copy = e.memory.activations_per_layer_bytes / (cluster_.node.host_GBps_per_gpu * 1e9);
+    const double share = static_cast<double>(l.cpu_offload_layers) / static_cast<double>(m.layers);
+    const double fwd_window = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s + e.parts.layer_fwd_ep_s;
+    const double bwd_window = bwd + e.parts.layer_bwd_tp_s + e.parts.layer_bwd_cp_s + e.parts.layer_bwd_ep_s;
+    const double f = share * std::max(0.0, copy - fwd_window), b = share * std::max(0.0, copy - bwd_window);
+    fwd += f;
+    bwd += b;
+    e.layer_forward_s = fwd;
+    e.layer_backward_s = bwd;
+    offload_exposed_layer = f + b;
+    compute += micro * L * offload_exposed_layer;
   }
 
   if (piped) {
@@ -667,6 +710,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     e.time.exposed_dp_comm_s = dp_exposed;
     e.time.exposed_cp_comm_s = cp_exposed;
     e.time.exposed_ep_comm_s = ep_exposed;
+    e.time.exposed_offload_s = micro * L * offload_exposed_layer;
     e.time.bubble_s = 0.0;
     e.time.step_s = compute + tp_exposed + cp_exposed + ep_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
   }

@@ -49,6 +49,9 @@ struct TimeBreakdown {
   double exposed_ep_comm_s = 0;  // MoE token dispatch and combine (experts.h), all exposed
   double optimizer_s = 0;
   double bubble_s = 0;           // pipeline: idle time of the bottleneck stage's schedule
+  // Activation offload: the host copies not hidden behind the neighbouring layers' compute
+  // (already inside compute_s, which waits for them; Layout::cpu_offload_layers).
+  double exposed_offload_s = 0;
   double gemm_efficiency = 0;  // FLOP-weighted achieved / peak of the step's GEMMs
 };
 

@@ -318,7 +318,13 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
     la.kept = (1.0 - f) * x.kept + f * y.kept;
   }
   mb.activations_per_layer_bytes = la.kept;
-  mb.activations_bytes = la.kept * static_cast<double>(st.layers) * st.in_flight +
+  // Activation offload (pp 1): the offloaded layers' tensors live on the host; one layer's are on
+  // the GPU in transit (the double buffer of TransformerEngine's offload handler).
+  const double resident_layers =
+      l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers
+          ? static_cast<double>(st.layers - l.cpu_offload_layers + 1)
+          : static_cast<double>(st.layers);
+  mb.activations_bytes = la.kept * resident_layers * st.in_flight +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.

@@ -970,6 +970,8 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       l.ac_freq = ParsePositive(key, value, origin);
     } else if (key == "recompute_num_layers") {
       l.recompute_num_layers = ParsePositive(key, value, origin);
+    } else if (key == "cpu_offload_layers") {
+      l.cpu_offload_layers = ParsePositive(key, value, origin);
     } else if (key == "recompute_modules") {
       std::vector<std::string_view> names;
       for (size_t at = 0;;) {
@@ -988,7 +990,7 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
                   "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
-                  "cp_balance, ep, ac_freq, recompute_num_layers, recompute_modules)");
+                  "cp_balance, ep, ac_freq, recompute_num_layers, recompute_modules, cpu_offload_layers)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -1036,6 +1038,7 @@ std::string LayoutToText(const Layout& l) {
   if (l.recompute == Recompute::kSelective && l.recompute_modules != kDefaultRecomputeModules) {
     os << ",recompute_modules=" << RecomputeModulesText(l.recompute_modules, "+");
   }
+  if (l.cpu_offload_layers > 0) os << ",cpu_offload_layers=" << l.cpu_offload_layers;
   os << ",recipe=" << ToString(l.recipe);
   if (l.pp > 1) {
     os << ",pp=" << l.pp;
@@ -1121,6 +1124,7 @@ nlohmann::json ToJson(const Cluster& c) {
                  {"latency_us", c.node.intra.latency_us},
                  {"nvls", c.node.intra.nvls},
                  {"topology", ToString(c.node.intra.topology)}}}};
+  if (c.node.host_GBps_per_gpu > 0) j["node"]["host_GBps_per_gpu"] = c.node.host_GBps_per_gpu;
   if (c.node.intra.topology == IntraTopology::kNvlinkBridge) j["node"]["intra"]["bridge_gpus"] = c.node.intra.bridge_gpus;
   if (c.node.intra.topology != IntraTopology::kNvSwitch) {
     j["node"]["intra"]["pcie_busbw_GBps"] = c.node.intra.pcie_busbw_GBps;
@@ -1177,6 +1181,7 @@ nlohmann::json ToJson(const Layout& l) {
     }
     j["recompute_modules"] = mods;
   }
+  if (l.cpu_offload_layers > 0) j["cpu_offload_layers"] = l.cpu_offload_layers;
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
   if (l.cp > 1) {
@@ -1213,6 +1218,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
     l.recompute_modules = ParseRecomputeModules(std::vector<std::string_view>(names.begin(), names.end()),
                                                 o.origin() + ": " + o.PathOf("recompute_modules"));
   }
+  if (o.Has("cpu_offload_layers")) l.cpu_offload_layers = o.Int("cpu_offload_layers", 1, kMaxDegree);
   l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
                                                                      : Recipe::kFsdp2;
   l.pp = o.Int("pp", 1, kMaxDegree);

@@ -138,6 +138,9 @@ enum class Transport { kInfiniband, kRoce };
 struct Node {
   int64_t gpus_per_node = 0;
   IntraLink intra;
+  // Achievable host <-> GPU copy bandwidth of one GPU, per direction (PCIe or NVLink-C2C);
+  // 0: not given (activation offload is then refused). Prices Layout::cpu_offload_layers.
+  double host_GBps_per_gpu = 0;
 };
 
 struct Fabric {
@@ -282,6 +285,11 @@ struct Layout {
   int64_t recompute_num_layers = 0;
   // recompute=selective: the RecomputeModule bits (Megatron's --recompute-modules; default core_attn).
   uint8_t recompute_modules = kDefaultRecomputeModules;
+  // Activation offload (Megatron-Core --cpu-offloading --cpu-offloading-num-layers N,
+  // transformer_config.py cpu_offloading_num_layers @002526d): the saved activations of N
+  // layers are copied to host memory after their forward and back before their backward,
+  // overlapped with the neighbouring layers' compute (memory.cc, evaluate.cc). 0: none.
+  int64_t cpu_offload_layers = 0;
   Recipe recipe = Recipe::kFsdp2;
   int64_t pp = 1;   // pipeline stages (outermost mesh dimension)
   int64_t vpp = 1;  // virtual stages (model chunks) per pipeline rank; > 1 only interleaved

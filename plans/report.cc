@@ -132,6 +132,8 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                {"optimizer_s", t.optimizer_s},
                {"bubble_s", t.bubble_s},
                {"gemm_efficiency", t.gemm_efficiency}};
+  // Activation offload's copies not hidden (inside compute_s): only where the layout offloads.
+  if (l.cpu_offload_layers > 0) j["time"]["exposed_offload_s"] = t.exposed_offload_s;
   j["throughput"] = {{"tokens_per_s_per_gpu", e.throughput.tokens_per_s_per_gpu},
                      {"mfu", e.throughput.mfu},
                      {"hfu", e.throughput.hfu},
@@ -235,6 +237,7 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   e.time.optimizer_s = t.Number("optimizer_s", 0, 1e12);
   if (t.Has("exposed_cp_comm_s")) e.time.exposed_cp_comm_s = t.Number("exposed_cp_comm_s", 0, 1e12);
   if (t.Has("exposed_ep_comm_s")) e.time.exposed_ep_comm_s = t.Number("exposed_ep_comm_s", 0, 1e12);
+  if (t.Has("exposed_offload_s")) e.time.exposed_offload_s = t.Number("exposed_offload_s", 0, 1e12);
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
@@ -287,6 +290,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << "  exposed EP comm       " << Ms(t.exposed_ep_comm_s) << " ms  (ep " << l.ep << ": "
        << route.local_experts << (route.local_experts == 1 ? " expert" : " experts") << " per rank, "
        << route.rows_per_expert << " rows per expert GEMM, dispatch and combine blocking)\n";
+  }
+  if (l.cpu_offload_layers > 0) {
+    os << "  exposed offload       " << Ms(t.exposed_offload_s) << " ms  (in compute: activations of "
+       << l.cpu_offload_layers << " layers to the host and back at " << ev.cluster().node.host_GBps_per_gpu
+       << " GB/s, hidden behind the neighbouring layers)\n";
   }
   os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";

@@ -221,6 +221,11 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("fsdp=1,replicate=" + Str(l.replicate), "torchtitan's DDP path (data_parallel_shard_degree = 1) does "
                                                  "not combine with TP or PP ('DDP has not supported > 1D parallelism')");
   }
+  if (l.cpu_offload_layers > 0) {
+    fail("cpu_offload_layers=" + Str(l.cpu_offload_layers),
+         "torchtitan has no activation offload (training.enable_cpu_offload moves FSDP's parameters, gradients and "
+         "optimizer states to the host)");
+  }
   if (l.recompute == Recompute::kSelective) {
     fail("recompute=selective", "torchtitan's selective activation checkpointing (every n-th block, or a per-op "
                                 "policy that saves matmul outputs) is not Megatron-LM's module "
@@ -763,6 +768,10 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
        << (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "tensorwise" : "delayed") << "\n";
     if (w.fp8_param_gather) os << "--fp8-param-gather\n";
   }
+  if (l.cpu_offload_layers > 0) {
+    // transformer_config.py cpu_offloading / cpu_offloading_num_layers (activations only).
+    os << "--cpu-offloading\n--cpu-offloading-num-layers " << l.cpu_offload_layers << "\n";
+  }
   if (l.recompute == Recompute::kSelective) {
     os << "--recompute-granularity selective\n";
     if (l.recompute_modules != costmodel::kDefaultRecomputeModules) {
@@ -849,7 +858,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
       "--cp-comm-type", "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
-      "--recompute-modules", "--recompute-activations", "--fp8-format", "--fp8-recipe", "--fp8-param-gather", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
+      "--recompute-modules", "--recompute-activations", "--fp8-format", "--fp8-recipe", "--fp8-param-gather", "--cpu-offloading", "--cpu-offloading-num-layers", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"};
   // Words in a flag's name that mean it may change the layout, the batch or the precision.
   static const std::vector<std::string> kLayoutWords = {"parallel", "pipeline", "recompute", "fsdp", "zero",
                                                         "batch-size", "seq-length", "virtual", "expert",
@@ -1027,6 +1036,15 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     }
   }
   if (selective) l.recompute = Recompute::kSelective;
+  if (switch_of("--cpu-offloading")) {
+    if (!has("--cpu-offloading-num-layers")) {
+      throw Error(flags["--cpu-offloading"].place, "needs --cpu-offloading-num-layers (Megatron-LM's default 0 "
+                                                    "offloads nothing)");
+    }
+    l.cpu_offload_layers = int_of("--cpu-offloading-num-layers", 0);
+  } else if (has("--cpu-offloading-num-layers")) {
+    throw Error(flags["--cpu-offloading-num-layers"].place, "needs --cpu-offloading");
+  }
   if (has("--recompute-modules")) {
     // Megatron-Core's submodules (TransformerConfig.recompute_modules), with selective only.
     if (!selective) throw Error(flags["--recompute-modules"].place, "needs --recompute-granularity selective");

@@ -256,6 +256,28 @@ TEST(LaunchConfig, Fp8RecipesRoundTripThroughMegatronArgs) {
             "Float8Linear (--fp8-recipe torchao-tensorwise)");
 }
 
+// Activation offload: Megatron-LM's --cpu-offloading --cpu-offloading-num-layers both ways;
+// torchtitan has none.
+TEST(LaunchConfig, ActivationOffloadRoundTripsThroughMegatronArgs) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  const Layout m = L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=none,cpu_offload_layers=16,recipe=megatron", t);
+  const std::string args = MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt");
+  EXPECT_NE(args.find("--cpu-offloading\n--cpu-offloading-num-layers 16\n"), std::string::npos) << args;
+  EXPECT_EQ(ParseMegatronArgs(args, "m.txt", t.model, 64).layout, m);
+  const std::string base = "--tensor-model-parallel-size 8\n--sequence-parallel\n--use-distributed-optimizer\n"
+                           "--micro-batch-size 1\n--bf16\n";
+  EXPECT_EQ(ErrorOf([&] { ParseMegatronArgs(base + "--cpu-offloading\n", "m.txt", t.model, 64); }),
+            "m.txt:6: --cpu-offloading: needs --cpu-offloading-num-layers (Megatron-LM's default 0 offloads nothing)");
+  EXPECT_EQ(ErrorOf([&] { ParseMegatronArgs(base + "--cpu-offloading-num-layers 4\n", "m.txt", t.model, 64); }),
+            "m.txt:6: --cpu-offloading-num-layers: needs --cpu-offloading");
+  EXPECT_EQ(ErrorOf([&] {
+              TorchtitanToml(t.launch(), L("tp=8,sp=on,fsdp=8,zero=3,cpu_offload_layers=4", t), "--emit-torchtitan",
+                             "t.toml");
+            }),
+            "--emit-torchtitan: cpu_offload_layers=4: torchtitan has no activation offload (training.enable_cpu_offload "
+            "moves FSDP's parameters, gradients and optimizer states to the host)");
+}
+
 // torchtitan's float8: model.converters ["float8"] with [float8] recipe_name "tensorwise", the
 // output head filtered out, FSDP's float8 all-gather as --fp8-param-gather; read back as FP8.
 TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {

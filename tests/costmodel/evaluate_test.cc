@@ -428,6 +428,56 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
   }
 }
 
+// Activation offload (Megatron-Core --cpu-offloading --cpu-offloading-num-layers N): N layers'
+// saved tensors leave the GPU but one in transit, and each copy (the layer's activations over
+// node.host_GBps_per_gpu) is exposed where it outlasts a layer's compute-stream time.
+TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 8192;
+  const Model m = ResolveModel("llama3-70b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  const Evaluator ev(m, c, w);
+  auto eval = [&](const std::string& text) {
+    Layout l = ParseLayoutText(text, "t");
+    ResolveLayout(l, w, "t");
+    return ev.Evaluate(l);
+  };
+  const Evaluation none = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron");
+  const Evaluation off = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=40");
+  EXPECT_EQ(off.reasons, 0u);
+  const double per_layer = none.memory.activations_per_layer_bytes;
+  EXPECT_DOUBLE_EQ(off.memory.activations_per_layer_bytes, per_layer);
+  EXPECT_NEAR(none.memory.activations_bytes - off.memory.activations_bytes, 39.0 * per_layer, 1.0);  // 40 out, 1 in transit
+  // The copy of one layer's activations at 57.6 GB/s, against the layer's forward and backward
+  // on the compute stream (its TP collectives included), 8 micro-batches x 40 layers.
+  const double copy = per_layer / 57.6e9;
+  const double fwd_window = none.layer_forward_s + none.parts.layer_fwd_tp_s;
+  const double bwd_window = none.layer_backward_s + none.parts.layer_bwd_tp_s;
+  const double exposed = 8.0 * 40 * (std::max(0.0, copy - fwd_window) + std::max(0.0, copy - bwd_window));
+  EXPECT_GT(exposed, 0.0);
+  EXPECT_NEAR(off.time.exposed_offload_s, exposed, 1e-9);
+  EXPECT_NEAR(off.time.step_s - none.time.step_s, exposed, 1e-6);
+  // Megatron-Core's own limits, and a cluster that gives no host link, are refused by name.
+  auto why = [&](const std::string& text, const Evaluator& e) {
+    Layout l = ParseLayoutText(text, "t");
+    ResolveLayout(l, w, "t");
+    return e.Reasons(l, e.Evaluate(l)).back();
+  };
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=80", ev),
+            "cpu_offload_layers=80: Megatron-Core offloads only layers less than num_layers (80)");
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=4,pp=2,zero=1,recipe=megatron,cpu_offload_layers=8", ev),
+            "cpu_offload_layers: Megatron-Core has no activation offload with pipeline parallelism");
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,recompute=selective,cpu_offload_layers=8", ev),
+            "cpu_offload_layers: Megatron-Core's activation offload does not work with activation recomputation "
+            "(recompute=none)");
+  const Evaluator nvl72(m, ResolveCluster("gb200-nvl72"), w);
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=8", nvl72),
+            "cpu_offload_layers: cluster gb200-nvl72 gives no host link bandwidth (node.host_GBps_per_gpu), so the "
+            "copies cannot be priced");
+}
+
 TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t")),
             "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=full,ac_freq=2,recipe=fsdp2");
@@ -467,6 +517,9 @@ TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   const Layout mods = ParseLayoutText("tp=1,fsdp=8,recompute=selective,recompute_modules=moe_act+layernorm", "t");
   EXPECT_EQ(LayoutFromJson(ToJson(mods), "t"), mods);
   EXPECT_EQ(ToJson(mods)["recompute_modules"], nlohmann::json::array({"layernorm", "moe_act"}));
+  const Layout off = ParseLayoutText("tp=8,sp=on,fsdp=8,recompute=none,cpu_offload_layers=16", "t");
+  EXPECT_EQ(LayoutFromJson(ToJson(off), "t"), off);
+  EXPECT_EQ(LayoutToText(off), "tp=8,sp=on,fsdp=8,replicate=1,zero=3,mbs=1,recompute=none,cpu_offload_layers=16,recipe=fsdp2");
   const Layout l = ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t");
   EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
 }
