@@ -53,6 +53,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
@@ -124,6 +125,85 @@ costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail 
          "an uneven split with vpp > 1 has no exact form in either framework's flags");
   }
   return split;
+}
+
+/// Length of the valid UTF-8 sequence (RFC 3629: no overlongs, surrogates or code points past
+/// U+10FFFF) at the start of `s`, or 0.
+size_t Utf8Length(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+  }
+  return n;
+}
+
+/// Text that stays inside one comment line of a TOML (which must be UTF-8) or an arguments file:
+/// control characters and bytes that are not UTF-8 become \n, \xHH. A model named
+/// "x\n--tensor-model-parallel-size 8" must not add a flag.
+std::string CommentText(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = Utf8Length(s.substr(i));
+    if (n == 0 || c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += c == '\n' ? "\\n" : buf;
+      i += 1;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+/// `path` as one shell word for the launch line of a comment: bare when it has only safe
+/// characters, in single quotes when it is printable UTF-8, else in bash's $'...' with \xHH
+/// escapes (a newline or a byte that is not UTF-8 in the file name).
+std::string ShellWord(std::string_view path) {
+  if (!path.empty() && path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789-_./=:,+@%") == std::string_view::npos) {
+    return std::string(path);
+  }
+  if (CommentText(path) == path) {
+    std::string q = "'";
+    for (char c : path) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  }
+  std::string q = "$'";
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\'' || c == '\\') {
+      q += '\\';
+      q += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      q += buf;
+    } else {
+      q += ch;
+    }
+  }
+  return q + "'";
 }
 
 std::string ScheduleComment(const Layout& l) {
@@ -264,12 +344,12 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
   }
 
   std::ostringstream os;
-  os << "# torchtitan job config written by meshplan for " << t.model.name << " on " << w.gpus << " x "
-     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+  os << "# torchtitan job config written by meshplan for " << CommentText(t.model.name) << " on " << w.gpus
+     << " x " << CommentText(t.cluster.name) << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
      << ScheduleComment(l)
-     << "# launch: " << TorchrunHead(t) << " -m torchtitan.train --job.config_file " << file_name << "\n"
+     << "# launch: " << TorchrunHead(t) << " -m torchtitan.train --job.config_file " << ShellWord(file_name) << "\n"
      << "# keys as torchtitan's JobConfig names them (torchtitan/config/job_config.py at 6404b93);\n"
-     << "# add [model] name / flavor (torchtitan's names for " << t.model.name
+     << "# add [model] name / flavor (torchtitan's names for " << CommentText(t.model.name)
      << "), tokenizer, dataset and optimizer.\n"
      << "\n[parallelism]\n"
      << "data_parallel_replicate_degree = " << l.replicate << "\n"
@@ -666,10 +746,11 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   const costmodel::StageSplit split = CommonChecks(t, l, fail);
   const costmodel::Workload& w = t.workload;
   std::ostringstream os;
-  os << "# Megatron-LM arguments written by meshplan for " << t.model.name << " on " << w.gpus << " x "
-     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+  os << "# Megatron-LM arguments written by meshplan for " << CommentText(t.model.name) << " on " << w.gpus
+     << " x " << CommentText(t.cluster.name) << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
      << ScheduleComment(l)
-     << "# launch: " << TorchrunHead(t) << " pretrain_gpt.py $(grep -v '^#' " << file_name << ") <model, data and optimizer flags>\n"
+     << "# launch: " << TorchrunHead(t) << " pretrain_gpt.py $(grep -v '^#' " << ShellWord(file_name)
+     << ") <model, data and optimizer flags>\n"
      << "# flags as megatron/training/arguments.py names them (NVIDIA/Megatron-LM at 307dcf37)\n"
      << "--num-layers " << t.model.layers << "\n"
      << "--hidden-size " << t.model.hidden << "\n"

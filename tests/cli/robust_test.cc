@@ -272,4 +272,24 @@ TEST_F(Robust, CalibrateBoundsItsFitWorkBeforeFitting) {
                    "sample-fits (about 8 s): give fewer or shorter inputs or drop --leave-one-out\n");
 }
 
+// Launch files written for a path or model whose name has a newline or bytes that are not UTF-8:
+// the name is quoted into the comment, never a new line of the file. "a\n--fp16" as a Megatron
+// file name used to add --fp16 to the arguments; "t\xff.toml" made a TOML torchtitan cannot read.
+TEST_F(Robust, LaunchFileNamesStayInsideTheirComment) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --layout tp=2,sp=on,zero=1,recipe=megatron ";
+  Result r = Run(sim + "--emit-megatron 'a\n--fp16'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string megatron = Slurp(dir_ / "a\n--fp16");
+  EXPECT_NE(megatron.find("pretrain_gpt.py $(grep -v '^#' $'a\\x0a--fp16') <model"), std::string::npos) << megatron;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--from-megatron 'a\n--fp16'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--layout tp=2,sp=on,fsdp=2 --emit-torchtitan 't\xff.toml'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string toml = Slurp(dir_ / "t\xff.toml");
+  EXPECT_EQ(toml.find('\xff'), std::string::npos);
+  EXPECT_NE(toml.find("--job.config_file $'t\\xff.toml'\n"), std::string::npos) << toml;
+}
 }  // namespace
