@@ -54,7 +54,9 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -211,18 +213,41 @@ std::string ScheduleComment(const Layout& l) {
 }
 
 // ------------------------------------------------------------------------- reading helpers
+/// Integers in launch files are decimal, as the CLI's (IntegerIn): TOML's 0x10 and Python's
+/// int("010") would read as 16 and 10 where a user may mean something else.
 int64_t ParseInt(const std::string& text, const std::string& place, int64_t min) {
+  constexpr int64_t kMax = int64_t{1} << 30;
   int64_t v = 0;
   const char* end = text.data() + text.size();
   const auto res = std::from_chars(text.data(), end, v);
-  if (text.empty() || res.ptr != end || res.ec != std::errc()) {
-    throw Error(place, "must be an integer, got '" + text + "'");
+  if (text.empty() || res.ptr != end || (res.ec != std::errc() && res.ec != std::errc::result_out_of_range)) {
+    throw Error(place, "must be a decimal integer, got '" + text + "'");
   }
-  if (v < min || v > (int64_t{1} << 30)) {
-    throw Error(place, "must be in [" + Str(min) + ", " + Str(int64_t{1} << 30) + "], got " + text);
+  const size_t digits = text[0] == '-' ? 1 : 0;
+  if (text.size() - digits > 1 && text[digits] == '0') {
+    throw Error(place, "must be a decimal integer without leading zeros, got '" + text + "'");
+  }
+  if (res.ec == std::errc::result_out_of_range || v < min || v > kMax) {
+    throw Error(place, "must be in [" + Str(min) + ", " + Str(kMax) + "], got " + text);
   }
   return v;
 }
+
+/// The product of parallel degrees (each <= 2^30) when it is at most `gpus` (<= 2^24), else
+/// nullopt: never multiplied past int64 (2^30 x 2^30 x 16 wrapped to 0 and divided by it).
+std::optional<int64_t> DegreeProduct(std::initializer_list<int64_t> degrees, int64_t gpus) {
+  int64_t p = 1;
+  for (const int64_t d : degrees) {
+    p *= d;  // p <= gpus <= 2^24 before, d <= 2^30: no overflow
+    if (p > gpus) return std::nullopt;
+  }
+  return p;
+}
+
+/// Launch files meshplan reads are short: Megatron-LM's arguments.py has under 1000 flags and
+/// torchtitan's JobConfig a few hundred keys. More is not a launch file, and would be held in
+/// memory and listed in one note (7 million flags: 1.8 GB and a 68 MB line).
+constexpr size_t kMaxLaunchEntries = 4096;
 
 /// Checks the layout read from a file the way --layout is checked (schedule vs vpp, sp vs tp).
 Layout Canonical(const Layout& l, const std::string& path) {
@@ -402,8 +427,12 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
 
 namespace {
 
-/// Line (1-based) of `key` in `[section]` of a TOML text; 0 when not found.
-int LineOf(std::string_view text, const std::string& section, const std::string& key) {
+/// Lines (1-based) where `section`.`key` is assigned in a TOML text, in order: under its
+/// [section] header (reopened or not), quoted or bare, or as a dotted key. CLI11's reader merges
+/// a key repeated on consecutive lines into one list, so repeats are found here, in the text.
+std::vector<int> KeyLines(std::string_view text, const std::string& section, const std::string& key) {
+  const std::string full = section.empty() ? key : section + "." + key;
+  std::vector<int> lines;
   std::string current;
   int line_no = 0;
   size_t start = 0;
@@ -414,16 +443,22 @@ int LineOf(std::string_view text, const std::string& section, const std::string&
     CLI::detail::trim(line);
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
       current = line.substr(1, line.size() - 2);
+      if (current.size() >= 2 && current.front() == '[' && current.back() == ']') {
+        current = current.substr(1, current.size() - 2);
+      }
       CLI::detail::trim(current);
-    } else if (current == section && line.rfind(key, 0) == 0) {
-      std::string rest = line.substr(key.size());
-      CLI::detail::trim(rest);
-      if (!rest.empty() && rest.front() == '=') return line_no;
+    } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#') {
+      std::string name = line.substr(0, eq);
+      CLI::detail::trim(name);
+      if (name.size() >= 2 && (name.front() == '"' || name.front() == '\'') && name.back() == name.front()) {
+        name = name.substr(1, name.size() - 2);
+      }
+      if ((current.empty() ? name : current + "." + name) == full) lines.push_back(line_no);
     }
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
-  return 0;
+  return lines;
 }
 
 struct TomlValue {
@@ -457,14 +492,22 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                                                   "mixed_precision_param", "mixed_precision_reduce",
                                                   "enable_cpu_offload"};
   static const std::set<std::string> kChangesCompute = {"model.converters"};
+  if (items.size() > kMaxLaunchEntries) {
+    throw Error(path, "more than " + Str(kMaxLaunchEntries) + " keys: not a torchtitan job config");
+  }
   ImportedLaunch out;
   std::map<std::string, TomlValue> values;  // "section.key"
   for (const CLI::ConfigItem& it : items) {
     if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
     const std::string section = CLI::detail::join(it.parents, ".");
     const std::string full = section.empty() ? it.name : section + "." + it.name;
-    const int line = LineOf(text, section, it.name);
+    const std::vector<int> lines = KeyLines(text, section, it.name);
+    const int line = lines.empty() ? 0 : lines[0];
     const std::string place = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full;
+    if (lines.size() > 1) {
+      throw Error(place, "given twice, at lines " + std::to_string(lines[0]) + " and " + std::to_string(lines[1]) +
+                             ": each key may appear once");
+    }
     if (section.empty()) {
       throw Error(place, "key outside a section (torchtitan's keys live under [parallelism], [training], ...)");
     }
@@ -533,7 +576,11 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                     Str(etp));
   }
   if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
-  const int64_t others = replicate * tp * pp * cp;
+  const std::optional<int64_t> product = DegreeProduct({replicate, tp, pp, cp}, gpus);
+  if (!product) {
+    throw Error(path, "[parallelism] replicate x tp x pp x cp degrees multiply to more than --gpus " + Str(gpus));
+  }
+  const int64_t others = *product;
   if (shard == -1) {
     if (gpus % others != 0) {
       throw Error(place_of("parallelism.data_parallel_shard_degree"),
@@ -542,7 +589,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     }
     shard = gpus / others;
   }
-  if (others * shard != gpus) {
+  if (others * shard != gpus) {  // others <= 2^24, shard <= 2^30: no overflow
     throw Error(path, "[parallelism] degrees multiply to " + Str(others * shard) + ", not --gpus " + Str(gpus));
   }
   if (!str_of("parallelism.pipeline_parallel_schedule_csv", "").empty()) {
@@ -809,6 +856,10 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       std::istringstream words(line);
       for (std::string w; words >> w;) {
         if (w == "\\") continue;  // shell line continuation
+        if (tokens.size() >= kMaxLaunchEntries * 16) {
+          throw Error(path + ":" + std::to_string(line_no),
+                      "more than " + Str(kMaxLaunchEntries * 16) + " words: not a Megatron-LM arguments file");
+        }
         tokens.push_back({w, line_no});
       }
       if (nl == std::string_view::npos) break;
@@ -818,6 +869,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   struct FlagValue {
     std::vector<std::string> values;
     std::string place;
+    int line = 0;
   };
   std::map<std::string, FlagValue> flags;
   std::vector<std::string> order;
@@ -835,6 +887,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       name.erase(eq);
     }
     fv.place = place + ": " + name;
+    fv.line = tok.line;
     ++i;
     // Values follow their flag on the same line (one flag a line, or several on one).
     while (eq == std::string::npos && i < tokens.size() && tokens[i].line == tok.line &&
@@ -842,7 +895,13 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       fv.values.push_back(tokens[i].text);
       ++i;
     }
-    if (flags.count(name)) throw Error(fv.place, "given twice");
+    if (flags.count(name)) {
+      throw Error(fv.place, "given twice, at lines " + std::to_string(flags[name].line) + " and " +
+                                std::to_string(tok.line) + ": each flag may appear once");
+    }
+    if (flags.size() >= kMaxLaunchEntries) {
+      throw Error(place, "more than " + Str(kMaxLaunchEntries) + " flags: not a Megatron-LM arguments file");
+    }
     flags[name] = fv;
     order.push_back(name);
   }
@@ -908,11 +967,15 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     throw Error(flags["--expert-tensor-parallel-size"].place,
                 "meshplan models expert tensor parallelism equal to --tensor-model-parallel-size (" + Str(tp) + ")");
   }
-  if (gpus % (tp * pp * cp) != 0) {
-    throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(tp * pp * cp) + " do not divide --gpus " +
-                          Str(gpus));
+  const std::optional<int64_t> model_parallel = DegreeProduct({tp, pp, cp}, gpus);
+  if (!model_parallel) {
+    throw Error(path, "tensor x pipeline x context parallel sizes multiply to more than --gpus " + Str(gpus));
   }
-  const int64_t dp = gpus / (tp * pp * cp);
+  if (gpus % *model_parallel != 0) {
+    throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(*model_parallel) +
+                          " do not divide --gpus " + Str(gpus));
+  }
+  const int64_t dp = gpus / *model_parallel;
   Layout l;
   l.recipe = Recipe::kMegatron;
   l.tp = tp;

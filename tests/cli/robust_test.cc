@@ -292,4 +292,71 @@ TEST_F(Robust, LaunchFileNamesStayInsideTheirComment) {
   EXPECT_EQ(toml.find('\xff'), std::string::npos);
   EXPECT_NE(toml.find("--job.config_file $'t\\xff.toml'\n"), std::string::npos) << toml;
 }
+
+// Integers in launch files are decimal and their products never overflow: a Megatron file with
+// tp x pp x cp = 2^30 x 2^30 x 16 died of SIGFPE (the product wrapped to 0); TOML's 010 (which
+// torchtitan's TOML reader refuses) was read as 10.
+TEST_F(Robust, LaunchFileIntegersAreDecimalAndBounded) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  std::ofstream(P("m.txt")) << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 1073741824\n"
+                               "--pipeline-model-parallel-size 1073741824\n--context-parallel-size 16\n";
+  Result r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt: tensor x pipeline x context parallel sizes multiply to more than --gpus 4\n");
+  std::ofstream(P("m.txt")) << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 0x2\n";
+  r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:3: --tensor-model-parallel-size: must be a decimal integer, got '0x2'\n");
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 010\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: parallelism.tensor_parallel_degree: must be a decimal integer "
+                   "without leading zeros, got '010'\n");
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 65536\ncontext_parallel_degree = 65536\n"
+                                "pipeline_parallel_degree = 65536\ndata_parallel_replicate_degree = 65536\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml: [parallelism] replicate x tp x pp x cp degrees multiply to more than "
+                   "--gpus 4\n");
+}
+
+// A key given twice is an error naming both lines: CLI11's TOML reader merged a key repeated on
+// the next line into a list ("expected one value, got 2"), and the second place was never named.
+TEST_F(Robust, LaunchFileKeysGivenTwiceNameBothLines) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n\"tensor_parallel_degree\" = 4\n";
+  Result r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: parallelism.tensor_parallel_degree: given twice, at lines 2 and 3: "
+                   "each key may appear once\n");
+  std::ofstream(P("t.toml")) << "[training]\nsteps = 1\n[parallelism]\ntensor_parallel_degree = 2\n[training]\n"
+                                "steps = 2\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: training.steps: given twice, at lines 2 and 6: each key may appear "
+                   "once\n");
+  std::ofstream(P("m.txt")) << "--bf16\n--tensor-model-parallel-size 2\n--micro-batch-size 1\n"
+                               "--tensor-model-parallel-size=2\n";
+  r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:4: --tensor-model-parallel-size: given twice, at lines 2 and 4: each "
+                   "flag may appear once\n");
+}
+
+// A launch file is a few hundred lines: 60 MB of distinct flags took 1.8 GB and printed a 68 MB
+// note; now the reader stops at a bound that names the file.
+TEST_F(Robust, LaunchFilesAreBounded) {
+  {
+    std::ofstream m(P("m.txt"));
+    m << "--bf16\n--micro-batch-size 1\n";
+    for (int i = 0; i < 5000; ++i) m << "--unread-flag-" << i << "\n";
+  }
+  const Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                       "--analytical --from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:4097: more than 4096 flags: not a Megatron-LM arguments file\n");
+  EXPECT_EQ(r.out, "");
+}
 }  // namespace
