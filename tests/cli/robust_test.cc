@@ -373,4 +373,13 @@ TEST_F(Robust, ReferenceValuesOutOfRangeAreSkippedNamingTheField) {
   EXPECT_EQ(r.out.find("inf"), std::string::npos);
   EXPECT_TRUE(fs::exists(P("out.json")));
 }
+
+// A write error names the flag as the pre-flight checks do (--out, --output), not its short form -o.
+TEST_F(Robust, WriteErrorsNameTheLongFlag) {
+  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  const Result r = Run("calibrate --cluster dgx-a100-80g --nccl-tests " + log + " -o /dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: error: --out: cannot write '/dev/full': No space left on device\n");
+}
+
 }  // namespace
