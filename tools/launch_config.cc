@@ -427,12 +427,19 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
 
 namespace {
 
+/// Where `section`.`key` is assigned in a TOML text.
+struct KeyPlaces {
+  std::vector<int> lines;  // 1-based, in order
+  std::string raw;         // the first one's value as written ("2", "\"2\"", "selective")
+};
+
 /// Lines (1-based) where `section`.`key` is assigned in a TOML text, in order: under its
 /// [section] header (reopened or not), quoted or bare, or as a dotted key. CLI11's reader merges
 /// a key repeated on consecutive lines into one list, so repeats are found here, in the text.
-std::vector<int> KeyLines(std::string_view text, const std::string& section, const std::string& key) {
+KeyPlaces KeyLines(std::string_view text, const std::string& section, const std::string& key) {
   const std::string full = section.empty() ? key : section + "." + key;
-  std::vector<int> lines;
+  KeyPlaces out;
+  std::vector<int>& lines = out.lines;
   std::string current;
   int line_no = 0;
   size_t start = 0;
@@ -453,18 +460,44 @@ std::vector<int> KeyLines(std::string_view text, const std::string& section, con
       if (name.size() >= 2 && (name.front() == '"' || name.front() == '\'') && name.back() == name.front()) {
         name = name.substr(1, name.size() - 2);
       }
-      if ((current.empty() ? name : current + "." + name) == full) lines.push_back(line_no);
+      if ((current.empty() ? name : current + "." + name) == full) {
+        if (lines.empty()) out.raw = CLI::detail::trim_copy(line.substr(eq + 1));
+        lines.push_back(line_no);
+      }
     }
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
-  return lines;
+  return out;
 }
 
 struct TomlValue {
-  std::string value;
+  std::string value;  // as CLI11's reader gives it: quotes removed
   std::string place;  // "t.toml:7: parallelism.tensor_parallel_degree"
+  std::string raw;    // as written; empty where the line was not found
 };
+
+/// CLI11's reader is lenient where TOML is not: it unquotes "2" and "false" and takes a bare
+/// word. A TOML reader (torchtitan's is tomllib) gives the string "2" to an integer setting and
+/// the string "false" to a boolean one, and refuses a bare word. So the kind is checked as
+/// written: `kind` is 'i' (integer), 's' (string: quoted, or a bare number as
+/// selective_ac_option = 2), or 'b' (boolean).
+void CheckTomlKind(const TomlValue& v, char kind) {
+  if (v.raw.empty()) return;
+  const bool quoted = v.raw[0] == '"' || v.raw[0] == '\'';
+  if (kind == 'i' && quoted) {
+    throw Error(v.place, "must be a TOML integer, got the string \"" + v.value + "\"");
+  }
+  if (kind == 'b' && v.value != "true" && v.value != "false") {
+    throw Error(v.place, "must be true or false, got '" + v.value + "'");
+  }
+  if (kind == 'b' && quoted) {
+    throw Error(v.place, "must be a TOML boolean (true or false, no quotes), got the string \"" + v.value + "\"");
+  }
+  if (kind == 's' && !quoted && v.value.find_first_not_of("0123456789") != std::string::npos) {
+    throw Error(v.place, "must be a TOML string in quotes, got '" + v.value + "' (not valid TOML)");
+  }
+}
 
 }  // namespace
 
@@ -501,7 +534,8 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
     const std::string section = CLI::detail::join(it.parents, ".");
     const std::string full = section.empty() ? it.name : section + "." + it.name;
-    const std::vector<int> lines = KeyLines(text, section, it.name);
+    const KeyPlaces key_places = KeyLines(text, section, it.name);
+    const std::vector<int>& lines = key_places.lines;
     const int line = lines.empty() ? 0 : lines[0];
     const std::string place = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full;
     if (lines.size() > 1) {
@@ -545,14 +579,20 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       continue;
     }
     if (it.inputs.size() != 1) throw Error(place, "expected one value, got " + Str(static_cast<int64_t>(it.inputs.size())));
-    values[full] = {it.inputs[0], place};
+    values[full] = {it.inputs[0], place, key_places.raw};
   }
   auto has = [&](const std::string& k) { return values.count(k) > 0; };
   auto place_of = [&](const std::string& k) { return has(k) ? values[k].place : path + ": " + k; };
   auto int_of = [&](const std::string& k, int64_t dflt, int64_t min) {
-    return has(k) ? ParseInt(values[k].value, values[k].place, min) : dflt;
+    if (!has(k)) return dflt;
+    CheckTomlKind(values[k], 'i');
+    return ParseInt(values[k].value, values[k].place, min);
   };
-  auto str_of = [&](const std::string& k, const std::string& dflt) { return has(k) ? values[k].value : dflt; };
+  auto str_of = [&](const std::string& k, const std::string& dflt, char kind = 's') {
+    if (!has(k)) return dflt;
+    CheckTomlKind(values[k], kind);
+    return values[k].value;
+  };
 
   const int64_t replicate = int_of("parallelism.data_parallel_replicate_degree", 1, 1);
   int64_t shard = int_of("parallelism.data_parallel_shard_degree", -1, -1);
@@ -654,7 +694,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                 "must be float32, got '" + values["training.mixed_precision_reduce"].value + "'");
   }
   out.reduce_dtype = costmodel::Dtype::kFp32;
-  const std::string offload = Lower(str_of("training.enable_cpu_offload", "false"));
+  const std::string offload = str_of("training.enable_cpu_offload", "false", 'b');
   if (offload != "false") {
     throw Error(place_of("training.enable_cpu_offload"), "CPU offload is not modelled, got '" + offload + "'");
   }

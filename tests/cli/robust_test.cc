@@ -382,4 +382,30 @@ TEST_F(Robust, WriteErrorsNameTheLongFlag) {
   EXPECT_EQ(r.err, "meshplan: error: --out: cannot write '/dev/full': No space left on device\n");
 }
 
+// CLI11's TOML reader unquotes "2" and takes a bare word; a TOML reader (torchtitan's tomllib)
+// gives the string "2" to an integer setting, the string "false" to a boolean one, and refuses
+// the bare word. meshplan predicted such files as if they were what the user meant.
+TEST_F(Robust, LaunchFileValuesHaveTheirTomlKind) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --from-torchtitan t.toml";
+  struct Case {
+    std::string toml, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[parallelism]\ntensor_parallel_degree = \"2\"\n",
+            "t.toml:2: parallelism.tensor_parallel_degree: must be a TOML integer, got the string \"2\""},
+           {"[parallelism]\ntensor_parallel_degree = 2\nfsdp_reshard_after_forward = always\n",
+            "t.toml:3: parallelism.fsdp_reshard_after_forward: must be a TOML string in quotes, got 'always' "
+            "(not valid TOML)"},
+           {"[parallelism]\ntensor_parallel_degree = 2\n[training]\nenable_cpu_offload = \"false\"\n",
+            "t.toml:4: training.enable_cpu_offload: must be a TOML boolean (true or false, no quotes), got the "
+            "string \"false\""},
+       }) {
+    std::ofstream(P("t.toml")) << c.toml;
+    const Result r = Run(sim);
+    EXPECT_EQ(r.rc, 2) << c.toml;
+    EXPECT_EQ(r.err, "meshplan: error: " + c.message + "\n");
+  }
+}
+
 }  // namespace
