@@ -28,8 +28,14 @@ CLI::Validator NumberIn(double min, double max) {
         double v = 0;
         const char* end = text.data() + text.size();
         const auto res = std::from_chars(text.data(), end, v, std::chars_format::general);
-        if (text.empty() || res.ptr != end || res.ec != std::errc() || !std::isfinite(v)) {
+        // 1e999 and 1e-400 are decimal numbers out of range (from_chars: result_out_of_range),
+        // not malformed ones.
+        const bool out_of_range = res.ec == std::errc::result_out_of_range;
+        if (text.empty() || res.ptr != end || (res.ec != std::errc() && !out_of_range) || !std::isfinite(v)) {
           return "must be a decimal number, got '" + text + "'";
+        }
+        if (out_of_range) {
+          return "must be in [" + Num(min) + ", " + Num(max) + "], got " + text + " (beyond a double's range)";
         }
         if (v < min || v > max) {
           return "must be in [" + Num(min) + ", " + Num(max) + "], got " + text;

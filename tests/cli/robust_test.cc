@@ -154,6 +154,20 @@ TEST_F(Robust, NumericFlagsAreDecimal) {
   EXPECT_EQ(r.err, "meshplan: error: --gpus: must be an integer, got '0x4'\n");
 }
 
+// 1e999 and 1e-400 are decimal numbers beyond a double's range, not malformed ones: the message
+// says the range, as for any other number outside it.
+TEST_F(Robust, NumberFlagsBeyondADoubleSayTheRange) {
+  const std::string plan = "plan --model tiny-llama --cluster cpu-local --gpus 4 --seq 128 --global-batch 4 ";
+  Result r = Run(plan + "--min-headroom-gib 1e999");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --min-headroom-gib: must be in [0, 1e+06], got 1e999 (beyond a double's "
+                   "range)\n");
+  r = Run(plan + "--moe-capacity-factor 1e-400");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --moe-capacity-factor: must be in [0.01, 64], got 1e-400 (beyond a double's "
+                   "range)\n");
+}
+
 TEST_F(Robust, ValidateFlagsAreCheckedLikeTheOthers) {
   const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
   struct Case {
