@@ -427,6 +427,26 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
 
 namespace {
 
+/// A TOML table or key name as TOML reads it: each dotted part without the spaces around it and
+/// without its quotes ([ parallelism ], ["parallelism"] and [parallelism] are one table). CLI11's
+/// reader keeps both, so a table written so was ignored.
+std::string TomlName(std::string_view written) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = written.find('.', start);
+    std::string part(written.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    CLI::detail::trim(part);
+    if (part.size() >= 2 && (part.front() == '"' || part.front() == '\'') && part.back() == part.front()) {
+      part = part.substr(1, part.size() - 2);
+    }
+    out += (out.empty() && start == 0 ? "" : ".") + part;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return out;
+}
+
 /// Where `section`.`key` is assigned in a TOML text.
 struct KeyPlaces {
   std::vector<int> lines;  // 1-based, in order
@@ -453,13 +473,9 @@ KeyPlaces KeyLines(std::string_view text, const std::string& section, const std:
       if (current.size() >= 2 && current.front() == '[' && current.back() == ']') {
         current = current.substr(1, current.size() - 2);
       }
-      CLI::detail::trim(current);
+      current = TomlName(current);
     } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#') {
-      std::string name = line.substr(0, eq);
-      CLI::detail::trim(name);
-      if (name.size() >= 2 && (name.front() == '"' || name.front() == '\'') && name.back() == name.front()) {
-        name = name.substr(1, name.size() - 2);
-      }
+      const std::string name = TomlName(line.substr(0, eq));
       if ((current.empty() ? name : current + "." + name) == full) {
         if (lines.empty()) out.raw = CLI::detail::trim_copy(line.substr(eq + 1));
         lines.push_back(line_no);
@@ -532,7 +548,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   std::map<std::string, TomlValue> values;  // "section.key"
   for (const CLI::ConfigItem& it : items) {
     if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
-    const std::string section = CLI::detail::join(it.parents, ".");
+    const std::string section = TomlName(CLI::detail::join(it.parents, "."));
     const std::string full = section.empty() ? it.name : section + "." + it.name;
     const KeyPlaces key_places = KeyLines(text, section, it.name);
     const std::vector<int>& lines = key_places.lines;

@@ -422,4 +422,18 @@ TEST_F(Robust, LaunchFileValuesHaveTheirTomlKind) {
   }
 }
 
+// [ parallelism ] and ["parallelism"] are TOML's [parallelism]; CLI11's reader kept the spaces
+// and quotes, so the table was ignored (tp=1 planned) or its keys listed as "not modelled".
+TEST_F(Robust, LaunchFileTablesAreNamedAsTomlReadsThem) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --from-torchtitan t.toml";
+  for (const std::string header : {"[ parallelism ]", "[\"parallelism\"]"}) {
+    std::ofstream(P("t.toml")) << header << "\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
+                               << "seq_len = 128\n";
+    const Result r = Run(sim);
+    EXPECT_EQ(r.rc, 0) << header << ": " << r.err;
+    EXPECT_NE(r.out.find("layout   tp=2,sp=on,fsdp=2,"), std::string::npos) << header << ": " << r.out;
+  }
+}
+
 }  // namespace
