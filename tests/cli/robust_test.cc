@@ -436,4 +436,21 @@ TEST_F(Robust, LaunchFileTablesAreNamedAsTomlReadsThem) {
   }
 }
 
+// clusters --template reads meshplan's own template and writes a copy: written over the template
+// itself (through any link), the shipped file was replaced.
+TEST_F(Robust, ClusterTemplateIsNotWrittenOverItself) {
+  fs::create_directories(dir_ / "data" / "templates");
+  fs::copy_file(std::string(MESHPLAN_DATA_DIR) + "/templates/cluster.json",
+                dir_ / "data" / "templates" / "cluster.json");
+  fs::create_symlink("data/templates/cluster.json", dir_ / "link.json");
+  const Result r = meshplan::cli_harness::RunShell(
+      "cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() + "' " + std::string(MESHPLAN_BIN) +
+          " clusters --template link.json",
+      dir_ / "stdout.txt", dir_ / "stderr.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --template: 'link.json' is meshplan's own template (" +
+                       (dir_ / "data" / "templates" / "cluster.json").string() + "): refusing to overwrite an input\n");
+  EXPECT_EQ(r.out, "");
+}
+
 }  // namespace
