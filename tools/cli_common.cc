@@ -327,6 +327,19 @@ bool IsOutputOption(const CLI::Option& opt) {
 
 namespace {
 int g_stdout_errno = 0;
+
+/// The data file a built-in name given to `flag` is read from (costmodel::Resolve*,
+/// plans::ResolveFramework), or "" for a path or a flag that takes no built-in names.
+std::string BuiltinFile(const std::string& flag, const std::string& value) {
+  if (value.find('/') != std::string::npos || value.ends_with(".json")) return "";
+  const char* kind = flag == "--model"         ? "models"
+                     : flag == "--cluster"     ? "clusters"
+                     : flag == "--calibration" ? "calibration"
+                     : flag == "--framework"   ? "frameworks"
+                                               : nullptr;
+  if (kind == nullptr) return "";
+  return (std::filesystem::path(costmodel::DataDir()) / kind / (value + ".json")).string();
+}
 }  // namespace
 
 void FlushStdout() {
@@ -401,6 +414,13 @@ void PreflightFiles(const CLI::App& app) {
         if (costmodel::OutputIsInput(out, value)) {
           throw Error(out.flag, "'" + out.path + "' is the file given to " + flag +
                                     ": refusing to overwrite an input");
+        }
+        // A built-in name is read from the data directory (costmodel/zoo.cc): --json
+        // data/models/tiny-llama.json with --model tiny-llama replaced the built-in model.
+        const std::string builtin = BuiltinFile(flag, value);
+        if (!builtin.empty() && costmodel::OutputIsInput(out, builtin)) {
+          throw Error(out.flag, "'" + out.path + "' is the built-in file " + flag + " " + value + " reads (" +
+                                    builtin + "): refusing to overwrite an input");
         }
       }
     }

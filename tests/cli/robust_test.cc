@@ -453,4 +453,22 @@ TEST_F(Robust, ClusterTemplateIsNotWrittenOverItself) {
   EXPECT_EQ(r.out, "");
 }
 
+// A built-in name is read from the data directory: --json naming that file (here through the
+// data directory's own path) replaced the built-in model with a report, exit 0, and every later
+// command using tiny-llama failed.
+TEST_F(Robust, OutputOverABuiltInInputIsRefused) {
+  fs::create_directories(dir_ / "data" / "models");
+  const fs::path model = dir_ / "data" / "models" / "tiny-llama.json";
+  fs::copy_file(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json", model);
+  const std::string before = Slurp(model);
+  const Result r = meshplan::cli_harness::RunShell(
+      "cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() + "' " + std::string(MESHPLAN_BIN) +
+          " inspect --model tiny-llama --json data/models/tiny-llama.json",
+      dir_ / "stdout.txt", dir_ / "stderr.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'data/models/tiny-llama.json' is the built-in file --model tiny-llama "
+                   "reads (" + model.string() + "): refusing to overwrite an input\n");
+  EXPECT_EQ(Slurp(model), before);
+}
+
 }  // namespace
