@@ -248,10 +248,25 @@ std::optional<int64_t> DegreeProduct(std::initializer_list<int64_t> degrees, int
 /// torchtitan's JobConfig a few hundred keys. More is not a launch file, and would be held in
 /// memory and listed in one note (7 million flags: 1.8 GB and a 68 MB line).
 constexpr size_t kMaxLaunchEntries = 4096;
+/// The largest global batch meshplan costs (tools/cli_common.h kMaxGlobalBatch), for the one a
+/// file implies (micro-batch x data-parallel degree) before it reaches --global-batch's check.
+constexpr int64_t kMaxGlobalBatch = int64_t{1} << 30;
 
 /// Checks the layout read from a file the way --layout is checked (schedule vs vpp, sp vs tp).
-Layout Canonical(const Layout& l, const std::string& path) {
-  return costmodel::ParseLayoutText(costmodel::LayoutToText(l), path, l.recipe);
+/// An error about a layout key is re-placed at the file's own key or flag that set it
+/// (`file_keys`: layout key -> "m.txt:5: --sequence-parallel"), so it never names meshplan's
+/// `sp` or `pp_first_layers` to a user who wrote neither.
+Layout Canonical(const Layout& l, const std::string& path, const std::map<std::string, std::string>& file_keys) {
+  try {
+    return costmodel::ParseLayoutText(costmodel::LayoutToText(l), path, l.recipe);
+  } catch (const Error& e) {
+    const std::string prefix = path + ": ";
+    if (e.place().rfind(prefix, 0) == 0) {
+      const auto it = file_keys.find(e.place().substr(prefix.size()));
+      if (it != file_keys.end()) throw Error(it->second, e.reason());
+    }
+    throw;
+  }
 }
 
 /// meshplan's first / last stage layers for torchtitan's or Megatron's per-stage counts (one
@@ -687,6 +702,11 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   if (!has("training.local_batch_size")) out.notes.push_back("training.local_batch_size not set: torchtitan's default 8");
   int64_t global = int_of("training.global_batch_size", -1, -1);
   if (global == 0) throw Error(place_of("training.global_batch_size"), "must be -1 or >= 1, got 0");
+  if (global == -1 && local * dp > kMaxGlobalBatch) {  // local <= 2^30, dp <= 2^24
+    throw Error(place_of("training.local_batch_size"),
+                Str(local) + " x data-parallel degree " + Str(dp) + " (global_batch_size -1) is more than the " +
+                    "largest global batch, " + Str(kMaxGlobalBatch));
+  }
   if (global == -1) global = local * dp;
   if (global % (local * dp) != 0) {
     throw Error(place_of("training.global_batch_size"), "global batch " + Str(global) + " is not a multiple of local_batch_size " +
@@ -813,7 +833,24 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   } else {
     throw Error(place_of("activation_checkpoint.mode"), "must be none, selective or full, got '" + mode + "'");
   }
-  out.layout = Canonical(l, path);
+  std::map<std::string, std::string> file_keys;
+  for (const auto& [layout_key, key] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"tp", "parallelism.tensor_parallel_degree"},
+           {"sp", "parallelism.tensor_parallel_degree"},
+           {"pp", "parallelism.pipeline_parallel_degree"},
+           {"vpp", "parallelism.pipeline_parallel_layers_per_stage"},
+           {"schedule", "parallelism.pipeline_parallel_schedule"},
+           {"pp_first_layers", "parallelism.pipeline_parallel_first_stage_less_layers"},
+           {"pp_last_layers", "parallelism.pipeline_parallel_last_stage_less_layers"},
+           {"mbs", "parallelism.pipeline_parallel_microbatch_size"},
+           {"cp", "parallelism.context_parallel_degree"},
+           {"cp_comm", "parallelism.context_parallel_rotate_method"},
+           {"ep", "parallelism.expert_parallel_degree"},
+           {"recompute", "activation_checkpoint.mode"},
+           {"ac_freq", "activation_checkpoint.selective_ac_option"}}) {
+    file_keys[layout_key] = place_of(key);
+  }
+  out.layout = Canonical(l, path, file_keys);
   return out;
 }
 
@@ -1067,6 +1104,11 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   }
   if (!has("--micro-batch-size")) throw Error(path, "--micro-batch-size: missing (Megatron-LM requires it)");
   l.mbs = int_of("--micro-batch-size", 1);
+  if (!has("--global-batch-size") && l.mbs * dp > kMaxGlobalBatch) {  // mbs <= 2^30, dp <= 2^24
+    throw Error(flags["--micro-batch-size"].place,
+                Str(l.mbs) + " x data-parallel degree " + Str(dp) + " (Megatron-LM's default --global-batch-size) is " +
+                    "more than the largest global batch, " + Str(kMaxGlobalBatch));
+  }
   out.global_batch = int_of("--global-batch-size", l.mbs * dp);
   out.global_batch_from = has("--global-batch-size")
                               ? flags["--global-batch-size"].place + " " + Str(*out.global_batch)
@@ -1130,7 +1172,23 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       if (has(f)) throw Error(flags[f].place, "needs --recompute-granularity full");
     }
   }
-  out.layout = Canonical(l, path);
+  std::map<std::string, std::string> file_keys;
+  for (const auto& [layout_key, flag] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"tp", "--tensor-model-parallel-size"},
+           {"sp", "--sequence-parallel"},
+           {"pp", "--pipeline-model-parallel-size"},
+           {"vpp", "--num-layers-per-virtual-pipeline-stage"},
+           {"pp_first_layers", "--decoder-first-pipeline-num-layers"},
+           {"pp_last_layers", "--decoder-last-pipeline-num-layers"},
+           {"mbs", "--micro-batch-size"},
+           {"cp", "--context-parallel-size"},
+           {"cp_comm", "--cp-comm-type"},
+           {"ep", "--expert-model-parallel-size"},
+           {"recompute", "--recompute-granularity"},
+           {"recompute_num_layers", "--recompute-num-layers"}}) {
+    file_keys[layout_key] = has(flag) ? flags[flag].place : path + ": " + flag;
+  }
+  out.layout = Canonical(l, path, file_keys);
   return out;
 }
 

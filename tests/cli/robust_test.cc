@@ -471,4 +471,33 @@ TEST_F(Robust, OutputOverABuiltInInputIsRefused) {
   EXPECT_EQ(Slurp(model), before);
 }
 
+// Errors about a layout read from a launch file name the file's own flag or key: they named
+// meshplan's layout keys ("m.txt: sp: ...", "m.txt: pp_first_layers: ...") or --global-batch,
+// which the user did not give, for the batch the file implies.
+TEST_F(Robust, LaunchFileErrorsNameTheFilesOwnKeys) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  struct Case {
+    std::string file, text, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"m.txt", "--bf16\n--global-batch-size 4\n--micro-batch-size 1\n--sequence-parallel\n",
+            "m.txt:4: --sequence-parallel: sequence parallelism needs tp > 1"},
+           {"m.txt", "--bf16\n--global-batch-size 4\n--micro-batch-size 1\n--pipeline-model-parallel-size 2\n"
+                     "--decoder-first-pipeline-num-layers 1073741824\n",
+            "m.txt:5: --decoder-first-pipeline-num-layers: must be at most 16777216, got '1073741824'"},
+           {"m.txt", "--bf16\n--micro-batch-size 1073741824\n",
+            "m.txt:2: --micro-batch-size: 1073741824 x data-parallel degree 4 (Megatron-LM's default "
+            "--global-batch-size) is more than the largest global batch, 1073741824"},
+           {"t.toml", "[training]\nlocal_batch_size = 1073741824\n",
+            "t.toml:2: training.local_batch_size: 1073741824 x data-parallel degree 4 (global_batch_size -1) is "
+            "more than the largest global batch, 1073741824"},
+       }) {
+    std::ofstream(P(c.file)) << c.text;
+    const Result r = Run(sim + (c.file == "t.toml" ? "--from-torchtitan " : "--from-megatron ") + c.file);
+    EXPECT_EQ(r.rc, 2) << c.text;
+    EXPECT_EQ(r.err, "meshplan: error: " + c.message + "\n");
+  }
+}
+
 }  // namespace
