@@ -468,13 +468,15 @@ struct KeyPlaces {
   std::string raw;         // the first one's value as written ("2", "\"2\"", "selective")
 };
 
-/// Lines (1-based) where `section`.`key` is assigned in a TOML text, in order: under its
+/// Where each key is assigned in a TOML text ("section.key" -> its lines, in order): under its
 /// [section] header (reopened or not), quoted or bare, or as a dotted key. CLI11's reader merges
 /// a key repeated on consecutive lines into one list, so repeats are found here, in the text.
-KeyPlaces KeyLines(std::string_view text, const std::string& section, const std::string& key) {
-  const std::string full = section.empty() ? key : section + "." + key;
-  KeyPlaces out;
-  std::vector<int>& lines = out.lines;
+/// One pass over the text (a file of 4096 keys and one 60 MB comment line is read once, not once
+/// per key); at most kMaxLaunchEntries keys and tables, before CLI11 builds an item for each
+/// line (7M two-key lines took 2.6 GB there).
+std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::string& path) {
+  std::map<std::string, KeyPlaces> index;
+  size_t entries = 0;
   std::string current;
   int line_no = 0;
   size_t start = 0;
@@ -483,6 +485,11 @@ KeyPlaces KeyLines(std::string_view text, const std::string& section, const std:
     std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
     ++line_no;
     CLI::detail::trim(line);
+    // Every line CLI11 makes an item of: a key, a table header, a bare word.
+    if (!line.empty() && line[0] != '#' && line[0] != ';' && ++entries > kMaxLaunchEntries) {
+      throw Error(path + ":" + std::to_string(line_no),
+                  "more than " + Str(kMaxLaunchEntries) + " keys and tables: not a torchtitan job config");
+    }
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
       current = line.substr(1, line.size() - 2);
       if (current.size() >= 2 && current.front() == '[' && current.back() == ']') {
@@ -491,15 +498,14 @@ KeyPlaces KeyLines(std::string_view text, const std::string& section, const std:
       current = TomlName(current);
     } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#') {
       const std::string name = TomlName(line.substr(0, eq));
-      if ((current.empty() ? name : current + "." + name) == full) {
-        if (lines.empty()) out.raw = CLI::detail::trim_copy(line.substr(eq + 1));
-        lines.push_back(line_no);
-      }
+      KeyPlaces& k = index[current.empty() ? name : current + "." + name];
+      if (k.lines.empty()) k.raw = CLI::detail::trim_copy(line.substr(eq + 1));
+      k.lines.push_back(line_no);
     }
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
-  return out;
+  return index;
 }
 
 struct TomlValue {
@@ -534,6 +540,7 @@ void CheckTomlKind(const TomlValue& v, char kind) {
 
 ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& path, const costmodel::Model& m,
                                    int64_t gpus) {
+  const std::map<std::string, KeyPlaces> key_index = KeyIndex(text, path);
   std::vector<CLI::ConfigItem> items;
   try {
     CLI::ConfigTOML reader;
@@ -556,16 +563,14 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                                                   "mixed_precision_param", "mixed_precision_reduce",
                                                   "enable_cpu_offload"};
   static const std::set<std::string> kChangesCompute = {"model.converters"};
-  if (items.size() > kMaxLaunchEntries) {
-    throw Error(path, "more than " + Str(kMaxLaunchEntries) + " keys: not a torchtitan job config");
-  }
   ImportedLaunch out;
   std::map<std::string, TomlValue> values;  // "section.key"
   for (const CLI::ConfigItem& it : items) {
     if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
     const std::string section = TomlName(CLI::detail::join(it.parents, "."));
     const std::string full = section.empty() ? it.name : section + "." + it.name;
-    const KeyPlaces key_places = KeyLines(text, section, it.name);
+    const auto found = key_index.find(full);
+    const KeyPlaces key_places = found == key_index.end() ? KeyPlaces{} : found->second;
     const std::vector<int>& lines = key_places.lines;
     const int line = lines.empty() ? 0 : lines[0];
     const std::string place = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full;

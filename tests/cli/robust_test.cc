@@ -372,6 +372,17 @@ TEST_F(Robust, LaunchFilesAreBounded) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: m.txt:4097: more than 4096 flags: not a Megatron-LM arguments file\n");
   EXPECT_EQ(r.out, "");
+  // TOML: bounded before CLI11's reader makes an item of every line (7M lines took 2.6 GB), and
+  // each key's line is found in one pass (1500 keys after a 60 MB comment line took 51 s).
+  {
+    std::ofstream t(P("t.toml"));
+    t << "[parallelism]\ntensor_parallel_degree = 2\n";
+    for (int i = 0; i < 2100; ++i) t << "[training]\nkey" << i << " = 1\n";
+  }
+  const Result t = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                       "--analytical --from-torchtitan t.toml");
+  EXPECT_EQ(t.rc, 2);
+  EXPECT_EQ(t.err, "meshplan: error: t.toml:4097: more than 4096 keys and tables: not a torchtitan job config\n");
 }
 
 // A published value that is finite but absurd (1e308 s) scored an infinite error and ended in
