@@ -478,6 +478,7 @@ std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::stri
   std::map<std::string, KeyPlaces> index;
   size_t entries = 0;
   std::string current;
+  bool array_of_tables = false;
   int line_no = 0;
   size_t start = 0;
   while (start <= text.size()) {
@@ -492,11 +493,12 @@ std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::stri
     }
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
       current = line.substr(1, line.size() - 2);
-      if (current.size() >= 2 && current.front() == '[' && current.back() == ']') {
-        current = current.substr(1, current.size() - 2);
-      }
+      // [[x]]: an array of tables, whose elements repeat their keys; none is a setting meshplan
+      // reads, so their keys are not indexed.
+      array_of_tables = current.size() >= 2 && current.front() == '[' && current.back() == ']';
+      if (array_of_tables) current = current.substr(1, current.size() - 2);
       current = TomlName(current);
-    } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#') {
+    } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#' && !array_of_tables) {
       const std::string name = TomlName(line.substr(0, eq));
       KeyPlaces& k = index[current.empty() ? name : current + "." + name];
       if (k.lines.empty()) k.raw = CLI::detail::trim_copy(line.substr(eq + 1));

@@ -351,6 +351,11 @@ TEST_F(Robust, LaunchFileKeysGivenTwiceNameBothLines) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: t.toml:2: training.steps: given twice, at lines 2 and 6: each key may appear "
                    "once\n");
+  // The elements of an array of tables repeat their keys; that is not a key given twice.
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
+                                "seq_len = 128\n[[x]]\nname = \"a\"\n[[x]]\nname = \"b\"\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 0) << r.err;
   std::ofstream(P("m.txt")) << "--bf16\n--tensor-model-parallel-size 2\n--micro-batch-size 1\n"
                                "--tensor-model-parallel-size=2\n";
   r = Run(sim + "--from-megatron m.txt");
