@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -621,11 +622,21 @@ std::vector<Measured> ReadMeasured(const json& m, const std::string& kind) {
   std::vector<Measured> out;
   for (const MeasuredRule& r : kMeasuredRules) {
     const std::optional<double> v = OptNumber(m, std::string(r.key).c_str());
-    if (!v || !(*v > 0)) continue;
+    if (!v) continue;
     // A GEMM record's "tflops" is the GEMM's; other kinds' quantities stay with their kinds.
     if ((r.quantity == "gemm_tflops") != (kind == "gemm")) continue;
     if ((r.quantity == "collective_time_s") != (kind == "collective")) continue;
-    out.push_back({std::string(r.quantity), *v * r.scale});
+    // Zero, negative, or finite but absurd values (1e-310, 1e308) would score an infinite or
+    // meaningless error, and fit nothing: the same bound as a measurement file's times
+    // (costmodel/measurements.cc). (Values <= 0 used to be dropped without a word.)
+    const double value = *v * r.scale;
+    if (value < 1e-12 || value > 1e12) {
+      char buf[128];  // the bound in the field's own unit
+      std::snprintf(buf, sizeof buf, "measured.%s: %g is outside [%g, %g]", std::string(r.key).c_str(), *v,
+                    1e-12 / r.scale, 1e12 / r.scale);
+      throw Skip{buf};
+    }
+    out.push_back({std::string(r.quantity), value});
   }
   return out;
 }
@@ -1117,6 +1128,7 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
       t = s.bytes * costmodel::BusBwFactor(s.op, ranks) / (*bus * 1e9);
     }
     if (t <= 0) throw Skip{"no time, algbw_GBps or busbw_GBps measured"};
+    if (!(t >= 1e-12 && t <= 1e12)) throw Skip{"collective time from the measured bandwidth is outside [1e-12, 1e12] s"};
     out.measured.push_back({"collective_time_s", t});
     out.notes.push_back("collective_time_s from the measured bandwidth");
   }

@@ -28,8 +28,14 @@ CLI::Validator NumberIn(double min, double max) {
         double v = 0;
         const char* end = text.data() + text.size();
         const auto res = std::from_chars(text.data(), end, v, std::chars_format::general);
-        if (text.empty() || res.ptr != end || res.ec != std::errc() || !std::isfinite(v)) {
+        // 1e999 and 1e-400 are decimal numbers out of range (from_chars: result_out_of_range),
+        // not malformed ones.
+        const bool out_of_range = res.ec == std::errc::result_out_of_range;
+        if (text.empty() || res.ptr != end || (res.ec != std::errc() && !out_of_range) || !std::isfinite(v)) {
           return "must be a decimal number, got '" + text + "'";
+        }
+        if (out_of_range) {
+          return "must be in [" + Num(min) + ", " + Num(max) + "], got " + text + " (beyond a double's range)";
         }
         if (v < min || v > max) {
           return "must be in [" + Num(min) + ", " + Num(max) + "], got " + text;
@@ -328,6 +334,19 @@ bool IsOutputOption(const CLI::Option& opt) {
 
 namespace {
 int g_stdout_errno = 0;
+
+/// The data file a built-in name given to `flag` is read from (costmodel::Resolve*,
+/// plans::ResolveFramework), or "" for a path or a flag that takes no built-in names.
+std::string BuiltinFile(const std::string& flag, const std::string& value) {
+  if (value.find('/') != std::string::npos || value.ends_with(".json")) return "";
+  const char* kind = flag == "--model"         ? "models"
+                     : flag == "--cluster"     ? "clusters"
+                     : flag == "--calibration" ? "calibration"
+                     : flag == "--framework"   ? "frameworks"
+                                               : nullptr;
+  if (kind == nullptr) return "";
+  return (std::filesystem::path(costmodel::DataDir()) / kind / (value + ".json")).string();
+}
 }  // namespace
 
 void FlushStdout() {
@@ -402,6 +421,13 @@ void PreflightFiles(const CLI::App& app) {
         if (costmodel::OutputIsInput(out, value)) {
           throw Error(out.flag, "'" + out.path + "' is the file given to " + flag +
                                     ": refusing to overwrite an input");
+        }
+        // A built-in name is read from the data directory (costmodel/zoo.cc): --json
+        // data/models/tiny-llama.json with --model tiny-llama replaced the built-in model.
+        const std::string builtin = BuiltinFile(flag, value);
+        if (!builtin.empty() && costmodel::OutputIsInput(out, builtin)) {
+          throw Error(out.flag, "'" + out.path + "' is the built-in file " + flag + " " + value + " reads (" +
+                                    builtin + "): refusing to overwrite an input");
         }
       }
     }

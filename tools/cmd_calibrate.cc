@@ -257,7 +257,7 @@ void RunCalibrate(const CalibrateOptions& o) {
   }
   for (const auto& w : warnings) std::fprintf(stderr, "meshplan: warning: %s\n", w.c_str());
   j["warnings"] = warnings;
-  if (!o.out.empty()) WriteFileAtomic(o.out, plans::DumpReport(j), "-o");
+  if (!o.out.empty()) WriteFileAtomic(o.out, plans::DumpReport(j), "--out");
 }
 
 }  // namespace

@@ -46,6 +46,11 @@ std::string ClusterTemplatePath() {
 void RunClusters(const std::string& template_out) {
   if (!template_out.empty()) {
     const std::string path = ClusterTemplatePath();
+    // The template is read as well as written: by identity, as PreflightFiles does for flags.
+    if (costmodel::OutputIsInput(costmodel::CheckOutputTarget(template_out, "--template"), path)) {
+      throw Error("--template", "'" + template_out + "' is meshplan's own template (" + path +
+                                    "): refusing to overwrite an input");
+    }
     const std::string text = costmodel::ReadFileText(path, "--template");
     costmodel::ParseClusterJson(text, path);  // the template itself must stay a valid cluster
     WriteFileAtomic(template_out, text, "--template");

@@ -66,7 +66,7 @@ void RunReport(const ReportOptions& o) {
   // Every input error (exit 2) is found before the charting scripts are looked for (exit 1).
   plans::RenderHtmlReport(o.inputs, docs, plans::HtmlAssets{});
   const std::string html = plans::RenderHtmlReport(o.inputs, docs, LoadAssets());
-  WriteFileAtomic(o.output, html, "-o");
+  WriteFileAtomic(o.output, html, "--output");
 }
 
 }  // namespace

@@ -55,7 +55,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -128,27 +131,144 @@ costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail 
   return split;
 }
 
+/// Length of the valid UTF-8 sequence (RFC 3629: no overlongs, surrogates or code points past
+/// U+10FFFF) at the start of `s`, or 0.
+size_t Utf8Length(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+  }
+  return n;
+}
+
+/// Text that stays inside one comment line of a TOML (which must be UTF-8) or an arguments file:
+/// control characters and bytes that are not UTF-8 become \n, \xHH. A model named
+/// "x\n--tensor-model-parallel-size 8" must not add a flag.
+std::string CommentText(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = Utf8Length(s.substr(i));
+    if (n == 0 || c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += c == '\n' ? "\\n" : buf;
+      i += 1;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+/// `path` as one shell word for the launch line of a comment: bare when it has only safe
+/// characters, in single quotes when it is printable UTF-8, else in bash's $'...' with \xHH
+/// escapes (a newline or a byte that is not UTF-8 in the file name).
+std::string ShellWord(std::string_view path) {
+  if (!path.empty() && path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789-_./=:,+@%") == std::string_view::npos) {
+    return std::string(path);
+  }
+  if (CommentText(path) == path) {
+    std::string q = "'";
+    for (char c : path) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  }
+  std::string q = "$'";
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\'' || c == '\\') {
+      q += '\\';
+      q += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      q += buf;
+    } else {
+      q += ch;
+    }
+  }
+  return q + "'";
+}
+
 std::string ScheduleComment(const Layout& l) {
   return "# meshplan layout: " + costmodel::LayoutToText(l) + "\n";
 }
 
 // ------------------------------------------------------------------------- reading helpers
+/// Integers in launch files are decimal, as the CLI's (IntegerIn): TOML's 0x10 and Python's
+/// int("010") would read as 16 and 10 where a user may mean something else.
 int64_t ParseInt(const std::string& text, const std::string& place, int64_t min) {
+  constexpr int64_t kMax = int64_t{1} << 30;
   int64_t v = 0;
   const char* end = text.data() + text.size();
   const auto res = std::from_chars(text.data(), end, v);
-  if (text.empty() || res.ptr != end || res.ec != std::errc()) {
-    throw Error(place, "must be an integer, got '" + text + "'");
+  if (text.empty() || res.ptr != end || (res.ec != std::errc() && res.ec != std::errc::result_out_of_range)) {
+    throw Error(place, "must be a decimal integer, got '" + text + "'");
   }
-  if (v < min || v > (int64_t{1} << 30)) {
-    throw Error(place, "must be in [" + Str(min) + ", " + Str(int64_t{1} << 30) + "], got " + text);
+  const size_t digits = text[0] == '-' ? 1 : 0;
+  if (text.size() - digits > 1 && text[digits] == '0') {
+    throw Error(place, "must be a decimal integer without leading zeros, got '" + text + "'");
+  }
+  if (res.ec == std::errc::result_out_of_range || v < min || v > kMax) {
+    throw Error(place, "must be in [" + Str(min) + ", " + Str(kMax) + "], got " + text);
   }
   return v;
 }
 
+/// The product of parallel degrees (each <= 2^30) when it is at most `gpus` (<= 2^24), else
+/// nullopt: never multiplied past int64 (2^30 x 2^30 x 16 wrapped to 0 and divided by it).
+std::optional<int64_t> DegreeProduct(std::initializer_list<int64_t> degrees, int64_t gpus) {
+  int64_t p = 1;
+  for (const int64_t d : degrees) {
+    p *= d;  // p <= gpus <= 2^24 before, d <= 2^30: no overflow
+    if (p > gpus) return std::nullopt;
+  }
+  return p;
+}
+
+/// Launch files meshplan reads are short: Megatron-LM's arguments.py has under 1000 flags and
+/// torchtitan's JobConfig a few hundred keys. More is not a launch file, and would be held in
+/// memory and listed in one note (7 million flags: 1.8 GB and a 68 MB line).
+constexpr size_t kMaxLaunchEntries = 4096;
+/// The largest global batch meshplan costs (tools/cli_common.h kMaxGlobalBatch), for the one a
+/// file implies (micro-batch x data-parallel degree) before it reaches --global-batch's check.
+constexpr int64_t kMaxGlobalBatch = int64_t{1} << 30;
+
 /// Checks the layout read from a file the way --layout is checked (schedule vs vpp, sp vs tp).
-Layout Canonical(const Layout& l, const std::string& path) {
-  return costmodel::ParseLayoutText(costmodel::LayoutToText(l), path, l.recipe);
+/// An error about a layout key is re-placed at the file's own key or flag that set it
+/// (`file_keys`: layout key -> "m.txt:5: --sequence-parallel"), so it never names meshplan's
+/// `sp` or `pp_first_layers` to a user who wrote neither.
+Layout Canonical(const Layout& l, const std::string& path, const std::map<std::string, std::string>& file_keys) {
+  try {
+    return costmodel::ParseLayoutText(costmodel::LayoutToText(l), path, l.recipe);
+  } catch (const Error& e) {
+    const std::string prefix = path + ": ";
+    if (e.place().rfind(prefix, 0) == 0) {
+      const auto it = file_keys.find(e.place().substr(prefix.size()));
+      if (it != file_keys.end()) throw Error(it->second, e.reason());
+    }
+    throw;
+  }
 }
 
 /// meshplan's first / last stage layers for torchtitan's or Megatron's per-stage counts (one
@@ -276,12 +396,12 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
   }
 
   std::ostringstream os;
-  os << "# torchtitan job config written by meshplan for " << t.model.name << " on " << w.gpus << " x "
-     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+  os << "# torchtitan job config written by meshplan for " << CommentText(t.model.name) << " on " << w.gpus
+     << " x " << CommentText(t.cluster.name) << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
      << ScheduleComment(l)
-     << "# launch: " << TorchrunHead(t) << " -m torchtitan.train --job.config_file " << file_name << "\n"
+     << "# launch: " << TorchrunHead(t) << " -m torchtitan.train --job.config_file " << ShellWord(file_name) << "\n"
      << "# keys as torchtitan's JobConfig names them (torchtitan/config/job_config.py at 6404b93);\n"
-     << "# add [model] name / flavor (torchtitan's names for " << t.model.name
+     << "# add [model] name / flavor (torchtitan's names for " << CommentText(t.model.name)
      << "), tokenizer, dataset and optimizer.\n"
      << "\n[parallelism]\n"
      << "data_parallel_replicate_degree = " << l.replicate << "\n"
@@ -345,9 +465,43 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
 
 namespace {
 
-/// Line (1-based) of `key` in `[section]` of a TOML text; 0 when not found.
-int LineOf(std::string_view text, const std::string& section, const std::string& key) {
+/// A TOML table or key name as TOML reads it: each dotted part without the spaces around it and
+/// without its quotes ([ parallelism ], ["parallelism"] and [parallelism] are one table). CLI11's
+/// reader keeps both, so a table written so was ignored.
+std::string TomlName(std::string_view written) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = written.find('.', start);
+    std::string part(written.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    CLI::detail::trim(part);
+    if (part.size() >= 2 && (part.front() == '"' || part.front() == '\'') && part.back() == part.front()) {
+      part = part.substr(1, part.size() - 2);
+    }
+    out += (out.empty() && start == 0 ? "" : ".") + part;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return out;
+}
+
+/// Where `section`.`key` is assigned in a TOML text.
+struct KeyPlaces {
+  std::vector<int> lines;  // 1-based, in order
+  std::string raw;         // the first one's value as written ("2", "\"2\"", "selective")
+};
+
+/// Where each key is assigned in a TOML text ("section.key" -> its lines, in order): under its
+/// [section] header (reopened or not), quoted or bare, or as a dotted key. CLI11's reader merges
+/// a key repeated on consecutive lines into one list, so repeats are found here, in the text.
+/// One pass over the text (a file of 4096 keys and one 60 MB comment line is read once, not once
+/// per key); at most kMaxLaunchEntries keys and tables, before CLI11 builds an item for each
+/// line (7M two-key lines took 2.6 GB there).
+std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::string& path) {
+  std::map<std::string, KeyPlaces> index;
+  size_t entries = 0;
   std::string current;
+  bool array_of_tables = false;
   int line_no = 0;
   size_t start = 0;
   while (start <= text.size()) {
@@ -355,29 +509,63 @@ int LineOf(std::string_view text, const std::string& section, const std::string&
     std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
     ++line_no;
     CLI::detail::trim(line);
+    // Every line CLI11 makes an item of: a key, a table header, a bare word.
+    if (!line.empty() && line[0] != '#' && line[0] != ';' && ++entries > kMaxLaunchEntries) {
+      throw Error(path + ":" + std::to_string(line_no),
+                  "more than " + Str(kMaxLaunchEntries) + " keys and tables: not a torchtitan job config");
+    }
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
       current = line.substr(1, line.size() - 2);
-      CLI::detail::trim(current);
-    } else if (current == section && line.rfind(key, 0) == 0) {
-      std::string rest = line.substr(key.size());
-      CLI::detail::trim(rest);
-      if (!rest.empty() && rest.front() == '=') return line_no;
+      // [[x]]: an array of tables, whose elements repeat their keys; none is a setting meshplan
+      // reads, so their keys are not indexed.
+      array_of_tables = current.size() >= 2 && current.front() == '[' && current.back() == ']';
+      if (array_of_tables) current = current.substr(1, current.size() - 2);
+      current = TomlName(current);
+    } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#' && !array_of_tables) {
+      const std::string name = TomlName(line.substr(0, eq));
+      KeyPlaces& k = index[current.empty() ? name : current + "." + name];
+      if (k.lines.empty()) k.raw = CLI::detail::trim_copy(line.substr(eq + 1));
+      k.lines.push_back(line_no);
     }
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
-  return 0;
+  return index;
 }
 
 struct TomlValue {
-  std::string value;
+  std::string value;  // as CLI11's reader gives it: quotes removed
   std::string place;  // "t.toml:7: parallelism.tensor_parallel_degree"
+  std::string raw;    // as written; empty where the line was not found
 };
+
+/// CLI11's reader is lenient where TOML is not: it unquotes "2" and "false" and takes a bare
+/// word. A TOML reader (torchtitan's is tomllib) gives the string "2" to an integer setting and
+/// the string "false" to a boolean one, and refuses a bare word. So the kind is checked as
+/// written: `kind` is 'i' (integer), 's' (string: quoted, or a bare number as
+/// selective_ac_option = 2), or 'b' (boolean).
+void CheckTomlKind(const TomlValue& v, char kind) {
+  if (v.raw.empty()) return;
+  const bool quoted = v.raw[0] == '"' || v.raw[0] == '\'';
+  if (kind == 'i' && quoted) {
+    throw Error(v.place, "must be a TOML integer, got the string \"" + v.value + "\"");
+  }
+  if (kind == 'b' && v.value != "true" && v.value != "false") {
+    throw Error(v.place, "must be true or false, got '" + v.value + "'");
+  }
+  if (kind == 'b' && quoted) {
+    throw Error(v.place, "must be a TOML boolean (true or false, no quotes), got the string \"" + v.value + "\"");
+  }
+  if (kind == 's' && !quoted && v.value.find_first_not_of("0123456789") != std::string::npos) {
+    throw Error(v.place, "must be a TOML string in quotes, got '" + v.value + "' (not valid TOML)");
+  }
+}
 
 }  // namespace
 
 ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& path, const costmodel::Model& m,
                                    int64_t gpus) {
+  const std::map<std::string, KeyPlaces> key_index = KeyIndex(text, path);
   std::vector<CLI::ConfigItem> items;
   try {
     CLI::ConfigTOML reader;
@@ -408,10 +596,17 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   std::map<std::string, TomlValue> values;  // "section.key"
   for (const CLI::ConfigItem& it : items) {
     if (it.name == "--" || it.name == "++") continue;  // CLI11's section end / start markers
-    const std::string section = CLI::detail::join(it.parents, ".");
+    const std::string section = TomlName(CLI::detail::join(it.parents, "."));
     const std::string full = section.empty() ? it.name : section + "." + it.name;
-    const int line = LineOf(text, section, it.name);
+    const auto found = key_index.find(full);
+    const KeyPlaces key_places = found == key_index.end() ? KeyPlaces{} : found->second;
+    const std::vector<int>& lines = key_places.lines;
+    const int line = lines.empty() ? 0 : lines[0];
     const std::string place = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full;
+    if (lines.size() > 1) {
+      throw Error(place, "given twice, at lines " + std::to_string(lines[0]) + " and " + std::to_string(lines[1]) +
+                             ": each key may appear once");
+    }
     if (section.empty()) {
       throw Error(place, "key outside a section (torchtitan's keys live under [parallelism], [training], ...)");
     }
@@ -455,14 +650,20 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       continue;
     }
     if (it.inputs.size() != 1) throw Error(place, "expected one value, got " + Str(static_cast<int64_t>(it.inputs.size())));
-    values[full] = {it.inputs[0], place};
+    values[full] = {it.inputs[0], place, key_places.raw};
   }
   auto has = [&](const std::string& k) { return values.count(k) > 0; };
   auto place_of = [&](const std::string& k) { return has(k) ? values[k].place : path + ": " + k; };
   auto int_of = [&](const std::string& k, int64_t dflt, int64_t min) {
-    return has(k) ? ParseInt(values[k].value, values[k].place, min) : dflt;
+    if (!has(k)) return dflt;
+    CheckTomlKind(values[k], 'i');
+    return ParseInt(values[k].value, values[k].place, min);
   };
-  auto str_of = [&](const std::string& k, const std::string& dflt) { return has(k) ? values[k].value : dflt; };
+  auto str_of = [&](const std::string& k, const std::string& dflt, char kind = 's') {
+    if (!has(k)) return dflt;
+    CheckTomlKind(values[k], kind);
+    return values[k].value;
+  };
 
   const int64_t replicate = int_of("parallelism.data_parallel_replicate_degree", 1, 1);
   int64_t shard = int_of("parallelism.data_parallel_shard_degree", -1, -1);
@@ -486,7 +687,11 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                     Str(etp));
   }
   if (shard == 0) throw Error(place_of("parallelism.data_parallel_shard_degree"), "must be -1 or >= 1, got 0");
-  const int64_t others = replicate * tp * pp * cp;
+  const std::optional<int64_t> product = DegreeProduct({replicate, tp, pp, cp}, gpus);
+  if (!product) {
+    throw Error(path, "[parallelism] replicate x tp x pp x cp degrees multiply to more than --gpus " + Str(gpus));
+  }
+  const int64_t others = *product;
   if (shard == -1) {
     if (gpus % others != 0) {
       throw Error(place_of("parallelism.data_parallel_shard_degree"),
@@ -495,7 +700,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     }
     shard = gpus / others;
   }
-  if (others * shard != gpus) {
+  if (others * shard != gpus) {  // others <= 2^24, shard <= 2^30: no overflow
     throw Error(path, "[parallelism] degrees multiply to " + Str(others * shard) + ", not --gpus " + Str(gpus));
   }
   if (!str_of("parallelism.pipeline_parallel_schedule_csv", "").empty()) {
@@ -537,6 +742,11 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   if (!has("training.local_batch_size")) out.notes.push_back("training.local_batch_size not set: torchtitan's default 8");
   int64_t global = int_of("training.global_batch_size", -1, -1);
   if (global == 0) throw Error(place_of("training.global_batch_size"), "must be -1 or >= 1, got 0");
+  if (global == -1 && local * dp > kMaxGlobalBatch) {  // local <= 2^30, dp <= 2^24
+    throw Error(place_of("training.local_batch_size"),
+                Str(local) + " x data-parallel degree " + Str(dp) + " (global_batch_size -1) is more than the " +
+                    "largest global batch, " + Str(kMaxGlobalBatch));
+  }
   if (global == -1) global = local * dp;
   if (global % (local * dp) != 0) {
     throw Error(place_of("training.global_batch_size"), "global batch " + Str(global) + " is not a multiple of local_batch_size " +
@@ -564,11 +774,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   auto list_of = [&](const std::string& k) {
     return lists.count(k) ? lists[k].first : std::vector<std::string>{};
   };
-  auto bool_of = [&](const std::string& k) {
-    const std::string v = Lower(str_of(k, "false"));
-    if (v != "true" && v != "false") throw Error(place_of(k), "must be true or false, got '" + v + "'");
-    return v == "true";
-  };
+  auto bool_of = [&](const std::string& k) { return str_of(k, "false", 'b') == "true"; };
   const std::vector<std::string> converters = list_of("model.converters");
   if (!converters.empty()) {
     if (converters.size() != 1 || converters[0] != "float8") {
@@ -599,7 +805,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       if (has(k)) throw Error(place_of(k), "needs model.converters = [\"float8\"]");
     }
   }
-  const std::string offload = Lower(str_of("training.enable_cpu_offload", "false"));
+  const std::string offload = str_of("training.enable_cpu_offload", "false", 'b');
   if (offload != "false") {
     throw Error(place_of("training.enable_cpu_offload"), "CPU offload is not modelled, got '" + offload + "'");
   }
@@ -702,7 +908,24 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   } else {
     throw Error(place_of("activation_checkpoint.mode"), "must be none, selective or full, got '" + mode + "'");
   }
-  out.layout = Canonical(l, path);
+  std::map<std::string, std::string> file_keys;
+  for (const auto& [layout_key, key] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"tp", "parallelism.tensor_parallel_degree"},
+           {"sp", "parallelism.tensor_parallel_degree"},
+           {"pp", "parallelism.pipeline_parallel_degree"},
+           {"vpp", "parallelism.pipeline_parallel_layers_per_stage"},
+           {"schedule", "parallelism.pipeline_parallel_schedule"},
+           {"pp_first_layers", "parallelism.pipeline_parallel_first_stage_less_layers"},
+           {"pp_last_layers", "parallelism.pipeline_parallel_last_stage_less_layers"},
+           {"mbs", "parallelism.pipeline_parallel_microbatch_size"},
+           {"cp", "parallelism.context_parallel_degree"},
+           {"cp_comm", "parallelism.context_parallel_rotate_method"},
+           {"ep", "parallelism.expert_parallel_degree"},
+           {"recompute", "activation_checkpoint.mode"},
+           {"ac_freq", "activation_checkpoint.selective_ac_option"}}) {
+    file_keys[layout_key] = place_of(key);
+  }
+  out.layout = Canonical(l, path, file_keys);
   return out;
 }
 
@@ -738,10 +961,11 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   const costmodel::StageSplit split = CommonChecks(t, l, fail);
   const costmodel::Workload& w = t.workload;
   std::ostringstream os;
-  os << "# Megatron-LM arguments written by meshplan for " << t.model.name << " on " << w.gpus << " x "
-     << t.cluster.name << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
+  os << "# Megatron-LM arguments written by meshplan for " << CommentText(t.model.name) << " on " << w.gpus
+     << " x " << CommentText(t.cluster.name) << ", global batch " << w.global_batch << " x " << w.seq << " tokens\n"
      << ScheduleComment(l)
-     << "# launch: " << TorchrunHead(t) << " pretrain_gpt.py $(grep -v '^#' " << file_name << ") <model, data and optimizer flags>\n"
+     << "# launch: " << TorchrunHead(t) << " pretrain_gpt.py $(grep -v '^#' " << ShellWord(file_name)
+     << ") <model, data and optimizer flags>\n"
      << "# flags as megatron/training/arguments.py names them (NVIDIA/Megatron-LM at 307dcf37)\n"
      << "--num-layers " << t.model.layers << "\n"
      << "--hidden-size " << t.model.hidden << "\n"
@@ -815,6 +1039,10 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       std::istringstream words(line);
       for (std::string w; words >> w;) {
         if (w == "\\") continue;  // shell line continuation
+        if (tokens.size() >= kMaxLaunchEntries * 16) {
+          throw Error(path + ":" + std::to_string(line_no),
+                      "more than " + Str(kMaxLaunchEntries * 16) + " words: not a Megatron-LM arguments file");
+        }
         tokens.push_back({w, line_no});
       }
       if (nl == std::string_view::npos) break;
@@ -824,6 +1052,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   struct FlagValue {
     std::vector<std::string> values;
     std::string place;
+    int line = 0;
   };
   std::map<std::string, FlagValue> flags;
   std::vector<std::string> order;
@@ -841,6 +1070,7 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       name.erase(eq);
     }
     fv.place = place + ": " + name;
+    fv.line = tok.line;
     ++i;
     // Values follow their flag on the same line (one flag a line, or several on one).
     while (eq == std::string::npos && i < tokens.size() && tokens[i].line == tok.line &&
@@ -848,7 +1078,13 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       fv.values.push_back(tokens[i].text);
       ++i;
     }
-    if (flags.count(name)) throw Error(fv.place, "given twice");
+    if (flags.count(name)) {
+      throw Error(fv.place, "given twice, at lines " + std::to_string(flags[name].line) + " and " +
+                                std::to_string(tok.line) + ": each flag may appear once");
+    }
+    if (flags.size() >= kMaxLaunchEntries) {
+      throw Error(place, "more than " + Str(kMaxLaunchEntries) + " flags: not a Megatron-LM arguments file");
+    }
     flags[name] = fv;
     order.push_back(name);
   }
@@ -938,11 +1174,15 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     throw Error(flags["--expert-tensor-parallel-size"].place,
                 "meshplan models expert tensor parallelism equal to --tensor-model-parallel-size (" + Str(tp) + ")");
   }
-  if (gpus % (tp * pp * cp) != 0) {
-    throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(tp * pp * cp) + " do not divide --gpus " +
-                          Str(gpus));
+  const std::optional<int64_t> model_parallel = DegreeProduct({tp, pp, cp}, gpus);
+  if (!model_parallel) {
+    throw Error(path, "tensor x pipeline x context parallel sizes multiply to more than --gpus " + Str(gpus));
   }
-  const int64_t dp = gpus / (tp * pp * cp);
+  if (gpus % *model_parallel != 0) {
+    throw Error(path, "tensor x pipeline x context parallel sizes = " + Str(*model_parallel) +
+                          " do not divide --gpus " + Str(gpus));
+  }
+  const int64_t dp = gpus / *model_parallel;
   Layout l;
   l.recipe = Recipe::kMegatron;
   l.tp = tp;
@@ -978,6 +1218,11 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   }
   if (!has("--micro-batch-size")) throw Error(path, "--micro-batch-size: missing (Megatron-LM requires it)");
   l.mbs = int_of("--micro-batch-size", 1);
+  if (!has("--global-batch-size") && l.mbs * dp > kMaxGlobalBatch) {  // mbs <= 2^30, dp <= 2^24
+    throw Error(flags["--micro-batch-size"].place,
+                Str(l.mbs) + " x data-parallel degree " + Str(dp) + " (Megatron-LM's default --global-batch-size) is " +
+                    "more than the largest global batch, " + Str(kMaxGlobalBatch));
+  }
   out.global_batch = int_of("--global-batch-size", l.mbs * dp);
   out.global_batch_from = has("--global-batch-size")
                               ? flags["--global-batch-size"].place + " " + Str(*out.global_batch)
@@ -1057,7 +1302,23 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
       if (has(f)) throw Error(flags[f].place, "needs --recompute-granularity full");
     }
   }
-  out.layout = Canonical(l, path);
+  std::map<std::string, std::string> file_keys;
+  for (const auto& [layout_key, flag] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"tp", "--tensor-model-parallel-size"},
+           {"sp", "--sequence-parallel"},
+           {"pp", "--pipeline-model-parallel-size"},
+           {"vpp", "--num-layers-per-virtual-pipeline-stage"},
+           {"pp_first_layers", "--decoder-first-pipeline-num-layers"},
+           {"pp_last_layers", "--decoder-last-pipeline-num-layers"},
+           {"mbs", "--micro-batch-size"},
+           {"cp", "--context-parallel-size"},
+           {"cp_comm", "--cp-comm-type"},
+           {"ep", "--expert-model-parallel-size"},
+           {"recompute", "--recompute-granularity"},
+           {"recompute_num_layers", "--recompute-num-layers"}}) {
+    file_keys[layout_key] = has(flag) ? flags[flag].place : path + ": " + flag;
+  }
+  out.layout = Canonical(l, path, file_keys);
   return out;
 }
 

@@ -379,7 +379,7 @@ TEST(LaunchConfig, TorchtitanReadErrorsNameFileLineAndKey) {
   EXPECT_EQ(read("[parallelism]\ndata_parallel_shard_degree = 16\ntensor_parallel_degree = 2\n" + ac),
             "t.toml: [parallelism] degrees multiply to 32, not --gpus 64");
   EXPECT_EQ(read("[parallelism]\ntensor_parallel_degree = two\n" + ac),
-            "t.toml:2: parallelism.tensor_parallel_degree: must be an integer, got 'two'");
+            "t.toml:2: parallelism.tensor_parallel_degree: must be a decimal integer, got 'two'");
   EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 2\n[training]\nlocal_batch_size = 1\n"
                  "global_batch_size = 64\n" + ac),
             "t.toml:5: training.global_batch_size: 64 is 2 x local_batch_size x dp: with pipeline parallelism "
@@ -432,7 +432,7 @@ TEST(LaunchConfig, MegatronReadErrorsNameFileLineAndFlag) {
             "uniform --recompute-num-layers 1) or as the first n layers of each stage (--recompute-method block "
             "--recompute-num-layers n)");
   EXPECT_EQ(read(base + "--tensor-model-parallel-size 8 --tensor-model-parallel-size 4\n"),
-            "m.txt:2: --tensor-model-parallel-size: given twice");
+            "m.txt:2: --tensor-model-parallel-size: given twice, at lines 2 and 2: each flag may appear once");
   EXPECT_EQ(read(base + "tensor-model-parallel-size 8\n"), "m.txt:2: expected a --flag, got 'tensor-model-parallel-size'");
   EXPECT_EQ(read(base + "--tensor-model-parallel-size 3\n"),
             "m.txt: tensor x pipeline x context parallel sizes = 3 do not divide --gpus 64");

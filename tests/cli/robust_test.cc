@@ -154,6 +154,20 @@ TEST_F(Robust, NumericFlagsAreDecimal) {
   EXPECT_EQ(r.err, "meshplan: error: --gpus: must be an integer, got '0x4'\n");
 }
 
+// 1e999 and 1e-400 are decimal numbers beyond a double's range, not malformed ones: the message
+// says the range, as for any other number outside it.
+TEST_F(Robust, NumberFlagsBeyondADoubleSayTheRange) {
+  const std::string plan = "plan --model tiny-llama --cluster cpu-local --gpus 4 --seq 128 --global-batch 4 ";
+  Result r = Run(plan + "--min-headroom-gib 1e999");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --min-headroom-gib: must be in [0, 1e+06], got 1e999 (beyond a double's "
+                   "range)\n");
+  r = Run(plan + "--moe-capacity-factor 1e-400");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --moe-capacity-factor: must be in [0.01, 64], got 1e-400 (beyond a double's "
+                   "range)\n");
+}
+
 TEST_F(Robust, ValidateFlagsAreCheckedLikeTheOthers) {
   const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
   struct Case {
@@ -270,6 +284,236 @@ TEST_F(Robust, CalibrateBoundsItsFitWorkBeforeFitting) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: --leave-one-out: fitting 1160 samples 81 time(s) is more than 25000 "
                    "sample-fits (about 8 s): give fewer or shorter inputs or drop --leave-one-out\n");
+}
+
+// Launch files written for a path or model whose name has a newline or bytes that are not UTF-8:
+// the name is quoted into the comment, never a new line of the file. "a\n--fp16" as a Megatron
+// file name used to add --fp16 to the arguments; "t\xff.toml" made a TOML torchtitan cannot read.
+TEST_F(Robust, LaunchFileNamesStayInsideTheirComment) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --layout tp=2,sp=on,zero=1,recipe=megatron ";
+  Result r = Run(sim + "--emit-megatron 'a\n--fp16'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string megatron = Slurp(dir_ / "a\n--fp16");
+  EXPECT_NE(megatron.find("pretrain_gpt.py $(grep -v '^#' $'a\\x0a--fp16') <model"), std::string::npos) << megatron;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--from-megatron 'a\n--fp16'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+          "--layout tp=2,sp=on,fsdp=2 --emit-torchtitan 't\xff.toml'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string toml = Slurp(dir_ / "t\xff.toml");
+  EXPECT_EQ(toml.find('\xff'), std::string::npos);
+  EXPECT_NE(toml.find("--job.config_file $'t\\xff.toml'\n"), std::string::npos) << toml;
+}
+
+// Integers in launch files are decimal and their products never overflow: a Megatron file with
+// tp x pp x cp = 2^30 x 2^30 x 16 died of SIGFPE (the product wrapped to 0); TOML's 010 (which
+// torchtitan's TOML reader refuses) was read as 10.
+TEST_F(Robust, LaunchFileIntegersAreDecimalAndBounded) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  std::ofstream(P("m.txt")) << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 1073741824\n"
+                               "--pipeline-model-parallel-size 1073741824\n--context-parallel-size 16\n";
+  Result r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt: tensor x pipeline x context parallel sizes multiply to more than --gpus 4\n");
+  std::ofstream(P("m.txt")) << "--bf16\n--micro-batch-size 1\n--tensor-model-parallel-size 0x2\n";
+  r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:3: --tensor-model-parallel-size: must be a decimal integer, got '0x2'\n");
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 010\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: parallelism.tensor_parallel_degree: must be a decimal integer "
+                   "without leading zeros, got '010'\n");
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 65536\ncontext_parallel_degree = 65536\n"
+                                "pipeline_parallel_degree = 65536\ndata_parallel_replicate_degree = 65536\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml: [parallelism] replicate x tp x pp x cp degrees multiply to more than "
+                   "--gpus 4\n");
+}
+
+// A key given twice is an error naming both lines: CLI11's TOML reader merged a key repeated on
+// the next line into a list ("expected one value, got 2"), and the second place was never named.
+TEST_F(Robust, LaunchFileKeysGivenTwiceNameBothLines) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n\"tensor_parallel_degree\" = 4\n";
+  Result r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: parallelism.tensor_parallel_degree: given twice, at lines 2 and 3: "
+                   "each key may appear once\n");
+  std::ofstream(P("t.toml")) << "[training]\nsteps = 1\n[parallelism]\ntensor_parallel_degree = 2\n[training]\n"
+                                "steps = 2\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: training.steps: given twice, at lines 2 and 6: each key may appear "
+                   "once\n");
+  // The elements of an array of tables repeat their keys; that is not a key given twice.
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
+                                "seq_len = 128\n[[x]]\nname = \"a\"\n[[x]]\nname = \"b\"\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::ofstream(P("m.txt")) << "--bf16\n--tensor-model-parallel-size 2\n--micro-batch-size 1\n"
+                               "--tensor-model-parallel-size=2\n";
+  r = Run(sim + "--from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:4: --tensor-model-parallel-size: given twice, at lines 2 and 4: each "
+                   "flag may appear once\n");
+}
+
+// A launch file is a few hundred lines: 60 MB of distinct flags took 1.8 GB and printed a 68 MB
+// note; now the reader stops at a bound that names the file.
+TEST_F(Robust, LaunchFilesAreBounded) {
+  {
+    std::ofstream m(P("m.txt"));
+    m << "--bf16\n--micro-batch-size 1\n";
+    for (int i = 0; i < 5000; ++i) m << "--unread-flag-" << i << "\n";
+  }
+  const Result r = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                       "--analytical --from-megatron m.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: m.txt:4097: more than 4096 flags: not a Megatron-LM arguments file\n");
+  EXPECT_EQ(r.out, "");
+  // TOML: bounded before CLI11's reader makes an item of every line (7M lines took 2.6 GB), and
+  // each key's line is found in one pass (1500 keys after a 60 MB comment line took 51 s).
+  {
+    std::ofstream t(P("t.toml"));
+    t << "[parallelism]\ntensor_parallel_degree = 2\n";
+    for (int i = 0; i < 2100; ++i) t << "[training]\nkey" << i << " = 1\n";
+  }
+  const Result t = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                       "--analytical --from-torchtitan t.toml");
+  EXPECT_EQ(t.rc, 2);
+  EXPECT_EQ(t.err, "meshplan: error: t.toml:4097: more than 4096 keys and tables: not a torchtitan job config\n");
+}
+
+// A published value that is finite but absurd (1e308 s) scored an infinite error and ended in
+// "is not a finite number (internal error)" naming the report; the record is skipped by name.
+TEST_F(Robust, ReferenceValuesOutOfRangeAreSkippedNamingTheField) {
+  std::string ref = Slurp(std::string(MESHPLAN_DATA_DIR) + "/reference/dgxc-h100.json");
+  ref.replace(ref.find("\"step_time_s\": 12.27,"), 21, "\"step_time_s\": 1e308,");
+  std::ofstream(P("ref.json")) << ref;
+  const Result r = Run("accuracy --reference ref.json --json out.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("skipped  measured.step_time_s: 1e+308 is outside [1e-12, 1e+12]"), std::string::npos)
+      << r.out.substr(0, 2000);
+  EXPECT_EQ(r.out.find("inf"), std::string::npos);
+  EXPECT_TRUE(fs::exists(P("out.json")));
+}
+
+// A write error names the flag as the pre-flight checks do (--out, --output), not its short form -o.
+TEST_F(Robust, WriteErrorsNameTheLongFlag) {
+  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  const Result r = Run("calibrate --cluster dgx-a100-80g --nccl-tests " + log + " -o /dev/full");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "meshplan: error: --out: cannot write '/dev/full': No space left on device\n");
+}
+
+// CLI11's TOML reader unquotes "2" and takes a bare word; a TOML reader (torchtitan's tomllib)
+// gives the string "2" to an integer setting, the string "false" to a boolean one, and refuses
+// the bare word. meshplan predicted such files as if they were what the user meant.
+TEST_F(Robust, LaunchFileValuesHaveTheirTomlKind) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --from-torchtitan t.toml";
+  struct Case {
+    std::string toml, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[parallelism]\ntensor_parallel_degree = \"2\"\n",
+            "t.toml:2: parallelism.tensor_parallel_degree: must be a TOML integer, got the string \"2\""},
+           {"[parallelism]\ntensor_parallel_degree = 2\nfsdp_reshard_after_forward = always\n",
+            "t.toml:3: parallelism.fsdp_reshard_after_forward: must be a TOML string in quotes, got 'always' "
+            "(not valid TOML)"},
+           {"[parallelism]\ntensor_parallel_degree = 2\n[training]\nenable_cpu_offload = \"false\"\n",
+            "t.toml:4: training.enable_cpu_offload: must be a TOML boolean (true or false, no quotes), got the "
+            "string \"false\""},
+       }) {
+    std::ofstream(P("t.toml")) << c.toml;
+    const Result r = Run(sim);
+    EXPECT_EQ(r.rc, 2) << c.toml;
+    EXPECT_EQ(r.err, "meshplan: error: " + c.message + "\n");
+  }
+}
+
+// [ parallelism ] and ["parallelism"] are TOML's [parallelism]; CLI11's reader kept the spaces
+// and quotes, so the table was ignored (tp=1 planned) or its keys listed as "not modelled".
+TEST_F(Robust, LaunchFileTablesAreNamedAsTomlReadsThem) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical --from-torchtitan t.toml";
+  for (const std::string header : {"[ parallelism ]", "[\"parallelism\"]"}) {
+    std::ofstream(P("t.toml")) << header << "\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
+                               << "seq_len = 128\n";
+    const Result r = Run(sim);
+    EXPECT_EQ(r.rc, 0) << header << ": " << r.err;
+    EXPECT_NE(r.out.find("layout   tp=2,sp=on,fsdp=2,"), std::string::npos) << header << ": " << r.out;
+  }
+}
+
+// clusters --template reads meshplan's own template and writes a copy: written over the template
+// itself (through any link), the shipped file was replaced.
+TEST_F(Robust, ClusterTemplateIsNotWrittenOverItself) {
+  fs::create_directories(dir_ / "data" / "templates");
+  fs::copy_file(std::string(MESHPLAN_DATA_DIR) + "/templates/cluster.json",
+                dir_ / "data" / "templates" / "cluster.json");
+  fs::create_symlink("data/templates/cluster.json", dir_ / "link.json");
+  const Result r = meshplan::cli_harness::RunShell(
+      "cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() + "' " + std::string(MESHPLAN_BIN) +
+          " clusters --template link.json",
+      dir_ / "stdout.txt", dir_ / "stderr.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --template: 'link.json' is meshplan's own template (" +
+                       (dir_ / "data" / "templates" / "cluster.json").string() + "): refusing to overwrite an input\n");
+  EXPECT_EQ(r.out, "");
+}
+
+// A built-in name is read from the data directory: --json naming that file (here through the
+// data directory's own path) replaced the built-in model with a report, exit 0, and every later
+// command using tiny-llama failed.
+TEST_F(Robust, OutputOverABuiltInInputIsRefused) {
+  fs::create_directories(dir_ / "data" / "models");
+  const fs::path model = dir_ / "data" / "models" / "tiny-llama.json";
+  fs::copy_file(std::string(MESHPLAN_DATA_DIR) + "/models/tiny-llama.json", model);
+  const std::string before = Slurp(model);
+  const Result r = meshplan::cli_harness::RunShell(
+      "cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() + "' " + std::string(MESHPLAN_BIN) +
+          " inspect --model tiny-llama --json data/models/tiny-llama.json",
+      dir_ / "stdout.txt", dir_ / "stderr.txt");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'data/models/tiny-llama.json' is the built-in file --model tiny-llama "
+                   "reads (" + model.string() + "): refusing to overwrite an input\n");
+  EXPECT_EQ(Slurp(model), before);
+}
+
+// Errors about a layout read from a launch file name the file's own flag or key: they named
+// meshplan's layout keys ("m.txt: sp: ...", "m.txt: pp_first_layers: ...") or --global-batch,
+// which the user did not give, for the batch the file implies.
+TEST_F(Robust, LaunchFileErrorsNameTheFilesOwnKeys) {
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
+                          "--analytical ";
+  struct Case {
+    std::string file, text, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"m.txt", "--bf16\n--global-batch-size 4\n--micro-batch-size 1\n--sequence-parallel\n",
+            "m.txt:4: --sequence-parallel: sequence parallelism needs tp > 1"},
+           {"m.txt", "--bf16\n--global-batch-size 4\n--micro-batch-size 1\n--pipeline-model-parallel-size 2\n"
+                     "--decoder-first-pipeline-num-layers 1073741824\n",
+            "m.txt:5: --decoder-first-pipeline-num-layers: must be at most 16777216, got '1073741824'"},
+           {"m.txt", "--bf16\n--micro-batch-size 1073741824\n",
+            "m.txt:2: --micro-batch-size: 1073741824 x data-parallel degree 4 (Megatron-LM's default "
+            "--global-batch-size) is more than the largest global batch, 1073741824"},
+           {"t.toml", "[training]\nlocal_batch_size = 1073741824\n",
+            "t.toml:2: training.local_batch_size: 1073741824 x data-parallel degree 4 (global_batch_size -1) is "
+            "more than the largest global batch, 1073741824"},
+       }) {
+    std::ofstream(P(c.file)) << c.text;
+    const Result r = Run(sim + (c.file == "t.toml" ? "--from-torchtitan " : "--from-megatron ") + c.file);
+    EXPECT_EQ(r.rc, 2) << c.text;
+    EXPECT_EQ(r.err, "meshplan: error: " + c.message + "\n");
+  }
 }
 
 }  // namespace
