@@ -516,4 +516,35 @@ TEST_F(Robust, LaunchFileErrorsNameTheFilesOwnKeys) {
   }
 }
 
+// Shipped data read without a flag (a cluster's calibration profile, the accuracy bands) is an
+// input of every command that prices a cluster: only calibrate and accuracy write there.
+TEST_F(Robust, OutputOverShippedDataReadWithoutAFlagIsRefused) {
+  fs::create_directories(dir_ / "data");
+  for (const char* d : {"models", "clusters", "calibration", "accuracy", "frameworks", "templates"}) {
+    fs::copy(std::string(MESHPLAN_DATA_DIR) + "/" + d, dir_ / "data" / d, fs::copy_options::recursive);
+  }
+  const fs::path profile = dir_ / "data" / "calibration" / "dgx-h100.json";
+  const fs::path bands = dir_ / "data" / "accuracy" / "error_bands.json";
+  const std::string before = Slurp(profile), bands_before = Slurp(bands);
+  auto run = [&](const std::string& args) {
+    return meshplan::cli_harness::RunShell("cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() +
+                                               "' " + std::string(MESHPLAN_BIN) + " " + args,
+                                           dir_ / "stdout.txt", dir_ / "stderr.txt");
+  };
+  Result r = run("simulate --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 2048 --layout tp=8,sp=on "
+                 "--json data/calibration/dgx-h100.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'data/calibration/dgx-h100.json' is the shipped calibration profile " +
+                       profile.string() + ", read by every command that prices its cluster: refusing to overwrite "
+                       "an input (calibrate -o regenerates it)\n");
+  r = run("plan --model llama3-8b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 2048 --json "
+          "data/accuracy/error_bands.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'data/accuracy/error_bands.json' is the accuracy bands file " +
+                       bands.string() + " that plan reads: refusing to overwrite an input (accuracy --error-bands "
+                       "regenerates it)\n");
+  EXPECT_EQ(Slurp(profile), before);
+  EXPECT_EQ(Slurp(bands), bands_before);
+}
+
 }  // namespace
