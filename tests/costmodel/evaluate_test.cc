@@ -196,10 +196,7 @@ TEST(Evaluate, Fp8ShortensTheStepAndKeepsBf16Mfu) {
 // both ways, two launches per cast.
 TEST(Evaluate, Fp8CurrentScalingReadsEveryTensorTwice) {
   const Model m = ResolveModel("llama3-8b");
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 8192;
+  Workload w = MakeWorkload(64, 64, 8192);
   w.precision = Precision::kFp8;
   const Layout l1 = ParseLayoutText("tp=1,fsdp=64,recipe=megatron,zero=1", "t");
   const LayerKernels delayed = LayerKernelsFor(m, w, l1);
@@ -243,10 +240,7 @@ TEST(Evaluate, Fp8CurrentScalingReadsEveryTensorTwice) {
 // mlp_in 4096 x 28672, mlp_out 14336 x 4096: 218,103,808 elements. No FP8 weight copy is kept.
 TEST(Evaluate, TorchaoFloat8CastsWeightsEveryMicroBatch) {
   const Model m = ResolveModel("llama3-8b");
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 8192;
+  Workload w = MakeWorkload(64, 64, 8192);
   w.precision = Precision::kFp8;
   w.fp8_recipe = Fp8Recipe::kTorchaoTensorwise;
   const Layout l = ParseLayoutText("tp=1,fsdp=64,zero=3", "t");
@@ -278,16 +272,9 @@ TEST(Evaluate, TorchaoFloat8CastsWeightsEveryMicroBatch) {
 // the elementwise kernels, so its backward lies between none's and full's; under TP it re-runs
 // the all-gathers (6 per layer) but keeps the reduce-scatters' outputs (4).
 TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 8192;
+  const Workload w = MakeWorkload(64, 64, 8192);
   const Evaluator ev(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), w);
-  auto eval = [&](const std::string& text) {
-    Layout l = ParseLayoutText(text, "t");
-    ResolveLayout(l, w, "t");
-    return ev.Evaluate(l);
-  };
+  auto eval = [&](const std::string& text) { return ev.Evaluate(L(text, w)); };
   const Evaluation none = eval("tp=1,fsdp=64,recompute=none");
   const Evaluation full = eval("tp=1,fsdp=64,recompute=full");
   const Evaluation half = eval("tp=1,fsdp=64,recompute=full,ac_freq=2");
@@ -330,16 +317,9 @@ TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
 
 // Megatron's --recompute-modules priced: each module re-runs its block's forward in backward.
 TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 8192;
+  const Workload w = MakeWorkload(64, 64, 8192);
   const Evaluator ev(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), w);
-  auto eval = [&](const std::string& text) {
-    Layout l = ParseLayoutText(text, "t");
-    ResolveLayout(l, w, "t");
-    return ev.Evaluate(l);
-  };
+  auto eval = [&](const std::string& text) { return ev.Evaluate(L(text, w)); };
   const Evaluation none = eval("tp=8,sp=on,fsdp=8,recompute=none");
   const Evaluation core = eval("tp=8,sp=on,fsdp=8,recompute=selective");
   const Evaluation mlp = eval("tp=8,sp=on,fsdp=8,recompute=selective,recompute_modules=core_attn+mlp");
@@ -394,13 +374,9 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
             "layer spec fuses a dense layer's norms into its linear layers (input_layernorm and pre_mlp_layernorm "
             "are IdentityOp), so moe_act, moe, shared_experts and layernorm recompute nothing");
   // An MoE model's moe module re-runs the dispatch and combine with the layer.
-  Workload wm = w;
+  const Workload wm = w;
   const Evaluator moe(ResolveModel("mixtral-8x7b"), ResolveCluster("dgx-h100"), wm);
-  auto eval_moe = [&](const std::string& text) {
-    Layout x = ParseLayoutText(text, "t");
-    ResolveLayout(x, wm, "t");
-    return moe.Evaluate(x);
-  };
+  auto eval_moe = [&](const std::string& text) { return moe.Evaluate(L(text, wm)); };
   const Evaluation act = eval_moe("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=moe_act");
   const Evaluation whole = eval_moe("tp=1,fsdp=64,ep=8,recompute=selective,recompute_modules=moe");
   EXPECT_EQ(act.reasons, 0u);
@@ -432,18 +408,10 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
 // saved tensors leave the GPU but one in transit, and each copy (the layer's activations over
 // node.host_GBps_per_gpu) is exposed where it outlasts a layer's compute-stream time.
 TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 8192;
+  const Workload w = MakeWorkload(64, 64, 8192);
   const Model m = ResolveModel("llama3-70b");
-  const Cluster c = ResolveCluster("dgx-h100");
-  const Evaluator ev(m, c, w);
-  auto eval = [&](const std::string& text) {
-    Layout l = ParseLayoutText(text, "t");
-    ResolveLayout(l, w, "t");
-    return ev.Evaluate(l);
-  };
+  const Evaluator ev(m, ResolveCluster("dgx-h100"), w);
+  auto eval = [&](const std::string& text) { return ev.Evaluate(L(text, w)); };
   const Evaluation none = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron");
   const Evaluation off = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=40");
   EXPECT_EQ(off.reasons, 0u);
@@ -461,8 +429,7 @@ TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
   EXPECT_NEAR(off.time.step_s - none.time.step_s, exposed, 1e-6);
   // Megatron-Core's own limits, and a cluster that gives no host link, are refused by name.
   auto why = [&](const std::string& text, const Evaluator& e) {
-    Layout l = ParseLayoutText(text, "t");
-    ResolveLayout(l, w, "t");
+    const Layout l = L(text, w);
     return e.Reasons(l, e.Evaluate(l)).back();
   };
   EXPECT_EQ(why("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=80", ev),
