@@ -121,6 +121,11 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
         return "cpu_offload_layers=" + std::to_string(l.cpu_offload_layers) +
                ": Megatron-Core offloads only layers less than num_layers (" + std::to_string(m.layers) + ")";
       });
+    } else if (l.recipe != Recipe::kMegatron) {
+      report(kReasonRecompute, [&] {
+        return std::string("cpu_offload_layers: activation offload is Megatron-Core's (--cpu-offloading, the megatron "
+                           "recipe); torchtitan (the fsdp2 recipe) has none");
+      });
     } else if (l.pp > 1) {
       report(kReasonRecompute, [&] {
         return std::string("cpu_offload_layers: Megatron-Core has no activation offload with pipeline parallelism");
@@ -698,6 +703,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       const MemoryBreakdown& mb = e.memory;
       p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
       p.layer_activation_bytes = mb.activations_per_layer_bytes;
+      p.offload_layers = l.cpu_offload_layers;
       p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
       const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
       p.unit_param_bytes = gathered ? 2.0 * (unit + xunit) : 0.0;

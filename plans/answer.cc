@@ -245,8 +245,8 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   std::vector<std::string> out;
   out.push_back("not searched: context parallelism below 4096 tokens per rank and its "
                 "all_gather exchange, checkpointing of some layers, by op or by Megatron module (ac_freq, "
-                "recompute_num_layers, recompute=op, recompute_modules), activation offload (cpu_offload_layers) "
-                "(--layout prices them), rank order other than pp-replicate-fsdp-cp-tp, "
+                "recompute_num_layers, recompute=op, recompute_modules) (--layout prices them), activation offload "
+                "other than the fewest layers that fit a layout short of memory without recompute, rank order other than pp-replicate-fsdp-cp-tp, "
                 "NCCL settings");
   const costmodel::Model& m = ev.model();
   if (!m.moe.dense()) {

@@ -1,6 +1,7 @@
 #include "plans/search.h"
 
 #include <algorithm>
+#include <cmath>
 #include <bit>
 #include <tuple>
 #include <chrono>
@@ -269,10 +270,8 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
   auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };
   int64_t i = 0;
-  ForEachLayout(ev, opt, [&](const Layout& l) {
-    if (progress && (i % 4096) == 0) progress(i, total);
-    ++i;
-    Candidate c{l, ev.Evaluate(l)};
+  auto consider = [&](const Layout& l, const costmodel::Evaluation& eval) {
+    Candidate c{l, eval};
     ++r.evaluated;
     if (l.tp == 1 && l.pp == 1 && l.cp == 1) {  // FSDP alone: no tensor, pipeline or context parallelism
       const bool replace =
@@ -300,6 +299,44 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
             best_bad[static_cast<size_t>(b)] = c;
           }
         }
+      }
+    }
+  };
+  const costmodel::Model& m = ev.model();
+  const bool offload = ev.cluster().node.host_GBps_per_gpu > 0;
+  ForEachLayout(ev, opt, [&](const Layout& l) {
+    if (progress && (i % 4096) == 0) progress(i, total);
+    ++i;
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    consider(l, e);
+    // Activation offload (Megatron-Core --cpu-offloading, the megatron recipe at pp 1): a
+    // layout without recompute that fails on memory alone is tried once more with the fewest
+    // offloaded layers that fit. (deficit / one layer's activations) + the one in transit is
+    // enough (the allocator's share shrinks with them); bisection finds the fewest.
+    if (offload && e.reasons == costmodel::kReasonMemory && l.recompute == costmodel::Recompute::kNone &&
+        l.pp == 1 && l.recipe == costmodel::Recipe::kMegatron && e.memory.activations_per_layer_bytes > 0) {
+      const double deficit = e.memory.peak_bytes - e.memory.capacity_bytes;
+      const double enough = std::ceil(deficit / e.memory.activations_per_layer_bytes) + 1.0;
+      if (enough < static_cast<double>(m.layers)) {
+        Layout o = l;
+        o.cpu_offload_layers = static_cast<int64_t>(enough);
+        costmodel::Evaluation fit = ev.Evaluate(o);
+        if (fit.feasible()) {
+          int64_t lo = 1, hi = o.cpu_offload_layers;  // lo does not fit (nothing saved), hi fits
+          while (hi - lo > 1) {
+            Layout t = l;
+            t.cpu_offload_layers = (lo + hi) / 2;
+            costmodel::Evaluation te = ev.Evaluate(t);
+            if (te.feasible()) {
+              hi = t.cpu_offload_layers;
+              fit = te;
+            } else {
+              lo = t.cpu_offload_layers;
+            }
+          }
+          o.cpu_offload_layers = hi;
+        }
+        consider(o, fit);
       }
     }
   });

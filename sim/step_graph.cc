@@ -191,7 +191,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         ag_fwd[static_cast<size_t>(j)] =
             b.Add(Op::kAgLayerFwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
       }
-      int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, p.layer_activation_bytes,
+      // An offloaded layer's activations live on the host (Layout::cpu_offload_layers).
+      const double kept = i < p.offload_layers ? 0.0 : p.layer_activation_bytes;
+      int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
                             m == 0 && zero1 ? zero1_ag[ui] : -1});
       if (cp) last = cp_pass(p.cp_fwd, true, m, i, last);
@@ -232,7 +234,8 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerBwdEp, Stream::kCompute, m, i, p.layer_bwd_ep_s, 0.0, {});
-      b.Free(last, p.recompute_working_bytes + p.layer_activation_bytes + unit_param_bytes);
+      b.Free(last, p.recompute_working_bytes + (i < p.offload_layers ? 0.0 : p.layer_activation_bytes) +
+                       unit_param_bytes);
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for
       if (fsdp_layer) {

@@ -105,6 +105,34 @@ TEST(Search, RanksFeasibleByStepTimeAndCountsTheRest) {
   EXPECT_GT(r.top[0].layout.tp, 1);
 }
 
+// Activation offload in the search: a Megatron layout without recompute that is short of memory
+// is tried with the fewest offloaded layers that fit. Llama 3 70B on 64 H100 at PP 1 without CP:
+// offloading beats every recompute layout, and one layer fewer would not fit.
+TEST(Search, OffloadsTheFewestLayersThatFit) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-70b");
+  const Workload w = MakeWorkload(64, 64, 8192);
+  const Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  SearchOptions o;
+  o.top_k = 5;
+  o.recipe = costmodel::Recipe::kMegatron;
+  o.max_pp = 1;
+  o.max_cp = 1;
+  const SearchResult r = Search(ev, o);
+  ASSERT_FALSE(r.top.empty());
+  const costmodel::Layout best = r.top[0].layout;
+  ASSERT_GT(best.cpu_offload_layers, 1);
+  EXPECT_EQ(best.recompute, costmodel::Recompute::kNone);
+  costmodel::Layout fewer = best;
+  --fewer.cpu_offload_layers;
+  EXPECT_EQ(ev.Evaluate(fewer).reasons, costmodel::kReasonMemory);
+  // No recompute layout comes close: full recompute re-runs every forward.
+  for (const auto& c : r.top) {
+    if (c.layout.recompute == costmodel::Recompute::kFull) {
+      EXPECT_GT(c.eval.time.step_s, 1.2 * r.top[0].eval.time.step_s);
+    }
+  }
+}
+
 TEST(Search, ObjectiveMemoryRanksByPeak) {
   const Evaluator ev(costmodel::ResolveModel("llama2-7b"), costmodel::ResolveCluster("dgx-h100"),
                      MakeWorkload(64, 128, 4096));
