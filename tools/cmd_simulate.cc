@@ -111,6 +111,7 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
       throw Error("--fp8-param-gather", "disagrees with " + path + " (no --fp8-param-gather)");
     }
   }
+  if (in.compiled) w.eager_elementwise = !*in.compiled;  // torch.compile fuses the elementwise ops
   if (in.global_batch) {
     if (w.global_batch != 0 && w.global_batch != *in.global_batch) {
       throw Error("--global-batch", std::to_string(w.global_batch) + " disagrees with " + in.global_batch_from);

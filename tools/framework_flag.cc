@@ -44,6 +44,8 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
                                         (torchao ? "torchao's float8 (torchao-tensorwise)"
                                                  : "TransformerEngine's FP8 (te-delayed or te-tensorwise)"));
       }
+      // torchtitan's float8 runs under torch.compile, which fuses the elementwise ops too.
+      if (torchao && !given("--eager-elementwise")) w->eager_elementwise = false;
     }
   });
 }

@@ -450,8 +450,13 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
      << "seq_len = " << w.seq << "\n"
      << "mixed_precision_param = \"bfloat16\"\n"
      << "mixed_precision_reduce = \"float32\"\n";
-  // meshplan prices torchao's casts fused, as torch.compile runs them (torchtitan's float8 needs it).
-  if (float8) os << "compile = true\n";
+  // torch.compile fuses the elementwise ops (meshplan's fused kernels) and torchao's float8
+  // casts, which meshplan prices fused; eager elementwise ops are torchtitan's default, false.
+  if (float8 && w.eager_elementwise) {
+    fail("--eager-elementwise", "torchtitan's float8 runs under torch.compile (training.compile = true), which fuses "
+                                "the elementwise ops");
+  }
+  os << "compile = " << (w.eager_elementwise ? "false" : "true") << "\n";
   os << "\n[activation_checkpoint]\n";
   if (l.recompute == Recompute::kOp) {
     os << "mode = \"selective\"\nselective_ac_option = \"op\"\n";
@@ -586,7 +591,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                                                             "enable_async_tensor_parallel"};
   static const std::set<std::string> kTraining = {"local_batch_size", "global_batch_size", "seq_len",
                                                   "mixed_precision_param", "mixed_precision_reduce",
-                                                  "enable_cpu_offload"};
+                                                  "enable_cpu_offload", "compile"};
   static const std::set<std::string> kChangesCompute = {"model.converters"};
   static const std::set<std::string> kFloat8 = {"recipe_name", "filter_fqns", "enable_fsdp_float8_all_gather",
                                                 "precompute_float8_dynamic_scale_for_fsdp", "emulate",
@@ -770,6 +775,9 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                 "must be float32, got '" + values["training.mixed_precision_reduce"].value + "'");
   }
   out.reduce_dtype = costmodel::Dtype::kFp32;
+  // torch.compile: the elementwise ops fused (torchtitan's default, false: eager).
+  out.compiled = str_of("training.compile", "false", 'b') == "true";
+  if (!has("training.compile")) out.notes.push_back("training.compile not set: torchtitan's default false (eager elementwise ops)");
   // FP8: torchao's Float8Linear (model.converters ["float8"]) with tensorwise scaling.
   auto list_of = [&](const std::string& k) {
     return lists.count(k) ? lists[k].first : std::vector<std::string>{};
@@ -794,6 +802,10 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     if (bool_of("float8.emulate")) throw Error(place_of("float8.emulate"), "emulated float8 is not modelled");
     if (!list_of("float8.moe_fqns_prototype").empty()) {
       throw Error(lists["float8.moe_fqns_prototype"].second, "float8 MoE experts (prototype) are not modelled");
+    }
+    if (!*out.compiled) {
+      throw Error(place_of("training.compile"), "torchtitan's float8 needs torch.compile (true): meshplan prices "
+                                                "its casts fused");
     }
     out.precision = costmodel::Precision::kFp8;
     out.fp8_recipe = costmodel::Fp8Recipe::kTorchaoTensorwise;

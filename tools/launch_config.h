@@ -54,6 +54,8 @@ struct ImportedLaunch {
   std::optional<costmodel::Precision> precision;
   std::optional<costmodel::Fp8Recipe> fp8_recipe;
   bool fp8_param_gather = false;
+  // torchtitan's training.compile: elementwise ops fused (true) or eager (false).
+  std::optional<bool> compiled;
   std::vector<std::string> ignored;  // keys read and not modelled (they do not change the layout)
   std::vector<std::string> notes;    // assumptions the prediction rests on, one sentence each
 };

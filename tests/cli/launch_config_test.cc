@@ -302,8 +302,17 @@ TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {
                                               "t.toml", t.model, 64); }),
             "t.toml:9: float8.recipe_name: 'rowwise': rowwise-scaled GEMMs have no measured efficiency here, so only "
             "tensorwise is priced");
-  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base, "t.toml", t.model, 64); }),
+  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "compile = true\n", "t.toml", t.model, 64); }),
             "t.toml: float8.filter_fqns: must list \"output\": meshplan prices the output head in bf16");
+  // torch.compile: read as fused elementwise ops; float8 without it is refused (its casts unfused).
+  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "[float8]\nfilter_fqns = [\"output\"]\n", "t.toml", t.model, 64); }),
+            "t.toml: training.compile: torchtitan's float8 needs torch.compile (true): meshplan prices its casts fused");
+  EXPECT_EQ(in.compiled, true);
+  Target eager = Make("llama3-8b", 64, 128, 8192);
+  eager.workload.eager_elementwise = true;
+  const std::string plain = TorchtitanToml(eager.launch(), l, "--emit-torchtitan", "t.toml");
+  EXPECT_NE(plain.find("\ncompile = false\n"), std::string::npos) << plain;
+  EXPECT_EQ(ParseTorchtitanToml(plain, "t.toml", t.model, 64).compiled, false);
   EXPECT_EQ(ErrorOf([&] {
               ParseTorchtitanToml("[parallelism]\ndata_parallel_shard_degree = 64\n[model]\nconverters = [\"mx\"]\n",
                                   "t.toml", t.model, 64);
@@ -408,7 +417,10 @@ TEST(LaunchConfig, TorchtitanDefaultsAndIgnoredKeys) {
   EXPECT_EQ(in.seq, 2048);         // torchtitan's default
   EXPECT_EQ(in.ignored, (std::vector<std::string>{"job.dump_folder", "optimizer.lr",
                                                   "parallelism.enable_async_tensor_parallel", "training.steps"}));
-  EXPECT_EQ(in.notes, (std::vector<std::string>{"training.seq_len not set: torchtitan's default 2048"}));
+  EXPECT_EQ(in.notes, (std::vector<std::string>{"training.seq_len not set: torchtitan's default 2048",
+                                                "training.compile not set: torchtitan's default false (eager "
+                                                "elementwise ops)"}));
+  EXPECT_EQ(in.compiled, false);
 }
 
 TEST(LaunchConfig, MegatronReadErrorsNameFileLineAndFlag) {
