@@ -225,13 +225,19 @@ TEST(LaunchConfig, CheckpointingModesRoundTrip) {
             "n-th layer (ac_freq)");
 }
 
+/// Llama 3 8B on 64 GPUs, 128 x 8192 tokens, in FP8 with `recipe`, parameters gathered in FP8.
+Target Fp8Target(costmodel::Fp8Recipe recipe) {
+  Target t = Make("llama3-8b", 64, 128, 8192);
+  t.workload.precision = costmodel::Precision::kFp8;
+  t.workload.fp8_recipe = recipe;
+  t.workload.fp8_param_gather = true;
+  return t;
+}
+
 // FP8 through TransformerEngine: --fp8-format hybrid with the recipe (and --fp8-param-gather),
 // read back into the workload's precision; torchtitan's float8 (torchao) is refused by name.
 TEST(LaunchConfig, Fp8RecipesRoundTripThroughMegatronArgs) {
-  Target t = Make("llama3-8b", 64, 128, 8192);
-  t.workload.precision = costmodel::Precision::kFp8;
-  t.workload.fp8_recipe = costmodel::Fp8Recipe::kTeTensorwise;
-  t.workload.fp8_param_gather = true;
+  const Target t = Fp8Target(costmodel::Fp8Recipe::kTeTensorwise);
   const Layout m = L("tp=8,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron", t);
   const std::string args = MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt");
   EXPECT_NE(args.find("--bf16\n--fp8-format hybrid\n--fp8-recipe tensorwise\n--fp8-param-gather\n"), std::string::npos)
@@ -281,10 +287,7 @@ TEST(LaunchConfig, ActivationOffloadRoundTripsThroughMegatronArgs) {
 // torchtitan's float8: model.converters ["float8"] with [float8] recipe_name "tensorwise", the
 // output head filtered out, FSDP's float8 all-gather as --fp8-param-gather; read back as FP8.
 TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {
-  Target t = Make("llama3-8b", 64, 128, 8192);
-  t.workload.precision = costmodel::Precision::kFp8;
-  t.workload.fp8_recipe = costmodel::Fp8Recipe::kTorchaoTensorwise;
-  t.workload.fp8_param_gather = true;
+  const Target t = Fp8Target(costmodel::Fp8Recipe::kTorchaoTensorwise);
   const Layout l = L("tp=1,sp=off,fsdp=64,replicate=1,zero=3,mbs=1,recompute=none,recipe=fsdp2", t);
   const std::string toml = TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
   EXPECT_NE(toml.find("[model]\nconverters = [\"float8\"]\n\n[float8]\nrecipe_name = \"tensorwise\"\n"
