@@ -41,9 +41,19 @@ std::string_view ReasonCodeName(int bit_index) {
 Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
       compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
-                             (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)) {
+                             (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
+      counts_(CountParams(m)) {
   RequireCostable(m, w.seq);  // an MoE, MLA or windowed model is refused, never priced as dense
 }
+
+const CollectiveTable& Evaluator::TableOf(const Group& g) const {
+  for (const CollectiveTable& t : tables_) {
+    if (t.group.ranks == g.ranks && t.group.nodes == g.nodes) return t;
+  }
+  tables_.push_back(BuildTable(links_, g));
+  return tables_.back();
+}
+
 
 Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
   const int64_t gpn = cluster_.node.gpus_per_node;
@@ -195,16 +205,6 @@ double ParamGatherBytes(const Workload& w, double layer_params, double outer_par
   return (fp8 ? 1.0 : 2.0) * layer_params + 2.0 * outer_params;
 }
 
-/// Forward and backward time of one transformer layer for one micro-batch, compute only.
-struct LayerCompute {
-  double fwd_s = 0;
-  double bwd_s = 0;          // dgrad + wgrad + recompute
-  double wgrad_s = 0;        // of which the weight-gradient GEMMs
-  double gemm_flops = 0;     // all GEMM FLOPs executed per micro-batch per layer (fwd+bwd+recompute)
-  double gemm_time_s = 0;
-  double gemm_ideal_s = 0;   // the same FLOPs at the dense peak of each GEMM's precision
-};
-
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
              double& time, double& ideal, double* wgrad = nullptr) {
   // FP8 (TransformerEngine): forward, data-gradient and weight-gradient GEMMs all run in FP8
@@ -264,6 +264,19 @@ void MixFields(T& x, const T& a, double f, std::initializer_list<double T::*> fi
   for (double T::*field : fields) x.*field = Mix(a.*field, x.*field, f);
 }
 }  // namespace
+
+const Evaluator::PricedLayer& Evaluator::PricedLayerOf(const Layout& l, bool moe_layer) const {
+  // Every layout field LayerKernelsFor reads (kernels.cc, experts.cc RouteTokens, context.h).
+  const std::array<int64_t, 10> key = {l.tp, l.sp ? 1 : 0, l.mbs, static_cast<int64_t>(l.recompute),
+                                       l.recompute_modules, l.cp, l.cp_balance ? 1 : 0,
+                                       static_cast<int64_t>(l.cp_comm), l.ep, moe_layer ? 1 : 0};
+  const auto it = layers_.find(key);
+  if (it != layers_.end()) return it->second;
+  PricedLayer p;
+  p.kernels = LayerKernelsFor(model_, workload_, l, moe_layer);
+  p.compute = PriceLayer(compute_, p.kernels);
+  return layers_.emplace(key, p).first->second;
+}
 
 // Full recompute of some layers (ac_freq, recompute_num_layers): a share f of the busiest
 // stage's layers (all of them without a pipeline) runs full recompute, the rest none. Every
@@ -338,7 +351,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   // Memory: the stage's own recomputed layers (memory.h), the fullest stage for a pipeline.
   MemoryBreakdown mem;
   if (l.pp == 1) {
-    mem = EstimateMemory(model_, cluster_, workload_, l);
+    mem = EstimateMemory(model_, cluster_, workload_, l, &counts_);
   } else {
     StageCost* stages[] = {&e.pipe.first, &e.pipe.middle, &e.pipe.last};
     for (StageCost* sc : stages) {
@@ -346,7 +359,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       const int64_t stage = sc->stage, n = split.LayersOf(stage, l.pp);
       const MemoryBreakdown sm = EstimateStageMemory(
           model_, cluster_, workload_, l,
-          StageShape{n, stage == 0, stage == l.pp - 1, sc->in_flight, split.FirstLayerOf(stage, l.pp)});
+          StageShape{n, stage == 0, stage == l.pp - 1, sc->in_flight, split.FirstLayerOf(stage, l.pp), &counts_});
       sc->peak_bytes = sm.peak_bytes;
       if (mem.peak_bytes < sm.peak_bytes) mem = sm;
     }
@@ -384,25 +397,26 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   }
 
   // --- Memory (pipeline: the fullest stage, PricePipeline).
-  if (!piped) e.memory = EstimateMemory(m, cluster_, w, l);
+  if (!piped) e.memory = EstimateMemory(m, cluster_, w, l, &counts_);
 
   // --- Compute of one layer, one micro-batch.
   const int64_t T = l.mbs * CpLocalSeq(w, l);  // this rank's tokens of a micro-batch (CP splits them)
   const int64_t h = m.hidden, d = m.head_dim;
   const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
-  const LayerKernels lk = LayerKernelsFor(m, w, l);
+  const LayerKernels& lk = PricedLayerOf(l, true).kernels;
   // An MoE model: the mean layer over its MoE and dense layers (Moe::dense_layers), since the
   // step counts layers x one layer's time; moe_frac of them route tokens.
   const double moe_frac = m.moe.dense() ? 0.0
                                         : static_cast<double>(m.moe.moe_layers(m.layers)) / static_cast<double>(m.layers);
-  LayerCompute lc = PriceLayer(cp, lk);
+  LayerCompute lc = PricedLayerOf(l, true).compute;
   // FP8 current scaling's amax all-reduces over TP per layer and micro-batch (kernels.h).
   double amax_fwd = lk.fp8_amax_reductions_fwd, amax_bwd = lk.fp8_amax_reductions_bwd,
          amax_rc = lk.fp8_amax_reductions_recomputed;
   if (!m.moe.dense() && moe_frac < 1.0) {
-    const LayerKernels dk = LayerKernelsFor(m, w, l, false);
-    const LayerCompute dc = PriceLayer(cp, dk);
+    const PricedLayer& dense = PricedLayerOf(l, false);
+    const LayerKernels& dk = dense.kernels;
+    const LayerCompute& dc = dense.compute;
     auto mix = [&](double x, double y) { return moe_frac * x + (1.0 - moe_frac) * y; };
     lc = {mix(lc.fwd_s, dc.fwd_s), mix(lc.bwd_s, dc.bwd_s), mix(lc.wgrad_s, dc.wgrad_s),
           mix(lc.gemm_flops, dc.gemm_flops), mix(lc.gemm_time_s, dc.gemm_time_s),
@@ -464,7 +478,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // TP: per layer per micro-batch, on the critical path.
   double tp_exposed = 0;
   if (t > 1) {
-    const CollectiveTable tt = BuildTable(links_, tp_group);
+    const CollectiveTable& tt = TableOf(tp_group);
     const double S = 2.0 * Td * static_cast<double>(h);  // bf16 activations of the micro-batch
     // Collectives of each kind per layer. With SP an MoE layer's MLP gathers and scatters the
     // routed copies instead of the hidden states (experts.h, priced as ep_dispatch/ep_combine);
@@ -546,7 +560,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   double ep_exposed = 0;
   if (!m.moe.dense() && (l.ep > 1 || (t > 1 && l.sp))) {
     const Group ep_group = PlaceGroup(l.ep, mesh.Stride(MeshDim::kCp));
-    const CollectiveTable tt = BuildTable(links_, tp_group);
+    const CollectiveTable& tt = TableOf(tp_group);
     const EpLayerCost ec = PriceEpLayer(links_, ep_group, t > 1 ? &tt : nullptr, m, l, RouteTokens(m, w, l));
     for (int i = 0; i < ec.num_uses; ++i) {
       const EpLayerCost::Use& u = ec.uses[i];
@@ -582,7 +596,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
   } else {
     // FSDP / ZeRO over the shard group, and the replica all-reduce.
-    const TpShardParams tpp = ParamsPerTpRank(m, t);
+    const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
     const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
     // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
@@ -597,8 +611,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s + e.parts.layer_fwd_ep_s;
     const double B = bwd + e.parts.layer_bwd_tp_s + e.parts.layer_bwd_cp_s + e.parts.layer_bwd_ep_s;
     if (l.shard() > 1) {
-      const CollectiveTable ft = BuildTable(links_, fsdp_group);
-      const CollectiveTable xt = BuildTable(links_, edp_group);
+      const CollectiveTable& ft = TableOf(fsdp_group);
+      const CollectiveTable& xt = TableOf(edp_group);
       // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group.
       auto both = [&](Coll op, double per_param, double dense_params, double expert_params) {
         CollectiveCost c = Time(ft, op, per_param * dense_params);
@@ -672,7 +686,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     }
     double dp_exposed = 0;
     if (l.replicate > 1) {
-      const CollectiveTable rt = BuildTable(links_, rep_group);
+      const CollectiveTable& rt = TableOf(rep_group);
       // Every parameter's shard: the dense part over fsdp x cp, the experts over ep x edp.
       const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.shard());
       const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
@@ -779,7 +793,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const Workload& w = workload_;
   const int64_t p = l.pp, v = l.vpp, t = l.tp;
   const int64_t mi = static_cast<int64_t>(std::ceil(micro));
-  const TpShardParams tpp = ParamsPerTpRank(m, t);
+  const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
   const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
   const double tied_copy = m.tied_embeddings ? static_cast<double>(PaddedVocab(m.vocab, t)) /
                                                    static_cast<double>(t) * static_cast<double>(m.hidden)
@@ -810,13 +824,13 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
 
   const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));  // fsdp x cp
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
-  const CollectiveTable ft = BuildTable(links_, fsdp_group);
-  const CollectiveTable rt = BuildTable(links_, rep_group);
+  const CollectiveTable& ft = TableOf(fsdp_group);
+  const CollectiveTable& rt = TableOf(rep_group);
   // Routed experts: expert / ep per layer, over the expert-data-parallel group (as Evaluate).
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
   const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
   const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
-  const CollectiveTable xt = BuildTable(links_, edp_group);
+  const CollectiveTable& xt = TableOf(edp_group);
   auto both = [&](Coll op, double bytes, double expert_bytes, Purpose purpose, double count, bool record) {
     CollectiveCost c = Time(ft, op, bytes);
     if (record) AddUse(e, op, purpose, fsdp_group, bytes, c, count);
@@ -847,7 +861,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
     const MemoryBreakdown mem =
-        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p)});
+        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p), &counts_});
     sc.peak_bytes = mem.peak_bytes;
     if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
 

@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "costmodel/collectives.h"
 #include "costmodel/compute.h"
 #include "costmodel/context.h"
+#include "costmodel/kernels.h"
 #include "costmodel/memory.h"
 #include "costmodel/pipeline.h"
 #include "costmodel/specs.h"
@@ -161,6 +164,16 @@ struct Evaluation {
   int num_collectives = 0;
 };
 
+/// Forward and backward time of one transformer layer for one micro-batch, compute only.
+struct LayerCompute {
+  double fwd_s = 0;
+  double bwd_s = 0;          // dgrad + wgrad + recompute
+  double wgrad_s = 0;        // of which the weight-gradient GEMMs
+  double gemm_flops = 0;     // all GEMM FLOPs executed per micro-batch per layer (fwd+bwd+recompute)
+  double gemm_time_s = 0;
+  double gemm_ideal_s = 0;   // the same FLOPs at the dense peak of each GEMM's precision
+};
+
 class Evaluator {
  public:
   Evaluator(const Model& m, const Cluster& c, const Workload& w);
@@ -173,8 +186,8 @@ class Evaluator {
   const Model& model() const { return model_; }
   const Cluster& cluster() const { return cluster_; }
   const Workload& workload() const { return workload_; }
-  LinkParams& links() { return links_; }
-  ComputeParams& compute() { return compute_; }
+  const LinkParams& links() const { return links_; }
+  const ComputeParams& compute() const { return compute_; }
 
  private:
   /// Per micro-batch: one layer's compute (fwd, bwd with its weight-gradient share) and TP
@@ -190,12 +203,27 @@ class Evaluator {
   void PricePipeline(const Layout& l, const StageSplit& split, const LayerTimes& t, double micro,
                      Evaluation& e) const;
 
+  /// BuildTable(links_, g), memoised: a search prices the same few groups (a divisor of the
+  /// GPUs, over some divisor of nodes) for every layout. The Evaluator is used by one thread.
+  const CollectiveTable& TableOf(const Group& g) const;
+  /// One layer's kernels (LayerKernelsFor) and their price on one GPU, memoised by the layout
+  /// fields they read (tp, sp, mbs, recompute and its modules, cp and its exchange, ep): a
+  /// search prices the same few for every fsdp x replicate x zero x recipe x pp around them.
+  struct PricedLayer {
+    LayerKernels kernels;
+    LayerCompute compute;
+  };
+  const PricedLayer& PricedLayerOf(const Layout& l, bool moe_layer) const;
+
   Model model_;
   Cluster cluster_;
   Workload workload_;
   LinkParams links_;
   ComputeParams compute_;
   double model_flops_per_token_ = 0;
+  ParamCounts counts_;  // CountParams(model_), once
+  mutable std::deque<CollectiveTable> tables_;  // TableOf's memo (a deque: references stay valid)
+  mutable std::map<std::array<int64_t, 10>, PricedLayer> layers_;  // PricedLayerOf's memo
 };
 
 }  // namespace meshplan::costmodel

@@ -184,8 +184,9 @@ double FullRecomputeShare(const Layout& l, int64_t layers) {
   return 1.0;
 }
 
-TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) {
-  const ParamCounts pc = CountParams(m);
+TpShardParams ParamsPerTpRank(const Model& m, int64_t tp) { return ParamsPerTpRank(m, tp, CountParams(m)); }
+
+TpShardParams ParamsPerTpRank(const Model& m, int64_t tp, const ParamCounts& pc) {
   const double t = static_cast<double>(tp), h = static_cast<double>(m.hidden);
   const double a = static_cast<double>(m.heads), d = static_cast<double>(m.head_dim);
   const double kv_local = m.kv_heads >= tp ? static_cast<double>(m.kv_heads) / t : 1.0;
@@ -262,14 +263,14 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard) {
 }
 
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
-                               const Layout& l) {
-  return EstimateStageMemory(m, c, w, l, StageShape{m.layers, true, true, 1.0});
+                               const Layout& l, const ParamCounts* counts) {
+  return EstimateStageMemory(m, c, w, l, StageShape{m.layers, true, true, 1.0, -1, counts});
 }
 
 MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Workload& w,
                                     const Layout& l, const StageShape& st) {
   MemoryBreakdown mb;
-  const TpShardParams tpp = ParamsPerTpRank(m, l.tp);
+  const TpShardParams tpp = st.counts ? ParamsPerTpRank(m, l.tp, *st.counts) : ParamsPerTpRank(m, l.tp);
   const bool piped = l.pp > 1;
   // An MoE model's stage of known layers counts its dense and MoE layers; else mean layers.
   int64_t dense_here = -1;

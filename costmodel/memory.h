@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "costmodel/params.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::costmodel {
@@ -66,6 +67,8 @@ struct TpShardParams {
   }
 };
 TpShardParams ParamsPerTpRank(const Model& m, int64_t tp);
+/// The same from the model's CountParams, counted once by the caller.
+TpShardParams ParamsPerTpRank(const Model& m, int64_t tp, const ParamCounts& counts);
 
 struct MemoryBreakdown {
   double params_bytes = 0;
@@ -106,11 +109,13 @@ struct StageShape {
   // The stage's first layer: an MoE model's stage then counts its own dense and MoE layers
   // (Moe::dense_layers); -1: every layer is the model's mean layer.
   int64_t first_layer = -1;
+  // CountParams(m), where the caller has it (the Evaluator counts once); null: counted here.
+  const ParamCounts* counts = nullptr;
 };
 
 /// The whole model on one stage (no pipeline), one micro-batch alive.
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
-                               const Layout& l);
+                               const Layout& l, const ParamCounts* counts = nullptr);
 /// One pipeline stage. Params and their states are the stage's (the last stage of a model with
 /// tied embeddings keeps its own copy of the output weights, as Megatron-LM does); activations
 /// are in_flight x layers x per-layer, plus the head's once on the last stage. FSDP (ZeRO-2/3)
