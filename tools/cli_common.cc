@@ -414,6 +414,31 @@ void PreflightFiles(const CLI::App& app) {
         }
       }
     }
+    // Shipped data read without a flag: a cluster's calibration profile (every command that
+    // prices a cluster looks through data/calibration/) and the accuracy bands (plan's ties).
+    // Only the commands that regenerate them write there: calibrate (-o) and accuracy
+    // (--error-bands), as tools/calibrate_shipped.sh and data/accuracy/README.md run them.
+    // Listed once per command, and only when it writes something.
+    std::vector<std::pair<std::string, std::string>> shipped;  // (file, what it is, for the error)
+    if (!outputs.empty()) {
+      const std::filesystem::path data(costmodel::DataDir());
+      std::error_code ec;
+      if (sub->get_name() != "calibrate") {
+        for (const auto& entry : std::filesystem::directory_iterator(data / "calibration", ec)) {
+          if (entry.path().extension() != ".json") continue;
+          shipped.emplace_back(entry.path().string(),
+                               "the shipped calibration profile " + entry.path().string() +
+                                   ", read by every command that prices its cluster: refusing to overwrite an "
+                                   "input (calibrate -o regenerates it)");
+        }
+      }
+      if (sub->get_name() != "accuracy") {
+        const std::string bands = (data / "accuracy" / "error_bands.json").string();
+        shipped.emplace_back(bands, "the accuracy bands file " + bands +
+                                        " that plan reads: refusing to overwrite an input (accuracy --error-bands "
+                                        "regenerates it)");
+      }
+    }
     // Every other value that names an existing file is (or may be) read: a built-in name that
     // happens to be a file here too is compared as well, which only ever refuses more.
     for (const auto& out : outputs) {
@@ -430,25 +455,8 @@ void PreflightFiles(const CLI::App& app) {
                                     builtin + "): refusing to overwrite an input");
         }
       }
-      // Shipped data read without a flag: a cluster's calibration profile (every command that
-      // prices a cluster looks through data/calibration/) and the accuracy bands (plan's ties).
-      // Only the commands that regenerate them write there: calibrate (-o) and accuracy
-      // (--error-bands), as tools/calibrate_shipped.sh and data/accuracy/README.md run them.
-      const std::filesystem::path data(costmodel::DataDir());
-      std::error_code ec;
-      if (sub->get_name() != "calibrate") {
-        for (const auto& entry : std::filesystem::directory_iterator(data / "calibration", ec)) {
-          if (entry.path().extension() != ".json" || !costmodel::OutputIsInput(out, entry.path().string())) continue;
-          throw Error(out.flag, "'" + out.path + "' is the shipped calibration profile " + entry.path().string() +
-                                    ", read by every command that prices its cluster: refusing to overwrite an "
-                                    "input (calibrate -o regenerates it)");
-        }
-      }
-      const std::string bands = (data / "accuracy" / "error_bands.json").string();
-      if (sub->get_name() != "accuracy" && costmodel::OutputIsInput(out, bands)) {
-        throw Error(out.flag, "'" + out.path + "' is the accuracy bands file " + bands +
-                                  " that plan reads: refusing to overwrite an input (accuracy --error-bands "
-                                  "regenerates it)");
+      for (const auto& [file, what] : shipped) {
+        if (costmodel::OutputIsInput(out, file)) throw Error(out.flag, "'" + out.path + "' is " + what);
       }
     }
     PreflightFiles(*sub);
