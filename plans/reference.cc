@@ -182,6 +182,8 @@ struct MappingTables {
   std::vector<RecomputeWord> recompute_words;
   std::vector<AttentionWords> attention_words;
   std::vector<std::string> fused_words, eager_words;
+  // Phrases saying the embedding (loss) takes one layer slot of the pipeline split.
+  std::vector<std::string> split_embedding_words, split_loss_words;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -311,6 +313,13 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("elementwise_words");
     t.fused_words = Strings(w, "fused");
     t.eager_words = Strings(w, "eager");
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("pipeline_split_words");
+    t.split_embedding_words = Strings(w, "embedding");
+    t.split_loss_words = Strings(w, "loss");
     w.String("source");
     w.Finish();
   }
@@ -853,8 +862,12 @@ std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
 /// interleaving is Megatron's interleaved 1F1B; "zero bubble" / "zb" is ZB-H1; anything else
 /// with pp > 1 ("1F1B", "none", not stated) is 1F1B, the default of Megatron-LM, NeMo and
 /// DeepSpeed (Megatron-LM schedules.py get_forward_backward_func). Layers that pp does not
-/// divide need the record's own split (pp_first_layers / pp_last_layers).
-void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& l) {
+/// divide need the record's own split: pp_first_layers / pp_last_layers, or words in `text`
+/// (arch and notes, lower-case) saying the embedding and / or the loss count as one layer of
+/// the split (mapping.json pipeline_split_words: Megatron-LM --account-for-embedding-in-
+/// pipeline-split / --account-for-loss-in-pipeline-split, NeMo's account_for_*_in_pipeline_split).
+void MapPipeline(const json& lj, int64_t pp, int64_t layers, const std::string& text, costmodel::Layout& l,
+                 std::vector<std::string>& notes) {
   l.pp = pp;
   if (pp <= 1) return;
   const int64_t vpp = OptInt(lj, "vpp").value_or(1);
@@ -871,6 +884,26 @@ void MapPipeline(const json& lj, int64_t pp, int64_t layers, costmodel::Layout& 
   }
   l.pp_first_layers = OptInt(lj, "pp_first_layers").value_or(0);
   l.pp_last_layers = OptInt(lj, "pp_last_layers").value_or(0);
+  const bool embedding_slot = HasAny(text, Tables().split_embedding_words);
+  const bool loss_slot = HasAny(text, Tables().split_loss_words);
+  if (l.pp_first_layers == 0 && l.pp_last_layers == 0 && (embedding_slot || loss_slot)) {
+    // Megatron-Core transformer_block.py get_num_layers_to_build: the slots (layers, plus one
+    // for the embedding and one for the loss) split evenly over the stages; the first (last)
+    // stage builds one layer fewer for the embedding (loss) it holds.
+    const int64_t slots = layers + (embedding_slot ? 1 : 0) + (loss_slot ? 1 : 0);
+    if (slots % pp != 0) {
+      throw Skip{"pipeline split: pp " + std::to_string(pp) + " does not divide " + std::to_string(slots) +
+                 " layer slots (layers, embedding and loss)"};
+    }
+    const int64_t each = slots / pp;
+    if (embedding_slot) l.pp_first_layers = each - 1;
+    if (loss_slot) l.pp_last_layers = each - 1;
+    notes.push_back("pipeline split: the " + std::string(embedding_slot && loss_slot ? "embedding and the loss"
+                                                        : embedding_slot            ? "embedding"
+                                                                                    : "loss") +
+                    " each count as one layer (" + std::to_string(layers) + " layers in " + std::to_string(slots) +
+                    " slots, " + std::to_string(each) + " per stage), as the record says");
+  }
   costmodel::StageSplit split;
   std::string why;
   if (!costmodel::SplitLayers(l, layers, split, &why)) throw Skip{"pipeline split: " + why};
@@ -967,7 +1000,10 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     out.assumptions.push_back("layer-level checkpointing of every " + std::to_string(ac_freq) +
                               "nd layer (torchtitan's default selective_ac_option)");
   }
-  MapPipeline(*lj, pp, out.model.layers, l);
+  // The record's own words: its model's arch and its notes, lower-case.
+  const std::string text = Lower((model_json ? OptString(*model_json, "arch").value_or("") : std::string()) + " " +
+                                 OptString(rec, "notes").value_or(""));
+  MapPipeline(*lj, pp, out.model.layers, text, l, out.notes);
   MapContext(*lj, out);
   l.ep = OptInt(*lj, "ep").value_or(1);
   const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp * l.cp));
@@ -1026,11 +1062,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   const std::optional<bool> source_flash = SourceFlashAttention(ref);
   w.flash_attention = flash_stated || source_flash.value_or(fw ? fw->flash_attention : true);
   w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
-  {
-    const std::string text = Lower((model_json ? OptString(*model_json, "arch").value_or("") : std::string()) +
-                                   " " + OptString(rec, "notes").value_or(""));
-    w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
-  }
+  w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
   if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }

@@ -366,6 +366,49 @@ TEST(ReferenceMapRecord, PipelineDegreeScheduleAndSplitByRule) {
             "for an uneven split)");
 }
 
+TEST(ReferenceMapRecord, EmbeddingAndLossSlotsSplitLayersAsMegatronDoes) {
+  // NeMo's llama31_405b recipe: 126 layers + embedding + loss = 128 slots over pp 8 x vpp 8;
+  // Megatron-Core get_num_layers_to_build gives the first and the last stage 16 - 1 = 15 layers
+  // and the six others 16 each (15 + 15 + 6 x 16 = 126).
+  json j = Record();
+  j["model"]["layers"] = 126;
+  j["model"]["params_b"] = nullptr;
+  j["cluster"]["gpus"] = 64;
+  j["layout"]["pp"] = 8;
+  j["layout"]["vpp"] = 8;
+  j["layout"]["dp"] = 8;
+  j["layout"]["fsdp"] = 8;
+  j["layout"]["global_batch"] = 64;
+  j["layout"]["grad_accum"] = 8;
+  j["layout"]["micro_batch"] = 1;
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "pipeline split: pp 8 does not divide 126 layers (give pp_first_layers / pp_last_layers "
+            "for an uneven split)");
+  j["notes"] = "The recipe sets account_for_embedding_in_pipeline_split=True and "
+               "account_for_loss_in_pipeline_split=True.";
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.layout.pp_first_layers, 15);
+  EXPECT_EQ(r.layout.pp_last_layers, 15);
+  EXPECT_NE(std::find(r.notes.begin(), r.notes.end(),
+                      "pipeline split: the embedding and the loss each count as one layer (126 layers in 128 "
+                      "slots, 16 per stage), as the record says"),
+            r.notes.end());
+  // The embedding alone: 127 slots do not split over 8 stages.
+  j["notes"] = "--account-for-embedding-in-pipeline-split";
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "pipeline split: pp 8 does not divide 127 layer slots (layers, embedding and loss)");
+  // 30 layers + 2 over pp 4 (the 405B proxy): 7 + 8 + 8 + 7, each stage's 8 slots in 8 chunks.
+  j["notes"] = "account_for_embedding_in_pipeline_split=True, account_for_loss_in_pipeline_split=True";
+  j["model"]["layers"] = 30;
+  j["cluster"]["gpus"] = 32;
+  j["layout"]["pp"] = 4;
+  r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.layout.pp_first_layers, 7);
+  EXPECT_EQ(r.layout.pp_last_layers, 7);
+}
+
 TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   json j = Record();
   j["layout"]["grad_accum"] = nullptr;
