@@ -42,7 +42,12 @@
 //   (forces fp32 gradient accumulation and all-reduce)), and
 //   megatron/training/argument_utils.py at 003579558fa320cbedaab8b5d1ee7b976bb3f38c
 //   (args.decoder_first_pipeline_num_layers / args.decoder_last_pipeline_num_layers, i.e.
-//   --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers).
+//   --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers);
+//   --num-virtual-stages-per-pipeline-rank, --account-for-embedding-in-pipeline-split and
+//   --account-for-loss-in-pipeline-split (Megatron-Core transformer_block.py
+//   get_num_layers_to_build: (layers + 1 + 1) / pp slots per stage, (that) / vpp per virtual
+//   stage, the first virtual stage of rank 0 and the last of rank pp-1 one layer short; NeMo 2.0's
+//   llama31_405b recipe sets both, as the DGX Cloud records say).
 //   Megatron's distributed optimizer shards the optimizer states over the whole data-parallel
 //   group and keeps full fp32 main gradients (6 + 12/d bytes per parameter): ZeRO-1.
 //   Interleaving with pp = 2: arguments.py at 307dcf37 asserts pp > 2, Megatron-Core's
@@ -91,12 +96,37 @@ std::string TorchrunHead(const LaunchTarget& t) {
 }
 
 /// Transformer layers of stages 0, 1, ..., p*v-1 (virtual stage c*p + r on rank r) for `l`.
+/// With vpp > 1 an explicitly lighter first (last) stage holds its embedding (loss) in one layer
+/// slot of its first (last) chunk (pipeline.h SplitLayers), as Megatron-Core's
+/// get_num_layers_to_build does with --account-for-embedding-in-pipeline-split
+/// (--account-for-loss-in-pipeline-split): that chunk builds one layer fewer.
 std::vector<int64_t> MeshplanStageLayers(const Layout& l, const costmodel::StageSplit& s) {
   std::vector<int64_t> out;
   for (int64_t c = 0; c < l.vpp; ++c) {
-    for (int64_t r = 0; r < l.pp; ++r) out.push_back(s.LayersOf(r, l.pp) / l.vpp);
+    for (int64_t r = 0; r < l.pp; ++r) {
+      const bool embedding = l.vpp > 1 && r == 0 && l.pp_first_layers > 0;
+      const bool loss = l.vpp > 1 && r == l.pp - 1 && l.pp_last_layers > 0;
+      const int64_t per_chunk = (s.LayersOf(r, l.pp) + (embedding ? 1 : 0) + (loss ? 1 : 0)) / l.vpp;
+      out.push_back(per_chunk - (embedding && c == 0 ? 1 : 0) - (loss && c == l.vpp - 1 ? 1 : 0));
+    }
   }
   return out;
+}
+
+/// Megatron-LM's form of an uneven split with vpp > 1: (embedding, loss) counted as layers of
+/// the split (--account-for-embedding-in-pipeline-split, --account-for-loss-in-pipeline-split;
+/// megatron/core/transformer/transformer_block.py get_num_layers_to_build: every stage holds
+/// (layers + embedding + loss) / pp slots, the first stage's embedding and the last stage's loss
+/// each in one of them). nullopt when `l`'s split is not of that form.
+std::optional<std::pair<bool, bool>> MegatronSlotSplit(const Layout& l, const costmodel::StageSplit& s,
+                                                       int64_t layers) {
+  const bool embedding = l.pp_first_layers > 0, loss = l.pp_last_layers > 0;
+  const int64_t slots = layers + (embedding ? 1 : 0) + (loss ? 1 : 0);
+  if (l.pp < 2 || slots % l.pp != 0) return std::nullopt;
+  const int64_t each = slots / l.pp;
+  if (s.first != each - (embedding ? 1 : 0) || s.last != each - (loss ? 1 : 0)) return std::nullopt;
+  if (l.pp > 2 && s.middle != each) return std::nullopt;
+  return std::make_pair(embedding, loss);
 }
 
 /// Checks shared by both emitters; `fail` throws.
@@ -124,10 +154,6 @@ costmodel::StageSplit CommonChecks(const LaunchTarget& t, const Layout& l, Fail 
   costmodel::StageSplit split;
   std::string why;
   if (!costmodel::SplitLayers(l, t.model.layers, split, &why)) fail("pp=" + Str(l.pp), why);
-  if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
-    fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
-         "an uneven split with vpp > 1 has no exact form in either framework's flags");
-  }
   return split;
 }
 
@@ -373,6 +399,20 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     const bool uneven = l.pp_first_layers > 0 || l.pp_last_layers > 0;
     if (!uneven) {
       lps = t.model.layers / (l.pp * l.vpp);
+    } else if (l.vpp > 1) {
+      // Every virtual stage holds lps layers but the first (last), which is first_less
+      // (last_less) short: the chunk holding the embedding (loss).
+      const std::vector<int64_t> stages = MeshplanStageLayers(l, split);
+      lps = *std::max_element(stages.begin(), stages.end());
+      first_less = lps - stages.front();
+      last_less = lps - stages.back();
+      const int64_t n = static_cast<int64_t>(stages.size());
+      if ((t.model.layers + first_less + last_less + lps - 1) / lps != n ||
+          TorchtitanStageLayers(n, t.model.layers, first_less, last_less, flag) != stages) {
+        fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
+             "torchtitan's interleaved split gives every virtual stage pipeline_parallel_layers_per_stage layers "
+             "but the first and the last (less_layers short); this split's chunks are not of that form");
+      }
     } else {
       lps = l.pp > 2 ? split.middle : std::max(split.first, split.last);
       if (split.first > lps) {
@@ -863,12 +903,20 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     l.schedule = single ? Schedule::k1F1B : Schedule::kInterleaved;
     const int64_t middle = pp > 2 ? per_stage[1] : 0;
     if (per_rank > 1) {
-      for (int64_t n : per_stage) {
-        if (n != per_stage[0]) {
-          throw Error(place_of(lps_key), "torchtitan's split gives virtual stages of " + Str(per_stage[0]) + " and " + Str(n) +
-                                             " layers; meshplan models interleaved stages of equal size");
+      // Equal virtual stages, where the first (last) may be one layer short: meshplan's lighter
+      // first (last) stage, its embedding (loss) in a layer slot (pipeline.h SplitLayers).
+      const int64_t n = *std::max_element(per_stage.begin(), per_stage.end());
+      const size_t end = per_stage.size() - 1;
+      for (size_t i = 0; i <= end; ++i) {
+        const bool short_end = (i == 0 || i == end) && per_stage[i] == n - 1;
+        if (per_stage[i] != n && !short_end) {
+          throw Error(place_of(lps_key), "torchtitan's split gives virtual stages of " + Str(n) + " and " +
+                                             Str(per_stage[i]) + " layers; meshplan models interleaved stages of "
+                                             "equal size (the first and the last may be one layer short)");
         }
       }
+      if (per_stage.front() == n - 1) l.pp_first_layers = n * per_rank - 1;
+      if (per_stage.back() == n - 1) l.pp_last_layers = n * per_rank - 1;
     } else {
       for (int64_t i = 1; i + 1 < pp; ++i) {
         if (per_stage[static_cast<size_t>(i)] != middle) {
@@ -971,6 +1019,13 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
                                       "recomputes the first n layers of each stage (recompute_num_layers)");
   }
   const costmodel::StageSplit split = CommonChecks(t, l, fail);
+  if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0) && !MegatronSlotSplit(l, split, t.model.layers)) {
+    fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
+         "Megatron-LM interleaves an uneven split only as --account-for-embedding-in-pipeline-split / "
+         "--account-for-loss-in-pipeline-split: (layers + embedding + loss) / pp slots per stage, the first (last) "
+         "stage one layer short for its embedding (loss); here first " + Str(split.first) + ", last " +
+             Str(split.last) + " of " + Str(t.model.layers) + " layers over pp " + Str(l.pp));
+  }
   const costmodel::Workload& w = t.workload;
   std::ostringstream os;
   os << "# Megatron-LM arguments written by meshplan for " << CommentText(t.model.name) << " on " << w.gpus
@@ -985,8 +1040,16 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
      << "--tensor-model-parallel-size " << l.tp << "\n";
   if (l.sp) os << "--sequence-parallel\n";
   os << "--pipeline-model-parallel-size " << l.pp << "\n";
-  if (l.vpp > 1) os << "--num-layers-per-virtual-pipeline-stage " << t.model.layers / (l.pp * l.vpp) << "\n";
-  if (l.pp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0)) {
+  const bool uneven = l.pp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0);
+  if (uneven && l.vpp > 1) {
+    // Interleaving with a lighter first / last stage: Megatron-LM counts the embedding and the
+    // loss as layers of the split (MegatronSlotSplit), the virtual stages given by their number.
+    os << "--num-virtual-stages-per-pipeline-rank " << l.vpp << "\n";
+    if (l.pp_first_layers > 0) os << "--account-for-embedding-in-pipeline-split\n";
+    if (l.pp_last_layers > 0) os << "--account-for-loss-in-pipeline-split\n";
+  } else if (l.vpp > 1) {
+    os << "--num-layers-per-virtual-pipeline-stage " << t.model.layers / (l.pp * l.vpp) << "\n";
+  } else if (uneven) {
     os << "--decoder-first-pipeline-num-layers " << split.first << "\n"
        << "--decoder-last-pipeline-num-layers " << split.last << "\n";
   }
@@ -1103,6 +1166,8 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
   static const std::set<std::string> kRead = {
       "--num-layers", "--hidden-size", "--num-attention-heads", "--tensor-model-parallel-size", "--sequence-parallel",
       "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage",
+      "--num-virtual-stages-per-pipeline-rank", "--account-for-embedding-in-pipeline-split",
+      "--account-for-loss-in-pipeline-split",
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers", "--context-parallel-size",
       "--cp-comm-type", "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--micro-batch-size", "--global-batch-size", "--seq-length", "--bf16",
       "--fp16", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
@@ -1245,14 +1310,49 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     out.seq_from = flags["--seq-length"].place + " " + Str(*out.seq);
   }
 
-  // Pipeline: interleaving from layers per virtual stage, an uneven split from first / last.
+  // Pipeline: interleaving from layers per virtual stage (or their number), an uneven split from
+  // first / last or from the embedding and loss counted as layers of the split.
   const int64_t first = int_of("--decoder-first-pipeline-num-layers", 0);
   const int64_t last = int_of("--decoder-last-pipeline-num-layers", 0);
+  const std::string kEmbeddingSlot = "--account-for-embedding-in-pipeline-split";
+  const std::string kLossSlot = "--account-for-loss-in-pipeline-split";
+  const std::string kVirtualStages = "--num-virtual-stages-per-pipeline-rank";
+  const bool embedding_slot = switch_of(kEmbeddingSlot), loss_slot = switch_of(kLossSlot);
+  if (has(kVirtualStages) && has("--num-layers-per-virtual-pipeline-stage")) {
+    throw Error(flags[kVirtualStages].place, "Megatron-LM takes either it or --num-layers-per-virtual-pipeline-stage");
+  }
+  if ((embedding_slot || loss_slot) && (first > 0 || last > 0)) {
+    throw Error(flags[embedding_slot ? kEmbeddingSlot : kLossSlot].place,
+                "Megatron-LM does not combine it with --decoder-first/last-pipeline-num-layers");
+  }
   if (pp == 1) {
-    for (const char* f : {"--num-layers-per-virtual-pipeline-stage", "--decoder-first-pipeline-num-layers",
-                          "--decoder-last-pipeline-num-layers"}) {
+    for (const std::string f : {"--num-layers-per-virtual-pipeline-stage", "--decoder-first-pipeline-num-layers",
+                                "--decoder-last-pipeline-num-layers", kVirtualStages.c_str(), kEmbeddingSlot.c_str(),
+                                kLossSlot.c_str()}) {
       if (has(f)) throw Error(flags[f].place, "needs --pipeline-model-parallel-size > 1");
     }
+  } else if (embedding_slot || loss_slot) {
+    const std::string f = embedding_slot ? kEmbeddingSlot : kLossSlot;
+    if (has("--num-layers-per-virtual-pipeline-stage")) {
+      throw Error(flags["--num-layers-per-virtual-pipeline-stage"].place,
+                  "with " + f + " meshplan reads the virtual stages from " + kVirtualStages);
+    }
+    const int64_t slots = m.layers + (embedding_slot ? 1 : 0) + (loss_slot ? 1 : 0);
+    if (slots % pp != 0) {
+      throw Error(flags[f].place, Str(m.layers) + " layers and " + (embedding_slot && loss_slot ? "2 slots" : "1 slot") +
+                                      " = " + Str(slots) + " do not divide over " + Str(pp) + " pipeline stages");
+    }
+    const int64_t each = slots / pp;
+    if (embedding_slot) l.pp_first_layers = each - 1;
+    if (loss_slot) l.pp_last_layers = each - 1;
+    l.vpp = int_of(kVirtualStages, 1);
+    l.schedule = l.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+  } else if (has(kVirtualStages)) {
+    if (first > 0 || last > 0) {
+      throw Error(flags[kVirtualStages].place, "with --decoder-first/last-pipeline-num-layers has no exact meshplan layout");
+    }
+    l.vpp = int_of(kVirtualStages, 1);
+    l.schedule = l.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
   } else if (has("--num-layers-per-virtual-pipeline-stage")) {
     const std::string f = "--num-layers-per-virtual-pipeline-stage";
     if (first > 0 || last > 0) {
@@ -1319,9 +1419,9 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
            {"tp", "--tensor-model-parallel-size"},
            {"sp", "--sequence-parallel"},
            {"pp", "--pipeline-model-parallel-size"},
-           {"vpp", "--num-layers-per-virtual-pipeline-stage"},
-           {"pp_first_layers", "--decoder-first-pipeline-num-layers"},
-           {"pp_last_layers", "--decoder-last-pipeline-num-layers"},
+           {"vpp", has(kVirtualStages) ? kVirtualStages.c_str() : "--num-layers-per-virtual-pipeline-stage"},
+           {"pp_first_layers", embedding_slot ? kEmbeddingSlot.c_str() : "--decoder-first-pipeline-num-layers"},
+           {"pp_last_layers", loss_slot ? kLossSlot.c_str() : "--decoder-last-pipeline-num-layers"},
            {"mbs", "--micro-batch-size"},
            {"cp", "--context-parallel-size"},
            {"cp_comm", "--cp-comm-type"},

@@ -151,6 +151,59 @@ TEST(LaunchConfig, RoundTripsTheLayout) {
   }
 }
 
+// The split `plan` recommends for Llama 3 405B (126 layers) on 16,384 H100: pp 8 x vpp 8 with the
+// first and last stage one layer short, their embedding and loss each in a layer slot (15 + 1 = 16 =
+// 8 chunks of 2). Megatron-LM runs it as --account-for-embedding-in-pipeline-split and
+// --account-for-loss-in-pipeline-split with 8 virtual stages per rank ((126 + 2) / 8 = 16 slots per
+// stage, transformer_block.py get_num_layers_to_build); torchtitan as 64 virtual stages of 2 layers,
+// the first and the last one short (its default less_layers of 1). Both read back to the layout.
+TEST(LaunchConfig, InterleavedSplitWithEmbeddingAndLossSlotsRoundTrips) {
+  const Target t = Make("llama3-405b", 16384, 2048, 8192);
+  const Layout l = L("tp=8,sp=on,fsdp=128,replicate=1,zero=1,mbs=1,recompute=none,recipe=megatron,pp=8,vpp=8,"
+                     "schedule=interleaved,pp_first_layers=15,pp_last_layers=15,cp=2,cp_comm=p2p", t);
+  const std::string args = MegatronArgs(t.launch(), l, "--emit-megatron", "m.txt");
+  EXPECT_NE(args.find("--pipeline-model-parallel-size 8\n--num-virtual-stages-per-pipeline-rank 8\n"
+                      "--account-for-embedding-in-pipeline-split\n--account-for-loss-in-pipeline-split\n"),
+            std::string::npos)
+      << args;
+  EXPECT_EQ(args.find("--decoder-first-pipeline-num-layers"), std::string::npos);
+  EXPECT_EQ(args.find("--num-layers-per-virtual-pipeline-stage"), std::string::npos);
+  EXPECT_EQ(ParseMegatronArgs(args, "m.txt", t.model, 16384).layout, l);
+
+  Layout titan_l = l;
+  titan_l.recipe = costmodel::Recipe::kFsdp2;
+  titan_l.zero = 2;
+  const std::string toml = TorchtitanToml(t.launch(), titan_l, "--emit-torchtitan", "t.toml");
+  EXPECT_NE(toml.find("pipeline_parallel_layers_per_stage = 2\npipeline_parallel_first_stage_less_layers = 1\n"
+                      "pipeline_parallel_last_stage_less_layers = 1\n"),
+            std::string::npos)
+      << toml;
+  EXPECT_EQ(costmodel::LayoutToText(ParseTorchtitanToml(toml, "t.toml", t.model, 16384).layout),
+            costmodel::LayoutToText(titan_l));
+
+  // Megatron-LM's own checks on these flags, by name.
+  const std::string base = "--num-layers 126\n--hidden-size 16384\n--num-attention-heads 128\n"
+                           "--tensor-model-parallel-size 8\n--sequence-parallel\n--micro-batch-size 1\n"
+                           "--context-parallel-size 2\n--use-distributed-optimizer\n--overlap-grad-reduce\n"
+                           "--overlap-param-gather\n--bf16\n";
+  auto read = [&](const std::string& extra) {
+    return ErrorOf([&] { ParseMegatronArgs(base + extra, "m.txt", t.model, 16384); });
+  };
+  EXPECT_EQ(read("--pipeline-model-parallel-size 8\n--account-for-embedding-in-pipeline-split\n"),
+            "m.txt:13: --account-for-embedding-in-pipeline-split: 126 layers and 1 slot = 127 do not divide over 8 "
+            "pipeline stages");
+  EXPECT_EQ(read("--pipeline-model-parallel-size 8\n--account-for-embedding-in-pipeline-split\n"
+                 "--account-for-loss-in-pipeline-split\n--decoder-first-pipeline-num-layers 15\n"),
+            "m.txt:13: --account-for-embedding-in-pipeline-split: Megatron-LM does not combine it with "
+            "--decoder-first/last-pipeline-num-layers");
+  EXPECT_EQ(read("--pipeline-model-parallel-size 8\n--num-virtual-stages-per-pipeline-rank 8\n"
+                 "--num-layers-per-virtual-pipeline-stage 2\n"),
+            "m.txt:13: --num-virtual-stages-per-pipeline-rank: Megatron-LM takes either it or "
+            "--num-layers-per-virtual-pipeline-stage");
+  EXPECT_EQ(read("--pipeline-model-parallel-size 1\n--account-for-loss-in-pipeline-split\n"),
+            "m.txt:13: --account-for-loss-in-pipeline-split: needs --pipeline-model-parallel-size > 1");
+}
+
 // An MoE plan's expert parallelism goes out and comes back: torchtitan's expert_parallel_degree
 // with expert_tensor_parallel_degree = tp (meshplan prices ETP = TP; torchtitan's default is 1),
 // Megatron-LM's --expert-model-parallel-size (its ETP defaults to the TP size).
@@ -366,10 +419,14 @@ TEST(LaunchConfig, LayoutsAFrameworkCannotRunAreRefusedByName) {
   EXPECT_EQ(megatron("tp=4,sp=on,fsdp=8,zero=1,recipe=megatron,pp=2,schedule=zb-h1"),
             "--emit-megatron: schedule=zb-h1: Megatron-LM runs 1F1B and interleaved 1F1B; its arguments have no "
             "zero-bubble schedule");
-  // meshplan counts a lighter first stage's embedding as a chunk slot (15 + 1 = 16 = 2 x 8).
+  // meshplan counts a lighter first stage's embedding as a chunk slot (15 + 1 = 16 = 2 x 8); Megatron-LM
+  // counts it only with the loss's slot too when both ends are given: (32 + 2) / 2 = 17 per stage, so
+  // first 16 and last 16, not 15 and 17.
   EXPECT_EQ(megatron("tp=4,sp=on,fsdp=8,zero=1,recipe=megatron,pp=2,vpp=2,pp_first_layers=15,pp_last_layers=17"),
-            "--emit-megatron: pp_first_layers=15: an uneven split with vpp > 1 has no exact form in either "
-            "framework's flags");
+            "--emit-megatron: pp_first_layers=15: Megatron-LM interleaves an uneven split only as "
+            "--account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split: (layers + embedding "
+            "+ loss) / pp slots per stage, the first (last) stage one layer short for its embedding (loss); here "
+            "first 15, last 17 of 32 layers over pp 2");
 }
 
 TEST(LaunchConfig, TorchtitanReadErrorsNameFileLineAndKey) {
@@ -400,8 +457,9 @@ TEST(LaunchConfig, TorchtitanReadErrorsNameFileLineAndKey) {
   // torchtitan's defaults: first/last stage one layer short, 2 stages per rank for Interleaved1F1B.
   EXPECT_EQ(read("[parallelism]\npipeline_parallel_degree = 4\npipeline_parallel_schedule = \"Interleaved1F1B\"\n"
                  "[training]\nlocal_batch_size = 8\n" + ac),
-            "t.toml: parallelism.pipeline_parallel_layers_per_stage: torchtitan's split gives virtual stages of 4 and "
-            "5 layers; meshplan models interleaved stages of equal size");
+            "t.toml: parallelism.pipeline_parallel_layers_per_stage: torchtitan's split gives virtual stages of 5 and "
+            "4 layers; meshplan models interleaved stages of equal size (the first and the last may be one layer "
+            "short)");
 }
 
 TEST(LaunchConfig, TorchtitanDefaultsAndIgnoredKeys) {
