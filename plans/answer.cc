@@ -85,6 +85,15 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
   out.worst_pct = b.Number("worst_pct", -1e6, 1e6);
   out.spread_pct = b.Number("spread_pct", 0, 1e6);
   b.Ignore("max_pct");
+  if (b.Has("shipped_profile")) {
+    costmodel::JsonObject sp = b.Object("shipped_profile");
+    out.shipped_n = sp.Int("n", 1);
+    out.shipped_in_sample = sp.Int("in_sample", 1, out.shipped_n);
+    out.shipped_mape_pct = sp.Number("mape_pct", 0, 1e6);
+    out.shipped_bias_pct = sp.Number("bias_pct", -1e6, 1e6);
+    out.shipped_worst_pct = sp.Number("worst_pct", -1e6, 1e6);
+    sp.Finish();
+  }
   b.Finish();
   return out;
 }
@@ -327,6 +336,12 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
     os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample: "
        << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
        << " (negative: predicted faster than measured), worst " << Printf("%+.1f%%", e.worst_pct) << "\n";
+    if (e.shipped_in_sample > 0) {
+      os << "                   with the shipped profile, fitted on kernel measurements of the source of "
+         << e.shipped_in_sample << " of these runs (in-sample for them): " << Printf("%.1f%%", e.shipped_mape_pct)
+         << " off, bias " << Printf("%+.1f%%", e.shipped_bias_pct) << ", worst "
+         << Printf("%+.1f%%", e.shipped_worst_pct) << "\n";
+    }
     os << "                   rows within " << Printf("%.1f%%", e.spread_pct)
        << " of row 1 (the spread of those errors around their bias) are ties (data/accuracy/error_bands.json)";
     if (e.why.find(" is " + e.generation) == std::string::npos) os << "; " << e.why;

@@ -30,6 +30,10 @@ struct ErrorBand {
   double mape_pct = 0, bias_pct = 0, worst_pct = 0;
   double spread_pct = 0;   // mean absolute deviation around the bias: the tie band
   std::string source;      // the command that wrote the band file
+  // The same runs predicted with the shipped profile, where it was fitted on kernels of some of
+  // their sources (shipped_in_sample of them): what the profile plan uses does on them.
+  int64_t shipped_n = 0, shipped_in_sample = 0;
+  double shipped_mape_pct = 0, shipped_bias_pct = 0, shipped_worst_pct = 0;
 };
 
 /// The band of `gpu_name` from `path` (an error_bands.json): the key that starts the GPU's name

@@ -1181,8 +1181,10 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   // The FP8 GEMM records are where the clusters' gemm_fp8_peak_fraction comes from.
   if (Has(dtype, "fp8") || Has(dtype, "float8")) throw Skip{"fp8 GEMM record: the source of gemm_fp8_peak_fraction, not scored"};
   if (dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
-  const std::optional<std::string> shape = OptString(*lj, "best_shape_MxNxK");
-  if (!shape) throw Skip{"layout.best_shape_MxNxK missing"};
+  // The GEMM's shape: mamf-finder's best of a sweep, or the one shape a kernel record measured.
+  std::optional<std::string> shape = OptString(*lj, "shape_MxNxK");
+  if (!shape) shape = OptString(*lj, "best_shape_MxNxK");
+  if (!shape) throw Skip{"layout.shape_MxNxK (or best_shape_MxNxK) missing"};
   // digits x digits x digits, nothing else
   Scan c{*shape};
   std::string dims[3];

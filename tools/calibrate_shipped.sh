@@ -12,6 +12,10 @@
 #  - dgx-a100: the single-node A100 logs and OCI's 2-node RoCE log (8x2x100G per node, the DGX
 #    A100's 1.6 Tb/s). Not the p4de EFA log (4x100G: another fabric) nor CoreWeave's SHARP log
 #    (in-network reduction, an algorithm meshplan does not model).
+#  - dgx-b200: GEMMs only, the 75 SimuMax measured on the B200 of its Megatron-LM runs
+#    (data/reference/simumax-b200-kernels.json). No B200 collective goes in: published.json's
+#    B200 rows are AWS P6 (EFA, another fabric than a DGX B200's InfiniBand), and mamf-finder's
+#    best-of-a-sweep GEMM (0.78 of peak) is the burst figure these sustained shapes fall short of.
 # data/calibration/inputs/shipped.json lists the same inputs for `accuracy --leave-source-out`;
 # change both together (Cli.ShippedFitInputsMatchTheCalibrationScript checks they agree).
 set -euo pipefail
@@ -33,3 +37,5 @@ ref=$root/data/reference/published.json
   --reference "$ref" \
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \
   a100-2x8-all_reduce-ocioke-roce.txt
+"$bin" calibrate --cluster dgx-b200 --name dgx-b200 -o "$out/dgx-b200.json" \
+  --reference "$root/data/reference/simumax-b200-kernels.json"

@@ -414,7 +414,7 @@ TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
   EXPECT_EQ(r.err, "meshplan: error: --calibration: clusters: profile 'lab' is for dgx-h100, not for cluster 'dgx-a100-80g'\n");
   r = Run(std::string("plan ") + kPlan70b + " --calibration nosuch");
   EXPECT_EQ(r.rc, 2);
-  EXPECT_NE(r.err.find("no built-in calibration profile named 'nosuch' (built-in: dgx-a100, dgx-h100"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no built-in calibration profile named 'nosuch' (built-in: dgx-a100, dgx-b200, dgx-h100"), std::string::npos) << r.err;
 }
 
 // calibrate --collective: a log whose header does not name its collective (a table cut out of a
@@ -717,12 +717,17 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   };
   EXPECT_LE(profile("dgx-h100", "collective_time_s")["mape_pct"].get<double>(), 5.5);
   EXPECT_LE(profile("dgx-a100", "collective_time_s")["mape_pct"].get<double>(), 25.0);
-  // B200 (AWS p6, EFA): uncalibrated, and optimistic: 4-node small messages run 100x slower
-  // than the NIC model says (the AWS OFI plugin's latency is not in the NCCL constants).
-  EXPECT_EQ(profile("none", "collective_time_s")["n"], 40);
-  EXPECT_LE(profile("none", "collective_time_s")["mape_pct"].get<double>(), 49.0);
-  EXPECT_LT(profile("none", "collective_time_s")["bias_pct"].get<double>(), -40.0);
-  EXPECT_LE(mape("stas00/ml-engineering", "gemm_tflops"), 1.5);
+  // B200 (AWS p6, EFA): the dgx-b200 profile fits GEMMs only (SimuMax's), so its collectives are
+  // the uncalibrated model's, and optimistic: 4-node small messages run 100x slower than the NIC
+  // model says (the AWS OFI plugin's latency is not in the NCCL constants).
+  EXPECT_EQ(profile("dgx-b200", "collective_time_s")["n"], 40);
+  EXPECT_LE(profile("dgx-b200", "collective_time_s")["mape_pct"].get<double>(), 49.0);
+  EXPECT_LT(profile("dgx-b200", "collective_time_s")["bias_pct"].get<double>(), -40.0);
+  // mamf-finder's best B200 shape (1745 TFLOP/s, 0.78 of peak) against the dgx-b200 profile fitted on
+  // the 75 training shapes SimuMax measured at 0.38-0.66: 37% under, the two sources' disagreement.
+  EXPECT_NEAR(profile("dgx-b200", "gemm_tflops")["bias_pct"].get<double>(), -37.0, 0.5);
+  EXPECT_LE(profile("dgx-h100", "gemm_tflops")["mape_pct"].get<double>(), 1.5);
+  EXPECT_LE(profile("dgx-a100", "gemm_tflops")["mape_pct"].get<double>(), 1.5);
   EXPECT_EQ(s["per_calibration"]["dgx-a100"]["scored"], 183);
   // Issue 9's bar: every A100 step time (Korthikanti, llm-foundry, torchtitan) within 10% MAPE.
   EXPECT_EQ(profile("dgx-a100", "step_time_s")["n"], 156);
@@ -801,12 +806,13 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
                                          "fine-tuning (sft) not modelled",   "MaxText (JAX/XLA) not modelled"};
   struct Case {
     std::string file, source;
-    int scored, skipped;
+    int scored, skipped, in_sample;
     double mape_max;  // step time: may fall, never rise
   };
-  // Out of sample: none of these sources' records enter a profile. Predictions are optimistic
-  // (negative bias) on H100 (llm-foundry -20%, DGX Cloud -6%), on B200 (H100 efficiencies
-  // carried over, -38%) and on vTrain's small A100 models (-29%: launch-bound small GEMMs).
+  // Out of sample but for SimuMax, whose B200 GEMMs fit the dgx-b200 profile (in-sample: 43 of
+  // its records; out of sample, with H100's efficiencies carried over, they are -40%).
+  // Predictions are optimistic (negative bias) on H100 (llm-foundry -20%, DGX Cloud -9%), on B200
+  // (-17% in-sample) and on vTrain's small A100 models (-29%: a host-bound floor, README).
   // Context parallelism (issue 19) and FP8 (TransformerEngine delayed scaling) are scored:
   // DGX Cloud's CP and FP8 records (Llama 3.1 405B's with the embedding and the loss counted
   // in the pipeline split, as the recipe sets), SimuMax's 7 CP records, llm-foundry's 7 FP8
@@ -814,10 +820,10 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   // (-20 to -29%: MoE runs further under than the dense ones) and, with MLA, SimuMax's 12
   // DeepSeek-V2/V3 runs (-41 to -50%, on B200 where the dense runs are -38% too).
   const std::vector<Case> cases = {
-      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 20.5},
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 12.5},
-      {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 31.0},
-      {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 42.0},
+      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 20.5},
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 12.5},
+      {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 31.0},
+      {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 18.5},
   };
   for (const Case& c : cases) {
     const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/" + c.file;
@@ -827,7 +833,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     const json& s = j["summary"];
     EXPECT_EQ(s["scored"], c.scored) << c.file;
     EXPECT_EQ(s["skipped"], c.skipped) << c.file;
-    EXPECT_EQ(s["in_sample"], 0) << c.file;
+    EXPECT_EQ(s["in_sample"], c.in_sample) << c.file;
     for (const auto& [reason, n] : s["skipped_by_reason"].items()) {
       // A pipeline split the record leaves out is a quantity it lacks (README, accuracy).
       EXPECT_TRUE(allowed.count(reason) || reason.rfind("pipeline split: ", 0) == 0)

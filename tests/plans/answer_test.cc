@@ -151,16 +151,41 @@ TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
   EXPECT_NEAR(h100->worst_pct, -35.0, 0.05);
   EXPECT_GT(h100->spread_pct, 0.0);
   EXPECT_LT(h100->spread_pct, h100->mape_pct);  // the spread around the bias is the smaller
+  EXPECT_EQ(h100->shipped_in_sample, 0);  // no H100 run's source shaped the dgx-h100 profile
   const auto gb200 = ReadErrorBand(DefaultErrorBandsPath(), "GB200-186GB");
   ASSERT_TRUE(gb200.has_value());
   EXPECT_EQ(gb200->generation, "B200");
   EXPECT_EQ(gb200->n, 43);
+  // The dgx-b200 profile is fitted on SimuMax's own GEMMs: its 43 runs are in-sample on it,
+  // 17.8% off (bias -17.1%) against 40.2% (-40.2%) with the GEMM figures it replaces.
+  EXPECT_EQ(gb200->shipped_n, 43);
+  EXPECT_EQ(gb200->shipped_in_sample, 43);
+  EXPECT_NEAR(gb200->shipped_mape_pct, 17.8, 0.05);
+  EXPECT_NEAR(gb200->shipped_bias_pct, -17.1, 0.05);
+  EXPECT_NEAR(gb200->mape_pct, 40.2, 0.05);
+  const auto a100 = ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB");
+  ASSERT_TRUE(a100.has_value());
+  EXPECT_EQ(a100->shipped_in_sample, 9);  // Korthikanti's 9 step times: its layers fit dgx-a100
   const auto h200 = ReadErrorBand(DefaultErrorBandsPath(), "H200-SXM-141GB");
   ASSERT_TRUE(h200.has_value());
   EXPECT_EQ(h200->generation, "H100");
   EXPECT_NE(h200->why.find("GH100"), std::string::npos);
   EXPECT_FALSE(ReadErrorBand(DefaultErrorBandsPath(), "CPU-MPI-rank").has_value());
   EXPECT_FALSE(ReadErrorBand("/nonexistent/error_bands.json", "H100-SXM5-80GB").has_value());
+}
+
+TEST(ErrorBandFile, AMalformedShippedProfileBlockIsAnErrorNamingIt) {
+  const fs::path p = fs::temp_directory_path() / "meshplan_bad_shipped_bands.json";
+  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+                         "bands": {"B200": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
+                         "shipped_profile": {"n": 3, "in_sample": 4, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}}})";
+  try {
+    ReadErrorBand(p.string(), "B200-SXM-180GB");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.B200.shipped_profile.in_sample: must be an integer <= 3, got 4");
+  }
+  fs::remove(p);
 }
 
 TEST(ErrorBandFile, AMalformedFileIsAnErrorNamingIt) {
