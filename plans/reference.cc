@@ -1165,10 +1165,15 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
     out.notes.push_back("collective_time_s from the measured bandwidth");
   }
   // The harness: a torch.distributed timing loop pays host cost per call that nccl-tests does not.
+  // stas00's all_reduce_bench.py is one whether or not the table says so: each trial is
+  // dist.barrier(), a CUDA event, dist.all_reduce(tensor), a CUDA event, a synchronize
+  // (ml-engineering network/benchmarks/all_reduce_bench.py at 3e75510 timed_allreduce).
   const json* src = Field(rec, "source");
   if (src && src->is_object()) {
     const std::string table = Lower(OptString(*src, "table").value_or(""));
-    if (Has(table, "torch.distributed")) s.harness = costmodel::Harness::kTorchDistributed;
+    if (Has(table, "torch.distributed") || Has(table, "all_reduce_bench.py")) {
+      s.harness = costmodel::Harness::kTorchDistributed;
+    }
   }
   s.source = out.id;
 }

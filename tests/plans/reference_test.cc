@@ -637,6 +637,13 @@ TEST(ReferenceMapRecord, CollectiveHarnessFromTheSourceTable) {
   EXPECT_EQ(r.collective.harness, costmodel::Harness::kTorchDistributed);
   EXPECT_EQ(r.collective.gpus_per_thread, 1);
   EXPECT_DOUBLE_EQ(r.measured[0].value, 32768.0 / 0.82e9);
+  // The script's name alone says it too (the B200 rows: "all_reduce_bench.py on 1x and 4x AWS
+  // P6-B200 nodes"); a table naming neither is nccl-tests.
+  json k = j;
+  k["source"]["table"] = "all_reduce_bench.py on 1x and 4x AWS P6-B200 nodes";
+  EXPECT_EQ(MapRecord(k).collective.harness, costmodel::Harness::kTorchDistributed);
+  k["source"]["table"] = "collective comparison 16GiB";
+  EXPECT_EQ(MapRecord(k).collective.harness, costmodel::Harness::kNcclTests);
 }
 
 }  // namespace
