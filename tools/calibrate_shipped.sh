@@ -16,6 +16,8 @@
 #    (data/reference/simumax-b200-kernels.json). No B200 collective goes in: published.json's
 #    B200 rows are AWS P6 (EFA, another fabric than a DGX B200's InfiniBand), and mamf-finder's
 #    best-of-a-sweep GEMM (0.78 of peak) is the burst figure these sustained shapes fall short of.
+#    Also for gb200-nvl72: the same Blackwell GPU running the same kernels (its efficiencies are
+#    fractions of its own, higher, 1,200 W peak).
 # data/calibration/inputs/shipped.json lists the same inputs for `accuracy --leave-source-out`;
 # change both together (Cli.ShippedFitInputsMatchTheCalibrationScript checks they agree).
 set -euo pipefail
@@ -37,5 +39,5 @@ ref=$root/data/reference/published.json
   --reference "$ref" \
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \
   a100-2x8-all_reduce-ocioke-roce.txt
-"$bin" calibrate --cluster dgx-b200 --name dgx-b200 -o "$out/dgx-b200.json" \
+"$bin" calibrate --cluster dgx-b200 --name dgx-b200 --also-for gb200-nvl72 -o "$out/dgx-b200.json" \
   --reference "$root/data/reference/simumax-b200-kernels.json"
