@@ -48,6 +48,7 @@ const Param kParams[] = {
     {"efficiency.p2p_part_mib", "MiB", 1.0 / 64, 1e4, [](Cluster& c) -> double& { return c.efficiency.p2p_part_mib; }},
     {"efficiency.alltoall_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.alltoall_fraction; }},
     {"efficiency.gemm_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_peak_fraction; }},
+    {"efficiency.gemm_sustained_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_sustained_fraction; }},
     {"efficiency.attention_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.attention_peak_fraction; }},
     {"efficiency.hbm_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.hbm_fraction; }},
     {"efficiency.kernel_launch_us", "us", 0.0, 1e6, [](Cluster& c) -> double& { return c.efficiency.kernel_launch_us; }},
@@ -482,6 +483,9 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
   // --- GEMMs: the measured table, and the best-case fraction of the shape model fitted to it
   // (relative least squares of f x shape_efficiency against measured efficiency), used for
   // shapes the table does not have.
+  // The samples are burst timings: fitted with the sustained fraction at 1, restored after.
+  const double sustained_before = c.efficiency.gemm_sustained_fraction;
+  if (!in.gemms.empty()) c.efficiency.gemm_sustained_fraction = 1.0;
   if (!in.gemms.empty()) {
     const ComputeParams before = ComputeParamsFor(c);
     const double peak = before.peak_flops;
@@ -521,6 +525,22 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     out.fit_error.push_back({"gemm_time_s", ng, Mape(pb, meas), Mape(pa, meas)});
     // How well the fitted best-case fraction alone does, i.e. on shapes nobody measured.
     out.fit_error.push_back({"gemm_time_s_shape_model", ng, Mape(pb, meas), Mape(ps, meas)});
+  }
+  c.efficiency.gemm_sustained_fraction = sustained_before;
+
+  // --- The GEMM chain held for seconds against the same GEMMs in bursts: the median measured
+  // fraction, at most 1 (a chain cannot beat its own shapes; above 1 is timing noise).
+  if (!in.sustained_gemms.empty()) {
+    std::vector<double> f;
+    std::vector<std::string> src;
+    for (const auto& s : in.sustained_gemms) {
+      f.push_back(s.fraction);
+      src.push_back(s.source);
+    }
+    std::sort(f.begin(), f.end());
+    const double median = f.size() % 2 ? f[f.size() / 2] : 0.5 * (f[f.size() / 2 - 1] + f[f.size() / 2]);
+    c.efficiency.gemm_sustained_fraction = std::clamp(median, 1e-3, 1.0);
+    Record(out, c, *FindParam("efficiency.gemm_sustained_fraction"), src);
   }
 
   // --- Per-layer timings: the best-case GEMM fraction that makes the layer's kernels (GEMMs,

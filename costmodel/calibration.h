@@ -68,6 +68,14 @@ struct MemoryKernelSample {
   std::string source;
 };
 
+/// A layer's GEMMs run back to back for `seconds` (meshplan-validate --sustain-s): the sum of
+/// their burst times (the microbenchmarks) over the time per pass late in the chain.
+struct SustainedGemmSample {
+  double fraction = 0;
+  double seconds = 0;
+  std::string source;
+};
+
 /// One transformer layer's measured forward and backward time (a paper's per-layer table), its
 /// TP collectives on the critical path included.
 struct LayerSample {
@@ -95,6 +103,7 @@ struct CalibrationInputs {
   std::vector<AttentionSample> attention;
   std::vector<LayerSample> layers;
   std::vector<MemoryKernelSample> memory_kernels;
+  std::vector<SustainedGemmSample> sustained_gemms;
   std::vector<StepSample> steps;
   std::vector<std::string> provenance;  // one line per input file
   /// Adds every sample (and provenance line) of `other` after this one's.
@@ -105,6 +114,7 @@ struct CalibrationInputs {
     add(attention, other.attention);
     add(layers, other.layers);
     add(memory_kernels, other.memory_kernels);
+    add(sustained_gemms, other.sustained_gemms);
     add(steps, other.steps);
     add(provenance, other.provenance);
   }

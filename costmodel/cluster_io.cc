@@ -264,6 +264,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     optional("nvls_tree_fraction", x.nvls_tree_fraction, 1e-3, 1.0);
     optional("reduce_scatter_fraction", x.reduce_scatter_fraction, 1e-3, 1.0);
     optional("all_reduce_fraction", x.all_reduce_fraction, 1e-3, 1.0);
+    optional("gemm_sustained_fraction", x.gemm_sustained_fraction, 1e-3, 1.0);
     optional("step_sync_us", x.step_sync_us, 0, 1e6);
     optional("p2p_channel_GBps", x.p2p_channel_GBps, 0, 1e4);
     optional("p2p_part_mib", x.p2p_part_mib, 1.0 / 64, 1e4);

@@ -12,6 +12,7 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   p.peak_flops = c.gpu.peak_tflops.bf16 * 1e12;
   p.hbm_Bps = c.gpu.hbm_GBps * 1e9 * c.efficiency.hbm_fraction;
   p.gemm_fraction = c.efficiency.gemm_peak_fraction;
+  p.gemm_sustained = c.efficiency.gemm_sustained_fraction;
   p.attention_fraction = c.efficiency.attention_peak_fraction;
   p.launch_s = c.efficiency.kernel_launch_us * 1e-6;
   p.sms = c.gpu.sms;
@@ -47,8 +48,8 @@ const GemmEfficiency* Measured(const ComputeParams& p, int64_t m, int64_t n, int
 }  // namespace
 
 double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
-  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency;
-  return p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
+  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency * p.gemm_sustained;
+  return p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
 }
 
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
@@ -58,10 +59,10 @@ KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int
   t.flops = 2.0 * md * nd * kd * bd;
   // A measured shape's efficiency is FLOPs / (peak x its measured time, launch included).
   if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) {
-    t.time_s = t.flops / (p.peak_flops * e->efficiency);
+    t.time_s = t.flops / (p.peak_flops * e->efficiency * p.gemm_sustained);
     return t;
   }
-  const double eff = p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
+  const double eff = p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
   t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
   return t;

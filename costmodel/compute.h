@@ -23,6 +23,7 @@ struct ComputeParams {
   double peak_flops = 0;       // bf16 dense FLOP/s
   double hbm_Bps = 0;          // achievable HBM bytes/s (peak * hbm_fraction)
   double gemm_fraction = 0;    // best achievable GEMM fraction of peak
+  double gemm_sustained = 1;   // BF16 GEMMs in a long chain over the same in bursts (specs.h)
   double attention_fraction = 0;
   double launch_s = 0;
   int64_t sms = 1;
@@ -33,7 +34,8 @@ struct ComputeParams {
 };
 
 /// The achieved fraction of peak for one GEMM: the measured value when the calibration table
-/// has the shape, else gemm_fraction x the tile/wave quantisation model.
+/// has the shape, else gemm_fraction x the tile/wave quantisation model; either x gemm_sustained
+/// (both are burst measurements).
 double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch);
 
 ComputeParams ComputeParamsFor(const Cluster& c);

@@ -133,6 +133,26 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     for (const char* k : {"name", "pass", "GBps"}) e.Ignore(k);
     in.memory_kernels.push_back(m);
   });
+  // meshplan-validate --sustain-s: the layer's GEMMs back to back (runner.cc SustainedGemms).
+  if (o.Has("sustained_gemms") && o.Raw("sustained_gemms").is_null()) o.Ignore("sustained_gemms");
+  if (o.Has("sustained_gemms") && !o.Raw("sustained_gemms").is_null()) {
+    JsonObject sg = o.Object("sustained_gemms");
+    SustainedGemmSample s;
+    s.seconds = sg.Number("seconds", 1e-6, 1e6);
+    const double burst = sg.Number("burst_pass_s", 1e-12, 1e6);
+    const double late = sg.Number("late_pass_s", 1e-12, 1e6);
+    s.fraction = burst / late;
+    if (!(s.fraction > 0 && s.fraction <= 10)) {
+      sg.Fail("late_pass_s", "burst_pass_s / late_pass_s = " + std::to_string(s.fraction) +
+                                 " is outside (0, 10]: not the same GEMMs timed twice");
+    }
+    for (const char* k : {"fraction", "first_pass_s", "flops_per_pass", "gemms", "window_passes", "windows_tflops"}) {
+      sg.Ignore(k);
+    }
+    sg.Finish();
+    s.source = name + ": sustained_gemms";
+    in.sustained_gemms.push_back(s);
+  }
   if (o.Has("step")) {
     JsonObject st = o.Object("step");
     StepSample s;

@@ -133,7 +133,8 @@ void RunCalibrate(const CalibrateOptions& o) {
   // more per file (and once per node count for the extrapolation): bound the product before
   // any fit, so calibrate stays within seconds (40 logs of 50 rows with it took 25 s).
   const size_t samples = all.collectives.size() + all.gemms.size() + all.attention.size() +
-                         all.layers.size() + all.memory_kernels.size() + all.steps.size();
+                         all.layers.size() + all.memory_kernels.size() + all.steps.size() +
+                         all.sustained_gemms.size();
   const size_t fits = 1 + (o.leave_one_out && files.size() > 1 ? 2 * files.size() : 0);
   if (samples * fits > kMaxSampleFits) {
     throw Error(o.leave_one_out ? "--leave-one-out" : "calibrate",

@@ -42,7 +42,7 @@ struct ValidateOptions {
   int64_t layout_index = 0;
   std::string validate_bin;  // empty: found next to this binary
   std::vector<std::string> passthrough;  // --max-bytes etc. as given
-  double max_bytes = 0, timeout_s = 0;
+  double max_bytes = 0, timeout_s = 0, sustain_s = 0;
   int iters = 0, steps = 0;
   std::string calibration;  // profile applied to the plan's cluster for the printed predictions
   std::string show;         // a measurement file of this plan: compare it, run nothing
@@ -126,6 +126,7 @@ std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::P
   if (o.iters > 0) a.insert(a.end(), {"--iters", std::to_string(o.iters)});
   if (o.steps > 0) a.insert(a.end(), {"--steps", std::to_string(o.steps)});
   if (o.timeout_s > 0) a.insert(a.end(), {"--timeout-s", Num(o.timeout_s)});
+  if (o.sustain_s > 0) a.insert(a.end(), {"--sustain-s", Num(o.sustain_s)});
   return a;
 }
 
@@ -320,6 +321,9 @@ void SetupValidate(CLI::App& app) {
   sub->add_option("--steps", opt->steps, "passed to meshplan-validate")->check(IntegerIn(1, 10000));
   sub->add_option("--timeout-s", opt->timeout_s, "passed to meshplan-validate")
       ->check(NumberIn(0.001, 86400));
+  sub->add_option("--sustain-s", opt->sustain_s,
+                  "passed to meshplan-validate: run the layer's GEMMs back to back this long (power-limit check)")
+      ->check(NumberIn(0, 3600));
   sub->callback([opt] { RunValidate(*opt); });
 }
 

@@ -11,7 +11,9 @@
 #     builds the NCCL backend; stop if it did not);
 #  2. for each of 3 plans (2 models, 3 layouts) on 1 GPU: `meshplan simulate --json` writes the
 #     plan, `meshplan validate --run` runs meshplan-validate on it (the plan's GEMM, attention
-#     and bandwidth-kernel shapes, then skeleton steps) and prints predicted vs measured;
+#     and bandwidth-kernel shapes, then skeleton steps) and prints predicted vs measured; plan a
+#     also runs its layer's GEMMs back to back for 60 s (--sustain-s: what a training step's
+#     chain holds against the burst timings, the power-limit question of issue 17);
 #  3. bundle the measurement files with their provenance (GPU name, driver, CUDA and NCCL
 #     versions from meshplan-validate --env, date, host, this command, the git commit) into
 #     data/measurements/<gpu>-<date>.json (--cpu: a temporary directory, never data/);
@@ -83,6 +85,7 @@ if [ $mode = gpu ]; then
     esac
   fi
   fast=()
+  sustain=60
   hf=$root/tests/data/hf
   # name model seq global_batch layout
   plans=("a $hf/qwen2-0.5b.json 2048 8 tp=1,fsdp=1,mbs=2"
@@ -95,6 +98,7 @@ else
   gpu_name=cpu-mpi-rank
   cluster=${cluster:-cpu-local}
   fast=(--max-bytes 262144 --iters 2 --steps 2)
+  sustain=0.3
   plans=("a tiny-llama 128 2 tp=1,fsdp=1,mbs=1"
          "b tiny-llama 128 2 tp=1,fsdp=1,mbs=2,recompute=full"
          "c tiny-llama 256 1 tp=1,fsdp=1,mbs=1")
@@ -116,7 +120,10 @@ for p in "${plans[@]}"; do
   say "plan $name: $model, seq $seq, global batch $gbs, $layout"
   "$M" simulate --model "$model" --cluster "$cluster" --gpus 1 --global-batch "$gbs" --seq "$seq" \
     --layout "$layout" --analytical --json "$work/plan_$name.json" | grep -E "step time|peak" || true
-  "$M" validate --plan "$work/plan_$name.json" --backend "$backend" --run --out "$work/meas_$name.json" "${fast[@]}"
+  extra=()
+  [ "$name" = a ] && extra=(--sustain-s "$sustain")
+  "$M" validate --plan "$work/plan_$name.json" --backend "$backend" --run --out "$work/meas_$name.json" \
+    "${fast[@]}" "${extra[@]}"
   [ -s "$work/meas_$name.json" ] || die "plan $name: no measurement file"
   measured+=("$work/meas_$name.json")
 done
@@ -151,6 +158,8 @@ echo "$cal_out"
 for q in step_time_s peak_memory_bytes gemm_time_s; do
   echo "$cal_out" | grep -q "^$q " || die "calibrate fitted no $q from the bundle"
 done
+echo "$cal_out" | grep -q "^efficiency.gemm_sustained_fraction " ||
+  die "calibrate fitted no efficiency.gemm_sustained_fraction (plan a ran --sustain-s $sustain)"
 
 # 5. Calibrated predictions against the measurements, per plan.
 for p in "${plans[@]}"; do

@@ -57,6 +57,7 @@ struct Options {
   int iters = 10;
   int warmup_steps = 2;
   int steps = 5;
+  double sustain_s = 0;  // --sustain-s: the layer's GEMMs back to back for this long (0: not run)
   double timeout_s = 60;
   std::string inject_fault;  // hidden: hang|exit|error:rank=R:op=OP
   bool env = false;
@@ -381,6 +382,7 @@ struct Context {
   Observer* obs = nullptr;
   Watchdog* dog = nullptr;
   Document* doc = nullptr;
+  double gemm_burst_pass_s = 0;  // the layer's GEMMs, each as the microbenchmarks timed it
 };
 
 /// Element-wise max over all ranks, under the watchdog: a rank that never arrives is a hang.
@@ -678,8 +680,10 @@ void MicroBenchmarks(Context& c) {
   const std::vector<double> worst = WorldMax(c, "microbenchmarks", t);
   size_t i = 0;
   json g = json::array(), a = json::array(), m = json::array();
+  c.gemm_burst_pass_s = 0;
   for (const GemmCase& x : gemms) {
     const double s = std::max(worst[i++], 1e-12);
+    c.gemm_burst_pass_s += s;
     const double flops = 2.0 * static_cast<double>(x.m) * static_cast<double>(x.n) *
                          static_cast<double>(x.k) * static_cast<double>(x.batch);
     g.push_back({{"name", x.name}, {"pass", x.pass}, {"m", x.m}, {"n", x.n}, {"k", x.k},
@@ -701,6 +705,60 @@ void MicroBenchmarks(Context& c) {
     d["gemms"] = g;
     d["attention"] = a;
     d["memory_kernels"] = m;
+  });
+  c.doc->Write();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 2b (--sustain-s): the layer's GEMMs back to back for seconds. The microbenchmarks time
+// each shape in bursts of about 10 ms; a training step runs its GEMMs for seconds, long enough
+// to meet the GPU's power limit, where the clocks drop (issue 17: "an H100 SXM at 700 W does not
+// hold boost clock through long GEMM chains; burst benchmarks overstate it"). Windows of about
+// sustain_s / 20 each time a whole number of passes over the shapes; the fraction calibrate
+// fits (efficiency.gemm_sustained_fraction) is the sum of the shapes' burst times over the time
+// per pass in the last quarter of the windows.
+void SustainedGemms(Context& c) {
+  if (c.o.sustain_s <= 0) return;
+  const std::vector<GemmCase> gemms = GemmCases(c.step);
+  if (gemms.empty() || c.gemm_burst_pass_s <= 0) return;
+  double flops = 0;
+  for (const GemmCase& g : gemms) {
+    flops += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k) *
+             static_cast<double>(g.batch);
+  }
+  auto pass = [&] {
+    for (const GemmCase& g : gemms) c.b->Gemm(kComputeStream, g.m, g.n, g.k, g.batch);
+  };
+  const double window = std::clamp(c.o.sustain_s / 20.0, 1e-3, 5.0);
+  int reps = static_cast<int>(std::clamp(std::ceil(window / c.gemm_burst_pass_s), 1.0, 1e6));
+  MPI_Allreduce(MPI_IN_PLACE, &reps, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  std::vector<double> per_pass;
+  double elapsed = 0;
+  while (elapsed < c.o.sustain_s && per_pass.size() < 100000) {
+    c.obs->OnOp("gemm", "sustained GEMM chain, window " + std::to_string(per_pass.size() + 1));
+    c.b->TimerStart(kComputeStream);
+    for (int r = 0; r < reps; ++r) pass();
+    // The slowest rank's window, so that every rank runs the same number of windows.
+    const double t = WorldMax(c, "sustained GEMM window", {c.b->TimerStop(kComputeStream)})[0];
+    elapsed += t;
+    per_pass.push_back(std::max(t / reps, 1e-12));
+  }
+  const size_t late_from = per_pass.size() - std::max<size_t>(1, per_pass.size() / 4);
+  double late = 0;
+  for (size_t i = late_from; i < per_pass.size(); ++i) late += per_pass[i];
+  late /= static_cast<double>(per_pass.size() - late_from);
+  json windows = json::array();
+  for (double t : per_pass) windows.push_back(flops / t / 1e12);
+  c.doc->Update([&](json& d) {
+    d["sustained_gemms"] = {{"seconds", elapsed},
+                            {"gemms", gemms.size()},
+                            {"window_passes", reps},
+                            {"flops_per_pass", flops},
+                            {"burst_pass_s", c.gemm_burst_pass_s},
+                            {"first_pass_s", per_pass.front()},
+                            {"late_pass_s", late},
+                            {"fraction", c.gemm_burst_pass_s / late},
+                            {"windows_tflops", windows}};
   });
   c.doc->Write();
 }
@@ -783,6 +841,9 @@ void AddOptions(CLI::App& app, Options& o) {
   app.add_option("--iters", o.iters, "timed iterations per benchmark point (default 10)");
   app.add_option("--warmup-steps", o.warmup_steps, "untimed skeleton steps (default 2)");
   app.add_option("--steps", o.steps, "timed skeleton steps (default 5)");
+  app.add_option("--sustain-s", o.sustain_s,
+                 "also run the layer's GEMMs back to back for this many seconds and record the throughput they "
+                 "hold against their burst timings (default 0: not run)");
   app.add_option("--timeout-s", o.timeout_s, "abort when one operation takes longer (default 60)");
   app.add_option("--inject-fault", o.inject_fault)->group("");  // tests: hang|exit|error:rank=R:op=OP
   app.add_flag("--env", o.env, "print the environment block as JSON and exit");
@@ -793,6 +854,7 @@ void CheckOptions(const Options& o) {
   if (o.iters < 1 || o.iters > 100000) throw Error("--iters", "must be in [1, 100000]");
   if (o.warmup < 0 || o.warmup > 100000) throw Error("--warmup", "must be in [0, 100000]");
   if (o.steps < 1 || o.steps > 10000) throw Error("--steps", "must be in [1, 10000]");
+  if (!(o.sustain_s >= 0 && o.sustain_s <= 3600)) throw Error("--sustain-s", "must be in [0, 3600] seconds");
   if (o.warmup_steps < 0 || o.warmup_steps > 10000) throw Error("--warmup-steps", "must be in [0, 10000]");
   if (!(o.timeout_s > 0) || o.timeout_s > 86400) throw Error("--timeout-s", "must be in (0, 86400]");
   if (!(o.min_bytes >= 1) || o.min_bytes > 1e12) throw Error("--min-bytes", "must be in [1, 1e12]");
@@ -959,6 +1021,7 @@ int ValidateMain(int argc, char** argv) {
       d["gemms"] = json::array();
       d["attention"] = json::array();
       d["memory_kernels"] = json::array();
+      d["sustained_gemms"] = nullptr;
       d["step"] = nullptr;
       d["checks"] = json::object();
     });
@@ -978,6 +1041,7 @@ int ValidateMain(int argc, char** argv) {
     SweepCollectives(c, max_bytes);
     SweepPipelineSends(c, max_bytes);
     MicroBenchmarks(c);
+    SustainedGemms(c);
     RunSteps(c);
   } catch (const std::exception& e) {
     // A failure on one rank after start-up: the others may be waiting for it in a collective,

@@ -219,6 +219,27 @@ TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {
   EXPECT_NEAR(GemmTime(cp, 8192, 1280, 8192).time_s, GemmTime(tp, 8192, 1280, 8192).time_s, 1e-12);
 }
 
+TEST(FitKernels, SustainedGemmFractionIsTheMedianMeasuredAndLeavesTheBurstFitAlone) {
+  // Three chains held 0.93, 0.88 and 1.04 of their shapes' burst throughput: the median, 0.93.
+  // The GEMM table and best-case fraction are fitted on the burst samples as if no sustained
+  // fraction were set, even when the cluster starts with one.
+  Cluster truth = ResolveCluster("dgx-h100");
+  truth.efficiency.gemm_peak_fraction = 0.70;
+  const ComputeParams tp = ComputeParamsFor(truth);
+  CalibrationInputs in;
+  for (int64_t n : {1280, 8192, 28672}) in.gemms.push_back({8192, n, 8192, 1, GemmTime(tp, 8192, n, 8192).time_s, "s"});
+  in.sustained_gemms = {{0.93, 30, "a"}, {0.88, 30, "b"}, {1.04, 30, "c"}};
+  Cluster start = ResolveCluster("dgx-h100");
+  start.efficiency.gemm_sustained_fraction = 0.5;
+  const CalibrationProfile p = Fit(start, in, "sustained");
+  EXPECT_DOUBLE_EQ(Find(p, "efficiency.gemm_sustained_fraction")->value, 0.93);
+  EXPECT_NEAR(Find(p, "efficiency.gemm_peak_fraction")->value, 0.70, 0.01);
+  in.sustained_gemms = {{1.04, 30, "c"}};  // faster than its bursts: noise, held at 1
+  EXPECT_DOUBLE_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_sustained_fraction")->value, 1.0);
+  in.sustained_gemms.clear();
+  EXPECT_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_sustained_fraction"), nullptr);
+}
+
 TEST(FitStep, RecoversOverlapSlowdownFromMeasuredSteps) {
   Cluster truth = ResolveCluster("dgx-h100");
   truth.efficiency.overlap_slowdown = 1.30;
@@ -345,6 +366,18 @@ TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   ASSERT_EQ(in.steps.size(), 1u);
   EXPECT_EQ(in.steps[0].layout.tp, 2);
   EXPECT_EQ(in.steps[0].model.name, "tiny-llama");
+  EXPECT_TRUE(in.sustained_gemms.empty());
+  // --sustain-s: the fraction is the burst pass over the late pass (2e-3 / 2.5e-3).
+  std::string sustained = good;
+  sustained.replace(sustained.rfind('}'), 1,
+                    R"(, "sustained_gemms": {"seconds": 20.1, "gemms": 12, "window_passes": 400, "flops_per_pass": 1e12,
+                        "burst_pass_s": 2e-3, "first_pass_s": 2.1e-3, "late_pass_s": 2.5e-3, "fraction": 0.8,
+                        "windows_tflops": [476, 400]}})");
+  CalibrationInputs with;
+  AddMeasurements(sustained, "m.json", cpu, with);
+  ASSERT_EQ(with.sustained_gemms.size(), 1u);
+  EXPECT_DOUBLE_EQ(with.sustained_gemms[0].fraction, 0.8);
+  EXPECT_EQ(with.sustained_gemms[0].source, "m.json: sustained_gemms");
   auto error_of = [&](const std::string& text, const Cluster& c) -> std::string {
     CalibrationInputs sink;
     try {
@@ -361,6 +394,11 @@ TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   std::string bad = good;
   bad.replace(bad.find("\"time_s\": 2e-5"), 14, "\"time_s\": -1.0");
   EXPECT_EQ(error_of(bad, cpu), "m.json: collectives[0].time_s: must be a number in [1e-12, 1e+06], got -1.0");
+  std::string far = sustained;
+  far.replace(far.find("\"late_pass_s\": 2.5e-3"), 21, "\"late_pass_s\": 2.5e-9");
+  EXPECT_EQ(error_of(far, cpu),
+            "m.json: sustained_gemms.late_pass_s: burst_pass_s / late_pass_s = 800000.000000 is outside (0, 10]: "
+            "not the same GEMMs timed twice");
 }
 
 }  // namespace

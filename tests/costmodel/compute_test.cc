@@ -32,6 +32,23 @@ TEST(GemmTime, ComputeBoundLargeGemm) {
   EXPECT_DOUBLE_EQ(t.time_s, flops / (989e12 * eff) + 4e-6);
 }
 
+TEST(GemmTime, SustainedFractionSlowsBurstTimedGemmsOnly) {
+  // efficiency.gemm_sustained_fraction scales the GEMM rate, shape model and measured table
+  // alike (both are burst timings); the launch is host time and stays.
+  Cluster c = ResolveCluster("dgx-h100");
+  c.efficiency.gemm_sustained_fraction = 0.8;
+  const ComputeParams p = ComputeParamsFor(c);
+  const double flops = 2.0 * 8192.0 * 8192.0 * 8192.0;
+  const double eff = 0.8033 * 4096.0 / (32.0 * 132.0) * 0.8;
+  EXPECT_DOUBLE_EQ(GemmTime(p, 8192, 8192, 8192).time_s, flops / (989e12 * eff) + 4e-6);
+  c.gemm_table = {GemmEfficiency{8192, 8192, 8192, 1, 0.75}};
+  const ComputeParams q = ComputeParamsFor(c);
+  EXPECT_DOUBLE_EQ(GemmTime(q, 8192, 8192, 8192).time_s, flops / (989e12 * 0.75 * 0.8));
+  EXPECT_DOUBLE_EQ(GemmEfficiencyFor(q, 8192, 8192, 8192, 1), 0.75 * 0.8);
+  // FP8 GEMMs keep mamf-finder's FP8 figure: no FP8 chain has been measured.
+  EXPECT_DOUBLE_EQ(Fp8GemmTime(q, 8192, 8192, 8192).time_s, Fp8GemmTime(ComputeParamsFor(ResolveCluster("dgx-h100")), 8192, 8192, 8192).time_s);
+}
+
 TEST(GemmTime, MemoryBoundSkinnyGemm) {
   const ComputeParams p = ComputeParamsFor(ResolveCluster("dgx-h100"));
   // m = 1 (a GEMV): reads 2*k*n bytes of weights; HBM 3350 GB/s * 0.9 = 178 us, while the

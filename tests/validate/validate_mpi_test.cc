@@ -142,6 +142,38 @@ TEST_F(ValidateMpi, FourRanksTp2Fsdp2) {
   EXPECT_LT(r.seconds, 30);
 }
 
+// --sustain-s: the layer's GEMMs back to back in windows after the microbenchmarks; the file
+// records each window's throughput and the burst and late times per pass, and calibrate turns
+// their ratio into efficiency.gemm_sustained_fraction (at most 1). Without the flag: null.
+TEST_F(ValidateMpi, SustainedGemmChainIsMeasuredAndCalibrated) {
+  const fs::path plan = Plan("tp=2,sp=on,fsdp=1", 2, 2);
+  const fs::path out = dir_ / "m.json";
+  Result r = Shell(Mpirun(2) + " --plan " + plan.string() + " --out " + out.string() + Fast() + " --sustain-s 0.2");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json m = ReadJson(out);
+  CheckMeasurements(m, 2);
+  const json& s = m["sustained_gemms"];
+  ASSERT_TRUE(s.is_object()) << m.dump(1);
+  EXPECT_GE(s["seconds"].get<double>(), 0.2);
+  EXPECT_EQ(s["gemms"], m["gemms"].size());
+  EXPECT_GE(s["windows_tflops"].size(), 2u);
+  double burst = 0;
+  for (const json& g : m["gemms"]) burst += g["time_s"].get<double>();
+  EXPECT_NEAR(s["burst_pass_s"].get<double>(), burst, 1e-9 * burst);
+  EXPECT_DOUBLE_EQ(s["fraction"].get<double>(), s["burst_pass_s"].get<double>() / s["late_pass_s"].get<double>());
+  const Result cal = Shell(std::string(MESHPLAN_BIN) + " calibrate --cluster cpu-local --measurements " + out.string() +
+                           " -o " + (dir_ / "p.json").string());
+  ASSERT_EQ(cal.rc, 0) << cal.out;
+  const json f = ReadJson(dir_ / "p.json")["fitted"]["efficiency.gemm_sustained_fraction"];
+  EXPECT_DOUBLE_EQ(f["value"].get<double>(), std::min(1.0, s["fraction"].get<double>()));
+  r = Shell(Mpirun(2) + " --plan " + plan.string() + " --out " + out.string() + Fast());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(ReadJson(out)["sustained_gemms"].is_null());
+  r = Shell(std::string(MESHPLAN_VALIDATE_BIN) + " --plan " + plan.string() + " --sustain-s -1");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--sustain-s: must be in [0, 3600] seconds"), std::string::npos) << r.out;
+}
+
 TEST_F(ValidateMpi, EightRanksHsdp) {
   const fs::path plan = Plan("tp=2,sp=on,fsdp=2,replicate=2", 8, 4);
   const fs::path out = dir_ / "m.json";
