@@ -39,13 +39,14 @@ CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l) {
   const double heads = static_cast<double>(std::max<int64_t>(1, m.heads / l.tp));
   const double kv = static_cast<double>(KvHeadsPerTpRank(m, l.tp));
   const double local = b * s / c;  // tokens of one micro-batch on this rank
-  // bf16 K and V of this rank's tokens: one ring step's send.
-  v.kv_block_bytes = 2.0 * 2.0 * local * kv * d;
+  const double act = PrecisionOf(w).activation;
+  // K and V of this rank's tokens: one ring step's send.
+  v.kv_block_bytes = 2.0 * act * local * kv * d;
   // All-gather output: K and V of the whole sequence.
-  v.kv_gather_bytes = 2.0 * 2.0 * b * s * kv * d;
+  v.kv_gather_bytes = 2.0 * act * b * s * kv * d;
   // Ulysses: this rank's q, k, v (its tokens, all its heads) go out in cp slices of heads.
-  v.a2a_qkv_bytes = 2.0 * local * (heads + 2.0 * kv) * d;
-  v.a2a_out_bytes = 2.0 * local * heads * d;
+  v.a2a_qkv_bytes = act * local * (heads + 2.0 * kv) * d;
+  v.a2a_out_bytes = act * local * heads * d;
   switch (l.cp_comm) {
     case CpComm::kP2p:
       // TE double-buffers the received K,V block, and in backward the dK,dV block too.

@@ -201,8 +201,9 @@ void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double byte
 /// embedding and head stay bf16. Norm weights inside the layers are counted as FP8 too (a few
 /// thousand per layer against millions).
 double ParamGatherBytes(const Workload& w, double layer_params, double outer_params) {
+  const PrecisionPolicy b = PrecisionOf(w);
   const bool fp8 = w.precision == Precision::kFp8 && w.fp8_param_gather;
-  return (fp8 ? 1.0 : 2.0) * layer_params + 2.0 * outer_params;
+  return (fp8 ? b.fp8 : b.weight) * layer_params + b.weight * outer_params;
 }
 
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
@@ -376,6 +377,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   Evaluation e;
   const Model& m = model_;
   const Workload& w = workload_;
+  const PrecisionPolicy bytes = PrecisionOf(w);
   const ComputeParams& cp = compute_;
   const int64_t t = l.tp;
   const int64_t dp = l.dp();
@@ -479,7 +481,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   double tp_exposed = 0;
   if (t > 1) {
     const CollectiveTable& tt = TableOf(tp_group);
-    const double S = 2.0 * Td * static_cast<double>(h);  // bf16 activations of the micro-batch
+    const double S = bytes.activation * Td * static_cast<double>(h);  // the micro-batch's activations
     // Collectives of each kind per layer. With SP an MoE layer's MLP gathers and scatters the
     // routed copies instead of the hidden states (experts.h, priced as ep_dispatch/ep_combine);
     // its shared experts, if any, keep the dense MLP's pair.
@@ -521,16 +523,16 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       e.parts.head_fwd_s += ar;  // embedding output
       e.parts.head_bwd_s += ar;  // head input gradient
     }
-    // FP8 current scaling: one 4-byte amax all-reduce per reduced cast (kernels.h).
+    // FP8 current scaling: one fp32 amax all-reduce per reduced cast (kernels.h).
     if (amax_fwd + amax_bwd > 0) {
       const double n = amax_fwd + amax_bwd + amax_rc;
-      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 4.0, micro * Lr * n) + sync;
+      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, bytes.fp32, micro * Lr * n) + sync;
       tp_exposed += micro * Lr * n * ar;
       e.parts.layer_fwd_tp_s += amax_fwd * ar;
       e.parts.layer_bwd_tp_s += (amax_bwd + amax_rc) * ar;
     }
     // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
-    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * 4.0 * Td, micro) + sync;
+    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * bytes.fp32 * Td, micro) + sync;
     tp_exposed += micro * ce;
     e.parts.head_fwd_s += ce;
   }
@@ -597,7 +599,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   } else {
     // FSDP / ZeRO over the shard group, and the replica all-reduce.
     const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
-    const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+    const double reduce_bytes = bytes.reduce;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
     // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
     // expert-data-parallel group (fsdp x cp / ep ranks at stride tp x ep), whose collectives run
@@ -629,9 +631,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         add(op, purpose, fsdp_group, ft, per_param * dense_params, count);
         if (expert_params > 0) add(op, purpose, edp_group, xt, per_param * expert_params, count);
       };
-      const CollectiveCost ag_l = both(Coll::kAllGather, 2.0, unit, xunit);
+      const CollectiveCost ag_l = both(Coll::kAllGather, bytes.weight, unit, xunit);
       const CollectiveCost rs_l = both(Coll::kReduceScatter, reduce_bytes, unit, xunit);
-      const CollectiveCost ag_o = Time(ft, Coll::kAllGather, 2.0 * outer);
+      const CollectiveCost ag_o = Time(ft, Coll::kAllGather, bytes.weight * outer);
       const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
       double total = 0, latency = 0;
       auto account = [&](const CollectiveCost& c, double count) {
@@ -641,8 +643,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       if (l.zero >= 2) {
         const bool gather_in_bwd = l.zero >= 3;
         const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
-        record(Coll::kAllGather, Purpose::kFsdpParamGather, 2.0, unit, xunit, ag_count);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, 2.0 * outer, micro);
+        record(Coll::kAllGather, Purpose::kFsdpParamGather, bytes.weight, unit, xunit, ag_count);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, bytes.weight * outer, micro);
         record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, reduce_bytes, unit, xunit, micro * L);
         add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
         account(ag_l, ag_count);
@@ -699,10 +701,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // Compute slows while NCCL kernels share the SMs and HBM with it.
     compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
 
-    // Optimizer: Adam over the local shard, bandwidth-bound. fp32 param r/w, grad read, m and v
-    // r/w, the gradient-norm read (32 B/param); Megatron also writes the bf16 copy (34 B/param).
+    // Optimizer: Adam over the local shard, bandwidth-bound (memory.h OptimizerStepBytesPerParam).
     const double local_params = tpp.total(m.layers) / static_cast<double>(l.shard());
-    const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
+    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
     e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
 
     {
@@ -720,8 +721,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       p.offload_layers = l.cpu_offload_layers;
       p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * L;
       const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
-      p.unit_param_bytes = gathered ? 2.0 * (unit + xunit) : 0.0;
-      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (2.0 + (reduce_bytes != 2.0 ? reduce_bytes : 0.0)) * (unit + xunit) : 0.0;
+      p.unit_param_bytes = gathered ? bytes.weight * (unit + xunit) : 0.0;
+      // The unit's gradients as backward writes them, plus their reduce-dtype copy if another.
+      const double reduce_copy = bytes.reduce != bytes.grad ? bytes.reduce : 0.0;
+      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (bytes.grad + reduce_copy) * (unit + xunit) : 0.0;
       p.recompute_working_bytes = mb.recompute_working_bytes;
     }
     e.time.compute_s = compute;
@@ -794,17 +797,18 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const int64_t p = l.pp, v = l.vpp, t = l.tp;
   const int64_t mi = static_cast<int64_t>(std::ceil(micro));
   const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
-  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+  const PrecisionPolicy bytes = PrecisionOf(w);
+  const double reduce_bytes = bytes.reduce;
   const double tied_copy = m.tied_embeddings ? static_cast<double>(PaddedVocab(m.vocab, t)) /
                                                    static_cast<double>(t) * static_cast<double>(m.hidden)
                                              : 0.0;
   const StepComponents& pc = e.parts;  // TP per layer and the head's TP so far
   const double slowdown = cluster_.efficiency.overlap_slowdown;
 
-  // Stage-to-stage activations: b x s x h in bf16, sequence-sharded over TP with SP
+  // Stage-to-stage activations: b x s x h, sequence-sharded over TP with SP
   // (Megatron-LM p2p_communication.py sends the SP shard) and over CP (s/cp tokens per rank).
   // Stage neighbours are gpus/p apart.
-  const double act_bytes = 2.0 * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden) /
+  const double act_bytes = bytes.activation * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden) /
                            (l.sp ? static_cast<double>(t) : 1.0);
   const MeshShape mesh = MeshShape::Of(l);
   const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
@@ -874,14 +878,15 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
     if (l.shard() > 1 && l.zero >= 2) {
       // Unsharded across micro-batches: one gather and one reduce-scatter per unit per step.
-      const CollectiveCost ag = both(Coll::kAllGather, 2.0 * tpp.layer, 2.0 * xunit, Purpose::kFsdpParamGather, nd, record);
+      const CollectiveCost ag = both(Coll::kAllGather, bytes.weight * tpp.layer, bytes.weight * xunit,
+                                     Purpose::kFsdpParamGather, nd, record);
       const CollectiveCost rs = both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit,
                                      Purpose::kFsdpGradReduce, nd, record);
-      const CollectiveCost ago = Time(ft, Coll::kAllGather, 2.0 * outer);
+      const CollectiveCost ago = Time(ft, Coll::kAllGather, bytes.weight * outer);
       const CollectiveCost rso = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
       if (record) {
         if (outer > 0) {
-          AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, 2.0 * outer, ago, 1.0);
+          AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, bytes.weight * outer, ago, 1.0);
           AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
                  reduce_bytes * outer, rso, 1.0);
         }
@@ -914,7 +919,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
-    const double opt_bytes = l.recipe == Recipe::kMegatron ? 34.0 : 32.0;
+    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
     tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes);
     sc.tail_s = tail.fsdp_s + tail.dp_s;
   };

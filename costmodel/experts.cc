@@ -17,6 +17,7 @@ double MoeLoadFactor(const Workload& w) {
 
 MoeRouting RouteTokens(const Model& m, const Workload& w, const Layout& l) {
   MoeRouting r;
+  r.activation_bytes = PrecisionOf(w).activation;
   const double t = static_cast<double>(l.tp), ep = static_cast<double>(l.ep);
   const double E = static_cast<double>(m.moe.experts), k = static_cast<double>(m.moe.experts_per_token);
   // This rank's tokens of a micro-batch (CP splits the sequence); SP shards them over TP.
@@ -46,7 +47,7 @@ EpLayerCost PriceEpLayer(const LinkParams& links, const Group& ep_group, const C
   double a2a = 0, tp = 0;
   if (l.ep > 1) {
     // The dispatch sends this rank's copies; the combine sends the same number back.
-    const double bytes = 2.0 * r.sent_copies * h;
+    const double bytes = r.activation_bytes * r.sent_copies * h;
     const CollectiveCost cost = AllToAllTime(links, ep_group, bytes);
     c.uses[c.num_uses++] = {Coll::kAllToAll, true, false, bytes, cost, fwd_count + bwd_count};
     c.uses[c.num_uses++] = {Coll::kAllToAll, false, false, bytes, cost, fwd_count + bwd_count};
@@ -54,7 +55,7 @@ EpLayerCost PriceEpLayer(const LinkParams& links, const Group& ep_group, const C
   }
   if (l.tp > 1 && l.sp && tp_table != nullptr) {
     // The TP group's received copies gathered to every TP rank, and reduce-scattered back.
-    const double bytes = 2.0 * r.expert_rows * h;
+    const double bytes = r.activation_bytes * r.expert_rows * h;
     const CollectiveCost ag = Time(*tp_table, Coll::kAllGather, bytes);
     const CollectiveCost rs = Time(*tp_table, Coll::kReduceScatter, bytes);
     c.uses[c.num_uses++] = {Coll::kAllGather, true, true, bytes, ag, fwd_count + bwd_count};

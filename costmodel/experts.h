@@ -47,6 +47,7 @@ struct MoeRouting {
   double sent_copies = 0;       // token copies this rank sends in the dispatch all-to-all
   double expert_rows = 0;       // token copies its experts compute (after the TP all-gather)
   int64_t rows_per_expert = 0;  // rows of each local expert's GEMM (at least 1)
+  double activation_bytes = 2;  // bytes per element of a token's hidden vector (PrecisionOf)
 };
 /// REQUIRES an MoE model and a resolved layout.
 MoeRouting RouteTokens(const Model& m, const Workload& w, const Layout& l);
@@ -67,8 +68,8 @@ struct EpLayerCost {
   Use uses[4];
   int num_uses = 0;
 };
-/// Prices the exchange: the all-to-alls over the EP group `ep_group` (AllToAllTime, bf16
-/// hidden vectors), and with tp > 1 the all-gather / reduce-scatter over `tp_table`'s group.
+/// Prices the exchange: the all-to-alls over the EP group `ep_group` (AllToAllTime, hidden
+/// vectors of r.activation_bytes per element), and with tp > 1 the all-gather / reduce-scatter over `tp_table`'s group.
 EpLayerCost PriceEpLayer(const LinkParams& links, const Group& ep_group, const CollectiveTable* tp_table,
                          const Model& m, const Layout& l, const MoeRouting& r);
 

@@ -102,6 +102,11 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   }
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
   const double hl = static_cast<double>(heads_local), dd = static_cast<double>(d);
+  // Bytes per element moved by the fused kernels (specs.h PrecisionPolicy): a kernel that reads
+  // and writes one activation tensor moves rw; one that also reads a second (a residual, the
+  // saved output in a backward) 3 x act; a dropout adds its 1-byte mask.
+  const PrecisionPolicy bytes = PrecisionOf(w);
+  const double act_b = bytes.activation, rw = 2.0 * act_b, mask_b = bytes.mask;
   auto mem = [&](std::string_view name, double bytes, int count, double bwd_bytes, int bwd_count,
                  bool recomputed) {
     k.memory[static_cast<size_t>(k.num_memory++)] =
@@ -126,8 +131,10 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     gemm("scores", CpLocalSeq(w, l), w.seq, dqk, batch, sel);
     gemm("context", CpLocalSeq(w, l), dv, w.seq, batch, sel);
     const double scores = static_cast<double>(batch) * static_cast<double>(CpLocalSeq(w, l)) * s;
-    mem("softmax", 4.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1,
-        6.0 * scores + (m.dropout ? 5.0 * scores : 0.0), 1, sel);
+    // Softmax: read and write the scores; backward reads its output and the gradient, writes
+    // one. Dropout: read, write and the mask, either way.
+    const double dropout = m.dropout ? (rw + mask_b) * scores : 0.0;
+    mem("softmax", rw * scores + dropout, 1, 3.0 * act_b * scores + dropout, 1, sel);
   }
   // Norms, residual adds (+dropout), activation, rotary embedding; SP shards the first two by t.
   const double rep = l.sp ? static_cast<double>(t) : 1.0;
@@ -144,29 +151,33 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   if (eager && m.norm == Norm::kRmsNorm) {
     eager_mem("norm", kEagerRmsNorm, Th / rep, 2);
   } else if (norm_rc) {
-    mem("norm", 4.0 * Th / rep, 1, 4.0 * Th / rep, 2, full);
-    mem("pre_mlp_norm", 4.0 * Th / rep, 1, 4.0 * Th / rep, 2, true);
+    mem("norm", rw * Th / rep, 1, rw * Th / rep, 2, full);
+    mem("pre_mlp_norm", rw * Th / rep, 1, rw * Th / rep, 2, true);
   } else {
-    mem("norm", 4.0 * Th / rep, 2, 4.0 * Th / rep, 4, full);
+    mem("norm", rw * Th / rep, 2, rw * Th / rep, 4, full);
   }
   if (latent) {
     // The query and key/value latents' RMSNorms (q_layernorm, kv_layernorm), on every TP rank.
     const double lat = Td * static_cast<double>(mla.q_lora_rank + mla.kv_lora_rank);
-    mem("latent_norm", 4.0 * lat, 2, 4.0 * lat, 4, full);
+    mem("latent_norm", rw * lat, 2, rw * lat, 4, full);
   } else if (m.qk_norm) {
     // Qwen3 q_norm / k_norm: an RMSNorm over each local query and key head.
     const double qk = Td * static_cast<double>((heads_local + kv_local) * d);
-    mem("qk_norm", 4.0 * qk, 2, 4.0 * qk, 4, full);
+    mem("qk_norm", rw * qk, 2, rw * qk, 4, full);
   }
-  mem("residual", (m.dropout ? 7.0 : 6.0) * Th / rep, 2, (m.dropout ? 7.0 : 6.0) * Th / rep, 4, full);
-  const double act = (gated ? 6.0 : 4.0) * mlp_rows * static_cast<double>(ffn_local);
+  // Residual add: read both, write one (and a dropout's mask).
+  const double residual = 3.0 * act_b + (m.dropout ? mask_b : 0.0);
+  mem("residual", residual * Th / rep, 2, residual * Th / rep, 4, full);
+  // The activation function: read its input (a gated one: two) and write its output.
+  const double act_io = (gated ? 3.0 : 2.0) * act_b;
+  const double act = act_io * mlp_rows * static_cast<double>(ffn_local);
   if (eager && gated) {
     eager_mem("activation", kEagerSwiglu, mlp_rows * static_cast<double>(ffn_local), 1);
   } else {
     mem("activation", act, 1, act, 2, act_rc);
   }
   if (shared_local > 0) {
-    const double shared_act = (gated ? 6.0 : 4.0) * Td * static_cast<double>(shared_local);
+    const double shared_act = act_io * Td * static_cast<double>(shared_local);
     mem("shared_activation", shared_act, 1, shared_act, 2, shared_rc);
   }
   if (moe) {
@@ -175,14 +186,14 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // (Megatron-Core moe_utils.py permute / unpermute; fused or not, the same bytes). Backward
     // runs the pair again on the gradients.
     const double copies = route.sent_copies * static_cast<double>(h);
-    mem("moe_permute", 4.0 * copies, 2, 4.0 * copies, 2, moe_rc);
+    mem("moe_permute", rw * copies, 2, rw * copies, 2, moe_rc);
   }
   if (m.position == Position::kRope && latent) {
     // MLA: RoPE on each local query head's rope dims and on the one shared rope key.
-    const double rope = 4.0 * Td * static_cast<double>((heads_local + 1) * mla.qk_rope_head_dim);
+    const double rope = rw * Td * static_cast<double>((heads_local + 1) * mla.qk_rope_head_dim);
     mem("rope", rope, 1, rope, 2, full);
   } else if (m.position == Position::kRope) {
-    const double rope = 4.0 * Td * static_cast<double>(heads_local + kv_local) * dd;
+    const double rope = rw * Td * static_cast<double>(heads_local + kv_local) * dd;
     if (eager) {
       // q and k each run the chain (2 x the launches); bytes over their elements together.
       eager_mem("rope", kEagerRope, 0.5 * Td * static_cast<double>(heads_local + kv_local) * dd, 2);
@@ -218,14 +229,22 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
                               g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
                               (g.name == "mlp_in" && !moe);
       const double weight = static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
+      // Per element, as the comments above count them: a cast-transpose reads the bf16 tensor
+      // and writes it twice in FP8 (act + 2 fp8: 4 B); current scaling reads it once more for the
+      // amax (6 B); a norm that writes FP8 itself adds one FP8 copy (1 B); torchao's fused cast
+      // reads for the amax, reads and writes once (act + act + fp8: 5 B).
+      const double cast_t = act_b + 2.0 * bytes.fp8, amax_cast_t = act_b + cast_t;
+      const double torchao_cast = 2.0 * act_b + bytes.fp8;
       // torchao: the weight cast every micro-batch, in forward and again in backward.
-      const double weight_bytes = torchao && !w.fp8_param_gather ? 5.0 * weight : 0.0;
+      const double weight_bytes = torchao && !w.fp8_param_gather ? torchao_cast * weight : 0.0;
       const int weight_launches = torchao && !w.fp8_param_gather ? launches : 0;
       const double in_bytes =
-          (torchao ? 5.0 : current ? 6.0 : after_norm ? 1.0 : 4.0) * rows * static_cast<double>(g.k) + weight_bytes;
+          (torchao ? torchao_cast : current ? amax_cast_t : after_norm ? bytes.fp8 : cast_t) * rows *
+              static_cast<double>(g.k) +
+          weight_bytes;
       k.fp8_cast_fwd_bytes += in_bytes;
-      k.fp8_cast_bwd_bytes += (current ? 6.0 : 4.0) * rows * static_cast<double>(g.n) +
-                              (torchao ? 5.0 * rows * static_cast<double>(g.k) + weight_bytes : 0.0);
+      k.fp8_cast_bwd_bytes += (current ? amax_cast_t : cast_t) * rows * static_cast<double>(g.n) +
+                              (torchao ? torchao_cast * rows * static_cast<double>(g.k) + weight_bytes : 0.0);
       k.fp8_weight_elements += weight;
       if (g.recomputed) {
         k.fp8_cast_recomputed_bytes += in_bytes;
@@ -265,11 +284,16 @@ HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l) {
   // in fp32. Forward: upcast (read 2 B, write 4 B per logit), log-softmax (read 4, write 4):
   // 14 B. Backward: softmax gradient (read the saved 4 B output and the 4 B incoming gradient,
   // write 4 B), downcast for the head's GEMMs (read 4, write 2): 18 B.
-  k.memory[0] = MemoryKernel{"cross_entropy", 14.0 * logits, 1, 18.0 * logits, 1, false};
+  const PrecisionPolicy b = PrecisionOf(w);
+  const double ce_fwd = (b.activation + b.fp32) + 2.0 * b.fp32;
+  const double ce_bwd = 3.0 * b.fp32 + (b.fp32 + b.activation);
+  k.memory[0] = MemoryKernel{"cross_entropy", ce_fwd * logits, 1, ce_bwd * logits, 1, false};
   if (w.eager_elementwise && m.norm == Norm::kRmsNorm) {
     k.memory[1] = EagerKernel("final_norm", kEagerRmsNorm, Th / rep, 1, false);
   } else {
-    k.memory[1] = MemoryKernel{"final_norm", 4.0 * Th / rep, 1, 8.0 * Th / rep, 1, false};
+    // Fused norm: read and write forward; backward reads the input and the gradient, writes the
+    // input's gradient and accumulates the weight's (4 x act).
+    k.memory[1] = MemoryKernel{"final_norm", 2.0 * b.activation * Th / rep, 1, 4.0 * b.activation * Th / rep, 1, false};
   }
   return k;
 }

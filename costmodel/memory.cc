@@ -7,6 +7,13 @@
 #include "costmodel/params.h"
 
 namespace meshplan::costmodel {
+
+PrecisionPolicy PrecisionOf(const Workload& w) {
+  PrecisionPolicy p;
+  p.reduce = w.reduce_dtype == Dtype::kFp32 ? p.fp32 : p.grad;
+  return p;
+}
+
 namespace {
 
 struct LayerActivations {
@@ -28,13 +35,15 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   const double ffn_local = static_cast<double>(moe ? m.moe.expert_ffn : m.ffn) / t;
   const double rep = a.sp ? t : 1.0;  // tensors outside the TP regions: sharded only with SP
   const double mask = m.dropout ? 1.0 : 0.0;
+  // Bytes per element (specs.h PrecisionPolicy): bf16 activations, fp32 statistics, masks.
+  const double act = a.bytes.activation, f32 = a.bytes.fp32, bit = a.bytes.mask;
 
   double outside = 0;  // replicated across TP ranks unless SP
   double inside = 0;   // always split by TP
   double core = 0;     // attention core
   // Attention block (Korthikanti 11sbh + 5as^2b, plus 2sbh for its LayerNorm).
-  outside += 2 * T * h;                     // norm 1 input
-  outside += 2 * T * h;                     // QKV matmul input
+  outside += act * T * h;                   // norm 1 input
+  outside += act * T * h;                   // QKV matmul input
   double dv = d;                            // a head's value width (MLA: v_head_dim)
   if (m.mla.enabled()) {
     // MLA (kernels.cc): every TP rank keeps the latents it computed (duplicated down
@@ -43,44 +52,44 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
     const Mla& x = m.mla;
     const double qk = static_cast<double>(x.qk_nope_head_dim + x.qk_rope_head_dim);
     dv = static_cast<double>(x.v_head_dim);
-    inside += 2 * 2 * T * static_cast<double>(x.q_lora_rank);                        // q latent, normed
-    inside += 2 * T * static_cast<double>(x.kv_lora_rank + x.qk_rope_head_dim);      // kv latent + rope key
-    inside += 2 * T * static_cast<double>(x.kv_lora_rank);                           // normed kv latent
-    inside += 2 * T * heads_local * (2 * qk + dv);                                   // Q, K, V
+    inside += 2 * act * T * static_cast<double>(x.q_lora_rank);                      // q latent, normed
+    inside += act * T * static_cast<double>(x.kv_lora_rank + x.qk_rope_head_dim);    // kv latent + rope key
+    inside += act * T * static_cast<double>(x.kv_lora_rank);                         // normed kv latent
+    inside += act * T * heads_local * (2 * qk + dv);                                 // Q, K, V
   } else {
-    inside += 2 * T * heads_local * d;        // Q (for QK^T)
-    inside += 2 * T * kv_local * d * 2;       // K (for QK^T) and V (for attention over V)
-    if (m.qk_norm) inside += 2 * T * (heads_local + kv_local) * d;  // q/k norm inputs
+    inside += act * T * heads_local * d;      // Q (for QK^T)
+    inside += act * T * kv_local * d * 2;     // K (for QK^T) and V (for attention over V)
+    if (m.qk_norm) inside += act * T * (heads_local + kv_local) * d;  // q/k norm inputs
   }
   if (a.flash_attention) {
-    inside += 4 * T * heads_local;          // fp32 softmax log-sum-exp; output O is the proj input
+    inside += f32 * T * heads_local;        // fp32 softmax log-sum-exp; output O is the proj input
   } else {
     const double s2 = heads_local * s * s * b;
-    core += 2 * s2;                         // softmax output
-    core += mask * s2;                      // attention dropout mask
-    core += mask * 2 * s2;                  // attention dropout output (input of AV)
+    core += act * s2;                       // softmax output
+    core += mask * bit * s2;                // attention dropout mask
+    core += mask * act * s2;                // attention dropout output (input of AV)
   }
-  inside += 2 * T * heads_local * dv;       // output projection input
-  outside += mask * T * h;                  // attention output dropout mask
+  inside += act * T * heads_local * dv;     // output projection input
+  outside += mask * bit * T * h;            // attention output dropout mask
   // MLP block (Korthikanti 19sbh, plus 2sbh for its LayerNorm).
-  outside += 2 * T * h;                     // norm 2 input
-  outside += 2 * T * h;                     // fc1 input (MoE: the router's and shared experts')
+  outside += act * T * h;                   // norm 2 input
+  outside += act * T * h;                   // fc1 input (MoE: the router's and shared experts')
   const double act_in = m.activation == Activation::kSwiglu ? 2.0 : 1.0;  // gate and up
   // The MLP's rows: the tokens, or an MoE layer's routed copies; each TP rank holds every copy
   // its TP group received (expert tensor parallelism), k x the tokens x the load factor.
   const double rows = moe ? T * static_cast<double>(m.moe.experts_per_token) * a.moe_load : T;
-  inside += act_in * 2 * rows * ffn_local;  // activation function input(s)
-  inside += 2 * rows * ffn_local;           // fc2 input
+  inside += act_in * act * rows * ffn_local;  // activation function input(s)
+  inside += act * rows * ffn_local;           // fc2 input
   double shared = 0;  // an MoE layer's shared experts' activation and fc2 inputs
   if (moe) {
-    inside += 2 * rows * h;                                          // the experts' fc1 input (permuted copies)
-    outside += 4 * T * static_cast<double>(m.moe.experts);           // fp32 router probabilities
+    inside += act * rows * h;                                        // the experts' fc1 input (permuted copies)
+    outside += f32 * T * static_cast<double>(m.moe.experts);         // fp32 router probabilities
     const double shared_local =
         static_cast<double>(m.moe.shared_experts * m.moe.shared_expert_ffn) / t;
-    shared = (act_in + 1.0) * 2 * T * shared_local;
+    shared = (act_in + 1.0) * act * T * shared_local;
     inside += shared;
   }
-  outside += mask * T * h;                  // MLP dropout mask
+  outside += mask * bit * T * h;            // MLP dropout mask
 
   // Megatron's selective modules (specs.h RecomputeModule): what each one's checkpoint drops.
   // A normal checkpoint keeps its module's input and drops what is saved inside it; an
@@ -90,30 +99,30 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
     const uint8_t mods = a.recompute_modules;
     if (mods & kRecomputeCoreAttn) {
       dropped_core = core;
-      if (a.flash_attention) dropped_inside += 4 * T * heads_local;  // the kernel's log-sum-exp
+      if (a.flash_attention) dropped_inside += f32 * T * heads_local;  // the kernel's log-sum-exp
     }
     if (!moe && (mods & kRecomputeMlp)) {
       // The MLP's input is the residual stream (TE fuses the norm into fc1): fc1's normed
       // input, the activation's input(s) and fc2's input are dropped.
-      dropped_outside += 2 * T * h;
-      dropped_inside += (act_in + 1.0) * 2 * rows * ffn_local;
+      dropped_outside += act * T * h;
+      dropped_inside += (act_in + 1.0) * act * rows * ffn_local;
     }
     if (moe && (mods & kRecomputeMoe)) {
       // The MoE layer keeps its (normed) input: router probabilities, permuted copies, the
       // experts' and shared experts' activations are dropped.
-      dropped_outside += 4 * T * static_cast<double>(m.moe.experts);
-      dropped_inside += 2 * rows * h + (act_in + 1.0) * 2 * rows * ffn_local + shared;
+      dropped_outside += f32 * T * static_cast<double>(m.moe.experts);
+      dropped_inside += act * rows * h + (act_in + 1.0) * act * rows * ffn_local + shared;
     } else if (moe) {
-      if (mods & kRecomputeMoeAct) dropped_inside += 2 * rows * ffn_local;  // the activation's output
+      if (mods & kRecomputeMoeAct) dropped_inside += act * rows * ffn_local;  // the activation's output
       if (mods & kRecomputeSharedExperts) dropped_inside += shared;
     }
-    if (moe && (mods & kRecomputeLayernorm)) dropped_outside += 2 * T * h;  // the pre-MLP norm's output
+    if (moe && (mods & kRecomputeLayernorm)) dropped_outside += act * T * h;  // the pre-MLP norm's output
   }
 
   LayerActivations out;
   out.no_recompute = outside / rep + inside + core;
   out.attention_core = core;
-  out.full = 2 * T * h / rep;  // the layer input only
+  out.full = act * T * h / rep;  // the layer input only
   switch (a.recompute) {
     case Recompute::kNone: out.kept = out.no_recompute; break;
     case Recompute::kSelective:
@@ -135,10 +144,10 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
       int count = 0;
       for (double width : mm) {
         if (width < 0) continue;  // no w3 in a plain MLP
-        if (++count % 2 == 1) saved += 2 * T * width;
+        if (++count % 2 == 1) saved += act * T * width;
       }
-      const double rs = a.sp && a.tp > 1 ? 2 * (2 * T * h / t) : 0.0;
-      out.kept = 2 * T * h / rep + saved + 2 * T * heads_local * d + 4 * T * heads_local + rs;
+      const double rs = a.sp && a.tp > 1 ? 2 * (act * T * h / t) : 0.0;
+      out.kept = act * T * h / rep + saved + act * T * heads_local * d + f32 * T * heads_local + rs;
       break;
     }
   }
@@ -168,11 +177,12 @@ double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a) {
   const double t = static_cast<double>(a.tp), h = static_cast<double>(m.hidden);
   const double rep = a.sp ? t : 1.0;
   const double vocab_local = static_cast<double>(PaddedVocab(m.vocab, a.tp)) / t;
+  const PrecisionPolicy& b = a.bytes;
   double bytes = 0;
-  bytes += (m.dropout ? 1.0 : 0.0) * T * h / rep;  // embedding dropout mask
-  bytes += 2 * T * h / rep;                        // final norm input
-  bytes += 2 * T * h / rep;                        // output head input
-  bytes += 4 * T * vocab_local;                    // fp32 logits kept by the cross-entropy
+  bytes += (m.dropout ? b.mask : 0.0) * T * h / rep;  // embedding dropout mask
+  bytes += b.activation * T * h / rep;                // final norm input
+  bytes += b.activation * T * h / rep;                // output head input
+  bytes += b.fp32 * T * vocab_local;                  // fp32 logits kept by the cross-entropy
   return bytes;
 }
 
@@ -244,22 +254,27 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp, const ParamCounts& pc)
   return p;
 }
 
-StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard) {
+StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const PrecisionPolicy& p) {
   const double f = static_cast<double>(shard);
   StateBytes s;
   if (recipe == Recipe::kMegatron) {
     // bf16 params, fp32 main grads, fp32 master + Adam m + v (Megatron-LM distributed
     // optimizer guide: 18 bytes/param, or 6 + 12/d with the distributed optimizer).
-    s.params = zero >= 3 ? 2.0 / f : 2.0;
-    s.grads = zero >= 2 ? 4.0 / f : 4.0;
-    s.optimizer = 12.0 / f;
+    s.params = zero >= 3 ? p.weight / f : p.weight;
+    s.grads = zero >= 2 ? p.fp32 / f : p.fp32;
+    s.optimizer = 3.0 * p.fp32 / f;
   } else {
     // FSDP2: fp32 sharded params and grads, fp32 Adam m + v (16 bytes/param over the shard).
-    s.params = zero >= 2 ? 4.0 / f : 4.0;
-    s.grads = zero >= 2 ? 4.0 / f : 4.0;
-    s.optimizer = 8.0 / f;
+    s.params = zero >= 2 ? p.fp32 / f : p.fp32;
+    s.grads = zero >= 2 ? p.fp32 / f : p.fp32;
+    s.optimizer = 2.0 * p.fp32 / f;
   }
   return s;
+}
+
+double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
+  const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32 + p.fp32;
+  return adam + (recipe == Recipe::kMegatron ? p.weight : 0.0);
 }
 
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
@@ -299,8 +314,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
     }
   }
   // Parameters, gradients and optimizer states shard over fsdp x cp (torchtitan's dp_shard_cp).
-  const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.shard());
-  const StateBytes se = StateBytesPerParam(l.recipe, l.zero, edp);
+  const PrecisionPolicy bytes = PrecisionOf(w);
+  const StateBytes sb = StateBytesPerParam(l.recipe, l.zero, l.shard(), bytes);
+  const StateBytes se = StateBytesPerParam(l.recipe, l.zero, edp, bytes);
   mb.params_bytes = params_tp * sb.params + expert_tp * se.params;
   mb.grads_bytes = params_tp * sb.grads + expert_tp * se.grads;
   mb.optimizer_bytes = params_tp * sb.optimizer + expert_tp * se.optimizer;
@@ -310,7 +326,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
                      l.tp,       l.sp,
                      w.flash_attention, l.recompute,
                      m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers),
-                     l.recompute_modules};
+                     l.recompute_modules, bytes};
   LayerActivations la = AccountMeanLayer(m, as);
   if (dense_here >= 0 && st.layers > 0) {
     // The stage's own mix of MoE and dense layers (recompute's working set: the larger kind).
@@ -339,19 +355,20 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // expert-data-parallel group (none to gather when ep covers fsdp x cp: they stay resident).
   const double layer_unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
   const double unit = std::max(layer_unit, st.last ? tpp.head : 0.0);
-  const double reduce_bytes = w.reduce_dtype == Dtype::kFp32 ? 4.0 : 2.0;
+  // A reduce dtype other than the gradient's adds a converted copy of the unit's gradients.
+  const double reduce_copy = bytes.reduce != bytes.grad ? bytes.reduce : 0.0;
   const bool sharded_params = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
   if (piped && sharded_params) {
-    transient += (params_tp + expert_tp) * 4.0;  // the stage's bf16 params and grads
-    if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // one unit's reduce-dtype copy
+    transient += (params_tp + expert_tp) * (bytes.weight + bytes.grad);  // the stage's bf16 params and grads
+    transient += unit * reduce_copy;                                     // one unit's reduce-dtype copy
   } else if (l.recipe == Recipe::kFsdp2 || sharded_params) {
     if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.shard() > 1) {
-      transient += (params_tp + expert_tp) * 2.0;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
+      transient += (params_tp + expert_tp) * bytes.weight;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
     } else {
-      transient += 2.0 * unit * 2.0;  // current + prefetched unit, bf16
+      transient += 2.0 * unit * bytes.weight;  // current + prefetched unit, bf16
     }
-    transient += unit * 2.0;                                // unsharded bf16 grads of a unit
-    if (reduce_bytes != 2.0) transient += unit * reduce_bytes;  // its reduce-dtype copy
+    transient += unit * bytes.grad;         // unsharded bf16 grads of a unit
+    transient += unit * reduce_copy;        // their reduce-dtype copy
   }
   // FP8 (TransformerEngine): each linear weight's FP8 copy and its FP8 transpose, made on the
   // first micro-batch and kept to the step's end (TE linear.py: weight_fp8, weight_t_fp8), 2 B
@@ -364,9 +381,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   if (w.precision == Precision::kFp8 && !w.fp8_param_gather && w.fp8_recipe != Fp8Recipe::kTorchaoTensorwise) {
     const double layer_params = layer_params_tp + expert_tp;
     if (l.fsdp > 1 && l.zero >= 3 && !piped) {
-      transient += 2.0 * 2.0 * tpp.LayerOnRank(l.ep);
+      transient += 2.0 * 2.0 * bytes.fp8 * tpp.LayerOnRank(l.ep);  // gathered + prefetched units
     } else {
-      mb.params_bytes += 2.0 * layer_params;
+      mb.params_bytes += 2.0 * bytes.fp8 * layer_params;  // the FP8 copy and its transpose
     }
   }
   mb.transient_bytes = transient;

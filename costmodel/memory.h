@@ -33,6 +33,8 @@ struct ActivationShape {
   double full_share = 1.0;
   // recompute=selective: Megatron's modules (specs.h RecomputeModule).
   uint8_t recompute_modules = kDefaultRecomputeModules;
+  // Bytes per element of activations, statistics and masks (the workload's PrecisionOf).
+  PrecisionPolicy bytes{};
 };
 
 /// The share of `layers` (a stage's, or the model's) that recompute=full recomputes: 1, or
@@ -96,7 +98,11 @@ struct MemoryBreakdown {
 struct StateBytes {
   double params = 0, grads = 0, optimizer = 0;
 };
-StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard);
+StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const PrecisionPolicy& p = {});
+/// HBM bytes Adam's step moves per local parameter: the fp32 parameter read and written, the
+/// gradient read, m and v each read and written, the gradient-norm read (8 x 4 = 32 B); the
+/// megatron recipe also writes the bf16 copy (34 B).
+double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
 
 /// What one pipeline stage holds: its transformer layers, whether it holds the embedding
 /// (first) and the final norm, head and loss (last), and how many micro-batches of its

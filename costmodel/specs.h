@@ -382,6 +382,25 @@ struct Workload {
   double moe_imbalance = 0;  // 0: the default
 };
 
+/// The precision policy: the bytes per element of each tensor role (issue 18). The memory
+/// account, the model states of each recipe, FSDP's buffers, the optimizer step, every
+/// collective's and send's payload, the fused kernels' and the FP8 casts' traffic and the
+/// validation skeleton's sizes take their factor from here (PrecisionOf), so a new dtype for a
+/// role changes this table. Left as literals: the eager PyTorch op chains (kernels.h EagerOp),
+/// whose fp32 intermediates are each op's own, counted op by op where they are defined.
+struct PrecisionPolicy {
+  double activation = 2;  // activations: saved for backward, exchanged by TP, CP, EP and PP (bf16)
+  double weight = 2;      // the weight a GEMM reads, what FSDP and ZeRO all-gather (bf16)
+  double grad = 2;        // a gradient as backward writes it, before any reduction (bf16)
+  double reduce = 4;      // a gradient as the data-parallel reduction moves it (Workload.reduce_dtype)
+  double fp32 = 4;        // master weights, main gradients, Adam moments, softmax statistics,
+                          // router probabilities, logits
+  double mask = 1;        // a dropout mask element
+  double fp8 = 1;         // an FP8 element (TransformerEngine's casts, --fp8-param-gather)
+};
+/// The policy of a workload: bf16 compute, fp32 states and statistics, its reduce dtype.
+PrecisionPolicy PrecisionOf(const Workload& w);
+
 std::string_view ToString(Activation a);
 std::string_view ToString(Norm n);
 std::string_view ToString(Position p);

@@ -512,15 +512,16 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   p.v_dim = m.mla.enabled() ? m.mla.v_head_dim : m.head_dim;
   p.full_recompute = l.recompute == costmodel::Recompute::kFull;
   const double T = static_cast<double>(l.mbs * w.seq);
-  // Sizes as Evaluator::Evaluate prices them (evaluate.cc).
+  // Sizes as Evaluator::Evaluate prices them (evaluate.cc), from the same precision policy.
+  const costmodel::PrecisionPolicy bytes = costmodel::PrecisionOf(w);
   if (l.tp > 1) {
     p.sp = l.sp;
-    p.tp_bytes = 2.0 * T * static_cast<double>(m.hidden);
-    p.ce_bytes = 3.0 * 4.0 * T;
+    p.tp_bytes = bytes.activation * T * static_cast<double>(m.hidden);
+    p.ce_bytes = 3.0 * bytes.fp32 * T;
   }
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(m, l.tp);
   p.reduce_dtype = w.reduce_dtype;
-  const double reduce_bytes = w.reduce_dtype == costmodel::Dtype::kFp32 ? 4.0 : 2.0;
+  const double reduce_bytes = bytes.reduce;
   double all = tpp.total(m.layers);
   // The routed experts (tpp.expert per layer, 0 for a dense model) shard apart from the rest:
   // expert / ep per layer on a rank, over the expert-data-parallel group (evaluate.cc).
@@ -562,20 +563,19 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   if (l.fsdp > 1) {
     p.fsdp = true;
     p.zero = l.zero;
-    p.unit_ag_bytes = 2.0 * tpp.layer;
+    p.unit_ag_bytes = bytes.weight * tpp.layer;
     p.unit_rs_bytes = reduce_bytes * tpp.layer;
-    p.outer_ag_bytes = 2.0 * (tpp.embedding + tpp.head);
+    p.outer_ag_bytes = bytes.weight * (tpp.embedding + tpp.head);
     p.outer_rs_bytes = reduce_bytes * (tpp.embedding + tpp.head);
     p.zero1_rs_bytes = reduce_bytes * dense_all;
-    p.zero1_ag_bytes = 2.0 * dense_all;
-    p.expert_ag_bytes = 2.0 * xunit;
+    p.zero1_ag_bytes = bytes.weight * dense_all;
+    p.expert_ag_bytes = bytes.weight * xunit;
     p.expert_rs_bytes = reduce_bytes * xunit;
     p.expert_zero1_rs_bytes = reduce_bytes * xunit * expert_layers;
-    p.expert_zero1_ag_bytes = 2.0 * xunit * expert_layers;
+    p.expert_zero1_ag_bytes = bytes.weight * xunit * expert_layers;
   }
   if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
-  p.optimizer_bytes = all / static_cast<double>(l.fsdp) *
-                      (l.recipe == costmodel::Recipe::kMegatron ? 34.0 : 32.0);
+  p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes);
   const auto& mem = e.memory;
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;
   p.layer_activation_bytes = e.parts.layer_activation_bytes;

@@ -93,6 +93,46 @@ TEST(StateBytes, Fsdp2FullShardIsSixteenOverF) {
   EXPECT_DOUBLE_EQ(z1.params + z1.grads + z1.optimizer, 8.0 + 8.0 / 128);
 }
 
+TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
+  // The workload's policy: bf16 activations, weights and gradients, fp32 states and statistics,
+  // 1-byte masks and FP8, the reduce dtype as asked.
+  Workload w;
+  PrecisionPolicy p = PrecisionOf(w);
+  EXPECT_EQ(p.activation, 2.0);
+  EXPECT_EQ(p.weight, 2.0);
+  EXPECT_EQ(p.grad, 2.0);
+  EXPECT_EQ(p.fp32, 4.0);
+  EXPECT_EQ(p.reduce, 4.0);
+  EXPECT_EQ(p.mask, 1.0);
+  EXPECT_EQ(p.fp8, 1.0);
+  w.reduce_dtype = Dtype::kBf16;
+  EXPECT_EQ(PrecisionOf(w).reduce, 2.0);
+  // Adam's step per local parameter, by hand: fp32 param r/w 8, grad read 4, m and v r/w 16,
+  // gradient-norm read 4 = 32 B; Megatron's bf16 copy written, 2 more.
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p), 32.0);
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p), 34.0);
+  // A role changed in the table moves what depends on it, and only that: bf16 master weights
+  // and moments (a hypothetical all-bf16 Adam) halve the optimizer's bytes and the FSDP2 states.
+  PrecisionPolicy half = p;
+  half.fp32 = 2.0;
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, half), 16.0);
+  const StateBytes s = StateBytesPerParam(Recipe::kFsdp2, 3, 1, half);
+  EXPECT_DOUBLE_EQ(s.params + s.grads + s.optimizer, 8.0);
+  const StateBytes meg = StateBytesPerParam(Recipe::kMegatron, 1, 1, half);
+  EXPECT_DOUBLE_EQ(meg.params, 2.0);  // the bf16 weight is the weight role, unchanged
+  // Activations: Korthikanti et al. 2022 Table 2's 34sbh + 5as^2b (GPT-3 175B: dropout, no flash,
+  // no TP) is, by role, 16sbh activation elements of 2 bytes plus 2sbh of 1-byte masks, and in the
+  // attention core 2as^2b of 2-byte elements (softmax output, dropout output) plus as^2b of mask.
+  // At 1 byte per activation element only the activation terms halve.
+  const Model m = ResolveModel("gpt3-175b");
+  ActivationShape a{2048, 1, 1, false, false, Recompute::kNone};
+  const double full = ActivationBytesPerLayer(m, a);
+  a.bytes.activation = 1.0;
+  const double sbh = 2048.0 * 12288.0, as2b = 96.0 * 2048.0 * 2048.0;
+  EXPECT_DOUBLE_EQ(full, 34.0 * sbh + 5.0 * as2b);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(m, a), 16.0 * sbh + 2.0 * sbh + 2.0 * as2b + as2b);
+}
+
 TEST(Memory, TpShardsMatmulsAndVocabButNotNorms) {
   const Model m = ResolveModel("llama2-70b");
   const TpShardParams p1 = ParamsPerTpRank(m, 1), p8 = ParamsPerTpRank(m, 8);
