@@ -69,7 +69,8 @@ struct EpLayerCost {
   int num_uses = 0;
 };
 /// Prices the exchange: the all-to-alls over the EP group `ep_group` (AllToAllTime, hidden
-/// vectors of r.activation_bytes per element), and with tp > 1 the all-gather / reduce-scatter over `tp_table`'s group.
+/// vectors of r.activation_bytes per element), and with tp > 1 the all-gather / reduce-scatter
+/// over `tp_table`'s group.
 EpLayerCost PriceEpLayer(const LinkParams& links, const Group& ep_group, const CollectiveTable* tp_table,
                          const Model& m, const Layout& l, const MoeRouting& r);
 
