@@ -433,8 +433,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // torchao with FP8 FSDP gathers casts each rank's shard before the gather (5 B per element,
   // precompute_float8_dynamic_scale_for_fsdp: the amaxes of all weights in one pass).
   const bool torchao = w.fp8_recipe == Fp8Recipe::kTorchaoTensorwise;
-  const double weight_cast_bytes =
-      torchao ? 5.0 / static_cast<double>(l.shard()) : w.fp8_recipe == Fp8Recipe::kTeTensorwise ? 6.0 : 4.0;
+  const Fp8CastBytes fc = Fp8CastBytesOf(bytes);
+  const double weight_cast_bytes = torchao ? fc.torchao / static_cast<double>(l.shard())
+                                   : w.fp8_recipe == Fp8Recipe::kTeTensorwise ? fc.amax_cast_transpose
+                                                                               : fc.cast_transpose;
   const double weight_casts =
       lk.fp8_weight_launches > 0
           ? (weight_cast_bytes * lk.fp8_weight_elements / cp.hbm_Bps + lk.fp8_weight_launches * cp.launch_s) / micro

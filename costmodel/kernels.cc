@@ -19,6 +19,14 @@ MemoryKernel EagerKernel(std::string_view name, const EagerOp& op, double elemen
 }
 }  // namespace
 
+Fp8CastBytes Fp8CastBytesOf(const PrecisionPolicy& p) {
+  Fp8CastBytes b;
+  b.cast_transpose = p.activation + 2.0 * p.fp8;
+  b.amax_cast_transpose = p.activation + b.cast_transpose;
+  b.torchao = 2.0 * p.activation + p.fp8;
+  return b;
+}
+
 LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer) {
   LayerKernels k;
   const int64_t t = l.tp;
@@ -229,12 +237,9 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
                               g.name == "q_up" || g.name == "kv_up" || g.name == "shared_in" ||
                               (g.name == "mlp_in" && !moe);
       const double weight = static_cast<double>(g.n) * static_cast<double>(g.k) * static_cast<double>(g.batch);
-      // Per element, as the comments above count them: a cast-transpose reads the bf16 tensor
-      // and writes it twice in FP8 (act + 2 fp8: 4 B); current scaling reads it once more for the
-      // amax (6 B); a norm that writes FP8 itself adds one FP8 copy (1 B); torchao's fused cast
-      // reads for the amax, reads and writes once (act + act + fp8: 5 B).
-      const double cast_t = act_b + 2.0 * bytes.fp8, amax_cast_t = act_b + cast_t;
-      const double torchao_cast = 2.0 * act_b + bytes.fp8;
+      // Per element (Fp8CastBytesOf); a norm that writes FP8 itself adds one FP8 copy (1 B).
+      const Fp8CastBytes fc = Fp8CastBytesOf(bytes);
+      const double cast_t = fc.cast_transpose, amax_cast_t = fc.amax_cast_transpose, torchao_cast = fc.torchao;
       // torchao: the weight cast every micro-batch, in forward and again in backward.
       const double weight_bytes = torchao && !w.fp8_param_gather ? torchao_cast * weight : 0.0;
       const int weight_launches = torchao && !w.fp8_param_gather ? launches : 0;

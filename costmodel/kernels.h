@@ -115,6 +115,15 @@ struct HeadKernels {
 /// experts.h RouteTokens' rows each, shared experts, the permutation kernels) or one of its
 /// dense layers (Moe::dense_layers: a dense MLP of Model::ffn).
 LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer = true);
+
+/// Bytes per element of an FP8 cast, from the precision policy: TransformerEngine's
+/// cast-transpose reads the bf16 tensor and writes it twice in FP8 (2 + 1 + 1 = 4 B); current
+/// scaling reads it once more first for the amax (6 B); torchao's compiled cast reads it for the
+/// amax, reads it again and writes it once (2 + 2 + 1 = 5 B).
+struct Fp8CastBytes {
+  double cast_transpose = 0, amax_cast_transpose = 0, torchao = 0;
+};
+Fp8CastBytes Fp8CastBytesOf(const PrecisionPolicy& p);
 /// The output head and loss for one micro-batch.
 HeadKernels HeadKernelsFor(const Model& m, const Workload& w, const Layout& l);
 

@@ -3,6 +3,7 @@
 // optimizer table.
 #include <gtest/gtest.h>
 
+#include "costmodel/kernels.h"
 #include "costmodel/memory.h"
 #include "costmodel/zoo.h"
 
@@ -111,6 +112,12 @@ TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
   // gradient-norm read 4 = 32 B; Megatron's bf16 copy written, 2 more.
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p), 32.0);
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p), 34.0);
+  // FP8 casts (kernels.h): TE's cast-transpose 2 + 1 + 1, with current scaling's amax read 6,
+  // torchao's amax read, read and write 2 + 2 + 1.
+  const Fp8CastBytes fc = Fp8CastBytesOf(p);
+  EXPECT_EQ(fc.cast_transpose, 4.0);
+  EXPECT_EQ(fc.amax_cast_transpose, 6.0);
+  EXPECT_EQ(fc.torchao, 5.0);
   // A role changed in the table moves what depends on it, and only that: bf16 master weights
   // and moments (a hypothetical all-bf16 Adam) halve the optimizer's bytes and the FSDP2 states.
   PrecisionPolicy half = p;
