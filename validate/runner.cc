@@ -716,7 +716,7 @@ void MicroBenchmarks(Context& c) {
 // hold boost clock through long GEMM chains; burst benchmarks overstate it"). Windows of about
 // sustain_s / 20 each time a whole number of passes over the shapes; the fraction calibrate
 // fits (efficiency.gemm_sustained_fraction) is the sum of the shapes' burst times over the time
-// per pass in the last quarter of the windows.
+// per pass in the last quarter of the windows (at least 4 windows).
 void SustainedGemms(Context& c) {
   if (c.o.sustain_s <= 0) return;
   const std::vector<GemmCase> gemms = GemmCases(c.step);
@@ -734,7 +734,9 @@ void SustainedGemms(Context& c) {
   MPI_Allreduce(MPI_IN_PLACE, &reps, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   std::vector<double> per_pass;
   double elapsed = 0;
-  while (elapsed < c.o.sustain_s && per_pass.size() < 100000) {
+  // At least 4 windows, so that the late quarter is not the first window (a slow machine can
+  // spend all of a short --sustain-s in one).
+  while ((elapsed < c.o.sustain_s || per_pass.size() < 4) && per_pass.size() < 100000) {
     c.obs->OnOp("gemm", "sustained GEMM chain, window " + std::to_string(per_pass.size() + 1));
     c.b->TimerStart(kComputeStream);
     for (int r = 0; r < reps; ++r) pass();

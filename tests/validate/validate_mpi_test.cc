@@ -156,7 +156,7 @@ TEST_F(ValidateMpi, SustainedGemmChainIsMeasuredAndCalibrated) {
   ASSERT_TRUE(s.is_object()) << m.dump(1);
   EXPECT_GE(s["seconds"].get<double>(), 0.2);
   EXPECT_EQ(s["gemms"], m["gemms"].size());
-  EXPECT_GE(s["windows_tflops"].size(), 2u);
+  EXPECT_GE(s["windows_tflops"].size(), 4u);  // at least 4 windows, however slow the machine
   double burst = 0;
   for (const json& g : m["gemms"]) burst += g["time_s"].get<double>();
   EXPECT_NEAR(s["burst_pass_s"].get<double>(), burst, 1e-9 * burst);
