@@ -445,6 +445,12 @@ std::string SummaryHtml(const In& doc) {
     row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample: ", b.Num("n")) +
                           Printf("%.1f%% off on average", b.Num("mape_pct")) + Printf(", bias %+.1f%%", b.Num("bias_pct")) +
                           Printf("; rows within %.1f%% of the best are ties", b.Num("spread_pct")));
+    if (b.Has("shipped_profile") && b.raw()["shipped_profile"].is_object()) {
+      const In s = b.Obj("shipped_profile");
+      row("", Printf("with the shipped profile, fitted on kernel measurements of the source of %.0f of these runs "
+                     "(in-sample for them): ", s.Num("in_sample")) +
+                  Printf("%.1f%% off", s.Num("mape_pct")) + Printf(", bias %+.1f%%", s.Num("bias_pct")));
+    }
   } else {
     row("error band", "none for this GPU: ties not marked");
   }

@@ -160,9 +160,18 @@ struct PlanOptions {
 
 nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
   if (!band) return nullptr;
-  return {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
-          {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
-          {"spread_pct", band->spread_pct}, {"source", band->source}};
+  nlohmann::json j = {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
+                      {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
+                      {"spread_pct", band->spread_pct}, {"source", band->source}};
+  // The same runs with the shipped profile, where it was fitted on some of their sources.
+  if (band->shipped_in_sample > 0) {
+    j["shipped_profile"] = {{"n", band->shipped_n},
+                            {"in_sample", band->shipped_in_sample},
+                            {"mape_pct", band->shipped_mape_pct},
+                            {"bias_pct", band->shipped_bias_pct},
+                            {"worst_pct", band->shipped_worst_pct}};
+  }
+  return j;
 }
 
 void RunPlan(const PlanOptions& o) {
