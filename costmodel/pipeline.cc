@@ -77,6 +77,15 @@ bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* 
   return true;
 }
 
+int64_t AccountedSplit(int64_t layers, int64_t pp, bool embedding, bool loss, int64_t& first, int64_t& last) {
+  const int64_t slots = layers + (embedding ? 1 : 0) + (loss ? 1 : 0);
+  if (pp < 1 || slots % pp != 0) return 0;
+  const int64_t each = slots / pp;
+  first = embedding ? each - 1 : 0;
+  last = loss ? each - 1 : 0;
+  return each;
+}
+
 bool ScheduleFits(const Layout& l, int64_t m) {
   if (l.pp == 1) return l.vpp == 1 && l.schedule == Schedule::k1F1B;
   if (l.schedule == Schedule::kInterleaved) return l.vpp >= 2 && m % l.pp == 0;

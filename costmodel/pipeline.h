@@ -58,6 +58,14 @@ struct StageSplit {
 /// `why` may be null (no sentence built: the evaluator's allocation-free path).
 bool SplitLayers(const Layout& l, int64_t layers, StageSplit& out, std::string* why);
 
+/// Megatron-Core's split with the embedding and / or the loss counted as one layer each
+/// (--account-for-embedding-in-pipeline-split, --account-for-loss-in-pipeline-split;
+/// transformer_block.py get_num_layers_to_build): `layers` plus the counted slots split evenly
+/// over `pp` stages, the first (last) stage one layer short. Sets `first` / `last` to those
+/// stages' layers where counted (0 where not) and returns the slots per stage; 0 when pp does
+/// not divide the slots (nothing set).
+int64_t AccountedSplit(int64_t layers, int64_t pp, bool embedding, bool loss, int64_t& first, int64_t& last);
+
 /// Schedule constraints other than the split: vpp > 1 only with the interleaved schedule (and
 /// interleaved needs vpp > 1); interleaved needs m % p == 0; pp == 1 with schedule options.
 /// Returns "" when fine.

@@ -891,13 +891,12 @@ void MapPipeline(const json& lj, int64_t pp, int64_t layers, const std::string& 
     // for the embedding and one for the loss) split evenly over the stages; the first (last)
     // stage builds one layer fewer for the embedding (loss) it holds.
     const int64_t slots = layers + (embedding_slot ? 1 : 0) + (loss_slot ? 1 : 0);
-    if (slots % pp != 0) {
+    const int64_t each = costmodel::AccountedSplit(layers, pp, embedding_slot, loss_slot, l.pp_first_layers,
+                                                   l.pp_last_layers);
+    if (each == 0) {
       throw Skip{"pipeline split: pp " + std::to_string(pp) + " does not divide " + std::to_string(slots) +
                  " layer slots (layers, embedding and loss)"};
     }
-    const int64_t each = slots / pp;
-    if (embedding_slot) l.pp_first_layers = each - 1;
-    if (loss_slot) l.pp_last_layers = each - 1;
     notes.push_back("pipeline split: the " + std::string(embedding_slot && loss_slot ? "embedding and the loss"
                                                         : embedding_slot            ? "embedding"
                                                                                     : "loss") +

@@ -113,20 +113,15 @@ std::vector<int64_t> MeshplanStageLayers(const Layout& l, const costmodel::Stage
   return out;
 }
 
-/// Megatron-LM's form of an uneven split with vpp > 1: (embedding, loss) counted as layers of
-/// the split (--account-for-embedding-in-pipeline-split, --account-for-loss-in-pipeline-split;
-/// megatron/core/transformer/transformer_block.py get_num_layers_to_build: every stage holds
-/// (layers + embedding + loss) / pp slots, the first stage's embedding and the last stage's loss
-/// each in one of them). nullopt when `l`'s split is not of that form.
-std::optional<std::pair<bool, bool>> MegatronSlotSplit(const Layout& l, const costmodel::StageSplit& s,
-                                                       int64_t layers) {
+/// Whether `l`'s uneven split is Megatron-LM's form with vpp > 1: the embedding (a lighter first
+/// stage) and / or the loss (a lighter last stage) counted as layers of the split
+/// (costmodel::AccountedSplit).
+bool IsMegatronAccountedSplit(const Layout& l, const costmodel::StageSplit& s, int64_t layers) {
   const bool embedding = l.pp_first_layers > 0, loss = l.pp_last_layers > 0;
-  const int64_t slots = layers + (embedding ? 1 : 0) + (loss ? 1 : 0);
-  if (l.pp < 2 || slots % l.pp != 0) return std::nullopt;
-  const int64_t each = slots / l.pp;
-  if (s.first != each - (embedding ? 1 : 0) || s.last != each - (loss ? 1 : 0)) return std::nullopt;
-  if (l.pp > 2 && s.middle != each) return std::nullopt;
-  return std::make_pair(embedding, loss);
+  int64_t first = 0, last = 0;
+  const int64_t each = l.pp < 2 ? 0 : costmodel::AccountedSplit(layers, l.pp, embedding, loss, first, last);
+  if (each == 0) return false;
+  return s.first == (embedding ? first : each) && s.last == (loss ? last : each) && (l.pp <= 2 || s.middle == each);
 }
 
 /// Checks shared by both emitters; `fail` throws.
@@ -1019,7 +1014,7 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
                                       "recomputes the first n layers of each stage (recompute_num_layers)");
   }
   const costmodel::StageSplit split = CommonChecks(t, l, fail);
-  if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0) && !MegatronSlotSplit(l, split, t.model.layers)) {
+  if (l.vpp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0) && !IsMegatronAccountedSplit(l, split, t.model.layers)) {
     fail(l.pp_first_layers > 0 ? "pp_first_layers=" + Str(l.pp_first_layers) : "pp_last_layers=" + Str(l.pp_last_layers),
          "Megatron-LM interleaves an uneven split only as --account-for-embedding-in-pipeline-split / "
          "--account-for-loss-in-pipeline-split: (layers + embedding + loss) / pp slots per stage, the first (last) "
@@ -1043,7 +1038,7 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   const bool uneven = l.pp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0);
   if (uneven && l.vpp > 1) {
     // Interleaving with a lighter first / last stage: Megatron-LM counts the embedding and the
-    // loss as layers of the split (MegatronSlotSplit), the virtual stages given by their number.
+    // loss as layers of the split (IsMegatronAccountedSplit), the virtual stages given by their number.
     os << "--num-virtual-stages-per-pipeline-rank " << l.vpp << "\n";
     if (l.pp_first_layers > 0) os << "--account-for-embedding-in-pipeline-split\n";
     if (l.pp_last_layers > 0) os << "--account-for-loss-in-pipeline-split\n";
@@ -1338,13 +1333,10 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
                   "with " + f + " meshplan reads the virtual stages from " + kVirtualStages);
     }
     const int64_t slots = m.layers + (embedding_slot ? 1 : 0) + (loss_slot ? 1 : 0);
-    if (slots % pp != 0) {
+    if (costmodel::AccountedSplit(m.layers, pp, embedding_slot, loss_slot, l.pp_first_layers, l.pp_last_layers) == 0) {
       throw Error(flags[f].place, Str(m.layers) + " layers and " + (embedding_slot && loss_slot ? "2 slots" : "1 slot") +
                                       " = " + Str(slots) + " do not divide over " + Str(pp) + " pipeline stages");
     }
-    const int64_t each = slots / pp;
-    if (embedding_slot) l.pp_first_layers = each - 1;
-    if (loss_slot) l.pp_last_layers = each - 1;
     l.vpp = int_of(kVirtualStages, 1);
     l.schedule = l.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
   } else if (has(kVirtualStages)) {

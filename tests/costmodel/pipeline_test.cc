@@ -40,6 +40,24 @@ TEST(PipelineSplit, UnevenSplitSharesTheRestEvenly) {
   EXPECT_EQ(why, "uneven split: 126 layers minus first 7 and last 8 do not divide evenly over the other 14 stages");
 }
 
+TEST(PipelineSplit, AccountedSplitCountsTheEmbeddingAndLossAsLayers) {
+  // Megatron-Core get_num_layers_to_build with both flags: Llama 3 405B, (126 + 2) / 8 = 16
+  // slots per stage, the first and last stage 15 layers.
+  int64_t first = -1, last = -1;
+  EXPECT_EQ(AccountedSplit(126, 8, true, true, first, last), 16);
+  EXPECT_EQ(first, 15);
+  EXPECT_EQ(last, 15);
+  // The embedding alone: (31 + 1) / 4 = 8, the first stage 7, the last not counted (0).
+  EXPECT_EQ(AccountedSplit(31, 4, true, false, first, last), 8);
+  EXPECT_EQ(first, 7);
+  EXPECT_EQ(last, 0);
+  // 127 slots do not split over 8 stages: 0, nothing set.
+  first = last = -1;
+  EXPECT_EQ(AccountedSplit(126, 8, true, false, first, last), 0);
+  EXPECT_EQ(first, -1);
+  EXPECT_EQ(last, -1);
+}
+
 TEST(PipelineSplit, VppMustDivideEachStage) {
   Layout l;
   l.pp = 8;
