@@ -152,6 +152,22 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
       });
     }
   }
+  if (l.partial_ckpt_mbs > 0) {
+    // Megatron-Core's schedules carry it (pipeline_parallel/schedules.py @002526d); the layout
+    // text checks pp > 1 and the recompute mode.
+    if (l.recipe != Recipe::kMegatron) {
+      report(kReasonRecompute, [&] {
+        return std::string("partial_ckpt_mbs: micro-batch-level recompute is Megatron-Core's "
+                           "(num_microbatches_with_partial_activation_checkpoints, the megatron recipe); "
+                           "torchtitan (the fsdp2 recipe) has none");
+      });
+    } else if (l.schedule == Schedule::kZeroBubble) {
+      report(kReasonRecompute, [&] {
+        return std::string("partial_ckpt_mbs: Megatron-Core's 1F1B and interleaved schedules choose the "
+                           "micro-batches; it has no ZB-H1 schedule");
+      });
+    }
+  }
   if (l.recompute == Recompute::kOp && (!m.moe.dense() || m.mla.enabled())) {
     report(kReasonRecompute, [&] {
       return std::string("recompute=op is torchtitan's op-level policy for dense attention and MLP blocks: "
@@ -284,20 +300,31 @@ const Evaluator::PricedLayer& Evaluator::PricedLayerOf(const Layout& l, bool moe
 // time is per layer, so the step is the mix (1 - f) x the step with none + f x the step with
 // full, term by term, and each collective's count mixes the same way; memory is the stage's own
 // (memory.h counts its recomputed layers).
+//
+// Micro-batch-level recompute (partial_ckpt_mbs) mixes the same way over micro-batches: a share
+// of each rank's micro-batches keeps all activations and runs no recompute. The share is stage
+// 0's, the smallest (its window is the widest, pipeline.h PartialCheckpointShare): every stage
+// is priced at it, which bounds the step from above, as later stages' extra savings would only
+// shorten their idle time; each stage's memory holds its own stored micro-batches.
 Evaluation Evaluator::Evaluate(const Layout& l) const {
-  if (l.recompute != Recompute::kFull || (l.ac_freq == 0 && l.recompute_num_layers == 0)) {
-    return EvaluateUniform(l);
-  }
+  const bool layer_mix = l.recompute == Recompute::kFull && (l.ac_freq > 0 || l.recompute_num_layers > 0);
+  const bool mb_mix = l.partial_ckpt_mbs > 0 && l.pp > 1 && l.recompute != Recompute::kNone;
+  if (!layer_mix && !mb_mix) return EvaluateUniform(l);
   StageSplit split;
   if (!SplitLayers(l, model_.layers, split, nullptr)) split.first = split.middle = split.last = std::max<int64_t>(1, model_.layers / l.pp);
   const int64_t busiest = std::max({split.first, split.middle, split.last});
-  const double f = FullRecomputeShare(l, busiest);
   Layout none = l, full = l;
   none.recompute = Recompute::kNone;
-  none.ac_freq = none.recompute_num_layers = 0;
-  full.ac_freq = full.recompute_num_layers = 0;
+  none.ac_freq = none.recompute_num_layers = none.partial_ckpt_mbs = 0;
+  full.ac_freq = full.recompute_num_layers = full.partial_ckpt_mbs = 0;
   const Evaluation a = EvaluateUniform(none);
   Evaluation e = EvaluateUniform(full);
+  const int64_t micro = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(e.parts.micro_batches)));
+  const double f = layer_mix ? FullRecomputeShare(l, busiest)
+                             : 1.0 - PartialCheckpointShare(l, micro, 0);
+  if (mb_mix) {
+    StaticProblems(model_, cluster_, workload_, l, [&](ReasonCode code, auto&&) { e.reasons |= code; });
+  }
   TimeBreakdown& t = e.time;
   const TimeBreakdown& ta = a.time;
   MixFields(t, ta, f,
@@ -360,7 +387,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
       const int64_t stage = sc->stage, n = split.LayersOf(stage, l.pp);
       const MemoryBreakdown sm = EstimateStageMemory(
           model_, cluster_, workload_, l,
-          StageShape{n, stage == 0, stage == l.pp - 1, sc->in_flight, split.FirstLayerOf(stage, l.pp), &counts_});
+          StageShape{n, stage == 0, stage == l.pp - 1, sc->in_flight, split.FirstLayerOf(stage, l.pp), &counts_,
+                     PartialCheckpointInFlight(l, micro, stage)});
       sc->peak_bytes = sm.peak_bytes;
       if (mem.peak_bytes < sm.peak_bytes) mem = sm;
     }
@@ -1006,6 +1034,29 @@ std::string Fmt(const char* fmt, double v) {
   return buf;
 }
 }  // namespace
+
+int64_t Evaluator::MostPartialCheckpointMicroBatches(const Layout& l) const {
+  Layout t = l;
+  t.partial_ckpt_mbs = 0;
+  if (l.pp == 1 || l.recipe != Recipe::kMegatron || l.schedule == Schedule::kZeroBubble || l.ac_freq > 0 ||
+      l.recompute_num_layers > 0 || (l.recompute != Recompute::kSelective && l.recompute != Recompute::kFull)) {
+    return 0;
+  }
+  const Evaluation base = Evaluate(t);
+  if (base.reasons & kReasonMemory) return 0;
+  const int64_t micro = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(base.parts.micro_batches)));
+  // Memory grows with n up to the window (any more stores nothing more): bisect [0, window].
+  int64_t lo = 0, hi = PartialCheckpointWindow(l.schedule, l.pp, l.vpp, micro, 0);
+  while (lo < hi) {
+    t.partial_ckpt_mbs = (lo + hi + 1) / 2;
+    if (Evaluate(t).reasons & kReasonMemory) {
+      hi = t.partial_ckpt_mbs - 1;
+    } else {
+      lo = t.partial_ckpt_mbs;
+    }
+  }
+  return lo;
+}
 
 std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e) const {
   std::vector<std::pair<ReasonCode, std::string>> found;

@@ -180,6 +180,12 @@ class Evaluator {
   Evaluation Evaluate(const Layout& l) const;
   /// Human sentences for each reason bit set in e.reasons.
   std::vector<std::string> Reasons(const Layout& l, const Evaluation& e) const;
+  /// Micro-batch-level recompute as Korthikanti et al. 2022 (Appendix C) size it: the most
+  /// micro-batches per window (Layout::partial_ckpt_mbs) that keep all activations while every
+  /// stage still fits its memory, 0 .. stage 0's window (pipeline.h PartialCheckpointWindow).
+  /// 0 when none fits, when `l` itself does not fit, or when it is not a megatron-recipe pipeline
+  /// with recompute=selective or full (every layer) under 1F1B or interleaved.
+  int64_t MostPartialCheckpointMicroBatches(const Layout& l) const;
   /// Where a group of `size` ranks with rank stride `stride` lands on the cluster's nodes.
   Group PlaceGroup(int64_t size, int64_t stride) const;
 

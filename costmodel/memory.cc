@@ -328,11 +328,21 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
                      m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers),
                      l.recompute_modules, bytes};
   LayerActivations la = AccountMeanLayer(m, as);
+  // Micro-batch-level recompute: the stored micro-batches keep every layer's activations whole
+  // (the mean layer's; la.no_recompute is the larger kind's, recompute's working set).
+  const double stored = std::clamp(st.stored_in_flight, 0.0, st.in_flight);
+  double kept_whole = 0;
+  if (stored > 0) {
+    ActivationShape whole = as;
+    whole.recompute = Recompute::kNone;
+    kept_whole = AccountMeanLayer(m, whole).kept;
+  }
   if (dense_here >= 0 && st.layers > 0) {
     // The stage's own mix of MoE and dense layers (recompute's working set: the larger kind).
     const LayerActivations x = AccountLayer(m, as, true), y = AccountLayer(m, as, false);
     const double f = n_dense / n_layers;
     la.kept = (1.0 - f) * x.kept + f * y.kept;
+    kept_whole = (1.0 - f) * x.no_recompute + f * y.no_recompute;
   }
   mb.activations_per_layer_bytes = la.kept;
   // Activation offload (pp 1): the offloaded layers' tensors live on the host; one layer's are on
@@ -341,7 +351,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers
           ? static_cast<double>(st.layers - l.cpu_offload_layers + 1)
           : static_cast<double>(st.layers);
-  mb.activations_bytes = la.kept * resident_layers * st.in_flight +
+  mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.

@@ -117,6 +117,9 @@ struct StageShape {
   int64_t first_layer = -1;
   // CountParams(m), where the caller has it (the Evaluator counts once); null: counted here.
   const ParamCounts* counts = nullptr;
+  // Of in_flight, the micro-batches that keep all their activations and skip recompute
+  // (Layout::partial_ckpt_mbs; pipeline.h PartialCheckpointInFlight).
+  double stored_in_flight = 0;
 };
 
 /// The whole model on one stage (no pipeline), one micro-batch alive.
@@ -124,7 +127,8 @@ MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload&
                                const Layout& l, const ParamCounts* counts = nullptr);
 /// One pipeline stage. Params and their states are the stage's (the last stage of a model with
 /// tied embeddings keeps its own copy of the output weights, as Megatron-LM does); activations
-/// are in_flight x layers x per-layer, plus the head's once on the last stage. FSDP (ZeRO-2/3)
+/// are in_flight x layers x per-layer (stored_in_flight of them at the no-recompute size), plus
+/// the head's once on the last stage. FSDP (ZeRO-2/3)
 /// under pipeline parallelism keeps the stage unsharded across micro-batches (torch.distributed
 /// .pipelining reshards and syncs gradients only on the last backward; torchtitan
 /// parallelize.py sets reshard_after_forward = not pp_enabled): bf16 params and bf16 gradients

@@ -122,6 +122,62 @@ double InFlightMicroBatches(Schedule s, int64_t p, int64_t v, int64_t m, int64_t
   return 0;
 }
 
+int64_t PartialCheckpointWindow(Schedule s, int64_t p, int64_t v, int64_t m, int64_t rank) {
+  switch (s) {
+    case Schedule::k1F1B: return std::min(m, p - rank - 1) + 1;
+    case Schedule::kInterleaved: {
+      const int64_t total = m * v;
+      return (m == p ? total : std::min(total, 2 * (p - rank - 1) + (v - 1) * p)) + 1;
+    }
+    case Schedule::kZeroBubble: return 0;
+  }
+  return 0;
+}
+
+namespace {
+bool PartialCheckpointed(const Layout& l) {
+  return l.partial_ckpt_mbs > 0 && l.pp > 1 && l.recompute != Recompute::kNone;
+}
+}  // namespace
+
+double PartialCheckpointShare(const Layout& l, int64_t m, int64_t rank) {
+  const int64_t w = PartialCheckpointWindow(l.schedule, l.pp, l.vpp, m, rank);
+  const int64_t total = l.schedule == Schedule::kInterleaved ? m * l.vpp : m;
+  const int64_t n = l.partial_ckpt_mbs;
+  if (!PartialCheckpointed(l) || w <= 0 || total <= 0) return 0.0;
+  const int64_t kept = (total / w) * std::min(n, w) + std::min(n, total % w);
+  return static_cast<double>(kept) / static_cast<double>(total);
+}
+
+double PartialCheckpointInFlight(const Layout& l, int64_t m, int64_t rank) {
+  const int64_t w = PartialCheckpointWindow(l.schedule, l.pp, l.vpp, m, rank);
+  if (!PartialCheckpointed(l) || w <= 0 || m <= 0) return 0.0;
+  const int64_t n = l.partial_ckpt_mbs;
+  if (l.schedule == Schedule::k1F1B) {
+    // Backwards run in forward order: the live micro-batches are consecutive forwards.
+    return static_cast<double>(std::min(n, std::min(m, l.pp - rank)));
+  }
+  // Interleaved: backwards run the chunks in reverse, so the live set is not a window of
+  // forwards. Replay Megatron's order: the warm-up forwards, then forward t + warm-up and
+  // backward t in turn; the k-th forward (micro-batch group g, chunk c, i-th of p) is the
+  // backward of index g p v + (v - 1 - c) p + i.
+  const int64_t p = l.pp, v = l.vpp, total = m * v, warmup = w - 1;
+  auto whole = [&](int64_t k) { return k % w < n; };
+  auto forward_of_backward = [&](int64_t j) {
+    const int64_t g = j / (p * v), c = v - 1 - (j % (p * v)) / p, i = j % p;
+    return g * p * v + c * p + i;
+  };
+  int64_t alive = 0, most = 0;
+  for (int64_t k = 0; k < std::min(warmup, total); ++k) alive += whole(k);
+  most = alive;
+  for (int64_t t = 0; t < total; ++t) {
+    if (t + warmup < total) alive += whole(t + warmup);
+    most = std::max(most, alive);
+    alive -= whole(forward_of_backward(t));
+  }
+  return static_cast<double>(most) / static_cast<double>(v);
+}
+
 double BubbleTime(Schedule s, int64_t p, int64_t v, double t_f, double t_b, double t_w) {
   const double hops = static_cast<double>(p - 1);
   switch (s) {

@@ -77,6 +77,21 @@ bool ScheduleFits(const Layout& l, int64_t micro_batches);
 /// schedule (interleaved: chunk activations / v, so the unit stays one stage's worth).
 double InFlightMicroBatches(Schedule s, int64_t p, int64_t v, int64_t m, int64_t rank);
 
+/// Micro-batch-level recompute (Layout::partial_ckpt_mbs): Megatron-Core's window on `rank`, its
+/// warm-up forwards + 1 (max_outstanding_backprops, pipeline_parallel/schedules.py @002526d), in
+/// chunk-micro-batches (one per model chunk and micro-batch; 1F1B: micro-batches). Forward k
+/// (0 .. m v - 1, issue order) keeps all its activations when k % window < n.
+int64_t PartialCheckpointWindow(Schedule s, int64_t p, int64_t v, int64_t m, int64_t rank);
+/// The share of rank `rank`'s chunk-micro-batches that keep all activations (skip recompute)
+/// with n = l.partial_ckpt_mbs, m micro-batches; 0 without a pipeline or a recompute mode.
+double PartialCheckpointShare(const Layout& l, int64_t m, int64_t rank);
+/// The most chunk-micro-batches that keep all activations alive at once on the rank, in units
+/// of one full stage (chunks / v). 1F1B's live micro-batches are consecutive forwards, so
+/// min(n, InFlightMicroBatches); interleaved runs backwards in reverse chunk order, so the
+/// schedule is replayed (O(m v)). With InFlightMicroBatches it bounds the stage's activations
+/// from above (the two peaks need not coincide).
+double PartialCheckpointInFlight(const Layout& l, int64_t m, int64_t rank);
+
 /// Idle time of the busiest stage, in units of one micro-batch's stage time split as
 /// t_f + t_b + t_w (t_b the input gradient, t_w the weight gradient; 1F1B and interleaved run
 /// them together), with equal stages and no communication.

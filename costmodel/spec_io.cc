@@ -875,6 +875,20 @@ void CheckRecomputeKeys(const Layout& l, bool modules_given, const std::string& 
     throw Error(origin + ": " + (l.ac_freq > 0 ? "ac_freq" : "recompute_num_layers"),
                 "needs recompute=full (it chooses which layers are fully recomputed)");
   }
+  if (l.partial_ckpt_mbs > 0) {
+    if (l.pp == 1) {
+      throw Error(origin + ": partial_ckpt_mbs", "needs pp > 1 (it chooses among a pipeline rank's in-flight micro-batches)");
+    }
+    if (l.recompute != Recompute::kSelective && l.recompute != Recompute::kFull) {
+      throw Error(origin + ": partial_ckpt_mbs", "needs recompute=selective or full (the other micro-batches recompute "
+                                                 "that way), got recompute=" + std::string(ToString(l.recompute)));
+    }
+    if (l.ac_freq > 0 || l.recompute_num_layers > 0) {
+      throw Error(origin + ": partial_ckpt_mbs", std::string("with ") + (l.ac_freq > 0 ? "ac_freq" : "recompute_num_layers") +
+                                                     ": Megatron-Core then recomputes some layers of the partial "
+                                                     "micro-batches; not modelled (give recompute=full alone)");
+    }
+  }
 }
 
 /// Pipeline keys that contradict each other whatever the model: an error naming the key.
@@ -972,6 +986,8 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       l.recompute_num_layers = ParsePositive(key, value, origin);
     } else if (key == "cpu_offload_layers") {
       l.cpu_offload_layers = ParsePositive(key, value, origin);
+    } else if (key == "partial_ckpt_mbs") {
+      l.partial_ckpt_mbs = ParsePositive(key, value, origin);
     } else if (key == "recompute_modules") {
       std::vector<std::string_view> names;
       for (size_t at = 0;;) {
@@ -990,7 +1006,8 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
                   "recipe, pp, vpp, schedule, pp_first_layers, pp_last_layers, cp, cp_comm, "
-                  "cp_balance, ep, ac_freq, recompute_num_layers, recompute_modules, cpu_offload_layers)");
+                  "cp_balance, ep, ac_freq, recompute_num_layers, recompute_modules, cpu_offload_layers, "
+                  "partial_ckpt_mbs)");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -1039,6 +1056,7 @@ std::string LayoutToText(const Layout& l) {
     os << ",recompute_modules=" << RecomputeModulesText(l.recompute_modules, "+");
   }
   if (l.cpu_offload_layers > 0) os << ",cpu_offload_layers=" << l.cpu_offload_layers;
+  if (l.partial_ckpt_mbs > 0) os << ",partial_ckpt_mbs=" << l.partial_ckpt_mbs;
   os << ",recipe=" << ToString(l.recipe);
   if (l.pp > 1) {
     os << ",pp=" << l.pp;
@@ -1183,6 +1201,7 @@ nlohmann::json ToJson(const Layout& l) {
     j["recompute_modules"] = mods;
   }
   if (l.cpu_offload_layers > 0) j["cpu_offload_layers"] = l.cpu_offload_layers;
+  if (l.partial_ckpt_mbs > 0) j["partial_ckpt_mbs"] = l.partial_ckpt_mbs;
   if (l.pp_first_layers > 0) j["pp_first_layers"] = l.pp_first_layers;
   if (l.pp_last_layers > 0) j["pp_last_layers"] = l.pp_last_layers;
   if (l.cp > 1) {
@@ -1220,6 +1239,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
                                                 o.origin() + ": " + o.PathOf("recompute_modules"));
   }
   if (o.Has("cpu_offload_layers")) l.cpu_offload_layers = o.Int("cpu_offload_layers", 1, kMaxDegree);
+  if (o.Has("partial_ckpt_mbs")) l.partial_ckpt_mbs = o.Int("partial_ckpt_mbs", 1, kMaxMicroBatch);
   l.recipe = o.Enum("recipe", {"megatron", "fsdp2"}) == "megatron" ? Recipe::kMegatron
                                                                      : Recipe::kFsdp2;
   l.pp = o.Int("pp", 1, kMaxDegree);

@@ -294,6 +294,14 @@ struct Layout {
   // layers are copied to host memory after their forward and back before their backward,
   // overlapped with the neighbouring layers' compute (memory.cc, evaluate.cc). 0: none.
   int64_t cpu_offload_layers = 0;
+  // Micro-batch-level recompute (Korthikanti et al. 2022, Appendix C; Megatron-Core
+  // num_microbatches_with_partial_activation_checkpoints, NeMo
+  // num_micro_batches_with_partial_activation_checkpoints; pipeline_parallel/schedules.py
+  // @002526d): in each window of a pipeline rank's outstanding backward passes (its warm-up
+  // forwards + 1; pipeline.h PartialCheckpointWindow) the first N micro-batches keep all their
+  // activations and skip recomputation, the rest recompute as `recompute` says. pp > 1 with
+  // recompute=selective or full (every layer). 0: off.
+  int64_t partial_ckpt_mbs = 0;
   Recipe recipe = Recipe::kFsdp2;
   int64_t pp = 1;   // pipeline stages (outermost mesh dimension)
   int64_t vpp = 1;  // virtual stages (model chunks) per pipeline rank; > 1 only interleaved

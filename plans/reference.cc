@@ -165,6 +165,9 @@ struct RecomputeWord {
   std::optional<Recompute> recompute;  // nullopt: `unmodelled` says why
   std::string unmodelled;
   int64_t ac_freq = 0;  // recompute full of every ac_freq-th layer (torchtitan's layer-level AC)
+  // Micro-batch-level recompute, its count the most that fit: a modifier, the mode comes from
+  // the phrase's other words (the rows after it).
+  bool partial_fit = false;
 };
 struct AttentionWords {
   std::vector<std::string> tokens;
@@ -303,7 +306,13 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
       if (w.recompute != Recompute::kFull) r.Fail("ac_freq", "needs recompute full");
     }
     if (r.Has("unmodelled")) w.unmodelled = r.String("unmodelled");
-    if (w.recompute.has_value() == !w.unmodelled.empty()) r.Fail("recompute", "give recompute or unmodelled");
+    if (r.Has("partial_ckpt_mbs")) {
+      r.Enum("partial_ckpt_mbs", {"most that fit"});
+      w.partial_fit = true;
+      if (w.recompute || !w.unmodelled.empty()) r.Fail("partial_ckpt_mbs", "a modifier row gives no recompute or unmodelled");
+    } else if (w.recompute.has_value() == !w.unmodelled.empty()) {
+      r.Fail("recompute", "give recompute, unmodelled or partial_ckpt_mbs");
+    }
     return w;
   });
   t.attention_words = Rows<AttentionWords>(o, "attention_words", [](costmodel::JsonObject& r) {
@@ -524,15 +533,21 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
   }
   return "";
 }
-std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason, int64_t* ac_freq) {
+std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason, int64_t* ac_freq,
+                                      bool* partial_fit) {
   const std::string lower = Lower(phrase);
   const std::string quoted = "recompute '" + std::string(phrase) + "'";
+  if (partial_fit) *partial_fit = false;
   // The table's order matters: mixed or partial schemes come first (they contain the plain words).
   for (const RecomputeWord& w : Tables().recompute_words) {
     const bool hit = w.match == RecomputeWord::Match::kContains ? Has(lower, w.token)
                      : w.match == RecomputeWord::Match::kPrefix ? lower.rfind(w.token, 0) == 0
                                                                 : lower == w.token;
     if (!hit) continue;
+    if (w.partial_fit) {
+      if (partial_fit) *partial_fit = true;
+      continue;
+    }
     if (!w.recompute) reason = quoted + ": " + w.unmodelled;
     if (ac_freq) *ac_freq = w.ac_freq;
     return w.recompute;
@@ -973,8 +988,13 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   }
   std::string reason;
   int64_t ac_freq = 0;
-  const auto recompute = RecomputeFor(*rc, reason, &ac_freq);
+  bool partial_fit = false;
+  const auto recompute = RecomputeFor(*rc, reason, &ac_freq, &partial_fit);
   if (!recompute) throw Skip{reason};
+  if (partial_fit && *recompute != Recompute::kSelective && (*recompute != Recompute::kFull || ac_freq > 0)) {
+    throw Skip{"recompute '" + *rc + "': micro-batch-level recompute beside " + std::string(ToString(*recompute)) +
+               " recompute not modelled"};
+  }
   // "Selective" is the framework's word: torchtitan's checkpoints whole layers, not the
   // attention core meshplan prices (unless the phrase itself says attention).
   if (*recompute == Recompute::kSelective && fw && fw->selective == Framework::Selective::kSomeLayers &&
@@ -995,6 +1015,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   }
   l.recompute = *recompute;
   l.ac_freq = ac_freq;
+  out.partial_ckpt_fit = partial_fit;
   if (ac_freq > 0) {
     out.assumptions.push_back("layer-level checkpointing of every " + std::to_string(ac_freq) +
                               "nd layer (torchtitan's default selective_ac_option)");
@@ -1051,6 +1072,12 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   }
   if (*gb % (l.mbs * dp) != 0) throw Skip{"global_batch not a multiple of micro_batch x dp"};
   if (ga && *ga != *gb / (l.mbs * dp)) throw Skip{"grad_accum inconsistent with the batch sizes"};
+  if (partial_fit) {
+    if (l.pp == 1) throw Skip{"micro-batch-level recompute without a pipeline (it needs pp > 1)"};
+    if (l.recipe != costmodel::Recipe::kMegatron) throw Skip{"micro-batch-level recompute outside Megatron not modelled"};
+    out.assumptions.push_back("micro-batch-level recompute: as many micro-batches per window keep all activations "
+                              "as stage 0's memory allows (Korthikanti et al. 2022, Appendix C)");
+  }
 
   costmodel::Workload& w = out.workload;
   w.gpus = gpus;
@@ -1311,7 +1338,9 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     return out;
   }
   const costmodel::Evaluator ev(r.model, cluster, r.workload);
-  const costmodel::Evaluation e = ev.Evaluate(r.layout);
+  costmodel::Layout layout = r.layout;
+  if (r.partial_ckpt_fit) layout.partial_ckpt_mbs = ev.MostPartialCheckpointMicroBatches(layout);
+  const costmodel::Evaluation e = ev.Evaluate(layout);
   const double peak = r.mfu_peak_flops > 0 ? r.mfu_peak_flops : cluster.gpu.peak_tflops.bf16 * 1e12;
   const double tps = e.throughput.tokens_per_s_per_gpu;
   const double flops = FlopsPerToken(r, e);

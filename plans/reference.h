@@ -57,6 +57,10 @@ struct ReferenceRecord {
   costmodel::Model model;
   costmodel::Workload workload;
   costmodel::Layout layout;
+  // Micro-batch-level recompute with its count unstated: PredictRecord sets
+  // layout.partial_ckpt_mbs to the most that fit (Evaluator::MostPartialCheckpointMicroBatches),
+  // as Korthikanti et al. 2022 (Appendix C) size it.
+  bool partial_ckpt_fit = false;
   FlopConvention convention = FlopConvention::kPalm;
   // The peak the source's MFU divides by, when it says (measured.mfu_peak_tflops: llm-foundry's
   // FP8 rows use the FP8 dense peak); 0: the BF16 dense peak, published.json's convention.
@@ -91,8 +95,10 @@ struct NicReading {
 std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default_nics,
                                         int64_t gpus_per_node);
 /// none / selective / full from a recompute phrase; nullopt with `reason` when not modelled.
+/// A phrase that also names micro-batch-level recompute ("selective + microbatch-level") sets
+/// `partial_fit`: the mode is the rest of the phrase's.
 std::optional<costmodel::Recompute> RecomputeFor(std::string_view phrase, std::string& reason,
-                                                 int64_t* ac_freq = nullptr);
+                                                 int64_t* ac_freq = nullptr, bool* partial_fit = nullptr);
 /// The gradient-reduction dtype a 16-bit mixed-precision phrase states ("PURE",
 /// "grad_reduce_in_fp32=False", "DEFAULT"), else `fallback` (the framework's).
 costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallback);

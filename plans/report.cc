@@ -75,7 +75,8 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
     const double in_flight = costmodel::InFlightMicroBatches(l.schedule, l.pp, l.vpp, mi, r);
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         ev.model(), ev.cluster(), ev.workload(), l,
-        costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight, split.FirstLayerOf(r, l.pp)});
+        costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight, split.FirstLayerOf(r, l.pp),
+                              nullptr, costmodel::PartialCheckpointInFlight(l, mi, r)});
     const double busy = micro * k.total_s();
     out.push_back({{"stage", r},
                    {"layers", split.LayersOf(r, l.pp)},
@@ -90,6 +91,11 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                    {"busy_s", busy},
                    {"bubble_s", std::max(0.0, pp.makespan_s - busy)},
                    {"dp_tail_s", k.tail_s}});
+    if (l.partial_ckpt_mbs > 0) {
+      // Micro-batch-level recompute: of those in flight, the most kept whole at once.
+      out.back()["micro_batches_kept_whole"] = costmodel::PartialCheckpointInFlight(l, mi, r);
+      out.back()["recompute_skipped_share"] = costmodel::PartialCheckpointShare(l, mi, r);
+    }
   }
   return out;
 }
@@ -309,6 +315,14 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
        << Printf("%.1f", pp.first.peak_bytes / costmodel::kGiB) << " GiB), last "
        << Printf("%.1f", pp.last.total_s() * 1e3) << " ms (" << pp.last.layers << " layers + head, "
        << Printf("%.1f", pp.last.peak_bytes / costmodel::kGiB) << " GiB)\n";
+    if (l.partial_ckpt_mbs > 0) {
+      const int64_t mi = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
+      os << "micro-batch-level recompute: " << l.partial_ckpt_mbs
+         << " per window keep all activations; stage 0 skips recompute on "
+         << Printf("%.0f%%", 100 * costmodel::PartialCheckpointShare(l, mi, 0)) << " of its micro-batches (every stage "
+         << "is priced at that share), the last stage on "
+         << Printf("%.0f%%", 100 * costmodel::PartialCheckpointShare(l, mi, l.pp - 1)) << "\n";
+    }
   }
   os << "per layer, per micro-batch: forward " << Printf("%.3f", e.layer_forward_s * 1e3)
      << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";

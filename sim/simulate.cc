@@ -186,7 +186,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         model, ev.cluster(), ev.workload(), l,
         costmodel::StageShape{sr.layers, s.stage == 0, s.stage == l.pp - 1, s.peak_in_flight,
-                              split.FirstLayerOf(s.stage, l.pp)});
+                              split.FirstLayerOf(s.stage, l.pp), nullptr,
+                              costmodel::PartialCheckpointInFlight(l, m, s.stage)});
     sr.peak_bytes = mem.peak_bytes;
     r.peak_bytes = std::max(r.peak_bytes, mem.peak_bytes);
     busiest = std::max(busiest, s.busy_s);

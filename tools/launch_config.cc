@@ -362,6 +362,11 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
     fail("fsdp=1,replicate=" + Str(l.replicate), "torchtitan's DDP path (data_parallel_shard_degree = 1) does "
                                                  "not combine with TP or PP ('DDP has not supported > 1D parallelism')");
   }
+  if (l.partial_ckpt_mbs > 0) {
+    fail("partial_ckpt_mbs=" + Str(l.partial_ckpt_mbs),
+         "torchtitan's pipeline schedules checkpoint every micro-batch alike (micro-batch-level recompute is "
+         "Megatron-Core's num_microbatches_with_partial_activation_checkpoints)");
+  }
   if (l.cpu_offload_layers > 0) {
     fail("cpu_offload_layers=" + Str(l.cpu_offload_layers),
          "torchtitan has no activation offload (training.enable_cpu_offload moves FSDP's parameters, gradients and "
@@ -1004,6 +1009,13 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
   }
   if (l.schedule == Schedule::kZeroBubble) {
     fail("schedule=zb-h1", "Megatron-LM runs 1F1B and interleaved 1F1B; its arguments have no zero-bubble schedule");
+  }
+  if (l.partial_ckpt_mbs > 0) {
+    fail("partial_ckpt_mbs=" + Str(l.partial_ckpt_mbs),
+         "Megatron-LM's arguments have no flag for TransformerConfig.num_microbatches_with_partial_activation_"
+         "checkpoints, and the schedules hand the per-micro-batch choice to forward_step_func, which pretrain_gpt's "
+         "forward_step does not take; set it in your own training script (NeMo 1.x: model."
+         "num_micro_batches_with_partial_activation_checkpoints)");
   }
   if (l.recompute == Recompute::kOp) {
     fail("recompute=op", "torchtitan's op-level checkpointing; Megatron-LM recomputes the attention core "

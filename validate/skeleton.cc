@@ -141,6 +141,8 @@ class StepRunner {
     const bool split_w = p_.schedule == costmodel::Schedule::kZeroBubble;
     // Activations held per (micro-batch, chunk): each layer's, plus the head's on the last.
     std::vector<std::vector<int>> held(static_cast<size_t>(p_.micro_batches * p_.vpp));
+    std::vector<char> whole(held.size(), 0);  // kept all activations (micro-batch-level recompute)
+    int64_t forwards = 0;
     auto fwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs); };
     auto bwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs + 1); };
     for (const costmodel::Action& a : mine) {
@@ -158,9 +160,11 @@ class StepRunner {
         } else {
           Tp(/*in=*/false, "embedding forward");
         }
+        const bool keep = p_.partial_window > 0 && forwards++ % p_.partial_window < p_.partial_ckpt_mbs;
+        whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] = keep;
         for (int64_t i = 0; i < n; ++i) {
           LayerForward(first + i, "chunk layer " + std::to_string(i) + " forward", /*recompute_only=*/false);
-          acts.push_back(Alloc(p_.layer_activation_bytes));
+          acts.push_back(Alloc(keep ? p_.layer_whole_activation_bytes : p_.layer_activation_bytes));
         }
         if (vs == V - 1) {
           acts.push_back(Alloc(p_.outer_activation_bytes));
@@ -178,9 +182,11 @@ class StepRunner {
           b_.Recv(p_.next_rank, p_.p2p_bytes, bwd_tag(vs));
         }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
+        skip_recompute_ = whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] != 0;
         for (int64_t i = n - 1; i >= 0; --i) {
           LayerBackward(first + i, "chunk layer " + std::to_string(i) + " backward");
         }
+        skip_recompute_ = false;
         weights_ = Weights::kWith;
         if (!split_w) {
           for (int id : acts) Free(id);
@@ -407,6 +413,7 @@ class StepRunner {
     bool any_recompute = k.flash_recomputed;
     for (int i = 0; i < k.num_gemms; ++i) any_recompute |= k.gemms[static_cast<size_t>(i)].recomputed;
     for (int i = 0; i < k.num_memory; ++i) any_recompute |= k.memory[static_cast<size_t>(i)].recomputed;
+    any_recompute = any_recompute && !skip_recompute_;
     const int working = any_recompute ? Alloc(p_.recompute_working_bytes) : -1;
     if (any_recompute) LayerForward(li, where, /*recompute_only=*/true);
     for (Block blk : {Block::kMlp, Block::kAttention}) {
@@ -467,6 +474,7 @@ class StepRunner {
   OpObserver& obs_;
   std::string where_mb_;
   Weights weights_ = Weights::kWith;
+  bool skip_recompute_ = false;  // this backward's micro-batch kept all its activations
 };
 
 }  // namespace
@@ -542,6 +550,17 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.layers = split.LayersOf(stage, l.pp);
     p.p2p_bytes = e.pipe.p2p_bytes;
     p.micro_batches = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
+    if (costmodel::PartialCheckpointShare(l, p.micro_batches, stage) > 0) {
+      p.partial_ckpt_mbs = l.partial_ckpt_mbs;
+      p.partial_window = costmodel::PartialCheckpointWindow(l.schedule, l.pp, l.vpp, p.micro_batches, stage);
+      costmodel::Layout none = l;
+      none.recompute = costmodel::Recompute::kNone;
+      none.partial_ckpt_mbs = 0;
+      p.layer_whole_activation_bytes =
+          costmodel::EstimateStageMemory(m, ev.cluster(), w, none,
+                                         costmodel::StageShape{p.layers, first, last, 1.0, split.FirstLayerOf(stage, l.pp)})
+              .activations_per_layer_bytes;
+    }
     // The stage's parameters, as the evaluator sizes its per-step traffic (evaluate.cc).
     const double tied = m.tied_embeddings && last
                             ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /

@@ -76,6 +76,11 @@ struct StepPlan {
   // last stage to the first), tagged by the virtual stage that receives them.
   int64_t pp = 1, vpp = 1, stage = 0;
   costmodel::Schedule schedule = costmodel::Schedule::k1F1B;
+  // Micro-batch-level recompute (Layout::partial_ckpt_mbs): the k-th forward of this rank keeps
+  // all activations (layer_whole_activation_bytes per layer) and its backward skips the
+  // recompute when k % partial_window < partial_ckpt_mbs (pipeline.h PartialCheckpointWindow).
+  int64_t partial_ckpt_mbs = 0, partial_window = 0;
+  double layer_whole_activation_bytes = 0;
   double p2p_bytes = 0;
   int prev_rank = -1, next_rank = -1;
 };

@@ -337,6 +337,22 @@ TEST(LaunchConfig, ActivationOffloadRoundTripsThroughMegatronArgs) {
             "moves FSDP's parameters, gradients and optimizer states to the host)");
 }
 
+// Micro-batch-level recompute has no launch flag in either framework: refused with where it lives.
+TEST(LaunchConfig, MicroBatchLevelRecomputeHasNoFlag) {
+  const Target t = Make("llama3-8b", 64, 128, 8192);
+  const Layout m = L("tp=8,sp=on,fsdp=2,zero=1,mbs=1,recompute=selective,partial_ckpt_mbs=2,recipe=megatron,pp=4", t);
+  EXPECT_EQ(ErrorOf([&] { MegatronArgs(t.launch(), m, "--emit-megatron", "m.txt"); }),
+            "--emit-megatron: partial_ckpt_mbs=2: Megatron-LM's arguments have no flag for TransformerConfig."
+            "num_microbatches_with_partial_activation_checkpoints, and the schedules hand the per-micro-batch choice "
+            "to forward_step_func, which pretrain_gpt's forward_step does not take; set it in your own training "
+            "script (NeMo 1.x: model.num_micro_batches_with_partial_activation_checkpoints)");
+  const Layout f = L("tp=8,sp=on,fsdp=2,zero=3,mbs=1,recompute=full,partial_ckpt_mbs=2,recipe=fsdp2,pp=4", t);
+  EXPECT_EQ(ErrorOf([&] { TorchtitanToml(t.launch(), f, "--emit-torchtitan", "t.toml"); }),
+            "--emit-torchtitan: partial_ckpt_mbs=2: torchtitan's pipeline schedules checkpoint every micro-batch "
+            "alike (micro-batch-level recompute is Megatron-Core's num_microbatches_with_partial_activation_"
+            "checkpoints)");
+}
+
 // torchtitan's float8: model.converters ["float8"] with [float8] recipe_name "tensorwise", the
 // output head filtered out, FSDP's float8 all-gather as --fp8-param-gather; read back as FP8.
 TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {

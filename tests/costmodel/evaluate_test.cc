@@ -12,6 +12,7 @@
 #include "costmodel/kernels.h"
 #include "costmodel/compute.h"
 #include "costmodel/params.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 
@@ -445,6 +446,53 @@ TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
             "copies cannot be priced");
 }
 
+// Micro-batch-level recompute (Korthikanti et al. 2022, Appendix C; Megatron-Core
+// num_microbatches_with_partial_activation_checkpoints): GPT-3 175B as the paper ran it, TP 8 +
+// SP, PP 8 x 3 chunks interleaved, 64 micro-batches, no flash attention.
+TEST(Checkpointing, MicroBatchLevelRecomputeMixesOverMicroBatchesAndStoresWholeActivations) {
+  Workload w = MakeWorkload(64, 64, 2048);
+  w.flash_attention = false;
+  const Model m = ResolveModel("gpt-175b");
+  const Cluster c = ResolveCluster("dgx-a100-80g");
+  const Evaluator ev(m, c, w);
+  const std::string base_text = "tp=8,sp=on,fsdp=1,zero=1,recipe=megatron,recompute=selective,pp=8,vpp=3";
+  const Evaluation base = ev.Evaluate(L(base_text, w));
+  const Evaluation none = ev.Evaluate(L("tp=8,sp=on,fsdp=1,zero=1,recipe=megatron,recompute=none,pp=8,vpp=3", w));
+  const Layout l = L(base_text + ",partial_ckpt_mbs=4", w);
+  const Evaluation part = ev.Evaluate(l);
+  // Stage 0: window 31 chunk-forwards, 192 in all: 6 x 4 + min(4, 6) = 28 skip recompute.
+  const double share = 28.0 / 192.0;
+  ASSERT_DOUBLE_EQ(PartialCheckpointShare(l, 64, 0), share);
+  EXPECT_NEAR(part.time.step_s, share * none.time.step_s + (1 - share) * base.time.step_s, 1e-12);
+  EXPECT_NEAR(part.layer_backward_s, share * none.layer_backward_s + (1 - share) * base.layer_backward_s, 1e-15);
+  EXPECT_LT(part.time.step_s, base.time.step_s);
+  // Memory, stage 0: 12 layers; each chunk-micro-batch kept whole holds 4 layers' attention core
+  // too, 5as^2b/t per layer with SP (Korthikanti Table 2: 34 sbh/t + 5as^2b/t vs 34 sbh/t).
+  const double core = 5.0 * 96 * 2048.0 * 2048.0 / 8;
+  const double kept = PartialCheckpointInFlight(l, 64, 0);  // in stages' worth
+  EXPECT_GT(kept, 4.0 / 3.0);                                 // backwards reverse the chunks
+  EXPECT_NEAR(part.pipe.first.peak_bytes - base.pipe.first.peak_bytes,
+              kept * 12 * core * (1 + c.overhead.allocator_fraction), 1e3);
+  // The most that fit: one more no longer fits stage 0.
+  const int64_t most = ev.MostPartialCheckpointMicroBatches(L(base_text, w));
+  ASSERT_GT(most, 0);
+  EXPECT_TRUE(ev.Evaluate(L(base_text + ",partial_ckpt_mbs=" + std::to_string(most), w)).feasible());
+  EXPECT_TRUE(ev.Evaluate(L(base_text + ",partial_ckpt_mbs=" + std::to_string(most + 1), w)).reasons & kReasonMemory);
+  EXPECT_EQ(ev.MostPartialCheckpointMicroBatches(L("tp=8,sp=on,fsdp=1,zero=1,recipe=megatron,pp=8,vpp=3", w)), 0);
+  // Megatron-Core's feature: refused by name under the fsdp2 recipe and ZB-H1.
+  auto why = [&](const std::string& text) {
+    const Layout x = L(text, w);
+    const auto r = ev.Reasons(x, ev.Evaluate(x));
+    return r.empty() ? std::string("feasible") : r.back();
+  };
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=1,zero=3,recipe=fsdp2,recompute=selective,pp=8,partial_ckpt_mbs=2"),
+            "partial_ckpt_mbs: micro-batch-level recompute is Megatron-Core's (num_microbatches_with_partial_"
+            "activation_checkpoints, the megatron recipe); torchtitan (the fsdp2 recipe) has none");
+  EXPECT_EQ(why("tp=8,sp=on,fsdp=1,zero=1,recipe=megatron,recompute=selective,pp=8,schedule=zb-h1,partial_ckpt_mbs=2"),
+            "partial_ckpt_mbs: Megatron-Core's 1F1B and interleaved schedules choose the micro-batches; it has no "
+            "ZB-H1 schedule");
+}
+
 TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   EXPECT_EQ(LayoutToText(ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t")),
             "tp=1,sp=off,fsdp=8,replicate=1,zero=3,mbs=1,recompute=full,ac_freq=2,recipe=fsdp2");
@@ -489,6 +537,21 @@ TEST(Checkpointing, LayoutTextNamesTheFrameworksMode) {
   EXPECT_EQ(LayoutToText(off), "tp=8,sp=on,fsdp=8,replicate=1,zero=3,mbs=1,recompute=none,cpu_offload_layers=16,recipe=fsdp2");
   const Layout l = ParseLayoutText("tp=1,fsdp=8,recompute=full,ac_freq=2", "t");
   EXPECT_EQ(LayoutFromJson(ToJson(l), "t"), l);
+  // Micro-batch-level recompute: a pipeline with selective or full (every layer) recompute.
+  const Layout mb = ParseLayoutText("tp=8,fsdp=1,pp=4,recompute=selective,recipe=megatron,partial_ckpt_mbs=2", "t");
+  EXPECT_EQ(LayoutToText(mb), "tp=8,sp=off,fsdp=1,replicate=1,zero=3,mbs=1,recompute=selective,partial_ckpt_mbs=2,"
+                              "recipe=megatron,pp=4,schedule=1f1b");
+  EXPECT_EQ(LayoutFromJson(ToJson(mb), "t"), mb);
+  EXPECT_EQ(err("tp=8,fsdp=8,recompute=selective,partial_ckpt_mbs=2"),
+            "--layout: partial_ckpt_mbs: needs pp > 1 (it chooses among a pipeline rank's in-flight micro-batches)");
+  EXPECT_EQ(err("tp=8,pp=4,recompute=none,partial_ckpt_mbs=2"),
+            "--layout: partial_ckpt_mbs: needs recompute=selective or full (the other micro-batches recompute that "
+            "way), got recompute=none");
+  EXPECT_EQ(err("tp=8,pp=4,recompute=full,recompute_num_layers=2,partial_ckpt_mbs=2"),
+            "--layout: partial_ckpt_mbs: with recompute_num_layers: Megatron-Core then recomputes some layers of the "
+            "partial micro-batches; not modelled (give recompute=full alone)");
+  EXPECT_EQ(err("tp=8,pp=4,recompute=full,partial_ckpt_mbs=0"),
+            "--layout: partial_ckpt_mbs: must be a positive integer, got '0'");
 }
 
 }  // namespace

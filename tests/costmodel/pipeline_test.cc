@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace meshplan::costmodel {
 namespace {
@@ -154,6 +156,103 @@ TEST(PipelineSchedule, OneFOneBFirstStageKeepsPMicroBatches) {
   // micro-batches' worth on the first stage, to within one chunk): p=8, v=3: (2*7 + 2*8 + 1)/3.
   EXPECT_DOUBLE_EQ(InFlightMicroBatches(Schedule::kInterleaved, 8, 3, 64, 0), 31.0 / 3.0);
   EXPECT_NEAR(InFlightMicroBatches(Schedule::kInterleaved, 8, 3, 64, 0), 8 * (1 + 7.0 / 24.0), 0.35);
+}
+
+// Micro-batch-level recompute (Megatron-Core pipeline_parallel/schedules.py @002526d):
+// max_outstanding_backprops = num_warmup_microbatches + 1, and the k-th forward (warm-up i, then
+// steady i + num_warmup) keeps all activations when k % max_outstanding_backprops < N.
+TEST(PipelineSchedule, PartialCheckpointWindowIsMegatronsWarmupPlusOne) {
+  // 1F1B p = 4, m = 8: warm-up 3, 2, 1, 0 forwards.
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::k1F1B, 4, 1, 8, 0), 4);
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::k1F1B, 4, 1, 8, 3), 1);
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::k1F1B, 4, 1, 2, 0), 3);  // warm-up capped at m = 2
+  // Interleaved p = 8, v = 3, m = 64 (Korthikanti's 175B): warm-up 2 x 7 + 2 x 8 = 30 on rank 0.
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::kInterleaved, 8, 3, 64, 0), 31);
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::kInterleaved, 8, 3, 64, 7), 17);
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::kInterleaved, 8, 3, 8, 5), 25);  // m == p: all 24 warm up
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::kZeroBubble, 4, 1, 8, 0), 0);   // not Megatron's
+  Layout l;
+  l.pp = 4;
+  l.recompute = Recompute::kSelective;
+  l.partial_ckpt_mbs = 1;
+  // Rank 0: k = 0 and 4 of 8 keep all; rank 3 (window 1): every one.
+  EXPECT_DOUBLE_EQ(PartialCheckpointShare(l, 8, 0), 2.0 / 8.0);
+  EXPECT_DOUBLE_EQ(PartialCheckpointShare(l, 8, 3), 1.0);
+  l.pp = 8;
+  l.vpp = 3;
+  l.schedule = Schedule::kInterleaved;
+  l.partial_ckpt_mbs = 10;
+  // 192 chunk-forwards in windows of 31: 6 whole windows x 10, and the 6 left over all < 10.
+  EXPECT_DOUBLE_EQ(PartialCheckpointShare(l, 64, 0), 66.0 / 192.0);
+  l.recompute = Recompute::kNone;  // nothing to skip
+  EXPECT_EQ(PartialCheckpointShare(l, 64, 0), 0.0);
+  EXPECT_EQ(PartialCheckpointInFlight(l, 64, 0), 0.0);
+  // By hand, interleaved p = 2, v = 2, m = 4, rank 0, N = 1: warm-up 2 + 2 = 4, window 5.
+  // Forwards k = 0..7 are (micro-batch, chunk) (0,0) (1,0) (0,1) (1,1) (2,0) (3,0) (2,1) (3,1);
+  // k = 0 and 5 keep all. Backwards run (0,1) (1,1) (0,0) (1,0) (2,1) (3,1) (2,0) (3,0). After
+  // forward k = 5, (0,0) and (3,0) are both alive: 2 chunks, one stage's worth, not min(N, 5) = 1.
+  l.recompute = Recompute::kSelective;
+  l.pp = 2;
+  l.vpp = 2;
+  l.partial_ckpt_mbs = 1;
+  EXPECT_EQ(PartialCheckpointWindow(Schedule::kInterleaved, 2, 2, 4, 0), 5);
+  EXPECT_DOUBLE_EQ(PartialCheckpointShare(l, 4, 0), 2.0 / 8.0);
+  EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 4, 0), 1.0);
+  // 1F1B: the live micro-batches are consecutive forwards, min(N, p - rank) of them.
+  l.vpp = 1;
+  l.schedule = Schedule::k1F1B;
+  l.pp = 8;
+  l.partial_ckpt_mbs = 3;
+  EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 64, 0), 3.0);
+  EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 64, 6), 2.0);
+}
+
+// Megatron's rule replayed on the action lists: the share of forwards kept whole, and the most
+// kept-whole chunks alive at once, equal the closed forms the evaluator and memory use.
+TEST(PipelineSchedule, PartialCheckpointClosedFormsMatchTheActionLists) {
+  for (Schedule s : {Schedule::k1F1B, Schedule::kInterleaved}) {
+    for (int64_t p : {2, 4, 8}) {
+      for (int64_t v : {1, 2, 3}) {
+        if ((s == Schedule::kInterleaved) != (v > 1)) continue;
+        for (int64_t m : {1, 3, 8, 16, 24}) {
+          Layout l;
+          l.pp = p;
+          l.vpp = v;
+          l.schedule = s;
+          l.recompute = Recompute::kSelective;
+          if (!ScheduleProblem(l, m).empty()) continue;
+          const auto lists = ScheduleActions(s, p, v, m);
+          for (int64_t n : {1, 2, 5, 40}) {
+            l.partial_ckpt_mbs = n;
+            for (int64_t r = 0; r < p; ++r) {
+              const int64_t w = PartialCheckpointWindow(s, p, v, m, r);
+              std::set<std::pair<int32_t, int32_t>> alive_whole;
+              int64_t k = 0, whole = 0, most = 0;
+              std::map<std::pair<int32_t, int32_t>, bool> kept;
+              for (const Action& a : lists[static_cast<size_t>(r)]) {
+                const std::pair<int32_t, int32_t> id{a.micro_batch, a.chunk};
+                if (a.kind == ActionKind::kForward) {
+                  kept[id] = k++ % w < n;
+                  if (kept[id]) {
+                    ++whole;
+                    alive_whole.insert(id);
+                  }
+                  most = std::max<int64_t>(most, static_cast<int64_t>(alive_whole.size()));
+                } else {
+                  alive_whole.erase(id);
+                }
+              }
+              const std::string at = std::string(ToString(s)) + " p=" + std::to_string(p) + " v=" +
+                                     std::to_string(v) + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                                     " rank " + std::to_string(r);
+              EXPECT_DOUBLE_EQ(PartialCheckpointShare(l, m, r), static_cast<double>(whole) / static_cast<double>(k)) << at;
+              EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, m, r), static_cast<double>(most) / static_cast<double>(v)) << at;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(PipelineSchedule, BubbleClosedForms) {

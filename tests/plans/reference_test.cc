@@ -109,8 +109,14 @@ TEST(ReferenceRecomputeRule, PhrasesMapOrSkip) {
   EXPECT_EQ(ac_freq, 0);
   EXPECT_FALSE(RecomputeFor("every n-th layer", why));
   EXPECT_EQ(why, "recompute 'every n-th layer': checkpointing of every N-th layer with N not stated");
-  EXPECT_FALSE(RecomputeFor("selective + microbatch-level", why));
-  EXPECT_EQ(why, "recompute 'selective + microbatch-level': micro-batch-level recompute not modelled");
+  // Micro-batch-level recompute modifies the phrase's own mode (Korthikanti et al. 2022, App. C).
+  bool partial = false;
+  EXPECT_EQ(*RecomputeFor("selective + microbatch-level", why, nullptr, &partial), Recompute::kSelective);
+  EXPECT_TRUE(partial);
+  EXPECT_EQ(*RecomputeFor("selective (attention core)", why, nullptr, &partial), Recompute::kSelective);
+  EXPECT_FALSE(partial);
+  EXPECT_FALSE(RecomputeFor("micro-batch-level", why, nullptr, &partial));
+  EXPECT_EQ(why, "unrecognised recompute 'micro-batch-level'");
   EXPECT_FALSE(RecomputeFor("partial", why));
   EXPECT_EQ(why, "recompute 'partial': checkpointing of only some layers not modelled");
   EXPECT_FALSE(RecomputeFor("sometimes", why));
@@ -248,6 +254,53 @@ TEST(ReferenceMapRecord, EndToEndByRule) {
   EXPECT_EQ(q[2].quantity, "mfu");
   EXPECT_EQ(q[1].quantity, "tokens_per_s_per_gpu");
   EXPECT_NEAR(q[2].predicted, q[1].predicted * flops / 312e12, 1e-12);
+}
+
+// Korthikanti et al. 2022 Appendix C: "selective + microbatch-level" on GPT-3 175B, PP 8 x 3
+// chunks: the count is not published, so the prediction stores as many micro-batches per window
+// as stage 0's memory allows, and says so.
+TEST(ReferenceMapRecord, MicroBatchLevelRecomputeStoresTheMostThatFit) {
+  json j = json::parse(R"J({
+    "id": "mb", "kind": "end_to_end",
+    "source": {"ref": "Korthikanti et al. 2022, Reducing Activation Recomputation", "table": "Appendix C"},
+    "model": {"name": "GPT-3 175B", "layers": 96, "hidden": 12288, "heads": 96, "kv_heads": 96, "ffn": 49152,
+              "vocab": 51200, "seq": 2048, "params_b": 175, "arch": "GPT"},
+    "cluster": {"gpu": "A100-SXM4-80GB", "gpus": 64, "gpus_per_node": 8,
+                "intra_link": "NVLink3/NVSwitch (DGX A100, 600 GB/s bidir per GPU)",
+                "inter_link": "8x Mellanox HDR 200 Gb/s InfiniBand per node (fat tree)"},
+    "layout": {"tp": 8, "sp": true, "pp": 8, "dp": 1, "fsdp": null, "cp": 1, "micro_batch": 1, "global_batch": 64,
+               "recompute": "selective + microbatch-level", "precision": "mixed", "vpp": 3},
+    "measured": {"mfu": 0.523}, "confidence": "exact", "notes": ""})J");
+  const ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_TRUE(r.partial_ckpt_fit);
+  EXPECT_EQ(r.layout.recompute, Recompute::kSelective);
+  EXPECT_EQ(r.layout.partial_ckpt_mbs, 0);  // chosen at prediction, on the cluster it runs on
+  EXPECT_NE(std::find(r.assumptions.begin(), r.assumptions.end(),
+                      "micro-batch-level recompute: as many micro-batches per window keep all activations as "
+                      "stage 0's memory allows (Korthikanti et al. 2022, Appendix C)"),
+            r.assumptions.end());
+  const costmodel::Evaluator ev(r.model, r.cluster, r.workload);
+  costmodel::Layout most = r.layout;
+  most.partial_ckpt_mbs = ev.MostPartialCheckpointMicroBatches(r.layout);
+  ASSERT_GT(most.partial_ckpt_mbs, 0);
+  const costmodel::Evaluation e = ev.Evaluate(most);
+  const std::vector<ScoredQuantity> q = PredictRecord(r, r.cluster);
+  ASSERT_EQ(q.size(), 1u);
+  // The same tokens and FLOPs: the predicted MFU moves with the step time alone.
+  ReferenceRecord plain_record = r;
+  plain_record.partial_ckpt_fit = false;
+  const std::vector<ScoredQuantity> q_plain = PredictRecord(plain_record, r.cluster);
+  EXPECT_NEAR(q[0].predicted / q_plain[0].predicted, ev.Evaluate(r.layout).time.step_s / e.time.step_s, 1e-12);
+  // Storing more runs faster than selective recompute alone, within the paper's ~1%.
+  const double plain = ev.Evaluate(r.layout).time.step_s;
+  EXPECT_LT(e.time.step_s, plain);
+  EXPECT_GT(e.time.step_s, 0.99 * plain);
+  // Without a pipeline there are no in-flight micro-batches to choose from.
+  j["layout"]["pp"] = 1;
+  j["layout"]["vpp"] = 1;
+  j["layout"]["dp"] = 8;
+  EXPECT_EQ(MapRecord(j).skip_reason, "micro-batch-level recompute without a pipeline (it needs pp > 1)");
 }
 
 // Published peaks are PyTorch's (shared/data/reference/README.md: SimuMax's peak_memory_gib is

@@ -367,6 +367,37 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
   }
 }
 
+// Micro-batch-level recompute: stage 0 of 1F1B pp 4, 8 micro-batches, has a window of 4
+// (3 warm-up forwards + 1); with N = 1 its forwards 0 and 4 keep all activations, so their
+// backwards skip the recompute: a quarter of full recompute's extra GEMM FLOPs is not run, and
+// the stage holds more at its peak.
+TEST(SkeletonPipeline, MicroBatchLevelRecomputeSkipsTheKeptMicroBatchesRecompute) {
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  costmodel::Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 1024;
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+  auto run = [&](const std::string& text, int64_t stage) {
+    const costmodel::Layout l = Resolved(text, w);
+    const StepPlan p = MakeStepPlan(ev, l, ev.Evaluate(l), stage);
+    CountingBackend b;
+    b.Prepare(WorkspaceFor(p));
+    NullObserver obs;
+    RunStep(b, p, obs);
+    EXPECT_TRUE(b.live.empty()) << text;
+    return std::pair{b.gemm_flops, b.peak};
+  };
+  const std::string base = "tp=2,sp=on,pp=4,fsdp=1,recipe=megatron,recompute=";
+  const auto none = run(base + "none", 0), full = run(base + "full", 0);
+  const auto part = run(base + "full,partial_ckpt_mbs=1", 0);
+  EXPECT_DOUBLE_EQ(part.first, full.first - 0.25 * (full.first - none.first));
+  EXPECT_GT(part.second, full.second);
+  EXPECT_LT(part.second, none.second);
+  // The last stage's window is 1: every micro-batch keeps all, as with no recompute.
+  EXPECT_DOUBLE_EQ(run(base + "full,partial_ckpt_mbs=1", 3).first, run(base + "none", 3).first);
+}
+
 // Expert parallelism: the all-to-alls of every MoE layer (dispatch and combine, forward,
 // backward and full recompute's forward again), the TP all-gather / reduce-scatter of the routed
 // copies in place of the hidden states' around the MLP, the grouped expert GEMMs, the permute
