@@ -354,7 +354,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
              &StepComponents::layer_bwd_tp_s, &StepComponents::layer_fwd_cp_s, &StepComponents::layer_bwd_cp_s,
              &StepComponents::layer_fwd_ep_s, &StepComponents::layer_bwd_ep_s, &StepComponents::head_fwd_s,
              &StepComponents::head_bwd_s, &StepComponents::fsdp_ag_layer_s, &StepComponents::fsdp_rs_layer_s,
-             &StepComponents::fsdp_ag_outer_s, &StepComponents::fsdp_rs_outer_s, &StepComponents::zero1_rs_s,
+             &StepComponents::fsdp_ag_outer_s, &StepComponents::fsdp_rs_outer_s, &StepComponents::fsdp_copy_out_s,
+             &StepComponents::fsdp_copy_in_s, &StepComponents::zero1_rs_s,
              &StepComponents::zero1_ag_s, &StepComponents::dp_allreduce_s, &StepComponents::optimizer_s});
   for (auto [x, y] : {std::pair{&p.cp_fwd, &pa.cp_fwd}, std::pair{&p.cp_bwd, &pa.cp_bwd}}) {
     MixFields(*x, *y, f, {&CpPass::attn_s, &CpPass::last_block_s, &CpPass::before_s, &CpPass::during_s, &CpPass::after_s});
@@ -482,6 +483,33 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       head_fwd += k.count * MemoryBoundTime(cp, k.bytes);
       head_bwd += k.backward_count * MemoryBoundTime(cp, k.backward_bytes);
     }
+  }
+
+  // FSDP2's copies around its collectives, on the compute stream (Workload::fsdp2_copies;
+  // pytorch/pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py @8fc2039):
+  // foreach_all_gather_copy_out waits for a unit's all-gather and copies its output into the
+  // unit's parameters (split_with_sizes_copy: the gathered bytes read and written) before the
+  // unit runs; foreach_reduce packs the unit's gradients into the reduce-scatter input
+  // (foreach_reduce_scatter_copy_in, chunk_cat: the gradients read, written in the reduce dtype)
+  // on the current stream before the reduce-scatter stream waits on it. Per gather (forward, and
+  // backward under ZeRO-3) and per reduce-scatter of each micro-batch; the embedding and head
+  // unit's with the head. Not priced under pipeline parallelism, where a stage gathers once per
+  // step and its copies spread over the micro-batches.
+  if (!piped && w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.shard() > 1 && l.zero >= 2) {
+    const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
+    const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
+    const double unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
+    const double outer = tpp.embedding + tpp.head;
+    auto copy_out = [&](double params) { return MemoryBoundTime(cp, 2.0 * bytes.weight * params); };
+    auto copy_in = [&](double params) { return MemoryBoundTime(cp, (bytes.grad + bytes.reduce) * params); };
+    e.parts.fsdp_copy_out_s = copy_out(unit);
+    e.parts.fsdp_copy_in_s = copy_in(unit);
+    fwd += e.parts.fsdp_copy_out_s;
+    bwd += (l.zero >= 3 ? e.parts.fsdp_copy_out_s : 0.0) + e.parts.fsdp_copy_in_s;
+    head_fwd += copy_out(outer);
+    head_bwd += copy_in(outer);
+    e.layer_forward_s = fwd;
+    e.layer_backward_s = bwd;
   }
 
   const double L = static_cast<double>(m.layers);

@@ -102,6 +102,9 @@ struct StepComponents {
   double head_bwd_s = 0;
   double fsdp_ag_layer_s = 0;      // all-gather of one layer's parameters (0 when unsharded)
   double fsdp_rs_layer_s = 0;      // reduce-scatter of one layer's gradients
+  // FSDP2's compute-stream copies of one layer (inside layer_fwd/bwd_compute_s; evaluate.cc):
+  // the all-gather's copy-out (per gather) and the reduce-scatter's copy-in.
+  double fsdp_copy_out_s = 0, fsdp_copy_in_s = 0;
   double fsdp_ag_outer_s = 0;      // embedding + head unit
   double fsdp_rs_outer_s = 0;
   bool gather_in_backward = false; // ZeRO-3 re-gathers in backward

@@ -367,6 +367,10 @@ struct Workload {
   // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
   // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
   bool eager_elementwise = false;
+  // FSDP2's copies on the compute stream around each per-layer all-gather and reduce-scatter
+  // (fully_shard: foreach_all_gather_copy_out, foreach_reduce_scatter_copy_in; evaluate.cc).
+  // false: FSDP1, which gathers into the flat parameter its views read (llm-foundry).
+  bool fsdp2_copies = true;
   Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
   Precision precision = Precision::kBf16;
   Fp8Recipe fp8_recipe = Fp8Recipe::kTeDelayed;

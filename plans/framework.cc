@@ -33,6 +33,12 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   f.reduce_dtype =
       costmodel::ParseDtype(w.Enum("reduce_dtype", {"fp32", "bf16"}), w.PathOf("reduce_dtype"));
   f.recipe = costmodel::ParseRecipe(w.Enum("recipe", {"megatron", "fsdp2"}), w.PathOf("recipe"));
+  if (w.Has("fsdp2_copies")) {
+    f.fsdp2_copies = w.Bool("fsdp2_copies");
+  } else if (f.recipe == costmodel::Recipe::kFsdp2) {
+    w.Fail("fsdp2_copies", "an fsdp2-recipe framework must say whether it shards with FSDP2 (fully_shard: true, "
+                           "with its copies around each all-gather and reduce-scatter) or FSDP1 (false)");
+  }
   if (!w.Raw("selective_recompute").is_null()) {
     f.selective = w.Enum("selective_recompute", {"attention_core", "some_layers"}) == "attention_core"
                       ? Framework::Selective::kAttentionCore
@@ -83,6 +89,7 @@ void ApplyFramework(const Framework& f, costmodel::Workload& w) {
   w.flash_version = f.flash_version;
   w.eager_elementwise = f.eager_elementwise;
   w.reduce_dtype = f.reduce_dtype;
+  w.fsdp2_copies = f.fsdp2_copies;
 }
 
 }  // namespace meshplan::plans

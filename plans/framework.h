@@ -25,6 +25,9 @@ struct Framework {
   bool eager_elementwise = false;
   costmodel::Dtype reduce_dtype = costmodel::Dtype::kFp32;
   costmodel::Recipe recipe = costmodel::Recipe::kFsdp2;
+  // fsdp2 recipe: whether sharding runs FSDP2 (fully_shard, with its compute-stream copies) or
+  // FSDP1 (flat parameters, no copies); costmodel::Workload::fsdp2_copies.
+  bool fsdp2_copies = true;
   // What the framework's "selective" checkpointing recomputes: Megatron's attention core
   // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
   // (torchtitan). nullopt: the framework has no selective mode.

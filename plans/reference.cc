@@ -1089,6 +1089,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.flash_attention = flash_stated || source_flash.value_or(fw ? fw->flash_attention : true);
   w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
   w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
+  w.fsdp2_copies = fw ? fw->fsdp2_copies : true;
   if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }

@@ -39,6 +39,7 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["flash_attention"] = w.flash_attention;
   in["flash_version"] = w.flash_version;
   in["eager_elementwise"] = w.eager_elementwise;
+  if (!w.fsdp2_copies) in["fsdp2_copies"] = false;  // FSDP1 (--fsdp1)
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   in["precision"] = costmodel::ToString(w.precision);
   if (w.precision == costmodel::Precision::kFp8) {

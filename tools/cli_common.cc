@@ -176,6 +176,10 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   if (CLI::Option* unfused = app->get_option_no_throw("--no-flash-attention")) version->excludes(unfused);
   app->add_flag("--eager-elementwise", o.eager_elementwise,
                 "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
+  app->add_flag("--fsdp1", o.fsdp1,
+                "the fsdp2 recipe sharded by FSDP1 (FullyShardedDataParallel's flat parameters, as Composer / "
+                "llm-foundry run it): no copies around the all-gathers and reduce-scatters, which FSDP2 "
+                "(fully_shard) runs on the compute stream");
   app->add_option("--precision", o.precision,
                   "bf16 (default) | fp8: the linear layers' GEMMs in FP8 with TransformerEngine "
                   "(--fp8-recipe; attention and the output head stay BF16)");
@@ -255,6 +259,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.flash_attention = !o.no_flash_attention;
   w.flash_version = o.flash_version;
   w.eager_elementwise = o.eager_elementwise;
+  w.fsdp2_copies = !o.fsdp1;
   if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);

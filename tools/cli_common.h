@@ -31,6 +31,7 @@ struct WorkloadOptions {
   bool no_flash_attention = false;
   int flash_version = 2;
   bool eager_elementwise = false;
+  bool fsdp1 = false;  // --fsdp1: FSDP1's flat parameters, no FSDP2 copies (Workload::fsdp2_copies)
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   std::string fp8_recipe;  // --fp8-recipe te-delayed | te-tensorwise; empty: te-delayed

@@ -29,6 +29,7 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
       w->flash_version = f.flash_version;
     }
     if (!given("--eager-elementwise")) w->eager_elementwise = f.eager_elementwise;
+    if (!given("--fsdp1")) w->fsdp1 = !f.fsdp2_copies;
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));

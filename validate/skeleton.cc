@@ -68,12 +68,14 @@ class StepRunner {
         GatherUnit("layer 0 params");
         ready[0] = b_.RecordEvent(kCommStream);
         Wait(kComputeStream, outer_ready, "embedding+head params");
+        CopyOut(p_.outer_copy_out_bytes, "embedding+head params");
       }
       Tp(/*in=*/false, "embedding forward");  // the embedding's output: RS under SP, else AR
       for (int64_t i = 0; i < L; ++i) {
         const std::string where = "layer " + std::to_string(i) + " forward";
         if (per_layer_fsdp) {
           Wait(kComputeStream, ready[static_cast<size_t>(i)], where + " params");
+          CopyOut(p_.copy_out_bytes, where + " params");
           if (i + 1 < L) {  // prefetch the next layer one ahead
             gathered[static_cast<size_t>(i + 1)] = Alloc(p_.unit_param_bytes);
             GatherUnit("layer " + std::to_string(i + 1) + " params (prefetch)");
@@ -96,6 +98,7 @@ class StepRunner {
             ready[ui] = b_.RecordEvent(kCommStream);
           }
           Wait(kComputeStream, ready[ui], where + " params");
+          CopyOut(p_.copy_out_bytes, where + " params");
           if (i > 0) {
             gathered[ui - 1] = Alloc(p_.unit_param_bytes);
             GatherUnit("layer " + std::to_string(i - 1) + " backward params (prefetch)");
@@ -106,6 +109,7 @@ class StepRunner {
         LayerBackward(i, where);
         Free(acts[ui]);
         if (per_layer_fsdp) {
+          CopyIn(p_.copy_in_bytes, where + " grads");
           Wait(kCommStream, b_.RecordEvent(kComputeStream), where + " grads");
           Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.unit_rs_bytes,
                      p_.reduce_dtype, where + " grads");
@@ -118,6 +122,7 @@ class StepRunner {
         }
       }
       if (per_layer_fsdp) {
+        CopyIn(p_.outer_copy_in_bytes, "embedding+head grads");
         Wait(kCommStream, b_.RecordEvent(kComputeStream), "embedding+head grads");
         Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.outer_rs_bytes,
                    p_.reduce_dtype, "embedding+head grads");
@@ -342,6 +347,14 @@ class StepRunner {
       const GemmShape& g = k.gemms[static_cast<size_t>(i)];
       GemmOp(g, "wgrad", g.k, g.n, g.m, where);
     }
+  }
+  /// FSDP2's copies on the compute stream (0 bytes: none): a gather's output into the
+  /// parameters, the gradients into a reduce-scatter's input.
+  void CopyOut(double bytes, const std::string& what) {
+    if (bytes > 0) Memory(kComputeStream, bytes, 1, what + " copy-out");
+  }
+  void CopyIn(double bytes, const std::string& what) {
+    if (bytes > 0) Memory(kComputeStream, bytes, 1, what + " copy-in");
   }
   void Memory(int stream, double bytes, int launches, const std::string& what) {
     for (int i = 0; i < launches; ++i) {
@@ -592,6 +605,14 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.expert_rs_bytes = reduce_bytes * xunit;
     p.expert_zero1_rs_bytes = reduce_bytes * xunit * expert_layers;
     p.expert_zero1_ag_bytes = bytes.weight * xunit * expert_layers;
+    // FSDP2's compute-stream copies (evaluate.cc): each gather's output copied into the
+    // parameters, each reduce-scatter's input packed from the gradients.
+    if (l.pp == 1 && w.fsdp2_copies && l.recipe == costmodel::Recipe::kFsdp2 && l.zero >= 2) {
+      p.copy_out_bytes = 2.0 * bytes.weight * (tpp.layer + xunit);
+      p.copy_in_bytes = (bytes.grad + bytes.reduce) * (tpp.layer + xunit);
+      p.outer_copy_out_bytes = 2.0 * bytes.weight * (tpp.embedding + tpp.head);
+      p.outer_copy_in_bytes = (bytes.grad + bytes.reduce) * (tpp.embedding + tpp.head);
+    }
   }
   if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes);

@@ -446,6 +446,40 @@ TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
             "copies cannot be priced");
 }
 
+// FSDP2's compute-stream copies (pytorch/pytorch torch/distributed/fsdp/_fully_shard/
+// _fsdp_collectives.py @8fc2039): foreach_all_gather_copy_out's split_with_sizes_copy reads the
+// gathered bf16 unit and writes it into the parameters (2 x 2 B per parameter) before each
+// forward and, under ZeRO-3, each backward; foreach_reduce_scatter_copy_in's chunk_cat reads the
+// bf16 gradients and writes them in fp32 (2 + 4 B) after each backward. Llama 3 8B, FSDP 8 on 8 H100.
+TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
+  Workload w = MakeWorkload(8, 8, 8192);
+  const Model m = ResolveModel("llama3-8b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams cp = ComputeParamsFor(c);
+  Workload fsdp1 = w;
+  fsdp1.fsdp2_copies = false;
+  const Evaluator two(m, c, w), one(m, c, fsdp1);
+  const double unit = ParamsPerTpRank(m, 1).layer;
+  const double outer = ParamsPerTpRank(m, 1).embedding + ParamsPerTpRank(m, 1).head;
+  const double out = 4.0 * unit / cp.hbm_Bps + cp.launch_s, in = 6.0 * unit / cp.hbm_Bps + cp.launch_s;
+  const double outer_copies = (4.0 + 6.0) * outer / cp.hbm_Bps + 2 * cp.launch_s;
+  for (const char* text : {"tp=1,fsdp=8,zero=3,recompute=op", "tp=1,fsdp=8,zero=2,recompute=op"}) {
+    const bool zero3 = std::string(text).find("zero=3") != std::string::npos;
+    const Evaluation a = two.Evaluate(L(text, w)), b = one.Evaluate(L(text, fsdp1));
+    EXPECT_NEAR(a.layer_forward_s - b.layer_forward_s, out, 1e-12) << text;
+    EXPECT_NEAR(a.layer_backward_s - b.layer_backward_s, (zero3 ? out : 0.0) + in, 1e-12) << text;
+    // One micro-batch (global batch 8 over 8 ranks).
+    EXPECT_NEAR(a.time.compute_s - b.time.compute_s, 32.0 * ((zero3 ? 2 : 1) * out + in) + outer_copies, 1e-12)
+        << text;
+    EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_out_s, out);
+    EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_in_s, in);
+  }
+  // None without per-layer sharding by fully_shard: the megatron recipe's ZeRO-1, FSDP1, no FSDP.
+  for (const char* text : {"tp=1,fsdp=8,zero=1,recipe=megatron", "tp=8,fsdp=1"}) {
+    EXPECT_DOUBLE_EQ(two.Evaluate(L(text, w)).time.compute_s, one.Evaluate(L(text, fsdp1)).time.compute_s) << text;
+  }
+}
+
 // Micro-batch-level recompute (Korthikanti et al. 2022, Appendix C; Megatron-Core
 // num_microbatches_with_partial_activation_checkpoints): GPT-3 175B as the paper ran it, TP 8 +
 // SP, PP 8 x 3 chunks interleaved, 64 micro-batches, no flash attention.

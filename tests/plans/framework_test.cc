@@ -54,7 +54,10 @@ TEST(Framework, ApplySetsTheWorkloadTraits) {
   costmodel::Workload w;
   ApplyFramework(ResolveFramework("deepspeed"), w);
   EXPECT_FALSE(w.flash_attention);
+  ApplyFramework(ResolveFramework("torchtitan"), w);
+  EXPECT_TRUE(w.fsdp2_copies);  // fully_shard
   ApplyFramework(ResolveFramework("llm-foundry"), w);
+  EXPECT_FALSE(w.fsdp2_copies);  // Composer's FSDP1 flat parameters
   EXPECT_TRUE(w.flash_attention);
   EXPECT_EQ(w.flash_version, 1);
   EXPECT_TRUE(w.eager_elementwise);
@@ -72,7 +75,7 @@ std::string ErrorOf(const std::string& text) {
 
 TEST(Framework, BadFilesAreOneErrorNamingTheField) {
   const std::string ok_head = R"({"schema_version": 1, "name": "x", "description": "d",
-    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "fsdp2_copies": true, "selective_recompute": null},
     "defaults": {"precision": null, "recompute": "none"}, )";
   EXPECT_EQ(ErrorOf(ok_head +
                     R"("traits": [{"trait": "t", "value": "v", "source": "", "modelled": true}]})"),
@@ -89,6 +92,13 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
           ok_head +
           R"("traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}], "extra": 1})"),
       "f.json: extra: unknown key");
+  // An fsdp2-recipe framework says which FSDP it runs (the copies are priced by it).
+  const std::string no_copies = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
+    "defaults": {"precision": null, "recompute": "none"}, "traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}]})";
+  EXPECT_EQ(ErrorOf(no_copies),
+            "f.json: workload.fsdp2_copies: an fsdp2-recipe framework must say whether it shards with FSDP2 "
+            "(fully_shard: true, with its copies around each all-gather and reduce-scatter) or FSDP1 (false)");
 }
 
 TEST(Framework, UnknownNameListsTheBuiltIns) {
