@@ -88,7 +88,8 @@ double PartialCheckpointShare(const Layout& l, int64_t m, int64_t rank);
 /// The most chunk-micro-batches that keep all activations alive at once on the rank, in units
 /// of one full stage (chunks / v). 1F1B's live micro-batches are consecutive forwards, so
 /// min(n, InFlightMicroBatches); interleaved runs backwards in reverse chunk order, so the
-/// schedule is replayed (O(m v)). With InFlightMicroBatches it bounds the stage's activations
+/// schedule is replayed (O(m v); past 2^20 chunk-forwards every in-flight chunk counts, an upper
+/// bound). With InFlightMicroBatches it bounds the stage's activations
 /// from above (the two peaks need not coincide).
 double PartialCheckpointInFlight(const Layout& l, int64_t m, int64_t rank);
 

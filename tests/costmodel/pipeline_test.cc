@@ -205,6 +205,14 @@ TEST(PipelineSchedule, PartialCheckpointWindowIsMegatronsWarmupPlusOne) {
   l.partial_ckpt_mbs = 3;
   EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 64, 0), 3.0);
   EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 64, 6), 2.0);
+  // Past 2^20 chunk-forwards the interleaved replay gives way to the bound: all in flight.
+  l.pp = 2;
+  l.vpp = 2;
+  l.schedule = Schedule::kInterleaved;
+  l.partial_ckpt_mbs = 1;
+  EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, int64_t{1} << 20, 0),
+                   InFlightMicroBatches(Schedule::kInterleaved, 2, 2, int64_t{1} << 20, 0));
+  EXPECT_DOUBLE_EQ(PartialCheckpointInFlight(l, 4, 0), 1.0);  // the hand count above
 }
 
 // Megatron's rule replayed on the action lists: the share of forwards kept whole, and the most
