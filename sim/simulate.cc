@@ -183,11 +183,11 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
     sr.busy_s = s.busy_s;
     sr.bubble_s = s.idle_s;
     sr.peak_in_flight = s.peak_in_flight;
+    sr.kept_whole = costmodel::PartialCheckpointInFlight(l, m, s.stage);
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         model, ev.cluster(), ev.workload(), l,
         costmodel::StageShape{sr.layers, s.stage == 0, s.stage == l.pp - 1, s.peak_in_flight,
-                              split.FirstLayerOf(s.stage, l.pp), nullptr,
-                              costmodel::PartialCheckpointInFlight(l, m, s.stage)});
+                              split.FirstLayerOf(s.stage, l.pp), nullptr, sr.kept_whole});
     sr.peak_bytes = mem.peak_bytes;
     r.peak_bytes = std::max(r.peak_bytes, mem.peak_bytes);
     busiest = std::max(busiest, s.busy_s);

@@ -136,6 +136,7 @@ struct StageResult {
   double busy_s = 0;          // its chunks' compute + TP time
   double bubble_s = 0;        // schedule makespan - busy: idle, waits for sends included
   double peak_in_flight = 0;  // micro-batches of activations alive at its peak (from the list)
+  double kept_whole = 0;      // of them, kept whole by micro-batch-level recompute (partial_ckpt_mbs)
   double peak_bytes = 0;      // the analytical stage memory at that many in flight
 };
 

@@ -53,6 +53,7 @@ void ApplySimulation(nlohmann::json& entry, const sim::SimResult& r, double toke
                         {"bubble_s", s.bubble_s},
                         {"micro_batches_in_flight", s.peak_in_flight},
                         {"peak_bytes", s.peak_bytes}});
+      if (s.kept_whole > 0) stages.back()["micro_batches_kept_whole"] = s.kept_whole;
     }
     entry["simulation"]["stages"] = stages;
   } else if (!r.tasks_run.empty()) {
@@ -218,10 +219,12 @@ void RunSimulate(const SimulateOptions& o) {
       sim_text += buf;
     }
     for (const sim::StageResult& s : r.stages) {
+      char kept[48] = "";
+      if (s.kept_whole > 0) std::snprintf(kept, sizeof kept, " (%.2f kept whole)", s.kept_whole);
       std::snprintf(buf, sizeof buf,
-                    "  stage %2lld: %3lld layers, busy %.1f ms, bubble %.1f ms, %.2f micro-batches in flight, peak %.2f GiB\n",
+                    "  stage %2lld: %3lld layers, busy %.1f ms, bubble %.1f ms, %.2f micro-batches in flight%s, peak %.2f GiB\n",
                     static_cast<long long>(s.stage), static_cast<long long>(s.layers), s.busy_s * 1e3,
-                    s.bubble_s * 1e3, s.peak_in_flight, s.peak_bytes / costmodel::kGiB);
+                    s.bubble_s * 1e3, s.peak_in_flight, kept, s.peak_bytes / costmodel::kGiB);
       sim_text += buf;
     }
   }

@@ -1,0 +1,1 @@
+simulate --model gpt3-175b --cluster dgx-a100-80g --gpus 64 --global-batch 64 --seq 2048 --no-flash-attention --calibration dgx-a100 --layout tp=8,sp=on,pp=8,vpp=3,fsdp=1,mbs=1,recompute=selective,partial_ckpt_mbs=6,recipe=megatron
