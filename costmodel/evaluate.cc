@@ -331,7 +331,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
             {&TimeBreakdown::step_s, &TimeBreakdown::compute_s, &TimeBreakdown::exposed_tp_comm_s,
              &TimeBreakdown::exposed_fsdp_comm_s, &TimeBreakdown::exposed_dp_comm_s, &TimeBreakdown::exposed_pp_comm_s,
              &TimeBreakdown::exposed_cp_comm_s, &TimeBreakdown::exposed_ep_comm_s, &TimeBreakdown::optimizer_s,
-             &TimeBreakdown::bubble_s, &TimeBreakdown::gemm_efficiency});
+             &TimeBreakdown::bubble_s, &TimeBreakdown::gemm_efficiency, &TimeBreakdown::fsdp_copies_s});
   const double step_full = e.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / e.throughput.tokens_per_s_per_gpu : 0.0;
   const double step_none = a.throughput.tokens_per_s_per_gpu > 0 ? 1.0 / a.throughput.tokens_per_s_per_gpu : 0.0;
   // Throughput over the mixed step: tokens and model FLOPs do not change; HFU's recomputed
@@ -510,6 +510,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     head_bwd += copy_in(outer);
     e.layer_forward_s = fwd;
     e.layer_backward_s = bwd;
+    const double gathers = l.zero >= 3 ? 2.0 : 1.0;
+    e.time.fsdp_copies_s = micro * (static_cast<double>(m.layers) * (gathers * e.parts.fsdp_copy_out_s + e.parts.fsdp_copy_in_s) +
+                                    copy_out(outer) + copy_in(outer));
   }
 
   const double L = static_cast<double>(m.layers);

@@ -55,6 +55,9 @@ struct TimeBreakdown {
   // Activation offload: the host copies not hidden behind the neighbouring layers' compute
   // (already inside compute_s, which waits for them; Layout::cpu_offload_layers).
   double exposed_offload_s = 0;
+  // FSDP2's copies around its all-gathers and reduce-scatters (inside compute_s;
+  // Workload::fsdp2_copies).
+  double fsdp_copies_s = 0;
   double gemm_efficiency = 0;  // FLOP-weighted achieved / peak of the step's GEMMs
 };
 

@@ -141,6 +141,8 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                {"gemm_efficiency", t.gemm_efficiency}};
   // Activation offload's copies not hidden (inside compute_s): only where the layout offloads.
   if (l.cpu_offload_layers > 0) j["time"]["exposed_offload_s"] = t.exposed_offload_s;
+  // FSDP2's copies (inside compute_s): only where the layout runs them.
+  if (t.fsdp_copies_s > 0) j["time"]["fsdp_copies_s"] = t.fsdp_copies_s;
   j["throughput"] = {{"tokens_per_s_per_gpu", e.throughput.tokens_per_s_per_gpu},
                      {"mfu", e.throughput.mfu},
                      {"hfu", e.throughput.hfu},
@@ -245,6 +247,7 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   if (t.Has("exposed_cp_comm_s")) e.time.exposed_cp_comm_s = t.Number("exposed_cp_comm_s", 0, 1e12);
   if (t.Has("exposed_ep_comm_s")) e.time.exposed_ep_comm_s = t.Number("exposed_ep_comm_s", 0, 1e12);
   if (t.Has("exposed_offload_s")) e.time.exposed_offload_s = t.Number("exposed_offload_s", 0, 1e12);
+  if (t.Has("fsdp_copies_s")) e.time.fsdp_copies_s = t.Number("fsdp_copies_s", 0, 1e12);
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);
@@ -287,6 +290,10 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
+  if (t.fsdp_copies_s > 0) {
+    os << "  FSDP2 copies          " << Ms(t.fsdp_copies_s) << " ms  (in compute: each all-gather copied out into "
+       << "the parameters, each reduce-scatter's input packed from the gradients)\n";
+  }
   if (l.cp > 1) {
     os << "  exposed CP comm       " << Ms(t.exposed_cp_comm_s) << " ms  (cp " << l.cp << ", "
        << costmodel::ToString(l.cp_comm) << (l.cp_balance ? ", causal load balancing" : ", no load balancing")

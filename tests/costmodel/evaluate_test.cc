@@ -471,6 +471,8 @@ TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
     // One micro-batch (global batch 8 over 8 ranks).
     EXPECT_NEAR(a.time.compute_s - b.time.compute_s, 32.0 * ((zero3 ? 2 : 1) * out + in) + outer_copies, 1e-12)
         << text;
+    EXPECT_NEAR(a.time.fsdp_copies_s, 32.0 * ((zero3 ? 2 : 1) * out + in) + outer_copies, 1e-12) << text;
+    EXPECT_EQ(b.time.fsdp_copies_s, 0.0);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_out_s, out);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_in_s, in);
   }
