@@ -495,8 +495,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // backward under ZeRO-3) and per reduce-scatter of each micro-batch; the embedding and head
   // unit's with the head. Not priced under pipeline parallelism, where a stage gathers once per
   // step and its copies spread over the micro-batches.
+  // The rank's parameters under TP (the FSDP units below); a pipeline prices its own per stage.
+  const TpShardParams tpp = piped ? TpShardParams{} : ParamsPerTpRank(m, t, counts_);
   if (!piped && w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.shard() > 1 && l.zero >= 2) {
-    const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
     const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
     const double unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
     const double outer = tpp.embedding + tpp.head;
@@ -659,7 +660,6 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
   } else {
     // FSDP / ZeRO over the shard group, and the replica all-reduce.
-    const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
     const double reduce_bytes = bytes.reduce;
     const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
     // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the

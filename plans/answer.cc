@@ -253,8 +253,9 @@ std::string MfuConvention(const costmodel::Cluster& c, bool causal) {
 std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const SearchOptions& so) {
   std::vector<std::string> out;
   out.push_back("not searched: context parallelism below 4096 tokens per rank and its "
-                "all_gather exchange, checkpointing of some layers, by op or by Megatron module (ac_freq, "
-                "recompute_num_layers, recompute=op, recompute_modules) (--layout prices them), activation offload "
+                "all_gather exchange, checkpointing of some layers, by op, by Megatron module or by micro-batch "
+                "(ac_freq, recompute_num_layers, recompute=op, recompute_modules, partial_ckpt_mbs) (--layout prices "
+                "them), activation offload "
                 "other than the fewest layers that fit a layout short of memory without recompute, rank order other than pp-replicate-fsdp-cp-tp, "
                 "NCCL settings");
   const costmodel::Model& m = ev.model();
