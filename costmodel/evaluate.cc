@@ -496,15 +496,18 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // unit's with the head. Not priced under pipeline parallelism, where a stage gathers once per
   // step and its copies spread over the micro-batches.
   // The rank's parameters under TP (the FSDP units below); a pipeline prices its own per stage.
+  // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
+  // expert-data-parallel group (fsdp x cp / ep ranks at stride tp x ep), whose collectives run
+  // on the same stream right after the dense part's.
   const TpShardParams tpp = piped ? TpShardParams{} : ParamsPerTpRank(m, t, counts_);
-  if (!piped && w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.shard() > 1 && l.zero >= 2) {
-    const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
-    const double unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
-    const double outer = tpp.embedding + tpp.head;
-    auto copy_out = [&](double params) { return MemoryBoundTime(cp, 2.0 * bytes.weight * params); };
-    auto copy_in = [&](double params) { return MemoryBoundTime(cp, (bytes.grad + bytes.reduce) * params); };
-    e.parts.fsdp_copy_out_s = copy_out(unit);
-    e.parts.fsdp_copy_in_s = copy_in(unit);
+  const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
+  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+  const double outer = tpp.embedding + tpp.head;
+  if (const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l); cb.gather > 0) {
+    auto copy_out = [&](double params) { return MemoryBoundTime(cp, cb.gather * params); };
+    auto copy_in = [&](double params) { return MemoryBoundTime(cp, cb.reduce * params); };
+    e.parts.fsdp_copy_out_s = copy_out(tpp.layer + xunit);
+    e.parts.fsdp_copy_in_s = copy_in(tpp.layer + xunit);
     fwd += e.parts.fsdp_copy_out_s;
     bwd += (l.zero >= 3 ? e.parts.fsdp_copy_out_s : 0.0) + e.parts.fsdp_copy_in_s;
     head_fwd += copy_out(outer);
@@ -661,12 +664,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   } else {
     // FSDP / ZeRO over the shard group, and the replica all-reduce.
     const double reduce_bytes = bytes.reduce;
-    const double unit = tpp.layer, outer = tpp.embedding + tpp.head;
-    // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
-    // expert-data-parallel group (fsdp x cp / ep ranks at stride tp x ep), whose collectives run
-    // on the same stream right after the dense part's.
-    const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
-    const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+    const double unit = tpp.layer;
     const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
     double fsdp_exposed = 0, hidden_comm = cp_hidden;
     // The windows data-parallel traffic hides behind: everything the compute stream does for a

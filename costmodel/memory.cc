@@ -272,6 +272,12 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
   return s;
 }
 
+Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l) {
+  if (!w.fsdp2_copies || l.recipe != Recipe::kFsdp2 || l.shard() <= 1 || l.zero < 2 || l.pp > 1) return {};
+  const PrecisionPolicy b = PrecisionOf(w);
+  return {2.0 * b.weight, b.grad + b.reduce};
+}
+
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
   const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32 + p.fp32;
   return adam + (recipe == Recipe::kMegatron ? p.weight : 0.0);

@@ -103,6 +103,17 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 /// gradient read, m and v each read and written, the gradient-norm read (8 x 4 = 32 B); the
 /// megatron recipe also writes the bf16 copy (34 B).
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
+/// HBM bytes FSDP2 (fully_shard) moves on the compute stream per unsharded parameter of a unit
+/// (pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py @8fc2039): `gather`, each
+/// all-gather's copy-out into the parameters (split_with_sizes_copy: the gathered weight read
+/// and written); `reduce`, each reduce-scatter's copy-in (chunk_cat: the gradient read, written
+/// in the reduce dtype). Both 0 where the layout runs none: FSDP1 (Workload::fsdp2_copies
+/// false), the megatron recipe, no per-layer sharding (shard 1 or ZeRO-1), or a pipeline, whose
+/// stages gather once per step.
+struct Fsdp2CopyBytes {
+  double gather = 0, reduce = 0;
+};
+Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l);
 
 /// What one pipeline stage holds: its transformer layers, whether it holds the embedding
 /// (first) and the final norm, head and loss (last), and how many micro-batches of its

@@ -74,10 +74,11 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
   for (int64_t r = 0; r < l.pp; ++r) {
     const costmodel::StageCost& k = r == 0 ? pp.first : r == l.pp - 1 ? pp.last : pp.middle;
     const double in_flight = costmodel::InFlightMicroBatches(l.schedule, l.pp, l.vpp, mi, r);
+    const double kept_whole = costmodel::PartialCheckpointInFlight(l, mi, r);  // replays interleaved
     const costmodel::MemoryBreakdown mem = costmodel::EstimateStageMemory(
         ev.model(), ev.cluster(), ev.workload(), l,
         costmodel::StageShape{split.LayersOf(r, l.pp), r == 0, r == l.pp - 1, in_flight, split.FirstLayerOf(r, l.pp),
-                              nullptr, costmodel::PartialCheckpointInFlight(l, mi, r)});
+                              nullptr, kept_whole});
     const double busy = micro * k.total_s();
     out.push_back({{"stage", r},
                    {"layers", split.LayersOf(r, l.pp)},
@@ -94,7 +95,7 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                    {"dp_tail_s", k.tail_s}});
     if (l.partial_ckpt_mbs > 0) {
       // Micro-batch-level recompute: of those in flight, the most kept whole at once.
-      out.back()["micro_batches_kept_whole"] = costmodel::PartialCheckpointInFlight(l, mi, r);
+      out.back()["micro_batches_kept_whole"] = kept_whole;
       out.back()["recompute_skipped_share"] = costmodel::PartialCheckpointShare(l, mi, r);
     }
   }

@@ -607,12 +607,11 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.expert_zero1_ag_bytes = bytes.weight * xunit * expert_layers;
     // FSDP2's compute-stream copies (evaluate.cc): each gather's output copied into the
     // parameters, each reduce-scatter's input packed from the gradients.
-    if (l.pp == 1 && w.fsdp2_copies && l.recipe == costmodel::Recipe::kFsdp2 && l.zero >= 2) {
-      p.copy_out_bytes = 2.0 * bytes.weight * (tpp.layer + xunit);
-      p.copy_in_bytes = (bytes.grad + bytes.reduce) * (tpp.layer + xunit);
-      p.outer_copy_out_bytes = 2.0 * bytes.weight * (tpp.embedding + tpp.head);
-      p.outer_copy_in_bytes = (bytes.grad + bytes.reduce) * (tpp.embedding + tpp.head);
-    }
+    const costmodel::Fsdp2CopyBytes cb = costmodel::Fsdp2CopyBytesPerParam(w, l);
+    p.copy_out_bytes = cb.gather * (tpp.layer + xunit);
+    p.copy_in_bytes = cb.reduce * (tpp.layer + xunit);
+    p.outer_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head);
+    p.outer_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head);
   }
   if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes);

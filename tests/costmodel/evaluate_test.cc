@@ -10,6 +10,7 @@
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/kernels.h"
+#include "costmodel/memory.h"
 #include "costmodel/compute.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
@@ -475,6 +476,17 @@ TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
     EXPECT_EQ(b.time.fsdp_copies_s, 0.0);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_out_s, out);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_in_s, in);
+  }
+  // Per parameter: 2 x 2 B bf16 copied out, 2 B bf16 read + 4 B fp32 written in; none under a
+  // pipeline (a stage gathers once per step), FSDP1 or ZeRO-1.
+  const Fsdp2CopyBytes per = Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=3", w));
+  EXPECT_EQ(per.gather, 4.0);
+  EXPECT_EQ(per.reduce, 6.0);
+  for (const Fsdp2CopyBytes none : {Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=4,pp=2,zero=3", w)),
+                                    Fsdp2CopyBytesPerParam(fsdp1, L("tp=1,fsdp=8,zero=3", fsdp1)),
+                                    Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=1,recipe=megatron", w))}) {
+    EXPECT_EQ(none.gather, 0.0);
+    EXPECT_EQ(none.reduce, 0.0);
   }
   // None without per-layer sharding by fully_shard: the megatron recipe's ZeRO-1, FSDP1, no FSDP.
   for (const char* text : {"tp=1,fsdp=8,zero=1,recipe=megatron", "tp=8,fsdp=1"}) {
