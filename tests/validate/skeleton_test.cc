@@ -22,6 +22,14 @@ namespace {
 using costmodel::Coll;
 using Groups = std::vector<std::vector<int>>;
 
+// A workload of `gpus`, `global_batch` sequences of `seq` tokens, the rest at their defaults.
+costmodel::Workload Batch(int64_t gpus, int64_t global_batch, int64_t seq) {
+  costmodel::Workload w;
+  w.gpus = gpus;
+  w.global_batch = global_batch;
+  w.seq = seq;
+  return w;
+}
 
 // FSDP2's copies per micro-batch (evaluate.cc; pytorch _fsdp_collectives.py): each layer's
 // gather copied out (forward, and backward under ZeRO-3), its gradients copied into the
@@ -326,10 +334,7 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
                              "tp=2,sp=on,pp=4,vpp=2,fsdp=1,recipe=megatron",
                              "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=1,recipe=megatron"}) {
     const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
-    costmodel::Workload w;
-    w.gpus = 8;
-    w.global_batch = 8;
-    w.seq = 1024;
+    const costmodel::Workload w = Batch(8, 8, 1024);
     const costmodel::Layout l = Resolved(layout, w);
     const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
     const costmodel::Evaluation e = ev.Evaluate(l);
@@ -385,10 +390,7 @@ TEST(SkeletonPipeline, EachStageSendsAndReceivesWhatItsScheduleSays) {
 // the stage holds more at its peak.
 TEST(SkeletonPipeline, MicroBatchLevelRecomputeSkipsTheKeptMicroBatchesRecompute) {
   const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
-  costmodel::Workload w;
-  w.gpus = 8;
-  w.global_batch = 8;
-  w.seq = 1024;
+  const costmodel::Workload w = Batch(8, 8, 1024);
   const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
   auto run = [&](const std::string& text, int64_t stage) {
     const costmodel::Layout l = Resolved(text, w);
@@ -417,10 +419,7 @@ TEST(SkeletonPipeline, MicroBatchLevelRecomputeSkipsTheKeptMicroBatchesRecompute
 // Evaluator::Evaluate prices for Mixtral-8x7B.
 TEST(SkeletonExperts, RunsExactlyWhatTheModelPricesForMixtral) {
   const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
-  costmodel::Workload w;
-  w.gpus = 16;
-  w.global_batch = 32;
-  w.seq = 2048;
+  const costmodel::Workload w = Batch(16, 32, 2048);
   for (const char* layout :
        {"tp=1,fsdp=16,ep=8", "tp=2,sp=on,fsdp=8,ep=4,recompute=full",
         "tp=2,sp=on,fsdp=4,ep=2,replicate=2,zero=2", "tp=1,fsdp=16,ep=8,zero=1,recipe=megatron",
@@ -437,10 +436,7 @@ TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
   m.moe.dense_layers = {0};
   m.moe.shared_experts = 1;
   m.moe.shared_expert_ffn = 4096;
-  costmodel::Workload w;
-  w.gpus = 8;
-  w.global_batch = 16;
-  w.seq = 1024;
+  const costmodel::Workload w = Batch(8, 16, 1024);
   for (const char* layout : {"tp=2,sp=on,fsdp=4,ep=4", "tp=1,fsdp=8,ep=2,recompute=full"}) {
     ExpectStepMatchesEvaluation(m, w, layout);
   }
@@ -462,10 +458,7 @@ TEST(SkeletonExperts, DenseLayersAndSharedExperts) {
 // expert-data-parallel group, at the evaluator's sizes.
 TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
   const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
-  costmodel::Workload w;
-  w.gpus = 16;
-  w.global_batch = 16;
-  w.seq = 1024;
+  const costmodel::Workload w = Batch(16, 16, 1024);
   for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
                              "tp=1,pp=4,vpp=2,fsdp=4,ep=2,zero=1,recipe=megatron",
                              "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
@@ -511,10 +504,7 @@ TEST(SkeletonExperts, PipelineStagesRunTheirLayersExchanges) {
 // backward 2.5x its forward as priced; 3 dense layers, a shared expert, 256 routed experts.
 TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
   const costmodel::Model m = costmodel::ResolveModel("deepseek-v3");
-  costmodel::Workload w;
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 1024;
+  const costmodel::Workload w = Batch(64, 64, 1024);
   for (const char* layout : {"tp=1,fsdp=64,ep=8", "tp=2,sp=on,fsdp=32,ep=8,recompute=full"}) {
     ExpectStepMatchesEvaluation(m, w, layout);
   }
@@ -532,10 +522,7 @@ TEST(SkeletonExperts, DeepSeekV3WithLatentAttention) {
 TEST(SkeletonExperts, PipelineStagesRunTheirOwnDenseAndMoeLayers) {
   costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
   m.moe.dense_layers = {0};
-  costmodel::Workload w;
-  w.gpus = 16;
-  w.global_batch = 16;
-  w.seq = 1024;
+  const costmodel::Workload w = Batch(16, 16, 1024);
   for (const char* layout : {"tp=2,sp=on,pp=4,fsdp=2,ep=2,zero=1,recipe=megatron",
                              "tp=2,sp=on,pp=4,schedule=zb-h1,fsdp=2,ep=2,zero=1,recipe=megatron"}) {
     const costmodel::Layout l = Resolved(layout, w);
