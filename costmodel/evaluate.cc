@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <utility>
 
@@ -47,13 +48,48 @@ Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
 }
 
 const CollectiveTable& Evaluator::TableOf(const Group& g) const {
-  for (const CollectiveTable& t : tables_) {
+  // A direct-mapped index over tables_ (a search places a few dozen distinct groups); a slot
+  // holds the table's position, the group compared in full.
+  constexpr size_t kSlots = 256;
+  if (table_index_.empty()) table_index_.assign(kSlots, -1);
+  uint64_t h = static_cast<uint64_t>(g.ranks) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(g.nodes) * 0xC2B2AE3D27D4EB4Full;
+  h ^= h >> 31;
+  int32_t& slot = table_index_[static_cast<size_t>(h) & (kSlots - 1)];
+  if (slot >= 0) {
+    const CollectiveTable& t = tables_[static_cast<size_t>(slot)];
     if (t.group.ranks == g.ranks && t.group.nodes == g.nodes) return t;
   }
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    if (tables_[i].group.ranks == g.ranks && tables_[i].group.nodes == g.nodes) {
+      slot = static_cast<int32_t>(i);
+      return tables_[i];
+    }
+  }
   tables_.push_back(BuildTable(links_, g));
+  slot = static_cast<int32_t>(tables_.size() - 1);
   return tables_.back();
 }
 
+CollectiveCost Evaluator::TimeOn(const CollectiveTable& t, Coll c, double bytes) const {
+  constexpr size_t kSlots = 4096;  // a power of two
+  if (time_memo_.empty()) time_memo_.resize(kSlots);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &bytes, sizeof bits);
+  const Group& g = t.group;
+  uint64_t h = static_cast<uint64_t>(g.ranks) * 0x9E3779B97F4A7C15ull ^
+               static_cast<uint64_t>(g.nodes) * 0x165667B19E3779F9ull ^ bits * 0xC2B2AE3D27D4EB4Full ^
+               static_cast<uint64_t>(c);
+  h ^= h >> 29;
+  TimeMemo& m = time_memo_[static_cast<size_t>(h ^ (h >> 17)) & (kSlots - 1)];
+  if (m.ranks != g.ranks || m.nodes != g.nodes || m.bytes_bits != bits || m.coll != static_cast<int>(c)) {
+    m.ranks = g.ranks;
+    m.nodes = g.nodes;
+    m.bytes_bits = bits;
+    m.coll = static_cast<int>(c);
+    m.cost = Time(t, c, bytes);
+  }
+  return m.cost;
+}
 
 Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
   const int64_t gpn = cluster_.node.gpus_per_node;
@@ -537,7 +573,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
   auto add = [&](Coll op, Purpose purpose, const Group& g, const CollectiveTable& table,
                  double bytes, double count) -> double {
-    const CollectiveCost cost = Time(table, op, bytes);
+    const CollectiveCost cost = TimeOn(table, op, bytes);
     AddUse(e, op, purpose, g, bytes, cost, count);
     return cost.time_s;
   };
@@ -676,9 +712,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       const CollectiveTable& xt = TableOf(edp_group);
       // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group.
       auto both = [&](Coll op, double per_param, double dense_params, double expert_params) {
-        CollectiveCost c = Time(ft, op, per_param * dense_params);
+        CollectiveCost c = TimeOn(ft, op, per_param * dense_params);
         if (expert_params > 0) {
-          const CollectiveCost x = Time(xt, op, per_param * expert_params);
+          const CollectiveCost x = TimeOn(xt, op, per_param * expert_params);
           c.time_s += x.time_s;
           c.latency_s += x.latency_s;
           c.bandwidth_s += x.bandwidth_s;
@@ -692,8 +728,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       };
       const CollectiveCost ag_l = both(Coll::kAllGather, bytes.weight, unit, xunit);
       const CollectiveCost rs_l = both(Coll::kReduceScatter, reduce_bytes, unit, xunit);
-      const CollectiveCost ag_o = Time(ft, Coll::kAllGather, bytes.weight * outer);
-      const CollectiveCost rs_o = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
+      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, bytes.weight * outer);
+      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, reduce_bytes * outer);
       double total = 0, latency = 0;
       auto account = [&](const CollectiveCost& c, double count) {
         total += c.time_s * count;
@@ -894,23 +930,43 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
   const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
   const CollectiveTable& xt = TableOf(edp_group);
-  auto both = [&](Coll op, double bytes, double expert_bytes, Purpose purpose, double count, bool record) {
-    CollectiveCost c = Time(ft, op, bytes);
-    if (record) AddUse(e, op, purpose, fsdp_group, bytes, c, count);
-    if (expert_bytes > 0) {
-      const CollectiveCost x = Time(xt, op, expert_bytes);
-      if (record) AddUse(e, op, purpose, edp_group, expert_bytes, x, count);
-      c.time_s += x.time_s;
-      c.latency_s += x.latency_s;
-      c.bandwidth_s += x.bandwidth_s;
+  // One FSDP collective over the fsdp x cp group and its experts' over the expert-data-parallel
+  // group; the two costs summed. record() lists both uses.
+  struct Both {
+    CollectiveCost dense, expert;
+    double bytes = 0, expert_bytes = 0;
+    CollectiveCost sum() const {
+      CollectiveCost c = dense;
+      if (expert_bytes > 0) {
+        c.time_s += expert.time_s;
+        c.latency_s += expert.latency_s;
+        c.bandwidth_s += expert.bandwidth_s;
+      }
+      return c;
     }
-    return c;
   };
+  auto both = [&](Coll op, double bytes, double expert_bytes) {
+    Both b;
+    b.bytes = bytes;
+    b.expert_bytes = expert_bytes;
+    b.dense = TimeOn(ft, op, bytes);
+    if (expert_bytes > 0) b.expert = TimeOn(xt, op, expert_bytes);
+    return b;
+  };
+  auto record = [&](Coll op, const Both& b, Purpose purpose, double count) {
+    AddUse(e, op, purpose, fsdp_group, b.bytes, b.dense, count);
+    if (b.expert_bytes > 0) AddUse(e, op, purpose, edp_group, b.expert_bytes, b.expert, count);
+  };
+  // Unsharded across micro-batches (zero >= 2): one gather and one reduce-scatter per layer per
+  // step, the same for every stage, priced once.
+  const bool per_layer_units = l.shard() > 1 && l.zero >= 2;
+  const Both layer_ag = per_layer_units ? both(Coll::kAllGather, bytes.weight * tpp.layer, bytes.weight * xunit) : Both{};
+  const Both layer_rs = per_layer_units ? both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit) : Both{};
 
   struct Tail {
     double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0;
   };
-  auto price_stage = [&](StageCost& sc, int64_t stage, Tail& tail, bool record) {
+  auto price_stage = [&](StageCost& sc, int64_t stage, Tail& tail, bool recording) {
     const bool first = stage == 0, last = stage == p - 1;
     const int64_t n = split.LayersOf(stage, p);
     const double nd = static_cast<double>(n);
@@ -924,7 +980,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
     const MemoryBreakdown mem =
-        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p), &counts_});
+        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p), &counts_, 0.0, &tpp});
     sc.peak_bytes = mem.peak_bytes;
     if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
 
@@ -935,15 +991,17 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     // Every parameter this rank holds a shard of: the experts' over ep x edp = fsdp x cp.
     const double all_params = params + nd * tpp.expert;
     const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
-    if (l.shard() > 1 && l.zero >= 2) {
+    if (per_layer_units) {
       // Unsharded across micro-batches: one gather and one reduce-scatter per unit per step.
-      const CollectiveCost ag = both(Coll::kAllGather, bytes.weight * tpp.layer, bytes.weight * xunit,
-                                     Purpose::kFsdpParamGather, nd, record);
-      const CollectiveCost rs = both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit,
-                                     Purpose::kFsdpGradReduce, nd, record);
-      const CollectiveCost ago = Time(ft, Coll::kAllGather, bytes.weight * outer);
-      const CollectiveCost rso = Time(ft, Coll::kReduceScatter, reduce_bytes * outer);
-      if (record) {
+      const CollectiveCost ag = layer_ag.sum(), rs = layer_rs.sum();
+      CollectiveCost ago, rso;  // the embedding / head unit, on the first and last stages
+      if (outer > 0) {
+        ago = TimeOn(ft, Coll::kAllGather, bytes.weight * outer);
+        rso = TimeOn(ft, Coll::kReduceScatter, reduce_bytes * outer);
+      }
+      if (recording) {
+        record(Coll::kAllGather, layer_ag, Purpose::kFsdpParamGather, nd);
+        record(Coll::kReduceScatter, layer_rs, Purpose::kFsdpGradReduce, nd);
         if (outer > 0) {
           AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, bytes.weight * outer, ago, 1.0);
           AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
@@ -961,10 +1019,13 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
       const double gathered = ParamGatherBytes(w, nd * tpp.layer, outer);
-      const CollectiveCost rs = both(Coll::kReduceScatter, reduce_bytes * params, reduce_bytes * xparams,
-                                     Purpose::kFsdpGradReduce, 1.0, record);
-      const CollectiveCost ag = both(Coll::kAllGather, gathered, ParamGatherBytes(w, xparams, 0.0),
-                                     Purpose::kFsdpParamGather, 1.0, record);
+      const Both rsb = both(Coll::kReduceScatter, reduce_bytes * params, reduce_bytes * xparams);
+      const Both agb = both(Coll::kAllGather, gathered, ParamGatherBytes(w, xparams, 0.0));
+      if (recording) {
+        record(Coll::kReduceScatter, rsb, Purpose::kFsdpGradReduce, 1.0);
+        record(Coll::kAllGather, agb, Purpose::kFsdpParamGather, 1.0);
+      }
+      const CollectiveCost rs = rsb.sum(), ag = agb.sum();
       const double bucket = 1.0 / nd;
       tail.fsdp_s = rs.time_s * bucket + std::max(0.0, rs.time_s * (1 - bucket) - bwd_all / micro) +
                     ag.time_s * bucket + std::max(0.0, ag.time_s * (1 - bucket) - fwd_all / micro);
@@ -972,8 +1033,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     }
     if (l.replicate > 1) {
       const double bytes = reduce_bytes * all_params / static_cast<double>(l.shard());
-      const CollectiveCost ar = Time(rt, Coll::kAllReduce, bytes);
-      if (record) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
+      const CollectiveCost ar = TimeOn(rt, Coll::kAllReduce, bytes);
+      if (recording) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
       const double bucket = 1.0 / nd;
       tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
       tail.hidden_s += ar.time_s - tail.dp_s;

@@ -218,6 +218,12 @@ class Evaluator {
   /// BuildTable(links_, g), memoised: a search prices the same few groups (a divisor of the
   /// GPUs, over some divisor of nodes) for every layout. The Evaluator is used by one thread.
   const CollectiveTable& TableOf(const Group& g) const;
+  /// Time(t, c, bytes), memoised in a direct-mapped cache keyed by the table's group, the
+  /// collective and the exact bytes: a search asks the same collectives of the same groups for
+  /// every layout that differs only elsewhere. A hit returns the value Time computed, so results
+  /// are identical with or without it. REQUIRES: t is TableOf(t.group) of this evaluator (its
+  /// contents follow from links_, fixed at construction, and the group; copies share both).
+  CollectiveCost TimeOn(const CollectiveTable& t, Coll c, double bytes) const;
   /// One layer's kernels (LayerKernelsFor) and their price on one GPU, memoised by the layout
   /// fields they read (tp, sp, mbs, recompute and its modules, cp and its exchange, ep): a
   /// search prices the same few for every fsdp x replicate x zero x recipe x pp around them.
@@ -235,6 +241,14 @@ class Evaluator {
   double model_flops_per_token_ = 0;
   ParamCounts counts_;  // CountParams(model_), once
   mutable std::deque<CollectiveTable> tables_;  // TableOf's memo (a deque: references stay valid)
+  mutable std::vector<int32_t> table_index_;    // TableOf's direct-mapped index into tables_
+  struct TimeMemo {
+    int64_t ranks = 0, nodes = 0;  // 0: an empty slot
+    uint64_t bytes_bits = 0;
+    int coll = -1;
+    CollectiveCost cost;
+  };
+  mutable std::vector<TimeMemo> time_memo_;  // TimeOn's cache (allocated on first use)
   mutable std::map<std::array<int64_t, 10>, PricedLayer> layers_;  // PricedLayerOf's memo
 };
 

@@ -291,7 +291,9 @@ MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload&
 MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Workload& w,
                                     const Layout& l, const StageShape& st) {
   MemoryBreakdown mb;
-  const TpShardParams tpp = st.counts ? ParamsPerTpRank(m, l.tp, *st.counts) : ParamsPerTpRank(m, l.tp);
+  const TpShardParams tpp = st.tp_params ? *st.tp_params
+                            : st.counts  ? ParamsPerTpRank(m, l.tp, *st.counts)
+                                         : ParamsPerTpRank(m, l.tp);
   const bool piped = l.pp > 1;
   // An MoE model's stage of known layers counts its dense and MoE layers; else mean layers.
   int64_t dense_here = -1;

@@ -131,6 +131,8 @@ struct StageShape {
   // Of in_flight, the micro-batches that keep all their activations and skip recompute
   // (Layout::partial_ckpt_mbs; pipeline.h PartialCheckpointInFlight).
   double stored_in_flight = 0;
+  // ParamsPerTpRank(m, l.tp), where the caller has it; null: computed here.
+  const TpShardParams* tp_params = nullptr;
 };
 
 /// The whole model on one stage (no pipeline), one micro-batch alive.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
@@ -149,6 +150,58 @@ TEST(Determinism, SameLayoutSameNumbers) {
   EXPECT_EQ(a.memory.peak_bytes, b.memory.peak_bytes);
 }
 
+// The evaluator memoises collective tables and their times (TimeOn, TableOf): a layout priced in
+// an evaluator that has already priced many others, in either order, gets exactly the numbers
+// of a fresh evaluator, collective by collective; a copied evaluator too.
+TEST(Determinism, MemoisedCollectivesGiveAFreshEvaluatorsNumbers) {
+  const Workload w = MakeWorkload(1024, 1024, 4096);
+  const Model m = ResolveModel("llama3-70b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  std::vector<Layout> layouts;
+  for (int tp : {1, 2, 4, 8}) {
+    for (int pp : {1, 2, 4}) {
+      for (int rep : {1, 2, 4}) {
+        const int fsdp = 1024 / (tp * pp * rep);
+        for (int zero : {1, 3}) {
+          for (int mbs : {1, 2}) {
+            layouts.push_back(L("tp=" + std::to_string(tp) + ",sp=" + (tp > 1 ? "on" : "off") +
+                                    ",fsdp=" + std::to_string(fsdp) + ",replicate=" + std::to_string(rep) +
+                                    ",zero=" + std::to_string(zero) + ",mbs=" + std::to_string(mbs) +
+                                    ",pp=" + std::to_string(pp) + (pp > 1 ? ",recipe=megatron" : ""),
+                                w));
+          }
+        }
+      }
+    }
+  }
+  ASSERT_EQ(layouts.size(), 144u);
+  const Evaluator warm(m, c, w);
+  for (const Layout& l : layouts) (void)warm.Evaluate(l);
+  const Evaluator copied = warm;
+  int compared = 0;
+  for (auto it = layouts.rbegin(); it != layouts.rend(); ++it) {
+    const Evaluator fresh(m, c, w);
+    const Evaluation a = fresh.Evaluate(*it), b = warm.Evaluate(*it), d = copied.Evaluate(*it);
+    ASSERT_EQ(a.num_collectives, b.num_collectives);
+    ASSERT_EQ(a.num_collectives, d.num_collectives);
+    EXPECT_EQ(a.time.step_s, b.time.step_s);
+    EXPECT_EQ(a.time.step_s, d.time.step_s);
+    EXPECT_EQ(a.fsdp_comm_s, b.fsdp_comm_s);
+    EXPECT_EQ(a.memory.peak_bytes, b.memory.peak_bytes);
+    for (int i = 0; i < a.num_collectives; ++i) {
+      const CollectiveUse& x = a.collectives[static_cast<size_t>(i)];
+      const CollectiveUse& y = b.collectives[static_cast<size_t>(i)];
+      EXPECT_EQ(x.bytes, y.bytes);
+      EXPECT_EQ(x.cost.time_s, y.cost.time_s);
+      EXPECT_EQ(x.cost.algo, y.cost.algo);
+      EXPECT_EQ(x.cost.proto, y.cost.proto);
+      EXPECT_EQ(x.group.ranks, y.group.ranks);
+      EXPECT_EQ(x.group.nodes, y.group.nodes);
+      compared += x.cost.time_s > 0;
+    }
+  }
+  EXPECT_GT(compared, 500);  // the layouts do run collectives, over several groups
+}
 
 // FP8 on H100: shorter than bf16 but by less than the GEMMs' 1.77x (attention, norms, casts and
 // TP collectives do not shrink); the GEMM efficiency is against each GEMM's own peak; MFU stays
