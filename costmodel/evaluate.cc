@@ -14,6 +14,7 @@
 #include "costmodel/mesh.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
+#include "costmodel/tensor.h"
 
 namespace meshplan::costmodel {
 
@@ -121,23 +122,7 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
              std::to_string(l.mbs * dp);
     });
   }
-  if (m.heads % t != 0) {
-    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide heads " + std::to_string(m.heads); });
-  }
-  if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
-    report(kReasonDivisibility, [&] {
-      return "tp " + std::to_string(t) + " neither divides nor is a multiple of kv_heads " +
-             std::to_string(m.kv_heads);
-    });
-  }
-  if ((m.moe.dense() || !m.moe.dense_layers.empty()) && m.ffn % t != 0) {
-    report(kReasonDivisibility, [&] { return "tp " + std::to_string(t) + " does not divide ffn " + std::to_string(m.ffn); });
-  }
-  if (l.sp && l.cp == 1 && w.seq % t != 0) {
-    report(kReasonDivisibility, [&] {
-      return "sequence parallelism: tp " + std::to_string(t) + " does not divide seq " + std::to_string(w.seq);
-    });
-  }
+  TpProblems(m, w, l, kReasonDivisibility, report);
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
   ExpertProblems(m, w, l, kReasonDivisibility, kReasonExpert, report);
   if (l.recompute == Recompute::kSelective) {
@@ -469,7 +454,6 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // --- Compute of one layer, one micro-batch.
   const int64_t T = l.mbs * CpLocalSeq(w, l);  // this rank's tokens of a micro-batch (CP splits them)
   const int64_t h = m.hidden, d = m.head_dim;
-  const bool full = l.recompute == Recompute::kFull;
   const double s = static_cast<double>(w.seq), Td = static_cast<double>(T);
   const LayerKernels& lk = PricedLayerOf(l, true).kernels;
   // An MoE model: the mean layer over its MoE and dense layers (Moe::dense_layers), since the
@@ -578,64 +562,26 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     return cost.time_s;
   };
 
-  // TP: per layer per micro-batch, on the critical path.
+  // TP: per layer per micro-batch, on the critical path (tensor.h lists the calls; here each
+  // is priced over the TP group and summed into its windows).
   double tp_exposed = 0;
   if (t > 1) {
     const CollectiveTable& tt = TableOf(tp_group);
-    const double S = bytes.activation * Td * static_cast<double>(h);  // the micro-batch's activations
-    // Collectives of each kind per layer. With SP an MoE layer's MLP gathers and scatters the
-    // routed copies instead of the hidden states (experts.h, priced as ep_dispatch/ep_combine);
-    // its shared experts, if any, keep the dense MLP's pair.
-    const bool moe_sp = l.sp && !m.moe.dense() && m.moe.shared_experts == 0;
-    const double moe_share = moe_sp ? 1.0 - 0.5 * moe_frac : 1.0;
-    // Full recompute runs the forward's collectives again; op-level AC (torchtitan) saves the
-    // reduce-scatters' outputs but not the all-gathers' or all-reduces', which it re-runs.
-    const bool op = l.recompute == Recompute::kOp;
-    // Megatron's selective modules re-run their block's pair in backward (the attention core
-    // sits between them and re-runs none): a dense layer's MLP (mlp), an MoE layer's shared
-    // experts (moe, shared_experts) where that layer has a TP pair.
-    const bool moe_pair = !m.moe.dense() && !moe_sp;
-    const double module_pairs =
-        (Recomputes(l, kRecomputeMlp) ? 1.0 - moe_frac : 0.0) +
-        (moe_pair && (Recomputes(l, kRecomputeMoe) || Recomputes(l, kRecomputeSharedExperts)) ? moe_frac : 0.0);
-    const double per_mb_layer = (full ? 6.0 : 4.0) * moe_share + module_pairs;
-    const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share + module_pairs;
-    const double fwd_share = 2.0 * moe_share;  // one of each kind per block in forward
     // A blocking collective inside the step also waits for the slowest rank of its group to
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
     // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
     const double sync = cluster_.efficiency.step_sync_us * 1e-6;
-    if (l.sp) {
-      const double ag = add(Coll::kAllGather, Purpose::kTp, tp_group, tt, S,
-                            micro * (Lr * ag_per_layer + 1.0)) + sync;
-      const double rs = add(Coll::kReduceScatter, Purpose::kTp, tp_group, tt, S,
-                            micro * (Lr * per_mb_layer + 2.0)) + sync;
-      tp_exposed = micro * ((Lr * ag_per_layer + 1.0) * ag + (Lr * per_mb_layer + 2.0) * rs);
-      e.parts.layer_fwd_tp_s = fwd_share * (ag + rs);
-      e.parts.layer_bwd_tp_s = (ag_per_layer - fwd_share) * ag + (per_mb_layer - fwd_share) * rs;
-      e.parts.head_fwd_s += 2.0 * rs + ag;  // embedding RS, head AG ...
-      e.parts.head_bwd_s += rs;             // ... and the head's RS in backward
-    } else {
-      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, S,
-                            micro * (Lr * ag_per_layer + 2.0)) + sync;
-      tp_exposed = micro * (Lr * ag_per_layer + 2.0) * ar;
-      e.parts.layer_fwd_tp_s = 2.0 * ar;
-      e.parts.layer_bwd_tp_s = (ag_per_layer - 2.0) * ar;
-      e.parts.head_fwd_s += ar;  // embedding output
-      e.parts.head_bwd_s += ar;  // head input gradient
+    const TpUses uses = TpUsesFor(m, l, bytes, TpDemand{Td, moe_frac, amax_fwd, amax_bwd, amax_rc});
+    for (int i = 0; i < uses.n; ++i) {
+      const TpUse& u = uses.use[static_cast<size_t>(i)];
+      const double calls = u.calls(Lr);
+      const double c = add(u.op, Purpose::kTp, tp_group, tt, u.bytes, micro * calls) + sync;
+      tp_exposed += micro * calls * c;
+      e.parts.layer_fwd_tp_s += u.layer_fwd * c;
+      e.parts.layer_bwd_tp_s += u.layer_bwd * c;
+      e.parts.head_fwd_s += u.outer_fwd * c;
+      e.parts.head_bwd_s += u.outer_bwd * c;
     }
-    // FP8 current scaling: one fp32 amax all-reduce per reduced cast (kernels.h).
-    if (amax_fwd + amax_bwd > 0) {
-      const double n = amax_fwd + amax_bwd + amax_rc;
-      const double ar = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, bytes.fp32, micro * Lr * n) + sync;
-      tp_exposed += micro * Lr * n * ar;
-      e.parts.layer_fwd_tp_s += amax_fwd * ar;
-      e.parts.layer_bwd_tp_s += (amax_bwd + amax_rc) * ar;
-    }
-    // Vocab-parallel cross-entropy: max, sum and target logit, fp32 per token.
-    const double ce = add(Coll::kAllReduce, Purpose::kTp, tp_group, tt, 3.0 * bytes.fp32 * Td, micro) + sync;
-    tp_exposed += micro * ce;
-    e.parts.head_fwd_s += ce;
   }
 
   // Context parallelism: one layer's KV exchange per micro-batch, on the critical path where the

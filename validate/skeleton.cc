@@ -70,7 +70,7 @@ class StepRunner {
         Wait(kComputeStream, outer_ready, "embedding+head params");
         CopyOut(p_.outer_copy_out_bytes, "embedding+head params");
       }
-      Tp(/*in=*/false, "embedding forward");  // the embedding's output: RS under SP, else AR
+      Tp(/*in=*/false, "embedding forward");  // the embedding's output: RS under SP, else AR (tensor.h)
       for (int64_t i = 0; i < L; ++i) {
         const std::string where = "layer " + std::to_string(i) + " forward";
         if (per_layer_fsdp) {
@@ -121,6 +121,7 @@ class StepRunner {
           Free(gathered[ui]);
         }
       }
+      Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
       if (per_layer_fsdp) {
         CopyIn(p_.outer_copy_in_bytes, "embedding+head grads");
         Wait(kCommStream, b_.RecordEvent(kComputeStream), "embedding+head grads");
@@ -200,6 +201,8 @@ class StepRunner {
         if (vs > 0) {
           obs_.OnOp("send", where_mb_ + "gradients to rank " + std::to_string(p_.prev_rank));
           b_.Send(p_.prev_rank, p_.p2p_bytes, bwd_tag(vs - 1));
+        } else {
+          Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
         }
       } else {
         for (int64_t i = n - 1; i >= 0; --i) {

@@ -72,12 +72,25 @@ TEST(Step, SequenceParallelTurnsEachAllReduceIntoGatherAndScatter) {
   const Evaluator ev(ResolveModel("gpt-22b"), ResolveCluster("dgx-a100-80g"), w);
   const Evaluation no_sp = ev.Evaluate(L("tp=8,sp=off", w));
   const Evaluation sp = ev.Evaluate(L("tp=8,sp=on", w));
-  // 4 all-reduces per layer per micro-batch (2 forward, 2 backward) + embedding + head.
+  // 4 all-reduces per layer per micro-batch (2 forward, 2 backward) + embedding (forward) +
+  // head (its input gradient, backward).
   EXPECT_EQ(no_sp.collectives[0].op, Coll::kAllReduce);
   EXPECT_DOUBLE_EQ(no_sp.collectives[0].count_per_step, 8 * (48 * 4 + 2));
+  // SP (Megatron-LM tensor_parallel/layers.py @000c4ac): per layer 4 all-gathers and 4
+  // reduce-scatters; outside the layers the embedding reduce-scatters forward and all-gathers
+  // backward, the column-parallel head all-gathers its input forward and reduce-scatters its
+  // input gradient backward: 2 + 2. Every all-gather and reduce-scatter lands in a window of the
+  // step the simulator builds (StepComponents) as often as it is counted here.
   EXPECT_EQ(sp.collectives[0].op, Coll::kAllGather);
   EXPECT_EQ(sp.collectives[1].op, Coll::kReduceScatter);
-  EXPECT_DOUBLE_EQ(sp.collectives[0].count_per_step, 8 * (48 * 4 + 1));
+  EXPECT_DOUBLE_EQ(sp.collectives[0].count_per_step, 8 * (48 * 4 + 2));
+  EXPECT_DOUBLE_EQ(sp.collectives[1].count_per_step, 8 * (48 * 4 + 2));
+  const double ag = sp.collectives[0].cost.time_s, rs = sp.collectives[1].cost.time_s;
+  EXPECT_NEAR(sp.parts.layer_fwd_tp_s, 2 * ag + 2 * rs, 1e-12);
+  EXPECT_NEAR(sp.parts.layer_bwd_tp_s, 2 * ag + 2 * rs, 1e-12);
+  EXPECT_NEAR(sp.time.exposed_tp_comm_s,
+              8 * ((48 * 4 + 2) * (ag + rs) + sp.collectives[2].cost.time_s), 1e-9);  // + the loss's
+  EXPECT_EQ(sp.collectives[2].op, Coll::kAllReduce);
   EXPECT_DOUBLE_EQ(sp.collectives[0].bytes, 2.0 * 2048 * 6144);
 }
 
@@ -349,13 +362,14 @@ TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
   const double tokens = 64.0 * 8192;
   EXPECT_NEAR(op.throughput.hfu - op.throughput.mfu,
               extra * tokens / (ComputeParamsFor(ResolveCluster("dgx-h100")).peak_flops * 64 * op.time.step_s), 1e-9);
-  // TP 8 with SP: all-gathers 6 per layer per micro-batch (+1 for the head), reduce-scatters 4 (+2).
+  // TP 8 with SP: all-gathers 6 per layer per micro-batch (+2: the head's input, the embedding's
+  // backward), reduce-scatters 4 (+2: the embedding's output, the head's input gradient).
   const Evaluation tp = eval("tp=8,sp=on,fsdp=8,recompute=op");
   for (int i = 0; i < tp.num_collectives; ++i) {
     const CollectiveUse& u = tp.collectives[static_cast<size_t>(i)];
     if (u.purpose != Purpose::kTp || u.bytes < 1e6) continue;
     if (u.op == Coll::kAllGather) {
-      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 6 + 1));
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 6 + 2));
     } else if (u.op == Coll::kReduceScatter) {
       EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 4 + 2));
     }
@@ -401,12 +415,12 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
   }
   EXPECT_FALSE(lm.flash_recomputed);
   // TP 8 with SP: the recomputed MLP gathers its input and reduce-scatters its output again,
-  // 5 all-gathers and 5 reduce-scatters per layer per micro-batch (+1 and +2 for embedding and head).
+  // 5 all-gathers and 5 reduce-scatters per layer per micro-batch (+2 each for embedding and head).
   for (int i = 0; i < mlp.num_collectives; ++i) {
     const CollectiveUse& u = mlp.collectives[static_cast<size_t>(i)];
     if (u.purpose != Purpose::kTp || u.bytes < 1e6) continue;
     if (u.op == Coll::kAllGather) {
-      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 5 + 1));
+      EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 5 + 2));
     } else if (u.op == Coll::kReduceScatter) {
       EXPECT_DOUBLE_EQ(u.count_per_step, 8.0 * (32 * 5 + 2));
     }

@@ -1,0 +1,96 @@
+// The tensor-parallel component (tensor.h): its feasibility sentences and the collectives it
+// lists per micro-batch, counted by hand from Megatron-LM's tensor_parallel/layers.py (@000c4ac).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "costmodel/spec_io.h"
+#include "costmodel/tensor.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+Layout Tp(int64_t tp, bool sp, Recompute r = Recompute::kNone) {
+  Layout l;
+  l.tp = tp;
+  l.sp = sp;
+  l.recompute = r;
+  l.cp = 1;
+  return l;
+}
+
+TEST(TensorParallel, SequenceParallelListsEachWindowsGathersAndScatters) {
+  const Model m = ResolveModel("llama3-8b");  // hidden 4096
+  const PrecisionPolicy bytes;
+  // 2 sequences of 8192 tokens on this rank: S = 2 B x 16384 x 4096 = 134,217,728 B.
+  const TpUses u = TpUsesFor(m, Tp(8, true), bytes, TpDemand{16384, 0, 0, 0, 0});
+  ASSERT_EQ(u.n, 3);
+  const TpUse& ag = u.use[0];
+  const TpUse& rs = u.use[1];
+  const TpUse& ce = u.use[2];
+  EXPECT_EQ(ag.op, Coll::kAllGather);
+  EXPECT_EQ(rs.op, Coll::kReduceScatter);
+  EXPECT_EQ(ce.op, Coll::kAllReduce);
+  EXPECT_DOUBLE_EQ(ag.bytes, 134217728.0);
+  EXPECT_DOUBLE_EQ(rs.bytes, 134217728.0);
+  // Per layer: forward gathers the input and scatters the output of attention and MLP (2 + 2);
+  // backward gathers each block's output gradient and scatters its input gradient (2 + 2); the
+  // column-parallel weight gradient's re-gather is overlapped, not listed.
+  EXPECT_EQ(ag.layer_fwd, 2.0);
+  EXPECT_EQ(ag.layer_bwd, 2.0);
+  EXPECT_EQ(rs.layer_fwd, 2.0);
+  EXPECT_EQ(rs.layer_bwd, 2.0);
+  // Outside the layers: head input gather forward, embedding gather backward; embedding
+  // scatter forward, head input-gradient scatter backward.
+  EXPECT_EQ(ag.outer_fwd, 1.0);
+  EXPECT_EQ(ag.outer_bwd, 1.0);
+  EXPECT_EQ(rs.outer_fwd, 1.0);
+  EXPECT_EQ(rs.outer_bwd, 1.0);
+  EXPECT_EQ(ag.calls(32), 32 * 4 + 2.0);
+  // The loss: 3 fp32 per token, forward only.
+  EXPECT_DOUBLE_EQ(ce.bytes, 3.0 * 4 * 16384);
+  EXPECT_EQ(ce.calls(32), 1.0);
+}
+
+TEST(TensorParallel, WithoutSequenceParallelAllReducesAndFullRecomputeRerunsTheForwards) {
+  const Model m = ResolveModel("llama3-8b");
+  const PrecisionPolicy bytes;
+  const TpUses none = TpUsesFor(m, Tp(4, false), bytes, TpDemand{8192, 0, 0, 0, 0});
+  ASSERT_EQ(none.n, 2);
+  EXPECT_EQ(none.use[0].op, Coll::kAllReduce);
+  EXPECT_EQ(none.use[0].layer_fwd, 2.0);  // attention and MLP outputs
+  EXPECT_EQ(none.use[0].layer_bwd, 2.0);  // their input gradients
+  EXPECT_EQ(none.use[0].outer_fwd, 1.0);  // the embedding's output
+  EXPECT_EQ(none.use[0].outer_bwd, 1.0);  // the head's input gradient
+  const TpUses full = TpUsesFor(m, Tp(4, false, Recompute::kFull), bytes, TpDemand{8192, 0, 0, 0, 0});
+  EXPECT_EQ(full.use[0].layer_bwd, 4.0);  // + the recomputed forward's two
+  // FP8 current scaling: its amax all-reduces (4 bytes) join the list, before the loss's.
+  const TpUses fp8 = TpUsesFor(m, Tp(4, true), bytes, TpDemand{8192, 0, 2, 2, 0});
+  ASSERT_EQ(fp8.n, 4);
+  EXPECT_EQ(fp8.use[2].op, Coll::kAllReduce);
+  EXPECT_DOUBLE_EQ(fp8.use[2].bytes, 4.0);
+  EXPECT_EQ(fp8.use[2].calls(10), 40.0);
+  EXPECT_EQ(TpUsesFor(m, Tp(1, false), bytes, TpDemand{8192, 0, 0, 0, 0}).n, 0);
+}
+
+TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivide) {
+  const Model m = ResolveModel("llama3-8b");  // 32 heads, 8 KV heads, ffn 14336
+  Workload w;
+  w.seq = 8191;
+  std::vector<std::string> said;
+  TpProblems(m, w, Tp(3, true), 1, [&](int, auto&& sentence) { said.push_back(sentence()); });
+  ASSERT_EQ(said.size(), 4u);
+  EXPECT_EQ(said[0], "tp 3 does not divide heads 32");
+  EXPECT_EQ(said[1], "tp 3 neither divides nor is a multiple of kv_heads 8");
+  EXPECT_EQ(said[2], "tp 3 does not divide ffn 14336");
+  EXPECT_EQ(said[3], "sequence parallelism: tp 3 does not divide seq 8191");
+  said.clear();
+  w.seq = 8192;
+  TpProblems(m, w, Tp(16, true), 1, [&](int, auto&& sentence) { said.push_back(sentence()); });
+  EXPECT_TRUE(said.empty());  // 16 is a multiple of the 8 KV heads: each is replicated twice
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel
