@@ -36,6 +36,18 @@ struct Workspace {
   double p2p_bytes = 0;            // a pipeline stage-to-stage message
 };
 
+/// One pipeline point-to-point operation with a stage neighbour (world rank `peer`). `tag`
+/// pairs a send with its receive on the CPU backend (MPI); NCCL has no tags and pairs a pair of
+/// ranks' sends and receives in issue order, which the skeleton's programs keep
+/// (SkeletonPipeline.P2pGroupsNeitherDeadlockNorReorderUnderRendezvous).
+struct P2pOp {
+  bool send = true;
+  int peer = -1;
+  double bytes = 0;
+  int tag = 0;
+};
+inline constexpr int kMaxP2pRecvs = 4;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -55,11 +67,12 @@ class Backend {
   virtual double Collective(int stream, costmodel::Coll op, GroupKind g, double bytes,
                             costmodel::Dtype dtype) = 0;
 
-  /// Pipeline point-to-point with a stage neighbour (world rank `peer`); `tag` pairs a send with
-  /// its receive. Send is asynchronous, after the compute stream's work so far, and complete by
-  /// Synchronize; Recv orders the compute stream's later work after the message arrived.
-  virtual void Send(int peer, double bytes, int tag) = 0;
-  virtual void Recv(int peer, double bytes, int tag) = 0;
+  /// Pipeline point-to-point: `ops` issued together as one group, as Megatron-LM batches a send
+  /// with the receive next to it (core/pipeline_parallel/p2p_communication.py: one
+  /// torch.distributed.batch_isend_irecv, i.e. one ncclGroupStart/End). Sends start after the
+  /// compute stream's work so far and are complete by Synchronize; the compute stream's later
+  /// work waits for every receive of the group. At most kMaxP2pRecvs receives per group.
+  virtual void P2p(const std::vector<P2pOp>& ops) = 0;
   /// An event marking the work enqueued so far on `stream`; `WaitEvent` orders later work on
   /// `stream` after it. Event ids are valid until ResetEvents().
   virtual int RecordEvent(int stream) = 0;

@@ -74,24 +74,32 @@ class CpuBackend final : public Backend {
     slot_bytes_ = std::max(slot_bytes_, slot);
     if (static_cast<double>(p2p_send_.size()) < w.p2p_bytes) {
       p2p_send_.assign(static_cast<size_t>(w.p2p_bytes), 0);
-      p2p_recv_.assign(static_cast<size_t>(w.p2p_bytes), 0);
+      p2p_recv_.assign(static_cast<size_t>(w.p2p_bytes) * kMaxP2pRecvs, 0);
     }
   }
 
   // Pipeline messages: MPI_Isend from one send buffer (MPI reads a send buffer concurrently),
-  // completed with the step; MPI_Recv blocks the (synchronous) compute stream.
-  void Send(int peer, double bytes, int tag) override {
-    MESHPLAN_CHECK(bytes <= static_cast<double>(p2p_send_.size()) && bytes <= 2147483647.0);
-    p2p_pending_.emplace_back(MPI_REQUEST_NULL);
-    Check(MPI_Isend(p2p_send_.data(), static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD,
-                    &p2p_pending_.back()),
-          "MPI_Isend to rank " + std::to_string(peer), GroupKind::kPp);
-  }
-  void Recv(int peer, double bytes, int tag) override {
-    MESHPLAN_CHECK(bytes <= static_cast<double>(p2p_recv_.size()) && bytes <= 2147483647.0);
-    Check(MPI_Recv(p2p_recv_.data(), static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD,
-                   MPI_STATUS_IGNORE),
-          "MPI_Recv from rank " + std::to_string(peer), GroupKind::kPp);
+  // completed with the step; MPI_Irecv into a buffer per receive of the group, waited for
+  // before returning (the compute stream is synchronous).
+  void P2p(const std::vector<P2pOp>& ops) override {
+    std::vector<MPI_Request> recvs;
+    for (const P2pOp& op : ops) {
+      MESHPLAN_CHECK(op.bytes <= static_cast<double>(p2p_send_.size()) && op.bytes <= 2147483647.0);
+      if (op.send) {
+        p2p_pending_.emplace_back(MPI_REQUEST_NULL);
+        Check(MPI_Isend(p2p_send_.data(), static_cast<int>(op.bytes), MPI_BYTE, op.peer, op.tag,
+                        MPI_COMM_WORLD, &p2p_pending_.back()),
+              "MPI_Isend to rank " + std::to_string(op.peer), GroupKind::kPp);
+      } else {
+        MESHPLAN_CHECK(recvs.size() < static_cast<size_t>(kMaxP2pRecvs));
+        char* into = p2p_recv_.data() + recvs.size() * p2p_send_.size();
+        recvs.emplace_back(MPI_REQUEST_NULL);
+        Check(MPI_Irecv(into, static_cast<int>(op.bytes), MPI_BYTE, op.peer, op.tag, MPI_COMM_WORLD,
+                        &recvs.back()),
+              "MPI_Irecv from rank " + std::to_string(op.peer), GroupKind::kPp);
+      }
+    }
+    for (MPI_Request& r : recvs) Check(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait (pipeline receive)", GroupKind::kPp);
   }
 
   void Gemm(int, int64_t m, int64_t n, int64_t k, int64_t batch) override {

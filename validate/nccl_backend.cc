@@ -41,6 +41,9 @@ class NcclBackend final : public Backend {
     Cuda(cudaSetDevice(device_), "cudaSetDevice");
     Cuda(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking), "cudaStreamCreate");
     Cuda(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking), "cudaStreamCreate");
+    Cuda(cudaStreamCreateWithFlags(&p2p_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    Cuda(cudaEventCreateWithFlags(&p2p_ready_, cudaEventDisableTiming), "cudaEventCreate");
+    Cuda(cudaEventCreateWithFlags(&p2p_done_, cudaEventDisableTiming), "cudaEventCreate");
     Cuda(cudaEventCreate(&timer_[0]), "cudaEventCreate");
     Cuda(cudaEventCreate(&timer_[1]), "cudaEventCreate");
     if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) {
@@ -78,15 +81,18 @@ class NcclBackend final : public Backend {
       ncclCommDestroy(world_comm_);
     }
     for (auto& [id, b] : buffers_) cudaFree(b.first);
-    for (void* p : {a_, b_, c_, copy_src_, copy_dst_, coll_[0], coll_[1]}) {
+    for (void* p : {a_, b_, c_, copy_src_, copy_dst_, coll_[0], coll_[1], p2p_send_, p2p_recv_}) {
       if (p != nullptr) cudaFree(p);
     }
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
     cudaEventDestroy(timer_[0]);
     cudaEventDestroy(timer_[1]);
     cublasDestroy(cublas_);
+    cudaEventDestroy(p2p_ready_);
+    cudaEventDestroy(p2p_done_);
     cudaStreamDestroy(streams_[0]);
     cudaStreamDestroy(streams_[1]);
+    cudaStreamDestroy(p2p_stream_);
     for (MPI_Comm& c : mpi_comms_) {
       if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
     }
@@ -111,6 +117,9 @@ class NcclBackend final : public Backend {
     Grow(coll_[0], b0, coll);
     Grow(coll_[1], b1, coll);
     coll_bytes_ = std::max(b0, b1);
+    Grow(p2p_send_, p2p_send_bytes_, w.p2p_bytes);
+    Grow(p2p_recv_, p2p_recv_bytes_, kMaxP2pRecvs * std::max(w.p2p_bytes, 256.0));
+    p2p_bytes_ = std::min(p2p_send_bytes_, p2p_recv_bytes_ / kMaxP2pRecvs);
     Cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
   }
 
@@ -191,17 +200,43 @@ class NcclBackend final : public Backend {
     Synchronize();
     next_event_ = 0;
   }
-  // Pipeline plans are refused before the run on this backend (runner.cc): ncclSend/ncclRecv
-  // of a schedule's interleaved directions on one communicator need their own ordering
-  // (Megatron batches each send with its matching receive), which is not written yet.
-  void Send(int, double, int) override {
-    throw Error("nccl backend", "pipeline send/recv is not implemented yet", ErrorKind::kRuntime);
-  }
-  void Recv(int, double, int) override {
-    throw Error("nccl backend", "pipeline send/recv is not implemented yet", ErrorKind::kRuntime);
+  // Pipeline point-to-point over the world communicator (peers are world ranks), on a stream of
+  // its own so that a receive waiting for its peer holds back neither the FSDP traffic of the
+  // communication stream nor the compute stream's work before it: the group waits for the
+  // compute stream's work so far (the activations or gradients it sends), and the compute stream
+  // waits for the group when it receives. NCCL pairs a pair of ranks' sends and receives in
+  // issue order; the skeleton keeps that order on both sides.
+  void P2p(const std::vector<P2pOp>& ops) override {
+    if (ops.empty()) return;
+    Cuda(cudaEventRecord(p2p_ready_, streams_[kComputeStream]), "cudaEventRecord");
+    Cuda(cudaStreamWaitEvent(p2p_stream_, p2p_ready_, 0), "cudaStreamWaitEvent");
+    int recvs = 0;
+    Nccl(ncclGroupStart(), "ncclGroupStart", GroupKind::kPp);
+    for (const P2pOp& op : ops) {
+      if (op.bytes > p2p_bytes_ || op.peer < 0 || op.peer >= mesh_.world_size()) {
+        throw Error(Where(op.send ? "ncclSend" : "ncclRecv"),
+                    "message of " + std::to_string(op.bytes) + " bytes to rank " + std::to_string(op.peer) +
+                        " is outside the prepared workspace",
+                    ErrorKind::kRuntime);
+      }
+      const size_t count = static_cast<size_t>(op.bytes);
+      if (op.send) {
+        Nccl(ncclSend(p2p_send_, count, ncclInt8, op.peer, world_comm_, p2p_stream_), "ncclSend", GroupKind::kPp);
+      } else {
+        if (recvs >= kMaxP2pRecvs) throw Error(Where("ncclRecv"), "more receives in one group than prepared", ErrorKind::kRuntime);
+        char* into = static_cast<char*>(p2p_recv_) + static_cast<size_t>(recvs++) * static_cast<size_t>(p2p_bytes_);
+        Nccl(ncclRecv(into, count, ncclInt8, op.peer, world_comm_, p2p_stream_), "ncclRecv", GroupKind::kPp);
+      }
+    }
+    Nccl(ncclGroupEnd(), "ncclGroupEnd", GroupKind::kPp);
+    if (recvs > 0) {
+      Cuda(cudaEventRecord(p2p_done_, p2p_stream_), "cudaEventRecord");
+      Cuda(cudaStreamWaitEvent(streams_[kComputeStream], p2p_done_, 0), "cudaStreamWaitEvent");
+    }
   }
   void Synchronize() override {
     for (cudaStream_t s : streams_) Poll([&] { return cudaStreamQuery(s); }, "cudaStreamSynchronize");
+    Poll([&] { return cudaStreamQuery(p2p_stream_); }, "cudaStreamSynchronize");
   }
 
   void TimerStart(int stream) override {
@@ -358,6 +393,11 @@ class NcclBackend final : public Backend {
       if (e != cudaErrorNotReady) Cuda(e, what);
       if (aborted_.load()) throw Error(Where(what), "communicators aborted", ErrorKind::kRuntime);
       if (spins % 64 == 0) {
+        if (world_comm_ != nullptr) {
+          ncclResult_t async = ncclSuccess;
+          ncclCommGetAsyncError(world_comm_, &async);
+          if (async != ncclSuccess && async != ncclInProgress) Nccl(async, "ncclCommGetAsyncError", GroupKind::kPp);
+        }
         for (int g = 0; g < kNumGroupKinds; ++g) {
           if (comms_[g] == nullptr) continue;
           ncclResult_t async = ncclSuccess;
@@ -375,6 +415,11 @@ class NcclBackend final : public Backend {
   int rank_;
   int device_ = 0;
   cudaStream_t streams_[2]{};
+  cudaStream_t p2p_stream_{};  // pipeline sends and receives (P2p)
+  cudaEvent_t p2p_ready_{}, p2p_done_{};
+  void *p2p_send_ = nullptr, *p2p_recv_ = nullptr;
+  double p2p_send_bytes_ = 0, p2p_recv_bytes_ = 0;
+  double p2p_bytes_ = 0;  // one message's room; the receive buffer holds kMaxP2pRecvs of them
   cudaEvent_t timer_[2]{};
   std::vector<cudaEvent_t> events_;
   size_t next_event_ = 0;

@@ -151,8 +151,27 @@ class StepRunner {
     int64_t forwards = 0;
     auto fwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs); };
     auto bwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs + 1); };
+    // Sends wait for the receive that follows them with no work between (the next action's
+    // input), and go out with it as one group, as Megatron-LM pairs them
+    // (send_forward_recv_backward, send_backward_recv_forward): with NCCL's rendezvous two
+    // neighbours that each sent first would wait on each other for ever. Any other work sends
+    // what is pending first.
+    std::vector<P2pOp> pending;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      b_.P2p(pending);
+      pending.clear();
+    };
+    auto send = [&](int peer, int tag) { pending.push_back(P2pOp{true, peer, p_.p2p_bytes, tag}); };
+    auto recv = [&](int peer, int tag) {
+      pending.push_back(P2pOp{false, peer, p_.p2p_bytes, tag});
+      flush();
+    };
     for (const costmodel::Action& a : mine) {
       const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
+      const bool receives_first = (a.kind == costmodel::ActionKind::kForward && vs > 0) ||
+                                  (a.kind == costmodel::ActionKind::kBackward && vs < V - 1);
+      if (!receives_first) flush();
       // The chunk's layers: the stage's spread evenly, whole layers (a stage whose embedding or
       // head takes a chunk slot has one chunk with a layer fewer).
       const int64_t first = a.chunk * p_.layers / p_.vpp;  // of the stage's layers
@@ -162,7 +181,7 @@ class StepRunner {
       if (a.kind == costmodel::ActionKind::kForward) {
         if (vs > 0) {
           obs_.OnOp("recv", where_mb_ + "activations from rank " + std::to_string(p_.prev_rank));
-          b_.Recv(p_.prev_rank, p_.p2p_bytes, fwd_tag(vs));
+          recv(p_.prev_rank, fwd_tag(vs));
         } else {
           Tp(/*in=*/false, "embedding forward");
         }
@@ -176,16 +195,15 @@ class StepRunner {
           acts.push_back(Alloc(p_.outer_activation_bytes));
           HeadForward();
         } else {
-          Wait(kCommStream, b_.RecordEvent(kComputeStream), "activations");
           obs_.OnOp("send", where_mb_ + "activations to rank " + std::to_string(p_.next_rank));
-          b_.Send(p_.next_rank, p_.p2p_bytes, fwd_tag(vs + 1));
+          send(p_.next_rank, fwd_tag(vs + 1));
         }
       } else if (a.kind == costmodel::ActionKind::kBackward) {
         if (vs == V - 1) {
           HeadBackward();
         } else {
           obs_.OnOp("recv", where_mb_ + "gradients from rank " + std::to_string(p_.next_rank));
-          b_.Recv(p_.next_rank, p_.p2p_bytes, bwd_tag(vs));
+          recv(p_.next_rank, bwd_tag(vs));
         }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
         skip_recompute_ = whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] != 0;
@@ -200,7 +218,7 @@ class StepRunner {
         }
         if (vs > 0) {
           obs_.OnOp("send", where_mb_ + "gradients to rank " + std::to_string(p_.prev_rank));
-          b_.Send(p_.prev_rank, p_.p2p_bytes, bwd_tag(vs - 1));
+          send(p_.prev_rank, bwd_tag(vs - 1));
         } else {
           Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
         }
@@ -213,6 +231,7 @@ class StepRunner {
       }
     }
     where_mb_.clear();
+    flush();
     StepTail();
   }
 
