@@ -376,6 +376,24 @@ TEST_F(ValidateMpi, WrongRankCountIsAUserError) {
             std::string::npos) << r.out;
 }
 
+// The NCCL backend runs 1F1B and ZB-H1 pipelines; an interleaved plan is refused by name before
+// any rank touches a GPU (its send/receive pairs deadlock under NCCL's rendezvous:
+// SkeletonPipeline.P2pGroupsNeitherDeadlockNorReorderUnderRendezvous). Without the NCCL backend
+// built, --backend nccl is refused for that instead.
+TEST_F(ValidateMpi, InterleavedPipelineIsRefusedOnTheNcclBackend) {
+  const fs::path plan = Plan("tp=1,pp=2,vpp=2,schedule=interleaved,fsdp=2,recipe=megatron", 4, 4);
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + (dir_ / "m.json").string() +
+                         " --backend nccl");
+  EXPECT_EQ(r.rc, 2) << r.out;
+#ifdef MESHPLAN_TEST_NCCL_BUILT
+  EXPECT_NE(r.out.find("layout.schedule: the interleaved schedule runs on the cpu backend only so far"),
+            std::string::npos) << r.out;
+#else
+  EXPECT_NE(r.out.find("nccl"), std::string::npos) << r.out;
+#endif
+  EXPECT_FALSE(fs::exists(dir_ / "m.json"));
+}
+
 TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
   const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
   const fs::path out = dir_ / "m.json";
