@@ -513,8 +513,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // (foreach_reduce_scatter_copy_in, chunk_cat: the gradients read, written in the reduce dtype)
   // on the current stream before the reduce-scatter stream waits on it. Per gather (forward, and
   // backward under ZeRO-3) and per reduce-scatter of each micro-batch; the embedding and head
-  // unit's with the head. Not priced under pipeline parallelism, where a stage gathers once per
-  // step and its copies spread over the micro-batches.
+  // unit's with the head. Under pipeline parallelism a stage gathers once per step: PricePipeline
+  // prices its copies once per step.
   // The rank's parameters under TP (the FSDP units below); a pipeline prices its own per stage.
   // An MoE model's routed experts: expert / ep per layer on a rank, sharded over the
   // expert-data-parallel group (fsdp x cp / ep ranks at stride tp x ep), whose collectives run
@@ -523,7 +523,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
   const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
   const double outer = tpp.embedding + tpp.head;
-  if (const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l); cb.gather > 0) {
+  if (const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l); cb.gather > 0 && !piped) {
     auto copy_out = [&](double params) { return MemoryBoundTime(cp, cb.gather * params); };
     auto copy_in = [&](double params) { return MemoryBoundTime(cp, cb.reduce * params); };
     e.parts.fsdp_copy_out_s = copy_out(tpp.layer + xunit);
@@ -909,8 +909,17 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const Both layer_ag = per_layer_units ? both(Coll::kAllGather, bytes.weight * tpp.layer, bytes.weight * xunit) : Both{};
   const Both layer_rs = per_layer_units ? both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit) : Both{};
 
+  // FSDP2's compute-stream copies (Fsdp2CopyBytesPerParam): a stage gathers each unit once per
+  // step and reduce-scatters it once (torchtitan keeps the stage unsharded between its
+  // micro-batches), so each unit is copied out once and its gradients copied in once per step,
+  // on the compute stream: per-step work of the stage, like its optimizer step.
+  const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l);
+  const double layer_copies_s = cb.gather > 0 ? MemoryBoundTime(compute_, cb.gather * (tpp.layer + xunit)) +
+                                                    MemoryBoundTime(compute_, cb.reduce * (tpp.layer + xunit))
+                                              : 0.0;
   struct Tail {
-    double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0;
+    double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0, copies_s = 0;
+    double total() const { return fsdp_s + dp_s + optimizer_s + copies_s; }
   };
   auto price_stage = [&](StageCost& sc, int64_t stage, Tail& tail, bool recording) {
     const bool first = stage == 0, last = stage == p - 1;
@@ -961,6 +970,11 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
                              std::max(0.0, total - micro * sc.compute_s);
       tail.fsdp_s = std::min(total, exposed);
       tail.hidden_s += total - tail.fsdp_s;
+      if (cb.gather > 0) {
+        tail.copies_s = nd * layer_copies_s + (outer > 0 ? MemoryBoundTime(compute_, cb.gather * outer) +
+                                                               MemoryBoundTime(compute_, cb.reduce * outer)
+                                                         : 0.0);
+      }
     } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
@@ -1046,8 +1060,11 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // The largest tail and optimizer of any stage close the step (stage 0 drains last).
   const Tail* worst = &tf;
   for (const Tail* x : {&tm, &tl}) {
-    if (x->fsdp_s + x->dp_s + x->optimizer_s > worst->fsdp_s + worst->dp_s + worst->optimizer_s) worst = x;
+    if (x->total() > worst->total()) worst = x;
   }
+  // The copies run on the compute stream (in compute, as without a pipeline).
+  compute += worst->copies_s;
+  e.time.fsdp_copies_s = worst->copies_s;
   e.time.compute_s = compute;
   e.time.exposed_tp_comm_s = tp_exposed;
   e.time.exposed_pp_comm_s = p2p_exposed;

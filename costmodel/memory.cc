@@ -273,7 +273,7 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 }
 
 Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l) {
-  if (!w.fsdp2_copies || l.recipe != Recipe::kFsdp2 || l.shard() <= 1 || l.zero < 2 || l.pp > 1) return {};
+  if (!w.fsdp2_copies || l.recipe != Recipe::kFsdp2 || l.shard() <= 1 || l.zero < 2) return {};
   const PrecisionPolicy b = PrecisionOf(w);
   return {2.0 * b.weight, b.grad + b.reduce};
 }

@@ -108,8 +108,8 @@ double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
 /// all-gather's copy-out into the parameters (split_with_sizes_copy: the gathered weight read
 /// and written); `reduce`, each reduce-scatter's copy-in (chunk_cat: the gradient read, written
 /// in the reduce dtype). Both 0 where the layout runs none: FSDP1 (Workload::fsdp2_copies
-/// false), the megatron recipe, no per-layer sharding (shard 1 or ZeRO-1), or a pipeline, whose
-/// stages gather once per step.
+/// false), the megatron recipe, no per-layer sharding (shard 1 or ZeRO-1). Under a pipeline a
+/// stage gathers and reduce-scatters each unit once per step, so it copies once per step.
 struct Fsdp2CopyBytes {
   double gather = 0, reduce = 0;
 };

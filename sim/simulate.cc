@@ -154,15 +154,17 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   const int64_t V = l.pp * l.vpp;
   in.chunks.resize(static_cast<size_t>(V));
   // The compute slowdown the analytical model applies while the stage's data-parallel traffic
-  // overlaps it, spread over every chunk (the schedule itself has no such traffic).
+  // overlaps it, spread over every chunk (the schedule itself has no such traffic). FSDP2's
+  // once-per-step copies are in the analytical compute but not in the chunks: added below.
   const costmodel::StageCost* b = &pp.first;
   if (l.pp > 2 && pp.middle.total_s() > b->total_s()) b = &pp.middle;
   if (pp.last.total_s() > b->total_s()) b = &pp.last;
   const double plain = static_cast<double>(m) * b->total_s();
-  const double slow =
-      plain > 0 && opt.overlap
-          ? (e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s) / plain
-          : 1.0;
+  const double slow = plain > 0 && opt.overlap
+                          ? (e.time.compute_s - e.time.fsdp_copies_s + e.time.exposed_tp_comm_s +
+                             e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s) /
+                                plain
+                          : 1.0;
   for (int64_t vs = 0; vs < V; ++vs) {
     const int64_t rank = vs % l.pp;
     const double n = static_cast<double>(split.LayersOf(rank, l.pp)) / static_cast<double>(l.vpp);
@@ -195,8 +197,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   }
   // The analytical split of the busiest stage's time into compute, TP and CP (whose exposed
   // exchange the chunks carry: the schedule has no CP stream), scaled to the run.
-  const double analytical_busy =
-      e.time.compute_s + e.time.exposed_tp_comm_s + e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s;
+  const double analytical_busy = e.time.compute_s - e.time.fsdp_copies_s + e.time.exposed_tp_comm_s +
+                                 e.time.exposed_cp_comm_s + e.time.exposed_ep_comm_s;
   const double tp_share = analytical_busy > 0 ? e.time.exposed_tp_comm_s / analytical_busy : 0.0;
   const double cp_share = analytical_busy > 0 ? e.time.exposed_cp_comm_s / analytical_busy : 0.0;
   const double ep_share = analytical_busy > 0 ? e.time.exposed_ep_comm_s / analytical_busy : 0.0;
@@ -208,7 +210,9 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   r.exposed_fsdp_comm_s = e.time.exposed_fsdp_comm_s;
   r.exposed_dp_comm_s = e.time.exposed_dp_comm_s;
   r.optimizer_s = e.time.optimizer_s;
-  r.step_s = run.makespan_s + r.exposed_fsdp_comm_s + r.exposed_dp_comm_s + r.optimizer_s;
+  // FSDP2's once-per-step copies of the stage's units, on its compute stream (evaluate.cc).
+  r.compute_s += e.time.fsdp_copies_s;
+  r.step_s = run.makespan_s + e.time.fsdp_copies_s + r.exposed_fsdp_comm_s + r.exposed_dp_comm_s + r.optimizer_s;
   r.static_bytes = e.memory.params_bytes + e.memory.grads_bytes + e.memory.optimizer_bytes +
                    e.memory.overhead_bytes;
   r.tasks = static_cast<int64_t>(run.actions_run.size());

@@ -544,13 +544,29 @@ TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_out_s, out);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_in_s, in);
   }
-  // Per parameter: 2 x 2 B bf16 copied out, 2 B bf16 read + 4 B fp32 written in; none under a
-  // pipeline (a stage gathers once per step), FSDP1 or ZeRO-1.
+  // Per parameter: 2 x 2 B bf16 copied out, 2 B bf16 read + 4 B fp32 written in; none under
+  // FSDP1 or ZeRO-1.
   const Fsdp2CopyBytes per = Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=3", w));
   EXPECT_EQ(per.gather, 4.0);
   EXPECT_EQ(per.reduce, 6.0);
-  for (const Fsdp2CopyBytes none : {Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=4,pp=2,zero=3", w)),
-                                    Fsdp2CopyBytesPerParam(fsdp1, L("tp=1,fsdp=8,zero=3", fsdp1)),
+  // Under a pipeline each stage gathers and reduce-scatters every unit once per step
+  // (torchtitan: reshard_after_forward = not pp_enabled), so it copies each once per step, on
+  // the compute stream: the last stage of 16 layers, its head (128256 x 4096 + the final
+  // norm's 4096) with them.
+  {
+    const Fsdp2CopyBytes piped = Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=4,pp=2,zero=3", w));
+    EXPECT_EQ(piped.gather, 4.0);
+    EXPECT_EQ(piped.reduce, 6.0);
+    const char* text = "tp=1,fsdp=4,pp=2,zero=3,recompute=full";
+    const Evaluation a = two.Evaluate(L(text, w)), b = one.Evaluate(L(text, fsdp1));
+    const double head = 128256.0 * 4096 + 4096;
+    const double expected = 16.0 * (out + in) + (4.0 + 6.0) * head / cp.hbm_Bps + 2 * cp.launch_s;
+    EXPECT_NEAR(a.time.fsdp_copies_s, expected, 1e-12);
+    EXPECT_NEAR(a.time.compute_s - b.time.compute_s, expected, 1e-12);
+    EXPECT_NEAR(a.time.step_s - b.time.step_s, expected, 1e-12);
+    EXPECT_EQ(b.time.fsdp_copies_s, 0.0);
+  }
+  for (const Fsdp2CopyBytes none : {Fsdp2CopyBytesPerParam(fsdp1, L("tp=1,fsdp=8,zero=3", fsdp1)),
                                     Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=1,recipe=megatron", w))}) {
     EXPECT_EQ(none.gather, 0.0);
     EXPECT_EQ(none.reduce, 0.0);
