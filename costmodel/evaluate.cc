@@ -9,6 +9,7 @@
 
 #include "costmodel/context.h"
 #include "costmodel/costable.h"
+#include "costmodel/data_parallel.h"
 #include "costmodel/experts.h"
 #include "costmodel/kernels.h"
 #include "costmodel/mesh.h"
@@ -110,18 +111,7 @@ template <typename Report>
 void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const Layout& l,
                     Report&& report) {
   const int64_t t = l.tp, dp = l.dp(), gpn = c.node.gpus_per_node;
-  if (w.global_batch < dp) {
-    report(kReasonGlobalBatch, [&] {
-      return "global batch " + std::to_string(w.global_batch) + " < data-parallel degree " +
-             std::to_string(dp);
-    });
-  } else if (w.global_batch % (l.mbs * dp) != 0) {
-    report(kReasonGlobalBatch, [&] {
-      return "global batch " + std::to_string(w.global_batch) + " is not a multiple of mbs " +
-             std::to_string(l.mbs) + " x data-parallel degree " + std::to_string(dp) + " = " +
-             std::to_string(l.mbs * dp);
-    });
-  }
+  DataParallelProblems(w, l, kReasonGlobalBatch, report);
   TpProblems(m, w, l, kReasonDivisibility, report);
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
   ExpertProblems(m, w, l, kReasonDivisibility, kReasonExpert, report);
@@ -230,17 +220,6 @@ void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double byte
   u.bytes = bytes;
   u.cost = cost;
   u.count_per_step = count;
-}
-
-/// Bytes of the distributed optimizer's (ZeRO-1) parameter all-gather: bf16, or with
-/// --fp8-param-gather the layers' (linear) weights in FP8 (Megatron-LM
-/// megatron/core/distributed/param_and_grad_buffer.py gathers the FP8 parameter data); the
-/// embedding and head stay bf16. Norm weights inside the layers are counted as FP8 too (a few
-/// thousand per layer against millions).
-double ParamGatherBytes(const Workload& w, double layer_params, double outer_params) {
-  const PrecisionPolicy b = PrecisionOf(w);
-  const bool fp8 = w.precision == Precision::kFp8 && w.fp8_param_gather;
-  return (fp8 ? b.fp8 : b.weight) * layer_params + b.weight * outer_params;
 }
 
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
@@ -521,7 +500,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // on the same stream right after the dense part's.
   const TpShardParams tpp = piped ? TpShardParams{} : ParamsPerTpRank(m, t, counts_);
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
-  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+  const double xunit = ExpertUnitParams(l, tpp);
   const double outer = tpp.embedding + tpp.head;
   if (const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l); cb.gather > 0 && !piped) {
     auto copy_out = [&](double params) { return MemoryBoundTime(cp, cb.gather * params); };
@@ -645,7 +624,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     PricePipeline(l, split, LayerTimes{fwd, bwd, lc.wgrad_s, head_fwd, head_bwd}, micro, e);
   } else {
     // FSDP / ZeRO over the shard group, and the replica all-reduce.
-    const double reduce_bytes = bytes.reduce;
+    const DpVolumes dv = DataParallelVolumesFor(w, l, tpp, L, outer);
     const double unit = tpp.layer;
     const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
     double fsdp_exposed = 0, hidden_comm = cp_hidden;
@@ -656,26 +635,26 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     if (l.shard() > 1) {
       const CollectiveTable& ft = TableOf(fsdp_group);
       const CollectiveTable& xt = TableOf(edp_group);
-      // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group.
-      auto both = [&](Coll op, double per_param, double dense_params, double expert_params) {
-        CollectiveCost c = TimeOn(ft, op, per_param * dense_params);
-        if (expert_params > 0) {
-          const CollectiveCost x = TimeOn(xt, op, per_param * expert_params);
+      // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group
+      // (data_parallel.h sizes both).
+      auto both = [&](Coll op, double dense_bytes, double expert_bytes) {
+        CollectiveCost c = TimeOn(ft, op, dense_bytes);
+        if (expert_bytes > 0) {
+          const CollectiveCost x = TimeOn(xt, op, expert_bytes);
           c.time_s += x.time_s;
           c.latency_s += x.latency_s;
           c.bandwidth_s += x.bandwidth_s;
         }
         return c;
       };
-      auto record = [&](Coll op, Purpose purpose, double per_param, double dense_params,
-                        double expert_params, double count) {
-        add(op, purpose, fsdp_group, ft, per_param * dense_params, count);
-        if (expert_params > 0) add(op, purpose, edp_group, xt, per_param * expert_params, count);
+      auto record = [&](Coll op, Purpose purpose, double dense_bytes, double expert_bytes, double count) {
+        add(op, purpose, fsdp_group, ft, dense_bytes, count);
+        if (expert_bytes > 0) add(op, purpose, edp_group, xt, expert_bytes, count);
       };
-      const CollectiveCost ag_l = both(Coll::kAllGather, bytes.weight, unit, xunit);
-      const CollectiveCost rs_l = both(Coll::kReduceScatter, reduce_bytes, unit, xunit);
-      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, bytes.weight * outer);
-      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, reduce_bytes * outer);
+      const CollectiveCost ag_l = both(Coll::kAllGather, dv.unit_gather, dv.expert_unit_gather);
+      const CollectiveCost rs_l = both(Coll::kReduceScatter, dv.unit_reduce, dv.expert_unit_reduce);
+      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, dv.outer_gather);
+      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, dv.outer_reduce);
       double total = 0, latency = 0;
       auto account = [&](const CollectiveCost& c, double count) {
         total += c.time_s * count;
@@ -684,10 +663,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       if (l.zero >= 2) {
         const bool gather_in_bwd = l.zero >= 3;
         const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
-        record(Coll::kAllGather, Purpose::kFsdpParamGather, bytes.weight, unit, xunit, ag_count);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, bytes.weight * outer, micro);
-        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, reduce_bytes, unit, xunit, micro * L);
-        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, reduce_bytes * outer, micro);
+        record(Coll::kAllGather, Purpose::kFsdpParamGather, dv.unit_gather, dv.expert_unit_gather, ag_count);
+        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, dv.outer_gather, micro);
+        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, dv.unit_reduce, dv.expert_unit_reduce, micro * L);
+        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, dv.outer_reduce, micro);
         account(ag_l, ag_count);
         account(ag_o, micro);
         account(rs_l, micro * L);
@@ -707,13 +686,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       } else {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
         // backward, gather the updated parameters behind the next step's first forward.
-        const double all = tpp.layer * L + outer, xall = xunit * L;
-        const double gathered = ParamGatherBytes(w, tpp.layer * L, outer);
-        const double xgathered = ParamGatherBytes(w, xall, 0.0);
-        const CollectiveCost rs_all = both(Coll::kReduceScatter, reduce_bytes, all, xall);
-        const CollectiveCost ag_all = both(Coll::kAllGather, 1.0, gathered, xgathered);
-        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, reduce_bytes, all, xall, 1.0);
-        record(Coll::kAllGather, Purpose::kFsdpParamGather, 1.0, gathered, xgathered, 1.0);
+        const CollectiveCost rs_all = both(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
+        const CollectiveCost ag_all = both(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
+        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, dv.step_reduce, dv.expert_step_reduce, 1.0);
+        record(Coll::kAllGather, Purpose::kFsdpParamGather, dv.step_gather, dv.expert_step_gather, 1.0);
         account(rs_all, 1.0);
         account(ag_all, 1.0);
         const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
@@ -731,8 +707,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     if (l.replicate > 1) {
       const CollectiveTable& rt = TableOf(rep_group);
       // Every parameter's shard: the dense part over fsdp x cp, the experts over ep x edp.
-      const double bytes = reduce_bytes * tpp.total(m.layers) / static_cast<double>(l.shard());
-      const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, bytes, 1.0);
+      const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, dv.replica_reduce, 1.0);
       const double bucket = 1.0 / L;
       dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
       e.parts.dp_allreduce_s = ar;
@@ -839,7 +814,6 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const int64_t mi = static_cast<int64_t>(std::ceil(micro));
   const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
   const PrecisionPolicy bytes = PrecisionOf(w);
-  const double reduce_bytes = bytes.reduce;
   const double tied_copy = m.tied_embeddings ? static_cast<double>(PaddedVocab(m.vocab, t)) /
                                                    static_cast<double>(t) * static_cast<double>(m.hidden)
                                              : 0.0;
@@ -873,7 +847,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const CollectiveTable& rt = TableOf(rep_group);
   // Routed experts: expert / ep per layer, over the expert-data-parallel group (as Evaluate).
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
-  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0;
+  const double xunit = ExpertUnitParams(l, tpp);
   const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
   const CollectiveTable& xt = TableOf(edp_group);
   // One FSDP collective over the fsdp x cp group and its experts' over the expert-data-parallel
@@ -906,8 +880,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // Unsharded across micro-batches (zero >= 2): one gather and one reduce-scatter per layer per
   // step, the same for every stage, priced once.
   const bool per_layer_units = l.shard() > 1 && l.zero >= 2;
-  const Both layer_ag = per_layer_units ? both(Coll::kAllGather, bytes.weight * tpp.layer, bytes.weight * xunit) : Both{};
-  const Both layer_rs = per_layer_units ? both(Coll::kReduceScatter, reduce_bytes * tpp.layer, reduce_bytes * xunit) : Both{};
+  const DpVolumes unit = DataParallelVolumesFor(w, l, tpp, 0.0, 0.0);  // the per-layer sizes
+  const Both layer_ag = per_layer_units ? both(Coll::kAllGather, unit.unit_gather, unit.expert_unit_gather) : Both{};
+  const Both layer_rs = per_layer_units ? both(Coll::kReduceScatter, unit.unit_reduce, unit.expert_unit_reduce) : Both{};
 
   // FSDP2's compute-stream copies (Fsdp2CopyBytesPerParam): a stage gathers each unit once per
   // step and reduce-scatters it once (torchtitan keeps the stage unsharded between its
@@ -942,7 +917,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     // Per-step data-parallel traffic of this stage's parameters.
     const double outer = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied_copy : 0.0);
     const double params = nd * tpp.layer + outer;
-    const double xparams = nd * xunit;  // the rank's experts that shard further (edp > 1)
+    const DpVolumes dv = DataParallelVolumesFor(w, l, tpp, nd, outer);
     // Every parameter this rank holds a shard of: the experts' over ep x edp = fsdp x cp.
     const double all_params = params + nd * tpp.expert;
     const double bwd_all = micro * nd * lt.bwd_s, fwd_all = micro * nd * lt.fwd_s;
@@ -951,16 +926,16 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       const CollectiveCost ag = layer_ag.sum(), rs = layer_rs.sum();
       CollectiveCost ago, rso;  // the embedding / head unit, on the first and last stages
       if (outer > 0) {
-        ago = TimeOn(ft, Coll::kAllGather, bytes.weight * outer);
-        rso = TimeOn(ft, Coll::kReduceScatter, reduce_bytes * outer);
+        ago = TimeOn(ft, Coll::kAllGather, dv.outer_gather);
+        rso = TimeOn(ft, Coll::kReduceScatter, dv.outer_reduce);
       }
       if (recording) {
         record(Coll::kAllGather, layer_ag, Purpose::kFsdpParamGather, nd);
         record(Coll::kReduceScatter, layer_rs, Purpose::kFsdpGradReduce, nd);
         if (outer > 0) {
-          AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, bytes.weight * outer, ago, 1.0);
+          AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, dv.outer_gather, ago, 1.0);
           AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
-                 reduce_bytes * outer, rso, 1.0);
+                 dv.outer_reduce, rso, 1.0);
         }
       }
       const double total = nd * (ag.time_s + rs.time_s) + (outer > 0 ? ago.time_s + rso.time_s : 0.0);
@@ -978,9 +953,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
-      const double gathered = ParamGatherBytes(w, nd * tpp.layer, outer);
-      const Both rsb = both(Coll::kReduceScatter, reduce_bytes * params, reduce_bytes * xparams);
-      const Both agb = both(Coll::kAllGather, gathered, ParamGatherBytes(w, xparams, 0.0));
+      const Both rsb = both(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
+      const Both agb = both(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
       if (recording) {
         record(Coll::kReduceScatter, rsb, Purpose::kFsdpGradReduce, 1.0);
         record(Coll::kAllGather, agb, Purpose::kFsdpParamGather, 1.0);
@@ -992,7 +966,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += rs.time_s + ag.time_s - tail.fsdp_s;
     }
     if (l.replicate > 1) {
-      const double bytes = reduce_bytes * all_params / static_cast<double>(l.shard());
+      const double bytes = dv.replica_reduce;
       const CollectiveCost ar = TimeOn(rt, Coll::kAllReduce, bytes);
       if (recording) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
       const double bucket = 1.0 / nd;

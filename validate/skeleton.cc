@@ -5,6 +5,7 @@
 #include <string>
 
 #include "costmodel/memory.h"
+#include "costmodel/data_parallel.h"
 #include "costmodel/error.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
@@ -564,14 +565,12 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   }
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(m, l.tp);
   p.reduce_dtype = w.reduce_dtype;
-  const double reduce_bytes = bytes.reduce;
-  double all = tpp.total(m.layers);
   // The routed experts (tpp.expert per layer, 0 for a dense model) shard apart from the rest:
-  // expert / ep per layer on a rank, over the expert-data-parallel group (evaluate.cc).
-  const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
-  const double xunit = edp > 1 ? tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)) : 0.0;
-  double expert_layers = static_cast<double>(m.layers);  // whose experts this rank holds
-  double dense_all = all - tpp.expert * expert_layers;
+  // expert / ep per layer on a rank, over the expert-data-parallel group (data_parallel.h).
+  const double xunit = costmodel::ExpertUnitParams(l, tpp);
+  // The rank's layers and parameters outside them: the whole model, or its stage's below.
+  double layers_here = static_cast<double>(m.layers);
+  double outer_here = tpp.embedding + tpp.head;
   costmodel::StageSplit split;
   if (l.pp > 1) {
     std::string why;
@@ -601,10 +600,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
                             ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /
                                   static_cast<double>(l.tp) * static_cast<double>(m.hidden)
                             : 0.0;
-    dense_all = tpp.layer * static_cast<double>(p.layers) + (first ? tpp.embedding : 0.0) +
-                (last ? tpp.head + tied : 0.0);
-    expert_layers = static_cast<double>(p.layers);
-    all = dense_all + tpp.expert * expert_layers;
+    layers_here = static_cast<double>(p.layers);
+    outer_here = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied : 0.0);
     if (!p.moe_layer.empty()) {
       // The stage's layers, contiguous from its first as the memory model counts them
       // (pipeline.h StageSplit::FirstLayerOf; with vpp > 1 its chunks in order).
@@ -614,19 +611,21 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
       p.moe_layer = std::move(mine);
     }
   }
+  // Sizes as the evaluator prices them (data_parallel.h).
+  const costmodel::DpVolumes dv = costmodel::DataParallelVolumesFor(w, l, tpp, layers_here, outer_here);
   if (l.fsdp > 1) {
     p.fsdp = true;
     p.zero = l.zero;
-    p.unit_ag_bytes = bytes.weight * tpp.layer;
-    p.unit_rs_bytes = reduce_bytes * tpp.layer;
-    p.outer_ag_bytes = bytes.weight * (tpp.embedding + tpp.head);
-    p.outer_rs_bytes = reduce_bytes * (tpp.embedding + tpp.head);
-    p.zero1_rs_bytes = reduce_bytes * dense_all;
-    p.zero1_ag_bytes = bytes.weight * dense_all;
-    p.expert_ag_bytes = bytes.weight * xunit;
-    p.expert_rs_bytes = reduce_bytes * xunit;
-    p.expert_zero1_rs_bytes = reduce_bytes * xunit * expert_layers;
-    p.expert_zero1_ag_bytes = bytes.weight * xunit * expert_layers;
+    p.unit_ag_bytes = dv.unit_gather;
+    p.unit_rs_bytes = dv.unit_reduce;
+    p.outer_ag_bytes = dv.outer_gather;
+    p.outer_rs_bytes = dv.outer_reduce;
+    p.zero1_rs_bytes = dv.step_reduce;
+    p.zero1_ag_bytes = dv.step_gather;
+    p.expert_ag_bytes = dv.expert_unit_gather;
+    p.expert_rs_bytes = dv.expert_unit_reduce;
+    p.expert_zero1_rs_bytes = dv.expert_step_reduce;
+    p.expert_zero1_ag_bytes = dv.expert_step_gather;
     // FSDP2's compute-stream copies (evaluate.cc): each gather's output copied into the
     // parameters, each reduce-scatter's input packed from the gradients.
     const costmodel::Fsdp2CopyBytes cb = costmodel::Fsdp2CopyBytesPerParam(w, l);
@@ -635,7 +634,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.outer_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head);
     p.outer_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head);
   }
-  if (l.replicate > 1) p.dp_ar_bytes = reduce_bytes * all / static_cast<double>(l.fsdp);
+  if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
+  const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes);
   const auto& mem = e.memory;
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;

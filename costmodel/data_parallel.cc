@@ -1,0 +1,36 @@
+#include "costmodel/data_parallel.h"
+
+#include <algorithm>
+
+namespace meshplan::costmodel {
+
+double ExpertUnitParams(const Layout& l, const TpShardParams& tpp) {
+  const int64_t ep = std::max<int64_t>(1, l.ep);
+  return l.shard() / ep > 1 ? tpp.expert / static_cast<double>(ep) : 0.0;
+}
+
+DpVolumes DataParallelVolumesFor(const Workload& w, const Layout& l, const TpShardParams& tpp, double layers,
+                                 double outer) {
+  const PrecisionPolicy b = PrecisionOf(w);
+  const double xunit = ExpertUnitParams(l, tpp);
+  const bool fp8_gather = w.precision == Precision::kFp8 && w.fp8_param_gather;
+  auto gathered = [&](double layer_params, double outer_params) {
+    return (fp8_gather ? b.fp8 : b.weight) * layer_params + b.weight * outer_params;
+  };
+  DpVolumes v;
+  v.unit_gather = b.weight * tpp.layer;
+  v.unit_reduce = b.reduce * tpp.layer;
+  v.expert_unit_gather = b.weight * xunit;
+  v.expert_unit_reduce = b.reduce * xunit;
+  v.outer_gather = b.weight * outer;
+  v.outer_reduce = b.reduce * outer;
+  const double dense = layers * tpp.layer + outer, experts = layers * xunit;
+  v.step_reduce = b.reduce * dense;
+  v.step_gather = gathered(layers * tpp.layer, outer);
+  v.expert_step_reduce = b.reduce * experts;
+  v.expert_step_gather = gathered(experts, 0.0);
+  v.replica_reduce = b.reduce * (dense + layers * tpp.expert) / static_cast<double>(l.shard());
+  return v;
+}
+
+}  // namespace meshplan::costmodel

@@ -1,0 +1,91 @@
+// The data-parallel component (data_parallel.h): its sizes per unit and per step, by hand for
+// Llama 3 8B (a layer: q 4096 x 4096, k and v 4096 x 1024 each, o 4096 x 4096, the SwiGLU MLP
+// 3 x 4096 x 14336, two norms of 4096 = 218,112,000; the embedding 128256 x 4096 = 525,336,576;
+// the head the same + the final norm's 4096), and its global-batch sentences.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "costmodel/data_parallel.h"
+#include "costmodel/memory.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
+
+namespace meshplan::costmodel {
+namespace {
+
+Layout Resolved(const std::string& text, const Workload& w) {
+  Layout l = ParseLayoutText(text, "test");
+  ResolveLayout(l, w, "test");
+  return l;
+}
+
+TEST(DataParallel, VolumesPerUnitAndPerStepByHand) {
+  Workload w;
+  w.gpus = 16;
+  w.global_batch = 16;
+  w.seq = 8192;
+  const Model m = ResolveModel("llama3-8b");
+  const TpShardParams tpp = ParamsPerTpRank(m, 1);
+  ASSERT_EQ(tpp.layer, 218112000.0);
+  const double outer = 525336576.0 + 525340672.0;
+  const Layout l = Resolved("tp=1,fsdp=8,replicate=2,zero=1,recipe=megatron", w);
+  const DpVolumes v = DataParallelVolumesFor(w, l, tpp, 32, outer);
+  EXPECT_EQ(v.unit_gather, 2.0 * 218112000);  // bf16 weights
+  EXPECT_EQ(v.unit_reduce, 4.0 * 218112000);  // fp32 gradients (the default reduce dtype)
+  EXPECT_EQ(v.outer_gather, 2.0 * outer);
+  EXPECT_EQ(v.outer_reduce, 4.0 * outer);
+  EXPECT_EQ(v.step_reduce, 4.0 * 8030261248.0);  // 32 x 218,112,000 + 1,050,677,248
+  EXPECT_EQ(v.step_gather, 2.0 * 8030261248.0);
+  EXPECT_EQ(v.replica_reduce, 4.0 * 8030261248.0 / 8);  // the rank's shard of every gradient
+  EXPECT_EQ(v.expert_unit_gather, 0.0);  // dense
+  EXPECT_EQ(v.expert_step_reduce, 0.0);
+  // FP8 with --fp8-param-gather: the layers' weights gather in one byte, the embedding and
+  // head in two.
+  Workload fp8 = w;
+  fp8.precision = Precision::kFp8;
+  fp8.fp8_param_gather = true;
+  EXPECT_EQ(DataParallelVolumesFor(fp8, l, tpp, 32, outer).step_gather, 6979584000.0 + 2.0 * outer);
+  // A bf16 reduce dtype halves every reduction.
+  Workload bf16 = w;
+  bf16.reduce_dtype = Dtype::kBf16;
+  EXPECT_EQ(DataParallelVolumesFor(bf16, l, tpp, 32, outer).unit_reduce, 2.0 * 218112000);
+}
+
+TEST(DataParallel, RoutedExpertsShardOverTheExpertDataParallelGroupOnly) {
+  Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 4096;
+  const Model m = ResolveModel("mixtral-8x7b");
+  const TpShardParams tpp = ParamsPerTpRank(m, 1);
+  ASSERT_GT(tpp.expert, 0.0);
+  // ep 2 of fsdp 8: 4 ranks share each expert, which holds experts / 2 of every layer.
+  const Layout ep2 = Resolved("tp=1,fsdp=8,ep=2,zero=3", w);
+  EXPECT_EQ(ExpertUnitParams(ep2, tpp), tpp.expert / 2);
+  const DpVolumes v = DataParallelVolumesFor(w, ep2, tpp, 32, 0);
+  EXPECT_EQ(v.expert_unit_gather, 2.0 * tpp.expert / 2);
+  EXPECT_EQ(v.expert_step_reduce, 4.0 * 32 * tpp.expert / 2);
+  EXPECT_EQ(v.replica_reduce, 4.0 * (32 * tpp.layer + 32 * tpp.expert) / 8);
+  // ep = the shard group: each rank keeps its experts whole, nothing of them is gathered.
+  EXPECT_EQ(ExpertUnitParams(Resolved("tp=1,fsdp=8,ep=8,zero=3", w), tpp), 0.0);
+}
+
+TEST(DataParallel, GlobalBatchSentences) {
+  Workload w;
+  w.gpus = 64;
+  w.global_batch = 48;
+  w.seq = 4096;
+  std::vector<std::string> said;
+  auto collect = [&](int, auto&& sentence) { said.push_back(sentence()); };
+  DataParallelProblems(w, Resolved("tp=1,fsdp=64", w), 1, collect);
+  DataParallelProblems(w, Resolved("tp=2,fsdp=32,mbs=2", w), 1, collect);
+  DataParallelProblems(w, Resolved("tp=4,fsdp=16,mbs=3", w), 1, collect);
+  ASSERT_EQ(said.size(), 2u);
+  EXPECT_EQ(said[0], "global batch 48 < data-parallel degree 64");
+  EXPECT_EQ(said[1], "global batch 48 is not a multiple of mbs 2 x data-parallel degree 32 = 64");
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel
