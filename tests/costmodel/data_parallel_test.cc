@@ -15,6 +15,14 @@
 namespace meshplan::costmodel {
 namespace {
 
+Workload Batch(int64_t gpus, int64_t global_batch, int64_t seq) {
+  Workload w;
+  w.gpus = gpus;
+  w.global_batch = global_batch;
+  w.seq = seq;
+  return w;
+}
+
 Layout Resolved(const std::string& text, const Workload& w) {
   Layout l = ParseLayoutText(text, "test");
   ResolveLayout(l, w, "test");
@@ -22,10 +30,7 @@ Layout Resolved(const std::string& text, const Workload& w) {
 }
 
 TEST(DataParallel, VolumesPerUnitAndPerStepByHand) {
-  Workload w;
-  w.gpus = 16;
-  w.global_batch = 16;
-  w.seq = 8192;
+  const Workload w = Batch(16, 16, 8192);
   const Model m = ResolveModel("llama3-8b");
   const TpShardParams tpp = ParamsPerTpRank(m, 1);
   ASSERT_EQ(tpp.layer, 218112000.0);
@@ -54,10 +59,7 @@ TEST(DataParallel, VolumesPerUnitAndPerStepByHand) {
 }
 
 TEST(DataParallel, RoutedExpertsShardOverTheExpertDataParallelGroupOnly) {
-  Workload w;
-  w.gpus = 8;
-  w.global_batch = 8;
-  w.seq = 4096;
+  const Workload w = Batch(8, 8, 4096);
   const Model m = ResolveModel("mixtral-8x7b");
   const TpShardParams tpp = ParamsPerTpRank(m, 1);
   ASSERT_GT(tpp.expert, 0.0);
@@ -73,10 +75,7 @@ TEST(DataParallel, RoutedExpertsShardOverTheExpertDataParallelGroupOnly) {
 }
 
 TEST(DataParallel, GlobalBatchSentences) {
-  Workload w;
-  w.gpus = 64;
-  w.global_batch = 48;
-  w.seq = 4096;
+  const Workload w = Batch(64, 48, 4096);
   std::vector<std::string> said;
   auto collect = [&](int, auto&& sentence) { said.push_back(sentence()); };
   DataParallelProblems(w, Resolved("tp=1,fsdp=64", w), 1, collect);
