@@ -110,7 +110,7 @@ namespace {
 template <typename Report>
 void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const Layout& l,
                     Report&& report) {
-  const int64_t t = l.tp, dp = l.dp(), gpn = c.node.gpus_per_node;
+  const int64_t dp = l.dp();
   DataParallelProblems(w, l, kReasonGlobalBatch, report);
   TpProblems(m, w, l, kReasonDivisibility, report);
   CpProblems(m, w, l, kReasonDivisibility, kReasonContext, report);
@@ -200,13 +200,7 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
     const int64_t micro = std::max<int64_t>(1, (w.global_batch + l.mbs * dp - 1) / (l.mbs * dp));
     if (!ScheduleFits(l, micro)) report(kReasonPipeline, [&] { return ScheduleProblem(l, micro); });
   }
-  if (t > gpn && !w.allow_cross_node_tp) {
-    report(kReasonTopology, [&] {
-      return "tp " + std::to_string(t) + " > " + std::to_string(gpn) + " GPUs per node (allow with --allow-cross-node-tp)";
-    });
-  } else if (t < gpn && gpn % t != 0) {
-    report(kReasonTopology, [&] { return "tp " + std::to_string(t) + " does not divide " + std::to_string(gpn) + " GPUs per node"; });
-  }
+  TpTopologyProblems(w, l, c.node.gpus_per_node, kReasonTopology, report);
 }
 
 /// Records one collective the step issues (up to kMaxCollectives; none with a zero count).

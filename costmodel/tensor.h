@@ -61,6 +61,21 @@ void TpProblems(const Model& m, const Workload& w, const Layout& l, Code divisib
   }
 }
 
+/// Where a TP group lands, for StaticProblems: inside one node (its collectives run on every
+/// layer's critical path over NVLink) unless the workload allows crossing nodes, and a divisor of
+/// the node's GPUs so that groups do not straddle nodes. `topology` is the reason bit.
+template <typename Code, typename Report>
+void TpTopologyProblems(const Workload& w, const Layout& l, int64_t gpus_per_node, Code topology, Report&& report) {
+  const int64_t t = l.tp, gpn = gpus_per_node;
+  if (t > gpn && !w.allow_cross_node_tp) {
+    report(topology, [&] {
+      return "tp " + std::to_string(t) + " > " + std::to_string(gpn) + " GPUs per node (allow with --allow-cross-node-tp)";
+    });
+  } else if (t < gpn && gpn % t != 0) {
+    report(topology, [&] { return "tp " + std::to_string(t) + " does not divide " + std::to_string(gpn) + " GPUs per node"; });
+  }
+}
+
 /// One kind of TP collective of a micro-batch: its size and how many calls fall in each window
 /// of the step (per layer in forward and in backward; outside the layers in forward and in
 /// backward). Calls per micro-batch over `layers` layers: layers x (layer_fwd + layer_bwd) +

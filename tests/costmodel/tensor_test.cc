@@ -75,7 +75,7 @@ TEST(TensorParallel, WithoutSequenceParallelAllReducesAndFullRecomputeRerunsTheF
   EXPECT_EQ(TpUsesFor(m, Tp(1, false), bytes, TpDemand{8192, 0, 0, 0, 0}).n, 0);
 }
 
-TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivide) {
+TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivideAndTheNodeItCrosses) {
   const Model m = ResolveModel("llama3-8b");  // 32 heads, 8 KV heads, ffn 14336
   Workload w;
   w.seq = 8191;
@@ -90,6 +90,14 @@ TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivide) {
   w.seq = 8192;
   TpProblems(m, w, Tp(16, true), 1, [&](int, auto&& sentence) { said.push_back(sentence()); });
   EXPECT_TRUE(said.empty());  // 16 is a multiple of the 8 KV heads: each is replicated twice
+  // Where the group lands on 8-GPU nodes: 16 crosses a node unless allowed; 3 straddles nodes.
+  TpTopologyProblems(w, Tp(16, true), 8, 2, [&](int, auto&& sentence) { said.push_back(sentence()); });
+  TpTopologyProblems(w, Tp(3, true), 8, 2, [&](int, auto&& sentence) { said.push_back(sentence()); });
+  w.allow_cross_node_tp = true;
+  TpTopologyProblems(w, Tp(16, true), 8, 2, [&](int, auto&& sentence) { said.push_back(sentence()); });
+  ASSERT_EQ(said.size(), 2u);
+  EXPECT_EQ(said[0], "tp 16 > 8 GPUs per node (allow with --allow-cross-node-tp)");
+  EXPECT_EQ(said[1], "tp 3 does not divide 8 GPUs per node");
 }
 
 }  // namespace
