@@ -948,14 +948,6 @@ int ValidateMain(int argc, char** argv) {
       throw Error("--plan", "an fp8 plan: the validation skeleton runs its GEMMs in bf16, so it "
                             "cannot measure an fp8 step yet");
     }
-    if (c.plan.layout.pp > 1 && c.plan.layout.schedule == costmodel::Schedule::kInterleaved &&
-        backend_name == "nccl") {
-      throw Error(o.plan_path + ": layout.schedule",
-                  "the interleaved schedule runs on the cpu backend only so far: NCCL pairs sends "
-                  "and receives in order without tags, and the skeleton's send/receive pairs deadlock "
-                  "there for interleaved chunks (Megatron-LM posts both directions in one "
-                  "four-operation group, not written yet); 1f1b and zb-h1 run on nccl");
-    }
     if (c.plan.layout.pp > 1 && c.plan.layout.fsdp > 1 && c.plan.layout.zero >= 2) {
       throw Error(o.plan_path + ": layout.zero",
                   "FSDP ZeRO-2/3 under pipeline parallelism is priced but not executed by "

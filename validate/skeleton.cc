@@ -135,6 +135,89 @@ class StepRunner {
     StepTail();
   }
 
+  /// This rank's pipeline sends and receives as the groups that go out before each action
+  /// (groups[i]; groups[n] after the last), in Megatron-LM's pattern
+  /// (megatron/core/pipeline_parallel/schedules.py with p2p_communication.py, batched):
+  /// - 1F1B and ZB-H1: a send waits for the receive that follows it with no work between and
+  ///   goes out with it (send_forward_recv_backward, send_backward_recv_forward);
+  /// - interleaved: each warm-up forward sends its output with the next forward's input
+  ///   receive (the last warm-up one with the first backward's too); each steady-state forward
+  ///   and backward pair sends both outputs at once with the receives of the next forward and
+  ///   the next backward (send_forward_backward_recv_forward_backward); each cool-down backward
+  ///   sends with the next backward's receive. Receives are posted before the action needs them.
+  /// NCCL pairs a pair of ranks' messages in issue order and a send waits for its receive:
+  /// SkeletonPipeline.P2pGroupsNeitherDeadlockNorReorderUnderRendezvous replays every rank's
+  /// groups under those rules.
+  std::vector<std::vector<P2pOp>> P2pGroups(const std::vector<costmodel::Action>& mine) const {
+    const int64_t p = p_.pp, V = p_.pp * p_.vpp;
+    const size_t n = mine.size();
+    struct Io {
+      bool has_recv = false, has_send = false;
+      P2pOp recv, send;
+    };
+    std::vector<Io> io(n);
+    for (size_t i = 0; i < n; ++i) {
+      const costmodel::Action& a = mine[i];
+      const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
+      const double b = p_.p2p_bytes;
+      if (a.kind == costmodel::ActionKind::kForward) {
+        io[i].has_recv = vs > 0;
+        io[i].recv = P2pOp{false, p_.prev_rank, b, static_cast<int>(2 * vs)};
+        io[i].has_send = vs < V - 1;
+        io[i].send = P2pOp{true, p_.next_rank, b, static_cast<int>(2 * (vs + 1))};
+      } else if (a.kind == costmodel::ActionKind::kBackward) {
+        io[i].has_recv = vs < V - 1;
+        io[i].recv = P2pOp{false, p_.next_rank, b, static_cast<int>(2 * vs + 1)};
+        io[i].has_send = vs > 0;
+        io[i].send = P2pOp{true, p_.prev_rank, b, static_cast<int>(2 * (vs - 1) + 1)};
+      }
+    }
+    std::vector<std::vector<P2pOp>> groups(n + 1);
+    if (p_.schedule != costmodel::Schedule::kInterleaved) {
+      std::vector<P2pOp> pending;
+      for (size_t i = 0; i < n; ++i) {
+        groups[i] = std::move(pending);
+        pending.clear();
+        if (io[i].has_recv) groups[i].push_back(io[i].recv);
+        if (io[i].has_send) pending.push_back(io[i].send);
+      }
+      groups[n] = std::move(pending);
+      return groups;
+    }
+    auto is = [&](size_t i, costmodel::ActionKind k) { return i < n && mine[i].kind == k; };
+    std::vector<char> posted(n, 0);
+    // The receive of the first action of `kind` after i, if not posted yet.
+    auto prefetch = [&](size_t i, costmodel::ActionKind kind, std::vector<P2pOp>& g) {
+      for (size_t j = i + 1; j < n; ++j) {
+        if (!is(j, kind)) continue;
+        if (io[j].has_recv && !posted[j]) {
+          g.push_back(io[j].recv);
+          posted[j] = 1;
+        }
+        return;
+      }
+    };
+    size_t warmup = 0;
+    while (is(warmup, costmodel::ActionKind::kForward)) ++warmup;
+    if (n > 0 && io[0].has_recv) {
+      groups[0].push_back(io[0].recv);
+      posted[0] = 1;
+    }
+    for (size_t i = 0; i < n;) {
+      const bool pair = i >= warmup && is(i, costmodel::ActionKind::kForward) && is(i + 1, costmodel::ActionKind::kBackward);
+      const size_t last = pair ? i + 1 : i;  // the group goes out after this action
+      std::vector<P2pOp>& g = groups[last + 1];
+      for (size_t j = i; j <= last; ++j) {
+        if (io[j].has_send) g.push_back(io[j].send);
+      }
+      if (is(last, costmodel::ActionKind::kForward) || pair) prefetch(last, costmodel::ActionKind::kForward, g);
+      if (last >= warmup || last + 1 == warmup) prefetch(last, costmodel::ActionKind::kBackward, g);
+      i = last + 1;
+    }
+    for (size_t i = 0; i < n; ++i) MESHPLAN_CHECK(!io[i].has_recv || posted[i]);
+    return groups;
+  }
+
   /// One pipeline stage: its rank's action list in order. A forward receives its input from the
   /// previous virtual stage (the first: the embedding), runs the chunk's layers and sends the
   /// output on (the last: the head and loss); a backward receives the output gradient (the last:
@@ -150,29 +233,19 @@ class StepRunner {
     std::vector<std::vector<int>> held(static_cast<size_t>(p_.micro_batches * p_.vpp));
     std::vector<char> whole(held.size(), 0);  // kept all activations (micro-batch-level recompute)
     int64_t forwards = 0;
-    auto fwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs); };
-    auto bwd_tag = [&](int64_t vs) { return static_cast<int>(2 * vs + 1); };
-    // Sends wait for the receive that follows them with no work between (the next action's
-    // input), and go out with it as one group, as Megatron-LM pairs them
-    // (send_forward_recv_backward, send_backward_recv_forward): with NCCL's rendezvous two
-    // neighbours that each sent first would wait on each other for ever. Any other work sends
-    // what is pending first.
-    std::vector<P2pOp> pending;
-    auto flush = [&] {
-      if (pending.empty()) return;
-      b_.P2p(pending);
-      pending.clear();
+    const std::vector<std::vector<P2pOp>> groups = P2pGroups(mine);
+    auto issue = [&](size_t i) {
+      if (groups[i].empty()) return;
+      for (const P2pOp& op : groups[i]) {
+        obs_.OnOp(op.send ? "send" : "recv", (op.send ? "to rank " : "from rank ") + std::to_string(op.peer) +
+                                                 (op.tag % 2 == 0 ? " (activations)" : " (gradients)"));
+      }
+      b_.P2p(groups[i]);
     };
-    auto send = [&](int peer, int tag) { pending.push_back(P2pOp{true, peer, p_.p2p_bytes, tag}); };
-    auto recv = [&](int peer, int tag) {
-      pending.push_back(P2pOp{false, peer, p_.p2p_bytes, tag});
-      flush();
-    };
-    for (const costmodel::Action& a : mine) {
+    for (size_t ai = 0; ai < mine.size(); ++ai) {
+      const costmodel::Action& a = mine[ai];
       const int64_t vs = static_cast<int64_t>(a.chunk) * p + p_.stage;
-      const bool receives_first = (a.kind == costmodel::ActionKind::kForward && vs > 0) ||
-                                  (a.kind == costmodel::ActionKind::kBackward && vs < V - 1);
-      if (!receives_first) flush();
+      issue(ai);  // this action's input, with what the schedule sends and prefetches beside it
       // The chunk's layers: the stage's spread evenly, whole layers (a stage whose embedding or
       // head takes a chunk slot has one chunk with a layer fewer).
       const int64_t first = a.chunk * p_.layers / p_.vpp;  // of the stage's layers
@@ -180,12 +253,7 @@ class StepRunner {
       auto& acts = held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)];
       where_mb_ = "micro-batch " + std::to_string(a.micro_batch) + " chunk " + std::to_string(a.chunk) + " ";
       if (a.kind == costmodel::ActionKind::kForward) {
-        if (vs > 0) {
-          obs_.OnOp("recv", where_mb_ + "activations from rank " + std::to_string(p_.prev_rank));
-          recv(p_.prev_rank, fwd_tag(vs));
-        } else {
-          Tp(/*in=*/false, "embedding forward");
-        }
+        if (vs == 0) Tp(/*in=*/false, "embedding forward");
         const bool keep = p_.partial_window > 0 && forwards++ % p_.partial_window < p_.partial_ckpt_mbs;
         whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] = keep;
         for (int64_t i = 0; i < n; ++i) {
@@ -195,17 +263,9 @@ class StepRunner {
         if (vs == V - 1) {
           acts.push_back(Alloc(p_.outer_activation_bytes));
           HeadForward();
-        } else {
-          obs_.OnOp("send", where_mb_ + "activations to rank " + std::to_string(p_.next_rank));
-          send(p_.next_rank, fwd_tag(vs + 1));
         }
       } else if (a.kind == costmodel::ActionKind::kBackward) {
-        if (vs == V - 1) {
-          HeadBackward();
-        } else {
-          obs_.OnOp("recv", where_mb_ + "gradients from rank " + std::to_string(p_.next_rank));
-          recv(p_.next_rank, bwd_tag(vs));
-        }
+        if (vs == V - 1) HeadBackward();
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
         skip_recompute_ = whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] != 0;
         for (int64_t i = n - 1; i >= 0; --i) {
@@ -217,12 +277,7 @@ class StepRunner {
           for (int id : acts) Free(id);
           acts.clear();
         }
-        if (vs > 0) {
-          obs_.OnOp("send", where_mb_ + "gradients to rank " + std::to_string(p_.prev_rank));
-          send(p_.prev_rank, bwd_tag(vs - 1));
-        } else {
-          Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
-        }
+        if (vs == 0) Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
       } else {
         for (int64_t i = n - 1; i >= 0; --i) {
           LayerWeightGradients(first + i, "chunk layer " + std::to_string(i) + " weights");
@@ -232,7 +287,7 @@ class StepRunner {
       }
     }
     where_mb_.clear();
-    flush();
+    issue(mine.size());
     StepTail();
   }
 
