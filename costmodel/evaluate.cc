@@ -808,9 +808,6 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const int64_t mi = static_cast<int64_t>(std::ceil(micro));
   const TpShardParams tpp = ParamsPerTpRank(m, t, counts_);
   const PrecisionPolicy bytes = PrecisionOf(w);
-  const double tied_copy = m.tied_embeddings ? static_cast<double>(PaddedVocab(m.vocab, t)) /
-                                                   static_cast<double>(t) * static_cast<double>(m.hidden)
-                                             : 0.0;
   const StepComponents& pc = e.parts;  // TP per layer and the head's TP so far
   const double slowdown = cluster_.efficiency.overlap_slowdown;
 
@@ -909,7 +906,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
 
     // Per-step data-parallel traffic of this stage's parameters.
-    const double outer = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied_copy : 0.0);
+    const double outer = tpp.OuterOnStage(first, last);
     const double params = nd * tpp.layer + outer;
     const DpVolumes dv = DataParallelVolumesFor(w, l, tpp, nd, outer);
     // Every parameter this rank holds a shard of: the experts' over ep x edp = fsdp x cp.

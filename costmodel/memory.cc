@@ -251,6 +251,7 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp, const ParamCounts& pc)
   p.embedding = vocab_local * h +
                 (m.position == Position::kLearned ? static_cast<double>(m.max_seq) * h : 0.0);
   p.head = (m.tied_embeddings ? 0.0 : vocab_local * h) + static_cast<double>(pc.final_norm);
+  p.tied_copy = m.tied_embeddings ? vocab_local * h : 0.0;
   return p;
 }
 
@@ -314,12 +315,8 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   if (st.first) params_tp += tpp.embedding;
   if (st.last) {
     params_tp += tpp.head;
-    // Megatron-LM keeps the output layer's copy of tied word embeddings on the last stage
-    // (megatron/core/models/common/language_module: shared_embedding_or_output_weight).
-    if (piped && m.tied_embeddings) {
-      params_tp += static_cast<double>(PaddedVocab(m.vocab, l.tp)) / static_cast<double>(l.tp) *
-                   static_cast<double>(m.hidden);
-    }
+    // Megatron-LM keeps the output layer's copy of tied word embeddings on the last stage.
+    if (piped) params_tp += tpp.tied_copy;
   }
   // Parameters, gradients and optimizer states shard over fsdp x cp (torchtitan's dp_shard_cp).
   const PrecisionPolicy bytes = PrecisionOf(w);

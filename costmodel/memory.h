@@ -61,6 +61,15 @@ struct TpShardParams {
   double expert = 0;
   double embedding = 0;  // vocab-parallel token embedding (+ replicated learned positions)
   double head = 0;       // vocab-parallel output head (0 when tied) + final norm
+  // A tied model's output weight as the last pipeline stage keeps its own copy of it (Megatron-LM
+  // megatron/core/models/common/language_module: shared_embedding_or_output_weight); 0 untied.
+  double tied_copy = 0;
+  /// Parameters outside the layers on a pipeline stage that holds the embedding (`first`) and
+  /// the head (`last`), the tied copy with the head (a stage pipeline only: one stage holding both
+  /// shares the weight).
+  double OuterOnStage(bool first, bool last) const {
+    return (first ? embedding : 0.0) + (last ? head + tied_copy : 0.0);
+  }
   /// One layer's parameters on a rank of an ep group.
   double LayerOnRank(int64_t ep) const { return layer + expert / static_cast<double>(ep); }
   /// Every parameter of the model on this TP rank (all experts).

@@ -655,12 +655,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
               .activations_per_layer_bytes;
     }
     // The stage's parameters, as the evaluator sizes its per-step traffic (evaluate.cc).
-    const double tied = m.tied_embeddings && last
-                            ? static_cast<double>(costmodel::PaddedVocab(m.vocab, l.tp)) /
-                                  static_cast<double>(l.tp) * static_cast<double>(m.hidden)
-                            : 0.0;
     layers_here = static_cast<double>(p.layers);
-    outer_here = (first ? tpp.embedding : 0.0) + (last ? tpp.head + tied : 0.0);
+    outer_here = tpp.OuterOnStage(first, last);
     if (!p.moe_layer.empty()) {
       // The stage's layers, contiguous from its first as the memory model counts them
       // (pipeline.h StageSplit::FirstLayerOf; with vpp > 1 its chunks in order).
