@@ -216,6 +216,30 @@ void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double byte
   u.count_per_step = count;
 }
 
+/// One data-parallel collective priced once: the dense part over the shard group (fsdp x cp)
+/// and, where the routed experts shard further, theirs over the expert-data-parallel group
+/// (data_parallel.h sizes both).
+struct DpCall {
+  Coll op = Coll::kAllGather;
+  double bytes = 0, expert_bytes = 0;
+  CollectiveCost dense, expert;
+  /// The two costs summed: what the step waits for.
+  CollectiveCost sum() const {
+    CollectiveCost c = dense;
+    if (expert_bytes > 0) {
+      c.time_s += expert.time_s;
+      c.latency_s += expert.latency_s;
+      c.bandwidth_s += expert.bandwidth_s;
+    }
+    return c;
+  }
+  /// Lists both uses in collectives[].
+  void Record(Evaluation& e, Purpose purpose, const Group& shard, const Group& expert_dp, double count) const {
+    AddUse(e, op, purpose, shard, bytes, dense, count);
+    if (expert_bytes > 0) AddUse(e, op, purpose, expert_dp, expert_bytes, expert, count);
+  }
+};
+
 void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bwd, double& flops,
              double& time, double& ideal, double* wgrad = nullptr) {
   // FP8 (TransformerEngine): forward, data-gradient and weight-gradient GEMMs all run in FP8
@@ -629,24 +653,13 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     if (l.shard() > 1) {
       const CollectiveTable& ft = TableOf(fsdp_group);
       const CollectiveTable& xt = TableOf(edp_group);
-      // The dense part over fsdp x cp, then the experts' over the expert-data-parallel group
-      // (data_parallel.h sizes both).
-      auto both = [&](Coll op, double dense_bytes, double expert_bytes) {
-        CollectiveCost c = TimeOn(ft, op, dense_bytes);
-        if (expert_bytes > 0) {
-          const CollectiveCost x = TimeOn(xt, op, expert_bytes);
-          c.time_s += x.time_s;
-          c.latency_s += x.latency_s;
-          c.bandwidth_s += x.bandwidth_s;
-        }
-        return c;
+      auto dp = [&](Coll op, double bytes, double expert_bytes) {
+        return DpCall{op, bytes, expert_bytes, TimeOn(ft, op, bytes),
+                      expert_bytes > 0 ? TimeOn(xt, op, expert_bytes) : CollectiveCost{}};
       };
-      auto record = [&](Coll op, Purpose purpose, double dense_bytes, double expert_bytes, double count) {
-        add(op, purpose, fsdp_group, ft, dense_bytes, count);
-        if (expert_bytes > 0) add(op, purpose, edp_group, xt, expert_bytes, count);
-      };
-      const CollectiveCost ag_l = both(Coll::kAllGather, dv.unit_gather, dv.expert_unit_gather);
-      const CollectiveCost rs_l = both(Coll::kReduceScatter, dv.unit_reduce, dv.expert_unit_reduce);
+      const DpCall ag_call = dp(Coll::kAllGather, dv.unit_gather, dv.expert_unit_gather);
+      const DpCall rs_call = dp(Coll::kReduceScatter, dv.unit_reduce, dv.expert_unit_reduce);
+      const CollectiveCost ag_l = ag_call.sum(), rs_l = rs_call.sum();
       const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, dv.outer_gather);
       const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, dv.outer_reduce);
       double total = 0, latency = 0;
@@ -657,10 +670,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       if (l.zero >= 2) {
         const bool gather_in_bwd = l.zero >= 3;
         const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
-        record(Coll::kAllGather, Purpose::kFsdpParamGather, dv.unit_gather, dv.expert_unit_gather, ag_count);
-        add(Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ft, dv.outer_gather, micro);
-        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, dv.unit_reduce, dv.expert_unit_reduce, micro * L);
-        add(Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ft, dv.outer_reduce, micro);
+        ag_call.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, ag_count);
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, dv.outer_gather, ag_o, micro);
+        rs_call.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, micro * L);
+        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, dv.outer_reduce, rs_o, micro);
         account(ag_l, ag_count);
         account(ag_o, micro);
         account(rs_l, micro * L);
@@ -680,10 +693,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       } else {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
         // backward, gather the updated parameters behind the next step's first forward.
-        const CollectiveCost rs_all = both(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
-        const CollectiveCost ag_all = both(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
-        record(Coll::kReduceScatter, Purpose::kFsdpGradReduce, dv.step_reduce, dv.expert_step_reduce, 1.0);
-        record(Coll::kAllGather, Purpose::kFsdpParamGather, dv.step_gather, dv.expert_step_gather, 1.0);
+        const DpCall rs_step = dp(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
+        const DpCall ag_step = dp(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
+        rs_step.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, 1.0);
+        ag_step.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, 1.0);
+        const CollectiveCost rs_all = rs_step.sum(), ag_all = ag_step.sum();
         account(rs_all, 1.0);
         account(ag_all, 1.0);
         const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
@@ -841,39 +855,16 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const double xunit = ExpertUnitParams(l, tpp);
   const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
   const CollectiveTable& xt = TableOf(edp_group);
-  // One FSDP collective over the fsdp x cp group and its experts' over the expert-data-parallel
-  // group; the two costs summed. record() lists both uses.
-  struct Both {
-    CollectiveCost dense, expert;
-    double bytes = 0, expert_bytes = 0;
-    CollectiveCost sum() const {
-      CollectiveCost c = dense;
-      if (expert_bytes > 0) {
-        c.time_s += expert.time_s;
-        c.latency_s += expert.latency_s;
-        c.bandwidth_s += expert.bandwidth_s;
-      }
-      return c;
-    }
-  };
-  auto both = [&](Coll op, double bytes, double expert_bytes) {
-    Both b;
-    b.bytes = bytes;
-    b.expert_bytes = expert_bytes;
-    b.dense = TimeOn(ft, op, bytes);
-    if (expert_bytes > 0) b.expert = TimeOn(xt, op, expert_bytes);
-    return b;
-  };
-  auto record = [&](Coll op, const Both& b, Purpose purpose, double count) {
-    AddUse(e, op, purpose, fsdp_group, b.bytes, b.dense, count);
-    if (b.expert_bytes > 0) AddUse(e, op, purpose, edp_group, b.expert_bytes, b.expert, count);
+  auto dp = [&](Coll op, double bytes, double expert_bytes) {
+    return DpCall{op, bytes, expert_bytes, TimeOn(ft, op, bytes),
+                  expert_bytes > 0 ? TimeOn(xt, op, expert_bytes) : CollectiveCost{}};
   };
   // Unsharded across micro-batches (zero >= 2): one gather and one reduce-scatter per layer per
   // step, the same for every stage, priced once.
   const bool per_layer_units = l.shard() > 1 && l.zero >= 2;
   const DpVolumes unit = DataParallelVolumesFor(w, l, tpp, 0.0, 0.0);  // the per-layer sizes
-  const Both layer_ag = per_layer_units ? both(Coll::kAllGather, unit.unit_gather, unit.expert_unit_gather) : Both{};
-  const Both layer_rs = per_layer_units ? both(Coll::kReduceScatter, unit.unit_reduce, unit.expert_unit_reduce) : Both{};
+  const DpCall layer_ag = per_layer_units ? dp(Coll::kAllGather, unit.unit_gather, unit.expert_unit_gather) : DpCall{};
+  const DpCall layer_rs = per_layer_units ? dp(Coll::kReduceScatter, unit.unit_reduce, unit.expert_unit_reduce) : DpCall{};
 
   // FSDP2's compute-stream copies (Fsdp2CopyBytesPerParam): a stage gathers each unit once per
   // step and reduce-scatters it once (torchtitan keeps the stage unsharded between its
@@ -921,8 +912,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
         rso = TimeOn(ft, Coll::kReduceScatter, dv.outer_reduce);
       }
       if (recording) {
-        record(Coll::kAllGather, layer_ag, Purpose::kFsdpParamGather, nd);
-        record(Coll::kReduceScatter, layer_rs, Purpose::kFsdpGradReduce, nd);
+        layer_ag.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, nd);
+        layer_rs.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, nd);
         if (outer > 0) {
           AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, dv.outer_gather, ago, 1.0);
           AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group,
@@ -944,11 +935,11 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden.
-      const Both rsb = both(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
-      const Both agb = both(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
+      const DpCall rsb = dp(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
+      const DpCall agb = dp(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
       if (recording) {
-        record(Coll::kReduceScatter, rsb, Purpose::kFsdpGradReduce, 1.0);
-        record(Coll::kAllGather, agb, Purpose::kFsdpParamGather, 1.0);
+        rsb.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, 1.0);
+        agb.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, 1.0);
       }
       const CollectiveCost rs = rsb.sum(), ag = agb.sum();
       const double bucket = 1.0 / nd;
