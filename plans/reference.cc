@@ -187,6 +187,10 @@ struct MappingTables {
   std::vector<std::string> fused_words, eager_words;
   // Phrases saying the embedding (loss) takes one layer slot of the pipeline split.
   std::vector<std::string> split_embedding_words, split_loss_words;
+  // Collective records that give a bandwidth with no message size but say it is the
+  // large-message plateau: scored at plateau_bytes.
+  std::vector<std::string> plateau_words;
+  double plateau_bytes = 0;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -329,6 +333,13 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("pipeline_split_words");
     t.split_embedding_words = Strings(w, "embedding");
     t.split_loss_words = Strings(w, "loss");
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("plateau");
+    t.plateau_words = Strings(w, "words");
+    t.plateau_bytes = w.Number("message_bytes", 1 << 20, 1e12);
     w.String("source");
     w.Finish();
   }
@@ -1148,17 +1159,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
 }
 
 void MapCollective(const json& rec, ReferenceRecord& out) {
-  // The size first: a record without one cannot be scored whatever its system.
-  const json& mj = rec.at("measured");
-  std::optional<double> bytes = OptNumber(mj, "message_bytes");
-  if (!bytes) {
-    if (const auto msg = OptString(mj, "message")) {
-      bytes = MessageBytes(*msg);
-      if (!bytes) throw Skip{"measured.message '" + *msg + "': not a size"};
-    }
-  }
-  if (!bytes) throw Skip{"message size not stated"};
-  out.cluster = MapCluster(rec, out);
+  // The operation first: one meshplan does not price is named whatever else the record lacks.
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::optional<std::string> op = OptString(*lj, "collective");
@@ -1169,11 +1170,33 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   else if (lop.rfind("all_gather", 0) == 0 || lop.rfind("allgather", 0) == 0) s.op = costmodel::Coll::kAllGather;
   else if (lop.rfind("reduce_scatter", 0) == 0 || lop.rfind("reducescatter", 0) == 0) s.op = costmodel::Coll::kReduceScatter;
   else throw Skip{"collective '" + *op + "' not modelled"};
+  // Then the size: a record without one cannot be scored whatever its system, unless it says
+  // its bandwidth is the large-message plateau (mapping.json "plateau").
+  const json& mj = rec.at("measured");
+  std::optional<double> bytes = OptNumber(mj, "message_bytes");
+  if (!bytes) {
+    if (const auto msg = OptString(mj, "message")) {
+      bytes = MessageBytes(*msg);
+      if (!bytes) throw Skip{"measured.message '" + *msg + "': not a size"};
+    }
+  }
+  if (!bytes) {
+    const json* src = Field(rec, "source");
+    const std::string said = Lower(OptString(rec, "notes").value_or("") + " " +
+                                   (src && src->is_object() ? OptString(*src, "table").value_or("") : ""));
+    if (!HasAny(said, Tables().plateau_words)) throw Skip{"message size not stated"};
+    bytes = Tables().plateau_bytes;
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%g GiB", *bytes / 1073741824.0);
+    out.assumptions.push_back(std::string("message size not stated, the bandwidth is the large-message plateau: scored at ") + gib);
+  }
+  out.cluster = MapCluster(rec, out);
   // Forced algorithm: "(NVLS on)" / "(NVLS off)" in the op, or an algo field naming one alone.
   const std::string algo = Lower(OptString(*lj, "algo").value_or(""));
   if (Has(lop, "nvls on") || algo == "nvls") s.algo = static_cast<int>(costmodel::Algo::kNvls);
   else if (Has(lop, "nvls off") || algo == "ring") s.algo = static_cast<int>(costmodel::Algo::kRing);
   else if (algo == "tree") s.algo = static_cast<int>(costmodel::Algo::kTree);
+  else if (algo == "collnet") throw Skip{"InfiniBand SHARP (NCCL's CollNet algorithms) not modelled"};
   const int64_t ranks = OptInt(*lj, "ranks").value_or(ReqInt(rec.at("cluster"), "cluster", "gpus"));
   const int64_t gpn = out.cluster.node.gpus_per_node;
   s.group = {ranks, (ranks + gpn - 1) / gpn};

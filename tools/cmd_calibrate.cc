@@ -201,53 +201,59 @@ void RunCalibrate(const CalibrateOptions& o) {
     }
     j["leave_one_out"] = loo;
     // Extrapolation in the node count, the way a profile is used on a bigger cluster than it
-    // was measured on: for every node count N the logs reach past the smallest, fit on the files
-    // of fewer nodes (and every file without collectives) and score each file of N or more.
+    // was measured on: for every node count N the inputs reach past the smallest, fit on the
+    // collectives of fewer nodes (and every input that is not a collective) and score, file by
+    // file, those of N or more. Row by row, not file by file: a reference file holds rows of
+    // several node counts (a log holds one).
     std::set<int64_t> node_counts;
-    std::vector<int64_t> file_nodes;
     for (const auto& f : files) {
-      int64_t n = 0;
-      for (const auto& s : f.in.collectives) n = std::max(n, s.group.nodes);
-      file_nodes.push_back(n);
-      if (n > 0) node_counts.insert(n);
+      for (const auto& s : f.in.collectives) node_counts.insert(s.group.nodes);
     }
     nlohmann::json ex = nlohmann::json::array();
     for (auto it = node_counts.begin(); it != node_counts.end(); ++it) {
       if (it == node_counts.begin()) continue;
       const int64_t below = *it;
       costmodel::CalibrationInputs fewer;
+      std::vector<costmodel::CalibrationInputs> larger(files.size());
       for (size_t k = 0; k < files.size(); ++k) {
-        if (file_nodes[k] < below) fewer.Append(files[k].in);
+        costmodel::CalibrationInputs part = files[k].in;
+        part.collectives.clear();
+        for (const auto& s : files[k].in.collectives) {
+          (s.group.nodes < below ? part : larger[k]).collectives.push_back(s);
+        }
+        fewer.Append(part);
       }
       costmodel::Cluster small = base;
       costmodel::ApplyCalibration(costmodel::Fit(base, fewer, name), small, "extrapolation");
       if (ex.empty()) {
-        std::printf("extrapolation in nodes: fit on files of fewer nodes, score the larger (MAPE %%)\n");
+        std::printf("extrapolation in nodes: fit on collectives of fewer nodes, score the larger (MAPE %%)\n");
         std::printf("%-12s %-52s %6s %10s\n", "fit_below", "scored file", "nodes", "mape");
       }
       std::vector<double> pred, meas;  // every scored row, for the pooled figure
       for (size_t k = 0; k < files.size(); ++k) {
-        if (file_nodes[k] < below) continue;
+        if (larger[k].collectives.empty()) continue;
         std::vector<double> fp, fm;
-        for (const auto& s : files[k].in.collectives) {
+        int64_t nodes = 0;
+        for (const auto& s : larger[k].collectives) {
           fp.push_back(costmodel::PredictCollective(small, s));
           fm.push_back(s.time_s);
+          nodes = std::max(nodes, s.group.nodes);
         }
         const double m = costmodel::Mape(fp, fm);
-        const double um = Score(base, files[k].in).first;
+        const double um = Score(base, larger[k]).first;
         if (m > um) {
           char w[512];
           std::snprintf(w, sizeof w, "extrapolation: %s (%lld nodes) scores %.1f%% with a profile fitted on fewer "
                         "than %lld nodes, worse than the uncalibrated model's %.1f%%", files[k].name.c_str(),
-                        static_cast<long long>(file_nodes[k]), m, static_cast<long long>(below), um);
+                        static_cast<long long>(nodes), m, static_cast<long long>(below), um);
           warnings.push_back(w);
         }
         pred.insert(pred.end(), fp.begin(), fp.end());
         meas.insert(meas.end(), fm.begin(), fm.end());
         std::printf("%-12lld %-52s %6lld %10.1f\n", static_cast<long long>(below), files[k].name.c_str(),
-                    static_cast<long long>(file_nodes[k]), m);
-        ex.push_back({{"fit_below_nodes", below}, {"file", files[k].name}, {"nodes", file_nodes[k]},
-                      {"mape_pct", m}});
+                    static_cast<long long>(nodes), m);
+        ex.push_back({{"fit_below_nodes", below}, {"file", files[k].name}, {"nodes", nodes},
+                      {"rows", larger[k].collectives.size()}, {"mape_pct", m}});
       }
       const double pooled = costmodel::Mape(pred, meas);
       std::printf("%-12lld %-52s %6s %10.1f  (%zu rows)\n", static_cast<long long>(below), "all of them", "",

@@ -70,6 +70,24 @@ TEST(AllReduce, InsideOneNvswitchNodeNvlsWinsAtOneGiB) {
   EXPECT_NEAR(best.time_s, 25e-6 + S / (bus * 0.85 * 15.0 / 16.0), 1e-12);
 }
 
+
+TEST(AllReduce, BlackwellNvlsTakesNcclsBlackwellEfficiencyAndReachesNvidiasPlateau) {
+  // dgx-b200: NVLink5 900 GB/s x 0.7778 (GTC25's 8-GPU ring plateau, 700 GB/s bus bandwidth);
+  // NVLS at NCCL's Blackwell nvlsEfficiency 0.74 (src/tuning/model.h), not Hopper's 0.85.
+  // At 16 GiB: bus bandwidth = S / t x 2 x 7/8 = 900 x 0.7778 x 0.74 x 15/16 x 1.75 = 850.0 GB/s,
+  // the bar GTC25 shows for NVLink5 SHARP on 8 B200 (Hopper's efficiency would give 976).
+  const CollectiveTable t = BuildTable(LinkParamsFor(ResolveCluster("dgx-b200")), Group{8, 1});
+  const double S = 16.0 * (1 << 30);
+  const CollectiveCost best = Time(t, Coll::kAllReduce, S);
+  EXPECT_EQ(best.algo, Algo::kNvls);
+  EXPECT_NEAR(best.time_s, 25e-6 + S / (900e9 * 0.7778 * 0.74 * 15.0 / 16.0), 1e-12);
+  EXPECT_NEAR(S / best.time_s * 2.0 * 7.0 / 8.0 / 1e9, 850.0, 1.0);
+  // The ring: 8.4 + 14 x 3.4 us + 2 x 7/8 S / (900 x 0.7778 = 700 GB/s), the plateau it was
+  // read from (699.1 GB/s at 16 GiB, its 56 us of latency included).
+  const CollectiveCost ring = TimeOf(t, Coll::kAllReduce, Algo::kRing, Proto::kSimple, S);
+  EXPECT_NEAR(ring.time_s, (8.4 + 14 * 3.4) * 1e-6 + 2.0 * 7.0 / 8.0 * S / (900e9 * 0.7778), 1e-12);
+  EXPECT_NEAR(S / ring.time_s * 2.0 * 7.0 / 8.0 / 1e9, 700.0, 1.0);
+}
 TEST(AllReduce, SmallMessageAcrossNodesPicksLowLatency) {
   // 8 bytes over 32 nodes x 8: the tree's log2 latency beats the ring's 2(n-1) hops.
   const CollectiveCost c = Time(BuildTable(H100(), Group{256, 32}), Coll::kAllReduce, 8);
