@@ -138,6 +138,9 @@ namespace {
 // named by file and JSON path.
 struct GpuRow {
   std::string token, memory, cluster, assumption;
+  // A record's gpus_per_node that names the compute tray inside the cluster's NVLink domain
+  // (GB200 NVL72: 4 GPUs per tray, 72 per domain, meshplan's node): read as that domain.
+  int64_t tray_gpus = 0;
 };
 struct UnitSpelling {
   std::string spelling;
@@ -226,10 +229,11 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
   t.gpus = Rows<GpuRow>(o, "gpus", [](costmodel::JsonObject& r) {
     GpuRow g{Lower(r.String("token")), Lower(r.String("memory")), r.String("cluster"), ""};
     if (r.Has("assumption")) g.assumption = r.String("assumption");
+    if (r.Has("tray_gpus")) g.tray_gpus = r.Int("tray_gpus", 1, 1 << 10);
     return g;
   });
   for (const auto& u : Rows<GpuRow>(o, "unmodelled_gpus", [](costmodel::JsonObject& r) {
-         return GpuRow{Lower(r.String("token")), "", "", ""};
+         return GpuRow{Lower(r.String("token")), "", "", "", 0};
        })) {
     t.unmodelled_gpus.push_back(u.token);
   }
@@ -694,8 +698,10 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   out.cluster_name = ClusterForGpu(*gpu, reason, assumption);
   if (out.cluster_name.empty()) throw Skip{reason};
   if (!assumption.empty()) out.assumptions.push_back(assumption);
+  int64_t tray_gpus = 0;
   for (const GpuRow& r : Tables().gpus) {
     if (r.cluster == out.cluster_name) {
+      tray_gpus = r.tray_gpus;
       out.gpu_generation = Lower(r.token);
       for (char& ch : out.gpu_generation) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       break;
@@ -704,7 +710,10 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   costmodel::Cluster cluster = costmodel::ResolveCluster(out.cluster_name, "reference");
   const int64_t gpn = cluster.node.gpus_per_node;
   if (const auto g = OptInt(*c, "gpus_per_node")) {
-    if (*g != gpn) {
+    if (*g != gpn && *g == tray_gpus) {
+      out.notes.push_back("cluster.gpus_per_node " + std::to_string(*g) + ": the compute tray inside " +
+                          out.cluster_name + "'s " + std::to_string(gpn) + "-GPU NVLink domain");
+    } else if (*g != gpn) {
       throw Skip{"cluster.gpus_per_node " + std::to_string(*g) + " differs from " + out.cluster_name +
                  "'s " + std::to_string(gpn)};
     }

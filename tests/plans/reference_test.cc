@@ -37,14 +37,23 @@ TEST(ReferenceGpuRule, A100WithoutMemorySizeIsAssumedTheStandardSystemsPart) {
   EXPECT_EQ(assumed, "A100 memory size not stated: the 80 GB part of the DGX A100 640GB assumed");
 }
 
+// GB200 contains "b200": its row comes first in the table, so it maps to the NVL72 rack, not to
+// a DGX B200.
+TEST(ReferenceGpuRule, Gb200IsTheNvl72RackNotADgxB200) {
+  std::string why, assumed;
+  EXPECT_EQ(ClusterForGpu("NVLink5 SHARP (GB200 NVL72)", why, assumed), "gb200-nvl72");
+  EXPECT_EQ(ClusterForGpu("B200", why, assumed), "dgx-b200");
+  EXPECT_EQ(why, "");
+}
+
 TEST(ReferenceGpuRule, UnmodelledPartsAreSkippedWithReason) {
   std::string why, assumed;
   EXPECT_EQ(ClusterForGpu("A100 PCIe", why, assumed), "");
   EXPECT_EQ(why, "GPU 'A100 PCIe': PCIe parts are not modelled (clusters are SXM/NVLink systems)");
   EXPECT_EQ(ClusterForGpu("GH200 SXM", why, assumed), "");
   EXPECT_EQ(why, "GPU 'GH200 SXM' not modelled");
-  EXPECT_EQ(ClusterForGpu("GB200", why, assumed), "");  // contains "b200": the table rejects it first
-  EXPECT_EQ(why, "GPU 'GB200' not modelled");
+  EXPECT_EQ(ClusterForGpu("GB300", why, assumed), "");
+  EXPECT_EQ(why, "GPU 'GB300' not modelled");
   EXPECT_EQ(ClusterForGpu("H100 NVL", why, assumed), "");
   EXPECT_EQ(why, "GPU 'H100 NVL': H100 NVL is not modelled");
   EXPECT_EQ(ClusterForGpu("TPU v4", why, assumed), "");
