@@ -220,6 +220,37 @@ TEST(ReferenceMapRecord, GemmShapeIsMxNxK) {
   }
 }
 
+// A collective's bus bandwidth with no message size: scored at 16 GiB when the record says it
+// is the large-message plateau (mapping.json "plateau"), the time following from nccl-tests'
+// factor; skipped otherwise. The operation is checked first, so a CUDA peer copy is named as
+// such whatever else it lacks.
+TEST(ReferenceMapRecord, PlateauBandwidthIsScoredAtSixteenGiB) {
+  json j = json::parse(R"J({"id": "c", "kind": "collective", "source": {"ref": "NVIDIA GTC25", "table": "bars"},
+    "cluster": {"gpu": "NVLink5 (B200)", "gpus": 8, "gpus_per_node": 8},
+    "layout": {"collective": "all_reduce", "ranks": 8, "algo": "ring"},
+    "measured": {"busbw_GBps": 700}, "notes": "message size not stated (large-message plateau)."})J");
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  const double S = 16.0 * 1024 * 1024 * 1024;
+  EXPECT_EQ(r.collective.bytes, S);
+  EXPECT_EQ(r.collective.group.ranks, 8);
+  EXPECT_EQ(r.collective.group.nodes, 1);
+  EXPECT_EQ(r.collective.algo, static_cast<int>(costmodel::Algo::kRing));
+  ASSERT_EQ(r.measured.size(), 1u);
+  EXPECT_EQ(r.measured[0].quantity, "collective_time_s");
+  EXPECT_NEAR(r.measured[0].value, S * 2.0 * 7.0 / 8.0 / 700e9, 1e-12);  // busbw = S/t x 2(n-1)/n
+  ASSERT_FALSE(r.assumptions.empty());
+  EXPECT_EQ(r.assumptions.front(),
+            "message size not stated, the bandwidth is the large-message plateau: scored at 16 GiB");
+  j["notes"] = "bar chart";
+  EXPECT_EQ(MapRecord(j).skip_reason, "message size not stated");
+  j["layout"]["algo"] = "collnet";
+  j["notes"] = "large-message plateau";
+  EXPECT_EQ(MapRecord(j).skip_reason, "InfiniBand SHARP (NCCL's CollNet algorithms) not modelled");
+  j["layout"]["collective"] = "p2p copy";
+  EXPECT_EQ(MapRecord(j).skip_reason, "collective 'p2p copy' not modelled");
+}
+
 json Record() {
   return json::parse(R"J({
     "id": "t1", "kind": "end_to_end",
