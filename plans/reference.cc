@@ -182,6 +182,9 @@ struct MappingTables {
   std::vector<UnitSpelling> units;  // longest spelling first
   std::vector<RateWord> link_generations, nvlink_generations;
   std::vector<std::string> per_gpu, per_node, bidirectional, not_stated;
+  // A link phrase with one of these words gives another tool's configuration value (a
+  // simulator's parameter), not the hardware's rate: the standard system's link is kept.
+  std::vector<std::string> tool_parameter;
   std::vector<SourceRow> sources;
   std::vector<FrameworkWord> framework_words;
   std::vector<DtypeWord> dtype_words;
@@ -344,6 +347,12 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("plateau");
     t.plateau_words = Strings(w, "words");
     t.plateau_bytes = w.Number("message_bytes", 1 << 20, 1e12);
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("tool_parameter_words");
+    t.tool_parameter = Strings(w, "words");
     w.String("source");
     w.Finish();
   }
@@ -722,9 +731,13 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   // phrases without a rate: "RoCE", "not stated") keeps the standard system's, and says so.
   const std::optional<std::string> intra = OptString(*c, "intra_link");
   std::optional<double> intra_GBps;
-  if (!Unstated(intra)) intra_GBps = IntraLinkGBps(*intra, gpn);
+  const bool tool_value = intra && HasAny(Lower(*intra), Tables().tool_parameter);
+  if (!Unstated(intra) && !tool_value) intra_GBps = IntraLinkGBps(*intra, gpn);
   if (intra_GBps) {
     cluster.node.intra.GBps_per_gpu = *intra_GBps;
+  } else if (tool_value) {
+    out.assumptions.push_back("intra-node link given as another tool's configuration value, not the hardware's rate: " +
+                              out.cluster_name + "'s " + cluster.node.intra.name);
   } else {
     out.assumptions.push_back("intra-node link not stated: " + out.cluster_name + "'s " + cluster.node.intra.name);
   }

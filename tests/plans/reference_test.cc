@@ -581,10 +581,14 @@ TEST(ReferenceMapRecord, VtrainA100WithoutMemorySizeIsScoredWithItsAssumptions) 
   EXPECT_EQ(r.cluster_name, "dgx-a100-80g");
   EXPECT_EQ(r.gpu_generation, "A100");
   EXPECT_EQ(r.framework, "deepspeed");
-  EXPECT_DOUBLE_EQ(r.cluster.node.intra.GBps_per_gpu, 150.0);
+  // "150 GB/s (vTrain config ...)" is vTrain's simulator parameter, not the hardware's link
+  // (mapping.json tool_parameter_words): the DGX A100's NVLink3, 300 GB/s per direction, stays.
+  EXPECT_DOUBLE_EQ(r.cluster.node.intra.GBps_per_gpu, 300.0);
   // One node: the unstated inter-node link decides nothing, so nothing is assumed about it.
   EXPECT_EQ(r.assumptions,
-            std::vector<std::string>{"A100 memory size not stated: the 80 GB part of the DGX A100 640GB assumed"});
+            (std::vector<std::string>{"A100 memory size not stated: the 80 GB part of the DGX A100 640GB assumed",
+                                      "intra-node link given as another tool's configuration value, not the "
+                                      "hardware's rate: dgx-a100-80g's NVLink3 + NVSwitch gen2 (DGX A100, 6 NVSwitches)"}));
   // deepspeed.json: Megatron-DeepSpeed's flash attention is opt-in, its kernels are fused.
   EXPECT_FALSE(r.workload.flash_attention);
   EXPECT_FALSE(r.workload.eager_elementwise);
