@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
 #include "costmodel/collectives.h"
@@ -1391,7 +1392,11 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   const double tps = e.throughput.tokens_per_s_per_gpu;
   const double flops = FlopsPerToken(r, e);
   for (const Measured& m : r.measured) {
-    if (m.quantity == "step_time_s") score(m, e.time.step_s);
+    if (m.quantity == "step_time_s") {
+      score(m, e.time.step_s);
+      const int64_t pp = std::max<int64_t>(layout.pp, 1);
+      out.back().layer_passes = static_cast<double>((r.model.layers + pp - 1) / pp) * e.parts.micro_batches;
+    }
     else if (m.quantity == "tokens_per_s_per_gpu") score(m, tps);
     else if (m.quantity == "mfu") score(m, tps * flops / peak);
     else if (m.quantity == "tflops_per_gpu") score(m, tps * flops / 1e12);
@@ -1400,6 +1405,42 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     else if (m.quantity == "layer_forward_s") score(m, e.layer_forward_s + e.parts.layer_fwd_tp_s);
     else if (m.quantity == "layer_backward_s") score(m, e.layer_backward_s + e.parts.layer_bwd_tp_s);
   }
+  return out;
+}
+
+ResidualSplit SplitStepResiduals(const std::vector<StepResidual>& rows) {
+  ResidualSplit out;
+  out.n = static_cast<int64_t>(rows.size());
+  if (rows.empty()) return out;
+  // Relative least squares: each row divided by its measurement, so a 10 ms run and a 10 s
+  // run weigh alike (MAPE's weighting).
+  Eigen::MatrixXd a(out.n, 2);
+  Eigen::VectorXd b = Eigen::VectorXd::Ones(out.n);
+  double before = 0;
+  for (Eigen::Index i = 0; i < out.n; ++i) {
+    const StepResidual& r = rows[static_cast<size_t>(i)];
+    a(i, 0) = r.predicted_s / r.measured_s;
+    a(i, 1) = r.layer_passes / r.measured_s;
+    before += std::fabs(r.predicted_s - r.measured_s) / r.measured_s;
+  }
+  out.mape_pct = 100.0 * before / static_cast<double>(out.n);
+  if (out.n < 3) return out;
+  // Scale the columns to unit norm so the rank test compares like with like.
+  const Eigen::Vector2d scale(a.col(0).norm(), a.col(1).norm());
+  if (!(scale(0) > 0) || !(scale(1) > 0)) return out;
+  const Eigen::MatrixXd as = a * scale.cwiseInverse().asDiagonal();
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(as, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const Eigen::VectorXd sv = svd.singularValues();
+  if (!(sv(1) > 1e-3 * sv(0))) return out;
+  const Eigen::VectorXd x = svd.solve(b).cwiseQuotient(scale);
+  out.separable = true;
+  out.rate = x(0);
+  out.fixed_s = x(1);
+  double after = 0;
+  for (const StepResidual& r : rows) {
+    after += std::fabs(out.rate * r.predicted_s + out.fixed_s * r.layer_passes - r.measured_s) / r.measured_s;
+  }
+  out.mape_after_pct = 100.0 * after / static_cast<double>(out.n);
   return out;
 }
 

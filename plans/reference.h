@@ -129,7 +129,32 @@ std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string
 struct ScoredQuantity {
   std::string quantity;
   double measured = 0, predicted = 0, error_pct = 0;
+  // step_time_s of a training record: the layer passes of its busiest pipeline stage in a step
+  // (its layers x the micro-batches), for SplitStepResiduals. 0 otherwise.
+  double layer_passes = 0;
 };
+
+/// One scored step time, for SplitStepResiduals.
+struct StepResidual {
+  double predicted_s = 0, measured_s = 0, layer_passes = 0;
+};
+
+/// A diagnostic, never applied to a prediction: the step times of one source, measured against
+/// predicted, split into a rate and a fixed cost per layer pass by least squares on the
+/// relative error, measured ~ rate x predicted + fixed_s x layer_passes. A rate away from 1
+/// with no fixed cost says the work is priced too fast or too slow; a fixed cost with a rate
+/// near 1 says something the model does not price costs the same per layer and micro-batch
+/// whatever the work (host-side dispatch, launches, synchronisation). `separable` is false when
+/// the two columns cannot be told apart (every record with the same passes per predicted second)
+/// or fewer than 3 records are given.
+struct ResidualSplit {
+  int64_t n = 0;
+  bool separable = false;
+  double rate = 0, fixed_s = 0;
+  double mape_pct = 0;        // of the predictions as they are
+  double mape_after_pct = 0;  // of rate x predicted + fixed_s x passes
+};
+ResidualSplit SplitStepResiduals(const std::vector<StepResidual>& rows);
 
 /// Predicts every measured quantity of a mapped record on `cluster` (the record's cluster with
 /// any calibration applied). Uses the analytical evaluator (costmodel/evaluate.h).

@@ -122,6 +122,9 @@ struct Group {
   }
 };
 
+// A source's step times are split into a rate and a fixed cost only from this many records on.
+constexpr size_t kMinResidualRows = 10;
+
 struct Summary {
   int64_t scored = 0, skipped = 0, in_sample = 0;
   ErrorTable per_quantity;
@@ -130,6 +133,8 @@ struct Summary {
   // --leave-source-out: each GPU generation's errors with the shipped profiles themselves (a
   // refit record's in-sample error, any other record's error), and how many step times were refit.
   std::map<std::string, Group> shipped_per_gpu;
+  // Step times per source and GPU generation, for the residual split (a diagnostic).
+  std::map<std::string, std::vector<plans::StepResidual>> residuals;
 };
 
 void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
@@ -319,6 +324,9 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
       sum.per_gpu[r.gpu_generation].quantities.Add(q.quantity, q.error_pct);
       sum.per_calibration[calib].quantities.Add(q.quantity, q.error_pct);
+      if (q.layer_passes > 0) {
+        sum.residuals[r.source + " on " + r.gpu_generation].push_back({q.predicted, q.measured, q.layer_passes});
+      }
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
     }
@@ -402,6 +410,31 @@ void RunAccuracy(const AccuracyOptions& o) {
     std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
     g.quantities.Print("    ");
   }
+  // The residual split: a diagnostic of what kind of error each source's step times carry,
+  // never applied to a prediction (plans::SplitStepResiduals).
+  json residual_split = json::object();
+  bool split_header = false;
+  for (const auto& [name, rows] : sum.residuals) {
+    if (rows.size() < kMinResidualRows) continue;
+    const plans::ResidualSplit rs = plans::SplitStepResiduals(rows);
+    if (!split_header) {
+      std::printf("residual split of step times (a diagnostic, never applied): measured ~ rate x predicted + fixed x "
+                  "layer passes (a stage's layers x micro-batches), least squares on the relative error\n");
+      std::printf("  %-50s %6s %8s %14s %8s %12s\n", "source on GPU", "n", "rate", "fixed_ms/pass", "MAPE_%",
+                  "after_MAPE_%");
+      split_header = true;
+    }
+    if (rs.separable) {
+      std::printf("  %-50s %6lld %8.3f %14.3f %8.1f %12.1f\n", name.c_str(), static_cast<long long>(rs.n), rs.rate,
+                  rs.fixed_s * 1e3, rs.mape_pct, rs.mape_after_pct);
+      residual_split[name] = {{"n", rs.n}, {"rate", rs.rate}, {"fixed_ms_per_layer_pass", rs.fixed_s * 1e3},
+                              {"mape_pct", rs.mape_pct}, {"mape_after_pct", rs.mape_after_pct}};
+    } else {
+      std::printf("  %-50s %6lld  rate and fixed cost not separable on these records\n", name.c_str(),
+                  static_cast<long long>(rs.n));
+      residual_split[name] = {{"n", rs.n}, {"separable", false}, {"mape_pct", rs.mape_pct}};
+    }
+  }
   if (!sum.assumptions.empty()) std::printf("assumed (scored records):\n");
   for (const auto& [text, n] : sum.assumptions) {
     std::printf("  %4lld  %s\n", static_cast<long long>(n), text.c_str());
@@ -429,7 +462,8 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"per_quantity", sum.per_quantity.ToJson()},
                        {"per_source", per_source},
                        {"per_gpu", per_gpu},
-                       {"per_calibration", per_calibration}};
+                       {"per_calibration", per_calibration},
+                       {"residual_split", residual_split}};
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});

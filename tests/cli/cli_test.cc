@@ -899,6 +899,15 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
                                         "rate: dgx-a100-80g's NVLink3 + NVSwitch gen2 (DGX A100, 6 NVSwitches)"],
             1440);
   EXPECT_EQ(v["summary"]["skipped"], 0);
+  // The residual split (a diagnostic, never applied) reads vTrain's error as what the README
+  // says it is: a fixed cost per layer pass (2.3 ms when written), not a slow rate (0.81: the
+  // work itself is priced a little slow), and the two together leave 12.7% of its 33%.
+  const json& split = v["summary"]["residual_split"]["VIA-Research/vTrain on A100"];
+  EXPECT_EQ(split["n"], 1440);
+  EXPECT_GT(split["fixed_ms_per_layer_pass"].get<double>(), 1.5);
+  EXPECT_LT(split["rate"].get<double>(), 1.0);
+  EXPECT_LT(split["mape_after_pct"].get<double>(), 15.0);
+  EXPECT_NEAR(split["mape_pct"].get<double>(), v["summary"]["per_source"]["VIA-Research/vTrain"]["per_quantity"]["step_time_s"]["mape_pct"].get<double>(), 1e-9);
 }
 
 // --framework NAME fills the workload traits the framework implies (data/frameworks); a flag

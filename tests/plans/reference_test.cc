@@ -2,6 +2,8 @@
 // its exact output or skip reason, and a record mapped end to end.
 #include "plans/reference.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -741,6 +743,40 @@ TEST(ReferenceMapRecord, CollectiveHarnessFromTheSourceTable) {
   EXPECT_EQ(MapRecord(k).collective.harness, costmodel::Harness::kTorchDistributed);
   k["source"]["table"] = "collective comparison 16GiB";
   EXPECT_EQ(MapRecord(k).collective.harness, costmodel::Harness::kNcclTests);
+}
+
+}  // namespace
+}  // namespace meshplan::plans
+
+namespace meshplan::plans {
+namespace {
+
+// The residual split recovers a rate and a fixed cost per layer pass that generated the
+// measurements (measured = 1.2 x predicted + 2 ms x passes, by hand), leaves no error after, and
+// says when the two cannot be told apart.
+TEST(ResidualSplit, RecoversTheRateAndTheFixedCostThatMadeTheMeasurements) {
+  std::vector<StepResidual> rows;
+  const double preds[] = {0.5, 1.0, 2.0, 4.0, 0.25};
+  const double passes[] = {96, 48, 480, 120, 400};
+  for (int i = 0; i < 5; ++i) rows.push_back({preds[i], 1.2 * preds[i] + 0.002 * passes[i], passes[i]});
+  const ResidualSplit s = SplitStepResiduals(rows);
+  EXPECT_EQ(s.n, 5);
+  ASSERT_TRUE(s.separable);
+  EXPECT_NEAR(s.rate, 1.2, 1e-9);
+  EXPECT_NEAR(s.fixed_s, 0.002, 1e-12);
+  EXPECT_NEAR(s.mape_after_pct, 0.0, 1e-7);
+  // MAPE before, by hand: |p - m| / m for each row.
+  double before = 0;
+  for (const StepResidual& r : rows) before += std::fabs(r.predicted_s - r.measured_s) / r.measured_s;
+  EXPECT_NEAR(s.mape_pct, 100.0 * before / 5.0, 1e-9);
+  // Every record with the same passes per predicted second: rate and fixed cost are one column.
+  std::vector<StepResidual> same;
+  for (int i = 0; i < 5; ++i) same.push_back({preds[i], 1.5 * preds[i], 100.0 * preds[i]});
+  EXPECT_FALSE(SplitStepResiduals(same).separable);
+  // Fewer than 3 records: no split.
+  rows.resize(2);
+  EXPECT_FALSE(SplitStepResiduals(rows).separable);
+  EXPECT_EQ(SplitStepResiduals({}).n, 0);
 }
 
 }  // namespace
