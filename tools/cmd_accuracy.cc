@@ -320,6 +320,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
     for (const plans::ScoredQuantity& q : plans::PredictRecord(r, cluster)) {
       if (!shipped) with_shipped.quantities.Add(q.quantity, q.error_pct);
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
+      if (q.layer_passes > 0) quantities[q.quantity]["layer_passes"] = q.layer_passes;
       sum.per_quantity.Add(q.quantity, q.error_pct);
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
       sum.per_gpu[r.gpu_generation].quantities.Add(q.quantity, q.error_pct);

@@ -902,6 +902,11 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   // The residual split (a diagnostic, never applied) reads vTrain's error as what the README
   // says it is: a fixed cost per layer pass (2.3 ms when written), not a slow rate (0.81: the
   // work itself is priced a little slow), and the two together leave 12.7% of its 33%.
+  // Layer passes by hand: 24 layers over pp 2 = 12 per stage, x 16 / 8 / dp 1 = 2 micro-batches.
+  for (const json& rec : v["records"]) {
+    if (rec["id"] != "vtrain-single-0000-h1024-L24-g2-t1d1p2-gb16-mb8") continue;
+    EXPECT_EQ(rec["quantities"]["step_time_s"]["layer_passes"], 24.0);
+  }
   const json& split = v["summary"]["residual_split"]["VIA-Research/vTrain on A100"];
   EXPECT_EQ(split["n"], 1440);
   EXPECT_GT(split["fixed_ms_per_layer_pass"].get<double>(), 1.5);
