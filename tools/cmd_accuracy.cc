@@ -428,7 +428,7 @@ void RunAccuracy(const AccuracyOptions& o) {
     if (rs.separable) {
       std::printf("  %-50s %6lld %8.3f %14.3f %8.1f %12.1f\n", name.c_str(), static_cast<long long>(rs.n), rs.rate,
                   rs.fixed_s * 1e3, rs.mape_pct, rs.mape_after_pct);
-      residual_split[name] = {{"n", rs.n}, {"rate", rs.rate}, {"fixed_ms_per_layer_pass", rs.fixed_s * 1e3},
+      residual_split[name] = {{"n", rs.n}, {"separable", true}, {"rate", rs.rate}, {"fixed_ms_per_layer_pass", rs.fixed_s * 1e3},
                               {"mape_pct", rs.mape_pct}, {"mape_after_pct", rs.mape_after_pct}};
     } else {
       std::printf("  %-50s %6lld  rate and fixed cost not separable on these records\n", name.c_str(),

@@ -909,6 +909,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   }
   const json& split = v["summary"]["residual_split"]["VIA-Research/vTrain on A100"];
   EXPECT_EQ(split["n"], 1440);
+  EXPECT_EQ(split["separable"], true);
   EXPECT_GT(split["fixed_ms_per_layer_pass"].get<double>(), 1.5);
   EXPECT_LT(split["rate"].get<double>(), 1.0);
   EXPECT_LT(split["mape_after_pct"].get<double>(), 15.0);
