@@ -73,7 +73,7 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
   const double md = static_cast<double>(m), nd = static_cast<double>(n),
                kd = static_cast<double>(k), bd = static_cast<double>(batch);
   t.flops = 2.0 * md * nd * kd * bd;
-  const double eff = p.gemm_fp8_fraction * GemmShapeEfficiency(m, n, p.sms, batch);
+  const double eff = p.gemm_fp8_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
   const double bytes = bd * (md * kd + kd * nd + 2.0 * md * nd);  // fp8 inputs, bf16 output
   t.time_s = std::max(t.flops / (p.fp8_peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
   return t;

@@ -23,7 +23,7 @@ struct ComputeParams {
   double peak_flops = 0;       // bf16 dense FLOP/s
   double hbm_Bps = 0;          // achievable HBM bytes/s (peak * hbm_fraction)
   double gemm_fraction = 0;    // best achievable GEMM fraction of peak
-  double gemm_sustained = 1;   // BF16 GEMMs in a long chain over the same in bursts (specs.h)
+  double gemm_sustained = 1;   // GEMMs (BF16, FP8) in a long chain over the same in bursts (specs.h)
   double attention_fraction = 0;
   double launch_s = 0;
   int64_t sms = 1;
@@ -51,8 +51,10 @@ struct KernelTime {
 /// C[m,n] = A[m,k] B[k,n] in bf16, `batch` independent copies (batched GEMM).
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch = 1);
 /// The same GEMM with FP8 inputs (BF16 output): the FP8 dense peak x gemm_fp8_fraction x the same
-/// tile/wave quantisation; 1-byte operands for the bandwidth floor. The calibration table holds
-/// BF16 shapes and is not used. Requires fp8_peak_flops and gemm_fp8_fraction > 0.
+/// tile/wave quantisation x gemm_sustained (mamf-finder's FP8 MSMF/MAMF on H200 and B200 match
+/// its BF16 ones within 0.5%: one power limit); 1-byte operands for the bandwidth floor. The
+/// calibration table holds BF16 shapes and is not used. Requires fp8_peak_flops and
+/// gemm_fp8_fraction > 0.
 KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch = 1);
 /// Throughput of a FlashAttention generation relative to FlashAttention-2 on the same GPU (a
 /// cluster's attention_peak_fraction is FA2's, fwd+bwd). 1: 0.5, the FA2 paper's "around 2x

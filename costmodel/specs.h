@@ -183,9 +183,11 @@ struct Efficiency {
   double nvls_tree_fraction = 0.85; // NVLS-tree all-reduce across nodes, of the hierarchical bound
   double reduce_scatter_fraction = 1.0;  // reduce-scatter bandwidth relative to all-gather's
   double all_reduce_fraction = 1.0;      // all-reduce bandwidth relative to the ring model's
-  // BF16 GEMMs run back to back for many seconds (a training step) over the same shapes timed in
-  // short bursts (the GEMM table, gemm_peak_fraction): below 1 where a long chain runs into the
-  // GPU's power limit and its clocks drop. 1 until meshplan-validate --sustain-s measures it.
+  // GEMMs (BF16 and FP8) run back to back for many seconds (a training step) over the same
+  // shapes timed in short bursts (the GEMM table, gemm_peak_fraction, gemm_fp8_peak_fraction):
+  // below 1 where a long chain runs into the GPU's power limit and its clocks drop. Measured by
+  // meshplan-validate --sustain-s, or published as mamf-finder's MSMF over its MAMF
+  // (data/reference/sustained-gemm.json); 1 where neither exists.
   double gemm_sustained_fraction = 1.0;
   double step_sync_us = 0;               // skew a blocking TP collective waits in a real step
   // NCCL point-to-point (collectives.h P2pTime; calibrated, optional in cluster files): the

@@ -1256,9 +1256,30 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::string dtype = Lower(OptString(*lj, "dtype").value_or(""));
-  // The FP8 GEMM records are where the clusters' gemm_fp8_peak_fraction comes from.
-  if (Has(dtype, "fp8") || Has(dtype, "float8")) throw Skip{"fp8 GEMM record: the source of gemm_fp8_peak_fraction, not scored"};
-  if (dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
+  const bool fp8 = Has(dtype, "fp8") || Has(dtype, "float8");
+  // burst (the default): a short timed loop at boost clock, what the GEMM table and the peak
+  // fractions are fitted from; sustained: the chain held at the GPU's power limit (mamf-finder's
+  // MSMF), published with the same run's burst figure, whose ratio is gemm_sustained_fraction.
+  const std::string regime = Lower(OptString(*lj, "regime").value_or("burst"));
+  if (regime != "burst" && regime != "sustained") {
+    throw Skip{"layout.regime '" + regime.substr(0, 40) + "' not modelled (burst or sustained)"};
+  }
+  if (regime == "sustained") {
+    const json* mj = Field(rec, "measured");
+    const std::optional<double> burst = mj && mj->is_object() ? OptNumber(*mj, "burst_tflops") : std::nullopt;
+    if (!burst) throw Skip{"measured.burst_tflops missing: a sustained GEMM record needs its run's burst figure"};
+    if (!(*burst >= 1e-3 && *burst <= 1e6)) throw Skip{"measured.burst_tflops: outside [0.001, 1e6]"};
+    out.gemm_sustained = true;
+    out.gemm_burst_tflops = *burst;
+    if (fp8 && !(out.cluster.efficiency.gemm_fp8_peak_fraction > 0 && out.cluster.gpu.peak_tflops.fp8 > 0)) {
+      throw Skip{"fp8 GEMM on " + out.cluster_name + ": no FP8 GEMM fraction measured (efficiency.gemm_fp8_peak_fraction)"};
+    }
+  } else if (fp8) {
+    // The burst FP8 GEMM records are where the clusters' gemm_fp8_peak_fraction comes from.
+    throw Skip{"fp8 GEMM record: the source of gemm_fp8_peak_fraction, not scored"};
+  }
+  if (!fp8 && dtype != "bf16" && dtype != "fp16") throw Skip{"GEMM dtype '" + dtype + "' not modelled (bf16/fp16 only)"};
+  out.gemm_fp8 = fp8;
   // The GEMM's shape: mamf-finder's best of a sweep, or the one shape a kernel record measured.
   std::optional<std::string> shape = OptString(*lj, "shape_MxNxK");
   if (!shape) shape = OptString(*lj, "best_shape_MxNxK");
@@ -1379,8 +1400,11 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     return out;
   }
   if (r.kind == "gemm") {
-    const costmodel::ComputeParams cp = costmodel::ComputeParamsFor(cluster);
-    const costmodel::KernelTime k = costmodel::GemmTime(cp, r.gemm_m, r.gemm_n, r.gemm_k);
+    costmodel::ComputeParams cp = costmodel::ComputeParamsFor(cluster);
+    // A burst record was timed before the clocks dropped: the sustained fraction is not its.
+    if (!r.gemm_sustained) cp.gemm_sustained = 1.0;
+    const costmodel::KernelTime k = r.gemm_fp8 ? costmodel::Fp8GemmTime(cp, r.gemm_m, r.gemm_n, r.gemm_k)
+                                               : costmodel::GemmTime(cp, r.gemm_m, r.gemm_n, r.gemm_k);
     for (const Measured& m : r.measured) score(m, k.flops / k.time_s / 1e12);
     return out;
   }

@@ -67,8 +67,14 @@ struct ReferenceRecord {
   double mfu_peak_flops = 0;
   // collective:
   costmodel::CollectiveSample collective;
-  // gemm:
+  // gemm: its shape; a burst record (layout.regime "burst", the default: a short timed loop, the
+  // clocks at boost) or a sustained one ("sustained": the chain held at the power limit, with
+  // the same run's burst figure, measured.burst_tflops, beside it); FP8 operands (sustained only:
+  // a burst FP8 record is the source of gemm_fp8_peak_fraction, not scored).
   int64_t gemm_m = 0, gemm_n = 0, gemm_k = 0;
+  bool gemm_sustained = false;
+  bool gemm_fp8 = false;
+  double gemm_burst_tflops = 0;
   std::vector<Measured> measured;
 };
 

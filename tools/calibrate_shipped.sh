@@ -15,9 +15,12 @@
 #  - dgx-b200: GEMMs only, the 75 SimuMax measured on the B200 of its Megatron-LM runs
 #    (data/reference/simumax-b200-kernels.json). No B200 collective goes in: published.json's
 #    B200 rows are AWS P6 (EFA, another fabric than a DGX B200's InfiniBand), and mamf-finder's
-#    best-of-a-sweep GEMM (0.78 of peak) is the burst figure these sustained shapes fall short of.
+#    best-of-a-sweep GEMM (0.78 of peak) is one shape no training run has, beside 75 that runs had.
 #    Also for gb200-nvl72: the same Blackwell GPU running the same kernels (its efficiencies are
 #    fractions of its own, higher, 1,200 W peak).
+#  - dgx-h100 and dgx-b200 also read data/reference/sustained-gemm.json: mamf-finder's MSMF over
+#    its MAMF on H200 and B200 (BF16, FP8), the sustained fraction of a GEMM chain held at the
+#    power limit (efficiency.gemm_sustained_fraction; all the above are burst timings).
 # data/calibration/inputs/shipped.json lists the same inputs for `accuracy --leave-source-out`;
 # change both together (Cli.ShippedFitInputsMatchTheCalibrationScript checks they agree).
 set -euo pipefail
@@ -28,7 +31,7 @@ n=$root/tests/data/nccl-tests
 cd "$n"
 ref=$root/data/reference/published.json
 "$bin" calibrate --cluster dgx-h100 --name dgx-h100 --also-for dgx-h200 --leave-one-out -o "$out/dgx-h100.json" \
-  --reference "$ref" \
+  --reference "$ref" "$root/data/reference/sustained-gemm.json" \
   --nccl-tests h100-1x8-all_gather-together-ring.txt h100-1x8-all_gather-xxrjun.txt \
   h100-1x8-all_reduce-together-nvls.txt h100-1x8-all_reduce-together-ring.txt h100-1x8-all_reduce-xxrjun.txt \
   h100-1x8-reduce_scatter-together-ring.txt h100-1x8-reduce_scatter-xxrjun.txt \
@@ -40,4 +43,4 @@ ref=$root/data/reference/published.json
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \
   a100-2x8-all_reduce-ocioke-roce.txt
 "$bin" calibrate --cluster dgx-b200 --name dgx-b200 --also-for gb200-nvl72 -o "$out/dgx-b200.json" \
-  --reference "$root/data/reference/simumax-b200-kernels.json"
+  --reference "$root/data/reference/simumax-b200-kernels.json" "$root/data/reference/sustained-gemm.json"

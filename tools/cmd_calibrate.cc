@@ -174,6 +174,12 @@ void RunCalibrate(const CalibrateOptions& o) {
     std::printf("%-52s %10s %10s %10s\n", "held-out file", "uncal", "fit_all", "held_out");
     nlohmann::json loo = nlohmann::json::array();
     for (size_t i = 0; i < files.size(); ++i) {
+      // Only collectives and steps are scored here; a file of other kernel records (GEMMs,
+      // sustained GEMMs, layers) would print a meaningless 0.
+      if (files[i].in.collectives.empty() && files[i].in.steps.empty()) {
+        std::printf("%-52s %s\n", files[i].name.c_str(), "(no collective or step rows to score)");
+        continue;
+      }
       costmodel::CalibrationInputs rest;
       for (size_t k = 0; k < files.size(); ++k) {
         if (k != i) rest.Append(files[k].in);

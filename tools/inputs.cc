@@ -15,6 +15,12 @@
 namespace meshplan::tools {
 using nlohmann::json;
 
+namespace {
+// mamf-finder.py v4's MSMF: the fastest steady shape re-measured over a 4 s window ("Lock-in",
+// stas00/ml-engineering compute/accelerator/benchmarks/README.md at 0359db89).
+constexpr double kSustainedWindowS = 4.0;
+}  // namespace
+
 NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluster& c,
                                 std::optional<costmodel::NcclTestOp> collective) {
   NcclLogSamples out;
@@ -149,6 +155,9 @@ std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
     const std::string src = file + ":" + r.id;
     if (r.kind == "per_layer") {
       in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
+    } else if (r.kind == "gemm" && r.gemm_sustained && value("gemm_tflops") > 0) {
+      // mamf-finder's MSMF over the same run's MAMF: the chain at the power limit over its bursts.
+      in.sustained_gemms.push_back({value("gemm_tflops") / r.gemm_burst_tflops, kSustainedWindowS, src});
     } else if (r.kind == "gemm" && value("gemm_tflops") > 0) {
       const double flops = 2.0 * static_cast<double>(r.gemm_m) * static_cast<double>(r.gemm_n) *
                            static_cast<double>(r.gemm_k);

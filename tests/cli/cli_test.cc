@@ -1249,6 +1249,9 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
   EXPECT_EQ(j["inputs"]["fp8_recipe"], "te-delayed");
   EXPECT_GT(j["layouts"][0]["throughput"]["fp8_peak_utilization"].get<double>(), 0.0);
   EXPECT_NE(ok.out.find("; of the BF16 dense peak; of the FP8 peak"), std::string::npos);
+  // B200's FP8 is priced from mamf-finder's B200 FP8 MAMF (3350 / 4500, dgx-b200.json).
+  Result b200 = Run(w + "--cluster dgx-b200 --precision fp8");
+  EXPECT_EQ(b200.rc, 0) << b200.err;
   struct Bad {
     std::string args, err;
   };
@@ -1256,8 +1259,8 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
       {"--cluster dgx-a100-80g --precision fp8",
        "meshplan: error: --precision: fp8: cluster dgx-a100-80g's A100-SXM4-80GB has no FP8 tensor cores "
        "(gpu.peak_tflops.fp8 is 0)\n"},
-      {"--cluster dgx-b200 --precision fp8",
-       "meshplan: error: --precision: fp8: cluster dgx-b200 gives no measured FP8 GEMM efficiency "
+      {"--cluster gb200-nvl72 --precision fp8",
+       "meshplan: error: --precision: fp8: cluster gb200-nvl72 gives no measured FP8 GEMM efficiency "
        "(efficiency.gemm_fp8_peak_fraction); FP8 GEMMs are not priced at the BF16 fraction\n"},
       {"--cluster dgx-h100 --precision fp4", "meshplan: error: --precision: precision must be bf16 or fp8, got 'fp4'\n"},
       {"--cluster dgx-h100 --fp8-param-gather", "meshplan: error: --fp8-param-gather: needs --precision fp8\n"},

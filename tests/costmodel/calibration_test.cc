@@ -186,6 +186,7 @@ TEST(FitCollectives, P2pRowsRecoverChannelBandwidthAndPartSizeOnTopOfTheLinks) {
 
 TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {
   Cluster truth = ResolveCluster("dgx-h100");
+  truth.efficiency.gemm_sustained_fraction = 1.0;  // the samples are burst timings
   truth.efficiency.gemm_peak_fraction = 0.70;
   truth.efficiency.hbm_fraction = 0.80;
   truth.efficiency.kernel_launch_us = 5.0;
@@ -212,9 +213,10 @@ TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {
   EXPECT_NEAR(Find(p, "efficiency.gemm_peak_fraction")->value, 0.70, 0.01);
   EXPECT_NEAR(Find(p, "efficiency.attention_peak_fraction")->value, 0.45, 1e-3);
   EXPECT_EQ(p.gemm_table.size(), 9u);
-  // With the profile applied, a measured shape is predicted exactly.
+  // With the profile applied, a measured shape's burst is predicted exactly.
   Cluster c = ResolveCluster("dgx-h100");
   ApplyCalibration(p, c, "test");
+  c.efficiency.gemm_sustained_fraction = 1.0;
   const ComputeParams cp = ComputeParamsFor(c);
   EXPECT_NEAR(GemmTime(cp, 8192, 1280, 8192).time_s, GemmTime(tp, 8192, 1280, 8192).time_s, 1e-12);
 }
@@ -224,6 +226,7 @@ TEST(FitKernels, SustainedGemmFractionIsTheMedianMeasuredAndLeavesTheBurstFitAlo
   // The GEMM table and best-case fraction are fitted on the burst samples as if no sustained
   // fraction were set, even when the cluster starts with one.
   Cluster truth = ResolveCluster("dgx-h100");
+  truth.efficiency.gemm_sustained_fraction = 1.0;  // the samples are burst timings
   truth.efficiency.gemm_peak_fraction = 0.70;
   const ComputeParams tp = ComputeParamsFor(truth);
   CalibrationInputs in;

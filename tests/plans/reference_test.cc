@@ -3,12 +3,15 @@
 #include "plans/reference.h"
 
 #include <cmath>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "costmodel/evaluate.h"
 #include "costmodel/params.h"
+#include "costmodel/spec_io.h"
+#include "costmodel/zoo.h"
 
 namespace meshplan::plans {
 namespace {
@@ -251,6 +254,86 @@ TEST(ReferenceMapRecord, PlateauBandwidthIsScoredAtSixteenGiB) {
   EXPECT_EQ(MapRecord(j).skip_reason, "InfiniBand SHARP (NCCL's CollNet algorithms) not modelled");
   j["layout"]["collective"] = "p2p copy";
   EXPECT_EQ(MapRecord(j).skip_reason, "collective 'p2p copy' not modelled");
+}
+
+// A sustained GEMM record (mamf-finder's MSMF beside the same run's MAMF) is scored at the
+// sustained rate, a burst record at the burst rate. By hand, H200 at 1536x2816x6144: 12 x 22 =
+// 264 output tiles of 128 x 128 on 132 SMs are two whole waves (shape efficiency 1), so the
+// burst rate is 989 x 0.8033 (dgx-h200.json's gemm_peak_fraction) and the sustained one that x
+// 0.8882 (its gemm_sustained_fraction, 755 / 850), each plus the 4 us launch.
+TEST(ReferenceMapRecord, SustainedGemmIsScoredHeldAtThePowerLimitAndBurstIsNot) {
+  json j = json::parse(R"J({"id": "s", "kind": "gemm", "source": {"ref": "stas00/ml-engineering", "table": "BF16"},
+    "cluster": {"gpu": "H200 SXM", "gpus": 1, "gpus_per_node": 8},
+    "layout": {"op": "torch.mm", "dtype": "bf16", "regime": "sustained", "shape_MxNxK": "1536x2816x6144"},
+    "measured": {"tflops": 755, "burst_tflops": 850, "peak_tflops": 989}})J");
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.cluster_name, "dgx-h200");
+  EXPECT_TRUE(r.gemm_sustained);
+  EXPECT_FALSE(r.gemm_fp8);
+  EXPECT_EQ(r.gemm_burst_tflops, 850.0);
+  costmodel::Cluster c = costmodel::ResolveCluster("dgx-h200");
+  const double flops = 2.0 * 1536 * 2816 * 6144;
+  auto tflops = [&](double rate) { return flops / (flops / rate + 4e-6) / 1e12; };
+  std::vector<ScoredQuantity> q = PredictRecord(r, c);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0].quantity, "gemm_tflops");
+  EXPECT_NEAR(q[0].predicted, tflops(989e12 * 0.8033 * 0.8882), 1e-6);
+  j["layout"]["regime"] = "burst";
+  r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_FALSE(r.gemm_sustained);
+  EXPECT_NEAR(PredictRecord(r, c)[0].predicted, tflops(989e12 * 0.8033), 1e-6);
+  // FP8: the FP8 dense peak x gemm_fp8_peak_fraction (0.7344) x the same sustained fraction.
+  j["layout"]["regime"] = "sustained";
+  j["layout"]["dtype"] = "float8_e4m3fn";
+  r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_TRUE(r.gemm_fp8);
+  EXPECT_NEAR(PredictRecord(r, c)[0].predicted, tflops(1979e12 * 0.7344 * 0.8882), 1e-6);
+  j["layout"]["regime"] = "burst";
+  EXPECT_EQ(MapRecord(j).skip_reason, "fp8 GEMM record: the source of gemm_fp8_peak_fraction, not scored");
+  // What cannot be read is skipped by name.
+  j["layout"]["regime"] = "sustained";
+  j["cluster"]["gpu"] = "GB200";
+  j["cluster"]["gpus_per_node"] = 4;  // the NVL72 compute tray
+  EXPECT_EQ(MapRecord(j).skip_reason,
+            "fp8 GEMM on gb200-nvl72: no FP8 GEMM fraction measured (efficiency.gemm_fp8_peak_fraction)");
+  j["cluster"]["gpu"] = "H200 SXM";
+  j["cluster"]["gpus_per_node"] = 8;
+  j["measured"].erase("burst_tflops");
+  EXPECT_EQ(MapRecord(j).skip_reason, "measured.burst_tflops missing: a sustained GEMM record needs its run's burst figure");
+  j["measured"]["burst_tflops"] = 0;
+  EXPECT_EQ(MapRecord(j).skip_reason, "measured.burst_tflops: outside [0.001, 1e6]");
+  j["measured"]["burst_tflops"] = 1525;
+  j["layout"]["regime"] = "throttled";
+  EXPECT_EQ(MapRecord(j).skip_reason, "layout.regime 'throttled' not modelled (burst or sustained)");
+}
+
+// The clusters' sustained fractions are the shipped records' MSMF / MAMF, to the 4 digits the
+// cluster files keep: H200 BF16 755 / 850 (and the H100, the same GH100 die at the same 700 W,
+// takes it), B200 BF16 1439 / 1737; B200's FP8 GEMM fraction is its FP8 MAMF 3350 / 4500.
+TEST(ReferenceFile, ClusterSustainedFractionsAreTheShippedMsmfOverMamf) {
+  const std::string path = costmodel::DataDir() + "/reference/sustained-gemm.json";
+  std::map<std::string, double> ratio;
+  double b200_fp8_burst = 0;
+  for (const ReferenceRecord& r : MapReferenceFile(costmodel::ReadFileText(path, "test"), path)) {
+    if (r.gemm_sustained && !r.gemm_fp8 && r.skip_reason.empty()) {
+      ratio[r.cluster_name] = r.measured.at(0).value / r.gemm_burst_tflops;
+    }
+    if (r.id == "mamf-b200-sxm-fp8-e4m3fn-v4") b200_fp8_burst = 3350.0;
+  }
+  ASSERT_EQ(ratio.size(), 2u);
+  EXPECT_DOUBLE_EQ(ratio.at("dgx-h200"), 755.0 / 850.0);
+  EXPECT_DOUBLE_EQ(ratio.at("dgx-b200"), 1439.0 / 1737.0);
+  EXPECT_NEAR(costmodel::ResolveCluster("dgx-h200").efficiency.gemm_sustained_fraction, ratio.at("dgx-h200"), 5e-5);
+  EXPECT_NEAR(costmodel::ResolveCluster("dgx-h100").efficiency.gemm_sustained_fraction, ratio.at("dgx-h200"), 5e-5);
+  EXPECT_NEAR(costmodel::ResolveCluster("dgx-b200").efficiency.gemm_sustained_fraction, ratio.at("dgx-b200"), 5e-5);
+  ASSERT_EQ(b200_fp8_burst, 3350.0);
+  EXPECT_NEAR(costmodel::ResolveCluster("dgx-b200").efficiency.gemm_fp8_peak_fraction, 3350.0 / 4500.0, 5e-5);
+  // No MSMF for A100 SXM or GB200 yet: their GEMMs stay at the burst rate.
+  EXPECT_EQ(costmodel::ResolveCluster("dgx-a100-80g").efficiency.gemm_sustained_fraction, 1.0);
+  EXPECT_EQ(costmodel::ResolveCluster("gb200-nvl72").efficiency.gemm_sustained_fraction, 1.0);
 }
 
 json Record() {
