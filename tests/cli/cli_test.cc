@@ -832,12 +832,15 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   struct Case {
     std::string file, source;
     int scored, skipped, in_sample;
-    double mape_max;  // step time: may fall, never rise
+    double mape_max;      // step time: may fall, never rise
+    double abs_bias_max;  // and its |bias|: issue 17's target is 4% per source
   };
   // Out of sample but for SimuMax, whose B200 GEMMs fit the dgx-b200 profile (in-sample: 43 of
-  // its records; out of sample, with H100's efficiencies carried over, they are -40%).
-  // Predictions are optimistic (negative bias) on H100 (llm-foundry -20%, DGX Cloud -9%), on B200
-  // (-17% in-sample) and on vTrain's small A100 models (-33%: a host-bound floor, README).
+  // its records; out of sample, with B200's mamf-finder burst, they are -30%). Every GEMM is
+  // priced held at the power limit (mamf-finder's MSMF / MAMF, data/reference/sustained-gemm.json):
+  // that took llm-foundry H100 from 20.2% to 15.0%, DGX Cloud from 11.6% to 8.0% (bias -9% to
+  // -2%), SimuMax in-sample from 17.5% to 9.6%. Still optimistic: llm-foundry on H100 (-14%) and
+  // vTrain's small A100 models (-33%: a host-bound floor, README).
   // Context parallelism (issue 19) and FP8 (TransformerEngine delayed scaling) are scored:
   // DGX Cloud's CP and FP8 records (Llama 3.1 405B's with the embedding and the loss counted
   // in the pipeline split, as the recipe sets), SimuMax's 7 CP records, llm-foundry's 7 FP8
@@ -845,10 +848,10 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   // (-20 to -29%: MoE runs further under than the dense ones) and, with MLA, SimuMax's 12
   // DeepSeek-V2/V3 runs (-41 to -50%, on B200 where the dense runs are -38% too).
   const std::vector<Case> cases = {
-      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 20.5},
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 12.5},
-      {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 33.5},
-      {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 18.5},
+      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 15.5, 15.0},
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 8.5, 4.0},
+      {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 33.5, 33.0},
+      {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 10.0, 5.0},
   };
   for (const Case& c : cases) {
     const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/" + c.file;
@@ -867,6 +870,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     const json& st = s["per_source"][c.source]["per_quantity"]["step_time_s"];
     EXPECT_EQ(st["n"], c.scored) << c.file;
     EXPECT_LE(st["mape_pct"].get<double>(), c.mape_max) << c.file;
+    EXPECT_LE(std::abs(st["bias_pct"].get<double>()), c.abs_bias_max) << c.file;
     // Bias is the signed mean of the records' errors, worst the signed error of the largest.
     double sum = 0, worst = 0;
     for (const json& rec : j["records"]) {
