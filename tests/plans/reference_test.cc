@@ -331,7 +331,8 @@ TEST(ReferenceFile, ClusterSustainedFractionsAreTheShippedMsmfOverMamf) {
   EXPECT_NEAR(costmodel::ResolveCluster("dgx-b200").efficiency.gemm_sustained_fraction, ratio.at("dgx-b200"), 5e-5);
   ASSERT_EQ(b200_fp8_burst, 3350.0);
   EXPECT_NEAR(costmodel::ResolveCluster("dgx-b200").efficiency.gemm_fp8_peak_fraction, 3350.0 / 4500.0, 5e-5);
-  // No MSMF for A100 SXM or GB200 yet: their GEMMs stay at the burst rate.
+  // No MSMF for A100 SXM or GB200 yet: their cluster files keep the burst rate (GB200 takes the
+  // B200's through the dgx-b200 profile it shares, README).
   EXPECT_EQ(costmodel::ResolveCluster("dgx-a100-80g").efficiency.gemm_sustained_fraction, 1.0);
   EXPECT_EQ(costmodel::ResolveCluster("gb200-nvl72").efficiency.gemm_sustained_fraction, 1.0);
 }
