@@ -287,7 +287,13 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   const auto& t = e.time;
   os << "\nstep time               " << Ms(t.step_s) << " ms\n";
   os << "  compute               " << Ms(t.compute_s) << " ms  (GEMM efficiency "
-     << Printf("%.1f%%", 100 * t.gemm_efficiency) << ")\n";
+     << Printf("%.1f%%", 100 * t.gemm_efficiency);
+  // The GEMMs are priced held at the power limit where the cluster or its profile says how much
+  // of their burst rate a long chain keeps (efficiency.gemm_sustained_fraction): say so.
+  if (const double f = ev.cluster().efficiency.gemm_sustained_fraction; f < 1.0) {
+    os << Printf(", held at the power limit: %.3f of the burst rate", f);
+  }
+  os << ")\n";
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
