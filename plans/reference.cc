@@ -1271,7 +1271,7 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
     if (!(*burst >= 1e-3 && *burst <= 1e6)) throw Skip{"measured.burst_tflops: outside [0.001, 1e6]"};
     out.gemm_sustained = true;
     out.gemm_burst_tflops = *burst;
-    if (fp8 && !(out.cluster.efficiency.gemm_fp8_peak_fraction > 0 && out.cluster.gpu.peak_tflops.fp8 > 0)) {
+    if (fp8 && !costmodel::Fp8Priceable(out.cluster)) {
       throw Skip{"fp8 GEMM on " + out.cluster_name + ": no FP8 GEMM fraction measured (efficiency.gemm_fp8_peak_fraction)"};
     }
   } else if (fp8) {
