@@ -568,7 +568,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
     // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
     const double sync = cluster_.efficiency.step_sync_us * 1e-6;
-    const TpUses uses = TpUsesFor(m, l, bytes, TpDemand{Td, moe_frac, amax_fwd, amax_bwd, amax_rc});
+    const TpUses uses = TpUsesFor(m, l, bytes, TpDemand{Td, moe_frac, amax_fwd, amax_bwd, amax_rc, w.precision == Precision::kFp8});
     for (int i = 0; i < uses.n; ++i) {
       const TpUse& u = uses.use[static_cast<size_t>(i)];
       const double calls = u.calls(Lr);

@@ -28,7 +28,13 @@ TpUses TpUsesFor(const Model& m, const Layout& l, const PrecisionPolicy& bytes, 
   if (l.sp) {
     const double fwd = 2.0 * moe_share;  // one of each kind per block in forward
     // Outside the layers: the head's input all-gather forward, the embedding's backward.
-    add({Coll::kAllGather, S, fwd, ag_per_layer - fwd, 1.0, 1.0});
+    if (d.fp8_gather) {
+      // The layers' gathers move FP8 (tensor.h); the head and the embedding stay bf16.
+      add({Coll::kAllGather, bytes.fp8 * d.tokens * static_cast<double>(m.hidden), fwd, ag_per_layer - fwd, 0.0, 0.0});
+      add({Coll::kAllGather, S, 0.0, 0.0, 1.0, 1.0});
+    } else {
+      add({Coll::kAllGather, S, fwd, ag_per_layer - fwd, 1.0, 1.0});
+    }
     // The embedding's output forward, the head's input gradient backward.
     add({Coll::kReduceScatter, S, fwd, rs_per_layer - fwd, 1.0, 1.0});
   } else {

@@ -24,6 +24,17 @@
 //   input gradient); the vocab-parallel cross-entropy all-reduces max, sum and the target logit,
 //   fp32 per token, in forward.
 // - FP8 current scaling: one 4-byte amax all-reduce per reduced cast (kernels.h).
+// - FP8 (every recipe) under SP: the linear layers cast before they gather, so each layer's
+//   all-gathers (the column-parallel inputs in forward and recompute, the row-parallel output
+//   gradients in backward) move 1 byte per element; the reduce-scatters move the GEMMs' bf16
+//   outputs, and the head's and the embedding's gathers stay bf16. TransformerEngine:
+//   LayerNormLinear gathers the norm's FP8 output (gather_along_first_dim(ln_out) after
+//   _apply_normalization writes FP8, module/layernorm_linear.py @0004dbd) and
+//   grad_output_preprocess casts the output gradient before it gathers it ("FP8 case with
+//   gather: ... cast, transpose for efficient gather", module/base.py @fecb10b); torchao:
+//   PrepareFloat8ModuleInput / Float8ColwiseParallel cast the input before the redistribute and
+//   _NoopFwToFloat8BwDynamic casts the output gradient before its gather
+//   (torchao/float8/float8_tensor_parallel.py @0e0fba8).
 #ifndef MESHPLAN_COSTMODEL_TENSOR_H_
 #define MESHPLAN_COSTMODEL_TENSOR_H_
 
@@ -89,22 +100,26 @@ struct TpUse {
 };
 
 struct TpUses {
-  std::array<TpUse, 4> use{};
+  std::array<TpUse, 5> use{};
   int n = 0;
 };
 
 /// What the layer mix asks of TP per micro-batch: `tokens` on this rank (CP splits them);
 /// `moe_share` the fraction of layers that route tokens (0 for a dense model); the FP8
-/// current-scaling amax reductions per layer (kernels.h LayerKernels, mixed over the layers).
+/// current-scaling amax reductions per layer (kernels.h LayerKernels, mixed over the layers);
+/// `fp8_gather`: the linear layers run in FP8 and gather their inputs and output gradients
+/// after the cast (any FP8 recipe).
 struct TpDemand {
   double tokens = 0;
   double moe_share = 0;
   double amax_fwd = 0, amax_bwd = 0, amax_recomputed = 0;
+  bool fp8_gather = false;
 };
 
 /// The TP collectives of one micro-batch, in the order they are listed in collectives[]: the
 /// all-gather and reduce-scatter (SP) or the all-reduce, the amax all-reduce, the cross-entropy's.
-/// None when tp == 1.
+/// With SP and fp8_gather the layers' all-gathers (FP8) come first and the head's and the
+/// embedding's (bf16) follow as an all-gather of their own. None when tp == 1.
 TpUses TpUsesFor(const Model& m, const Layout& l, const PrecisionPolicy& bytes, const TpDemand& d);
 
 }  // namespace meshplan::costmodel

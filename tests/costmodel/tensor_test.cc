@@ -75,6 +75,45 @@ TEST(TensorParallel, WithoutSequenceParallelAllReducesAndFullRecomputeRerunsTheF
   EXPECT_EQ(TpUsesFor(m, Tp(1, false), bytes, TpDemand{8192, 0, 0, 0, 0}).n, 0);
 }
 
+TEST(TensorParallel, Fp8GathersTheLayersInputsAndOutputGradientsInOneByteAndTheHeadsInBf16) {
+  // TransformerEngine's LayerNormLinear gathers the norm's FP8 output and grad_output_preprocess
+  // casts the output gradient before gathering it; torchao's Float8ColwiseParallel /
+  // PrepareFloat8ModuleInput cast before the redistribute (tensor.h). Reduce-scatters carry the
+  // GEMMs' bf16 outputs; the head's input and the embedding's gradient stay bf16.
+  const Model m = ResolveModel("llama3-8b");  // hidden 4096
+  const PrecisionPolicy bytes;
+  // 8192 tokens: bf16 S = 2 x 8192 x 4096 = 67,108,864 B; FP8 = 33,554,432 B.
+  TpDemand d{8192, 0, 0, 0, 0};
+  d.fp8_gather = true;
+  const TpUses u = TpUsesFor(m, Tp(4, true), bytes, d);
+  ASSERT_EQ(u.n, 4);
+  const TpUse& layer_ag = u.use[0];
+  const TpUse& outer_ag = u.use[1];
+  const TpUse& rs = u.use[2];
+  EXPECT_EQ(layer_ag.op, Coll::kAllGather);
+  EXPECT_DOUBLE_EQ(layer_ag.bytes, 33554432.0);
+  EXPECT_EQ(layer_ag.layer_fwd, 2.0);  // the qkv and fc1 inputs
+  EXPECT_EQ(layer_ag.layer_bwd, 2.0);  // the attention-output and fc2 output gradients
+  EXPECT_EQ(layer_ag.outer_fwd + layer_ag.outer_bwd, 0.0);
+  EXPECT_EQ(outer_ag.op, Coll::kAllGather);
+  EXPECT_DOUBLE_EQ(outer_ag.bytes, 67108864.0);
+  EXPECT_EQ(outer_ag.layer_fwd + outer_ag.layer_bwd, 0.0);
+  EXPECT_EQ(outer_ag.outer_fwd, 1.0);  // the head's input
+  EXPECT_EQ(outer_ag.outer_bwd, 1.0);  // the embedding's output gradient
+  EXPECT_EQ(rs.op, Coll::kReduceScatter);
+  EXPECT_DOUBLE_EQ(rs.bytes, 67108864.0);
+  // The same calls as bf16, 32 layers: 32 x 4 + 2.
+  EXPECT_EQ(layer_ag.calls(32) + outer_ag.calls(32), 32 * 4 + 2.0);
+  // Full recompute re-runs the forward's two FP8 gathers.
+  const TpUses full = TpUsesFor(m, Tp(4, true, Recompute::kFull), bytes, d);
+  EXPECT_EQ(full.use[0].layer_bwd, 4.0);
+  // Without SP nothing is gathered: the all-reduces stay bf16.
+  const TpUses ar = TpUsesFor(m, Tp(4, false), bytes, d);
+  ASSERT_EQ(ar.n, 2);
+  EXPECT_EQ(ar.use[0].op, Coll::kAllReduce);
+  EXPECT_DOUBLE_EQ(ar.use[0].bytes, 67108864.0);
+}
+
 TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivideAndTheNodeItCrosses) {
   const Model m = ResolveModel("llama3-8b");  // 32 heads, 8 KV heads, ffn 14336
   Workload w;
