@@ -87,6 +87,16 @@ double FlashSpeedRelativeToFa2(int version) {
   }
 }
 
+double FlashTileEfficiency(double useful, double diagonal, double visits) {
+  if (useful <= 0) return 1.0;
+  return useful / (useful + std::max(0.0, diagonal) + kFlashQueryBlockOverhead * std::max(0.0, visits));
+}
+
+double FlashPassEfficiency(double seq, bool causal) {
+  const double n = std::max(1.0, seq / kFlashBlock);
+  return causal ? FlashTileEfficiency(0.5 * n * n, 0.5 * n, n) : FlashTileEfficiency(n * n, 0.0, n);
+}
+
 bool IsHopperGpu(std::string_view gpu_name) {
   std::string lower(gpu_name);
   for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -63,6 +63,27 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
 /// 3: 1.5, the lower bound FA3 reports over FA2 on H100 for both forward (1.5-2.0x) and
 /// backward (1.5-1.75x) (Shah et al. 2024, arXiv 2407.08608). 2 (and anything else): 1.
 double FlashSpeedRelativeToFa2(int version);
+/// FlashAttention's tiling at finite sequence length, against its long-sequence rate (a
+/// cluster's attention_peak_fraction). A kernel walks each (micro-batch, head) in 128-row query
+/// blocks over 128-column key blocks and pays a fixed cost per query block it visits (loading
+/// the block, writing the output and the softmax statistics, the backward's epilogues), worth
+/// k0 = kFlashQueryBlockOverhead key-block iterations; a causal kernel also runs its diagonal
+/// blocks whole though the FLOP count takes half of each. In 128 x 128 blocks: `useful` the
+/// blocks the FLOP count covers, `diagonal` the halves run beyond it, `visits` the query blocks
+/// visited:
+///   efficiency = useful / (useful + diagonal + k0 x visits)
+/// One causal pass over n = seq / 128 blocks: n^2/2, n/2, n, i.e. n / (n + 1 + 2 k0); a
+/// non-causal one: n^2, 0, n, i.e. n / (n + k0). (Context parallelism: context.h.)
+/// k0 is least squares on NVIDIA's cudnn-frontend benchmark of PyTorch's FlashAttention-2 on
+/// GH100 (benchmark/benchmark_results.csv @505fcfe: head dim 128, 16 heads, 16384 tokens per
+/// call, seq 4096-65536, causal and not, forward + backward) with the asymptote fitted beside it:
+/// 3.55 key blocks, the asymptote 331.7 TFLOPS (the FA2 paper's 335 within 1%), every row
+/// within 2.5% (tests/costmodel/compute_test.cc holds the rows).
+inline constexpr double kFlashBlock = 128.0;
+inline constexpr double kFlashQueryBlockOverhead = 3.55;
+double FlashTileEfficiency(double useful, double diagonal, double visits);
+/// One causal (or non-causal) pass over `seq` keys per query.
+double FlashPassEfficiency(double seq, bool causal);
 /// Whether `gpu_name` is a Hopper part (H100, H200, H800, H20, GH200): FlashAttention-3 runs
 /// only there.
 bool IsHopperGpu(std::string_view gpu_name);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "costmodel/compute.h"
+
 namespace meshplan::costmodel {
 
 std::string_view ToString(CpComm c) {
@@ -24,6 +26,20 @@ double CpAttentionImbalance(const Layout& l) {
   // the last rank's (s/c)(s - s/(2c)) = s^2 (2c-1)/(2c^2) over the average s^2/(2c).
   const double c = static_cast<double>(l.cp);
   return 2.0 - 1.0 / c;
+}
+
+double CpFlashTileEfficiency(const Layout& l, int64_t seq) {
+  const double n = std::max(1.0, static_cast<double>(seq) / kFlashBlock);
+  if (l.cp <= 1 || l.cp_comm == CpComm::kA2a) return FlashPassEfficiency(static_cast<double>(seq), true);
+  const double c = static_cast<double>(l.cp);
+  const double diagonal = n / (2.0 * c);
+  if (l.cp_balance) {
+    const double useful = n * n / (2.0 * c);
+    const double visits = l.cp_comm == CpComm::kP2p ? n / (2.0 * c) * (2.0 + 1.5 * (c - 1.0)) : n / c;
+    return FlashTileEfficiency(useful, diagonal, visits);
+  }
+  const double useful = n * n * (2.0 * c - 1.0) / (2.0 * c * c);
+  return FlashTileEfficiency(useful, diagonal, l.cp_comm == CpComm::kP2p ? n : n / c);
 }
 
 double RingExposedTime(int64_t cp, double step_transfer_s, double step_compute_s) {

@@ -37,6 +37,18 @@ namespace meshplan::costmodel {
 /// heads); 2 - 1/cp for p2p and all_gather with contiguous chunks.
 double CpAttentionImbalance(const Layout& l);
 
+/// The busiest rank's FlashAttention tiling efficiency for causal attention over `seq` tokens
+/// under the layout's CP (compute.h FlashTileEfficiency), in 128-blocks with n = seq / 128 and
+/// c = cp: one pass (cp 1, or a2a: whole sequences of heads / cp) n^2/2 useful, n/2 diagonal,
+/// n visits (all divided by c under a2a, the same ratio). Balanced chunks (2c of n / 2c blocks
+/// each): useful n^2 / 2c and diagonal n / 2c either way; all_gather visits each query block
+/// once (n / c), p2p ring attention once per step: the local step all 2 chunks, then c - 1
+/// steps of both chunks against one remote chunk or one chunk against both (Megatron-Core's
+/// attn_with_cp: 1.5 chunks on average), n / 2c (2 + 1.5 (c - 1)). Contiguous chunks (no
+/// balancing), the last rank: useful n^2 (2c - 1) / 2c^2, diagonal n / 2c, visits n / c
+/// (all_gather) or n (p2p: all c steps).
+double CpFlashTileEfficiency(const Layout& l, int64_t seq);
+
 /// Ring attention: the part of a pass's KV exchange not hidden behind its blockwise attention.
 /// cp steps of block compute `step_compute_s`, cp-1 of them overlapped with a transfer of
 /// `step_transfer_s`: exposed = (cp - 1) max(0, transfer - compute).

@@ -128,7 +128,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // (2 s^2 (d_qk + d_v) per head: QK^T over the query/key width, AV over the value width.)
     k.flash_fwd_flops = 2.0 * Td * s * hl * static_cast<double>(dqk + dv) * 0.5 * CpAttentionImbalance(l);
     k.flash_recomputed = core_rc;
-    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version);
+    // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
+    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(l, w.seq);
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
     // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);

@@ -83,6 +83,25 @@ TEST(ContextFlops, AttentionPerRankIsOneCpthOfTheCausalCore) {
   EXPECT_EQ(HeadKernelsFor(m, w, L("tp=8,cp=4,fsdp=2", w)).gemm.m, 8192);
 }
 
+// FlashAttention's tiling under CP (context.h CpFlashTileEfficiency), counted by hand in
+// 128-blocks for seq 8192 (n = 64) and cp 2 (4 chunks of 16 blocks), k0 = 3.55.
+TEST(ContextFlops, TilingCountsEachSchemesQueryBlockVisits) {
+  auto lay = [](const char* text) { return ParseLayoutText(text, "test"); };
+  // One causal pass: 2048 useful, 32 diagonal halves, 64 query blocks.
+  const double pass = 2048.0 / (2048.0 + 32.0 + 3.55 * 64.0);
+  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1"), 8192), pass, 1e-12);
+  // Ulysses: whole sequences for heads / cp, the same ratio.
+  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_comm=a2a"), 8192), pass, 1e-12);
+  // Balanced chunks: 64^2 / 4 = 1024 useful, 16 diagonal. all_gather visits each of its 32
+  // query blocks once; the p2p ring the local step's 32, then one step of 24 on average
+  // (both chunks against one remote chunk, or one against both): 16 x (2 + 1.5).
+  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_comm=all_gather"), 8192), 1024.0 / (1040.0 + 3.55 * 32.0), 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2"), 8192), 1024.0 / (1040.0 + 3.55 * 56.0), 1e-12);
+  // Contiguous chunks, the last rank: 64^2 x 3/8 = 1536 useful; p2p visits its 32 query blocks
+  // in both steps.
+  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_balance=off"), 8192), 1536.0 / (1552.0 + 3.55 * 64.0), 1e-12);
+}
+
 TEST(ContextRing, ExposedTimeIsStepsTimesTransferBeyondBlock) {
   // cp - 1 transfers, each overlapped with one block: (cp-1) max(0, x - a).
   EXPECT_DOUBLE_EQ(RingExposedTime(4, 3e-3, 1e-3), 3 * 2e-3);
