@@ -586,13 +586,13 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     }
   }
 
-  // --- Attention: t = FLOPs / (peak x f) + launch; relative least squares for 1/f.
+  // --- Attention: t = FLOPs / (peak x f x speed) + launch; relative least squares for 1/f.
   if (!in.attention.empty()) {
     const ComputeParams before = ComputeParamsFor(c);
     double num = 0, den = 0;
     std::vector<std::string> src;
     for (const auto& a : in.attention) {
-      const double x = a.flops / before.peak_flops / a.time_s;  // t_ideal / t
+      const double x = a.flops / (before.peak_flops * a.speed) / a.time_s;  // t_ideal / t
       const double y = 1.0 - before.launch_s / a.time_s;
       num += x * y;
       den += x * x;
@@ -603,8 +603,8 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     std::vector<double> meas, pb, pa;
     for (const auto& a : in.attention) {
       meas.push_back(a.time_s);
-      pb.push_back(a.flops / (before.peak_flops * before.attention_fraction) + before.launch_s);
-      pa.push_back(a.flops / (after.peak_flops * after.attention_fraction) + after.launch_s);
+      pb.push_back(a.flops / (before.peak_flops * before.attention_fraction * a.speed) + before.launch_s);
+      pa.push_back(a.flops / (after.peak_flops * after.attention_fraction * a.speed) + after.launch_s);
     }
     Record(out, c, *FindParam("efficiency.attention_peak_fraction"), src);
     out.fit_error.push_back({"attention_time_s", static_cast<int64_t>(in.attention.size()), Mape(pb, meas), Mape(pa, meas)});

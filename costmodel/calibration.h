@@ -55,11 +55,15 @@ struct GemmSample {
   std::string source;
 };
 
-/// Fused attention forward: its FLOPs (kernels.h convention) and time.
+/// Fused attention forward: its FLOPs (kernels.h convention) and time, and the speed the model
+/// prices that kernel at relative to attention_peak_fraction (kernels.h flash_speed: the
+/// FlashAttention generation x its tiling at the measured plan's sequence and CP scheme), so
+/// that the fit inverts the pricing.
 struct AttentionSample {
   double flops = 0;
   double time_s = 0;
   std::string source;
+  double speed = 1.0;
 };
 
 struct MemoryKernelSample {

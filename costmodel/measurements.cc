@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
+#include "costmodel/context.h"
 #include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/json_reader.h"
@@ -122,6 +124,8 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     a.flops = e.Number("flops", 1, 1e21);
     a.time_s = e.Number("time_s", 1e-12, 1e6);
     a.source = name + ": " + where;
+    // Priced as the plan's kernel: its generation at its sequence's tiling (kernels.h).
+    a.speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(layout, w.seq);
     for (const char* k : {"name", "pass", "tflops"}) e.Ignore(k);
     in.attention.push_back(a);
   });

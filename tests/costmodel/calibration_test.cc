@@ -205,6 +205,9 @@ TEST(FitKernels, RecoversGemmFractionHbmFractionLaunchAndAttention) {
   for (double flops : {1e11, 1e12, 1e13}) {
     in.attention.push_back({flops, flops / (tp.peak_flops * 0.45) + tp.launch_s, "synthetic"});
   }
+  // A kernel priced at 0.8 of the fraction (FlashAttention's tiling at a short sequence): the
+  // fit divides it out and still finds the fraction.
+  in.attention.push_back({4e12, 4e12 / (tp.peak_flops * 0.45 * 0.8) + tp.launch_s, "synthetic", 0.8});
   const CalibrationProfile p = Fit(ResolveCluster("dgx-h100"), in, "kernels");
   EXPECT_NEAR(Find(p, "efficiency.hbm_fraction")->value, 0.80, 1e-6);
   EXPECT_NEAR(Find(p, "efficiency.kernel_launch_us")->value, 5.0, 1e-4);
@@ -364,7 +367,10 @@ TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   AddMeasurements(good, "m.json", cpu, in);
   EXPECT_EQ(in.collectives.size(), 1u);
   EXPECT_EQ(in.gemms.size(), 1u);
-  EXPECT_EQ(in.attention.size(), 1u);
+  ASSERT_EQ(in.attention.size(), 1u);
+  // Priced as the plan's FlashAttention-2 at 128 causal tokens: one block, 0.5 useful, 0.5
+  // diagonal, one query block at 3.55 (compute.h): 0.5 / 4.55.
+  EXPECT_NEAR(in.attention[0].speed, 0.5 / 4.55, 1e-12);
   EXPECT_EQ(in.memory_kernels.size(), 1u);
   ASSERT_EQ(in.steps.size(), 1u);
   EXPECT_EQ(in.steps[0].layout.tp, 2);
