@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/context.h"
 #include "costmodel/error.h"
 #include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
@@ -294,6 +295,14 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << Printf(", held at the power limit: %.3f of the burst rate", f);
   }
   os << ")\n";
+  // FlashAttention is priced at its tiling's share of the long-sequence rate (compute.h): say
+  // how much at this sequence and CP scheme.
+  if (w.flash_attention) {
+    os << "  attention             FlashAttention-" << w.flash_version
+       << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(l, w.seq)) << " (" << w.seq
+       << " causal tokens in 128-token tiles" << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) : std::string())
+       << ")\n";
+  }
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
