@@ -81,6 +81,7 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   // Absent in reports written before these were modelled: FA2 and fused kernels then.
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
+  if (in.Has("attention_kernel")) w.te_attention = in.Enum("attention_kernel", {"flash", "te-fused"}) == "te-fused";
   if (in.Has("fsdp2_copies")) w.fsdp2_copies = in.Bool("fsdp2_copies");
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
   // Absent before FP8 was modelled: bf16.

@@ -366,6 +366,10 @@ struct Workload {
   // FlashAttention generation when flash_attention: 1 (Dao et al. 2022, and its Triton port),
   // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
   int flash_version = 2;
+  // The framework's attention is TransformerEngine's fused attention (Megatron-Core, NeMo), which
+  // runs cuDNN's kernel on Hopper and later: not modelled, priced as FlashAttention of
+  // flash_version, and the reports say so.
+  bool te_attention = false;
   // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
   // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
   bool eager_elementwise = false;

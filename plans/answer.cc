@@ -285,6 +285,9 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   }
   out.push_back(std::string("attention: ") +
                 (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
+                (w.te_attention ? " (TransformerEngine's fused attention, cuDNN's kernel on Hopper and later: not "
+                                  "modelled, priced as FlashAttention-" + std::to_string(w.flash_version) + ")"
+                                : "") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
                 std::string(costmodel::ToString(w.reduce_dtype)));
   const costmodel::Cluster& c = ev.cluster();

@@ -44,6 +44,7 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
                       ? Framework::Selective::kAttentionCore
                       : Framework::Selective::kSomeLayers;
   }
+  if (w.Has("attention_kernel")) f.te_attention = w.Enum("attention_kernel", {"flash", "te-fused"}) == "te-fused";
   if (w.Has("fp8") && !w.Raw("fp8").is_null()) {
     f.fp8 = w.Enum("fp8", {"te-delayed", "torchao-tensorwise"});
   }
@@ -90,6 +91,7 @@ void ApplyFramework(const Framework& f, costmodel::Workload& w) {
   w.eager_elementwise = f.eager_elementwise;
   w.reduce_dtype = f.reduce_dtype;
   w.fsdp2_copies = f.fsdp2_copies;
+  w.te_attention = f.te_attention && f.flash_attention;
 }
 
 }  // namespace meshplan::plans

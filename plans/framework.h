@@ -37,6 +37,10 @@ struct Framework {
   // meshplan prices) or another recipe named for the skip reason ("torchao-tensorwise");
   // nullopt: no FP8 path.
   std::optional<std::string> fp8;
+  // The attention core is TransformerEngine's DotProductAttention, which picks cuDNN's fused
+  // kernel on Hopper and later (workload.attention_kernel "te-fused"): priced as FlashAttention
+  // of flash_version, and said so (costmodel::Workload::te_attention).
+  bool te_attention = false;
   // What a run gets when it states nothing: a precision and a recompute phrase in the words
   // the reference mapping reads; nullopt where the framework has no default (opt-in flags).
   std::optional<std::string> default_precision, default_recompute;

@@ -39,6 +39,9 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["seq"] = w.seq;
   in["flash_attention"] = w.flash_attention;
   in["flash_version"] = w.flash_version;
+  // TransformerEngine's fused attention (--framework megatron / nemo): priced as that FlashAttention,
+  // not modelled as itself (costmodel::Workload::te_attention).
+  if (w.te_attention) in["attention_kernel"] = "te-fused";
   in["eager_elementwise"] = w.eager_elementwise;
   if (!w.fsdp2_copies) in["fsdp2_copies"] = false;  // FSDP1 (--fsdp1)
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
@@ -301,7 +304,8 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << "  attention             FlashAttention-" << w.flash_version
        << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(l, w.seq)) << " (" << w.seq
        << " causal tokens in 128-token tiles" << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) : std::string())
-       << ")\n";
+       << ")" << (w.te_attention ? "; TransformerEngine's fused attention (cuDNN's kernel on Hopper and later) is not modelled" : "")
+       << "\n";
   }
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";

@@ -258,6 +258,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.seq = seq;
   w.flash_attention = !o.no_flash_attention;
   w.flash_version = o.flash_version;
+  w.te_attention = o.te_attention && w.flash_attention;
   w.eager_elementwise = o.eager_elementwise;
   w.fsdp2_copies = !o.fsdp1;
   if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {

@@ -30,6 +30,7 @@ struct WorkloadOptions {
   std::string reduce_dtype = "fp32";
   bool no_flash_attention = false;
   int flash_version = 2;
+  bool te_attention = false;  // set by --framework (plans::Framework::te_attention)
   bool eager_elementwise = false;
   bool fsdp1 = false;  // --fsdp1: FSDP1's flat parameters, no FSDP2 copies (Workload::fsdp2_copies)
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)

@@ -27,6 +27,7 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     if (!given("--no-flash-attention") && !given("--flash-version")) {
       w->no_flash_attention = !f.flash_attention;
       w->flash_version = f.flash_version;
+      w->te_attention = f.te_attention;
     }
     if (!given("--eager-elementwise")) w->eager_elementwise = f.eager_elementwise;
     if (!given("--fsdp1")) w->fsdp1 = !f.fsdp2_copies;

@@ -957,6 +957,22 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   Result m = Run(w + "--framework megatron --json " + P("m.json"));
   ASSERT_EQ(m.rc, 0) << m.err;
   EXPECT_EQ(ReadJson("m.json")["layouts"][0]["layout"]["recipe"], "megatron");
+  // Its attention is TransformerEngine's fused kernel, priced as FlashAttention-2 and said so, in
+  // the caveats and in inputs; a FlashAttention generation given by flag is that kernel.
+  EXPECT_EQ(ReadJson("m.json")["inputs"]["attention_kernel"], "te-fused");
+  EXPECT_NE(m.out.find("FlashAttention-2 at 0.798 of its long-sequence rate (4096 causal tokens in 128-token tiles); "
+                       "TransformerEngine's fused attention (cuDNN's kernel on Hopper and later) is not modelled"),
+            std::string::npos)
+      << m.out;
+  Result mp = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 --top 2 --refine 0 "
+                  "--framework nemo");
+  ASSERT_EQ(mp.rc, 0) << mp.err;
+  EXPECT_NE(mp.out.find("attention: FlashAttention-2 (TransformerEngine's fused attention, cuDNN's kernel on Hopper and "
+                        "later: not modelled, priced as FlashAttention-2)"),
+            std::string::npos)
+      << mp.out;
+  EXPECT_FALSE(inputs("--framework megatron --flash-version 3").contains("attention_kernel"));
+  EXPECT_FALSE(inputs("--framework torchtitan").contains("attention_kernel"));
   // accuracy --framework scores every reference record as run with that framework.
   const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/llm-foundry-h100.json";
   Result a = Run("accuracy --reference " + ref + " --framework megatron --json " + P("a.json"));

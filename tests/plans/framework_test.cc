@@ -48,6 +48,13 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_EQ(mg.selective, Framework::Selective::kAttentionCore);
   EXPECT_EQ(tt.selective, Framework::Selective::kSomeLayers);
   EXPECT_FALSE(lf.selective.has_value());
+  // TransformerEngine's fused attention (cuDNN's on Hopper+, get_attention_backend @002a3e5):
+  // Megatron-Core and NeMo; everyone else runs FlashAttention (or, DeepSpeed, no fused core).
+  EXPECT_TRUE(mg.te_attention);
+  EXPECT_TRUE(ResolveFramework("nemo").te_attention);
+  EXPECT_FALSE(tt.te_attention);
+  EXPECT_FALSE(lf.te_attention);
+  EXPECT_FALSE(ds.te_attention);
 }
 
 TEST(Framework, ApplySetsTheWorkloadTraits) {
@@ -62,6 +69,9 @@ TEST(Framework, ApplySetsTheWorkloadTraits) {
   EXPECT_EQ(w.flash_version, 1);
   EXPECT_TRUE(w.eager_elementwise);
   EXPECT_EQ(w.reduce_dtype, costmodel::Dtype::kBf16);
+  EXPECT_FALSE(w.te_attention);
+  ApplyFramework(ResolveFramework("nemo"), w);
+  EXPECT_TRUE(w.te_attention);
 }
 
 std::string ErrorOf(const std::string& text) {
@@ -92,6 +102,10 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
           ok_head +
           R"("traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}], "extra": 1})"),
       "f.json: extra: unknown key");
+  const std::string bad_kernel = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 2, "attention_kernel": "cudnn", "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "megatron", "selective_recompute": null},
+    "defaults": {"precision": null, "recompute": "none"}, "traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}]})";
+  EXPECT_NE(ErrorOf(bad_kernel).find("f.json: workload.attention_kernel: "), std::string::npos) << ErrorOf(bad_kernel);
   // An fsdp2-recipe framework says which FSDP it runs (the copies are priced by it).
   const std::string no_copies = R"({"schema_version": 1, "name": "x", "description": "d",
     "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},
