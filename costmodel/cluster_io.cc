@@ -146,6 +146,9 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
       if (n.Has("host_GBps_per_gpu")) c.node.host_GBps_per_gpu = n.Number("host_GBps_per_gpu", 1e-3, 1e9);
     });
     pr.Try([&] {
+      if (n.Has("host_gib_per_gpu")) c.node.host_gib_per_gpu = n.Number("host_gib_per_gpu", 1e-3, 1e9);
+    });
+    pr.Try([&] {
       JsonObject in = n.Object("intra");
       in.Ignore("_doc");
       IntraLink& l = c.node.intra;

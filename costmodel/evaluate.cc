@@ -763,6 +763,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   }
 
   if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
+  if (e.memory.host_capacity_bytes > 0 && e.memory.host_bytes > e.memory.host_capacity_bytes) {
+    e.reasons |= kReasonMemory;
+  }
 
   // --- Throughput. MFU: model FLOPs (6N + attention, no recompute); HFU adds the recompute.
   const double tokens = static_cast<double>(w.global_batch) * s;
@@ -1075,7 +1078,13 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
   for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonContext,
                           kReasonExpert, kReasonRecompute, kReasonPipeline, kReasonTopology}) {
     if (!(e.reasons & code)) continue;
-    if (code == kReasonMemory) {
+    if (code == kReasonMemory && e.memory.host_capacity_bytes > 0 &&
+        e.memory.host_bytes > e.memory.host_capacity_bytes) {
+      out.push_back("offloaded activations need " + Fmt("%.1f", e.memory.host_bytes / kGiB) +
+                    " GiB of host memory per GPU, the node has " +
+                    Fmt("%.1f", e.memory.host_capacity_bytes / kGiB) + " GiB per GPU (node.host_gib_per_gpu)");
+    }
+    if (code == kReasonMemory && e.memory.peak_bytes > e.memory.capacity_bytes) {
       out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +
                     Fmt("%.1f", e.memory.capacity_bytes / kGiB) + " GiB usable (" +
                     Fmt("%g", cluster_.gpu.hbm_gib) + " GiB minus " +

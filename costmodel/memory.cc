@@ -358,6 +358,10 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
           : static_cast<double>(st.layers);
   mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
+  if (l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers) {
+    mb.host_bytes = la.kept * (st.in_flight - stored) * static_cast<double>(l.cpu_offload_layers - 1);
+  }
+  mb.host_capacity_bytes = c.node.host_gib_per_gpu * kGiB;
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.
   double transient = 0;
@@ -407,8 +411,8 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   const double allocator_gap = c.overhead.allocator_fraction * (mb.activations_bytes + transient);
   mb.reserved_bytes = mb.allocated_bytes + allocator_gap;
   const double outside_allocator = (c.overhead.cuda_context_gib + c.overhead.nccl_gib) * kGiB;
-  mb.overhead_bytes = outside_allocator + allocator_gap;
-  mb.peak_bytes = mb.reserved_bytes + outside_allocator;
+  mb.overhead_bytes = outside_allocator;
+  mb.peak_bytes = mb.allocated_bytes + outside_allocator;  // the gap is released before an OOM
   mb.capacity_bytes = (c.gpu.hbm_gib - c.overhead.reserve_gib) * kGiB;
   return mb;
 }

@@ -88,18 +88,29 @@ struct MemoryBreakdown {
   double activations_bytes = 0;
   double activations_per_layer_bytes = 0;
   double transient_bytes = 0;
-  double overhead_bytes = 0;  // CUDA context + NCCL buffers + the caching allocator's gap
+  double overhead_bytes = 0;  // CUDA context (with cuBLAS workspaces) + NCCL buffers
   // What PyTorch reports, for scoring against published peaks: allocated_bytes is every tensor
   // alive at the peak (torch.cuda.max_memory_allocated: params, grads, optimizer states,
   // activations, transient buffers); reserved_bytes adds the caching allocator's gap of
   // fragmented, cached blocks (torch.cuda.max_memory_reserved; cluster
   // overhead.allocator_fraction of the activations and transient buffers, the tensors that come
-  // and go within a step). peak_bytes, what decides whether the layout fits, adds the CUDA
-  // context (with cuBLAS workspaces) and NCCL's buffers, which live outside the allocator.
+  // and go within a step), what a run shows on a GPU with room to spare.
+  // peak_bytes, what decides whether the layout fits, is allocated_bytes plus the overhead
+  // outside the allocator, without the gap: before it raises out-of-memory the caching allocator
+  // returns its cached blocks to the driver and retries (pytorch/pytorch
+  // c10/cuda/CUDACachingAllocator.cpp @eb42ad6, DeviceCachingAllocator::malloc:
+  // release_available_cached_blocks, then release_cached_blocks, then alloc_block again), so a
+  // cache that only grew because there was room is no requirement. What cannot be returned, the
+  // free tail of a segment partly in use, is within the cluster's overhead.reserve_gib margin.
   double allocated_bytes = 0;
   double reserved_bytes = 0;
   double peak_bytes = 0;
   double capacity_bytes = 0;  // HBM minus the planner's reserve
+  // Activation offload: the offloaded layers' saved tensors held in host memory (the one layer
+  // in transit is counted on the GPU), against the node's system memory per GPU (0: not given,
+  // not checked).
+  double host_bytes = 0;
+  double host_capacity_bytes = 0;
   double recompute_working_bytes = 0;  // part of transient: a layer rematerialised in backward
 };
 

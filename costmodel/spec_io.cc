@@ -1143,6 +1143,7 @@ nlohmann::json ToJson(const Cluster& c) {
                  {"nvls", c.node.intra.nvls},
                  {"topology", ToString(c.node.intra.topology)}}}};
   if (c.node.host_GBps_per_gpu > 0) j["node"]["host_GBps_per_gpu"] = c.node.host_GBps_per_gpu;
+  if (c.node.host_gib_per_gpu > 0) j["node"]["host_gib_per_gpu"] = c.node.host_gib_per_gpu;
   if (c.node.intra.topology == IntraTopology::kNvlinkBridge) j["node"]["intra"]["bridge_gpus"] = c.node.intra.bridge_gpus;
   if (c.node.intra.topology != IntraTopology::kNvSwitch) {
     j["node"]["intra"]["pcie_busbw_GBps"] = c.node.intra.pcie_busbw_GBps;

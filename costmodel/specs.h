@@ -141,6 +141,9 @@ struct Node {
   // Achievable host <-> GPU copy bandwidth of one GPU, per direction (PCIe or NVLink-C2C);
   // 0: not given (activation offload is then refused). Prices Layout::cpu_offload_layers.
   double host_GBps_per_gpu = 0;
+  // System memory of the node per GPU, GiB (the datasheet's total / gpus_per_node): where
+  // offloaded activations live. 0: not given (offload is not checked against it).
+  double host_gib_per_gpu = 0;
 };
 
 struct Fabric {

@@ -1392,7 +1392,7 @@ double FlopsPerToken(const ReferenceRecord& r, const costmodel::Evaluation& e) {
 std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmodel::Cluster& cluster) {
   std::vector<ScoredQuantity> out;
   auto score = [&](const Measured& m, double predicted) {
-    out.push_back({m.quantity, m.value, predicted, 100.0 * (predicted - m.value) / m.value});
+    out.push_back({m.quantity, m.value, predicted, 100.0 * (predicted - m.value) / m.value, 0.0, {}, {}, {}});
   };
   if (r.kind == "collective") {
     const double t = costmodel::PredictCollectiveCost(cluster, r.collective).time_s;
@@ -1418,6 +1418,13 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   for (const Measured& m : r.measured) {
     if (m.quantity == "step_time_s") {
       score(m, e.time.step_s);
+      out.back().memory = e.memory;
+      if (!e.feasible()) {
+        out.back().infeasible = ev.Reasons(layout, e);
+        for (int bit = 0; bit < costmodel::kNumReasonCodes; ++bit) {
+          if (e.reasons & (1u << bit)) out.back().rejection_codes.emplace_back(costmodel::ReasonCodeName(bit));
+        }
+      }
       // The busiest stage's layers as the evaluator split them (uneven splits included).
       costmodel::StageSplit split;
       if (costmodel::SplitLayers(layout, r.model.layers, split, nullptr)) {

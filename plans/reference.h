@@ -21,6 +21,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "costmodel/calibration.h"
+#include "costmodel/memory.h"
 #include "costmodel/specs.h"
 
 namespace meshplan::plans {
@@ -138,6 +139,12 @@ struct ScoredQuantity {
   // step_time_s of a training record: the layer passes of its busiest pipeline stage in a step
   // (its layers x the micro-batches), for SplitStepResiduals. 0 otherwise.
   double layer_passes = 0;
+  // step_time_s of a training record: what the evaluator says of the layout the run used. A run
+  // that was measured fits by definition, so a reason here (its memory above the GPU's, most
+  // often) is an error of the model, counted apart from the step time's.
+  std::vector<std::string> infeasible;
+  std::vector<std::string> rejection_codes;  // the same reasons' codes (ReasonCodeName)
+  costmodel::MemoryBreakdown memory;           // step_time_s: the layout's predicted memory
 };
 
 /// One scored step time, for SplitStepResiduals.

@@ -372,11 +372,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
      << Printf("%.3f", m.activations_per_layer_bytes / kGiB) << " per layer)\n";
   os << "  transient             " << Printf("%7.2f", m.transient_bytes / kGiB) << "\n";
   os << "  overhead              " << Printf("%7.2f", m.overhead_bytes / kGiB)
-     << "  (CUDA context, NCCL, allocator gap)\n";
+     << "  (CUDA context, NCCL)\n";
   os << "  peak                  " << Printf("%7.2f", m.peak_bytes / kGiB) << "  of "
      << Printf("%.2f", m.capacity_bytes / kGiB) << " usable\n";
   os << "  as PyTorch reports it: allocated " << Printf("%.2f", m.allocated_bytes / kGiB)
-     << ", reserved " << Printf("%.2f", m.reserved_bytes / kGiB) << "\n";
+     << ", reserved " << Printf("%.2f", m.reserved_bytes / kGiB)
+     << " (its cache, released before an out-of-memory, does not count against the peak)\n";
   if (e.num_collectives > 0) {
     os << "\ncollectives (per call)\n";
     os << "  op              purpose            ranks nodes        bytes  algo/proto    "

@@ -107,6 +107,10 @@ class ErrorTable {
 
 struct Group {
   int64_t scored = 0, skipped = 0, in_sample = 0;
+  // Measured runs whose layout the evaluator calls infeasible (a run that was timed fitted), by
+  // reason sentence: errors of the model, the memory model's most often.
+  int64_t ran_but_rejected = 0;
+  std::map<std::string, int64_t> rejected_by_code;
   ErrorTable quantities;
   std::map<std::string, int64_t> skipped_by_reason;
   json ToJson() const {
@@ -114,7 +118,13 @@ struct Group {
             {"skipped", skipped},
             {"in_sample", in_sample},
             {"skipped_by_reason", skipped_by_reason},
+            {"ran_but_rejected", ran_but_rejected},
+            {"ran_but_rejected_by_code", rejected_by_code},
             {"per_quantity", quantities.ToJson()}};
+  }
+  void RanButRejected(const std::vector<std::string>& reasons) {
+    ++ran_but_rejected;
+    for (const std::string& r : reasons) ++rejected_by_code[r];
   }
   void Skip(const std::string& reason) {
     ++skipped;
@@ -321,6 +331,20 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (!shipped) with_shipped.quantities.Add(q.quantity, q.error_pct);
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
       if (q.layer_passes > 0) quantities[q.quantity]["layer_passes"] = q.layer_passes;
+      if (!q.infeasible.empty()) {
+        // The sentences carry the record's own figures; the summary counts their codes.
+        quantities[q.quantity]["predicted_rejections"] = q.infeasible;
+        quantities[q.quantity]["predicted_rejection_codes"] = q.rejection_codes;
+        quantities[q.quantity]["predicted_memory_gib"] = {
+            {"allocated", q.memory.allocated_bytes / costmodel::kGiB},
+            {"reserved", q.memory.reserved_bytes / costmodel::kGiB},
+            {"peak", q.memory.peak_bytes / costmodel::kGiB},
+            {"capacity", q.memory.capacity_bytes / costmodel::kGiB}};
+        sum.per_source[r.source].RanButRejected(q.rejection_codes);
+        sum.per_gpu[r.gpu_generation].RanButRejected(q.rejection_codes);
+        std::printf("%-62s %-8s %s\n", r.id.c_str(), "ran", "but the model rejects its layout:");
+        for (const std::string& why : q.infeasible) std::printf("%-62s %-8s   %s\n", "", "", why.c_str());
+      }
       sum.per_quantity.Add(q.quantity, q.error_pct);
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
       sum.per_gpu[r.gpu_generation].quantities.Add(q.quantity, q.error_pct);
@@ -371,6 +395,13 @@ void PrintGroup(const std::string& name, const Group& g) {
   if (g.in_sample > 0) std::printf(" (%lld in-sample)", static_cast<long long>(g.in_sample));
   std::printf(", %lld skipped\n", static_cast<long long>(g.skipped));
   g.quantities.Print("    ");
+  if (g.ran_but_rejected > 0) {
+    std::printf("    %lld measured runs whose layout the model rejects (an error of the model):\n",
+                static_cast<long long>(g.ran_but_rejected));
+    for (const auto& [reason, n] : g.rejected_by_code) {
+      std::printf("      %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+    }
+  }
   for (const auto& [reason, n] : g.skipped_by_reason) {
     std::printf("    skipped %4lld  %s\n", static_cast<long long>(n), reason.c_str());
   }

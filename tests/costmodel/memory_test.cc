@@ -163,7 +163,9 @@ TEST(Memory, BreakdownSumsToPeakAndOverheadIsItsOwnLine) {
   const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
   EXPECT_DOUBLE_EQ(mb.peak_bytes, mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes +
                                       mb.activations_bytes + mb.transient_bytes + mb.overhead_bytes);
-  EXPECT_DOUBLE_EQ(mb.overhead_bytes, (0.8 + 1.5) * kGiB + 0.15 * (mb.activations_bytes + mb.transient_bytes));
+  // The CUDA context and NCCL's buffers (dgx-h100.json): the caching allocator's gap is in
+  // reserved_bytes, not in what has to fit (it is released before an out-of-memory).
+  EXPECT_DOUBLE_EQ(mb.overhead_bytes, (0.8 + 1.5) * kGiB);
   EXPECT_DOUBLE_EQ(mb.capacity_bytes, (80 - 1.86) * kGiB);
   // Vocab 32000 is already a multiple of 128: fp32 params of all 6,738,415,616 over 64 ranks.
   EXPECT_DOUBLE_EQ(mb.params_bytes, 4.0 * 6738415616.0 / 64);
@@ -172,8 +174,10 @@ TEST(Memory, BreakdownSumsToPeakAndOverheadIsItsOwnLine) {
 // What PyTorch reports and what the device holds, as memory.h defines them: allocated
 // (torch.cuda.max_memory_allocated) is the tensors; reserved (max_memory_reserved) adds the
 // caching allocator's gap, allocator_fraction (0.15, GMLake's average on A100-80GB) of the
-// activations and transient buffers; the device peak adds the CUDA context (0.8 GiB) and NCCL
-// (1.5 GiB) of dgx-h100.json. Hand count for Llama 2 7B, FSDP 64, one 4096-token sequence,
+// activations and transient buffers; the device peak, what has to fit, is the allocated tensors
+// plus the CUDA context (0.8 GiB) and NCCL (1.5 GiB) of dgx-h100.json, without the gap: PyTorch's
+// DeviceCachingAllocator::malloc (c10/cuda/CUDACachingAllocator.cpp @eb42ad6) returns its cached
+// blocks to the driver and retries before it raises out-of-memory. Hand count for Llama 2 7B, FSDP 64, one 4096-token sequence,
 // full recompute: the kept activations are the 32 layer inputs, 4096 x 4096 x 2 B each, plus
 // what is kept outside the layers (final norm input and the fp32 logits of the loss).
 TEST(Memory, AllocatedReservedAndDevicePeakSeparate) {
@@ -193,8 +197,9 @@ TEST(Memory, AllocatedReservedAndDevicePeakSeparate) {
   EXPECT_DOUBLE_EQ(mb.allocated_bytes, states + mb.activations_bytes + mb.transient_bytes);
   EXPECT_DOUBLE_EQ(mb.reserved_bytes,
                    mb.allocated_bytes + 0.15 * (mb.activations_bytes + mb.transient_bytes));
-  EXPECT_DOUBLE_EQ(mb.peak_bytes, mb.reserved_bytes + (0.8 + 1.5) * kGiB);
+  EXPECT_DOUBLE_EQ(mb.peak_bytes, mb.allocated_bytes + (0.8 + 1.5) * kGiB);
   EXPECT_GT(mb.reserved_bytes, mb.allocated_bytes);
+  EXPECT_LT(mb.peak_bytes, mb.reserved_bytes + (0.8 + 1.5) * kGiB);
 }
 
 

@@ -454,7 +454,35 @@ TEST(ReferenceMapRecord, MemoryScoredAsPyTorchReportsIt) {
   }
   EXPECT_EQ(seen, 2);
   EXPECT_LT(mem.allocated_bytes, mem.reserved_bytes);
-  EXPECT_LT(mem.reserved_bytes, mem.peak_bytes);
+  // What has to fit: the tensors and what lives outside the allocator, not its cache.
+  EXPECT_DOUBLE_EQ(mem.peak_bytes, mem.allocated_bytes + mem.overhead_bytes);
+}
+
+// A measured run fitted its GPU: a layout the evaluator rejects is an error of the model,
+// reported beside the step time with the evaluator's sentences and codes.
+TEST(ReferenceMapRecord, MeasuredRunTheModelRejectsIsReported) {
+  json j = Record();
+  j["measured"] = {{"step_time_s", 10.0}};
+  const ReferenceRecord fits = MapRecord(j);
+  ASSERT_EQ(fits.skip_reason, "");
+  std::vector<ScoredQuantity> q = PredictRecord(fits, fits.cluster);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_TRUE(q[0].infeasible.empty());
+  EXPECT_GT(q[0].memory.peak_bytes, 0.0);
+  // 16 sequences of 2048 tokens per GPU, nothing recomputed: MPT-7B's activations alone are
+  // 16 x 2048 x 4096 x 34 B x 32 layers = 136 GiB (Korthikanti Table 2, flash attention).
+  j["layout"]["recompute"] = "none";
+  j["layout"]["micro_batch"] = 16;
+  j["layout"]["grad_accum"] = 1;
+  const ReferenceRecord big = MapRecord(j);
+  ASSERT_EQ(big.skip_reason, "");
+  q = PredictRecord(big, big.cluster);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_GT(q[0].memory.activations_bytes, 16.0 * 2048 * 4096 * 34 * 32 * 0.9);
+  ASSERT_EQ(q[0].rejection_codes, std::vector<std::string>({"memory"}));
+  ASSERT_EQ(q[0].infeasible.size(), 1u);
+  EXPECT_EQ(q[0].infeasible[0].rfind("needs ", 0), 0u) << q[0].infeasible[0];
+  EXPECT_GT(q[0].predicted, 0.0);  // still scored: the step time is the model's all the same
 }
 
 // The FlashAttention generation: named in the arch phrase, else the source's default
