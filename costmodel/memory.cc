@@ -259,10 +259,14 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
   const double f = static_cast<double>(shard);
   StateBytes s;
   if (recipe == Recipe::kMegatron) {
-    // bf16 params, fp32 main grads, fp32 master + Adam m + v (Megatron-LM distributed
-    // optimizer guide: 18 bytes/param, or 6 + 12/d with the distributed optimizer).
+    // bf16 params, main grads in the reduce dtype, fp32 master + Adam m + v (Megatron-LM
+    // distributed optimizer guide: 18 bytes/param, or 6 + 12/d with the distributed optimizer,
+    // its grads in fp32). The main-grad buffer takes the dtype the gradients are reduced in:
+    // `grad_dtype = torch.float if self.ddp_config.grad_reduce_in_fp32 else param.dtype`
+    // (Megatron-LM megatron/core/distributed/distributed_data_parallel.py @293e104), so
+    // grad_reduce_in_fp32=False (NeMo's performance recipes) holds them in bf16, 4 + 12/d.
     s.params = zero >= 3 ? p.weight / f : p.weight;
-    s.grads = zero >= 2 ? p.fp32 / f : p.fp32;
+    s.grads = zero >= 2 ? p.reduce / f : p.reduce;
     s.optimizer = 3.0 * p.fp32 / f;
   } else {
     // FSDP2: fp32 sharded params and grads, fp32 Adam m + v (16 bytes/param over the shard).

@@ -198,6 +198,8 @@ struct MappingTables {
   // large-message plateau: scored at plateau_bytes.
   std::vector<std::string> plateau_words;
   double plateau_bytes = 0;
+  // Phrases saying the FP8 weights are the parameters (gathered in FP8, no bf16 copy).
+  std::vector<std::string> fp8_param_gather_words;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -341,6 +343,12 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("pipeline_split_words");
     t.split_embedding_words = Strings(w, "embedding");
     t.split_loss_words = Strings(w, "loss");
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("fp8_param_gather_words");
+    t.fp8_param_gather_words = Strings(w, "words");
     w.String("source");
     w.Finish();
   }
@@ -1148,8 +1156,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
         w.fp8_recipe = costmodel::Fp8Recipe::kTeTensorwise;
       }
       w.precision = costmodel::Precision::kFp8;
-      w.fp8_param_gather = Has(p, "fp8_params=true") || Has(p, "fp8-param-gather") ||
-                           Has(p, "fp8_param_gather");
+      w.fp8_param_gather = HasAny(p, Tables().fp8_param_gather_words);
     }
   }
   if (const json* moe = model_json ? Field(*model_json, "moe") : nullptr) {

@@ -84,6 +84,18 @@ TEST(StateBytes, MegatronDistributedOptimizerTable) {
   EXPECT_DOUBLE_EQ(plain.params + plain.grads + plain.optimizer, 18.0);
   StateBytes dist = StateBytesPerParam(Recipe::kMegatron, 1, 64);
   EXPECT_DOUBLE_EQ(dist.params + dist.grads + dist.optimizer, 6.0 + 12.0 / 64);
+  // Megatron-Core's main-grad buffer takes the reduce dtype (distributed_data_parallel.py
+  // @293e104: `grad_dtype = torch.float if self.ddp_config.grad_reduce_in_fp32 else
+  // param.dtype`): with grad_reduce_in_fp32=False, as NeMo's performance recipes run, the grads
+  // are bf16, 2 + 2 + 12 = 16 bytes/param, or 4 + 12/d.
+  Workload bf16_reduce;
+  bf16_reduce.reduce_dtype = Dtype::kBf16;
+  const PrecisionPolicy pb = PrecisionOf(bf16_reduce);
+  plain = StateBytesPerParam(Recipe::kMegatron, 1, 1, pb);
+  EXPECT_DOUBLE_EQ(plain.grads, 2.0);
+  EXPECT_DOUBLE_EQ(plain.params + plain.grads + plain.optimizer, 16.0);
+  dist = StateBytesPerParam(Recipe::kMegatron, 1, 64, pb);
+  EXPECT_DOUBLE_EQ(dist.params + dist.grads + dist.optimizer, 4.0 + 12.0 / 64);
 }
 
 TEST(StateBytes, Fsdp2FullShardIsSixteenOverF) {

@@ -485,6 +485,29 @@ TEST(ReferenceMapRecord, MeasuredRunTheModelRejectsIsReported) {
   EXPECT_GT(q[0].predicted, 0.0);  // still scored: the step time is the model's all the same
 }
 
+// FP8 weights that are the parameters themselves, in each way records phrase it
+// (mapping.json fp8_param_gather_words): NeMo 2.0's "fp8_params=True", NeMo 1's yaml
+// "fp8_params true", Megatron-LM's --fp8-param-gather.
+TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
+  json j = Record();
+  j["source"]["ref"] = "NVIDIA/dgxc-benchmarking llama3.1/README.md";
+  j["cluster"]["gpu"] = "H100 80GB HBM3";
+  j["layout"]["recompute"] = "none";
+  j["layout"]["micro_batch"] = 1;
+  j["layout"]["grad_accum"] = 16;
+  j["layout"]["framework"] = "NeMo 25.02.01 container";
+  for (const char* phrase : {"fp8 (TE fp8 hybrid, fp8_params=True)", "fp8 (yaml fp8_hybrid true, fp8_params true)",
+                             "fp8 --fp8-param-gather"}) {
+    j["layout"]["precision"] = phrase;
+    const ReferenceRecord r = MapRecord(j);
+    ASSERT_EQ(r.skip_reason, "") << phrase;
+    EXPECT_EQ(r.workload.precision, costmodel::Precision::kFp8) << phrase;
+    EXPECT_TRUE(r.workload.fp8_param_gather) << phrase;
+  }
+  j["layout"]["precision"] = "fp8 (TE fp8 hybrid, fp8_params false)";
+  EXPECT_FALSE(MapRecord(j).workload.fp8_param_gather);
+}
+
 // The FlashAttention generation: named in the arch phrase, else the source's default
 // (llm-foundry's benchmark script ran the Triton port of FlashAttention-1), else FA2.
 TEST(ReferenceMapRecord, FlashAttentionGenerationByRule) {
