@@ -639,6 +639,52 @@ TEST_F(Cli, CalibrationFromLogsStartingAt1MiBKeepsNcclsHopLatency) {
   EXPECT_LE(ReadJson("v.json")["summary"]["per_quantity"]["collective_time_s"]["mape_pct"].get<double>(), 25.0);
 }
 
+// A run that was measured fitted its GPUs: the model must not reject its layout. Before the
+// peak stopped counting the caching allocator's cache (released before an out-of-memory,
+// costmodel/memory.h) and Megatron's main grads took the reduce dtype, 45 development runs were
+// rejected on memory; every one of them runs now, and accuracy says so per source and per GPU.
+TEST_F(Cli, AccuracyRejectsNoMeasuredDevelopmentRun) {
+  const std::string data = std::getenv("MESHPLAN_DATA");
+  std::string refs;
+  for (const char* f : {"published", "dgxc-h100", "llm-foundry-h100", "simumax-b200"}) {
+    refs += " " + data + "/reference/" + f + ".json";
+  }
+  Result r = Run("accuracy --reference" + refs + " --json " + P("fit.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.find("the model rejects"), std::string::npos) << r.out;
+  const json j = ReadJson("fit.json");
+  int sources = 0;
+  for (const auto& [name, g] : j["summary"]["per_source"].items()) {
+    ASSERT_TRUE(g.contains("ran_but_rejected")) << name;
+    EXPECT_EQ(g["ran_but_rejected"], 0) << name;
+    ++sources;
+  }
+  EXPECT_GE(sources, 8);
+  for (const json& rec : j["records"]) {
+    if (rec["status"] != "scored" || !rec["quantities"].contains("step_time_s")) continue;
+    EXPECT_FALSE(rec["quantities"]["step_time_s"].contains("predicted_rejections")) << rec["id"];
+  }
+  // A layout that cannot fit is reported beside its step time, with the evaluator's sentence.
+  // llm-foundry's 70B at 8 sequences per GPU, with nothing recomputed: 80 layers of activations.
+  json one = json::parse(Slurp(std::filesystem::path(data) / "reference" / "llm-foundry-h100.json"));
+  json rec = one["records"][0];
+  ASSERT_EQ(rec["id"], "llmfoundry-h100_80gb-70b-s2048-g512-amp_bf16-mb8");
+  rec["layout"]["recompute"] = "none";
+  one["records"] = json::array({rec});
+  std::ofstream(P("big.json")) << one.dump();
+  r = Run("accuracy --reference " + P("big.json") + " --json " + P("big-out.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("measured runs whose layout the model rejects"), std::string::npos) << r.out;
+  const json b = ReadJson("big-out.json");
+  ASSERT_EQ(b["records"].size(), 1u);
+  EXPECT_EQ(b["records"][0]["status"], "scored");
+  const json& q = b["records"][0]["quantities"]["step_time_s"];
+  EXPECT_EQ(q["predicted_rejection_codes"], json::array({"memory"}));
+  EXPECT_EQ(q["predicted_rejections"][0].get<std::string>().rfind("needs ", 0), 0u);
+  EXPECT_GT(q["predicted_memory_gib"]["peak"].get<double>(), q["predicted_memory_gib"]["capacity"].get<double>());
+  EXPECT_EQ(b["summary"]["per_source"]["mosaicml/llm-foundry"]["ran_but_rejected"], 1);
+}
+
 // The model against the shipped published measurements (data/reference/published.json). Counts
 // and skips are pinned; each MAPE is a regression guard at the figure reached, rounded up a
 // little: it may fall, never rise. Deterministic: the same run writes the same bytes.
