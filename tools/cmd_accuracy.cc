@@ -331,15 +331,19 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (!shipped) with_shipped.quantities.Add(q.quantity, q.error_pct);
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
       if (q.layer_passes > 0) quantities[q.quantity]["layer_passes"] = q.layer_passes;
-      if (!q.infeasible.empty()) {
-        // The sentences carry the record's own figures; the summary counts their codes.
-        quantities[q.quantity]["predicted_rejections"] = q.infeasible;
-        quantities[q.quantity]["predicted_rejection_codes"] = q.rejection_codes;
+      if (q.memory.capacity_bytes > 0) {
+        // The layout's memory as the evaluator sees it: what it fits on, and what the caching
+        // allocator would hold with room to spare (reserved + the outside-allocator overhead).
         quantities[q.quantity]["predicted_memory_gib"] = {
             {"allocated", q.memory.allocated_bytes / costmodel::kGiB},
             {"reserved", q.memory.reserved_bytes / costmodel::kGiB},
             {"peak", q.memory.peak_bytes / costmodel::kGiB},
             {"capacity", q.memory.capacity_bytes / costmodel::kGiB}};
+      }
+      if (!q.infeasible.empty()) {
+        // The sentences carry the record's own figures; the summary counts their codes.
+        quantities[q.quantity]["predicted_rejections"] = q.infeasible;
+        quantities[q.quantity]["predicted_rejection_codes"] = q.rejection_codes;
         sum.per_source[r.source].RanButRejected(q.rejection_codes);
         sum.per_gpu[r.gpu_generation].RanButRejected(q.rejection_codes);
         std::printf("%-62s %-8s %s\n", r.id.c_str(), "ran", "but the model rejects its layout:");
