@@ -203,6 +203,22 @@ TEST_P(SimLayouts, TpCollectivesAreExposedAsInTheAnalyticalModel) {
 std::string CaseName(const ::testing::TestParamInfo<Case>& i) { return i.param.name; }
 INSTANTIATE_TEST_SUITE_P(Layouts, SimLayouts, ::testing::ValuesIn(kCases), CaseName);
 
+// Activation offload at two resolutions: the offloaded layers hold nothing on the GPU, one
+// layer's worth is the staging buffer, and the rest of the activations (final norm input, the
+// logits of the loss) are outside the layers. The simulated peak is the analytical one exactly,
+// and memory never dips below the static states (before the staging buffer was counted, the
+// outside-the-layers term came out negative: 39 layers' worth below zero).
+TEST(SimulateStep, ActivationOffloadPeakIsTheAnalyticalOne) {
+  for (const char* layout : {"tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,mbs=4,cpu_offload_layers=40",
+                             "tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,mbs=4,cpu_offload_layers=70"}) {
+    const Fixture s = Make("llama3-70b", 64, 64, layout);
+    ASSERT_GT(s.e.parts.outer_activation_bytes, 0.0) << layout;
+    const SimResult r = Simulate(s);
+    ExpectRelNear(r.peak_bytes, s.e.memory.peak_bytes, 1e-9);
+    for (const MemoryEvent& m : r.memory) ASSERT_GE(m.total_bytes, r.static_bytes * (1 - 1e-12)) << layout;
+  }
+}
+
 TEST(SimulateStep, WithoutOverlapEveryCollectiveIsExposed) {
   const Fixture s = Make("llama2-7b", 256, 256, "tp=1,fsdp=8,replicate=32,zero=3");
   const costmodel::StepComponents& p = s.e.parts;
