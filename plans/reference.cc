@@ -200,6 +200,10 @@ struct MappingTables {
   double plateau_bytes = 0;
   // Phrases saying the FP8 weights are the parameters (gathered in FP8, no bf16 copy).
   std::vector<std::string> fp8_param_gather_words;
+  // Phrases naming TP communication overlapped with the GEMMs (not modelled), and what the
+  // record then says of its prediction.
+  std::vector<std::string> tp_comm_overlap_words;
+  std::string tp_comm_overlap_says;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -343,6 +347,13 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("pipeline_split_words");
     t.split_embedding_words = Strings(w, "embedding");
     t.split_loss_words = Strings(w, "loss");
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("tp_comm_overlap_words");
+    t.tp_comm_overlap_words = Strings(w, "words");
+    t.tp_comm_overlap_says = w.String("says");
     w.String("source");
     w.Finish();
   }
@@ -1067,6 +1078,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
                                  OptString(rec, "notes").value_or(""));
   MapPipeline(*lj, pp, out.model.layers, text, l, out.notes);
   MapContext(*lj, out);
+  if (l.tp > 1 && HasAny(text, Tables().tp_comm_overlap_words)) out.assumptions.push_back(Tables().tp_comm_overlap_says);
   l.ep = OptInt(*lj, "ep").value_or(1);
   const int64_t dp = OptInt(*lj, "dp").value_or(gpus / std::max<int64_t>(1, l.tp * pp * l.cp));
   if (l.tp * pp * l.cp * dp != gpus) {

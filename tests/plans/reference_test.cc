@@ -508,6 +508,37 @@ TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
   EXPECT_FALSE(MapRecord(j).workload.fp8_param_gather);
 }
 
+// TP communication overlapped with the GEMMs (TransformerEngine userbuffers) is not modelled:
+// a record that names it (mapping.json tp_comm_overlap_words, in any of its frameworks'
+// spellings) is scored with its TP collectives priced outside the GEMMs, and says so.
+TEST(ReferenceMapRecord, TpCommOverlapIsSaidNotSilentlyPriced) {
+  const std::string says =
+      "TP communication overlap (TransformerEngine userbuffers) not modelled: the TP all-gathers and "
+      "reduce-scatters are priced outside the GEMMs";
+  auto has = [&](const ReferenceRecord& r) {
+    return std::find(r.assumptions.begin(), r.assumptions.end(), says) != r.assumptions.end();
+  };
+  json j = Record();
+  j["layout"]["tp"] = 2;
+  j["layout"]["dp"] = 8;
+  j["layout"]["fsdp"] = 8;
+  for (const char* note : {"TP communication overlap on (MegatronCommOverlapCallback tp_comm_overlap=True)",
+                           "hydra yaml: ub_tp_comm_overlap true, overlap_p2p_comm true", "args: --tp-comm-overlap"}) {
+    j["notes"] = note;
+    const ReferenceRecord r = MapRecord(j);
+    ASSERT_EQ(r.skip_reason, "") << note;
+    EXPECT_TRUE(has(r)) << note;
+  }
+  j["notes"] = "ub_tp_comm_overlap false";
+  EXPECT_FALSE(has(MapRecord(j)));
+  // Without TP there is nothing to overlap.
+  j["notes"] = "ub_tp_comm_overlap true";
+  j["layout"]["tp"] = 1;
+  j["layout"]["dp"] = 16;
+  j["layout"]["fsdp"] = 16;
+  EXPECT_FALSE(has(MapRecord(j)));
+}
+
 // The FlashAttention generation: named in the arch phrase, else the source's default
 // (llm-foundry's benchmark script ran the Triton port of FlashAttention-1), else FA2.
 TEST(ReferenceMapRecord, FlashAttentionGenerationByRule) {
