@@ -416,7 +416,7 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   e.parts.layer_activation_bytes = mem.activations_per_layer_bytes;
   e.parts.recompute_working_bytes = mem.recompute_working_bytes;
   e.reasons = (e.reasons & ~static_cast<uint32_t>(kReasonMemory)) |
-              (mem.peak_bytes > mem.capacity_bytes ? static_cast<uint32_t>(kReasonMemory) : 0u);
+              (mem.exceeds() ? static_cast<uint32_t>(kReasonMemory) : 0u);
   return e;
 }
 
@@ -768,10 +768,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     e.time.step_s = compute + tp_exposed + cp_exposed + ep_exposed + fsdp_exposed + dp_exposed + e.time.optimizer_s;
   }
 
-  if (e.memory.peak_bytes > e.memory.capacity_bytes) e.reasons |= kReasonMemory;
-  if (e.memory.host_capacity_bytes > 0 && e.memory.host_bytes > e.memory.host_capacity_bytes) {
-    e.reasons |= kReasonMemory;
-  }
+  if (e.memory.exceeds()) e.reasons |= kReasonMemory;
 
   // --- Throughput. MFU: model FLOPs (6N + attention, no recompute); HFU adds the recompute.
   const double tokens = static_cast<double>(w.global_batch) * s;
@@ -1084,13 +1081,12 @@ std::vector<std::string> Evaluator::Reasons(const Layout& l, const Evaluation& e
   for (ReasonCode code : {kReasonGlobalBatch, kReasonMemory, kReasonDivisibility, kReasonContext,
                           kReasonExpert, kReasonRecompute, kReasonPipeline, kReasonTopology}) {
     if (!(e.reasons & code)) continue;
-    if (code == kReasonMemory && e.memory.host_capacity_bytes > 0 &&
-        e.memory.host_bytes > e.memory.host_capacity_bytes) {
+    if (code == kReasonMemory && e.memory.exceeds_host()) {
       out.push_back("offloaded activations need " + Fmt("%.1f", e.memory.host_bytes / kGiB) +
                     " GiB of host memory per GPU, the node has " +
                     Fmt("%.1f", e.memory.host_capacity_bytes / kGiB) + " GiB per GPU (node.host_gib_per_gpu)");
     }
-    if (code == kReasonMemory && e.memory.peak_bytes > e.memory.capacity_bytes) {
+    if (code == kReasonMemory && e.memory.exceeds_gpu()) {
       out.push_back("needs " + Fmt("%.1f", e.memory.peak_bytes / kGiB) + " GiB, GPU has " +
                     Fmt("%.1f", e.memory.capacity_bytes / kGiB) + " GiB usable (" +
                     Fmt("%g", cluster_.gpu.hbm_gib) + " GiB minus " +

@@ -363,7 +363,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
   if (l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers) {
-    mb.host_bytes = la.kept * (st.in_flight - stored) * static_cast<double>(l.cpu_offload_layers - 1);
+    // Every offloaded layer's copy is on the host by the end of the forward; the GPU's staging
+    // buffer (counted in resident_layers above) is a second copy, not one of them.
+    mb.host_bytes = la.kept * (st.in_flight - stored) * static_cast<double>(l.cpu_offload_layers);
   }
   mb.host_capacity_bytes = c.node.host_gib_per_gpu * kGiB;
 

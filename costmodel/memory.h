@@ -111,6 +111,10 @@ struct MemoryBreakdown {
   // not checked).
   double host_bytes = 0;
   double host_capacity_bytes = 0;
+  bool exceeds_gpu() const { return peak_bytes > capacity_bytes; }
+  bool exceeds_host() const { return host_capacity_bytes > 0 && host_bytes > host_capacity_bytes; }
+  /// What makes a layout infeasible on memory: its GPU peak, or its offloaded activations.
+  bool exceeds() const { return exceeds_gpu() || exceeds_host(); }
   double recompute_working_bytes = 0;  // part of transient: a layer rematerialised in backward
 };
 

@@ -105,6 +105,7 @@ ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costm
   r.grad_accum = e.grad_accum;
   r.peak_bytes = e.memory.peak_bytes;
   r.capacity_bytes = e.memory.capacity_bytes;
+  r.reserved_total_bytes = e.memory.reserved_bytes + e.memory.overhead_bytes;
   r.mfu_causal = e.throughput.mfu_causal;
   if (sim != nullptr && sim->step_s > 0) {
     // As tools' ApplySimulation writes the JSON entry: the simulated step and its parts, tokens
@@ -163,6 +164,7 @@ TopList BuildTopList(const std::vector<ShownRow>& ranked, const TopListOptions& 
   const double best = out.rows.front().step_s;
   for (ShownRow& r : out.rows) {
     r.tight = r.peak_bytes > kTightFraction * r.capacity_bytes;
+    r.flushes = r.reserved_total_bytes > r.capacity_bytes;
     r.vs_best_pct = best > 0 ? 100.0 * (r.step_s - best) / best : 0.0;
     r.tie = band && &r != &out.rows.front() && r.vs_best_pct <= band->spread_pct;
   }
@@ -197,6 +199,7 @@ std::string FormatShownTable(const std::vector<ShownRow>& rows) {
     // An MoE model's dispatch and combine: in the notes, so that a dense table keeps its columns.
     if (r.exposed_ep_s > 0) notes += "ep_ms " + Printf("%.1f", r.exposed_ep_s * 1e3);
     if (r.tight) notes += std::string(notes.empty() ? "" : "; ") + "tight memory";
+    if (r.flushes) notes += std::string(notes.empty() ? "" : "; ") + "allocator cache flushes";
     // The two models' memory peaks disagree: say so rather than pick one silently.
     if (r.sim_peak_bytes > 0 && std::fabs(r.sim_peak_bytes - r.peak_bytes) > kGiB) {
       notes += std::string(notes.empty() ? "" : "; ") + "simulator peak " + Printf("%.1f", r.sim_peak_bytes / kGiB) +
@@ -236,7 +239,9 @@ std::string TableLegend(bool any_simulated, bool any_variants, const std::option
         " attention; pp_ms: pipeline bubble and exposed stage-to-stage sends; MFU_nc / MFU_c: MFU with"
         " non-causal / causal attention FLOPs (--mfu-convention)\n";
   os << "  notes: \"simulator peak\" where the simulator's memory peak differs from the analytical one by more than"
-        " 1 GiB (feasibility and room_GiB use the analytical peak)\n";
+        " 1 GiB (feasibility and room_GiB use the analytical peak); \"allocator cache flushes\" where PyTorch's"
+        " caching allocator, with room, would reserve more than the usable memory: the layout fits because it"
+        " returns its cache to the driver and retries, synchronising the device (not priced)\n";
   if (any_variants) {
     os << "  variants: rows differing only in recipe (or in a ZeRO stage that changes nothing) folded into the"
           " faster; --show-variants lists them\n";

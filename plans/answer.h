@@ -60,6 +60,11 @@ struct ShownRow {
   // Filled by BuildTopList.
   std::vector<ShownRow> variants;  // folded twins (recipe, or a ZeRO stage without effect)
   bool tight = false;              // peak above kTightFraction of usable memory
+  // What the caching allocator would hold with room to spare (reserved + CUDA context + NCCL)
+  // is above usable memory: the layout fits only because the allocator returns its cache to the
+  // driver and retries (device-synchronising cudaFree / cudaMalloc, not priced in the step).
+  bool flushes = false;
+  double reserved_total_bytes = 0;
   bool tie = false;                // within the error band of row 1 (never row 1 itself)
   double vs_best_pct = 0;          // step time relative to row 1
   double headroom_bytes() const { return capacity_bytes - peak_bytes; }

@@ -1437,13 +1437,6 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   for (const Measured& m : r.measured) {
     if (m.quantity == "step_time_s") {
       score(m, e.time.step_s);
-      out.back().memory = e.memory;
-      if (!e.feasible()) {
-        out.back().infeasible = ev.Reasons(layout, e);
-        for (int bit = 0; bit < costmodel::kNumReasonCodes; ++bit) {
-          if (e.reasons & (1u << bit)) out.back().rejection_codes.emplace_back(costmodel::ReasonCodeName(bit));
-        }
-      }
       // The busiest stage's layers as the evaluator split them (uneven splits included).
       costmodel::StageSplit split;
       if (costmodel::SplitLayers(layout, r.model.layers, split, nullptr)) {
@@ -1458,6 +1451,18 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     else if (m.quantity == "peak_reserved_gib") score(m, e.memory.reserved_bytes / costmodel::kGiB);
     else if (m.quantity == "layer_forward_s") score(m, e.layer_forward_s + e.parts.layer_fwd_tp_s);
     else if (m.quantity == "layer_backward_s") score(m, e.layer_backward_s + e.parts.layer_bwd_tp_s);
+  }
+  // Whatever quantity an end-to-end run was scored on, it ran: the first one carries what the
+  // evaluator says of its layout, once per record. (A per-layer record times one layer, as
+  // Korthikanti et al.'s Table 4 does for layouts whose whole model would not fit: not checked.)
+  if (!out.empty() && r.kind == "end_to_end") {
+    out.front().memory = e.memory;
+    if (!e.feasible()) {
+      out.front().infeasible = ev.Reasons(layout, e);
+      for (int bit = 0; bit < costmodel::kNumReasonCodes; ++bit) {
+        if (e.reasons & (1u << bit)) out.front().rejection_codes.emplace_back(costmodel::ReasonCodeName(bit));
+      }
+    }
   }
   return out;
 }

@@ -139,12 +139,13 @@ struct ScoredQuantity {
   // step_time_s of a training record: the layer passes of its busiest pipeline stage in a step
   // (its layers x the micro-batches), for SplitStepResiduals. 0 otherwise.
   double layer_passes = 0;
-  // step_time_s of a training record: what the evaluator says of the layout the run used. A run
-  // that was measured fits by definition, so a reason here (its memory above the GPU's, most
-  // often) is an error of the model, counted apart from the step time's.
+  // The first quantity of an end-to-end record also carries what the evaluator says of the
+  // layout the run used. A run that was measured fits by definition, so a
+  // reason here (its memory above the GPU's, most often) is an error of the model, counted apart
+  // from the quantities' errors.
   std::vector<std::string> infeasible;
   std::vector<std::string> rejection_codes;  // the same reasons' codes (ReasonCodeName)
-  costmodel::MemoryBreakdown memory;           // step_time_s: the layout's predicted memory
+  costmodel::MemoryBreakdown memory;           // the layout's predicted memory (capacity 0: none)
 };
 
 /// One scored step time, for SplitStepResiduals.

@@ -132,6 +132,12 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                  {"reserved_bytes", mem.reserved_bytes},
                  {"peak_bytes", mem.peak_bytes},
                  {"capacity_bytes", mem.capacity_bytes}};
+  if (mem.host_bytes > 0) {
+    // Activation offload: the offloaded layers' saved tensors in host memory, and the node's
+    // system memory per GPU (0: the cluster does not say, not checked).
+    j["memory"]["host_bytes"] = mem.host_bytes;
+    j["memory"]["host_capacity_bytes"] = mem.host_capacity_bytes;
+  }
   const auto& t = e.time;
   j["time"] = {{"step_s", t.step_s},
                {"compute_s", t.compute_s},
@@ -375,6 +381,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
      << "  (CUDA context, NCCL)\n";
   os << "  peak                  " << Printf("%7.2f", m.peak_bytes / kGiB) << "  of "
      << Printf("%.2f", m.capacity_bytes / kGiB) << " usable\n";
+  if (m.host_bytes > 0) {
+    os << "  host (offloaded)      " << Printf("%7.2f", m.host_bytes / kGiB) << "  of "
+       << (m.host_capacity_bytes > 0 ? Printf("%.2f", m.host_capacity_bytes / kGiB) + " per GPU (node.host_gib_per_gpu)"
+                                     : std::string("? (the cluster gives no node.host_gib_per_gpu, not checked)"))
+       << "\n";
+  }
   os << "  as PyTorch reports it: allocated " << Printf("%.2f", m.allocated_bytes / kGiB)
      << ", reserved " << Printf("%.2f", m.reserved_bytes / kGiB)
      << " (its cache, released before an out-of-memory, does not count against the peak)\n";

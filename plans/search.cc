@@ -312,7 +312,8 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
     // Activation offload (Megatron-Core --cpu-offloading, the megatron recipe at pp 1): a
     // layout without recompute that fails on memory alone is tried once more with the fewest
     // offloaded layers that fit. (deficit / one layer's activations) + the one in transit is
-    // enough (the allocator's share shrinks with them); bisection finds the fewest.
+    // enough on the GPU (the peak is exact in the layers kept); the host's memory may still
+    // refuse it; bisection finds the fewest.
     if (offload && e.reasons == costmodel::kReasonMemory && l.recompute == costmodel::Recompute::kNone &&
         l.pp == 1 && l.recipe == costmodel::Recipe::kMegatron && e.memory.activations_per_layer_bytes > 0) {
       const double deficit = e.memory.peak_bytes - e.memory.capacity_bytes;

@@ -194,8 +194,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       // An offloaded layer's activations live on the host (Layout::cpu_offload_layers); one
       // layer's worth stays on the GPU as the offload's staging buffer (TransformerEngine's
       // double buffer), from the first layer's forward to its backward.
-      const double staging = i == 0 && p.offload_layers > 0 ? p.layer_activation_bytes : 0.0;
-      const double kept = (i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staging;
+      const bool offloads = p.offload_layers > 0 && p.offload_layers < L;  // as memory.cc counts it
+      const double staging = i == 0 && offloads ? p.layer_activation_bytes : 0.0;
+      const double kept = (offloads && i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staging;
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
                             m == 0 && zero1 ? zero1_ag[ui] : -1});
@@ -237,8 +238,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerBwdEp, Stream::kCompute, m, i, p.layer_bwd_ep_s, 0.0, {});
-      const double staged = i == 0 && p.offload_layers > 0 ? p.layer_activation_bytes : 0.0;
-      b.Free(last, p.recompute_working_bytes + (i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staged +
+      const double staged = i == 0 && p.offload_layers > 0 && p.offload_layers < L ? p.layer_activation_bytes : 0.0;
+      b.Free(last, p.recompute_working_bytes +
+                       (p.offload_layers < L && i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staged +
                        unit_param_bytes);
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for

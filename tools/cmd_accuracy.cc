@@ -108,7 +108,7 @@ class ErrorTable {
 struct Group {
   int64_t scored = 0, skipped = 0, in_sample = 0;
   // Measured runs whose layout the evaluator calls infeasible (a run that was timed fitted), by
-  // reason sentence: errors of the model, the memory model's most often.
+  // reason code: errors of the model, the memory model's most often.
   int64_t ran_but_rejected = 0;
   std::map<std::string, int64_t> rejected_by_code;
   ErrorTable quantities;
@@ -122,9 +122,9 @@ struct Group {
             {"ran_but_rejected_by_code", rejected_by_code},
             {"per_quantity", quantities.ToJson()}};
   }
-  void RanButRejected(const std::vector<std::string>& reasons) {
+  void RanButRejected(const std::vector<std::string>& codes) {
     ++ran_but_rejected;
-    for (const std::string& r : reasons) ++rejected_by_code[r];
+    for (const std::string& c : codes) ++rejected_by_code[c];
   }
   void Skip(const std::string& reason) {
     ++skipped;
@@ -137,6 +137,7 @@ constexpr size_t kMinResidualRows = 10;
 
 struct Summary {
   int64_t scored = 0, skipped = 0, in_sample = 0;
+  int64_t ran_but_rejected = 0;  // measured runs whose layout the model rejects, all sources
   ErrorTable per_quantity;
   std::map<std::string, Group> per_source, per_gpu, per_calibration;
   std::map<std::string, int64_t> skipped_by_reason, assumptions;
@@ -332,8 +333,8 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
       if (q.layer_passes > 0) quantities[q.quantity]["layer_passes"] = q.layer_passes;
       if (q.memory.capacity_bytes > 0) {
-        // The layout's memory as the evaluator sees it: what it fits on, and what the caching
-        // allocator would hold with room to spare (reserved + the outside-allocator overhead).
+        // The layout's memory as the evaluator sees it: allocated, reserved (with the caching
+        // allocator's gap, what a roomy GPU shows), the peak that has to fit, the usable capacity.
         quantities[q.quantity]["predicted_memory_gib"] = {
             {"allocated", q.memory.allocated_bytes / costmodel::kGiB},
             {"reserved", q.memory.reserved_bytes / costmodel::kGiB},
@@ -346,6 +347,8 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
         quantities[q.quantity]["predicted_rejection_codes"] = q.rejection_codes;
         sum.per_source[r.source].RanButRejected(q.rejection_codes);
         sum.per_gpu[r.gpu_generation].RanButRejected(q.rejection_codes);
+        sum.per_calibration[calib].RanButRejected(q.rejection_codes);
+        ++sum.ran_but_rejected;
         std::printf("%-62s %-8s %s\n", r.id.c_str(), "ran", "but the model rejects its layout:");
         for (const std::string& why : q.infeasible) std::printf("%-62s %-8s   %s\n", "", "", why.c_str());
       }
@@ -435,6 +438,10 @@ void RunAccuracy(const AccuracyOptions& o) {
   std::printf("\nscored %lld (%lld in-sample: their source's kernel-level records shaped the profile), skipped %lld\n",
               static_cast<long long>(sum.scored), static_cast<long long>(sum.in_sample),
               static_cast<long long>(sum.skipped));
+  if (sum.ran_but_rejected > 0) {
+    std::printf("%lld measured runs whose layout the model rejects (an error of the model; per source below)\n",
+                static_cast<long long>(sum.ran_but_rejected));
+  }
   std::printf("per quantity:\n");
   sum.per_quantity.Print("  ");
   std::printf("per source:\n");
@@ -494,6 +501,7 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"skipped", sum.skipped},
                        {"in_sample", sum.in_sample},
                        {"skipped_by_reason", sum.skipped_by_reason},
+                       {"ran_but_rejected", sum.ran_but_rejected},
                        {"assumptions", sum.assumptions},
                        {"per_quantity", sum.per_quantity.ToJson()},
                        {"per_source", per_source},

@@ -513,28 +513,29 @@ TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
   EXPECT_GT(exposed, 0.0);
   EXPECT_NEAR(off.time.exposed_offload_s, exposed, 1e-9);
   EXPECT_NEAR(off.time.step_s - none.time.step_s, exposed, 1e-6);
-  // Where they go: the 39 layers off the GPU sit in host memory, checked against the node's
-  // system memory per GPU (DGX H100: 2 TB for 8 GPUs, 256 GiB each).
-  EXPECT_NEAR(off.memory.host_bytes, 39.0 * per_layer, 1.0);
+  // Where they go: all 40 offloaded layers' copies sit in host memory (the GPU's staging buffer is
+  // a second copy), checked against the node's system memory per GPU (DGX H100: 2 TB for 8 GPUs,
+  // 256 GiB each).
+  EXPECT_NEAR(off.memory.host_bytes, 40.0 * per_layer, 1.0);
   EXPECT_DOUBLE_EQ(off.memory.host_capacity_bytes, 256.0 * kGiB);
   EXPECT_DOUBLE_EQ(none.memory.host_bytes, 0.0);
   {
-    // A node with less system memory than the 39 offloaded layers hold is refused, by name.
+    // A node with less system memory than the 40 offloaded layers hold is refused, by name.
     auto gib = [](double bytes) {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.1f", bytes / kGiB);
       return std::string(buf);
     };
     Cluster small = ResolveCluster("dgx-h100");
-    small.node.host_gib_per_gpu = 38.0 * per_layer / kGiB;  // one layer short of 39
+    small.node.host_gib_per_gpu = 39.0 * per_layer / kGiB;  // one layer short of 40
     const Evaluator ev_small(m, small, w);
     const Layout lo = L("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=40", w);
     const Evaluation e_small = ev_small.Evaluate(lo);
     EXPECT_TRUE(e_small.reasons & kReasonMemory);
     const std::vector<std::string> why_small = ev_small.Reasons(lo, e_small);
     ASSERT_FALSE(why_small.empty());
-    EXPECT_EQ(why_small.front(), "offloaded activations need " + gib(39.0 * per_layer) +
-                                     " GiB of host memory per GPU, the node has " + gib(38.0 * per_layer) +
+    EXPECT_EQ(why_small.front(), "offloaded activations need " + gib(40.0 * per_layer) +
+                                     " GiB of host memory per GPU, the node has " + gib(39.0 * per_layer) +
                                      " GiB per GPU (node.host_gib_per_gpu)");
     small.node.host_gib_per_gpu = 0;  // not given: not checked
     EXPECT_EQ(Evaluator(m, small, w).Evaluate(lo).reasons, 0u);

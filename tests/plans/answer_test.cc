@@ -95,6 +95,25 @@ TEST(TopList, HeadroomRuleWarnsAboveNinetyPercentAndFiltersOnRequest) {
   EXPECT_NEAR(f.rows[0].headroom_bytes() / kGiB, 18.0, 1e-9);
 }
 
+// A layout fits on its allocated tensors plus the CUDA context and NCCL (costmodel/memory.h),
+// but where the caching allocator would reserve more than the usable memory with room to spare,
+// it fits only by returning its cache to the driver and retrying, a device-synchronising cost
+// the step does not price: the row says so. 78 GiB usable: 79 GiB reserved flushes, 77 does not.
+TEST(TopList, RowsThatFitOnlyByFlushingTheAllocatorCacheSaySo) {
+  ShownRow a = Row("tp=8,sp=on,fsdp=8", 1.000, 70), b = Row("tp=4,sp=on,fsdp=16", 1.005, 70);
+  a.reserved_total_bytes = 79 * kGiB;
+  b.reserved_total_bytes = 77 * kGiB;
+  const TopList l = BuildTopList({a, b}, {}, std::nullopt);
+  EXPECT_TRUE(l.rows[0].flushes);
+  EXPECT_FALSE(l.rows[1].flushes);
+  const std::string table = FormatShownTable(l.rows);
+  const size_t row1 = table.find("\n1 "), row2 = table.find("\n2 ");
+  ASSERT_NE(row1, std::string::npos);
+  ASSERT_NE(row2, std::string::npos);
+  EXPECT_NE(table.substr(row1, row2 - row1).find("allocator cache flushes"), std::string::npos) << table;
+  EXPECT_EQ(table.substr(row2, table.find('\n', row2 + 1) - row2).find("allocator cache flushes"), std::string::npos);
+}
+
 TEST(ShownRow, SimulatedRowsCarryTheSimulatorsNumbers) {
   Candidate c;
   c.layout = costmodel::ParseLayoutText("tp=8,sp=on,fsdp=8", "test");
