@@ -357,22 +357,20 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     w.String("source");
     w.Finish();
   }
-  {
-    costmodel::JsonObject w = o.Object("fp8_param_gather_words");
-    t.fp8_param_gather_words = Strings(w, "words");
+  // A phrase table that is only its words and their source.
+  auto word_table = [&o](const char* key) {
+    costmodel::JsonObject w = o.Object(key);
+    std::vector<std::string> words = Strings(w, "words");
     w.String("source");
     w.Finish();
-  }
+    return words;
+  };
+  t.fp8_param_gather_words = word_table("fp8_param_gather_words");
+  t.tool_parameter = word_table("tool_parameter_words");
   {
     costmodel::JsonObject w = o.Object("plateau");
     t.plateau_words = Strings(w, "words");
     t.plateau_bytes = w.Number("message_bytes", 1 << 20, 1e12);
-    w.String("source");
-    w.Finish();
-  }
-  {
-    costmodel::JsonObject w = o.Object("tool_parameter_words");
-    t.tool_parameter = Strings(w, "words");
     w.String("source");
     w.Finish();
   }
