@@ -106,9 +106,9 @@ struct MemoryBreakdown {
   double reserved_bytes = 0;
   double peak_bytes = 0;
   double capacity_bytes = 0;  // HBM minus the planner's reserve
-  // Activation offload: the offloaded layers' saved tensors held in host memory (the one layer
-  // in transit is counted on the GPU), against the node's system memory per GPU (0: not given,
-  // not checked).
+  // Activation offload: every offloaded layer's saved tensors, copied to host memory (the GPU
+  // keeps a one-layer staging buffer besides, counted in activations_bytes), against the node's
+  // system memory per GPU (0: not given, not checked).
   double host_bytes = 0;
   double host_capacity_bytes = 0;
   bool exceeds_gpu() const { return peak_bytes > capacity_bytes; }
