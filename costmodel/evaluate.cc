@@ -742,14 +742,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       const MemoryBreakdown& mb = e.memory;
       p.static_bytes = mb.params_bytes + mb.grads_bytes + mb.optimizer_bytes + mb.overhead_bytes;
       p.layer_activation_bytes = mb.activations_per_layer_bytes;
-      p.offload_layers = l.cpu_offload_layers;
-      // The layers whose activations stay on the GPU: all of them, or with activation offload
-      // the ones not offloaded plus the one-layer staging buffer (memory.cc), the simulator's
-      // account too; what is left is outside the layers.
-      const double resident = l.cpu_offload_layers > 0 && l.cpu_offload_layers < L
-                                  ? static_cast<double>(L - l.cpu_offload_layers + 1)
-                                  : static_cast<double>(L);
-      p.outer_activation_bytes = mb.activations_bytes - mb.activations_per_layer_bytes * resident;
+      // The simulator holds what memory.cc counts: the offloaded layers in effect, the rest and
+      // the staging buffer on the GPU; what is left of the activations is outside the layers.
+      p.offload_layers = OffloadedLayers(L, l.cpu_offload_layers);
+      p.outer_activation_bytes =
+          mb.activations_bytes - mb.activations_per_layer_bytes * ResidentActivationLayers(L, l.cpu_offload_layers);
       const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
       p.unit_param_bytes = gathered ? bytes.weight * (unit + xunit) : 0.0;
       // The unit's gradients as backward writes them, plus their reduce-dtype copy if another.

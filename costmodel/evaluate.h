@@ -119,7 +119,7 @@ struct StepComponents {
   // Memory pieces (bytes) for a memory timeline.
   double static_bytes = 0;              // params + grads + optimizer + overhead
   double layer_activation_bytes = 0;    // kept per layer per micro-batch
-  int64_t offload_layers = 0;           // the first layers whose activations go to the host
+  int64_t offload_layers = 0;           // the first layers whose activations go to the host (OffloadedLayers)
   double outer_activation_bytes = 0;    // outside the layers per micro-batch
   double unit_param_bytes = 0;          // one gathered layer, bf16
   double unit_grad_bytes = 0;           // one layer's unsharded grads before reduce-scatter

@@ -356,17 +356,13 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   mb.activations_per_layer_bytes = la.kept;
   // Activation offload (pp 1): the offloaded layers' tensors live on the host; one layer's are on
   // the GPU in transit (the double buffer of TransformerEngine's offload handler).
-  const double resident_layers =
-      l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers
-          ? static_cast<double>(st.layers - l.cpu_offload_layers + 1)
-          : static_cast<double>(st.layers);
+  const double resident_layers = ResidentActivationLayers(st.layers, l.cpu_offload_layers);
   mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers +
                          (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
-  if (l.cpu_offload_layers > 0 && l.cpu_offload_layers < st.layers) {
-    // Every offloaded layer's copy is on the host by the end of the forward; the GPU's staging
-    // buffer (counted in resident_layers above) is a second copy, not one of them.
-    mb.host_bytes = la.kept * (st.in_flight - stored) * static_cast<double>(l.cpu_offload_layers);
-  }
+  // Every offloaded layer's copy is on the host by the end of the forward; the GPU's staging
+  // buffer (counted in resident_layers above) is a second copy, not one of them.
+  mb.host_bytes = la.kept * (st.in_flight - stored) *
+                  static_cast<double>(OffloadedLayers(st.layers, l.cpu_offload_layers));
   mb.host_capacity_bytes = c.node.host_gib_per_gpu * kGiB;
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.

@@ -81,6 +81,18 @@ TpShardParams ParamsPerTpRank(const Model& m, int64_t tp);
 /// The same from the model's CountParams, counted once by the caller.
 TpShardParams ParamsPerTpRank(const Model& m, int64_t tp, const ParamCounts& counts);
 
+/// Activation offload of `offload` of a stage's `layers` layers (Layout::cpu_offload_layers):
+/// how many are offloaded in effect (Megatron-Core offloads only fewer than all: none otherwise),
+/// and how many layers' activations the GPU holds, the rest plus TransformerEngine's one-layer
+/// staging buffer. The one rule memory.cc, the evaluator and the simulator count by.
+inline int64_t OffloadedLayers(int64_t layers, int64_t offload) {
+  return offload > 0 && offload < layers ? offload : 0;
+}
+inline double ResidentActivationLayers(int64_t layers, int64_t offload) {
+  const int64_t n = OffloadedLayers(layers, offload);
+  return static_cast<double>(n > 0 ? layers - n + 1 : layers);
+}
+
 struct MemoryBreakdown {
   double params_bytes = 0;
   double grads_bytes = 0;

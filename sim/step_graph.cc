@@ -146,6 +146,13 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const double outer_grad_bytes = fsdp_layer ? p.unit_grad_bytes * outer_ratio : 0.0;
   const double unit_param_bytes = fsdp_layer ? p.unit_param_bytes : 0.0;
   const double unit_grad_bytes = fsdp_layer ? p.unit_grad_bytes : 0.0;
+  // A layer's activations held on the GPU from its forward to its backward: none for an
+  // offloaded one (p.offload_layers, in effect), and layer 0 also holds the offload's one-layer
+  // staging buffer (TransformerEngine's double buffer), as memory.cc counts them.
+  auto kept_on_gpu = [&p](int64_t i) {
+    const double own = i < p.offload_layers ? 0.0 : p.layer_activation_bytes;
+    return own + (i == 0 && p.offload_layers > 0 ? p.layer_activation_bytes : 0.0);
+  };
 
   const HeadTp head_tp = SplitHeadTp(l, e, Ld);
   // Under CP the attention core leaves the layer's compute task: CpPassTasks runs it.
@@ -191,12 +198,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         ag_fwd[static_cast<size_t>(j)] =
             b.Add(Op::kAgLayerFwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
       }
-      // An offloaded layer's activations live on the host (Layout::cpu_offload_layers); one
-      // layer's worth stays on the GPU as the offload's staging buffer (TransformerEngine's
-      // double buffer), from the first layer's forward to its backward.
-      const bool offloads = p.offload_layers > 0 && p.offload_layers < L;  // as memory.cc counts it
-      const double staging = i == 0 && offloads ? p.layer_activation_bytes : 0.0;
-      const double kept = (offloads && i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staging;
+      const double kept = kept_on_gpu(i);
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
                             m == 0 && zero1 ? zero1_ag[ui] : -1});
@@ -238,10 +240,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerBwdEp, Stream::kCompute, m, i, p.layer_bwd_ep_s, 0.0, {});
-      const double staged = i == 0 && p.offload_layers > 0 && p.offload_layers < L ? p.layer_activation_bytes : 0.0;
-      b.Free(last, p.recompute_working_bytes +
-                       (p.offload_layers < L && i < p.offload_layers ? 0.0 : p.layer_activation_bytes) + staged +
-                       unit_param_bytes);
+      b.Free(last, p.recompute_working_bytes + kept_on_gpu(i) + unit_param_bytes);
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for
       if (fsdp_layer) {
