@@ -13,6 +13,7 @@
 #include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/memory.h"
+#include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 
@@ -43,7 +44,44 @@ std::string DefaultErrorBandsPath() {
   return (std::filesystem::path(costmodel::DataDir()) / "accuracy" / "error_bands.json").string();
 }
 
-std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name) {
+int LayerPassRegime(double step_s_per_layer_pass) {
+  int i = 0;
+  while (i < kLayerPassRegimes - 1 && step_s_per_layer_pass >= kLayerPassRegimeEdgesS[i]) ++i;
+  return i;
+}
+
+double LayerPasses(const costmodel::Layout& layout, int64_t layers, double micro_batches) {
+  costmodel::StageSplit split;
+  if (!costmodel::SplitLayers(layout, layers, split, nullptr)) return 0;
+  return static_cast<double>(std::max({split.first, split.middle, split.last})) * micro_batches;
+}
+
+namespace {
+/// A band's figures (a generation's or one regime's): n, MAPE, bias, worst, spread and the
+/// shipped-profile block.
+void ReadBandFigures(costmodel::JsonObject& b, ErrorBand& out) {
+  out.n = b.Int("n", 1);
+  out.mape_pct = b.Number("mape_pct", 0, 1e6);
+  out.bias_pct = b.Number("bias_pct", -1e6, 1e6);
+  out.worst_pct = b.Number("worst_pct", -1e6, 1e6);
+  out.spread_pct = b.Number("spread_pct", 0, 1e6);
+  b.Ignore("max_pct");
+  out.shipped_n = out.shipped_in_sample = 0;
+  out.shipped_mape_pct = out.shipped_bias_pct = out.shipped_worst_pct = 0;
+  if (b.Has("shipped_profile")) {
+    costmodel::JsonObject sp = b.Object("shipped_profile");
+    out.shipped_n = sp.Int("n", 1);
+    out.shipped_in_sample = sp.Int("in_sample", 1, out.shipped_n);
+    out.shipped_mape_pct = sp.Number("mape_pct", 0, 1e6);
+    out.shipped_bias_pct = sp.Number("bias_pct", -1e6, 1e6);
+    out.shipped_worst_pct = sp.Number("worst_pct", -1e6, 1e6);
+    sp.Finish();
+  }
+}
+}  // namespace
+
+std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name,
+                                       double step_s_per_layer_pass) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   const nlohmann::json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "error bands"), path);
@@ -79,23 +117,49 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
   out.generation = key;
   out.why = why;
   out.source = source;
-  out.n = b.Int("n", 1);
-  out.mape_pct = b.Number("mape_pct", 0, 1e6);
-  out.bias_pct = b.Number("bias_pct", -1e6, 1e6);
-  out.worst_pct = b.Number("worst_pct", -1e6, 1e6);
-  out.spread_pct = b.Number("spread_pct", 0, 1e6);
-  b.Ignore("max_pct");
-  if (b.Has("shipped_profile")) {
-    costmodel::JsonObject sp = b.Object("shipped_profile");
-    out.shipped_n = sp.Int("n", 1);
-    out.shipped_in_sample = sp.Int("in_sample", 1, out.shipped_n);
-    out.shipped_mape_pct = sp.Number("mape_pct", 0, 1e6);
-    out.shipped_bias_pct = sp.Number("bias_pct", -1e6, 1e6);
-    out.shipped_worst_pct = sp.Number("worst_pct", -1e6, 1e6);
-    sp.Finish();
+  ReadBandFigures(b, out);
+  // The work regimes, each [from_ms, below_ms) (below_ms null: unbounded), in increasing order.
+  std::optional<ErrorBand> in_regime;
+  if (b.Has("regimes")) {
+    const nlohmann::json& regimes = b.Array("regimes");
+    double last_below_ms = 0;
+    for (size_t i = 0; i < regimes.size(); ++i) {
+      const std::string where = b.PathOf("regimes") + "[" + std::to_string(i) + "]";
+      costmodel::JsonObject r(regimes[i], path, where);
+      const double from_ms = r.Number("from_ms", 0, 1e9);
+      const bool unbounded = r.Raw("below_ms").is_null();
+      const double below_ms = unbounded ? 0 : r.Number("below_ms", from_ms, 1e9);
+      if (!unbounded && below_ms <= from_ms) r.Fail("below_ms", "must be above from_ms");
+      if (from_ms < last_below_ms) r.Fail("from_ms", "regimes must not overlap and must be in increasing order");
+      if (unbounded && i + 1 != regimes.size()) r.Fail("below_ms", "only the last regime may be unbounded (null)");
+      last_below_ms = unbounded ? 1e9 : below_ms;
+      ErrorBand e = out;
+      ReadBandFigures(r, e);
+      r.Finish();
+      const double x_ms = step_s_per_layer_pass * 1e3;
+      if (step_s_per_layer_pass > 0 && x_ms >= from_ms && (unbounded || x_ms < below_ms)) {
+        e.regime = true;
+        e.regime_from_s = from_ms / 1e3;
+        e.regime_below_s = unbounded ? 0 : below_ms / 1e3;
+        in_regime = e;
+      }
+    }
   }
   b.Finish();
-  return out;
+  if (!in_regime) return out;
+  in_regime->layer_pass_s = step_s_per_layer_pass;
+  if (in_regime->n < kMinRegimeRuns) {
+    out.regime_too_thin = true;
+    out.regime_n = in_regime->n;
+    out.regime_from_s = in_regime->regime_from_s;
+    out.regime_below_s = in_regime->regime_below_s;
+    out.layer_pass_s = step_s_per_layer_pass;
+    return out;
+  }
+  in_regime->generation_n = out.n;
+  in_regime->generation_mape_pct = out.mape_pct;
+  in_regime->generation_bias_pct = out.bias_pct;
+  return in_regime;
 }
 
 ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costmodel::Workload& w) {
@@ -229,7 +293,8 @@ std::string TableLegend(bool any_simulated, bool any_variants, const std::option
   os << (any_simulated ? "" : " (none simulated)") << "; vs_best: step time against row 1";
   if (band) {
     os << ", \"tie\" within the " << Printf("%.1f", band->spread_pct) << "% spread of " << band->generation
-       << " predictions around their bias (data/accuracy/error_bands.json)";
+       << " predictions" << (band->regime ? " in row 1's work regime" : "")
+       << " around their bias (data/accuracy/error_bands.json)";
   }
   os << ";\n  peak_GiB / room_GiB: analytical peak memory per GPU and what is left of the usable memory"
         " (\"tight memory\" above " << Printf("%.0f", 100 * kTightFraction) << "% of it); accum: gradient"
@@ -342,9 +407,27 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
      << ")\n";
   if (in.band) {
     const ErrorBand& e = *in.band;
-    os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample: "
-       << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
+    const auto regime_words = [](double from_s, double below_s) {
+      if (below_s <= 0) return Printf("%.0f ms or more", from_s * 1e3);
+      if (from_s <= 0) return Printf("under %.0f ms", below_s * 1e3);
+      return Printf("%.0f", from_s * 1e3) + Printf("-%.0f ms", below_s * 1e3);
+    };
+    os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample";
+    if (e.regime) {
+      os << " at " << regime_words(e.regime_from_s, e.regime_below_s) << " per layer pass (row 1: "
+         << Printf("%.2g", e.layer_pass_s * 1e3) << " ms, its step over its busiest stage's layers x micro-batches)";
+    }
+    os << ": " << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
        << " (negative: predicted faster than measured), worst " << Printf("%+.1f%%", e.worst_pct) << "\n";
+    if (e.regime) {
+      os << "                   all " << e.generation_n << " " << e.generation << " runs: "
+         << Printf("%.1f%%", e.generation_mape_pct) << " off, bias " << Printf("%+.1f%%", e.generation_bias_pct)
+         << " (the error depends on the work per layer pass: data/accuracy/README.md)\n";
+    } else if (e.regime_too_thin) {
+      os << "                   only " << e.regime_n << " of them at " << regime_words(e.regime_from_s, e.regime_below_s)
+         << " per layer pass like row 1 (" << Printf("%.2g", e.layer_pass_s * 1e3)
+         << " ms): too few for a band of their own, the generation's stands\n";
+    }
     if (e.shipped_in_sample > 0) {
       os << "                   with the shipped profile, fitted on kernel measurements of the source of "
          << e.shipped_in_sample << " of these runs (in-sample for them): " << Printf("%.1f%%", e.shipped_mape_pct)

@@ -22,6 +22,23 @@
 
 namespace meshplan::plans {
 
+/// The work regimes a generation's band is also split by: the predicted step time per layer pass
+/// (the step over the busiest stage's layers x micro-batches), in seconds; regime i is
+/// [edge i-1, edge i), the first from 0 and the last unbounded. The error is not the same across
+/// them: vTrain's 1,440 Megatron-DeepSpeed runs never took under 3.2-3.7 ms per layer pass
+/// whatever the work (README, "Residual split"), so a layout predicted at 1 ms per pass is 60-75%
+/// optimistic and one at 100 ms is not. The band of a layout is its regime's, once enough runs
+/// stand behind it. A fixed log grid (factors of 4), never moved to fit the errors.
+inline constexpr double kLayerPassRegimeEdgesS[] = {0.004, 0.016};
+inline constexpr int kLayerPassRegimes = 3;
+/// A regime's band stands for a layout from this many runs on; below, the generation's does.
+inline constexpr int64_t kMinRegimeRuns = 10;
+/// The regime (0 .. kLayerPassRegimes - 1) of a step time per layer pass.
+int LayerPassRegime(double step_s_per_layer_pass);
+/// The layer passes of the busiest pipeline stage in a step: its layers (uneven splits included)
+/// x the micro-batches. 0 when the layout cannot split the layers.
+double LayerPasses(const costmodel::Layout& layout, int64_t layers, double micro_batches);
+
 /// Out-of-sample end-to-end step-time error of one GPU generation.
 struct ErrorBand {
   std::string generation;  // the band's key: "A100", "H100", "B200"
@@ -34,13 +51,27 @@ struct ErrorBand {
   // their sources (shipped_in_sample of them): what the profile plan uses does on them.
   int64_t shipped_n = 0, shipped_in_sample = 0;
   double shipped_mape_pct = 0, shipped_bias_pct = 0, shipped_worst_pct = 0;
+  // Set when the figures above are one work regime's (ReadErrorBand given a step per layer
+  // pass): the regime's bounds (below_s 0: unbounded), the layout's step per layer pass, and the
+  // whole generation's figures beside.
+  bool regime = false;
+  double regime_from_s = 0, regime_below_s = 0, layer_pass_s = 0;
+  int64_t generation_n = 0;
+  double generation_mape_pct = 0, generation_bias_pct = 0;
+  // A step per layer pass was given but its regime has fewer than kMinRegimeRuns runs: the
+  // generation's figures stand, and the regime's run count says why.
+  bool regime_too_thin = false;
+  int64_t regime_n = 0;
 };
 
 /// The band of `gpu_name` from `path` (an error_bands.json): the key that starts the GPU's name
 /// or follows a "G" (GB200 is a B200 with a Grace CPU), or a Hopper alias (H200 -> H100: the same
 /// GH100 die and clocks, more and faster HBM). nullopt when the file or the generation is absent.
+/// With `step_s_per_layer_pass` > 0 (the layout the band is for), the figures are those of the
+/// generation's runs in the same work regime where it has kMinRegimeRuns of them.
 /// A malformed file is an Error naming it.
-std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name);
+std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name,
+                                       double step_s_per_layer_pass = 0);
 /// data/accuracy/error_bands.json under costmodel::DataDir().
 std::string DefaultErrorBandsPath();
 

@@ -442,7 +442,16 @@ std::string SummaryHtml(const In& doc) {
   row("calibration", cal.is_string() ? cal.get<std::string>() : "none (uncalibrated)");
   if (sm.Has("error_band") && sm.raw()["error_band"].is_object()) {
     const In b = sm.Obj("error_band");
-    row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample: ", b.Num("n")) +
+    // One work regime's runs (row 1's step per layer pass) when the report says so.
+    std::string regime;
+    if (b.Has("regime") && b.raw()["regime"].is_object() && !b.raw()["regime"].contains("too_few_runs")) {
+      const In r = b.Obj("regime");
+      const bool unbounded = !r.HasNumber("below_ms");
+      regime = unbounded ? Printf(" at %.0f ms or more per layer pass", r.Num("from_ms"))
+                         : Printf(" at %.0f", r.Num("from_ms")) + Printf("-%.0f ms per layer pass", r.Num("below_ms"));
+      regime += Printf(" (row 1: %.2g ms)", r.Num("row1_ms_per_layer_pass"));
+    }
+    row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample", b.Num("n")) + regime + ": " +
                           Printf("%.1f%% off on average", b.Num("mape_pct")) + Printf(", bias %+.1f%%", b.Num("bias_pct")) +
                           Printf("; rows within %.1f%% of the best are ties", b.Num("spread_pct")));
     if (b.Has("shipped_profile") && b.raw()["shipped_profile"].is_object()) {

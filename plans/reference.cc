@@ -22,6 +22,7 @@
 #include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/answer.h"
 #include "plans/framework.h"
 
 namespace meshplan::plans {
@@ -1435,12 +1436,7 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   for (const Measured& m : r.measured) {
     if (m.quantity == "step_time_s") {
       score(m, e.time.step_s);
-      // The busiest stage's layers as the evaluator split them (uneven splits included).
-      costmodel::StageSplit split;
-      if (costmodel::SplitLayers(layout, r.model.layers, split, nullptr)) {
-        const int64_t stage_layers = std::max({split.first, split.middle, split.last});
-        out.back().layer_passes = static_cast<double>(stage_layers) * e.parts.micro_batches;
-      }
+      out.back().layer_passes = LayerPasses(layout, r.model.layers, e.parts.micro_batches);
     }
     else if (m.quantity == "tokens_per_s_per_gpu") score(m, tps);
     else if (m.quantity == "mfu") score(m, tps * flops / peak);

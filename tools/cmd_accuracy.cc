@@ -26,6 +26,7 @@
 #include "costmodel/nccl_tests.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/answer.h"
 #include "plans/framework.h"
 #include "plans/reference.h"
 #include "plans/report.h"
@@ -144,6 +145,9 @@ struct Summary {
   // --leave-source-out: each GPU generation's errors with the shipped profiles themselves (a
   // refit record's in-sample error, any other record's error), and how many step times were refit.
   std::map<std::string, Group> shipped_per_gpu;
+  // The same two, step times only, per GPU generation and work regime (plans::LayerPassRegime of
+  // the predicted step per layer pass): the bands plan reads for a layout in that regime.
+  std::map<std::string, std::map<int, Group>> per_gpu_regime, shipped_per_gpu_regime;
   // Step times per source and GPU generation, for the residual split (a diagnostic).
   std::map<std::string, std::vector<plans::StepResidual>> residuals;
 };
@@ -322,14 +326,35 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
     const bool is_in_sample = in_sample.is_boolean() && in_sample.get<bool>();
     json quantities = json::object();
     Group& with_shipped = sum.shipped_per_gpu[r.gpu_generation];
+    const std::vector<plans::ScoredQuantity> scored = plans::PredictRecord(r, cluster);
+    // A step time's work regime: its predicted step per layer pass (the regime a layout planned
+    // with the same prediction reads its band from). The shipped profile's figures for the same
+    // runs are grouped by the same regime.
+    int regime = -1;
+    for (const plans::ScoredQuantity& q : scored) {
+      if (q.quantity == "step_time_s" && q.layer_passes > 0) regime = plans::LayerPassRegime(q.predicted / q.layer_passes);
+    }
+    const auto regime_group = [&](std::map<std::string, std::map<int, Group>>& by,
+                                  const plans::ScoredQuantity& q) -> Group* {
+      if (q.quantity != "step_time_s" || regime < 0) return nullptr;
+      return &by[r.gpu_generation][regime];
+    };
     if (shipped) {
       for (const plans::ScoredQuantity& q : plans::PredictRecord(r, *shipped)) {
         with_shipped.quantities.Add(q.quantity, q.error_pct);
         if (q.quantity == "step_time_s") ++with_shipped.in_sample;  // the bands' quantity
+        if (Group* g = regime_group(sum.shipped_per_gpu_regime, q)) {
+          g->quantities.Add(q.quantity, q.error_pct);
+          ++g->in_sample;
+        }
       }
     }
-    for (const plans::ScoredQuantity& q : plans::PredictRecord(r, cluster)) {
-      if (!shipped) with_shipped.quantities.Add(q.quantity, q.error_pct);
+    for (const plans::ScoredQuantity& q : scored) {
+      if (!shipped) {
+        with_shipped.quantities.Add(q.quantity, q.error_pct);
+        if (Group* g = regime_group(sum.shipped_per_gpu_regime, q)) g->quantities.Add(q.quantity, q.error_pct);
+      }
+      if (Group* g = regime_group(sum.per_gpu_regime, q)) g->quantities.Add(q.quantity, q.error_pct);
       quantities[q.quantity] = {{"measured", q.measured}, {"predicted", q.predicted}, {"error_pct", q.error_pct}};
       if (q.layer_passes > 0) quantities[q.quantity]["layer_passes"] = q.layer_passes;
       if (q.memory.capacity_bytes > 0) {
@@ -516,13 +541,9 @@ void RunAccuracy(const AccuracyOptions& o) {
     // end-to-end step-time errors of each GPU generation.
     std::string refs;
     for (const std::string& path : o.references) refs += " --reference " + path;
-    json bands = json::object();
-    for (const auto& [name, g] : sum.per_gpu) {
-      json q = g.quantities.Of("step_time_s");
-      if (q.is_null()) continue;
-      // Where the shipped profile was fitted on some of these runs' sources (refit here), the
-      // same runs scored with it: in-sample for those, so never the band, but what it predicts.
-      const Group& shipped = sum.shipped_per_gpu[name];
+    // Where the shipped profile was fitted on some of these runs' sources (refit here), the same
+    // runs scored with it: in-sample for those, so never the band, but what it predicts.
+    const auto with_shipped_block = [](json& q, const Group& shipped) {
       const json with = shipped.quantities.Of("step_time_s");
       if (shipped.in_sample > 0 && !with.is_null()) {
         q["shipped_profile"] = {{"n", with["n"]},
@@ -531,6 +552,22 @@ void RunAccuracy(const AccuracyOptions& o) {
                                 {"bias_pct", with["bias_pct"]},
                                 {"worst_pct", with["worst_pct"]}};
       }
+    };
+    json bands = json::object();
+    for (const auto& [name, g] : sum.per_gpu) {
+      json q = g.quantities.Of("step_time_s");
+      if (q.is_null()) continue;
+      with_shipped_block(q, sum.shipped_per_gpu[name]);
+      json regimes = json::array();
+      for (const auto& [i, rg] : sum.per_gpu_regime[name]) {
+        json rq = rg.quantities.Of("step_time_s");
+        if (rq.is_null()) continue;
+        rq["from_ms"] = i == 0 ? 0.0 : 1e3 * plans::kLayerPassRegimeEdgesS[i - 1];
+        rq["below_ms"] = i + 1 == plans::kLayerPassRegimes ? json(nullptr) : json(1e3 * plans::kLayerPassRegimeEdgesS[i]);
+        with_shipped_block(rq, sum.shipped_per_gpu_regime[name][i]);
+        regimes.push_back(rq);
+      }
+      if (!regimes.empty()) q["regimes"] = regimes;
       bands[name] = q;
     }
     json file = {{"schema_version", 1},
@@ -542,7 +579,9 @@ void RunAccuracy(const AccuracyOptions& o) {
                              "n, MAPE, bias (signed mean; negative: predicted faster than measured), worst, and "
                              "spread (mean absolute deviation around the bias); shipped_profile, where the shipped "
                              "profile was fitted on kernels of some of these runs' sources: the same runs "
-                             "predicted with it (in_sample of them in-sample)"},
+                             "predicted with it (in_sample of them in-sample); regimes, the same per work regime: the "
+                             "runs whose predicted step per layer pass (the busiest stage's layers x micro-batches) "
+                             "is in [from_ms, below_ms), read by plan for a layout in that regime"},
                  {"bands", bands}};
     outputs.push_back({o.error_bands_path, plans::DumpReport(file), "--error-bands"});
   }

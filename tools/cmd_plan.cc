@@ -163,6 +163,21 @@ nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
   nlohmann::json j = {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
                       {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
                       {"spread_pct", band->spread_pct}, {"source", band->source}};
+  // One work regime's runs (row 1's step per layer pass), the generation's beside.
+  if (band->regime) {
+    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
+                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
+                   {"row1_ms_per_layer_pass", band->layer_pass_s * 1e3},
+                   {"generation_n", band->generation_n},
+                   {"generation_mape_pct", band->generation_mape_pct},
+                   {"generation_bias_pct", band->generation_bias_pct}};
+  } else if (band->regime_too_thin) {
+    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
+                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
+                   {"row1_ms_per_layer_pass", band->layer_pass_s * 1e3},
+                   {"n", band->regime_n},
+                   {"too_few_runs", true}};
+  }
   // The same runs with the shipped profile, where it was fitted on some of their sources.
   if (band->shipped_in_sample > 0) {
     j["shipped_profile"] = {{"n", band->shipped_n},
@@ -199,14 +214,24 @@ void RunPlan(const PlanOptions& o) {
     ranked.push_back(plans::MakeShownRow(res.top[i], i < refined ? &sims[i] : nullptr, r.workload));
     ranked.back().rank = i;
   }
-  const std::optional<plans::ErrorBand> band =
-      so.objective == plans::Objective::kStepTime
-          ? plans::ReadErrorBand(plans::DefaultErrorBandsPath(), r.cluster.gpu.name)
-          : std::nullopt;
   plans::TopListOptions to;
   to.top = static_cast<size_t>(o.top);
   to.show_variants = o.show_variants;
   to.min_headroom_gib = o.min_headroom_gib;
+  // The band is row 1's: its GPU generation's out-of-sample errors, those of the runs in its work
+  // regime (step per layer pass) where enough of them stand behind it. Row 1 is known once the
+  // list is built; the band then marks the ties around it.
+  std::optional<plans::ErrorBand> band;
+  if (so.objective == plans::Objective::kStepTime) {
+    const plans::TopList first = plans::BuildTopList(ranked, to, std::nullopt);
+    double per_pass_s = 0;
+    if (!first.rows.empty()) {
+      const plans::ShownRow& b = first.rows.front();
+      const double passes = plans::LayerPasses(b.layout, r.model.layers, res.top[b.rank].eval.parts.micro_batches);
+      if (passes > 0) per_pass_s = b.step_s / passes;
+    }
+    band = plans::ReadErrorBand(plans::DefaultErrorBandsPath(), r.cluster.gpu.name, per_pass_s);
+  }
   const plans::TopList list = plans::BuildTopList(ranked, to, band);
 
   json report = plans::ReportSkeleton("plan", ev, std::nullopt);

@@ -193,6 +193,97 @@ TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
   EXPECT_FALSE(ReadErrorBand("/nonexistent/error_bands.json", "H100-SXM5-80GB").has_value());
 }
 
+TEST(ErrorBandFile, ALayoutReadsTheBandOfItsWorkRegime) {
+  // data/accuracy/error_bands.json, A100: all 1596 runs 30.3% (bias -29.8%), vTrain's small
+  // models dominating; the 245 predicted at 16 ms or more per layer pass (Korthikanti's, llm-
+  // foundry's, torchtitan's and vTrain's largest) 5.8% (-3.5%); the 809 under 4 ms 47.2% (-47.2%).
+  const auto big = ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB", 0.120);
+  ASSERT_TRUE(big.has_value());
+  EXPECT_TRUE(big->regime);
+  EXPECT_EQ(big->n, 245);
+  EXPECT_NEAR(big->mape_pct, 5.78, 0.05);
+  EXPECT_NEAR(big->bias_pct, -3.50, 0.05);
+  EXPECT_DOUBLE_EQ(big->regime_from_s, 0.016);
+  EXPECT_DOUBLE_EQ(big->regime_below_s, 0.0);  // unbounded
+  EXPECT_EQ(big->generation_n, 1596);
+  EXPECT_NEAR(big->generation_mape_pct, 30.29, 0.05);
+  EXPECT_DOUBLE_EQ(big->layer_pass_s, 0.120);
+  const auto small = ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB", 0.001);
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(small->n, 809);
+  EXPECT_NEAR(small->bias_pct, -47.2, 0.05);
+  EXPECT_DOUBLE_EQ(small->regime_below_s, 0.004);
+  // The edge belongs to the regime above it.
+  EXPECT_EQ(ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB", 0.016)->n, 245);
+  EXPECT_EQ(ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB", 0.004)->n, 542);
+  // B200 under 4 ms: 3 runs, too few; the generation's 43 stand, and say why.
+  const auto thin = ReadErrorBand(DefaultErrorBandsPath(), "B200-SXM-180GB", 0.002);
+  ASSERT_TRUE(thin.has_value());
+  EXPECT_FALSE(thin->regime);
+  EXPECT_TRUE(thin->regime_too_thin);
+  EXPECT_EQ(thin->regime_n, 3);
+  EXPECT_EQ(thin->n, 43);
+  // No step per layer pass given: the generation's band, as before.
+  const auto all = ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB");
+  EXPECT_FALSE(all->regime);
+  EXPECT_EQ(all->n, 1596);
+  // H100 has no run under 4 ms: a layout there gets the generation's band.
+  const auto none = ReadErrorBand(DefaultErrorBandsPath(), "H100-SXM5-80GB", 0.001);
+  EXPECT_FALSE(none->regime);
+  EXPECT_FALSE(none->regime_too_thin);
+  EXPECT_EQ(none->n, 163);
+}
+
+TEST(ErrorBandFile, RegimesFollowTheFixedGrid) {
+  EXPECT_EQ(LayerPassRegime(0.0005), 0);
+  EXPECT_EQ(LayerPassRegime(0.0039), 0);
+  EXPECT_EQ(LayerPassRegime(0.004), 1);
+  EXPECT_EQ(LayerPassRegime(0.0159), 1);
+  EXPECT_EQ(LayerPassRegime(0.016), 2);
+  EXPECT_EQ(LayerPassRegime(3.0), 2);
+}
+
+TEST(ErrorBandFile, LayerPassesAreTheBusiestStagesLayersTimesMicroBatches) {
+  costmodel::Layout l;
+  EXPECT_DOUBLE_EQ(LayerPasses(l, 24, 4), 96.0);  // no pipeline: 24 layers x 4 micro-batches
+  l.pp = 4;
+  EXPECT_DOUBLE_EQ(LayerPasses(l, 32, 8), 64.0);  // 8 layers a stage x 8
+  l.pp_first_layers = 5;                          // 5 + 9 + 9 + 9: the middle stages are the busiest
+  l.pp_last_layers = 9;
+  EXPECT_DOUBLE_EQ(LayerPasses(l, 32, 2), 18.0);
+  l = costmodel::Layout();
+  l.pp = 5;  // 32 layers over 5 stages, no split given: cannot
+  EXPECT_DOUBLE_EQ(LayerPasses(l, 32, 2), 0.0);
+}
+
+TEST(ErrorBandFile, MalformedRegimesAreErrorsNamingThem) {
+  const fs::path p = fs::temp_directory_path() / "meshplan_bad_regimes.json";
+  const auto with = [&](const std::string& regimes) {
+    std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+                           "bands": {"H100": {"n": 30, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
+                           "regimes": )" + regimes + "}}}";
+    try {
+      ReadErrorBand(p.string(), "H100-SXM5-80GB", 0.01);
+      return std::string("no error");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
+  const std::string r = R"("n": 15, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1)";
+  EXPECT_EQ(with("[{\"from_ms\": 0, \"below_ms\": null, " + r + "}, {\"from_ms\": 16, \"below_ms\": null, " + r + "}]"),
+            p.string() + ": bands.H100.regimes[0].below_ms: only the last regime may be unbounded (null)");
+  EXPECT_EQ(with("[{\"from_ms\": 0, \"below_ms\": 16, " + r + "}, {\"from_ms\": 4, \"below_ms\": null, " + r + "}]"),
+            p.string() + ": bands.H100.regimes[1].from_ms: regimes must not overlap and must be in increasing order");
+  EXPECT_EQ(with("[{\"from_ms\": 4, \"below_ms\": 4, " + r + "}]"),
+            p.string() + ": bands.H100.regimes[0].below_ms: must be above from_ms");
+  EXPECT_EQ(with("[3]"), p.string() + ": bands.H100.regimes[0]: must be a JSON object, got 3");
+  EXPECT_EQ(with(R"([{"from_ms": 0, "below_ms": 16, "n": 15, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}])"),
+            p.string() + ": bands.H100.regimes[0].spread_pct: missing (required)");
+  // A well-formed one is read.
+  EXPECT_EQ(with("[{\"from_ms\": 4, \"below_ms\": 16, " + r + "}]"), "no error");
+  fs::remove(p);
+}
+
 TEST(ErrorBandFile, AMalformedShippedProfileBlockIsAnErrorNamingIt) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_shipped_bands.json";
   std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
