@@ -439,6 +439,14 @@ void PrintGroup(const std::string& name, const Group& g) {
   }
 }
 
+/// "under 4 ms", "4-16 ms", "16+ ms": a work regime of plans::kLayerPassRegimeEdgesS.
+std::string RegimeName(int i) {
+  const auto ms = [](double s) { return std::to_string(static_cast<int>(std::lround(s * 1e3))); };
+  if (i == 0) return "under " + ms(plans::kLayerPassRegimeEdgesS[0]) + " ms";
+  if (i + 1 == plans::kLayerPassRegimes) return ms(plans::kLayerPassRegimeEdgesS[i - 1]) + "+ ms";
+  return ms(plans::kLayerPassRegimeEdgesS[i - 1]) + "-" + ms(plans::kLayerPassRegimeEdgesS[i]) + " ms";
+}
+
 void RunAccuracy(const AccuracyOptions& o) {
   if (o.logs.empty() && o.references.empty()) {
     throw Error("accuracy", "give --nccl-tests LOG... (with --cluster) or --reference FILE");
@@ -473,6 +481,16 @@ void RunAccuracy(const AccuracyOptions& o) {
   for (const auto& [name, g] : sum.per_source) PrintGroup(name, g);
   if (!sum.per_gpu.empty()) std::printf("per GPU generation:\n");
   for (const auto& [name, g] : sum.per_gpu) PrintGroup(name, g);
+  if (!sum.per_gpu_regime.empty()) {
+    std::printf("step times per GPU generation and work regime (predicted step per layer pass):\n");
+  }
+  for (const auto& [name, by] : sum.per_gpu_regime) {
+    for (const auto& [i, g] : by) {
+      char label[64];
+      std::snprintf(label, sizeof label, "  %-18s ", (name + " " + RegimeName(i)).c_str());
+      g.quantities.Print(label);
+    }
+  }
   std::printf("per calibration profile:\n");
   for (const auto& [name, g] : sum.per_calibration) {
     std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
@@ -521,6 +539,11 @@ void RunAccuracy(const AccuracyOptions& o) {
   json per_source = json::object(), per_gpu = json::object(), per_calibration = json::object();
   for (const auto& [name, g] : sum.per_source) per_source[name] = g.ToJson();
   for (const auto& [name, g] : sum.per_gpu) per_gpu[name] = g.ToJson();
+  // Step times per GPU generation and work regime, keyed "A100 under 4 ms" and so on.
+  json per_gpu_regime = json::object();
+  for (const auto& [name, by] : sum.per_gpu_regime) {
+    for (const auto& [i, g] : by) per_gpu_regime[name + " " + RegimeName(i)] = g.quantities.ToJson();
+  }
   for (const auto& [name, g] : sum.per_calibration) per_calibration[name] = g.ToJson();
   report["summary"] = {{"scored", sum.scored},
                        {"skipped", sum.skipped},
@@ -531,6 +554,7 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"per_quantity", sum.per_quantity.ToJson()},
                        {"per_source", per_source},
                        {"per_gpu", per_gpu},
+                       {"per_gpu_regime", per_gpu_regime},
                        {"per_calibration", per_calibration},
                        {"residual_split", residual_split}};
   const std::string text = plans::DumpReport(report);

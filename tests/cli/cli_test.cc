@@ -808,6 +808,14 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   EXPECT_EQ(s["per_calibration"]["dgx-h100"]["scored"], 33);
   EXPECT_EQ(s["per_gpu"]["A100"]["scored"], 187);
   EXPECT_EQ(s["per_gpu"]["B200"]["scored"], 43);
+  // The same step times per work regime (predicted step per layer pass) partition each
+  // generation's: all 156 of these A100 runs (Korthikanti, llm-foundry, torchtitan) at 16+ ms.
+  int64_t a100_in_regimes = 0;
+  for (const char* k : {"A100 under 4 ms", "A100 4-16 ms", "A100 16+ ms"}) {
+    if (s["per_gpu_regime"].contains(k)) a100_in_regimes += s["per_gpu_regime"][k]["step_time_s"]["n"].get<int64_t>();
+  }
+  EXPECT_EQ(a100_in_regimes, s["per_gpu"]["A100"]["per_quantity"]["step_time_s"]["n"].get<int64_t>());
+  EXPECT_EQ(s["per_gpu_regime"]["A100 16+ ms"]["step_time_s"]["n"], 156);
   ASSERT_EQ(Run("accuracy --reference " + ref + " --json " + P("r2.json")).rc, 0);
   EXPECT_EQ(Slurp(P("r.json")), Slurp(P("r2.json")));
 
