@@ -162,6 +162,38 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
   return in_regime;
 }
 
+nlohmann::json ErrorBandJson(const std::optional<ErrorBand>& band) {
+  if (!band) return nullptr;
+  nlohmann::json j = {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
+                      {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
+                      {"spread_pct", band->spread_pct}, {"source", band->source}};
+  // One work regime's runs (the step per layer pass of the layout the band is for), the
+  // generation's beside.
+  if (band->regime) {
+    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
+                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
+                   {"ms_per_layer_pass", band->layer_pass_s * 1e3},
+                   {"generation_n", band->generation_n},
+                   {"generation_mape_pct", band->generation_mape_pct},
+                   {"generation_bias_pct", band->generation_bias_pct}};
+  } else if (band->regime_too_thin) {
+    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
+                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
+                   {"ms_per_layer_pass", band->layer_pass_s * 1e3},
+                   {"n", band->regime_n},
+                   {"too_few_runs", true}};
+  }
+  // The same runs with the shipped profile, where it was fitted on some of their sources.
+  if (band->shipped_in_sample > 0) {
+    j["shipped_profile"] = {{"n", band->shipped_n},
+                            {"in_sample", band->shipped_in_sample},
+                            {"mape_pct", band->shipped_mape_pct},
+                            {"bias_pct", band->shipped_bias_pct},
+                            {"worst_pct", band->shipped_worst_pct}};
+  }
+  return j;
+}
+
 ShownRow MakeShownRow(const Candidate& c, const sim::SimResult* sim, const costmodel::Workload& w) {
   const costmodel::Evaluation& e = c.eval;
   ShownRow r;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "costmodel/evaluate.h"
 #include "costmodel/specs.h"
 #include "plans/search.h"
@@ -72,6 +74,9 @@ struct ErrorBand {
 /// A malformed file is an Error naming it.
 std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::string& gpu_name,
                                        double step_s_per_layer_pass = 0);
+/// The band as the JSON reports carry it (`summary.error_band` of plan, `error_band` of simulate
+/// and sweep); null without one.
+nlohmann::json ErrorBandJson(const std::optional<ErrorBand>& band);
 /// data/accuracy/error_bands.json under costmodel::DataDir().
 std::string DefaultErrorBandsPath();
 

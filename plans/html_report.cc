@@ -449,7 +449,7 @@ std::string SummaryHtml(const In& doc) {
       const bool unbounded = !r.HasNumber("below_ms");
       regime = unbounded ? Printf(" at %.0f ms or more per layer pass", r.Num("from_ms"))
                          : Printf(" at %.0f", r.Num("from_ms")) + Printf("-%.0f ms per layer pass", r.Num("below_ms"));
-      regime += Printf(" (row 1: %.2g ms)", r.Num("row1_ms_per_layer_pass"));
+      regime += Printf(" (row 1: %.2g ms)", r.Num("ms_per_layer_pass"));
     }
     row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample", b.Num("n")) + regime + ": " +
                           Printf("%.1f%% off on average", b.Num("mape_pct")) + Printf(", bias %+.1f%%", b.Num("bias_pct")) +

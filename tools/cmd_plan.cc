@@ -158,37 +158,6 @@ struct PlanOptions {
   std::string emit_torchtitan, emit_megatron;  // launch configs for the best layout
 };
 
-nlohmann::json ErrorBandJson(const std::optional<plans::ErrorBand>& band) {
-  if (!band) return nullptr;
-  nlohmann::json j = {{"generation", band->generation}, {"matched", band->why},       {"n", band->n},
-                      {"mape_pct", band->mape_pct},     {"bias_pct", band->bias_pct}, {"worst_pct", band->worst_pct},
-                      {"spread_pct", band->spread_pct}, {"source", band->source}};
-  // One work regime's runs (row 1's step per layer pass), the generation's beside.
-  if (band->regime) {
-    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
-                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
-                   {"row1_ms_per_layer_pass", band->layer_pass_s * 1e3},
-                   {"generation_n", band->generation_n},
-                   {"generation_mape_pct", band->generation_mape_pct},
-                   {"generation_bias_pct", band->generation_bias_pct}};
-  } else if (band->regime_too_thin) {
-    j["regime"] = {{"from_ms", band->regime_from_s * 1e3},
-                   {"below_ms", band->regime_below_s > 0 ? nlohmann::json(band->regime_below_s * 1e3) : nlohmann::json()},
-                   {"row1_ms_per_layer_pass", band->layer_pass_s * 1e3},
-                   {"n", band->regime_n},
-                   {"too_few_runs", true}};
-  }
-  // The same runs with the shipped profile, where it was fitted on some of their sources.
-  if (band->shipped_in_sample > 0) {
-    j["shipped_profile"] = {{"n", band->shipped_n},
-                            {"in_sample", band->shipped_in_sample},
-                            {"mape_pct", band->shipped_mape_pct},
-                            {"bias_pct", band->shipped_bias_pct},
-                            {"worst_pct", band->shipped_worst_pct}};
-  }
-  return j;
-}
-
 void RunPlan(const PlanOptions& o) {
   Resolved r = Resolve(o.w);
   if (o.refine < 0 || o.refine > 1000) throw Error("--refine", "must be in [0, 1000], got " + std::to_string(o.refine));
@@ -285,7 +254,7 @@ void RunPlan(const PlanOptions& o) {
                          {"headroom_bytes", b.headroom_bytes()},
                          {"tight_memory", b.tight},
                          {"calibration", r.cluster.calibration.empty() ? json(nullptr) : json(r.cluster.calibration)},
-                         {"error_band", ErrorBandJson(band)},
+                         {"error_band", plans::ErrorBandJson(band)},
                          {"caveats", si.caveats}};
   } else {
     report["summary"] = nullptr;
@@ -655,7 +624,7 @@ void RunSweep(const SweepOptions& o) {
   report["inputs"] = inputs;
   report["inputs"]["calibration_why"] = CalibrationWhy(o.w, cluster);
   // The model's error band for this GPU: the HTML report claims no crossover inside it.
-  report["error_band"] = ErrorBandJson(plans::ReadErrorBand(plans::DefaultErrorBandsPath(), cluster.gpu.name));
+  report["error_band"] = plans::ErrorBandJson(plans::ReadErrorBand(plans::DefaultErrorBandsPath(), cluster.gpu.name));
   report["points"] = points;
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;

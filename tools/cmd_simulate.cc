@@ -12,6 +12,7 @@
 #include "costmodel/zoo.h"
 #include "sim/simulate.h"
 #include "sim/trace.h"
+#include "plans/answer.h"
 #include "plans/report.h"
 #include "tools/cli_common.h"
 #include "tools/framework_flag.h"
@@ -228,12 +229,52 @@ void RunSimulate(const SimulateOptions& o) {
       sim_text += buf;
     }
   }
+  // The model's out-of-sample error for layouts like this one: its GPU generation's published
+  // runs in the same work regime (step per layer pass), where enough of them stand behind it.
+  const double step_s = entry["time"]["step_s"].get<double>();
+  const double passes = plans::LayerPasses(l, r.model.layers, e.parts.micro_batches);
+  const std::optional<plans::ErrorBand> band =
+      plans::ReadErrorBand(plans::DefaultErrorBandsPath(), r.cluster.gpu.name, passes > 0 ? step_s / passes : 0);
+  report["error_band"] = plans::ErrorBandJson(band);
+  std::string band_text;
+  if (band) {
+    char buf[640];
+    const double per_pass_ms = passes > 0 ? 1e3 * step_s / passes : 0;
+    if (band->regime) {
+      const std::string where =
+          band->regime_below_s <= 0 ? "at " + std::to_string(std::lround(band->regime_from_s * 1e3)) + " ms or more"
+          : band->regime_from_s <= 0 ? "under " + std::to_string(std::lround(band->regime_below_s * 1e3)) + " ms"
+                                     : "at " + std::to_string(std::lround(band->regime_from_s * 1e3)) + "-" +
+                                           std::to_string(std::lround(band->regime_below_s * 1e3)) + " ms";
+      std::snprintf(buf, sizeof buf,
+                    "\nerror band: %lld %s runs predicted out of sample %s per layer pass (this layout: %.2g ms): "
+                    "%.1f%% off on average, bias %+.1f%% (negative: predicted faster than measured), worst %+.1f%%; "
+                    "all %lld %s runs %.1f%%, bias %+.1f%% (data/accuracy/error_bands.json)\n",
+                    static_cast<long long>(band->n), band->generation.c_str(), where.c_str(), per_pass_ms,
+                    band->mape_pct, band->bias_pct, band->worst_pct, static_cast<long long>(band->generation_n),
+                    band->generation.c_str(), band->generation_mape_pct, band->generation_bias_pct);
+    } else {
+      std::snprintf(buf, sizeof buf,
+                    "\nerror band: %lld %s runs predicted out of sample: %.1f%% off on average, bias %+.1f%% "
+                    "(negative: predicted faster than measured), worst %+.1f%% (data/accuracy/error_bands.json)\n",
+                    static_cast<long long>(band->n), band->generation.c_str(), band->mape_pct, band->bias_pct,
+                    band->worst_pct);
+    }
+    band_text = buf;
+    if (band->regime_too_thin) {
+      std::snprintf(buf, sizeof buf,
+                    "  (only %lld of them near this layout's %.2g ms per layer pass: too few for a band of their own)\n",
+                    static_cast<long long>(band->regime_n), per_pass_ms);
+      band_text += buf;
+    }
+  }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
   std::printf("calibration %s (%s)\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
               CalibrationWhy(wo, r.cluster).c_str());
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
   std::fputs(sim_text.c_str(), stdout);
+  std::fputs(band_text.c_str(), stdout);
   std::vector<OutputFile> outputs;
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
   if (!o.html_path.empty()) {
