@@ -18,6 +18,7 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   p.sms = c.gpu.sms;
   p.fp8_peak_flops = c.gpu.peak_tflops.fp8 * 1e12;
   p.gemm_fp8_fraction = c.efficiency.gemm_fp8_peak_fraction;
+  p.cudnn_attention_measured = IsHopperGpu(c.gpu.name);
   if (!c.gemm_table.empty()) {
     p.gemm_table = std::make_shared<const std::vector<GemmEfficiency>>(c.gemm_table);
   }
@@ -85,6 +86,17 @@ double FlashSpeedRelativeToFa2(int version) {
     case 3: return 1.5;
     default: return 1.0;
   }
+}
+
+double CudnnAttentionSpeedOverFa2(double keys, bool causal) {
+  const double* r = causal ? kCudnnOverFa2Causal : kCudnnOverFa2NonCausal;
+  constexpr int n = 5;
+  if (!(keys > kCudnnBenchSeq[0])) return r[0];
+  if (keys >= kCudnnBenchSeq[n - 1]) return r[n - 1];
+  int i = 0;
+  while (keys > kCudnnBenchSeq[i + 1]) ++i;
+  const double f = std::log(keys / kCudnnBenchSeq[i]) / std::log(kCudnnBenchSeq[i + 1] / kCudnnBenchSeq[i]);
+  return r[i] + f * (r[i + 1] - r[i]);
 }
 
 double FlashTileEfficiency(double useful, double diagonal, double visits) {

@@ -29,6 +29,9 @@ struct ComputeParams {
   int64_t sms = 1;
   double fp8_peak_flops = 0;   // FP8 dense FLOP/s (0: no FP8 tensor cores)
   double gemm_fp8_fraction = 0;  // best achievable FP8 GEMM fraction of the FP8 peak (0: unknown)
+  // cuDNN's fused attention (TransformerEngine's FusedAttention) has a measured speed here:
+  // Hopper (CudnnAttentionSpeedOverFa2). Elsewhere a te-fused workload is priced as FA2.
+  bool cudnn_attention_measured = false;
   // Measured shapes (calibration), sorted; null when uncalibrated.
   std::shared_ptr<const std::vector<GemmEfficiency>> gemm_table;
 };
@@ -89,6 +92,28 @@ double FlashPassEfficiency(double seq, bool causal);
 bool IsHopperGpu(std::string_view gpu_name);
 /// Whether the workload's attention kernel runs on `gpu_name` (FlashAttention-3: Hopper only).
 bool AttentionRunsOn(const Workload& w, std::string_view gpu_name);
+
+/// cuDNN's fused attention (what TransformerEngine's DotProductAttention runs on Hopper:
+/// `get_attention_backend` prefers FusedAttention on compute capability 9.0+, transformer_engine/
+/// pytorch/attention/dot_product_attention/utils.py @002a3e5) over PyTorch's FlashAttention-2 at
+/// the same sequence length, forward + backward TFLOPS, from NVIDIA's cudnn-frontend benchmark on
+/// GH100 at 1980 MHz, head dim 128, 16 heads, 16384 tokens per call (benchmark/
+/// benchmark_results.csv @505fcfe, the rows FlashTileEfficiency is fitted on): causal 1.77x at
+/// 4096 keys falling to 1.58x at 65536, non-causal 1.81x to 1.67x. Interpolated in log(keys)
+/// between the measured lengths, held at the ends (a shorter call takes 4096's ratio).
+double CudnnAttentionSpeedOverFa2(double keys, bool causal);
+inline constexpr double kCudnnBenchSeq[] = {4096, 8192, 16384, 32768, 65536};
+// cudnn BF16 (TFlops/s fwd + bwd) over pytorch BF16 (TFlops/s fwd + bwd), per row of the CSV.
+inline constexpr double kCudnnOverFa2Causal[] = {467.9392251734923 / 264.4746092756496,
+                                                 490.27251570807965 / 289.5800342073893,
+                                                 520.2583778032041 / 310.5321955338218,
+                                                 519.6405324459428 / 324.81276931149955,
+                                                 520.3824870851007 / 328.50319349561096};
+inline constexpr double kCudnnOverFa2NonCausal[] = {550.1484627007782 / 303.74170280246364,
+                                                    563.6834495118723 / 316.55274512148907,
+                                                    564.4501969340928 / 321.27920765691954,
+                                                    556.0288630093239 / 322.17920925495895,
+                                                    552.920447817744 / 330.2480740982632};
 
 /// A bandwidth-bound kernel moving `bytes` through HBM.
 double MemoryBoundTime(const ComputeParams& p, double bytes);

@@ -278,7 +278,8 @@ LayerCompute PriceLayer(const ComputeParams& cp, const LayerKernels& k) {
     // FlashAttention-2 accounting: backward 2.5x forward FLOPs. attention_fraction is FA2's on
     // this GPU; other generations scale it (compute.h FlashSpeedRelativeToFa2).
     const double f =
-        k.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * k.flash_speed) + cp.launch_s;
+        k.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * k.AttentionSpeed(cp.cudnn_attention_measured)) +
+        cp.launch_s;
     lc.fwd_s += f;
     lc.bwd_s += 2.5 * (f - cp.launch_s) + cp.launch_s + (k.flash_recomputed ? f : 0.0);
   }
@@ -587,7 +588,9 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   if (l.cp > 1) {
     const Group cp_group = PlaceGroup(l.cp, mesh.Stride(MeshDim::kCp));
     const double attn_fwd_s =
-        lk.flash_fwd_flops > 0 ? lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.flash_speed) : 0.0;
+        lk.flash_fwd_flops > 0
+            ? lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.AttentionSpeed(cp.cudnn_attention_measured))
+            : 0.0;
     const CpLayerCost cc = PriceCpLayer(links_, cp_group, l, CpVolumesFor(m, w, l), attn_fwd_s);
     for (int i = 0; i < cc.num_uses; ++i) {
       const CpLayerCost::Use& u = cc.uses[i];

@@ -27,6 +27,16 @@ Fp8CastBytes Fp8CastBytesOf(const PrecisionPolicy& p) {
   return b;
 }
 
+double TeFusedAttentionSpeed(const Workload& w, const Layout& l) {
+  if (!w.te_attention || !w.flash_attention) return 1.0;
+  // cuDNN's advantage depends on the keys one call walks: the whole sequence without context
+  // parallelism (or with all-to-all, which splits heads), a rank's s/cp block per ring step or
+  // all-gathered call otherwise.
+  const bool whole = l.cp <= 1 || l.cp_comm == CpComm::kA2a;
+  const double keys = static_cast<double>(w.seq) / (whole ? 1.0 : static_cast<double>(l.cp));
+  return CudnnAttentionSpeedOverFa2(keys, true);
+}
+
 LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer) {
   LayerKernels k;
   const int64_t t = l.tp;
@@ -130,6 +140,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     k.flash_recomputed = core_rc;
     // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(l, w.seq);
+    k.te_fused_speed = TeFusedAttentionSpeed(w, l);
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
     // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);

@@ -70,6 +70,11 @@ inline constexpr int kMaxLayerGemms = 12;
 // norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute, rope, softmax.
 inline constexpr int kMaxLayerMemoryKernels = 9;
 
+/// TransformerEngine's fused attention over FlashAttention-2 for this workload and layout: cuDNN's
+/// kernel at the key length of one call (compute.h CudnnAttentionSpeedOverFa2); 1 when the
+/// workload does not run it (Workload::te_attention). Applied where it was measured (Hopper).
+double TeFusedAttentionSpeed(const Workload& w, const Layout& l);
+
 struct LayerKernels {
   std::array<GemmShape, kMaxLayerGemms> gemms{};
   int num_gemms = 0;
@@ -79,6 +84,13 @@ struct LayerKernels {
   double flash_fwd_flops = 0;
   bool flash_recomputed = false;
   double flash_speed = 1.0;  // throughput relative to FlashAttention-2 (FlashSpeedRelativeToFa2)
+  // TransformerEngine's fused attention (Workload::te_attention): cuDNN's kernel over FA2 at this
+  // call's key length (compute.h CudnnAttentionSpeedOverFa2); it applies where that speed was
+  // measured (ComputeParams::cudnn_attention_measured), FA2's rate elsewhere. 1 otherwise.
+  double te_fused_speed = 1.0;
+  /// The attention core's throughput relative to FlashAttention-2 on a GPU where cuDNN's fused
+  /// attention is (`cudnn_measured`) or is not measured.
+  double AttentionSpeed(bool cudnn_measured) const { return flash_speed * (cudnn_measured ? te_fused_speed : 1.0); }
   // FP8 (TransformerEngine delayed scaling, NVIDIA/TransformerEngine
   // transformer_engine/pytorch/module/linear.py and layernorm_linear.py, TE 1.x): every linear
   // layer's input is cast to FP8 together with its FP8 transpose for the weight-gradient GEMM

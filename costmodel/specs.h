@@ -370,8 +370,9 @@ struct Workload {
   // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
   int flash_version = 2;
   // The framework's attention is TransformerEngine's fused attention (Megatron-Core, NeMo), which
-  // runs cuDNN's kernel on Hopper and later: not modelled, priced as FlashAttention of
-  // flash_version, and the reports say so.
+  // runs cuDNN's kernel on Hopper and later: on Hopper priced at cuDNN's measured speed over
+  // FlashAttention-2 (kernels.h TeFusedAttentionSpeed), elsewhere as FlashAttention of
+  // flash_version, and the reports say which.
   bool te_attention = false;
   // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
   // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
 #include "costmodel/error.h"
 #include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
@@ -387,9 +388,12 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   }
   out.push_back(std::string("attention: ") +
                 (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
-                (w.te_attention ? " (TransformerEngine's fused attention, cuDNN's kernel on Hopper and later: not "
-                                  "modelled, priced as FlashAttention-" + std::to_string(w.flash_version) + ")"
-                                : "") +
+                (!w.te_attention ? ""
+                 : costmodel::IsHopperGpu(ev.cluster().gpu.name)
+                     ? " (TransformerEngine's fused attention: cuDNN's kernel, priced at 1.58-1.81x FlashAttention-2, "
+                       "NVIDIA's cudnn-frontend benchmark on GH100)"
+                     : " (TransformerEngine's fused attention: cuDNN's kernel, not measured on this GPU: priced as "
+                       "FlashAttention-" + std::to_string(w.flash_version) + ")") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
                 std::string(costmodel::ToString(w.reduce_dtype)));
   const costmodel::Cluster& c = ev.cluster();

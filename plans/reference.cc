@@ -201,6 +201,7 @@ struct MappingTables {
   double plateau_bytes = 0;
   // Phrases saying the FP8 weights are the parameters (gathered in FP8, no bf16 copy).
   std::vector<std::string> fp8_param_gather_words;
+  std::vector<std::string> fused_attention_off_words;
   // Phrases naming TP communication overlapped with the GEMMs (not modelled), and what the
   // record then says of its prediction.
   std::vector<std::string> tp_comm_overlap_words;
@@ -367,6 +368,7 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     return words;
   };
   t.fp8_param_gather_words = word_table("fp8_param_gather_words");
+  t.fused_attention_off_words = word_table("fused_attention_off_words");
   t.tool_parameter = word_table("tool_parameter_words");
   {
     costmodel::JsonObject w = o.Object("plateau");
@@ -1143,6 +1145,9 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
   w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
   w.fsdp2_copies = fw ? fw->fsdp2_copies : true;
+  // TransformerEngine's fused attention where the framework runs it, unless the record switched
+  // it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention).
+  w.te_attention = fw && fw->te_attention && w.flash_attention && !HasAny(text, Tables().fused_attention_off_words);
   if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }

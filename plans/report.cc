@@ -7,10 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
 #include "costmodel/context.h"
 #include "costmodel/error.h"
 #include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
+#include "costmodel/kernels.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
@@ -310,8 +312,16 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << "  attention             FlashAttention-" << w.flash_version
        << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(l, w.seq)) << " (" << w.seq
        << " causal tokens in 128-token tiles" << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) : std::string())
-       << ")" << (w.te_attention ? "; TransformerEngine's fused attention (cuDNN's kernel on Hopper and later) is not modelled" : "")
-       << "\n";
+       << ")";
+    if (w.te_attention) {
+      if (costmodel::IsHopperGpu(ev.cluster().gpu.name)) {
+        os << "; TransformerEngine's fused attention: cuDNN's kernel at " << Printf("%.2f", costmodel::TeFusedAttentionSpeed(w, l))
+           << "x that (NVIDIA's cudnn-frontend benchmark on GH100)";
+      } else {
+        os << "; TransformerEngine's fused attention (cuDNN's kernel) is not measured on this GPU: priced as FlashAttention";
+      }
+    }
+    os << "\n";
   }
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";

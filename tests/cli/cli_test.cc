@@ -906,7 +906,12 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   // DeepSeek-V2/V3 runs (-41 to -50%, on B200 where the dense runs are -38% too).
   const std::vector<Case> cases = {
       {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 9.5, 8.5},
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 8.0, 4.0},
+      // Raised on purpose from 8.0 / 4.0: TransformerEngine's fused attention priced as cuDNN's
+      // kernel (1.6-1.8x FlashAttention-2, NVIDIA's cudnn-frontend benchmark on GH100) where it
+      // runs took the dense families from +2.4 / +0.7 / -5.1% (BF16 Llama, Nemotron, GPT-3) and
+      // +10.8 / +2.6 / -5.9% (FP8) to -5.0 / -3.6 / -6.7% and +0.7 / -3.4 / -8.2%: one common
+      // bias instead of a spread the wrong attention price made (README, FP8).
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 8.5, 6.5},
       {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 33.5, 33.0},
       {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 9.5, 3.5},
   };
@@ -1011,18 +1016,20 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   Result m = Run(w + "--framework megatron --json " + P("m.json"));
   ASSERT_EQ(m.rc, 0) << m.err;
   EXPECT_EQ(ReadJson("m.json")["layouts"][0]["layout"]["recipe"], "megatron");
-  // Its attention is TransformerEngine's fused kernel, priced as FlashAttention-2 and said so, in
-  // the caveats and in inputs; a FlashAttention generation given by flag is that kernel.
+  // Its attention is TransformerEngine's fused kernel: on H100 cuDNN's, priced at its measured
+  // speed over FlashAttention-2 (1.77x at 4096 causal keys) and said so, in the caveats and in
+  // inputs; a FlashAttention generation given by flag is that kernel.
   EXPECT_EQ(ReadJson("m.json")["inputs"]["attention_kernel"], "te-fused");
   EXPECT_NE(m.out.find("FlashAttention-2 at 0.798 of its long-sequence rate (4096 causal tokens in 128-token tiles); "
-                       "TransformerEngine's fused attention (cuDNN's kernel on Hopper and later) is not modelled"),
+                       "TransformerEngine's fused attention: cuDNN's kernel at 1.77x that (NVIDIA's cudnn-frontend "
+                       "benchmark on GH100)"),
             std::string::npos)
       << m.out;
   Result mp = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 --top 2 --refine 0 "
                   "--framework nemo");
   ASSERT_EQ(mp.rc, 0) << mp.err;
-  EXPECT_NE(mp.out.find("attention: FlashAttention-2 (TransformerEngine's fused attention, cuDNN's kernel on Hopper and "
-                        "later: not modelled, priced as FlashAttention-2)"),
+  EXPECT_NE(mp.out.find("attention: FlashAttention-2 (TransformerEngine's fused attention: cuDNN's kernel, priced at "
+                        "1.58-1.81x FlashAttention-2, NVIDIA's cudnn-frontend benchmark on GH100)"),
             std::string::npos)
       << mp.out;
   EXPECT_FALSE(inputs("--framework megatron --flash-version 3").contains("attention_kernel"));

@@ -1,5 +1,7 @@
 // GEMM time: tile and wave quantisation worked by hand (NVIDIA "Matrix Multiplication
 // Background" guide), roofline against HBM, launch overhead.
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "costmodel/compute.h"
@@ -134,6 +136,34 @@ TEST(FlashAttention, TilingExplainsFa2AtEverySequenceLengthOnGh100) {
   for (const Row& r : rows) {
     EXPECT_NEAR(best_e * FlashPassEfficiency(r.seq, r.causal) / r.tflops, 1.0, 0.025) << r.seq << " " << r.causal;
   }
+}
+
+// cuDNN's fused attention over PyTorch's FlashAttention-2, forward + backward, from the same
+// cudnn-frontend benchmark rows (GH100, 1980 MHz, head dim 128, 16 heads, 16384 tokens a call).
+TEST(FlashAttention, CudnnOverFa2IsTheBenchmarksRatioAtItsSequenceLengths) {
+  // The CSV's rows by hand: causal 4096, "cudnn BF16 (TFlops/s fwd + bwd)" 467.94 over
+  // "pytorch BF16 (TFlops/s fwd + bwd)" 264.47; non-causal 65536, 552.92 over 330.25.
+  EXPECT_NEAR(CudnnAttentionSpeedOverFa2(4096, true), 467.939 / 264.475, 1e-4);
+  EXPECT_NEAR(CudnnAttentionSpeedOverFa2(65536, false), 552.920 / 330.248, 1e-4);
+  EXPECT_NEAR(CudnnAttentionSpeedOverFa2(16384, true), 520.258 / 310.532, 1e-4);
+  // Held at the ends: a shorter call takes 4096's ratio, a longer one 65536's.
+  EXPECT_DOUBLE_EQ(CudnnAttentionSpeedOverFa2(1024, true), CudnnAttentionSpeedOverFa2(4096, true));
+  EXPECT_DOUBLE_EQ(CudnnAttentionSpeedOverFa2(1 << 20, true), CudnnAttentionSpeedOverFa2(65536, true));
+  // Halfway in log(keys) between two rows: the mean of their ratios.
+  const double mid = CudnnAttentionSpeedOverFa2(4096.0 * std::sqrt(2.0), true);
+  EXPECT_NEAR(mid, 0.5 * (467.939 / 264.475 + 490.273 / 289.580), 1e-4);
+  // cuDNN is 1.58-1.81x FA2 over the whole table, its lead shrinking with the sequence.
+  for (double s : {4096.0, 8192.0, 16384.0, 32768.0, 65536.0}) {
+    for (bool causal : {true, false}) {
+      EXPECT_GE(CudnnAttentionSpeedOverFa2(s, causal), 1.58);
+      EXPECT_LE(CudnnAttentionSpeedOverFa2(s, causal), 1.82);
+    }
+  }
+  EXPECT_GT(CudnnAttentionSpeedOverFa2(4096, true), CudnnAttentionSpeedOverFa2(65536, true));
+  // Measured on Hopper only: the cluster's flag.
+  EXPECT_TRUE(ComputeParamsFor(ResolveCluster("dgx-h100")).cudnn_attention_measured);
+  EXPECT_FALSE(ComputeParamsFor(ResolveCluster("dgx-a100-80g")).cudnn_attention_measured);
+  EXPECT_FALSE(ComputeParamsFor(ResolveCluster("dgx-b200")).cudnn_attention_measured);
 }
 
 TEST(FlashAttention, OnlyHopperRunsFa3) {

@@ -402,6 +402,41 @@ TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
 }
 
 // Megatron's --recompute-modules priced: each module re-runs its block's forward in backward.
+// TransformerEngine's fused attention (te_attention): on H100 the attention core runs at cuDNN's
+// measured speed over FlashAttention-2 at the call's key length, everything else unchanged; on
+// A100 (not measured, and TE prefers FlashAttention there) it is FlashAttention-2's.
+TEST(Attention, TeFusedRunsAtCudnnsSpeedWhereMeasured) {
+  Workload w = MakeWorkload(64, 64, 8192);
+  const Model m = ResolveModel("llama3-8b");
+  const Layout l = L("tp=1,fsdp=64,recompute=none", w);
+  const LayerKernels fa2 = LayerKernelsFor(m, w, l);
+  Workload te = w;
+  te.te_attention = true;
+  const LayerKernels fused = LayerKernelsFor(m, te, l);
+  EXPECT_DOUBLE_EQ(fused.flash_speed, fa2.flash_speed);
+  EXPECT_DOUBLE_EQ(fused.te_fused_speed, CudnnAttentionSpeedOverFa2(8192, true));  // whole sequence
+  EXPECT_DOUBLE_EQ(fused.AttentionSpeed(true), fa2.flash_speed * CudnnAttentionSpeedOverFa2(8192, true));
+  EXPECT_DOUBLE_EQ(fused.AttentionSpeed(false), fa2.flash_speed);
+  // Under ring context parallelism a call walks one rank's s/cp keys; all-to-all the whole sequence.
+  EXPECT_DOUBLE_EQ(TeFusedAttentionSpeed(te, L("tp=1,fsdp=32,cp=2,cp_comm=p2p,recompute=none", te)),
+                   CudnnAttentionSpeedOverFa2(4096, true));
+  EXPECT_DOUBLE_EQ(TeFusedAttentionSpeed(te, L("tp=1,fsdp=32,cp=2,cp_comm=a2a,recompute=none", te)),
+                   CudnnAttentionSpeedOverFa2(8192, true));
+  EXPECT_DOUBLE_EQ(TeFusedAttentionSpeed(w, l), 1.0);
+  // The layer's forward loses exactly the attention time cuDNN saves, on H100 and only there.
+  const ComputeParams h100 = ComputeParamsFor(ResolveCluster("dgx-h100"));
+  const double attn_fa2 = fa2.flash_fwd_flops / (h100.peak_flops * h100.attention_fraction * fa2.flash_speed);
+  const Evaluation a = Evaluator(m, ResolveCluster("dgx-h100"), w).Evaluate(l);
+  const Evaluation b = Evaluator(m, ResolveCluster("dgx-h100"), te).Evaluate(l);
+  EXPECT_NEAR(a.layer_forward_s - b.layer_forward_s, attn_fa2 * (1.0 - 1.0 / CudnnAttentionSpeedOverFa2(8192, true)),
+              1e-12);
+  EXPECT_NEAR(a.layer_backward_s - b.layer_backward_s,
+              2.5 * attn_fa2 * (1.0 - 1.0 / CudnnAttentionSpeedOverFa2(8192, true)), 1e-12);
+  const Evaluation c = Evaluator(m, ResolveCluster("dgx-a100-80g"), w).Evaluate(l);
+  const Evaluation d = Evaluator(m, ResolveCluster("dgx-a100-80g"), te).Evaluate(l);
+  EXPECT_DOUBLE_EQ(c.time.step_s, d.time.step_s);
+}
+
 TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
   const Workload w = MakeWorkload(64, 64, 8192);
   const Evaluator ev(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), w);
@@ -415,7 +450,9 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
   const ComputeParams cp = ComputeParamsFor(ResolveCluster("dgx-h100"));
   EXPECT_TRUE(lk.flash_recomputed);
   EXPECT_NEAR(core.layer_backward_s - none.layer_backward_s,
-              lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.flash_speed) + cp.launch_s, 1e-15);
+              lk.flash_fwd_flops / (cp.peak_flops * cp.attention_fraction * lk.AttentionSpeed(cp.cudnn_attention_measured)) +
+                  cp.launch_s,
+              1e-15);
   // mlp adds the MLP's forward: its two GEMMs, the activation and the norm are the part of the
   // layer's forward that full recompute adds beyond attention.
   EXPECT_GT(mlp.layer_backward_s, core.layer_backward_s);

@@ -508,6 +508,30 @@ TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
   EXPECT_FALSE(MapRecord(j).workload.fp8_param_gather);
 }
 
+// A NeMo or Megatron record runs TransformerEngine's fused attention (data/frameworks), unless
+// it switched it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention; DGX Cloud's Grok-1
+// recipe does); a framework without it never runs it.
+TEST(ReferenceMapRecord, FusedAttentionFollowsTheFrameworkAndNvteFusedAttn) {
+  json j = Record();
+  j["source"]["ref"] = "NVIDIA/dgxc-benchmarking llama3.1/README.md";
+  j["cluster"]["gpu"] = "H100 80GB HBM3";
+  j["layout"]["recompute"] = "none";
+  j["layout"]["micro_batch"] = 1;
+  j["layout"]["grad_accum"] = 16;
+  j["layout"]["framework"] = "NeMo 25.02.01 container";
+  j["notes"] = "configure.sh: NCCL_NVLS_ENABLE=0, NVTE_FUSED_ATTN=1, CUDA_DEVICE_MAX_CONNECTIONS=1";
+  ReferenceRecord r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.framework, "nemo");
+  EXPECT_TRUE(r.workload.te_attention);
+  j["notes"] = "configure.sh: NVTE_FUSED_ATTN=0, NCCL_NVLS_ENABLE=0, NCCL_P2P_NET_CHUNKSIZE=2097152";
+  r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_FALSE(r.workload.te_attention);
+  EXPECT_TRUE(r.workload.flash_attention);
+  EXPECT_FALSE(MapRecord(Record()).workload.te_attention);  // llm-foundry: Triton FlashAttention-1
+}
+
 // TP communication overlapped with the GEMMs (TransformerEngine userbuffers) is not modelled:
 // a record that names it (mapping.json tp_comm_overlap_words, in any of its frameworks'
 // spellings) is scored with its TP collectives priced outside the GEMMs, and says so.
