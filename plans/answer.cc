@@ -386,14 +386,15 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
                   (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "per-tensor current" : "delayed") + " scaling" +
                   (w.fp8_param_gather ? ", fp8 parameter gather" : "") + "); attention and the head in bf16");
   }
+  const bool cudnn = w.te_attention && costmodel::IsHopperGpu(ev.cluster().gpu.name);
   out.push_back(std::string("attention: ") +
-                (w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version) : "unfused") +
-                (!w.te_attention ? ""
-                 : costmodel::IsHopperGpu(ev.cluster().gpu.name)
-                     ? " (TransformerEngine's fused attention: cuDNN's kernel, priced at 1.58-1.81x FlashAttention-2, "
-                       "NVIDIA's cudnn-frontend benchmark on GH100)"
-                     : " (TransformerEngine's fused attention: cuDNN's kernel, not measured on this GPU: priced as "
-                       "FlashAttention-" + std::to_string(w.flash_version) + ")") +
+                (cudnn ? "TransformerEngine's fused attention (cuDNN's kernel, priced at 1.58-1.81x FlashAttention-2: "
+                         "NVIDIA's cudnn-frontend benchmark on GH100)"
+                 : w.flash_attention ? "FlashAttention-" + std::to_string(w.flash_version)
+                                     : std::string("unfused")) +
+                (w.te_attention && !cudnn ? " (TransformerEngine's fused attention: cuDNN's kernel, not measured on "
+                                            "this GPU: priced as FlashAttention-" + std::to_string(w.flash_version) + ")"
+                                          : "") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
                 std::string(costmodel::ToString(w.reduce_dtype)));
   const costmodel::Cluster& c = ev.cluster();
