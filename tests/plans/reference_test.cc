@@ -485,10 +485,8 @@ TEST(ReferenceMapRecord, MeasuredRunTheModelRejectsIsReported) {
   EXPECT_GT(q[0].predicted, 0.0);  // still scored: the step time is the model's all the same
 }
 
-// FP8 weights that are the parameters themselves, in each way records phrase it
-// (mapping.json fp8_param_gather_words): NeMo 2.0's "fp8_params=True", NeMo 1's yaml
-// "fp8_params true", Megatron-LM's --fp8-param-gather.
-TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
+// Record() as a DGX Cloud NeMo run on H100.
+json NemoH100Record() {
   json j = Record();
   j["source"]["ref"] = "NVIDIA/dgxc-benchmarking llama3.1/README.md";
   j["cluster"]["gpu"] = "H100 80GB HBM3";
@@ -496,6 +494,14 @@ TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
   j["layout"]["micro_batch"] = 1;
   j["layout"]["grad_accum"] = 16;
   j["layout"]["framework"] = "NeMo 25.02.01 container";
+  return j;
+}
+
+// FP8 weights that are the parameters themselves, in each way records phrase it
+// (mapping.json fp8_param_gather_words): NeMo 2.0's "fp8_params=True", NeMo 1's yaml
+// "fp8_params true", Megatron-LM's --fp8-param-gather.
+TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
+  json j = NemoH100Record();
   for (const char* phrase : {"fp8 (TE fp8 hybrid, fp8_params=True)", "fp8 (yaml fp8_hybrid true, fp8_params true)",
                              "fp8 --fp8-param-gather"}) {
     j["layout"]["precision"] = phrase;
@@ -512,13 +518,7 @@ TEST(ReferenceMapRecord, Fp8ParamsReadInEveryPhrasing) {
 // it switched it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention; DGX Cloud's Grok-1
 // recipe does); a framework without it never runs it.
 TEST(ReferenceMapRecord, FusedAttentionFollowsTheFrameworkAndNvteFusedAttn) {
-  json j = Record();
-  j["source"]["ref"] = "NVIDIA/dgxc-benchmarking llama3.1/README.md";
-  j["cluster"]["gpu"] = "H100 80GB HBM3";
-  j["layout"]["recompute"] = "none";
-  j["layout"]["micro_batch"] = 1;
-  j["layout"]["grad_accum"] = 16;
-  j["layout"]["framework"] = "NeMo 25.02.01 container";
+  json j = NemoH100Record();
   j["notes"] = "configure.sh: NCCL_NVLS_ENABLE=0, NVTE_FUSED_ATTN=1, CUDA_DEVICE_MAX_CONNECTIONS=1";
   ReferenceRecord r = MapRecord(j);
   ASSERT_EQ(r.skip_reason, "");
