@@ -51,6 +51,11 @@ int LayerPassRegime(double step_s_per_layer_pass) {
   return i;
 }
 
+std::string LayerPassMsText(double step_s_per_layer_pass) {
+  const double ms = step_s_per_layer_pass * 1e3;
+  return Printf(ms < 10 ? "%.2g" : "%.0f", ms);
+}
+
 double LayerPasses(const costmodel::Layout& layout, int64_t layers, double micro_batches) {
   costmodel::StageSplit split;
   if (!costmodel::SplitLayers(layout, layers, split, nullptr)) return 0;
@@ -452,7 +457,7 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
     os << "  error band       " << e.generation << ", " << e.n << " published runs predicted out of sample";
     if (e.regime) {
       os << " at " << regime_words(e.regime_from_s, e.regime_below_s) << " per layer pass (row 1: "
-         << Printf("%.2g", e.layer_pass_s * 1e3) << " ms, its step over its busiest stage's layers x micro-batches)";
+         << LayerPassMsText(e.layer_pass_s) << " ms, its step over its busiest stage's layers x micro-batches)";
     }
     os << ": " << Printf("%.1f%%", e.mape_pct) << " off on average, bias " << Printf("%+.1f%%", e.bias_pct)
        << " (negative: predicted faster than measured), worst " << Printf("%+.1f%%", e.worst_pct) << "\n";
@@ -462,7 +467,7 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
          << " (the error depends on the work per layer pass: data/accuracy/README.md)\n";
     } else if (e.regime_too_thin) {
       os << "                   only " << e.regime_n << " of them at " << regime_words(e.regime_from_s, e.regime_below_s)
-         << " per layer pass like row 1 (" << Printf("%.2g", e.layer_pass_s * 1e3)
+         << " per layer pass like row 1 (" << LayerPassMsText(e.layer_pass_s)
          << " ms): too few for a band of their own, the generation's stands\n";
     }
     if (e.shipped_in_sample > 0) {

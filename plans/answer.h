@@ -37,6 +37,9 @@ inline constexpr int kLayerPassRegimes = 3;
 inline constexpr int64_t kMinRegimeRuns = 10;
 /// The regime (0 .. kLayerPassRegimes - 1) of a step time per layer pass.
 int LayerPassRegime(double step_s_per_layer_pass);
+/// A step per layer pass in milliseconds as reports print it: two significant figures under
+/// 10 ms ("0.48", "3.5"), whole milliseconds from there ("28", "150"), never an exponent.
+std::string LayerPassMsText(double step_s_per_layer_pass);
 /// The layer passes of the busiest pipeline stage in a step: its layers (uneven splits included)
 /// x the micro-batches. 0 when the layout cannot split the layers.
 double LayerPasses(const costmodel::Layout& layout, int64_t layers, double micro_batches);

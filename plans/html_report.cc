@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
+#include "plans/answer.h"
 #include "plans/report.h"
 
 namespace meshplan::plans {
@@ -449,7 +450,7 @@ std::string SummaryHtml(const In& doc) {
       const bool unbounded = !r.HasNumber("below_ms");
       regime = unbounded ? Printf(" at %.0f ms or more per layer pass", r.Num("from_ms"))
                          : Printf(" at %.0f", r.Num("from_ms")) + Printf("-%.0f ms per layer pass", r.Num("below_ms"));
-      regime += Printf(" (row 1: %.2g ms)", r.Num("ms_per_layer_pass"));
+      regime += " (row 1: " + LayerPassMsText(r.Num("ms_per_layer_pass") / 1e3) + " ms)";
     }
     row("error band", b.Str("generation") + Printf(", %.0f published runs out of sample", b.Num("n")) + regime + ": " +
                           Printf("%.1f%% off on average", b.Num("mape_pct")) + Printf(", bias %+.1f%%", b.Num("bias_pct")) +

@@ -247,10 +247,11 @@ void RunSimulate(const SimulateOptions& o) {
                                      : "at " + std::to_string(std::lround(band->regime_from_s * 1e3)) + "-" +
                                            std::to_string(std::lround(band->regime_below_s * 1e3)) + " ms";
       std::snprintf(buf, sizeof buf,
-                    "\nerror band: %lld %s runs predicted out of sample %s per layer pass (this layout: %.2g ms): "
+                    "\nerror band: %lld %s runs predicted out of sample %s per layer pass (this layout: %s ms): "
                     "%.1f%% off on average, bias %+.1f%% (negative: predicted faster than measured), worst %+.1f%%; "
                     "all %lld %s runs %.1f%%, bias %+.1f%% (data/accuracy/error_bands.json)\n",
-                    static_cast<long long>(band->n), band->generation.c_str(), where.c_str(), per_pass_ms,
+                    static_cast<long long>(band->n), band->generation.c_str(), where.c_str(),
+                    plans::LayerPassMsText(per_pass_ms / 1e3).c_str(),
                     band->mape_pct, band->bias_pct, band->worst_pct, static_cast<long long>(band->generation_n),
                     band->generation.c_str(), band->generation_mape_pct, band->generation_bias_pct);
     } else {
@@ -263,8 +264,8 @@ void RunSimulate(const SimulateOptions& o) {
     band_text = buf;
     if (band->regime_too_thin) {
       std::snprintf(buf, sizeof buf,
-                    "  (only %lld of them near this layout's %.2g ms per layer pass: too few for a band of their own)\n",
-                    static_cast<long long>(band->regime_n), per_pass_ms);
+                    "  (only %lld of them near this layout's %s ms per layer pass: too few for a band of their own)\n",
+                    static_cast<long long>(band->regime_n), plans::LayerPassMsText(per_pass_ms / 1e3).c_str());
       band_text += buf;
     }
   }

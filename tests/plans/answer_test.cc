@@ -245,6 +245,15 @@ TEST(ErrorBandFile, RegimesFollowTheFixedGrid) {
   EXPECT_EQ(LayerPassRegime(3.0), 2);
 }
 
+TEST(ErrorBandFile, LayerPassMillisecondsNeverPrintAnExponent) {
+  EXPECT_EQ(LayerPassMsText(0.00048), "0.48");  // two significant figures under 10 ms
+  EXPECT_EQ(LayerPassMsText(0.0035), "3.5");
+  EXPECT_EQ(LayerPassMsText(0.0099), "9.9");
+  EXPECT_EQ(LayerPassMsText(0.028), "28");  // whole milliseconds from 10 ms: %.2g would print 28
+  EXPECT_EQ(LayerPassMsText(0.150), "150");  // and here "1.5e+02"
+  EXPECT_EQ(LayerPassMsText(1.2345), "1234");
+}
+
 TEST(ErrorBandFile, LayerPassesAreTheBusiestStagesLayersTimesMicroBatches) {
   costmodel::Layout l;
   EXPECT_DOUBLE_EQ(LayerPasses(l, 24, 4), 96.0);  // no pipeline: 24 layers x 4 micro-batches
