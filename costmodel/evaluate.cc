@@ -103,6 +103,14 @@ Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
 
 namespace {
 
+/// The share of a per-step data-parallel collective that no compute hides: the last of
+/// `layers` per-layer buckets where it runs bucketed behind the backward (a reduction) or the
+/// first forward (ZeRO-1's gather) as layers finish (the rest hides unless it outlasts that
+/// pass), all of it where the framework issues it whole outside the pass (`blocking`:
+/// Workload::dp_reduce_after_backward, dp_gather_after_step). The simulator issues the same
+/// buckets (sim/step_graph.cc).
+double ExposedBucket(bool blocking, double layers) { return blocking ? 1.0 : 1.0 / layers; }
+
 /// Feasibility that needs no costing, written once for Evaluate (which keeps the codes) and
 /// Reasons (which asks for the sentences): report(code, sentence) per problem, in the order
 /// global batch, divisibility, pipeline, topology; sentence() builds the text only when called,
@@ -703,12 +711,15 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         const CollectiveCost rs_all = rs_step.sum(), ag_all = ag_step.sum();
         account(rs_all, 1.0);
         account(ag_all, 1.0);
-        const double bucket = 1.0 / L;  // one layer's worth is the last bucket, never hidden
+        const double rb = ExposedBucket(w.dp_reduce_after_backward, L);
+        const double gb = ExposedBucket(w.dp_gather_after_step, L);
         e.parts.per_step_zero1 = true;
         e.parts.zero1_rs_s = rs_all.time_s;
         e.parts.zero1_ag_s = ag_all.time_s;
-        fsdp_exposed = rs_all.time_s * bucket + std::max(0.0, rs_all.time_s * (1 - bucket) - L * B) +
-                       ag_all.time_s * bucket + std::max(0.0, ag_all.time_s * (1 - bucket) - L * F);
+        e.parts.dp_after_backward = w.dp_reduce_after_backward;
+        e.parts.zero1_gather_blocking = w.dp_gather_after_step;
+        fsdp_exposed = rs_all.time_s * rb + std::max(0.0, rs_all.time_s * (1 - rb) - L * B) +
+                       ag_all.time_s * gb + std::max(0.0, ag_all.time_s * (1 - gb) - L * F);
       }
       e.fsdp_comm_s = total;
       e.fsdp_latency_s = latency;
@@ -719,9 +730,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       const CollectiveTable& rt = TableOf(rep_group);
       // Every parameter's shard: the dense part over fsdp x cp, the experts over ep x edp.
       const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, dv.replica_reduce, 1.0);
-      const double bucket = 1.0 / L;
+      const double bucket = ExposedBucket(w.dp_reduce_after_backward, L);
       dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
       e.parts.dp_allreduce_s = ar;
+      e.parts.dp_after_backward = w.dp_reduce_after_backward;
       hidden_comm += std::max(0.0, ar - dp_exposed);
     }
 
@@ -940,7 +952,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       }
     } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
-      // all-gather behind the next first forward; one layer's bucket is never hidden.
+      // all-gather behind the next first forward; one layer's bucket is never hidden (all of each
+      // where the framework runs it outside the pass: ExposedBucket).
       const DpCall rsb = dp(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
       const DpCall agb = dp(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
       if (recording) {
@@ -948,16 +961,17 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
         agb.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, 1.0);
       }
       const CollectiveCost rs = rsb.sum(), ag = agb.sum();
-      const double bucket = 1.0 / nd;
-      tail.fsdp_s = rs.time_s * bucket + std::max(0.0, rs.time_s * (1 - bucket) - bwd_all / micro) +
-                    ag.time_s * bucket + std::max(0.0, ag.time_s * (1 - bucket) - fwd_all / micro);
+      const double rb = ExposedBucket(w.dp_reduce_after_backward, nd);
+      const double gb = ExposedBucket(w.dp_gather_after_step, nd);
+      tail.fsdp_s = rs.time_s * rb + std::max(0.0, rs.time_s * (1 - rb) - bwd_all / micro) +
+                    ag.time_s * gb + std::max(0.0, ag.time_s * (1 - gb) - fwd_all / micro);
       tail.hidden_s += rs.time_s + ag.time_s - tail.fsdp_s;
     }
     if (l.replicate > 1) {
       const double bytes = dv.replica_reduce;
       const CollectiveCost ar = TimeOn(rt, Coll::kAllReduce, bytes);
       if (recording) AddUse(e, Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, bytes, ar, 1.0);
-      const double bucket = 1.0 / nd;
+      const double bucket = ExposedBucket(w.dp_reduce_after_backward, nd);
       tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
       tail.hidden_s += ar.time_s - tail.dp_s;
     }

@@ -382,6 +382,17 @@ struct Workload {
   // false: FSDP1, which gathers into the flat parameter its views read (llm-foundry).
   bool fsdp2_copies = true;
   Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
+  // The per-step data-parallel gradient reduction (the replicas' all-reduce, ZeRO-1's
+  // reduce-scatter) runs after the whole backward of the last micro-batch, none of it behind
+  // the backward: DeepSpeed's engine (engine.py backward: loss.backward(), then
+  // allreduce_gradients), Megatron-LM without --overlap-grad-reduce. false: bucketed behind the
+  // backward as layers finish (PyTorch DDP, Megatron-Core's overlap_grad_reduce), one layer's
+  // bucket exposed.
+  bool dp_reduce_after_backward = false;
+  // ZeRO-1's parameter all-gather runs whole before the next forward (DeepSpeed's ZeRO-1 in its
+  // optimizer step, Megatron-LM without --overlap-param-gather). false: bucket by bucket behind
+  // the first forward (Megatron-Core's overlap_param_gather), one layer's bucket exposed.
+  bool dp_gather_after_step = false;
   Precision precision = Precision::kBf16;
   Fp8Recipe fp8_recipe = Fp8Recipe::kTeDelayed;
   // Megatron-LM --fp8-param-gather (NeMo fp8_params=True): parameters kept in FP8, so the

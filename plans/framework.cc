@@ -44,6 +44,12 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
                       ? Framework::Selective::kAttentionCore
                       : Framework::Selective::kSomeLayers;
   }
+  if (w.Has("dp_grad_reduce")) {
+    f.dp_reduce_after_backward = w.Enum("dp_grad_reduce", {"overlapped", "after_backward"}) == "after_backward";
+  }
+  if (w.Has("dp_param_gather")) {
+    f.dp_gather_after_step = w.Enum("dp_param_gather", {"overlapped", "before_forward"}) == "before_forward";
+  }
   if (w.Has("attention_kernel")) f.te_attention = w.Enum("attention_kernel", {"flash", "te-fused"}) == "te-fused";
   if (w.Has("fp8") && !w.Raw("fp8").is_null()) {
     f.fp8 = w.Enum("fp8", {"te-delayed", "torchao-tensorwise"});
@@ -91,6 +97,8 @@ void ApplyFramework(const Framework& f, costmodel::Workload& w) {
   w.eager_elementwise = f.eager_elementwise;
   w.reduce_dtype = f.reduce_dtype;
   w.fsdp2_copies = f.fsdp2_copies;
+  w.dp_reduce_after_backward = f.dp_reduce_after_backward;
+  w.dp_gather_after_step = f.dp_gather_after_step;
   w.te_attention = f.te_attention && f.flash_attention;
 }
 

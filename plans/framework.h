@@ -28,6 +28,12 @@ struct Framework {
   // fsdp2 recipe: whether sharding runs FSDP2 (fully_shard, with its compute-stream copies) or
   // FSDP1 (flat parameters, no copies); costmodel::Workload::fsdp2_copies.
   bool fsdp2_copies = true;
+  // The per-step data-parallel gradient reduction runs after the whole backward instead of
+  // bucketed behind it (workload.dp_grad_reduce "after_backward";
+  // costmodel::Workload::dp_reduce_after_backward), and ZeRO-1's parameter all-gather whole
+  // before the forward (workload.dp_param_gather "before_forward"; dp_gather_after_step).
+  bool dp_reduce_after_backward = false;
+  bool dp_gather_after_step = false;
   // What the framework's "selective" checkpointing recomputes: Megatron's attention core
   // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
   // (torchtitan). nullopt: the framework has no selective mode.

@@ -1145,6 +1145,13 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
   w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
   w.fsdp2_copies = fw ? fw->fsdp2_copies : true;
+  // The replicas' gradient all-reduce: bucketed behind the backward or after it, as the record
+  // says (layout.ddp_gradient_bucketing), else as its framework runs it.
+  if (const json* bucketing = Field(*lj, "ddp_gradient_bucketing"); bucketing && bucketing->is_boolean()) {
+    w.dp_reduce_after_backward = !bucketing->get<bool>();
+  } else {
+    w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
+  }
   // TransformerEngine's fused attention where the framework runs it, unless the record switched
   // it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention).
   w.te_attention = fw && fw->te_attention && w.flash_attention && !HasAny(text, Tables().fused_attention_off_words);

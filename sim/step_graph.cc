@@ -183,6 +183,8 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
 
   const auto Ls = static_cast<size_t>(L);
   std::vector<int32_t> ag_fwd(Ls, -1), ag_bwd(Ls, -1), fwd_last(Ls, -1), bwd_last(Ls, -1);
+  std::vector<int32_t> dp_ready(Ls, -1);  // what each replica all-reduce bucket waits for
+  int32_t dp_outer_ready = -1;             // ... and bucket 0 besides (the outer unit's reduce-scatter)
   for (int64_t m = 0; m < M; ++m) {
     const bool last_mb = m == M - 1;
     // ---- Forward.
@@ -201,7 +203,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       const double kept = kept_on_gpu(i);
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
-                            m == 0 && zero1 ? zero1_ag[ui] : -1});
+                            m == 0 && zero1 ? zero1_ag[p.zero1_gather_blocking ? Ls - 1 : ui] : -1});
       if (cp) last = cp_pass(p.cp_fwd, true, m, i, last);
       if (p.layer_fwd_tp_s > 0) {
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
@@ -253,11 +255,34 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         }
       }
       if (last_mb && zero1) {
-        grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {last});
+        if (p.dp_after_backward) {
+          grads_ready = -1;  // the reduce-scatter buckets are issued below, after the backward
+        } else {
+          grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {last});
+        }
       }
       if (last_mb && dp) {
+        if (p.dp_after_backward) {
+          dp_ready[ui] = grads_ready;  // issued below, once the whole backward is done
+          if (i == 0) dp_outer_ready = rs_outer;
+        } else {
+          b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / Ld, 0.0,
+                {grads_ready, i == 0 ? rs_outer : -1});
+        }
+      }
+    }
+  }
+  // A framework that reduces after the backward (DeepSpeed's engine, Megatron-LM without
+  // --overlap-grad-reduce) issues every bucket once the last micro-batch's backward has
+  // finished (ZeRO-1's reduce-scatter first, then the replicas' all-reduce): none of it hides.
+  if ((dp || zero1) && p.dp_after_backward) {
+    const int32_t backward_done = bwd_last[0];
+    for (int64_t i = L - 1; i >= 0; --i) {
+      const auto ui = static_cast<size_t>(i);
+      if (zero1) dp_ready[ui] = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {backward_done});
+      if (dp) {
         b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / Ld, 0.0,
-              {grads_ready, i == 0 ? rs_outer : -1});
+              {dp_ready[ui], backward_done, i == 0 ? dp_outer_ready : -1});
       }
     }
   }

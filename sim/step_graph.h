@@ -3,7 +3,9 @@
 // the order the framework issues them (so index order is a topological order, and the order of
 // the tasks of one stream is their issue order on that stream):
 //
-//   [ZeRO-1: parameter all-gather buckets 0..L-1]
+//   [ZeRO-1: parameter all-gather buckets 0..L-1; layer i's first forward waits for bucket i,
+//    or for all of them where the framework gathers whole before the forward
+//    (StepComponents::zero1_gather_blocking)]
 //   for each micro-batch m:
 //     all-gather of the outer unit (embedding + head), then for each layer i = 0..L-1:
 //       pre-forward(i) issues the all-gathers of layers up to i + depth (prefetch); AG(m, j)
@@ -18,7 +20,9 @@
 //       backward compute(m, i) [needs AG_bwd(m, i)], its TP collectives;
 //       reduce-scatter of layer i's gradients (after its backward) [layer 0: then the outer
 //       unit's]; last micro-batch: ZeRO-1 reduce-scatter bucket i, then the replica
-//       all-reduce bucket i (after that layer's reduce-scatter);
+//       all-reduce bucket i (after that layer's reduce-scatter; where the framework reduces
+//       after the backward, StepComponents::dp_after_backward, every ZeRO-1 and all-reduce
+//       bucket after the last backward instead);
 //   optimizer step, after the last task of every communication stream.
 //
 // Per-step collectives (ZeRO-1, DP all-reduce) are split into L equal buckets, one per layer,

@@ -157,6 +157,33 @@ TEST(SeedClaims, Tp8ShrinksTheFsdpGroupAndItsLatency) {
   EXPECT_LT(tp8.fsdp_latency_s, fsdp.fsdp_latency_s / 2);
 }
 
+// A framework that reduces the gradients after the whole backward (DeepSpeed's engine:
+// engine.py backward runs loss.backward(), then allreduce_gradients) leaves none of the
+// replicas' all-reduce behind the backward: under a pipeline too, where it is the stage's tail.
+TEST(DataParallel, ReductionAfterTheBackwardIsExposedWhole) {
+  for (const char* text : {"tp=8,sp=on,fsdp=1,replicate=32,zero=1,recipe=megatron,mbs=1",
+                           "tp=8,sp=on,fsdp=1,replicate=16,zero=1,recipe=megatron,mbs=1,pp=2"}) {
+    Workload w = MakeWorkload(256, 512, 4096);
+    const Layout l = L(text, w);
+    const Evaluation bucketed = Evaluator(ResolveModel("llama3-70b"), ResolveCluster("dgx-h100"), w).Evaluate(l);
+    w.dp_reduce_after_backward = true;
+    const Evaluation after = Evaluator(ResolveModel("llama3-70b"), ResolveCluster("dgx-h100"), w).Evaluate(l);
+    double ar = 0;  // the replicas' all-reduce per step, as the collectives list prices it
+    for (const CollectiveUse& u : after.collectives) {
+      if (u.purpose == Purpose::kDpGradReduce) ar += u.cost.time_s * u.count_per_step;
+    }
+    ASSERT_GT(ar, 0.0) << text;
+    EXPECT_NEAR(after.time.exposed_dp_comm_s, ar, 1e-12 * ar) << text;
+    // Bucketed, the last layer's bucket and whatever outlasts one micro-batch's backward.
+    EXPECT_LT(bucketed.time.exposed_dp_comm_s, 0.9 * ar) << text;
+    // The step grows by the newly exposed part, less the compute slowdown the hidden part no
+    // longer causes (overlap_slowdown).
+    EXPECT_GT(after.time.step_s, bucketed.time.step_s) << text;
+    EXPECT_LE(after.time.step_s - bucketed.time.step_s,
+              after.time.exposed_dp_comm_s - bucketed.time.exposed_dp_comm_s + 1e-9) << text;
+  }
+}
+
 TEST(Determinism, SameLayoutSameNumbers) {
   const Workload w = MakeWorkload(512, 1024, 4096);
   const Evaluator ev(ResolveModel("llama3-70b"), ResolveCluster("dgx-h100"), w);

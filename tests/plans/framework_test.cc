@@ -55,12 +55,22 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_FALSE(tt.te_attention);
   EXPECT_FALSE(lf.te_attention);
   EXPECT_FALSE(ds.te_attention);
+  // DeepSpeed's engine reduces after the backward and ZeRO-1 gathers in the optimizer step
+  // (engine.py backward / stage_1_and_2.py step); everyone else overlaps them.
+  EXPECT_TRUE(ds.dp_reduce_after_backward);
+  EXPECT_TRUE(ds.dp_gather_after_step);
+  for (const Framework* f : {&tt, &lf, &mg}) {
+    EXPECT_FALSE(f->dp_reduce_after_backward) << f->name;
+    EXPECT_FALSE(f->dp_gather_after_step) << f->name;
+  }
 }
 
 TEST(Framework, ApplySetsTheWorkloadTraits) {
   costmodel::Workload w;
   ApplyFramework(ResolveFramework("deepspeed"), w);
   EXPECT_FALSE(w.flash_attention);
+  EXPECT_TRUE(w.dp_reduce_after_backward);
+  EXPECT_TRUE(w.dp_gather_after_step);
   ApplyFramework(ResolveFramework("torchtitan"), w);
   EXPECT_TRUE(w.fsdp2_copies);  // fully_shard
   ApplyFramework(ResolveFramework("llm-foundry"), w);
@@ -70,6 +80,8 @@ TEST(Framework, ApplySetsTheWorkloadTraits) {
   EXPECT_TRUE(w.eager_elementwise);
   EXPECT_EQ(w.reduce_dtype, costmodel::Dtype::kBf16);
   EXPECT_FALSE(w.te_attention);
+  EXPECT_FALSE(w.dp_reduce_after_backward);
+  EXPECT_FALSE(w.dp_gather_after_step);
   ApplyFramework(ResolveFramework("nemo"), w);
   EXPECT_TRUE(w.te_attention);
 }
@@ -106,6 +118,10 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
     "workload": {"flash_attention": true, "flash_version": 2, "attention_kernel": "cudnn", "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "megatron", "selective_recompute": null},
     "defaults": {"precision": null, "recompute": "none"}, "traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}]})";
   EXPECT_NE(ErrorOf(bad_kernel).find("f.json: workload.attention_kernel: "), std::string::npos) << ErrorOf(bad_kernel);
+  const std::string bad_reduce = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "megatron", "selective_recompute": null, "dp_grad_reduce": "later"},
+    "defaults": {"precision": null, "recompute": "none"}, "traits": [{"trait": "t", "value": "v", "source": "a/b", "modelled": true}]})";
+  EXPECT_NE(ErrorOf(bad_reduce).find("f.json: workload.dp_grad_reduce: "), std::string::npos) << ErrorOf(bad_reduce);
   // An fsdp2-recipe framework says which FSDP it runs (the copies are priced by it).
   const std::string no_copies = R"({"schema_version": 1, "name": "x", "description": "d",
     "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "selective_recompute": null},

@@ -787,6 +787,12 @@ TEST(ReferenceMapRecord, VtrainA100WithoutMemorySizeIsScoredWithItsAssumptions) 
   EXPECT_FALSE(r.workload.eager_elementwise);
   EXPECT_EQ(r.layout.replicate, 2);  // no ZeRO stage, no distributed optimizer: plain DDP
   EXPECT_EQ(r.layout.fsdp, 1);
+  // DeepSpeed's engine all-reduces after the backward (deepspeed.json dp_grad_reduce) ...
+  EXPECT_TRUE(r.workload.dp_reduce_after_backward);
+  // ... unless the record says its gradients were bucketed behind it.
+  json bucketed = VtrainRecord();
+  bucketed["layout"]["ddp_gradient_bucketing"] = true;
+  EXPECT_FALSE(MapRecord(bucketed).workload.dp_reduce_after_backward);
   ASSERT_EQ(r.measured.size(), 1u);  // _derived values are never scored
   EXPECT_FALSE(PredictRecord(r, r.cluster).empty());
   // Its pipeline runs (1F1B) are scored too.
