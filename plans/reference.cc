@@ -206,6 +206,10 @@ struct MappingTables {
   // record then says of its prediction.
   std::vector<std::string> tp_comm_overlap_words;
   std::string tp_comm_overlap_says;
+  // Phrases saying a record lists its Megatron-LM launcher flags, and the two overlap flags
+  // whose absence from such a list means Megatron-LM's default (off).
+  std::vector<std::string> launcher_flag_list_words;
+  std::string grad_reduce_overlap_flag, param_gather_overlap_flag;
 };
 
 std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& key) {
@@ -349,6 +353,14 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     costmodel::JsonObject w = o.Object("pipeline_split_words");
     t.split_embedding_words = Strings(w, "embedding");
     t.split_loss_words = Strings(w, "loss");
+    w.String("source");
+    w.Finish();
+  }
+  {
+    costmodel::JsonObject w = o.Object("megatron_launcher_flags");
+    t.launcher_flag_list_words = Strings(w, "list_words");
+    t.grad_reduce_overlap_flag = w.String("grad_reduce_overlap");
+    t.param_gather_overlap_flag = w.String("param_gather_overlap");
     w.String("source");
     w.Finish();
   }
@@ -1147,10 +1159,22 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.fsdp2_copies = fw ? fw->fsdp2_copies : true;
   // The replicas' gradient all-reduce: bucketed behind the backward or after it, as the record
   // says (layout.ddp_gradient_bucketing), else as its framework runs it.
+  w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
+  w.dp_gather_after_step = fw && fw->dp_gather_after_step;
   if (const json* bucketing = Field(*lj, "ddp_gradient_bucketing"); bucketing && bucketing->is_boolean()) {
     w.dp_reduce_after_backward = !bucketing->get<bool>();
-  } else {
-    w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
+  } else if (fw && fw->name == "megatron" && HasAny(text, Tables().launcher_flag_list_words)) {
+    // A listed Megatron-LM launch leaves out what defaults off (mapping.json megatron_launcher_flags).
+    w.dp_reduce_after_backward = !Has(text, Tables().grad_reduce_overlap_flag);
+    w.dp_gather_after_step = !Has(text, Tables().param_gather_overlap_flag);
+    const int64_t dp_ranks = l.shard() * l.replicate;
+    if (dp_ranks > 1 && (w.dp_reduce_after_backward || w.dp_gather_after_step)) {
+      out.notes.push_back(std::string("Megatron-LM launcher flags listed without ") +
+                          (w.dp_reduce_after_backward ? Tables().grad_reduce_overlap_flag : "") +
+                          (w.dp_reduce_after_backward && w.dp_gather_after_step ? " and " : "") +
+                          (w.dp_gather_after_step ? Tables().param_gather_overlap_flag : "") +
+                          ": the data-parallel traffic priced outside the passes (Megatron-LM's defaults)");
+    }
   }
   // TransformerEngine's fused attention where the framework runs it, unless the record switched
   // it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention).

@@ -46,6 +46,9 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   if (w.te_attention) in["attention_kernel"] = "te-fused";
   in["eager_elementwise"] = w.eager_elementwise;
   if (!w.fsdp2_copies) in["fsdp2_copies"] = false;  // FSDP1 (--fsdp1)
+  // Data-parallel traffic outside the passes (DeepSpeed; Megatron-LM without its overlap flags).
+  if (w.dp_reduce_after_backward) in["dp_grad_reduce"] = "after_backward";
+  if (w.dp_gather_after_step) in["dp_param_gather"] = "before_forward";
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   in["precision"] = costmodel::ToString(w.precision);
   if (w.precision == costmodel::Precision::kFp8) {

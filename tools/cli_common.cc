@@ -261,6 +261,8 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.te_attention = o.te_attention && w.flash_attention;
   w.eager_elementwise = o.eager_elementwise;
   w.fsdp2_copies = !o.fsdp1;
+  w.dp_reduce_after_backward = o.dp_reduce_after_backward;
+  w.dp_gather_after_step = o.dp_gather_after_step;
   if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);

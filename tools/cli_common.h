@@ -33,6 +33,11 @@ struct WorkloadOptions {
   bool te_attention = false;  // set by --framework (plans::Framework::te_attention)
   bool eager_elementwise = false;
   bool fsdp1 = false;  // --fsdp1: FSDP1's flat parameters, no FSDP2 copies (Workload::fsdp2_copies)
+  // The per-step gradient reduction after the backward, ZeRO-1's gather before the forward
+  // (Workload::dp_reduce_after_backward, dp_gather_after_step): set by --framework (DeepSpeed)
+  // and by --from-megatron without --overlap-grad-reduce / --overlap-param-gather.
+  bool dp_reduce_after_backward = false;
+  bool dp_gather_after_step = false;
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   std::string fp8_recipe;  // --fp8-recipe te-delayed | te-tensorwise; empty: te-delayed

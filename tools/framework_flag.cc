@@ -31,6 +31,8 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     }
     if (!given("--eager-elementwise")) w->eager_elementwise = f.eager_elementwise;
     if (!given("--fsdp1")) w->fsdp1 = !f.fsdp2_copies;
+    w->dp_reduce_after_backward = f.dp_reduce_after_backward;
+    w->dp_gather_after_step = f.dp_gather_after_step;
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));

@@ -1294,11 +1294,17 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     l.fsdp = 1;
     l.replicate = dp;
   }
-  if (dp > 1 && !switch_of("--overlap-grad-reduce")) {
-    out.notes.push_back("--overlap-grad-reduce not given: meshplan costs the gradient reduction overlapped with backward");
+  // Megatron-LM's defaults: both overlaps off (arguments.py store_true flags), so the
+  // data-parallel traffic runs outside the passes, and is priced so.
+  out.reduce_after_backward = !switch_of("--overlap-grad-reduce");
+  out.gather_before_forward = !switch_of("--overlap-param-gather");
+  if (dp > 1 && out.reduce_after_backward) {
+    out.notes.push_back("--overlap-grad-reduce not given: the gradient reduction runs after the backward "
+                        "(Megatron-LM's default), none of it hidden");
   }
-  if (l.fsdp > 1 && !switch_of("--overlap-param-gather")) {
-    out.notes.push_back("--overlap-param-gather not given: meshplan costs the parameter all-gather overlapped with forward");
+  if (l.fsdp > 1 && out.gather_before_forward) {
+    out.notes.push_back("--overlap-param-gather not given: the parameter all-gather runs before the forward "
+                        "(Megatron-LM's default), none of it hidden");
   }
   if (!has("--micro-batch-size")) throw Error(path, "--micro-batch-size: missing (Megatron-LM requires it)");
   l.mbs = int_of("--micro-batch-size", 1);

@@ -54,6 +54,11 @@ struct ImportedLaunch {
   std::optional<costmodel::Precision> precision;
   std::optional<costmodel::Fp8Recipe> fp8_recipe;
   bool fp8_param_gather = false;
+  // Megatron-LM without --overlap-grad-reduce reduces the gradients after the backward, without
+  // --overlap-param-gather gathers the distributed optimizer's parameters before the forward
+  // (both flags default off in megatron/training/arguments.py).
+  bool reduce_after_backward = false;
+  bool gather_before_forward = false;
   // torchtitan's training.compile: elementwise ops fused (true) or eager (false).
   std::optional<bool> compiled;
   std::vector<std::string> ignored;  // keys read and not modelled (they do not change the layout)

@@ -1008,6 +1008,11 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   EXPECT_LT(fsdp1_step, ReadJson("f.json")["layouts"][0]["time"]["step_s"].get<double>());
   in = inputs("--framework deepspeed");
   EXPECT_EQ(in["flash_attention"], false);
+  // DeepSpeed reduces after the backward and ZeRO-1 gathers in the optimizer step: the report
+  // says so, and this FSDP layout (ZeRO-3, per-layer units) is priced the same either way.
+  EXPECT_EQ(in["dp_grad_reduce"], "after_backward");
+  EXPECT_EQ(in["dp_param_gather"], "before_forward");
+  EXPECT_FALSE(inputs("--framework torchtitan").contains("dp_grad_reduce"));
   in = inputs("--framework llm-foundry --flash-version 2 --reduce-dtype fp32");
   EXPECT_EQ(in["flash_version"], 2);
   EXPECT_EQ(in["reduce_dtype"], "fp32");

@@ -196,6 +196,31 @@ TEST_F(LaunchCli, MegatronArgsOfThePlanPredictThePlansStep) {
   EXPECT_DOUBLE_EQ(sim["time"]["step_s"].get<double>(), best["time"]["step_s"].get<double>());
 }
 
+// Megatron-LM's --overlap-grad-reduce and --overlap-param-gather default off (arguments.py): an
+// arguments file without them runs the distributed optimizer's reduce-scatter after the backward
+// and its all-gather before the forward, and is priced so, with a note; with them, overlapped.
+TEST_F(LaunchCli, MegatronArgsWithoutTheOverlapFlagsPriceTheDataParallelTrafficExposed) {
+  const std::string w = "simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --analytical --from-megatron ";
+  const std::string base =
+      "--bf16 --micro-batch-size 1 --global-batch-size 64 --seq-length 4096 --tensor-model-parallel-size 8 "
+      "--sequence-parallel --use-distributed-optimizer\n";
+  std::ofstream(dir_ / "plain.txt") << base;
+  std::ofstream(dir_ / "overlap.txt") << base << "--overlap-grad-reduce --overlap-param-gather\n";
+  Result r = Run(w + P("plain.txt") + " --json " + P("plain.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("--overlap-grad-reduce not given: the gradient reduction runs after the backward "
+                       "(Megatron-LM's default), none of it hidden"),
+            std::string::npos)
+      << r.err;
+  r = Run(w + P("overlap.txt") + " --json " + P("overlap.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const json plain = ReadJson("plain.json")["layouts"][0]["time"];
+  const json over = ReadJson("overlap.json")["layouts"][0]["time"];
+  EXPECT_GT(plain["exposed_fsdp_comm_s"].get<double>(), 2.0 * over["exposed_fsdp_comm_s"].get<double>());
+  EXPECT_GT(plain["step_s"].get<double>(), over["step_s"].get<double>());
+}
+
 TEST_F(LaunchCli, EmittedFilesAreByteIdenticalAcrossRuns) {
   const std::string sim = std::string("simulate ") + k70b +
                           " --layout tp=8,sp=on,fsdp=64,zero=1,recipe=megatron,recompute=selective --analytical";

@@ -539,8 +539,19 @@ TEST(LaunchConfig, MegatronIgnoredFlagsAndNotes) {
   EXPECT_EQ(in.seq, 4096);
   EXPECT_EQ(in.ignored, (std::vector<std::string>{"--lr", "--use-flash-attn"}));
   EXPECT_EQ(in.notes, (std::vector<std::string>{
-                          "--overlap-grad-reduce not given: meshplan costs the gradient reduction overlapped with backward",
-                          "--overlap-param-gather not given: meshplan costs the parameter all-gather overlapped with forward"}));
+                          "--overlap-grad-reduce not given: the gradient reduction runs after the backward "
+                          "(Megatron-LM's default), none of it hidden",
+                          "--overlap-param-gather not given: the parameter all-gather runs before the forward "
+                          "(Megatron-LM's default), none of it hidden"}));
+  EXPECT_TRUE(in.reduce_after_backward);
+  EXPECT_TRUE(in.gather_before_forward);
+  const ImportedLaunch overlapped = ParseMegatronArgs(
+      "--bf16 --micro-batch-size 2 --tensor-model-parallel-size 4 --use-distributed-optimizer --seq-length 4096 "
+      "--overlap-grad-reduce --overlap-param-gather\n",
+      "m.txt", m, 64);
+  EXPECT_FALSE(overlapped.reduce_after_backward);
+  EXPECT_FALSE(overlapped.gather_before_forward);
+  EXPECT_TRUE(overlapped.notes.empty());
 }
 
 }  // namespace

@@ -83,6 +83,20 @@ TEST_F(PlanFile, ReadsTheCheckedInSimulateReport) {
   EXPECT_EQ(p.workload.gpus, 4);
 }
 
+// Data-parallel traffic outside the passes (DeepSpeed, Megatron-LM without its overlap flags)
+// travels with the plan; reports without the keys are overlapped, the only way they were priced.
+TEST_F(PlanFile, DataParallelOverlapTravelsWithThePlan) {
+  EXPECT_FALSE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_reduce_after_backward);
+  EXPECT_FALSE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_gather_after_step);
+  report_["inputs"]["dp_grad_reduce"] = "after_backward";
+  report_["inputs"]["dp_param_gather"] = "before_forward";
+  EXPECT_TRUE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_reduce_after_backward);
+  EXPECT_TRUE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_gather_after_step);
+  report_["inputs"]["dp_grad_reduce"] = "later";
+  EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }).rfind("plan.json: inputs.dp_grad_reduce: ", 0),
+            0u);
+}
+
 // Reports written before flash_version existed read as FlashAttention-2; FA3 needs Hopper.
 TEST_F(PlanFile, FlashVersionDefaultsToTwoAndFa3NeedsHopper) {
   EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 2);

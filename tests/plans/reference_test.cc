@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -428,6 +430,39 @@ TEST(ReferenceMapRecord, MicroBatchLevelRecomputeStoresTheMostThatFit) {
   j["layout"]["vpp"] = 1;
   j["layout"]["dp"] = 8;
   EXPECT_EQ(MapRecord(j).skip_reason, "micro-batch-level recompute without a pipeline (it needs pp > 1)");
+}
+
+// A Megatron-LM record that lists its launcher flags ran Megatron-LM's defaults for those it
+// leaves out (mapping.json megatron_launcher_flags): without --overlap-grad-reduce and
+// --overlap-param-gather (store_true, off) the distributed optimizer reduces after the backward
+// and gathers before the forward, and the record says so; listing them, or listing nothing,
+// keeps the overlap.
+TEST(ReferenceMapRecord, MegatronLauncherFlagsWithoutTheOverlapsPriceThemOff) {
+  json j = Record();
+  j["layout"].erase("fsdp");
+  j["layout"].erase("fsdp_sharding");
+  j["layout"]["distributed_optimizer"] = true;
+  j["layout"]["zero_stage"] = 1;
+  j["notes"] = "Launcher flags (run.sh): --bf16, --use-distributed-optimizer, --use-flash-attn.";
+  const ReferenceRecord off = MapRecord(j, "megatron");
+  ASSERT_EQ(off.skip_reason, "");
+  EXPECT_EQ(off.layout.zero, 1);
+  EXPECT_TRUE(off.workload.dp_reduce_after_backward);
+  EXPECT_TRUE(off.workload.dp_gather_after_step);
+  EXPECT_NE(std::find(off.notes.begin(), off.notes.end(),
+                      "Megatron-LM launcher flags listed without --overlap-grad-reduce and --overlap-param-gather: "
+                      "the data-parallel traffic priced outside the passes (Megatron-LM's defaults)"),
+            off.notes.end());
+  j["notes"] = "Launcher flags (run.sh): --bf16, --use-distributed-optimizer, --overlap-grad-reduce, "
+               "--overlap-param-gather.";
+  const ReferenceRecord on = MapRecord(j, "megatron");
+  EXPECT_FALSE(on.workload.dp_reduce_after_backward);
+  EXPECT_FALSE(on.workload.dp_gather_after_step);
+  j["notes"] = "";
+  EXPECT_FALSE(MapRecord(j, "megatron").workload.dp_reduce_after_backward);
+  // Not Megatron-LM's flags: another framework's record keeps its own traits.
+  j["notes"] = "Launcher flags (run.sh): --bf16.";
+  EXPECT_FALSE(MapRecord(j, "nemo").workload.dp_reduce_after_backward);
 }
 
 // Published peaks are PyTorch's (shared/data/reference/README.md: SimuMax's peak_memory_gib is
