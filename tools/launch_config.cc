@@ -1294,7 +1294,8 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     l.fsdp = 1;
     l.replicate = dp;
   }
-  // Megatron-LM's defaults: both overlaps off (arguments.py store_true flags), so the
+  // Megatron-LM's defaults: both overlaps off (megatron/training/arguments.py @000c4ac
+  // _add_distributed_args: store_true, default False), so the
   // data-parallel traffic runs outside the passes, and is priced so.
   out.reduce_after_backward = !switch_of("--overlap-grad-reduce");
   out.gather_before_forward = !switch_of("--overlap-param-gather");
