@@ -1157,11 +1157,16 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   w.flash_version = flash_version > 0 ? flash_version : fw ? fw->flash_version : 2;
   w.eager_elementwise = EagerElementwiseStated(text).value_or(fw ? fw->eager_elementwise : false);
   w.fsdp2_copies = fw ? fw->fsdp2_copies : true;
-  // The replicas' gradient all-reduce: bucketed behind the backward or after it, as the record
-  // says (layout.ddp_gradient_bucketing), else as its framework runs it.
+  // The per-step data-parallel traffic, behind the passes or outside them: as the record says
+  // (gradient buckets reduced behind the backward, vTrain's ddp_gradient_bucketing; the
+  // all-reduce overlapped with it, dp_grad_overlap, Korthikanti et al. 2022 Section 6.3: "No
+  // overlap of gradient all-reduce with backprop"; a listed Megatron-LM launch), else as its
+  // framework runs it.
   w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
   w.dp_gather_after_step = fw && fw->dp_gather_after_step;
-  if (const json* bucketing = Field(*lj, "ddp_gradient_bucketing"); bucketing && bucketing->is_boolean()) {
+  const json* bucketing = Field(*lj, "ddp_gradient_bucketing");
+  if (!bucketing || !bucketing->is_boolean()) bucketing = Field(*lj, "dp_grad_overlap");
+  if (bucketing && bucketing->is_boolean()) {
     w.dp_reduce_after_backward = !bucketing->get<bool>();
   } else if (fw && fw->name == "megatron" && HasAny(text, Tables().launcher_flag_list_words)) {
     // A listed Megatron-LM launch leaves out what defaults off (mapping.json megatron_launcher_flags).

@@ -114,8 +114,10 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
     }
   }
   if (in.compiled) w.eager_elementwise = !*in.compiled;  // torch.compile fuses the elementwise ops
-  w.dp_reduce_after_backward = in.reduce_after_backward;
-  w.dp_gather_after_step = in.gather_before_forward;
+  if (!titan) {  // Megatron-LM's overlap flags, read or defaulted off
+    w.dp_reduce_after_backward = in.reduce_after_backward;
+    w.dp_gather_after_step = in.gather_before_forward;
+  }
   if (in.global_batch) {
     if (w.global_batch != 0 && w.global_batch != *in.global_batch) {
       throw Error("--global-batch", std::to_string(w.global_batch) + " disagrees with " + in.global_batch_from);

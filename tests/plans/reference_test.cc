@@ -828,6 +828,12 @@ TEST(ReferenceMapRecord, VtrainA100WithoutMemorySizeIsScoredWithItsAssumptions) 
   json bucketed = VtrainRecord();
   bucketed["layout"]["ddp_gradient_bucketing"] = true;
   EXPECT_FALSE(MapRecord(bucketed).workload.dp_reduce_after_backward);
+  // Korthikanti et al.'s word for the same: dp_grad_overlap false is the all-reduce after it.
+  json korthikanti = Record();
+  korthikanti["layout"]["dp_grad_overlap"] = false;
+  EXPECT_TRUE(MapRecord(korthikanti, "megatron").workload.dp_reduce_after_backward);
+  korthikanti["layout"]["dp_grad_overlap"] = true;
+  EXPECT_FALSE(MapRecord(korthikanti, "megatron").workload.dp_reduce_after_backward);
   ASSERT_EQ(r.measured.size(), 1u);  // _derived values are never scored
   EXPECT_FALSE(PredictRecord(r, r.cluster).empty());
   // Its pipeline runs (1F1B) are scored too.
