@@ -402,6 +402,14 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
                                           : "") +
                 "; elementwise ops " + (w.eager_elementwise ? "eager" : "fused") + "; gradients reduced in " +
                 std::string(costmodel::ToString(w.reduce_dtype)));
+  if (w.dp_reduce_after_backward || w.dp_gather_after_step) {
+    // DeepSpeed's engine; Megatron-LM without its overlap flags (Workload::dp_reduce_after_backward).
+    std::string outside = w.dp_reduce_after_backward ? "the gradient reduction after the backward" : "";
+    if (w.dp_gather_after_step) {
+      outside += std::string(outside.empty() ? "" : ", ") + "ZeRO-1's parameter all-gather before the forward";
+    }
+    out.push_back("data-parallel traffic outside the passes, none of it hidden: " + outside);
+  }
   const costmodel::Cluster& c = ev.cluster();
   if (!c.defaulted.empty()) {
     std::string fields;

@@ -1013,6 +1013,14 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   EXPECT_EQ(in["dp_grad_reduce"], "after_backward");
   EXPECT_EQ(in["dp_param_gather"], "before_forward");
   EXPECT_FALSE(inputs("--framework torchtitan").contains("dp_grad_reduce"));
+  // plan says it among its caveats.
+  Result ds = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 --top 2 --refine 0 "
+                  "--framework deepspeed");
+  ASSERT_EQ(ds.rc, 0) << ds.err;
+  EXPECT_NE(ds.out.find("data-parallel traffic outside the passes, none of it hidden: the gradient reduction after "
+                        "the backward, ZeRO-1's parameter all-gather before the forward"),
+            std::string::npos)
+      << ds.out;
   in = inputs("--framework llm-foundry --flash-version 2 --reduce-dtype fp32");
   EXPECT_EQ(in["flash_version"], 2);
   EXPECT_EQ(in["reduce_dtype"], "fp32");
