@@ -252,19 +252,22 @@ void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bw
              double& time, double& ideal, double* wgrad = nullptr) {
   // FP8 (TransformerEngine): forward, data-gradient and weight-gradient GEMMs all run in FP8
   // (E4M3 forward, E5M2 gradients with the hybrid format), unless a recipe overrides one.
-  auto run = [&](int64_t m, int64_t n, int64_t k) {
-    return g.fp8 ? Fp8GemmTime(p, m, n, k, g.batch) : GemmTime(p, m, n, k, g.batch);
+  // torchao's rowwise_with_gw_hp runs the weight gradient in bf16 (GemmShape::wgrad_bf16).
+  auto run = [&](int64_t m, int64_t n, int64_t k, bool fp8) {
+    return fp8 ? Fp8GemmTime(p, m, n, k, g.batch) : GemmTime(p, m, n, k, g.batch);
   };
-  const KernelTime f = run(g.m, g.n, g.k);
-  const KernelTime dg = run(g.m, g.k, g.n);  // dX = dY W^T
-  const KernelTime wg = run(g.k, g.n, g.m);  // dW = X^T dY
+  const bool wg_fp8 = g.fp8 && !g.wgrad_bf16;
+  const KernelTime f = run(g.m, g.n, g.k, g.fp8);
+  const KernelTime dg = run(g.m, g.k, g.n, g.fp8);  // dX = dY W^T
+  const KernelTime wg = run(g.k, g.n, g.m, wg_fp8);  // dW = X^T dY
   const bool rc = g.recomputed;
   fwd += f.time_s;
   bwd += dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
   const double executed = f.flops + dg.flops + wg.flops + (rc ? f.flops : 0.0);
   flops += executed;
   time += f.time_s + dg.time_s + wg.time_s + (rc ? f.time_s : 0.0);
-  ideal += executed / (g.fp8 ? p.fp8_peak_flops : p.peak_flops);
+  const double peak = g.fp8 ? p.fp8_peak_flops : p.peak_flops;
+  ideal += (executed - wg.flops) / peak + wg.flops / (wg_fp8 ? p.fp8_peak_flops : p.peak_flops);
   if (wgrad) *wgrad += wg.time_s;
 }
 
@@ -487,7 +490,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // each weight once more for its amax.
   // torchao with FP8 FSDP gathers casts each rank's shard before the gather (5 B per element,
   // precompute_float8_dynamic_scale_for_fsdp: the amaxes of all weights in one pass).
-  const bool torchao = w.fp8_recipe == Fp8Recipe::kTorchaoTensorwise;
+  const bool torchao = TorchaoFp8(w.fp8_recipe);
   const Fp8CastBytes fc = Fp8CastBytesOf(bytes);
   const double weight_cast_bytes = torchao ? fc.torchao / static_cast<double>(l.shard())
                                    : w.fp8_recipe == Fp8Recipe::kTeTensorwise ? fc.amax_cast_transpose
@@ -577,7 +580,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // arrive (skew: stragglers, jitter, ranks sharing cores): a calibrated cost per call that a
     // barrier-synchronised nccl-tests sweep does not see. 0 uncalibrated.
     const double sync = cluster_.efficiency.step_sync_us * 1e-6;
-    const TpUses uses = TpUsesFor(m, l, bytes, TpDemand{Td, moe_frac, amax_fwd, amax_bwd, amax_rc, w.precision == Precision::kFp8});
+    const TpUses uses = TpUsesFor(m, l, bytes, TpDemand{Td, moe_frac, amax_fwd, amax_bwd, amax_rc, w.precision == Precision::kFp8 && !RowwiseFp8(w.fp8_recipe)});
     for (int i = 0; i < uses.n; ++i) {
       const TpUse& u = uses.use[static_cast<size_t>(i)];
       const double calls = u.calls(Lr);

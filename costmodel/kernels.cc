@@ -231,7 +231,18 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // read 2 write 1), backward input 5 B again, the output gradient 6 B (one amax, a row- and
     // a column-major copy), the weight 5 B in forward and 5 B in backward every micro-batch
     // (cast once per step, on the shard, when FSDP gathers it in FP8: evaluate.cc).
-    const bool torchao = w.fp8_recipe == Fp8Recipe::kTorchaoTensorwise;
+    // torchao's rowwise recipes (specs.h) scale each operand along the axis its GEMM reduces,
+    // so each operand is cast (5 B per element, two launches: the axiswise amax, then the cast)
+    // once per GEMM it feeds. rowwise: forward the input and the weight, backward the output
+    // gradient twice (along its rows for the data gradient, its columns for the weight
+    // gradient), the weight along its other axis and the input along its columns; the two
+    // backward GEMMs' outputs are then rescaled (read and write bf16, 4 B per element, one
+    // launch each: float8_python_api.py addmm_float8_unwrapped). rowwise_with_gw_hp: forward
+    // the same; backward the output gradient once and the weight (tensorwise) once, the weight
+    // gradient in bf16 from the saved bf16 tensors, no rescale.
+    const bool torchao = TorchaoFp8(w.fp8_recipe);
+    const bool rowwise = w.fp8_recipe == Fp8Recipe::kTorchaoRowwise;
+    const bool gw_hp = w.fp8_recipe == Fp8Recipe::kTorchaoRowwiseGwHp;
     const bool current = w.fp8_recipe == Fp8Recipe::kTeTensorwise || torchao;
     const int launches = current ? 2 : 1;
     for (int i = 0; i < k.num_gemms; ++i) {
@@ -239,6 +250,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // The router stays in higher precision (Megatron-Core router.py runs the gate in fp32).
       if (g.name == "scores" || g.name == "context" || g.name == "router") continue;
       g.fp8 = true;
+      g.wgrad_bf16 = gw_hp;
       const double rows = static_cast<double>(g.m) * static_cast<double>(g.batch);
       // Inputs: qkv and mlp_in follow a norm that writes FP8 itself (+1 B per element), the
       // other two are cast and transposed (4 B). Output gradients: 4 B per element.
@@ -255,25 +267,37 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // torchao: the weight cast every micro-batch, in forward and again in backward.
       const double weight_bytes = torchao && !w.fp8_param_gather ? torchao_cast * weight : 0.0;
       const int weight_launches = torchao && !w.fp8_param_gather ? launches : 0;
+      const double in_elements = rows * static_cast<double>(g.k), out_elements = rows * static_cast<double>(g.n);
       const double in_bytes =
-          (torchao ? torchao_cast : current ? amax_cast_t : after_norm ? bytes.fp8 : cast_t) * rows *
-              static_cast<double>(g.k) +
+          (torchao ? torchao_cast : current ? amax_cast_t : after_norm ? bytes.fp8 : cast_t) * in_elements +
           weight_bytes;
       k.fp8_cast_fwd_bytes += in_bytes;
-      k.fp8_cast_bwd_bytes += (current ? amax_cast_t : cast_t) * rows * static_cast<double>(g.n) +
-                              (torchao ? torchao_cast * rows * static_cast<double>(g.k) + weight_bytes : 0.0);
+      if (rowwise || gw_hp) {
+        // The output gradient (twice for rowwise), the weight along its other axis, and for
+        // rowwise the input along its columns and the two rescales.
+        const double go_casts = rowwise ? 2.0 : 1.0;
+        k.fp8_cast_bwd_bytes += go_casts * torchao_cast * out_elements + weight_bytes +
+                                (rowwise ? torchao_cast * in_elements + 2.0 * bytes.activation * (in_elements + weight) : 0.0);
+        k.fp8_cast_bwd_launches += static_cast<int>(go_casts) * launches + weight_launches + (rowwise ? launches + 2 : 0);
+      } else {
+        k.fp8_cast_bwd_bytes += (current ? amax_cast_t : cast_t) * out_elements +
+                                (torchao ? torchao_cast * in_elements + weight_bytes : 0.0);
+        k.fp8_cast_bwd_launches += launches + (torchao ? launches + weight_launches : 0);
+      }
       k.fp8_weight_elements += weight;
       if (g.recomputed) {
         k.fp8_cast_recomputed_bytes += in_bytes;
         k.fp8_cast_recomputed_launches += launches + weight_launches;
       }
       k.fp8_cast_fwd_launches += launches + weight_launches;
-      k.fp8_cast_bwd_launches += launches + (torchao ? launches + weight_launches : 0);
       // Per-step weight casts (TE's first micro-batch; torchao's pre-gather cast of the shard).
       if (!torchao || w.fp8_param_gather) k.fp8_weight_launches += launches;
       // Under SP the column-parallel inputs (gathered after the cast) and the row-parallel
       // output gradients reduce their amax over the TP group: one 4-byte all-reduce each.
-      if (current && l.sp && l.tp > 1) {
+      // (torchao's rowwise recipes gather bf16 and cast after the gather: not these reductions;
+      // their amaxes over TP-sharded dimensions, DTensor reductions of one float per row, are
+      // not priced.)
+      if (current && !RowwiseFp8(w.fp8_recipe) && l.sp && l.tp > 1) {
         const bool column = after_norm || g.name == "kv_up" || g.name == "q_up";
         const bool row = g.name == "attn_out" || (g.name == "mlp_out" && !moe) || g.name == "shared_out";
         if (column) {

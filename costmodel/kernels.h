@@ -29,6 +29,7 @@ struct GemmShape {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   bool recomputed = false;  // run again in backward (full, or selective for the attention core)
   bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
+  bool wgrad_bf16 = false;  // its weight-gradient GEMM in bf16 all the same (torchao rowwise_with_gw_hp)
 };
 
 /// A bandwidth-bound kernel: `count` forward launches of `bytes` each through HBM, and
@@ -104,6 +105,9 @@ struct LayerKernels {
   double fp8_cast_bwd_bytes = 0;
   int fp8_cast_fwd_launches = 0;
   int fp8_cast_bwd_launches = 0;
+  // torchao's rowwise recipes (Fp8Recipe::kTorchaoRowwise...) count here too: the backward GEMMs'
+  // outputs rescaled after cuBLAS's unit-scale kernel (read and write, 4 B per element, a launch
+  // each) are bandwidth-bound work of the same kind.
   // The forward casts of the recomputed GEMMs, run again in backward.
   double fp8_cast_recomputed_bytes = 0;
   int fp8_cast_recomputed_launches = 0;

@@ -399,7 +399,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // stay counted in bf16, though TE saves 1-byte FP8 copies of linear inputs for backward: an
   // over-count, not modelled.
   // torchao keeps no FP8 weight copy (it casts the bf16 weight when it needs it).
-  if (w.precision == Precision::kFp8 && !w.fp8_param_gather && w.fp8_recipe != Fp8Recipe::kTorchaoTensorwise) {
+  if (w.precision == Precision::kFp8 && !w.fp8_param_gather && !TorchaoFp8(w.fp8_recipe)) {
     const double layer_params = layer_params_tp + expert_tp;
     if (l.fsdp > 1 && l.zero >= 3 && !piped) {
       transient += 2.0 * 2.0 * bytes.fp8 * tpp.LayerOnRank(l.ep);  // gathered + prefetched units

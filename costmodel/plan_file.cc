@@ -96,9 +96,13 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
     w.precision = in.Enum("precision", {"bf16", "fp8"}) == "fp8" ? Precision::kFp8 : Precision::kBf16;
   }
   if (in.Has("fp8_recipe")) {
-    w.fp8_recipe = ParseFp8Recipe(in.Enum("fp8_recipe", {"te-delayed", "te-tensorwise", "torchao-tensorwise"}), in.PathOf("fp8_recipe"));
+    w.fp8_recipe = ParseFp8Recipe(in.Enum("fp8_recipe", {"te-delayed", "te-tensorwise", "torchao-tensorwise", "torchao-rowwise", "torchao-rowwise-gw-hp"}), in.PathOf("fp8_recipe"));
   }
   if (in.Has("fp8_param_gather")) w.fp8_param_gather = in.Bool("fp8_param_gather");
+  if (w.fp8_param_gather && RowwiseFp8(w.fp8_recipe)) {
+    in.Fail("fp8_param_gather", std::string("true with fp8_recipe ") + std::string(ToString(w.fp8_recipe)) +
+                                    ": FSDP's float8 all-gather only supports tensorwise scaling (torchao)");
+  }
   // Plans written before the MFU convention was recorded counted attention non-causally.
   if (in.Has("mfu_convention")) w.mfu_causal = in.Enum("mfu_convention", {"causal", "noncausal"}) == "causal";
   if (const auto& cal = in.Raw("calibration"); !cal.is_null() && !cal.is_string()) {

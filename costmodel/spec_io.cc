@@ -165,6 +165,8 @@ std::string_view ToString(Fp8Recipe r) {
   switch (r) {
     case Fp8Recipe::kTeTensorwise: return "te-tensorwise";
     case Fp8Recipe::kTorchaoTensorwise: return "torchao-tensorwise";
+    case Fp8Recipe::kTorchaoRowwise: return "torchao-rowwise";
+    case Fp8Recipe::kTorchaoRowwiseGwHp: return "torchao-rowwise-gw-hp";
     case Fp8Recipe::kTeDelayed: break;
   }
   return "te-delayed";
@@ -786,14 +788,17 @@ Fp8Recipe ParseFp8Recipe(std::string_view text, std::string_view origin) {
   if (text == "te-delayed") return Fp8Recipe::kTeDelayed;
   if (text == "te-tensorwise") return Fp8Recipe::kTeTensorwise;
   if (text == "torchao-tensorwise") return Fp8Recipe::kTorchaoTensorwise;
-  const bool rowwise = text == "torchao-rowwise" || text == "torchao-rowwise_with_gw_hp" || text == "rowwise";
+  if (text == "torchao-rowwise") return Fp8Recipe::kTorchaoRowwise;
+  if (text == "torchao-rowwise-gw-hp") return Fp8Recipe::kTorchaoRowwiseGwHp;
   throw Error(std::string(origin),
-              "must be te-delayed, te-tensorwise (TransformerEngine's delayed and per-tensor current scaling) or "
-              "torchao-tensorwise (torchtitan's float8), got '" + std::string(text) + "'" +
+              "must be te-delayed, te-tensorwise (TransformerEngine's delayed and per-tensor current scaling), "
+              "torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp (torchtitan's float8 recipes), got '" +
+                  std::string(text) + "'" +
                   (text == "mxfp8" || text == "blockwise" || text == "te-mxfp8" || text == "te-blockwise"
                        ? ": the block-scaled recipes are not modelled"
-                   : rowwise ? ": rowwise-scaled GEMMs have no measured efficiency here, so they are not priced"
-                             : ""));
+                   : text == "rowwise" || text == "rowwise_with_gw_hp" || text == "torchao-rowwise_with_gw_hp"
+                       ? ": torchao's rowwise recipes are torchao-rowwise and torchao-rowwise-gw-hp"
+                       : ""));
 }
 
 bool Fp8Priceable(const Cluster& c) {

@@ -47,7 +47,8 @@ CpComm ParseCpComm(std::string_view text, std::string_view origin);
 Dtype ParseDtype(std::string_view text, std::string_view origin);
 /// bf16 | fp8.
 Precision ParsePrecision(std::string_view text, std::string_view origin);
-/// te-delayed | te-tensorwise (specs.h Fp8Recipe); an Error naming `origin` otherwise.
+/// te-delayed | te-tensorwise | torchao-tensorwise | torchao-rowwise | torchao-rowwise-gw-hp (specs.h
+/// Fp8Recipe); an Error naming `origin` otherwise.
 Fp8Recipe ParseFp8Recipe(std::string_view text, std::string_view origin);
 /// Throws (naming `origin`) unless FP8 GEMMs can be priced on the cluster: FP8 tensor cores
 /// (gpu.peak_tflops.fp8 > 0) and a measured FP8 GEMM efficiency

@@ -359,7 +359,27 @@ enum class Precision { kBf16, kFp8 };
 /// (torchao/float8/float8_linear.py matmul_with_hp_or_float8_args), the weight every
 /// micro-batch unless FSDP gathers it in FP8 (enable_fsdp_float8_all_gather), no FP8 weight
 /// copy is kept.
-enum class Fp8Recipe { kTeDelayed, kTeTensorwise, kTorchaoTensorwise };
+/// kTorchaoRowwise and kTorchaoRowwiseGwHp: torchao's rowwise recipes, as torchtitan names them
+/// ([float8] recipe_name "rowwise", "rowwise_with_gw_hp"; pytorch/ao torchao/float8/config.py
+/// @c6c388b Float8LinearConfig.from_recipe_name). rowwise: every operand scaled along the axis
+/// its GEMM reduces over (AXISWISE), so the input, the weight and the output gradient are each
+/// cast once per GEMM they feed, the output gradient twice; the forward GEMM runs PyTorch's
+/// CUTLASS rowwise kernel (use_fast_accum), the two backward GEMMs cuBLAS's tensorwise kernel
+/// with unit scales and the row and column scales applied to their outputs afterwards
+/// (torchao/float8/float8_python_api.py addmm_float8_unwrapped: "The rowwise CUTLASS-based
+/// kernel is so slow without fast-accum that we'd rather use the tensorwise cuBLAS-based kernel
+/// and do the scaling manually afterwards"). rowwise_with_gw_hp: the weight-gradient GEMM in
+/// bf16 on the saved bf16 input and output gradient, the data-gradient GEMM an FP8 one with
+/// the weight scaled tensorwise. Neither gathers in FP8: FSDP's float8 all-gather "only supports
+/// tensorwise scaling granularity" (config.py __post_init__), and torchtitan's float8 TP is
+/// tensorwise only (parallelize.py enable_float8_tensorwise_tp).
+enum class Fp8Recipe { kTeDelayed, kTeTensorwise, kTorchaoTensorwise, kTorchaoRowwise, kTorchaoRowwiseGwHp };
+/// torchao's Float8Linear (any of its recipes) rather than TransformerEngine.
+inline bool TorchaoFp8(Fp8Recipe r) {
+  return r == Fp8Recipe::kTorchaoTensorwise || r == Fp8Recipe::kTorchaoRowwise || r == Fp8Recipe::kTorchaoRowwiseGwHp;
+}
+/// torchao's rowwise recipes: no FP8 gathers (FSDP or TP), casts per GEMM operand.
+inline bool RowwiseFp8(Fp8Recipe r) { return r == Fp8Recipe::kTorchaoRowwise || r == Fp8Recipe::kTorchaoRowwiseGwHp; }
 
 struct Workload {
   int64_t gpus = 0;

@@ -387,8 +387,17 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   if (so.max_tp > 0) out.push_back("tensor parallelism at most " + std::to_string(so.max_tp) + " (--max-tp)");
   const costmodel::Workload& w = ev.workload();
   if (w.precision == costmodel::Precision::kFp8) {
-    out.push_back(std::string("precision: fp8 linear layers (TransformerEngine ") +
-                  (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "per-tensor current" : "delayed") + " scaling" +
+    const bool torchao = costmodel::TorchaoFp8(w.fp8_recipe);
+    out.push_back(std::string("precision: fp8 linear layers (") +
+                  (torchao ? std::string("torchao's Float8Linear, ") +
+                                 (w.fp8_recipe == costmodel::Fp8Recipe::kTorchaoTensorwise ? "tensorwise"
+                                  : w.fp8_recipe == costmodel::Fp8Recipe::kTorchaoRowwise
+                                      ? "rowwise: gathers in bf16, the forward GEMM at the tensorwise kernel's rate"
+                                      : "rowwise_with_gw_hp: gathers in bf16, the weight gradient in bf16") +
+                                 " scaling"
+                           : std::string("TransformerEngine ") +
+                                 (w.fp8_recipe == costmodel::Fp8Recipe::kTeTensorwise ? "per-tensor current" : "delayed") +
+                                 " scaling") +
                   (w.fp8_param_gather ? ", fp8 parameter gather" : "") + "); attention and the head in bf16");
   }
   const bool cudnn = w.te_attention && costmodel::IsHopperGpu(ev.cluster().gpu.name);

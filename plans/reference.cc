@@ -1199,16 +1199,23 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
       if (!costmodel::Fp8Priceable(out.cluster)) {
         throw Skip{"fp8 on '" + out.cluster.name + "': no measured FP8 GEMM efficiency"};
       }
-      if (Has(p, "rowwise") || Has(p, "mxfp8") || Has(p, "blockwise")) {
+      const bool torchao = costmodel::TorchaoFp8(costmodel::ParseFp8Recipe(*fw->fp8, "framework fp8"));
+      if ((Has(p, "rowwise") && !torchao) || Has(p, "mxfp8") || Has(p, "blockwise")) {
         throw Skip{"fp8 recipe '" + *precision + "' not modelled for framework '" + out.framework + "'"};
       }
       w.fp8_recipe = costmodel::ParseFp8Recipe(*fw->fp8, "framework fp8");
+      // torchao's rowwise recipes where the record names them (torchtitan recipe_name).
+      if (torchao && Has(p, "rowwise")) {
+        w.fp8_recipe = Has(p, "gw_hp") || Has(p, "gw-hp") ? costmodel::Fp8Recipe::kTorchaoRowwiseGwHp
+                                                           : costmodel::Fp8Recipe::kTorchaoRowwise;
+      }
       // TransformerEngine's current scaling where the record names it (Megatron "tensorwise").
       if (w.fp8_recipe == costmodel::Fp8Recipe::kTeDelayed && (Has(p, "current scaling") || Has(p, "tensorwise"))) {
         w.fp8_recipe = costmodel::Fp8Recipe::kTeTensorwise;
       }
       w.precision = costmodel::Precision::kFp8;
-      w.fp8_param_gather = HasAny(p, Tables().fp8_param_gather_words);
+      // (FSDP's float8 all-gather is tensorwise only.)
+      w.fp8_param_gather = !costmodel::RowwiseFp8(w.fp8_recipe) && HasAny(p, Tables().fp8_param_gather_words);
     }
   }
   if (const json* moe = model_json ? Field(*model_json, "moe") : nullptr) {

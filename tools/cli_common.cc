@@ -185,7 +185,9 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
                   "(--fp8-recipe; attention and the output head stay BF16)");
   app->add_option("--fp8-recipe", o.fp8_recipe,
                   "with --precision fp8: te-delayed (default: TransformerEngine delayed scaling, Megatron-LM "
-                  "--fp8-recipe delayed) | te-tensorwise (per-tensor current scaling, --fp8-recipe tensorwise)");
+                  "--fp8-recipe delayed) | te-tensorwise (per-tensor current scaling, --fp8-recipe tensorwise) | "
+                  "torchao-tensorwise | torchao-rowwise | torchao-rowwise-gw-hp (torchao's Float8Linear, torchtitan "
+                  "[float8] recipe_name tensorwise, rowwise, rowwise_with_gw_hp)");
   app->add_flag("--fp8-param-gather", o.fp8_param_gather,
                 "parameters kept in FP8 (Megatron-LM --fp8-param-gather, NeMo fp8_params): "
                 "1-byte parameter all-gather, no separate FP8 weight copy");
@@ -278,6 +280,12 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   if (!o.fp8_recipe.empty()) {
     if (w.precision != costmodel::Precision::kFp8) throw Error("--fp8-recipe", "needs --precision fp8");
     w.fp8_recipe = costmodel::ParseFp8Recipe(o.fp8_recipe, "--fp8-recipe");
+  }
+  if (w.fp8_param_gather && costmodel::RowwiseFp8(w.fp8_recipe)) {
+    // torchao/float8/config.py __post_init__: "enable_fsdp_float8_all_gather only supports
+    // tensorwise scaling granularity".
+    throw Error("--fp8-param-gather", "with --fp8-recipe " + std::string(costmodel::ToString(w.fp8_recipe)) +
+                                          ": FSDP's float8 all-gather only supports tensorwise scaling (torchao)");
   }
   const bool moe_flags = o.moe_capacity_factor > 0 || o.moe_pad_to_capacity || o.moe_imbalance > 0;
   if (moe_flags && m.moe.dense()) {

@@ -45,7 +45,7 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
         w->fp8_recipe = *f.fp8;
       } else if (torchao != (w->fp8_recipe.rfind("torchao", 0) == 0)) {
         throw Error("--fp8-recipe", w->fp8_recipe + ": --framework " + f.name + " runs " +
-                                        (torchao ? "torchao's float8 (torchao-tensorwise)"
+                                        (torchao ? "torchao's float8 (torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp)"
                                                  : "TransformerEngine's FP8 (te-delayed or te-tensorwise)"));
       }
       // torchtitan's float8 runs under torch.compile, which fuses the elementwise ops too.

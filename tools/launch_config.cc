@@ -349,9 +349,10 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
                    "parallelism); it has no TP without SP");
   }
   if (t.workload.precision == costmodel::Precision::kFp8 &&
-      t.workload.fp8_recipe != costmodel::Fp8Recipe::kTorchaoTensorwise) {
+      !costmodel::TorchaoFp8(t.workload.fp8_recipe)) {
     fail("--fp8-recipe " + std::string(costmodel::ToString(t.workload.fp8_recipe)),
-         "TransformerEngine's FP8; torchtitan's float8 is torchao's Float8Linear (--fp8-recipe torchao-tensorwise)");
+         "TransformerEngine's FP8; torchtitan's float8 is torchao's Float8Linear (--fp8-recipe torchao-tensorwise, "
+         "torchao-rowwise or torchao-rowwise-gw-hp)");
   }
   // torchtitan applies FSDP over dp_shard x cp (parallel_dims.py dp_shard_cp): l.shard().
   if (l.shard() > 1 && l.zero == 1) {
@@ -475,10 +476,13 @@ std::string TorchtitanToml(const LaunchTarget& t, const Layout& l, std::string_v
   }
   const bool float8 = w.precision == costmodel::Precision::kFp8;
   if (float8) {
-    // torchao's Float8Linear, tensorwise, the output head left in bf16 as meshplan prices it;
-    // --fp8-param-gather is FSDP's float8 all-gather with its precomputed scales.
+    // torchao's Float8Linear with the plan's recipe, the output head left in bf16 as meshplan
+    // prices it; --fp8-param-gather is FSDP's float8 all-gather with its precomputed scales.
+    const char* recipe = w.fp8_recipe == costmodel::Fp8Recipe::kTorchaoRowwise       ? "rowwise"
+                         : w.fp8_recipe == costmodel::Fp8Recipe::kTorchaoRowwiseGwHp ? "rowwise_with_gw_hp"
+                                                                                     : "tensorwise";
     os << "\n[model]\nconverters = [\"float8\"]\n"
-       << "\n[float8]\nrecipe_name = \"tensorwise\"\nfilter_fqns = [\"output\"]\n"
+       << "\n[float8]\nrecipe_name = \"" << recipe << "\"\nfilter_fqns = [\"output\"]\n"
        << "enable_fsdp_float8_all_gather = " << (w.fp8_param_gather ? "true" : "false") << "\n"
        << "precompute_float8_dynamic_scale_for_fsdp = " << (w.fp8_param_gather ? "true" : "false") << "\n";
   }
@@ -829,10 +833,12 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       throw Error(lists["model.converters"].second, "meshplan reads the float8 converter alone (torchao's "
                                                      "Float8Linear); other converters (mx, ...) are not modelled");
     }
+    // recipe_name: tensorwise (the TOML config's default), rowwise, rowwise_with_gw_hp
+    // (torchao Float8LinearConfig.from_recipe_name).
     const std::string recipe = str_of("float8.recipe_name", "tensorwise");
-    if (recipe != "tensorwise") {
-      throw Error(place_of("float8.recipe_name"), "'" + recipe + "': rowwise-scaled GEMMs have no measured efficiency "
-                                                                  "here, so only tensorwise is priced");
+    if (recipe != "tensorwise" && recipe != "rowwise" && recipe != "rowwise_with_gw_hp") {
+      throw Error(place_of("float8.recipe_name"),
+                  "must be tensorwise, rowwise or rowwise_with_gw_hp (torchao's float8 recipes), got '" + recipe + "'");
     }
     const std::vector<std::string> filtered = list_of("float8.filter_fqns");
     if (std::find(filtered.begin(), filtered.end(), "output") == filtered.end()) {
@@ -848,8 +854,15 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
                                                 "its casts fused");
     }
     out.precision = costmodel::Precision::kFp8;
-    out.fp8_recipe = costmodel::Fp8Recipe::kTorchaoTensorwise;
+    out.fp8_recipe = recipe == "rowwise"              ? costmodel::Fp8Recipe::kTorchaoRowwise
+                     : recipe == "rowwise_with_gw_hp" ? costmodel::Fp8Recipe::kTorchaoRowwiseGwHp
+                                                      : costmodel::Fp8Recipe::kTorchaoTensorwise;
     out.fp8_param_gather = bool_of("float8.enable_fsdp_float8_all_gather");
+    if (out.fp8_param_gather && costmodel::RowwiseFp8(*out.fp8_recipe)) {
+      // torchao/float8/config.py __post_init__ asserts the same.
+      throw Error(place_of("float8.enable_fsdp_float8_all_gather"),
+                  "true with recipe_name \"" + recipe + "\": FSDP's float8 all-gather only supports tensorwise scaling");
+    }
     bool_of("float8.precompute_float8_dynamic_scale_for_fsdp");  // checked; it does not change the price
   } else {
     for (const char* k : {"float8.recipe_name", "float8.enable_fsdp_float8_all_gather",

@@ -1375,13 +1375,26 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
   EXPECT_EQ(te.rc, 2);
   EXPECT_EQ(te.err.substr(te.err.find("meshplan: error:")),
             "meshplan: error: --fp8-recipe: te-delayed: --framework torchtitan runs torchao's float8 "
-            "(torchao-tensorwise)\n");
-  Result rowwise = Run(w + "--cluster dgx-h100 --precision fp8 --fp8-recipe torchao-rowwise");
-  EXPECT_EQ(rowwise.rc, 2);
-  EXPECT_EQ(rowwise.err,
+            "(torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp)\n");
+  // torchao's rowwise recipes: priced (slower than tensorwise: more casts, bf16 gathers), said in
+  // the report; FSDP's float8 all-gather is tensorwise only.
+  Result rowwise = Run(w + "--cluster dgx-h100 --precision fp8 --framework torchtitan --fp8-recipe torchao-rowwise "
+                           "--json " + P("r.json"));
+  ASSERT_EQ(rowwise.rc, 0) << rowwise.err;
+  EXPECT_EQ(ReadJson("r.json")["inputs"]["fp8_recipe"], "torchao-rowwise");
+  EXPECT_GT(ReadJson("r.json")["layouts"][0]["time"]["step_s"].get<double>(),
+            ReadJson("t.json")["layouts"][0]["time"]["step_s"].get<double>());
+  Result gather = Run(w + "--cluster dgx-h100 --precision fp8 --fp8-recipe torchao-rowwise-gw-hp --fp8-param-gather");
+  EXPECT_EQ(gather.rc, 2);
+  EXPECT_EQ(gather.err,
+            "meshplan: error: --fp8-param-gather: with --fp8-recipe torchao-rowwise-gw-hp: FSDP's float8 all-gather "
+            "only supports tensorwise scaling (torchao)\n");
+  Result bare = Run(w + "--cluster dgx-h100 --precision fp8 --fp8-recipe rowwise");
+  EXPECT_EQ(bare.rc, 2);
+  EXPECT_EQ(bare.err,
             "meshplan: error: --fp8-recipe: must be te-delayed, te-tensorwise (TransformerEngine's delayed and "
-            "per-tensor current scaling) or torchao-tensorwise (torchtitan's float8), got 'torchao-rowwise': "
-            "rowwise-scaled GEMMs have no measured efficiency here, so they are not priced\n");
+            "per-tensor current scaling), torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp (torchtitan's "
+            "float8 recipes), got 'rowwise': torchao's rowwise recipes are torchao-rowwise and torchao-rowwise-gw-hp\n");
 }
 
 // An MoE model is planned with expert parallelism (issue 20's done-when: Mixtral-8x7B on 64

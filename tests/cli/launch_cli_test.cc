@@ -169,9 +169,9 @@ TEST_F(LaunchCli, Fp8RecipeTravelsThroughMegatronArgs) {
   r = Run("simulate " + w + "--global-batch 256 --seq 8192 --layout tp=8,sp=on,fsdp=32 --precision fp8 "
           "--fp8-recipe mxfp8");
   EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --fp8-recipe: must be te-delayed, te-tensorwise (TransformerEngine's delayed "
-                   "and per-tensor current scaling) or torchao-tensorwise (torchtitan's float8), got 'mxfp8': the "
-                   "block-scaled recipes are not modelled\n");
+  EXPECT_EQ(r.err, "meshplan: error: --fp8-recipe: must be te-delayed, te-tensorwise (TransformerEngine's delayed and per-tensor "
+                    "current scaling), torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp (torchtitan's float8 "
+                    "recipes), got 'mxfp8': the block-scaled recipes are not modelled\n");
 }
 
 // GPT-3 175B on 64 GPUs with the megatron recipe: tp=4 with 16 interleaved stages, no data

@@ -312,7 +312,7 @@ TEST(LaunchConfig, Fp8RecipesRoundTripThroughMegatronArgs) {
               TorchtitanToml(t.launch(), L("tp=8,sp=on,fsdp=8,zero=3", t), "--emit-torchtitan", "t.toml");
             }),
             "--emit-torchtitan: --fp8-recipe te-tensorwise: TransformerEngine's FP8; torchtitan's float8 is torchao's "
-            "Float8Linear (--fp8-recipe torchao-tensorwise)");
+            "Float8Linear (--fp8-recipe torchao-tensorwise, torchao-rowwise or torchao-rowwise-gw-hp)");
 }
 
 // Activation offload: Megatron-LM's --cpu-offloading --cpu-offloading-num-layers both ways;
@@ -370,10 +370,32 @@ TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {
   EXPECT_TRUE(in.fp8_param_gather);
   const std::string base = "[parallelism]\ndata_parallel_shard_degree = 64\n[training]\nlocal_batch_size = 1\n"
                            "seq_len = 8192\n[model]\nconverters = [\"float8\"]\n";
-  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "[float8]\nrecipe_name = \"rowwise\"\nfilter_fqns = [\"output\"]\n",
+  EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "[float8]\nrecipe_name = \"mxfp8\"\nfilter_fqns = [\"output\"]\n",
                                               "t.toml", t.model, 64); }),
-            "t.toml:9: float8.recipe_name: 'rowwise': rowwise-scaled GEMMs have no measured efficiency here, so only "
-            "tensorwise is priced");
+            "t.toml:9: float8.recipe_name: must be tensorwise, rowwise or rowwise_with_gw_hp (torchao's float8 "
+            "recipes), got 'mxfp8'");
+  // The rowwise recipes travel both ways; FSDP's float8 all-gather is tensorwise only (torchao
+  // config.py asserts it), so a TOML asking for both is refused.
+  for (const auto& [recipe, name] : {std::pair{costmodel::Fp8Recipe::kTorchaoRowwise, "rowwise"},
+                                     std::pair{costmodel::Fp8Recipe::kTorchaoRowwiseGwHp, "rowwise_with_gw_hp"}}) {
+    Target r = Fp8Target(recipe);
+    r.workload.fp8_param_gather = false;
+    const std::string rt = TorchtitanToml(r.launch(), l, "--emit-torchtitan", "t.toml");
+    EXPECT_NE(rt.find(std::string("recipe_name = \"") + name + "\"\nfilter_fqns = [\"output\"]\n"
+                      "enable_fsdp_float8_all_gather = false\n"),
+              std::string::npos)
+        << rt;
+    const ImportedLaunch back = ParseTorchtitanToml(rt, "t.toml", r.model, 64);
+    EXPECT_EQ(back.fp8_recipe, recipe);
+    EXPECT_FALSE(back.fp8_param_gather);
+  }
+  EXPECT_EQ(ErrorOf([&] {
+              ParseTorchtitanToml(base + "[float8]\nrecipe_name = \"rowwise\"\nfilter_fqns = [\"output\"]\n"
+                                         "enable_fsdp_float8_all_gather = true\n[training]\ncompile = true\n",
+                                  "t.toml", t.model, 64);
+            }),
+            "t.toml:11: float8.enable_fsdp_float8_all_gather: true with recipe_name \"rowwise\": FSDP's float8 "
+            "all-gather only supports tensorwise scaling");
   EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "compile = true\n", "t.toml", t.model, 64); }),
             "t.toml: float8.filter_fqns: must list \"output\": meshplan prices the output head in bf16");
   // torch.compile: read as fused elementwise ops; float8 without it is refused (its casts unfused).

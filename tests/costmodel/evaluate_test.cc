@@ -379,6 +379,76 @@ TEST(Evaluate, TorchaoFloat8CastsWeightsEveryMicroBatch) {
   EXPECT_NEAR(te.memory.params_bytes - torchao.memory.params_bytes, 2.0 * ParamsPerTpRank(m, 8).layer * 32, 1.0);
 }
 
+// torchao's rowwise recipes (torchao/float8/config.py from_recipe_name @c6c388b), the same Llama
+// 3 8B layer by hand (T = 8192 tokens, inputs' K sum 26,624, outputs' N sum 43,008, weights W =
+// 218,103,808 elements; every cast 5 B per element and two launches). rowwise: forward as
+// tensorwise (input + weight); backward the output gradient twice (5 + 5 B), the weight and the
+// input once more each, and the two backward GEMMs' outputs rescaled (dX: T x K, dW: W elements,
+// 2 + 2 B, one launch each): per GEMM 2 + 2 + 2 + 2 + 1 + 1 = 10 launches. rowwise_with_gw_hp:
+// backward the output gradient once and the weight once (4 launches per GEMM), the weight gradient
+// in bf16. Neither gathers in FP8 under TP, nor reduces amaxes over TP.
+TEST(Evaluate, TorchaoRowwiseCastsEachOperandForEachGemm) {
+  const Model m = ResolveModel("llama3-8b");
+  Workload w = MakeWorkload(64, 64, 8192);
+  w.precision = Precision::kFp8;
+  const Layout l = ParseLayoutText("tp=1,fsdp=64,zero=3", "t");
+  const double T = 8192.0, K = 26624.0, N = 43008.0, W = 218103808.0;
+  w.fp8_recipe = Fp8Recipe::kTorchaoRowwise;
+  const LayerKernels rw = LayerKernelsFor(m, w, l);
+  EXPECT_DOUBLE_EQ(rw.fp8_cast_fwd_bytes, 5.0 * T * K + 5.0 * W);
+  EXPECT_DOUBLE_EQ(rw.fp8_cast_bwd_bytes, 10.0 * T * N + 5.0 * W + 5.0 * T * K + 4.0 * (T * K + W));
+  EXPECT_EQ(rw.fp8_cast_fwd_launches, 16);
+  EXPECT_EQ(rw.fp8_cast_bwd_launches, 40);
+  EXPECT_EQ(rw.fp8_weight_launches, 0);
+  w.fp8_recipe = Fp8Recipe::kTorchaoRowwiseGwHp;
+  const LayerKernels hp = LayerKernelsFor(m, w, l);
+  EXPECT_DOUBLE_EQ(hp.fp8_cast_fwd_bytes, 5.0 * T * K + 5.0 * W);
+  EXPECT_DOUBLE_EQ(hp.fp8_cast_bwd_bytes, 5.0 * T * N + 5.0 * W);
+  EXPECT_EQ(hp.fp8_cast_bwd_launches, 16);
+  // The weight gradient in bf16: the backward differs from rowwise's by each FP8 GEMM's
+  // weight gradient at the BF16 rate instead of FP8's, and by the casts above.
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams cp = ComputeParamsFor(c);
+  double wgrad_delta = 0;
+  for (int i = 0; i < hp.num_gemms; ++i) {
+    const GemmShape& g = hp.gemms[static_cast<size_t>(i)];
+    if (!g.fp8) continue;
+    EXPECT_TRUE(g.wgrad_bf16) << g.name;
+    EXPECT_FALSE(rw.gemms[static_cast<size_t>(i)].wgrad_bf16) << g.name;
+    wgrad_delta += GemmTime(cp, g.k, g.n, g.m, g.batch).time_s - Fp8GemmTime(cp, g.k, g.n, g.m, g.batch).time_s;
+  }
+  const double cast_delta = (hp.fp8_cast_bwd_bytes - rw.fp8_cast_bwd_bytes) / cp.hbm_Bps +
+                            (hp.fp8_cast_bwd_launches - rw.fp8_cast_bwd_launches) * cp.launch_s;
+  Layout r = l;
+  ResolveLayout(r, w, "t");
+  const Evaluation e_hp = Evaluator(m, c, w).Evaluate(r);
+  w.fp8_recipe = Fp8Recipe::kTorchaoRowwise;
+  const Evaluation e_rw = Evaluator(m, c, w).Evaluate(r);
+  EXPECT_GT(wgrad_delta, 0.0);
+  EXPECT_NEAR(e_hp.layer_backward_s - e_rw.layer_backward_s, wgrad_delta + cast_delta, 1e-12);
+  w.fp8_recipe = Fp8Recipe::kTorchaoTensorwise;
+  EXPECT_GT(e_rw.time.step_s, Evaluator(m, c, w).Evaluate(r).time.step_s);
+  // Under TP with SP: the layers' gathers move bf16 (2 B x 8192 tokens x 4096 hidden), no
+  // 4-byte amax all-reduce; tensorwise gathers 1 B per element.
+  Layout t8 = ParseLayoutText("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron", "t");
+  ResolveLayout(t8, w, "t");
+  auto gathers = [&](Fp8Recipe rec) {
+    w.fp8_recipe = rec;
+    const Evaluation e = Evaluator(m, c, w).Evaluate(t8);
+    std::map<double, double> out;  // bytes -> calls per step (TP all-gathers), amax: 4
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == Purpose::kTp && (u.op == Coll::kAllGather || u.bytes == 4.0)) out[u.bytes] += u.count_per_step;
+    }
+    return out;
+  };
+  const auto rowwise_gathers = gathers(Fp8Recipe::kTorchaoRowwise);
+  EXPECT_EQ(rowwise_gathers.size(), 1u);
+  EXPECT_EQ(rowwise_gathers.begin()->first, 2.0 * 8192 * 4096);
+  EXPECT_EQ(gathers(Fp8Recipe::kTorchaoRowwiseGwHp), rowwise_gathers);
+  EXPECT_EQ(gathers(Fp8Recipe::kTorchaoTensorwise).count(1.0 * 8192 * 4096), 1u);
+}
+
 // The step under partial and op-level checkpointing (issue 19 item 3): every-other-layer full
 // recompute is the mean of none and full, term by term; op-level AC re-runs wk, wo and w3 and
 // the elementwise kernels, so its backward lies between none's and full's; under TP it re-runs

@@ -97,6 +97,20 @@ TEST_F(PlanFile, DataParallelOverlapTravelsWithThePlan) {
             0u);
 }
 
+// The FP8 recipe travels with the plan; torchao's rowwise recipes with an FP8 parameter gather
+// are refused (FSDP's float8 all-gather is tensorwise only, torchao float8/config.py).
+TEST_F(PlanFile, Fp8RecipeTravelsAndRowwiseRefusesTheFp8Gather) {
+  report_["inputs"]["precision"] = "fp8";
+  report_["inputs"]["fp8_recipe"] = "torchao-rowwise-gw-hp";
+  EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.fp8_recipe, Fp8Recipe::kTorchaoRowwiseGwHp);
+  report_["inputs"]["fp8_param_gather"] = true;
+  EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }),
+            "plan.json: inputs.fp8_param_gather: true with fp8_recipe torchao-rowwise-gw-hp: FSDP's float8 all-gather "
+            "only supports tensorwise scaling (torchao)");
+  report_["inputs"]["fp8_recipe"] = "torchao-tensorwise";
+  EXPECT_TRUE(ReadPlanFile(report_.dump(), "plan.json").workload.fp8_param_gather);
+}
+
 // Reports written before flash_version existed read as FlashAttention-2; FA3 needs Hopper.
 TEST_F(PlanFile, FlashVersionDefaultsToTwoAndFa3NeedsHopper) {
   EXPECT_EQ(ReadPlanFile(report_.dump(), "plan.json").workload.flash_version, 2);

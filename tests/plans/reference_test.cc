@@ -749,13 +749,17 @@ TEST(ReferenceMapRecord, SkipsWithExactReasons) {
   }
   j["layout"]["precision"] = "fp8 (NeMo bf16_with_fp8_mixed, fp8_params=True)";
   EXPECT_TRUE(MapRecord(j).workload.fp8_param_gather);
-  // torchtitan's torchao Float8Linear is priced on its own path; a rowwise record is skipped.
+  // torchtitan's torchao Float8Linear is priced on its own path, its rowwise recipes where the
+  // record names them; a rowwise record of a TransformerEngine framework is skipped.
   EXPECT_EQ(MapRecord(j, "torchtitan").workload.fp8_recipe, costmodel::Fp8Recipe::kTorchaoTensorwise);
   EXPECT_EQ(MapRecord(j).workload.fp8_recipe, costmodel::Fp8Recipe::kTeDelayed);
   j["layout"]["precision"] = "fp8 (TransformerEngine current scaling)";
   EXPECT_EQ(MapRecord(j).workload.fp8_recipe, costmodel::Fp8Recipe::kTeTensorwise);
   j["layout"]["precision"] = "float8 rowwise";
-  EXPECT_EQ(MapRecord(j, "torchtitan").skip_reason, "fp8 recipe 'float8 rowwise' not modelled for framework 'torchtitan'");
+  EXPECT_EQ(MapRecord(j, "torchtitan").workload.fp8_recipe, costmodel::Fp8Recipe::kTorchaoRowwise);
+  j["layout"]["precision"] = "float8 (recipe_name rowwise_with_gw_hp)";
+  EXPECT_EQ(MapRecord(j, "torchtitan").workload.fp8_recipe, costmodel::Fp8Recipe::kTorchaoRowwiseGwHp);
+  EXPECT_EQ(MapRecord(j).skip_reason, "fp8 recipe 'float8 (recipe_name rowwise_with_gw_hp)' not modelled for framework 'llm-foundry'");
   j["layout"]["precision"] = "fp8 (NeMo bf16_with_fp8_mixed, fp8_params=True)";
   EXPECT_EQ(MapRecord(j, "deepspeed").skip_reason, "fp8 not modelled for framework 'deepspeed'");
   j = Record();
