@@ -742,6 +742,9 @@ CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view 
       FittedValue v;
       v.path = key;
       v.value = f.Number("value", param->lo, param->hi);
+      if (key == "efficiency.p2p_channel_GBps" && v.value > 0 && v.value < kMinP2pChannelGBps) {
+        f.Fail("value", "must be 0 (no per-channel cap) or at least 1 GB/s, got " + std::to_string(v.value));
+      }
       v.unit = f.String("unit");
       for (const auto& s : f.Array("sources")) {
         if (!s.is_string()) f.Fail("sources", "must be a list of strings");

@@ -143,6 +143,14 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
       });
     }
   }
+  if (l.ac_freq > 0 && l.ac_freq > m.layers / std::max<int64_t>(1, l.pp)) {
+    // torchtitan checkpoints every ac_freq-th block of a stage (its _count % ac_freq == 0): a
+    // stride past the stage's blocks checkpoints none, whatever recompute=full says.
+    report(kReasonRecompute, [&] {
+      return "ac_freq=" + std::to_string(l.ac_freq) + " exceeds the " + std::to_string(m.layers / std::max<int64_t>(1, l.pp)) +
+             " layers of a stage: torchtitan would recompute none of them (write recompute=none)";
+    });
+  }
   if (l.cpu_offload_layers > 0) {
     // Megatron-Core's own checks (transformer_config.py __post_init__ @002526d), and a host link.
     if (l.cpu_offload_layers >= m.layers) {
@@ -352,9 +360,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
   const int64_t micro = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(e.parts.micro_batches)));
   const double f = layer_mix ? FullRecomputeShare(l, busiest)
                              : 1.0 - PartialCheckpointShare(l, micro, 0);
-  if (mb_mix) {
-    StaticProblems(model_, cluster_, workload_, l, [&](ReasonCode code, auto&&) { e.reasons |= code; });
-  }
+  // The layout's own problems (its ac_freq, its partial_ckpt_mbs) beside the uniform layout's.
+  StaticProblems(model_, cluster_, workload_, l, [&](ReasonCode code, auto&&) { e.reasons |= code; });
   TimeBreakdown& t = e.time;
   const TimeBreakdown& ta = a.time;
   MixFields(t, ta, f,

@@ -219,6 +219,11 @@ std::string ReadFileText(const std::string& path, std::string_view flag) {
     out.append(buf, static_cast<size_t>(n));
     too_large(out.size());  // a file that grows while read
   }
+  // Every meshplan input is text; a NUL would end what some readers see of it, silently.
+  if (const size_t nul = out.find('\0'); nul != std::string::npos) {
+    throw Error(std::string(flag), "file '" + path + "' holds a NUL byte at offset " + std::to_string(nul) +
+                                       ": not a text file");
+  }
   if (total.fetch_add(out.size()) + out.size() > kMaxTotalInputBytes) {
     throw Error(std::string(flag), "file '" + path + "' takes the command's inputs past " +
                                        std::to_string(kMaxTotalInputBytes >> 20) +
@@ -719,6 +724,14 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
 Model ParseAnyModelJson(std::string_view text, std::string_view origin) {
   nlohmann::json j = ParseJsonText(text, origin);
   if (j.is_object() && j.contains("model_type")) return ParseHfConfig(text, origin);
+  // A HuggingFace config.json that lost its model_type would otherwise be blamed for lacking
+  // meshplan's schema_version.
+  if (j.is_object() && !j.contains("schema_version") &&
+      (j.contains("hidden_size") || j.contains("num_attention_heads") || j.contains("architectures"))) {
+    throw Error(std::string(origin) + ": model_type",
+                "missing: the file reads as a HuggingFace config.json (hidden_size, num_attention_heads or "
+                "architectures), which meshplan recognises by its model_type");
+  }
   return ParseModelJson(text, origin);
 }
 
@@ -1047,6 +1060,31 @@ void ResolveLayout(Layout& l, const Workload& w, std::string_view origin_view) {
     throw Error(origin, "tp*fsdp*replicate*pp*cp = " +
                             (all ? std::to_string(*all) : std::string("more than 2^63")) +
                             " does not equal --gpus " + std::to_string(w.gpus));
+  }
+}
+
+void CheckGivenGradAccum(std::string_view text, const Layout& l, const Workload& w, std::string_view origin) {
+  // The text form accepts grad_accum (reports print it beside the layout) but it is derived
+  // from the batch: a value that disagrees would be silently ignored, so it is an error.
+  for (size_t at = 0; at <= text.size();) {
+    const size_t comma = text.find(',', at);
+    const std::string_view kv = text.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at);
+    if (kv.substr(0, std::min<size_t>(kv.size(), 11)) == "grad_accum=") {
+      const int64_t given = ParsePositive("grad_accum", kv.substr(11), std::string(origin), kMaxMicroBatch);
+      const int64_t dp = l.dp();
+      const bool divides = l.mbs > 0 && dp > 0 && w.global_batch % (l.mbs * dp) == 0;
+      const int64_t derived = divides ? w.global_batch / (l.mbs * dp) : 0;
+      if (given != derived) {
+        throw Error(std::string(origin) + ": grad_accum",
+                    "is " + std::to_string(given) + ", but it is derived, not set: global batch " +
+                        std::to_string(w.global_batch) + " / (mbs " + std::to_string(l.mbs) + " x data-parallel " +
+                        std::to_string(dp) + ") " +
+                        (divides ? "= " + std::to_string(derived) : std::string("does not divide")) +
+                        " (change --global-batch or mbs instead)");
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    at = comma + 1;
   }
 }
 

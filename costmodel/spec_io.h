@@ -34,6 +34,9 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin,
                        Recipe default_recipe = Recipe::kFsdp2);
 /// Fills fsdp from the GPU count when absent and checks tp*fsdp*replicate*pp*cp == gpus.
 void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
+/// A `grad_accum=N` in a layout's text form must equal what the batch gives (global batch /
+/// (mbs x dp)); an Error naming `origin` otherwise. Call after ResolveLayout.
+void CheckGivenGradAccum(std::string_view text, const Layout& l, const Workload& w, std::string_view origin);
 
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
 /// Megatron-Core --recompute-modules names (core_attn, layernorm, mlp, moe_act, moe,

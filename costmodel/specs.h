@@ -162,6 +162,9 @@ struct Fabric {
 };
 
 /// Achieved fractions of peak: uncalibrated defaults, each with a source in the cluster file.
+/// The smallest per-channel point-to-point cap a cluster or profile may give (0: no cap).
+inline constexpr double kMinP2pChannelGBps = 1.0;
+
 struct Efficiency {
   double gemm_peak_fraction = 0;
   double attention_peak_fraction = 0;

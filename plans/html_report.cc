@@ -69,6 +69,12 @@ class In {
     if (!v.j_.is_string()) Fail(k, "must be a string");
     return v.j_.get<std::string>();
   }
+  /// A flag the writer may leave out (absent or null: `dflt`); any other non-boolean is an error.
+  bool BoolOr(const std::string& k, bool dflt) const {
+    if (!Has(k) || j_[k].is_null()) return dflt;
+    if (!j_[k].is_boolean()) Fail(k, "must be true or false, got " + j_[k].dump().substr(0, 40));
+    return j_[k].get<bool>();
+  }
   std::string StrOr(const std::string& k, const std::string& dflt) const {
     return Has(k) && j_[k].is_string() ? j_[k].get<std::string>() : dflt;
   }
@@ -398,7 +404,7 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu, bo
     const In th = e.Obj("throughput");
     const double v = mfu ? th.Num("mfu") * 100 : th.Num("tokens_per_s_per_gpu");
     // Only a plan ranks its rows; compare and simulate draw their layouts as given.
-    const std::string cls = !ranked ? "as given" : i == 0 ? "row 1" : e.raw().value("tie", false) ? "tie with row 1" : "slower";
+    const std::string cls = !ranked ? "as given" : i == 0 ? "row 1" : e.BoolOr("tie", false) ? "tie with row 1" : "slower";
     data.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
     c.rows.push_back({{"layout", label}, {"value", v}, {"rank", cls}});
   }
@@ -438,7 +444,7 @@ std::string SummaryHtml(const In& doc) {
                         Printf("%.1f%%", sm.Num("mfu") * 100) + " (" + sm.StrOr("mfu_convention", "") + ")");
   const double cap = sm.Num("capacity_bytes") / kGiB, peak = sm.Num("peak_bytes") / kGiB;
   row("memory", Printf("peak %.1f", peak) + Printf(" of %.1f GiB usable, ", cap) + Printf("%.1f GiB headroom", cap - peak) +
-                    (sm.raw().value("tight_memory", false) ? " (tight: above 90% of usable memory)" : ""));
+                    (sm.BoolOr("tight_memory", false) ? " (tight: above 90% of usable memory)" : ""));
   const json& cal = sm.raw().contains("calibration") ? sm.raw()["calibration"] : json(nullptr);
   row("calibration", cal.is_string() ? cal.get<std::string>() : "none (uncalibrated)");
   if (sm.Has("error_band") && sm.raw()["error_band"].is_object()) {
@@ -1201,11 +1207,17 @@ std::string RenderHtmlReport(const std::vector<std::string>& names, const std::v
     const std::string id = "r" + std::to_string(i + 1);
     Section s;
     s.heading = std::to_string(i + 1) + ". " + names[i] + ": " + cmd;
-    s.html = SummaryHtml(doc) + InputsHtml(names[i], doc);
-    if (cmd == "plan" || cmd == "simulate" || cmd == "compare") AddLayoutSections(s, id, doc);
-    if (cmd == "sweep") AddSweepSection(s, id, doc);
-    if (cmd == "accuracy") AddAccuracySection(s, id, doc);
-    if (cmd == "calibrate") AddCalibrateSection(s, id, doc);
+    try {
+      s.html = SummaryHtml(doc) + InputsHtml(names[i], doc);
+      if (cmd == "plan" || cmd == "simulate" || cmd == "compare") AddLayoutSections(s, id, doc);
+      if (cmd == "sweep") AddSweepSection(s, id, doc);
+      if (cmd == "accuracy") AddAccuracySection(s, id, doc);
+      if (cmd == "calibrate") AddCalibrateSection(s, id, doc);
+    } catch (const json::exception& e) {
+      // A value of the wrong kind where the readers above do not name the field: still the
+      // file's error, not meshplan's.
+      throw Error(names[i], std::string("a value of the wrong kind for a ") + cmd + " report (" + e.what() + ")");
+    }
     sections.push_back(std::move(s));
   }
   json charts = json::array();

@@ -290,7 +290,15 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
                             const costmodel::Evaluation& e) {
   std::ostringstream os;
   const auto& w = ev.workload();
-  os << "layout   " << costmodel::LayoutToText(l) << "  (grad_accum " << e.grad_accum << ")\n";
+  if (e.grad_accum > 0) {
+    os << "layout   " << costmodel::LayoutToText(l) << "  (grad_accum " << e.grad_accum << ")\n";
+  } else {
+    // The batch does not divide over the data-parallel ranks (reasons below): the step is still
+    // priced, at the batch's share of micro-batches rounded as it runs (evaluate.cc).
+    os << "layout   " << costmodel::LayoutToText(l)
+       << "  (no grad_accum: the global batch does not divide into its micro-batches; the step below prices "
+       << "the batch's share of micro-batches per rank, a what-if)\n";
+  }
   os << "model    " << ev.model().name << ", cluster " << ev.cluster().name << ", " << w.gpus
      << " GPUs, global batch " << w.global_batch << " x " << w.seq << " tokens\n";
   if (e.feasible()) {

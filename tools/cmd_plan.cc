@@ -431,6 +431,7 @@ void RunCompare(const CompareOptions& o) {
     for (const auto& text : o.layouts) {
       costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe);
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
+      costmodel::CheckGivenGradAccum(text, l, r.workload, "--layout " + text);
       evals.push_back(ev.Evaluate(l));
       names.push_back(costmodel::LayoutToText(l));
       entries.push_back(plans::LayoutEntryJson(ev, l, evals.back()));
@@ -545,6 +546,17 @@ void RunSweep(const SweepOptions& o) {
   const costmodel::Model model = costmodel::ResolveModel(o.w.model, "--model");
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.w);
   const plans::SearchOptions so = MakeSearchOptions(o.w, 1, "step-time", o.max_tp, o.max_pp, o.max_cp, o.max_ep);
+  // A value given twice would only repeat its points.
+  auto no_repeats = [](const std::vector<int64_t>& v, const char* flag) {
+    std::vector<int64_t> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+      throw Error(flag, std::to_string(*d) + " is given twice");
+    }
+  };
+  no_repeats(o.gpus, "--gpus");
+  no_repeats(o.global_batch, "--global-batch");
+  no_repeats(o.seq, "--seq");
   if (o.gpus.size() * o.global_batch.size() * o.seq.size() > kMaxSweepPoints) {
     throw Error("sweep", "more than " + std::to_string(kMaxSweepPoints) +
                              " points; give shorter lists");

@@ -72,6 +72,7 @@ struct SimulateOptions {
   std::string html_path;
   bool analytical = false;
   int prefetch = 1;
+  bool prefetch_given = false;  // --prefetch on the command line (the simulator's alone)
   std::string emit_torchtitan, emit_megatron;  // launch configs to write for the layout
   std::string from_torchtitan, from_megatron;  // launch config to read the layout from
 };
@@ -156,7 +157,12 @@ void RunSimulate(const SimulateOptions& o) {
   } else {
     const auto recipe = wo.recipe.empty() ? costmodel::Recipe::kFsdp2 : costmodel::ParseRecipe(wo.recipe, "--recipe");
     l = costmodel::ParseLayoutText(o.layout, "--layout", recipe);
+    if (!wo.recipe.empty() && l.recipe != recipe) {
+      throw Error("--recipe", wo.recipe + " disagrees with --layout's recipe=" + std::string(costmodel::ToString(l.recipe)) +
+                                  " (give one)");
+    }
     costmodel::ResolveLayout(l, r.workload, "--layout");
+    costmodel::CheckGivenGradAccum(o.layout, l, r.workload, "--layout");
   }
   // Launch configs: built before anything is simulated or written, so a layout a framework
   // cannot run fails at once and leaves no file behind.
@@ -173,6 +179,9 @@ void RunSimulate(const SimulateOptions& o) {
   const costmodel::Evaluation e = ev.Evaluate(l);
   if (o.prefetch < 0 || o.prefetch > 64) {
     throw Error("--prefetch", "must be in [0, 64], got " + std::to_string(o.prefetch));
+  }
+  if (o.analytical && o.prefetch_given) {
+    throw Error("--prefetch", "sets the simulator's prefetch depth; the analytical model (--analytical) has none");
   }
   if (o.analytical && !o.trace_path.empty()) {
     throw Error("--trace", "needs the simulator; drop --analytical");
@@ -321,7 +330,10 @@ void SetupSimulate(CLI::App& app) {
   sub->add_flag("--analytical", opt->analytical, "the fast analytical model only (no simulation)");
   sub->add_option("--prefetch", opt->prefetch, "FSDP all-gather prefetch depth (default 1)")
       ->check(IntegerIn(0, 64));
-  sub->callback([opt] { RunSimulate(*opt); });
+  sub->callback([opt, sub] {
+    opt->prefetch_given = sub->count("--prefetch") > 0;
+    RunSimulate(*opt);
+  });
 }
 
 }  // namespace meshplan::tools

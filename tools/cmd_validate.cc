@@ -252,39 +252,57 @@ void RunValidate(const ValidateOptions& o) {
   for (const auto& a : argv) line += (line.empty() ? "" : " ") + Quote(a);
   std::printf("%s\n", line.c_str());
   if (!o.run) return;
-  // A file left at --out by an earlier run must never be shown as this run's measurements: it
-  // goes before the launch, so whatever is there afterwards was written by this run.
+  // A file left at --out by an earlier run must never be shown as this run's measurements, nor
+  // lost to a run that fails: meshplan-validate writes a fresh file beside it, which takes
+  // --out's place only once it holds this run's measurements (complete or partial).
   const costmodel::OutputTarget out = costmodel::CheckOutputTarget(o.out, "--out");
-  if (out.exists && !out.write_through && ::unlink(out.resolved.c_str()) != 0) {
-    throw Error("--out", "cannot remove the previous '" + o.out + "': " + costmodel::OsReason(errno),
-                ErrorKind::kRuntime);
+  if (!o.validate_bin.empty() && ::access(o.validate_bin.c_str(), X_OK) != 0) {
+    throw Error("--validate-bin", "'" + o.validate_bin + "' is not an executable file: " + costmodel::OsReason(errno));
   }
+  ValidateOptions run = o;
+  if (!out.write_through) run.out = (out.exists ? out.resolved : o.out) + ".run-" + std::to_string(::getpid());
+  std::string run_line;
+  for (const auto& a : LaunchLine(run, p)) run_line += (run_line.empty() ? "" : " ") + Quote(a);
+  struct RemoveLeftover {
+    std::string path;
+    ~RemoveLeftover() {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
+  } leftover{out.write_through ? "" : run.out};
   FlushStdout();
-  const int status = std::system(line.c_str());
+  const int status = std::system(run_line.c_str());
   const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   nlohmann::json m;
   bool have = false;
-  if (!out.write_through && std::filesystem::exists(o.out)) {
+  if (!out.write_through && std::filesystem::exists(run.out)) {
     try {
-      m = costmodel::ParseJsonText(costmodel::ReadFileText(o.out, "--out"), o.out);
+      m = costmodel::ParseJsonText(costmodel::ReadFileText(run.out, "--out"), o.out);
       have = m.is_object() && m.value("command", "") == "validate" && m.contains("plan") &&
              m["plan"].is_object() && m["plan"].value("layout_text", "") == p.layout_text;
     } catch (const Error& e) {
       throw Error("--out", std::string("cannot read this run's measurements: ") + e.what(), ErrorKind::kRuntime);
     }
     if (!have) {
-      throw Error("--out", "'" + o.out + "' is not the measurement file of this plan's run",
+      throw Error("--out", "meshplan-validate wrote a file that is not the measurement file of this plan's run",
                   ErrorKind::kRuntime);
     }
+    if (::rename(run.out.c_str(), out.resolved.c_str()) != 0) {
+      throw Error("--out", "cannot move this run's measurements to '" + o.out + "': " + costmodel::OsReason(errno),
+                  ErrorKind::kRuntime);
+    }
+    leftover.path.clear();
     PrintComparisonOf(shown, m, "--out", o.out);
   }
   if (rc != 0) {
     throw Error("meshplan-validate", "failed (exit " + std::to_string(rc) + ")" +
-                                         (have ? "; partial measurements kept in " + o.out : ""),
+                                         (have ? "; partial measurements kept in " + o.out
+                                          : out.exists ? "; '" + o.out + "' left as it was"
+                                                       : ""),
                 ErrorKind::kRuntime);
   }
   if (!have && !out.write_through) {
-    throw Error("meshplan-validate", "exited 0 but wrote no measurement file '" + o.out + "'",
+    throw Error("meshplan-validate", "exited 0 but wrote no measurement file '" + o.out + "'" +
+                                         (out.exists ? " ('" + o.out + "' left as it was)" : ""),
                 ErrorKind::kRuntime);
   }
 }

@@ -1184,7 +1184,8 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     order.push_back(name);
   }
   static const std::set<std::string> kRead = {
-      "--num-layers", "--hidden-size", "--num-attention-heads", "--tensor-model-parallel-size", "--sequence-parallel",
+      "--num-layers", "--hidden-size", "--num-attention-heads", "--ffn-hidden-size", "--group-query-attention",
+      "--num-query-groups", "--tensor-model-parallel-size", "--sequence-parallel",
       "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage",
       "--num-virtual-stages-per-pipeline-rank", "--account-for-embedding-in-pipeline-split",
       "--account-for-loss-in-pipeline-split",
@@ -1230,6 +1231,17 @@ ImportedLaunch ParseMegatronArgs(std::string_view text, const std::string& path,
     if (has(f) && int_of(f, 0) != v) {
       throw Error(flags[f].place, Str(int_of(f, 0)) + " disagrees with --model " + m.name + " (" + Str(v) + ")");
     }
+  }
+  // The dense MLP's width (an MoE model's experts take --moe-ffn-hidden-size) and the key/value
+  // heads of grouped-query attention (--num-query-groups counts only with --group-query-attention).
+  if (has("--ffn-hidden-size") && m.moe.dense() && int_of("--ffn-hidden-size", 0) != m.ffn) {
+    throw Error(flags["--ffn-hidden-size"].place,
+                Str(int_of("--ffn-hidden-size", 0)) + " disagrees with --model " + m.name + " (" + Str(m.ffn) + ")");
+  }
+  if (switch_of("--group-query-attention") && has("--num-query-groups") &&
+      int_of("--num-query-groups", 0) != m.kv_heads) {
+    throw Error(flags["--num-query-groups"].place, Str(int_of("--num-query-groups", 0)) + " disagrees with --model " +
+                                                       m.name + " (" + Str(m.kv_heads) + " key/value heads)");
   }
   if (switch_of("--fp16")) throw Error(flags["--fp16"].place, "meshplan costs bf16 training");
   if (!switch_of("--bf16")) {

@@ -1334,6 +1334,93 @@ TEST_F(Cli, EveryCommandIsByteIdenticalRunToRun) {
   }
 }
 
+// Bad inputs a fuzzing pass found accepted or crashing (session of 2026-12-04): each is now an
+// exit-2 error naming the file or flag and the field, or a reason the report prints.
+TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
+  const std::string data = std::string(MESHPLAN_TEST_DATA);
+  // Text after a NUL byte was ignored.
+  std::ofstream(P("nul.json"), std::ios::binary) << Slurp(data + "/hf/llama-2-7b-hf.json") << std::string(1, '\0') << "x";
+  Result r = Run("inspect --model " + P("nul.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("holds a NUL byte at offset"), std::string::npos) << r.err;
+  // A HuggingFace config without model_type was blamed for lacking schema_version.
+  json hf = json::parse(Slurp(data + "/hf/llama-2-7b-hf.json"));
+  hf.erase("model_type");
+  std::ofstream(P("hf.json")) << hf.dump();
+  r = Run("inspect --model " + P("hf.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: " + P("hf.json") +
+                       ": model_type: missing: the file reads as a HuggingFace config.json (hidden_size, "
+                       "num_attention_heads or architectures), which meshplan recognises by its model_type\n");
+  // A point-to-point channel cap of 1e-308 GB/s printed an infinite step.
+  json cal = json::parse(Slurp(std::string(MESHPLAN_DATA_DIR) + "/calibration/dgx-h100.json"));
+  cal["fitted"]["efficiency.p2p_channel_GBps"]["value"] = 1e-308;
+  std::ofstream(P("cal.json")) << cal.dump();
+  r = Run("simulate --model llama2-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
+          "--layout tp=8,sp=on,pp=8 --calibration " + P("cal.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("fitted.efficiency.p2p_channel_GBps.value: must be 0 (no per-channel cap) or at least 1 GB/s"),
+            std::string::npos)
+      << r.err;
+  // grad_accum in a layout was parsed and ignored.
+  r = Run("simulate --model llama2-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
+          "--layout tp=8,sp=on,fsdp=8,grad_accum=3");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --layout: grad_accum: is 3, but it is derived, not set: global batch 64 / (mbs 1 "
+                   "x data-parallel 8) = 8 (change --global-batch or mbs instead)\n");
+  EXPECT_EQ(Run("simulate --model llama2-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
+                "--layout tp=8,sp=on,fsdp=8,grad_accum=8").rc,
+            0);
+  // ac_freq past a stage's layers recomputes nothing, whatever recompute=full says.
+  r = Run("simulate --model llama2-70b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
+          "--layout tp=8,sp=on,fsdp=8,recompute=full,ac_freq=1000");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("feasible NO\n  - ac_freq=1000 exceeds the 80 layers of a stage: torchtitan would recompute "
+                       "none of them (write recompute=none)"),
+            std::string::npos)
+      << r.out;
+  // A batch that does not divide says what its step time is.
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 33 --seq 2048 --layout tp=2,sp=on,fsdp=8");
+  EXPECT_NE(r.out.find("(no grad_accum: the global batch does not divide into its micro-batches"), std::string::npos)
+      << r.out;
+  // Flags that were dropped silently: --prefetch under --analytical, a --recipe the layout overrides.
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --layout tp=2,sp=on,fsdp=8 "
+          "--analytical --prefetch 3");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --prefetch: sets the simulator's prefetch depth; the analytical model "
+                   "(--analytical) has none\n");
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
+          "--layout tp=2,sp=on,fsdp=8,recipe=fsdp2 --recipe megatron");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --recipe: megatron disagrees with --layout's recipe=fsdp2 (give one)\n");
+  // sweep points given twice.
+  r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 64,64 --global-batch 64 --seq 4096");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --gpus: 64 is given twice\n");
+  // A framework file with an empty name.
+  json fw = json::parse(Slurp(std::string(MESHPLAN_DATA_DIR) + "/frameworks/torchtitan.json"));
+  fw["name"] = "";
+  std::ofstream(P("fw.json")) << fw.dump();
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 4096 --layout fsdp=8 "
+          "--framework " + P("fw.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("name: must not be empty"), std::string::npos) << r.err;
+  // Megatron-LM arguments whose MLP width or key/value groups contradict --model.
+  const std::string args = Slurp(data + "/launch/llama3_8b_tp4_distopt_pp2_vpp4.txt");
+  std::ofstream(P("m1.txt")) << args << "--ffn-hidden-size 5\n";
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m1.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--ffn-hidden-size: 5 disagrees with --model llama3-8b (14336)"), std::string::npos) << r.err;
+  std::ofstream(P("m2.txt")) << args << "--group-query-attention\n--num-query-groups 3\n";
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m2.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--num-query-groups: 3 disagrees with --model llama3-8b (8 key/value heads)"), std::string::npos)
+      << r.err;
+  std::ofstream(P("m3.txt")) << args << "--group-query-attention\n--num-query-groups 8\n--ffn-hidden-size 14336\n";
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m3.txt"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
 // --precision fp8 runs where it can be priced (FP8 tensor cores and a measured FP8 GEMM
 // efficiency) under TransformerEngine's recipe; elsewhere it is an error naming the flag.
 TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {

@@ -332,7 +332,8 @@ TEST_F(ReportCli, BadInputsExitTwoNamingFileAndField) {
     std::string file, message;
   };
   const std::vector<Case> cases = {
-      {P("missing.json"), P("missing.json") + ": cannot read: no such file"},
+      {P("missing.json"), "report: cannot open file '" + P("missing.json") + "': No such file or directory"},
+      {kData, "report: '" + kData + "' is a directory, not a file"},
       {kData + "/not_object.json", kData + "/not_object.json: not a meshplan report"},
       {kData + "/newer_schema.json", kData + "/newer_schema.json: schema_version: is 2"},
       {kData + "/unknown_command.json", kData + "/unknown_command.json: command: is 'inspect'"},
@@ -345,6 +346,26 @@ TEST_F(ReportCli, BadInputsExitTwoNamingFileAndField) {
     EXPECT_NE(r.err.find("meshplan: error: " + c.message), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(P("x.html")));
   }
+  // A flag of the wrong kind in a plan's summary or a row names its field (it was an internal
+  // error, exit 1).
+  ASSERT_EQ(Run("plan --model tiny-llama --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 256 --top 3 --json " +
+                P("p.json")).rc,
+            0);
+  nlohmann::json plan = nlohmann::json::parse(Slurp(P("p.json")));
+  plan["summary"]["tight_memory"] = "x";
+  std::ofstream(P("p_bad.json")) << plan.dump();
+  Result bad = Run("report " + P("p_bad.json") + " -o " + P("x.html"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("meshplan: error: " + P("p_bad.json") + ": summary.tight_memory: must be true or false, got \"x\""),
+            std::string::npos)
+      << bad.err;
+  plan["summary"]["tight_memory"] = false;
+  plan["layouts"][1]["tie"] = nlohmann::json::array();
+  std::ofstream(P("p_bad.json")) << plan.dump();
+  bad = Run("report " + P("p_bad.json") + " -o " + P("x.html"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find(": layouts[1].tie: must be true or false"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(P("x.html")));
   std::ofstream(P("junk.json")) << "{not json";
   EXPECT_EQ(Run("report " + P("junk.json") + " -o " + P("x.html")).rc, 2);
   EXPECT_EQ(Run("report -o " + P("x.html")).rc, 2);

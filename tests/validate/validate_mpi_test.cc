@@ -453,26 +453,51 @@ TEST_F(ValidateMpi, LaunchLineForMpirunAndSrun) {
   EXPECT_EQ(r.out, "meshplan: error: --np-per-node: 3 does not divide the plan's 4 GPUs\n");
 }
 
-// A measurement file left at --out by an earlier run is never shown as this run's: it is
-// removed before the launch, and a run that fails early (here: a meshplan-validate that exits
-// at once) prints no "predicted vs measured". A run that exits 0 without a file is a failure.
-TEST_F(ValidateMpi, StaleOutIsNeverShownAsThisRunsMeasurements) {
+// A measurement file left at --out by an earlier run is never shown as this run's, and a run
+// that fails does not take it away: meshplan-validate writes a fresh file that replaces --out
+// only once it holds this run's measurements. A run that fails early (here: a meshplan-validate
+// that exits at once) prints no "predicted vs measured"; one that exits 0 without a file is a
+// failure; a --validate-bin that is not an executable is refused before anything runs.
+TEST_F(ValidateMpi, StaleOutIsNeverShownAsThisRunsMeasurementsNorLost) {
   const std::string plan = std::string(MESHPLAN_TEST_DATA) + "/plans/tiny-llama-tp2-fsdp2.json";
   const fs::path out = dir_ / "m.json";
-  std::ofstream(out) << R"({"schema_version": 1, "command": "validate", "complete": true, "plan": {}})";
+  const std::string earlier = R"({"schema_version": 1, "command": "validate", "complete": true, "plan": {}})";
+  std::ofstream(out) << earlier;
+  auto content = [&] {
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
   Result r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan +
                  " --backend cpu --run --validate-bin /bin/false --out " + out.string());
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(r.out.find("predicted vs measured"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: failed (exit 1)\n"), std::string::npos) << r.out;
-  EXPECT_FALSE(fs::exists(out));
+  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: failed (exit 1); '" + out.string() + "' left as it was\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(content(), earlier);
   std::ofstream(out) << "not json at all";
   r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan + " --backend cpu --run --validate-bin /bin/true --out " +
             out.string());
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: exited 0 but wrote no measurement file '" +
-                       out.string() + "'\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meshplan: error: meshplan-validate: exited 0 but wrote no measurement file '" + out.string() +
+                       "' ('" + out.string() + "' left as it was)\n"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(r.out.find("internal error"), std::string::npos) << r.out;
+  EXPECT_EQ(content(), "not json at all");
+  r = Shell(std::string(MESHPLAN_BIN) + " validate --plan " + plan +
+            " --backend cpu --run --validate-bin /nonexistent/meshplan-validate --out " + out.string());
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("meshplan: error: --validate-bin: '/nonexistent/meshplan-validate' is not an executable file: "),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(content(), "not json at all");
+  // Nothing is left beside it.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) files += e.path().filename().string().rfind("m.json", 0) == 0;
+  EXPECT_EQ(files, 1);
 }
 
 TEST_F(ValidateMpi, OutEqualToThePlanIsRefusedBeforeTheLaunch) {
