@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <map>
 #include <cctype>
 #include <sstream>
@@ -148,6 +149,14 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
         }
         log.gpus_per_thread = g;
       }
+      if (const size_t at = line.find("Rank "); at != std::string::npos && line.find(" device ") != std::string::npos) {
+        std::istringstream rs(line.substr(at + 5));
+        std::string t;
+        int64_t rank = -1;
+        if (rs >> t && ParseInt(t, rank) && rank >= 0 && rank < (int64_t{1} << 24)) {
+          log.listed_ranks = std::max(log.listed_ranks, rank + 1);
+        }
+      }
       if (line.find("size") != std::string::npos && line.find("redop") != std::string::npos) {
         saw_header = true;
         has_root = line.find("root") != std::string::npos;
@@ -160,6 +169,14 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     int64_t size = 0, count = 0;
     // A data row starts with two integers and a type name; anything else is a foreign line
     // (MPI help aggregation, NCCL INFO/version lines, elisions) and is skipped.
+    auto digits = [](const std::string& t) {
+      return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (saw_header && tok.size() >= 3 && digits(tok[0]) && digits(tok[1]) &&
+        !std::isdigit(static_cast<unsigned char>(tok[2][0])) && (!ParseInt(tok[0], size) || !ParseInt(tok[1], count))) {
+      // A data row whose size or count does not fit: dropping it would score the log without it.
+      throw Error(origin + ":" + std::to_string(line_no), "row has a size or count beyond 2^63");
+    }
     if (tok.size() < 3 || !ParseInt(tok[0], size) || !ParseInt(tok[1], count) ||
         std::isdigit(static_cast<unsigned char>(tok[2][0]))) {
       continue;
@@ -187,6 +204,20 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     if (!ok || row.time_us <= 0 || row.ip_time_us <= 0) {
       throw Error(origin + ":" + std::to_string(line_no),
                   "row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+    }
+    // #wrong: results the test found wrong ("N/A" when checking was off): not a valid timing.
+    for (const size_t w : {t0 + 3, t0 + 7}) {
+      int64_t wrong = 0;
+      if (ParseInt(tok[w], wrong) && wrong > 0) {
+        throw Error(origin + ":" + std::to_string(line_no),
+                    "row reports " + tok[w] + " wrong results (#wrong): the run was not correct, so its times are not scored");
+      }
+    }
+    // One run per file: sizes grow row by row.
+    if (!log.rows.empty() && size <= log.rows.back().size_bytes) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "row of " + std::to_string(size) + " bytes after one of " + std::to_string(log.rows.back().size_bytes) +
+                      " (line " + std::to_string(log.rows.back().line) + "): sizes must grow, one nccl-tests run per file");
     }
     // Finite but absurd values (1e-310 us, 1e308 GB/s) would overflow the fit's arithmetic.
     for (const double t : {row.time_us, row.ip_time_us}) {

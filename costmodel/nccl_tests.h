@@ -38,6 +38,9 @@ struct NcclTestLog {
   // GPUs each thread drives (the header's "nGpus N", nccl-tests -g N; 1 when not printed): with
   // more than one, a call's launches are serialised in one thread, which training never does.
   int64_t gpus_per_thread = 1;
+  // The highest rank the header's "#  Rank  N Group ..." lines list, plus one (0: none listed;
+  // logs may elide some, so it bounds the run's ranks from below).
+  int64_t listed_ranks = 0;
   std::vector<NcclTestRow> rows;
 };
 

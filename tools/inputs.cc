@@ -60,7 +60,13 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
       return j[key].get<int64_t>();
     };
     nodes = count("nodes");
-    if (const int64_t ranks = count("ranks"); ranks > 0) out.ranks = ranks;
+    if (const int64_t ranks = count("ranks"); ranks > 0) {
+      if (ranks < log.listed_ranks) {
+        throw Error(side, "ranks: " + std::to_string(ranks) + ", but the log lists rank " +
+                              std::to_string(log.listed_ranks - 1) + " (" + path + ")");
+      }
+      out.ranks = ranks;
+    }
     if (j.contains("env")) {
       if (!j["env"].is_object()) throw Error(side, "env: must be an object of NCCL_* variables and their values");
       std::vector<std::pair<std::string, std::string>> vars;

@@ -365,6 +365,13 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   Result bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("missing.txt"));
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "': No such file or directory\n");
+  // A sidecar with fewer ranks than the log lists (its rank 7) is an error, not a rescaled score.
+  std::ofstream(P("s_all_gather.txt")) << Slurp(d + "h100-1x8-all_gather-xxrjun.txt");
+  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"ranks": 4})";
+  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": ranks: 4, but the log lists rank 7 (" +
+                         P("s_all_gather.txt") + ")\n");
 }
 
 // calibrate: a profile from nccl-tests logs lowers the error on them, is applied by every

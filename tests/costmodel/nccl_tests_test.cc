@@ -125,13 +125,39 @@ TEST(NcclTestsLog, MoreRowsThanAnyRealRunIsAnErrorAtTheLine) {
   std::string text =
       "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
       "time   algbw   busbw #wrong\n";
-  const std::string row =
-      "       1024           256     float     sum      -1    10.00    0.10    0.10      0    10.00    0.10    0.10      0\n";
-  for (int64_t i = 0; i < kMaxNcclTestRows; ++i) text += row;
+  // Sizes grow row by row (one run per file).
+  auto row = [](int64_t i) {
+    return "       " + std::to_string(1024 + 4 * i) + "           256     float     sum      -1    10.00    0.10    0.10      0    "
+           "10.00    0.10    0.10      0\n";
+  };
+  for (int64_t i = 0; i < kMaxNcclTestRows; ++i) text += row(i);
   EXPECT_EQ(ParseNcclTestLog(text, "all_reduce.log").rows.size(), static_cast<size_t>(kMaxNcclTestRows));
-  text += row;
+  text += row(kMaxNcclTestRows);
   EXPECT_EQ(ErrorOf(text, "all_reduce.log"),
             "all_reduce.log:20002: more than 20000 data rows: not one nccl-tests run (a real log has tens)");
+}
+
+// Rows that were dropped or scored silently (a fuzzing pass): a size beyond 2^63, a run whose
+// check found wrong results, a size repeated or out of order; the listed ranks bound a sidecar's.
+TEST(NcclTestsLog, RowsThatCannotBeAValidRunAreErrorsAtTheLine) {
+  const std::string head =
+      "#  Rank  0 Group  0 Pid 1 on host device  0 [0x1] NVIDIA H100\n"
+      "#  Rank  7 Group  0 Pid 1 on host device  7 [0x1] NVIDIA H100\n"
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time   algbw   busbw #wrong\n";
+  const std::string ok1 = "       1024           256     float     sum      -1    10.00    0.10    0.10      0    10.00    0.10    0.10      0\n";
+  const std::string ok2 = "       2048           512     float     sum      -1    10.00    0.20    0.20    N/A    10.00    0.20    0.20    N/A\n";
+  EXPECT_EQ(ParseNcclTestLog(head + ok1 + ok2, "all_reduce.log").rows.size(), 2u);
+  EXPECT_EQ(ParseNcclTestLog(head + ok1 + ok2, "all_reduce.log").listed_ranks, 8);
+  EXPECT_EQ(ErrorOf(head + ok1 + "99999999999999999999999 512 float sum -1 10.00 0.20 0.20 0 10.00 0.20 0.20 0\n",
+                    "all_reduce.log"),
+            "all_reduce.log:5: row has a size or count beyond 2^63");
+  EXPECT_EQ(ErrorOf(head + "1024 256 float sum -1 10.00 0.10 0.10 3 10.00 0.10 0.10 0\n", "all_reduce.log"),
+            "all_reduce.log:4: row reports 3 wrong results (#wrong): the run was not correct, so its times are not scored");
+  EXPECT_EQ(ErrorOf(head + ok2 + ok1, "all_reduce.log"),
+            "all_reduce.log:5: row of 1024 bytes after one of 2048 (line 4): sizes must grow, one nccl-tests run per file");
+  EXPECT_EQ(ErrorOf(head + ok1 + ok1, "all_reduce.log"),
+            "all_reduce.log:5: row of 1024 bytes after one of 1024 (line 4): sizes must grow, one nccl-tests run per file");
 }
 
 TEST(NcclTestsLog, CollectiveFromNameAndFromTheHeaderLine) {
