@@ -43,6 +43,10 @@ bool Has(const std::string& lower, std::string_view needle) {
 struct Skip {
   std::string reason;
 };
+/// A malformed value (ReferenceRecord::invalid_reason).
+struct Invalid {
+  std::string reason;
+};
 
 const json* Field(const json& o, const char* key) {
   if (!o.is_object()) return nullptr;
@@ -59,14 +63,14 @@ std::optional<std::string> OptString(const json& o, const char* key) {
 std::optional<double> OptNumber(const json& o, const char* key) {
   const json* f = Field(o, key);
   if (!f) return std::nullopt;
-  if (!f->is_number()) throw Skip{std::string(key) + ": expected a number"};
+  if (!f->is_number()) throw Invalid{std::string(key) + ": expected a number, got " + f->dump().substr(0, 40)};
   return f->get<double>();
 }
 std::optional<int64_t> OptInt(const json& o, const char* key) {
   const std::optional<double> v = OptNumber(o, key);
   if (!v) return std::nullopt;
   if (*v < 1 || *v > 1e9 || std::floor(*v) != *v) {
-    throw Skip{std::string(key) + ": expected a positive integer"};
+    throw Invalid{std::string(key) + ": expected a positive integer (at most 1e9), got " + Field(o, key)->dump().substr(0, 40)};
   }
   return static_cast<int64_t>(*v);
 }
@@ -1373,7 +1377,7 @@ ReferenceRecord MapRecord(const json& rec, const std::string& framework) {
     out.id = OptString(rec, "id").value_or("");
     out.kind = OptString(rec, "kind").value_or("");
     if (const json* src = Field(rec, "source")) out.source = SourceName(OptString(*src, "ref").value_or(""));
-    if (out.id.empty()) throw Skip{"id missing"};
+    if (out.id.empty()) throw Invalid{"id: missing"};
     const json* mj = Field(rec, "measured");
     if (!mj || !mj->is_object()) throw Skip{"measured missing"};
     out.measured = ReadMeasured(*mj, out.kind);
@@ -1387,6 +1391,9 @@ ReferenceRecord MapRecord(const json& rec, const std::string& framework) {
     if (out.measured.empty()) throw Skip{"no measured quantity meshplan predicts"};
   } catch (const Skip& s) {
     out.skip_reason = s.reason;
+  } catch (const Invalid& v) {
+    out.skip_reason = v.reason;
+    out.invalid_reason = v.reason;
   }
   return out;
 }
@@ -1430,9 +1437,18 @@ std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string
     throw meshplan::Error(std::string(origin), "records: expected an array of records");
   }
   std::vector<ReferenceRecord> out;
-  for (const json& r : j.at("records")) {
+  const json& records = j.at("records");
+  for (size_t i = 0; i < records.size(); ++i) {
+    const json& r = records[i];
     if (!r.is_object()) throw meshplan::Error(std::string(origin), "records: expected objects");
-    for (const json& one : SplitPerGroupSize(r)) out.push_back(MapRecord(one, framework));
+    for (const json& one : SplitPerGroupSize(r)) {
+      out.push_back(MapRecord(one, framework));
+      if (!out.back().invalid_reason.empty()) {
+        const std::string id = out.back().id.empty() ? "" : " (" + out.back().id + ")";
+        throw meshplan::Error(std::string(origin) + ": records[" + std::to_string(i) + "]" + id,
+                              out.back().invalid_reason);
+      }
+    }
   }
   return out;
 }

@@ -46,6 +46,10 @@ struct ReferenceRecord {
   std::string kind;    // end_to_end, per_layer, collective, gemm
   std::string source;  // short source name (see SourceName)
   std::string skip_reason;
+  // A value present but malformed (a count that is not a positive integer, a number that is not
+  // one, no id): the record is not a measurement meshplan can read, so MapReferenceFile fails on
+  // it (exit 2) instead of counting it as skipped. Empty when the record reads.
+  std::string invalid_reason;
   std::vector<std::string> notes;  // the rules that filled something in, for the report
   // What the record did not state and the mapping assumed (a default of the GPU's standard
   // system or of the framework): stable sentences, counted in the summary.

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "costmodel/error.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/params.h"
 #include "costmodel/spec_io.h"
@@ -926,6 +927,36 @@ TEST(ReferenceMapRecord, DistributedOptimizerShardsOverDataParallel) {
   j = VtrainRecord();
   j["layout"]["zero_stage"] = 2;
   EXPECT_EQ(MapRecord(j).layout.zero, 2);
+}
+
+// A value present but malformed is not a skip but an error naming the file, the record and the
+// field (a fuzzing pass found them counted as skipped, exit 0); a value left out stays a skip.
+TEST(ReferenceMapRecord, MalformedValuesAreErrorsNotSkips) {
+  auto file_error = [](const json& rec) {
+    try {
+      MapReferenceFile(json{{"records", json::array({rec})}}.dump(), "ref.json");
+    } catch (const meshplan::Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  json j = Record();
+  j["model"]["layers"] = -1;
+  EXPECT_EQ(file_error(j), "ref.json: records[0] (t1): layers: expected a positive integer (at most 1e9), got -1");
+  j = Record();
+  j["cluster"]["gpus"] = 0.5;
+  EXPECT_EQ(file_error(j), "ref.json: records[0] (t1): gpus: expected a positive integer (at most 1e9), got 0.5");
+  j = Record();
+  j["layout"]["tp"] = "2";
+  EXPECT_EQ(file_error(j), "ref.json: records[0] (t1): tp: expected a number, got \"2\"");
+  j = Record();
+  j.erase("id");
+  EXPECT_EQ(file_error(j), "ref.json: records[0]: id: missing");
+  j = Record();
+  j["layout"].erase("global_batch");
+  j["layout"].erase("grad_accum");
+  EXPECT_EQ(file_error(j), "no error");  // missing quantities stay skips
 }
 
 // A collective record with one bus bandwidth per group size is one measurement each.
