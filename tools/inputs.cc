@@ -60,6 +60,23 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
       return j[key].get<int64_t>();
     };
     nodes = count("nodes");
+    // What the sidecar says of the run must agree with the log it describes.
+    if (j.contains("collective")) {
+      const std::optional<costmodel::NcclTestOp> said =
+          j["collective"].is_string() ? costmodel::NcclTestOpFromName(j["collective"].get<std::string>()) : std::nullopt;
+      if (!said) {
+        throw Error(side, "collective: must name one of all_reduce, all_gather, reduce_scatter, alltoall, sendrecv, got " +
+                              j["collective"].dump().substr(0, 40));
+      }
+      if (*said != log.op) {
+        throw Error(side, "collective: '" + std::string(costmodel::ToString(*said)) + "', but " + path + " is " +
+                              std::string(costmodel::ToString(log.op)));
+      }
+    }
+    if (const int64_t gpn = count("gpus_per_node"), r = count("ranks"); gpn > 0 && r > 0 && nodes > 0 && gpn * nodes != r) {
+      throw Error(side, "ranks: " + std::to_string(r) + ", but nodes x gpus_per_node = " + std::to_string(nodes) + " x " +
+                            std::to_string(gpn));
+    }
     if (const int64_t ranks = count("ranks"); ranks > 0) {
       if (ranks < log.listed_ranks) {
         throw Error(side, "ranks: " + std::to_string(ranks) + ", but the log lists rank " +

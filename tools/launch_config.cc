@@ -551,6 +551,7 @@ std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::stri
   size_t entries = 0;
   std::string current;
   bool array_of_tables = false;
+  std::map<std::string, int> opened;  // table -> the line of its header
   int line_no = 0;
   size_t start = 0;
   while (start <= text.size()) {
@@ -570,6 +571,21 @@ std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::stri
       array_of_tables = current.size() >= 2 && current.front() == '[' && current.back() == ']';
       if (array_of_tables) current = current.substr(1, current.size() - 2);
       current = TomlName(current);
+      // TOML defines a table once (tomllib, which torchtitan reads with, refuses a second
+      // header); the tables meshplan reads are single tables, never arrays of them.
+      static const std::set<std::string> kRead = {"parallelism", "training", "activation_checkpoint", "float8",
+                                                  "model"};
+      if (array_of_tables && kRead.count(current)) {
+        throw Error(path + ":" + std::to_string(line_no),
+                    "[[" + current + "]] is an array of tables; torchtitan's [" + current + "] is one table");
+      }
+      if (!array_of_tables) {
+        if (const auto [it, fresh] = opened.emplace(current, line_no); !fresh) {
+          throw Error(path + ":" + std::to_string(line_no),
+                      "[" + current + "] opened again (first at line " + std::to_string(it->second) +
+                          "): a TOML table is defined once");
+        }
+      }
     } else if (const size_t eq = line.find('='); eq != std::string::npos && line[0] != '#' && !array_of_tables) {
       const std::string name = TomlName(line.substr(0, eq));
       KeyPlaces& k = index[current.empty() ? name : current + "." + name];
@@ -595,6 +611,10 @@ struct TomlValue {
 /// selective_ac_option = 2), or 'b' (boolean).
 void CheckTomlKind(const TomlValue& v, char kind) {
   if (v.raw.empty()) return;
+  if (v.raw[0] == '[' || v.raw[0] == '{') {
+    throw Error(v.place, std::string("must be one ") + (kind == 'i' ? "integer" : kind == 'b' ? "boolean" : "string") +
+                             ", got " + (v.raw[0] == '[' ? "an array" : "an inline table") + " (" + v.raw.substr(0, 40) + ")");
+  }
   const bool quoted = v.raw[0] == '"' || v.raw[0] == '\'';
   if (kind == 'i' && quoted) {
     throw Error(v.place, "must be a TOML integer, got the string \"" + v.value + "\"");

@@ -372,6 +372,16 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": ranks: 4, but the log lists rank 7 (" +
                          P("s_all_gather.txt") + ")\n");
+  // A sidecar naming another collective, or whose nodes x gpus_per_node is not its ranks.
+  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"collective": "all_reduce"})";
+  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": collective: 'all_reduce', but " +
+                         P("s_all_gather.txt") + " is all_gather\n");
+  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"nodes": 2, "gpus_per_node": 3, "ranks": 8})";
+  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": ranks: 8, but nodes x gpus_per_node = 2 x 3\n");
 }
 
 // calibrate: a profile from nccl-tests logs lowers the error on them, is applied by every

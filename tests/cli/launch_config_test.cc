@@ -390,11 +390,12 @@ TEST(LaunchConfig, TorchaoFloat8RoundTripsThroughTheToml) {
     EXPECT_FALSE(back.fp8_param_gather);
   }
   EXPECT_EQ(ErrorOf([&] {
-              ParseTorchtitanToml(base + "[float8]\nrecipe_name = \"rowwise\"\nfilter_fqns = [\"output\"]\n"
-                                         "enable_fsdp_float8_all_gather = true\n[training]\ncompile = true\n",
+              ParseTorchtitanToml("[parallelism]\ndata_parallel_shard_degree = 64\n[training]\nlocal_batch_size = 1\n"
+                                  "seq_len = 8192\ncompile = true\n[model]\nconverters = [\"float8\"]\n[float8]\n"
+                                  "recipe_name = \"rowwise\"\nfilter_fqns = [\"output\"]\nenable_fsdp_float8_all_gather = true\n",
                                   "t.toml", t.model, 64);
             }),
-            "t.toml:11: float8.enable_fsdp_float8_all_gather: true with recipe_name \"rowwise\": FSDP's float8 "
+            "t.toml:12: float8.enable_fsdp_float8_all_gather: true with recipe_name \"rowwise\": FSDP's float8 "
             "all-gather only supports tensorwise scaling");
   EXPECT_EQ(ErrorOf([&] { ParseTorchtitanToml(base + "compile = true\n", "t.toml", t.model, 64); }),
             "t.toml: float8.filter_fqns: must list \"output\": meshplan prices the output head in bf16");

@@ -349,8 +349,19 @@ TEST_F(Robust, LaunchFileKeysGivenTwiceNameBothLines) {
                                 "steps = 2\n";
   r = Run(sim + "--from-torchtitan t.toml");
   EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: t.toml:2: training.steps: given twice, at lines 2 and 6: each key may appear "
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:5: [training] opened again (first at line 1): a TOML table is defined "
                    "once\n");
+  // A single value given as an array, and a table meshplan reads given as an array of tables.
+  std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
+                                "seq_len = [128]\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:5: training.seq_len: must be one integer, got an array ([128])\n");
+  std::ofstream(P("t.toml")) << "[[parallelism]]\ntensor_parallel_degree = 2\n";
+  r = Run(sim + "--from-torchtitan t.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: t.toml:1: [[parallelism]] is an array of tables; torchtitan's [parallelism] is "
+                   "one table\n");
   // The elements of an array of tables repeat their keys; that is not a key given twice.
   std::ofstream(P("t.toml")) << "[parallelism]\ntensor_parallel_degree = 2\n[training]\nlocal_batch_size = 2\n"
                                 "seq_len = 128\n[[x]]\nname = \"a\"\n[[x]]\nname = \"b\"\n";
@@ -382,7 +393,7 @@ TEST_F(Robust, LaunchFilesAreBounded) {
   {
     std::ofstream t(P("t.toml"));
     t << "[parallelism]\ntensor_parallel_degree = 2\n";
-    for (int i = 0; i < 2100; ++i) t << "[training]\nkey" << i << " = 1\n";
+    for (int i = 0; i < 2100; ++i) t << "[t" << i << "]\nkey = 1\n";
   }
   const Result t = Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 "
                        "--analytical --from-torchtitan t.toml");
