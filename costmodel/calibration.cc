@@ -742,8 +742,8 @@ CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view 
       FittedValue v;
       v.path = key;
       v.value = f.Number("value", param->lo, param->hi);
-      if (key == "efficiency.p2p_channel_GBps" && v.value > 0 && v.value < kMinP2pChannelGBps) {
-        f.Fail("value", "must be 0 (no per-channel cap) or at least 1 GB/s, got " + std::to_string(v.value));
+      if (key == "efficiency.p2p_channel_GBps") {
+        if (const std::string bad = P2pChannelCapProblem(v.value); !bad.empty()) f.Fail("value", bad);
       }
       v.unit = f.String("unit");
       for (const auto& s : f.Array("sources")) {

@@ -272,10 +272,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     optional("p2p_channel_GBps", x.p2p_channel_GBps, 0, 1e4);
     // 0 is "no per-channel cap"; a cap must be a bandwidth (collectives.h P2pTime divides by it).
     pr.Try([&] {
-      if (x.p2p_channel_GBps > 0 && x.p2p_channel_GBps < kMinP2pChannelGBps) {
-        e.Fail("p2p_channel_GBps", "must be 0 (no per-channel cap) or at least 1 GB/s, got " +
-                                       std::to_string(x.p2p_channel_GBps));
-      }
+      if (const std::string bad = P2pChannelCapProblem(x.p2p_channel_GBps); !bad.empty()) e.Fail("p2p_channel_GBps", bad);
     });
     optional("p2p_part_mib", x.p2p_part_mib, 1.0 / 64, 1e4);
     optional("alltoall_fraction", x.alltoall_fraction, 1e-3, 1.0);

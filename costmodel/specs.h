@@ -161,10 +161,16 @@ struct Fabric {
   double oversubscription = 1.0;  // >= 1; divides inter-node bandwidth
 };
 
-/// Achieved fractions of peak: uncalibrated defaults, each with a source in the cluster file.
 /// The smallest per-channel point-to-point cap a cluster or profile may give (0: no cap).
 inline constexpr double kMinP2pChannelGBps = 1.0;
+/// What is wrong with `GBps` as a per-channel point-to-point cap (collectives.h P2pTime divides
+/// by it), for the cluster reader and the profile reader alike; empty when it is one.
+inline std::string P2pChannelCapProblem(double GBps) {
+  if (GBps <= 0 || GBps >= kMinP2pChannelGBps) return "";
+  return "must be 0 (no per-channel cap) or at least 1 GB/s, got " + std::to_string(GBps);
+}
 
+/// Achieved fractions of peak: uncalibrated defaults, each with a source in the cluster file.
 struct Efficiency {
   double gemm_peak_fraction = 0;
   double attention_peak_fraction = 0;

@@ -73,6 +73,13 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
+/// A command line of shell words, each quoted where the shell would split or expand it.
+std::string QuotedLine(const std::vector<std::string>& argv) {
+  std::string line;
+  for (const auto& a : argv) line += (line.empty() ? "" : " ") + Quote(a);
+  return line;
+}
+
 std::string Num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.15g", v);
@@ -247,9 +254,7 @@ void RunValidate(const ValidateOptions& o) {
     PrintComparisonOf(shown, m, "--show", o.show);
     return;
   }
-  const std::vector<std::string> argv = LaunchLine(o, p);
-  std::string line;
-  for (const auto& a : argv) line += (line.empty() ? "" : " ") + Quote(a);
+  const std::string line = QuotedLine(LaunchLine(o, p));
   std::printf("%s\n", line.c_str());
   if (!o.run) return;
   // A file left at --out by an earlier run must never be shown as this run's measurements, nor
@@ -261,8 +266,7 @@ void RunValidate(const ValidateOptions& o) {
   }
   ValidateOptions run = o;
   if (!out.write_through) run.out = (out.exists ? out.resolved : o.out) + ".run-" + std::to_string(::getpid());
-  std::string run_line;
-  for (const auto& a : LaunchLine(run, p)) run_line += (run_line.empty() ? "" : " ") + Quote(a);
+  const std::string run_line = QuotedLine(LaunchLine(run, p));
   struct RemoveLeftover {
     std::string path;
     ~RemoveLeftover() {
