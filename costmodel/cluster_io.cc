@@ -29,7 +29,7 @@ const std::vector<ClusterDefault>& ClusterDefaults() {
        "FlashAttention-2 paper Sec. 4.1: up to 335 TFLOPS fwd+bwd on H100, 335 / 989"},
       {"efficiency.hbm_fraction", 0.9, "best kernels reach ~90% of peak DRAM bandwidth (NVIDIA GTC, as dgx-h100)"},
       {"efficiency.nvlink_fraction", 0.8134,
-       "nccl-tests ring all_gather busbw 366.03 GB/s of 450 on 8x H100 (tests/data/nccl-tests)"},
+       "nccl-tests ring all_gather busbw 366.03 GB/s of 450 on 8x H100 (data/nccl-tests)"},
       {"efficiency.network_fraction", 0.9817,
        "nccl-tests forced-Ring all_reduce 2x8 H100 over 8x IB 400G: 392.69 of 400 GB/s per node"},
       {"efficiency.kernel_launch_us", 4.0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the shipped calibration profiles in data/calibration/ from the published
-# nccl-tests logs (tests/data/nccl-tests, copied from shared/data/nccl-tests with their sidecars).
+# nccl-tests logs (data/nccl-tests, copied from shared/data/nccl-tests with their sidecars).
 #   tools/calibrate_shipped.sh [MESHPLAN_BIN] [OUT_DIR]     (defaults: build/tools/meshplan, data/calibration)
 # Only kernel-level data goes in (DESIGN.md; issue 9): the logs, and from the reference file its
 # per-layer timings, GEMM and collective records of the profile's clusters; never the end-to-end
@@ -27,7 +27,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/tools/meshplan}
 out=${2:-$root/data/calibration}
-n=$root/tests/data/nccl-tests
+n=$root/data/nccl-tests
 cd "$n"
 ref=$root/data/reference/published.json
 "$bin" calibrate --cluster dgx-h100 --name dgx-h100 --also-for dgx-h200 --leave-one-out -o "$out/dgx-h100.json" \

@@ -348,7 +348,7 @@ TEST_F(Cli, CompareReadsReportFiles) {
 // all-gather / reduce-scatter on one H100 node) is within 8%; unmodelled ops are skipped with
 // a reason, never dropped.
 TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   Result r = Run("accuracy --cluster dgx-h100 --nccl-tests " + d + "h100-1x8-all_gather-xxrjun.txt " + d +
                  "h100-1x8-reduce_scatter-xxrjun.txt " + d + "h100-1x8-alltoall-xxrjun.txt --json " + P("a.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -387,7 +387,7 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
 // calibrate: a profile from nccl-tests logs lowers the error on them, is applied by every
 // costing command through --calibration, is named in their reports, and bad use exits 2.
 TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   const std::string logs = d + "h100-1x8-all_reduce-together-ring.txt " + d + "h100-1x8-all_gather-together-ring.txt " +
                            d + "h100-2x8-all_reduce-ncclt309-gjaion.txt";
   Result r = Run("calibrate --cluster dgx-h100 --name lab --nccl-tests " + logs + " -o " + P("lab.json") +
@@ -438,7 +438,7 @@ TEST_F(Cli, CalibrateFitsLogsAndProfilesApplyEverywhere) {
 // bigger file, under a neutral name) is read as the flag says; a header that says otherwise wins
 // with an error, never silently.
 TEST_F(Cli, CalibrateCollectiveFlagReadsLogsWhoseHeaderDoesNotSay) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   std::string text = Slurp(d + "h100-1x8-alltoall-xxrjun.txt");
   std::string cut;
   std::istringstream in(text);
@@ -471,7 +471,7 @@ TEST_F(Cli, CalibrateCollectiveFlagReadsLogsWhoseHeaderDoesNotSay) {
 // A sidecar's rank count wins over the one busbw / algbw imply (print rounding can turn 128 into
 // 126), and is what lets a sendrecv log (busbw = algbw) be scored at all.
 TEST_F(Cli, SidecarRankCountWinsAndScoresSendrecv) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   std::ofstream(P("sendrecv.txt")) << Slurp(d + "h100-1x8-sendrecv-xxrjun.txt");
   Result r = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("sendrecv.txt") + " --json " + P("a.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -512,7 +512,7 @@ TEST_F(Cli, SidecarRankCountWinsAndScoresSendrecv) {
 // read, and with its channel count the model predicts it better than the same log without it:
 // uncalibrated 17.8% -> 15.4%, with the shipped profile (fitted on it) 15.2% -> 10.6%.
 TEST_F(Cli, MinCtasFromTheSidecarPredictsTheTunedLogBetter) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   const std::string log = "h100-2x8-all_reduce-ncclt309-gjaion-ring.txt";
   std::ofstream(P(log)) << Slurp(d + log);
   json side = json::parse(Slurp(d + log + ".meta.json"));
@@ -535,7 +535,7 @@ TEST_F(Cli, MinCtasFromTheSidecarPredictsTheTunedLogBetter) {
 // larger node count fitted on fewer, scores worse than the uncalibrated model: here the A100
 // process-per-GPU log, whose 18 us floor the two -g 8 logs do not teach (21.5% -> 31.9%).
 TEST_F(Cli, CalibrateWarnsWhenAHeldOutScoreIsWorseThanUncalibrated) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   const std::string logs = d + "a100-1x8-all_reduce-dkhnotes.txt " + d + "a100-1x8-all_reduce-zhnotes-g8.txt " + d +
                            "a100-1x8-all_reduce-zhnotes-mpi.txt " + d + "a100-2x8-all_reduce-ocioke-roce.txt";
   Result r = Run("calibrate --cluster dgx-a100-80g --leave-one-out --nccl-tests " + logs + " -o " + P("a.json"));
@@ -632,7 +632,7 @@ TEST_F(Cli, ShippedH100ProfileExtrapolatesInNodes) {
 // latency; NCCL's hop constants are the prior, so the profile still predicts small messages on a
 // 4-node system it never saw (VMware, 8 B - 16 GiB): 83% MAPE without the prior.
 TEST_F(Cli, CalibrationFromLogsStartingAt1MiBKeepsNcclsHopLatency) {
-  const std::string d = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/";
+  const std::string d = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/";
   std::string logs;
   for (const char* f : {"h100-1x8-all_gather-together-ring.txt", "h100-1x8-all_gather-xxrjun.txt",
                         "h100-1x8-all_reduce-together-nvls.txt", "h100-1x8-all_reduce-together-ring.txt",
@@ -893,6 +893,19 @@ TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
   EXPECT_EQ(bad.err,
             "meshplan: error: --leave-source-out: refits the shipped profiles: use it with --reference alone, not "
             "with --calibration or --no-calibration\n");
+}
+
+// The data folder is self-contained: a copy of it alone (as a user installs it, without the
+// source tree's tests/) refits the shipped profiles, whose nccl-tests inputs live in data/nccl-tests.
+// (They lived under tests/data/ before, and --leave-source-out failed on such a copy.)
+TEST_F(Cli, LeaveSourceOutRunsFromACopyOfTheDataFolderAlone) {
+  const fs::path copy = dir_ / "data";
+  fs::copy(std::getenv("MESHPLAN_DATA"), copy, fs::copy_options::recursive);
+  const std::string ref = (copy / "reference" / "published.json").string();
+  Result r = Run("accuracy --reference " + ref + " --leave-source-out --json " + P("o.json"),
+                 "MESHPLAN_DATA=" + copy.string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(ReadJson("o.json")["inputs"]["leave_source_out"], true);
 }
 
 // The development files (data/reference, issue 17): every record is scored, or skipped for a
@@ -1199,7 +1212,7 @@ TEST_F(Cli, EveryInputFileKindRejectsBadContentWithFileAndPlace) {
   hf["model_type"] = "gemma";
   json hf_key = json::parse(Slurp(d + "hf/llama-2-7b-hf.json"));
   hf_key["num_experts"] = 64;
-  const std::string log = Slurp(d + "nccl-tests/h100-1x8-all_gather-xxrjun.txt");
+  const std::string log = Slurp(std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/h100-1x8-all_gather-xxrjun.txt");
   const size_t cut = log.find("351.17") + 6;  // mid-row, as a killed run leaves it
   const std::string sim = " --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 2048 --layout tp=8";
   const std::vector<Case> cases = {
@@ -1333,8 +1346,9 @@ TEST_F(Cli, EveryCommandIsByteIdenticalRunToRun) {
       "--layout tp=1 --layout tp=8,sp=on",
       "sweep --model llama2-7b --cluster dgx-h100 --gpus 64,128 --global-batch 128 --seq 2048,4096",
       "inspect --model " + d + "hf/mixtral-8x7b-v0.1.json --seq 4096",
-      "accuracy --cluster dgx-h100 --nccl-tests " + d + "nccl-tests/h100-1x8-all_reduce-xxrjun.txt " + d +
-          "nccl-tests/h100-1x8-alltoall-xxrjun.txt",
+      "accuracy --cluster dgx-h100 --nccl-tests " + std::string(MESHPLAN_DATA_DIR) +
+          "/nccl-tests/h100-1x8-all_reduce-xxrjun.txt " + std::string(MESHPLAN_DATA_DIR) +
+          "/nccl-tests/h100-1x8-alltoall-xxrjun.txt",
   };
   for (const auto& c : commands) {
     Result a = Run(c + " --json " + P("a.json"), "OMP_NUM_THREADS=1");

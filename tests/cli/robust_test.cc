@@ -271,7 +271,7 @@ TEST_F(Robust, PlanRefinementSharesOneSimulatorBudget) {
 
 // calibrate bounds samples x fits before fitting: 40 logs with --leave-one-out took 25 s.
 TEST_F(Robust, CalibrateBoundsItsFitWorkBeforeFitting) {
-  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  const std::string log = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
   std::string args = "calibrate --cluster dgx-a100-80g --leave-one-out --nccl-tests";
   for (int i = 0; i < 40; ++i) {
     std::string name = std::to_string(i);  // (not "l" + ...: GCC 12's -Wrestrict false positive)
@@ -417,7 +417,7 @@ TEST_F(Robust, ReferenceValuesOutOfRangeAreSkippedNamingTheField) {
 
 // A write error names the flag as the pre-flight checks do (--out, --output), not its short form -o.
 TEST_F(Robust, WriteErrorsNameTheLongFlag) {
-  const std::string log = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
+  const std::string log = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/a100-2x8-all_reduce-awsome-p4de.txt";
   const Result r = Run("calibrate --cluster dgx-a100-80g --nccl-tests " + log + " -o /dev/full");
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(r.err, "meshplan: error: --out: cannot write '/dev/full': No space left on device\n");

@@ -1,4 +1,4 @@
-// The nccl-tests parser reads every published log in tests/data/nccl-tests exactly (row counts,
+// The nccl-tests parser reads every published log in data/nccl-tests exactly (row counts,
 // sizes, times, busbw, the rank count inferred from busbw / algbw) and rejects truncated or
 // foreign input with a clear error.
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@ namespace meshplan::costmodel {
 namespace {
 namespace fs = std::filesystem;
 
-const std::string kDir = std::string(MESHPLAN_TEST_DATA) + "/nccl-tests";
+const std::string kDir = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests";
 
 TEST(NcclTestsLog, EveryPublishedLogParsesAsItsSidecarDescribes) {
   int files = 0;

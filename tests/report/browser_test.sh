@@ -19,8 +19,8 @@ w70="--model llama2-70b --cluster dgx-h100 --global-batch 1024 --seq 4096"
   --html compare.html >/dev/null
 "$meshplan" plan --model llama3-405b --cluster dgx-h100 --gpus 8 --global-batch 8 --seq 4096 \
   --json infeasible.json --html infeasible.html >/dev/null 2>&1
-"$meshplan" accuracy --cluster dgx-h100 --nccl-tests "$here/../data/nccl-tests/h100-1x8-all_reduce-xxrjun.txt" \
-  "$here/../data/nccl-tests/h100-2x8-all_reduce-awsome-p5.txt" "$here/../data/nccl-tests/h100-1x8-alltoall-xxrjun.txt" \
+"$meshplan" accuracy --cluster dgx-h100 --nccl-tests "$here/../../data/nccl-tests/h100-1x8-all_reduce-xxrjun.txt" \
+  "$here/../../data/nccl-tests/h100-2x8-all_reduce-awsome-p5.txt" "$here/../../data/nccl-tests/h100-1x8-alltoall-xxrjun.txt" \
   --json accuracy_nccl.json >/dev/null
 "$meshplan" report accuracy_nccl.json -o accuracy_nccl.html
 "$meshplan" report "$data/accuracy.json" -o accuracy.html
