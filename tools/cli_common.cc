@@ -176,7 +176,7 @@ void AddKernelFlags(CLI::App* app, WorkloadOptions& o) {
   if (CLI::Option* unfused = app->get_option_no_throw("--no-flash-attention")) version->excludes(unfused);
   app->add_flag("--eager-elementwise", o.eager_elementwise,
                 "PyTorch eager RMSNorm, SwiGLU and RoPE (no torch.compile, no fused kernels)");
-  app->add_flag("--fsdp1", o.fsdp1,
+  app->add_flag_callback("--fsdp1", [&o] { o.fsdp1 = o.fsdp1_given = true; },
                 "the fsdp2 recipe sharded by FSDP1 (FullyShardedDataParallel's flat parameters, as Composer / "
                 "llm-foundry run it): no copies around the all-gathers and reduce-scatters, which FSDP2 "
                 "(fully_shard) runs on the compute stream");
@@ -311,13 +311,21 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   return w;
 }
 
+void CheckFsdp1(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& where) {
+  if (!o.fsdp1_given || l.recipe == costmodel::Recipe::kFsdp2) return;
+  throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + where + " has recipe=" +
+                             std::string(costmodel::ToString(l.recipe)) + ", which has no FSDP1 variant");
+}
+
 Resolved Resolve(const WorkloadOptions& in) {
   WorkloadOptions o = in;
   ResolveGlobalBatchTokens(o);
   Resolved r;
   r.model = costmodel::ResolveModel(o.model, "--model");
   r.cluster = ResolveCalibratedCluster(o);
-  if (!o.recipe.empty()) costmodel::ParseRecipe(o.recipe, "--recipe");
+  if (!o.recipe.empty() && costmodel::ParseRecipe(o.recipe, "--recipe") != costmodel::Recipe::kFsdp2 && o.fsdp1_given) {
+    throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; recipe " + o.recipe + " (--recipe or --framework) has no FSDP1 variant");
+  }
   r.workload = MakeWorkload(o, r.model, r.cluster, o.gpus, o.global_batch, o.seq);
   return r;
 }

@@ -33,6 +33,7 @@ struct WorkloadOptions {
   bool te_attention = false;  // set by --framework (plans::Framework::te_attention)
   bool eager_elementwise = false;
   bool fsdp1 = false;  // --fsdp1: FSDP1's flat parameters, no FSDP2 copies (Workload::fsdp2_copies)
+  bool fsdp1_given = false;  // --fsdp1 on the command line (a --framework may set fsdp1 too)
   // The per-step gradient reduction after the backward, ZeRO-1's gather before the forward
   // (Workload::dp_reduce_after_backward, dp_gather_after_step): set by --framework (DeepSpeed)
   // and by --from-megatron without --overlap-grad-reduce / --overlap-param-gather.
@@ -101,6 +102,10 @@ costmodel::Cluster ResolveCalibratedCluster(const WorkloadOptions& o);
 costmodel::Cluster ResolveCalibratedCluster(const std::string& cluster, const std::string& calibration);
 /// Loads the model and cluster and checks the numeric flags against them (exit 2 on error).
 Resolved Resolve(const WorkloadOptions& o);
+
+/// --fsdp1 given for a layout that is not the fsdp2 recipe: an error naming `where` (FSDP1 is a
+/// way to run the fsdp2 recipe; Megatron's recipe has none, and the flag would be dropped).
+void CheckFsdp1(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& where);
 /// Checks gpus/global_batch/seq for one point of the workload.
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
                                  const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,

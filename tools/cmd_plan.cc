@@ -432,6 +432,7 @@ void RunCompare(const CompareOptions& o) {
       costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe);
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
       costmodel::CheckGivenGradAccum(text, l, r.workload, "--layout " + text);
+      CheckFsdp1(o.w, l, "--layout " + text);
       evals.push_back(ev.Evaluate(l));
       names.push_back(costmodel::LayoutToText(l));
       entries.push_back(plans::LayoutEntryJson(ev, l, evals.back()));

@@ -164,6 +164,7 @@ void RunSimulate(const SimulateOptions& o) {
     costmodel::ResolveLayout(l, r.workload, "--layout");
     costmodel::CheckGivenGradAccum(o.layout, l, r.workload, "--layout");
   }
+  CheckFsdp1(wo, l, imported ? "the imported launch" : "--layout");
   // Launch configs: built before anything is simulated or written, so a layout a framework
   // cannot run fails at once and leaves no file behind.
   std::vector<OutputFile> launch;

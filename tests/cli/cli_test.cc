@@ -1424,6 +1424,25 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
           "--layout tp=2,sp=on,fsdp=8,recipe=fsdp2 --recipe megatron");
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: --recipe: megatron disagrees with --layout's recipe=fsdp2 (give one)\n");
+  // --fsdp1 runs the fsdp2 recipe with FSDP1: on a Megatron-recipe layout it was dropped silently.
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
+          "--layout tp=2,fsdp=8,recipe=megatron --fsdp1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; --layout has recipe=megatron, "
+                   "which has no FSDP1 variant\n");
+  r = Run("compare --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --layout tp=2,fsdp=8 "
+          "--layout tp=2,fsdp=8,recipe=megatron --fsdp1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; --layout tp=2,fsdp=8,recipe=megatron "
+                   "has recipe=megatron, which has no FSDP1 variant\n");
+  r = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --recipe megatron --fsdp1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or "
+                   "--framework) has no FSDP1 variant\n");
+  // A framework that shards with FSDP1 (llm-foundry) sets it without the flag, and the flag
+  // on an fsdp2 layout is taken.
+  EXPECT_EQ(Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
+                "--layout tp=2,fsdp=8 --fsdp1 --analytical").rc, 0);
   // sweep points given twice.
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 64,64 --global-batch 64 --seq 4096");
   EXPECT_EQ(r.rc, 2);
