@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "costmodel/compute.h"
 #include "costmodel/costable.h"
@@ -307,6 +310,17 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
     w.mfu_causal = true;
   } else if (o.mfu_convention != "noncausal") {
     throw Error("--mfu-convention", "must be causal or noncausal, got '" + o.mfu_convention + "'");
+  }
+  // After every check: a note before an error is noise.
+  if (m.max_seq > 0 && seq > m.max_seq) {
+    // Rotary positions extrapolate, so this prices; the model was trained to max_seq, though.
+    // Said once per model and length (a sweep resolves each point).
+    static std::set<std::pair<std::string, int64_t>> said;
+    if (said.insert({m.name, seq}).second) {
+      NoteLine("meshplan: note: --seq " + std::to_string(seq) + " is past the " + std::to_string(m.max_seq) +
+               " positions " + m.name + " was trained to: priced as given (running it needs RoPE scaling or "
+               "long-context training)");
+    }
   }
   return w;
 }

@@ -1439,6 +1439,11 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or "
                    "--framework) has no FSDP1 variant\n");
+  // A rotary model past the positions it was trained to is priced, and says so once (sweep too).
+  r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 16,32 --global-batch 16 --seq 8192,2048");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
+                   "(running it needs RoPE scaling or long-context training)\n");
   // A framework that shards with FSDP1 (llm-foundry) sets it without the flag, and the flag
   // on an fsdp2 layout is taken.
   EXPECT_EQ(Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
