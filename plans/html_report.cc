@@ -1170,6 +1170,32 @@ const char* kBoot = R"js(
 
 }  // namespace
 
+namespace {
+/// Every number of a report under a key that names a quantity (a size in bytes, a time in
+/// seconds or milliseconds) is one meshplan could have written: not negative, and bytes within
+/// 1e18 (an exabyte), times within 1e12 s. `differences` (compare's signed deltas) is skipped.
+void CheckReportNumbers(const json& j, const std::string& name, const std::string& path, const std::string& key) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (k == "differences") continue;
+      CheckReportNumbers(v, name, path.empty() ? k : path + "." + k, k);
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) CheckReportNumbers(j[i], name, path + "[" + std::to_string(i) + "]", key);
+  } else if (j.is_number()) {
+    const bool bytes = key.ends_with("_bytes") || key == "bytes";
+    const bool time = key.ends_with("_s") || key.ends_with("_ms");
+    if (!bytes && !time) return;
+    const double v = j.get<double>();
+    const double most = bytes ? 1e18 : 1e12;
+    if (!(v >= 0 && v <= most)) {
+      throw Error(name + ": " + path, "must be in [0, " + std::string(bytes ? "1e18] bytes" : "1e12] (a time)") +
+                                          ", got " + j.dump());
+    }
+  }
+}
+}  // namespace
+
 bool IsDrawableCommand(const std::string& command) {
   return std::find(kCommands.begin(), kCommands.end(), command) != kCommands.end();
 }
@@ -1194,7 +1220,10 @@ void CheckReportJson(const json& doc, const std::string& name) {
   if (cmd == "sweep") d.Arr("points");
   if (cmd == "accuracy") d.Arr("records");
   if (cmd == "calibrate" && !d.Has("fitted") && !d.Has("fit_error")) d.Fail("fit_error", "missing (and no `fitted`)");
+  CheckReportQuantities(doc, name);
 }
+
+void CheckReportQuantities(const json& doc, const std::string& name) { CheckReportNumbers(doc, name, "", ""); }
 
 std::string RenderHtmlReport(const std::vector<std::string>& names, const std::vector<json>& docs,
                              const HtmlAssets& assets) {

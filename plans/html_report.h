@@ -33,6 +33,11 @@ bool IsDrawableCommand(const std::string& command);
 /// fields that command's charts read. Throws meshplan::Error (user input) "<name>: <field>: ...".
 void CheckReportJson(const nlohmann::json& doc, const std::string& name);
 
+/// Every size (a key ending in _bytes) and time (_s, _ms) in a report is one meshplan could
+/// have written: not negative, bytes up to 1e18, times up to 1e12 s (compare's signed
+/// `differences` aside). Errors name the file and the value's path. CheckReportJson runs it.
+void CheckReportQuantities(const nlohmann::json& doc, const std::string& name);
+
 /// The HTML page for reports `docs` (each checked as above), named `names` (as the user gave
 /// them; shown in the page). REQUIRES: names.size() == docs.size() >= 1.
 std::string RenderHtmlReport(const std::vector<std::string>& names,

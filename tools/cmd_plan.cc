@@ -16,6 +16,7 @@
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
 #include "plans/answer.h"
+#include "plans/html_report.h"
 #include "plans/planner.h"
 #include "plans/report.h"
 #include "plans/search.h"
@@ -396,6 +397,7 @@ void RunCompare(const CompareOptions& o) {
     if (!o.layouts.empty()) throw Error("--layout", "give either --layout values or report files, not both");
     for (const auto& path : o.reports) {
       const json j = costmodel::ParseJsonText(costmodel::ReadFileText(path, "compare"), path);
+      plans::CheckReportQuantities(j, path);
       std::string lt;
       evals.push_back(plans::ReadReportFirstLayout(j, path, lt));
       // The numbers each report ranked its first layout by, and the profile behind them.

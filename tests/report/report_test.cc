@@ -366,6 +366,28 @@ TEST_F(ReportCli, BadInputsExitTwoNamingFileAndField) {
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.err.find(": layouts[1].tie: must be true or false"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(P("x.html")));
+  // Sizes and times no meshplan writes: a negative size, a capacity of 1e308, a negative time.
+  // report and compare (which copies the entry into its own report) refuse them by path.
+  plan["layouts"][1]["tie"] = false;
+  struct Mutation {
+    const char* section;
+    const char* key;
+    double value;
+    std::string message;
+  };
+  for (const Mutation& m : {Mutation{"memory", "params_bytes", -5, "layouts[0].memory.params_bytes: must be in [0, 1e18] bytes, got -5.0"},
+                            Mutation{"memory", "capacity_bytes", 1e308, "layouts[0].memory.capacity_bytes: must be in [0, 1e18] bytes, got 1e+308"},
+                            Mutation{"time", "optimizer_s", -0.5, "layouts[0].time.optimizer_s: must be in [0, 1e12] (a time), got -0.5"}}) {
+    nlohmann::json p = plan;
+    p["layouts"][0][m.section][m.key] = m.value;
+    std::ofstream(P("p_bad.json")) << p.dump();
+    for (const std::string& cmd : {"report " + P("p_bad.json") + " -o " + P("x.html"), "compare " + P("p_bad.json") + " " + P("p.json")}) {
+      bad = Run(cmd);
+      EXPECT_EQ(bad.rc, 2) << cmd;
+      EXPECT_EQ(bad.err, "meshplan: error: " + P("p_bad.json") + ": " + m.message + "\n") << cmd;
+    }
+    EXPECT_FALSE(fs::exists(P("x.html")));
+  }
   std::ofstream(P("junk.json")) << "{not json";
   EXPECT_EQ(Run("report " + P("junk.json") + " -o " + P("x.html")).rc, 2);
   EXPECT_EQ(Run("report -o " + P("x.html")).rc, 2);
