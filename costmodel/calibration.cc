@@ -727,7 +727,7 @@ CalibrationProfile ParseCalibrationJson(std::string_view text, std::string_view 
   if (command != "calibrate") {
     o.Fail("command", "expected \"calibrate\" (a calibration profile), got \"" + command + "\"");
   }
-  p.name = o.String("name");
+  p.name = o.Name("name");
   for (const auto& n : o.Array("clusters")) {
     if (!n.is_string()) o.Fail("clusters", "must be a list of cluster names");
     p.clusters.push_back(n.get<std::string>());

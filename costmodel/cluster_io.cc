@@ -116,13 +116,12 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
   Cluster c;
   Problems pr;
   pr.Try([&] {
-    c.name = o.String("name");
-    if (c.name.empty()) o.Fail("name", "must not be empty");
+    c.name = o.Name("name");
   });
   pr.Try([&] {
     JsonObject g = o.Object("gpu");
     g.Ignore("_doc");
-    pr.Try([&] { c.gpu.name = g.String("name"); });
+    pr.Try([&] { c.gpu.name = g.Name("name"); });
     pr.Try([&] {
       JsonObject p = g.Object("peak_tflops");
       constexpr double kMaxTflops = 1e6;

@@ -1,6 +1,7 @@
 #include "costmodel/json_reader.h"
 
 #include <cctype>
+#include <cstdio>
 #include <optional>
 #include <sstream>
 
@@ -201,6 +202,29 @@ std::string JsonObject::String(const std::string& key) {
   const auto& v = Get(key);
   if (!v.is_string()) Fail(key, "must be a string, got " + Describe(v));
   return v.get<std::string>();
+}
+
+std::string NameProblem(std::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxNameBytes) {
+    return "is " + std::to_string(name.size()) + " bytes long; a name has at most " + std::to_string(kMaxNameBytes);
+  }
+  for (const char ch : name) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", u);
+      return std::string("must not contain a control character (") + hex + ")";
+    }
+  }
+  return "";
+}
+
+std::string JsonObject::Name(const std::string& key) {
+  const std::string s = String(key);
+  const std::string problem = NameProblem(s);
+  if (!problem.empty()) Fail(key, problem);
+  return s;
 }
 
 std::string JsonObject::Enum(const std::string& key,

@@ -22,6 +22,11 @@ namespace meshplan::costmodel {
 
 /// Deepest nesting of arrays/objects ParseJsonText accepts (meshplan's own files use 5).
 inline constexpr int kMaxJsonDepth = 64;
+/// The longest name (JsonObject::Name) meshplan takes.
+inline constexpr size_t kMaxNameBytes = 128;
+
+/// What is wrong with `name` as a model's, cluster's or GPU's name; empty when nothing is.
+std::string NameProblem(std::string_view name);
 
 /// Parses JSON text; a syntax error names the origin and the byte offset.
 nlohmann::json ParseJsonText(std::string_view text, std::string_view origin);
@@ -38,6 +43,10 @@ class JsonObject {
   double Number(const std::string& key, double min, double max);
   bool Bool(const std::string& key);
   std::string String(const std::string& key);
+  /// A name printed in every report (a model's, a cluster's, a GPU's): a string, not empty, at
+  /// most kMaxNameBytes bytes, without control characters (they would reach the terminal and
+  /// the HTML report).
+  std::string Name(const std::string& key);
   /// One of `allowed`; the error lists them.
   std::string Enum(const std::string& key, std::initializer_list<std::string_view> allowed);
   JsonObject Object(const std::string& key);

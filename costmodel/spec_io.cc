@@ -240,8 +240,7 @@ Model ParseModelJson(std::string_view text, std::string_view origin_view) {
   JsonObject o(j, origin, "");
   CheckSchemaVersion(o, kSchemaVersion);
   Model m;
-  m.name = o.String("name");
-  if (m.name.empty()) o.Fail("name", "must not be empty");
+  m.name = o.Name("name");
   m.family = o.String("family");
   m.layers = o.Int("layers", 1, kMaxLayers);
   m.hidden = o.Int("hidden", 1, kMaxWidth);
@@ -661,6 +660,9 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
   m.name = origin.substr(slash == std::string::npos ? 0 : slash + 1);
   if (m.name.size() > 5 && m.name.substr(m.name.size() - 5) == ".json") {
     m.name = m.name.substr(0, m.name.size() - 5);
+  }
+  if (const std::string problem = NameProblem(m.name); !problem.empty()) {
+    throw Error(origin, "the model's name (its file name without .json) " + problem);
   }
   m.sources.push_back("HuggingFace config.json: " + origin);
   if (family == "gpt2") {

@@ -24,8 +24,7 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   costmodel::JsonObject o(j, std::string(origin), "");
   costmodel::CheckSchemaVersion(o, 1);
   Framework f;
-  f.name = o.String("name");
-  if (f.name.empty()) o.Fail("name", "must not be empty");
+  f.name = o.Name("name");
   f.description = o.String("description");
   costmodel::JsonObject w = o.Object("workload");
   f.flash_attention = w.Bool("flash_attention");

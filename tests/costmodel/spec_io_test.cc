@@ -111,9 +111,33 @@ INSTANTIATE_TEST_SUITE_P(
         BadModelCase{"rmsnorm_bias", "/norm_bias", true, "m.json: norm_bias: RMSNorm has no bias"},
         BadModelCase{"moe_inconsistent", "/moe/experts_per_token", 2,
                      "m.json: moe: a dense model (experts 0) must have experts_per_token 0 and expert_ffn 0"},
+        BadModelCase{"empty_name", "/name", "", "m.json: name: must not be empty"},
+        BadModelCase{"escape_in_name", "/name", "red\x1b[31m", "m.json: name: must not contain a control character (0x1b)"},
+        BadModelCase{"newline_in_name", "/name", "two\nlines", "m.json: name: must not contain a control character (0x0a)"},
+        BadModelCase{"long_name", "/name", std::string(129, 'x'),
+                     "m.json: name: is 129 bytes long; a name has at most 128"},
         BadModelCase{"newer_schema", "/schema_version", 2,
                      "m.json: schema_version: is 2 but this meshplan reads versions up to 1; upgrade meshplan"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// Names reach the terminal and the HTML report: a cluster's, its GPU's and a HuggingFace
+// config's (its file name) are held to the same rule as a model's.
+TEST(Names, ControlCharactersAreRefusedInEveryName) {
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  j["gpu"]["name"] = "H100\r";
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: gpu.name: must not contain a control character (0x0d)");
+  j["gpu"]["name"] = "H100";
+  j["name"] = "dgx\x7f";
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: name: must not contain a control character (0x7f)");
+  const std::string hf = ReadFileText(std::string(MESHPLAN_TEST_DATA) + "/hf/mixtral-8x7b-v0.1.json", "t");
+  EXPECT_EQ(ParseHfConfig(hf, "dir/mixtral.json").name, "mixtral");
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(hf, "dir/mix\ttral.json"); }),
+            "dir/mix\ttral.json: the model's name (its file name without .json) must not contain a control "
+            "character (0x09)");
+  EXPECT_EQ(NameProblem("llama3-8b (fp8)"), "");
+}
 
 TEST(ModelJson, SyntaxErrorNamesTheFile) {
   const std::string msg = ErrorOf([] { ParseModelJson("{\"name\": ", "broken.json"); });
