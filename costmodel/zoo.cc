@@ -53,7 +53,8 @@ auto Resolve(const std::string& name_or_path, std::string_view flag, std::string
     return parse(ReadFileText(name_or_path, flag), name_or_path);
   }
   fs::path p = fs::path(DataDir()) / kind / (name_or_path + ".json");
-  if (!fs::exists(p)) {
+  std::error_code ec;  // a name past the file system's limits is no built-in either
+  if (!fs::exists(p, ec)) {
     const std::string noun = kind == "calibration" ? "calibration profile"
                                                    : std::string(kind).substr(0, kind.size() - 1);
     throw Error(std::string(flag), "no built-in " + noun +
@@ -85,7 +86,8 @@ CalibrationProfile ResolveCalibration(const std::string& name_or_path, std::stri
 
 std::string ShippedCalibrationFor(const std::string& cluster_name) {
   const fs::path dir = fs::path(DataDir()) / "calibration";
-  if (!fs::is_directory(dir)) return "";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "";
   for (const std::string& name : ListZoo("calibration")) {
     const CalibrationProfile p = ResolveCalibration(name, "data/calibration");
     if (std::find(p.clusters.begin(), p.clusters.end(), cluster_name) != p.clusters.end()) return name;

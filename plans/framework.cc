@@ -81,7 +81,8 @@ Framework ResolveFramework(const std::string& name_or_path, std::string_view fla
     return ParseFramework(costmodel::ReadFileText(name_or_path, flag), name_or_path);
   }
   const fs::path p = fs::path(costmodel::DataDir()) / "frameworks" / (name_or_path + ".json");
-  if (!fs::exists(p)) {
+  std::error_code ec;  // a name past the file system's limits is no built-in either
+  if (!fs::exists(p, ec)) {
     std::string names;
     for (const auto& n : ListFrameworks()) names += (names.empty() ? "" : ", ") + n;
     throw Error(std::string(flag), "no built-in framework named '" + name_or_path +

@@ -29,7 +29,8 @@ std::string ReadAsset(const fs::path& dir, const std::string& package, const std
                       std::string& version) {
   const fs::path js = dir / package / "build" / script;
   const fs::path pkg = dir / package / "package.json";
-  if (!fs::is_regular_file(js) || !fs::is_regular_file(pkg)) {
+  std::error_code ec1, ec2;  // an over-long $MESHPLAN_REPORT_ASSETS is a missing script too
+  if (!fs::is_regular_file(js, ec1) || !fs::is_regular_file(pkg, ec2)) {
     throw Error("report", "charting script " + js.string() +
                               " not found; run tools/setup.sh (npm ci in tools/report) or point "
                               "MESHPLAN_REPORT_ASSETS at a node_modules folder with vega, vega-lite and vega-embed",

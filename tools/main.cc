@@ -15,8 +15,38 @@
 
 namespace {
 
-/// One error line stays one line: control characters (a newline in a file name) are escaped.
-std::string OneLine(const std::string& s) {
+/// Where a run of `s` may be cut: not inside a UTF-8 character (a continuation byte).
+size_t CharBoundary(const std::string& s, size_t i) {
+  while (i > 0 && i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  return i;
+}
+
+/// A word (a run without spaces) past kMaxWord bytes, which only an echoed input makes (a
+/// 5,000-character --layout), keeps its first and last kKeep bytes and says how long it was.
+std::string ClipLongWords(const std::string& s) {
+  constexpr size_t kMaxWord = 160, kKeep = 60;
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(' ', i);
+    if (j == std::string::npos) j = s.size();
+    const size_t n = j - i;
+    if (n > kMaxWord) {
+      const size_t head = CharBoundary(s, i + kKeep), tail = CharBoundary(s, j - kKeep);
+      out += s.substr(i, head - i) + "...(" + std::to_string(n) + " bytes)..." + s.substr(tail, j - tail);
+    } else {
+      out += s.substr(i, n);
+    }
+    if (j < s.size()) out += ' ';
+    i = j + 1;
+  }
+  return out;
+}
+
+/// One error line stays one line and short: control characters (a newline in a file name) are
+/// escaped and very long echoed inputs clipped.
+std::string OneLine(const std::string& text) {
+  const std::string s = ClipLongWords(text);
   std::string out;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);

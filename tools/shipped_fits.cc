@@ -31,7 +31,8 @@ std::vector<std::string> Paths(costmodel::JsonObject& o, const std::string& key,
 std::vector<ShippedFit> ReadShippedFits() {
   const fs::path data = costmodel::DataDir();
   const fs::path file = data / "calibration" / "inputs" / "shipped.json";
-  if (!fs::exists(file)) return {};
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return {};
   const std::string origin = file.string();
   const nlohmann::json j =
       costmodel::ParseJsonText(costmodel::ReadFileText(origin, "data/calibration"), origin);

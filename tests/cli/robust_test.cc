@@ -558,4 +558,25 @@ TEST_F(Robust, OutputOverShippedDataReadWithoutAFlagIsRefused) {
   EXPECT_EQ(Slurp(bands), bands_before);
 }
 
+// A 5,000-character value is echoed clipped, its length said (it filled the terminal), and a
+// name past the file system's limits is no built-in (it was an internal error, exit 1).
+TEST_F(Robust, LongValuesAreClippedInErrorsAndLongNamesAreNoBuiltIn) {
+  const std::string big(5000, 'q');
+  const std::string sim = "simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 ";
+  Result r = Run(sim + "--layout tp=2," + big);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --layout: expected key=value, got '" + std::string(59, 'q') +
+                       "...(5002 bytes)..." + std::string(59, 'q') + "'\n");
+  for (const std::string flag : {"--model", "--cluster", "--framework", "--calibration"}) {
+    const std::string args = flag == "--model"     ? "simulate --model " + big + " --cluster cpu-local"
+                             : flag == "--cluster" ? "simulate --model tiny-llama --cluster " + big
+                                                   : "simulate --model tiny-llama --cluster cpu-local " + flag + " " + big;
+    r = Run(args + " --gpus 4 --global-batch 4 --seq 128 --layout tp=2,fsdp=2");
+    EXPECT_EQ(r.rc, 2) << flag << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("meshplan: error: " + flag + ": no built-in ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("...(5002 bytes)..."), std::string::npos) << r.err;  // the quotes count
+    EXPECT_LT(r.err.size(), 700u) << flag;
+  }
+}
+
 }  // namespace
