@@ -204,6 +204,12 @@ std::string JsonObject::String(const std::string& key) {
   return v.get<std::string>();
 }
 
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 std::string NameProblem(std::string_view name) {
   if (name.empty()) return "must not be empty";
   if (name.size() > kMaxNameBytes) {

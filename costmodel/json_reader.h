@@ -25,6 +25,9 @@ inline constexpr int kMaxJsonDepth = 64;
 /// The longest name (JsonObject::Name) meshplan takes.
 inline constexpr size_t kMaxNameBytes = 128;
 
+/// `s` with ASCII letters lower-cased (the one copy: phrase matching, names, NCCL values).
+std::string AsciiLower(std::string_view s);
+
 /// What is wrong with `name` as a model's, cluster's or GPU's name; empty when nothing is.
 std::string NameProblem(std::string_view name);
 

@@ -6,14 +6,10 @@
 
 #include "costmodel/collectives.h"
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 
 namespace meshplan::costmodel {
 namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 int ParseCtas(const std::string& origin, const std::string& name, const std::string& value) {
   int v = 0;
@@ -47,8 +43,8 @@ unsigned ParseMask(const std::string& origin, const std::string& var, const std:
     tok.erase(std::remove_if(tok.begin(), tok.end(), [](unsigned char c) { return std::isspace(c); }), tok.end());
     if (!tok.empty()) {
       any = true;
-      const std::string low = Lower(tok);
-      auto it = std::find_if(names.begin(), names.end(), [&](const auto& n) { return Lower(n.first) == low; });
+      const std::string low = AsciiLower(tok);
+      auto it = std::find_if(names.begin(), names.end(), [&](const auto& n) { return AsciiLower(n.first) == low; });
       if (it == names.end()) {
         std::string known;
         for (const auto& n : names) {

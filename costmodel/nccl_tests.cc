@@ -4,6 +4,7 @@
 #include <cmath>
 #include <algorithm>
 #include <map>
+#include <set>
 #include <cctype>
 #include <sstream>
 
@@ -127,6 +128,7 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
                              std::optional<NcclTestOp> op) {
   const std::string origin(origin_view);
   NcclTestLog log;
+  std::map<std::string, std::set<int64_t>> ranks_on;  // host -> the ranks its Rank lines list
   bool has_root = true;  // current builds print a root column; old ones do not
   bool saw_header = false;
   std::istringstream in{std::string(text)};
@@ -155,6 +157,19 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
         int64_t rank = -1;
         if (rs >> t && ParseInt(t, rank) && rank >= 0 && rank < (int64_t{1} << 24)) {
           log.listed_ranks = std::max(log.listed_ranks, rank + 1);
+          // "Group G Pid P on <host> device D [bus] <device name>"
+          std::string word;
+          while (rs >> word && word != "on") {
+          }
+          std::string host;
+          if (rs >> host) ranks_on[host].insert(rank);
+          if (const size_t bracket = line.find("] ", at); bracket != std::string::npos) {
+            std::string name = line.substr(bracket + 2);
+            while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.pop_back();
+            if (!name.empty() && std::find(log.device_names.begin(), log.device_names.end(), name) == log.device_names.end()) {
+              log.device_names.push_back(name);
+            }
+          }
         }
       }
       if (line.find("size") != std::string::npos && line.find("redop") != std::string::npos) {
@@ -268,6 +283,13 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     if (v > best) {
       best = v;
       log.ranks = n;
+    }
+  }
+  log.listed_hosts = static_cast<int64_t>(ranks_on.size());
+  for (const auto& [host, ranks] : ranks_on) {
+    if (static_cast<int64_t>(ranks.size()) > log.most_ranks_on_a_host) {
+      log.most_ranks_on_a_host = static_cast<int64_t>(ranks.size());
+      log.busiest_host = host;
     }
   }
   return log;

@@ -41,6 +41,12 @@ struct NcclTestLog {
   // The highest rank the header's "#  Rank  N Group ..." lines list, plus one (0: none listed;
   // logs may elide some, so it bounds the run's ranks from below).
   int64_t listed_ranks = 0;
+  // What those Rank lines say of where the ranks ran ("... on <host> device <d> [bus] <name>"):
+  // how many hosts, the most ranks one host lists, that host, and each device name once.
+  int64_t listed_hosts = 0;
+  int64_t most_ranks_on_a_host = 0;
+  std::string busiest_host;
+  std::vector<std::string> device_names;
   std::vector<NcclTestRow> rows;
 };
 

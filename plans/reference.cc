@@ -30,11 +30,7 @@ namespace {
 using costmodel::Recompute;
 using nlohmann::json;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using costmodel::AsciiLower;
 bool Has(const std::string& lower, std::string_view needle) {
   return lower.find(needle) != std::string::npos;
 }
@@ -221,7 +217,7 @@ std::vector<std::string> Strings(costmodel::JsonObject& o, const std::string& ke
   const json& a = o.Array(key);
   for (size_t i = 0; i < a.size(); ++i) {
     if (!a[i].is_string()) o.Fail(key + "[" + std::to_string(i) + "]", "must be a string");
-    out.push_back(Lower(a[i].get<std::string>()));
+    out.push_back(AsciiLower(a[i].get<std::string>()));
   }
   return out;
 }
@@ -247,13 +243,13 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
   o.Ignore("description");
   MappingTables t;
   t.gpus = Rows<GpuRow>(o, "gpus", [](costmodel::JsonObject& r) {
-    GpuRow g{Lower(r.String("token")), Lower(r.String("memory")), r.String("cluster"), ""};
+    GpuRow g{AsciiLower(r.String("token")), AsciiLower(r.String("memory")), r.String("cluster"), ""};
     if (r.Has("assumption")) g.assumption = r.String("assumption");
     if (r.Has("tray_gpus")) g.tray_gpus = r.Int("tray_gpus", 1, 1 << 10);
     return g;
   });
   for (const auto& u : Rows<GpuRow>(o, "unmodelled_gpus", [](costmodel::JsonObject& r) {
-         return GpuRow{Lower(r.String("token")), "", "", "", 0};
+         return GpuRow{AsciiLower(r.String("token")), "", "", "", 0};
        })) {
     t.unmodelled_gpus.push_back(u.token);
   }
@@ -274,7 +270,7 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
   });
   auto rates = [&](const char* key, const char* value) {
     return Rows<RateWord>(o, key, [value](costmodel::JsonObject& r) {
-      return RateWord{Lower(r.String("token")), r.Number(value, 1e-3, 1e6)};
+      return RateWord{AsciiLower(r.String("token")), r.Number(value, 1e-3, 1e6)};
     });
   };
   t.link_generations = rates("link_generations", "Gbps");
@@ -288,7 +284,7 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     w.Finish();
   }
   t.sources = Rows<SourceRow>(o, "sources", [](costmodel::JsonObject& r) {
-    SourceRow s{Lower(r.String("match")), "", std::nullopt, std::nullopt};
+    SourceRow s{AsciiLower(r.String("match")), "", std::nullopt, std::nullopt};
     if (r.Has("framework")) s.framework = r.String("framework");
     if (r.Has("flash_attention")) s.flash_attention = r.Bool("flash_attention");
     if (r.Has("flop_convention")) {
@@ -300,14 +296,14 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     return s;
   });
   t.framework_words = Rows<FrameworkWord>(o, "framework_words", [](costmodel::JsonObject& r) {
-    FrameworkWord f{Lower(r.String("token")), "", ""};
+    FrameworkWord f{AsciiLower(r.String("token")), "", ""};
     if (r.Has("framework")) f.framework = r.String("framework");
     if (r.Has("unmodelled")) f.unmodelled = r.String("unmodelled");
     if (f.framework.empty() == f.unmodelled.empty()) r.Fail("framework", "give a framework or an unmodelled reason");
     return f;
   });
   t.dtype_words = Rows<DtypeWord>(o, "reduce_dtype_words", [](costmodel::JsonObject& r) {
-    return DtypeWord{Lower(r.String("token")),
+    return DtypeWord{AsciiLower(r.String("token")),
                      costmodel::ParseDtype(r.Enum("dtype", {"fp32", "bf16"}), r.PathOf("dtype"))};
   });
   t.recompute_words = Rows<RecomputeWord>(o, "recompute_words", [](costmodel::JsonObject& r) {
@@ -318,7 +314,7 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
                                      std::pair{"exact", RecomputeWord::Match::kExact}}) {
       if (!r.Has(key)) continue;
       w.match = match;
-      w.token = Lower(r.String(key));
+      w.token = AsciiLower(r.String(key));
       ++given;
     }
     if (given != 1) r.Fail("contains", "give exactly one of contains, prefix, exact");
@@ -454,7 +450,7 @@ std::vector<double> RatesGbps(std::string_view p) {
 /// "ndr" in "Alexandria"), and "ndr" followed by digits is another row ("ndr200").
 std::optional<double> GenerationValue(std::string_view phrase, const std::vector<RateWord>& table,
                                       bool whole_word) {
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   std::string squashed;
   for (char c : lower) {
     if (std::isalnum(static_cast<unsigned char>(c))) squashed += c;
@@ -524,7 +520,7 @@ std::string ClusterForGpu(std::string_view gpu, std::string& reason, std::string
 std::optional<double> IntraLinkGBps(std::string_view phrase, int64_t gpus_per_node) {
   if (phrase.size() > 4 * kMaxPhrase) return std::nullopt;
   const MappingTables& t = Tables();
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   const std::vector<double> rates = RatesGbps(phrase);
   if (rates.empty()) return GenerationValue(phrase, t.nvlink_generations, /*whole_word=*/false);
   double GBps = rates.front() / 8.0;
@@ -537,7 +533,7 @@ std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default
                                         int64_t gpus_per_node) {
   if (phrase.size() > 4 * kMaxPhrase) return std::nullopt;
   const MappingTables& t = Tables();
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   const std::vector<double> rates = RatesGbps(phrase);
   std::optional<double> rate;
   if (!rates.empty()) rate = rates.front();
@@ -554,11 +550,11 @@ std::optional<NicReading> InterLinkNics(std::string_view phrase, int64_t default
 
 std::string FrameworkFor(std::string_view framework_phrase, std::string_view source_ref) {
   const MappingTables& t = Tables();
-  const std::string phrase = Lower(framework_phrase);
+  const std::string phrase = AsciiLower(framework_phrase);
   for (const FrameworkWord& w : t.framework_words) {
     if (!w.framework.empty() && Has(phrase, w.token)) return w.framework;
   }
-  const std::string ref = Lower(source_ref);
+  const std::string ref = AsciiLower(source_ref);
   for (const SourceRow& s : t.sources) {
     if (Has(ref, s.match) && !s.framework.empty()) return s.framework;
   }
@@ -572,7 +568,7 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
   };
   auto text = [](const json& o, const char* key) -> std::string {
     const json* f = Field(o, key);
-    return f && f->is_string() ? Lower(f->get<std::string>()) : std::string();
+    return f && f->is_string() ? AsciiLower(f->get<std::string>()) : std::string();
   };
   // Pipeline, context and expert parallelism are modelled (MapPipeline, MapContext, MapExperts).
   if (number(layout, "ep") > 1 && !Field(model, "moe")) return "ep > 1 on a model without model.moe";
@@ -596,7 +592,7 @@ std::string UnmodelledFeature(const json& layout, const json& model) {
 }
 std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reason, int64_t* ac_freq,
                                       bool* partial_fit) {
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   const std::string quoted = "recompute '" + std::string(phrase) + "'";
   if (partial_fit) *partial_fit = false;
   // The table's order matters: mixed or partial schemes come first (they contain the plain words).
@@ -618,7 +614,7 @@ std::optional<Recompute> RecomputeFor(std::string_view phrase, std::string& reas
 }
 
 costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallback) {
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   std::string squashed;
   for (char c : lower) {
     if (c != ' ') squashed += c;
@@ -631,7 +627,7 @@ costmodel::Dtype ReduceDtypeFor(std::string_view phrase, costmodel::Dtype fallba
 FlopConvention ConventionFor(std::string_view source_ref) {
   // published.json conventions: MFU is Korthikanti/PaLM "unless noted"; the sources table
   // (mapping.json) notes the others.
-  const std::string lower = Lower(source_ref);
+  const std::string lower = AsciiLower(source_ref);
   for (const SourceRow& s : Tables().sources) {
     if (Has(lower, s.match) && s.convention) return *s.convention;
   }
@@ -651,7 +647,7 @@ std::string SourceName(std::string_view ref) {
 std::optional<double> MessageBytes(std::string_view phrase) {
   // [spaces] digits [. digits] [spaces] [b|kib|mib|gib|kb|mb|gb] [spaces]
   if (phrase.size() > kMaxPhrase) return std::nullopt;
-  const std::string lower = Lower(phrase);
+  const std::string lower = AsciiLower(phrase);
   Scan c{lower};
   c.Spaces();
   std::string number(c.Digits());
@@ -732,7 +728,7 @@ bool HasQuantity(const std::vector<Measured>& ms, std::string_view q) {
 
 /// Whether a free-text link field says nothing: absent, or a "not stated" phrase with no rate.
 bool Unstated(const std::optional<std::string>& phrase) {
-  return !phrase || HasAny(Lower(*phrase), Tables().not_stated);
+  return !phrase || HasAny(AsciiLower(*phrase), Tables().not_stated);
 }
 
 costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
@@ -748,7 +744,7 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   for (const GpuRow& r : Tables().gpus) {
     if (r.cluster == out.cluster_name) {
       tray_gpus = r.tray_gpus;
-      out.gpu_generation = Lower(r.token);
+      out.gpu_generation = AsciiLower(r.token);
       for (char& ch : out.gpu_generation) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       break;
     }
@@ -768,7 +764,7 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   // phrases without a rate: "RoCE", "not stated") keeps the standard system's, and says so.
   const std::optional<std::string> intra = OptString(*c, "intra_link");
   std::optional<double> intra_GBps;
-  const bool tool_value = intra && HasAny(Lower(*intra), Tables().tool_parameter);
+  const bool tool_value = intra && HasAny(AsciiLower(*intra), Tables().tool_parameter);
   if (!Unstated(intra) && !tool_value) intra_GBps = IntraLinkGBps(*intra, gpn);
   if (intra_GBps) {
     cluster.node.intra.GBps_per_gpu = *intra_GBps;
@@ -834,10 +830,10 @@ costmodel::Model MapModel(const json& rec, bool& flash_stated, int& flash_versio
   if (m.hidden % m.heads != 0 && !Field(*mj, "mla")) throw Skip{"model.hidden not a multiple of model.heads"};
   if (m.heads % m.kv_heads != 0) throw Skip{"model.heads not a multiple of model.kv_heads"};
   m.head_dim = m.hidden / m.heads;
-  const std::string arch = Lower(OptString(*mj, "arch").value_or(m.name));
+  const std::string arch = AsciiLower(OptString(*mj, "arch").value_or(m.name));
   const Family* fam = nullptr;
   for (const Family& f : kFamilies) {
-    if (arch.rfind(f.token, 0) == 0 || Lower(m.name).rfind(f.token, 0) == 0) {
+    if (arch.rfind(f.token, 0) == 0 || AsciiLower(m.name).rfind(f.token, 0) == 0) {
       fam = &f;
       break;
     }
@@ -936,7 +932,7 @@ const Framework& FrameworkNamed(const std::string& name) {
 
 /// The source table's word on flash attention for sources that predate it (mapping.json).
 std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
-  const std::string lower = Lower(source_ref);
+  const std::string lower = AsciiLower(source_ref);
   for (const SourceRow& s : Tables().sources) {
     if (Has(lower, s.match) && s.flash_attention) return s.flash_attention;
   }
@@ -956,7 +952,7 @@ void MapPipeline(const json& lj, int64_t pp, int64_t layers, const std::string& 
   l.pp = pp;
   if (pp <= 1) return;
   const int64_t vpp = OptInt(lj, "vpp").value_or(1);
-  const std::string phrase = Lower(OptString(lj, "pipeline_schedule").value_or(""));
+  const std::string phrase = AsciiLower(OptString(lj, "pipeline_schedule").value_or(""));
   // The phrase's head names the schedule; what follows may discuss others ("1F1B (inferred:
   // Sec 6 states interleaving only for 175B and 530B)").
   if (vpp > 1 || phrase.rfind("interleav", 0) == 0) {
@@ -1017,7 +1013,7 @@ void MapContext(const json& lj, ReferenceRecord& out) {
     out.assumptions.push_back("cp_comm_type not stated: Megatron-Core's default p2p (ring attention)");
     return;
   }
-  const std::string c = Lower(*comm);
+  const std::string c = AsciiLower(*comm);
   if (c == "p2p") l.cp_comm = costmodel::CpComm::kP2p;
   else if (c == "all_gather" || c == "allgather") l.cp_comm = costmodel::CpComm::kAllGather;
   else if (c == "a2a") l.cp_comm = costmodel::CpComm::kA2a;
@@ -1068,7 +1064,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   // "Selective" is the framework's word: torchtitan's checkpoints whole layers, not the
   // attention core meshplan prices (unless the phrase itself says attention).
   if (*recompute == Recompute::kSelective && fw && fw->selective == Framework::Selective::kSomeLayers &&
-      !Has(Lower(*rc), "attention")) {
+      !Has(AsciiLower(*rc), "attention")) {
     throw Skip{"checkpointing of only some layers not modelled"};
   }
 
@@ -1091,7 +1087,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
                               "nd layer (torchtitan's default selective_ac_option)");
   }
   // The record's own words: its model's arch and its notes, lower-case.
-  const std::string text = Lower((model_json ? OptString(*model_json, "arch").value_or("") : std::string()) + " " +
+  const std::string text = AsciiLower((model_json ? OptString(*model_json, "arch").value_or("") : std::string()) + " " +
                                  OptString(rec, "notes").value_or(""));
   MapPipeline(*lj, pp, out.model.layers, text, l, out.notes);
   MapContext(*lj, out);
@@ -1197,7 +1193,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     // FP8: priced on the framework's own FP8 path (TransformerEngine's delayed scaling, or
     // torchtitan's torchao tensorwise), on a cluster with a measured FP8 GEMM efficiency;
     // anything else is skipped by name.
-    const std::string p = Lower(*precision);
+    const std::string p = AsciiLower(*precision);
     if (Has(p, "fp8") || Has(p, "float8")) {
       if (!fw || !fw->fp8) throw Skip{"fp8 not modelled for framework '" + out.framework + "'"};
       if (!costmodel::Fp8Priceable(out.cluster)) {
@@ -1232,7 +1228,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
     } else {
       out.assumptions.push_back("MoE capacity factor not stated: dropless, even routing");
     }
-    if (Has(Lower(OptString(*model_json, "arch").value_or("")), "geglu")) {
+    if (Has(AsciiLower(OptString(*model_json, "arch").value_or("")), "geglu")) {
       out.assumptions.push_back("GeGLU priced as SwiGLU (the same matrices and elementwise bytes)");
     }
   }
@@ -1257,7 +1253,7 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
   const std::optional<std::string> op = OptString(*lj, "collective");
   if (!op) throw Skip{"layout.collective missing"};
-  const std::string lop = Lower(*op);
+  const std::string lop = AsciiLower(*op);
   costmodel::CollectiveSample& s = out.collective;
   if (lop.rfind("all_reduce", 0) == 0 || lop.rfind("allreduce", 0) == 0) s.op = costmodel::Coll::kAllReduce;
   else if (lop.rfind("all_gather", 0) == 0 || lop.rfind("allgather", 0) == 0) s.op = costmodel::Coll::kAllGather;
@@ -1275,7 +1271,7 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   }
   if (!bytes) {
     const json* src = Field(rec, "source");
-    const std::string said = Lower(OptString(rec, "notes").value_or("") + " " +
+    const std::string said = AsciiLower(OptString(rec, "notes").value_or("") + " " +
                                    (src && src->is_object() ? OptString(*src, "table").value_or("") : ""));
     if (!HasAny(said, Tables().plateau_words)) throw Skip{"message size not stated"};
     bytes = Tables().plateau_bytes;
@@ -1285,7 +1281,7 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   }
   out.cluster = MapCluster(rec, out);
   // Forced algorithm: "(NVLS on)" / "(NVLS off)" in the op, or an algo field naming one alone.
-  const std::string algo = Lower(OptString(*lj, "algo").value_or(""));
+  const std::string algo = AsciiLower(OptString(*lj, "algo").value_or(""));
   if (Has(lop, "nvls on") || algo == "nvls") s.algo = static_cast<int>(costmodel::Algo::kNvls);
   else if (Has(lop, "nvls off") || algo == "ring") s.algo = static_cast<int>(costmodel::Algo::kRing);
   else if (algo == "tree") s.algo = static_cast<int>(costmodel::Algo::kTree);
@@ -1313,7 +1309,7 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   // (ml-engineering network/benchmarks/all_reduce_bench.py at 3e75510 timed_allreduce).
   const json* src = Field(rec, "source");
   if (src && src->is_object()) {
-    const std::string table = Lower(OptString(*src, "table").value_or(""));
+    const std::string table = AsciiLower(OptString(*src, "table").value_or(""));
     if (Has(table, "torch.distributed") || Has(table, "all_reduce_bench.py")) {
       s.harness = costmodel::Harness::kTorchDistributed;
     }
@@ -1325,12 +1321,12 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
-  const std::string dtype = Lower(OptString(*lj, "dtype").value_or(""));
+  const std::string dtype = AsciiLower(OptString(*lj, "dtype").value_or(""));
   const bool fp8 = Has(dtype, "fp8") || Has(dtype, "float8");
   // burst (the default): a short timed loop at boost clock, what the GEMM table and the peak
   // fractions are fitted from; sustained: the chain held at the GPU's power limit (mamf-finder's
   // MSMF), published with the same run's burst figure, whose ratio is gemm_sustained_fraction.
-  const std::string regime = Lower(OptString(*lj, "regime").value_or("burst"));
+  const std::string regime = AsciiLower(OptString(*lj, "regime").value_or("burst"));
   if (regime != "burst" && regime != "sustained") {
     throw Skip{"layout.regime '" + regime.substr(0, 40) + "' not modelled (burst or sustained)"};
   }

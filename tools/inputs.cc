@@ -77,6 +77,28 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
       throw Error(side, "ranks: " + std::to_string(r) + ", but nodes x gpus_per_node = " + std::to_string(nodes) + " x " +
                             std::to_string(gpn));
     }
+    // Where the log's Rank lines say the ranks ran (logs elide ranks, so these bound from below).
+    if (nodes > 0 && log.listed_hosts > nodes) {
+      throw Error(side, "nodes: " + std::to_string(nodes) + ", but the log lists ranks on " +
+                            std::to_string(log.listed_hosts) + " hosts (" + path + ")");
+    }
+    if (const int64_t gpn = count("gpus_per_node"); gpn > 0 && log.most_ranks_on_a_host > gpn) {
+      throw Error(side, "gpus_per_node: " + std::to_string(gpn) + ", but the log lists " +
+                            std::to_string(log.most_ranks_on_a_host) + " ranks on host " + log.busiest_host + " (" +
+                            path + ")");
+    }
+    if (j.contains("gpu")) {
+      if (!j["gpu"].is_string() || j["gpu"].get<std::string>().empty()) {
+        throw Error(side, "gpu: must name the GPU (\"H100\", \"A100\", ...)");
+      }
+      const std::string gpu = costmodel::AsciiLower(j["gpu"].get<std::string>());
+      for (const std::string& device : log.device_names) {
+        if (costmodel::AsciiLower(device).find(gpu) == std::string::npos) {
+          throw Error(side, "gpu: '" + j["gpu"].get<std::string>() + "', but the log's ranks ran on '" + device +
+                                "' (" + path + ")");
+        }
+      }
+    }
     if (const int64_t ranks = count("ranks"); ranks > 0) {
       if (ranks < log.listed_ranks) {
         throw Error(side, "ranks: " + std::to_string(ranks) + ", but the log lists rank " +

@@ -70,6 +70,7 @@
 #include <CLI/CLI.hpp>
 
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 #include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
 
@@ -82,10 +83,6 @@ using costmodel::Schedule;
 
 std::string Str(int64_t v) { return std::to_string(v); }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 /// The torchrun line's node count and processes per node.
 std::string TorchrunHead(const LaunchTarget& t) {
@@ -898,7 +895,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
   // Pipeline schedule, virtual stages and the split.
   if (pp > 1) {
     const std::string sched = str_of("parallelism.pipeline_parallel_schedule", "1F1B");
-    const std::string s = Lower(sched);
+    const std::string s = costmodel::AsciiLower(sched);
     bool single = false;
     if (s == "1f1b") {
       single = true;

@@ -365,23 +365,32 @@ TEST_F(Cli, AccuracyScoresNcclTestsLogsRowByRow) {
   Result bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("missing.txt"));
   EXPECT_EQ(bad.rc, 2);
   EXPECT_EQ(bad.err, "meshplan: error: --nccl-tests: cannot open file '" + P("missing.txt") + "': No such file or directory\n");
-  // A sidecar with fewer ranks than the log lists (its rank 7) is an error, not a rescaled score.
+  // A sidecar that contradicts its log is an error naming both, not a rescaled score: fewer
+  // ranks than the log lists (its rank 7), another collective, nodes x gpus_per_node that is
+  // not its ranks, and where the log's Rank lines say the ranks ran (the GPU model, more ranks
+  // on one host than a node holds, more hosts than the nodes).
   std::ofstream(P("s_all_gather.txt")) << Slurp(d + "h100-1x8-all_gather-xxrjun.txt");
-  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"ranks": 4})";
-  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
-  EXPECT_EQ(bad.rc, 2);
-  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": ranks: 4, but the log lists rank 7 (" +
-                         P("s_all_gather.txt") + ")\n");
-  // A sidecar naming another collective, or whose nodes x gpus_per_node is not its ranks.
-  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"collective": "all_reduce"})";
-  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
-  EXPECT_EQ(bad.rc, 2);
-  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": collective: 'all_reduce', but " +
-                         P("s_all_gather.txt") + " is all_gather\n");
-  std::ofstream(P("s_all_gather.txt.meta.json")) << R"({"nodes": 2, "gpus_per_node": 3, "ranks": 8})";
-  bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P("s_all_gather.txt"));
-  EXPECT_EQ(bad.rc, 2);
-  EXPECT_EQ(bad.err, "meshplan: error: " + P("s_all_gather.txt.meta.json") + ": ranks: 8, but nodes x gpus_per_node = 2 x 3\n");
+  std::ofstream(P("s_all_reduce.txt")) << Slurp(d + "h100-2x8-all_reduce-ncclt309-gjaion.txt");
+  struct Sidecar {
+    std::string log, json, message;
+  };
+  const std::vector<Sidecar> sidecars = {
+      {"s_all_gather.txt", R"({"ranks": 4})", "ranks: 4, but the log lists rank 7 (" + P("s_all_gather.txt") + ")"},
+      {"s_all_gather.txt", R"({"collective": "all_reduce"})",
+       "collective: 'all_reduce', but " + P("s_all_gather.txt") + " is all_gather"},
+      {"s_all_gather.txt", R"({"nodes": 2, "gpus_per_node": 3, "ranks": 8})", "ranks: 8, but nodes x gpus_per_node = 2 x 3"},
+      {"s_all_gather.txt", R"({"gpu": "A100"})",
+       "gpu: 'A100', but the log's ranks ran on 'NVIDIA H100 80GB HBM3' (" + P("s_all_gather.txt") + ")"},
+      {"s_all_gather.txt", R"({"gpu": "H100", "gpus_per_node": 4})",
+       "gpus_per_node: 4, but the log lists 8 ranks on host cnode3-002 (" + P("s_all_gather.txt") + ")"},
+      {"s_all_reduce.txt", R"({"nodes": 1})", "nodes: 1, but the log lists ranks on 2 hosts (" + P("s_all_reduce.txt") + ")"},
+  };
+  for (const Sidecar& c : sidecars) {
+    std::ofstream(P(c.log + ".meta.json")) << c.json;
+    bad = Run("accuracy --cluster dgx-h100 --nccl-tests " + P(c.log));
+    EXPECT_EQ(bad.rc, 2) << c.json;
+    EXPECT_EQ(bad.err, "meshplan: error: " + P(c.log + ".meta.json") + ": " + c.message + "\n");
+  }
 }
 
 // calibrate: a profile from nccl-tests logs lowers the error on them, is applied by every
@@ -1414,40 +1423,34 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 33 --seq 2048 --layout tp=2,sp=on,fsdp=8");
   EXPECT_NE(r.out.find("(no grad_accum: the global batch does not divide into its micro-batches"), std::string::npos)
       << r.out;
-  // Flags that were dropped silently: --prefetch under --analytical, a --recipe the layout overrides.
-  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --layout tp=2,sp=on,fsdp=8 "
-          "--analytical --prefetch 3");
-  EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --prefetch: sets the simulator's prefetch depth; the analytical model "
-                   "(--analytical) has none\n");
-  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
-          "--layout tp=2,sp=on,fsdp=8,recipe=fsdp2 --recipe megatron");
-  EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --recipe: megatron disagrees with --layout's recipe=fsdp2 (give one)\n");
-  // --fsdp1 runs the fsdp2 recipe with FSDP1: on a Megatron-recipe layout it was dropped silently.
-  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
-          "--layout tp=2,fsdp=8,recipe=megatron --fsdp1");
-  EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; --layout has recipe=megatron, "
-                   "which has no FSDP1 variant\n");
-  r = Run("compare --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --layout tp=2,fsdp=8 "
-          "--layout tp=2,fsdp=8,recipe=megatron --fsdp1");
-  EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; --layout tp=2,fsdp=8,recipe=megatron "
-                   "has recipe=megatron, which has no FSDP1 variant\n");
-  r = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 --recipe megatron --fsdp1");
-  EXPECT_EQ(r.rc, 2);
-  EXPECT_EQ(r.err, "meshplan: error: --fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or "
-                   "--framework) has no FSDP1 variant\n");
+  // Flags that were dropped silently: --prefetch under --analytical, a --recipe the layout
+  // overrides, --fsdp1 (the fsdp2 recipe run with FSDP1) on a Megatron-recipe layout.
+  const std::string w16 = "--model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 ";
+  const std::vector<std::pair<std::string, std::string>> dropped = {
+      {"simulate " + w16 + "--layout tp=2,sp=on,fsdp=8 --analytical --prefetch 3",
+       "--prefetch: sets the simulator's prefetch depth; the analytical model (--analytical) has none"},
+      {"simulate " + w16 + "--layout tp=2,sp=on,fsdp=8,recipe=fsdp2 --recipe megatron",
+       "--recipe: megatron disagrees with --layout's recipe=fsdp2 (give one)"},
+      {"simulate " + w16 + "--layout tp=2,fsdp=8,recipe=megatron --fsdp1",
+       "--fsdp1: runs the fsdp2 recipe with FSDP1; --layout has recipe=megatron, which has no FSDP1 variant"},
+      {"compare " + w16 + "--layout tp=2,fsdp=8 --layout tp=2,fsdp=8,recipe=megatron --fsdp1",
+       "--fsdp1: runs the fsdp2 recipe with FSDP1; --layout tp=2,fsdp=8,recipe=megatron has recipe=megatron, which "
+       "has no FSDP1 variant"},
+      {"plan " + w16 + "--recipe megatron --fsdp1",
+       "--fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or --framework) has no FSDP1 variant"},
+  };
+  for (const auto& [args, message] : dropped) {
+    r = Run(args);
+    EXPECT_EQ(r.rc, 2) << args;
+    EXPECT_EQ(r.err, "meshplan: error: " + message + "\n") << args;
+  }
   // A rotary model past the positions it was trained to is priced, and says so once (sweep too).
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 16,32 --global-batch 16 --seq 8192,2048");
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
                    "(running it needs RoPE scaling or long-context training)\n");
-  // A framework that shards with FSDP1 (llm-foundry) sets it without the flag, and the flag
-  // on an fsdp2 layout is taken.
-  EXPECT_EQ(Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
-                "--layout tp=2,fsdp=8 --fsdp1 --analytical").rc, 0);
+  // On an fsdp2 layout the flag is taken.
+  EXPECT_EQ(Run("simulate " + w16 + "--layout tp=2,fsdp=8 --fsdp1 --analytical").rc, 0);
   // sweep points given twice.
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 64,64 --global-batch 64 --seq 4096");
   EXPECT_EQ(r.rc, 2);
