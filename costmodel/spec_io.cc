@@ -931,7 +931,9 @@ void CheckPipelineKeys(Layout& l, const std::string& origin) {
 }
 }  // namespace
 
-Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Recipe default_recipe) {
+Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Recipe default_recipe,
+                       int64_t* given_grad_accum) {
+  if (given_grad_accum) *given_grad_accum = 0;
   std::string origin(origin_view);
   Layout l;
   l.recipe = default_recipe;
@@ -1021,7 +1023,8 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
     } else if (key == "ep") {
       l.ep = ParsePositive(key, value, origin);
     } else if (key == "grad_accum") {
-      ParsePositive(key, value, origin, kMaxMicroBatch);  // derived from the batch; checked by ResolveLayout's caller
+      const int64_t given = ParsePositive(key, value, origin, kMaxMicroBatch);  // CheckGivenGradAccum
+      if (given_grad_accum) *given_grad_accum = given;
     } else {
       throw Error(origin + ": " + key,
                   "unknown layout key (known: tp, sp, fsdp, replicate, zero, mbs, recompute, "
@@ -1065,29 +1068,19 @@ void ResolveLayout(Layout& l, const Workload& w, std::string_view origin_view) {
   }
 }
 
-void CheckGivenGradAccum(std::string_view text, const Layout& l, const Workload& w, std::string_view origin) {
+void CheckGivenGradAccum(int64_t given, const Layout& l, const Workload& w, std::string_view origin) {
   // The text form accepts grad_accum (reports print it beside the layout) but it is derived
   // from the batch: a value that disagrees would be silently ignored, so it is an error.
-  for (size_t at = 0; at <= text.size();) {
-    const size_t comma = text.find(',', at);
-    const std::string_view kv = text.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at);
-    if (kv.substr(0, std::min<size_t>(kv.size(), 11)) == "grad_accum=") {
-      const int64_t given = ParsePositive("grad_accum", kv.substr(11), std::string(origin), kMaxMicroBatch);
-      const int64_t dp = l.dp();
-      const bool divides = l.mbs > 0 && dp > 0 && w.global_batch % (l.mbs * dp) == 0;
-      const int64_t derived = divides ? w.global_batch / (l.mbs * dp) : 0;
-      if (given != derived) {
-        throw Error(std::string(origin) + ": grad_accum",
-                    "is " + std::to_string(given) + ", but it is derived, not set: global batch " +
-                        std::to_string(w.global_batch) + " / (mbs " + std::to_string(l.mbs) + " x data-parallel " +
-                        std::to_string(dp) + ") " +
-                        (divides ? "= " + std::to_string(derived) : std::string("does not divide")) +
-                        " (change --global-batch or mbs instead)");
-      }
-    }
-    if (comma == std::string_view::npos) break;
-    at = comma + 1;
-  }
+  if (given == 0) return;
+  const int64_t dp = l.dp();
+  const bool divides = l.mbs > 0 && dp > 0 && w.global_batch % (l.mbs * dp) == 0;
+  const int64_t derived = divides ? w.global_batch / (l.mbs * dp) : 0;
+  if (given == derived) return;
+  throw Error(std::string(origin) + ": grad_accum",
+              "is " + std::to_string(given) + ", but it is derived, not set: global batch " +
+                  std::to_string(w.global_batch) + " / (mbs " + std::to_string(l.mbs) + " x data-parallel " +
+                  std::to_string(dp) + ") " + (divides ? "= " + std::to_string(derived) : std::string("does not divide")) +
+                  " (change --global-batch or mbs instead)");
 }
 
 std::string LayoutToText(const Layout& l) {

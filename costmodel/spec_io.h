@@ -29,14 +29,17 @@ Model ParseHfConfig(std::string_view text, std::string_view origin);
 Model ParseAnyModelJson(std::string_view text, std::string_view origin);
 
 /// "tp=8,sp=on,fsdp=32,..."; keys not given keep Layout's defaults, `recipe` defaults to
-/// `default_recipe`. fsdp left 0 is filled in by ResolveLayout.
+/// `default_recipe`. fsdp left 0 is filled in by ResolveLayout. The text may carry the
+/// grad_accum reports print beside a layout: it is no layout field (the batch derives it), so
+/// it goes to `given_grad_accum` (0 when absent) for CheckGivenGradAccum.
 Layout ParseLayoutText(std::string_view text, std::string_view origin,
-                       Recipe default_recipe = Recipe::kFsdp2);
+                       Recipe default_recipe = Recipe::kFsdp2, int64_t* given_grad_accum = nullptr);
 /// Fills fsdp from the GPU count when absent and checks tp*fsdp*replicate*pp*cp == gpus.
 void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
-/// A `grad_accum=N` in a layout's text form must equal what the batch gives (global batch /
-/// (mbs x dp)); an Error naming `origin` otherwise. Call after ResolveLayout.
-void CheckGivenGradAccum(std::string_view text, const Layout& l, const Workload& w, std::string_view origin);
+/// A `grad_accum=N` given in a layout's text form (ParseLayoutText's given_grad_accum; 0: none)
+/// must equal what the batch gives (global batch / (mbs x dp)); an Error naming `origin`
+/// otherwise. Call after ResolveLayout.
+void CheckGivenGradAccum(int64_t given, const Layout& l, const Workload& w, std::string_view origin);
 
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
 /// Megatron-Core --recompute-modules names (core_attn, layernorm, mlp, moe_act, moe,

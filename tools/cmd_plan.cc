@@ -431,9 +431,10 @@ void RunCompare(const CompareOptions& o) {
     std::printf("calibration %s (%s)\n\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
                 CalibrationWhy(o.w, r.cluster).c_str());
     for (const auto& text : o.layouts) {
-      costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe);
+      int64_t given_accum = 0;
+      costmodel::Layout l = costmodel::ParseLayoutText(text, "--layout " + text, recipe, &given_accum);
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
-      costmodel::CheckGivenGradAccum(text, l, r.workload, "--layout " + text);
+      costmodel::CheckGivenGradAccum(given_accum, l, r.workload, "--layout " + text);
       CheckFsdp1(o.w, l, "--layout " + text);
       evals.push_back(ev.Evaluate(l));
       names.push_back(costmodel::LayoutToText(l));

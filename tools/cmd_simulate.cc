@@ -156,13 +156,14 @@ void RunSimulate(const SimulateOptions& o) {
     costmodel::ResolveLayout(l, r.workload, o.from_torchtitan.empty() ? o.from_megatron : o.from_torchtitan);
   } else {
     const auto recipe = wo.recipe.empty() ? costmodel::Recipe::kFsdp2 : costmodel::ParseRecipe(wo.recipe, "--recipe");
-    l = costmodel::ParseLayoutText(o.layout, "--layout", recipe);
+    int64_t given_accum = 0;
+    l = costmodel::ParseLayoutText(o.layout, "--layout", recipe, &given_accum);
     if (!wo.recipe.empty() && l.recipe != recipe) {
       throw Error("--recipe", wo.recipe + " disagrees with --layout's recipe=" + std::string(costmodel::ToString(l.recipe)) +
                                   " (give one)");
     }
     costmodel::ResolveLayout(l, r.workload, "--layout");
-    costmodel::CheckGivenGradAccum(o.layout, l, r.workload, "--layout");
+    costmodel::CheckGivenGradAccum(given_accum, l, r.workload, "--layout");
   }
   CheckFsdp1(wo, l, imported ? "the imported launch" : "--layout");
   // Launch configs: built before anything is simulated or written, so a layout a framework
