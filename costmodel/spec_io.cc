@@ -706,6 +706,17 @@ Model ParseHfConfig(std::string_view text, std::string_view origin_view) {
     // llama, mistral, qwen2, phi3 and the MoE families: gated (SwiGLU) MLP, RMSNorm, RoPE.
     ReadSwigluFamily(r, family, m);
   }
+  // RoPE settings change no shape, but one HF would refuse or misbuild is bad input: the share
+  // of each head that rotates is in (0, 1] (Phi3RotaryEmbedding: int(head_dim x
+  // partial_rotary_factor) dims; GPT-NeoX rotary_pct), and a RoPE scaling factor stretches the
+  // context, >= 1 (transformers modeling_rope_utils.py validates factor >= 1).
+  for (const char* share : {"partial_rotary_factor", "rotary_pct"}) {
+    if (r.Has(share)) r.o().Number(share, 1e-6, 1.0);
+  }
+  if (r.Has("rope_scaling")) {
+    JsonObject scaling = r.o().Object("rope_scaling");
+    if (scaling.Has("factor") && !scaling.Raw("factor").is_null()) scaling.Number("factor", 1.0, 1e6);
+  }
   if (family == "gpt2" || family == "gpt_neox") {
     // GPT2Attention / GPTNeoXAttention never read these (full causal attention).
     r.Ignore({"sliding_window", "use_sliding_window", "max_window_layers"});

@@ -139,6 +139,27 @@ TEST(Names, ControlCharactersAreRefusedInEveryName) {
   EXPECT_EQ(NameProblem("llama3-8b (fp8)"), "");
 }
 
+// RoPE settings HF itself would refuse or misbuild are bad input, though no shape depends on them.
+TEST(HfConfig, RopeSettingsOutsideTheirRangeAreRefused) {
+  const nlohmann::json base =
+      nlohmann::json::parse(ReadFileText(std::string(MESHPLAN_TEST_DATA) + "/hf/phi-3-mini-4k-instruct.json", "t"));
+  EXPECT_NO_THROW(ParseHfConfig(base.dump(), "phi3.json"));
+  nlohmann::json j = base;
+  j["partial_rotary_factor"] = 2;
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "phi3.json"); }),
+            "phi3.json: partial_rotary_factor: must be a number in [1e-06, 1], got 2");
+  j = base;
+  j["partial_rotary_factor"] = 0.5;
+  EXPECT_NO_THROW(ParseHfConfig(j.dump(), "phi3.json"));
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", -4.0}};
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "phi3.json"); }),
+            "phi3.json: rope_scaling.factor: must be a number in [1, 1e+06], got -4.0");
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}};
+  EXPECT_NO_THROW(ParseHfConfig(j.dump(), "phi3.json"));
+  j["rope_scaling"] = 3;
+  EXPECT_EQ(ErrorOf([&] { ParseHfConfig(j.dump(), "phi3.json"); }), "phi3.json: rope_scaling: must be an object, got 3");
+}
+
 TEST(ModelJson, SyntaxErrorNamesTheFile) {
   const std::string msg = ErrorOf([] { ParseModelJson("{\"name\": ", "broken.json"); });
   EXPECT_EQ(msg.substr(0, 33), "broken.json: not valid JSON: pars");
