@@ -514,11 +514,13 @@ const char* StreamLabel(const std::string& s) {
   if (s == "compute") return "compute stream";
   if (s == "comm_intra") return "intra-node comm";
   if (s == "comm_inter") return "inter-node comm";
+  if (s == "comm_cp") return "context-parallel comm";
   return nullptr;
 }
 const Part kKinds[] = {{"compute", "compute", "#4c78a8"},       {"tp_comm", "TP collective", "#f58518"},
                        {"fsdp_ag", "FSDP all-gather", "#e45756"}, {"fsdp_rs", "FSDP reduce-scatter", "#b279a2"},
-                       {"dp_ar", "DP all-reduce", "#72b7b2"},     {"optimizer", "optimizer", "#54a24b"}};
+                       {"dp_ar", "DP all-reduce", "#72b7b2"},     {"optimizer", "optimizer", "#54a24b"},
+                       {"cp_comm", "CP key/value exchange", "#9d755d"}, {"ep_comm", "EP all-to-all", "#ff9da6"}};
 
 /// Bars thinner than a pixel blur into a wash of colour, so a busy timeline is drawn at about one
 /// bar per pixel: per lane, `bins` equal bins over [0, span_ms) each show the kind busiest in it,

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -291,6 +292,33 @@ TEST_F(ReportCli, SimulateJsonCarriesABoundedTimelineAndMemoryCurve) {
   EXPECT_LE(s["timeline"].size(), 3000u);
   EXPECT_LE(s["memory"].size(), 1502u);
   EXPECT_EQ(s["timeline"][0].size(), 7u);  // stream kind name start_s end_s tasks busy_share
+}
+
+// Every stream and task kind the simulator writes has a lane and a label: a context-parallel
+// layout's key/value exchange (stream comm_cp) made `report` refuse its own simulate report,
+// and an expert-parallel one drew its all-to-alls under their raw kind name.
+TEST_F(ReportCli, ContextAndExpertParallelTimelinesAreDrawn) {
+  const std::string cp = "simulate --model llama3-8b --cluster dgx-h100 --gpus 16 --global-batch 8 --seq 8192 "
+                         "--layout tp=2,cp=4,fsdp=2 --json " + P("cp.json");
+  const std::string ep = "simulate --model mixtral-8x7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 "
+                         "--layout tp=2,fsdp=8,ep=8 --json " + P("ep.json");
+  ASSERT_EQ(Run(cp).rc, 0);
+  ASSERT_EQ(Run(ep).rc, 0);
+  const json cp_doc = json::parse(Slurp(P("cp.json"))), ep_doc = json::parse(Slurp(P("ep.json")));
+  std::set<std::string> streams, kinds;
+  for (const json* d : {&cp_doc, &ep_doc}) {
+    for (const json& t : (*d)["layouts"][0]["simulation"]["timeline"]) {
+      streams.insert(t["stream"].get<std::string>());
+      kinds.insert(t["kind"].get<std::string>());
+    }
+  }
+  EXPECT_TRUE(streams.count("comm_cp"));
+  EXPECT_TRUE(kinds.count("cp_comm"));
+  EXPECT_TRUE(kinds.count("ep_comm"));
+  const std::string h = plans::RenderHtmlReport({"cp.json", "ep.json"}, {cp_doc, ep_doc}, FakeAssets());
+  EXPECT_NE(h.find("context-parallel comm"), std::string::npos);
+  EXPECT_NE(h.find("CP key/value exchange"), std::string::npos);
+  EXPECT_NE(h.find("EP all-to-all"), std::string::npos);
 }
 
 TEST_F(ReportCli, SameReportTwiceIsByteIdenticalAndHtmlFlagMatchesReport) {
