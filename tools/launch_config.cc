@@ -1073,8 +1073,14 @@ std::string MegatronArgs(const LaunchTarget& t, const Layout& l, std::string_vie
      << "# flags as megatron/training/arguments.py names them (NVIDIA/Megatron-LM at 307dcf37)\n"
      << "--num-layers " << t.model.layers << "\n"
      << "--hidden-size " << t.model.hidden << "\n"
-     << "--num-attention-heads " << t.model.heads << "\n"
-     << "--tensor-model-parallel-size " << l.tp << "\n";
+     << "--num-attention-heads " << t.model.heads << "\n";
+  // The rest of the shape the importer checks against --model (ParseMegatronArgs): without them
+  // Megatron-LM would build its defaults, a 4h MLP and one key/value head per query head.
+  if (t.model.moe.dense()) os << "--ffn-hidden-size " << t.model.ffn << "\n";
+  if (t.model.kv_heads != t.model.heads && !t.model.mla.enabled()) {
+    os << "--group-query-attention\n--num-query-groups " << t.model.kv_heads << "\n";
+  }
+  os << "--tensor-model-parallel-size " << l.tp << "\n";
   if (l.sp) os << "--sequence-parallel\n";
   os << "--pipeline-model-parallel-size " << l.pp << "\n";
   const bool uneven = l.pp > 1 && (l.pp_first_layers > 0 || l.pp_last_layers > 0);

@@ -1464,17 +1464,24 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("name: must not be empty"), std::string::npos) << r.err;
   // Megatron-LM arguments whose MLP width or key/value groups contradict --model.
+  // (The written file gives both since this round; each test changes one.)
   const std::string args = Slurp(data + "/launch/llama3_8b_tp4_distopt_pp2_vpp4.txt");
-  std::ofstream(P("m1.txt")) << args << "--ffn-hidden-size 5\n";
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string a = args;
+    const size_t at = a.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? a : a.replace(at, from.size(), to);
+  };
+  std::ofstream(P("m1.txt")) << with("--ffn-hidden-size 14336\n", "--ffn-hidden-size 5\n");
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m1.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--ffn-hidden-size: 5 disagrees with --model llama3-8b (14336)"), std::string::npos) << r.err;
-  std::ofstream(P("m2.txt")) << args << "--group-query-attention\n--num-query-groups 3\n";
+  std::ofstream(P("m2.txt")) << with("--num-query-groups 8\n", "--num-query-groups 3\n");
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m2.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--num-query-groups: 3 disagrees with --model llama3-8b (8 key/value heads)"), std::string::npos)
       << r.err;
-  std::ofstream(P("m3.txt")) << args << "--group-query-attention\n--num-query-groups 8\n--ffn-hidden-size 14336\n";
+  std::ofstream(P("m3.txt")) << args;
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --seq 8192 --from-megatron " + P("m3.txt"));
   EXPECT_EQ(r.rc, 0) << r.err;
 }
