@@ -923,8 +923,15 @@ void CheckRecomputeKeys(const Layout& l, bool modules_given, const std::string& 
 }
 
 /// Pipeline keys that contradict each other whatever the model: an error naming the key.
-void CheckPipelineKeys(Layout& l, const std::string& origin) {
-  if (l.vpp > 1 && l.schedule == Schedule::k1F1B) l.schedule = Schedule::kInterleaved;
+/// A schedule left out with vpp > 1 is interleaved; one given as 1f1b contradicts it.
+void CheckPipelineKeys(Layout& l, bool schedule_given, const std::string& origin) {
+  if (l.vpp > 1 && l.schedule == Schedule::k1F1B) {
+    if (schedule_given) {
+      throw Error(origin + ": schedule", "1f1b runs one stage per rank; vpp " + std::to_string(l.vpp) +
+                                             " needs schedule=interleaved (or leave schedule out)");
+    }
+    l.schedule = Schedule::kInterleaved;
+  }
   if (l.pp == 1 && (l.vpp > 1 || l.schedule != Schedule::k1F1B)) {
     throw Error(origin + ": " + (l.vpp > 1 ? "vpp" : "schedule"), "needs pp > 1");
   }
@@ -1048,7 +1055,7 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
   }
   if (l.sp && l.tp == 1) throw Error(origin + ": sp", "sequence parallelism needs tp > 1");
   CheckRecomputeKeys(l, seen.count("recompute_modules") > 0, origin);
-  CheckPipelineKeys(l, origin);
+  CheckPipelineKeys(l, seen.count("schedule") > 0, origin);
   CheckContextKeys(l, seen.count("cp_comm") > 0, seen.count("cp_balance") > 0, origin);
   return l;
 }
@@ -1317,7 +1324,7 @@ Layout LayoutFromJson(const nlohmann::json& j, std::string_view origin) {
   }
   if (l.sp && l.tp == 1) o.Fail("sp", "sequence parallelism needs tp > 1");
   CheckRecomputeKeys(l, modules_given, std::string(origin) + ": layout");
-  CheckPipelineKeys(l, std::string(origin) + ": layout");
+  CheckPipelineKeys(l, o.Has("schedule"), std::string(origin) + ": layout");
   CheckContextKeys(l, comm_given, balance_given, std::string(origin) + ": layout");
   return l;
 }

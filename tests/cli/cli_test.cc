@@ -1424,7 +1424,8 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_NE(r.out.find("(no grad_accum: the global batch does not divide into its micro-batches"), std::string::npos)
       << r.out;
   // Flags that were dropped silently: --prefetch under --analytical, a --recipe the layout
-  // overrides, --fsdp1 (the fsdp2 recipe run with FSDP1) on a Megatron-recipe layout.
+  // overrides, --fsdp1 (the fsdp2 recipe run with FSDP1) on a Megatron-recipe layout, a
+  // schedule=1f1b that vpp > 1 turned into interleaved.
   const std::string w16 = "--model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 2048 ";
   const std::vector<std::pair<std::string, std::string>> dropped = {
       {"simulate " + w16 + "--layout tp=2,sp=on,fsdp=8 --analytical --prefetch 3",
@@ -1436,6 +1437,9 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
       {"compare " + w16 + "--layout tp=2,fsdp=8 --layout tp=2,fsdp=8,recipe=megatron --fsdp1",
        "--fsdp1: runs the fsdp2 recipe with FSDP1; --layout tp=2,fsdp=8,recipe=megatron has recipe=megatron, which "
        "has no FSDP1 variant"},
+      {"simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
+       "--layout pp=2,vpp=2,schedule=1f1b",
+       "--layout: schedule: 1f1b runs one stage per rank; vpp 2 needs schedule=interleaved (or leave schedule out)"},
       {"plan " + w16 + "--recipe megatron --fsdp1",
        "--fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or --framework) has no FSDP1 variant"},
   };
