@@ -45,6 +45,8 @@ Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
       compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
                              (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
+      executed_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
+                                (w.flash_attention ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
       counts_(CountParams(m)) {
   RequireCostable(m, w.seq);  // an MoE, MLA or windowed model is refused, never priced as dense
 }
@@ -803,11 +805,17 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         model_flops_per_token_ * tokens / (cp.fp8_peak_flops * gpus * e.time.step_s);
   }
   e.throughput.mfu_causal = w.mfu_causal;
+  // HFU counts the FLOPs the GPUs execute, whatever MFU's convention: FlashAttention skips the
+  // masked blocks of causal attention (half its s^2 work), the unfused kernels compute every
+  // score and mask it afterwards. (Counting the noncausal convention's attention as executed put
+  // HFU past 100% at long sequences.)
+  const bool attention_halved = w.flash_attention;
+  const double executed_per_token = executed_flops_per_token_;
   double extra_per_token = 0;
-  // Attention's forward FLOPs per token, halved in the causal convention (Workload::mfu_causal).
-  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s * (w.mfu_causal ? 0.5 : 1.0);
+  // Attention's forward FLOPs per token as executed.
+  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s * (attention_halved ? 0.5 : 1.0);
   if (l.recompute == Recompute::kFull) {
-    extra_per_token = (model_flops_per_token_ - (w.mfu_causal ? 6.0 : 12.0) * L * static_cast<double>(m.heads * d) * s -
+    extra_per_token = (executed_per_token - (attention_halved ? 6.0 : 12.0) * L * static_cast<double>(m.heads * d) * s -
                        6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
   } else if (l.recompute == Recompute::kSelective) {
     // Korthikanti Eq. 8 (s/(3h) in place of s/(6h)) for the attention core; Megatron's other
@@ -833,7 +841,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     const double f = static_cast<double>(m.ffn);
     extra_per_token = 2.0 * L * static_cast<double>(h) * (kvd + ad + f);
   }
-  e.throughput.hfu = (model_flops_per_token_ + extra_per_token) * tokens / peak_all;
+  e.throughput.hfu = (executed_per_token + extra_per_token) * tokens / peak_all;
   return e;
 }
 

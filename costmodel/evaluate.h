@@ -244,6 +244,9 @@ class Evaluator {
   LinkParams links_;
   ComputeParams compute_;
   double model_flops_per_token_ = 0;
+  // The FLOPs per token the GPUs execute (HFU's numerator before recompute): FlashAttention runs
+  // half of causal attention, unfused kernels all of it.
+  double executed_flops_per_token_ = 0;
   ParamCounts counts_;  // CountParams(model_), once
   mutable std::deque<CollectiveTable> tables_;  // TableOf's memo (a deque: references stay valid)
   mutable std::vector<int32_t> table_index_;    // TableOf's direct-mapped index into tables_

@@ -382,14 +382,13 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "per layer, per micro-batch: forward " << Printf("%.3f", e.layer_forward_s * 1e3)
      << " ms, backward " << Printf("%.3f", e.layer_backward_s * 1e3) << " ms\n";
   os << "throughput " << Printf("%.0f", e.throughput.tokens_per_s_per_gpu)
-     << " tokens/s/GPU, MFU " << Printf("%.1f%%", 100 * e.throughput.mfu) << ", HFU "
-     << Printf("%.1f%%", 100 * e.throughput.hfu) << " ("
+     << " tokens/s/GPU, MFU " << Printf("%.1f%%", 100 * e.throughput.mfu) << " ("
      << costmodel::MfuConventionName(e.throughput.mfu_causal) << " attention FLOPs";
   if (e.throughput.fp8_peak_utilization > 0) {
     os << "; of the BF16 dense peak; of the FP8 peak "
        << Printf("%.1f%%", 100 * e.throughput.fp8_peak_utilization);
   }
-  os << ")\n";
+  os << "), HFU " << Printf("%.1f%%", 100 * e.throughput.hfu) << " (FLOPs executed, recompute included)\n";
   const auto& m = e.memory;
   os << "\nmemory per GPU          GiB\n";
   os << "  params                " << Printf("%7.2f", m.params_bytes / kGiB) << "\n";

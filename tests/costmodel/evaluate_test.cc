@@ -471,8 +471,10 @@ TEST(Checkpointing, StepMixesAndOpRecomputesHalfTheMatmuls) {
   // the fused shapes, never by more than a few launches and smaller tiles.
   EXPECT_GE(op.layer_forward_s, none.layer_forward_s);
   EXPECT_LT(op.layer_forward_s, 1.01 * none.layer_forward_s);
-  // HFU counts the recomputed matmuls: 2 x h x (gd + ad + F) FLOPs per token per layer.
-  const double extra = 2.0 * 32 * 4096 * (1024.0 + 4096 + 14336);
+  // HFU counts the recomputed matmuls, 2 x h x (gd + ad + F) FLOPs per token per layer, and
+  // the FLOPs executed, not MFU's noncausal convention: FlashAttention runs half of the 12 L
+  // (a d) s attention FLOPs per token the convention counts.
+  const double extra = 2.0 * 32 * 4096 * (1024.0 + 4096 + 14336) - 0.5 * 12.0 * 32 * 4096 * 8192;
   const double tokens = 64.0 * 8192;
   EXPECT_NEAR(op.throughput.hfu - op.throughput.mfu,
               extra * tokens / (ComputeParamsFor(ResolveCluster("dgx-h100")).peak_flops * 64 * op.time.step_s), 1e-9);
@@ -579,9 +581,11 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
   // Memory falls in the same order.
   EXPECT_LT(mlp.memory.activations_per_layer_bytes, core.memory.activations_per_layer_bytes);
   EXPECT_GT(mlp.memory.activations_per_layer_bytes, full.memory.activations_per_layer_bytes);
-  // HFU counts the recomputed MLP's FLOPs: 2 x 3 x h x F per token per layer (and core_attn's).
-  const double attn_fwd = 4.0 * 32 * 4096 * 8192.0;  // 4 L (a d) s per token, all layers
-  const double extra = 3.0 * attn_fwd + 32 * 2.0 * 3 * 4096 * 14336.0;
+  // HFU counts the recomputed MLP's FLOPs: 2 x 3 x h x F per token per layer (and core_attn's),
+  // as executed: FlashAttention's causal forward is 2 L (a d) s per token, half the noncausal
+  // convention's 4 L (a d) s, and the step's own attention 6 L (a d) s of the convention's 12.
+  const double attn_fwd = 0.5 * 4.0 * 32 * 4096 * 8192.0;
+  const double extra = 3.0 * attn_fwd + 32 * 2.0 * 3 * 4096 * 14336.0 - 0.5 * 12.0 * 32 * 4096 * 8192;
   EXPECT_NEAR(mlp.throughput.hfu - mlp.throughput.mfu,
               extra * 64 * 8192 / (cp.peak_flops * 64 * mlp.time.step_s), 1e-9);
   // A dense model's layernorm and MoE modules recompute nothing in Megatron-Core: refused by name.
