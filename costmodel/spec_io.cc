@@ -962,12 +962,22 @@ Layout ParseLayoutText(std::string_view text, std::string_view origin_view, Reci
     size_t comma = text.find(',', start);
     std::string_view item =
         text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    // "tp=8, sp=on" reads as the user meant it: blanks around an item, a key or a value go.
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    item = trim(item);
     size_t eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0) {
-      throw Error(origin, "expected key=value, got '" + std::string(item) + "'");
+      // recompute_modules=core_attn,mlp: the comma ended the list.
+      const bool module_list = seen.count("recompute_modules") > 0 && eq == std::string_view::npos;
+      throw Error(origin, "expected key=value, got '" + std::string(item) + "'" +
+                              (module_list ? " (recompute_modules joins its modules with +: core_attn+mlp)" : ""));
     }
-    std::string key(item.substr(0, eq));
-    std::string_view value = item.substr(eq + 1);
+    std::string key(trim(item.substr(0, eq)));
+    std::string_view value = trim(item.substr(eq + 1));
     if (!seen.insert(key).second) throw Error(origin + ": " + key, "given twice");
     if (key == "tp") {
       l.tp = ParsePositive(key, value, origin);

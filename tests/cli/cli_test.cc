@@ -1440,6 +1440,8 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
       {"simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
        "--layout pp=2,vpp=2,schedule=1f1b",
        "--layout: schedule: 1f1b runs one stage per rank; vpp 2 needs schedule=interleaved (or leave schedule out)"},
+      {"simulate " + w16 + "--layout tp=2,fsdp=8,recompute=selective,recompute_modules=core_attn,mlp",
+       "--layout: expected key=value, got 'mlp' (recompute_modules joins its modules with +: core_attn+mlp)"},
       {"plan " + w16 + "--recipe megatron --fsdp1",
        "--fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or --framework) has no FSDP1 variant"},
   };
@@ -1453,6 +1455,10 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
                    "(running it needs RoPE scaling or long-context training)\n");
+  // Blanks around a layout's items, keys and values are dropped ("tp=2, sp=on" named ' sp').
+  r = Run("simulate " + w16 + "--layout 'tp=2, sp=on , fsdp = 8' --analytical");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("layout   tp=2,sp=on,fsdp=8,"), std::string::npos) << r.out;
   // On an fsdp2 layout the flag is taken.
   EXPECT_EQ(Run("simulate " + w16 + "--layout tp=2,fsdp=8 --fsdp1 --analytical").rc, 0);
   // sweep points given twice.
