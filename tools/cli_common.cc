@@ -338,7 +338,8 @@ Resolved Resolve(const WorkloadOptions& in) {
   r.model = costmodel::ResolveModel(o.model, "--model");
   r.cluster = ResolveCalibratedCluster(o);
   if (!o.recipe.empty() && costmodel::ParseRecipe(o.recipe, "--recipe") != costmodel::Recipe::kFsdp2 && o.fsdp1_given) {
-    throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; recipe " + o.recipe + " (--recipe or --framework) has no FSDP1 variant");
+    throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + o.recipe_from + " gives recipe " + o.recipe +
+                               ", which has no FSDP1 variant");
   }
   r.workload = MakeWorkload(o, r.model, r.cluster, o.gpus, o.global_batch, o.seq);
   return r;

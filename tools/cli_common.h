@@ -27,6 +27,7 @@ struct WorkloadOptions {
   int64_t global_batch = 0;
   int64_t seq = 0;
   std::string recipe;  // empty: command default
+  std::string recipe_from = "--recipe";  // the flag that set recipe (--framework NAME sets it too)
   std::string reduce_dtype = "fp32";
   bool no_flash_attention = false;
   int flash_version = 2;

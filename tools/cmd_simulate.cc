@@ -87,7 +87,7 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
   const costmodel::Model m = costmodel::ResolveModel(w.model, "--model");
   ImportedLaunch in = titan ? ParseTorchtitanToml(text, path, m, w.gpus) : ParseMegatronArgs(text, path, m, w.gpus);
   if (!w.recipe.empty() && costmodel::ParseRecipe(w.recipe, "--recipe") != in.layout.recipe) {
-    throw Error("--recipe", w.recipe + " disagrees with " + path + " (" + (titan ? "torchtitan" : "Megatron-LM") +
+    throw Error(w.recipe_from, w.recipe + " disagrees with " + path + " (" + (titan ? "torchtitan" : "Megatron-LM") +
                                 " runs the " + std::string(costmodel::ToString(in.layout.recipe)) + " recipe)");
   }
   if (in.reduce_dtype && costmodel::ParseDtype(w.reduce_dtype, "--reduce-dtype") != *in.reduce_dtype) {
@@ -159,8 +159,8 @@ void RunSimulate(const SimulateOptions& o) {
     int64_t given_accum = 0;
     l = costmodel::ParseLayoutText(o.layout, "--layout", recipe, &given_accum);
     if (!wo.recipe.empty() && l.recipe != recipe) {
-      throw Error("--recipe", wo.recipe + " disagrees with --layout's recipe=" + std::string(costmodel::ToString(l.recipe)) +
-                                  " (give one)");
+      throw Error(wo.recipe_from, wo.recipe + " disagrees with --layout's recipe=" +
+                                      std::string(costmodel::ToString(l.recipe)) + " (give one)");
     }
     costmodel::ResolveLayout(l, r.workload, "--layout");
     costmodel::CheckGivenGradAccum(given_accum, l, r.workload, "--layout");

@@ -35,7 +35,10 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     w->dp_gather_after_step = f.dp_gather_after_step;
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
-    if (!given("--recipe")) w->recipe = std::string(costmodel::ToString(f.recipe));
+    if (!given("--recipe")) {
+      w->recipe = std::string(costmodel::ToString(f.recipe));
+      w->recipe_from = "--framework " + f.name;
+    }
     // FP8 takes the framework's own path: TransformerEngine's recipes (megatron, nemo,
     // llm-foundry) or torchao's Float8Linear (torchtitan); the other path's recipe is an error.
     if (w->precision == "fp8") {

@@ -1443,7 +1443,11 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
       {"simulate " + w16 + "--layout tp=2,fsdp=8,recompute=selective,recompute_modules=core_attn,mlp",
        "--layout: expected key=value, got 'mlp' (recompute_modules joins its modules with +: core_attn+mlp)"},
       {"plan " + w16 + "--recipe megatron --fsdp1",
-       "--fsdp1: runs the fsdp2 recipe with FSDP1; recipe megatron (--recipe or --framework) has no FSDP1 variant"},
+       "--fsdp1: runs the fsdp2 recipe with FSDP1; --recipe gives recipe megatron, which has no FSDP1 variant"},
+      {"plan " + w16 + "--framework megatron --fsdp1",
+       "--fsdp1: runs the fsdp2 recipe with FSDP1; --framework megatron gives recipe megatron, which has no FSDP1 variant"},
+      {"simulate " + w16 + "--layout tp=2,fsdp=8,recipe=fsdp2 --framework megatron",
+       "--framework megatron: megatron disagrees with --layout's recipe=fsdp2 (give one)"},
   };
   for (const auto& [args, message] : dropped) {
     r = Run(args);
