@@ -299,6 +299,13 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
        << "  (no grad_accum: the global batch does not divide into its micro-batches; the step below prices "
        << "the batch's share of micro-batches per rank, a what-if)\n";
   }
+  if (l.pp > 1 && l.zero == 3 && l.shard() > 1 && l.recipe == costmodel::Recipe::kFsdp2) {
+    // evaluate.cc prices FSDP under a pipeline as torchtitan's default (reshard_after_forward
+    // "never" when pp is enabled): parameters gathered once per step and kept across the stage's
+    // micro-batches, which is zero=2's cost; say so rather than print zero=3 beside it.
+    os << "note     under pipeline parallelism zero=3 is priced as torchtitan's default (fsdp_reshard_after_forward "
+          "\"never\" with pp): a stage's parameters stay gathered across its micro-batches, as zero=2\n";
+  }
   os << "model    " << ev.model().name << ", cluster " << ev.cluster().name << ", " << w.gpus
      << " GPUs, global batch " << w.global_batch << " x " << w.seq << " tokens\n";
   if (e.feasible()) {

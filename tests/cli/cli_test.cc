@@ -1459,6 +1459,12 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
                    "(running it needs RoPE scaling or long-context training)\n");
+  // zero=3 under a pipeline is priced as zero=2 (torchtitan's default with pp): said, not hidden.
+  r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
+          "--layout tp=4,sp=on,pp=4,recompute=full,zero=3 --analytical");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("note     under pipeline parallelism zero=3 is priced as torchtitan's default"), std::string::npos)
+      << r.out;
   // Blanks around a layout's items, keys and values are dropped ("tp=2, sp=on" named ' sp').
   r = Run("simulate " + w16 + "--layout 'tp=2, sp=on , fsdp = 8' --analytical");
   EXPECT_EQ(r.rc, 0) << r.err;
