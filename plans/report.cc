@@ -264,6 +264,8 @@ costmodel::Evaluation ReadReportFirstLayout(const json& report, const std::strin
   if (t.Has("exposed_ep_comm_s")) e.time.exposed_ep_comm_s = t.Number("exposed_ep_comm_s", 0, 1e12);
   if (t.Has("exposed_offload_s")) e.time.exposed_offload_s = t.Number("exposed_offload_s", 0, 1e12);
   if (t.Has("fsdp_copies_s")) e.time.fsdp_copies_s = t.Number("fsdp_copies_s", 0, 1e12);
+  if (t.Has("bubble_s")) e.time.bubble_s = t.Number("bubble_s", 0, 1e12);
+  if (t.Has("exposed_pp_comm_s")) e.time.exposed_pp_comm_s = t.Number("exposed_pp_comm_s", 0, 1e12);
   e.time.gemm_efficiency = t.Number("gemm_efficiency", 0, 1);
   costmodel::JsonObject m = o.Object("memory");
   e.memory.peak_bytes = m.Number("peak_bytes", 0, 1e18);

@@ -478,6 +478,9 @@ void RunCompare(const CompareOptions& o) {
   row("exposed CP comm ms", [](const auto& e) { return e.time.exposed_cp_comm_s * 1e3; }, " %14.1f");
   row("exposed EP comm ms", [](const auto& e) { return e.time.exposed_ep_comm_s * 1e3; }, " %14.1f");
   row("optimizer ms", [](const auto& e) { return e.time.optimizer_s * 1e3; }, " %14.1f");
+  // A pipeline's bubble and its stage-to-stage sends are part of the step too (the rows sum to it).
+  row("pipeline bubble ms", [](const auto& e) { return e.time.bubble_s * 1e3; }, " %14.1f");
+  row("exposed PP send ms", [](const auto& e) { return e.time.exposed_pp_comm_s * 1e3; }, " %14.1f");
   row("GEMM efficiency %", [](const auto& e) { return e.time.gemm_efficiency * 100; }, " %14.1f");
   row("tokens/s/GPU", [](const auto& e) { return e.throughput.tokens_per_s_per_gpu; }, " %14.0f");
   {

@@ -1459,6 +1459,16 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
                    "(running it needs RoPE scaling or long-context training)\n");
+  // compare's rows add up to the step: a pipeline's bubble and its sends have rows, from layouts
+  // and from report files alike.
+  const std::string w256 = "--model llama3-70b --cluster dgx-h100 --gpus 256 --global-batch 512 --seq 8192 ";
+  r = Run("compare " + w256 + "--layout tp=8,sp=on,fsdp=32 --layout tp=4,sp=on,pp=4,schedule=1f1b,fsdp=16");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\npipeline bubble ms                0.0         1280.4\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nexposed PP send ms                0.0            2.9\n"), std::string::npos) << r.out;
+  ASSERT_EQ(Run("simulate " + w256 + "--layout tp=4,sp=on,pp=4,schedule=1f1b,fsdp=16 --analytical --json " + P("pp.json")).rc, 0);
+  r = Run("compare " + P("pp.json") + " " + P("pp.json"));
+  EXPECT_NE(r.out.find("\npipeline bubble ms             1280.4         1280.4\n"), std::string::npos) << r.out;
   // zero=3 under a pipeline is priced as zero=2 (torchtitan's default with pp): said, not hidden.
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
           "--layout tp=4,sp=on,pp=4,recompute=full,zero=3 --analytical");
