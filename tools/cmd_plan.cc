@@ -77,6 +77,13 @@ costmodel::Evaluation AsShown(const plans::Candidate& c, const sim::SimResult* s
   return e;
 }
 
+/// The best FSDP-only layout runs, but with less headroom than --min-headroom-gib asks.
+bool FsdpOnlyBelowHeadroom(const plans::SearchResult& r, double min_headroom_gib) {
+  if (!r.best_fsdp_only || !r.best_fsdp_only->eval.feasible() || min_headroom_gib <= 0) return false;
+  const auto& m = r.best_fsdp_only->eval.memory;
+  return (m.capacity_bytes - m.peak_bytes) / costmodel::kGiB < min_headroom_gib;
+}
+
 /// One line on the best FSDP-only layout: why it could not run, or how it compares with row 1,
 /// on the same kind of numbers (simulated against simulated).
 std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchResult& r,
@@ -90,6 +97,14 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
     for (const auto& s : ev.Reasons(f.layout, f.eval)) reasons += (reasons.empty() ? "" : "; ") + s;
     return "no FSDP-only layout can run; the best one (" + text + ") fails: " + reasons;
   }
+  // --min-headroom-gib rules it out as it rules out the ranked rows (with none ranked too).
+  const double headroom_gib = (f.eval.memory.capacity_bytes - f.eval.memory.peak_bytes) / costmodel::kGiB;
+  if (FsdpOnlyBelowHeadroom(r, min_headroom_gib)) {
+    char room[64];
+    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", headroom_gib,
+                  min_headroom_gib);
+    return "best FSDP-only layout (" + text + ") is left out: " + room;
+  }
   if (list.rows.empty()) return "best FSDP-only layout: " + text;
   const plans::ShownRow& best = list.rows.front();
   auto same = [&](const costmodel::Layout& l) {
@@ -98,13 +113,6 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
     return false;
   };
   if (same(f.layout)) return "the best layout is FSDP-only (" + text + ")";
-  const double headroom_gib = (f.eval.memory.capacity_bytes - f.eval.memory.peak_bytes) / costmodel::kGiB;
-  if (min_headroom_gib > 0 && headroom_gib < min_headroom_gib) {
-    char room[64];
-    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", headroom_gib,
-                  min_headroom_gib);
-    return "best FSDP-only layout (" + text + ") is left out: " + room;
-  }
   // Its numbers as ranked: simulated when it was among the refined layouts, or simulated now
   // when row 1 was (a plan never compares a simulated step with an analytical one).
   std::optional<sim::SimResult> own;
@@ -234,7 +242,7 @@ void RunPlan(const PlanOptions& o) {
     return false;
   };
   for (const auto& c : res.best_infeasible) layouts.push_back(plans::LayoutEntryJson(ev, c.layout, c.eval));
-  if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout)) {
+  if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout) && !FsdpOnlyBelowHeadroom(res, o.min_headroom_gib)) {
     layouts.push_back(plans::LayoutEntryJson(ev, res.best_fsdp_only->layout, res.best_fsdp_only->eval));
   }
   plans::SummaryInputs si;

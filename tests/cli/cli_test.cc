@@ -1469,6 +1469,14 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   ASSERT_EQ(Run("simulate " + w256 + "--layout tp=4,sp=on,pp=4,schedule=1f1b,fsdp=16 --analytical --json " + P("pp.json")).rc, 0);
   r = Run("compare " + P("pp.json") + " " + P("pp.json"));
   EXPECT_NE(r.out.find("\npipeline bubble ms             1280.4         1280.4\n"), std::string::npos) << r.out;
+  // --min-headroom-gib rules the best FSDP-only layout out as it rules out the ranked rows: it
+  // was printed and listed as a feasible layout with less headroom than asked.
+  r = Run("plan --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 1024 --seq 8192 "
+          "--min-headroom-gib 1000000 --json " + P("room.json"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(") is left out: 17.1 GiB of headroom, less than --min-headroom-gib 1e+06"), std::string::npos)
+      << r.out;
+  for (const json& row : ReadJson("room.json")["layouts"]) EXPECT_FALSE(row["feasible"].get<bool>()) << row["layout_text"];
   // zero=3 under a pipeline is priced as zero=2 (torchtitan's default with pp): said, not hidden.
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
           "--layout tp=4,sp=on,pp=4,recompute=full,zero=3 --analytical");
