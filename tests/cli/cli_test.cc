@@ -1476,7 +1476,8 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find(") is left out: 17.1 GiB of headroom, less than --min-headroom-gib 1e+06"), std::string::npos)
       << r.out;
-  for (const json& row : ReadJson("room.json")["layouts"]) EXPECT_FALSE(row["feasible"].get<bool>()) << row["layout_text"];
+  const json room = ReadJson("room.json");  // (a range-for over a temporary's member would dangle)
+  for (const json& row : room["layouts"]) EXPECT_FALSE(row["feasible"].get<bool>()) << row["layout_text"];
   // zero=3 under a pipeline is priced as zero=2 (torchtitan's default with pp): said, not hidden.
   r = Run("simulate --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192 "
           "--layout tp=4,sp=on,pp=4,recompute=full,zero=3 --analytical");
