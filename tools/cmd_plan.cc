@@ -77,11 +77,13 @@ costmodel::Evaluation AsShown(const plans::Candidate& c, const sim::SimResult* s
   return e;
 }
 
-/// The best FSDP-only layout runs, but with less headroom than --min-headroom-gib asks.
-bool FsdpOnlyBelowHeadroom(const plans::SearchResult& r, double min_headroom_gib) {
-  if (!r.best_fsdp_only || !r.best_fsdp_only->eval.feasible() || min_headroom_gib <= 0) return false;
+/// The best FSDP-only layout's headroom in GiB when it runs with less than --min-headroom-gib
+/// asks (the verdict says it, the JSON leaves the layout out); nullopt otherwise.
+std::optional<double> FsdpOnlyShortOfHeadroomGib(const plans::SearchResult& r, double min_headroom_gib) {
+  if (!r.best_fsdp_only || !r.best_fsdp_only->eval.feasible() || min_headroom_gib <= 0) return std::nullopt;
   const auto& m = r.best_fsdp_only->eval.memory;
-  return (m.capacity_bytes - m.peak_bytes) / costmodel::kGiB < min_headroom_gib;
+  const double room = (m.capacity_bytes - m.peak_bytes) / costmodel::kGiB;
+  return room < min_headroom_gib ? std::optional<double>(room) : std::nullopt;
 }
 
 /// One line on the best FSDP-only layout: why it could not run, or how it compares with row 1,
@@ -98,10 +100,9 @@ std::string FsdpOnlyVerdict(const costmodel::Evaluator& ev, const plans::SearchR
     return "no FSDP-only layout can run; the best one (" + text + ") fails: " + reasons;
   }
   // --min-headroom-gib rules it out as it rules out the ranked rows (with none ranked too).
-  const double headroom_gib = (f.eval.memory.capacity_bytes - f.eval.memory.peak_bytes) / costmodel::kGiB;
-  if (FsdpOnlyBelowHeadroom(r, min_headroom_gib)) {
+  if (const std::optional<double> headroom_gib = FsdpOnlyShortOfHeadroomGib(r, min_headroom_gib)) {
     char room[64];
-    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", headroom_gib,
+    std::snprintf(room, sizeof room, "%.1f GiB of headroom, less than --min-headroom-gib %g", *headroom_gib,
                   min_headroom_gib);
     return "best FSDP-only layout (" + text + ") is left out: " + room;
   }
@@ -242,7 +243,7 @@ void RunPlan(const PlanOptions& o) {
     return false;
   };
   for (const auto& c : res.best_infeasible) layouts.push_back(plans::LayoutEntryJson(ev, c.layout, c.eval));
-  if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout) && !FsdpOnlyBelowHeadroom(res, o.min_headroom_gib)) {
+  if (res.best_fsdp_only && !listed(res.best_fsdp_only->layout) && !FsdpOnlyShortOfHeadroomGib(res, o.min_headroom_gib)) {
     layouts.push_back(plans::LayoutEntryJson(ev, res.best_fsdp_only->layout, res.best_fsdp_only->eval));
   }
   plans::SummaryInputs si;

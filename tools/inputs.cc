@@ -73,17 +73,18 @@ NcclLogSamples LoadNcclTestsLog(const std::string& path, const costmodel::Cluste
                               std::string(costmodel::ToString(log.op)));
       }
     }
-    if (const int64_t gpn = count("gpus_per_node"), r = count("ranks"); gpn > 0 && r > 0 && nodes > 0 && gpn * nodes != r) {
+    const int64_t side_gpn = count("gpus_per_node");
+    if (const int64_t r = count("ranks"); side_gpn > 0 && r > 0 && nodes > 0 && side_gpn * nodes != r) {
       throw Error(side, "ranks: " + std::to_string(r) + ", but nodes x gpus_per_node = " + std::to_string(nodes) + " x " +
-                            std::to_string(gpn));
+                            std::to_string(side_gpn));
     }
     // Where the log's Rank lines say the ranks ran (logs elide ranks, so these bound from below).
     if (nodes > 0 && log.listed_hosts > nodes) {
       throw Error(side, "nodes: " + std::to_string(nodes) + ", but the log lists ranks on " +
                             std::to_string(log.listed_hosts) + " hosts (" + path + ")");
     }
-    if (const int64_t gpn = count("gpus_per_node"); gpn > 0 && log.most_ranks_on_a_host > gpn) {
-      throw Error(side, "gpus_per_node: " + std::to_string(gpn) + ", but the log lists " +
+    if (side_gpn > 0 && log.most_ranks_on_a_host > side_gpn) {
+      throw Error(side, "gpus_per_node: " + std::to_string(side_gpn) + ", but the log lists " +
                             std::to_string(log.most_ranks_on_a_host) + " ranks on host " + log.busiest_host + " (" +
                             path + ")");
     }
