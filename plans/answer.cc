@@ -380,7 +380,43 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
     if (so.max_ep == 1) out.push_back("expert parallelism left out (--max-ep 1)");
   }
   if (so.recipe) {
-    out.push_back("recipe fixed to " + std::string(costmodel::ToString(*so.recipe)) + " by --recipe");
+    out.push_back("recipe fixed to " + std::string(costmodel::ToString(*so.recipe)) +
+                  (so.runs ? " (" + so.runs_framework + "'s)" : std::string(" by --recipe")));
+  }
+  if (so.runs) {
+    const FrameworkLayouts& r = *so.runs;
+    std::vector<std::string> left;
+    if (!r.tp) left.push_back("tensor parallelism");
+    if (r.tp && r.tp_needs_sp) left.push_back("TP without SP");
+    if (r.tp && r.tp_without_sp) left.push_back("sequence parallelism");
+    if (r.schedules.empty()) left.push_back("pipelines");
+    for (auto s : {costmodel::Schedule::k1F1B, costmodel::Schedule::kInterleaved, costmodel::Schedule::kZeroBubble}) {
+      if (!r.schedules.empty() && std::find(r.schedules.begin(), r.schedules.end(), s) == r.schedules.end()) {
+        left.push_back("schedule=" + std::string(costmodel::ToString(s)));
+      }
+    }
+    if (r.cp_comms.empty()) left.push_back("context parallelism");
+    for (auto c : {costmodel::CpComm::kP2p, costmodel::CpComm::kAllGather, costmodel::CpComm::kA2a}) {
+      if (!r.cp_comms.empty() && std::find(r.cp_comms.begin(), r.cp_comms.end(), c) == r.cp_comms.end()) {
+        left.push_back("cp_comm=" + std::string(costmodel::ToString(c)));
+      }
+    }
+    if (!r.ep && !ev.model().moe.dense()) left.push_back("expert parallelism");
+    for (int z = 1; z <= 3; ++z) {
+      if (std::find(r.zero.begin(), r.zero.end(), z) == r.zero.end()) left.push_back("zero=" + std::to_string(z));
+    }
+    if (!r.hsdp) left.push_back("hybrid sharding (replicate beside fsdp)");
+    if (!r.ddp_with_tp_or_pp) left.push_back("replication without sharding beside TP or PP");
+    if (!r.selective) left.push_back("recompute=selective");
+    std::string text;
+    for (const auto& s : left) text += (text.empty() ? "" : ", ") + s;
+    out.push_back("framework " + so.runs_framework + ": only the layouts it runs" +
+                  (text.empty() ? std::string() : " (left out: " + text + ")") +
+                  (r.listed ? "" : "; its file lists no layout limits (\"layouts\")"));
+  }
+  if (!so.runs && !so.runs_framework.empty()) {
+    out.push_back("framework " + so.runs_framework + ": layouts not limited to what it runs (--recipe " +
+                  (so.recipe ? std::string(costmodel::ToString(*so.recipe)) : std::string("?")) + " is not its recipe)");
   }
   if (so.max_pp == 1) out.push_back("pipelines left out (--max-pp 1)");
   if (so.max_cp == 1) out.push_back("context parallelism left out (--max-cp 1)");

@@ -1,5 +1,6 @@
 #include "plans/framework.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -17,7 +18,116 @@ std::optional<std::string> OptionalString(costmodel::JsonObject& o, const std::s
   return o.String(key);
 }
 
+// A JSON array of distinct strings, each one of `allowed`; errors name the element.
+std::vector<std::string> EnumList(costmodel::JsonObject& o, const std::string& key,
+                                  std::initializer_list<std::string_view> allowed) {
+  const nlohmann::json& a = o.Array(key);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string at = "element " + std::to_string(i) + " ";
+    if (!a[i].is_string()) o.Fail(key, at + "must be a string, got " + costmodel::Describe(a[i]));
+    const std::string v = a[i].get<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+      std::string names;
+      for (std::string_view n : allowed) names += std::string(names.empty() ? "" : ", ") + std::string(n);
+      o.Fail(key, at + "'" + v + "' is not one of " + names);
+    }
+    if (std::find(out.begin(), out.end(), v) != out.end()) o.Fail(key, at + "'" + v + "' is listed twice");
+    out.push_back(v);
+  }
+  return out;
+}
+
+FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
+  FrameworkLayouts r;
+  r.listed = true;
+  if (l.Has("tp")) {
+    const std::string tp = l.Enum("tp", {"any", "with_sp", "without_sp", "none"});
+    r.tp = tp != "none";
+    r.tp_needs_sp = tp == "with_sp";
+    r.tp_without_sp = tp == "without_sp";
+  }
+  if (l.Has("pp_schedules")) {
+    r.schedules.clear();
+    for (const std::string& s : EnumList(l, "pp_schedules", {"1f1b", "interleaved", "zb-h1"})) {
+      r.schedules.push_back(costmodel::ParseSchedule(s, l.PathOf("pp_schedules")));
+    }
+  }
+  if (l.Has("cp_comm")) {
+    r.cp_comms.clear();
+    for (const std::string& s : EnumList(l, "cp_comm", {"p2p", "all_gather", "a2a"})) {
+      r.cp_comms.push_back(costmodel::ParseCpComm(s, l.PathOf("cp_comm")));
+    }
+  }
+  if (l.Has("ep")) r.ep = l.Bool("ep");
+  if (l.Has("zero")) {
+    r.zero.clear();
+    const nlohmann::json& a = l.Array("zero");
+    for (size_t i = 0; i < a.size(); ++i) {
+      const bool stage = a[i].is_number_integer() && a[i].get<int64_t>() >= 1 && a[i].get<int64_t>() <= 3;
+      if (!stage) l.Fail("zero", "element " + std::to_string(i) + " must be a ZeRO stage 1, 2 or 3, got " + costmodel::Describe(a[i]));
+      const int z = static_cast<int>(a[i].get<int64_t>());
+      if (std::find(r.zero.begin(), r.zero.end(), z) != r.zero.end()) {
+        l.Fail("zero", "element " + std::to_string(i) + " " + std::to_string(z) + " is listed twice");
+      }
+      r.zero.push_back(z);
+    }
+    if (r.zero.empty()) l.Fail("zero", "must list at least one ZeRO stage (1, 2 or 3)");
+  }
+  if (l.Has("hsdp")) r.hsdp = l.Bool("hsdp");
+  if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
+  return r;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace
+
+std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l) {
+  const std::string who(framework);
+  using costmodel::ToString;
+  if (l.tp > 1 && !f.tp) return "tp=" + std::to_string(l.tp) + ": " + who + " runs no tensor parallelism";
+  if (l.tp > 1 && !l.sp && f.tp_needs_sp) {
+    return "sp=off: " + who + " runs tensor parallelism only with sequence parallelism";
+  }
+  if (l.tp > 1 && l.sp && f.tp_without_sp) return "sp=on: " + who + " has no sequence parallelism";
+  if (l.pp > 1 && std::find(f.schedules.begin(), f.schedules.end(), l.schedule) == f.schedules.end()) {
+    std::vector<std::string> names;
+    for (auto s : f.schedules) names.emplace_back(ToString(s));
+    return f.schedules.empty() ? "pp=" + std::to_string(l.pp) + ": " + who + " runs no pipeline parallelism"
+                               : "schedule=" + std::string(ToString(l.schedule)) + ": " + who +
+                                     " runs the pipeline schedules " + Join(names);
+  }
+  if (l.cp > 1 && std::find(f.cp_comms.begin(), f.cp_comms.end(), l.cp_comm) == f.cp_comms.end()) {
+    std::vector<std::string> names;
+    for (auto c : f.cp_comms) names.emplace_back(ToString(c));
+    return f.cp_comms.empty() ? "cp=" + std::to_string(l.cp) + ": " + who + " runs no context parallelism"
+                              : "cp_comm=" + std::string(ToString(l.cp_comm)) + ": " + who +
+                                    " exchanges context-parallel keys and values by " + Join(names);
+  }
+  if (l.ep > 1 && !f.ep) return "ep=" + std::to_string(l.ep) + ": " + who + " runs no expert parallelism";
+  if (l.shard() > 1 && std::find(f.zero.begin(), f.zero.end(), l.zero) == f.zero.end()) {
+    std::vector<std::string> names;
+    for (int z : f.zero) names.push_back(std::to_string(z));
+    return "zero=" + std::to_string(l.zero) + ": " + who + " shards at ZeRO stage " + Join(names);
+  }
+  if (l.shard() > 1 && l.replicate > 1 && !f.hsdp) {
+    return "replicate=" + std::to_string(l.replicate) + ": " + who +
+           " shards over the whole data-parallel group (no hybrid sharding)";
+  }
+  if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) {
+    return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
+           " replicates without sharding only when there is no tensor or pipeline parallelism";
+  }
+  if (l.recompute == costmodel::Recompute::kSelective && !f.selective) {
+    return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
+  }
+  return "";
+}
 
 Framework ParseFramework(std::string_view text, std::string_view origin) {
   const nlohmann::json j = costmodel::ParseJsonText(text, origin);
@@ -59,6 +169,12 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   f.default_precision = OptionalString(d, "precision");
   f.default_recompute = OptionalString(d, "recompute");
   d.Finish();
+  if (o.Has("layouts")) {
+    costmodel::JsonObject l = o.Object("layouts");
+    f.layouts = ParseLayouts(l);
+    l.Finish();
+  }
+  f.layouts.selective = f.selective == Framework::Selective::kAttentionCore;
   const nlohmann::json& traits = o.Array("traits");
   for (size_t i = 0; i < traits.size(); ++i) {
     costmodel::JsonObject t(traits[i], std::string(origin), "traits[" + std::to_string(i) + "]");
@@ -69,6 +185,16 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
     f.traits.push_back(std::move(tr));
   }
   if (f.traits.empty()) o.Fail("traits", "must list the traits with their sources");
+  // Every limit on the layouts cites the framework's code, as the workload traits do.
+  if (o.Has("layouts")) {
+    for (const std::string& key : costmodel::JsonObject(o.Raw("layouts"), std::string(origin), "layouts").Keys()) {
+      const std::string name = "layouts." + key;
+      const bool cited = std::any_of(f.traits.begin(), f.traits.end(), [&](const Framework::Trait& t) {
+        return t.trait.find(name) != std::string::npos;
+      });
+      if (!cited) o.Fail("traits", "no trait names '" + name + "': every layout limit needs its source in the framework's code");
+    }
+  }
   o.Finish();
   return f;
 }

@@ -16,6 +16,33 @@
 
 namespace meshplan::plans {
 
+/// The layouts a framework can run, as the search's space under --framework (data/frameworks
+/// "layouts", each key with a trait "layouts.<key>" citing the framework's code). A field the file
+/// leaves out does not limit the search; a file without "layouts" limits only `selective`.
+struct FrameworkLayouts {
+  bool tp = true;                 // tensor parallelism at all
+  bool tp_needs_sp = false;       // tp > 1 only with sequence parallelism
+  bool tp_without_sp = false;     // tp > 1 only without it
+  // Pipeline schedules it runs (empty: no pipeline parallelism).
+  std::vector<costmodel::Schedule> schedules = {costmodel::Schedule::k1F1B, costmodel::Schedule::kInterleaved,
+                                                costmodel::Schedule::kZeroBubble};
+  // Context-parallel exchanges it runs (empty: no context parallelism).
+  std::vector<costmodel::CpComm> cp_comms = {costmodel::CpComm::kP2p, costmodel::CpComm::kAllGather,
+                                             costmodel::CpComm::kA2a};
+  bool ep = true;                 // expert parallelism
+  std::vector<int> zero = {1, 2, 3};  // ZeRO stages of a layout that shards (fsdp x cp > 1)
+  bool hsdp = true;               // replicate > 1 beside sharding (fsdp x cp > 1)
+  bool ddp_with_tp_or_pp = true;  // replicate > 1 without sharding beside tp > 1 or pp > 1
+  // Megatron's selective recompute (the attention core): only where "selective" means that
+  // (workload.selective_recompute "attention_core").
+  bool selective = true;
+  bool listed = false;            // the file has "layouts"
+};
+
+/// Empty when `f` runs `l`; else "key=value: <framework> runs ..." naming the first setting it
+/// does not (the search's filter, said in the words of the layout text).
+std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l);
+
 struct Framework {
   std::string name;
   std::string description;
@@ -55,6 +82,7 @@ struct Framework {
     bool modelled = false;  // false: documented, not (yet) priced by the cost model
   };
   std::vector<Trait> traits;
+  FrameworkLayouts layouts;
 };
 
 /// Parses a framework file; errors name the origin, the JSON path and the problem.

@@ -215,6 +215,7 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
                   l.cp_comm = cp_comm;
                   for (int64_t ep : EpChoices(ev.model(), f * cp, tp, sp == 1, opt)) {
                     l.ep = ep;
+                    if (opt.runs && !FrameworkLayoutProblem(*opt.runs, opt.runs_framework, l).empty()) continue;
                     visit(l);
                   }
                 }

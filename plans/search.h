@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "costmodel/evaluate.h"
 #include "costmodel/specs.h"
+#include "plans/framework.h"
 
 namespace meshplan::plans {
 
@@ -35,6 +37,10 @@ struct SearchOptions {
   // H100 at 400 Gb/s per GPU they are equal at ~2,500 tokens. It keeps CP out of the short-
   // sequence searches, where it only multiplies the space.
   int64_t min_cp_tokens = 4096;
+  // --framework NAME: only the layouts that framework runs (its file's "layouts" and what its
+  // "selective" means); unset: every layout meshplan prices.
+  std::optional<FrameworkLayouts> runs;
+  std::string runs_framework;  // its name, for the caveat
 };
 
 struct Candidate {

@@ -15,6 +15,7 @@
 #include "costmodel/evaluate.h"
 #include "costmodel/output_file.h"
 #include "costmodel/specs.h"
+#include "plans/framework.h"
 #include "sim/simulate.h"
 #include <nlohmann/json_fwd.hpp>
 
@@ -52,6 +53,10 @@ struct WorkloadOptions {
   std::string calibration;  // profile name or path; empty: the cluster's shipped profile, if any
   bool no_calibration = false;  // --no-calibration: the uncalibrated model
   std::string global_batch_tokens;  // --global-batch-tokens: "4M" or "4194304"; sets global_batch
+  // --framework NAME: its name, and the layouts it runs (the search's space); unset when an
+  // explicit --recipe is not the framework's (then nothing limits the search).
+  std::string framework;
+  std::optional<plans::FrameworkLayouts> framework_layouts;
 };
 
 /// --global-batch-tokens' text as tokens: decimal digits with an optional K, M or G suffix

@@ -47,6 +47,8 @@ plans::SearchOptions MakeSearchOptions(const WorkloadOptions& w, int top, const 
   so.max_cp = max_cp;
   so.max_ep = max_ep;
   if (!w.recipe.empty()) so.recipe = costmodel::ParseRecipe(w.recipe, "--recipe");
+  so.runs = w.framework_layouts;
+  so.runs_framework = w.framework;
   return so;
 }
 

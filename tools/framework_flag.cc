@@ -39,6 +39,10 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
       w->recipe = std::string(costmodel::ToString(f.recipe));
       w->recipe_from = "--framework " + f.name;
     }
+    // The search keeps to what the framework runs, unless --recipe chose another framework's
+    // model states (explicit flags win; the caveat says the search is then not limited).
+    w->framework = f.name;
+    if (w->recipe == costmodel::ToString(f.recipe)) w->framework_layouts = f.layouts;
     // FP8 takes the framework's own path: TransformerEngine's recipes (megatron, nemo,
     // llm-foundry) or torchao's Float8Linear (torchtitan); the other path's recipe is an error.
     if (w->precision == "fp8") {

@@ -89,6 +89,54 @@ TEST_F(LaunchCli, PlanWritesEachFrameworkTheBestLayoutItCanRun) {
   }
 }
 
+// --framework NAME plans only what NAME runs (data/frameworks "layouts"): every ranked row is one
+// its launch file can hold, so row 1 is written without a substitute; the caveats say what was left
+// out; an explicit --recipe of another framework lifts the limits and says so.
+TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
+  for (const std::string fw : {"torchtitan", "megatron"}) {
+    const bool titan = fw == "torchtitan";
+    const std::string file = P(titan ? "t.toml" : "m.txt");
+    Result r = Run(std::string("plan ") + k70b + " --framework " + fw + (titan ? " --emit-torchtitan " : " --emit-megatron ") +
+                   file + " --top 20 --json " + P("p.json"));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.err.find("cannot run in"), std::string::npos) << r.err;
+    const json plan = ReadJson("p.json");
+    const std::string row1 = plan["layouts"][0]["layout_text"];
+    EXPECT_NE(Slurp(file).find("# meshplan layout: " + row1 + "\n"), std::string::npos) << fw;
+    std::string caveats;
+    for (const auto& c : plan["summary"]["caveats"]) caveats += c.get<std::string>() + "\n";
+    EXPECT_NE(caveats.find("framework " + fw + ": only the layouts it runs (left out: "), std::string::npos) << caveats;
+    for (const json& row : plan["layouts"]) {
+      const json& l = row["layout"];
+      EXPECT_NE(l["schedule"], "zb-h1") << row["layout_text"];
+      const bool shards = l["fsdp"].get<int>() * l["cp"].get<int>() > 1;
+      if (titan) {
+        EXPECT_EQ(l["recipe"], "fsdp2");
+        EXPECT_TRUE(l["tp"] == 1 || l["sp"] == true) << row["layout_text"];
+        EXPECT_TRUE(!shards || l["zero"] != 1) << row["layout_text"];
+        EXPECT_TRUE(l["cp"] == 1 || l["cp_comm"] != "a2a") << row["layout_text"];
+      } else {
+        EXPECT_EQ(l["recipe"], "megatron");
+        EXPECT_TRUE(!shards || l["replicate"] == 1) << row["layout_text"];
+      }
+    }
+  }
+  // llm-foundry's benchmark runs FSDP alone: no TP, PP or CP row.
+  Result r = Run(std::string("plan ") + k70b + " --framework llm-foundry --top 20 --refine 0 --json " + P("f.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const json& row : ReadJson("f.json")["layouts"]) {
+    const json& l = row["layout"];
+    EXPECT_EQ(l["tp"], 1);
+    EXPECT_EQ(l["pp"], 1);
+    EXPECT_EQ(l["cp"], 1);
+  }
+  r = Run(std::string("plan ") + k70b + " --framework torchtitan --recipe megatron --top 2 --refine 0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("framework torchtitan: layouts not limited to what it runs (--recipe megatron is not its recipe)"),
+            std::string::npos)
+      << r.out;
+}
+
 // No ranked layout the framework can run: an error naming row 1's setting, and no file at all.
 TEST_F(LaunchCli, PlanWithNoLayoutAFrameworkRunsWritesNothing) {
   Result r = Run(std::string("plan ") + k70b + " --recipe fsdp2 --emit-torchtitan " + P("t.toml") +

@@ -14,6 +14,8 @@
 #include "costmodel/error.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
+#include "plans/framework.h"
+#include "plans/search.h"
 
 namespace meshplan::tools {
 namespace {
@@ -575,6 +577,98 @@ TEST(LaunchConfig, MegatronIgnoredFlagsAndNotes) {
   EXPECT_FALSE(overlapped.reduce_after_backward);
   EXPECT_FALSE(overlapped.gather_before_forward);
   EXPECT_TRUE(overlapped.notes.empty());
+}
+
+}  // namespace
+}  // namespace meshplan::tools
+
+namespace meshplan::tools {
+namespace {
+
+// plan --framework searches only what the framework runs (data/frameworks "layouts"), and that
+// data agrees with the launch writers: every layout of the search space under torchtitan is one
+// TorchtitanToml writes, every one under megatron or nemo one MegatronArgs writes, over dense,
+// MoE and long-context workloads (pipelines with uneven splits, CP, EP all in the space).
+TEST(LaunchConfig, FrameworkSearchSpaceIsWhatItsWriterRuns) {
+  struct Case {
+    const char* model;
+    int64_t gpus, global_batch, seq;
+  };
+  const Case cases[] = {{"llama3-8b", 64, 256, 8192},
+                        {"llama3-70b", 256, 512, 8192},
+                        {"llama3-405b", 1024, 512, 8192},
+                        {"mixtral-8x7b", 64, 256, 4096},
+                        {"llama3-70b", 512, 64, 131072}};
+  for (const char* name : {"torchtitan", "megatron", "nemo"}) {
+    const plans::Framework f = plans::ResolveFramework(name);
+    const bool torchtitan = std::string(name) == "torchtitan";
+    for (const Case& c : cases) {
+      Target t = Make(c.model, c.gpus, c.global_batch, c.seq);
+      plans::ApplyFramework(f, t.workload);
+      const costmodel::Evaluator ev(t.model, t.cluster, t.workload);
+      plans::SearchOptions so;
+      so.recipe = f.recipe;
+      so.runs = f.layouts;
+      so.runs_framework = f.name;
+      plans::SearchOptions all = so;
+      all.runs.reset();
+      const std::vector<Layout> space = plans::EnumerateLayouts(ev, so);
+      const size_t unlimited = plans::EnumerateLayouts(ev, all).size();
+      EXPECT_GT(space.size(), 0u) << name << " " << c.model;
+      EXPECT_LT(space.size(), unlimited) << name << " " << c.model << ": the limits leave nothing out";
+      for (const Layout& l : space) {
+        // The space holds layouts whose data-parallel degree exceeds the batch, to count them as
+        // infeasible by batch (search.h); no framework runs those, and the search never ranks them.
+        if (t.workload.global_batch % (l.dp() * l.mbs) != 0) continue;
+        try {
+          if (torchtitan) {
+            TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
+          } else {
+            MegatronArgs(t.launch(), l, "--emit-megatron", "m.txt");
+          }
+        } catch (const Error& e) {
+          ADD_FAILURE() << name << " " << c.model << " " << c.gpus << " GPUs: the search offers "
+                        << costmodel::LayoutToText(l) << ", which the writer refuses: " << e.what();
+          break;
+        }
+      }
+    }
+  }
+}
+
+// The reason a layout is outside a framework names the setting, in the layout text's words.
+TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
+  const Target t = Make("llama3-70b", 256, 512, 8192);
+  const plans::Framework tt = plans::ResolveFramework("torchtitan");
+  const plans::Framework mg = plans::ResolveFramework("megatron");
+  const plans::Framework lf = plans::ResolveFramework("llm-foundry");
+  const plans::Framework ds = plans::ResolveFramework("deepspeed");
+  auto why = [&](const plans::Framework& f, const std::string& text) {
+    return plans::FrameworkLayoutProblem(f.layouts, f.name, L(text, t));
+  };
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "");
+  EXPECT_EQ(why(tt, "tp=8,sp=off,fsdp=32,zero=3,recipe=fsdp2"),
+            "sp=off: torchtitan runs tensor parallelism only with sequence parallelism");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=1,recipe=fsdp2"), "zero=1: torchtitan shards at ZeRO stage 2, 3");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=8,pp=4,schedule=zb-h1,recipe=fsdp2"),
+            "schedule=zb-h1: torchtitan runs the pipeline schedules 1f1b, interleaved");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=16,cp=2,cp_comm=a2a,recipe=fsdp2"),
+            "cp_comm=a2a: torchtitan exchanges context-parallel keys and values by p2p, all_gather");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=1,replicate=32,recipe=fsdp2"),
+            "fsdp=1,replicate=32: torchtitan replicates without sharding only when there is no tensor or "
+            "pipeline parallelism");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=8,replicate=4,zero=1,recipe=megatron"),
+            "replicate=4: megatron shards over the whole data-parallel group (no hybrid sharding)");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective"), "");
+  EXPECT_EQ(why(lf, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "tp=8: llm-foundry runs no tensor parallelism");
+  EXPECT_EQ(why(lf, "fsdp=64,pp=4,zero=3,recipe=fsdp2"), "pp=4: llm-foundry runs no pipeline parallelism");
+  EXPECT_EQ(why(lf, "fsdp=128,cp=2,zero=3,recipe=fsdp2"), "cp=2: llm-foundry runs no context parallelism");
+  EXPECT_EQ(why(lf, "fsdp=32,replicate=8,zero=3,recipe=fsdp2"), "");  // HYBRID_SHARD
+  EXPECT_EQ(why(ds, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron"), "sp=on: deepspeed has no sequence parallelism");
+  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=8,pp=4,vpp=2,schedule=interleaved,zero=1,recipe=megatron"),
+            "schedule=interleaved: deepspeed runs the pipeline schedules 1f1b");
+  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,recompute=selective"),
+            "recompute=selective: deepspeed has no Megatron-style selective recompute (of the attention core)");
 }
 
 }  // namespace

@@ -131,6 +131,71 @@ TEST(Framework, BadFilesAreOneErrorNamingTheField) {
             "(fully_shard: true, with its copies around each all-gather and reduce-scatter) or FSDP1 (false)");
 }
 
+// "layouts": what a framework runs, the search's space under --framework; every key cites its
+// source like any trait, and a bad value names the key and the element.
+TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
+  const std::string head = R"({"schema_version": 1, "name": "x", "description": "d",
+    "workload": {"flash_attention": true, "flash_version": 2, "eager_elementwise": false, "reduce_dtype": "fp32", "recipe": "fsdp2", "fsdp2_copies": true, "selective_recompute": null},
+    "defaults": {"precision": null, "recompute": "none"}, )";
+  const std::string cited = R"("traits": [{"trait": "layouts.tp, layouts.zero, layouts.pp_schedules, layouts.cp_comm", "value": "v", "source": "a/b", "modelled": true}]})";
+  const Framework f = ParseFramework(
+      head + R"("layouts": {"tp": "with_sp", "zero": [2, 3], "pp_schedules": ["1f1b"], "cp_comm": []}, )" + cited, "f.json");
+  EXPECT_TRUE(f.layouts.listed);
+  EXPECT_TRUE(f.layouts.tp && f.layouts.tp_needs_sp && !f.layouts.tp_without_sp);
+  EXPECT_EQ(f.layouts.zero, (std::vector<int>{2, 3}));
+  EXPECT_EQ(f.layouts.schedules, (std::vector<costmodel::Schedule>{costmodel::Schedule::k1F1B}));
+  EXPECT_TRUE(f.layouts.cp_comms.empty());
+  EXPECT_TRUE(f.layouts.ep && f.layouts.hsdp && f.layouts.ddp_with_tp_or_pp);  // not listed: not limited
+  EXPECT_FALSE(f.layouts.selective);  // selective_recompute null: no Megatron selective
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"zero": [1, 4]}, )" + cited),
+            "f.json: layouts.zero: element 1 must be a ZeRO stage 1, 2 or 3, got 4");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"zero": [2, 2]}, )" + cited),
+            "f.json: layouts.zero: element 1 2 is listed twice");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"zero": []}, )" + cited),
+            "f.json: layouts.zero: must list at least one ZeRO stage (1, 2 or 3)");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"pp_schedules": ["gpipe"]}, )" + cited),
+            "f.json: layouts.pp_schedules: element 0 'gpipe' is not one of 1f1b, interleaved, zb-h1");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"cp_comm": ["p2p", "p2p"]}, )" + cited),
+            "f.json: layouts.cp_comm: element 1 'p2p' is listed twice");
+  EXPECT_NE(ErrorOf(head + R"("layouts": {"tp": "some"}, )" + cited).find("f.json: layouts.tp: "), std::string::npos);
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"tpp": "any"}, )" + cited), "f.json: layouts.tpp: unknown key");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": false}, )" + cited),
+            "f.json: traits: no trait names 'layouts.hsdp': every layout limit needs its source in the framework's code");
+}
+
+// The shipped limits, each from the framework's code (see each file's layouts.* traits).
+TEST(Framework, ShippedLayoutLimits) {
+  using costmodel::CpComm;
+  using costmodel::Schedule;
+  const Framework tt = ResolveFramework("torchtitan");
+  EXPECT_TRUE(tt.layouts.tp_needs_sp);  // apply_tp: SequenceParallel norms
+  EXPECT_EQ(tt.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B, Schedule::kInterleaved}));
+  EXPECT_EQ(tt.layouts.cp_comms, (std::vector<CpComm>{CpComm::kP2p, CpComm::kAllGather}));  // rotate alltoall, allgather
+  EXPECT_EQ(tt.layouts.zero, (std::vector<int>{2, 3}));  // fully_shard reshard_after_forward
+  EXPECT_FALSE(tt.layouts.ddp_with_tp_or_pp);
+  EXPECT_FALSE(tt.layouts.selective);  // its "selective" is whole layers
+  for (const char* n : {"megatron", "nemo"}) {
+    const Framework mg = ResolveFramework(n);
+    EXPECT_EQ(mg.layouts.zero, (std::vector<int>{1})) << n;  // distributed optimizer
+    EXPECT_FALSE(mg.layouts.hsdp) << n;
+    EXPECT_EQ(mg.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B, Schedule::kInterleaved})) << n;
+    EXPECT_EQ(mg.layouts.cp_comms.size(), 3u) << n;  // --cp-comm-type p2p | all_gather | a2a
+    EXPECT_TRUE(mg.layouts.selective) << n;
+  }
+  const Framework lf = ResolveFramework("llm-foundry");
+  EXPECT_FALSE(lf.layouts.tp);
+  EXPECT_TRUE(lf.layouts.schedules.empty());
+  EXPECT_TRUE(lf.layouts.cp_comms.empty());
+  EXPECT_FALSE(lf.layouts.ep);
+  EXPECT_EQ(lf.layouts.zero, (std::vector<int>{2, 3}));  // SHARD_GRAD_OP, FULL_SHARD
+  EXPECT_TRUE(lf.layouts.hsdp);                            // HYBRID_SHARD
+  const Framework ds = ResolveFramework("deepspeed");
+  EXPECT_TRUE(ds.layouts.tp_without_sp);  // Megatron-DeepSpeed @bb4ac1c: no --sequence-parallel
+  EXPECT_EQ(ds.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B}));  // TrainSchedule
+  EXPECT_TRUE(ds.layouts.cp_comms.empty());
+  EXPECT_FALSE(ds.layouts.selective);
+}
+
 TEST(Framework, UnknownNameListsTheBuiltIns) {
   try {
     ResolveFramework("jax");
