@@ -402,6 +402,7 @@ struct CompareOptions {
 void RunCompare(const CompareOptions& o) {
   std::vector<std::string> names;
   std::vector<costmodel::Evaluation> evals;
+  std::vector<std::string> framework_notes;  // layouts the --framework cannot run, said after every check
   json report;
   json entries = json::array();
   if (!o.reports.empty()) {
@@ -447,6 +448,13 @@ void RunCompare(const CompareOptions& o) {
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
       costmodel::CheckGivenGradAccum(given_accum, l, r.workload, "--layout " + text);
       CheckFsdp1(o.w, l, "--layout " + text);
+      if (o.w.framework_layouts) {
+        const std::string why = plans::FrameworkLayoutProblem(*o.w.framework_layouts, o.w.framework, l);
+        if (!why.empty()) {
+          framework_notes.push_back("meshplan: note: --framework " + o.w.framework + " cannot run " +
+                                    costmodel::LayoutToText(l) + " (" + why + "): priced as given");
+        }
+      }
       evals.push_back(ev.Evaluate(l));
       names.push_back(costmodel::LayoutToText(l));
       entries.push_back(plans::LayoutEntryJson(ev, l, evals.back()));
@@ -472,6 +480,7 @@ void RunCompare(const CompareOptions& o) {
   report["layouts"] = entries;
   report["differences"] = diffs;
   const std::string text = plans::DumpReport(report);
+  for (const std::string& n : framework_notes) NoteLine(n);  // after every check
 
   std::printf("%-22s", "");
   for (size_t i = 0; i < names.size(); ++i) std::printf(" %14s", ("[" + std::to_string(i + 1) + "]").c_str());

@@ -188,6 +188,17 @@ void RunSimulate(const SimulateOptions& o) {
   if (o.analytical && !o.trace_path.empty()) {
     throw Error("--trace", "needs the simulator; drop --analytical");
   }
+  // The depth only orders per-layer FSDP all-gathers (sim/step_graph.cc); without them the flag
+  // would change nothing and say nothing.
+  const bool per_layer_gathers = l.pp == 1 && !e.parts.per_step_zero1 && e.parts.fsdp_ag_layer_s > 0;
+  if (o.prefetch_given && !per_layer_gathers) {
+    throw Error("--prefetch", "sets how many FSDP units are all-gathered ahead of the layer computing; " +
+                                  costmodel::LayoutToText(l) + " gathers none per layer (" +
+                                  (l.pp > 1                    ? "a pipeline stage gathers its units once per step"
+                                   : e.parts.per_step_zero1    ? "ZeRO-1 gathers the parameters once per step"
+                                                               : "nothing is sharded") +
+                                  ")");
+  }
   nlohmann::json report = plans::ReportSkeleton("simulate", ev, std::nullopt);
   report["inputs"]["calibration_why"] = CalibrationWhy(wo, r.cluster);
   nlohmann::json entry = plans::LayoutEntryJson(ev, l, e);
@@ -214,12 +225,13 @@ void RunSimulate(const SimulateOptions& o) {
     ApplySimulation(entry, r, tokens, static_cast<double>(ev.workload().gpus));
     if (!o.trace_path.empty()) trace = sim::ChromeTrace(r);
     char buf[512];
+    const std::string depth = per_layer_gathers ? ", prefetch depth " + std::to_string(o.prefetch) : "";
     std::snprintf(buf, sizeof buf,
-                  "\nsimulated step (discrete-event, prefetch depth %d): %.1f ms (analytical %.1f ms)\n"
+                  "\nsimulated step (discrete-event%s): %.1f ms (analytical %.1f ms)\n"
                   "  compute %.1f ms, exposed TP %.1f ms, FSDP %.1f ms, DP %.1f ms, optimizer %.1f ms,"
                   " bubble %.1f ms\n"
                   "  peak memory %.2f GiB at %.1f ms; %lld tasks\n",
-                  o.prefetch, r.step_s * 1e3, e.time.step_s * 1e3, r.compute_s * 1e3,
+                  depth.c_str(), r.step_s * 1e3, e.time.step_s * 1e3, r.compute_s * 1e3,
                   r.exposed_tp_comm_s * 1e3, r.exposed_fsdp_comm_s * 1e3, r.exposed_dp_comm_s * 1e3,
                   r.optimizer_s * 1e3, r.bubble_s * 1e3, r.peak_bytes / costmodel::kGiB, r.peak_time_s * 1e3,
                   static_cast<long long>(r.tasks));
@@ -286,6 +298,11 @@ void RunSimulate(const SimulateOptions& o) {
   }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
+  // After every check (a note before an error is noise): a layout the --framework cannot run.
+  if (wo.framework_layouts) {
+    const std::string why = plans::FrameworkLayoutProblem(*wo.framework_layouts, wo.framework, l);
+    if (!why.empty()) NoteLine("meshplan: note: --framework " + wo.framework + " cannot run this layout (" + why + "): priced as given");
+  }
   std::printf("calibration %s (%s)\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
               CalibrationWhy(wo, r.cluster).c_str());
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);

@@ -1448,12 +1448,38 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
        "--fsdp1: runs the fsdp2 recipe with FSDP1; --framework megatron gives recipe megatron, which has no FSDP1 variant"},
       {"simulate " + w16 + "--layout tp=2,fsdp=8,recipe=fsdp2 --framework megatron",
        "--framework megatron: megatron disagrees with --layout's recipe=fsdp2 (give one)"},
+      // --prefetch orders per-layer FSDP all-gathers; a layout without them ignored it.
+      {"simulate " + w16 + "--layout tp=2,sp=on,fsdp=8,zero=1 --prefetch 3",
+       "--prefetch: sets how many FSDP units are all-gathered ahead of the layer computing; "
+       "tp=2,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,recompute=none,recipe=fsdp2 gathers none per layer (ZeRO-1 gathers "
+       "the parameters once per step)"},
+      {"simulate " + w16 + "--layout tp=2,sp=on,fsdp=1,replicate=8 --prefetch 0",
+       "--prefetch: sets how many FSDP units are all-gathered ahead of the layer computing; "
+       "tp=2,sp=on,fsdp=1,replicate=8,zero=3,mbs=1,recompute=none,recipe=fsdp2 gathers none per layer (nothing is "
+       "sharded)"},
+      {"simulate " + w16 + "--layout tp=2,sp=on,pp=2,fsdp=4,zero=3 --prefetch 2",
+       "--prefetch: sets how many FSDP units are all-gathered ahead of the layer computing; "
+       "tp=2,sp=on,fsdp=4,replicate=1,zero=3,mbs=1,recompute=none,recipe=fsdp2,pp=2,schedule=1f1b gathers none per "
+       "layer (a "
+       "pipeline stage gathers its units once per step)"},
   };
   for (const auto& [args, message] : dropped) {
     r = Run(args);
     EXPECT_EQ(r.rc, 2) << args;
     EXPECT_EQ(r.err, "meshplan: error: " + message + "\n") << args;
   }
+  EXPECT_EQ(Run("simulate " + w16 + "--layout tp=2,sp=on,fsdp=8,zero=3 --prefetch 2").rc, 0);
+  // A layout the --framework cannot run is priced and said, after every check (plan only
+  // searches what it runs); without --framework nothing is said.
+  r = Run("simulate " + w16 + "--layout tp=2,sp=off,fsdp=8,zero=3 --framework torchtitan");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "meshplan: note: --framework torchtitan cannot run this layout (sp=off: torchtitan runs tensor "
+                   "parallelism only with sequence parallelism): priced as given\n");
+  EXPECT_EQ(Run("simulate " + w16 + "--layout tp=2,sp=off,fsdp=8,zero=3").err, "");
+  r = Run("compare " + w16 + "--layout tp=2,sp=on,fsdp=8,zero=1 --layout tp=2,sp=on,fsdp=8,zero=3 --framework torchtitan");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "meshplan: note: --framework torchtitan cannot run tp=2,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,"
+                   "recompute=none,recipe=fsdp2 (zero=1: torchtitan shards at ZeRO stage 2, 3): priced as given\n");
   // A rotary model past the positions it was trained to is priced, and says so once (sweep too).
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 16,32 --global-batch 16 --seq 8192,2048");
   EXPECT_EQ(r.rc, 0) << r.err;
