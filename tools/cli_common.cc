@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "costmodel/compute.h"
@@ -395,12 +396,26 @@ void FlushStdout() {
 
 int StdoutErrno() { return g_stdout_errno; }
 
-void NoteLine(const std::string& line) {
+namespace {
+std::vector<std::string>& PendingNotes() {
+  static std::vector<std::string> notes;
+  return notes;
+}
+}  // namespace
+
+void NoteLine(const std::string& line) { PendingNotes().push_back(line); }
+
+void FlushNotes() {
+  if (PendingNotes().empty()) return;
   FlushStdout();
-  const std::string text = line + "\n";
+  std::string text;
+  for (const std::string& n : PendingNotes()) text += n + "\n";
+  PendingNotes().clear();
   std::fputs(text.c_str(), stderr);
   std::fflush(stderr);
 }
+
+void DiscardNotes() { PendingNotes().clear(); }
 
 void CheckListSyntax(const CLI::App& app, int argc, const char* const* argv) {
   const CLI::App* sub = &app;

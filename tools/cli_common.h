@@ -134,9 +134,13 @@ void PreflightFiles(const CLI::App& app);
 /// fflush(stdout), remembering the OS reason of the first failure for the check at exit
 /// (StdoutErrno; stdio itself keeps only an error flag).
 void FlushStdout();
-/// Writes one whole line (newline added) to standard error after flushing standard output, so
-/// that in a log of both (2>&1) a note never lands inside a line of the report.
+/// A note for standard error (one whole line, newline added), held until the command has
+/// succeeded: FlushNotes then writes the notes after flushing standard output (so that in a log
+/// of both, 2>&1, a note never lands inside a line of the report); a command that fails prints
+/// its error alone (DiscardNotes): a note before an error is noise.
 void NoteLine(const std::string& line);
+void FlushNotes();
+void DiscardNotes();
 /// errno of the first failed FlushStdout, or 0.
 int StdoutErrno();
 

@@ -287,6 +287,45 @@ void RunPlan(const PlanOptions& o) {
   const std::string verdict = FsdpOnlyVerdict(ev, res, sims, refined, list, band, o.min_headroom_gib);
   report["verdict"] = verdict;
   const std::string text = plans::DumpReport(report);
+  // Launch files are built before anything is printed: a layout no framework can run is an error
+  // with nothing on stdout before it.
+  std::vector<OutputFile> launch;
+  // Launch configs: each framework gets the best ranked layout it can run (row 1 when it can;
+  // a user of Megatron-LM asking for its arguments wants Megatron's best, not an error because
+  // row 1 is an FSDP2 layout). A substitute is said on stderr and in the file's first line.
+  if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
+    const LaunchTarget target{r.model, r.cluster, r.workload};
+    const auto emit = [&](const std::string& path, const char* flag, const char* framework, auto writer) {
+      if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
+      const plans::ShownRow& first = list.rows.front();
+      std::string first_why;
+      for (const plans::ShownRow& row : ranked) {
+        if (o.min_headroom_gib > 0 && row.headroom_bytes() < o.min_headroom_gib * costmodel::kGiB) continue;
+        try {
+          std::string text = writer(target, row.layout, flag, path);
+          if (row.layout == first.layout) return OutputFile{path, std::move(text), flag};
+          const double vs = first.step_s > 0 ? 100.0 * (row.step_s - first.step_s) / first.step_s : 0.0;
+          char numbers[96];
+          std::snprintf(numbers, sizeof numbers, "step %.1f ms (%+.1f%% against row 1)", row.step_s * 1e3, vs);
+          const std::string why = "row 1 (" + costmodel::LayoutToText(first.layout) + ") cannot run in " +
+                                  framework + " (" + first_why + "); this is the best ranked layout it can run, " +
+                                  costmodel::LayoutToText(row.layout) + ", " + numbers;
+          NoteLine(std::string(flag) + ": " + why);
+          return OutputFile{path, "# meshplan plan: " + why + "\n" + text, flag};
+        } catch (const Error& e) {
+          if (first_why.empty()) first_why = e.reason();
+        }
+      }
+      throw Error(flag, "none of the " + std::to_string(ranked.size()) + " ranked layouts can run in " + framework +
+                            "; row 1: " + first_why);
+    };
+    if (!o.emit_torchtitan.empty()) {
+      launch.push_back(emit(o.emit_torchtitan, "--emit-torchtitan", "torchtitan", TorchtitanToml));
+    }
+    if (!o.emit_megatron.empty()) {
+      launch.push_back(emit(o.emit_megatron, "--emit-megatron", "Megatron-LM", MegatronArgs));
+    }
+  }
 
   const auto& w = r.workload;
   std::printf("meshplan plan: %s on %lld x %s (%s), global batch %lld x %lld tokens\n",
@@ -351,42 +390,7 @@ void RunPlan(const PlanOptions& o) {
   if (!o.html_path.empty()) {
     outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
   }
-  // Launch configs: each framework gets the best ranked layout it can run (row 1 when it can;
-  // a user of Megatron-LM asking for its arguments wants Megatron's best, not an error because
-  // row 1 is an FSDP2 layout). A substitute is said on stderr and in the file's first line.
-  if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
-    const LaunchTarget target{r.model, r.cluster, r.workload};
-    const auto emit = [&](const std::string& path, const char* flag, const char* framework, auto writer) {
-      if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
-      const plans::ShownRow& first = list.rows.front();
-      std::string first_why;
-      for (const plans::ShownRow& row : ranked) {
-        if (o.min_headroom_gib > 0 && row.headroom_bytes() < o.min_headroom_gib * costmodel::kGiB) continue;
-        try {
-          std::string text = writer(target, row.layout, flag, path);
-          if (row.layout == first.layout) return OutputFile{path, std::move(text), flag};
-          const double vs = first.step_s > 0 ? 100.0 * (row.step_s - first.step_s) / first.step_s : 0.0;
-          char numbers[96];
-          std::snprintf(numbers, sizeof numbers, "step %.1f ms (%+.1f%% against row 1)", row.step_s * 1e3, vs);
-          const std::string why = "row 1 (" + costmodel::LayoutToText(first.layout) + ") cannot run in " +
-                                  framework + " (" + first_why + "); this is the best ranked layout it can run, " +
-                                  costmodel::LayoutToText(row.layout) + ", " + numbers;
-          NoteLine(std::string(flag) + ": " + why);
-          return OutputFile{path, "# meshplan plan: " + why + "\n" + text, flag};
-        } catch (const Error& e) {
-          if (first_why.empty()) first_why = e.reason();
-        }
-      }
-      throw Error(flag, "none of the " + std::to_string(ranked.size()) + " ranked layouts can run in " + framework +
-                            "; row 1: " + first_why);
-    };
-    if (!o.emit_torchtitan.empty()) {
-      outputs.push_back(emit(o.emit_torchtitan, "--emit-torchtitan", "torchtitan", TorchtitanToml));
-    }
-    if (!o.emit_megatron.empty()) {
-      outputs.push_back(emit(o.emit_megatron, "--emit-megatron", "Megatron-LM", MegatronArgs));
-    }
-  }
+  outputs.insert(outputs.end(), launch.begin(), launch.end());
   WriteFilesAtomic(outputs);
 }
 
@@ -402,7 +406,6 @@ struct CompareOptions {
 void RunCompare(const CompareOptions& o) {
   std::vector<std::string> names;
   std::vector<costmodel::Evaluation> evals;
-  std::vector<std::string> framework_notes;  // layouts the --framework cannot run, said after every check
   json report;
   json entries = json::array();
   if (!o.reports.empty()) {
@@ -451,8 +454,8 @@ void RunCompare(const CompareOptions& o) {
       if (o.w.framework_layouts) {
         const std::string why = plans::FrameworkLayoutProblem(*o.w.framework_layouts, o.w.framework, l);
         if (!why.empty()) {
-          framework_notes.push_back("meshplan: note: --framework " + o.w.framework + " cannot run " +
-                                    costmodel::LayoutToText(l) + " (" + why + "): priced as given");
+          NoteLine("meshplan: note: --framework " + o.w.framework + " cannot run " + costmodel::LayoutToText(l) +
+                   " (" + why + "): priced as given");
         }
       }
       evals.push_back(ev.Evaluate(l));
@@ -480,7 +483,6 @@ void RunCompare(const CompareOptions& o) {
   report["layouts"] = entries;
   report["differences"] = diffs;
   const std::string text = plans::DumpReport(report);
-  for (const std::string& n : framework_notes) NoteLine(n);  // after every check
 
   std::printf("%-22s", "");
   for (size_t i = 0; i < names.size(); ++i) std::printf(" %14s", ("[" + std::to_string(i + 1) + "]").c_str());

@@ -298,7 +298,7 @@ void RunSimulate(const SimulateOptions& o) {
   }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
-  // After every check (a note before an error is noise): a layout the --framework cannot run.
+  // A layout the --framework cannot run is priced, and said.
   if (wo.framework_layouts) {
     const std::string why = plans::FrameworkLayoutProblem(*wo.framework_layouts, wo.framework, l);
     if (!why.empty()) NoteLine("meshplan: note: --framework " + wo.framework + " cannot run this layout (" + why + "): priced as given");

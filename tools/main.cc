@@ -99,16 +99,20 @@ int Run(int argc, char** argv) {
   try {
     meshplan::tools::CheckListSyntax(app, argc, argv);
     app.parse(argc, argv);
+    meshplan::tools::FlushNotes();
   } catch (const CLI::ParseError& e) {
+    meshplan::tools::DiscardNotes();
     // --help and --version are ParseErrors with exit code 0: CLI11 prints them.
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "meshplan: error: %s\n", OneLine(e.what()).c_str());
     return 2;
   } catch (const meshplan::Error& e) {
+    meshplan::tools::DiscardNotes();
     meshplan::tools::FlushStdout();
     std::fprintf(stderr, "meshplan: error: %s\n", OneLine(e.what()).c_str());
     return e.exit_code();
   } catch (const std::exception& e) {
+    meshplan::tools::DiscardNotes();
     meshplan::tools::FlushStdout();
     std::fprintf(stderr, "meshplan: internal error: %s\n", OneLine(e.what()).c_str());
     return 1;

@@ -1485,6 +1485,12 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --seq 8192 is past the 4096 positions llama2-7b was trained to: priced as given "
                    "(running it needs RoPE scaling or long-context training)\n");
+  // Notes are held until the command succeeds: an error comes alone (it used to follow the note).
+  r = Run("simulate --model llama2-7b --cluster dgx-h100 --gpus 16 --global-batch 16 --seq 8192 "
+          "--layout tp=2,sp=on,fsdp=8,zero=1 --prefetch 2");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.rfind("meshplan: error: --prefetch: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("note"), std::string::npos) << r.err;
   // compare's rows add up to the step: a pipeline's bubble and its sends have rows, from layouts
   // and from report files alike.
   const std::string w256 = "--model llama3-70b --cluster dgx-h100 --gpus 256 --global-batch 512 --seq 8192 ";
