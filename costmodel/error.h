@@ -34,6 +34,12 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
+/// An error message as one short line: control characters (a newline in a file name) escaped,
+/// and a word (a run without spaces) past 160 bytes, which only an echoed input makes (a
+/// 5,000-character --layout), kept as its first and last 60 bytes with its length. Both
+/// binaries (meshplan, meshplan-validate) print errors through it.
+std::string OneLineMessage(const std::string& text);
+
 }  // namespace meshplan
 
 // Internal invariant: a failure here is a meshplan bug, never bad input.

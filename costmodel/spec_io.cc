@@ -754,7 +754,7 @@ Recipe ParseRecipe(std::string_view text, std::string_view origin) {
   if (text == "megatron") return Recipe::kMegatron;
   if (text == "fsdp2") return Recipe::kFsdp2;
   throw Error(std::string(origin),
-              "recipe must be megatron or fsdp2, got '" + std::string(text) + "'");
+              "must be megatron or fsdp2, got '" + std::string(text) + "'");
 }
 
 std::string_view RecomputeModuleName(int i) {

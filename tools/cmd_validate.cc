@@ -87,12 +87,6 @@ std::string Num(double v) {
 }
 
 std::vector<std::string> LaunchLine(const ValidateOptions& o, const costmodel::PlanSpec& p) {
-  if (p.layout.cp > 1) {
-    // Refused here, before a launch line is written, and again by meshplan-validate itself.
-    throw Error("--plan", "context-parallel plans (cp > 1) are priced but not executed by "
-                          "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
-                          "attention exchange); validate a cp=1 layout");
-  }
   const int64_t n = p.workload.gpus;
   const int64_t g = o.np_per_node > 0 ? o.np_per_node
                                       : std::min<int64_t>(n, p.cluster.node.gpus_per_node);
@@ -235,9 +229,32 @@ void PrintComparisonOf(const costmodel::PlanSpec& p, const nlohmann::json& m, co
   }
 }
 
+/// " (--layout-index N: its layout)" for the plan file's first feasible layout without context
+/// parallelism, or "" when it has none (or is not JSON: ReadPlanFile has read it by then).
+std::string CpFreeLayoutHint(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("layouts") || !j["layouts"].is_array()) return "";
+  const nlohmann::json& layouts = j["layouts"];
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const nlohmann::json& e = layouts[i];
+    if (!e.is_object() || e.value("feasible", false) != true || !e.contains("layout") || !e["layout"].is_object()) continue;
+    const nlohmann::json& cp = e["layout"].contains("cp") ? e["layout"]["cp"] : nlohmann::json(1);
+    if (cp.is_number_integer() && cp.get<int64_t>() == 1 && e.contains("layout_text") && e["layout_text"].is_string()) {
+      return " (--layout-index " + std::to_string(i) + ": " + e["layout_text"].get<std::string>() + ")";
+    }
+  }
+  return "";
+}
+
 void RunValidate(const ValidateOptions& o) {
-  costmodel::PlanSpec p =
-      costmodel::ReadPlanFile(costmodel::ReadFileText(o.plan, "--plan"), o.plan, o.layout_index);
+  const std::string plan_text = costmodel::ReadFileText(o.plan, "--plan");
+  costmodel::PlanSpec p = costmodel::ReadPlanFile(plan_text, o.plan, o.layout_index);
+  if (p.layout.cp > 1) {
+    // Refused before a launch line is written, and again by meshplan-validate itself.
+    throw Error("--plan", "context-parallel plans (cp > 1) are priced but not executed by "
+                          "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all "
+                          "attention exchange); validate a cp=1 layout" + CpFreeLayoutHint(plan_text));
+  }
   if (p.workload.precision == costmodel::Precision::kFp8) {
     throw Error("--plan", o.plan + " is an fp8 plan: the validation skeleton runs its GEMMs in bf16, "
                           "so it cannot measure an fp8 step yet");

@@ -961,7 +961,7 @@ int ValidateMain(int argc, char** argv) {
     }
     ParseFault(o.inject_fault);
   } catch (const Error& e) {
-    if (rank == 0) std::fprintf(stderr, "meshplan-validate: error: %s\n", e.what());
+    if (rank == 0) std::fprintf(stderr, "meshplan-validate: error: %s\n", OneLineMessage(e.what()).c_str());
     MPI_Finalize();
     return e.exit_code();
   }
@@ -1043,7 +1043,7 @@ int ValidateMain(int argc, char** argv) {
   } catch (const std::exception& e) {
     // A failure on one rank after start-up: the others may be waiting for it in a collective,
     // so the job is aborted rather than finalised.
-    const std::string what = e.what();
+    const std::string what = OneLineMessage(e.what());
     const std::string label = dog.label();
     std::fprintf(stderr, "meshplan-validate: error: rank %d (%s) during %s: %s\n", rank, host.c_str(),
                  label.c_str(), what.c_str());

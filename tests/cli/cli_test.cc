@@ -64,7 +64,7 @@ TEST_F(Cli, BadFlagsExitTwoWithTheFlagNamedAndWriteNothing) {
        "meshplan: error: --gpus: must be a multiple of the cluster's 8 GPUs per node when it spans nodes, got 12\n"},
       {base + "--gpus 64 --layout tp=8,fsdp=4", "meshplan: error: --layout: tp*fsdp*replicate*pp*cp = 32 does not equal --gpus 64\n"},
       {base + "--gpus 64 --layout tp=1 --recipe deepspeed",
-       "meshplan: error: --recipe: recipe must be megatron or fsdp2, got 'deepspeed'\n"},
+       "meshplan: error: --recipe: must be megatron or fsdp2, got 'deepspeed'\n"},
       {"inspect --model nosuch.json", "meshplan: error: --model: cannot open file 'nosuch.json': No such file or directory\n"},
       {"simulate --model gpt-22b --cluster dgx-a100-80g --gpus 8 --global-batch 8 --seq 4096 --layout tp=8",
        "meshplan: error: --seq: model gpt-22b has learned positions for at most 2048 tokens, got 4096\n"},

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/cli/cli_harness.h"
 
 namespace {
@@ -201,6 +203,22 @@ TEST_F(Robust, ValidateRefusesContextParallelPlans) {
                    "meshplan-validate yet (its skeleton has no ring, all-gather or all-to-all attention "
                    "exchange); validate a cp=1 layout\n");
   EXPECT_EQ(r.out, "");
+  // A plan whose best rows use CP points at its first feasible row without.
+  r = Run("plan --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 2 --seq 8192 --top 20 --refine 0 --json " +
+          (dir_ / "plan.json").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const nlohmann::json plan = nlohmann::json::parse(Slurp(dir_ / "plan.json"));
+  ASSERT_GT(plan["layouts"][0]["layout"]["cp"].get<int>(), 1);
+  size_t first = 0;
+  while (plan["layouts"][first]["layout"]["cp"] != 1 || plan["layouts"][first]["feasible"] != true) ++first;
+  r = Run("validate --plan " + (dir_ / "plan.json").string() + " --backend cpu");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("; validate a cp=1 layout (--layout-index " + std::to_string(first) + ": " +
+                       plan["layouts"][first]["layout_text"].get<std::string>() + ")\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(Run("validate --plan " + (dir_ / "plan.json").string() + " --backend cpu --layout-index " +
+                std::to_string(first)).rc, 0);
 }
 
 TEST_F(Robust, NonUtf8PlanPathIsNoInternalError) {

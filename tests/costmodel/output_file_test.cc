@@ -161,3 +161,26 @@ TEST_F(OutputFileTest, SigtermRemovesTheTemporaries) {
 
 }  // namespace
 }  // namespace meshplan::costmodel
+
+namespace meshplan {
+namespace {
+
+// Both binaries print errors through OneLineMessage: one line, and an echoed input past 160
+// bytes kept as its two ends and its length (not cut inside a UTF-8 character).
+TEST(OneLineMessage, EscapesControlsAndClipsLongWords) {
+  EXPECT_EQ(OneLineMessage("--plan: a\nb\tc\x01 d"), "--plan: a\\nb\\tc\\x01 d");
+  const std::string word(300, 'x');
+  EXPECT_EQ(OneLineMessage("--layout: " + word + " is bad"),
+            "--layout: " + std::string(60, 'x') + "...(300 bytes)..." + std::string(60, 'x') + " is bad");
+  EXPECT_EQ(OneLineMessage(std::string(160, 'y')), std::string(160, 'y'));  // at the limit: whole
+  // 59 ASCII bytes then 2-byte characters: the head stops before the character byte 60 is in.
+  std::string utf8 = std::string(59, 'a');
+  for (int i = 0; i < 60; ++i) utf8 += "\xc3\xa9";  // é
+  utf8 += std::string(60, 'b');
+  const std::string clipped = OneLineMessage(utf8);
+  EXPECT_EQ(clipped.substr(0, clipped.find("...(")), std::string(59, 'a'));
+  EXPECT_NE(clipped.find("...(239 bytes)..."), std::string::npos) << clipped;
+}
+
+}  // namespace
+}  // namespace meshplan
