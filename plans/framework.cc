@@ -85,35 +85,44 @@ std::string Join(const std::vector<std::string>& v) {
   return out.empty() ? "none" : out;
 }
 
+std::string Name(costmodel::Schedule s) { return std::string(costmodel::ToString(s)); }
+std::string Name(costmodel::CpComm c) { return std::string(costmodel::ToString(c)); }
+std::string Name(int zero) { return std::to_string(zero); }
+
+template <typename T>
+bool Lists(const std::vector<T>& v, T x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+template <typename T>
+std::string Names(const std::vector<T>& v) {
+  std::vector<std::string> names;
+  for (const T& x : v) names.push_back(Name(x));
+  return Join(names);
+}
+
 }  // namespace
 
 std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l) {
   const std::string who(framework);
-  using costmodel::ToString;
   if (l.tp > 1 && !f.tp) return "tp=" + std::to_string(l.tp) + ": " + who + " runs no tensor parallelism";
   if (l.tp > 1 && !l.sp && f.tp_needs_sp) {
     return "sp=off: " + who + " runs tensor parallelism only with sequence parallelism";
   }
   if (l.tp > 1 && l.sp && f.tp_without_sp) return "sp=on: " + who + " has no sequence parallelism";
-  if (l.pp > 1 && std::find(f.schedules.begin(), f.schedules.end(), l.schedule) == f.schedules.end()) {
-    std::vector<std::string> names;
-    for (auto s : f.schedules) names.emplace_back(ToString(s));
+  if (l.pp > 1 && !Lists(f.schedules, l.schedule)) {
     return f.schedules.empty() ? "pp=" + std::to_string(l.pp) + ": " + who + " runs no pipeline parallelism"
-                               : "schedule=" + std::string(ToString(l.schedule)) + ": " + who +
-                                     " runs the pipeline schedules " + Join(names);
+                               : "schedule=" + Name(l.schedule) + ": " + who + " runs the pipeline schedules " +
+                                     Names(f.schedules);
   }
-  if (l.cp > 1 && std::find(f.cp_comms.begin(), f.cp_comms.end(), l.cp_comm) == f.cp_comms.end()) {
-    std::vector<std::string> names;
-    for (auto c : f.cp_comms) names.emplace_back(ToString(c));
+  if (l.cp > 1 && !Lists(f.cp_comms, l.cp_comm)) {
     return f.cp_comms.empty() ? "cp=" + std::to_string(l.cp) + ": " + who + " runs no context parallelism"
-                              : "cp_comm=" + std::string(ToString(l.cp_comm)) + ": " + who +
-                                    " exchanges context-parallel keys and values by " + Join(names);
+                              : "cp_comm=" + Name(l.cp_comm) + ": " + who +
+                                    " exchanges context-parallel keys and values by " + Names(f.cp_comms);
   }
   if (l.ep > 1 && !f.ep) return "ep=" + std::to_string(l.ep) + ": " + who + " runs no expert parallelism";
-  if (l.shard() > 1 && std::find(f.zero.begin(), f.zero.end(), l.zero) == f.zero.end()) {
-    std::vector<std::string> names;
-    for (int z : f.zero) names.push_back(std::to_string(z));
-    return "zero=" + std::to_string(l.zero) + ": " + who + " shards at ZeRO stage " + Join(names);
+  if (l.shard() > 1 && !Lists(f.zero, l.zero)) {
+    return "zero=" + std::to_string(l.zero) + ": " + who + " shards at ZeRO stage " + Names(f.zero);
   }
   if (l.shard() > 1 && l.replicate > 1 && !f.hsdp) {
     return "replicate=" + std::to_string(l.replicate) + ": " + who +
