@@ -45,8 +45,9 @@ Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
       compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
                              (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
-      executed_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
-                                (w.flash_attention ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
+      executed_attention_flops_per_token_((w.flash_attention ? 0.5 : 1.0) * AttentionFlopsPerToken(m, w.seq)),
+      executed_flops_per_token_(ModelFlopsPerToken(m, w.seq) - AttentionFlopsPerToken(m, w.seq) +
+                                executed_attention_flops_per_token_),
       counts_(CountParams(m)) {
   RequireCostable(m, w.seq);  // an MoE, MLA or windowed model is refused, never priced as dense
 }
@@ -809,13 +810,12 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // masked blocks of causal attention (half its s^2 work), the unfused kernels compute every
   // score and mask it afterwards. (Counting the noncausal convention's attention as executed put
   // HFU past 100% at long sequences.)
-  const bool attention_halved = w.flash_attention;
   const double executed_per_token = executed_flops_per_token_;
   double extra_per_token = 0;
-  // Attention's forward FLOPs per token as executed.
-  const double attn_fwd = 4.0 * L * static_cast<double>(m.heads * d) * s * (attention_halved ? 0.5 : 1.0);
+  // Attention's forward FLOPs per token as executed (a third of forward + backward).
+  const double attn_fwd = executed_attention_flops_per_token_ / 3.0;
   if (l.recompute == Recompute::kFull) {
-    extra_per_token = (executed_per_token - (attention_halved ? 6.0 : 12.0) * L * static_cast<double>(m.heads * d) * s -
+    extra_per_token = (executed_per_token - executed_attention_flops_per_token_ -
                        6.0 * static_cast<double>(m.vocab * h)) / 3.0 + attn_fwd;
   } else if (l.recompute == Recompute::kSelective) {
     // Korthikanti Eq. 8 (s/(3h) in place of s/(6h)) for the attention core; Megatron's other

@@ -244,8 +244,10 @@ class Evaluator {
   LinkParams links_;
   ComputeParams compute_;
   double model_flops_per_token_ = 0;
-  // The FLOPs per token the GPUs execute (HFU's numerator before recompute): FlashAttention runs
-  // half of causal attention, unfused kernels all of it.
+  // The attention FLOPs per token the GPUs execute (forward and backward): FlashAttention runs
+  // half of causal attention (it skips the masked blocks), unfused kernels all of it; and all the
+  // FLOPs per token they execute (HFU's numerator before recompute).
+  double executed_attention_flops_per_token_ = 0;
   double executed_flops_per_token_ = 0;
   ParamCounts counts_;  // CountParams(model_), once
   mutable std::deque<CollectiveTable> tables_;  // TableOf's memo (a deque: references stay valid)
