@@ -5,6 +5,7 @@
 #include "plans/html_report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -16,6 +17,7 @@
 #include "costmodel/error.h"
 #include "plans/answer.h"
 #include "plans/report.h"
+#include "sim/simulate.h"
 
 namespace meshplan::plans {
 namespace {
@@ -250,8 +252,8 @@ const Part kMemParts[] = {{"params_bytes", "params", "#4c78a8"},
                           {"transient_bytes", "transient buffers", "#e45756"},
                           {"overhead_bytes", "overhead", "#bab0ac"}};
 
-template <size_t N>
-json PartsScale(const Part (&parts)[N]) {
+template <typename Parts>  // an array of Part
+json PartsScale(const Parts& parts) {
   std::vector<std::string> d, r;
   for (const Part& p : parts) {
     d.push_back(p.label);
@@ -510,17 +512,38 @@ Chart SearchChart(const std::string& id, const In& search) {
   return c;
 }
 
+// The simulator's streams and task kinds, named as sim::ToString writes them into the report,
+// with the lane label and the legend's label and colour: one entry per enum value.
 const char* StreamLabel(const std::string& s) {
-  if (s == "compute") return "compute stream";
-  if (s == "comm_intra") return "intra-node comm";
-  if (s == "comm_inter") return "inter-node comm";
-  if (s == "comm_cp") return "context-parallel comm";
+  static constexpr std::pair<sim::Stream, const char*> kLabels[] = {{sim::Stream::kCompute, "compute stream"},
+                                                                    {sim::Stream::kCommIntra, "intra-node comm"},
+                                                                    {sim::Stream::kCommInter, "inter-node comm"},
+                                                                    {sim::Stream::kCommCp, "context-parallel comm"}};
+  static_assert(std::size(kLabels) == sim::kNumStreams, "a stream without a lane label");
+  for (const auto& [stream, label] : kLabels) {
+    if (s == sim::ToString(stream)) return label;
+  }
   return nullptr;
 }
-const Part kKinds[] = {{"compute", "compute", "#4c78a8"},       {"tp_comm", "TP collective", "#f58518"},
-                       {"fsdp_ag", "FSDP all-gather", "#e45756"}, {"fsdp_rs", "FSDP reduce-scatter", "#b279a2"},
-                       {"dp_ar", "DP all-reduce", "#72b7b2"},     {"optimizer", "optimizer", "#54a24b"},
-                       {"cp_comm", "CP key/value exchange", "#9d755d"}, {"ep_comm", "EP all-to-all", "#ff9da6"}};
+struct KindStyle {
+  sim::TaskKind kind;
+  const char* label;
+  const char* color;
+};
+constexpr KindStyle kKindStyles[] = {
+    {sim::TaskKind::kCompute, "compute", "#4c78a8"},         {sim::TaskKind::kTpComm, "TP collective", "#f58518"},
+    {sim::TaskKind::kFsdpAg, "FSDP all-gather", "#e45756"},  {sim::TaskKind::kFsdpRs, "FSDP reduce-scatter", "#b279a2"},
+    {sim::TaskKind::kDpAr, "DP all-reduce", "#72b7b2"},      {sim::TaskKind::kOptimizer, "optimizer", "#54a24b"},
+    {sim::TaskKind::kCpComm, "CP key/value exchange", "#9d755d"}, {sim::TaskKind::kEpComm, "EP all-to-all", "#ff9da6"}};
+static_assert(std::size(kKindStyles) == sim::kNumTaskKinds, "a task kind without a legend entry");
+// As Parts keyed by the simulator's names (string literals: their data() ends in a NUL).
+const std::array<Part, sim::kNumTaskKinds> kKinds = [] {
+  std::array<Part, sim::kNumTaskKinds> out{};
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = {sim::ToString(kKindStyles[i].kind).data(), kKindStyles[i].label, kKindStyles[i].color};
+  }
+  return out;
+}();
 
 /// Bars thinner than a pixel blur into a wash of colour, so a busy timeline is drawn at about one
 /// bar per pixel: per lane, `bins` equal bins over [0, span_ms) each show the kind busiest in it,
