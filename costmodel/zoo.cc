@@ -46,12 +46,16 @@ std::string Joined(const std::vector<std::string>& v) {
 }
 
 template <typename Parse>
-auto Resolve(const std::string& name_or_path, std::string_view flag, std::string_view kind,
-             Parse parse) {
+auto Resolve(const std::string& name_or_path, std::string_view flag, std::string_view kind, Parse parse) {
+  const ZooFile f = ReadZooFile(name_or_path, flag, kind);
+  return parse(f.text, f.origin);
+}
+
+}  // namespace
+
+ZooFile ReadZooFile(const std::string& name_or_path, std::string_view flag, std::string_view kind) {
   if (name_or_path.empty()) throw Error(std::string(flag), "must not be empty");
-  if (LooksLikePath(name_or_path)) {
-    return parse(ReadFileText(name_or_path, flag), name_or_path);
-  }
+  if (LooksLikePath(name_or_path)) return {ReadFileText(name_or_path, flag), name_or_path};
   fs::path p = fs::path(DataDir()) / kind / (name_or_path + ".json");
   std::error_code ec;  // a name past the file system's limits is no built-in either
   if (!fs::exists(p, ec)) {
@@ -61,10 +65,8 @@ auto Resolve(const std::string& name_or_path, std::string_view flag, std::string
                                        " named '" + name_or_path + "' (built-in: " +
                                        Joined(ListZoo(kind)) + "; or give a path to a .json file)");
   }
-  return parse(ReadFileText(p.string(), flag), p.string());
+  return {ReadFileText(p.string(), flag), p.string()};
 }
-
-}  // namespace
 
 Model ResolveModel(const std::string& name_or_path, std::string_view flag) {
   return Resolve(name_or_path, flag, "models", [](const std::string& text, const std::string& o) {

@@ -15,8 +15,16 @@ namespace meshplan::costmodel {
 
 /// $MESHPLAN_DATA when set, else the data/ folder this build was configured with.
 std::string DataDir();
-/// Sorted names of data/<kind>/*.json, kind "models", "clusters" or "calibration".
+/// Sorted names of data/<kind>/*.json, kind "models", "clusters", "calibration" or "frameworks".
 std::vector<std::string> ListZoo(std::string_view kind);
+/// The text of a built-in data/<kind>/<name>.json, or of the file at a path (a name holding '/'
+/// or ending in .json), and the origin its errors name. An unknown name is an error on `flag`
+/// that lists the built-ins.
+struct ZooFile {
+  std::string text;
+  std::string origin;
+};
+ZooFile ReadZooFile(const std::string& name_or_path, std::string_view flag, std::string_view kind);
 /// A built-in name, or a path to meshplan model JSON or a HuggingFace config.json.
 Model ResolveModel(const std::string& name_or_path, std::string_view flag = "--model");
 /// A built-in name or a path to meshplan cluster JSON.

@@ -1,7 +1,6 @@
 #include "plans/framework.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "costmodel/error.h"
@@ -11,7 +10,6 @@
 
 namespace meshplan::plans {
 namespace {
-namespace fs = std::filesystem;
 
 std::optional<std::string> OptionalString(costmodel::JsonObject& o, const std::string& key) {
   if (o.Raw(key).is_null()) return std::nullopt;
@@ -211,20 +209,8 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
 std::vector<std::string> ListFrameworks() { return costmodel::ListZoo("frameworks"); }
 
 Framework ResolveFramework(const std::string& name_or_path, std::string_view flag) {
-  if (name_or_path.empty()) throw Error(std::string(flag), "must not be empty");
-  if (name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json")) {
-    return ParseFramework(costmodel::ReadFileText(name_or_path, flag), name_or_path);
-  }
-  const fs::path p = fs::path(costmodel::DataDir()) / "frameworks" / (name_or_path + ".json");
-  std::error_code ec;  // a name past the file system's limits is no built-in either
-  if (!fs::exists(p, ec)) {
-    std::string names;
-    for (const auto& n : ListFrameworks()) names += (names.empty() ? "" : ", ") + n;
-    throw Error(std::string(flag), "no built-in framework named '" + name_or_path +
-                                       "' (built-in: " + names +
-                                       "; or give a path to a .json file)");
-  }
-  return ParseFramework(costmodel::ReadFileText(p.string(), flag), p.string());
+  const costmodel::ZooFile f = costmodel::ReadZooFile(name_or_path, flag, "frameworks");
+  return ParseFramework(f.text, f.origin);
 }
 
 void ApplyFramework(const Framework& f, costmodel::Workload& w) {
