@@ -317,7 +317,10 @@ void RunPlan(const PlanOptions& o) {
         }
       }
       throw Error(flag, "none of the " + std::to_string(ranked.size()) + " ranked layouts can run in " + framework +
-                            "; row 1: " + first_why);
+                            "; row 1: " + first_why +
+                            (so.runs ? " (--framework " + so.runs_framework + " ranked only the layouts " +
+                                           so.runs_framework + " runs)"
+                                     : std::string()));
     };
     if (!o.emit_torchtitan.empty()) {
       launch.push_back(emit(o.emit_torchtitan, "--emit-torchtitan", "torchtitan", TorchtitanToml));

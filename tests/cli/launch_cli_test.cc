@@ -130,6 +130,30 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
     EXPECT_EQ(l["pp"], 1);
     EXPECT_EQ(l["cp"], 1);
   }
+  // Another framework's launch file: an error that says what the search kept to.
+  r = Run(std::string("plan ") + k70b + " --framework megatron --top 2 --refine 0 --emit-torchtitan " + P("x.toml"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(" (--framework megatron ranked only the layouts megatron runs)\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.toml"));
+  // A framework file of the user's without "layouts" limits only what "selective" means, and
+  // the caveats say the rest was not limited.
+  {
+    json f = json::parse(Slurp(fs::path(MESHPLAN_DATA_DIR) / "frameworks" / "torchtitan.json"));
+    f.erase("layouts");
+    json traits = json::array();
+    for (const json& t : f["traits"]) {
+      if (t["trait"].get<std::string>().rfind("layouts.", 0) != 0) traits.push_back(t);
+    }
+    f["traits"] = traits;
+    f["name"] = "mine";
+    std::ofstream(P("mine.json")) << f.dump();
+  }
+  r = Run(std::string("plan ") + k70b + " --framework " + P("mine.json") + " --top 2 --refine 0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("framework mine: only the layouts it runs (left out: recompute=selective); its file lists no "
+                       "layout limits (\"layouts\")"),
+            std::string::npos)
+      << r.out;
   r = Run(std::string("plan ") + k70b + " --framework torchtitan --recipe megatron --top 2 --refine 0");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("framework torchtitan: layouts not limited to what it runs (--recipe megatron is not its recipe)"),
