@@ -326,10 +326,16 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   return w;
 }
 
+namespace {
+/// --fsdp1 given where the recipe is not fsdp2: `whose` says where that recipe came from.
+[[noreturn]] void Fsdp1WithoutFsdp2(const std::string& whose) {
+  throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + whose + ", which has no FSDP1 variant");
+}
+}  // namespace
+
 void CheckFsdp1(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& where) {
   if (!o.fsdp1_given || l.recipe == costmodel::Recipe::kFsdp2) return;
-  throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + where + " has recipe=" +
-                             std::string(costmodel::ToString(l.recipe)) + ", which has no FSDP1 variant");
+  Fsdp1WithoutFsdp2(where + " has recipe=" + std::string(costmodel::ToString(l.recipe)));
 }
 
 Resolved Resolve(const WorkloadOptions& in) {
@@ -339,8 +345,7 @@ Resolved Resolve(const WorkloadOptions& in) {
   r.model = costmodel::ResolveModel(o.model, "--model");
   r.cluster = ResolveCalibratedCluster(o);
   if (!o.recipe.empty() && costmodel::ParseRecipe(o.recipe, "--recipe") != costmodel::Recipe::kFsdp2 && o.fsdp1_given) {
-    throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + o.recipe_from + " gives recipe " + o.recipe +
-                               ", which has no FSDP1 variant");
+    Fsdp1WithoutFsdp2(o.recipe_from + " gives recipe " + o.recipe);
   }
   r.workload = MakeWorkload(o, r.model, r.cluster, o.gpus, o.global_batch, o.seq);
   return r;
