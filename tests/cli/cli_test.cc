@@ -1572,6 +1572,13 @@ TEST_F(Cli, Fp8PrecisionIsPricedOrRefusedByName) {
   // B200's FP8 is priced from mamf-finder's B200 FP8 MAMF (3350 / 4500, dgx-b200.json).
   Result b200 = Run(w + "--cluster dgx-b200 --precision fp8");
   EXPECT_EQ(b200.rc, 0) << b200.err;
+  // Its profile prices BF16 GEMMs at measured shapes below FP8's best-shape fraction: said (H100's
+  // fitted BF16 fraction is above its FP8 one, and the uncalibrated model compares best shapes).
+  EXPECT_EQ(b200.err, "meshplan: note: --precision fp8 on dgx-b200: BF16 GEMMs are priced at calibration dgx-b200's "
+                      "fraction 0.504 (fitted to measured shapes), FP8 GEMMs at the best-shape FP8 fraction 0.744: "
+                      "FP8's speedup over BF16 is likely optimistic (no FP8 GEMM of real shapes is measured here)\n");
+  EXPECT_EQ(ok.err, "");
+  EXPECT_EQ(Run(w + "--cluster dgx-b200 --precision fp8 --no-calibration").err, "");
   struct Bad {
     std::string args, err;
   };
