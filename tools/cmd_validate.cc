@@ -237,9 +237,13 @@ std::string CpFreeLayoutHint(const std::string& text) {
   const nlohmann::json& layouts = j["layouts"];
   for (size_t i = 0; i < layouts.size(); ++i) {
     const nlohmann::json& e = layouts[i];
-    if (!e.is_object() || e.value("feasible", false) != true || !e.contains("layout") || !e["layout"].is_object()) continue;
-    const nlohmann::json& cp = e["layout"].contains("cp") ? e["layout"]["cp"] : nlohmann::json(1);
-    if (cp.is_number_integer() && cp.get<int64_t>() == 1 && e.contains("layout_text") && e["layout_text"].is_string()) {
+    // Entries other than the one ReadPlanFile checked may be malformed: looked at, never trusted.
+    if (!e.is_object() || !e.contains("feasible") || e["feasible"] != true || !e.contains("layout") ||
+        !e["layout"].is_object()) {
+      continue;
+    }
+    const nlohmann::json cp = e["layout"].contains("cp") ? e["layout"]["cp"] : nlohmann::json(1);
+    if (cp == 1 && e.contains("layout_text") && e["layout_text"].is_string()) {
       return " (--layout-index " + std::to_string(i) + ": " + e["layout_text"].get<std::string>() + ")";
     }
   }

@@ -219,6 +219,14 @@ TEST_F(Robust, ValidateRefusesContextParallelPlans) {
       << r.err;
   EXPECT_EQ(Run("validate --plan " + (dir_ / "plan.json").string() + " --backend cpu --layout-index " +
                 std::to_string(first)).rc, 0);
+  // The other rows are looked at, not trusted: malformed ones are passed over, never a crash.
+  nlohmann::json bad = plan;
+  bad["layouts"][1]["feasible"] = "yes";
+  bad["layouts"][2]["layout"]["cp"] = "x";
+  std::ofstream(dir_ / "bad.json") << bad.dump();
+  r = Run("validate --plan " + (dir_ / "bad.json").string() + " --backend cpu");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("(--layout-index " + std::to_string(first) + ": "), std::string::npos) << r.err;
 }
 
 TEST_F(Robust, NonUtf8PlanPathIsNoInternalError) {
