@@ -472,11 +472,21 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
   return out;
 }
 
+namespace {
+void WriteCaveats(std::ostringstream& os, const std::vector<std::string>& caveats) {
+  for (size_t i = 0; i < caveats.size(); ++i) {
+    os << (i == 0 ? "  caveats          " : "                   ") << caveats[i] << "\n";
+  }
+}
+}  // namespace
+
 std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, const SummaryInputs& in) {
   std::ostringstream os;
   os << "summary\n";
   if (list.rows.empty()) {
     os << "  no feasible layout (see the reasons below)\n";
+    // What the search left out may be why (a --framework's limits, --max-pp 1, ...).
+    WriteCaveats(os, in.caveats);
     return os.str();
   }
   const ShownRow& b = list.rows.front();
@@ -543,9 +553,7 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
     os << "  ties             " << ties << " of the other rows are within the band of row 1: the model cannot rank "
        << "them against it\n";
   }
-  for (size_t i = 0; i < in.caveats.size(); ++i) {
-    os << (i == 0 ? "  caveats          " : "                   ") << in.caveats[i] << "\n";
-  }
+  WriteCaveats(os, in.caveats);
   return os.str();
 }
 

@@ -154,6 +154,16 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
                        "layout limits (\"layouts\")"),
             std::string::npos)
       << r.out;
+  // Nothing feasible within the framework's limits (FSDP alone cannot split 16 sequences over 64
+  // GPUs): the summary says the search was limited, since that is why.
+  r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 16 --seq 8192 --framework llm-foundry "
+          "--refine 0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("  no feasible layout (see the reasons below)\n  caveats          "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("framework llm-foundry: only the layouts it runs (left out: tensor parallelism, pipelines, "
+                       "context parallelism"),
+            std::string::npos)
+      << r.out;
   r = Run(std::string("plan ") + k70b + " --framework torchtitan --recipe megatron --top 2 --refine 0");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("framework torchtitan: layouts not limited to what it runs (--recipe megatron is not its recipe)"),
