@@ -402,12 +402,18 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
       }
     }
     if (!r.ep && !ev.model().moe.dense()) left.push_back("expert parallelism");
-    for (int z = 1; z <= 3; ++z) {
+    // Only what the search would otherwise have tried: the megatron recipe shards at ZeRO-1 only,
+    // and with flash attention selective recompute is the same layout as none.
+    const bool megatron = so.recipe == costmodel::Recipe::kMegatron;
+    for (int z = 1; z <= (megatron ? 1 : 3); ++z) {
       if (std::find(r.zero.begin(), r.zero.end(), z) == r.zero.end()) left.push_back("zero=" + std::to_string(z));
     }
     if (!r.hsdp) left.push_back("hybrid sharding (replicate beside fsdp)");
     if (!r.ddp_with_tp_or_pp) left.push_back("replication without sharding beside TP or PP");
-    if (!r.selective) left.push_back("recompute=selective");
+    if (!r.selective && !ev.workload().flash_attention) left.push_back("recompute=selective");
+    if (!r.activation_offload && megatron && ev.cluster().node.host_GBps_per_gpu > 0) {
+      left.push_back("activation offload");
+    }
     std::string text;
     for (const auto& s : left) text += (text.empty() ? "" : ", ") + s;
     out.push_back("framework " + so.runs_framework + ": only the layouts it runs" +

@@ -74,6 +74,7 @@ FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
   }
   if (l.Has("hsdp")) r.hsdp = l.Bool("hsdp");
   if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
+  if (l.Has("activation_offload")) r.activation_offload = l.Bool("activation_offload");
   return r;
 }
 
@@ -101,37 +102,67 @@ std::string Names(const std::vector<T>& v) {
 
 }  // namespace
 
+namespace {
+
+/// The first limit `l` breaks (the order FrameworkLayoutProblem names them in), or kNone.
+enum class Broken { kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kSelective, kOffload };
+
+Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
+  if (f.recipe && l.recipe != *f.recipe) return Broken::kRecipe;
+  if (l.tp > 1 && !f.tp) return Broken::kTp;
+  if (l.tp > 1 && !l.sp && f.tp_needs_sp) return Broken::kSpOff;
+  if (l.tp > 1 && l.sp && f.tp_without_sp) return Broken::kSpOn;
+  if (l.pp > 1 && !Lists(f.schedules, l.schedule)) return f.schedules.empty() ? Broken::kPp : Broken::kSchedule;
+  if (l.cp > 1 && !Lists(f.cp_comms, l.cp_comm)) return f.cp_comms.empty() ? Broken::kCp : Broken::kCpComm;
+  if (l.ep > 1 && !f.ep) return Broken::kEp;
+  if (l.shard() > 1 && !Lists(f.zero, l.zero)) return Broken::kZero;
+  if (l.shard() > 1 && l.replicate > 1 && !f.hsdp) return Broken::kHsdp;
+  if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) return Broken::kDdp;
+  if (l.recompute == costmodel::Recompute::kSelective && !f.selective) return Broken::kSelective;
+  if (l.cpu_offload_layers > 0 && !f.activation_offload) return Broken::kOffload;
+  return Broken::kNone;
+}
+
+/// "stage 1" / "stages 2, 3": a noun for a list of one or more.
+template <typename T>
+std::string Counted(const std::string& noun, const std::vector<T>& v) {
+  return noun + (v.size() == 1 ? " " : "s ") + Names(v);
+}
+
+}  // namespace
+
+bool FrameworkRuns(const FrameworkLayouts& f, const costmodel::Layout& l) { return FirstBroken(f, l) == Broken::kNone; }
+
 std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l) {
   const std::string who(framework);
-  if (l.tp > 1 && !f.tp) return "tp=" + std::to_string(l.tp) + ": " + who + " runs no tensor parallelism";
-  if (l.tp > 1 && !l.sp && f.tp_needs_sp) {
-    return "sp=off: " + who + " runs tensor parallelism only with sequence parallelism";
-  }
-  if (l.tp > 1 && l.sp && f.tp_without_sp) return "sp=on: " + who + " has no sequence parallelism";
-  if (l.pp > 1 && !Lists(f.schedules, l.schedule)) {
-    return f.schedules.empty() ? "pp=" + std::to_string(l.pp) + ": " + who + " runs no pipeline parallelism"
-                               : "schedule=" + Name(l.schedule) + ": " + who + " runs the pipeline schedules " +
-                                     Names(f.schedules);
-  }
-  if (l.cp > 1 && !Lists(f.cp_comms, l.cp_comm)) {
-    return f.cp_comms.empty() ? "cp=" + std::to_string(l.cp) + ": " + who + " runs no context parallelism"
-                              : "cp_comm=" + Name(l.cp_comm) + ": " + who +
-                                    " exchanges context-parallel keys and values by " + Names(f.cp_comms);
-  }
-  if (l.ep > 1 && !f.ep) return "ep=" + std::to_string(l.ep) + ": " + who + " runs no expert parallelism";
-  if (l.shard() > 1 && !Lists(f.zero, l.zero)) {
-    return "zero=" + std::to_string(l.zero) + ": " + who + " shards at ZeRO stage " + Names(f.zero);
-  }
-  if (l.shard() > 1 && l.replicate > 1 && !f.hsdp) {
-    return "replicate=" + std::to_string(l.replicate) + ": " + who +
-           " shards over the whole data-parallel group (no hybrid sharding)";
-  }
-  if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) {
-    return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
-           " replicates without sharding only when there is no tensor or pipeline parallelism";
-  }
-  if (l.recompute == costmodel::Recompute::kSelective && !f.selective) {
-    return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
+  switch (FirstBroken(f, l)) {
+    case Broken::kNone: return "";
+    case Broken::kRecipe:
+      return "recipe=" + std::string(costmodel::ToString(l.recipe)) + ": " + who + " runs the " +
+             std::string(costmodel::ToString(*f.recipe)) + " recipe";
+    case Broken::kTp: return "tp=" + std::to_string(l.tp) + ": " + who + " runs no tensor parallelism";
+    case Broken::kSpOff: return "sp=off: " + who + " runs tensor parallelism only with sequence parallelism";
+    case Broken::kSpOn: return "sp=on: " + who + " has no sequence parallelism";
+    case Broken::kPp: return "pp=" + std::to_string(l.pp) + ": " + who + " runs no pipeline parallelism";
+    case Broken::kSchedule:
+      return "schedule=" + Name(l.schedule) + ": " + who + " runs only the pipeline " + Counted("schedule", f.schedules);
+    case Broken::kCp: return "cp=" + std::to_string(l.cp) + ": " + who + " runs no context parallelism";
+    case Broken::kCpComm:
+      return "cp_comm=" + Name(l.cp_comm) + ": " + who + " exchanges context-parallel keys and values only by " +
+             Names(f.cp_comms);
+    case Broken::kEp: return "ep=" + std::to_string(l.ep) + ": " + who + " runs no expert parallelism";
+    case Broken::kZero: return "zero=" + std::to_string(l.zero) + ": " + who + " shards only at ZeRO " + Counted("stage", f.zero);
+    case Broken::kHsdp:
+      return "replicate=" + std::to_string(l.replicate) + ": " + who +
+             " shards over the whole data-parallel group (no hybrid sharding)";
+    case Broken::kDdp:
+      return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
+             " replicates without sharding only when there is no tensor or pipeline parallelism";
+    case Broken::kSelective:
+      return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
+    case Broken::kOffload:
+      return "cpu_offload_layers=" + std::to_string(l.cpu_offload_layers) + ": " + who +
+             " has no activation offload (Megatron-Core's --cpu-offloading)";
   }
   return "";
 }
@@ -182,6 +213,7 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
     l.Finish();
   }
   f.layouts.selective = f.selective == Framework::Selective::kAttentionCore;
+  f.layouts.recipe = f.recipe;
   const nlohmann::json& traits = o.Array("traits");
   for (size_t i = 0; i < traits.size(); ++i) {
     costmodel::JsonObject t(traits[i], std::string(origin), "traits[" + std::to_string(i) + "]");
@@ -196,8 +228,17 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   if (o.Has("layouts")) {
     for (const std::string& key : costmodel::JsonObject(o.Raw("layouts"), std::string(origin), "layouts").Keys()) {
       const std::string name = "layouts." + key;
+      // A trait names its fields separated by ", " ("layouts.tp, layouts.cp_comm"): whole names.
       const bool cited = std::any_of(f.traits.begin(), f.traits.end(), [&](const Framework::Trait& t) {
-        return t.trait.find(name) != std::string::npos;
+        for (size_t at = 0; at <= t.trait.size();) {
+          const size_t comma = std::min(t.trait.find(',', at), t.trait.size());
+          size_t b = at, e = comma;
+          while (b < e && t.trait[b] == ' ') ++b;
+          while (e > b && t.trait[e - 1] == ' ') --e;
+          if (t.trait.compare(b, e - b, name) == 0) return true;
+          at = comma + 1;
+        }
+        return false;
       });
       if (!cited) o.Fail("traits", "no trait names '" + name + "': every layout limit needs its source in the framework's code");
     }

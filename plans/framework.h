@@ -36,8 +36,16 @@ struct FrameworkLayouts {
   // Megatron's selective recompute (the attention core): only where "selective" means that
   // (workload.selective_recompute "attention_core").
   bool selective = true;
+  // Megatron-Core's activation offload (--cpu-offloading; the search tries it on megatron-recipe
+  // layouts short of memory).
+  bool activation_offload = true;
+  // The framework's model-state recipe (workload.recipe): a layout of the other one is not its.
+  std::optional<costmodel::Recipe> recipe;
   bool listed = false;            // the file has "layouts"
 };
+
+/// Whether `f` runs `l` (FrameworkLayoutProblem is empty): the search's filter, without text.
+bool FrameworkRuns(const FrameworkLayouts& f, const costmodel::Layout& l);
 
 /// Empty when `f` runs `l`; else "key=value: <framework> runs ..." naming the first setting it
 /// does not (the search's filter, said in the words of the layout text).

@@ -215,7 +215,7 @@ void ForEachLayout(const costmodel::Evaluator& ev, const SearchOptions& opt, Vis
                   l.cp_comm = cp_comm;
                   for (int64_t ep : EpChoices(ev.model(), f * cp, tp, sp == 1, opt)) {
                     l.ep = ep;
-                    if (opt.runs && !FrameworkLayoutProblem(*opt.runs, opt.runs_framework, l).empty()) continue;
+                    if (opt.runs && !FrameworkRuns(*opt.runs, l)) continue;
                     visit(l);
                   }
                 }
@@ -304,7 +304,8 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
     }
   };
   const costmodel::Model& m = ev.model();
-  const bool offload = ev.cluster().node.host_GBps_per_gpu > 0;
+  // (Not under a --framework without Megatron-Core's activation offload: FrameworkLayouts.)
+  const bool offload = ev.cluster().node.host_GBps_per_gpu > 0 && (!opt.runs || opt.runs->activation_offload);
   ForEachLayout(ev, opt, [&](const Layout& l) {
     if (progress && (i % 4096) == 0) progress(i, total);
     ++i;

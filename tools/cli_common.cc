@@ -319,14 +319,15 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
       c.efficiency.gemm_peak_fraction < c.efficiency.gemm_fp8_peak_fraction) {
     static std::set<std::string> said;
     if (said.insert(c.name).second) {
-      char line[400];
-      std::snprintf(line, sizeof line,
-                    "meshplan: note: --precision fp8 on %s: BF16 GEMMs are priced at calibration %s's fraction "
-                    "%.3f (fitted to measured shapes), FP8 GEMMs at the best-shape FP8 fraction %.3f: FP8's "
-                    "speedup over BF16 is likely optimistic (no FP8 GEMM of real shapes is measured here)",
-                    c.name.c_str(), c.calibration.c_str(), c.efficiency.gemm_peak_fraction,
+      char fractions[64];
+      std::snprintf(fractions, sizeof fractions, "%.3f|%.3f", c.efficiency.gemm_peak_fraction,
                     c.efficiency.gemm_fp8_peak_fraction);
-      NoteLine(line);
+      const std::string f(fractions);
+      const size_t bar = f.find('|');
+      NoteLine("meshplan: note: --precision fp8 on " + c.name + ": BF16 GEMMs are priced at calibration " +
+               c.calibration + "'s fraction " + f.substr(0, bar) +
+               " (fitted to measured shapes), FP8 GEMMs at the best-shape FP8 fraction " + f.substr(bar + 1) +
+               ": FP8's speedup over BF16 is likely optimistic (no FP8 GEMM of real shapes is measured here)");
     }
   }
   if (m.max_seq > 0 && seq > m.max_seq) {

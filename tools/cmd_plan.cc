@@ -288,15 +288,16 @@ void RunPlan(const PlanOptions& o) {
   report["verdict"] = verdict;
   const std::string text = plans::DumpReport(report);
   // Launch files are built before anything is printed: a layout no framework can run is an error
-  // with nothing on stdout before it.
+  // with nothing on stdout before it. With nothing feasible at all the report is printed first
+  // (its reasons and caveats say why) and the error follows it.
   std::vector<OutputFile> launch;
+  const bool emitting = !o.emit_torchtitan.empty() || !o.emit_megatron.empty();
   // Launch configs: each framework gets the best ranked layout it can run (row 1 when it can;
   // a user of Megatron-LM asking for its arguments wants Megatron's best, not an error because
   // row 1 is an FSDP2 layout). A substitute is said on stderr and in the file's first line.
-  if (!o.emit_torchtitan.empty() || !o.emit_megatron.empty()) {
+  if (emitting && !list.rows.empty()) {
     const LaunchTarget target{r.model, r.cluster, r.workload};
     const auto emit = [&](const std::string& path, const char* flag, const char* framework, auto writer) {
-      if (list.rows.empty()) throw Error(flag, "no feasible layout to write");
       const plans::ShownRow& first = list.rows.front();
       std::string first_why;
       for (const plans::ShownRow& row : ranked) {
@@ -392,6 +393,9 @@ void RunPlan(const PlanOptions& o) {
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});
   if (!o.html_path.empty()) {
     outputs.push_back({o.html_path, HtmlReportFor(text, o.json_path.empty() ? "(not saved)" : o.json_path), "--html"});
+  }
+  if (emitting && list.rows.empty()) {
+    throw Error(!o.emit_torchtitan.empty() ? "--emit-torchtitan" : "--emit-megatron", "no feasible layout to write");
   }
   outputs.insert(outputs.end(), launch.begin(), launch.end());
   WriteFilesAtomic(outputs);

@@ -1479,7 +1479,7 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   r = Run("compare " + w16 + "--layout tp=2,sp=on,fsdp=8,zero=1 --layout tp=2,sp=on,fsdp=8,zero=3 --framework torchtitan");
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "meshplan: note: --framework torchtitan cannot run tp=2,sp=on,fsdp=8,replicate=1,zero=1,mbs=1,"
-                   "recompute=none,recipe=fsdp2 (zero=1: torchtitan shards at ZeRO stage 2, 3): priced as given\n");
+                   "recompute=none,recipe=fsdp2 (zero=1: torchtitan shards only at ZeRO stages 2, 3): priced as given\n");
   // A rotary model past the positions it was trained to is priced, and says so once (sweep too).
   r = Run("sweep --model llama2-7b --cluster dgx-h100 --gpus 16,32 --global-batch 16 --seq 8192,2048");
   EXPECT_EQ(r.rc, 0) << r.err;

@@ -150,8 +150,7 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
   }
   r = Run(std::string("plan ") + k70b + " --framework " + P("mine.json") + " --top 2 --refine 0");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.out.find("framework mine: only the layouts it runs (left out: recompute=selective); its file lists no "
-                       "layout limits (\"layouts\")"),
+  EXPECT_NE(r.out.find("framework mine: only the layouts it runs; its file lists no layout limits (\"layouts\")"),
             std::string::npos)
       << r.out;
   // Nothing feasible within the framework's limits (FSDP alone cannot split 16 sequences over 64
@@ -164,6 +163,13 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
                        "context parallelism"),
             std::string::npos)
       << r.out;
+  // With --emit-torchtitan too, the report still comes first, then the error.
+  r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 16 --seq 8192 --framework llm-foundry "
+          "--refine 0 --emit-torchtitan " + P("none.toml"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("framework llm-foundry: only the layouts it runs"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "meshplan: error: --emit-torchtitan: no feasible layout to write\n");
+  EXPECT_FALSE(fs::exists(dir_ / "none.toml"));
   r = Run(std::string("plan ") + k70b + " --framework torchtitan --recipe megatron --top 2 --refine 0");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("framework torchtitan: layouts not limited to what it runs (--recipe megatron is not its recipe)"),

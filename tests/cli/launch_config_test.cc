@@ -649,11 +649,11 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
   EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "");
   EXPECT_EQ(why(tt, "tp=8,sp=off,fsdp=32,zero=3,recipe=fsdp2"),
             "sp=off: torchtitan runs tensor parallelism only with sequence parallelism");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=1,recipe=fsdp2"), "zero=1: torchtitan shards at ZeRO stage 2, 3");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=1,recipe=fsdp2"), "zero=1: torchtitan shards only at ZeRO stages 2, 3");
   EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=8,pp=4,schedule=zb-h1,recipe=fsdp2"),
-            "schedule=zb-h1: torchtitan runs the pipeline schedules 1f1b, interleaved");
+            "schedule=zb-h1: torchtitan runs only the pipeline schedules 1f1b, interleaved");
   EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=16,cp=2,cp_comm=a2a,recipe=fsdp2"),
-            "cp_comm=a2a: torchtitan exchanges context-parallel keys and values by p2p, all_gather");
+            "cp_comm=a2a: torchtitan exchanges context-parallel keys and values only by p2p, all_gather");
   EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=1,replicate=32,recipe=fsdp2"),
             "fsdp=1,replicate=32: torchtitan replicates without sharding only when there is no tensor or "
             "pipeline parallelism");
@@ -666,9 +666,13 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
   EXPECT_EQ(why(lf, "fsdp=32,replicate=8,zero=3,recipe=fsdp2"), "");  // HYBRID_SHARD
   EXPECT_EQ(why(ds, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron"), "sp=on: deepspeed has no sequence parallelism");
   EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=8,pp=4,vpp=2,schedule=interleaved,zero=1,recipe=megatron"),
-            "schedule=interleaved: deepspeed runs the pipeline schedules 1f1b");
+            "schedule=interleaved: deepspeed runs only the pipeline schedule 1f1b");
   EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,recompute=selective"),
             "recompute=selective: deepspeed has no Megatron-style selective recompute (of the attention core)");
+  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4"),
+            "cpu_offload_layers=4: deepspeed has no activation offload (Megatron-Core's --cpu-offloading)");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4"), "");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "recipe=fsdp2: megatron runs the megatron recipe");
 }
 
 }  // namespace

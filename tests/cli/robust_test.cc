@@ -210,7 +210,12 @@ TEST_F(Robust, ValidateRefusesContextParallelPlans) {
   const nlohmann::json plan = nlohmann::json::parse(Slurp(dir_ / "plan.json"));
   ASSERT_GT(plan["layouts"][0]["layout"]["cp"].get<int>(), 1);
   size_t first = 0;
-  while (plan["layouts"][first]["layout"]["cp"] != 1 || plan["layouts"][first]["feasible"] != true) ++first;
+  while (first < plan["layouts"].size() &&
+         (plan["layouts"][first]["layout"]["cp"] != 1 || plan["layouts"][first]["feasible"] != true)) {
+    ++first;
+  }
+  ASSERT_LT(first, plan["layouts"].size()) << "no feasible cp=1 row to point at";
+  ASSERT_GT(first, 2u) << "rows 1 and 2 are corrupted below; the row pointed at must come after them";
   r = Run("validate --plan " + (dir_ / "plan.json").string() + " --backend cpu");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("; validate a cp=1 layout (--layout-index " + std::to_string(first) + ": " +

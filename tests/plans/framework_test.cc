@@ -161,6 +161,11 @@ TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"tpp": "any"}, )" + cited), "f.json: layouts.tpp: unknown key");
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": false}, )" + cited),
             "f.json: traits: no trait names 'layouts.hsdp': every layout limit needs its source in the framework's code");
+  // Whole names: "layouts.tpx" does not cite "layouts.tp".
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"tp": "any"}, "traits": [{"trait": "layouts.tpx", "value": "v", "source": "a/b", "modelled": true}]})"),
+            "f.json: traits: no trait names 'layouts.tp': every layout limit needs its source in the framework's code");
+  EXPECT_TRUE(ParseFramework(head + R"("layouts": {"activation_offload": false}, "traits": [{"trait": "x, layouts.activation_offload", "value": "v", "source": "a/b", "modelled": true}]})",
+                             "f.json").layouts.activation_offload == false);
 }
 
 // The shipped limits, each from the framework's code (see each file's layouts.* traits).
@@ -194,6 +199,9 @@ TEST(Framework, ShippedLayoutLimits) {
   EXPECT_EQ(ds.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B}));  // TrainSchedule
   EXPECT_TRUE(ds.layouts.cp_comms.empty());
   EXPECT_FALSE(ds.layouts.selective);
+  EXPECT_FALSE(ds.layouts.activation_offload);  // --checkpoint-in-cpu only, no --cpu-offloading
+  EXPECT_TRUE(ResolveFramework("megatron").layouts.activation_offload);
+  EXPECT_EQ(ResolveFramework("megatron").layouts.recipe, costmodel::Recipe::kMegatron);
 }
 
 TEST(Framework, UnknownNameListsTheBuiltIns) {
