@@ -124,7 +124,8 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
   // llm-foundry's benchmark runs FSDP alone: no TP, PP or CP row.
   Result r = Run(std::string("plan ") + k70b + " --framework llm-foundry --top 20 --refine 0 --json " + P("f.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const json& row : ReadJson("f.json")["layouts"]) {
+  const json foundry = ReadJson("f.json");  // a range-for over a temporary's member dangles
+  for (const json& row : foundry["layouts"]) {
     const json& l = row["layout"];
     EXPECT_EQ(l["tp"], 1);
     EXPECT_EQ(l["pp"], 1);
