@@ -434,12 +434,31 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu, bo
 
 /// The plan's summary block (report "summary"), drawn first.
 std::string SummaryHtml(const In& doc) {
-  if (doc.StrOr("command", "") != "plan" || !doc.Has("summary") || !doc.raw()["summary"].is_object()) return "";
-  const In sm = doc.Obj("summary");
+  if (doc.StrOr("command", "") != "plan" || !doc.Has("summary")) return "";
   std::string h = "<table class=\"kv summary\"><tbody>\n";
   auto row = [&](const std::string& k, const std::string& v) {
     h += "<tr><th>" + Esc(k) + "</th><td>" + Esc(v) + "</td></tr>\n";
   };
+  auto caveats = [&](const json& list) {
+    if (!list.is_array()) return;
+    std::string all;
+    for (const auto& c : list) {
+      if (c.is_string()) all += (all.empty() ? "" : "; ") + c.get<std::string>();
+    }
+    if (!all.empty()) row("caveats", all);
+  };
+  if (!doc.raw()["summary"].is_object()) {
+    // Nothing feasible: say so, with the search's caveats (what it kept to may be why).
+    const json& search = doc.raw().contains("search") ? doc.raw()["search"] : json(nullptr);
+    if (!search.is_object() || !search.contains("caveats") || !search["caveats"].is_array() ||
+        search["caveats"].empty()) {
+      return "";
+    }
+    row("recommended", "none: no layout searched is feasible");
+    caveats(search["caveats"]);
+    return h + "</tbody></table>\n";
+  }
+  const In sm = doc.Obj("summary");
   row("recommended", sm.Str("recommended"));
   row("step time", Printf("%.1f ms", sm.Num("step_s") * 1e3) + " (" + sm.StrOr("ranked_by", "?") + ")");
   row("throughput", Printf("%.0f tokens/s/GPU", sm.Num("tokens_per_s_per_gpu")) + ", MFU " +
@@ -472,13 +491,7 @@ std::string SummaryHtml(const In& doc) {
   } else {
     row("error band", "none for this GPU: ties not marked");
   }
-  if (sm.Has("caveats") && sm.raw()["caveats"].is_array()) {
-    std::string all;
-    for (const auto& c : sm.raw()["caveats"]) {
-      if (c.is_string()) all += (all.empty() ? "" : "; ") + c.get<std::string>();
-    }
-    row("caveats", all);
-  }
+  if (sm.Has("caveats")) caveats(sm.raw()["caveats"]);
   return h + "</tbody></table>\n";
 }
 

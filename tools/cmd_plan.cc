@@ -275,6 +275,8 @@ void RunPlan(const PlanOptions& o) {
   report["search"] = plans::SearchJson(res, o.timing);
   report["search"]["refined_with_simulator"] = static_cast<int64_t>(refined);
   report["search"]["folded_variants"] = list.folded;
+  // The caveats also when nothing is feasible (summary null): a --framework's limits may be why.
+  report["search"]["caveats"] = si.caveats;
   report["search"]["below_min_headroom"] = list.below_headroom;
   if (budget_cut) {
     report["search"]["refine_stopped"] =
@@ -613,6 +615,7 @@ void RunSweep(const SweepOptions& o) {
   }
   json points = json::array();
   json inputs;
+  std::vector<std::string> caveats;
   std::printf("calibration %s (%s)\n", cluster.calibration.empty() ? "none" : cluster.calibration.c_str(),
               CalibrationWhy(o.w, cluster).c_str());
   std::printf("%7s %7s %7s  %-58s %9s %9s  %-40s %9s %8s %9s\n", "gpus", "batch", "seq", "best layout",
@@ -624,6 +627,10 @@ void RunSweep(const SweepOptions& o) {
         const costmodel::Evaluator ev(model, cluster, w);
         if (inputs.is_null()) inputs = plans::InputsJson(ev, std::nullopt);
         const plans::SearchResult r = plans::Search(ev, so);
+        // What the search kept to (a --framework's limits, dimensions not searched), each once.
+        for (std::string& c : plans::SearchCaveats(ev, so)) {
+          if (std::find(caveats.begin(), caveats.end(), c) == caveats.end()) caveats.push_back(std::move(c));
+        }
         json p = {{"gpus", gpus}, {"global_batch", gb}, {"seq", seq}};
         p["best"] = r.top.empty() ? json(nullptr)
                                   : plans::LayoutEntryJson(ev, r.top[0].layout, r.top[0].eval);
@@ -665,6 +672,7 @@ void RunSweep(const SweepOptions& o) {
   }
   std::printf("tp8_cut: the FSDP all-gather's ring latency term with tp=8 against tp=1 at the same GPU "
               "count, actual / if every hop cost the same\n");
+  for (size_t i = 0; i < caveats.size(); ++i) std::printf("%s%s\n", i == 0 ? "caveats: " : "         ", caveats[i].c_str());
   json report;
   report["schema_version"] = plans::kReportSchemaVersion;
   report["tool"] = plans::ToolVersion();
@@ -674,6 +682,7 @@ void RunSweep(const SweepOptions& o) {
   // The model's error band for this GPU: the HTML report claims no crossover inside it.
   report["error_band"] = plans::ErrorBandJson(plans::ReadErrorBand(plans::DefaultErrorBandsPath(), cluster.gpu.name));
   report["points"] = points;
+  report["caveats"] = caveats;
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});

@@ -157,13 +157,24 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
   // Nothing feasible within the framework's limits (FSDP alone cannot split 16 sequences over 64
   // GPUs): the summary says the search was limited, since that is why.
   r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 16 --seq 8192 --framework llm-foundry "
-          "--refine 0");
+          "--refine 0 --json " + P("none.json") + " --html " + P("none.html"));
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("  no feasible layout (see the reasons below)\n  caveats          "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("framework llm-foundry: only the layouts it runs (left out: tensor parallelism, pipelines, "
-                       "context parallelism"),
-            std::string::npos)
-      << r.out;
+  const std::string limited = "framework llm-foundry: only the layouts it runs (left out: tensor parallelism, pipelines, "
+                              "context parallelism";
+  EXPECT_NE(r.out.find(limited), std::string::npos) << r.out;
+  // The JSON has no summary then, but the search's caveats say the same, and the HTML shows them.
+  {
+    const json none = ReadJson("none.json");
+    EXPECT_TRUE(none["summary"].is_null());
+    std::string said;
+    for (const json& c : none["search"]["caveats"]) said += c.get<std::string>() + "\n";
+    EXPECT_NE(said.find(limited), std::string::npos) << said;
+    const std::string html = Slurp(P("none.html"));
+    EXPECT_NE(html.find("<tr><th>recommended</th><td>none: no layout searched is feasible</td></tr>"),
+              std::string::npos);
+    EXPECT_NE(html.find(limited), std::string::npos);
+  }
   // With --emit-torchtitan too, the report still comes first, then the error.
   r = Run("plan --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 16 --seq 8192 --framework llm-foundry "
           "--refine 0 --emit-torchtitan " + P("none.toml"));
@@ -179,6 +190,31 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
 }
 
 // No ranked layout the framework can run: an error naming row 1's setting, and no file at all.
+// sweep keeps to the framework's layouts too, and says so once under its table and in its JSON.
+TEST_F(LaunchCli, SweepUnderAFrameworkSaysWhatItKeptTo) {
+  Result r = Run("sweep --model llama3-8b --cluster dgx-h100 --gpus 64,128 --global-batch 256 --seq 8192 "
+                 "--framework llm-foundry --json " + P("s.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string limited = "framework llm-foundry: only the layouts it runs (left out: tensor parallelism";
+  const size_t at = r.out.find("\ncaveats: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(limited, at), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(limited, r.out.find(limited) + 1), std::string::npos) << "said once: " << r.out;
+  const json s = ReadJson("s.json");
+  size_t said = 0;
+  for (const json& c : s["caveats"]) said += c.get<std::string>().rfind(limited, 0) == 0;
+  EXPECT_EQ(said, 1u) << s["caveats"].dump();
+  for (const json& p : s["points"]) {
+    ASSERT_TRUE(p["best"].is_object()) << p.dump();
+    EXPECT_EQ(p["best"]["layout"]["tp"], 1);
+    EXPECT_EQ(p["best"]["layout"]["pp"], 1);
+  }
+  // Without --framework nothing is left out for a framework.
+  r = Run("sweep --model llama3-8b --cluster dgx-h100 --gpus 64 --global-batch 256 --seq 8192");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.find("framework "), std::string::npos) << r.out;
+}
+
 TEST_F(LaunchCli, PlanWithNoLayoutAFrameworkRunsWritesNothing) {
   Result r = Run(std::string("plan ") + k70b + " --recipe fsdp2 --emit-torchtitan " + P("t.toml") +
                  " --emit-megatron " + P("m.txt") + " --json " + P("p.json"));
