@@ -32,7 +32,7 @@
 // - Megatron-LM flags: NVIDIA/Megatron-LM megatron/training/arguments.py at
 //   307dcf37f03d44da131ba21999278abe4112d2ad (--tensor-model-parallel-size,
 //   --pipeline-model-parallel-size, --num-layers-per-virtual-pipeline-stage,
-//   --context-parallel-size, --cp-comm-type p2p|all_gather|a2a (default p2p), --micro-batch-size, --global-batch-size (default micro x dp),
+//   --context-parallel-size, --micro-batch-size, --global-batch-size (default micro x dp),
 //   --seq-length, --sequence-parallel, --recompute-granularity full|selective ("selective: core
 //   attention part of the transformer layer is recomputed"), --recompute-modules (selective's
 //   submodules, megatron/core/transformer/transformer_config.py recompute_modules @002526d:
@@ -53,6 +53,11 @@
 //   Interleaving with pp = 2: arguments.py at 307dcf37 asserts pp > 2, Megatron-Core's
 //   megatron/core/parallel_state.py at 934c8260ada361db9b155d504c5b20600731d773 (the releases
 //   with --decoder-first-pipeline-num-layers) needs only pp > 1; these files follow the latter.
+//   --cp-comm-type is not in arguments.py at 307dcf37 (it has --context-parallel-size alone);
+//   later versions add it (nargs '+', default ["p2p"]) and pass it to Megatron-Core's
+//   TransformerConfig.cp_comm_type, whose values Transformer Engine's attention takes: p2p,
+//   all_gather, a2a, a2a+p2p (meshplan writes and reads the first three; the help text spells
+//   it "allgather", but Transformer Engine's attn_forward_func_with_cp branches on "all_gather").
 //   Not emitted, because the upstream file read above does not have them: --use-torch-fsdp2,
 //   --num-distributed-optimizer-instances, Megatron-FSDP.
 #include "tools/launch_config.h"
