@@ -75,6 +75,16 @@ FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
   if (l.Has("hsdp")) r.hsdp = l.Bool("hsdp");
   if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
   if (l.Has("activation_offload")) r.activation_offload = l.Bool("activation_offload");
+  if (l.Has("recompute_partial")) {
+    const std::vector<std::string> modes = EnumList(
+        l, "recompute_partial", {"recompute=op", "ac_freq", "recompute_num_layers", "recompute_modules", "partial_ckpt_mbs"});
+    const auto runs = [&](std::string_view m) { return std::find(modes.begin(), modes.end(), m) != modes.end(); };
+    r.recompute_op = runs("recompute=op");
+    r.ac_freq = runs("ac_freq");
+    r.recompute_num_layers = runs("recompute_num_layers");
+    r.recompute_modules = runs("recompute_modules");
+    r.partial_ckpt_mbs = runs("partial_ckpt_mbs");
+  }
   return r;
 }
 
@@ -105,7 +115,10 @@ std::string Names(const std::vector<T>& v) {
 namespace {
 
 /// The first limit `l` breaks (the order FrameworkLayoutProblem names them in), or kNone.
-enum class Broken { kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kSelective, kOffload };
+enum class Broken {
+  kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kSelective, kOffload,
+  kRecomputeOp, kAcFreq, kRecomputeNumLayers, kRecomputeModules, kPartialCkptMbs
+};
 
 Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   if (f.recipe && l.recipe != *f.recipe) return Broken::kRecipe;
@@ -120,6 +133,14 @@ Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) return Broken::kDdp;
   if (l.recompute == costmodel::Recompute::kSelective && !f.selective) return Broken::kSelective;
   if (l.cpu_offload_layers > 0 && !f.activation_offload) return Broken::kOffload;
+  if (l.recompute == costmodel::Recompute::kOp && !f.recompute_op) return Broken::kRecomputeOp;
+  if (l.ac_freq > 0 && !f.ac_freq) return Broken::kAcFreq;
+  if (l.recompute_num_layers > 0 && !f.recompute_num_layers) return Broken::kRecomputeNumLayers;
+  if (l.recompute == costmodel::Recompute::kSelective && l.recompute_modules != costmodel::kDefaultRecomputeModules &&
+      !f.recompute_modules) {
+    return Broken::kRecomputeModules;
+  }
+  if (l.partial_ckpt_mbs > 0 && !f.partial_ckpt_mbs) return Broken::kPartialCkptMbs;
   return Broken::kNone;
 }
 
@@ -163,6 +184,18 @@ std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view f
     case Broken::kOffload:
       return "cpu_offload_layers=" + std::to_string(l.cpu_offload_layers) + ": " + who +
              " has no activation offload (Megatron-Core's --cpu-offloading)";
+    case Broken::kRecomputeOp: return "recompute=op: " + who + " has no per-op checkpointing policy";
+    case Broken::kAcFreq:
+      return "ac_freq=" + std::to_string(l.ac_freq) + ": " + who + " does not checkpoint every n-th layer";
+    case Broken::kRecomputeNumLayers:
+      return "recompute_num_layers=" + std::to_string(l.recompute_num_layers) + ": " + who +
+             " does not recompute the first n layers of each stage";
+    case Broken::kRecomputeModules:
+      return "recompute_modules=" + costmodel::RecomputeModulesText(l.recompute_modules, "+") + ": " + who +
+             " recomputes no chosen modules";
+    case Broken::kPartialCkptMbs:
+      return "partial_ckpt_mbs=" + std::to_string(l.partial_ckpt_mbs) + ": " + who +
+             " checkpoints every micro-batch alike";
   }
   return "";
 }

@@ -39,6 +39,14 @@ struct FrameworkLayouts {
   // Megatron-Core's activation offload (--cpu-offloading; the search tries it on megatron-recipe
   // layouts short of memory).
   bool activation_offload = true;
+  // Checkpointing of part of a layer or of some layers, by the layout-text field that asks for
+  // it ("recompute_partial": recompute=op and ac_freq are torchtitan's, recompute_num_layers and
+  // recompute_modules Megatron's, partial_ckpt_mbs Megatron-Core's per micro-batch).
+  bool recompute_op = true;
+  bool ac_freq = true;
+  bool recompute_num_layers = true;
+  bool recompute_modules = true;
+  bool partial_ckpt_mbs = true;
   // The framework's model-state recipe (workload.recipe): a layout of the other one is not its.
   std::optional<costmodel::Recipe> recipe;
   bool listed = false;            // the file has "layouts"

@@ -673,6 +673,60 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
             "cpu_offload_layers=4: deepspeed has no activation offload (Megatron-Core's --cpu-offloading)");
   EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4"), "");
   EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "recipe=fsdp2: megatron runs the megatron recipe");
+  // Checkpointing of part of a layer or of some layers: each framework's own modes.
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=op"),
+            "recompute=op: megatron has no per-op checkpointing policy");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=full,ac_freq=2"),
+            "ac_freq=2: megatron does not checkpoint every n-th layer");
+  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=full,recompute_num_layers=4"),
+            "recompute_num_layers=4: torchtitan does not recompute the first n layers of each stage");
+  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2"),
+            "partial_ckpt_mbs=2: megatron checkpoints every micro-batch alike");
+  EXPECT_EQ(why(plans::ResolveFramework("nemo"), "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2"), "");
+  // A framework that runs Megatron's selective recompute but not its module choice.
+  plans::FrameworkLayouts no_modules = mg.layouts;
+  no_modules.recompute_modules = false;
+  EXPECT_EQ(plans::FrameworkLayoutProblem(no_modules, "x",
+                                          L("tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective,"
+                                            "recompute_modules=core_attn+mlp", t)),
+            "recompute_modules=core_attn+mlp: x recomputes no chosen modules");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(no_modules, "x", L("tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective", t)),
+            "");  // the default module (core_attn) is plain selective
+}
+
+// The checkpointing modes a framework file says it runs are the ones its launch writer writes.
+TEST(LaunchConfig, FrameworkRecomputeModesAreWhatItsWriterRuns) {
+  const Target t = Make("llama3-70b", 256, 512, 8192);
+  const char* layouts[] = {
+      "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=op",
+      "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=full,ac_freq=2",
+      "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=full,recompute_num_layers=4",
+      "tp=8,sp=on,fsdp=8,pp=4,zero=3,recipe=fsdp2,recompute=full,partial_ckpt_mbs=2",
+      "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=op",
+      "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=full,ac_freq=2",
+      "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=full,recompute_num_layers=4",
+      "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective,recompute_modules=core_attn+mlp",
+      "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2",
+  };
+  for (const char* name : {"torchtitan", "megatron"}) {
+    const plans::Framework f = plans::ResolveFramework(name);
+    const bool torchtitan = std::string(name) == "torchtitan";
+    for (const char* text : layouts) {
+      const Layout l = L(text, t);
+      if (l.recipe != f.recipe) continue;
+      bool written = true;
+      try {
+        if (torchtitan) {
+          TorchtitanToml(t.launch(), l, "--emit-torchtitan", "t.toml");
+        } else {
+          MegatronArgs(t.launch(), l, "--emit-megatron", "m.txt");
+        }
+      } catch (const Error&) {
+        written = false;
+      }
+      EXPECT_EQ(plans::FrameworkRuns(f.layouts, l), written) << name << ": " << text;
+    }
+  }
 }
 
 }  // namespace

@@ -166,6 +166,20 @@ TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
             "f.json: traits: no trait names 'layouts.tp': every layout limit needs its source in the framework's code");
   EXPECT_TRUE(ParseFramework(head + R"("layouts": {"activation_offload": false}, "traits": [{"trait": "x, layouts.activation_offload", "value": "v", "source": "a/b", "modelled": true}]})",
                              "f.json").layouts.activation_offload == false);
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"recompute_partial": ["recompute=op", "op"]}, )" + cited),
+            "f.json: layouts.recompute_partial: element 1 'op' is not one of recompute=op, ac_freq, "
+            "recompute_num_layers, recompute_modules, partial_ckpt_mbs");
+  const std::string partial = R"("traits": [{"trait": "layouts.recompute_partial", "value": "v", "source": "a/b", "modelled": true}]})";
+  const FrameworkLayouts none = ParseFramework(head + R"("layouts": {"recompute_partial": []}, )" + partial, "f.json").layouts;
+  EXPECT_FALSE(none.recompute_op || none.ac_freq || none.recompute_num_layers || none.recompute_modules ||
+               none.partial_ckpt_mbs);
+  const FrameworkLayouts some =
+      ParseFramework(head + R"("layouts": {"recompute_partial": ["ac_freq", "partial_ckpt_mbs"]}, )" + partial, "f.json").layouts;
+  EXPECT_TRUE(some.ac_freq && some.partial_ckpt_mbs);
+  EXPECT_FALSE(some.recompute_op || some.recompute_num_layers || some.recompute_modules);
+  // Not listed: every mode (a file without the key limits none).
+  const FrameworkLayouts all = ParseFramework(head + R"("layouts": {}, )" + cited, "f.json").layouts;
+  EXPECT_TRUE(all.recompute_op && all.ac_freq && all.recompute_num_layers && all.recompute_modules && all.partial_ckpt_mbs);
 }
 
 // The shipped limits, each from the framework's code (see each file's layouts.* traits).
@@ -179,6 +193,9 @@ TEST(Framework, ShippedLayoutLimits) {
   EXPECT_EQ(tt.layouts.zero, (std::vector<int>{2, 3}));  // fully_shard reshard_after_forward
   EXPECT_FALSE(tt.layouts.ddp_with_tp_or_pp);
   EXPECT_FALSE(tt.layouts.selective);  // its "selective" is whole layers
+  // [activation_checkpoint] selective_ac_option "op" or every n-th block, nothing else partial.
+  EXPECT_TRUE(tt.layouts.recompute_op && tt.layouts.ac_freq);
+  EXPECT_FALSE(tt.layouts.recompute_num_layers || tt.layouts.recompute_modules || tt.layouts.partial_ckpt_mbs);
   for (const char* n : {"megatron", "nemo"}) {
     const Framework mg = ResolveFramework(n);
     EXPECT_EQ(mg.layouts.zero, (std::vector<int>{1})) << n;  // distributed optimizer
@@ -186,7 +203,13 @@ TEST(Framework, ShippedLayoutLimits) {
     EXPECT_EQ(mg.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B, Schedule::kInterleaved})) << n;
     EXPECT_EQ(mg.layouts.cp_comms.size(), 3u) << n;  // --cp-comm-type p2p | all_gather | a2a
     EXPECT_TRUE(mg.layouts.selective) << n;
+    // --recompute-method block --recompute-num-layers, --recompute-modules; no per-op policy.
+    EXPECT_TRUE(mg.layouts.recompute_num_layers && mg.layouts.recompute_modules) << n;
+    EXPECT_FALSE(mg.layouts.recompute_op || mg.layouts.ac_freq) << n;
   }
+  // Per-micro-batch recompute: a TransformerConfig field NeMo sets; Megatron-LM has no flag for it.
+  EXPECT_FALSE(ResolveFramework("megatron").layouts.partial_ckpt_mbs);
+  EXPECT_TRUE(ResolveFramework("nemo").layouts.partial_ckpt_mbs);
   const Framework lf = ResolveFramework("llm-foundry");
   EXPECT_FALSE(lf.layouts.tp);
   EXPECT_TRUE(lf.layouts.schedules.empty());
