@@ -639,52 +639,62 @@ TEST(LaunchConfig, FrameworkSearchSpaceIsWhatItsWriterRuns) {
 // The reason a layout is outside a framework names the setting, in the layout text's words.
 TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
   const Target t = Make("llama3-70b", 256, 512, 8192);
-  const plans::Framework tt = plans::ResolveFramework("torchtitan");
-  const plans::Framework mg = plans::ResolveFramework("megatron");
-  const plans::Framework lf = plans::ResolveFramework("llm-foundry");
-  const plans::Framework ds = plans::ResolveFramework("deepspeed");
-  auto why = [&](const plans::Framework& f, const std::string& text) {
-    return plans::FrameworkLayoutProblem(f.layouts, f.name, L(text, t));
+  struct Case {
+    const char* framework;
+    const char* layout;
+    std::string why;  // empty: the framework runs it
   };
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "");
-  EXPECT_EQ(why(tt, "tp=8,sp=off,fsdp=32,zero=3,recipe=fsdp2"),
-            "sp=off: torchtitan runs tensor parallelism only with sequence parallelism");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=1,recipe=fsdp2"), "zero=1: torchtitan shards only at ZeRO stages 2, 3");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=8,pp=4,schedule=zb-h1,recipe=fsdp2"),
-            "schedule=zb-h1: torchtitan runs only the pipeline schedules 1f1b, interleaved");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=16,cp=2,cp_comm=a2a,recipe=fsdp2"),
-            "cp_comm=a2a: torchtitan exchanges context-parallel keys and values only by p2p, all_gather");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=1,replicate=32,recipe=fsdp2"),
-            "fsdp=1,replicate=32: torchtitan replicates without sharding only when there is no tensor or "
-            "pipeline parallelism");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=8,replicate=4,zero=1,recipe=megatron"),
-            "replicate=4: megatron shards over the whole data-parallel group (no hybrid sharding)");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective"), "");
-  EXPECT_EQ(why(lf, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "tp=8: llm-foundry runs no tensor parallelism");
-  EXPECT_EQ(why(lf, "fsdp=64,pp=4,zero=3,recipe=fsdp2"), "pp=4: llm-foundry runs no pipeline parallelism");
-  EXPECT_EQ(why(lf, "fsdp=128,cp=2,zero=3,recipe=fsdp2"), "cp=2: llm-foundry runs no context parallelism");
-  EXPECT_EQ(why(lf, "fsdp=32,replicate=8,zero=3,recipe=fsdp2"), "");  // HYBRID_SHARD
-  EXPECT_EQ(why(ds, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron"), "sp=on: deepspeed has no sequence parallelism");
-  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=8,pp=4,vpp=2,schedule=interleaved,zero=1,recipe=megatron"),
-            "schedule=interleaved: deepspeed runs only the pipeline schedule 1f1b");
-  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,recompute=selective"),
-            "recompute=selective: deepspeed has no Megatron-style selective recompute (of the attention core)");
-  EXPECT_EQ(why(ds, "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4"),
-            "cpu_offload_layers=4: deepspeed has no activation offload (Megatron-Core's --cpu-offloading)");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4"), "");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2"), "recipe=fsdp2: megatron runs the megatron recipe");
-  // Checkpointing of part of a layer or of some layers: each framework's own modes.
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=op"),
-            "recompute=op: megatron has no per-op checkpointing policy");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=full,ac_freq=2"),
-            "ac_freq=2: megatron does not checkpoint every n-th layer");
-  EXPECT_EQ(why(tt, "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=full,recompute_num_layers=4"),
-            "recompute_num_layers=4: torchtitan does not recompute the first n layers of each stage");
-  EXPECT_EQ(why(mg, "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2"),
-            "partial_ckpt_mbs=2: megatron checkpoints every micro-batch alike");
-  EXPECT_EQ(why(plans::ResolveFramework("nemo"), "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2"), "");
+  const Case cases[] = {
+      {"torchtitan", "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2", ""},
+      {"torchtitan", "tp=8,sp=off,fsdp=32,zero=3,recipe=fsdp2",
+       "sp=off: torchtitan runs tensor parallelism only with sequence parallelism"},
+      {"torchtitan", "tp=8,sp=on,fsdp=32,zero=1,recipe=fsdp2",
+       "zero=1: torchtitan shards only at ZeRO stages 2, 3"},
+      {"torchtitan", "tp=8,sp=on,fsdp=8,pp=4,schedule=zb-h1,recipe=fsdp2",
+       "schedule=zb-h1: torchtitan runs only the pipeline schedules 1f1b, interleaved"},
+      {"torchtitan", "tp=8,sp=on,fsdp=16,cp=2,cp_comm=a2a,recipe=fsdp2",
+       "cp_comm=a2a: torchtitan exchanges context-parallel keys and values only by p2p, all_gather"},
+      {"torchtitan", "tp=8,sp=on,fsdp=1,replicate=32,recipe=fsdp2",
+       "fsdp=1,replicate=32: torchtitan replicates without sharding only when there is no tensor or "
+       "pipeline parallelism"},
+      {"megatron", "tp=8,sp=on,fsdp=8,replicate=4,zero=1,recipe=megatron",
+       "replicate=4: megatron shards over the whole data-parallel group (no hybrid sharding)"},
+      {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective", ""},
+      {"llm-foundry", "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2",
+       "tp=8: llm-foundry runs no tensor parallelism"},
+      {"llm-foundry", "fsdp=64,pp=4,zero=3,recipe=fsdp2",
+       "pp=4: llm-foundry runs no pipeline parallelism"},
+      {"llm-foundry", "fsdp=128,cp=2,zero=3,recipe=fsdp2",
+       "cp=2: llm-foundry runs no context parallelism"},
+      {"llm-foundry", "fsdp=32,replicate=8,zero=3,recipe=fsdp2", ""},  // HYBRID_SHARD
+      {"deepspeed", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron",
+       "sp=on: deepspeed has no sequence parallelism"},
+      {"deepspeed", "tp=8,sp=off,fsdp=8,pp=4,vpp=2,schedule=interleaved,zero=1,recipe=megatron",
+       "schedule=interleaved: deepspeed runs only the pipeline schedule 1f1b"},
+      {"deepspeed", "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,recompute=selective",
+       "recompute=selective: deepspeed has no Megatron-style selective recompute (of the attention core)"},
+      {"deepspeed", "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4",
+       "cpu_offload_layers=4: deepspeed has no activation offload (Megatron-Core's --cpu-offloading)"},
+      {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4", ""},
+      {"megatron", "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2",
+       "recipe=fsdp2: megatron runs the megatron recipe"},
+      {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=op",
+       "recompute=op: megatron has no per-op checkpointing policy"},
+      {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=full,ac_freq=2",
+       "ac_freq=2: megatron does not checkpoint every n-th layer"},
+      {"torchtitan", "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2,recompute=full,recompute_num_layers=4",
+       "recompute_num_layers=4: torchtitan does not recompute the first n layers of each stage"},
+      {"megatron", "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2",
+       "partial_ckpt_mbs=2: megatron checkpoints every micro-batch alike"},
+      {"nemo", "tp=8,sp=on,fsdp=8,pp=4,zero=1,recipe=megatron,recompute=full,partial_ckpt_mbs=2", ""},
+  };
+  for (const Case& c : cases) {
+    const plans::Framework f = plans::ResolveFramework(c.framework);
+    EXPECT_EQ(plans::FrameworkLayoutProblem(f.layouts, f.name, L(c.layout, t)), c.why) << c.framework << ": " << c.layout;
+  }
+  const plans::FrameworkLayouts mg = plans::ResolveFramework("megatron").layouts;
   // A framework that runs Megatron's selective recompute but not its module choice.
-  plans::FrameworkLayouts no_modules = mg.layouts;
+  plans::FrameworkLayouts no_modules = mg;
   no_modules.recompute_modules = false;
   EXPECT_EQ(plans::FrameworkLayoutProblem(no_modules, "x",
                                           L("tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=selective,"
