@@ -432,6 +432,16 @@ Chart RateChart(const std::string& id, const In& layouts, size_t n, bool mfu, bo
   return c;
 }
 
+/// A report's caveats (an array of strings) on one line, "; " between them; "" for anything else.
+std::string CaveatsText(const json& list) {
+  std::string all;
+  if (!list.is_array()) return all;
+  for (const auto& c : list) {
+    if (c.is_string()) all += (all.empty() ? "" : "; ") + c.get<std::string>();
+  }
+  return all;
+}
+
 /// The plan's summary block (report "summary"), drawn first.
 std::string SummaryHtml(const In& doc) {
   if (doc.StrOr("command", "") != "plan" || !doc.Has("summary")) return "";
@@ -440,12 +450,7 @@ std::string SummaryHtml(const In& doc) {
     h += "<tr><th>" + Esc(k) + "</th><td>" + Esc(v) + "</td></tr>\n";
   };
   auto caveats = [&](const json& list) {
-    if (!list.is_array()) return;
-    std::string all;
-    for (const auto& c : list) {
-      if (c.is_string()) all += (all.empty() ? "" : "; ") + c.get<std::string>();
-    }
-    if (!all.empty()) row("caveats", all);
+    if (const std::string all = CaveatsText(list); !all.empty()) row("caveats", all);
   };
   if (!doc.raw()["summary"].is_object()) {
     // Nothing feasible: say so, with the search's caveats (what it kept to may be why).
@@ -744,6 +749,10 @@ std::string InputsHtml(const std::string& name, const In& doc) {
         row(k, Describe(v));
       }
     }
+  }
+  // A sweep's caveats (what its searches kept to, e.g. a --framework's layouts), once for all points.
+  if (doc.Str("command") == "sweep" && doc.Has("caveats")) {
+    if (const std::string all = CaveatsText(doc.raw()["caveats"]); !all.empty()) row("caveats", all);
   }
   return h + "</tbody></table>\n";
 }

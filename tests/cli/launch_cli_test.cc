@@ -193,7 +193,7 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
 // sweep keeps to the framework's layouts too, and says so once under its table and in its JSON.
 TEST_F(LaunchCli, SweepUnderAFrameworkSaysWhatItKeptTo) {
   Result r = Run("sweep --model llama3-8b --cluster dgx-h100 --gpus 64,128 --global-batch 256 --seq 8192 "
-                 "--framework llm-foundry --json " + P("s.json"));
+                 "--framework llm-foundry --json " + P("s.json") + " --html " + P("s.html"));
   ASSERT_EQ(r.rc, 0) << r.err;
   const std::string limited = "framework llm-foundry: only the layouts it runs (left out: tensor parallelism";
   const size_t at = r.out.find("\ncaveats: ");
@@ -204,6 +204,9 @@ TEST_F(LaunchCli, SweepUnderAFrameworkSaysWhatItKeptTo) {
   size_t said = 0;
   for (const json& c : s["caveats"]) said += c.get<std::string>().rfind(limited, 0) == 0;
   EXPECT_EQ(said, 1u) << s["caveats"].dump();
+  const std::string html = Slurp(P("s.html"));
+  EXPECT_NE(html.find("<tr><th>caveats</th><td>"), std::string::npos);
+  EXPECT_NE(html.find(limited), std::string::npos);
   for (const json& p : s["points"]) {
     ASSERT_TRUE(p["best"].is_object()) << p.dump();
     EXPECT_EQ(p["best"]["layout"]["tp"], 1);
