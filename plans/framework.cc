@@ -110,10 +110,6 @@ std::string Names(const std::vector<T>& v) {
   return Join(names);
 }
 
-}  // namespace
-
-namespace {
-
 /// The first limit `l` breaks (the order FrameworkLayoutProblem names them in), or kNone.
 enum class Broken {
   kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kSelective, kOffload,
@@ -259,8 +255,8 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
   if (f.traits.empty()) o.Fail("traits", "must list the traits with their sources");
   // Every limit on the layouts cites the framework's code, as the workload traits do.
   if (o.Has("layouts")) {
-    for (const std::string& key : costmodel::JsonObject(o.Raw("layouts"), std::string(origin), "layouts").Keys()) {
-      const std::string name = "layouts." + key;
+    for (const auto& limit : o.Raw("layouts").items()) {
+      const std::string name = "layouts." + limit.key();
       // A trait names its fields separated by ", " ("layouts.tp, layouts.cp_comm"): whole names.
       const bool cited = std::any_of(f.traits.begin(), f.traits.end(), [&](const Framework::Trait& t) {
         for (size_t at = 0; at <= t.trait.size();) {

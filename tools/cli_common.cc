@@ -319,14 +319,15 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
       c.efficiency.gemm_peak_fraction < c.efficiency.gemm_fp8_peak_fraction) {
     static std::set<std::string> said;
     if (said.insert(c.name).second) {
-      char fractions[64];
-      std::snprintf(fractions, sizeof fractions, "%.3f|%.3f", c.efficiency.gemm_peak_fraction,
-                    c.efficiency.gemm_fp8_peak_fraction);
-      const std::string f(fractions);
-      const size_t bar = f.find('|');
+      const auto fraction = [](double v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.3f", v);
+        return std::string(b);
+      };
       NoteLine("meshplan: note: --precision fp8 on " + c.name + ": BF16 GEMMs are priced at calibration " +
-               c.calibration + "'s fraction " + f.substr(0, bar) +
-               " (fitted to measured shapes), FP8 GEMMs at the best-shape FP8 fraction " + f.substr(bar + 1) +
+               c.calibration + "'s fraction " + fraction(c.efficiency.gemm_peak_fraction) +
+               " (fitted to measured shapes), FP8 GEMMs at the best-shape FP8 fraction " +
+               fraction(c.efficiency.gemm_fp8_peak_fraction) +
                ": FP8's speedup over BF16 is likely optimistic (no FP8 GEMM of real shapes is measured here)");
     }
   }
@@ -349,6 +350,12 @@ namespace {
   throw Error("--fsdp1", "runs the fsdp2 recipe with FSDP1; " + whose + ", which has no FSDP1 variant");
 }
 }  // namespace
+
+void NoteIfFrameworkCannotRun(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& what) {
+  if (!o.framework_layouts) return;
+  const std::string why = plans::FrameworkLayoutProblem(*o.framework_layouts, o.framework, l);
+  if (!why.empty()) NoteLine("meshplan: note: --framework " + o.framework + " cannot run " + what + " (" + why + "): priced as given");
+}
 
 void CheckFsdp1(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& where) {
   if (!o.fsdp1_given || l.recipe == costmodel::Recipe::kFsdp2) return;

@@ -112,6 +112,10 @@ Resolved Resolve(const WorkloadOptions& o);
 /// --fsdp1 given for a layout that is not the fsdp2 recipe: an error naming `where` (FSDP1 is a
 /// way to run the fsdp2 recipe; Megatron's recipe has none, and the flag would be dropped).
 void CheckFsdp1(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& where);
+/// Under --framework, a note (NoteLine) when the framework cannot run `l` (FrameworkLayoutProblem
+/// says why); `what` names the layout in the note ("this layout", or its text). The layout is
+/// priced as given either way.
+void NoteIfFrameworkCannotRun(const WorkloadOptions& o, const costmodel::Layout& l, const std::string& what);
 /// Checks gpus/global_batch/seq for one point of the workload.
 costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Model& m,
                                  const costmodel::Cluster& c, int64_t gpus, int64_t global_batch,

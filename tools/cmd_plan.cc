@@ -460,13 +460,7 @@ void RunCompare(const CompareOptions& o) {
       costmodel::ResolveLayout(l, r.workload, "--layout " + text);
       costmodel::CheckGivenGradAccum(given_accum, l, r.workload, "--layout " + text);
       CheckFsdp1(o.w, l, "--layout " + text);
-      if (o.w.framework_layouts) {
-        const std::string why = plans::FrameworkLayoutProblem(*o.w.framework_layouts, o.w.framework, l);
-        if (!why.empty()) {
-          NoteLine("meshplan: note: --framework " + o.w.framework + " cannot run " + costmodel::LayoutToText(l) +
-                   " (" + why + "): priced as given");
-        }
-      }
+      NoteIfFrameworkCannotRun(o.w, l, costmodel::LayoutToText(l));
       evals.push_back(ev.Evaluate(l));
       names.push_back(costmodel::LayoutToText(l));
       entries.push_back(plans::LayoutEntryJson(ev, l, evals.back()));

@@ -298,11 +298,7 @@ void RunSimulate(const SimulateOptions& o) {
   }
   report["layouts"] = nlohmann::json::array({entry});
   const std::string text = plans::DumpReport(report);  // checks every number before printing
-  // A layout the --framework cannot run is priced, and said.
-  if (wo.framework_layouts) {
-    const std::string why = plans::FrameworkLayoutProblem(*wo.framework_layouts, wo.framework, l);
-    if (!why.empty()) NoteLine("meshplan: note: --framework " + wo.framework + " cannot run this layout (" + why + "): priced as given");
-  }
+  NoteIfFrameworkCannotRun(wo, l, "this layout");
   std::printf("calibration %s (%s)\n", r.cluster.calibration.empty() ? "none" : r.cluster.calibration.c_str(),
               CalibrationWhy(wo, r.cluster).c_str());
   std::fputs(plans::FormatBreakdown(ev, l, e).c_str(), stdout);
