@@ -140,7 +140,6 @@ TEST_F(ValidateMpi, FourRanksTp2Fsdp2) {
   std::set<std::string> purposes;
   for (const auto& c : m["collectives"]) purposes.insert(c["purpose"]);
   EXPECT_EQ(purposes, (std::set<std::string>{"tp", "fsdp"}));
-  EXPECT_LT(r.seconds, 30);
 }
 
 // --sustain-s: the layer's GEMMs back to back in windows after the microbenchmarks; the file
