@@ -548,6 +548,11 @@ struct KeyPlaces {
 /// One pass over the text (a file of 4096 keys and one 60 MB comment line is read once, not once
 /// per key); at most kMaxLaunchEntries keys and tables, before CLI11 builds an item for each
 /// line (7M two-key lines took 2.6 GB there).
+/// The torchtitan tables ParseTorchtitanToml reads keys of (model: its converters); keys of any
+/// other table are listed as ignored.
+const std::set<std::string> kTorchtitanTablesRead = {"parallelism", "training", "activation_checkpoint", "float8",
+                                                     "model"};
+
 std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::string& path) {
   std::map<std::string, KeyPlaces> index;
   size_t entries = 0;
@@ -575,9 +580,7 @@ std::map<std::string, KeyPlaces> KeyIndex(std::string_view text, const std::stri
       current = TomlName(current);
       // TOML defines a table once (tomllib, which torchtitan reads with, refuses a second
       // header); the tables meshplan reads are single tables, never arrays of them.
-      static const std::set<std::string> kRead = {"parallelism", "training", "activation_checkpoint", "float8",
-                                                  "model"};
-      if (array_of_tables && kRead.count(current)) {
+      if (array_of_tables && kTorchtitanTablesRead.count(current)) {
         throw Error(path + ":" + std::to_string(line_no),
                     "[[" + current + "]] is an array of tables; torchtitan's [" + current + "] is one table");
       }
@@ -680,6 +683,10 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     }
     if (section.empty()) {
       throw Error(place, "key outside a section (torchtitan's keys live under [parallelism], [training], ...)");
+    }
+    if (!kTorchtitanTablesRead.count(section) && !kChangesCompute.count(full)) {
+      out.ignored.push_back(full);
+      continue;
     }
     if (section == "parallelism") {
       if (kParallelismIgnored.count(it.name)) {
