@@ -408,7 +408,16 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
     for (int z = 1; z <= (megatron ? 1 : 3); ++z) {
       if (std::find(r.zero.begin(), r.zero.end(), z) == r.zero.end()) left.push_back("zero=" + std::to_string(z));
     }
-    if (!r.hsdp) left.push_back("hybrid sharding (replicate beside fsdp)");
+    if (r.hsdp_zero.empty()) {
+      left.push_back("hybrid sharding (replicate beside fsdp)");
+    } else {
+      for (int z = 1; z <= (megatron ? 1 : 3); ++z) {
+        const bool shards = std::find(r.zero.begin(), r.zero.end(), z) != r.zero.end();
+        if (shards && std::find(r.hsdp_zero.begin(), r.hsdp_zero.end(), z) == r.hsdp_zero.end()) {
+          left.push_back("hybrid sharding at zero=" + std::to_string(z));
+        }
+      }
+    }
     if (!r.ddp_with_tp_or_pp) left.push_back("replication without sharding beside TP or PP");
     if (!r.selective && !ev.workload().flash_attention) left.push_back("recompute=selective");
     if (!r.activation_offload && megatron && ev.cluster().node.host_GBps_per_gpu > 0) {

@@ -58,21 +58,32 @@ FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
     }
   }
   if (l.Has("ep")) r.ep = l.Bool("ep");
-  if (l.Has("zero")) {
-    r.zero.clear();
-    const nlohmann::json& a = l.Array("zero");
+  // A JSON array of distinct ZeRO stages.
+  const auto stages = [&](const std::string& key) {
+    std::vector<int> out;
+    const nlohmann::json& a = l.Array(key);
     for (size_t i = 0; i < a.size(); ++i) {
       const bool stage = a[i].is_number_integer() && a[i].get<int64_t>() >= 1 && a[i].get<int64_t>() <= 3;
-      if (!stage) l.Fail("zero", "element " + std::to_string(i) + " must be a ZeRO stage 1, 2 or 3, got " + costmodel::Describe(a[i]));
+      if (!stage) l.Fail(key, "element " + std::to_string(i) + " must be a ZeRO stage 1, 2 or 3, got " + costmodel::Describe(a[i]));
       const int z = static_cast<int>(a[i].get<int64_t>());
-      if (std::find(r.zero.begin(), r.zero.end(), z) != r.zero.end()) {
-        l.Fail("zero", "element " + std::to_string(i) + " " + std::to_string(z) + " is listed twice");
+      if (std::find(out.begin(), out.end(), z) != out.end()) {
+        l.Fail(key, "element " + std::to_string(i) + " " + std::to_string(z) + " is listed twice");
       }
-      r.zero.push_back(z);
+      out.push_back(z);
     }
-    if (r.zero.empty()) l.Fail("zero", "must list at least one ZeRO stage (1, 2 or 3)");
+    if (out.empty()) l.Fail(key, "must list at least one ZeRO stage (1, 2 or 3)");
+    return out;
+  };
+  if (l.Has("zero")) r.zero = stages("zero");
+  if (l.Has("hsdp")) {
+    if (l.Raw("hsdp").is_boolean()) {
+      if (!l.Bool("hsdp")) r.hsdp_zero.clear();
+    } else if (l.Raw("hsdp").is_array()) {
+      r.hsdp_zero = stages("hsdp");
+    } else {
+      l.Fail("hsdp", "must be true, false or a list of ZeRO stages, got " + costmodel::Describe(l.Raw("hsdp")));
+    }
   }
-  if (l.Has("hsdp")) r.hsdp = l.Bool("hsdp");
   if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
   if (l.Has("activation_offload")) r.activation_offload = l.Bool("activation_offload");
   if (l.Has("recompute_partial")) {
@@ -125,7 +136,7 @@ Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   if (l.cp > 1 && !Lists(f.cp_comms, l.cp_comm)) return f.cp_comms.empty() ? Broken::kCp : Broken::kCpComm;
   if (l.ep > 1 && !f.ep) return Broken::kEp;
   if (l.shard() > 1 && !Lists(f.zero, l.zero)) return Broken::kZero;
-  if (l.shard() > 1 && l.replicate > 1 && !f.hsdp) return Broken::kHsdp;
+  if (l.shard() > 1 && l.replicate > 1 && !Lists(f.hsdp_zero, l.zero)) return Broken::kHsdp;
   if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) return Broken::kDdp;
   if (l.recompute == costmodel::Recompute::kSelective && !f.selective) return Broken::kSelective;
   if (l.cpu_offload_layers > 0 && !f.activation_offload) return Broken::kOffload;
@@ -170,8 +181,13 @@ std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view f
     case Broken::kEp: return "ep=" + std::to_string(l.ep) + ": " + who + " runs no expert parallelism";
     case Broken::kZero: return "zero=" + std::to_string(l.zero) + ": " + who + " shards only at ZeRO " + Counted("stage", f.zero);
     case Broken::kHsdp:
-      return "replicate=" + std::to_string(l.replicate) + ": " + who +
-             " shards over the whole data-parallel group (no hybrid sharding)";
+      if (f.hsdp_zero.empty()) {
+        return "replicate=" + std::to_string(l.replicate) + ": " + who +
+               " shards over the whole data-parallel group (no hybrid sharding)";
+      }
+      return "replicate=" + std::to_string(l.replicate) + ": " + who + " shards hybrid only at ZeRO " +
+             Counted("stage", f.hsdp_zero) + "; at zero=" + std::to_string(l.zero) +
+             " it shards over the whole data-parallel group";
     case Broken::kDdp:
       return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
              " replicates without sharding only when there is no tensor or pipeline parallelism";

@@ -31,7 +31,10 @@ struct FrameworkLayouts {
                                              costmodel::CpComm::kA2a};
   bool ep = true;                 // expert parallelism
   std::vector<int> zero = {1, 2, 3};  // ZeRO stages of a layout that shards (fsdp x cp > 1)
-  bool hsdp = true;               // replicate > 1 beside sharding (fsdp x cp > 1)
+  // ZeRO stages at which it replicates beside sharding (replicate > 1 with fsdp x cp > 1): its
+  // hybrid sharding; empty: it shards over the whole data-parallel group. "hsdp" in the file:
+  // true (every stage), false (none) or a list of stages.
+  std::vector<int> hsdp_zero = {1, 2, 3};
   bool ddp_with_tp_or_pp = true;  // replicate > 1 without sharding beside tp > 1 or pp > 1
   // Megatron's selective recompute (the attention core): only where "selective" means that
   // (workload.selective_recompute "attention_core").

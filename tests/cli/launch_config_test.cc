@@ -676,6 +676,16 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
       {"deepspeed", "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4",
        "cpu_offload_layers=4: deepspeed has no activation offload (Megatron-Core's --cpu-offloading)"},
       {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,cpu_offload_layers=4", ""},
+      {"deepspeed", "tp=8,sp=off,fsdp=8,replicate=4,zero=1,recipe=megatron",
+       "replicate=4: deepspeed shards hybrid only at ZeRO stage 3; at zero=1 it shards over the whole "
+       "data-parallel group"},
+      {"deepspeed", "tp=8,sp=off,fsdp=8,replicate=4,zero=3,recipe=megatron", ""},  // MiCS
+      {"deepspeed", "tp=8,sp=off,fsdp=32,zero=1,recipe=megatron,recompute=full,recompute_num_layers=4",
+       "recompute_num_layers=4: deepspeed does not recompute the first n layers of each stage"},
+      {"llm-foundry", "fsdp=256,zero=3,recipe=fsdp2,recompute=full,recompute_num_layers=4", ""},
+      {"llm-foundry", "fsdp=256,zero=3,recipe=fsdp2,recompute=full,ac_freq=2", ""},
+      {"llm-foundry", "fsdp=256,zero=3,recipe=fsdp2,recompute=op",
+       "recompute=op: llm-foundry has no per-op checkpointing policy"},
       {"megatron", "tp=8,sp=on,fsdp=32,zero=3,recipe=fsdp2",
        "recipe=fsdp2: megatron runs the megatron recipe"},
       {"megatron", "tp=8,sp=on,fsdp=32,zero=1,recipe=megatron,recompute=op",

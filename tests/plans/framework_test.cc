@@ -36,7 +36,14 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_EQ(lf.flash_version, 1);  // submit_benchmarks.py: --attn_impl default 'triton'
   EXPECT_EQ(lf.reduce_dtype,
             costmodel::Dtype::kBf16);  // --fsdp_config_mixed_precision default 'PURE'
+  // activation_checkpointing_target: the first n blocks or any list of block ids.
+  EXPECT_TRUE(lf.layouts.recompute_num_layers && lf.layouts.ac_freq);
+  EXPECT_FALSE(lf.layouts.recompute_op || lf.layouts.recompute_modules || lf.layouts.partial_ckpt_mbs);
   const Framework ds = ResolveFramework("deepspeed");
+  EXPECT_EQ(ds.layouts.hsdp_zero, (std::vector<int>{3}));  // MiCS, a ZeRO-3 optimizer
+  // --checkpoint-activations: every layer; nothing partial at Megatron-DeepSpeed @bb4ac1c.
+  EXPECT_FALSE(ds.layouts.recompute_op || ds.layouts.ac_freq || ds.layouts.recompute_num_layers ||
+               ds.layouts.recompute_modules || ds.layouts.partial_ckpt_mbs);
   EXPECT_FALSE(ds.flash_attention);  // Megatron-DeepSpeed: --use-flash-attn-* are opt-in
   const Framework mg = ResolveFramework("megatron");
   EXPECT_FALSE(mg.eager_elementwise);
@@ -145,7 +152,8 @@ TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
   EXPECT_EQ(f.layouts.zero, (std::vector<int>{2, 3}));
   EXPECT_EQ(f.layouts.schedules, (std::vector<costmodel::Schedule>{costmodel::Schedule::k1F1B}));
   EXPECT_TRUE(f.layouts.cp_comms.empty());
-  EXPECT_TRUE(f.layouts.ep && f.layouts.hsdp && f.layouts.ddp_with_tp_or_pp);  // not listed: not limited
+  EXPECT_TRUE(f.layouts.ep && f.layouts.ddp_with_tp_or_pp);  // not listed: not limited
+  EXPECT_EQ(f.layouts.hsdp_zero, (std::vector<int>{1, 2, 3}));
   EXPECT_FALSE(f.layouts.selective);  // selective_recompute null: no Megatron selective
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"zero": [1, 4]}, )" + cited),
             "f.json: layouts.zero: element 1 must be a ZeRO stage 1, 2 or 3, got 4");
@@ -159,6 +167,19 @@ TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
             "f.json: layouts.cp_comm: element 1 'p2p' is listed twice");
   EXPECT_NE(ErrorOf(head + R"("layouts": {"tp": "some"}, )" + cited).find("f.json: layouts.tp: "), std::string::npos);
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"tpp": "any"}, )" + cited), "f.json: layouts.tpp: unknown key");
+  // hsdp: true, false or the ZeRO stages at which hybrid sharding runs.
+  const std::string hsdp_cited = R"("traits": [{"trait": "layouts.hsdp", "value": "v", "source": "a/b", "modelled": true}]})";
+  EXPECT_EQ(ParseFramework(head + R"("layouts": {"hsdp": [3]}, )" + hsdp_cited, "f.json").layouts.hsdp_zero,
+            (std::vector<int>{3}));
+  EXPECT_TRUE(ParseFramework(head + R"("layouts": {"hsdp": false}, )" + hsdp_cited, "f.json").layouts.hsdp_zero.empty());
+  EXPECT_EQ(ParseFramework(head + R"("layouts": {"hsdp": true}, )" + hsdp_cited, "f.json").layouts.hsdp_zero,
+            (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": "zero3"}, )" + hsdp_cited),
+            "f.json: layouts.hsdp: must be true, false or a list of ZeRO stages, got \"zero3\"");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": []}, )" + hsdp_cited),
+            "f.json: layouts.hsdp: must list at least one ZeRO stage (1, 2 or 3)");
+  EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": [0]}, )" + hsdp_cited),
+            "f.json: layouts.hsdp: element 0 must be a ZeRO stage 1, 2 or 3, got 0");
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"hsdp": false}, )" + cited),
             "f.json: traits: no trait names 'layouts.hsdp': every layout limit needs its source in the framework's code");
   // Whole names: "layouts.tpx" does not cite "layouts.tp".
@@ -199,7 +220,7 @@ TEST(Framework, ShippedLayoutLimits) {
   for (const char* n : {"megatron", "nemo"}) {
     const Framework mg = ResolveFramework(n);
     EXPECT_EQ(mg.layouts.zero, (std::vector<int>{1})) << n;  // distributed optimizer
-    EXPECT_FALSE(mg.layouts.hsdp) << n;
+    EXPECT_TRUE(mg.layouts.hsdp_zero.empty()) << n;
     EXPECT_EQ(mg.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B, Schedule::kInterleaved})) << n;
     EXPECT_EQ(mg.layouts.cp_comms.size(), 3u) << n;  // --cp-comm-type p2p | all_gather | a2a
     EXPECT_TRUE(mg.layouts.selective) << n;
@@ -216,7 +237,7 @@ TEST(Framework, ShippedLayoutLimits) {
   EXPECT_TRUE(lf.layouts.cp_comms.empty());
   EXPECT_FALSE(lf.layouts.ep);
   EXPECT_EQ(lf.layouts.zero, (std::vector<int>{2, 3}));  // SHARD_GRAD_OP, FULL_SHARD
-  EXPECT_TRUE(lf.layouts.hsdp);                            // HYBRID_SHARD
+  EXPECT_EQ(lf.layouts.hsdp_zero, (std::vector<int>{1, 2, 3}));  // HYBRID_SHARD (not listed)
   const Framework ds = ResolveFramework("deepspeed");
   EXPECT_TRUE(ds.layouts.tp_without_sp);  // Megatron-DeepSpeed @bb4ac1c: no --sequence-parallel
   EXPECT_EQ(ds.layouts.schedules, (std::vector<Schedule>{Schedule::k1F1B}));  // TrainSchedule
