@@ -1,6 +1,7 @@
 #include "costmodel/data_parallel.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace meshplan::costmodel {
 
@@ -31,6 +32,20 @@ DpVolumes DataParallelVolumesFor(const Workload& w, const Layout& l, const TpSha
   v.expert_step_gather = gathered(experts, 0.0);
   v.replica_reduce = b.reduce * (dense + layers * tpp.expert) / static_cast<double>(l.shard());
   return v;
+}
+
+DpBuckets DpBucketsFor(const Workload& w, double elements, int64_t dp, double layers, bool overlapped) {
+  DpBuckets b;
+  b.tasks = std::max(1.0, layers);
+  if (!w.dp_buckets_megatron_core) return b;
+  if (!overlapped) {
+    b.tasks = 1;
+    return b;
+  }
+  const double per_bucket = std::max(40'000'000.0, 1'000'000.0 * static_cast<double>(std::max<int64_t>(1, dp)));
+  b.calls = std::max(1.0, std::ceil(elements / per_bucket));
+  b.tasks = std::min(b.calls, b.tasks);
+  return b;
 }
 
 }  // namespace meshplan::costmodel

@@ -63,6 +63,25 @@ struct DpVolumes {
   double replica_reduce = 0;                              // the replicas' all-reduce
 };
 
+/// How a per-step data-parallel collective (ZeRO-1's reduce-scatter and all-gather, the replicas'
+/// all-reduce) is issued: `calls` calls of an equal share of its bytes, laid out as `tasks`
+/// pieces over the layers, each issued as its layers finish (the last one exposed, ExposedBucket
+/// in evaluate.cc; the simulator issues the same pieces, sim/step_graph.cc).
+/// - Workload::dp_buckets_megatron_core: Megatron-Core's DDP buckets. Each bucket holds
+///   max(40,000,000, 1,000,000 x dp) parameters (NVIDIA/Megatron-LM
+///   megatron/core/distributed/distributed_data_parallel_config.py @22e030e bucket_size: "larger DP
+///   sizes need larger buckets to ensure collectives do not become latency-bound") and is one
+///   call; without overlap_grad_reduce the whole buffer is one bucket (distributed_data_parallel.py
+///   @293e104: "Set bucket_size to infinity if overlap_grad_reduce is False"). `elements`: the
+///   rank's parameters in the buffer; `dp`: the data-parallel size (with CP) the rule reads.
+///   tasks = min(calls, layers).
+/// - Otherwise one call, its time spread over the layers (tasks = layers).
+struct DpBuckets {
+  double calls = 1;
+  double tasks = 1;
+};
+DpBuckets DpBucketsFor(const Workload& w, double elements, int64_t dp, double layers, bool overlapped);
+
 /// The volumes for `layers` transformer layers of the rank and `outer` parameters outside them
 /// (embedding, head, a tied head's copy), every one of the TP shard `tpp`. Whether a layout runs
 /// each collective (shard > 1, zero, replicate > 1) is the caller's. REQUIRES a resolved layout.

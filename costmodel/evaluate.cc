@@ -240,22 +240,26 @@ void AddUse(Evaluation& e, Coll op, Purpose purpose, const Group& g, double byte
 /// (data_parallel.h sizes both).
 struct DpCall {
   Coll op = Coll::kAllGather;
-  double bytes = 0, expert_bytes = 0;
-  CollectiveCost dense, expert;
-  /// The two costs summed: what the step waits for.
+  double bytes = 0, expert_bytes = 0;  // per call
+  CollectiveCost dense, expert;        // one call each
+  double calls = 1, expert_calls = 1;  // calls of each (DpBuckets)
+  /// The calls summed: what the step waits for.
   CollectiveCost sum() const {
     CollectiveCost c = dense;
+    c.time_s *= calls;
+    c.latency_s *= calls;
+    c.bandwidth_s *= calls;
     if (expert_bytes > 0) {
-      c.time_s += expert.time_s;
-      c.latency_s += expert.latency_s;
-      c.bandwidth_s += expert.bandwidth_s;
+      c.time_s += expert_calls * expert.time_s;
+      c.latency_s += expert_calls * expert.latency_s;
+      c.bandwidth_s += expert_calls * expert.bandwidth_s;
     }
     return c;
   }
-  /// Lists both uses in collectives[].
+  /// Lists both uses in collectives[], `count` times each call.
   void Record(Evaluation& e, Purpose purpose, const Group& shard, const Group& expert_dp, double count) const {
-    AddUse(e, op, purpose, shard, bytes, dense, count);
-    if (expert_bytes > 0) AddUse(e, op, purpose, expert_dp, expert_bytes, expert, count);
+    AddUse(e, op, purpose, shard, bytes, dense, count * calls);
+    if (expert_bytes > 0) AddUse(e, op, purpose, expert_dp, expert_bytes, expert, count * expert_calls);
   }
 };
 
@@ -716,16 +720,29 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         e.parts.gather_in_backward = gather_in_bwd;
       } else {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's
-        // backward, gather the updated parameters behind the next step's first forward.
-        const DpCall rs_step = dp(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
-        const DpCall ag_step = dp(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
+        // backward, gather the updated parameters behind the next step's first forward, in the
+        // framework's buckets (DpBucketsFor; the gather runs in the reduction's buckets).
+        const double reduce_b = PrecisionOf(w).reduce;
+        const DpBuckets db = DpBucketsFor(w, dv.step_reduce / reduce_b, l.shard(), L, !w.dp_reduce_after_backward);
+        const DpBuckets xb =
+            DpBucketsFor(w, dv.expert_step_reduce / reduce_b, l.shard(), L, !w.dp_reduce_after_backward);
+        auto bucketed = [&](Coll op, double bytes, double expert_bytes) {
+          DpCall c = dp(op, bytes / db.calls, expert_bytes / xb.calls);
+          c.calls = db.calls;
+          c.expert_calls = xb.calls;
+          return c;
+        };
+        const DpCall rs_step = bucketed(Coll::kReduceScatter, dv.step_reduce, dv.expert_step_reduce);
+        const DpCall ag_step = bucketed(Coll::kAllGather, dv.step_gather, dv.expert_step_gather);
         rs_step.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, 1.0);
         ag_step.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, 1.0);
         const CollectiveCost rs_all = rs_step.sum(), ag_all = ag_step.sum();
         account(rs_all, 1.0);
         account(ag_all, 1.0);
-        const double rb = ExposedBucket(w.dp_reduce_after_backward, L);
-        const double gb = ExposedBucket(w.dp_gather_after_step, L);
+        const double tasks = dv.expert_step_reduce > 0 ? std::min(L, db.tasks + xb.tasks) : db.tasks;
+        const double rb = ExposedBucket(w.dp_reduce_after_backward, tasks);
+        const double gb = ExposedBucket(w.dp_gather_after_step, tasks);
+        e.parts.zero1_tasks = tasks;
         e.parts.per_step_zero1 = true;
         e.parts.zero1_rs_s = rs_all.time_s;
         e.parts.zero1_ag_s = ag_all.time_s;
@@ -742,10 +759,14 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     if (l.replicate > 1) {
       const CollectiveTable& rt = TableOf(rep_group);
       // Every parameter's shard: the dense part over fsdp x cp, the experts over ep x edp.
-      const double ar = add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, dv.replica_reduce, 1.0);
-      const double bucket = ExposedBucket(w.dp_reduce_after_backward, L);
+      const DpBuckets rb = DpBucketsFor(w, dv.replica_reduce / PrecisionOf(w).reduce, l.replicate * l.shard(), L,
+                                        !w.dp_reduce_after_backward);
+      const double ar =
+          rb.calls * add(Coll::kAllReduce, Purpose::kDpGradReduce, rep_group, rt, dv.replica_reduce / rb.calls, rb.calls);
+      const double bucket = ExposedBucket(w.dp_reduce_after_backward, rb.tasks);
       dp_exposed = ar * bucket + std::max(0.0, ar * (1 - bucket) - L * B);
       e.parts.dp_allreduce_s = ar;
+      e.parts.dp_tasks = rb.tasks;
       e.parts.dp_after_backward = w.dp_reduce_after_backward;
       hidden_comm += std::max(0.0, ar - dp_exposed);
     }

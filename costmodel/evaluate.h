@@ -114,6 +114,8 @@ struct StepComponents {
   bool per_step_zero1 = false;     // ZeRO-1: one reduce-scatter + all-gather per step instead
   double zero1_rs_s = 0, zero1_ag_s = 0;
   double dp_allreduce_s = 0;       // HSDP/DDP replica all-reduce per step
+  // The pieces each of those runs in over the layers (DpBuckets::tasks; 0: one per layer).
+  double zero1_tasks = 0, dp_tasks = 0;
   // The per-step reductions (replica all-reduce, ZeRO-1 reduce-scatter) issued after the whole
   // backward (Workload::dp_reduce_after_backward); ZeRO-1's gather whole before the first
   // forward (Workload::dp_gather_after_step).

@@ -87,6 +87,9 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (in.Has("dp_grad_reduce")) {
     w.dp_reduce_after_backward = in.Enum("dp_grad_reduce", {"overlapped", "after_backward"}) == "after_backward";
   }
+  if (in.Has("dp_buckets")) {
+    w.dp_buckets_megatron_core = in.Enum("dp_buckets", {"per_layer", "megatron_core"}) == "megatron_core";
+  }
   if (in.Has("dp_param_gather")) {
     w.dp_gather_after_step = in.Enum("dp_param_gather", {"overlapped", "before_forward"}) == "before_forward";
   }

@@ -422,6 +422,11 @@ struct Workload {
   // optimizer step, Megatron-LM without --overlap-param-gather). false: bucket by bucket behind
   // the first forward (Megatron-Core's overlap_param_gather), one layer's bucket exposed.
   bool dp_gather_after_step = false;
+  // How those per-step collectives are split into calls (costmodel/data_parallel.h DpBucketsFor).
+  // true: Megatron-Core's DDP buckets, max(40,000,000, 1,000,000 x data-parallel size) parameters
+  // each and one call per bucket, one bucket when the reduction is not overlapped. false: one
+  // call, its bandwidth spread over the layers as they finish.
+  bool dp_buckets_megatron_core = false;
   Precision precision = Precision::kBf16;
   Fp8Recipe fp8_recipe = Fp8Recipe::kTeDelayed;
   // Megatron-LM --fp8-param-gather (NeMo fp8_params=True): parameters kept in FP8, so the

@@ -80,6 +80,9 @@ struct Framework {
   // before the forward (workload.dp_param_gather "before_forward"; dp_gather_after_step).
   bool dp_reduce_after_backward = false;
   bool dp_gather_after_step = false;
+  // workload.dp_buckets "megatron_core": those collectives in Megatron-Core's DDP buckets
+  // (costmodel::Workload::dp_buckets_megatron_core); "per_layer" (the default): one per layer.
+  bool dp_buckets_megatron_core = false;
   // What the framework's "selective" checkpointing recomputes: Megatron's attention core
   // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
   // (torchtitan). nullopt: the framework has no selective mode.

@@ -1164,6 +1164,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   // framework runs it.
   w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
   w.dp_gather_after_step = fw && fw->dp_gather_after_step;
+  w.dp_buckets_megatron_core = fw && fw->dp_buckets_megatron_core;
   const json* bucketing = Field(*lj, "ddp_gradient_bucketing");
   if (!bucketing || !bucketing->is_boolean()) bucketing = Field(*lj, "dp_grad_overlap");
   if (bucketing && bucketing->is_boolean()) {

@@ -49,6 +49,7 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   // Data-parallel traffic outside the passes (DeepSpeed; Megatron-LM without its overlap flags).
   if (w.dp_reduce_after_backward) in["dp_grad_reduce"] = "after_backward";
   if (w.dp_gather_after_step) in["dp_param_gather"] = "before_forward";
+  if (w.dp_buckets_megatron_core) in["dp_buckets"] = "megatron_core";  // costmodel/data_parallel.h
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   in["precision"] = costmodel::ToString(w.precision);
   if (w.precision == costmodel::Precision::kFp8) {

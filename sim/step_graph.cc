@@ -103,6 +103,15 @@ Stream StreamFor(const costmodel::Group& g) {
   return g.nodes > 1 ? Stream::kCommInter : Stream::kCommIntra;
 }
 
+/// The pieces a per-step collective runs in over `layers` layers (0: one per layer).
+int64_t TasksOf(double tasks, int64_t layers) {
+  if (tasks <= 0) return layers;
+  return std::clamp<int64_t>(static_cast<int64_t>(std::llround(tasks)), 1, layers);
+}
+/// Piece g of T holds layers [g L / T, (g + 1) L / T).
+int64_t FirstLayerOfPiece(int64_t g, int64_t T, int64_t layers) { return g * layers / T; }
+int64_t PieceOfLayer(int64_t i, int64_t T, int64_t layers) { return ((i + 1) * T - 1) / layers; }
+
 }  // namespace
 
 StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout& l,
@@ -175,10 +184,15 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     return t;
   };
 
-  std::vector<int32_t> zero1_ag(static_cast<size_t>(zero1 ? L : 0), -1);
-  for (int64_t k = 0; zero1 && k < L; ++k) {
-    zero1_ag[static_cast<size_t>(k)] =
-        b.Add(Op::kZero1Ag, fsdp_stream, -1, k, p.zero1_ag_s / Ld, 0.0, {});
+  // ZeRO-1's and the replicas' per-step collectives run in pieces over the layers
+  // (StepComponents::zero1_tasks, dp_tasks; costmodel/data_parallel.h DpBuckets): piece g holds
+  // layers [g L / T, (g + 1) L / T), gathered before the first of them runs forward and reduced
+  // once the first of them (the last to finish) has run backward. T = L: one per layer.
+  const int64_t zero1_T = TasksOf(p.zero1_tasks, L), dp_T = TasksOf(p.dp_tasks, L);
+  std::vector<int32_t> zero1_ag(static_cast<size_t>(zero1 ? zero1_T : 0), -1);
+  for (int64_t g = 0; zero1 && g < zero1_T; ++g) {
+    zero1_ag[static_cast<size_t>(g)] = b.Add(Op::kZero1Ag, fsdp_stream, -1, FirstLayerOfPiece(g, zero1_T, L),
+                                             p.zero1_ag_s / static_cast<double>(zero1_T), 0.0, {});
   }
 
   const auto Ls = static_cast<size_t>(L);
@@ -203,7 +217,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       const double kept = kept_on_gpu(i);
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
-                            m == 0 && zero1 ? zero1_ag[p.zero1_gather_blocking ? Ls - 1 : ui] : -1});
+                            m == 0 && zero1 ? zero1_ag[static_cast<size_t>(
+                                                  p.zero1_gather_blocking ? zero1_T - 1 : PieceOfLayer(i, zero1_T, L))]
+                                            : -1});
       if (cp) last = cp_pass(p.cp_fwd, true, m, i, last);
       if (p.layer_fwd_tp_s > 0) {
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
@@ -257,16 +273,17 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (last_mb && zero1) {
         if (p.dp_after_backward) {
           grads_ready = -1;  // the reduce-scatter buckets are issued below, after the backward
-        } else {
-          grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {last});
+        } else if (FirstLayerOfPiece(PieceOfLayer(i, zero1_T, L), zero1_T, L) == i) {
+          grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / static_cast<double>(zero1_T), 0.0,
+                              {last});
         }
       }
       if (last_mb && dp) {
         if (p.dp_after_backward) {
           dp_ready[ui] = grads_ready;  // issued below, once the whole backward is done
           if (i == 0) dp_outer_ready = rs_outer;
-        } else {
-          b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / Ld, 0.0,
+        } else if (FirstLayerOfPiece(PieceOfLayer(i, dp_T, L), dp_T, L) == i) {
+          b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / static_cast<double>(dp_T), 0.0,
                 {grads_ready, i == 0 ? rs_outer : -1});
         }
       }
@@ -279,9 +296,12 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     const int32_t backward_done = bwd_last[0];
     for (int64_t i = L - 1; i >= 0; --i) {
       const auto ui = static_cast<size_t>(i);
-      if (zero1) dp_ready[ui] = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / Ld, 0.0, {backward_done});
-      if (dp) {
-        b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / Ld, 0.0,
+      if (zero1 && FirstLayerOfPiece(PieceOfLayer(i, zero1_T, L), zero1_T, L) == i) {
+        dp_ready[ui] = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / static_cast<double>(zero1_T), 0.0,
+                             {backward_done});
+      }
+      if (dp && FirstLayerOfPiece(PieceOfLayer(i, dp_T, L), dp_T, L) == i) {
+        b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / static_cast<double>(dp_T), 0.0,
               {dp_ready[ui], backward_done, i == 0 ? dp_outer_ready : -1});
       }
     }

@@ -269,6 +269,7 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.fsdp2_copies = !o.fsdp1;
   w.dp_reduce_after_backward = o.dp_reduce_after_backward;
   w.dp_gather_after_step = o.dp_gather_after_step;
+  w.dp_buckets_megatron_core = o.dp_buckets_megatron_core;
   if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);

@@ -41,6 +41,9 @@ struct WorkloadOptions {
   // and by --from-megatron without --overlap-grad-reduce / --overlap-param-gather.
   bool dp_reduce_after_backward = false;
   bool dp_gather_after_step = false;
+  // Megatron-Core's DDP buckets (Workload::dp_buckets_megatron_core): --framework megatron / nemo,
+  // --from-megatron.
+  bool dp_buckets_megatron_core = false;
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   std::string fp8_recipe;  // --fp8-recipe te-delayed | te-tensorwise; empty: te-delayed

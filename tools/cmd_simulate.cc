@@ -118,6 +118,7 @@ ImportedLaunch ImportLaunch(const SimulateOptions& o, WorkloadOptions& w) {
   if (!titan) {  // Megatron-LM's overlap flags, read or defaulted off
     w.dp_reduce_after_backward = in.reduce_after_backward;
     w.dp_gather_after_step = in.gather_before_forward;
+    w.dp_buckets_megatron_core = true;  // Megatron-LM's DDP buckets (costmodel/data_parallel.h)
   }
   if (in.global_batch) {
     if (w.global_batch != 0 && w.global_batch != *in.global_batch) {

@@ -33,6 +33,7 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
     if (!given("--fsdp1")) w->fsdp1 = !f.fsdp2_copies;
     w->dp_reduce_after_backward = f.dp_reduce_after_backward;
     w->dp_gather_after_step = f.dp_gather_after_step;
+    w->dp_buckets_megatron_core = f.dp_buckets_megatron_core;
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) {

@@ -1052,6 +1052,11 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   EXPECT_EQ(in["dp_grad_reduce"], "after_backward");
   EXPECT_EQ(in["dp_param_gather"], "before_forward");
   EXPECT_FALSE(inputs("--framework torchtitan").contains("dp_grad_reduce"));
+  // Megatron-Core's gradient buckets: megatron and nemo, not the others.
+  EXPECT_EQ(inputs("--framework nemo")["dp_buckets"], "megatron_core");
+  EXPECT_EQ(inputs("--framework megatron")["dp_buckets"], "megatron_core");
+  EXPECT_FALSE(in.contains("dp_buckets"));  // deepspeed
+  EXPECT_FALSE(inputs("--framework torchtitan").contains("dp_buckets"));
   // plan says it among its caveats.
   Result ds = Run("plan --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 --top 2 --refine 0 "
                   "--framework deepspeed");

@@ -279,8 +279,10 @@ TEST_F(LaunchCli, TorchtitanConfigOfThePlanPredictsThePlansStep) {
 
 // FP8 end to end: a current-scaling run written as Megatron-LM arguments is read back as FP8 with
 // its recipe and predicts the same step; flags that contradict the file are errors naming both.
+// Both runs as Megatron-LM runs them (--framework megatron): an arguments file is read with
+// Megatron-Core's gradient buckets, which a run without a framework does not assume.
 TEST_F(LaunchCli, Fp8RecipeTravelsThroughMegatronArgs) {
-  const std::string w = "--model llama3-70b --cluster dgx-h100 --gpus 256 ";
+  const std::string w = "--model llama3-70b --cluster dgx-h100 --gpus 256 --framework megatron ";
   Result r = Run("simulate " + w + "--global-batch 256 --seq 8192 --layout tp=8,sp=on,fsdp=32,recipe=megatron,zero=1 "
                  "--precision fp8 --fp8-recipe te-tensorwise --emit-megatron " + P("m.txt") + " --json " + P("a.json"));
   ASSERT_EQ(r.rc, 0) << r.err;

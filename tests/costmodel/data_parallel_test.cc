@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "costmodel/data_parallel.h"
+#include "costmodel/evaluate.h"
 #include "costmodel/memory.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -56,6 +57,65 @@ TEST(DataParallel, VolumesPerUnitAndPerStepByHand) {
   Workload bf16 = w;
   bf16.reduce_dtype = Dtype::kBf16;
   EXPECT_EQ(DataParallelVolumesFor(bf16, l, tpp, 32, outer).unit_reduce, 2.0 * 218112000);
+}
+
+// Megatron-Core's DDP buckets (distributed_data_parallel_config.py @22e030e: max(40,000,000,
+// 1,000,000 x dp) parameters each; one bucket without overlap_grad_reduce), by hand.
+TEST(DataParallel, MegatronCoreBucketsByHand) {
+  Workload w;
+  // Not Megatron-Core: one call, spread over the layers.
+  DpBuckets b = DpBucketsFor(w, 7.5e9, 1024, 32, true);
+  EXPECT_EQ(b.calls, 1.0);
+  EXPECT_EQ(b.tasks, 32.0);
+  w.dp_buckets_megatron_core = true;
+  // 1,024 ranks: 1,024,000,000 per bucket; 7.5e9 / 1.024e9 = 7.32 -> 8 calls, 8 pieces.
+  b = DpBucketsFor(w, 7.5e9, 1024, 32, true);
+  EXPECT_EQ(b.calls, 8.0);
+  EXPECT_EQ(b.tasks, 8.0);
+  // 8 ranks: the 40,000,000 floor; 7.5e9 / 4e7 = 187.5 -> 188 calls, at most one piece per layer.
+  b = DpBucketsFor(w, 7.5e9, 8, 32, true);
+  EXPECT_EQ(b.calls, 188.0);
+  EXPECT_EQ(b.tasks, 32.0);
+  // 41 ranks: 41,000,000 per bucket; 4.1e7 exactly fills one.
+  EXPECT_EQ(DpBucketsFor(w, 4.1e7, 41, 32, true).calls, 1.0);
+  EXPECT_EQ(DpBucketsFor(w, 4.1e7 + 1, 41, 32, true).calls, 2.0);
+  // Not overlapped: the whole buffer is one bucket.
+  b = DpBucketsFor(w, 7.5e9, 1024, 32, false);
+  EXPECT_EQ(b.calls, 1.0);
+  EXPECT_EQ(b.tasks, 1.0);
+}
+
+// The evaluator issues ZeRO-1's reduce-scatter and all-gather in those buckets: Llama 3 8B's
+// 8,030,261,248 parameters over 1,024 ranks are 8 calls of 1/8 of the bytes each, every one
+// paying the collective's latency; without Megatron-Core's buckets, one call.
+TEST(DataParallel, ZeroOneRunsInMegatronCoreBuckets) {
+  Workload w = Batch(1024, 1024, 8192);
+  const Layout l = Resolved("tp=1,fsdp=1024,zero=1,recipe=megatron", w);
+  auto uses = [&](const Workload& wl) {
+    const Evaluation e = Evaluator(ResolveModel("llama3-8b"), ResolveCluster("dgx-h100"), wl).Evaluate(l);
+    std::vector<CollectiveUse> rs;
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == Purpose::kFsdpGradReduce) rs.push_back(u);
+    }
+    return std::make_pair(rs, e);
+  };
+  const auto [one, e1] = uses(w);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].count_per_step, 1.0);
+  EXPECT_EQ(one[0].bytes, 4.0 * 8030261248.0);
+  w.dp_buckets_megatron_core = true;
+  const auto [eight, e8] = uses(w);
+  ASSERT_EQ(eight.size(), 1u);
+  EXPECT_EQ(eight[0].count_per_step, 8.0);  // 8,030,261,248 / 1,024,000,000 = 7.84
+  EXPECT_EQ(eight[0].bytes, 4.0 * 8030261248.0 / 8);
+  EXPECT_EQ(e8.parts.zero1_tasks, 8.0);
+  // The step's reduce-scatter is its calls: each pays the ring's latency over 1,024 ranks, so
+  // eight take longer than one of all the bytes, by at least seven latencies.
+  EXPECT_DOUBLE_EQ(e1.parts.zero1_rs_s, one[0].cost.time_s);
+  EXPECT_DOUBLE_EQ(e8.parts.zero1_rs_s, 8.0 * eight[0].cost.time_s);
+  EXPECT_GT(eight[0].cost.latency_s, 1e-3);  // ~2 ms: 1,023 hops, 128 of them between nodes
+  EXPECT_GE(e8.parts.zero1_rs_s - e1.parts.zero1_rs_s, 7.0 * eight[0].cost.latency_s);
 }
 
 TEST(DataParallel, RoutedExpertsShardOverTheExpertDataParallelGroupOnly) {

@@ -95,6 +95,14 @@ TEST_F(PlanFile, DataParallelOverlapTravelsWithThePlan) {
   report_["inputs"]["dp_grad_reduce"] = "later";
   EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }).rfind("plan.json: inputs.dp_grad_reduce: ", 0),
             0u);
+  // Megatron-Core's gradient buckets (--framework megatron / nemo) travel too.
+  report_["inputs"]["dp_grad_reduce"] = "after_backward";
+  EXPECT_FALSE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_buckets_megatron_core);
+  report_["inputs"]["dp_buckets"] = "megatron_core";
+  EXPECT_TRUE(ReadPlanFile(report_.dump(), "plan.json").workload.dp_buckets_megatron_core);
+  report_["inputs"]["dp_buckets"] = "per_bucket";
+  EXPECT_EQ(Message([&] { ReadPlanFile(report_.dump(), "plan.json"); }).rfind("plan.json: inputs.dp_buckets: ", 0),
+            0u);
 }
 
 // The FP8 recipe travels with the plan; torchao's rowwise recipes with an FP8 parameter gather

@@ -151,7 +151,7 @@ TEST(PipelineSim, PerStageResultsAndOneTraceProcessPerStage) {
 namespace meshplan::sim {
 namespace {
 
-// Issue 17's "one model at two resolutions": on 26 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
+// Issue 17's "one model at two resolutions": on 29 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
 // TP with and without SP, recompute modes and pipelines, on A100 and H100 from 64 to 2,048 GPUs,
 // the analytical step and the simulated one agree within 10%. The simulator is the finer one:
 // it overlaps the next micro-batch's first gathers and the ZeRO-3 backward re-gathers with
@@ -159,7 +159,10 @@ namespace {
 // and last reduce-scatter (evaluate.h), so the analytical step is the higher (0-9%, largest
 // for FSDP over 1,024 GPUs, where those per-micro-batch edges are the largest share).
 TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAgreeWithinTenPercent) {
-  struct C { const char* model; const char* cluster; int64_t gpus, batch, seq; const char* layout; };
+  struct C {
+    const char* model; const char* cluster; int64_t gpus, batch, seq; const char* layout;
+    bool megatron_buckets = false;  // Workload::dp_buckets_megatron_core
+  };
   const std::vector<C> cases = {
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=128,zero=3,mbs=1,recompute=full"},
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=16,replicate=8,zero=3,mbs=1,recompute=full"},
@@ -186,13 +189,18 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAgreeWithinTenPercent) {
       {"llama3-405b", "dgx-h100", 2048, 2048, 8192, "tp=8,sp=on,fsdp=256,zero=3,mbs=1,recompute=full"},
       {"llama3-405b", "dgx-h100", 2048, 2048, 8192, "tp=8,sp=on,fsdp=32,replicate=8,zero=3,mbs=1,recompute=full"},
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,pp=8,vpp=3,fsdp=16,zero=1,recipe=megatron,recompute=selective"},
-      {"llama3-70b", "dgx-h100", 512, 512, 8192, "tp=8,sp=on,pp=4,fsdp=16,zero=1,recipe=megatron,schedule=zb-h1"}};
+      {"llama3-70b", "dgx-h100", 512, 512, 8192, "tp=8,sp=on,pp=4,fsdp=16,zero=1,recipe=megatron,schedule=zb-h1"},
+      // ZeRO-1 in Megatron-Core's buckets: 171 over 128 ranks, 7 over 1,024, 126 over 64.
+      {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=128,zero=1,mbs=1,recompute=full,recipe=megatron", true},
+      {"llama2-7b", "dgx-h100", 1024, 1024, 4096, "tp=1,fsdp=1024,zero=1,mbs=1,recipe=megatron", true},
+      {"llama3-8b", "dgx-h100", 64, 512, 8192, "tp=1,fsdp=64,zero=1,mbs=1,recipe=megatron", true}};
   double worst = 0;
   for (const C& c : cases) {
     costmodel::Workload w;
     w.gpus = c.gpus;
     w.global_batch = c.batch;
     w.seq = c.seq;
+    w.dp_buckets_megatron_core = c.megatron_buckets;
     costmodel::Layout l = costmodel::ParseLayoutText(c.layout, "--layout");
     costmodel::ResolveLayout(l, w, "--layout");
     const costmodel::Evaluator ev(costmodel::ResolveModel(c.model), costmodel::ResolveCluster(c.cluster), w);

@@ -26,6 +26,7 @@ struct Case {
   int64_t gpus;
   int64_t global_batch;
   std::string layout;
+  bool megatron_buckets = false;  // Workload::dp_buckets_megatron_core
 };
 
 struct Fixture {
@@ -36,8 +37,9 @@ struct Fixture {
 
 Fixture Make(const std::string& model, int64_t gpus, int64_t gb, const std::string& layout,
            double overlap_slowdown = -1, bool reduce_after_backward = false,
-           bool gather_before_forward = false) {
+           bool gather_before_forward = false, bool megatron_buckets = false) {
   costmodel::Workload w;
+  w.dp_buckets_megatron_core = megatron_buckets;
   w.dp_reduce_after_backward = reduce_after_backward;
   w.dp_gather_after_step = gather_before_forward;
   w.gpus = gpus;
@@ -51,7 +53,9 @@ Fixture Make(const std::string& model, int64_t gpus, int64_t gb, const std::stri
   costmodel::Evaluation e = ev.Evaluate(l);
   return Fixture{ev, l, e};
 }
-Fixture Make(const Case& c) { return Make(c.model, c.gpus, c.global_batch, c.layout); }
+Fixture Make(const Case& c) {
+  return Make(c.model, c.gpus, c.global_batch, c.layout, -1, false, false, c.megatron_buckets);
+}
 
 SimResult Simulate(const Fixture& s, int depth = 1, bool overlap = true) {
   SimOptions o;
@@ -96,6 +100,9 @@ const std::vector<Case> kCases = {
     {"SelectiveRecompute", "llama2-13b", 128, 256, "tp=2,sp=on,fsdp=64,recompute=selective"},
     {"GradAccum", "llama2-7b", 64, 512, "tp=1,fsdp=64,zero=3,mbs=1"},
     {"DdpOnly", "llama2-7b", 64, 64, "tp=8,fsdp=1,replicate=8"},
+    // Megatron-Core's buckets: 7 over 1,024 ranks (pieces of 4-5 layers), 41 over 8 replicas.
+    {"Zero1MegatronBuckets", "llama2-7b", 1024, 1024, "tp=1,fsdp=1024,zero=1,recipe=megatron", true},
+    {"DdpMegatronBuckets", "llama2-7b", 64, 64, "tp=1,fsdp=1,replicate=64,recipe=megatron", true},
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name << " (" << c.layout << ")"; }
