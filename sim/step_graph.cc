@@ -111,6 +111,11 @@ int64_t TasksOf(double tasks, int64_t layers) {
 /// Piece g of T holds layers [g L / T, (g + 1) L / T).
 int64_t FirstLayerOfPiece(int64_t g, int64_t T, int64_t layers) { return g * layers / T; }
 int64_t PieceOfLayer(int64_t i, int64_t T, int64_t layers) { return ((i + 1) * T - 1) / layers; }
+/// Whether layer i is the first of its piece: its backward is the piece's last, so the piece's
+/// reduction is issued there.
+bool StartsPiece(int64_t i, int64_t T, int64_t layers) {
+  return FirstLayerOfPiece(PieceOfLayer(i, T, layers), T, layers) == i;
+}
 
 }  // namespace
 
@@ -273,7 +278,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (last_mb && zero1) {
         if (p.dp_after_backward) {
           grads_ready = -1;  // the reduce-scatter buckets are issued below, after the backward
-        } else if (FirstLayerOfPiece(PieceOfLayer(i, zero1_T, L), zero1_T, L) == i) {
+        } else if (StartsPiece(i, zero1_T, L)) {
           grads_ready = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / static_cast<double>(zero1_T), 0.0,
                               {last});
         }
@@ -282,7 +287,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         if (p.dp_after_backward) {
           dp_ready[ui] = grads_ready;  // issued below, once the whole backward is done
           if (i == 0) dp_outer_ready = rs_outer;
-        } else if (FirstLayerOfPiece(PieceOfLayer(i, dp_T, L), dp_T, L) == i) {
+        } else if (StartsPiece(i, dp_T, L)) {
           b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / static_cast<double>(dp_T), 0.0,
                 {grads_ready, i == 0 ? rs_outer : -1});
         }
@@ -296,11 +301,11 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     const int32_t backward_done = bwd_last[0];
     for (int64_t i = L - 1; i >= 0; --i) {
       const auto ui = static_cast<size_t>(i);
-      if (zero1 && FirstLayerOfPiece(PieceOfLayer(i, zero1_T, L), zero1_T, L) == i) {
+      if (zero1 && StartsPiece(i, zero1_T, L)) {
         dp_ready[ui] = b.Add(Op::kZero1Rs, fsdp_stream, -1, i, p.zero1_rs_s / static_cast<double>(zero1_T), 0.0,
                              {backward_done});
       }
-      if (dp && FirstLayerOfPiece(PieceOfLayer(i, dp_T, L), dp_T, L) == i) {
+      if (dp && StartsPiece(i, dp_T, L)) {
         b.Add(Op::kDpAllReduce, dp_stream, -1, i, p.dp_allreduce_s / static_cast<double>(dp_T), 0.0,
               {dp_ready[ui], backward_done, i == 0 ? dp_outer_ready : -1});
       }
