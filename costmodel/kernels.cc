@@ -207,6 +207,16 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // runs the pair again on the gradients.
     const double copies = route.sent_copies * static_cast<double>(h);
     mem("moe_permute", rw * copies, 2, rw * copies, 2, moe_rc);
+    if (route.local_experts > 1) {
+      // Permutation 2: a rank holding more than one expert sorts the received copies (after
+      // the TP all-gather) by local expert before its experts and restores their order after
+      // them (Megatron-Core token_dispatcher.py MoEAlltoAllTokenDispatcher dispatch_postprocess
+      // and combine_preprocess @0014f13: a transpose made contiguous with padding to capacity,
+      // sort_chunks_by_idxs without). Each copies every row's hidden vector, read and write;
+      // backward copies the gradients back the same way. One expert per rank skips both.
+      const double rows = route.expert_rows * static_cast<double>(h);
+      mem("moe_sort", rw * rows, 2, rw * rows, 2, moe_rc);
+    }
   }
   if (m.position == Position::kRope && latent) {
     // MLA: RoPE on each local query head's rope dims and on the one shared rope key.
