@@ -141,6 +141,32 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(l, w.seq);
     k.te_fused_speed = TeFusedAttentionSpeed(w, l);
+    if (l.cp > 1 && l.cp_comm == CpComm::kP2p) {
+      // Ring attention computes each rank's output in cp partial steps and merges them
+      // (TransformerEngine AttnFuncWithCPAndKVP2P, pytorch/attention/dot_product_attention/
+      // context_parallel.py @015d225: flash_attn_fwd_out_correction_init scales the first step's
+      // output into the running output, a read and a write per element; each later step's
+      // flash_attn_fwd_out_correction reads its output and the running one and writes the
+      // running one, 3 activation bytes per element). Backward does the same to the gradients:
+      // each step's dq copied (first) or added (dq.add_) into dq, and the ring's dk, dv added
+      // into the received ones. The busiest rank runs every step at full size: act_b x (3 cp - 1)
+      // per output element forward, per dq and dk/dv element backward. All-gather and all-to-all
+      // run the core once per local chunk, with nothing to merge.
+      const double out_elements = Td * hl * static_cast<double>(dv);
+      const double kv_elements = 2.0 * Td * static_cast<double>(kv_local) * static_cast<double>(dqk);
+      const double steps = static_cast<double>(l.cp), per_element = act_b * (3.0 * steps - 1.0);
+      mem("cp_merge", per_element * out_elements / steps, static_cast<int>(l.cp),
+          per_element * (out_elements + kv_elements) / (2.0 * steps), static_cast<int>(2 * l.cp), core_rc);
+    } else if (l.cp > 1 && l.cp_comm == CpComm::kA2a) {
+      // All-to-all (Ulysses) reorders around both exchanges (context_parallel.py @015d225
+      // flash_attn_a2a_communicate): before attention q, k and v are each made contiguous by
+      // destination rank, then the received chunks put back in sequence order (movedim and
+      // index_select, one fused copy: TE's jit_fuser); after it the output the same way round.
+      // Two copies per element of q, k, v and the output forward (of their gradients backward),
+      // each a read and a write (2 x rw), two launches per tensor.
+      const double qkv_out = Td * (hl * static_cast<double>(dqk + dv) + 2.0 * static_cast<double>(kv_local * dqk));
+      mem("cp_reorder", 2.0 * rw * qkv_out / 8.0, 8, 2.0 * rw * qkv_out / 8.0, 8, core_rc);
+    }
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
     // and dropout over the full s x s scores (Megatron at the time of Korthikanti et al.);

@@ -83,6 +83,50 @@ TEST(ContextFlops, AttentionPerRankIsOneCpthOfTheCausalCore) {
   EXPECT_EQ(HeadKernelsFor(m, w, L("tp=8,cp=4,fsdp=2", w)).gemm.m, 8192);
 }
 
+// What each CP scheme copies around its attention core (kernels.cc, TransformerEngine's
+// context_parallel.py), counted by hand for Llama 3 70B at tp 8 (8 local query heads, 1 local
+// KV head, d 128) and seq 32768 over cp 4: T = 8192 tokens per rank, bf16.
+TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
+  const Model m = ResolveModel("llama3-70b");
+  const Workload w = W(64, 8, 32768);
+  auto find = [](const LayerKernels& k, std::string_view name) -> const MemoryKernel* {
+    for (int i = 0; i < k.num_memory; ++i) {
+      if (k.memory[static_cast<size_t>(i)].name == name) return &k.memory[static_cast<size_t>(i)];
+    }
+    return nullptr;
+  };
+  // Ring (p2p): output elements E = 8192 x 8 x 128 = 8,388,608; K and V 2 x 8192 x 1 x 128 =
+  // 2,097,152. Forward: the first step's output scaled into the running one (read 2, write 2),
+  // the 3 later steps merged (read 2 + 2, write 2): 2 (3 x 4 - 1) = 22 B per output element over
+  // 4 launches. Backward: the same 22 B per dq and dk/dv element over 8 launches (dq, dkv).
+  const LayerKernels ring = LayerKernelsFor(m, w, L("tp=8,cp=4,fsdp=2", w));
+  const MemoryKernel* merge = find(ring, "cp_merge");
+  ASSERT_NE(merge, nullptr);
+  EXPECT_EQ(merge->count, 4);
+  EXPECT_DOUBLE_EQ(merge->count * merge->bytes, 22.0 * 8388608);
+  EXPECT_EQ(merge->backward_count, 8);
+  EXPECT_DOUBLE_EQ(merge->backward_count * merge->backward_bytes, 22.0 * (8388608 + 2097152));
+  EXPECT_EQ(find(ring, "cp_reorder"), nullptr);
+  // Ulysses (a2a), at tp 2 (32 local query heads, 4 KV heads: both divisible by cp 4): q, k, v
+  // and the output, 8192 x (32 x 128 + 2 x 4 x 128 + 32 x 128) = 75,497,472 elements, each
+  // copied twice (made contiguous by rank, put back in order) at 2 + 2 B a copy: 8 B per element
+  // forward and again backward, 2 launches per tensor.
+  const LayerKernels a2a = LayerKernelsFor(m, w, L("tp=2,cp=4,cp_comm=a2a,fsdp=8", w));
+  const MemoryKernel* reorder = find(a2a, "cp_reorder");
+  ASSERT_NE(reorder, nullptr);
+  EXPECT_EQ(reorder->count, 8);
+  EXPECT_DOUBLE_EQ(reorder->count * reorder->bytes, 8.0 * 75497472);
+  EXPECT_EQ(reorder->backward_count, 8);
+  EXPECT_DOUBLE_EQ(reorder->backward_count * reorder->backward_bytes, 8.0 * 75497472);
+  EXPECT_EQ(find(a2a, "cp_merge"), nullptr);
+  // All-gather runs the core once per local chunk: neither; nor does a layout without CP.
+  const LayerKernels ag = LayerKernelsFor(m, w, L("tp=8,cp=4,cp_comm=all_gather,fsdp=2", w));
+  EXPECT_EQ(find(ag, "cp_merge"), nullptr);
+  EXPECT_EQ(find(ag, "cp_reorder"), nullptr);
+  const Workload w1 = W(64, 32, 8192);
+  EXPECT_EQ(find(LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1)), "cp_merge"), nullptr);
+}
+
 // FlashAttention's tiling under CP (context.h CpFlashTileEfficiency), counted by hand in
 // 128-blocks for seq 8192 (n = 64) and cp 2 (4 chunks of 16 blocks), k0 = 3.55.
 TEST(ContextFlops, TilingCountsEachSchemesQueryBlockVisits) {
