@@ -32,14 +32,17 @@ bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
   return i + 1 < k.num_gemms && k.gemms[static_cast<size_t>(i + 1)].name == "attn_out";
 }
 
-/// Launches of a bandwidth kernel in one block: the activations run in the MLP; kernels that run
-/// more than once per layer (the two norms, the two residual adds) split between the blocks. (An
-/// MoE layer's moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
+/// Launches of a bandwidth kernel in one block: the activations and an MoE layer's sort by local
+/// expert run in the MLP, CP's merges and reorders in attention; kernels that run more than once
+/// per layer (the two norms, the two residual adds) split between the blocks. (An MoE layer's
+/// moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
-  if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm") {
+  if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm" || k.name == "moe_sort") {
     return b == Block::kMlp ? count : 0;
   }
-  if (k.name == "latent_norm" || k.name == "qk_norm") return b == Block::kAttention ? count : 0;
+  if (k.name == "latent_norm" || k.name == "qk_norm" || k.name == "cp_merge" || k.name == "cp_reorder") {
+    return b == Block::kAttention ? count : 0;
+  }
   const int attention = count >= 2 ? (count + 1) / 2 : count;
   return b == Block::kAttention ? attention : count - attention;
 }

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "costmodel/evaluate.h"
 #include "costmodel/spec_io.h"
@@ -540,6 +542,34 @@ TEST(SkeletonExperts, RunsExactlyWhatTheModelPricesForMixtral) {
         "tp=4,sp=on,fsdp=4,ep=4", "tp=2,sp=on,fsdp=8", "tp=2,sp=off,fsdp=8,recompute=selective"}) {
     ExpectStepMatchesEvaluation(m, w, layout);
   }
+}
+
+// The sort of the received copies by local expert (kernels.cc moe_sort) runs in the MLP block,
+// forward and backward, twice each per MoE layer, and only where a rank holds several experts.
+TEST(SkeletonExperts, SortByLocalExpertRunsInTheMlpBlock) {
+  class Names final : public OpObserver {
+   public:
+    void OnOp(std::string_view op, std::string_view what) override {
+      if (op == "memory" && what.find("moe_sort") != std::string_view::npos) names.emplace_back(what);
+    }
+    std::vector<std::string> names;
+  };
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  const costmodel::Workload w = Batch(16, 16, 1024);
+  auto sorts = [&](const char* layout) {
+    const StepPlan p = PlanOf(m, w, layout);
+    CountingBackend b;
+    b.Prepare(WorkspaceFor(p));
+    Names obs;
+    RunStep(b, p, obs);
+    return obs.names;
+  };
+  const std::vector<std::string> two = sorts("tp=1,fsdp=16,ep=4");  // 2 experts per rank
+  ASSERT_FALSE(two.empty());
+  for (const std::string& n : two) EXPECT_NE(n.find(" mlp moe_sort"), std::string::npos) << n;
+  // 32 layers, 1 micro-batch per rank: 2 forward and 2 backward launches each.
+  EXPECT_EQ(two.size(), 32u * 4u);
+  EXPECT_TRUE(sorts("tp=1,fsdp=16,ep=8").empty());  // one expert per rank
 }
 
 // A model with a dense first layer (Moe::dense_layers) and a shared expert: the dense layer runs
