@@ -150,7 +150,20 @@ struct Summary {
   std::map<std::string, std::map<int, Group>> per_gpu_regime, shipped_per_gpu_regime;
   // Step times per source and GPU generation, for the residual split (a diagnostic).
   std::map<std::string, std::vector<plans::StepResidual>> residuals;
+  // Step times per source and GPU generation, keyed by the run's layout features
+  // (LayoutFeatures): where in a source the error lives (its FP8 runs, its context-parallel ones).
+  std::map<std::string, ErrorTable> step_by_source_features;
 };
+
+/// A run's layout features: its precision, then each parallel dimension beyond TP, FSDP and data
+/// parallelism it uses: "BF16", "FP8+CP", "BF16+PP+CP+EP".
+std::string LayoutFeatures(const costmodel::Workload& w, const costmodel::Layout& l) {
+  std::string s = w.precision == costmodel::Precision::kFp8 ? "FP8" : "BF16";
+  if (l.pp > 1) s += "+PP";
+  if (l.cp > 1) s += "+CP";
+  if (l.ep > 1) s += "+EP";
+  return s;
+}
 
 void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
   const costmodel::Cluster cluster = ResolveCalibratedCluster(o.cluster, o.calibration);
@@ -384,6 +397,10 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (q.layer_passes > 0) {
         sum.residuals[r.source + " on " + r.gpu_generation].push_back({q.predicted, q.measured, q.layer_passes});
       }
+      if (q.quantity == "step_time_s" && r.kind == "end_to_end") {
+        sum.step_by_source_features[r.source + " on " + r.gpu_generation].Add(LayoutFeatures(r.workload, r.layout),
+                                                                             q.error_pct);
+      }
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
     }
@@ -491,6 +508,13 @@ void RunAccuracy(const AccuracyOptions& o) {
       g.quantities.Print(label);
     }
   }
+  if (!sum.step_by_source_features.empty()) {
+    std::printf("step times per source, GPU and layout features (precision; PP, CP, EP where > 1):\n");
+  }
+  for (const auto& [name, table] : sum.step_by_source_features) {
+    std::printf("  %s:\n", name.c_str());
+    table.Print("    ");
+  }
   std::printf("per calibration profile:\n");
   for (const auto& [name, g] : sum.per_calibration) {
     std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
@@ -545,6 +569,9 @@ void RunAccuracy(const AccuracyOptions& o) {
     for (const auto& [i, g] : by) per_gpu_regime[name + " " + RegimeName(i)] = g.quantities.ToJson();
   }
   for (const auto& [name, g] : sum.per_calibration) per_calibration[name] = g.ToJson();
+  // Step times per source and layout features, keyed "source on GPU", then "BF16+CP" and so on.
+  json per_source_features = json::object();
+  for (const auto& [name, table] : sum.step_by_source_features) per_source_features[name] = table.ToJson();
   report["summary"] = {{"scored", sum.scored},
                        {"skipped", sum.skipped},
                        {"in_sample", sum.in_sample},
@@ -555,6 +582,7 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"per_source", per_source},
                        {"per_gpu", per_gpu},
                        {"per_gpu_regime", per_gpu_regime},
+                       {"per_source_features", per_source_features},
                        {"per_calibration", per_calibration},
                        {"residual_split", residual_split}};
   const std::string text = plans::DumpReport(report);

@@ -842,6 +842,19 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   }
   EXPECT_EQ(a100_in_regimes, s["per_gpu"]["A100"]["per_quantity"]["step_time_s"]["n"].get<int64_t>());
   EXPECT_EQ(s["per_gpu_regime"]["A100 16+ ms"]["step_time_s"]["n"], 156);
+  // And per source, GPU and layout features (precision; PP, CP, EP where > 1), partitioning each
+  // source's end-to-end step times: Korthikanti's 22B runs on one pipeline stage, the 175B, 530B
+  // and 1T runs (Table 5 and Appendix C) pipelined.
+  const json& features = s["per_source_features"];
+  EXPECT_EQ(features["Korthikanti et al. 2022 on A100"]["BF16"]["n"], 2);
+  EXPECT_EQ(features["Korthikanti et al. 2022 on A100"]["BF16+PP"]["n"], 7);
+  EXPECT_EQ(features["Korthikanti et al. 2022 on A100"].size(), 2u);
+  int64_t a100_in_features = 0;
+  for (const auto& [source, by] : features.items()) {
+    if (source.size() < 4 || source.compare(source.size() - 4, 4, "A100") != 0) continue;
+    for (const auto& [tag, q] : by.items()) a100_in_features += q["n"].get<int64_t>();
+  }
+  EXPECT_EQ(a100_in_features, 156);
   ASSERT_EQ(Run("accuracy --reference " + ref + " --json " + P("r2.json")).rc, 0);
   EXPECT_EQ(Slurp(P("r.json")), Slurp(P("r2.json")));
 
