@@ -130,14 +130,17 @@ CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& 
     case CpComm::kA2a: {
       const CollectiveCost qkv = AllToAllTime(links, g, v.a2a_qkv_bytes);
       const CollectiveCost o = AllToAllTime(links, g, v.a2a_out_bytes);
+      // Backward exchanges the output and its gradient before the core (TE
+      // AttnFuncWithCPAndQKVOA2A.backward: flash_attn_a2a_communicate([out, dout]), the output
+      // saved sequence-sharded), then dq, dk, dv after it.
       out.fwd_s = qkv.time_s + o.time_s;
-      out.bwd_s = o.time_s + qkv.time_s + (full ? out.fwd_s : 0.0);
+      out.bwd_s = 2.0 * o.time_s + qkv.time_s + (full ? out.fwd_s : 0.0);
       out.fwd.before_s = qkv.time_s;
       out.fwd.after_s = o.time_s;
-      out.bwd.before_s = o.time_s + (full ? out.fwd_s : 0.0);
+      out.bwd.before_s = 2.0 * o.time_s + (full ? out.fwd_s : 0.0);
       out.bwd.after_s = qkv.time_s;
       use(Coll::kAllToAll, v.a2a_qkv_bytes, qkv, full ? 3.0 : 2.0);
-      use(Coll::kAllToAll, v.a2a_out_bytes, o, full ? 3.0 : 2.0);
+      use(Coll::kAllToAll, v.a2a_out_bytes, o, full ? 4.0 : 3.0);
       break;
     }
   }

@@ -14,8 +14,9 @@
 //   3 paper sec. 3.3.2): forward all-gathers K and V; forward saves only the local K, V, so
 //   backward all-gathers them again and reduce-scatters dK, dV.
 // - a2a (AttnFuncWithCPAndQKVOA2A, DeepSpeed Ulysses): all-to-all of q, k, v (sequence-sharded
-//   to head-sharded) before attention and of the output after it; backward the same in reverse
-//   (dO before, dQ/dK/dV after). Each rank then attends over the whole sequence for heads/cp.
+//   to head-sharded) before attention and of the output after it; backward the output and dO
+//   before (the output is saved sequence-sharded), dQ/dK/dV after. Each rank then attends over
+//   the whole sequence for heads/cp.
 // Causal load balancing (default): each rank holds chunks i and 2cp-1-i of 2cp (TE's
 // get_seq_chunk_ids_for_reordering, torchtitan's head-tail balancer), so every rank does 1/cp of
 // the causal work and each ring step the same half block. Without it (contiguous chunks) the
@@ -99,7 +100,8 @@ struct CpLayerCost {
 /// p2p: each ring step moves one K,V block (SendRecvTime over the farthest link of the ring)
 /// while the step's block, attn/cp, computes: RingExposedTime per pass; backward moves K,V and
 /// dK,dV (2 blocks) per step against 2.5x the block. all_gather: exposed all-gather forward;
-/// all-gather + reduce-scatter backward. a2a: the q,k,v and output all-to-alls, both passes.
+/// all-gather + reduce-scatter backward. a2a: the q,k,v and output all-to-alls forward; the
+/// output and its gradient, then dq, dk, dv backward.
 CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& l,
                          const CpVolumes& v, double attn_fwd_s);
 

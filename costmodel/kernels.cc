@@ -144,28 +144,37 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     if (l.cp > 1 && l.cp_comm == CpComm::kP2p) {
       // Ring attention computes each rank's output in cp partial steps and merges them
       // (TransformerEngine AttnFuncWithCPAndKVP2P, pytorch/attention/dot_product_attention/
-      // context_parallel.py @015d225: flash_attn_fwd_out_correction_init scales the first step's
-      // output into the running output, a read and a write per element; each later step's
-      // flash_attn_fwd_out_correction reads its output and the running one and writes the
-      // running one, 3 activation bytes per element). Backward does the same to the gradients:
-      // each step's dq copied (first) or added (dq.add_) into dq, and the ring's dk, dv added
-      // into the received ones. The busiest rank runs every step at full size: act_b x (3 cp - 1)
-      // per output element forward, per dq and dk/dv element backward. All-gather and all-to-all
-      // run the core once per local chunk, with nothing to merge.
+      // context_parallel.py @015d225). Forward: K and V packed into the first send buffer
+      // (torch.cat, a read and a write of each element); flash_attn_fwd_out_correction_init
+      // scales the first step's output into the running bf16 output (read and write), and each
+      // later step's flash_attn_fwd_out_correction reads its output and the running one and writes
+      // the running one (3 activation bytes per element), one compiled kernel each (jit_fuser).
+      // Backward: K and V copied into the ring buffer again; dq copied at the first step and
+      // added (dq.add_) at each later one, and dK, dV accumulated into the received ones, which
+      // the causal split halves on all but one step (dk[0].copy_ / add_). Counted for the last
+      // CP rank, which runs every query step at full size (the busiest for GQA, where the output
+      // outweighs K and V): per output element act_b (3 cp - 1) forward and per dq element
+      // backward, per K/V element 2 act_b forward and act_b (1.5 cp + 1) + 2 act_b backward;
+      // cp + 1 launches forward, 3 cp + 1 backward (dq, dk, dv, and the copy). All-to-all and
+      // all-gather price their own copies or none (below).
       const double out_elements = Td * hl * static_cast<double>(dv);
       const double kv_elements = 2.0 * Td * static_cast<double>(kv_local) * static_cast<double>(dqk);
-      const double steps = static_cast<double>(l.cp), per_element = act_b * (3.0 * steps - 1.0);
-      mem("cp_merge", per_element * out_elements / steps, static_cast<int>(l.cp),
-          per_element * (out_elements + kv_elements) / (2.0 * steps), static_cast<int>(2 * l.cp), core_rc);
+      const double steps = static_cast<double>(l.cp);
+      const double fwd = act_b * ((3.0 * steps - 1.0) * out_elements + 2.0 * kv_elements);
+      const double bwd = act_b * ((3.0 * steps - 1.0) * out_elements + (1.5 * steps + 3.0) * kv_elements);
+      mem("cp_merge", fwd / (steps + 1.0), static_cast<int>(l.cp + 1), bwd / (3.0 * steps + 1.0),
+          static_cast<int>(3 * l.cp + 1), core_rc);
     } else if (l.cp > 1 && l.cp_comm == CpComm::kA2a) {
-      // All-to-all (Ulysses) reorders around both exchanges (context_parallel.py @015d225
-      // flash_attn_a2a_communicate): before attention q, k and v are each made contiguous by
-      // destination rank, then the received chunks put back in sequence order (movedim and
-      // index_select, one fused copy: TE's jit_fuser); after it the output the same way round.
-      // Two copies per element of q, k, v and the output forward (of their gradients backward),
-      // each a read and a write (2 x rw), two launches per tensor.
+      // All-to-all (Ulysses) reorders around each exchange (context_parallel.py @015d225
+      // flash_attn_a2a_communicate): a tensor is made contiguous by destination rank before it
+      // and its received chunks put back in sequence order after it (movedim and index_select,
+      // one compiled copy: TE's jit_fuser), two copies of a read and a write (2 x rw) per element.
+      // Forward exchanges q, k, v before the core and the output after it; backward the output
+      // and its gradient (AttnFuncWithCPAndQKVOA2A.backward: [out, dout]) before, dq, dk, dv
+      // after: two launches per tensor, 8 forward and 10 backward.
       const double qkv_out = Td * (hl * static_cast<double>(dqk + dv) + 2.0 * static_cast<double>(kv_local * dqk));
-      mem("cp_reorder", 2.0 * rw * qkv_out / 8.0, 8, 2.0 * rw * qkv_out / 8.0, 8, core_rc);
+      const double bwd_elements = qkv_out + Td * hl * static_cast<double>(dv);
+      mem("cp_reorder", 2.0 * rw * qkv_out / 8.0, 8, 2.0 * rw * bwd_elements / 10.0, 10, core_rc);
     }
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax
@@ -240,7 +249,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // and combine_preprocess @0014f13: a transpose made contiguous with padding to capacity,
       // sort_chunks_by_idxs without). Each copies every row's hidden vector, read and write;
       // backward copies the gradients back the same way. One expert per rank skips both.
-      const double rows = route.expert_rows * static_cast<double>(h);
+      // (The rows the experts compute: with padding to capacity, the padded buffer.)
+      const double rows = mlp_rows * static_cast<double>(h);
       mem("moe_sort", rw * rows, 2, rw * rows, 2, moe_rc);
     }
   }

@@ -95,29 +95,33 @@ TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
     }
     return nullptr;
   };
-  // Ring (p2p): output elements E = 8192 x 8 x 128 = 8,388,608; K and V 2 x 8192 x 1 x 128 =
-  // 2,097,152. Forward: the first step's output scaled into the running one (read 2, write 2),
-  // the 3 later steps merged (read 2 + 2, write 2): 2 (3 x 4 - 1) = 22 B per output element over
-  // 4 launches. Backward: the same 22 B per dq and dk/dv element over 8 launches (dq, dkv).
+  // Ring (p2p), the last CP rank: output elements E = 8192 x 8 x 128 = 8,388,608; K and V
+  // 2 x 8192 x 1 x 128 = 2,097,152. Forward: K,V packed into the send buffer (read 2, write 2
+  // per element); the first step's output scaled into the running one (read 2, write 2), the 3
+  // later steps merged (read 2 + 2, write 2): 2 (3 x 4 - 1) = 22 B per output element; 5 launches.
+  // Backward: 22 B per dq element again; per K/V element the buffer copy (4 B) and the dK, dV
+  // copies and adds, at half size on all but one step (TE's causal split), counted as
+  // 2 B x (1.5 x 4 + 1) = 14 B: 18 B; 13 launches (dq, dk, dv per step, and the copy).
   const LayerKernels ring = LayerKernelsFor(m, w, L("tp=8,cp=4,fsdp=2", w));
   const MemoryKernel* merge = find(ring, "cp_merge");
   ASSERT_NE(merge, nullptr);
-  EXPECT_EQ(merge->count, 4);
-  EXPECT_DOUBLE_EQ(merge->count * merge->bytes, 22.0 * 8388608);
-  EXPECT_EQ(merge->backward_count, 8);
-  EXPECT_DOUBLE_EQ(merge->backward_count * merge->backward_bytes, 22.0 * (8388608 + 2097152));
+  EXPECT_EQ(merge->count, 5);
+  EXPECT_DOUBLE_EQ(merge->count * merge->bytes, 22.0 * 8388608 + 4.0 * 2097152);
+  EXPECT_EQ(merge->backward_count, 13);
+  EXPECT_DOUBLE_EQ(merge->backward_count * merge->backward_bytes, 22.0 * 8388608 + 18.0 * 2097152);
   EXPECT_EQ(find(ring, "cp_reorder"), nullptr);
   // Ulysses (a2a), at tp 2 (32 local query heads, 4 KV heads: both divisible by cp 4): q, k, v
-  // and the output, 8192 x (32 x 128 + 2 x 4 x 128 + 32 x 128) = 75,497,472 elements, each
-  // copied twice (made contiguous by rank, put back in order) at 2 + 2 B a copy: 8 B per element
-  // forward and again backward, 2 launches per tensor.
+  // and the output forward, 8192 x (32 x 128 + 2 x 4 x 128 + 32 x 128) = 75,497,472 elements;
+  // backward the output, its gradient, dq, dk and dv: 8192 x 32 x 128 = 33,554,432 more. Each
+  // copied twice (made contiguous by rank, put back in order) at 2 + 2 B a copy: 8 B per
+  // element, 2 launches per tensor (8 forward, 10 backward).
   const LayerKernels a2a = LayerKernelsFor(m, w, L("tp=2,cp=4,cp_comm=a2a,fsdp=8", w));
   const MemoryKernel* reorder = find(a2a, "cp_reorder");
   ASSERT_NE(reorder, nullptr);
   EXPECT_EQ(reorder->count, 8);
   EXPECT_DOUBLE_EQ(reorder->count * reorder->bytes, 8.0 * 75497472);
-  EXPECT_EQ(reorder->backward_count, 8);
-  EXPECT_DOUBLE_EQ(reorder->backward_count * reorder->backward_bytes, 8.0 * 75497472);
+  EXPECT_EQ(reorder->backward_count, 10);
+  EXPECT_DOUBLE_EQ(reorder->backward_count * reorder->backward_bytes, 8.0 * (75497472 + 33554432));
   EXPECT_EQ(find(a2a, "cp_merge"), nullptr);
   // All-gather runs the core once per local chunk: neither; nor does a layout without CP.
   const LayerKernels ag = LayerKernelsFor(m, w, L("tp=8,cp=4,cp_comm=all_gather,fsdp=2", w));
@@ -218,6 +222,27 @@ TEST(ContextRing, PricedFromItsSendsAndBlocks) {
   EXPECT_DOUBLE_EQ(cg.fwd_s, Time(t, Coll::kAllGather, v.kv_gather_bytes).time_s);
   EXPECT_DOUBLE_EQ(cg.bwd_s, Time(t, Coll::kAllGather, v.kv_gather_bytes).time_s +
                                  Time(t, Coll::kReduceScatter, v.kv_gather_bytes).time_s);
+
+  // a2a (TE AttnFuncWithCPAndQKVOA2A): forward q,k,v then the output; backward the output and
+  // its gradient (the output is saved sequence-sharded), then dq,dk,dv. Per layer and
+  // micro-batch: 2 q,k,v-sized all-to-alls and 3 output-sized ones (3 and 4 with full recompute).
+  const Workload w2 = W(8, 4, 32768);
+  const Layout a = L("tp=2,cp=4,cp_comm=a2a", w2);
+  const CpVolumes va = CpVolumesFor(m, w2, a);
+  const CpLayerCost ca = PriceCpLayer(p, Group{4, 1}, a, va, attn);
+  const double qkv = AllToAllTime(p, Group{4, 1}, va.a2a_qkv_bytes).time_s;
+  const double o = AllToAllTime(p, Group{4, 1}, va.a2a_out_bytes).time_s;
+  EXPECT_DOUBLE_EQ(ca.fwd_s, qkv + o);
+  EXPECT_DOUBLE_EQ(ca.bwd_s, 2 * o + qkv);
+  ASSERT_EQ(ca.num_uses, 2);
+  EXPECT_DOUBLE_EQ(ca.uses[0].bytes, va.a2a_qkv_bytes);
+  EXPECT_DOUBLE_EQ(ca.uses[0].count, 2.0);
+  EXPECT_DOUBLE_EQ(ca.uses[1].bytes, va.a2a_out_bytes);
+  EXPECT_DOUBLE_EQ(ca.uses[1].count, 3.0);
+  const CpLayerCost cf = PriceCpLayer(p, Group{4, 1}, L("tp=2,cp=4,cp_comm=a2a,recompute=full", w2), va, attn);
+  EXPECT_DOUBLE_EQ(cf.bwd_s, 2 * o + qkv + qkv + o);
+  EXPECT_DOUBLE_EQ(cf.uses[0].count, 3.0);
+  EXPECT_DOUBLE_EQ(cf.uses[1].count, 4.0);
 }
 
 /// The layout's reason that starts with `head` (other reasons, memory first, may come before).
