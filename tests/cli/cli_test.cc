@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -995,7 +996,30 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
     }
     EXPECT_NEAR(st["bias_pct"].get<double>(), sum / c.scored, 1e-9) << c.file;
     EXPECT_DOUBLE_EQ(st["worst_pct"].get<double>(), worst) << c.file;
-
+    if (c.source == std::string("NVIDIA/dgxc-benchmarking")) {
+      // Issue 19's bar for NeMo's dense context-parallel runs (MAPE <= 10%, |bias| <= 4%), from
+      // the per-feature split: BF16 17 runs at 3.9% (-3.9%) since the ring's merges and copies
+      // were priced (4.9%, -4.9% before), FP8 11 at 4.8% (-0.2%). Grok-1's (EP) are not in it.
+      const json& f = s["per_source_features"]["NVIDIA/dgxc-benchmarking on H100"];
+      struct Subset {
+        std::array<const char*, 2> tags;
+        int n;
+      };
+      for (const Subset& sub : {Subset{{"BF16+CP", "BF16+PP+CP"}, 17}, Subset{{"FP8+CP", "FP8+PP+CP"}, 11}}) {
+        const auto& tags = sub.tags;
+        const int want_n = sub.n;
+        double n = 0, abs_sum = 0, signed_sum = 0;
+        for (const char* t : tags) {
+          const double tn = f[t]["n"].get<double>();
+          n += tn;
+          abs_sum += tn * f[t]["mape_pct"].get<double>();
+          signed_sum += tn * f[t]["bias_pct"].get<double>();
+        }
+        EXPECT_EQ(n, want_n) << tags[0];
+        EXPECT_LE(abs_sum / n, 10.0) << tags[0];
+        EXPECT_LE(std::abs(signed_sum / n), 4.0) << tags[0];
+      }
+    }
   }
   // SimuMax measured peak memory (max over ranks) on B200, 7 of the 19 context-parallel, 4 of
   // them DeepSeek-V2/V3 MoE with MLA (each stage counting its own dense and MoE layers):
