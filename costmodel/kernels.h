@@ -82,6 +82,13 @@ struct LayerKernels {
   int num_gemms = 0;
   std::array<MemoryKernel, kMaxLayerMemoryKernels> memory{};
   int num_memory = 0;
+  /// The memory kernel named `name` (moe_permute, cp_merge, ...); nullptr when the layer has none.
+  const MemoryKernel* MemoryNamed(std::string_view name) const {
+    for (int i = 0; i < num_memory; ++i) {
+      if (memory[static_cast<size_t>(i)].name == name) return &memory[static_cast<size_t>(i)];
+    }
+    return nullptr;
+  }
   // Fused (flash) attention: forward FLOPs of the causal core; backward is 2.5x (FlashAttention-2).
   double flash_fwd_flops = 0;
   bool flash_recomputed = false;

@@ -340,6 +340,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
     json quantities = json::object();
     Group& with_shipped = sum.shipped_per_gpu[r.gpu_generation];
     const std::vector<plans::ScoredQuantity> scored = plans::PredictRecord(r, cluster);
+    const std::string source_on_gpu = r.source + " on " + r.gpu_generation;  // residuals, features
     // A step time's work regime: its predicted step per layer pass (the regime a layout planned
     // with the same prediction reads its band from). The shipped profile's figures for the same
     // runs are grouped by the same regime.
@@ -394,12 +395,9 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
       sum.per_gpu[r.gpu_generation].quantities.Add(q.quantity, q.error_pct);
       sum.per_calibration[calib].quantities.Add(q.quantity, q.error_pct);
-      if (q.layer_passes > 0) {
-        sum.residuals[r.source + " on " + r.gpu_generation].push_back({q.predicted, q.measured, q.layer_passes});
-      }
+      if (q.layer_passes > 0) sum.residuals[source_on_gpu].push_back({q.predicted, q.measured, q.layer_passes});
       if (q.quantity == "step_time_s" && r.kind == "end_to_end") {
-        sum.step_by_source_features[r.source + " on " + r.gpu_generation].Add(LayoutFeatures(r.workload, r.layout),
-                                                                             q.error_pct);
+        sum.step_by_source_features[source_on_gpu].Add(LayoutFeatures(r.workload, r.layout), q.error_pct);
       }
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);

@@ -363,17 +363,11 @@ class StepRunner {
   void Ep(Coll op, GroupKind g, double bytes, const std::string& what) {
     if (bytes > 0) Collective(kComputeStream, op, g, bytes, Dtype::kBf16, what);
   }
-  static const MemoryKernel* Permute(const costmodel::LayerKernels& k) {
-    for (int i = 0; i < k.num_memory; ++i) {
-      if (k.memory[static_cast<size_t>(i)].name == "moe_permute") return &k.memory[static_cast<size_t>(i)];
-    }
-    return nullptr;
-  }
   /// An MoE layer's forward exchange before its experts: permute the copies by expert, dispatch
   /// them over EP, gather the TP group's received copies. `exchange`: the collectives run (a
   /// selective recompute re-runs no communication).
   void Dispatch(const costmodel::LayerKernels& k, const std::string& w, bool recompute_only, bool exchange) {
-    const MemoryKernel* perm = Permute(k);
+    const MemoryKernel* perm = k.MemoryNamed("moe_permute");
     if (perm != nullptr && (!recompute_only || perm->recomputed)) {
       Memory(kComputeStream, perm->bytes, (perm->count + 1) / 2, w + " moe_permute");
     }
@@ -387,7 +381,7 @@ class StepRunner {
       Ep(Coll::kReduceScatter, GroupKind::kTp, p_.ep_tp_rs_bytes, w + " routed copies");
       Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_combine_bytes, w + " combine");
     }
-    const MemoryKernel* perm = Permute(k);
+    const MemoryKernel* perm = k.MemoryNamed("moe_permute");
     if (perm != nullptr && (!recompute_only || perm->recomputed)) {
       Memory(kComputeStream, perm->bytes, perm->count / 2, w + " moe_unpermute");
     }
@@ -395,7 +389,7 @@ class StepRunner {
   /// Backward, in reverse: the combine's gradient before the experts' (unpermute, all-to-all,
   /// TP all-gather), the dispatch's after them (TP reduce-scatter, all-to-all, permute).
   void CombineBackward(const costmodel::LayerKernels& k, const std::string& w) {
-    const MemoryKernel* perm = Permute(k);
+    const MemoryKernel* perm = k.MemoryNamed("moe_permute");
     if (perm != nullptr) {
       Memory(kComputeStream, perm->backward_bytes, perm->backward_count / 2, w + " moe_unpermute backward");
     }
@@ -405,7 +399,7 @@ class StepRunner {
   void DispatchBackward(const costmodel::LayerKernels& k, const std::string& w) {
     Ep(Coll::kReduceScatter, GroupKind::kTp, p_.ep_tp_rs_bytes, w + " routed copies backward");
     Ep(Coll::kAllToAll, GroupKind::kEp, p_.ep_dispatch_bytes, w + " dispatch backward");
-    const MemoryKernel* perm = Permute(k);
+    const MemoryKernel* perm = k.MemoryNamed("moe_permute");
     if (perm != nullptr) {
       Memory(kComputeStream, perm->backward_bytes, (perm->backward_count + 1) / 2,
              w + " moe_permute backward");

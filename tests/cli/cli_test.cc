@@ -1006,18 +1006,16 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
         int n;
       };
       for (const Subset& sub : {Subset{{"BF16+CP", "BF16+PP+CP"}, 17}, Subset{{"FP8+CP", "FP8+PP+CP"}, 11}}) {
-        const auto& tags = sub.tags;
-        const int want_n = sub.n;
         double n = 0, abs_sum = 0, signed_sum = 0;
-        for (const char* t : tags) {
+        for (const char* t : sub.tags) {
           const double tn = f[t]["n"].get<double>();
           n += tn;
           abs_sum += tn * f[t]["mape_pct"].get<double>();
           signed_sum += tn * f[t]["bias_pct"].get<double>();
         }
-        EXPECT_EQ(n, want_n) << tags[0];
-        EXPECT_LE(abs_sum / n, 10.0) << tags[0];
-        EXPECT_LE(std::abs(signed_sum / n), 4.0) << tags[0];
+        EXPECT_EQ(n, sub.n) << sub.tags[0];
+        EXPECT_LE(abs_sum / n, 10.0) << sub.tags[0];
+        EXPECT_LE(std::abs(signed_sum / n), 4.0) << sub.tags[0];
       }
     }
   }

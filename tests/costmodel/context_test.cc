@@ -89,12 +89,6 @@ TEST(ContextFlops, AttentionPerRankIsOneCpthOfTheCausalCore) {
 TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
   const Model m = ResolveModel("llama3-70b");
   const Workload w = W(64, 8, 32768);
-  auto find = [](const LayerKernels& k, std::string_view name) -> const MemoryKernel* {
-    for (int i = 0; i < k.num_memory; ++i) {
-      if (k.memory[static_cast<size_t>(i)].name == name) return &k.memory[static_cast<size_t>(i)];
-    }
-    return nullptr;
-  };
   // Ring (p2p), the last CP rank: output elements E = 8192 x 8 x 128 = 8,388,608; K and V
   // 2 x 8192 x 1 x 128 = 2,097,152. Forward: K,V packed into the send buffer (read 2, write 2
   // per element); the first step's output scaled into the running one (read 2, write 2), the 3
@@ -103,32 +97,32 @@ TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
   // copies and adds, at half size on all but one step (TE's causal split), counted as
   // 2 B x (1.5 x 4 + 1) = 14 B: 18 B; 13 launches (dq, dk, dv per step, and the copy).
   const LayerKernels ring = LayerKernelsFor(m, w, L("tp=8,cp=4,fsdp=2", w));
-  const MemoryKernel* merge = find(ring, "cp_merge");
+  const MemoryKernel* merge = ring.MemoryNamed("cp_merge");
   ASSERT_NE(merge, nullptr);
   EXPECT_EQ(merge->count, 5);
   EXPECT_DOUBLE_EQ(merge->count * merge->bytes, 22.0 * 8388608 + 4.0 * 2097152);
   EXPECT_EQ(merge->backward_count, 13);
   EXPECT_DOUBLE_EQ(merge->backward_count * merge->backward_bytes, 22.0 * 8388608 + 18.0 * 2097152);
-  EXPECT_EQ(find(ring, "cp_reorder"), nullptr);
+  EXPECT_EQ(ring.MemoryNamed("cp_reorder"), nullptr);
   // Ulysses (a2a), at tp 2 (32 local query heads, 4 KV heads: both divisible by cp 4): q, k, v
   // and the output forward, 8192 x (32 x 128 + 2 x 4 x 128 + 32 x 128) = 75,497,472 elements;
   // backward the output, its gradient, dq, dk and dv: 8192 x 32 x 128 = 33,554,432 more. Each
   // copied twice (made contiguous by rank, put back in order) at 2 + 2 B a copy: 8 B per
   // element, 2 launches per tensor (8 forward, 10 backward).
   const LayerKernels a2a = LayerKernelsFor(m, w, L("tp=2,cp=4,cp_comm=a2a,fsdp=8", w));
-  const MemoryKernel* reorder = find(a2a, "cp_reorder");
+  const MemoryKernel* reorder = a2a.MemoryNamed("cp_reorder");
   ASSERT_NE(reorder, nullptr);
   EXPECT_EQ(reorder->count, 8);
   EXPECT_DOUBLE_EQ(reorder->count * reorder->bytes, 8.0 * 75497472);
   EXPECT_EQ(reorder->backward_count, 10);
   EXPECT_DOUBLE_EQ(reorder->backward_count * reorder->backward_bytes, 8.0 * (75497472 + 33554432));
-  EXPECT_EQ(find(a2a, "cp_merge"), nullptr);
+  EXPECT_EQ(a2a.MemoryNamed("cp_merge"), nullptr);
   // All-gather runs the core once per local chunk: neither; nor does a layout without CP.
   const LayerKernels ag = LayerKernelsFor(m, w, L("tp=8,cp=4,cp_comm=all_gather,fsdp=2", w));
-  EXPECT_EQ(find(ag, "cp_merge"), nullptr);
-  EXPECT_EQ(find(ag, "cp_reorder"), nullptr);
+  EXPECT_EQ(ag.MemoryNamed("cp_merge"), nullptr);
+  EXPECT_EQ(ag.MemoryNamed("cp_reorder"), nullptr);
   const Workload w1 = W(64, 32, 8192);
-  EXPECT_EQ(find(LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1)), "cp_merge"), nullptr);
+  EXPECT_EQ(LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1)).MemoryNamed("cp_merge"), nullptr);
 }
 
 // FlashAttention's tiling under CP (context.h CpFlashTileEfficiency), counted by hand in

@@ -485,20 +485,14 @@ TEST(MoeLayerKernels, RouterGroupedExpertsAndPermutation) {
   EXPECT_TRUE(permute);
   // Two experts on the rank: the 2 x 4096 rows it received are sorted by expert before them and
   // restored after (Megatron-Core's permutation 2), a read and a write of each 4096-wide bf16 row.
-  auto sort_kernel = [](const LayerKernels& lk) -> const MemoryKernel* {
-    for (int i = 0; i < lk.num_memory; ++i) {
-      if (lk.memory[static_cast<size_t>(i)].name == "moe_sort") return &lk.memory[static_cast<size_t>(i)];
-    }
-    return nullptr;
-  };
-  const MemoryKernel* sort = sort_kernel(k);
+  const MemoryKernel* sort = k.MemoryNamed("moe_sort");
   ASSERT_NE(sort, nullptr);
   EXPECT_DOUBLE_EQ(sort->bytes, 4.0 * 8192 * 4096);
   EXPECT_EQ(sort->count, 2);  // sort and unsort
   EXPECT_DOUBLE_EQ(sort->backward_bytes, 4.0 * 8192 * 4096);
   EXPECT_EQ(sort->backward_count, 2);
   // One expert per rank (ep 8 of 8 experts): nothing to sort.
-  EXPECT_EQ(sort_kernel(LayerKernelsFor(m, w, Lay("tp=1,fsdp=64,ep=8", w))), nullptr);
+  EXPECT_EQ(LayerKernelsFor(m, w, Lay("tp=1,fsdp=64,ep=8", w)).MemoryNamed("moe_sort"), nullptr);
   // Expert GEMM FLOPs per micro-batch equal the active experts' work: 2 x 8192 copies x 3 x
   // 4096 x 14336 over the rank's two experts (ep 4 spreads the ep group's 4 x 8192 over 8).
   EXPECT_DOUBLE_EQ(2.0 * in.m * in.n * in.k * in.batch + 2.0 * out.m * out.n * out.k * out.batch,
