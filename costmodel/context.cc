@@ -69,8 +69,10 @@ CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l) {
       v.transient_bytes = 4.0 * v.kv_block_bytes;
       break;
     case CpComm::kAllGather:
-      // Backward: the re-gathered K and V and the full-length dK, dV before their reduce-scatter.
-      v.transient_bytes = 2.0 * v.kv_gather_bytes;
+      // Backward (TE AttnFuncWithCPAndKVAllGather, kernels.cc cp_gather): the re-gathered K and
+      // V, held in sequence order to the end, the full-length dK, dV, and the reordered copy of
+      // one of them (dK, then dV) made for the reduce-scatter before the old one is freed.
+      v.transient_bytes = 2.5 * v.kv_gather_bytes;
       break;
     case CpComm::kA2a:
       // The head-sharded q, k, v and the output before its all-to-all back.

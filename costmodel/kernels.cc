@@ -156,7 +156,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // outweighs K and V): per output element act_b (3 cp - 1) forward and per dq element
       // backward, per K/V element 2 act_b forward and act_b (1.5 cp + 1) + 2 act_b backward;
       // cp + 1 launches forward, 3 cp + 1 backward (dq, dk, dv, and the copy). All-to-all and
-      // all-gather price their own copies or none (below).
+      // all-gather price their own copies (below).
       const double out_elements = Td * hl * static_cast<double>(dv);
       const double kv_elements = 2.0 * Td * static_cast<double>(kv_local) * static_cast<double>(dqk);
       const double steps = static_cast<double>(l.cp);
@@ -175,6 +175,27 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       const double qkv_out = Td * (hl * static_cast<double>(dqk + dv) + 2.0 * static_cast<double>(kv_local * dqk));
       const double bwd_elements = qkv_out + Td * hl * static_cast<double>(dv);
       mem("cp_reorder", 2.0 * rw * qkv_out / 8.0, 8, 2.0 * rw * bwd_elements / 10.0, 10, core_rc);
+    } else if (l.cp > 1 && l.cp_comm == CpComm::kAllGather) {
+      // All-gather (AttnFuncWithCPAndKVAllGather, context_parallel.py @015d225, Megatron's sbhd
+      // layout, where the per-step slices of q, K, V and dout are views): the gathered K and V are
+      // put in sequence order (torch.index_select over the 2 cp chunks, a read and a write of the
+      // whole sequence's K and V), and the core runs once per local chunk, each writing its half
+      // of the output (out[i].copy_): forward 2 + 2 launches. Backward gathers and reorders K, V
+      // again, zero-fills the full-length dK, dV (a write), adds each chunk's dK, dV into the
+      // keys it saw (dk[range].add_: a read of both, a write; causal, balanced chunks r and
+      // 2cp-1-r see (r + 1) + (2cp - r) = 2cp + 1 of the 2cp key chunks), reorders dK, dV back
+      // for their reduce-scatter and copies each chunk's dq into place: 2 + 2 + 4 + 2 + 2
+      // launches.
+      const double kv_full = static_cast<double>(l.mbs) * s * static_cast<double>(kv_local) *
+                             static_cast<double>(dqk + dv);
+      const double out_elements = Td * hl * static_cast<double>(dv);
+      const double dq_elements = Td * hl * static_cast<double>(dqk);
+      const double c = static_cast<double>(l.cp);
+      const double seen = (2.0 * c + 1.0) / (2.0 * c);  // of the sequence's keys, both chunks
+      const double fwd = rw * (kv_full + out_elements);
+      const double bwd = rw * kv_full + act_b * kv_full + 3.0 * act_b * seen * kv_full +
+                         rw * kv_full + rw * dq_elements;
+      mem("cp_gather", fwd / 4.0, 4, bwd / 12.0, 12, core_rc);
     }
   } else {
     // Unfused: QK^T and AV as batched GEMMs over (micro-batch x local heads), masked softmax

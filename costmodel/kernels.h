@@ -69,7 +69,7 @@ inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 // shared_in, shared_out, scores, context.
 inline constexpr int kMaxLayerGemms = 12;
 // norm, pre_mlp_norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute,
-// moe_sort, rope, and one of softmax, cp_merge or cp_reorder.
+// moe_sort, rope, and one of softmax, cp_merge, cp_reorder or cp_gather.
 inline constexpr int kMaxLayerMemoryKernels = 11;
 
 /// TransformerEngine's fused attention over FlashAttention-2 for this workload and layout: cuDNN's

@@ -33,14 +33,15 @@ bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
 }
 
 /// Launches of a bandwidth kernel in one block: the activations and an MoE layer's sort by local
-/// expert run in the MLP, CP's merges and reorders in attention; kernels that run more than once
+/// expert run in the MLP, CP's merges, reorders and gathered copies in attention; kernels that run more than once
 /// per layer (the two norms, the two residual adds) split between the blocks. (An MoE layer's
 /// moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
   if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm" || k.name == "moe_sort") {
     return b == Block::kMlp ? count : 0;
   }
-  if (k.name == "latent_norm" || k.name == "qk_norm" || k.name == "cp_merge" || k.name == "cp_reorder") {
+  if (k.name == "latent_norm" || k.name == "qk_norm" || k.name == "cp_merge" || k.name == "cp_reorder" ||
+      k.name == "cp_gather") {
     return b == Block::kAttention ? count : 0;
   }
   const int attention = count >= 2 ? (count + 1) / 2 : count;

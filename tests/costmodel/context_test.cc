@@ -86,7 +86,7 @@ TEST(ContextFlops, AttentionPerRankIsOneCpthOfTheCausalCore) {
 // What each CP scheme copies around its attention core (kernels.cc, TransformerEngine's
 // context_parallel.py), counted by hand for Llama 3 70B at tp 8 (8 local query heads, 1 local
 // KV head, d 128) and seq 32768 over cp 4: T = 8192 tokens per rank, bf16.
-TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
+TEST(ContextKernels, RingMergesUlyssesReordersAndAllGatherCopiesByHand) {
   const Model m = ResolveModel("llama3-70b");
   const Workload w = W(64, 8, 32768);
   // Ring (p2p), the last CP rank: output elements E = 8192 x 8 x 128 = 8,388,608; K and V
@@ -117,12 +117,31 @@ TEST(ContextKernels, RingMergesAndUlyssesReordersByHand) {
   EXPECT_EQ(reorder->backward_count, 10);
   EXPECT_DOUBLE_EQ(reorder->backward_count * reorder->backward_bytes, 8.0 * (75497472 + 33554432));
   EXPECT_EQ(a2a.MemoryNamed("cp_merge"), nullptr);
-  // All-gather runs the core once per local chunk: neither; nor does a layout without CP.
+  EXPECT_EQ(a2a.MemoryNamed("cp_gather"), nullptr);
+  // All-gather (tp 8 again): K and V of the whole sequence, 32768 x 1 x (128 + 128) = 8,388,608
+  // elements; output and dq 8192 x 8 x 128 = 8,388,608 each. Forward: the gathered K, V put in
+  // order (index_select, 2 + 2 B) and the two output halves copied into place (2 + 2 B):
+  // 4 x (8,388,608 + 8,388,608) B over 4 launches. Backward: K, V re-gathered and reordered
+  // (4 B), dK, dV zero-filled (2 B), each chunk's dK, dV added into the keys it saw (rank 0 of
+  // 4: chunks 0 and 7 of 8 see 1 + 8 = 9 of the 8 key chunks, 9/8 of the sequence, read 2 + 2,
+  // write 2 = 6 B), reordered back (4 B): (4 + 2 + 6 x 9/8 + 4) = 16.75 B per K/V element, and
+  // dq copied into place (4 B per element); 12 launches.
   const LayerKernels ag = LayerKernelsFor(m, w, L("tp=8,cp=4,cp_comm=all_gather,fsdp=2", w));
+  const MemoryKernel* gather = ag.MemoryNamed("cp_gather");
+  ASSERT_NE(gather, nullptr);
+  EXPECT_EQ(gather->count, 4);
+  EXPECT_DOUBLE_EQ(gather->count * gather->bytes, 4.0 * (8388608 + 8388608));
+  EXPECT_EQ(gather->backward_count, 12);
+  EXPECT_DOUBLE_EQ(gather->backward_count * gather->backward_bytes,
+                   16.75 * 8388608 + 4.0 * 8388608);
   EXPECT_EQ(ag.MemoryNamed("cp_merge"), nullptr);
   EXPECT_EQ(ag.MemoryNamed("cp_reorder"), nullptr);
+  EXPECT_EQ(ring.MemoryNamed("cp_gather"), nullptr);
+  // Nor does a layout without CP copy anything of these.
   const Workload w1 = W(64, 32, 8192);
-  EXPECT_EQ(LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1)).MemoryNamed("cp_merge"), nullptr);
+  const LayerKernels plain = LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1));
+  EXPECT_EQ(plain.MemoryNamed("cp_merge"), nullptr);
+  EXPECT_EQ(plain.MemoryNamed("cp_gather"), nullptr);
 }
 
 // FlashAttention's tiling under CP (context.h CpFlashTileEfficiency), counted by hand in
@@ -170,6 +189,10 @@ TEST(ContextVolumes, HandCountedForLlama3_70bTp2Cp4) {
   EXPECT_DOUBLE_EQ(v.a2a_qkv_bytes, 2.0 * 8192 * (32 + 2 * 4) * 128); // q, k, v sent
   EXPECT_DOUBLE_EQ(v.a2a_out_bytes, 2.0 * 8192 * 32 * 128);           // the output sent back
   EXPECT_DOUBLE_EQ(v.transient_bytes, v.a2a_qkv_bytes + v.a2a_out_bytes);
+  // All-gather's backward holds the reordered K, V, the full-length dK, dV and one reordered
+  // copy of dK (then dV): 2.5 x the gathered K and V.
+  EXPECT_DOUBLE_EQ(CpVolumesFor(m, w, L("tp=2,cp=4,cp_comm=all_gather", w)).transient_bytes,
+                   2.5 * 2.0 * 2 * 32768 * 4 * 128);
   EXPECT_DOUBLE_EQ(CpVolumesFor(m, w, L("tp=2,cp=1,fsdp=4", w)).kv_block_bytes, 0.0);
 }
 
