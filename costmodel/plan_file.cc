@@ -81,18 +81,10 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   // Absent in reports written before these were modelled: FA2 and fused kernels then.
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
-  if (in.Has("attention_kernel")) w.te_attention = in.Enum("attention_kernel", {"flash", "te-fused"}) == "te-fused";
   if (in.Has("fsdp2_copies")) w.fsdp2_copies = in.Bool("fsdp2_copies");
-  // Absent: overlapped behind the passes (every report before these were modelled).
-  if (in.Has("dp_grad_reduce")) {
-    w.dp_reduce_after_backward = in.Enum("dp_grad_reduce", {"overlapped", "after_backward"}) == "after_backward";
-  }
-  if (in.Has("dp_buckets")) {
-    w.dp_buckets_megatron_core = in.Enum("dp_buckets", {"per_layer", "megatron_core"}) == "megatron_core";
-  }
-  if (in.Has("dp_param_gather")) {
-    w.dp_gather_after_step = in.Enum("dp_param_gather", {"overlapped", "before_forward"}) == "before_forward";
-  }
+  // attention_kernel, dp_grad_reduce, dp_param_gather, dp_buckets (specs.h kWorkloadSwitches);
+  // absent: off (every report before these were modelled: FlashAttention, overlapped, per layer).
+  ReadWorkloadSwitches(in, w);
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
   // Absent before FP8 was modelled: bf16.
   if (in.Has("precision")) {

@@ -750,6 +750,19 @@ Model ParseAnyModelJson(std::string_view text, std::string_view origin) {
 
 // ---------------------------------------------------------------------------------------------
 // Layout text form
+void ReadWorkloadSwitches(JsonObject& in, WorkloadSwitches& s) {
+  for (const WorkloadSwitch& sw : kWorkloadSwitches) {
+    const std::string key(sw.key);
+    if (in.Has(key)) s.*sw.field = in.Enum(key, {sw.off, sw.on}) == sw.on;
+  }
+}
+
+void WriteWorkloadSwitches(const WorkloadSwitches& s, nlohmann::json& out) {
+  for (const WorkloadSwitch& sw : kWorkloadSwitches) {
+    if (s.*sw.field) out[std::string(sw.key)] = sw.on;
+  }
+}
+
 Recipe ParseRecipe(std::string_view text, std::string_view origin) {
   if (text == "megatron") return Recipe::kMegatron;
   if (text == "fsdp2") return Recipe::kFsdp2;

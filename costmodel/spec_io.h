@@ -41,6 +41,14 @@ void ResolveLayout(Layout& layout, const Workload& w, std::string_view origin);
 /// otherwise. Call after ResolveLayout.
 void CheckGivenGradAccum(int64_t given, const Layout& l, const Workload& w, std::string_view origin);
 
+class JsonObject;  // costmodel/json_reader.h
+/// Reads every switch of kWorkloadSwitches that `in` has (its key, one of its two values, else
+/// the reader's error); absent keys leave `s` as it is.
+void ReadWorkloadSwitches(JsonObject& in, WorkloadSwitches& s);
+/// Writes every switch of `s` that is on into the object `out` as its key and `on` value; the
+/// off ones, the defaults, are left out.
+void WriteWorkloadSwitches(const WorkloadSwitches& s, nlohmann::json& out);
+
 Recipe ParseRecipe(std::string_view text, std::string_view origin);
 /// Megatron-Core --recompute-modules names (core_attn, layernorm, mlp, moe_act, moe,
 /// shared_experts) to RecomputeModule bits; an Error naming `origin` for an empty list, an unknown

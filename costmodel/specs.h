@@ -390,27 +390,15 @@ inline bool TorchaoFp8(Fp8Recipe r) {
 /// torchao's rowwise recipes: no FP8 gathers (FSDP or TP), casts per GEMM operand.
 inline bool RowwiseFp8(Fp8Recipe r) { return r == Fp8Recipe::kTorchaoRowwise || r == Fp8Recipe::kTorchaoRowwiseGwHp; }
 
-struct Workload {
-  int64_t gpus = 0;
-  int64_t global_batch = 0;  // sequences per optimizer step
-  int64_t seq = 0;           // tokens per sequence
-  bool flash_attention = true;
-  // FlashAttention generation when flash_attention: 1 (Dao et al. 2022, and its Triton port),
-  // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
-  int flash_version = 2;
+/// Framework behaviours that framework files (data/frameworks/*.json, "workload"), plan files and
+/// reports ("inputs") spell alike: kWorkloadSwitches names each one's key and its two values, and
+/// every reader and writer goes through that table (ReadWorkloadSwitches, WriteWorkloadSwitches).
+struct WorkloadSwitches {
   // The framework's attention is TransformerEngine's fused attention (Megatron-Core, NeMo), which
   // runs cuDNN's kernel on Hopper and later: on Hopper priced at cuDNN's measured speed over
   // FlashAttention-2 (kernels.h TeFusedAttentionSpeed), elsewhere as FlashAttention of
   // flash_version, and the reports say which.
   bool te_attention = false;
-  // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
-  // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
-  bool eager_elementwise = false;
-  // FSDP2's copies on the compute stream around each per-layer all-gather and reduce-scatter
-  // (fully_shard: foreach_all_gather_copy_out, foreach_reduce_scatter_copy_in; evaluate.cc).
-  // false: FSDP1, which gathers into the flat parameter its views read (llm-foundry).
-  bool fsdp2_copies = true;
-  Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
   // The per-step data-parallel gradient reduction (the replicas' all-reduce, ZeRO-1's
   // reduce-scatter) runs after the whole backward of the last micro-batch, none of it behind
   // the backward: DeepSpeed's engine (engine.py backward: loss.backward(), then
@@ -427,6 +415,37 @@ struct Workload {
   // each and one call per bucket, one bucket when the reduction is not overlapped. false: one
   // call, its bandwidth spread over the layers as they finish.
   bool dp_buckets_megatron_core = false;
+};
+
+/// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
+/// default, never written) or `on` (true).
+struct WorkloadSwitch {
+  std::string_view key, off, on;
+  bool WorkloadSwitches::*field;
+};
+inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
+    {"attention_kernel", "flash", "te-fused", &WorkloadSwitches::te_attention},
+    {"dp_grad_reduce", "overlapped", "after_backward", &WorkloadSwitches::dp_reduce_after_backward},
+    {"dp_param_gather", "overlapped", "before_forward", &WorkloadSwitches::dp_gather_after_step},
+    {"dp_buckets", "per_layer", "megatron_core", &WorkloadSwitches::dp_buckets_megatron_core},
+};
+
+struct Workload : WorkloadSwitches {
+  int64_t gpus = 0;
+  int64_t global_batch = 0;  // sequences per optimizer step
+  int64_t seq = 0;           // tokens per sequence
+  bool flash_attention = true;
+  // FlashAttention generation when flash_attention: 1 (Dao et al. 2022, and its Triton port),
+  // 2 (Dao 2023) or 3 (Shah et al. 2024, Hopper only). Prices the fused core (compute.h).
+  int flash_version = 2;
+  // PyTorch eager elementwise ops (no torch.compile, no fused kernels): RMSNorm, SwiGLU and
+  // rotary embedding run as chains of separate ops (kernels.h EagerOp). false: fused kernels.
+  bool eager_elementwise = false;
+  // FSDP2's copies on the compute stream around each per-layer all-gather and reduce-scatter
+  // (fully_shard: foreach_all_gather_copy_out, foreach_reduce_scatter_copy_in; evaluate.cc).
+  // false: FSDP1, which gathers into the flat parameter its views read (llm-foundry).
+  bool fsdp2_copies = true;
+  Dtype reduce_dtype = Dtype::kFp32;  // gradient reduction dtype (FSDP2 MixedPrecisionPolicy)
   Precision precision = Precision::kBf16;
   Fp8Recipe fp8_recipe = Fp8Recipe::kTeDelayed;
   // Megatron-LM --fp8-param-gather (NeMo fp8_params=True): parameters kept in FP8, so the

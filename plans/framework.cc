@@ -237,16 +237,7 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
                       ? Framework::Selective::kAttentionCore
                       : Framework::Selective::kSomeLayers;
   }
-  if (w.Has("dp_grad_reduce")) {
-    f.dp_reduce_after_backward = w.Enum("dp_grad_reduce", {"overlapped", "after_backward"}) == "after_backward";
-  }
-  if (w.Has("dp_param_gather")) {
-    f.dp_gather_after_step = w.Enum("dp_param_gather", {"overlapped", "before_forward"}) == "before_forward";
-  }
-  if (w.Has("dp_buckets")) {
-    f.dp_buckets_megatron_core = w.Enum("dp_buckets", {"per_layer", "megatron_core"}) == "megatron_core";
-  }
-  if (w.Has("attention_kernel")) f.te_attention = w.Enum("attention_kernel", {"flash", "te-fused"}) == "te-fused";
+  costmodel::ReadWorkloadSwitches(w, f);
   if (w.Has("fp8") && !w.Raw("fp8").is_null()) {
     f.fp8 = w.Enum("fp8", {"te-delayed", "torchao-tensorwise"});
   }
@@ -308,9 +299,7 @@ void ApplyFramework(const Framework& f, costmodel::Workload& w) {
   w.eager_elementwise = f.eager_elementwise;
   w.reduce_dtype = f.reduce_dtype;
   w.fsdp2_copies = f.fsdp2_copies;
-  w.dp_reduce_after_backward = f.dp_reduce_after_backward;
-  w.dp_gather_after_step = f.dp_gather_after_step;
-  w.dp_buckets_megatron_core = f.dp_buckets_megatron_core;
+  static_cast<costmodel::WorkloadSwitches&>(w) = f;
   w.te_attention = f.te_attention && f.flash_attention;
 }
 

@@ -62,7 +62,9 @@ bool FrameworkRuns(const FrameworkLayouts& f, const costmodel::Layout& l);
 /// does not (the search's filter, said in the words of the layout text).
 std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l);
 
-struct Framework {
+// The workload switches (costmodel::WorkloadSwitches: attention_kernel, dp_grad_reduce,
+// dp_param_gather, dp_buckets under "workload", specs.h kWorkloadSwitches) are the base.
+struct Framework : costmodel::WorkloadSwitches {
   std::string name;
   std::string description;
   // The workload traits the cost model prices (costmodel::Workload fields and the recipe).
@@ -74,15 +76,6 @@ struct Framework {
   // fsdp2 recipe: whether sharding runs FSDP2 (fully_shard, with its compute-stream copies) or
   // FSDP1 (flat parameters, no copies); costmodel::Workload::fsdp2_copies.
   bool fsdp2_copies = true;
-  // The per-step data-parallel gradient reduction runs after the whole backward instead of
-  // bucketed behind it (workload.dp_grad_reduce "after_backward";
-  // costmodel::Workload::dp_reduce_after_backward), and ZeRO-1's parameter all-gather whole
-  // before the forward (workload.dp_param_gather "before_forward"; dp_gather_after_step).
-  bool dp_reduce_after_backward = false;
-  bool dp_gather_after_step = false;
-  // workload.dp_buckets "megatron_core": those collectives in Megatron-Core's DDP buckets
-  // (costmodel::Workload::dp_buckets_megatron_core); "per_layer" (the default): one per layer.
-  bool dp_buckets_megatron_core = false;
   // What the framework's "selective" checkpointing recomputes: Megatron's attention core
   // (Korthikanti et al.; what meshplan prices as selective) or whole layers, every nth one
   // (torchtitan). nullopt: the framework has no selective mode.
@@ -92,10 +85,6 @@ struct Framework {
   // meshplan prices) or another recipe named for the skip reason ("torchao-tensorwise");
   // nullopt: no FP8 path.
   std::optional<std::string> fp8;
-  // The attention core is TransformerEngine's DotProductAttention, which picks cuDNN's fused
-  // kernel on Hopper and later (workload.attention_kernel "te-fused"): priced as FlashAttention
-  // of flash_version, and said so (costmodel::Workload::te_attention).
-  bool te_attention = false;
   // What a run gets when it states nothing: a precision and a recompute phrase in the words
   // the reference mapping reads; nullopt where the framework has no default (opt-in flags).
   std::optional<std::string> default_precision, default_recompute;

@@ -1162,9 +1162,8 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   // all-reduce overlapped with it, dp_grad_overlap, Korthikanti et al. 2022 Section 6.3: "No
   // overlap of gradient all-reduce with backprop"; a listed Megatron-LM launch), else as its
   // framework runs it.
-  w.dp_reduce_after_backward = fw && fw->dp_reduce_after_backward;
-  w.dp_gather_after_step = fw && fw->dp_gather_after_step;
-  w.dp_buckets_megatron_core = fw && fw->dp_buckets_megatron_core;
+  static_cast<costmodel::WorkloadSwitches&>(w) =
+      fw ? static_cast<const costmodel::WorkloadSwitches&>(*fw) : costmodel::WorkloadSwitches{};
   const json* bucketing = Field(*lj, "ddp_gradient_bucketing");
   if (!bucketing || !bucketing->is_boolean()) bucketing = Field(*lj, "dp_grad_overlap");
   if (bucketing && bucketing->is_boolean()) {

@@ -41,15 +41,12 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["seq"] = w.seq;
   in["flash_attention"] = w.flash_attention;
   in["flash_version"] = w.flash_version;
-  // TransformerEngine's fused attention (--framework megatron / nemo): priced as that FlashAttention,
-  // not modelled as itself (costmodel::Workload::te_attention).
-  if (w.te_attention) in["attention_kernel"] = "te-fused";
   in["eager_elementwise"] = w.eager_elementwise;
   if (!w.fsdp2_copies) in["fsdp2_copies"] = false;  // FSDP1 (--fsdp1)
-  // Data-parallel traffic outside the passes (DeepSpeed; Megatron-LM without its overlap flags).
-  if (w.dp_reduce_after_backward) in["dp_grad_reduce"] = "after_backward";
-  if (w.dp_gather_after_step) in["dp_param_gather"] = "before_forward";
-  if (w.dp_buckets_megatron_core) in["dp_buckets"] = "megatron_core";  // costmodel/data_parallel.h
+  // The framework's switches that are on (specs.h kWorkloadSwitches): TransformerEngine's fused
+  // attention, data-parallel traffic outside the passes (DeepSpeed; Megatron-LM without its
+  // overlap flags), Megatron-Core's DDP buckets.
+  costmodel::WriteWorkloadSwitches(w, in);
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   in["precision"] = costmodel::ToString(w.precision);
   if (w.precision == costmodel::Precision::kFp8) {

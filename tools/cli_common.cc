@@ -264,12 +264,10 @@ costmodel::Workload MakeWorkload(const WorkloadOptions& o, const costmodel::Mode
   w.seq = seq;
   w.flash_attention = !o.no_flash_attention;
   w.flash_version = o.flash_version;
-  w.te_attention = o.te_attention && w.flash_attention;
   w.eager_elementwise = o.eager_elementwise;
   w.fsdp2_copies = !o.fsdp1;
-  w.dp_reduce_after_backward = o.dp_reduce_after_backward;
-  w.dp_gather_after_step = o.dp_gather_after_step;
-  w.dp_buckets_megatron_core = o.dp_buckets_megatron_core;
+  static_cast<costmodel::WorkloadSwitches&>(w) = o;
+  w.te_attention = o.te_attention && w.flash_attention;
   if (!costmodel::AttentionRunsOn(w, c.gpu.name)) {
     throw Error("--flash-version", "FlashAttention-3 runs only on Hopper GPUs (H100/H200), cluster " +
                                        c.name + " has " + c.gpu.name);

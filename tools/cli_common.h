@@ -21,7 +21,9 @@
 
 namespace meshplan::tools {
 
-struct WorkloadOptions {
+// The workload switches (costmodel::WorkloadSwitches) are set by --framework, and dp_* by
+// --from-megatron without --overlap-grad-reduce / --overlap-param-gather and its DDP buckets.
+struct WorkloadOptions : costmodel::WorkloadSwitches {
   std::string model;
   std::string cluster;
   int64_t gpus = 0;
@@ -32,18 +34,9 @@ struct WorkloadOptions {
   std::string reduce_dtype = "fp32";
   bool no_flash_attention = false;
   int flash_version = 2;
-  bool te_attention = false;  // set by --framework (plans::Framework::te_attention)
   bool eager_elementwise = false;
   bool fsdp1 = false;  // --fsdp1: FSDP1's flat parameters, no FSDP2 copies (Workload::fsdp2_copies)
   bool fsdp1_given = false;  // --fsdp1 on the command line (a --framework may set fsdp1 too)
-  // The per-step gradient reduction after the backward, ZeRO-1's gather before the forward
-  // (Workload::dp_reduce_after_backward, dp_gather_after_step): set by --framework (DeepSpeed)
-  // and by --from-megatron without --overlap-grad-reduce / --overlap-param-gather.
-  bool dp_reduce_after_backward = false;
-  bool dp_gather_after_step = false;
-  // Megatron-Core's DDP buckets (Workload::dp_buckets_megatron_core): --framework megatron / nemo,
-  // --from-megatron.
-  bool dp_buckets_megatron_core = false;
   std::string precision = "bf16";  // bf16 | fp8 (the linear layers' GEMMs)
   bool fp8_param_gather = false;
   std::string fp8_recipe;  // --fp8-recipe te-delayed | te-tensorwise; empty: te-delayed

@@ -24,16 +24,17 @@ void AddFrameworkFlag(CLI::App* sub, WorkloadOptions& o) {
       const CLI::Option* opt = sub->get_option_no_throw(flag);
       return opt != nullptr && opt->count() > 0;
     };
+    // The framework's switches; its attention kernel only with its attention (no flash flag given).
+    const bool te_attention = w->te_attention;
+    static_cast<costmodel::WorkloadSwitches&>(*w) = f;
     if (!given("--no-flash-attention") && !given("--flash-version")) {
       w->no_flash_attention = !f.flash_attention;
       w->flash_version = f.flash_version;
-      w->te_attention = f.te_attention;
+    } else {
+      w->te_attention = te_attention;
     }
     if (!given("--eager-elementwise")) w->eager_elementwise = f.eager_elementwise;
     if (!given("--fsdp1")) w->fsdp1 = !f.fsdp2_copies;
-    w->dp_reduce_after_backward = f.dp_reduce_after_backward;
-    w->dp_gather_after_step = f.dp_gather_after_step;
-    w->dp_buckets_megatron_core = f.dp_buckets_megatron_core;
     if (!given("--reduce-dtype"))
       w->reduce_dtype = std::string(costmodel::ToString(f.reduce_dtype));
     if (!given("--recipe")) {

@@ -532,5 +532,46 @@ TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
             "c.json: num_hidden_layers: missing (required)");
 }
 
+// The workload switches are spelled once (specs.h kWorkloadSwitches): each written as its key and
+// "on" value reads back on, the defaults are not written, and a value neither of the two is an
+// error naming the key and both values.
+TEST(WorkloadSwitchTable, EachSwitchRoundTripsByItsKey) {
+  const std::vector<std::string_view> keys = {"attention_kernel", "dp_grad_reduce", "dp_param_gather",
+                                              "dp_buckets"};
+  ASSERT_EQ(std::size(kWorkloadSwitches), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const WorkloadSwitch& sw = kWorkloadSwitches[i];
+    EXPECT_EQ(sw.key, keys[i]);
+    WorkloadSwitches on;
+    on.*sw.field = true;
+    nlohmann::json out = nlohmann::json::object();
+    WriteWorkloadSwitches(on, out);
+    ASSERT_EQ(out.size(), 1u) << sw.key;
+    EXPECT_EQ(out[std::string(sw.key)], sw.on);
+    WorkloadSwitches back;
+    JsonObject in(out, "plan.json", "inputs");
+    ReadWorkloadSwitches(in, back);
+    EXPECT_TRUE(back.*sw.field) << sw.key;
+    out[std::string(sw.key)] = sw.off;
+    JsonObject off(out, "plan.json", "inputs");
+    ReadWorkloadSwitches(off, back);
+    EXPECT_FALSE(back.*sw.field) << sw.key;
+    out[std::string(sw.key)] = "sometimes";
+    JsonObject bad(out, "plan.json", "inputs");
+    try {
+      ReadWorkloadSwitches(bad, back);
+      ADD_FAILURE() << sw.key << ": no error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("plan.json: inputs." + std::string(sw.key)), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string(sw.on)), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string(sw.off)), std::string::npos) << what;
+    }
+  }
+  nlohmann::json none = nlohmann::json::object();
+  WriteWorkloadSwitches(WorkloadSwitches{}, none);
+  EXPECT_TRUE(none.empty());
+}
+
 }  // namespace
 }  // namespace meshplan::costmodel
