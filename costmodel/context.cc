@@ -28,18 +28,19 @@ double CpAttentionImbalance(const Layout& l) {
   return 2.0 - 1.0 / c;
 }
 
-double CpFlashTileEfficiency(const Layout& l, int64_t seq) {
-  const double n = std::max(1.0, static_cast<double>(seq) / kFlashBlock);
-  if (l.cp <= 1 || l.cp_comm == CpComm::kA2a) return FlashPassEfficiency(static_cast<double>(seq), true);
+double CpFlashTileEfficiency(const Workload& w, const Layout& l) {
+  const double n = std::max(1.0, static_cast<double>(w.seq) / kFlashBlock);
+  if (l.cp <= 1 || l.cp_comm == CpComm::kA2a) return FlashPassEfficiency(static_cast<double>(w.seq), true);
+  const bool ring = CpRingSteps(w, l);
   const double c = static_cast<double>(l.cp);
   const double diagonal = n / (2.0 * c);
   if (l.cp_balance) {
     const double useful = n * n / (2.0 * c);
-    const double visits = l.cp_comm == CpComm::kP2p ? n / (2.0 * c) * (2.0 + 1.5 * (c - 1.0)) : n / c;
+    const double visits = ring ? n / (2.0 * c) * (2.0 + 1.5 * (c - 1.0)) : n / c;
     return FlashTileEfficiency(useful, diagonal, visits);
   }
   const double useful = n * n * (2.0 * c - 1.0) / (2.0 * c * c);
-  return FlashTileEfficiency(useful, diagonal, l.cp_comm == CpComm::kP2p ? n : n / c);
+  return FlashTileEfficiency(useful, diagonal, ring ? n : n / c);
 }
 
 double RingExposedTime(int64_t cp, double step_transfer_s, double step_compute_s) {
@@ -63,6 +64,17 @@ CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l) {
   // Ulysses: this rank's q, k, v (its tokens, all its heads) go out in cp slices of heads.
   v.a2a_qkv_bytes = act * local * (heads + 2.0 * kv) * d;
   v.a2a_out_bytes = act * local * heads * d;
+  v.torch = w.cp_torch;
+  if (v.torch && l.cp_comm != CpComm::kA2a) {
+    // PyTorch's context_parallel: dK, dV round the ring in fp32.
+    v.dkv_fp32_bytes = 4.0 * 2.0 * local * kv * d;
+    // Backward: the fp32 dq, dK, dV accumulators (zeros_like(..., dtype=float32)), the dK, dV
+    // concatenated to send (torch.cat) and the one received, the K, V buffer of the next step
+    // (p2p) or the gathered K, V (all_gather).
+    v.transient_bytes = 4.0 * local * heads * d + 3.0 * v.dkv_fp32_bytes +
+                        (l.cp_comm == CpComm::kP2p ? v.kv_block_bytes : v.kv_gather_bytes);
+    return v;
+  }
   switch (l.cp_comm) {
     case CpComm::kP2p:
       // TE double-buffers the received K,V block, and in backward the dK,dV block too.
@@ -95,6 +107,40 @@ CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& 
   // Attention core per pass: backward 2.5x forward, plus the recomputed forward under full.
   out.fwd.attn_s = attn_fwd_s;
   out.bwd.attn_s = 2.5 * attn_fwd_s + (full ? attn_fwd_s : 0.0);
+  if (v.torch && l.cp_comm != CpComm::kA2a) {
+    const bool inter = g.nodes > 1;
+    const double block = attn_fwd_s / c;
+    const CollectiveCost dkv = SendRecvTime(links, inter, v.dkv_fp32_bytes);
+    // Backward: every step's dK, dV exchange but the last behind the blocks after it; the last
+    // one waited for after the last block.
+    out.bwd.last_block_s = 2.5 * block;
+    out.bwd.after_s = dkv.time_s;
+    if (l.cp_comm == CpComm::kP2p) {
+      const CollectiveCost kv = SendRecvTime(links, inter, v.kv_block_bytes);
+      out.fwd.during_s = (c - 1.0) * kv.time_s;
+      out.fwd.last_block_s = block;
+      out.bwd.during_s = (c - 1.0) * (kv.time_s + dkv.time_s);
+      use(Coll::kSendRecv, v.kv_block_bytes, kv, (c - 1.0) * (full ? 2.0 : 1.0));
+    } else {
+      // all_gather: one gather per pass, issued before the local step, waited for at the next.
+      const CollectiveTable t = BuildTable(links, g);
+      const CollectiveCost ag = Time(t, Coll::kAllGather, v.kv_gather_bytes);
+      out.fwd.during_s = ag.time_s;
+      out.fwd.last_block_s = attn_fwd_s - block;
+      out.bwd.during_s = ag.time_s + (c - 1.0) * dkv.time_s;
+      use(Coll::kAllGather, v.kv_gather_bytes, ag, full ? 3.0 : 2.0);
+    }
+    use(Coll::kSendRecv, v.dkv_fp32_bytes, dkv, c);
+    // Exposed: what runs beside the compute before the last block and does not fit in it.
+    out.fwd_s = std::max(0.0, out.fwd.during_s - (out.fwd.attn_s - out.fwd.last_block_s));
+    const double bwd_attn = 2.5 * attn_fwd_s;
+    const double bwd_ring = std::max(0.0, out.bwd.during_s - (bwd_attn - out.bwd.last_block_s));
+    out.bwd_s = bwd_ring + out.bwd.after_s + (full ? out.fwd_s : 0.0);
+    out.hidden_s = out.fwd.during_s - out.fwd_s + out.bwd.during_s - bwd_ring + (full ? out.fwd.during_s - out.fwd_s : 0.0);
+    out.bwd.before_s = full ? out.fwd_s : 0.0;  // the recomputed forward's exposed exchange
+    out.bwd.attn_s -= full ? attn_fwd_s : 0.0;  // ... whose attention that time stands for
+    return out;
+  }
   switch (l.cp_comm) {
     case CpComm::kP2p: {
       // The ring crosses nodes as soon as the group does: its slowest hop sets every step.

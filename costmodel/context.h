@@ -17,6 +17,13 @@
 //   to head-sharded) before attention and of the output after it; backward the output and dO
 //   before (the output is saved sequence-sharded), dQ/dK/dV after. Each rank then attends over
 //   the whole sequence for heads/cp.
+// torchtitan runs PyTorch's context_parallel instead (Workload::cp_torch; pytorch/pytorch
+// torch/distributed/tensor/experimental/_attention.py @0123248a484ffe531edb5098b986c1bac08cd296,
+// _templated_ring_attention and its backward): cp ring steps of blockwise attention whichever
+// way K and V arrive (its "allgather" rotate method, torchtitan's default, gathers them once and
+// still walks the ring's steps), the partial outputs merged in fp32 (_SDPAMerger), and in
+// backward dK, dV passed round the ring in fp32 (ALL_TO_ALL rotater, cp exchanges, the last one
+// waited for after the last block) beside K, V coming round again (p2p) or gathered again.
 // Causal load balancing (default): each rank holds chunks i and 2cp-1-i of 2cp (TE's
 // get_seq_chunk_ids_for_reordering, torchtitan's head-tail balancer), so every rank does 1/cp of
 // the causal work and each ring step the same half block. Without it (contiguous chunks) the
@@ -48,7 +55,14 @@ double CpAttentionImbalance(const Layout& l);
 /// attn_with_cp: 1.5 chunks on average), n / 2c (2 + 1.5 (c - 1)). Contiguous chunks (no
 /// balancing), the last rank: useful n^2 (2c - 1) / 2c^2, diagonal n / 2c, visits n / c
 /// (all_gather) or n (p2p: all c steps).
-double CpFlashTileEfficiency(const Layout& l, int64_t seq);
+/// Under PyTorch's context_parallel (Workload::cp_torch) all_gather walks the ring's steps too.
+double CpFlashTileEfficiency(const Workload& w, const Layout& l);
+
+/// Whether the layout's attention runs cp ring steps with partial outputs merged: p2p, and
+/// all_gather under PyTorch's context_parallel.
+inline bool CpRingSteps(const Workload& w, const Layout& l) {
+  return l.cp > 1 && (l.cp_comm == CpComm::kP2p || (w.cp_torch && l.cp_comm == CpComm::kAllGather));
+}
 
 /// Ring attention: the part of a pass's KV exchange not hidden behind its blockwise attention.
 /// cp steps of block compute `step_compute_s`, cp-1 of them overlapped with a transfer of
@@ -61,7 +75,9 @@ struct CpVolumes {
   double kv_gather_bytes = 0; // all_gather: nccl-tests' S, the gathered K and V (s tokens)
   double a2a_qkv_bytes = 0;   // a2a: nccl-tests' S of the q,k,v all-to-all (this rank's send)
   double a2a_out_bytes = 0;   // a2a: S of the attention output's all-to-all
+  double dkv_fp32_bytes = 0;  // PyTorch's CP: one ring step's dK and dV, fp32 (s/cp tokens)
   double transient_bytes = 0; // buffers alive during one layer's attention backward
+  bool torch = false;         // priced as PyTorch's context_parallel (Workload::cp_torch)
 };
 /// REQUIRES a resolved layout; all zero when cp == 1.
 CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l);
@@ -102,6 +118,11 @@ struct CpLayerCost {
 /// dK,dV (2 blocks) per step against 2.5x the block. all_gather: exposed all-gather forward;
 /// all-gather + reduce-scatter backward. a2a: the q,k,v and output all-to-alls forward; the
 /// output and its gradient, then dq, dk, dv backward.
+/// PyTorch's context_parallel (v.torch): p2p forward as above; backward each of the cp - 1
+/// steps moves K,V (bf16) and dK,dV (fp32) against 2.5x the block, and the last dK,dV exchange
+/// follows the last block exposed. all_gather: the forward gather hides behind the local step's
+/// block, the rest waiting for it; backward the gather again and cp - 1 dK,dV steps behind all
+/// but the last block, then the last exchange exposed.
 CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& l,
                          const CpVolumes& v, double attn_fwd_s);
 

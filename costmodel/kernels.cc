@@ -139,9 +139,33 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     k.flash_fwd_flops = 2.0 * Td * s * hl * static_cast<double>(dqk + dv) * 0.5 * CpAttentionImbalance(l);
     k.flash_recomputed = core_rc;
     // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
-    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(l, w.seq);
+    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(w, l);
     k.te_fused_speed = TeFusedAttentionSpeed(w, l);
-    if (l.cp > 1 && l.cp_comm == CpComm::kP2p) {
+    if (l.cp > 1 && w.cp_torch && l.cp_comm != CpComm::kA2a) {
+      // PyTorch's context_parallel (torchtitan; context.h), pytorch/pytorch
+      // torch/distributed/tensor/experimental/_attention.py @0123248, counted for the last CP rank,
+      // whose every step takes its whole query (never _partial_update's half). Forward: K and V
+      // made contiguous (torchtitan hands SDPA transposed views) and concatenated to send at each
+      // of the cp - 1 steps that pass them on (torch.cat, with the all-gather rotater too); each
+      // step's output cast to fp32 (_SDPAMerger.step), each later one merged eagerly as
+      // out - sigmoid(lse' - lse) * (out - out'): 12 + 8 + 12 = 32 B per output element, 8
+      // launches with the log-sum-exp's own; the result cast back. Backward: fp32 dq, dK, dV
+      // zero-filled; K, V made contiguous and concatenated again; each step's bf16 gradients
+      // added into the fp32 ones (dq whole; dK, dV whole at the first step, then into their
+      // first chunk, the causal half the step saw, and rebuilt by torch.cat); dK, dV concatenated
+      // to send at every step (fp32); dq and the received dK, dV cast back at the end.
+      const double out_elements = Td * hl * static_cast<double>(dv);
+      const double dq_elements = Td * hl * static_cast<double>(dqk);
+      const double kv_elements = Td * static_cast<double>(kv_local) * static_cast<double>(dqk + dv);
+      const double c = static_cast<double>(l.cp), f32 = 4.0, add = 2.0 * f32 + act_b;
+      const double fwd = rw * c * kv_elements +
+                         (c * (act_b + f32) + 32.0 * (c - 1.0) + (f32 + act_b)) * out_elements;
+      const double bwd = (f32 + add * c + (f32 + act_b)) * dq_elements +
+                         (f32 + rw * c + add + (c - 1.0) * (add / 2.0 + 2.0 * f32) + 2.0 * f32 * c + (f32 + act_b)) *
+                             kv_elements;
+      const int fwd_launches = static_cast<int>(10 * l.cp - 6), bwd_launches = static_cast<int>(7 * l.cp + 4);
+      mem("cp_merge", fwd / fwd_launches, fwd_launches, bwd / bwd_launches, bwd_launches, core_rc);
+    } else if (l.cp > 1 && l.cp_comm == CpComm::kP2p) {
       // Ring attention computes each rank's output in cp partial steps and merges them
       // (TransformerEngine AttnFuncWithCPAndKVP2P, pytorch/attention/dot_product_attention/
       // context_parallel.py @015d225). Forward: K and V packed into the first send buffer

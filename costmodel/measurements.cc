@@ -125,7 +125,7 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     a.time_s = e.Number("time_s", 1e-12, 1e6);
     a.source = name + ": " + where;
     // Priced as the plan's kernel: its generation at its sequence's tiling (kernels.h).
-    a.speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(layout, w.seq);
+    a.speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(w, layout);
     for (const char* k : {"name", "pass", "tflops"}) e.Ignore(k);
     in.attention.push_back(a);
   });

@@ -415,6 +415,10 @@ struct WorkloadSwitches {
   // each and one call per bucket, one bucket when the reduction is not overlapped. false: one
   // call, its bandwidth spread over the layers as they finish.
   bool dp_buckets_megatron_core = false;
+  // Context parallelism runs PyTorch's context_parallel (torchtitan; context.h): cp ring steps
+  // whichever way K and V arrive, partial outputs merged in fp32, dK and dV passed round the
+  // ring in fp32. false: TransformerEngine's (Megatron-Core, NeMo).
+  bool cp_torch = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -428,6 +432,7 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"dp_grad_reduce", "overlapped", "after_backward", &WorkloadSwitches::dp_reduce_after_backward},
     {"dp_param_gather", "overlapped", "before_forward", &WorkloadSwitches::dp_gather_after_step},
     {"dp_buckets", "per_layer", "megatron_core", &WorkloadSwitches::dp_buckets_megatron_core},
+    {"cp_attention", "te", "torch", &WorkloadSwitches::cp_torch},
 };
 
 struct Workload : WorkloadSwitches {

@@ -328,8 +328,13 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   // how much at this sequence and CP scheme.
   if (w.flash_attention) {
     os << "  attention             FlashAttention-" << w.flash_version
-       << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(l, w.seq)) << " (" << w.seq
-       << " causal tokens in 128-token tiles" << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) : std::string())
+       << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(w, l)) << " (" << w.seq
+       << " causal tokens in 128-token tiles"
+       << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) +
+                          (w.cp_torch && l.cp_comm != costmodel::CpComm::kA2a
+                               ? " as PyTorch's context_parallel runs it (ring steps, fp32 merges and dK,dV)"
+                               : " as TransformerEngine runs it")
+                    : std::string())
        << ")";
     if (w.te_attention) {
       if (costmodel::IsHopperGpu(ev.cluster().gpu.name)) {

@@ -1126,6 +1126,20 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
       << mp.out;
   EXPECT_FALSE(inputs("--framework megatron --flash-version 3").contains("attention_kernel"));
   EXPECT_FALSE(inputs("--framework torchtitan").contains("attention_kernel"));
+  // Context parallelism as the framework runs it: torchtitan's is PyTorch's context_parallel,
+  // written to inputs and said beside the attention; Megatron's TransformerEngine's.
+  EXPECT_EQ(inputs("--framework torchtitan").value("cp_attention", ""), "torch");
+  EXPECT_FALSE(inputs("--framework megatron").contains("cp_attention"));
+  const std::string cp = "simulate --model llama3-8b --cluster dgx-h100 --gpus 32 --global-batch 8 --seq 32768 "
+                         "--layout tp=2,sp=on,cp=4,cp_comm=all_gather,fsdp=4,zero=3,recompute=full ";
+  Result tcp = Run(cp + "--framework torchtitan");
+  ASSERT_EQ(tcp.rc, 0) << tcp.err;
+  EXPECT_NE(tcp.out.find("all_gather over cp 4 as PyTorch's context_parallel runs it (ring steps, fp32 merges and dK,dV)"),
+            std::string::npos)
+      << tcp.out;
+  Result mcp = Run(cp + "--framework megatron");
+  ASSERT_EQ(mcp.rc, 0) << mcp.err;
+  EXPECT_NE(mcp.out.find("all_gather over cp 4 as TransformerEngine runs it"), std::string::npos) << mcp.out;
   // accuracy --framework scores every reference record as run with that framework.
   const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/llm-foundry-h100.json";
   Result a = Run("accuracy --reference " + ref + " --framework megatron --json " + P("a.json"));

@@ -142,25 +142,53 @@ TEST(ContextKernels, RingMergesUlyssesReordersAndAllGatherCopiesByHand) {
   const LayerKernels plain = LayerKernelsFor(m, w1, L("tp=8,fsdp=8", w1));
   EXPECT_EQ(plain.MemoryNamed("cp_merge"), nullptr);
   EXPECT_EQ(plain.MemoryNamed("cp_gather"), nullptr);
+  // PyTorch's context_parallel (torchtitan), the last CP rank (every step its whole query):
+  // output and dq elements E = 8,388,608, K and V K = 8192 x 1 x 256 = 2,097,152. Forward: K, V
+  // made contiguous and concatenated at 3 steps (4 x 4 B); each of the 4 step outputs cast to
+  // fp32 (2 + 4 B), 3 merges of 32 B, the result cast back (4 + 2): 126 B per output element;
+  // 2 + 3 + 4 + 3 x 8 + 1 = 34 launches. Backward: dq 4 B zero-fill, 4 adds of 10 B (fp32 +=
+  // bf16), the cast back 6 B: 50 B; K, V: zero-fill 4, contiguous and 3 concatenations 16, the
+  // first step's add 10, 3 steps of a half-size add (5) and a torch.cat rebuild (8), 4 fp32
+  // concatenations to send (32), the received ones cast back (6): 107 B; 3 + 2 + 3 + 3 + 3 x 5 +
+  // 4 + 2 = 32 launches. The same under all_gather (its rotater gathers once, the steps stay).
+  Workload wt = w;
+  wt.cp_torch = true;
+  for (const char* text : {"tp=8,cp=4,fsdp=2", "tp=8,cp=4,cp_comm=all_gather,fsdp=2"}) {
+    const LayerKernels torch = LayerKernelsFor(m, wt, L(text, wt));
+    const MemoryKernel* merge = torch.MemoryNamed("cp_merge");
+    ASSERT_NE(merge, nullptr) << text;
+    EXPECT_EQ(merge->count, 34);
+    EXPECT_DOUBLE_EQ(merge->count * merge->bytes, 126.0 * 8388608 + 16.0 * 2097152);
+    EXPECT_EQ(merge->backward_count, 32);
+    EXPECT_DOUBLE_EQ(merge->backward_count * merge->backward_bytes, 50.0 * 8388608 + 107.0 * 2097152);
+    EXPECT_EQ(torch.MemoryNamed("cp_gather"), nullptr);
+  }
 }
 
 // FlashAttention's tiling under CP (context.h CpFlashTileEfficiency), counted by hand in
 // 128-blocks for seq 8192 (n = 64) and cp 2 (4 chunks of 16 blocks), k0 = 3.55.
 TEST(ContextFlops, TilingCountsEachSchemesQueryBlockVisits) {
   auto lay = [](const char* text) { return ParseLayoutText(text, "test"); };
+  Workload w;
+  w.seq = 8192;
   // One causal pass: 2048 useful, 32 diagonal halves, 64 query blocks.
   const double pass = 2048.0 / (2048.0 + 32.0 + 3.55 * 64.0);
-  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1"), 8192), pass, 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(w, lay("tp=1")), pass, 1e-12);
   // Ulysses: whole sequences for heads / cp, the same ratio.
-  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_comm=a2a"), 8192), pass, 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(w, lay("tp=1,cp=2,cp_comm=a2a")), pass, 1e-12);
   // Balanced chunks: 64^2 / 4 = 1024 useful, 16 diagonal. all_gather visits each of its 32
   // query blocks once; the p2p ring the local step's 32, then one step of 24 on average
   // (both chunks against one remote chunk, or one against both): 16 x (2 + 1.5).
-  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_comm=all_gather"), 8192), 1024.0 / (1040.0 + 3.55 * 32.0), 1e-12);
-  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2"), 8192), 1024.0 / (1040.0 + 3.55 * 56.0), 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(w, lay("tp=1,cp=2,cp_comm=all_gather")), 1024.0 / (1040.0 + 3.55 * 32.0), 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(w, lay("tp=1,cp=2")), 1024.0 / (1040.0 + 3.55 * 56.0), 1e-12);
   // Contiguous chunks, the last rank: 64^2 x 3/8 = 1536 useful; p2p visits its 32 query blocks
   // in both steps.
-  EXPECT_NEAR(CpFlashTileEfficiency(lay("tp=1,cp=2,cp_balance=off"), 8192), 1536.0 / (1552.0 + 3.55 * 64.0), 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(w, lay("tp=1,cp=2,cp_balance=off")), 1536.0 / (1552.0 + 3.55 * 64.0), 1e-12);
+  // PyTorch's context_parallel (torchtitan) walks the ring's steps when it all-gathers too.
+  Workload torch = w;
+  torch.cp_torch = true;
+  EXPECT_NEAR(CpFlashTileEfficiency(torch, lay("tp=1,cp=2,cp_comm=all_gather")), 1024.0 / (1040.0 + 3.55 * 56.0), 1e-12);
+  EXPECT_NEAR(CpFlashTileEfficiency(torch, lay("tp=1,cp=2")), 1024.0 / (1040.0 + 3.55 * 56.0), 1e-12);
 }
 
 TEST(ContextRing, ExposedTimeIsStepsTimesTransferBeyondBlock) {
@@ -239,6 +267,35 @@ TEST(ContextRing, PricedFromItsSendsAndBlocks) {
   EXPECT_DOUBLE_EQ(cg.fwd_s, Time(t, Coll::kAllGather, v.kv_gather_bytes).time_s);
   EXPECT_DOUBLE_EQ(cg.bwd_s, Time(t, Coll::kAllGather, v.kv_gather_bytes).time_s +
                                  Time(t, Coll::kReduceScatter, v.kv_gather_bytes).time_s);
+
+  // PyTorch's context_parallel (torchtitan): forward as TE's ring; backward each of the 3
+  // steps before the last moves K,V (bf16) and dK,dV (fp32, 4 B x 8192 tokens x 1 KV head x
+  // 256) against 2.5 ms, and the 4th dK,dV exchange follows the last block exposed.
+  Workload wt = w;
+  wt.cp_torch = true;
+  const CpVolumes vt = CpVolumesFor(m, wt, l);
+  EXPECT_DOUBLE_EQ(vt.dkv_fp32_bytes, 4.0 * 8192 * 1 * 256);
+  EXPECT_DOUBLE_EQ(vt.dkv_fp32_bytes, 2.0 * v.kv_block_bytes);
+  const CpLayerCost ct = PriceCpLayer(p, Group{4, 4}, l, vt, attn);
+  const double dkv = SendRecvTime(p, true, vt.dkv_fp32_bytes).time_s;
+  EXPECT_DOUBLE_EQ(ct.fwd_s, c.fwd_s);
+  EXPECT_NEAR(ct.bwd_s, 3 * std::max(0.0, x + dkv - 2.5e-3) + dkv, 1e-15);
+  ASSERT_EQ(ct.num_uses, 2);
+  EXPECT_DOUBLE_EQ(ct.uses[0].bytes, v.kv_block_bytes);
+  EXPECT_DOUBLE_EQ(ct.uses[0].count, 3.0);
+  EXPECT_DOUBLE_EQ(ct.uses[1].bytes, vt.dkv_fp32_bytes);
+  EXPECT_DOUBLE_EQ(ct.uses[1].count, 4.0);
+  // ... and its all_gather: the gather hides behind the local step's block (1 ms), the rest of
+  // the forward waits for it; backward gathers again beside 3 dK,dV steps, then the last.
+  const CpVolumes vgt = CpVolumesFor(m, wt, g);
+  const CpLayerCost cgt = PriceCpLayer(p, Group{4, 4}, g, vgt, attn);
+  const double ag = Time(t, Coll::kAllGather, v.kv_gather_bytes).time_s;
+  EXPECT_DOUBLE_EQ(cgt.fwd_s, std::max(0.0, ag - 1e-3));
+  EXPECT_NEAR(cgt.bwd_s, std::max(0.0, ag + 3 * dkv - 7.5e-3) + dkv, 1e-15);
+  ASSERT_EQ(cgt.num_uses, 2);
+  EXPECT_EQ(cgt.uses[0].op, Coll::kAllGather);
+  EXPECT_DOUBLE_EQ(cgt.uses[0].count, 2.0);
+  EXPECT_EQ(cgt.uses[1].op, Coll::kSendRecv);
 
   // a2a (TE AttnFuncWithCPAndQKVOA2A): forward q,k,v then the output; backward the output and
   // its gradient (the output is saved sequence-sharded), then dq,dk,dv. Per layer and

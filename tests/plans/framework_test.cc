@@ -70,6 +70,16 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
     EXPECT_FALSE(f->dp_reduce_after_backward) << f->name;
     EXPECT_FALSE(f->dp_gather_after_step) << f->name;
   }
+  // Context parallelism: torchtitan runs PyTorch's context_parallel, Megatron-Core and NeMo
+  // TransformerEngine's; ApplyFramework hands it to the workload.
+  EXPECT_TRUE(tt.cp_torch);
+  EXPECT_FALSE(mg.cp_torch);
+  EXPECT_FALSE(ResolveFramework("nemo").cp_torch);
+  costmodel::Workload w;
+  ApplyFramework(tt, w);
+  EXPECT_TRUE(w.cp_torch);
+  ApplyFramework(mg, w);
+  EXPECT_FALSE(w.cp_torch);
 }
 
 TEST(Framework, ApplySetsTheWorkloadTraits) {

@@ -522,11 +522,21 @@ TEST(ChromeTrace, SameInputGivesTheSameBytes) {
 // task; with no compute slowdown the compute stream waits exactly as long as the analytical
 // model's exposed CP time (context.h: (cp-1) max(0, x - a) per ring pass, the whole all-gather
 // and all-to-all).
+// PyTorch's context_parallel (torchtitan: fp32 dK,dV round the ring, the last exchange after the
+// last block) agrees the same way, p2p and all_gather, with and without full recompute.
 TEST(SimContext, ExposedExchangeMatchesTheAnalyticalModel) {
-  for (const char* text : {"tp=2,sp=on,cp=4,fsdp=4,zero=3", "tp=2,sp=on,cp=4,cp_comm=all_gather,fsdp=4,zero=3",
-                           "tp=2,sp=on,cp=4,cp_comm=a2a,fsdp=4,zero=3,recompute=full",
-                           "tp=8,cp=4,fsdp=1,replicate=1,zero=3"}) {
+  struct Case {
+    const char* text;
+    bool torch;
+  };
+  for (const auto& [text, torch] :
+       {Case{"tp=2,sp=on,cp=4,fsdp=4,zero=3", false}, Case{"tp=2,sp=on,cp=4,cp_comm=all_gather,fsdp=4,zero=3", false},
+        Case{"tp=2,sp=on,cp=4,cp_comm=a2a,fsdp=4,zero=3,recompute=full", false},
+        Case{"tp=8,cp=4,fsdp=1,replicate=1,zero=3", false}, Case{"tp=2,sp=on,cp=4,fsdp=4,zero=3", true},
+        Case{"tp=2,sp=on,cp=4,cp_comm=all_gather,fsdp=4,zero=3,recompute=full", true},
+        Case{"tp=8,cp=4,cp_comm=all_gather,fsdp=1,replicate=1,zero=3", true}}) {
     costmodel::Workload w;
+    w.cp_torch = torch;
     w.gpus = 32;
     w.global_batch = 4;
     w.seq = 32768;
