@@ -120,7 +120,8 @@ CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& 
       out.fwd.during_s = (c - 1.0) * kv.time_s;
       out.fwd.last_block_s = block;
       out.bwd.during_s = (c - 1.0) * (kv.time_s + dkv.time_s);
-      use(Coll::kSendRecv, v.kv_block_bytes, kv, (c - 1.0) * (full ? 2.0 : 1.0));
+      // K,V come round in forward and again in backward (its own rotater), and in the recompute.
+      use(Coll::kSendRecv, v.kv_block_bytes, kv, (c - 1.0) * (full ? 3.0 : 2.0));
     } else {
       // all_gather: one gather per pass, issued before the local step, waited for at the next.
       const CollectiveTable t = BuildTable(links, g);

@@ -282,7 +282,7 @@ TEST(ContextRing, PricedFromItsSendsAndBlocks) {
   EXPECT_NEAR(ct.bwd_s, 3 * std::max(0.0, x + dkv - 2.5e-3) + dkv, 1e-15);
   ASSERT_EQ(ct.num_uses, 2);
   EXPECT_DOUBLE_EQ(ct.uses[0].bytes, v.kv_block_bytes);
-  EXPECT_DOUBLE_EQ(ct.uses[0].count, 3.0);
+  EXPECT_DOUBLE_EQ(ct.uses[0].count, 6.0);  // K,V round the ring forward and again backward
   EXPECT_DOUBLE_EQ(ct.uses[1].bytes, vt.dkv_fp32_bytes);
   EXPECT_DOUBLE_EQ(ct.uses[1].count, 4.0);
   // ... and its all_gather: the gather hides behind the local step's block (1 ms), the rest of
