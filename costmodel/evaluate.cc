@@ -269,6 +269,14 @@ void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bw
   // (E4M3 forward, E5M2 gradients with the hybrid format), unless a recipe overrides one.
   // torchao's rowwise_with_gw_hp runs the weight gradient in bf16 (GemmShape::wgrad_bf16).
   auto run = [&](int64_t m, int64_t n, int64_t k, bool fp8) {
+    if (g.sequential && g.batch > 1) {
+      // One GEMM per batch entry, one after another (SequentialMLP's experts).
+      KernelTime one = fp8 ? Fp8GemmTime(p, m, n, k, 1) : GemmTime(p, m, n, k, 1);
+      const double b = static_cast<double>(g.batch);
+      one.flops *= b;
+      one.time_s *= b;
+      return one;
+    }
     return fp8 ? Fp8GemmTime(p, m, n, k, g.batch) : GemmTime(p, m, n, k, g.batch);
   };
   const bool wg_fp8 = g.fp8 && !g.wgrad_bf16;

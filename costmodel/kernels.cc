@@ -111,6 +111,11 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     gemm("router", std::max<int64_t>(1, static_cast<int64_t>(route.tokens_in)), m.moe.experts, h, 1, moe_rc);
     gemm("mlp_in", route.rows_per_expert, (gated ? 2 : 1) * ffn_local, h, route.local_experts, moe_rc);
     gemm("mlp_out", route.rows_per_expert, h, ffn_local, route.local_experts, moe_rc);
+    if (w.moe_sequential && route.local_experts > 1) {
+      // SequentialMLP: one expert after another (with one local expert it calls it directly).
+      k.gemms[static_cast<size_t>(k.num_gemms - 2)].sequential = true;
+      k.gemms[static_cast<size_t>(k.num_gemms - 1)].sequential = true;
+    }
     if (m.moe.shared_experts > 0) {
       // Shared experts: a dense MLP of shared_experts x shared_expert_ffn, TP-sharded, on every token.
       shared_local = std::max<int64_t>(1, m.moe.shared_experts * m.moe.shared_expert_ffn / t);
@@ -273,6 +278,9 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   const double act = act_io * mlp_rows * static_cast<double>(ffn_local);
   if (eager && gated) {
     eager_mem("activation", kEagerSwiglu, mlp_rows * static_cast<double>(ffn_local), 1);
+  } else if (moe && w.moe_sequential && route.local_experts > 1) {
+    const int e = static_cast<int>(route.local_experts);  // SequentialMLP: one per expert
+    mem("activation", act / e, e, act / e, 2 * e, act_rc);
   } else {
     mem("activation", act, 1, act, 2, act_rc);
   }
@@ -297,6 +305,14 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // (The rows the experts compute: with padding to capacity, the padded buffer.)
       const double rows = mlp_rows * static_cast<double>(h);
       mem("moe_sort", rw * rows, 2, rw * rows, 2, moe_rc);
+      if (w.moe_sequential) {
+        // SequentialMLP (Megatron-Core megatron/core/transformer/moe/experts.py @329baac
+        // SequentialMLP.forward: each expert takes a slice of the sorted rows, a view, and its
+        // output is copied into place, output_local[start:end] = output; later versions join
+        // them with torch.cat, the same bytes): forward a read and a write of every output row;
+        // backward the slices' gradients gathered into the input's the same way.
+        mem("moe_sequential", rw * rows, 1, rw * rows, 1, moe_rc);
+      }
     }
   }
   if (m.position == Position::kRope && latent) {

@@ -30,6 +30,7 @@ struct GemmShape {
   bool recomputed = false;  // run again in backward (full, or selective for the attention core)
   bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
   bool wgrad_bf16 = false;  // its weight-gradient GEMM in bf16 all the same (torchao rowwise_with_gw_hp)
+  bool sequential = false;  // its batch runs as `batch` GEMMs one after another (SequentialMLP)
 };
 
 /// A bandwidth-bound kernel: `count` forward launches of `bytes` each through HBM, and
@@ -69,8 +70,8 @@ inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 // shared_in, shared_out, scores, context.
 inline constexpr int kMaxLayerGemms = 12;
 // norm, pre_mlp_norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute,
-// moe_sort, rope, and one of softmax, cp_merge, cp_reorder or cp_gather.
-inline constexpr int kMaxLayerMemoryKernels = 11;
+// moe_sort, moe_sequential, rope, and one of softmax, cp_merge, cp_reorder or cp_gather.
+inline constexpr int kMaxLayerMemoryKernels = 12;
 
 /// TransformerEngine's fused attention over FlashAttention-2 for this workload and layout: cuDNN's
 /// kernel at the key length of one call (compute.h CudnnAttentionSpeedOverFa2); 1 when the

@@ -419,6 +419,11 @@ struct WorkloadSwitches {
   // whichever way K and V arrive, partial outputs merged in fp32, dK and dV passed round the
   // ring in fp32. false: TransformerEngine's (Megatron-Core, NeMo).
   bool cp_torch = false;
+  // A rank's local experts run one after another (Megatron-Core's SequentialMLP, which it builds
+  // unless --moe-grouped-gemm is given: moe_grouped_gemm defaults to False) rather than as one
+  // grouped GEMM (GroupedMLP / TEGroupedMLP, torchtitan's grouped_mm): each expert's GEMMs and
+  // activation launch on their own, and its outputs are concatenated (kernels.cc moe_sequential).
+  bool moe_sequential = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -433,6 +438,7 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"dp_param_gather", "overlapped", "before_forward", &WorkloadSwitches::dp_gather_after_step},
     {"dp_buckets", "per_layer", "megatron_core", &WorkloadSwitches::dp_buckets_megatron_core},
     {"cp_attention", "te", "torch", &WorkloadSwitches::cp_torch},
+    {"moe_experts", "grouped", "sequential", &WorkloadSwitches::moe_sequential},
 };
 
 struct Workload : WorkloadSwitches {

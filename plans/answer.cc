@@ -376,7 +376,9 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
                   Printf("%g", w.moe_imbalance > 0 ? w.moe_imbalance : costmodel::kDefaultMoeImbalance) +
                   "x its even share" + (w.moe_imbalance > 0 ? "" : " (assumed: --moe-imbalance)");
     out.push_back("experts: " + routing + "; all-to-all dispatch and combine not overlapped with compute; "
-                  "expert tensor parallelism = tp");
+                  "expert tensor parallelism = tp; a rank's experts " +
+                  (w.moe_sequential ? std::string("one after another (SequentialMLP: no --moe-grouped-gemm)")
+                                    : std::string("as one grouped GEMM")));
     if (so.max_ep == 1) out.push_back("expert parallelism left out (--max-ep 1)");
   }
   if (so.recipe) {

@@ -202,6 +202,7 @@ struct MappingTables {
   // Phrases saying the FP8 weights are the parameters (gathered in FP8, no bf16 copy).
   std::vector<std::string> fp8_param_gather_words;
   std::vector<std::string> fused_attention_off_words;
+  std::vector<std::string> moe_sequential_words, moe_grouped_words;
   // Phrases naming TP communication overlapped with the GEMMs (not modelled), and what the
   // record then says of its prediction.
   std::vector<std::string> tp_comm_overlap_words;
@@ -381,6 +382,8 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
   };
   t.fp8_param_gather_words = word_table("fp8_param_gather_words");
   t.fused_attention_off_words = word_table("fused_attention_off_words");
+  t.moe_sequential_words = word_table("moe_sequential_words");
+  t.moe_grouped_words = word_table("moe_grouped_words");
   t.tool_parameter = word_table("tool_parameter_words");
   {
     costmodel::JsonObject w = o.Object("plateau");
@@ -1184,6 +1187,12 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   // TransformerEngine's fused attention where the framework runs it, unless the record switched
   // it off (NVTE_FUSED_ATTN=0: TE falls back to FlashAttention).
   w.te_attention = fw && fw->te_attention && w.flash_attention && !HasAny(text, Tables().fused_attention_off_words);
+  // A rank's experts one after another or grouped: as the record says, else its framework's way.
+  if (HasAny(text, Tables().moe_sequential_words)) {
+    w.moe_sequential = true;
+  } else if (HasAny(text, Tables().moe_grouped_words)) {
+    w.moe_sequential = false;
+  }
   if (!costmodel::AttentionRunsOn(w, out.cluster.gpu.name)) {
     throw Skip{"FlashAttention-3 on '" + out.cluster.gpu.name + "': it runs only on Hopper GPUs"};
   }

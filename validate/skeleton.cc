@@ -37,7 +37,8 @@ bool FeedsAttentionCore(const costmodel::LayerKernels& k, int i) {
 /// per layer (the two norms, the two residual adds) split between the blocks. (An MoE layer's
 /// moe_permute runs inside its token exchange: StepRunner::Dispatch / Combine.)
 int LaunchesIn(const MemoryKernel& k, int count, Block b) {
-  if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm" || k.name == "moe_sort") {
+  if (k.name == "activation" || k.name == "shared_activation" || k.name == "pre_mlp_norm" || k.name == "moe_sort" ||
+      k.name == "moe_sequential") {
     return b == Block::kMlp ? count : 0;
   }
   if (k.name == "latent_norm" || k.name == "qk_norm" || k.name == "cp_merge" || k.name == "cp_reorder" ||

@@ -3,11 +3,13 @@
 // the model JSON round trip, and the cost model's refusal to price what it does not model.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
 #include "costmodel/costable.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
@@ -497,6 +499,58 @@ TEST(MoeLayerKernels, RouterGroupedExpertsAndPermutation) {
   // 4096 x 14336 over the rank's two experts (ep 4 spreads the ep group's 4 x 8192 over 8).
   EXPECT_DOUBLE_EQ(2.0 * in.m * in.n * in.k * in.batch + 2.0 * out.m * out.n * out.k * out.batch,
                    2.0 * 8192 * 3 * 4096 * 14336);
+}
+
+// Megatron-Core's SequentialMLP (Workload::moe_sequential; experts.py @329baac): the rank's 2
+// Mixtral experts at ep 4 run one after another, each its own GEMMs at its own tile waves, its
+// own activation launch, and their outputs copied into place (a read and a write of each of the
+// 2 x 4096 rows of 4096 bf16 values, forward and backward). One expert per rank: called directly.
+TEST(MoeLayerKernels, SequentialExpertsLaunchOneByOne) {
+  const Model m = ResolveModel("mixtral-8x7b");
+  Workload w = Work(4096);
+  w.moe_sequential = true;
+  const Layout l = Lay("tp=1,fsdp=64,ep=4", w);
+  const LayerKernels k = LayerKernelsFor(m, w, l);
+  int sequential = 0;
+  for (int i = 0; i < k.num_gemms; ++i) {
+    const GemmShape& g = k.gemms[static_cast<size_t>(i)];
+    if (g.name == "mlp_in" || g.name == "mlp_out") {
+      EXPECT_TRUE(g.sequential) << g.name;
+      EXPECT_EQ(g.batch, 2);
+      ++sequential;
+    } else {
+      EXPECT_FALSE(g.sequential) << g.name;
+    }
+  }
+  EXPECT_EQ(sequential, 2);
+  const MemoryKernel* copy = k.MemoryNamed("moe_sequential");
+  ASSERT_NE(copy, nullptr);
+  EXPECT_DOUBLE_EQ(copy->count * copy->bytes, 4.0 * 8192 * 4096);
+  EXPECT_DOUBLE_EQ(copy->backward_count * copy->backward_bytes, 4.0 * 8192 * 4096);
+  const MemoryKernel* act = k.MemoryNamed("activation");
+  ASSERT_NE(act, nullptr);
+  EXPECT_EQ(act->count, 2);  // one per expert (grouped: one)
+  EXPECT_EQ(act->backward_count, 4);
+  Workload grouped = Work(4096);
+  const LayerKernels g = LayerKernelsFor(m, grouped, l);
+  EXPECT_EQ(g.MemoryNamed("moe_sequential"), nullptr);
+  EXPECT_EQ(g.MemoryNamed("activation")->count, 1);
+  EXPECT_DOUBLE_EQ(act->count * act->bytes, g.MemoryNamed("activation")->bytes);
+  EXPECT_EQ(LayerKernelsFor(m, w, Lay("tp=1,fsdp=64,ep=8", w)).MemoryNamed("moe_sequential"), nullptr);
+  // Priced: the layer's forward compute grows by each GEMM run twice at batch 1 in place of once
+  // at batch 2, one more activation launch and the copy.
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams p = ComputeParamsFor(c);
+  const Evaluator es(m, c, w), eg(m, c, grouped);
+  double gemms = 0;
+  for (const auto& [gm, gn, gk] : {std::array<int64_t, 3>{4096, 2 * 14336, 4096}, std::array<int64_t, 3>{4096, 4096, 14336}}) {
+    gemms += 2.0 * GemmTime(p, gm, gn, gk, 1).time_s - GemmTime(p, gm, gn, gk, 2).time_s;
+  }
+  const double act_bytes = 3.0 * 2.0 * 8192 * 14336;  // SwiGLU: read 2, write 1, bf16
+  const double extra = gemms + 2.0 * MemoryBoundTime(p, act_bytes / 2.0) - MemoryBoundTime(p, act_bytes) +
+                       MemoryBoundTime(p, 4.0 * 8192 * 4096);
+  EXPECT_GT(gemms, 0.0);
+  EXPECT_NEAR(es.Evaluate(l).parts.layer_fwd_compute_s - eg.Evaluate(l).parts.layer_fwd_compute_s, extra, 1e-12);
 }
 
 TEST(MoeStep, ExchangeIsListedAndThePartsAddUp) {

@@ -80,6 +80,11 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_TRUE(w.cp_torch);
   ApplyFramework(mg, w);
   EXPECT_FALSE(w.cp_torch);
+  // A rank's experts: one after another in Megatron-LM unless --moe-grouped-gemm (its default),
+  // grouped in torchtitan.
+  EXPECT_TRUE(mg.moe_sequential);
+  EXPECT_TRUE(w.moe_sequential);
+  EXPECT_FALSE(tt.moe_sequential);
 }
 
 TEST(Framework, ApplySetsTheWorkloadTraits) {

@@ -568,6 +568,23 @@ TEST(ReferenceMapRecord, FusedAttentionFollowsTheFrameworkAndNvteFusedAttn) {
   EXPECT_FALSE(MapRecord(Record()).workload.te_attention);  // llm-foundry: Triton FlashAttention-1
 }
 
+// A Megatron-Core MoE runs its local experts one after another unless grouped GEMM was asked
+// for (mapping.json moe_sequential_words / moe_grouped_words): as the record says (NeMo's
+// Grok-1 recipe: moe_grouped_gemm false; SimuMax's launchers: grouped GEMM), else as the
+// framework runs it (megatron: sequential, Megatron-LM's default; nemo and the rest: grouped).
+TEST(ReferenceMapRecord, SequentialExpertsAsTheRecordSays) {
+  json j = NemoH100Record();
+  j["notes"] = "MoE settings: num_moe_experts 8, moe_grouped_gemm false, moe_aux_loss_coeff 0.01";
+  EXPECT_TRUE(MapRecord(j).workload.moe_sequential);
+  j["notes"] = "MoE settings: num_moe_experts 8, moe_grouped_gemm true";
+  EXPECT_FALSE(MapRecord(j).workload.moe_sequential);
+  j["notes"] = "";
+  EXPECT_FALSE(MapRecord(j).workload.moe_sequential);
+  EXPECT_TRUE(MapRecord(j, "megatron").workload.moe_sequential);
+  j["notes"] = "MoE: alltoall dispatcher, grouped GEMM, permute fusion";
+  EXPECT_FALSE(MapRecord(j, "megatron").workload.moe_sequential);
+}
+
 // TP communication overlapped with the GEMMs (TransformerEngine userbuffers) is not modelled:
 // a record that names it (mapping.json tp_comm_overlap_words, in any of its frameworks'
 // spellings) is scored with its TP collectives priced outside the GEMMs, and says so.
