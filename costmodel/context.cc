@@ -64,8 +64,8 @@ CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l) {
   // Ulysses: this rank's q, k, v (its tokens, all its heads) go out in cp slices of heads.
   v.a2a_qkv_bytes = act * local * (heads + 2.0 * kv) * d;
   v.a2a_out_bytes = act * local * heads * d;
-  v.torch = w.cp_torch;
-  if (v.torch && l.cp_comm != CpComm::kA2a) {
+  v.torch = CpRunsPyTorch(w, l);
+  if (v.torch) {
     // PyTorch's context_parallel: dK, dV round the ring in fp32.
     v.dkv_fp32_bytes = 4.0 * 2.0 * local * kv * d;
     // Backward: the fp32 dq, dK, dV accumulators (zeros_like(..., dtype=float32)), the dK, dV
@@ -107,7 +107,7 @@ CpLayerCost PriceCpLayer(const LinkParams& links, const Group& g, const Layout& 
   // Attention core per pass: backward 2.5x forward, plus the recomputed forward under full.
   out.fwd.attn_s = attn_fwd_s;
   out.bwd.attn_s = 2.5 * attn_fwd_s + (full ? attn_fwd_s : 0.0);
-  if (v.torch && l.cp_comm != CpComm::kA2a) {
+  if (v.torch) {
     const bool inter = g.nodes > 1;
     const double block = attn_fwd_s / c;
     const CollectiveCost dkv = SendRecvTime(links, inter, v.dkv_fp32_bytes);

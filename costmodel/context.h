@@ -58,6 +58,12 @@ double CpAttentionImbalance(const Layout& l);
 /// Under PyTorch's context_parallel (Workload::cp_torch) all_gather walks the ring's steps too.
 double CpFlashTileEfficiency(const Workload& w, const Layout& l);
 
+/// Whether the layout's CP is priced as PyTorch's context_parallel (Workload::cp_torch; its p2p
+/// and all_gather: Ulysses all-to-all is TransformerEngine's either way).
+inline bool CpRunsPyTorch(const Workload& w, const Layout& l) {
+  return l.cp > 1 && w.cp_torch && l.cp_comm != CpComm::kA2a;
+}
+
 /// Whether the layout's attention runs cp ring steps with partial outputs merged: p2p, and
 /// all_gather under PyTorch's context_parallel.
 inline bool CpRingSteps(const Workload& w, const Layout& l) {
@@ -77,7 +83,7 @@ struct CpVolumes {
   double a2a_out_bytes = 0;   // a2a: S of the attention output's all-to-all
   double dkv_fp32_bytes = 0;  // PyTorch's CP: one ring step's dK and dV, fp32 (s/cp tokens)
   double transient_bytes = 0; // buffers alive during one layer's attention backward
-  bool torch = false;         // priced as PyTorch's context_parallel (Workload::cp_torch)
+  bool torch = false;         // priced as PyTorch's context_parallel (CpRunsPyTorch)
 };
 /// REQUIRES a resolved layout; all zero when cp == 1.
 CpVolumes CpVolumesFor(const Model& m, const Workload& w, const Layout& l);

@@ -96,6 +96,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   }
   gemm("attn_out", T, h, heads_local * dv, 1, full || op);
   MoeRouting route;
+  bool sequential_experts = false;  // Workload::moe_sequential with more than one local expert
   int64_t shared_local = 0;  // the shared experts' FFN on this TP rank, all of them together
   if (!moe && op) {
     gemm("w1", T, ffn_local, h, 1, false);
@@ -108,11 +109,12 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // The router scores this rank's tokens (the SP shard) against every expert; the local
     // experts run as one grouped GEMM over their routed rows (experts.h).
     route = RouteTokens(m, w, l);
+    // SequentialMLP: one expert after another (with one local expert it calls it directly).
+    sequential_experts = w.moe_sequential && route.local_experts > 1;
     gemm("router", std::max<int64_t>(1, static_cast<int64_t>(route.tokens_in)), m.moe.experts, h, 1, moe_rc);
     gemm("mlp_in", route.rows_per_expert, (gated ? 2 : 1) * ffn_local, h, route.local_experts, moe_rc);
     gemm("mlp_out", route.rows_per_expert, h, ffn_local, route.local_experts, moe_rc);
-    if (w.moe_sequential && route.local_experts > 1) {
-      // SequentialMLP: one expert after another (with one local expert it calls it directly).
+    if (sequential_experts) {
       k.gemms[static_cast<size_t>(k.num_gemms - 2)].sequential = true;
       k.gemms[static_cast<size_t>(k.num_gemms - 1)].sequential = true;
     }
@@ -146,7 +148,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
     k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(w, l);
     k.te_fused_speed = TeFusedAttentionSpeed(w, l);
-    if (l.cp > 1 && w.cp_torch && l.cp_comm != CpComm::kA2a) {
+    if (CpRunsPyTorch(w, l)) {
       // PyTorch's context_parallel (torchtitan; context.h), pytorch/pytorch
       // torch/distributed/tensor/experimental/_attention.py @0123248, counted for the last CP rank,
       // whose every step takes its whole query (never _partial_update's half). Forward: K and V
@@ -278,7 +280,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   const double act = act_io * mlp_rows * static_cast<double>(ffn_local);
   if (eager && gated) {
     eager_mem("activation", kEagerSwiglu, mlp_rows * static_cast<double>(ffn_local), 1);
-  } else if (moe && w.moe_sequential && route.local_experts > 1) {
+  } else if (sequential_experts) {
     const int e = static_cast<int>(route.local_experts);  // SequentialMLP: one per expert
     mem("activation", act / e, e, act / e, 2 * e, act_rc);
   } else {
@@ -305,7 +307,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       // (The rows the experts compute: with padding to capacity, the padded buffer.)
       const double rows = mlp_rows * static_cast<double>(h);
       mem("moe_sort", rw * rows, 2, rw * rows, 2, moe_rc);
-      if (w.moe_sequential) {
+      if (sequential_experts) {
         // SequentialMLP (Megatron-Core megatron/core/transformer/moe/experts.py @329baac
         // SequentialMLP.forward: each expert takes a slice of the sorted rows, a view, and its
         // output is copied into place, output_local[start:end] = output; later versions join

@@ -82,8 +82,8 @@ PlanSpec ReadPlanFile(std::string_view text, std::string_view origin_view, int64
   if (in.Has("flash_version")) w.flash_version = static_cast<int>(in.Int("flash_version", 1, 3));
   if (in.Has("eager_elementwise")) w.eager_elementwise = in.Bool("eager_elementwise");
   if (in.Has("fsdp2_copies")) w.fsdp2_copies = in.Bool("fsdp2_copies");
-  // attention_kernel, dp_grad_reduce, dp_param_gather, dp_buckets (specs.h kWorkloadSwitches);
-  // absent: off (every report before these were modelled: FlashAttention, overlapped, per layer).
+  // The workload switches (specs.h kWorkloadSwitches); absent: off, as every report before they
+  // were modelled was priced.
   ReadWorkloadSwitches(in, w);
   w.reduce_dtype = in.Enum("reduce_dtype", {"fp32", "bf16"}) == "fp32" ? Dtype::kFp32 : Dtype::kBf16;
   // Absent before FP8 was modelled: bf16.

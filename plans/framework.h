@@ -62,8 +62,8 @@ bool FrameworkRuns(const FrameworkLayouts& f, const costmodel::Layout& l);
 /// does not (the search's filter, said in the words of the layout text).
 std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view framework, const costmodel::Layout& l);
 
-// The workload switches (costmodel::WorkloadSwitches: attention_kernel, dp_grad_reduce,
-// dp_param_gather, dp_buckets under "workload", specs.h kWorkloadSwitches) are the base.
+// The workload switches (costmodel::WorkloadSwitches, read from "workload" by the keys of specs.h
+// kWorkloadSwitches) are the base.
 struct Framework : costmodel::WorkloadSwitches {
   std::string name;
   std::string description;

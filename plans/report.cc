@@ -43,9 +43,7 @@ json InputsJson(const costmodel::Evaluator& ev, const std::optional<std::string>
   in["flash_version"] = w.flash_version;
   in["eager_elementwise"] = w.eager_elementwise;
   if (!w.fsdp2_copies) in["fsdp2_copies"] = false;  // FSDP1 (--fsdp1)
-  // The framework's switches that are on (specs.h kWorkloadSwitches): TransformerEngine's fused
-  // attention, data-parallel traffic outside the passes (DeepSpeed; Megatron-LM without its
-  // overlap flags), Megatron-Core's DDP buckets.
+  // The framework's switches that are on (specs.h kWorkloadSwitches).
   costmodel::WriteWorkloadSwitches(w, in);
   in["reduce_dtype"] = costmodel::ToString(w.reduce_dtype);
   in["precision"] = costmodel::ToString(w.precision);
@@ -331,7 +329,7 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
        << Printf(" at %.3f of its long-sequence rate", costmodel::CpFlashTileEfficiency(w, l)) << " (" << w.seq
        << " causal tokens in 128-token tiles"
        << (l.cp > 1 ? ", " + std::string(costmodel::ToString(l.cp_comm)) + " over cp " + std::to_string(l.cp) +
-                          (w.cp_torch && l.cp_comm != costmodel::CpComm::kA2a
+                          (costmodel::CpRunsPyTorch(w, l)
                                ? " as PyTorch's context_parallel runs it (ring steps, fp32 merges and dK,dV)"
                                : " as TransformerEngine runs it")
                     : std::string())
