@@ -348,6 +348,66 @@ const Evaluator::PricedLayer& Evaluator::PricedLayerOf(const Layout& l, bool moe
   return layers_.emplace(key, p).first->second;
 }
 
+namespace {
+// Some layers (ac_freq, recompute_num_layers) or some micro-batches (partial_ckpt_mbs)
+// recomputed: Evaluate mixes two uniform evaluations.
+bool LayerMix(const Layout& l) {
+  return l.recompute == Recompute::kFull && (l.ac_freq > 0 || l.recompute_num_layers > 0);
+}
+bool MicroBatchMix(const Layout& l) {
+  return l.partial_ckpt_mbs > 0 && l.pp > 1 && l.recompute != Recompute::kNone;
+}
+}  // namespace
+
+double Evaluator::MicroBatchesOf(const Layout& l, uint32_t reasons) const {
+  const int64_t per_step = l.mbs * l.dp();
+  const int64_t accum = (reasons & kReasonGlobalBatch) ? 0 : workload_.global_batch / per_step;
+  if (accum > 0) return static_cast<double>(accum);
+  // A layout whose batch does not divide is still costed as if it ran whole micro-batches.
+  return std::max(1.0, static_cast<double>(workload_.global_batch) / static_cast<double>(per_step));
+}
+
+StageSplit Evaluator::SplitOrEven(const Layout& l) const {
+  StageSplit split;
+  if (!SplitLayers(l, model_.layers, split, nullptr)) {
+    split.first = split.middle = split.last = std::max<int64_t>(1, model_.layers / l.pp);
+  }
+  return split;
+}
+
+MemoryBreakdown Evaluator::StageMemoryOf(const Layout& l, const StageSplit& split, int64_t stage,
+                                         double in_flight, const TpShardParams& tpp) const {
+  return EstimateStageMemory(model_, cluster_, workload_, l,
+                             StageShape{split.LayersOf(stage, l.pp), stage == 0, stage == l.pp - 1, in_flight,
+                                        split.FirstLayerOf(stage, l.pp), &counts_, 0.0, &tpp});
+}
+
+Screening Evaluator::Screen(const Layout& l) const {
+  if (LayerMix(l) || MicroBatchMix(l)) {
+    const Evaluation e = Evaluate(l);
+    return Screening{e.reasons, e.memory};
+  }
+  // What EvaluateUniform decides before it prices anything: its reasons and memory.
+  Screening s;
+  StaticProblems(model_, cluster_, workload_, l, [&](ReasonCode code, auto&&) { s.reasons |= code; });
+  if (l.pp == 1) {
+    s.memory = EstimateMemory(model_, cluster_, workload_, l, &counts_);
+  } else {
+    // PricePipeline's stages (first, one middle, last), the fullest kept.
+    const StageSplit split = SplitOrEven(l);
+    const int64_t mi = static_cast<int64_t>(std::ceil(MicroBatchesOf(l, s.reasons)));
+    const TpShardParams tpp = ParamsPerTpRank(model_, l.tp, counts_);
+    const int64_t middle = l.pp > 2 ? 1 : 0;  // none of its own at pp 2: stage 0 again
+    for (const int64_t stage : {int64_t{0}, middle, l.pp - 1}) {
+      const MemoryBreakdown sm =
+          StageMemoryOf(l, split, stage, InFlightMicroBatches(l.schedule, l.pp, l.vpp, mi, stage), tpp);
+      if (s.memory.peak_bytes < sm.peak_bytes) s.memory = sm;
+    }
+  }
+  if (s.memory.exceeds()) s.reasons |= kReasonMemory;
+  return s;
+}
+
 // Full recompute of some layers (ac_freq, recompute_num_layers): a share f of the busiest
 // stage's layers (all of them without a pipeline) runs full recompute, the rest none. Every
 // time is per layer, so the step is the mix (1 - f) x the step with none + f x the step with
@@ -360,11 +420,10 @@ const Evaluator::PricedLayer& Evaluator::PricedLayerOf(const Layout& l, bool moe
 // is priced at it, which bounds the step from above, as later stages' extra savings would only
 // shorten their idle time; each stage's memory holds its own stored micro-batches.
 Evaluation Evaluator::Evaluate(const Layout& l) const {
-  const bool layer_mix = l.recompute == Recompute::kFull && (l.ac_freq > 0 || l.recompute_num_layers > 0);
-  const bool mb_mix = l.partial_ckpt_mbs > 0 && l.pp > 1 && l.recompute != Recompute::kNone;
+  const bool layer_mix = LayerMix(l);
+  const bool mb_mix = MicroBatchMix(l);
   if (!layer_mix && !mb_mix) return EvaluateUniform(l);
-  StageSplit split;
-  if (!SplitLayers(l, model_.layers, split, nullptr)) split.first = split.middle = split.last = std::max<int64_t>(1, model_.layers / l.pp);
+  const StageSplit split = SplitOrEven(l);
   const int64_t busiest = std::max({split.first, split.middle, split.last});
   Layout none = l, full = l;
   none.recompute = Recompute::kNone;
@@ -466,18 +525,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   // --- Feasibility that does not need costing.
   StaticProblems(m, cluster_, w, l, [&](ReasonCode code, auto&&) { e.reasons |= code; });
   e.grad_accum = (e.reasons & kReasonGlobalBatch) ? 0 : w.global_batch / (l.mbs * dp);
-  // A layout whose batch does not divide is still costed as if it ran whole micro-batches.
-  const double micro = e.grad_accum > 0
-                           ? static_cast<double>(e.grad_accum)
-                           : std::max(1.0, static_cast<double>(w.global_batch) /
-                                               static_cast<double>(l.mbs * dp));
+  const double micro = MicroBatchesOf(l, e.reasons);
 
   // --- Pipeline: the split of the layers (checked above; an impossible one is costed as even).
-  StageSplit split;
+  const StageSplit split = SplitOrEven(l);
   const bool piped = l.pp > 1;
-  if (!SplitLayers(l, m.layers, split, nullptr)) {
-    split.first = split.middle = split.last = std::max<int64_t>(1, m.layers / l.pp);
-  }
 
   // --- Memory (pipeline: the fullest stage, PricePipeline).
   if (!piped) e.memory = EstimateMemory(m, cluster_, w, l, &counts_);
@@ -956,8 +1008,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     sc.bwd_s = nd * (lt.bwd_s + comm_bwd) + head_b - sc.wgrad_s;
     sc.compute_s = nd * (lt.fwd_s + lt.bwd_s) + (last ? lt.head_fwd_s + lt.head_bwd_s : 0.0);
     sc.in_flight = InFlightMicroBatches(l.schedule, p, v, mi, stage);
-    const MemoryBreakdown mem =
-        EstimateStageMemory(m, cluster_, w, l, StageShape{n, first, last, sc.in_flight, split.FirstLayerOf(stage, p), &counts_, 0.0, &tpp});
+    const MemoryBreakdown mem = StageMemoryOf(l, split, stage, sc.in_flight, tpp);
     sc.peak_bytes = mem.peak_bytes;
     if (e.memory.peak_bytes < mem.peak_bytes) e.memory = mem;
 

@@ -187,10 +187,20 @@ struct LayerCompute {
   double gemm_ideal_s = 0;   // the same FLOPs at the dense peak of each GEMM's precision
 };
 
+/// What Evaluate decides of a layout before it prices it: why it cannot run (Evaluate's
+/// reasons, memory included) and its memory (Evaluate's, the fullest stage under a pipeline).
+struct Screening {
+  uint32_t reasons = 0;
+  MemoryBreakdown memory;
+};
+
 class Evaluator {
  public:
   Evaluator(const Model& m, const Cluster& c, const Workload& w);
   Evaluation Evaluate(const Layout& l) const;
+  /// Evaluate's reasons and memory without its time: a search screens every layout and prices
+  /// the ones that can run (ScreenAgreesWithEvaluate holds the two together).
+  Screening Screen(const Layout& l) const;
   /// Human sentences for each reason bit set in e.reasons.
   std::vector<std::string> Reasons(const Layout& l, const Evaluation& e) const;
   /// Micro-batch-level recompute as Korthikanti et al. 2022 (Appendix C) size it: the most
@@ -217,6 +227,16 @@ class Evaluator {
   /// Evaluate for every layer recomputed alike (recompute=full of some layers is the mix of
   /// this for none and for full, Evaluate).
   Evaluation EvaluateUniform(const Layout& l) const;
+  /// Micro-batches per step per data-parallel rank, as the layout is priced: its gradient
+  /// accumulation, or where the batch does not divide (kReasonGlobalBatch in `reasons`) the
+  /// fraction, at least 1.
+  double MicroBatchesOf(const Layout& l, uint32_t reasons) const;
+  /// The layout's split of the layers over its stages; an impossible one (a reason already) as
+  /// even as it goes.
+  StageSplit SplitOrEven(const Layout& l) const;
+  /// One pipeline stage's memory with `in_flight` micro-batches' activations alive.
+  MemoryBreakdown StageMemoryOf(const Layout& l, const StageSplit& split, int64_t stage, double in_flight,
+                                const TpShardParams& tpp) const;
   /// The pipeline part of Evaluate (pp > 1): stage costs, schedule makespan, p2p, per-stage
   /// data-parallel tails, memory of the fullest stage; fills e.time, e.memory, e.pipe.
   void PricePipeline(const Layout& l, const StageSplit& split, const LayerTimes& t, double micro,

@@ -268,20 +268,45 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
     throw Error("search", "more than " + std::to_string(opt.max_layouts) +
                               " layouts to evaluate; narrow it with --max-tp, --max-pp, --max-cp, --max-ep or --recipe");
   }
-  std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> best_bad;
+  // A layout that cannot run is screened (its reasons and memory, Evaluator::Screen) and not
+  // priced: only the ranking of infeasible layouts reads its time, to break a tie in reasons
+  // and memory (CloserToFeasible), and then both sides of the tie are priced. The layouts kept
+  // for the report are priced at the end, so every Candidate returned is Evaluate's whole.
+  struct Held {
+    Candidate c;
+    bool priced = false;
+  };
+  auto price = [&](Held& h) {
+    if (h.priced) return;
+    h.c.eval = ev.Evaluate(h.c.layout);
+    h.priced = true;
+    ++r.priced;
+  };
+  auto closer = [&](Held& a, Held& b) {
+    if (std::popcount(a.c.eval.reasons) == std::popcount(b.c.eval.reasons) &&
+        a.c.eval.memory.peak_bytes == b.c.eval.memory.peak_bytes) {
+      price(a);
+      price(b);
+    }
+    return CloserToFeasible(a.c, b.c);
+  };
+  std::array<std::optional<Held>, costmodel::kNumReasonCodes> best_bad;
+  std::optional<Held> best_fsdp_only;
   auto cmp = [&](const Candidate& a, const Candidate& b) { return Better(a, b, opt.objective); };
   int64_t i = 0;
-  auto consider = [&](const Layout& l, const costmodel::Evaluation& eval) {
-    Candidate c{l, eval};
+  // `eval` is Evaluate's when `priced`, else the screening's reasons and memory.
+  auto consider = [&](const Layout& l, const costmodel::Evaluation& eval, bool priced) {
+    Held h{Candidate{l, eval}, priced};
+    const Candidate& c = h.c;
     ++r.evaluated;
+    r.priced += priced ? 1 : 0;
     if (l.tp == 1 && l.pp == 1 && l.cp == 1) {  // FSDP alone: no tensor, pipeline or context parallelism
       const bool replace =
-          !r.best_fsdp_only ||
-          (c.eval.feasible() && !r.best_fsdp_only->eval.feasible()) ||
-          (c.eval.feasible() && r.best_fsdp_only->eval.feasible() && cmp(c, *r.best_fsdp_only)) ||
-          (!c.eval.feasible() && !r.best_fsdp_only->eval.feasible() &&
-           CloserToFeasible(c, *r.best_fsdp_only));
-      if (replace) r.best_fsdp_only = c;
+          !best_fsdp_only ||
+          (c.eval.feasible() && !best_fsdp_only->c.eval.feasible()) ||
+          (c.eval.feasible() && best_fsdp_only->c.eval.feasible() && cmp(c, best_fsdp_only->c)) ||
+          (!c.eval.feasible() && !best_fsdp_only->c.eval.feasible() && closer(h, *best_fsdp_only));
+      if (replace) best_fsdp_only = h;
     }
     if (c.eval.feasible()) {
       ++r.feasible;
@@ -295,13 +320,21 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
       for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
         if (c.eval.reasons & (1u << b)) {
           ++r.infeasible_by_reason[static_cast<size_t>(b)];
-          if (!best_bad[static_cast<size_t>(b)] ||
-              CloserToFeasible(c, *best_bad[static_cast<size_t>(b)])) {
-            best_bad[static_cast<size_t>(b)] = c;
-          }
+          auto& best = best_bad[static_cast<size_t>(b)];
+          if (!best || closer(h, *best)) best = h;
         }
       }
     }
+  };
+  // Evaluate's verdict where the layout can run, the screening's where it cannot.
+  auto assess = [&](const Layout& l, bool& priced) {
+    const costmodel::Screening s = ev.Screen(l);
+    priced = s.reasons == 0;
+    if (priced) return ev.Evaluate(l);
+    costmodel::Evaluation e;
+    e.reasons = s.reasons;
+    e.memory = s.memory;
+    return e;
   };
   const costmodel::Model& m = ev.model();
   // (Not under a --framework without Megatron-Core's activation offload: FrameworkLayouts.)
@@ -309,8 +342,9 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   ForEachLayout(ev, opt, [&](const Layout& l) {
     if (progress && (i % 4096) == 0) progress(i, total);
     ++i;
-    const costmodel::Evaluation e = ev.Evaluate(l);
-    consider(l, e);
+    bool priced = false;
+    const costmodel::Evaluation e = assess(l, priced);
+    consider(l, e, priced);
     // Activation offload (Megatron-Core --cpu-offloading, the megatron recipe at pp 1): a
     // layout without recompute that fails on memory alone is tried once more with the fewest
     // offloaded layers that fit. (deficit / one layer's activations) + the one in transit is
@@ -323,32 +357,32 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
       if (enough < static_cast<double>(m.layers)) {
         Layout o = l;
         o.cpu_offload_layers = static_cast<int64_t>(enough);
-        costmodel::Evaluation fit = ev.Evaluate(o);
-        if (fit.feasible()) {
+        if (ev.Screen(o).reasons == 0) {
           int64_t lo = 1, hi = o.cpu_offload_layers;  // lo does not fit (nothing saved), hi fits
           while (hi - lo > 1) {
             Layout t = l;
             t.cpu_offload_layers = (lo + hi) / 2;
-            costmodel::Evaluation te = ev.Evaluate(t);
-            if (te.feasible()) {
-              hi = t.cpu_offload_layers;
-              fit = te;
-            } else {
-              lo = t.cpu_offload_layers;
-            }
+            (ev.Screen(t).reasons == 0 ? hi : lo) = t.cpu_offload_layers;
           }
           o.cpu_offload_layers = hi;
         }
-        consider(o, fit);
+        bool fits = false;
+        const costmodel::Evaluation fit = assess(o, fits);
+        consider(o, fit, fits);
       }
     }
   });
   if (progress) progress(total, total);
-  for (const auto& b : best_bad) {
+  if (best_fsdp_only) {
+    price(*best_fsdp_only);
+    r.best_fsdp_only = best_fsdp_only->c;
+  }
+  for (auto& b : best_bad) {
     if (!b) continue;
+    price(*b);
     const bool dup = std::any_of(r.best_infeasible.begin(), r.best_infeasible.end(),
-                                 [&](const Candidate& x) { return x.layout == b->layout; });
-    if (!dup) r.best_infeasible.push_back(*b);
+                                 [&](const Candidate& x) { return x.layout == b->c.layout; });
+    if (!dup) r.best_infeasible.push_back(b->c);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;

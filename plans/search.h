@@ -50,7 +50,8 @@ struct Candidate {
 
 struct SearchResult {
   std::vector<Candidate> top;  // feasible, best first
-  int64_t evaluated = 0;
+  int64_t evaluated = 0;  // layouts assessed: every one screened ...
+  int64_t priced = 0;     // ... and priced, those that can run (and ties among those that cannot)
   int64_t feasible = 0;
   std::array<int64_t, costmodel::kNumReasonCodes> infeasible_by_reason{};
   std::optional<Candidate> best_fsdp_only;  // tp = pp = 1; feasible if any is, else the best infeasible

@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -103,6 +105,61 @@ TEST(Search, RanksFeasibleByStepTimeAndCountsTheRest) {
   EXPECT_FALSE(r.best_fsdp_only->eval.feasible());
   EXPECT_TRUE(r.best_fsdp_only->eval.reasons & costmodel::kReasonGlobalBatch);
   EXPECT_GT(r.top[0].layout.tp, 1);
+}
+
+// The search screens every layout and prices only those that can run (Evaluator::Screen), so the
+// screening must reach Evaluate's verdict exactly: the same reasons and the same memory, bit for
+// bit, over whole spaces with pipelines (every schedule, uneven splits), CP, MoE and batches
+// that do not divide. And the search over screened layouts returns what pricing them all would:
+// the same counts, the same ranked rows, the same closest infeasible layout per reason.
+TEST(Search, ScreenAgreesWithEvaluateAndTheSearchWithPricingAll) {
+  struct Case {
+    const char* model;
+    Workload w;
+  };
+  for (const Case& k : {Case{"llama2-70b", MakeWorkload(2048, 1024, 4096)},
+                        Case{"llama3-70b", MakeWorkload(512, 64, 131072)},
+                        Case{"mixtral-8x7b", MakeWorkload(64, 512, 4096)},
+                        Case{"llama3-8b", MakeWorkload(96, 60, 8192)}}) {
+    SCOPED_TRACE(k.model);
+    // No host link, so no activation-offload retries (OffloadsTheFewestLayersThatFit has those):
+    // the search assesses exactly the enumerated layouts.
+    costmodel::Cluster c = costmodel::ResolveCluster("dgx-h100");
+    c.node.host_GBps_per_gpu = 0;
+    const Evaluator ev(costmodel::ResolveModel(k.model), c, k.w);
+    SearchOptions o;
+    o.top_k = 5;
+    const std::vector<costmodel::Layout> all = EnumerateLayouts(ev, o);
+    ASSERT_GT(all.size(), 1000u);
+    int64_t feasible = 0, memory = 0;
+    std::array<std::optional<Candidate>, costmodel::kNumReasonCodes> closest;
+    for (const costmodel::Layout& l : all) {
+      const costmodel::Screening s = ev.Screen(l);
+      const costmodel::Evaluation e = ev.Evaluate(l);
+      ASSERT_EQ(s.reasons, e.reasons) << costmodel::LayoutToText(l);
+      ASSERT_EQ(s.memory.peak_bytes, e.memory.peak_bytes) << costmodel::LayoutToText(l);
+      ASSERT_EQ(s.memory.activations_per_layer_bytes, e.memory.activations_per_layer_bytes);
+      feasible += e.feasible();
+      memory += (e.reasons & costmodel::kReasonMemory) != 0;
+      for (int b = 0; b < costmodel::kNumReasonCodes; ++b) {
+        auto& c = closest[static_cast<size_t>(b)];
+        if ((e.reasons & (1u << b)) && (!c || CloserToFeasible(Candidate{l, e}, *c))) c = Candidate{l, e};
+      }
+    }
+    EXPECT_GT(memory, 0);
+    const SearchResult r = Search(ev, o);
+    EXPECT_EQ(r.feasible, feasible);
+    EXPECT_LT(r.priced, r.evaluated);  // the infeasible ones were screened out
+    EXPECT_GE(r.priced, r.feasible);
+    EXPECT_EQ(r.infeasible_by_reason[1], memory);  // bit 1: kReasonMemory
+    for (const Candidate& c : r.best_infeasible) {
+      bool found = false;
+      for (const auto& x : closest) found = found || (x && x->layout == c.layout);
+      EXPECT_TRUE(found) << costmodel::LayoutToText(c.layout);
+      // Priced whole, as Evaluate gives it.
+      EXPECT_EQ(c.eval.time.step_s, ev.Evaluate(c.layout).time.step_s);
+    }
+  }
 }
 
 // Activation offload in the search: a Megatron layout without recompute that is short of memory

@@ -55,13 +55,15 @@ BENCHMARK(BM_EvaluateOneMoeLayout);
 /// Whole searches: layouts evaluated per run and per second.
 void SearchOnce(benchmark::State& state, const std::string& model, const costmodel::Workload& w) {
   const costmodel::Evaluator ev(costmodel::ResolveModel(model), costmodel::ResolveCluster("dgx-h100"), w);
-  int64_t evaluated = 0;
+  int64_t evaluated = 0, priced = 0;
   for (auto _ : state) {
     plans::SearchResult r = plans::Search(ev, plans::SearchOptions{});
     evaluated += r.evaluated;
+    priced += r.priced;
     benchmark::DoNotOptimize(r);
   }
   state.counters["layouts"] = static_cast<double>(evaluated) / static_cast<double>(state.iterations());
+  state.counters["priced"] = static_cast<double>(priced) / static_cast<double>(state.iterations());
   state.counters["layouts_per_s"] = benchmark::Counter(static_cast<double>(evaluated), benchmark::Counter::kIsRate);
 }
 
