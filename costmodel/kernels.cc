@@ -353,11 +353,13 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     const bool rowwise = w.fp8_recipe == Fp8Recipe::kTorchaoRowwise;
     const bool gw_hp = w.fp8_recipe == Fp8Recipe::kTorchaoRowwiseGwHp;
     const bool current = w.fp8_recipe == Fp8Recipe::kTeTensorwise || torchao;
-    const int launches = current ? 2 : 1;
     for (int i = 0; i < k.num_gemms; ++i) {
       GemmShape& g = k.gemms[static_cast<size_t>(i)];
       // The router stays in higher precision (Megatron-Core router.py runs the gate in fp32).
       if (g.name == "scores" || g.name == "context" || g.name == "router") continue;
+      // SequentialMLP: each local expert is its own TE Linear and casts its own operands, so
+      // every cast launches once per expert (the bytes are the same: rows counts them all).
+      const int launches = (current ? 2 : 1) * (g.sequential ? static_cast<int>(g.batch) : 1);
       g.fp8 = true;
       g.wgrad_bf16 = gw_hp;
       const double rows = static_cast<double>(g.m) * static_cast<double>(g.batch);

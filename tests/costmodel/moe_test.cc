@@ -551,6 +551,16 @@ TEST(MoeLayerKernels, SequentialExpertsLaunchOneByOne) {
                        MemoryBoundTime(p, 4.0 * 8192 * 4096);
   EXPECT_GT(gemms, 0.0);
   EXPECT_NEAR(es.Evaluate(l).parts.layer_fwd_compute_s - eg.Evaluate(l).parts.layer_fwd_compute_s, extra, 1e-12);
+  // FP8 (TE delayed scaling: one cast launch per operand): each of the 2 experts' Linears casts
+  // its own input forward and its own output gradient backward, so the two expert GEMMs launch
+  // 2 casts each where the grouped GEMM launches 1; the bytes are the same.
+  for (Workload* x : {&w, &grouped}) x->precision = Precision::kFp8;
+  const LayerKernels s8 = LayerKernelsFor(m, w, l), g8 = LayerKernelsFor(m, grouped, l);
+  EXPECT_EQ(s8.fp8_cast_fwd_launches - g8.fp8_cast_fwd_launches, 2);
+  EXPECT_EQ(s8.fp8_cast_bwd_launches - g8.fp8_cast_bwd_launches, 2);
+  EXPECT_EQ(s8.fp8_weight_launches - g8.fp8_weight_launches, 2);
+  EXPECT_DOUBLE_EQ(s8.fp8_cast_fwd_bytes, g8.fp8_cast_fwd_bytes);
+  EXPECT_DOUBLE_EQ(s8.fp8_cast_bwd_bytes, g8.fp8_cast_bwd_bytes);
 }
 
 TEST(MoeStep, ExchangeIsListedAndThePartsAddUp) {
