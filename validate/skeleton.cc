@@ -409,8 +409,12 @@ class StepRunner {
   }
   void GemmOp(const GemmShape& g, std::string_view pass, int64_t m, int64_t n, int64_t k,
               const std::string& where) {
-    obs_.OnOp("gemm", where_mb_ + where + " " + std::string(g.name) + " " + std::string(pass));
-    b_.Gemm(kComputeStream, m, n, k, g.batch);
+    // SequentialMLP (GemmShape::sequential): one GEMM per local expert, as the model prices it.
+    const int64_t calls = g.sequential ? g.batch : 1, batch = g.sequential ? 1 : g.batch;
+    for (int64_t i = 0; i < calls; ++i) {
+      obs_.OnOp("gemm", where_mb_ + where + " " + std::string(g.name) + " " + std::string(pass));
+      b_.Gemm(kComputeStream, m, n, k, batch);
+    }
   }
   void Forward(const GemmShape& g, const std::string& where) { GemmOp(g, "forward", g.m, g.n, g.k, where); }
   void Backward(const GemmShape& g, const std::string& where) {
@@ -745,9 +749,10 @@ std::vector<GemmCase> GemmCases(const StepPlan& p) {
     out.push_back({name, pass, m, n, k, batch});
   };
   auto all = [&](const GemmShape& g) {
-    add(g.name, "forward", g.m, g.n, g.k, g.batch);
-    add(g.name, "dgrad", g.m, g.k, g.n, g.batch);
-    add(g.name, "wgrad", g.k, g.n, g.m, g.batch);
+    const int64_t batch = g.sequential ? 1 : g.batch;  // the shape each call runs (GemmOp)
+    add(g.name, "forward", g.m, g.n, g.k, batch);
+    add(g.name, "dgrad", g.m, g.k, g.n, batch);
+    add(g.name, "wgrad", g.k, g.n, g.m, batch);
   };
   for (int i = 0; i < p.layer.num_gemms; ++i) all(p.layer.gemms[static_cast<size_t>(i)]);
   if (p.has_dense_layers) {

@@ -572,6 +572,45 @@ TEST(SkeletonExperts, SortByLocalExpertRunsInTheMlpBlock) {
   EXPECT_TRUE(sorts("tp=1,fsdp=16,ep=8").empty());  // one expert per rank
 }
 
+// Megatron-Core's SequentialMLP (Workload::moe_sequential): a rank's experts run one after
+// another, so the skeleton issues one expert GEMM per local expert at batch 1 where the grouped
+// GEMM is one call at batch 2, the same FLOPs, and benchmarks the batch-1 shape it ran.
+TEST(SkeletonExperts, SequentialExpertsRunOneGemmPerExpert) {
+  class Count final : public OpObserver {
+   public:
+    void OnOp(std::string_view op, std::string_view what) override {
+      if (op == "gemm" && what.find(" mlp_in forward") != std::string_view::npos) ++mlp_in;
+    }
+    int mlp_in = 0;
+  };
+  const costmodel::Model m = costmodel::ResolveModel("mixtral-8x7b");
+  costmodel::Workload w = Batch(16, 16, 1024);
+  auto run = [&](bool sequential) {
+    w.moe_sequential = sequential;
+    const StepPlan p = PlanOf(m, w, "tp=1,fsdp=16,ep=4");  // 2 experts per rank
+    CountingBackend b;
+    b.Prepare(WorkspaceFor(p));
+    Count obs;
+    RunStep(b, p, obs);
+    bool batch1 = false, batch2 = false;
+    for (const GemmCase& c : GemmCases(p)) {
+      if (c.name != "mlp_in") continue;
+      batch1 |= c.batch == 1;
+      batch2 |= c.batch == 2;
+    }
+    return std::tuple{obs.mlp_in, b.gemm_flops, batch1, batch2};
+  };
+  const auto [seq_calls, seq_flops, seq_b1, seq_b2] = run(true);
+  const auto [grp_calls, grp_flops, grp_b1, grp_b2] = run(false);
+  EXPECT_EQ(grp_calls, 32);  // 32 layers, 1 micro-batch per rank
+  EXPECT_EQ(seq_calls, 64);  // one per local expert
+  EXPECT_DOUBLE_EQ(seq_flops, grp_flops);
+  EXPECT_TRUE(seq_b1 && !seq_b2);
+  EXPECT_TRUE(grp_b2 && !grp_b1);
+  w.moe_sequential = true;
+  ExpectStepMatchesEvaluation(m, w, "tp=2,sp=on,fsdp=8,ep=4,recompute=full");
+}
+
 // A model with a dense first layer (Moe::dense_layers) and a shared expert: the dense layer runs
 // its own kernels and keeps the hidden-state TP pair; the MoE layers keep it too (the shared
 // expert needs the gathered hidden states) besides the routed copies' gather and scatter.
