@@ -284,8 +284,10 @@ Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l) {
 }
 
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
-  const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32 + p.fp32;
-  return adam + (recipe == Recipe::kMegatron ? p.weight : 0.0);
+  const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32;
+  const double norm = p.fp32;         // the global gradient norm reads every gradient once
+  const double clip = 2.0 * p.fp32;   // ... and clipping scales each in place: read and write
+  return adam + norm + clip + (recipe == Recipe::kMegatron ? p.weight : 0.0);
 }
 
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,

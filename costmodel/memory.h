@@ -135,9 +135,17 @@ struct StateBytes {
   double params = 0, grads = 0, optimizer = 0;
 };
 StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const PrecisionPolicy& p = {});
-/// HBM bytes Adam's step moves per local parameter: the fp32 parameter read and written, the
-/// gradient read, m and v each read and written, the gradient-norm read (8 x 4 = 32 B); the
-/// megatron recipe also writes the bf16 copy (34 B).
+/// HBM bytes the optimizer step moves per local parameter: Adam's fp32 parameter read and
+/// written, gradient read, m and v each read and written (7 x 4 B); before it, clipping by the
+/// global gradient norm, on by default in every framework modelled (max norm 1.0): the norm
+/// reads each fp32 gradient (4 B) and the clip multiplies each in place (read and write, 8 B),
+/// whatever the norm, since both PyTorch and Megatron-Core scale by the clamped coefficient
+/// rather than test it on the host (pytorch torch/nn/utils/clip_grad.py @20592e4
+/// _clip_grads_with_norm_, "avoids a `if clip_coef < 1:` conditional which can require a CPU
+/// <=> device synchronization"; Megatron-LM megatron/core/optimizer/clip_grads.py @0293807
+/// clip_grad_by_total_norm_fp32 with TransformerEngine's multi_tensor_scale_tensor): 40 B; the
+/// megatron recipe also writes the bf16 copy (42 B). (The norm's scalar all-reduce, one
+/// latency per step, is not priced.)
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
 /// HBM bytes FSDP2 (fully_shard) moves on the compute stream per unsharded parameter of a unit
 /// (pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py @8fc2039): `gather`, each
