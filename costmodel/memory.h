@@ -143,7 +143,9 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 /// rather than test it on the host (pytorch torch/nn/utils/clip_grad.py @20592e4
 /// _clip_grads_with_norm_, "avoids a `if clip_coef < 1:` conditional which can require a CPU
 /// <=> device synchronization"; Megatron-LM megatron/core/optimizer/clip_grads.py @0293807
-/// clip_grad_by_total_norm_fp32 with TransformerEngine's multi_tensor_scale_tensor): 40 B; the
+/// clip_grad_by_total_norm_fp32 with TransformerEngine's multi_tensor_scale_tensor; DeepSpeed's
+/// fp16 optimizer unscales by the loss scale, clip folded in, every step: deepspeed/runtime/fp16/
+/// fused_optimizer.py @b97b870 unscale_and_clip_grads): 40 B; the
 /// megatron recipe also writes the bf16 copy (42 B). (The norm's scalar all-reduce, one
 /// latency per step, is not priced.)
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
