@@ -835,9 +835,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
 
     // Optimizer: Adam over the local shard, bandwidth-bound (memory.h OptimizerStepBytesPerParam).
+    // Before the first micro-batch, the gradient buffer zeroed where the framework keeps one.
     const double local_params = tpp.total(m.layers) / static_cast<double>(l.shard());
     const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
-    e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes);
+    const double held = tpp.total(m.layers) - L * tpp.expert * (1.0 - 1.0 / static_cast<double>(l.ep));
+    e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes + GradBufferZeroBytes(w, held));
 
     {
       StepComponents& p = e.parts;
@@ -1074,7 +1076,9 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
     const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
-    tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes);
+    const double held = params + nd * tpp.expert / static_cast<double>(l.ep);  // unsharded by data parallelism
+    tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes +
+                                                     GradBufferZeroBytes(w, held));
     sc.tail_s = tail.fsdp_s + tail.dp_s;
   };
 

@@ -290,6 +290,10 @@ double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
   return adam + norm + clip + (recipe == Recipe::kMegatron ? p.weight : 0.0);
 }
 
+double GradBufferZeroBytes(const Workload& w, double params_held) {
+  return w.grad_buffer_zeroed ? PrecisionOf(w).reduce * params_held : 0.0;
+}
+
 MemoryBreakdown EstimateMemory(const Model& m, const Cluster& c, const Workload& w,
                                const Layout& l, const ParamCounts* counts) {
   return EstimateStageMemory(m, c, w, l, StageShape{m.layers, true, true, 1.0, -1, counts});

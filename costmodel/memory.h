@@ -149,6 +149,11 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 /// megatron recipe also writes the bf16 copy (42 B). (The norm's scalar all-reduce, one
 /// latency per step, is not priced.)
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
+/// HBM bytes a step writes zeroing the gradient buffer before its first micro-batch, where the
+/// workload's framework keeps one (Workload::grad_buffer_zeroed): `params_held` parameters (all
+/// the rank holds of its stage, experts over ep, before any data-parallel sharding) in the
+/// gradient-reduce dtype; 0 where gradients are freed instead.
+double GradBufferZeroBytes(const Workload& w, double params_held);
 /// HBM bytes FSDP2 (fully_shard) moves on the compute stream per unsharded parameter of a unit
 /// (pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py @8fc2039): `gather`, each
 /// all-gather's copy-out into the parameters (split_with_sizes_copy: the gathered weight read

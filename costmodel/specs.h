@@ -424,6 +424,13 @@ struct WorkloadSwitches {
   // grouped GEMM (GroupedMLP / TEGroupedMLP, torchtitan's grouped_mm): each expert's GEMMs and
   // activation launch on their own, and its outputs are concatenated (kernels.cc moe_sequential).
   bool moe_sequential = false;
+  // The data-parallel wrapper zeroes one contiguous gradient buffer at the start of every step
+  // (Megatron-Core's DistributedDataParallel.zero_grad_buffer, "called at the beginning of each
+  // training iteration": _ParamAndGradBuffer.reset, grad_data.zero_()): a write of every
+  // parameter the rank holds, unsharded by data parallelism, in the gradient-reduce dtype
+  // (memory.h GradBufferZeroBytes). false: gradients freed (PyTorch's zero_grad(set_to_none=True),
+  // FSDP, DeepSpeed), nothing written.
+  bool grad_buffer_zeroed = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -439,6 +446,7 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"dp_buckets", "per_layer", "megatron_core", &WorkloadSwitches::dp_buckets_megatron_core},
     {"cp_attention", "te", "torch", &WorkloadSwitches::cp_torch},
     {"moe_experts", "grouped", "sequential", &WorkloadSwitches::moe_sequential},
+    {"grad_buffer", "set_to_none", "zeroed", &WorkloadSwitches::grad_buffer_zeroed},
 };
 
 struct Workload : WorkloadSwitches {

@@ -694,7 +694,10 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   }
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held
-  p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes);
+  p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes) +
+                      costmodel::GradBufferZeroBytes(
+                          w, layers_here * tpp.layer + outer_here +
+                                 layers_here * tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)));
   const auto& mem = e.memory;
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;
   p.layer_activation_bytes = e.parts.layer_activation_bytes;

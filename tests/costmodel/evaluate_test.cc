@@ -53,6 +53,29 @@ TEST(Step, IsTheSumOfItsParts) {
   }
 }
 
+// The optimizer step by hand: Adam with clipping over the rank's shard (42 B per parameter with
+// Megatron's bf16 copy), and where the framework keeps Megatron-Core's contiguous gradient buffer,
+// its zeroing: 4 B (fp32 reduce) per parameter the rank holds, before data-parallel sharding. With
+// a pipeline, each stage's own parameters (the last stage's: its 40 layers and the head).
+TEST(Step, OptimizerStepAndTheGradientBufferZeroedByHand) {
+  const Model m = ResolveModel("llama2-70b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams cp = ComputeParamsFor(c);
+  Workload w = MakeWorkload(256, 256, 4096);
+  const TpShardParams tpp = ParamsPerTpRank(m, 8);
+  for (bool zeroed : {false, true}) {
+    w.grad_buffer_zeroed = zeroed;
+    const Evaluator ev(m, c, w);
+    const Evaluation flat = ev.Evaluate(L("tp=8,sp=on,fsdp=32,zero=1,recipe=megatron", w));
+    const double held = tpp.total(m.layers);
+    EXPECT_DOUBLE_EQ(flat.time.optimizer_s, MemoryBoundTime(cp, held / 32.0 * 42.0 + (zeroed ? 4.0 * held : 0.0)));
+    const Evaluation piped = ev.Evaluate(L("tp=8,sp=on,pp=2,fsdp=16,zero=1,recipe=megatron", w));
+    const double stage = 40.0 * tpp.layer + tpp.head;  // the last stage, the larger one
+    EXPECT_DOUBLE_EQ(piped.time.optimizer_s,
+                     MemoryBoundTime(cp, stage / 16.0 * 42.0 + (zeroed ? 4.0 * stage : 0.0)));
+  }
+}
+
 TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // Hand assembly of the written rule from the per-call parts, for one micro-batch:
   // forward  AG_outer + AG + (L-1) max(0, AG - F)

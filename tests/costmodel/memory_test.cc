@@ -126,6 +126,14 @@ TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
   // Megatron's bf16 copy written, 2 more.
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p), 40.0);
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p), 42.0);
+  // Megatron-Core's gradient buffer, zeroed every step: the reduce dtype (fp32) per parameter
+  // held; nothing where gradients are freed, 2 B where they are reduced in bf16.
+  EXPECT_EQ(GradBufferZeroBytes(w, 1e9), 0.0);
+  Workload zeroed = w;
+  zeroed.grad_buffer_zeroed = true;
+  EXPECT_EQ(GradBufferZeroBytes(zeroed, 1e9), 2e9);  // w.reduce_dtype is bf16 here (above)
+  zeroed.reduce_dtype = Dtype::kFp32;
+  EXPECT_EQ(GradBufferZeroBytes(zeroed, 1e9), 4e9);
   // FP8 casts (kernels.h): TE's cast-transpose 2 + 1 + 1, with current scaling's amax read 6,
   // torchao's amax read, read and write 2 + 2 + 1.
   const Fp8CastBytes fc = Fp8CastBytesOf(p);

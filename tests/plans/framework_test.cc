@@ -70,6 +70,11 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
     EXPECT_FALSE(f->dp_reduce_after_backward) << f->name;
     EXPECT_FALSE(f->dp_gather_after_step) << f->name;
   }
+  // Megatron-Core's DDP zeroes its contiguous gradient buffer every step (param_and_grad_buffer.py
+  // reset); PyTorch, FSDP and DeepSpeed free their gradients instead.
+  EXPECT_TRUE(mg.grad_buffer_zeroed);
+  EXPECT_TRUE(ResolveFramework("nemo").grad_buffer_zeroed);
+  for (const Framework* f : {&tt, &lf, &ds}) EXPECT_FALSE(f->grad_buffer_zeroed) << f->name;
   // Context parallelism: torchtitan runs PyTorch's context_parallel, Megatron-Core and NeMo
   // TransformerEngine's; ApplyFramework hands it to the workload.
   EXPECT_TRUE(tt.cp_torch);
