@@ -379,10 +379,11 @@ SearchResult Search(const costmodel::Evaluator& ev, const SearchOptions& opt,
   }
   for (auto& b : best_bad) {
     if (!b) continue;
-    price(*b);
     const bool dup = std::any_of(r.best_infeasible.begin(), r.best_infeasible.end(),
                                  [&](const Candidate& x) { return x.layout == b->c.layout; });
-    if (!dup) r.best_infeasible.push_back(b->c);
+    if (dup) continue;
+    price(*b);
+    r.best_infeasible.push_back(b->c);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
