@@ -269,15 +269,14 @@ void AddGemm(const ComputeParams& p, const GemmShape& g, double& fwd, double& bw
   // (E4M3 forward, E5M2 gradients with the hybrid format), unless a recipe overrides one.
   // torchao's rowwise_with_gw_hp runs the weight gradient in bf16 (GemmShape::wgrad_bf16).
   auto run = [&](int64_t m, int64_t n, int64_t k, bool fp8) {
-    if (g.sequential && g.batch > 1) {
-      // One GEMM per batch entry, one after another (SequentialMLP's experts).
-      KernelTime one = fp8 ? Fp8GemmTime(p, m, n, k, 1) : GemmTime(p, m, n, k, 1);
-      const double b = static_cast<double>(g.batch);
-      one.flops *= b;
-      one.time_s *= b;
-      return one;
+    // SequentialMLP's experts: one GEMM per batch entry, one after another (GemmShape::calls).
+    KernelTime t = fp8 ? Fp8GemmTime(p, m, n, k, g.call_batch()) : GemmTime(p, m, n, k, g.call_batch());
+    if (g.calls() > 1) {
+      const double calls = static_cast<double>(g.calls());
+      t.flops *= calls;
+      t.time_s *= calls;
     }
-    return fp8 ? Fp8GemmTime(p, m, n, k, g.batch) : GemmTime(p, m, n, k, g.batch);
+    return t;
   };
   const bool wg_fp8 = g.fp8 && !g.wgrad_bf16;
   const KernelTime f = run(g.m, g.n, g.k, g.fp8);
@@ -838,7 +837,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // Before the first micro-batch, the gradient buffer zeroed where the framework keeps one.
     const double local_params = tpp.total(m.layers) / static_cast<double>(l.shard());
     const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
-    const double held = tpp.total(m.layers) - L * tpp.expert * (1.0 - 1.0 / static_cast<double>(l.ep));
+    const double held = tpp.embedding + tpp.head + L * tpp.LayerOnRank(l.ep);
     e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes + GradBufferZeroBytes(w, held));
 
     {
@@ -1076,7 +1075,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
     const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
-    const double held = params + nd * tpp.expert / static_cast<double>(l.ep);  // unsharded by data parallelism
+    const double held = nd * tpp.LayerOnRank(l.ep) + outer;  // unsharded by data parallelism
     tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes +
                                                      GradBufferZeroBytes(w, held));
     sc.tail_s = tail.fsdp_s + tail.dp_s;

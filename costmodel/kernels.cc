@@ -359,7 +359,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
       if (g.name == "scores" || g.name == "context" || g.name == "router") continue;
       // SequentialMLP: each local expert is its own TE Linear and casts its own operands, so
       // every cast launches once per expert (the bytes are the same: rows counts them all).
-      const int launches = (current ? 2 : 1) * (g.sequential ? static_cast<int>(g.batch) : 1);
+      const int launches = (current ? 2 : 1) * static_cast<int>(g.calls());
       g.fp8 = true;
       g.wgrad_bf16 = gw_hp;
       const double rows = static_cast<double>(g.m) * static_cast<double>(g.batch);

@@ -31,6 +31,9 @@ struct GemmShape {
   bool fp8 = false;         // FP8 inputs (a linear layer under Precision::kFp8)
   bool wgrad_bf16 = false;  // its weight-gradient GEMM in bf16 all the same (torchao rowwise_with_gw_hp)
   bool sequential = false;  // its batch runs as `batch` GEMMs one after another (SequentialMLP)
+  /// The GEMM calls it runs, and the batch of each: `batch` calls of one when sequential.
+  int64_t calls() const { return sequential ? batch : 1; }
+  int64_t call_batch() const { return sequential ? 1 : batch; }
 };
 
 /// A bandwidth-bound kernel: `count` forward launches of `bytes` each through HBM, and

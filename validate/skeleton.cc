@@ -409,11 +409,10 @@ class StepRunner {
   }
   void GemmOp(const GemmShape& g, std::string_view pass, int64_t m, int64_t n, int64_t k,
               const std::string& where) {
-    // SequentialMLP (GemmShape::sequential): one GEMM per local expert, as the model prices it.
-    const int64_t calls = g.sequential ? g.batch : 1, batch = g.sequential ? 1 : g.batch;
-    for (int64_t i = 0; i < calls; ++i) {
+    // SequentialMLP (GemmShape::calls): one GEMM per local expert, as the model prices it.
+    for (int64_t i = 0; i < g.calls(); ++i) {
       obs_.OnOp("gemm", where_mb_ + where + " " + std::string(g.name) + " " + std::string(pass));
-      b_.Gemm(kComputeStream, m, n, k, batch);
+      b_.Gemm(kComputeStream, m, n, k, g.call_batch());
     }
   }
   void Forward(const GemmShape& g, const std::string& where) { GemmOp(g, "forward", g.m, g.n, g.k, where); }
@@ -695,9 +694,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes) +
-                      costmodel::GradBufferZeroBytes(
-                          w, layers_here * tpp.layer + outer_here +
-                                 layers_here * tpp.expert / static_cast<double>(std::max<int64_t>(1, l.ep)));
+                      costmodel::GradBufferZeroBytes(w, layers_here * tpp.LayerOnRank(l.ep) + outer_here);
   const auto& mem = e.memory;
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;
   p.layer_activation_bytes = e.parts.layer_activation_bytes;
@@ -752,7 +749,7 @@ std::vector<GemmCase> GemmCases(const StepPlan& p) {
     out.push_back({name, pass, m, n, k, batch});
   };
   auto all = [&](const GemmShape& g) {
-    const int64_t batch = g.sequential ? 1 : g.batch;  // the shape each call runs (GemmOp)
+    const int64_t batch = g.call_batch();  // the shape each call runs (GemmOp)
     add(g.name, "forward", g.m, g.n, g.k, batch);
     add(g.name, "dgrad", g.m, g.k, g.n, batch);
     add(g.name, "wgrad", g.k, g.n, g.m, batch);
