@@ -130,7 +130,8 @@ done
 
 # 3. The bundle: provenance, then the measurement files as meshplan-validate wrote them.
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"; }
-commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
+# A copy of the tree without .git (a device machine, a tarball) names its commit in MESHPLAN_GIT_COMMIT.
+commit=${MESHPLAN_GIT_COMMIT:-$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)}
 {
   printf '{\n  "schema_version": 1,\n  "command": "gpu_check",\n  "provenance": {\n'
   printf '    "gpu": %s,\n    "gpu_name": %s,\n    "backend": %s,\n    "cluster": %s,\n' \
