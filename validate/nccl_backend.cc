@@ -18,14 +18,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <cstring>
 #include <map>
-#include <random>
 #include <thread>
 #include <vector>
 
 #include "costmodel/error.h"
 #include "validate/backend.h"
+#include "validate/operands.h"
 
 namespace meshplan::validate {
 namespace {
@@ -108,10 +107,8 @@ class NcclBackend final : public Backend {
   }
 
   void Prepare(const Workspace& w) override {
-    // GEMM operands hold random values, as a training step's activations and weights do: a
-    // tensor core multiplying zeros (the memset below) switches fewer bits, draws less power and
-    // runs faster (an 8192^3 bf16 product on an H200 here: 788 TFLOP/s on random data, 894 on
-    // zeros), which would make every GEMM timing and the sustained-chain fraction optimistic.
+    // GEMM operands hold random values, as a training step's activations and weights do: on
+    // zeros (Grow's memset) a tensor core draws less power and runs faster (validate/operands.h).
     if (Grow(a_, a_bytes_, 2.0 * static_cast<double>(w.gemm_a_elems))) FillRandomBf16(a_, a_bytes_, 1);
     if (Grow(b_, b_bytes_, 2.0 * static_cast<double>(w.gemm_b_elems))) FillRandomBf16(b_, b_bytes_, 2);
     Grow(c_, c_bytes_, 2.0 * static_cast<double>(w.gemm_c_elems));
@@ -392,19 +389,11 @@ class NcclBackend final : public Backend {
     have = std::max(want, 256.0);
     return true;
   }
-  /// Fills `bytes` of device memory with bf16 values drawn from N(0, 1) (fixed seed, so runs are
-  /// repeatable): 4 Mi values made on the host, copied once, then doubled on the device.
+  /// Fills `bytes` of device memory with bf16 values from N(0, 1) (validate/operands.h): 4 Mi
+  /// values made on the host, copied once, then doubled on the device.
   void FillRandomBf16(void* p, double bytes, unsigned seed) {
     const size_t total = static_cast<size_t>(bytes) / 2 * 2;
-    std::vector<uint16_t> host(std::min<size_t>(total / 2, size_t{1} << 22));
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (uint16_t& v : host) {
-      const float f = normal(gen);
-      uint32_t bits = 0;
-      std::memcpy(&bits, &f, sizeof bits);
-      v = static_cast<uint16_t>(bits >> 16);  // bf16: the float's upper half
-    }
+    const std::vector<uint16_t> host = RandomBf16(std::min<size_t>(total / 2, size_t{1} << 22), seed);
     char* d = static_cast<char*>(p);
     size_t done = host.size() * 2;
     Cuda(cudaMemcpy(d, host.data(), done, cudaMemcpyHostToDevice), "cudaMemcpy");
