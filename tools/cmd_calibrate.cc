@@ -120,10 +120,12 @@ void RunCalibrate(const CalibrateOptions& o) {
                               " kernel-level records: per-layer timings, GEMMs, collectives)");
     files.push_back(std::move(f));
   }
+  std::vector<std::string> standin_attention;  // measurement files with attention timings
   for (const auto& path : o.measurements) {
     FileInputs f;
     f.name = std::filesystem::path(path).filename().string();
     AddMeasurementFile(path, base, f.in);
+    if (!f.in.attention.empty()) standin_attention.push_back(f.name);
     files.push_back(std::move(f));
   }
   if (files.empty()) throw Error("calibrate", "no input could be modelled (every log was skipped)");
@@ -169,6 +171,18 @@ void RunCalibrate(const CalibrateOptions& o) {
   // A held-out or extrapolated score worse than the uncalibrated model's: the fit does not
   // carry to that file (stderr and warnings[]; the profile is still written).
   std::vector<std::string> warnings;
+  // meshplan-validate times attention as the causal GEMM pair that stands in for FlashAttention
+  // in its skeleton (validate/skeleton.cc AttentionForwardGemms: QK^T and PV over half the
+  // keys, cuBLAS). A fraction fitted from it prices that stand-in: right for `validate --show`
+  // against the skeleton's step, not for a framework's fused kernel (on an H100 the stand-in ran
+  // at 0.21-0.39 of the BF16 peak where FlashAttention-2's published long-sequence rate is 0.34;
+  // data/measurements/README.md).
+  for (const auto& file : standin_attention) {
+    warnings.push_back("efficiency.attention_peak_fraction is fitted from " + file +
+                       ", whose attention is meshplan-validate's cuBLAS GEMM pair standing in for "
+                       "FlashAttention: it prices the validation skeleton, not a framework's attention "
+                       "kernel; for planning, drop that field from the profile");
+  }
   if (o.leave_one_out && files.size() > 1) {
     std::printf("leave-one-out: fit without the file, score it (MAPE %%)\n");
     std::printf("%-52s %10s %10s %10s\n", "held-out file", "uncal", "fit_all", "held_out");
