@@ -13,7 +13,8 @@
 #     plan, `meshplan validate --run` runs meshplan-validate on it (the plan's GEMM, attention
 #     and bandwidth-kernel shapes, then skeleton steps) and prints predicted vs measured; plan a
 #     also runs its layer's GEMMs back to back for 60 s (--sustain-s: what a training step's
-#     chain holds against the burst timings, the power-limit question of issue 17);
+#     chain holds against the burst timings, the power-limit question of issue 17); on a GPU,
+#     nvidia-smi dmon traces power and clocks meanwhile into <gpu>-<date>.dmon.txt;
 #  3. bundle the measurement files with their provenance (GPU name, driver, CUDA and NCCL
 #     versions from meshplan-validate --env, date, host, this command, the git commit) into
 #     data/measurements/<gpu>-<date>.json (--cpu: a temporary directory, never data/);
@@ -113,7 +114,17 @@ bundle=$out_dir/$slug-$date_tag.json
 profile=$out_dir/$slug-$date_tag.profile.json
 say "$mode path: backend $backend, cluster $cluster, GPU '$gpu_name'; work in $work"
 
-# 2. Plan and measure each shape on 1 GPU.
+# 2. Plan and measure each shape on 1 GPU. On a GPU, nvidia-smi dmon records power, clocks and
+# temperatures once a second beside the bundle (<gpu>-<date>.dmon.txt): the trace that says
+# whether the sustained chain met the power limit and where the clock settled.
+trace=""
+dmon_pid=""
+if [ $mode = gpu ] && command -v nvidia-smi >/dev/null; then
+  trace=$out_dir/$slug-$date_tag.dmon.txt
+  nvidia-smi dmon -s pucm -d 1 > "$trace" 2>&1 &
+  dmon_pid=$!
+  trap 'kill $dmon_pid 2>/dev/null; rm -rf "$work"' EXIT
+fi
 measured=()
 for p in "${plans[@]}"; do
   read -r name model seq gbs layout <<<"$p"
@@ -128,6 +139,12 @@ for p in "${plans[@]}"; do
   measured+=("$work/meas_$name.json")
 done
 
+if [ -n "$dmon_pid" ]; then
+  kill "$dmon_pid" 2>/dev/null || true
+  wait "$dmon_pid" 2>/dev/null || true
+  say "power and clock trace: $trace"
+fi
+
 # 3. The bundle: provenance, then the measurement files as meshplan-validate wrote them.
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"; }
 # A copy of the tree without .git (a device machine, a tarball) names its commit in MESHPLAN_GIT_COMMIT.
@@ -139,6 +156,7 @@ commit=${MESHPLAN_GIT_COMMIT:-$(git -C "$root" rev-parse HEAD 2>/dev/null || ech
   printf '    "date": %s,\n    "host": %s,\n    "command": %s,\n    "git_commit": %s,\n' \
     "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(json_str "$(hostname)")" "$(json_str "$cmdline")" \
     "$(json_str "$commit")"
+  [ -z "$trace" ] || printf '    "power_trace": %s,\n' "$(json_str "$(basename "$trace")")"
   printf '    "meshplan": %s,\n    "environment": %s\n  },\n  "measurements": [\n' \
     "$(json_str "$("$M" --version)")" "$env_json"
   first=1
