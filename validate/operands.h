@@ -2,8 +2,9 @@
 // power limit, depends on the bits it switches: on an H100 SXM at 700 W the validation chain of
 // Qwen2-0.5B's layer GEMMs ran at 750 TFLOP/s and 545 W on zeroed operands and at 621 TFLOP/s,
 // held at 700 W with the clock at 1,380-1,395 MHz, on random ones (data/measurements/README.md).
-// Training multiplies activations and weights of roughly unit scale, so the backends time random
-// operands, never zeros.
+// Training multiplies activations and weights of roughly unit scale, so the NCCL (GPU) backend
+// times random operands, never zeros. (The CPU backend, a functional stand-in whose timings only
+// close the loop in CI, multiplies ones.)
 #pragma once
 
 #include <cstddef>
