@@ -391,11 +391,19 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   } else if (l.recipe == Recipe::kFsdp2 || sharded_params) {
     if (l.recipe == Recipe::kFsdp2 && l.zero == 2 && l.shard() > 1) {
       transient += (params_tp + expert_tp) * bytes.weight;  // SHARD_GRAD_OP keeps every unit's bf16 params to backward
+      transient += unit * (bytes.grad + reduce_copy);       // a unit's unsharded grads and their reduce-dtype copy
     } else {
-      transient += 2.0 * unit * bytes.weight;  // current + prefetched unit, bf16
+      // The unit in backward, gathered (bf16), with its unsharded grads and their reduce-dtype
+      // copy, while the next unit in backward order is gathered ahead (FSDP2's backward prefetch
+      // of one unit). Under a layer that next unit is a layer; under the head (the last stage's
+      // final norm and output projection, one unit: torchtitan/models/llama3/infra/parallelize.py
+      // @018740b apply_fsdp) it is the last layer, not a second head: a head larger than a layer
+      // (Llama 3 8B's 525M parameters against 218M) is gathered once.
+      const double layer_phase = layer_unit * (2.0 * bytes.weight + bytes.grad + reduce_copy);
+      const double head_phase =
+          st.last ? tpp.head * (bytes.weight + bytes.grad + reduce_copy) + layer_unit * bytes.weight : 0.0;
+      transient += std::max(layer_phase, head_phase);
     }
-    transient += unit * bytes.grad;         // unsharded bf16 grads of a unit
-    transient += unit * reduce_copy;        // their reduce-dtype copy
   }
   // FP8 (TransformerEngine): each linear weight's FP8 copy and its FP8 transpose, made on the
   // first micro-batch and kept to the step's end (TE linear.py: weight_fp8, weight_t_fp8), 2 B

@@ -327,3 +327,46 @@ TEST(Checkpointing, MegatronMoeModulesDropTheExpertsTensors) {
 
 }  // namespace
 }  // namespace meshplan::costmodel
+
+namespace meshplan::costmodel {
+namespace {
+
+// FSDP2's transient units by hand (memory.cc; torchtitan apply_fsdp wraps tok_embeddings, each
+// block, and [norm, output] as units, torchtitan/models/llama3/infra/parallelize.py @018740b).
+// In backward a unit is gathered in bf16 (2 B a parameter), its unsharded gradients are bf16
+// (2 B) with an fp32 copy for the reduce-scatter (4 B), and the next unit in backward order is
+// gathered ahead (2 B). Llama 3 8B: a block holds 4096^2 x 2 (q, o) + 2 x 4096 x 1024 (k, v)
+// + 3 x 4096 x 14336 (SwiGLU) + 2 x 4096 (norms) = 218,112,000 parameters; the head 128,256 x
+// 4096 + 4096 (final norm) = 525,340,672. Under the head the unit ahead is the last block:
+// 525,340,672 x 8 + 218,112,000 x 2 = 4,638,949,376 B, more than a block's phase
+// (218,112,000 x 10), and not the 5,253,406,720 B of two heads. Llama 2 70B's head (32,000 x
+// 8192 + 8192 = 262,152,192) is smaller than its block (855,654,400): the block's phase, x 10.
+TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
+  const Cluster c = ResolveCluster("dgx-h100");
+  Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 8192;
+  Layout l;
+  l.fsdp = 8;
+  l.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama3-8b"), c, w, l).transient_bytes,
+                   525340672.0 * 8 + 218112000.0 * 2);
+  w.gpus = 64;
+  w.global_batch = 64;
+  w.seq = 4096;
+  l.fsdp = 64;
+  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama2-70b"), c, w, l).transient_bytes, 855654400.0 * 10);
+  // An fp32 reduce-scatter of bf16 gradients is what adds the 4 B: a bf16 reduce moves the
+  // gradients as they are (no copy), so a parameter costs 2 + 2 + 2 under the head's backward.
+  w.reduce_dtype = Dtype::kBf16;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 8192;
+  l.fsdp = 8;
+  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama3-8b"), c, w, l).transient_bytes,
+                   525340672.0 * 4 + 218112000.0 * 2);
+}
+
+}  // namespace
+}  // namespace meshplan::costmodel
