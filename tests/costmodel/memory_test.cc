@@ -325,11 +325,6 @@ TEST(Checkpointing, MegatronMoeModulesDropTheExpertsTensors) {
   EXPECT_DOUBLE_EQ(n - ActivationBytesPerLayer(m, x), 33554432.0);
 }
 
-}  // namespace
-}  // namespace meshplan::costmodel
-
-namespace meshplan::costmodel {
-namespace {
 
 // FSDP2's transient units by hand (memory.cc; torchtitan apply_fsdp wraps tok_embeddings, each
 // block, and [norm, output] as units, torchtitan/models/llama3/infra/parallelize.py @018740b).
@@ -343,29 +338,23 @@ namespace {
 // 8192 + 8192 = 262,152,192) is smaller than its block (855,654,400): the block's phase, x 10.
 TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
   const Cluster c = ResolveCluster("dgx-h100");
-  Workload w;
-  w.gpus = 8;
-  w.global_batch = 8;
-  w.seq = 8192;
-  Layout l;
-  l.fsdp = 8;
-  l.recompute = Recompute::kNone;
-  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama3-8b"), c, w, l).transient_bytes,
-                   525340672.0 * 8 + 218112000.0 * 2);
-  w.gpus = 64;
-  w.global_batch = 64;
-  w.seq = 4096;
-  l.fsdp = 64;
-  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama2-70b"), c, w, l).transient_bytes, 855654400.0 * 10);
+  // FSDP over every GPU, one sequence per GPU, no recompute: the transient is the units alone.
+  auto transient = [&](const char* model, int64_t gpus, int64_t seq, Dtype reduce) {
+    Workload w;
+    w.gpus = gpus;
+    w.global_batch = gpus;
+    w.seq = seq;
+    w.reduce_dtype = reduce;
+    Layout l;
+    l.fsdp = gpus;
+    l.recompute = Recompute::kNone;
+    return EstimateMemory(ResolveModel(model), c, w, l).transient_bytes;
+  };
+  EXPECT_DOUBLE_EQ(transient("llama3-8b", 8, 8192, Dtype::kFp32), 525340672.0 * 8 + 218112000.0 * 2);
+  EXPECT_DOUBLE_EQ(transient("llama2-70b", 64, 4096, Dtype::kFp32), 855654400.0 * 10);
   // An fp32 reduce-scatter of bf16 gradients is what adds the 4 B: a bf16 reduce moves the
   // gradients as they are (no copy), so a parameter costs 2 + 2 + 2 under the head's backward.
-  w.reduce_dtype = Dtype::kBf16;
-  w.gpus = 8;
-  w.global_batch = 8;
-  w.seq = 8192;
-  l.fsdp = 8;
-  EXPECT_DOUBLE_EQ(EstimateMemory(ResolveModel("llama3-8b"), c, w, l).transient_bytes,
-                   525340672.0 * 4 + 218112000.0 * 2);
+  EXPECT_DOUBLE_EQ(transient("llama3-8b", 8, 8192, Dtype::kBf16), 525340672.0 * 4 + 218112000.0 * 2);
 }
 
 }  // namespace
