@@ -859,9 +859,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
           mb.activations_bytes - mb.activations_per_layer_bytes * ResidentActivationLayers(L, l.cpu_offload_layers);
       const bool gathered = l.shard() > 1 && (l.zero >= 3 || (l.recipe == Recipe::kFsdp2 && l.zero == 2));
       p.unit_param_bytes = gathered ? bytes.weight * (unit + xunit) : 0.0;
-      // The unit's gradients as backward writes them, plus their reduce-dtype copy if another.
+      // The unit's gradients as backward writes them, and their reduce-dtype copy if another.
       const double reduce_copy = bytes.reduce != bytes.grad ? bytes.reduce : 0.0;
-      p.unit_grad_bytes = l.shard() > 1 && l.zero >= 2 ? (bytes.grad + reduce_copy) * (unit + xunit) : 0.0;
+      const bool unit_grads = l.shard() > 1 && l.zero >= 2;
+      p.unit_grad_bytes = unit_grads ? bytes.grad * (unit + xunit) : 0.0;
+      p.unit_reduce_copy_bytes = unit_grads ? reduce_copy * (unit + xunit) : 0.0;
       p.recompute_working_bytes = mb.recompute_working_bytes;
     }
     e.time.compute_s = compute;

@@ -129,7 +129,8 @@ struct StepComponents {
   int64_t offload_layers = 0;           // the first layers whose activations go to the host (OffloadedLayers)
   double outer_activation_bytes = 0;    // outside the layers per micro-batch
   double unit_param_bytes = 0;          // one gathered layer, bf16
-  double unit_grad_bytes = 0;           // one layer's unsharded grads before reduce-scatter
+  double unit_grad_bytes = 0;           // one layer's unsharded grads as backward writes them
+  double unit_reduce_copy_bytes = 0;    // ... and their reduce-dtype copy, the reduce-scatter's input (0: same dtype)
   double recompute_working_bytes = 0;   // rematerialised in a layer's backward
 };
 

@@ -150,16 +150,28 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   }
   Builder b(static_cast<size_t>(total), static_cast<size_t>(2 * total));
 
-  // Memory of the outer unit (embedding + head) scales like a layer's.
+  // Memory of the outer units scales like a layer's. They are two, as FSDP2 wraps them
+  // (torchtitan/models/llama3/infra/parallelize.py @018740b apply_fsdp, and memory.cc): the
+  // embedding, resharded after its forward (ZeRO-3) and gathered again for its backward, the
+  // last; and the final norm with the output head, kept from its forward to the end of its
+  // backward. Their collectives are priced as one gather before the first layer and one
+  // reduce-scatter after the last backward (Evaluate's fsdp_ag/rs_outer_s); the embedding's
+  // second gather is in the reduce-scatter's task.
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(ev.model(), l.tp);
   // (A unit's parameters: the layer's own, plus its experts when they are sharded further over
   // the expert-data-parallel group, as Evaluate sizes unit_param_bytes.)
   const double unit_params = tpp.layer + (l.shard() / l.ep > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
-  const double outer_ratio = unit_params > 0 ? (tpp.embedding + tpp.head) / unit_params : 0.0;
-  const double outer_param_bytes = fsdp_layer ? p.unit_param_bytes * outer_ratio : 0.0;
-  const double outer_grad_bytes = fsdp_layer ? p.unit_grad_bytes * outer_ratio : 0.0;
+  const double emb_ratio = unit_params > 0 && fsdp_layer ? tpp.embedding / unit_params : 0.0;
+  const double head_ratio = unit_params > 0 && fsdp_layer ? tpp.head / unit_params : 0.0;
   const double unit_param_bytes = fsdp_layer ? p.unit_param_bytes : 0.0;
+  // A unit's gradients live from its backward to the end of it (FSDP2 then copies them into the
+  // reduce-scatter's input and frees them); that copy in the reduce dtype lives while the
+  // reduce-scatter runs (torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py foreach_reduce).
   const double unit_grad_bytes = fsdp_layer ? p.unit_grad_bytes : 0.0;
+  const double unit_reduce_bytes = fsdp_layer ? p.unit_reduce_copy_bytes : 0.0;
+  const double emb_param_bytes = p.unit_param_bytes * emb_ratio, head_param_bytes = p.unit_param_bytes * head_ratio;
+  const double emb_grad_bytes = (p.unit_grad_bytes + p.unit_reduce_copy_bytes) * emb_ratio;
+  const double head_grad_bytes = (p.unit_grad_bytes + p.unit_reduce_copy_bytes) * head_ratio;
   // A layer's activations held on the GPU from its forward to its backward: none for an
   // offloaded one (p.offload_layers, in effect), and layer 0 also holds the offload's one-layer
   // staging buffer (TransformerEngine's double buffer), as memory.cc counts them.
@@ -208,7 +220,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     const bool last_mb = m == M - 1;
     // ---- Forward.
     const int32_t ag_outer =
-        fsdp_layer ? b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s, outer_param_bytes, {})
+        fsdp_layer ? b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s, emb_param_bytes + head_param_bytes, {})
                    : -1;
     int64_t issued = 0;  // forward all-gathers issued so far this micro-batch
     for (int64_t i = 0; i < L; ++i) {
@@ -230,7 +242,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerFwdEp, Stream::kCompute, m, i, p.layer_fwd_ep_s, 0.0, {});
-      if (gather_bwd) b.Free(last, unit_param_bytes);  // FSDP2 reshard_after_forward
+      if (gather_bwd) b.Free(last, unit_param_bytes + (i == 0 ? emb_param_bytes : 0.0));  // reshard_after_forward
       fwd_last[ui] = last;
     }
     b.Add(Op::kHeadFwd, Stream::kCompute, m, -1, p.head_fwd_s - head_tp.fwd_s,
@@ -238,11 +250,13 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     if (head_tp.fwd_s > 0) b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
     // ---- Backward.
     int32_t head_last = b.Add(Op::kHeadBwd, Stream::kCompute, m, -1, p.head_bwd_s - head_tp.bwd_s,
-                              outer_grad_bytes, {});
+                              head_grad_bytes, {});
     if (head_tp.bwd_s > 0) {
       head_last = b.Add(Op::kHeadBwdTp, Stream::kCompute, m, -1, head_tp.bwd_s, 0.0, {});
     }
-    b.Free(head_last, p.outer_activation_bytes);
+    // The head unit reshards after its backward; its gradients leave with their reduce-scatter
+    // (priced in the outer one below).
+    b.Free(head_last, p.outer_activation_bytes + head_param_bytes + head_grad_bytes);
     int64_t next_bwd_ag = L - 1;  // next backward re-gather to issue, going down
     int32_t rs_outer = -1;
     for (int64_t i = L - 1; i >= 0; --i) {
@@ -254,8 +268,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         ag_bwd[static_cast<size_t>(j)] =
             b.Add(Op::kAgLayerBwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
       }
-      const int32_t bwd = b.Add(Op::kLayerBwd, Stream::kCompute, m, i, B,
-                                p.recompute_working_bytes + unit_grad_bytes,
+      const int32_t bwd = b.Add(Op::kLayerBwd, Stream::kCompute, m, i, B, p.recompute_working_bytes + unit_grad_bytes,
                                 {gather_bwd ? ag_bwd[ui] : -1});
       int32_t last = bwd;
       if (cp) last = cp_pass(p.cp_bwd, false, m, i, last);
@@ -263,16 +276,18 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerBwdTp, Stream::kCompute, m, i, p.layer_bwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerBwdEp, Stream::kCompute, m, i, p.layer_bwd_ep_s, 0.0, {});
-      b.Free(last, p.recompute_working_bytes + kept_on_gpu(i) + unit_param_bytes);
+      b.Free(last, p.recompute_working_bytes + kept_on_gpu(i) + unit_param_bytes + unit_grad_bytes);
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for
       if (fsdp_layer) {
-        grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, 0.0, {last});
-        b.Free(grads_ready, unit_grad_bytes);
+        grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, unit_reduce_bytes, {last});
+        b.Free(grads_ready, unit_reduce_bytes);
         if (i == 0) {
-          b.Free(last, outer_param_bytes);  // the root unit reshards after its backward
-          rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s, 0.0, {last});
-          b.Free(rs_outer, outer_grad_bytes);
+          // The embedding's backward: its parameters (gathered again under ZeRO-3, else kept
+          // since the forward) and gradients, with nothing gathered after it.
+          rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s,
+                           (gather_bwd ? emb_param_bytes : 0.0) + emb_grad_bytes, {last});
+          b.Free(rs_outer, emb_param_bytes + emb_grad_bytes);
         }
       }
       if (last_mb && zero1) {

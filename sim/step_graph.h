@@ -7,7 +7,8 @@
 //    or for all of them where the framework gathers whole before the forward
 //    (StepComponents::zero1_gather_blocking)]
 //   for each micro-batch m:
-//     all-gather of the outer unit (embedding + head), then for each layer i = 0..L-1:
+//     all-gather of the outer units (the embedding; the final norm and head), then for each
+//     layer i = 0..L-1:
 //       pre-forward(i) issues the all-gathers of layers up to i + depth (prefetch); AG(m, j)
 //       may start only once layer j - depth - 1 finished its forward (its unsharded parameters
 //       are freed then: at most depth + 1 layers unsharded);
@@ -19,7 +20,7 @@
 //       backward finished);
 //       backward compute(m, i) [needs AG_bwd(m, i)], its TP collectives;
 //       reduce-scatter of layer i's gradients (after its backward) [layer 0: then the outer
-//       unit's]; last micro-batch: ZeRO-1 reduce-scatter bucket i, then the replica
+//       units']; last micro-batch: ZeRO-1 reduce-scatter bucket i, then the replica
 //       all-reduce bucket i (after that layer's reduce-scatter; where the framework reduces
 //       after the backward, StepComponents::dp_after_backward, every ZeRO-1 and all-reduce
 //       bucket after the last backward instead);
@@ -27,6 +28,10 @@
 //
 // Per-step collectives (ZeRO-1, DP all-reduce) are split into L equal buckets, one per layer,
 // as the analytical model assumes ("one layer's worth is the last bucket, never hidden").
+// Memory follows FSDP2's units (step_graph.cc): a unit's bf16 parameters from its gather to its
+// reshard; its gradients through its backward, their reduce-dtype copy through its
+// reduce-scatter; the embedding resharded after its forward under ZeRO-3 and held again for
+// its backward, the head unit from its gather to the end of its backward.
 // The graph is stored as a Boost.Graph compressed_sparse_row_graph (in the .cc files only).
 #ifndef MESHPLAN_SIM_STEP_GRAPH_H_
 #define MESHPLAN_SIM_STEP_GRAPH_H_

@@ -715,7 +715,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     return p;
   }
   p.unit_param_bytes = e.parts.unit_param_bytes;
-  p.unit_grad_bytes = e.parts.unit_grad_bytes;
+  p.unit_grad_bytes = e.parts.unit_grad_bytes + e.parts.unit_reduce_copy_bytes;  // one buffer per unit
   p.recompute_working_bytes = e.parts.recompute_working_bytes;
   return p;
 }

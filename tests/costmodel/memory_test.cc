@@ -355,6 +355,22 @@ TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
   // An fp32 reduce-scatter of bf16 gradients is what adds the 4 B: a bf16 reduce moves the
   // gradients as they are (no copy), so a parameter costs 2 + 2 + 2 under the head's backward.
   EXPECT_DOUBLE_EQ(transient("llama3-8b", 8, 8192, Dtype::kBf16), 525340672.0 * 4 + 218112000.0 * 2);
+  // Tied embeddings: the head unit is the final norm alone (4,096), and the embedding, 128,256 x
+  // 4,096 = 525,336,576 parameters, is the largest phase: gathered last in backward, nothing
+  // after it, 2 + 2 + 4 B a parameter.
+  Model tied = ResolveModel("llama3-8b");
+  tied.tied_embeddings = true;
+  Workload w;
+  w.gpus = w.global_batch = 8;
+  w.seq = 8192;
+  Layout l;
+  l.fsdp = 8;
+  l.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(EstimateMemory(tied, c, w, l).transient_bytes, 525336576.0 * 8);
+  // At fsdp 1 nothing is sharded and the embedding's phase is not counted (the layer's is).
+  w.gpus = w.global_batch = 1;
+  l.fsdp = 1;
+  EXPECT_DOUBLE_EQ(EstimateMemory(tied, c, w, l).transient_bytes, 218112000.0 * 10);
 }
 
 }  // namespace
