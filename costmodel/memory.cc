@@ -372,12 +372,14 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   mb.host_capacity_bytes = c.node.host_gib_per_gpu * kGiB;
 
   // Transient: the recompute working set of the layer in backward, and FSDP's unsharded units.
-  double transient = 0;
-  if (l.recompute == Recompute::kFull) transient += la.no_recompute;
-  if (l.recompute == Recompute::kSelective) transient += la.no_recompute - la.kept;
-  if (l.recompute == Recompute::kOp) transient += std::max(0.0, la.no_recompute - la.kept);
-  mb.recompute_working_bytes = transient;
-  transient += CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers
+  double recompute = 0;
+  if (l.recompute == Recompute::kFull) recompute += la.no_recompute;
+  if (l.recompute == Recompute::kSelective) recompute += la.no_recompute - la.kept;
+  if (l.recompute == Recompute::kOp) recompute += std::max(0.0, la.no_recompute - la.kept);
+  mb.recompute_working_bytes = recompute;
+  double transient = CpVolumesFor(m, w, l).transient_bytes;  // the KV exchange's buffers
+  // FSDP's units in the three phases of the backward (below): a layer's, the head's, the embedding's.
+  double layer_phase = 0, head_phase = 0, embedding_phase = 0;
   // The largest FSDP unit: a layer's parameters with its experts, those gathered over the
   // expert-data-parallel group (none to gather when ep covers fsdp x cp: they stay resident).
   const double layer_unit = tpp.layer + (edp > 1 ? tpp.expert / static_cast<double>(l.ep) : 0.0);
@@ -399,20 +401,25 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       // final norm and output projection, one unit: torchtitan/models/llama3/infra/parallelize.py
       // @018740b apply_fsdp) it is the last layer, not a second head: a head larger than a layer
       // (Llama 3 8B's 525M parameters against 218M) is gathered once.
-      const double layer_phase = layer_unit * (2.0 * bytes.weight + bytes.grad + reduce_copy);
-      const double head_phase =
-          st.last ? tpp.head * (bytes.weight + bytes.grad + reduce_copy) + layer_unit * bytes.weight : 0.0;
+      layer_phase = layer_unit * (2.0 * bytes.weight + bytes.grad + reduce_copy);
+      head_phase = st.last ? tpp.head * (bytes.weight + bytes.grad + reduce_copy) + layer_unit * bytes.weight : 0.0;
       // The embedding, its own unit, is the last in backward order: gathered with nothing after
       // it. Below the head's phase unless the head is smaller (tied embeddings: the head unit is
       // the final norm alone). Counted where parameters are sharded, as the simulator has it;
       // at fsdp 1 the phases above are kept as they were fitted to the H100 measurements
       // (data/measurements/README.md: the skeleton holds no units there, nor does torchtitan,
       // which applies no fully_shard at dp_shard 1).
-      const double embedding_phase =
-          st.first && sharded_params ? tpp.embedding * (bytes.weight + bytes.grad + reduce_copy) : 0.0;
-      transient += std::max({layer_phase, head_phase, embedding_phase});
+      embedding_phase = st.first && sharded_params ? tpp.embedding * (bytes.weight + bytes.grad + reduce_copy) : 0.0;
     }
   }
+  // The backward's phases do not overlap. The last stage runs the loss and the head's backward
+  // first, with the activations outside the layers (logits, loss) still held; autograd frees a
+  // node's saved tensors once it has run (torch/csrc/autograd/engine.cpp evaluate_function:
+  // release_variables unless retain_graph), so they are gone before the layers' backward
+  // recomputes, and the embedding's phase comes last. The peak is the largest phase, not their
+  // sum: the outside activations (counted in activations_bytes) are taken back out of it.
+  const double outside = st.last ? ActivationBytesOutsideLayers(m, as) : 0.0;
+  transient += std::max({recompute + layer_phase, outside + head_phase, embedding_phase}) - outside;
   // FP8 (TransformerEngine): each linear weight's FP8 copy and its FP8 transpose, made on the
   // first micro-batch and kept to the step's end (TE linear.py: weight_fp8, weight_t_fp8), 2 B
   // per layer parameter held unsharded. With --fp8-param-gather the parameter itself is FP8:

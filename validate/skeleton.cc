@@ -94,6 +94,9 @@ class StepRunner {
       }
       HeadForward();
       HeadBackward();
+      // The logits and the loss's saved tensors go as their backward nodes finish (autograd's
+      // release_variables), before the layers' backward: memory.cc's phases.
+      Free(outer_act);
       for (int64_t i = L - 1; i >= 0; --i) {
         const std::string where = "layer " + std::to_string(i) + " backward";
         const size_t ui = static_cast<size_t>(i);
@@ -134,7 +137,6 @@ class StepRunner {
         Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.outer_rs_bytes,
                    p_.reduce_dtype, "embedding+head grads");
       }
-      Free(outer_act);
     }
     where_mb_.clear();
     StepTail();
@@ -241,6 +243,7 @@ class StepRunner {
     // Activations held per (micro-batch, chunk): each layer's, plus the head's on the last.
     std::vector<std::vector<int>> held(static_cast<size_t>(p_.micro_batches * p_.vpp));
     std::vector<char> whole(held.size(), 0);  // kept all activations (micro-batch-level recompute)
+    std::vector<int> head_held(held.size(), -1);  // the last virtual stage's logits and loss
     int64_t forwards = 0;
     const std::vector<std::vector<P2pOp>> groups = P2pGroups(mine);
     auto issue = [&](size_t i) {
@@ -270,11 +273,14 @@ class StepRunner {
           acts.push_back(Alloc(keep ? p_.layer_whole_activation_bytes : p_.layer_activation_bytes));
         }
         if (vs == V - 1) {
-          acts.push_back(Alloc(p_.outer_activation_bytes));
+          head_held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] = Alloc(p_.outer_activation_bytes);
           HeadForward();
         }
       } else if (a.kind == costmodel::ActionKind::kBackward) {
-        if (vs == V - 1) HeadBackward();
+        if (vs == V - 1) {
+          HeadBackward();
+          Free(head_held[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)]);  // as in Run()
+        }
         weights_ = split_w ? Weights::kSkip : Weights::kWith;
         skip_recompute_ = whole[static_cast<size_t>(a.micro_batch * p_.vpp + a.chunk)] != 0;
         for (int64_t i = n - 1; i >= 0; --i) {

@@ -338,8 +338,14 @@ TEST(Checkpointing, MegatronMoeModulesDropTheExpertsTensors) {
 // 8192 + 8192 = 262,152,192) is smaller than its block (855,654,400): the block's phase, x 10.
 TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
   const Cluster c = ResolveCluster("dgx-h100");
-  // FSDP over every GPU, one sequence per GPU, no recompute: the transient is the units alone.
-  auto transient = [&](const char* model, int64_t gpus, int64_t seq, Dtype reduce) {
+  // FSDP over every GPU, one sequence per GPU, no recompute: the backward's largest phase is a
+  // layer's units, or the head's with the activations outside the layers (the logits and loss,
+  // freed before the layers' backward), or the embedding's. The transient is that phase less
+  // those outside activations, which activations_bytes already counts.
+  struct Phase {
+    double transient, outside;
+  };
+  auto phase = [&](const Model& m, int64_t gpus, int64_t seq, Dtype reduce) {
     Workload w;
     w.gpus = gpus;
     w.global_batch = gpus;
@@ -348,29 +354,68 @@ TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
     Layout l;
     l.fsdp = gpus;
     l.recompute = Recompute::kNone;
-    return EstimateMemory(ResolveModel(model), c, w, l).transient_bytes;
+    const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
+    const double outside = mb.activations_bytes - static_cast<double>(m.layers) * mb.activations_per_layer_bytes;
+    EXPECT_GT(outside, 0.0);
+    return Phase{mb.transient_bytes, outside};
   };
-  EXPECT_DOUBLE_EQ(transient("llama3-8b", 8, 8192, Dtype::kFp32), 525340672.0 * 8 + 218112000.0 * 2);
-  EXPECT_DOUBLE_EQ(transient("llama2-70b", 64, 4096, Dtype::kFp32), 855654400.0 * 10);
+  const Model llama3_8b = ResolveModel("llama3-8b"), llama2_70b = ResolveModel("llama2-70b");
+  // The head's phase, with the logits still held.
+  const Phase a = phase(llama3_8b, 8, 8192, Dtype::kFp32);
+  EXPECT_DOUBLE_EQ(a.transient, 525340672.0 * 8 + 218112000.0 * 2);
+  // A block's phase, once the logits are freed.
+  const Phase b = phase(llama2_70b, 64, 4096, Dtype::kFp32);
+  EXPECT_GT(855654400.0 * 10, b.outside + 262152192.0 * 8 + 855654400.0 * 2);
+  EXPECT_DOUBLE_EQ(b.transient + b.outside, 855654400.0 * 10);
   // An fp32 reduce-scatter of bf16 gradients is what adds the 4 B: a bf16 reduce moves the
   // gradients as they are (no copy), so a parameter costs 2 + 2 + 2 under the head's backward.
-  EXPECT_DOUBLE_EQ(transient("llama3-8b", 8, 8192, Dtype::kBf16), 525340672.0 * 4 + 218112000.0 * 2);
+  EXPECT_DOUBLE_EQ(phase(llama3_8b, 8, 8192, Dtype::kBf16).transient, 525340672.0 * 4 + 218112000.0 * 2);
   // Tied embeddings: the head unit is the final norm alone (4,096), and the embedding, 128,256 x
-  // 4,096 = 525,336,576 parameters, is the largest phase: gathered last in backward, nothing
-  // after it, 2 + 2 + 4 B a parameter.
-  Model tied = ResolveModel("llama3-8b");
+  // 4,096 = 525,336,576 parameters, is the largest phase at 1,024 tokens: gathered last in
+  // backward, nothing after it, 2 + 2 + 4 B a parameter.
+  Model tied = llama3_8b;
   tied.tied_embeddings = true;
-  Workload w;
-  w.gpus = w.global_batch = 8;
-  w.seq = 8192;
-  Layout l;
-  l.fsdp = 8;
-  l.recompute = Recompute::kNone;
-  EXPECT_DOUBLE_EQ(EstimateMemory(tied, c, w, l).transient_bytes, 525336576.0 * 8);
-  // At fsdp 1 nothing is sharded and the embedding's phase is not counted (the layer's is).
-  w.gpus = w.global_batch = 1;
-  l.fsdp = 1;
-  EXPECT_DOUBLE_EQ(EstimateMemory(tied, c, w, l).transient_bytes, 218112000.0 * 10);
+  const Phase t = phase(tied, 8, 1024, Dtype::kFp32);
+  EXPECT_GT(525336576.0 * 8, t.outside + 4096.0 * 8 + 218112000.0 * 2);
+  EXPECT_DOUBLE_EQ(t.transient + t.outside, 525336576.0 * 8);
+  // At fsdp 1 nothing is sharded and the embedding's phase is not counted: the block's is.
+  const Phase one = phase(tied, 1, 1024, Dtype::kFp32);
+  EXPECT_DOUBLE_EQ(one.transient + one.outside, 218112000.0 * 10);
+}
+
+// The logits and the loss's saved tensors go when their backward nodes have run (autograd's
+// release_variables, torch/csrc/autograd/engine.cpp evaluate_function), before the layers'
+// backward recomputes: the recompute working set is not added on top of them. Megatron's
+// recipe, ZeRO-1 (no FSDP units), full recompute, one sequence per GPU.
+TEST(Memory, RecomputeWorkingSetDoesNotStackOnTheLogits) {
+  const Cluster c = ResolveCluster("dgx-h100");
+  auto estimate = [&](const char* model, int64_t seq) {
+    Workload w;
+    w.gpus = w.global_batch = 8;
+    w.seq = seq;
+    Layout l;
+    l.fsdp = 8;
+    l.zero = 1;
+    l.recipe = Recipe::kMegatron;
+    l.recompute = Recompute::kFull;
+    const Model m = ResolveModel(model);
+    const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
+    return std::pair{mb, mb.activations_bytes - static_cast<double>(m.layers) * mb.activations_per_layer_bytes};
+  };
+  // Llama 3 8B at 1,024 tokens: outside the layers, the final norm's and the head's bf16 inputs
+  // and the cross-entropy's fp32 logits, 1,024 x (4,096 x 2 x 2 + 128,256 x 4) = 542,113,792 B,
+  // more than a layer rematerialised, so nothing is left over them: the transient is 0, where it
+  // was the whole working set.
+  const auto [small, small_outside] = estimate("llama3-8b", 1024);
+  ASSERT_GT(small.recompute_working_bytes, 0.0);
+  EXPECT_DOUBLE_EQ(small_outside, 1024.0 * (4096 * 2 * 2 + 128256 * 4));
+  EXPECT_GT(small_outside, small.recompute_working_bytes);
+  EXPECT_EQ(small.transient_bytes, 0.0);
+  // Llama 2 70B at 4,096 tokens: the layer's working set is the larger; the transient is what it
+  // adds over the logits.
+  const auto [large, large_outside] = estimate("llama2-70b", 4096);
+  EXPECT_GT(large.recompute_working_bytes, large_outside);
+  EXPECT_DOUBLE_EQ(large.transient_bytes + large_outside, large.recompute_working_bytes);
 }
 
 }  // namespace
