@@ -85,6 +85,7 @@ FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
     }
   }
   if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
+  if (l.Has("tp_or_pp_unsharded")) r.tp_or_pp_unsharded = l.Bool("tp_or_pp_unsharded");
   if (l.Has("activation_offload")) r.activation_offload = l.Bool("activation_offload");
   if (l.Has("recompute_partial")) {
     const std::vector<std::string> modes = EnumList(
@@ -123,7 +124,7 @@ std::string Names(const std::vector<T>& v) {
 
 /// The first limit `l` breaks (the order FrameworkLayoutProblem names them in), or kNone.
 enum class Broken {
-  kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kSelective, kOffload,
+  kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kUnsharded, kSelective, kOffload,
   kRecomputeOp, kAcFreq, kRecomputeNumLayers, kRecomputeModules, kPartialCkptMbs
 };
 
@@ -138,6 +139,7 @@ Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   if (l.shard() > 1 && !Lists(f.zero, l.zero)) return Broken::kZero;
   if (l.shard() > 1 && l.replicate > 1 && !Lists(f.hsdp_zero, l.zero)) return Broken::kHsdp;
   if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) return Broken::kDdp;
+  if (l.shard() == 1 && l.replicate == 1 && (l.tp > 1 || l.pp > 1) && !f.tp_or_pp_unsharded) return Broken::kUnsharded;
   if (l.recompute == costmodel::Recompute::kSelective && !f.selective) return Broken::kSelective;
   if (l.cpu_offload_layers > 0 && !f.activation_offload) return Broken::kOffload;
   if (l.recompute == costmodel::Recompute::kOp && !f.recompute_op) return Broken::kRecomputeOp;
@@ -191,6 +193,9 @@ std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view f
     case Broken::kDdp:
       return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
              " replicates without sharding only when there is no tensor or pipeline parallelism";
+    case Broken::kUnsharded:
+      return "fsdp=1,replicate=1 with " + std::string(l.tp > 1 ? "tp=" + std::to_string(l.tp) : "pp=" + std::to_string(l.pp)) +
+             ": " + who + " trains such a layout in fp32 (its mixed precision comes with FSDP, HSDP or CP), which is not priced";
     case Broken::kSelective:
       return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
     case Broken::kOffload:

@@ -36,6 +36,10 @@ struct FrameworkLayouts {
   // true (every stage), false (none) or a list of stages.
   std::vector<int> hsdp_zero = {1, 2, 3};
   bool ddp_with_tp_or_pp = true;  // replicate > 1 without sharding beside tp > 1 or pp > 1
+  // tp > 1 or pp > 1 with nothing sharded or replicated (fsdp x cp = replicate = 1) in the
+  // layout's precision (torchtitan trains such a layout in fp32: its mixed precision comes with
+  // fully_shard)
+  bool tp_or_pp_unsharded = true;
   // Megatron's selective recompute (the attention core): only where "selective" means that
   // (workload.selective_recompute "attention_core").
   bool selective = true;

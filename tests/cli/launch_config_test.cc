@@ -702,7 +702,20 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
     const plans::Framework f = plans::ResolveFramework(c.framework);
     EXPECT_EQ(plans::FrameworkLayoutProblem(f.layouts, f.name, L(c.layout, t)), c.why) << c.framework << ": " << c.layout;
   }
+  // torchtitan's mixed precision comes with fully_shard: TP or PP with nothing sharded trains in
+  // fp32 (maybe_enable_amp), which is not priced; with CP the same layout shards (fsdp x cp).
+  const Target t32 = Make("llama3-70b", 32, 512, 8192);
+  const plans::Framework tt = plans::ResolveFramework("torchtitan");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,pp=4,schedule=1f1b,recipe=fsdp2", t32)),
+            "fsdp=1,replicate=1 with tp=8: torchtitan trains such a layout in fp32 (its mixed precision comes with "
+            "FSDP, HSDP or CP), which is not priced");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,pp=32,schedule=1f1b,recipe=fsdp2", t32)),
+            "fsdp=1,replicate=1 with pp=32: torchtitan trains such a layout in fp32 (its mixed precision comes with "
+            "FSDP, HSDP or CP), which is not priced");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,cp=4,zero=3,recipe=fsdp2", t32)), "");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,replicate=32,recipe=fsdp2", t32)), "");
   const plans::FrameworkLayouts mg = plans::ResolveFramework("megatron").layouts;
+  EXPECT_EQ(plans::FrameworkLayoutProblem(mg, "megatron", L("tp=8,sp=on,fsdp=1,pp=4,zero=1,recipe=megatron", t32)), "");
   // A framework that runs Megatron's selective recompute but not its module choice.
   plans::FrameworkLayouts no_modules = mg;
   no_modules.recompute_modules = false;
