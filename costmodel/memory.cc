@@ -363,8 +363,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // Activation offload (pp 1): the offloaded layers' tensors live on the host; one layer's are on
   // the GPU in transit (the double buffer of TransformerEngine's offload handler).
   const double resident_layers = ResidentActivationLayers(st.layers, l.cpu_offload_layers);
-  mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers +
-                         (st.last ? ActivationBytesOutsideLayers(m, as) : 0.0);
+  // The last stage's activations outside the layers (final norm and head inputs, the logits).
+  const double outside = st.last ? ActivationBytesOutsideLayers(m, as) : 0.0;
+  mb.activations_bytes = (la.kept * (st.in_flight - stored) + kept_whole * stored) * resident_layers + outside;
   // Every offloaded layer's copy is on the host by the end of the forward; the GPU's staging
   // buffer (counted in resident_layers above) is a second copy, not one of them.
   mb.host_bytes = la.kept * (st.in_flight - stored) *
@@ -418,7 +419,6 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
   // release_variables unless retain_graph), so they are gone before the layers' backward
   // recomputes, and the embedding's phase comes last. The peak is the largest phase, not their
   // sum: the outside activations (counted in activations_bytes) are taken back out of it.
-  const double outside = st.last ? ActivationBytesOutsideLayers(m, as) : 0.0;
   transient += std::max({recompute + layer_phase, outside + head_phase, embedding_phase}) - outside;
   // FP8 (TransformerEngine): each linear weight's FP8 copy and its FP8 transpose, made on the
   // first micro-batch and kept to the step's end (TE linear.py: weight_fp8, weight_t_fp8), 2 B

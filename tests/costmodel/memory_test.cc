@@ -336,6 +336,12 @@ TEST(Checkpointing, MegatronMoeModulesDropTheExpertsTensors) {
 // 525,340,672 x 8 + 218,112,000 x 2 = 4,638,949,376 B, more than a block's phase
 // (218,112,000 x 10), and not the 5,253,406,720 B of two heads. Llama 2 70B's head (32,000 x
 // 8192 + 8192 = 262,152,192) is smaller than its block (855,654,400): the block's phase, x 10.
+/// The activations outside the layers (final norm and head inputs, the logits) in `mb`: what
+/// the layers' kept activations leave of the total (one micro-batch, no offload, no pipeline).
+double OutsideLayers(const Model& m, const MemoryBreakdown& mb) {
+  return mb.activations_bytes - static_cast<double>(m.layers) * mb.activations_per_layer_bytes;
+}
+
 TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
   const Cluster c = ResolveCluster("dgx-h100");
   // FSDP over every GPU, one sequence per GPU, no recompute: the backward's largest phase is a
@@ -355,7 +361,7 @@ TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
     l.fsdp = gpus;
     l.recompute = Recompute::kNone;
     const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
-    const double outside = mb.activations_bytes - static_cast<double>(m.layers) * mb.activations_per_layer_bytes;
+    const double outside = OutsideLayers(m, mb);
     EXPECT_GT(outside, 0.0);
     return Phase{mb.transient_bytes, outside};
   };
@@ -400,7 +406,7 @@ TEST(Memory, RecomputeWorkingSetDoesNotStackOnTheLogits) {
     l.recompute = Recompute::kFull;
     const Model m = ResolveModel(model);
     const MemoryBreakdown mb = EstimateMemory(m, c, w, l);
-    return std::pair{mb, mb.activations_bytes - static_cast<double>(m.layers) * mb.activations_per_layer_bytes};
+    return std::pair{mb, OutsideLayers(m, mb)};
   };
   // Llama 3 8B at 1,024 tokens: outside the layers, the final norm's and the head's bf16 inputs
   // and the cross-entropy's fp32 logits, 1,024 x (4,096 x 2 x 2 + 128,256 x 4) = 542,113,792 B,
