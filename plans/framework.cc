@@ -153,6 +153,13 @@ Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   return Broken::kNone;
 }
 
+/// "tp=8", "pp=4" or "tp=8,pp=4": the degrees a kUnsharded layout is refused for.
+std::string UnshardedDegrees(const costmodel::Layout& l) {
+  std::string s = l.tp > 1 ? "tp=" + std::to_string(l.tp) : "";
+  if (l.pp > 1) s += (s.empty() ? "" : ",") + std::string("pp=") + std::to_string(l.pp);
+  return s;
+}
+
 /// "stage 1" / "stages 2, 3": a noun for a list of one or more.
 template <typename T>
 std::string Counted(const std::string& noun, const std::vector<T>& v) {
@@ -194,8 +201,7 @@ std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view f
       return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who +
              " replicates without sharding only when there is no tensor or pipeline parallelism";
     case Broken::kUnsharded:
-      return "fsdp=1,replicate=1 with " + std::string(l.tp > 1 ? "tp=" + std::to_string(l.tp) : "pp=" + std::to_string(l.pp)) +
-             ": " + who + " trains such a layout in fp32 (its mixed precision comes with FSDP, HSDP or CP), which is not priced";
+      return "fsdp=1,replicate=1 with " + UnshardedDegrees(l) + ": " + who + " trains such a layout in fp32 (its mixed precision comes with FSDP, HSDP or CP), which is not priced";
     case Broken::kSelective:
       return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
     case Broken::kOffload:

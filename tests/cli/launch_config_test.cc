@@ -707,6 +707,9 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
   const Target t32 = Make("llama3-70b", 32, 512, 8192);
   const plans::Framework tt = plans::ResolveFramework("torchtitan");
   EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,pp=4,schedule=1f1b,recipe=fsdp2", t32)),
+            "fsdp=1,replicate=1 with tp=8,pp=4: torchtitan trains such a layout in fp32 (its mixed precision comes "
+            "with FSDP, HSDP or CP), which is not priced");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,recipe=fsdp2", Make("llama3-70b", 8, 64, 8192))),
             "fsdp=1,replicate=1 with tp=8: torchtitan trains such a layout in fp32 (its mixed precision comes with "
             "FSDP, HSDP or CP), which is not priced");
   EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,pp=32,schedule=1f1b,recipe=fsdp2", t32)),
