@@ -768,8 +768,13 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         // Forward: the first gather is exposed, the rest hide behind the previous layer.
         double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F);
         // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
+        // The last layer's gather runs behind the head's backward (its TP collectives included):
+        // FSDP2's pre-backward of the head unit prefetches the next unit in backward order
+        // (torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py pre_backward,
+        // _backward_prefetch), as the simulator has it.
         const double per_layer_bwd = (gather_in_bwd ? ag_l.time_s : 0.0) + rs_l.time_s;
-        double bwd_exp = (gather_in_bwd ? ag_l.time_s : 0.0) +
+        const double head_b = head_bwd + e.parts.head_bwd_s;  // the TP part is in parts already
+        double bwd_exp = (gather_in_bwd ? std::max(0.0, ag_l.time_s - head_b) : 0.0) +
                          (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
         fsdp_exposed = micro * (fwd_exp + bwd_exp);
         e.parts.fsdp_ag_layer_s = ag_l.time_s;

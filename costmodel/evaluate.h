@@ -6,7 +6,8 @@
 // Step = compute (+ the slowdown of the communication it hides) + TP collectives (on the
 // critical path; SP turns each all-reduce into all-gather + reduce-scatter) + exposed FSDP
 // communication (all-gathers prefetched one unit ahead, reduce-scatters behind backward; the
-// first gather and the last reduce are never hidden) + exposed data-parallel all-reduce
+// forward's first gather and the last reduce are never hidden, the backward's first gather only
+// behind the head's backward) + exposed data-parallel all-reduce
 // + optimizer step.
 #ifndef MESHPLAN_COSTMODEL_EVALUATE_H_
 #define MESHPLAN_COSTMODEL_EVALUATE_H_

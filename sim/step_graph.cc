@@ -165,8 +165,8 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const double head_ratio = unit_params > 0 && fsdp_layer ? tpp.head / unit_params : 0.0;
   const double unit_param_bytes = fsdp_layer ? p.unit_param_bytes : 0.0;
   // A unit's gradients live from its backward to the end of it (FSDP2 then copies them into the
-  // reduce-scatter's input and frees them); that copy in the reduce dtype lives while the
-  // reduce-scatter runs (torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py foreach_reduce).
+  // reduce-scatter's input and frees them); that copy in the reduce dtype lives until the next
+  // unit's post-backward (torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py foreach_reduce).
   const double unit_grad_bytes = fsdp_layer ? p.unit_grad_bytes : 0.0;
   const double unit_reduce_bytes = fsdp_layer ? p.unit_reduce_copy_bytes : 0.0;
   const double emb_param_bytes = p.unit_param_bytes * emb_ratio, head_param_bytes = p.unit_param_bytes * head_ratio;
@@ -245,9 +245,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (gather_bwd) b.Free(last, unit_param_bytes + (i == 0 ? emb_param_bytes : 0.0));  // reshard_after_forward
       fwd_last[ui] = last;
     }
-    b.Add(Op::kHeadFwd, Stream::kCompute, m, -1, p.head_fwd_s - head_tp.fwd_s,
-          p.outer_activation_bytes, {});
-    if (head_tp.fwd_s > 0) b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
+    int32_t head_fwd_last = b.Add(Op::kHeadFwd, Stream::kCompute, m, -1, p.head_fwd_s - head_tp.fwd_s,
+                                  p.outer_activation_bytes, {});
+    if (head_tp.fwd_s > 0) head_fwd_last = b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
     // ---- Backward.
     int32_t head_last = b.Add(Op::kHeadBwd, Stream::kCompute, m, -1, p.head_bwd_s - head_tp.bwd_s,
                               head_grad_bytes, {});
@@ -261,10 +261,15 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     int32_t rs_outer = -1;
     for (int64_t i = L - 1; i >= 0; --i) {
       const auto ui = static_cast<size_t>(i);
+      // The head is the first unit in backward order (position L): FSDP2's pre-backward of a
+      // unit prefetches the next d (_fsdp_state.py _pre_backward, FSDPParamGroup
+      // _backward_prefetch), so the last layers are gathered while the head's backward runs,
+      // each once the unit d + 1 places above it in that order has been released.
       while (gather_bwd && next_bwd_ag >= 0 && next_bwd_ag >= i - d) {
         const int64_t j = next_bwd_ag--;
-        const int64_t freed = j + d + 1;  // the layer whose release admits this gather
-        const int32_t after = freed < L ? bwd_last[static_cast<size_t>(freed)] : head_last;
+        const int64_t freed = j + d + 1;  // the unit whose release admits this gather (L: the head)
+        const int32_t after =
+            freed < L ? bwd_last[static_cast<size_t>(freed)] : (freed == L ? head_last : head_fwd_last);
         ag_bwd[static_cast<size_t>(j)] =
             b.Add(Op::kAgLayerBwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
       }
@@ -280,8 +285,14 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       bwd_last[ui] = last;
       int32_t grads_ready = last;  // what the replica all-reduce of this bucket waits for
       if (fsdp_layer) {
-        grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, unit_reduce_bytes, {last});
-        b.Free(grads_ready, unit_reduce_bytes);
+        // One unit's reduce-dtype copy at a time: FSDP2 keeps the reduce-scatter's input until the
+        // next unit's post-backward, which drops it as it makes its own (_fsdp_param_group.py
+        // post_backward, comm_ctx.reduce_scatter_state), and the root's final callback drops the
+        // last. So the first reduce-scatter of the backward allocates it, each later one
+        // replaces it in place (on the same stream, in order), and the last frees it.
+        grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, i == L - 1 ? unit_reduce_bytes : 0.0,
+                            {last});
+        if (i == 0) b.Free(grads_ready, unit_reduce_bytes);
         if (i == 0) {
           // The embedding's backward: its parameters (gathered again under ZeRO-3, else kept
           // since the forward) and gradients, with nothing gathered after it.

@@ -79,16 +79,29 @@ TEST(Step, OptimizerStepAndTheGradientBufferZeroedByHand) {
 TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // Hand assembly of the written rule from the per-call parts, for one micro-batch:
   // forward  AG_outer + AG + (L-1) max(0, AG - F)
-  // backward AG + (L-1) max(0, AG + RS - B) + RS + RS_outer.
+  // backward max(0, AG - H) + (L-1) max(0, AG + RS - B) + RS + RS_outer,
+  // H the head's backward, behind which the head unit's pre-backward prefetches the last layer.
   const Workload w = MakeWorkload(1024, 1024, 4096);
   const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
   const Evaluation e = ev.Evaluate(L("tp=1,zero=3,mbs=1", w));
   const auto& p = e.parts;
-  const double Lm1 = 31, F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s;
+  const double Lm1 = 31, F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s, H = p.head_bwd_s;
   const double ag = p.fsdp_ag_layer_s, rs = p.fsdp_rs_layer_s;
-  const double expected = p.fsdp_ag_outer_s + ag + Lm1 * std::max(0.0, ag - F) + ag +
+  const double expected = p.fsdp_ag_outer_s + ag + Lm1 * std::max(0.0, ag - F) + std::max(0.0, ag - H) +
                           Lm1 * std::max(0.0, ag + rs - B) + rs + p.fsdp_rs_outer_s;
   EXPECT_DOUBLE_EQ(e.time.exposed_fsdp_comm_s, expected);
+  EXPECT_LT(ag, H);  // Llama 2 7B's head (32,000 x 4,096 over 4,096 tokens) hides the gather
+  // Llama 2 70B's layer is 4.3 times Llama 2 7B's and its head only twice; at 1,024 tokens the
+  // head's backward is a quarter as long: the gather shows past it.
+  const Workload w1k = MakeWorkload(1024, 1024, 1024);
+  const Evaluator big(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), w1k);
+  const Evaluation e70 = big.Evaluate(L("tp=1,zero=3,mbs=1", w1k));
+  const auto& q = e70.parts;
+  const double ag70 = q.fsdp_ag_layer_s, rs70 = q.fsdp_rs_layer_s;
+  EXPECT_GT(ag70, q.head_bwd_s);
+  EXPECT_DOUBLE_EQ(e70.time.exposed_fsdp_comm_s,
+                   q.fsdp_ag_outer_s + ag70 + 79 * std::max(0.0, ag70 - q.layer_fwd_compute_s) + ag70 - q.head_bwd_s +
+                       79 * std::max(0.0, ag70 + rs70 - q.layer_bwd_compute_s) + rs70 + q.fsdp_rs_outer_s);
   EXPECT_EQ(e.grad_accum, 1);
   EXPECT_TRUE(p.gather_in_backward);
 }

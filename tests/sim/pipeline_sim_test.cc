@@ -151,8 +151,9 @@ TEST(PipelineSim, PerStageResultsAndOneTraceProcessPerStage) {
 namespace meshplan::sim {
 namespace {
 
-// Issue 17's "one model at two resolutions": on 29 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
-// TP with and without SP, recompute modes and pipelines, on A100 and H100 from 64 to 2,048 GPUs,
+// Issue 17's "one model at two resolutions": on 39 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
+// TP with and without SP, recompute modes, pipelines, expert parallelism (DeepSeek-V3, Mixtral),
+// context parallelism (each exchange) and FP8, on A100 and H100 from 64 to 2,048 GPUs,
 // the analytical step and the simulated one agree within 10%, and their peak memories as below.
 // The simulator is the finer one: it overlaps the next micro-batch's first gathers and the ZeRO-3 backward re-gathers with
 // whatever the compute stream runs; the closed forms expose each micro-batch's first gather
@@ -162,6 +163,7 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
   struct C {
     const char* model; const char* cluster; int64_t gpus, batch, seq; const char* layout;
     bool megatron_buckets = false;  // Workload::dp_buckets_megatron_core
+    bool fp8 = false;               // Workload::precision
   };
   const std::vector<C> cases = {
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=128,zero=3,mbs=1,recompute=full"},
@@ -193,7 +195,21 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
       // ZeRO-1 in Megatron-Core's buckets: 171 over 128 ranks, 7 over 1,024, 126 over 64.
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=128,zero=1,mbs=1,recompute=full,recipe=megatron", true},
       {"llama2-7b", "dgx-h100", 1024, 1024, 4096, "tp=1,fsdp=1024,zero=1,mbs=1,recipe=megatron", true},
-      {"llama3-8b", "dgx-h100", 64, 512, 8192, "tp=1,fsdp=64,zero=1,mbs=1,recipe=megatron", true}};
+      {"llama3-8b", "dgx-h100", 64, 512, 8192, "tp=1,fsdp=64,zero=1,mbs=1,recipe=megatron", true},
+      // Expert parallelism: the dispatch and combine block the compute stream in both models, the
+      // experts' ZeRO collectives run over the expert-data-parallel group beside the dense part's.
+      {"deepseek-v3", "dgx-h100", 2048, 4096, 4096, "tp=1,fsdp=2048,zero=3,mbs=1,recompute=full,ep=16"},
+      {"deepseek-v3", "dgx-h100", 2048, 4096, 4096, "tp=1,fsdp=256,replicate=8,zero=3,mbs=4,recompute=full,ep=8"},
+      {"deepseek-v3", "dgx-h100", 2048, 4096, 4096, "tp=8,sp=on,fsdp=256,zero=1,mbs=1,recompute=full,recipe=megatron,ep=8"},
+      {"mixtral-8x7b", "dgx-h100", 256, 1024, 4096, "tp=2,sp=on,fsdp=128,zero=3,mbs=1,ep=8"},
+      {"mixtral-8x7b", "dgx-a100-80g", 64, 512, 4096, "tp=1,fsdp=32,pp=2,zero=1,mbs=1,recipe=megatron,ep=4,recompute=full"},
+      // Context parallelism, each exchange: the ring beside the attention blocks, the gathered keys
+      // and values, Ulysses' all-to-alls.
+      {"llama3-70b", "dgx-h100", 512, 64, 131072, "tp=8,sp=on,fsdp=8,cp=8,zero=3,mbs=1,recompute=full"},
+      {"llama3-70b", "dgx-h100", 512, 64, 131072, "tp=8,sp=on,fsdp=16,cp=4,zero=3,mbs=1,recompute=full,cp_comm=all_gather"},
+      {"llama3-70b", "dgx-h100", 512, 64, 131072, "tp=8,sp=on,fsdp=8,cp=8,zero=1,mbs=1,recompute=full,recipe=megatron,cp_comm=a2a"},
+      // FP8 linear layers (TransformerEngine's delayed scaling: the casts and amax kernels).
+      {"llama3-70b", "dgx-h100", 256, 256, 8192, "tp=8,sp=on,fsdp=32,zero=3,mbs=1", false, true}};
   double worst = 0;
   for (const C& c : cases) {
     costmodel::Workload w;
@@ -201,6 +217,7 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
     w.global_batch = c.batch;
     w.seq = c.seq;
     w.dp_buckets_megatron_core = c.megatron_buckets;
+    if (c.fp8) w.precision = costmodel::Precision::kFp8;
     costmodel::Layout l = costmodel::ParseLayoutText(c.layout, "--layout");
     costmodel::ResolveLayout(l, w, "--layout");
     const costmodel::Evaluator ev(costmodel::ResolveModel(c.model), costmodel::ResolveCluster(c.cluster), w);
@@ -215,17 +232,19 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
     EXPECT_LE(r.step_s, e.time.step_s * 1.01) << c.layout;  // the simulator is never the slower
     // Peak memory: the analytical peak is the bound. Both count the backward's phases apart (the
     // head's units with the logits, freed before the layers' backward recomputes; a layer's
-    // units with its recompute working set; the embedding's last). The analytical holds a unit's
-    // reduce-dtype copy through the next layer's backward, as FSDP2 keeps the reduce-scatter's
-    // input until the next unit's post-backward; the timeline frees it when the reduce-scatter
-    // ends, and gathers the last layer only after the head's backward. Without recompute they
-    // agree within 3%, with full recompute within 8% (seen: -0.5 to -2.3%, and -1.7 to -7.0%, the
-    // most for MPT-30B at mbs 4). Before the simulator followed FSDP2's units its peak was the
+    // units with its recompute working set; the embedding's last), both hold one unit's
+    // reduce-dtype copy from the first reduce-scatter of the backward to the last (FSDP2 keeps
+    // the reduce-scatter's input until the next unit's post-backward) and both gather the last
+    // layer during the head's backward (the head unit's pre-backward prefetch). Without
+    // recompute they agree within 3%, with full recompute within 7% (seen: 0 to -2.3%, and 0 to
+    // -6.0%, the most for GPT-3 175B over 128 ranks; before the timeline held the copy and the
+    // prefetch as FSDP2 does, -1.7 to -8.1%, DeepSeek-V3 the most, its last layer's gather held
+    // under the head not counted). Before the simulator followed FSDP2's units its peak was the
     // higher, by up to 35% (Llama 3 405B, fsdp 256), and before the analytical phases were apart
     // the analytical was up to 15% higher (it summed the logits and the recompute working set).
     const double mem = (r.peak_bytes - e.memory.peak_bytes) / e.memory.peak_bytes;
     EXPECT_LE(mem, 1e-9) << c.layout << ": simulated peak " << r.peak_bytes << " B, analytical " << e.memory.peak_bytes;
-    EXPECT_GE(mem, l.recompute == costmodel::Recompute::kNone ? -0.03 : -0.08)
+    EXPECT_GE(mem, l.recompute == costmodel::Recompute::kNone ? -0.03 : -0.07)
         << c.model << " " << c.layout << ": simulated peak " << r.peak_bytes << " B, analytical " << e.memory.peak_bytes;
   }
   EXPECT_GT(worst, 0.0);
