@@ -93,6 +93,15 @@ class StepRunner {
         if (per_layer_fsdp && p_.zero >= 3) Free(gathered[static_cast<size_t>(i)]);
       }
       HeadForward();
+      if (per_layer_fsdp && p_.zero >= 3) {
+        // ZeRO-3 gathers the last layer again while the head's backward runs: FSDP2's
+        // pre-backward of the head unit prefetches the next unit in backward order
+        // (_fsdp_param_group.py pre_backward, _backward_prefetch), as the simulator has it.
+        const size_t last = static_cast<size_t>(L - 1);
+        gathered[last] = Alloc(p_.unit_param_bytes);
+        GatherUnit("layer " + std::to_string(L - 1) + " backward params (prefetch)");
+        ready[last] = b_.RecordEvent(kCommStream);
+      }
       HeadBackward();
       // The logits and the loss's saved tensors go as their backward nodes finish (autograd's
       // release_variables), before the layers' backward: memory.cc's phases.
@@ -101,11 +110,6 @@ class StepRunner {
         const std::string where = "layer " + std::to_string(i) + " backward";
         const size_t ui = static_cast<size_t>(i);
         if (per_layer_fsdp && p_.zero >= 3) {  // ZeRO-3 gathers again, one layer ahead
-          if (i == L - 1) {
-            gathered[ui] = Alloc(p_.unit_param_bytes);
-            GatherUnit(where + " params");
-            ready[ui] = b_.RecordEvent(kCommStream);
-          }
           Wait(kComputeStream, ready[ui], where + " params");
           CopyOut(p_.copy_out_bytes, where + " params");
           if (i > 0) {

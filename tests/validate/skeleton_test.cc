@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <string_view>
 #include <random>
 #include <string>
 #include <tuple>
@@ -335,6 +336,52 @@ TEST_P(Skeleton, RunsExactlyWhatTheModelPrices) {
   EXPECT_TRUE(b.live.empty());
   EXPECT_GE(b.peak, p.layer_activation_bytes * static_cast<double>(p.layers));
   EXPECT_GT(obs.ops, 0);
+}
+
+/// Records each op's description in issue order.
+class ListingObserver final : public OpObserver {
+ public:
+  void OnOp(std::string_view op, std::string_view what) override {
+    ops.push_back(std::string(op) + " " + std::string(what));
+  }
+  /// Index of the first op containing `text`, or -1.
+  int64_t First(std::string_view text) const {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (ops[i].find(text) != std::string::npos) return static_cast<int64_t>(i);
+    }
+    return -1;
+  }
+  std::vector<std::string> ops;
+};
+
+// ZeRO-3: the head unit's pre-backward prefetches the last layer (FSDP2's _backward_prefetch),
+// so its second gather is issued after the head's forward (its loss) and before the head's backward,
+// as the simulator's timeline and memory.cc's head phase have it.
+TEST(SkeletonFsdp, LastLayerIsGatheredAgainBeforeTheHeadsBackward) {
+  costmodel::Workload w;
+  w.gpus = 8;
+  w.global_batch = 8;
+  w.seq = 1024;
+  const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+  const StepPlan p = PlanOf(m, w, "tp=1,fsdp=8,zero=3,mbs=1");
+  CountingBackend b;
+  b.Prepare(WorkspaceFor(p));
+  ListingObserver obs;
+  RunStep(b, p, obs);
+  const int64_t gather = obs.First("layer 31 backward params (prefetch)");
+  const int64_t head_fwd = obs.First("head cross_entropy");
+  const int64_t head_bwd = obs.First("head cross_entropy backward");
+  ASSERT_GE(gather, 0);
+  ASSERT_GE(head_fwd, 0);
+  ASSERT_GE(head_bwd, 0);
+  EXPECT_LT(head_fwd, gather);
+  EXPECT_LT(gather, head_bwd);
+  EXPECT_EQ(std::count_if(obs.ops.begin(), obs.ops.end(),
+                          [](const std::string& o) {
+                            return o.rfind("all_gather", 0) == 0 && o.find("layer 31 backward params") != std::string::npos;
+                          }),
+            1);  // gathered once
+  EXPECT_TRUE(b.live.empty());
 }
 
 // A pipeline stage runs its schedule's list: every forward input received from the previous
