@@ -422,6 +422,7 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
     }
     if (!r.ddp_with_tp_or_pp) left.push_back("replication without sharding beside TP or PP");
     if (!r.tp_or_pp_unsharded) left.push_back("TP or PP with nothing sharded (fp32 there)");
+    if (!r.ddp_or_one_device) left.push_back("DDP or one device (torch.autocast there)");
     if (!r.selective && !ev.workload().flash_attention) left.push_back("recompute=selective");
     if (!r.activation_offload && megatron && ev.cluster().node.host_GBps_per_gpu > 0) {
       left.push_back("activation offload");

@@ -86,6 +86,7 @@ FrameworkLayouts ParseLayouts(costmodel::JsonObject& l) {
   }
   if (l.Has("ddp_with_tp_or_pp")) r.ddp_with_tp_or_pp = l.Bool("ddp_with_tp_or_pp");
   if (l.Has("tp_or_pp_unsharded")) r.tp_or_pp_unsharded = l.Bool("tp_or_pp_unsharded");
+  if (l.Has("ddp_or_one_device")) r.ddp_or_one_device = l.Bool("ddp_or_one_device");
   if (l.Has("activation_offload")) r.activation_offload = l.Bool("activation_offload");
   if (l.Has("recompute_partial")) {
     const std::vector<std::string> modes = EnumList(
@@ -124,7 +125,7 @@ std::string Names(const std::vector<T>& v) {
 
 /// The first limit `l` breaks (the order FrameworkLayoutProblem names them in), or kNone.
 enum class Broken {
-  kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kUnsharded, kSelective, kOffload,
+  kNone, kRecipe, kTp, kSpOff, kSpOn, kPp, kSchedule, kCp, kCpComm, kEp, kZero, kHsdp, kDdp, kUnsharded, kAutocast, kSelective, kOffload,
   kRecomputeOp, kAcFreq, kRecomputeNumLayers, kRecomputeModules, kPartialCkptMbs
 };
 
@@ -140,6 +141,7 @@ Broken FirstBroken(const FrameworkLayouts& f, const costmodel::Layout& l) {
   if (l.shard() > 1 && l.replicate > 1 && !Lists(f.hsdp_zero, l.zero)) return Broken::kHsdp;
   if (l.shard() == 1 && l.replicate > 1 && (l.tp > 1 || l.pp > 1) && !f.ddp_with_tp_or_pp) return Broken::kDdp;
   if (l.shard() == 1 && l.replicate == 1 && (l.tp > 1 || l.pp > 1) && !f.tp_or_pp_unsharded) return Broken::kUnsharded;
+  if (l.shard() == 1 && l.tp == 1 && l.pp == 1 && !f.ddp_or_one_device) return Broken::kAutocast;
   if (l.recompute == costmodel::Recompute::kSelective && !f.selective) return Broken::kSelective;
   if (l.cpu_offload_layers > 0 && !f.activation_offload) return Broken::kOffload;
   if (l.recompute == costmodel::Recompute::kOp && !f.recompute_op) return Broken::kRecomputeOp;
@@ -202,6 +204,11 @@ std::string FrameworkLayoutProblem(const FrameworkLayouts& f, std::string_view f
              " replicates without sharding only when there is no tensor or pipeline parallelism";
     case Broken::kUnsharded:
       return "fsdp=1,replicate=1 with " + UnshardedDegrees(l) + ": " + who + " trains such a layout in fp32 (its mixed precision comes with FSDP, HSDP or CP), which is not priced";
+    case Broken::kAutocast:
+      return "fsdp=1,replicate=" + std::to_string(l.replicate) + ": " + who + " trains " +
+             (l.replicate > 1 ? "DDP" : "one device") +
+             " under torch.autocast (fp32 weights cast to bf16 in every forward and held for backward, fp32 where "
+             "autocast does not cast), which is not priced";
     case Broken::kSelective:
       return "recompute=selective: " + who + " has no Megatron-style selective recompute (of the attention core)";
     case Broken::kOffload:

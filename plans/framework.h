@@ -40,6 +40,11 @@ struct FrameworkLayouts {
   // layout's precision (torchtitan trains such a layout in fp32: its mixed precision comes with
   // fully_shard)
   bool tp_or_pp_unsharded = true;
+  // Data parallelism without sharding or any other dimension (fsdp x cp = 1, tp = pp = 1: DDP
+  // over replicate ranks, or one device) in the layout's precision. torchtitan runs it under
+  // torch.autocast instead: fp32 weights cast to bf16 in every forward, the casts held for
+  // backward, fp32 wherever autocast does not cast (the residual stream, the norms), not priced.
+  bool ddp_or_one_device = true;
   // Megatron's selective recompute (the attention core): only where "selective" means that
   // (workload.selective_recompute "attention_core").
   bool selective = true;

@@ -716,7 +716,15 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
             "fsdp=1,replicate=1 with pp=32: torchtitan trains such a layout in fp32 (its mixed precision comes with "
             "FSDP, HSDP or CP), which is not priced");
   EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,cp=4,zero=3,recipe=fsdp2", t32)), "");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,replicate=32,recipe=fsdp2", t32)), "");
+  // DDP or one device: torch.autocast (maybe_enable_amp), not fully_shard's mixed precision.
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,replicate=32,recipe=fsdp2", t32)),
+            "fsdp=1,replicate=32: torchtitan trains DDP under torch.autocast (fp32 weights cast to bf16 in every "
+            "forward and held for backward, fp32 where autocast does not cast), which is not priced");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,recipe=fsdp2", Make("llama3-8b", 1, 8, 2048))),
+            "fsdp=1,replicate=1: torchtitan trains one device under torch.autocast (fp32 weights cast to bf16 in every "
+            "forward and held for backward, fp32 where autocast does not cast), which is not priced");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=8,replicate=4,zero=3,recipe=fsdp2", t32)), "");
+  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,cp=32,zero=3,recipe=fsdp2", t32)), "");
   const plans::FrameworkLayouts mg = plans::ResolveFramework("megatron").layouts;
   EXPECT_EQ(plans::FrameworkLayoutProblem(mg, "megatron", L("tp=8,sp=on,fsdp=1,pp=4,zero=1,recipe=megatron", t32)), "");
   // A framework that runs Megatron's selective recompute but not its module choice.

@@ -172,7 +172,8 @@ TEST(Framework, LayoutLimitsParseAndCiteTheirSources) {
   EXPECT_EQ(f.layouts.zero, (std::vector<int>{2, 3}));
   EXPECT_EQ(f.layouts.schedules, (std::vector<costmodel::Schedule>{costmodel::Schedule::k1F1B}));
   EXPECT_TRUE(f.layouts.cp_comms.empty());
-  EXPECT_TRUE(f.layouts.ep && f.layouts.ddp_with_tp_or_pp && f.layouts.tp_or_pp_unsharded);  // not listed: not limited
+  EXPECT_TRUE(f.layouts.ep && f.layouts.ddp_with_tp_or_pp && f.layouts.tp_or_pp_unsharded &&
+              f.layouts.ddp_or_one_device);  // not listed: not limited
   EXPECT_EQ(f.layouts.hsdp_zero, (std::vector<int>{1, 2, 3}));
   EXPECT_FALSE(f.layouts.selective);  // selective_recompute null: no Megatron selective
   EXPECT_EQ(ErrorOf(head + R"("layouts": {"zero": [1, 4]}, )" + cited),
@@ -234,6 +235,7 @@ TEST(Framework, ShippedLayoutLimits) {
   EXPECT_EQ(tt.layouts.zero, (std::vector<int>{2, 3}));  // fully_shard reshard_after_forward
   EXPECT_FALSE(tt.layouts.ddp_with_tp_or_pp);
   EXPECT_FALSE(tt.layouts.tp_or_pp_unsharded);  // fp32 there: maybe_enable_amp
+  EXPECT_FALSE(tt.layouts.ddp_or_one_device);   // torch.autocast there: maybe_enable_amp
   EXPECT_FALSE(tt.layouts.selective);  // its "selective" is whole layers
   // [activation_checkpoint] selective_ac_option "op" or every n-th block, nothing else partial.
   EXPECT_TRUE(tt.layouts.recompute_op && tt.layouts.ac_freq);
