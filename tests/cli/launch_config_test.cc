@@ -702,29 +702,32 @@ TEST(LaunchConfig, FrameworkLayoutProblemNamesTheSetting) {
     const plans::Framework f = plans::ResolveFramework(c.framework);
     EXPECT_EQ(plans::FrameworkLayoutProblem(f.layouts, f.name, L(c.layout, t)), c.why) << c.framework << ": " << c.layout;
   }
-  // torchtitan's mixed precision comes with fully_shard: TP or PP with nothing sharded trains in
-  // fp32 (maybe_enable_amp), which is not priced; with CP the same layout shards (fsdp x cp).
+  // torchtitan's mixed precision comes with fully_shard (maybe_enable_amp): TP or PP with nothing
+  // sharded trains in fp32, DDP or one device under torch.autocast, neither priced; with CP or
+  // fsdp > 1 the layout shards (fsdp x cp).
   const Target t32 = Make("llama3-70b", 32, 512, 8192);
+  const std::string fp32 = " trains such a layout in fp32 (its mixed precision comes with FSDP, HSDP or CP), which is not priced";
+  const std::string amp = " under torch.autocast (fp32 weights cast to bf16 in every forward and held for backward, fp32 "
+                          "where autocast does not cast), which is not priced";
+  struct Unsharded {
+    const char* layout;
+    Target target;
+    std::string why;
+  };
+  const std::vector<Unsharded> unsharded = {
+      {"tp=8,sp=on,fsdp=1,pp=4,schedule=1f1b,recipe=fsdp2", t32, "fsdp=1,replicate=1 with tp=8,pp=4: torchtitan" + fp32},
+      {"tp=8,sp=on,fsdp=1,recipe=fsdp2", Make("llama3-70b", 8, 64, 8192), "fsdp=1,replicate=1 with tp=8: torchtitan" + fp32},
+      {"tp=1,fsdp=1,pp=32,schedule=1f1b,recipe=fsdp2", t32, "fsdp=1,replicate=1 with pp=32: torchtitan" + fp32},
+      {"tp=1,fsdp=1,replicate=32,recipe=fsdp2", t32, "fsdp=1,replicate=32: torchtitan trains DDP" + amp},
+      {"tp=1,fsdp=1,recipe=fsdp2", Make("llama3-8b", 1, 8, 2048), "fsdp=1,replicate=1: torchtitan trains one device" + amp},
+      {"tp=8,sp=on,fsdp=1,cp=4,zero=3,recipe=fsdp2", t32, ""},
+      {"tp=1,fsdp=8,replicate=4,zero=3,recipe=fsdp2", t32, ""},
+      {"tp=1,fsdp=1,cp=32,zero=3,recipe=fsdp2", t32, ""},
+  };
   const plans::Framework tt = plans::ResolveFramework("torchtitan");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,pp=4,schedule=1f1b,recipe=fsdp2", t32)),
-            "fsdp=1,replicate=1 with tp=8,pp=4: torchtitan trains such a layout in fp32 (its mixed precision comes "
-            "with FSDP, HSDP or CP), which is not priced");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,recipe=fsdp2", Make("llama3-70b", 8, 64, 8192))),
-            "fsdp=1,replicate=1 with tp=8: torchtitan trains such a layout in fp32 (its mixed precision comes with "
-            "FSDP, HSDP or CP), which is not priced");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,pp=32,schedule=1f1b,recipe=fsdp2", t32)),
-            "fsdp=1,replicate=1 with pp=32: torchtitan trains such a layout in fp32 (its mixed precision comes with "
-            "FSDP, HSDP or CP), which is not priced");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=8,sp=on,fsdp=1,cp=4,zero=3,recipe=fsdp2", t32)), "");
-  // DDP or one device: torch.autocast (maybe_enable_amp), not fully_shard's mixed precision.
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,replicate=32,recipe=fsdp2", t32)),
-            "fsdp=1,replicate=32: torchtitan trains DDP under torch.autocast (fp32 weights cast to bf16 in every "
-            "forward and held for backward, fp32 where autocast does not cast), which is not priced");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,recipe=fsdp2", Make("llama3-8b", 1, 8, 2048))),
-            "fsdp=1,replicate=1: torchtitan trains one device under torch.autocast (fp32 weights cast to bf16 in every "
-            "forward and held for backward, fp32 where autocast does not cast), which is not priced");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=8,replicate=4,zero=3,recipe=fsdp2", t32)), "");
-  EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L("tp=1,fsdp=1,cp=32,zero=3,recipe=fsdp2", t32)), "");
+  for (const Unsharded& u : unsharded) {
+    EXPECT_EQ(plans::FrameworkLayoutProblem(tt.layouts, tt.name, L(u.layout, u.target)), u.why) << u.layout;
+  }
   const plans::FrameworkLayouts mg = plans::ResolveFramework("megatron").layouts;
   EXPECT_EQ(plans::FrameworkLayoutProblem(mg, "megatron", L("tp=8,sp=on,fsdp=1,pp=4,zero=1,recipe=megatron", t32)), "");
   // A framework that runs Megatron's selective recompute but not its module choice.
