@@ -433,6 +433,11 @@ std::vector<std::string> SearchCaveats(const costmodel::Evaluator& ev, const Sea
                   (text.empty() ? std::string() : " (left out: " + text + ")") +
                   (r.listed ? "" : "; its file lists no layout limits (\"layouts\")"));
   }
+  if (so.runs && !so.runs->unpriced.empty()) {
+    std::string text;
+    for (const auto& s : so.runs->unpriced) text += (text.empty() ? "" : "; ") + s;
+    out.push_back("framework " + so.runs_framework + ", not priced as it runs: " + text);
+  }
   if (!so.runs && !so.runs_framework.empty()) {
     out.push_back("framework " + so.runs_framework + ": layouts not limited to what it runs (--recipe " +
                   (so.recipe ? std::string(costmodel::ToString(*so.recipe)) : std::string("?")) + " is not its recipe)");

@@ -278,6 +278,7 @@ Framework ParseFramework(std::string_view text, std::string_view origin) {
                         t.Bool("modelled")};
     if (tr.source.empty()) t.Fail("source", "every trait needs its source in the framework's code");
     t.Finish();
+    if (!tr.modelled) f.layouts.unpriced.push_back(tr.trait + ": " + tr.value);
     f.traits.push_back(std::move(tr));
   }
   if (f.traits.empty()) o.Fail("traits", "must list the traits with their sources");

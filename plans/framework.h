@@ -45,6 +45,9 @@ struct FrameworkLayouts {
   // torch.autocast instead: fp32 weights cast to bf16 in every forward, the casts held for
   // backward, fp32 wherever autocast does not cast (the residual stream, the norms), not priced.
   bool ddp_or_one_device = true;
+  // The framework file's traits marked "modelled": false, as "trait: value": how it runs them
+  // and how meshplan prices them instead (the search's caveats say so).
+  std::vector<std::string> unpriced;
   // Megatron's selective recompute (the attention core): only where "selective" means that
   // (workload.selective_recompute "attention_core").
   bool selective = true;

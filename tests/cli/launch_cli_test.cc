@@ -106,6 +106,8 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
     std::string caveats;
     for (const auto& c : plan["summary"]["caveats"]) caveats += c.get<std::string>() + "\n";
     EXPECT_NE(caveats.find("framework " + fw + ": only the layouts it runs (left out: "), std::string::npos) << caveats;
+    // Both files price every trait they list: nothing said as not priced.
+    EXPECT_EQ(caveats.find("not priced as it runs"), std::string::npos) << caveats;
     for (const json& row : plan["layouts"]) {
       const json& l = row["layout"];
       EXPECT_NE(l["schedule"], "zb-h1") << row["layout_text"];
@@ -125,6 +127,14 @@ TEST_F(LaunchCli, FrameworkPlansOnlyLayoutsItRuns) {
   Result r = Run(std::string("plan ") + k70b + " --framework llm-foundry --top 20 --refine 0 --json " + P("f.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
   const json foundry = ReadJson("f.json");  // a range-for over a temporary's member dangles
+  // Its FSDP1 flat parameters are priced as FSDP2's units (its file's one "modelled": false
+  // trait), and the caveats say so.
+  std::string foundry_caveats;
+  for (const auto& c : foundry["summary"]["caveats"]) foundry_caveats += c.get<std::string>() + "\n";
+  EXPECT_NE(foundry_caveats.find("framework llm-foundry, not priced as it runs: parameter sharding: FSDP1 flat "
+                                 "parameters: states and collectives priced as the fsdp2 recipe"),
+            std::string::npos)
+      << foundry_caveats;
   for (const json& row : foundry["layouts"]) {
     const json& l = row["layout"];
     EXPECT_EQ(l["tp"], 1);

@@ -236,6 +236,11 @@ TEST(Framework, ShippedLayoutLimits) {
   EXPECT_FALSE(tt.layouts.ddp_with_tp_or_pp);
   EXPECT_FALSE(tt.layouts.tp_or_pp_unsharded);  // fp32 there: maybe_enable_amp
   EXPECT_FALSE(tt.layouts.ddp_or_one_device);   // torch.autocast there: maybe_enable_amp
+  // The traits a file marks "modelled": false travel with its limits for the search's caveats.
+  EXPECT_TRUE(tt.layouts.unpriced.empty());
+  const std::vector<std::string> zero3 = ResolveFramework("deepspeed").layouts.unpriced;
+  ASSERT_EQ(zero3.size(), 1u);
+  EXPECT_EQ(zero3[0].rfind("ZeRO-3 parameter gathers: per submodule", 0), 0u) << zero3[0];
   EXPECT_FALSE(tt.layouts.selective);  // its "selective" is whole layers
   // [activation_checkpoint] selective_ac_option "op" or every n-th block, nothing else partial.
   EXPECT_TRUE(tt.layouts.recompute_op && tt.layouts.ac_freq);
