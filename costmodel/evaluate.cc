@@ -464,7 +464,8 @@ Evaluation Evaluator::Evaluate(const Layout& l) const {
              &StepComponents::layer_bwd_tp_s, &StepComponents::layer_fwd_cp_s, &StepComponents::layer_bwd_cp_s,
              &StepComponents::layer_fwd_ep_s, &StepComponents::layer_bwd_ep_s, &StepComponents::head_fwd_s,
              &StepComponents::head_bwd_s, &StepComponents::fsdp_ag_layer_s, &StepComponents::fsdp_rs_layer_s,
-             &StepComponents::fsdp_ag_outer_s, &StepComponents::fsdp_rs_outer_s, &StepComponents::fsdp_copy_out_s,
+             &StepComponents::fsdp_ag_outer_s, &StepComponents::fsdp_rs_outer_s, &StepComponents::fsdp_ag_head_s,
+             &StepComponents::fsdp_rs_head_s, &StepComponents::fsdp_copy_out_s,
              &StepComponents::fsdp_copy_in_s, &StepComponents::zero1_rs_s,
              &StepComponents::zero1_ag_s, &StepComponents::dp_allreduce_s, &StepComponents::optimizer_s});
   for (auto [x, y] : {std::pair{&p.cp_fwd, &pa.cp_fwd}, std::pair{&p.cp_bwd, &pa.cp_bwd}}) {
@@ -612,13 +613,16 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     e.parts.fsdp_copy_in_s = copy_in(tpp.layer + xunit);
     fwd += e.parts.fsdp_copy_out_s;
     bwd += (l.zero >= 3 ? e.parts.fsdp_copy_out_s : 0.0) + e.parts.fsdp_copy_in_s;
+    // The embedding, its own unit, is gathered again for its backward under ZeRO-3 (FSDP2:
+    // the copies come with fsdp2_copies, as the units do).
+    const double emb_again = l.zero >= 3 ? copy_out(tpp.embedding) : 0.0;
     head_fwd += copy_out(outer);
-    head_bwd += copy_in(outer);
+    head_bwd += copy_in(outer) + emb_again;
     e.layer_forward_s = fwd;
     e.layer_backward_s = bwd;
     const double gathers = l.zero >= 3 ? 2.0 : 1.0;
     e.time.fsdp_copies_s = micro * (static_cast<double>(m.layers) * (gathers * e.parts.fsdp_copy_out_s + e.parts.fsdp_copy_in_s) +
-                                    copy_out(outer) + copy_in(outer));
+                                    copy_out(outer) + copy_in(outer) + emb_again);
   }
 
   const double L = static_cast<double>(m.layers);
@@ -747,8 +751,16 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       const DpCall ag_call = dp(Coll::kAllGather, dv.unit_gather, dv.expert_unit_gather);
       const DpCall rs_call = dp(Coll::kReduceScatter, dv.unit_reduce, dv.expert_unit_reduce);
       const CollectiveCost ag_l = ag_call.sum(), rs_l = rs_call.sum();
-      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, dv.outer_gather);
-      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, dv.outer_reduce);
+      // FSDP2 (fsdp2_copies) gathers and reduces the embedding and the head as units of their
+      // own (StepComponents::split_outer); FSDP1 as its root unit, both at once.
+      const bool split = w.fsdp2_copies;
+      const double head_share = split && outer > 0 ? tpp.head / outer : 0.0;
+      const double emb_gather = dv.outer_gather * (1.0 - head_share), head_gather = dv.outer_gather * head_share;
+      const double emb_reduce = dv.outer_reduce * (1.0 - head_share), head_reduce = dv.outer_reduce * head_share;
+      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, emb_gather);
+      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, emb_reduce);
+      const CollectiveCost ag_h = head_gather > 0 ? TimeOn(ft, Coll::kAllGather, head_gather) : CollectiveCost{};
+      const CollectiveCost rs_h = head_reduce > 0 ? TimeOn(ft, Coll::kReduceScatter, head_reduce) : CollectiveCost{};
       double total = 0, latency = 0;
       auto account = [&](const CollectiveCost& c, double count) {
         total += c.time_s * count;
@@ -757,30 +769,51 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       if (l.zero >= 2) {
         const bool gather_in_bwd = l.zero >= 3;
         const double ag_count = micro * ((gather_in_bwd ? 2.0 : 1.0) * L);
+        // Under ZeRO-3 FSDP2's embedding is resharded after its forward and gathered again for
+        // its backward (torchtitan apply_fsdp: reshard_after_forward on the embedding's unit).
+        const bool emb_again = split && gather_in_bwd;
         ag_call.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, ag_count);
-        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, dv.outer_gather, ag_o, micro);
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, emb_gather, ag_o, micro * (emb_again ? 2.0 : 1.0));
+        if (head_gather > 0) AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, head_gather, ag_h, micro);
         rs_call.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, micro * L);
-        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, dv.outer_reduce, rs_o, micro);
+        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, emb_reduce, rs_o, micro);
+        if (head_reduce > 0) AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, head_reduce, rs_h, micro);
         account(ag_l, ag_count);
-        account(ag_o, micro);
+        account(ag_o, micro * (emb_again ? 2.0 : 1.0));
+        account(ag_h, micro);
         account(rs_l, micro * L);
         account(rs_o, micro);
-        // Forward: the first gather is exposed, the rest hide behind the previous layer.
-        double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F);
+        account(rs_h, micro);
+        // Forward: the first unit's gather (the embedding's, or the root's) and the first
+        // layer's are exposed, the rest hide behind the previous layer; the head's runs behind the
+        // last layer's forward, as the head is the next unit in forward order.
+        const double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F) +
+                               std::max(0.0, ag_h.time_s - F);
         // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
         // The last layer's gather runs behind the head's backward (its TP collectives included):
         // FSDP2's pre-backward of the head unit prefetches the next unit in backward order
         // (torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py pre_backward,
-        // _backward_prefetch), as the simulator has it.
-        const double per_layer_bwd = (gather_in_bwd ? ag_l.time_s : 0.0) + rs_l.time_s;
+        // _backward_prefetch), as the simulator has it. Behind layer i's backward the stream runs
+        // the next gather and the previous unit's reduce-scatter: behind the last layer's the
+        // head's (FSDP2), behind the first layer's the embedding's gather (ZeRO-3, FSDP2) and no
+        // layer's; the first layer's and the first unit's reduce-scatters are exposed.
+        const double a = gather_in_bwd ? ag_l.time_s : 0.0;
         const double head_b = head_bwd + e.parts.head_bwd_s;  // the TP part is in parts already
-        double bwd_exp = (gather_in_bwd ? std::max(0.0, ag_l.time_s - head_b) : 0.0) +
-                         (L - 1.0) * std::max(0.0, per_layer_bwd - B) + rs_l.time_s + rs_o.time_s;
+        double bwd_exp = std::max(0.0, a - head_b) + rs_l.time_s + rs_o.time_s;
+        if (split && L >= 2.0) {
+          bwd_exp += std::max(0.0, a + rs_h.time_s - B) + (L - 2.0) * std::max(0.0, a + rs_l.time_s - B) +
+                     std::max(0.0, rs_l.time_s + (emb_again ? ag_o.time_s : 0.0) - B);
+        } else {
+          bwd_exp += (L - 1.0) * std::max(0.0, a + rs_l.time_s - B) + rs_h.time_s;
+        }
         fsdp_exposed = micro * (fwd_exp + bwd_exp);
         e.parts.fsdp_ag_layer_s = ag_l.time_s;
         e.parts.fsdp_rs_layer_s = rs_l.time_s;
         e.parts.fsdp_ag_outer_s = ag_o.time_s;
         e.parts.fsdp_rs_outer_s = rs_o.time_s;
+        e.parts.fsdp_ag_head_s = ag_h.time_s;
+        e.parts.fsdp_rs_head_s = rs_h.time_s;
+        e.parts.split_outer = split;
         e.parts.gather_in_backward = gather_in_bwd;
       } else {
         // ZeRO-1: reduce-scatter all gradients once per step behind the last micro-batch's

@@ -109,8 +109,18 @@ struct StepComponents {
   // FSDP2's compute-stream copies of one layer (inside layer_fwd/bwd_compute_s; evaluate.cc):
   // the all-gather's copy-out (per gather) and the reduce-scatter's copy-in.
   double fsdp_copy_out_s = 0, fsdp_copy_in_s = 0;
-  double fsdp_ag_outer_s = 0;      // embedding + head unit
-  double fsdp_rs_outer_s = 0;
+  // The units outside the layers. FSDP2 (Workload::fsdp2_copies; torchtitan apply_fsdp) wraps the
+  // embedding and the final norm with the output head as units of their own: the embedding's
+  // gather before the first layer (again before its backward under ZeRO-3: split_outer with
+  // gather_in_backward) and its reduce-scatter after the last backward; the head's gather behind
+  // the last layer's forward and its reduce-scatter behind the last layer's backward. FSDP1's
+  // root unit holds both (fsdp_ag/rs_outer_s; the head's 0): gathered before the first layer and
+  // reduced after the last backward.
+  double fsdp_ag_outer_s = 0;      // the embedding's (FSDP1: the root's) all-gather
+  double fsdp_rs_outer_s = 0;      // ... reduce-scatter
+  double fsdp_ag_head_s = 0;       // the final norm and output head's all-gather (FSDP2)
+  double fsdp_rs_head_s = 0;       // ... reduce-scatter
+  bool split_outer = false;        // FSDP2's units above (false: FSDP1's root)
   bool gather_in_backward = false; // ZeRO-3 re-gathers in backward
   bool per_step_zero1 = false;     // ZeRO-1: one reduce-scatter + all-gather per step instead
   double zero1_rs_s = 0, zero1_ag_s = 0;

@@ -130,6 +130,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const int64_t d = prefetch_depth;
 
   const bool fsdp_layer = !p.per_step_zero1 && (p.fsdp_ag_layer_s > 0 || p.fsdp_rs_layer_s > 0);
+  const bool split = fsdp_layer && p.split_outer;  // FSDP2's embedding and head units
   const bool gather_bwd = fsdp_layer && p.gather_in_backward;
   const bool zero1 = p.per_step_zero1;
   const bool dp = p.dp_allreduce_s > 0;
@@ -140,7 +141,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const bool cp = l.cp > 1;
   const bool ep = p.layer_fwd_ep_s > 0 || p.layer_bwd_ep_s > 0;
   const int64_t per_mb =
-      6 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0) + (cp ? 2 * kCpTasksPerPass : 0) + (ep ? 2 : 0));
+      9 + L * (4 + (fsdp_layer ? 2 : 0) + (gather_bwd ? 1 : 0) + (cp ? 2 * kCpTasksPerPass : 0) + (ep ? 2 : 0));
   const int64_t total = M * per_mb + (zero1 ? 2 * L : 0) + (dp ? L : 0) + 1;
   if (total > kMaxTasks) {
     throw Error("simulate", std::to_string(M) + " micro-batches x " + std::to_string(L) +
@@ -154,9 +155,11 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   // (torchtitan/models/llama3/infra/parallelize.py @018740b apply_fsdp, and memory.cc): the
   // embedding, resharded after its forward (ZeRO-3) and gathered again for its backward, the
   // last; and the final norm with the output head, kept from its forward to the end of its
-  // backward. Their collectives are priced as one gather before the first layer and one
-  // reduce-scatter after the last backward (Evaluate's fsdp_ag/rs_outer_s); the embedding's
-  // second gather is in the reduce-scatter's task.
+  // backward. Their collectives (StepComponents::split_outer): the embedding's gather before the
+  // first layer and again, under ZeRO-3, as the unit after layer 0 in backward order, its
+  // reduce-scatter after the last backward; the head's gather as the unit after the last layer in
+  // forward order, its reduce-scatter once its backward is done. FSDP1's root unit: one gather
+  // before the first layer and one reduce-scatter after the last backward.
   const costmodel::TpShardParams tpp = costmodel::ParamsPerTpRank(ev.model(), l.tp);
   // (A unit's parameters: the layer's own, plus its experts when they are sharded further over
   // the expert-data-parallel group, as Evaluate sizes unit_param_bytes.)
@@ -220,17 +223,25 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     const bool last_mb = m == M - 1;
     // ---- Forward.
     const int32_t ag_outer =
-        fsdp_layer ? b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s, emb_param_bytes + head_param_bytes, {})
+        fsdp_layer ? b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s,
+                           emb_param_bytes + (split ? 0.0 : head_param_bytes), {})
                    : -1;
-    int64_t issued = 0;  // forward all-gathers issued so far this micro-batch
-    for (int64_t i = 0; i < L; ++i) {
-      const auto ui = static_cast<size_t>(i);
-      while (fsdp_layer && issued < L && issued <= i + d) {
-        const int64_t j = issued++;
-        const int32_t after = j - d - 1 >= 0 ? fwd_last[static_cast<size_t>(j - d - 1)] : -1;
+    int64_t issued = 0;      // forward all-gathers issued so far this micro-batch (L: the head's)
+    int32_t ag_head = -1;
+    auto issue_fwd = [&] {
+      const int64_t j = issued++;
+      const int32_t after = j - d - 1 >= 0 ? fwd_last[static_cast<size_t>(j - d - 1)] : -1;
+      if (j == L) {
+        ag_head = b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_head_s, head_param_bytes, {after});
+      } else {
         ag_fwd[static_cast<size_t>(j)] =
             b.Add(Op::kAgLayerFwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
       }
+    };
+    const int64_t fwd_units = L + (split ? 1 : 0);
+    for (int64_t i = 0; i < L; ++i) {
+      const auto ui = static_cast<size_t>(i);
+      while (fsdp_layer && issued < fwd_units && issued <= i + d) issue_fwd();
       const double kept = kept_on_gpu(i);
       int32_t last = b.Add(Op::kLayerFwd, Stream::kCompute, m, i, F, kept,
                            {ag_fwd[ui], i == 0 ? ag_outer : -1,
@@ -245,8 +256,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       if (gather_bwd) b.Free(last, unit_param_bytes + (i == 0 ? emb_param_bytes : 0.0));  // reshard_after_forward
       fwd_last[ui] = last;
     }
+    while (fsdp_layer && issued < fwd_units) issue_fwd();  // prefetch depth 0: the head's, now
     int32_t head_fwd_last = b.Add(Op::kHeadFwd, Stream::kCompute, m, -1, p.head_fwd_s - head_tp.fwd_s,
-                                  p.outer_activation_bytes, {});
+                                  p.outer_activation_bytes, {ag_head});
     if (head_tp.fwd_s > 0) head_fwd_last = b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
     // ---- Backward.
     int32_t head_last = b.Add(Op::kHeadBwd, Stream::kCompute, m, -1, p.head_bwd_s - head_tp.bwd_s,
@@ -255,23 +267,34 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       head_last = b.Add(Op::kHeadBwdTp, Stream::kCompute, m, -1, head_tp.bwd_s, 0.0, {});
     }
     // The head unit reshards after its backward; its gradients leave with their reduce-scatter
-    // (priced in the outer one below).
+    // (its own below under FSDP2, the root's at the end under FSDP1).
     b.Free(head_last, p.outer_activation_bytes + head_param_bytes + head_grad_bytes);
-    int64_t next_bwd_ag = L - 1;  // next backward re-gather to issue, going down
-    int32_t rs_outer = -1;
+    int64_t next_bwd_ag = L - 1;  // next backward re-gather to issue, going down (-1: the embedding's)
+    const int64_t lowest_bwd_ag = split && gather_bwd ? -1 : 0;
+    int32_t rs_outer = -1, ag_emb = -1;
+    auto issue_bwd = [&] {
+      const int64_t j = next_bwd_ag--;
+      const int64_t freed = j + d + 1;  // the unit whose release admits this gather (L: the head)
+      const int32_t after =
+          freed < L ? bwd_last[static_cast<size_t>(freed)] : (freed == L ? head_last : head_fwd_last);
+      if (j < 0) {
+        ag_emb = b.Add(Op::kAgOuter, fsdp_stream, m, -1, p.fsdp_ag_outer_s, emb_param_bytes, {after});
+      } else {
+        ag_bwd[static_cast<size_t>(j)] =
+            b.Add(Op::kAgLayerBwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
+      }
+    };
     for (int64_t i = L - 1; i >= 0; --i) {
       const auto ui = static_cast<size_t>(i);
       // The head is the first unit in backward order (position L): FSDP2's pre-backward of a
       // unit prefetches the next d (_fsdp_state.py _pre_backward, FSDPParamGroup
       // _backward_prefetch), so the last layers are gathered while the head's backward runs,
       // each once the unit d + 1 places above it in that order has been released.
-      while (gather_bwd && next_bwd_ag >= 0 && next_bwd_ag >= i - d) {
-        const int64_t j = next_bwd_ag--;
-        const int64_t freed = j + d + 1;  // the unit whose release admits this gather (L: the head)
-        const int32_t after =
-            freed < L ? bwd_last[static_cast<size_t>(freed)] : (freed == L ? head_last : head_fwd_last);
-        ag_bwd[static_cast<size_t>(j)] =
-            b.Add(Op::kAgLayerBwd, fsdp_stream, m, j, p.fsdp_ag_layer_s, unit_param_bytes, {after});
+      while (gather_bwd && next_bwd_ag >= lowest_bwd_ag && next_bwd_ag >= i - d) issue_bwd();
+      // The head's reduce-scatter, once its backward is done, on the stream after the gathers
+      // its backward admitted.
+      if (i == L - 1 && fsdp_layer && split && p.fsdp_rs_head_s > 0) {
+        b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_head_s, 0.0, {head_last});
       }
       const int32_t bwd = b.Add(Op::kLayerBwd, Stream::kCompute, m, i, B, p.recompute_working_bytes + unit_grad_bytes,
                                 {gather_bwd ? ag_bwd[ui] : -1});
@@ -294,10 +317,12 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
                             {last});
         if (i == 0) b.Free(grads_ready, unit_reduce_bytes);
         if (i == 0) {
-          // The embedding's backward: its parameters (gathered again under ZeRO-3, else kept
-          // since the forward) and gradients, with nothing gathered after it.
+          // The embedding's backward: its parameters (gathered again under ZeRO-3, by its own
+          // task under FSDP2, else kept since the forward) and gradients, with nothing gathered
+          // after it.
+          while (gather_bwd && next_bwd_ag >= lowest_bwd_ag) issue_bwd();  // depth 0: the embedding's, now
           rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s,
-                           (gather_bwd ? emb_param_bytes : 0.0) + emb_grad_bytes, {last});
+                           (gather_bwd && !split ? emb_param_bytes : 0.0) + emb_grad_bytes, {last, ag_emb});
           b.Free(rs_outer, emb_param_bytes + emb_grad_bytes);
         }
       }

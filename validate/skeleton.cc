@@ -66,15 +66,21 @@ class StepRunner {
       const int outer_act = Alloc(p_.outer_activation_bytes);
       std::vector<int> gathered(static_cast<size_t>(L), -1), acts(static_cast<size_t>(L), -1);
       std::vector<int> ready(static_cast<size_t>(L), -1);
+      // FSDP2's embedding and head are units of their own: the head is gathered as the unit after
+      // the last layer, reduced after its backward; under ZeRO-3 the embedding is gathered again
+      // as the unit after layer 0 in backward order. FSDP1's root holds both.
+      const bool split = per_layer_fsdp && p_.split_outer;
+      const std::string outer = split ? "embedding" : "embedding+head";
+      int head_ready = -1, emb_ready = -1;
       if (per_layer_fsdp) {
         Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.outer_ag_bytes, Dtype::kBf16,
-                   "embedding+head params");
+                   outer + " params");
         const int outer_ready = b_.RecordEvent(kCommStream);
         gathered[0] = Alloc(p_.unit_param_bytes);
         GatherUnit("layer 0 params");
         ready[0] = b_.RecordEvent(kCommStream);
-        Wait(kComputeStream, outer_ready, "embedding+head params");
-        CopyOut(p_.outer_copy_out_bytes, "embedding+head params");
+        Wait(kComputeStream, outer_ready, outer + " params");
+        CopyOut(p_.outer_copy_out_bytes, outer + " params");
       }
       Tp(/*in=*/false, "embedding forward");  // the embedding's output: RS under SP, else AR (tensor.h)
       for (int64_t i = 0; i < L; ++i) {
@@ -86,11 +92,19 @@ class StepRunner {
             gathered[static_cast<size_t>(i + 1)] = Alloc(p_.unit_param_bytes);
             GatherUnit("layer " + std::to_string(i + 1) + " params (prefetch)");
             ready[static_cast<size_t>(i + 1)] = b_.RecordEvent(kCommStream);
+          } else if (split) {  // ... and after the last layer, the head
+            Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.head_ag_bytes, Dtype::kBf16,
+                       "head params (prefetch)");
+            head_ready = b_.RecordEvent(kCommStream);
           }
         }
         LayerForward(i, where, /*recompute_only=*/false);
         acts[static_cast<size_t>(i)] = Alloc(p_.layer_activation_bytes);
         if (per_layer_fsdp && p_.zero >= 3) Free(gathered[static_cast<size_t>(i)]);
+      }
+      if (split) {
+        Wait(kComputeStream, head_ready, "head params");
+        CopyOut(p_.head_copy_out_bytes, "head params");
       }
       HeadForward();
       if (per_layer_fsdp && p_.zero >= 3) {
@@ -103,6 +117,11 @@ class StepRunner {
         ready[last] = b_.RecordEvent(kCommStream);
       }
       HeadBackward();
+      if (split) {
+        CopyIn(p_.head_copy_in_bytes, "head grads");
+        Wait(kCommStream, b_.RecordEvent(kComputeStream), "head grads");
+        Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.head_rs_bytes, p_.reduce_dtype, "head grads");
+      }
       // The logits and the loss's saved tensors go as their backward nodes finish (autograd's
       // release_variables), before the layers' backward: memory.cc's phases.
       Free(outer_act);
@@ -116,6 +135,10 @@ class StepRunner {
             gathered[ui - 1] = Alloc(p_.unit_param_bytes);
             GatherUnit("layer " + std::to_string(i - 1) + " backward params (prefetch)");
             ready[ui - 1] = b_.RecordEvent(kCommStream);
+          } else if (split) {  // ... and after layer 0, the embedding
+            Collective(kCommStream, Coll::kAllGather, GroupKind::kFsdp, p_.outer_ag_bytes, Dtype::kBf16,
+                       "embedding backward params (prefetch)");
+            emb_ready = b_.RecordEvent(kCommStream);
           }
         }
         const int grads = per_layer_fsdp ? Alloc(p_.unit_grad_bytes) : -1;
@@ -135,11 +158,15 @@ class StepRunner {
         }
       }
       Tp(/*in=*/true, "embedding backward");  // SP: the backward of the embedding's reduce-scatter
+      if (emb_ready >= 0) {
+        Wait(kComputeStream, emb_ready, "embedding backward params");
+        CopyOut(p_.outer_copy_out_bytes, "embedding backward params");
+      }
       if (per_layer_fsdp) {
-        CopyIn(p_.outer_copy_in_bytes, "embedding+head grads");
-        Wait(kCommStream, b_.RecordEvent(kComputeStream), "embedding+head grads");
+        CopyIn(p_.outer_copy_in_bytes, outer + " grads");
+        Wait(kCommStream, b_.RecordEvent(kComputeStream), outer + " grads");
         Collective(kCommStream, Coll::kReduceScatter, GroupKind::kFsdp, p_.outer_rs_bytes,
-                   p_.reduce_dtype, "embedding+head grads");
+                   p_.reduce_dtype, outer + " grads");
       }
     }
     where_mb_.clear();
@@ -685,8 +712,15 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.zero = l.zero;
     p.unit_ag_bytes = dv.unit_gather;
     p.unit_rs_bytes = dv.unit_reduce;
-    p.outer_ag_bytes = dv.outer_gather;
-    p.outer_rs_bytes = dv.outer_reduce;
+    // FSDP2's embedding and head units apart, as Evaluate prices them (the head's share of the
+    // outer parameters); FSDP1's root as one.
+    p.split_outer = w.fsdp2_copies;
+    const double outer_all = tpp.embedding + tpp.head;
+    const double head_share = p.split_outer && outer_all > 0 ? tpp.head / outer_all : 0.0;
+    p.outer_ag_bytes = dv.outer_gather * (1.0 - head_share);
+    p.outer_rs_bytes = dv.outer_reduce * (1.0 - head_share);
+    p.head_ag_bytes = dv.outer_gather * head_share;
+    p.head_rs_bytes = dv.outer_reduce * head_share;
     p.zero1_rs_bytes = dv.step_reduce;
     p.zero1_ag_bytes = dv.step_gather;
     p.expert_ag_bytes = dv.expert_unit_gather;
@@ -698,8 +732,10 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     const costmodel::Fsdp2CopyBytes cb = costmodel::Fsdp2CopyBytesPerParam(w, l);
     p.copy_out_bytes = cb.gather * (tpp.layer + xunit);
     p.copy_in_bytes = cb.reduce * (tpp.layer + xunit);
-    p.outer_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head);
-    p.outer_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head);
+    p.outer_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head) * (1.0 - head_share);
+    p.outer_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head) * (1.0 - head_share);
+    p.head_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head) * head_share;
+    p.head_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head) * head_share;
   }
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held

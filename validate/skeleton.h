@@ -51,10 +51,16 @@ struct StepPlan {
   bool fsdp = false;
   int zero = 3;
   costmodel::Dtype reduce_dtype = costmodel::Dtype::kFp32;
+  // The units outside the layers (costmodel StepComponents::split_outer): FSDP2's embedding
+  // (outer_*; gathered again for its backward under ZeRO-3) and its final norm with the head
+  // (head_*), or FSDP1's root unit holding both (outer_*; head_* 0).
+  bool split_outer = false;
   double unit_ag_bytes = 0, unit_rs_bytes = 0, outer_ag_bytes = 0, outer_rs_bytes = 0;
+  double head_ag_bytes = 0, head_rs_bytes = 0;
   // FSDP2's compute-stream copies per gather / reduce-scatter, read + write bytes (0: FSDP1 or
   // no per-layer sharding; costmodel Workload::fsdp2_copies).
   double copy_out_bytes = 0, copy_in_bytes = 0, outer_copy_out_bytes = 0, outer_copy_in_bytes = 0;
+  double head_copy_out_bytes = 0, head_copy_in_bytes = 0;
   double zero1_rs_bytes = 0, zero1_ag_bytes = 0;
   double dp_ar_bytes = 0;  // HSDP replica all-reduce (0: none)
   // Expert parallelism, per MoE layer and micro-batch, as Evaluator::Evaluate records them

@@ -77,19 +77,51 @@ TEST(Step, OptimizerStepAndTheGradientBufferZeroedByHand) {
 }
 
 TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
-  // Hand assembly of the written rule from the per-call parts, for one micro-batch:
-  // forward  AG_outer + AG + (L-1) max(0, AG - F)
-  // backward max(0, AG - H) + (L-1) max(0, AG + RS - B) + RS + RS_outer,
-  // H the head's backward, behind which the head unit's pre-backward prefetches the last layer.
+  // Hand assembly of the written rule from the per-call parts, for one micro-batch, FSDP2's units
+  // (the embedding: AG_e, RS_e; the final norm and head: AG_h, RS_h):
+  // forward  AG_e + AG + (L-1) max(0, AG - F) + max(0, AG_h - F)
+  // backward max(0, AG - H) + max(0, AG + RS_h - B) + (L-2) max(0, AG + RS - B)
+  //          + max(0, RS + AG_e - B) + RS + RS_e,
+  // H the head's backward, behind which the head unit's pre-backward prefetches the last layer;
+  // the head's reduce-scatter behind the last layer's backward, the embedding's second gather
+  // behind the first layer's.
   const Workload w = MakeWorkload(1024, 1024, 4096);
   const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
   const Evaluation e = ev.Evaluate(L("tp=1,zero=3,mbs=1", w));
   const auto& p = e.parts;
   const double Lm1 = 31, F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s, H = p.head_bwd_s;
   const double ag = p.fsdp_ag_layer_s, rs = p.fsdp_rs_layer_s;
-  const double expected = p.fsdp_ag_outer_s + ag + Lm1 * std::max(0.0, ag - F) + std::max(0.0, ag - H) +
-                          Lm1 * std::max(0.0, ag + rs - B) + rs + p.fsdp_rs_outer_s;
+  const double ag_e = p.fsdp_ag_outer_s, rs_e = p.fsdp_rs_outer_s, ag_h = p.fsdp_ag_head_s, rs_h = p.fsdp_rs_head_s;
+  const double expected = ag_e + ag + Lm1 * std::max(0.0, ag - F) + std::max(0.0, ag_h - F) + std::max(0.0, ag - H) +
+                          std::max(0.0, ag + rs_h - B) + (Lm1 - 1) * std::max(0.0, ag + rs - B) +
+                          std::max(0.0, rs + ag_e - B) + rs + rs_e;
   EXPECT_DOUBLE_EQ(e.time.exposed_fsdp_comm_s, expected);
+  EXPECT_TRUE(p.split_outer);
+  // Llama 2 7B's head is 32,000 x 4,096 + the final norm's 4,096, its embedding 32,000 x 4,096: a
+  // gather each, in bf16 over the 1,024 ranks; the embedding gathered twice.
+  const double head_bytes = 2.0 * (32000.0 * 4096 + 4096), emb_bytes = 2.0 * 32000.0 * 4096;
+  double head_calls = 0, emb_calls = 0;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+    if (u.op != Coll::kAllGather || u.purpose != Purpose::kFsdpParamGather) continue;
+    if (std::abs(u.bytes - head_bytes) < 1.0) head_calls += u.count_per_step;
+    if (std::abs(u.bytes - emb_bytes) < 1.0) emb_calls += u.count_per_step;
+  }
+  EXPECT_EQ(head_calls, 1.0);
+  EXPECT_EQ(emb_calls, 2.0);
+  // FSDP1's root unit holds both: one gather before the first layer, one reduce-scatter after the
+  // last backward, all exposed (torch FSDP1 does not reshard the root after its forward).
+  Workload w1 = w;
+  w1.fsdp2_copies = false;
+  const Evaluator ev1(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w1);
+  const Evaluation r1 = ev1.Evaluate(L("tp=1,zero=3,mbs=1", w1));
+  const auto& q1 = r1.parts;
+  EXPECT_FALSE(q1.split_outer);
+  EXPECT_EQ(q1.fsdp_ag_head_s, 0.0);
+  const double F1 = q1.layer_fwd_compute_s, B1 = q1.layer_bwd_compute_s, H1 = q1.head_bwd_s;
+  EXPECT_DOUBLE_EQ(r1.time.exposed_fsdp_comm_s,
+                   q1.fsdp_ag_outer_s + ag + Lm1 * std::max(0.0, ag - F1) + std::max(0.0, ag - H1) +
+                       Lm1 * std::max(0.0, ag + rs - B1) + rs + q1.fsdp_rs_outer_s);
   EXPECT_LT(ag, H);  // Llama 2 7B's head (32,000 x 4,096 over 4,096 tokens) hides the gather
   // Llama 2 70B's layer is 4.3 times Llama 2 7B's and its head only twice; at 1,024 tokens the
   // head's backward is a quarter as long: the gather shows past it.
@@ -99,9 +131,12 @@ TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   const auto& q = e70.parts;
   const double ag70 = q.fsdp_ag_layer_s, rs70 = q.fsdp_rs_layer_s;
   EXPECT_GT(ag70, q.head_bwd_s);
+  const double F70 = q.layer_fwd_compute_s, B70 = q.layer_bwd_compute_s;
   EXPECT_DOUBLE_EQ(e70.time.exposed_fsdp_comm_s,
-                   q.fsdp_ag_outer_s + ag70 + 79 * std::max(0.0, ag70 - q.layer_fwd_compute_s) + ag70 - q.head_bwd_s +
-                       79 * std::max(0.0, ag70 + rs70 - q.layer_bwd_compute_s) + rs70 + q.fsdp_rs_outer_s);
+                   q.fsdp_ag_outer_s + ag70 + 79 * std::max(0.0, ag70 - F70) + std::max(0.0, q.fsdp_ag_head_s - F70) +
+                       ag70 - q.head_bwd_s + std::max(0.0, ag70 + q.fsdp_rs_head_s - B70) +
+                       78 * std::max(0.0, ag70 + rs70 - B70) + std::max(0.0, rs70 + q.fsdp_ag_outer_s - B70) + rs70 +
+                       q.fsdp_rs_outer_s);
   EXPECT_EQ(e.grad_accum, 1);
   EXPECT_TRUE(p.gather_in_backward);
 }
@@ -740,7 +775,10 @@ TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
 TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
   Workload w = MakeWorkload(8, 8, 8192);
   const Model m = ResolveModel("llama3-8b");
-  const Cluster c = ResolveCluster("dgx-h100");
+  // No slowdown of overlapped compute: FSDP1's root unit and FSDP2's embedding and head units
+  // hide different collectives, and the compute would carry that difference too.
+  Cluster c = ResolveCluster("dgx-h100");
+  c.efficiency.overlap_slowdown = 1.0;
   const ComputeParams cp = ComputeParamsFor(c);
   Workload fsdp1 = w;
   fsdp1.fsdp2_copies = false;
@@ -748,9 +786,11 @@ TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
   const double unit = ParamsPerTpRank(m, 1).layer;
   const double outer = ParamsPerTpRank(m, 1).embedding + ParamsPerTpRank(m, 1).head;
   const double out = 4.0 * unit / cp.hbm_Bps + cp.launch_s, in = 6.0 * unit / cp.hbm_Bps + cp.launch_s;
-  const double outer_copies = (4.0 + 6.0) * outer / cp.hbm_Bps + 2 * cp.launch_s;
+  // ZeRO-3 gathers FSDP2's embedding unit again for its backward: one more copy-out of it.
+  const double emb_again = 4.0 * ParamsPerTpRank(m, 1).embedding / cp.hbm_Bps + cp.launch_s;
   for (const char* text : {"tp=1,fsdp=8,zero=3,recompute=op", "tp=1,fsdp=8,zero=2,recompute=op"}) {
     const bool zero3 = std::string(text).find("zero=3") != std::string::npos;
+    const double outer_copies = (4.0 + 6.0) * outer / cp.hbm_Bps + 2 * cp.launch_s + (zero3 ? emb_again : 0.0);
     const Evaluation a = two.Evaluate(L(text, w)), b = one.Evaluate(L(text, fsdp1));
     EXPECT_NEAR(a.layer_forward_s - b.layer_forward_s, out, 1e-12) << text;
     EXPECT_NEAR(a.layer_backward_s - b.layer_backward_s, (zero3 ? out : 0.0) + in, 1e-12) << text;

@@ -76,8 +76,10 @@ double SerialSum(const Fixture& s) {
   if (p.per_step_zero1) {
     sum += p.zero1_ag_s + p.zero1_rs_s;
   } else {
-    sum += M * (L * p.fsdp_ag_layer_s * (p.gather_in_backward ? 2.0 : 1.0) +
-                L * p.fsdp_rs_layer_s + p.fsdp_ag_outer_s + p.fsdp_rs_outer_s);
+    // FSDP2's embedding is gathered again for its backward under ZeRO-3 (split_outer).
+    const double outer_gathers = p.split_outer && p.gather_in_backward ? 2.0 : 1.0;
+    sum += M * (L * p.fsdp_ag_layer_s * (p.gather_in_backward ? 2.0 : 1.0) + L * p.fsdp_rs_layer_s +
+                outer_gathers * p.fsdp_ag_outer_s + p.fsdp_rs_outer_s + p.fsdp_ag_head_s + p.fsdp_rs_head_s);
   }
   return sum + p.dp_allreduce_s + p.optimizer_s;
 }
@@ -234,8 +236,10 @@ TEST(SimulateStep, WithoutOverlapEveryCollectiveIsExposed) {
   const costmodel::StepComponents& p = s.e.parts;
   const SimResult r = Simulate(s, 1, false);
   const double L = Layers(s);
+  ASSERT_TRUE(p.split_outer);
   ExpectRelNear(r.exposed_fsdp_comm_s,
-                L * (2 * p.fsdp_ag_layer_s + p.fsdp_rs_layer_s) + p.fsdp_ag_outer_s + p.fsdp_rs_outer_s,
+                L * (2 * p.fsdp_ag_layer_s + p.fsdp_rs_layer_s) + 2 * p.fsdp_ag_outer_s + p.fsdp_rs_outer_s +
+                    p.fsdp_ag_head_s + p.fsdp_rs_head_s,
                 1e-9);
   ExpectRelNear(r.exposed_dp_comm_s, p.dp_allreduce_s, 1e-9);
 }
@@ -302,8 +306,10 @@ TEST(StepGraph, HasOneForwardAndBackwardPerLayerAndMicroBatch) {
   EXPECT_EQ(count[Op::kAgLayerFwd], M * L);
   EXPECT_EQ(count[Op::kAgLayerBwd], M * L);
   EXPECT_EQ(count[Op::kRsLayer], M * L);
-  EXPECT_EQ(count[Op::kAgOuter], M);
-  EXPECT_EQ(count[Op::kRsOuter], M);
+  // FSDP2's units outside the layers: the embedding gathered twice (ZeRO-3) and the head once,
+  // each reduced once.
+  EXPECT_EQ(count[Op::kAgOuter], 3 * M);
+  EXPECT_EQ(count[Op::kRsOuter], 2 * M);
   EXPECT_EQ(count[Op::kOptimizer], 1);
   EXPECT_EQ(count[Op::kLayerFwdTp], 0);  // tp = 1: no TP tasks
   EXPECT_EQ(g.tasks().back().op, Op::kOptimizer);

@@ -44,8 +44,10 @@ costmodel::Workload Batch(int64_t gpus, int64_t global_batch, int64_t seq) {
 // reduce-scatter; the embedding and head unit's once each.
 double FsdpCopyBytes(const StepPlan& p) {
   const double gathers = p.zero >= 3 ? 2.0 : 1.0;
-  return static_cast<double>(p.layers) * (gathers * p.copy_out_bytes + p.copy_in_bytes) + p.outer_copy_out_bytes +
-         p.outer_copy_in_bytes;
+  // FSDP2's embedding is gathered again for its backward under ZeRO-3; its head is a unit too.
+  const double outer_gathers = p.split_outer && p.zero >= 3 ? 2.0 : 1.0;
+  return static_cast<double>(p.layers) * (gathers * p.copy_out_bytes + p.copy_in_bytes) +
+         outer_gathers * p.outer_copy_out_bytes + p.outer_copy_in_bytes + p.head_copy_out_bytes + p.head_copy_in_bytes;
 }
 
 TEST(Mesh, FourRanksTp2Fsdp2) {
