@@ -404,6 +404,18 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       // (Llama 3 8B's 525M parameters against 218M) is gathered once.
       layer_phase = layer_unit * (2.0 * bytes.weight + bytes.grad + reduce_copy);
       head_phase = st.last ? tpp.head * (bytes.weight + bytes.grad + reduce_copy) + layer_unit * bytes.weight : 0.0;
+      // FSDP1 (fsdp2_copies false) wraps the embedding and head in its root unit, which it does
+      // not reshard after the forward (torch/distributed/fsdp/_runtime_utils.py
+      // _post_forward_reshard: "Do not free the root's parameters in the post-forward"), and
+      // whose unsharded gradient, allocated at the head's backward, is reduced at the root's
+      // post-backward, after the embedding's: both held through every phase.
+      const bool fsdp1_root =
+          !w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.zero >= 3 && l.shard() > 1 && st.first && st.last;
+      if (fsdp1_root) {
+        const double root = tpp.embedding + tpp.head;
+        layer_phase += root * (bytes.weight + bytes.grad);
+        head_phase = root * (bytes.weight + bytes.grad) + layer_unit * bytes.weight;
+      }
       // The embedding, its own unit, is the last in backward order: gathered with nothing after
       // it. Below the head's phase unless the head is smaller (tied embeddings: the head unit is
       // the final norm alone). Counted where parameters are sharded, as the simulator has it;
@@ -411,6 +423,9 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       // (data/measurements/README.md: the skeleton holds no units there, nor does torchtitan,
       // which applies no fully_shard at dp_shard 1).
       embedding_phase = st.first && sharded_params ? tpp.embedding * (bytes.weight + bytes.grad + reduce_copy) : 0.0;
+      if (fsdp1_root) {
+        embedding_phase = (tpp.embedding + tpp.head) * (bytes.weight + bytes.grad + reduce_copy);
+      }
     }
   }
   // The backward's phases do not overlap. The last stage runs the loss and the head's backward

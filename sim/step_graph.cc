@@ -132,6 +132,9 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const bool fsdp_layer = !p.per_step_zero1 && (p.fsdp_ag_layer_s > 0 || p.fsdp_rs_layer_s > 0);
   const bool split = fsdp_layer && p.split_outer;  // FSDP2's embedding and head units
   const bool gather_bwd = fsdp_layer && p.gather_in_backward;
+  // FSDP1's root unit under ZeRO-3: held from the first gather to the end of the backward, its
+  // unsharded gradient from the head's backward on (memory.cc).
+  const bool root = gather_bwd && !p.split_outer && l.recipe == costmodel::Recipe::kFsdp2;
   const bool zero1 = p.per_step_zero1;
   const bool dp = p.dp_allreduce_s > 0;
   // Groups placed by their mesh strides (costmodel/mesh.h): FSDP shards over fsdp x cp.
@@ -175,6 +178,8 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const double emb_param_bytes = p.unit_param_bytes * emb_ratio, head_param_bytes = p.unit_param_bytes * head_ratio;
   const double emb_grad_bytes = (p.unit_grad_bytes + p.unit_reduce_copy_bytes) * emb_ratio;
   const double head_grad_bytes = (p.unit_grad_bytes + p.unit_reduce_copy_bytes) * head_ratio;
+  const double root_grad_bytes = p.unit_grad_bytes * (emb_ratio + head_ratio);
+  const double root_reduce_bytes = p.unit_reduce_copy_bytes * (emb_ratio + head_ratio);
   // A layer's activations held on the GPU from its forward to its backward: none for an
   // offloaded one (p.offload_layers, in effect), and layer 0 also holds the offload's one-layer
   // staging buffer (TransformerEngine's double buffer), as memory.cc counts them.
@@ -253,7 +258,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         last = b.Add(Op::kLayerFwdTp, Stream::kCompute, m, i, p.layer_fwd_tp_s, 0.0, {});
       }
       if (ep) last = b.Add(Op::kLayerFwdEp, Stream::kCompute, m, i, p.layer_fwd_ep_s, 0.0, {});
-      if (gather_bwd) b.Free(last, unit_param_bytes + (i == 0 ? emb_param_bytes : 0.0));  // reshard_after_forward
+      if (gather_bwd) b.Free(last, unit_param_bytes + (i == 0 && !root ? emb_param_bytes : 0.0));  // reshard_after_forward
       fwd_last[ui] = last;
     }
     while (fsdp_layer && issued < fwd_units) issue_fwd();  // prefetch depth 0: the head's, now
@@ -262,13 +267,13 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
     if (head_tp.fwd_s > 0) head_fwd_last = b.Add(Op::kHeadFwdTp, Stream::kCompute, m, -1, head_tp.fwd_s, 0.0, {});
     // ---- Backward.
     int32_t head_last = b.Add(Op::kHeadBwd, Stream::kCompute, m, -1, p.head_bwd_s - head_tp.bwd_s,
-                              head_grad_bytes, {});
+                              root ? root_grad_bytes : head_grad_bytes, {});
     if (head_tp.bwd_s > 0) {
       head_last = b.Add(Op::kHeadBwdTp, Stream::kCompute, m, -1, head_tp.bwd_s, 0.0, {});
     }
     // The head unit reshards after its backward; its gradients leave with their reduce-scatter
     // (its own below under FSDP2, the root's at the end under FSDP1).
-    b.Free(head_last, p.outer_activation_bytes + head_param_bytes + head_grad_bytes);
+    b.Free(head_last, p.outer_activation_bytes + (root ? 0.0 : head_param_bytes + head_grad_bytes));
     int64_t next_bwd_ag = L - 1;  // next backward re-gather to issue, going down (-1: the embedding's)
     const int64_t lowest_bwd_ag = split && gather_bwd ? -1 : 0;
     int32_t rs_outer = -1, ag_emb = -1;
@@ -321,9 +326,14 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
           // task under FSDP2, else kept since the forward) and gradients, with nothing gathered
           // after it.
           while (gather_bwd && next_bwd_ag >= lowest_bwd_ag) issue_bwd();  // depth 0: the embedding's, now
-          rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s,
-                           (gather_bwd && !split ? emb_param_bytes : 0.0) + emb_grad_bytes, {last, ag_emb});
-          b.Free(rs_outer, emb_param_bytes + emb_grad_bytes);
+          if (root) {
+            rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s, root_reduce_bytes, {last});
+            b.Free(rs_outer, emb_param_bytes + head_param_bytes + root_grad_bytes + root_reduce_bytes);
+          } else {
+            rs_outer = b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_outer_s,
+                             (gather_bwd && !split ? emb_param_bytes : 0.0) + emb_grad_bytes, {last, ag_emb});
+            b.Free(rs_outer, emb_param_bytes + emb_grad_bytes);
+          }
         }
       }
       if (last_mb && zero1) {

@@ -389,6 +389,54 @@ TEST(Memory, Fsdp2UnitsGatheredInBackwardByHand) {
   EXPECT_DOUBLE_EQ(one.transient + one.outside, 218112000.0 * 10);
 }
 
+// FSDP1 (llm-foundry, --fsdp1) wraps the embedding and the head in its root unit, which it does not
+// reshard after the forward (torch FSDP1 _post_forward_reshard) and whose unsharded gradient,
+// allocated at the head's backward, is reduced after the embedding's: root parameters and gradients
+// are held through every phase of the backward. Llama 3 8B over 8 ranks, ZeRO-3, no recompute:
+// the root is 128,256 x 4,096 (embedding) + 128,256 x 4,096 + 4,096 (head) = 1,050,677,248
+// parameters, a layer 218,112,000.
+TEST(Memory, Fsdp1RootUnitHeldThroughTheBackwardByHand) {
+  const Cluster c = ResolveCluster("dgx-h100");
+  const Model m = ResolveModel("llama3-8b");
+  const double root = 1050677248.0, layer = 218112000.0;
+  auto estimate = [&](int64_t seq, bool fsdp1) {
+    Workload w;
+    w.gpus = w.global_batch = 8;
+    w.seq = seq;
+    w.fsdp2_copies = !fsdp1;
+    Layout l;
+    l.fsdp = 8;
+    l.recompute = Recompute::kNone;
+    return EstimateMemory(m, c, w, l);
+  };
+  // At 1,024 tokens the logits are small and the embedding's phase, the last, is the root's whole:
+  // 2 B bf16 parameters + 2 B gradients + 4 B their fp32 reduce copy.
+  const MemoryBreakdown short1 = estimate(1024, true);
+  EXPECT_DOUBLE_EQ(short1.transient_bytes + OutsideLayers(m, short1), root * 8);
+  // FSDP2's embedding is a unit alone there: the head's phase leads (the head 2 + 2 + 4 B, the
+  // last layer prefetched), with the logits.
+  const MemoryBreakdown short2 = estimate(1024, false);
+  EXPECT_DOUBLE_EQ(short2.transient_bytes, 525340672.0 * 8 + layer * 2);
+  // At 8,192 tokens the logits (counted in activations) and the head's phase lead: the root's
+  // parameters and gradients (2 + 2 B), the last layer prefetched (2 B).
+  const MemoryBreakdown long1 = estimate(8192, true);
+  EXPECT_GT(OutsideLayers(m, long1) + root * 4 + layer * 2, root * 8);
+  EXPECT_DOUBLE_EQ(long1.transient_bytes, root * 4 + layer * 2);
+  // A layer's phase carries the root too: Llama 2 70B over 64 ranks at 4,096 tokens, where it
+  // leads: 2 x 2 B gathered + 2 + 4 B of a layer (855,654,400), 2 + 2 B of the root
+  // (32,000 x 8,192 + 32,000 x 8,192 + 8,192 = 524,296,192).
+  const Model m70 = ResolveModel("llama2-70b");
+  Workload w;
+  w.gpus = w.global_batch = 64;
+  w.seq = 4096;
+  w.fsdp2_copies = false;
+  Layout l;
+  l.fsdp = 64;
+  l.recompute = Recompute::kNone;
+  const MemoryBreakdown b = EstimateMemory(m70, c, w, l);
+  EXPECT_DOUBLE_EQ(b.transient_bytes + OutsideLayers(m70, b), 855654400.0 * 10 + 524296192.0 * 4);
+}
+
 // The logits and the loss's saved tensors go when their backward nodes have run (autograd's
 // release_variables, torch/csrc/autograd/engine.cpp evaluate_function), before the layers'
 // backward recomputes: the recompute working set is not added on top of them. Megatron's

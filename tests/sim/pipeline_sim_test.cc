@@ -151,9 +151,9 @@ TEST(PipelineSim, PerStageResultsAndOneTraceProcessPerStage) {
 namespace meshplan::sim {
 namespace {
 
-// Issue 17's "one model at two resolutions": on 39 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
+// Issue 17's "one model at two resolutions": on 41 layouts spanning FSDP (ZeRO-1/2/3), HSDP,
 // TP with and without SP, recompute modes, pipelines, expert parallelism (DeepSeek-V3, Mixtral),
-// context parallelism (each exchange) and FP8, on A100 and H100 from 64 to 2,048 GPUs,
+// context parallelism (each exchange), FP8 and FSDP1's root unit, on A100 and H100 from 64 to 2,048 GPUs,
 // the analytical step and the simulated one agree within 10%, and their peak memories as below.
 // The simulator is the finer one: it overlaps the next micro-batch's first gathers and the ZeRO-3 backward re-gathers with
 // whatever the compute stream runs; the closed forms expose each micro-batch's first gather
@@ -164,6 +164,7 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
     const char* model; const char* cluster; int64_t gpus, batch, seq; const char* layout;
     bool megatron_buckets = false;  // Workload::dp_buckets_megatron_core
     bool fp8 = false;               // Workload::precision
+    bool fsdp1 = false;             // !Workload::fsdp2_copies: FSDP1's root unit
   };
   const std::vector<C> cases = {
       {"gpt3-175b", "dgx-a100-80g", 1024, 1024, 2048, "tp=8,sp=on,fsdp=128,zero=3,mbs=1,recompute=full"},
@@ -209,7 +210,10 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
       {"llama3-70b", "dgx-h100", 512, 64, 131072, "tp=8,sp=on,fsdp=16,cp=4,zero=3,mbs=1,recompute=full,cp_comm=all_gather"},
       {"llama3-70b", "dgx-h100", 512, 64, 131072, "tp=8,sp=on,fsdp=8,cp=8,zero=1,mbs=1,recompute=full,recipe=megatron,cp_comm=a2a"},
       // FP8 linear layers (TransformerEngine's delayed scaling: the casts and amax kernels).
-      {"llama3-70b", "dgx-h100", 256, 256, 8192, "tp=8,sp=on,fsdp=32,zero=3,mbs=1", false, true}};
+      {"llama3-70b", "dgx-h100", 256, 256, 8192, "tp=8,sp=on,fsdp=32,zero=3,mbs=1", false, true},
+      // FSDP1 (llm-foundry): the embedding and head in the root unit, held to the backward's end.
+      {"mpt-30b", "dgx-a100-80g", 128, 1024, 2048, "tp=1,fsdp=128,zero=3,mbs=4,recompute=full", false, false, true},
+      {"mpt-7b", "dgx-a100-40g", 64, 512, 2048, "tp=1,fsdp=64,zero=3,mbs=8", false, false, true}};
   double worst = 0;
   for (const C& c : cases) {
     costmodel::Workload w;
@@ -218,6 +222,7 @@ TEST(OneModelTwoResolutions, AnalyticalAndSimulatedStepsAndPeaksAgree) {
     w.seq = c.seq;
     w.dp_buckets_megatron_core = c.megatron_buckets;
     if (c.fp8) w.precision = costmodel::Precision::kFp8;
+    if (c.fsdp1) w.fsdp2_copies = false;
     costmodel::Layout l = costmodel::ParseLayoutText(c.layout, "--layout");
     costmodel::ResolveLayout(l, w, "--layout");
     const costmodel::Evaluator ev(costmodel::ResolveModel(c.model), costmodel::ResolveCluster(c.cluster), w);
