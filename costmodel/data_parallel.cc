@@ -34,6 +34,13 @@ DpVolumes DataParallelVolumesFor(const Workload& w, const Layout& l, const TpSha
   return v;
 }
 
+OuterUnitVolumes OuterUnitVolumesFor(const Workload& w, const TpShardParams& tpp) {
+  const PrecisionPolicy b = PrecisionOf(w);
+  const double emb = w.fsdp2_copies ? tpp.embedding : tpp.embedding + tpp.head;
+  const double head = w.fsdp2_copies ? tpp.head : 0.0;
+  return {b.weight * emb, b.reduce * emb, b.weight * head, b.reduce * head};
+}
+
 DpBuckets DpBucketsFor(const Workload& w, double elements, int64_t dp, double layers, bool overlapped) {
   DpBuckets b;
   b.tasks = std::max(1.0, layers);

@@ -88,6 +88,15 @@ DpBuckets DpBucketsFor(const Workload& w, double elements, int64_t dp, double la
 DpVolumes DataParallelVolumesFor(const Workload& w, const Layout& l, const TpShardParams& tpp, double layers,
                                  double outer);
 
+/// One gather and one reduce-scatter of each unit outside the layers (one stage holding both the
+/// embedding and the head). FSDP2 (Workload::fsdp2_copies; torchtitan apply_fsdp) wraps the
+/// embedding and the final norm with the output head as units of their own; FSDP1's root unit
+/// holds both, given as the embedding's (head 0).
+struct OuterUnitVolumes {
+  double emb_gather = 0, emb_reduce = 0, head_gather = 0, head_reduce = 0;
+};
+OuterUnitVolumes OuterUnitVolumesFor(const Workload& w, const TpShardParams& tpp);
+
 }  // namespace meshplan::costmodel
 
 #endif  // MESHPLAN_COSTMODEL_DATA_PARALLEL_H_

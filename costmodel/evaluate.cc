@@ -615,14 +615,14 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     bwd += (l.zero >= 3 ? e.parts.fsdp_copy_out_s : 0.0) + e.parts.fsdp_copy_in_s;
     // The embedding, its own unit, is gathered again for its backward under ZeRO-3 (FSDP2:
     // the copies come with fsdp2_copies, as the units do).
-    const double emb_again = l.zero >= 3 ? copy_out(tpp.embedding) : 0.0;
+    const double emb_copy_again = l.zero >= 3 ? copy_out(tpp.embedding) : 0.0;
     head_fwd += copy_out(outer);
-    head_bwd += copy_in(outer) + emb_again;
+    head_bwd += copy_in(outer) + emb_copy_again;
     e.layer_forward_s = fwd;
     e.layer_backward_s = bwd;
     const double gathers = l.zero >= 3 ? 2.0 : 1.0;
     e.time.fsdp_copies_s = micro * (static_cast<double>(m.layers) * (gathers * e.parts.fsdp_copy_out_s + e.parts.fsdp_copy_in_s) +
-                                    copy_out(outer) + copy_in(outer) + emb_again);
+                                    copy_out(outer) + copy_in(outer) + emb_copy_again);
   }
 
   const double L = static_cast<double>(m.layers);
@@ -754,13 +754,11 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       // FSDP2 (fsdp2_copies) gathers and reduces the embedding and the head as units of their
       // own (StepComponents::split_outer); FSDP1 as its root unit, both at once.
       const bool split = w.fsdp2_copies;
-      const double head_share = split && outer > 0 ? tpp.head / outer : 0.0;
-      const double emb_gather = dv.outer_gather * (1.0 - head_share), head_gather = dv.outer_gather * head_share;
-      const double emb_reduce = dv.outer_reduce * (1.0 - head_share), head_reduce = dv.outer_reduce * head_share;
-      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, emb_gather);
-      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, emb_reduce);
-      const CollectiveCost ag_h = head_gather > 0 ? TimeOn(ft, Coll::kAllGather, head_gather) : CollectiveCost{};
-      const CollectiveCost rs_h = head_reduce > 0 ? TimeOn(ft, Coll::kReduceScatter, head_reduce) : CollectiveCost{};
+      const OuterUnitVolumes ov = OuterUnitVolumesFor(w, tpp);
+      const CollectiveCost ag_o = TimeOn(ft, Coll::kAllGather, ov.emb_gather);
+      const CollectiveCost rs_o = TimeOn(ft, Coll::kReduceScatter, ov.emb_reduce);
+      const CollectiveCost ag_h = ov.head_gather > 0 ? TimeOn(ft, Coll::kAllGather, ov.head_gather) : CollectiveCost{};
+      const CollectiveCost rs_h = ov.head_reduce > 0 ? TimeOn(ft, Coll::kReduceScatter, ov.head_reduce) : CollectiveCost{};
       double total = 0, latency = 0;
       auto account = [&](const CollectiveCost& c, double count) {
         total += c.time_s * count;
@@ -772,14 +770,15 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         // Under ZeRO-3 FSDP2's embedding is resharded after its forward and gathered again for
         // its backward (torchtitan apply_fsdp: reshard_after_forward on the embedding's unit).
         const bool emb_again = split && gather_in_bwd;
+        const double emb_gathers = micro * (emb_again ? 2.0 : 1.0);
         ag_call.Record(e, Purpose::kFsdpParamGather, fsdp_group, edp_group, ag_count);
-        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, emb_gather, ag_o, micro * (emb_again ? 2.0 : 1.0));
-        if (head_gather > 0) AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, head_gather, ag_h, micro);
+        AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ov.emb_gather, ag_o, emb_gathers);
+        if (ov.head_gather > 0) AddUse(e, Coll::kAllGather, Purpose::kFsdpParamGather, fsdp_group, ov.head_gather, ag_h, micro);
         rs_call.Record(e, Purpose::kFsdpGradReduce, fsdp_group, edp_group, micro * L);
-        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, emb_reduce, rs_o, micro);
-        if (head_reduce > 0) AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, head_reduce, rs_h, micro);
+        AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ov.emb_reduce, rs_o, micro);
+        if (ov.head_reduce > 0) AddUse(e, Coll::kReduceScatter, Purpose::kFsdpGradReduce, fsdp_group, ov.head_reduce, rs_h, micro);
         account(ag_l, ag_count);
-        account(ag_o, micro * (emb_again ? 2.0 : 1.0));
+        account(ag_o, emb_gathers);
         account(ag_h, micro);
         account(rs_l, micro * L);
         account(rs_o, micro);

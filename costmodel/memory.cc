@@ -283,6 +283,10 @@ Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l) {
   return {2.0 * b.weight, b.grad + b.reduce};
 }
 
+bool Fsdp1RootHeld(const Workload& w, const Layout& l) {
+  return !w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.zero >= 3 && l.shard() > 1;
+}
+
 double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
   const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32;
   const double norm = p.fp32;         // the global gradient norm reads every gradient once
@@ -405,14 +409,12 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       layer_phase = layer_unit * (2.0 * bytes.weight + bytes.grad + reduce_copy);
       head_phase = st.last ? tpp.head * (bytes.weight + bytes.grad + reduce_copy) + layer_unit * bytes.weight : 0.0;
       // FSDP1 (fsdp2_copies false) wraps the embedding and head in its root unit, which it does
-      // not reshard after the forward (torch/distributed/fsdp/_runtime_utils.py
-      // _post_forward_reshard: "Do not free the root's parameters in the post-forward"), and
-      // whose unsharded gradient, allocated at the head's backward, is reduced at the root's
-      // post-backward, after the embedding's: both held through every phase.
-      const bool fsdp1_root =
-          !w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.zero >= 3 && l.shard() > 1 && st.first && st.last;
+      // not reshard after the forward (_post_forward_reshard: "Do not free the root's parameters
+      // in the post-forward"), and whose unsharded gradient, allocated at the head's backward, is
+      // reduced at the root's post-backward, after the embedding's: both held through every phase.
+      const bool fsdp1_root = Fsdp1RootHeld(w, l) && st.first && st.last;
+      const double root = tpp.embedding + tpp.head;
       if (fsdp1_root) {
-        const double root = tpp.embedding + tpp.head;
         layer_phase += root * (bytes.weight + bytes.grad);
         head_phase = root * (bytes.weight + bytes.grad) + layer_unit * bytes.weight;
       }
@@ -422,10 +424,10 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
       // at fsdp 1 the phases above are kept as they were fitted to the H100 measurements
       // (data/measurements/README.md: the skeleton holds no units there, nor does torchtitan,
       // which applies no fully_shard at dp_shard 1).
-      embedding_phase = st.first && sharded_params ? tpp.embedding * (bytes.weight + bytes.grad + reduce_copy) : 0.0;
-      if (fsdp1_root) {
-        embedding_phase = (tpp.embedding + tpp.head) * (bytes.weight + bytes.grad + reduce_copy);
-      }
+      // Under FSDP1 that last unit is the root, whole.
+      embedding_phase = fsdp1_root ? root * (bytes.weight + bytes.grad + reduce_copy)
+                        : st.first && sharded_params ? tpp.embedding * (bytes.weight + bytes.grad + reduce_copy)
+                                                     : 0.0;
     }
   }
   // The backward's phases do not overlap. The last stage runs the loss and the head's backward

@@ -166,6 +166,13 @@ struct Fsdp2CopyBytes {
 };
 Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l);
 
+/// Whether FSDP1's root unit (the embedding and the head) stays gathered from the forward to the
+/// end of the backward, with its unsharded gradient from the head's backward on: FSDP1
+/// (Workload::fsdp2_copies false) sharding per layer at ZeRO-3, as torch FSDP1 never reshards
+/// its root after the forward (torch/distributed/fsdp/_runtime_utils.py _post_forward_reshard).
+/// memory.cc and the simulator's timeline hold it so.
+bool Fsdp1RootHeld(const Workload& w, const Layout& l);
+
 /// What one pipeline stage holds: its transformer layers, whether it holds the embedding
 /// (first) and the final norm, head and loss (last), and how many micro-batches of its
 /// activations its schedule keeps alive at the peak (pipeline.h InFlightMicroBatches).

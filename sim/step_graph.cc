@@ -134,7 +134,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
   const bool gather_bwd = fsdp_layer && p.gather_in_backward;
   // FSDP1's root unit under ZeRO-3: held from the first gather to the end of the backward, its
   // unsharded gradient from the head's backward on (memory.cc).
-  const bool root = gather_bwd && !p.split_outer && l.recipe == costmodel::Recipe::kFsdp2;
+  const bool root = fsdp_layer && costmodel::Fsdp1RootHeld(ev.workload(), l);
   const bool zero1 = p.per_step_zero1;
   const bool dp = p.dp_allreduce_s > 0;
   // Groups placed by their mesh strides (costmodel/mesh.h): FSDP shards over fsdp x cp.
@@ -298,7 +298,7 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
       while (gather_bwd && next_bwd_ag >= lowest_bwd_ag && next_bwd_ag >= i - d) issue_bwd();
       // The head's reduce-scatter, once its backward is done, on the stream after the gathers
       // its backward admitted.
-      if (i == L - 1 && fsdp_layer && split && p.fsdp_rs_head_s > 0) {
+      if (i == L - 1 && split && p.fsdp_rs_head_s > 0) {
         b.Add(Op::kRsOuter, fsdp_stream, m, -1, p.fsdp_rs_head_s, 0.0, {head_last});
       }
       const int32_t bwd = b.Add(Op::kLayerBwd, Stream::kCompute, m, i, B, p.recompute_working_bytes + unit_grad_bytes,
@@ -320,8 +320,8 @@ StepGraph BuildStepGraph(const costmodel::Evaluator& ev, const costmodel::Layout
         // replaces it in place (on the same stream, in order), and the last frees it.
         grads_ready = b.Add(Op::kRsLayer, fsdp_stream, m, i, p.fsdp_rs_layer_s, i == L - 1 ? unit_reduce_bytes : 0.0,
                             {last});
-        if (i == 0) b.Free(grads_ready, unit_reduce_bytes);
         if (i == 0) {
+          b.Free(grads_ready, unit_reduce_bytes);
           // The embedding's backward: its parameters (gathered again under ZeRO-3, by its own
           // task under FSDP2, else kept since the forward) and gradients, with nothing gathered
           // after it.

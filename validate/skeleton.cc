@@ -712,15 +712,13 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.zero = l.zero;
     p.unit_ag_bytes = dv.unit_gather;
     p.unit_rs_bytes = dv.unit_reduce;
-    // FSDP2's embedding and head units apart, as Evaluate prices them (the head's share of the
-    // outer parameters); FSDP1's root as one.
+    // FSDP2's embedding and head units apart, FSDP1's root as one (data_parallel.h).
     p.split_outer = w.fsdp2_copies;
-    const double outer_all = tpp.embedding + tpp.head;
-    const double head_share = p.split_outer && outer_all > 0 ? tpp.head / outer_all : 0.0;
-    p.outer_ag_bytes = dv.outer_gather * (1.0 - head_share);
-    p.outer_rs_bytes = dv.outer_reduce * (1.0 - head_share);
-    p.head_ag_bytes = dv.outer_gather * head_share;
-    p.head_rs_bytes = dv.outer_reduce * head_share;
+    const costmodel::OuterUnitVolumes ov = costmodel::OuterUnitVolumesFor(w, tpp);
+    p.outer_ag_bytes = ov.emb_gather;
+    p.outer_rs_bytes = ov.emb_reduce;
+    p.head_ag_bytes = ov.head_gather;
+    p.head_rs_bytes = ov.head_reduce;
     p.zero1_rs_bytes = dv.step_reduce;
     p.zero1_ag_bytes = dv.step_gather;
     p.expert_ag_bytes = dv.expert_unit_gather;
@@ -732,10 +730,11 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     const costmodel::Fsdp2CopyBytes cb = costmodel::Fsdp2CopyBytesPerParam(w, l);
     p.copy_out_bytes = cb.gather * (tpp.layer + xunit);
     p.copy_in_bytes = cb.reduce * (tpp.layer + xunit);
-    p.outer_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head) * (1.0 - head_share);
-    p.outer_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head) * (1.0 - head_share);
-    p.head_copy_out_bytes = cb.gather * (tpp.embedding + tpp.head) * head_share;
-    p.head_copy_in_bytes = cb.reduce * (tpp.embedding + tpp.head) * head_share;
+    // (FSDP2 only, so the embedding and the head apart.)
+    p.outer_copy_out_bytes = cb.gather * tpp.embedding;
+    p.outer_copy_in_bytes = cb.reduce * tpp.embedding;
+    p.head_copy_out_bytes = cb.gather * tpp.head;
+    p.head_copy_in_bytes = cb.reduce * tpp.head;
   }
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held

@@ -30,6 +30,24 @@ Layout Resolved(const std::string& text, const Workload& w) {
   return l;
 }
 
+// The units outside the layers: FSDP2's embedding and head each (torchtitan apply_fsdp), FSDP1's
+// root holding both; bf16 gathered, fp32 reduced (the default reduce dtype).
+TEST(DataParallel, OuterUnitsApartUnderFsdp2AndOneRootUnderFsdp1) {
+  Workload w = Batch(16, 16, 8192);
+  const TpShardParams tpp = ParamsPerTpRank(ResolveModel("llama3-8b"), 1);
+  const OuterUnitVolumes two = OuterUnitVolumesFor(w, tpp);
+  EXPECT_EQ(two.emb_gather, 2.0 * 525336576);
+  EXPECT_EQ(two.emb_reduce, 4.0 * 525336576);
+  EXPECT_EQ(two.head_gather, 2.0 * 525340672);
+  EXPECT_EQ(two.head_reduce, 4.0 * 525340672);
+  w.fsdp2_copies = false;
+  const OuterUnitVolumes one = OuterUnitVolumesFor(w, tpp);
+  EXPECT_EQ(one.emb_gather, 2.0 * (525336576.0 + 525340672.0));
+  EXPECT_EQ(one.emb_reduce, 4.0 * (525336576.0 + 525340672.0));
+  EXPECT_EQ(one.head_gather, 0.0);
+  EXPECT_EQ(one.head_reduce, 0.0);
+}
+
 TEST(DataParallel, VolumesPerUnitAndPerStepByHand) {
   const Workload w = Batch(16, 16, 8192);
   const Model m = ResolveModel("llama3-8b");
