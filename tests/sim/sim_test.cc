@@ -384,6 +384,34 @@ TEST(Prefetch, DepthOneHidesAllButTheFirstGatherOfEachPass) {
                 M * (z2.e.parts.fsdp_ag_outer_s + z2.e.parts.fsdp_ag_layer_s), 1e-9);
 }
 
+// FSDP2 keeps each reduce-scatter's input until the next unit's post-backward
+// (_fsdp_param_group.py post_backward, comm_ctx.reduce_scatter_state): one unit's reduce-dtype copy
+// is live from the first layer reduce-scatter of a backward to the last. The first allocates it,
+// the last frees it, none between moves memory.
+TEST(Prefetch, OneReduceCopyLiveFromTheFirstReduceScatterToTheLast) {
+  const Fixture s = PrefetchCase("3");
+  const double rc = s.e.parts.unit_reduce_copy_bytes;
+  ASSERT_GT(rc, 0.0);  // fp32 reduce of bf16 gradients
+  const SimResult r = Simulate(s, 1);
+  const auto last = static_cast<int32_t>(Layers(s)) - 1;
+  int allocated = 0, freed = 0;
+  for (const MemoryEvent& m : r.memory) {
+    const TaskRecord& t = r.tasks_run[static_cast<size_t>(m.task)];
+    if (t.op != Op::kRsLayer) continue;
+    if (t.layer == last) {
+      EXPECT_EQ(m.delta_bytes, rc);
+      ++allocated;
+    } else if (t.layer == 0) {
+      EXPECT_EQ(m.delta_bytes, -rc);
+      ++freed;
+    } else {
+      ADD_FAILURE() << "layer " << t.layer << "'s reduce-scatter moved " << m.delta_bytes << " B";
+    }
+  }
+  EXPECT_EQ(allocated, static_cast<int>(s.e.parts.micro_batches));
+  EXPECT_EQ(freed, allocated);
+}
+
 TEST(Prefetch, AtMostDepthPlusOneLayersAreUnshardedAtOnce) {
   const Fixture s = PrefetchCase("3");
   for (int depth : {0, 1, 2, 4}) {
