@@ -495,11 +495,16 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     for (const auto& g : in.gemms) {
       const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
                            static_cast<double>(g.k) * static_cast<double>(g.batch);
-      const double eff = flops / (peak * g.time_s);
-      const double shape = GemmShapeEfficiency(g.m, g.n, before.sms, g.batch);
+      const GemmTiling tiling = GemmTileSchedule(g.m, g.n, g.k, before.sms, g.batch, 2, before.stream_k);
+      // The fraction is fitted on the time the rate prices: a stream-K schedule's fixup is priced
+      // apart (StreamKFixupTime; a sample shorter than it is fitted whole). The table keeps the
+      // whole time: a measured shape is priced from it alone.
+      const double fixup = StreamKFixupTime(before, tiling);
+      const double eff = flops / (peak * (g.time_s > fixup ? g.time_s - fixup : g.time_s));
+      const double shape = tiling.efficiency;
       num += shape / eff;
       den += shape * shape / (eff * eff);
-      by_shape[GemmEfficiency{g.m, g.n, g.k, g.batch, 0.0}].push_back(eff);
+      by_shape[GemmEfficiency{g.m, g.n, g.k, g.batch, 0.0}].push_back(flops / (peak * g.time_s));
       src.push_back(g.source);
     }
     c.efficiency.gemm_peak_fraction = std::clamp(num / den, 1e-3, 1.0);

@@ -19,6 +19,7 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   p.fp8_peak_flops = c.gpu.peak_tflops.fp8 * 1e12;
   p.gemm_fp8_fraction = c.efficiency.gemm_fp8_peak_fraction;
   p.cudnn_attention_measured = IsHopperGpu(c.gpu.name);
+  p.stream_k = IsHopperGpu(c.gpu.name);
   if (!c.gemm_table.empty()) {
     p.gemm_table = std::make_shared<const std::vector<GemmEfficiency>>(c.gemm_table);
   }
@@ -36,6 +37,38 @@ double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch) {
   return tile_eff * tiles / (waves * static_cast<double>(sms));
 }
 
+GemmTiling GemmTileSchedule(int64_t m, int64_t n, int64_t k, int64_t sms, int64_t batch,
+                            int64_t element_bytes, bool stream_k) {
+  GemmTiling out;
+  out.efficiency = GemmShapeEfficiency(m, n, sms, batch);
+  if (!stream_k) return out;
+  // In floating point, as GemmShapeEfficiency: counts of absurd shapes overflow int64.
+  const double tile = static_cast<double>(kGemmTile);
+  const double tm = std::ceil(static_cast<double>(m) / tile), tn = std::ceil(static_cast<double>(n) / tile);
+  const double tile_eff = static_cast<double>(m) * static_cast<double>(n) / (tm * tile * tn * tile);
+  const double tiles = tm * tn * static_cast<double>(batch);
+  const double wave = static_cast<double>(sms);
+  const double tile_k = static_cast<double>(kGemmTileKBytes / std::max<int64_t>(1, element_bytes));
+  const double iters = std::ceil(static_cast<double>(k) / tile_k);
+  const double full_waves = std::floor(tiles / wave), total_waves = std::ceil(tiles / wave);
+  const double min_iters = static_cast<double>(kStreamKMinIters);
+  if (full_waves == total_waves || iters <= min_iters) return out;
+  if (tiles - full_waves * wave >= std::floor(wave / 2)) return out;  // tail at least half a wave
+  const double dp_waves = full_waves > 0 ? full_waves - 1 : 0;
+  const double sk_iters = (tiles - dp_waves * wave) * iters;
+  const double units = std::min(wave, std::floor(sk_iters / min_iters));
+  if (units < 1) return out;
+  out.stream_k_units = units;
+  out.efficiency = tile_eff * tiles * iters / (wave * (dp_waves * iters + std::ceil(sk_iters / units)));
+  return out;
+}
+
+double StreamKFixupTime(const ComputeParams& p, const GemmTiling& t) {
+  if (t.stream_k_units <= 0) return 0.0;
+  const double tile = static_cast<double>(kGemmTile);
+  return p.launch_s + 2.0 * t.stream_k_units * tile * tile * 4.0 / p.hbm_Bps;
+}
+
 namespace {
 const GemmEfficiency* Measured(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
   if (!p.gemm_table) return nullptr;
@@ -50,7 +83,7 @@ const GemmEfficiency* Measured(const ComputeParams& p, int64_t m, int64_t n, int
 
 double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
   if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency * p.gemm_sustained;
-  return p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
+  return p.gemm_fraction * GemmTileSchedule(m, n, k, p.sms, batch, 2, p.stream_k).efficiency * p.gemm_sustained;
 }
 
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
@@ -63,9 +96,11 @@ KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int
     t.time_s = t.flops / (p.peak_flops * e->efficiency * p.gemm_sustained);
     return t;
   }
-  const double eff = p.gemm_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
+  const GemmTiling tiling = GemmTileSchedule(m, n, k, p.sms, batch, 2, p.stream_k);
+  const double eff = p.gemm_fraction * tiling.efficiency * p.gemm_sustained;
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
-  t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
+  t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s +
+             StreamKFixupTime(p, tiling);
   return t;
 }
 
@@ -74,9 +109,11 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
   const double md = static_cast<double>(m), nd = static_cast<double>(n),
                kd = static_cast<double>(k), bd = static_cast<double>(batch);
   t.flops = 2.0 * md * nd * kd * bd;
-  const double eff = p.gemm_fp8_fraction * GemmShapeEfficiency(m, n, p.sms, batch) * p.gemm_sustained;
+  const GemmTiling tiling = GemmTileSchedule(m, n, k, p.sms, batch, 1, p.stream_k);
+  const double eff = p.gemm_fp8_fraction * tiling.efficiency * p.gemm_sustained;
   const double bytes = bd * (md * kd + kd * nd + 2.0 * md * nd);  // fp8 inputs, bf16 output
-  t.time_s = std::max(t.flops / (p.fp8_peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s;
+  t.time_s = std::max(t.flops / (p.fp8_peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s +
+             StreamKFixupTime(p, tiling);
   return t;
 }
 

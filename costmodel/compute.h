@@ -3,8 +3,9 @@
 // plus a launch overhead. GEMM efficiency by shape: the achievable fraction of peak (measured
 // best-case, from the cluster file) times tile quantisation (the m x n output padded to whole
 // 128 x 128 tiles) times wave quantisation (whole waves of tiles over the GPU's SMs) - the
-// uncalibrated default of NVIDIA's "Matrix Multiplication Background User's Guide". A
-// calibration profile replaces it with a measured table.
+// uncalibrated default of NVIDIA's "Matrix Multiplication Background User's Guide" - except
+// where CUTLASS's stream-K scheduler would spread a short tail wave's K loops over every SM
+// (GemmTileSchedule). A calibration profile replaces it with a measured table.
 #ifndef MESHPLAN_COSTMODEL_COMPUTE_H_
 #define MESHPLAN_COSTMODEL_COMPUTE_H_
 
@@ -18,6 +19,12 @@
 namespace meshplan::costmodel {
 
 inline constexpr int64_t kGemmTile = 128;
+// Bytes of each operand row one main-loop iteration reads: a 128 x 128 x 64 bf16 tile, 128 x 128
+// x 128 in FP8 (CUTLASS's SM80/SM90 default tile shapes).
+inline constexpr int64_t kGemmTileKBytes = 128;
+// CUTLASS's PersistentTileSchedulerSm90StreamKParams::min_iters_per_sk_unit_: a stream-K CTA gets
+// at least 8 main-loop iterations, and a GEMM of at most 8 per tile is never split.
+inline constexpr int64_t kStreamKMinIters = 8;
 
 struct ComputeParams {
   double peak_flops = 0;       // bf16 dense FLOP/s
@@ -32,6 +39,9 @@ struct ComputeParams {
   // cuDNN's fused attention (TransformerEngine's FusedAttention) has a measured speed here:
   // Hopper (CudnnAttentionSpeedOverFa2). Elsewhere a te-fused workload is priced as FA2.
   bool cudnn_attention_measured = false;
+  // GEMM tails go to CUTLASS's stream-K scheduler (GemmTileSchedule): Hopper, where it was
+  // measured. Elsewhere whole waves, as NVIDIA's guide measures cuBLAS on A100.
+  bool stream_k = false;
   // Measured shapes (calibration), sorted; null when uncalibrated.
   std::shared_ptr<const std::vector<GemmEfficiency>> gemm_table;
 };
@@ -45,6 +55,30 @@ ComputeParams ComputeParamsFor(const Cluster& c);
 
 /// Tile x wave quantisation efficiency of `batch` m x n outputs on `sms` SMs, in (0, 1].
 double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch = 1);
+
+/// How the tiles of a GEMM are spread over the SMs. Data-parallel (one CTA per output tile, whole
+/// waves) unless CUTLASS's stream-K heuristic takes the tail (CUTLASS v3.4
+/// include/cutlass/gemm/kernel/tile_scheduler_params.h, PersistentTileSchedulerSm90StreamKParams::
+/// get_num_sk_tiles / get_num_sk_units; Osama et al., "Stream-K", PPoPP 2023): the last wave is
+/// partial and under half full and a tile has more than kStreamKMinIters K iterations. Then the
+/// last full wave and the tail (all tiles when there is no full wave) are stream-K tiles whose
+/// K iterations are split evenly over min(SMs, iterations / 8) CTAs after the data-parallel
+/// waves. Measured on the lent H100 (data/measurements, 2026-12-05): the weight-gradient GEMMs
+/// of hidden 768-896 with 36-266 output tiles and K 4096-8192 ran at 0.55-0.99 of the full-wave
+/// rate where whole waves priced them at 0.27-0.67; over its 54 GEMMs the shape model's error
+/// went from 16.9% MAPE (bias +6.6%) to 9.2% (+0.8%). `stream_k` false: whole waves only.
+struct GemmTiling {
+  double efficiency = 1.0;  // useful MACs over SMs x time, tile padding included, in (0, 1]
+  double stream_k_units = 0;  // CTAs sharing the stream-K tiles' K loops; 0: data-parallel
+};
+GemmTiling GemmTileSchedule(int64_t m, int64_t n, int64_t k, int64_t sms, int64_t batch = 1,
+                            int64_t element_bytes = 2, bool stream_k = true);
+
+/// What a stream-K schedule adds to a GEMM's time: CUTLASS's initialize_workspace zeroes the
+/// tiles' barrier workspace (one more launch), and each stream-K CTA writes one partial fp32
+/// accumulator tile that its tile's finishing CTA reads back (priced at HBM bandwidth, an upper
+/// bound: partials may stay in L2). 0 for a data-parallel schedule.
+double StreamKFixupTime(const ComputeParams& p, const GemmTiling& t);
 
 struct KernelTime {
   double time_s = 0;

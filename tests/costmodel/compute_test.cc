@@ -26,13 +26,32 @@ TEST(GemmShape, TileQuantisation) {
 
 TEST(GemmTime, ComputeBoundLargeGemm) {
   const ComputeParams p = ComputeParamsFor(ResolveCluster("dgx-h100"));
-  // 8192^3 on H100: 2 * 8192^3 FLOPs at 989 TF * 0.8033 * (4096 tiles / (32 waves * 132)) + 4 us,
-  // held at the power limit: x 0.8882, mamf-finder's H200 MSMF / MAMF 755 / 850 (dgx-h100.json).
-  const double flops = 2.0 * 8192.0 * 8192.0 * 8192.0;
-  const double eff = 0.8033 * 4096.0 / (32.0 * 132.0) * 0.8882;
-  const KernelTime t = GemmTime(p, 8192, 8192, 8192);
+  // 16896 x 8192 x 8192 on H100: 132 x 64 = 8448 tiles, 64 whole waves of 132 SMs. 2 x 16896 x
+  // 8192^2 FLOPs at 989 TF x 0.8033 + 4 us, held at the power limit: x 0.8882, mamf-finder's
+  // H200 MSMF / MAMF 755 / 850 (dgx-h100.json).
+  const double flops = 2.0 * 16896.0 * 8192.0 * 8192.0;
+  const double eff = 0.8033 * 0.8882;
+  const KernelTime t = GemmTime(p, 16896, 8192, 8192);
   EXPECT_DOUBLE_EQ(t.flops, flops);
   EXPECT_DOUBLE_EQ(t.time_s, flops / (989e12 * eff) + 4e-6);
+}
+
+TEST(GemmTime, StreamKTailOnHopper) {
+  // 8192^3 on H100: 4096 tiles = 31 full waves + 4 (under half a wave of 132), 128 K iterations
+  // of 64 each: CUTLASS's stream-K heuristic keeps 30 waves data-parallel and splits the last
+  // 136 tiles' 17,408 iterations over 132 CTAs, 132 each (ceil 131.9): 30 x 128 + 132 = 3,972
+  // iterations per SM where whole waves take 32 x 128 = 4,096. Plus the workspace launch and
+  // 132 partial 128 x 128 fp32 tiles written and read at HBM rate (3350 GB/s x 0.9).
+  const ComputeParams p = ComputeParamsFor(ResolveCluster("dgx-h100"));
+  const double flops = 2.0 * 8192.0 * 8192.0 * 8192.0;
+  const double eff = 0.8033 * (4096.0 * 128.0) / (132.0 * 3972.0) * 0.8882;
+  const double fixup = 4e-6 + 2.0 * 132.0 * 128.0 * 128.0 * 4.0 / (3350e9 * 0.9);
+  EXPECT_DOUBLE_EQ(GemmTime(p, 8192, 8192, 8192).time_s, flops / (989e12 * eff) + 4e-6 + fixup);
+  // A100 (no stream-K in the model): 4096 tiles in 38 waves of 108, as NVIDIA's guide measures.
+  const ComputeParams a = ComputeParamsFor(ResolveCluster("dgx-a100-80g"));
+  EXPECT_FALSE(a.stream_k);
+  EXPECT_DOUBLE_EQ(GemmEfficiencyFor(a, 8192, 8192, 8192, 1),
+                   a.gemm_fraction * 4096.0 / (38.0 * 108.0) * a.gemm_sustained);
 }
 
 TEST(GemmTime, SustainedFractionSlowsBurstTimedGemmsButNotTheirLaunch) {
@@ -43,18 +62,19 @@ TEST(GemmTime, SustainedFractionSlowsBurstTimedGemmsButNotTheirLaunch) {
   Cluster c = burst;
   c.efficiency.gemm_sustained_fraction = 0.8;
   const ComputeParams p = ComputeParamsFor(c);
-  const double flops = 2.0 * 8192.0 * 8192.0 * 8192.0;
-  const double eff = 0.8033 * 4096.0 / (32.0 * 132.0) * 0.8;
-  EXPECT_DOUBLE_EQ(GemmTime(p, 8192, 8192, 8192).time_s, flops / (989e12 * eff) + 4e-6);
-  c.gemm_table = {GemmEfficiency{8192, 8192, 8192, 1, 0.75}};
+  // 16896 x 8192 outputs: 8448 tiles, 64 whole waves (no quantisation, no stream-K).
+  const double flops = 2.0 * 16896.0 * 8192.0 * 8192.0;
+  const double eff = 0.8033 * 0.8;
+  EXPECT_DOUBLE_EQ(GemmTime(p, 16896, 8192, 8192).time_s, flops / (989e12 * eff) + 4e-6);
+  c.gemm_table = {GemmEfficiency{16896, 8192, 8192, 1, 0.75}};
   const ComputeParams q = ComputeParamsFor(c);
-  EXPECT_DOUBLE_EQ(GemmTime(q, 8192, 8192, 8192).time_s, flops / (989e12 * 0.75 * 0.8));
-  EXPECT_DOUBLE_EQ(GemmEfficiencyFor(q, 8192, 8192, 8192, 1), 0.75 * 0.8);
+  EXPECT_DOUBLE_EQ(GemmTime(q, 16896, 8192, 8192).time_s, flops / (989e12 * 0.75 * 0.8));
+  EXPECT_DOUBLE_EQ(GemmEfficiencyFor(q, 16896, 8192, 8192, 1), 0.75 * 0.8);
   // FP8 GEMMs too: mamf-finder's FP8 MSMF / MAMF on H200 (1354 / 1525 = 0.888) and B200
   // (2788 / 3350 = 0.832) match its BF16 ones (0.888, 0.828) within 0.5%: one power limit.
   const double launch = 4e-6;
-  const double fp8_burst = Fp8GemmTime(ComputeParamsFor(burst), 8192, 8192, 8192).time_s - launch;
-  EXPECT_NEAR(Fp8GemmTime(q, 8192, 8192, 8192).time_s - launch, fp8_burst / 0.8, 1e-15);
+  const double fp8_burst = Fp8GemmTime(ComputeParamsFor(burst), 16896, 8192, 8192).time_s - launch;
+  EXPECT_NEAR(Fp8GemmTime(q, 16896, 8192, 8192).time_s - launch, fp8_burst / 0.8, 1e-15);
 }
 
 TEST(GemmTime, MemoryBoundSkinnyGemm) {
@@ -187,16 +207,70 @@ TEST(FlashAttention, OnlyHopperRunsFa3) {
 
 // FP8 GEMMs: the FP8 dense peak (H100 SXM datasheet 1,979 TFLOPS) x the measured best fraction
 // (mamf-finder fp8_e4m3fn 1402.6 / 1979 = 0.7087, dgx-h100.json) x the same tile/wave
-// quantisation as bf16: 8192^3 is 64 x 64 = 4096 tiles on 132 SMs, 32 waves, 4096 / 4224.
+// quantisation as bf16: 16896 x 8192 is 132 x 64 = 8448 tiles on 132 SMs, 64 whole waves.
 TEST(Fp8Gemm, FpEightPeakTimesMeasuredFractionTimesQuantisation) {
   const ComputeParams p = ComputeParamsFor(ResolveCluster("dgx-h100"));
-  const KernelTime t = Fp8GemmTime(p, 8192, 8192, 8192);
-  EXPECT_DOUBLE_EQ(t.flops, 2.0 * 8192 * 8192 * 8192);
-  const double eff = 0.7087 * 4096.0 / (32 * 132) * 0.8882;  // held at the power limit (755 / 850)
+  const KernelTime t = Fp8GemmTime(p, 16896, 8192, 8192);
+  EXPECT_DOUBLE_EQ(t.flops, 2.0 * 16896 * 8192 * 8192);
+  const double eff = 0.7087 * 0.8882;  // held at the power limit (755 / 850)
   EXPECT_NEAR(t.time_s, t.flops / (1979e12 * eff) + 4e-6, 1e-12);
   // Against bf16 (989 x 0.8033): 1979 x 0.7087 / (989 x 0.8033) = 1.765x the throughput.
-  const KernelTime b = GemmTime(p, 8192, 8192, 8192);
+  const KernelTime b = GemmTime(p, 16896, 8192, 8192);
   EXPECT_NEAR((b.time_s - 4e-6) / (t.time_s - 4e-6), 1979.0 * 0.7087 / (989.0 * 0.8033), 1e-9);
+}
+
+// CUTLASS v3.4's SM90 stream-K heuristic (tile_scheduler_params.h, get_num_sk_tiles /
+// get_num_sk_units), branch by branch, on 132 SMs with 128 x 128 tiles and 64-wide K steps.
+TEST(GemmTileSchedule, CutlassStreamKHeuristicBranchByBranch) {
+  // Whole waves: nothing to balance. 12 x 11 tiles = 132.
+  GemmTiling t = GemmTileSchedule(128 * 12, 128 * 11, 8192, 132);
+  EXPECT_EQ(t.stream_k_units, 0);
+  EXPECT_DOUBLE_EQ(t.efficiency, 1.0);
+  // Tail at least half a wave stays data-parallel: 4096 x 896 is 32 x 7 = 224 tiles, tail 92 >= 66.
+  t = GemmTileSchedule(4096, 896, 9728, 132);
+  EXPECT_EQ(t.stream_k_units, 0);
+  EXPECT_DOUBLE_EQ(t.efficiency, 224.0 / 264.0);
+  // At most 8 K iterations per tile (K 512 / 64) is never split.
+  t = GemmTileSchedule(768, 768, 512, 132);
+  EXPECT_EQ(t.stream_k_units, 0);
+  EXPECT_DOUBLE_EQ(t.efficiency, 36.0 / 132.0);
+  // Under one wave: every tile is stream-K. 768 x 768 x 8192: 36 tiles x 128 iterations = 4,608
+  // over min(132, 4608 / 8) = 132 CTAs, 35 each (ceil 34.9).
+  t = GemmTileSchedule(768, 768, 8192, 132);
+  EXPECT_EQ(t.stream_k_units, 132);
+  EXPECT_DOUBLE_EQ(t.efficiency, 4608.0 / (132.0 * 35.0));
+  // One full wave and a 12-tile tail: no data-parallel wave left, all 144 tiles stream-K:
+  // 18,432 iterations, 140 per CTA.
+  t = GemmTileSchedule(768, 3072, 8192, 132);
+  EXPECT_EQ(t.stream_k_units, 132);
+  EXPECT_DOUBLE_EQ(t.efficiency, 18432.0 / (132.0 * 140.0));
+  // Few iterations: 2 tiles x 32 iterations = 64, split over 64 / 8 = 8 CTAs of 8.
+  t = GemmTileSchedule(256, 128, 2048, 132);
+  EXPECT_EQ(t.stream_k_units, 8);
+  EXPECT_DOUBLE_EQ(t.efficiency, 64.0 / (132.0 * 8.0));
+  // FP8 reads 128 K per step: K 1024 is 8 iterations (never split), 16 in bf16 (split).
+  EXPECT_EQ(GemmTileSchedule(768, 768, 1024, 132, 1, 1).stream_k_units, 0);
+  EXPECT_EQ(GemmTileSchedule(768, 768, 1024, 132, 1, 2).stream_k_units, 72);
+  // Off: whole waves.
+  EXPECT_DOUBLE_EQ(GemmTileSchedule(768, 768, 8192, 132, 1, 2, false).efficiency, 36.0 / 132.0);
+}
+
+// Against the lent H100 (data/measurements/nvidia-h100-80gb-hbm3-20261205.json, cuBLAS, random
+// operands): Pythia-160M's weight gradients at 8192 tokens. Whole waves priced attn_out's
+// 768 x 768 x 8192 (36 tiles) at 52.7 us and mlp_in's 768 x 3072 x 8192 (144 tiles) at 101.4 us;
+// they ran in 24.0 and 60.2 us.
+TEST(GemmTileSchedule, LentH100WeightGradientsRunAtTheStreamKRate) {
+  Cluster c = ResolveCluster("dgx-h100");
+  c.efficiency.gemm_peak_fraction = 0.8284;  // the shipped profile's fitted burst fraction
+  const ComputeParams p = ComputeParamsFor(c);
+  ASSERT_TRUE(p.stream_k);
+  const double attn_out = GemmTime(p, 768, 768, 8192).time_s, mlp_in = GemmTime(p, 768, 3072, 8192).time_s;
+  EXPECT_NEAR(attn_out / 24.0e-6, 1.0, 0.15);
+  EXPECT_NEAR(mlp_in / 60.2e-6, 1.0, 0.15);
+  ComputeParams whole = p;
+  whole.stream_k = false;
+  EXPECT_GT(GemmTime(whole, 768, 768, 8192).time_s / 24.0e-6, 2.0);
+  EXPECT_GT(GemmTime(whole, 768, 3072, 8192).time_s / 60.2e-6, 1.6);
 }
 
 }  // namespace

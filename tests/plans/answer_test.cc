@@ -160,7 +160,9 @@ TEST(ShownTable, NamesTheSimulatorsPeakWhenItDisagreesAndExplainsEveryColumn) {
 
 TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
   // README "Accuracy against published measurements", all end-to-end step times per GPU:
-  // H100 n=163, MAPE 8.3%, bias -6.6%, worst -26.0% (8.35%, -6.60% before Megatron-Core's
+  // H100 n=163, MAPE 8.8%, bias -7.2%, worst -26.7% (8.33%, -6.55%, spread 5.70%, worst -26.05%
+  // before GEMM tails were priced as Hopper's stream-K scheduler runs them, GemmTileSchedule;
+  // 8.35%, -6.60% before Megatron-Core's
   // gradient buffer zeroing was priced, GradBufferZeroBytes; 8.37%, -6.62% before clipping's
   // in-place scale, OptimizerStepBytesPerParam; 8.40%, -6.65%, spread 5.73% before
   // SequentialMLP was priced; 8.4%, -4.3% before NeMo's cuDNN attention
@@ -173,10 +175,10 @@ TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
   ASSERT_TRUE(h100.has_value());
   EXPECT_EQ(h100->generation, "H100");
   EXPECT_EQ(h100->n, 163);
-  EXPECT_NEAR(h100->mape_pct, 8.33, 0.05);
-  EXPECT_NEAR(h100->bias_pct, -6.55, 0.05);
-  EXPECT_NEAR(h100->spread_pct, 5.70, 0.05);
-  EXPECT_NEAR(h100->worst_pct, -26.05, 0.05);
+  EXPECT_NEAR(h100->mape_pct, 8.77, 0.05);
+  EXPECT_NEAR(h100->bias_pct, -7.24, 0.05);
+  EXPECT_NEAR(h100->spread_pct, 5.86, 0.05);
+  EXPECT_NEAR(h100->worst_pct, -26.67, 0.05);
   EXPECT_GT(h100->spread_pct, 0.0);
   EXPECT_LT(h100->spread_pct, h100->mape_pct);  // the spread around the bias is the smaller
   EXPECT_EQ(h100->shipped_in_sample, 0);  // no H100 run's source shaped the dgx-h100 profile
