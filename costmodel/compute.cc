@@ -26,27 +26,36 @@ ComputeParams ComputeParamsFor(const Cluster& c) {
   return p;
 }
 
-double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch) {
-  // In floating point: tile and wave counts of absurd shapes overflow int64 (exact below 2^53).
+namespace {
+// The m x n outputs of `batch` GEMMs in 128 x 128 tiles: how many, and the useful share of their
+// area. In floating point: tile and wave counts of absurd shapes overflow int64 (exact below 2^53).
+struct TileGrid {
+  double tiles = 0, tile_eff = 0;
+};
+TileGrid TilesOf(int64_t m, int64_t n, int64_t batch) {
   const double tile = static_cast<double>(kGemmTile);
   const double tm = std::ceil(static_cast<double>(m) / tile), tn = std::ceil(static_cast<double>(n) / tile);
-  const double tile_eff = static_cast<double>(m) * static_cast<double>(n) / (tm * tile * tn * tile);
   // Batched GEMMs fill the SMs with the tiles of all batches.
-  const double tiles = tm * tn * static_cast<double>(batch);
-  const double waves = std::ceil(tiles / static_cast<double>(sms));
-  return tile_eff * tiles / (waves * static_cast<double>(sms));
+  return {tm * tn * static_cast<double>(batch),
+          static_cast<double>(m) * static_cast<double>(n) / (tm * tile * tn * tile)};
+}
+double WholeWaves(const TileGrid& g, int64_t sms) {
+  const double waves = std::ceil(g.tiles / static_cast<double>(sms));
+  return g.tile_eff * g.tiles / (waves * static_cast<double>(sms));
+}
+}  // namespace
+
+double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch) {
+  return WholeWaves(TilesOf(m, n, batch), sms);
 }
 
 GemmTiling GemmTileSchedule(int64_t m, int64_t n, int64_t k, int64_t sms, int64_t batch,
                             int64_t element_bytes, bool stream_k) {
+  const TileGrid g = TilesOf(m, n, batch);
   GemmTiling out;
-  out.efficiency = GemmShapeEfficiency(m, n, sms, batch);
+  out.efficiency = WholeWaves(g, sms);
   if (!stream_k) return out;
-  // In floating point, as GemmShapeEfficiency: counts of absurd shapes overflow int64.
-  const double tile = static_cast<double>(kGemmTile);
-  const double tm = std::ceil(static_cast<double>(m) / tile), tn = std::ceil(static_cast<double>(n) / tile);
-  const double tile_eff = static_cast<double>(m) * static_cast<double>(n) / (tm * tile * tn * tile);
-  const double tiles = tm * tn * static_cast<double>(batch);
+  const double tiles = g.tiles;
   const double wave = static_cast<double>(sms);
   const double tile_k = static_cast<double>(kGemmTileKBytes / std::max<int64_t>(1, element_bytes));
   const double iters = std::ceil(static_cast<double>(k) / tile_k);
@@ -59,7 +68,7 @@ GemmTiling GemmTileSchedule(int64_t m, int64_t n, int64_t k, int64_t sms, int64_
   const double units = std::min(wave, std::floor(sk_iters / min_iters));
   if (units < 1) return out;
   out.stream_k_units = units;
-  out.efficiency = tile_eff * tiles * iters / (wave * (dp_waves * iters + std::ceil(sk_iters / units)));
+  out.efficiency = g.tile_eff * tiles * iters / (wave * (dp_waves * iters + std::ceil(sk_iters / units)));
   return out;
 }
 
