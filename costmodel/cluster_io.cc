@@ -267,6 +267,7 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     optional("reduce_scatter_fraction", x.reduce_scatter_fraction, 1e-3, 1.0);
     optional("all_reduce_fraction", x.all_reduce_fraction, 1e-3, 1.0);
     optional("gemm_sustained_fraction", x.gemm_sustained_fraction, 1e-3, 1.0);
+    optional("gemm_gpu_spread", x.gemm_gpu_spread, 0, 0.2);
     optional("step_sync_us", x.step_sync_us, 0, 1e6);
     optional("p2p_channel_GBps", x.p2p_channel_GBps, 0, 1e4);
     // 0 is "no per-channel cap"; a cap must be a bandwidth (collectives.h P2pTime divides by it).

@@ -7,12 +7,38 @@
 
 namespace meshplan::costmodel {
 
-ComputeParams ComputeParamsFor(const Cluster& c) {
+double ExpectedMaxOfStandardNormals(int64_t n) {
+  if (n <= 1) return 0.0;
+  // Simpson's rule over [-9, 12] in steps of 1/128: the integrand's mass sits within a few
+  // tenths of E[max], under 9.4 for any int64 n. Phi(x)^(n-1) in logs, n being large.
+  const double nd = static_cast<double>(n);
+  constexpr double kLo = -9.0, kHi = 12.0;
+  constexpr int kSteps = 21 * 128;
+  const double h = (kHi - kLo) / kSteps;
+  const auto f = [&](double x) {
+    // log Phi(x): from the upper tail above 0, where Phi(x) rounds to 1 long before n (1 - Phi(x))
+    // stops mattering.
+    const double log_cdf = x > 0 ? std::log1p(-0.5 * std::erfc(x / std::sqrt(2.0)))
+                                 : std::log(0.5 * std::erfc(-x / std::sqrt(2.0)));
+    return x * nd * std::exp(-0.5 * x * x + (nd - 1.0) * log_cdf) / std::sqrt(2.0 * M_PI);
+  };
+  double sum = f(kLo) + f(kHi);
+  for (int i = 1; i < kSteps; ++i) sum += f(kLo + i * h) * (i % 2 ? 4.0 : 2.0);
+  return sum * h / 3.0;
+}
+
+double SlowestGpuFraction(double spread, int64_t gpus) {
+  if (!(spread > 0) || gpus <= 1) return 1.0;
+  return std::max(0.5, 1.0 - spread * ExpectedMaxOfStandardNormals(gpus));
+}
+
+ComputeParams ComputeParamsFor(const Cluster& c, int64_t gpus) {
   ComputeParams p;
   p.peak_flops = c.gpu.peak_tflops.bf16 * 1e12;
   p.hbm_Bps = c.gpu.hbm_GBps * 1e9 * c.efficiency.hbm_fraction;
   p.gemm_fraction = c.efficiency.gemm_peak_fraction;
   p.gemm_sustained = c.efficiency.gemm_sustained_fraction;
+  p.slowest_gpu = SlowestGpuFraction(c.efficiency.gemm_gpu_spread, gpus);
   p.attention_fraction = c.efficiency.attention_peak_fraction;
   p.launch_s = c.efficiency.kernel_launch_us * 1e-6;
   p.sms = c.gpu.sms;
@@ -91,8 +117,9 @@ const GemmEfficiency* Measured(const ComputeParams& p, int64_t m, int64_t n, int
 }  // namespace
 
 double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
-  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency * p.gemm_sustained;
-  return p.gemm_fraction * GemmTileSchedule(m, n, k, p.sms, batch, 2, p.stream_k).efficiency * p.gemm_sustained;
+  if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) return e->efficiency * p.gemm_sustained * p.slowest_gpu;
+  return p.gemm_fraction * GemmTileSchedule(m, n, k, p.sms, batch, 2, p.stream_k).efficiency * p.gemm_sustained *
+         p.slowest_gpu;
 }
 
 KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch) {
@@ -102,11 +129,11 @@ KernelTime GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int
   t.flops = 2.0 * md * nd * kd * bd;
   // A measured shape's efficiency is FLOPs / (peak x its measured time, launch included).
   if (const GemmEfficiency* e = Measured(p, m, n, k, batch)) {
-    t.time_s = t.flops / (p.peak_flops * e->efficiency * p.gemm_sustained);
+    t.time_s = t.flops / (p.peak_flops * e->efficiency * p.gemm_sustained * p.slowest_gpu);
     return t;
   }
   const GemmTiling tiling = GemmTileSchedule(m, n, k, p.sms, batch, 2, p.stream_k);
-  const double eff = p.gemm_fraction * tiling.efficiency * p.gemm_sustained;
+  const double eff = p.gemm_fraction * tiling.efficiency * p.gemm_sustained * p.slowest_gpu;
   const double bytes = 2.0 * bd * (md * kd + kd * nd + md * nd);
   t.time_s = std::max(t.flops / (p.peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s +
              StreamKFixupTime(p, tiling);
@@ -119,7 +146,7 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
                kd = static_cast<double>(k), bd = static_cast<double>(batch);
   t.flops = 2.0 * md * nd * kd * bd;
   const GemmTiling tiling = GemmTileSchedule(m, n, k, p.sms, batch, 1, p.stream_k);
-  const double eff = p.gemm_fp8_fraction * tiling.efficiency * p.gemm_sustained;
+  const double eff = p.gemm_fp8_fraction * tiling.efficiency * p.gemm_sustained * p.slowest_gpu;
   const double bytes = bd * (md * kd + kd * nd + 2.0 * md * nd);  // fp8 inputs, bf16 output
   t.time_s = std::max(t.flops / (p.fp8_peak_flops * eff), bytes / p.hbm_Bps) + p.launch_s +
              StreamKFixupTime(p, tiling);

@@ -31,6 +31,9 @@ struct ComputeParams {
   double hbm_Bps = 0;          // achievable HBM bytes/s (peak * hbm_fraction)
   double gemm_fraction = 0;    // best achievable GEMM fraction of peak
   double gemm_sustained = 1;   // GEMMs (BF16, FP8) in a long chain over the same in bursts (specs.h)
+  // The job's slowest GPU's sustained GEMM rate over the median GPU's (SlowestGpuFraction): the
+  // rate every synchronous step runs its GEMMs at. 1 for one GPU or an unmeasured spread.
+  double slowest_gpu = 1;
   double attention_fraction = 0;
   double launch_s = 0;
   int64_t sms = 1;
@@ -48,10 +51,29 @@ struct ComputeParams {
 
 /// The achieved fraction of peak for one GEMM: the measured value when the calibration table
 /// has the shape, else gemm_fraction x the tile/wave quantisation model; either x gemm_sustained
-/// (both are burst measurements).
+/// (both are burst measurements) x slowest_gpu (both are a median GPU's).
 double GemmEfficiencyFor(const ComputeParams& p, int64_t m, int64_t n, int64_t k, int64_t batch);
 
-ComputeParams ComputeParamsFor(const Cluster& c);
+/// The compute parameters of one GPU of `c` in a job of `gpus` GPUs (slowest_gpu).
+ComputeParams ComputeParamsFor(const Cluster& c, int64_t gpus = 1);
+
+/// E[max of n independent standard normals] (0 for n <= 1): 1/sqrt(pi) for 2, 3/(2 sqrt(pi))
+/// for 3, 1.5388 for 10, 3.2414 for 1000 (Harter 1961, "Expected values of normal order
+/// statistics", Biometrika 48). By quadrature of n x phi(x) Phi(x)^(n-1).
+double ExpectedMaxOfStandardNormals(int64_t n);
+
+/// The slowest of `gpus` GPUs' sustained GEMM rate over the median GPU's, the GPUs' rates drawn
+/// from a normal distribution of relative standard deviation `spread` (efficiency.gemm_gpu_spread):
+///   1 - spread x E[max of gpus standard normals]
+/// A synchronous training step runs at its slowest GPU's pace: every GPU waits for it at each
+/// blocking collective (mamf-finder-all-gpus.py, stas00/ml-engineering @0359db8: "the slowest GPU,
+/// which synchronous training runs at"). The sustained fraction and the GEMM table price a median
+/// GPU (mamf-finder's table reports the node's median GPU). Measured GPU by GPU on one node
+/// (compute/accelerator/README.md @0359db8, "How precise these numbers are"): 8 H200 at the same
+/// 685-688 W sustained 745-765 TFLOPS, median 755; 8 B200 1421-1460, median 1439. The spread is
+/// the one that makes the slowest of 8 the measured slowest: (1 - 745/755) / E[max of 8] for
+/// H200. Clamped at 0.5: a spread that large is not a lottery.
+double SlowestGpuFraction(double spread, int64_t gpus);
 
 /// Tile x wave quantisation efficiency of `batch` m x n outputs on `sms` SMs, in (0, 1].
 double GemmShapeEfficiency(int64_t m, int64_t n, int64_t sms, int64_t batch = 1);

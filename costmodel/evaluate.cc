@@ -43,7 +43,7 @@ std::string_view ReasonCodeName(int bit_index) {
 
 Evaluator::Evaluator(const Model& m, const Cluster& c, const Workload& w)
     : model_(m), cluster_(c), workload_(w), links_(LinkParamsFor(c)),
-      compute_(ComputeParamsFor(c)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
+      compute_(ComputeParamsFor(c, w.gpus)), model_flops_per_token_(ModelFlopsPerToken(m, w.seq) -
                              (w.mfu_causal ? 0.5 * AttentionFlopsPerToken(m, w.seq) : 0.0)),
       executed_attention_flops_per_token_((w.flash_attention ? 0.5 : 1.0) * AttentionFlopsPerToken(m, w.seq)),
       executed_flops_per_token_(ModelFlopsPerToken(m, w.seq) - AttentionFlopsPerToken(m, w.seq) +

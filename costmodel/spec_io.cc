@@ -1252,6 +1252,7 @@ nlohmann::json ToJson(const Cluster& c) {
                      {"reduce_scatter_fraction", e.reduce_scatter_fraction},
                      {"all_reduce_fraction", e.all_reduce_fraction},
                      {"gemm_sustained_fraction", e.gemm_sustained_fraction},
+                     {"gemm_gpu_spread", e.gemm_gpu_spread},
                      {"step_sync_us", e.step_sync_us},
                      {"p2p_channel_GBps", e.p2p_channel_GBps},
                      {"p2p_part_mib", e.p2p_part_mib},

@@ -201,6 +201,11 @@ struct Efficiency {
   // meshplan-validate --sustain-s, or published as mamf-finder's MSMF over its MAMF
   // (data/reference/sustained-gemm.json); 1 where neither exists.
   double gemm_sustained_fraction = 1.0;
+  // The spread of that sustained rate between GPUs of one part: its standard deviation over the
+  // median GPU's (the silicon lottery: at the same power cap a better chip holds a higher clock).
+  // A synchronous job runs at its slowest GPU's pace (compute.h SlowestGpuFraction); 0 where no
+  // node of the GPU has been measured GPU by GPU.
+  double gemm_gpu_spread = 0;
   double step_sync_us = 0;               // skew a blocking TP collective waits in a real step
   // NCCL point-to-point (collectives.h P2pTime; calibrated, optional in cluster files): the
   // bandwidth one p2p channel carries (0: no per-channel cap), the largest part of a peer's

@@ -321,6 +321,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   if (const double f = ev.cluster().efficiency.gemm_sustained_fraction; f < 1.0) {
     os << Printf(", held at the power limit: %.3f of the burst rate", f);
   }
+  // ... and at the pace of the job's slowest GPU where the GPUs' spread is measured (compute.h
+  // SlowestGpuFraction).
+  if (const double s = costmodel::SlowestGpuFraction(ev.cluster().efficiency.gemm_gpu_spread, w.gpus); s < 1.0) {
+    os << "; the slowest of " << w.gpus << " GPUs: " << Printf("%.3f", s) << " of the median GPU's rate";
+  }
   os << ")\n";
   // FlashAttention is priced at its tiling's share of the long-sequence rate (compute.h): say
   // how much at this sequence and CP scheme.

@@ -963,13 +963,18 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
       // 9.2% MAPE, bias +6.6% to +0.8%) took 9.1% / -8.0% to 9.9% / -8.8%: the whole-wave model
       // overpriced the tails of the small models' long-K weight gradients (760M-3B: 2-4% of their
       // step), which hid as much of what is still missing.
-      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 10.0, 9.0},
+      // The job's slowest GPU (compute.h SlowestGpuFraction: every GEMM at the slowest of the
+      // job's GPUs, from the per-GPU spread measured on an 8x H200 node) took 9.9% / -8.8% to
+      // 9.1% / -7.9%: lowered back to 9.5 / 8.5.
+      {"llm-foundry-h100.json", "mosaicml/llm-foundry", 77, 0, 0, 9.5, 8.5},
       // Raised on purpose from 8.0 / 4.0: TransformerEngine's fused attention priced as cuDNN's
       // kernel (1.6-1.8x FlashAttention-2, NVIDIA's cudnn-frontend benchmark on GH100) where it
       // runs took the dense families from +2.4 / +0.7 / -5.1% (BF16 Llama, Nemotron, GPT-3) and
       // +10.8 / +2.6 / -5.9% (FP8) to -5.0 / -3.6 / -6.7% and +0.7 / -3.4 / -8.2%: one common
       // bias instead of a spread the wrong attention price made (README, FP8).
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 8.5, 6.5},
+      // The job's slowest GPU took 7.8% / -5.8% to 7.0% / -4.2% (Grok-1's 18 MoE runs, -12 to -20%,
+      // are what keeps the bias above issue 17's 4%): lowered to 7.5 / 5.0.
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 7.5, 5.0},
       {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 33.5, 33.0},
       {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 9.5, 3.5},
   };
@@ -1005,8 +1010,8 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
       // Issue 19's bar for NeMo's dense context-parallel runs (MAPE <= 10%, |bias| <= 4%), from
       // the per-feature split: BF16 17 runs at 3.9% (-3.9%) since the ring's merges and copies
       // were priced (4.9%, -4.9% before), FP8 11 at 4.8% (-0.2%). Grok-1's (EP) are not in it.
-      // Stream-K GEMM tails (compute.h) took BF16 to -4.5%: the bias bound is 5% until what
-      // the whole-wave model hid is found; MAPE stays under 10%.
+      // Stream-K GEMM tails (compute.h) took BF16 to -4.5%; the job's slowest GPU (compute.h
+      // SlowestGpuFraction) to 2.8% (-2.8%), FP8 to 4.8% (+0.8%): the 4% bound holds again.
       const json& f = s["per_source_features"]["NVIDIA/dgxc-benchmarking on H100"];
       struct Subset {
         std::array<const char*, 2> tags;
@@ -1022,7 +1027,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
         }
         EXPECT_EQ(n, sub.n) << sub.tags[0];
         EXPECT_LE(abs_sum / n, 10.0) << sub.tags[0];
-        EXPECT_LE(std::abs(signed_sum / n), 5.0) << sub.tags[0];
+        EXPECT_LE(std::abs(signed_sum / n), 4.0) << sub.tags[0];
       }
     }
   }
@@ -1557,11 +1562,11 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   const std::string w256 = "--model llama3-70b --cluster dgx-h100 --gpus 256 --global-batch 512 --seq 8192 ";
   r = Run("compare " + w256 + "--layout tp=8,sp=on,fsdp=32 --layout tp=4,sp=on,pp=4,schedule=1f1b,fsdp=16");
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.out.find("\npipeline bubble ms                0.0         1267.1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\npipeline bubble ms                0.0         1290.6\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nexposed PP send ms                0.0            2.9\n"), std::string::npos) << r.out;
   ASSERT_EQ(Run("simulate " + w256 + "--layout tp=4,sp=on,pp=4,schedule=1f1b,fsdp=16 --analytical --json " + P("pp.json")).rc, 0);
   r = Run("compare " + P("pp.json") + " " + P("pp.json"));
-  EXPECT_NE(r.out.find("\npipeline bubble ms             1267.1         1267.1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\npipeline bubble ms             1290.6         1290.6\n"), std::string::npos) << r.out;
   // --min-headroom-gib rules the best FSDP-only layout out as it rules out the ranked rows: it
   // was printed and listed as a feasible layout with less headroom than asked.
   r = Run("plan --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 1024 --seq 8192 "

@@ -1,6 +1,7 @@
 // GEMM time: tile and wave quantisation worked by hand (NVIDIA "Matrix Multiplication
 // Background" guide), roofline against HBM, launch overhead.
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,69 @@ TEST(GemmTime, StreamKTailOnHopper) {
   EXPECT_FALSE(a.stream_k);
   EXPECT_DOUBLE_EQ(GemmEfficiencyFor(a, 8192, 8192, 8192, 1),
                    a.gemm_fraction * 4096.0 / (38.0 * 108.0) * a.gemm_sustained);
+}
+
+TEST(SlowestGpu, ExpectedMaxOfStandardNormalsMatchesTheClosedFormsAndHartersTable) {
+  // n = 2 and 3 in closed form (1/sqrt(pi), 3/(2 sqrt(pi))); 5, 10, 100 and 1000 from Harter
+  // (1961), "Expected values of normal order statistics", Biometrika 48, Table 1.
+  EXPECT_EQ(ExpectedMaxOfStandardNormals(1), 0.0);
+  EXPECT_EQ(ExpectedMaxOfStandardNormals(0), 0.0);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(2), 1.0 / std::sqrt(M_PI), 1e-7);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(3), 1.5 / std::sqrt(M_PI), 1e-7);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(5), 1.16296, 1e-5);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(10), 1.53875, 1e-5);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(100), 2.50759, 1e-5);
+  EXPECT_NEAR(ExpectedMaxOfStandardNormals(1000), 3.24144, 1e-5);
+  // Finite and growing to the largest jobs.
+  EXPECT_GT(ExpectedMaxOfStandardNormals(1 << 24), ExpectedMaxOfStandardNormals(16384));
+  EXPECT_LT(ExpectedMaxOfStandardNormals(1 << 24), 6.0);
+  // Past any cluster: sqrt(2 ln n) bounds it from above (9.35 at the largest int64).
+  const double huge = ExpectedMaxOfStandardNormals(std::numeric_limits<int64_t>::max());
+  EXPECT_GT(huge, 8.0);
+  EXPECT_LT(huge, std::sqrt(2.0 * std::log(9.3e18)));
+}
+
+TEST(SlowestGpu, ShippedSpreadsReproduceTheMeasuredSlowestGpuOfEightAndGrowWithTheJob) {
+  // stas00/ml-engineering compute/accelerator/README.md @0359db89 ("How precise these numbers
+  // are"): 8 H200 at 685-688 W sustained 745-765 TFLOPS, the table's median 755; 8 B200
+  // 1421-1460, median 1439. The clusters' spread makes the slowest of 8 those GPUs.
+  for (const char* name : {"dgx-h100", "dgx-h200"}) {
+    const Cluster c = ResolveCluster(name);
+    EXPECT_NEAR(SlowestGpuFraction(c.efficiency.gemm_gpu_spread, 8), 745.0 / 755.0, 1e-5) << name;
+  }
+  const Cluster b = ResolveCluster("dgx-b200");
+  EXPECT_NEAR(SlowestGpuFraction(b.efficiency.gemm_gpu_spread, 8), 1421.0 / 1439.0, 1e-5);
+  // One GPU waits for nobody; an unmeasured GPU (A100) is priced as its median.
+  const Cluster h = ResolveCluster("dgx-h100");
+  EXPECT_EQ(SlowestGpuFraction(h.efficiency.gemm_gpu_spread, 1), 1.0);
+  EXPECT_EQ(ResolveCluster("dgx-a100-80g").efficiency.gemm_gpu_spread, 0.0);
+  EXPECT_EQ(ComputeParamsFor(ResolveCluster("dgx-a100-80g"), 4096).slowest_gpu, 1.0);
+  // 16,384 H100: 1 - 0.009304 x E[max of 16384] (3.9714): 0.9631, the slowest of 8 at 0.9868.
+  EXPECT_NEAR(SlowestGpuFraction(h.efficiency.gemm_gpu_spread, 16384), 1.0 - 0.009304 * 3.97135, 1e-5);
+  double last = 1.0;
+  for (int64_t n : {2, 8, 64, 512, 4096, 16384}) {
+    const double s = ComputeParamsFor(h, n).slowest_gpu;
+    EXPECT_LT(s, last) << n;
+    last = s;
+  }
+  EXPECT_EQ(SlowestGpuFraction(0.3, 1 << 20), 0.5);  // clamped: not a lottery
+}
+
+TEST(SlowestGpu, SlowsTheGemmsOfAJobButNotTheirLaunch) {
+  // 1536 x 1408 x 8192: 132 tiles, one whole wave (data-parallel, compute-bound). On 64 GPUs
+  // the GEMM runs at the slowest GPU's rate: its compute time over the median GPU's is
+  // 1 / (1 - 0.009304 x E[max of 64] (2.34373)); the 4 us launch stays.
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams one = ComputeParamsFor(c), job = ComputeParamsFor(c, 64);
+  const double slowest = 1.0 - 0.009304 * 2.343733;
+  EXPECT_NEAR(job.slowest_gpu, slowest, 1e-6);
+  const double t1 = GemmTime(one, 1536, 1408, 8192).time_s - 4e-6;
+  const double t64 = GemmTime(job, 1536, 1408, 8192).time_s - 4e-6;
+  EXPECT_NEAR(t64 / t1, 1.0 / slowest, 1e-6);
+  const double f1 = Fp8GemmTime(one, 1536, 1408, 8192).time_s - 4e-6;
+  const double f64 = Fp8GemmTime(job, 1536, 1408, 8192).time_s - 4e-6;
+  EXPECT_NEAR(f64 / f1, 1.0 / slowest, 1e-6);
+  EXPECT_NEAR(GemmEfficiencyFor(job, 1536, 1408, 8192, 1) / GemmEfficiencyFor(one, 1536, 1408, 8192, 1), job.slowest_gpu, 1e-12);
 }
 
 TEST(GemmTime, SustainedFractionSlowsBurstTimedGemmsButNotTheirLaunch) {

@@ -479,7 +479,7 @@ TEST(Evaluate, TorchaoRowwiseCastsEachOperandForEachGemm) {
   // The weight gradient in bf16: the backward differs from rowwise's by each FP8 GEMM's
   // weight gradient at the BF16 rate instead of FP8's, and by the casts above.
   const Cluster c = ResolveCluster("dgx-h100");
-  const ComputeParams cp = ComputeParamsFor(c);
+  const ComputeParams cp = ComputeParamsFor(c, w.gpus);  // the job's slowest GPU, as the evaluator
   double wgrad_delta = 0;
   for (int i = 0; i < hp.num_gemms; ++i) {
     const GemmShape& g = hp.gemms[static_cast<size_t>(i)];

@@ -540,7 +540,7 @@ TEST(MoeLayerKernels, SequentialExpertsLaunchOneByOne) {
   // Priced: the layer's forward compute grows by each GEMM run twice at batch 1 in place of once
   // at batch 2, one more activation launch and the copy.
   const Cluster c = ResolveCluster("dgx-h100");
-  const ComputeParams p = ComputeParamsFor(c);
+  const ComputeParams p = ComputeParamsFor(c, w.gpus);  // the job's slowest GPU, as the evaluator
   const Evaluator es(m, c, w), eg(m, c, grouped);
   double gemms = 0;
   for (const auto& [gm, gn, gk] : {std::array<int64_t, 3>{4096, 2 * 14336, 4096}, std::array<int64_t, 3>{4096, 4096, 14336}}) {

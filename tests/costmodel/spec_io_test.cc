@@ -208,6 +208,22 @@ TEST(ClusterJson, CalibratedLatenciesAndHarnessCostsRoundTrip) {
             "c.json: efficiency.torch_call_us: must be a number in [0, 1e+06], got -1");
 }
 
+TEST(ClusterJson, GpuSpreadIsOptionalBoundedAndWrittenBack) {
+  // efficiency.gemm_gpu_spread: absent means 0 (the median GPU, A100's files); a cluster that has
+  // it writes it back; a negative or absurd spread is refused by name.
+  const Cluster a100 = ResolveCluster("dgx-a100-80g");
+  EXPECT_EQ(a100.efficiency.gemm_gpu_spread, 0.0);
+  EXPECT_EQ(ToJson(a100)["efficiency"]["gemm_gpu_spread"], 0.0);
+  nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
+  EXPECT_EQ(ToJson(ParseClusterJson(j.dump(), "c.json"))["efficiency"]["gemm_gpu_spread"], 0.009304);
+  j["efficiency"]["gemm_gpu_spread"] = -0.01;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: efficiency.gemm_gpu_spread: must be a number in [0, 0.2], got -0.01");
+  j["efficiency"]["gemm_gpu_spread"] = 0.5;
+  EXPECT_EQ(ErrorOf([&] { ParseClusterJson(j.dump(), "c.json"); }),
+            "c.json: efficiency.gemm_gpu_spread: must be a number in [0, 0.2], got 0.5");
+}
+
 TEST(ClusterJson, EveryProblemOfAFileIsReportedAtOnce) {
   // A copy of dgx-h100.json with three mistakes: one run, one line, all three.
   nlohmann::json j = nlohmann::json::parse(ReadFileText(DataDir() + "/clusters/dgx-h100.json", "t"));
