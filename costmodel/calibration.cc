@@ -9,12 +9,20 @@
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
+#include "costmodel/compute.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/spec_io.h"
 
 namespace meshplan::costmodel {
+
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 namespace {
 
 /// A cluster field calibration may overwrite, with its physical bounds.
@@ -49,6 +57,7 @@ const Param kParams[] = {
     {"efficiency.alltoall_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.alltoall_fraction; }},
     {"efficiency.gemm_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_peak_fraction; }},
     {"efficiency.gemm_sustained_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.gemm_sustained_fraction; }},
+    {"efficiency.gemm_gpu_spread", "fraction", 0.0, 0.2, [](Cluster& c) -> double& { return c.efficiency.gemm_gpu_spread; }},
     {"efficiency.attention_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.attention_peak_fraction; }},
     {"efficiency.hbm_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.hbm_fraction; }},
     {"efficiency.kernel_launch_us", "us", 0.0, 1e6, [](Cluster& c) -> double& { return c.efficiency.kernel_launch_us; }},
@@ -542,10 +551,26 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
       f.push_back(s.fraction);
       src.push_back(s.source);
     }
-    std::sort(f.begin(), f.end());
-    const double median = f.size() % 2 ? f[f.size() / 2] : 0.5 * (f[f.size() / 2 - 1] + f[f.size() / 2]);
-    c.efficiency.gemm_sustained_fraction = std::clamp(median, 1e-3, 1.0);
+    c.efficiency.gemm_sustained_fraction = std::clamp(MedianOf(f), 1e-3, 1.0);
     Record(out, c, *FindParam("efficiency.gemm_sustained_fraction"), src);
+    // The GPUs' spread, from runs of 2 or more ranks: the one that makes the expected slowest of
+    // n normal draws the measured slowest rank (as the cluster files derive theirs from
+    // mamf-finder's 8-GPU node), (1 - median / slowest rank's rate) / E[max of n]; the median
+    // over runs, within [0, 0.2].
+    std::vector<double> spreads;
+    std::vector<std::string> spread_src;
+    for (const auto& s : in.sustained_gemms) {
+      if (s.late_per_rank.size() < 2) continue;
+      const double slowest = *std::max_element(s.late_per_rank.begin(), s.late_per_rank.end());
+      const auto n = static_cast<int64_t>(s.late_per_rank.size());
+      spreads.push_back(
+          std::clamp((1.0 - MedianOf(s.late_per_rank) / slowest) / ExpectedMaxOfStandardNormals(n), 0.0, 0.2));
+      spread_src.push_back(s.source);
+    }
+    if (!spreads.empty()) {
+      c.efficiency.gemm_gpu_spread = MedianOf(spreads);
+      Record(out, c, *FindParam("efficiency.gemm_gpu_spread"), spread_src);
+    }
   }
 
   // --- Per-layer timings: the best-case GEMM fraction that makes the layer's kernels (GEMMs,

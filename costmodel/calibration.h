@@ -75,8 +75,11 @@ struct MemoryKernelSample {
 /// A layer's GEMMs run back to back for `seconds` (meshplan-validate --sustain-s): the sum of
 /// their burst times (the microbenchmarks) over the time per pass late in the chain.
 struct SustainedGemmSample {
-  double fraction = 0;
+  double fraction = 0;  // the median rank's, where the file has every rank's late time
   double seconds = 0;
+  // Every rank's own late time per pass (late_pass_s_per_rank), where the run had 2 or more:
+  // their spread is the GPUs' (efficiency.gemm_gpu_spread). Empty otherwise.
+  std::vector<double> late_per_rank;
   std::string source;
 };
 
@@ -146,6 +149,9 @@ struct CalibrationProfile {
   std::vector<FitError> fit_error;
   std::vector<std::string> inputs;
 };
+
+/// The median of `v` (the mean of the middle two for an even count); 0 for none.
+double MedianOf(std::vector<double> v);
 
 /// Fits every quantity the inputs inform, starting from `base`; quantities the inputs say
 /// nothing about are left out of the profile.

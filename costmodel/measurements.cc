@@ -1,5 +1,6 @@
 #include "costmodel/measurements.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -144,7 +145,26 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
     SustainedGemmSample s;
     s.seconds = sg.Number("seconds", 1e-6, 1e6);
     const double burst = sg.Number("burst_pass_s", 1e-12, 1e6);
-    const double late = sg.Number("late_pass_s", 1e-12, 1e6);
+    double late = sg.Number("late_pass_s", 1e-12, 1e6);
+    // Every rank's own late time (runner.cc SustainedGemms): the fraction is the median GPU's, as
+    // the model prices it (compute.h SlowestGpuFraction adds the slowest); late_pass_s is the
+    // slowest rank's.
+    if (sg.Has("late_pass_s_per_rank")) {
+      const json& a = sg.Array("late_pass_s_per_rank");
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].is_number() || !(a[i].get<double>() >= 1e-12 && a[i].get<double>() <= 1e6)) {
+          sg.Fail("late_pass_s_per_rank", "entry " + std::to_string(i) + " must be a number in [1e-12, 1e6], got " +
+                                              Describe(a[i]));
+        }
+        s.late_per_rank.push_back(a[i].get<double>());
+      }
+      if (s.late_per_rank.empty()) sg.Fail("late_pass_s_per_rank", "must list at least one rank");
+      if (*std::max_element(s.late_per_rank.begin(), s.late_per_rank.end()) > late * (1 + 1e-9)) {
+        sg.Fail("late_pass_s_per_rank", "a rank's late time exceeds late_pass_s, the slowest rank's");
+      }
+      late = MedianOf(s.late_per_rank);
+      if (s.late_per_rank.size() < 2) s.late_per_rank.clear();
+    }
     s.fraction = burst / late;
     if (!(s.fraction > 0 && s.fraction <= 10)) {
       sg.Fail("late_pass_s", "burst_pass_s / late_pass_s = " + std::to_string(s.fraction) +

@@ -203,7 +203,7 @@ std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
       in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
     } else if (r.kind == "gemm" && r.gemm_sustained && value("gemm_tflops") > 0) {
       // mamf-finder's MSMF over the same run's MAMF: the chain at the power limit over its bursts.
-      in.sustained_gemms.push_back({value("gemm_tflops") / r.gemm_burst_tflops, kSustainedWindowS, src});
+      in.sustained_gemms.push_back({value("gemm_tflops") / r.gemm_burst_tflops, kSustainedWindowS, {}, src});
     } else if (r.kind == "gemm" && value("gemm_tflops") > 0) {
       const double flops = 2.0 * static_cast<double>(r.gemm_m) * static_cast<double>(r.gemm_n) *
                            static_cast<double>(r.gemm_k);

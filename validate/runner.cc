@@ -731,7 +731,7 @@ void SustainedGemms(Context& c) {
   const double window = std::clamp(c.o.sustain_s / 20.0, 1e-3, 5.0);
   int reps = static_cast<int>(std::clamp(std::ceil(window / c.gemm_burst_pass_s), 1.0, 1e6));
   MPI_Allreduce(MPI_IN_PLACE, &reps, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  std::vector<double> per_pass;
+  std::vector<double> per_pass, own_per_pass;  // the slowest rank's and this rank's own
   double elapsed = 0;
   // At least 4 windows, so that the late quarter is not the first window (a slow machine can
   // spend all of a short --sustain-s in one).
@@ -740,14 +740,25 @@ void SustainedGemms(Context& c) {
     c.b->TimerStart(kComputeStream);
     for (int r = 0; r < reps; ++r) pass();
     // The slowest rank's window, so that every rank runs the same number of windows.
-    const double t = WorldMax(c, "sustained GEMM window", {c.b->TimerStop(kComputeStream)})[0];
+    const double own = c.b->TimerStop(kComputeStream);
+    const double t = WorldMax(c, "sustained GEMM window", {own})[0];
     elapsed += t;
     per_pass.push_back(std::max(t / reps, 1e-12));
+    own_per_pass.push_back(std::max(own / reps, 1e-12));
   }
   const size_t late_from = per_pass.size() - std::max<size_t>(1, per_pass.size() / 4);
-  double late = 0;
-  for (size_t i = late_from; i < per_pass.size(); ++i) late += per_pass[i];
-  late /= static_cast<double>(per_pass.size() - late_from);
+  const auto late_of = [&](const std::vector<double>& v) {
+    double sum = 0;
+    for (size_t i = late_from; i < v.size(); ++i) sum += v[i];
+    return sum / static_cast<double>(v.size() - late_from);
+  };
+  const double late = late_of(per_pass);
+  // Each rank's own late time per pass: GPUs of one part do not hold the same clock at the power
+  // limit (the silicon lottery), and calibrate fits their spread (efficiency.gemm_gpu_spread) and
+  // the median GPU's fraction from these.
+  const double own_late = late_of(own_per_pass);
+  std::vector<double> late_per_rank(static_cast<size_t>(c.size));
+  MPI_Allgather(&own_late, 1, MPI_DOUBLE, late_per_rank.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD);
   json windows = json::array();
   for (double t : per_pass) windows.push_back(flops / t / 1e12);
   c.doc->Update([&](json& d) {
@@ -758,6 +769,7 @@ void SustainedGemms(Context& c) {
                             {"burst_pass_s", c.gemm_burst_pass_s},
                             {"first_pass_s", per_pass.front()},
                             {"late_pass_s", late},
+                            {"late_pass_s_per_rank", late_per_rank},
                             {"fraction", c.gemm_burst_pass_s / late},
                             {"windows_tflops", windows}};
   });

@@ -234,16 +234,46 @@ TEST(FitKernels, SustainedGemmFractionIsTheMedianMeasuredAndLeavesTheBurstFitAlo
   const ComputeParams tp = ComputeParamsFor(truth);
   CalibrationInputs in;
   for (int64_t n : {1280, 8192, 28672}) in.gemms.push_back({8192, n, 8192, 1, GemmTime(tp, 8192, n, 8192).time_s, "s"});
-  in.sustained_gemms = {{0.93, 30, "a"}, {0.88, 30, "b"}, {1.04, 30, "c"}};
+  in.sustained_gemms = {{0.93, 30, {}, "a"}, {0.88, 30, {}, "b"}, {1.04, 30, {}, "c"}};
   Cluster start = ResolveCluster("dgx-h100");
   start.efficiency.gemm_sustained_fraction = 0.5;
   const CalibrationProfile p = Fit(start, in, "sustained");
   EXPECT_DOUBLE_EQ(Find(p, "efficiency.gemm_sustained_fraction")->value, 0.93);
   EXPECT_NEAR(Find(p, "efficiency.gemm_peak_fraction")->value, 0.70, 0.01);
-  in.sustained_gemms = {{1.04, 30, "c"}};  // faster than its bursts: noise, held at 1
+  in.sustained_gemms = {{1.04, 30, {}, "c"}};  // faster than its bursts: noise, held at 1
   EXPECT_DOUBLE_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_sustained_fraction")->value, 1.0);
   in.sustained_gemms.clear();
   EXPECT_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_sustained_fraction"), nullptr);
+  // No run of 2 or more ranks: no spread is fitted.
+  in.sustained_gemms = {{0.93, 30, {}, "a"}};
+  EXPECT_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_gpu_spread"), nullptr);
+}
+
+TEST(FitKernels, GpuSpreadIsFittedFromEveryRanksLateTimeAsTheClusterFilesDeriveIt) {
+  // 8 ranks whose late times per pass are the inverse of mamf-finder's 8 H200 at the power
+  // limit (745-765 TFLOPS, median 755; compute.h SlowestGpuFraction): the fitted spread is the
+  // shipped dgx-h100 one, (1 - 745/755) / E[max of 8]. Two runs: the median of their spreads.
+  const std::vector<double> tflops = {745, 750, 752, 754, 756, 758, 760, 765};
+  std::vector<double> late;
+  for (double t : tflops) late.push_back(1.0 / t);
+  CalibrationInputs in;
+  in.sustained_gemms = {{0.9, 30, late, "node"}};
+  const Cluster start = ResolveCluster("dgx-h100");
+  const CalibrationProfile p = Fit(start, in, "spread");
+  ASSERT_NE(Find(p, "efficiency.gemm_gpu_spread"), nullptr);
+  const double node = Find(p, "efficiency.gemm_gpu_spread")->value;  // its median is 753, not 755
+  EXPECT_NEAR(node, start.efficiency.gemm_gpu_spread, 2e-6);
+  // Two ranks 2% apart: (1 - mean / slowest's rate) / (1 / sqrt(pi)).
+  in.sustained_gemms.push_back({0.9, 30, {1.0 / 1.00, 1.0 / 0.98}, "pair"});
+  in.sustained_gemms.push_back({0.9, 30, {1.0, 1.0}, "equal"});
+  const double pair = (1.0 - (0.5 * (1.0 + 1.0 / 0.98)) / (1.0 / 0.98)) * std::sqrt(M_PI);
+  EXPECT_GT(pair, node);
+  EXPECT_NEAR(Find(Fit(start, in, "s"), "efficiency.gemm_gpu_spread")->value, node, 1e-12);  // median of 0, node, pair
+  in.sustained_gemms.pop_back();  // two runs: the mean of theirs
+  EXPECT_NEAR(Find(Fit(start, in, "s"), "efficiency.gemm_gpu_spread")->value, 0.5 * (node + pair), 1e-12);
+  // A spread past any lottery is held at 0.2.
+  in.sustained_gemms = {{0.9, 30, {1.0, 2.0}, "oversubscribed"}};
+  EXPECT_DOUBLE_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_gpu_spread")->value, 0.2);
 }
 
 TEST(FitStep, RecoversOverlapSlowdownFromMeasuredSteps) {
@@ -408,6 +438,33 @@ TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   EXPECT_EQ(error_of(far, cpu),
             "m.json: sustained_gemms.late_pass_s: burst_pass_s / late_pass_s = 800000.000000 is outside (0, 10]: "
             "not the same GEMMs timed twice");
+  // Every rank's own late time: the fraction is the median rank's (2e-3 / 2.3e-3 of three ranks,
+  // the slowest at late_pass_s), and the ranks' times go to the spread fit.
+  std::string ranks = sustained;
+  ranks.replace(ranks.find("\"late_pass_s\": 2.5e-3"), 21,
+                "\"late_pass_s\": 2.5e-3, \"late_pass_s_per_rank\": [2.3e-3, 2.5e-3, 2.2e-3]");
+  CalibrationInputs per_rank;
+  AddMeasurements(ranks, "m.json", cpu, per_rank);
+  ASSERT_EQ(per_rank.sustained_gemms.size(), 1u);
+  EXPECT_DOUBLE_EQ(per_rank.sustained_gemms[0].fraction, 2e-3 / 2.3e-3);
+  EXPECT_EQ(per_rank.sustained_gemms[0].late_per_rank, (std::vector<double>{2.3e-3, 2.5e-3, 2.2e-3}));
+  std::string one = sustained;  // one rank: its fraction, no spread
+  one.replace(one.find("\"late_pass_s\": 2.5e-3"), 21, "\"late_pass_s\": 2.5e-3, \"late_pass_s_per_rank\": [2.5e-3]");
+  CalibrationInputs single;
+  AddMeasurements(one, "m.json", cpu, single);
+  EXPECT_DOUBLE_EQ(single.sustained_gemms[0].fraction, 0.8);
+  EXPECT_TRUE(single.sustained_gemms[0].late_per_rank.empty());
+  std::string slower = ranks;
+  slower.replace(slower.find("2.5e-3, 2.2e-3]"), 15, "2.6e-3, 2.2e-3]");
+  EXPECT_EQ(error_of(slower, cpu),
+            "m.json: sustained_gemms.late_pass_s_per_rank: a rank's late time exceeds late_pass_s, the slowest rank's");
+  std::string text = ranks;
+  text.replace(text.find("[2.3e-3,"), 8, "[\"x\",");
+  EXPECT_EQ(error_of(text, cpu),
+            "m.json: sustained_gemms.late_pass_s_per_rank: entry 0 must be a number in [1e-12, 1e6], got \"x\"");
+  std::string none = ranks;
+  none.replace(none.find("[2.3e-3, 2.5e-3, 2.2e-3]"), 24, "[]");
+  EXPECT_EQ(error_of(none, cpu), "m.json: sustained_gemms.late_pass_s_per_rank: must list at least one rank");
 }
 
 }  // namespace

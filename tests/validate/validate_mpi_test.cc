@@ -161,11 +161,20 @@ TEST_F(ValidateMpi, SustainedGemmChainIsMeasuredAndCalibrated) {
   for (const json& g : m["gemms"]) burst += g["time_s"].get<double>();
   EXPECT_NEAR(s["burst_pass_s"].get<double>(), burst, 1e-9 * burst);
   EXPECT_DOUBLE_EQ(s["fraction"].get<double>(), s["burst_pass_s"].get<double>() / s["late_pass_s"].get<double>());
+  // Each rank's own late time, the slowest of them late_pass_s (the windows are the slowest
+  // rank's): calibrate fits the median rank's fraction and the ranks' spread from them.
+  const json& per_rank = s["late_pass_s_per_rank"];
+  ASSERT_EQ(per_rank.size(), 2u) << s.dump();
+  const double a = per_rank[0].get<double>(), b = per_rank[1].get<double>();
+  EXPECT_LE(std::max(a, b), s["late_pass_s"].get<double>() * (1 + 1e-9));
   const Result cal = Shell(std::string(MESHPLAN_BIN) + " calibrate --cluster cpu-local --measurements " + out.string() +
                            " -o " + (dir_ / "p.json").string());
   ASSERT_EQ(cal.rc, 0) << cal.out;
-  const json f = ReadJson(dir_ / "p.json")["fitted"]["efficiency.gemm_sustained_fraction"];
-  EXPECT_DOUBLE_EQ(f["value"].get<double>(), std::min(1.0, s["fraction"].get<double>()));
+  const json fitted = ReadJson(dir_ / "p.json")["fitted"];
+  const json f = fitted["efficiency.gemm_sustained_fraction"];
+  EXPECT_NEAR(f["value"].get<double>(), std::min(1.0, s["burst_pass_s"].get<double>() / (0.5 * (a + b))), 1e-12);
+  const double spread = std::clamp((1.0 - 0.5 * (a + b) / std::max(a, b)) * std::sqrt(M_PI), 0.0, 0.2);
+  EXPECT_NEAR(fitted["efficiency.gemm_gpu_spread"]["value"].get<double>(), spread, 1e-12);
   r = Shell(Mpirun(2) + " --plan " + plan.string() + " --out " + out.string() + Fast());
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_TRUE(ReadJson(out)["sustained_gemms"].is_null());
