@@ -606,9 +606,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   const int64_t edp = l.shard() / std::max<int64_t>(1, l.ep);
   const double xunit = ExpertUnitParams(l, tpp);
   const double outer = tpp.embedding + tpp.head;
-  if (const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l); cb.gather > 0 && !piped) {
-    auto copy_out = [&](double params) { return MemoryBoundTime(cp, cb.gather * params); };
-    auto copy_in = [&](double params) { return MemoryBoundTime(cp, cb.reduce * params); };
+  if (const FsdpCopyBytes cb = FsdpCopyBytesPerParam(w, l); cb.any() && !piped) {
+    // A copy FSDP does not run (FSDP1's copy-out) is no launch either.
+    auto copy_out = [&](double params) { return cb.gather > 0 ? MemoryBoundTime(cp, cb.gather * params) : 0.0; };
+    auto copy_in = [&](double params) { return cb.reduce > 0 ? MemoryBoundTime(cp, cb.reduce * params) : 0.0; };
     e.parts.fsdp_copy_out_s = copy_out(tpp.layer + xunit);
     e.parts.fsdp_copy_in_s = copy_in(tpp.layer + xunit);
     fwd += e.parts.fsdp_copy_out_s;
@@ -1023,14 +1024,16 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const DpCall layer_ag = per_layer_units ? dp(Coll::kAllGather, unit.unit_gather, unit.expert_unit_gather) : DpCall{};
   const DpCall layer_rs = per_layer_units ? dp(Coll::kReduceScatter, unit.unit_reduce, unit.expert_unit_reduce) : DpCall{};
 
-  // FSDP2's compute-stream copies (Fsdp2CopyBytesPerParam): a stage gathers each unit once per
+  // FSDP's compute-stream copies (FsdpCopyBytesPerParam): a stage gathers each unit once per
   // step and reduce-scatters it once (torchtitan keeps the stage unsharded between its
   // micro-batches), so each unit is copied out once and its gradients copied in once per step,
   // on the compute stream: per-step work of the stage, like its optimizer step.
-  const Fsdp2CopyBytes cb = Fsdp2CopyBytesPerParam(w, l);
-  const double layer_copies_s = cb.gather > 0 ? MemoryBoundTime(compute_, cb.gather * (tpp.layer + xunit)) +
-                                                    MemoryBoundTime(compute_, cb.reduce * (tpp.layer + xunit))
-                                              : 0.0;
+  const FsdpCopyBytes cb = FsdpCopyBytesPerParam(w, l);
+  const auto copies = [&](double params) {
+    return (cb.gather > 0 ? MemoryBoundTime(compute_, cb.gather * params) : 0.0) +
+           (cb.reduce > 0 ? MemoryBoundTime(compute_, cb.reduce * params) : 0.0);
+  };
+  const double layer_copies_s = copies(tpp.layer + xunit);
   struct Tail {
     double fsdp_s = 0, dp_s = 0, hidden_s = 0, optimizer_s = 0, copies_s = 0;
     double total() const { return fsdp_s + dp_s + optimizer_s + copies_s; }
@@ -1083,11 +1086,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
                              std::max(0.0, total - micro * sc.compute_s);
       tail.fsdp_s = std::min(total, exposed);
       tail.hidden_s += total - tail.fsdp_s;
-      if (cb.gather > 0) {
-        tail.copies_s = nd * layer_copies_s + (outer > 0 ? MemoryBoundTime(compute_, cb.gather * outer) +
-                                                               MemoryBoundTime(compute_, cb.reduce * outer)
-                                                         : 0.0);
-      }
+      if (cb.any()) tail.copies_s = nd * layer_copies_s + (outer > 0 ? copies(outer) : 0.0);
     } else if (l.shard() > 1) {
       // ZeRO-1 / Megatron's distributed optimizer: reduce-scatter behind the last backward,
       // all-gather behind the next first forward; one layer's bucket is never hidden (all of each

@@ -277,9 +277,10 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
   return s;
 }
 
-Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l) {
-  if (!w.fsdp2_copies || l.recipe != Recipe::kFsdp2 || l.shard() <= 1 || l.zero < 2) return {};
+FsdpCopyBytes FsdpCopyBytesPerParam(const Workload& w, const Layout& l) {
+  if (l.recipe != Recipe::kFsdp2 || l.shard() <= 1 || l.zero < 2) return {};
   const PrecisionPolicy b = PrecisionOf(w);
+  if (!w.fsdp2_copies) return {0.0, 2.0 * b.grad};  // FSDP1: the flat gradient's cat
   return {2.0 * b.weight, b.grad + b.reduce};
 }
 

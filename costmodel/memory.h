@@ -154,17 +154,27 @@ double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
 /// the rank holds of its stage, experts over ep, before any data-parallel sharding) in the
 /// gradient-reduce dtype; 0 where gradients are freed instead.
 double GradBufferZeroBytes(const Workload& w, double params_held);
-/// HBM bytes FSDP2 (fully_shard) moves on the compute stream per unsharded parameter of a unit
-/// (pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py @8fc2039): `gather`, each
-/// all-gather's copy-out into the parameters (split_with_sizes_copy: the gathered weight read
-/// and written); `reduce`, each reduce-scatter's copy-in (chunk_cat: the gradient read, written
-/// in the reduce dtype). Both 0 where the layout runs none: FSDP1 (Workload::fsdp2_copies
-/// false), the megatron recipe, no per-layer sharding (shard 1 or ZeRO-1). Under a pipeline a
-/// stage gathers and reduce-scatters each unit once per step, so it copies once per step.
-struct Fsdp2CopyBytes {
+/// HBM bytes FSDP moves on the compute stream per unsharded parameter of a unit.
+/// FSDP2 (fully_shard; pytorch torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py
+/// @8fc2039): `gather`, each all-gather's copy-out into the parameters (split_with_sizes_copy:
+/// the gathered weight read and written); `reduce`, each reduce-scatter's copy-in (chunk_cat:
+/// the gradient read, written in the reduce dtype).
+/// FSDP1 (Workload::fsdp2_copies false): it gathers into the flat parameter whose views the
+/// modules read, so no copy-out; but those views are torch.split pieces of the flat parameter
+/// (torch/distributed/fsdp/_flat_param.py @fe03cf6 _get_unflat_views_unaligned), and autograd
+/// forms the flat gradient by split_with_sizes' backward, a cat of every parameter's gradient
+/// (tools/autograd/derivatives.yaml @d327a78 split_with_sizes_backward): `reduce` is that read
+/// and write in the gradient dtype. Its cast to the reduce dtype and the pre-divide run on the
+/// post-backward stream (_runtime_utils.py _post_backward_hook, _reduce_grad), beside the
+/// reduce-scatter, not here.
+/// Both 0 where the layout runs none: the megatron recipe, no per-layer sharding (shard 1 or
+/// ZeRO-1). Under a pipeline a stage gathers and reduce-scatters each unit once per step, so it
+/// copies once per step.
+struct FsdpCopyBytes {
   double gather = 0, reduce = 0;
+  bool any() const { return gather > 0 || reduce > 0; }
 };
-Fsdp2CopyBytes Fsdp2CopyBytesPerParam(const Workload& w, const Layout& l);
+FsdpCopyBytes FsdpCopyBytesPerParam(const Workload& w, const Layout& l);
 
 /// Whether FSDP1's root unit (the embedding and the head) stays gathered from the forward to the
 /// end of the backward, with its unsharded gradient from the head's backward on: FSDP1

@@ -352,9 +352,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
   os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
-  if (t.fsdp_copies_s > 0) {
+  if (t.fsdp_copies_s > 0 && w.fsdp2_copies) {
     os << "  FSDP2 copies          " << Ms(t.fsdp_copies_s) << " ms  (in compute: each all-gather copied out into "
        << "the parameters, each reduce-scatter's input packed from the gradients)\n";
+  } else if (t.fsdp_copies_s > 0) {
+    os << "  FSDP1 gradient cat    " << Ms(t.fsdp_copies_s) << " ms  (in compute: autograd concatenates each unit's "
+       << "parameter gradients into its flat gradient)\n";
   }
   if (l.cp > 1) {
     os << "  exposed CP comm       " << Ms(t.exposed_cp_comm_s) << " ms  (cp " << l.cp << ", "

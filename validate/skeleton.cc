@@ -725,12 +725,13 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.expert_rs_bytes = dv.expert_unit_reduce;
     p.expert_zero1_rs_bytes = dv.expert_step_reduce;
     p.expert_zero1_ag_bytes = dv.expert_step_gather;
-    // FSDP2's compute-stream copies (evaluate.cc): each gather's output copied into the
-    // parameters, each reduce-scatter's input packed from the gradients.
-    const costmodel::Fsdp2CopyBytes cb = costmodel::Fsdp2CopyBytesPerParam(w, l);
+    // FSDP's compute-stream copies (evaluate.cc, memory.h FsdpCopyBytesPerParam): FSDP2's
+    // gathers copied out into the parameters and reduce-scatter inputs packed from the
+    // gradients; FSDP1's flat gradient concatenated from the parameters' (no copy-out).
+    const costmodel::FsdpCopyBytes cb = costmodel::FsdpCopyBytesPerParam(w, l);
     p.copy_out_bytes = cb.gather * (tpp.layer + xunit);
     p.copy_in_bytes = cb.reduce * (tpp.layer + xunit);
-    // (FSDP2 only, so the embedding and the head apart.)
+    // (The embedding and the head apart, as FSDP2 wraps them; FSDP1's root unit copies their sum.)
     p.outer_copy_out_bytes = cb.gather * tpp.embedding;
     p.outer_copy_in_bytes = cb.reduce * tpp.embedding;
     p.head_copy_out_bytes = cb.gather * tpp.head;

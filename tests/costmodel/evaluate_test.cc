@@ -786,49 +786,58 @@ TEST(Fsdp2Copies, EachGatherAndReduceScatterCopiesOnTheComputeStream) {
   const double unit = ParamsPerTpRank(m, 1).layer;
   const double outer = ParamsPerTpRank(m, 1).embedding + ParamsPerTpRank(m, 1).head;
   const double out = 4.0 * unit / cp.hbm_Bps + cp.launch_s, in = 6.0 * unit / cp.hbm_Bps + cp.launch_s;
+  const double cat = 4.0 * unit / cp.hbm_Bps + cp.launch_s;  // FSDP1's gradient cat
   // ZeRO-3 gathers FSDP2's embedding unit again for its backward: one more copy-out of it.
   const double emb_again = 4.0 * ParamsPerTpRank(m, 1).embedding / cp.hbm_Bps + cp.launch_s;
   for (const char* text : {"tp=1,fsdp=8,zero=3,recompute=op", "tp=1,fsdp=8,zero=2,recompute=op"}) {
     const bool zero3 = std::string(text).find("zero=3") != std::string::npos;
     const double outer_copies = (4.0 + 6.0) * outer / cp.hbm_Bps + 2 * cp.launch_s + (zero3 ? emb_again : 0.0);
+    // FSDP1: no copy-out; autograd's cat of each unit's gradients into its flat gradient (2 + 2 B
+    // bf16), its root unit (the embedding and the head) one cat.
+    const double outer_cat = 4.0 * outer / cp.hbm_Bps + cp.launch_s;
     const Evaluation a = two.Evaluate(L(text, w)), b = one.Evaluate(L(text, fsdp1));
     EXPECT_NEAR(a.layer_forward_s - b.layer_forward_s, out, 1e-12) << text;
-    EXPECT_NEAR(a.layer_backward_s - b.layer_backward_s, (zero3 ? out : 0.0) + in, 1e-12) << text;
+    EXPECT_NEAR(a.layer_backward_s - b.layer_backward_s, (zero3 ? out : 0.0) + in - cat, 1e-12) << text;
     // One micro-batch (global batch 8 over 8 ranks).
-    EXPECT_NEAR(a.time.compute_s - b.time.compute_s, 32.0 * ((zero3 ? 2 : 1) * out + in) + outer_copies, 1e-12)
+    EXPECT_NEAR(a.time.compute_s - b.time.compute_s,
+                32.0 * ((zero3 ? 2 : 1) * out + in - cat) + outer_copies - outer_cat, 1e-12)
         << text;
     EXPECT_NEAR(a.time.fsdp_copies_s, 32.0 * ((zero3 ? 2 : 1) * out + in) + outer_copies, 1e-12) << text;
-    EXPECT_EQ(b.time.fsdp_copies_s, 0.0);
+    EXPECT_NEAR(b.time.fsdp_copies_s, 32.0 * cat + outer_cat, 1e-12) << text;
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_out_s, out);
     EXPECT_DOUBLE_EQ(a.parts.fsdp_copy_in_s, in);
+    EXPECT_EQ(b.parts.fsdp_copy_out_s, 0.0);
+    EXPECT_DOUBLE_EQ(b.parts.fsdp_copy_in_s, cat);
   }
-  // Per parameter: 2 x 2 B bf16 copied out, 2 B bf16 read + 4 B fp32 written in; none under
-  // FSDP1 or ZeRO-1.
-  const Fsdp2CopyBytes per = Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=3", w));
+  // Per parameter: 2 x 2 B bf16 copied out, 2 B bf16 read + 4 B fp32 written in; FSDP1 2 + 2 B
+  // bf16 in (the gradients' cat, its reduce dtype cast on the post-backward stream); none under
+  // ZeRO-1.
+  const FsdpCopyBytes per = FsdpCopyBytesPerParam(w, L("tp=1,fsdp=8,zero=3", w));
   EXPECT_EQ(per.gather, 4.0);
   EXPECT_EQ(per.reduce, 6.0);
+  const FsdpCopyBytes per1 = FsdpCopyBytesPerParam(fsdp1, L("tp=1,fsdp=8,zero=3", fsdp1));
+  EXPECT_EQ(per1.gather, 0.0);
+  EXPECT_EQ(per1.reduce, 4.0);
   // Under a pipeline each stage gathers and reduce-scatters every unit once per step
   // (torchtitan: reshard_after_forward = not pp_enabled), so it copies each once per step, on
   // the compute stream: the last stage of 16 layers, its head (128256 x 4096 + the final
   // norm's 4096) with them.
   {
-    const Fsdp2CopyBytes piped = Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=4,pp=2,zero=3", w));
+    const FsdpCopyBytes piped = FsdpCopyBytesPerParam(w, L("tp=1,fsdp=4,pp=2,zero=3", w));
     EXPECT_EQ(piped.gather, 4.0);
     EXPECT_EQ(piped.reduce, 6.0);
     const char* text = "tp=1,fsdp=4,pp=2,zero=3,recompute=full";
     const Evaluation a = two.Evaluate(L(text, w)), b = one.Evaluate(L(text, fsdp1));
     const double head = 128256.0 * 4096 + 4096;
     const double expected = 16.0 * (out + in) + (4.0 + 6.0) * head / cp.hbm_Bps + 2 * cp.launch_s;
+    const double expected1 = 16.0 * cat + 4.0 * head / cp.hbm_Bps + cp.launch_s;  // FSDP1's cats
     EXPECT_NEAR(a.time.fsdp_copies_s, expected, 1e-12);
-    EXPECT_NEAR(a.time.compute_s - b.time.compute_s, expected, 1e-12);
-    EXPECT_NEAR(a.time.step_s - b.time.step_s, expected, 1e-12);
-    EXPECT_EQ(b.time.fsdp_copies_s, 0.0);
+    EXPECT_NEAR(b.time.fsdp_copies_s, expected1, 1e-12);
+    EXPECT_NEAR(a.time.compute_s - b.time.compute_s, expected - expected1, 1e-12);
+    EXPECT_NEAR(a.time.step_s - b.time.step_s, expected - expected1, 1e-12);
   }
-  for (const Fsdp2CopyBytes none : {Fsdp2CopyBytesPerParam(fsdp1, L("tp=1,fsdp=8,zero=3", fsdp1)),
-                                    Fsdp2CopyBytesPerParam(w, L("tp=1,fsdp=8,zero=1,recipe=megatron", w))}) {
-    EXPECT_EQ(none.gather, 0.0);
-    EXPECT_EQ(none.reduce, 0.0);
-  }
+  const FsdpCopyBytes none = FsdpCopyBytesPerParam(w, L("tp=1,fsdp=8,zero=1,recipe=megatron", w));
+  EXPECT_FALSE(none.any());
   // None without per-layer sharding by fully_shard: the megatron recipe's ZeRO-1, FSDP1, no FSDP.
   for (const char* text : {"tp=1,fsdp=8,zero=1,recipe=megatron", "tp=8,fsdp=1"}) {
     EXPECT_DOUBLE_EQ(two.Evaluate(L(text, w)).time.compute_s, one.Evaluate(L(text, fsdp1)).time.compute_s) << text;
