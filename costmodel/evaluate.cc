@@ -106,6 +106,12 @@ Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
 
 namespace {
 
+/// One FSDP compute-stream copy of `params` parameters at `per_param` bytes each
+/// (FsdpCopyBytesPerParam); a copy FSDP does not run (FSDP1's copy-out) is no launch either.
+double FsdpCopyTime(const ComputeParams& p, double per_param, double params) {
+  return per_param > 0 ? MemoryBoundTime(p, per_param * params) : 0.0;
+}
+
 /// The share of a per-step data-parallel collective that no compute hides: the last of
 /// `layers` per-layer buckets where it runs bucketed behind the backward (a reduction) or the
 /// first forward (ZeRO-1's gather) as layers finish (the rest hides unless it outlasts that
@@ -607,9 +613,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
   const double xunit = ExpertUnitParams(l, tpp);
   const double outer = tpp.embedding + tpp.head;
   if (const FsdpCopyBytes cb = FsdpCopyBytesPerParam(w, l); cb.any() && !piped) {
-    // A copy FSDP does not run (FSDP1's copy-out) is no launch either.
-    auto copy_out = [&](double params) { return cb.gather > 0 ? MemoryBoundTime(cp, cb.gather * params) : 0.0; };
-    auto copy_in = [&](double params) { return cb.reduce > 0 ? MemoryBoundTime(cp, cb.reduce * params) : 0.0; };
+    auto copy_out = [&](double params) { return FsdpCopyTime(cp, cb.gather, params); };
+    auto copy_in = [&](double params) { return FsdpCopyTime(cp, cb.reduce, params); };
     e.parts.fsdp_copy_out_s = copy_out(tpp.layer + xunit);
     e.parts.fsdp_copy_in_s = copy_in(tpp.layer + xunit);
     fwd += e.parts.fsdp_copy_out_s;
@@ -1030,8 +1035,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // on the compute stream: per-step work of the stage, like its optimizer step.
   const FsdpCopyBytes cb = FsdpCopyBytesPerParam(w, l);
   const auto copies = [&](double params) {
-    return (cb.gather > 0 ? MemoryBoundTime(compute_, cb.gather * params) : 0.0) +
-           (cb.reduce > 0 ? MemoryBoundTime(compute_, cb.reduce * params) : 0.0);
+    return FsdpCopyTime(compute_, cb.gather, params) + FsdpCopyTime(compute_, cb.reduce, params);
   };
   const double layer_copies_s = copies(tpp.layer + xunit);
   struct Tail {

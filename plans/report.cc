@@ -322,8 +322,8 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << Printf(", held at the power limit: %.3f of the burst rate", f);
   }
   // ... and at the pace of the job's slowest GPU where the GPUs' spread is measured (compute.h
-  // SlowestGpuFraction).
-  if (const double s = costmodel::SlowestGpuFraction(ev.cluster().efficiency.gemm_gpu_spread, w.gpus); s < 1.0) {
+  // SlowestGpuFraction, as the evaluator priced it).
+  if (const double s = ev.compute().slowest_gpu; s < 1.0) {
     os << "; the slowest of " << w.gpus << " GPUs: " << Printf("%.3f", s) << " of the median GPU's rate";
   }
   os << ")\n";
