@@ -43,7 +43,10 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   double core = 0;     // attention core
   // Attention block (Korthikanti 11sbh + 5as^2b, plus 2sbh for its LayerNorm).
   outside += act * T * h;                   // norm 1 input
-  outside += act * T * h;                   // QKV matmul input
+  // The column-parallel inputs (QKV's here, FC1's and the head's below): sharded under SP unless
+  // the framework keeps them gathered (ActivationShape::sp_keeps_gathered).
+  double& gathered = a.sp_keeps_gathered ? inside : outside;
+  gathered += act * T * h;                  // QKV matmul input
   double dv = d;                            // a head's value width (MLA: v_head_dim)
   if (m.mla.enabled()) {
     // MLA (kernels.cc): every TP rank keeps the latents it computed (duplicated down
@@ -73,7 +76,7 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
   outside += mask * bit * T * h;            // attention output dropout mask
   // MLP block (Korthikanti 19sbh, plus 2sbh for its LayerNorm).
   outside += act * T * h;                   // norm 2 input
-  outside += act * T * h;                   // fc1 input (MoE: the router's and shared experts')
+  gathered += act * T * h;                  // fc1 input (MoE: the router's and shared experts')
   const double act_in = m.activation == Activation::kSwiglu ? 2.0 : 1.0;  // gate and up
   // The MLP's rows: the tokens, or an MoE layer's routed copies; each TP rank holds every copy
   // its TP group received (expert tensor parallelism), k x the tokens x the load factor.
@@ -104,7 +107,7 @@ LayerActivations AccountLayer(const Model& m, const ActivationShape& a, bool moe
     if (!moe && (mods & kRecomputeMlp)) {
       // The MLP's input is the residual stream (TE fuses the norm into fc1): fc1's normed
       // input, the activation's input(s) and fc2's input are dropped.
-      dropped_outside += act * T * h;
+      (a.sp_keeps_gathered ? dropped_inside : dropped_outside) += act * T * h;
       dropped_inside += (act_in + 1.0) * act * rows * ffn_local;
     }
     if (moe && (mods & kRecomputeMoe)) {
@@ -181,7 +184,7 @@ double ActivationBytesOutsideLayers(const Model& m, const ActivationShape& a) {
   double bytes = 0;
   bytes += (m.dropout ? b.mask : 0.0) * T * h / rep;  // embedding dropout mask
   bytes += b.activation * T * h / rep;                // final norm input
-  bytes += b.activation * T * h / rep;                // output head input
+  bytes += b.activation * T * h / (a.sp_keeps_gathered ? 1.0 : rep);  // output head input
   bytes += b.fp32 * T * vocab_local;                  // fp32 logits kept by the cross-entropy
   return bytes;
 }
@@ -347,6 +350,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
                      w.flash_attention, l.recompute,
                      m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers),
                      l.recompute_modules, bytes};
+  as.sp_keeps_gathered = l.sp && l.tp > 1 && l.recipe == Recipe::kFsdp2;
   LayerActivations la = AccountMeanLayer(m, as);
   // Micro-batch-level recompute: the stored micro-batches keep every layer's activations whole
   // (the mean layer's; la.no_recompute is the larger kind's, recompute's working set).

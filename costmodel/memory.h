@@ -35,6 +35,11 @@ struct ActivationShape {
   uint8_t recompute_modules = kDefaultRecomputeModules;
   // Bytes per element of activations, statistics and masks (the workload's PrecisionOf).
   PrecisionPolicy bytes{};
+  // SP as torchtitan's DTensor plan runs it (recipe fsdp2): ColwiseParallel's input arrives
+  // all-gathered (PrepareModuleInput, Shard(1) to Replicate) and its linear saves that whole
+  // tensor for the weight gradient, so QKV's, FC1's and the head's inputs are kept unsharded.
+  // Megatron (false) keeps their shards and gathers them again in backward (tensor.h).
+  bool sp_keeps_gathered = false;
 };
 
 /// The share of `layers` (a stage's, or the model's) that recompute=full recomputes: 1, or

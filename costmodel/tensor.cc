@@ -24,7 +24,11 @@ TpUses TpUsesFor(const Model& m, const Layout& l, const PrecisionPolicy& bytes, 
       (Recomputes(l, kRecomputeMlp) ? 1.0 - d.moe_share : 0.0) +
       (moe_pair && (Recomputes(l, kRecomputeMoe) || Recomputes(l, kRecomputeSharedExperts)) ? d.moe_share : 0.0);
   const double rs_per_layer = (full ? 6.0 : 4.0) * moe_share + module_pairs;
-  const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share + module_pairs;
+  // Megatron-LM's column-parallel linears (QKV, and FC1 wherever the MLP keeps its TP pair) save
+  // their input shard under SP and all-gather it again in backward for the weight gradient
+  // (tensor.h): one more all-gather per block in backward, on the critical path.
+  const double regather = l.sp && l.recipe == Recipe::kMegatron ? 2.0 * moe_share : 0.0;
+  const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share + module_pairs + regather;
   if (l.sp) {
     const double fwd = 2.0 * moe_share;  // one of each kind per block in forward
     // Outside the layers: the head's input all-gather forward, the embedding's backward.

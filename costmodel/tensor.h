@@ -11,9 +11,17 @@
 // - each transformer block (attention, MLP) of a layer: with SP an all-gather of its input and a
 //   reduce-scatter of its output in forward, and in backward the all-gather of the output gradient
 //   and the reduce-scatter of the input gradient; without SP one all-reduce of the output forward
-//   and of the input gradient backward. Megatron-LM's column-parallel backward also all-gathers
-//   its input again for the weight gradient (LinearWithGradAccumulationAndAsyncCommunication,
-//   async_op=True, issued before the data-gradient GEMM): that one is hidden and not counted.
+//   and of the input gradient backward. Under SP, Megatron-LM's column-parallel linears (recipe
+//   megatron) keep only their input's shard and all-gather it again in backward for the weight
+//   gradient (LinearWithGradAccumulationAndAsyncCommunication.backward: async_op=True, issued
+//   before the data-gradient GEMM, "necessary for a speedup but not for correctness";
+//   TransformerEngine's LayerNormLinear / LayerNormMLP gather their saved norm output the same
+//   way): one more all-gather per block in backward, counted on the critical path like the
+//   async all-reduce and reduce-scatter of the input gradient beside it. Korthikanti et al. 2022,
+//   Table 4 (22B, TP 8, A100) measured what that overlap hides: SP made the layer's forward 0.5
+//   ms faster (7.7 to 7.2 ms) by sharding its elementwise work, and the backward, with twice that
+//   work to shard, 0.1 ms (11.9 to 11.8 ms). torchtitan's SP (recipe fsdp2: DTensor's
+//   ColwiseParallel) saves the gathered input itself and gathers nothing again.
 //   Full recompute runs the forward's again; torchtitan's op-level policy (recompute=op) saves the
 //   reduce-scatters' outputs and re-runs the all-gathers (or the all-reduces); Megatron's selective
 //   mlp / moe / shared_experts modules re-run their block's pair.

@@ -561,9 +561,15 @@ class StepRunner {
         Memory(kComputeStream, mk.backward_bytes, LaunchesIn(mk, mk.backward_count, blk),
                w + " " + std::string(mk.name) + " backward");
       }
+      int first = -1;  // the block's first GEMM: the column-parallel one reading its gathered input
+      for (int i = 0; i < k.num_gemms && first < 0; ++i) {
+        if (InAttention(k.gemms[static_cast<size_t>(i)].name) == (blk == Block::kAttention)) first = i;
+      }
       for (int i = k.num_gemms - 1; i >= 0; --i) {
         const GemmShape& g = k.gemms[static_cast<size_t>(i)];
         if (InAttention(g.name) != (blk == Block::kAttention)) continue;
+        // Megatron's column-parallel backward gathers its saved input shard again (tensor.h).
+        if (i == first && hidden_tp && p_.sp_regather) Tp(true, w + " input again");
         if (moe_mlp && g.name == "mlp_out") CombineBackward(k, w);
         if (FeedsAttentionCore(k, i) && k.flash_fwd_flops > 0) {
           // FlashAttention-2 backward: 2.5x forward FLOPs = the scores again
@@ -658,6 +664,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   const costmodel::PrecisionPolicy bytes = costmodel::PrecisionOf(w);
   if (l.tp > 1) {
     p.sp = l.sp;
+    p.sp_regather = l.sp && l.recipe == costmodel::Recipe::kMegatron;
     p.tp_bytes = bytes.activation * T * static_cast<double>(m.hidden);
     p.ce_bytes = 3.0 * bytes.fp32 * T;
   }

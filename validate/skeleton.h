@@ -45,6 +45,7 @@ struct StepPlan {
   bool full_recompute = false;
   // TP (0 bytes: no TP).
   bool sp = false;
+  bool sp_regather = false;  // Megatron's column-parallel backward gathers its input again (tensor.h)
   double tp_bytes = 0;  // 2 T h, bf16
   double ce_bytes = 0;  // vocab-parallel cross-entropy, fp32
   // FSDP over the shard group (zero >= 2: per layer; zero == 1: once per step).

@@ -752,13 +752,14 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
     EXPECT_LE(sum / n, 5.0);
   }
   // ... and every Korthikanti end-to-end record is scored, Appendix C's micro-batch-level
-  // recompute included (the two MFUs within 5%).
+  // recompute included (the two MFUs within 5.5%: 530B's is +5.1% since Megatron's SP gather in
+  // backward raised the GEMM rate fitted on Table 4's layers, +4.5% before).
   for (const json& rec : j["records"]) {
     const std::string id = rec["id"];
     if (id.rfind("korthikanti22-", 0) != 0 || id.find("table4") != std::string::npos) continue;
     EXPECT_EQ(rec["status"], "scored") << id;
     if (id.find("mbrecompute") != std::string::npos) {
-      EXPECT_LE(std::abs(rec["quantities"]["mfu"]["error_pct"].get<double>()), 5.0) << id;
+      EXPECT_LE(std::abs(rec["quantities"]["mfu"]["error_pct"].get<double>()), 5.5) << id;
     }
   }
   // A bandwidth with no message size is scored when the record says it is the large-message
@@ -790,25 +791,31 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   };
   auto mape = [&](const char* source, const char* quantity) { return q(source, quantity)["mape_pct"].get<double>(); };
   // Korthikanti et al. 2022 (22B, TP=8, SP/selective/full recompute, A100): end to end and per
-  // layer, in-sample: the dgx-a100 profile is fitted on its per-layer records.
+  // layer, in-sample: the dgx-a100 profile is fitted on its per-layer records. Pricing Megatron's
+  // SP input gather in backward (tensor.h) closed the SP layers' backward gap, so the fit no
+  // longer lowers every GEMM for it: the forwards are 4.0% fast (-4.0% bias, 3.0% before) and the
+  // backwards 3.3% slow (+3.3%; 3.2% before, of either sign), the step times 2.9% (3.3%).
   EXPECT_EQ(s["per_source"]["Korthikanti et al. 2022"]["in_sample"], 17);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "step_time_s"), 4.0);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "step_time_s"), 3.0);
   EXPECT_LE(mape("Korthikanti et al. 2022", "mfu"), 10.0);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_forward_s"), 3.0);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_backward_s"), 4.5);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_forward_s"), 4.1);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_backward_s"), 3.4);
   // A100 FSDP: llm-foundry (139 records) and torchtitan; bias beside MAPE (negative: optimistic).
   EXPECT_EQ(s["per_source"]["mosaicml/llm-foundry"]["in_sample"], 0);
   // FlashAttention's tiling at the runs' 512-65536 tokens (compute.h) took llm-foundry from 8.7%
   // (bias -7.7%) to 4.6% (-2.3%) and torchtitan from 6.3% to 5.0%; FSDP1's gradient cat on the
-  // compute stream (memory.h FsdpCopyBytesPerParam) to 4.4% (-2.0%), worst -30.5% to -29.2%.
+  // compute stream (memory.h FsdpCopyBytesPerParam) to 4.4% (-2.0%), worst -30.5% to -29.2%. The
+  // A100 GEMM rate refitted once Megatron's SP gather in backward was priced (0.767 to 0.788 of
+  // peak, data/calibration/dgx-a100.json) made both FSDP sources faster: llm-foundry 5.0% (-3.5%),
+  // worst -30.9%; torchtitan 5.2% to 7.1%.
   EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 5.0);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -2.0, 0.5);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -29.2, 0.5);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -3.5, 0.5);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -30.9, 0.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 5.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 5.5);
   // 8 runs, 5 with torchtitan's selective AC; FSDP2's copies priced (torchtitan.json fsdp2_copies).
-  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 5.5);
-  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 6.0);
+  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 7.2);
+  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 7.8);
   // Kernel level. Collectives by profile. H100/H200: nccl-tests sweeps and a torch.distributed
   // loop, each harness's host cost fitted apart. A100: stas00's single-node sweep (launch mode
   // not stated) sits 2x above the per-process small-message floor the A100 profile's alpha is
@@ -975,8 +982,9 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
       // +10.8 / +2.6 / -5.9% (FP8) to -5.0 / -3.6 / -6.7% and +0.7 / -3.4 / -8.2%: one common
       // bias instead of a spread the wrong attention price made (README, FP8).
       // The job's slowest GPU took 7.8% / -5.8% to 7.0% / -4.2% (Grok-1's 18 MoE runs, -12 to -20%,
-      // are what keeps the bias above issue 17's 4%): lowered to 7.5 / 5.0.
-      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 7.5, 5.0},
+      // are what keeps the bias above issue 17's 4%): lowered to 7.5 / 5.0. Megatron's SP input
+      // gathered again in backward (tensor.h) took 7.0% / -4.2% to 6.9% / -2.5%: lowered to 7.0 / 3.0.
+      {"dgxc-h100.json", "NVIDIA/dgxc-benchmarking", 86, 30, 0, 7.0, 3.0},
       {"vtrain-single-a100.json", "VIA-Research/vTrain", 1440, 0, 0, 33.5, 33.0},
       {"simumax-b200.json", "MooreThreads/SimuMax", 43, 0, 43, 9.5, 3.5},
   };
@@ -1014,6 +1022,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
       // were priced (4.9%, -4.9% before), FP8 11 at 4.8% (-0.2%). Grok-1's (EP) are not in it.
       // Stream-K GEMM tails (compute.h) took BF16 to -4.5%; the job's slowest GPU (compute.h
       // SlowestGpuFraction) to 2.8% (-2.8%), FP8 to 4.8% (+0.8%): the 4% bound holds again.
+      // Megatron's SP gather in backward (tensor.h): BF16 1.8% (-0.5%), FP8 6.6% (+2.5%).
       const json& f = s["per_source_features"]["NVIDIA/dgxc-benchmarking on H100"];
       struct Subset {
         std::array<const char*, 2> tags;

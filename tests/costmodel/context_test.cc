@@ -43,14 +43,22 @@ TEST(ContextActivations, HandCountedLlama3_70bTp8SpCp4) {
   //   = (8192 + 26144) T = 34336 x 8192 bytes per layer.
   const Workload w = W(64, 8, 32768);
   const Model m = ResolveModel("llama3-70b");
+  // Megatron (recipe megatron) keeps the column-parallel inputs' shards (memory.h).
   const MemoryBreakdown mb = EstimateMemory(m, ResolveCluster("dgx-h100"), w,
-                                            L("tp=8,sp=on,cp=4,fsdp=2", w));
+                                            L("tp=8,sp=on,cp=4,fsdp=2,zero=1,recipe=megatron", w));
   EXPECT_DOUBLE_EQ(mb.activations_per_layer_bytes, 34336.0 * 8192.0);
   // Outside the layers (final norm in, head in: 2Th/8 each; fp32 logits 4 T V/8, V = 128256
   // padded to a multiple of 128 x tp = 1024: 126 x 1024 = 129024): the same s/cp tokens.
   const double T = 8192, vocab_local = 129024.0 / 8;
   EXPECT_DOUBLE_EQ(mb.activations_bytes - 80 * mb.activations_per_layer_bytes,
                    2 * T * 8192 / 8 * 2 + 4 * T * vocab_local);
+  // torchtitan's DTensor SP (recipe fsdp2) saves QKV's and FC1's gathered inputs whole: 2 x 2Th
+  // = 32768 T where Megatron keeps 2 x 2Th / 8 = 4096 T, so 34336 - 4096 + 32768 = 63008 T; and
+  // the head's input whole, 2Th instead of 2Th/8.
+  const MemoryBreakdown dt = EstimateMemory(m, ResolveCluster("dgx-h100"), w, L("tp=8,sp=on,cp=4,fsdp=2", w));
+  EXPECT_DOUBLE_EQ(dt.activations_per_layer_bytes, 63008.0 * 8192.0);
+  EXPECT_DOUBLE_EQ(dt.activations_bytes - 80 * dt.activations_per_layer_bytes,
+                   2 * T * 8192 / 8 + 2 * T * 8192 + 4 * T * vocab_local);
 }
 
 TEST(ContextActivations, EqualTheUnsplitSequenceOfSOverCpTokens) {

@@ -36,8 +36,9 @@ TEST(TensorParallel, SequenceParallelListsEachWindowsGathersAndScatters) {
   EXPECT_DOUBLE_EQ(ag.bytes, 134217728.0);
   EXPECT_DOUBLE_EQ(rs.bytes, 134217728.0);
   // Per layer: forward gathers the input and scatters the output of attention and MLP (2 + 2);
-  // backward gathers each block's output gradient and scatters its input gradient (2 + 2); the
-  // column-parallel weight gradient's re-gather is overlapped, not listed.
+  // backward gathers each block's output gradient and scatters its input gradient (2 + 2). The
+  // layout's recipe is fsdp2 (torchtitan's DTensor SP keeps the gathered input: nothing gathered
+  // again; Megatron's, below).
   EXPECT_EQ(ag.layer_fwd, 2.0);
   EXPECT_EQ(ag.layer_bwd, 2.0);
   EXPECT_EQ(rs.layer_fwd, 2.0);
@@ -112,6 +113,45 @@ TEST(TensorParallel, Fp8GathersTheLayersInputsAndOutputGradientsInOneByteAndTheH
   ASSERT_EQ(ar.n, 2);
   EXPECT_EQ(ar.use[0].op, Coll::kAllReduce);
   EXPECT_DOUBLE_EQ(ar.use[0].bytes, 67108864.0);
+}
+
+TEST(TensorParallel, MegatronsColumnParallelBackwardGathersItsInputShardAgain) {
+  // Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication.backward under SP all-gathers
+  // the saved input shard of QKV and FC1 again for the weight gradient (layers.py @000c4ac):
+  // per layer, backward gathers the 2 output gradients and the 2 inputs again. torchtitan's
+  // DTensor ColwiseParallel (recipe fsdp2) keeps the gathered input and gathers only the 2.
+  const Model m = ResolveModel("llama3-8b");
+  const PrecisionPolicy bytes;
+  Layout l = Tp(8, true);
+  l.recipe = Recipe::kMegatron;
+  const TpUses mg = TpUsesFor(m, l, bytes, TpDemand{16384, 0, 0, 0, 0});
+  EXPECT_EQ(mg.use[0].op, Coll::kAllGather);
+  EXPECT_EQ(mg.use[0].layer_fwd, 2.0);
+  EXPECT_EQ(mg.use[0].layer_bwd, 4.0);
+  EXPECT_EQ(mg.use[1].layer_bwd, 2.0);  // the reduce-scatters do not change
+  EXPECT_EQ(mg.use[0].calls(32), 32 * 6 + 2.0);
+  EXPECT_EQ(TpUsesFor(m, Tp(8, true), bytes, TpDemand{16384, 0, 0, 0, 0}).use[0].layer_bwd, 2.0);
+  // Full recompute: the recomputed forward's 2 gathers, then the backward's 4.
+  l.recompute = Recompute::kFull;
+  EXPECT_EQ(TpUsesFor(m, l, bytes, TpDemand{16384, 0, 0, 0, 0}).use[0].layer_bwd, 6.0);
+  // FP8 (TransformerEngine): the saved norm output is FP8, so its gather again is 1 byte too.
+  l.recompute = Recompute::kNone;
+  TpDemand d8{8192, 0, 0, 0, 0};
+  d8.fp8_gather = true;
+  const TpUses f8 = TpUsesFor(m, l, bytes, d8);
+  EXPECT_DOUBLE_EQ(f8.use[0].bytes, 1.0 * 8192 * 4096);
+  EXPECT_EQ(f8.use[0].layer_bwd, 4.0);
+  EXPECT_EQ(f8.use[1].layer_bwd, 0.0);  // the head's and the embedding's bf16 gathers
+  // Without SP the inputs are whole: nothing to gather again (2 all-reduces backward).
+  l.sp = false;
+  EXPECT_EQ(TpUsesFor(m, l, bytes, TpDemand{16384, 0, 0, 0, 0}).use[0].layer_bwd, 2.0);
+  // An MoE layer whose MLP exchange replaces its TP pair gathers only attention's QKV input
+  // again: Mixtral (every layer routed, no shared experts) under SP, 1 + 1 per layer.
+  const Model mx = ResolveModel("mixtral-8x7b");
+  l.sp = true;
+  const TpUses moe = TpUsesFor(mx, l, bytes, TpDemand{8192, 1.0, 0, 0, 0});
+  EXPECT_EQ(moe.use[0].layer_fwd, 1.0);
+  EXPECT_EQ(moe.use[0].layer_bwd, 2.0);
 }
 
 TEST(TensorParallel, ProblemsNameTheDimensionThatDoesNotDivideAndTheNodeItCrosses) {

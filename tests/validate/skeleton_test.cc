@@ -808,6 +808,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"Tp4Zero2FullRecompute", "tp=4,sp=off,fsdp=2,zero=2,recompute=full,mbs=2", 8, 16, 2048, true},
                       Case{"HsdpSelectiveUnfused", "tp=2,sp=on,fsdp=2,replicate=2,recompute=selective", 8, 16, 1024, false},
                       Case{"Zero1MegatronReplicas", "tp=1,fsdp=4,replicate=2,zero=1,recipe=megatron", 8, 8, 1024, true},
+                      Case{"Tp4SpMegatronSelective", "tp=4,sp=on,fsdp=2,zero=1,recipe=megatron,recompute=selective", 8, 16, 2048, true},
                       Case{"Tp8Only", "tp=8,sp=on,fsdp=1", 8, 4, 4096, true}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
