@@ -153,6 +153,17 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
   return t;
 }
 
+int64_t FlashKernelHeadDim(int64_t d) {
+  for (int64_t k : {32, 64, 96, 128, 160, 192, 224, 256}) {
+    if (d <= k) return k;
+  }
+  return d;
+}
+
+double FlashHeadDimEfficiency(int64_t d) {
+  return d > 0 ? static_cast<double>(d) / static_cast<double>(FlashKernelHeadDim(d)) : 1.0;
+}
+
 double FlashSpeedRelativeToFa2(int version) {
   switch (version) {
     case 1: return 0.5;

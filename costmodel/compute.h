@@ -122,6 +122,16 @@ KernelTime Fp8GemmTime(const ComputeParams& p, int64_t m, int64_t n, int64_t k, 
 /// 3: 1.5, the lower bound FA3 reports over FA2 on H100 for both forward (1.5-2.0x) and
 /// backward (1.5-1.75x) (Shah et al. 2024, arXiv 2407.08608). 2 (and anything else): 1.
 double FlashSpeedRelativeToFa2(int version);
+/// The head dim FlashAttention's kernel runs for a head of `d`: FlashAttention-2 is compiled for
+/// 32, 64, 96, 128, 160, 192, 224 and 256 and a call takes the smallest that holds its head
+/// (FWD_HEADDIM_SWITCH, pytorch/pytorch aten/src/ATen/native/transformers/cuda/flash_attn/
+/// static_switch.h @1383ac0, PyTorch's copy of flash-attn 2), computing the padded width and
+/// discarding it. FlashAttention-1 (32, 64, 128) and the Triton port (the next power of two) round
+/// MPT-30B's 112 to 128 the same way; FlashAttention-3's coarser set (64, 96, 128, 192, 256) is
+/// not modelled apart. `d` itself above 256 (no kernel).
+int64_t FlashKernelHeadDim(int64_t d);
+/// The share of a FlashAttention kernel's work that its FLOP count covers: d / FlashKernelHeadDim(d).
+double FlashHeadDimEfficiency(int64_t d);
 /// FlashAttention's tiling at finite sequence length, against its long-sequence rate (a
 /// cluster's attention_peak_fraction). A kernel walks each (micro-batch, head) in 128-row query
 /// blocks over 128-column key blocks and pays a fixed cost per query block it visits (loading

@@ -339,6 +339,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
                                : " as TransformerEngine runs it")
                     : std::string())
        << ")";
+    const int64_t d = ev.model().head_dim;
+    if (!w.te_attention && !ev.model().mla.enabled() && costmodel::FlashKernelHeadDim(d) != d) {
+      os << "; head dim " << d << " runs its " << costmodel::FlashKernelHeadDim(d) << " kernel ("
+         << Printf("%.3f", costmodel::FlashHeadDimEfficiency(d)) << " of its work counted)";
+    }
     if (w.te_attention) {
       if (costmodel::IsHopperGpu(ev.cluster().gpu.name)) {
         os << "; TransformerEngine's fused attention: cuDNN's kernel at " << Printf("%.2f", costmodel::TeFusedAttentionSpeed(w, l))

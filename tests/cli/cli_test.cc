@@ -1081,6 +1081,19 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
 
 // --framework NAME fills the workload traits the framework implies (data/frameworks); a flag
 // given explicitly wins. The report's inputs show which were used.
+// MPT-30B's 112-wide heads run FlashAttention's 128 kernel (compute.h FlashKernelHeadDim):
+// simulate says so beside the tiling; cuDNN's fused kernel (Megatron's TransformerEngine) is not
+// padded and says nothing of it.
+TEST_F(Cli, SimulateSaysWhichFlashKernelAnOddHeadRuns) {
+  const std::string w = "simulate --model mpt-30b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 8192 ";
+  const Result fa = Run(w + "--layout tp=1,fsdp=64,mbs=1,recompute=full");
+  ASSERT_EQ(fa.rc, 0) << fa.err;
+  EXPECT_NE(fa.out.find("; head dim 112 runs its 128 kernel (0.875 of its work counted)"), std::string::npos) << fa.out;
+  const Result te = Run(w + "--framework megatron --layout tp=1,fsdp=64,zero=1,mbs=1,recompute=full,recipe=megatron");
+  ASSERT_EQ(te.rc, 0) << te.err;
+  EXPECT_EQ(te.out.find("runs its 128 kernel"), std::string::npos) << te.out;
+}
+
 TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   const std::string w = "simulate --model llama2-7b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 4096 "
                         "--layout tp=1,fsdp=64 --analytical ";

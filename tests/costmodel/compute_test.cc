@@ -268,6 +268,21 @@ TEST(FlashAttention, OnlyHopperRunsFa3) {
   EXPECT_TRUE(AttentionRunsOn(w, "A100-SXM4-80GB"));
 }
 
+// FlashAttention-2's compiled head dims (FWD_HEADDIM_SWITCH, PyTorch's flash_attn/static_switch.h
+// @1383ac0): 32, 64, 96, 128, 160, 192, 224, 256; a head runs the smallest that holds it.
+TEST(FlashAttention, AHeadBetweenCompiledDimsRunsTheNextKernelUp) {
+  EXPECT_EQ(FlashKernelHeadDim(64), 64);
+  EXPECT_EQ(FlashKernelHeadDim(96), 96);    // GPT-22B
+  EXPECT_EQ(FlashKernelHeadDim(112), 128);  // MPT-30B: 7168 / 64 heads
+  EXPECT_EQ(FlashKernelHeadDim(80), 96);
+  EXPECT_EQ(FlashKernelHeadDim(160), 160);  // GPT-530B, 1T
+  EXPECT_EQ(FlashKernelHeadDim(200), 224);
+  EXPECT_EQ(FlashKernelHeadDim(256), 256);
+  EXPECT_EQ(FlashKernelHeadDim(300), 300);  // no kernel: left as it is
+  EXPECT_DOUBLE_EQ(FlashHeadDimEfficiency(112), 112.0 / 128.0);
+  EXPECT_DOUBLE_EQ(FlashHeadDimEfficiency(128), 1.0);
+  EXPECT_DOUBLE_EQ(FlashHeadDimEfficiency(0), 1.0);
+}
 
 // FP8 GEMMs: the FP8 dense peak (H100 SXM datasheet 1,979 TFLOPS) x the measured best fraction
 // (mamf-finder fp8_e4m3fn 1402.6 / 1979 = 0.7087, dgx-h100.json) x the same tile/wave

@@ -75,6 +75,20 @@ TEST(LayerKernels, UnfusedAttentionRunsScoresAsBatchedGemmsAndRecomputesThemSele
   EXPECT_TRUE(k.memory[0].recomputed);
 }
 
+// MPT-30B's heads are 7168 / 64 = 112 wide: FlashAttention runs its 128 kernel, so the
+// attention core is priced at 112/128 of the rate a 128-wide head gets (compute.h
+// FlashKernelHeadDim); Llama 3 70B's 128 is not; cuDNN's fused kernel (te_attention) is left.
+TEST(LayerKernels, FlashAttentionRunsMpt30bsHeadsOnItsNextCompiledWidth) {
+  const Layout l = ParseLayoutText("tp=1,fsdp=8,mbs=1,recompute=none", "test");
+  const Workload w = W(8192, true);
+  const LayerKernels mpt = LayerKernelsFor(ResolveModel("mpt-30b"), w, l);
+  const LayerKernels llama = LayerKernelsFor(ResolveModel("llama3-70b"), w, l);
+  EXPECT_DOUBLE_EQ(mpt.flash_speed, llama.flash_speed * 112.0 / 128.0);
+  Workload te = w;
+  te.te_attention = true;
+  EXPECT_DOUBLE_EQ(LayerKernelsFor(ResolveModel("mpt-30b"), te, l).flash_speed, llama.flash_speed);
+}
+
 // Eager PyTorch (torchtitan without torch.compile): the op-by-op byte counts of kernels.h.
 // Llama 2 13B, t=1, mbs 1, seq 4096: T h = 4096 x 5120, T ffn = 4096 x 13824, q and k
 // 4096 x (40 + 40) x 128 elements.
