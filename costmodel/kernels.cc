@@ -37,6 +37,14 @@ double TeFusedAttentionSpeed(const Workload& w, const Layout& l) {
   return CudnnAttentionSpeedOverFa2(keys, true);
 }
 
+double FlashHeadDimShare(const Model& m, const Workload& w) {
+  if (w.te_attention) return 1.0;
+  const Mla& mla = m.mla;
+  const int64_t dqk = mla.enabled() ? mla.qk_nope_head_dim + mla.qk_rope_head_dim : m.head_dim;
+  const int64_t dv = mla.enabled() ? mla.v_head_dim : m.head_dim;
+  return dqk == dv ? FlashHeadDimEfficiency(dqk) : 1.0;
+}
+
 LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l, bool moe_layer) {
   LayerKernels k;
   const int64_t t = l.tp;
@@ -146,11 +154,8 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     k.flash_fwd_flops = 2.0 * Td * s * hl * static_cast<double>(dqk + dv) * 0.5 * CpAttentionImbalance(l);
     k.flash_recomputed = core_rc;
     // ... at this sequence length and CP scheme: FlashAttention's tiling (compute.h, context.h).
-    // A head dim between FlashAttention's compiled ones runs the next one up (compute.h
-    // FlashKernelHeadDim: MPT-30B's 112 as 128); cuDNN's kernel (TransformerEngine) and heads
-    // whose query and value widths differ (MLA) are left at their own widths.
-    const double head_dim = !w.te_attention && dqk == dv ? FlashHeadDimEfficiency(dqk) : 1.0;
-    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(w, l) * head_dim;
+    // ... and at the width its kernel runs a head (FlashHeadDimShare).
+    k.flash_speed = FlashSpeedRelativeToFa2(w.flash_version) * CpFlashTileEfficiency(w, l) * FlashHeadDimShare(m, w);
     k.te_fused_speed = TeFusedAttentionSpeed(w, l);
     if (CpRunsPyTorch(w, l)) {
       // PyTorch's context_parallel (torchtitan; context.h), pytorch/pytorch

@@ -81,6 +81,12 @@ inline constexpr int kMaxLayerMemoryKernels = 12;
 /// workload does not run it (Workload::te_attention). Applied where it was measured (Hopper).
 double TeFusedAttentionSpeed(const Workload& w, const Layout& l);
 
+/// The share of a FlashAttention call's work that its FLOP count covers: a head between
+/// FlashAttention's compiled widths runs the next one up (compute.h FlashKernelHeadDim: MPT-30B's
+/// 112 as 128). 1 for cuDNN's kernel (Workload::te_attention) and for heads whose query and value
+/// widths differ (MLA), left at their own widths.
+double FlashHeadDimShare(const Model& m, const Workload& w);
+
 struct LayerKernels {
   std::array<GemmShape, kMaxLayerGemms> gemms{};
   int num_gemms = 0;

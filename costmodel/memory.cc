@@ -350,7 +350,7 @@ MemoryBreakdown EstimateStageMemory(const Model& m, const Cluster& c, const Work
                      w.flash_attention, l.recompute,
                      m.moe.dense() ? 1.0 : MoeLoadFactor(w), FullRecomputeShare(l, st.layers),
                      l.recompute_modules, bytes};
-  as.sp_keeps_gathered = l.sp && l.tp > 1 && l.recipe == Recipe::kFsdp2;
+  as.sp_keeps_gathered = SpKeepsGatheredInput(l);
   LayerActivations la = AccountMeanLayer(m, as);
   // Micro-batch-level recompute: the stored micro-batches keep every layer's activations whole
   // (the mean layer's; la.no_recompute is the larger kind's, recompute's working set).

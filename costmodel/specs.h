@@ -524,6 +524,11 @@ std::string_view ToString(Fp8Recipe r);
 std::string_view ToString(IntraTopology t);
 std::string_view ToString(Transport t);
 
+/// Sequence parallelism's column-parallel inputs (QKV, FC1, the head): Megatron-LM (recipe
+/// megatron) keeps their shards and all-gathers them again in backward (tensor.h); torchtitan's
+/// DTensor plan (recipe fsdp2) keeps them gathered, whole (memory.h ActivationShape).
+inline bool SpGathersInputAgain(const Layout& l) { return l.sp && l.recipe == Recipe::kMegatron; }
+inline bool SpKeepsGatheredInput(const Layout& l) { return l.sp && l.tp > 1 && l.recipe == Recipe::kFsdp2; }
 /// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".
 std::string LayoutToText(const Layout& l);
 

@@ -27,7 +27,7 @@ TpUses TpUsesFor(const Model& m, const Layout& l, const PrecisionPolicy& bytes, 
   // Megatron-LM's column-parallel linears (QKV, and FC1 wherever the MLP keeps its TP pair) save
   // their input shard under SP and all-gather it again in backward for the weight gradient
   // (tensor.h): one more all-gather per block in backward, on the critical path.
-  const double regather = l.sp && l.recipe == Recipe::kMegatron ? 2.0 * moe_share : 0.0;
+  const double regather = SpGathersInputAgain(l) ? 2.0 * moe_share : 0.0;
   const double ag_per_layer = (full || op ? 6.0 : 4.0) * moe_share + module_pairs + regather;
   if (l.sp) {
     const double fwd = 2.0 * moe_share;  // one of each kind per block in forward

@@ -339,10 +339,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
                                : " as TransformerEngine runs it")
                     : std::string())
        << ")";
-    const int64_t d = ev.model().head_dim;
-    if (!w.te_attention && !ev.model().mla.enabled() && costmodel::FlashKernelHeadDim(d) != d) {
+    const double head_share = costmodel::FlashHeadDimShare(ev.model(), w);
+    if (head_share < 1.0) {
+      const int64_t d = ev.model().head_dim;
       os << "; head dim " << d << " runs its " << costmodel::FlashKernelHeadDim(d) << " kernel ("
-         << Printf("%.3f", costmodel::FlashHeadDimEfficiency(d)) << " of its work counted)";
+         << Printf("%.3f", head_share) << " of its work counted)";
     }
     if (w.te_attention) {
       if (costmodel::IsHopperGpu(ev.cluster().gpu.name)) {

@@ -664,7 +664,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   const costmodel::PrecisionPolicy bytes = costmodel::PrecisionOf(w);
   if (l.tp > 1) {
     p.sp = l.sp;
-    p.sp_regather = l.sp && l.recipe == costmodel::Recipe::kMegatron;
+    p.sp_regather = costmodel::SpGathersInputAgain(l);
     p.tp_bytes = bytes.activation * T * static_cast<double>(m.hidden);
     p.ce_bytes = 3.0 * bytes.fp32 * T;
   }
