@@ -1566,4 +1566,49 @@ ResidualSplit SplitStepResiduals(const std::vector<StepResidual>& rows) {
   return out;
 }
 
+ScaleTrend FitScaleTrend(const std::vector<ScaledStep>& rows) {
+  ScaleTrend out;
+  std::map<std::string, std::vector<const ScaledStep*>> by_work;
+  for (const ScaledStep& r : rows) {
+    if (r.gpus > 0 && std::isfinite(r.error_pct)) by_work[r.work].push_back(&r);
+  }
+  double sxy = 0, sxx = 0;
+  std::vector<double> slopes;
+  for (const auto& [work, group] : by_work) {
+    double mx = 0, my = 0;
+    int64_t lo = group.front()->gpus, hi = lo;
+    for (const ScaledStep* r : group) {
+      mx += std::log2(static_cast<double>(r->gpus));
+      my += r->error_pct;
+      lo = std::min(lo, r->gpus);
+      hi = std::max(hi, r->gpus);
+    }
+    if (lo == hi) continue;  // one GPU count: nothing to say about scale
+    const double n = static_cast<double>(group.size());
+    mx /= n;
+    my /= n;
+    double gxy = 0, gxx = 0;
+    for (const ScaledStep* r : group) {
+      const double dx = std::log2(static_cast<double>(r->gpus)) - mx;
+      gxy += dx * (r->error_pct - my);
+      gxx += dx * dx;
+    }
+    sxy += gxy;
+    sxx += gxx;
+    slopes.push_back(gxy / gxx);
+    out.min_gpus = out.groups == 0 ? lo : std::min(out.min_gpus, lo);
+    out.max_gpus = std::max(out.max_gpus, hi);
+    ++out.groups;
+    out.rows += static_cast<int64_t>(group.size());
+  }
+  if (out.groups >= 2 && sxx > 0) {
+    out.defined = true;
+    out.pooled_slope_pct_per_doubling = sxy / sxx;
+    std::sort(slopes.begin(), slopes.end());
+    const size_t m = slopes.size() / 2;
+    out.median_slope_pct_per_doubling = slopes.size() % 2 == 1 ? slopes[m] : 0.5 * (slopes[m - 1] + slopes[m]);
+  }
+  return out;
+}
+
 }  // namespace meshplan::plans

@@ -174,6 +174,34 @@ struct ResidualSplit {
 };
 ResidualSplit SplitStepResiduals(const std::vector<StepResidual>& rows);
 
+/// One scored step time with what makes its per-GPU work comparable to another's, for
+/// FitScaleTrend: `work` is equal for runs that differ only in their data-parallel degree (the
+/// same model, sequence, precision, micro-batch, micro-batches per step, and every dimension but
+/// FSDP and replication), `gpus` is the run's GPU count.
+struct ScaledStep {
+  std::string work;
+  int64_t gpus = 0;
+  double error_pct = 0;
+};
+
+/// A diagnostic, never applied to a prediction: how a source's step-time error moves with the
+/// job's size when the work per GPU does not. Runs are grouped by `work`; in every group with at
+/// least two GPU counts, the error is regressed on log2(gpus) about the group's own means, so
+/// the shapes' own biases cancel and what is left is what the model misses as the same work is
+/// spread over more GPUs (collective latency, stragglers, jitter, network contention). Slopes
+/// are in points of error per doubling of the GPU count (negative: the prediction grows too
+/// slowly with the job): the median of the groups' own slopes (one odd run moves it little) and
+/// the groups pooled (least squares within groups). `defined` is false below two groups.
+struct ScaleTrend {
+  int64_t groups = 0;  // groups with two or more GPU counts
+  int64_t rows = 0;    // the records in them
+  int64_t min_gpus = 0, max_gpus = 0;
+  bool defined = false;
+  double median_slope_pct_per_doubling = 0;
+  double pooled_slope_pct_per_doubling = 0;
+};
+ScaleTrend FitScaleTrend(const std::vector<ScaledStep>& rows);
+
 /// Predicts every measured quantity of a mapped record on `cluster` (the record's cluster with
 /// any calibration applied). Uses the analytical evaluator (costmodel/evaluate.h).
 std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmodel::Cluster& cluster);

@@ -153,6 +153,9 @@ struct Summary {
   // Step times per source and GPU generation, keyed by the run's layout features
   // (LayoutFeatures): where in a source the error lives (its FP8 runs, its context-parallel ones).
   std::map<std::string, ErrorTable> step_by_source_features;
+  // End-to-end step times per source and GPU generation with their work per GPU, for the scale
+  // trend (a diagnostic: plans::FitScaleTrend).
+  std::map<std::string, std::vector<plans::ScaledStep>> scaled_steps;
 };
 
 /// A run's layout features: its precision, then each parallel dimension beyond TP, FSDP and data
@@ -163,6 +166,21 @@ std::string LayoutFeatures(const costmodel::Workload& w, const costmodel::Layout
   if (l.cp > 1) s += "+CP";
   if (l.ep > 1) s += "+EP";
   return s;
+}
+
+/// What two runs share when they differ only in how many data-parallel ranks run the same work
+/// per GPU (plans::ScaledStep::work): the cluster, the model, the sequence, the precision, the
+/// layout but for its FSDP and replication degrees, and the micro-batches per step.
+std::string WorkPerGpu(const plans::ReferenceRecord& r) {
+  costmodel::Layout per_gpu = r.layout;
+  per_gpu.fsdp = 1;
+  per_gpu.replicate = 1;
+  const int64_t per_rank = r.layout.mbs * r.layout.dp();
+  const int64_t micro = per_rank > 0 && r.workload.global_batch % per_rank == 0 ? r.workload.global_batch / per_rank : -1;
+  std::string w = r.cluster_name + "|" + r.model.name + "|seq " + std::to_string(r.workload.seq) + "|" +
+                  std::string(costmodel::ToString(r.workload.precision));
+  if (r.workload.precision == costmodel::Precision::kFp8) w += " " + std::string(costmodel::ToString(r.workload.fp8_recipe));
+  return w + "|" + costmodel::LayoutToText(per_gpu) + "|micro-batches " + std::to_string(micro);
 }
 
 void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& inputs) {
@@ -398,6 +416,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (q.layer_passes > 0) sum.residuals[source_on_gpu].push_back({q.predicted, q.measured, q.layer_passes});
       if (q.quantity == "step_time_s" && r.kind == "end_to_end") {
         sum.step_by_source_features[source_on_gpu].Add(LayoutFeatures(r.workload, r.layout), q.error_pct);
+        sum.scaled_steps[source_on_gpu].push_back({WorkPerGpu(r), r.layout.gpus(), q.error_pct});
       }
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
@@ -543,6 +562,32 @@ void RunAccuracy(const AccuracyOptions& o) {
       residual_split[name] = {{"n", rs.n}, {"separable", false}, {"mape_pct", rs.mape_pct}};
     }
   }
+  // The scale trend: a diagnostic of how each source's error moves with the job's size at the
+  // same work per GPU, never applied to a prediction (plans::FitScaleTrend).
+  json scale_trend = json::object();
+  bool trend_header = false;
+  for (const auto& [name, rows] : sum.scaled_steps) {
+    const plans::ScaleTrend t = plans::FitScaleTrend(rows);
+    if (!t.defined) continue;
+    if (!trend_header) {
+      std::printf("scale trend of step times (a diagnostic, never applied): runs of the same work per GPU at two or "
+                  "more GPU counts, error regressed on log2(GPUs) within each such group: the median of the groups' "
+                  "slopes, and the groups pooled\n");
+      std::printf("  %-50s %6s %6s %12s %22s %22s\n", "source on GPU", "groups", "runs", "GPUs",
+                  "median points/doubling", "pooled points/doubling");
+      trend_header = true;
+    }
+    const std::string range = std::to_string(t.min_gpus) + "-" + std::to_string(t.max_gpus);
+    std::printf("  %-50s %6lld %6lld %12s %+22.2f %+22.2f\n", name.c_str(), static_cast<long long>(t.groups),
+                static_cast<long long>(t.rows), range.c_str(), t.median_slope_pct_per_doubling,
+                t.pooled_slope_pct_per_doubling);
+    scale_trend[name] = {{"groups", t.groups},
+                         {"runs", t.rows},
+                         {"min_gpus", t.min_gpus},
+                         {"max_gpus", t.max_gpus},
+                         {"median_slope_pct_per_doubling", t.median_slope_pct_per_doubling},
+                         {"pooled_slope_pct_per_doubling", t.pooled_slope_pct_per_doubling}};
+  }
   if (!sum.assumptions.empty()) std::printf("assumed (scored records):\n");
   for (const auto& [text, n] : sum.assumptions) {
     std::printf("  %4lld  %s\n", static_cast<long long>(n), text.c_str());
@@ -582,7 +627,8 @@ void RunAccuracy(const AccuracyOptions& o) {
                        {"per_gpu_regime", per_gpu_regime},
                        {"per_source_features", per_source_features},
                        {"per_calibration", per_calibration},
-                       {"residual_split", residual_split}};
+                       {"residual_split", residual_split},
+                       {"scale_trend", scale_trend}};
   const std::string text = plans::DumpReport(report);
   std::vector<OutputFile> outputs;
   if (!o.json_path.empty()) outputs.push_back({o.json_path, text, "--json"});

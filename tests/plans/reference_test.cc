@@ -1069,5 +1069,42 @@ TEST(ResidualSplit, RecoversTheRateAndTheFixedCostThatMadeTheMeasurements) {
   EXPECT_EQ(SplitStepResiduals({}).n, 0);
 }
 
+// The scale trend, by hand. Group "a" (8, 16, 32 GPUs at -1, -3, -5%) and group "b" (64 and 256
+// GPUs at 0 and -4%) each lose 2 points per doubling about their own means (a: log2 3, 4, 5 about
+// 4 and errors about -3: sxy = -4, sxx = 2; b: log2 6, 8 about 7 and errors about -2: sxy = -4,
+// sxx = 2), so the pooled slope is -8 / 4 = -2 whatever the groups' own biases. A shape run at
+// one GPU count says nothing about scale and is left out, however far off it is; so are two
+// shapes each at one count, which differ in their work, not only in their size.
+TEST(ScaleTrend, PoolsTheSlopeWithinGroupsOfTheSameWorkPerGpu) {
+  std::vector<ScaledStep> rows = {{"a", 8, -1.0}, {"a", 16, -3.0}, {"a", 32, -5.0},
+                                  {"b", 64, 0.0}, {"b", 256, -4.0}, {"c", 2048, +40.0}};
+  const ScaleTrend t = FitScaleTrend(rows);
+  ASSERT_TRUE(t.defined);
+  EXPECT_EQ(t.groups, 2);
+  EXPECT_EQ(t.rows, 5);
+  EXPECT_EQ(t.min_gpus, 8);
+  EXPECT_EQ(t.max_gpus, 256);
+  EXPECT_NEAR(t.pooled_slope_pct_per_doubling, -2.0, 1e-12);
+  EXPECT_NEAR(t.median_slope_pct_per_doubling, -2.0, 1e-12);
+  // Shifting one group's errors (its shape's own bias) leaves the slopes alone.
+  for (ScaledStep& r : rows) {
+    if (r.work == "b") r.error_pct += 30.0;
+  }
+  EXPECT_NEAR(FitScaleTrend(rows).pooled_slope_pct_per_doubling, -2.0, 1e-12);
+  // A third group with one odd run (d: 32 GPUs at -23%, 64 and 128 at -6 and -7%: about log2 6
+  // and -12, sxy = (-1)(-11) + 0 + (1)(5) = 16, sxx = 2, its own slope +8) pulls the pooled slope
+  // to (-4 - 4 + 16) / (2 + 2 + 2) = +4/3 but the median of -2, -2, +8 stays at -2.
+  rows.insert(rows.end(), {{"d", 32, -23.0}, {"d", 64, -6.0}, {"d", 128, -7.0}});
+  const ScaleTrend odd = FitScaleTrend(rows);
+  EXPECT_EQ(odd.groups, 3);
+  EXPECT_NEAR(odd.pooled_slope_pct_per_doubling, 4.0 / 3.0, 1e-12);
+  EXPECT_NEAR(odd.median_slope_pct_per_doubling, -2.0, 1e-12);
+  // One group is not a trend; shapes at one GPU count each are no group.
+  EXPECT_FALSE(FitScaleTrend({{"a", 8, -1.0}, {"a", 16, -3.0}}).defined);
+  const ScaleTrend apart = FitScaleTrend({{"x", 8, -20.0}, {"y", 512, +20.0}});
+  EXPECT_FALSE(apart.defined);
+  EXPECT_EQ(apart.groups, 0);
+}
+
 }  // namespace
 }  // namespace meshplan::plans
