@@ -151,7 +151,25 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
       }
     }
   }
+  if (b.Has("max_gpus")) out.max_gpus = b.Int("max_gpus", 1);
+  if (b.Has("scale_trends")) {
+    const nlohmann::json& trends = b.Array("scale_trends");
+    for (size_t i = 0; i < trends.size(); ++i) {
+      costmodel::JsonObject t(trends[i], path, b.PathOf("scale_trends") + "[" + std::to_string(i) + "]");
+      ErrorBand::Trend tr;
+      tr.source = t.String("source");
+      tr.median_slope_pct_per_doubling = t.Number("median_slope_pct_per_doubling", -1e3, 1e3);
+      t.Ignore("groups");
+      t.Ignore("max_gpus");
+      t.Finish();
+      out.scale_trends.push_back(tr);
+    }
+  }
   b.Finish();
+  if (in_regime) {
+    in_regime->max_gpus = out.max_gpus;
+    in_regime->scale_trends = out.scale_trends;
+  }
   if (!in_regime) return out;
   in_regime->layer_pass_s = step_s_per_layer_pass;
   if (in_regime->n < kMinRegimeRuns) {
@@ -166,6 +184,34 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
   in_regime->generation_mape_pct = out.mape_pct;
   in_regime->generation_bias_pct = out.bias_pct;
   return in_regime;
+}
+
+std::string BeyondScoredScaleText(const ErrorBand& band, int64_t gpus) {
+  if (band.max_gpus <= 0 || gpus <= band.max_gpus) return "";
+  std::string text = std::to_string(gpus) + " GPUs, " +
+                     Printf("%.1f", std::log2(static_cast<double>(gpus) / static_cast<double>(band.max_gpus))) +
+                     " doublings past the largest scored " + band.generation + " run (" +
+                     std::to_string(band.max_gpus) + " GPUs)";
+  // The sources whose error grew with the job, least to most.
+  std::vector<const ErrorBand::Trend*> losing;
+  for (const ErrorBand::Trend& t : band.scale_trends) {
+    if (t.median_slope_pct_per_doubling < 0) losing.push_back(&t);
+  }
+  std::sort(losing.begin(), losing.end(), [](const ErrorBand::Trend* a, const ErrorBand::Trend* b) {
+    return a->median_slope_pct_per_doubling > b->median_slope_pct_per_doubling;
+  });
+  const auto points = [](const ErrorBand::Trend* t) { return Printf("%.1f", -t->median_slope_pct_per_doubling); };
+  if (losing.empty()) {
+    text += ": the band has not been measured this far";
+  } else {
+    text += ": at the same work per GPU, ";
+    text += losing.size() == 1 ? losing.front()->source + "'s runs lost " + points(losing.front())
+                               : "the scored runs lost " + points(losing.front()) + " (" + losing.front()->source +
+                                     ") to " + points(losing.back()) + " (" + losing.back()->source + ")";
+    text += " points of error per doubling of the GPUs beyond the model (accuracy's scale trend), so the band may be "
+            "optimistic here";
+  }
+  return text;
 }
 
 nlohmann::json ErrorBandJson(const std::optional<ErrorBand>& band) {
@@ -188,6 +234,14 @@ nlohmann::json ErrorBandJson(const std::optional<ErrorBand>& band) {
                    {"ms_per_layer_pass", band->layer_pass_s * 1e3},
                    {"n", band->regime_n},
                    {"too_few_runs", true}};
+  }
+  if (band->max_gpus > 0) j["max_gpus"] = band->max_gpus;
+  if (!band->scale_trends.empty()) {
+    nlohmann::json trends = nlohmann::json::array();
+    for (const ErrorBand::Trend& t : band->scale_trends) {
+      trends.push_back({{"source", t.source}, {"median_slope_pct_per_doubling", t.median_slope_pct_per_doubling}});
+    }
+    j["scale_trends"] = trends;
   }
   // The same runs with the shipped profile, where it was fitted on some of their sources.
   if (band->shipped_in_sample > 0) {
@@ -562,6 +616,10 @@ std::string FormatSummary(const costmodel::Evaluator& ev, const TopList& list, c
          << e.shipped_in_sample << " of these runs (in-sample for them): " << Printf("%.1f%%", e.shipped_mape_pct)
          << " off, bias " << Printf("%+.1f%%", e.shipped_bias_pct) << ", worst "
          << Printf("%+.1f%%", e.shipped_worst_pct) << "\n";
+    }
+    if (!list.rows.empty()) {
+      const std::string beyond = BeyondScoredScaleText(e, list.rows.front().layout.gpus());
+      if (!beyond.empty()) os << "                   row 1 runs on " << beyond << "\n";
     }
     os << "                   rows within " << Printf("%.1f%%", e.spread_pct)
        << " of row 1 (the spread of those errors around their bias) are ties (data/accuracy/error_bands.json)";

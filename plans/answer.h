@@ -67,7 +67,21 @@ struct ErrorBand {
   // generation's figures stand, and the regime's run count says why.
   bool regime_too_thin = false;
   int64_t regime_n = 0;
+  // The largest GPU count among the generation's runs (0: the file does not say), and how each
+  // source's error moved per doubling of the GPUs at the same work per GPU (accuracy's scale
+  // trend, a diagnostic): what a layout on more GPUs than the runs reached is told.
+  int64_t max_gpus = 0;
+  struct Trend {
+    std::string source;
+    double median_slope_pct_per_doubling = 0;
+  };
+  std::vector<Trend> scale_trends;
 };
+
+/// For a layout on `gpus` GPUs past the band's largest run: one sentence saying how far past, and
+/// the most negative scale trend among its sources (the band may be optimistic there). Empty
+/// when the layout is within the runs or the band does not say how far they reach.
+std::string BeyondScoredScaleText(const ErrorBand& band, int64_t gpus);
 
 /// The band of `gpu_name` from `path` (an error_bands.json): the key that starts the GPU's name
 /// or follows a "G" (GB200 is a B200 with a Grace CPU), or a Hopper alias (H200 -> H100: the same

@@ -156,6 +156,10 @@ struct Summary {
   // End-to-end step times per source and GPU generation with their work per GPU, for the scale
   // trend (a diagnostic: plans::FitScaleTrend).
   std::map<std::string, std::vector<plans::ScaledStep>> scaled_steps;
+  std::map<std::string, std::pair<std::string, std::string>> trend_keys;  // "source on GPU" -> its two
+  std::map<std::string, int64_t> max_gpus_per_gpu;  // the largest scored end-to-end run per generation
+  // Each GPU generation's sources with a scale trend (source, median slope), for the bands.
+  std::map<std::string, std::vector<std::pair<std::string, plans::ScaleTrend>>> trends_per_gpu;
 };
 
 /// A run's layout features: its precision, then each parallel dimension beyond TP, FSDP and data
@@ -416,7 +420,10 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (q.layer_passes > 0) sum.residuals[source_on_gpu].push_back({q.predicted, q.measured, q.layer_passes});
       if (q.quantity == "step_time_s" && r.kind == "end_to_end") {
         sum.step_by_source_features[source_on_gpu].Add(LayoutFeatures(r.workload, r.layout), q.error_pct);
+        sum.trend_keys[source_on_gpu] = {r.source, r.gpu_generation};
         sum.scaled_steps[source_on_gpu].push_back({WorkPerGpu(r), r.layout.gpus(), q.error_pct});
+        int64_t& most = sum.max_gpus_per_gpu[r.gpu_generation];
+        most = std::max(most, r.layout.gpus());
       }
       std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
@@ -569,6 +576,8 @@ void RunAccuracy(const AccuracyOptions& o) {
   for (const auto& [name, rows] : sum.scaled_steps) {
     const plans::ScaleTrend t = plans::FitScaleTrend(rows);
     if (!t.defined) continue;
+    const auto& [source, generation] = sum.trend_keys.at(name);
+    sum.trends_per_gpu[generation].push_back({source, t});
     if (!trend_header) {
       std::printf("scale trend of step times (a diagnostic, never applied): runs of the same work per GPU at two or "
                   "more GPU counts, error regressed on log2(GPUs) within each such group: the median of the groups' "
@@ -664,6 +673,17 @@ void RunAccuracy(const AccuracyOptions& o) {
         regimes.push_back(rq);
       }
       if (!regimes.empty()) q["regimes"] = regimes;
+      // How far the runs reach, and how each source's error moved with the job's size at the
+      // same work per GPU (the scale trend): plan says so of a layout past them.
+      if (sum.max_gpus_per_gpu.count(name) > 0) q["max_gpus"] = sum.max_gpus_per_gpu.at(name);
+      json trends = json::array();
+      for (const auto& [source, t] : sum.trends_per_gpu[name]) {
+        trends.push_back({{"source", source},
+                          {"groups", t.groups},
+                          {"max_gpus", t.max_gpus},
+                          {"median_slope_pct_per_doubling", t.median_slope_pct_per_doubling}});
+      }
+      if (!trends.empty()) q["scale_trends"] = trends;
       bands[name] = q;
     }
     json file = {{"schema_version", 1},
@@ -677,7 +697,10 @@ void RunAccuracy(const AccuracyOptions& o) {
                              "profile was fitted on kernels of some of these runs' sources: the same runs "
                              "predicted with it (in_sample of them in-sample); regimes, the same per work regime: the "
                              "runs whose predicted step per layer pass (the busiest stage's layers x micro-batches) "
-                             "is in [from_ms, below_ms), read by plan for a layout in that regime"},
+                             "is in [from_ms, below_ms), read by plan for a layout in that regime; max_gpus, the largest run "
+                             "scored; scale_trends, per source, how its error moved per doubling of the GPUs at the "
+                             "same work per GPU (accuracy's scale trend: the median of its groups' slopes), which "
+                             "plan quotes for a layout on more GPUs than max_gpus"},
                  {"bands", bands}};
     outputs.push_back({o.error_bands_path, plans::DumpReport(file), "--error-bands"});
   }

@@ -290,6 +290,8 @@ void RunSimulate(const SimulateOptions& o) {
                     band->worst_pct);
     }
     band_text = buf;
+    const std::string beyond = plans::BeyondScoredScaleText(*band, l.gpus());
+    if (!beyond.empty()) band_text += "  (this layout runs on " + beyond + ")\n";
     if (band->regime_too_thin) {
       std::snprintf(buf, sizeof buf,
                     "  (only %lld of them near this layout's %s ms per layer pass: too few for a band of their own)\n",

@@ -1100,6 +1100,23 @@ TEST_F(Cli, AccuracyTracksHowEachSourcesErrorMovesWithTheJobsSize) {
   EXPECT_GT(t["median_slope_pct_per_doubling"].get<double>(), -3.0);
 }
 
+// A layout on more GPUs than the runs behind its band is told so (data/accuracy/error_bands.json
+// max_gpus): SimuMax's B200 runs are all on one node of 8, so 64 B200 are 3 doublings past them,
+// with no scale trend measured; 8 B200 are within them and say nothing.
+TEST_F(Cli, SimulateSaysWhenALayoutRunsPastTheScoredRuns) {
+  const std::string w = "simulate --model llama3-8b --cluster dgx-b200 --global-batch 64 --seq 8192 ";
+  const Result far = Run(w + "--gpus 64 --layout tp=1,fsdp=64,mbs=1,recompute=full --json " + P("far.json"));
+  ASSERT_EQ(far.rc, 0) << far.err;
+  EXPECT_NE(far.out.find("(this layout runs on 64 GPUs, 3.0 doublings past the largest scored B200 run (8 GPUs): the "
+                         "band has not been measured this far)"),
+            std::string::npos)
+      << far.out;
+  EXPECT_EQ(ReadJson("far.json")["error_band"]["max_gpus"], 8);
+  const Result near = Run(w + "--gpus 8 --layout tp=1,fsdp=8,mbs=1,recompute=full");
+  ASSERT_EQ(near.rc, 0) << near.err;
+  EXPECT_EQ(near.out.find("doublings past"), std::string::npos) << near.out;
+}
+
 // --framework NAME fills the workload traits the framework implies (data/frameworks); a flag
 // given explicitly wins. The report's inputs show which were used.
 // MPT-30B's 112-wide heads run FlashAttention's 128 kernel (compute.h FlashKernelHeadDim):

@@ -317,6 +317,57 @@ TEST(ErrorBandFile, MalformedRegimesAreErrorsNamingThem) {
   fs::remove(p);
 }
 
+// How far the runs behind a band reach, and what a layout past them is told (accuracy's scale
+// trend). The shipped file: H100's runs reach 2,048 GPUs (NeMo's DGX Cloud recipes), A100's 2,240
+// (Korthikanti's 1T), B200's 8 (SimuMax's single node, no trend: one GPU count per shape).
+TEST(ErrorBandFile, ALayoutPastTheScoredRunsIsToldHowFarAndWhatScaleCostThem) {
+  const auto h100 = ReadErrorBand(DefaultErrorBandsPath(), "H100-SXM5-80GB", 0.024);
+  ASSERT_TRUE(h100.has_value());
+  ASSERT_TRUE(h100->regime);  // the regime's band carries the generation's reach too
+  EXPECT_EQ(h100->max_gpus, 2048);
+  ASSERT_EQ(h100->scale_trends.size(), 2u);
+  for (const ErrorBand::Trend& t : h100->scale_trends) EXPECT_LT(t.median_slope_pct_per_doubling, 0.0) << t.source;
+  EXPECT_EQ(ReadErrorBand(DefaultErrorBandsPath(), "A100-SXM4-80GB")->max_gpus, 2240);
+  const auto b200 = ReadErrorBand(DefaultErrorBandsPath(), "B200-SXM-180GB");
+  EXPECT_EQ(b200->max_gpus, 8);
+  EXPECT_TRUE(b200->scale_trends.empty());
+  // The sentence, by hand: 16,384 over 2,048 is 3.0 doublings; the trends that lost, least to
+  // most (a gain is no warning); within the runs, nothing.
+  ErrorBand b;
+  b.generation = "H100";
+  b.max_gpus = 2048;
+  b.scale_trends = {{"src-a", -1.29}, {"src-b", +0.79}, {"src-c", -0.36}};
+  EXPECT_EQ(BeyondScoredScaleText(b, 16384),
+            "16384 GPUs, 3.0 doublings past the largest scored H100 run (2048 GPUs): at the same work per GPU, the "
+            "scored runs lost 0.4 (src-c) to 1.3 (src-a) points of error per doubling of the GPUs beyond the model "
+            "(accuracy's scale trend), so the band may be optimistic here");
+  EXPECT_EQ(BeyondScoredScaleText(b, 2048), "");
+  b.scale_trends = {{"src-a", -1.29}};
+  EXPECT_NE(BeyondScoredScaleText(b, 4096).find("1.0 doublings past the largest scored H100 run (2048 GPUs): at the "
+                                                 "same work per GPU, src-a's runs lost 1.3 points"),
+            std::string::npos);
+  b.scale_trends = {{"src-b", +0.79}};
+  EXPECT_EQ(BeyondScoredScaleText(b, 64 * 2048),
+            "131072 GPUs, 6.0 doublings past the largest scored H100 run (2048 GPUs): the band has not been measured "
+            "this far");
+  b.max_gpus = 0;  // a file that does not say how far its runs reach
+  EXPECT_EQ(BeyondScoredScaleText(b, 1 << 20), "");
+}
+
+TEST(ErrorBandFile, AMalformedScaleTrendIsAnErrorNamingIt) {
+  const fs::path p = fs::temp_directory_path() / "meshplan_bad_trend_bands.json";
+  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+                         "bands": {"H100": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
+                         "max_gpus": 64, "scale_trends": [{"median_slope_pct_per_doubling": -1}]}}})";
+  try {
+    ReadErrorBand(p.string(), "H100-SXM5-80GB");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.H100.scale_trends[0].source: missing (required)");
+  }
+  fs::remove(p);
+}
+
 TEST(ErrorBandFile, AMalformedShippedProfileBlockIsAnErrorNamingIt) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_shipped_bands.json";
   std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
