@@ -42,6 +42,8 @@ const Param kParams[] = {
     {"efficiency.nvls_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvls_fraction; }},
     {"efficiency.nvls_tree_fraction", "fraction", 0.02, 1.0, [](Cluster& c) -> double& { return c.efficiency.nvls_tree_fraction; }},
     {"node.intra.latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.latency_us; }},
+    {"node.intra.bulk_latency_us", "us", 0.0, 1e3, [](Cluster& c) -> double& { return c.node.intra.bulk_latency_us; }},
+    {"node.intra.bulk_saturation_mib", "MiB", 0.0, 1e4, [](Cluster& c) -> double& { return c.node.intra.bulk_saturation_mib; }},
     {"fabric.latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.latency_us; }},
     {"fabric.bulk_latency_us", "us", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.bulk_latency_us; }},
     {"fabric.bulk_saturation_mib", "MiB", 0.0, 1e4, [](Cluster& c) -> double& { return c.fabric.bulk_saturation_mib; }},
@@ -65,7 +67,7 @@ const Param kParams[] = {
     {"efficiency.step_sync_us", "us", 0.0, 1e5, [](Cluster& c) -> double& { return c.efficiency.step_sync_us; }},
     {"overhead.cuda_context_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.cuda_context_gib; }},
 };
-constexpr int kNumCollectiveParams = 16;  // the first sixteen: the collective model and its harnesses
+constexpr int kNumCollectiveParams = 18;  // the first eighteen: the collective model and its harnesses
 
 const Param* FindParam(std::string_view path) {
   for (const Param& p : kParams) {
@@ -249,8 +251,15 @@ bool IsP2pParam(std::string_view path) {
          path == "efficiency.alltoall_fraction";
 }
 
+bool IsIntraBulkParam(std::string_view path) {
+  return path == "node.intra.bulk_latency_us" || path == "node.intra.bulk_saturation_mib";
+}
+
+/// `intra_bulk` false leaves the NVLink hops' bulk latency where it is (the nested model the
+/// fit is compared with: adding it must never leave a worse fit than the model without it).
 std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<CollectiveSample>& samples,
-                                           const Cluster& uncalibrated, ParamSet set = ParamSet::kAll) {
+                                           const Cluster& uncalibrated, ParamSet set = ParamSet::kAll,
+                                           bool intra_bulk = true) {
   Priors priors;
   Cluster u = uncalibrated;
   for (const char* path : kPriorPaths) priors.emplace_back(FindParam(path), FindParam(path)->field(u));
@@ -267,6 +276,7 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
     const Param& p = kParams[i];
     const std::string_view path = p.path;
     if ((set == ParamSet::kLinks && IsP2pParam(path)) || (set == ParamSet::kP2p && !IsP2pParam(path))) continue;
+    if (!intra_bulk && IsIntraBulkParam(path)) continue;
     if (path == "efficiency.reduce_scatter_fraction" &&
         !(has[static_cast<int>(Coll::kAllGather)] && has[static_cast<int>(Coll::kReduceScatter)])) {
       continue;
@@ -288,10 +298,12 @@ std::vector<const Param*> FitCollectiveSet(Cluster& c, const std::vector<Collect
     x = x0;
     if (responds) active.push_back(&p);
   }
-  // The p2p part size shows only once a per-channel cap binds, which is 0 (none) uncalibrated.
-  {
-    const Param* ch = FindParam("efficiency.p2p_channel_GBps");
-    const Param* part = FindParam("efficiency.p2p_part_mib");
+  // The p2p part size shows only once a per-channel cap binds, which is 0 (none) uncalibrated;
+  // a bulk latency's saturation only once the latency is above 0.
+  for (const auto& [lead, follower] : {std::pair{"efficiency.p2p_channel_GBps", "efficiency.p2p_part_mib"},
+                                       std::pair{"node.intra.bulk_latency_us", "node.intra.bulk_saturation_mib"}}) {
+    const Param* ch = FindParam(lead);
+    const Param* part = FindParam(follower);
     if (std::find(active.begin(), active.end(), ch) != active.end() &&
         std::find(active.begin(), active.end(), part) == active.end()) {
       active.push_back(part);
@@ -407,26 +419,44 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
         if (plain(s) && s.group.nodes == 1) stages[0].push_back(s);
         if (plain(s)) stages[1].push_back(s);
       }
-      for (int k = 0; k < 2; ++k) {
-        const size_t next = k == 0 ? stages[1].size() : samples.size();
-        if (!stages[k].empty() && stages[k].size() < next) FitCollectiveSet(c, stages[k], base, links);
-      }
-      // The joint fit from where the stages left it, and again with every latency and host cost
-      // back at its uncalibrated value: stages whose rows lack small messages (a log that starts
-      // at 1 MiB) can park the mid-size cost in the per-call launch, where the harness rows then
-      // find no room for their own. The lower mean absolute error wins.
-      Cluster restart = c, uncalibrated = base;
-      for (int i = 0; i < kNumCollectiveParams; ++i) {
-        if (kParams[i].hi > 1.0) kParams[i].field(restart) = kParams[i].field(uncalibrated);
-      }
-      active = FitCollectiveSet(c, samples, base, links);
-      const std::vector<const Param*> active_restart = FitCollectiveSet(restart, samples, base, links);
-      Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size())), rb(r1.size());
-      CollectiveResiduals(samples, c, r1);
-      CollectiveResiduals(samples, restart, rb);
-      if (rb.cwiseAbs().mean() < r1.cwiseAbs().mean()) {
-        c = restart;
-        active = active_restart;
+      // The staged fit, then the joint fit from where the stages left it, and again with every
+      // latency and host cost back at its uncalibrated value: stages whose rows lack small
+      // messages (a log that starts at 1 MiB) can park the mid-size cost in the per-call launch,
+      // where the harness rows then find no room for their own. The lower mean absolute error
+      // wins. All of it with the NVLink hops' bulk latency and without it (the nested model):
+      // a parameter the rows leave at 0 must not move the descent elsewhere.
+      const Cluster start = c;
+      const auto fit_links = [&](bool intra_bulk, Cluster& fitted) {
+        fitted = start;
+        for (int k = 0; k < 2; ++k) {
+          const size_t next = k == 0 ? stages[1].size() : samples.size();
+          if (!stages[k].empty() && stages[k].size() < next) FitCollectiveSet(fitted, stages[k], base, links, intra_bulk);
+        }
+        Cluster restart = fitted, uncalibrated = base;
+        for (int i = 0; i < kNumCollectiveParams; ++i) {
+          if (kParams[i].hi > 1.0) kParams[i].field(restart) = kParams[i].field(uncalibrated);
+        }
+        std::vector<const Param*> on = FitCollectiveSet(fitted, samples, base, links, intra_bulk);
+        const std::vector<const Param*> on_restart = FitCollectiveSet(restart, samples, base, links, intra_bulk);
+        Eigen::VectorXd r1(static_cast<Eigen::Index>(samples.size())), rb(r1.size());
+        CollectiveResiduals(samples, fitted, r1);
+        CollectiveResiduals(samples, restart, rb);
+        if (rb.cwiseAbs().mean() < r1.cwiseAbs().mean()) {
+          fitted = restart;
+          on = on_restart;
+        }
+        CollectiveResiduals(samples, fitted, r1);
+        return std::pair{on, r1.cwiseAbs().mean()};
+      };
+      Cluster with, without;
+      const auto [active_with, error_with] = fit_links(true, with);
+      const auto [active_without, error_without] = fit_links(false, without);
+      if (error_with < error_without) {
+        c = with;
+        active = active_with;
+      } else {
+        c = without;
+        active = active_without;
       }
     }
     if (!p2p_rows.empty()) {
@@ -576,9 +606,15 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
   // --- Per-layer timings: the best-case GEMM fraction that makes the layer's kernels (GEMMs,
   // attention, bandwidth-bound work; kernels.h) take the measured time, by bounded least squares
   // on relative error. Fitted after the GEMM table, so a measured shape keeps its own value.
+  // A backward whose TP collectives overlap its weight-gradient GEMM (TpBackwardOverlapsWgrad:
+  // Megatron's, which the model prices exposed) is scored apart and not fitted: fitting it would
+  // hand the GEMMs the time the overlap hides.
   if (!in.layers.empty()) {
     std::vector<const LayerSample*> rows;
     for (const auto& s : in.layers) rows.push_back(&s);
+    const auto fits_backward = [](const LayerSample& s) {
+      return s.backward_s > 0 && !TpBackwardOverlapsWgrad(s.layout);
+    };
     auto layer_residuals = [&](Cluster& cc, Eigen::VectorXd& r) {
       Eigen::Index i = 0;
       for (const LayerSample* s : rows) {
@@ -587,9 +623,20 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
         const double fwd = e.layer_forward_s + e.parts.layer_fwd_tp_s;
         const double bwd = e.layer_backward_s + e.parts.layer_bwd_tp_s;
         r(i++) = s->forward_s > 0 ? (fwd - s->forward_s) / s->forward_s : 0.0;
-        r(i++) = s->backward_s > 0 ? (bwd - s->backward_s) / s->backward_s : 0.0;
+        r(i++) = fits_backward(*s) ? (bwd - s->backward_s) / s->backward_s : 0.0;
       }
     };
+    // The backward times left out, scored before and after.
+    auto unfitted_errors = [&](Cluster& cc) {
+      std::vector<double> pct;
+      for (const LayerSample* s : rows) {
+        if (s->backward_s <= 0 || fits_backward(*s)) continue;
+        const Evaluation e = Evaluator(s->model, cc, s->workload).Evaluate(s->layout);
+        pct.push_back(Pct(e.layer_backward_s + e.parts.layer_bwd_tp_s, s->backward_s));
+      }
+      return pct;
+    };
+    const std::vector<double> unfitted_before = unfitted_errors(c);
     const size_t n = 2 * rows.size();
     Eigen::VectorXd r0(static_cast<Eigen::Index>(n)), r1(static_cast<Eigen::Index>(n));
     layer_residuals(c, r0);
@@ -605,7 +652,7 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     double sum0 = 0, sum1 = 0;
     for (Eigen::Index i = 0; i < r0.size(); ++i) {
       const LayerSample* s = rows[static_cast<size_t>(i / 2)];
-      if ((i % 2 == 0 ? s->forward_s : s->backward_s) <= 0) continue;
+      if (i % 2 == 0 ? s->forward_s <= 0 : !fits_backward(*s)) continue;
       ++measured;
       sum0 += std::abs(r0(i));
       sum1 += std::abs(r1(i));
@@ -613,6 +660,16 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
     if (measured > 0) {
       out.fit_error.push_back({"layer_time_s", measured, 100.0 * sum0 / static_cast<double>(measured),
                                100.0 * sum1 / static_cast<double>(measured)});
+    }
+    const std::vector<double> unfitted_after = unfitted_errors(c);
+    if (!unfitted_after.empty()) {
+      const auto mean = [](const std::vector<double>& v) {
+        double s = 0;
+        for (double x : v) s += x;
+        return s / static_cast<double>(v.size());
+      };
+      out.fit_error.push_back({"layer_backward_s_overlap_not_fitted", static_cast<int64_t>(unfitted_after.size()),
+                               mean(unfitted_before), mean(unfitted_after)});
     }
   }
 

@@ -154,6 +154,12 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
       pr.Try([&] { l.name = in.String("name"); });
       pr.Try([&] { l.GBps_per_gpu = in.Number("GBps_per_gpu", 1e-3, 1e9); });
       pr.Try([&] { l.latency_us = NumberOrDefault(in, "node.intra", "latency_us", 0, 1e6, c); });
+      pr.Try([&] {
+        if (in.Has("bulk_latency_us")) l.bulk_latency_us = in.Number("bulk_latency_us", 0, 1e6);
+      });
+      pr.Try([&] {
+        if (in.Has("bulk_saturation_mib")) l.bulk_saturation_mib = in.Number("bulk_saturation_mib", 0, 1e6);
+      });
       pr.Try([&] { l.nvls = in.Bool("nvls"); });
       pr.Try([&] {
         if (!in.Has("topology")) return;  // an NVSwitch node, as every DGX/HGX system

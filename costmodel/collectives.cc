@@ -48,6 +48,8 @@ LinkParams LinkParamsFor(const Cluster& c) {
   p.net_extra_latency_us = c.fabric.latency_us;
   p.net_bulk_latency_us = c.fabric.bulk_latency_us;
   p.net_bulk_saturation_bytes = c.fabric.bulk_saturation_mib * 1048576.0;
+  p.intra_bulk_latency_us = c.node.intra.bulk_latency_us;
+  p.intra_bulk_saturation_bytes = c.node.intra.bulk_saturation_mib * 1048576.0;
   p.launch_us = c.efficiency.collective_launch_us;
   p.nvls_fraction = c.efficiency.nvls_fraction;
   p.nvls_tree_fraction = c.efficiency.nvls_tree_fraction;
@@ -81,6 +83,8 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
   t.launch_us = p.launch_us;
   t.bulk_latency_us = p.net_bulk_latency_us;
   t.bulk_saturation_bytes = p.net_bulk_saturation_bytes;
+  t.intra_bulk_latency_us = p.intra_bulk_latency_us;
+  t.intra_bulk_saturation_bytes = p.intra_bulk_saturation_bytes;
   const NcclConstants& k = p.nccl;
   const int64_t n = g.ranks, nodes = g.nodes, ppn = g.ranks_per_node();
   if (n <= 1) return t;
@@ -133,6 +137,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       ring.latency_us = k.base_ring[pi] + static_cast<double>(steps - inter) * intra_ring +
                         static_cast<double>(inter) * inter_ring;
       ring.bulk_hops = bulk ? static_cast<double>(inter) : 0.0;
+      ring.intra_bulk_hops = bulk && !pci ? static_cast<double>(steps - inter) : 0.0;
       double proto_busbw = busbw * proto_bw;
       if (pi == 0) proto_busbw = std::min(proto_busbw, ll_max);
       ring.algbw_GBps = proto_busbw * static_cast<double>(n) / static_cast<double>(steps);
@@ -146,6 +151,7 @@ CollectiveTable BuildTable(const LinkParams& p, const Group& g) {
       tree.latency_us = k.base_tree[pi] + 2.0 * (static_cast<double>(ppn - 1) * intra_tree +
                                                  log2_nodes * inter_tree);
       tree.bulk_hops = bulk ? 2.0 * log2_nodes : 0.0;
+      tree.intra_bulk_hops = bulk && !pci ? 2.0 * static_cast<double>(ppn - 1) : 0.0;
       const double tree_bus = pi == 0   ? std::min(busbw / k.tree_ll_divisor, ll_max)
                               : pi == 1 ? busbw * k.tree_fraction * k.tree_ll128_multinode
                                         : busbw * k.tree_fraction;
@@ -228,6 +234,13 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
   const double ramp = t.bulk_saturation_bytes > 0 ? std::min(1.0, bytes / t.bulk_saturation_bytes) : 1.0;
   double latency_us = e.latency_us + e.bulk_hops * t.bulk_latency_us * ramp;
   const Group& g = t.group;
+  // The same on each NVLink hop, where the chunk is each rank's share of the message.
+  if (e.intra_bulk_hops > 0 && t.intra_bulk_latency_us > 0) {
+    const double share = bytes / static_cast<double>(std::max<int64_t>(g.ranks, 1));
+    const double intra_ramp =
+        t.intra_bulk_saturation_bytes > 0 ? std::min(1.0, share / t.intra_bulk_saturation_bytes) : 1.0;
+    latency_us += e.intra_bulk_hops * t.intra_bulk_latency_us * intra_ramp;
+  }
   // NCCL's "plateau effect of ring": a multi-node Simple ring all-reduce whose per-channel,
   // per-rank share reaches 64 bytes pays 1.4x its latency (x1.9 before Ampere; GetAlgoTime).
   // Channels taken at NCCL's default maximum of 32, the earliest the threshold can be reached.

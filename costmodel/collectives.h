@@ -97,6 +97,8 @@ struct LinkParams {
   double net_extra_latency_us = 0;   // NCCL's graph latencyInter
   double net_bulk_latency_us = 0;    // extra per inter-node hop, LL128 and Simple only ...
   double net_bulk_saturation_bytes = 0;  // ... reached at this message size (0: at any size)
+  double intra_bulk_latency_us = 0;        // extra per NVLink hop, LL128 and Simple only ...
+  double intra_bulk_saturation_bytes = 0;  // ... reached at this share per rank (0: at any size)
   double launch_us = 0;              // fixed cost of every call (calibrated; 0 uncalibrated)
   double nvls_fraction = 0.85;       // NVLS all-reduce bandwidth efficiency (NCCL: 0.85 Hopper)
   double nvls_tree_fraction = 0.85;  // NVLS-tree, of the hierarchical network bound
@@ -133,12 +135,14 @@ struct AlgoEntry {
   double latency_us = 0;
   double algbw_GBps = 0;  // 0 means disabled
   double bulk_hops = 0;   // inter-node hops that pay LinkParams' bulk latency
+  double intra_bulk_hops = 0;  // NVLink hops that pay LinkParams' intra-node bulk latency
 };
 
 struct CollectiveTable {
   Group group;
   double launch_us = 0;  // added to every enabled entry's latency
   double bulk_latency_us = 0, bulk_saturation_bytes = 0;  // per bulk hop, scaled by the size
+  double intra_bulk_latency_us = 0, intra_bulk_saturation_bytes = 0;  // per NVLink bulk hop, by the share per rank
   std::array<std::array<std::array<AlgoEntry, kNumProto>, kNumAlgo>, kNumColl> e{};
 };
 

@@ -1219,6 +1219,8 @@ nlohmann::json ToJson(const Cluster& c) {
                 {{"name", c.node.intra.name},
                  {"GBps_per_gpu", c.node.intra.GBps_per_gpu},
                  {"latency_us", c.node.intra.latency_us},
+                 {"bulk_latency_us", c.node.intra.bulk_latency_us},
+                 {"bulk_saturation_mib", c.node.intra.bulk_saturation_mib},
                  {"nvls", c.node.intra.nvls},
                  {"topology", ToString(c.node.intra.topology)}}}};
   if (c.node.host_GBps_per_gpu > 0) j["node"]["host_GBps_per_gpu"] = c.node.host_GBps_per_gpu;

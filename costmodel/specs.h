@@ -118,6 +118,17 @@ struct IntraLink {
   std::string name;
   double GBps_per_gpu = 0;  // unidirectional NVLink bandwidth of one GPU
   double latency_us = 0;    // extra per-hop latency beyond NCCL's protocol constants
+  // Extra per NVLink hop of a ring or tree for the LL128 and Simple protocols (calibrated; 0
+  // uncalibrated), the NVLink side of Fabric::bulk_latency_us: each hop holds a pipeline chunk
+  // in flight, which grows with each rank's share of the message (bytes / ranks) until the
+  // protocol's chunk reaches its largest size at bulk_saturation_mib (0: at any size; NVIDIA/nccl
+  // src/collectives/device/all_reduce.h @5d3ab08 runRing: realChunkSize = min(chunkSize,
+  // divUp(size, nChannels*nranks)), chunkSize = bytes per step x ALLREDUCE_CHUNKSTEPS). NCCL's
+  // tuner prices a hop at a fixed latency (hwLat), so its α-β line, fitted to one node's
+  // nccl-tests, is too fast at mid sizes and too slow at large ones (README, "Pipeline chunks
+  // on NVLink").
+  double bulk_latency_us = 0;
+  double bulk_saturation_mib = 0;
   bool nvls = false;        // NVLink SHARP (NVSwitch reductions) available
   IntraTopology topology = IntraTopology::kNvSwitch;
   int64_t bridge_gpus = 0;        // kNvlinkBridge: GPUs per bridged group
@@ -529,6 +540,13 @@ std::string_view ToString(Transport t);
 /// DTensor plan (recipe fsdp2) keeps them gathered, whole (memory.h ActivationShape).
 inline bool SpGathersInputAgain(const Layout& l) { return l.sp && l.recipe == Recipe::kMegatron; }
 inline bool SpKeepsGatheredInput(const Layout& l) { return l.sp && l.tp > 1 && l.recipe == Recipe::kFsdp2; }
+/// Megatron-LM's linears (recipe megatron, TP > 1) issue the input gradient's all-reduce (the
+/// reduce-scatter under SP) asynchronously and run the weight-gradient GEMM beside it
+/// (megatron/core/tensor_parallel/layers.py @000c4ac, LinearWithGradAccumulationAndAsyncCommunication
+/// .backward; TransformerEngine's linears the same), an overlap meshplan does not price: it
+/// counts those collectives exposed (tensor.h). A measured backward of such a layer holds
+/// something the model leaves out, so calibration scores it and fits nothing on it.
+inline bool TpBackwardOverlapsWgrad(const Layout& l) { return l.tp > 1 && l.recipe == Recipe::kMegatron; }
 /// Compact text form: "tp=8,sp=on,fsdp=32,replicate=1,zero=3,mbs=1,recompute=selective,recipe=fsdp2".
 std::string LayoutToText(const Layout& l);
 

@@ -791,15 +791,17 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   };
   auto mape = [&](const char* source, const char* quantity) { return q(source, quantity)["mape_pct"].get<double>(); };
   // Korthikanti et al. 2022 (22B, TP=8, SP/selective/full recompute, A100): end to end and per
-  // layer, in-sample: the dgx-a100 profile is fitted on its per-layer records. Pricing Megatron's
-  // SP input gather in backward (tensor.h) closed the SP layers' backward gap, so the fit no
-  // longer lowers every GEMM for it: the forwards are 4.0% fast (-4.0% bias, 3.0% before) and the
-  // backwards 3.3% slow (+3.3%; 3.2% before, of either sign), the step times 2.9% (3.3%).
+  // layer, in-sample: the dgx-a100 profile's GEMM rate is fitted on its per-layer forwards. Its
+  // backwards are scored, not fitted (specs.h TpBackwardOverlapsWgrad): Megatron's async input-
+  // gradient all-reduce runs beside the weight-gradient GEMM, which meshplan prices exposed, so
+  // they come out 6.8% slow (+6.8%), the size of the overlap the model leaves out; fitted with
+  // them, the GEMMs took that time (forwards -4.0%, backwards +3.3% before). Step times 2.1%
+  // (bias +0.4%; 2.9% before, 3.3% before Megatron's SP gather in backward was priced).
   EXPECT_EQ(s["per_source"]["Korthikanti et al. 2022"]["in_sample"], 17);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "step_time_s"), 3.0);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "step_time_s"), 2.2);
   EXPECT_LE(mape("Korthikanti et al. 2022", "mfu"), 10.0);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_forward_s"), 4.1);
-  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_backward_s"), 3.4);
+  EXPECT_LE(mape("Korthikanti et al. 2022", "layer_forward_s"), 0.1);
+  EXPECT_NEAR(q("Korthikanti et al. 2022", "layer_backward_s")["bias_pct"].get<double>(), 6.8, 0.3);
   // A100 FSDP: llm-foundry (139 records) and torchtitan; bias beside MAPE (negative: optimistic).
   EXPECT_EQ(s["per_source"]["mosaicml/llm-foundry"]["in_sample"], 0);
   // FlashAttention's tiling at the runs' 512-65536 tokens (compute.h) took llm-foundry from 8.7%
@@ -807,15 +809,17 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   // compute stream (memory.h FsdpCopyBytesPerParam) to 4.4% (-2.0%), worst -30.5% to -29.2%. The
   // A100 GEMM rate refitted once Megatron's SP gather in backward was priced (0.767 to 0.788 of
   // peak, data/calibration/dgx-a100.json) made both FSDP sources faster: llm-foundry 5.0% (-3.5%),
-  // worst -30.9%; torchtitan 5.2% to 7.1%.
-  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 5.0);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -3.5, 0.5);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -30.9, 0.5);
+  // worst -30.9%; torchtitan 5.2% to 7.1%. NVLink's pipeline chunks priced (node.intra.bulk_*) and
+  // the rate fitted on Korthikanti's forwards only (0.774): llm-foundry 4.5% (-2.5%), worst
+  // -29.6%; torchtitan 5.5%.
+  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 4.6);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -2.5, 0.5);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -29.6, 0.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 5.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 5.5);
   // 8 runs, 5 with torchtitan's selective AC; FSDP2's copies priced (torchtitan.json fsdp2_copies).
-  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 7.2);
-  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 7.8);
+  EXPECT_LE(mape("pytorch/torchtitan", "step_time_s"), 5.6);
+  EXPECT_LE(mape("pytorch/torchtitan", "mfu"), 6.0);
   // Kernel level. Collectives by profile. H100/H200: nccl-tests sweeps and a torch.distributed
   // loop, each harness's host cost fitted apart. A100: stas00's single-node sweep (launch mode
   // not stated) sits 2x above the per-process small-message floor the A100 profile's alpha is
@@ -909,10 +913,12 @@ TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
     return s["per_source"][source]["per_quantity"][quantity];
   };
   const double out_of_sample = q("Korthikanti et al. 2022", "step_time_s")["mape_pct"].get<double>();
-  EXPECT_GT(out_of_sample, 10.0);  // worse than in-sample (3.6): the refit really left it out
-  EXPECT_LE(out_of_sample, 12.5);
+  // Worse than in-sample (2.1%): the refit really left it out. 8.6% since NVLink's pipeline chunks
+  // were priced (10.1% before): the TP all-reduces of 100 MB take what nccl-tests measure.
+  EXPECT_GT(out_of_sample, 5.0);
+  EXPECT_LE(out_of_sample, 8.7);
   EXPECT_LT(q("Korthikanti et al. 2022", "step_time_s")["bias_pct"].get<double>(), 0.0);
-  EXPECT_LE(q("Korthikanti et al. 2022", "layer_forward_s")["mape_pct"].get<double>(), 10.0);
+  EXPECT_LE(q("Korthikanti et al. 2022", "layer_forward_s")["mape_pct"].get<double>(), 6.5);
   EXPECT_LE(q("mosaicml/llm-foundry", "step_time_s")["mape_pct"].get<double>(), 9.0);
   EXPECT_LE(s["per_calibration"]["dgx-h100 without stas00/ml-engineering"]["per_quantity"]["collective_time_s"]
                 ["mape_pct"].get<double>(),

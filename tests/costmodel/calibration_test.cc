@@ -140,6 +140,9 @@ TEST(FitCollectives, FitsOnlyWhatTheSamplesInform) {
   EXPECT_EQ(Find(p, "efficiency.nvls_fraction"), nullptr);
   EXPECT_EQ(Find(p, "fabric.bulk_latency_us"), nullptr);
   EXPECT_EQ(Find(p, "fabric.bulk_saturation_mib"), nullptr);
+  // NVLink's bulk latency is fitted only where it lowers the error of the fit without it (the
+  // nested model): the truth has none, and neither has the profile.
+  EXPECT_EQ(Find(p, "node.intra.bulk_latency_us"), nullptr);
   // One process per GPU: nothing to say about the harnesses' host cost.
   EXPECT_EQ(Find(p, "efficiency.group_launch_us"), nullptr);
   EXPECT_EQ(Find(p, "efficiency.torch_call_us"), nullptr);
@@ -274,6 +277,68 @@ TEST(FitKernels, GpuSpreadIsFittedFromEveryRanksLateTimeAsTheClusterFilesDeriveI
   // A spread past any lottery is held at 0.2.
   in.sustained_gemms = {{0.9, 30, {1.0, 2.0}, "oversubscribed"}};
   EXPECT_DOUBLE_EQ(Find(Fit(start, in, "s"), "efficiency.gemm_gpu_spread")->value, 0.2);
+}
+
+TEST(FitCollectives, RecoversNvlinkBulkLatencyFromOneNodesLogs) {
+  // A100-like single-node logs whose NVLink hops hold a pipeline chunk each: 12 us a hop at 8 MiB
+  // a rank and beyond. The fit finds it, and the bandwidth the alpha-beta line had to give up
+  // for it.
+  Cluster truth = ResolveCluster("dgx-a100-80g");
+  truth.efficiency.nvlink_fraction = 0.78;
+  truth.node.intra.bulk_latency_us = 12.0;
+  truth.node.intra.bulk_saturation_mib = 8.0;
+  CalibrationInputs in;
+  Noise noise;
+  for (Coll op : {Coll::kAllReduce, Coll::kAllGather}) {
+    for (int e = 10; e <= 33; ++e) {
+      CollectiveSample s{op, {8, 1}, std::ldexp(1.0, e), 0, -1, Harness::kNcclTests, 1, "a100", {}};
+      s.time_s = PredictCollective(truth, s) * noise(0.01);
+      in.collectives.push_back(s);
+    }
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-a100-80g"), in, "nvlink-chunks");
+  ASSERT_NE(Find(p, "node.intra.bulk_latency_us"), nullptr);
+  EXPECT_NEAR(Find(p, "node.intra.bulk_latency_us")->value, 12.0, 1.5);
+  EXPECT_NEAR(Find(p, "node.intra.bulk_saturation_mib")->value, 8.0, 1.5);
+  EXPECT_NEAR(Find(p, "efficiency.nvlink_fraction")->value, 0.78, 0.01);
+  EXPECT_LT(p.fit_error[0].after_pct, 1.0);
+}
+
+// Per-layer timings fit the GEMM rate; a backward whose TP collectives overlap the weight-
+// gradient GEMM (Megatron's, specs.h TpBackwardOverlapsWgrad) is scored apart and not fitted.
+// Layers timed on a truth cluster, their backwards 10% faster than the model prices them (the
+// overlap it leaves out): the fit recovers the truth's GEMM rate from the forwards alone, and
+// scores the backwards 10% slow.
+TEST(FitLayers, FitsTheGemmRateOnForwardsWhereTheBackwardOverlapsItsTpCollectives) {
+  Cluster truth = ResolveCluster("dgx-a100-80g");
+  truth.efficiency.gemm_peak_fraction = 0.75;
+  const Model m = ResolveModel("gpt-22b");
+  CalibrationInputs in;
+  for (const char* text : {"tp=8,sp=off,fsdp=1,zero=1,mbs=4,recipe=megatron",
+                           "tp=8,sp=on,fsdp=1,zero=1,mbs=4,recipe=megatron"}) {
+    Workload w;
+    w.gpus = 8;
+    w.global_batch = 4;
+    w.seq = 2048;
+    w.flash_attention = false;
+    Layout l = ParseLayoutText(text, "test");
+    ResolveLayout(l, w, "test");
+    const Evaluation e = Evaluator(m, truth, w).Evaluate(l);
+    in.layers.push_back({m, w, l, e.layer_forward_s + e.parts.layer_fwd_tp_s,
+                         0.9 * (e.layer_backward_s + e.parts.layer_bwd_tp_s), "synthetic"});
+  }
+  const CalibrationProfile p = Fit(ResolveCluster("dgx-a100-80g"), in, "layers");
+  EXPECT_NEAR(Find(p, "efficiency.gemm_peak_fraction")->value, 0.75, 1e-3);
+  ASSERT_EQ(p.fit_error.size(), 2u);
+  EXPECT_EQ(p.fit_error[0].quantity, "layer_time_s");
+  EXPECT_EQ(p.fit_error[0].n, 2);
+  EXPECT_LT(p.fit_error[0].after_pct, 0.01);
+  EXPECT_EQ(p.fit_error[1].quantity, "layer_backward_s_overlap_not_fitted");
+  EXPECT_EQ(p.fit_error[1].n, 2);
+  EXPECT_NEAR(p.fit_error[1].after_pct, 100.0 / 9.0, 0.05);  // 1 / 0.9 - 1
+  // Without TP there is no such overlap: the backward is fitted with the forward.
+  for (LayerSample& s : in.layers) s.layout.tp = 1, s.layout.sp = false;
+  EXPECT_EQ(Fit(ResolveCluster("dgx-a100-80g"), in, "layers").fit_error.size(), 1u);
 }
 
 TEST(FitStep, RecoversOverlapSlowdownFromMeasuredSteps) {

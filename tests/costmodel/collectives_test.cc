@@ -152,6 +152,36 @@ TEST(AllReduce, BulkLatencyGrowsWithTheMessageOnEveryInterNodeHopOfLl128AndSimpl
   EXPECT_EQ(BuildTable(p, Group{8, 1}).e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2].bulk_hops, 0.0);
 }
 
+TEST(AllReduce, NvlinkBulkLatencyGrowsWithEachRanksShareOnEveryNvlinkHopOfLl128AndSimple) {
+  // Calibrated: intra_bulk_latency_us per NVLink hop of the LL128 and Simple protocols, reached
+  // in proportion to each rank's share of the message (bytes / ranks) up to
+  // intra_bulk_saturation_bytes. 10 us, saturating at 4 MiB a rank. One node of 8: the ring
+  // all-reduce crosses 2 (8 - 1) = 14 NVLink hops, the all-gather 7; LL pays nothing.
+  LinkParams p = H100();
+  const CollectiveTable plain1 = BuildTable(p, Group{8, 1}), plain4 = BuildTable(p, Group{32, 4});
+  p.intra_bulk_latency_us = 10.0;
+  p.intra_bulk_saturation_bytes = 4.0 * 1048576;
+  const CollectiveTable t1 = BuildTable(p, Group{8, 1}), t4 = BuildTable(p, Group{32, 4});
+  auto extra_us = [](const CollectiveTable& t, const CollectiveTable& plain, Coll c, Algo a, Proto pr, double bytes) {
+    return (TimeOf(t, c, a, pr, bytes).latency_s - TimeOf(plain, c, a, pr, bytes).latency_s) * 1e6;
+  };
+  const double mib = 1048576;
+  // 8 MiB over 8 ranks is 1 MiB a rank: a quarter of the way.
+  EXPECT_NEAR(extra_us(t1, plain1, Coll::kAllReduce, Algo::kRing, Proto::kLL128, 8 * mib), 14 * 10.0 * 0.25, 1e-9);
+  EXPECT_NEAR(extra_us(t1, plain1, Coll::kAllReduce, Algo::kRing, Proto::kSimple, 64 * mib), 14 * 10.0, 1e-9);
+  EXPECT_NEAR(extra_us(t1, plain1, Coll::kAllReduce, Algo::kRing, Proto::kLL, 64 * mib), 0.0, 1e-9);
+  EXPECT_NEAR(extra_us(t1, plain1, Coll::kAllGather, Algo::kRing, Proto::kSimple, 16 * mib), 7 * 10.0 * 0.5, 1e-9);
+  // 4 nodes of 8: the ring all-reduce's 62 steps cross 6 network hops and 56 NVLink ones; the
+  // tree's chain inside each node, 2 (8 - 1) = 14. 128 MiB is 4 MiB a rank: all of it.
+  EXPECT_NEAR(extra_us(t4, plain4, Coll::kAllReduce, Algo::kRing, Proto::kLL128, 128 * mib), 56 * 10.0, 1e-9);
+  EXPECT_NEAR(extra_us(t4, plain4, Coll::kAllReduce, Algo::kTree, Proto::kLL128, 32 * mib), 14 * 10.0 * 0.25, 1e-9);
+  // NVLS has no ring of hops; a ring past the NVLink domain runs over PCIe, not NVLink.
+  EXPECT_EQ(t1.e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kNvls)][2].intra_bulk_hops, 0.0);
+  p.nvlink_domain = 2;
+  EXPECT_EQ(BuildTable(p, Group{8, 1}).e[static_cast<int>(Coll::kAllReduce)][static_cast<int>(Algo::kRing)][2].intra_bulk_hops,
+            0.0);
+}
+
 TEST(AllReduce, RingSimplePaysNcclsPlateauLatencyAcrossNodes) {
   // GetAlgoTime: a multi-node Simple ring all-reduce with nBytes / (nChannels x nRanks) >= 64
   // pays 1.4x its latency on Ampere and later; one node, or a smaller message, does not.

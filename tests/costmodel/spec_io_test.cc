@@ -195,12 +195,17 @@ TEST(ClusterJson, CalibratedLatenciesAndHarnessCostsRoundTrip) {
   EXPECT_EQ(plain.efficiency.torch_call_us, 0.0);
   j["fabric"]["bulk_latency_us"] = 11.5;
   j["fabric"]["bulk_saturation_mib"] = 6.0;
+  EXPECT_EQ(plain.node.intra.bulk_latency_us, 0.0);
+  j["node"]["intra"]["bulk_latency_us"] = 15.1;
+  j["node"]["intra"]["bulk_saturation_mib"] = 13.4;
   j["efficiency"]["group_launch_us"] = 2.7;
   j["efficiency"]["torch_call_us"] = 20.4;
   const Cluster c = ParseClusterJson(j.dump(), "c.json");
   const nlohmann::json out = ToJson(c);
   EXPECT_EQ(out["fabric"]["bulk_latency_us"], 11.5);
   EXPECT_EQ(out["fabric"]["bulk_saturation_mib"], 6.0);
+  EXPECT_EQ(out["node"]["intra"]["bulk_latency_us"], 15.1);
+  EXPECT_EQ(out["node"]["intra"]["bulk_saturation_mib"], 13.4);
   EXPECT_EQ(out["efficiency"]["group_launch_us"], 2.7);
   EXPECT_EQ(out["efficiency"]["torch_call_us"], 20.4);
   j["efficiency"]["torch_call_us"] = -1;
