@@ -124,7 +124,7 @@ struct IntraLink {
   // protocol's chunk reaches its largest size at bulk_saturation_mib (0: at any size; NVIDIA/nccl
   // src/collectives/device/all_reduce.h @5d3ab08 runRing: realChunkSize = min(chunkSize,
   // divUp(size, nChannels*nranks)), chunkSize = bytes per step x ALLREDUCE_CHUNKSTEPS). NCCL's
-  // tuner prices a hop at a fixed latency (hwLat), so its α-β line, fitted to one node's
+  // tuner prices a hop at a fixed latency (hwLat), so its alpha-beta line, fitted to one node's
   // nccl-tests, is too fast at mid sizes and too slow at large ones (README, "Pipeline chunks
   // on NVLink").
   double bulk_latency_us = 0;
