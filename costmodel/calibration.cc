@@ -626,17 +626,18 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
         r(i++) = fits_backward(*s) ? (bwd - s->backward_s) / s->backward_s : 0.0;
       }
     };
-    // The backward times left out, scored before and after.
-    auto unfitted_errors = [&](Cluster& cc) {
-      std::vector<double> pct;
+    // The backward times left out, scored before and after: their count and MAPE.
+    auto unfitted_mape = [&](Cluster& cc) {
+      std::vector<double> predicted, measured;
       for (const LayerSample* s : rows) {
         if (s->backward_s <= 0 || fits_backward(*s)) continue;
         const Evaluation e = Evaluator(s->model, cc, s->workload).Evaluate(s->layout);
-        pct.push_back(Pct(e.layer_backward_s + e.parts.layer_bwd_tp_s, s->backward_s));
+        predicted.push_back(e.layer_backward_s + e.parts.layer_bwd_tp_s);
+        measured.push_back(s->backward_s);
       }
-      return pct;
+      return std::pair{static_cast<int64_t>(measured.size()), Mape(predicted, measured)};
     };
-    const std::vector<double> unfitted_before = unfitted_errors(c);
+    const double unfitted_before = unfitted_mape(c).second;
     const size_t n = 2 * rows.size();
     Eigen::VectorXd r0(static_cast<Eigen::Index>(n)), r1(static_cast<Eigen::Index>(n));
     layer_residuals(c, r0);
@@ -661,15 +662,9 @@ CalibrationProfile Fit(const Cluster& base, const CalibrationInputs& in, std::st
       out.fit_error.push_back({"layer_time_s", measured, 100.0 * sum0 / static_cast<double>(measured),
                                100.0 * sum1 / static_cast<double>(measured)});
     }
-    const std::vector<double> unfitted_after = unfitted_errors(c);
-    if (!unfitted_after.empty()) {
-      const auto mean = [](const std::vector<double>& v) {
-        double s = 0;
-        for (double x : v) s += x;
-        return s / static_cast<double>(v.size());
-      };
-      out.fit_error.push_back({"layer_backward_s_overlap_not_fitted", static_cast<int64_t>(unfitted_after.size()),
-                               mean(unfitted_before), mean(unfitted_after)});
+    const auto [unfitted, unfitted_after] = unfitted_mape(c);
+    if (unfitted > 0) {
+      out.fit_error.push_back({"layer_backward_s_overlap_not_fitted", unfitted, unfitted_before, unfitted_after});
     }
   }
 

@@ -229,18 +229,16 @@ CollectiveCost TimeOf(const CollectiveTable& t, Coll c, Algo a, Proto p, double 
     out.time_s = -1;
     return out;
   }
-  // The bulk latency of each LL128/Simple inter-node hop: a pipeline step's chunk in flight,
-  // which grows with the message until the chunk reaches its largest size.
-  const double ramp = t.bulk_saturation_bytes > 0 ? std::min(1.0, bytes / t.bulk_saturation_bytes) : 1.0;
-  double latency_us = e.latency_us + e.bulk_hops * t.bulk_latency_us * ramp;
+  // The bulk latency of each LL128/Simple hop: a pipeline step's chunk in flight, which grows
+  // with the bytes it is sized by until the chunk reaches its largest size (0: at any size).
+  const auto ramp = [](double sized_by, double saturation) {
+    return saturation > 0 ? std::min(1.0, sized_by / saturation) : 1.0;
+  };
   const Group& g = t.group;
-  // The same on each NVLink hop, where the chunk is each rank's share of the message.
-  if (e.intra_bulk_hops > 0 && t.intra_bulk_latency_us > 0) {
-    const double share = bytes / static_cast<double>(std::max<int64_t>(g.ranks, 1));
-    const double intra_ramp =
-        t.intra_bulk_saturation_bytes > 0 ? std::min(1.0, share / t.intra_bulk_saturation_bytes) : 1.0;
-    latency_us += e.intra_bulk_hops * t.intra_bulk_latency_us * intra_ramp;
-  }
+  // Inter-node hops by the message; NVLink hops by each rank's share of it.
+  const double share = bytes / static_cast<double>(std::max<int64_t>(g.ranks, 1));
+  double latency_us = e.latency_us + e.bulk_hops * t.bulk_latency_us * ramp(bytes, t.bulk_saturation_bytes) +
+                      e.intra_bulk_hops * t.intra_bulk_latency_us * ramp(share, t.intra_bulk_saturation_bytes);
   // NCCL's "plateau effect of ring": a multi-node Simple ring all-reduce whose per-channel,
   // per-rank share reaches 64 bytes pays 1.4x its latency (x1.9 before Ampere; GetAlgoTime).
   // Channels taken at NCCL's default maximum of 32, the earliest the threshold can be reached.

@@ -124,6 +124,22 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
   out.why = why;
   out.source = source;
   ReadBandFigures(b, out);
+  // How far the generation's runs reach, and their sources' scale trends: a regime's band (a
+  // copy of this one) carries them too.
+  if (b.Has("max_gpus")) out.max_gpus = b.Int("max_gpus", 1);
+  if (b.Has("scale_trends")) {
+    const nlohmann::json& trends = b.Array("scale_trends");
+    for (size_t i = 0; i < trends.size(); ++i) {
+      costmodel::JsonObject t(trends[i], path, b.PathOf("scale_trends") + "[" + std::to_string(i) + "]");
+      ErrorBand::Trend tr;
+      tr.source = t.String("source");
+      tr.median_slope_pct_per_doubling = t.Number("median_slope_pct_per_doubling", -1e3, 1e3);
+      t.Ignore("groups");
+      t.Ignore("max_gpus");
+      t.Finish();
+      out.scale_trends.push_back(tr);
+    }
+  }
   // The work regimes, each [from_ms, below_ms) (below_ms null: unbounded), in increasing order.
   std::optional<ErrorBand> in_regime;
   if (b.Has("regimes")) {
@@ -151,25 +167,7 @@ std::optional<ErrorBand> ReadErrorBand(const std::string& path, const std::strin
       }
     }
   }
-  if (b.Has("max_gpus")) out.max_gpus = b.Int("max_gpus", 1);
-  if (b.Has("scale_trends")) {
-    const nlohmann::json& trends = b.Array("scale_trends");
-    for (size_t i = 0; i < trends.size(); ++i) {
-      costmodel::JsonObject t(trends[i], path, b.PathOf("scale_trends") + "[" + std::to_string(i) + "]");
-      ErrorBand::Trend tr;
-      tr.source = t.String("source");
-      tr.median_slope_pct_per_doubling = t.Number("median_slope_pct_per_doubling", -1e3, 1e3);
-      t.Ignore("groups");
-      t.Ignore("max_gpus");
-      t.Finish();
-      out.scale_trends.push_back(tr);
-    }
-  }
   b.Finish();
-  if (in_regime) {
-    in_regime->max_gpus = out.max_gpus;
-    in_regime->scale_trends = out.scale_trends;
-  }
   if (!in_regime) return out;
   in_regime->layer_pass_s = step_s_per_layer_pass;
   if (in_regime->n < kMinRegimeRuns) {

@@ -153,10 +153,9 @@ struct Summary {
   // Step times per source and GPU generation, keyed by the run's layout features
   // (LayoutFeatures): where in a source the error lives (its FP8 runs, its context-parallel ones).
   std::map<std::string, ErrorTable> step_by_source_features;
-  // End-to-end step times per source and GPU generation with their work per GPU, for the scale
+  // End-to-end step times per (source, GPU generation) with their work per GPU, for the scale
   // trend (a diagnostic: plans::FitScaleTrend).
-  std::map<std::string, std::vector<plans::ScaledStep>> scaled_steps;
-  std::map<std::string, std::pair<std::string, std::string>> trend_keys;  // "source on GPU" -> its two
+  std::map<std::pair<std::string, std::string>, std::vector<plans::ScaledStep>> scaled_steps;
   std::map<std::string, int64_t> max_gpus_per_gpu;  // the largest scored end-to-end run per generation
   // Each GPU generation's sources with a scale trend (source, median slope), for the bands.
   std::map<std::string, std::vector<std::pair<std::string, plans::ScaleTrend>>> trends_per_gpu;
@@ -420,8 +419,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (q.layer_passes > 0) sum.residuals[source_on_gpu].push_back({q.predicted, q.measured, q.layer_passes});
       if (q.quantity == "step_time_s" && r.kind == "end_to_end") {
         sum.step_by_source_features[source_on_gpu].Add(LayoutFeatures(r.workload, r.layout), q.error_pct);
-        sum.trend_keys[source_on_gpu] = {r.source, r.gpu_generation};
-        sum.scaled_steps[source_on_gpu].push_back({WorkPerGpu(r), r.layout.gpus(), q.error_pct});
+        sum.scaled_steps[{r.source, r.gpu_generation}].push_back({WorkPerGpu(r), r.layout.gpus(), q.error_pct});
         int64_t& most = sum.max_gpus_per_gpu[r.gpu_generation];
         most = std::max(most, r.layout.gpus());
       }
@@ -573,10 +571,11 @@ void RunAccuracy(const AccuracyOptions& o) {
   // same work per GPU, never applied to a prediction (plans::FitScaleTrend).
   json scale_trend = json::object();
   bool trend_header = false;
-  for (const auto& [name, rows] : sum.scaled_steps) {
+  for (const auto& [key, rows] : sum.scaled_steps) {
     const plans::ScaleTrend t = plans::FitScaleTrend(rows);
     if (!t.defined) continue;
-    const auto& [source, generation] = sum.trend_keys.at(name);
+    const auto& [source, generation] = key;
+    const std::string name = source + " on " + generation;
     sum.trends_per_gpu[generation].push_back({source, t});
     if (!trend_header) {
       std::printf("scale trend of step times (a diagnostic, never applied): runs of the same work per GPU at two or "

@@ -290,18 +290,25 @@ TEST(ErrorBandFile, LayerPassesAreTheBusiestStagesLayersTimesMicroBatches) {
   EXPECT_DOUBLE_EQ(LayerPasses(l, 32, 2), 0.0);
 }
 
+/// What ReadErrorBand says of a bands file `p` holding `text`, read for `gpu` at `per_pass_s`:
+/// its error, or "no error".
+std::string BandFileError(const fs::path& p, const std::string& text, const std::string& gpu, double per_pass_s = 0) {
+  std::ofstream(p) << text;
+  try {
+    ReadErrorBand(p.string(), gpu, per_pass_s);
+    return "no error";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
 TEST(ErrorBandFile, MalformedRegimesAreErrorsNamingThem) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_regimes.json";
   const auto with = [&](const std::string& regimes) {
-    std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+    return BandFileError(p, R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
                            "bands": {"H100": {"n": 30, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
-                           "regimes": )" + regimes + "}}}";
-    try {
-      ReadErrorBand(p.string(), "H100-SXM5-80GB", 0.01);
-      return std::string("no error");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
+                           "regimes": )" + regimes + "}}}",
+                         "H100-SXM5-80GB", 0.01);
   };
   const std::string r = R"("n": 15, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1)";
   EXPECT_EQ(with("[{\"from_ms\": 0, \"below_ms\": null, " + r + "}, {\"from_ms\": 16, \"below_ms\": null, " + r + "}]"),
@@ -357,42 +364,30 @@ TEST(ErrorBandFile, ALayoutPastTheScoredRunsIsToldHowFarAndWhatScaleCostThem) {
 
 TEST(ErrorBandFile, AMalformedScaleTrendIsAnErrorNamingIt) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_trend_bands.json";
-  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+  EXPECT_EQ(BandFileError(p, R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
                          "bands": {"H100": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
-                         "max_gpus": 64, "scale_trends": [{"median_slope_pct_per_doubling": -1}]}}})";
-  try {
-    ReadErrorBand(p.string(), "H100-SXM5-80GB");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.H100.scale_trends[0].source: missing (required)");
-  }
+                         "max_gpus": 64, "scale_trends": [{"median_slope_pct_per_doubling": -1}]}}})",
+                          "H100-SXM5-80GB"),
+            p.string() + ": bands.H100.scale_trends[0].source: missing (required)");
   fs::remove(p);
 }
 
 TEST(ErrorBandFile, AMalformedShippedProfileBlockIsAnErrorNamingIt) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_shipped_bands.json";
-  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+  EXPECT_EQ(BandFileError(p, R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
                          "bands": {"B200": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1, "spread_pct": 1,
-                         "shipped_profile": {"n": 3, "in_sample": 4, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}}})";
-  try {
-    ReadErrorBand(p.string(), "B200-SXM-180GB");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.B200.shipped_profile.in_sample: must be an integer <= 3, got 4");
-  }
+                         "shipped_profile": {"n": 3, "in_sample": 4, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}}})",
+                          "B200-SXM-180GB"),
+            p.string() + ": bands.B200.shipped_profile.in_sample: must be an integer <= 3, got 4");
   fs::remove(p);
 }
 
 TEST(ErrorBandFile, AMalformedFileIsAnErrorNamingIt) {
   const fs::path p = fs::temp_directory_path() / "meshplan_bad_bands.json";
-  std::ofstream(p) << R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
-                         "bands": {"H100": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}})";
-  try {
-    ReadErrorBand(p.string(), "H100-SXM5-80GB");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), p.string() + ": bands.H100.spread_pct: missing (required)");
-  }
+  EXPECT_EQ(BandFileError(p, R"({"schema_version": 1, "quantity": "step_time_s", "source": "x",
+                         "bands": {"H100": {"n": 3, "mape_pct": 1, "bias_pct": 1, "worst_pct": 1}}})",
+                          "H100-SXM5-80GB"),
+            p.string() + ": bands.H100.spread_pct: missing (required)");
   fs::remove(p);
 }
 
