@@ -879,7 +879,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // Optimizer: Adam over the local shard, bandwidth-bound (memory.h OptimizerStepBytesPerParam).
     // Before the first micro-batch, the gradient buffer zeroed where the framework keeps one.
     const double local_params = tpp.total(m.layers) / static_cast<double>(l.shard());
-    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
+    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes, w.optimizer_per_op);
     const double held = tpp.embedding + tpp.head + L * tpp.LayerOnRank(l.ep);
     e.time.optimizer_s = MemoryBoundTime(cp, local_params * opt_bytes + GradBufferZeroBytes(w, held));
 
@@ -1116,7 +1116,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
-    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes);
+    const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes, w.optimizer_per_op);
     const double held = nd * tpp.LayerOnRank(l.ep) + outer;  // unsharded by data parallelism
     tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes +
                                                      GradBufferZeroBytes(w, held));

@@ -291,8 +291,11 @@ bool Fsdp1RootHeld(const Workload& w, const Layout& l) {
   return !w.fsdp2_copies && l.recipe == Recipe::kFsdp2 && l.zero >= 3 && l.shard() > 1;
 }
 
-double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p) {
-  const double adam = 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32;
+double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p, bool per_op) {
+  // Fused: the parameter, m and v read and written, the gradient read. Per operation: the
+  // moments' scale and update (2 + 3 and 2 + 3 operand passes), sqrt, divide and add eps (2
+  // each) and the parameter's addcdiv (4).
+  const double adam = per_op ? 20.0 * p.fp32 : 2.0 * p.fp32 + p.fp32 + 2.0 * 2.0 * p.fp32;
   const double norm = p.fp32;         // the global gradient norm reads every gradient once
   const double clip = 2.0 * p.fp32;   // ... and clipping scales each in place: read and write
   return adam + norm + clip + (recipe == Recipe::kMegatron ? p.weight : 0.0);

@@ -153,7 +153,16 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 /// fused_optimizer.py @b97b870 unscale_and_clip_grads): 40 B; the
 /// megatron recipe also writes the bf16 copy (42 B). (The norm's scalar all-reduce, one
 /// latency per step, is not priced.)
-double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p);
+/// `per_op` (Workload::optimizer_per_op): Adam as one kernel per operation, each reading its
+/// operands and writing its result in fp32, as Composer's DecoupledAdamW runs it (mosaicml/
+/// composer composer/optim/decoupled_weight_decay.py @02c872e DecoupledAdamW.adamw):
+/// exp_avg.mul_ 8, .add_(grad) 12, exp_avg_sq.mul_ 8, .addcmul_(grad, grad) 12 (the gradient
+/// read once), sqrt 8, the divide by sqrt(bias_correction2) 8, add_(eps) 8 and
+/// param.addcdiv_(exp_avg, denom) 16: 80 B where the fused kernel moves 28 (so 92 B in all).
+/// Its decoupled weight decay, param.mul_ (8 B more), runs only with weight_decay != 0, and
+/// llm-foundry's MPT configurations set 0.0 (scripts/train/yamls/pretrain/mpt-*.yaml
+/// optimizer.weight_decay), so it is not priced.
+double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p, bool per_op = false);
 /// HBM bytes a step writes zeroing the gradient buffer before its first micro-batch, where the
 /// workload's framework keeps one (Workload::grad_buffer_zeroed): `params_held` parameters (all
 /// the rank holds of its stage, experts over ep, before any data-parallel sharding) in the

@@ -447,6 +447,13 @@ struct WorkloadSwitches {
   // (memory.h GradBufferZeroBytes). false: gradients freed (PyTorch's zero_grad(set_to_none=True),
   // FSDP, DeepSpeed), nothing written.
   bool grad_buffer_zeroed = false;
+  // Adam runs as separate elementwise kernels, one per operation, rather than one fused kernel
+  // per tensor list: Composer's DecoupledAdamW (composer/optim/decoupled_weight_decay.py adamw,
+  // a Python loop over the parameters: exp_avg.mul_().add_(), exp_avg_sq.mul_().addcmul_(),
+  // sqrt, divide, add eps, param.addcdiv_()), the same operations as PyTorch's for-each AdamW.
+  // Each reads and writes its operands through HBM (memory.h OptimizerStepBytesPerParam).
+  // false: a fused Adam (Apex / TransformerEngine FusedAdam, DeepSpeed's, torch fused=True).
+  bool optimizer_per_op = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -463,6 +470,7 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"cp_attention", "te", "torch", &WorkloadSwitches::cp_torch},
     {"moe_experts", "grouped", "sequential", &WorkloadSwitches::moe_sequential},
     {"grad_buffer", "set_to_none", "zeroed", &WorkloadSwitches::grad_buffer_zeroed},
+    {"optimizer", "fused", "per_op", &WorkloadSwitches::optimizer_per_op},
 };
 
 struct Workload : WorkloadSwitches {

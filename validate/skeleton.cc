@@ -746,7 +746,7 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
   }
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held
-  p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes) +
+  p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes, w.optimizer_per_op) +
                       costmodel::GradBufferZeroBytes(w, layers_here * tpp.LayerOnRank(l.ep) + outer_here);
   const auto& mem = e.memory;
   p.static_bytes = mem.params_bytes + mem.grads_bytes + mem.optimizer_bytes;

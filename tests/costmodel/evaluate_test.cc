@@ -76,6 +76,24 @@ TEST(Step, OptimizerStepAndTheGradientBufferZeroedByHand) {
   }
 }
 
+// Composer's DecoupledAdamW, one PyTorch op at a time (Workload::optimizer_per_op): 92 B per
+// local parameter where a fused Adam with clipping moves 40; the step carries the difference and
+// nothing else moves (the simulator takes the same optimizer_s: sim/simulate.cc).
+TEST(Step, PerOpAdamPricesEveryOpsBytes) {
+  const Model m = ResolveModel("llama2-13b");
+  const Cluster c = ResolveCluster("dgx-h100");
+  const ComputeParams cp = ComputeParamsFor(c);
+  Workload w = MakeWorkload(8, 16, 2048);
+  const Layout l = L("tp=1,fsdp=8,zero=3,mbs=2", w);
+  const Evaluation fused = Evaluator(m, c, w).Evaluate(l);
+  w.optimizer_per_op = true;
+  const Evaluation per_op = Evaluator(m, c, w).Evaluate(l);
+  const double local = ParamsPerTpRank(m, 1).total(m.layers) / 8.0;
+  EXPECT_DOUBLE_EQ(fused.time.optimizer_s, MemoryBoundTime(cp, local * 40.0));
+  EXPECT_DOUBLE_EQ(per_op.time.optimizer_s, MemoryBoundTime(cp, local * 92.0));
+  EXPECT_NEAR(per_op.time.step_s - fused.time.step_s, per_op.time.optimizer_s - fused.time.optimizer_s, 1e-12);
+}
+
 TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // Hand assembly of the written rule from the per-call parts, for one micro-batch, FSDP2's units
   // (the embedding: AG_e, RS_e; the final norm and head: AG_h, RS_h):

@@ -126,6 +126,12 @@ TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
   // Megatron's bf16 copy written, 2 more.
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p), 40.0);
   EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p), 42.0);
+  // Adam one kernel per op (Composer's DecoupledAdamW, weight decay 0), each op's fp32 operands
+  // read and its result written: exp_avg.mul_ 4+4, .add_(grad) 4+4+4, exp_avg_sq.mul_ 4+4,
+  // .addcmul_(grad, grad) 4+4+4, sqrt 4+4, / sqrt(bc2) 4+4, .add_(eps) 4+4,
+  // param.addcdiv_(exp_avg, denom) 4+4+4+4 = 80, with clipping's 12: 92 B.
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p, /*per_op=*/true), 92.0);
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p, /*per_op=*/true), 94.0);
   // Megatron-Core's gradient buffer, zeroed every step: the reduce dtype (fp32) per parameter
   // held; nothing where gradients are freed, 2 B where they are reduced in bf16.
   EXPECT_EQ(GradBufferZeroBytes(w, 1e9), 0.0);

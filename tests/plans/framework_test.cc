@@ -75,6 +75,13 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_TRUE(mg.grad_buffer_zeroed);
   EXPECT_TRUE(ResolveFramework("nemo").grad_buffer_zeroed);
   for (const Framework* f : {&tt, &lf, &ds}) EXPECT_FALSE(f->grad_buffer_zeroed) << f->name;
+  // Composer's DecoupledAdamW runs Adam one PyTorch op at a time (decoupled_weight_decay.py
+  // adamw); Megatron-Core, NeMo and DeepSpeed run a fused Adam. (torchtitan builds torch AdamW
+  // with foreach unless optimizer.fused is set, and its default has changed over its history:
+  // the file leaves it fused.)
+  EXPECT_TRUE(lf.optimizer_per_op);
+  EXPECT_FALSE(ResolveFramework("nemo").optimizer_per_op);
+  for (const Framework* f : {&tt, &mg, &ds}) EXPECT_FALSE(f->optimizer_per_op) << f->name;
   // Context parallelism: torchtitan runs PyTorch's context_parallel, Megatron-Core and NeMo
   // TransformerEngine's; ApplyFramework hands it to the workload.
   EXPECT_TRUE(tt.cp_torch);
