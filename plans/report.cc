@@ -13,6 +13,7 @@
 #include "costmodel/experts.h"
 #include "costmodel/json_reader.h"
 #include "costmodel/kernels.h"
+#include "costmodel/memory.h"
 #include "costmodel/params.h"
 #include "costmodel/pipeline.h"
 #include "costmodel/spec_io.h"
@@ -381,7 +382,14 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
        << l.cpu_offload_layers << " layers to the host and back at " << ev.cluster().node.host_GBps_per_gpu
        << " GB/s, hidden behind the neighbouring layers)\n";
   }
-  os << "  optimizer             " << Ms(t.optimizer_s) << " ms\n";
+  os << "  optimizer             " << Ms(t.optimizer_s) << " ms";
+  if (w.optimizer_per_op) {
+    os << "  (Adam one op at a time, the framework's workload.optimizer per_op: "
+       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, costmodel::PrecisionOf(w), true))
+       << " B per local parameter through HBM, a fused Adam's "
+       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, costmodel::PrecisionOf(w), false)) << ")";
+  }
+  os << "\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";
   if (l.pp > 1) {
     const auto& pp = e.pipe;

@@ -1155,6 +1155,20 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   EXPECT_EQ(in["flash_version"], 1);
   EXPECT_EQ(in["reduce_dtype"], "bf16");
   EXPECT_EQ(in["fsdp2_copies"], false);  // Composer's FSDP1
+  // Composer's DecoupledAdamW, one op at a time: the report's inputs say so, the optimizer costs
+  // 92/40 of the fused Adam's (no gradient buffer here; a launch's latency apart), and the text
+  // names the bytes.
+  EXPECT_EQ(in["optimizer"], "per_op");
+  const double per_op_optimizer = ReadJson("f.json")["layouts"][0]["time"]["optimizer_s"];
+  EXPECT_FALSE(inputs("--framework torchtitan").contains("optimizer"));
+  EXPECT_NEAR(per_op_optimizer / ReadJson("f.json")["layouts"][0]["time"]["optimizer_s"].get<double>(), 92.0 / 40.0,
+              0.01);
+  const Result composer = Run(w + "--framework llm-foundry");
+  EXPECT_NE(composer.out.find("ms  (Adam one op at a time, the framework's workload.optimizer per_op: 92 B per local "
+                              "parameter through HBM, a fused Adam's 40)"),
+            std::string::npos)
+      << composer.out;
+  EXPECT_EQ(Run(w + "--framework torchtitan").out.find("Adam one op at a time"), std::string::npos);
   // --fsdp1 drops FSDP2's copies: the same layout runs faster, and the plan file keeps it.
   EXPECT_EQ(inputs("--fsdp1")["fsdp2_copies"], false);
   const double fsdp1_step = ReadJson("f.json")["layouts"][0]["time"]["step_s"];
