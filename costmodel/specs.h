@@ -450,8 +450,9 @@ struct WorkloadSwitches {
   // Adam runs as separate elementwise kernels, one per operation, rather than one fused kernel
   // per tensor list: Composer's DecoupledAdamW (composer/optim/decoupled_weight_decay.py adamw,
   // a Python loop over the parameters: exp_avg.mul_().add_(), exp_avg_sq.mul_().addcmul_(),
-  // sqrt, divide, add eps, param.addcdiv_()), the same operations as PyTorch's for-each AdamW.
-  // Each reads and writes its operands through HBM (memory.h OptimizerStepBytesPerParam).
+  // sqrt, divide, add eps, param.addcdiv_()). Each reads and writes its operands through HBM
+  // (memory.h OptimizerStepBytesPerParam). PyTorch's for-each AdamW runs nearly the same ops
+  // over tensor lists (its first moment one lerp_), not priced: no framework file sets it.
   // false: a fused Adam (Apex / TransformerEngine FusedAdam, DeepSpeed's, torch fused=True).
   bool optimizer_per_op = false;
 };
