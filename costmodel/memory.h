@@ -162,7 +162,7 @@ StateBytes StateBytesPerParam(Recipe recipe, int zero, int64_t shard, const Prec
 /// Its decoupled weight decay, param.mul_ (8 B more), runs only with weight_decay != 0, and
 /// llm-foundry's MPT configurations set 0.0 (scripts/train/yamls/pretrain/mpt-*.yaml
 /// optimizer.weight_decay), so it is not priced.
-double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p, bool per_op = false);
+double OptimizerStepBytesPerParam(Recipe recipe, const PrecisionPolicy& p, bool per_op);
 /// HBM bytes a step writes zeroing the gradient buffer before its first micro-batch, where the
 /// workload's framework keeps one (Workload::grad_buffer_zeroed): `params_held` parameters (all
 /// the rank holds of its stage, experts over ep, before any data-parallel sharding) in the

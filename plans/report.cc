@@ -384,10 +384,11 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   }
   os << "  optimizer             " << Ms(t.optimizer_s) << " ms";
   if (w.optimizer_per_op) {
+    const costmodel::PrecisionPolicy bytes = costmodel::PrecisionOf(w);
     os << "  (Adam one op at a time, the framework's workload.optimizer per_op: "
-       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, costmodel::PrecisionOf(w), true))
+       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, bytes, true))
        << " B per local parameter through HBM, a fused Adam's "
-       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, costmodel::PrecisionOf(w), false)) << ")";
+       << Printf("%.0f", costmodel::OptimizerStepBytesPerParam(l.recipe, bytes, false)) << ")";
   }
   os << "\n";
   os << "  pipeline bubble       " << Ms(t.bubble_s) << " ms\n";

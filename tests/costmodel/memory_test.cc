@@ -124,8 +124,8 @@ TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
   // and v r/w 16; clipping's gradient-norm read 4 and in-place scale r/w 8 (torch.nn.utils
   // clip_grad_norm_ and Megatron-Core clip_grad_by_total_norm_fp32 always multiply) = 40 B;
   // Megatron's bf16 copy written, 2 more.
-  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p), 40.0);
-  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p), 42.0);
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, p, /*per_op=*/false), 40.0);
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kMegatron, p, /*per_op=*/false), 42.0);
   // Adam one kernel per op (Composer's DecoupledAdamW, weight decay 0), each op's fp32 operands
   // read and its result written: exp_avg.mul_ 4+4, .add_(grad) 4+4+4, exp_avg_sq.mul_ 4+4,
   // .addcmul_(grad, grad) 4+4+4, sqrt 4+4, / sqrt(bc2) 4+4, .add_(eps) 4+4,
@@ -150,7 +150,7 @@ TEST(PrecisionPolicy, EveryByteSizeComesFromTheRolesTable) {
   // and moments (a hypothetical all-bf16 Adam) halve the optimizer's bytes and the FSDP2 states.
   PrecisionPolicy half = p;
   half.fp32 = 2.0;
-  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, half), 20.0);
+  EXPECT_EQ(OptimizerStepBytesPerParam(Recipe::kFsdp2, half, /*per_op=*/false), 20.0);
   const StateBytes s = StateBytesPerParam(Recipe::kFsdp2, 3, 1, half);
   EXPECT_DOUBLE_EQ(s.params + s.grads + s.optimizer, 8.0);
   const StateBytes meg = StateBytesPerParam(Recipe::kMegatron, 1, 1, half);
