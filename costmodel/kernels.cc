@@ -299,6 +299,41 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
     const double shared_act = act_io * Td * static_cast<double>(shared_local);
     mem("shared_activation", shared_act, 1, shared_act, 2, shared_rc);
   }
+  // (FP8 with TransformerEngine runs its own Linear, which forms the bias gradient in its cast.)
+  const bool te_linears = w.precision == Precision::kFp8 && !TorchaoFp8(w.fp8_recipe);
+  if (w.bias_grad_reduce && !te_linears && (m.biases.qkv || m.biases.attn_out || m.biases.mlp)) {
+    // Each biased linear's bias gradient, a kernel of its own in backward (specs.h
+    // bias_grad_reduce): its output gradient read once ([rows, out] at the activation dtype)
+    // and the bias's gradient written. Column-parallel layers (qkv, mlp_in, shared_in) see the
+    // gathered tokens and their share of the outputs; row-parallel ones (attn_out, mlp_out,
+    // shared_out) add their whole bias to the output after its reduction, the SP shard of the
+    // tokens; an MoE layer's experts to their routed rows. (MLA's duplicated down projections
+    // carry its query/key biases: not counted, nor its up projections'.)
+    double read = 0, written = 0;
+    int launches = 0;
+    auto bias = [&](double rows, double out, int calls) {
+      read += rows * out;
+      written += out;
+      launches += calls;
+    };
+    const double out_rows = Td / rep;
+    if (m.biases.qkv && !latent) {
+      bias(Td, static_cast<double>((heads_local + 2 * kv_local) * d), op ? 3 : 1);
+    }
+    if (m.biases.attn_out) bias(out_rows, static_cast<double>(h), 1);
+    if (m.biases.mlp) {
+      const double in_out = static_cast<double>((gated ? 2 : 1) * ffn_local);
+      bias(mlp_rows, in_out, op && gated ? 2 : 1);
+      bias(moe ? mlp_rows : out_rows, static_cast<double>(h), 1);
+      if (shared_local > 0) {
+        bias(Td, static_cast<double>((gated ? 2 : 1) * shared_local), 1);
+        bias(out_rows, static_cast<double>(h), 1);
+      }
+    }
+    if (launches > 0) {
+      mem("bias_grad", 0.0, 0, act_b * (read + written) / launches, launches, false);
+    }
+  }
   if (moe) {
     // Permute the routed copies by expert before the dispatch and unpermute (with the routing
     // weights) after the combine: each reads and writes one bf16 hidden vector per copy

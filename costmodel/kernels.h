@@ -72,8 +72,9 @@ inline constexpr EagerOp kEagerRope{20.0, 3, 20.0, 3};
 // qkv (MLA: q_down or q_proj, q_up, kv_down, kv_up), attn_out, router, mlp_in, mlp_out,
 // shared_in, shared_out, scores, context.
 inline constexpr int kMaxLayerGemms = 12;
-// norm, pre_mlp_norm, latent_norm or qk_norm, residual, activation, shared_activation, moe_permute,
-// moe_sort, moe_sequential, rope, and one of softmax, cp_merge, cp_reorder or cp_gather.
+// norm, pre_mlp_norm, latent_norm or qk_norm, residual, activation, shared_activation, bias_grad,
+// moe_permute, moe_sort, moe_sequential, rope, and one of softmax, cp_merge, cp_reorder or
+// cp_gather.
 inline constexpr int kMaxLayerMemoryKernels = 12;
 
 /// TransformerEngine's fused attention over FlashAttention-2 for this workload and layout: cuDNN's

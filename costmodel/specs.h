@@ -455,6 +455,14 @@ struct WorkloadSwitches {
   // over tensor lists (its first moment one lerp_), not priced: no framework file sets it.
   // false: a fused Adam (Apex / TransformerEngine FusedAdam, DeepSpeed's, torch fused=True).
   bool optimizer_per_op = false;
+  // Every linear layer with a bias reduces its output gradient over the tokens in a kernel of its
+  // own in backward, to form the bias's gradient: torch.nn.Linear (F.linear is addmm, whose
+  // gradient for the broadcast bias autograd sums to the bias's shape: addmm's `self: grad` in
+  // tools/autograd/derivatives.yaml, then sum_to in the engine's validate_outputs), a read of the
+  // whole [tokens, out] gradient per layer (kernels.cc bias_grad). false: no separate pass
+  // (TransformerEngine forms bias gradients in the kernels that already read the gradient: its
+  // cast-transpose or the GEMM's epilogue), or the model has no biases.
+  bool bias_grad_reduce = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -472,6 +480,7 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"moe_experts", "grouped", "sequential", &WorkloadSwitches::moe_sequential},
     {"grad_buffer", "set_to_none", "zeroed", &WorkloadSwitches::grad_buffer_zeroed},
     {"optimizer", "fused", "per_op", &WorkloadSwitches::optimizer_per_op},
+    {"bias_grad", "fused", "reduce", &WorkloadSwitches::bias_grad_reduce},
 };
 
 struct Workload : WorkloadSwitches {

@@ -811,10 +811,11 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   // peak, data/calibration/dgx-a100.json) made both FSDP sources faster: llm-foundry 5.0% (-3.5%),
   // worst -30.9%; torchtitan 5.2% to 7.1%. NVLink's pipeline chunks priced (node.intra.bulk_*) and
   // the rate fitted on Korthikanti's forwards only (0.774): llm-foundry 4.5% (-2.5%), worst
-  // -29.6%; torchtitan 5.5%.
-  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 4.6);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -2.5, 0.5);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -29.6, 0.5);
+  // -29.6%; torchtitan 5.5%. MPT's bias gradients reduced by autograd (llm-foundry.json
+  // bias_grad): llm-foundry 4.2% (-1.5%), worst -29.1%.
+  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 4.3);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -1.5, 0.3);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -29.1, 0.3);
   EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 5.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 5.5);
   // 8 runs, 5 with torchtitan's selective AC; FSDP2's copies priced (torchtitan.json fsdp2_copies).

@@ -94,6 +94,24 @@ TEST(Step, PerOpAdamPricesEveryOpsBytes) {
   EXPECT_NEAR(per_op.time.step_s - fused.time.step_s, per_op.time.optimizer_s - fused.time.optimizer_s, 1e-12);
 }
 
+// The bias gradients' reductions (kernels.cc bias_grad) are backward compute: with them on, each
+// layer's backward grows by their four launches' memory-bound time and the forward does not.
+TEST(Step, BiasGradientReductionsLengthenTheBackwardOnly) {
+  const Model m = ResolveModel("gpt-22b");
+  const Cluster c = ResolveCluster("dgx-a100-80g");
+  const ComputeParams cp = ComputeParamsFor(c);
+  Workload w = MakeWorkload(8, 16, 2048);
+  const Layout l = L("tp=1,fsdp=8,zero=3,mbs=1", w);
+  const Evaluation fused = Evaluator(m, c, w).Evaluate(l);
+  w.bias_grad_reduce = true;
+  const Evaluation reduce = Evaluator(m, c, w).Evaluate(l);
+  const double bytes = 2.0 * (2048.0 * 9 * 6144 + 9 * 6144);
+  EXPECT_DOUBLE_EQ(reduce.parts.layer_fwd_compute_s, fused.parts.layer_fwd_compute_s);
+  EXPECT_NEAR(reduce.parts.layer_bwd_compute_s - fused.parts.layer_bwd_compute_s, 4.0 * MemoryBoundTime(cp, bytes / 4.0),
+              1e-12);
+  EXPECT_GT(reduce.time.step_s, fused.time.step_s);
+}
+
 TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // Hand assembly of the written rule from the per-call parts, for one micro-batch, FSDP2's units
   // (the embedding: AG_e, RS_e; the final norm and head: AG_h, RS_h):

@@ -132,6 +132,40 @@ TEST(LayerKernels, EagerRmsNormSwigluRopeMoveTheirOpChainsBytes) {
   }
 }
 
+// torch.nn.Linear's bias gradients (Workload::bias_grad_reduce): autograd sums each biased
+// linear's output gradient over the tokens in a kernel of its own, backward only. GPT 22B
+// (biases on every linear), h = 6144, ffn 4h, seq 2048, mbs 1, by hand:
+// - t=1: qkv T x 3h, attn_out T x h, mlp_in T x 4h, mlp_out T x h: T x 9h read, 9h written;
+// - t=2 with SP: the column-parallel qkv and mlp_in over all T tokens and their halves of the
+//   outputs (1.5h, 2h), the row-parallel attn_out and mlp_out over the SP shard T/2 and the whole
+//   h: T x 3.5h + T/2 x 2h read, 5.5h written.
+// Two bytes each (bf16), four launches; nothing in forward, nothing recomputed.
+TEST(LayerKernels, BiasGradientsAreOneReductionPerBiasedLinear) {
+  const Model gpt = ResolveModel("gpt-22b");
+  Workload w = W(2048, true);
+  w.bias_grad_reduce = true;
+  const double T = 2048, h = 6144;
+  auto check = [&](const std::string& layout, double read, double written) {
+    const LayerKernels k = LayerKernelsFor(gpt, w, ParseLayoutText(layout, "test"));
+    const MemoryKernel* b = k.MemoryNamed("bias_grad");
+    ASSERT_NE(b, nullptr) << layout;
+    EXPECT_EQ(b->count, 0);
+    EXPECT_EQ(b->backward_count, 4);
+    EXPECT_FALSE(b->recomputed);
+    EXPECT_DOUBLE_EQ(b->backward_bytes * b->backward_count, 2.0 * (read + written)) << layout;
+  };
+  check("tp=1,fsdp=8,mbs=1,recompute=full", T * 9 * h, 9 * h);
+  check("tp=2,sp=on,fsdp=4,mbs=1", T * 3.5 * h + T / 2 * 2 * h, 5.5 * h);
+  // Off (TransformerEngine's fused bias gradients), in FP8 with TransformerEngine's Linear, or a
+  // model without biases: no kernel.
+  const Layout l = ParseLayoutText("tp=1,fsdp=8,mbs=1", "test");
+  EXPECT_EQ(LayerKernelsFor(gpt, W(2048, true), l).MemoryNamed("bias_grad"), nullptr);
+  Workload fp8 = w;
+  fp8.precision = Precision::kFp8;
+  EXPECT_EQ(LayerKernelsFor(gpt, fp8, l).MemoryNamed("bias_grad"), nullptr);
+  EXPECT_EQ(LayerKernelsFor(ResolveModel("llama2-13b"), w, l).MemoryNamed("bias_grad"), nullptr);
+}
+
 TEST(HeadKernels, VocabIsPaddedToMultipleOf128TimesTp) {
   const Model m = ResolveModel("llama2-7b");  // vocab 32000 -> 32768 at t=8 (128 * 8 = 1024)
   Layout l = ParseLayoutText("tp=8,fsdp=1", "test");

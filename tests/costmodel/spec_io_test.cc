@@ -559,7 +559,7 @@ TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
 TEST(WorkloadSwitchTable, EachSwitchRoundTripsByItsKey) {
   const std::vector<std::string_view> keys = {"attention_kernel", "dp_grad_reduce", "dp_param_gather",
                                               "dp_buckets", "cp_attention", "moe_experts", "grad_buffer",
-                                              "optimizer"};
+                                              "optimizer", "bias_grad"};
   ASSERT_EQ(std::size(kWorkloadSwitches), keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     const WorkloadSwitch& sw = kWorkloadSwitches[i];

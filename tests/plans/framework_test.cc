@@ -82,6 +82,13 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_TRUE(lf.optimizer_per_op);
   EXPECT_FALSE(ResolveFramework("nemo").optimizer_per_op);
   for (const Framework* f : {&tt, &mg, &ds}) EXPECT_FALSE(f->optimizer_per_op) << f->name;
+  // MPT's torch.nn.Linear layers reduce their bias gradients in kernels of their own. Megatron-Core
+  // and NeMo run TransformerEngine's Linear, which fuses them; torchtitan's Llama has no biases;
+  // Megatron-DeepSpeed's GPT reduces only its QKV bias so (its other biases ride in TorchScript-
+  // fused kernels), which the switch, all or none, leaves unpriced (the README says so).
+  EXPECT_TRUE(lf.bias_grad_reduce);
+  EXPECT_FALSE(ResolveFramework("nemo").bias_grad_reduce);
+  for (const Framework* f : {&tt, &mg, &ds}) EXPECT_FALSE(f->bias_grad_reduce) << f->name;
   // Context parallelism: torchtitan runs PyTorch's context_parallel, Megatron-Core and NeMo
   // TransformerEngine's; ApplyFramework hands it to the workload.
   EXPECT_TRUE(tt.cp_torch);
