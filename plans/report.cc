@@ -366,6 +366,18 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     os << "  FSDP1 gradient cat    " << Ms(t.fsdp_copies_s) << " ms  (in compute: autograd concatenates each unit's "
        << "parameter gradients into its flat gradient)\n";
   }
+  if (w.bias_grad_reduce) {
+    // The biased linears' bias-gradient reductions (kernels.cc bias_grad), inside each layer's
+    // backward above: one layer and micro-batch's worth.
+    const costmodel::LayerKernels lk = costmodel::LayerKernelsFor(ev.model(), w, l);
+    if (const costmodel::MemoryKernel* b = lk.MemoryNamed("bias_grad")) {
+      os << "  bias gradients        "
+         << Printf("%.3f", b->backward_count * costmodel::MemoryBoundTime(ev.compute(), b->backward_bytes) * 1e3)
+         << " ms per layer per micro-batch  (in the backward: " << b->backward_count
+         << " biased linears each sum their output gradient over the tokens in a kernel of its own, the "
+            "framework's workload.bias_grad reduce)\n";
+    }
+  }
   if (l.cp > 1) {
     os << "  exposed CP comm       " << Ms(t.exposed_cp_comm_s) << " ms  (cp " << l.cp << ", "
        << costmodel::ToString(l.cp_comm) << (l.cp_balance ? ", causal load balancing" : ", no load balancing")
