@@ -4,6 +4,7 @@
 
 #include "costmodel/compute.h"
 #include "costmodel/context.h"
+#include "costmodel/error.h"
 #include "costmodel/experts.h"
 #include "costmodel/params.h"
 
@@ -142,6 +143,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   const double act_b = bytes.activation, rw = 2.0 * act_b, mask_b = bytes.mask;
   auto mem = [&](std::string_view name, double bytes, int count, double bwd_bytes, int bwd_count,
                  bool recomputed) {
+    MESHPLAN_CHECK(k.num_memory < kMaxLayerMemoryKernels);  // kernels.h lists what a layer can hold
     k.memory[static_cast<size_t>(k.num_memory++)] =
         MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed || op};
   };
@@ -261,6 +263,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   // LayerNorm and GeLU are one native kernel each either way.
   const bool eager = w.eager_elementwise;
   auto eager_mem = [&](std::string_view name, const EagerOp& op_kind, double elements, int copies) {
+    MESHPLAN_CHECK(k.num_memory < kMaxLayerMemoryKernels);
     k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op_kind, elements, copies, full || op);
   };
   // (With the layernorm module an MoE layer's pre-MLP norm re-runs: priced as its own kernel.)
