@@ -141,11 +141,14 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   // saved output in a backward) 3 x act; a dropout adds its 1-byte mask.
   const PrecisionPolicy bytes = PrecisionOf(w);
   const double act_b = bytes.activation, rw = 2.0 * act_b, mask_b = bytes.mask;
+  // Every memory kernel goes in through here: kernels.h lists what a layer can hold.
+  auto push = [&](const MemoryKernel& mk) {
+    MESHPLAN_CHECK(k.num_memory < kMaxLayerMemoryKernels);
+    k.memory[static_cast<size_t>(k.num_memory++)] = mk;
+  };
   auto mem = [&](std::string_view name, double bytes, int count, double bwd_bytes, int bwd_count,
                  bool recomputed) {
-    MESHPLAN_CHECK(k.num_memory < kMaxLayerMemoryKernels);  // kernels.h lists what a layer can hold
-    k.memory[static_cast<size_t>(k.num_memory++)] =
-        MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed || op};
+    push(MemoryKernel{name, bytes, count, bwd_bytes, bwd_count, recomputed || op});
   };
   if (w.flash_attention) {
     // FlashAttention-2 convention: forward 4 s^2 d per head, halved when causal. Under context
@@ -263,8 +266,7 @@ LayerKernels LayerKernelsFor(const Model& m, const Workload& w, const Layout& l,
   // LayerNorm and GeLU are one native kernel each either way.
   const bool eager = w.eager_elementwise;
   auto eager_mem = [&](std::string_view name, const EagerOp& op_kind, double elements, int copies) {
-    MESHPLAN_CHECK(k.num_memory < kMaxLayerMemoryKernels);
-    k.memory[static_cast<size_t>(k.num_memory++)] = EagerKernel(name, op_kind, elements, copies, full || op);
+    push(EagerKernel(name, op_kind, elements, copies, full || op));
   };
   // (With the layernorm module an MoE layer's pre-MLP norm re-runs: priced as its own kernel.)
   if (eager && m.norm == Norm::kRmsNorm) {

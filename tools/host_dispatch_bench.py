@@ -28,6 +28,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -227,7 +228,6 @@ def main():
     with open(a.out + ".tmp", "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")
-    import os
     os.replace(a.out + ".tmp", a.out)
 
 

@@ -1173,9 +1173,10 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
   // llm-foundry's torch.nn.Linear reduces each bias's gradient in a kernel of its own: with a
   // model that has biases (GPT 22B: on every linear; the built-in MPT-7B is the released one,
   // no_bias) the inputs and the breakdown say so.
-  const std::string mpt = "simulate --model gpt-22b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 2048 "
-                          "--layout tp=1,fsdp=64 --analytical ";
-  const Result biased = Run(mpt + "--framework llm-foundry --json " + P("m.json"));
+  const std::string biased_model =
+      "simulate --model gpt-22b --cluster dgx-h100 --gpus 64 --global-batch 64 --seq 2048 --layout tp=1,fsdp=64 "
+      "--analytical ";
+  const Result biased = Run(biased_model + "--framework llm-foundry --json " + P("m.json"));
   ASSERT_EQ(biased.rc, 0) << biased.err;
   EXPECT_EQ(ReadJson("m.json")["inputs"]["bias_grad"], "reduce");
   EXPECT_NE(biased.out.find(" ms per layer per micro-batch  (in the backward: 4 biased linears each sum their output "
@@ -1183,7 +1184,7 @@ TEST_F(Cli, FrameworkFlagSetsTheTraitsUnlessGivenExplicitly) {
                             "reduce)"),
             std::string::npos)
       << biased.out;
-  EXPECT_EQ(Run(mpt + "--framework torchtitan").out.find("bias gradients"), std::string::npos);
+  EXPECT_EQ(Run(biased_model + "--framework torchtitan").out.find("bias gradients"), std::string::npos);
   // --fsdp1 drops FSDP2's copies: the same layout runs faster, and the plan file keeps it.
   EXPECT_EQ(inputs("--fsdp1")["fsdp2_copies"], false);
   const double fsdp1_step = ReadJson("f.json")["layouts"][0]["time"]["step_s"];

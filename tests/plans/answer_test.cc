@@ -218,12 +218,12 @@ TEST(ErrorBandFile, ShippedBandsAreTheReadmesOutOfSampleFigures) {
 }
 
 TEST(ErrorBandFile, ALayoutReadsTheBandOfItsWorkRegime) {
-  // data/accuracy/error_bands.json, A100: all 1596 runs 28.9% (bias -27.9%; -28.0% before MPT's bias gradients were priced; 29.9%, -29.2% before
-  // NVLink's pipeline chunks were priced and the A100 GEMM rate fitted on forward layers only),
+  // data/accuracy/error_bands.json, A100: all 1596 runs 28.9% (bias -27.9%; -28.0% before MPT's
+  // bias gradients were priced; 29.9%, -29.2% before NVLink's pipeline chunks were priced and the A100 GEMM rate fitted on forward layers only),
   // vTrain's small models dominating; the 247 predicted at 16 ms or more per layer pass
   // (Korthikanti's, llm-foundry's, torchtitan's and vTrain's largest) 5.6% (-2.6%; 5.7%, -3.1%
-  // before MPT's bias gradients were priced as autograd's reductions, kernels.cc bias_grad; -3.2% before
-  // Composer's Adam was priced one op at a time; 246 at 6.2%,
+  // before MPT's bias gradients were priced as autograd's reductions, kernels.cc bias_grad; -3.2%
+  // before Composer's Adam was priced one op at a time; 246 at 6.2%,
   // -4.3% before; 5.7%, -2.7% before Megatron's SP backward gather was priced, which raised the
   // GEMM rate fitted on Korthikanti's layers; 5.8%, -2.9% before FSDP1's gradient cat was
   // priced); the 781 under 4 ms 46.4% (-46.4%; 796 at -47.2% before, 783 at -46.9% before that).
