@@ -991,12 +991,20 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   // Stage-to-stage activations: b x s x h, sequence-sharded over TP with SP
   // (Megatron-LM p2p_communication.py sends the SP shard) and over CP (s/cp tokens per rank).
   // Stage neighbours are gpus/p apart.
-  const double act_bytes = bytes.activation * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden) /
-                           (l.sp ? static_cast<double>(t) : 1.0);
+  // Megatron-LM 2022's scatter-gather (Workload::pp_scatter_gather) sends 1/t of the whole
+  // tensor without SP, then all-gathers it over TP on the receiver.
+  const double whole_bytes = bytes.activation * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden);
+  const bool scatter = w.pp_scatter_gather && !l.sp && t > 1;
+  const double act_bytes = whole_bytes / (l.sp || scatter ? static_cast<double>(t) : 1.0);
   const MeshShape mesh = MeshShape::Of(l);
   const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
   const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
+  const Group tp_group = PlaceGroup(t, mesh.Stride(MeshDim::kTp));
+  const CollectiveCost gather = scatter ? TimeOn(TableOf(tp_group), Coll::kAllGather, whole_bytes) : CollectiveCost{};
+  const bool blocking = ExchangesBlock(w, l.schedule);
   e.pipe.p2p_s = p2p.time_s;
+  e.pipe.gather_s = gather.time_s;
+  e.pipe.blocking = blocking;
   const double comm_fwd = pc.layer_fwd_tp_s + pc.layer_fwd_cp_s + pc.layer_fwd_ep_s;
   const double comm_bwd = pc.layer_bwd_tp_s + pc.layer_bwd_cp_s + pc.layer_bwd_ep_s;
   e.pipe.layer_fwd_s = lt.fwd_s + comm_fwd;
@@ -1008,6 +1016,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   e.pipe.inter_node = inter;
   AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, inter ? 2 : 1}, act_bytes, p2p,
          2.0 * micro * static_cast<double>(v));
+  if (scatter) AddUse(e, Coll::kAllGather, Purpose::kPpP2p, tp_group, whole_bytes, gather, 2.0 * micro * static_cast<double>(v));
 
   const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));  // fsdp x cp
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
@@ -1157,7 +1166,12 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   if (b == &mid && p > 3) second = b->total_s();  // several middle stages share the bottleneck
   const double slack = std::max(0.0, b->total_s() - second);
   double p2p_exposed = 0;
-  switch (l.schedule) {
+  if (blocking) {
+    // Blocking exchanges (Megatron): no slack hides them; the counts of the simulator's run of
+    // BlockingProgram with equal stages (pipeline.h BlockingCriticalPath).
+    const BlockingCounts n = BlockingCriticalPath(l.schedule, p, v, mi);
+    p2p_exposed = n.exchanges * p2p.time_s + n.gathers * gather.time_s;
+  } else switch (l.schedule) {
     case Schedule::k1F1B:
       p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
                     2.0 * (pd - 2.0) * p2p.time_s;

@@ -166,6 +166,8 @@ struct PipelineParts {
   double p2p_s = 0;               // one activation (or gradient) send/recv between neighbours
   double p2p_bytes = 0;
   bool inter_node = false;        // stage neighbours on different nodes
+  bool blocking = false;          // the exchanges block (pipeline.h ExchangesBlock)
+  double gather_s = 0;            // scatter-gather: the TP all-gather of each received tensor
   double makespan_s = 0;          // the schedule: m micro-batches over every stage, with bubble
   // One layer per micro-batch with its TP collectives (bwd without the weight gradient), and
   // the last stage's head + loss: what each model chunk of the simulated schedule is built from.

@@ -258,6 +258,100 @@ std::vector<std::vector<Action>> ScheduleActions(Schedule s, int64_t p, int64_t 
   return out;
 }
 
+std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t p, int64_t v, int64_t m) {
+  MESHPLAN_CHECK(s != Schedule::kZeroBubble);
+  const auto lists = ScheduleActions(s, p, v, m);
+  std::vector<std::vector<BlockingStep>> out(static_cast<size_t>(p));
+  const int64_t pv = p * v, total = m * v;
+  // Megatron's get_model_chunk_id: Python's modulo, so a negative id wraps.
+  auto chunk = [&](int64_t k, bool forward) {
+    const int64_t c = (((k % pv) + pv) % pv) / p;
+    return forward ? c : v - 1 - c;
+  };
+  for (int64_t r = 0; r < p; ++r) {
+    const auto& a = lists[static_cast<size_t>(r)];
+    auto& o = out[static_cast<size_t>(r)];
+    o.reserve(a.size() * 2 + 2);
+    size_t i = 0;
+    auto run = [&] { o.push_back({true, 0, a[i++]}); };
+    auto exchange = [&](int ops) {
+      if (ops != 0) o.push_back({false, static_cast<uint8_t>(ops), Action{}});
+    };
+    const bool first = r == 0, last = r == p - 1;
+    if (s == Schedule::k1F1B) {
+      const int64_t warmup = std::min(m, p - r - 1), steady = m - warmup;
+      for (int64_t k = 0; k < warmup; ++k) {
+        exchange(first ? 0 : kRecvPrev);
+        run();
+        exchange(last ? 0 : kSendNext);
+      }
+      if (steady > 0) exchange(first ? 0 : kRecvPrev);
+      for (int64_t k = 0; k < steady; ++k) {
+        run();
+        exchange(last ? 0 : kSendNext | kRecvNext);
+        run();
+        exchange(first ? 0 : k == steady - 1 ? kSendPrev : kSendPrev | kRecvPrev);
+      }
+      for (int64_t k = 0; k < warmup; ++k) {
+        exchange(last ? 0 : kRecvNext);
+        run();
+        exchange(first ? 0 : kSendPrev);
+      }
+    } else {
+      const bool all_warmup = m == p;
+      const int64_t warmup = all_warmup ? total : std::min(total, 2 * (p - r - 1) + (v - 1) * p);
+      const int64_t steady = total - warmup;
+      exchange(first ? 0 : kRecvPrev);
+      for (int64_t k = 0; k < warmup; ++k) {
+        run();
+        const bool send = !(last && chunk(k, true) == v - 1);
+        const bool recv_prev = !(first && chunk(k + 1, true) == 0) && k != total - 1;
+        const bool recv_next = k == warmup - 1 && !all_warmup && !last;
+        exchange((send ? kSendNext : 0) | (recv_prev ? kRecvPrev : 0) | (recv_next ? kRecvNext : 0));
+      }
+      for (int64_t k = 0; k < steady; ++k) {
+        const int64_t fk = k + warmup;
+        run();
+        run();
+        const bool send_f = !(last && chunk(fk, true) == v - 1);
+        const bool send_b = !(first && chunk(k, false) == 0);
+        const bool recv_prev = !(first && chunk(fk - (p - 1), true) == v - 1) && k != steady - 1;
+        const bool recv_next = !(last && chunk(k - (p - 1), false) == 0);
+        exchange((send_f ? kSendNext : 0) | (send_b ? kSendPrev : 0) | (recv_prev ? kRecvPrev : 0) |
+                 (recv_next ? kRecvNext : 0));
+      }
+      if (all_warmup) exchange(last ? 0 : kRecvNext);
+      for (int64_t k = steady; k < total; ++k) {
+        const bool send_b = !(first && chunk(k, false) == 0);
+        run();
+        const bool recv_next = !(last && chunk(k + 1, false) == v - 1) && k != total - 1;
+        exchange((send_b ? kSendPrev : 0) | (recv_next ? kRecvNext : 0));
+      }
+    }
+    MESHPLAN_CHECK(i == a.size());
+  }
+  return out;
+}
+
+BlockingCounts BlockingCriticalPath(Schedule s, int64_t p, int64_t v, int64_t m) {
+  const double pd = static_cast<double>(p), vd = static_cast<double>(v), md = static_cast<double>(m);
+  if (p <= 1) return {};
+  if (s == Schedule::k1F1B) {
+    const double n = p == 2 ? md + 1.0 : m == 1 ? 2.0 * (pd - 1.0) : 2.0 * md + 2.0 * pd - 5.0;
+    return {n, n};
+  }
+  MESHPLAN_CHECK(s == Schedule::kInterleaved);
+  const bool all_warmup = m == p;
+  BlockingCounts c;
+  c.exchanges = md * vd + pd * vd + pd - 3.0 + (all_warmup ? pd - 1.0 : 0.0);
+  if (p == 2) {
+    c.gathers = all_warmup ? 2.0 * vd * md : (4.0 * vd - 1.0) * md / 2.0;
+  } else {
+    c.gathers = 2.0 * md * vd + 2.0 * pd - 5.0 + (all_warmup ? 1.0 : 0.0);
+  }
+  return c;
+}
+
 std::vector<double> PeakInFlight(const std::vector<std::vector<Action>>& actions, int64_t v) {
   std::vector<double> out;
   out.reserve(actions.size());

@@ -116,6 +116,53 @@ std::vector<std::vector<Action>> ScheduleActions(Schedule s, int64_t p, int64_t 
 /// units of one full stage (chunks / v).
 std::vector<double> PeakInFlight(const std::vector<std::vector<Action>>& actions, int64_t v);
 
+/// Megatron-LM 2022's blocking point-to-point (Workload::pp_p2p_blocking): every exchange a
+/// rank issues is one call of megatron/p2p_communication.py _communicate (NVIDIA/Megatron-LM
+/// @46c74b4): its sends and receives posted together (torch.distributed.batch_isend_irecv),
+/// waited on, then torch.cuda.synchronize(), so the rank computes nothing until the whole
+/// exchange is done and a send completes only once its receiver has posted the matching receive.
+/// The exchanges come where megatron/schedules.py (same commit) issues them:
+/// - 1F1B (forward_backward_pipelining_without_interleaving): each warm-up forward between
+///   recv_forward and send_forward; recv_forward before the steady state; there each forward
+///   followed by send_forward_recv_backward and each backward by send_backward_recv_forward
+///   (send_backward after the last); each cool-down backward between recv_backward and
+///   send_backward. The first stage receives no activations, the last no gradients.
+/// - Interleaved (forward_backward_pipelining_with_interleaving): recv_forward first, then after
+///   each warm-up chunk-forward send_forward_recv_forward (the last one also receives a
+///   gradient unless every chunk-forward is warm-up), after each steady forward-backward pair
+///   one send_forward_backward_recv_forward_backward, after each cool-down chunk-backward
+///   send_backward_recv_backward; the ring wraps (rank p-1's chunk c feeds rank 0's chunk c+1),
+///   and a rank neither sends nor receives past the model's ends or the last micro-batch.
+/// Not ZB-H1 (Megatron-LM 2022 had no zero-bubble schedule).
+inline constexpr uint8_t kSendNext = 1, kSendPrev = 2, kRecvPrev = 4, kRecvNext = 8;
+struct BlockingStep {
+  bool compute = false;  // true: `action`; false: one exchange of the `ops` bits
+  uint8_t ops = 0;
+  Action action;
+};
+/// Every rank's compute actions (ScheduleActions' lists, in their order) with the exchanges
+/// Megatron-LM 2022 puts between them (empty exchanges left out). REQUIRES: s != kZeroBubble
+/// and ScheduleProblem(...) == "".
+std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t p, int64_t v, int64_t m);
+
+/// Exchanges on the critical path of BlockingProgram with equal stages, as the simulator's run of
+/// it gives them (tests/sim/pipeline_sim_test.cc pins both against runs for p 2-8, v 2-4): with
+/// every send taking c and every received tensor then gathered over TP in g (scatter-gather),
+/// the step is the compute-only schedule + exchanges * c + gathers * g. 1F1B: 2m + 2p - 5 of
+/// each for p >= 3 (2(p-1) when m == 1), m + 1 for p == 2. Interleaved: m v + p v + p - 3
+/// exchanges (p - 1 more when m == p, every chunk-forward warm-up) and 2 m v + 2p - 5 gathers
+/// (one more when m == p; p == 2: (4v - 1) m / 2, or 2 v m when m == p).
+struct BlockingCounts {
+  double exchanges = 0, gathers = 0;
+};
+BlockingCounts BlockingCriticalPath(Schedule s, int64_t p, int64_t v, int64_t m);
+
+/// Whether the framework's exchanges block under schedule `s` (Workload::pp_p2p_blocking for
+/// 1F1B, pp_interleaved_blocking for interleaved; never for ZB-H1).
+inline bool ExchangesBlock(const WorkloadSwitches& w, Schedule s) {
+  return s == Schedule::k1F1B ? w.pp_p2p_blocking : s == Schedule::kInterleaved && w.pp_interleaved_blocking;
+}
+
 /// Bounds on what the schedule lists may hold (actions = 2 or 3 x p x v x m).
 inline constexpr int64_t kMaxPipelineActions = 20'000'000;
 

@@ -463,6 +463,25 @@ struct WorkloadSwitches {
   // (TransformerEngine forms bias gradients in the kernels that already read the gradient: its
   // cast-transpose or the GEMM's epilogue), or the model has no biases.
   bool bias_grad_reduce = false;
+  // The pipeline's stage-to-stage exchanges block (costmodel/pipeline.h BlockingProgram): each
+  // one batch_isend_irecv + wait + torch.cuda.synchronize, so the rank computes nothing until it
+  // is done and a send waits for its receiver to post. pp_p2p_blocking: under the 1F1B schedule
+  // (Megatron-Core, megatron/core/pipeline_parallel/p2p_communication.py _communicate at
+  // NVIDIA/Megatron-LM@00c2c0ad: batch_p2p_comm, which is `not overlap_p2p_comm`, and
+  // overlap_p2p_comm is forced off without virtual stages; batch_p2p_sync defaults on; and
+  // Megatron-LM 2022, megatron/p2p_communication.py @46c74b4, which always synchronizes).
+  // pp_interleaved_blocking: under the interleaved one too (Megatron-LM 2022, the code of
+  // Korthikanti et al. 2022; Megatron-Core with --no-overlap-p2p-communication). false: sends on
+  // their own stream, waited for by their consumer only (torch.distributed.pipelining;
+  // Megatron-Core's interleaved schedule with overlap_p2p_comm, its default).
+  bool pp_p2p_blocking = false;
+  bool pp_interleaved_blocking = false;
+  // Without sequence parallelism each rank of a TP group sends 1/t of the stage's activation and
+  // the receivers all-gather it over TP after the exchange (Megatron-LM 2022's
+  // --scatter-gather-tensors-in-pipeline, on by default, skipped under sequence parallelism,
+  // whose tensor is already the sequence shard: megatron/p2p_communication.py
+  // split_tensor_into_1d_equal_chunks / gather_split_1d_tensor). Megatron-Core has no such option.
+  bool pp_scatter_gather = false;
 };
 
 /// One switch of WorkloadSwitches as the JSON files spell it: `key` with `off` (false, the
@@ -481,6 +500,9 @@ inline constexpr WorkloadSwitch kWorkloadSwitches[] = {
     {"grad_buffer", "set_to_none", "zeroed", &WorkloadSwitches::grad_buffer_zeroed},
     {"optimizer", "fused", "per_op", &WorkloadSwitches::optimizer_per_op},
     {"bias_grad", "fused", "reduce", &WorkloadSwitches::bias_grad_reduce},
+    {"pp_p2p", "async", "blocking", &WorkloadSwitches::pp_p2p_blocking},
+    {"pp_p2p_interleaved", "overlapped", "blocking", &WorkloadSwitches::pp_interleaved_blocking},
+    {"pp_scatter_gather", "off", "on", &WorkloadSwitches::pp_scatter_gather},
 };
 
 struct Workload : WorkloadSwitches {

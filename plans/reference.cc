@@ -156,6 +156,9 @@ struct SourceRow {
   std::string match, framework;  // framework "" when the table does not say
   std::optional<bool> flash_attention;
   std::optional<FlopConvention> convention;
+  // Workload switches the source ran otherwise than its framework's file (its "workload"
+  // object, spelled as specs.h kWorkloadSwitches): each field with its value.
+  std::vector<std::pair<bool costmodel::WorkloadSwitches::*, bool>> switches;
 };
 struct FrameworkWord {
   std::string token, framework, unmodelled;
@@ -285,9 +288,17 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     w.Finish();
   }
   t.sources = Rows<SourceRow>(o, "sources", [](costmodel::JsonObject& r) {
-    SourceRow s{AsciiLower(r.String("match")), "", std::nullopt, std::nullopt};
+    SourceRow s{AsciiLower(r.String("match")), "", std::nullopt, std::nullopt, {}};
     if (r.Has("framework")) s.framework = r.String("framework");
     if (r.Has("flash_attention")) s.flash_attention = r.Bool("flash_attention");
+    if (r.Has("workload")) {
+      costmodel::JsonObject w = r.Object("workload");
+      for (const costmodel::WorkloadSwitch& sw : costmodel::kWorkloadSwitches) {
+        const std::string key(sw.key);
+        if (w.Has(key)) s.switches.emplace_back(sw.field, w.Enum(key, {sw.off, sw.on}) == sw.on);
+      }
+      w.Finish();
+    }
     if (r.Has("flop_convention")) {
       const std::string c = r.Enum("flop_convention", {"palm", "llm-foundry", "narayanan"});
       s.convention = c == "palm" ? FlopConvention::kPalm
@@ -933,6 +944,16 @@ const Framework& FrameworkNamed(const std::string& name) {
   return it->second;
 }
 
+/// The source table's workload switches for a source that ran otherwise than its framework's
+/// file says (mapping.json sources[].workload), set over `w`.
+void ApplySourceSwitches(const std::string& source_ref, costmodel::WorkloadSwitches& w) {
+  const std::string lower = AsciiLower(source_ref);
+  for (const SourceRow& s : Tables().sources) {
+    if (!Has(lower, s.match)) continue;
+    for (const auto& [field, on] : s.switches) w.*field = on;
+  }
+}
+
 /// The source table's word on flash attention for sources that predate it (mapping.json).
 std::optional<bool> SourceFlashAttention(const std::string& source_ref) {
   const std::string lower = AsciiLower(source_ref);
@@ -1167,6 +1188,7 @@ void MapTraining(const json& rec, const std::string& framework, ReferenceRecord&
   // framework runs it.
   static_cast<costmodel::WorkloadSwitches&>(w) =
       fw ? static_cast<const costmodel::WorkloadSwitches&>(*fw) : costmodel::WorkloadSwitches{};
+  ApplySourceSwitches(ref, w);
   const json* bucketing = Field(*lj, "ddp_gradient_bucketing");
   if (!bucketing || !bucketing->is_boolean()) bucketing = Field(*lj, "dp_grad_overlap");
   if (bucketing && bucketing->is_boolean()) {

@@ -408,7 +408,17 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
     const auto& pp = e.pipe;
     os << "  exposed PP send/recv  " << Ms(t.exposed_pp_comm_s) << " ms  ("
        << Printf("%.3f", pp.p2p_s * 1e3) << " ms per send of " << Printf("%.1f", pp.p2p_bytes / 1048576.0)
-       << " MiB, " << (pp.inter_node ? "between nodes" : "inside a node") << ")\n";
+       << " MiB, " << (pp.inter_node ? "between nodes" : "inside a node");
+    if (pp.gather_s > 0) {
+      os << ", then " << Printf("%.3f", pp.gather_s * 1e3) << " ms to all-gather it over TP (the framework's "
+         << "workload.pp_scatter_gather on: 1/" << l.tp << " of the activation sent without sequence parallelism)";
+    }
+    if (pp.blocking) {
+      os << "; blocking: each exchange holds both ranks until its sends and receives are done, then "
+            "synchronizes the device (the framework's workload."
+         << (l.schedule == costmodel::Schedule::k1F1B ? "pp_p2p" : "pp_p2p_interleaved") << " blocking)";
+    }
+    os << ")\n";
     os << "pipeline " << l.pp << " stages x " << l.vpp << " chunks, " << costmodel::ToString(l.schedule)
        << ", " << Printf("%.0f", e.parts.micro_batches) << " micro-batches: per micro-batch first stage "
        << Printf("%.1f", pp.first.total_s() * 1e3) << " ms (" << pp.first.layers << " layers, "

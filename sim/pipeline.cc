@@ -1,7 +1,8 @@
 // File: sim/pipeline.cc
 // List scheduling of the pipeline's action lists: ranks advance in turn as far as their inputs
 // allow; every action's start is max(rank free, input ready), so the order of the sweep does not
-// change the result.
+// change the result. With blocking exchanges (Megatron-LM 2022) the ranks run BlockingProgram
+// instead, each exchange a rendezvous of the ranks it pairs.
 #include "sim/pipeline.h"
 
 #include <algorithm>
@@ -13,16 +14,103 @@ namespace meshplan::sim {
 using costmodel::Action;
 using costmodel::ActionKind;
 
-PipelineRun RunPipeline(const PipelineInput& in) {
-  const int64_t p = in.p, v = in.v, m = in.m, V = p * v;
-  MESHPLAN_CHECK(static_cast<int64_t>(in.chunks.size()) == V);
-  const auto lists = costmodel::ScheduleActions(in.schedule, p, v, m);
+namespace {
+
+// The blocking engine: ranks run their programs in turn as far as they can; an exchange posts
+// its operations (the k-th send from a to b pairs with the k-th receive at b from a, NCCL's
+// order per peer) and completes when every partner has posted: at the latest post of each pair
+// + p2p_s, then gather_s per tensor received. Completion times depend only on post times, so the
+// order of the sweep does not change the result.
+void RunBlocking(const PipelineInput& in, PipelineRun& run, std::vector<double>& free_at,
+                 std::vector<double>& busy) {
+  const int64_t p = in.p;
+  const auto programs = costmodel::BlockingProgram(in.schedule, p, in.v, in.m);
+  // One queue of post times per ordered neighbour pair (a, b): slot 2a for b = a + 1 (mod p),
+  // 2a + 1 for b = a - 1; with p == 2 both neighbours are one peer, so one queue (NCCL's order).
+  auto slot = [&](int64_t a, bool to_next) {
+    return static_cast<size_t>(2 * a + (p == 2 || to_next ? 0 : 1));
+  };
+  std::vector<std::vector<double>> sends(static_cast<size_t>(2 * p)), recvs(static_cast<size_t>(2 * p));
+  struct Posted {
+    size_t queue;
+    size_t index;
+    bool send;
+  };
+  std::vector<std::vector<Posted>> pending(static_cast<size_t>(p));
+  std::vector<double> posted_at(static_cast<size_t>(p), -1.0);
+  std::vector<size_t> next(static_cast<size_t>(p), 0);
+  size_t total = 0, done = 0;
+  for (const auto& l : programs) total += l.size();
+  while (done < total) {
+    bool progress = false;
+    for (int64_t r = 0; r < p; ++r) {
+      const auto& prog = programs[static_cast<size_t>(r)];
+      size_t& i = next[static_cast<size_t>(r)];
+      double& t = free_at[static_cast<size_t>(r)];
+      while (i < prog.size()) {
+        const costmodel::BlockingStep& st = prog[i];
+        if (st.compute) {
+          const Action& a = st.action;
+          const int64_t vs = static_cast<int64_t>(a.chunk) * p + r;
+          const ChunkCost& c = in.chunks[static_cast<size_t>(vs)];
+          const double dur = a.kind == ActionKind::kForward ? c.fwd_s : c.bwd_s + c.wgrad_s;
+          if (in.record) run.actions_run.push_back({a, static_cast<int32_t>(r), t, t + dur});
+          t += dur;
+          busy[static_cast<size_t>(r)] += dur;
+          ++i;
+          ++done;
+          progress = true;
+          continue;
+        }
+        auto& mine = pending[static_cast<size_t>(r)];
+        if (posted_at[static_cast<size_t>(r)] < 0) {
+          posted_at[static_cast<size_t>(r)] = t;
+          const int64_t nxt = (r + 1) % p, prv = (r + p - 1) % p;
+          auto post = [&](uint8_t bit, bool send, int64_t from, bool to_next) {
+            if (!(st.ops & bit)) return;
+            auto& q = (send ? sends : recvs)[slot(from, to_next)];
+            q.push_back(t);
+            mine.push_back({slot(from, to_next), q.size() - 1, send});
+          };
+          post(costmodel::kSendPrev, true, r, false);
+          post(costmodel::kRecvPrev, false, prv, true);
+          post(costmodel::kSendNext, true, r, true);
+          post(costmodel::kRecvNext, false, nxt, false);
+          progress = true;
+        }
+        double end = t;
+        int received = 0;
+        bool matched = true;
+        for (const Posted& x : mine) {
+          const auto& other = (x.send ? recvs : sends)[x.queue];
+          if (other.size() <= x.index) {
+            matched = false;
+            break;
+          }
+          end = std::max(end, std::max(t, other[x.index]) + in.p2p_s);
+          received += x.send ? 0 : 1;
+        }
+        if (!matched) break;
+        t = end + received * in.gather_s;
+        mine.clear();
+        posted_at[static_cast<size_t>(r)] = -1.0;
+        ++i;
+        ++done;
+        progress = true;
+      }
+    }
+    MESHPLAN_CHECK(progress);  // Megatron's exchange orders pair up
+  }
+}
+
+// The async engine: each action starts when its rank is free and its input has arrived.
+void RunAsync(const PipelineInput& in, const std::vector<std::vector<Action>>& lists, PipelineRun& run,
+              std::vector<double>& free_at, std::vector<double>& busy) {
+  const int64_t p = in.p, m = in.m, V = p * in.v;
   const bool split_w = in.schedule == costmodel::Schedule::kZeroBubble;
   // Finish times of F and B per (micro-batch, virtual stage); < 0: not yet run.
   std::vector<double> fdone(static_cast<size_t>(m * V), -1.0), bdone(static_cast<size_t>(m * V), -1.0);
   std::vector<size_t> next(static_cast<size_t>(p), 0);
-  std::vector<double> free_at(static_cast<size_t>(p), 0.0), busy(static_cast<size_t>(p), 0.0);
-  PipelineRun run;
   size_t total = 0, done = 0;
   for (const auto& l : lists) total += l.size();
   if (in.record) run.actions_run.reserve(total);
@@ -72,6 +160,21 @@ PipelineRun RunPipeline(const PipelineInput& in) {
       }
     }
     MESHPLAN_CHECK(progress);  // the schedules are deadlock-free by construction
+  }
+}
+
+}  // namespace
+
+PipelineRun RunPipeline(const PipelineInput& in) {
+  const int64_t p = in.p, v = in.v, m = in.m, V = p * v;
+  MESHPLAN_CHECK(static_cast<int64_t>(in.chunks.size()) == V);
+  const auto lists = costmodel::ScheduleActions(in.schedule, p, v, m);
+  std::vector<double> free_at(static_cast<size_t>(p), 0.0), busy(static_cast<size_t>(p), 0.0);
+  PipelineRun run;
+  if (in.blocking) {
+    RunBlocking(in, run, free_at, busy);
+  } else {
+    RunAsync(in, lists, run, free_at, busy);
   }
   run.makespan_s = *std::max_element(free_at.begin(), free_at.end());
   const std::vector<double> peak = costmodel::PeakInFlight(lists, v);

@@ -5,7 +5,8 @@
 // forward on vs-1 plus one send; a backward needs the backward of vs+1 plus one send (the last
 // virtual stage: its own forward); a weight-gradient action (ZB-H1) follows its backward on the
 // same rank. Sends run on their own stream (torch.distributed.pipelining isend/irecv), so a
-// sender never waits for them; concurrent sends do not share bandwidth. Times in seconds.
+// sender never waits for them; concurrent sends do not share bandwidth (PipelineInput::blocking:
+// Megatron-LM 2022's exchanges, which hold both ranks instead). Times in seconds.
 #ifndef MESHPLAN_SIM_PIPELINE_H_
 #define MESHPLAN_SIM_PIPELINE_H_
 
@@ -30,6 +31,12 @@ struct PipelineInput {
   int64_t p = 1, v = 1, m = 1;
   std::vector<ChunkCost> chunks;  // p * v, indexed by virtual stage vs = chunk * p + rank
   double p2p_s = 0;               // one send between neighbouring virtual stages
+  // Megatron-LM 2022's blocking exchanges (costmodel/pipeline.h BlockingProgram) instead of
+  // sends on their own stream: each exchange holds its rank until every send and receive in it
+  // is done, a send done p2p_s after both its rank and its receiver have posted it; then each
+  // tensor received is gathered over TP for gather_s more (scatter-gather; 0 without).
+  bool blocking = false;
+  double gather_s = 0;
   bool record = true;             // fill actions_run
 };
 

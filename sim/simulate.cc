@@ -150,6 +150,8 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   in.v = l.vpp;
   in.m = m;
   in.p2p_s = pp.p2p_s;
+  in.blocking = pp.blocking;
+  in.gather_s = pp.gather_s;
   in.record = opt.record_timeline;
   const int64_t V = l.pp * l.vpp;
   in.chunks.resize(static_cast<size_t>(V));

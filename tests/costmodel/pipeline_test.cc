@@ -270,6 +270,78 @@ TEST(PipelineSchedule, BubbleClosedForms) {
   EXPECT_DOUBLE_EQ(BubbleTime(Schedule::kZeroBubble, 4, 1, 1.0, 1.0, 1.0), 3.0);
 }
 
+// Megatron-LM 2022's blocking exchanges (megatron/schedules.py, p2p_communication.py @46c74b4)
+// around the same compute lists: each rank's compute steps are ScheduleActions' list in order,
+// and every send from a to b has its receive at b from a (the k-th with the k-th). Hand count,
+// 1F1B p = 4, m = 8, rank 0: 3 warm-up forwards each followed by send_forward, 5 steady pairs
+// each with send_forward_recv_backward (the first stage sends no gradient), 3 cool-down
+// backwards each after recv_backward: 11 exchanges. Rank 3 (last): recv_forward before the
+// steady state, then after each backward send_backward_recv_forward (send_backward after the
+// last): 9. Interleaved p = 4, v = 2, m = 8, rank 3: recv_forward, 2(p-r-1) + (v-1)p = 4
+// warm-up chunk-forwards each followed by one exchange, 12 steady pairs each followed by one, 4
+// cool-down chunk-backwards each followed by one: 21.
+TEST(PipelineSchedule, BlockingExchangesPairUpAroundTheSameComputeLists) {
+  for (Schedule s : {Schedule::k1F1B, Schedule::kInterleaved}) {
+    for (int64_t p : {2, 3, 4, 8}) {
+      for (int64_t v : {1, 2, 3}) {
+        if ((s == Schedule::kInterleaved) != (v > 1)) continue;
+        for (int64_t m : {1, 2, 3, 4, 8, 16, 24}) {
+          Layout l;
+          l.pp = p;
+          l.vpp = v;
+          l.schedule = s;
+          if (!ScheduleProblem(l, m).empty()) continue;
+          const auto lists = ScheduleActions(s, p, v, m);
+          const auto prog = BlockingProgram(s, p, v, m);
+          ASSERT_EQ(prog.size(), lists.size());
+          std::map<std::pair<int64_t, int64_t>, int> sends, recvs;
+          for (int64_t r = 0; r < p; ++r) {
+            std::vector<Action> compute;
+            for (const BlockingStep& st : prog[static_cast<size_t>(r)]) {
+              if (st.compute) {
+                compute.push_back(st.action);
+                continue;
+              }
+              ASSERT_NE(st.ops, 0);
+              if (st.ops & kSendNext) ++sends[{r, (r + 1) % p}];
+              if (st.ops & kSendPrev) ++sends[{r, (r + p - 1) % p}];
+              if (st.ops & kRecvPrev) ++recvs[{(r + p - 1) % p, r}];
+              if (st.ops & kRecvNext) ++recvs[{(r + 1) % p, r}];
+            }
+            const auto& want = lists[static_cast<size_t>(r)];
+            ASSERT_EQ(compute.size(), want.size());
+            for (size_t i = 0; i < want.size(); ++i) {
+              EXPECT_EQ(compute[i].kind, want[i].kind);
+              EXPECT_EQ(compute[i].micro_batch, want[i].micro_batch);
+              EXPECT_EQ(compute[i].chunk, want[i].chunk);
+            }
+          }
+          EXPECT_EQ(sends, recvs) << ToString(s) << " p=" << p << " v=" << v << " m=" << m;
+          // Every virtual-stage boundary carries each micro-batch's activation and gradient once.
+          int total = 0;
+          for (const auto& [pair, n] : sends) total += n;
+          EXPECT_EQ(total, 2 * m * (p * v - 1)) << ToString(s) << " p=" << p << " v=" << v << " m=" << m;
+        }
+      }
+    }
+  }
+  auto exchanges = [](const std::vector<BlockingStep>& steps) {
+    return std::count_if(steps.begin(), steps.end(), [](const BlockingStep& x) { return !x.compute; });
+  };
+  const auto one = BlockingProgram(Schedule::k1F1B, 4, 1, 8);
+  EXPECT_EQ(exchanges(one[0]), 11);
+  EXPECT_EQ(exchanges(one[3]), 9);
+  EXPECT_EQ(exchanges(BlockingProgram(Schedule::kInterleaved, 4, 2, 8)[3]), 21);
+  // Which schedules block: the framework's switches, never ZB-H1.
+  WorkloadSwitches w;
+  w.pp_p2p_blocking = true;
+  EXPECT_TRUE(ExchangesBlock(w, Schedule::k1F1B));
+  EXPECT_FALSE(ExchangesBlock(w, Schedule::kInterleaved));
+  w.pp_interleaved_blocking = true;
+  EXPECT_TRUE(ExchangesBlock(w, Schedule::kInterleaved));
+  EXPECT_FALSE(ExchangesBlock(w, Schedule::kZeroBubble));
+}
+
 TEST(MeshShape, RankOrderTpInnermostPipelineOutermost) {
   // tp 2 x fsdp 2 x replicate 2 x pp 2: rank = tp_i + 2 (fsdp_i + 2 (replicate_i + 2 pp_i)).
   MeshShape m;

@@ -559,7 +559,8 @@ TEST(HfConfig, UnknownFamilyOrKeyIsAnError) {
 TEST(WorkloadSwitchTable, EachSwitchRoundTripsByItsKey) {
   const std::vector<std::string_view> keys = {"attention_kernel", "dp_grad_reduce", "dp_param_gather",
                                               "dp_buckets", "cp_attention", "moe_experts", "grad_buffer",
-                                              "optimizer", "bias_grad"};
+                                              "optimizer", "bias_grad", "pp_p2p", "pp_p2p_interleaved",
+                                              "pp_scatter_gather"};
   ASSERT_EQ(std::size(kWorkloadSwitches), keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     const WorkloadSwitch& sw = kWorkloadSwitches[i];

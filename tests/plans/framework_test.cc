@@ -89,6 +89,18 @@ TEST(Framework, TraitsAreTheFrameworksDefaults) {
   EXPECT_TRUE(lf.bias_grad_reduce);
   EXPECT_FALSE(ResolveFramework("nemo").bias_grad_reduce);
   for (const Framework* f : {&tt, &mg, &ds}) EXPECT_FALSE(f->bias_grad_reduce) << f->name;
+  // Pipeline exchanges: Megatron-Core (and NeMo on it) batches each 1F1B exchange and synchronizes
+  // the device after it (batch_p2p_comm with batch_p2p_sync), and overlaps the interleaved
+  // schedule's (overlap_p2p_comm); torchtitan's torch.distributed.pipelining sends on its own.
+  // Megatron-LM 2022's interleaved blocking and scatter-gather are no framework file's: the
+  // reference mapping sets them for Korthikanti et al. 2022 (reference_test).
+  EXPECT_TRUE(mg.pp_p2p_blocking);
+  EXPECT_TRUE(ResolveFramework("nemo").pp_p2p_blocking);
+  EXPECT_FALSE(tt.pp_p2p_blocking);
+  for (const Framework* f : {&tt, &mg, &ds, &lf}) {
+    EXPECT_FALSE(f->pp_interleaved_blocking) << f->name;
+    EXPECT_FALSE(f->pp_scatter_gather) << f->name;
+  }
   // Context parallelism: torchtitan runs PyTorch's context_parallel, Megatron-Core and NeMo
   // TransformerEngine's; ApplyFramework hands it to the workload.
   EXPECT_TRUE(tt.cp_torch);

@@ -403,6 +403,12 @@ TEST(ReferenceMapRecord, MicroBatchLevelRecomputeStoresTheMostThatFit) {
     "measured": {"mfu": 0.523}, "confidence": "exact", "notes": ""})J");
   const ReferenceRecord r = MapRecord(j);
   ASSERT_EQ(r.skip_reason, "");
+  // The source ran Megatron-LM 2022 (mapping.json sources[].workload): every exchange blocks,
+  // the interleaved schedule's too, and without SP the activation is scattered over TP; its
+  // framework file (Megatron-Core's) blocks under 1F1B only.
+  EXPECT_TRUE(r.workload.pp_p2p_blocking);
+  EXPECT_TRUE(r.workload.pp_interleaved_blocking);
+  EXPECT_TRUE(r.workload.pp_scatter_gather);
   EXPECT_TRUE(r.partial_ckpt_fit);
   EXPECT_EQ(r.layout.recompute, Recompute::kSelective);
   EXPECT_EQ(r.layout.partial_ckpt_mbs, 0);  // chosen at prediction, on the cluster it runs on

@@ -83,6 +83,50 @@ TEST(PipelineSim, SendsOnTheCriticalPathAsTheEvaluatorCountsThem) {
   }
 }
 
+// Megatron's blocking exchanges (PipelineInput::blocking) with equal stages: with no
+// communication the run is the compute-only schedule (the bubble of the closed form); each send
+// of c and each TP gather of g adds exactly the counts the evaluator uses (pipeline.h
+// BlockingCriticalPath), found by running the lists for p 2-8, v 1-4 and m up to 6 p.
+TEST(PipelineSim, BlockingExchangesOnTheCriticalPathAsTheEvaluatorCountsThem) {
+  int checked = 0;
+  for (Schedule s : {Schedule::k1F1B, Schedule::kInterleaved}) {
+    for (int64_t p = 2; p <= 8; ++p) {
+      for (int64_t v : {1, 2, 3, 4}) {
+        if ((s == Schedule::kInterleaved) != (v > 1)) continue;
+        for (int64_t m = s == Schedule::k1F1B ? 1 : p; m <= 6 * p; m += s == Schedule::k1F1B ? 1 : p) {
+          for (double b : {2.0, 3.2}) {
+            PipelineInput in = Equal(s, p, v, m, 1.0, b, 0.0);
+            in.blocking = true;
+            const double base = RunPipeline(in).makespan_s;
+            EXPECT_NEAR(base - static_cast<double>(m) * (1.0 + b), costmodel::BubbleTime(s, p, v, 1.0, b, 0.0),
+                        1e-9);
+            const costmodel::BlockingCounts n = costmodel::BlockingCriticalPath(s, p, v, m);
+            in.p2p_s = 1e-3;
+            EXPECT_NEAR((RunPipeline(in).makespan_s - base) / 1e-3, n.exchanges, 1e-6)
+                << costmodel::ToString(s) << " p=" << p << " v=" << v << " m=" << m;
+            in.p2p_s = 0;
+            in.gather_s = 1e-3;
+            EXPECT_NEAR((RunPipeline(in).makespan_s - base) / 1e-3, n.gathers, 1e-6)
+                << costmodel::ToString(s) << " p=" << p << " v=" << v << " m=" << m;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  // 1F1B: sum over p of 6p values of m (210); interleaved: 7 x 3 x 6 (126); two b each.
+  EXPECT_EQ(checked, 2 * (210 + 126));
+  // Hand count, 1F1B p = 4, m = 8: the middle stages exchange after every forward and every
+  // backward, 2m, and the fill and drain add 2p - 5 more: 19 sends on the critical path; with
+  // sends on their own stream only 2m(p-1)/p + 2(p-2) = 16 (the test above).
+  EXPECT_DOUBLE_EQ(costmodel::BlockingCriticalPath(Schedule::k1F1B, 4, 1, 8).exchanges, 19.0);
+  // Blocking is never faster than async sends of the same size.
+  PipelineInput a = Equal(Schedule::kInterleaved, 8, 3, 64, 1.0, 2.0, 0.0, 0.01);
+  const double async = RunPipeline(a).makespan_s;
+  a.blocking = true;
+  EXPECT_GT(RunPipeline(a).makespan_s, async);
+}
+
 struct PipeFixture {
   costmodel::Evaluator ev;
   costmodel::Layout l;
@@ -90,8 +134,9 @@ struct PipeFixture {
 };
 
 PipeFixture MakePipe(const std::string& model, const std::string& cluster, int64_t gpus, int64_t gb,
-                     int64_t seq, const std::string& layout) {
+                     int64_t seq, const std::string& layout, const costmodel::WorkloadSwitches& sw = {}) {
   costmodel::Workload w;
+  static_cast<costmodel::WorkloadSwitches&>(w) = sw;
   w.gpus = gpus;
   w.global_batch = gb;
   w.seq = seq;
@@ -122,6 +167,35 @@ TEST(PipelineSim, SimulatedStepMatchesTheAnalyticalOne) {
     EXPECT_NEAR(r.bubble_s + r.compute_s + r.exposed_tp_comm_s + r.exposed_fsdp_comm_s +
                     r.exposed_dp_comm_s + r.optimizer_s,
                 r.step_s, 1e-9 * r.step_s);
+  }
+}
+
+// The same with Megatron-LM 2022's blocking exchanges and scatter-gather (Korthikanti et al.
+// 2022's runs): the stages are not equal (the head on the last), so the closed form's
+// m x slowest + bubble + counted exchanges is held to the run within 1%.
+TEST(PipelineSim, BlockingStepMatchesTheAnalyticalOne) {
+  costmodel::WorkloadSwitches sw;
+  sw.pp_p2p_blocking = sw.pp_interleaved_blocking = sw.pp_scatter_gather = true;
+  for (const std::string layout :
+       {"tp=8,sp=on,pp=8,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
+        "tp=8,sp=on,pp=8,vpp=3,fsdp=1,mbs=1,recompute=selective,recipe=megatron",
+        "tp=8,sp=off,pp=8,vpp=3,fsdp=1,mbs=1,recompute=full,recipe=megatron",
+        "tp=8,sp=off,pp=8,fsdp=1,mbs=1,recompute=full,recipe=megatron",
+        "tp=4,sp=off,pp=4,fsdp=4,zero=1,mbs=1,recipe=megatron"}) {
+    const PipeFixture f = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, layout, sw);
+    const PipeFixture async = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, layout);
+    ASSERT_FALSE(f.e.reasons & costmodel::kReasonPipeline) << layout;
+    EXPECT_TRUE(f.e.pipe.blocking);
+    // Scatter-gather without SP: 1/t of the activation sent, then gathered over TP.
+    EXPECT_EQ(f.e.pipe.gather_s > 0, !f.l.sp) << layout;
+    EXPECT_NEAR(f.e.pipe.p2p_bytes, 2.0 * 2048 * 12288 / static_cast<double>(f.l.tp), 1e-6) << layout;
+    const SimResult r = SimulateStep(f.ev, f.l, f.e);
+    const double rel = std::abs(r.step_s - f.e.time.step_s) / f.e.time.step_s;
+    EXPECT_LT(rel, 0.01) << layout << ": sim " << r.step_s << " analytical " << f.e.time.step_s;
+    // With SP the sends are the same size either way, so blocking only adds waiting.
+    if (f.l.sp) {
+      EXPECT_GT(f.e.time.exposed_pp_comm_s, async.e.time.exposed_pp_comm_s) << layout;
+    }
   }
 }
 
