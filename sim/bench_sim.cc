@@ -47,8 +47,10 @@ BENCHMARK(BM_SimulateStepLlama405bNoTimeline)->Unit(benchmark::kMillisecond);
 /// One simulated interleaved pipeline step of 16 stages x 8 chunks x 128 micro-batches (32k
 /// actions; aim <= 20 ms): GPT-1T (128 layers: one layer per chunk) on 16,384 A100s, TP 8 x PP 16
 /// x DP 128. llama3-405b's 126 layers cannot take vpp 8 on 16 stages.
-void BM_SimulateInterleavedPipeline(benchmark::State& state) {
+void SimulateInterleaved(benchmark::State& state, bool blocking) {
   costmodel::Workload w;
+  // Megatron-LM 2022's exchanges (pipeline.h BlockingProgram): every one a rendezvous.
+  w.pp_interleaved_blocking = blocking;
   w.gpus = 16384;
   w.global_batch = 16384;
   w.seq = 2048;
@@ -65,6 +67,10 @@ void BM_SimulateInterleavedPipeline(benchmark::State& state) {
   }
   state.counters["micro_batches"] = e.parts.micro_batches;
 }
+void BM_SimulateInterleavedPipeline(benchmark::State& state) { SimulateInterleaved(state, false); }
 BENCHMARK(BM_SimulateInterleavedPipeline)->Unit(benchmark::kMillisecond);
+/// The same step with blocking exchanges (~33k of them beside the 32k chunk actions).
+void BM_SimulateBlockingInterleavedPipeline(benchmark::State& state) { SimulateInterleaved(state, true); }
+BENCHMARK(BM_SimulateBlockingInterleavedPipeline)->Unit(benchmark::kMillisecond);
 
 }  // namespace
