@@ -93,6 +93,12 @@ void AddMeasurements(std::string_view text, const std::string& path, const Clust
   if (plan.Has("reduce_dtype")) {
     w.reduce_dtype = ParseDtype(plan.String("reduce_dtype"), path + ": plan.reduce_dtype");
   }
+  // The framework behaviours the step ran with (files before they were written ran with none).
+  if (plan.Has("workload_switches")) {
+    JsonObject sw = plan.Object("workload_switches");
+    ReadWorkloadSwitches(sw, w);
+    sw.Finish();
+  }
   Layout layout = LayoutFromJson(plan.Raw("layout"), path + ": plan.layout");
   for (const char* k : {"layout_text", "file", "layout_index"}) plan.Ignore(k);
   plan.Finish();

@@ -72,7 +72,10 @@ class Backend {
   /// torch.distributed.batch_isend_irecv, i.e. one ncclGroupStart/End). Sends start after the
   /// compute stream's work so far and are complete by Synchronize; the compute stream's later
   /// work waits for every receive of the group. At most kMaxP2pRecvs receives per group.
-  virtual void P2p(const std::vector<P2pOp>& ops) = 0;
+  /// `blocking`: the call returns only once every send and receive of the group is done and the
+  /// device has synchronized, as Megatron's _communicate waits for the batch and calls
+  /// torch.cuda.synchronize() (costmodel/pipeline.h BlockingProgram; Workload::pp_p2p_blocking).
+  virtual void P2p(const std::vector<P2pOp>& ops, bool blocking) = 0;
   /// An event marking the work enqueued so far on `stream`; `WaitEvent` orders later work on
   /// `stream` after it. Event ids are valid until ResetEvents().
   virtual int RecordEvent(int stream) = 0;

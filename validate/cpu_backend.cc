@@ -79,10 +79,11 @@ class CpuBackend final : public Backend {
   }
 
   // Pipeline messages: MPI_Isend from one send buffer (MPI reads a send buffer concurrently),
-  // completed with the step; MPI_Irecv into a buffer per receive of the group, waited for
-  // before returning (the compute stream is synchronous).
-  void P2p(const std::vector<P2pOp>& ops) override {
+  // completed with the step (blocking: with the group); MPI_Irecv into a buffer per receive of
+  // the group, waited for before returning (the compute stream is synchronous).
+  void P2p(const std::vector<P2pOp>& ops, bool blocking) override {
     std::vector<MPI_Request> recvs;
+    const size_t sends_before = p2p_pending_.size();
     for (const P2pOp& op : ops) {
       MESHPLAN_CHECK(op.bytes <= static_cast<double>(p2p_send_.size()) && op.bytes <= 2147483647.0);
       if (op.send) {
@@ -100,6 +101,12 @@ class CpuBackend final : public Backend {
       }
     }
     for (MPI_Request& r : recvs) Check(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait (pipeline receive)", GroupKind::kPp);
+    if (blocking) {
+      for (size_t i = sends_before; i < p2p_pending_.size(); ++i) {
+        Check(MPI_Wait(&p2p_pending_[i], MPI_STATUS_IGNORE), "MPI_Wait (pipeline send)", GroupKind::kPp);
+      }
+      p2p_pending_.resize(sends_before);
+    }
   }
 
   void Gemm(int, int64_t m, int64_t n, int64_t k, int64_t batch) override {

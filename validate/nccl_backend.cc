@@ -209,8 +209,9 @@ class NcclBackend final : public Backend {
   // communication stream nor the compute stream's work before it: the group waits for the
   // compute stream's work so far (the activations or gradients it sends), and the compute stream
   // waits for the group when it receives. NCCL pairs a pair of ranks' sends and receives in
-  // issue order; the skeleton keeps that order on both sides.
-  void P2p(const std::vector<P2pOp>& ops) override {
+  // issue order; the skeleton keeps that order on both sides. Blocking: the device synchronized
+  // after the group (Megatron's torch.cuda.synchronize()), so nothing later overlaps it.
+  void P2p(const std::vector<P2pOp>& ops, bool blocking) override {
     if (ops.empty()) return;
     Cuda(cudaEventRecord(p2p_ready_, streams_[kComputeStream]), "cudaEventRecord");
     Cuda(cudaStreamWaitEvent(p2p_stream_, p2p_ready_, 0), "cudaStreamWaitEvent");
@@ -237,6 +238,7 @@ class NcclBackend final : public Backend {
       Cuda(cudaEventRecord(p2p_done_, p2p_stream_), "cudaEventRecord");
       Cuda(cudaStreamWaitEvent(streams_[kComputeStream], p2p_done_, 0), "cudaStreamWaitEvent");
     }
+    if (blocking) Synchronize();
   }
   void Synchronize() override {
     for (cudaStream_t s : streams_) Poll([&] { return cudaStreamQuery(s); }, "cudaStreamSynchronize");

@@ -601,7 +601,8 @@ void SweepPipelineSends(Context& c, double max_bytes) {
       MPI_Barrier(MPI_COMM_WORLD);
       c.obs->OnOp("send", what);
       c.b->TimerStart(kComputeStream);
-      c.b->P2p({P2pOp{true, c.step.next_rank, bytes, kSweepTag}, P2pOp{false, c.step.prev_rank, bytes, kSweepTag}});
+      c.b->P2p({P2pOp{true, c.step.next_rank, bytes, kSweepTag}, P2pOp{false, c.step.prev_rank, bytes, kSweepTag}},
+               /*blocking=*/false);
       const double t = c.b->TimerStop(kComputeStream);
       if (it >= c.o.warmup) times.push_back(t);
     }
@@ -823,7 +824,11 @@ json PlanJson(const Context& c) {
   model.erase("schema_version");
   json cluster = costmodel::ToJson(p.cluster);
   cluster.erase("schema_version");
+  // The framework behaviours the step ran with (specs.h kWorkloadSwitches; the off ones left out).
+  json switches = json::object();
+  costmodel::WriteWorkloadSwitches(p.workload, switches);
   return {{"file", c.o.plan_path},
+          {"workload_switches", switches},
           {"layout_index", p.layout_index},
           {"model", p.model.name},
           {"model_spec", model},

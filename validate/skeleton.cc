@@ -283,7 +283,13 @@ class StepRunner {
         obs_.OnOp(op.send ? "send" : "recv", (op.send ? "to rank " : "from rank ") + std::to_string(op.peer) +
                                                  (op.tag % 2 == 0 ? " (activations)" : " (gradients)"));
       }
-      b_.P2p(groups[i]);
+      b_.P2p(groups[i], p_.p2p_blocking);
+      for (const P2pOp& op : groups[i]) {
+        if (!op.send && p_.p2p_gather_bytes > 0) {
+          Collective(kComputeStream, Coll::kAllGather, GroupKind::kTp, p_.p2p_gather_bytes, Dtype::kBf16,
+                     "gather of the received " + std::string(op.tag % 2 == 0 ? "activations" : "gradients"));
+        }
+      }
     };
     for (size_t ai = 0; ai < mine.size(); ++ai) {
       const costmodel::Action& a = mine[ai];
@@ -688,6 +694,8 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.schedule = l.schedule;
     p.layers = split.LayersOf(stage, l.pp);
     p.p2p_bytes = e.pipe.p2p_bytes;
+    p.p2p_blocking = e.pipe.blocking;
+    p.p2p_gather_bytes = e.pipe.gather_s > 0 ? e.pipe.p2p_bytes * static_cast<double>(l.tp) : 0.0;
     p.micro_batches = static_cast<int64_t>(std::ceil(e.parts.micro_batches));
     if (costmodel::PartialCheckpointShare(l, p.micro_batches, stage) > 0) {
       p.partial_ckpt_mbs = l.partial_ckpt_mbs;

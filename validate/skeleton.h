@@ -93,6 +93,12 @@ struct StepPlan {
   double layer_whole_activation_bytes = 0;
   double p2p_bytes = 0;
   int prev_rank = -1, next_rank = -1;
+  // Megatron's blocking exchanges (costmodel/pipeline.h ExchangesBlock): each group waited for
+  // whole and the device synchronized before the rank goes on; with Megatron-LM 2022's
+  // scatter-gather each received tensor (p2p_bytes, 1/t of it) is then all-gathered over TP
+  // into p2p_gather_bytes (0: none).
+  bool p2p_blocking = false;
+  double p2p_gather_bytes = 0;
 };
 
 /// The step of pipeline stage `stage` (0 without pipeline parallelism); the caller sets

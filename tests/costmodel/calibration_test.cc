@@ -447,6 +447,41 @@ TEST(Measurements, EmbeddedModelIsTheOneFittedNotTheBuiltInOfThatName) {
   EXPECT_EQ(in2.steps[0].model.name, "my-own-model");
 }
 
+// The framework behaviours a step ran with (plan.workload_switches, as meshplan-validate writes
+// them) are those its prediction uses: a Megatron-LM 2022 pipeline's blocking exchanges and
+// scatter-gather; files without the block ran with none; a value neither of a switch's two is
+// an error naming it.
+TEST(Measurements, StepsKeepTheWorkloadSwitchesTheyRanWith) {
+  nlohmann::json m = nlohmann::json::parse(R"({"schema_version": 1, "command": "validate",
+    "plan": {"model": "tiny-llama", "cluster": "cpu-local", "gpus": 4, "global_batch": 8, "seq": 128,
+             "workload_switches": {"pp_p2p_interleaved": "blocking", "pp_scatter_gather": "on"},
+             "layout": {"tp": 2, "sp": false, "fsdp": 1, "replicate": 1, "zero": 1, "mbs": 1,
+                        "recompute": "none", "recipe": "megatron", "pp": 2, "vpp": 2,
+                        "schedule": "interleaved", "cp": 1}},
+    "collectives": [], "gemms": [], "step": {"time_s": 0.3, "peak_memory_bytes": 2.6e7}})");
+  const Cluster cpu = ResolveCluster("cpu-local");
+  CalibrationInputs in;
+  AddMeasurements(m.dump(), "m.json", cpu, in);
+  ASSERT_EQ(in.steps.size(), 1u);
+  EXPECT_TRUE(in.steps[0].workload.pp_interleaved_blocking);
+  EXPECT_TRUE(in.steps[0].workload.pp_scatter_gather);
+  EXPECT_FALSE(in.steps[0].workload.pp_p2p_blocking);
+  m["plan"].erase("workload_switches");
+  CalibrationInputs none;
+  AddMeasurements(m.dump(), "m.json", cpu, none);
+  ASSERT_EQ(none.steps.size(), 1u);
+  EXPECT_FALSE(none.steps[0].workload.pp_interleaved_blocking);
+  m["plan"]["workload_switches"] = {{"pp_p2p", "sometimes"}};
+  CalibrationInputs bad;
+  std::string what;
+  try {
+    AddMeasurements(m.dump(), "m.json", cpu, bad);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what, "m.json: plan.workload_switches.pp_p2p: must be one of async | blocking, got \"sometimes\"");
+}
+
 TEST(Measurements, ReadsEverySampleKindAndRejectsForeignOrWrongClusterFiles) {
   const std::string good = R"({"schema_version": 1, "command": "validate", "backend": "cpu",
     "plan": {"model": "tiny-llama", "cluster": "cpu-local", "gpus": 4, "global_batch": 4, "seq": 128,

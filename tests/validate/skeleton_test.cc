@@ -164,7 +164,8 @@ class CountingBackend final : public Backend {
   double PeakMemoryBytes() override { return peak; }
   std::vector<int> GroupMembers(GroupKind) override { return {}; }
   std::vector<float> CheckedCollective(Coll, GroupKind, const std::vector<float>& in) override { return in; }
-  void P2p(const std::vector<P2pOp>& ops) override {
+  void P2p(const std::vector<P2pOp>& ops, bool blocking) override {
+    blocking_groups += blocking ? 1 : 0;
     int receives = 0;
     for (const P2pOp& op : ops) {
       EXPECT_LE(op.bytes, ws.p2p_bytes);
@@ -176,6 +177,7 @@ class CountingBackend final : public Backend {
   }
   std::vector<P2pOp> sends, recvs;
   std::vector<std::vector<P2pOp>> groups;  // in issue order
+  int blocking_groups = 0;
   void Abort() noexcept override {}
 
   Workspace ws;
@@ -509,6 +511,57 @@ std::string RunRendezvous(const std::vector<std::vector<std::vector<P2pOp>>>& gr
 // grouped (and for the interleaved schedule, pairing each send with the next receive alone
 // deadlocked too at pp 2 and at pp 4 with 8 or 12 micro-batches: Megatron-LM's four-operation
 // groups are what let it run).
+// Megatron's blocking exchanges (Workload::pp_p2p_blocking, pp_p2p_interleaved): every group
+// goes to the backend as blocking, only under the schedules the framework blocks; with Megatron-
+// LM 2022's scatter-gather (no SP) each rank sends 1/t of the activation and all-gathers every
+// tensor it receives over TP on the compute stream, the bytes the evaluator prices.
+TEST(SkeletonPipeline, BlockingExchangesWaitWholeAndGatherWhatTheyScattered) {
+  struct C {
+    const char* layout;
+    bool blocking_1f1b, blocking_interleaved, scatter;
+    bool expect_blocking, expect_gather;
+  };
+  for (const C& c : std::vector<C>{{"tp=2,sp=on,pp=4,fsdp=1,recipe=megatron", true, false, false, true, false},
+                                   {"tp=2,sp=on,pp=4,vpp=2,fsdp=1,recipe=megatron", true, false, false, false, false},
+                                   {"tp=2,sp=off,pp=4,vpp=2,fsdp=1,recipe=megatron", true, true, true, true, true},
+                                   {"tp=2,sp=on,pp=4,vpp=2,fsdp=1,recipe=megatron", true, true, true, true, false},
+                                   {"tp=2,sp=off,pp=4,fsdp=1,recipe=megatron", false, false, false, false, false}}) {
+    const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
+    costmodel::Workload w = Batch(8, 8, 1024);
+    w.pp_p2p_blocking = c.blocking_1f1b;
+    w.pp_interleaved_blocking = c.blocking_interleaved;
+    w.pp_scatter_gather = c.scatter;
+    const costmodel::Layout l = Resolved(c.layout, w);
+    const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-h100"), w);
+    const costmodel::Evaluation e = ev.Evaluate(l);
+    ASSERT_TRUE(e.feasible()) << c.layout;
+    const double whole = 2.0 * 1024 * 4096;  // b s h bf16
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      StepPlan p = MakeStepPlan(ev, l, e, stage);
+      p.prev_rank = 100;
+      p.next_rank = 200;
+      CountingBackend b;
+      b.Prepare(WorkspaceFor(p));
+      NullObserver obs;
+      RunStep(b, p, obs);
+      ASSERT_FALSE(b.groups.empty());
+      EXPECT_EQ(b.blocking_groups, c.expect_blocking ? static_cast<int>(b.groups.size()) : 0) << c.layout;
+      // SP or scatter-gather: half the activation goes over the wire; else all of it.
+      EXPECT_EQ(p.p2p_bytes, l.sp || c.expect_gather ? whole / 2 : whole) << c.layout;
+      // The TP all-gathers of whole tensors beyond the layers' own (SP's gathers are that size too).
+      StepPlan plain = p;
+      plain.p2p_gather_bytes = 0;
+      CountingBackend b0;
+      b0.Prepare(WorkspaceFor(plain));
+      RunStep(b0, plain, obs);
+      const double gathers = b.counts[{Coll::kAllGather, GroupKind::kTp, whole}] -
+                             b0.counts[{Coll::kAllGather, GroupKind::kTp, whole}];
+      EXPECT_EQ(gathers, c.expect_gather ? static_cast<double>(b.recvs.size()) : 0.0) << c.layout << " stage " << stage;
+      EXPECT_EQ(p.p2p_gather_bytes, c.expect_gather ? whole : 0.0) << c.layout;
+    }
+  }
+}
+
 TEST(SkeletonPipeline, P2pGroupsNeitherDeadlockNorReorderUnderRendezvous) {
   const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
   int runs = 0;
