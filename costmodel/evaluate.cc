@@ -224,6 +224,15 @@ void StaticProblems(const Model& m, const Cluster& c, const Workload& w, const L
   } else if (l.pp > 1 || l.vpp > 1 || l.schedule != Schedule::k1F1B) {
     const int64_t micro = std::max<int64_t>(1, (w.global_batch + l.mbs * dp - 1) / (l.mbs * dp));
     if (!ScheduleFits(l, micro)) report(kReasonPipeline, [&] { return ScheduleProblem(l, micro); });
+    if (l.pp == 2 && l.schedule == Schedule::kInterleaved && ExchangesBlock(w, l.schedule)) {
+      // Megatron-LM 2022's parallel_state.py, and Megatron-Core's arguments.py when
+      // overlap_p2p_comm is off: one batch would hold two sends and receives between the same
+      // two ranks.
+      report(kReasonPipeline, [] {
+        return std::string("the interleaved schedule with blocking exchanges (the framework's pp_p2p_interleaved "
+                           "blocking) needs pp > 2: Megatron refuses pp 2");
+      });
+    }
   }
   TpTopologyProblems(w, l, c.node.gpus_per_node, kReasonTopology, report);
 }

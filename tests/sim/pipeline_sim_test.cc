@@ -199,6 +199,28 @@ TEST(PipelineSim, BlockingStepMatchesTheAnalyticalOne) {
   }
 }
 
+// Megatron refuses to interleave two stages when its exchanges are batched and blocking (one
+// batch would hold two sends and receives between the same two ranks): said, not priced.
+TEST(PipelineSim, BlockingInterleavedOverTwoStagesIsRefusedAsMegatronRefusesIt) {
+  costmodel::WorkloadSwitches sw;
+  sw.pp_interleaved_blocking = true;
+  const std::string two = "tp=8,sp=on,pp=2,vpp=2,schedule=interleaved,fsdp=4,zero=1,mbs=1,recipe=megatron";
+  const PipeFixture f = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, two, sw);
+  ASSERT_TRUE(f.e.reasons & costmodel::kReasonPipeline);
+  const std::vector<std::string> why = f.ev.Reasons(f.l, f.e);
+  EXPECT_NE(std::find(why.begin(), why.end(),
+                      "the interleaved schedule with blocking exchanges (the framework's pp_p2p_interleaved blocking) "
+                      "needs pp > 2: Megatron refuses pp 2"),
+            why.end());
+  // Overlapped exchanges (Megatron-Core's default) and 1F1B over two stages are fine.
+  EXPECT_FALSE(MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048, two).e.reasons & costmodel::kReasonPipeline);
+  sw.pp_p2p_blocking = true;
+  EXPECT_FALSE(MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048,
+                        "tp=8,sp=on,pp=2,fsdp=4,zero=1,mbs=1,recipe=megatron", sw)
+                   .e.reasons &
+               costmodel::kReasonPipeline);
+}
+
 TEST(PipelineSim, PerStageResultsAndOneTraceProcessPerStage) {
   const PipeFixture a = MakePipe("gpt3-175b", "dgx-a100-80g", 64, 64, 2048,
                                  "tp=8,sp=on,pp=8,fsdp=1,recompute=selective,recipe=megatron");

@@ -396,12 +396,13 @@ TEST_F(ValidateMpi, InterleavedPipelineRunsItsGroupedSendsAndReceives) {
   EXPECT_GT(m["step"]["time_s"].get<double>(), 0.0);
   ASSERT_FALSE(m["p2p"].empty());
   EXPECT_EQ(m["mesh"]["pp"], json::parse("[[0, 2], [1, 3]]"));
-  // Megatron-LM 2022's exchanges (the plan's inputs pp_p2p_interleaved blocking and
-  // pp_scatter_gather on; TP 2 without SP): every group waited for whole, each received half
-  // all-gathered over TP, and the pairing still runs to the end.
-  const fs::path sg = Plan("tp=2,sp=off,pp=2,vpp=2,schedule=interleaved,fsdp=1,zero=1,recipe=megatron", 4, 8);
+  // Megatron-LM 2022's exchanges (the plan's inputs pp_p2p blocking and pp_scatter_gather on;
+  // TP 2 without SP; 1F1B, as Megatron refuses interleaving over 2 stages with blocking
+  // exchanges): every group waited for whole, each received half all-gathered over TP, and the
+  // pairing still runs to the end.
+  const fs::path sg = Plan("tp=2,sp=off,pp=2,fsdp=1,zero=1,recipe=megatron", 4, 8);
   json pj = ReadJson(sg);
-  pj["inputs"]["pp_p2p_interleaved"] = "blocking";
+  pj["inputs"]["pp_p2p"] = "blocking";
   pj["inputs"]["pp_scatter_gather"] = "on";
   const fs::path blocking = dir_ / "plan-blocking.json";
   std::ofstream(blocking) << pj.dump();
@@ -410,8 +411,8 @@ TEST_F(ValidateMpi, InterleavedPipelineRunsItsGroupedSendsAndReceives) {
   const json mb = ReadJson(dir_ / "mb.json");
   EXPECT_EQ(mb["complete"], true);
   EXPECT_EQ(mb["plan"]["workload_switches"]["pp_scatter_gather"], "on") << mb["plan"].dump();
-  EXPECT_EQ(mb["plan"]["workload_switches"]["pp_p2p_interleaved"], "blocking") << mb["plan"].dump();
-  EXPECT_FALSE(m["plan"]["workload_switches"].contains("pp_p2p_interleaved"));
+  EXPECT_EQ(mb["plan"]["workload_switches"]["pp_p2p"], "blocking") << mb["plan"].dump();
+  EXPECT_FALSE(m["plan"]["workload_switches"].contains("pp_p2p"));
 }
 
 TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
