@@ -1180,13 +1180,15 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
     // BlockingProgram with equal stages (pipeline.h BlockingCriticalPath).
     const BlockingCounts n = BlockingCriticalPath(l.schedule, p, v, mi);
     p2p_exposed = n.exchanges * p2p.time_s + n.gathers * gather.time_s;
-  } else switch (l.schedule) {
-    case Schedule::k1F1B:
-      p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
-                    2.0 * (pd - 2.0) * p2p.time_s;
-      break;
-    case Schedule::kInterleaved: p2p_exposed = 2.0 * (pd * static_cast<double>(v) - 1.0) * p2p.time_s; break;
-    case Schedule::kZeroBubble: p2p_exposed = 4.0 * (pd - 1.0) * p2p.time_s; break;
+  } else {
+    switch (l.schedule) {
+      case Schedule::k1F1B:
+        p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
+                      2.0 * (pd - 2.0) * p2p.time_s;
+        break;
+      case Schedule::kInterleaved: p2p_exposed = 2.0 * (pd * static_cast<double>(v) - 1.0) * p2p.time_s; break;
+      case Schedule::kZeroBubble: p2p_exposed = 4.0 * (pd - 1.0) * p2p.time_s; break;
+    }
   }
 
   // Compute slows while the stage's data-parallel traffic overlaps it.
