@@ -258,9 +258,10 @@ std::vector<std::vector<Action>> ScheduleActions(Schedule s, int64_t p, int64_t 
   return out;
 }
 
-std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t p, int64_t v, int64_t m) {
+std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t v, int64_t m,
+                                                       const std::vector<std::vector<Action>>& lists) {
   MESHPLAN_CHECK(s != Schedule::kZeroBubble);
-  const auto lists = ScheduleActions(s, p, v, m);
+  const int64_t p = static_cast<int64_t>(lists.size());
   std::vector<std::vector<BlockingStep>> out(static_cast<size_t>(p));
   const int64_t pv = p * v, total = m * v;
   // Megatron's get_model_chunk_id: Python's modulo, so a negative id wraps.

@@ -140,10 +140,11 @@ struct BlockingStep {
   uint8_t ops = 0;
   Action action;
 };
-/// Every rank's compute actions (ScheduleActions' lists, in their order) with the exchanges
-/// Megatron-LM 2022 puts between them (empty exchanges left out). REQUIRES: s != kZeroBubble
-/// and ScheduleProblem(...) == "".
-std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t p, int64_t v, int64_t m);
+/// Every rank's compute actions (`lists`, ScheduleActions(s, p, v, m), in their order) with the
+/// exchanges Megatron-LM 2022 puts between them (empty exchanges left out); p = lists.size().
+/// REQUIRES: s != kZeroBubble and ScheduleProblem(...) == "".
+std::vector<std::vector<BlockingStep>> BlockingProgram(Schedule s, int64_t v, int64_t m,
+                                                       const std::vector<std::vector<Action>>& lists);
 
 /// Exchanges on the critical path of BlockingProgram with equal stages, as the simulator's run of
 /// it gives them (tests/sim/pipeline_sim_test.cc pins both against runs for p 2-8, v 2-4): with

@@ -21,10 +21,10 @@ namespace {
 // order per peer) and completes when every partner has posted: at the latest post of each pair
 // + p2p_s, then gather_s per tensor received. Completion times depend only on post times, so the
 // order of the sweep does not change the result.
-void RunBlocking(const PipelineInput& in, PipelineRun& run, std::vector<double>& free_at,
-                 std::vector<double>& busy) {
+void RunBlocking(const PipelineInput& in, const std::vector<std::vector<Action>>& lists, PipelineRun& run,
+                 std::vector<double>& free_at, std::vector<double>& busy) {
   const int64_t p = in.p;
-  const auto programs = costmodel::BlockingProgram(in.schedule, p, in.v, in.m);
+  const auto programs = costmodel::BlockingProgram(in.schedule, in.v, in.m, lists);
   // One queue of post times per ordered neighbour pair (a, b): slot 2a for b = a + 1 (mod p),
   // 2a + 1 for b = a - 1; with p == 2 both neighbours are one peer, so one queue (NCCL's order).
   auto slot = [&](int64_t a, bool to_next) {
@@ -36,8 +36,9 @@ void RunBlocking(const PipelineInput& in, PipelineRun& run, std::vector<double>&
     size_t index;
     bool send;
   };
+  // The operations the rank's current exchange posted (every exchange has one or more: empty
+  // means not posted yet).
   std::vector<std::vector<Posted>> pending(static_cast<size_t>(p));
-  std::vector<double> posted_at(static_cast<size_t>(p), -1.0);
   std::vector<size_t> next(static_cast<size_t>(p), 0);
   size_t total = 0, done = 0;
   for (const auto& l : programs) total += l.size();
@@ -63,8 +64,7 @@ void RunBlocking(const PipelineInput& in, PipelineRun& run, std::vector<double>&
           continue;
         }
         auto& mine = pending[static_cast<size_t>(r)];
-        if (posted_at[static_cast<size_t>(r)] < 0) {
-          posted_at[static_cast<size_t>(r)] = t;
+        if (mine.empty()) {
           const int64_t nxt = (r + 1) % p, prv = (r + p - 1) % p;
           auto post = [&](uint8_t bit, bool send, int64_t from, bool to_next) {
             if (!(st.ops & bit)) return;
@@ -93,7 +93,6 @@ void RunBlocking(const PipelineInput& in, PipelineRun& run, std::vector<double>&
         if (!matched) break;
         t = end + received * in.gather_s;
         mine.clear();
-        posted_at[static_cast<size_t>(r)] = -1.0;
         ++i;
         ++done;
         progress = true;
@@ -172,7 +171,7 @@ PipelineRun RunPipeline(const PipelineInput& in) {
   std::vector<double> free_at(static_cast<size_t>(p), 0.0), busy(static_cast<size_t>(p), 0.0);
   PipelineRun run;
   if (in.blocking) {
-    RunBlocking(in, run, free_at, busy);
+    RunBlocking(in, lists, run, free_at, busy);
   } else {
     RunAsync(in, lists, run, free_at, busy);
   }

@@ -292,7 +292,7 @@ TEST(PipelineSchedule, BlockingExchangesPairUpAroundTheSameComputeLists) {
           l.schedule = s;
           if (!ScheduleProblem(l, m).empty()) continue;
           const auto lists = ScheduleActions(s, p, v, m);
-          const auto prog = BlockingProgram(s, p, v, m);
+          const auto prog = BlockingProgram(s, v, m, lists);
           ASSERT_EQ(prog.size(), lists.size());
           std::map<std::pair<int64_t, int64_t>, int> sends, recvs;
           for (int64_t r = 0; r < p; ++r) {
@@ -328,10 +328,13 @@ TEST(PipelineSchedule, BlockingExchangesPairUpAroundTheSameComputeLists) {
   auto exchanges = [](const std::vector<BlockingStep>& steps) {
     return std::count_if(steps.begin(), steps.end(), [](const BlockingStep& x) { return !x.compute; });
   };
-  const auto one = BlockingProgram(Schedule::k1F1B, 4, 1, 8);
+  auto program = [](Schedule s, int64_t p, int64_t v, int64_t m) {
+    return BlockingProgram(s, v, m, ScheduleActions(s, p, v, m));
+  };
+  const auto one = program(Schedule::k1F1B, 4, 1, 8);
   EXPECT_EQ(exchanges(one[0]), 11);
   EXPECT_EQ(exchanges(one[3]), 9);
-  EXPECT_EQ(exchanges(BlockingProgram(Schedule::kInterleaved, 4, 2, 8)[3]), 21);
+  EXPECT_EQ(exchanges(program(Schedule::kInterleaved, 4, 2, 8)[3]), 21);
   // Which schedules block: the framework's switches, never ZB-H1.
   WorkloadSwitches w;
   w.pp_p2p_blocking = true;
