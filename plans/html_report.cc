@@ -1008,6 +1008,7 @@ void AddSweepSection(Section& s, const std::string& id, const In& doc) {
 std::string QuantityUnit(const std::string& q) {
   if (q == "tokens_per_s_per_gpu") return "tokens/s/GPU";
   if (q == "mfu") return "fraction of peak, in each source's FLOP convention";
+  if (q == "gemm_sustained_fraction") return "fraction of the burst rate";
   if (q.ends_with("_tflops") || q == "tflops_per_gpu" || q == "gemm_tflops") return "TFLOP/s";
   if (q.ends_with("_gib")) return "GiB";
   if (q.ends_with("_s")) return "s";

@@ -183,6 +183,9 @@ struct AttentionWords {
 };
 struct MappingTables {
   std::vector<GpuRow> gpus;
+  // Parts not modelled as clusters whose sustained-over-burst GEMM ratio stands for a cluster's
+  // GPU (the same die): read for that ratio only, never for their throughput.
+  std::vector<GpuRow> sustained_ratio_parts;
   std::vector<std::string> unmodelled_gpus;
   std::vector<UnitSpelling> units;  // longest spelling first
   std::vector<RateWord> link_generations, nvlink_generations;
@@ -251,6 +254,9 @@ MappingTables ParseMappingTables(std::string_view text, const std::string& origi
     if (r.Has("assumption")) g.assumption = r.String("assumption");
     if (r.Has("tray_gpus")) g.tray_gpus = r.Int("tray_gpus", 1, 1 << 10);
     return g;
+  });
+  t.sustained_ratio_parts = Rows<GpuRow>(o, "sustained_ratio_parts", [](costmodel::JsonObject& r) {
+    return GpuRow{AsciiLower(r.String("token")), "", r.String("cluster"), r.String("assumption"), 0};
   });
   for (const auto& u : Rows<GpuRow>(o, "unmodelled_gpus", [](costmodel::JsonObject& r) {
          return GpuRow{AsciiLower(r.String("token")), "", "", "", 0};
@@ -745,6 +751,17 @@ bool Unstated(const std::optional<std::string>& phrase) {
   return !phrase || HasAny(AsciiLower(*phrase), Tables().not_stated);
 }
 
+/// Sets the record's GPU generation ("A100") from its cluster's row; returns that row's tray size.
+int64_t SetGpuGeneration(ReferenceRecord& out) {
+  for (const GpuRow& r : Tables().gpus) {
+    if (r.cluster != out.cluster_name) continue;
+    out.gpu_generation = r.token;
+    for (char& ch : out.gpu_generation) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return r.tray_gpus;
+  }
+  return 0;
+}
+
 costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   const json* c = Field(rec, "cluster");
   if (!c || !c->is_object()) throw Skip{"cluster missing"};
@@ -754,15 +771,7 @@ costmodel::Cluster MapCluster(const json& rec, ReferenceRecord& out) {
   out.cluster_name = ClusterForGpu(*gpu, reason, assumption);
   if (out.cluster_name.empty()) throw Skip{reason};
   if (!assumption.empty()) out.assumptions.push_back(assumption);
-  int64_t tray_gpus = 0;
-  for (const GpuRow& r : Tables().gpus) {
-    if (r.cluster == out.cluster_name) {
-      tray_gpus = r.tray_gpus;
-      out.gpu_generation = AsciiLower(r.token);
-      for (char& ch : out.gpu_generation) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      break;
-    }
-  }
+  const int64_t tray_gpus = SetGpuGeneration(out);
   costmodel::Cluster cluster = costmodel::ResolveCluster(out.cluster_name, "reference");
   const int64_t gpn = cluster.node.gpus_per_node;
   if (const auto g = OptInt(*c, "gpus_per_node")) {
@@ -1348,12 +1357,22 @@ void MapCollective(const json& rec, ReferenceRecord& out) {
   s.source = out.id;
 }
 
+/// The same-die row a sustained GEMM record's GPU stands for (mapping.json
+/// sustained_ratio_parts), or null.
+const GpuRow* SustainedRatioPart(const json& rec) {
+  const json* c = Field(rec, "cluster");
+  const std::optional<std::string> gpu = c && c->is_object() ? OptString(*c, "gpu") : std::nullopt;
+  if (!gpu) return nullptr;
+  const std::string sq = Squash(*gpu);
+  for (const GpuRow& r : Tables().sustained_ratio_parts) {
+    if (Has(sq, r.token)) return &r;
+  }
+  return nullptr;
+}
+
 void MapGemm(const json& rec, ReferenceRecord& out) {
-  out.cluster = MapCluster(rec, out);
   const json* lj = Field(rec, "layout");
   if (!lj || !lj->is_object()) throw Skip{"layout missing"};
-  const std::string dtype = AsciiLower(OptString(*lj, "dtype").value_or(""));
-  const bool fp8 = Has(dtype, "fp8") || Has(dtype, "float8");
   // burst (the default): a short timed loop at boost clock, what the GEMM table and the peak
   // fractions are fitted from; sustained: the chain held at the GPU's power limit (mamf-finder's
   // MSMF), published with the same run's burst figure, whose ratio is gemm_sustained_fraction.
@@ -1361,6 +1380,18 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
   if (regime != "burst" && regime != "sustained") {
     throw Skip{"layout.regime '" + regime.substr(0, 40) + "' not modelled (burst or sustained)"};
   }
+  const GpuRow* ratio_part = regime == "sustained" ? SustainedRatioPart(rec) : nullptr;
+  if (ratio_part) {
+    // Another part of the cluster's die: its ratio is the cluster's, its TFLOP/s are not.
+    out.cluster_name = ratio_part->cluster;
+    out.cluster = costmodel::ResolveCluster(out.cluster_name, "reference");
+    SetGpuGeneration(out);
+    out.assumptions.push_back(ratio_part->assumption);
+  } else {
+    out.cluster = MapCluster(rec, out);
+  }
+  const std::string dtype = AsciiLower(OptString(*lj, "dtype").value_or(""));
+  const bool fp8 = Has(dtype, "fp8") || Has(dtype, "float8");
   if (regime == "sustained") {
     const json* mj = Field(rec, "measured");
     const std::optional<double> burst = mj && mj->is_object() ? OptNumber(*mj, "burst_tflops") : std::nullopt;
@@ -1368,6 +1399,14 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
     if (!(*burst >= 1e-3 && *burst <= 1e6)) throw Skip{"measured.burst_tflops: outside [0.001, 1e6]"};
     out.gemm_sustained = true;
     out.gemm_burst_tflops = *burst;
+    if (ratio_part) {
+      for (Measured& m : out.measured) {
+        if (m.quantity != "gemm_tflops") continue;
+        m.quantity = "gemm_sustained_fraction";
+        m.value /= *burst;
+        if (m.value > 1.0) throw Skip{"measured.tflops over measured.burst_tflops is above 1: not a sustained fraction"};
+      }
+    }
     if (fp8 && !costmodel::Fp8Priceable(out.cluster)) {
       throw Skip{"fp8 GEMM on " + out.cluster_name + ": no FP8 GEMM fraction measured (efficiency.gemm_fp8_peak_fraction)"};
     }
@@ -1514,7 +1553,9 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     if (!r.gemm_sustained) cp.gemm_sustained = 1.0;
     const costmodel::KernelTime k = r.gemm_fp8 ? costmodel::Fp8GemmTime(cp, r.gemm_m, r.gemm_n, r.gemm_k)
                                                : costmodel::GemmTime(cp, r.gemm_m, r.gemm_n, r.gemm_k);
-    for (const Measured& m : r.measured) score(m, k.flops / k.time_s / 1e12);
+    for (const Measured& m : r.measured) {
+      score(m, m.quantity == "gemm_sustained_fraction" ? cp.gemm_sustained : k.flops / k.time_s / 1e12);
+    }
     return out;
   }
   const costmodel::Evaluator ev(r.model, cluster, r.workload);

@@ -18,9 +18,10 @@
 #    best-of-a-sweep GEMM (0.78 of peak) is one shape no training run has, beside 75 that runs had.
 #    Also for gb200-nvl72: the same Blackwell GPU running the same kernels (its efficiencies are
 #    fractions of its own, higher, 1,200 W peak).
-#  - dgx-h100 and dgx-b200 also read data/reference/sustained-gemm.json: mamf-finder's MSMF over
-#    its MAMF on H200 and B200 (BF16, FP8), the sustained fraction of a GEMM chain held at the
-#    power limit (efficiency.gemm_sustained_fraction; all the above are burst timings).
+#  - all three also read data/reference/sustained-gemm.json: mamf-finder's MSMF over its MAMF on
+#    H200 and B200 (BF16, FP8) and on the A100 PCIe (BF16; its ratio only, for the same GA100 die:
+#    data/reference/mapping.json sustained_ratio_parts), the sustained fraction of a GEMM chain
+#    held at the power limit (efficiency.gemm_sustained_fraction; all the above are burst timings).
 # data/calibration/inputs/shipped.json lists the same inputs for `accuracy --leave-source-out`;
 # change both together (Cli.ShippedFitInputsMatchTheCalibrationScript checks they agree).
 set -euo pipefail
@@ -39,7 +40,7 @@ ref=$root/data/reference/published.json
   h100-2x8-all_reduce-ncclt309-xe9680.txt h100-4x8-all_reduce-ncclt309-gjaion.txt \
   h100-4x8-all_reduce-ncclt309-vmware.txt h100-1x8-alltoall-xxrjun.txt h100-1x8-sendrecv-xxrjun.txt
 "$bin" calibrate --cluster dgx-a100-80g --name dgx-a100 --also-for dgx-a100-40g --leave-one-out -o "$out/dgx-a100.json" \
-  --reference "$ref" \
+  --reference "$ref" "$root/data/reference/sustained-gemm.json" \
   --nccl-tests a100-1x8-all_reduce-dkhnotes.txt a100-1x8-all_reduce-zhnotes-g8.txt a100-1x8-all_reduce-zhnotes-mpi.txt \
   a100-2x8-all_reduce-ocioke-roce.txt
 "$bin" calibrate --cluster dgx-b200 --name dgx-b200 --also-for gb200-nvl72 -o "$out/dgx-b200.json" \

@@ -201,6 +201,9 @@ std::vector<std::string> AddReferenceKernelRecords(const std::string& path,
     const std::string src = file + ":" + r.id;
     if (r.kind == "per_layer") {
       in.layers.push_back({r.model, r.workload, r.layout, value("layer_forward_s"), value("layer_backward_s"), src});
+    } else if (r.kind == "gemm" && r.gemm_sustained && value("gemm_sustained_fraction") > 0) {
+      // Another part of the same die: its ratio only (mapping.json sustained_ratio_parts).
+      in.sustained_gemms.push_back({value("gemm_sustained_fraction"), kSustainedWindowS, {}, src});
     } else if (r.kind == "gemm" && r.gemm_sustained && value("gemm_tflops") > 0) {
       // mamf-finder's MSMF over the same run's MAMF: the chain at the power limit over its bursts.
       in.sustained_gemms.push_back({value("gemm_tflops") / r.gemm_burst_tflops, kSustainedWindowS, {}, src});

@@ -891,9 +891,10 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
 }
 
 // Out of sample (DESIGN.md): each source scored with the shipped profiles refitted without its
-// own kernel-level records. Korthikanti's per-layer records shape the A100 profile, so its
-// in-sample 3.6% step error (9 end-to-end points) is 11.8% out of sample; sources that shaped
-// nothing are unchanged.
+// own kernel-level records. Korthikanti's per-layer records shape the A100 profile: in sample its
+// forward layer times are fitted exactly; out of sample the GEMM fraction comes from mamf-finder's
+// A100 burst (0.880 of peak) held at its sustained ratio (0.905, the A100 PCIe's MSMF / MAMF), and
+// its step error (9 end-to-end points) is 2.0%; sources that shaped nothing are unchanged.
 TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
   const std::string ref = std::string(std::getenv("MESHPLAN_DATA")) + "/reference/published.json";
   Result r = Run("accuracy --reference " + ref + " --leave-source-out --json " + P("o.json"));
@@ -916,12 +917,14 @@ TEST_F(Cli, LeaveSourceOutRefitsWithoutTheSourceAndScoresIt) {
     return s["per_source"][source]["per_quantity"][quantity];
   };
   const double out_of_sample = q("Korthikanti et al. 2022", "step_time_s")["mape_pct"].get<double>();
-  // Worse than in-sample (2.1%): the refit really left it out. 8.6% since NVLink's pipeline chunks
-  // were priced (10.1% before): the TP all-reduces of 100 MB take what nccl-tests measure.
-  EXPECT_GT(out_of_sample, 5.0);
-  EXPECT_LE(out_of_sample, 8.7);
+  // 8.0% (bias -8.0%) before the sustained ratio, as optimistic as the burst rate: 0.880 x 0.905
+  // = 0.797 of peak against the 0.774 the left-out layer timings give.
+  EXPECT_LE(out_of_sample, 3.0);
   EXPECT_LT(q("Korthikanti et al. 2022", "step_time_s")["bias_pct"].get<double>(), 0.0);
-  EXPECT_LE(q("Korthikanti et al. 2022", "layer_forward_s")["mape_pct"].get<double>(), 6.5);
+  EXPECT_GT(q("Korthikanti et al. 2022", "step_time_s")["bias_pct"].get<double>(), -2.0);
+  // In sample the forward layer times are what the fit reproduces (0.0%): the refit really left them out.
+  EXPECT_GT(q("Korthikanti et al. 2022", "layer_forward_s")["mape_pct"].get<double>(), 1.0);
+  EXPECT_LE(q("Korthikanti et al. 2022", "layer_forward_s")["mape_pct"].get<double>(), 2.0);
   EXPECT_LE(q("mosaicml/llm-foundry", "step_time_s")["mape_pct"].get<double>(), 9.0);
   EXPECT_LE(s["per_calibration"]["dgx-h100 without stas00/ml-engineering"]["per_quantity"]["collective_time_s"]
                 ["mape_pct"].get<double>(),

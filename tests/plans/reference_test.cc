@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "costmodel/calibration.h"
 #include "costmodel/error.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/params.h"
@@ -315,14 +316,30 @@ TEST(ReferenceMapRecord, SustainedGemmIsScoredHeldAtThePowerLimitAndBurstIsNot) 
 
 // The clusters' sustained fractions are the shipped records' MSMF / MAMF, to the 4 digits the
 // cluster files keep: H200 BF16 755 / 850 (and the H100, the same GH100 die at the same 700 W,
-// takes it), B200 BF16 1439 / 1737; B200's FP8 GEMM fraction is its FP8 MAMF 3350 / 4500.
+// takes it), B200 BF16 1439 / 1737; B200's FP8 GEMM fraction is its FP8 MAMF 3350 / 4500. The
+// A100 PCIe's 258 / 285 stands for the A100 SXM's (mapping.json sustained_ratio_parts): a ratio,
+// scored as one, and the dgx-a100 profile fits it (the cluster files keep 1.0).
 TEST(ReferenceFile, ClusterSustainedFractionsAreTheShippedMsmfOverMamf) {
   const std::string path = costmodel::DataDir() + "/reference/sustained-gemm.json";
   std::map<std::string, double> ratio;
   double b200_fp8_burst = 0;
   for (const ReferenceRecord& r : MapReferenceFile(costmodel::ReadFileText(path, "test"), path)) {
-    if (r.gemm_sustained && !r.gemm_fp8 && r.skip_reason.empty()) {
+    if (r.gemm_sustained && !r.gemm_fp8 && r.skip_reason.empty() && r.measured.at(0).quantity == "gemm_tflops") {
       ratio[r.cluster_name] = r.measured.at(0).value / r.gemm_burst_tflops;
+    }
+    if (r.id == "msmf-a100-pcie-bf16") {
+      ASSERT_EQ(r.skip_reason, "");
+      EXPECT_EQ(r.cluster_name, "dgx-a100-80g");
+      EXPECT_EQ(r.gpu_generation, "A100");
+      ASSERT_EQ(r.measured.size(), 1u);
+      EXPECT_EQ(r.measured[0].quantity, "gemm_sustained_fraction");
+      EXPECT_DOUBLE_EQ(r.measured[0].value, 258.0 / 285.0);
+      ASSERT_EQ(r.assumptions.size(), 1u);
+      EXPECT_TRUE(r.assumptions[0].starts_with("A100 PCIe (300 W) sustained-over-burst GEMM ratio")) << r.assumptions[0];
+      const std::vector<ScoredQuantity> p = PredictRecord(r, r.cluster);
+      ASSERT_EQ(p.size(), 1u);
+      EXPECT_EQ(p[0].predicted, 1.0);  // the cluster file's: no throttling
+      EXPECT_NEAR(p[0].error_pct, 100.0 * (285.0 / 258.0 - 1.0), 1e-9);
     }
     // The burst FP8 row is skipped as the fraction's source, its measured value still read.
     if (r.id == "mamf-b200-sxm-fp8-e4m3fn-v4") b200_fp8_burst = r.measured.at(0).value;
@@ -336,8 +353,14 @@ TEST(ReferenceFile, ClusterSustainedFractionsAreTheShippedMsmfOverMamf) {
   ASSERT_EQ(b200_fp8_burst, 3350.0);
   EXPECT_NEAR(costmodel::ResolveCluster("dgx-b200").efficiency.gemm_fp8_peak_fraction, 3350.0 / 4500.0, 5e-5);
   // No MSMF for A100 SXM or GB200 yet: their cluster files keep the burst rate (GB200 takes the
-  // B200's through the dgx-b200 profile it shares, README).
+  // B200's through the dgx-b200 profile it shares, README; the A100 the PCIe part's, through dgx-a100).
   EXPECT_EQ(costmodel::ResolveCluster("dgx-a100-80g").efficiency.gemm_sustained_fraction, 1.0);
+  const std::string a100 = costmodel::DataDir() + "/calibration/dgx-a100.json";
+  const costmodel::CalibrationProfile p =
+      costmodel::ParseCalibrationJson(costmodel::ReadFileText(a100, "test"), a100);
+  costmodel::Cluster c = costmodel::ResolveCluster("dgx-a100-80g");
+  costmodel::ApplyCalibration(p, c, a100);
+  EXPECT_DOUBLE_EQ(c.efficiency.gemm_sustained_fraction, 258.0 / 285.0);
   EXPECT_EQ(costmodel::ResolveCluster("gb200-nvl72").efficiency.gemm_sustained_fraction, 1.0);
 }
 
