@@ -312,6 +312,27 @@ TEST(ReferenceMapRecord, SustainedGemmIsScoredHeldAtThePowerLimitAndBurstIsNot) 
   j["measured"]["burst_tflops"] = 1525;
   j["layout"]["regime"] = "throttled";
   EXPECT_EQ(MapRecord(j).skip_reason, "layout.regime 'throttled' not modelled (burst or sustained)");
+  // A PCIe part of a modelled die gives its sustained ratio only (mapping.json
+  // sustained_ratio_parts); its burst is still a PCIe card's, not modelled.
+  j["layout"]["regime"] = "sustained";
+  j["layout"]["dtype"] = "bf16";
+  j["cluster"]["gpu"] = "A100 PCIe";
+  j["measured"] = {{"tflops", 258}, {"burst_tflops", 285}};
+  r = MapRecord(j);
+  ASSERT_EQ(r.skip_reason, "");
+  EXPECT_EQ(r.cluster_name, "dgx-a100-80g");
+  ASSERT_EQ(r.measured.size(), 1u);
+  EXPECT_EQ(r.measured[0].quantity, "gemm_sustained_fraction");
+  c = costmodel::ResolveCluster("dgx-a100-80g");
+  c.efficiency.gemm_sustained_fraction = 0.9;
+  q = PredictRecord(r, c);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_DOUBLE_EQ(q[0].predicted, 0.9);
+  EXPECT_NEAR(q[0].error_pct, 100.0 * (0.9 / (258.0 / 285.0) - 1.0), 1e-9);
+  j["measured"]["tflops"] = 290;
+  EXPECT_EQ(MapRecord(j).skip_reason, "measured.tflops over measured.burst_tflops is above 1: not a sustained fraction");
+  j["layout"]["regime"] = "burst";
+  EXPECT_EQ(MapRecord(j).skip_reason, "GPU 'A100 PCIe': PCIe parts are not modelled (clusters are SXM/NVLink systems)");
 }
 
 // The clusters' sustained fractions are the shipped records' MSMF / MAMF, to the 4 digits the
