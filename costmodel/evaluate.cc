@@ -1005,13 +1005,25 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   const double whole_bytes = bytes.activation * static_cast<double>(l.mbs * CpLocalSeq(w, l) * m.hidden);
   const bool scatter = w.pp_scatter_gather && !l.sp && t > 1;
   const double act_bytes = whole_bytes / (l.sp || scatter ? static_cast<double>(t) : 1.0);
+  // Placement decides each hop's link (pipeline.h PipelineHopCrossesNode): stage neighbours are
+  // gpus/p ranks apart, so a pipeline deeper than the nodes it spans has hops of both kinds.
   const MeshShape mesh = MeshShape::Of(l);
-  const bool inter = mesh.Stride(MeshDim::kPp) >= cluster_.node.gpus_per_node;
-  const CollectiveCost p2p = SendRecvTime(links_, inter, act_bytes);
+  const int64_t stride = mesh.Stride(MeshDim::kPp), gpn = cluster_.node.gpus_per_node;
+  // Some hop crosses when the pipeline spans more than a node; some stays inside when a node
+  // holds two neighbouring stages (PipelineHopCrossesNode: hop 0 then does not cross).
+  const bool inter = p * stride > gpn, intra = 2 * stride <= gpn;
+  const CollectiveCost p2p_in = intra ? SendRecvTime(links_, false, act_bytes) : CollectiveCost{};
+  const CollectiveCost p2p_out = inter ? SendRecvTime(links_, true, act_bytes) : CollectiveCost{};
+  const PipelineHops hops{p, stride, gpn, intra ? p2p_in.time_s : p2p_out.time_s,
+                          inter ? p2p_out.time_s : p2p_in.time_s};
   const Group tp_group = PlaceGroup(t, mesh.Stride(MeshDim::kTp));
   const CollectiveCost gather = scatter ? TimeOn(TableOf(tp_group), Coll::kAllGather, whole_bytes) : CollectiveCost{};
   const bool blocking = ExchangesBlock(w, l.schedule);
-  e.pipe.p2p_s = p2p.time_s;
+  e.pipe.p2p_s = hops.intra_s;
+  e.pipe.p2p_inter_s = hops.inter_s;
+  e.pipe.stage_stride = stride;
+  e.pipe.gpus_per_node = gpn;
+  e.pipe.intra_node = intra;
   e.pipe.gather_s = gather.time_s;
   e.pipe.blocking = blocking;
   const double comm_fwd = pc.layer_fwd_tp_s + pc.layer_fwd_cp_s + pc.layer_fwd_ep_s;
@@ -1023,8 +1035,10 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   e.pipe.head_bwd_s = lt.head_bwd_s + pc.head_bwd_s;
   e.pipe.p2p_bytes = act_bytes;
   e.pipe.inter_node = inter;
-  AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, inter ? 2 : 1}, act_bytes, p2p,
-         2.0 * micro * static_cast<double>(v));
+  // A rank sends forward over one hop and backward over the other: each kind its share.
+  const double sends = 2.0 * micro * static_cast<double>(v) / (inter && intra ? 2.0 : 1.0);
+  if (intra) AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, 1}, act_bytes, p2p_in, sends);
+  if (inter) AddUse(e, Coll::kSendRecv, Purpose::kPpP2p, Group{2, 2}, act_bytes, p2p_out, sends);
   if (scatter) AddUse(e, Coll::kAllGather, Purpose::kPpP2p, tp_group, whole_bytes, gather, 2.0 * micro * static_cast<double>(v));
 
   const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));  // fsdp x cp
@@ -1159,14 +1173,11 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   if (l.schedule == Schedule::kZeroBubble && b->total_s() > 0) {
     bubble *= std::max(0.0, b->fwd_s + b->bwd_s - b->wgrad_s) / b->total_s();
   }
-  // Sends on the critical path, as the schedule's list run with a send delay gives them (sends
-  // async on their own stream; tests/sim/pipeline_sim_test.cc pins these against the run):
-  // interleaved and ZB-H1 pay them in the fill and the drain only, 2(p v - 1) and 4(p - 1)
-  // sends; 1F1B also in the steady state, where a rank's backward waits on the round trip to
-  // its neighbour: 2 m (p-1)/p + 2(p-2) sends.
-  // In 1F1B's steady state a stage with slack (the bottleneck stage busier than its
-  // neighbours by at least the round trip) hides those sends; only the excess shows.
-  const double pd = static_cast<double>(p), md = static_cast<double>(mi);
+  // Sends on the critical path, as the schedule's list run with each hop's send time gives them
+  // (pipeline.h ExposedSendTime; tests/sim/pipeline_sim_test.cc pins it against the run): the
+  // fill and the drain, and in 1F1B's steady state the round trip a rank's backward waits on,
+  // which a stage with slack (the bottleneck stage busier than its neighbours by at least the
+  // round trip) hides; only the excess shows.
   double second = 0;  // the busiest stage kind other than the bottleneck's
   for (const StageCost* x : {&f, &mid, &la}) {
     if (x == &mid && p <= 2) continue;
@@ -1174,22 +1185,8 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
   }
   if (b == &mid && p > 3) second = b->total_s();  // several middle stages share the bottleneck
   const double slack = std::max(0.0, b->total_s() - second);
-  double p2p_exposed = 0;
-  if (blocking) {
-    // Blocking exchanges (Megatron): no slack hides them; the counts of the simulator's run of
-    // BlockingProgram with equal stages (pipeline.h BlockingCriticalPath).
-    const BlockingCounts n = BlockingCriticalPath(l.schedule, p, v, mi);
-    p2p_exposed = n.exchanges * p2p.time_s + n.gathers * gather.time_s;
-  } else {
-    switch (l.schedule) {
-      case Schedule::k1F1B:
-        p2p_exposed = md * std::max(0.0, 2.0 * (pd - 1.0) / pd * p2p.time_s - slack) +
-                      2.0 * (pd - 2.0) * p2p.time_s;
-        break;
-      case Schedule::kInterleaved: p2p_exposed = 2.0 * (pd * static_cast<double>(v) - 1.0) * p2p.time_s; break;
-      case Schedule::kZeroBubble: p2p_exposed = 4.0 * (pd - 1.0) * p2p.time_s; break;
-    }
-  }
+  const double p2p_exposed = ExposedSendTime(l.schedule, blocking, v, mi, hops, slack) +
+                             (blocking ? BlockingCriticalPath(l.schedule, p, v, mi).gathers * gather.time_s : 0.0);
 
   // Compute slows while the stage's data-parallel traffic overlaps it.
   double compute = micro * b->compute_s;

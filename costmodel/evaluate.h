@@ -163,9 +163,19 @@ struct StageCost {
 
 struct PipelineParts {
   StageCost first, middle, last;  // middle is unused when pp <= 2
-  double p2p_s = 0;               // one activation (or gradient) send/recv between neighbours
+  // One activation (or gradient) send/recv between neighbours: over a hop inside a node (every
+  // hop's where none is), and over one between nodes (every hop's where all are); which hops
+  // cross is PipelineHopCrossesNode(hop, p, stage_stride, gpus_per_node).
+  double p2p_s = 0;
+  double p2p_inter_s = 0;
   double p2p_bytes = 0;
-  bool inter_node = false;        // stage neighbours on different nodes
+  int64_t stage_stride = 1, gpus_per_node = 1;
+  bool inter_node = false;        // some stage neighbours on different nodes ...
+  bool intra_node = false;        // ... and some on the same node
+  /// One send over hop `hop` of the `p` stages (pipeline.h PipelineHopCrossesNode).
+  double HopS(int64_t hop, int64_t p) const {
+    return PipelineHopCrossesNode(hop, p, stage_stride, gpus_per_node) ? p2p_inter_s : p2p_s;
+  }
   bool blocking = false;          // the exchanges block (pipeline.h ExchangesBlock)
   double gather_s = 0;            // scatter-gather: the TP all-gather of each received tensor
   double makespan_s = 0;          // the schedule: m micro-batches over every stage, with bubble

@@ -369,4 +369,56 @@ std::vector<double> PeakInFlight(const std::vector<std::vector<Action>>& actions
   return out;
 }
 
+bool PipelineHopCrossesNode(int64_t hop, int64_t p, int64_t stride, int64_t gpus_per_node) {
+  MESHPLAN_CHECK(p >= 2 && hop >= 0 && hop < p && stride >= 1 && gpus_per_node >= 1);
+  if (hop == p - 1) return p * stride > gpus_per_node;
+  const int64_t lo = hop * stride, hi = (hop + 2) * stride - 1;
+  return hi / gpus_per_node > lo / gpus_per_node;
+}
+
+double ExposedSendTime(Schedule s, bool blocking, int64_t v, int64_t m, const PipelineHops& h, double slack) {
+  const int64_t p = h.p;
+  MESHPLAN_CHECK(p >= 2 && v >= 1 && m >= 1);
+  const bool alike = h.intra_s == h.inter_s;
+  const double pd = static_cast<double>(p), vd = static_cast<double>(v), md = static_cast<double>(m);
+  double path = alike ? (pd - 1.0) * h.intra_s : 0.0;
+  if (!alike) {
+    for (int64_t hop = 0; hop + 1 < p; ++hop) path += h(hop);
+  }
+  if (blocking) {
+    double worst = 0;  // the slowest rank's exchange
+    if (alike) {
+      worst = h.intra_s;
+    } else if (p == 2) {
+      worst = h(0);
+    } else if (s == Schedule::kInterleaved) {
+      for (int64_t r = 0; r < p; ++r) worst = std::max(worst, h(r));
+    } else {
+      for (int64_t r = 1; r + 1 < p; ++r) worst = std::max(worst, 0.5 * (h(r - 1) + h(r)));
+    }
+    // The steady state's exchanges (2 per micro-batch in 1F1B, v in interleaved) at the slowest
+    // rank's pace; the fill's and the drain's walk the stages, at the mean hop.
+    const double n = BlockingCriticalPath(s, p, v, m).exchanges;
+    const double steady = std::min(n, (s == Schedule::kInterleaved ? vd : 2.0) * md);
+    const double mean = s == Schedule::kInterleaved ? (path + h(p - 1)) / pd : path / (pd - 1.0);
+    return steady * worst + (n - steady) * mean;
+  }
+  switch (s) {
+    case Schedule::kInterleaved: return 2.0 * (vd * path + (vd - 1.0) * h(p - 1));
+    case Schedule::kZeroBubble: return 4.0 * path;
+    case Schedule::k1F1B: break;
+  }
+  double round_trip = 2.0 * path / pd;  // every hop alike: the whole pipeline's
+  if (!alike) {
+    for (int64_t i = 0; i + 1 < p; ++i) {
+      double sum = 0;
+      for (int64_t j = i; j + 1 < p; ++j) {
+        sum += h(j);
+        round_trip = std::max(round_trip, 2.0 * sum / static_cast<double>(j - i + 2));
+      }
+    }
+  }
+  return md * std::max(0.0, round_trip - slack) + 2.0 * (pd - 2.0) / (pd - 1.0) * path;
+}
+
 }  // namespace meshplan::costmodel

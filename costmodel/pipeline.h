@@ -164,6 +164,49 @@ inline bool ExchangesBlock(const WorkloadSwitches& w, Schedule s) {
   return s == Schedule::k1F1B ? w.pp_p2p_blocking : s == Schedule::kInterleaved && w.pp_interleaved_blocking;
 }
 
+/// Whether hop `hop` of a pipeline of `p` stages crosses a node boundary. Hop r < p - 1 joins
+/// stage r to stage r + 1; hop p - 1 joins stage p - 1 back to stage 0 (the interleaved
+/// schedule's step from a rank's chunk c to chunk c + 1 on rank 0). With pp outermost in the
+/// mesh (mesh.h), stage s of a pipeline is rank s x stride + o, o in [0, stride), and a node holds
+/// `gpus_per_node` consecutive ranks. A hop crosses when it does for any o, since the pipelines
+/// of the other ranks run in lockstep with it (their TP and data-parallel collectives): a
+/// multiple of gpus_per_node in (r stride, (r + 2) stride - 1] for r < p - 1, and
+/// p x stride > gpus_per_node for the wrap. Stage neighbours a node or more apart
+/// (stride >= gpus_per_node) cross at every hop; a whole pipeline inside one node at none; in
+/// between some do (tp 4 x pp 4 on two nodes of 8: hops 1-2 and 3-0, not 0-1 and 2-3).
+bool PipelineHopCrossesNode(int64_t hop, int64_t p, int64_t stride, int64_t gpus_per_node);
+
+/// The send times of a pipeline's hops: `intra_s` over a hop inside a node, `inter_s` over one
+/// between nodes (PipelineHopCrossesNode with `stride` and `gpus_per_node`).
+struct PipelineHops {
+  int64_t p = 2, stride = 1, gpus_per_node = 1;
+  double intra_s = 0, inter_s = 0;
+  double operator()(int64_t hop) const {
+    return PipelineHopCrossesNode(hop, p, stride, gpus_per_node) ? inter_s : intra_s;
+  }
+};
+
+/// Send time on the critical path of a step of `m` micro-batches over the hops `h` (the TP
+/// gathers of scatter-gather apart: BlockingCriticalPath's gathers), as the schedule's lists run
+/// with those send times give it (sim/pipeline.h; tests/sim/pipeline_sim_test.cc holds the two
+/// together, exactly where every hop is alike). With `path` the sum of the p - 1 hops from
+/// stage 0 to stage p - 1 and `wrap` hop p - 1:
+/// - interleaved, sends on their own stream: the fill and the drain, 2 (v path + (v - 1) wrap);
+///   2 (p v - 1) sends where the hops are alike.
+/// - ZB-H1: 4 path (4 (p - 1) sends where alike; a slow hop near the last stage costs the
+///   run up to one more send of it, not priced).
+/// - 1F1B: the fill and the drain, 2 (p - 2) / (p - 1) path, and in the steady state, per
+///   micro-batch, the slowest round trip: the largest 2 (sum of the hops i..j) / (j - i + 2)
+///   over runs of consecutive hops, 2 (p - 1) t / p where alike (a rank's backward waits on the
+///   round trip through the stages after it, spread over the micro-batches in flight), less
+///   `slack` (the bottleneck stage's time beyond the next busiest, which hides it). The run
+///   differs in the fill and drain by under one slow send per stage where hops differ.
+/// - blocking exchanges (Megatron-LM): BlockingCriticalPath's exchanges, each the slowest
+///   rank's mean of its two hops (1F1B: the ranks between the ends; interleaved: every rank,
+///   the wrap included), t where alike; the run's steady state is exactly that, its fill and
+///   drain at most that.
+double ExposedSendTime(Schedule s, bool blocking, int64_t v, int64_t m, const PipelineHops& h, double slack);
+
 /// Bounds on what the schedule lists may hold (actions = 2 or 3 x p x v x m).
 inline constexpr int64_t kMaxPipelineActions = 20'000'000;
 

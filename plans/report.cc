@@ -407,8 +407,17 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   if (l.pp > 1) {
     const auto& pp = e.pipe;
     os << "  exposed PP send/recv  " << Ms(t.exposed_pp_comm_s) << " ms  ("
-       << Printf("%.3f", pp.p2p_s * 1e3) << " ms per send of " << Printf("%.1f", pp.p2p_bytes / 1048576.0)
-       << " MiB, " << (pp.inter_node ? "between nodes" : "inside a node");
+       << Printf("%.3f", pp.p2p_s * 1e3) << " ms per send of "
+       << Printf("%.1f", pp.p2p_bytes / 1048576.0) << " MiB, "
+       << (!pp.inter_node ? "inside a node" : !pp.intra_node ? "between nodes" : "inside a node; ");
+    if (pp.inter_node && pp.intra_node) {
+      int64_t crossing = 0;
+      for (int64_t hop = 0; hop + 1 < l.pp; ++hop) {
+        crossing += costmodel::PipelineHopCrossesNode(hop, l.pp, pp.stage_stride, pp.gpus_per_node) ? 1 : 0;
+      }
+      os << Printf("%.3f", pp.p2p_inter_s * 1e3) << " ms between nodes, at " << crossing << " of the "
+         << l.pp - 1 << " stage boundaries";
+    }
     if (pp.gather_s > 0) {
       os << ", then " << Printf("%.3f", pp.gather_s * 1e3) << " ms to all-gather it over TP (the framework's "
          << "workload.pp_scatter_gather on: 1/" << l.tp << " of the activation sent without sequence parallelism)";

@@ -16,6 +16,11 @@ using costmodel::ActionKind;
 
 namespace {
 
+// One send over hop `hop` (PipelineInput::hop_s).
+double HopTime(const PipelineInput& in, int64_t hop) {
+  return in.hop_s.empty() ? in.p2p_s : in.hop_s[static_cast<size_t>(hop)];
+}
+
 // The blocking engine: ranks run their programs in turn as far as they can; an exchange posts
 // its operations (the k-th send from a to b pairs with the k-th receive at b from a, NCCL's
 // order per peer) and completes when every partner has posted: at the latest post of each pair
@@ -35,6 +40,7 @@ void RunBlocking(const PipelineInput& in, const std::vector<std::vector<Action>>
     size_t queue;
     size_t index;
     bool send;
+    int64_t hop;  // the link between the pair
   };
   // The operations the rank's current exchange posted (every exchange has one or more: empty
   // means not posted yet).
@@ -70,7 +76,7 @@ void RunBlocking(const PipelineInput& in, const std::vector<std::vector<Action>>
             if (!(st.ops & bit)) return;
             auto& q = (send ? sends : recvs)[slot(from, to_next)];
             q.push_back(t);
-            mine.push_back({slot(from, to_next), q.size() - 1, send});
+            mine.push_back({slot(from, to_next), q.size() - 1, send, to_next ? from : (from + p - 1) % p});
           };
           post(costmodel::kSendPrev, true, r, false);
           post(costmodel::kRecvPrev, false, prv, true);
@@ -87,7 +93,7 @@ void RunBlocking(const PipelineInput& in, const std::vector<std::vector<Action>>
             matched = false;
             break;
           }
-          end = std::max(end, std::max(t, other[x.index]) + in.p2p_s);
+          end = std::max(end, std::max(t, other[x.index]) + HopTime(in, x.hop));
           received += x.send ? 0 : 1;
         }
         if (!matched) break;
@@ -129,14 +135,14 @@ void RunAsync(const PipelineInput& in, const std::vector<std::vector<Action>>& l
           if (vs > 0) {
             const double t = fdone[at(a.micro_batch, vs - 1)];
             if (t < 0) break;
-            ready = std::max(ready, t + in.p2p_s);
+            ready = std::max(ready, t + HopTime(in, (vs - 1) % p));
           }
           dur = c.fwd_s;
         } else if (a.kind == ActionKind::kBackward) {
           if (vs < V - 1) {
             const double t = bdone[at(a.micro_batch, vs + 1)];
             if (t < 0) break;
-            ready = std::max(ready, t + in.p2p_s);
+            ready = std::max(ready, t + HopTime(in, vs % p));
           } else {
             const double t = fdone[at(a.micro_batch, vs)];
             MESHPLAN_CHECK(t >= 0);  // issued earlier on this rank
@@ -167,6 +173,7 @@ void RunAsync(const PipelineInput& in, const std::vector<std::vector<Action>>& l
 PipelineRun RunPipeline(const PipelineInput& in) {
   const int64_t p = in.p, v = in.v, m = in.m, V = p * v;
   MESHPLAN_CHECK(static_cast<int64_t>(in.chunks.size()) == V);
+  MESHPLAN_CHECK(in.hop_s.empty() || static_cast<int64_t>(in.hop_s.size()) == p);
   const auto lists = costmodel::ScheduleActions(in.schedule, p, v, m);
   std::vector<double> free_at(static_cast<size_t>(p), 0.0), busy(static_cast<size_t>(p), 0.0);
   PipelineRun run;

@@ -30,7 +30,10 @@ struct PipelineInput {
   costmodel::Schedule schedule = costmodel::Schedule::k1F1B;
   int64_t p = 1, v = 1, m = 1;
   std::vector<ChunkCost> chunks;  // p * v, indexed by virtual stage vs = chunk * p + rank
-  double p2p_s = 0;               // one send between neighbouring virtual stages
+  double p2p_s = 0;               // one send between neighbouring virtual stages ...
+  // ... or, when not empty, per hop (p of them): hop r < p - 1 from rank r to rank r + 1, hop
+  // p - 1 from rank p - 1 to rank 0 (costmodel/pipeline.h PipelineHopCrossesNode).
+  std::vector<double> hop_s;
   // Megatron-LM 2022's blocking exchanges (costmodel/pipeline.h BlockingProgram) instead of
   // sends on their own stream: each exchange holds its rank until every send and receive in it
   // is done, a send done p2p_s after both its rank and its receiver have posted it; then each

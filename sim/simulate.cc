@@ -150,6 +150,9 @@ SimResult SimulatePipelineStep(const costmodel::Evaluator& ev, const costmodel::
   in.v = l.vpp;
   in.m = m;
   in.p2p_s = pp.p2p_s;
+  if (pp.inter_node && pp.intra_node) {  // hops of both kinds
+    for (int64_t hop = 0; hop < l.pp; ++hop) in.hop_s.push_back(pp.HopS(hop, l.pp));
+  }
   in.blocking = pp.blocking;
   in.gather_s = pp.gather_s;
   in.record = opt.record_timeline;

@@ -345,6 +345,54 @@ TEST(PipelineSchedule, BlockingExchangesPairUpAroundTheSameComputeLists) {
   EXPECT_FALSE(ExchangesBlock(w, Schedule::kZeroBubble));
 }
 
+// Which stage boundaries cross a node, by hand from the rank order (mesh.h: stage s of a
+// pipeline is rank s x stride + o, o < stride; nodes of 8 consecutive ranks).
+TEST(PipelineHops, PlacementDecidesWhichBoundariesCrossANode) {
+  // tp 4 x pp 4 on 16 GPUs: stages at ranks 0-3, 4-7 | 8-11, 12-15. Boundaries 0-1 and 2-3 stay
+  // inside a node, 1-2 crosses, and the interleaved wrap 3-0 crosses.
+  EXPECT_FALSE(PipelineHopCrossesNode(0, 4, 4, 8));
+  EXPECT_TRUE(PipelineHopCrossesNode(1, 4, 4, 8));
+  EXPECT_FALSE(PipelineHopCrossesNode(2, 4, 4, 8));
+  EXPECT_TRUE(PipelineHopCrossesNode(3, 4, 4, 8));
+  // Stages a node apart (tp 8 x pp 4 on 32 GPUs): every hop; a pipeline inside one node (tp 2 x
+  // pp 4 on 8): none, the wrap 6-7 to 0-1 included.
+  for (int64_t hop = 0; hop < 4; ++hop) {
+    EXPECT_TRUE(PipelineHopCrossesNode(hop, 4, 8, 8)) << hop;
+    EXPECT_FALSE(PipelineHopCrossesNode(hop, 4, 2, 8)) << hop;
+  }
+  // pp 16 on 16 GPUs, one rank per stage: only 7-8 and the wrap 15-0.
+  for (int64_t hop = 0; hop < 16; ++hop) {
+    EXPECT_EQ(PipelineHopCrossesNode(hop, 16, 1, 8), hop == 7 || hop == 15) << hop;
+  }
+  // A stride that does not divide the node (tp 3): stage 0 is ranks 0-2, stage 1 3-5, stage 2
+  // 6-8, stage 3 9-11. 0-1 stays in node 0; 1-2 crosses (rank 5 to rank 8); 2-3 crosses (rank 6
+  // to rank 9) though its pipeline through rank 8 to 11 does not: the slowest pair counts.
+  EXPECT_FALSE(PipelineHopCrossesNode(0, 4, 3, 8));
+  EXPECT_TRUE(PipelineHopCrossesNode(1, 4, 3, 8));
+  EXPECT_TRUE(PipelineHopCrossesNode(2, 4, 3, 8));
+  // What the evaluator reads without walking the hops: some hop crosses exactly when the
+  // pipeline spans more than a node (p x stride > gpus per node), and some stays inside exactly
+  // when a node holds two neighbouring stages (2 x stride <= gpus per node).
+  for (int64_t p = 2; p <= 24; ++p) {
+    for (int64_t stride = 1; stride <= 12; ++stride) {
+      for (int64_t gpn : {1, 2, 4, 6, 8, 16, 72}) {
+        bool any = false, all = true;
+        for (int64_t hop = 0; hop < p; ++hop) {
+          const bool x = PipelineHopCrossesNode(hop, p, stride, gpn);
+          any = any || x;
+          all = all && x;
+        }
+        EXPECT_EQ(any, p * stride > gpn) << p << " " << stride << " " << gpn;
+        EXPECT_EQ(!all, 2 * stride <= gpn) << p << " " << stride << " " << gpn;
+      }
+    }
+  }
+  // Two stages: the hop and the wrap are the same pair of ranks.
+  for (int64_t stride : {1, 2, 3, 4, 5, 8}) {
+    EXPECT_EQ(PipelineHopCrossesNode(0, 2, stride, 8), PipelineHopCrossesNode(1, 2, stride, 8)) << stride;
+  }
+}
+
 TEST(MeshShape, RankOrderTpInnermostPipelineOutermost) {
   // tp 2 x fsdp 2 x replicate 2 x pp 2: rank = tp_i + 2 (fsdp_i + 2 (replicate_i + 2 pp_i)).
   MeshShape m;

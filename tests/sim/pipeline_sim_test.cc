@@ -127,6 +127,85 @@ TEST(PipelineSim, BlockingExchangesOnTheCriticalPathAsTheEvaluatorCountsThem) {
   EXPECT_GT(RunPipeline(a).makespan_s, async);
 }
 
+// Hops of two kinds (a pipeline deeper than the nodes it spans: costmodel/pipeline.h
+// PipelineHopCrossesNode), inside a node 0.01 and between nodes 0.05, against the run of the
+// lists with each hop's send time (PipelineInput::hop_s). Where every hop is alike the closed
+// form is the counts above exactly; interleaved sends on their own stream are exact with mixed
+// hops too, and 1F1B's steady state (its cost per micro-batch) is the run's limit (within 3% from
+// m = 8p to 16p, where the run still converges on it); the fill and drain of 1F1B
+// and ZB-H1, and blocking exchanges, are held within 35% of the run's send time over the
+// sweep (seen -30% to +32%, the extremes at m = p, where the steady state is shortest).
+TEST(PipelineSim, SendsOverHopsOfTwoKindsAsTheEvaluatorPricesThem) {
+  auto sends = [](const PipelineInput& in) {
+    PipelineInput none = in;
+    none.hop_s.clear();
+    none.p2p_s = 0;
+    return RunPipeline(in).makespan_s - RunPipeline(none).makespan_s;
+  };
+  // Alike: the counts of SendsOnTheCriticalPathAsTheEvaluatorCountsThem and
+  // BlockingExchangesOnTheCriticalPathAsTheEvaluatorCountsThem.
+  const costmodel::PipelineHops alike{4, 8, 8, 0.05, 0.05};
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::k1F1B, false, 1, 16, alike, 0.0), 28 * 0.05, 1e-12);
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::kInterleaved, false, 2, 16, alike, 0.0), 14 * 0.05, 1e-12);
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::kZeroBubble, false, 1, 16, alike, 0.0), 12 * 0.05, 1e-12);
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::k1F1B, true, 1, 8, alike, 0.0), 19 * 0.05, 1e-12);
+  // By hand, tp 4 x pp 4 on two nodes of 8: hops 0.01, 0.05, 0.01 (and the wrap 0.05).
+  // 1F1B's steady state pays the slowest round trip per micro-batch, the crossing hop alone
+  // 2 x 0.05 / 2 = 0.05 (over all three hops 2 x 0.07 / 4 = 0.035); the fill and drain
+  // 2 (p - 2) / (p - 1) x 0.07. Interleaved: 2 (v x 0.07 + (v - 1) x 0.05).
+  const costmodel::PipelineHops mixed{4, 4, 8, 0.01, 0.05};
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::k1F1B, false, 1, 16, mixed, 0.0),
+              16 * 0.05 + 2.0 * 2.0 / 3.0 * 0.07, 1e-12);
+  EXPECT_NEAR(costmodel::ExposedSendTime(Schedule::kInterleaved, false, 2, 16, mixed, 0.0),
+              2 * (2 * 0.07 + 0.05), 1e-12);
+  int checked = 0;
+  for (Schedule s : {Schedule::k1F1B, Schedule::kInterleaved, Schedule::kZeroBubble}) {
+    for (bool blocking : {false, true}) {
+      if (blocking && s == Schedule::kZeroBubble) continue;
+      for (int64_t p : {2, 3, 4, 6, 8, 16}) {
+        for (int64_t v : {1, 2, 3}) {
+          if ((s == Schedule::kInterleaved) != (v > 1) || (blocking && v > 1 && p == 2)) continue;
+          for (int64_t stride : {1, 2, 3, 4}) {
+            const costmodel::PipelineHops h{p, stride, 8, 0.01, 0.05};
+            int64_t crossing = 0;
+            for (int64_t hop = 0; hop < p; ++hop) crossing += costmodel::PipelineHopCrossesNode(hop, p, stride, 8);
+            if (crossing == 0 || crossing == p) continue;
+            for (int64_t m : {p, 2 * p, 8 * p}) {
+              const bool zb = s == Schedule::kZeroBubble;
+              PipelineInput in = Equal(s, p, v, m, 1.0, zb ? 1.0 : 2.0, zb ? 1.0 : 0.0);
+              in.blocking = blocking;
+              in.record = false;
+              for (int64_t hop = 0; hop < p; ++hop) in.hop_s.push_back(h(hop));
+              const double run = sends(in);
+              const double closed = costmodel::ExposedSendTime(s, blocking, v, m, h, 0.0);
+              const std::string what = std::string(costmodel::ToString(s)) + (blocking ? " blocking" : "") +
+                                       " p=" + std::to_string(p) + " v=" + std::to_string(v) +
+                                       " stride=" + std::to_string(stride) + " m=" + std::to_string(m);
+              if (s == Schedule::kInterleaved && !blocking) {
+                EXPECT_NEAR(closed, run, 1e-9) << what;
+              } else {
+                EXPECT_NEAR(closed, run, 0.35 * run) << what;
+              }
+              if (s == Schedule::k1F1B && !blocking) {  // the steady state, per micro-batch
+                PipelineInput twice = in;
+                twice.m = 2 * m;
+                const double per_mb = (sends(twice) - run) / static_cast<double>(m);
+                const double closed_per_mb =
+                    (costmodel::ExposedSendTime(s, false, 1, 2 * m, h, 0.0) - closed) / static_cast<double>(m);
+                if (m >= 8 * p) {
+                  EXPECT_NEAR(closed_per_mb, per_mb, 0.03 * per_mb) << what;
+                }
+              }
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 150);
+}
+
 struct PipeFixture {
   costmodel::Evaluator ev;
   costmodel::Layout l;
@@ -167,6 +246,43 @@ TEST(PipelineSim, SimulatedStepMatchesTheAnalyticalOne) {
     EXPECT_NEAR(r.bubble_s + r.compute_s + r.exposed_tp_comm_s + r.exposed_fsdp_comm_s +
                     r.exposed_dp_comm_s + r.optimizer_s,
                 r.step_s, 1e-9 * r.step_s);
+  }
+}
+
+// A pipeline deeper than the nodes it spans: tp 4 x pp 4 on two DGX H100 nodes puts stages 0-1 in
+// one node and 2-3 in the other. The boundary 1-2 is priced over the network, 0-1 and 2-3 over
+// NVLink (it was all NVLink, from the stride alone), in the collectives list, the analytical
+// step and the simulated one, which agree.
+TEST(PipelineSim, APipelineAcrossTwoNodesPricesEachBoundaryByItsLink) {
+  for (const std::string layout : {"tp=4,sp=on,pp=4,fsdp=1,mbs=1,recipe=megatron",
+                                   "tp=4,sp=on,pp=4,vpp=2,fsdp=1,mbs=1,recipe=megatron",
+                                   "tp=4,sp=on,pp=4,schedule=zb-h1,fsdp=1,mbs=1,recipe=megatron"}) {
+    const PipeFixture f = MakePipe("llama3-8b", "dgx-h100", 16, 64, 8192, layout);
+    ASSERT_TRUE(f.e.feasible()) << layout;
+    const costmodel::PipelineParts& pp = f.e.pipe;
+    EXPECT_TRUE(pp.inter_node && pp.intra_node) << layout;
+    EXPECT_GT(pp.p2p_inter_s, 2.0 * pp.p2p_s) << layout;
+    EXPECT_EQ(pp.HopS(0, 4), pp.p2p_s);
+    EXPECT_EQ(pp.HopS(1, 4), pp.p2p_inter_s);
+    EXPECT_EQ(pp.HopS(2, 4), pp.p2p_s);
+    EXPECT_EQ(pp.HopS(3, 4), pp.p2p_inter_s);
+    std::vector<int> nodes;
+    for (int i = 0; i < f.e.num_collectives; ++i) {
+      const auto& u = f.e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == costmodel::Purpose::kPpP2p) nodes.push_back(u.group.nodes);
+    }
+    EXPECT_EQ(nodes, (std::vector<int>{1, 2})) << layout;
+    // Between pricing every boundary inside a node and every one between nodes (1F1B: its
+    // steady state hidden by the last stage's slack, the head, or not at all).
+    const int64_t m = static_cast<int64_t>(f.e.parts.micro_batches);
+    const costmodel::PipelineHops intra{4, 4, 8, pp.p2p_s, pp.p2p_s}, inter{4, 4, 8, pp.p2p_inter_s, pp.p2p_inter_s};
+    EXPECT_GT(f.e.time.exposed_pp_comm_s, costmodel::ExposedSendTime(f.l.schedule, false, f.l.vpp, m, intra, 1e9))
+        << layout;
+    EXPECT_LT(f.e.time.exposed_pp_comm_s, costmodel::ExposedSendTime(f.l.schedule, false, f.l.vpp, m, inter, 0.0))
+        << layout;
+    const SimResult r = SimulateStep(f.ev, f.l, f.e);
+    EXPECT_LT(std::abs(r.step_s - f.e.time.step_s) / f.e.time.step_s, 0.01)
+        << layout << ": sim " << r.step_s << " analytical " << f.e.time.step_s;
   }
 }
 
