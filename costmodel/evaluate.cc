@@ -26,6 +26,7 @@ std::string_view ToString(Purpose p) {
     case Purpose::kFsdpGradReduce: return "fsdp_grad_reduce";
     case Purpose::kDpGradReduce: return "dp_grad_reduce";
     case Purpose::kPpP2p: return "pp_p2p";
+    case Purpose::kTiedGradReduce: return "tied_grad_reduce";
     case Purpose::kCpKv: return "cp_kv";
     case Purpose::kEpDispatch: return "ep_dispatch";
     case Purpose::kEpCombine: return "ep_combine";
@@ -1043,6 +1044,21 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
 
   const Group fsdp_group = PlaceGroup(l.shard(), mesh.Stride(MeshDim::kCp));  // fsdp x cp
   const Group rep_group = PlaceGroup(l.replicate, mesh.Stride(MeshDim::kReplicate));
+  // A tied model's output weight: the first stage's embedding and the last stage's copy of it
+  // are one parameter, so once the data-parallel reduction is done their gradients are
+  // all-reduced between the two stages (Megatron-LM megatron/core/distributed/
+  // finalize_model_grads.py @00c2c0ad, _allreduce_word_embedding_grads after finish_grad_sync:
+  // all_reduce of the weight's main_grad over the embedding group, the first and last rank of
+  // each pipeline; DeepSpeed deepspeed/runtime/pipe/module.py @ed3de0c
+  // allreduce_tied_weight_gradients, which the engine's ReduceTiedGrads runs before ReduceGrads:
+  // all_reduce of the tied weight's grad over the tied stages). The whole vocab / tp x hidden
+  // tensor at the gradient-reduction dtype (sharded with it under ZeRO-2/3), exposed after the
+  // last backward on those two stages. The pair is the wrap hop's.
+  const double tied_bytes = bytes.reduce * tpp.tied_copy / static_cast<double>(l.zero >= 2 ? l.shard() : 1);
+  const Group tied_group{2, PipelineHopCrossesNode(p - 1, p, stride, gpn) ? 2 : 1};
+  const CollectiveCost tied = tied_bytes > 0 ? TimeOn(TableOf(tied_group), Coll::kAllReduce, tied_bytes) : CollectiveCost{};
+  e.pipe.tied_grad_s = tied.time_s;
+  if (tied_bytes > 0) AddUse(e, Coll::kAllReduce, Purpose::kTiedGradReduce, tied_group, tied_bytes, tied, 1.0);
   const CollectiveTable& ft = TableOf(fsdp_group);
   const CollectiveTable& rt = TableOf(rep_group);
   // Routed experts: expert / ep per layer, over the expert-data-parallel group (as Evaluate).
@@ -1148,6 +1164,7 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
       tail.dp_s = ar.time_s * bucket + std::max(0.0, ar.time_s * (1 - bucket) - bwd_all / micro);
       tail.hidden_s += ar.time_s - tail.dp_s;
     }
+    if (first || last) tail.dp_s += tied.time_s;
     const double opt_bytes = OptimizerStepBytesPerParam(l.recipe, bytes, w.optimizer_per_op);
     const double held = nd * tpp.LayerOnRank(l.ep) + outer;  // unsharded by data parallelism
     tail.optimizer_s = MemoryBoundTime(compute_, all_params / static_cast<double>(l.shard()) * opt_bytes +

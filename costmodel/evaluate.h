@@ -30,7 +30,11 @@
 
 namespace meshplan::costmodel {
 
-enum class Purpose { kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p, kCpKv, kEpDispatch, kEpCombine };
+// kTiedGradReduce: a tied model's embedding gradient all-reduced between the first and the last
+// pipeline stage (PricePipeline).
+enum class Purpose {
+  kTp, kFsdpParamGather, kFsdpGradReduce, kDpGradReduce, kPpP2p, kCpKv, kEpDispatch, kEpCombine, kTiedGradReduce
+};
 std::string_view ToString(Purpose p);
 
 struct CollectiveUse {
@@ -178,6 +182,7 @@ struct PipelineParts {
   }
   bool blocking = false;          // the exchanges block (pipeline.h ExchangesBlock)
   double gather_s = 0;            // scatter-gather: the TP all-gather of each received tensor
+  double tied_grad_s = 0;         // the tied embedding's gradient all-reduce, first and last stage
   double makespan_s = 0;          // the schedule: m micro-batches over every stage, with bubble
   // One layer per micro-batch with its TP collectives (bwd without the weight gradient), and
   // the last stage's head + loss: what each model chunk of the simulated schedule is built from.

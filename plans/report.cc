@@ -358,7 +358,12 @@ std::string FormatBreakdown(const costmodel::Evaluator& ev, const costmodel::Lay
   }
   os << "  exposed TP comm       " << Ms(t.exposed_tp_comm_s) << " ms\n";
   os << "  exposed FSDP comm     " << Ms(t.exposed_fsdp_comm_s) << " ms\n";
-  os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms\n";
+  os << "  exposed DP comm       " << Ms(t.exposed_dp_comm_s) << " ms";
+  if (l.pp > 1 && e.pipe.tied_grad_s > 0) {
+    os << "  (" << Ms(e.pipe.tied_grad_s) << " ms the tied embedding's gradient all-reduce between the "
+       << "first and last stage, after the data-parallel reduction)";
+  }
+  os << "\n";
   if (t.fsdp_copies_s > 0 && w.fsdp2_copies) {
     os << "  FSDP2 copies          " << Ms(t.fsdp_copies_s) << " ms  (in compute: each all-gather copied out into "
        << "the parameters, each reduce-scatter's input packed from the gradients)\n";

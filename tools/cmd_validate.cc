@@ -179,6 +179,7 @@ void PrintComparison(const costmodel::PlanSpec& p, const nlohmann::json& m) {
                                 : u.purpose == costmodel::Purpose::kTp ? "tp"
                                 : ep ? (u.op == costmodel::Coll::kAllToAll ? "ep" : "tp")
                                 : u.purpose == costmodel::Purpose::kDpGradReduce ? "replicate"
+                                : u.purpose == costmodel::Purpose::kTiedGradReduce ? "embedding"
                                 : u.group.ranks == p.layout.shard() ? "fsdp" : "edp";
     double measured = -1;
     for (const auto& r : m.value(p2p ? "p2p" : "collectives", nlohmann::json::array())) {

@@ -14,6 +14,7 @@ std::string_view ToString(GroupKind g) {
     case GroupKind::kReplicate: return "replicate";
     case GroupKind::kEp: return "ep";
     case GroupKind::kEdp: return "edp";
+    case GroupKind::kEmbedding: return "embedding";
     case GroupKind::kPp: return "pp";
   }
   return "?";
@@ -26,6 +27,7 @@ const std::vector<std::vector<int>>& Mesh::groups(GroupKind g) const {
     case GroupKind::kReplicate: return replicate;
     case GroupKind::kEp: return ep;
     case GroupKind::kEdp: return edp;
+    case GroupKind::kEmbedding: return embedding;
     case GroupKind::kPp: break;
   }
   return pp;
@@ -52,13 +54,19 @@ const std::vector<int>& Mesh::GroupOf(GroupKind g, int rank) const {
   return groups(g)[static_cast<size_t>(ColorOf(g, rank))];
 }
 
-Mesh BuildMesh(const costmodel::Layout& l) {
+Mesh BuildMesh(const costmodel::Layout& l, bool tied_embeddings) {
   const costmodel::MeshShape shape = costmodel::MeshShape::Of(l);  // the rank order lives there
   Mesh m;
   m.tp = shape.Groups(costmodel::MeshDim::kTp);
   m.fsdp = shape.Groups(costmodel::MeshDim::kFsdp);
   m.replicate = shape.Groups(costmodel::MeshDim::kReplicate);
   m.pp = shape.Groups(costmodel::MeshDim::kPp);
+  if (l.pp > 1 && tied_embeddings) {
+    for (const std::vector<int>& stages : m.pp) {
+      m.embedding.push_back({stages.front(), stages.back()});
+      for (size_t i = 1; i + 1 < stages.size(); ++i) m.embedding.push_back({stages[i]});
+    }
+  }
   if (l.ep > 1) {
     // The shard group of a rank: cp*fsdp ranks at stride tp from the rank with cp_i = fsdp_i = 0
     // (Stride(kFsdp) = cp * Stride(kCp), so shard index s sits at base + s * tp).

@@ -21,15 +21,19 @@ namespace meshplan::validate {
 
 /// The collective groups (kNumGroupKinds of them: each present one has a communicator and
 /// collective sweeps), then kPp: the pipeline ranks of one (tp, fsdp, replicate) position, which
-/// exchange point-to-point sends only.
-enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2, kEp = 3, kEdp = 4, kPp = 5 };
-inline constexpr int kNumGroupKinds = 5;
-/// "tp", "fsdp", "replicate", "ep", "edp", "pp": the measurement file's `purpose` and `mesh` keys.
+/// exchange point-to-point sends only. kEmbedding: a tied model's first and last pipeline stage
+/// of each pipeline (Megatron-LM's embedding group), which all-reduce the embedding's gradient;
+/// the stages between are groups of one, so that every rank has one.
+enum class GroupKind { kTp = 0, kFsdp = 1, kReplicate = 2, kEp = 3, kEdp = 4, kEmbedding = 5, kPp = 6 };
+inline constexpr int kNumGroupKinds = 6;
+/// "tp", "fsdp", "replicate", "ep", "edp", "embedding", "pp": the measurement file's `purpose`
+/// and `mesh` keys.
 std::string_view ToString(GroupKind g);
 
 struct Mesh {
   std::vector<std::vector<int>> tp, fsdp, replicate, pp;  // pp: ranks of stage 0, 1, ...
   std::vector<std::vector<int>> ep, edp;  // empty unless ep > 1
+  std::vector<std::vector<int>> embedding;  // empty unless pp > 1 with tied embeddings
   const std::vector<std::vector<int>>& groups(GroupKind g) const;
   /// Whether the layout has groups of kind `g` (ep and edp only with ep > 1).
   bool has(GroupKind g) const { return !groups(g).empty(); }
@@ -40,8 +44,9 @@ struct Mesh {
   int world_size() const;
 };
 
-/// REQUIRES l.gpus() >= 1 (a resolved layout).
-Mesh BuildMesh(const costmodel::Layout& l);
+/// REQUIRES l.gpus() >= 1 (a resolved layout). `tied_embeddings`: the model's
+/// (costmodel::Model::tied_embeddings), which gives a pipeline its embedding groups.
+Mesh BuildMesh(const costmodel::Layout& l, bool tied_embeddings);
 
 }  // namespace meshplan::validate
 

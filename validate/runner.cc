@@ -360,6 +360,7 @@ GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) 
     case costmodel::Purpose::kFsdpGradReduce:
       return u.group.ranks == l.shard() ? GroupKind::kFsdp : GroupKind::kEdp;
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kTiedGradReduce: return GroupKind::kEmbedding;
     case costmodel::Purpose::kEpDispatch:
     case costmodel::Purpose::kEpCombine: return u.op == Coll::kAllToAll ? GroupKind::kEp : GroupKind::kTp;
     case costmodel::Purpose::kPpP2p: break;  // executed as sends, not a group sweep
@@ -399,6 +400,24 @@ int NodesOf(const Context& c, const std::vector<int>& group) {
   return static_cast<int>(nodes.size());
 }
 
+/// Whether any group of kind `g` has two ranks or more: then every rank takes part in the
+/// kind's world-wide steps, a rank in a group of one (the embedding groups' middle stages) with
+/// placeholders, so that the lists the ranks reduce line up.
+bool AnyGroupOfTwo(const Mesh& m, GroupKind g) {
+  for (const auto& group : m.groups(g)) {
+    if (group.size() >= 2) return true;
+  }
+  return false;
+}
+
+/// The collectives a kind of group runs: the EP group the all-to-alls of the token exchange,
+/// the embedding group its gradient all-reduce, the others reductions and gathers.
+std::vector<Coll> OpsOf(GroupKind g) {
+  if (g == GroupKind::kEp) return {Coll::kAllToAll};
+  if (g == GroupKind::kEmbedding) return {Coll::kAllReduce};
+  return {Coll::kAllReduce, Coll::kReduceScatter, Coll::kAllGather};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Phase 0: communicators and numeric checks.
 void CheckMeshAndReductions(Context& c) {
@@ -418,16 +437,18 @@ void CheckMeshAndReductions(Context& c) {
     if (!c.mesh.has(kind)) continue;
     const std::vector<int>& members = c.mesh.GroupOf(kind, c.rank);
     const size_t n = members.size();
-    if (n < 2) continue;
+    if (!AnyGroupOfTwo(c.mesh, kind)) continue;
     size_t pos = 0;
     while (members[pos] != c.rank) ++pos;
     auto value = [](int rank, size_t i) { return static_cast<float>((rank + 1) * static_cast<int>(i % 13 + 1)); };
-    // The EP group runs the all-to-alls of the token exchange; the others reductions and gathers.
-    const std::vector<Coll> ops =
-        kind == GroupKind::kEp ? std::vector<Coll>{Coll::kAllToAll}
-                               : std::vector<Coll>{Coll::kAllReduce, Coll::kReduceScatter, Coll::kAllGather};
     for (size_t elems : {n * 8, n * 65536}) {
-      for (Coll op : ops) {
+      for (Coll op : OpsOf(kind)) {
+        if (n < 2) {  // a group of one: nothing to check, a placeholder in the lists
+          errors.push_back(0.0);
+          details.push_back({{"op", costmodel::ToString(op)}, {"purpose", ToString(kind)}, {"ranks", n},
+                             {"elements", elems}});
+          continue;
+        }
         const size_t in_elems = op == Coll::kAllGather ? elems / n : elems;
         std::vector<float> in(in_elems);
         for (size_t i = 0; i < in_elems; ++i) in[i] = value(c.rank, i);
@@ -467,7 +488,8 @@ void CheckMeshAndReductions(Context& c) {
       }
     }
   }
-  // Groups of one kind have the same shape on every rank, so the lists line up.
+  // Groups of one kind have the same shape on every rank (or are groups of one, with
+  // placeholders), so the lists line up.
   errors = WorldMax(c, "numeric checks", errors);
   for (size_t i = 0; i < errors.size(); ++i) {
     max_err = std::max(max_err, errors[i]);
@@ -506,7 +528,7 @@ void SweepCollectives(Context& c, double max_bytes) {
     if (!c.mesh.has(kind)) continue;
     const std::vector<int>& group = c.mesh.GroupOf(kind, c.rank);
     const int n = static_cast<int>(group.size());
-    if (n < 2) continue;
+    if (!AnyGroupOfTwo(c.mesh, kind)) continue;
     // The plan's messages on this kind of group, by op.
     std::map<Coll, std::set<double>> plan_sizes;
     double largest = 0;
@@ -516,10 +538,10 @@ void SweepCollectives(Context& c, double max_bytes) {
       plan_sizes[u.op].insert(u.bytes);
       largest = std::max(largest, u.bytes);
     }
-    // The EP group carries the token exchange's all-to-alls (dispatch and combine: one size).
-    const std::vector<Coll> ops =
-        kind == GroupKind::kEp ? std::vector<Coll>{Coll::kAllToAll}
-                               : std::vector<Coll>{Coll::kAllGather, Coll::kReduceScatter, Coll::kAllReduce};
+    // The EP group carries the token exchange's all-to-alls (dispatch and combine: one size),
+    // the embedding group its gradient all-reduce.
+    std::vector<Coll> ops = OpsOf(kind);
+    std::reverse(ops.begin(), ops.end());  // gathers first
     for (Coll op : ops) {
       const Dtype dt = op == Coll::kAllGather || op == Coll::kAllToAll || kind == GroupKind::kTp
                            ? Dtype::kBf16 : c.plan.workload.reduce_dtype;
@@ -536,6 +558,11 @@ void SweepCollectives(Context& c, double max_bytes) {
       std::sort(sizes.begin(), sizes.end());
       std::vector<double> medians, actual;
       for (const auto& [bytes, from_plan] : sizes) {
+        if (n < 2) {  // a group of one times nothing: placeholders for the world-wide maximum
+          medians.push_back(0.0);
+          actual.push_back(0.0);
+          continue;
+        }
         std::vector<double> times;
         const std::string what = std::string(ToString(kind)) + " group of " + std::to_string(n) +
                                  " ranks, " + std::to_string(static_cast<int64_t>(bytes)) + " bytes";
@@ -985,7 +1012,7 @@ int ValidateMain(int argc, char** argv) {
 
   const costmodel::Evaluator ev(c.plan.model, c.plan.cluster, c.plan.workload);
   c.eval = ev.Evaluate(c.plan.layout);
-  c.mesh = BuildMesh(c.plan.layout);
+  c.mesh = BuildMesh(c.plan.layout, c.plan.model.tied_embeddings);
   {
     // This rank's pipeline stage and its neighbours (the interleaved schedule wraps around).
     const std::vector<int>& stages = c.mesh.GroupOf(GroupKind::kPp, rank);
@@ -1027,8 +1054,9 @@ int ValidateMain(int argc, char** argv) {
       d["plan"] = PlanJson(c);
       d["mesh"] = {{"tp", c.mesh.tp}, {"fsdp", c.mesh.fsdp}, {"replicate", c.mesh.replicate},
                    {"pp", c.mesh.pp}};
-      // Expert parallelism (ep > 1): the EP groups and the expert-data-parallel groups.
-      for (GroupKind g : {GroupKind::kEp, GroupKind::kEdp}) {
+      // Expert parallelism (ep > 1): the EP groups and the expert-data-parallel groups; a tied
+      // model's pipeline: the embedding groups.
+      for (GroupKind g : {GroupKind::kEp, GroupKind::kEdp, GroupKind::kEmbedding}) {
         if (c.mesh.has(g)) d["mesh"][std::string(ToString(g))] = c.mesh.groups(g);
       }
       d["collectives"] = json::array();

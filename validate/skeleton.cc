@@ -361,6 +361,11 @@ class StepRunner {
       Collective(kCommStream, Coll::kAllReduce, GroupKind::kReplicate, p_.dp_ar_bytes,
                  p_.reduce_dtype, "grads across replicas");
     }
+    if (p_.tied_ar_bytes > 0) {  // after the data-parallel reduction, on the same stream
+      Wait(kCommStream, b_.RecordEvent(kComputeStream), "step grads");
+      Collective(kCommStream, Coll::kAllReduce, GroupKind::kEmbedding, p_.tied_ar_bytes, p_.reduce_dtype,
+                 "tied embedding grads (first and last stage)");
+    }
     Wait(kComputeStream, b_.RecordEvent(kCommStream), "gradient reduction");
     Memory(kComputeStream, p_.optimizer_bytes, 1, "optimizer step");
     if (zero1) {
@@ -753,6 +758,12 @@ StepPlan MakeStepPlan(const costmodel::Evaluator& ev, const costmodel::Layout& l
     p.head_copy_in_bytes = cb.reduce * tpp.head;
   }
   if (l.replicate > 1) p.dp_ar_bytes = dv.replica_reduce;
+  if (l.pp > 1 && (stage == 0 || stage == l.pp - 1)) {
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const auto& u = e.collectives[static_cast<size_t>(i)];
+      if (u.purpose == costmodel::Purpose::kTiedGradReduce) p.tied_ar_bytes = u.bytes;
+    }
+  }
   const double all = layers_here * tpp.layer + outer_here + layers_here * tpp.expert;  // every parameter held
   p.optimizer_bytes = all / static_cast<double>(l.fsdp) * costmodel::OptimizerStepBytesPerParam(l.recipe, bytes, w.optimizer_per_op) +
                       costmodel::GradBufferZeroBytes(w, layers_here * tpp.LayerOnRank(l.ep) + outer_here);
@@ -868,7 +879,7 @@ Workspace WorkspaceFor(const StepPlan& p) {
   }
   for (const MemoryCase& c : MemoryCases(p)) w.memory_kernel_bytes = std::max(w.memory_kernel_bytes, c.bytes);
   for (double b : {p.tp_bytes, p.ce_bytes, p.unit_ag_bytes, p.unit_rs_bytes, p.outer_ag_bytes,
-                   p.outer_rs_bytes, p.zero1_rs_bytes, p.zero1_ag_bytes, p.dp_ar_bytes,
+                   p.outer_rs_bytes, p.zero1_rs_bytes, p.zero1_ag_bytes, p.dp_ar_bytes, p.tied_ar_bytes,
                    p.ep_dispatch_bytes, p.ep_combine_bytes, p.ep_tp_ag_bytes, p.ep_tp_rs_bytes,
                    p.expert_ag_bytes, p.expert_rs_bytes, p.expert_zero1_rs_bytes, p.expert_zero1_ag_bytes}) {
     w.collective_bytes = std::max(w.collective_bytes, b);

@@ -64,6 +64,9 @@ struct StepPlan {
   double head_copy_out_bytes = 0, head_copy_in_bytes = 0;
   double zero1_rs_bytes = 0, zero1_ag_bytes = 0;
   double dp_ar_bytes = 0;  // HSDP replica all-reduce (0: none)
+  // A tied model's embedding gradient, all-reduced between the first and last pipeline stage
+  // after the data-parallel reduction (the evaluator's kTiedGradReduce; 0 on other stages).
+  double tied_ar_bytes = 0;
   // Expert parallelism, per MoE layer and micro-batch, as Evaluator::Evaluate records them
   // (ep_dispatch / ep_combine): the all-to-alls over the EP group (0: ep == 1) and the TP
   // all-gather / reduce-scatter of the routed copies (0: no TP with SP). With them, an MoE

@@ -76,6 +76,50 @@ TEST(Step, OptimizerStepAndTheGradientBufferZeroedByHand) {
   }
 }
 
+// A tied model's embedding gradient, all-reduced between the first and the last pipeline stage
+// after the data-parallel reduction (Megatron-LM finalize_model_grads.py
+// _allreduce_word_embedding_grads; DeepSpeed's ReduceTiedGrads). GPT-3 175B at TP 8: the vocab
+// 50257 padded to a multiple of 128 x 8 = 51200, 6400 rows per rank x 12288 = 78,643,200
+// elements of the fp32 main gradient = 314,572,800 bytes, over two ranks that are 8 apart (stage
+// 0 and stage 1 of 16 GPUs: two nodes), once per step, exposed after the last backward. An
+// untied model and a model without a pipeline have none.
+TEST(Step, TiedEmbeddingGradientIsAllReducedBetweenTheFirstAndLastStage) {
+  const Cluster c = ResolveCluster("dgx-a100-80g");
+  const Workload w = MakeWorkload(16, 16, 2048);
+  const Evaluator ev(ResolveModel("gpt3-175b"), c, w);
+  const Evaluation e = ev.Evaluate(L("tp=8,sp=on,pp=2,fsdp=1,recompute=full,recipe=megatron", w));
+  const CollectiveUse* tied = nullptr;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    if (e.collectives[static_cast<size_t>(i)].purpose == Purpose::kTiedGradReduce) tied = &e.collectives[static_cast<size_t>(i)];
+  }
+  ASSERT_NE(tied, nullptr);
+  EXPECT_EQ(ToString(Purpose::kTiedGradReduce), "tied_grad_reduce");
+  EXPECT_EQ(tied->op, Coll::kAllReduce);
+  EXPECT_DOUBLE_EQ(tied->bytes, 314572800.0);
+  EXPECT_EQ(tied->group.ranks, 2);
+  EXPECT_EQ(tied->group.nodes, 2);
+  EXPECT_EQ(tied->count_per_step, 1.0);
+  EXPECT_GT(tied->cost.time_s, 0.0);
+  EXPECT_DOUBLE_EQ(e.pipe.tied_grad_s, tied->cost.time_s);
+  // Exposed: no replica traffic here, so the stages' data-parallel tail is the all-reduce alone.
+  EXPECT_DOUBLE_EQ(e.time.exposed_dp_comm_s, tied->cost.time_s);
+  // Three stages of 8 GPUs: the pair is still two nodes apart; the middle stage has no share.
+  const Workload w24 = MakeWorkload(24, 24, 2048);
+  const Evaluation three = Evaluator(ResolveModel("gpt3-175b"), c, w24)
+                               .Evaluate(L("tp=8,sp=on,pp=3,fsdp=1,recompute=full,recipe=megatron", w24));
+  ASSERT_GT(three.pipe.tied_grad_s, 0.0);
+  EXPECT_DOUBLE_EQ(three.pipe.tied_grad_s, e.pipe.tied_grad_s);
+  // Untied (Llama 2 70B) or one stage: none.
+  for (const Evaluation& x : {Evaluator(ResolveModel("llama2-70b"), c, w)
+                                  .Evaluate(L("tp=8,sp=on,pp=2,fsdp=1,recompute=full,recipe=megatron", w)),
+                              ev.Evaluate(L("tp=8,sp=on,fsdp=2,zero=1,recompute=full,recipe=megatron", w))}) {
+    EXPECT_EQ(x.pipe.tied_grad_s, 0.0);
+    for (int i = 0; i < x.num_collectives; ++i) {
+      EXPECT_NE(x.collectives[static_cast<size_t>(i)].purpose, Purpose::kTiedGradReduce);
+    }
+  }
+}
+
 // Composer's DecoupledAdamW, one PyTorch op at a time (Workload::optimizer_per_op): 92 B per
 // local parameter where a fused Adam with clipping moves 40; the step carries the difference and
 // nothing else moves (the simulator takes the same optimizer_s: sim/simulate.cc).

@@ -54,7 +54,7 @@ TEST(Mesh, FourRanksTp2Fsdp2) {
   costmodel::Layout l;
   l.tp = 2;
   l.fsdp = 2;
-  const Mesh m = BuildMesh(l);
+  const Mesh m = BuildMesh(l, false);
   EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}}));
   EXPECT_EQ(m.fsdp, (Groups{{0, 2}, {1, 3}}));
   EXPECT_EQ(m.replicate, (Groups{{0}, {1}, {2}, {3}}));
@@ -66,7 +66,7 @@ TEST(Mesh, EightRanksHsdpStridesReplicasByTpTimesFsdp) {
   l.tp = 2;
   l.fsdp = 2;
   l.replicate = 2;
-  const Mesh m = BuildMesh(l);
+  const Mesh m = BuildMesh(l, false);
   EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
   EXPECT_EQ(m.fsdp, (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
   EXPECT_EQ(m.replicate, (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
@@ -79,24 +79,24 @@ TEST(Mesh, ExpertGroupsAreCarvedOutOfTheShardGroup) {
   costmodel::Layout l;
   l.fsdp = 4;
   l.ep = 2;
-  Mesh m = BuildMesh(l);
+  Mesh m = BuildMesh(l, false);
   EXPECT_EQ(m.ep, (Groups{{0, 1}, {2, 3}}));
   EXPECT_EQ(m.edp, (Groups{{0, 2}, {1, 3}}));
   EXPECT_TRUE(m.has(GroupKind::kEp));
   EXPECT_EQ(m.GroupOf(GroupKind::kEdp, 3), (std::vector<int>{1, 3}));
   l.tp = 2;
   l.fsdp = 2;
-  m = BuildMesh(l);
+  m = BuildMesh(l, false);
   EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}}));  // ep == fsdp: the experts shard no further
   EXPECT_EQ(m.edp, (Groups{{0}, {1}, {2}, {3}}));
   l.fsdp = 4;
   l.replicate = 2;
-  m = BuildMesh(l);
+  m = BuildMesh(l, false);
   EXPECT_EQ(m.ep, (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}, {8, 10}, {9, 11}, {12, 14}, {13, 15}}));
   EXPECT_EQ(m.edp, (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}, {8, 12}, {9, 13}, {10, 14}, {11, 15}}));
   EXPECT_EQ(m.ColorOf(GroupKind::kEp, 13), 7);
   l.ep = 1;  // no expert parallelism: no EP or expert-data-parallel communicators
-  m = BuildMesh(l);
+  m = BuildMesh(l, false);
   EXPECT_FALSE(m.has(GroupKind::kEp));
   EXPECT_FALSE(m.has(GroupKind::kEdp));
   EXPECT_EQ(ToString(GroupKind::kEp), "ep");
@@ -108,11 +108,30 @@ TEST(Mesh, PipelineStagesAreOutermost) {
   l.tp = 2;
   l.fsdp = 1;
   l.pp = 2;
-  const Mesh m = BuildMesh(l);
+  const Mesh m = BuildMesh(l, false);
   EXPECT_EQ(m.tp, (Groups{{0, 1}, {2, 3}}));
   EXPECT_EQ(m.fsdp, (Groups{{0}, {1}, {2}, {3}}));
   EXPECT_EQ(m.pp, (Groups{{0, 2}, {1, 3}}));
   EXPECT_EQ(m.GroupOf(GroupKind::kPp, 3), (std::vector<int>{1, 3}));
+}
+
+// A tied model's pipeline: the first and last stage of each pipeline form an embedding group
+// (Megatron-LM's), the stages between groups of one; untied or without a pipeline, none.
+TEST(Mesh, EmbeddingGroupsPairTheFirstAndLastStage) {
+  costmodel::Layout l;
+  l.tp = 2;
+  l.fsdp = 1;
+  l.pp = 4;
+  const Mesh m = BuildMesh(l, true);
+  EXPECT_EQ(m.pp, (Groups{{0, 2, 4, 6}, {1, 3, 5, 7}}));
+  EXPECT_EQ(m.embedding, (Groups{{0, 6}, {2}, {4}, {1, 7}, {3}, {5}}));
+  EXPECT_EQ(m.GroupOf(GroupKind::kEmbedding, 7), (std::vector<int>{1, 7}));
+  EXPECT_EQ(m.GroupOf(GroupKind::kEmbedding, 4), (std::vector<int>{4}));
+  EXPECT_EQ(ToString(GroupKind::kEmbedding), "embedding");
+  EXPECT_FALSE(BuildMesh(l, false).has(GroupKind::kEmbedding));
+  l.pp = 1;
+  l.fsdp = 4;
+  EXPECT_FALSE(BuildMesh(l, true).has(GroupKind::kEmbedding));
 }
 
 /// Counts what the skeleton asks for; no data, no time.
@@ -199,6 +218,7 @@ GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) 
   switch (u.purpose) {
     case costmodel::Purpose::kTp: return GroupKind::kTp;
     case costmodel::Purpose::kDpGradReduce: return GroupKind::kReplicate;
+    case costmodel::Purpose::kTiedGradReduce: return GroupKind::kEmbedding;
     case costmodel::Purpose::kEpDispatch:
     case costmodel::Purpose::kEpCombine: return u.op == Coll::kAllToAll ? GroupKind::kEp : GroupKind::kTp;
     default: return u.group.ranks == l.shard() ? GroupKind::kFsdp : GroupKind::kEdp;
@@ -611,6 +631,40 @@ TEST(SkeletonPipeline, P2pGroupsNeitherDeadlockNorReorderUnderRendezvous) {
 // (3 warm-up forwards + 1); with N = 1 its forwards 0 and 4 keep all activations, so their
 // backwards skip the recompute: a quarter of full recompute's extra GEMM FLOPs is not run, and
 // the stage holds more at its peak.
+// The tied embedding's gradient all-reduce runs once per step on the first and the last stage,
+// over the embedding group, at the bytes the evaluator prices (kTiedGradReduce); the stages
+// between run none.
+TEST(SkeletonPipeline, TiedEmbeddingGradientsAreAllReducedByTheFirstAndLastStage) {
+  const costmodel::Model m = costmodel::ResolveModel("gpt-22b");
+  const costmodel::Workload w = Batch(16, 16, 2048);
+  const costmodel::Layout l = Resolved("tp=4,sp=on,pp=4,fsdp=1,recipe=megatron,recompute=full", w);
+  const costmodel::Evaluator ev(m, costmodel::ResolveCluster("dgx-a100-80g"), w);
+  const costmodel::Evaluation e = ev.Evaluate(l);
+  double priced = 0;
+  for (int i = 0; i < e.num_collectives; ++i) {
+    const auto& u = e.collectives[static_cast<size_t>(i)];
+    if (u.purpose == costmodel::Purpose::kTiedGradReduce) priced = u.bytes;
+  }
+  ASSERT_GT(priced, 0.0);
+  for (int64_t stage = 0; stage < 4; ++stage) {
+    StepPlan p = MakeStepPlan(ev, l, e, stage);
+    p.prev_rank = 100;
+    p.next_rank = 200;
+    CountingBackend b;
+    b.Prepare(WorkspaceFor(p));
+    NullObserver obs;
+    RunStep(b, p, obs);
+    double runs = 0;
+    for (const auto& [key, n] : b.counts) {
+      if (std::get<1>(key) != GroupKind::kEmbedding) continue;
+      EXPECT_EQ(std::get<0>(key), Coll::kAllReduce);
+      EXPECT_EQ(std::get<2>(key), priced);
+      runs += n;
+    }
+    EXPECT_EQ(runs, stage == 0 || stage == 3 ? 1.0 : 0.0) << "stage " << stage;
+  }
+}
+
 TEST(SkeletonPipeline, MicroBatchLevelRecomputeSkipsTheKeptMicroBatchesRecompute) {
   const costmodel::Model m = costmodel::ResolveModel("llama3-8b");
   const costmodel::Workload w = Batch(8, 8, 1024);

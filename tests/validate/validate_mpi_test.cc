@@ -415,6 +415,52 @@ TEST_F(ValidateMpi, InterleavedPipelineRunsItsGroupedSendsAndReceives) {
   EXPECT_FALSE(m["plan"]["workload_switches"].contains("pp_p2p"));
 }
 
+// A tied model's pipeline over 4 stages of one rank: the first and the last stage form an
+// embedding group, the middle stages groups of one, which take part in every world-wide step of
+// the checks and sweeps with placeholders (the run would hang otherwise); the plan's tied
+// gradient all-reduce is measured on the pair.
+TEST_F(ValidateMpi, TiedEmbeddingGroupsOfUnequalSizeRunAndAreMeasured) {
+  // tiny-llama (data/models/tiny-llama.json) with its output head tied to the embedding.
+  const fs::path model = dir_ / "tiny-llama-tied.json";
+  std::ofstream(model) << R"({
+    "schema_version": 1, "name": "tiny-llama-tied", "family": "llama", "layers": 4, "hidden": 256,
+    "heads": 4, "kv_heads": 2, "head_dim": 64, "ffn": 688, "vocab": 4096, "max_seq": 256,
+    "activation": "swiglu", "norm": "rmsnorm", "norm_bias": false, "tied_embeddings": true,
+    "biases": {"qkv": false, "attn_out": false, "mlp": false}, "position": "rope", "dropout": false,
+    "moe": {"experts": 0, "experts_per_token": 0, "expert_ffn": 0}, "params_published": null,
+    "sources": ["synthetic: tiny-llama with tied embeddings, for meshplan-validate's embedding groups"]
+  })";
+  const fs::path plan = dir_ / "plan.json";
+  const Result s = Shell(std::string(MESHPLAN_BIN) + " simulate --model " + model.string() +
+                         " --cluster cpu-local --gpus 4 --global-batch 8 --seq 128 --layout "
+                         "tp=1,pp=4,fsdp=1,recipe=megatron --analytical --json " + plan.string());
+  ASSERT_EQ(s.rc, 0) << s.out;
+  double priced = 0;
+  const json pj = ReadJson(plan);
+  for (const json& c : pj["layouts"][0]["collectives"]) {
+    if (c["purpose"] == "tied_grad_reduce") priced = c["bytes"].get<double>();
+  }
+  ASSERT_GT(priced, 0.0);
+  const Result r = Shell(Mpirun(4) + " --plan " + plan.string() + " --out " + (dir_ / "m.json").string() +
+                         " --backend cpu --max-bytes 4194304 --iters 2 --warmup 1 --steps 2 --warmup-steps 1");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json m = ReadJson(dir_ / "m.json");
+  EXPECT_EQ(m["complete"], true);
+  EXPECT_EQ(m["checks"]["mesh_ok"], true);
+  EXPECT_EQ(m["checks"]["reductions_ok"], true);
+  EXPECT_EQ(m["mesh"]["embedding"], json::parse("[[0, 3], [1], [2]]"));
+  bool measured = false;
+  for (const json& c : m["collectives"]) {
+    if (c["purpose"] != "embedding") continue;
+    EXPECT_EQ(c["op"], "all_reduce");
+    EXPECT_EQ(c["ranks"], 2);
+    EXPECT_GT(c["time_s"].get<double>(), 0.0);
+    measured |= c["from_plan"] == true && c["requested_bytes"].get<double>() == priced;
+  }
+  EXPECT_TRUE(measured) << m["collectives"].dump(1);
+  EXPECT_GT(m["step"]["time_s"].get<double>(), 0.0);
+}
+
 TEST_F(ValidateMpi, HangIsAbortedNamingRankAndOperation) {
   const fs::path plan = Plan("tp=2,sp=on,fsdp=2", 4, 2);
   const fs::path out = dir_ / "m.json";
