@@ -212,6 +212,19 @@ class NullObserver final : public OpObserver {
   int ops = 0;
 };
 
+/// Runs one step of pipeline stage `stage` of the plan on `b` (neighbours stand-ins 100 and 200);
+/// returns the stage's plan.
+StepPlan RunStage(const costmodel::Evaluator& ev, const costmodel::Layout& l, const costmodel::Evaluation& e,
+                  int64_t stage, CountingBackend& b) {
+  StepPlan p = MakeStepPlan(ev, l, e, stage);
+  p.prev_rank = 100;
+  p.next_rank = 200;
+  b.Prepare(WorkspaceFor(p));
+  NullObserver obs;
+  RunStep(b, p, obs);
+  return p;
+}
+
 /// Where the evaluator says a collective runs: the experts' FSDP share over the (smaller)
 /// expert-data-parallel group, the EP exchange's all-to-alls over EP and its copies over TP.
 GroupKind KindOf(const costmodel::CollectiveUse& u, const costmodel::Layout& l) {
@@ -557,13 +570,8 @@ TEST(SkeletonPipeline, BlockingExchangesWaitWholeAndGatherWhatTheyScattered) {
     ASSERT_TRUE(e.feasible()) << c.layout;
     const double whole = 2.0 * 1024 * 4096;  // b s h bf16
     for (int64_t stage = 0; stage < 4; ++stage) {
-      StepPlan p = MakeStepPlan(ev, l, e, stage);
-      p.prev_rank = 100;
-      p.next_rank = 200;
       CountingBackend b;
-      b.Prepare(WorkspaceFor(p));
-      NullObserver obs;
-      RunStep(b, p, obs);
+      const StepPlan p = RunStage(ev, l, e, stage, b);
       ASSERT_FALSE(b.groups.empty());
       EXPECT_EQ(b.blocking_groups, c.expect_blocking ? static_cast<int>(b.groups.size()) : 0) << c.layout;
       // SP or scatter-gather: half the activation goes over the wire; else all of it.
@@ -573,6 +581,7 @@ TEST(SkeletonPipeline, BlockingExchangesWaitWholeAndGatherWhatTheyScattered) {
       plain.p2p_gather_bytes = 0;
       CountingBackend b0;
       b0.Prepare(WorkspaceFor(plain));
+      NullObserver obs;
       RunStep(b0, plain, obs);
       const double gathers = b.counts[{Coll::kAllGather, GroupKind::kTp, whole}] -
                              b0.counts[{Coll::kAllGather, GroupKind::kTp, whole}];
@@ -647,13 +656,8 @@ TEST(SkeletonPipeline, TiedEmbeddingGradientsAreAllReducedByTheFirstAndLastStage
   }
   ASSERT_GT(priced, 0.0);
   for (int64_t stage = 0; stage < 4; ++stage) {
-    StepPlan p = MakeStepPlan(ev, l, e, stage);
-    p.prev_rank = 100;
-    p.next_rank = 200;
     CountingBackend b;
-    b.Prepare(WorkspaceFor(p));
-    NullObserver obs;
-    RunStep(b, p, obs);
+    RunStage(ev, l, e, stage, b);
     double runs = 0;
     for (const auto& [key, n] : b.counts) {
       if (std::get<1>(key) != GroupKind::kEmbedding) continue;
