@@ -201,10 +201,12 @@ struct PipelineHops {
 ///   round trip through the stages after it, spread over the micro-batches in flight), less
 ///   `slack` (the bottleneck stage's time beyond the next busiest, which hides it). The run
 ///   differs in the fill and drain by under one slow send per stage where hops differ.
-/// - blocking exchanges (Megatron-LM): BlockingCriticalPath's exchanges, each the slowest
-///   rank's mean of its two hops (1F1B: the ranks between the ends; interleaved: every rank,
-///   the wrap included), t where alike; the run's steady state is exactly that, its fill and
-///   drain at most that.
+/// - blocking exchanges (Megatron-LM): BlockingCriticalPath's exchanges, t each where alike.
+///   With both kinds, the steady state's (2 per micro-batch in 1F1B, v in interleaved) at the
+///   slowest rank's exchange (1F1B: the mean of its two hops, over the ranks between the ends;
+///   interleaved: its slower hop, the wrap included, as each exchange posts to both neighbours
+///   at once), the rest, the fill and the drain, at the mean hop: within 35% of the run's send
+///   time (PipelineSim.SendsOverHopsOfTwoKindsAsTheEvaluatorPricesThem).
 double ExposedSendTime(Schedule s, bool blocking, int64_t v, int64_t m, const PipelineHops& h, double slack);
 
 /// Bounds on what the schedule lists may hold (actions = 2 or 3 x p x v x m).
