@@ -178,7 +178,7 @@ struct PipelineParts {
   bool intra_node = false;        // ... and some on the same node
   /// One send over hop `hop` of the `p` stages (pipeline.h PipelineHopCrossesNode).
   double HopS(int64_t hop, int64_t p) const {
-    return PipelineHopCrossesNode(hop, p, stage_stride, gpus_per_node) ? p2p_inter_s : p2p_s;
+    return PipelineHops{p, stage_stride, gpus_per_node, p2p_s, p2p_inter_s}(hop);
   }
   bool blocking = false;          // the exchanges block (pipeline.h ExchangesBlock)
   double gather_s = 0;            // scatter-gather: the TP all-gather of each received tensor

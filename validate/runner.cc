@@ -402,7 +402,7 @@ int NodesOf(const Context& c, const std::vector<int>& group) {
 
 /// Whether any group of kind `g` has two ranks or more: then every rank takes part in the
 /// kind's world-wide steps, a rank in a group of one (the embedding groups' middle stages) with
-/// placeholders, so that the lists the ranks reduce line up.
+/// zero entries, so that the lists the ranks reduce line up.
 bool AnyGroupOfTwo(const Mesh& m, GroupKind g) {
   for (const auto& group : m.groups(g)) {
     if (group.size() >= 2) return true;
@@ -443,7 +443,7 @@ void CheckMeshAndReductions(Context& c) {
     auto value = [](int rank, size_t i) { return static_cast<float>((rank + 1) * static_cast<int>(i % 13 + 1)); };
     for (size_t elems : {n * 8, n * 65536}) {
       for (Coll op : OpsOf(kind)) {
-        if (n < 2) {  // a group of one: nothing to check, a placeholder in the lists
+        if (n < 2) {  // a group of one: nothing to check, a zero entry in the lists
           errors.push_back(0.0);
           details.push_back({{"op", costmodel::ToString(op)}, {"purpose", ToString(kind)}, {"ranks", n},
                              {"elements", elems}});
@@ -488,8 +488,8 @@ void CheckMeshAndReductions(Context& c) {
       }
     }
   }
-  // Groups of one kind have the same shape on every rank (or are groups of one, with
-  // placeholders), so the lists line up.
+  // Groups of one kind have the same shape on every rank (or are groups of one, with zero
+  // entries), so the lists line up.
   errors = WorldMax(c, "numeric checks", errors);
   for (size_t i = 0; i < errors.size(); ++i) {
     max_err = std::max(max_err, errors[i]);
@@ -558,7 +558,7 @@ void SweepCollectives(Context& c, double max_bytes) {
       std::sort(sizes.begin(), sizes.end());
       std::vector<double> medians, actual;
       for (const auto& [bytes, from_plan] : sizes) {
-        if (n < 2) {  // a group of one times nothing: placeholders for the world-wide maximum
+        if (n < 2) {  // a group of one times nothing: zero entries for the world-wide maximum
           medians.push_back(0.0);
           actual.push_back(0.0);
           continue;

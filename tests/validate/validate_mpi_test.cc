@@ -417,7 +417,7 @@ TEST_F(ValidateMpi, InterleavedPipelineRunsItsGroupedSendsAndReceives) {
 
 // A tied model's pipeline over 4 stages of one rank: the first and the last stage form an
 // embedding group, the middle stages groups of one, which take part in every world-wide step of
-// the checks and sweeps with placeholders (the run would hang otherwise); the plan's tied
+// the checks and sweeps with zero entries (the run would hang otherwise); the plan's tied
 // gradient all-reduce is measured on the pair.
 TEST_F(ValidateMpi, TiedEmbeddingGroupsOfUnequalSizeRunAndAreMeasured) {
   // tiny-llama (data/models/tiny-llama.json) with its output head tied to the embedding.
