@@ -1540,7 +1540,7 @@ double FlopsPerToken(const ReferenceRecord& r, const costmodel::Evaluation& e) {
 std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmodel::Cluster& cluster) {
   std::vector<ScoredQuantity> out;
   auto score = [&](const Measured& m, double predicted) {
-    out.push_back({m.quantity, m.value, predicted, 100.0 * (predicted - m.value) / m.value, 0.0, {}, {}, {}});
+    out.push_back({m.quantity, m.value, predicted, 100.0 * (predicted - m.value) / m.value, 0.0, {}, {}, {}, {}, {}});
   };
   if (r.kind == "collective") {
     const double t = costmodel::PredictCollectiveCost(cluster, r.collective).time_s;
@@ -1583,6 +1583,16 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
   // Korthikanti et al.'s Table 4 does for layouts whose whole model would not fit: not checked.)
   if (!out.empty() && r.kind == "end_to_end") {
     out.front().memory = e.memory;
+    out.front().time = e.time;
+    for (int i = 0; i < e.num_collectives; ++i) {
+      const costmodel::CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
+      const std::string name(costmodel::ToString(u.purpose));
+      const double s = u.cost.time_s * u.count_per_step;
+      auto it = std::find_if(out.front().collective_s.begin(), out.front().collective_s.end(),
+                             [&](const auto& kv) { return kv.first == name; });
+      if (it == out.front().collective_s.end()) out.front().collective_s.emplace_back(name, s);
+      else it->second += s;
+    }
     if (!e.feasible()) {
       out.front().infeasible = ev.Reasons(layout, e);
       for (int bit = 0; bit < costmodel::kNumReasonCodes; ++bit) {

@@ -21,6 +21,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "costmodel/calibration.h"
+#include "costmodel/evaluate.h"
 #include "costmodel/memory.h"
 #include "costmodel/specs.h"
 
@@ -150,6 +151,11 @@ struct ScoredQuantity {
   std::vector<std::string> infeasible;
   std::vector<std::string> rejection_codes;  // the same reasons' codes (ReasonCodeName)
   costmodel::MemoryBreakdown memory;           // the layout's predicted memory (capacity 0: none)
+  // And where its predicted step goes (step_s 0: none): the evaluator's time breakdown, and each
+  // purpose's collectives in seconds per step, hidden or not (time x calls), so that a record's
+  // error can be read against what the step spends (accuracy --json, predicted_time).
+  costmodel::TimeBreakdown time;
+  std::vector<std::pair<std::string, double>> collective_s;
 };
 
 /// One scored step time, for SplitStepResiduals.
