@@ -63,7 +63,7 @@ const Param kParams[] = {
     {"efficiency.attention_peak_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.attention_peak_fraction; }},
     {"efficiency.hbm_fraction", "fraction", 1e-3, 1.0, [](Cluster& c) -> double& { return c.efficiency.hbm_fraction; }},
     {"efficiency.kernel_launch_us", "us", 0.0, 1e6, [](Cluster& c) -> double& { return c.efficiency.kernel_launch_us; }},
-    {"efficiency.overlap_slowdown", "factor", 1.0, 2.0, [](Cluster& c) -> double& { return c.efficiency.overlap_slowdown; }},
+    {"efficiency.overlap_slowdown", "factor", 1.0, 3.0, [](Cluster& c) -> double& { return c.efficiency.overlap_slowdown; }},
     {"efficiency.step_sync_us", "us", 0.0, 1e5, [](Cluster& c) -> double& { return c.efficiency.step_sync_us; }},
     {"overhead.cuda_context_gib", "GiB", 0.0, 1e6, [](Cluster& c) -> double& { return c.overhead.cuda_context_gib; }},
 };

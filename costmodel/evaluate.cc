@@ -97,6 +97,18 @@ CollectiveCost Evaluator::TimeOn(const CollectiveTable& t, Coll c, double bytes)
   return m.cost;
 }
 
+OverlapCost OverlapSlowdownCost(double compute_s, double stream_comm_s, double hidden_s, double exposed_s,
+                                double slowdown) {
+  OverlapCost out;
+  out.exposed_s = std::max(0.0, exposed_s);
+  if (!(slowdown > 1.0) || !(compute_s > 0) || !(hidden_s > 0)) return out;
+  const double full = compute_s * (slowdown - 1.0);  // every kernel beside a collective
+  const double stream = compute_s + std::max(0.0, stream_comm_s);
+  out.compute_extra_s = std::min(full, (hidden_s + out.exposed_s) * full / (stream + full));
+  out.exposed_s = std::max(0.0, out.exposed_s - out.compute_extra_s);
+  return out;
+}
+
 Group Evaluator::PlaceGroup(int64_t size, int64_t stride) const {
   const int64_t gpn = cluster_.node.gpus_per_node;
   if (size <= 1) return {1, 1};
@@ -753,6 +765,10 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     const double unit = tpp.layer;
     const Group edp_group = PlaceGroup(edp, mesh.Stride(MeshDim::kCp) * l.ep);
     double fsdp_exposed = 0, hidden_comm = cp_hidden;
+    // ZeRO-2/3's per-layer collectives priced window by window: what the kernels beside them
+    // lose (OverlapSlowdownCost's rule per window), and what stays exposed past them.
+    double fsdp_stretch = 0;
+    bool fsdp_windows = false;
     // The windows data-parallel traffic hides behind: everything the compute stream does for a
     // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
     const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s + e.parts.layer_fwd_ep_s;
@@ -802,8 +818,17 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         // Forward: the first unit's gather (the embedding's, or the root's) and the first
         // layer's are exposed, the rest hide behind the previous layer; the head's runs behind the
         // last layer's forward, as the head is the next unit in forward order.
-        const double fwd_exp = ag_o.time_s + ag_l.time_s + (L - 1.0) * std::max(0.0, ag_l.time_s - F) +
-                               std::max(0.0, ag_h.time_s - F);
+        // Each window: collectives c beside the compute stream's x seconds for a layer, k of them
+        // its kernels; the kernels stretch while c runs, and c is exposed past the stretched window.
+        const double slowdown = cluster_.efficiency.overlap_slowdown;
+        double stretch = 0;
+        auto window = [&](double c, double x, double k, double count) {
+          const OverlapCost oc = OverlapSlowdownCost(k, x - k, std::min(c, x), std::max(0.0, c - x), slowdown);
+          stretch += count * oc.compute_extra_s;
+          return count * oc.exposed_s;
+        };
+        const double fwd_exp = ag_o.time_s + ag_l.time_s + window(ag_l.time_s, F, fwd, L - 1.0) +
+                               window(ag_h.time_s, F, fwd, 1.0);
         // Backward: gathers and reduce-scatters share the stream behind each layer's backward.
         // The last layer's gather runs behind the head's backward (its TP collectives included):
         // FSDP2's pre-backward of the head unit prefetches the next unit in backward order
@@ -814,14 +839,16 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         // layer's; the first layer's and the first unit's reduce-scatters are exposed.
         const double a = gather_in_bwd ? ag_l.time_s : 0.0;
         const double head_b = head_bwd + e.parts.head_bwd_s;  // the TP part is in parts already
-        double bwd_exp = std::max(0.0, a - head_b) + rs_l.time_s + rs_o.time_s;
+        double bwd_exp = window(a, head_b, head_bwd, 1.0) + rs_l.time_s + rs_o.time_s;
         if (split && L >= 2.0) {
-          bwd_exp += std::max(0.0, a + rs_h.time_s - B) + (L - 2.0) * std::max(0.0, a + rs_l.time_s - B) +
-                     std::max(0.0, rs_l.time_s + (emb_again ? ag_o.time_s : 0.0) - B);
+          bwd_exp += window(a + rs_h.time_s, B, bwd, 1.0) + window(a + rs_l.time_s, B, bwd, L - 2.0) +
+                     window(rs_l.time_s + (emb_again ? ag_o.time_s : 0.0), B, bwd, 1.0);
         } else {
-          bwd_exp += (L - 1.0) * std::max(0.0, a + rs_l.time_s - B) + rs_h.time_s;
+          bwd_exp += window(a + rs_l.time_s, B, bwd, L - 1.0) + rs_h.time_s;
         }
         fsdp_exposed = micro * (fwd_exp + bwd_exp);
+        fsdp_stretch = micro * stretch;
+        fsdp_windows = true;
         e.parts.fsdp_ag_layer_s = ag_l.time_s;
         e.parts.fsdp_rs_layer_s = rs_l.time_s;
         e.parts.fsdp_ag_outer_s = ag_o.time_s;
@@ -865,7 +892,8 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
       }
       e.fsdp_comm_s = total;
       e.fsdp_latency_s = latency;
-      hidden_comm += std::max(0.0, total - fsdp_exposed);
+      // ZeRO-2/3's windows have priced their slowdown; ZeRO-1's per-step buckets join the rest.
+      if (!fsdp_windows) hidden_comm += std::max(0.0, total - fsdp_exposed);
     }
     double dp_exposed = 0;
     if (l.replicate > 1) {
@@ -884,7 +912,18 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     }
 
     // Compute slows while NCCL kernels share the SMs and HBM with it.
-    compute += (cluster_.efficiency.overlap_slowdown - 1.0) * std::min(compute, hidden_comm);
+    {
+      // The per-step collectives (ZeRO-1's buckets, the replicas' all-reduce, CP's exchange
+      // hidden behind attention) over the whole step; ZeRO-2/3's per layer above.
+      // What these expose runs after the pass (their last bucket) or past all of it: no kernel
+      // beside it to stretch. The offload's waits are on the compute stream but no kernels.
+      const double offload_wait = micro * L * offload_exposed_layer;
+      const double kernels = compute - offload_wait;
+      compute += fsdp_stretch;
+      compute += OverlapSlowdownCost(kernels, tp_exposed + ep_exposed + offload_wait, hidden_comm, 0.0,
+                                     cluster_.efficiency.overlap_slowdown)
+                     .compute_extra_s;
+    }
 
     // Optimizer: Adam over the local shard, bandwidth-bound (memory.h OptimizerStepBytesPerParam).
     // Before the first micro-batch, the gradient buffer zeroed where the framework keeps one.
@@ -1207,13 +1246,13 @@ void Evaluator::PricePipeline(const Layout& l, const StageSplit& split, const La
 
   // Compute slows while the stage's data-parallel traffic overlaps it.
   double compute = micro * b->compute_s;
-  compute += (slowdown - 1.0) * std::min(compute, bt.hidden_s);
   const double cp_exposed =
       micro * static_cast<double>(b->layers) * (pc.layer_fwd_cp_s + pc.layer_bwd_cp_s);
   const double ep_exposed =
       micro * static_cast<double>(b->layers) * (pc.layer_fwd_ep_s + pc.layer_bwd_ep_s);
   const double tp_exposed =
       std::max(0.0, micro * (b->total_s() - b->compute_s) - cp_exposed - ep_exposed);  // no -0
+  compute += OverlapSlowdownCost(compute, tp_exposed + ep_exposed, bt.hidden_s, 0.0, slowdown).compute_extra_s;
   e.pipe.makespan_s = micro * b->total_s() + bubble + p2p_exposed;
   // The largest tail and optimizer of any stage close the step (stage 0 drains last).
   const Tail* worst = &tf;

