@@ -129,7 +129,12 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
       pr.Try([&] { c.gpu.peak_tflops.tf32 = p.Number("tf32", 1e-3, kMaxTflops); });
       pr.Try([&] { c.gpu.peak_tflops.bf16 = p.Number("bf16", 1e-3, kMaxTflops); });
       pr.Try([&] { c.gpu.peak_tflops.fp16 = p.Number("fp16", 1e-3, kMaxTflops); });
-      pr.Try([&] { c.gpu.peak_tflops.fp8 = p.Number("fp8", 0, kMaxTflops); });  // 0: no fp8 tensor cores (A100)
+      pr.Try([&] {  // 0: no fp8 tensor cores (A100); otherwise as bounded as the others
+        c.gpu.peak_tflops.fp8 = p.Number("fp8", 0, kMaxTflops);
+        if (c.gpu.peak_tflops.fp8 > 0 && c.gpu.peak_tflops.fp8 < 1e-3) {
+          p.Fail("fp8", "must be 0 (no FP8 tensor cores) or at least 0.001 TFLOPS");
+        }
+      });
       pr.Try([&] { p.Finish(); });
     });
     pr.Try([&] { c.gpu.hbm_gib = g.Number("hbm_gib", 1e-3, 1e6); });
@@ -266,6 +271,11 @@ Cluster ParseClusterJson(std::string_view text, std::string_view origin_view) {
     optional("collective_launch_us", x.collective_launch_us, 0, 1e6);
     // 0: not measured (what a cluster without it writes back); --precision fp8 is then refused.
     optional("gemm_fp8_peak_fraction", x.gemm_fp8_peak_fraction, 0, 1.0);
+    pr.Try([&] {
+      if (x.gemm_fp8_peak_fraction > 0 && x.gemm_fp8_peak_fraction < 1e-3) {
+        e.Fail("gemm_fp8_peak_fraction", "must be 0 (not measured) or at least 0.001, as gemm_peak_fraction");
+      }
+    });
     optional("group_launch_us", x.group_launch_us, 0, 1e6);
     optional("torch_call_us", x.torch_call_us, 0, 1e6);
     optional("nvls_fraction", x.nvls_fraction, 1e-3, 1.0);

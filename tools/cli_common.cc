@@ -479,6 +479,7 @@ void PreflightFiles(const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands()) {
     std::vector<costmodel::OutputTarget> outputs;
     std::vector<std::pair<std::string, std::string>> inputs;  // (flag, value)
+    std::vector<std::string> sidecars;                         // read beside --nccl-tests logs
     for (const CLI::Option* opt : sub->get_options()) {
       if (opt->get_expected_max() == 0 || opt->count() == 0) continue;  // flags, options not given
       const std::string flag = opt->get_name();
@@ -493,6 +494,8 @@ void PreflightFiles(const CLI::App& app) {
           }
         } else {
           inputs.emplace_back(flag, v);
+          // A log's sidecar is read with it (accuracy, calibrate: X.meta.json beside X).
+          if (flag == "--nccl-tests") sidecars.push_back(v + ".meta.json");
         }
       }
     }
@@ -513,6 +516,18 @@ void PreflightFiles(const CLI::App& app) {
                                    ", read by every command that prices its cluster: refusing to overwrite an "
                                    "input (calibrate -o regenerates it)");
         }
+      }
+      // The data directory's inputs, read by name or behind a flag (built-in models, clusters
+      // and frameworks; the reference files, the mapping's phrase tables and the shipped
+      // profiles' inputs that accuracy --leave-source-out refits from).
+      for (const char* folder : {"models", "clusters", "frameworks", "reference", "calibration/inputs"}) {
+        for (auto it = std::filesystem::recursive_directory_iterator(data / folder, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+          if (!it->is_regular_file(ec)) continue;
+          shipped.emplace_back(it->path().string(), "a file of the data directory's " + std::string(folder) +
+                                                        "/, which meshplan reads: refusing to overwrite an input");
+        }
+        ec.clear();
       }
       if (sub->get_name() != "accuracy") {
         const std::string bands = (data / "accuracy" / "error_bands.json").string();
@@ -535,6 +550,12 @@ void PreflightFiles(const CLI::App& app) {
         if (!builtin.empty() && costmodel::OutputIsInput(out, builtin)) {
           throw Error(out.flag, "'" + out.path + "' is the built-in file " + flag + " " + value + " reads (" +
                                     builtin + "): refusing to overwrite an input");
+        }
+      }
+      for (const std::string& sidecar : sidecars) {
+        if (costmodel::OutputIsInput(out, sidecar)) {
+          throw Error(out.flag, "'" + out.path + "' is the sidecar of a log given to --nccl-tests: refusing to "
+                                "overwrite an input");
         }
       }
       for (const auto& [file, what] : shipped) {

@@ -589,6 +589,84 @@ TEST_F(Robust, OutputOverShippedDataReadWithoutAFlagIsRefused) {
   EXPECT_EQ(Slurp(bands), bands_before);
 }
 
+// Files read without a flag of their own: a log's sidecar (X.meta.json beside X) and the data
+// directory's models, clusters, frameworks, reference files and calibration inputs. An accuracy
+// or calibrate report written over one of them replaced it, exit 0, and the next run failed on it.
+TEST_F(Robust, OutputOverASidecarOrTheDataDirectorysInputsIsRefused) {
+  fs::create_directories(dir_ / "data");
+  for (const char* d : {"models", "clusters", "calibration", "accuracy", "frameworks", "reference", "templates"}) {
+    fs::copy(std::string(MESHPLAN_DATA_DIR) + "/" + d, dir_ / "data" / d, fs::copy_options::recursive);
+  }
+  const std::string log = std::string(MESHPLAN_DATA_DIR) + "/nccl-tests/h100-1x8-all_reduce-xxrjun.txt";
+  fs::copy_file(log, P("x.txt"));
+  fs::copy_file(log + ".meta.json", P("x.txt.meta.json"));
+  const std::string sidecar = Slurp(P("x.txt.meta.json"));
+  auto run = [&](const std::string& args) {
+    return meshplan::cli_harness::RunShell("cd '" + dir_.string() + "' && MESHPLAN_DATA='" + (dir_ / "data").string() +
+                                               "' " + std::string(MESHPLAN_BIN) + " " + args,
+                                           dir_ / "stdout.txt", dir_ / "stderr.txt");
+  };
+  Result r = run("accuracy --cluster dgx-h100 --nccl-tests x.txt --json x.txt.meta.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --json: 'x.txt.meta.json' is the sidecar of a log given to --nccl-tests: "
+                   "refusing to overwrite an input\n");
+  r = run("calibrate --cluster dgx-h100 --nccl-tests x.txt -o x.txt.meta.json");
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_EQ(Slurp(P("x.txt.meta.json")), sidecar);
+  for (const std::string f : {"reference/mapping.json", "clusters/dgx-h100.json", "frameworks/nemo.json",
+                              "calibration/inputs/shipped.json", "models/tiny-llama.json"}) {
+    const fs::path file = dir_ / "data" / f;
+    const std::string before = Slurp(file);
+    r = run("accuracy --reference data/reference/dgxc-h100.json --json data/" + f);
+    EXPECT_EQ(r.rc, 2) << f;
+    const std::string folder = f.substr(0, f.rfind('/') + 1);
+    EXPECT_EQ(r.err, "meshplan: error: --json: 'data/" + f + "' is a file of the data directory's " + folder +
+                         ", which meshplan reads: refusing to overwrite an input\n");
+    EXPECT_EQ(Slurp(file), before) << f;
+  }
+  // Elsewhere the report is written.
+  r = run("accuracy --reference data/reference/dgxc-h100.json --json out.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(P("out.json")));
+}
+
+// A finite but absurd message size (1e308 bytes) priced an infinite time: accuracy printed inf and
+// ended in an internal error (exit 1). It is skipped by name, as the measured values are.
+TEST_F(Robust, ReferenceMessageSizesOutOfRangeAreSkippedNamingTheField) {
+  std::string ref = Slurp(std::string(MESHPLAN_DATA_DIR) + "/reference/published.json");
+  const std::string was = "\"message_bytes\": 32768,";
+  ASSERT_NE(ref.find(was), std::string::npos);
+  ref.replace(ref.find(was), was.size(), "\"message_bytes\": 1e308,");
+  std::ofstream(P("ref.json")) << ref;
+  const Result r = Run("accuracy --reference ref.json --json out.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("skipped  measured.message_bytes: 1e+308 is not a whole number of bytes in [1, 2^50]"),
+            std::string::npos)
+      << r.out.substr(0, 3000);
+  EXPECT_EQ(r.out.find("inf"), std::string::npos);
+}
+
+// An FP8 peak (or FP8 GEMM fraction) of 1e-300 priced a step of 10^62 ms, or ended in an internal
+// error: like the BF16 figures, either 0 (none) or at least 0.001.
+TEST_F(Robust, TinyFp8FiguresAreRefusedNamingTheField) {
+  const std::string cluster = Slurp(std::string(MESHPLAN_DATA_DIR) + "/clusters/dgx-h100.json");
+  const std::string sim = "simulate --model llama2-7b --gpus 64 --global-batch 64 --seq 4096 --layout tp=8,sp=on "
+                          "--precision fp8 --cluster ";
+  std::ofstream(P("c1.json")) << std::regex_replace(cluster, std::regex(R"("fp8": [0-9.e+-]+)"), R"("fp8": 1e-300)");
+  Result r = Run(sim + "c1.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("c1.json: gpu.peak_tflops.fp8: must be 0 (no FP8 tensor cores) or at least 0.001 TFLOPS"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(P("c2.json")) << std::regex_replace(cluster, std::regex(R"("gemm_fp8_peak_fraction": [0-9.e+-]+)"),
+                                                     R"("gemm_fp8_peak_fraction": 1e-300)");
+  r = Run(sim + "c2.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("c2.json: efficiency.gemm_fp8_peak_fraction: must be 0 (not measured) or at least 0.001"),
+            std::string::npos)
+      << r.err;
+}
+
 // A 5,000-character value is echoed clipped, its length said (it filled the terminal), and a
 // name past the file system's limits is no built-in (it was an internal error, exit 1).
 TEST_F(Robust, LongValuesAreClippedInErrorsAndLongNamesAreNoBuiltIn) {
