@@ -63,6 +63,16 @@ bool ParseDouble(const std::string& tok, double& out) {
   return begin != end && res.ec == std::errc() && res.ptr == end && std::isfinite(out);
 }
 
+/// nccl-tests' type names, the third column of a data row (NVIDIA/nccl-tests src/common.cu
+/// test_typenames: int8 to double, bfloat16 from NCCL 2.10; f8e4m3 and f8e5m2 in builds with
+/// NCCL's FP8 types; the fp8_ spellings are taken too).
+bool IsNcclTestsType(const std::string& t) {
+  static constexpr std::string_view kTypes[] = {"int8",   "uint8",  "int32",    "uint32", "int64",
+                                                "uint64", "half",   "float",    "double", "bfloat16",
+                                                "f8e4m3", "f8e5m2", "fp8_e4m3", "fp8_e5m2"};
+  return std::find(std::begin(kTypes), std::end(kTypes), t) != std::end(kTypes);
+}
+
 bool ParseInt(const std::string& tok, int64_t& out) {
   if (tok.empty() || tok.find_first_not_of("0123456789") != std::string::npos || tok.size() > 18) {
     return false;
@@ -130,6 +140,7 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
   NcclTestLog log;
   std::map<std::string, std::set<int64_t>> ranks_on;  // host -> the ranks its Rank lines list
   bool has_root = true;  // current builds print a root column; old ones do not
+  bool wrong_count = true;  // current builds count wrong results (#wrong); old ones print the max error
   bool saw_header = false;
   std::istringstream in{std::string(text)};
   std::string raw;
@@ -175,6 +186,7 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
       if (line.find("size") != std::string::npos && line.find("redop") != std::string::npos) {
         saw_header = true;
         has_root = line.find("root") != std::string::npos;
+        wrong_count = line.find("#wrong") != std::string::npos;
       }
       continue;
     }
@@ -191,6 +203,14 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
         !std::isdigit(static_cast<unsigned char>(tok[2][0])) && (!ParseInt(tok[0], size) || !ParseInt(tok[1], count))) {
       // A data row whose size or count does not fit: dropping it would score the log without it.
       throw Error(origin + ":" + std::to_string(line_no), "row has a size or count beyond 2^63");
+    }
+    // A row whose third column is one of nccl-tests' type names (its test_typenames) is a data
+    // row whatever its first two say: a size or count that is not a decimal integer (-1, 0x10,
+    // 1.5e8, nan) is an error at its line, not a row left out.
+    if (saw_header && tok.size() >= 3 && IsNcclTestsType(tok[2]) &&
+        (!ParseInt(tok[0], size) || !ParseInt(tok[1], count))) {
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "row's size '" + tok[0] + "' and count '" + tok[1] + "' must be decimal integers");
     }
     if (tok.size() < 3 || !ParseInt(tok[0], size) || !ParseInt(tok[1], count) ||
         std::isdigit(static_cast<unsigned char>(tok[2][0]))) {
@@ -213,20 +233,34 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     row.size_bytes = size;
     row.count = count;
     row.type = tok[2];
-    bool ok = ParseDouble(tok[t0], row.time_us) && ParseDouble(tok[t0 + 1], row.algbw_GBps) &&
-              ParseDouble(tok[t0 + 2], row.busbw_GBps) && ParseDouble(tok[t0 + 4], row.ip_time_us) &&
-              ParseDouble(tok[t0 + 5], row.ip_algbw_GBps) && ParseDouble(tok[t0 + 6], row.ip_busbw_GBps);
-    if (!ok || row.time_us <= 0 || row.ip_time_us <= 0) {
-      throw Error(origin + ":" + std::to_string(line_no),
-                  "row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+    // The columns by name, so that an error quotes the value it is about.
+    struct Column {
+      size_t at;
+      const char* name;
+      double* value;
+    };
+    for (const Column& c : {Column{t0, "out-of-place time", &row.time_us}, Column{t0 + 1, "out-of-place algbw", &row.algbw_GBps},
+                            Column{t0 + 2, "out-of-place busbw", &row.busbw_GBps}, Column{t0 + 4, "in-place time", &row.ip_time_us},
+                            Column{t0 + 5, "in-place algbw", &row.ip_algbw_GBps}, Column{t0 + 6, "in-place busbw", &row.ip_busbw_GBps}}) {
+      if (!ParseDouble(tok[c.at], *c.value) || (c.value == &row.time_us || c.value == &row.ip_time_us ? *c.value <= 0 : *c.value < 0)) {
+        throw Error(origin + ":" + std::to_string(line_no), std::string("row's ") + c.name + " '" + tok[c.at] +
+                                                                "' is not a decimal number above 0");
+      }
     }
-    // #wrong: results the test found wrong ("N/A" when checking was off): not a valid timing.
+    // #wrong: results the test found wrong ("N/A" when checking was off; old builds print it
+    // "%5.0e", 0e+00): not a valid timing; anything but a whole count or N/A is no count
+    // nccl-tests prints.
     for (const size_t w : {t0 + 3, t0 + 7}) {
-      int64_t wrong = 0;
-      if (ParseInt(tok[w], wrong) && wrong > 0) {
+      double wrong = 0;
+      if (tok[w] == "N/A" || (ParseDouble(tok[w], wrong) && wrong == 0)) continue;
+      // Old builds' "error" column: the check's largest difference, a float (2e-07), not a count.
+      if (!wrong_count && ParseDouble(tok[w], wrong) && wrong >= 0) continue;
+      if (ParseDouble(tok[w], wrong) && wrong > 0 && std::floor(wrong) == wrong) {
         throw Error(origin + ":" + std::to_string(line_no),
                     "row reports " + tok[w] + " wrong results (#wrong): the run was not correct, so its times are not scored");
       }
+      throw Error(origin + ":" + std::to_string(line_no),
+                  "row's #wrong column is '" + tok[w] + "': expected 0, N/A or a count of wrong results");
     }
     // One run per file: sizes grow row by row.
     if (!log.rows.empty() && size <= log.rows.back().size_bytes) {
@@ -235,10 +269,12 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
                       " (line " + std::to_string(log.rows.back().line) + "): sizes must grow, one nccl-tests run per file");
     }
     // Finite but absurd values (1e-310 us, 1e308 GB/s) would overflow the fit's arithmetic.
-    for (const double t : {row.time_us, row.ip_time_us}) {
+    for (const size_t at : {t0, t0 + 4}) {
+      const double t = at == t0 ? row.time_us : row.ip_time_us;
       if (t < kMinRowTimeUs || t > kMaxRowTimeUs) {
         throw Error(origin + ":" + std::to_string(line_no),
-                    "row has a time of " + tok[t0] + " us, outside [0.001, 1e12] us");
+                    std::string("row has ") + (at == t0 ? "an out-of-place" : "an in-place") + " time of " + tok[at] +
+                        " us, outside [0.001, 1e12] us");
       }
     }
     for (const double bw : {row.algbw_GBps, row.busbw_GBps, row.ip_algbw_GBps, row.ip_busbw_GBps}) {

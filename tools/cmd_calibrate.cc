@@ -13,6 +13,7 @@
 
 #include "costmodel/calibration.h"
 #include "costmodel/error.h"
+#include "costmodel/json_reader.h"
 #include "costmodel/evaluate.h"
 #include "costmodel/spec_io.h"
 #include "costmodel/zoo.h"
@@ -70,6 +71,11 @@ std::pair<double, double> Score(const costmodel::Cluster& c, const costmodel::Ca
 }
 
 void RunCalibrate(const CalibrateOptions& o) {
+  // The name goes into the profile, which every reader checks as a name: refused here, not by
+  // the next command that loads what this one wrote.
+  if (!o.name.empty()) {
+    if (const std::string problem = costmodel::NameProblem(o.name); !problem.empty()) throw Error("--name", problem);
+  }
   if (o.measurements.empty() && o.logs.empty()) {
     if (o.references.empty()) {
       throw Error("calibrate", "give --measurements, --nccl-tests and/or --reference files to fit");

@@ -630,6 +630,20 @@ TEST_F(Robust, OutputOverASidecarOrTheDataDirectorysInputsIsRefused) {
   EXPECT_TRUE(fs::exists(P("out.json")));
 }
 
+// calibrate --name went into the profile unchecked: a newline or a 300-byte name was written
+// (exit 0), and every command given that profile refused it as a name.
+TEST_F(Robust, CalibrateNameIsCheckedAsTheProfileReadersCheckIt) {
+  const std::string cal = "calibrate --cluster dgx-h100 --nccl-tests " + std::string(MESHPLAN_DATA_DIR) +
+                          "/nccl-tests/h100-1x8-all_reduce-xxrjun.txt -o c.json --name ";
+  Result r = Run(cal + "\"$(printf 'a\\nb')\"");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --name: must not contain a control character (0x0a)\n");
+  r = Run(cal + std::string(300, 'n'));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "meshplan: error: --name: is 300 bytes long; a name has at most 128\n");
+  EXPECT_FALSE(fs::exists(P("c.json")));
+}
+
 // A finite but absurd message size (1e308 bytes) priced an infinite time: accuracy printed inf and
 // ended in an internal error (exit 1). It is skipped by name, as the measured values are.
 TEST_F(Robust, ReferenceMessageSizesOutOfRangeAreSkippedNamingTheField) {

@@ -110,11 +110,13 @@ TEST(NcclTestsLog, NonDecimalAndAbsurdValuesAreErrorsNamingTheLine) {
            "    0.10      0    10.00    0.10    0.10      0\n";
   };
   EXPECT_EQ(ErrorOf(header + row("0x10", "0.10"), "all_reduce.log"),
-            "all_reduce.log:2: row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+            "all_reduce.log:2: row's out-of-place time '0x10' is not a decimal number above 0");
   EXPECT_EQ(ErrorOf(header + row("inf", "0.10"), "all_reduce.log"),
-            "all_reduce.log:2: row has a non-numeric (decimal expected) or non-positive time or bandwidth");
+            "all_reduce.log:2: row's out-of-place time 'inf' is not a decimal number above 0");
+  EXPECT_EQ(ErrorOf(header + row("10.00", "-0.10"), "all_reduce.log"),
+            "all_reduce.log:2: row's out-of-place algbw '-0.10' is not a decimal number above 0");
   EXPECT_EQ(ErrorOf(header + row("1e-310", "0.10"), "all_reduce.log"),
-            "all_reduce.log:2: row has a time of 1e-310 us, outside [0.001, 1e12] us");
+            "all_reduce.log:2: row has an out-of-place time of 1e-310 us, outside [0.001, 1e12] us");
   EXPECT_EQ(ErrorOf(header + row("10.00", "1e308"), "all_reduce.log"),
             "all_reduce.log:2: row has a bandwidth outside [0, 1e6] GB/s");
   EXPECT_NO_THROW(ParseNcclTestLog(header + row("10.00", "0.10"), "all_reduce.log"));
@@ -158,6 +160,28 @@ TEST(NcclTestsLog, RowsThatCannotBeAValidRunAreErrorsAtTheLine) {
             "all_reduce.log:5: row of 1024 bytes after one of 2048 (line 4): sizes must grow, one nccl-tests run per file");
   EXPECT_EQ(ErrorOf(head + ok1 + ok1, "all_reduce.log"),
             "all_reduce.log:5: row of 1024 bytes after one of 1024 (line 4): sizes must grow, one nccl-tests run per file");
+  // A data row (a type name in its third column) whose size or count is no decimal integer was
+  // left out; a #wrong that is no count nccl-tests prints (nan, 1.5, -1, 0x1) passed as 0; an
+  // in-place time out of range was reported with the out-of-place one's value.
+  for (const std::string& bad : {std::string("0x800"), std::string("-1"), std::string("2.048e3")}) {
+    EXPECT_EQ(ErrorOf(head + ok1 + bad + " 512 float sum -1 10.00 0.20 0.20 0 10.00 0.20 0.20 0\n", "all_reduce.log"),
+              "all_reduce.log:5: row's size '" + bad + "' and count '512' must be decimal integers");
+  }
+  EXPECT_EQ(ErrorOf(head + "1024 nan bfloat16 sum -1 10.00 0.10 0.10 0 10.00 0.10 0.10 0\n", "all_reduce.log"),
+            "all_reduce.log:4: row's size '1024' and count 'nan' must be decimal integers");
+  EXPECT_EQ(ErrorOf(head + "1024 256 float sum -1 10.00 0.10 0.10 0 10.00 0.10 0.10 1e308\n", "all_reduce.log"),
+            "all_reduce.log:4: row reports 1e308 wrong results (#wrong): the run was not correct, so its times are not scored");
+  // Old builds print #wrong as %5.0e: 0e+00 is none.
+  EXPECT_EQ(ParseNcclTestLog(head + "1024 256 float sum -1 10.00 0.10 0.10 0e+00 10.00 0.10 0.10 0e+00\n",
+                             "all_reduce.log").rows.size(), 1u);
+  for (const std::string& bad : {std::string("nan"), std::string("1.5"), std::string("-1"), std::string("0x1")}) {
+    EXPECT_EQ(ErrorOf(head + "1024 256 float sum -1 10.00 0.10 0.10 0 10.00 0.10 0.10 " + bad + "\n", "all_reduce.log"),
+              "all_reduce.log:4: row's #wrong column is '" + bad + "': expected 0, N/A or a count of wrong results");
+  }
+  EXPECT_EQ(ErrorOf(head + "1024 256 float sum -1 10.00 0.10 0.10 0 1e308 0.10 0.10 0\n", "all_reduce.log"),
+            "all_reduce.log:4: row has an in-place time of 1e308 us, outside [0.001, 1e12] us");
+  EXPECT_EQ(ErrorOf(head + "1024 256 float sum -1 10.00 abc 0.10 0 10.00 0.10 0.10 0\n", "all_reduce.log"),
+            "all_reduce.log:4: row's out-of-place algbw 'abc' is not a decimal number above 0");
 }
 
 TEST(NcclTestsLog, CollectiveFromNameAndFromTheHeaderLine) {
