@@ -203,8 +203,8 @@ void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& 
       ++sum.skipped;
       ++sum.skipped_by_reason[log.skip_reason];
       sum.per_source[log.name].Skip(log.skip_reason);
-      std::printf("%-52s %-14s skipped: %s\n", log.name.c_str(),
-                  std::string(costmodel::ToString(log.op)).c_str(), log.skip_reason.c_str());
+      std::printf("%-52s %-14s skipped: %s\n", OneLineMessage(log.name).c_str(),
+                  std::string(costmodel::ToString(log.op)).c_str(), OneLineMessage(log.skip_reason).c_str());
       continue;
     }
     json rows = json::array();
@@ -237,7 +237,7 @@ void ScoreNcclLogs(const AccuracyOptions& o, json& records, Summary& sum, json& 
     sum_all += total;
     n_all += static_cast<int64_t>(log.samples.size());
     max_all = std::max(max_all, worst);
-    std::printf("%-52s %-14s %5lld %5lld %5zu %9.1f %9.1f\n", log.name.c_str(),
+    std::printf("%-52s %-14s %5lld %5lld %5zu %9.1f %9.1f\n", OneLineMessage(log.name).c_str(),
                 std::string(costmodel::ToString(log.op)).c_str(), static_cast<long long>(log.ranks),
                 static_cast<long long>(log.nodes), log.samples.size(), mape, worst);
   }
@@ -336,7 +336,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       ++sum.skipped_by_reason[reason];
       sum.per_source[r.source].Skip(reason);
       if (!r.gpu_generation.empty()) sum.per_gpu[r.gpu_generation].Skip(reason);
-      std::printf("%-62s %-8s %s\n", r.id.c_str(), "skipped", reason.c_str());
+      std::printf("%-62s %-8s %s\n", OneLineMessage(r.id).c_str(), "skipped", OneLineMessage(reason).c_str());
       continue;
     }
     // In sample: the profile was fitted on this source's kernel-level records. Out of sample
@@ -430,8 +430,8 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
         sum.per_gpu[r.gpu_generation].RanButRejected(q.rejection_codes);
         sum.per_calibration[calib].RanButRejected(q.rejection_codes);
         ++sum.ran_but_rejected;
-        std::printf("%-62s %-8s %s\n", r.id.c_str(), "ran", "but the model rejects its layout:");
-        for (const std::string& why : q.infeasible) std::printf("%-62s %-8s   %s\n", "", "", why.c_str());
+        std::printf("%-62s %-8s %s\n", OneLineMessage(r.id).c_str(), "ran", "but the model rejects its layout:");
+        for (const std::string& why : q.infeasible) std::printf("%-62s %-8s   %s\n", "", "", OneLineMessage(why).c_str());
       }
       sum.per_quantity.Add(q.quantity, q.error_pct);
       sum.per_source[r.source].quantities.Add(q.quantity, q.error_pct);
@@ -444,7 +444,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
         int64_t& most = sum.max_gpus_per_gpu[r.gpu_generation];
         most = std::max(most, r.layout.gpus());
       }
-      std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", r.id.c_str(), "scored", q.quantity.c_str(),
+      std::printf("%-62s %-8s %-22s %12.5g %12.5g %+8.1f\n", OneLineMessage(r.id).c_str(), "scored", q.quantity.c_str(),
                   q.measured, q.predicted, q.error_pct);
     }
     rec["status"] = "scored";
@@ -483,7 +483,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
 
 /// "name: 12 scored (3 in-sample), 4 skipped" and its table, skips by reason under it.
 void PrintGroup(const std::string& name, const Group& g) {
-  std::printf("  %s: %lld scored", name.c_str(), static_cast<long long>(g.scored));
+  std::printf("  %s: %lld scored", OneLineMessage(name).c_str(), static_cast<long long>(g.scored));
   if (g.in_sample > 0) std::printf(" (%lld in-sample)", static_cast<long long>(g.in_sample));
   std::printf(", %lld skipped\n", static_cast<long long>(g.skipped));
   g.quantities.Print("    ");
@@ -491,11 +491,11 @@ void PrintGroup(const std::string& name, const Group& g) {
     std::printf("    %lld measured runs whose layout the model rejects (an error of the model):\n",
                 static_cast<long long>(g.ran_but_rejected));
     for (const auto& [reason, n] : g.rejected_by_code) {
-      std::printf("      %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+      std::printf("      %4lld  %s\n", static_cast<long long>(n), OneLineMessage(reason).c_str());
     }
   }
   for (const auto& [reason, n] : g.skipped_by_reason) {
-    std::printf("    skipped %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+    std::printf("    skipped %4lld  %s\n", static_cast<long long>(n), OneLineMessage(reason).c_str());
   }
 }
 
@@ -555,12 +555,12 @@ void RunAccuracy(const AccuracyOptions& o) {
     std::printf("step times per source, GPU and layout features (precision; PP, CP, EP where > 1):\n");
   }
   for (const auto& [name, table] : sum.step_by_source_features) {
-    std::printf("  %s:\n", name.c_str());
+    std::printf("  %s:\n", OneLineMessage(name).c_str());
     table.Print("    ");
   }
   std::printf("per calibration profile:\n");
   for (const auto& [name, g] : sum.per_calibration) {
-    std::printf("  %s: %lld records\n", name.c_str(), static_cast<long long>(g.scored));
+    std::printf("  %s: %lld records\n", OneLineMessage(name).c_str(), static_cast<long long>(g.scored));
     g.quantities.Print("    ");
   }
   // The residual split: a diagnostic of what kind of error each source's step times carry,
@@ -578,12 +578,12 @@ void RunAccuracy(const AccuracyOptions& o) {
       split_header = true;
     }
     if (rs.separable) {
-      std::printf("  %-50s %6lld %8.3f %14.3f %8.1f %12.1f\n", name.c_str(), static_cast<long long>(rs.n), rs.rate,
+      std::printf("  %-50s %6lld %8.3f %14.3f %8.1f %12.1f\n", OneLineMessage(name).c_str(), static_cast<long long>(rs.n), rs.rate,
                   rs.fixed_s * 1e3, rs.mape_pct, rs.mape_after_pct);
       residual_split[name] = {{"n", rs.n}, {"separable", true}, {"rate", rs.rate}, {"fixed_ms_per_layer_pass", rs.fixed_s * 1e3},
                               {"mape_pct", rs.mape_pct}, {"mape_after_pct", rs.mape_after_pct}};
     } else {
-      std::printf("  %-50s %6lld  rate and fixed cost not separable on these records\n", name.c_str(),
+      std::printf("  %-50s %6lld  rate and fixed cost not separable on these records\n", OneLineMessage(name).c_str(),
                   static_cast<long long>(rs.n));
       residual_split[name] = {{"n", rs.n}, {"separable", false}, {"mape_pct", rs.mape_pct}};
     }
@@ -607,7 +607,7 @@ void RunAccuracy(const AccuracyOptions& o) {
       trend_header = true;
     }
     const std::string range = std::to_string(t.min_gpus) + "-" + std::to_string(t.max_gpus);
-    std::printf("  %-50s %6lld %6lld %12s %+22.2f %+22.2f\n", name.c_str(), static_cast<long long>(t.groups),
+    std::printf("  %-50s %6lld %6lld %12s %+22.2f %+22.2f\n", OneLineMessage(name).c_str(), static_cast<long long>(t.groups),
                 static_cast<long long>(t.rows), range.c_str(), t.median_slope_pct_per_doubling,
                 t.pooled_slope_pct_per_doubling);
     scale_trend[name] = {{"groups", t.groups},
@@ -623,7 +623,7 @@ void RunAccuracy(const AccuracyOptions& o) {
   }
   if (!sum.skipped_by_reason.empty()) std::printf("skipped by reason:\n");
   for (const auto& [reason, n] : sum.skipped_by_reason) {
-    std::printf("  %4lld  %s\n", static_cast<long long>(n), reason.c_str());
+    std::printf("  %4lld  %s\n", static_cast<long long>(n), OneLineMessage(reason).c_str());
   }
 
   json report;

@@ -412,8 +412,26 @@ struct CompareOptions {
   std::string html_path;
 };
 
+/// What a report priced, field by field (model, cluster, GPUs, batch, sequence, precision):
+/// "?" where the report does not say.
+std::vector<std::pair<std::string, std::string>> JobOf(const json& j) {
+  const json* in = j.contains("inputs") && j["inputs"].is_object() ? &j["inputs"] : nullptr;
+  auto text = [&](const char* key, const char* sub) -> std::string {
+    if (!in || !in->contains(key)) return "?";
+    const json& v = (*in)[key];
+    if (sub && v.is_object() && v.contains(sub) && v[sub].is_string()) return v[sub].get<std::string>();
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number()) return v.dump();
+    return "?";
+  };
+  return {{"model", text("model", "name")},     {"cluster", text("cluster", "name")},
+          {"GPUs", text("gpus", nullptr)},       {"global batch", text("global_batch", nullptr)},
+          {"sequence", text("seq", nullptr)},    {"precision", text("precision", nullptr)}};
+}
+
 void RunCompare(const CompareOptions& o) {
   std::vector<std::string> names;
+  std::vector<std::vector<std::pair<std::string, std::string>>> jobs;
   std::vector<costmodel::Evaluation> evals;
   json report;
   json entries = json::array();
@@ -436,7 +454,26 @@ void RunCompare(const CompareOptions& o) {
       }
       names.push_back(path + " (" + lt + (how.empty() ? "" : "; " + how) + ")");
       entries.push_back(j["layouts"][0]);
+      jobs.push_back(JobOf(j));
     }
+    // Reports of different jobs compare fine row by row, but the deltas are not a layout's:
+    // said once, in the text and the JSON.
+    json notes = json::array();
+    for (size_t i = 1; i < jobs.size(); ++i) {
+      std::string differ;
+      for (size_t k = 0; k < jobs[0].size(); ++k) {
+        if (jobs[i][k].second == jobs[0][k].second) continue;
+        differ += (differ.empty() ? "" : ", ") + jobs[i][k].first + " " + jobs[i][k].second + " against " +
+                  jobs[0][k].second;
+      }
+      if (differ.empty()) continue;
+      const std::string note = "[" + std::to_string(i + 1) + "] is another job than [1]: " + differ +
+                               " (the differences below are not the layouts' alone)";
+      std::printf("note: %s\n", OneLineMessage(note).c_str());
+      notes.push_back(note);
+    }
+    if (!notes.empty()) std::printf("\n");
+    report["notes"] = notes;
     report["schema_version"] = plans::kReportSchemaVersion;
     report["tool"] = plans::ToolVersion();
     report["command"] = "compare";

@@ -343,6 +343,18 @@ TEST_F(Cli, CompareReadsReportFiles) {
   Result r = Run("compare " + P("a.json") + " " + P("b.json"));
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("[2] vs [1]: step "), std::string::npos);
+  EXPECT_EQ(r.out.find("note: "), std::string::npos) << r.out;  // the same job
+  // Reports of another job (model, cluster, GPUs, batch, sequence, precision) compare, and say so:
+  // a 70B plan against a tiny model on CPUs printed "step -99%" as if a layout had done it.
+  ASSERT_EQ(Run("simulate --model tiny-llama --cluster cpu-local --gpus 4 --global-batch 4 --seq 128 --analytical "
+                "--layout tp=2 --json " + P("c.json")).rc, 0);
+  r = Run("compare " + P("a.json") + " " + P("c.json") + " --json " + P("ac.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("note: [2] is another job than [1]: model tiny-llama against llama2-70b, cluster cpu-local "
+                       "against dgx-h100, GPUs 4 against "),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(ReadJson("ac.json")["notes"].size(), 1u);
 }
 
 // The collective model against real nccl-tests logs: the bandwidth regime (32 MiB - 16 GiB

@@ -644,6 +644,21 @@ TEST_F(Robust, CalibrateNameIsCheckedAsTheProfileReadersCheckIt) {
   EXPECT_FALSE(fs::exists(P("c.json")));
 }
 
+// A reference record's id, kind or source is printed in accuracy's table: a newline in one broke
+// the table's lines, a 3,000-character id filled the terminal. Escaped and clipped, as messages.
+TEST_F(Robust, ReferenceTextIsPrintedOnOneLine) {
+  std::string ref = Slurp(std::string(MESHPLAN_DATA_DIR) + "/reference/published.json");
+  const std::string id = "\"id\": \"korthikanti22-22B-present\"";
+  ASSERT_NE(ref.find(id), std::string::npos);
+  ref.replace(ref.find(id), id.size(), "\"id\": \"x\\ny" + std::string(3000, 'q') + "\"");
+  std::ofstream(P("ref.json")) << ref;
+  const Result r = Run("accuracy --reference ref.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\nx\\nyqqq"), std::string::npos) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("...(3003 bytes)..."), std::string::npos);
+  EXPECT_EQ(r.out.find("\ny" + std::string(100, 'q')), std::string::npos);
+}
+
 // A finite but absurd message size (1e308 bytes) priced an infinite time: accuracy printed inf and
 // ended in an internal error (exit 1). It is skipped by name, as the measured values are.
 TEST_F(Robust, ReferenceMessageSizesOutOfRangeAreSkippedNamingTheField) {
