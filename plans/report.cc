@@ -108,6 +108,20 @@ json StagesJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
   return out;
 }
 
+json TimeBreakdownJson(const costmodel::TimeBreakdown& t) {
+  return {{"step_s", t.step_s},
+          {"compute_s", t.compute_s},
+          {"exposed_tp_comm_s", t.exposed_tp_comm_s},
+          {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
+          {"exposed_dp_comm_s", t.exposed_dp_comm_s},
+          {"exposed_pp_comm_s", t.exposed_pp_comm_s},
+          {"exposed_cp_comm_s", t.exposed_cp_comm_s},
+          {"exposed_ep_comm_s", t.exposed_ep_comm_s},
+          {"optimizer_s", t.optimizer_s},
+          {"bubble_s", t.bubble_s},
+          {"gemm_efficiency", t.gemm_efficiency}};
+}
+
 json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                      const costmodel::Evaluation& e) {
   json j;
@@ -141,17 +155,7 @@ json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
     j["memory"]["host_capacity_bytes"] = mem.host_capacity_bytes;
   }
   const auto& t = e.time;
-  j["time"] = {{"step_s", t.step_s},
-               {"compute_s", t.compute_s},
-               {"exposed_tp_comm_s", t.exposed_tp_comm_s},
-               {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
-               {"exposed_dp_comm_s", t.exposed_dp_comm_s},
-               {"exposed_pp_comm_s", t.exposed_pp_comm_s},
-               {"exposed_cp_comm_s", t.exposed_cp_comm_s},
-               {"exposed_ep_comm_s", t.exposed_ep_comm_s},
-               {"optimizer_s", t.optimizer_s},
-               {"bubble_s", t.bubble_s},
-               {"gemm_efficiency", t.gemm_efficiency}};
+  j["time"] = TimeBreakdownJson(t);
   // Activation offload's copies not hidden (inside compute_s): only where the layout offloads.
   if (l.cpu_offload_layers > 0) j["time"]["exposed_offload_s"] = t.exposed_offload_s;
   // FSDP2's copies (inside compute_s): only where the layout runs them.

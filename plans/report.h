@@ -22,6 +22,9 @@ std::string ToolVersion();
 /// The report's `inputs` block.
 nlohmann::json InputsJson(const costmodel::Evaluator& ev,
                           const std::optional<std::string>& calibration);
+/// A step's time breakdown as reports write it (`time`): the step, its compute and each exposed
+/// part, the optimizer, the bubble and the GEMM efficiency.
+nlohmann::json TimeBreakdownJson(const costmodel::TimeBreakdown& t);
 /// One entry of `layouts[]`.
 nlohmann::json LayoutEntryJson(const costmodel::Evaluator& ev, const costmodel::Layout& l,
                                const costmodel::Evaluation& e);

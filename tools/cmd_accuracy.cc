@@ -404,19 +404,8 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
       if (q.time.step_s > 0) {
         // Where the predicted step goes, to read the error against (a diagnostic: the same
         // names as simulate's time; collectives_s: each purpose's calls, hidden or not).
-        const costmodel::TimeBreakdown& t = q.time;
-        json pt = {{"step_s", t.step_s},
-                   {"compute_s", t.compute_s},
-                   {"exposed_tp_comm_s", t.exposed_tp_comm_s},
-                   {"exposed_fsdp_comm_s", t.exposed_fsdp_comm_s},
-                   {"exposed_dp_comm_s", t.exposed_dp_comm_s},
-                   {"exposed_pp_comm_s", t.exposed_pp_comm_s},
-                   {"exposed_cp_comm_s", t.exposed_cp_comm_s},
-                   {"exposed_ep_comm_s", t.exposed_ep_comm_s},
-                   {"optimizer_s", t.optimizer_s},
-                   {"bubble_s", t.bubble_s},
-                   {"fsdp_copies_s", t.fsdp_copies_s},
-                   {"gemm_efficiency", t.gemm_efficiency}};
+        json pt = plans::TimeBreakdownJson(q.time);
+        pt["fsdp_copies_s"] = q.time.fsdp_copies_s;
         json cs = json::object();
         for (const auto& [purpose, sec] : q.collective_s) cs[purpose] = sec;
         pt["collectives_s"] = std::move(cs);
