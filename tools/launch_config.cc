@@ -728,6 +728,8 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
       continue;
     }
     if (it.inputs.size() != 1) throw Error(place, "expected one value, got " + Str(static_cast<int64_t>(it.inputs.size())));
+    // "compile = " with nothing after it is no TOML (tomllib: "Invalid value"); CLI11 reads "".
+    if (!lines.empty() && key_places.raw.empty()) throw Error(place, "has no value (not valid TOML)");
     values[full] = {it.inputs[0], place, key_places.raw};
   }
   auto has = [&](const std::string& k) { return values.count(k) > 0; };
@@ -925,6 +927,7 @@ ImportedLaunch ParseTorchtitanToml(std::string_view text, const std::string& pat
     const std::string lps_key = "parallelism.pipeline_parallel_layers_per_stage";
     int64_t per_rank = single ? 1 : 2;
     if (has(lps_key)) {
+      CheckTomlKind(values[lps_key], 'i');  // one integer: [1] is an array, as tomllib reads it
       const int64_t lps = ParseInt(values[lps_key].value, values[lps_key].place, 1);
       const int64_t stages = (m.layers + first_less + last_less + lps - 1) / lps;
       if (stages % pp != 0) {

@@ -659,6 +659,27 @@ TEST_F(Robust, ReferenceTextIsPrintedOnOneLine) {
   EXPECT_EQ(r.out.find("\ny" + std::string(100, 'q')), std::string::npos);
 }
 
+// torchtitan TOML read back as tomllib reads it: pipeline_parallel_layers_per_stage = [1] was
+// read as 1 (vpp 20), and "compile = " with no value as false.
+TEST_F(Robust, TorchtitanListsAndMissingValuesAreRefusedByKey) {
+  const std::string sim = "simulate --model llama3-70b --cluster dgx-h100 --gpus 512 --analytical --from-torchtitan ";
+  ASSERT_EQ(Run("simulate --model llama3-70b --cluster dgx-h100 --gpus 512 --global-batch 512 --seq 8192 "
+                "--layout tp=8,sp=on,pp=4,vpp=2,fsdp=16,zero=2 --emit-torchtitan t.toml").rc, 0);
+  const std::string toml = Slurp(P("t.toml"));
+  std::ofstream(P("ta.toml")) << std::regex_replace(toml, std::regex("pipeline_parallel_layers_per_stage = [0-9]+"),
+                                                      "pipeline_parallel_layers_per_stage = [1]");
+  Result r = Run(sim + "ta.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(": parallelism.pipeline_parallel_layers_per_stage: must be one integer, got an array ([1])"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(P("tc.toml")) << std::regex_replace(toml, std::regex("\ncompile = [a-z]+"), "\ncompile = ");
+  r = Run(sim + "tc.toml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(": training.compile: has no value (not valid TOML)"), std::string::npos) << r.err;
+  EXPECT_EQ(Run(sim + "t.toml").rc, 0);
+}
+
 // A finite but absurd message size (1e308 bytes) priced an infinite time: accuracy printed inf and
 // ended in an internal error (exit 1). It is skipped by name, as the measured values are.
 TEST_F(Robust, ReferenceMessageSizesOutOfRangeAreSkippedNamingTheField) {
