@@ -1448,6 +1448,11 @@ void MapGemm(const json& rec, ReferenceRecord& out) {
 ReferenceRecord MapRecord(const json& rec, const std::string& framework) {
   ReferenceRecord out;
   try {
+    // The id names the record in every message and in the report: not text is malformed, not a
+    // record to skip (skipping it printed a blank name).
+    if (const json* id = Field(rec, "id"); id && !id->is_string()) {
+      throw Invalid{"id: expected text, got " + id->dump().substr(0, 40)};
+    }
     out.id = OptString(rec, "id").value_or("");
     out.kind = OptString(rec, "kind").value_or("");
     if (const json* src = Field(rec, "source")) out.source = SourceName(OptString(*src, "ref").value_or(""));
@@ -1512,11 +1517,20 @@ std::vector<ReferenceRecord> MapReferenceFile(std::string_view text, std::string
   }
   std::vector<ReferenceRecord> out;
   const json& records = j.at("records");
+  std::map<std::string, size_t> seen;  // id -> the record index that gave it first
   for (size_t i = 0; i < records.size(); ++i) {
     const json& r = records[i];
     if (!r.is_object()) throw meshplan::Error(std::string(origin), "records: expected objects");
     for (const json& one : SplitPerGroupSize(r)) {
       out.push_back(MapRecord(one, framework));
+      // One measurement, one record: an id given twice would count its run twice.
+      if (const std::string& id = out.back().id; !id.empty() && out.back().invalid_reason.empty()) {
+        const auto [it, fresh] = seen.emplace(id, i);
+        if (!fresh && it->second != i) {
+          throw meshplan::Error(std::string(origin) + ": records[" + std::to_string(i) + "] (" + id + ")",
+                                "id given twice (records[" + std::to_string(it->second) + "] has it): one record per measurement");
+        }
+      }
       if (!out.back().invalid_reason.empty()) {
         const std::string id = out.back().id.empty() ? "" : " (" + out.back().id + ")";
         throw meshplan::Error(std::string(origin) + ": records[" + std::to_string(i) + "]" + id,

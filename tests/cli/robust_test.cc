@@ -680,6 +680,30 @@ TEST_F(Robust, TorchtitanListsAndMissingValuesAreRefusedByKey) {
   EXPECT_EQ(Run(sim + "t.toml").rc, 0);
 }
 
+// A record's id is its name in every message: given as an object it was skipped with a blank
+// name; given twice, both records counted. Each is an error naming the file and the record.
+TEST_F(Robust, ReferenceIdsMustBeTextAndGivenOnce) {
+  const std::string ref = Slurp(std::string(MESHPLAN_DATA_DIR) + "/reference/published.json");
+  const std::string id = "\"id\": \"korthikanti22-22B-present\"";
+  ASSERT_NE(ref.find(id), std::string::npos);
+  std::string bad = ref;
+  bad.replace(bad.find(id), id.size(), "\"id\": {}");
+  std::ofstream(P("obj.json")) << bad;
+  Result r = Run("accuracy --reference obj.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("obj.json: records[0]: id: expected text, got {}"), std::string::npos) << r.err;
+  bad = ref;
+  const std::string other = "\"id\": \"korthikanti22-22B-fullrecompute\"";
+  ASSERT_NE(bad.find(other), std::string::npos);
+  bad.replace(bad.find(other), other.size(), id);
+  std::ofstream(P("twice.json")) << bad;
+  r = Run("accuracy --reference twice.json");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("(korthikanti22-22B-present): id given twice (records[0] has it): one record per measurement"),
+            std::string::npos)
+      << r.err;
+}
+
 // A finite but absurd message size (1e308 bytes) priced an infinite time: accuracy printed inf and
 // ended in an internal error (exit 1). It is skipped by name, as the measured values are.
 TEST_F(Robust, ReferenceMessageSizesOutOfRangeAreSkippedNamingTheField) {
