@@ -768,7 +768,7 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
     // ZeRO-2/3's per-layer collectives priced window by window: what the kernels beside them
     // lose (OverlapSlowdownCost's rule per window), and what stays exposed past them.
     double fsdp_stretch = 0;
-    bool fsdp_windows = false;
+    const bool fsdp_windows = l.shard() > 1 && l.zero >= 2;
     // The windows data-parallel traffic hides behind: everything the compute stream does for a
     // layer, its blocking TP collectives included (the simulator's streams; sim/simulate.h).
     const double F = fwd + e.parts.layer_fwd_tp_s + e.parts.layer_fwd_cp_s + e.parts.layer_fwd_ep_s;
@@ -848,7 +848,6 @@ Evaluation Evaluator::EvaluateUniform(const Layout& l) const {
         }
         fsdp_exposed = micro * (fwd_exp + bwd_exp);
         fsdp_stretch = micro * stretch;
-        fsdp_windows = true;
         e.parts.fsdp_ag_layer_s = ag_l.time_s;
         e.parts.fsdp_rs_layer_s = rs_l.time_s;
         e.parts.fsdp_ag_outer_s = ag_o.time_s;

@@ -238,11 +238,15 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
       size_t at;
       const char* name;
       double* value;
+      bool time;  // a time must be above 0; a bandwidth may print 0.00
     };
-    for (const Column& c : {Column{t0, "out-of-place time", &row.time_us}, Column{t0 + 1, "out-of-place algbw", &row.algbw_GBps},
-                            Column{t0 + 2, "out-of-place busbw", &row.busbw_GBps}, Column{t0 + 4, "in-place time", &row.ip_time_us},
-                            Column{t0 + 5, "in-place algbw", &row.ip_algbw_GBps}, Column{t0 + 6, "in-place busbw", &row.ip_busbw_GBps}}) {
-      if (!ParseDouble(tok[c.at], *c.value) || (c.value == &row.time_us || c.value == &row.ip_time_us ? *c.value <= 0 : *c.value < 0)) {
+    for (const Column& c : {Column{t0, "out-of-place time", &row.time_us, true},
+                            Column{t0 + 1, "out-of-place algbw", &row.algbw_GBps, false},
+                            Column{t0 + 2, "out-of-place busbw", &row.busbw_GBps, false},
+                            Column{t0 + 4, "in-place time", &row.ip_time_us, true},
+                            Column{t0 + 5, "in-place algbw", &row.ip_algbw_GBps, false},
+                            Column{t0 + 6, "in-place busbw", &row.ip_busbw_GBps, false}}) {
+      if (!ParseDouble(tok[c.at], *c.value) || (c.time ? *c.value <= 0 : *c.value < 0)) {
         throw Error(origin + ":" + std::to_string(line_no), std::string("row's ") + c.name + " '" + tok[c.at] +
                                                                 "' is not a decimal number above 0");
       }
@@ -252,10 +256,11 @@ NcclTestLog ParseNcclTestLog(std::string_view text, std::string_view origin_view
     // nccl-tests prints.
     for (const size_t w : {t0 + 3, t0 + 7}) {
       double wrong = 0;
-      if (tok[w] == "N/A" || (ParseDouble(tok[w], wrong) && wrong == 0)) continue;
+      const bool number = ParseDouble(tok[w], wrong);
+      if (tok[w] == "N/A" || (number && wrong == 0)) continue;
       // Old builds' "error" column: the check's largest difference, a float (2e-07), not a count.
-      if (!wrong_count && ParseDouble(tok[w], wrong) && wrong >= 0) continue;
-      if (ParseDouble(tok[w], wrong) && wrong > 0 && std::floor(wrong) == wrong) {
+      if (!wrong_count && number && wrong >= 0) continue;
+      if (number && wrong > 0 && std::floor(wrong) == wrong) {
         throw Error(origin + ":" + std::to_string(line_no),
                     "row reports " + tok[w] + " wrong results (#wrong): the run was not correct, so its times are not scored");
       }

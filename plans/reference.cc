@@ -1608,12 +1608,7 @@ std::vector<ScoredQuantity> PredictRecord(const ReferenceRecord& r, const costmo
     out.front().time = e.time;
     for (int i = 0; i < e.num_collectives; ++i) {
       const costmodel::CollectiveUse& u = e.collectives[static_cast<size_t>(i)];
-      const std::string name(costmodel::ToString(u.purpose));
-      const double s = u.cost.time_s * u.count_per_step;
-      auto it = std::find_if(out.front().collective_s.begin(), out.front().collective_s.end(),
-                             [&](const auto& kv) { return kv.first == name; });
-      if (it == out.front().collective_s.end()) out.front().collective_s.emplace_back(name, s);
-      else it->second += s;
+      out.front().collective_s[std::string(costmodel::ToString(u.purpose))] += u.cost.time_s * u.count_per_step;
     }
     if (!e.feasible()) {
       out.front().infeasible = ev.Reasons(layout, e);

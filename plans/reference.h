@@ -13,6 +13,7 @@
 #define MESHPLAN_PLANS_REFERENCE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -155,7 +156,7 @@ struct ScoredQuantity {
   // purpose's collectives in seconds per step, hidden or not (time x calls), so that a record's
   // error can be read against what the step spends (accuracy --json, predicted_time).
   costmodel::TimeBreakdown time;
-  std::vector<std::pair<std::string, double>> collective_s;
+  std::map<std::string, double> collective_s;
 };
 
 /// One scored step time, for SplitStepResiduals.

@@ -479,7 +479,8 @@ void PreflightFiles(const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands()) {
     std::vector<costmodel::OutputTarget> outputs;
     std::vector<std::pair<std::string, std::string>> inputs;  // (flag, value)
-    std::vector<std::string> sidecars;                         // read beside --nccl-tests logs
+    // Files read without a flag of their own: (file, what it is, for the error).
+    std::vector<std::pair<std::string, std::string>> shipped;
     for (const CLI::Option* opt : sub->get_options()) {
       if (opt->get_expected_max() == 0 || opt->count() == 0) continue;  // flags, options not given
       const std::string flag = opt->get_name();
@@ -495,7 +496,10 @@ void PreflightFiles(const CLI::App& app) {
         } else {
           inputs.emplace_back(flag, v);
           // A log's sidecar is read with it (accuracy, calibrate: X.meta.json beside X).
-          if (flag == "--nccl-tests") sidecars.push_back(v + ".meta.json");
+          if (flag == "--nccl-tests") {
+            shipped.emplace_back(v + ".meta.json",
+                                 "the sidecar of a log given to --nccl-tests: refusing to overwrite an input");
+          }
         }
       }
     }
@@ -504,7 +508,6 @@ void PreflightFiles(const CLI::App& app) {
     // Only the commands that regenerate them write there: calibrate (-o) and accuracy
     // (--error-bands), as tools/calibrate_shipped.sh and data/accuracy/README.md run them.
     // Listed once per command, and only when it writes something.
-    std::vector<std::pair<std::string, std::string>> shipped;  // (file, what it is, for the error)
     if (!outputs.empty()) {
       const std::filesystem::path data(costmodel::DataDir());
       std::error_code ec;
@@ -550,12 +553,6 @@ void PreflightFiles(const CLI::App& app) {
         if (!builtin.empty() && costmodel::OutputIsInput(out, builtin)) {
           throw Error(out.flag, "'" + out.path + "' is the built-in file " + flag + " " + value + " reads (" +
                                     builtin + "): refusing to overwrite an input");
-        }
-      }
-      for (const std::string& sidecar : sidecars) {
-        if (costmodel::OutputIsInput(out, sidecar)) {
-          throw Error(out.flag, "'" + out.path + "' is the sidecar of a log given to --nccl-tests: refusing to "
-                                "overwrite an input");
         }
       }
       for (const auto& [file, what] : shipped) {

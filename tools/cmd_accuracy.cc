@@ -406,9 +406,7 @@ void ScoreReference(const AccuracyOptions& o, json& records, Summary& sum, json&
         // names as simulate's time; collectives_s: each purpose's calls, hidden or not).
         json pt = plans::TimeBreakdownJson(q.time);
         pt["fsdp_copies_s"] = q.time.fsdp_copies_s;
-        json cs = json::object();
-        for (const auto& [purpose, sec] : q.collective_s) cs[purpose] = sec;
-        pt["collectives_s"] = std::move(cs);
+        pt["collectives_s"] = q.collective_s.empty() ? json::object() : json(q.collective_s);
         quantities[q.quantity]["predicted_time"] = std::move(pt);
       }
       if (!q.infeasible.empty()) {
