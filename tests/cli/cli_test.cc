@@ -1110,6 +1110,38 @@ TEST_F(Cli, AccuracyScoresEveryDevelopmentFile) {
   EXPECT_NEAR(split["mape_pct"].get<double>(), v["summary"]["per_source"]["VIA-Research/vTrain"]["per_quantity"]["step_time_s"]["mape_pct"].get<double>(), 1e-9);
 }
 
+// Each end-to-end record's step time carries where the predicted step goes (predicted_time): the
+// evaluator's breakdown, whose parts add up to the predicted step, and each purpose's collective
+// seconds per step. An FSDP run on H100 has its gathers and reduce-scatters there, hidden or not.
+TEST_F(Cli, AccuracyGivesEachStepTimeItsPredictedBreakdown) {
+  const Result r = Run("accuracy --reference " + std::string(std::getenv("MESHPLAN_DATA")) +
+                       "/reference/llm-foundry-h100.json --json " + P("b.json"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json report = ReadJson("b.json");
+  int seen = 0;
+  for (const json& rec : report["records"]) {
+    if (rec["status"] != "scored" || !rec["quantities"].contains("step_time_s")) continue;
+    const json& q = rec["quantities"]["step_time_s"];
+    ASSERT_TRUE(q.contains("predicted_time")) << rec["id"];
+    const json& t = q["predicted_time"];
+    EXPECT_DOUBLE_EQ(t["step_s"].get<double>(), q["predicted"].get<double>()) << rec["id"];
+    double parts = 0;
+    for (const char* k : {"compute_s", "exposed_tp_comm_s", "exposed_fsdp_comm_s", "exposed_dp_comm_s",
+                          "exposed_pp_comm_s", "exposed_cp_comm_s", "exposed_ep_comm_s", "optimizer_s", "bubble_s"}) {
+      parts += t[k].get<double>();
+    }
+    EXPECT_NEAR(parts, t["step_s"].get<double>(), 1e-9 * t["step_s"].get<double>()) << rec["id"];
+    // llm-foundry shards every layer over the whole job: both FSDP collectives, at least what shows.
+    const json& cs = t["collectives_s"];
+    ASSERT_TRUE(cs.contains("fsdp_param_gather") && cs.contains("fsdp_grad_reduce")) << rec["id"];
+    EXPECT_GE(cs["fsdp_param_gather"].get<double>() + cs["fsdp_grad_reduce"].get<double>(),
+              t["exposed_fsdp_comm_s"].get<double>())
+        << rec["id"];
+    ++seen;
+  }
+  EXPECT_EQ(seen, 77);
+}
+
 // The scale trend (a diagnostic, never applied): llm-foundry ran the same work per GPU at several
 // GPU counts (MPT-7b, 2048 tokens, micro-batch 6, one micro-batch per step, on 8, 128, 256 and
 // 512 H100: one group; ten such groups, 30 runs, in the file). When written the model lost 1.3
